@@ -1,0 +1,28 @@
+# Every target creates its own virtualenv; torch is pinned to the local CPU wheel first so that
+# the `torch>=2.4` requirement is already satisfied and pip never pulls CUDA builds.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench setup clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/loradex demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m pytest -q -m benchmark -s benchmarks
+
+clean:
+	rm -rf $(VENV)

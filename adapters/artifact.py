@@ -1,0 +1,106 @@
+"""The data probe() returns: what an artifact is, which layers it touches, and why we think so."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+KINDS = ("lora", "lycoris", "textual_inversion", "controlnet", "control_lora", "checkpoint", "hypernetwork", "unknown")
+
+
+@dataclass
+class LayerInfo:
+    """One adapted layer of an adapter file.
+
+    Attributes:
+        stem: the layer's key stem exactly as stored in the file.
+        canonical: the canonical layer name (diffusers module path with component), or None
+            when no layer of the base answers to the stem.
+        component: ``unet``, ``text_encoder``, ``text_encoder_2`` (None when unresolved).
+        algorithm: ``lora``, ``locon`` (k×k conv LoRA), ``loha``, ``lokr``, ``dora``, ``full``.
+        rank: the factor rank (None for full deltas and unfactored LoKr).
+        alpha: the stored alpha (rank when the file stores none).
+        shape: shape of the weight the delta applies to, (out, in[, kh, kw]).
+        keys: normalised part (``lora_down``, ``alpha``, ``hada_w1_a`` …) → key in the file.
+    """
+
+    stem: str
+    canonical: str | None
+    component: str | None
+    algorithm: str
+    rank: int | None
+    alpha: float | None
+    shape: tuple[int, ...]
+    dtype: str
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def scale(self) -> float:
+        """The factor the product of the factors is multiplied by (alpha / rank)."""
+        if self.rank and self.alpha is not None:
+            return self.alpha / self.rank
+        return 1.0
+
+
+@dataclass
+class ArtifactInfo:
+    """What :func:`loradex.adapters.probe` found in a file or folder.
+
+    Attributes:
+        kind: one of :data:`KINDS`.
+        format: the key convention (``kohya``, ``diffusers``, ``peft``, ``diffusers_legacy``,
+            ``lycoris``, ``a1111_embedding``, ``diffusers_embedding``, ``sdxl_embedding``,
+            ``ldm_single_file``, ``diffusers_folder``, ``control_lora``, ``a1111_hypernetwork``,
+            ``unknown``).
+        base: ``sd1``, ``sd2``, ``sdxl``, ``sd3``, ``flux`` or ``unknown``.
+        base_evidence: the observations the base verdict rests on, strongest first.
+        base_claims: what the metadata says (``ss_base_model_version``, ``modelspec.architecture``).
+        base_conflict: a sentence when claims and evidence disagree, else None.
+        layers: adapted layers (adapters only).
+        inventory: canonical layer → weight shape (checkpoints and ControlNets).
+        unmatched: key stems that map to no layer of the base.
+        metadata: training metadata and other header entries, verbatim.
+        trigger_words: suggestions, strongest first (trigger phrase, then top training tags).
+        tag_frequency: training-caption tags with their counts, most frequent first.
+        reason: why the kind is ``unknown`` (None otherwise).
+        bytes_read: bytes read from disk to probe (header and small tensors only for safetensors).
+    """
+
+    path: Path
+    kind: str
+    format: str
+    base: str = "unknown"
+    base_evidence: list[str] = field(default_factory=list)
+    base_claims: dict[str, str] = field(default_factory=dict)
+    base_conflict: str | None = None
+    components: list[str] = field(default_factory=list)
+    layers: list[LayerInfo] = field(default_factory=list)
+    inventory: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    unmatched: list[str] = field(default_factory=list)
+    dtype: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    trigger_words: list[str] = field(default_factory=list)
+    tag_frequency: list[tuple[str, int]] = field(default_factory=list)
+    safety: str = "safetensors"
+    size: int = 0
+    bytes_read: int = 0
+    tensors: int = 0
+    parameters: int = 0
+    reason: str | None = None
+
+    @property
+    def ranks(self) -> list[int]:
+        return sorted({layer.rank for layer in self.layers if layer.rank})
+
+    @property
+    def algorithms(self) -> list[str]:
+        return sorted({layer.algorithm for layer in self.layers})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (paths as strings, tuples as lists)."""
+        data = asdict(self)
+        data["path"] = str(self.path)
+        data["ranks"] = self.ranks
+        data["algorithms"] = self.algorithms
+        return data

@@ -1,0 +1,40 @@
+"""The one exception hierarchy of loradex.
+
+Every error a user can cause derives from :class:`LoradexError` and carries a one-line
+message that names the file and the problem, so front ends print it as is. Subclasses also
+inherit the builtin they resemble, so callers may catch either.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LoradexError(Exception):
+    """Root of every error loradex raises on purpose."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        text = f"{self.path}: {message}" if self.path is not None else message
+        # One line, always: a message is printed verbatim by the CLI.
+        super().__init__(" ".join(text.split()))
+
+
+class ArtifactNotFoundError(LoradexError, FileNotFoundError):
+    """The path does not exist, or a folder holds no weights loradex can read."""
+
+
+class CorruptFileError(LoradexError, ValueError):
+    """The file is truncated, malformed or internally inconsistent."""
+
+
+class RefusedFileError(LoradexError, PermissionError):
+    """The file would need code execution to load (a pickle beyond plain tensors)."""
+
+
+class UnsupportedError(LoradexError, ValueError):
+    """The file is readable but the requested operation does not apply to it."""
+
+
+class IncompatibleError(LoradexError, ValueError):
+    """An adapter and a base model (or two adapters) do not fit together."""

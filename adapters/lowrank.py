@@ -1,0 +1,111 @@
+"""LoRA math as small pure functions on tensors.
+
+Written by hand because no library offers it: deltas of every LyCORIS algorithm, and
+singular values of a low-rank product B·A without forming it (QR of B and of Aᵀ, then the
+SVD of the small R×R core: O((m+n)R²) instead of O(m·n·min(m, n))).
+All math runs in float32 (float64 where asked); callers cast once at the end.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .errors import UnsupportedError
+
+Tensors = dict[str, torch.Tensor]
+
+
+def _tucker(core: torch.Tensor, down: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """CP/Tucker-decomposed conv (LyCORIS ``lora_mid`` / ``hada_t``): (out, in, kh, kw)."""
+    return torch.einsum("i j k l, j r, i p -> p r k l", core, down.flatten(1), up.flatten(1))
+
+
+def product_factors(algorithm: str, t: Tensors, scale: float) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(B, A)`` with ΔW = B @ A (flattened to 2-D, scale folded into B), or None when the
+    algorithm has no cheap low-rank form (LoKr, full, CP-decomposed convs)."""
+    if algorithm in ("lora", "locon", "dora") and "lora_mid" not in t:
+        return t["lora_up"].flatten(1).float() * scale, t["lora_down"].flatten(1).float()
+    if algorithm == "loha" and "hada_t1" not in t:
+        # (A1 B1) ⊙ (A2 B2) = KR(A1, A2) · KR(B1ᵀ, B2ᵀ)ᵀ: a Hadamard product of rank-r factors
+        # is a rank-r² product of row-wise Khatri–Rao factors.
+        a1, b1 = t["hada_w1_a"].float(), t["hada_w1_b"].float().flatten(1)
+        a2, b2 = t["hada_w2_a"].float(), t["hada_w2_b"].float().flatten(1)
+        left = (a1.unsqueeze(2) * a2.unsqueeze(1)).reshape(a1.shape[0], -1)
+        right = (b1.unsqueeze(1) * b2.unsqueeze(0)).reshape(-1, b1.shape[1])
+        return left * scale, right
+    return None
+
+
+def delta(algorithm: str, t: Tensors, scale: float, shape: tuple[int, ...]) -> torch.Tensor:
+    """The full ΔW (float32, ``shape``) of one adapted layer, scale included.
+
+    Raises:
+        UnsupportedError: DoRA, whose result depends on the base weight (use ``dora_delta``).
+    """
+    if algorithm == "dora":
+        raise UnsupportedError("a DoRA layer's delta depends on the base weight; it needs the base model")
+    factors = product_factors(algorithm, t, scale)
+    if factors is not None:
+        return (factors[0] @ factors[1]).reshape(shape)
+    if algorithm in ("lora", "locon"):
+        return _tucker(t["lora_mid"].float(), t["lora_down"].float(), t["lora_up"].float()).reshape(shape) * scale
+    if algorithm == "loha":
+        w1 = _tucker(t["hada_t1"].float(), t["hada_w1_b"].float(), t["hada_w1_a"].float())
+        w2 = _tucker(t["hada_t2"].float(), t["hada_w2_b"].float(), t["hada_w2_a"].float())
+        return (w1 * w2).reshape(shape) * scale
+    if algorithm == "lokr":
+        w1 = _lokr_part(t, "lokr_w1")
+        w2 = _lokr_part(t, "lokr_w2")
+        if w2.dim() == 4:
+            w1 = w1.reshape(*w1.shape, 1, 1)
+        return torch.kron(w1, w2).reshape(shape) * scale
+    if algorithm == "full":
+        return t["diff"].float().reshape(shape)
+    raise UnsupportedError(f"unknown adapter algorithm {algorithm!r}")
+
+
+def _lokr_part(t: Tensors, name: str) -> torch.Tensor:
+    if name in t:
+        return t[name].float()
+    if name == "lokr_w2" and "lokr_t2" in t:
+        return _tucker(t["lokr_t2"].float(), t["lokr_w2_b"].float(), t["lokr_w2_a"].float())
+    a, b = t[f"{name}_a"].float(), t[f"{name}_b"].float()
+    return (a @ b.flatten(1)).reshape(a.shape[0], *b.shape[1:])
+
+
+def lowrank_svd(b: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Thin SVD ``U, S, Vh`` of ``b @ a`` (m×R times R×n) without forming the m×n product."""
+    qb, rb = torch.linalg.qr(b)
+    qa, ra = torch.linalg.qr(a.T)
+    u, s, vh = torch.linalg.svd(rb @ ra.T, full_matrices=False)
+    return qb @ u, s, vh @ qa.T
+
+
+def singular_values(algorithm: str, t: Tensors, scale: float, shape: tuple[int, ...]) -> torch.Tensor:
+    """Singular values of the layer's ΔW (flattened to out × rest), from the factors when
+    the algorithm allows; LoKr uses σ(A⊗B) = σ(A)⊗σ(B)."""
+    factors = product_factors(algorithm, t, scale)
+    if factors is not None:
+        return lowrank_svd(*factors)[1]
+    if algorithm == "lokr" and not (_lokr_part(t, "lokr_w2").dim() == 4):
+        s1 = torch.linalg.svdvals(_lokr_part(t, "lokr_w1"))
+        s2 = torch.linalg.svdvals(_lokr_part(t, "lokr_w2").flatten(1))
+        return torch.sort(torch.outer(s1, s2).flatten() * abs(scale), descending=True).values
+    return torch.linalg.svdvals(delta(algorithm, t, scale, shape).flatten(1))
+
+
+def effective_rank(s: torch.Tensor) -> float:
+    """Entropy effective rank (Roy & Vetterli 2007): exp of the entropy of σ/Σσ."""
+    total = float(s.sum())
+    if total <= 0 or not math.isfinite(total):
+        return 0.0
+    p = s / total
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def numerical_rank(s: torch.Tensor, rtol: float = 1e-4) -> int:
+    """Count of singular values above ``rtol`` times the largest."""
+    return int((s > s.max() * rtol).sum()) if s.numel() and float(s.max()) > 0 else 0

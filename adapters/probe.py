@@ -1,0 +1,464 @@
+"""probe(path) -> ArtifactInfo: what an artifact is, from its keys, shapes and header.
+
+Probing a safetensors adapter reads the header and the alpha scalars only. The base model is
+decided by evidence in the shapes (the input width of cross-attention, text-encoder widths,
+SDXL's block layout), never by the metadata alone; metadata claims are kept beside the
+verdict and a disagreement is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+from .architectures import BASES, CROSS_ATTENTION_DIM, TEXT_WIDTH
+from .artifact import ArtifactInfo, LayerInfo
+from .errors import ArtifactNotFoundError
+from .keys import WEIGHT_PARTS, algorithm_of, split_key
+from .layermap import layer_map
+from .weights import WeightSource, open_weights
+
+_EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
+
+
+def probe(path: str | Path) -> ArtifactInfo:
+    """Identify an artifact file or folder.
+
+    Args:
+        path: a weights file (``.safetensors``, ``.pt``, ``.bin``, ``.ckpt``) or a diffusers /
+            PEFT / ControlNet folder.
+
+    Returns:
+        An :class:`ArtifactInfo`. Files loradex cannot place get kind ``unknown`` with a reason.
+
+    Raises:
+        ArtifactNotFoundError: the path does not exist or a folder holds no weights.
+        CorruptFileError: the file is truncated or malformed.
+        RefusedFileError: a pickle needs code execution to load.
+
+    Example:
+        >>> info = probe("my_lora.safetensors")  # doctest: +SKIP
+        >>> info.kind, info.base, info.ranks  # doctest: +SKIP
+        ('lora', 'sdxl', [16])
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactNotFoundError("no such file or directory", path=path)
+    if path.is_dir():
+        return _probe_folder(path)
+    with open_weights(path) as src:
+        info = _probe_source(path, src)
+        info.bytes_read = src.bytes_read
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# Folders
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _probe_folder(path: Path) -> ArtifactInfo:
+    peft_parts = [path] if (path / "adapter_config.json").exists() else sorted(
+        p.parent for p in path.glob("*/adapter_config.json"))
+    if peft_parts:
+        return _probe_peft(path, peft_parts)
+    if (path / "model_index.json").exists():
+        return _probe_pipeline_folder(path)
+    config = _read_json(path / "config.json")
+    if "ControlNet" in str(config.get("_class_name", "")):
+        with open_weights(path) as src:
+            base, evidence = _base_from_width(config.get("cross_attention_dim"), "config.json cross_attention_dim")
+            info = ArtifactInfo(path, "controlnet", "diffusers_folder", base, evidence, safety=src.safety)
+            _fill_counts(info, src)
+        return info
+    lora_files = sorted(path.glob("pytorch_lora_weights.safetensors")) or sorted(path.glob("*.safetensors"))
+    if len(lora_files) == 1:
+        info = probe(lora_files[0])
+        info.path = path
+        return info
+    with open_weights(path) as src:  # raises ArtifactNotFoundError for a folder without weights
+        info = ArtifactInfo(path, "unknown", "unknown", safety=src.safety,
+                            reason="folder is not a diffusers pipeline, ControlNet or PEFT adapter")
+        _fill_counts(info, src)
+    return info
+
+
+def _probe_pipeline_folder(path: Path) -> ArtifactInfo:
+    unet_config = _read_json(path / "unet" / "config.json")
+    base, evidence = _base_from_width(unet_config.get("cross_attention_dim"), "unet/config.json cross_attention_dim")
+    if (path / "text_encoder_2").exists() or unet_config.get("addition_embed_type") == "text_time":
+        base, evidence = "sdxl", ["second text encoder and text_time conditioning (SDXL)", *evidence]
+    with open_weights(path) as src:
+        info = ArtifactInfo(path, "checkpoint", "diffusers_folder", base, evidence, safety=src.safety)
+        _fill_counts(info, src)
+        if base in BASES:
+            lm = layer_map(base)
+            for key in src.keys():
+                if key.endswith(".weight") and (name := lm.resolve(key.removesuffix(".weight"))):
+                    info.inventory[name] = src.shape(key)
+        info.components = sorted({k.split(".")[0] for k in src.keys()})
+        info.bytes_read = src.bytes_read
+    return info
+
+
+def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
+    infos = []
+    for part in parts:
+        config = _read_json(part / "adapter_config.json")
+        component = None if part == path else part.name
+        with open_weights(next(iter(sorted(part.glob("adapter_model.*"))), part)) as src:
+            part_info = _lora_info(part, src, "peft", peft=(config, component))
+        if component:
+            # Keys as open_weights(path) spells them for the whole folder.
+            for layer in part_info.layers:
+                layer.keys = {k: f"{component}.{v}" for k, v in layer.keys.items()}
+        infos.append((src, part_info))
+    info = infos[0][1]
+    for _, other in infos[1:]:
+        info.layers += other.layers
+        info.unmatched += other.unmatched
+        info.tensors += other.tensors
+        info.parameters += other.parameters
+    info.path = path
+    info.components = sorted({layer.component for layer in info.layers if layer.component})
+    info.bytes_read = sum(src.bytes_read for src, _ in infos)
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# Files
+
+
+def _fill_counts(info: ArtifactInfo, src: WeightSource) -> None:
+    keys = src.keys()
+    info.tensors = len(keys)
+    info.parameters = sum(_numel(src.shape(k)) for k in keys)
+    dtypes = Counter(src.dtype(k) for k in keys)
+    info.dtype = dtypes.most_common(1)[0][0] if dtypes else None
+    info.size = sum(f.stat().st_size for f in src.files)
+    info.metadata = dict(src.metadata)
+    info.safety = src.safety
+    _fill_training_metadata(info)
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
+    keys = src.keys()
+    meta = src.metadata
+    if ti := _textual_inversion(path, src):
+        return ti
+    if src.container == "pickle" and keys and all(k.split(".")[0].isdigit() for k in keys) and (
+            "layer_structure" in meta or "activation_func" in meta):
+        widths = sorted({int(k.split(".")[0]) for k in keys})
+        base, evidence = _base_from_width(max(w for w in widths if w in TEXT_WIDTH) if set(widths) & set(TEXT_WIDTH)
+                                          else None, "hypernetwork context width")
+        info = ArtifactInfo(path, "hypernetwork", "a1111_hypernetwork", base, evidence)
+        _fill_counts(info, src)
+        return info
+    if "lora_controlnet" in meta:
+        info = ArtifactInfo(path, "control_lora", "control_lora")
+        _fill_counts(info, src)
+        info.base, info.base_evidence = _base_from_keys_widths(src, "")
+        return info
+    if any(k.startswith("control_model.") for k in keys) or (
+            any("input_hint_block" in k for k in keys) and any("zero_convs" in k for k in keys)):
+        info = ArtifactInfo(path, "controlnet", "ldm_single_file")
+        _fill_counts(info, src)
+        info.base, info.base_evidence = _base_from_keys_widths(src, "control_model.")
+        return info
+    if any(k.startswith("model.diffusion_model.") for k in keys):
+        return _checkpoint_info(path, src)
+    if any((s := split_key(k)) and s[1] in WEIGHT_PARTS for k in keys):
+        return _lora_info(path, src, None)
+    info = ArtifactInfo(path, "unknown", "unknown")
+    _fill_counts(info, src)
+    sample = ", ".join(keys[:3]) or "no tensors"
+    info.reason = f"no adapter, embedding, ControlNet or checkpoint key layout recognised (first keys: {sample})"
+    return info
+
+
+def _textual_inversion(path: Path, src: WeightSource) -> ArtifactInfo | None:
+    keys = src.keys()
+    shapes = {k: src.shape(k) for k in keys}
+    fmt = base = None
+    if set(keys) >= {"clip_l", "clip_g"}:
+        fmt, base, evidence = "sdxl_embedding", "sdxl", ["clip_l and clip_g vectors (SDXL's two text encoders)"]
+    elif "emb_params" in keys or any(k.startswith("string_to_param.") for k in keys):
+        key = "emb_params" if "emb_params" in keys else next(k for k in keys if k.startswith("string_to_param."))
+        fmt = "a1111_embedding"
+        base, evidence = _base_from_width(shapes[key][-1], "embedding width", table=_EMBEDDING_WIDTHS)
+    elif 0 < len(keys) <= 4 and all(len(s) in (1, 2) and s[-1] in _EMBEDDING_WIDTHS for s in shapes.values()) and \
+            not any(split_key(k) for k in keys):
+        fmt = "diffusers_embedding"
+        base, evidence = _base_from_width(next(iter(shapes.values()))[-1], "embedding width", table=_EMBEDDING_WIDTHS)
+    if fmt is None:
+        return None
+    info = ArtifactInfo(path, "textual_inversion", fmt, base, evidence)
+    _fill_counts(info, src)
+    tokens = [k for k in keys if fmt == "diffusers_embedding"] or [info.metadata.get("name") or path.stem]
+    info.trigger_words = tokens + [t for t in info.trigger_words if t not in tokens]
+    info.components = ["text_encoder", "text_encoder_2"] if base == "sdxl" else ["text_encoder"]
+    return info
+
+
+def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
+    info = ArtifactInfo(path, "checkpoint", "ldm_single_file")
+    _fill_counts(info, src)
+    info.base, info.base_evidence = _base_from_keys_widths(src, "model.diffusion_model.")
+    if any(k.startswith("conditioner.embedders.1.") for k in src.keys()):
+        info.base, info.base_evidence = "sdxl", ["OpenCLIP second text encoder (conditioner.embedders.1)",
+                                                 *info.base_evidence]
+    _add_claims(info)
+    if info.base in BASES:
+        lm = layer_map(info.base)
+        keys = set(src.keys())
+        for key, layers in lm.by_ldm_key().items():
+            if key in keys:
+                shape = src.shape(key)
+                for layer in layers:
+                    rows = layer.ldm_rows
+                    info.inventory[layer.name] = (
+                        (rows[1] - rows[0], *shape[1:]) if rows else tuple(reversed(shape)) if layer.ldm_transposed
+                        else shape)
+        info.components = sorted({lm.layers[n].component for n in info.inventory} | (
+            {"vae"} if any(k.startswith("first_stage_model.") for k in keys) else set()))
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# Adapters
+
+
+def _lora_info(path: Path, src: WeightSource, fmt: str | None,
+               peft: tuple[dict, str | None] | None = None) -> ArtifactInfo:
+    groups: dict[str, dict[str, str]] = {}
+    for key in src.keys():
+        if split := split_key(key):
+            groups.setdefault(split[0], {})[split[1]] = key
+    stems = {stem: parts for stem, parts in groups.items() if algorithm_of(set(parts))}
+    if fmt is None:
+        fmt = ("kohya" if any(s.startswith(("lora_unet_", "lora_te")) for s in stems)
+               else "diffusers_legacy" if any(".processor." in s or s.endswith("_lora") for s in stems)
+               else "diffusers")
+    info = ArtifactInfo(path, "lora", fmt)
+    _fill_counts(info, src)
+
+    widths = {stem: _in_features(src, parts) for stem, parts in stems.items()}
+    info.base, info.base_evidence = _base_from_lora_stems(widths)
+    _add_claims(info)
+    lm = layer_map(info.base) if info.base in BASES else None
+    config, component = peft if peft else ({}, None)
+
+    for stem, parts in sorted(stems.items()):
+        canonical = _resolve(lm, stem, component) if lm else None
+        layer = lm.layers[canonical] if canonical else None
+        algorithm = algorithm_of(set(parts))
+        rank = _rank(src, parts, algorithm)
+        shape = layer.shape if layer else _delta_shape(src, parts, algorithm)
+        if algorithm == "lora" and len(shape) == 4 and shape[2:] != (1, 1):
+            algorithm = "locon"
+        alpha = _alpha(src, parts, rank, config, stem)
+        info.layers.append(LayerInfo(stem, canonical, layer.component if layer else _guess_component(stem),
+                                     algorithm, rank, alpha, shape, src.dtype(next(iter(parts.values()))),
+                                     dict(sorted(parts.items()))))
+        if canonical is None:
+            info.unmatched.append(stem)
+    if any(layer.algorithm in ("loha", "lokr", "dora", "full") or "lora_mid" in layer.keys for layer in info.layers):
+        info.kind = "lycoris"
+        if fmt == "kohya":
+            info.format = "lycoris"
+    info.components = sorted({layer.component for layer in info.layers if layer.component})
+    return info
+
+
+def _resolve(lm, stem: str, component: str | None) -> str | None:
+    stem = stem.removeprefix("base_model.model.")
+    if component:
+        return lm.resolve(f"{component}.{stem}")
+    return lm.resolve(stem) or lm.resolve(f"text_encoder.{stem}")
+
+
+def _guess_component(stem: str) -> str | None:
+    for marker, component in (("te2", "text_encoder_2"), ("text_encoder_2", "text_encoder_2"),
+                              ("te", "text_encoder"), ("text_encoder", "text_encoder"), ("unet", "unet")):
+        if stem.startswith((f"lora_{marker}_", f"{marker}.")):
+            return component
+    return None
+
+
+def _in_features(src: WeightSource, parts: dict[str, str]) -> int | None:
+    if "lora_down" in parts:
+        return src.shape(parts["lora_down"])[1]
+    if "hada_w1_b" in parts:
+        return src.shape(parts["hada_w1_b"])[1]
+    if "diff" in parts:
+        return src.shape(parts["diff"])[1]
+    w1 = src.shape(parts["lokr_w1"])[1] if "lokr_w1" in parts else (
+        src.shape(parts["lokr_w1_b"])[1] if "lokr_w1_b" in parts else None)
+    w2 = src.shape(parts["lokr_w2"])[1] if "lokr_w2" in parts else (
+        src.shape(parts["lokr_w2_b"])[1] if "lokr_w2_b" in parts else None)
+    return w1 * w2 if w1 and w2 else None
+
+
+def _rank(src: WeightSource, parts: dict[str, str], algorithm: str | None) -> int | None:
+    if "lora_down" in parts:
+        return src.shape(parts["lora_down"])[0]
+    if "hada_w1_b" in parts:
+        return src.shape(parts["hada_w1_b"])[0]
+    for part in ("lokr_w2_b", "lokr_w1_b"):
+        if part in parts:
+            return src.shape(parts[part])[0]
+    return None
+
+
+def _delta_shape(src: WeightSource, parts: dict[str, str], algorithm: str | None) -> tuple[int, ...]:
+    if "lora_down" in parts:
+        down, up = src.shape(parts["lora_down"]), src.shape(parts["lora_up"])
+        return (up[0], down[1], *down[2:])
+    if "diff" in parts:
+        return src.shape(parts["diff"])
+    if "hada_w1_a" in parts:
+        return (src.shape(parts["hada_w1_a"])[0], src.shape(parts["hada_w1_b"])[1])
+
+    def dims(prefix: str) -> tuple[int, ...]:
+        if f"{prefix}" in parts:
+            return src.shape(parts[prefix])
+        a, b = src.shape(parts[f"{prefix}_a"]), src.shape(parts[f"{prefix}_b"])
+        return (a[0], *b[1:])
+
+    w1, w2 = dims("lokr_w1"), dims("lokr_w2")
+    return (w1[0] * w2[0], w1[1] * w2[1], *w2[2:])
+
+
+def _alpha(src: WeightSource, parts: dict[str, str], rank: int | None, config: dict, stem: str) -> float | None:
+    if "alpha" in parts:
+        return float(src.get(parts["alpha"]).float().item())
+    if config:
+        path = stem.removeprefix("base_model.model.")
+        r = _pattern_value(config.get("rank_pattern") or {}, path, config.get("r", rank))
+        alpha = float(_pattern_value(config.get("alpha_pattern") or {}, path, config.get("lora_alpha", r)))
+        if config.get("use_rslora") and rank:
+            # Express rsLoRA's alpha/√r scale as an equivalent plain alpha for alpha/r.
+            alpha = alpha * rank / rank ** 0.5
+        return alpha
+    return float(rank) if rank else None
+
+
+def _pattern_value(patterns: dict, path: str, default):
+    for pattern, value in patterns.items():
+        if re.match(rf"(.*\.)?({pattern})$", path):
+            return value
+    return default
+
+
+# ---------------------------------------------------------------------------------------
+# Base evidence
+
+
+def _base_from_width(width: int | None, what: str, table: dict[int, str] = CROSS_ATTENTION_DIM
+                     ) -> tuple[str, list[str]]:
+    if width in table:
+        return table[width], [f"{what} {width} ({table[width]})"]
+    return "unknown", []
+
+
+def _base_from_keys_widths(src: WeightSource, prefix: str) -> tuple[str, list[str]]:
+    for key in src.keys():
+        if key.startswith(prefix) and re.search(r"attn2\.to_k\.(weight|down|up)$", key):
+            width = src.shape(key)[1] if not key.endswith(".up") else None
+            if width in CROSS_ATTENTION_DIM:
+                return _base_from_width(width, f"cross-attention input width of {key}:")
+    if any("label_emb" in k for k in src.keys()):
+        return "sdxl", ["label_emb (SDXL's size/crop conditioning)"]
+    return "unknown", []
+
+
+def _base_from_lora_stems(widths: dict[str, int | None]) -> tuple[str, list[str]]:
+    """Vote on the base from what each adapted layer's shape and name says."""
+    votes: Counter[str] = Counter()
+    evidence: dict[str, list[str]] = {}
+
+    def vote(base: str, weight: int, text: str) -> None:
+        votes[base] += weight
+        evidence.setdefault(base, []).append(text)
+
+    te2 = any(s.startswith(("lora_te2_", "text_encoder_2.")) for s in widths)
+    for stem, width in widths.items():
+        s = stem.replace(".", "_")
+        if re.search(r"attn2_(to_k|to_v)$", s) and width in CROSS_ATTENTION_DIM:
+            vote(CROSS_ATTENTION_DIM[width], 100, f"cross-attention input width {width} ({stem})")
+        elif re.search(r"(self_attn_(q|k|v)_proj|self_attn_to_(q|k|v)_lora)$", s) and width in TEXT_WIDTH:
+            base = "sdxl" if te2 else TEXT_WIDTH[width]
+            vote(base, 10, f"text-encoder width {width} ({stem})")
+        elif re.search(r"(double_blocks|single_blocks|single_transformer_blocks)", s):
+            vote("flux", 50, f"Flux block names ({stem})")
+        elif re.search(r"attn_add_q_proj|context_block", s):
+            vote("sd3", 50, f"SD3 joint-attention names ({stem})")
+    if te2:
+        vote("sdxl", 20, "layers of a second text encoder (te2)")
+    if any(re.match(r"lora_unet_(input_blocks|middle_block|output_blocks)_", s) for s in widths):
+        vote("sdxl", 20, "SGM block names (kohya trains SDXL on the SGM UNet)")
+    if any((m := re.search(r"transformer_blocks[._](\d+)", s)) and int(m[1]) >= 2 for s in widths):
+        vote("sdxl", 20, "transformer blocks deeper than 1 (only SDXL has them)")
+    if not votes:
+        return "unknown", []
+    base = votes.most_common(1)[0][0]
+    found = [f"{text}" for text in evidence[base][:3]]
+    others = [b for b in votes if b != base]
+    if others:
+        found.append("weaker evidence for " + ", ".join(f"{b} ({evidence[b][0]})" for b in others))
+    return base, found
+
+
+_CLAIMS = (
+    ("ss_base_model_version", (("sdxl", "sdxl"), ("sd_v1", "sd1"), ("sd_v2", "sd2"), ("sd3", "sd3"), ("flux", "flux"))),
+    ("modelspec.architecture", (("stable-diffusion-xl", "sdxl"), ("stable-diffusion-v1", "sd1"),
+                                ("stable-diffusion-v2", "sd2"), ("stable-diffusion-3", "sd3"), ("flux", "flux"))),
+)
+
+
+def _add_claims(info: ArtifactInfo) -> None:
+    for key, table in _CLAIMS:
+        value = info.metadata.get(key)
+        if not value:
+            continue
+        claimed = next((base for prefix, base in table if value.lower().startswith(prefix)), "unknown")
+        info.base_claims[key] = value
+        if info.base == "unknown" and claimed != "unknown":
+            info.base, info.base_evidence = claimed, [f"only the metadata claim {key}={value}"]
+        elif claimed != info.base and info.base_conflict is None:
+            info.base_conflict = (f"metadata claims {key}={value} ({claimed}) but the tensor shapes say "
+                                  f"{info.base}")
+
+
+def _fill_training_metadata(info: ArtifactInfo) -> None:
+    meta = info.metadata
+    words = [w.strip() for w in meta.get("modelspec.trigger_phrase", "").split(",") if w.strip()]
+    counts: Counter[str] = Counter()
+    try:
+        freq = json.loads(meta.get("ss_tag_frequency", "{}"))
+        for tags in freq.values() if isinstance(freq, dict) else ():
+            for tag, n in tags.items():
+                counts[tag.strip()] += int(n)
+    except (ValueError, TypeError, AttributeError):
+        pass  # a malformed tag table is not worth refusing a file for
+    info.tag_frequency = counts.most_common()
+    info.trigger_words = words + [t for t, _ in counts.most_common(10) if t not in words]
+
+
+__all__ = ["probe"]

@@ -1,0 +1,924 @@
+"""A lazy safetensors reader and a streaming, atomic safetensors writer, written by hand.
+
+Why not just use the ``safetensors`` library? It is fine for loading, and files written here
+round-trip through it (the tests check that), but loradex needs three things it does not give:
+
+* **byte accounting** -- :attr:`SafetensorsFile.bytes_read` counts exactly the header plus the
+  tensor bytes actually read, so callers (and tests) can prove that inspecting a 6 GB checkpoint
+  only touched its header;
+* **strict validation with one-line errors** -- every malformed header, bad offset or truncated
+  data section becomes a :class:`~loradex.adapters.errors.CorruptFileError` that names the file
+  and the problem in one line, ready for a front end to print;
+* **a writer with bounded memory** -- ``safetensors.torch.save_file`` needs every tensor in
+  memory at once. Since all sizes are known from (name, dtype, shape) alone,
+  :class:`SafetensorsWriter` writes the header first and then streams tensors one at a time,
+  into a temp file that only replaces the target on :meth:`SafetensorsWriter.commit`.
+
+Layout reminder (the safetensors format): 8 bytes little-endian u64 ``n``, then ``n`` bytes of
+UTF-8 JSON mapping tensor names to ``{"dtype", "shape", "data_offsets": [begin, end]}`` (offsets
+relative to the end of the header) plus an optional ``"__metadata__"`` str->str map, then the
+tensor data, contiguous and little-endian.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import torch
+
+from .errors import ArtifactNotFoundError, CorruptFileError, LoradexError, UnsupportedError
+
+__all__ = [
+    "DTYPE_SIZES",
+    "MAX_HEADER_BYTES",
+    "SafetensorsFile",
+    "SafetensorsWriter",
+    "TensorInfo",
+    "TensorNotFoundError",
+    "atomic_path",
+    "dtype_code",
+    "save_tensors",
+    "torch_dtype",
+]
+
+#: Bytes per element for every safetensors dtype code loradex understands. Sub-byte codes
+#: (F4, F6_*) are deliberately absent: they cannot be expressed as plain torch tensors.
+DTYPE_SIZES: dict[str, int] = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3FNUZ": 1,
+    "F8_E5M2FNUZ": 1,
+    "F8_E8M0": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+    "C64": 8,
+}
+
+# Looked up by attribute name because older torch builds lack the fp8 and wide unsigned types;
+# a file using them still validates, only get() refuses.
+_TORCH_DTYPE_NAMES: dict[str, str] = {
+    "BOOL": "bool",
+    "U8": "uint8",
+    "I8": "int8",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "F8_E4M3FNUZ": "float8_e4m3fnuz",
+    "F8_E5M2FNUZ": "float8_e5m2fnuz",
+    "F8_E8M0": "float8_e8m0fnu",
+    "I16": "int16",
+    "U16": "uint16",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I32": "int32",
+    "U32": "uint32",
+    "F32": "float32",
+    "I64": "int64",
+    "U64": "uint64",
+    "F64": "float64",
+    "C64": "complex64",
+}
+
+#: The safetensors library refuses headers above this size; so do we, so a garbage length
+#: field can never make us allocate gigabytes.
+MAX_HEADER_BYTES = 100_000_000
+
+_METADATA_KEY = "__metadata__"
+_LEN = struct.Struct("<Q")
+
+
+class TensorNotFoundError(LoradexError, KeyError):
+    """A tensor name that the file (or weight source) does not contain."""
+
+    # KeyError.__str__ quotes its argument; keep the plain one-line message instead.
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
+def torch_dtype(code: str) -> torch.dtype:
+    """Return the torch dtype for a safetensors dtype code.
+
+    Args:
+        code: A safetensors dtype code such as ``"F16"`` or ``"F8_E4M3"``.
+
+    Returns:
+        The matching ``torch.dtype``.
+
+    Raises:
+        UnsupportedError: The code is unknown, or this torch build has no such dtype.
+    """
+    name = _TORCH_DTYPE_NAMES.get(code)
+    dtype = getattr(torch, name, None) if name else None
+    if not isinstance(dtype, torch.dtype):
+        raise UnsupportedError(f"dtype {code} is not available in torch {torch.__version__}")
+    return dtype
+
+
+def dtype_code(dtype: torch.dtype) -> str:
+    """Return the safetensors dtype code for a torch dtype.
+
+    Args:
+        dtype: A torch dtype, e.g. ``torch.bfloat16``.
+
+    Returns:
+        The code, e.g. ``"BF16"``.
+
+    Raises:
+        UnsupportedError: safetensors has no code for this dtype (e.g. quantized types).
+    """
+    for code, name in _TORCH_DTYPE_NAMES.items():
+        if getattr(torch, name, None) == dtype:
+            return code
+    raise UnsupportedError(f"torch dtype {dtype} has no safetensors equivalent")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Where one tensor lives in a safetensors file.
+
+    ``start`` and ``end`` are absolute file offsets (header included), so ``end - start`` is
+    the tensor's byte size and a reader can ``pread`` the range directly.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the tensor's data in bytes."""
+        return self.end - self.start
+
+    @property
+    def numel(self) -> int:
+        """Number of elements (1 for a scalar, 0 for a zero-size tensor)."""
+        return math.prod(self.shape)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+class SafetensorsFile:
+    """A validated, lazy view of one ``.safetensors`` file.
+
+    Construction reads only the 8-byte length and the JSON header; tensor data is read on
+    demand by :meth:`get` / :meth:`read_raw`, one exact byte range at a time.
+
+    Attributes:
+        path: The file.
+        metadata: The ``__metadata__`` map ({} if absent).
+        tensors: Name -> :class:`TensorInfo`, ordered by data offset.
+        header_size: ``8 + n``; also the absolute offset where tensor data begins.
+        bytes_read: Header bytes plus every tensor byte read so far.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Open ``path`` and validate its header.
+
+        Args:
+            path: The ``.safetensors`` file.
+
+        Raises:
+            ArtifactNotFoundError: The file does not exist.
+            UnsupportedError: The path is a directory.
+            CorruptFileError: The header or the data layout is malformed (one-line reason).
+        """
+        self.path = Path(path)
+        header, file_size = _read_header_bytes(self.path)
+        self.header_size: int = _LEN.size + len(header)
+        self.metadata, self.tensors = _parse_header(header, file_size, self.path)
+        self.bytes_read: int = self.header_size
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    # -- mapping-like access --------------------------------------------------------------
+
+    @property
+    def data_offset(self) -> int:
+        """Absolute file offset of the data section (equals :attr:`header_size`)."""
+        return self.header_size
+
+    def keys(self) -> list[str]:
+        """Tensor names in data-offset order."""
+        return list(self.tensors)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tensors)
+
+    def info(self, name: str) -> TensorInfo:
+        """Return the :class:`TensorInfo` of ``name``.
+
+        Raises:
+            TensorNotFoundError: No tensor of that name (message names key and file).
+        """
+        try:
+            return self.tensors[name]
+        except KeyError:
+            raise TensorNotFoundError(f"no tensor named {name!r}", path=self.path) from None
+
+    def read_raw(self, name: str) -> bytes:
+        """Return the raw little-endian bytes of tensor ``name``, exactly as stored.
+
+        Raises:
+            TensorNotFoundError: No tensor of that name.
+            CorruptFileError: The file shrank since the header was read.
+        """
+        info = self.info(name)
+        buf = bytearray(info.nbytes)
+        self._read_into(buf, info.start)
+        return bytes(buf)
+
+    def get(self, name: str) -> torch.Tensor:
+        """Read tensor ``name`` (only its byte range) into a new CPU tensor.
+
+        Returns:
+            A tensor with the stored dtype and shape (scalars and zero-size shapes included).
+
+        Raises:
+            TensorNotFoundError: No tensor of that name.
+            UnsupportedError: This torch build lacks the tensor's dtype (e.g. old torch, fp8).
+            CorruptFileError: The file shrank since the header was read.
+        """
+        info = self.info(name)
+        dtype = torch_dtype(info.dtype)
+        if info.nbytes == 0:
+            # torch.frombuffer rejects empty buffers.
+            return torch.empty(info.shape, dtype=dtype)
+        buf = bytearray(info.nbytes)
+        self._read_into(buf, info.start)
+        if sys.byteorder == "big":  # pragma: no cover - no big-endian CI
+            # Stored little-endian: reverse the bytes of every element before reinterpreting.
+            raw = torch.frombuffer(buf, dtype=torch.uint8).reshape(-1, DTYPE_SIZES[info.dtype])
+            return raw.flip(-1).contiguous().view(dtype).reshape(info.shape)
+        return torch.frombuffer(buf, dtype=dtype).reshape(info.shape)
+
+    # -- I/O ------------------------------------------------------------------------------
+
+    def _read_into(self, buf: bytearray, offset: int) -> None:
+        """Fill ``buf`` from absolute ``offset``; counts the bytes in :attr:`bytes_read`."""
+        view = memoryview(buf)
+        with self._lock:
+            fd = self._open_fd()
+            done = 0
+            while done < len(view):
+                got = _pread_into(fd, view[done:], offset + done)
+                if got == 0:
+                    raise CorruptFileError(
+                        f"file ended at byte {offset + done} while reading tensor data "
+                        "(truncated after it was opened?)",
+                        path=self.path,
+                    )
+                done += got
+            self.bytes_read += done
+
+    def _open_fd(self) -> int:
+        # Opened lazily: listing thousands of files must not hold thousands of descriptors.
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            except FileNotFoundError:
+                raise ArtifactNotFoundError(
+                    "file disappeared after it was opened", path=self.path
+                ) from None
+        return self._fd
+
+    def close(self) -> None:
+        """Release the file descriptor (reopened transparently if :meth:`get` is called)."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> SafetensorsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._fd is not None:
+                os.close(self._fd)
+
+    def __repr__(self) -> str:
+        return f"SafetensorsFile({str(self.path)!r}, tensors={len(self.tensors)})"
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+    """Read into ``view`` at ``offset`` without a second copy where the OS allows it."""
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], offset)
+    if hasattr(os, "pread"):
+        data = os.pread(fd, len(view), offset)
+    else:  # pragma: no cover - Windows only
+        data = _seek_read(fd, len(view), offset)
+    view[: len(data)] = data
+    return len(data)
+
+
+def _seek_read(fd: int, size: int, offset: int) -> bytes:  # pragma: no cover - Windows only
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
+
+
+def _read_header_bytes(path: Path) -> tuple[bytes, int]:
+    """Return (header JSON bytes, file size) after the size checks that need no parsing."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise CorruptFileError("empty file (0 bytes), not a safetensors file", path=path)
+            if size < _LEN.size:
+                raise CorruptFileError(
+                    f"file too short for a safetensors header ({size} bytes, need at least 8)",
+                    path=path,
+                )
+            (n,) = _LEN.unpack(f.read(_LEN.size))
+            if n > size - _LEN.size:
+                raise CorruptFileError(
+                    f"header length {n} exceeds the file size ({size} bytes); "
+                    "truncated or not a safetensors file",
+                    path=path,
+                )
+            if n > MAX_HEADER_BYTES:
+                raise CorruptFileError(
+                    f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit", path=path
+                )
+            header = f.read(n)
+    except FileNotFoundError:
+        raise ArtifactNotFoundError("no such file", path=path) from None
+    except IsADirectoryError:
+        raise UnsupportedError("is a directory, not a safetensors file", path=path) from None
+    if len(header) != n:  # the file shrank between fstat and read
+        raise CorruptFileError(
+            f"header truncated: expected {n} bytes, got {len(header)}", path=path
+        )
+    return header, size
+
+
+def _parse_header(
+    raw: bytes, file_size: int, path: Path
+) -> tuple[dict[str, str], dict[str, TensorInfo]]:
+    """Decode and validate the header; return (metadata, tensors ordered by offset)."""
+    obj = _decode_json_object(raw, path)
+    metadata = _parse_metadata(obj.pop(_METADATA_KEY, {}), path)
+    header_size = _LEN.size + len(raw)
+    entries = [_parse_entry(name, value, path) for name, value in obj.items()]
+    _check_layout(entries, file_size - header_size, path)
+    tensors = {
+        name: TensorInfo(name, dtype, shape, header_size + begin, header_size + end)
+        for name, dtype, shape, begin, end in sorted(entries, key=lambda e: (e[3], e[4], e[0]))
+    }
+    return metadata, tensors
+
+
+def _decode_json_object(raw: bytes, path: Path) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(
+            f"header is not valid UTF-8 (byte {exc.start + 8})", path=path
+        ) from None
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKey as exc:
+        raise CorruptFileError(f"header repeats the key {exc.args[0]!r}", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise CorruptFileError(
+            f"header is not valid JSON ({exc.msg} at header byte {exc.pos})", path=path
+        ) from None
+    except RecursionError:
+        raise CorruptFileError("header JSON is nested too deeply", path=path) from None
+    if not isinstance(obj, dict):
+        raise CorruptFileError(
+            f"header is not a JSON object (got {type(obj).__name__})", path=path
+        )
+    return obj
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A repeated tensor name would silently shadow data; the library rejects it too.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _parse_metadata(value: Any, path: Path) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise CorruptFileError(
+            "__metadata__ must be an object mapping strings to strings", path=path
+        )
+    return dict(value)
+
+
+def _parse_entry(name: str, value: Any, path: Path) -> tuple[str, str, tuple[int, ...], int, int]:
+    """Validate one tensor entry; return (name, dtype, shape, begin, end) relative offsets."""
+    if not isinstance(value, dict):
+        raise CorruptFileError(f"tensor {name!r}: entry is not an object", path=path)
+    for field in ("dtype", "shape", "data_offsets"):
+        if field not in value:
+            raise CorruptFileError(f"tensor {name!r}: missing {field!r}", path=path)
+    dtype = value["dtype"]
+    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+        raise CorruptFileError(f"tensor {name!r}: unknown dtype {dtype!r}", path=path)
+    shape = value["shape"]
+    if not isinstance(shape, list) or not all(_is_nonneg_int(d) for d in shape):
+        raise CorruptFileError(
+            f"tensor {name!r}: shape must be a list of non-negative integers, got {_short(shape)}",
+            path=path,
+        )
+    offsets = value["data_offsets"]
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(_is_nonneg_int(o) for o in offsets)
+        or offsets[0] > offsets[1]
+    ):
+        raise CorruptFileError(
+            f"tensor {name!r}: data_offsets must be [begin, end] with 0 <= begin <= end, "
+            f"got {_short(offsets)}",
+            path=path,
+        )
+    begin, end = offsets
+    expected = math.prod(shape) * DTYPE_SIZES[dtype]
+    if end - begin != expected:
+        raise CorruptFileError(
+            f"tensor {name!r}: data_offsets [{begin}, {end}] span {end - begin} bytes "
+            f"but shape {shape} of {dtype} needs {expected}",
+            path=path,
+        )
+    return name, dtype, tuple(shape), begin, end
+
+
+def _check_layout(
+    entries: list[tuple[str, str, tuple[int, ...], int, int]], data_len: int, path: Path
+) -> None:
+    """Require tensor data to tile the data section exactly, as the safetensors library does."""
+    ordered = sorted(entries, key=lambda e: (e[3], e[4]))
+    cursor = 0
+    for name, _, _, begin, end in ordered:
+        if begin != cursor:
+            _raise_misplaced(ordered, data_len, name, begin, cursor, path)
+        cursor = end
+    if cursor > data_len:
+        raise CorruptFileError(
+            f"truncated data section: the header declares {cursor} bytes of tensor data "
+            f"but only {data_len} follow the header",
+            path=path,
+        )
+    if cursor < data_len:
+        raise CorruptFileError(
+            f"{data_len - cursor} unexpected bytes after the last tensor's data", path=path
+        )
+
+
+def _raise_misplaced(
+    ordered: list[tuple[str, str, tuple[int, ...], int, int]],
+    data_len: int,
+    name: str,
+    begin: int,
+    cursor: int,
+    path: Path,
+) -> None:
+    # A tensor pointing past the end of the file is the more useful diagnosis than "gap".
+    for other, _, _, b, e in ordered:
+        if e > data_len:
+            raise CorruptFileError(
+                f"tensor {other!r}: data_offsets [{b}, {e}] lie beyond the end of the file "
+                f"(data section is {data_len} bytes)",
+                path=path,
+            )
+    kind = "overlaps the previous tensor" if begin < cursor else "leaves a gap before it"
+    raise CorruptFileError(
+        f"tensor {name!r}: data starts at byte {begin} but the previous tensor ends at {cursor} "
+        f"({kind})",
+        path=path,
+    )
+
+
+def _is_nonneg_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+class SafetensorsWriter:
+    """Write a ``.safetensors`` file tensor by tensor, atomically.
+
+    The layout (name, dtype code, shape) is declared up front, which fixes every offset, so the
+    header is written first and each tensor is streamed straight to disk by :meth:`write` in
+    layout order; at most one tensor's bytes are in flight at a time. Output goes to a hidden
+    temp file beside the target (``.<name>.*.tmp``) that :meth:`commit` fsyncs and renames onto
+    the target. Leaving the ``with`` block without committing -- by exception, Ctrl-C or just
+    forgetting -- deletes the temp file and leaves the target untouched.
+
+    Example::
+
+        with SafetensorsWriter(out, [("a", "F16", (4, 4))], {"k": "v"}) as w:
+            w.write("a", tensor)
+            w.commit()
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        layout: Sequence[tuple[str, str, tuple[int, ...]]],
+        metadata: Mapping[str, str] | None = None,
+        *,
+        protect: Iterable[str | os.PathLike[str]] = (),
+    ) -> None:
+        """Plan the file and write its header to the temp file.
+
+        Args:
+            path: Target file; replaced only on :meth:`commit`.
+            layout: (name, dtype code, shape) per tensor, in the order they will be written.
+            metadata: Optional ``__metadata__`` (str -> str).
+            protect: Paths that must never be overwritten (the inputs of an operation).
+
+        Raises:
+            ValueError: Invalid layout or metadata, target is protected or is a directory.
+            ArtifactNotFoundError: The target's folder does not exist.
+        """
+        self.path = Path(path)
+        _refuse_target(self.path, protect)
+        self.tensors: dict[str, TensorInfo] = _plan_layout(layout)
+        header = _encode_header(self.tensors, _check_metadata(metadata))
+        self.header_size = len(header)
+        self._entries = list(self.tensors.values())
+        self._next = 0
+        self._committed = False
+        self._tmp: Path | None = None
+        fd, tmp = _make_temp_file(self.path)
+        self._tmp = tmp
+        self._file = os.fdopen(fd, "wb")
+        self._guarded(self._file.write, header)
+        self.bytes_written = len(header)
+
+    def write(self, name: str, tensor: torch.Tensor) -> None:
+        """Append the next tensor of the layout.
+
+        Args:
+            name: Must be the next name in layout order.
+            tensor: Must match the declared dtype and shape; any device, any strides.
+
+        Raises:
+            ValueError: Out of order, wrong dtype/shape, or the writer is already closed.
+        """
+        info = self._expect(name)
+        code = dtype_code(tensor.dtype)
+        if code != info.dtype:
+            raise ValueError(f"tensor {name!r}: layout declares {info.dtype}, got {code}")
+        if tuple(tensor.shape) != info.shape:
+            raise ValueError(
+                f"tensor {name!r}: layout declares shape {list(info.shape)}, "
+                f"got {list(tensor.shape)}"
+            )
+        self._append(info, _tensor_bytes(tensor))
+
+    def write_raw(self, name: str, data: bytes | bytearray | memoryview) -> None:
+        """Append the next tensor from its raw little-endian bytes (e.g. copied from a file).
+
+        Raises:
+            ValueError: Out of order, wrong byte count, or the writer is already closed.
+        """
+        info = self._expect(name)
+        view = memoryview(data).cast("B")
+        if view.nbytes != info.nbytes:
+            raise ValueError(
+                f"tensor {name!r}: layout needs {info.nbytes} bytes, got {view.nbytes}"
+            )
+        self._append(info, view)
+
+    def commit(self) -> None:
+        """Flush, fsync and atomically move the finished file onto the target.
+
+        Raises:
+            ValueError: Not every tensor of the layout was written (the temp file is removed).
+        """
+        if self._committed or self._tmp is None:
+            raise ValueError(f"{self.path}: writer already closed")
+        if self._next != len(self._entries):
+            missing = self._entries[self._next].name
+            left = len(self._entries) - self._next
+            self.abort()
+            raise ValueError(f"{self.path}: {left} tensor(s) never written, first {missing!r}")
+        tmp = self._tmp
+
+        def finish() -> None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(tmp, self.path)
+
+        self._guarded(finish)
+        self._tmp = None
+        self._committed = True
+        _fsync_dir(self.path.parent)
+
+    def abort(self) -> None:
+        """Discard the temp file; the target is left as it was. Safe to call twice."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            self._tmp = None
+
+    @property
+    def committed(self) -> bool:
+        """Whether :meth:`commit` succeeded."""
+        return self._committed
+
+    def __enter__(self) -> SafetensorsWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._committed:
+            self.abort()
+
+    def __del__(self) -> None:
+        # Last resort for writers used without `with`: never leave temp files behind.
+        with contextlib.suppress(Exception):
+            if not self._committed:
+                self.abort()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _expect(self, name: str) -> TensorInfo:
+        if self._committed or self._tmp is None:
+            raise ValueError(f"{self.path}: writer already closed")
+        if self._next >= len(self._entries):
+            raise ValueError(f"{self.path}: tensor {name!r} is beyond the declared layout")
+        info = self._entries[self._next]
+        if name != info.name:
+            raise ValueError(
+                f"{self.path}: expected tensor {info.name!r} next (layout order), got {name!r}"
+            )
+        return info
+
+    def _append(self, info: TensorInfo, data: memoryview) -> None:
+        self._guarded(self._file.write, data)
+        self._next += 1
+        self.bytes_written += info.nbytes
+
+    def _guarded(self, fn: Any, *args: Any) -> None:
+        # After a failed write the file position is unknown, so the writer cannot continue.
+        try:
+            fn(*args)
+        except BaseException:
+            self.abort()
+            raise
+
+
+def save_tensors(
+    path: str | os.PathLike[str],
+    tensors: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str] | None = None,
+    *,
+    protect: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Atomically write an in-memory dict of tensors as safetensors (dtypes preserved).
+
+    Tensors are ordered like the safetensors library orders them (widest dtype first, then by
+    name) so that every tensor's data is aligned to its element size.
+
+    Args:
+        path: Target file.
+        tensors: Name -> tensor (any device, any strides).
+        metadata: Optional ``__metadata__`` (str -> str).
+        protect: Paths that must never be overwritten.
+
+    Raises:
+        ValueError: Invalid names/metadata or a protected target.
+        UnsupportedError: A tensor dtype safetensors cannot store.
+    """
+    codes = {name: dtype_code(t.dtype) for name, t in tensors.items()}
+    order = sorted(tensors, key=lambda n: (-DTYPE_SIZES[codes[n]], n))
+    layout = [(name, codes[name], tuple(tensors[name].shape)) for name in order]
+    with SafetensorsWriter(path, layout, metadata, protect=protect) as writer:
+        for name in order:
+            writer.write(name, tensors[name])
+        writer.commit()
+
+
+@contextlib.contextmanager
+def atomic_path(
+    target: str | os.PathLike[str],
+    *,
+    directory: bool = False,
+    protect: Iterable[str | os.PathLike[str]] = (),
+) -> Iterator[Path]:
+    """Yield a hidden temp path beside ``target``; rename it onto ``target`` on success.
+
+    For outputs that are not written by :class:`SafetensorsWriter` (JSON configs, whole
+    folders). On any exception, KeyboardInterrupt included, the temp is deleted and ``target``
+    is untouched.
+
+    Args:
+        target: The final file or folder.
+        directory: If true, the temp is an (empty) directory to fill and ``target`` must not
+            exist yet; otherwise the temp is an empty file that replaces ``target``.
+        protect: Paths that must never be overwritten.
+
+    Returns:
+        A context manager yielding the temp path.
+
+    Raises:
+        ValueError: ``target`` is protected, or (``directory=True``) already exists, or
+            (``directory=False``) is a directory.
+        ArtifactNotFoundError: The target's folder does not exist.
+    """
+    target = Path(target)
+    _refuse_target(target, protect, directory=directory)
+    if directory:
+        tmp = _make_temp_dir(target)
+    else:
+        fd, tmp = _make_temp_file(target)
+        os.close(fd)
+    try:
+        yield tmp
+        if directory:
+            if os.path.lexists(target):  # appeared while we were writing
+                raise ValueError(f"{target}: already exists; refusing to replace a folder")
+        else:
+            _fsync_path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        _remove_path(tmp)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _refuse_target(
+    target: Path, protect: Iterable[str | os.PathLike[str]], *, directory: bool = False
+) -> None:
+    resolved = target.resolve()
+    for item in protect:
+        guarded = Path(item)
+        same = guarded.resolve() == resolved
+        if not same and guarded.exists() and target.exists():
+            same = os.path.samefile(guarded, target)  # hard links, bind mounts
+        if same:
+            raise UnsupportedError(f"refusing to overwrite the input file {guarded}", path=target)
+    if directory and os.path.lexists(target):
+        raise UnsupportedError("already exists; refusing to replace a folder", path=target)
+    if not directory and target.is_dir():
+        raise UnsupportedError("is a directory, expected a file path", path=target)
+
+
+def _plan_layout(layout: Sequence[tuple[str, str, tuple[int, ...]]]) -> dict[str, TensorInfo]:
+    """Assign contiguous offsets; relative to the data section until the header size is known."""
+    planned: dict[str, TensorInfo] = {}
+    cursor = 0
+    for entry in layout:
+        name, code, shape = entry
+        if not isinstance(name, str) or name == _METADATA_KEY:
+            raise ValueError(f"invalid tensor name {name!r}")
+        if name in planned:
+            raise ValueError(f"tensor {name!r} appears twice in the layout")
+        if code not in DTYPE_SIZES:
+            raise ValueError(f"tensor {name!r}: unknown dtype code {code!r}")
+        shape = tuple(shape)
+        if not all(_is_nonneg_int(d) for d in shape):
+            raise ValueError(f"tensor {name!r}: invalid shape {list(shape)}")
+        size = math.prod(shape) * DTYPE_SIZES[code]
+        planned[name] = TensorInfo(name, code, shape, cursor, cursor + size)
+        cursor += size
+    return planned
+
+
+def _encode_header(planned: dict[str, TensorInfo], metadata: dict[str, str] | None) -> bytes:
+    """Serialize the header, then shift the planned offsets to absolute ones (in place)."""
+    header: dict[str, Any] = {}
+    if metadata is not None:
+        header[_METADATA_KEY] = metadata
+    for info in planned.values():
+        header[info.name] = {
+            "dtype": info.dtype,
+            "shape": list(info.shape),
+            "data_offsets": [info.start, info.end],
+        }
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # The spec pads with spaces to a multiple of 8 so the data section starts aligned.
+    raw += b" " * (-len(raw) % 8)
+    blob = _LEN.pack(len(raw)) + raw
+    for name, info in planned.items():
+        planned[name] = TensorInfo(
+            name, info.dtype, info.shape, info.start + len(blob), info.end + len(blob)
+        )
+    return blob
+
+
+def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str] | None:
+    if metadata is None:
+        return None
+    bad = [k for k, v in metadata.items() if not isinstance(k, str) or not isinstance(v, str)]
+    if bad:
+        raise ValueError(f"metadata must map str to str; offending key {bad[0]!r}")
+    return dict(metadata)
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
+    """Little-endian bytes of ``tensor`` without copying when it is already contiguous on CPU."""
+    t = tensor.detach()
+    if t.device.type != "cpu":
+        t = t.to("cpu")
+    t = t.resolve_conj().resolve_neg().contiguous()
+    if t.numel() == 0:
+        return memoryview(b"")
+    flat = t.reshape(-1).view(torch.uint8)
+    if sys.byteorder == "big":  # pragma: no cover - no big-endian CI
+        flat = flat.reshape(-1, t.element_size()).flip(-1).contiguous().reshape(-1)
+    return memoryview(flat.numpy())
+
+
+def _make_temp_file(target: Path) -> tuple[int, Path]:
+    _require_parent(target)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    return fd, Path(name)
+
+
+def _make_temp_dir(target: Path) -> Path:
+    _require_parent(target)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+
+
+def _require_parent(target: Path) -> None:
+    parent = target.parent
+    if not parent.is_dir():
+        raise ArtifactNotFoundError("output folder does not exist", path=parent)
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform, hence best effort.
+    with contextlib.suppress(OSError):
+        _fsync_path(path)

@@ -1,0 +1,574 @@
+"""Uniform, read-only access to any weights file or folder loradex meets.
+
+:func:`open_weights` turns a ``.safetensors`` file, a torch pickle (``.pt``/``.pth``/``.bin``/
+``.ckpt``) or a whole model folder (diffusers layout, sharded checkpoints) into a
+:class:`WeightSource`: a flat ``key -> tensor`` view with shapes and dtypes.
+
+Safety: pickles are only ever loaded with ``torch.load(..., weights_only=True)``. A pickle that
+needs anything beyond plain tensors and containers is refused with
+:class:`~loradex.adapters.errors.RefusedFileError`; nothing here can run code from a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import (
+    ArtifactNotFoundError,
+    CorruptFileError,
+    LoradexError,
+    RefusedFileError,
+    UnsupportedError,
+)
+from .safetensors_io import (
+    MAX_HEADER_BYTES,
+    SafetensorsFile,
+    TensorNotFoundError,
+    dtype_code,
+)
+
+__all__ = [
+    "PICKLE_SUFFIXES",
+    "WEIGHT_SUFFIXES",
+    "WeightSource",
+    "open_weights",
+    "sniff_container",
+]
+
+PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt"})
+WEIGHT_SUFFIXES = frozenset({".safetensors"}) | PICKLE_SUFFIXES
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class WeightSource:
+    """A flat, read-only ``key -> tensor`` view of one weights file or folder.
+
+    Attributes:
+        path: What was opened (file or folder).
+        container: ``"safetensors"`` or ``"pickle"`` (a folder is ``"pickle"`` if any file is).
+        safety: ``"safetensors"`` (no code path to execution at all) or ``"pickle-safe"``
+            (a pickle loaded with ``weights_only=True``).
+        metadata: String metadata (safetensors ``__metadata__``, or a pickle's non-tensor leaves).
+        files: The underlying weight files.
+    """
+
+    container: str
+    safety: str
+
+    def __init__(self, path: Path, metadata: dict[str, str], files: list[Path]) -> None:
+        self.path = path
+        self.metadata = metadata
+        self.files = files
+
+    def keys(self) -> list[str]:
+        """All tensor keys, in a stable order."""
+        raise NotImplementedError
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        """Shape of ``key`` (no tensor data is read for safetensors).
+
+        Raises:
+            TensorNotFoundError: Unknown key.
+        """
+        raise NotImplementedError
+
+    def dtype(self, key: str) -> str:
+        """Safetensors dtype code of ``key``, e.g. ``"F16"``.
+
+        Raises:
+            TensorNotFoundError: Unknown key.
+            UnsupportedError: A pickled tensor whose dtype safetensors cannot express.
+        """
+        raise NotImplementedError
+
+    def get(self, key: str) -> torch.Tensor:
+        """The tensor stored under ``key`` (on CPU).
+
+        Raises:
+            TensorNotFoundError: Unknown key.
+        """
+        raise NotImplementedError
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes read from disk so far (a pickle counts its whole file once loaded)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release file handles and loaded tensors."""
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._key_set()
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __enter__(self) -> WeightSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, keys={len(self)})"
+
+    def _key_set(self) -> set[str] | Mapping[str, Any]:
+        return set(self.keys())
+
+    def _missing(self, key: str) -> TensorNotFoundError:
+        return TensorNotFoundError(f"no tensor named {key!r}", path=self.path)
+
+
+class _SafetensorsSource(WeightSource):
+    """Lazy: only the header is read until :meth:`get`."""
+
+    container = "safetensors"
+    safety = "safetensors"
+
+    def __init__(self, path: Path) -> None:
+        self._file = SafetensorsFile(path)
+        super().__init__(path, dict(self._file.metadata), [path])
+
+    def keys(self) -> list[str]:
+        return self._file.keys()
+
+    def _key_set(self) -> Mapping[str, Any]:
+        return self._file.tensors
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self._file.info(key).shape
+
+    def dtype(self, key: str) -> str:
+        return self._file.info(key).dtype
+
+    def get(self, key: str) -> torch.Tensor:
+        return self._file.get(key)
+
+    @property
+    def bytes_read(self) -> int:
+        return self._file.bytes_read
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _PickleSource(WeightSource):
+    """A torch pickle, loaded whole with ``weights_only=True`` and flattened to dotted keys."""
+
+    container = "pickle"
+    safety = "pickle-safe"
+
+    def __init__(self, path: Path, kind: str | None) -> None:
+        obj = _safe_torch_load(path, kind)
+        tensors: dict[str, torch.Tensor] = {}
+        metadata: dict[str, str] = {}
+        if isinstance(obj, torch.Tensor):
+            tensors["tensor"] = obj.detach()
+        else:
+            _flatten(obj, "", tensors, metadata, path)
+        super().__init__(path, metadata, [path])
+        self._tensors = tensors
+        self._bytes_read = path.stat().st_size
+
+    def keys(self) -> list[str]:
+        return list(self._tensors)
+
+    def _key_set(self) -> Mapping[str, Any]:
+        return self._tensors
+
+    def _tensor(self, key: str) -> torch.Tensor:
+        try:
+            return self._tensors[key]
+        except KeyError:
+            raise self._missing(key) from None
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self._tensor(key).shape)
+
+    def dtype(self, key: str) -> str:
+        return dtype_code(self._tensor(key).dtype)
+
+    def get(self, key: str) -> torch.Tensor:
+        return self._tensor(key)
+
+    @property
+    def bytes_read(self) -> int:
+        return self._bytes_read
+
+    def close(self) -> None:
+        # Drops the mmap-backed storages so the file can be deleted/replaced (Windows).
+        self._tensors = {}
+
+
+class _DirectorySource(WeightSource):
+    """Several weight files merged; keys are prefixed by each file's subfolder path."""
+
+    def __init__(self, path: Path, children: list[tuple[str, WeightSource]]) -> None:
+        index: dict[str, tuple[WeightSource, str]] = {}
+        metadata: dict[str, str] = {}
+        # Deepest first so that top-level metadata wins the merge.
+        for prefix, child in sorted(children, key=lambda c: -c[0].count(".")):
+            metadata.update(child.metadata)
+        for prefix, child in children:
+            for key in child.keys():
+                full = prefix + key
+                if full in index:
+                    other = index[full][0].path
+                    raise UnsupportedError(
+                        f"key {full!r} occurs in both {other.name} and {child.path.name}; "
+                        "open the files one at a time",
+                        path=path,
+                    )
+                index[full] = (child, key)
+        files = [f for _, child in children for f in child.files]
+        super().__init__(path, metadata, files)
+        self._children = [child for _, child in children]
+        self._index = index
+        pickled = any(c.container != "safetensors" for c in self._children)
+        self.container = "pickle" if pickled else "safetensors"
+        self.safety = "pickle-safe" if pickled else "safetensors"
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+    def _key_set(self) -> Mapping[str, Any]:
+        return self._index
+
+    def _route(self, key: str) -> tuple[WeightSource, str]:
+        try:
+            return self._index[key]
+        except KeyError:
+            raise self._missing(key) from None
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        child, inner = self._route(key)
+        return child.shape(inner)
+
+    def dtype(self, key: str) -> str:
+        child, inner = self._route(key)
+        return child.dtype(inner)
+
+    def get(self, key: str) -> torch.Tensor:
+        child, inner = self._route(key)
+        return child.get(inner)
+
+    @property
+    def bytes_read(self) -> int:
+        return sum(c.bytes_read for c in self._children)
+
+    def close(self) -> None:
+        for child in self._children:
+            child.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Opening
+# --------------------------------------------------------------------------------------------
+
+
+def open_weights(path: str | os.PathLike[str]) -> WeightSource:
+    """Open a weights file or folder as a flat :class:`WeightSource`.
+
+    Args:
+        path: A ``.safetensors`` file (read lazily), a torch pickle (``.pt``, ``.pth``,
+            ``.bin``, ``.ckpt``; loaded with ``weights_only=True``), a file with another
+            extension that is safetensors inside, or a folder of such files (merged; keys are
+            prefixed by the subfolder, e.g. ``unet.conv_in.weight``).
+
+    Returns:
+        The source; use it as a context manager to release files.
+
+    Raises:
+        ArtifactNotFoundError: The path does not exist, or a folder holds no weights.
+        CorruptFileError: A file is truncated or malformed.
+        RefusedFileError: A pickle would need code execution to load.
+        UnsupportedError: Not a weights format loradex reads.
+    """
+    p = Path(path)
+    if not p.exists():  # also catches dangling symlinks
+        raise ArtifactNotFoundError("no such file or directory", path=p)
+    if p.is_dir():
+        return _open_directory(p)
+    return _open_file(p)
+
+
+def sniff_container(path: str | os.PathLike[str]) -> str | None:
+    """Identify a weights container by its leading bytes, whatever its extension.
+
+    Args:
+        path: A file.
+
+    Returns:
+        ``"safetensors"``, ``"pickle-zip"`` (torch >= 1.6 zip format), ``"pickle-legacy"``
+        (a bare pickle stream, e.g. ``_use_new_zipfile_serialization=False``) or ``None``.
+
+    Raises:
+        ArtifactNotFoundError: The file does not exist.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+            size = os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        raise ArtifactNotFoundError("no such file", path=path) from None
+    if head.startswith(_ZIP_MAGIC):
+        return "pickle-zip"
+    if len(head) == 9 and head[8:9] == b"{":
+        n = int.from_bytes(head[:8], "little")
+        if 2 <= n <= min(size - 8, MAX_HEADER_BYTES):
+            return "safetensors"
+    # PROTO opcode; torch.save's legacy format and every pickle since protocol 2 start so.
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pickle-legacy"
+    return None
+
+
+def _open_file(path: Path) -> WeightSource:
+    suffix = path.suffix.lower()
+    kind = sniff_container(path)
+    if suffix == ".safetensors":
+        if kind in ("pickle-zip", "pickle-legacy"):
+            # Loading it as a pickle would silently downgrade what the name promises.
+            raise CorruptFileError(
+                "named .safetensors but holds a torch pickle; refusing to guess", path=path
+            )
+        return _SafetensorsSource(path)
+    if kind == "safetensors":
+        return _SafetensorsSource(path)
+    if suffix in PICKLE_SUFFIXES:
+        return _PickleSource(path, kind)
+    raise UnsupportedError(
+        f"unsupported file type {suffix or '(no extension)'}; "
+        "expected .safetensors, .pt, .pth, .bin or .ckpt",
+        path=path,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Pickles
+# --------------------------------------------------------------------------------------------
+
+def _safe_torch_load(path: Path, kind: str | None) -> Any:
+    """``torch.load`` with ``weights_only=True``, with torch's errors mapped to ours."""
+    if kind not in ("pickle-zip", "pickle-legacy"):
+        size = path.stat().st_size
+        what = "empty file (0 bytes)" if size == 0 else "unrecognised leading bytes"
+        raise CorruptFileError(f"not a torch checkpoint ({what})", path=path)
+    try:
+        with warnings.catch_warnings():
+            # e.g. "Detected pickle protocol 4": noise for users, not actionable.
+            warnings.simplefilter("ignore")
+            return torch.load(
+                path, map_location="cpu", weights_only=True, mmap=kind == "pickle-zip"
+            )
+    except LoradexError:
+        raise
+    except (pickle.UnpicklingError, RuntimeError) as exc:
+        message = str(exc)
+        reason = _torch_reason(message)
+        # Any complaint of the weights-only unpickler is a refusal: the stream is a pickle
+        # (the magic bytes said so) that asks for more than tensors and containers.
+        if "weights_only" in message or "Weights only" in message:
+            raise RefusedFileError(
+                "refused to load: the pickle needs code execution beyond plain tensors "
+                f"({reason}); convert it to safetensors with a tool you trust",
+                path=path,
+            ) from exc
+        raise CorruptFileError(f"cannot read torch checkpoint: {reason}", path=path) from exc
+    except (EOFError, ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
+        reason = _torch_reason(str(exc)) or type(exc).__name__
+        raise CorruptFileError(f"cannot read torch checkpoint: {reason}", path=path) from exc
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _torch_reason(message: str) -> str:
+    """Pull the informative first line out of torch's multi-paragraph load errors."""
+    text = _ANSI.sub("", message).split("Check the documentation of torch.load")[0]
+    if "WeightsUnpickler error:" in text:
+        text = text.rsplit("WeightsUnpickler error:", 1)[1]
+    elif text.startswith("Weights only load failed"):
+        # The unpickler's own message is the last paragraph after torch's boilerplate.
+        paragraphs = [p for p in text.split("\n\n") if p.strip()]
+        text = paragraphs[-1] if len(paragraphs) > 1 else text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    # First sentence only: drops torch's "Please use add_safe_globals(...)" advice (we never
+    # allowlist) and miniz's "This is an internal miniz error..." boilerplate.
+    first = first.split(". ")[0].rstrip(".")
+    return first[:200]
+
+
+def _flatten(
+    obj: Any,
+    prefix: str,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, str],
+    path: Path,
+) -> None:
+    """Flatten nested dicts/lists into dotted keys; non-tensor leaves become metadata."""
+    if isinstance(obj, torch.Tensor):
+        if prefix in tensors:
+            raise UnsupportedError(f"key {prefix!r} occurs twice after flattening", path=path)
+        tensors[prefix] = obj.detach()
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            _flatten(value, _join(prefix, str(key)), tensors, metadata, path)
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _flatten(value, _join(prefix, str(i)), tensors, metadata, path)
+    else:
+        metadata[prefix or "value"] = str(obj)
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+# --------------------------------------------------------------------------------------------
+# Folders
+# --------------------------------------------------------------------------------------------
+
+_SHARD = re.compile(r"^(?P<stem>.+)-\d{5}-of-\d{5}$")
+# Names diffusers/transformers use for a component's weights; only these (or a name that also
+# exists without a suffix) are treated as having variants, so "my.lora.v2" stays itself.
+_KNOWN_BASES = frozenset(
+    {
+        "diffusion_pytorch_model",
+        "model",
+        "pytorch_lora_weights",
+        "learned_embeds",
+        "adapter_model",
+        "open_clip_pytorch_model",
+    }
+)
+# transformers writes pytorch_model.bin but model.safetensors for the same weights.
+_BASE_ALIASES = {"pytorch_model": "model"}
+_FORMAT_RANK = {".safetensors": 0, ".bin": 1, ".pt": 2, ".pth": 2, ".ckpt": 3}
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    path: Path
+    base: str
+    variant: str | None
+    rank: int
+
+
+def _open_directory(root: Path) -> WeightSource:
+    files = _select_files(root)
+    if not files:
+        raise ArtifactNotFoundError(
+            "directory holds no weights (no .safetensors/.bin/.pt/.ckpt)", path=root
+        )
+    children: list[tuple[str, WeightSource]] = []
+    try:
+        for file in files:
+            rel = file.parent.relative_to(root)
+            prefix = "".join(f"{part}." for part in rel.parts)
+            children.append((prefix, _open_file(file)))
+        return _DirectorySource(root, children)
+    except BaseException:
+        for _, child in children:
+            child.close()
+        raise
+
+
+def _select_files(root: Path) -> list[Path]:
+    """All weight files under ``root`` after variant/format/shard selection, sorted."""
+    chosen: list[Path] = []
+    for folder, names in _walk_weight_files(root):
+        candidates = _candidates(folder, names)
+        groups: dict[str, list[_Candidate]] = {}
+        for cand in candidates:
+            groups.setdefault(cand.base, []).append(cand)
+        picked = [c.path for group in groups.values() for c in _pick(group)]
+        _check_shard_indexes(folder, set(picked))
+        chosen.extend(sorted(picked))
+    return chosen
+
+
+def _walk_weight_files(root: Path) -> Iterator[tuple[Path, list[str]]]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        # Hidden folders hold caches (.cache/huggingface), VCS data and our own temp outputs.
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        names = sorted(
+            n
+            for n in filenames
+            if not n.startswith(".") and Path(n).suffix.lower() in WEIGHT_SUFFIXES
+        )
+        folder = Path(dirpath)
+        # A generic .bin may be something else entirely (e.g. OpenVINO weights); skip it
+        # rather than fail the whole folder.
+        names = [n for n in names if not _foreign_bin(folder / n)]
+        if names:
+            yield folder, names
+
+
+def _foreign_bin(path: Path) -> bool:
+    return path.suffix.lower() == ".bin" and sniff_container(path) is None
+
+
+def _candidates(folder: Path, names: list[str]) -> list[_Candidate]:
+    stems = {name: _unshard(Path(name).stem) for name in names}
+    plain = {_alias(stem) for stem in stems.values()}
+    out = []
+    for name, stem in stems.items():
+        base, variant = _alias(stem), None
+        head, dot, tail = stem.rpartition(".")
+        if dot and (_alias(head) in plain or _alias(head) in _KNOWN_BASES):
+            base, variant = _alias(head), tail
+        rank = _FORMAT_RANK[Path(name).suffix.lower()]
+        out.append(_Candidate(folder / name, base, variant, rank))
+    return out
+
+
+def _pick(group: list[_Candidate]) -> list[_Candidate]:
+    """Plain over variant (else the first variant by name), then the best format, all shards."""
+    variants = {c.variant for c in group}
+    variant = None if None in variants else min(v for v in variants if v is not None)
+    same = [c for c in group if c.variant == variant]
+    best = min(c.rank for c in same)
+    return [c for c in same if c.rank == best]
+
+
+def _unshard(stem: str) -> str:
+    match = _SHARD.match(stem)
+    return match.group("stem") if match else stem
+
+
+def _alias(base: str) -> str:
+    return _BASE_ALIASES.get(base, base)
+
+
+def _check_shard_indexes(folder: Path, picked: set[Path]) -> None:
+    """A shard listed in an index next to the chosen files must exist; else fail loudly."""
+    for index in sorted(folder.glob("*.index.json")):
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+            listed = {folder / str(name) for name in weight_map.values()}
+        except (ValueError, AttributeError) as exc:
+            raise CorruptFileError(f"unreadable shard index ({exc})", path=index) from None
+        if listed & picked:
+            missing = sorted(p.name for p in listed if not p.exists())
+            if missing:
+                raise CorruptFileError(
+                    f"shard {missing[0]} listed in the index is missing "
+                    f"({len(missing)} missing in all)",
+                    path=index,
+                )

@@ -1,0 +1,77 @@
+"""One output sink for the CLI: Rich tables for people, JSON for scripts; notes to stderr."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from loradex.adapters import ArtifactInfo, ConversionReport, Inspection
+
+
+class Sink:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.out = Console(soft_wrap=True)
+        self.err = Console(stderr=True)
+
+    def emit_json(self, data: Any) -> None:
+        print(jsonlib.dumps(data, indent=2, default=str))
+
+    def note(self, text: str) -> None:
+        if not self.as_json:
+            self.err.print(text, style="dim")
+
+    def probe_table(self, infos: Iterable[ArtifactInfo], failures: list[str]) -> None:
+        infos = list(infos)
+        if self.as_json:
+            self.emit_json({"artifacts": [i.to_dict() for i in infos], "errors": failures})
+            return
+        table = Table("path", "kind", "format", "base", "layers", "ranks", "dtype", "evidence / notes")
+        for i in infos:
+            notes = "; ".join(filter(None, [
+                i.base_evidence[0] if i.base_evidence else "",
+                f"[yellow]{i.base_conflict}[/]" if i.base_conflict else "",
+                f"[red]{len(i.unmatched)} unmatched[/]" if i.unmatched else "",
+                i.reason or "",
+                ("triggers: " + ", ".join(i.trigger_words[:3])) if i.trigger_words else "",
+            ]))
+            table.add_row(i.path.name, i.kind, i.format, i.base, str(len(i.layers) or len(i.inventory) or ""),
+                          ",".join(map(str, i.ranks)), i.dtype or "", notes)
+        self.out.print(table)
+        for line in failures:
+            self.err.print(f"error: {line}", style="red", markup=False, highlight=False)
+
+    def inspection(self, report: Inspection, *, show_layers: bool) -> None:
+        if self.as_json:
+            self.emit_json(report.to_dict())
+            return
+        info = report.info
+        self.out.print(f"{info.path}: {info.kind} ({info.format}) for {info.base}, {len(report.layers)} layers, "
+                       f"{info.parameters:,} parameters, ranks {report.rank_histogram}")
+        if report.nonfinite:
+            self.out.print(f"[red]NaN/Inf in {len(report.nonfinite)} layers: {', '.join(report.nonfinite[:5])}[/]")
+        blocks = Table("block", "layers", "‖ΔW‖", "ranks")
+        for b in report.blocks:
+            blocks.add_row(b.block, str(b.layers), f"{b.norm:.4g}", ",".join(map(str, b.ranks)))
+        self.out.print(blocks)
+        if show_layers:
+            table = Table("stem (in file)", "canonical layer", "algo", "rank", "alpha", "‖ΔW‖", "eff. rank")
+            for s in report.layers:
+                table.add_row(s.stem, s.canonical or "[red]unmatched[/]", s.algorithm, str(s.rank or ""),
+                              f"{s.alpha:g}" if s.alpha is not None else "",
+                              f"{s.norm:.4g}" if s.norm is not None else "-",
+                              f"{s.effective_rank:.2f}" if s.effective_rank is not None else "-")
+            self.out.print(table)
+
+    def conversion(self, report: ConversionReport) -> None:
+        if self.as_json:
+            self.emit_json(report.__dict__)
+            return
+        self.out.print(f"wrote {report.target} ({report.target_format}, {report.layers} layers) "
+                       f"from {report.source} ({report.source_format})")
+        for note in report.notes:
+            self.out.print(note)
