@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,7 +44,8 @@ class Sink:
                           ",".join(map(str, i.ranks)), i.dtype or "", notes)
         self.out.print(table)
         for line in failures:
-            self.err.print(f"error: {line}", style="red", markup=False, highlight=False)
+            # Plain print: Rich would wrap a long path over several lines.
+            print(f"error: {line}", file=sys.stderr)
 
     def inspection(self, report: Inspection, *, show_layers: bool) -> None:
         if self.as_json:
