@@ -18,7 +18,8 @@ Tensors = dict[str, torch.Tensor]
 
 
 def _tucker(core: torch.Tensor, down: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """CP/Tucker-decomposed conv (LyCORIS ``lora_mid`` / ``hada_t``): (out, in, kh, kw)."""
+    """CP/Tucker-decomposed conv as LyCORIS rebuilds it: core (r, r, kh, kw), down (r, in),
+    up (r, out) → (out, in, kh, kw)."""
     return torch.einsum("i j k l, j r, i p -> p r k l", core, down.flatten(1), up.flatten(1))
 
 
@@ -50,7 +51,9 @@ def delta(algorithm: str, t: Tensors, scale: float, shape: tuple[int, ...]) -> t
     if factors is not None:
         return (factors[0] @ factors[1]).reshape(shape)
     if algorithm in ("lora", "locon"):
-        return _tucker(t["lora_mid"].float(), t["lora_down"].float(), t["lora_up"].float()).reshape(shape) * scale
+        # lora_up is a 1×1 conv (out, r): transpose into the (r, out) orientation of the core.
+        up = t["lora_up"].float().flatten(1).T
+        return _tucker(t["lora_mid"].float(), t["lora_down"].float(), up).reshape(shape) * scale
     if algorithm == "loha":
         w1 = _tucker(t["hada_t1"].float(), t["hada_w1_b"].float(), t["hada_w1_a"].float())
         w2 = _tucker(t["hada_t2"].float(), t["hada_w2_b"].float(), t["hada_w2_a"].float())

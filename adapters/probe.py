@@ -258,7 +258,7 @@ def _lora_info(path: Path, src: WeightSource, fmt: str | None,
     info = ArtifactInfo(path, "lora", fmt)
     _fill_counts(info, src)
 
-    widths = {stem: _in_features(src, parts) for stem, parts in stems.items()}
+    widths = {stem: _factor_shape(src, parts)[1] for stem, parts in stems.items()}
     info.base, info.base_evidence = _base_from_lora_stems(widths)
     _add_claims(info)
     lm = layer_map(info.base) if info.base in BASES else None
@@ -268,8 +268,8 @@ def _lora_info(path: Path, src: WeightSource, fmt: str | None,
         canonical = _resolve(lm, stem, component) if lm else None
         layer = lm.layers[canonical] if canonical else None
         algorithm = algorithm_of(set(parts))
-        rank = _rank(src, parts, algorithm)
-        shape = layer.shape if layer else _delta_shape(src, parts, algorithm)
+        rank = _rank(src, parts)
+        shape = _delta_shape(src, parts, layer)
         if algorithm == "lora" and len(shape) == 4 and shape[2:] != (1, 1):
             algorithm = "locon"
         alpha = _alpha(src, parts, rank, config, stem)
@@ -301,21 +301,7 @@ def _guess_component(stem: str) -> str | None:
     return None
 
 
-def _in_features(src: WeightSource, parts: dict[str, str]) -> int | None:
-    if "lora_down" in parts:
-        return src.shape(parts["lora_down"])[1]
-    if "hada_w1_b" in parts:
-        return src.shape(parts["hada_w1_b"])[1]
-    if "diff" in parts:
-        return src.shape(parts["diff"])[1]
-    w1 = src.shape(parts["lokr_w1"])[1] if "lokr_w1" in parts else (
-        src.shape(parts["lokr_w1_b"])[1] if "lokr_w1_b" in parts else None)
-    w2 = src.shape(parts["lokr_w2"])[1] if "lokr_w2" in parts else (
-        src.shape(parts["lokr_w2_b"])[1] if "lokr_w2_b" in parts else None)
-    return w1 * w2 if w1 and w2 else None
-
-
-def _rank(src: WeightSource, parts: dict[str, str], algorithm: str | None) -> int | None:
+def _rank(src: WeightSource, parts: dict[str, str]) -> int | None:
     if "lora_down" in parts:
         return src.shape(parts["lora_down"])[0]
     if "hada_w1_b" in parts:
@@ -326,7 +312,18 @@ def _rank(src: WeightSource, parts: dict[str, str], algorithm: str | None) -> in
     return None
 
 
-def _delta_shape(src: WeightSource, parts: dict[str, str], algorithm: str | None) -> tuple[int, ...]:
+def _delta_shape(src: WeightSource, parts: dict[str, str], layer) -> tuple[int, ...]:
+    """Shape of the weight the delta applies to, from the file's own tensors (the base's layer
+    only lends the kernel size that LoHa/LoKr factors flatten away)."""
+    shape = _factor_shape(src, parts)
+    if layer is not None and len(layer.shape) == 4 and len(shape) == 2:
+        kh, kw = layer.shape[2:]
+        if shape[1] % (kh * kw) == 0:
+            return (shape[0], shape[1] // (kh * kw), kh, kw)
+    return shape
+
+
+def _factor_shape(src: WeightSource, parts: dict[str, str]) -> tuple[int, ...]:
     if "lora_down" in parts:
         down, up = src.shape(parts["lora_down"]), src.shape(parts["lora_up"])
         return (up[0], down[1], *down[2:])
