@@ -71,7 +71,7 @@ class LayerMap:
         hit = self._aliases.get(stem)
         if hit is not None:
             return hit
-        legacy = _legacy_processor_path(stem)
+        legacy = legacy_processor_path(stem)
         if legacy != stem:
             return self.resolve(legacy)
         return None
@@ -84,7 +84,7 @@ class LayerMap:
         return out
 
 
-def _legacy_processor_path(stem: str) -> str:
+def legacy_processor_path(stem: str) -> str:
     """Old diffusers attention-processor module paths → module paths.
 
     ``…attn1.processor.to_q_lora`` → ``…attn1.to_q``; ``…self_attn.to_q_lora`` →

@@ -17,7 +17,7 @@ from .architectures import BASES, CROSS_ATTENTION_DIM, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
 from .errors import ArtifactNotFoundError
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
-from .layermap import layer_map
+from .layermap import layer_map, legacy_processor_path
 from .weights import WeightSource, open_weights
 
 _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
@@ -170,7 +170,7 @@ def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
         info = ArtifactInfo(path, "hypernetwork", "a1111_hypernetwork", base, evidence)
         _fill_counts(info, src)
         return info
-    if "lora_controlnet" in meta:
+    if "lora_controlnet" in meta or "lora_controlnet" in keys:  # Stability's marker (a tensor in their files)
         info = ArtifactInfo(path, "control_lora", "control_lora")
         _fill_counts(info, src)
         info.base, info.base_evidence = _base_from_keys_widths(src, "")
@@ -388,37 +388,42 @@ def _base_from_keys_widths(src: WeightSource, prefix: str) -> tuple[str, list[st
 def _base_from_lora_stems(widths: dict[str, int | None]) -> tuple[str, list[str]]:
     """Vote on the base from what each adapted layer's shape and name says."""
     votes: Counter[str] = Counter()
-    evidence: dict[str, list[str]] = {}
+    seen: dict[tuple[str, str], list[str]] = {}  # (base, observation) → stems showing it
 
-    def vote(base: str, weight: int, text: str) -> None:
+    def vote(base: str, weight: int, observation: str, stem: str = "") -> None:
         votes[base] += weight
-        evidence.setdefault(base, []).append(text)
+        seen.setdefault((base, observation), []).append(stem)
 
     te2 = any(s.startswith(("lora_te2_", "text_encoder_2.")) for s in widths)
     for stem, width in widths.items():
-        s = stem.replace(".", "_")
+        s = legacy_processor_path(stem).replace(".", "_")
         if re.search(r"attn2_(to_k|to_v)$", s) and width in CROSS_ATTENTION_DIM:
-            vote(CROSS_ATTENTION_DIM[width], 100, f"cross-attention input width {width} ({stem})")
-        elif re.search(r"(self_attn_(q|k|v)_proj|self_attn_to_(q|k|v)_lora)$", s) and width in TEXT_WIDTH:
-            base = "sdxl" if te2 else TEXT_WIDTH[width]
-            vote(base, 10, f"text-encoder width {width} ({stem})")
+            vote(CROSS_ATTENTION_DIM[width], 100, f"cross-attention input width {width}", stem)
+        elif re.search(r"self_attn_(q|k|v)_proj$", s) and width in TEXT_WIDTH:
+            vote("sdxl" if te2 else TEXT_WIDTH[width], 10, f"text-encoder width {width}", stem)
         elif re.search(r"(double_blocks|single_blocks|single_transformer_blocks)", s):
-            vote("flux", 50, f"Flux block names ({stem})")
+            vote("flux", 50, "Flux block names", stem)
         elif re.search(r"attn_add_q_proj|context_block", s):
-            vote("sd3", 50, f"SD3 joint-attention names ({stem})")
+            vote("sd3", 50, "SD3 joint-attention names", stem)
+        if re.match(r"lora_unet_(input_blocks|middle_block|output_blocks)_", s):
+            vote("sdxl", 1, "SGM block names (kohya trains SDXL on the SGM UNet)", stem)
+        if (m := re.search(r"transformer_blocks_(\d+)_", s)) and int(m[1]) >= 2:
+            vote("sdxl", 1, "transformer blocks deeper than 1 (only SDXL has them)", stem)
     if te2:
         vote("sdxl", 20, "layers of a second text encoder (te2)")
-    if any(re.match(r"lora_unet_(input_blocks|middle_block|output_blocks)_", s) for s in widths):
-        vote("sdxl", 20, "SGM block names (kohya trains SDXL on the SGM UNet)")
-    if any((m := re.search(r"transformer_blocks[._](\d+)", s)) and int(m[1]) >= 2 for s in widths):
-        vote("sdxl", 20, "transformer blocks deeper than 1 (only SDXL has them)")
     if not votes:
         return "unknown", []
     base = votes.most_common(1)[0][0]
-    found = [f"{text}" for text in evidence[base][:3]]
-    others = [b for b in votes if b != base]
+
+    def describe(observation: str, stems: list[str]) -> str:
+        stems = [s for s in stems if s]
+        return f"{observation} ({len(stems)} layers, e.g. {stems[0]})" if stems else observation
+
+    found = [describe(obs, stems) for (b, obs), stems in seen.items() if b == base]
+    others = sorted({b for b, _ in seen} - {base})
     if others:
-        found.append("weaker evidence for " + ", ".join(f"{b} ({evidence[b][0]})" for b in others))
+        found.append("weaker evidence for " + ", ".join(
+            next(f"{b}: {describe(obs, st)}" for (bb, obs), st in seen.items() if bb == b) for b in others))
     return base, found
 
 

@@ -887,15 +887,24 @@ def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
     return memoryview(flat.numpy())
 
 
+# mkstemp/mkdtemp create private (0600/0700) entries; outputs should get the usual
+# permissions. Read the umask once, at import, while nothing else can race on it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def _make_temp_file(target: Path) -> tuple[int, Path]:
     _require_parent(target)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.chmod(name, 0o666 & ~_UMASK)
     return fd, Path(name)
 
 
 def _make_temp_dir(target: Path) -> Path:
     _require_parent(target)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    path = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(path, 0o777 & ~_UMASK)
+    return path
 
 
 def _require_parent(target: Path) -> None:

@@ -686,3 +686,11 @@ def test_a_folder_without_weights_raises_artifact_not_found(
     with pytest.raises(ArtifactNotFoundError, match="holds no weights") as info:
         open_weights(tmp_path)
     assert_one_line_naming(info.value, tmp_path)
+
+
+def test_written_files_get_the_usual_permissions_not_private_temp_ones(tmp_path):
+    from loradex.adapters.safetensors_io import save_tensors
+
+    out = tmp_path / "out.safetensors"
+    save_tensors(out, {"a": torch.zeros(2)})
+    assert out.stat().st_mode & 0o044 == 0o044

@@ -1,0 +1,461 @@
+"""The zoo: tiny bases, and adapters for them in every file convention loradex recognises.
+
+Tests and ``loradex demo`` build it into a folder. Everything is random but deterministic
+from a seed, tiny (the tiny architectures of :mod:`.zoo_models` keep only the widths that
+identify a family) and built without the Hub. Each item records what ``probe`` must report
+for it (kind, format, base).
+
+Files are written the way the tools of the field write them: kohya/LyCORIS stems come from
+the layer map (``Layer.kohya``), the diffusers LoRA goes through diffusers'
+``save_lora_weights``, the PEFT folder through PEFT's ``save_pretrained``, the ControlNet
+folder through diffusers, and single files are the inverse of diffusers' converters.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import shutil
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .layermap import Layer, build_layer_map
+from .safetensors_io import save_tensors
+from .zoo_models import (
+    MODELSPEC_ARCHITECTURE, TINY, TinyModels, build_controlnet, build_models, controlnet_to_ldm, ldm_state_dict,
+    save_pipeline, write_clip_tokenizer,
+)
+
+__all__ = ["TINY", "Zoo", "ZooItem", "build_zoo", "tiny_pipeline_folder", "tiny_single_file", "write_clip_tokenizer"]
+
+
+@dataclass(frozen=True)
+class ZooItem:
+    """One artifact of the zoo and what ``probe`` must say about it."""
+
+    name: str  #: short unique id, e.g. ``"sd1-kohya-lora"``
+    path: Path
+    kind: str
+    format: str
+    base: str
+
+
+@dataclass
+class Zoo:
+    """The items built under ``root``."""
+
+    root: Path
+    items: list[ZooItem]
+
+    @classmethod
+    def load(cls, root: Path) -> Zoo:
+        """The zoo that :func:`build_zoo` built under ``root``, from its ``zoo.json``."""
+        root = Path(root)
+        rows = json.loads((root / "zoo.json").read_text())["items"]
+        return cls(root, [ZooItem(**{**row, "path": root / row["path"]}) for row in rows])
+
+    def __getitem__(self, name: str) -> ZooItem:
+        for item in self.items:
+            if item.name == name:
+                return item
+        raise KeyError(f"no zoo item {name!r}; known: {', '.join(i.name for i in self.items)}")
+
+    def __iter__(self) -> Iterator[ZooItem]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def select(self, *, kind: str | None = None, format: str | None = None, base: str | None = None) -> list[ZooItem]:
+        """The items matching every given field."""
+        return [i for i in self.items if (kind or i.kind) == i.kind and (format or i.format) == i.format
+                and (base or i.base) == i.base]
+
+
+# ---------------------------------------------------------------------------------------
+# Bases
+
+
+def _pipeline_folder(models: TinyModels, root: Path) -> Path:
+    folder = Path(root) / f"tiny-{models.base}-diffusers"
+    shutil.rmtree(folder, ignore_errors=True)
+    return save_pipeline(models, folder)
+
+
+def _single_file(models: TinyModels, root: Path) -> Path:
+    path = Path(root) / f"tiny-{models.base}.safetensors"
+    metadata = {"modelspec.sai_model_spec": "1.0.0", "modelspec.architecture": MODELSPEC_ARCHITECTURE[models.base],
+                "modelspec.implementation": "https://github.com/Stability-AI/generative-models",
+                "modelspec.title": f"tiny-{models.base}", "format": "pt"}
+    save_tensors(path, ldm_state_dict(models), metadata)
+    return path
+
+
+def tiny_pipeline_folder(root: Path, base: str, seed: int = 0) -> Path:
+    """Save the tiny ``base`` (``"sd1"`` or ``"sdxl"``) as a diffusers pipeline folder (fp16).
+
+    Returns ``root / "tiny-<base>-diffusers"``; load it with ``dtype=torch.float32`` to run it
+    on CPU (transformers keeps the text encoders in the file's fp16 otherwise).
+    """
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return _pipeline_folder(build_models(base, seed, torch.float16), Path(root))
+
+
+def tiny_single_file(root: Path, base: str, seed: int = 0) -> Path:
+    """Save the tiny ``base`` (``"sd1"``, ``"sd2"``, ``"sdxl"``) as an original single file (fp16).
+
+    Returns ``root / "tiny-<base>.safetensors"``: UNet, text encoder(s) and VAE under their
+    LDM/SGM keys; same weights as :func:`tiny_pipeline_folder` for the same seed.
+    """
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return _single_file(build_models(base, seed, torch.float16), Path(root))
+
+
+# ---------------------------------------------------------------------------------------
+# Adapter factors: one helper per algorithm, shared by every file convention.
+
+
+def _randn(gen: torch.Generator, *shape: int, scale: float = 0.01) -> torch.Tensor:
+    return torch.randn(shape, generator=gen) * scale
+
+
+def lora_factors(shape: tuple[int, ...], rank: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(down, up) for a weight of ``shape``: linear ``[r, in]``/``[out, r]``; conv ``[r, in, kh, kw]``/``[out, r, 1, 1]``."""
+    out, inp, *kernel = shape
+    if kernel:
+        return _randn(gen, rank, inp, *kernel), _randn(gen, out, rank, 1, 1)
+    return _randn(gen, rank, inp), _randn(gen, out, rank)
+
+
+def _factor(n: int) -> tuple[int, int]:
+    """``n = a·b`` with ``a ≤ b`` as close as possible (LyCORIS' ``factorization(n, -1)``)."""
+    a = max(d for d in range(1, int(n**0.5) + 1) if n % d == 0)
+    return a, n // a
+
+
+def module_tensors(algo: str, layer: Layer, rank: int, alpha: float, gen: torch.Generator,
+                   base_weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Suffix → tensor for one adapted layer in kohya/LyCORIS naming."""
+    out, inp, *kernel = layer.shape
+    if algo in ("lora", "dora"):
+        down, up = lora_factors(layer.shape, rank, gen)
+        parts = {"lora_down.weight": down, "lora_up.weight": up, "alpha": torch.tensor(float(alpha))}
+        if algo == "dora":  # LyCORIS wd_on_out: the magnitude of each output row of W + ΔW
+            norm = base_weight.float().flatten(1).norm(dim=1, keepdim=True)
+            parts["dora_scale"] = norm * (1 + _randn(gen, out, 1))
+        return parts
+    if algo == "loha":
+        fan_in = inp * (kernel[0] * kernel[1] if kernel else 1)
+        return {"hada_w1_a": _randn(gen, out, rank, scale=0.1), "hada_w1_b": _randn(gen, rank, fan_in, scale=0.1),
+                "hada_w2_a": _randn(gen, out, rank, scale=0.1), "hada_w2_b": _randn(gen, rank, fan_in, scale=0.1),
+                "alpha": torch.tensor(float(alpha))}
+    if algo == "lokr":  # ΔW = kron(w1, w2_a @ w2_b) · alpha / rank
+        (a, b), (c, d) = _factor(out), _factor(inp)
+        return {"lokr_w1": _randn(gen, a, c, scale=0.1), "lokr_w2_a": _randn(gen, b, rank, scale=0.1),
+                "lokr_w2_b": _randn(gen, rank, d, scale=0.1), "alpha": torch.tensor(float(alpha))}
+    if algo == "full":
+        return {"diff": _randn(gen, *layer.shape, scale=0.001), "diff_b": _randn(gen, out, scale=0.001)}
+    raise ValueError(f"unknown algorithm {algo!r}")
+
+
+def kohya_tensors(layers: Iterable[Layer], algo: str, rank: int, alpha: float, gen: torch.Generator,
+                  dtype: torch.dtype, base_weights: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """A kohya/LyCORIS state dict: ``<Layer.kohya>.<suffix>`` for every layer."""
+    tensors = {}
+    for layer in layers:
+        weight = base_weights[layer.name] if base_weights else None
+        for suffix, t in module_tensors(algo, layer, rank, alpha, gen, weight).items():
+            tensors[f"{layer.kohya}.{suffix}"] = t.to(dtype)
+    return tensors
+
+
+# Layer selections over a tiny layer map (canonical names).
+def _unet_attention(layer: Layer) -> bool:
+    return layer.component == "unet" and ".attentions." in layer.name and (
+        ".transformer_blocks." in layer.name or layer.name.endswith((".proj_in", ".proj_out")))
+
+
+def _unet_resnet(layer: Layer) -> bool:
+    return layer.component == "unet" and bool(re.search(r"\.(resnets\.\d+|downsamplers\.0|upsamplers\.0)\.", layer.name))
+
+
+def _text(layer: Layer) -> bool:
+    return layer.component.startswith("text_encoder") and (".self_attn." in layer.name or ".mlp." in layer.name)
+
+
+def _attn1(layer: Layer) -> bool:
+    return layer.component == "unet" and bool(re.search(r"\.attn1\.(to_q|to_k|to_v|to_out\.0)$", layer.name))
+
+
+def _linear(select: Callable[[Layer], bool]) -> Callable[[Layer], bool]:
+    return lambda layer: layer.module == "linear" and select(layer)
+
+
+def _either(*selects: Callable[[Layer], bool]) -> Callable[[Layer], bool]:
+    return lambda layer: any(s(layer) for s in selects)
+
+
+# ---------------------------------------------------------------------------------------
+# Metadata as kohya's sd-scripts writes it.
+
+_BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
+_RESOLUTION = {"sd1": 512, "sd2": 768, "sdxl": 1024}
+
+
+def kohya_metadata(name: str, base: str, rank: int, alpha: float, *, module: str = "networks.lora",
+                   args: dict | None = None, tags: dict[str, int] | None = None, trigger: str | None = None,
+                   claimed_base: str | None = None) -> dict[str, str]:
+    """Training metadata for a kohya-family file; ``claimed_base`` lets a file lie about its base."""
+    claimed = claimed_base or base
+    res = _RESOLUTION[claimed]
+    tags = tags or {"cat": 40, "orange fur": 12, "1girl": 3}
+    meta = {
+        "ss_session_id": str(zlib.crc32(name.encode())), "ss_training_started_at": "1714550400.0",
+        "ss_output_name": name, "ss_sd_model_name": f"tiny-{claimed}.safetensors",
+        "ss_network_module": module, "ss_network_dim": str(rank), "ss_network_alpha": str(alpha),
+        "ss_base_model_version": _BASE_VERSION[claimed], "ss_v2": str(claimed == "sd2"),
+        "ss_v_parameterization": str(claimed == "sd2"), "ss_resolution": f"({res}, {res})",
+        "ss_learning_rate": "0.0001", "ss_unet_lr": "0.0001", "ss_text_encoder_lr": "5e-05",
+        "ss_num_train_images": "40", "ss_num_epochs": "10", "ss_epoch": "10", "ss_steps": "400",
+        "ss_batch_size_per_device": "1", "ss_mixed_precision": "fp16", "ss_optimizer": "bitsandbytes.optim.adamw.AdamW8bit",
+        "ss_lr_scheduler": "cosine", "ss_seed": "42", "ss_clip_skip": "None" if claimed == "sdxl" else "2",
+        "ss_tag_frequency": json.dumps({f"10_{next(iter(tags))}": tags}),
+        "ss_dataset_dirs": json.dumps({f"10_{next(iter(tags))}": {"n_repeats": 10, "img_count": 4}}),
+        "modelspec.sai_model_spec": "1.0.0", "modelspec.architecture": f"{MODELSPEC_ARCHITECTURE[claimed]}/lora",
+        "modelspec.implementation": "https://github.com/Stability-AI/generative-models" if claimed == "sdxl" else "diffusers",
+        "modelspec.title": name, "modelspec.resolution": f"{res}x{res}", "modelspec.date": "2024-05-01T12:00:00",
+        "modelspec.prediction_type": "v" if claimed == "sd2" else "epsilon",
+    }
+    if args is not None:
+        meta["ss_network_args"] = json.dumps(args)
+    if trigger is not None:
+        meta["modelspec.trigger_phrase"] = trigger
+    return meta
+
+
+def addnet_hash(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """kohya's ``sshs_model_hash``: sha256 of the data section of the file it would write."""
+    from safetensors.torch import save
+
+    blob = save(tensors, {k: v for k, v in metadata.items() if k.startswith("ss_")})
+    n = int.from_bytes(blob[:8], "little")
+    return hashlib.sha256(blob[8 + n:]).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# The build
+
+
+class _Builder:
+    """Holds the per-build state: tiny models and layer maps, built once per base."""
+
+    def __init__(self, root: Path, seed: int) -> None:
+        self.root, self.seed = root, seed
+        self.bases_dir, self.adapters_dir = root / "bases", root / "adapters"
+        self._models: dict[str, TinyModels] = {}
+        self._maps: dict[str, dict[str, Layer]] = {}
+        self.items: list[ZooItem] = []
+
+    def models(self, base: str) -> TinyModels:
+        if base not in self._models:
+            self._models[base] = build_models(base, self.seed, torch.float16)
+        return self._models[base]
+
+    def layers(self, base: str, select: Callable[[Layer], bool]) -> list[Layer]:
+        if base not in self._maps:
+            self._maps[base] = build_layer_map(TINY[base]).layers
+        return [layer for layer in self._maps[base].values() if select(layer)]
+
+    def gen(self, name: str) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 7919 + zlib.crc32(name.encode()))
+
+    def add(self, name: str, path: Path, kind: str, format: str, base: str) -> None:
+        self.items.append(ZooItem(name, path, kind, format, base))
+
+    def kohya(self, name: str, base: str, select: Callable[[Layer], bool], *, algo: str = "lora", rank: int = 4,
+              alpha: float = 4.0, dtype: torch.dtype = torch.float16, kind: str = "lora", format: str = "kohya",
+              claimed_base: str | None = None, **meta) -> None:
+        """A kohya-family safetensors file (LoRA, LoCon or any LyCORIS algorithm)."""
+        weights = self.models(base).weights() if algo == "dora" else None
+        tensors = kohya_tensors(self.layers(base, select), algo, rank, alpha, self.gen(name), dtype, weights)
+        metadata = kohya_metadata(name, base, rank, alpha, claimed_base=claimed_base, **meta)
+        metadata["sshs_model_hash"] = addnet_hash(tensors, metadata)
+        path = self.adapters_dir / f"{name}.safetensors"
+        save_tensors(path, tensors, metadata)
+        self.add(name, path, kind, format, base)
+
+
+_ATTN_QKVO = re.compile(r"\.(attn[12])\.(to_q|to_k|to_v|to_out\.0)$")
+_SELF_ATTN = re.compile(r"\.self_attn\.(q|k|v|out)_proj$")
+
+
+def _diffusers_lora(b: _Builder) -> None:
+    """Keys ``unet.<path>.lora_A.weight``, ``text_encoder.text_model.<path>.lora_B.weight``,
+    written by diffusers' own ``save_lora_weights`` (as its DreamBooth LoRA script does)."""
+    from diffusers import StableDiffusionPipeline
+
+    name, gen = "sd1-diffusers-lora", b.gen("sd1-diffusers-lora")
+    parts: dict[str, dict[str, torch.Tensor]] = {"unet": {}, "text_encoder": {}}
+    for layer in b.layers("sd1", lambda l: bool(_ATTN_QKVO.search(l.name) or _SELF_ATTN.search(l.name))):
+        down, up = lora_factors(layer.shape, 4, gen)
+        path = layer.name.removeprefix(layer.component + ".")
+        parts[layer.component] |= {f"{path}.lora_A.weight": down, f"{path}.lora_B.weight": up}
+    StableDiffusionPipeline.save_lora_weights(b.adapters_dir, unet_lora_layers=parts["unet"],
+                                              text_encoder_lora_layers=parts["text_encoder"],
+                                              weight_name=f"{name}.safetensors")
+    b.add(name, b.adapters_dir / f"{name}.safetensors", "lora", "diffusers", "sd1")
+
+
+def _peft_lora(b: _Builder) -> None:
+    """A PEFT folder made by PEFT itself over the tiny SD1 UNet."""
+    from peft import LoraConfig, get_peft_model
+
+    name = "sd1-peft-lora"
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(b.seed * 7919 + zlib.crc32(name.encode()))
+        model = get_peft_model(copy.deepcopy(b.models("sd1").unet).float(), config)
+    folder = b.adapters_dir / name
+    model.save_pretrained(folder)
+    # PEFT lists target_modules from a set (order varies per process); sort for a stable file.
+    config_file = folder / "adapter_config.json"
+    data = json.loads(config_file.read_text())
+    data["target_modules"] = sorted(data["target_modules"])
+    config_file.write_text(json.dumps(data, indent=2, sort_keys=True))
+    b.add(name, folder, "lora", "peft", "sd1")
+
+
+def _legacy_lora(b: _Builder) -> None:
+    """An old attention-processor LoRA: UNet only, ``…attn1.processor.to_q_lora.down.weight``."""
+    name, gen, tensors = "sd1-legacy-lora", b.gen("sd1-legacy-lora"), {}
+    for layer in b.layers("sd1", lambda l: l.component == "unet" and bool(_ATTN_QKVO.search(l.name))):
+        path = layer.name.removeprefix("unet.")
+        m = _ATTN_QKVO.search(path)
+        stem = f"{path[:m.start()]}.{m[1]}.processor.{m[2].removesuffix('.0')}_lora"
+        down, up = lora_factors(layer.shape, 4, gen)
+        tensors |= {f"{stem}.down.weight": down, f"{stem}.up.weight": up}
+    path = b.adapters_dir / f"{name}.bin"
+    torch.save(tensors, path)
+    b.add(name, path, "lora", "diffusers_legacy", "sd1")
+
+
+def _embeddings(b: _Builder) -> None:
+    """Textual inversions in the four conventions."""
+    gen = b.gen("embeddings")
+    concept = b.adapters_dir / "sd1-ti-diffusers"
+    concept.mkdir()
+    torch.save({"<cat-toy>": _randn(gen, 768, scale=0.02)}, concept / "learned_embeds.bin")
+    (concept / "token_identifier.txt").write_text("<cat-toy>")
+    b.add("sd1-ti-diffusers", concept / "learned_embeds.bin", "textual_inversion", "diffusers_embedding", "sd1")
+
+    a1111 = {"string_to_token": {"*": 265}, "string_to_param": {"*": _randn(gen, 2, 768, scale=0.02)},
+             "name": "cat-toy", "step": 500, "sd_checkpoint": "abc", "sd_checkpoint_name": "tiny"}
+    torch.save(a1111, b.adapters_dir / "sd1-ti-a1111.pt")
+    b.add("sd1-ti-a1111", b.adapters_dir / "sd1-ti-a1111.pt", "textual_inversion", "a1111_embedding", "sd1")
+
+    save_tensors(b.adapters_dir / "sd2-ti-a1111.safetensors", {"emb_params": _randn(gen, 3, 1024, scale=0.02)})
+    b.add("sd2-ti-a1111", b.adapters_dir / "sd2-ti-a1111.safetensors", "textual_inversion", "a1111_embedding", "sd2")
+
+    save_tensors(b.adapters_dir / "sdxl-ti.safetensors",
+                 {"clip_l": _randn(gen, 2, 768, scale=0.02).half(), "clip_g": _randn(gen, 2, 1280, scale=0.02).half()})
+    b.add("sdxl-ti", b.adapters_dir / "sdxl-ti.safetensors", "textual_inversion", "sdxl_embedding", "sdxl")
+
+
+_CONTROL_ONLY = ("input_hint_block.", "zero_convs.", "middle_block_out.")
+
+
+def _controlnets(b: _Builder) -> None:
+    """ControlNet as a diffusers folder and as an original single file; a Stability Control-LoRA."""
+    sd1 = build_controlnet(b.models("sd1"), b.seed, torch.float16)
+    sd1.save_pretrained(b.adapters_dir / "sd1-controlnet-diffusers", safe_serialization=True)
+    b.add("sd1-controlnet-diffusers", b.adapters_dir / "sd1-controlnet-diffusers", "controlnet", "diffusers_folder", "sd1")
+
+    ldm = controlnet_to_ldm(sd1.state_dict(), dict(sd1.config))
+    save_tensors(b.adapters_dir / "sd1-controlnet-single.safetensors", {f"control_model.{k}": v for k, v in ldm.items()})
+    b.add("sd1-controlnet-single", b.adapters_dir / "sd1-controlnet-single.safetensors", "controlnet",
+          "ldm_single_file", "sd1")
+
+    # As ComfyUI's ControlLoraSave (the Stability format): every >=2-D weight the control model
+    # shares with the UNet becomes a `.up`/`.down` pair of the difference; the rest is stored.
+    xl = build_controlnet(b.models("sdxl"), b.seed)
+    gen, tensors = b.gen("sdxl-control-lora"), {}
+    for key, t in controlnet_to_ldm(xl.state_dict(), dict(xl.config)).items():
+        if t.ndim >= 2 and not key.startswith(_CONTROL_ONLY):
+            down, up = lora_factors(tuple(t.shape), min(4, t.shape[0], t.shape[1]), gen)
+            tensors |= {f"{key.removesuffix('.weight')}.up": up.half(), f"{key.removesuffix('.weight')}.down": down.half()}
+        else:
+            tensors[key] = t.half()
+    tensors["lora_controlnet"] = torch.tensor([])
+    save_tensors(b.adapters_dir / "sdxl-control-lora.safetensors", tensors)
+    b.add("sdxl-control-lora", b.adapters_dir / "sdxl-control-lora.safetensors", "control_lora", "control_lora", "sdxl")
+
+
+def _hypernetwork(b: _Builder) -> None:
+    """An A1111 hypernetwork: per attention width, two MLPs (for k and v), structure 1-2-1."""
+    gen = b.gen("sd1-hypernetwork")
+
+    def mlp(dim: int) -> dict[str, torch.Tensor]:
+        return {"linear.0.weight": _randn(gen, 2 * dim, dim).half(), "linear.0.bias": _randn(gen, 2 * dim).half(),
+                "linear.1.weight": _randn(gen, dim, 2 * dim).half(), "linear.1.bias": _randn(gen, dim).half()}
+
+    state = {dim: [mlp(dim), mlp(dim)] for dim in (768, 320)}
+    state |= {"name": "hn", "layer_structure": [1, 2, 1], "activation_func": "linear", "is_layer_norm": False,
+              "weight_initialization": "Normal", "use_dropout": False, "activate_output": False,
+              "last_layer_dropout": False, "step": 1000, "sd_checkpoint": "abc", "sd_checkpoint_name": "tiny"}
+    torch.save(state, b.adapters_dir / "sd1-hypernetwork.pt")
+    b.add("sd1-hypernetwork", b.adapters_dir / "sd1-hypernetwork.pt", "hypernetwork", "a1111_hypernetwork", "sd1")
+
+
+def _unknown(b: _Builder) -> None:
+    save_tensors(b.adapters_dir / "unknown.safetensors", {"foo.bar.weight": _randn(b.gen("unknown"), 8, 8)})
+    b.add("unknown", b.adapters_dir / "unknown.safetensors", "unknown", "unknown", "unknown")
+
+
+def build_zoo(root: Path, *, seed: int = 0) -> Zoo:
+    """Build every base and adapter of the zoo under ``root`` (created; rebuilt if present).
+
+    Only ``root/bases``, ``root/adapters`` and ``root/zoo.json`` are touched. Returns the
+    :class:`Zoo`, whose items carry the (kind, format, base) that ``probe`` must report.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    b = _Builder(root, seed)
+    for folder in (b.bases_dir, b.adapters_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+
+    for base in ("sd1", "sdxl"):
+        b.add(f"{base}-diffusers", _pipeline_folder(b.models(base), b.bases_dir), "checkpoint", "diffusers_folder", base)
+    for base in ("sd1", "sd2", "sdxl"):
+        b.add(f"{base}-single", _single_file(b.models(base), b.bases_dir), "checkpoint", "ldm_single_file", base)
+
+    unet_te = _either(_unet_attention, _text)
+    b.kohya("sd1-kohya-lora", "sd1", unet_te, trigger="orange cat")
+    b.kohya("sd1-kohya-lora-mislabelled", "sd1", unet_te, alpha=2.0, dtype=torch.float32, claimed_base="sdxl")
+    b.kohya("sd1-kohya-locon", "sd1", _either(unet_te, _unet_resnet), dtype=torch.float32,
+            args={"conv_dim": "4", "conv_alpha": "4"})
+    b.kohya("sd2-kohya-lora", "sd2", unet_te, alpha=2.0, dtype=torch.float32, tags={"dog": 30, "sks": 30})
+    b.kohya("sdxl-kohya-lora", "sdxl", unet_te, trigger="ohwx woman", tags={"woman": 20, "portrait": 8})
+    b.kohya("sdxl-kohya-slider", "sdxl", _attn1, rank=2, alpha=1.0, tags={"face": 10})
+    lycoris = dict(kind="lycoris", format="lycoris", module="lycoris.kohya")
+    b.kohya("sd1-lycoris-loha", "sd1", _either(unet_te, _unet_resnet), algo="loha", alpha=2.0,
+            args={"algo": "loha", "conv_dim": "4", "conv_alpha": "2"}, **lycoris)
+    b.kohya("sd1-lycoris-lokr", "sd1", _linear(unet_te), algo="lokr", alpha=4.0, dtype=torch.float32,
+            args={"algo": "lokr", "factor": "-1"}, **lycoris)
+    b.kohya("sd1-lycoris-dora", "sd1", _linear(unet_te), algo="dora", alpha=4.0,
+            args={"algo": "lora", "dora_wd": "True", "wd_on_output": "True"}, **lycoris)
+    b.kohya("sd1-lycoris-full", "sd1", _linear(_unet_attention), algo="full", alpha=1.0, dtype=torch.float32,
+            args={"algo": "full"}, **lycoris)
+
+    for build in (_diffusers_lora, _peft_lora, _legacy_lora, _embeddings, _controlnets, _hypernetwork, _unknown):
+        build(b)
+    zoo = Zoo(root, b.items)
+    rows = [{**asdict(i), "path": str(i.path.relative_to(root))} for i in zoo.items]
+    (root / "zoo.json").write_text(json.dumps({"seed": seed, "items": rows}, indent=1))
+    return zoo

@@ -1,0 +1,360 @@
+"""Tiny random-weight base models for the zoo, and their original single-file layout.
+
+The tiny architectures keep what identifies a family (cross-attention width 768 / 1024 /
+2048, text widths 768 / 1024 / 1280, the block layout that gives layers their names) and
+shrink everything else, so every layer name of a tiny model is also a layer name of the
+full-size model. Weights are random but deterministic: everything is drawn inside
+``torch.random.fork_rng`` from a seed, so the caller's RNG state is left alone.
+
+The single-file writer is the inverse of diffusers' own LDM → diffusers converters
+(``convert_ldm_unet_checkpoint``, ``convert_ldm_clip_checkpoint``,
+``convert_open_clip_checkpoint``, ``convert_ldm_vae_checkpoint``,
+``convert_controlnet_checkpoint``): running those over what is written here gives back the
+diffusers state dicts tensor for tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .architectures import LDM_PREFIXES, Architecture, TextEncoderSpec
+from .layermap import ldm_unet_path, open_clip_path
+
+# ---------------------------------------------------------------------------------------
+# A tiny CLIP tokenizer: byte-level BPE over 256 byte symbols, as CLIP's own.
+
+_WORDS = (
+    "a an the of in on with and photo picture painting drawing portrait style cat dog toy "
+    "girl boy woman man orange red blue green fur hair sks ohwx best quality masterpiece "
+    "landscape city night forest anime realistic"
+).split()
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible byte → printable-character table."""
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    cs = bs[:]
+    extra = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + extra)
+            extra += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def _tokenizer_tables() -> tuple[list[str], list[str]]:
+    """(vocabulary in id order, merges in rank order)."""
+    chars = list(_bytes_to_unicode().values())
+    vocab = chars + [c + "</w>" for c in chars]
+    known, merges = set(vocab), []
+    for word in _WORDS:
+        parts = [*word[:-1], word[-1] + "</w>"]
+        while len(parts) > 1:
+            merged = parts[0] + parts[1]
+            if merged not in known:
+                known.add(merged)
+                vocab.append(merged)
+                merges.append(f"{parts[0]} {parts[1]}")
+            parts = [merged, *parts[2:]]
+    return [*vocab, BOS, EOS], merges
+
+
+_VOCAB, _MERGES = _tokenizer_tables()
+BOS_ID, EOS_ID = len(_VOCAB) - 2, len(_VOCAB) - 1
+TEXT_VOCAB_SIZE = 1000
+assert len(_VOCAB) <= TEXT_VOCAB_SIZE
+
+
+def write_clip_tokenizer(folder: Path) -> Path:
+    """Write a tiny CLIP tokenizer (``vocab.json``, ``merges.txt``, config) into ``folder``.
+
+    ``CLIPTokenizer(folder / "vocab.json", folder / "merges.txt")`` and
+    ``CLIPTokenizer.from_pretrained(folder)`` both load it.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(_VOCAB)}, ensure_ascii=False))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(_MERGES) + "\n", encoding="utf-8")
+    config = {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "bos_token": BOS,
+              "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def clip_tokenizer(folder: Path):
+    """The tokenizer of :func:`write_clip_tokenizer`, written into ``folder`` and loaded."""
+    from transformers import CLIPTokenizer
+
+    folder = write_clip_tokenizer(folder)
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+
+
+# ---------------------------------------------------------------------------------------
+# Tiny architectures
+
+
+def _clip(hidden: int, heads: int, act: str, projection: int) -> dict:
+    return dict(
+        hidden_size=hidden, intermediate_size=64, num_attention_heads=heads, num_hidden_layers=2,
+        projection_dim=projection, hidden_act=act, vocab_size=TEXT_VOCAB_SIZE, max_position_embeddings=77,
+        bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=EOS_ID,
+    )
+
+
+_UNET_COMMON = dict(
+    sample_size=8, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(32, 64),
+    norm_num_groups=32,
+)
+
+TINY: dict[str, Architecture] = {
+    "sd1": Architecture(
+        "sd1",
+        dict(_UNET_COMMON, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=768, attention_head_dim=8),
+        {"text_encoder": TextEncoderSpec(_clip(768, 12, "quick_gelu", 768))},
+    ),
+    "sd2": Architecture(
+        "sd2",
+        dict(_UNET_COMMON, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=1024,
+             attention_head_dim=(2, 4), use_linear_projection=True),
+        {"text_encoder": TextEncoderSpec(_clip(1024, 16, "gelu", 1024), open_clip=True)},
+    ),
+    "sdxl": Architecture(
+        "sdxl",
+        dict(_UNET_COMMON, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), transformer_layers_per_block=(1, 2),
+             cross_attention_dim=2048, attention_head_dim=(2, 4), use_linear_projection=True,
+             addition_embed_type="text_time", addition_time_embed_dim=8,
+             projection_class_embeddings_input_dim=1280 + 6 * 8),
+        {
+            "text_encoder": TextEncoderSpec(_clip(768, 12, "quick_gelu", 768)),
+            "text_encoder_2": TextEncoderSpec(_clip(1280, 20, "gelu", 1280), with_projection=True, open_clip=True),
+        },
+    ),
+}
+
+TINY_VAE = dict(
+    in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+    up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(32, 32), layers_per_block=1,
+    latent_channels=4, norm_num_groups=32, sample_size=16,
+)
+SCHEDULER = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
+                 timestep_spacing="leading")
+MODELSPEC_ARCHITECTURE = {
+    "sd1": "stable-diffusion-v1", "sd2": "stable-diffusion-v2-768-v", "sdxl": "stable-diffusion-xl-v1-base",
+}
+
+# ---------------------------------------------------------------------------------------
+# Models
+
+
+@dataclass
+class TinyModels:
+    """The random-weight modules of one tiny base (text encoders in component order)."""
+
+    base: str
+    unet: torch.nn.Module
+    vae: torch.nn.Module
+    text_encoders: dict[str, torch.nn.Module] = field(default_factory=dict)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """Canonical layer name (as in :mod:`.layermap`) → weight, for every adaptable layer."""
+        out = {}
+        for component, sd in self.state_dicts().items():
+            if component == "vae":
+                continue
+            for key, tensor in sd.items():
+                if key.endswith(".weight") and tensor.ndim in (2, 4):
+                    out[f"{component}.{key.removesuffix('.weight')}"] = tensor
+        return out
+
+    def state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Per component, the state dict under the names diffusers folders use."""
+        out = {"unet": self.unet.state_dict(), "vae": self.vae.state_dict()}
+        for component, model in self.text_encoders.items():
+            out[component] = {canonical_text_key(k): v for k, v in model.state_dict().items()}
+        return out
+
+
+def canonical_text_key(key: str) -> str:
+    """transformers 5 drops ``text_model.`` from ``CLIPTextModel``; canonical names keep it."""
+    return key if key.startswith(("text_model.", "text_projection")) else "text_model." + key
+
+
+def _jitter(model: torch.nn.Module, scale: float = 0.02) -> torch.nn.Module:
+    """Perturb every parameter, so no two tensors (norms and zero biases included) are equal."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return model.eval()
+
+
+def _cast(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    # nn.Module.to, not diffusers' override, which warns about fp32 modules these models lack.
+    return torch.nn.Module.to(model, dtype)
+
+
+def build_models(base: str, seed: int = 0, dtype: torch.dtype = torch.float32) -> TinyModels:
+    """Random-weight UNet, text encoder(s) and VAE of ``TINY[base]``, the same for a seed.
+
+    Weights are drawn in fp32 and then cast to ``dtype``.
+    """
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    arch = TINY[base]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed * 1009 + ("sd1", "sd2", "sdxl").index(base))
+        unet = _jitter(UNet2DConditionModel(**arch.unet))
+        vae = _jitter(AutoencoderKL(**TINY_VAE))
+        encoders = {}
+        for component, spec in arch.text_encoders.items():
+            cls = CLIPTextModelWithProjection if spec.with_projection else CLIPTextModel
+            encoders[component] = _cast(_jitter(cls(CLIPTextConfig(**spec.config))), dtype)
+    return TinyModels(base, _cast(unet, dtype), _cast(vae, dtype), encoders)
+
+
+def save_pipeline(models: TinyModels, folder: Path) -> Path:
+    """Save ``models`` as a diffusers pipeline folder (safetensors, in the models' dtype)."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = clip_tokenizer(Path(tmp))
+    scheduler = EulerDiscreteScheduler(**SCHEDULER)
+    parts = dict(vae=models.vae, unet=models.unet, scheduler=scheduler, tokenizer=tokenizer,
+                 text_encoder=models.text_encoders["text_encoder"])
+    if models.base == "sd1":
+        pipe = StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None,
+                                       requires_safety_checker=False)
+    elif models.base == "sdxl":
+        pipe = StableDiffusionXLPipeline(**parts, text_encoder_2=models.text_encoders["text_encoder_2"],
+                                         tokenizer_2=tokenizer)
+    else:
+        raise ValueError(f"no tiny diffusers pipeline for {models.base!r} (sd1 or sdxl)")
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
+# ---------------------------------------------------------------------------------------
+# Original (LDM/SGM) single-file layout
+
+
+def _split(key: str) -> tuple[str, str]:
+    path, _, suffix = key.rpartition(".")
+    return path, suffix
+
+
+def unet_to_ldm(sd: dict[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
+    """Diffusers UNet state dict → LDM UNet keys (no prefix)."""
+    attention_up = {int(m[1]) for k in sd if (m := re.match(r"up_blocks\.(\d+)\.attentions\.", k))}
+    out = {}
+    for key, tensor in sd.items():
+        path, suffix = _split(key)
+        out[f"{ldm_unet_path(path, config, attention_up)}.{suffix}"] = tensor
+    return out
+
+
+_CONTROLNET_TO_LDM = (
+    (r"controlnet_cond_embedding\.conv_in", lambda m: "input_hint_block.0"),
+    (r"controlnet_cond_embedding\.blocks\.(\d+)", lambda m: f"input_hint_block.{2 * (int(m[1]) + 1)}"),
+    (r"controlnet_cond_embedding\.conv_out", lambda m: "input_hint_block.14"),
+    (r"controlnet_down_blocks\.(\d+)", lambda m: f"zero_convs.{m[1]}.0"),
+    (r"controlnet_mid_block", lambda m: "middle_block_out.0"),
+)
+
+
+def controlnet_to_ldm(sd: dict[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
+    """Diffusers ControlNet state dict → original ControlNet keys (no ``control_model.``)."""
+    out = {}
+    for key, tensor in sd.items():
+        path, suffix = _split(key)
+        for pattern, new in _CONTROLNET_TO_LDM:
+            if m := re.fullmatch(pattern, path):
+                out[f"{new(m)}.{suffix}"] = tensor
+                break
+        else:
+            out[f"{ldm_unet_path(path, config, set())}.{suffix}"] = tensor
+    return out
+
+
+def _vae_path(path: str, num_up: int) -> str:
+    path = path.replace("conv_norm_out", "norm_out").replace("conv_shortcut", "nin_shortcut")
+    path = re.sub(r"down_blocks\.(\d+)\.resnets\.", r"down.\1.block.", path)
+    path = re.sub(r"down_blocks\.(\d+)\.downsamplers\.0\.", r"down.\1.downsample.", path)
+    path = re.sub(r"up_blocks\.(\d+)\.resnets\.", lambda m: f"up.{num_up - 1 - int(m[1])}.block.", path)
+    path = re.sub(r"up_blocks\.(\d+)\.upsamplers\.0\.", lambda m: f"up.{num_up - 1 - int(m[1])}.upsample.", path)
+    path = re.sub(r"mid_block\.resnets\.(\d+)", lambda m: f"mid.block_{int(m[1]) + 1}", path)
+    path = path.replace("mid_block.attentions.0.", "mid.attn_1.")
+    for new, old in (("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out")):
+        path = re.sub(rf"attn_1\.{re.escape(new)}$", f"attn_1.{old}", path)
+    return path
+
+
+def vae_to_ldm(sd: dict[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
+    """Diffusers AutoencoderKL state dict → LDM VAE keys (attention as 1×1 convs)."""
+    out = {}
+    for key, tensor in sd.items():
+        path, suffix = _split(key)
+        if ".attn_1." in (ldm := _vae_path(path, len(config["up_block_types"]))) and tensor.ndim == 2:
+            tensor = tensor[:, :, None, None]
+        out[f"{ldm}.{suffix}"] = tensor
+    return out
+
+
+def open_clip_to_ldm(sd: dict[str, torch.Tensor], hidden: int) -> dict[str, torch.Tensor]:
+    """Canonical CLIP text state dict → OpenCLIP keys (fused q/k/v, transposed projection)."""
+    out, fused = {}, {}
+    renames = {"text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+               "text_model.embeddings.position_embedding.weight": "positional_embedding",
+               "text_model.final_layer_norm.weight": "ln_final.weight",
+               "text_model.final_layer_norm.bias": "ln_final.bias"}
+    for key, tensor in sd.items():
+        path, suffix = _split(key)
+        if key in renames:
+            out[renames[key]] = tensor
+        elif path == "text_projection":
+            out["text_projection"] = tensor.T.contiguous()
+        elif m := re.fullmatch(r"(text_model\.encoder\.layers\.\d+\.self_attn)\.(q|k|v)_proj", path):
+            ldm, rows, _ = open_clip_path(path, hidden)
+            name = ldm if suffix == "weight" else ldm.replace("in_proj_weight", "in_proj_bias")
+            fused.setdefault(name, {})[m[2]] = tensor
+        else:
+            path = path.replace("layer_norm1", "ln_1").replace("layer_norm2", "ln_2")
+            out[f"{open_clip_path(path, hidden)[0].removesuffix('.weight')}.{suffix}"] = tensor
+    for name, parts in fused.items():
+        out[name] = torch.cat([parts["q"], parts["k"], parts["v"]])
+    return out
+
+
+def ldm_state_dict(models: TinyModels) -> dict[str, torch.Tensor]:
+    """Every tensor of ``models`` under its key in an original single-file checkpoint."""
+    arch, prefixes = TINY[models.base], LDM_PREFIXES[models.base]
+    sds = models.state_dicts()
+    out = {prefixes["unet"] + k: v for k, v in unet_to_ldm(sds["unet"], dict(models.unet.config)).items()}
+    out |= {prefixes["vae"] + k: v for k, v in vae_to_ldm(sds["vae"], dict(models.vae.config)).items()}
+    for component, spec in arch.text_encoders.items():
+        sd = sds[component]
+        if spec.open_clip:
+            sd = open_clip_to_ldm(sd, spec.config["hidden_size"])
+        out |= {prefixes[component] + k: v for k, v in sd.items()}
+    return out
+
+
+def build_controlnet(models: TinyModels, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """A ControlNet initialised from the tiny UNet (``ControlNetModel.from_unet``), then trained
+    for zero steps but jittered so its zero convolutions are not zero."""
+    from diffusers import ControlNetModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed * 1009 + 17)
+        controlnet = _jitter(ControlNetModel.from_unet(models.unet))
+    return _cast(controlnet, dtype)
