@@ -111,26 +111,38 @@ def _probe_pipeline_folder(path: Path) -> ArtifactInfo:
 
 
 def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
-    infos = []
+    """A PEFT adapter folder, or one PEFT folder per component (``unet/``, ``text_encoder/``…).
+
+    The base is judged over all parts together: a text encoder alone cannot tell SD1 from SDXL.
+    """
+    opened = []
     for part in parts:
-        config = _read_json(part / "adapter_config.json")
-        component = None if part == path else part.name
-        with open_weights(next(iter(sorted(part.glob("adapter_model.*"))), part)) as src:
-            part_info = _lora_info(part, src, "peft", peft=(config, component))
+        src = open_weights(next(iter(sorted(part.glob("adapter_model.*"))), part))
+        opened.append((part, None if part == path else part.name, _read_json(part / "adapter_config.json"), src))
+    try:
+        widths = {f"{component or 'unet'}.{stem.removeprefix('base_model.model.')}": _factor_shape(src, parts)[1]
+                  for _, component, _, src in opened for stem, parts in _adapter_stems(src).items()}
+        verdict = _base_from_lora_stems(widths)
+        infos = [_lora_info(part, src, "peft", peft=(config, component), verdict=verdict)
+                 for part, component, config, src in opened]
+    finally:
+        for *_, src in opened:
+            src.close()
+    for (_, component, _, _), part_info in zip(opened, infos):
         if component:
             # Keys as open_weights(path) spells them for the whole folder.
             for layer in part_info.layers:
                 layer.keys = {k: f"{component}.{v}" for k, v in layer.keys.items()}
-        infos.append((src, part_info))
-    info = infos[0][1]
-    for _, other in infos[1:]:
+    info = infos[0]
+    for other in infos[1:]:
         info.layers += other.layers
         info.unmatched += other.unmatched
         info.tensors += other.tensors
         info.parameters += other.parameters
+        info.size += other.size
     info.path = path
     info.components = sorted({layer.component for layer in info.layers if layer.component})
-    info.bytes_read = sum(src.bytes_read for src, _ in infos)
+    info.bytes_read = sum(src.bytes_read for *_, src in opened)
     return info
 
 
@@ -244,13 +256,18 @@ def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
 # Adapters
 
 
-def _lora_info(path: Path, src: WeightSource, fmt: str | None,
-               peft: tuple[dict, str | None] | None = None) -> ArtifactInfo:
+def _adapter_stems(src: WeightSource) -> dict[str, dict[str, str]]:
+    """Layer stem → {normalised part: key} for every stem that spells an adapter algorithm."""
     groups: dict[str, dict[str, str]] = {}
     for key in src.keys():
         if split := split_key(key):
             groups.setdefault(split[0], {})[split[1]] = key
-    stems = {stem: parts for stem, parts in groups.items() if algorithm_of(set(parts))}
+    return {stem: parts for stem, parts in groups.items() if algorithm_of(set(parts))}
+
+
+def _lora_info(path: Path, src: WeightSource, fmt: str | None, peft: tuple[dict, str | None] | None = None,
+               verdict: tuple[str, list[str]] | None = None) -> ArtifactInfo:
+    stems = _adapter_stems(src)
     if fmt is None:
         fmt = ("kohya" if any(s.startswith(("lora_unet_", "lora_te")) for s in stems)
                else "diffusers_legacy" if any(".processor." in s or s.endswith("_lora") for s in stems)
@@ -258,8 +275,8 @@ def _lora_info(path: Path, src: WeightSource, fmt: str | None,
     info = ArtifactInfo(path, "lora", fmt)
     _fill_counts(info, src)
 
-    widths = {stem: _factor_shape(src, parts)[1] for stem, parts in stems.items()}
-    info.base, info.base_evidence = _base_from_lora_stems(widths)
+    info.base, info.base_evidence = verdict or _base_from_lora_stems(
+        {stem: _factor_shape(src, parts)[1] for stem, parts in stems.items()})
     _add_claims(info)
     lm = layer_map(info.base) if info.base in BASES else None
     config, component = peft if peft else ({}, None)

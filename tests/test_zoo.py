@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import logging
 
 import pytest
 import torch
@@ -27,21 +25,6 @@ def _assert_same(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) ->
     assert got.keys() == want.keys(), sorted(set(got) ^ set(want))[:10]
     differ = [k for k in got if not torch.equal(got[k].float(), want[k].float())]
     assert not differ, differ[:10]
-
-
-@pytest.fixture
-def diffusers_log():
-    """Everything diffusers and PEFT log while the test runs."""
-    import diffusers
-
-    buf = io.StringIO()
-    handler = logging.StreamHandler(buf)
-    loggers = [diffusers.utils.logging.get_logger("diffusers"), logging.getLogger("peft")]
-    for logger in loggers:
-        logger.addHandler(handler)
-    yield buf
-    for logger in loggers:
-        logger.removeHandler(handler)
 
 
 def test_every_item_is_built(zoo):
