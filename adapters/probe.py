@@ -406,10 +406,12 @@ def _base_from_lora_stems(widths: dict[str, int | None]) -> tuple[str, list[str]
     """Vote on the base from what each adapted layer's shape and name says."""
     votes: Counter[str] = Counter()
     seen: dict[tuple[str, str], list[str]] = {}  # (base, observation) → stems showing it
+    strength: dict[str, int] = {}
 
     def vote(base: str, weight: int, observation: str, stem: str = "") -> None:
         votes[base] += weight
         seen.setdefault((base, observation), []).append(stem)
+        strength[observation] = weight
 
     te2 = any(s.startswith(("lora_te2_", "text_encoder_2.")) for s in widths)
     for stem, width in widths.items():
@@ -436,7 +438,8 @@ def _base_from_lora_stems(widths: dict[str, int | None]) -> tuple[str, list[str]
         stems = [s for s in stems if s]
         return f"{observation} ({len(stems)} layers, e.g. {stems[0]})" if stems else observation
 
-    found = [describe(obs, stems) for (b, obs), stems in seen.items() if b == base]
+    ours = sorted(((obs, stems) for (b, obs), stems in seen.items() if b == base), key=lambda o: -strength[o[0]])
+    found = [describe(obs, stems) for obs, stems in ours]
     others = sorted({b for b, _ in seen} - {base})
     if others:
         found.append("weaker evidence for " + ", ".join(

@@ -16,7 +16,10 @@ from loradex.adapters import ArtifactInfo, ConversionReport, Inspection
 class Sink:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self.out = Console(soft_wrap=True)
+        # Piped output gets a wide console: a table wrapped at 80 columns helps nobody.
+        self.out = Console()
+        if not self.out.is_terminal:
+            self.out = Console(width=160)
         self.err = Console(stderr=True)
 
     def emit_json(self, data: Any) -> None:
@@ -31,11 +34,13 @@ class Sink:
         if self.as_json:
             self.emit_json({"artifacts": [i.to_dict() for i in infos], "errors": failures})
             return
-        table = Table("path", "kind", "format", "base", "layers", "ranks", "dtype", "evidence / notes")
+        table = Table("name", "kind", "format", "base", "layers", "ranks", "dtype", "notes")
+        for column in table.columns[:4]:
+            column.no_wrap = True
         for i in infos:
+            evidence = i.base_evidence[0].split(" (")[0] if i.base_evidence else ""
             notes = "; ".join(filter(None, [
-                i.base_evidence[0] if i.base_evidence else "",
-                f"[yellow]{i.base_conflict}[/]" if i.base_conflict else "",
+                f"[yellow]{i.base_conflict}[/]" if i.base_conflict else evidence,
                 f"[red]{len(i.unmatched)} unmatched[/]" if i.unmatched else "",
                 i.reason or "",
                 ("triggers: " + ", ".join(i.trigger_words[:3])) if i.trigger_words else "",
