@@ -1,0 +1,134 @@
+"""Opening a catalog: where it lives, SQLite settings, and migrations on open.
+
+No engine is created at import time. :func:`open_catalog` returns one (the caller disposes
+of it); it upgrades an older catalog to the current schema after copying the file aside.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from loradex.adapters.errors import LoradexError
+
+ENV_VAR = "LORADEX_CATALOG"
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class CatalogError(LoradexError):
+    """The catalog cannot be opened or is newer than this loradex."""
+
+
+def default_catalog_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("loradex")) / "catalog.db"
+
+
+def catalog_url(catalog: str | os.PathLike[str] | None = None) -> str:
+    """SQLAlchemy URL of the catalog: ``catalog`` (a path or URL), else ``$LORADEX_CATALOG``,
+    else ``catalog.db`` in the user data dir."""
+    value = str(catalog) if catalog is not None else os.environ.get(ENV_VAR) or str(default_catalog_path())
+    if "://" in value:
+        return value
+    path = Path(value).expanduser().resolve()
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets a TUI read while a CLI scan writes; the busy timeout makes writers queue
+    # instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Engine:
+    """An engine on the catalog, created and upgraded to the current schema if needed.
+
+    Raises:
+        CatalogError: the location cannot be used, or the catalog is from a newer loradex.
+    """
+    url = catalog_url(catalog)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    if migrate:
+        upgrade(engine)
+    return engine
+
+
+def _alembic_config(engine: Engine):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the catalog to ``revision``; an existing SQLite catalog is copied aside first."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    config = _alembic_config(engine)
+    script = ScriptDirectory.from_config(config)
+    current = current_revision(engine)
+    target = script.get_current_head() if revision == "head" else revision
+    if current == target:
+        return
+    if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+        raise CatalogError(f"catalog schema revision {current} is newer than this loradex; upgrade loradex",
+                           path=engine.url.database)
+    if current is not None or inspect(engine).get_table_names():
+        _backup(engine, current)
+    command.upgrade(config, target)
+
+
+def _backup(engine: Engine, revision: str | None) -> None:
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or not Path(database).exists():
+        return  # server databases are backed up by their own tools
+    target = Path(f"{database}.backup-{revision or 'unversioned'}")
+    # sqlite3's online backup copies a consistent snapshot even with WAL and other readers.
+    with sqlite3.connect(database) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+def session(engine: Engine) -> Session:
+    return Session(engine, expire_on_commit=False)
+
+
+def copy_file_catalog(src: Path, dst: Path) -> None:
+    """Copy a SQLite catalog consistently (for the example catalog and backups)."""
+    dst.unlink(missing_ok=True)
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    shutil.copymode(src, dst)

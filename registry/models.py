@@ -1,0 +1,175 @@
+"""Catalog tables (SQLModel). Tables only: queries live in :mod:`.queries`, schema changes
+in ``migrations/versions``.
+
+JSON columns hold lists and small dicts that are shown, not filtered on; everything a query
+filters or sorts by is a real column with an index.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class ScanRoot(SQLModel, table=True):
+    __tablename__ = "scan_root"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    path: str = Field(sa_column=Column(String(4096), unique=True, nullable=False))
+    added_at: datetime = Field(default_factory=utcnow)
+    last_scan_at: Optional[datetime] = None
+
+
+class LayerSet(SQLModel, table=True):
+    """A distinct set of (canonical layer, shape): many adapters share one (every kohya SD1.5
+    LoRA with the same targets), so compatibility is computed per layer set, not per file."""
+
+    __tablename__ = "layer_set"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    digest: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    size: int = 0
+
+
+class LayerSetLayer(SQLModel, table=True):
+    __tablename__ = "layer_set_layer"
+    __table_args__ = (UniqueConstraint("layer_set_id", "canonical"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    layer_set_id: int = Field(sa_column=Column(Integer, ForeignKey("layer_set.id", ondelete="CASCADE"),
+                                               nullable=False, index=True))
+    canonical: str = Field(sa_column=Column(String(512), nullable=False, index=True))
+    shape: str = Field(sa_column=Column(String(64), nullable=False))  # "320x4x3x3"
+
+
+class Artifact(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    path: str = Field(sa_column=Column(String(4096), unique=True, nullable=False))
+    name: str = Field(index=True)
+    kind: str = Field(index=True)
+    format: str = Field(index=True)
+    base: str = Field(index=True)
+    base_override: Optional[str] = None
+    base_evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    base_claims: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    base_conflict: Optional[str] = None
+    is_dir: bool = False
+    size: int = 0
+    mtime: float = 0.0
+    sha256: Optional[str] = Field(default=None, index=True)
+    autov2: Optional[str] = Field(default=None, index=True)
+    tensor_hash: Optional[str] = Field(default=None, index=True)
+    model_hash: Optional[str] = None
+    safety: str = "safetensors"
+    status: str = Field(default="ok", index=True)
+    error: Optional[str] = None
+    dtype: Optional[str] = None
+    rank_min: Optional[int] = Field(default=None, index=True)
+    rank_max: Optional[int] = Field(default=None, index=True)
+    ranks: list[int] = Field(default_factory=list, sa_column=Column(JSON))
+    algorithms: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    components: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    layer_count: int = 0
+    parameters: int = 0
+    unmatched: int = 0
+    layer_set_id: Optional[int] = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("layer_set.id", ondelete="SET NULL"), index=True))
+    trigger_words: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    #: Lowercased name + trigger words + training-metadata text, for substring search.
+    search_text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    training_metadata: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # The user's own data: never overwritten by a scan.
+    notes: str = ""
+    preferred_weight: Optional[float] = None
+    rating: Optional[int] = None
+    activation_text: Optional[str] = None
+    sidecar: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    source: str = "local"
+    created_at: datetime = Field(default_factory=utcnow)
+    scanned_at: Optional[datetime] = None
+    hashed_at: Optional[datetime] = None
+
+
+class Module(SQLModel, table=True):
+    """One adapted layer of an adapter (the layer-name map row)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    artifact_id: int = Field(sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"),
+                                              nullable=False, index=True))
+    stem: str = Field(sa_column=Column(String(512), nullable=False))
+    canonical: Optional[str] = Field(default=None, sa_column=Column(String(512), index=True))
+    component: Optional[str] = None
+    algorithm: str = "lora"
+    rank: Optional[int] = None
+    alpha: Optional[float] = None
+    shape: str = ""
+
+
+class Tag(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
+
+
+class ArtifactTag(SQLModel, table=True):
+    __tablename__ = "artifact_tag"
+
+    artifact_id: int = Field(sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"),
+                                              primary_key=True))
+    tag_id: int = Field(sa_column=Column(Integer, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True,
+                                         index=True))
+
+
+class Recipe(SQLModel, table=True):
+    """How a derived artifact was made."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    artifact_id: Optional[int] = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("artifact.id", ondelete="SET NULL"), index=True))
+    output_sha256: Optional[str] = Field(default=None, index=True)
+    op: str
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    loradex_version: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RecipeInput(SQLModel, table=True):
+    __tablename__ = "recipe_input"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    recipe_id: int = Field(sa_column=Column(Integer, ForeignKey("recipe.id", ondelete="CASCADE"), nullable=False,
+                                            index=True))
+    position: int = 0
+    sha256: Optional[str] = Field(default=None, index=True)
+    ref: str = ""
+    weight: float = 1.0
+    role: str = "input"  # input | base
+
+
+class Preview(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    artifact_id: int = Field(sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"),
+                                              nullable=False, index=True))
+    path: str
+    prompt: Optional[str] = None
+    seed: Optional[int] = None
+    scale: Optional[float] = None
+    base: Optional[str] = None
+    source: str = "sidecar"  # sidecar | quicktest
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Publication(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    artifact_id: int = Field(sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"),
+                                              nullable=False, index=True))
+    repo: str
+    commit: Optional[str] = None
+    url: Optional[str] = None
+    created_at: datetime = Field(default_factory=utcnow)
