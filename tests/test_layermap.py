@@ -120,3 +120,12 @@ def test_other_spellings_resolve_to_the_canonical_layer(spelling, canonical):
 
 def test_layer_maps_are_built_once_per_process():
     assert layer_map("sdxl") is layer_map("sdxl")
+
+
+def test_the_on_disk_cache_round_trips_a_map_exactly():
+    from loradex.adapters.layermap import _from_json, _to_json
+
+    lm = layer_map("sdxl")
+    again = _from_json(_to_json(lm))
+    assert again.layers == lm.layers
+    assert all(again.resolve(layer.kohya) == name for name, layer in lm.layers.items())
