@@ -2,6 +2,8 @@
 # the `torch>=2.4` requirement is already satisfied and pip never pulls CUDA builds.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Nothing here may reach the Hugging Face Hub: fail fast instead of waiting on timeouts.
+export HF_HUB_OFFLINE := 1
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench setup clean
