@@ -1,0 +1,213 @@
+"""mix / resize: weighted sums of LoRAs and rank reduction, from the low-rank factors.
+
+A weighted sum of LoRAs is itself a LoRA: ΔW = Σ wᵢ·sᵢ·Bᵢ·Aᵢ = [w₁s₁B₁ … wₙsₙBₙ]·[A₁; …; Aₙ].
+``concat`` writes exactly that (rank Σrᵢ). ``svd`` reduces it to rank R through QR of both
+stacked factors and the SVD of the small core, never forming the m×n ΔW of a LoRA layer —
+kohya's merge sums up- and down-matrices separately (cross terms) and its svd_merge forms
+every dense ΔW; both are what this module exists to avoid. LyCORIS inputs enter through their
+exact low-rank form (LoHa: Khatri–Rao factors of rank r²) or, for LoKr and full deltas,
+through the SVD of their delta.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .artifact import ArtifactInfo, LayerInfo
+from .errors import IncompatibleError, UnsupportedError
+from .inspection import block_of, layer_tensors
+from .layermap import layer_map
+from .lowrank import delta, lowrank_svd, product_factors
+from .probe import probe
+from .recipe import Recipe
+from .safetensors_io import save_tensors, torch_dtype
+from .weights import open_weights
+
+RankRule = Callable[[torch.Tensor], int]
+_BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
+
+
+@dataclass
+class MixReport:
+    output: Path
+    method: str
+    layers: int
+    ranks: list[int]
+    #: stem (as written) → share of ‖ΔW‖² kept by the SVD (``svd`` only).
+    retained_energy: dict[str, float] = field(default_factory=dict)
+    recipe: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "output": str(self.output)}
+
+
+def parse_weighted(text: str) -> tuple[str, float]:
+    """``"REF[:WEIGHT]"`` → (ref, weight); split on the last colon so paths with colons work.
+
+    >>> parse_weighted("b.safetensors:-0.5")
+    ('b.safetensors', -0.5)
+    >>> parse_weighted("C:/loras/a.safetensors")
+    ('C:/loras/a.safetensors', 1.0)
+    """
+    ref, sep, tail = text.rpartition(":")
+    if sep:
+        try:
+            return ref, float(tail)
+        except ValueError:
+            pass
+    return text, 1.0
+
+
+def layer_factors(info: ArtifactInfo, layer: LayerInfo, src) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, A)`` in float32 with ΔW = B @ A exactly (scale folded into B, convs flattened)."""
+    t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
+    if layer.algorithm == "dora":
+        raise UnsupportedError(f"layer {layer.stem} is DoRA; its delta depends on the base weights and cannot be "
+                               "mixed as a LoRA", path=info.path)
+    factors = product_factors(layer.algorithm, t, layer.scale)
+    if factors is not None:
+        return factors
+    # LoKr, full deltas and CP-decomposed convs: an exact factorisation from the SVD of ΔW.
+    u, s, vh = torch.linalg.svd(delta(layer.algorithm, t, layer.scale, layer.shape).flatten(1), full_matrices=False)
+    keep = int((s > s.max() * 1e-7).sum()) if s.numel() and float(s.max()) > 0 else 1
+    return u[:, :keep] * s[:keep], vh[:keep]
+
+
+def _block_multiplier(block: str, weights: dict[str, float] | None) -> float:
+    if not weights:
+        return 1.0
+    if block in weights:
+        return weights[block]
+    group = re.sub(r"[\d.]+$", "", block)  # IN04 → IN, TE2.05 → TE2
+    return weights.get(group, 1.0)
+
+
+def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: str = "concat",
+        rank: int | None = None, rank_rule: RankRule | None = None,
+        block_weights: dict[str, float] | None = None, op: str = "mix") -> MixReport:
+    """Write Σ wᵢ·ΔWᵢ of the input LoRAs as one kohya-format LoRA.
+
+    Args:
+        inputs: (path, weight) pairs; negative weights subtract.
+        out: output file, written atomically; never one of the inputs.
+        method: ``"concat"`` (exact, rank = Σ ranks) or ``"svd"`` (best rank-``rank`` approximation).
+        rank: target rank for ``svd``.
+        rank_rule: per-layer rank from the singular values (overrides ``rank``; used by resize).
+        block_weights: multipliers by block (``IN``, ``MID``, ``OUT``, ``TE``, ``TE2``, ``BASE``
+            or an exact label such as ``IN04`` / ``TE.03``), like LoRA Block Weight.
+
+    Returns:
+        A :class:`MixReport`.
+
+    Raises:
+        IncompatibleError: the inputs are for different bases, or a layer maps to no layer of the base.
+        UnsupportedError: DoRA inputs, or ``svd`` without a rank.
+    """
+    out = Path(out)
+    if method not in ("concat", "svd"):
+        raise UnsupportedError(f"unknown mix method {method!r}; choose concat or svd")
+    if method == "svd" and rank is None and rank_rule is None:
+        raise UnsupportedError("the svd method needs --rank R")
+    infos = [probe(path) for path, _ in inputs]
+    base = _common_base(infos)
+    per_layer: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: Counter[str] = Counter()
+    for info, (_, weight) in zip(infos, inputs):
+        with open_weights(info.path) as src:
+            for layer in info.layers:
+                b, a = layer_factors(info, layer, src)
+                w = weight * _block_multiplier(block_of(layer, base), block_weights)
+                per_layer.setdefault(layer.canonical, []).append((b * w, a))
+                shapes[layer.canonical] = layer.shape
+                dtypes[layer.dtype] += 1
+    dtype = torch_dtype(dtypes.most_common(1)[0][0]) if dtypes else torch.float16
+    lm = layer_map(base)
+    tensors: dict[str, torch.Tensor] = {}
+    report = MixReport(out, method, len(per_layer), [])
+    for canonical, parts in per_layer.items():
+        b = torch.cat([p[0] for p in parts], dim=1)
+        a = torch.cat([p[1] for p in parts], dim=0)
+        stem = lm.layers[canonical].kohya
+        if method == "svd":
+            u, s, vh = lowrank_svd(b, a)
+            r = max(1, min(rank_rule(s) if rank_rule else rank, s.numel()))
+            total = float(s.square().sum())
+            report.retained_energy[stem] = float(s[:r].square().sum()) / total if total > 0 else 1.0
+            root = s[:r].sqrt()  # split σ evenly: keeps both factors in fp16 range
+            b, a = u[:, :r] * root, root.unsqueeze(1) * vh[:r]
+        shape = shapes[canonical]
+        r = a.shape[0]
+        tensors[f"{stem}.lora_down.weight"] = a.reshape(r, *shape[1:]).to(dtype).contiguous()
+        tensors[f"{stem}.lora_up.weight"] = b.reshape(shape[0], r, *([1, 1] if len(shape) == 4 else [])).to(
+            dtype).contiguous()
+        tensors[f"{stem}.alpha"] = torch.tensor(float(r), dtype=dtype)
+        report.ranks.append(r)
+    recipe = Recipe.for_files(op, [(info.path, w) for info, (_, w) in zip(infos, inputs)],
+                              {"method": method, "rank": rank, "block_weights": block_weights or {}})
+    report.recipe = recipe.to_dict()
+    metadata = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(max(report.ranks, default=0)),
+        "ss_network_alpha": str(max(report.ranks, default=0)),
+        "ss_base_model_version": _BASE_VERSION.get(base, base),
+        "loradex.recipe": recipe.to_json(),
+        "loradex.inputs_metadata": json.dumps([_training_metadata(i) for i in infos]),
+    }
+    save_tensors(out, tensors, metadata, protect=[info.path for info in infos])
+    return report
+
+
+def _common_base(infos: list[ArtifactInfo]) -> str:
+    for info in infos:
+        if info.kind not in ("lora", "lycoris"):
+            raise UnsupportedError(f"only LoRA/LyCORIS adapters mix; this is a {info.kind}", path=info.path)
+        if info.unmatched:
+            raise IncompatibleError(f"{len(info.unmatched)} layers match no {info.base} layer "
+                                    f"(first: {info.unmatched[0]})", path=info.path)
+    bases = {info.base for info in infos}
+    if len(bases) != 1:
+        listing = ", ".join(f"{i.path.name}={i.base}" for i in infos)
+        raise IncompatibleError(f"inputs are for different base models ({listing})")
+    return bases.pop()
+
+
+def _training_metadata(info: ArtifactInfo) -> dict[str, str]:
+    keep = ("ss_output_name", "ss_tag_frequency", "ss_base_model_version", "modelspec.title", "modelspec.trigger_phrase")
+    return {"file": info.path.name, **{k: info.metadata[k] for k in keep if k in info.metadata}}
+
+
+def dynamic_rank_rule(method: str, value: float) -> RankRule:
+    """Per-layer rank from singular values, as kohya's resize_lora names the methods.
+
+    ``sv_ratio``: keep σᵢ ≥ σ₁/value; ``sv_fro``: smallest r with ‖σ≤r‖₂/‖σ‖₂ ≥ value;
+    ``sv_cumulative``: smallest r with Σσ≤r/Σσ ≥ value.
+    """
+    def sv_ratio(s: torch.Tensor) -> int:
+        return int((s >= s[0] / value).sum())
+
+    def cumulative(s: torch.Tensor, power: int) -> int:
+        acc = torch.cumsum(s ** power, 0) / (s ** power).sum()
+        if power == 2:
+            acc = acc.sqrt()
+        return int((acc < value - 1e-7).sum()) + 1
+
+    rules = {"sv_ratio": sv_ratio, "sv_fro": lambda s: cumulative(s, 2), "sv_cumulative": lambda s: cumulative(s, 1)}
+    if method not in rules:
+        raise UnsupportedError(f"unknown dynamic method {method!r}; choose {', '.join(rules)}")
+    return rules[method]
+
+
+def resize(path: str | Path, out: str | Path, *, rank: int | None = None,
+           dynamic: tuple[str, float] | None = None) -> MixReport:
+    """Reduce every layer of a LoRA to ``rank`` (or a per-layer rank from ``dynamic``), from
+    its factors; the report gives each layer's retained energy."""
+    rule = dynamic_rank_rule(*dynamic) if dynamic else None
+    return mix([(path, 1.0)], out, method="svd", rank=rank, rank_rule=rule, op="resize")
