@@ -38,3 +38,7 @@ class UnsupportedError(LoradexError, ValueError):
 
 class IncompatibleError(LoradexError, ValueError):
     """An adapter and a base model (or two adapters) do not fit together."""
+
+
+class DiskSpaceError(LoradexError, OSError):
+    """Not enough free disk space for an output; nothing was written."""

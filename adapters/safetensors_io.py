@@ -304,6 +304,10 @@ class SafetensorsFile:
                 done += got
             self.bytes_read += done
 
+    def fileno(self) -> int:
+        """The open read-only descriptor (for kernel-side copies of tensor bytes)."""
+        return self._open_fd()
+
     def _open_fd(self) -> int:
         # Opened lazily: listing thousands of files must not hold thousands of descriptors.
         if self._fd is None:
@@ -639,6 +643,53 @@ class SafetensorsWriter:
             )
         self._append(info, view)
 
+    def replace_metadata(self, metadata: dict[str, str]) -> None:
+        """Rewrite the header's metadata before :meth:`commit`; the encoded header must keep
+        its size (so tensor offsets stay valid). Lets a value that is only known at the end
+        (a hash computed while streaming) be written into a fixed-width placeholder.
+
+        Raises:
+            ValueError: The new header would have a different size, or the writer is closed.
+        """
+        if self._committed or self._tmp is None:
+            raise ValueError(f"{self.path}: writer already closed")
+        relative = {n: TensorInfo(n, i.dtype, i.shape, i.start - self.header_size, i.end - self.header_size)
+                    for n, i in self.tensors.items()}
+        header = _encode_header(relative, _check_metadata(metadata))
+        if len(header) != self.header_size:
+            raise ValueError(f"{self.path}: new metadata changes the header size "
+                             f"({len(header)} != {self.header_size} bytes)")
+
+        def rewrite() -> None:
+            self._file.flush()
+            os.pwrite(self._file.fileno(), header, 0)
+
+        self._guarded(rewrite)
+
+    def copy_from(self, name: str, fd: int, offset: int) -> None:
+        """Append the next tensor by copying its bytes from ``fd`` at ``offset``, in the kernel
+        where it can (``copy_file_range``): untouched tensors of a bake never enter Python.
+
+        Raises:
+            ValueError: Out of order, the source ends early, or the writer is already closed.
+        """
+        info = self._expect(name)
+
+        def copy() -> None:
+            self._file.flush()
+            out = self._file.fileno()
+            left, pos = info.nbytes, offset
+            while left:
+                n = _copy_range(fd, out, left, pos)
+                if n == 0:
+                    raise ValueError(f"{self.path}: source ended early while copying {name!r}")
+                left -= n
+                pos += n
+
+        self._guarded(copy)
+        self._next += 1
+        self.bytes_written += info.nbytes
+
     def commit(self) -> None:
         """Flush, fsync and atomically move the finished file onto the target.
 
@@ -723,6 +774,21 @@ class SafetensorsWriter:
         except BaseException:
             self.abort()
             raise
+
+
+def _copy_range(src: int, dst: int, count: int, offset: int) -> int:
+    """Copy up to ``count`` bytes from ``src`` at ``offset`` to ``dst``'s position."""
+    chunk = min(count, 1 << 30)
+    if hasattr(os, "copy_file_range"):
+        try:
+            return os.copy_file_range(src, dst, chunk, offset)
+        except OSError:
+            pass  # cross-device or unsupported filesystem: fall back to read/write
+    data = memoryview(os.pread(src, min(chunk, 8 << 20), offset))
+    done = 0
+    while done < len(data):
+        done += os.write(dst, data[done:])
+    return len(data)
 
 
 def save_tensors(

@@ -1,0 +1,282 @@
+"""bake(base, [(lora, weight)], out): W' = W + Σ wᵢ·ΔWᵢ into a checkpoint, streaming.
+
+Written by hand because no library streams: the base is read tensor by tensor and written
+through a sequential safetensors writer, so peak memory is about one tensor, not the model.
+Tensors no LoRA touches are copied as raw byte ranges in the kernel (``copy_file_range``);
+adapted ones are read, widened to float32, patched with every delta, and cast once. The
+output goes to a temp file beside the target and is renamed when complete; the base and the
+LoRAs are never written to. The base's sha256 for the embedded recipe is computed in a thread
+while the file streams and written into a fixed-width placeholder at the end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .artifact import ArtifactInfo, LayerInfo
+from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
+from .inspection import layer_tensors
+from .layermap import layer_map
+from .lowrank import product_factors
+from .mix import layer_factors
+from .probe import probe
+from .recipe import METADATA_KEY, Recipe, RecipeInput, _version
+from .safetensors_io import SafetensorsFile, SafetensorsWriter, atomic_path, dtype_code, torch_dtype
+from .weights import WeightSource, open_weights
+
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+_FLOAT_CODES = {"F16", "BF16", "F32"}
+_PLACEHOLDER = "0" * 64
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class Patch:
+    lora: int  # index into the inputs
+    layer: LayerInfo
+    rows: tuple[int, int] | None
+    transposed: bool
+
+
+@dataclass
+class BakeReport:
+    output: Path
+    base: Path
+    #: (path, weight, layers applied, layers in the file) per LoRA
+    loras: list[tuple[str, float, int, int]] = field(default_factory=list)
+    patched_tensors: int = 0
+    unmatched: list[str] = field(default_factory=list)
+    dtype: str = ""
+    seconds: float = 0.0
+    recipe: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "output": str(self.output), "base": str(self.base)}
+
+
+@dataclass
+class _Target:
+    file: Path  # the base weights file holding the tensor
+    key: str
+    shape: tuple[int, ...]
+    rows: tuple[int, int] | None = None
+    transposed: bool = False
+
+
+def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str | Path, *,
+         dtype: str | None = None, allow_partial: bool = False, progress: Progress | None = None) -> BakeReport:
+    """Bake LoRAs into a checkpoint: a single-file (LDM/SGM) ``.safetensors`` or a diffusers folder.
+
+    Args:
+        base: the checkpoint; never modified.
+        loras: (path, weight) pairs; any LoRA/LyCORIS format probe understands (DoRA included).
+        out: output file (or folder for a diffusers base); must not exist as an input.
+        dtype: ``fp16``, ``bf16`` or ``fp32`` for floating tensors; default: as in the base.
+        allow_partial: apply what matches when some LoRA layers match nothing in the base.
+        progress: called as ``progress(done, total, tensor_name)``.
+
+    Returns:
+        A :class:`BakeReport`.
+
+    Raises:
+        IncompatibleError: a LoRA is for another base family, or layers match nothing (listed).
+        UnsupportedError: a pickle checkpoint (convert it to safetensors first) or not a checkpoint.
+        DiskSpaceError: not enough free space beside ``out``.
+    """
+    start = time.perf_counter()
+    base, out = Path(base), Path(out)
+    if dtype is not None and dtype not in DTYPES:
+        raise UnsupportedError(f"unknown dtype {dtype!r}; choose fp16, bf16 or fp32")
+    base_info = probe(base)
+    if base_info.kind != "checkpoint":
+        raise UnsupportedError(f"bake needs a checkpoint as base; this is a {base_info.kind}", path=base)
+    if base_info.safety != "safetensors":
+        raise UnsupportedError("bake streams safetensors checkpoints; convert this pickle to safetensors first",
+                               path=base)
+    targets = _targets(base, base_info)
+    infos = [probe(path) for path, _ in loras]
+    report = BakeReport(out, base, dtype=dtype or "as base")
+    patches = _plan(base_info, targets, infos, [w for _, w in loras], report)
+    if report.unmatched and not allow_partial:
+        raise IncompatibleError(f"{len(report.unmatched)} LoRA layers match nothing in the base "
+                                f"(first: {', '.join(report.unmatched[:3])}); pass --allow-partial to bake the rest",
+                                path=base)
+    files = sorted({t.file for t in targets.values()}) if base.is_dir() else [base]
+    _check_space(out, files, dtype)
+
+    recipe = Recipe("bake", {"dtype": dtype, "allow_partial": allow_partial},
+                    [RecipeInput(str(base), _PLACEHOLDER, 1.0, "base")] +
+                    [RecipeInput(str(p), _sha256(Path(p)), float(w)) for p, w in loras], _version())
+    sources = [open_weights(info.path) for info in infos]
+    protect = [base, *files, *(info.path for info in infos)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            base_hash = pool.submit(_sha256, base)
+            if base.is_dir():
+                with atomic_path(out, directory=True, protect=protect) as tmp:
+                    _copy_folder_extras(base, tmp, files)
+                    for f in files:
+                        rel = f.relative_to(base)
+                        _bake_file(f, tmp / rel, patches.get(f, {}), sources, infos, [w for _, w in loras],
+                                   dtype, recipe, base_hash, progress, protect)
+            else:
+                _bake_file(base, out, patches.get(base, {}), sources, infos, [w for _, w in loras], dtype,
+                           recipe, base_hash, progress, protect)
+    finally:
+        for src in sources:
+            src.close()
+    recipe.inputs[0].sha256 = base_hash.result()
+    report.recipe = recipe.to_dict()
+    report.patched_tensors = sum(len(p) for p in patches.values())
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _sha256(path: Path) -> str:
+    if path.is_dir():
+        # A folder's identity: the hashes of its files in a stable order.
+        digest = hashlib.sha256()
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{f.relative_to(path)}\0{_sha256(f)}\n".encode())
+        return digest.hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(8 << 20):
+            digest.update(chunk)  # hashlib releases the GIL on large chunks: runs beside the bake
+    return digest.hexdigest()
+
+
+def _targets(base: Path, info: ArtifactInfo) -> dict[str, _Target]:
+    """Canonical layer → where its weight lives in the base."""
+    lm = layer_map(info.base)
+    targets: dict[str, _Target] = {}
+    if base.is_dir():
+        for f in sorted(base.rglob("*.safetensors")):
+            prefix = ".".join(f.relative_to(base).parent.parts)
+            with SafetensorsFile(f) as sf:
+                for key, t in sf.tensors.items():
+                    if key.endswith(".weight") and (name := lm.resolve(f"{prefix}.{key[:-7]}" if prefix else key[:-7])):
+                        targets[name] = _Target(f, key, t.shape)
+        return targets
+    with SafetensorsFile(base) as sf:
+        for key, layers in lm.by_ldm_key().items():
+            if key in sf.tensors:
+                for layer in layers:
+                    targets[layer.name] = _Target(base, key, sf.tensors[key].shape, layer.ldm_rows,
+                                                  layer.ldm_transposed)
+    return targets
+
+
+def _target_shape(t: _Target) -> tuple[int, ...]:
+    if t.rows:
+        return (t.rows[1] - t.rows[0], *t.shape[1:])
+    return tuple(reversed(t.shape)) if t.transposed else t.shape
+
+
+def _plan(base_info: ArtifactInfo, targets: dict[str, _Target], infos: list[ArtifactInfo], weights: list[float],
+          report: BakeReport) -> dict[Path, dict[str, list[Patch]]]:
+    patches: dict[Path, dict[str, list[Patch]]] = {}
+    for i, (info, weight) in enumerate(zip(infos, weights)):
+        if info.kind not in ("lora", "lycoris"):
+            raise UnsupportedError(f"only LoRA/LyCORIS adapters bake; this is a {info.kind}", path=info.path)
+        if info.base != base_info.base:
+            raise IncompatibleError(f"this is a {info.base} adapter; the base {base_info.path.name} is "
+                                    f"{base_info.base}", path=info.path)
+        applied = 0
+        for layer in info.layers:
+            target = targets.get(layer.canonical) if layer.canonical else None
+            if target is None or tuple(_target_shape(target)[:2]) != tuple(layer.shape[:2]):
+                report.unmatched.append(f"{info.path.name}:{layer.stem}")
+                continue
+            patches.setdefault(target.file, {}).setdefault(target.key, []).append(
+                Patch(i, layer, target.rows, target.transposed))
+            applied += 1
+        report.loras.append((str(info.path), weight, applied, len(info.layers)))
+    return patches
+
+
+def _check_space(out: Path, files: list[Path], dtype: str | None) -> None:
+    need = sum(f.stat().st_size for f in files)
+    if dtype == "fp32":
+        need *= 2  # widening fp16 doubles floating tensors; a safe upper bound
+    free = shutil.disk_usage(out.parent if out.parent.exists() else Path.cwd()).free
+    if free < need * 1.01 + (64 << 20):
+        raise DiskSpaceError(f"needs about {need / 1e9:.2f} GB free, {free / 1e9:.2f} GB available", path=out.parent)
+
+
+def _copy_folder_extras(base: Path, tmp: Path, weight_files: list[Path]) -> None:
+    """Configs, tokenizers, schedulers and non-safetensors files of a diffusers folder, as they are."""
+    skip = set(weight_files)
+    for f in base.rglob("*"):
+        rel = f.relative_to(base)
+        if f.is_dir():
+            (tmp / rel).mkdir(parents=True, exist_ok=True)
+        elif f not in skip:
+            shutil.copy2(f, tmp / rel)
+
+
+def _delta(patch: Patch, src: WeightSource, info: ArtifactInfo, weight: float, w: torch.Tensor) -> torch.Tensor:
+    """The new value of the patched region (float32)."""
+    layer = patch.layer
+    if layer.algorithm == "dora":
+        return _dora(layer, src, weight, w)
+    b, a = layer_factors(info, layer, src)
+    return w + weight * (b @ a).reshape(w.shape)
+
+
+def _dora(layer: LayerInfo, src: WeightSource, weight: float, w: torch.Tensor) -> torch.Tensor:
+    """W' = W + weight·(m·(W+ΔW)/‖W+ΔW‖ − W), the norm per output row when the magnitude has
+    one entry per output channel (PEFT, LyCORIS ``wd_on_out``), else per input column."""
+    t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
+    b, a = product_factors("lora", t, layer.scale)
+    direction = w + (b @ a).reshape(w.shape)
+    m = t.get("dora_scale", t.get("magnitude"))
+    flat = direction.flatten(1)
+    if m.numel() == w.shape[0]:
+        norm = flat.norm(dim=1, keepdim=True)
+        new = (m.reshape(-1, 1) * flat / norm).reshape(w.shape)
+    else:
+        norm = flat.norm(dim=0, keepdim=True)
+        new = (m.reshape(1, -1) * flat / norm).reshape(w.shape)
+    return w + weight * (new - w)
+
+
+def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sources: list[WeightSource],
+               infos: list[ArtifactInfo], weights: list[float], dtype: str | None, recipe: Recipe,
+               base_hash: concurrent.futures.Future, progress: Progress | None, protect: list[Path]) -> None:
+    with SafetensorsFile(src_path) as sf:
+        def out_code(code: str) -> str:
+            return dtype_code(DTYPES[dtype]) if dtype and code in _FLOAT_CODES else code
+
+        layout = [(name, out_code(t.dtype), t.shape) for name, t in sf.tensors.items()]
+        metadata = {**sf.metadata, METADATA_KEY: recipe.to_json()}
+        total = len(layout)
+        with SafetensorsWriter(out, layout, metadata, protect=protect) as writer:
+            for done, (name, code, _) in enumerate(layout, 1):
+                info = sf.tensors[name]
+                if name in patches:
+                    w = sf.get(name).float()
+                    for patch in patches[name]:
+                        region = w[patch.rows[0]:patch.rows[1]] if patch.rows else (w.T if patch.transposed else w)
+                        region.copy_(_delta(patch, sources[patch.lora], infos[patch.lora], weights[patch.lora],
+                                            region.clone()))
+                    writer.write(name, w.to(DTYPES[dtype] if dtype else torch_dtype(info.dtype)))
+                elif code == info.dtype:
+                    writer.copy_from(name, sf.fileno(), info.start)
+                else:
+                    writer.write(name, sf.get(name).to(DTYPES[dtype]))
+                if progress:
+                    progress(done, total, name)
+            final = json.loads(recipe.to_json())
+            final["inputs"][0]["sha256"] = base_hash.result()
+            writer.replace_metadata({**metadata, METADATA_KEY: json.dumps(final, sort_keys=True)})
+            writer.commit()

@@ -1,0 +1,172 @@
+"""bake(): checked against diffusers fusing the same LoRAs, and against interruption."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from loradex.adapters import IncompatibleError
+from loradex.adapters.bake import bake
+
+
+def _load(folder_or_file, config_folder=None, sdxl=False):
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    cls = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
+    if config_folder is None:
+        return cls.from_pretrained(folder_or_file, dtype=torch.float32)
+    return cls.from_single_file(str(folder_or_file), config=str(config_folder), local_files_only=True,
+                                dtype=torch.float32)
+
+
+def _fused(folder, loras, sdxl=False):
+    """diffusers' own answer: load_lora_weights + set_adapters(weights) + fuse_lora."""
+    pipe = _load(folder, sdxl=sdxl)
+    names = []
+    for i, (path, _) in enumerate(loras):
+        pipe.load_lora_weights(str(path), adapter_name=f"l{i}")
+        names.append(f"l{i}")
+    pipe.set_adapters(names, adapter_weights=[w for _, w in loras])
+    pipe.fuse_lora(adapter_names=names)
+    pipe.unload_lora_weights()
+    return pipe
+
+
+def _unet_out(pipe) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    sample = torch.randn(1, 4, 8, 8, generator=gen)
+    context = torch.randn(1, 5, pipe.unet.config.cross_attention_dim, generator=gen)
+    kwargs = {}
+    if pipe.unet.config.addition_embed_type == "text_time":
+        kwargs["added_cond_kwargs"] = {"text_embeds": torch.randn(1, 1280, generator=gen),
+                                       "time_ids": torch.randn(1, 6, generator=gen)}
+    with torch.no_grad():
+        return pipe.unet(sample, 10, context, **kwargs).sample
+
+
+def _te_out(model) -> torch.Tensor:
+    with torch.no_grad():
+        return model(torch.tensor([[0, 5, 9, 17, 1]]))[0]
+
+
+def _assert_fp16_close(got: torch.Tensor, want: torch.Tensor) -> None:
+    # The bake writes fp16 like its base: allow fp16 rounding of weights, nothing more.
+    torch.testing.assert_close(got, want, atol=2e-3, rtol=2e-3)
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_baked_folder_equals_diffusers_fusing_two_weighted_loras(zoo, tmp_path):
+    folder = zoo["sd1-diffusers"].path
+    loras = [(zoo["sd1-kohya-lora"].path, 0.8), (zoo["sd1-kohya-locon"].path, 0.5)]
+    out = tmp_path / "baked"
+    report = bake(folder, loras, out)
+    assert [(applied, total) for _, _, applied, total in report.loras] == [(84, 84), (
+        report.loras[1][3], report.loras[1][3])]
+    _assert_fp16_close(_unet_out(_load(out)), _unet_out(_fused(folder, loras)))
+
+
+def test_baked_single_file_equals_diffusers_fusing_unet_and_text_encoder(zoo, tmp_path):
+    folder = zoo["sd1-diffusers"].path
+    loras = [(zoo["sd1-kohya-lora"].path, 0.8)]
+    out = tmp_path / "baked.safetensors"
+    bake(zoo["sd1-single"].path, loras, out)
+    ours, ref = _load(out, folder), _fused(folder, loras)
+    base_unet = _unet_out(_load(folder))
+    assert not torch.allclose(_unet_out(ref), base_unet, atol=1e-3)
+    _assert_fp16_close(_unet_out(ours), _unet_out(ref))
+    _assert_fp16_close(_te_out(ours.text_encoder), _te_out(ref.text_encoder))
+
+
+def test_baked_sdxl_single_file_patches_text_encoder_2_in_proj_slices(zoo, tmp_path):
+    folder = zoo["sdxl-diffusers"].path
+    loras = [(zoo["sdxl-kohya-lora"].path, 0.7)]
+    out = tmp_path / "baked.safetensors"
+    bake(zoo["sdxl-single"].path, loras, out)
+    ours, ref = _load(out, folder, sdxl=True), _fused(folder, loras, sdxl=True)
+    _assert_fp16_close(_te_out(ours.text_encoder_2), _te_out(ref.text_encoder_2))
+    _assert_fp16_close(_unet_out(ours), _unet_out(ref))
+
+
+def test_dtype_fp32_widens_floating_tensors(zoo, tmp_path):
+    out = tmp_path / "fp32.safetensors"
+    bake(zoo["sd1-single"].path, [(zoo["sd1-kohya-lora"].path, 1.0)], out, dtype="fp32")
+    with safe_open(out, "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in list(f.keys())[:50]} == {"F32"}
+
+
+def test_a_lora_for_another_family_is_refused_naming_both(zoo, tmp_path):
+    with pytest.raises(IncompatibleError, match="sdxl"):
+        bake(zoo["sd1-single"].path, [(zoo["sdxl-kohya-lora"].path, 1.0)], tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_bake_refuses_to_overwrite_its_base(zoo, tmp_path):
+    base = tmp_path / "base.safetensors"
+    base.write_bytes(zoo["sd1-single"].path.read_bytes())
+    before = _sha(base)
+    with pytest.raises(Exception, match="input"):
+        bake(base, [(zoo["sd1-kohya-lora"].path, 1.0)], base)
+    assert _sha(base) == before
+
+
+def test_the_recipe_records_every_input_by_sha256(zoo, tmp_path):
+    out = tmp_path / "b.safetensors"
+    bake(zoo["sd1-single"].path, [(zoo["sd1-kohya-lora"].path, 0.8)], out)
+    with safe_open(out, "pt") as f:
+        recipe = json.loads(f.metadata()["loradex.recipe"])
+    assert [(i["role"], i["sha256"], i["weight"]) for i in recipe["inputs"]] == [
+        ("base", _sha(zoo["sd1-single"].path), 1.0), ("input", _sha(zoo["sd1-kohya-lora"].path), 0.8)]
+
+
+def test_the_same_bake_twice_gives_identical_files(zoo, tmp_path):
+    args = (zoo["sd1-single"].path, [(zoo["sd1-kohya-lora"].path, 0.8)])
+    bake(*args, tmp_path / "a.safetensors")
+    bake(*args, tmp_path / "b.safetensors")
+    assert _sha(tmp_path / "a.safetensors") == _sha(tmp_path / "b.safetensors")
+
+
+_SLOW_BAKE = textwrap.dedent("""
+    import sys, time
+    from loradex.adapters.bake import bake
+    def slow(done, total, name):
+        if done == 1:
+            print("started", flush=True)
+        time.sleep(0.02)
+    bake(sys.argv[1], [(sys.argv[2], 0.8)], sys.argv[3], progress=slow)
+    print("finished", flush=True)
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_bake_leaves_no_output_and_the_base_untouched(zoo, tmp_path, sig):
+    base = tmp_path / "base.safetensors"
+    base.write_bytes(zoo["sd1-single"].path.read_bytes())
+    before = _sha(base)
+    out = tmp_path / "out" / "baked.safetensors"
+    out.parent.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_BAKE, str(base), str(zoo["sd1-kohya-lora"].path), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not out.exists()
+    if sig == signal.SIGINT:  # a clean interrupt also removes its temp file
+        assert list(out.parent.iterdir()) == []
+    assert _sha(base) == before
