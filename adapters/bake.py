@@ -25,7 +25,7 @@ import torch
 from .artifact import ArtifactInfo, LayerInfo
 from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
 from .inspection import layer_tensors
-from .layermap import layer_map
+from .checkpoint import Location, delta_shape, layer_locations, layer_view
 from .lowrank import product_factors
 from .mix import layer_factors
 from .probe import probe
@@ -43,8 +43,7 @@ Progress = Callable[[int, int, str], None]
 class Patch:
     lora: int  # index into the inputs
     layer: LayerInfo
-    rows: tuple[int, int] | None
-    transposed: bool
+    location: Location
 
 
 @dataclass
@@ -61,15 +60,6 @@ class BakeReport:
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "output": str(self.output), "base": str(self.base)}
-
-
-@dataclass
-class _Target:
-    file: Path  # the base weights file holding the tensor
-    key: str
-    shape: tuple[int, ...]
-    rows: tuple[int, int] | None = None
-    transposed: bool = False
 
 
 def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str | Path, *,
@@ -102,7 +92,7 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     if base_info.safety != "safetensors":
         raise UnsupportedError("bake streams safetensors checkpoints; convert this pickle to safetensors first",
                                path=base)
-    targets = _targets(base, base_info)
+    targets = layer_locations(base, base_info)
     infos = [probe(path) for path, _ in loras]
     report = BakeReport(out, base, dtype=dtype or "as base")
     patches = _plan(base_info, targets, infos, [w for _, w in loras], report)
@@ -115,7 +105,7 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
 
     recipe = Recipe("bake", {"dtype": dtype, "allow_partial": allow_partial},
                     [RecipeInput(str(base), _PLACEHOLDER, 1.0, "base")] +
-                    [RecipeInput(str(p), _sha256(Path(p)), float(w)) for p, w in loras], _version())
+                    [RecipeInput(str(Path(p)), _sha256(Path(p)), float(w)) for p, w in loras], _version())
     sources = [open_weights(info.path) for info in infos]
     protect = [base, *files, *(info.path for info in infos)]
     try:
@@ -155,34 +145,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _targets(base: Path, info: ArtifactInfo) -> dict[str, _Target]:
-    """Canonical layer → where its weight lives in the base."""
-    lm = layer_map(info.base)
-    targets: dict[str, _Target] = {}
-    if base.is_dir():
-        for f in sorted(base.rglob("*.safetensors")):
-            prefix = ".".join(f.relative_to(base).parent.parts)
-            with SafetensorsFile(f) as sf:
-                for key, t in sf.tensors.items():
-                    if key.endswith(".weight") and (name := lm.resolve(f"{prefix}.{key[:-7]}" if prefix else key[:-7])):
-                        targets[name] = _Target(f, key, t.shape)
-        return targets
-    with SafetensorsFile(base) as sf:
-        for key, layers in lm.by_ldm_key().items():
-            if key in sf.tensors:
-                for layer in layers:
-                    targets[layer.name] = _Target(base, key, sf.tensors[key].shape, layer.ldm_rows,
-                                                  layer.ldm_transposed)
-    return targets
-
-
-def _target_shape(t: _Target) -> tuple[int, ...]:
-    if t.rows:
-        return (t.rows[1] - t.rows[0], *t.shape[1:])
-    return tuple(reversed(t.shape)) if t.transposed else t.shape
-
-
-def _plan(base_info: ArtifactInfo, targets: dict[str, _Target], infos: list[ArtifactInfo], weights: list[float],
+def _plan(base_info: ArtifactInfo, targets: dict[str, Location], infos: list[ArtifactInfo], weights: list[float],
           report: BakeReport) -> dict[Path, dict[str, list[Patch]]]:
     patches: dict[Path, dict[str, list[Patch]]] = {}
     for i, (info, weight) in enumerate(zip(infos, weights)):
@@ -194,11 +157,11 @@ def _plan(base_info: ArtifactInfo, targets: dict[str, _Target], infos: list[Arti
         applied = 0
         for layer in info.layers:
             target = targets.get(layer.canonical) if layer.canonical else None
-            if target is None or tuple(_target_shape(target)[:2]) != tuple(layer.shape[:2]):
+            if target is None or tuple(delta_shape(target)[:2]) != tuple(layer.shape[:2]):
                 report.unmatched.append(f"{info.path.name}:{layer.stem}")
                 continue
             patches.setdefault(target.file, {}).setdefault(target.key, []).append(
-                Patch(i, layer, target.rows, target.transposed))
+                Patch(i, layer, target))
             applied += 1
         report.loras.append((str(info.path), weight, applied, len(info.layers)))
     return patches
@@ -266,7 +229,7 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
                 if name in patches:
                     w = sf.get(name).float()
                     for patch in patches[name]:
-                        region = w[patch.rows[0]:patch.rows[1]] if patch.rows else (w.T if patch.transposed else w)
+                        region = layer_view(w, patch.location)
                         region.copy_(_delta(patch, sources[patch.lora], infos[patch.lora], weights[patch.lora],
                                             region.clone()))
                     writer.write(name, w.to(DTYPES[dtype] if dtype else torch_dtype(info.dtype)))

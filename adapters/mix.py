@@ -91,7 +91,8 @@ def _block_multiplier(block: str, weights: dict[str, float] | None) -> float:
 
 def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: str = "concat",
         rank: int | None = None, rank_rule: RankRule | None = None,
-        block_weights: dict[str, float] | None = None, op: str = "mix") -> MixReport:
+        block_weights: dict[str, float] | None = None, op: str = "mix",
+        extra_params: dict | None = None) -> MixReport:
     """Write Σ wᵢ·ΔWᵢ of the input LoRAs as one kohya-format LoRA.
 
     Args:
@@ -151,7 +152,8 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
         tensors[f"{stem}.alpha"] = torch.tensor(float(r), dtype=dtype)
         report.ranks.append(r)
     recipe = Recipe.for_files(op, [(info.path, w) for info, (_, w) in zip(infos, inputs)],
-                              {"method": method, "rank": rank, "block_weights": block_weights or {}})
+                              {"method": method, "rank": rank, "block_weights": block_weights or {},
+                               **(extra_params or {})})
     report.recipe = recipe.to_dict()
     metadata = {
         "ss_network_module": "networks.lora",
@@ -210,4 +212,5 @@ def resize(path: str | Path, out: str | Path, *, rank: int | None = None,
     """Reduce every layer of a LoRA to ``rank`` (or a per-layer rank from ``dynamic``), from
     its factors; the report gives each layer's retained energy."""
     rule = dynamic_rank_rule(*dynamic) if dynamic else None
-    return mix([(path, 1.0)], out, method="svd", rank=rank, rank_rule=rule, op="resize")
+    return mix([(path, 1.0)], out, method="svd", rank=rank, rank_rule=rule, op="resize",
+               extra_params={"dynamic": list(dynamic) if dynamic else None})

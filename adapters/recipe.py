@@ -39,9 +39,9 @@ class Recipe:
     @classmethod
     def for_files(cls, op: str, inputs: list[tuple[str | Path, float]], params: dict[str, Any],
                   *, base: str | Path | None = None) -> Recipe:
-        rows = [RecipeInput(str(p), sha256_file(p), float(w)) for p, w in inputs]
+        rows = [RecipeInput(str(Path(p)), sha256_file(p), float(w)) for p, w in inputs]
         if base is not None:
-            rows.insert(0, RecipeInput(str(base), sha256_file(base), 1.0, "base"))
+            rows.insert(0, RecipeInput(str(Path(base)), sha256_file(base), 1.0, "base"))
         return cls(op, params, rows, _version())
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,61 @@
+"""Where each canonical layer lives in a checkpoint (single file or diffusers folder).
+
+Shared by bake (which patches those tensors) and extract (which diffs them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .artifact import ArtifactInfo
+from .layermap import layer_map
+from .safetensors_io import SafetensorsFile
+
+
+@dataclass
+class Location:
+    """Where one canonical layer's weight lives in a checkpoint."""
+
+    file: Path  # the weights file holding the tensor (a shard of a folder, or the single file)
+    key: str
+    shape: tuple[int, ...]
+    rows: tuple[int, int] | None = None
+    transposed: bool = False
+
+
+def layer_locations(base: Path, info: ArtifactInfo) -> dict[str, Location]:
+    """Canonical layer → where its weight lives in the base."""
+    lm = layer_map(info.base)
+    targets: dict[str, Location] = {}
+    if base.is_dir():
+        for f in sorted(base.rglob("*.safetensors")):
+            prefix = ".".join(f.relative_to(base).parent.parts)
+            with SafetensorsFile(f) as sf:
+                for key, t in sf.tensors.items():
+                    if key.endswith(".weight") and (name := lm.resolve(f"{prefix}.{key[:-7]}" if prefix else key[:-7])):
+                        targets[name] = Location(f, key, t.shape)
+        return targets
+    with SafetensorsFile(base) as sf:
+        for key, layers in lm.by_ldm_key().items():
+            if key in sf.tensors:
+                for layer in layers:
+                    targets[layer.name] = Location(base, key, sf.tensors[key].shape, layer.ldm_rows,
+                                                  layer.ldm_transposed)
+    return targets
+
+
+def delta_shape(t: Location) -> tuple[int, ...]:
+    """Shape of the layer's weight as a delta sees it (rows of a fused q/k/v, untransposed)."""
+    if t.rows:
+        return (t.rows[1] - t.rows[0], *t.shape[1:])
+    return tuple(reversed(t.shape)) if t.transposed else t.shape
+
+
+def layer_view(weight: torch.Tensor, loc: Location) -> torch.Tensor:
+    """The layer's part of a stored tensor, as a view (rows of in_proj_weight, or transposed)."""
+    if loc.rows:
+        return weight[loc.rows[0]:loc.rows[1]]
+    return weight.T if loc.transposed else weight

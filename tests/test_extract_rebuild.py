@@ -1,0 +1,78 @@
+"""extract() recovers a LoRA from two checkpoints; rebuild() re-runs embedded recipes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from loradex.adapters import probe
+from loradex.adapters.bake import bake
+from loradex.adapters.extract import extract, truncated_svd
+from loradex.adapters.inspection import layer_tensors
+from loradex.adapters.lowrank import delta
+from loradex.adapters.mix import mix, resize
+from loradex.adapters.rebuild import InputChangedError, rebuild
+from loradex.adapters.weights import open_weights
+
+
+def _deltas(path) -> dict[str, torch.Tensor]:
+    info = probe(path)
+    with open_weights(info.path) as src:
+        return {layer.canonical: delta(layer.algorithm, {k: v.float() for k, v in layer_tensors(src, layer).items()},
+                                       layer.scale, layer.shape) for layer in info.layers}
+
+
+def test_extract_recovers_the_lora_that_was_baked_in(zoo, tmp_path):
+    lora = zoo["sd1-kohya-lora"].path
+    tuned = tmp_path / "tuned.safetensors"
+    bake(zoo["sd1-single"].path, [(lora, 1.0)], tuned, dtype="fp32")
+    base32 = tmp_path / "base32.safetensors"
+    bake(zoo["sd1-single"].path, [], base32, dtype="fp32")
+    out = tmp_path / "extracted.safetensors"
+    report = extract(base32, tuned, out, rank=4, dtype="fp32")
+    want, got = _deltas(lora), _deltas(out)
+    assert got.keys() == want.keys() and report.layers == len(want)
+    assert min(report.retained_energy.values()) > 0.999
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-3)
+
+
+def test_randomised_svd_matches_the_exact_truncation_on_a_large_layer():
+    gen = torch.Generator().manual_seed(0)
+    big = torch.randn(1280, 16, generator=gen) @ torch.randn(16, 1300, generator=gen)
+    big += 1e-3 * torch.randn(1280, 1300, generator=gen)
+    u, s, vh = truncated_svd(big, 16)
+    exact = torch.linalg.svdvals(big)[:16]
+    torch.testing.assert_close(s, exact, rtol=1e-4, atol=1e-4)
+
+
+def test_extract_refuses_checkpoints_of_different_families(zoo, tmp_path):
+    from loradex.adapters import IncompatibleError
+
+    with pytest.raises(IncompatibleError):
+        extract(zoo["sd1-single"].path, zoo["sdxl-single"].path, tmp_path / "x.safetensors", rank=4)
+
+
+@pytest.mark.parametrize("make", ["mix", "resize", "bake"])
+def test_a_deterministic_recipe_rebuilt_gives_an_identical_sha256(zoo, tmp_path, make):
+    out = tmp_path / ("out.safetensors")
+    if make == "mix":
+        mix([(zoo["sd1-kohya-lora"].path, 0.7), (zoo["sd1-kohya-locon"].path, -0.2)], out, method="svd", rank=3)
+    elif make == "resize":
+        resize(zoo["sd1-kohya-lora"].path, out, dynamic=("sv_ratio", 4.0))
+    else:
+        bake(zoo["sd1-single"].path, [(zoo["sd1-kohya-lora"].path, 0.8)], out)
+    report = rebuild(out)
+    assert report.identical, report
+
+
+def test_rebuild_refuses_when_an_input_changed(zoo, tmp_path):
+    lora = tmp_path / "in.safetensors"
+    lora.write_bytes(zoo["sd1-kohya-lora"].path.read_bytes())
+    out = tmp_path / "out.safetensors"
+    mix([(lora, 0.5)], out)
+    tensors = load_file(lora)
+    save_file(tensors, lora, metadata={"edited": "yes"})
+    with pytest.raises(InputChangedError, match="changed"):
+        rebuild(out)
