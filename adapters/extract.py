@@ -9,6 +9,7 @@ skipped and reported; every written layer reports the share of ‖ΔW‖² it ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def truncated_svd(delta: torch.Tensor, rank: int, *, seed: int = 0) -> tuple[tor
 
 
 def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, dtype: str = "fp16",
-            min_change: float = 1e-6) -> ExtractReport:
+            min_change: float = 1e-6, progress: Callable[[int, int, str], None] | None = None) -> ExtractReport:
     """Write the LoRA (kohya format) that turns ``base`` into ``tuned``, rank ``rank``.
 
     Args:
@@ -61,6 +62,7 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
         rank: rank of every extracted layer.
         dtype: storage dtype of the factors.
         min_change: layers whose ‖ΔW‖ / ‖W‖ is below this are skipped as unchanged.
+        progress: called as ``progress(done, total, layer)``.
 
     Raises:
         IncompatibleError: the checkpoints are of different families or layouts.
@@ -77,7 +79,9 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
     report = ExtractReport(out, rank, 0, 0)
     files: dict[Path, SafetensorsFile] = {}
     try:
-        for name, loc in locations[0].items():
+        for done, (name, loc) in enumerate(locations[0].items(), 1):
+            if progress:
+                progress(done, len(locations[0]), name)
             other = locations[1].get(name)
             if other is None:
                 continue

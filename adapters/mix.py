@@ -31,6 +31,7 @@ from .safetensors_io import save_tensors, torch_dtype
 from .weights import open_weights
 
 RankRule = Callable[[torch.Tensor], int]
+Progress = Callable[[int, int, str], None]
 _BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
 
 
@@ -92,7 +93,7 @@ def _block_multiplier(block: str, weights: dict[str, float] | None) -> float:
 def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: str = "concat",
         rank: int | None = None, rank_rule: RankRule | None = None,
         block_weights: dict[str, float] | None = None, op: str = "mix",
-        extra_params: dict | None = None) -> MixReport:
+        extra_params: dict | None = None, progress: Progress | None = None) -> MixReport:
     """Write Σ wᵢ·ΔWᵢ of the input LoRAs as one kohya-format LoRA.
 
     Args:
@@ -103,6 +104,7 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
         rank_rule: per-layer rank from the singular values (overrides ``rank``; used by resize).
         block_weights: multipliers by block (``IN``, ``MID``, ``OUT``, ``TE``, ``TE2``, ``BASE``
             or an exact label such as ``IN04`` / ``TE.03``), like LoRA Block Weight.
+        progress: called as ``progress(done, total, layer)``.
 
     Returns:
         A :class:`MixReport`.
@@ -133,7 +135,9 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
     lm = layer_map(base)
     tensors: dict[str, torch.Tensor] = {}
     report = MixReport(out, method, len(per_layer), [])
-    for canonical, parts in per_layer.items():
+    for done, (canonical, parts) in enumerate(per_layer.items(), 1):
+        if progress:
+            progress(done, len(per_layer), canonical)
         b = torch.cat([p[0] for p in parts], dim=1)
         a = torch.cat([p[1] for p in parts], dim=0)
         stem = lm.layers[canonical].kohya
@@ -208,9 +212,9 @@ def dynamic_rank_rule(method: str, value: float) -> RankRule:
 
 
 def resize(path: str | Path, out: str | Path, *, rank: int | None = None,
-           dynamic: tuple[str, float] | None = None) -> MixReport:
+           dynamic: tuple[str, float] | None = None, progress: Progress | None = None) -> MixReport:
     """Reduce every layer of a LoRA to ``rank`` (or a per-layer rank from ``dynamic``), from
     its factors; the report gives each layer's retained energy."""
     rule = dynamic_rank_rule(*dynamic) if dynamic else None
     return mix([(path, 1.0)], out, method="svd", rank=rank, rank_rule=rule, op="resize",
-               extra_params={"dynamic": list(dynamic) if dynamic else None})
+               extra_params={"dynamic": list(dynamic) if dynamic else None}, progress=progress)
