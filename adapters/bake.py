@@ -12,7 +12,6 @@ while the file streams and written into a fixed-width placeholder at the end.
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import json
 import shutil
 import time
@@ -23,9 +22,10 @@ from pathlib import Path
 import torch
 
 from .artifact import ArtifactInfo, LayerInfo
-from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
-from .inspection import layer_tensors
 from .checkpoint import Location, delta_shape, layer_locations, layer_view
+from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
+from .hashing import sha256_file
+from .inspection import layer_tensors
 from .lowrank import product_factors
 from .mix import layer_factors
 from .probe import probe
@@ -105,12 +105,12 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
 
     recipe = Recipe("bake", {"dtype": dtype, "allow_partial": allow_partial},
                     [RecipeInput(str(base), _PLACEHOLDER, 1.0, "base")] +
-                    [RecipeInput(str(Path(p)), _sha256(Path(p)), float(w)) for p, w in loras], _version())
+                    [RecipeInput(str(Path(p)), sha256_file(Path(p)), float(w)) for p, w in loras], _version())
     sources = [open_weights(info.path) for info in infos]
     protect = [base, *files, *(info.path for info in infos)]
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            base_hash = pool.submit(_sha256, base)
+            base_hash = pool.submit(sha256_file, base)
             if base.is_dir():
                 with atomic_path(out, directory=True, protect=protect) as tmp:
                     _copy_folder_extras(base, tmp, files)
@@ -129,20 +129,6 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     report.patched_tensors = sum(len(p) for p in patches.values())
     report.seconds = time.perf_counter() - start
     return report
-
-
-def _sha256(path: Path) -> str:
-    if path.is_dir():
-        # A folder's identity: the hashes of its files in a stable order.
-        digest = hashlib.sha256()
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(f"{f.relative_to(path)}\0{_sha256(f)}\n".encode())
-        return digest.hexdigest()
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(8 << 20):
-            digest.update(chunk)  # hashlib releases the GIL on large chunks: runs beside the bake
-    return digest.hexdigest()
 
 
 def _plan(base_info: ArtifactInfo, targets: dict[str, Location], infos: list[ArtifactInfo], weights: list[float],

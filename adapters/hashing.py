@@ -1,60 +1,167 @@
-"""Content hashes users look up elsewhere, computed in one read of the file.
+"""The hashes users look artifacts up by, computed in one pass over each file.
 
-- sha256 (Civitai, the Hub) and AutoV2 (A1111/Civitai: its first 10 hex digits);
-- the kohya/A1111 "addnet" tensor hash: sha256 of the bytes after the safetensors header, so
-  editing a file's metadata changes its sha256 but not this;
-- the legacy A1111 checkpoint "model hash": first 8 hex of sha256 of 64 KiB at offset 1 MiB.
+* ``sha256`` of the whole file (Civitai, the Hub);
+* ``autov2``: its first 10 hex digits (A1111 and Civitai show this one);
+* ``tensor_hash``: the kohya/A1111 "addnet" hash, sha256 of the bytes after the safetensors
+  header. Editing a file's metadata changes its sha256 but not this, so it identifies the
+  weights themselves;
+* ``model_hash``: A1111's legacy checkpoint hash, the first 8 hex of sha256 of 64 KiB at
+  offset 1 MiB.
+
+All four come from a single sequential read in 1 MiB chunks: hashlib releases the GIL on
+large updates, so several files hash in parallel threads.
+
+A folder artifact (diffusers pipeline, PEFT or ControlNet folder) is hashed through its weight
+and JSON files: see :func:`artifact_files` and :func:`hash_file`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-_CHUNK = 1 << 20
+from .weights import WEIGHT_SUFFIXES
+
+__all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "artifact_files", "hash_file", "sha256_file"]
+
+CHUNK_SIZE = 1 << 20
+#: sha256 of no bytes: the tensor hash of a safetensors file without tensors, which says nothing.
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+_MODEL_HASH_OFFSET = 0x100000
+_MODEL_HASH_SIZE = 0x10000
+# The safetensors reader refuses larger headers; a bigger length field means "not safetensors".
+_MAX_HEADER = 100_000_000
+_FOLDER_SUFFIXES = WEIGHT_SUFFIXES | {".json"}
 
 
-@dataclass(frozen=True)
+@dataclass
 class FileHashes:
+    """The hashes of one file or folder artifact.
+
+    Attributes:
+        sha256: hex sha256 of the file (of the sorted file list for a folder).
+        autov2: the first 10 hex digits of ``sha256``.
+        tensor_hash: hex sha256 of the tensor data (after the safetensors header); None for
+            pickles and for folders holding any pickle.
+        model_hash: A1111's legacy 8-hex hash; None for files of at most 1 MiB and for folders.
+    """
+
     sha256: str
     autov2: str
     tensor_hash: str | None
     model_hash: str | None
 
 
-def _safetensors_data_offset(path: Path) -> int | None:
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) < 9 or head[8:9] != b"{":
-        return None
-    (n,) = struct.unpack("<Q", head[:8])
-    return 8 + n if 8 + n <= os.path.getsize(path) else None
+def artifact_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The files that make a folder artifact: weights and JSON, hidden ones excluded, sorted.
+
+    READMEs, tokenizer vocabularies in text form and caches do not change what the artifact
+    computes, so they are neither hashed nor watched for changes.
+
+    Args:
+        folder: a diffusers / PEFT / ControlNet folder.
+
+    Returns:
+        Absolute paths, sorted by their path relative to ``folder``.
+    """
+    root = Path(folder)
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found += [Path(dirpath) / n for n in filenames
+                  if not n.startswith(".") and Path(n).suffix.lower() in _FOLDER_SUFFIXES]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 def hash_file(path: str | os.PathLike[str]) -> FileHashes:
-    """All hashes of one file, reading it once in 1 MiB chunks."""
+    """Hash a file (one read, 1 MiB chunks) or a folder artifact.
+
+    For a folder, ``sha256`` is the sha256 of the lines ``"<relative path>\\t<file sha256>\\n"``
+    over :func:`artifact_files`, and ``tensor_hash`` the same over the weight files' tensor
+    hashes (None when any weight file is a pickle).
+
+    Args:
+        path: a file or a folder artifact.
+
+    Returns:
+        The :class:`FileHashes`.
+
+    Raises:
+        OSError: the file cannot be read (permissions, vanished, I/O error).
+    """
     path = Path(path)
-    offset = _safetensors_data_offset(path) if path.suffix == ".safetensors" else None
-    whole, tensors = hashlib.sha256(), hashlib.sha256() if offset is not None else None
-    legacy = None
-    pos = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
+    if path.is_dir():
+        return _hash_folder(path)
+    sha, tensor, model = _hash_one(path)
+    return FileHashes(sha, sha[:10], tensor, model)
+
+
+def _hash_one(path: Path) -> tuple[str, str | None, str | None]:
+    whole = hashlib.sha256()
+    tensors: hashlib._Hash | None = None
+    model: hashlib._Hash | None = None
+    data_start = 0
+    buf = bytearray(CHUNK_SIZE)
+    view = memoryview(buf)
+    offset = 0
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            chunk = view[:n]
+            if offset == 0:
+                data_start = _safetensors_data_start(bytes(chunk[:9]), size)
+                if data_start:
+                    tensors = hashlib.sha256()
             whole.update(chunk)
-            if tensors is not None and pos + len(chunk) > offset:
-                tensors.update(chunk[max(0, offset - pos):])
-            if legacy is None and pos <= 0x100000 < pos + len(chunk):
-                legacy = bytearray(chunk[0x100000 - pos:])
-            elif legacy is not None and len(legacy) < 0x10000:
-                legacy += chunk
-            pos += len(chunk)
+            end = offset + n
+            if tensors is not None and end > data_start:
+                tensors.update(chunk[max(0, data_start - offset):])
+            # The legacy window may straddle chunk boundaries when reads come back short.
+            lo, hi = max(offset, _MODEL_HASH_OFFSET), min(end, _MODEL_HASH_OFFSET + _MODEL_HASH_SIZE)
+            if lo < hi:
+                model = model or hashlib.sha256()
+                model.update(chunk[lo - offset:hi - offset])
+            offset = end
+    return (whole.hexdigest(), tensors.hexdigest() if tensors else None,
+            model.hexdigest()[:8] if model else None)
+
+
+def _safetensors_data_start(head: bytes, size: int) -> int:
+    """Where the tensor data starts if ``head`` opens a safetensors file, else 0.
+
+    Decided by content, not by name (as the readers of the field do): an 8-byte header length
+    that fits the file, followed by a JSON object.
+    """
+    if len(head) < 9 or head[8:9] != b"{":
+        return 0
+    n = int.from_bytes(head[:8], "little")
+    if not 2 <= n <= min(size - 8, _MAX_HEADER):
+        return 0
+    return 8 + n
+
+
+def _hash_folder(folder: Path) -> FileHashes:
+    whole, tensors = hashlib.sha256(), hashlib.sha256()
+    pickled = False
+    for file in artifact_files(folder):
+        rel = file.relative_to(folder).as_posix()
+        sha, tensor, _ = _hash_one(file)
+        whole.update(f"{rel}\t{sha}\n".encode())
+        if file.suffix.lower() in WEIGHT_SUFFIXES:
+            if tensor is None:
+                pickled = True
+            else:
+                tensors.update(f"{rel}\t{tensor}\n".encode())
     sha = whole.hexdigest()
-    model_hash = hashlib.sha256(bytes(legacy[:0x10000])).hexdigest()[:8] if legacy else None
-    return FileHashes(sha, sha[:10], tensors.hexdigest() if tensors is not None else None, model_hash)
+    return FileHashes(sha, sha[:10], None if pickled else tensors.hexdigest(), None)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file, or of a folder artifact as :func:`hash_file` defines it."""
     return hash_file(path).sha256

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.benchmark
 
 def _write_big_lora(path, rank: int) -> None:
     """Every SDXL UNet and text-encoder layer at ``rank`` in fp16, streamed tensor by tensor."""
-    layout, tensors = [], []
+    layout = []
     for layer in layer_map("sdxl").layers.values():
         conv = (1, 1) if len(layer.shape) == 4 else ()
         down = (rank, *layer.shape[1:])

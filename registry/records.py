@@ -1,0 +1,196 @@
+"""From a probe result to catalog rows: the artifact's probe-derived columns, its module rows
+and its (shared) layer set.
+
+The user's own data on an artifact (notes, tags, preferred weight, rating, activation text,
+imported sidecar, base override) is never written here: a rescan refreshes what the file says
+and leaves what the user says alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, insert
+from sqlmodel import Session, select
+
+from loradex.adapters.artifact import ArtifactInfo
+
+from .models import Artifact, LayerSet, LayerSetLayer, Module
+
+__all__ = ["apply_error", "apply_probe", "layer_set_for", "now", "search_text", "shape_text", "training_metadata"]
+
+# Metadata outside ss_*/modelspec.* is kept only when it is a short string: pickles flatten
+# arbitrary leaves into metadata, and a catalog row is not the place for a blob.
+_SHORT = 256
+# Base64 images (modelspec.thumbnail) are not text anyone searches or reads in a table.
+_DROPPED = ("modelspec.thumbnail",)
+
+
+def now() -> datetime:
+    """The current time, timezone-aware: sqlmodel's datetime columns refuse naive values
+    (so the naive ``models.utcnow`` defaults cannot be relied on; pass this explicitly)."""
+    return datetime.now(timezone.utc)
+
+
+def search_text(name: str, trigger_words: Sequence[str], metadata: Mapping[str, Any]) -> str:
+    """The lowercased text that list filters search: name, trigger words, metadata values.
+
+    ``ss_tag_frequency`` is left out (a JSON table of every training caption tag, whose words
+    already appear ranked in the trigger words). Same rule as migration 0002, which fills the
+    column for rows made before it existed.
+
+    Args:
+        name: the artifact's name.
+        trigger_words: suggested trigger words.
+        metadata: the stored training metadata.
+
+    Returns:
+        One lowercased string.
+    """
+    parts = [name or "", *trigger_words,
+             *(str(v) for k, v in sorted(metadata.items()) if k != "ss_tag_frequency")]
+    return " ".join(parts).lower()
+
+
+def training_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The metadata worth keeping on a row: every ``ss_*`` and ``modelspec.*`` entry (except
+    embedded images), plus other entries that are short strings.
+
+    Args:
+        metadata: the probe's metadata, verbatim.
+
+    Returns:
+        A new dict.
+    """
+    kept: dict[str, str] = {}
+    for key, value in metadata.items():
+        if key in _DROPPED:
+            continue
+        if key.startswith(("ss_", "modelspec.")) or (isinstance(value, str) and len(value) <= _SHORT):
+            kept[key] = value
+    return kept
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """``(320, 4, 3, 3)`` → ``"320x4x3x3"`` (the layer-set and module shape notation)."""
+    return "x".join(map(str, shape))
+
+
+def layer_set_for(session: Session, layers: Mapping[str, str]) -> LayerSet | None:
+    """The layer set holding exactly ``layers``, reused when one exists, else created.
+
+    Many artifacts share one set (every kohya SD1.5 LoRA with the same targets), so
+    compatibility with a base is computed once per set.
+
+    Args:
+        session: an open session (the new rows are flushed, not committed).
+        layers: canonical layer → shape string (``"320x4x3x3"``).
+
+    Returns:
+        The :class:`LayerSet`, or None when ``layers`` is empty.
+    """
+    if not layers:
+        return None
+    lines = sorted(f"{canonical}={shape}" for canonical, shape in layers.items())
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    # A scan batch meets the same few sets again and again; the cache lives and dies with the
+    # session (and its transaction), so a rolled-back set is never reused.
+    cache: dict[str, LayerSet] = session.info.setdefault("loradex.layer_sets", {})
+    if digest in cache:
+        return cache[digest]
+    found = session.exec(select(LayerSet).where(LayerSet.digest == digest)).first()
+    if found is None:
+        found = LayerSet(digest=digest, size=len(layers))
+        session.add(found)
+        session.flush()
+        # Core executemany on the table: a checkpoint has hundreds of layers.
+        session.exec(insert(LayerSetLayer.__table__), params=[
+            {"layer_set_id": found.id, "canonical": c, "shape": s} for c, s in sorted(layers.items())])
+    cache[digest] = found
+    return found
+
+
+def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> None:
+    """Fill ``artifact``'s probe-derived columns from ``info`` and replace its module rows.
+
+    The row gets status ``ok``; its layer set is the adapter's resolved layers (canonical →
+    shape) or, for checkpoints and ControlNets, their inventory. ``name``, ``path``, size,
+    mtime and hashes are the scanner's business; user data is left untouched.
+
+    Args:
+        session: an open session; ``artifact`` is added and flushed if it has no id yet.
+        artifact: the row to fill.
+        info: what :func:`loradex.adapters.probe` found.
+    """
+    artifact.kind, artifact.format, artifact.base = info.kind, info.format, info.base
+    artifact.base_evidence = list(info.base_evidence)
+    artifact.base_claims = dict(info.base_claims)
+    artifact.base_conflict = info.base_conflict
+    artifact.dtype = info.dtype
+    artifact.safety = info.safety
+    ranks = info.ranks
+    artifact.ranks = ranks
+    artifact.rank_min, artifact.rank_max = (ranks[0], ranks[-1]) if ranks else (None, None)
+    artifact.algorithms = info.algorithms
+    artifact.components = list(info.components)
+    artifact.layer_count = len(info.layers) or len(info.inventory)
+    artifact.parameters = info.parameters
+    artifact.unmatched = len(info.unmatched)
+    artifact.trigger_words = list(info.trigger_words)
+    artifact.training_metadata = training_metadata(info.metadata)
+    artifact.search_text = search_text(artifact.name, artifact.trigger_words, artifact.training_metadata)
+    artifact.is_dir = info.path.is_dir()
+    artifact.status, artifact.error = "ok", None
+    artifact.scanned_at = now()
+    if info.layers:
+        shapes = {layer.canonical: shape_text(layer.shape) for layer in info.layers if layer.canonical}
+    else:
+        shapes = {name: shape_text(shape) for name, shape in info.inventory.items()}
+    layer_set = layer_set_for(session, shapes)
+    artifact.layer_set_id = layer_set.id if layer_set else None
+
+    existed = _ensure_id(session, artifact)
+    _replace_modules(session, artifact.id, [
+        {"artifact_id": artifact.id, "stem": layer.stem, "canonical": layer.canonical, "component": layer.component,
+         "algorithm": layer.algorithm, "rank": layer.rank, "alpha": layer.alpha, "shape": shape_text(layer.shape)}
+        for layer in info.layers], existed=existed)
+
+
+def apply_error(session: Session, artifact: Artifact, message: str) -> None:
+    """Mark ``artifact`` as unreadable: status ``error`` with ``message``, kind/format/base
+    ``unknown``, no modules and no layer set (what an earlier probe said no longer holds).
+
+    Args:
+        session: an open session; ``artifact`` is added and flushed if it has no id yet.
+        artifact: the row.
+        message: the one-line error.
+    """
+    artifact.kind = artifact.format = artifact.base = "unknown"
+    artifact.status, artifact.error = "error", message
+    artifact.layer_set_id = None
+    artifact.layer_count = artifact.parameters = artifact.unmatched = 0
+    artifact.ranks, artifact.algorithms, artifact.components = [], [], []
+    artifact.rank_min = artifact.rank_max = None
+    artifact.scanned_at = now()
+    existed = _ensure_id(session, artifact)
+    _replace_modules(session, artifact.id, [], existed=existed)
+
+
+def _ensure_id(session: Session, artifact: Artifact) -> bool:
+    """Add the row; a new one is flushed for its id (module rows need it). True if it existed."""
+    session.add(artifact)
+    if artifact.id is not None:
+        return True
+    session.flush()
+    return False
+
+
+def _replace_modules(session: Session, artifact_id: int | None, rows: list[dict[str, Any]], *, existed: bool) -> None:
+    if existed:
+        session.exec(delete(Module).where(Module.artifact_id == artifact_id))
+    if rows:
+        # The table, not the entity: Core executemany skips the ORM's per-row bookkeeping.
+        session.exec(insert(Module.__table__), params=rows)

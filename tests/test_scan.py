@@ -1,0 +1,431 @@
+"""Scanning folders into the catalog, on SQLite and PostgreSQL, with real files in tmp_path.
+
+Every tree is a private copy (of the zoo, or generated here): scans must not depend on a
+shared folder, and several tests rename, edit, break or delete files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from sqlalchemy import func, text
+from sqlmodel import select
+
+import loradex.registry.scan as scan_module
+from loradex.adapters.layermap import layer_map
+from loradex.adapters.safetensors_io import save_tensors
+from loradex.adapters.zoo import Zoo, addnet_hash
+from loradex.registry.db import open_catalog
+from loradex.registry.db import session as open_session
+from loradex.adapters.hashing import hash_file
+from loradex.registry.models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, ScanRoot, Tag
+from loradex.registry.records import search_text, training_metadata
+from loradex.registry.scan import discover, duplicates, scan, verify
+from loradex.registry.sidecars import read_sidecars
+
+KOHYA = ("sd1-kohya-lora", "sdxl-kohya-lora")
+
+
+def copy_items(zoo: Zoo, dst: Path, names: tuple[str, ...] | None = None) -> Path:
+    """A private copy of the zoo's ``adapters/`` and ``bases/`` (or of the named items only)."""
+    if names is None:
+        for folder in ("adapters", "bases"):
+            shutil.copytree(zoo.root / folder, dst / folder)
+        return dst
+    for name in names:
+        src = zoo[name].path
+        target = dst / src.relative_to(zoo.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, target)
+    return dst
+
+
+def rows(engine) -> dict[str, Artifact]:
+    with open_session(engine) as s:
+        return {a.path: a for a in s.exec(select(Artifact))}
+
+
+def count(engine, model, *where) -> int:
+    with open_session(engine) as s:
+        return s.exec(select(func.count()).select_from(model).where(*where)).one()
+
+
+@pytest.fixture
+def reads(monkeypatch) -> Counter:
+    """Counts the scanner's calls that read a file (probe, hash, sidecars)."""
+    calls: Counter = Counter()
+    for name in ("probe", "hash_file", "read_sidecars"):
+        real = getattr(scan_module, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(scan_module, name, counted)
+    return calls
+
+
+# ---------------------------------------------------------------------------------------
+# Hashes, records and discovery (no catalog)
+
+
+def test_hashes_match_the_definitions_users_look_up(tmp_path, zoo):
+    path = zoo["sd1-kohya-lora"].path
+    data = path.read_bytes()
+    got = hash_file(path)
+    n = int.from_bytes(data[:8], "little")
+    assert got.sha256 == hashlib.sha256(data).hexdigest() and got.autov2 == got.sha256[:10]
+    assert got.tensor_hash == hashlib.sha256(data[8 + n:]).hexdigest()
+    # kohya's addnet hash: as sd-scripts computes it, and as it wrote it into the file.
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    assert got.tensor_hash == addnet_hash(load_file(path), meta) == meta["sshs_model_hash"]
+    assert got.model_hash is None  # under 1 MiB
+
+    big = zoo["sd1-single"].path
+    data = big.read_bytes()
+    assert hash_file(big).model_hash == hashlib.sha256(data[0x100000:0x110000]).hexdigest()[:8]
+    pickle_file = zoo["sd1-ti-a1111"].path
+    assert hash_file(pickle_file).tensor_hash is None
+
+    folder = copy_items(zoo, tmp_path, ("sd1-peft-lora",)) / "adapters" / "sd1-peft-lora"
+    before = hash_file(folder)
+    config = folder / "adapter_config.json"
+    config.write_text(config.read_text().replace('"r": 4', '"r": 4, "x": 1'))
+    after = hash_file(folder)
+    assert after.sha256 != before.sha256 and after.tensor_hash == before.tensor_hash
+    (folder / "README.md").write_text("not part of the artifact")
+    assert hash_file(folder).sha256 == after.sha256
+
+
+def test_search_text_follows_the_rule_of_migration_0002():
+    spec = importlib.util.spec_from_file_location(
+        "m0002", Path(scan_module.__file__).parent / "migrations" / "versions" / "0002_search_text_for_list_filters.py")
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    meta = {"ss_output_name": "Orange Cat", "ss_tag_frequency": '{"a": {"hidden": 1}}', "modelspec.title": "T"}
+    assert search_text("Cat-LoRA", ["OHWX"], meta) == migration._text("Cat-LoRA", ["OHWX"], meta)
+    assert "hidden" not in search_text("x", [], meta)
+    kept = training_metadata({**meta, "modelspec.thumbnail": "data:image/png;base64,AAAA", "blob": "x" * 1000,
+                              "format": "pt"})
+    assert set(kept) == {"ss_output_name", "ss_tag_frequency", "modelspec.title", "format"}
+
+
+def test_discovery_treats_model_folders_as_one_artifact_and_skips_the_rest(tmp_path):
+    (tmp_path / "loras").mkdir()
+    for name in ("a.safetensors", "b.ckpt", "c.pt", "d.pth", "e.bin", "a.json", "a.preview.png", "a.civitai.info",
+                 ".a.safetensors.123.tmp", "config.json"):  # a stray config.json does not make a model folder
+        (tmp_path / "loras" / name).write_bytes(b"x")
+    for folder, files in {"peft": ["adapter_config.json", "adapter_model.safetensors"],
+                          "multi": ["unet/adapter_config.json", "unet/adapter_model.safetensors"],
+                          "pipe": ["model_index.json", "unet/diffusion_pytorch_model.safetensors"],
+                          "cn": ["config.json", "diffusion_pytorch_model.fp16.safetensors"],
+                          ".cache": ["x.safetensors"], "sub/.hidden": ["y.safetensors"], "sub/deep": ["z.pt"]}.items():
+        for file in files:
+            (tmp_path / folder / file).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / folder / file).write_bytes(b"x")
+    found = {str(f.path.relative_to(tmp_path)): f for f in discover([tmp_path])}
+    assert sorted(found) == ["cn", "loras/a.safetensors", "loras/b.ckpt", "loras/c.pt", "loras/d.pth", "loras/e.bin",
+                             "multi", "peft", "pipe", "sub/deep/z.pt"]
+    assert found["pipe"].is_dir and found["pipe"].size == 2  # model_index.json + the weights
+
+
+# ---------------------------------------------------------------------------------------
+# Scanning
+
+
+def test_scan_indexes_the_zoo_as_expected_and_a_rescan_reads_nothing(engine, zoo, tmp_path, reads):
+    root = copy_items(zoo, tmp_path / "tree")
+    report = scan([root], engine=engine)
+    assert report.added == len(zoo) and not report.errors and report.missing == 0
+    by_path = rows(engine)
+    assert len(by_path) == len(zoo)
+    with open_session(engine) as s:
+        for item in zoo:
+            row = by_path[str(root / item.path.relative_to(zoo.root))]
+            assert (row.kind, row.format, row.base, row.status) == (item.kind, item.format, item.base, "ok"), item.name
+            assert row.sha256 and row.autov2 == row.sha256[:10] and row.size > 0
+            modules = s.exec(select(func.count()).select_from(Module).where(Module.artifact_id == row.id)).one()
+            if item.kind in ("lora", "lycoris"):
+                assert modules == row.layer_count > 0 and row.layer_set_id is not None, item.name
+            if item.kind == "checkpoint":
+                layers = s.exec(select(func.count()).select_from(LayerSetLayer)
+                                .where(LayerSetLayer.layer_set_id == row.layer_set_id)).one()
+                assert layers == row.layer_count > 0 and modules == 0, item.name
+            if item.format in ("kohya", "lycoris"):
+                assert row.tensor_hash == row.training_metadata["sshs_model_hash"], item.name
+        assert s.exec(select(ScanRoot.path)).all() == [str(root)]
+    # The same base as a diffusers folder and as a single file: one layer set.
+    for base in ("sd1", "sdxl"):
+        folder, single = (by_path[str(root / zoo[f"{base}-{kind}"].path.relative_to(zoo.root))]
+                          for kind in ("diffusers", "single"))
+        assert folder.layer_set_id == single.layer_set_id
+    assert by_path[str(root / "adapters" / "sd1-ti-diffusers" / "learned_embeds.bin")].name == "sd1-ti-diffusers"
+
+    reads.clear()
+    again = scan([root], engine=engine)
+    assert not reads, f"an unchanged tree was read: {dict(reads)}"
+    assert (again.unchanged, again.added, again.updated, again.moved, again.missing) == (len(zoo), 0, 0, 0, 0)
+
+
+def test_a_renamed_file_keeps_its_row_notes_and_tags(engine, zoo, tmp_path):
+    root = copy_items(zoo, tmp_path / "tree", KOHYA)
+    scan([root], engine=engine)
+    old = root / "adapters" / "sd1-kohya-lora.safetensors"
+    with open_session(engine) as s:
+        row = s.exec(select(Artifact).where(Artifact.path == str(old))).one()
+        row.notes = "best cat so far"
+        tag = Tag(name="cats")
+        s.add_all([row, tag])
+        s.flush()
+        s.add(ArtifactTag(artifact_id=row.id, tag_id=tag.id))
+        s.commit()
+        ident = row.id
+    new = root / "moved" / "orange-cat-v2.safetensors"
+    new.parent.mkdir()
+    old.rename(new)
+    report = scan([root], engine=engine)
+    assert (report.moved, report.added, report.missing) == (1, 0, 0)
+    with open_session(engine) as s:
+        row = s.get(Artifact, ident)
+        assert (row.path, row.name, row.notes, row.status) == (str(new), "orange-cat-v2", "best cat so far", "ok")
+        assert s.exec(select(ArtifactTag.tag_id).where(ArtifactTag.artifact_id == ident)).all() == [tag.id]
+    assert count(engine, Artifact) == 2
+
+
+def test_a_copy_does_not_take_the_row_of_a_file_on_an_absent_drive(engine, zoo, tmp_path):
+    drive = copy_items(zoo, tmp_path / "drive", ("sd1-kohya-lora",))
+    scan([drive], engine=engine)
+    (tmp_path / "local").mkdir()
+    shutil.copy2(drive / "adapters" / "sd1-kohya-lora.safetensors", tmp_path / "local" / "cat.safetensors")
+    drive.rename(tmp_path / "unplugged")  # the drive's root is gone, not its files
+    report = scan([tmp_path / "local"], engine=engine)
+    assert (report.added, report.moved) == (1, 0)
+    assert rows(engine)[str(drive / "adapters" / "sd1-kohya-lora.safetensors")].status == "ok"
+
+
+def _add_metadata(src: Path, dst: Path, **extra: str) -> None:
+    with safe_open(str(src), "pt") as f:
+        meta = f.metadata()
+    save_file(load_file(src), dst, {**meta, **extra})
+
+
+def test_edited_metadata_keeps_the_row_and_the_tensor_hash(engine, zoo, tmp_path):
+    root = copy_items(zoo, tmp_path / "tree", KOHYA)
+    scan([root], engine=engine)
+    path = root / "adapters" / "sd1-kohya-lora.safetensors"
+    before = rows(engine)[str(path)]
+    _add_metadata(path, path, ss_comment="retagged")
+    copy = root / "adapters" / "sd1-kohya-lora-retitled.safetensors"
+    _add_metadata(path, copy, ss_comment="a copy, retitled")
+    report = scan([root], engine=engine)
+    after = rows(engine)[str(path)]
+    assert (report.updated, report.added) == (1, 1)
+    assert (str(path), "same weights, metadata changed") in report.notes
+    assert report.same_weights == [(str(path), str(copy))]
+    assert after.id == before.id and after.tensor_hash == before.tensor_hash and after.sha256 != before.sha256
+    assert after.training_metadata["ss_comment"] == "retagged" and "retagged" in after.search_text
+
+
+def test_a_deleted_file_becomes_missing_with_notes_kept_and_comes_back(engine, zoo, tmp_path):
+    root = copy_items(zoo, tmp_path / "tree", KOHYA)
+    scan([root], engine=engine)
+    path = root / "adapters" / "sdxl-kohya-lora.safetensors"
+    with open_session(engine) as s:
+        row = s.exec(select(Artifact).where(Artifact.path == str(path))).one()
+        row.notes = "keep me"
+        s.add(row)
+        s.commit()
+    aside = tmp_path / "aside.safetensors"
+    path.rename(aside)
+    report = scan([root], engine=engine)
+    assert report.missing == 1 and report.unchanged == 1
+    gone = rows(engine)[str(path)]
+    assert (gone.status, gone.notes) == ("missing", "keep me")
+    aside.rename(path)
+    report = scan([root], engine=engine)
+    back = rows(engine)[str(path)]
+    assert report.missing == 0 and report.updated == 1
+    assert (back.id, back.status, back.notes) == (gone.id, "ok", "keep me")
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_broken_files_become_error_rows_and_the_rest_is_indexed(engine, zoo, tmp_path, reads):
+    root = copy_items(zoo, tmp_path / "tree", KOHYA)
+    broken = root / "broken"
+    broken.mkdir()
+    data = zoo["sd1-kohya-lora"].path.read_bytes()
+    (broken / "truncated.safetensors").write_bytes(data[: len(data) // 2])
+    (broken / "garbage.ckpt").write_bytes(b"this is not a checkpoint at all" * 10)
+    (broken / "empty.safetensors").write_bytes(b"")
+    marker = tmp_path / "pwned"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "payload": _Payload(marker)}, broken / "evil.pt")
+    report = scan([root], engine=engine)
+    assert not marker.exists()
+    assert report.added == 6 and len(report.errors) == 4
+    for path, message in report.errors:
+        assert "\n" not in message and Path(path).name in message
+    by_path = rows(engine)
+    for name in ("truncated.safetensors", "garbage.ckpt", "empty.safetensors", "evil.pt"):
+        row = by_path[str(broken / name)]
+        assert (row.status, row.kind) == ("error", "unknown") and row.error
+    assert "refused" in by_path[str(broken / "evil.pt")].error
+    assert sum(r.status == "ok" for r in by_path.values()) == 2
+    reads.clear()
+    again = scan([root], engine=engine)
+    assert again.unchanged == 6 and not reads  # broken files are not re-read either
+    assert not marker.exists()
+
+
+def test_duplicates_are_reported(engine, zoo, tmp_path):
+    root = copy_items(zoo, tmp_path / "tree", KOHYA)
+    original = root / "adapters" / "sd1-kohya-lora.safetensors"
+    (root / "copies").mkdir()
+    shutil.copy2(original, root / "copies" / "cat.safetensors")
+    report = scan([root], engine=engine)
+    assert report.duplicates == [[str(original), str(root / "copies" / "cat.safetensors")]]
+    with open_session(engine) as s:
+        assert [[a.path for a in group] for group in duplicates(s)] == report.duplicates
+
+
+def test_sidecars_are_imported_once_without_duplicate_previews(engine, zoo, tmp_path):
+    root = copy_items(zoo, tmp_path / "tree", ("sd1-kohya-lora",))
+    path = root / "adapters" / "sd1-kohya-lora.safetensors"
+    stem = path.with_suffix("")
+    Path(f"{stem}.json").write_text(json.dumps({"description": "a cat", "sd version": "SD1", "activation text":
+                                                "ohwx cat", "preferred weight": 0.8, "notes": "from a1111"}))
+    Path(f"{stem}.civitai.info").write_text(json.dumps({"trainedWords": ["orange cat"], "baseModel": "SD 1.5",
+                                                        "model": {"name": "Orange Cat"}}))
+    Path(f"{stem}.preview.png").write_bytes(b"\x89PNG fake")
+    Path(f"{stem}.png").write_bytes(b"\x89PNG fake too")
+    found = read_sidecars(path)
+    assert found.trained_words == ["orange cat"] and found.sd_version == "SD1" and len(found.previews) == 2
+
+    scan([root], engine=engine)
+    row = rows(engine)[str(path)]
+    assert (row.activation_text, row.preferred_weight, row.notes) == ("ohwx cat", 0.8, "from a1111")
+    assert row.sidecar["civitai"]["model"]["name"] == "Orange Cat" and count(engine, Artifact) == 1
+    with open_session(engine) as s:
+        row.notes = "my own note"
+        s.add(row)
+        s.commit()
+    os.utime(path, (time.time() + 5, time.time() + 5))  # changed on disk: re-probed, sidecars re-read
+    report = scan([root], engine=engine)
+    assert report.updated == 1
+    after = rows(engine)[str(path)]
+    assert (after.notes, after.activation_text) == ("my own note", "ohwx cat")
+    with open_session(engine) as s:
+        previews = s.exec(select(Preview.path, Preview.source).where(Preview.artifact_id == row.id)).all()
+    assert sorted(previews) == [(f"{stem}.png", "sidecar"), (f"{stem}.preview.png", "sidecar")]
+
+
+def test_verify_reports_changed_and_missing_files_without_touching_rows(engine, zoo, tmp_path):
+    root = copy_items(zoo, tmp_path / "tree", KOHYA)
+    scan([root], engine=engine)
+    edited, deleted = (root / "adapters" / f"{n}.safetensors" for n in KOHYA)
+    st = edited.stat()
+    with open(edited, "r+b") as f:  # flip a tensor byte, keep size and mtime: invisible to a scan
+        f.seek(st.st_size - 3)
+        byte = f.read(1)
+        f.seek(st.st_size - 3)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns))
+    deleted.unlink()
+    stored = rows(engine)[str(edited)].sha256
+    report = verify(engine)
+    assert report.missing == [str(deleted)] and report.checked == 1
+    [change] = report.changed
+    assert (change.path, change.old_sha256, change.same_weights) == (str(edited), stored, False)
+    assert change.new_sha256 == hash_file(edited).sha256
+    assert rows(engine)[str(edited)].sha256 == stored  # report only
+
+
+# ---------------------------------------------------------------------------------------
+# A scan killed for real
+
+
+_KILLED_SCAN = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from loradex.registry.db import open_catalog
+    from loradex.registry.scan import scan
+    engine = open_catalog(sys.argv[1])
+    # Slowed down so that the kill lands mid-way whatever the machine.
+    scan([Path(sys.argv[2])], engine=engine, workers=1, batch_size=4, progress=lambda p: time.sleep(0.02))
+""")
+
+
+def _many_loras(folder: Path, n: int) -> None:
+    layers = [layer for layer in layer_map("sd1").layers.values() if layer.module == "linear"][:6]
+    gen = torch.Generator().manual_seed(1)
+    for i in range(n):
+        tensors = {}
+        for layer in layers:
+            out, inp = layer.shape
+            tensors[f"{layer.kohya}.lora_down.weight"] = torch.randn(1, inp, generator=gen).half()
+            tensors[f"{layer.kohya}.lora_up.weight"] = torch.randn(out, 1, generator=gen).half()
+            tensors[f"{layer.kohya}.alpha"] = torch.tensor(1.0).half()
+        save_tensors(folder / f"{i // 50:02d}" / f"lora-{i:03d}.safetensors", tensors, {"ss_output_name": f"l{i}"})
+
+
+def test_a_killed_scan_leaves_a_consistent_catalog_that_the_next_scan_completes(engine, tmp_path):
+    n = 300
+    root = tmp_path / "many"
+    for i in range(n // 50):
+        (root / f"{i:02d}").mkdir(parents=True)
+    _many_loras(root, n)
+    url = engine.url.render_as_string(hide_password=False)
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SCAN, url, str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    watcher = open_catalog(url, migrate=False)
+    try:
+        deadline = time.monotonic() + 60
+        while count(watcher, Artifact) == 0:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the scan never committed a batch"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+        watcher.dispose()
+    assert proc.returncode == -signal.SIGKILL
+    engine.dispose()  # connections opened before the kill are not trusted
+    if engine.url.get_backend_name() == "sqlite":
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    done = rows(engine)
+    assert 0 < len(done) < n, "the kill came too late to test anything"
+    with open_session(engine) as s:  # batches are atomic: no row without its modules
+        per_row = dict(s.exec(select(Module.artifact_id, func.count()).group_by(Module.artifact_id)).all())
+    assert all(per_row.get(a.id) == a.layer_count == 6 and a.status == "ok" for a in done.values())
+
+    report = scan([root], engine=engine)
+    assert (report.unchanged, report.added, report.errors) == (len(done), n - len(done), [])
+    final = rows(engine)
+    assert len(final) == n == len({a.path for a in final.values()})
+    assert all(a.status == "ok" for a in final.values())
