@@ -53,17 +53,26 @@ WEIGHT_PARTS = frozenset({"lora_down", "lora_up", "lora_mid", "hada_w1_a", "hada
                           "lokr_w2_b", "lokr_t2", "diff"})
 
 
+_BY_SUFFIX = {suffix[1:]: part for suffix, part in _SUFFIXES}
+_MAX_DOTS = max(suffix.count(".") for suffix, _ in _SUFFIXES)
+
+
 def split_key(key: str) -> tuple[str, str] | None:
     """``(stem, part)`` for an adapter tensor key, or None if the key is not one.
+
+    Tried on the last three, two, then one dotted components (longest suffix wins), so a
+    probe of a thousand-layer file does a few dict lookups per key, not a scan of suffixes.
 
     >>> split_key("lora_unet_conv_in.lora_down.weight")
     ('lora_unet_conv_in', 'lora_down')
     >>> split_key("unet.conv_in.lora_A.weight")
     ('unet.conv_in', 'lora_down')
     """
-    for suffix, part in _SUFFIXES:
-        if key.endswith(suffix) and len(key) > len(suffix):
-            return key[: -len(suffix)], part
+    pieces = key.split(".")
+    for n in range(min(_MAX_DOTS, len(pieces) - 1), 0, -1):
+        part = _BY_SUFFIX.get(".".join(pieces[-n:]))
+        if part is not None:
+            return ".".join(pieces[:-n]), part
     return None
 
 
