@@ -1,7 +1,10 @@
 """The ``loradex`` command line: thin commands over the Python API.
 
 Exit codes: 0 ok, 1 a :class:`LoradexError` (one line on stderr), 2 usage. Set
-``LORADEX_DEBUG=1`` to see tracebacks of unexpected errors.
+``LORADEX_DEBUG=1`` to see tracebacks of unexpected errors. Every command takes ``--json``.
+
+The catalog is ``--catalog PATH|URL`` (before the command: ``loradex --catalog x.db list``),
+else ``$LORADEX_CATALOG``, else ``catalog.db`` in the user data folder.
 """
 
 from __future__ import annotations
@@ -9,18 +12,40 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from loradex.adapters import LoradexError, convert, inspect, probe
+from loradex.registry import compat, db, queries
 
 from .output import Sink
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A registry and workbench for SD adapters.")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+CatalogOpt = Annotated[Optional[str], typer.Option(
+    "--catalog", metavar="PATH|URL", show_default=False,
+    help="Catalog file or SQLAlchemy URL (default: $LORADEX_CATALOG, else catalog.db in the user data folder).")]
+RefArg = Annotated[str, typer.Argument(help="Id, name, path, sha256 prefix (6+ hex) or AutoV2.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Files probed and hashed in parallel.")]
+# Typer shows an Enum's values as the allowed choices and answers others with exit code 2.
+SortKey = Enum("SortKey", {key: key for key in queries.SORT_KEYS}, type=str)  # type: ignore[misc]
+
+
+@dataclass
+class Options:
+    """What the app callback stores in the Typer context for every command."""
+
+    catalog: str | None = None
 
 
 def handle_errors(fn: Callable) -> Callable:
@@ -33,13 +58,45 @@ def handle_errors(fn: Callable) -> Callable:
         except LoradexError as exc:
             if os.environ.get("LORADEX_DEBUG"):
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            # Plain print: Rich would wrap a long path over several lines.
+            print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted; nothing was written", err=True)
+            print("interrupted; nothing was written", file=sys.stderr)
             raise typer.Exit(130) from None
 
     return wrapper
+
+
+@app.callback()
+def main_options(ctx: typer.Context, catalog: CatalogOpt = None) -> None:
+    """A registry and workbench for SD adapters."""
+    ctx.obj = Options(catalog=catalog)
+
+
+@contextmanager
+def catalog_engine(ctx: typer.Context) -> Iterator[Engine]:
+    """The catalog chosen by ``--catalog`` / ``$LORADEX_CATALOG``, opened (and migrated)."""
+    options = ctx.find_object(Options) or Options()
+    try:
+        engine = db.open_catalog(options.catalog)
+    except (OSError, SQLAlchemyError) as exc:  # an unwritable folder, a server that does not answer
+        url = make_url(db.catalog_url(options.catalog)).render_as_string(hide_password=True)
+        raise db.CatalogError(f"cannot open the catalog {url}: {exc}") from exc
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def catalog_session(ctx: typer.Context) -> Iterator[Session]:
+    with catalog_engine(ctx) as engine, db.session(engine) as session:
+        yield session
+
+
+# ---------------------------------------------------------------------------------------
+# Files
 
 
 @app.command("probe")
@@ -79,22 +136,168 @@ def convert_cmd(
     Sink(json).conversion(convert(path, to, out, rank=rank))
 
 
+# ---------------------------------------------------------------------------------------
+# The catalog
+
+
+@app.command("scan")
+@handle_errors
+def scan_cmd(ctx: typer.Context,
+             dirs: Annotated[list[Path], typer.Argument(exists=True, help="Folders or files.")],
+             workers: WorkersOpt = 4, json: JsonOpt = False) -> None:
+    """Add files to the catalog, refresh changed ones, mark vanished ones missing.
+
+    Unchanged files (same size and mtime) are not read again. Unreadable files are listed
+    and recorded with status "error"; the scan still exits 0.
+    """
+    from loradex.registry.scan import scan
+
+    sink = Sink(json)
+    with catalog_engine(ctx) as engine, sink.progress("scanning") as progress:
+        report = scan(dirs, engine=engine, workers=workers, progress=progress)
+    sink.report("scanned", report.to_dict())
+
+
+@app.command("list")
+@handle_errors
+def list_cmd(
+    ctx: typer.Context,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="lora, lycoris, checkpoint, textual_inversion …")] = None,
+    base: Annotated[Optional[str], typer.Option("--base", help="sd1, sd2, sdxl … (your override counts)")] = None,
+    tag: Annotated[Optional[str], typer.Option("--tag", help="Only artifacts with this tag.")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="Substring of name, trigger words, metadata.")] = None,
+    rank_min: Annotated[Optional[int], typer.Option("--rank-min", help="Some rank at least this.")] = None,
+    rank_max: Annotated[Optional[int], typer.Option("--rank-max", help="Some rank at most this.")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", help="ok, error or missing.")] = None,
+    fits: Annotated[Optional[str], typer.Option("--fits", metavar="CKPT_REF",
+                                                help="Only adapters whose layers fit this checkpoint.")] = None,
+    min_share: Annotated[float, typer.Option("--min-share", min=0.0, max=1.0,
+                                             help="With --fits: least share of layers that must fit.")] = 1.0,
+    sort: Annotated[SortKey, typer.Option("--sort", help="Sort key; a leading - sorts descending.")] = SortKey("name"),
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1)] = None,
+    json: JsonOpt = False,
+) -> None:
+    """List catalogued artifacts, filtered and sorted."""
+    with catalog_session(ctx) as session:
+        checkpoint = queries.resolve(session, fits) if fits else None
+        rows = queries.find(session, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
+                            status=status, fits=checkpoint, min_share=min_share,
+                            sort=getattr(sort, "value", sort), limit=limit, details=False)
+        tags = queries.tags_by_artifact(session, rows)
+    Sink(json).artifact_list(rows, tags)
+
+
+@app.command("show")
+@handle_errors
+def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
+    """Everything known about one artifact: hashes, base evidence, metadata, layers, lineage."""
+    with catalog_session(ctx) as session:
+        artifact = queries.resolve(session, ref)
+        extra = queries.details(session, artifact)
+    Sink(json).artifact_details(artifact, extra)
+
+
+@app.command("tag", context_settings={"ignore_unknown_options": True})
+@handle_errors
+def tag_cmd(
+    ctx: typer.Context,
+    ref: RefArg,
+    changes: Annotated[Optional[list[str]], typer.Argument(help="+tag or tag adds, -tag removes.")] = None,
+    add: Annotated[Optional[list[str]], typer.Option("--add", help="Tag to add (repeatable).")] = None,
+    remove: Annotated[Optional[list[str]], typer.Option("--remove", help="Tag to remove (repeatable).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Add or remove tags; with none given, show them.
+
+    Example: loradex tag 12 +style -old (or: loradex tag 12 -- -old, or --remove old).
+    """
+    adding, removing = list(add or []), list(remove or [])
+    for change in changes or []:
+        # "-old" reaches us as an argument: unknown options are passed through for this command.
+        if change.startswith("--"):
+            raise typer.BadParameter(f"no such option {change}; a tag to remove is written -tag")
+        (removing if change.startswith("-") else adding).append(change[1:] if change[:1] in "+-" else change)
+    with catalog_session(ctx) as session:
+        artifact = queries.resolve(session, ref)
+        tags = (queries.set_tags(session, artifact, add=adding, remove=removing) if adding or removing
+                else queries.tags_of(session, artifact))
+    Sink(json).tag_list(artifact, tags)
+
+
+@app.command("note")
+@handle_errors
+def note_cmd(ctx: typer.Context, ref: RefArg,
+             text: Annotated[Optional[str], typer.Argument(help='The note ("" clears it); omit to show it.')] = None,
+             json: JsonOpt = False) -> None:
+    """Set, clear or show your note on an artifact."""
+    with catalog_session(ctx) as session:
+        artifact = queries.resolve(session, ref)
+        if text is not None:
+            queries.set_note(session, artifact, text)
+    Sink(json).artifact_note(artifact)
+
+
+@app.command("verify")
+@handle_errors
+def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = False) -> None:
+    """Re-hash catalogued files and list those changed or missing (exits 0 either way)."""
+    from loradex.registry.scan import verify
+
+    sink = Sink(json)
+    with catalog_engine(ctx) as engine, sink.progress("verifying") as progress:
+        report = verify(engine, workers=workers, progress=progress)
+    sink.report("verified", report.to_dict())
+
+
+@app.command("dupes")
+@handle_errors
+def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Groups of catalogued files with identical contents (same sha256)."""
+    with catalog_session(ctx) as session:
+        groups = queries.duplicates(session)
+    Sink(json).duplicate_groups(groups)
+
+
+@app.command("check")
+@handle_errors
+def check_cmd(ctx: typer.Context, adapter: RefArg,
+              base: Annotated[str, typer.Option("--base", metavar="CKPT_REF", help="The base checkpoint.")],
+              json: JsonOpt = False) -> None:
+    """How many of an adapter's layers apply to a base checkpoint, and which do not.
+
+    Exits 0 whatever the verdict (compatible, partial, incompatible); read it from the
+    output or the JSON "verdict".
+    """
+    with catalog_session(ctx) as session:
+        result = compat.check(session, queries.resolve(session, adapter), queries.resolve(session, base))
+    Sink(json).compatibility(result)
+
+
 @app.command("demo")
 @handle_errors
 def demo_cmd(
+    ctx: typer.Context,
     directory: Annotated[Optional[Path], typer.Option("--dir", help="Where to build the zoo.")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Build the demo zoo (tiny models, every adapter format) and probe all of it."""
-    from loradex.adapters.zoo import build_zoo
-
+    """Build the demo zoo (tiny models, every adapter format), scan it into the catalog, count it."""
     import platformdirs
 
-    root = directory or Path(platformdirs.user_data_dir("loradex")) / "demo-zoo"
+    from loradex.adapters.zoo import build_zoo
+    from loradex.registry.scan import scan
+
+    # abspath, as scan stores paths: the counts below select the zoo by path prefix.
+    root = Path(os.path.abspath((directory or Path(platformdirs.user_data_dir("loradex")) / "demo-zoo").expanduser()))
     sink = Sink(json)
-    sink.note(f"building the demo zoo in {root} …")
-    zoo = build_zoo(root)
-    sink.probe_table([probe(item.path) for item in zoo.items], [])
+    with catalog_engine(ctx) as engine:  # opened first: a bad --catalog fails before the build
+        sink.note(f"building the demo zoo in {root} …")
+        build_zoo(root)
+        with sink.progress("scanning") as progress:
+            report = scan([root], engine=engine, progress=progress)
+        with db.session(engine) as session:
+            rows = queries.counts(session, under=str(root))
+        url = engine.url.render_as_string(hide_password=True)
+    sink.catalog_counts(rows, scan=report.to_dict(), catalog=url)
 
 
 def main() -> None:
@@ -107,8 +310,8 @@ def main() -> None:
             raise
         import traceback
 
-        typer.echo(f"internal error: {traceback.format_exc().strip().splitlines()[-1]} "
-                   "(set LORADEX_DEBUG=1 for the traceback)", err=True)
+        print(f"internal error: {traceback.format_exc().strip().splitlines()[-1]} "
+              "(set LORADEX_DEBUG=1 for the traceback)", file=sys.stderr)
         sys.exit(3)
 
 

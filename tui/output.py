@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json as jsonlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from loradex.adapters import ArtifactInfo, ConversionReport, Inspection
+from loradex.registry.compat import Compatibility, base_of
+from loradex.registry.models import Artifact
 
 
 class Sink:
@@ -82,3 +88,213 @@ class Sink:
                        f"from {report.source} ({report.source_format})")
         for note in report.notes:
             self.out.print(note)
+
+    # -----------------------------------------------------------------------------------
+    # The catalog
+
+    @contextmanager
+    def progress(self, label: str) -> Iterator[Callable[[Any], None] | None]:
+        """A callback that draws a progress bar from ``ScanProgress``-like reports (``phase``,
+        ``done``, ``total``, ``path``) — only on a terminal and never under ``--json``."""
+        if self.as_json or not self.err.is_terminal:
+            yield None
+            return
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("[dim]{task.fields[item]}"))
+        with Progress(*columns, console=self.err, transient=True) as bar:
+            task = bar.add_task(label, total=None, item="")
+
+            def update(report: Any) -> None:
+                item = Path(str(report.path)).name if getattr(report, "path", None) else ""
+                bar.update(task, description=f"{label}: {report.phase}", completed=report.done,
+                           total=report.total or None, item=item)
+
+            yield update
+
+    def artifact_list(self, rows: list[Artifact], tags: dict[int, list[str]]) -> None:
+        if self.as_json:
+            self.emit_json({"artifacts": [artifact_row(a, tags.get(a.id or 0, [])) for a in rows]})
+            return
+        table = Table("id", "name", "kind", "format", "base", "ranks", "size", "status", "tags",
+                      caption=f"{len(rows)} artifact{'s' if len(rows) != 1 else ''}")
+        for column in table.columns[:5]:
+            column.no_wrap = True
+        for a in rows:
+            status = a.status if a.status == "ok" else f"[red]{a.status}[/]"
+            table.add_row(str(a.id), a.name, a.kind, a.format, _base_cell(a), _ranks(a), _size(a.size), status,
+                          ", ".join(tags.get(a.id or 0, [])))
+        self.out.print(table)
+
+    def artifact_details(self, a: Artifact, extra: dict[str, Any]) -> None:
+        if self.as_json:
+            data = {k: v for k, v in a.model_dump().items() if k != "search_text"}
+            data["effective_base"] = base_of(a)
+            data.update(tags=extra["tags"], layers=extra["layers"], lineage=_lineage_json(extra["lineage"]),
+                        previews=[p.model_dump() for p in extra["previews"]],
+                        publications=[p.model_dump() for p in extra["publications"]])
+            self.emit_json(data)
+            return
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(overflow="fold")
+        base = _base_cell(a) + (f" [yellow]({a.base_conflict})[/]" if a.base_conflict else "")
+        fields = [
+            ("id", str(a.id)), ("name", a.name), ("path", a.path), ("kind", f"{a.kind} ({a.format})"),
+            ("base", base), ("evidence", "; ".join(a.base_evidence)),
+            ("claims", ", ".join(f"{k}={v}" for k, v in a.base_claims.items())),
+            ("status", a.status + (f": {a.error}" if a.error else "")), ("size", _size(a.size)),
+            ("sha256", a.sha256 or "not hashed yet"), ("AutoV2", a.autov2 or ""), ("tensor hash", a.tensor_hash or ""),
+            ("model hash", a.model_hash or ""), ("safety", a.safety), ("dtype", a.dtype or ""),
+            ("ranks", _ranks(a)), ("algorithms", ", ".join(a.algorithms)),
+            ("trigger words", ", ".join(a.trigger_words[:10])), ("tags", ", ".join(extra["tags"])),
+            ("notes", a.notes), ("weight", f"{a.preferred_weight:g}" if a.preferred_weight is not None else ""),
+            ("rating", str(a.rating) if a.rating is not None else ""), ("source", a.source),
+        ]
+        for key, value in fields:
+            if value:
+                grid.add_row(key, value)
+        self.out.print(grid)
+        layers = extra["layers"]
+        if layers["layers"]:
+            counts = "; ".join(f"{title}: " + ", ".join(f"{k} {v}" for k, v in layers[key].items())
+                               for title, key in (("components", "by_component"), ("algorithms", "by_algorithm"),
+                                                  ("ranks", "by_rank")) if layers[key])
+            self.out.print(f"\n[bold]layers[/] {layers['layers']} ({counts})")
+            for stem, canonical in layers["first"]:
+                self.out.print(f"  {stem} → {canonical or '[red]unmatched[/]'}" if stem != canonical
+                               else f"  {canonical}")
+        if a.training_metadata:
+            meta = Table("metadata", "value", show_header=True)
+            for key, value in sorted(a.training_metadata.items()):
+                meta.add_row(key, _short(str(value)))
+            self.out.print(meta)
+        for preview in extra["previews"]:
+            self.out.print(f"preview: {preview.path}" + (f" — {preview.prompt}" if preview.prompt else ""))
+        for pub in extra["publications"]:
+            self.out.print(f"published: {pub.repo}" + (f" @ {pub.commit}" if pub.commit else ""))
+        for recipe in extra["lineage"]["made_by"]:
+            inputs = ", ".join(f"{_ref(i['artifact'], i['ref'] or (i['sha256'] or '')[:10])}×{i['weight']:g}"
+                               for i in recipe["inputs"])
+            self.out.print(f"made by {recipe['op']} of {inputs}")
+        for use in extra["lineage"]["used_in"]:
+            self.out.print(f"used in {use['op']} (×{use['weight']:g}) → {_ref(use['artifact'], 'not catalogued')}")
+
+    def tag_list(self, a: Artifact, tags: list[str]) -> None:
+        if self.as_json:
+            self.emit_json({"id": a.id, "name": a.name, "tags": tags})
+        else:
+            self.out.print(f"{a.name}: {', '.join(tags) if tags else 'no tags'}")
+
+    def artifact_note(self, a: Artifact) -> None:
+        if self.as_json:
+            self.emit_json({"id": a.id, "name": a.name, "notes": a.notes})
+        else:
+            self.out.print(f"{a.name}: {a.notes or 'no note'}")
+
+    def report(self, title: str, data: dict[str, Any]) -> None:
+        """A scan or verify report: counts on one line, then every listed item."""
+        if self.as_json:
+            self.emit_json(data)
+            return
+        data = dict(data)
+        roots = " " + ", ".join(data.pop("roots")) if data.get("roots") else ""
+        elapsed = f" in {data.pop('elapsed'):.1f} s" if isinstance(data.get("elapsed"), (int, float)) else ""
+        counts = [f"{len(v) if isinstance(v, (list, dict)) else v} {k.replace('_', ' ')}" for k, v in data.items()
+                  if isinstance(v, (int, list, dict)) and not isinstance(v, bool)]
+        self.out.print(f"{title}{roots}{elapsed}: " + ", ".join(counts), markup=False, highlight=False)
+        for key, value in data.items():
+            if isinstance(value, dict):
+                value = [f"{k}: {v}" for k, v in value.items()]
+            if not isinstance(value, list) or not value:
+                continue
+            self.out.print(f"[bold]{key.replace('_', ' ')}[/]")
+            for item in value:
+                # (path, message) pairs and groups of paths read best on one line each.
+                if isinstance(item, dict):  # e.g. a changed file: its path, then the rest in brief
+                    text = f"{item.get('path', '')}: " + ", ".join(
+                        f"{k} {_short(str(v), 12)}" for k, v in item.items() if k != "path")
+                elif isinstance(item, (list, tuple)):
+                    text = (" = " if key == "duplicates" else ": ").join(map(str, item))
+                else:
+                    text = str(item)
+                self.out.print(f"  {text}", markup=False, highlight=False)
+
+    def duplicate_groups(self, groups: list[list[Artifact]]) -> None:
+        if self.as_json:
+            self.emit_json({"groups": [{"sha256": g[0].sha256, "size": g[0].size,
+                                        "artifacts": [artifact_row(a, []) for a in g]} for g in groups]})
+            return
+        if not groups:
+            self.out.print("no duplicates")
+        for group in groups:
+            self.out.print(f"[bold]{(group[0].sha256 or '')[:10]}[/] {_size(group[0].size)} × {len(group)}")
+            for a in group:
+                self.out.print(f"  {a.id} {a.path}", markup=False, highlight=False)
+
+    def compatibility(self, result: Compatibility) -> None:
+        if self.as_json:
+            self.emit_json(result.to_dict())
+            return
+        colour = {"compatible": "green", "partial": "yellow"}.get(result.verdict, "red")
+        self.out.print(f"{result.adapter.name}: [{colour}]{escape(result.summary())}[/]")
+        for canonical in result.missing[:10]:
+            self.out.print(f"  missing  {canonical}", markup=False, highlight=False)
+        for canonical, mine, theirs in result.mismatched[:10]:
+            self.out.print(f"  shape    {canonical} {mine} vs {theirs}", markup=False, highlight=False)
+        for stem in result.unmatched[:10]:
+            self.out.print(f"  no layer {stem}", markup=False, highlight=False)
+        hidden = max(0, len(result.missing) - 10) + max(0, len(result.mismatched) - 10)
+        if hidden:
+            self.note(f"… {hidden} more (--json lists all)")
+
+    def catalog_counts(self, rows: list[tuple[str, str, str, int]], *, scan: dict[str, Any], catalog: str) -> None:
+        if self.as_json:
+            self.emit_json({"catalog": catalog, "scan": scan, "counts": [
+                {"kind": k, "format": f, "base": b, "count": n} for k, f, b, n in rows]})
+            return
+        table = Table("kind", "format", "base", "count", title=f"catalog {catalog}")
+        for kind, fmt, base, n in rows:
+            table.add_row(kind, fmt, base, str(n))
+        self.out.print(table)
+
+
+def artifact_row(a: Artifact, tags: list[str]) -> dict[str, Any]:
+    """The JSON of one artifact in a listing."""
+    return {"id": a.id, "name": a.name, "path": a.path, "kind": a.kind, "format": a.format, "base": base_of(a),
+            "detected_base": a.base, "status": a.status, "rank_min": a.rank_min, "rank_max": a.rank_max,
+            "ranks": a.ranks, "size": a.size, "sha256": a.sha256, "autov2": a.autov2, "tags": tags}
+
+
+def _lineage_json(lineage: dict[str, Any]) -> dict[str, Any]:
+    def brief(a: Artifact | None) -> dict[str, Any] | None:
+        return {"id": a.id, "name": a.name, "path": a.path} if a is not None else None
+
+    return {"made_by": [{**r, "inputs": [{**i, "artifact": brief(i["artifact"])} for i in r["inputs"]]}
+                        for r in lineage["made_by"]],
+            "used_in": [{**u, "artifact": brief(u["artifact"])} for u in lineage["used_in"]]}
+
+
+def _base_cell(a: Artifact) -> str:
+    return f"{a.base_override} (set; probed {a.base})" if a.base_override else a.base
+
+
+def _ranks(a: Artifact) -> str:
+    if a.rank_min is None:
+        return ""
+    return str(a.rank_min) if a.rank_min == a.rank_max else f"{a.rank_min}–{a.rank_max}"
+
+
+def _ref(a: Artifact | None, fallback: str) -> str:
+    return f"{a.name} (id {a.id})" if a is not None else fallback
+
+
+def _short(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""

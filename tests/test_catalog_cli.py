@@ -1,0 +1,222 @@
+"""The catalog commands, through ``CliRunner``: results are checked through the library (the
+catalog is opened and queried), never by parsing the human tables; ``--json`` must parse.
+
+Exit codes: 0 ok, 1 a LoradexError (one line on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from loradex.registry import compat, queries
+from loradex.registry.db import open_catalog
+from loradex.registry.db import session as open_session
+from loradex.registry.models import Artifact
+from loradex.tui.cli import app
+
+from test_queries import add_artifact, add_probed  # noqa: E402  (tests/ is on sys.path under pytest)
+
+runner = CliRunner()
+
+
+def cli(url: str, *args: str):
+    return runner.invoke(app, ["--catalog", url, *map(str, args)])
+
+
+def cli_json(url: str, *args: str):
+    result = cli(url, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def one_error_line(result, *words: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert all(w in lines[0] for w in words) and "Traceback" not in result.output
+
+
+@pytest.fixture
+def rows(engine):
+    with open_session(engine) as s:
+        made = {name: add_artifact(s, name, **fields) for name, fields in {
+            "anime": dict(rank_min=16, rank_max=16, search_text="anime girl"),
+            "cat": dict(base="sdxl", rank_min=4, rank_max=4, search_text="orange cat"),
+            "loha": dict(kind="lycoris", format="lycoris", rank_min=8, rank_max=8),
+            "twin-a": dict(sha256="ab" * 32, path="/x/twin.safetensors"),
+            "twin-b": dict(sha256="ab" * 32, path="/y/twin.safetensors"),
+        }.items()}
+        queries.set_tags(s, made["cat"], add=["animal"])
+    return made
+
+
+def tags(engine, artifact) -> list[str]:
+    with open_session(engine) as s:
+        return queries.tags_of(s, s.get(Artifact, artifact.id))
+
+
+def test_list_json_matches_the_library(catalog_url, engine, rows):
+    listed = cli_json(catalog_url, "list")["artifacts"]
+    assert {r["name"] for r in listed} == set(rows)
+    row = next(r for r in listed if r["name"] == "cat")
+    for key in ("id", "name", "path", "kind", "format", "base", "status", "rank_min", "rank_max", "sha256", "autov2"):
+        assert key in row
+    assert row["tags"] == ["animal"] and row["base"] == "sdxl"
+    with open_session(engine) as s:
+        for args, kwargs in [(["--kind", "lycoris"], dict(kind="lycoris")), (["--base", "sdxl"], dict(base="sdxl")),
+                             (["--tag", "animal"], dict(tag="animal")), (["--text", "GIRL"], dict(text="girl")),
+                             (["--rank-min", "8", "--rank-max", "16"], dict(rank_min=8, rank_max=16)),
+                             (["--status", "ok", "--sort", "-rank", "--limit", "2"],
+                              dict(status="ok", sort="-rank", limit=2))]:
+            got = [r["id"] for r in cli_json(catalog_url, "list", *args)["artifacts"]]
+            assert got == [a.id for a in queries.find(s, **kwargs)], args
+
+
+def test_usage_errors_exit_2(catalog_url, rows):
+    assert cli(catalog_url, "list", "--sort", "colour").exit_code == 2
+    assert cli(catalog_url, "list", "--limit", "0").exit_code == 2
+    assert cli(catalog_url, "check", "anime").exit_code == 2  # --base is required
+    assert cli(catalog_url, "frobnicate").exit_code == 2
+    assert cli(catalog_url, "show").exit_code == 2
+    assert cli(catalog_url, "tag", "anime", "--jsn").exit_code == 2  # a mistyped option is not a tag
+
+
+def test_unknown_and_ambiguous_refs_are_one_line_errors(catalog_url, rows):
+    one_error_line(cli(catalog_url, "show", "nothing-like-it"), "nothing-like-it")
+    one_error_line(cli(catalog_url, "show", "ababab"), "2 artifacts", "/x/twin.safetensors", "/y/twin.safetensors")
+    one_error_line(cli(catalog_url, "tag", "nothing", "+x"), "nothing")
+
+
+def test_show_json_has_everything(catalog_url, rows):
+    data = cli_json(catalog_url, "show", str(rows["cat"].id))
+    assert data["name"] == "cat" and data["tags"] == ["animal"] and data["sha256"] == rows["cat"].sha256
+    assert data["lineage"] == {"made_by": [], "used_in": []} and "layers" in data and "training_metadata" in data
+    result = cli(catalog_url, "show", "cat")
+    assert result.exit_code == 0 and "orange" not in result.stderr
+
+
+def test_tag_adds_and_removes_with_plus_minus_double_dash_and_options(catalog_url, engine, rows):
+    anime = rows["anime"]
+    assert cli(catalog_url, "tag", "anime", "+style", "+old", "fav").exit_code == 0
+    assert tags(engine, anime) == ["fav", "old", "style"]
+    result = cli(catalog_url, "tag", "anime", "-old")  # looks like an option; still a removal
+    assert result.exit_code == 0, result.output
+    assert tags(engine, anime) == ["fav", "style"]
+    assert cli(catalog_url, "tag", "anime", "--", "-style", "+new").exit_code == 0
+    assert tags(engine, anime) == ["fav", "new"]
+    assert cli_json(catalog_url, "tag", "anime", "--add", "x", "--remove", "fav")["tags"] == ["new", "x"]
+    assert cli_json(catalog_url, "tag", str(anime.id))["tags"] == ["new", "x"]
+
+
+def test_note_sets_shows_and_clears(catalog_url, engine, rows):
+    assert cli(catalog_url, "note", "loha", "try 0.6 with detail prompts").exit_code == 0
+    with open_session(engine) as s:
+        assert s.get(Artifact, rows["loha"].id).notes == "try 0.6 with detail prompts"
+    assert cli_json(catalog_url, "note", "loha")["notes"] == "try 0.6 with detail prompts"
+    assert cli_json(catalog_url, "note", "loha", "")["notes"] == ""
+
+
+def test_dupes_json(catalog_url, rows):
+    groups = cli_json(catalog_url, "dupes")["groups"]
+    assert [sorted(a["path"] for a in g["artifacts"]) for g in groups] == [["/x/twin.safetensors",
+                                                                           "/y/twin.safetensors"]]
+
+
+def test_check_and_fits_from_probed_rows(catalog_url, engine, zoo):
+    from loradex.adapters import probe
+
+    with open_session(engine) as s:
+        made = {n: add_probed(s, probe(zoo[n].path), n) for n in
+                ("sd1-single", "sdxl-single", "sd1-kohya-lora", "sdxl-kohya-lora")}
+    good = cli_json(catalog_url, "check", "sd1-kohya-lora", "--base", "sd1-single")
+    assert (good["verdict"], good["matched"], good["total"]) == ("compatible", 84, 84)
+    bad = cli(catalog_url, "check", "sd1-kohya-lora", "--base", "sdxl-single", "--json")
+    assert bad.exit_code == 0 and json.loads(bad.stdout)["verdict"] == "incompatible"
+    assert cli(catalog_url, "check", "sd1-kohya-lora", "--base", "sdxl-single").exit_code == 0
+    one_error_line(cli(catalog_url, "check", "sd1-single", "--base", "sd1-kohya-lora"), "not a base checkpoint")
+    listed = cli_json(catalog_url, "list", "--fits", "sdxl-single")["artifacts"]
+    with open_session(engine) as s:
+        expected = compat.fits(s, s.get(Artifact, made["sdxl-single"].id))
+    assert [r["id"] for r in listed] == [made["sdxl-kohya-lora"].id] == [a.id for a, _ in expected]
+
+
+def test_the_catalog_comes_from_the_environment_without_the_option(tmp_path, monkeypatch):
+    path = tmp_path / "env.db"
+    monkeypatch.setenv("LORADEX_CATALOG", str(path))
+    engine = open_catalog(path)
+    with open_session(engine) as s:
+        add_artifact(s, "from-env")
+    engine.dispose()
+    result = runner.invoke(app, ["list", "--json"])
+    assert result.exit_code == 0 and [r["name"] for r in json.loads(result.stdout)["artifacts"]] == ["from-env"]
+
+
+def test_a_bad_catalog_location_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, ["--catalog", str(blocker / "sub" / "catalog.db"), "list"])
+    one_error_line(result, "cannot open the catalog", "sub")
+
+
+# ---------------------------------------------------------------------------------------
+# End to end: scan a copy of the zoo
+
+
+@pytest.fixture
+def zoo_copy(zoo, tmp_path) -> Path:
+    root = tmp_path / "library"
+    shutil.copytree(zoo.root / "adapters", root / "adapters")
+    shutil.copytree(zoo.root / "bases", root / "bases")
+    return root
+
+
+def test_scan_then_query_a_copy_of_the_zoo(catalog_url, engine, zoo, zoo_copy):
+    report = cli_json(catalog_url, "scan", zoo_copy, "--workers", "2")
+    assert report["added"] == len(zoo) and report["errors"] == []
+    with open_session(engine) as s:
+        found = queries.find(s)
+        assert len(found) == len(zoo) and all(a.status == "ok" for a in found)
+        lora = queries.resolve(s, str(zoo_copy / "adapters" / "sd1-kohya-lora.safetensors"))
+        sd1 = queries.resolve(s, str(zoo_copy / "bases" / "tiny-sd1.safetensors"))
+        fitting = {a.name for a, _ in compat.fits(s, sd1)}
+    assert "sd1-kohya-lora" in fitting and not any(n.startswith("sdxl") for n in fitting)
+    # Refs by hash work on scanned rows.
+    assert cli_json(catalog_url, "show", lora.sha256[:8])["id"] == lora.id
+    assert cli_json(catalog_url, "show", lora.autov2)["id"] == lora.id
+    xl = str(zoo_copy / "bases" / "tiny-sdxl.safetensors")
+    assert cli_json(catalog_url, "check", str(lora.id), "--base", xl)["verdict"] == "incompatible"
+    assert cli_json(catalog_url, "check", str(lora.id), "--base", str(sd1.id))["verdict"] == "compatible"
+
+    # A copy is a duplicate; a vanished file is missing after the next scan.
+    shutil.copy(zoo_copy / "adapters" / "sd1-kohya-lora.safetensors", zoo_copy / "adapters" / "again.safetensors")
+    (zoo_copy / "adapters" / "sdxl-ti.safetensors").unlink()
+    again = cli_json(catalog_url, "scan", zoo_copy)
+    assert again["added"] == 1 and again["missing"] == 1
+    assert len(cli_json(catalog_url, "dupes")["groups"]) == 1
+    assert [r["name"] for r in cli_json(catalog_url, "list", "--status", "missing")["artifacts"]] == ["sdxl-ti"]
+    verified = cli_json(catalog_url, "verify")
+    assert verified["changed"] == [] and verified["checked"] == len(zoo)
+    # Human output of the same commands works too.
+    for args in (["scan", zoo_copy], ["verify"], ["dupes"], ["list"], ["show", str(lora.id)]):
+        result = cli(catalog_url, *args)
+        assert result.exit_code == 0, (args, result.output)
+
+
+def test_scan_of_a_missing_folder_is_a_usage_error(catalog_url, tmp_path):
+    assert cli(catalog_url, "scan", tmp_path / "nope").exit_code == 2
+
+
+def test_demo_builds_scans_and_counts(tmp_path):
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    data = cli_json(url, "demo", "--dir", tmp_path / "zoo")
+    counts = {(c["kind"], c["format"], c["base"]): c["count"] for c in data["counts"]}
+    assert counts[("checkpoint", "ldm_single_file", "sd1")] == 1 and data["scan"]["errors"] == []
+    engine = open_catalog(url)
+    with open_session(engine) as s:
+        assert sum(counts.values()) == len(queries.find(s)) == data["scan"]["added"]
+    engine.dispose()
