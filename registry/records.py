@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, insert
@@ -18,21 +17,15 @@ from sqlmodel import Session, select
 
 from loradex.adapters.artifact import ArtifactInfo
 
-from .models import Artifact, LayerSet, LayerSetLayer, Module
+from .models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
 
-__all__ = ["apply_error", "apply_probe", "layer_set_for", "now", "search_text", "shape_text", "training_metadata"]
+__all__ = ["apply_error", "apply_probe", "layer_set_for", "search_text", "shape_text", "training_metadata"]
 
 # Metadata outside ss_*/modelspec.* is kept only when it is a short string: pickles flatten
 # arbitrary leaves into metadata, and a catalog row is not the place for a blob.
 _SHORT = 256
 # Base64 images (modelspec.thumbnail) are not text anyone searches or reads in a table.
 _DROPPED = ("modelspec.thumbnail",)
-
-
-def now() -> datetime:
-    """The current time, timezone-aware: sqlmodel's datetime columns refuse naive values
-    (so the naive ``models.utcnow`` defaults cannot be relied on; pass this explicitly)."""
-    return datetime.now(timezone.utc)
 
 
 def search_text(name: str, trigger_words: Sequence[str], metadata: Mapping[str, Any]) -> str:
@@ -144,7 +137,7 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
     artifact.search_text = search_text(artifact.name, artifact.trigger_words, artifact.training_metadata)
     artifact.is_dir = info.path.is_dir()
     artifact.status, artifact.error = "ok", None
-    artifact.scanned_at = now()
+    artifact.scanned_at = utcnow()
     if info.layers:
         shapes = {layer.canonical: shape_text(layer.shape) for layer in info.layers if layer.canonical}
     else:
@@ -174,7 +167,7 @@ def apply_error(session: Session, artifact: Artifact, message: str) -> None:
     artifact.layer_count = artifact.parameters = artifact.unmatched = 0
     artifact.ranks, artifact.algorithms, artifact.components = [], [], []
     artifact.rank_min = artifact.rank_max = None
-    artifact.scanned_at = now()
+    artifact.scanned_at = utcnow()
     existed = _ensure_id(session, artifact)
     _replace_modules(session, artifact.id, [], existed=existed)
 

@@ -12,7 +12,6 @@ Progress goes through a callback; nothing here prints.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import time
@@ -22,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
@@ -30,15 +29,16 @@ from sqlmodel import Session, select
 from loradex.adapters import probe
 from loradex.adapters.artifact import ArtifactInfo
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
+from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, artifact_files, hash_file
 from loradex.adapters.weights import WEIGHT_SUFFIXES
 
+from . import queries
 from .db import session as open_session
-from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, artifact_files, hash_file
-from .models import Artifact, ScanRoot
-from .records import apply_error, apply_probe, now
+from .models import Artifact, ScanRoot, utcnow
+from .records import apply_error, apply_probe
 from .sidecars import Sidecars, apply_sidecars, read_sidecars
 
-__all__ = ["Found", "ScanProgress", "ScanReport", "VerifyChange", "VerifyReport", "discover", "duplicates", "scan",
+__all__ = ["Found", "ScanProgress", "ScanReport", "VerifyChange", "VerifyReport", "discover", "scan",
            "verify"]
 
 Progress = Callable[["ScanProgress"], None]
@@ -273,9 +273,9 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
     with open_session(engine) as s:
         report.missing = _mark_missing(s, roots, {str(f.path) for f in found})
         prefixes = tuple(_prefix(r) for r in roots)
-        report.duplicates = [[a.path for a in group] for group in duplicates(s)
+        report.duplicates = [[a.path for a in group] for group in queries.duplicates(s)
                              if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)]
-        s.exec(update(ScanRoot).where(ScanRoot.path.in_(report.roots)).values(last_scan_at=now()))
+        s.exec(update(ScanRoot).where(ScanRoot.path.in_(report.roots)).values(last_scan_at=utcnow()))
         s.commit()
     report.elapsed = time.perf_counter() - start
     if progress:
@@ -295,7 +295,7 @@ def _record_roots(s: Session, roots: Sequence[Path]) -> None:
     have = set(s.exec(select(ScanRoot.path).where(ScanRoot.path.in_([str(r) for r in roots]))).all())
     for root in roots:
         if str(root) not in have:
-            s.add(ScanRoot(path=str(root), added_at=now()))
+            s.add(ScanRoot(path=str(root), added_at=utcnow()))
 
 
 def _index(engine: Engine, todo: list[Found], report: ScanReport, *, workers: int, batch_size: int,
@@ -389,7 +389,7 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
         if hashes is not None:
             row.sha256, row.autov2, row.tensor_hash, row.model_hash = (
                 hashes.sha256, hashes.autov2, hashes.tensor_hash, hashes.model_hash)
-            row.hashed_at = now()
+            row.hashed_at = utcnow()
         if result.error is not None or result.info is None:
             apply_error(s, row, result.error or "unreadable")
             delta.errors.append((path, result.error or "unreadable"))
@@ -404,7 +404,7 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
 def _new_row(path: str, name: str) -> Artifact:
     # Every container given explicitly: pydantic's default factories inspect the signatures
     # of list/dict on each call, which made a new row cost 1.4 ms instead of 0.3 ms.
-    return Artifact(path=path, name=name, kind="unknown", format="unknown", base="unknown", created_at=now(),
+    return Artifact(path=path, name=name, kind="unknown", format="unknown", base="unknown",
                     base_evidence=[], base_claims={}, ranks=[], algorithms=[], components=[], trigger_words=[],
                     training_metadata={}, sidecar={})
 
@@ -452,23 +452,6 @@ def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
     for chunk in (gone[i:i + 500] for i in range(0, len(gone), 500)):
         s.exec(update(Artifact).where(Artifact.id.in_(chunk)).values(status="missing"))
     return len(gone) + sum(st == "missing" for _, _, st in rows)
-
-
-def duplicates(session: Session) -> list[list[Artifact]]:
-    """Groups of ok rows that share a sha256 (the same bytes stored more than once).
-
-    Args:
-        session: an open session.
-
-    Returns:
-        Groups of two or more rows, each sorted by path; groups sorted by their first path.
-    """
-    shared = (select(Artifact.sha256).where(Artifact.status == "ok", Artifact.sha256.is_not(None))
-              .group_by(Artifact.sha256).having(func.count() > 1))
-    rows = session.exec(select(Artifact).where(Artifact.status == "ok", Artifact.sha256.in_(shared))
-                        .order_by(Artifact.sha256, Artifact.path)).all()
-    groups = [list(g) for _, g in itertools.groupby(rows, key=lambda a: a.sha256)]
-    return sorted(groups, key=lambda g: g[0].path)
 
 
 # ---------------------------------------------------------------------------------------

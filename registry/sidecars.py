@@ -22,7 +22,6 @@ from typing import Any
 from sqlmodel import Session, select
 
 from .models import Artifact, Preview
-from .records import now
 
 __all__ = ["PREVIEW_SUFFIXES", "Sidecars", "apply_sidecars", "read_sidecars", "sidecar_paths"]
 
@@ -127,7 +126,7 @@ def apply_sidecars(session: Session, artifact: Artifact, sidecars: Sidecars) -> 
     known = set(session.exec(select(Preview.path).where(Preview.artifact_id == artifact.id)).all())
     new = [str(p) for p in sidecars.previews if str(p) not in known]
     for preview in new:
-        session.add(Preview(artifact_id=artifact.id, path=preview, source="sidecar", created_at=now()))
+        session.add(Preview(artifact_id=artifact.id, path=preview, source="sidecar"))
     return len(new)
 
 

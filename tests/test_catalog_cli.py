@@ -19,7 +19,7 @@ from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact
 from loradex.tui.cli import app
 
-from test_queries import add_artifact, add_probed  # noqa: E402  (tests/ is on sys.path under pytest)
+from catalog_rows import add_artifact, add_probed  # noqa: E402  (tests/ is on sys.path under pytest)
 
 runner = CliRunner()
 

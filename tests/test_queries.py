@@ -6,72 +6,16 @@ what ``probe`` says about the zoo's real files, so these tests do not depend on 
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
-from datetime import datetime, timezone
-
 import pytest
 
 from loradex.adapters import ArtifactInfo, probe
 from loradex.registry import compat, queries
 from loradex.registry.db import session as open_session
 from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
-from loradex.registry.models import Artifact, LayerSet, LayerSetLayer, Module, Recipe, RecipeInput
+from loradex.registry.models import Artifact, LayerSetLayer, Recipe, RecipeInput
+from loradex.registry.records import shape_text
 
-
-def now() -> datetime:
-    # Explicit aware timestamps: sqlmodel's UTCDateTime refuses the naive models.utcnow() default.
-    return datetime.now(timezone.utc)
-
-
-def shape_text(shape) -> str:
-    return "x".join(map(str, shape))
-
-
-def layer_set(session, layers: Mapping[str, str]) -> int:
-    """The id of the layer set holding exactly ``layers`` (canonical → shape), created once."""
-    digest = hashlib.sha256("\n".join(f"{c} {s}" for c, s in sorted(layers.items())).encode()).hexdigest()
-    found = session.query(LayerSet).filter_by(digest=digest).first()
-    if found:
-        return found.id
-    row = LayerSet(digest=digest, size=len(layers))
-    session.add(row)
-    session.flush()
-    session.add_all(LayerSetLayer(layer_set_id=row.id, canonical=c, shape=s) for c, s in layers.items())
-    return row.id
-
-
-def add_artifact(session, name: str, *, kind: str = "lora", format: str = "kohya", base: str = "sd1",
-                 layers: Mapping[str, str] | None = None, modules: list[dict] | None = None,
-                 sha256: str | None = None, path: str | None = None, **fields) -> Artifact:
-    """An artifact row with its layer set and module rows (``rank``/``status``/… via fields)."""
-    sha256 = sha256 or hashlib.sha256(name.encode()).hexdigest()
-    fields.setdefault("search_text", name.lower())
-    fields.setdefault("created_at", now())
-    artifact = Artifact(name=name, kind=kind, format=format, base=base, sha256=sha256, autov2=sha256[:10],
-                        path=path or f"/catalog-test/{name}.safetensors",
-                        layer_set_id=layer_set(session, layers) if layers else None, **fields)
-    session.add(artifact)
-    session.flush()
-    for m in modules or []:
-        session.add(Module(artifact_id=artifact.id, **m))
-    session.commit()
-    return artifact
-
-
-def add_probed(session, info: ArtifactInfo, name: str) -> Artifact:
-    """The row a scan would write for a probed file (enough of it for compatibility)."""
-    if info.kind == "checkpoint" or info.inventory:
-        layers = {c: shape_text(s) for c, s in info.inventory.items()}
-        modules = []
-    else:
-        layers = {l.canonical: shape_text(l.shape) for l in info.layers if l.canonical}
-        modules = [dict(stem=l.stem, canonical=l.canonical, component=l.component, algorithm=l.algorithm,
-                        rank=l.rank, alpha=l.alpha, shape=shape_text(l.shape)) for l in info.layers]
-    ranks = info.ranks
-    return add_artifact(session, name, kind=info.kind, format=info.format, base=info.base, layers=layers or None,
-                        modules=modules, path=str(info.path), unmatched=len(info.unmatched),
-                        rank_min=min(ranks) if ranks else None, rank_max=max(ranks) if ranks else None)
+from catalog_rows import add_artifact, add_probed  # tests/ is on sys.path under pytest
 
 
 @pytest.fixture
@@ -260,7 +204,7 @@ def test_lineage_resolves_inputs_and_outputs(session):
     a = add_artifact(session, "style-a")
     b = add_artifact(session, "style-b")
     mix = add_artifact(session, "mix")
-    recipe = Recipe(artifact_id=mix.id, output_sha256=mix.sha256, op="mix", params={"rank": 8}, created_at=now())
+    recipe = Recipe(artifact_id=mix.id, output_sha256=mix.sha256, op="mix", params={"rank": 8})
     session.add(recipe)
     session.flush()
     session.add_all([RecipeInput(recipe_id=recipe.id, position=0, sha256=a.sha256, ref="style-a", weight=0.7),
@@ -269,7 +213,7 @@ def test_lineage_resolves_inputs_and_outputs(session):
                                  weight=0.1)])
     # A later bake of the mix whose output is known only by hash.
     baked = add_artifact(session, "baked", kind="checkpoint", format="ldm_single_file")
-    bake = Recipe(output_sha256=baked.sha256, op="bake", params={}, created_at=now())
+    bake = Recipe(output_sha256=baked.sha256, op="bake", params={})
     session.add(bake)
     session.flush()
     session.add(RecipeInput(recipe_id=bake.id, sha256=mix.sha256, ref="mix", weight=0.8))
