@@ -214,28 +214,41 @@ def fit_parts(base: Artifact, *, min_share: float = 1.0) -> tuple[Subquery, Colu
     return shares, share, conditions
 
 
-def fits(session: Session, base: Artifact, *, min_share: float = 1.0, limit: int | None = None,
-         details: bool = True) -> list[tuple[Artifact, float]]:
+@dataclass(frozen=True)
+class Fit:
+    """One adapter that applies to a base: what a listing shows, read straight from SQL."""
+
+    id: int
+    name: str
+    path: str
+    kind: str
+    format: str
+    base: str
+    share: float
+
+
+def fits(session: Session, base: Artifact, *, min_share: float = 1.0, limit: int | None = None) -> list[Fit]:
     """Adapters of the catalog that apply to ``base``, best share first.
+
+    Rows are plain :class:`Fit` records selected column by column: hydrating thousands of
+    ORM artifacts (with their JSON columns) costs far more than the share computation.
 
     Args:
         session: an open catalog session.
         base: a checkpoint with a stored layer inventory.
         min_share: the least share of an adapter's layers that must fit (1.0: all of them).
-        limit: at most this many (the best first). Building thousands of ORM rows costs far
-            more than the share computation itself, so a page is much faster than all.
-        details: False defers the columns no listing shows (see :func:`load_options`):
-            about twice as fast for thousands of rows; they load on access while the
-            session is open.
+        limit: at most this many (the best first).
 
     Returns:
-        ``(artifact, share)`` pairs, sorted by share (descending) then name.
+        :class:`Fit` rows sorted by share (descending) then name.
 
     Raises:
         QueryError: ``min_share`` is outside [0, 1], or ``base`` is not a checkpoint.
         NoLayersError: ``base`` has no stored layer inventory.
     """
     shares, share, conditions = fit_parts(base, min_share=min_share)
-    stmt = (select(Artifact, share.label("share")).options(*load_options(details)).join(shares, shares.c.layer_set_id == Artifact.layer_set_id)
+    stmt = (select(Artifact.id, Artifact.name, Artifact.path, Artifact.kind, Artifact.format, EFFECTIVE_BASE,
+                   share.label("share"))
+            .join(shares, shares.c.layer_set_id == Artifact.layer_set_id)
             .where(*conditions).order_by(share.desc(), Artifact.name, Artifact.id).limit(limit))
-    return [(artifact, float(value)) for artifact, value in session.exec(stmt)]
+    return [Fit(*row[:6], float(row[6])) for row in session.exec(stmt)]

@@ -142,7 +142,7 @@ def test_check_and_fits_from_probed_rows(catalog_url, engine, zoo):
     listed = cli_json(catalog_url, "list", "--fits", "sdxl-single")["artifacts"]
     with open_session(engine) as s:
         expected = compat.fits(s, s.get(Artifact, made["sdxl-single"].id))
-    assert [r["id"] for r in listed] == [made["sdxl-kohya-lora"].id] == [a.id for a, _ in expected]
+    assert [r["id"] for r in listed] == [made["sdxl-kohya-lora"].id] == [f.id for f in expected]
 
 
 def test_the_catalog_comes_from_the_environment_without_the_option(tmp_path, monkeypatch):
@@ -183,7 +183,7 @@ def test_scan_then_query_a_copy_of_the_zoo(catalog_url, engine, zoo, zoo_copy):
         assert len(found) == len(zoo) and all(a.status == "ok" for a in found)
         lora = queries.resolve(s, str(zoo_copy / "adapters" / "sd1-kohya-lora.safetensors"))
         sd1 = queries.resolve(s, str(zoo_copy / "bases" / "tiny-sd1.safetensors"))
-        fitting = {a.name for a, _ in compat.fits(s, sd1)}
+        fitting = {f.name for f in compat.fits(s, sd1)}
     assert "sd1-kohya-lora" in fitting and not any(n.startswith("sdxl") for n in fitting)
     # Refs by hash work on scanned rows.
     assert cli_json(catalog_url, "show", lora.sha256[:8])["id"] == lora.id

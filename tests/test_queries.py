@@ -312,11 +312,11 @@ def test_fits_lists_only_fitting_adapters(session, zoo_rows, zoo_infos):
     add_artifact(session, "errored", layers=layers, status="error")
     sd1 = zoo_rows["sd1-single"]
     fitting = compat.fits(session, sd1)
-    assert {a.name for a, _ in fitting} == {"sd1-kohya-lora", "sd1-kohya-locon"}
-    assert all(share == 1.0 for _, share in fitting)
+    assert {f.name for f in fitting} == {"sd1-kohya-lora", "sd1-kohya-locon"}
+    assert all(f.share == 1.0 for f in fitting)
     loose = compat.fits(session, sd1, min_share=0.9)
-    assert [a.name for a, _ in loose][-1] == "partial-lora" and loose[-1][1] == pytest.approx(84 / 85)
-    assert {a.name for a, _ in compat.fits(session, zoo_rows["sdxl-single"])} == {
+    assert loose[-1].name == "partial-lora" and loose[-1].share == pytest.approx(84 / 85)
+    assert {f.name for f in compat.fits(session, zoo_rows["sdxl-single"])} == {
         "sdxl-kohya-lora", "sdxl-kohya-slider"}
     # find(fits=…) selects the same artifacts and combines with other filters.
     assert set(names(queries.find(session, fits=sd1))) == {"sd1-kohya-lora", "sd1-kohya-locon"}
