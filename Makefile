@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench setup clean
+.PHONY: demo test bench setup clean example-catalog
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pytest -q -m benchmark -s benchmarks
+
+# catalog.db.example: the demo zoo (built into ./zoo) scanned into a fresh catalog, stored
+# without WAL side files so the single file is the whole catalog.
+example-catalog: $(STAMP)
+	rm -f catalog.db.example catalog.db.example-wal catalog.db.example-shm
+	$(VENV)/bin/loradex --catalog catalog.db.example demo --dir zoo
+	$(PY) -c "import sqlite3; c = sqlite3.connect('catalog.db.example'); c.execute('PRAGMA journal_mode=DELETE'); c.execute('VACUUM'); c.close()"
 
 clean:
 	rm -rf $(VENV)

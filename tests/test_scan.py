@@ -27,15 +27,16 @@ from sqlalchemy import func, text
 from sqlmodel import select
 
 import loradex.registry.scan as scan_module
+from loradex.adapters.hashing import hash_file
 from loradex.adapters.layermap import layer_map
 from loradex.adapters.safetensors_io import save_tensors
 from loradex.adapters.zoo import Zoo, addnet_hash
+from loradex.registry import queries
 from loradex.registry.db import open_catalog
 from loradex.registry.db import session as open_session
-from loradex.adapters.hashing import hash_file
 from loradex.registry.models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, ScanRoot, Tag
-from loradex.registry.records import search_text, training_metadata
 from loradex.registry.queries import duplicates
+from loradex.registry.records import search_text, training_metadata
 from loradex.registry.scan import discover, scan, verify
 from loradex.registry.sidecars import read_sidecars
 
@@ -378,9 +379,9 @@ _KILLED_SCAN = textwrap.dedent("""
 """)
 
 
-def _many_loras(folder: Path, n: int) -> None:
+def _many_loras(folder: Path, n: int, seed: int = 1) -> None:
     layers = [layer for layer in layer_map("sd1").layers.values() if layer.module == "linear"][:6]
-    gen = torch.Generator().manual_seed(1)
+    gen = torch.Generator().manual_seed(seed)
     for i in range(n):
         tensors = {}
         for layer in layers:
@@ -388,7 +389,8 @@ def _many_loras(folder: Path, n: int) -> None:
             tensors[f"{layer.kohya}.lora_down.weight"] = torch.randn(1, inp, generator=gen).half()
             tensors[f"{layer.kohya}.lora_up.weight"] = torch.randn(out, 1, generator=gen).half()
             tensors[f"{layer.kohya}.alpha"] = torch.tensor(1.0).half()
-        save_tensors(folder / f"{i // 50:02d}" / f"lora-{i:03d}.safetensors", tensors, {"ss_output_name": f"l{i}"})
+        save_tensors(folder / f"{i // 50:02d}" / f"lora-{i:03d}.safetensors", tensors,
+                     {"ss_output_name": f"l{seed}-{i}"})
 
 
 def test_a_killed_scan_leaves_a_consistent_catalog_that_the_next_scan_completes(engine, tmp_path):
@@ -430,3 +432,54 @@ def test_a_killed_scan_leaves_a_consistent_catalog_that_the_next_scan_completes(
     final = rows(engine)
     assert len(final) == n == len({a.path for a in final.values()})
     assert all(a.status == "ok" for a in final.values())
+
+
+# ---------------------------------------------------------------------------------------
+# Two processes writing one catalog at once
+
+_SCANNER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from loradex.registry.db import open_catalog
+    from loradex.registry.scan import scan
+    report = scan([Path(sys.argv[2])], engine=open_catalog(sys.argv[1]), workers=2, batch_size=8)
+    assert not report.errors, report.errors
+""")
+
+_TAGGER = textwrap.dedent("""
+    import sys
+    from loradex.registry import queries
+    from loradex.registry.db import open_catalog, session
+    from loradex.registry.models import Artifact
+    engine = open_catalog(sys.argv[1])
+    with session(engine) as s:
+        ids = [a.id for a in s.query(Artifact).filter(Artifact.path.like(sys.argv[2] + "%")).all()]
+    for i in ids:  # one commit per edit, as a user in the TUI makes them
+        with session(engine) as s:
+            artifact = s.get(Artifact, i)
+            queries.set_tags(s, artifact, add=[f"t{i}", "edited"])
+            queries.set_note(s, artifact, f"note {i}")
+""")
+
+
+def test_a_scan_and_tag_edits_in_two_processes_lose_nothing(engine, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for seed, (folder, n) in enumerate(((first, 40), (second, 120))):
+        for i in range((n + 49) // 50):
+            (folder / f"{i:02d}").mkdir(parents=True)
+        _many_loras(folder, n, seed)
+    scan([first], engine=engine)
+    url = engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", code, url, str(arg)], env=env, stderr=subprocess.PIPE)
+             for code, arg in ((_SCANNER, second), (_TAGGER, first))]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    final = rows(engine)
+    assert len(final) == 160 and all(a.status == "ok" for a in final.values())
+    with open_session(engine) as s:
+        for artifact in final.values():
+            if artifact.path.startswith(str(first)):
+                assert artifact.notes == f"note {artifact.id}"
+                assert set(queries.tags_of(s, artifact)) == {f"t{artifact.id}", "edited"}

@@ -6,7 +6,12 @@ from sqlmodel import SQLModel
 from loradex.registry import models  # noqa: F401  (registers the tables)
 
 engine = context.config.attributes["engine"]
+sqlite = engine.dialect.name == "sqlite"
 with engine.connect() as connection:
+    if sqlite:
+        # Batch mode rebuilds a table by copy, drop and rename; with foreign keys on, dropping
+        # the old artifact table would cascade-delete every module, tag and preview row.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=SQLModel.metadata,
@@ -16,3 +21,8 @@ with engine.connect() as connection:
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()
+    if sqlite:
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        if broken:
+            raise RuntimeError(f"migration left {len(broken)} rows with dangling foreign keys")
