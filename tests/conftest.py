@@ -89,3 +89,11 @@ def engine(catalog_url):
     eng = open_catalog(catalog_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def sd1_pipe(zoo):
+    """The tiny SD1 pipeline in fp32 (tests deep-copy it before loading LoRAs)."""
+    from oracles import load_pipeline
+
+    return load_pipeline(zoo["sd1-diffusers"].path)

@@ -18,20 +18,12 @@ from safetensors import safe_open
 from loradex.adapters import IncompatibleError
 from loradex.adapters.bake import bake
 
-
-def _load(folder_or_file, config_folder=None, sdxl=False):
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
-    cls = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
-    if config_folder is None:
-        return cls.from_pretrained(folder_or_file, dtype=torch.float32)
-    return cls.from_single_file(str(folder_or_file), config=str(config_folder), local_files_only=True,
-                                dtype=torch.float32)
+from oracles import load_pipeline, text_output, unet_output  # tests/ is on sys.path under pytest
 
 
 def _fused(folder, loras, sdxl=False):
     """diffusers' own answer: load_lora_weights + set_adapters(weights) + fuse_lora."""
-    pipe = _load(folder, sdxl=sdxl)
+    pipe = load_pipeline(folder, sdxl=sdxl)
     names = []
     for i, (path, _) in enumerate(loras):
         pipe.load_lora_weights(str(path), adapter_name=f"l{i}")
@@ -40,23 +32,6 @@ def _fused(folder, loras, sdxl=False):
     pipe.fuse_lora(adapter_names=names)
     pipe.unload_lora_weights()
     return pipe
-
-
-def _unet_out(pipe) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(0)
-    sample = torch.randn(1, 4, 8, 8, generator=gen)
-    context = torch.randn(1, 5, pipe.unet.config.cross_attention_dim, generator=gen)
-    kwargs = {}
-    if pipe.unet.config.addition_embed_type == "text_time":
-        kwargs["added_cond_kwargs"] = {"text_embeds": torch.randn(1, 1280, generator=gen),
-                                       "time_ids": torch.randn(1, 6, generator=gen)}
-    with torch.no_grad():
-        return pipe.unet(sample, 10, context, **kwargs).sample
-
-
-def _te_out(model) -> torch.Tensor:
-    with torch.no_grad():
-        return model(torch.tensor([[0, 5, 9, 17, 1]]))[0]
 
 
 def _assert_fp16_close(got: torch.Tensor, want: torch.Tensor) -> None:
@@ -75,7 +50,7 @@ def test_baked_folder_equals_diffusers_fusing_two_weighted_loras(zoo, tmp_path):
     report = bake(folder, loras, out)
     assert [(applied, total) for _, _, applied, total in report.loras] == [(84, 84), (
         report.loras[1][3], report.loras[1][3])]
-    _assert_fp16_close(_unet_out(_load(out)), _unet_out(_fused(folder, loras)))
+    _assert_fp16_close(unet_output(load_pipeline(out)), unet_output(_fused(folder, loras)))
 
 
 def test_baked_single_file_equals_diffusers_fusing_unet_and_text_encoder(zoo, tmp_path):
@@ -83,11 +58,11 @@ def test_baked_single_file_equals_diffusers_fusing_unet_and_text_encoder(zoo, tm
     loras = [(zoo["sd1-kohya-lora"].path, 0.8)]
     out = tmp_path / "baked.safetensors"
     bake(zoo["sd1-single"].path, loras, out)
-    ours, ref = _load(out, folder), _fused(folder, loras)
-    base_unet = _unet_out(_load(folder))
-    assert not torch.allclose(_unet_out(ref), base_unet, atol=1e-3)
-    _assert_fp16_close(_unet_out(ours), _unet_out(ref))
-    _assert_fp16_close(_te_out(ours.text_encoder), _te_out(ref.text_encoder))
+    ours, ref = load_pipeline(out, folder), _fused(folder, loras)
+    base_unet = unet_output(load_pipeline(folder))
+    assert not torch.allclose(unet_output(ref), base_unet, atol=1e-3)
+    _assert_fp16_close(unet_output(ours), unet_output(ref))
+    _assert_fp16_close(text_output(ours.text_encoder), text_output(ref.text_encoder))
 
 
 def test_baked_sdxl_single_file_patches_text_encoder_2_in_proj_slices(zoo, tmp_path):
@@ -95,9 +70,9 @@ def test_baked_sdxl_single_file_patches_text_encoder_2_in_proj_slices(zoo, tmp_p
     loras = [(zoo["sdxl-kohya-lora"].path, 0.7)]
     out = tmp_path / "baked.safetensors"
     bake(zoo["sdxl-single"].path, loras, out)
-    ours, ref = _load(out, folder, sdxl=True), _fused(folder, loras, sdxl=True)
-    _assert_fp16_close(_te_out(ours.text_encoder_2), _te_out(ref.text_encoder_2))
-    _assert_fp16_close(_unet_out(ours), _unet_out(ref))
+    ours, ref = load_pipeline(out, folder, sdxl=True), _fused(folder, loras, sdxl=True)
+    _assert_fp16_close(text_output(ours.text_encoder_2), text_output(ref.text_encoder_2))
+    _assert_fp16_close(unet_output(ours), unet_output(ref))
 
 
 def test_dtype_fp32_widens_floating_tensors(zoo, tmp_path):

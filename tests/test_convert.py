@@ -10,33 +10,15 @@ from safetensors import safe_open
 from typer.testing import CliRunner
 
 from loradex.adapters import UnsupportedError, convert, probe
-from loradex.adapters.inspection import layer_tensors
-from loradex.adapters.lowrank import delta
-from loradex.adapters.weights import open_weights
 from loradex.tui.cli import app
 
-
-@pytest.fixture(scope="module")
-def sd1_pipe(zoo):
-    from diffusers import StableDiffusionPipeline
-
-    return StableDiffusionPipeline.from_pretrained(zoo["sd1-diffusers"].path, dtype=torch.float32)
-
-
-def _outputs(pipe) -> tuple[torch.Tensor, torch.Tensor]:
-    """UNet and text-encoder outputs on fixed inputs."""
-    gen = torch.Generator().manual_seed(0)
-    sample = torch.randn(1, 4, 8, 8, generator=gen)
-    context = torch.randn(1, 5, pipe.unet.config.cross_attention_dim, generator=gen)
-    ids = torch.tensor([[0, 5, 9, 17, 1]])
-    with torch.no_grad():
-        return pipe.unet(sample, 10, context).sample, pipe.text_encoder(ids)[0]
+from oracles import deltas, outputs  # tests/ is on sys.path under pytest
 
 
 def _with_lora(pipe, path) -> tuple[torch.Tensor, torch.Tensor]:
     pipe = copy.deepcopy(pipe)
     pipe.load_lora_weights(str(path))
-    return _outputs(pipe)
+    return outputs(pipe)
 
 
 def _lora_modules(pipe) -> int:
@@ -55,10 +37,10 @@ def test_kohya_converted_to_diffusers_loads_cleanly_and_matches_the_kohya_file_i
     pipe.load_lora_weights(str(out))
     assert diffusers_log.getvalue() == ""  # no unexpected or missing keys
     assert _lora_modules(pipe) == report.layers
-    unet_ours, te_ours = _outputs(pipe)
+    unet_ours, te_ours = outputs(pipe)
 
     unet_ref, te_ref = _with_lora(sd1_pipe, kohya)
-    unet_base, _ = _outputs(sd1_pipe)
+    unet_base, _ = outputs(sd1_pipe)
     assert not torch.allclose(unet_ref, unet_base, atol=1e-4)  # the LoRA does something
     torch.testing.assert_close(unet_ours, unet_ref, atol=1e-4, rtol=0)
     torch.testing.assert_close(te_ours, te_ref, atol=1e-4, rtol=0)
@@ -89,13 +71,6 @@ def test_kohya_to_peft_folder_loads_in_peft_with_the_same_weights(zoo, sd1_pipe,
         torch.testing.assert_close(got[key], want[key], atol=1e-5, rtol=0)
 
 
-def _deltas(path) -> dict[str, torch.Tensor]:
-    info = probe(path)
-    with open_weights(info.path) as src:
-        return {layer.canonical: delta(layer.algorithm, {k: v.float() for k, v in layer_tensors(src, layer).items()},
-                                       layer.scale, layer.shape) for layer in info.layers}
-
-
 @pytest.mark.parametrize("route", [("diffusers", "kohya"), ("peft", "kohya"), ("kohya", "diffusers")])
 def test_round_trips_keep_every_layer_and_delta(zoo, tmp_path, route):
     source = zoo["sdxl-kohya-lora"].path
@@ -104,7 +79,7 @@ def test_round_trips_keep_every_layer_and_delta(zoo, tmp_path, route):
         target = tmp_path / (f"step{i}" if fmt == "peft" else f"step{i}.safetensors")
         convert(current, fmt, target)
         current = target
-    before, after = _deltas(source), _deltas(current)
+    before, after = deltas(source), deltas(current)
     assert before.keys() == after.keys()
     for name in before:
         torch.testing.assert_close(after[name], before[name], atol=2e-6, rtol=2e-3)
@@ -138,7 +113,7 @@ def test_lycoris_to_lora_is_the_truncated_svd_of_each_delta(zoo, tmp_path, name)
     out = tmp_path / "lora.safetensors"
     report = convert(zoo[name].path, "kohya", out, rank=rank)
     assert "SVD" in report.notes[0]
-    before, after = _deltas(zoo[name].path), _deltas(out)
+    before, after = deltas(zoo[name].path), deltas(out)
     stems = {layer.canonical: layer.stem for layer in probe(zoo[name].path).layers}
     for key, dense in before.items():
         u, s, vh = torch.linalg.svd(dense.flatten(1), full_matrices=False)

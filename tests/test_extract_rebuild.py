@@ -6,21 +6,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from loradex.adapters import probe
 from loradex.adapters.bake import bake
 from loradex.adapters.extract import extract, truncated_svd
-from loradex.adapters.inspection import layer_tensors
-from loradex.adapters.lowrank import delta
 from loradex.adapters.mix import mix, resize
 from loradex.adapters.rebuild import InputChangedError, rebuild
-from loradex.adapters.weights import open_weights
 
-
-def _deltas(path) -> dict[str, torch.Tensor]:
-    info = probe(path)
-    with open_weights(info.path) as src:
-        return {layer.canonical: delta(layer.algorithm, {k: v.float() for k, v in layer_tensors(src, layer).items()},
-                                       layer.scale, layer.shape) for layer in info.layers}
+from oracles import deltas  # tests/ is on sys.path under pytest
 
 
 def test_extract_recovers_the_lora_that_was_baked_in(zoo, tmp_path):
@@ -31,7 +22,7 @@ def test_extract_recovers_the_lora_that_was_baked_in(zoo, tmp_path):
     bake(zoo["sd1-single"].path, [], base32, dtype="fp32")
     out = tmp_path / "extracted.safetensors"
     report = extract(base32, tuned, out, rank=4, dtype="fp32")
-    want, got = _deltas(lora), _deltas(out)
+    want, got = deltas(lora), deltas(out)
     assert got.keys() == want.keys() and report.layers == len(want)
     assert min(report.retained_energy.values()) > 0.999
     for name in want:

@@ -9,39 +9,16 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from loradex.adapters import IncompatibleError, probe
-from loradex.adapters.inspection import layer_tensors
-from loradex.adapters.lowrank import delta
+from loradex.adapters import IncompatibleError
 from loradex.adapters.mix import mix, parse_weighted, resize
-from loradex.adapters.weights import open_weights
 
-
-@pytest.fixture(scope="module")
-def sd1_pipe(zoo):
-    from diffusers import StableDiffusionPipeline
-
-    return StableDiffusionPipeline.from_pretrained(zoo["sd1-diffusers"].path, dtype=torch.float32)
-
-
-def _outputs(pipe) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(0)
-    sample = torch.randn(1, 4, 8, 8, generator=gen)
-    context = torch.randn(1, 5, pipe.unet.config.cross_attention_dim, generator=gen)
-    with torch.no_grad():
-        return pipe.unet(sample, 10, context).sample, pipe.text_encoder(torch.tensor([[0, 5, 9, 17, 1]]))[0]
-
-
-def _deltas(path) -> dict[str, torch.Tensor]:
-    info = probe(path)
-    with open_weights(info.path) as src:
-        return {layer.canonical: delta(layer.algorithm, {k: v.float() for k, v in layer_tensors(src, layer).items()},
-                                       layer.scale, layer.shape) for layer in info.layers}
+from oracles import deltas, outputs  # tests/ is on sys.path under pytest
 
 
 def _weighted_sum(parts: list[tuple[object, float]]) -> dict[str, torch.Tensor]:
     total: dict[str, torch.Tensor] = {}
     for path, weight in parts:
-        for name, d in _deltas(path).items():
+        for name, d in deltas(path).items():
             total[name] = total.get(name, torch.zeros_like(d)) + weight * d
     return total
 
@@ -69,14 +46,14 @@ def test_concat_mix_loaded_in_diffusers_equals_two_weighted_adapters(zoo, sd1_pi
     # UNet only: with transformers 5, diffusers drops the kohya text-encoder alphas of named
     # adapters (its alpha_pattern keys keep `text_model.`), so its TE is not an oracle here;
     # the TE half is checked against the weighted sum of deltas below.
-    torch.testing.assert_close(_outputs(ours)[0], _outputs(ref)[0], atol=1e-4, rtol=0)
+    torch.testing.assert_close(outputs(ours)[0], outputs(ref)[0], atol=1e-4, rtol=0)
 
 
-def test_concat_mix_is_exactly_the_weighted_sum_of_deltas(zoo, tmp_path):
+def test_concat_mix_is_exactly_the_weighted_sum_ofdeltas(zoo, tmp_path):
     parts = [(zoo["sd1-kohya-locon"].path, 0.6), (zoo["sd1-lycoris-loha"].path, 0.4), (zoo["sd1-kohya-lora"].path, -1)]
     out = tmp_path / "mix.safetensors"
     report = mix(parts, out)
-    want, got = _weighted_sum(parts), _deltas(out)
+    want, got = _weighted_sum(parts), deltas(out)
     assert got.keys() == want.keys() and report.layers == len(want)
     for name in want:
         torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=2e-3)
@@ -93,7 +70,7 @@ def test_svd_mix_equals_the_truncated_svd_of_the_full_delta(zoo, tmp_path):
     out = tmp_path / "svd.safetensors"
     # fp32 output so the comparison measures the algebra, not fp16 storage
     report = mix(parts, out, method="svd", rank=3)
-    want, got = _weighted_sum(parts), _deltas(out)
+    want, got = _weighted_sum(parts), deltas(out)
     assert set(report.ranks) == {3}
     for name in want:
         if float(want[name].norm()) > 0:
@@ -103,7 +80,7 @@ def test_svd_mix_equals_the_truncated_svd_of_the_full_delta(zoo, tmp_path):
 def test_resize_reports_retained_energy_and_matches_the_truncated_svd(zoo, tmp_path):
     out = tmp_path / "r2.safetensors"
     report = resize(zoo["sd1-kohya-lora"].path, out, rank=2)
-    before, after = _deltas(zoo["sd1-kohya-lora"].path), _deltas(out)
+    before, after = deltas(zoo["sd1-kohya-lora"].path), deltas(out)
     for name, dense in before.items():
         assert _relative_error_to_truncated_svd(after[name], dense, 2) < 1e-3
     assert all(0 < e < 1 for e in report.retained_energy.values())

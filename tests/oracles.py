@@ -1,0 +1,51 @@
+"""What the peers compute, on fixed inputs: model outputs through diffusers, and the dense
+delta of each layer of a LoRA file (the quantity every operation must preserve)."""
+
+from __future__ import annotations
+
+import torch
+
+from loradex.adapters import probe
+from loradex.adapters.inspection import layer_tensors
+from loradex.adapters.lowrank import delta
+from loradex.adapters.weights import open_weights
+
+
+def load_pipeline(path, config_folder=None, *, sdxl: bool = False):
+    """A diffusers pipeline in fp32 from a folder, or from a single file with ``config_folder``."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    cls = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
+    if config_folder is None:
+        return cls.from_pretrained(path, dtype=torch.float32)
+    return cls.from_single_file(str(path), config=str(config_folder), local_files_only=True, dtype=torch.float32)
+
+
+def unet_output(pipe) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    sample = torch.randn(1, 4, 8, 8, generator=gen)
+    context = torch.randn(1, 5, pipe.unet.config.cross_attention_dim, generator=gen)
+    kwargs = {}
+    if pipe.unet.config.addition_embed_type == "text_time":
+        kwargs["added_cond_kwargs"] = {"text_embeds": torch.randn(1, 1280, generator=gen),
+                                       "time_ids": torch.randn(1, 6, generator=gen)}
+    with torch.no_grad():
+        return pipe.unet(sample, 10, context, **kwargs).sample
+
+
+def text_output(model) -> torch.Tensor:
+    with torch.no_grad():
+        return model(torch.tensor([[0, 5, 9, 17, 1]]))[0]
+
+
+def outputs(pipe) -> tuple[torch.Tensor, torch.Tensor]:
+    """UNet and (first) text-encoder outputs on fixed inputs."""
+    return unet_output(pipe), text_output(pipe.text_encoder)
+
+
+def deltas(path) -> dict[str, torch.Tensor]:
+    """Canonical layer → dense ΔW (float32, scale included) of every layer of an adapter."""
+    info = probe(path)
+    with open_weights(info.path) as src:
+        return {layer.canonical: delta(layer.algorithm, {k: v.float() for k, v in layer_tensors(src, layer).items()},
+                                       layer.scale, layer.shape) for layer in info.layers}
