@@ -85,8 +85,10 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
             other = locations[1].get(name)
             if other is None:
                 continue
-            fa = files.setdefault(loc.file, SafetensorsFile(loc.file))
-            fb = files.setdefault(other.file, SafetensorsFile(other.file))
+            for f in (loc.file, other.file):
+                if f not in files:  # open each file once, not once per layer
+                    files[f] = SafetensorsFile(f)
+            fa, fb = files[loc.file], files[other.file]
             w = layer_view(fa.get(loc.key).float(), loc)
             w2 = layer_view(fb.get(other.key).float(), other)
             if w.shape != w2.shape:
