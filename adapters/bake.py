@@ -173,13 +173,16 @@ def _copy_folder_extras(base: Path, tmp: Path, weight_files: list[Path]) -> None
             shutil.copy2(f, tmp / rel)
 
 
-def _delta(patch: Patch, src: WeightSource, info: ArtifactInfo, weight: float, w: torch.Tensor) -> torch.Tensor:
-    """The new value of the patched region (float32)."""
+def _apply(patch: Patch, src: WeightSource, info: ArtifactInfo, weight: float, region: torch.Tensor) -> None:
+    """Add the patch's weighted delta to ``region`` (a float32 view into the base tensor) in
+    place: one addmm, no temporaries the size of the weight."""
     layer = patch.layer
     if layer.algorithm == "dora":
-        return _dora(layer, src, weight, w)
+        region.copy_(_dora(layer, src, weight, region.clone()))
+        return
     b, a = layer_factors(info, layer, src)
-    return w + weight * (b @ a).reshape(w.shape)
+    flat = region if region.dim() == 2 else region.view(region.shape[0], -1)
+    flat.addmm_(b, a, alpha=weight)
 
 
 def _dora(layer: LayerInfo, src: WeightSource, weight: float, w: torch.Tensor) -> torch.Tensor:
@@ -215,9 +218,8 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
                 if name in patches:
                     w = sf.get(name).float()
                     for patch in patches[name]:
-                        region = layer_view(w, patch.location)
-                        region.copy_(_delta(patch, sources[patch.lora], infos[patch.lora], weights[patch.lora],
-                                            region.clone()))
+                        _apply(patch, sources[patch.lora], infos[patch.lora], weights[patch.lora],
+                               layer_view(w, patch.location))
                     writer.write(name, w.to(DTYPES[dtype] if dtype else torch_dtype(info.dtype)))
                 elif code == info.dtype:
                     writer.copy_from(name, sf.fileno(), info.start)

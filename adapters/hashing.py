@@ -163,5 +163,10 @@ def _hash_folder(folder: Path) -> FileHashes:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file, or of a folder artifact as :func:`hash_file` defines it."""
-    return hash_file(path).sha256
+    """sha256 of a file (one digest pass, nothing else), or of a folder artifact as
+    :func:`hash_file` defines it."""
+    path = Path(path)
+    if path.is_dir():
+        return hash_file(path).sha256
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

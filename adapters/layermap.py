@@ -294,12 +294,12 @@ def build_layer_map(arch: Architecture) -> LayerMap:
 
 
 def _cache_file(arch: Architecture) -> Path:
-    import diffusers
+    from importlib.metadata import version  # not `import diffusers`: that alone costs ~2 s
+
     import platformdirs
-    import transformers
 
     blob = json.dumps([_MAP_FORMAT, arch.base, arch.unet, {k: v.config for k, v in arch.text_encoders.items()},
-                       diffusers.__version__, transformers.__version__], sort_keys=True, default=str)
+                       version("diffusers"), version("transformers")], sort_keys=True, default=str)
     digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return Path(platformdirs.user_cache_dir("loradex")) / "layermaps" / f"{arch.base}-{digest}.json"
 
