@@ -24,7 +24,7 @@ import torch
 from .artifact import ArtifactInfo, LayerInfo
 from .checkpoint import Location, delta_shape, layer_locations, layer_view
 from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
-from .hashing import sha256_file
+from .hashing import cached_sha256, sha256_file
 from .inspection import layer_tensors
 from .lowrank import product_factors
 from .mix import layer_factors
@@ -110,7 +110,7 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     protect = [base, *files, *(info.path for info in infos)]
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            base_hash = pool.submit(sha256_file, base)
+            base_hash = pool.submit(cached_sha256, base)
             if base.is_dir():
                 with atomic_path(out, directory=True, protect=protect) as tmp:
                     _copy_folder_extras(base, tmp, files)

@@ -18,13 +18,14 @@ and JSON files: see :func:`artifact_files` and :func:`hash_file`.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .weights import WEIGHT_SUFFIXES
 
-__all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "artifact_files", "hash_file", "sha256_file"]
+__all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "artifact_files", "cached_sha256", "hash_file", "sha256_file"]
 
 CHUNK_SIZE = 1 << 20
 #: sha256 of no bytes: the tensor hash of a safetensors file without tensors, which says nothing.
@@ -170,3 +171,40 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         return hash_file(path).sha256
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _cache_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("loradex")) / "sha256.json"
+
+
+def cached_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file, remembered per (path, size, mtime, inode) in the user cache dir.
+
+    Baking many LoRAs into one base re-hashes a multi-GB file each time otherwise; the catalog
+    makes the same size+mtime assumption for rescans. Folders are not cached.
+    """
+    path = Path(path).resolve()
+    if path.is_dir():
+        return sha256_file(path)
+    st = path.stat()
+    key, stamp = str(path), [st.st_size, st.st_mtime_ns, st.st_ino]
+    cache_file = _cache_path()
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    hit = cache.get(key)
+    if isinstance(hit, dict) and hit.get("stamp") == stamp:
+        return hit["sha256"]
+    digest = sha256_file(path)
+    cache[key] = {"stamp": stamp, "sha256": digest}
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        tmp.replace(cache_file)
+    except OSError:
+        pass  # an unwritable cache only costs time
+    return digest
