@@ -33,6 +33,8 @@ from loradex.adapters.layermap import layer_map
 from loradex.adapters.safetensors_io import DTYPE_SIZES, SafetensorsWriter
 from loradex.adapters.zoo_models import canonical_text_key, unet_to_ldm, vae_to_ldm
 
+from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
+
 pytestmark = pytest.mark.benchmark
 
 RANK = 32
@@ -94,26 +96,6 @@ def lora_layers():
     return [layer for layer in layer_map("sd1").layers.values()
             if (layer.component == "unet" and ".attentions." in layer.name)
             or (layer.component == "text_encoder" and (".self_attn." in layer.name or ".mlp." in layer.name))]
-
-
-def write_lora(path: Path, layers, alpha: float, seed: int) -> None:
-    layout = []
-    for layer in layers:
-        conv = (1, 1) if len(layer.shape) == 4 else ()
-        layout += [(f"{layer.kohya}.alpha", "F16", ()),
-                   (f"{layer.kohya}.lora_down.weight", "F16", (RANK, layer.shape[1], *conv)),
-                   (f"{layer.kohya}.lora_up.weight", "F16", (layer.shape[0], RANK, *conv))]
-    layout.sort(key=lambda e: e[0])
-    meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(RANK), "ss_network_alpha": str(alpha),
-            "ss_base_model_version": "sd_v1"}
-    gen = torch.Generator().manual_seed(seed)
-    with SafetensorsWriter(path, layout, meta) as writer:
-        for name, _, shape in layout:
-            if name.endswith(".alpha"):
-                writer.write(name, torch.tensor(alpha, dtype=torch.float16))
-            else:
-                writer.write(name, (torch.randn(shape, generator=gen) * 0.01).half())
-        writer.commit()
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,8 +208,8 @@ def test_bake_vs_cp_vs_naive_merge(tmp_path):
     t = time.perf_counter()
     write_checkpoint(base, layout)
     layers = lora_layers()
-    write_lora(l1, layers, ALPHAS[0], seed=1)
-    write_lora(l2, layers, ALPHAS[1], seed=2)
+    write_kohya_lora(l1, layers, rank=RANK, alpha=ALPHAS[0], seed=1, base='sd1')
+    write_kohya_lora(l2, layers, rank=RANK, alpha=ALPHAS[1], seed=2, base='sd1')
     size = base.stat().st_size
     print(f"\n[bake] inputs: base {size / 1e9:.3f} GB ({len(layout)} tensors), two rank-{RANK} LoRAs of "
           f"{len(layers)} layers, {l1.stat().st_size / 1e6:.1f} MB each, weights {WEIGHTS}; "

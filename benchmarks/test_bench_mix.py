@@ -24,13 +24,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 from loradex.adapters.layermap import layer_map
-from loradex.adapters.safetensors_io import SafetensorsWriter
+
+from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
 
 pytestmark = pytest.mark.benchmark
 
@@ -48,26 +48,6 @@ def sdxl_attention_layers():
     """SDXL UNet transformer layers (attn1/attn2 q/k/v/out, ff, proj_in/out), layer-map order."""
     return [layer for layer in layer_map("sdxl").layers.values()
             if layer.component == "unet" and ".attentions." in layer.name]
-
-
-def write_lora(path: Path, layers, alpha: float, seed: int) -> None:
-    """A kohya LoRA, fp16, up/down ~ N(0, 0.01²), streamed one tensor at a time."""
-    layout = []
-    for layer in layers:
-        layout += [(f"{layer.kohya}.alpha", "F16", ()),
-                   (f"{layer.kohya}.lora_down.weight", "F16", (RANK, *layer.shape[1:])),
-                   (f"{layer.kohya}.lora_up.weight", "F16", (layer.shape[0], RANK))]
-    layout.sort(key=lambda e: e[0])
-    meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(RANK), "ss_network_alpha": str(alpha),
-            "ss_base_model_version": "sdxl_base_v1-0"}
-    gen = torch.Generator().manual_seed(seed)
-    with SafetensorsWriter(path, layout, meta) as writer:
-        for name, _, shape in layout:
-            if name.endswith(".alpha"):
-                writer.write(name, torch.tensor(alpha, dtype=torch.float16))
-            else:
-                writer.write(name, (torch.randn(shape, generator=gen) * 0.01).half())
-        writer.commit()
 
 
 _MIX_CHILD = textwrap.dedent("""
@@ -153,8 +133,8 @@ def test_mix_svd_vs_dense_svd(tmp_path):
     subset = every[::STRIDE]
     shapes = collections.Counter(layer.shape for layer in subset)
     l1, l2 = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
-    write_lora(l1, subset, ALPHAS[0], seed=1)
-    write_lora(l2, subset, ALPHAS[1], seed=2)
+    write_kohya_lora(l1, subset, rank=RANK, alpha=ALPHAS[0], seed=1, base='sdxl')
+    write_kohya_lora(l2, subset, rank=RANK, alpha=ALPHAS[1], seed=2, base='sdxl')
     load = os.getloadavg()
 
     mixed_out, naive_out = tmp_path / "mixed.safetensors", tmp_path / "naive.safetensors"
@@ -165,8 +145,8 @@ def test_mix_svd_vs_dense_svd(tmp_path):
 
     # For scale: mix over every layer (the naive side would take tens of minutes here).
     f1, f2, full_out = tmp_path / "full_a.safetensors", tmp_path / "full_b.safetensors", tmp_path / "full.safetensors"
-    write_lora(f1, every, ALPHAS[0], seed=3)
-    write_lora(f2, every, ALPHAS[1], seed=4)
+    write_kohya_lora(f1, every, rank=RANK, alpha=ALPHAS[0], seed=3, base='sdxl')
+    write_kohya_lora(f2, every, rank=RANK, alpha=ALPHAS[1], seed=4, base='sdxl')
     full, _ = _run_child(_MIX_CHILD, f1, f2, full_out, *WEIGHTS, RANK)
     load_end = os.getloadavg()
 

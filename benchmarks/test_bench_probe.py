@@ -9,34 +9,18 @@ import statistics
 import time
 
 import pytest
-import torch
 
 from loradex.adapters import probe
 from loradex.adapters.layermap import layer_map
-from loradex.adapters.safetensors_io import SafetensorsWriter
+
+from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
 
 pytestmark = pytest.mark.benchmark
 
 
-def _write_big_lora(path, rank: int) -> None:
-    """Every SDXL UNet and text-encoder layer at ``rank`` in fp16, streamed tensor by tensor."""
-    layout = []
-    for layer in layer_map("sdxl").layers.values():
-        conv = (1, 1) if len(layer.shape) == 4 else ()
-        down = (rank, *layer.shape[1:])
-        up = (layer.shape[0], rank, *conv)
-        layout += [(f"{layer.kohya}.alpha", "F16", ()), (f"{layer.kohya}.lora_down.weight", "F16", down),
-                   (f"{layer.kohya}.lora_up.weight", "F16", up)]
-    meta = {"ss_base_model_version": "sdxl_base_v1-0", "ss_network_dim": str(rank)}
-    with SafetensorsWriter(path, layout, meta) as writer:
-        for name, _, shape in layout:
-            writer.write(name, torch.full(shape, 0.5 if name.endswith("alpha") else 0.01, dtype=torch.float16))
-        writer.commit()
-
-
 def test_probe_of_a_200mb_lora_reads_only_header_and_alphas(tmp_path):
     path = tmp_path / "big_sdxl_lora.safetensors"
-    _write_big_lora(path, rank=26)
+    write_kohya_lora(path, list(layer_map("sdxl").layers.values()), rank=26, alpha=13.0, seed=0, base="sdxl")
     size = path.stat().st_size
     probe(path)  # warm the layer-map cache (built once per machine, then read from disk)
     times, info = [], None
