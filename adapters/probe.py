@@ -79,6 +79,7 @@ def _probe_folder(path: Path) -> ArtifactInfo:
             base, evidence = _base_from_width(config.get("cross_attention_dim"), "config.json cross_attention_dim")
             info = ArtifactInfo(path, "controlnet", "diffusers_folder", base, evidence, safety=src.safety)
             _fill_counts(info, src)
+            _fill_inventory(info, src)
         return info
     lora_files = sorted(path.glob("pytorch_lora_weights.safetensors")) or sorted(path.glob("*.safetensors"))
     if len(lora_files) == 1:
@@ -100,11 +101,7 @@ def _probe_pipeline_folder(path: Path) -> ArtifactInfo:
     with open_weights(path) as src:
         info = ArtifactInfo(path, "checkpoint", "diffusers_folder", base, evidence, safety=src.safety)
         _fill_counts(info, src)
-        if base in BASES:
-            lm = layer_map(base)
-            for key in src.keys():
-                if key.endswith(".weight") and (name := lm.resolve(key.removesuffix(".weight"))):
-                    info.inventory[name] = src.shape(key)
+        _fill_inventory(info, src)
         info.components = sorted({k.split(".")[0] for k in src.keys()})
         info.bytes_read = src.bytes_read
     return info
@@ -162,6 +159,20 @@ def _fill_counts(info: ArtifactInfo, src: WeightSource) -> None:
     _fill_training_metadata(info)
 
 
+def _fill_inventory(info: ArtifactInfo, src: WeightSource, strip: str = "") -> None:
+    """The base-model layers a checkpoint folder or ControlNet holds (canonical → shape).
+
+    A ControlNet's encoder copies the UNet's layers under the same names, so its inventory is
+    what `check` compares with a base; its own zero convs and hint block match nothing.
+    """
+    if info.base not in BASES:
+        return
+    lm = layer_map(info.base)
+    for key in src.keys():
+        if key.endswith(".weight") and (name := lm.resolve(key.removeprefix(strip).removesuffix(".weight"))):
+            info.inventory[name] = src.shape(key)
+
+
 def _numel(shape: tuple[int, ...]) -> int:
     n = 1
     for d in shape:
@@ -192,6 +203,7 @@ def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
         info = ArtifactInfo(path, "controlnet", "ldm_single_file")
         _fill_counts(info, src)
         info.base, info.base_evidence = _base_from_keys_widths(src, "control_model.")
+        _fill_inventory(info, src, strip="control_model.")
         return info
     if any(k.startswith("model.diffusion_model.") for k in keys):
         return _checkpoint_info(path, src)

@@ -110,3 +110,10 @@ def test_probe_json_lists_every_artifact(zoo):
 def test_probe_table_renders_for_humans(zoo, name):
     result = CliRunner().invoke(app, ["probe", str(zoo[name].path)])
     assert result.exit_code == 0 and "sd1" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["sd1-controlnet-diffusers", "sd1-controlnet-single"])
+def test_a_controlnet_lists_the_unet_layers_it_copies_and_they_fit_its_base(zoo, name):
+    inventory = probe(zoo[name].path).inventory
+    base = probe(zoo["sd1-single"].path).inventory
+    assert inventory and all(base.get(layer) == shape for layer, shape in inventory.items())
