@@ -394,6 +394,16 @@ def _output(out: Path | None) -> Path:
     return Path(os.path.abspath(out.expanduser()))
 
 
+def _parsed(parse: Callable[[str], Any], value: str | None, hint: str) -> Any:
+    """An option's text parsed by ``parse``; its ValueError becomes a usage error (exit 2)."""
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
+
+
 def _value(option: Any) -> Any:
     return getattr(option, "value", option)
 
@@ -436,10 +446,7 @@ def mix_cmd(
                                           "--block-weights": block_weights})
     else:
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
-        try:
-            weights = lineage.parse_block_weights(block_weights) if block_weights is not None else {}
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--block-weights") from None
+        weights = _parsed(lineage.parse_block_weights, block_weights, "--block-weights") or {}
         spec = lineage.RecipeSpec("mix", _output(out), _weighted(inputs or []), rank=rank,
                                   method=_value(method) or ("svd" if rank is not None else "concat"),
                                   block_weights=weights)
@@ -471,10 +478,7 @@ def resize_cmd(
         _need(**{"-o OUT": out})
         if (rank is None) == (dynamic is None):
             raise typer.BadParameter("give exactly one of --rank R and --dynamic METHOD=VALUE")
-        try:
-            rule = lineage.parse_dynamic(dynamic) if dynamic is not None else None
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--dynamic") from None
+        rule = _parsed(lineage.parse_dynamic, dynamic, "--dynamic")
         spec = lineage.RecipeSpec("resize", _output(out), [(ref, 1.0)], rank=rank,
                                   dynamic=rule)
     _run(ctx, spec, json)
