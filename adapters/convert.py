@@ -26,7 +26,6 @@ from .safetensors_io import atomic_path, save_tensors
 from .weights import open_weights
 
 FORMATS = ("kohya", "diffusers", "peft")
-_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64}
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .bake import DTYPES
 from .checkpoint import layer_locations, layer_view
 from .errors import IncompatibleError, UnsupportedError
 from .layermap import layer_map
@@ -23,7 +24,6 @@ from .recipe import Recipe
 from .safetensors_io import SafetensorsFile, save_tensors
 
 _RANDOMISED_ABOVE = 1024  # min(m, n) beyond which the sketch beats the full SVD
-_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
 @dataclass
@@ -106,9 +106,9 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
             r = s.numel()
             conv = [1, 1] if w.dim() == 4 else []
             tensors[f"{stem}.lora_down.weight"] = (root.unsqueeze(1) * vh).reshape(r, *w.shape[1:]).to(
-                _DTYPES[dtype]).contiguous()
-            tensors[f"{stem}.lora_up.weight"] = (u * root).reshape(w.shape[0], r, *conv).to(_DTYPES[dtype]).contiguous()
-            tensors[f"{stem}.alpha"] = torch.tensor(float(r), dtype=_DTYPES[dtype])
+                DTYPES[dtype]).contiguous()
+            tensors[f"{stem}.lora_up.weight"] = (u * root).reshape(w.shape[0], r, *conv).to(DTYPES[dtype]).contiguous()
+            tensors[f"{stem}.alpha"] = torch.tensor(float(r), dtype=DTYPES[dtype])
             report.layers += 1
     finally:
         for f in files.values():

@@ -7,7 +7,6 @@ of it); it upgrades an older catalog to the current schema after copying the fil
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -124,11 +123,3 @@ def _backup(engine: Engine, revision: str | None) -> None:
 
 def session(engine: Engine) -> Session:
     return Session(engine, expire_on_commit=False)
-
-
-def copy_file_catalog(src: Path, dst: Path) -> None:
-    """Copy a SQLite catalog consistently (for the example catalog and backups)."""
-    dst.unlink(missing_ok=True)
-    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
-        a.backup(b)
-    shutil.copymode(src, dst)

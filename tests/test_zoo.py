@@ -9,11 +9,11 @@ import torch
 from safetensors import safe_open
 
 from loradex.adapters.architectures import LDM_PREFIXES
+from loradex.adapters.artifact import KINDS
 from loradex.adapters.layermap import build_layer_map, layer_map
 from loradex.adapters.zoo import TINY, Zoo, tiny_single_file, write_clip_tokenizer
 from loradex.adapters.zoo_models import build_models
 
-KINDS = {"lora", "lycoris", "textual_inversion", "controlnet", "control_lora", "checkpoint", "hypernetwork", "unknown"}
 
 
 def _tensors(path) -> dict[str, torch.Tensor]:
@@ -31,7 +31,7 @@ def test_every_item_is_built(zoo):
     assert len({i.name for i in zoo}) == len(zoo.items) >= 27
     for item in zoo:
         assert item.path.exists(), item
-        assert item.kind in KINDS and item.base in {"sd1", "sd2", "sdxl", "unknown"}, item
+        assert item.kind in set(KINDS) and item.base in {"sd1", "sd2", "sdxl", "unknown"}, item
     assert zoo["sd1-kohya-lora-mislabelled"].base == "sd1"
     assert {i.name for i in zoo.select(kind="checkpoint", format="ldm_single_file")} == {
         "sd1-single", "sd2-single", "sdxl-single"}
