@@ -3,7 +3,8 @@
 Written by hand because no library streams: the base is read tensor by tensor and written
 through a sequential safetensors writer, so peak memory is about one tensor, not the model.
 Tensors no LoRA touches are copied as raw byte ranges in the kernel (``copy_file_range``);
-adapted ones are read, widened to float32, patched with every delta, and cast once. The
+adapted ones are patched block by block in float32 (all LoRAs on a layer in one addmm) and
+cast once, while a write-behind thread is still writing the tensors before them. The
 output goes to a temp file beside the target and is renamed when complete; the base and the
 LoRAs are never written to. The base's sha256 for the embedded recipe is computed in a thread
 while the file streams and written into a fixed-width placeholder at the end.
@@ -12,10 +13,12 @@ while the file streams and written into a fixed-width placeholder at the end.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
+import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +39,10 @@ from .weights import WeightSource, open_weights
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 _FLOAT_CODES = {"F16", "BF16", "F32"}
 _PLACEHOLDER = "0" * 64
+#: Patched tensors that may wait for the writer thread while the next ones are computed.
+_WRITE_BEHIND = 64 << 20
+#: Float32 elements per block of a patched weight (2 MiB: fits in L2 with room for the factors).
+_BLOCK_ELEMENTS = 512 << 10
 Progress = Callable[[int, int, str], None]
 
 
@@ -109,7 +116,7 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     sources = [open_weights(info.path) for info in infos]
     protect = [base, *files, *(info.path for info in infos)]
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool, _leave_a_core_to_the_writer():
             base_hash = pool.submit(cached_sha256, base)
             if base.is_dir():
                 with atomic_path(out, directory=True, protect=protect) as tmp:
@@ -129,6 +136,19 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     report.patched_tensors = sum(len(p) for p in patches.values())
     report.seconds = time.perf_counter() - start
     return report
+
+
+@contextlib.contextmanager
+def _leave_a_core_to_the_writer() -> Iterator[None]:
+    """Run torch on one core fewer while the write-behind thread keeps one busy copying in the
+    kernel: on 2 cores, torch's default of a thread per core made the patch arithmetic ~1.5x
+    slower and the whole bake ~10% slower. (Process-wide, hence restored afterwards.)"""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - 1)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _plan(base_info: ArtifactInfo, targets: dict[str, Location], infos: list[ArtifactInfo], weights: list[float],
@@ -173,6 +193,52 @@ def _copy_folder_extras(base: Path, tmp: Path, weight_files: list[Path]) -> None
             shutil.copy2(f, tmp / rel)
 
 
+def _patched(w: torch.Tensor, patches: list[Patch], sources: list[WeightSource], infos: list[ArtifactInfo],
+             weights: list[float], dtype: torch.dtype) -> torch.Tensor:
+    """The stored tensor ``w`` plus every patch's weighted delta, cast to ``dtype``."""
+    if any(p.layer.algorithm == "dora" for p in patches):  # needs whole rows/columns of W + ΔW
+        w = w.float()
+        for patch in patches:
+            _apply(patch, sources[patch.lora], infos[patch.lora], weights[patch.lora], layer_view(w, patch.location))
+        return w.to(dtype)
+    terms: dict[tuple[int, int], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for patch in patches:
+        b, a = layer_factors(infos[patch.lora], patch.layer, sources[patch.lora])
+        b = b * weights[patch.lora]
+        if patch.location.transposed:  # W is stored as ΔW's transpose: W += Aᵀ Bᵀ
+            b, a = a.T.contiguous(), b.T.contiguous()
+        rows = patch.location.rows or (0, w.shape[0])
+        terms.setdefault(rows, []).append((b, a))
+    # One (B, A) per row range: every LoRA on a layer is added in a single pass over W.
+    fused = [(r0, r1, torch.cat([b for b, _ in ts], 1), torch.cat([a for _, a in ts], 0))
+             for (r0, r1), ts in terms.items()]
+    return _add_low_rank(w.view(w.shape[0], -1), fused, dtype).view(w.shape)
+
+
+def _add_low_rank(w: torch.Tensor, terms: list[tuple[int, int, torch.Tensor, torch.Tensor]],
+                  dtype: torch.dtype) -> torch.Tensor:
+    """``w`` (2-D, any float dtype) with ``B @ A`` added to rows ``r0:r1`` for each term, in ``dtype``.
+
+    Done block by block through one small float32 scratch that stays in the CPU cache: the
+    widening, the addmm and the rounding back then cost one pass over the weight in memory
+    instead of three (measured 2-3x faster than widening whole 10240x1280 weights).
+    """
+    rows, cols = w.shape
+    out = torch.empty((rows, cols), dtype=dtype)
+    step = max(1, _BLOCK_ELEMENTS // max(cols, 1))
+    scratch = torch.empty((min(step, rows), cols), dtype=torch.float32)
+    for start in range(0, rows, step):
+        end = min(start + step, rows)
+        block = scratch[: end - start]
+        block.copy_(w[start:end])
+        for r0, r1, b, a in terms:
+            lo, hi = max(start, r0), min(end, r1)
+            if lo < hi:
+                block[lo - start:hi - start].addmm_(b[lo - r0:hi - r0], a)
+        out[start:end].copy_(block)
+    return out
+
+
 def _apply(patch: Patch, src: WeightSource, info: ArtifactInfo, weight: float, region: torch.Tensor) -> None:
     """Add the patch's weighted delta to ``region`` (a float32 view into the base tensor) in
     place: one addmm, no temporaries the size of the weight."""
@@ -212,15 +278,12 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
         layout = [(name, out_code(t.dtype), t.shape) for name, t in sf.tensors.items()]
         metadata = {**sf.metadata, METADATA_KEY: recipe.to_json()}
         total = len(layout)
-        with SafetensorsWriter(out, layout, metadata, protect=protect) as writer:
+        with SafetensorsWriter(out, layout, metadata, protect=protect, write_behind=_WRITE_BEHIND) as writer:
             for done, (name, code, _) in enumerate(layout, 1):
                 info = sf.tensors[name]
                 if name in patches:
-                    w = sf.get(name).float()
-                    for patch in patches[name]:
-                        _apply(patch, sources[patch.lora], infos[patch.lora], weights[patch.lora],
-                               layer_view(w, patch.location))
-                    writer.write(name, w.to(DTYPES[dtype] if dtype else torch_dtype(info.dtype)))
+                    writer.write(name, _patched(sf.get(name), patches[name], sources, infos, weights,
+                                                DTYPES[dtype] if dtype else torch_dtype(info.dtype)))
                 elif code == info.dtype:
                     writer.copy_from(name, sf.fileno(), info.start)
                 else:

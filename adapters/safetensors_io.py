@@ -26,6 +26,7 @@ import contextlib
 import json
 import math
 import os
+import queue
 import shutil
 import struct
 import sys
@@ -566,6 +567,12 @@ class SafetensorsWriter:
     the target. Leaving the ``with`` block without committing -- by exception, Ctrl-C or just
     forgetting -- deletes the temp file and leaves the target untouched.
 
+    With ``write_behind`` (a byte budget), the file operations run in order on a worker
+    thread while the caller prepares the next tensor, holding at most that many bytes of
+    queued tensors: a bake computes patched tensors while the kernel is still copying and
+    writing the ones before. A tensor passed to :meth:`write` must then not be modified
+    afterwards; an I/O error surfaces on the next call or in :meth:`commit`.
+
     Example::
 
         with SafetensorsWriter(out, [("a", "F16", (4, 4))], {"k": "v"}) as w:
@@ -580,6 +587,7 @@ class SafetensorsWriter:
         metadata: Mapping[str, str] | None = None,
         *,
         protect: Iterable[str | os.PathLike[str]] = (),
+        write_behind: int = 0,
     ) -> None:
         """Plan the file and write its header to the temp file.
 
@@ -588,6 +596,8 @@ class SafetensorsWriter:
             layout: (name, dtype code, shape) per tensor, in the order they will be written.
             metadata: Optional ``__metadata__`` (str -> str).
             protect: Paths that must never be overwritten (the inputs of an operation).
+            write_behind: Bytes of tensors that may wait for a background writer thread
+                (0: every call writes before it returns).
 
         Raises:
             ValueError: Invalid layout or metadata, target is protected or is a directory.
@@ -607,8 +617,11 @@ class SafetensorsWriter:
         self._file = os.fdopen(fd, "wb")
         self._flusher: threading.Thread | None = None
         self._unflushed = 0
+        self._worker: _Worker | None = None
         self._guarded(self._file.write, header)
         self.bytes_written = len(header)
+        if write_behind > 0:
+            self._worker = _Worker(write_behind)
 
     def write(self, name: str, tensor: torch.Tensor) -> None:
         """Append the next tensor of the layout.
@@ -666,7 +679,7 @@ class SafetensorsWriter:
             self._file.flush()
             os.pwrite(self._file.fileno(), header, 0)
 
-        self._guarded(rewrite)
+        self._run(rewrite)
 
     def copy_from(self, name: str, fd: int, offset: int) -> None:
         """Append the next tensor by copying its bytes from ``fd`` at ``offset``, in the kernel
@@ -687,10 +700,10 @@ class SafetensorsWriter:
                     raise ValueError(f"{self.path}: source ended early while copying {name!r}")
                 left -= n
                 pos += n
+            self._written(info.nbytes)
 
-        self._guarded(copy)
+        self._run(copy)
         self._next += 1
-        self._written(info.nbytes)
 
     def commit(self) -> None:
         """Flush, fsync and atomically move the finished file onto the target.
@@ -706,6 +719,7 @@ class SafetensorsWriter:
             self.abort()
             raise ValueError(f"{self.path}: {left} tensor(s) never written, first {missing!r}")
         tmp = self._tmp
+        self._drain()
 
         def finish() -> None:
             self._file.flush()
@@ -721,6 +735,8 @@ class SafetensorsWriter:
 
     def abort(self) -> None:
         """Discard the temp file; the target is left as it was. Safe to call twice."""
+        if self._worker is not None:
+            self._worker.stop(discard=True)
         self._join_flusher()  # never close the descriptor under a running fsync
         with contextlib.suppress(OSError):
             self._file.close()
@@ -767,9 +783,24 @@ class SafetensorsWriter:
         return info
 
     def _append(self, info: TensorInfo, data: memoryview) -> None:
-        self._guarded(self._file.write, data)
+        def append() -> None:
+            self._file.write(data)
+            self._written(info.nbytes)
+
+        self._run(append, info.nbytes)
         self._next += 1
-        self._written(info.nbytes)
+
+    def _run(self, job: Any, nbytes: int = 0) -> None:
+        """Do a file operation now, or queue it for the write-behind thread."""
+        if self._worker is None:
+            self._guarded(job)
+            return
+        self._guarded(self._worker.submit, job, nbytes)
+
+    def _drain(self) -> None:
+        """Wait for every queued operation; re-raise the first one that failed."""
+        if self._worker is not None:
+            self._guarded(self._worker.drain)
 
     def _written(self, nbytes: int) -> None:
         """Count written bytes; every ``_FLUSH_EVERY`` bytes, fsync what is written so far in a
@@ -797,7 +828,61 @@ class SafetensorsWriter:
             raise
 
 
-_FLUSH_EVERY = 256 << 20
+_FLUSH_EVERY = 64 << 20
+
+
+class _Worker:
+    """One thread that runs queued file operations in order, with a budget on queued bytes.
+
+    After an operation fails the rest are skipped, and the error is raised in the caller's
+    thread by the next :meth:`submit` or by :meth:`drain`.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._queued = 0
+        self._jobs: queue.SimpleQueue[tuple[Any, int] | None] = queue.SimpleQueue()
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+        self._discard = False
+        self._thread = threading.Thread(target=self._work, name="safetensors-write-behind", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Any, nbytes: int) -> None:
+        with self._cond:
+            # A tensor over the whole budget still goes through, alone.
+            while self._error is None and self._queued and self._queued + nbytes > self._budget:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+            self._queued += nbytes
+        self._jobs.put((job, nbytes))
+
+    def drain(self) -> None:
+        """Wait until every queued operation has run and end the thread."""
+        self.stop()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self, *, discard: bool = False) -> None:
+        """End the thread after the running operation; ``discard`` skips the queued ones.
+        Safe to call twice."""
+        self._discard = self._discard or discard
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+
+    def _work(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            job, nbytes = item
+            if self._error is None and not self._discard:
+                try:
+                    job()
+                except BaseException as exc:  # handed to the caller's thread
+                    self._error = exc
+            with self._cond:
+                self._queued -= nbytes
+                self._cond.notify_all()
 
 
 def _fsync_quietly(fd: int) -> None:

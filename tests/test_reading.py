@@ -346,15 +346,51 @@ def test_writer_rejects_tensors_that_do_not_match_the_layout(
             w.write(name, tensor)
 
 
+def write_mixed(path: Path, source: Path, write_behind: int) -> None:
+    """Every way of appending a tensor, plus a late metadata rewrite, through one writer."""
+    layout = [("a", "F32", (64,)), ("b", "F16", (3, 5)), ("c", "BF16", (5,)), ("d", "F32", (4,))]
+    with SafetensorsFile(source) as src, SafetensorsWriter(path, layout, {"h": "0" * 8},
+                                                           write_behind=write_behind) as w:
+        w.write("a", torch.arange(64.0))
+        w.write("b", torch.ones(3, 5, dtype=torch.float16))
+        w.copy_from("c", src.fileno(), src.info("c").start)
+        w.write_raw("d", torch.arange(4.0).numpy().tobytes())
+        w.replace_metadata({"h": "1" * 8})
+        w.commit()
+
+
+def test_write_behind_writes_the_same_bytes_as_writing_in_line(tmp_path: Path) -> None:
+    source = tmp_path / "src.safetensors"
+    save_file({"c": torch.randn(5).bfloat16()}, str(source))
+    write_mixed(tmp_path / "inline.safetensors", source, write_behind=0)
+    # A budget smaller than one tensor: each waits for the last, none is refused.
+    write_mixed(tmp_path / "behind.safetensors", source, write_behind=16)
+    assert (tmp_path / "behind.safetensors").read_bytes() == (tmp_path / "inline.safetensors").read_bytes()
+    assert SafetensorsFile(tmp_path / "behind.safetensors").metadata == {"h": "1" * 8}
+
+
+def test_write_behind_failure_surfaces_in_the_caller_and_removes_the_temp_file(tmp_path: Path) -> None:
+    source = tmp_path / "src.safetensors"
+    save_file({"c": torch.randn(5).bfloat16()}, str(source))
+    short = tmp_path / "short.bin"
+    short.write_bytes(b"\0" * 4)  # fewer bytes than tensor "c" needs
+    with open(short, "rb") as fh, pytest.raises(ValueError, match="source ended early"):
+        with SafetensorsWriter(tmp_path / "o.safetensors", [("c", "BF16", (5,))], write_behind=1 << 20) as w:
+            w.copy_from("c", fh.fileno(), 0)
+            w.commit()
+    assert leftovers(tmp_path) == ["short.bin", "src.safetensors"]
+
+
+@pytest.mark.parametrize("write_behind", [0, 1 << 20], ids=["in line", "write-behind"])
 @pytest.mark.parametrize(
     "interrupt", [RuntimeError("boom"), KeyboardInterrupt()], ids=["exception", "ctrl-c"]
 )
 def test_interrupted_write_leaves_no_output_and_no_temp_file(
-    tmp_path: Path, interrupt: BaseException
+    tmp_path: Path, interrupt: BaseException, write_behind: int
 ) -> None:
     path = tmp_path / "out.safetensors"
     with pytest.raises(type(interrupt)):
-        with SafetensorsWriter(path, [("a", "F32", (4,)), ("b", "F32", (4,))]) as w:
+        with SafetensorsWriter(path, [("a", "F32", (4,)), ("b", "F32", (4,))], write_behind=write_behind) as w:
             w.write("a", torch.ones(4))
             raise interrupt
     assert leftovers(tmp_path) == []
