@@ -23,6 +23,7 @@ tensor data, contiguous and little-endian.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
@@ -32,6 +33,7 @@ import struct
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,11 @@ from types import TracebackType
 from typing import Any
 
 import torch
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from .errors import ArtifactNotFoundError, CorruptFileError, LoradexError, UnsupportedError
 
@@ -725,8 +732,8 @@ class SafetensorsWriter:
             self._file.flush()
             self._join_flusher()
             os.fsync(self._file.fileno())
-            self._file.close()
             os.replace(tmp, self.path)
+            self._file.close()  # after the rename: the temp stays locked while it exists
 
         self._guarded(finish)
         self._tmp = None
@@ -966,11 +973,7 @@ def atomic_path(
     """
     target = Path(target)
     _refuse_target(target, protect, directory=directory)
-    if directory:
-        tmp = _make_temp_dir(target)
-    else:
-        fd, tmp = _make_temp_file(target)
-        os.close(fd)
+    lock, tmp = _make_temp_dir(target) if directory else _make_temp_file(target)
     try:
         yield tmp
         if directory:
@@ -982,6 +985,8 @@ def atomic_path(
     except BaseException:
         _remove_path(tmp)
         raise
+    finally:
+        os.close(lock)  # only now: the temp stays locked until it is renamed or removed
     _fsync_dir(target.parent)
 
 
@@ -1075,17 +1080,57 @@ os.umask(_UMASK)
 
 
 def _make_temp_file(target: Path) -> tuple[int, Path]:
+    """A new hidden temp file beside ``target``: (locked descriptor, path)."""
     _require_parent(target)
+    _reclaim_stale_temps(target)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.chmod(name, 0o666 & ~_UMASK)
+    _lock_temp(fd)
     return fd, Path(name)
 
 
-def _make_temp_dir(target: Path) -> Path:
+def _make_temp_dir(target: Path) -> tuple[int, Path]:
+    """A new hidden temp folder beside ``target``: (locked descriptor of the folder, path)."""
     _require_parent(target)
+    _reclaim_stale_temps(target)
     path = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(path, 0o777 & ~_UMASK)
-    return path
+    fd = os.open(path, os.O_RDONLY)
+    _lock_temp(fd)
+    return fd, path
+
+
+#: A temp younger than this is never reclaimed: it may be between creation and its lock.
+_STALE_AFTER = 60.0
+
+
+def _lock_temp(fd: int) -> None:
+    """Mark a temp as in use by this process: an exclusive ``flock`` that the kernel drops
+    when the process ends, however it ends (SIGKILL, OOM killer included)."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _reclaim_stale_temps(target: Path) -> None:
+    """Delete temps of ``target`` that writers left when they were killed before cleaning up:
+    those nobody holds locked and that are older than a minute. A live writer's temp is
+    locked, so two writers of one target never remove each other's work."""
+    if fcntl is None:  # pragma: no cover - no flock (Windows): leftovers stay
+        return
+    for tmp in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        try:
+            if time.time() - tmp.lstat().st_mtime < _STALE_AFTER:
+                continue
+            fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _remove_path(tmp)
+        except OSError:
+            pass  # held by a live writer
+        finally:
+            os.close(fd)
 
 
 def _require_parent(target: Path) -> None:

@@ -144,3 +144,8 @@ def test_an_interrupted_bake_leaves_no_output_and_the_base_untouched(zoo, tmp_pa
     if sig == signal.SIGINT:  # a clean interrupt also removes its temp file
         assert list(out.parent.iterdir()) == []
     assert _sha(base) == before
+    if sig == signal.SIGKILL:  # the next bake of that output reclaims the temp once it is stale
+        (temp,) = out.parent.iterdir()
+        os.utime(temp, (time.time() - 120, time.time() - 120))
+        bake(base, [(zoo["sd1-kohya-lora"].path, 0.8)], out)
+        assert list(out.parent.iterdir()) == [out]

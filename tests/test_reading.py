@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -417,6 +420,55 @@ def test_commit_with_tensors_missing_fails_and_cleans_up(tmp_path: Path) -> None
         with SafetensorsWriter(tmp_path / "o.safetensors", [("a", "F32", (1,))]) as w:
             w.commit()
     assert leftovers(tmp_path) == []
+
+
+_KILLED_WRITER = """
+import os, signal, sys, torch
+from loradex.adapters.safetensors_io import SafetensorsWriter, atomic_path
+target, kind = sys.argv[1], sys.argv[2]
+if kind == "folder":
+    with atomic_path(target, directory=True) as tmp:
+        (tmp / "half.bin").write_bytes(b"x")
+        os.kill(os.getpid(), signal.SIGKILL)
+with SafetensorsWriter(target, [("a", "F32", (4,)), ("b", "F32", (4,))]) as w:
+    w.write("a", torch.ones(4))
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def age(path: Path, seconds: float) -> None:
+    then = path.stat().st_mtime - seconds
+    os.utime(path, (then, then))
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_the_next_write_removes_a_temp_left_by_a_killed_writer(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "out.safetensors"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(target), kind])
+    assert proc.returncode == -signal.SIGKILL
+    (temp,) = leftovers(tmp_path)
+    age(tmp_path / temp, 120)
+    save_tensors(target, {"a": torch.ones(1)})
+    assert leftovers(tmp_path) == ["out.safetensors"]
+
+
+def test_a_fresh_unlocked_temp_is_left_alone(tmp_path: Path) -> None:
+    # It may belong to a writer that has created it and not locked it yet.
+    (tmp_path / ".out.safetensors.abc.tmp").write_bytes(b"")
+    save_tensors(tmp_path / "out.safetensors", {"a": torch.ones(1)})
+    assert leftovers(tmp_path) == [".out.safetensors.abc.tmp", "out.safetensors"]
+
+
+def test_a_live_writers_temp_is_never_removed_by_another_writer(tmp_path: Path) -> None:
+    target = tmp_path / "out.safetensors"
+    with SafetensorsWriter(target, [("a", "F32", (1,))]) as first:
+        (temp,) = leftovers(tmp_path)
+        age(tmp_path / temp, 120)  # looks abandoned, but is locked
+        save_tensors(target, {"a": torch.zeros(1)})
+        first.write("a", torch.ones(1))
+        first.commit()
+    assert leftovers(tmp_path) == ["out.safetensors"]
+    assert load_file(str(target))["a"].item() == 1.0
 
 
 def test_temp_file_is_hidden_beside_the_target_while_writing(tmp_path: Path) -> None:
