@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .safetensors_io import SafetensorsFile
 from .weights import WEIGHT_SUFFIXES
 
 __all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "artifact_files", "cached_sha256", "hash_file", "sha256_file"]
@@ -171,6 +172,17 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         return hash_file(path).sha256
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def sha256_with_metadata(path: str | os.PathLike[str], metadata: dict[str, str]) -> str:
+    """The sha256 a safetensors file would have with ``metadata`` in its header instead of its
+    own (the tensors and their bytes unchanged), without writing that file."""
+    with SafetensorsFile(path) as sf, open(path, "rb") as f:
+        digest = hashlib.sha256(sf.header_with(metadata))
+        f.seek(sf.data_offset)
+        while chunk := f.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _cache_path() -> Path:

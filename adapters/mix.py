@@ -186,8 +186,10 @@ def _common_base(infos: list[ArtifactInfo]) -> str:
 
 
 def _training_metadata(info: ArtifactInfo) -> dict[str, str]:
+    """What an input says about its training; in recipe-input order, so no file name (which
+    would make the output depend on where the inputs lie, and a rebuild from moved inputs differ)."""
     keep = ("ss_output_name", "ss_tag_frequency", "ss_base_model_version", "modelspec.title", "modelspec.trigger_phrase")
-    return {"file": info.path.name, **{k: info.metadata[k] for k in keep if k in info.metadata}}
+    return {k: info.metadata[k] for k in keep if k in info.metadata}
 
 
 def dynamic_rank_rule(method: str, value: float) -> RankRule:

@@ -1,24 +1,32 @@
 """rebuild(path): re-run the recipe embedded in a derived file and compare the result.
 
-Inputs are found where the recipe recorded them and must still have the recorded sha256 —
-rebuilding from a changed input would prove nothing.
+Inputs are found where the recipe recorded them, or, when they moved, by their sha256 through
+a ``locate`` callback (the CLI asks the catalog); they must have the recorded sha256 —
+rebuilding from a changed input would prove nothing. The recipe an op embeds names its inputs
+by path, so an output rebuilt from moved inputs is compared as the file it would be with the
+recorded paths in its recipe.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LoradexError, UnsupportedError
-from .hashing import sha256_file
-from .recipe import METADATA_KEY, Recipe
+from .hashing import sha256_file, sha256_with_metadata
+from .recipe import METADATA_KEY, Recipe, RecipeInput
 from .safetensors_io import SafetensorsFile
 
 
 class InputChangedError(LoradexError):
     """A recipe input is gone or no longer has the recorded content."""
+
+
+#: sha256 → a file with that content now (e.g. found in the catalog), or None.
+Locate = Callable[[str], Path | None]
 
 
 @dataclass
@@ -27,6 +35,8 @@ class RebuildReport:
     op: str
     expected_sha256: str
     actual_sha256: str
+    #: (recorded ref, where it was found instead) for inputs that moved
+    relocated: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
@@ -34,7 +44,8 @@ class RebuildReport:
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "op": self.op, "expected_sha256": self.expected_sha256,
-                "actual_sha256": self.actual_sha256, "identical": self.identical}
+                "actual_sha256": self.actual_sha256, "identical": self.identical,
+                "relocated": [{"recorded": a, "found": b} for a, b in self.relocated]}
 
 
 def read_recipe(path: str | Path) -> Recipe:
@@ -69,28 +80,61 @@ def run_recipe(recipe: Recipe, out: Path):
     raise UnsupportedError(f"cannot re-run a {recipe.op!r} recipe")
 
 
-def _identity(path: Path) -> str:
+def _identity(path: Path, recorded: dict[str, str]) -> str:
+    """sha256 of the output (per file, as JSON, for a folder), with the recipe's input refs
+    put back to the ``recorded`` ones (run ref → recorded ref) where inputs had moved."""
     if path.is_dir():
-        return json.dumps({str(f.relative_to(path)): sha256_file(f) for f in sorted(path.rglob("*")) if f.is_file()})
-    return sha256_file(path)
+        return json.dumps({str(f.relative_to(path)): _identity(f, recorded)
+                           for f in sorted(path.rglob("*")) if f.is_file()})
+    if not recorded or path.suffix != ".safetensors":
+        return sha256_file(path)
+    with SafetensorsFile(path) as sf:
+        metadata = dict(sf.metadata)
+    if METADATA_KEY not in metadata:
+        return sha256_file(path)
+    recipe = json.loads(metadata[METADATA_KEY])
+    for item in recipe["inputs"]:
+        item["ref"] = recorded.get(item["ref"], item["ref"])
+    metadata[METADATA_KEY] = json.dumps(recipe, sort_keys=True)  # as Recipe.to_json writes it
+    return sha256_with_metadata(path, metadata)
 
 
-def rebuild(path: str | Path) -> RebuildReport:
+def _find(item: RecipeInput, locate: Locate | None, path: Path) -> Path:
+    """Where the recipe input is now: its recorded path if that still has the recorded
+    content, else wherever ``locate`` finds the sha256."""
+    ref = Path(item.ref)
+    if ref.exists() and (not ref.is_file() or sha256_file(ref) == item.sha256):
+        return ref
+    found = locate(item.sha256) if locate else None
+    if found is not None and Path(found).exists() and (not Path(found).is_file()
+                                                          or sha256_file(found) == item.sha256):
+        return Path(found)
+    why = "changed since (sha256 differs)" if ref.exists() else "no longer exists"
+    where = " and nothing with its sha256 was found" if locate else ""
+    raise InputChangedError(f"recipe input {item.ref} {why}{where}", path=path)
+
+
+def rebuild(path: str | Path, *, locate: Locate | None = None) -> RebuildReport:
     """Re-run ``path``'s recipe into a temporary output beside it and compare hashes.
 
+    Args:
+        path: a file (or baked folder) made by loradex.
+        locate: finds an input that is gone from, or changed at, its recorded path by sha256.
+
     Raises:
-        InputChangedError: an input is missing or its sha256 differs from the recipe's.
+        InputChangedError: an input is missing or changed and ``locate`` found no copy.
         UnsupportedError: the file carries no recipe.
     """
     path = Path(path)
     recipe = read_recipe(path)
+    relocated: list[tuple[str, str]] = []
     for item in recipe.inputs:
-        ref = Path(item.ref)
-        if not ref.exists():
-            raise InputChangedError(f"recipe input {item.ref} no longer exists", path=path)
-        if ref.is_file() and sha256_file(ref) != item.sha256:
-            raise InputChangedError(f"recipe input {item.ref} changed since (sha256 differs)", path=path)
+        found = _find(item, locate, path)
+        if found != Path(item.ref):
+            relocated.append((item.ref, str(found)))
+            item.ref = str(found)
     with tempfile.TemporaryDirectory(prefix=".loradex-rebuild-", dir=path.parent) as tmp:
         out = Path(tmp) / path.name
         run_recipe(recipe, out)
-        return RebuildReport(path, recipe.op, _identity(path), _identity(out))
+        recorded = {found: ref for ref, found in relocated}
+        return RebuildReport(path, recipe.op, _identity(path, {}), _identity(out, recorded), relocated)

@@ -233,6 +233,11 @@ class SafetensorsFile:
         """Absolute file offset of the data section (equals :attr:`header_size`)."""
         return self.header_size
 
+    def header_with(self, metadata: Mapping[str, str] | None) -> bytes:
+        """The header (length prefix included) this file would have with ``metadata`` instead of
+        its own: same tensors, same order, offsets shifted to the new header's end."""
+        return _reencode_header(self.tensors, self.header_size, metadata)
+
     def keys(self) -> list[str]:
         """Tensor names in data-offset order."""
         return list(self.tensors)
@@ -675,9 +680,7 @@ class SafetensorsWriter:
         """
         if self._committed or self._tmp is None:
             raise ValueError(f"{self.path}: writer already closed")
-        relative = {n: TensorInfo(n, i.dtype, i.shape, i.start - self.header_size, i.end - self.header_size)
-                    for n, i in self.tensors.items()}
-        header = _encode_header(relative, _check_metadata(metadata))
+        header = _reencode_header(self.tensors, self.header_size, metadata)
         if len(header) != self.header_size:
             raise ValueError(f"{self.path}: new metadata changes the header size "
                              f"({len(header)} != {self.header_size} bytes)")
@@ -1048,6 +1051,13 @@ def _encode_header(planned: dict[str, TensorInfo], metadata: dict[str, str] | No
             name, info.dtype, info.shape, info.start + len(blob), info.end + len(blob)
         )
     return blob
+
+
+def _reencode_header(tensors: dict[str, TensorInfo], header_size: int, metadata: Mapping[str, str] | None) -> bytes:
+    """The header for the same tensors (absolute offsets after a ``header_size`` header) with new metadata."""
+    relative = {n: TensorInfo(n, i.dtype, i.shape, i.start - header_size, i.end - header_size)
+                for n, i in tensors.items()}
+    return _encode_header(relative, _check_metadata(metadata))
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str] | None:

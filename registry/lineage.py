@@ -181,6 +181,17 @@ def resolve_input(ref: str, *, engine: Engine | None = None, folder: Path | None
     return Path(artifact.path)
 
 
+def locator(engine: Engine) -> Callable[[str], Path | None]:
+    """For ``rebuild``: sha256 → a catalogued copy of that content still on disk, or None.
+    Any copy will do (duplicates share a sha256, so this is not :func:`queries.resolve`)."""
+    def locate(sha256: str) -> Path | None:
+        with open_session(engine) as session:
+            paths = session.exec(select(Artifact.path).where(Artifact.sha256 == sha256,
+                                                             Artifact.status == "ok")).all()
+        return next((Path(p) for p in sorted(paths) if Path(p).exists()), None)
+    return locate
+
+
 # ---------------------------------------------------------------------------------------
 # Recording an output
 

@@ -9,7 +9,7 @@ from safetensors.torch import load_file, save_file
 from loradex.adapters.bake import bake
 from loradex.adapters.extract import extract, truncated_svd
 from loradex.adapters.mix import mix, resize
-from loradex.adapters.rebuild import InputChangedError, rebuild
+from loradex.adapters.rebuild import InputChangedError, read_recipe, rebuild
 
 from oracles import deltas  # tests/ is on sys.path under pytest
 
@@ -67,3 +67,30 @@ def test_rebuild_refuses_when_an_input_changed(zoo, tmp_path):
     save_file(tensors, lora, metadata={"edited": "yes"})
     with pytest.raises(InputChangedError, match="changed"):
         rebuild(out)
+
+
+@pytest.mark.parametrize("moved", ["lora", "base"])
+def test_rebuild_finds_a_moved_input_by_sha256_and_compares_as_recorded(zoo, tmp_path, moved):
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+    base, lora = here / "base.safetensors", here / "lora.safetensors"
+    base.write_bytes(zoo["sd1-single"].path.read_bytes())
+    lora.write_bytes(zoo["sd1-kohya-lora"].path.read_bytes())
+    out = tmp_path / "out.safetensors"
+    bake(base, [(lora, 0.8)], out)
+    gone = base if moved == "base" else lora
+    new = gone.rename(there / gone.name)
+    recipe_shas = {i.ref: i.sha256 for i in read_recipe(out).inputs}
+    report = rebuild(out, locate=lambda sha: new if sha == recipe_shas[str(gone)] else None)
+    assert report.identical, report
+    assert report.relocated == [(str(gone), str(new))]
+
+
+def test_rebuild_without_a_copy_of_a_moved_input_names_it(zoo, tmp_path):
+    lora = tmp_path / "in.safetensors"
+    lora.write_bytes(zoo["sd1-kohya-lora"].path.read_bytes())
+    out = tmp_path / "out.safetensors"
+    mix([(lora, 0.5)], out)
+    lora.unlink()
+    with pytest.raises(InputChangedError, match="in.safetensors no longer exists and nothing with its sha256"):
+        rebuild(out, locate=lambda sha: None)

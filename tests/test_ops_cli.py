@@ -378,6 +378,19 @@ weight = -0.5
     assert "identical" in result.stdout
 
 
+def test_rebuild_finds_an_input_that_moved_through_the_catalog(catalog, files, tmp_path):
+    mine, attic = tmp_path / "mine", tmp_path / "attic"
+    mine.mkdir(), attic.mkdir()
+    lora = Path(shutil.copy2(files["locon"], mine / "mine.safetensors"))
+    out = tmp_path / "m.safetensors"
+    assert cli("mix", f"{lora}:0.5", "-o", out).exit_code == 0  # made without the catalog
+    lora.rename(attic / "renamed.safetensors")  # out of sight; the catalog has another copy
+    one_error_line(cli("rebuild", out), "mine.safetensors", "no longer exists")
+    result = cli("rebuild", out, catalog=catalog)
+    assert result.exit_code == 0, result.output
+    assert "identical" in result.stdout and str(files["locon"]) in result.stderr
+
+
 def test_an_input_whose_file_is_missing_is_refused_with_one_line(catalog, files, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

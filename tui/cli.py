@@ -562,18 +562,19 @@ def rebuild_cmd(ctx: typer.Context,
     """Re-run the recipe embedded in a derived file and compare sha256.
 
     Exits 0 when the rebuilt output is identical, 1 (one line on stderr) when it differs or an
-    input is gone or changed. Recipe inputs are read from the paths the recipe recorded.
+    input is gone or changed. Recipe inputs are read from the paths the recipe recorded; with a
+    catalog, an input that moved is found by its sha256 (the output is then compared as it
+    would be with the recorded paths in its recipe).
     """
     from loradex.adapters.rebuild import rebuild
 
     sink = Sink(json)
-    if Path(ref).expanduser().exists():
-        path = lineage.resolve_input(ref)
-    else:
-        with optional_engine(ctx) as engine:
-            path = lineage.resolve_input(ref, engine=engine)
-    with sink.progress("rebuilding"):
-        report = rebuild(path)
+    with optional_engine(ctx) as engine:
+        path = lineage.resolve_input(ref, engine=engine)
+        with sink.progress("rebuilding"):
+            report = rebuild(path, locate=lineage.locator(engine) if engine is not None else None)
+    for recorded, found in report.relocated:
+        sink.note(f"recipe input {recorded} moved; used {found} (same sha256, found in the catalog)")
     folder = len(report.expected_sha256) != 64  # a folder's identity is its files' sha256 list (JSON)
     if sink.as_json:
         sink.emit_json(report.to_dict())
