@@ -1,4 +1,4 @@
-"""Indexing folders into the catalog: discover, probe and hash what changed, record it.
+"""Indexing folders into the catalog: probe and hash what discovery found changed, record it.
 
 A rescan of an unchanged tree reads no file: a row whose path, size and mtime are unchanged
 is skipped on ``stat`` alone (rescans that re-hash everything are the top complaint of
@@ -13,9 +13,8 @@ Progress goes through a callback; nothing here prints.
 from __future__ import annotations
 
 import os
-import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,43 +28,19 @@ from sqlmodel import Session, select
 from loradex.adapters import probe
 from loradex.adapters.artifact import ArtifactInfo
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
-from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, artifact_files, hash_file
-from loradex.adapters.weights import WEIGHT_SUFFIXES
+from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, hash_file
 
 from . import queries
 from .db import session as open_session
+from .discovery import Found, artifact_name, discover
 from .models import Artifact, ScanRoot, utcnow
+from .progress import Progress, ScanProgress
 from .records import apply_error, apply_probe
 from .sidecars import Sidecars, apply_sidecars, read_sidecars
 
-__all__ = ["Found", "ScanProgress", "ScanReport", "VerifyChange", "VerifyReport", "discover", "scan",
-           "verify"]
+__all__ = ["ScanReport", "scan"]
 
-Progress = Callable[["ScanProgress"], None]
-
-_SKIP_DIRS = frozenset({"__pycache__", "node_modules"})  # plus every hidden folder (.cache, .git, our temp outputs)
-# Subfolders of a multi-part PEFT adapter are named after the pipeline component they adapt.
-_COMPONENTS = frozenset({"unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3", "prior",
-                         "controlnet"})
-# A folder with config.json is one model only when its weights carry a diffusers/transformers
-# weight name; a folder of LoRAs that happens to hold a config.json is still descended into.
-_MODEL_WEIGHTS = frozenset({"diffusion_pytorch_model", "model", "pytorch_model"})
-# Weight names that say nothing about the artifact: the folder name is the better name.
-_GENERIC = _MODEL_WEIGHTS | {"learned_embeds", "pytorch_lora_weights", "adapter_model"}
-_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
 _RETRIES = 5
-
-
-@dataclass
-class ScanProgress:
-    """One progress event. ``phase``: ``discover`` (``total`` 0 while counting, then the number
-    found), ``index`` (per examined artifact: ``total`` is the new and changed ones),
-    ``verify`` (per re-hashed file), or ``done``."""
-
-    phase: str
-    done: int
-    total: int
-    path: str | None = None
 
 
 @dataclass
@@ -106,42 +81,6 @@ class ScanReport:
 
 
 @dataclass
-class VerifyChange:
-    """A file whose bytes no longer match the catalog."""
-
-    artifact_id: int
-    path: str
-    old_sha256: str | None
-    new_sha256: str
-    same_weights: bool  #: the tensor hash still matches: only metadata was edited
-
-
-@dataclass
-class VerifyReport:
-    """What :func:`verify` found: ``checked`` files re-hashed, of which ``changed``."""
-
-    checked: int = 0
-    changed: list[VerifyChange] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
-
-
-@dataclass
-class Found:
-    """An artifact on disk as discovery saw it (before any read)."""
-
-    path: Path
-    is_dir: bool
-    size: int
-    mtime: float
-
-
-@dataclass
 class _Result:
     found: Found
     info: ArtifactInfo | None = None
@@ -153,66 +92,6 @@ class _Result:
 
 # ---------------------------------------------------------------------------------------
 # Discovery
-
-
-def discover(roots: Sequence[Path], *, progress: Progress | None = None) -> list[Found]:
-    """Every artifact under ``roots``: weights files, and model folders as one artifact each.
-
-    A folder is one artifact (not descended into) when it holds ``model_index.json``,
-    ``adapter_config.json`` (or component subfolders such as ``unet/`` each with one), or
-    ``config.json`` beside diffusers/transformers-named weights. Hidden folders (``.cache``,
-    our ``.*.tmp`` outputs) and non-weight files (sidecars, previews) are skipped.
-
-    Args:
-        roots: folders or single files.
-        progress: called every 256 artifacts found.
-
-    Returns:
-        The artifacts with their size and mtime (for folders: total size and latest mtime of
-        their weight and JSON files), sorted by path, without duplicates.
-    """
-    found: dict[Path, Found] = {}
-    for root in roots:
-        if root.is_file():
-            if root.suffix.lower() in WEIGHT_SUFFIXES:
-                st = root.stat()
-                found[root] = Found(root, False, st.st_size, st.st_mtime)
-        else:
-            _walk(root, found, progress)
-    return [found[p] for p in sorted(found)]
-
-
-def _walk(folder: Path, found: dict[Path, Found], progress: Progress | None) -> None:
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return  # an unreadable folder is not a reason to stop; its rows simply stay as they are
-    if _is_model_folder(folder, entries):
-        files = [(f, f.stat()) for f in artifact_files(folder)]
-        found[folder] = Found(folder, True, sum(st.st_size for _, st in files),
-                               max((st.st_mtime for _, st in files), default=0.0))
-    else:
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=False):  # symlinked folders could loop
-                if entry.name not in _SKIP_DIRS:
-                    _walk(Path(entry.path), found, progress)
-            elif Path(entry.name).suffix.lower() in WEIGHT_SUFFIXES and entry.is_file():
-                st = entry.stat()
-                found[Path(entry.path)] = Found(Path(entry.path), False, st.st_size, st.st_mtime)
-                if progress and len(found) % 256 == 0:
-                    progress(ScanProgress("discover", len(found), 0, entry.path))
-
-
-def _is_model_folder(folder: Path, entries: list[os.DirEntry]) -> bool:
-    names = {e.name for e in entries}
-    if "model_index.json" in names or "adapter_config.json" in names:
-        return True
-    if "config.json" in names and any(_SHARD.sub("", n.split(".")[0]) in _MODEL_WEIGHTS for n in names
-                                      if Path(n).suffix.lower() in WEIGHT_SUFFIXES):
-        return True
-    return any(e.name in _COMPONENTS and (folder / e.name / "adapter_config.json").is_file() for e in entries)
 
 
 # ---------------------------------------------------------------------------------------
@@ -374,9 +253,9 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
         if row is None and hashes is not None and (row := _moved_from(kin, hashes, claimed, absent)) is not None:
             delta.moved += 1
             delta.notes.append((path, f"moved from {row.path}"))
-            row.path, row.name = path, _name(found)
+            row.path, row.name = path, artifact_name(found)
         elif row is None:
-            row = _new_row(path, _name(found))
+            row = _new_row(path, artifact_name(found))
             delta.added += 1
             twin = next((k.path for k in kin if hashes and _same_weights(k, hashes)), None)
             if twin is not None:
@@ -434,13 +313,6 @@ def _same_weights(row: Artifact, hashes: FileHashes) -> bool:
         row.sha256 != hashes.sha256
 
 
-def _name(found: Found) -> str:
-    path = found.path
-    if found.is_dir:
-        return path.name
-    return path.parent.name if path.stem in _GENERIC and path.parent.name else path.stem
-
-
 def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
     # Only rows whose file is really gone: a file that exists but was not found (now inside a
     # model folder, say) is not "missing". Prefixes are rechecked here because SQLite's LIKE
@@ -452,59 +324,3 @@ def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
     for chunk in (gone[i:i + 500] for i in range(0, len(gone), 500)):
         s.exec(update(Artifact).where(Artifact.id.in_(chunk)).values(status="missing"))
     return len(gone) + sum(st == "missing" for _, _, st in rows)
-
-
-# ---------------------------------------------------------------------------------------
-# Verify
-
-
-def verify(engine: Engine, *, artifact_ids: Iterable[int] | None = None, workers: int = 4,
-           progress: Progress | None = None) -> VerifyReport:
-    """Re-hash the files of ok rows (always reading them) and report what changed.
-
-    Report only: rows are left as they are, so the user sees the change and decides (a
-    rescan records the new hashes of files whose size or mtime changed; a file edited in
-    place with its mtime restored is exactly what this finds).
-
-    Args:
-        engine: the catalog.
-        artifact_ids: only these rows (default: every ok row).
-        workers: threads that hash.
-        progress: called with ``verify`` events, then ``done``.
-
-    Returns:
-        A :class:`VerifyReport`.
-    """
-    start = time.perf_counter()
-    query = select(Artifact.id, Artifact.path, Artifact.sha256, Artifact.tensor_hash).where(Artifact.status == "ok")
-    if artifact_ids is not None:
-        query = query.where(Artifact.id.in_(list(artifact_ids)))
-    with open_session(engine) as s:
-        rows = s.exec(query.order_by(Artifact.path)).all()
-    report = VerifyReport()
-
-    def rehash(row: tuple[int, str, str | None, str | None]) -> tuple[tuple, FileHashes | str | None]:
-        if not os.path.exists(row[1]):
-            return row, None
-        try:
-            return row, hash_file(row[1])
-        except OSError as exc:
-            return row, " ".join(str(exc).split())
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for done, ((ident, path, sha, tensor), got) in enumerate(pool.map(rehash, rows), 1):
-            if got is None:
-                report.missing.append(path)
-            elif isinstance(got, str):
-                report.errors.append((path, got))
-            else:
-                report.checked += 1
-                if got.sha256 != sha:
-                    report.changed.append(VerifyChange(ident, path, sha, got.sha256,
-                                                       tensor is not None and got.tensor_hash == tensor))
-            if progress:
-                progress(ScanProgress("verify", done, len(rows), path))
-    report.elapsed = time.perf_counter() - start
-    if progress:
-        progress(ScanProgress("done", len(rows), len(rows)))
-    return report

@@ -403,7 +403,7 @@ def test_interrupted_write_leaves_an_existing_target_untouched(tmp_path: Path) -
     path = tmp_path / "out.safetensors"
     path.write_bytes(b"previous")
     with pytest.raises(KeyboardInterrupt):
-        with SafetensorsWriter(path, [("a", "F32", (4,))]) as w:
+        with SafetensorsWriter(path, [("a", "F32", (4,))]):
             raise KeyboardInterrupt
     assert path.read_bytes() == b"previous"
     assert leftovers(tmp_path) == ["out.safetensors"]

@@ -37,7 +37,9 @@ from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, ScanRoot, Tag
 from loradex.registry.queries import duplicates
 from loradex.registry.records import search_text, training_metadata
-from loradex.registry.scan import discover, scan, verify
+from loradex.registry.discovery import discover
+from loradex.registry.scan import scan
+from loradex.registry.verify import verify
 from loradex.registry.sidecars import read_sidecars
 
 KOHYA = ("sd1-kohya-lora", "sdxl-kohya-lora")

@@ -247,7 +247,7 @@ def note_cmd(ctx: typer.Context, ref: RefArg,
 @handle_errors
 def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = False) -> None:
     """Re-hash catalogued files and list those changed or missing (exits 0 either way)."""
-    from loradex.registry.scan import verify
+    from loradex.registry.verify import verify
 
     sink = Sink(json)
     with catalog_engine(ctx) as engine, sink.progress("verifying") as progress:

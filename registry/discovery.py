@@ -1,0 +1,110 @@
+"""What counts as one artifact on disk: weights files, and model folders as a whole.
+
+Walks folders without reading any file (``stat`` only), so a rescan of an unchanged tree
+costs a directory walk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from loradex.adapters.hashing import artifact_files
+from loradex.adapters.weights import WEIGHT_SUFFIXES
+
+from .progress import Progress, ScanProgress
+
+__all__ = ["Found", "artifact_name", "discover"]
+
+_SKIP_DIRS = frozenset({"__pycache__", "node_modules"})  # plus every hidden folder (.cache, .git, our temp outputs)
+# Subfolders of a multi-part PEFT adapter are named after the pipeline component they adapt.
+_COMPONENTS = frozenset({"unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3", "prior",
+                         "controlnet"})
+# A folder with config.json is one model only when its weights carry a diffusers/transformers
+# weight name; a folder of LoRAs that happens to hold a config.json is still descended into.
+_MODEL_WEIGHTS = frozenset({"diffusion_pytorch_model", "model", "pytorch_model"})
+# Weight names that say nothing about the artifact: the folder name is the better name.
+_GENERIC = _MODEL_WEIGHTS | {"learned_embeds", "pytorch_lora_weights", "adapter_model"}
+_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
+
+
+@dataclass
+class Found:
+    """An artifact on disk as discovery saw it (before any read)."""
+
+    path: Path
+    is_dir: bool
+    size: int
+    mtime: float
+
+
+def discover(roots: Sequence[Path], *, progress: Progress | None = None) -> list[Found]:
+    """Every artifact under ``roots``: weights files, and model folders as one artifact each.
+
+    A folder is one artifact (not descended into) when it holds ``model_index.json``,
+    ``adapter_config.json`` (or component subfolders such as ``unet/`` each with one), or
+    ``config.json`` beside diffusers/transformers-named weights. Hidden folders (``.cache``,
+    our ``.*.tmp`` outputs) and non-weight files (sidecars, previews) are skipped.
+
+    Args:
+        roots: folders or single files.
+        progress: called every 256 artifacts found.
+
+    Returns:
+        The artifacts with their size and mtime (for folders: total size and latest mtime of
+        their weight and JSON files), sorted by path, without duplicates.
+    """
+    found: dict[Path, Found] = {}
+    for root in roots:
+        if root.is_file():
+            if root.suffix.lower() in WEIGHT_SUFFIXES:
+                st = root.stat()
+                found[root] = Found(root, False, st.st_size, st.st_mtime)
+        else:
+            _walk(root, found, progress)
+    return [found[p] for p in sorted(found)]
+
+
+def _walk(folder: Path, found: dict[Path, Found], progress: Progress | None) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return  # an unreadable folder is not a reason to stop; its rows simply stay as they are
+    if _is_model_folder(folder, entries):
+        files = [(f, f.stat()) for f in artifact_files(folder)]
+        found[folder] = Found(folder, True, sum(st.st_size for _, st in files),
+                               max((st.st_mtime for _, st in files), default=0.0))
+    else:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):  # symlinked folders could loop
+                if entry.name not in _SKIP_DIRS:
+                    _walk(Path(entry.path), found, progress)
+            elif Path(entry.name).suffix.lower() in WEIGHT_SUFFIXES and entry.is_file():
+                st = entry.stat()
+                found[Path(entry.path)] = Found(Path(entry.path), False, st.st_size, st.st_mtime)
+                if progress and len(found) % 256 == 0:
+                    progress(ScanProgress("discover", len(found), 0, entry.path))
+
+
+def _is_model_folder(folder: Path, entries: list[os.DirEntry]) -> bool:
+    names = {e.name for e in entries}
+    if "model_index.json" in names or "adapter_config.json" in names:
+        return True
+    if "config.json" in names and any(_SHARD.sub("", n.split(".")[0]) in _MODEL_WEIGHTS for n in names
+                                      if Path(n).suffix.lower() in WEIGHT_SUFFIXES):
+        return True
+    return any(e.name in _COMPONENTS and (folder / e.name / "adapter_config.json").is_file() for e in entries)
+
+
+def artifact_name(found: Found) -> str:
+    """The catalog name of an artifact: its file stem, or its folder's name for folders and
+    for generic weight names (``pytorch_lora_weights``, ``adapter_model``, ...)."""
+    path = found.path
+    if found.is_dir:
+        return path.name
+    return path.parent.name if path.stem in _GENERIC and path.parent.name else path.stem
