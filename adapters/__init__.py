@@ -10,8 +10,10 @@ from .convert import ConversionReport, convert
 from .errors import (
     ArtifactNotFoundError,
     CorruptFileError,
+    DiskSpaceError,
     IncompatibleError,
     LoradexError,
+    OutputError,
     RefusedFileError,
     UnsupportedError,
 )
@@ -20,7 +22,8 @@ from .layermap import Layer, LayerMap, layer_map
 from .probe import probe
 
 __all__ = [
-    "ArtifactInfo", "ArtifactNotFoundError", "ConversionReport", "CorruptFileError", "IncompatibleError",
-    "Inspection", "Layer", "LayerInfo", "LayerMap", "LoradexError", "RefusedFileError", "UnsupportedError",
+    "ArtifactInfo", "ArtifactNotFoundError", "ConversionReport", "CorruptFileError", "DiskSpaceError",
+    "IncompatibleError", "Inspection", "Layer", "LayerInfo", "LayerMap", "LoradexError", "OutputError",
+    "RefusedFileError", "UnsupportedError",
     "convert", "inspect", "layer_map", "probe",
 ]

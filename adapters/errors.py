@@ -40,5 +40,10 @@ class IncompatibleError(LoradexError, ValueError):
     """An adapter and a base model (or two adapters) do not fit together."""
 
 
-class DiskSpaceError(LoradexError, OSError):
+class OutputError(LoradexError, OSError):
+    """An output could not be written (permissions, I/O error, a size limit); the partial
+    output was removed and the target left as it was."""
+
+
+class DiskSpaceError(OutputError):
     """Not enough free disk space for an output; nothing was written."""

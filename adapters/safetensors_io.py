@@ -23,6 +23,7 @@ tensor data, contiguous and little-endian.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import math
@@ -47,7 +48,14 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from .errors import ArtifactNotFoundError, CorruptFileError, LoradexError, UnsupportedError
+from .errors import (
+    ArtifactNotFoundError,
+    CorruptFileError,
+    DiskSpaceError,
+    LoradexError,
+    OutputError,
+    UnsupportedError,
+)
 
 __all__ = [
     "DTYPE_SIZES",
@@ -833,6 +841,11 @@ class SafetensorsWriter:
         # After a failed write the file position is unknown, so the writer cannot continue.
         try:
             fn(*args)
+        except OSError as exc:
+            self.abort()
+            if isinstance(exc, LoradexError):
+                raise
+            raise output_error(exc, self.path) from exc
         except BaseException:
             self.abort()
             raise
@@ -985,6 +998,11 @@ def atomic_path(
         else:
             _fsync_path(tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        _remove_path(tmp)
+        if exc.errno in _DISK_FULL and not isinstance(exc, LoradexError):  # other errors may be an input's
+            raise output_error(exc, target) from exc
+        raise
     except BaseException:
         _remove_path(tmp)
         raise
@@ -1089,11 +1107,25 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+def output_error(exc: OSError, target: Path) -> OutputError:
+    """A failed write of ``target`` in words a user can act on (the caller has cleaned up)."""
+    if exc.errno in _DISK_FULL:
+        return DiskSpaceError("the disk filled up while writing; nothing was written (the partial output "
+                              "was removed)", path=target)
+    return OutputError(f"cannot write ({exc.strerror or exc}); nothing was written", path=target)
+
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 def _make_temp_file(target: Path) -> tuple[int, Path]:
     """A new hidden temp file beside ``target``: (locked descriptor, path)."""
     _require_parent(target)
     _reclaim_stale_temps(target)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise output_error(exc, target) from exc
     os.chmod(name, 0o666 & ~_UMASK)
     _lock_temp(fd)
     return fd, Path(name)
@@ -1103,7 +1135,10 @@ def _make_temp_dir(target: Path) -> tuple[int, Path]:
     """A new hidden temp folder beside ``target``: (locked descriptor of the folder, path)."""
     _require_parent(target)
     _reclaim_stale_temps(target)
-    path = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        path = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as exc:
+        raise output_error(exc, target) from exc
     os.chmod(path, 0o777 & ~_UMASK)
     fd = os.open(path, os.O_RDONLY)
     _lock_temp(fd)

@@ -8,7 +8,10 @@ Exit codes: 0 ok, 1 a LoradexError (one line on stderr), 2 usage.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,6 +174,51 @@ def test_rebuild_of_an_edited_file_exits_1_with_one_line(files, tmp_path):
     save_file(load_file(out), out, {**metadata, "edited": "yes"})  # same recipe, other bytes
     one_error_line(cli("rebuild", out), str(out), "differs")
     one_error_line(cli("rebuild", files["lora"]), "no loradex recipe")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 64 KiB file system (tmpfs), for outputs that do not fit."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (CI runs as root): {result.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_disk_that_fills_up_mid_write_exits_1_naming_the_output_and_leaves_nothing(files, small_disk):
+    out = small_disk / "m.safetensors"
+    one_error_line(cli("mix", f"{files['lora']}:0.5", "-o", out), str(out), "disk filled up", "nothing was written")
+    assert list(small_disk.iterdir()) == []
+
+
+def test_bake_refuses_up_front_when_the_output_cannot_fit(files, small_disk):
+    one_error_line(cli("bake", "--base", files["base"], f"{files['lora']}:0.8", "-o", small_disk / "b.safetensors"),
+                   str(small_disk), "GB free")
+    assert list(small_disk.iterdir()) == []
+
+
+_SIZE_LIMITED = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+from loradex.tui.cli import main
+sys.argv = ["loradex", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_write_the_system_refuses_exits_1_naming_the_output_and_leaves_nothing(files, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "m.safetensors"
+    proc = subprocess.run([sys.executable, "-c", _SIZE_LIMITED, "mix", f"{files['lora']}:0.5", "-o", str(out)],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == f"error: {out}: cannot write (File too large); nothing was written"
+    assert list(out_dir.iterdir()) == []
 
 
 def test_bake_of_an_sdxl_lora_onto_an_sd1_base_exits_1_naming_both(files, tmp_path):
