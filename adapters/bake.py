@@ -33,8 +33,8 @@ from .lowrank import product_factors
 from .mix import layer_factors
 from .probe import probe
 from .recipe import METADATA_KEY, Recipe, RecipeInput, _version
-from .safetensors_io import SafetensorsFile, SafetensorsWriter, atomic_path, dtype_code, torch_dtype
-from .weights import WeightSource, open_weights
+from .safetensors_io import DTYPE_SIZES, SafetensorsWriter, atomic_path, dtype_code, torch_dtype
+from .weights import PICKLE_SUFFIXES, WeightSource, open_weights
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 _FLOAT_CODES = {"F16", "BF16", "F32"}
@@ -74,7 +74,8 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     """Bake LoRAs into a checkpoint: a single-file (LDM/SGM) ``.safetensors`` or a diffusers folder.
 
     Args:
-        base: the checkpoint; never modified.
+        base: the checkpoint; never modified. A pickled ``.ckpt`` is read with
+            ``weights_only=True`` (memory-mapped) and baked into a safetensors output.
         loras: (path, weight) pairs; any LoRA/LyCORIS format probe understands (DoRA included).
         out: output file (or folder for a diffusers base); must not exist as an input.
         dtype: ``fp16``, ``bf16`` or ``fp32`` for floating tensors; default: as in the base.
@@ -86,7 +87,7 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
 
     Raises:
         IncompatibleError: a LoRA is for another base family, or layers match nothing (listed).
-        UnsupportedError: a pickle checkpoint (convert it to safetensors first) or not a checkpoint.
+        UnsupportedError: not a checkpoint, or ``out`` named like a pickle (the output is safetensors).
         DiskSpaceError: not enough free space beside ``out``.
     """
     start = time.perf_counter()
@@ -96,9 +97,8 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     base_info = probe(base)
     if base_info.kind != "checkpoint":
         raise UnsupportedError(f"bake needs a checkpoint as base; this is a {base_info.kind}", path=base)
-    if base_info.safety != "safetensors":
-        raise UnsupportedError("bake streams safetensors checkpoints; convert this pickle to safetensors first",
-                               path=base)
+    if out.suffix.lower() in PICKLE_SUFFIXES:
+        raise UnsupportedError("bake writes safetensors (never pickles); name the output .safetensors", path=out)
     targets = layer_locations(base, base_info)
     infos = [probe(path) for path, _ in loras]
     report = BakeReport(out, base, dtype=dtype or "as base")
@@ -271,23 +271,31 @@ def _dora(layer: LayerInfo, src: WeightSource, weight: float, w: torch.Tensor) -
 def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sources: list[WeightSource],
                infos: list[ArtifactInfo], weights: list[float], dtype: str | None, recipe: Recipe,
                base_hash: concurrent.futures.Future, progress: Progress | None, protect: list[Path]) -> None:
-    with SafetensorsFile(src_path) as sf:
+    """Stream one weights file of the base into ``out`` (safetensors), patching as planned.
+
+    A safetensors base keeps its tensor order and its untouched tensors are kernel copies; a
+    pickled ``.ckpt`` (memory-mapped by torch) is written in safetensors' own order
+    (widest dtype first, for alignment), every tensor through the writer.
+    """
+    with open_weights(src_path) as src:
         def out_code(code: str) -> str:
             return dtype_code(DTYPES[dtype]) if dtype and code in _FLOAT_CODES else code
 
-        layout = [(name, out_code(t.dtype), t.shape) for name, t in sf.tensors.items()]
-        metadata = {**sf.metadata, METADATA_KEY: recipe.to_json()}
+        names = src.keys() if src.container == "safetensors" else \
+            sorted(src.keys(), key=lambda k: (-DTYPE_SIZES[src.dtype(k)], k))
+        layout = [(name, out_code(src.dtype(name)), src.shape(name)) for name in names]
+        metadata = {**src.metadata, METADATA_KEY: recipe.to_json()}
         total = len(layout)
         with SafetensorsWriter(out, layout, metadata, protect=protect, write_behind=_WRITE_BEHIND) as writer:
             for done, (name, code, _) in enumerate(layout, 1):
-                info = sf.tensors[name]
+                stored = src.dtype(name)
                 if name in patches:
-                    writer.write(name, _patched(sf.get(name), patches[name], sources, infos, weights,
-                                                DTYPES[dtype] if dtype else torch_dtype(info.dtype)))
-                elif code == info.dtype:
-                    writer.copy_from(name, sf.fileno(), info.start)
+                    writer.write(name, _patched(src.get(name), patches[name], sources, infos, weights,
+                                                DTYPES[dtype] if dtype else torch_dtype(stored)))
+                elif code == stored and (raw := src.raw_range(name)) is not None:
+                    writer.copy_from(name, *raw)
                 else:
-                    writer.write(name, sf.get(name).to(DTYPES[dtype]))
+                    writer.write(name, src.get(name).to(torch_dtype(code)))
                 if progress:
                     progress(done, total, name)
             final = json.loads(recipe.to_json())

@@ -13,6 +13,7 @@ import torch
 from .artifact import ArtifactInfo
 from .layermap import layer_map
 from .safetensors_io import SafetensorsFile
+from .weights import open_weights
 
 
 @dataclass
@@ -38,12 +39,11 @@ def layer_locations(base: Path, info: ArtifactInfo) -> dict[str, Location]:
                     if key.endswith(".weight") and (name := lm.resolve(f"{prefix}.{key[:-7]}" if prefix else key[:-7])):
                         targets[name] = Location(f, key, t.shape)
         return targets
-    with SafetensorsFile(base) as sf:
+    with open_weights(base) as src:  # a .safetensors or a pickled .ckpt single file
         for key, layers in lm.by_ldm_key().items():
-            if key in sf.tensors:
+            if key in src:
                 for layer in layers:
-                    targets[layer.name] = Location(base, key, sf.tensors[key].shape, layer.ldm_rows,
-                                                  layer.ldm_transposed)
+                    targets[layer.name] = Location(base, key, src.shape(key), layer.ldm_rows, layer.ldm_transposed)
     return targets
 
 

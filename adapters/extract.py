@@ -21,7 +21,8 @@ from .errors import IncompatibleError, UnsupportedError
 from .layermap import layer_map
 from .probe import probe
 from .recipe import Recipe
-from .safetensors_io import SafetensorsFile, save_tensors
+from .safetensors_io import save_tensors
+from .weights import WeightSource, open_weights
 
 _RANDOMISED_ABOVE = 1024  # min(m, n) beyond which the sketch beats the full SVD
 
@@ -77,7 +78,7 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
     lm = layer_map(infos[0].base)
     tensors: dict[str, torch.Tensor] = {}
     report = ExtractReport(out, rank, 0, 0)
-    files: dict[Path, SafetensorsFile] = {}
+    files: dict[Path, WeightSource] = {}
     try:
         for done, (name, loc) in enumerate(locations[0].items(), 1):
             if progress:
@@ -87,7 +88,7 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
                 continue
             for f in (loc.file, other.file):
                 if f not in files:  # open each file once, not once per layer
-                    files[f] = SafetensorsFile(f)
+                    files[f] = open_weights(f)
             fa, fb = files[loc.file], files[other.file]
             w = layer_view(fa.get(loc.key).float(), loc)
             w2 = layer_view(fb.get(other.key).float(), other)

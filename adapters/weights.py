@@ -100,6 +100,11 @@ class WeightSource:
         """
         raise NotImplementedError
 
+    def raw_range(self, key: str) -> tuple[int, int] | None:
+        """(open descriptor, offset) of ``key``'s bytes where a file stores them as they are
+        (safetensors), for copies in the kernel; None where it does not (pickles)."""
+        return None
+
     @property
     def bytes_read(self) -> int:
         """Bytes read from disk so far (a pickle counts its whole file once loaded)."""
@@ -158,6 +163,9 @@ class _SafetensorsSource(WeightSource):
     def get(self, key: str) -> torch.Tensor:
         return self._file.get(key)
 
+    def raw_range(self, key: str) -> tuple[int, int]:
+        return self._file.fileno(), self._file.info(key).start
+
     @property
     def bytes_read(self) -> int:
         return self._file.bytes_read
@@ -167,7 +175,14 @@ class _SafetensorsSource(WeightSource):
 
 
 class _PickleSource(WeightSource):
-    """A torch pickle, loaded whole with ``weights_only=True`` and flattened to dotted keys."""
+    """A torch pickle, loaded with ``weights_only=True`` (memory-mapped where the format
+    allows) and flattened to dotted keys.
+
+    LDM / Lightning checkpoints (``.ckpt``) keep the model under ``state_dict`` beside training
+    state (``global_step``, ``epoch``, sometimes optimizer tensors). Like A1111 and ComfyUI,
+    only the inner dict is the model: its keys read as in a ``.safetensors`` checkpoint, the
+    scalars beside it become metadata, and tensors beside it are not part of the model.
+    """
 
     container = "pickle"
     safety = "pickle-safe"
@@ -178,6 +193,10 @@ class _PickleSource(WeightSource):
         metadata: dict[str, str] = {}
         if isinstance(obj, torch.Tensor):
             tensors["tensor"] = obj.detach()
+        elif isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
+            _flatten(obj["state_dict"], "", tensors, metadata, path)
+            training: dict[str, torch.Tensor] = {}
+            _flatten({k: v for k, v in obj.items() if k != "state_dict"}, "", training, metadata, path)
         else:
             _flatten(obj, "", tensors, metadata, path)
         super().__init__(path, metadata, [path])

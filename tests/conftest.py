@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -97,3 +98,16 @@ def sd1_pipe(zoo):
     from oracles import load_pipeline
 
     return load_pipeline(zoo["sd1-diffusers"].path)
+
+
+
+@pytest.fixture(scope="session")
+def sd1_ckpt(zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The zoo's SD1 single file re-saved the way LDM training wrote .ckpt files: the weights
+    under ``state_dict`` beside ``global_step``, in torch's zip pickle format."""
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path_factory.mktemp("ckpt") / "tiny-sd1.ckpt"
+    torch.save({"state_dict": load_file(zoo["sd1-single"].path), "global_step": 470000}, out)
+    return out

@@ -14,8 +14,9 @@ import time
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file
 
-from loradex.adapters import IncompatibleError
+from loradex.adapters import IncompatibleError, UnsupportedError
 from loradex.adapters.bake import bake
 
 from oracles import load_pipeline, text_output, unet_output  # tests/ is on sys.path under pytest
@@ -73,6 +74,23 @@ def test_baked_sdxl_single_file_patches_text_encoder_2_in_proj_slices(zoo, tmp_p
     ours, ref = load_pipeline(out, folder, sdxl=True), _fused(folder, loras, sdxl=True)
     _assert_fp16_close(text_output(ours.text_encoder_2), text_output(ref.text_encoder_2))
     _assert_fp16_close(unet_output(ours), unet_output(ref))
+
+
+def test_a_pickled_ckpt_base_bakes_to_the_tensors_of_its_safetensors_twin(zoo, sd1_ckpt, tmp_path):
+    loras = [(zoo["sd1-kohya-lora"].path, 0.8)]
+    bake(zoo["sd1-single"].path, loras, tmp_path / "twin.safetensors")
+    bake(sd1_ckpt, loras, tmp_path / "from_ckpt.safetensors")
+    want, got = load_file(tmp_path / "twin.safetensors"), load_file(tmp_path / "from_ckpt.safetensors")
+    assert got.keys() == want.keys()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    with safe_open(tmp_path / "from_ckpt.safetensors", "pt") as f:
+        assert f.metadata()["global_step"] == "470000"
+
+
+def test_an_output_named_like_a_pickle_is_refused(zoo, sd1_ckpt, tmp_path):
+    with pytest.raises(UnsupportedError, match="name the output .safetensors"):
+        bake(sd1_ckpt, [(zoo["sd1-kohya-lora"].path, 0.8)], tmp_path / "baked.ckpt")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_dtype_fp32_widens_floating_tensors(zoo, tmp_path):

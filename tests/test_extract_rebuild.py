@@ -29,6 +29,17 @@ def test_extract_recovers_the_lora_that_was_baked_in(zoo, tmp_path):
         torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-3)
 
 
+def test_extract_reads_a_pickled_ckpt_like_its_safetensors_twin(zoo, tmp_path):
+    tuned = tmp_path / "tuned.safetensors"
+    bake(zoo["sd1-single"].path, [(zoo["sd1-kohya-lora"].path, 1.0)], tuned)
+    tuned_ckpt = tmp_path / "tuned.ckpt"
+    torch.save({"state_dict": load_file(tuned), "global_step": 1}, tuned_ckpt)
+    extract(zoo["sd1-single"].path, tuned, tmp_path / "a.safetensors", rank=4)
+    extract(zoo["sd1-single"].path, tuned_ckpt, tmp_path / "b.safetensors", rank=4)
+    a, b = load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_randomised_svd_matches_the_exact_truncation_on_a_large_layer():
     gen = torch.Generator().manual_seed(0)
     big = torch.randn(1280, 16, generator=gen) @ torch.randn(16, 1300, generator=gen)

@@ -88,6 +88,13 @@ def test_single_file_and_folder_checkpoints_list_the_same_layer_inventory(zoo):
     assert single and single == folder
 
 
+def test_an_ldm_ckpt_probes_as_the_checkpoint_inside_its_state_dict(zoo, sd1_ckpt):
+    info, twin = probe(sd1_ckpt), probe(zoo["sd1-single"].path)
+    assert (info.kind, info.format, info.base, info.safety) == ("checkpoint", "ldm_single_file", "sd1", "pickle-safe")
+    assert info.inventory == twin.inventory
+    assert info.metadata == {"global_step": "470000"}
+
+
 def test_sdxl_single_file_inventory_includes_text_encoder_2_slices_of_in_proj(zoo):
     inventory = probe(zoo["sdxl-single"].path).inventory
     assert inventory["text_encoder_2.text_model.encoder.layers.0.self_attn.q_proj"] == (1280, 1280)
