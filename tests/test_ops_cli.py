@@ -221,6 +221,14 @@ def test_a_write_the_system_refuses_exits_1_naming_the_output_and_leaves_nothing
     assert list(out_dir.iterdir()) == []
 
 
+def test_bake_without_loras_turns_a_ckpt_into_an_equal_safetensors_file(files, sd1_ckpt, tmp_path):
+    out = tmp_path / "converted.safetensors"
+    assert cli("bake", "--base", sd1_ckpt, "-o", out).exit_code == 0
+    want, got = load_file(files["base"]), load_file(out)
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    assert probe(out).kind == "checkpoint"
+
+
 def test_bake_of_an_sdxl_lora_onto_an_sd1_base_exits_1_naming_both(files, tmp_path):
     out = tmp_path / "bad.safetensors"
     one_error_line(cli("bake", "--base", files["base"], f"{files['sdxl']}:0.8", "-o", out), "sdxl", "sd1",

@@ -506,6 +506,8 @@ def bake_cmd(
     From a recipe file: loradex bake recipe.toml
 
     LoRA layers that match nothing in the base stop the bake (named) unless --allow-partial.
+    A pickled .ckpt base is read safely (weights only) and the output is always safetensors,
+    so with no LoRAs a bake is a safe conversion: loradex bake --base old.ckpt -o new.safetensors
 
     The catalog is used as for mix.
     """
