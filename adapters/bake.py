@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -138,17 +139,35 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     return report
 
 
-@contextlib.contextmanager
-def _leave_a_core_to_the_writer() -> Iterator[None]:
-    """Run torch on one core fewer while the write-behind thread keeps one busy copying in the
-    kernel: on 2 cores, torch's default of a thread per core made the patch arithmetic ~1.5x
-    slower and the whole bake ~10% slower. (Process-wide, hence restored afterwards.)"""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - 1)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+class _CoreForTheWriter:
+    """Run torch on one core fewer while bakes run: their write-behind threads keep a core busy
+    copying in the kernel, and on 2 cores torch's default of a thread per core made the patch
+    arithmetic ~1.5x slower and the whole bake ~10% slower. The thread count is process-wide,
+    so concurrent bakes share the change: the first one in lowers it, the last one out
+    restores it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._before = 0
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._before = torch.get_num_threads()
+                torch.set_num_threads(max(1, min(self._before, (os.cpu_count() or 1) - 1)))
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    torch.set_num_threads(self._before)
+
+
+_leave_a_core_to_the_writer = _CoreForTheWriter()
 
 
 def _plan(base_info: ArtifactInfo, targets: dict[str, Location], infos: list[ArtifactInfo], weights: list[float],

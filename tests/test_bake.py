@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -91,6 +92,16 @@ def test_an_output_named_like_a_pickle_is_refused(zoo, sd1_ckpt, tmp_path):
     with pytest.raises(UnsupportedError, match="name the output .safetensors"):
         bake(sd1_ckpt, [(zoo["sd1-kohya-lora"].path, 0.8)], tmp_path / "baked.ckpt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bakes_leave_torchs_thread_count_as_they_found_it_even_two_at_once(zoo, tmp_path):
+    before = torch.get_num_threads()
+    loras = [(zoo["sd1-kohya-lora"].path, 0.8)]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(bake, zoo["sd1-single"].path, loras, tmp_path / f"{i}.safetensors") for i in range(2)]
+        for run in runs:
+            run.result()
+    assert torch.get_num_threads() == before
 
 
 def test_dtype_fp32_widens_floating_tensors(zoo, tmp_path):
