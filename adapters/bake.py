@@ -216,7 +216,7 @@ def _patched(w: torch.Tensor, patches: list[Patch], sources: list[WeightSource],
              weights: list[float], dtype: torch.dtype) -> torch.Tensor:
     """The stored tensor ``w`` plus every patch's weighted delta, cast to ``dtype``."""
     if any(p.layer.algorithm == "dora" for p in patches):  # needs whole rows/columns of W + ΔW
-        w = w.float()
+        w = w.to(torch.float32, copy=True)  # never patch the source in place (a pickle's may be its mmap)
         for patch in patches:
             _apply(patch, sources[patch.lora], infos[patch.lora], weights[patch.lora], layer_view(w, patch.location))
         return w.to(dtype)

@@ -88,6 +88,15 @@ def test_a_pickled_ckpt_base_bakes_to_the_tensors_of_its_safetensors_twin(zoo, s
         assert f.metadata()["global_step"] == "470000"
 
 
+def test_a_dora_bake_leaves_a_memory_mapped_fp32_ckpt_base_byte_identical(zoo, tmp_path):
+    base = tmp_path / "fp32.ckpt"
+    tensors = load_file(zoo["sd1-single"].path)
+    torch.save({"state_dict": {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}}, base)
+    before = _sha(base)
+    bake(base, [(zoo["sd1-lycoris-dora"].path, 1.0)], tmp_path / "out.safetensors")
+    assert _sha(base) == before
+
+
 def test_an_output_named_like_a_pickle_is_refused(zoo, sd1_ckpt, tmp_path):
     with pytest.raises(UnsupportedError, match="name the output .safetensors"):
         bake(sd1_ckpt, [(zoo["sd1-kohya-lora"].path, 0.8)], tmp_path / "baked.ckpt")
