@@ -29,9 +29,7 @@ from .artifact import ArtifactInfo, LayerInfo
 from .checkpoint import Location, delta_shape, layer_locations, layer_view
 from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
 from .hashing import cached_sha256, sha256_file
-from .inspection import layer_tensors
-from .lowrank import product_factors
-from .mix import layer_factors
+from .mix import dora_delta, layer_factors
 from .probe import probe
 from .recipe import METADATA_KEY, Recipe, RecipeInput, _version
 from .safetensors_io import DTYPE_SIZES, SafetensorsWriter, atomic_path, dtype_code, torch_dtype
@@ -260,31 +258,14 @@ def _add_low_rank(w: torch.Tensor, terms: list[tuple[int, int, torch.Tensor, tor
 
 def _apply(patch: Patch, src: WeightSource, info: ArtifactInfo, weight: float, region: torch.Tensor) -> None:
     """Add the patch's weighted delta to ``region`` (a float32 view into the base tensor) in
-    place: one addmm, no temporaries the size of the weight."""
+    place: one addmm, no temporaries the size of the weight (DoRA: its delta on ``region``)."""
     layer = patch.layer
     if layer.algorithm == "dora":
-        region.copy_(_dora(layer, src, weight, region.clone()))
+        region.add_(dora_delta(layer, src, region), alpha=weight)
         return
     b, a = layer_factors(info, layer, src)
     flat = region if region.dim() == 2 else region.view(region.shape[0], -1)
     flat.addmm_(b, a, alpha=weight)
-
-
-def _dora(layer: LayerInfo, src: WeightSource, weight: float, w: torch.Tensor) -> torch.Tensor:
-    """W' = W + weight·(m·(W+ΔW)/‖W+ΔW‖ − W), the norm per output row when the magnitude has
-    one entry per output channel (PEFT, LyCORIS ``wd_on_out``), else per input column."""
-    t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
-    b, a = product_factors("lora", t, layer.scale)
-    direction = w + (b @ a).reshape(w.shape)
-    m = t.get("dora_scale", t.get("magnitude"))
-    flat = direction.flatten(1)
-    if m.numel() == w.shape[0]:
-        norm = flat.norm(dim=1, keepdim=True)
-        new = (m.reshape(-1, 1) * flat / norm).reshape(w.shape)
-    else:
-        norm = flat.norm(dim=0, keepdim=True)
-        new = (m.reshape(1, -1) * flat / norm).reshape(w.shape)
-    return w + weight * (new - w)
 
 
 def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sources: list[WeightSource],

@@ -6,7 +6,8 @@ stacked factors and the SVD of the small core, never forming the m×n ΔW of a L
 kohya's merge sums up- and down-matrices separately (cross terms) and its svd_merge forms
 every dense ΔW; both are what this module exists to avoid. LyCORIS inputs enter through their
 exact low-rank form (LoHa: Khatri–Rao factors of rank r²) or, for LoKr and full deltas,
-through the SVD of their delta.
+through the SVD of their delta; DoRA, whose delta depends on the base weights, the same way
+once a base checkpoint is given.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .artifact import ArtifactInfo, LayerInfo
+from .checkpoint import layer_locations, layer_view
 from .errors import IncompatibleError, UnsupportedError
 from .inspection import block_of, layer_tensors
 from .layermap import layer_map
@@ -28,7 +30,7 @@ from .lowrank import delta, lowrank_svd, product_factors
 from .probe import probe
 from .recipe import Recipe
 from .safetensors_io import save_tensors, torch_dtype
-from .weights import open_weights
+from .weights import WeightSource, open_weights
 
 RankRule = Callable[[torch.Tensor], int]
 Progress = Callable[[int, int, str], None]
@@ -66,19 +68,71 @@ def parse_weighted(text: str) -> tuple[str, float]:
     return text, 1.0
 
 
-def layer_factors(info: ArtifactInfo, layer: LayerInfo, src) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(B, A)`` in float32 with ΔW = B @ A exactly (scale folded into B, convs flattened)."""
-    t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
+def layer_factors(info: ArtifactInfo, layer: LayerInfo, src: WeightSource,
+                  base_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, A)`` in float32 with ΔW = B @ A exactly (scale folded into B, convs flattened).
+
+    A DoRA layer's ΔW depends on the base: ``base_weight`` (float32, the layer's shape) is
+    needed, and its exact factors are as wide as the SVD of ΔW needs (usually full rank).
+    """
     if layer.algorithm == "dora":
-        raise UnsupportedError(f"layer {layer.stem} is DoRA; its delta depends on the base weights and cannot be "
-                               "mixed as a LoRA", path=info.path)
+        if base_weight is None:
+            raise UnsupportedError(f"layer {layer.stem} is DoRA: its delta depends on the base weights; "
+                                   "give the base checkpoint (--base)", path=info.path)
+        return _exact_factors(dora_delta(layer, src, base_weight))
+    t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
     factors = product_factors(layer.algorithm, t, layer.scale)
     if factors is not None:
         return factors
     # LoKr, full deltas and CP-decomposed convs: an exact factorisation from the SVD of ΔW.
-    u, s, vh = torch.linalg.svd(delta(layer.algorithm, t, layer.scale, layer.shape).flatten(1), full_matrices=False)
+    return _exact_factors(delta(layer.algorithm, t, layer.scale, layer.shape))
+
+
+def _exact_factors(d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    u, s, vh = torch.linalg.svd(d.flatten(1), full_matrices=False)
     keep = int((s > s.max() * 1e-7).sum()) if s.numel() and float(s.max()) > 0 else 1
     return u[:, :keep] * s[:keep], vh[:keep]
+
+
+def dora_delta(layer: LayerInfo, src: WeightSource, w: torch.Tensor) -> torch.Tensor:
+    """ΔW of a DoRA layer on the base weight ``w`` (float32, the layer's shape):
+    m·(W+BA)/‖W+BA‖ − W, the norm per output row when the magnitude has one entry per output
+    channel (PEFT, LyCORIS ``wd_on_out``), else per input column. Agrees with PEFT's merge."""
+    t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
+    b, a = product_factors("lora", t, layer.scale)
+    direction = (w + (b @ a).reshape(w.shape)).flatten(1)
+    m = t.get("dora_scale", t.get("magnitude"))
+    if m.numel() == w.shape[0]:
+        new = m.reshape(-1, 1) * direction / direction.norm(dim=1, keepdim=True)
+    else:
+        new = m.reshape(1, -1) * direction / direction.norm(dim=0, keepdim=True)
+    return new.reshape(w.shape) - w
+
+
+class _BaseWeights:
+    """A base checkpoint's weights by canonical layer, read when asked (for DoRA deltas)."""
+
+    def __init__(self, path: Path, family: str) -> None:
+        info = probe(path)
+        if info.kind != "checkpoint":
+            raise UnsupportedError(f"the base must be a checkpoint; this is a {info.kind}", path=path)
+        if info.base != family:
+            raise IncompatibleError(f"this is a {info.base} checkpoint; the inputs are {family}", path=path)
+        self.path = path
+        self._locations = layer_locations(path, info)
+        self._sources: dict[Path, WeightSource] = {}
+
+    def weight(self, layer: LayerInfo) -> torch.Tensor:
+        loc = self._locations.get(layer.canonical or "")
+        if loc is None:
+            raise IncompatibleError(f"has no layer {layer.canonical} (DoRA layer {layer.stem})", path=self.path)
+        if loc.file not in self._sources:
+            self._sources[loc.file] = open_weights(loc.file)
+        return layer_view(self._sources[loc.file].get(loc.key).float(), loc)
+
+    def close(self) -> None:
+        for src in self._sources.values():
+            src.close()
 
 
 def _block_multiplier(block: str, weights: dict[str, float] | None) -> float:
@@ -92,7 +146,7 @@ def _block_multiplier(block: str, weights: dict[str, float] | None) -> float:
 
 def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: str = "concat",
         rank: int | None = None, rank_rule: RankRule | None = None,
-        block_weights: dict[str, float] | None = None, op: str = "mix",
+        block_weights: dict[str, float] | None = None, base: str | Path | None = None, op: str = "mix",
         extra_params: dict | None = None, progress: Progress | None = None) -> MixReport:
     """Write Σ wᵢ·ΔWᵢ of the input LoRAs as one kohya-format LoRA.
 
@@ -104,6 +158,8 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
         rank_rule: per-layer rank from the singular values (overrides ``rank``; used by resize).
         block_weights: multipliers by block (``IN``, ``MID``, ``OUT``, ``TE``, ``TE2``, ``BASE``
             or an exact label such as ``IN04`` / ``TE.03``), like LoRA Block Weight.
+        base: the checkpoint DoRA inputs were trained on (their delta depends on its weights);
+            recorded in the recipe. Use ``svd`` with a rank to keep DoRA deltas small.
         progress: called as ``progress(done, total, layer)``.
 
     Returns:
@@ -111,7 +167,7 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
 
     Raises:
         IncompatibleError: the inputs are for different bases, or a layer maps to no layer of the base.
-        UnsupportedError: DoRA inputs, or ``svd`` without a rank.
+        UnsupportedError: DoRA inputs without ``base``, or ``svd`` without a rank.
     """
     out = Path(out)
     if method not in ("concat", "svd"):
@@ -119,20 +175,26 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
     if method == "svd" and rank is None and rank_rule is None:
         raise UnsupportedError("the svd method needs --rank R")
     infos = [probe(path) for path, _ in inputs]
-    base = _common_base(infos)
+    family = _common_base(infos)
     per_layer: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     dtypes: Counter[str] = Counter()
-    for info, (_, weight) in zip(infos, inputs):
-        with open_weights(info.path) as src:
-            for layer in info.layers:
-                b, a = layer_factors(info, layer, src)
-                w = weight * _block_multiplier(block_of(layer, base), block_weights)
-                per_layer.setdefault(layer.canonical, []).append((b * w, a))
-                shapes[layer.canonical] = layer.shape
-                dtypes[layer.dtype] += 1
+    base_weights = _BaseWeights(Path(base), family) if base is not None else None
+    try:
+        for info, (_, weight) in zip(infos, inputs):
+            with open_weights(info.path) as src:
+                for layer in info.layers:
+                    w0 = base_weights.weight(layer) if base_weights and layer.algorithm == "dora" else None
+                    b, a = layer_factors(info, layer, src, w0)
+                    w = weight * _block_multiplier(block_of(layer, family), block_weights)
+                    per_layer.setdefault(layer.canonical, []).append((b * w, a))
+                    shapes[layer.canonical] = layer.shape
+                    dtypes[layer.dtype] += 1
+    finally:
+        if base_weights:
+            base_weights.close()
     dtype = torch_dtype(dtypes.most_common(1)[0][0]) if dtypes else torch.float16
-    lm = layer_map(base)
+    lm = layer_map(family)
     tensors: dict[str, torch.Tensor] = {}
     report = MixReport(out, method, len(per_layer), [])
     for done, (canonical, parts) in enumerate(per_layer.items(), 1):
@@ -157,17 +219,17 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
         report.ranks.append(r)
     recipe = Recipe.for_files(op, [(info.path, w) for info, (_, w) in zip(infos, inputs)],
                               {"method": method, "rank": rank, "block_weights": block_weights or {},
-                               **(extra_params or {})})
+                               **(extra_params or {})}, base=base)
     report.recipe = recipe.to_dict()
     metadata = {
         "ss_network_module": "networks.lora",
         "ss_network_dim": str(max(report.ranks, default=0)),
         "ss_network_alpha": str(max(report.ranks, default=0)),
-        "ss_base_model_version": _BASE_VERSION.get(base, base),
+        "ss_base_model_version": _BASE_VERSION.get(family, family),
         "loradex.recipe": recipe.to_json(),
         "loradex.inputs_metadata": json.dumps([_training_metadata(i) for i in infos]),
     }
-    save_tensors(out, tensors, metadata, protect=[info.path for info in infos])
+    save_tensors(out, tensors, metadata, protect=[info.path for info in infos] + ([Path(base)] if base else []))
     return report
 
 
@@ -214,9 +276,11 @@ def dynamic_rank_rule(method: str, value: float) -> RankRule:
 
 
 def resize(path: str | Path, out: str | Path, *, rank: int | None = None,
-           dynamic: tuple[str, float] | None = None, progress: Progress | None = None) -> MixReport:
+           dynamic: tuple[str, float] | None = None, base: str | Path | None = None,
+           progress: Progress | None = None) -> MixReport:
     """Reduce every layer of a LoRA to ``rank`` (or a per-layer rank from ``dynamic``), from
-    its factors; the report gives each layer's retained energy."""
+    its factors; the report gives each layer's retained energy. A DoRA needs its ``base``
+    (the result is a plain LoRA)."""
     rule = dynamic_rank_rule(*dynamic) if dynamic else None
-    return mix([(path, 1.0)], out, method="svd", rank=rank, rank_rule=rule, op="resize",
+    return mix([(path, 1.0)], out, method="svd", rank=rank, rank_rule=rule, base=base, op="resize",
                extra_params={"dynamic": list(dynamic) if dynamic else None}, progress=progress)

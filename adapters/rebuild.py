@@ -69,10 +69,11 @@ def run_recipe(recipe: Recipe, out: Path):
     inputs = [(Path(i.ref), i.weight) for i in recipe.inputs if i.role == "input"]
     base = next((Path(i.ref) for i in recipe.inputs if i.role == "base"), None)
     if recipe.op == "mix":
-        return mix(inputs, out, method=p["method"], rank=p["rank"], block_weights=p.get("block_weights") or None)
+        return mix(inputs, out, method=p["method"], rank=p["rank"], block_weights=p.get("block_weights") or None,
+                   base=base)
     if recipe.op == "resize":
         dynamic = tuple(p["dynamic"]) if p.get("dynamic") else None
-        return resize(inputs[0][0], out, rank=None if dynamic else p["rank"], dynamic=dynamic)
+        return resize(inputs[0][0], out, rank=None if dynamic else p["rank"], dynamic=dynamic, base=base)
     if recipe.op == "bake":
         return bake(base, inputs, out, dtype=p.get("dtype"), allow_partial=p.get("allow_partial", False))
     if recipe.op == "extract":

@@ -60,8 +60,8 @@ MIX_METHODS = ("concat", "svd")
 # The keys each op accepts in a recipe file; anything else is refused (a typo must not be
 # silently ignored: `rnak = 8` would otherwise bake at the default rank).
 _KEYS: dict[str, tuple[str, ...]] = {
-    "mix": ("method", "rank", "block_weights"),
-    "resize": ("rank", "dynamic"),
+    "mix": ("method", "rank", "block_weights", "base"),
+    "resize": ("rank", "dynamic", "base"),
     "bake": ("base", "dtype", "allow_partial"),
     "extract": ("base", "tuned", "rank", "dtype"),
 }
@@ -85,7 +85,8 @@ class RecipeSpec:
         op: ``mix``, ``resize``, ``bake`` or ``extract``.
         output: where the result goes (absolute).
         inputs: ``(ref, weight)`` pairs: LoRAs to mix, resize (one) or bake.
-        base: the checkpoint of ``bake`` and ``extract``.
+        base: the checkpoint of ``bake`` and ``extract``; for ``mix`` / ``resize``, the one
+            DoRA inputs were trained on (their delta depends on it).
         tuned: the fine-tuned checkpoint of ``extract``.
         method, rank, block_weights: ``mix`` options (``rank`` also for resize, extract).
         dynamic: ``resize`` by a per-layer rule: ``(method, value)``.
@@ -279,15 +280,17 @@ def run_spec(spec: RecipeSpec, *, engine: Engine | None = None, progress: Progre
     out = spec.output
     if spec.source is not None:
         out.parent.mkdir(parents=True, exist_ok=True)  # a recipe file declares its output layout
+    base = resolve(spec.base) if spec.base else None
+    if base is not None:
+        inputs.insert(0, {"ref": spec.base, "path": str(base), "weight": 1.0, "role": "base"})
     if spec.op == "mix":
         report = mix(pairs, out, method=spec.method, rank=spec.rank, block_weights=spec.block_weights or None,
-                     progress=progress)
+                     base=base, progress=progress)
     elif spec.op == "resize":
         report = resize(pairs[0][0], out, rank=None if spec.dynamic else spec.rank, dynamic=spec.dynamic,
-                        progress=progress)
+                        base=base, progress=progress)
     else:
-        base = resolve(spec.base or "")
-        inputs.insert(0, {"ref": spec.base, "path": str(base), "weight": 1.0, "role": "base"})
+        assert base is not None  # _check_spec: bake and extract need one
         if spec.op == "bake":
             report = bake(base, pairs, out, dtype=spec.dtype, allow_partial=spec.allow_partial, progress=progress)
         else:
@@ -469,7 +472,7 @@ def load_recipe_file(path: str | os.PathLike[str]) -> RecipeSpec:
     if op != "extract":
         spec.inputs = _inputs(data.get("inputs"), fail)
     if "base" in known:
-        spec.base = text("base", required=True)
+        spec.base = text("base", required=op in ("bake", "extract"))
     if op == "extract":
         spec.tuned = text("tuned", required=True)
     if "rank" in data:

@@ -113,6 +113,34 @@ def test_bakes_leave_torchs_thread_count_as_they_found_it_even_two_at_once(zoo, 
     assert torch.get_num_threads() == before
 
 
+def test_a_baked_peft_dora_equals_peft_merging_it(zoo, tmp_path):
+    from diffusers import UNet2DConditionModel
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+    from safetensors.torch import save_file
+
+    folder = zoo["sd1-diffusers"].path
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32)
+    unet = inject_adapter_in_model(LoraConfig(r=4, lora_alpha=4, use_dora=True, init_lora_weights=False,
+                                              target_modules=["to_q", "to_k", "to_v", "to_out.0"]), unet)
+    with torch.no_grad():  # magnitudes that differ from the weight norms, so the rescaling is visible
+        for name, param in unet.named_parameters():
+            if "lora_magnitude_vector" in name:
+                param.mul_(1 + 0.1 * torch.randn_like(param))
+    dora = tmp_path / "peft_dora.safetensors"
+    save_file({f"unet.{k}": v.contiguous() for k, v in get_peft_model_state_dict(unet).items()}, dora)
+    for module in unet.modules():
+        if hasattr(module, "lora_A") and hasattr(module, "merge"):
+            module.merge()
+    merged = {k.replace(".base_layer.", "."): v for k, v in unet.state_dict().items() if "lora_" not in k}
+
+    bake(folder, [(dora, 1.0)], tmp_path / "baked", dtype="fp32")
+    ours = load_file(tmp_path / "baked" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert ours.keys() == merged.keys()
+    for key, value in ours.items():
+        torch.testing.assert_close(value, merged[key], atol=1e-6, rtol=1e-5, msg=key)
+
+
 def test_dtype_fp32_widens_floating_tensors(zoo, tmp_path):
     out = tmp_path / "fp32.safetensors"
     bake(zoo["sd1-single"].path, [(zoo["sd1-kohya-lora"].path, 1.0)], out, dtype="fp32")

@@ -56,11 +56,13 @@ def test_extract_refuses_checkpoints_of_different_families(zoo, tmp_path):
         extract(zoo["sd1-single"].path, zoo["sdxl-single"].path, tmp_path / "x.safetensors", rank=4)
 
 
-@pytest.mark.parametrize("make", ["mix", "resize", "bake"])
+@pytest.mark.parametrize("make", ["mix", "dora-mix", "resize", "bake"])
 def test_a_deterministic_recipe_rebuilt_gives_an_identical_sha256(zoo, tmp_path, make):
     out = tmp_path / ("out.safetensors")
     if make == "mix":
         mix([(zoo["sd1-kohya-lora"].path, 0.7), (zoo["sd1-kohya-locon"].path, -0.2)], out, method="svd", rank=3)
+    elif make == "dora-mix":
+        mix([(zoo["sd1-lycoris-dora"].path, 0.7)], out, method="svd", rank=3, base=zoo["sd1-single"].path)
     elif make == "resize":
         resize(zoo["sd1-kohya-lora"].path, out, dynamic=("sv_ratio", 4.0))
     else:

@@ -1,4 +1,5 @@
-"""mix / resize, checked against diffusers' multi-adapter loading and the dense SVD."""
+"""mix / resize, checked against diffusers' multi-adapter loading, the dense SVD and, for DoRA,
+the delta a (PEFT-checked) bake gives on the base."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from loradex.adapters import IncompatibleError
+from loradex.adapters import IncompatibleError, UnsupportedError, probe
+from loradex.adapters.bake import bake
+from loradex.adapters.checkpoint import layer_locations, layer_view
 from loradex.adapters.mix import mix, parse_weighted, resize
+from loradex.adapters.rebuild import read_recipe
+from loradex.adapters.weights import open_weights
 
 from oracles import deltas, outputs  # tests/ is on sys.path under pytest
 
@@ -107,6 +112,47 @@ def test_the_output_carries_its_recipe_and_the_inputs_training_metadata(zoo, tmp
     recipe = json.loads(meta["loradex.recipe"])
     assert recipe["op"] == "mix" and recipe["inputs"][0]["weight"] == 0.5 and len(recipe["inputs"][0]["sha256"]) == 64
     assert "ss_tag_frequency" in json.loads(meta["loradex.inputs_metadata"])[0]
+
+
+def _baked_deltas(zoo, tmp_path, lora) -> dict[str, torch.Tensor]:
+    """ΔW of every layer a LoRA patches, as bake makes it (in fp32 from the zoo's SD1 file;
+    a DoRA bake equals PEFT's merge, see test_bake)."""
+    single, base32, tuned32 = zoo["sd1-single"].path, tmp_path / "base32.safetensors", tmp_path / "tuned32.safetensors"
+    bake(single, [], base32, dtype="fp32")
+    bake(single, [(lora, 1.0)], tuned32, dtype="fp32")
+    wanted = {layer.canonical for layer in probe(lora).layers}
+    locations = layer_locations(base32, probe(base32))
+    with open_weights(base32) as b, open_weights(tuned32) as t:
+        return {name: layer_view(t.get(loc.key), loc) - layer_view(b.get(loc.key), loc)
+                for name, loc in locations.items() if name in wanted}
+
+
+def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got.flatten(1) - want.flatten(1)).norm() / want.norm())
+
+
+@pytest.mark.parametrize("method", ["concat", "svd"])
+def test_a_dora_mixed_with_its_base_is_its_delta_on_that_base(zoo, tmp_path, method):
+    dora, lora = zoo["sd1-lycoris-dora"].path, zoo["sd1-kohya-lora"].path
+    want = {name: 0.5 * d for name, d in _baked_deltas(zoo, tmp_path, dora).items()}
+    for name, d in deltas(lora).items():
+        want[name] = want.get(name, torch.zeros_like(d)) + 0.8 * d
+    out = tmp_path / "mix.safetensors"
+    mix([(dora, 0.5), (lora, 0.8)], out, method=method, rank=8 if method == "svd" else None,
+        base=zoo["sd1-single"].path)
+    got = deltas(out)
+    assert got.keys() == want.keys()
+    for name in want:
+        if method == "concat":  # exact up to fp16 storage of the factors
+            assert _relative_error(got[name], want[name]) < 2e-3, name
+        else:
+            assert _relative_error_to_truncated_svd(got[name], want[name], 8) < 1e-3, name
+    assert [i.role for i in read_recipe(out).inputs] == ["base", "input", "input"]
+
+
+def test_a_dora_without_its_base_is_refused_naming_the_option(zoo, tmp_path):
+    with pytest.raises(UnsupportedError, match="--base"):
+        mix([(zoo["sd1-lycoris-dora"].path, 1.0)], tmp_path / "x.safetensors")
 
 
 def test_a_deterministic_mix_rebuilt_gives_an_identical_file(zoo, tmp_path):

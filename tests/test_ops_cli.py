@@ -229,6 +229,14 @@ def test_bake_without_loras_turns_a_ckpt_into_an_equal_safetensors_file(files, s
     assert probe(out).kind == "checkpoint"
 
 
+def test_mix_of_a_dora_needs_its_base_and_records_it(zoo, files, tmp_path):
+    dora, out = zoo["sd1-lycoris-dora"].path, tmp_path / "d.safetensors"
+    one_error_line(cli("mix", f"{dora}:0.5", "-o", out), "DoRA", "--base")
+    data = cli_json("mix", f"{dora}:0.5", "--rank", 4, "--base", files["base"], "-o", out)
+    assert [(i["role"], i["path"]) for i in data["inputs"]] == [("base", str(files["base"])), ("input", str(dora))]
+    assert {layer.rank for layer in probe(out).layers} == {4}
+
+
 def test_bake_of_an_sdxl_lora_onto_an_sd1_base_exits_1_naming_both(files, tmp_path):
     out = tmp_path / "bad.safetensors"
     one_error_line(cli("bake", "--base", files["base"], f"{files['sdxl']}:0.8", "-o", out), "sdxl", "sd1",

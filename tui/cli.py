@@ -416,6 +416,11 @@ def _run(ctx: typer.Context, spec: lineage.RecipeSpec, as_json: bool) -> None:
     sink.operation(result)
 
 
+DoraBaseOpt = Annotated[Optional[str], typer.Option(
+    "--base", metavar="CKPT", show_default=False,
+    help="The checkpoint DoRA inputs were trained on (their delta depends on its weights).")]
+
+
 @app.command("mix", context_settings=_OPS_CONTEXT)
 @handle_errors
 def mix_cmd(
@@ -429,6 +434,7 @@ def mix_cmd(
     block_weights: Annotated[Optional[str], typer.Option(
         "--block-weights", metavar="IN=1,MID=0.5,OUT=1,TE=0",
         help="Multipliers per block (IN, MID, OUT, TE, TE2 or labels such as IN04).", show_default=False)] = None,
+    base: DoraBaseOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Mix LoRAs into one: Σ weight·ΔW from the low-rank factors (exact, or SVD to a rank).
@@ -443,13 +449,13 @@ def mix_cmd(
     """
     if (path := _recipe_file(inputs)) is not None:
         spec = _from_file(path, "mix", **{"-o": out, "--rank": rank, "--method": method,
-                                          "--block-weights": block_weights})
+                                          "--block-weights": block_weights, "--base": base})
     else:
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
         weights = _parsed(lineage.parse_block_weights, block_weights, "--block-weights") or {}
         spec = lineage.RecipeSpec("mix", _output(out), _weighted(inputs or []), rank=rank,
                                   method=_value(method) or ("svd" if rank is not None else "concat"),
-                                  block_weights=weights)
+                                  block_weights=weights, base=base)
     _run(ctx, spec, json)
 
 
@@ -464,6 +470,7 @@ def resize_cmd(
         "--dynamic", metavar="sv_ratio=4|sv_fro=0.9|sv_cumulative=0.9",
         help="Per-layer rank from the singular values (kohya's resize rules) instead of --rank.",
         show_default=False)] = None,
+    base: DoraBaseOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Reduce a LoRA's rank (fixed, or per layer by a rule); reports each layer's retained energy.
@@ -473,14 +480,13 @@ def resize_cmd(
     From a recipe file: loradex resize recipe.toml. The catalog is used as for mix.
     """
     if (path := _recipe_file([ref])) is not None:
-        spec = _from_file(path, "resize", **{"-o": out, "--rank": rank, "--dynamic": dynamic})
+        spec = _from_file(path, "resize", **{"-o": out, "--rank": rank, "--dynamic": dynamic, "--base": base})
     else:
         _need(**{"-o OUT": out})
         if (rank is None) == (dynamic is None):
             raise typer.BadParameter("give exactly one of --rank R and --dynamic METHOD=VALUE")
         rule = _parsed(lineage.parse_dynamic, dynamic, "--dynamic")
-        spec = lineage.RecipeSpec("resize", _output(out), [(ref, 1.0)], rank=rank,
-                                  dynamic=rule)
+        spec = lineage.RecipeSpec("resize", _output(out), [(ref, 1.0)], rank=rank, dynamic=rule, base=base)
     _run(ctx, spec, json)
 
 
