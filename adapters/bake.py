@@ -229,7 +229,8 @@ def _patched(w: torch.Tensor, patches: list[Patch], sources: list[WeightSource],
     # One (B, A) per row range: every LoRA on a layer is added in a single pass over W.
     fused = [(r0, r1, torch.cat([b for b, _ in ts], 1), torch.cat([a for _, a in ts], 0))
              for (r0, r1), ts in terms.items()]
-    return _add_low_rank(w.view(w.shape[0], -1), fused, dtype).view(w.shape)
+    # reshape, not view: a pickled tensor keeps its strides (channels-last convs)
+    return _add_low_rank(w.reshape(w.shape[0], -1), fused, dtype).view(w.shape)
 
 
 def _add_low_rank(w: torch.Tensor, terms: list[tuple[int, int, torch.Tensor, torch.Tensor]],

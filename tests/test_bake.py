@@ -97,6 +97,18 @@ def test_a_dora_bake_leaves_a_memory_mapped_fp32_ckpt_base_byte_identical(zoo, t
     assert _sha(base) == before
 
 
+def test_a_channels_last_conv_in_a_pickle_bakes_like_a_contiguous_one(zoo, tmp_path):
+    key = "model.diffusion_model.input_blocks.1.0.in_layers.2.weight"  # a 3x3 conv the LoCon patches
+    tensors = load_file(zoo["sd1-single"].path)
+    tensors[key] = tensors[key].contiguous(memory_format=torch.channels_last)  # torch.save keeps the strides
+    base = tmp_path / "strided.ckpt"
+    torch.save({"state_dict": tensors}, base)
+    loras = [(zoo["sd1-kohya-locon"].path, 0.8)]
+    bake(zoo["sd1-single"].path, loras, tmp_path / "twin.safetensors")
+    bake(base, loras, tmp_path / "strided.safetensors")
+    assert torch.equal(load_file(tmp_path / "strided.safetensors")[key], load_file(tmp_path / "twin.safetensors")[key])
+
+
 def test_an_output_named_like_a_pickle_is_refused(zoo, sd1_ckpt, tmp_path):
     with pytest.raises(UnsupportedError, match="name the output .safetensors"):
         bake(sd1_ckpt, [(zoo["sd1-kohya-lora"].path, 0.8)], tmp_path / "baked.ckpt")
