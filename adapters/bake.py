@@ -214,7 +214,9 @@ def _patched(w: torch.Tensor, patches: list[Patch], sources: list[WeightSource],
              weights: list[float], dtype: torch.dtype) -> torch.Tensor:
     """The stored tensor ``w`` plus every patch's weighted delta, cast to ``dtype``."""
     if any(p.layer.algorithm == "dora" for p in patches):  # needs whole rows/columns of W + ΔW
-        w = w.to(torch.float32, copy=True)  # never patch the source in place (a pickle's may be its mmap)
+        # A contiguous copy: never patch the source in place (a pickle's may be its mmap), and
+        # the patches view it as (out, in) rows whatever strides the file kept.
+        w = w.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
         for patch in patches:
             _apply(patch, sources[patch.lora], infos[patch.lora], weights[patch.lora], layer_view(w, patch.location))
         return w.to(dtype)
