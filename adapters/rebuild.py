@@ -10,7 +10,6 @@ recorded paths in its recipe.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 from .errors import LoradexError, UnsupportedError
 from .hashing import sha256_file, sha256_with_metadata
 from .recipe import METADATA_KEY, Recipe, RecipeInput
-from .safetensors_io import SafetensorsFile
+from .safetensors_io import SafetensorsFile, scratch_dir
 
 
 class InputChangedError(LoradexError):
@@ -134,8 +133,8 @@ def rebuild(path: str | Path, *, locate: Locate | None = None) -> RebuildReport:
         if found != Path(item.ref):
             relocated.append((item.ref, str(found)))
             item.ref = str(found)
-    with tempfile.TemporaryDirectory(prefix=".loradex-rebuild-", dir=path.parent) as tmp:
-        out = Path(tmp) / path.name
+    with scratch_dir(path) as tmp:
+        out = tmp / path.name
         run_recipe(recipe, out)
         recorded = {found: ref for ref, found in relocated}
         return RebuildReport(path, recipe.op, _identity(path, {}), _identity(out, recorded), relocated)

@@ -1011,6 +1011,19 @@ def atomic_path(
     _fsync_dir(target.parent)
 
 
+@contextlib.contextmanager
+def scratch_dir(beside: str | os.PathLike[str]) -> Iterator[Path]:
+    """A hidden, locked temp folder beside ``beside``, removed afterwards whatever happens
+    (and, if this process is killed, by the next write of ``beside``); for work whose result
+    is compared, not kept, such as a rebuild."""
+    lock, tmp = _make_temp_dir(Path(beside))
+    try:
+        yield tmp
+    finally:
+        _remove_path(tmp)
+        os.close(lock)
+
+
 def _refuse_target(
     target: Path, protect: Iterable[str | os.PathLike[str]], *, directory: bool = False
 ) -> None:

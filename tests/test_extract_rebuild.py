@@ -69,6 +69,7 @@ def test_a_deterministic_recipe_rebuilt_gives_an_identical_sha256(zoo, tmp_path,
         bake(zoo["sd1-single"].path, [(zoo["sd1-kohya-lora"].path, 0.8)], out)
     report = rebuild(out)
     assert report.identical, report
+    assert not [f.name for f in tmp_path.iterdir() if f.name.startswith(".")]  # its scratch folder is gone
 
 
 def test_rebuild_refuses_when_an_input_changed(zoo, tmp_path):
