@@ -16,6 +16,7 @@ from sqlalchemy import delete, insert
 from sqlmodel import Session, select
 
 from loradex.adapters.artifact import ArtifactInfo
+from loradex.adapters.probe import PROBE_VERSION
 
 from .models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
 
@@ -137,7 +138,7 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
     artifact.search_text = search_text(artifact.name, artifact.trigger_words, artifact.training_metadata)
     artifact.is_dir = info.path.is_dir()
     artifact.status, artifact.error = "ok", None
-    artifact.scanned_at = utcnow()
+    artifact.scanned_at, artifact.probed_with = utcnow(), PROBE_VERSION
     if info.layers:
         shapes = {layer.canonical: shape_text(layer.shape) for layer in info.layers if layer.canonical}
     else:
@@ -167,7 +168,7 @@ def apply_error(session: Session, artifact: Artifact, message: str) -> None:
     artifact.layer_count = artifact.parameters = artifact.unmatched = 0
     artifact.ranks, artifact.algorithms, artifact.components = [], [], []
     artifact.rank_min = artifact.rank_max = None
-    artifact.scanned_at = utcnow()
+    artifact.scanned_at, artifact.probed_with = utcnow(), PROBE_VERSION
     existed = _ensure_id(session, artifact)
     _replace_modules(session, artifact.id, [], existed=existed)
 

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from loradex.adapters import probe
+from loradex.adapters.probe import PROBE_VERSION
 from loradex.adapters.artifact import ArtifactInfo
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
 from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, hash_file
@@ -51,10 +52,12 @@ _PROBING = threading.Lock()
 
 @dataclass
 class ScanReport:
-    """What a scan did. ``added + updated + unchanged + moved`` is the number of artifacts
-    found; ``errors`` lists the files among them that could not be read this time.
+    """What a scan did. ``added + updated + reprobed + unchanged + moved`` is the number of
+    artifacts found; ``errors`` lists the files among them that could not be read this time.
 
     Attributes:
+        reprobed: unchanged files probed again because an older loradex described them
+            (their hashes are kept).
         missing: rows under the roots whose file is gone (newly or from an earlier scan).
         duplicates: paths of ok rows sharing a sha256, for groups touching the roots.
         same_weights: (existing path, new path) pairs with equal tensor hashes but different
@@ -65,6 +68,7 @@ class ScanReport:
     roots: list[str] = field(default_factory=list)
     added: int = 0
     updated: int = 0
+    reprobed: int = 0
     unchanged: int = 0
     moved: int = 0
     missing: int = 0
@@ -81,6 +85,7 @@ class ScanReport:
     def _merge(self, other: ScanReport) -> None:
         self.added, self.updated, self.moved = self.added + other.added, self.updated + other.updated, \
             self.moved + other.moved
+        self.reprobed += other.reprobed
         self.errors += other.errors
         self.same_weights += other.same_weights
         self.notes += other.notes
@@ -94,6 +99,7 @@ class _Result:
     sidecars: Sidecars | None = None
     error: str | None = None
     gone: bool = False
+    reprobe: bool = False  #: an unchanged file probed again (hashes not recomputed)
 
 
 # ---------------------------------------------------------------------------------------
@@ -144,17 +150,21 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
         progress(ScanProgress("discover", len(found), len(found)))
     with open_session(engine) as s:
         _record_roots(s, roots)
-        known = {p: (size, mtime, status) for p, size, mtime, status in s.exec(
-            select(Artifact.path, Artifact.size, Artifact.mtime, Artifact.status).where(_under(roots)))}
+        known = {p: (size, mtime, status, probed) for p, size, mtime, status, probed in s.exec(
+            select(Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with)
+            .where(_under(roots)))}
         s.commit()
-    todo = []
+    todo: list[Found] = []
+    stale: set[Path] = set()  # unchanged files an older probe described: probed again, not re-hashed
     for f in found:
         row = known.get(str(f.path))
         if row is not None and row[2] != "missing" and (row[0], row[1]) == (f.size, f.mtime):
-            report.unchanged += 1
-        else:
-            todo.append(f)
-    _index(engine, todo, report, workers=workers, batch_size=batch_size, progress=progress)
+            if row[3] >= PROBE_VERSION:
+                report.unchanged += 1
+                continue
+            stale.add(f.path)
+        todo.append(f)
+    _index(engine, todo, stale, report, workers=workers, batch_size=batch_size, progress=progress)
     with open_session(engine) as s:
         report.missing = _mark_missing(s, roots, {str(f.path) for f in found})
         prefixes = tuple(_prefix(r) for r in roots)
@@ -183,15 +193,16 @@ def _record_roots(s: Session, roots: Sequence[Path]) -> None:
             s.add(ScanRoot(path=str(root), added_at=utcnow()))
 
 
-def _index(engine: Engine, todo: list[Found], report: ScanReport, *, workers: int, batch_size: int,
-           progress: Progress | None) -> None:
+def _index(engine: Engine, todo: list[Found], stale: set[Path], report: ScanReport, *, workers: int,
+           batch_size: int, progress: Progress | None) -> None:
     # Batch by batch, not overlapped: probing is mostly Python, and a commit running beside
     # busy workers stalls on every GIL hand-back of the sqlite driver (the convoy effect),
     # which measured 1.7x slower than letting the workers idle during the commit.
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="loradex-scan") as pool:
         for start in range(0, len(todo), max(1, batch_size)):
-            futures = [pool.submit(_examine, f) for f in todo[start:start + max(1, batch_size)]]
+            futures = [pool.submit(_examine, f, rehash=f.path not in stale)
+                       for f in todo[start:start + max(1, batch_size)]]
             try:
                 batch = []
                 for future in futures:
@@ -206,30 +217,32 @@ def _index(engine: Engine, todo: list[Found], report: ScanReport, *, workers: in
             _commit(engine, batch, report)
 
 
-def _examine(found: Found) -> _Result:
+def _examine(found: Found, *, rehash: bool = True) -> _Result:
     """Hash, probe and read sidecars of one artifact (in a worker thread). Never raises.
 
     Hashing comes first and in parallel: it reads the whole file, so the probe that follows
     (one at a time, see ``_PROBING``) finds the header in the page cache even on a slow share.
-    A broken file still has bytes, and its hashes still find its moves and copies.
+    A broken file still has bytes, and its hashes still find its moves and copies. Without
+    ``rehash`` (an unchanged file an older probe described) the row keeps its hashes.
     """
-    path = found.path
-    try:
-        hashes: FileHashes | None = hash_file(path)
-    except OSError:
-        hashes = None  # the probe below fails too, and says why in words
+    path, hashes = found.path, None
+    if rehash:
+        try:
+            hashes = hash_file(path)
+        except OSError:
+            pass  # the probe below fails too, and says why in words
     try:
         with _PROBING:
             info = probe(path)
-        if hashes is None:
+        if rehash and hashes is None:
             hashes = hash_file(path)
-        return _Result(found, info, hashes, read_sidecars(path))
+        return _Result(found, info, hashes, read_sidecars(path), reprobe=not rehash)
     except Exception as exc:  # a bug in one reader must not end a scan of ten thousand files
         if not path.exists():
             return _Result(found, gone=True)  # vanished since discovery: the next scan marks it missing
         message = str(exc) if isinstance(exc, LoradexError) else " ".join(
             f"{path}: {type(exc).__name__}: {exc}".split())
-        return _Result(found, hashes=hashes, error=message)
+        return _Result(found, hashes=hashes, error=message, reprobe=not rehash)
 
 
 def _commit(engine: Engine, batch: list[_Result], report: ScanReport) -> None:
@@ -272,6 +285,8 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
             twin = next((k.path for k in kin if hashes and _same_weights(k, hashes)), None)
             if twin is not None:
                 delta.same_weights.append((twin, path))
+        elif result.reprobe:
+            delta.reprobed += 1
         else:
             delta.updated += 1
             if hashes and _same_weights(row, hashes):

@@ -29,6 +29,7 @@ from sqlmodel import select
 import loradex.registry.scan as scan_module
 from loradex.adapters.hashing import hash_file
 from loradex.adapters.layermap import layer_map
+from loradex.adapters.probe import PROBE_VERSION
 from loradex.adapters.safetensors_io import save_tensors
 from loradex.adapters.zoo import Zoo, addnet_hash
 from loradex.registry import queries
@@ -185,6 +186,26 @@ def test_scan_indexes_the_zoo_as_expected_and_a_rescan_reads_nothing(engine, zoo
     again = scan([root], engine=engine)
     assert not reads, f"an unchanged tree was read: {dict(reads)}"
     assert (again.unchanged, again.added, again.updated, again.moved, again.missing) == (len(zoo), 0, 0, 0, 0)
+
+
+def test_rows_an_older_probe_described_are_probed_again_but_not_rehashed(engine, sd1_ckpt, tmp_path, reads):
+    ckpt = Path(shutil.copy2(sd1_ckpt, tmp_path / "v1-5-pruned.ckpt"))
+    scan([tmp_path], engine=engine)
+    with open_session(engine) as s:  # what a loradex without versioned probes had written
+        row = s.exec(select(Artifact).where(Artifact.path == str(ckpt))).one()
+        sha, hashed_at = row.sha256, row.hashed_at
+        row.kind, row.format, row.base, row.probed_with = "unknown", "unknown", "unknown", 0
+        s.add(row)
+        s.commit()
+    reads.clear()
+    report = scan([tmp_path], engine=engine)
+    assert (report.reprobed, report.unchanged, report.updated, report.added) == (1, 0, 0, 0)
+    assert reads["probe"] == 1 and reads["hash_file"] == 0
+    with open_session(engine) as s:
+        row = s.exec(select(Artifact).where(Artifact.path == str(ckpt))).one()
+        assert (row.kind, row.base, row.probed_with) == ("checkpoint", "sd1", PROBE_VERSION)
+        assert (row.sha256, row.hashed_at) == (sha, hashed_at)
+    assert scan([tmp_path], engine=engine).unchanged == 1
 
 
 def test_a_renamed_file_keeps_its_row_notes_and_tags(engine, zoo, tmp_path):
