@@ -378,7 +378,7 @@ def _factor_shape(src: WeightSource, parts: dict[str, str]) -> tuple[int, ...]:
 
 def _alpha(src: WeightSource, parts: dict[str, str], rank: int | None, config: dict, stem: str) -> float | None:
     if "alpha" in parts:
-        return float(src.get(parts["alpha"]).float().item())
+        return src.scalar(parts["alpha"])
     if config:
         path = stem.removeprefix("base_model.model.")
         r = _pattern_value(config.get("rank_pattern") or {}, path, config.get("r", rank))

@@ -100,6 +100,18 @@ class WeightSource:
         """
         raise NotImplementedError
 
+    def scalar(self, key: str) -> float:
+        """The value of a one-element tensor (an alpha).
+
+        Raises:
+            TensorNotFoundError: Unknown key.
+            UnsupportedError: The tensor holds more than one value.
+        """
+        t = self.get(key)
+        if t.numel() != 1:
+            raise UnsupportedError(f"tensor {key!r} holds {t.numel()} values, not one", path=self.path)
+        return float(t.float().reshape(-1)[0])
+
     def raw_range(self, key: str) -> tuple[int, int] | None:
         """(open descriptor, offset) of ``key``'s bytes where a file stores them as they are
         (safetensors), for copies in the kernel; None where it does not (pickles)."""
@@ -162,6 +174,9 @@ class _SafetensorsSource(WeightSource):
 
     def get(self, key: str) -> torch.Tensor:
         return self._file.get(key)
+
+    def scalar(self, key: str) -> float:
+        return self._file.scalar(key)
 
     def raw_range(self, key: str) -> tuple[int, int]:
         return self._file.fileno(), self._file.info(key).start
@@ -284,6 +299,10 @@ class _DirectorySource(WeightSource):
     def get(self, key: str) -> torch.Tensor:
         child, inner = self._route(key)
         return child.get(inner)
+
+    def scalar(self, key: str) -> float:
+        child, inner = self._route(key)
+        return child.scalar(inner)
 
     @property
     def bytes_read(self) -> int:

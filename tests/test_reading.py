@@ -274,6 +274,22 @@ def test_metadata_is_empty_when_absent(tmp_path: Path) -> None:
     assert SafetensorsFile(path).metadata == {}
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int64,
+                                   torch.int32, torch.uint8, torch.bool, torch.float8_e4m3fn],
+                         ids=lambda d: str(d).removeprefix("torch."))
+def test_scalar_decodes_a_one_element_tensor_like_torch(tmp_path: Path, dtype: torch.dtype) -> None:
+    value = torch.tensor(0.1, dtype=torch.float32).to(dtype)  # an alpha, rounded to the dtype
+    save_file({"alpha": value, "alpha1": value.reshape(1).clone()}, str(tmp_path / "a.safetensors"))
+    with SafetensorsFile(tmp_path / "a.safetensors") as f:
+        assert f.scalar("alpha") == f.scalar("alpha1") == float(value.float())
+
+
+def test_scalar_refuses_a_tensor_of_several_values(tmp_path: Path) -> None:
+    save_file({"alpha": torch.ones(2)}, str(tmp_path / "a.safetensors"))
+    with SafetensorsFile(tmp_path / "a.safetensors") as f, pytest.raises(UnsupportedError, match="2 values"):
+        f.scalar("alpha")
+
+
 # --------------------------------------------------------------------------------------------
 # SafetensorsWriter
 # --------------------------------------------------------------------------------------------
