@@ -1189,9 +1189,11 @@ _STALE_AFTER = 60.0
 
 def _lock_temp(fd: int) -> None:
     """Mark a temp as in use by this process: an exclusive ``flock`` that the kernel drops
-    when the process ends, however it ends (SIGKILL, OOM killer included)."""
+    when the process ends, however it ends (SIGKILL, OOM killer included). Best effort: where
+    the file system has no locks (some network shares), nothing is reclaimed there either."""
     if fcntl is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _reclaim_stale_temps(target: Path) -> None:
