@@ -114,8 +114,9 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
          progress: Progress | None = None) -> ScanReport:
     """Index the artifacts under ``roots`` into the catalog, incrementally.
 
-    Unchanged rows (same path, size and mtime) are skipped without reading the file. New and
-    changed artifacts are probed and hashed in ``workers`` threads; a file that cannot be read
+    Unchanged rows (same path, size and mtime) are skipped without reading the file, unless an
+    older probe described them (then they are probed again, not re-hashed). New and changed
+    artifacts are hashed in ``workers`` threads and probed one at a time; a file that cannot be read
     becomes a row with status ``error`` and its one-line message. A new path whose sha256 (or
     tensor hash) equals a row whose file is gone takes over that row (a move: notes, tags and
     lineage follow), unless that file's scan root is itself absent (an unplugged drive). Rows under the roots whose files vanished become ``missing``; sidecars
@@ -128,7 +129,7 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
     Args:
         roots: folders (or single files) to scan; each is recorded as a scan root.
         engine: the catalog (:func:`loradex.registry.db.open_catalog`).
-        workers: threads that probe and hash.
+        workers: threads that hash (and take turns to probe).
         batch_size: artifacts per commit.
         progress: called with a :class:`ScanProgress` for each step.
 
