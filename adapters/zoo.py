@@ -8,7 +8,8 @@ for it (kind, format, base).
 Files are written the way the tools of the field write them: kohya/LyCORIS stems come from
 the layer map (``Layer.kohya``), the diffusers LoRA goes through diffusers'
 ``save_lora_weights``, the PEFT folder through PEFT's ``save_pretrained``, the ControlNet
-folder through diffusers, and single files are the inverse of diffusers' converters.
+folder through diffusers, and single files are the inverse of diffusers' converters (the SD1 one
+also as a .ckpt, the zip pickle with `state_dict` that LDM training wrote).
 """
 
 from __future__ import annotations
@@ -94,6 +95,13 @@ def _single_file(models: TinyModels, root: Path) -> Path:
                 "modelspec.implementation": "https://github.com/Stability-AI/generative-models",
                 "modelspec.title": f"tiny-{models.base}", "format": "pt"}
     save_tensors(path, ldm_state_dict(models), metadata)
+    return path
+
+
+def _ldm_ckpt(models: TinyModels, root: Path) -> Path:
+    """The single file as LDM training saved it: a zip pickle, weights under ``state_dict``."""
+    path = Path(root) / f"tiny-{models.base}.ckpt"
+    torch.save({"state_dict": ldm_state_dict(models), "global_step": 470000}, path)
     return path
 
 
@@ -434,6 +442,7 @@ def build_zoo(root: Path, *, seed: int = 0) -> Zoo:
         b.add(f"{base}-diffusers", _pipeline_folder(b.models(base), b.bases_dir), "checkpoint", "diffusers_folder", base)
     for base in ("sd1", "sd2", "sdxl"):
         b.add(f"{base}-single", _single_file(b.models(base), b.bases_dir), "checkpoint", "ldm_single_file", base)
+    b.add("sd1-ckpt", _ldm_ckpt(b.models("sd1"), b.bases_dir), "checkpoint", "ldm_single_file", "sd1")
 
     unet_te = _either(_unet_attention, _text)
     b.kohya("sd1-kohya-lora", "sd1", unet_te, trigger="orange cat")

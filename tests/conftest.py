@@ -102,12 +102,6 @@ def sd1_pipe(zoo):
 
 
 @pytest.fixture(scope="session")
-def sd1_ckpt(zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The zoo's SD1 single file re-saved the way LDM training wrote .ckpt files: the weights
-    under ``state_dict`` beside ``global_step``, in torch's zip pickle format."""
-    import torch
-    from safetensors.torch import load_file
-
-    out = tmp_path_factory.mktemp("ckpt") / "tiny-sd1.ckpt"
-    torch.save({"state_dict": load_file(zoo["sd1-single"].path), "global_step": 470000}, out)
-    return out
+def sd1_ckpt(zoo: Zoo) -> Path:
+    """The zoo's SD1 single file as LDM training saved it (a .ckpt with ``state_dict``)."""
+    return zoo["sd1-ckpt"].path

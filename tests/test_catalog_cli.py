@@ -215,7 +215,8 @@ def test_demo_builds_scans_and_counts(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     data = cli_json(url, "demo", "--dir", tmp_path / "zoo")
     counts = {(c["kind"], c["format"], c["base"]): c["count"] for c in data["counts"]}
-    assert counts[("checkpoint", "ldm_single_file", "sd1")] == 1 and data["scan"]["errors"] == []
+    assert data["scan"]["errors"] == []
+    assert counts[("checkpoint", "ldm_single_file", "sd1")] == 2  # the .safetensors and the .ckpt
     engine = open_catalog(url)
     with open_session(engine) as s:
         assert sum(counts.values()) == len(queries.find(s)) == data["scan"]["added"]

@@ -34,7 +34,7 @@ def test_every_item_is_built(zoo):
         assert item.kind in set(KINDS) and item.base in {"sd1", "sd2", "sdxl", "unknown"}, item
     assert zoo["sd1-kohya-lora-mislabelled"].base == "sd1"
     assert {i.name for i in zoo.select(kind="checkpoint", format="ldm_single_file")} == {
-        "sd1-single", "sd2-single", "sdxl-single"}
+        "sd1-single", "sd1-ckpt", "sd2-single", "sdxl-single"}
     with pytest.raises(KeyError):
         zoo["no-such-item"]
     assert Zoo.load(zoo.root).items == zoo.items
