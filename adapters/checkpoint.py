@@ -1,6 +1,7 @@
 """Where each canonical layer lives in a checkpoint (single file or diffusers folder).
 
-Shared by bake (which patches those tensors) and extract (which diffs them).
+Shared by bake (which patches those tensors), extract (which diffs them) and mix (which
+needs a DoRA's base weights).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from .artifact import ArtifactInfo
 from .layermap import layer_map
 from .safetensors_io import SafetensorsFile
-from .weights import open_weights
+from .weights import WeightSource, open_weights
 
 
 @dataclass
@@ -59,3 +60,32 @@ def layer_view(weight: torch.Tensor, loc: Location) -> torch.Tensor:
     if loc.rows:
         return weight[loc.rows[0]:loc.rows[1]]
     return weight.T if loc.transposed else weight
+
+
+class LayerWeights:
+    """A checkpoint's weights by canonical layer, read when asked (float32, in the layer's
+    orientation), each weights file opened once. Use as a context manager."""
+
+    def __init__(self, path: Path, info: ArtifactInfo) -> None:
+        self.path = path
+        self.locations = layer_locations(path, info)
+        self._sources: dict[Path, WeightSource] = {}
+
+    def weight(self, name: str) -> torch.Tensor | None:
+        """The weight of canonical layer ``name``, or None when the checkpoint has no such layer."""
+        loc = self.locations.get(name)
+        if loc is None:
+            return None
+        if loc.file not in self._sources:
+            self._sources[loc.file] = open_weights(loc.file)
+        return layer_view(self._sources[loc.file].get(loc.key).float(), loc)
+
+    def close(self) -> None:
+        for src in self._sources.values():
+            src.close()
+
+    def __enter__(self) -> LayerWeights:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

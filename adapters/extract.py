@@ -16,13 +16,12 @@ from pathlib import Path
 import torch
 
 from .bake import DTYPES
-from .checkpoint import layer_locations, layer_view
+from .checkpoint import LayerWeights
 from .errors import IncompatibleError, UnsupportedError
 from .layermap import layer_map
 from .probe import probe
 from .recipe import Recipe
 from .safetensors_io import save_tensors
-from .weights import WeightSource, open_weights
 
 _RANDOMISED_ABOVE = 1024  # min(m, n) beyond which the sketch beats the full SVD
 
@@ -74,24 +73,17 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
         raise UnsupportedError("extract needs two checkpoints")
     if infos[0].base != infos[1].base:
         raise IncompatibleError(f"{base.name} is {infos[0].base}, {tuned.name} is {infos[1].base}")
-    locations = [layer_locations(base, infos[0]), layer_locations(tuned, infos[1])]
     lm = layer_map(infos[0].base)
     tensors: dict[str, torch.Tensor] = {}
     report = ExtractReport(out, rank, 0, 0)
-    files: dict[Path, WeightSource] = {}
-    try:
-        for done, (name, loc) in enumerate(locations[0].items(), 1):
+    with LayerWeights(base, infos[0]) as before, LayerWeights(tuned, infos[1]) as after:
+        for done, name in enumerate(before.locations, 1):
             if progress:
-                progress(done, len(locations[0]), name)
-            other = locations[1].get(name)
-            if other is None:
+                progress(done, len(before.locations), name)
+            w2 = after.weight(name)
+            if w2 is None:
                 continue
-            for f in (loc.file, other.file):
-                if f not in files:  # open each file once, not once per layer
-                    files[f] = open_weights(f)
-            fa, fb = files[loc.file], files[other.file]
-            w = layer_view(fa.get(loc.key).float(), loc)
-            w2 = layer_view(fb.get(other.key).float(), other)
+            w = before.weight(name)
             if w.shape != w2.shape:
                 raise IncompatibleError(f"layer {name} has shape {tuple(w.shape)} in {base.name} "
                                         f"but {tuple(w2.shape)} in {tuned.name}")
@@ -111,9 +103,6 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
             tensors[f"{stem}.lora_up.weight"] = (u * root).reshape(w.shape[0], r, *conv).to(DTYPES[dtype]).contiguous()
             tensors[f"{stem}.alpha"] = torch.tensor(float(r), dtype=DTYPES[dtype])
             report.layers += 1
-    finally:
-        for f in files.values():
-            f.close()
     recipe = Recipe.for_files("extract", [(tuned, 1.0)], {"rank": rank, "dtype": dtype, "min_change": min_change},
                               base=base)
     save_tensors(out, tensors, {"ss_network_module": "networks.lora", "ss_network_dim": str(rank),

@@ -12,6 +12,7 @@ once a base checkpoint is given.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections import Counter
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 
 from .artifact import ArtifactInfo, LayerInfo
-from .checkpoint import layer_locations, layer_view
+from .checkpoint import LayerWeights
 from .errors import IncompatibleError, UnsupportedError
 from .inspection import block_of, layer_tensors
 from .layermap import layer_map
@@ -109,30 +110,21 @@ def dora_delta(layer: LayerInfo, src: WeightSource, w: torch.Tensor) -> torch.Te
     return new.reshape(w.shape) - w
 
 
-class _BaseWeights:
-    """A base checkpoint's weights by canonical layer, read when asked (for DoRA deltas)."""
+def _dora_base(path: Path, family: str) -> LayerWeights:
+    """The checkpoint DoRA inputs of ``family`` are applied to."""
+    info = probe(path)
+    if info.kind != "checkpoint":
+        raise UnsupportedError(f"the base must be a checkpoint; this is a {info.kind}", path=path)
+    if info.base != family:
+        raise IncompatibleError(f"this is a {info.base} checkpoint; the inputs are {family}", path=path)
+    return LayerWeights(path, info)
 
-    def __init__(self, path: Path, family: str) -> None:
-        info = probe(path)
-        if info.kind != "checkpoint":
-            raise UnsupportedError(f"the base must be a checkpoint; this is a {info.kind}", path=path)
-        if info.base != family:
-            raise IncompatibleError(f"this is a {info.base} checkpoint; the inputs are {family}", path=path)
-        self.path = path
-        self._locations = layer_locations(path, info)
-        self._sources: dict[Path, WeightSource] = {}
 
-    def weight(self, layer: LayerInfo) -> torch.Tensor:
-        loc = self._locations.get(layer.canonical or "")
-        if loc is None:
-            raise IncompatibleError(f"has no layer {layer.canonical} (DoRA layer {layer.stem})", path=self.path)
-        if loc.file not in self._sources:
-            self._sources[loc.file] = open_weights(loc.file)
-        return layer_view(self._sources[loc.file].get(loc.key).float(), loc)
-
-    def close(self) -> None:
-        for src in self._sources.values():
-            src.close()
+def _base_weight(base: LayerWeights, layer: LayerInfo) -> torch.Tensor:
+    w = base.weight(layer.canonical or "")
+    if w is None:
+        raise IncompatibleError(f"has no layer {layer.canonical} (DoRA layer {layer.stem})", path=base.path)
+    return w
 
 
 def _block_multiplier(block: str, weights: dict[str, float] | None) -> float:
@@ -179,20 +171,16 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
     per_layer: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     dtypes: Counter[str] = Counter()
-    base_weights = _BaseWeights(Path(base), family) if base is not None else None
-    try:
+    with _dora_base(Path(base), family) if base is not None else contextlib.nullcontext() as base_weights:
         for info, (_, weight) in zip(infos, inputs):
             with open_weights(info.path) as src:
                 for layer in info.layers:
-                    w0 = base_weights.weight(layer) if base_weights and layer.algorithm == "dora" else None
+                    w0 = _base_weight(base_weights, layer) if base_weights and layer.algorithm == "dora" else None
                     b, a = layer_factors(info, layer, src, w0)
                     w = weight * _block_multiplier(block_of(layer, family), block_weights)
                     per_layer.setdefault(layer.canonical, []).append((b * w, a))
                     shapes[layer.canonical] = layer.shape
                     dtypes[layer.dtype] += 1
-    finally:
-        if base_weights:
-            base_weights.close()
     dtype = torch_dtype(dtypes.most_common(1)[0][0]) if dtypes else torch.float16
     lm = layer_map(family)
     tensors: dict[str, torch.Tensor] = {}

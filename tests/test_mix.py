@@ -12,10 +12,9 @@ from safetensors import safe_open
 
 from loradex.adapters import IncompatibleError, UnsupportedError, probe
 from loradex.adapters.bake import bake
-from loradex.adapters.checkpoint import layer_locations, layer_view
+from loradex.adapters.checkpoint import LayerWeights
 from loradex.adapters.mix import mix, parse_weighted, resize
 from loradex.adapters.rebuild import read_recipe
-from loradex.adapters.weights import open_weights
 
 from oracles import deltas, outputs  # tests/ is on sys.path under pytest
 
@@ -120,11 +119,8 @@ def _baked_deltas(zoo, tmp_path, lora) -> dict[str, torch.Tensor]:
     single, base32, tuned32 = zoo["sd1-single"].path, tmp_path / "base32.safetensors", tmp_path / "tuned32.safetensors"
     bake(single, [], base32, dtype="fp32")
     bake(single, [(lora, 1.0)], tuned32, dtype="fp32")
-    wanted = {layer.canonical for layer in probe(lora).layers}
-    locations = layer_locations(base32, probe(base32))
-    with open_weights(base32) as b, open_weights(tuned32) as t:
-        return {name: layer_view(t.get(loc.key), loc) - layer_view(b.get(loc.key), loc)
-                for name, loc in locations.items() if name in wanted}
+    with LayerWeights(base32, probe(base32)) as b, LayerWeights(tuned32, probe(tuned32)) as t:
+        return {layer.canonical: t.weight(layer.canonical) - b.weight(layer.canonical) for layer in probe(lora).layers}
 
 
 def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
