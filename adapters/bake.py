@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import json
 import os
 import shutil
 import threading
@@ -130,7 +129,7 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     finally:
         for src in sources:
             src.close()
-    recipe.inputs[0].sha256 = base_hash.result()
+    recipe.inputs[0].sha256 = base_hash.result()  # also when a folder had no weights file to stream
     report.recipe = recipe.to_dict()
     report.patched_tensors = sum(len(p) for p in patches.values())
     report.seconds = time.perf_counter() - start
@@ -301,7 +300,6 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
                     writer.write(name, src.get(name).to(torch_dtype(code)))
                 if progress:
                     progress(done, total, name)
-            final = json.loads(recipe.to_json())
-            final["inputs"][0]["sha256"] = base_hash.result()
-            writer.replace_metadata({**metadata, METADATA_KEY: json.dumps(final, sort_keys=True)})
+            recipe.inputs[0].sha256 = base_hash.result()  # same width as the placeholder
+            writer.replace_metadata({**metadata, METADATA_KEY: recipe.to_json()})
             writer.commit()

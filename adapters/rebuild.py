@@ -92,23 +92,26 @@ def _identity(path: Path, recorded: dict[str, str]) -> str:
         metadata = dict(sf.metadata)
     if METADATA_KEY not in metadata:
         return sha256_file(path)
-    recipe = json.loads(metadata[METADATA_KEY])
-    for item in recipe["inputs"]:
-        item["ref"] = recorded.get(item["ref"], item["ref"])
-    metadata[METADATA_KEY] = json.dumps(recipe, sort_keys=True)  # as Recipe.to_json writes it
+    recipe = Recipe.from_json(metadata[METADATA_KEY])
+    for item in recipe.inputs:
+        item.ref = recorded.get(item.ref, item.ref)
+    metadata[METADATA_KEY] = recipe.to_json()
     return sha256_with_metadata(path, metadata)
 
 
 def _find(item: RecipeInput, locate: Locate | None, path: Path) -> Path:
     """Where the recipe input is now: its recorded path if that still has the recorded
     content, else wherever ``locate`` finds the sha256."""
+    def holds(candidate: Path | None) -> bool:  # folders are not re-hashed here
+        return candidate is not None and candidate.exists() and (
+            not candidate.is_file() or sha256_file(candidate) == item.sha256)
+
     ref = Path(item.ref)
-    if ref.exists() and (not ref.is_file() or sha256_file(ref) == item.sha256):
+    if holds(ref):
         return ref
     found = locate(item.sha256) if locate else None
-    if found is not None and Path(found).exists() and (not Path(found).is_file()
-                                                          or sha256_file(found) == item.sha256):
-        return Path(found)
+    if holds(found):
+        return found
     why = "changed since (sha256 differs)" if ref.exists() else "no longer exists"
     where = " and nothing with its sha256 was found" if locate else ""
     raise InputChangedError(f"recipe input {item.ref} {why}{where}", path=path)

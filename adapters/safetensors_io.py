@@ -866,13 +866,10 @@ class SafetensorsWriter:
         # After a failed write the file position is unknown, so the writer cannot continue.
         try:
             fn(*args)
-        except OSError as exc:
+        except BaseException as exc:
             self.abort()
-            if isinstance(exc, LoradexError):
-                raise
-            raise output_error(exc, self.path) from exc
-        except BaseException:
-            self.abort()
+            if isinstance(exc, OSError) and not isinstance(exc, LoradexError):
+                raise output_error(exc, self.path) from exc
             raise
 
 
@@ -1023,13 +1020,11 @@ def atomic_path(
         else:
             _fsync_path(tmp)
         os.replace(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:
         _remove_path(tmp)
-        if exc.errno in _DISK_FULL and not isinstance(exc, LoradexError):  # other errors may be an input's
+        # Only a full disk is surely the output's fault; other OSErrors may be an input's.
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL and not isinstance(exc, LoradexError):
             raise output_error(exc, target) from exc
-        raise
-    except BaseException:
-        _remove_path(tmp)
         raise
     finally:
         os.close(lock)  # only now: the temp stays locked until it is renamed or removed
