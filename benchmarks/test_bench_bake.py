@@ -17,10 +17,8 @@ Run: ``.venv/bin/pytest -m benchmark -s benchmarks/test_bench_bake.py``. Set
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -33,7 +31,8 @@ from loradex.adapters.layermap import layer_map
 from loradex.adapters.safetensors_io import DTYPE_SIZES, SafetensorsWriter
 from loradex.adapters.zoo_models import canonical_text_key, unet_to_ldm, vae_to_ldm
 
-from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
+from children import PEAK_RSS, run_child  # benchmarks/ is on sys.path under pytest
+from synthetic import write_kohya_lora
 
 pytestmark = pytest.mark.benchmark
 
@@ -101,10 +100,8 @@ def lora_layers():
 # ---------------------------------------------------------------------------------------
 # Measured children: each prints one "RESULT {json}" line.
 
-_BAKE_CHILD = textwrap.dedent("""
+_BAKE_CHILD = PEAK_RSS + textwrap.dedent("""
     import json, os, resource, sys, time
-    def hwm_kb():  # this process's own peak RSS
-        return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
     t0 = time.perf_counter()
     from loradex.adapters.bake import bake
     base, l1, l2, out, w1, w2, mode = sys.argv[1:8]
@@ -128,10 +125,8 @@ _BAKE_CHILD = textwrap.dedent("""
                                   "applied": [[a, n] for _, _, a, n in report.loras]}))
 """)
 
-_NAIVE_CHILD = textwrap.dedent("""
+_NAIVE_CHILD = PEAK_RSS + textwrap.dedent("""
     import json, resource, sys, time
-    def hwm_kb():  # this process's own peak RSS
-        return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
     t0 = time.perf_counter()
     import torch
     from safetensors import safe_open
@@ -170,20 +165,6 @@ _NAIVE_CHILD = textwrap.dedent("""
                                   "maxrss_kb": hwm_kb(), "user_s": ru.ru_utime, "sys_s": ru.ru_stime,
                                   "load_s": t_load - t1, "merge_s": t_merge - t_load, "save_s": t2 - t_merge}))
 """)
-
-
-def _run_child(code: str, *args, threads: int = 0) -> tuple[dict, float, str]:
-    """Run ``code`` in a fresh interpreter; (its RESULT dict, wall incl. start-up and imports, stdout).
-    ``threads``: OMP_NUM_THREADS for the child (0: torch's default)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    if threads:
-        env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - start
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    line = next(ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):]), wall, proc.stdout
 
 
 def _timed(cmd: list[str]) -> float:
@@ -235,17 +216,17 @@ def test_bake_vs_cp_vs_naive_merge(tmp_path):
         copy.unlink()
         _settle()
         out.unlink(missing_ok=True)
-        bakes.append(_run_child(_BAKE_CHILD, base, l1, l2, out, *WEIGHTS, "measure")[:2])
+        bakes.append(run_child(_BAKE_CHILD, base, l1, l2, out, *WEIGHTS, "measure")[:2])
         _settle()
         naive_out.unlink(missing_ok=True)
-        naives.append(_run_child(_NAIVE_CHILD, base, l1, l2, naive_out, *WEIGHTS)[:2])
+        naives.append(run_child(_NAIVE_CHILD, base, l1, l2, naive_out, *WEIGHTS)[:2])
         _settle()
     nofsync_out = tmp_path / "baked_nofsync.safetensors"
-    nofsync, _, _ = _run_child(_BAKE_CHILD, base, l1, l2, nofsync_out, *WEIGHTS, "nofsync")
+    nofsync, _, _ = run_child(_BAKE_CHILD, base, l1, l2, nofsync_out, *WEIGHTS, "nofsync")
     nofsync_out.unlink()
     _settle()
     one_out = tmp_path / "baked_1thread.safetensors"
-    one_thread, _, _ = _run_child(_BAKE_CHILD, base, l1, l2, one_out, *WEIGHTS, "measure", threads=1)
+    one_thread, _, _ = run_child(_BAKE_CHILD, base, l1, l2, one_out, *WEIGHTS, "measure", threads=1)
     one_out.unlink()
     _settle()
     load_end = os.getloadavg()
@@ -286,7 +267,7 @@ def test_bake_vs_cp_vs_naive_merge(tmp_path):
 
     if os.environ.get("LORADEX_BENCH_PROFILE"):
         prof_out = tmp_path / "baked_profile.safetensors"
-        _, _, text = _run_child(_BAKE_CHILD, base, l1, l2, prof_out, *WEIGHTS, "profile")
+        _, _, text = run_child(_BAKE_CHILD, base, l1, l2, prof_out, *WEIGHTS, "profile")
         prof_out.unlink()
         print("[bake] cProfile of the bake call, main thread only (tottime):")
         print(text[:6000])

@@ -18,19 +18,16 @@ the intra-op threads of both measured processes, 1 by default, 0 = torch's defau
 from __future__ import annotations
 
 import collections
-import json
 import os
-import subprocess
-import sys
 import textwrap
-import time
 
 import pytest
 import torch
 
 from loradex.adapters.layermap import layer_map
 
-from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
+from children import PEAK_RSS, run_child  # benchmarks/ is on sys.path under pytest
+from synthetic import write_kohya_lora
 
 pytestmark = pytest.mark.benchmark
 
@@ -50,10 +47,8 @@ def sdxl_attention_layers():
             if layer.component == "unet" and ".attentions." in layer.name]
 
 
-_MIX_CHILD = textwrap.dedent("""
+_MIX_CHILD = PEAK_RSS + textwrap.dedent("""
     import json, resource, sys, time
-    def hwm_kb():  # this process's own peak RSS
-        return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
     t0 = time.perf_counter()
     from loradex.adapters.mix import mix
     l1, l2, out, w1, w2, rank = sys.argv[1:7]
@@ -67,10 +62,8 @@ _MIX_CHILD = textwrap.dedent("""
                                   "ranks": sorted(set(report.ranks))}))
 """)
 
-_NAIVE_CHILD = textwrap.dedent("""
+_NAIVE_CHILD = PEAK_RSS + textwrap.dedent("""
     import json, resource, sys, time
-    def hwm_kb():  # this process's own peak RSS
-        return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
     t0 = time.perf_counter()
     import torch
     from safetensors.torch import load_file, save_file
@@ -108,18 +101,6 @@ _NAIVE_CHILD = textwrap.dedent("""
 """)
 
 
-def _run_child(code: str, *args) -> tuple[dict, float]:
-    start = time.perf_counter()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    if THREADS:
-        env |= {"OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
-    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - start
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    line = next(ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):]), wall
-
-
 def _rank_product(tensors: dict[str, torch.Tensor], stem: str) -> torch.Tensor:
     down = tensors[f"{stem}.lora_down.weight"].float()
     up = tensors[f"{stem}.lora_up.weight"].float()
@@ -138,16 +119,16 @@ def test_mix_svd_vs_dense_svd(tmp_path):
     load = os.getloadavg()
 
     mixed_out, naive_out = tmp_path / "mixed.safetensors", tmp_path / "naive.safetensors"
-    mixes = [_run_child(_MIX_CHILD, l1, l2, mixed_out, *WEIGHTS, RANK) for _ in range(3)]  # cheap: best of 3
+    mixes = [run_child(_MIX_CHILD, l1, l2, mixed_out, *WEIGHTS, RANK, threads=THREADS)[:2] for _ in range(3)]  # cheap: best of 3
     mixed, mix_total = min(mixes, key=lambda r: r[0]["call_s"])
     mix_runs = ", ".join(f"{r['call_s']:.2f}" for r, _ in mixes)
-    naive, naive_total = _run_child(_NAIVE_CHILD, l1, l2, naive_out, *WEIGHTS, RANK)
+    naive, naive_total, _ = run_child(_NAIVE_CHILD, l1, l2, naive_out, *WEIGHTS, RANK, threads=THREADS)
 
     # For scale: mix over every layer (the naive side would take tens of minutes here).
     f1, f2, full_out = tmp_path / "full_a.safetensors", tmp_path / "full_b.safetensors", tmp_path / "full.safetensors"
     write_kohya_lora(f1, every, rank=RANK, alpha=ALPHAS[0], seed=3, base='sdxl')
     write_kohya_lora(f2, every, rank=RANK, alpha=ALPHAS[1], seed=4, base='sdxl')
-    full, _ = _run_child(_MIX_CHILD, f1, f2, full_out, *WEIGHTS, RANK)
+    full, _, _ = run_child(_MIX_CHILD, f1, f2, full_out, *WEIGHTS, RANK, threads=THREADS)
     load_end = os.getloadavg()
 
     mib = 1 / 1024
