@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
+from loradex.adapters.rebuild import Locate
 from loradex.adapters.recipe import FORMAT
 from loradex.adapters.recipe import Recipe as AdapterRecipe
 
@@ -66,6 +67,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "extract": ("base", "tuned", "rank", "dtype"),
 }
 _COMMON = ("op", "output", "inputs", "format")
+#: Ops that cannot run without a base (mix and resize take one only for DoRA inputs).
+_NEEDS_BASE = ("bake", "extract")
 _INPUT_KEYS = ("ref", "weight")
 
 
@@ -182,7 +185,7 @@ def resolve_input(ref: str, *, engine: Engine | None = None, folder: Path | None
     return Path(artifact.path)
 
 
-def locator(engine: Engine) -> Callable[[str], Path | None]:
+def locator(engine: Engine) -> Locate:
     """For ``rebuild``: sha256 → a catalogued copy of that content still on disk, or None.
     Any copy will do (duplicates share a sha256, so this is not :func:`queries.resolve`)."""
     def locate(sha256: str) -> Path | None:
@@ -336,7 +339,7 @@ def _check_spec(spec: RecipeSpec) -> None:
         fail("mix needs at least one input")
     if spec.op == "resize" and len(spec.inputs) != 1:
         fail(f"resize takes exactly one input, got {len(spec.inputs)}")
-    if spec.op in ("bake", "extract") and not spec.base:
+    if spec.op in _NEEDS_BASE and not spec.base:
         fail(f"{spec.op} needs a base")
     if spec.op == "extract" and not spec.tuned:
         fail("extract needs a tuned checkpoint")
@@ -472,7 +475,7 @@ def load_recipe_file(path: str | os.PathLike[str]) -> RecipeSpec:
     if op != "extract":
         spec.inputs = _inputs(data.get("inputs"), fail)
     if "base" in known:
-        spec.base = text("base", required=op in ("bake", "extract"))
+        spec.base = text("base", required=op in _NEEDS_BASE)
     if op == "extract":
         spec.tuned = text("tuned", required=True)
     if "rank" in data:
