@@ -19,6 +19,7 @@ from .bake import DTYPES
 from .checkpoint import LayerWeights
 from .errors import IncompatibleError, UnsupportedError
 from .layermap import layer_map
+from .mix import kohya_tensors
 from .probe import probe
 from .recipe import Recipe
 from .safetensors_io import save_tensors
@@ -74,7 +75,7 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
     if infos[0].base != infos[1].base:
         raise IncompatibleError(f"{base.name} is {infos[0].base}, {tuned.name} is {infos[1].base}")
     lm = layer_map(infos[0].base)
-    tensors: dict[str, torch.Tensor] = {}
+    factors: list[tuple[str, torch.Tensor, torch.Tensor, tuple[int, ...]]] = []
     report = ExtractReport(out, rank, 0, 0)
     with LayerWeights(base, infos[0]) as before, LayerWeights(tuned, infos[1]) as after:
         for done, name in enumerate(before.locations, 1):
@@ -95,14 +96,10 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
             u, s, vh = truncated_svd(delta, rank)
             stem = lm.layers[name].kohya
             report.retained_energy[stem] = float(s.square().sum()) / total
-            root = s.sqrt()
-            r = s.numel()
-            conv = [1, 1] if w.dim() == 4 else []
-            tensors[f"{stem}.lora_down.weight"] = (root.unsqueeze(1) * vh).reshape(r, *w.shape[1:]).to(
-                DTYPES[dtype]).contiguous()
-            tensors[f"{stem}.lora_up.weight"] = (u * root).reshape(w.shape[0], r, *conv).to(DTYPES[dtype]).contiguous()
-            tensors[f"{stem}.alpha"] = torch.tensor(float(r), dtype=DTYPES[dtype])
+            root = s.sqrt()  # split σ evenly: keeps both factors in fp16 range
+            factors.append((stem, u * root, root.unsqueeze(1) * vh, tuple(w.shape)))
             report.layers += 1
+    tensors = kohya_tensors(factors, DTYPES[dtype])
     recipe = Recipe.for_files("extract", [(tuned, 1.0)], {"rank": rank, "dtype": dtype, "min_change": min_change},
                               base=base)
     save_tensors(out, tensors, {"ss_network_module": "networks.lora", "ss_network_dim": str(rank),

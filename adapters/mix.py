@@ -110,6 +110,28 @@ def dora_delta(layer: LayerInfo, src: WeightSource, w: torch.Tensor) -> torch.Te
     return new.reshape(w.shape) - w
 
 
+def kohya_tensors(factors: Sequence[tuple[str, torch.Tensor, torch.Tensor, tuple[int, ...]]],
+                  dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """A kohya LoRA's tensors for ``(stem, B, A, weight shape)`` per layer, ΔW = B @ A.
+
+    One alpha for the whole file (the largest rank), each layer's alpha/rank folded into its
+    ``lora_up``: diffusers misreads per-layer alphas that differ (it builds alpha_pattern keys
+    such as ``mid_block…processor.to_k_lora.down.weight`` that match nothing), so a file of
+    mixed ranks with alpha = rank loaded there scaled the mid block wrongly. Files of one rank
+    are written as before (alpha = rank, up = B).
+    """
+    alpha = float(max((a.shape[0] for _, _, a, _ in factors), default=1))
+    tensors: dict[str, torch.Tensor] = {}
+    for stem, b, a, shape in factors:
+        r = a.shape[0]
+        tensors[f"{stem}.lora_down.weight"] = a.reshape(r, *shape[1:]).to(dtype).contiguous()
+        up = b * (r / alpha) if r != alpha else b
+        tensors[f"{stem}.lora_up.weight"] = up.reshape(shape[0], r, *([1, 1] if len(shape) == 4 else [])).to(
+            dtype).contiguous()
+        tensors[f"{stem}.alpha"] = torch.tensor(alpha, dtype=dtype)
+    return tensors
+
+
 def _dora_base(path: Path, family: str) -> LayerWeights:
     """The checkpoint DoRA inputs of ``family`` are applied to."""
     info = probe(path)
@@ -183,7 +205,7 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
                     dtypes[layer.dtype] += 1
     dtype = torch_dtype(dtypes.most_common(1)[0][0]) if dtypes else torch.float16
     lm = layer_map(family)
-    tensors: dict[str, torch.Tensor] = {}
+    factors: list[tuple[str, torch.Tensor, torch.Tensor, tuple[int, ...]]] = []
     report = MixReport(out, method, len(per_layer), [])
     for done, (canonical, parts) in enumerate(per_layer.items(), 1):
         if progress:
@@ -198,13 +220,9 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
             report.retained_energy[stem] = float(s[:r].square().sum()) / total if total > 0 else 1.0
             root = s[:r].sqrt()  # split σ evenly: keeps both factors in fp16 range
             b, a = u[:, :r] * root, root.unsqueeze(1) * vh[:r]
-        shape = shapes[canonical]
-        r = a.shape[0]
-        tensors[f"{stem}.lora_down.weight"] = a.reshape(r, *shape[1:]).to(dtype).contiguous()
-        tensors[f"{stem}.lora_up.weight"] = b.reshape(shape[0], r, *([1, 1] if len(shape) == 4 else [])).to(
-            dtype).contiguous()
-        tensors[f"{stem}.alpha"] = torch.tensor(float(r), dtype=dtype)
-        report.ranks.append(r)
+        factors.append((stem, b, a, shapes[canonical]))
+        report.ranks.append(a.shape[0])
+    tensors = kohya_tensors(factors, dtype)
     recipe = Recipe.for_files(op, [(info.path, w) for info, (_, w) in zip(infos, inputs)],
                               {"method": method, "rank": rank, "block_weights": block_weights or {},
                                **(extra_params or {})}, base=base)

@@ -49,3 +49,23 @@ def deltas(path) -> dict[str, torch.Tensor]:
     with open_weights(info.path) as src:
         return {layer.canonical: delta(layer.algorithm, {k: v.float() for k, v in layer_tensors(src, layer).items()},
                                        layer.scale, layer.shape) for layer in info.layers}
+
+
+def peft_dora_unet(folder, out):
+    """The tiny UNet of a diffusers ``folder`` with a PEFT DoRA (rank 4, alpha = rank, random
+    factors and magnitudes) on its attention projections; PEFT's state dict is saved to ``out``
+    as a diffusers-format LoRA file. Returns the unmerged PEFT model: PEFT's own DoRA."""
+    from diffusers import UNet2DConditionModel
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32)
+    unet = inject_adapter_in_model(LoraConfig(r=4, lora_alpha=4, use_dora=True, init_lora_weights=False,
+                                              target_modules=["to_q", "to_k", "to_v", "to_out.0"]), unet)
+    with torch.no_grad():  # magnitudes that differ from the weight norms, so the rescaling is visible
+        for name, param in unet.named_parameters():
+            if "lora_magnitude_vector" in name:
+                param.mul_(1 + 0.1 * torch.randn_like(param))
+    save_file({f"unet.{k}": v.contiguous() for k, v in get_peft_model_state_dict(unet).items()}, out)
+    return unet

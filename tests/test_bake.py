@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from loradex.adapters import IncompatibleError, UnsupportedError
 from loradex.adapters.bake import bake
 
-from oracles import load_pipeline, text_output, unet_output  # tests/ is on sys.path under pytest
+from oracles import load_pipeline, peft_dora_unet, text_output, unet_output  # tests/ is on sys.path under pytest
 
 
 def _fused(folder, loras, sdxl=False):
@@ -126,21 +126,8 @@ def test_bakes_leave_torchs_thread_count_as_they_found_it_even_two_at_once(zoo, 
 
 
 def test_a_baked_peft_dora_equals_peft_merging_it(zoo, tmp_path):
-    from diffusers import UNet2DConditionModel
-    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
-    from safetensors.torch import save_file
-
-    folder = zoo["sd1-diffusers"].path
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32)
-    unet = inject_adapter_in_model(LoraConfig(r=4, lora_alpha=4, use_dora=True, init_lora_weights=False,
-                                              target_modules=["to_q", "to_k", "to_v", "to_out.0"]), unet)
-    with torch.no_grad():  # magnitudes that differ from the weight norms, so the rescaling is visible
-        for name, param in unet.named_parameters():
-            if "lora_magnitude_vector" in name:
-                param.mul_(1 + 0.1 * torch.randn_like(param))
-    dora = tmp_path / "peft_dora.safetensors"
-    save_file({f"unet.{k}": v.contiguous() for k, v in get_peft_model_state_dict(unet).items()}, dora)
+    folder, dora = zoo["sd1-diffusers"].path, tmp_path / "peft_dora.safetensors"
+    unet = peft_dora_unet(folder, dora)
     for module in unet.modules():
         if hasattr(module, "lora_A") and hasattr(module, "merge"):
             module.merge()

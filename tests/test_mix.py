@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ from loradex.adapters.checkpoint import LayerWeights
 from loradex.adapters.mix import mix, parse_weighted, resize
 from loradex.adapters.rebuild import read_recipe
 
-from oracles import deltas, outputs  # tests/ is on sys.path under pytest
+from oracles import deltas, outputs, peft_dora_unet, unet_output  # tests/ is on sys.path under pytest
 
 
 def _weighted_sum(parts: list[tuple[object, float]]) -> dict[str, torch.Tensor]:
@@ -144,6 +145,16 @@ def test_a_dora_mixed_with_its_base_is_its_delta_on_that_base(zoo, tmp_path, met
         else:
             assert _relative_error_to_truncated_svd(got[name], want[name], 8) < 1e-3, name
     assert [i.role for i in read_recipe(out).inputs] == ["base", "input", "input"]
+
+
+def test_a_peft_dora_mixed_with_its_base_loads_in_diffusers_like_peft_runs_it(zoo, sd1_pipe, tmp_path):
+    folder, dora = zoo["sd1-diffusers"].path, tmp_path / "peft_dora.safetensors"
+    peft_unet = peft_dora_unet(folder, dora)
+    out = tmp_path / "as_lora.safetensors"
+    mix([(dora, 1.0)], out, base=folder)  # exact: the DoRA's delta on this base, as a plain LoRA
+    ours = copy.deepcopy(sd1_pipe)
+    ours.load_lora_weights(str(out))
+    torch.testing.assert_close(unet_output(ours), unet_output(SimpleNamespace(unet=peft_unet)), atol=1e-4, rtol=1e-4)
 
 
 def test_a_dora_without_its_base_is_refused_naming_the_option(zoo, tmp_path):
