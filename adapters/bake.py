@@ -18,7 +18,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
 from .hashing import cached_sha256, sha256_file
 from .mix import dora_delta, layer_factors
 from .probe import probe
+from .progress import Progress, ProgressEvent
 from .recipe import METADATA_KEY, Recipe, RecipeInput, _version
 from .safetensors_io import DTYPE_SIZES, SafetensorsWriter, atomic_path, dtype_code, torch_dtype
 from .weights import PICKLE_SUFFIXES, WeightSource, open_weights
@@ -41,7 +42,6 @@ _PLACEHOLDER = "0" * 64
 _WRITE_BEHIND = 64 << 20
 #: Float32 elements per block of a patched weight (2 MiB: fits in L2 with room for the factors).
 _BLOCK_ELEMENTS = 512 << 10
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -78,7 +78,7 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
         out: output file (or folder for a diffusers base); must not exist as an input.
         dtype: ``fp16``, ``bf16`` or ``fp32`` for floating tensors; default: as in the base.
         allow_partial: apply what matches when some LoRA layers match nothing in the base.
-        progress: called as ``progress(done, total, tensor_name)``.
+        progress: called with a ``bake`` :class:`ProgressEvent` per tensor written.
 
     Returns:
         A :class:`BakeReport`.
@@ -299,7 +299,7 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
                 else:
                     writer.write(name, src.get(name).to(torch_dtype(code)))
                 if progress:
-                    progress(done, total, name)
+                    progress(ProgressEvent("bake", done, total, name))
             recipe.inputs[0].sha256 = base_hash.result()  # same width as the placeholder
             writer.replace_metadata({**metadata, METADATA_KEY: recipe.to_json()})
             writer.commit()

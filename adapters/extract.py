@@ -9,7 +9,6 @@ skipped and reported; every written layer reports the share of ‖ΔW‖² it ke
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from .errors import IncompatibleError, UnsupportedError
 from .layermap import layer_map
 from .mix import kohya_tensors
 from .probe import probe
+from .progress import Progress, ProgressEvent
 from .recipe import Recipe
 from .safetensors_io import save_tensors
 
@@ -54,7 +54,7 @@ def truncated_svd(delta: torch.Tensor, rank: int, *, seed: int = 0) -> tuple[tor
 
 
 def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, dtype: str = "fp16",
-            min_change: float = 1e-6, progress: Callable[[int, int, str], None] | None = None) -> ExtractReport:
+            min_change: float = 1e-6, progress: Progress | None = None) -> ExtractReport:
     """Write the LoRA (kohya format) that turns ``base`` into ``tuned``, rank ``rank``.
 
     Args:
@@ -63,7 +63,7 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
         rank: rank of every extracted layer.
         dtype: storage dtype of the factors.
         min_change: layers whose ‖ΔW‖ / ‖W‖ is below this are skipped as unchanged.
-        progress: called as ``progress(done, total, layer)``.
+        progress: called with an ``extract`` :class:`ProgressEvent` per layer.
 
     Raises:
         IncompatibleError: the checkpoints are of different families or layouts.
@@ -80,7 +80,7 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
     with LayerWeights(base, infos[0]) as before, LayerWeights(tuned, infos[1]) as after:
         for done, name in enumerate(before.locations, 1):
             if progress:
-                progress(done, len(before.locations), name)
+                progress(ProgressEvent("extract", done, len(before.locations), name))
             w2 = after.weight(name)
             if w2 is None:
                 continue

@@ -29,12 +29,12 @@ from .inspection import block_of, layer_tensors
 from .layermap import layer_map
 from .lowrank import delta, lowrank_svd, product_factors
 from .probe import probe
+from .progress import Progress, ProgressEvent
 from .recipe import Recipe
 from .safetensors_io import save_tensors, torch_dtype
 from .weights import WeightSource, open_weights
 
 RankRule = Callable[[torch.Tensor], int]
-Progress = Callable[[int, int, str], None]
 _BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
 
 
@@ -174,7 +174,7 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
             or an exact label such as ``IN04`` / ``TE.03``), like LoRA Block Weight.
         base: the checkpoint DoRA inputs were trained on (their delta depends on its weights);
             recorded in the recipe. Use ``svd`` with a rank to keep DoRA deltas small.
-        progress: called as ``progress(done, total, layer)``.
+        progress: called with a :class:`ProgressEvent` (phase: ``op``) per layer.
 
     Returns:
         A :class:`MixReport`.
@@ -209,7 +209,7 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
     report = MixReport(out, method, len(per_layer), [])
     for done, (canonical, parts) in enumerate(per_layer.items(), 1):
         if progress:
-            progress(done, len(per_layer), canonical)
+            progress(ProgressEvent(op, done, len(per_layer), canonical))
         b = torch.cat([p[0] for p in parts], dim=1)
         a = torch.cat([p[1] for p in parts], dim=0)
         stem = lm.layers[canonical].kohya

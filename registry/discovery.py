@@ -15,7 +15,7 @@ from pathlib import Path
 from loradex.adapters.hashing import artifact_files
 from loradex.adapters.weights import WEIGHT_SUFFIXES
 
-from .progress import Progress, ScanProgress
+from loradex.adapters.progress import Progress, ProgressEvent
 
 __all__ = ["Found", "artifact_name", "discover"]
 
@@ -88,7 +88,7 @@ def _walk(folder: Path, found: dict[Path, Found], progress: Progress | None) -> 
                 st = entry.stat()
                 found[Path(entry.path)] = Found(Path(entry.path), False, st.st_size, st.st_mtime)
                 if progress and len(found) % 256 == 0:
-                    progress(ScanProgress("discover", len(found), 0, entry.path))
+                    progress(ProgressEvent("discover", len(found), 0, entry.path))
 
 
 def _is_model_folder(folder: Path, entries: list[os.DirEntry]) -> bool:

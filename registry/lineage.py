@@ -38,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
+from loradex.adapters.progress import Progress
 from loradex.adapters.rebuild import Locate
 from loradex.adapters.recipe import FORMAT
 from loradex.adapters.recipe import Recipe as AdapterRecipe
@@ -51,8 +52,6 @@ from .scan import scan
 __all__ = ["DTYPES", "DYNAMIC_METHODS", "MIX_METHODS", "OPS", "InputUnavailableError", "OpResult", "RecipeFileError",
            "RecipeSpec", "load_recipe_file", "parse_block_weights", "parse_dynamic", "record_output", "resolve_input",
            "run_recipe_file", "run_spec"]
-
-Progress = Callable[[int, int, str], None]
 
 OPS = ("mix", "resize", "bake", "extract")
 DYNAMIC_METHODS = ("sv_ratio", "sv_fro", "sv_cumulative")
@@ -260,7 +259,7 @@ def run_spec(spec: RecipeSpec, *, engine: Engine | None = None, progress: Progre
     Args:
         spec: the operation.
         engine: the catalog, or None (then every reference must be a path).
-        progress: called as ``progress(done, total, item)`` by the operation.
+        progress: called with the operation's :class:`~loradex.adapters.progress.ProgressEvent`.
 
     Returns:
         An :class:`OpResult`.

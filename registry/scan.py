@@ -36,7 +36,7 @@ from . import queries
 from .db import session as open_session
 from .discovery import Found, artifact_name, discover
 from .models import Artifact, ScanRoot, utcnow
-from .progress import Progress, ScanProgress
+from loradex.adapters.progress import Progress, ProgressEvent
 from .records import apply_error, apply_probe
 from .sidecars import Sidecars, apply_sidecars, read_sidecars
 
@@ -131,7 +131,7 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
         engine: the catalog (:func:`loradex.registry.db.open_catalog`).
         workers: threads that hash (and take turns to probe).
         batch_size: artifacts per commit.
-        progress: called with a :class:`ScanProgress` for each step.
+        progress: called with a :class:`ProgressEvent` for each step.
 
     Returns:
         A :class:`ScanReport`.
@@ -148,7 +148,7 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
     report = ScanReport(roots=[str(r) for r in roots])
     found = discover(roots, progress=progress)
     if progress:
-        progress(ScanProgress("discover", len(found), len(found)))
+        progress(ProgressEvent("discover", len(found), len(found)))
     with open_session(engine) as s:
         _record_roots(s, roots)
         known = {p: (size, mtime, status, probed) for p, size, mtime, status, probed in s.exec(
@@ -175,7 +175,7 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
         s.commit()
     report.elapsed = time.perf_counter() - start
     if progress:
-        progress(ScanProgress("done", len(todo), len(todo)))
+        progress(ProgressEvent("done", len(todo), len(todo)))
     return report
 
 
@@ -210,7 +210,7 @@ def _index(engine: Engine, todo: list[Found], stale: set[Path], report: ScanRepo
                     batch.append(future.result())
                     done += 1
                     if progress:
-                        progress(ScanProgress("index", done, len(todo), str(batch[-1].found.path)))
+                        progress(ProgressEvent("index", done, len(todo), str(batch[-1].found.path)))
             except BaseException:
                 for future in futures:
                     future.cancel()

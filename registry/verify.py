@@ -16,7 +16,7 @@ from loradex.adapters.hashing import FileHashes, hash_file
 
 from .db import session as open_session
 from .models import Artifact
-from .progress import Progress, ScanProgress
+from loradex.adapters.progress import Progress, ProgressEvent
 
 __all__ = ["VerifyChange", "VerifyReport", "verify"]
 
@@ -92,8 +92,8 @@ def verify(engine: Engine, *, artifact_ids: Iterable[int] | None = None, workers
                     report.changed.append(VerifyChange(ident, path, sha, got.sha256,
                                                        tensor is not None and got.tensor_hash == tensor))
             if progress:
-                progress(ScanProgress("verify", done, len(rows), path))
+                progress(ProgressEvent("verify", done, len(rows), path))
     report.elapsed = time.perf_counter() - start
     if progress:
-        progress(ScanProgress("done", len(rows), len(rows)))
+        progress(ProgressEvent("done", len(rows), len(rows)))
     return report

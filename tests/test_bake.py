@@ -181,8 +181,8 @@ def test_the_same_bake_twice_gives_identical_files(zoo, tmp_path):
 _SLOW_BAKE = textwrap.dedent("""
     import sys, time
     from loradex.adapters.bake import bake
-    def slow(done, total, name):
-        if done == 1:
+    def slow(event):
+        if event.done == 1:
             print("started", flush=True)
         time.sleep(0.02)
     bake(sys.argv[1], [(sys.argv[2], 0.8)], sys.argv[3], progress=slow)

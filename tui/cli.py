@@ -18,7 +18,6 @@ import functools
 import os
 import sys
 from collections.abc import Iterator
-from types import SimpleNamespace
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -338,16 +337,6 @@ def optional_engine(ctx: typer.Context) -> Iterator[Engine | None]:
         yield engine
 
 
-@contextmanager
-def op_progress(sink: Sink, label: str, phase: str) -> Iterator[Callable[[int, int, str], None] | None]:
-    """The sink's progress bar (terminal only, never under --json) fed by ``progress(done, total, item)``."""
-    with sink.progress(label) as update:
-        if update is None:
-            yield None
-            return
-        yield lambda done, total, item: update(SimpleNamespace(phase=phase, done=done, total=total, path=item))
-
-
 def _weighted(values: list[str]) -> list[tuple[str, float]]:
     from loradex.adapters.mix import parse_weighted
 
@@ -410,8 +399,7 @@ def _value(option: Any) -> Any:
 
 def _run(ctx: typer.Context, spec: lineage.RecipeSpec, as_json: bool) -> None:
     sink = Sink(as_json)
-    phase = "tensors" if spec.op == "bake" else "layers"
-    with optional_engine(ctx) as engine, op_progress(sink, spec.op, phase) as progress:
+    with optional_engine(ctx) as engine, sink.progress(spec.op) as progress:
         result = lineage.run_spec(spec, engine=engine, progress=progress)
     sink.operation(result)
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json as jsonlib
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as ProgressBar
 from rich.table import Table
 
 from loradex.adapters import ArtifactInfo, ConversionReport, Inspection
+from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.registry.compat import Compatibility, base_of
 from loradex.registry.lineage import OpResult
 from loradex.registry.models import Artifact
@@ -102,21 +104,21 @@ class Sink:
     # The catalog
 
     @contextmanager
-    def progress(self, label: str) -> Iterator[Callable[[Any], None] | None]:
-        """A callback that draws a progress bar from ``ScanProgress``-like reports (``phase``,
-        ``done``, ``total``, ``path``) — only on a terminal and never under ``--json``."""
+    def progress(self, label: str) -> Iterator[Progress | None]:
+        """A callback that draws a progress bar from :class:`ProgressEvent`\ s — only on a
+        terminal and never under ``--json``."""
         if self.as_json or not self.err.is_terminal:
             yield None
             return
         columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TextColumn("[dim]{task.fields[item]}"))
-        with Progress(*columns, console=self.err, transient=True) as bar:
+        with ProgressBar(*columns, console=self.err, transient=True) as bar:
             task = bar.add_task(label, total=None, item="")
 
-            def update(report: Any) -> None:
-                item = Path(str(report.path)).name if getattr(report, "path", None) else ""
-                bar.update(task, description=f"{label}: {report.phase}", completed=report.done,
-                           total=report.total or None, item=item)
+            def update(event: ProgressEvent) -> None:
+                item = Path(event.item).name if event.item else ""
+                bar.update(task, description=f"{label}: {event.phase}", completed=event.done,
+                           total=event.total or None, item=item)
 
             yield update
 
