@@ -27,15 +27,14 @@ import torch
 from .artifact import ArtifactInfo, LayerInfo
 from .checkpoint import Location, delta_shape, layer_locations, layer_view
 from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
+from .factors import dora_delta, layer_factors, storage_dtype
 from .hashing import cached_sha256, sha256_file
-from .mix import dora_delta, layer_factors
 from .probe import probe
 from .progress import Progress, ProgressEvent
-from .recipe import METADATA_KEY, Recipe, RecipeInput, _version
-from .safetensors_io import DTYPE_SIZES, SafetensorsWriter, atomic_path, dtype_code, torch_dtype
+from .recipe import DTYPES, METADATA_KEY, Recipe, RecipeInput, _version
+from .safetensors_io import DTYPE_SIZES, SafetensorsWriter, atomic_path, torch_dtype
 from .weights import PICKLE_SUFFIXES, WeightSource, open_weights
 
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 _FLOAT_CODES = {"F16", "BF16", "F32"}
 _PLACEHOLDER = "0" * 64
 #: Patched tensors that may wait for the writer thread while the next ones are computed.
@@ -91,7 +90,7 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     start = time.perf_counter()
     base, out = Path(base), Path(out)
     if dtype is not None and dtype not in DTYPES:
-        raise UnsupportedError(f"unknown dtype {dtype!r}; choose fp16, bf16 or fp32")
+        raise UnsupportedError(f"unknown dtype {dtype!r}; choose {', '.join(DTYPES)}")
     base_info = probe(base)
     if base_info.kind != "checkpoint":
         raise UnsupportedError(f"bake needs a checkpoint as base; this is a {base_info.kind}", path=base)
@@ -281,7 +280,7 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
     """
     with open_weights(src_path) as src:
         def out_code(code: str) -> str:
-            return dtype_code(DTYPES[dtype]) if dtype and code in _FLOAT_CODES else code
+            return DTYPES[dtype] if dtype and code in _FLOAT_CODES else code
 
         names = src.keys() if src.container == "safetensors" else \
             sorted(src.keys(), key=lambda k: (-DTYPE_SIZES[src.dtype(k)], k))
@@ -293,7 +292,7 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
                 stored = src.dtype(name)
                 if name in patches:
                     writer.write(name, _patched(src.get(name), patches[name], sources, infos, weights,
-                                                DTYPES[dtype] if dtype else torch_dtype(stored)))
+                                                storage_dtype(dtype) if dtype else torch_dtype(stored)))
                 elif code == stored and (raw := src.raw_range(name)) is not None:
                     writer.copy_from(name, *raw)
                 else:

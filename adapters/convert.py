@@ -11,36 +11,21 @@ energy each layer kept.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .artifact import ArtifactInfo, LayerInfo
+from .artifact import ArtifactInfo
 from .errors import IncompatibleError, UnsupportedError
-from .inspection import layer_tensors
-from .layermap import layer_map
-from .lowrank import delta, lowrank_svd, product_factors
+from .factors import LoraLayer, layer_factors, layer_tensors, save_kohya
+from .lowrank import lowrank_svd, retained_energy, split_svd
 from .probe import probe
 from .safetensors_io import atomic_path, save_tensors
 from .weights import open_weights
 
 FORMATS = ("kohya", "diffusers", "peft")
-
-
-@dataclass
-class LoraFactors:
-    """One layer as plain LoRA factors: ΔW = up @ down · alpha / rank."""
-
-    layer: LayerInfo
-    down: torch.Tensor
-    up: torch.Tensor
-    alpha: float
-    retained_energy: float = 1.0
-
-    @property
-    def rank(self) -> int:
-        return self.down.shape[0]
 
 
 @dataclass
@@ -81,27 +66,26 @@ def convert(path: str | Path, to: str, out: str | Path, *, rank: int | None = No
     if to not in FORMATS:
         raise UnsupportedError(f"unknown target format {to!r}; choose one of {', '.join(FORMATS)}")
     info = probe(path)
-    factors = lora_factors(info, rank=rank)
-    report = ConversionReport(path, out, info.format, to, len(factors), rank)
+    layers, energy = lora_layers(info, rank=rank)
+    report = ConversionReport(path, out, info.format, to, len(layers), rank, energy)
     if rank is not None:
-        report.retained_energy = {f.layer.stem: f.retained_energy for f in factors}
         algos = ", ".join(info.algorithms)
         report.notes.append(f"converted {algos} to rank-{rank} LoRA by truncated SVD; "
-                            f"lowest retained energy {min(report.retained_energy.values(), default=1):.4f}")
+                            f"lowest retained energy {min(energy.values(), default=1):.4f}")
     metadata = dict(info.metadata)
     metadata["loradex.converted_from"] = info.format
     if to == "peft":
-        _write_peft(factors, out, metadata, protect=[path])
+        _write_peft(layers, out, metadata, protect=[path])
+    elif to == "kohya":
+        save_kohya(out, layers, base=info.base, metadata=metadata, protect=[path])
     else:
-        tensors = _kohya_tensors(factors, info) if to == "kohya" else _diffusers_tensors(factors)
-        if to == "kohya":
-            metadata.setdefault("ss_network_module", "networks.lora")
-        save_tensors(out, tensors, metadata, protect=[path])
+        save_tensors(out, _diffusers_tensors(layers), metadata, protect=[path])
     return report
 
 
-def lora_factors(info: ArtifactInfo, *, rank: int | None = None) -> list[LoraFactors]:
-    """Every layer of a LoRA-family artifact as plain LoRA factors (SVD to ``rank`` when given).
+def lora_layers(info: ArtifactInfo, *, rank: int | None = None) -> tuple[list[LoraLayer], dict[str, float]]:
+    """Every layer of a LoRA-family artifact as plain LoRA factors in the file's dtype (SVD to
+    ``rank`` when given), and, with ``rank``, each layer's retained energy by stem.
 
     Raises:
         UnsupportedError / IncompatibleError: as :func:`convert`.
@@ -118,73 +102,50 @@ def lora_factors(info: ArtifactInfo, *, rank: int | None = None) -> list[LoraFac
     if info.unmatched:
         raise IncompatibleError(f"{len(info.unmatched)} layers match no {info.base} layer "
                                 f"(first: {info.unmatched[0]}); cannot name them in another format", path=info.path)
-    out = []
+    layers, energy = [], {}
     with open_weights(info.path) as src:
         for layer in info.layers:
             t = layer_tensors(src, layer)
             if rank is None:
-                alpha = layer.alpha if layer.alpha is not None else float(layer.rank)
-                out.append(LoraFactors(layer, t["lora_down"], t["lora_up"], alpha))
-            else:
-                out.append(_svd_factors(layer, t, rank))
-    return out
+                layers.append(LoraLayer(layer.canonical, t["lora_up"], t["lora_down"], layer.shape, layer.scale))
+                continue
+            dtype = t["lora_down" if "lora_down" in t else next(iter(t))].dtype
+            b, a = layer_factors(info, layer, src)
+            u, s, vh = lowrank_svd(b, a)
+            energy[layer.stem] = retained_energy(s, rank)
+            up, down = split_svd(u, s, vh, rank)
+            layers.append(LoraLayer(layer.canonical, up.to(dtype), down.to(dtype), layer.shape))
+    return layers, energy
 
 
-def _svd_factors(layer: LayerInfo, t: dict[str, torch.Tensor], rank: int) -> LoraFactors:
-    """Best rank-``rank`` LoRA of the layer's delta (Eckart–Young), alpha = rank (scale 1)."""
-    dtype = next(iter(t.values())).dtype
-    factors = product_factors(layer.algorithm, t, layer.scale)
-    if factors is not None:
-        u, s, vh = lowrank_svd(*factors)
-    else:
-        u, s, vh = torch.linalg.svd(delta(layer.algorithm, t, layer.scale, layer.shape).flatten(1),
-                                    full_matrices=False)
-    r = min(rank, s.numel())
-    energy = float(s[:r].square().sum() / s.square().sum()) if float(s.square().sum()) > 0 else 1.0
-    out_dim, rest = layer.shape[0], layer.shape[1:]
-    up = (u[:, :r] * s[:r]).reshape(out_dim, r, *([1, 1] if len(rest) == 3 else []))
-    down = vh[:r].reshape(r, *rest)
-    return LoraFactors(layer, down.to(dtype).contiguous(), up.to(dtype).contiguous(), float(r), energy)
-
-
-def _kohya_tensors(factors: list[LoraFactors], info: ArtifactInfo) -> dict[str, torch.Tensor]:
-    lm = layer_map(info.base)
+def _diffusers_tensors(layers: list[LoraLayer]) -> dict[str, torch.Tensor]:
+    """diffusers loads these files with scale 1: each layer's scale is folded into lora_B."""
     tensors = {}
-    for f in factors:
-        stem = lm.layers[f.layer.canonical].kohya
-        tensors[f"{stem}.lora_down.weight"] = f.down
-        tensors[f"{stem}.lora_up.weight"] = f.up
-        tensors[f"{stem}.alpha"] = torch.tensor(f.alpha, dtype=f.down.dtype)
+    for layer in layers:
+        up = layer.up if layer.scale == 1.0 else (layer.up.float() * layer.scale).to(layer.up.dtype)
+        tensors[f"{layer.canonical}.lora_A.weight"] = layer.down
+        tensors[f"{layer.canonical}.lora_B.weight"] = up
     return tensors
 
 
-def _folded_up(f: LoraFactors) -> torch.Tensor:
-    scale = f.alpha / f.rank
-    return f.up if scale == 1.0 else (f.up.float() * scale).to(f.up.dtype)
+def _component(layer: LoraLayer) -> str:
+    return layer.canonical.split(".", 1)[0]
 
 
-def _diffusers_tensors(factors: list[LoraFactors]) -> dict[str, torch.Tensor]:
-    tensors = {}
-    for f in factors:
-        tensors[f"{f.layer.canonical}.lora_A.weight"] = f.down
-        tensors[f"{f.layer.canonical}.lora_B.weight"] = _folded_up(f)
-    return tensors
-
-
-def _write_peft(factors: list[LoraFactors], out: Path, metadata: dict[str, str], protect: list[Path]) -> None:
+def _write_peft(layers: list[LoraLayer], out: Path, metadata: dict[str, str], protect: list[Path]) -> None:
     """One PEFT adapter folder per component (top level when only the UNet is adapted)."""
-    by_component: dict[str, list[LoraFactors]] = {}
-    for f in factors:
-        by_component.setdefault(f.layer.component, []).append(f)
+    by_component: dict[str, list[LoraLayer]] = {}
+    for layer in layers:
+        by_component.setdefault(_component(layer), []).append(layer)
     with atomic_path(out, directory=True, protect=protect) as tmp:
         for component, group in by_component.items():
             folder = tmp if list(by_component) == ["unet"] else tmp / component
             folder.mkdir(exist_ok=True)
             tensors, config = {}, _peft_config(group, component)
-            for f in group:
-                path = _module_path(f.layer.canonical, component)
-                tensors[f"base_model.model.{path}.lora_A.weight"] = f.down
-                tensors[f"base_model.model.{path}.lora_B.weight"] = f.up
+            for layer in group:
+                path = _module_path(layer.canonical, component)
+                tensors[f"base_model.model.{path}.lora_A.weight"] = layer.down
+                tensors[f"base_model.model.{path}.lora_B.weight"] = layer.up
             save_tensors(folder / "adapter_model.safetensors", tensors, {"format": "pt", **metadata})
             (folder / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
 
@@ -193,15 +154,14 @@ def _module_path(canonical: str, component: str) -> str:
     return canonical.removeprefix(component + ".")
 
 
-def _peft_config(group: list[LoraFactors], component: str) -> dict:
-    from collections import Counter
-
-    r = Counter(f.rank for f in group).most_common(1)[0][0]
-    alpha = Counter(f.alpha for f in group).most_common(1)[0][0]
-    paths = [_module_path(f.layer.canonical, component) for f in group]
+def _peft_config(group: list[LoraLayer], component: str) -> dict:
+    alphas = [layer.scale * layer.rank for layer in group]
+    r = Counter(layer.rank for layer in group).most_common(1)[0][0]
+    alpha = Counter(alphas).most_common(1)[0][0]
+    paths = [_module_path(layer.canonical, component) for layer in group]
     # Per-module overrides keep every layer's own rank and alpha exactly.
-    rank_pattern = {p: f.rank for p, f in zip(paths, group) if f.rank != r}
-    alpha_pattern = {p: f.alpha for p, f in zip(paths, group) if f.alpha != alpha}
+    rank_pattern = {p: layer.rank for p, layer in zip(paths, group) if layer.rank != r}
+    alpha_pattern = {p: a for p, a in zip(paths, alphas) if a != alpha}
     return {
         "peft_type": "LORA", "task_type": None, "base_model_name_or_path": None, "r": r, "lora_alpha": alpha,
         "target_modules": sorted(paths), "rank_pattern": rank_pattern, "alpha_pattern": alpha_pattern,

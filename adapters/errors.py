@@ -47,3 +47,11 @@ class OutputError(LoradexError, OSError):
 
 class DiskSpaceError(OutputError):
     """Not enough free disk space for an output; nothing was written."""
+
+
+class RecipeFileError(LoradexError, ValueError):
+    """A TOML recipe file cannot be read or has a missing, unknown or ill-typed field."""
+
+
+class InputChangedError(LoradexError):
+    """A recipe input is gone or no longer has the recorded content."""

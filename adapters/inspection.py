@@ -6,7 +6,6 @@ inspecting an SDXL LoRA never forms a 1280×1280 delta per layer.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,12 +13,12 @@ from typing import Any
 
 import torch
 
-from .artifact import ArtifactInfo, LayerInfo
+from .artifact import ArtifactInfo
 from .errors import UnsupportedError
-from .layermap import layer_map
+from .factors import block_of, layer_tensors
 from .lowrank import effective_rank, numerical_rank, singular_values
 from .probe import probe
-from .weights import WeightSource, open_weights
+from .weights import open_weights
 
 
 @dataclass
@@ -71,30 +70,6 @@ class Inspection:
             "nonfinite": self.nonfinite,
             "parameters": self.info.parameters,
         }
-
-
-def block_of(layer: LayerInfo, base: str) -> str:
-    """Block label as LoRA-block-weight tools spell it: BASE, IN00–IN11, MID, OUT00–OUT11,
-    TE.00 / TE2.31 for text-encoder layers."""
-    if layer.canonical is None:
-        return "?"
-    if layer.component != "unet":
-        m = re.search(r"layers\.(\d+)\.", layer.canonical)
-        tag = "TE2" if layer.component == "text_encoder_2" else "TE"
-        return f"{tag}.{int(m[1]):02d}" if m else tag
-    ldm = layer_map(base).layers[layer.canonical].ldm_key
-    if m := re.search(r"input_blocks\.(\d+)\.", ldm):
-        return f"IN{int(m[1]):02d}"
-    if "middle_block." in ldm:
-        return "MID"
-    if m := re.search(r"output_blocks\.(\d+)\.", ldm):
-        return f"OUT{int(m[1]):02d}"
-    return "BASE"
-
-
-def layer_tensors(src: WeightSource, layer: LayerInfo) -> dict[str, torch.Tensor]:
-    """The layer's tensors by normalised part (alpha excluded)."""
-    return {part: src.get(key) for part, key in layer.keys.items() if part != "alpha"}
 
 
 def inspect(path: str | Path) -> Inspection:

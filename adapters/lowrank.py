@@ -86,6 +86,48 @@ def lowrank_svd(b: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return qb @ u, s, vh @ qa.T
 
 
+#: min(m, n) beyond which a randomised sketch beats the full SVD in :func:`truncated_svd`.
+_RANDOMISED_ABOVE = 1024
+
+
+def truncated_svd(d: torch.Tensor, rank: int, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``U, S, Vh`` of the best rank-``rank`` approximation of a 2-D ``d`` (deterministic).
+
+    Large matrices use a randomised SVD (Halko et al.: two power iterations on a
+    rank+oversampling sketch), O(m·n·r) instead of the full SVD's O(m·n·min(m, n)); small
+    ones, or ranks near full, take the exact SVD.
+    """
+    if min(d.shape) <= _RANDOMISED_ABOVE or rank * 4 >= min(d.shape):
+        u, s, vh = torch.linalg.svd(d, full_matrices=False)
+        return u[:, :rank], s[:rank], vh[:rank]
+    gen = torch.Generator().manual_seed(seed)
+    sketch = d @ torch.randn(d.shape[1], rank + 10, generator=gen)
+    for _ in range(2):  # power iterations sharpen the subspace when σ decays slowly
+        sketch = d @ (d.T @ torch.linalg.qr(sketch)[0])
+    q = torch.linalg.qr(sketch)[0]
+    u, s, vh = torch.linalg.svd(q.T @ d, full_matrices=False)
+    return (q @ u)[:, :rank], s[:rank], vh[:rank]
+
+
+def split_svd(u: torch.Tensor, s: torch.Tensor, vh: torch.Tensor, rank: int | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """LoRA factors ``(B, A)`` with B @ A = U·diag(S)·Vh truncated to ``rank`` (default: all).
+
+    σ is split evenly (B = U√S, A = √S·Vh): with all of σ in one factor, large layers'
+    up-matrices overflow fp16. Every SVD-to-LoRA truncation in loradex goes through here.
+    """
+    r = s.numel() if rank is None else min(rank, s.numel())
+    root = s[:r].sqrt()
+    return u[:, :r] * root, root.unsqueeze(1) * vh[:r]
+
+
+def retained_energy(s: torch.Tensor, rank: int, total: float | None = None) -> float:
+    """Share of ‖ΔW‖²_F kept by the first ``rank`` singular values (``total``: ‖ΔW‖²_F when
+    ``s`` holds only the leading values)."""
+    total = float(s.square().sum()) if total is None else total
+    return float(s[:rank].square().sum()) / total if total > 0 else 1.0
+
+
 def singular_values(algorithm: str, t: Tensors, scale: float, shape: tuple[int, ...]) -> torch.Tensor:
     """Singular values of the layer's ΔW (flattened to out × rest), from the factors when
     the algorithm allows; LoKr uses σ(A⊗B) = σ(A)⊗σ(B)."""

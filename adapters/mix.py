@@ -25,14 +25,14 @@ import torch
 from .artifact import ArtifactInfo, LayerInfo
 from .checkpoint import LayerWeights
 from .errors import IncompatibleError, UnsupportedError
-from .inspection import block_of, layer_tensors
+from .factors import LoraLayer, block_of, layer_factors, save_kohya
 from .layermap import layer_map
-from .lowrank import delta, lowrank_svd, product_factors
+from .lowrank import lowrank_svd, retained_energy, split_svd
 from .probe import probe
 from .progress import Progress, ProgressEvent
 from .recipe import Recipe
-from .safetensors_io import save_tensors, torch_dtype
-from .weights import WeightSource, open_weights
+from .safetensors_io import torch_dtype
+from .weights import open_weights
 
 RankRule = Callable[[torch.Tensor], int]
 _BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
@@ -50,86 +50,6 @@ class MixReport:
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "output": str(self.output)}
-
-
-def parse_weighted(text: str) -> tuple[str, float]:
-    """``"REF[:WEIGHT]"`` → (ref, weight); split on the last colon so paths with colons work.
-
-    >>> parse_weighted("b.safetensors:-0.5")
-    ('b.safetensors', -0.5)
-    >>> parse_weighted("C:/loras/a.safetensors")
-    ('C:/loras/a.safetensors', 1.0)
-    """
-    ref, sep, tail = text.rpartition(":")
-    if sep:
-        try:
-            return ref, float(tail)
-        except ValueError:
-            pass
-    return text, 1.0
-
-
-def layer_factors(info: ArtifactInfo, layer: LayerInfo, src: WeightSource,
-                  base_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(B, A)`` in float32 with ΔW = B @ A exactly (scale folded into B, convs flattened).
-
-    A DoRA layer's ΔW depends on the base: ``base_weight`` (float32, the layer's shape) is
-    needed, and its exact factors are as wide as the SVD of ΔW needs (usually full rank).
-    """
-    if layer.algorithm == "dora":
-        if base_weight is None:
-            raise UnsupportedError(f"layer {layer.stem} is DoRA: its delta depends on the base weights; "
-                                   "give the base checkpoint (--base)", path=info.path)
-        return _exact_factors(dora_delta(layer, src, base_weight))
-    t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
-    factors = product_factors(layer.algorithm, t, layer.scale)
-    if factors is not None:
-        return factors
-    # LoKr, full deltas and CP-decomposed convs: an exact factorisation from the SVD of ΔW.
-    return _exact_factors(delta(layer.algorithm, t, layer.scale, layer.shape))
-
-
-def _exact_factors(d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    u, s, vh = torch.linalg.svd(d.flatten(1), full_matrices=False)
-    keep = int((s > s.max() * 1e-7).sum()) if s.numel() and float(s.max()) > 0 else 1
-    return u[:, :keep] * s[:keep], vh[:keep]
-
-
-def dora_delta(layer: LayerInfo, src: WeightSource, w: torch.Tensor) -> torch.Tensor:
-    """ΔW of a DoRA layer on the base weight ``w`` (float32, the layer's shape):
-    m·(W+BA)/‖W+BA‖ − W, the norm per output row when the magnitude has one entry per output
-    channel (PEFT, LyCORIS ``wd_on_out``), else per input column. Agrees with PEFT's merge."""
-    t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
-    b, a = product_factors("lora", t, layer.scale)
-    direction = (w + (b @ a).reshape(w.shape)).flatten(1)
-    m = t.get("dora_scale", t.get("magnitude"))
-    if m.numel() == w.shape[0]:
-        new = m.reshape(-1, 1) * direction / direction.norm(dim=1, keepdim=True)
-    else:
-        new = m.reshape(1, -1) * direction / direction.norm(dim=0, keepdim=True)
-    return new.reshape(w.shape) - w
-
-
-def kohya_tensors(factors: Sequence[tuple[str, torch.Tensor, torch.Tensor, tuple[int, ...]]],
-                  dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """A kohya LoRA's tensors for ``(stem, B, A, weight shape)`` per layer, ΔW = B @ A.
-
-    One alpha for the whole file (the largest rank), each layer's alpha/rank folded into its
-    ``lora_up``: diffusers misreads per-layer alphas that differ (it builds alpha_pattern keys
-    such as ``mid_block…processor.to_k_lora.down.weight`` that match nothing), so a file of
-    mixed ranks with alpha = rank loaded there scaled the mid block wrongly. Files of one rank
-    are written as before (alpha = rank, up = B).
-    """
-    alpha = float(max((a.shape[0] for _, _, a, _ in factors), default=1))
-    tensors: dict[str, torch.Tensor] = {}
-    for stem, b, a, shape in factors:
-        r = a.shape[0]
-        tensors[f"{stem}.lora_down.weight"] = a.reshape(r, *shape[1:]).to(dtype).contiguous()
-        up = b * (r / alpha) if r != alpha else b
-        tensors[f"{stem}.lora_up.weight"] = up.reshape(shape[0], r, *([1, 1] if len(shape) == 4 else [])).to(
-            dtype).contiguous()
-        tensors[f"{stem}.alpha"] = torch.tensor(alpha, dtype=dtype)
-    return tensors
 
 
 def _dora_base(path: Path, family: str) -> LayerWeights:
@@ -204,38 +124,32 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
                     shapes[layer.canonical] = layer.shape
                     dtypes[layer.dtype] += 1
     dtype = torch_dtype(dtypes.most_common(1)[0][0]) if dtypes else torch.float16
-    lm = layer_map(family)
-    factors: list[tuple[str, torch.Tensor, torch.Tensor, tuple[int, ...]]] = []
+    stems = {canonical: layer.kohya for canonical, layer in layer_map(family).layers.items()}
+    layers: list[LoraLayer] = []
     report = MixReport(out, method, len(per_layer), [])
     for done, (canonical, parts) in enumerate(per_layer.items(), 1):
         if progress:
             progress(ProgressEvent(op, done, len(per_layer), canonical))
         b = torch.cat([p[0] for p in parts], dim=1)
         a = torch.cat([p[1] for p in parts], dim=0)
-        stem = lm.layers[canonical].kohya
         if method == "svd":
             u, s, vh = lowrank_svd(b, a)
             r = max(1, min(rank_rule(s) if rank_rule else rank, s.numel()))
-            total = float(s.square().sum())
-            report.retained_energy[stem] = float(s[:r].square().sum()) / total if total > 0 else 1.0
-            root = s[:r].sqrt()  # split σ evenly: keeps both factors in fp16 range
-            b, a = u[:, :r] * root, root.unsqueeze(1) * vh[:r]
-        factors.append((stem, b, a, shapes[canonical]))
+            report.retained_energy[stems[canonical]] = retained_energy(s, r)
+            b, a = split_svd(u, s, vh, r)
+        layers.append(LoraLayer(canonical, b, a, shapes[canonical]))
         report.ranks.append(a.shape[0])
-    tensors = kohya_tensors(factors, dtype)
     recipe = Recipe.for_files(op, [(info.path, w) for info, (_, w) in zip(infos, inputs)],
                               {"method": method, "rank": rank, "block_weights": block_weights or {},
                                **(extra_params or {})}, base=base)
     report.recipe = recipe.to_dict()
     metadata = {
-        "ss_network_module": "networks.lora",
-        "ss_network_dim": str(max(report.ranks, default=0)),
-        "ss_network_alpha": str(max(report.ranks, default=0)),
         "ss_base_model_version": _BASE_VERSION.get(family, family),
         "loradex.recipe": recipe.to_json(),
         "loradex.inputs_metadata": json.dumps([_training_metadata(i) for i in infos]),
     }
-    save_tensors(out, tensors, metadata, protect=[info.path for info in infos] + ([Path(base)] if base else []))
+    save_kohya(out, layers, base=family, dtype=dtype, metadata=metadata,
+               protect=[info.path for info in infos] + ([Path(base)] if base else []))
     return report
 
 

@@ -14,14 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import LoradexError, UnsupportedError
+from .errors import InputChangedError
 from .hashing import sha256_file, sha256_with_metadata
-from .recipe import METADATA_KEY, Recipe, RecipeInput
+from .recipe import METADATA_KEY, Recipe, RecipeInput, read_recipe, run
 from .safetensors_io import SafetensorsFile, scratch_dir
-
-
-class InputChangedError(LoradexError):
-    """A recipe input is gone or no longer has the recorded content."""
 
 
 #: sha256 → a file with that content now (e.g. found in the catalog), or None.
@@ -45,39 +41,6 @@ class RebuildReport:
         return {"path": str(self.path), "op": self.op, "expected_sha256": self.expected_sha256,
                 "actual_sha256": self.actual_sha256, "identical": self.identical,
                 "relocated": [{"recorded": a, "found": b} for a, b in self.relocated]}
-
-
-def read_recipe(path: str | Path) -> Recipe:
-    """The recipe embedded in a derived safetensors file (for a baked folder: any of its files)."""
-    path = Path(path)
-    files = sorted(path.rglob("*.safetensors")) if path.is_dir() else [path]
-    for f in files:
-        with SafetensorsFile(f) as sf:
-            if METADATA_KEY in sf.metadata:
-                return Recipe.from_json(sf.metadata[METADATA_KEY])
-    raise UnsupportedError("carries no loradex recipe (it was not made by loradex)", path=path)
-
-
-def run_recipe(recipe: Recipe, out: Path):
-    """Execute a recipe into ``out``; returns the operation's report."""
-    from .bake import bake
-    from .extract import extract
-    from .mix import mix, resize
-
-    p = recipe.params
-    inputs = [(Path(i.ref), i.weight) for i in recipe.inputs if i.role == "input"]
-    base = next((Path(i.ref) for i in recipe.inputs if i.role == "base"), None)
-    if recipe.op == "mix":
-        return mix(inputs, out, method=p["method"], rank=p["rank"], block_weights=p.get("block_weights") or None,
-                   base=base)
-    if recipe.op == "resize":
-        dynamic = tuple(p["dynamic"]) if p.get("dynamic") else None
-        return resize(inputs[0][0], out, rank=None if dynamic else p["rank"], dynamic=dynamic, base=base)
-    if recipe.op == "bake":
-        return bake(base, inputs, out, dtype=p.get("dtype"), allow_partial=p.get("allow_partial", False))
-    if recipe.op == "extract":
-        return extract(base, inputs[0][0], out, rank=p["rank"], dtype=p["dtype"], min_change=p["min_change"])
-    raise UnsupportedError(f"cannot re-run a {recipe.op!r} recipe")
 
 
 def _identity(path: Path, recorded: dict[str, str]) -> str:
@@ -130,14 +93,9 @@ def rebuild(path: str | Path, *, locate: Locate | None = None) -> RebuildReport:
     """
     path = Path(path)
     recipe = read_recipe(path)
-    relocated: list[tuple[str, str]] = []
-    for item in recipe.inputs:
-        found = _find(item, locate, path)
-        if found != Path(item.ref):
-            relocated.append((item.ref, str(found)))
-            item.ref = str(found)
+    found = {id(item): _find(item, locate, path) for item in recipe.inputs}
+    relocated = [(item.ref, str(found[id(item)])) for item in recipe.inputs if found[id(item)] != Path(item.ref)]
     with scratch_dir(path) as tmp:
-        out = tmp / path.name
-        run_recipe(recipe, out)
-        recorded = {found: ref for ref, found in relocated}
-        return RebuildReport(path, recipe.op, _identity(path, {}), _identity(out, recorded), relocated)
+        result = run(recipe, resolve=lambda item: found[id(item)], out=tmp / path.name)
+        recorded = {where: ref for ref, where in relocated}
+        return RebuildReport(path, recipe.op, _identity(path, {}), _identity(result.output, recorded), relocated)

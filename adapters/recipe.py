@@ -1,51 +1,121 @@
-"""Recipes: how a derived artifact was made, as data that travels inside the file.
+"""Recipes: an operation as data, before it runs (from a command line or a TOML file) and after
+(embedded in the output it made), and the one runner that executes them.
 
-A recipe names its inputs by sha256 (and the reference the user gave), the operation and its
-parameters, and the loradex version. It carries no timestamp, so re-running a deterministic
-recipe reproduces the output byte for byte.
+A recipe names the operation, its parameters and its inputs by reference and weight; once
+run, every input also carries its sha256, and the recipe travels in the output's safetensors
+metadata (``loradex.recipe``) with the loradex version. It carries no timestamp, so
+re-running a deterministic recipe reproduces the output byte for byte. ``loradex bake
+recipe.toml``, ``rebuild`` and scripts all go through :func:`run`; the catalog only lends a
+``resolve`` that understands catalog references.
+
+A TOML recipe file (relative paths are taken from the file's folder)::
+
+    op = "bake"                               # mix | resize | bake | extract
+    base = "sd15"                             # catalog ref, hash prefix or path (bake, extract)
+    output = "out/sd15_cat.safetensors"
+    dtype = "fp16"
+
+    [[inputs]]
+    ref = "cat-lora"
+    weight = 0.8
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .errors import UnsupportedError
+from .errors import ArtifactNotFoundError, LoradexError, RecipeFileError, UnsupportedError
 from .hashing import sha256_file
+from .progress import Progress
 
 FORMAT = 1  # bump when the serialised layout changes; older loradex refuses newer recipes
 METADATA_KEY = "loradex.recipe"
 
+# ---------------------------------------------------------------------------------------
+# Option tables: the one place each option's values are listed (CLI choices, TOML checks).
+
+OPS = ("mix", "resize", "bake", "extract")
+MIX_METHODS = ("concat", "svd")
+DYNAMIC_METHODS = ("sv_ratio", "sv_fro", "sv_cumulative")
+#: Storage dtype options → safetensors dtype codes.
+DTYPES = {"fp16": "F16", "bf16": "BF16", "fp32": "F32"}
+#: The parameters each op takes in a recipe file besides its inputs; anything else is refused
+#: (a typo must not be silently ignored: `rnak = 8` would otherwise bake at the default rank).
+PARAMS: dict[str, tuple[str, ...]] = {
+    "mix": ("method", "rank", "block_weights"),
+    "resize": ("rank", "dynamic"),
+    "bake": ("dtype", "allow_partial"),
+    "extract": ("rank", "dtype"),
+}
+#: Ops that cannot run without a base (mix and resize take one only for DoRA inputs).
+NEEDS_BASE = ("bake", "extract")
+_TAKES_BASE = ("mix", "resize", "bake", "extract")
+_COMMON = ("op", "output", "inputs", "format")
+_INPUT_KEYS = ("ref", "weight")
+
 
 @dataclass
 class RecipeInput:
+    """One input: ``ref`` as the user gave it (a path once run), its sha256 once known."""
+
     ref: str
-    sha256: str
+    sha256: str = ""
     weight: float = 1.0
     role: str = "input"  # input | base
 
 
 @dataclass
 class Recipe:
+    """An operation with its parameters and inputs.
+
+    Attributes:
+        op: ``mix``, ``resize``, ``bake`` or ``extract``.
+        params: the op's options (see :data:`PARAMS`; embedded recipes also hold defaults).
+        inputs: the base first (role ``base``) where there is one, then the LoRAs (mix,
+            resize, bake) or the tuned checkpoint (extract).
+        output: where :func:`run` writes (not serialised).
+        folder: where relative references are taken from (not serialised).
+        source: the TOML file this came from, named in errors (not serialised).
+    """
+
     op: str
-    params: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
     inputs: list[RecipeInput] = field(default_factory=list)
     loradex_version: str = ""
     format: int = FORMAT
+    output: Path | None = field(default=None, compare=False)
+    folder: Path | None = field(default=None, compare=False)
+    source: Path | None = field(default=None, compare=False)
 
     @classmethod
     def for_files(cls, op: str, inputs: list[tuple[str | Path, float]], params: dict[str, Any],
                   *, base: str | Path | None = None) -> Recipe:
+        """The recipe an op embeds: inputs by path and sha256, this loradex's version."""
         rows = [RecipeInput(str(Path(p)), sha256_file(p), float(w)) for p, w in inputs]
         if base is not None:
             rows.insert(0, RecipeInput(str(Path(base)), sha256_file(base), 1.0, "base"))
         return cls(op, params, rows, _version())
 
+    @property
+    def base(self) -> RecipeInput | None:
+        return next((i for i in self.inputs if i.role == "base"), None)
+
+    @property
+    def loras(self) -> list[RecipeInput]:
+        """The inputs that are not the base (for extract: the tuned checkpoint)."""
+        return [i for i in self.inputs if i.role != "base"]
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"op": self.op, "params": self.params, "format": self.format, "loradex_version": self.loradex_version,
+                "inputs": [vars(i).copy() for i in self.inputs]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -58,9 +128,381 @@ class Recipe:
         return cls(data["op"], data["params"], [RecipeInput(**i) for i in data["inputs"]],
                    data.get("loradex_version", ""), data.get("format", FORMAT))
 
+    def to_toml(self) -> str:
+        """The recipe as a TOML recipe file that :func:`load` reads back (sha256s as comments).
+
+        Written by hand: tomli-w writes no comments, and the layout here is small and fixed.
+        """
+        lines = [f"op = {_toml(self.op)}"]
+        if self.output is not None:
+            lines.append(f"output = {_toml(str(self.output))}")
+        for key, value in sorted(self.params.items()):
+            if key in PARAMS[self.op] and value not in (None, {}, []):
+                lines.append(f"{key} = {_toml(dynamic_text(value) if key == 'dynamic' else value)}")
+        for item in self.inputs:
+            note = f"  # sha256 {item.sha256}" if item.sha256 else ""
+            if item.role == "base":
+                lines.append(f"base = {_toml(item.ref)}{note}")
+            elif self.op == "extract":
+                lines.append(f"tuned = {_toml(item.ref)}{note}")
+        for item in self.loras if self.op != "extract" else []:
+            lines += ["", "[[inputs]]", f"ref = {_toml(item.ref)}" + (f"  # sha256 {item.sha256}" if item.sha256 else ""),
+                      f"weight = {_toml(item.weight)}"]
+        return "\n".join(lines) + "\n"
+
+    def check(self) -> None:
+        """The checks a recipe from the command line and from a file share (one-line messages).
+
+        Raises:
+            RecipeFileError: (from a file) or LoradexError: an option is missing or out of range.
+        """
+        def fail(message: str) -> None:
+            raise RecipeFileError(message, path=self.source) if self.source else LoradexError(message)
+
+        op, p, loras = self.op, self.params, self.loras
+        if op not in OPS:
+            fail(f"unknown op {op!r}; choose {', '.join(OPS)}")
+        rank, method, dtype = p.get("rank"), p.get("method", "concat"), p.get("dtype")
+        if op == "mix" and not loras:
+            fail("mix needs at least one input")
+        if op == "resize" and len(loras) != 1:
+            fail(f"resize takes exactly one input, got {len(loras)}")
+        if op in NEEDS_BASE and self.base is None:
+            fail(f"{op} needs a base")
+        if op == "extract" and not loras:
+            fail("extract needs a tuned checkpoint")
+        if op == "extract" and len(loras) > 1:
+            fail("extract takes a base and a tuned checkpoint, not inputs")
+        if op == "resize" and (rank is None) == (p.get("dynamic") is None):
+            fail("resize needs exactly one of rank and dynamic")
+        if op == "extract" and rank is None:
+            fail("extract needs a rank")
+        if op == "mix" and method == "svd" and rank is None:
+            fail("the svd method needs a rank")
+        if op == "mix" and method == "concat" and rank is not None:
+            fail("a rank applies to the svd method only (concat keeps every input's rank)")
+        if rank is not None and rank < 1:
+            fail(f"rank must be a positive integer, got {rank}")
+        if dtype is not None and dtype not in DTYPES:
+            fail(f"unknown dtype {dtype!r}; choose {', '.join(DTYPES)}")
+        if method not in MIX_METHODS:
+            fail(f"unknown method {method!r}; choose {', '.join(MIX_METHODS)}")
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+
 
 def _version() -> str:
     try:
         return metadata.version("loradex")
     except metadata.PackageNotFoundError:  # running from a source tree
         return "0+unknown"
+
+
+# ---------------------------------------------------------------------------------------
+# Option text (shared by the command line and recipe files)
+
+
+def parse_weighted(text: str) -> tuple[str, float]:
+    """``"REF[:WEIGHT]"`` → (ref, weight); split on the last colon so paths with colons work.
+
+    >>> parse_weighted("b.safetensors:-0.5")
+    ('b.safetensors', -0.5)
+    >>> parse_weighted("C:/loras/a.safetensors")
+    ('C:/loras/a.safetensors', 1.0)
+    """
+    ref, sep, tail = text.rpartition(":")
+    if sep:
+        try:
+            return ref, float(tail)
+        except ValueError:
+            pass
+    return text, 1.0
+
+
+def parse_block_weights(text: str) -> dict[str, float]:
+    """``"IN=1,MID=0.5,OUT=1,TE=0"`` → ``{"IN": 1.0, "MID": 0.5, "OUT": 1.0, "TE": 0.0}``.
+
+    Raises:
+        ValueError: an entry is not ``LABEL=NUMBER``.
+    """
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        label, sep, value = part.partition("=")
+        if not sep or not label.strip():
+            raise ValueError(f"{part!r} is not LABEL=WEIGHT (e.g. IN=1,MID=0.5,OUT=1,TE=0)")
+        weights[label.strip()] = _finite(value.strip(), part)
+    if not weights:
+        raise ValueError("no block weights given (e.g. IN=1,MID=0.5,OUT=1,TE=0)")
+    return weights
+
+
+def parse_dynamic(text: str) -> tuple[str, float]:
+    """``"sv_fro=0.9"`` → ``("sv_fro", 0.9)``.
+
+    Raises:
+        ValueError: an unknown method or a value that is not a positive number.
+    """
+    method, sep, value = text.partition("=")
+    method = method.strip()
+    if not sep or method not in DYNAMIC_METHODS:
+        raise ValueError(f"{text!r} is not METHOD=VALUE with METHOD one of {', '.join(DYNAMIC_METHODS)} "
+                         "(e.g. sv_fro=0.9)")
+    number = _finite(value.strip(), text)
+    if number <= 0:
+        raise ValueError(f"{text!r}: the value must be positive")
+    return method, number
+
+
+def dynamic_text(rule: Any) -> str:
+    """The ``"METHOD=VALUE"`` spelling of a dynamic rule (``(method, value)``)."""
+    method, value = rule
+    return f"{method}={value:g}"
+
+
+def _finite(value: str, context: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{context!r}: {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{context!r}: {value!r} is not a finite number")
+    return number
+
+
+# ---------------------------------------------------------------------------------------
+# TOML recipe files
+
+
+def load(path: str | os.PathLike[str]) -> Recipe:
+    """Read and check a TOML recipe file (see the module docstring for the layout).
+
+    Keys: ``op`` and ``output`` always; ``[[inputs]]`` tables (``ref``, optional ``weight``)
+    for mix, resize (one) and bake; ``base`` for bake and extract (and mix/resize of DoRA
+    inputs); ``tuned`` and ``rank`` for extract; ``method``, ``rank``, ``block_weights`` (a
+    table or ``"IN=1,MID=0.5"``) for mix; ``rank`` or ``dynamic`` (``"sv_fro=0.9"``) for
+    resize; ``dtype`` for bake and extract; ``allow_partial`` for bake; an optional ``format``.
+
+    Returns:
+        A checked :class:`Recipe` whose ``output`` is absolute (relative to the file's folder).
+
+    Raises:
+        ArtifactNotFoundError: the file does not exist.
+        RecipeFileError: invalid TOML, an unknown op or key, a missing or ill-typed field
+            (the message names the file and the field).
+    """
+    path = Path(os.path.abspath(Path(path).expanduser()))
+    if not path.is_file():
+        raise ArtifactNotFoundError("recipe file does not exist", path=path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise RecipeFileError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeFileError(f"invalid TOML: {exc}", path=path) from None
+
+    def fail(message: str) -> RecipeFileError:
+        return RecipeFileError(message, path=path)
+
+    op = data.get("op")
+    if op is None:
+        raise fail(f"missing 'op' (one of {', '.join(OPS)})")
+    if op not in OPS:
+        raise fail(f"unknown op {op!r}; choose {', '.join(OPS)}")
+    version = data.get("format", FORMAT)
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT:
+        raise fail(f"'format' {version!r} is not a recipe format this loradex reads (up to {FORMAT})")
+    known = _COMMON + ("base",) + (("tuned",) if op == "extract" else ()) + PARAMS[op]
+    if op == "extract":
+        known = tuple(k for k in known if k != "inputs")
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise fail(f"unknown key {unknown[0]!r} for op {op!r} (known: {', '.join(known)})")
+
+    def text(key: str, *, required: bool = False, choices: tuple[str, ...] | Mapping[str, str] = ()) -> str | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise fail(f"missing {key!r}")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise fail(f"{key!r} must be a non-empty string, got {value!r}")
+        if choices and value not in choices:
+            raise fail(f"{key!r} is {value!r}; choose {', '.join(choices)}")
+        return value
+
+    output = Path(text("output", required=True)).expanduser()  # type: ignore[arg-type]
+    recipe = Recipe(op, output=Path(os.path.abspath(path.parent / output)), folder=path.parent, source=path)
+    base = text("base", required=op in NEEDS_BASE)
+    if base is not None:
+        recipe.inputs.append(RecipeInput(base, role="base"))
+    if op == "extract":
+        recipe.inputs.append(RecipeInput(text("tuned", required=True) or ""))
+    else:
+        recipe.inputs += [RecipeInput(ref, weight=w) for ref, w in _inputs(data.get("inputs"), fail)]
+    p = recipe.params
+    if "rank" in data:
+        rank = data["rank"]
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+            raise fail(f"'rank' must be a positive integer, got {rank!r}")
+        p["rank"] = rank
+    if "dtype" in PARAMS[op] and (dtype := text("dtype", choices=DTYPES)):
+        p["dtype"] = dtype
+    if op == "mix":
+        p["method"] = text("method", choices=MIX_METHODS) or "concat"
+        if weights := _block_weights(data.get("block_weights"), fail):
+            p["block_weights"] = weights
+    if op == "resize" and "dynamic" in data:
+        try:
+            p["dynamic"] = list(parse_dynamic(text("dynamic") or ""))
+        except ValueError as exc:
+            raise fail(f"'dynamic': {exc}") from None
+    if op == "bake" and "allow_partial" in data:
+        if not isinstance(data["allow_partial"], bool):
+            raise fail(f"'allow_partial' must be true or false, got {data['allow_partial']!r}")
+        p["allow_partial"] = data["allow_partial"]
+    if op == "resize" and recipe.loras and recipe.loras[0].weight != 1.0:
+        raise fail("resize takes no weight: inputs[0].weight must be left out")
+    recipe.check()
+    return recipe
+
+
+def _inputs(value: Any, fail: Callable[[str], RecipeFileError]) -> list[tuple[str, float]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise fail("'inputs' must be an array of tables ([[inputs]] with ref = ..., weight = ...)")
+    pairs = []
+    for n, item in enumerate(value):
+        where = f"inputs[{n}]"
+        if not isinstance(item, Mapping):
+            raise fail(f"{where} must be a table with 'ref' and optional 'weight', got {item!r}")
+        unknown = sorted(set(item) - set(_INPUT_KEYS))
+        if unknown:
+            raise fail(f"unknown key {unknown[0]!r} in {where} (known: {', '.join(_INPUT_KEYS)})")
+        ref = item.get("ref")
+        if not isinstance(ref, str) or not ref.strip():
+            raise fail(f"{where}.ref must be a non-empty string (a path, name or hash prefix), got {ref!r}")
+        weight = item.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+            raise fail(f"{where}.weight must be a number, got {weight!r}")
+        pairs.append((ref, float(weight)))
+    return pairs
+
+
+def _block_weights(value: Any, fail: Callable[[str], RecipeFileError]) -> dict[str, float]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            return parse_block_weights(value)
+        except ValueError as exc:
+            raise fail(f"'block_weights': {exc}") from None
+    if not isinstance(value, Mapping):
+        raise fail(f"'block_weights' must be a table (IN = 1, MID = 0.5 …) or a string, got {value!r}")
+    weights = {}
+    for label, weight in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+            raise fail(f"block_weights.{label} must be a number, got {weight!r}")
+        weights[str(label)] = float(weight)
+    return weights
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+
+
+#: An input as given → the file it means (a catalog lookup, a moved copy found by sha256 …).
+Resolve = Callable[[RecipeInput], Path]
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` did.
+
+    Attributes:
+        output: the written file (or folder, for a bake into a diffusers folder).
+        report: the operation's report (``MixReport``, ``BakeReport``, ``ExtractReport``).
+        inputs: each input as given with the file it resolved to, in recipe order.
+        recipe: the recipe as embedded in the output (inputs by path and sha256).
+    """
+
+    output: Path
+    report: Any
+    inputs: list[tuple[RecipeInput, Path]]
+    recipe: Recipe
+
+
+def files_only(recipe: Recipe) -> Resolve:
+    """The resolver without a catalog: every reference is a path (relative to the recipe's folder)."""
+    def resolve(item: RecipeInput) -> Path:
+        candidate = Path(item.ref).expanduser()
+        if recipe.folder is not None and not candidate.is_absolute():
+            candidate = recipe.folder / candidate
+        if not item.ref.strip() or not candidate.exists():
+            raise ArtifactNotFoundError("no such file", path=candidate)
+        return Path(os.path.abspath(candidate))
+    return resolve
+
+
+def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | None = None,
+        progress: Progress | None = None) -> RunResult:
+    """Check ``recipe``, resolve its inputs, and run its operation into ``out`` (default:
+    ``recipe.output``).
+
+    Args:
+        resolve: turns each input's reference into a file (default :func:`files_only`).
+        progress: receives the operation's progress events.
+
+    Raises:
+        LoradexError: a check fails, an input cannot be resolved, or the operation refuses.
+    """
+    from .bake import bake
+    from .extract import extract
+    from .mix import mix, resize
+
+    recipe.check()
+    target = Path(out) if out is not None else recipe.output
+    if target is None:
+        raise LoradexError(f"the {recipe.op} recipe names no output")
+    resolve = resolve or files_only(recipe)
+    inputs = [(item, resolve(item)) for item in recipe.inputs]
+    base = next((path for item, path in inputs if item.role == "base"), None)
+    pairs = [(path, item.weight) for item, path in inputs if item.role != "base"]
+    if recipe.source is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)  # a recipe file declares its output layout
+    p = recipe.params
+    if recipe.op == "mix":
+        report = mix(pairs, target, method=p.get("method", "concat"), rank=p.get("rank"),
+                     block_weights=p.get("block_weights") or None, base=base, progress=progress)
+    elif recipe.op == "resize":
+        dynamic = tuple(p["dynamic"]) if p.get("dynamic") else None
+        report = resize(pairs[0][0], target, rank=None if dynamic else p.get("rank"), dynamic=dynamic, base=base,
+                        progress=progress)
+    elif recipe.op == "bake":
+        report = bake(base, pairs, target, dtype=p.get("dtype"), allow_partial=p.get("allow_partial", False),
+                      progress=progress)
+    else:
+        report = extract(base, pairs[0][0], target, rank=p["rank"], dtype=p.get("dtype") or "fp16",
+                         min_change=p.get("min_change", 1e-6), progress=progress)
+    return RunResult(target, report, inputs, read_recipe(target))
+
+
+def read_recipe(path: str | Path) -> Recipe:
+    """The recipe embedded in a derived safetensors file (for a baked folder: any of its files)."""
+    from .safetensors_io import SafetensorsFile
+
+    path = Path(path)
+    files = sorted(path.rglob("*.safetensors")) if path.is_dir() else [path]
+    for f in files:
+        with SafetensorsFile(f) as sf:
+            if METADATA_KEY in sf.metadata:
+                return Recipe.from_json(sf.metadata[METADATA_KEY])
+    raise UnsupportedError("carries no loradex recipe (it was not made by loradex)", path=path)

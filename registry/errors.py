@@ -42,3 +42,7 @@ class QueryError(LoradexError, ValueError):
 
 class NoLayersError(LoradexError, ValueError):
     """An artifact has no stored layer inventory, so layer compatibility cannot be computed."""
+
+
+class InputUnavailableError(LoradexError, FileNotFoundError):
+    """An input reference names no file and no usable catalogued artifact."""

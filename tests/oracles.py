@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from loradex.adapters import probe
-from loradex.adapters.inspection import layer_tensors
+from loradex.adapters.factors import layer_tensors
 from loradex.adapters.lowrank import delta
 from loradex.adapters.weights import open_weights
 

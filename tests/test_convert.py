@@ -139,3 +139,19 @@ def test_convert_cli_prints_a_json_summary(zoo, tmp_path):
                                       "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["target_format"] == "diffusers"
+
+
+def test_a_mixed_rank_lora_converted_to_kohya_gives_the_same_unet_output_in_diffusers(zoo, sd1_pipe, tmp_path):
+    from loradex.adapters.mix import resize
+
+    resized = tmp_path / "dynamic.safetensors"
+    resize(zoo["sd1-kohya-lora"].path, resized, dynamic=("sv_ratio", 1.5))
+    mixed_rank = tmp_path / "mixed_rank_diffusers.safetensors"  # no alphas: diffusers reads it exactly
+    convert(resized, "diffusers", mixed_rank)
+    assert len(set(probe(mixed_rank).ranks)) > 1
+    out = tmp_path / "kohya.safetensors"
+    convert(mixed_rank, "kohya", out)
+    with safe_open(out, "pt") as f:
+        alphas = {float(f.get_tensor(k)) for k in f.keys() if k.endswith(".alpha")}
+    assert len(alphas) == 1  # one alpha for the file: diffusers misreads alphas that differ per layer
+    torch.testing.assert_close(_with_lora(sd1_pipe, out)[0], _with_lora(sd1_pipe, mixed_rank)[0], atol=1e-4, rtol=0)

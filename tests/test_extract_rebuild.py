@@ -7,9 +7,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from loradex.adapters.bake import bake
-from loradex.adapters.extract import extract, truncated_svd
+from loradex.adapters.extract import extract
+from loradex.adapters.lowrank import truncated_svd
 from loradex.adapters.mix import mix, resize
-from loradex.adapters.rebuild import InputChangedError, read_recipe, rebuild
+from loradex.adapters.errors import InputChangedError
+from loradex.adapters.recipe import read_recipe
+from loradex.adapters.rebuild import rebuild
 
 from oracles import deltas  # tests/ is on sys.path under pytest
 

@@ -22,7 +22,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from loradex.adapters import probe
-from loradex.adapters.rebuild import read_recipe
+from loradex.adapters.recipe import load, read_recipe
 from loradex.registry import lineage, queries
 from loradex.registry.db import default_catalog_path, open_catalog
 from loradex.registry.db import session as open_session
@@ -312,7 +312,7 @@ def test_a_recipe_file_runs_only_under_its_own_op_and_alone(files, tmp_path):
     one_error_line(cli("bake", path), "'mix'", "loradex mix")
     one_error_line(cli("mix", path, "-o", tmp_path / "x.safetensors"), "-o", "recipe file", code=2)
     one_error_line(cli("mix", tmp_path / "absent.toml"), "absent.toml", "does not exist")
-    assert lineage.load_recipe_file(path).output == tmp_path / "o.safetensors"
+    assert load(path).output == tmp_path / "o.safetensors"
 
 
 def test_mix_and_resize_recipe_files_take_paths_relative_to_their_folder(files, tmp_path):
@@ -347,9 +347,10 @@ weight = -0.3
     assert data["output"] == str(folder / "r.safetensors") and data["retained_energy"]["layers"] > 0
     assert read_recipe(folder / "r.safetensors").params["dynamic"] == ["sv_ratio", 4.0]
 
-    spec = lineage.load_recipe_file(_write(folder / "extract.toml", 'op = "extract"\nbase = "b"\ntuned = "t"\n'
-                                                                   'rank = 8\noutput = "x.safetensors"\n'))
-    assert (spec.base, spec.tuned, spec.rank, spec.output) == ("b", "t", 8, folder / "x.safetensors")
+    recipe = load(_write(folder / "extract.toml", 'op = "extract"\nbase = "b"\ntuned = "t"\nrank = 8\n'
+                                                  'output = "x.safetensors"\n'))
+    assert (recipe.base.ref, recipe.loras[0].ref, recipe.params["rank"], recipe.output) == \
+        ("b", "t", 8, folder / "x.safetensors")
 
 
 # ---------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from loradex.adapters import LoradexError, convert, inspect, probe
+from loradex.adapters import recipe as recipes
+from loradex.adapters.errors import RecipeFileError
 from loradex.registry import compat, db, lineage, queries
 
 from .output import Sink
@@ -308,8 +310,8 @@ def demo_cmd(
 # ---------------------------------------------------------------------------------------
 # Operations: mix, resize, bake, extract (each also from a TOML recipe file), rebuild
 
-MixMethod = Enum("MixMethod", {m: m for m in lineage.MIX_METHODS}, type=str)  # type: ignore[misc]
-Dtype = Enum("Dtype", {d: d for d in lineage.DTYPES}, type=str)  # type: ignore[misc]
+MixMethod = Enum("MixMethod", {m: m for m in recipes.MIX_METHODS}, type=str)  # type: ignore[misc]
+Dtype = Enum("Dtype", {d: d for d in recipes.DTYPES}, type=str)  # type: ignore[misc]
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Output file.", show_default=False)]
 RankOpt = Annotated[Optional[int], typer.Option("--rank", min=1, help="Target rank.", show_default=False)]
 WeightedArgs = Annotated[Optional[list[str]], typer.Argument(
@@ -338,8 +340,6 @@ def optional_engine(ctx: typer.Context) -> Iterator[Engine | None]:
 
 
 def _weighted(values: list[str]) -> list[tuple[str, float]]:
-    from loradex.adapters.mix import parse_weighted
-
     pairs = []
     for value in values:
         if value.startswith("-") and not Path(value).exists():
@@ -348,7 +348,7 @@ def _weighted(values: list[str]) -> list[tuple[str, float]]:
             except ValueError:
                 raise typer.BadParameter(f"no such option {value}") from None
             raise typer.BadParameter(f"{value!r}: a weight goes after its input, as REF:{value}")
-        pairs.append(parse_weighted(value))
+        pairs.append(recipes.parse_weighted(value))
     return pairs
 
 
@@ -358,17 +358,17 @@ def _recipe_file(values: list[str] | None) -> Path | None:
     return None
 
 
-def _from_file(path: Path, op: str, **given: Any) -> lineage.RecipeSpec:
-    """The spec of a recipe file run as ``loradex OP recipe.toml`` (no other options allowed)."""
+def _from_file(path: Path, op: str, **given: Any) -> recipes.Recipe:
+    """The recipe of a recipe file run as ``loradex OP recipe.toml`` (no other options allowed)."""
     extra = [name for name, value in given.items() if value not in (None, False, [])]
     if extra:
         raise typer.BadParameter(f"{', '.join(extra)} cannot be combined with a recipe file; "
                                  "set them in the file instead")
-    spec = lineage.load_recipe_file(path)
-    if spec.op != op:
-        raise lineage.RecipeFileError(f"the recipe's op is {spec.op!r}; run it with `loradex {spec.op} {path}`",
-                                      path=spec.source)
-    return spec
+    recipe = recipes.load(path)
+    if recipe.op != op:
+        raise RecipeFileError(f"the recipe's op is {recipe.op!r}; run it with `loradex {recipe.op} {path}`",
+                              path=recipe.source)
+    return recipe
 
 
 def _need(**values: Any) -> None:
@@ -397,10 +397,21 @@ def _value(option: Any) -> Any:
     return getattr(option, "value", option)
 
 
-def _run(ctx: typer.Context, spec: lineage.RecipeSpec, as_json: bool) -> None:
+def _recipe(op: str, out: Path | None, inputs: list[tuple[str, float]], base: str | None = None,
+            tuned: str | None = None, **params: Any) -> recipes.Recipe:
+    """A recipe from command-line options (references resolved when it runs)."""
+    items = [recipes.RecipeInput(base, role="base")] if base else []
+    items += [recipes.RecipeInput(ref, weight=weight) for ref, weight in inputs]
+    if tuned:
+        items.append(recipes.RecipeInput(tuned))
+    return recipes.Recipe(op, {k: v for k, v in params.items() if v not in (None, {})}, items,
+                          output=_output(out), folder=Path.cwd())
+
+
+def _run(ctx: typer.Context, recipe: recipes.Recipe, as_json: bool) -> None:
     sink = Sink(as_json)
-    with optional_engine(ctx) as engine, sink.progress(spec.op) as progress:
-        result = lineage.run_spec(spec, engine=engine, progress=progress)
+    with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
+        result = lineage.run_recipe(recipe, engine=engine, progress=progress)
     sink.operation(result)
 
 
@@ -440,10 +451,9 @@ def mix_cmd(
                                           "--block-weights": block_weights, "--base": base})
     else:
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
-        weights = _parsed(lineage.parse_block_weights, block_weights, "--block-weights") or {}
-        spec = lineage.RecipeSpec("mix", _output(out), _weighted(inputs or []), rank=rank,
-                                  method=_value(method) or ("svd" if rank is not None else "concat"),
-                                  block_weights=weights, base=base)
+        weights = _parsed(recipes.parse_block_weights, block_weights, "--block-weights") or {}
+        spec = _recipe("mix", out, _weighted(inputs or []), base, rank=rank,
+                       method=_value(method) or ("svd" if rank is not None else "concat"), block_weights=weights)
     _run(ctx, spec, json)
 
 
@@ -473,8 +483,8 @@ def resize_cmd(
         _need(**{"-o OUT": out})
         if (rank is None) == (dynamic is None):
             raise typer.BadParameter("give exactly one of --rank R and --dynamic METHOD=VALUE")
-        rule = _parsed(lineage.parse_dynamic, dynamic, "--dynamic")
-        spec = lineage.RecipeSpec("resize", _output(out), [(ref, 1.0)], rank=rank, dynamic=rule, base=base)
+        rule = _parsed(recipes.parse_dynamic, dynamic, "--dynamic")
+        spec = _recipe("resize", out, [(ref, 1.0)], base, rank=rank, dynamic=list(rule) if rule else None)
     _run(ctx, spec, json)
 
 
@@ -510,8 +520,7 @@ def bake_cmd(
                                            "--allow-partial": allow_partial})
     else:
         _need(**{"--base": base, "-o OUT": out})
-        spec = lineage.RecipeSpec("bake", _output(out), _weighted(loras or []), base=base,
-                                  dtype=_value(dtype), allow_partial=allow_partial)
+        spec = _recipe("bake", out, _weighted(loras or []), base, dtype=_value(dtype), allow_partial=allow_partial)
     _run(ctx, spec, json)
 
 
@@ -544,8 +553,7 @@ def extract_cmd(
                                                    "--dtype": dtype})
     else:
         _need(**{"--base": base, "--tuned": tuned, "--rank": rank, "-o OUT": out})
-        spec = lineage.RecipeSpec("extract", _output(out), base=base, tuned=tuned,
-                                  rank=rank, dtype=_value(dtype))
+        spec = _recipe("extract", out, [], base, tuned, rank=rank, dtype=_value(dtype))
     _run(ctx, spec, json)
 
 

@@ -1,0 +1,149 @@
+"""A layer's low-rank factors, and the one writer of kohya-format LoRA files.
+
+What the operations (mix, resize, bake, extract, convert) share, so that they sit side by side
+and import this module rather than each other: a layer's tensors read from its file, its
+exact factors ``(B, A)`` with ΔW = B @ A, the DoRA delta (which needs the base weight), the
+LoRA-block-weight label of a layer, the storage dtypes by name, and :func:`save_kohya`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .artifact import ArtifactInfo, LayerInfo
+from .errors import UnsupportedError
+from .layermap import layer_map
+from .lowrank import delta, product_factors, split_svd
+from .recipe import DTYPES
+from .safetensors_io import save_tensors, torch_dtype
+from .weights import WeightSource
+
+
+def storage_dtype(name: str) -> torch.dtype:
+    """The torch dtype of a dtype option (``fp16``, ``bf16``, ``fp32``; see ``recipe.DTYPES``)."""
+    return torch_dtype(DTYPES[name])
+
+
+def layer_tensors(src: WeightSource, layer: LayerInfo) -> dict[str, torch.Tensor]:
+    """The layer's tensors by normalised part (alpha excluded), as stored."""
+    return {part: src.get(key) for part, key in layer.keys.items() if part != "alpha"}
+
+
+def block_of(layer: LayerInfo, base: str) -> str:
+    """Block label as LoRA-block-weight tools spell it: BASE, IN00–IN11, MID, OUT00–OUT11,
+    TE.00 / TE2.31 for text-encoder layers."""
+    if layer.canonical is None:
+        return "?"
+    if layer.component != "unet":
+        m = re.search(r"layers\.(\d+)\.", layer.canonical)
+        tag = "TE2" if layer.component == "text_encoder_2" else "TE"
+        return f"{tag}.{int(m[1]):02d}" if m else tag
+    ldm = layer_map(base).layers[layer.canonical].ldm_key
+    if m := re.search(r"input_blocks\.(\d+)\.", ldm):
+        return f"IN{int(m[1]):02d}"
+    if "middle_block." in ldm:
+        return "MID"
+    if m := re.search(r"output_blocks\.(\d+)\.", ldm):
+        return f"OUT{int(m[1]):02d}"
+    return "BASE"
+
+
+def layer_factors(info: ArtifactInfo, layer: LayerInfo, src: WeightSource,
+                  base_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, A)`` in float32 with ΔW = B @ A exactly (scale folded into B, convs flattened).
+
+    A DoRA layer's ΔW depends on the base: ``base_weight`` (float32, the layer's shape) is
+    needed, and its exact factors are as wide as the SVD of ΔW needs (usually full rank).
+    """
+    if layer.algorithm == "dora":
+        if base_weight is None:
+            raise UnsupportedError(f"layer {layer.stem} is DoRA: its delta depends on the base weights; "
+                                   "give the base checkpoint (--base)", path=info.path)
+        return exact_factors(dora_delta(layer, src, base_weight))
+    t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
+    factors = product_factors(layer.algorithm, t, layer.scale)
+    if factors is not None:
+        return factors
+    # LoKr, full deltas and CP-decomposed convs: an exact factorisation from the SVD of ΔW.
+    return exact_factors(delta(layer.algorithm, t, layer.scale, layer.shape))
+
+
+def exact_factors(d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, A)`` with B @ A = ``d`` (flattened to 2-D), as narrow as its numerical rank."""
+    u, s, vh = torch.linalg.svd(d.flatten(1), full_matrices=False)
+    keep = int((s > s.max() * 1e-7).sum()) if s.numel() and float(s.max()) > 0 else 1
+    return split_svd(u, s, vh, keep)
+
+
+def dora_delta(layer: LayerInfo, src: WeightSource, w: torch.Tensor) -> torch.Tensor:
+    """ΔW of a DoRA layer on the base weight ``w`` (float32, the layer's shape):
+    m·(W+BA)/‖W+BA‖ − W, the norm per output row when the magnitude has one entry per output
+    channel (PEFT, LyCORIS ``wd_on_out``), else per input column. Agrees with PEFT's merge."""
+    t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
+    b, a = product_factors("lora", t, layer.scale)
+    direction = (w + (b @ a).reshape(w.shape)).flatten(1)
+    m = t.get("dora_scale", t.get("magnitude"))
+    if m.numel() == w.shape[0]:
+        new = m.reshape(-1, 1) * direction / direction.norm(dim=1, keepdim=True)
+    else:
+        new = m.reshape(1, -1) * direction / direction.norm(dim=0, keepdim=True)
+    return new.reshape(w.shape) - w
+
+
+@dataclass
+class LoraLayer:
+    """One layer as plain LoRA factors: ΔW = scale · up @ down.
+
+    ``up`` is (out, r) or stored as (out, r, 1, 1); ``down`` is (r, in) or (r, in, kh, kw) or
+    flattened; ``shape`` is the adapted weight's shape.
+    """
+
+    canonical: str
+    up: torch.Tensor
+    down: torch.Tensor
+    shape: tuple[int, ...]
+    scale: float = 1.0
+
+    @property
+    def rank(self) -> int:
+        return self.down.shape[0]
+
+
+def save_kohya(out: str | Path, layers: Sequence[LoraLayer], *, base: str, dtype: torch.dtype | None = None,
+               metadata: Mapping[str, str] | None = None, protect: Iterable[str | Path] = ()) -> None:
+    """Write ``layers`` as a kohya-format LoRA of family ``base`` (atomically; never over ``protect``).
+
+    One alpha for the whole file. When every layer has the same rank and scale, that is
+    alpha = scale·rank and the factors are written as they are; otherwise alpha is the largest
+    rank and each layer's own scale is folded into its ``lora_up``. Per-layer alphas that differ
+    are what diffusers misreads (it builds alpha_pattern keys such as
+    ``mid_block…processor.to_k_lora.down.weight`` that match nothing, so a mixed-rank file
+    loaded there scaled the mid block wrongly).
+
+    Args:
+        dtype: storage dtype of the factors; None keeps each tensor's own.
+        metadata: written as given, with ``ss_network_module``/``_dim``/``_alpha`` set to
+            what the file holds.
+    """
+    lm = layer_map(base)
+    uniform = len({(layer.rank, layer.scale) for layer in layers}) <= 1
+    alpha = layers[0].scale * layers[0].rank if uniform and layers else float(max((l.rank for l in layers), default=1))
+    tensors: dict[str, torch.Tensor] = {}
+    for layer in layers:
+        stem, r, conv = lm.layers[layer.canonical].kohya, layer.rank, len(layer.shape) == 4
+        fold = 1.0 if uniform else layer.scale * r / alpha
+        up = layer.up if fold == 1.0 else (layer.up.float() * fold).to(layer.up.dtype)
+        store = dtype or layer.down.dtype
+        tensors[f"{stem}.lora_down.weight"] = layer.down.reshape(r, *layer.shape[1:]).to(store).contiguous()
+        tensors[f"{stem}.lora_up.weight"] = up.reshape(layer.shape[0], r, *([1, 1] if conv else [])).to(
+            dtype or up.dtype).contiguous()
+        tensors[f"{stem}.alpha"] = torch.tensor(alpha, dtype=store)
+    rank = max((layer.rank for layer in layers), default=0)
+    header = {**(metadata or {}), "ss_network_module": "networks.lora", "ss_network_dim": str(rank),
+              "ss_network_alpha": f"{alpha:g}"}
+    save_tensors(out, tensors, header, protect=list(protect))
