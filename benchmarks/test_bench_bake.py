@@ -29,7 +29,7 @@ import torch
 from loradex.adapters.architectures import LDM_PREFIXES, architecture
 from loradex.adapters.layermap import layer_map
 from loradex.adapters.safetensors_io import DTYPE_SIZES, SafetensorsWriter
-from loradex.adapters.zoo_models import canonical_text_key, unet_to_ldm, vae_to_ldm
+from loradex.adapters.zoo.models import canonical_text_key, unet_to_ldm, vae_to_ldm
 
 from children import PEAK_RSS, run_child  # benchmarks/ is on sys.path under pytest
 from synthetic import write_kohya_lora

@@ -31,7 +31,8 @@ from loradex.adapters.hashing import hash_file
 from loradex.adapters.layermap import layer_map
 from loradex.adapters.probe import PROBE_VERSION
 from loradex.adapters.safetensors_io import save_tensors
-from loradex.adapters.zoo import Zoo, addnet_hash
+from loradex.adapters.zoo import Zoo
+from loradex.adapters.zoo.build import addnet_hash
 from loradex.registry import queries
 from loradex.registry.db import open_catalog
 from loradex.registry.db import session as open_session

@@ -12,7 +12,7 @@ from loradex.adapters.architectures import LDM_PREFIXES
 from loradex.adapters.artifact import KINDS
 from loradex.adapters.layermap import build_layer_map, layer_map
 from loradex.adapters.zoo import TINY, Zoo, tiny_single_file, write_clip_tokenizer
-from loradex.adapters.zoo_models import build_models
+from loradex.adapters.zoo.models import build_models
 
 
 

@@ -1,16 +1,4 @@
-"""The zoo: tiny bases, and adapters for them in every file convention loradex recognises.
-
-Tests and ``loradex demo`` build it into a folder. Everything is random but deterministic
-from a seed, tiny (the tiny architectures of :mod:`.zoo_models` keep only the widths that
-identify a family) and built without the Hub. Each item records what ``probe`` must report
-for it (kind, format, base).
-
-Files are written the way the tools of the field write them: kohya/LyCORIS stems come from
-the layer map (``Layer.kohya``), the diffusers LoRA goes through diffusers'
-``save_lora_weights``, the PEFT folder through PEFT's ``save_pretrained``, the ControlNet
-folder through diffusers, and single files are the inverse of diffusers' converters (the SD1 one
-also as a .ckpt, the zip pickle with `state_dict` that LDM training wrote).
-"""
+"""Building the zoo: the bases and an adapter file per convention, each with what probe must say."""
 
 from __future__ import annotations
 
@@ -26,14 +14,12 @@ from pathlib import Path
 
 import torch
 
-from .layermap import Layer, build_layer_map
-from .safetensors_io import save_tensors
-from .zoo_models import (
+from ..layermap import Layer, build_layer_map
+from ..safetensors_io import save_tensors
+from .models import (
     MODELSPEC_ARCHITECTURE, TINY, TinyModels, build_controlnet, build_models, controlnet_to_ldm, ldm_state_dict,
     save_pipeline, write_clip_tokenizer,
 )
-
-__all__ = ["TINY", "Zoo", "ZooItem", "build_zoo", "tiny_pipeline_folder", "tiny_single_file", "write_clip_tokenizer"]
 
 
 @dataclass(frozen=True)
@@ -172,7 +158,7 @@ def module_tensors(algo: str, layer: Layer, rank: int, alpha: float, gen: torch.
     raise ValueError(f"unknown algorithm {algo!r}")
 
 
-def kohya_tensors(layers: Iterable[Layer], algo: str, rank: int, alpha: float, gen: torch.Generator,
+def kohya_fixture(layers: Iterable[Layer], algo: str, rank: int, alpha: float, gen: torch.Generator,
                   dtype: torch.dtype, base_weights: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """A kohya/LyCORIS state dict: ``<Layer.kohya>.<suffix>`` for every layer."""
     tensors = {}
@@ -291,7 +277,7 @@ class _Builder:
               claimed_base: str | None = None, **meta) -> None:
         """A kohya-family safetensors file (LoRA, LoCon or any LyCORIS algorithm)."""
         weights = self.models(base).weights() if algo == "dora" else None
-        tensors = kohya_tensors(self.layers(base, select), algo, rank, alpha, self.gen(name), dtype, weights)
+        tensors = kohya_fixture(self.layers(base, select), algo, rank, alpha, self.gen(name), dtype, weights)
         metadata = kohya_metadata(name, base, rank, alpha, claimed_base=claimed_base, **meta)
         metadata["sshs_model_hash"] = addnet_hash(tensors, metadata)
         path = self.adapters_dir / f"{name}.safetensors"

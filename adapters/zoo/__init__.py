@@ -1,0 +1,20 @@
+"""The zoo: tiny bases, and adapters for them in every file convention loradex recognises.
+
+Tests and ``loradex demo`` build it into a folder. Everything is random but deterministic
+from a seed, tiny (the tiny architectures of :mod:`.models` keep only the widths that
+identify a family) and built without the Hub. Each item records what ``probe`` must report
+for it (kind, format, base).
+
+Files are written the way the tools of the field write them: kohya/LyCORIS stems come from
+the layer map (``Layer.kohya``), the diffusers LoRA goes through diffusers'
+``save_lora_weights``, the PEFT folder through PEFT's ``save_pretrained``, the ControlNet
+folder through diffusers, and single files are the inverse of diffusers' converters (the SD1 one
+also as a .ckpt, the zip pickle with `state_dict` that LDM training wrote).
+
+Not production code: the tests and the demo use it; nothing else in loradex imports it.
+``build`` writes the files, ``models`` holds the tiny architectures and the single-file layout.
+"""
+
+from .build import TINY, Zoo, ZooItem, build_zoo, tiny_pipeline_folder, tiny_single_file, write_clip_tokenizer
+
+__all__ = ["TINY", "Zoo", "ZooItem", "build_zoo", "tiny_pipeline_folder", "tiny_single_file", "write_clip_tokenizer"]
