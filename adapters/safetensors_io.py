@@ -54,6 +54,7 @@ from .errors import (
     DiskSpaceError,
     LoradexError,
     OutputError,
+    TensorNotFoundError,
     UnsupportedError,
 )
 
@@ -63,7 +64,6 @@ __all__ = [
     "SafetensorsFile",
     "SafetensorsWriter",
     "TensorInfo",
-    "TensorNotFoundError",
     "atomic_path",
     "dtype_code",
     "save_tensors",
@@ -128,14 +128,6 @@ MAX_HEADER_BYTES = 100_000_000
 
 _METADATA_KEY = "__metadata__"
 _LEN = struct.Struct("<Q")
-
-
-class TensorNotFoundError(LoradexError, KeyError):
-    """A tensor name that the file (or weight source) does not contain."""
-
-    # KeyError.__str__ quotes its argument; keep the plain one-line message instead.
-    def __str__(self) -> str:
-        return Exception.__str__(self)
 
 
 def torch_dtype(code: str) -> torch.dtype:

@@ -28,12 +28,12 @@ from .errors import (
     CorruptFileError,
     LoradexError,
     RefusedFileError,
+    TensorNotFoundError,
     UnsupportedError,
 )
 from .safetensors_io import (
     MAX_HEADER_BYTES,
     SafetensorsFile,
-    TensorNotFoundError,
     dtype_code,
 )
 

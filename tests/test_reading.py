@@ -25,12 +25,12 @@ from loradex.adapters.errors import (
     CorruptFileError,
     LoradexError,
     RefusedFileError,
+    TensorNotFoundError,
     UnsupportedError,
 )
 from loradex.adapters.safetensors_io import (
     SafetensorsFile,
     SafetensorsWriter,
-    TensorNotFoundError,
     atomic_path,
     save_tensors,
 )
