@@ -32,7 +32,10 @@ from .mix import dora_delta, layer_factors
 from .probe import probe
 from .progress import Progress, ProgressEvent
 from .recipe import METADATA_KEY, Recipe, RecipeInput, _version
-from .safetensors_io import DTYPE_SIZES, SafetensorsWriter, atomic_path, dtype_code, torch_dtype
+from .safetensors_io.atomic import atomic_path
+from .safetensors_io.header import DTYPE_SIZES
+from .safetensors_io.torch_dtypes import dtype_code, torch_dtype
+from .safetensors_io.writer import SafetensorsWriter
 from .weights import PICKLE_SUFFIXES, WeightSource, open_weights
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}

@@ -22,7 +22,8 @@ from .inspection import layer_tensors
 from .layermap import layer_map
 from .lowrank import delta, lowrank_svd, product_factors
 from .probe import probe
-from .safetensors_io import atomic_path, save_tensors
+from .safetensors_io.atomic import atomic_path
+from .safetensors_io.writer import save_tensors
 from .weights import open_weights
 
 FORMATS = ("kohya", "diffusers", "peft")

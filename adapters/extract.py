@@ -22,7 +22,7 @@ from .mix import kohya_tensors
 from .probe import probe
 from .progress import Progress, ProgressEvent
 from .recipe import Recipe
-from .safetensors_io import save_tensors
+from .safetensors_io.writer import save_tensors
 
 _RANDOMISED_ABOVE = 1024  # min(m, n) beyond which the sketch beats the full SVD
 

@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .safetensors_io import SafetensorsFile
+from .safetensors_io.reader import SafetensorsFile
 from .weights import WEIGHT_SUFFIXES
 
 __all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "artifact_files", "cached_sha256", "hash_file", "sha256_file"]

@@ -31,7 +31,8 @@ from .lowrank import delta, lowrank_svd, product_factors
 from .probe import probe
 from .progress import Progress, ProgressEvent
 from .recipe import Recipe
-from .safetensors_io import save_tensors, torch_dtype
+from .safetensors_io.torch_dtypes import torch_dtype
+from .safetensors_io.writer import save_tensors
 from .weights import WeightSource, open_weights
 
 RankRule = Callable[[torch.Tensor], int]

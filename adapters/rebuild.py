@@ -17,7 +17,8 @@ from pathlib import Path
 from .errors import LoradexError, UnsupportedError
 from .hashing import sha256_file, sha256_with_metadata
 from .recipe import METADATA_KEY, Recipe, RecipeInput
-from .safetensors_io import SafetensorsFile, scratch_dir
+from .safetensors_io.atomic import scratch_dir
+from .safetensors_io.reader import SafetensorsFile
 
 
 class InputChangedError(LoradexError):

@@ -31,11 +31,9 @@ from .errors import (
     TensorNotFoundError,
     UnsupportedError,
 )
-from .safetensors_io import (
-    MAX_HEADER_BYTES,
-    SafetensorsFile,
-    dtype_code,
-)
+from .safetensors_io.header import MAX_HEADER_BYTES
+from .safetensors_io.reader import SafetensorsFile
+from .safetensors_io.torch_dtypes import dtype_code
 
 __all__ = [
     "PICKLE_SUFFIXES",
