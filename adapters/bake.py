@@ -32,7 +32,10 @@ from .hashing import cached_sha256, sha256_file
 from .probe import probe
 from .progress import Progress, ProgressEvent
 from .recipe import DTYPES, METADATA_KEY, Recipe, RecipeInput, _version
-from .safetensors_io import DTYPE_SIZES, SafetensorsWriter, atomic_path, torch_dtype
+from .safetensors_io.atomic import atomic_path
+from .safetensors_io.header import DTYPE_SIZES
+from .safetensors_io.torch_dtypes import torch_dtype
+from .safetensors_io.writer import SafetensorsWriter
 from .weights import PICKLE_SUFFIXES, WeightSource, open_weights
 
 _FLOAT_CODES = {"F16", "BF16", "F32"}

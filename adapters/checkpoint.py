@@ -13,7 +13,7 @@ import torch
 
 from .artifact import ArtifactInfo
 from .layermap import layer_map
-from .safetensors_io import SafetensorsFile
+from .safetensors_io.reader import SafetensorsFile
 from .weights import WeightSource, open_weights
 
 

@@ -22,7 +22,8 @@ from .errors import IncompatibleError, UnsupportedError
 from .factors import LoraLayer, layer_factors, layer_tensors, save_kohya
 from .lowrank import lowrank_svd, retained_energy, split_svd
 from .probe import probe
-from .safetensors_io import atomic_path, save_tensors
+from .safetensors_io.atomic import atomic_path
+from .safetensors_io.writer import save_tensors
 from .weights import open_weights
 
 FORMATS = ("kohya", "diffusers", "peft")

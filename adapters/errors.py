@@ -32,6 +32,14 @@ class RefusedFileError(LoradexError, PermissionError):
     """The file would need code execution to load (a pickle beyond plain tensors)."""
 
 
+class TensorNotFoundError(LoradexError, KeyError):
+    """A tensor name that the file (or weight source) does not contain."""
+
+    # KeyError.__str__ quotes its argument; keep the plain one-line message instead.
+    def __str__(self) -> str:
+        return Exception.__str__(self)
+
+
 class UnsupportedError(LoradexError, ValueError):
     """The file is readable but the requested operation does not apply to it."""
 

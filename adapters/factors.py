@@ -20,7 +20,8 @@ from .errors import UnsupportedError
 from .layermap import layer_map
 from .lowrank import delta, product_factors, split_svd
 from .recipe import DTYPES
-from .safetensors_io import save_tensors, torch_dtype
+from .safetensors_io.torch_dtypes import torch_dtype
+from .safetensors_io.writer import save_tensors
 from .weights import WeightSource
 
 

@@ -23,7 +23,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .safetensors_io import SafetensorsFile
+from .safetensors_io.header import MAX_HEADER_BYTES
+from .safetensors_io.reader import SafetensorsFile
 from .weights import WEIGHT_SUFFIXES
 
 __all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "artifact_files", "cached_sha256", "hash_file", "sha256_file"]
@@ -34,8 +35,6 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 _MODEL_HASH_OFFSET = 0x100000
 _MODEL_HASH_SIZE = 0x10000
-# The safetensors reader refuses larger headers; a bigger length field means "not safetensors".
-_MAX_HEADER = 100_000_000
 _FOLDER_SUFFIXES = WEIGHT_SUFFIXES | {".json"}
 
 
@@ -143,7 +142,8 @@ def _safetensors_data_start(head: bytes, size: int) -> int:
     if len(head) < 9 or head[8:9] != b"{":
         return 0
     n = int.from_bytes(head[:8], "little")
-    if not 2 <= n <= min(size - 8, _MAX_HEADER):
+    # The reader refuses larger headers; a bigger length field means "not safetensors".
+    if not 2 <= n <= min(size - 8, MAX_HEADER_BYTES):
         return 0
     return 8 + n
 

@@ -31,7 +31,7 @@ from .lowrank import lowrank_svd, retained_energy, split_svd
 from .probe import probe
 from .progress import Progress, ProgressEvent
 from .recipe import Recipe
-from .safetensors_io import torch_dtype
+from .safetensors_io.torch_dtypes import torch_dtype
 from .weights import open_weights
 
 RankRule = Callable[[torch.Tensor], int]

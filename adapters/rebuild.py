@@ -17,7 +17,8 @@ from pathlib import Path
 from .errors import InputChangedError
 from .hashing import sha256_file, sha256_with_metadata
 from .recipe import METADATA_KEY, Recipe, RecipeInput, read_recipe, run
-from .safetensors_io import SafetensorsFile, scratch_dir
+from .safetensors_io.atomic import scratch_dir
+from .safetensors_io.reader import SafetensorsFile
 
 
 #: sha256 → a file with that content now (e.g. found in the catalog), or None.

@@ -35,6 +35,7 @@ from typing import Any
 from .errors import ArtifactNotFoundError, LoradexError, RecipeFileError, UnsupportedError
 from .hashing import sha256_file
 from .progress import Progress
+from .safetensors_io.reader import SafetensorsFile
 
 FORMAT = 1  # bump when the serialised layout changes; older loradex refuses newer recipes
 METADATA_KEY = "loradex.recipe"
@@ -497,8 +498,6 @@ def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | Non
 
 def read_recipe(path: str | Path) -> Recipe:
     """The recipe embedded in a derived safetensors file (for a baked folder: any of its files)."""
-    from .safetensors_io import SafetensorsFile
-
     path = Path(path)
     files = sorted(path.rglob("*.safetensors")) if path.is_dir() else [path]
     for f in files:

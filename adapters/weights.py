@@ -28,14 +28,12 @@ from .errors import (
     CorruptFileError,
     LoradexError,
     RefusedFileError,
+    TensorNotFoundError,
     UnsupportedError,
 )
-from .safetensors_io import (
-    MAX_HEADER_BYTES,
-    SafetensorsFile,
-    TensorNotFoundError,
-    dtype_code,
-)
+from .safetensors_io.header import MAX_HEADER_BYTES
+from .safetensors_io.reader import SafetensorsFile
+from .safetensors_io.torch_dtypes import dtype_code
 
 __all__ = [
     "PICKLE_SUFFIXES",

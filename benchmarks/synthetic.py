@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from loradex.adapters.layermap import Layer
-from loradex.adapters.safetensors_io import SafetensorsWriter
+from loradex.adapters.safetensors_io.writer import SafetensorsWriter
 
 _BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
 

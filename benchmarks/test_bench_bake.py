@@ -28,7 +28,8 @@ import torch
 
 from loradex.adapters.architectures import LDM_PREFIXES, architecture
 from loradex.adapters.layermap import layer_map
-from loradex.adapters.safetensors_io import DTYPE_SIZES, SafetensorsWriter
+from loradex.adapters.safetensors_io.header import DTYPE_SIZES
+from loradex.adapters.safetensors_io.writer import SafetensorsWriter
 from loradex.adapters.zoo.models import canonical_text_key, unet_to_ldm, vae_to_ldm
 
 from children import PEAK_RSS, run_child  # benchmarks/ is on sys.path under pytest

@@ -25,15 +25,12 @@ from loradex.adapters.errors import (
     CorruptFileError,
     LoradexError,
     RefusedFileError,
+    TensorNotFoundError,
     UnsupportedError,
 )
-from loradex.adapters.safetensors_io import (
-    SafetensorsFile,
-    SafetensorsWriter,
-    TensorNotFoundError,
-    atomic_path,
-    save_tensors,
-)
+from loradex.adapters.safetensors_io.atomic import atomic_path
+from loradex.adapters.safetensors_io.reader import SafetensorsFile
+from loradex.adapters.safetensors_io.writer import SafetensorsWriter, save_tensors
 from loradex.adapters.weights import open_weights, sniff_container
 
 # --------------------------------------------------------------------------------------------
@@ -440,7 +437,8 @@ def test_commit_with_tensors_missing_fails_and_cleans_up(tmp_path: Path) -> None
 
 _KILLED_WRITER = """
 import os, signal, sys, torch
-from loradex.adapters.safetensors_io import SafetensorsWriter, atomic_path
+from loradex.adapters.safetensors_io.atomic import atomic_path
+from loradex.adapters.safetensors_io.writer import SafetensorsWriter
 target, kind = sys.argv[1], sys.argv[2]
 if kind == "folder":
     with atomic_path(target, directory=True) as tmp:
@@ -793,7 +791,7 @@ def test_a_folder_without_weights_raises_artifact_not_found(
 
 
 def test_written_files_get_the_usual_permissions_not_private_temp_ones(tmp_path):
-    from loradex.adapters.safetensors_io import save_tensors
+    from loradex.adapters.safetensors_io.writer import save_tensors
 
     out = tmp_path / "out.safetensors"
     save_tensors(out, {"a": torch.zeros(2)})

@@ -30,7 +30,7 @@ import loradex.registry.scan as scan_module
 from loradex.adapters.hashing import hash_file
 from loradex.adapters.layermap import layer_map
 from loradex.adapters.probe import PROBE_VERSION
-from loradex.adapters.safetensors_io import save_tensors
+from loradex.adapters.safetensors_io.writer import save_tensors
 from loradex.adapters.zoo import Zoo
 from loradex.adapters.zoo.build import addnet_hash
 from loradex.registry import queries

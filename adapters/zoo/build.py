@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..layermap import Layer, build_layer_map
-from ..safetensors_io import save_tensors
+from ..safetensors_io.writer import save_tensors
 from .models import (
     MODELSPEC_ARCHITECTURE, TINY, TinyModels, build_controlnet, build_models, controlnet_to_ldm, ldm_state_dict,
     save_pipeline, write_clip_tokenizer,

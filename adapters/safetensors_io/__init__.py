@@ -1,0 +1,32 @@
+"""safetensors by hand: a lazy reader, a streaming writer and atomic outputs.
+
+Import from the submodule that holds what you need:
+
+* :mod:`.header` -- the header codec: dtype codes and sizes, reading, validating and encoding
+  headers, :class:`~.header.TensorInfo`. No torch.
+* :mod:`.reader` -- :class:`~.reader.SafetensorsFile`, the lazy reader with byte accounting.
+  torch is imported only when a tensor is built.
+* :mod:`.torch_dtypes` -- safetensors dtype codes <-> torch dtypes (torch imported on call).
+* :mod:`.writer` -- :class:`~.writer.SafetensorsWriter`, the streaming writer with its
+  write-behind thread, and :func:`~.writer.save_tensors`.
+* :mod:`.atomic` -- atomic outputs shared by every operation that writes: hidden locked temps,
+  reclaiming those of killed writers, fsync, refusing to overwrite inputs, errors in words.
+
+This package re-exports nothing, so that importing one part never loads another (the reader
+and the header must stay torch-free for probing and listing).
+
+Why not just use the ``safetensors`` library? It is fine for loading, and files written here
+round-trip through it (the tests check that), but loradex needs three things it does not give:
+
+* **byte accounting** -- :attr:`~.reader.SafetensorsFile.bytes_read` counts exactly the header
+  plus the tensor bytes actually read, so callers (and tests) can prove that inspecting a 6 GB
+  checkpoint only touched its header;
+* **strict validation with one-line errors** -- every malformed header, bad offset or truncated
+  data section becomes a :class:`~loradex.adapters.errors.CorruptFileError` that names the file
+  and the problem in one line, ready for a front end to print;
+* **a writer with bounded memory** -- ``safetensors.torch.save_file`` needs every tensor in
+  memory at once. Since all sizes are known from (name, dtype, shape) alone,
+  :class:`~.writer.SafetensorsWriter` writes the header first and then streams tensors one at a
+  time, into a temp file that only replaces the target on
+  :meth:`~.writer.SafetensorsWriter.commit`.
+"""

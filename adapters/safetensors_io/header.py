@@ -1,0 +1,392 @@
+"""The safetensors header codec: dtype codes, and reading, validating and writing headers.
+
+Layout reminder (the safetensors format): 8 bytes little-endian u64 ``n``, then ``n`` bytes of
+UTF-8 JSON mapping tensor names to ``{"dtype", "shape", "data_offsets": [begin, end]}`` (offsets
+relative to the end of the header) plus an optional ``"__metadata__"`` str->str map, then the
+tensor data, contiguous and little-endian.
+
+Nothing here needs torch: probing and listing decode headers alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ArtifactNotFoundError, CorruptFileError, UnsupportedError
+
+__all__ = [
+    "DTYPE_SIZES",
+    "MAX_HEADER_BYTES",
+    "SCALAR_FORMATS",
+    "TensorInfo",
+    "encode_header",
+    "plan_layout",
+    "read_header",
+    "reencode_header",
+]
+
+#: Bytes per element for every safetensors dtype code loradex understands. Sub-byte codes
+#: (F4, F6_*) are deliberately absent: they cannot be expressed as plain torch tensors.
+DTYPE_SIZES: dict[str, int] = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3FNUZ": 1,
+    "F8_E5M2FNUZ": 1,
+    "F8_E8M0": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+    "C64": 8,
+}
+
+#: struct formats of the dtypes :meth:`SafetensorsFile.scalar` decodes itself (little-endian;
+#: BF16 is read as the upper half of a float32).
+SCALAR_FORMATS = {"BOOL": "<?", "U8": "<B", "I8": "<b", "I16": "<h", "U16": "<H", "F16": "<e", "BF16": "<f",
+                  "I32": "<i", "U32": "<I", "F32": "<f", "I64": "<q", "U64": "<Q", "F64": "<d"}
+
+#: The safetensors library refuses headers above this size; so do we, so a garbage length
+#: field can never make us allocate gigabytes.
+MAX_HEADER_BYTES = 100_000_000
+
+_METADATA_KEY = "__metadata__"
+_LEN = struct.Struct("<Q")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Where one tensor lives in a safetensors file.
+
+    ``start`` and ``end`` are absolute file offsets (header included), so ``end - start`` is
+    the tensor's byte size and a reader can ``pread`` the range directly.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the tensor's data in bytes."""
+        return self.end - self.start
+
+    @property
+    def numel(self) -> int:
+        """Number of elements (1 for a scalar, 0 for a zero-size tensor)."""
+        return math.prod(self.shape)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def read_header(path: Path) -> tuple[int, dict[str, str], dict[str, TensorInfo]]:
+    """Read and validate the header of the safetensors file at ``path``.
+
+    Returns:
+        ``(header_size, metadata, tensors)``: the header's size with its 8-byte length (where
+        tensor data begins), the ``__metadata__`` map ({} if absent), and name ->
+        :class:`TensorInfo` ordered by data offset.
+
+    Raises:
+        ArtifactNotFoundError: The file does not exist.
+        UnsupportedError: The path is a directory.
+        CorruptFileError: The header or the data layout is malformed (one-line reason).
+    """
+    raw, file_size = _read_header_bytes(path)
+    metadata, tensors = _parse_header(raw, file_size, path)
+    return _LEN.size + len(raw), metadata, tensors
+
+
+def _read_header_bytes(path: Path) -> tuple[bytes, int]:
+    """Return (header JSON bytes, file size) after the size checks that need no parsing."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise CorruptFileError("empty file (0 bytes), not a safetensors file", path=path)
+            if size < _LEN.size:
+                raise CorruptFileError(
+                    f"file too short for a safetensors header ({size} bytes, need at least 8)",
+                    path=path,
+                )
+            (n,) = _LEN.unpack(f.read(_LEN.size))
+            if n > size - _LEN.size:
+                raise CorruptFileError(
+                    f"header length {n} exceeds the file size ({size} bytes); "
+                    "truncated or not a safetensors file",
+                    path=path,
+                )
+            if n > MAX_HEADER_BYTES:
+                raise CorruptFileError(
+                    f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit", path=path
+                )
+            header = f.read(n)
+    except FileNotFoundError:
+        raise ArtifactNotFoundError("no such file", path=path) from None
+    except IsADirectoryError:
+        raise UnsupportedError("is a directory, not a safetensors file", path=path) from None
+    if len(header) != n:  # the file shrank between fstat and read
+        raise CorruptFileError(
+            f"header truncated: expected {n} bytes, got {len(header)}", path=path
+        )
+    return header, size
+
+
+def _parse_header(
+    raw: bytes, file_size: int, path: Path
+) -> tuple[dict[str, str], dict[str, TensorInfo]]:
+    """Decode and validate the header; return (metadata, tensors ordered by offset)."""
+    obj = _decode_json_object(raw, path)
+    metadata = _parse_metadata(obj.pop(_METADATA_KEY, {}), path)
+    header_size = _LEN.size + len(raw)
+    entries = [_parse_entry(name, value, path) for name, value in obj.items()]
+    _check_layout(entries, file_size - header_size, path)
+    tensors = {
+        name: TensorInfo(name, dtype, shape, header_size + begin, header_size + end)
+        for name, dtype, shape, begin, end in sorted(entries, key=lambda e: (e[3], e[4], e[0]))
+    }
+    return metadata, tensors
+
+
+def _decode_json_object(raw: bytes, path: Path) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptFileError(
+            f"header is not valid UTF-8 (byte {exc.start + 8})", path=path
+        ) from None
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKey as exc:
+        raise CorruptFileError(f"header repeats the key {exc.args[0]!r}", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise CorruptFileError(
+            f"header is not valid JSON ({exc.msg} at header byte {exc.pos})", path=path
+        ) from None
+    except RecursionError:
+        raise CorruptFileError("header JSON is nested too deeply", path=path) from None
+    if not isinstance(obj, dict):
+        raise CorruptFileError(
+            f"header is not a JSON object (got {type(obj).__name__})", path=path
+        )
+    return obj
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A repeated tensor name would silently shadow data; the library rejects it too.
+    out = dict(pairs)
+    if len(out) != len(pairs):  # rare path: find the culprit for the message
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return out
+
+
+def _parse_metadata(value: Any, path: Path) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise CorruptFileError(
+            "__metadata__ must be an object mapping strings to strings", path=path
+        )
+    return dict(value)
+
+
+def _parse_entry(name: str, value: Any, path: Path) -> tuple[str, str, tuple[int, ...], int, int]:
+    """Validate one tensor entry; return (name, dtype, shape, begin, end) relative offsets."""
+    if not isinstance(value, dict):
+        raise CorruptFileError(f"tensor {name!r}: entry is not an object", path=path)
+    for field in ("dtype", "shape", "data_offsets"):
+        if field not in value:
+            raise CorruptFileError(f"tensor {name!r}: missing {field!r}", path=path)
+    dtype = value["dtype"]
+    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+        raise CorruptFileError(f"tensor {name!r}: unknown dtype {dtype!r}", path=path)
+    shape = value["shape"]
+    if not isinstance(shape, list) or not all(_is_nonneg_int(d) for d in shape):
+        raise CorruptFileError(
+            f"tensor {name!r}: shape must be a list of non-negative integers, got {_short(shape)}",
+            path=path,
+        )
+    offsets = value["data_offsets"]
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(_is_nonneg_int(o) for o in offsets)
+        or offsets[0] > offsets[1]
+    ):
+        raise CorruptFileError(
+            f"tensor {name!r}: data_offsets must be [begin, end] with 0 <= begin <= end, "
+            f"got {_short(offsets)}",
+            path=path,
+        )
+    begin, end = offsets
+    expected = math.prod(shape) * DTYPE_SIZES[dtype]
+    if end - begin != expected:
+        raise CorruptFileError(
+            f"tensor {name!r}: data_offsets [{begin}, {end}] span {end - begin} bytes "
+            f"but shape {shape} of {dtype} needs {expected}",
+            path=path,
+        )
+    return name, dtype, tuple(shape), begin, end
+
+
+def _check_layout(
+    entries: list[tuple[str, str, tuple[int, ...], int, int]], data_len: int, path: Path
+) -> None:
+    """Require tensor data to tile the data section exactly, as the safetensors library does."""
+    ordered = sorted(entries, key=lambda e: (e[3], e[4]))
+    cursor = 0
+    for name, _, _, begin, end in ordered:
+        if begin != cursor:
+            _raise_misplaced(ordered, data_len, name, begin, cursor, path)
+        cursor = end
+    if cursor > data_len:
+        raise CorruptFileError(
+            f"truncated data section: the header declares {cursor} bytes of tensor data "
+            f"but only {data_len} follow the header",
+            path=path,
+        )
+    if cursor < data_len:
+        raise CorruptFileError(
+            f"{data_len - cursor} unexpected bytes after the last tensor's data", path=path
+        )
+
+
+def _raise_misplaced(
+    ordered: list[tuple[str, str, tuple[int, ...], int, int]],
+    data_len: int,
+    name: str,
+    begin: int,
+    cursor: int,
+    path: Path,
+) -> None:
+    # A tensor pointing past the end of the file is the more useful diagnosis than "gap".
+    for other, _, _, b, e in ordered:
+        if e > data_len:
+            raise CorruptFileError(
+                f"tensor {other!r}: data_offsets [{b}, {e}] lie beyond the end of the file "
+                f"(data section is {data_len} bytes)",
+                path=path,
+            )
+    kind = "overlaps the previous tensor" if begin < cursor else "leaves a gap before it"
+    raise CorruptFileError(
+        f"tensor {name!r}: data starts at byte {begin} but the previous tensor ends at {cursor} "
+        f"({kind})",
+        path=path,
+    )
+
+
+def _is_nonneg_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def plan_layout(layout: Sequence[tuple[str, str, tuple[int, ...]]]) -> dict[str, TensorInfo]:
+    """Assign contiguous offsets to (name, dtype code, shape) entries, in layout order.
+
+    The offsets are relative to the data section until :func:`encode_header` knows the
+    header's size and shifts them.
+
+    Raises:
+        ValueError: A name is invalid or repeated, a dtype code unknown, a shape invalid.
+    """
+    planned: dict[str, TensorInfo] = {}
+    cursor = 0
+    for entry in layout:
+        name, code, shape = entry
+        if not isinstance(name, str) or name == _METADATA_KEY:
+            raise ValueError(f"invalid tensor name {name!r}")
+        if name in planned:
+            raise ValueError(f"tensor {name!r} appears twice in the layout")
+        if code not in DTYPE_SIZES:
+            raise ValueError(f"tensor {name!r}: unknown dtype code {code!r}")
+        shape = tuple(shape)
+        if not all(_is_nonneg_int(d) for d in shape):
+            raise ValueError(f"tensor {name!r}: invalid shape {list(shape)}")
+        size = math.prod(shape) * DTYPE_SIZES[code]
+        planned[name] = TensorInfo(name, code, shape, cursor, cursor + size)
+        cursor += size
+    return planned
+
+
+def encode_header(planned: dict[str, TensorInfo], metadata: Mapping[str, str] | None) -> bytes:
+    """The header, length prefix included, of ``planned`` (from :func:`plan_layout`) with
+    ``metadata``; shifts the planned offsets to absolute ones, in place.
+
+    Raises:
+        ValueError: ``metadata`` does not map str to str.
+    """
+    metadata = _check_metadata(metadata)
+    header: dict[str, Any] = {}
+    if metadata is not None:
+        header[_METADATA_KEY] = metadata
+    for info in planned.values():
+        header[info.name] = {
+            "dtype": info.dtype,
+            "shape": list(info.shape),
+            "data_offsets": [info.start, info.end],
+        }
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # The spec pads with spaces to a multiple of 8 so the data section starts aligned.
+    raw += b" " * (-len(raw) % 8)
+    blob = _LEN.pack(len(raw)) + raw
+    for name, info in planned.items():
+        planned[name] = TensorInfo(
+            name, info.dtype, info.shape, info.start + len(blob), info.end + len(blob)
+        )
+    return blob
+
+
+def reencode_header(tensors: dict[str, TensorInfo], header_size: int, metadata: Mapping[str, str] | None) -> bytes:
+    """The header for the same tensors (absolute offsets after a ``header_size``-byte header)
+    with ``metadata`` instead: same order, offsets shifted to the new header's end.
+
+    Raises:
+        ValueError: ``metadata`` does not map str to str.
+    """
+    relative = {n: TensorInfo(n, i.dtype, i.shape, i.start - header_size, i.end - header_size)
+                for n, i in tensors.items()}
+    return encode_header(relative, metadata)
+
+
+def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str] | None:
+    if metadata is None:
+        return None
+    bad = [k for k, v in metadata.items() if not isinstance(k, str) or not isinstance(v, str)]
+    if bad:
+        raise ValueError(f"metadata must map str to str; offending key {bad[0]!r}")
+    return dict(metadata)

@@ -1,0 +1,227 @@
+"""The lazy safetensors reader: :class:`SafetensorsFile`, with exact byte accounting.
+
+Opening a file reads only its header (see :mod:`.header`); each tensor is read on demand,
+one ``pread`` of its exact byte range, and counted in :attr:`SafetensorsFile.bytes_read`.
+torch is imported only by :meth:`SafetensorsFile.get`, the one method that builds tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import struct
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ArtifactNotFoundError, CorruptFileError, TensorNotFoundError, UnsupportedError
+from .header import DTYPE_SIZES, SCALAR_FORMATS, TensorInfo, read_header, reencode_header
+from .torch_dtypes import torch_dtype
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SafetensorsFile"]
+
+
+class SafetensorsFile:
+    """A validated, lazy view of one ``.safetensors`` file.
+
+    Construction reads only the 8-byte length and the JSON header; tensor data is read on
+    demand by :meth:`get` / :meth:`read_raw`, one exact byte range at a time.
+
+    Attributes:
+        path: The file.
+        metadata: The ``__metadata__`` map ({} if absent).
+        tensors: Name -> :class:`TensorInfo`, ordered by data offset.
+        header_size: ``8 + n``; also the absolute offset where tensor data begins.
+        bytes_read: Header bytes plus every tensor byte read so far.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Open ``path`` and validate its header.
+
+        Args:
+            path: The ``.safetensors`` file.
+
+        Raises:
+            ArtifactNotFoundError: The file does not exist.
+            UnsupportedError: The path is a directory.
+            CorruptFileError: The header or the data layout is malformed (one-line reason).
+        """
+        self.path = Path(path)
+        self.header_size: int
+        self.header_size, self.metadata, self.tensors = read_header(self.path)
+        self.bytes_read: int = self.header_size
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    # -- mapping-like access --------------------------------------------------------------
+
+    @property
+    def data_offset(self) -> int:
+        """Absolute file offset of the data section (equals :attr:`header_size`)."""
+        return self.header_size
+
+    def header_with(self, metadata: Mapping[str, str] | None) -> bytes:
+        """The header (length prefix included) this file would have with ``metadata`` instead of
+        its own: same tensors, same order, offsets shifted to the new header's end."""
+        return reencode_header(self.tensors, self.header_size, metadata)
+
+    def keys(self) -> list[str]:
+        """Tensor names in data-offset order."""
+        return list(self.tensors)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tensors)
+
+    def info(self, name: str) -> TensorInfo:
+        """Return the :class:`TensorInfo` of ``name``.
+
+        Raises:
+            TensorNotFoundError: No tensor of that name (message names key and file).
+        """
+        try:
+            return self.tensors[name]
+        except KeyError:
+            raise TensorNotFoundError(f"no tensor named {name!r}", path=self.path) from None
+
+    def read_raw(self, name: str) -> bytes:
+        """Return the raw little-endian bytes of tensor ``name``, exactly as stored.
+
+        Raises:
+            TensorNotFoundError: No tensor of that name.
+            CorruptFileError: The file shrank since the header was read.
+        """
+        info = self.info(name)
+        buf = bytearray(info.nbytes)
+        self._read_into(buf, info.start)
+        return bytes(buf)
+
+    def scalar(self, name: str) -> float:
+        """The value of a one-element tensor (an alpha), decoded without building a tensor:
+        probing a small LoRA reads dozens of them, and torch's per-tensor overhead was a
+        third of the probe.
+
+        Raises:
+            TensorNotFoundError: No tensor of that name.
+            UnsupportedError: The tensor holds more than one value.
+        """
+        info = self.info(name)
+        if math.prod(info.shape) != 1:
+            raise UnsupportedError(f"tensor {name!r} holds {math.prod(info.shape)} values, not one", path=self.path)
+        fmt = SCALAR_FORMATS.get(info.dtype)
+        if fmt is None:  # fp8 and other rare codes: torch decodes them
+            return float(self.get(name).float().reshape(-1)[0])
+        buf = bytearray(info.nbytes)
+        self._read_into(buf, info.start)
+        if info.dtype == "BF16":  # the upper half of a float32
+            buf[0:0] = b"\0\0"
+        return float(struct.unpack(fmt, buf)[0])
+
+    def get(self, name: str) -> torch.Tensor:
+        """Read tensor ``name`` (only its byte range) into a new CPU tensor.
+
+        Returns:
+            A tensor with the stored dtype and shape (scalars and zero-size shapes included).
+
+        Raises:
+            TensorNotFoundError: No tensor of that name.
+            UnsupportedError: This torch build lacks the tensor's dtype (e.g. old torch, fp8).
+            CorruptFileError: The file shrank since the header was read.
+        """
+        import torch  # here, not at import: opening and probing files must not load torch
+
+        info = self.info(name)
+        dtype = torch_dtype(info.dtype)
+        if info.nbytes == 0:
+            # torch.frombuffer rejects empty buffers.
+            return torch.empty(info.shape, dtype=dtype)
+        buf = bytearray(info.nbytes)
+        self._read_into(buf, info.start)
+        if sys.byteorder == "big":  # pragma: no cover - no big-endian CI
+            # Stored little-endian: reverse the bytes of every element before reinterpreting.
+            raw = torch.frombuffer(buf, dtype=torch.uint8).reshape(-1, DTYPE_SIZES[info.dtype])
+            return raw.flip(-1).contiguous().view(dtype).reshape(info.shape)
+        return torch.frombuffer(buf, dtype=dtype).reshape(info.shape)
+
+    # -- I/O ------------------------------------------------------------------------------
+
+    def _read_into(self, buf: bytearray, offset: int) -> None:
+        """Fill ``buf`` from absolute ``offset``; counts the bytes in :attr:`bytes_read`."""
+        view = memoryview(buf)
+        with self._lock:
+            fd = self._open_fd()
+            done = 0
+            while done < len(view):
+                got = _pread_into(fd, view[done:], offset + done)
+                if got == 0:
+                    raise CorruptFileError(
+                        f"file ended at byte {offset + done} while reading tensor data "
+                        "(truncated after it was opened?)",
+                        path=self.path,
+                    )
+                done += got
+            self.bytes_read += done
+
+    def fileno(self) -> int:
+        """The open read-only descriptor (for kernel-side copies of tensor bytes)."""
+        return self._open_fd()
+
+    def _open_fd(self) -> int:
+        # Opened lazily: listing thousands of files must not hold thousands of descriptors.
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            except FileNotFoundError:
+                raise ArtifactNotFoundError(
+                    "file disappeared after it was opened", path=self.path
+                ) from None
+        return self._fd
+
+    def close(self) -> None:
+        """Release the file descriptor (reopened transparently if :meth:`get` is called)."""
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> SafetensorsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._fd is not None:
+                os.close(self._fd)
+
+    def __repr__(self) -> str:
+        return f"SafetensorsFile({str(self.path)!r}, tensors={len(self.tensors)})"
+
+
+def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+    """Read into ``view`` at ``offset`` without a second copy where the OS allows it."""
+    if hasattr(os, "preadv"):
+        return os.preadv(fd, [view], offset)
+    if hasattr(os, "pread"):
+        data = os.pread(fd, len(view), offset)
+    else:  # pragma: no cover - Windows only
+        data = _seek_read(fd, len(view), offset)
+    view[: len(data)] = data
+    return len(data)
+
+
+def _seek_read(fd: int, size: int, offset: int) -> bytes:  # pragma: no cover - Windows only
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
