@@ -19,7 +19,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,7 +28,7 @@ from .artifact import ArtifactInfo, LayerInfo
 from .checkpoint import Location, delta_shape, layer_locations, layer_view
 from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
 from .factors import dora_delta, layer_factors, storage_dtype
-from .hashing import cached_sha256, sha256_file
+from .hashing import FileHashes, cached_sha256, folder_hashes, sha256_file
 from .probe import probe
 from .progress import Progress, ProgressEvent
 from .recipe import DTYPES, METADATA_KEY, Recipe, RecipeInput, _version
@@ -39,7 +39,6 @@ from .safetensors_io.writer import SafetensorsWriter
 from .weights import PICKLE_SUFFIXES, WeightSource, open_weights
 
 _FLOAT_CODES = {"F16", "BF16", "F32"}
-_PLACEHOLDER = "0" * 64
 #: Patched tensors that may wait for the writer thread while the next ones are computed.
 _WRITE_BEHIND = 64 << 20
 #: Float32 elements per block of a patched weight (2 MiB: fits in L2 with room for the factors).
@@ -64,9 +63,14 @@ class BakeReport:
     dtype: str = ""
     seconds: float = 0.0
     recipe: dict = field(default_factory=dict)
+    #: The output's hashes, computed while it was written.
+    hashes: FileHashes | None = None
+    #: Seconds spent waiting for the base's sha256 after planning, and streaming the output.
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "output": str(self.output), "base": str(self.base)}
+        return {**self.__dict__, "output": str(self.output), "base": str(self.base),
+                "hashes": asdict(self.hashes) if self.hashes else None}
 
 
 def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str | Path, *,
@@ -99,39 +103,47 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
         raise UnsupportedError(f"bake needs a checkpoint as base; this is a {base_info.kind}", path=base)
     if out.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsupportedError("bake writes safetensors (never pickles); name the output .safetensors", path=out)
-    targets = layer_locations(base, base_info)
-    infos = [probe(path) for path, _ in loras]
-    report = BakeReport(out, base, dtype=dtype or "as base")
-    patches = _plan(base_info, targets, infos, [w for _, w in loras], report)
-    if report.unmatched and not allow_partial:
-        raise IncompatibleError(f"{len(report.unmatched)} LoRA layers match nothing in the base "
-                                f"(first: {', '.join(report.unmatched[:3])}); pass --allow-partial to bake the rest",
-                                path=base)
-    files = sorted({t.file for t in targets.values()}) if base.is_dir() else [base]
-    _check_space(out, files, dtype)
-
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        # The recipe in the output's header names the base by sha256, and the output is hashed
+        # as it is written, so the base's hash must be known before the first byte: it runs
+        # beside the planning (and warms the page cache for the stream).
+        base_hash = pool.submit(cached_sha256, base)
+        targets = layer_locations(base, base_info)
+        infos = [probe(path) for path, _ in loras]
+        report = BakeReport(out, base, dtype=dtype or "as base")
+        patches = _plan(base_info, targets, infos, [w for _, w in loras], report)
+        if report.unmatched and not allow_partial:
+            raise IncompatibleError(f"{len(report.unmatched)} LoRA layers match nothing in the base "
+                                    f"(first: {', '.join(report.unmatched[:3])}); pass --allow-partial to bake "
+                                    "the rest", path=base)
+        files = sorted({t.file for t in targets.values()}) if base.is_dir() else [base]
+        _check_space(out, files, dtype)
+        inputs = [RecipeInput(str(Path(p)), sha256_file(Path(p)), float(w)) for p, w in loras]
+        waited = time.perf_counter()
+        base_sha256 = base_hash.result()
+        report.timings["base_hash_wait"] = time.perf_counter() - waited
     recipe = Recipe("bake", {"dtype": dtype, "allow_partial": allow_partial},
-                    [RecipeInput(str(base), _PLACEHOLDER, 1.0, "base")] +
-                    [RecipeInput(str(Path(p)), sha256_file(Path(p)), float(w)) for p, w in loras], _version())
+                    [RecipeInput(str(base), base_sha256, 1.0, "base"), *inputs], _version())
     sources = [open_weights(info.path) for info in infos]
     protect = [base, *files, *(info.path for info in infos)]
+    streaming = time.perf_counter()
+    weights = [w for _, w in loras]
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool, _leave_a_core_to_the_writer():
-            base_hash = pool.submit(cached_sha256, base)
+        with _leave_a_core_to_the_writer():
             if base.is_dir():
                 with atomic_path(out, directory=True, protect=protect) as tmp:
                     _copy_folder_extras(base, tmp, files)
-                    for f in files:
-                        rel = f.relative_to(base)
-                        _bake_file(f, tmp / rel, patches.get(f, {}), sources, infos, [w for _, w in loras],
-                                   dtype, recipe, base_hash, progress, protect)
+                    written = {f.relative_to(base).as_posix(): _bake_file(
+                        f, tmp / f.relative_to(base), patches.get(f, {}), sources, infos, weights, dtype, recipe,
+                        progress, protect) for f in files}
+                    report.hashes = folder_hashes(tmp, written)
             else:
-                _bake_file(base, out, patches.get(base, {}), sources, infos, [w for _, w in loras], dtype,
-                           recipe, base_hash, progress, protect)
+                report.hashes = _bake_file(base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe,
+                                           progress, protect)
     finally:
         for src in sources:
             src.close()
-    recipe.inputs[0].sha256 = base_hash.result()  # also when a folder had no weights file to stream
+    report.timings["stream"] = time.perf_counter() - streaming
     report.recipe = recipe.to_dict()
     report.patched_tensors = sum(len(p) for p in patches.values())
     report.seconds = time.perf_counter() - start
@@ -274,7 +286,7 @@ def _apply(patch: Patch, src: WeightSource, info: ArtifactInfo, weight: float, r
 
 def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sources: list[WeightSource],
                infos: list[ArtifactInfo], weights: list[float], dtype: str | None, recipe: Recipe,
-               base_hash: concurrent.futures.Future, progress: Progress | None, protect: list[Path]) -> None:
+               progress: Progress | None, protect: list[Path]) -> FileHashes:
     """Stream one weights file of the base into ``out`` (safetensors), patching as planned.
 
     A safetensors base keeps its tensor order and its untouched tensors are kernel copies; a
@@ -290,7 +302,8 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
         layout = [(name, out_code(src.dtype(name)), src.shape(name)) for name in names]
         metadata = {**src.metadata, METADATA_KEY: recipe.to_json()}
         total = len(layout)
-        with SafetensorsWriter(out, layout, metadata, protect=protect, write_behind=_WRITE_BEHIND) as writer:
+        with SafetensorsWriter(out, layout, metadata, protect=protect, write_behind=_WRITE_BEHIND,
+                               hashes=True) as writer:
             for done, (name, code, _) in enumerate(layout, 1):
                 stored = src.dtype(name)
                 if name in patches:
@@ -302,6 +315,5 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
                     writer.write(name, src.get(name).to(torch_dtype(code)))
                 if progress:
                     progress(ProgressEvent("bake", done, total, name))
-            recipe.inputs[0].sha256 = base_hash.result()  # same width as the placeholder
-            writer.replace_metadata({**metadata, METADATA_KEY: recipe.to_json()})
             writer.commit()
+    return writer.hashes

@@ -8,7 +8,7 @@ the share of ‖ΔW‖² it keeps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,6 +16,7 @@ import torch
 from .checkpoint import LayerWeights
 from .errors import IncompatibleError, UnsupportedError
 from .factors import LoraLayer, save_kohya, storage_dtype
+from .hashing import FileHashes
 from .layermap import layer_map
 from .lowrank import retained_energy, split_svd, truncated_svd
 from .probe import probe
@@ -30,9 +31,11 @@ class ExtractReport:
     layers: int
     unchanged: int
     retained_energy: dict[str, float] = field(default_factory=dict)
+    #: The output's hashes, computed while it was written.
+    hashes: FileHashes | None = None
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "output": str(self.output)}
+        return {**self.__dict__, "output": str(self.output), "hashes": asdict(self.hashes) if self.hashes else None}
 
 
 def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, dtype: str = "fp16",
@@ -81,6 +84,6 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
             report.layers += 1
     recipe = Recipe.for_files("extract", [(tuned, 1.0)], {"rank": rank, "dtype": dtype, "min_change": min_change},
                               base=base)
-    save_kohya(out, layers, base=infos[0].base, dtype=storage_dtype(dtype), metadata={"loradex.recipe": recipe.to_json()},
-               protect=[base, tuned])
+    report.hashes = save_kohya(out, layers, base=infos[0].base, dtype=storage_dtype(dtype),
+                               metadata={"loradex.recipe": recipe.to_json()}, protect=[base, tuned])
     return report

@@ -17,6 +17,7 @@ import torch
 
 from .artifact import ArtifactInfo, LayerInfo
 from .errors import UnsupportedError
+from .hashing import FileHashes
 from .layermap import layer_map
 from .lowrank import delta, product_factors, split_svd
 from .recipe import DTYPES
@@ -116,7 +117,7 @@ class LoraLayer:
 
 
 def save_kohya(out: str | Path, layers: Sequence[LoraLayer], *, base: str, dtype: torch.dtype | None = None,
-               metadata: Mapping[str, str] | None = None, protect: Iterable[str | Path] = ()) -> None:
+               metadata: Mapping[str, str] | None = None, protect: Iterable[str | Path] = ()) -> FileHashes:
     """Write ``layers`` as a kohya-format LoRA of family ``base`` (atomically; never over ``protect``).
 
     One alpha for the whole file. When every layer has the same rank and scale, that is
@@ -130,6 +131,9 @@ def save_kohya(out: str | Path, layers: Sequence[LoraLayer], *, base: str, dtype
         dtype: storage dtype of the factors; None keeps each tensor's own.
         metadata: written as given, with ``ss_network_module``/``_dim``/``_alpha`` set to
             what the file holds.
+
+    Returns:
+        The written file's hashes (computed while writing it).
     """
     lm = layer_map(base)
     uniform = len({(layer.rank, layer.scale) for layer in layers}) <= 1
@@ -147,4 +151,4 @@ def save_kohya(out: str | Path, layers: Sequence[LoraLayer], *, base: str, dtype
     rank = max((layer.rank for layer in layers), default=0)
     header = {**(metadata or {}), "ss_network_module": "networks.lora", "ss_network_dim": str(rank),
               "ss_network_alpha": f"{alpha:g}"}
-    save_tensors(out, tensors, header, protect=list(protect))
+    return save_tensors(out, tensors, header, protect=list(protect), hashes=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from .safetensors_io.header import MAX_HEADER_BYTES
 from .safetensors_io.reader import SafetensorsFile
 from .weights import WEIGHT_SUFFIXES
 
-__all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "artifact_files", "cached_sha256", "hash_file", "sha256_file"]
+__all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "StreamHasher", "artifact_files", "cached_sha256",
+           "folder_hashes", "hash_file", "sha256_file"]
 
 CHUNK_SIZE = 1 << 20
 #: sha256 of no bytes: the tensor hash of a safetensors file without tensors, which says nothing.
@@ -95,42 +97,62 @@ def hash_file(path: str | os.PathLike[str]) -> FileHashes:
     """
     path = Path(path)
     if path.is_dir():
-        return _hash_folder(path)
+        return folder_hashes(path)
     sha, tensor, model = _hash_one(path)
     return FileHashes(sha, sha[:10], tensor, model)
 
 
 def _hash_one(path: Path) -> tuple[str, str | None, str | None]:
-    whole = hashlib.sha256()
-    tensors: hashlib._Hash | None = None
-    model: hashlib._Hash | None = None
-    data_start = 0
     buf = bytearray(CHUNK_SIZE)
     view = memoryview(buf)
-    offset = 0
     with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            chunk = view[:n]
-            if offset == 0:
-                data_start = _safetensors_data_start(bytes(chunk[:9]), size)
-                if data_start:
-                    tensors = hashlib.sha256()
-            whole.update(chunk)
-            end = offset + n
-            if tensors is not None and end > data_start:
-                tensors.update(chunk[max(0, data_start - offset):])
-            # The legacy window may straddle chunk boundaries when reads come back short.
-            lo, hi = max(offset, _MODEL_HASH_OFFSET), min(end, _MODEL_HASH_OFFSET + _MODEL_HASH_SIZE)
-            if lo < hi:
-                model = model or hashlib.sha256()
-                model.update(chunk[lo - offset:hi - offset])
-            offset = end
-    return (whole.hexdigest(), tensors.hexdigest() if tensors else None,
-            model.hexdigest()[:8] if model else None)
+        hasher = StreamHasher(os.fstat(f.fileno()).st_size)
+        while n := f.readinto(buf):
+            hasher.update(view[:n])
+    return hasher.digests()
+
+
+class StreamHasher:
+    """The hashes of a file of known ``size`` from its bytes fed in order, in chunks of any
+    length: :func:`hash_file` feeds what it reads, a writer what it wrote (so an output is never
+    read a second time to be recorded)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._whole = hashlib.sha256()
+        self._tensors: hashlib._Hash | None = None
+        self._model: hashlib._Hash | None = None
+        self._data_start = 0
+        self._offset = 0
+        self._head = b""
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        chunk = memoryview(chunk)
+        offset, end = self._offset, self._offset + len(chunk)
+        if offset < 9 and self._tensors is None:  # the first 9 bytes say whether this is safetensors
+            self._head += bytes(chunk[:9 - offset])
+            if len(self._head) >= 9 or end >= self.size:
+                self._data_start = _safetensors_data_start(self._head, self.size)
+                if self._data_start:
+                    self._tensors = hashlib.sha256()
+        self._whole.update(chunk)
+        if self._tensors is not None and end > self._data_start:
+            self._tensors.update(chunk[max(0, self._data_start - offset):])
+        # The legacy window may straddle chunk boundaries.
+        lo, hi = max(offset, _MODEL_HASH_OFFSET), min(end, _MODEL_HASH_OFFSET + _MODEL_HASH_SIZE)
+        if lo < hi:
+            self._model = self._model or hashlib.sha256()
+            self._model.update(chunk[lo - offset:hi - offset])
+        self._offset = end
+
+    def digests(self) -> tuple[str, str | None, str | None]:
+        """(sha256, tensor hash, legacy model hash) of what was fed."""
+        return (self._whole.hexdigest(), self._tensors.hexdigest() if self._tensors else None,
+                self._model.hexdigest()[:8] if self._model else None)
+
+    def result(self) -> FileHashes:
+        sha, tensor, model = self.digests()
+        return FileHashes(sha, sha[:10], tensor, model)
 
 
 def _safetensors_data_start(head: bytes, size: int) -> int:
@@ -148,12 +170,15 @@ def _safetensors_data_start(head: bytes, size: int) -> int:
     return 8 + n
 
 
-def _hash_folder(folder: Path) -> FileHashes:
+def folder_hashes(folder: Path, known: Mapping[str, FileHashes] | None = None) -> FileHashes:
+    """The hashes of a folder artifact (see :func:`hash_file`); files whose hashes are
+    ``known`` (by path relative to ``folder``, e.g. from the writer that wrote them) are not read."""
     whole, tensors = hashlib.sha256(), hashlib.sha256()
     pickled = False
     for file in artifact_files(folder):
         rel = file.relative_to(folder).as_posix()
-        sha, tensor, _ = _hash_one(file)
+        given = (known or {}).get(rel)
+        sha, tensor = (given.sha256, given.tensor_hash) if given else _hash_one(file)[:2]
         whole.update(f"{rel}\t{sha}\n".encode())
         if file.suffix.lower() in WEIGHT_SUFFIXES:
             if tensor is None:

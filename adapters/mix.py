@@ -17,7 +17,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,6 +26,7 @@ from .artifact import ArtifactInfo, LayerInfo
 from .checkpoint import LayerWeights
 from .errors import IncompatibleError, UnsupportedError
 from .factors import LoraLayer, block_of, layer_factors, save_kohya
+from .hashing import FileHashes
 from .layermap import layer_map
 from .lowrank import lowrank_svd, retained_energy, split_svd
 from .probe import probe
@@ -47,9 +48,11 @@ class MixReport:
     #: stem (as written) → share of ‖ΔW‖² kept by the SVD (``svd`` only).
     retained_energy: dict[str, float] = field(default_factory=dict)
     recipe: dict = field(default_factory=dict)
+    #: The output's hashes, computed while it was written.
+    hashes: FileHashes | None = None
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "output": str(self.output)}
+        return {**self.__dict__, "output": str(self.output), "hashes": asdict(self.hashes) if self.hashes else None}
 
 
 def _dora_base(path: Path, family: str) -> LayerWeights:
@@ -148,8 +151,8 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
         "loradex.recipe": recipe.to_json(),
         "loradex.inputs_metadata": json.dumps([_training_metadata(i) for i in infos]),
     }
-    save_kohya(out, layers, base=family, dtype=dtype, metadata=metadata,
-               protect=[info.path for info in infos] + ([Path(base)] if base else []))
+    report.hashes = save_kohya(out, layers, base=family, dtype=dtype, metadata=metadata,
+                               protect=[info.path for info in infos] + ([Path(base)] if base else []))
     return report
 
 

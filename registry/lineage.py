@@ -11,7 +11,8 @@ Nothing here prints; progress goes through a callback.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from loradex.adapters.errors import LoradexError
+from loradex.adapters.hashing import FileHashes
 from loradex.adapters.progress import Progress
 from loradex.adapters.rebuild import Locate
 from loradex.adapters.recipe import Recipe as AdapterRecipe
@@ -57,12 +59,14 @@ class OpResult:
     recipe: AdapterRecipe
     artifact_id: int | None = None
     artifact_name: str | None = None
+    #: Seconds spent running the operation (``run``) and recording its output (``record``).
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         artifact = {"id": self.artifact_id, "name": self.artifact_name} if self.artifact_id is not None else None
         return {"op": self.op, "output": str(self.output), "inputs": self.inputs, "report": self.report,
-                "recipe": self.recipe.to_dict(), "artifact": artifact}
+                "recipe": self.recipe.to_dict(), "artifact": artifact, "timings": self.timings}
 
 
 # ---------------------------------------------------------------------------------------
@@ -121,7 +125,8 @@ def locator(engine: Engine) -> Locate:
 # Recording an output
 
 
-def record_output(engine: Engine, out: str | os.PathLike[str], recipe: AdapterRecipe) -> Artifact:
+def record_output(engine: Engine, out: str | os.PathLike[str], recipe: AdapterRecipe, *,
+                  hashes: FileHashes | None = None) -> Artifact:
     """Index a newly written output and link its recipe.
 
     The output is scanned on its own (not its folder), then one ``Recipe`` row (op, params,
@@ -134,7 +139,9 @@ def record_output(engine: Engine, out: str | os.PathLike[str], recipe: AdapterRe
     Args:
         engine: the catalog.
         out: the output file or folder.
-        recipe: the recipe embedded in the output (:func:`loradex.adapters.rebuild.read_recipe`).
+        recipe: the recipe embedded in the output (:func:`loradex.adapters.recipe.read_recipe`).
+        hashes: the output's hashes when the operation computed them while writing (then the
+            output is not read a second time).
 
     Returns:
         The output's :class:`Artifact`.
@@ -143,7 +150,7 @@ def record_output(engine: Engine, out: str | os.PathLike[str], recipe: AdapterRe
         LoradexError: the output could not be indexed.
     """
     path = Path(os.path.abspath(out))
-    scan([path], engine=engine, workers=1)
+    scan([path], engine=engine, workers=1, hashes={path: hashes} if hashes else None)
     with open_session(engine) as session:
         artifact = session.exec(select(Artifact).where(Artifact.path == str(path))).first()
         if artifact is None or not artifact.sha256:
@@ -189,18 +196,22 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
     def resolve(item: AdapterInput) -> Path:
         return resolve_input(item.ref, engine=engine, folder=recipe.folder or Path.cwd())
 
+    start = time.perf_counter()
     result = run(recipe, resolve=resolve, progress=progress)
     inputs = [{"ref": item.ref, "path": str(path), "weight": item.weight, "role": item.role}
               for item, path in result.inputs]
     outcome = OpResult(recipe.op, result.output, result.report.to_dict(), inputs, result.recipe)
+    outcome.timings["run"] = time.perf_counter() - start
     if engine is not None:
+        start = time.perf_counter()
         try:
-            artifact = record_output(engine, result.output, result.recipe)
+            artifact = record_output(engine, result.output, result.recipe, hashes=result.report.hashes)
         except SQLAlchemyError as exc:  # a locked or unreachable catalog: the output itself is fine
             reason = " ".join(str(exc).split())[:200]
             raise CatalogError(f"written, but not recorded in the catalog ({reason}); its recipe is in the file",
                                path=result.output) from exc
         outcome.artifact_id, outcome.artifact_name = artifact.id, artifact.name
+        outcome.timings["record"] = time.perf_counter() - start
     return outcome
 
 

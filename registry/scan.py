@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -111,7 +111,7 @@ class _Result:
 
 
 def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size: int = 64,
-         progress: Progress | None = None) -> ScanReport:
+         progress: Progress | None = None, hashes: Mapping[Path, FileHashes] | None = None) -> ScanReport:
     """Index the artifacts under ``roots`` into the catalog, incrementally.
 
     Unchanged rows (same path, size and mtime) are skipped without reading the file, unless an
@@ -132,6 +132,8 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
         workers: threads that hash (and take turns to probe).
         batch_size: artifacts per commit.
         progress: called with a :class:`ProgressEvent` for each step.
+        hashes: hashes already known by absolute path (an operation's output, hashed while it
+            was written): those files are not read to be hashed.
 
     Returns:
         A :class:`ScanReport`.
@@ -165,7 +167,8 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
                 continue
             stale.add(f.path)
         todo.append(f)
-    _index(engine, todo, stale, report, workers=workers, batch_size=batch_size, progress=progress)
+    _index(engine, todo, stale, report, workers=workers, batch_size=batch_size, progress=progress,
+           hashes=hashes or {})
     with open_session(engine) as s:
         report.missing = _mark_missing(s, roots, {str(f.path) for f in found})
         prefixes = tuple(_prefix(r) for r in roots)
@@ -195,14 +198,14 @@ def _record_roots(s: Session, roots: Sequence[Path]) -> None:
 
 
 def _index(engine: Engine, todo: list[Found], stale: set[Path], report: ScanReport, *, workers: int,
-           batch_size: int, progress: Progress | None) -> None:
+           batch_size: int, progress: Progress | None, hashes: Mapping[Path, FileHashes]) -> None:
     # Batch by batch, not overlapped: probing is mostly Python, and a commit running beside
     # busy workers stalls on every GIL hand-back of the sqlite driver (the convoy effect),
     # which measured 1.7x slower than letting the workers idle during the commit.
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="loradex-scan") as pool:
         for start in range(0, len(todo), max(1, batch_size)):
-            futures = [pool.submit(_examine, f, rehash=f.path not in stale)
+            futures = [pool.submit(_examine, f, rehash=f.path not in stale, known=hashes.get(f.path))
                        for f in todo[start:start + max(1, batch_size)]]
             try:
                 batch = []
@@ -218,16 +221,17 @@ def _index(engine: Engine, todo: list[Found], stale: set[Path], report: ScanRepo
             _commit(engine, batch, report)
 
 
-def _examine(found: Found, *, rehash: bool = True) -> _Result:
+def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = None) -> _Result:
     """Hash, probe and read sidecars of one artifact (in a worker thread). Never raises.
 
     Hashing comes first and in parallel: it reads the whole file, so the probe that follows
     (one at a time, see ``_PROBING``) finds the header in the page cache even on a slow share.
     A broken file still has bytes, and its hashes still find its moves and copies. Without
-    ``rehash`` (an unchanged file an older probe described) the row keeps its hashes.
+    ``rehash`` (an unchanged file an older probe described) the row keeps its hashes; ``known``
+    hashes are taken as they are.
     """
-    path, hashes = found.path, None
-    if rehash:
+    path, hashes = found.path, known
+    if rehash and hashes is None:
         try:
             hashes = hash_file(path)
         except OSError:

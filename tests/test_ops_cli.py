@@ -475,3 +475,28 @@ def test_the_default_catalog_is_used_once_it_exists(files, tmp_path, monkeypatch
     monkeypatch.setenv("LORADEX_CATALOG", str(tmp_path / "env.db"))
     assert cli_json("mix", f"{files['lora']}:0.5", "-o", out)["artifact"]["name"] == "m"
     assert (tmp_path / "env.db").exists()
+
+
+@pytest.mark.parametrize("op", ["bake", "mix"])
+def test_an_output_recorded_in_the_catalog_is_hashed_while_written_not_read_again(catalog, files, tmp_path,
+                                                                                  monkeypatch, op):
+    import loradex.registry.scan as scan_module
+
+    read_back = []
+    real = scan_module.hash_file
+    monkeypatch.setattr(scan_module, "hash_file", lambda path: read_back.append(Path(path)) or real(path))
+    out = tmp_path / f"{op}.safetensors"
+    args = ("--base", files["base"], "sd1-kohya-lora:0.5") if op == "bake" else ("sd1-kohya-lora:0.5",)
+    data = cli_json(op, *args, "-o", out, catalog=catalog)
+    assert out not in read_back
+    engine = open_catalog(catalog)
+    try:
+        with open_session(engine) as s:
+            row = s.get(Artifact, data["artifact"]["id"])
+            assert (row.sha256, row.tensor_hash) == (data["report"]["hashes"]["sha256"],
+                                                   data["report"]["hashes"]["tensor_hash"])
+    finally:
+        engine.dispose()
+    from loradex.adapters.hashing import hash_file
+
+    assert hash_file(out).sha256 == data["report"]["hashes"]["sha256"]

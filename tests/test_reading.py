@@ -28,6 +28,7 @@ from loradex.adapters.errors import (
     TensorNotFoundError,
     UnsupportedError,
 )
+from loradex.adapters.hashing import FileHashes, hash_file
 from loradex.adapters.safetensors_io.atomic import atomic_path
 from loradex.adapters.safetensors_io.reader import SafetensorsFile
 from loradex.adapters.safetensors_io.writer import SafetensorsWriter, save_tensors
@@ -362,17 +363,17 @@ def test_writer_rejects_tensors_that_do_not_match_the_layout(
             w.write(name, tensor)
 
 
-def write_mixed(path: Path, source: Path, write_behind: int) -> None:
-    """Every way of appending a tensor, plus a late metadata rewrite, through one writer."""
+def write_mixed(path: Path, source: Path, write_behind: int, hashes: bool = False) -> FileHashes | None:
+    """Every way of appending a tensor through one writer; returns its hashes (with ``hashes``)."""
     layout = [("a", "F32", (64,)), ("b", "F16", (3, 5)), ("c", "BF16", (5,)), ("d", "F32", (4,))]
-    with SafetensorsFile(source) as src, SafetensorsWriter(path, layout, {"h": "0" * 8},
-                                                           write_behind=write_behind) as w:
+    with SafetensorsFile(source) as src, SafetensorsWriter(path, layout, {"h": "1" * 8},
+                                                           write_behind=write_behind, hashes=hashes) as w:
         w.write("a", torch.arange(64.0))
         w.write("b", torch.ones(3, 5, dtype=torch.float16))
         w.copy_from("c", src.fileno(), src.info("c").start)
         w.write_raw("d", torch.arange(4.0).numpy().tobytes())
-        w.replace_metadata({"h": "1" * 8})
         w.commit()
+    return w.hashes
 
 
 def test_write_behind_writes_the_same_bytes_as_writing_in_line(tmp_path: Path) -> None:
@@ -383,6 +384,20 @@ def test_write_behind_writes_the_same_bytes_as_writing_in_line(tmp_path: Path) -
     write_mixed(tmp_path / "behind.safetensors", source, write_behind=16)
     assert (tmp_path / "behind.safetensors").read_bytes() == (tmp_path / "inline.safetensors").read_bytes()
     assert SafetensorsFile(tmp_path / "behind.safetensors").metadata == {"h": "1" * 8}
+
+
+@pytest.mark.parametrize("write_behind", [0, 16], ids=["in line", "write-behind"])
+def test_a_writer_that_hashes_gives_the_hashes_of_the_file_it_wrote(tmp_path: Path, write_behind: int) -> None:
+    source = tmp_path / "src.safetensors"
+    save_file({"c": torch.randn(5).bfloat16()}, str(source))
+    out = tmp_path / "out.safetensors"
+    assert write_mixed(out, source, write_behind=write_behind, hashes=True) == hash_file(out)
+
+
+def test_a_writer_hashes_a_file_past_the_legacy_model_hash_window(tmp_path: Path) -> None:
+    out = tmp_path / "big.safetensors"
+    hashes = save_tensors(out, {"w": torch.randn(3, 1 << 19)}, hashes=True)  # 6 MiB: the window at 1 MiB is inside
+    assert hashes == hash_file(out) and hashes.model_hash is not None
 
 
 def test_write_behind_failure_surfaces_in_the_caller_and_removes_the_temp_file(tmp_path: Path) -> None:
@@ -437,6 +452,7 @@ def test_commit_with_tensors_missing_fails_and_cleans_up(tmp_path: Path) -> None
 
 _KILLED_WRITER = """
 import os, signal, sys, torch
+from loradex.adapters.hashing import FileHashes, hash_file
 from loradex.adapters.safetensors_io.atomic import atomic_path
 from loradex.adapters.safetensors_io.writer import SafetensorsWriter
 target, kind = sys.argv[1], sys.argv[2]

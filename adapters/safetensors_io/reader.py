@@ -163,7 +163,7 @@ class SafetensorsFile:
             fd = self._open_fd()
             done = 0
             while done < len(view):
-                got = _pread_into(fd, view[done:], offset + done)
+                got = pread_into(fd, view[done:], offset + done)
                 if got == 0:
                     raise CorruptFileError(
                         f"file ended at byte {offset + done} while reading tensor data "
@@ -210,7 +210,7 @@ class SafetensorsFile:
         return f"SafetensorsFile({str(self.path)!r}, tensors={len(self.tensors)})"
 
 
-def _pread_into(fd: int, view: memoryview, offset: int) -> int:
+def pread_into(fd: int, view: memoryview, offset: int) -> int:
     """Read into ``view`` at ``offset`` without a second copy where the OS allows it."""
     if hasattr(os, "preadv"):
         return os.preadv(fd, [view], offset)

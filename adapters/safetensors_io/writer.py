@@ -17,14 +17,18 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..errors import LoradexError
 from .atomic import check_target, create_temp_file, fsync_dir, output_error
-from .header import DTYPE_SIZES, TensorInfo, encode_header, plan_layout, reencode_header
+from .header import DTYPE_SIZES, TensorInfo, encode_header, plan_layout
+from .reader import pread_into
 from .torch_dtypes import dtype_code
+
+if TYPE_CHECKING:
+    from ..hashing import FileHashes
 
 __all__ = ["SafetensorsWriter", "save_tensors"]
 
@@ -60,6 +64,7 @@ class SafetensorsWriter:
         *,
         protect: Iterable[str | os.PathLike[str]] = (),
         write_behind: int = 0,
+        hashes: bool = False,
     ) -> None:
         """Plan the file and write its header to the temp file.
 
@@ -70,6 +75,9 @@ class SafetensorsWriter:
             protect: Paths that must never be overwritten (the inputs of an operation).
             write_behind: Bytes of tensors that may wait for a background writer thread
                 (0: every call writes before it returns).
+            hashes: Hash the file while it is written (a thread reads back each written range
+                from the page cache, kernel copies included); :attr:`hashes` holds the
+                :class:`~loradex.adapters.hashing.FileHashes` after :meth:`commit`.
 
         Raises:
             ValueError: Invalid layout or metadata, target is protected or is a directory.
@@ -90,8 +98,15 @@ class SafetensorsWriter:
         self._flusher: threading.Thread | None = None
         self._unflushed = 0
         self._worker: _Worker | None = None
+        self._follower: _HashFollower | None = None
+        #: The finished file's hashes (with ``hashes=True``, after :meth:`commit`).
+        self.hashes: FileHashes | None = None
+        self.bytes_written = 0
+        if hashes:
+            size = len(header) + sum(info.nbytes for info in self._entries)
+            self._follower = _HashFollower(os.open(tmp, os.O_RDONLY), size)
         self._guarded(self._file.write, header)
-        self.bytes_written = len(header)
+        self._written(len(header))
         if write_behind > 0:
             self._worker = _Worker(write_behind)
 
@@ -129,27 +144,6 @@ class SafetensorsWriter:
                 f"tensor {name!r}: layout needs {info.nbytes} bytes, got {view.nbytes}"
             )
         self._append(info, view)
-
-    def replace_metadata(self, metadata: dict[str, str]) -> None:
-        """Rewrite the header's metadata before :meth:`commit`; the encoded header must keep
-        its size (so tensor offsets stay valid). Lets a value that is only known at the end
-        (a hash computed while streaming) be written into a fixed-width placeholder.
-
-        Raises:
-            ValueError: The new header would have a different size, or the writer is closed.
-        """
-        if self._committed or self._tmp is None:
-            raise ValueError(f"{self.path}: writer already closed")
-        header = reencode_header(self.tensors, self.header_size, metadata)
-        if len(header) != self.header_size:
-            raise ValueError(f"{self.path}: new metadata changes the header size "
-                             f"({len(header)} != {self.header_size} bytes)")
-
-        def rewrite() -> None:
-            self._file.flush()
-            os.pwrite(self._file.fileno(), header, 0)
-
-        self._run(rewrite)
 
     def copy_from(self, name: str, fd: int, offset: int) -> None:
         """Append the next tensor by copying its bytes from ``fd`` at ``offset``, in the kernel
@@ -195,6 +189,8 @@ class SafetensorsWriter:
             self._file.flush()
             self._join_flusher()
             os.fsync(self._file.fileno())
+            if self._follower is not None:
+                self.hashes = self._follower.finish()
             os.replace(tmp, self.path)
             self._file.close()  # after the rename: the temp stays locked while it exists
 
@@ -208,6 +204,8 @@ class SafetensorsWriter:
         if self._worker is not None:
             self._worker.stop(discard=True)
         self._join_flusher()  # never close the descriptor under a running fsync
+        if self._follower is not None:
+            self._follower.stop()
         with contextlib.suppress(OSError):
             self._file.close()
         if self._tmp is not None:
@@ -277,6 +275,9 @@ class SafetensorsWriter:
         background thread, so the fsync in :meth:`commit` finds little left to flush (on a
         multi-GB bake it otherwise adds about a second after the last byte)."""
         self.bytes_written += nbytes
+        if self._follower is not None:
+            self._file.flush()  # the follower reads the file, not this object's buffer
+            self._follower.advance(self.bytes_written)
         self._unflushed += nbytes
         if self._unflushed >= _FLUSH_EVERY and (self._flusher is None or not self._flusher.is_alive()):
             self._file.flush()
@@ -301,6 +302,70 @@ class SafetensorsWriter:
 
 
 _FLUSH_EVERY = 64 << 20
+
+
+class _HashFollower:
+    """A thread that hashes a file being written, reading each range back (from the page cache)
+    as soon as the writer says it is there; it trails the writer by at most a few chunks, so
+    the hashes are ready about when the last byte is written."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        from ..hashing import StreamHasher  # hashing reads files through the reader: no cycle at import
+
+        self._fd = fd
+        self._hasher = StreamHasher(size)
+        self._available = 0
+        self._stopped = False
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._work, name="safetensors-hash", daemon=True)
+        self._thread.start()
+
+    def advance(self, end: int) -> None:
+        """The file now holds its first ``end`` bytes."""
+        with self._cond:
+            self._available = end
+            self._cond.notify()
+
+    def finish(self) -> FileHashes:
+        """Wait for the last byte to be hashed; the hashes of the whole file."""
+        self._thread.join()
+        os.close(self._fd)
+        if self._error is not None:
+            raise self._error
+        return self._hasher.result()
+
+    def stop(self) -> None:
+        """Abandon the file (safe after :meth:`finish`)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        self._thread.join()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+    def _work(self) -> None:
+        buf = bytearray(_HASH_CHUNK)
+        view, pos = memoryview(buf), 0
+        try:
+            while pos < self._hasher.size:
+                with self._cond:
+                    while self._available <= pos and not self._stopped:
+                        self._cond.wait()
+                    if self._stopped:
+                        return
+                    end = self._available
+                while pos < end:
+                    n = pread_into(self._fd, view[:min(_HASH_CHUNK, end - pos)], pos)
+                    if n == 0:
+                        raise OSError(f"read back {pos} of {end} written bytes")
+                    self._hasher.update(view[:n])
+                    pos += n
+        except BaseException as exc:  # handed to the writer's thread by finish()
+            self._error = exc
+
+
+_HASH_CHUNK = 8 << 20
 
 
 class _Worker:
@@ -398,7 +463,8 @@ def save_tensors(
     metadata: Mapping[str, str] | None = None,
     *,
     protect: Iterable[str | os.PathLike[str]] = (),
-) -> None:
+    hashes: bool = False,
+) -> FileHashes | None:
     """Atomically write an in-memory dict of tensors as safetensors (dtypes preserved).
 
     Tensors are ordered like the safetensors library orders them (widest dtype first, then by
@@ -409,6 +475,10 @@ def save_tensors(
         tensors: Name -> tensor (any device, any strides).
         metadata: Optional ``__metadata__`` (str -> str).
         protect: Paths that must never be overwritten.
+        hashes: Hash the file as it is written.
+
+    Returns:
+        The file's hashes with ``hashes``, else None.
 
     Raises:
         ValueError: Invalid names/metadata or a protected target.
@@ -417,7 +487,8 @@ def save_tensors(
     codes = {name: dtype_code(t.dtype) for name, t in tensors.items()}
     order = sorted(tensors, key=lambda n: (-DTYPE_SIZES[codes[n]], n))
     layout = [(name, codes[name], tuple(tensors[name].shape)) for name in order]
-    with SafetensorsWriter(path, layout, metadata, protect=protect) as writer:
+    with SafetensorsWriter(path, layout, metadata, protect=protect, hashes=hashes) as writer:
         for name in order:
             writer.write(name, tensors[name])
         writer.commit()
+    return writer.hashes
