@@ -3,23 +3,46 @@
 The public Python API for scripts::
 
     from loradex.adapters import probe, inspect, convert
+
+Names are imported on first use (PEP 562), so that ``from loradex.adapters import probe``
+or importing :mod:`.errors` does not load convert and inspection, which need torch.
 """
 
-from .artifact import ArtifactInfo, LayerInfo
-from .convert import ConversionReport, convert
-from .errors import (
-    ArtifactNotFoundError,
-    CorruptFileError,
-    DiskSpaceError,
-    IncompatibleError,
-    LoradexError,
-    OutputError,
-    RefusedFileError,
-    UnsupportedError,
-)
-from .inspection import Inspection, inspect
-from .layermap import Layer, LayerMap, layer_map
-from .probe import probe
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .artifact import ArtifactInfo, LayerInfo
+    from .convert import ConversionReport, convert
+    from .errors import (
+        ArtifactNotFoundError,
+        CorruptFileError,
+        DiskSpaceError,
+        IncompatibleError,
+        LoradexError,
+        OutputError,
+        RefusedFileError,
+        UnsupportedError,
+    )
+    from .inspection import Inspection, inspect
+    from .layermap import Layer, LayerMap, layer_map
+    from .probe import probe
+
+#: Public name -> the submodule that defines it.
+_SOURCES = {
+    "ArtifactInfo": ".artifact", "LayerInfo": ".artifact",
+    "ConversionReport": ".convert", "convert": ".convert",
+    "ArtifactNotFoundError": ".errors", "CorruptFileError": ".errors", "DiskSpaceError": ".errors",
+    "IncompatibleError": ".errors", "LoradexError": ".errors", "OutputError": ".errors",
+    "RefusedFileError": ".errors", "UnsupportedError": ".errors",
+    "Inspection": ".inspection", "inspect": ".inspection",
+    "Layer": ".layermap", "LayerMap": ".layermap", "layer_map": ".layermap",
+    "probe": ".probe",
+}
 
 __all__ = [
     "ArtifactInfo", "ArtifactNotFoundError", "ConversionReport", "CorruptFileError", "DiskSpaceError",
@@ -27,3 +50,30 @@ __all__ = [
     "RefusedFileError", "UnsupportedError",
     "convert", "inspect", "layer_map", "probe",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(source, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(ModuleType):
+    # Importing the submodule `probe` (or `convert`) binds it on this package under the name
+    # of the function exported here. When this file imported everything eagerly the function
+    # was bound last and won; dropping the binding keeps it so (__getattr__ then answers), and
+    # the submodule is still in sys.modules for `from loradex.adapters.probe import ...`.
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and name in _SOURCES:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -5,14 +5,18 @@ on the ``meta`` device (no memory, no weights), so they are exactly what diffuse
 transformers build. The same :class:`Architecture` type describes the tiny test bases of
 the zoo, which keep the real widths that identify a family (cross-attention 768 / 1024 /
 2048, text widths 768 / 1024 / 1280) and shrink everything else.
+
+torch, diffusers and transformers are imported only when a meta model is built, so the
+tables here cost nothing to import.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 BASES = ("sd1", "sd2", "sdxl")
 
@@ -60,12 +64,14 @@ class Architecture:
         return ("unet", *self.text_encoders)
 
     def meta_unet(self) -> torch.nn.Module:
+        import torch
         from diffusers import UNet2DConditionModel
 
         with torch.device("meta"):
             return UNet2DConditionModel(**self.unet)
 
     def meta_text_encoder(self, component: str) -> torch.nn.Module:
+        import torch
         from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
         spec = self.text_encoders[component]

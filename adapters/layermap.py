@@ -10,6 +10,9 @@ arithmetic and then *confirmed* by running diffusers' own single-file converters
 ``.``→``_`` mangling of the module path kohya trains on (diffusers names for SD1/SD2,
 SGM names for SDXL); the mangling is lossy, so reading goes through a lookup table of every
 known spelling rather than string surgery.
+
+Building a map needs torch, diffusers and transformers; it is cached on disk as JSON, and
+loading a cached map imports none of them (probing relies on that for a fast start).
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .architectures import LDM_PREFIXES, Architecture, architecture
+
+if TYPE_CHECKING:
+    import torch
 
 _MAP_FORMAT = 1  # bump when the cached JSON layout changes
 
@@ -113,6 +118,8 @@ def _canonical_text_name(name: str) -> str:
 
 
 def _adaptable_modules(model: torch.nn.Module) -> dict[str, tuple[str, tuple[int, ...]]]:
+    import torch
+
     out = {}
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear):
@@ -193,6 +200,7 @@ def open_clip_path(path: str, hidden: int) -> tuple[str, tuple[int, int] | None,
 def _confirm_unet(arch: Architecture, unet: torch.nn.Module, ldm: dict[str, str]) -> None:
     """Run diffusers' LDM→diffusers UNet converter over our LDM keys and check it lands
     every tensor on the layer we generated it from."""
+    import torch
     from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
 
     prefix = LDM_PREFIXES[arch.base]["unet"]
@@ -210,6 +218,7 @@ def _confirm_unet(arch: Architecture, unet: torch.nn.Module, ldm: dict[str, str]
 
 def _confirm_open_clip(text_model: torch.nn.Module, prefix: str, entries: dict[str, tuple]) -> None:
     """Run diffusers' OpenCLIP converter over value-tagged tensors and check rows/transpose."""
+    import torch
     from diffusers.loaders.single_file_utils import convert_open_clip_checkpoint
 
     hidden = text_model.config.hidden_size

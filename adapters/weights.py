@@ -7,6 +7,9 @@
 Safety: pickles are only ever loaded with ``torch.load(..., weights_only=True)``. A pickle that
 needs anything beyond plain tensors and containers is refused with
 :class:`~loradex.adapters.errors.RefusedFileError`; nothing here can run code from a file.
+
+torch is imported only to load a pickle or to build a tensor, so opening safetensors files
+and reading their shapes, dtypes and scalars (all that probing needs) never loads it.
 """
 
 from __future__ import annotations
@@ -19,9 +22,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ArtifactNotFoundError,
@@ -34,6 +35,9 @@ from .errors import (
 from .safetensors_io.header import MAX_HEADER_BYTES
 from .safetensors_io.reader import SafetensorsFile
 from .safetensors_io.torch_dtypes import dtype_code
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "PICKLE_SUFFIXES",
@@ -201,6 +205,8 @@ class _PickleSource(WeightSource):
     safety = "pickle-safe"
 
     def __init__(self, path: Path, kind: str | None) -> None:
+        import torch
+
         obj = _safe_torch_load(path, kind)
         tensors: dict[str, torch.Tensor] = {}
         metadata: dict[str, str] = {}
@@ -404,6 +410,8 @@ def _safe_torch_load(path: Path, kind: str | None) -> Any:
         size = path.stat().st_size
         what = "empty file (0 bytes)" if size == 0 else "unrecognised leading bytes"
         raise CorruptFileError(f"not a torch checkpoint ({what})", path=path)
+    import torch  # only pickles need it: safetensors files are read without torch
+
     try:
         with warnings.catch_warnings():
             # e.g. "Detected pickle protocol 4": noise for users, not actionable.
@@ -458,6 +466,8 @@ def _flatten(
     path: Path,
 ) -> None:
     """Flatten nested dicts/lists into dotted keys; non-tensor leaves become metadata."""
+    import torch
+
     if isinstance(obj, torch.Tensor):
         if prefix in tensors:
             raise UnsupportedError(f"key {prefix!r} occurs twice after flattening", path=path)
