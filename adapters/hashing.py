@@ -17,9 +17,12 @@ and JSON files: see :func:`artifact_files` and :func:`hash_file`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
+from concurrent.futures import Future
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +32,7 @@ from .safetensors_io.reader import SafetensorsFile
 from .weights import WEIGHT_SUFFIXES
 
 __all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "StreamHasher", "artifact_files", "cached_sha256",
-           "folder_hashes", "hash_file", "sha256_file"]
+           "folder_hashes", "hash_file", "prefetch_sha256", "sha256_file"]
 
 CHUNK_SIZE = 1 << 20
 #: sha256 of no bytes: the tensor hash of a safetensors file without tensors, which says nothing.
@@ -220,7 +223,8 @@ def cached_sha256(path: str | os.PathLike[str]) -> str:
     """sha256 of a file, remembered per (path, size, mtime, inode) in the user cache dir.
 
     Baking many LoRAs into one base re-hashes a multi-GB file each time otherwise; the catalog
-    makes the same size+mtime assumption for rescans. Folders are not cached.
+    makes the same size+mtime assumption for rescans. Folders are not cached. Callers in one
+    process share a computation in progress (see :func:`prefetch_sha256`).
     """
     path = Path(path).resolve()
     if path.is_dir():
@@ -235,13 +239,44 @@ def cached_sha256(path: str | os.PathLike[str]) -> str:
     hit = cache.get(key)
     if isinstance(hit, dict) and hit.get("stamp") == stamp:
         return hit["sha256"]
-    digest = sha256_file(path)
-    cache[key] = {"stamp": stamp, "sha256": digest}
+    with _IN_FLIGHT_LOCK:
+        running = _IN_FLIGHT.get((key, *stamp))
+        if running is None:
+            mine = _IN_FLIGHT[(key, *stamp)] = Future()
+    if running is not None:
+        return running.result()
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(cache_file)
-    except OSError:
-        pass  # an unwritable cache only costs time
-    return digest
+        digest = sha256_file(path)
+        cache[key] = {"stamp": stamp, "sha256": digest}
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(cache))
+            tmp.replace(cache_file)
+        except OSError:
+            pass  # an unwritable cache only costs time
+        mine.set_result(digest)
+        return digest
+    except BaseException as exc:
+        mine.set_exception(exc)
+        raise
+    finally:
+        with _IN_FLIGHT_LOCK:
+            del _IN_FLIGHT[(key, *stamp)]
+
+
+def prefetch_sha256(path: str | os.PathLike[str]) -> None:
+    """Start :func:`cached_sha256` of ``path`` in a background thread, so that a later call
+    (e.g. a bake's) finds it done or joins it: the command line hashes a base while torch
+    imports. hashlib and file reads release the GIL, so it runs beside Python work. Errors are
+    left for the later call to meet."""
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            cached_sha256(path)
+
+    threading.Thread(target=run, name="loradex-prefetch-sha256", daemon=True).start()
+
+
+#: cached_sha256 computations in progress, by (path, size, mtime, inode).
+_IN_FLIGHT: dict[tuple, Future] = {}
+_IN_FLIGHT_LOCK = threading.Lock()

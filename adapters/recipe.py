@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArtifactNotFoundError, LoradexError, RecipeFileError, UnsupportedError
-from .hashing import sha256_file
+from .hashing import prefetch_sha256, sha256_file
 from .progress import Progress
 from .safetensors_io.reader import SafetensorsFile
 
@@ -465,10 +465,6 @@ def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | Non
     Raises:
         LoradexError: a check fails, an input cannot be resolved, or the operation refuses.
     """
-    from .bake import bake
-    from .extract import extract
-    from .mix import mix, resize
-
     recipe.check()
     target = Path(out) if out is not None else recipe.output
     if target is None:
@@ -476,6 +472,12 @@ def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | Non
     resolve = resolve or files_only(recipe)
     inputs = [(item, resolve(item)) for item in recipe.inputs]
     base = next((path for item, path in inputs if item.role == "base"), None)
+    if recipe.op == "bake" and base is not None and base.is_file():
+        prefetch_sha256(base)  # a multi-GB hash the bake needs first, hidden behind importing torch
+    from .bake import bake
+    from .extract import extract
+    from .mix import mix, resize
+
     pairs = [(path, item.weight) for item, path in inputs if item.role != "base"]
     if recipe.source is not None:
         target.parent.mkdir(parents=True, exist_ok=True)  # a recipe file declares its output layout
