@@ -18,15 +18,14 @@ import functools
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from loradex.adapters import LoradexError, convert, inspect, probe
@@ -79,19 +78,27 @@ def main_options(ctx: typer.Context, catalog: CatalogOpt = None) -> None:
     ctx.obj = Options(catalog=catalog)
 
 
+def _catalog(ctx: typer.Context) -> str | None:
+    return (ctx.find_object(Options) or Options()).catalog
+
+
 @contextmanager
-def catalog_engine(ctx: typer.Context) -> Iterator[Engine]:
-    """The catalog chosen by ``--catalog`` / ``$LORADEX_CATALOG``, opened (and migrated)."""
-    options = ctx.find_object(Options) or Options()
-    try:
-        engine = db.open_catalog(options.catalog)
-    except (OSError, SQLAlchemyError) as exc:  # an unwritable folder, a server that does not answer
-        url = make_url(db.catalog_url(options.catalog)).render_as_string(hide_password=True)
-        raise db.CatalogError(f"cannot open the catalog {url}: {exc}") from exc
+def _disposed(engine: Engine | None) -> Iterator[Engine | None]:
     try:
         yield engine
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
+
+
+def catalog_engine(ctx: typer.Context) -> AbstractContextManager[Engine]:
+    """The catalog chosen by ``--catalog`` / ``$LORADEX_CATALOG`` (:func:`.db.open_catalog`), disposed after."""
+    return _disposed(db.open_catalog(_catalog(ctx)))  # type: ignore[return-value]
+
+
+def optional_engine(ctx: typer.Context) -> AbstractContextManager[Engine | None]:
+    """The catalog when one is in use (:func:`.db.catalog_in_use`), else None (nothing is created)."""
+    return _disposed(db.open_catalog_in_use(_catalog(ctx)))
 
 
 @contextmanager
@@ -319,22 +326,6 @@ WeightedArgs = Annotated[Optional[list[str]], typer.Argument(
 # Inputs such as "-0.5" must reach the command (which explains REF:WEIGHT) instead of Click
 # rejecting them as unknown options; "B.safetensors:-0.5" never looks like an option.
 _OPS_CONTEXT = {"ignore_unknown_options": True}
-
-
-def catalog_in_use(ctx: typer.Context) -> bool:
-    """``--catalog`` or ``$LORADEX_CATALOG`` given, or the default catalog file exists."""
-    options = ctx.find_object(Options) or Options()
-    return bool(options.catalog or os.environ.get(db.ENV_VAR)) or db.default_catalog_path().exists()
-
-
-@contextmanager
-def optional_engine(ctx: typer.Context) -> Iterator[Engine | None]:
-    """The catalog when one is in use (:func:`catalog_in_use`), else None (nothing is created)."""
-    if not catalog_in_use(ctx):
-        yield None
-        return
-    with catalog_engine(ctx) as engine:
-        yield engine
 
 
 def _weighted(values: list[str]) -> list[tuple[str, float]]:
