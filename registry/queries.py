@@ -11,6 +11,8 @@ import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -238,16 +240,173 @@ def _by_sha256(session: Session, hashes: set[str]) -> dict[str, Artifact]:
     return found
 
 
-def lineage(session: Session, artifact: Artifact) -> dict[str, Any]:
+@dataclass
+class LineageInput:
+    """One input of a recipe that made an artifact.
+
+    Attributes:
+        position: its place among the recipe's inputs.
+        role: ``input`` or ``base``.
+        weight: its weight in the recipe.
+        sha256: the input file's sha256 as recorded.
+        ref: the reference it was given by (a path or catalog ref).
+        artifact: the catalogued artifact with that sha256, or None.
+    """
+
+    position: int
+    role: str
+    weight: float
+    sha256: str | None
+    ref: str | None
+    artifact: Artifact | None
+
+
+@dataclass
+class MadeBy:
+    """A recipe that made an artifact.
+
+    Attributes:
+        id: the recipe's row id.
+        op: ``mix``, ``resize``, ``bake`` or ``extract``.
+        params: the operation's parameters.
+        loradex_version: the loradex that ran it.
+        created_at: when it was recorded.
+        inputs: its inputs in order.
+    """
+
+    id: int | None
+    op: str
+    params: dict[str, Any]
+    loradex_version: str | None
+    created_at: datetime
+    inputs: list[LineageInput]
+
+
+@dataclass
+class UsedIn:
+    """A recipe that used an artifact as one of its inputs.
+
+    Attributes:
+        id: the recipe's row id.
+        op: the operation.
+        role: the artifact's role in it (``input`` or ``base``).
+        weight: the artifact's weight in it.
+        artifact: the recipe's output, or None when the output is not catalogued.
+    """
+
+    id: int | None
+    op: str
+    role: str
+    weight: float
+    artifact: Artifact | None
+
+
+@dataclass
+class Lineage:
     """Where an artifact came from and what was made from it.
 
+    Attributes:
+        made_by: the recipes that made it (oldest first).
+        used_in: the recipes it is an input of.
+    """
+
+    made_by: list[MadeBy]
+    used_in: list[UsedIn]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; artifacts appear as ``{id, name, path}`` (or None)."""
+        return {"made_by": [{**_field_values(r), "inputs": [{**_field_values(i), "artifact": _brief(i.artifact)}
+                                                             for i in r.inputs]} for r in self.made_by],
+                "used_in": [{**_field_values(u), "artifact": _brief(u.artifact)} for u in self.used_in]}
+
+
+@dataclass
+class LayerSummary:
+    """An artifact's layers in counts, and the first few.
+
+    Attributes:
+        layers: how many layers.
+        by_component: layers per component (``unet``, ``text_encoder``, … ``unmatched``), sorted.
+        by_algorithm: layers per algorithm (``lora``, ``locon``, …), sorted; empty for checkpoints.
+        by_rank: layers per rank (as text; ``-`` for none), sorted; empty for checkpoints.
+        first: the first stems with their canonical layer (None when unmatched).
+    """
+
+    layers: int = 0
+    by_component: dict[str, int] = field(default_factory=dict)
+    by_algorithm: dict[str, int] = field(default_factory=dict)
+    by_rank: dict[str, int] = field(default_factory=dict)
+    first: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``first`` as ``[stem, canonical]`` pairs)."""
+        return {**_field_values(self), "first": [list(pair) for pair in self.first]}
+
+
+@dataclass
+class Details:
+    """Everything the catalog knows about an artifact beyond its row.
+
+    Attributes:
+        tags: its tags, sorted.
+        layers: its :class:`LayerSummary`.
+        previews: its preview images.
+        publications: where it was published.
+        lineage: its :class:`Lineage`.
+    """
+
+    tags: list[str]
+    layers: LayerSummary
+    previews: list[Preview]
+    publications: list[Publication]
+    lineage: Lineage
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"tags": self.tags, "layers": self.layers.to_dict(), "lineage": self.lineage.to_dict(),
+                "previews": [p.model_dump() for p in self.previews],
+                "publications": [p.model_dump() for p in self.publications]}
+
+
+@dataclass
+class KindCount:
+    """How many artifacts of one kind, format and (effective) base.
+
+    Attributes:
+        kind: ``lora``, ``checkpoint`` …
+        format: ``kohya``, ``ldm_single_file`` …
+        base: the effective base (the user's override where set).
+        count: how many.
+    """
+
+    kind: str
+    format: str
+    base: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return _field_values(self)
+
+
+def _field_values(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, values as they are (``dataclasses.asdict`` would deep-copy
+    the artifacts)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _brief(a: Artifact | None) -> dict[str, Any] | None:
+    return {"id": a.id, "name": a.name, "path": a.path} if a is not None else None
+
+
+def lineage(session: Session, artifact: Artifact) -> Lineage:
+    """Where an artifact came from and what was made from it.
+
+    A recipe made the artifact when it is recorded for its row or for its sha256; it used the
+    artifact when one of its inputs has the artifact's sha256.
+
     Returns:
-        ``{"made_by": [...], "used_in": [...]}``. Each ``made_by`` entry is a recipe (``id``,
-        ``op``, ``params``, ``loradex_version``, ``created_at``) with ``inputs``: dicts of
-        ``position``, ``role``, ``weight``, ``sha256``, ``ref`` and ``artifact`` (the
-        catalogued :class:`Artifact` with that sha256, or None). Each ``used_in`` entry is
-        a recipe (``id``, ``op``) with this artifact's ``role`` and ``weight`` in it and the
-        output ``artifact`` (or None when the output is not catalogued).
+        The :class:`Lineage`; inputs and outputs are matched to catalogued artifacts by sha256
+        (an ok copy first, then the oldest row).
     """
     made_by_clause = Recipe.artifact_id == artifact.id
     if artifact.sha256:
@@ -259,64 +418,64 @@ def lineage(session: Session, artifact: Artifact) -> dict[str, Any]:
                              .where(RecipeInput.sha256 == artifact.sha256).order_by(Recipe.id))) if artifact.sha256 else []
     known = _by_sha256(session, {i.sha256 for i in inputs if i.sha256}
                        | {r.output_sha256 for _, r in uses if r.output_sha256 and not r.artifact_id})
-    made_by = [{
-        "id": r.id, "op": r.op, "params": r.params, "loradex_version": r.loradex_version, "created_at": r.created_at,
-        "inputs": [{"position": i.position, "role": i.role, "weight": i.weight, "sha256": i.sha256, "ref": i.ref,
-                    "artifact": known.get(i.sha256 or "")} for i in inputs if i.recipe_id == r.id],
-    } for r in recipes]
-    used_in = [{
-        "id": r.id, "op": r.op, "role": i.role, "weight": i.weight,
-        "artifact": session.get(Artifact, r.artifact_id) if r.artifact_id else known.get(r.output_sha256 or ""),
-    } for i, r in uses]
-    return {"made_by": made_by, "used_in": used_in}
+    made_by = [MadeBy(r.id, r.op, r.params, r.loradex_version, r.created_at, [
+        LineageInput(i.position, i.role, i.weight, i.sha256, i.ref, known.get(i.sha256 or ""))
+        for i in inputs if i.recipe_id == r.id]) for r in recipes]
+    used_in = [UsedIn(r.id, r.op, i.role, i.weight,
+                      session.get(Artifact, r.artifact_id) if r.artifact_id else known.get(r.output_sha256 or ""))
+               for i, r in uses]
+    return Lineage(made_by, used_in)
 
 
-def layer_summary(session: Session, artifact: Artifact, *, first: int = 10) -> dict[str, Any]:
+def layer_summary(session: Session, artifact: Artifact, *, first: int = 10) -> LayerSummary:
     """Counts of the artifact's layers per component, algorithm and rank, and its first
     ``first`` stems with their canonical layers. Checkpoints (no module rows) are summarised
-    from their layer inventory."""
+    from their layer inventory (by component only)."""
     modules = list(session.exec(select(Module.component, Module.algorithm, Module.rank, func.count())
                                 .where(Module.artifact_id == artifact.id)
                                 .group_by(Module.component, Module.algorithm, Module.rank)))
-    summary: dict[str, Any] = {"layers": sum(n for *_, n in modules), "by_component": Counter(),
-                               "by_algorithm": Counter(), "by_rank": Counter(), "first": []}
-    for component, algorithm, rank, n in modules:
-        summary["by_component"][component or "unmatched"] += n
-        summary["by_algorithm"][algorithm] += n
-        summary["by_rank"][str(rank) if rank else "-"] += n
     if modules:
-        summary["first"] = [list(r) for r in session.exec(select(Module.stem, Module.canonical).where(
-            Module.artifact_id == artifact.id).order_by(Module.id).limit(first))]
-    elif artifact.layer_set_id is not None:
+        by_component: Counter[str] = Counter()
+        by_algorithm: Counter[str] = Counter()
+        by_rank: Counter[str] = Counter()
+        for component, algorithm, rank, n in modules:
+            by_component[component or "unmatched"] += n
+            by_algorithm[algorithm] += n
+            by_rank[str(rank) if rank else "-"] += n
+        stems = session.exec(select(Module.stem, Module.canonical).where(
+            Module.artifact_id == artifact.id).order_by(Module.id).limit(first))
+        return LayerSummary(sum(n for *_, n in modules), _sorted(by_component), _sorted(by_algorithm),
+                            _sorted(by_rank), [(stem, canonical) for stem, canonical in stems])
+    if artifact.layer_set_id is not None:
         names = list(session.exec(select(LayerSetLayer.canonical).where(
             LayerSetLayer.layer_set_id == artifact.layer_set_id).order_by(LayerSetLayer.canonical)))
-        summary["layers"] = len(names)
-        summary["by_component"] = Counter(name.split(".", 1)[0] for name in names)
-        summary["first"] = [[name, name] for name in names[:first]]
-    for key in ("by_component", "by_algorithm", "by_rank"):
-        summary[key] = dict(sorted(summary[key].items()))
-    return summary
+        return LayerSummary(len(names), _sorted(Counter(name.split(".", 1)[0] for name in names)),
+                            first=[(name, name) for name in names[:first]])
+    return LayerSummary()
 
 
-def details(session: Session, artifact: Artifact) -> dict[str, Any]:
-    """Everything the catalog knows beyond the artifact row: ``tags``, ``layers``
-    (:func:`layer_summary`), ``previews``, ``publications``, ``lineage``."""
-    return {
-        "tags": tags_of(session, artifact),
-        "layers": layer_summary(session, artifact),
-        "previews": list(session.exec(select(Preview).where(Preview.artifact_id == artifact.id).order_by(Preview.id))),
-        "publications": list(session.exec(select(Publication).where(Publication.artifact_id == artifact.id)
-                                          .order_by(Publication.id))),
-        "lineage": lineage(session, artifact),
-    }
+def _sorted(counter: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counter.items()))
 
 
-def counts(session: Session, *, under: str | None = None) -> list[tuple[str, str, str, int]]:
-    """``(kind, format, base, count)`` over the catalog (or the artifacts whose path starts
-    with ``under``), sorted."""
+def details(session: Session, artifact: Artifact) -> Details:
+    """Everything the catalog knows beyond the artifact row (:class:`Details`)."""
+    return Details(
+        tags=tags_of(session, artifact),
+        layers=layer_summary(session, artifact),
+        previews=list(session.exec(select(Preview).where(Preview.artifact_id == artifact.id).order_by(Preview.id))),
+        publications=list(session.exec(select(Publication).where(Publication.artifact_id == artifact.id)
+                                       .order_by(Publication.id))),
+        lineage=lineage(session, artifact),
+    )
+
+
+def counts(session: Session, *, under: str | None = None) -> list[KindCount]:
+    """How many artifacts per kind, format and effective base, over the catalog (or the
+    artifacts whose path starts with ``under``), sorted."""
     stmt = select(Artifact.kind, Artifact.format, EFFECTIVE_BASE, func.count())
     if under:
         stmt = stmt.where(Artifact.path.startswith(under, autoescape=True))  # type: ignore[attr-defined]
     stmt = (stmt.group_by(Artifact.kind, Artifact.format, EFFECTIVE_BASE)
             .order_by(Artifact.kind, Artifact.format, EFFECTIVE_BASE))
-    return [tuple(row) for row in session.exec(stmt)]  # type: ignore[misc]
+    return [KindCount(*row) for row in session.exec(stmt)]

@@ -20,6 +20,7 @@ from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.registry.compat import Compatibility, base_of
 from loradex.registry.lineage import OpResult
 from loradex.registry.models import Artifact
+from loradex.registry.queries import Details, KindCount
 
 
 def _energy(values: dict[str, float]) -> dict[str, Any] | None:
@@ -136,13 +137,11 @@ class Sink:
                           ", ".join(tags.get(a.id or 0, [])))
         self.out.print(table)
 
-    def artifact_details(self, a: Artifact, extra: dict[str, Any]) -> None:
+    def artifact_details(self, a: Artifact, extra: Details) -> None:
         if self.as_json:
             data = {k: v for k, v in a.model_dump().items() if k != "search_text"}
             data["effective_base"] = base_of(a)
-            data.update(tags=extra["tags"], layers=extra["layers"], lineage=_lineage_json(extra["lineage"]),
-                        previews=[p.model_dump() for p in extra["previews"]],
-                        publications=[p.model_dump() for p in extra["publications"]])
+            data.update(extra.to_dict())
             self.emit_json(data)
             return
         grid = Table.grid(padding=(0, 2))
@@ -157,7 +156,7 @@ class Sink:
             ("sha256", a.sha256 or "not hashed yet"), ("AutoV2", a.autov2 or ""), ("tensor hash", a.tensor_hash or ""),
             ("model hash", a.model_hash or ""), ("safety", a.safety), ("dtype", a.dtype or ""),
             ("ranks", _ranks(a)), ("algorithms", ", ".join(a.algorithms)),
-            ("trigger words", ", ".join(a.trigger_words[:10])), ("tags", ", ".join(extra["tags"])),
+            ("trigger words", ", ".join(a.trigger_words[:10])), ("tags", ", ".join(extra.tags)),
             ("notes", a.notes), ("weight", f"{a.preferred_weight:g}" if a.preferred_weight is not None else ""),
             ("rating", str(a.rating) if a.rating is not None else ""), ("source", a.source),
         ]
@@ -165,13 +164,13 @@ class Sink:
             if value:
                 grid.add_row(key, value)
         self.out.print(grid)
-        layers = extra["layers"]
-        if layers["layers"]:
-            counts = "; ".join(f"{title}: " + ", ".join(f"{k} {v}" for k, v in layers[key].items())
-                               for title, key in (("components", "by_component"), ("algorithms", "by_algorithm"),
-                                                  ("ranks", "by_rank")) if layers[key])
-            self.out.print(f"\n[bold]layers[/] {layers['layers']} ({counts})")
-            for stem, canonical in layers["first"]:
+        layers = extra.layers
+        if layers.layers:
+            counts = "; ".join(f"{title}: " + ", ".join(f"{k} {v}" for k, v in by.items())
+                               for title, by in (("components", layers.by_component),
+                                                 ("algorithms", layers.by_algorithm), ("ranks", layers.by_rank)) if by)
+            self.out.print(f"\n[bold]layers[/] {layers.layers} ({counts})")
+            for stem, canonical in layers.first:
                 self.out.print(f"  {stem} → {canonical or '[red]unmatched[/]'}" if stem != canonical
                                else f"  {canonical}")
         if a.training_metadata:
@@ -179,16 +178,15 @@ class Sink:
             for key, value in sorted(a.training_metadata.items()):
                 meta.add_row(key, _short(str(value)))
             self.out.print(meta)
-        for preview in extra["previews"]:
+        for preview in extra.previews:
             self.out.print(f"preview: {preview.path}" + (f" — {preview.prompt}" if preview.prompt else ""))
-        for pub in extra["publications"]:
+        for pub in extra.publications:
             self.out.print(f"published: {pub.repo}" + (f" @ {pub.commit}" if pub.commit else ""))
-        for recipe in extra["lineage"]["made_by"]:
-            inputs = ", ".join(f"{_ref(i['artifact'], i['ref'] or (i['sha256'] or '')[:10])}×{i['weight']:g}"
-                               for i in recipe["inputs"])
-            self.out.print(f"made by {recipe['op']} of {inputs}")
-        for use in extra["lineage"]["used_in"]:
-            self.out.print(f"used in {use['op']} (×{use['weight']:g}) → {_ref(use['artifact'], 'not catalogued')}")
+        for recipe in extra.lineage.made_by:
+            inputs = ", ".join(f"{_ref(i.artifact, i.ref or (i.sha256 or '')[:10])}×{i.weight:g}" for i in recipe.inputs)
+            self.out.print(f"made by {recipe.op} of {inputs}")
+        for use in extra.lineage.used_in:
+            self.out.print(f"used in {use.op} (×{use.weight:g}) → {_ref(use.artifact, 'not catalogued')}")
 
     def tag_list(self, a: Artifact, tags: list[str]) -> None:
         if self.as_json:
@@ -258,14 +256,13 @@ class Sink:
         if hidden:
             self.note(f"… {hidden} more (--json lists all)")
 
-    def catalog_counts(self, rows: list[tuple[str, str, str, int]], *, scan: dict[str, Any], catalog: str) -> None:
+    def catalog_counts(self, rows: list[KindCount], *, scan: dict[str, Any], catalog: str) -> None:
         if self.as_json:
-            self.emit_json({"catalog": catalog, "scan": scan, "counts": [
-                {"kind": k, "format": f, "base": b, "count": n} for k, f, b, n in rows]})
+            self.emit_json({"catalog": catalog, "scan": scan, "counts": [row.to_dict() for row in rows]})
             return
         table = Table("kind", "format", "base", "count", title=f"catalog {catalog}")
-        for kind, fmt, base, n in rows:
-            table.add_row(kind, fmt, base, str(n))
+        for row in rows:
+            table.add_row(row.kind, row.format, row.base, str(row.count))
         self.out.print(table)
 
     def operation(self, result: OpResult) -> None:
@@ -312,15 +309,6 @@ def artifact_row(a: Artifact, tags: list[str]) -> dict[str, Any]:
     return {"id": a.id, "name": a.name, "path": a.path, "kind": a.kind, "format": a.format, "base": base_of(a),
             "detected_base": a.base, "status": a.status, "rank_min": a.rank_min, "rank_max": a.rank_max,
             "ranks": a.ranks, "size": a.size, "sha256": a.sha256, "autov2": a.autov2, "tags": tags}
-
-
-def _lineage_json(lineage: dict[str, Any]) -> dict[str, Any]:
-    def brief(a: Artifact | None) -> dict[str, Any] | None:
-        return {"id": a.id, "name": a.name, "path": a.path} if a is not None else None
-
-    return {"made_by": [{**r, "inputs": [{**i, "artifact": brief(i["artifact"])} for i in r["inputs"]]}
-                        for r in lineage["made_by"]],
-            "used_in": [{**u, "artifact": brief(u["artifact"])} for u in lineage["used_in"]]}
 
 
 def _base_cell(a: Artifact) -> str:
