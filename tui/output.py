@@ -20,7 +20,7 @@ from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.registry.compat import Compatibility, base_of
 from loradex.registry.lineage import OpResult
 from loradex.registry.models import Artifact
-from loradex.registry.queries import Details, KindCount
+from loradex.registry.views import Details, KindCount
 
 
 def _energy(values: dict[str, float]) -> dict[str, Any] | None:
