@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from loradex.adapters import probe
 from loradex.adapters.rebuild import read_recipe
-from loradex.registry import lineage, queries
+from loradex.registry import choices, lineage, queries
 from loradex.registry.db import default_catalog_path, open_catalog
 from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact, Recipe, RecipeInput
@@ -474,3 +474,8 @@ def test_the_default_catalog_is_used_once_it_exists(files, tmp_path, monkeypatch
     monkeypatch.setenv("LORADEX_CATALOG", str(tmp_path / "env.db"))
     assert cli_json("mix", f"{files['lora']}:0.5", "-o", out)["artifact"]["name"] == "m"
     assert (tmp_path / "env.db").exists()
+
+
+def test_the_cli_offers_the_dtypes_and_methods_that_recipes_accept():
+    # registry.choices spells them for front ends that must not import lineage (torch).
+    assert (choices.DTYPES, choices.MIX_METHODS) == (lineage.DTYPES, lineage.MIX_METHODS)

@@ -7,20 +7,23 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as ProgressBar
 from rich.table import Table
 
-from loradex.adapters import ArtifactInfo, ConversionReport, Inspection
-from loradex.adapters.progress import Progress, ProgressEvent
-from loradex.registry.compat import Compatibility, base_of
-from loradex.registry.lineage import OpResult
-from loradex.registry.models import Artifact
-from loradex.registry.views import Details, KindCount
+from loradex.registry.compat import base_of
+
+if TYPE_CHECKING:  # the reports' modules need torch; the sink only reads their attributes
+    from loradex.adapters.artifact import ArtifactInfo
+    from loradex.adapters.convert import ConversionReport
+    from loradex.adapters.inspection import Inspection
+    from loradex.adapters.progress import Progress, ProgressEvent
+    from loradex.registry.compat import Compatibility
+    from loradex.registry.lineage import OpResult
+    from loradex.registry.models import Artifact
+    from loradex.registry.views import Details, KindCount
 
 
 def _energy(values: dict[str, float]) -> dict[str, Any] | None:
@@ -111,6 +114,9 @@ class Sink:
         if self.as_json or not self.err.is_terminal:
             yield None
             return
+        from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as ProgressBar
+
         columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TextColumn("[dim]{task.fields[item]}"))
         with ProgressBar(*columns, console=self.err, transient=True) as bar:
