@@ -10,9 +10,21 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import SQLModel
+
 from .models import Artifact, Preview, Publication
 
-__all__ = ["Details", "KindCount", "LayerSummary", "Lineage", "LineageInput", "MadeBy", "UsedIn"]
+__all__ = ["Details", "KindCount", "LayerSummary", "Lineage", "LineageInput", "MadeBy", "UsedIn", "row_dict"]
+
+
+def row_dict(row: SQLModel, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A table row as a dict, its columns in the order the model declares them.
+
+    ``model_dump()`` alone follows the order in which SQLAlchemy happened to load the
+    attributes, which changes with what else was imported.
+    """
+    dumped = row.model_dump()
+    return {name: dumped[name] for name in type(row).model_fields if name in dumped and name not in without}
 
 
 @dataclass
@@ -140,8 +152,8 @@ class Details:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {"tags": self.tags, "layers": self.layers.to_dict(), "lineage": self.lineage.to_dict(),
-                "previews": [p.model_dump() for p in self.previews],
-                "publications": [p.model_dump() for p in self.publications]}
+                "previews": [row_dict(p) for p in self.previews],
+                "publications": [row_dict(p) for p in self.publications]}
 
 
 @dataclass

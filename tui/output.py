@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from loradex.registry.compat import base_of
+from loradex.registry.views import row_dict
 
 if TYPE_CHECKING:  # the reports' modules need torch; the sink only reads their attributes
     from loradex.adapters.artifact import ArtifactInfo
@@ -145,7 +146,7 @@ class Sink:
 
     def artifact_details(self, a: Artifact, extra: Details) -> None:
         if self.as_json:
-            data = {k: v for k, v in a.model_dump().items() if k != "search_text"}
+            data = row_dict(a, without=("search_text",))
             data["effective_base"] = base_of(a)
             data.update(extra.to_dict())
             self.emit_json(data)
