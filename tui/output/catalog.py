@@ -1,135 +1,24 @@
-"""One output sink for the CLI: Rich tables for people, JSON for scripts; notes to stderr."""
+"""What the catalog commands print: listings, details, tags, notes, reports, duplicates, compatibility."""
 
 from __future__ import annotations
 
-import json as jsonlib
-import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from loradex.registry.compat import base_of
 from loradex.registry.views import row_dict
 
-if TYPE_CHECKING:  # the reports' modules need torch; the sink only reads their attributes
-    from loradex.adapters.artifact import ArtifactInfo
-    from loradex.adapters.convert import ConversionReport
-    from loradex.adapters.inspection import Inspection
-    from loradex.adapters.progress import Progress, ProgressEvent
+from .base import BaseSink
+
+if TYPE_CHECKING:
     from loradex.registry.compat import Compatibility
-    from loradex.registry.lineage import OpResult
     from loradex.registry.models import Artifact
     from loradex.registry.views import Details, KindCount
 
 
-def _energy(values: dict[str, float]) -> dict[str, Any] | None:
-    if not values:
-        return None
-    layer = min(values, key=values.__getitem__)
-    return {"min": values[layer], "min_layer": layer, "mean": sum(values.values()) / len(values),
-            "layers": len(values)}
-
-
-class Sink:
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
-        # Piped output gets a wide console: a table wrapped at 80 columns helps nobody.
-        self.out = Console()
-        if not self.out.is_terminal:
-            self.out = Console(width=160)
-        self.err = Console(stderr=True)
-
-    def emit_json(self, data: Any) -> None:
-        print(jsonlib.dumps(data, indent=2, default=str))
-
-    def note(self, text: str) -> None:
-        if not self.as_json:
-            self.err.print(text, style="dim")
-
-    def probe_table(self, infos: Iterable[ArtifactInfo], failures: list[str]) -> None:
-        infos = list(infos)
-        if self.as_json:
-            self.emit_json({"artifacts": [i.to_dict() for i in infos], "errors": failures})
-            return
-        table = Table("name", "kind", "format", "base", "layers", "ranks", "dtype", "notes")
-        for column in table.columns[:4]:
-            column.no_wrap = True
-        for i in infos:
-            evidence = i.base_evidence[0].split(" (")[0] if i.base_evidence else ""
-            notes = "; ".join(filter(None, [
-                f"[yellow]{i.base_conflict}[/]" if i.base_conflict else evidence,
-                f"[red]{len(i.unmatched)} unmatched[/]" if i.unmatched else "",
-                i.reason or "",
-                ("triggers: " + ", ".join(i.trigger_words[:3])) if i.trigger_words else "",
-            ]))
-            table.add_row(i.path.name, i.kind, i.format, i.base, str(len(i.layers) or len(i.inventory) or ""),
-                          ",".join(map(str, i.ranks)), i.dtype or "", notes)
-        self.out.print(table)
-        for line in failures:
-            # Plain print: Rich would wrap a long path over several lines.
-            print(f"error: {line}", file=sys.stderr)
-
-    def inspection(self, report: Inspection, *, show_layers: bool) -> None:
-        if self.as_json:
-            self.emit_json(report.to_dict())
-            return
-        info = report.info
-        self.out.print(f"{info.path}: {info.kind} ({info.format}) for {info.base}, {len(report.layers)} layers, "
-                       f"{info.parameters:,} parameters, ranks {report.rank_histogram}")
-        if report.nonfinite:
-            self.out.print(f"[red]NaN/Inf in {len(report.nonfinite)} layers: {', '.join(report.nonfinite[:5])}[/]")
-        blocks = Table("block", "layers", "‖ΔW‖", "ranks")
-        for b in report.blocks:
-            blocks.add_row(b.block, str(b.layers), f"{b.norm:.4g}", ",".join(map(str, b.ranks)))
-        self.out.print(blocks)
-        if show_layers:
-            table = Table("stem (in file)", "canonical layer", "algo", "rank", "alpha", "‖ΔW‖", "eff. rank")
-            for s in report.layers:
-                table.add_row(s.stem, s.canonical or "[red]unmatched[/]", s.algorithm, str(s.rank or ""),
-                              f"{s.alpha:g}" if s.alpha is not None else "",
-                              f"{s.norm:.4g}" if s.norm is not None else "-",
-                              f"{s.effective_rank:.2f}" if s.effective_rank is not None else "-")
-            self.out.print(table)
-
-    def conversion(self, report: ConversionReport) -> None:
-        if self.as_json:
-            self.emit_json(report.__dict__)
-            return
-        self.out.print(f"wrote {report.target} ({report.target_format}, {report.layers} layers) "
-                       f"from {report.source} ({report.source_format})")
-        for note in report.notes:
-            self.out.print(note)
-
-    # -----------------------------------------------------------------------------------
-    # The catalog
-
-    @contextmanager
-    def progress(self, label: str) -> Iterator[Progress | None]:
-        """A callback that draws a progress bar from :class:`ProgressEvent`\ s — only on a
-        terminal and never under ``--json``."""
-        if self.as_json or not self.err.is_terminal:
-            yield None
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
-        from rich.progress import Progress as ProgressBar
-
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("[dim]{task.fields[item]}"))
-        with ProgressBar(*columns, console=self.err, transient=True) as bar:
-            task = bar.add_task(label, total=None, item="")
-
-            def update(event: ProgressEvent) -> None:
-                item = Path(event.item).name if event.item else ""
-                bar.update(task, description=f"{label}: {event.phase}", completed=event.done,
-                           total=event.total or None, item=item)
-
-            yield update
-
+class CatalogOutput(BaseSink):
     def artifact_list(self, rows: list[Artifact], tags: dict[int, list[str]]) -> None:
         if self.as_json:
             self.emit_json({"artifacts": [artifact_row(a, tags.get(a.id or 0, [])) for a in rows]})
@@ -271,44 +160,6 @@ class Sink:
         for row in rows:
             table.add_row(row.kind, row.format, row.base, str(row.count))
         self.out.print(table)
-
-    def operation(self, result: OpResult) -> None:
-        """Summary of a mix / resize / bake / extract run."""
-        r = result.report
-        energy = _energy(r.get("retained_energy") or {})
-        if self.as_json:
-            self.emit_json({**result.to_dict(), "retained_energy": energy})
-            return
-        inputs = [i for i in result.inputs if i["role"] == "input"]
-        ranks = sorted(set(r.get("ranks") or []))
-        rank_text = (f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {ranks[0]}–{ranks[-1]}") if ranks else ""
-        if result.op == "mix":
-            what = f"mix ({r['method']}) of {len(inputs)} input{'s' if len(inputs) != 1 else ''}, {r['layers']} layers, " \
-                   + rank_text
-        elif result.op == "resize":
-            dynamic = result.recipe.params.get("dynamic")
-            rule = f"{dynamic[0]}={dynamic[1]:g}" if dynamic else f"rank {result.recipe.params.get('rank')}"
-            what = f"resize ({rule}), {r['layers']} layers, {rank_text}"
-        elif result.op == "bake":
-            what = (f"{len(inputs)} LoRA{'s' if len(inputs) != 1 else ''} baked into {Path(r['base']).name} "
-                    f"(dtype {r['dtype']}), {r['patched_tensors']} tensors patched in {r['seconds']:.1f} s")
-        else:
-            what = f"extracted {r['layers']} layers at rank {r['rank']} ({r['unchanged']} unchanged)"
-        self.out.print(f"wrote {result.output}: {what}", markup=False, highlight=False)
-        for path, weight, applied, total in r.get("loras") or []:
-            self.out.print(f"  {Path(path).name} ×{weight:g}: {applied}/{total} layers", markup=False, highlight=False)
-        if r.get("unmatched"):
-            self.out.print(f"  skipped {len(r['unmatched'])} unmatched layers (first: {', '.join(r['unmatched'][:3])})",
-                           markup=False, highlight=False)
-        if energy:
-            self.out.print(f"retained energy: min {energy['min']:.4f} ({energy['min_layer']}), mean {energy['mean']:.4f} "
-                           f"over {energy['layers']} layers (--json lists all)", markup=False, highlight=False)
-        if result.artifact_id is not None:
-            self.out.print(f"recorded in the catalog as {result.artifact_name} (id {result.artifact_id})",
-                           markup=False, highlight=False)
-        else:
-            self.note("not recorded: no catalog in use (--catalog or $LORADEX_CATALOG)")
-
 
 
 def artifact_row(a: Artifact, tags: list[str]) -> dict[str, Any]:
