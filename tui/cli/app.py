@@ -19,7 +19,11 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="A registry and workbench for SD adapters.")
+# Plain (Click-style) help: Typer's Rich help panels print every boolean option as if it took
+# a value ("--json <bool>", Typer's own "--help <bool>" too) and read "[default: …]" in help
+# texts as Rich markup, dropping it. Plain help prints flags as flags and help texts as written.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="A registry and workbench for SD adapters.")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 CatalogOpt = Annotated[Optional[str], typer.Option(
