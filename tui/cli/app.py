@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # a value ("--json <bool>", Typer's own "--help <bool>" too) and read "[default: …]" in help
 # texts as Rich markup, dropping it. Plain help prints flags as flags and help texts as written.
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="A registry and workbench for SD adapters.")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
@@ -59,8 +60,23 @@ def handle_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        # loradex.* imports only from an installed distribution (pyproject's package-dir),
+        # so its metadata is always there.
+        print(f"loradex {version('loradex')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main_options(ctx: typer.Context, catalog: CatalogOpt = None) -> None:
+def main_options(
+    ctx: typer.Context,
+    catalog: CatalogOpt = None,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
     """A registry and workbench for SD adapters."""
     ctx.obj = Options(catalog=catalog)
 
