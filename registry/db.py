@@ -1,7 +1,12 @@
-"""Opening a catalog: where it lives, SQLite settings, and migrations on open.
+"""Opening a catalog: where it lives, which one is in use, SQLite settings, and migrations on open.
 
 No engine is created at import time. :func:`open_catalog` returns one (the caller disposes
 of it); it upgrades an older catalog to the current schema after copying the file aside.
+
+The rule every front end follows (the CLI's ``--catalog``, the TUI's): the catalog is the one
+given, else ``$LORADEX_CATALOG``, else ``catalog.db`` in the user data folder
+(:func:`catalog_url`). Operations use a catalog only when one is *in use*
+(:func:`catalog_in_use`), so that running them never creates a catalog file.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session
 
 from loradex.adapters.errors import LoradexError
@@ -40,6 +46,16 @@ def catalog_url(catalog: str | os.PathLike[str] | None = None) -> str:
     return f"sqlite:///{path}"
 
 
+def catalog_in_use(catalog: str | os.PathLike[str] | None = None) -> bool:
+    """Whether a catalog is in use: ``catalog`` or ``$LORADEX_CATALOG`` is given, or the
+    default catalog file already exists.
+
+    Args:
+        catalog: the catalog the user named (``--catalog``), a path or SQLAlchemy URL.
+    """
+    return bool(catalog or os.environ.get(ENV_VAR)) or default_catalog_path().exists()
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets a TUI read while a CLI scan writes; the busy timeout makes writers queue
     # instead of failing with "database is locked".
@@ -54,20 +70,51 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Engine:
     """An engine on the catalog, created and upgraded to the current schema if needed.
 
+    Args:
+        catalog: a path or SQLAlchemy URL; None for the default (:func:`catalog_url`).
+        migrate: upgrade the schema to the current revision (a file is copied aside first).
+
+    Returns:
+        The engine; the caller disposes of it.
+
     Raises:
-        CatalogError: the location cannot be used, or the catalog is from a newer loradex.
+        CatalogError: the location cannot be used (an unwritable folder, a server that does
+            not answer: "cannot open the catalog URL: …", the password hidden), or the
+            catalog is from a newer loradex.
     """
     url = catalog_url(catalog)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    if migrate:
-        upgrade(engine)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:  # not a URL at all: nothing to render without its password
+        raise CatalogError(f"cannot open the catalog: {exc}") from exc
+    engine = None
+    try:
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        if migrate:
+            upgrade(engine)
+    except BaseException as exc:
+        if engine is not None:
+            engine.dispose()
+        if isinstance(exc, (OSError, SQLAlchemyError)):
+            url = parsed.render_as_string(hide_password=True)
+            raise CatalogError(f"cannot open the catalog {url}: {exc}") from exc
+        raise
     return engine
+
+
+def open_catalog_in_use(catalog: str | os.PathLike[str] | None = None) -> Engine | None:
+    """The catalog when one is in use (:func:`catalog_in_use`), opened as by
+    :func:`open_catalog`; else None, and no catalog file is created.
+
+    Raises:
+        CatalogError: as :func:`open_catalog`.
+    """
+    return open_catalog(catalog) if catalog_in_use(catalog) else None
 
 
 def _alembic_config(engine: Engine):

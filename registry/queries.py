@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 from .compat import EFFECTIVE_BASE, fit_parts, load_options
 from .errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
 from .models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, Publication, Recipe, RecipeInput, Tag
+from .views import Details, KindCount, LayerSummary, Lineage, LineageInput, MadeBy, UsedIn
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
 _SORT_COLUMNS: dict[str, Any] = {
@@ -238,16 +239,15 @@ def _by_sha256(session: Session, hashes: set[str]) -> dict[str, Artifact]:
     return found
 
 
-def lineage(session: Session, artifact: Artifact) -> dict[str, Any]:
+def lineage(session: Session, artifact: Artifact) -> Lineage:
     """Where an artifact came from and what was made from it.
 
+    A recipe made the artifact when it is recorded for its row or for its sha256; it used the
+    artifact when one of its inputs has the artifact's sha256.
+
     Returns:
-        ``{"made_by": [...], "used_in": [...]}``. Each ``made_by`` entry is a recipe (``id``,
-        ``op``, ``params``, ``loradex_version``, ``created_at``) with ``inputs``: dicts of
-        ``position``, ``role``, ``weight``, ``sha256``, ``ref`` and ``artifact`` (the
-        catalogued :class:`Artifact` with that sha256, or None). Each ``used_in`` entry is
-        a recipe (``id``, ``op``) with this artifact's ``role`` and ``weight`` in it and the
-        output ``artifact`` (or None when the output is not catalogued).
+        The :class:`Lineage`; inputs and outputs are matched to catalogued artifacts by sha256
+        (an ok copy first, then the oldest row).
     """
     made_by_clause = Recipe.artifact_id == artifact.id
     if artifact.sha256:
@@ -259,64 +259,64 @@ def lineage(session: Session, artifact: Artifact) -> dict[str, Any]:
                              .where(RecipeInput.sha256 == artifact.sha256).order_by(Recipe.id))) if artifact.sha256 else []
     known = _by_sha256(session, {i.sha256 for i in inputs if i.sha256}
                        | {r.output_sha256 for _, r in uses if r.output_sha256 and not r.artifact_id})
-    made_by = [{
-        "id": r.id, "op": r.op, "params": r.params, "loradex_version": r.loradex_version, "created_at": r.created_at,
-        "inputs": [{"position": i.position, "role": i.role, "weight": i.weight, "sha256": i.sha256, "ref": i.ref,
-                    "artifact": known.get(i.sha256 or "")} for i in inputs if i.recipe_id == r.id],
-    } for r in recipes]
-    used_in = [{
-        "id": r.id, "op": r.op, "role": i.role, "weight": i.weight,
-        "artifact": session.get(Artifact, r.artifact_id) if r.artifact_id else known.get(r.output_sha256 or ""),
-    } for i, r in uses]
-    return {"made_by": made_by, "used_in": used_in}
+    made_by = [MadeBy(r.id, r.op, r.params, r.loradex_version, r.created_at, [
+        LineageInput(i.position, i.role, i.weight, i.sha256, i.ref, known.get(i.sha256 or ""))
+        for i in inputs if i.recipe_id == r.id]) for r in recipes]
+    used_in = [UsedIn(r.id, r.op, i.role, i.weight,
+                      session.get(Artifact, r.artifact_id) if r.artifact_id else known.get(r.output_sha256 or ""))
+               for i, r in uses]
+    return Lineage(made_by, used_in)
 
 
-def layer_summary(session: Session, artifact: Artifact, *, first: int = 10) -> dict[str, Any]:
+def layer_summary(session: Session, artifact: Artifact, *, first: int = 10) -> LayerSummary:
     """Counts of the artifact's layers per component, algorithm and rank, and its first
     ``first`` stems with their canonical layers. Checkpoints (no module rows) are summarised
-    from their layer inventory."""
+    from their layer inventory (by component only)."""
     modules = list(session.exec(select(Module.component, Module.algorithm, Module.rank, func.count())
                                 .where(Module.artifact_id == artifact.id)
                                 .group_by(Module.component, Module.algorithm, Module.rank)))
-    summary: dict[str, Any] = {"layers": sum(n for *_, n in modules), "by_component": Counter(),
-                               "by_algorithm": Counter(), "by_rank": Counter(), "first": []}
-    for component, algorithm, rank, n in modules:
-        summary["by_component"][component or "unmatched"] += n
-        summary["by_algorithm"][algorithm] += n
-        summary["by_rank"][str(rank) if rank else "-"] += n
     if modules:
-        summary["first"] = [list(r) for r in session.exec(select(Module.stem, Module.canonical).where(
-            Module.artifact_id == artifact.id).order_by(Module.id).limit(first))]
-    elif artifact.layer_set_id is not None:
+        by_component: Counter[str] = Counter()
+        by_algorithm: Counter[str] = Counter()
+        by_rank: Counter[str] = Counter()
+        for component, algorithm, rank, n in modules:
+            by_component[component or "unmatched"] += n
+            by_algorithm[algorithm] += n
+            by_rank[str(rank) if rank else "-"] += n
+        stems = session.exec(select(Module.stem, Module.canonical).where(
+            Module.artifact_id == artifact.id).order_by(Module.id).limit(first))
+        return LayerSummary(sum(n for *_, n in modules), _sorted(by_component), _sorted(by_algorithm),
+                            _sorted(by_rank), [(stem, canonical) for stem, canonical in stems])
+    if artifact.layer_set_id is not None:
         names = list(session.exec(select(LayerSetLayer.canonical).where(
             LayerSetLayer.layer_set_id == artifact.layer_set_id).order_by(LayerSetLayer.canonical)))
-        summary["layers"] = len(names)
-        summary["by_component"] = Counter(name.split(".", 1)[0] for name in names)
-        summary["first"] = [[name, name] for name in names[:first]]
-    for key in ("by_component", "by_algorithm", "by_rank"):
-        summary[key] = dict(sorted(summary[key].items()))
-    return summary
+        return LayerSummary(len(names), _sorted(Counter(name.split(".", 1)[0] for name in names)),
+                            first=[(name, name) for name in names[:first]])
+    return LayerSummary()
 
 
-def details(session: Session, artifact: Artifact) -> dict[str, Any]:
-    """Everything the catalog knows beyond the artifact row: ``tags``, ``layers``
-    (:func:`layer_summary`), ``previews``, ``publications``, ``lineage``."""
-    return {
-        "tags": tags_of(session, artifact),
-        "layers": layer_summary(session, artifact),
-        "previews": list(session.exec(select(Preview).where(Preview.artifact_id == artifact.id).order_by(Preview.id))),
-        "publications": list(session.exec(select(Publication).where(Publication.artifact_id == artifact.id)
-                                          .order_by(Publication.id))),
-        "lineage": lineage(session, artifact),
-    }
+def _sorted(counter: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counter.items()))
 
 
-def counts(session: Session, *, under: str | None = None) -> list[tuple[str, str, str, int]]:
-    """``(kind, format, base, count)`` over the catalog (or the artifacts whose path starts
-    with ``under``), sorted."""
+def details(session: Session, artifact: Artifact) -> Details:
+    """Everything the catalog knows beyond the artifact row (:class:`Details`)."""
+    return Details(
+        tags=tags_of(session, artifact),
+        layers=layer_summary(session, artifact),
+        previews=list(session.exec(select(Preview).where(Preview.artifact_id == artifact.id).order_by(Preview.id))),
+        publications=list(session.exec(select(Publication).where(Publication.artifact_id == artifact.id)
+                                       .order_by(Publication.id))),
+        lineage=lineage(session, artifact),
+    )
+
+
+def counts(session: Session, *, under: str | None = None) -> list[KindCount]:
+    """How many artifacts per kind, format and effective base, over the catalog (or the
+    artifacts whose path starts with ``under``), sorted."""
     stmt = select(Artifact.kind, Artifact.format, EFFECTIVE_BASE, func.count())
     if under:
         stmt = stmt.where(Artifact.path.startswith(under, autoescape=True))  # type: ignore[attr-defined]
     stmt = (stmt.group_by(Artifact.kind, Artifact.format, EFFECTIVE_BASE)
             .order_by(Artifact.kind, Artifact.format, EFFECTIVE_BASE))
-    return [tuple(row) for row in session.exec(stmt)]  # type: ignore[misc]
+    return [KindCount(*row) for row in session.exec(stmt)]

@@ -100,6 +100,13 @@ def test_show_json_has_everything(catalog_url, rows):
     assert result.exit_code == 0 and "orange" not in result.stderr
 
 
+def test_show_json_lists_the_columns_in_the_models_order(catalog_url, rows):
+    data = cli_json(catalog_url, "show", "cat")
+    columns = [name for name in Artifact.model_fields if name != "search_text"]
+    assert list(data)[:len(columns)] == columns
+    assert list(data)[len(columns):] == ["effective_base", "tags", "layers", "lineage", "previews", "publications"]
+
+
 def test_tag_adds_and_removes_with_plus_minus_double_dash_and_options(catalog_url, engine, rows):
     anime = rows["anime"]
     assert cli(catalog_url, "tag", "anime", "+style", "+old", "fav").exit_code == 0

@@ -220,26 +220,48 @@ def test_lineage_resolves_inputs_and_outputs(session):
     session.commit()
 
     made = queries.lineage(session, mix)
-    assert [r["op"] for r in made["made_by"]] == ["mix"] and made["made_by"][0]["params"] == {"rank": 8}
-    inputs = made["made_by"][0]["inputs"]
-    assert [(i["artifact"].name if i["artifact"] else None, i["weight"]) for i in inputs] == [
+    assert [r.op for r in made.made_by] == ["mix"] and made.made_by[0].params == {"rank": 8}
+    inputs = made.made_by[0].inputs
+    assert [(i.artifact.name if i.artifact else None, i.weight) for i in inputs] == [
         ("style-a", 0.7), ("style-b", 0.3), (None, 0.1)]
-    assert [(u["op"], u["artifact"].name, u["weight"]) for u in made["used_in"]] == [("bake", "baked", 0.8)]
+    assert [(u.op, u.artifact.name, u.weight) for u in made.used_in] == [("bake", "baked", 0.8)]
 
     source = queries.lineage(session, a)
-    assert source["made_by"] == [] and [u["artifact"].name for u in source["used_in"]] == ["mix"]
-    assert [r["op"] for r in queries.lineage(session, baked)["made_by"]] == ["bake"]
+    assert source.made_by == [] and [u.artifact.name for u in source.used_in] == ["mix"]
+    assert [r.op for r in queries.lineage(session, baked).made_by] == ["bake"]
+
+
+def test_lineage_as_json_names_artifacts_briefly(session):
+    a = add_artifact(session, "style-a")
+    mix = add_artifact(session, "mix")
+    recipe = Recipe(artifact_id=mix.id, output_sha256=mix.sha256, op="mix", params={})
+    session.add(recipe)
+    session.flush()
+    session.add(RecipeInput(recipe_id=recipe.id, position=0, sha256=a.sha256, ref="style-a", weight=0.5))
+    session.commit()
+    made = queries.lineage(session, mix).to_dict()["made_by"]
+    assert made[0]["inputs"][0]["artifact"] == {"id": a.id, "name": "style-a", "path": a.path}
+    used = queries.lineage(session, a).to_dict()["used_in"]
+    assert used == [{"id": recipe.id, "op": "mix", "role": "input", "weight": 0.5,
+                     "artifact": {"id": mix.id, "name": "mix", "path": mix.path}}]
 
 
 def test_counts_and_layer_summary(session, zoo_infos):
     lora = add_probed(session, zoo_infos["sd1-kohya-lora"], "sd1-kohya-lora")
     base = add_probed(session, zoo_infos["sd1-single"], "sd1-single")
     summary = queries.layer_summary(session, lora, first=3)
-    assert summary["layers"] == 84 and summary["by_algorithm"] == {"lora": 84}
-    assert set(summary["by_component"]) == {"unet", "text_encoder"} and summary["by_rank"] == {"4": 84}
-    assert len(summary["first"]) == 3 and summary["first"][0][0].startswith("lora_")
-    assert queries.layer_summary(session, base)["layers"] == len(zoo_infos["sd1-single"].inventory)
-    assert queries.counts(session) == [("checkpoint", "ldm_single_file", "sd1", 1), ("lora", "kohya", "sd1", 1)]
+    assert summary.layers == 84 and summary.by_algorithm == {"lora": 84}
+    assert set(summary.by_component) == {"unet", "text_encoder"} and summary.by_rank == {"4": 84}
+    assert len(summary.first) == 3 and summary.first[0][0].startswith("lora_")
+    assert queries.layer_summary(session, base).layers == len(zoo_infos["sd1-single"].inventory)
+    assert [(c.kind, c.format, c.base, c.count) for c in queries.counts(session)] == [
+        ("checkpoint", "ldm_single_file", "sd1", 1), ("lora", "kohya", "sd1", 1)]
+
+
+def test_an_artifact_without_layers_has_an_empty_summary(session):
+    bare = add_artifact(session, "bare")
+    assert queries.layer_summary(session, bare).to_dict() == {
+        "layers": 0, "by_component": {}, "by_algorithm": {}, "by_rank": {}, "first": []}
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,186 @@
+"""What the catalog's views hand the front ends: small documented dataclasses, no queries.
+
+:mod:`.queries` fills them (``lineage``, ``layer_summary``, ``details``, ``counts``); the CLI
+prints them, or their ``to_dict()`` under ``--json``; the Textual app reads their attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import SQLModel
+
+from .models import Artifact, Preview, Publication
+
+__all__ = ["Details", "KindCount", "LayerSummary", "Lineage", "LineageInput", "MadeBy", "UsedIn", "row_dict"]
+
+
+def row_dict(row: SQLModel, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A table row as a dict, its columns in the order the model declares them.
+
+    ``model_dump()`` alone follows the order in which SQLAlchemy happened to load the
+    attributes, which changes with what else was imported.
+    """
+    dumped = row.model_dump()
+    return {name: dumped[name] for name in type(row).model_fields if name in dumped and name not in without}
+
+
+@dataclass
+class LineageInput:
+    """One input of a recipe that made an artifact.
+
+    Attributes:
+        position: its place among the recipe's inputs.
+        role: ``input`` or ``base``.
+        weight: its weight in the recipe.
+        sha256: the input file's sha256 as recorded.
+        ref: the reference it was given by (a path or catalog ref).
+        artifact: the catalogued artifact with that sha256, or None.
+    """
+
+    position: int
+    role: str
+    weight: float
+    sha256: str | None
+    ref: str | None
+    artifact: Artifact | None
+
+
+@dataclass
+class MadeBy:
+    """A recipe that made an artifact.
+
+    Attributes:
+        id: the recipe's row id.
+        op: ``mix``, ``resize``, ``bake`` or ``extract``.
+        params: the operation's parameters.
+        loradex_version: the loradex that ran it.
+        created_at: when it was recorded.
+        inputs: its inputs in order.
+    """
+
+    id: int | None
+    op: str
+    params: dict[str, Any]
+    loradex_version: str | None
+    created_at: datetime
+    inputs: list[LineageInput]
+
+
+@dataclass
+class UsedIn:
+    """A recipe that used an artifact as one of its inputs.
+
+    Attributes:
+        id: the recipe's row id.
+        op: the operation.
+        role: the artifact's role in it (``input`` or ``base``).
+        weight: the artifact's weight in it.
+        artifact: the recipe's output, or None when the output is not catalogued.
+    """
+
+    id: int | None
+    op: str
+    role: str
+    weight: float
+    artifact: Artifact | None
+
+
+@dataclass
+class Lineage:
+    """Where an artifact came from and what was made from it.
+
+    Attributes:
+        made_by: the recipes that made it (oldest first).
+        used_in: the recipes it is an input of.
+    """
+
+    made_by: list[MadeBy]
+    used_in: list[UsedIn]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; artifacts appear as ``{id, name, path}`` (or None)."""
+        made_by = [{**_field_values(r), "inputs": [{**_field_values(i), "artifact": _brief(i.artifact)}
+                                                   for i in r.inputs]} for r in self.made_by]
+        used_in = [{**_field_values(u), "artifact": _brief(u.artifact)} for u in self.used_in]
+        return {"made_by": made_by, "used_in": used_in}
+
+
+@dataclass
+class LayerSummary:
+    """An artifact's layers in counts, and the first few.
+
+    Attributes:
+        layers: how many layers.
+        by_component: layers per component (``unet``, ``text_encoder``, … ``unmatched``), sorted.
+        by_algorithm: layers per algorithm (``lora``, ``locon``, …), sorted; empty for checkpoints.
+        by_rank: layers per rank (as text; ``-`` for none), sorted; empty for checkpoints.
+        first: the first stems with their canonical layer (None when unmatched).
+    """
+
+    layers: int = 0
+    by_component: dict[str, int] = field(default_factory=dict)
+    by_algorithm: dict[str, int] = field(default_factory=dict)
+    by_rank: dict[str, int] = field(default_factory=dict)
+    first: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``first`` as ``[stem, canonical]`` pairs)."""
+        return {**_field_values(self), "first": [list(pair) for pair in self.first]}
+
+
+@dataclass
+class Details:
+    """Everything the catalog knows about an artifact beyond its row.
+
+    Attributes:
+        tags: its tags, sorted.
+        layers: its :class:`LayerSummary`.
+        previews: its preview images.
+        publications: where it was published.
+        lineage: its :class:`Lineage`.
+    """
+
+    tags: list[str]
+    layers: LayerSummary
+    previews: list[Preview]
+    publications: list[Publication]
+    lineage: Lineage
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"tags": self.tags, "layers": self.layers.to_dict(), "lineage": self.lineage.to_dict(),
+                "previews": [row_dict(p) for p in self.previews],
+                "publications": [row_dict(p) for p in self.publications]}
+
+
+@dataclass
+class KindCount:
+    """How many artifacts of one kind, format and (effective) base.
+
+    Attributes:
+        kind: ``lora``, ``checkpoint`` …
+        format: ``kohya``, ``ldm_single_file`` …
+        base: the effective base (the user's override where set).
+        count: how many.
+    """
+
+    kind: str
+    format: str
+    base: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return _field_values(self)
+
+
+def _field_values(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, values as they are (``dataclasses.asdict`` would deep-copy
+    the artifacts)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _brief(a: Artifact | None) -> dict[str, Any] | None:
+    return {"id": a.id, "name": a.name, "path": a.path} if a is not None else None

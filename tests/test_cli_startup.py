@@ -1,0 +1,97 @@
+"""The command line starts without torch: heavy modules are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import loradex.tui
+
+TUI = Path(loradex.tui.__file__).parent
+# What needs torch (or is slow to import) and only some commands use.
+HEAVY = ("torch", "diffusers", "transformers", "loradex.registry.lineage", "loradex.registry.scan",
+         "loradex.adapters.convert", "loradex.adapters.inspection", "loradex.adapters.mix", "loradex.adapters.bake",
+         "loradex.adapters.extract", "loradex.adapters.rebuild", "loradex.adapters.zoo")
+
+
+def _module_level_imports(path: Path) -> list[str]:
+    """Modules a file imports when it is imported (not inside functions or TYPE_CHECKING)."""
+    names = []
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.Import):
+                names.extend(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module == "loradex.adapters":  # the package's whole public API
+                    names.append("loradex.adapters (root)")
+                # `from loradex.registry import lineage` imports a module, too.
+                names.extend([node.module, *(f"{node.module}.{alias.name}" for alias in node.names)])
+            elif isinstance(node, ast.If) and not (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
+                visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+
+    visit(ast.parse(path.read_text()).body)
+    return names
+
+
+FRONT_END = sorted([*TUI.glob("cli/*.py"), *TUI.glob("output*.py"), *TUI.glob("output/*.py")])
+
+
+@pytest.mark.parametrize("path", FRONT_END, ids=lambda p: str(p.relative_to(TUI)))
+def test_a_cli_module_imports_nothing_heavy_at_module_level(path):
+    heavy = [name for name in _module_level_imports(path)
+             if name == "loradex.adapters (root)" or any(name == h or name.startswith(f"{h}.") for h in HEAVY)]
+    assert heavy == [], f"{path.name} imports {heavy} at module level; import them inside the command"
+
+
+_RUN_CLI = """
+import sys
+sys.argv = ["loradex", *sys.argv[1:]]
+from loradex.tui.cli import main
+try:
+    main()
+except SystemExit as exit:
+    assert not exit.code, exit.code
+print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers") if m in sys.modules))
+"""
+
+
+@pytest.fixture(scope="module")
+def catalogued(zoo, tmp_path_factory):
+    """A catalog holding copies of the zoo's SD1 kohya LoRA and SD1 checkpoint; the
+    layer-map cache is warm, as after any earlier run."""
+    from loradex.adapters.layermap import layer_map
+
+    layer_map("sd1")
+    root = tmp_path_factory.mktemp("startup")
+    lora = Path(shutil.copy2(zoo["sd1-kohya-lora"].path, root / "style.safetensors"))
+    shutil.copy2(zoo["sd1-single"].path, root / "sd1-base.safetensors")
+    catalog = root / "catalog.db"
+    _cli("--catalog", catalog, "scan", root)
+    return lora, catalog
+
+
+def _cli(*args) -> list[str]:
+    """Run ``loradex ARGS`` in a fresh interpreter; the heavy modules it had loaded at the end."""
+    run = subprocess.run([sys.executable, "-c", _RUN_CLI, *map(str, args)], capture_output=True, text=True,
+                         env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stderr
+    return eval(run.stdout.rsplit("HEAVY ", 1)[1])
+
+
+@pytest.mark.parametrize("command", [("--help",), ("probe", "{lora}"), ("list",), ("show", "style"),
+                                     ("check", "style", "--base", "sd1-base"), ("tag", "style", "+fast"),
+                                     ("note", "style", "quick")],
+                         ids=lambda c: " ".join(c))
+def test_a_command_that_does_no_tensor_math_never_imports_torch(catalogued, command):
+    lora, catalog = catalogued
+    assert _cli("--catalog", catalog, *(part.format(lora=lora) for part in command)) == []

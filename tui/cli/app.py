@@ -1,0 +1,129 @@
+"""The one Typer app every command group registers on: shared options, the error handler, main()."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
+
+import typer
+
+from loradex.adapters.errors import LoradexError
+from loradex.registry import db
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+# Plain (Click-style) help: Typer's Rich help panels print every boolean option as if it took
+# a value ("--json <bool>", Typer's own "--help <bool>" too) and read "[default: …]" in help
+# texts as Rich markup, dropping it. Plain help prints flags as flags and help texts as written.
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="A registry and workbench for SD adapters.")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+CatalogOpt = Annotated[Optional[str], typer.Option(
+    "--catalog", metavar="PATH|URL", show_default=False,
+    help="Catalog file or SQLAlchemy URL (default: $LORADEX_CATALOG, else catalog.db in the user data folder).")]
+RefArg = Annotated[str, typer.Argument(help="Id, name, path, sha256 prefix (6+ hex) or AutoV2.")]
+
+
+@dataclass
+class Options:
+    """What the app callback stores in the Typer context for every command."""
+
+    catalog: str | None = None
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Map LoradexError to one stderr line and exit code 1; everything else is a bug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LoradexError as exc:
+            if os.environ.get("LORADEX_DEBUG"):
+                raise
+            # Plain print: Rich would wrap a long path over several lines.
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            print("interrupted; nothing was written", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        # loradex.* imports only from an installed distribution (pyproject's package-dir),
+        # so its metadata is always there.
+        print(f"loradex {version('loradex')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    catalog: CatalogOpt = None,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """A registry and workbench for SD adapters."""
+    ctx.obj = Options(catalog=catalog)
+
+
+# ---------------------------------------------------------------------------------------
+# The catalog of a command (the rule is registry.db's; these only dispose of the engine)
+
+
+def _catalog(ctx: typer.Context) -> str | None:
+    return (ctx.find_object(Options) or Options()).catalog
+
+
+@contextmanager
+def _disposed(engine: Engine | None) -> Iterator[Engine | None]:
+    try:
+        yield engine
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def catalog_engine(ctx: typer.Context) -> AbstractContextManager[Engine]:
+    """The catalog chosen by ``--catalog`` / ``$LORADEX_CATALOG`` (:func:`.db.open_catalog`), disposed after."""
+    return _disposed(db.open_catalog(_catalog(ctx)))  # type: ignore[return-value]
+
+
+def optional_engine(ctx: typer.Context) -> AbstractContextManager[Engine | None]:
+    """The catalog when one is in use (:func:`.db.catalog_in_use`), else None (nothing is created)."""
+    return _disposed(db.open_catalog_in_use(_catalog(ctx)))
+
+
+@contextmanager
+def catalog_session(ctx: typer.Context) -> Iterator[Session]:
+    with catalog_engine(ctx) as engine, db.session(engine) as session:
+        yield session
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception:  # pragma: no cover - last resort so users never see a bare traceback
+        if os.environ.get("LORADEX_DEBUG"):
+            raise
+        import traceback
+
+        print(f"internal error: {traceback.format_exc().strip().splitlines()[-1]} "
+              "(set LORADEX_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(3)

@@ -1,0 +1,179 @@
+"""Commands on the catalog: scan, list, show, tag, note, verify, dupes, check, demo."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from loradex.registry import compat, db, queries
+
+from ..output import Sink
+from .app import JsonOpt, RefArg, app, catalog_engine, catalog_session, handle_errors
+
+WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Files probed and hashed in parallel.")]
+# Typer shows an Enum's values as the allowed choices and answers others with exit code 2.
+SortKey = Enum("SortKey", {key: key for key in queries.SORT_KEYS}, type=str)  # type: ignore[misc]
+
+
+@app.command("scan")
+@handle_errors
+def scan_cmd(ctx: typer.Context,
+             dirs: Annotated[list[Path], typer.Argument(exists=True, help="Folders or files.")],
+             workers: WorkersOpt = 4, json: JsonOpt = False) -> None:
+    """Add files to the catalog, refresh changed ones, mark vanished ones missing.
+
+    Unchanged files (same size and mtime) are not read again. Unreadable files are listed
+    and recorded with status "error"; the scan still exits 0.
+    """
+    from loradex.registry.scan import scan
+
+    sink = Sink(json)
+    with catalog_engine(ctx) as engine, sink.progress("scanning") as progress:
+        report = scan(dirs, engine=engine, workers=workers, progress=progress)
+    sink.report("scanned", report.to_dict())
+
+
+@app.command("list")
+@handle_errors
+def list_cmd(
+    ctx: typer.Context,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="lora, lycoris, checkpoint, textual_inversion …")] = None,
+    base: Annotated[Optional[str], typer.Option("--base", help="sd1, sd2, sdxl … (your override counts)")] = None,
+    tag: Annotated[Optional[str], typer.Option("--tag", help="Only artifacts with this tag.")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="Substring of name, trigger words, metadata.")] = None,
+    rank_min: Annotated[Optional[int], typer.Option("--rank-min", help="Some rank at least this.")] = None,
+    rank_max: Annotated[Optional[int], typer.Option("--rank-max", help="Some rank at most this.")] = None,
+    status: Annotated[Optional[str], typer.Option("--status", help="ok, error or missing.")] = None,
+    fits: Annotated[Optional[str], typer.Option("--fits", metavar="CKPT_REF",
+                                                help="Only adapters whose layers fit this checkpoint.")] = None,
+    min_share: Annotated[float, typer.Option("--min-share", min=0.0, max=1.0,
+                                             help="With --fits: least share of layers that must fit.")] = 1.0,
+    sort: Annotated[SortKey, typer.Option("--sort", help="Sort key; a leading - sorts descending.")] = SortKey("name"),
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1)] = None,
+    json: JsonOpt = False,
+) -> None:
+    """List catalogued artifacts, filtered and sorted."""
+    with catalog_session(ctx) as session:
+        checkpoint = queries.resolve(session, fits) if fits else None
+        rows = queries.find(session, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
+                            status=status, fits=checkpoint, min_share=min_share,
+                            sort=getattr(sort, "value", sort), limit=limit, details=False)
+        tags = queries.tags_by_artifact(session, rows)
+    Sink(json).artifact_list(rows, tags)
+
+
+@app.command("show")
+@handle_errors
+def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
+    """Everything known about one artifact: hashes, base evidence, metadata, layers, lineage."""
+    with catalog_session(ctx) as session:
+        artifact = queries.resolve(session, ref)
+        extra = queries.details(session, artifact)
+    Sink(json).artifact_details(artifact, extra)
+
+
+@app.command("tag", context_settings={"ignore_unknown_options": True})
+@handle_errors
+def tag_cmd(
+    ctx: typer.Context,
+    ref: RefArg,
+    changes: Annotated[Optional[list[str]], typer.Argument(help="+tag or tag adds, -tag removes.")] = None,
+    add: Annotated[Optional[list[str]], typer.Option("--add", help="Tag to add (repeatable).")] = None,
+    remove: Annotated[Optional[list[str]], typer.Option("--remove", help="Tag to remove (repeatable).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Add or remove tags; with none given, show them.
+
+    Example: loradex tag 12 +style -old (or: loradex tag 12 -- -old, or --remove old).
+    """
+    adding, removing = list(add or []), list(remove or [])
+    for change in changes or []:
+        # "-old" reaches us as an argument: unknown options are passed through for this command.
+        if change.startswith("--"):
+            raise typer.BadParameter(f"no such option {change}; a tag to remove is written -tag")
+        (removing if change.startswith("-") else adding).append(change[1:] if change[:1] in "+-" else change)
+    with catalog_session(ctx) as session:
+        artifact = queries.resolve(session, ref)
+        tags = (queries.set_tags(session, artifact, add=adding, remove=removing) if adding or removing
+                else queries.tags_of(session, artifact))
+    Sink(json).tag_list(artifact, tags)
+
+
+@app.command("note")
+@handle_errors
+def note_cmd(ctx: typer.Context, ref: RefArg,
+             text: Annotated[Optional[str], typer.Argument(help='The note ("" clears it); omit to show it.')] = None,
+             json: JsonOpt = False) -> None:
+    """Set, clear or show your note on an artifact."""
+    with catalog_session(ctx) as session:
+        artifact = queries.resolve(session, ref)
+        if text is not None:
+            queries.set_note(session, artifact, text)
+    Sink(json).artifact_note(artifact)
+
+
+@app.command("verify")
+@handle_errors
+def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = False) -> None:
+    """Re-hash catalogued files and list those changed or missing (exits 0 either way)."""
+    from loradex.registry.verify import verify
+
+    sink = Sink(json)
+    with catalog_engine(ctx) as engine, sink.progress("verifying") as progress:
+        report = verify(engine, workers=workers, progress=progress)
+    sink.report("verified", report.to_dict())
+
+
+@app.command("dupes")
+@handle_errors
+def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
+    """Groups of catalogued files with identical contents (same sha256)."""
+    with catalog_session(ctx) as session:
+        groups = queries.duplicates(session)
+    Sink(json).duplicate_groups(groups)
+
+
+@app.command("check")
+@handle_errors
+def check_cmd(ctx: typer.Context, adapter: RefArg,
+              base: Annotated[str, typer.Option("--base", metavar="CKPT_REF", help="The base checkpoint.")],
+              json: JsonOpt = False) -> None:
+    """How many of an adapter's layers apply to a base checkpoint, and which do not.
+
+    Exits 0 whatever the verdict (compatible, partial, incompatible); read it from the
+    output or the JSON "verdict".
+    """
+    with catalog_session(ctx) as session:
+        result = compat.check(session, queries.resolve(session, adapter), queries.resolve(session, base))
+    Sink(json).compatibility(result)
+
+
+@app.command("demo")
+@handle_errors
+def demo_cmd(
+    ctx: typer.Context,
+    directory: Annotated[Optional[Path], typer.Option("--dir", help="Where to build the zoo.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Build the demo zoo (tiny models, every adapter format), scan it into the catalog, count it."""
+    import platformdirs
+
+    from loradex.adapters.zoo import build_zoo
+    from loradex.registry.scan import scan
+
+    # abspath, as scan stores paths: the counts below select the zoo by path prefix.
+    root = Path(os.path.abspath((directory or Path(platformdirs.user_data_dir("loradex")) / "demo-zoo").expanduser()))
+    sink = Sink(json)
+    with catalog_engine(ctx) as engine:  # opened first: a bad --catalog fails before the build
+        sink.note(f"building the demo zoo in {root} …")
+        build_zoo(root)
+        with sink.progress("scanning") as progress:
+            report = scan([root], engine=engine, progress=progress)
+        with db.session(engine) as session:
+            rows = queries.counts(session, under=str(root))
+        url = engine.url.render_as_string(hide_password=True)
+    sink.catalog_counts(rows, scan=report.to_dict(), catalog=url)

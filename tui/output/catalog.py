@@ -1,0 +1,195 @@
+"""What the catalog commands print: listings, details, tags, notes, reports, duplicates, compatibility."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from loradex.registry.compat import base_of
+from loradex.registry.views import row_dict
+
+from .base import BaseSink
+
+if TYPE_CHECKING:
+    from loradex.registry.compat import Compatibility
+    from loradex.registry.models import Artifact
+    from loradex.registry.views import Details, KindCount
+
+
+class CatalogOutput(BaseSink):
+    def artifact_list(self, rows: list[Artifact], tags: dict[int, list[str]]) -> None:
+        if self.as_json:
+            self.emit_json({"artifacts": [artifact_row(a, tags.get(a.id or 0, [])) for a in rows]})
+            return
+        table = Table("id", "name", "kind", "format", "base", "ranks", "size", "status", "tags",
+                      caption=f"{len(rows)} artifact{'s' if len(rows) != 1 else ''}")
+        for column in table.columns[:5]:
+            column.no_wrap = True
+        for a in rows:
+            status = a.status if a.status == "ok" else f"[red]{a.status}[/]"
+            table.add_row(str(a.id), a.name, a.kind, a.format, _base_cell(a), _ranks(a), _size(a.size), status,
+                          ", ".join(tags.get(a.id or 0, [])))
+        self.out.print(table)
+
+    def artifact_details(self, a: Artifact, extra: Details) -> None:
+        if self.as_json:
+            data = row_dict(a, without=("search_text",))
+            data["effective_base"] = base_of(a)
+            data.update(extra.to_dict())
+            self.emit_json(data)
+            return
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(overflow="fold")
+        base = _base_cell(a) + (f" [yellow]({a.base_conflict})[/]" if a.base_conflict else "")
+        fields = [
+            ("id", str(a.id)), ("name", a.name), ("path", a.path), ("kind", f"{a.kind} ({a.format})"),
+            ("base", base), ("evidence", "; ".join(a.base_evidence)),
+            ("claims", ", ".join(f"{k}={v}" for k, v in a.base_claims.items())),
+            ("status", a.status + (f": {a.error}" if a.error else "")), ("size", _size(a.size)),
+            ("sha256", a.sha256 or "not hashed yet"), ("AutoV2", a.autov2 or ""), ("tensor hash", a.tensor_hash or ""),
+            ("model hash", a.model_hash or ""), ("safety", a.safety), ("dtype", a.dtype or ""),
+            ("ranks", _ranks(a)), ("algorithms", ", ".join(a.algorithms)),
+            ("trigger words", ", ".join(a.trigger_words[:10])), ("tags", ", ".join(extra.tags)),
+            ("notes", a.notes), ("weight", f"{a.preferred_weight:g}" if a.preferred_weight is not None else ""),
+            ("rating", str(a.rating) if a.rating is not None else ""), ("source", a.source),
+        ]
+        for key, value in fields:
+            if value:
+                grid.add_row(key, value)
+        self.out.print(grid)
+        layers = extra.layers
+        if layers.layers:
+            counts = "; ".join(f"{title}: " + ", ".join(f"{k} {v}" for k, v in by.items())
+                               for title, by in (("components", layers.by_component),
+                                                 ("algorithms", layers.by_algorithm), ("ranks", layers.by_rank)) if by)
+            self.out.print(f"\n[bold]layers[/] {layers.layers} ({counts})")
+            for stem, canonical in layers.first:
+                self.out.print(f"  {stem} → {canonical or '[red]unmatched[/]'}" if stem != canonical
+                               else f"  {canonical}")
+        if a.training_metadata:
+            meta = Table("metadata", "value", show_header=True)
+            for key, value in sorted(a.training_metadata.items()):
+                meta.add_row(key, _short(str(value)))
+            self.out.print(meta)
+        for preview in extra.previews:
+            self.out.print(f"preview: {preview.path}" + (f" — {preview.prompt}" if preview.prompt else ""))
+        for pub in extra.publications:
+            self.out.print(f"published: {pub.repo}" + (f" @ {pub.commit}" if pub.commit else ""))
+        for recipe in extra.lineage.made_by:
+            inputs = ", ".join(f"{_ref(i.artifact, i.ref or (i.sha256 or '')[:10])}×{i.weight:g}" for i in recipe.inputs)
+            self.out.print(f"made by {recipe.op} of {inputs}")
+        for use in extra.lineage.used_in:
+            self.out.print(f"used in {use.op} (×{use.weight:g}) → {_ref(use.artifact, 'not catalogued')}")
+
+    def tag_list(self, a: Artifact, tags: list[str]) -> None:
+        if self.as_json:
+            self.emit_json({"id": a.id, "name": a.name, "tags": tags})
+        else:
+            self.out.print(f"{a.name}: {', '.join(tags) if tags else 'no tags'}")
+
+    def artifact_note(self, a: Artifact) -> None:
+        if self.as_json:
+            self.emit_json({"id": a.id, "name": a.name, "notes": a.notes})
+        else:
+            self.out.print(f"{a.name}: {a.notes or 'no note'}")
+
+    def report(self, title: str, data: dict[str, Any]) -> None:
+        """A scan or verify report: counts on one line, then every listed item."""
+        if self.as_json:
+            self.emit_json(data)
+            return
+        data = dict(data)
+        roots = " " + ", ".join(data.pop("roots")) if data.get("roots") else ""
+        elapsed = f" in {data.pop('elapsed'):.1f} s" if isinstance(data.get("elapsed"), (int, float)) else ""
+        counts = [f"{len(v) if isinstance(v, (list, dict)) else v} {k.replace('_', ' ')}" for k, v in data.items()
+                  if isinstance(v, (int, list, dict)) and not isinstance(v, bool)]
+        self.out.print(f"{title}{roots}{elapsed}: " + ", ".join(counts), markup=False, highlight=False)
+        for key, value in data.items():
+            if isinstance(value, dict):
+                value = [f"{k}: {v}" for k, v in value.items()]
+            if not isinstance(value, list) or not value:
+                continue
+            self.out.print(f"[bold]{key.replace('_', ' ')}[/]")
+            for item in value:
+                # (path, message) pairs and groups of paths read best on one line each.
+                if isinstance(item, dict):  # e.g. a changed file: its path, then the rest in brief
+                    text = f"{item.get('path', '')}: " + ", ".join(
+                        f"{k} {_short(str(v), 12)}" for k, v in item.items() if k != "path")
+                elif isinstance(item, (list, tuple)):
+                    text = (" = " if key == "duplicates" else ": ").join(map(str, item))
+                else:
+                    text = str(item)
+                self.out.print(f"  {text}", markup=False, highlight=False)
+
+    def duplicate_groups(self, groups: list[list[Artifact]]) -> None:
+        if self.as_json:
+            self.emit_json({"groups": [{"sha256": g[0].sha256, "size": g[0].size,
+                                        "artifacts": [artifact_row(a, []) for a in g]} for g in groups]})
+            return
+        if not groups:
+            self.out.print("no duplicates")
+        for group in groups:
+            self.out.print(f"[bold]{(group[0].sha256 or '')[:10]}[/] {_size(group[0].size)} × {len(group)}")
+            for a in group:
+                self.out.print(f"  {a.id} {a.path}", markup=False, highlight=False)
+
+    def compatibility(self, result: Compatibility) -> None:
+        if self.as_json:
+            self.emit_json(result.to_dict())
+            return
+        colour = {"compatible": "green", "partial": "yellow"}.get(result.verdict, "red")
+        self.out.print(f"{result.adapter.name}: [{colour}]{escape(result.summary())}[/]")
+        for canonical in result.missing[:10]:
+            self.out.print(f"  missing  {canonical}", markup=False, highlight=False)
+        for canonical, mine, theirs in result.mismatched[:10]:
+            self.out.print(f"  shape    {canonical} {mine} vs {theirs}", markup=False, highlight=False)
+        for stem in result.unmatched[:10]:
+            self.out.print(f"  no layer {stem}", markup=False, highlight=False)
+        hidden = max(0, len(result.missing) - 10) + max(0, len(result.mismatched) - 10)
+        if hidden:
+            self.note(f"… {hidden} more (--json lists all)")
+
+    def catalog_counts(self, rows: list[KindCount], *, scan: dict[str, Any], catalog: str) -> None:
+        if self.as_json:
+            self.emit_json({"catalog": catalog, "scan": scan, "counts": [row.to_dict() for row in rows]})
+            return
+        table = Table("kind", "format", "base", "count", title=f"catalog {catalog}")
+        for row in rows:
+            table.add_row(row.kind, row.format, row.base, str(row.count))
+        self.out.print(table)
+
+
+def artifact_row(a: Artifact, tags: list[str]) -> dict[str, Any]:
+    """The JSON of one artifact in a listing."""
+    return {"id": a.id, "name": a.name, "path": a.path, "kind": a.kind, "format": a.format, "base": base_of(a),
+            "detected_base": a.base, "status": a.status, "rank_min": a.rank_min, "rank_max": a.rank_max,
+            "ranks": a.ranks, "size": a.size, "sha256": a.sha256, "autov2": a.autov2, "tags": tags}
+
+
+def _base_cell(a: Artifact) -> str:
+    return f"{a.base_override} (set; probed {a.base})" if a.base_override else a.base
+
+
+def _ranks(a: Artifact) -> str:
+    if a.rank_min is None:
+        return ""
+    return str(a.rank_min) if a.rank_min == a.rank_max else f"{a.rank_min}–{a.rank_max}"
+
+
+def _ref(a: Artifact | None, fallback: str) -> str:
+    return f"{a.name} (id {a.id})" if a is not None else fallback
+
+
+def _short(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""

@@ -1,0 +1,72 @@
+"""What the file commands print: probe, inspect, convert."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from .base import BaseSink
+
+if TYPE_CHECKING:  # the reports' modules need torch; the sink only reads their attributes
+    from loradex.adapters.artifact import ArtifactInfo
+    from loradex.adapters.convert import ConversionReport
+    from loradex.adapters.inspection import Inspection
+
+
+class FilesOutput(BaseSink):
+    def probe_table(self, infos: Iterable[ArtifactInfo], failures: list[str]) -> None:
+        infos = list(infos)
+        if self.as_json:
+            self.emit_json({"artifacts": [i.to_dict() for i in infos], "errors": failures})
+            return
+        table = Table("name", "kind", "format", "base", "layers", "ranks", "dtype", "notes")
+        for column in table.columns[:4]:
+            column.no_wrap = True
+        for i in infos:
+            evidence = i.base_evidence[0].split(" (")[0] if i.base_evidence else ""
+            notes = "; ".join(filter(None, [
+                f"[yellow]{i.base_conflict}[/]" if i.base_conflict else evidence,
+                f"[red]{len(i.unmatched)} unmatched[/]" if i.unmatched else "",
+                i.reason or "",
+                ("triggers: " + ", ".join(i.trigger_words[:3])) if i.trigger_words else "",
+            ]))
+            table.add_row(i.path.name, i.kind, i.format, i.base, str(len(i.layers) or len(i.inventory) or ""),
+                          ",".join(map(str, i.ranks)), i.dtype or "", notes)
+        self.out.print(table)
+        for line in failures:
+            # Plain print: Rich would wrap a long path over several lines.
+            print(f"error: {line}", file=sys.stderr)
+
+    def inspection(self, report: Inspection, *, show_layers: bool) -> None:
+        if self.as_json:
+            self.emit_json(report.to_dict())
+            return
+        info = report.info
+        self.out.print(f"{info.path}: {info.kind} ({info.format}) for {info.base}, {len(report.layers)} layers, "
+                       f"{info.parameters:,} parameters, ranks {report.rank_histogram}")
+        if report.nonfinite:
+            self.out.print(f"[red]NaN/Inf in {len(report.nonfinite)} layers: {', '.join(report.nonfinite[:5])}[/]")
+        blocks = Table("block", "layers", "‖ΔW‖", "ranks")
+        for b in report.blocks:
+            blocks.add_row(b.block, str(b.layers), f"{b.norm:.4g}", ",".join(map(str, b.ranks)))
+        self.out.print(blocks)
+        if show_layers:
+            table = Table("stem (in file)", "canonical layer", "algo", "rank", "alpha", "‖ΔW‖", "eff. rank")
+            for s in report.layers:
+                table.add_row(s.stem, s.canonical or "[red]unmatched[/]", s.algorithm, str(s.rank or ""),
+                              f"{s.alpha:g}" if s.alpha is not None else "",
+                              f"{s.norm:.4g}" if s.norm is not None else "-",
+                              f"{s.effective_rank:.2f}" if s.effective_rank is not None else "-")
+            self.out.print(table)
+
+    def conversion(self, report: ConversionReport) -> None:
+        if self.as_json:
+            self.emit_json(report.__dict__)
+            return
+        self.out.print(f"wrote {report.target} ({report.target_format}, {report.layers} layers) "
+                       f"from {report.source} ({report.source_format})")
+        for note in report.notes:
+            self.out.print(note)

@@ -1,0 +1,58 @@
+"""What the operations print: mix, resize, bake and extract summaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .base import BaseSink
+
+if TYPE_CHECKING:
+    from loradex.registry.lineage import OpResult
+
+
+class OperationsOutput(BaseSink):
+    def operation(self, result: OpResult) -> None:
+        """Summary of a mix / resize / bake / extract run."""
+        r = result.report
+        energy = _energy(r.get("retained_energy") or {})
+        if self.as_json:
+            self.emit_json({**result.to_dict(), "retained_energy": energy})
+            return
+        inputs = [i for i in result.inputs if i["role"] == "input"]
+        ranks = sorted(set(r.get("ranks") or []))
+        rank_text = (f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {ranks[0]}–{ranks[-1]}") if ranks else ""
+        if result.op == "mix":
+            what = f"mix ({r['method']}) of {len(inputs)} input{'s' if len(inputs) != 1 else ''}, {r['layers']} layers, " \
+                   + rank_text
+        elif result.op == "resize":
+            dynamic = result.recipe.params.get("dynamic")
+            rule = f"{dynamic[0]}={dynamic[1]:g}" if dynamic else f"rank {result.recipe.params.get('rank')}"
+            what = f"resize ({rule}), {r['layers']} layers, {rank_text}"
+        elif result.op == "bake":
+            what = (f"{len(inputs)} LoRA{'s' if len(inputs) != 1 else ''} baked into {Path(r['base']).name} "
+                    f"(dtype {r['dtype']}), {r['patched_tensors']} tensors patched in {r['seconds']:.1f} s")
+        else:
+            what = f"extracted {r['layers']} layers at rank {r['rank']} ({r['unchanged']} unchanged)"
+        self.out.print(f"wrote {result.output}: {what}", markup=False, highlight=False)
+        for path, weight, applied, total in r.get("loras") or []:
+            self.out.print(f"  {Path(path).name} ×{weight:g}: {applied}/{total} layers", markup=False, highlight=False)
+        if r.get("unmatched"):
+            self.out.print(f"  skipped {len(r['unmatched'])} unmatched layers (first: {', '.join(r['unmatched'][:3])})",
+                           markup=False, highlight=False)
+        if energy:
+            self.out.print(f"retained energy: min {energy['min']:.4f} ({energy['min_layer']}), mean {energy['mean']:.4f} "
+                           f"over {energy['layers']} layers (--json lists all)", markup=False, highlight=False)
+        if result.artifact_id is not None:
+            self.out.print(f"recorded in the catalog as {result.artifact_name} (id {result.artifact_id})",
+                           markup=False, highlight=False)
+        else:
+            self.note("not recorded: no catalog in use (--catalog or $LORADEX_CATALOG)")
+
+
+def _energy(values: dict[str, float]) -> dict[str, Any] | None:
+    if not values:
+        return None
+    layer = min(values, key=values.__getitem__)
+    return {"min": values[layer], "min_layer": layer, "mean": sum(values.values()) / len(values),
+            "layers": len(values)}
