@@ -21,15 +21,12 @@ from sqlmodel import Session, select
 from .compat import EFFECTIVE_BASE, fit_parts, load_options
 from .errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
 from .models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, Publication, Recipe, RecipeInput, Tag
+from .vocabulary import SORT_FIELDS, SORT_KEYS
 from .views import Details, KindCount, LayerSummary, Lineage, LineageInput, MadeBy, UsedIn
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
-_SORT_COLUMNS: dict[str, Any] = {
-    "name": Artifact.name, "size": Artifact.size, "rank": Artifact.rank_max, "kind": Artifact.kind,
-    "base": EFFECTIVE_BASE, "created": Artifact.created_at,
-}
-#: Accepted ``sort`` values of :func:`find`; a leading ``-`` sorts descending.
-SORT_KEYS: tuple[str, ...] = tuple(k for key in _SORT_COLUMNS for k in (key, f"-{key}"))
+_SORT_COLUMNS: dict[str, Any] = dict(zip(SORT_FIELDS, (
+    Artifact.name, Artifact.size, Artifact.rank_max, Artifact.kind, EFFECTIVE_BASE, Artifact.created_at)))
 
 
 def _unique(session: Session, stmt: Any, ref: str) -> Artifact | None:

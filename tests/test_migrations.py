@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from loradex.registry.db import CatalogError, current_revision, head_revision, open_catalog, upgrade
+from loradex.registry.db import SCHEMA_HEAD, CatalogError, current_revision, head_revision, open_catalog, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_REVISION = Path(__file__).parent / "data" / "catalog-0001.db"
@@ -88,3 +88,7 @@ def test_upgrading_from_the_first_revision_fills_search_text_on_both_backends(ca
         row = conn.execute(text("SELECT search_text, notes FROM artifact")).one()
     engine.dispose()
     assert row == ("cat orange fur cat_v2", "mine")
+
+
+def test_the_schema_head_that_lets_opening_skip_alembic_is_alembics_own_head():
+    assert SCHEMA_HEAD == head_revision()

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Callable, Optional
 import typer
 
 from loradex.adapters.errors import LoradexError
-from loradex.registry import db
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -100,16 +99,22 @@ def _disposed(engine: Engine | None) -> Iterator[Engine | None]:
 
 def catalog_engine(ctx: typer.Context) -> AbstractContextManager[Engine]:
     """The catalog chosen by ``--catalog`` / ``$LORADEX_CATALOG`` (:func:`.db.open_catalog`), disposed after."""
+    from loradex.registry import db  # sqlalchemy costs ~0.3 s: only commands that open a catalog pay it
+
     return _disposed(db.open_catalog(_catalog(ctx)))  # type: ignore[return-value]
 
 
 def optional_engine(ctx: typer.Context) -> AbstractContextManager[Engine | None]:
     """The catalog when one is in use (:func:`.db.catalog_in_use`), else None (nothing is created)."""
+    from loradex.registry import db
+
     return _disposed(db.open_catalog_in_use(_catalog(ctx)))
 
 
 @contextmanager
 def catalog_session(ctx: typer.Context) -> Iterator[Session]:
+    from loradex.registry import db
+
     with catalog_engine(ctx) as engine, db.session(engine) as session:
         yield session
 

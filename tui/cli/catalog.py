@@ -9,14 +9,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from loradex.registry import compat, db, queries
+from loradex.registry.vocabulary import SORT_KEYS
 
 from ..output import Sink
 from .app import JsonOpt, RefArg, app, catalog_engine, catalog_session, handle_errors
 
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Files probed and hashed in parallel.")]
 # Typer shows an Enum's values as the allowed choices and answers others with exit code 2.
-SortKey = Enum("SortKey", {key: key for key in queries.SORT_KEYS}, type=str)  # type: ignore[misc]
+SortKey = Enum("SortKey", {key: key for key in SORT_KEYS}, type=str)  # type: ignore[misc]
 
 
 @app.command("scan")
@@ -57,6 +57,8 @@ def list_cmd(
     json: JsonOpt = False,
 ) -> None:
     """List catalogued artifacts, filtered and sorted."""
+    from loradex.registry import queries
+
     with catalog_session(ctx) as session:
         checkpoint = queries.resolve(session, fits) if fits else None
         rows = queries.find(session, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
@@ -70,6 +72,8 @@ def list_cmd(
 @handle_errors
 def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
     """Everything known about one artifact: hashes, base evidence, metadata, layers, lineage."""
+    from loradex.registry import queries
+
     with catalog_session(ctx) as session:
         artifact = queries.resolve(session, ref)
         extra = queries.details(session, artifact)
@@ -90,6 +94,8 @@ def tag_cmd(
 
     Example: loradex tag 12 +style -old (or: loradex tag 12 -- -old, or --remove old).
     """
+    from loradex.registry import queries
+
     adding, removing = list(add or []), list(remove or [])
     for change in changes or []:
         # "-old" reaches us as an argument: unknown options are passed through for this command.
@@ -109,6 +115,8 @@ def note_cmd(ctx: typer.Context, ref: RefArg,
              text: Annotated[Optional[str], typer.Argument(help='The note ("" clears it); omit to show it.')] = None,
              json: JsonOpt = False) -> None:
     """Set, clear or show your note on an artifact."""
+    from loradex.registry import queries
+
     with catalog_session(ctx) as session:
         artifact = queries.resolve(session, ref)
         if text is not None:
@@ -132,6 +140,8 @@ def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = Fals
 @handle_errors
 def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Groups of catalogued files with identical contents (same sha256)."""
+    from loradex.registry import queries
+
     with catalog_session(ctx) as session:
         groups = queries.duplicates(session)
     Sink(json).duplicate_groups(groups)
@@ -147,6 +157,8 @@ def check_cmd(ctx: typer.Context, adapter: RefArg,
     Exits 0 whatever the verdict (compatible, partial, incompatible); read it from the
     output or the JSON "verdict".
     """
+    from loradex.registry import compat, queries
+
     with catalog_session(ctx) as session:
         result = compat.check(session, queries.resolve(session, adapter), queries.resolve(session, base))
     Sink(json).compatibility(result)
@@ -160,6 +172,8 @@ def demo_cmd(
     json: JsonOpt = False,
 ) -> None:
     """Build the demo zoo (tiny models, every adapter format), scan it into the catalog, count it."""
+    from loradex.registry import db, queries
+
     import platformdirs
 
     from loradex.adapters.zoo import build_zoo

@@ -7,9 +7,6 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
-from loradex.registry.compat import base_of
-from loradex.registry.views import row_dict
-
 from .base import BaseSink
 
 if TYPE_CHECKING:
@@ -34,6 +31,9 @@ class CatalogOutput(BaseSink):
         self.out.print(table)
 
     def artifact_details(self, a: Artifact, extra: Details) -> None:
+        from loradex.registry.compat import base_of
+        from loradex.registry.views import row_dict
+
         if self.as_json:
             data = row_dict(a, without=("search_text",))
             data["effective_base"] = base_of(a)
@@ -164,6 +164,8 @@ class CatalogOutput(BaseSink):
 
 def artifact_row(a: Artifact, tags: list[str]) -> dict[str, Any]:
     """The JSON of one artifact in a listing."""
+    from loradex.registry.compat import base_of  # the catalog's modules load only when a catalog is read
+
     return {"id": a.id, "name": a.name, "path": a.path, "kind": a.kind, "format": a.format, "base": base_of(a),
             "detected_base": a.base, "status": a.status, "rank_min": a.rank_min, "rank_max": a.rank_max,
             "ranks": a.ranks, "size": a.size, "sha256": a.sha256, "autov2": a.autov2, "tags": tags}
