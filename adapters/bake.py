@@ -63,7 +63,7 @@ class BakeReport:
     dtype: str = ""
     seconds: float = 0.0
     recipe: dict = field(default_factory=dict)
-    #: The output's hashes, computed while it was written.
+    #: The output's hashes, computed while it was written (with ``hashes=True``).
     hashes: FileHashes | None = None
     #: Seconds spent waiting for the base's sha256 after planning, and streaming the output.
     timings: dict[str, float] = field(default_factory=dict)
@@ -74,7 +74,8 @@ class BakeReport:
 
 
 def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str | Path, *,
-         dtype: str | None = None, allow_partial: bool = False, progress: Progress | None = None) -> BakeReport:
+         dtype: str | None = None, allow_partial: bool = False, progress: Progress | None = None,
+         hashes: bool = False) -> BakeReport:
     """Bake LoRAs into a checkpoint: a single-file (LDM/SGM) ``.safetensors`` or a diffusers folder.
 
     Args:
@@ -85,6 +86,8 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
         dtype: ``fp16``, ``bf16`` or ``fp32`` for floating tensors; default: as in the base.
         allow_partial: apply what matches when some LoRA layers match nothing in the base.
         progress: called with a ``bake`` :class:`ProgressEvent` per tensor written.
+        hashes: hash the output while writing it (``report.hashes``), for a caller that records
+            it: that costs two sha256 passes over the output, on the core the writer leaves.
 
     Returns:
         A :class:`BakeReport`.
@@ -135,11 +138,11 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
                     _copy_folder_extras(base, tmp, files)
                     written = {f.relative_to(base).as_posix(): _bake_file(
                         f, tmp / f.relative_to(base), patches.get(f, {}), sources, infos, weights, dtype, recipe,
-                        progress, protect) for f in files}
-                    report.hashes = folder_hashes(tmp, written)
+                        progress, protect, hashes) for f in files}
+                    report.hashes = folder_hashes(tmp, written) if hashes else None
             else:
                 report.hashes = _bake_file(base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe,
-                                           progress, protect)
+                                           progress, protect, hashes)
     finally:
         for src in sources:
             src.close()
@@ -286,7 +289,7 @@ def _apply(patch: Patch, src: WeightSource, info: ArtifactInfo, weight: float, r
 
 def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sources: list[WeightSource],
                infos: list[ArtifactInfo], weights: list[float], dtype: str | None, recipe: Recipe,
-               progress: Progress | None, protect: list[Path]) -> FileHashes:
+               progress: Progress | None, protect: list[Path], hashes: bool) -> FileHashes | None:
     """Stream one weights file of the base into ``out`` (safetensors), patching as planned.
 
     A safetensors base keeps its tensor order and its untouched tensors are kernel copies; a
@@ -303,7 +306,7 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
         metadata = {**src.metadata, METADATA_KEY: recipe.to_json()}
         total = len(layout)
         with SafetensorsWriter(out, layout, metadata, protect=protect, write_behind=_WRITE_BEHIND,
-                               hashes=True) as writer:
+                               hashes=hashes) as writer:
             for done, (name, code, _) in enumerate(layout, 1):
                 stored = src.dtype(name)
                 if name in patches:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -214,18 +215,21 @@ def _version() -> str:
 def parse_weighted(text: str) -> tuple[str, float]:
     """``"REF[:WEIGHT]"`` → (ref, weight); split on the last colon so paths with colons work.
 
+    A tail after the last colon that holds no path separator is a weight, and must be a finite
+    number (``A:abc``, ``A:inf`` and ``A:nan`` are refused before anything is read).
+
     >>> parse_weighted("b.safetensors:-0.5")
     ('b.safetensors', -0.5)
     >>> parse_weighted("C:/loras/a.safetensors")
     ('C:/loras/a.safetensors', 1.0)
+
+    Raises:
+        ValueError: the weight is not a finite number.
     """
     ref, sep, tail = text.rpartition(":")
-    if sep:
-        try:
-            return ref, float(tail)
-        except ValueError:
-            pass
-    return text, 1.0
+    if not sep or "/" in tail or "\\" in tail or not ref or Path(text).exists():
+        return text, 1.0
+    return ref, _finite(tail, text)
 
 
 def parse_block_weights(text: str) -> dict[str, float]:
@@ -239,10 +243,26 @@ def parse_block_weights(text: str) -> dict[str, float]:
         label, sep, value = part.partition("=")
         if not sep or not label.strip():
             raise ValueError(f"{part!r} is not LABEL=WEIGHT (e.g. IN=1,MID=0.5,OUT=1,TE=0)")
-        weights[label.strip()] = _finite(value.strip(), part)
+        weights[block_label(label.strip())] = _finite(value.strip(), part)
     if not weights:
         raise ValueError("no block weights given (e.g. IN=1,MID=0.5,OUT=1,TE=0)")
     return weights
+
+
+#: Block labels as LoRA-block-weight tools spell them: groups, or one block (IN04, OUT11, TE.03, TE2.31).
+_BLOCK_LABEL = re.compile(r"(BASE|IN|MID|OUT|TE2?)|(IN|OUT)\d\d|TE2?\.\d\d")
+
+
+def block_label(label: str) -> str:
+    """``label`` when it names a block or block group, for ``block_weights``.
+
+    Raises:
+        ValueError: an unknown label (a typo must not be silently ignored).
+    """
+    if not _BLOCK_LABEL.fullmatch(label):
+        raise ValueError(f"unknown block {label!r}; use BASE, IN, MID, OUT, TE, TE2 or one block such as IN04, "
+                         "OUT11, TE.03, TE2.31")
+    return label
 
 
 def parse_dynamic(text: str) -> tuple[str, float]:
@@ -412,7 +432,10 @@ def _block_weights(value: Any, fail: Callable[[str], RecipeFileError]) -> dict[s
     for label, weight in value.items():
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
             raise fail(f"block_weights.{label} must be a number, got {weight!r}")
-        weights[str(label)] = float(weight)
+        try:
+            weights[block_label(str(label))] = float(weight)
+        except ValueError as exc:
+            raise fail(f"'block_weights': {exc}") from None
     return weights
 
 
@@ -454,13 +477,15 @@ def files_only(recipe: Recipe) -> Resolve:
 
 
 def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | None = None,
-        progress: Progress | None = None) -> RunResult:
+        progress: Progress | None = None, hashes: bool = False) -> RunResult:
     """Check ``recipe``, resolve its inputs, and run its operation into ``out`` (default:
     ``recipe.output``).
 
     Args:
         resolve: turns each input's reference into a file (default :func:`files_only`).
         progress: receives the operation's progress events.
+        hashes: the output's hashes are wanted (``report.hashes``; a bake then hashes while
+            writing, the smaller outputs of the other ops always are).
 
     Raises:
         LoradexError: a check fails, an input cannot be resolved, or the operation refuses.
@@ -491,7 +516,7 @@ def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | Non
                         progress=progress)
     elif recipe.op == "bake":
         report = bake(base, pairs, target, dtype=p.get("dtype"), allow_partial=p.get("allow_partial", False),
-                      progress=progress)
+                      progress=progress, hashes=hashes)
     else:
         report = extract(base, pairs[0][0], target, rank=p["rank"], dtype=p.get("dtype") or "fp16",
                          min_change=p.get("min_change", 1e-6), progress=progress)

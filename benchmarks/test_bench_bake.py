@@ -17,8 +17,10 @@ Run: ``.venv/bin/pytest -m benchmark -s benchmarks/test_bench_bake.py``. Set
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ from loradex.adapters.layermap import layer_map
 from loradex.adapters.safetensors_io.header import DTYPE_SIZES
 from loradex.adapters.safetensors_io.writer import SafetensorsWriter
 from loradex.adapters.zoo.models import canonical_text_key, unet_to_ldm, vae_to_ldm
+from loradex.registry.db import open_catalog
 
 from children import PEAK_RSS, run_child  # benchmarks/ is on sys.path under pytest
 from synthetic import write_kohya_lora
@@ -184,19 +187,27 @@ def _fmt(values: list[float]) -> str:
     return "runs " + ", ".join(f"{v:.2f}" for v in values)
 
 
-def test_bake_vs_cp_vs_naive_merge(tmp_path):
-    base, l1, l2 = tmp_path / "sd15_fp16.safetensors", tmp_path / "lora1.safetensors", tmp_path / "lora2.safetensors"
+@pytest.fixture(scope="module")
+def sd15(tmp_path_factory):
+    """The synthetic full-size SD1.5 base and the two LoRAs, built once for the module."""
+    folder = tmp_path_factory.mktemp("bake")
+    base, l1, l2 = folder / "sd15_fp16.safetensors", folder / "lora1.safetensors", folder / "lora2.safetensors"
     layout = sd1_checkpoint_layout()
     t = time.perf_counter()
     write_checkpoint(base, layout)
     layers = lora_layers()
     write_kohya_lora(l1, layers, rank=RANK, alpha=ALPHAS[0], seed=1, base='sd1')
     write_kohya_lora(l2, layers, rank=RANK, alpha=ALPHAS[1], seed=2, base='sd1')
-    size = base.stat().st_size
-    print(f"\n[bake] inputs: base {size / 1e9:.3f} GB ({len(layout)} tensors), two rank-{RANK} LoRAs of "
-          f"{len(layers)} layers, {l1.stat().st_size / 1e6:.1f} MB each, weights {WEIGHTS}; "
+    print(f"\n[bake] inputs: base {base.stat().st_size / 1e9:.3f} GB ({len(layout)} tensors), two rank-{RANK} LoRAs "
+          f"of {len(layers)} layers, {l1.stat().st_size / 1e6:.1f} MB each, weights {WEIGHTS}; "
           f"built in {time.perf_counter() - t:.1f} s")
     layer_map("sd1")  # make sure the on-disk layer-map cache exists before any measured run
+    return base, l1, l2, layers
+
+
+def test_bake_vs_cp_vs_naive_merge(sd15, tmp_path):
+    base, l1, l2, layers = sd15
+    size = base.stat().st_size
 
     # Warm the page cache: every run below reads the base from memory.
     _settle()
@@ -297,3 +308,51 @@ def test_bake_vs_cp_vs_naive_merge(tmp_path):
     print(f"[bake] check: bake and naive outputs agree on {len(sample)} patched tensors "
           f"(max |diff| {worst:.2e}); untouched tensors byte-identical to the base")
     assert baked["patched"] == len(layers)
+
+
+def test_the_bake_command_end_to_end_vs_cp_and_sync(sd15, tmp_path):
+    """``loradex bake`` as a user runs it: a fresh process, a catalog in use (the output is
+    recorded), a base whose sha256 nobody has seen (its mtime is touched before each run), against
+    ``cp`` + ``sync`` of the same file, interleaved, best of ``REPEAT``; and where the time goes."""
+    base, l1, l2, _ = sd15
+    loradex = str(Path(sys.executable).parent / "loradex")
+    out, copy = tmp_path / "baked.safetensors", tmp_path / "copy.safetensors"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    _settle()
+    with open(base, "rb") as fh:  # warm page cache, as for the cp runs
+        while fh.read(16 << 20):
+            pass
+    catalog = tmp_path / "catalog.db"  # the user's catalog: it exists, with the inputs not in it
+    open_catalog(catalog).dispose()
+    cp_syncs, runs = [], []
+    for i in range(REPEAT):
+        cp_syncs.append(_timed(["sh", "-c", f'cp "{base}" "{copy}" && sync "{copy}"']))
+        copy.unlink()
+        _settle()
+        os.utime(base)  # a base not seen before: the sha256 cache is keyed by mtime
+        out.unlink(missing_ok=True)
+        start = time.perf_counter()
+        proc = subprocess.run([loradex, "--catalog", str(catalog), "bake", "--base", str(base), f"{l1}:{WEIGHTS[0]}",
+                               f"{l2}:{WEIGHTS[1]}", "-o", str(out), "--json"], capture_output=True, text=True, env=env)
+        wall = time.perf_counter() - start
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append((wall, json.loads(proc.stdout)))
+        _settle()
+    t_cp_sync = min(cp_syncs)
+    wall, data = min(runs, key=lambda r: r[0])
+    timings, report = data["timings"], data["report"]
+    bake_s = report["seconds"]
+    split = {
+        "start-up (interpreter, CLI, resolving)": wall - timings["run"] - timings["record"],
+        "imports of the operation (torch)": timings["run"] - bake_s,
+        "probe + plan (beside the base hash)": bake_s - report["timings"]["base_hash_wait"] - report["timings"]["stream"],
+        "waiting for the base sha256": report["timings"]["base_hash_wait"],
+        "stream (patch, write, hash the output, fsync)": report["timings"]["stream"],
+        "recording in the catalog": timings["record"],
+    }
+    print(f"[bake e2e] cp+sync wall: {t_cp_sync:.2f} s ({_fmt(cp_syncs)})")
+    print(f"[bake e2e] loradex bake wall: {wall:.2f} s ({_fmt([w for w, _ in runs])}) = "
+          f"{wall / t_cp_sync:.2f}x cp+sync (target <= 1.5x)")
+    for what, seconds in split.items():
+        print(f"[bake e2e]   {what:48s} {seconds:6.2f} s")
+    assert data["artifact"] is not None and data["report"]["hashes"]["sha256"]

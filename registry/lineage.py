@@ -197,7 +197,7 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
         return resolve_input(item.ref, engine=engine, folder=recipe.folder or Path.cwd())
 
     start = time.perf_counter()
-    result = run(recipe, resolve=resolve, progress=progress)
+    result = run(recipe, resolve=resolve, progress=progress, hashes=engine is not None)
     inputs = [{"ref": item.ref, "path": str(path), "weight": item.weight, "role": item.role}
               for item, path in result.inputs]
     outcome = OpResult(recipe.op, result.output, result.report.to_dict(), inputs, result.recipe)

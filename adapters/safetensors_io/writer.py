@@ -313,7 +313,7 @@ class _HashFollower:
         from ..hashing import StreamHasher  # hashing reads files through the reader: no cycle at import
 
         self._fd = fd
-        self._hasher = StreamHasher(size)
+        self._hasher = StreamHasher(size, parallel=True)
         self._available = 0
         self._stopped = False
         self._error: BaseException | None = None
@@ -341,6 +341,7 @@ class _HashFollower:
             self._stopped = True
             self._cond.notify()
         self._thread.join()
+        self._hasher.digests()  # ends its helper thread
         with contextlib.suppress(OSError):
             os.close(self._fd)
 
