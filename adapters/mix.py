@@ -120,9 +120,11 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
         for info, (_, weight) in zip(infos, inputs):
             with open_weights(info.path) as src:
                 for layer in info.layers:
+                    w = weight * _block_multiplier(block_of(layer, family), block_weights)
+                    if w == 0:  # a block weighted 0 is left out, not written as zero-norm layers
+                        continue
                     w0 = _base_weight(base_weights, layer) if base_weights and layer.algorithm == "dora" else None
                     b, a = layer_factors(info, layer, src, w0)
-                    w = weight * _block_multiplier(block_of(layer, family), block_weights)
                     per_layer.setdefault(layer.canonical, []).append((b * w, a))
                     shapes[layer.canonical] = layer.shape
                     dtypes[layer.dtype] += 1

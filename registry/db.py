@@ -71,12 +71,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Engine:
+def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool = True,
+                 create: bool = True) -> Engine:
     """An engine on the catalog, created and upgraded to the current schema if needed.
 
     Args:
         catalog: a path or SQLAlchemy URL; None for the default (:func:`catalog_url`).
         migrate: upgrade the schema to the current revision (a file is copied aside first).
+        create: make a SQLite catalog file that does not exist yet (else that is an error:
+            commands that only read never leave a catalog behind). Only the default
+            catalog's folder is ever created; a named file's folder must exist.
 
     Returns:
         The engine; the caller disposes of it.
@@ -94,7 +98,7 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
     engine = None
     try:
         if parsed.get_backend_name() == "sqlite" and parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _check_sqlite_file(Path(parsed.database), create=create)
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
@@ -109,6 +113,18 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
             raise CatalogError(f"cannot open the catalog {url}: {exc}") from exc
         raise
     return engine
+
+
+def _check_sqlite_file(path: Path, *, create: bool) -> None:
+    if path.exists():
+        return
+    if not create:
+        raise CatalogError("no catalog here yet; `loradex scan DIR` creates it and adds files", path=path)
+    if path == default_catalog_path().resolve():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise CatalogError(f"the folder {path.parent} does not exist; create it or name another catalog file",
+                           path=path)
 
 
 def open_catalog_in_use(catalog: str | os.PathLike[str] | None = None) -> Engine | None:

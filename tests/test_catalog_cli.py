@@ -166,8 +166,8 @@ def test_the_catalog_comes_from_the_environment_without_the_option(tmp_path, mon
 def test_a_bad_catalog_location_is_a_one_line_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    result = runner.invoke(app, ["--catalog", str(blocker / "sub" / "catalog.db"), "list"])
-    one_error_line(result, "cannot open the catalog", "sub")
+    result = runner.invoke(app, ["--catalog", str(blocker / "sub" / "catalog.db"), "scan", str(tmp_path)])
+    one_error_line(result, "does not exist", "sub")
 
 
 # ---------------------------------------------------------------------------------------
@@ -228,3 +228,30 @@ def test_demo_builds_scans_and_counts(tmp_path):
     with open_session(engine) as s:
         assert sum(counts.values()) == len(queries.find(s)) == data["scan"]["added"]
     engine.dispose()
+
+
+def test_a_read_only_command_creates_no_default_catalog(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("LORADEX_CATALOG", raising=False)
+    from loradex.registry.db import default_catalog_path
+
+    for args in (["list"], ["show", "x"], ["dupes"], ["verify"], ["check", "a", "--base", "b"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and "scan DIR" in result.stderr, result.output
+    assert not default_catalog_path().exists() and not (tmp_path / "xdg").exists()
+
+
+def test_a_catalog_in_a_folder_that_does_not_exist_is_an_error_not_a_new_folder(tmp_path):
+    result = runner.invoke(app, ["--catalog", str(tmp_path / "no" / "such" / "c.db"), "scan", str(tmp_path)])
+    assert result.exit_code == 1 and "does not exist" in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_scan_creates_the_default_catalog_and_says_where(zoo, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("LORADEX_CATALOG", raising=False)
+    from loradex.registry.db import default_catalog_path
+
+    result = runner.invoke(app, ["scan", str(zoo["sd1-kohya-lora"].path)])
+    assert result.exit_code == 0, result.output
+    assert default_catalog_path().exists() and str(default_catalog_path()) in result.stderr

@@ -41,7 +41,7 @@ def test_the_catalog_in_use_is_opened_where_it_was_named(tmp_path):
 def test_an_unusable_location_is_a_catalog_error_naming_it(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(CatalogError, match="cannot open the catalog .*sub"):
+    with pytest.raises(CatalogError, match="folder .*sub does not exist"):
         open_catalog(blocker / "sub" / "catalog.db")
 
 

@@ -38,6 +38,14 @@ def test_weighted_references_split_on_the_last_colon(text, expected):
     assert parse_weighted(text) == expected
 
 
+@pytest.mark.parametrize(("text", "words"), [("a.safetensors:abc", "'abc' is not a number"),
+                                             ("a.safetensors:inf", "'inf' is not a finite number"),
+                                             ("a.safetensors:nan", "'nan' is not a finite number")])
+def test_a_weight_that_is_not_a_finite_number_is_refused(text, words):
+    with pytest.raises(ValueError, match=words):
+        parse_weighted(text)
+
+
 def test_concat_mix_loaded_in_diffusers_equals_two_weighted_adapters(zoo, sd1_pipe, tmp_path):
     a, b = zoo["sd1-kohya-lora"].path, zoo["sd1-diffusers-lora"].path
     out = tmp_path / "mix.safetensors"

@@ -500,3 +500,25 @@ def test_an_output_recorded_in_the_catalog_is_hashed_while_written_not_read_agai
     from loradex.adapters.hashing import hash_file
 
     assert hash_file(out).sha256 == data["report"]["hashes"]["sha256"]
+
+
+@pytest.mark.parametrize(("weight", "words"), [("inf", "not a finite number"), ("nan", "not a finite number"),
+                                               ("abc", "'abc' is not a number")])
+def test_a_weight_that_is_no_finite_number_is_a_usage_error_before_anything_is_read(files, tmp_path, weight,
+                                                                                    words):
+    out = tmp_path / "baked.safetensors"
+    one_error_line(cli("bake", "--base", files["base"], f"{files['lora']}:{weight}", "-o", out), words, code=2)
+    assert not out.exists()
+
+
+def test_an_unknown_block_weight_label_is_refused_naming_the_valid_ones(files, tmp_path):
+    one_error_line(cli("mix", files["lora"], "--block-weights", "IN=1,FOO=1", "-o", tmp_path / "o.safetensors"),
+                   "FOO", "IN04", code=2)
+
+
+def test_a_block_weighted_zero_is_left_out_of_the_mix(files, tmp_path):
+    out = tmp_path / "no_te.safetensors"
+    cli_json("mix", files["lora"], "--block-weights", "TE=0", "-o", out)
+    layers = probe(out).layers
+    assert layers and all(layer.component == "unet" for layer in layers)
+    assert len(layers) < len(probe(files["lora"]).layers)

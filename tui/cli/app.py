@@ -97,11 +97,12 @@ def _disposed(engine: Engine | None) -> Iterator[Engine | None]:
             engine.dispose()
 
 
-def catalog_engine(ctx: typer.Context) -> AbstractContextManager[Engine]:
-    """The catalog chosen by ``--catalog`` / ``$LORADEX_CATALOG`` (:func:`.db.open_catalog`), disposed after."""
+def catalog_engine(ctx: typer.Context, *, create: bool = False) -> AbstractContextManager[Engine]:
+    """The catalog chosen by ``--catalog`` / ``$LORADEX_CATALOG`` (:func:`.db.open_catalog`), disposed
+    after; only commands that add to it (``create``: scan, demo) make a new catalog file."""
     from loradex.registry import db  # sqlalchemy costs ~0.3 s: only commands that open a catalog pay it
 
-    return _disposed(db.open_catalog(_catalog(ctx)))  # type: ignore[return-value]
+    return _disposed(db.open_catalog(_catalog(ctx), create=create))  # type: ignore[return-value]
 
 
 def optional_engine(ctx: typer.Context) -> AbstractContextManager[Engine | None]:

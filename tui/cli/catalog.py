@@ -32,9 +32,11 @@ def scan_cmd(ctx: typer.Context,
     from loradex.registry.scan import scan
 
     sink = Sink(json)
-    with catalog_engine(ctx) as engine, sink.progress("scanning") as progress:
+    with catalog_engine(ctx, create=True) as engine, sink.progress("scanning") as progress:
         report = scan(dirs, engine=engine, workers=workers, progress=progress)
+        url = engine.url.render_as_string(hide_password=True)
     sink.report("scanned", report.to_dict())
+    sink.note(f"catalog: {url}")
 
 
 @app.command("list")
@@ -182,7 +184,7 @@ def demo_cmd(
     # abspath, as scan stores paths: the counts below select the zoo by path prefix.
     root = Path(os.path.abspath((directory or Path(platformdirs.user_data_dir("loradex")) / "demo-zoo").expanduser()))
     sink = Sink(json)
-    with catalog_engine(ctx) as engine:  # opened first: a bad --catalog fails before the build
+    with catalog_engine(ctx, create=True) as engine:  # opened first: a bad --catalog fails before the build
         sink.note(f"building the demo zoo in {root} …")
         build_zoo(root)
         with sink.progress("scanning") as progress:

@@ -42,7 +42,7 @@ def _weighted(values: list[str]) -> list[tuple[str, float]]:
             except ValueError:
                 raise typer.BadParameter(f"no such option {value}") from None
             raise typer.BadParameter(f"{value!r}: a weight goes after its input, as REF:{value}")
-        pairs.append(recipes.parse_weighted(value))
+        pairs.append(_parsed(recipes.parse_weighted, value, "REF[:WEIGHT]"))
     return pairs
 
 
@@ -103,6 +103,10 @@ def _value(option: Any) -> Any:
 
 
 def _run(ctx: typer.Context, recipe: recipes.Recipe, as_json: bool) -> None:
+    if recipe.op == "bake" and recipe.base is not None and Path(recipe.base.ref).is_file():
+        from loradex.adapters.hashing import prefetch_sha256
+
+        prefetch_sha256(recipe.base.ref)  # the multi-GB hash a bake needs first, beside opening the catalog
     from loradex.registry.lineage import run_recipe
 
     sink = Sink(as_json)

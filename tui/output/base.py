@@ -31,7 +31,7 @@ class BaseSink:
 
     def note(self, text: str) -> None:
         if not self.as_json:
-            self.err.print(text, style="dim")
+            self.err.print(text, style="dim", soft_wrap=True, markup=False, highlight=False)
 
     @contextmanager
     def progress(self, label: str) -> Iterator[Progress | None]:
