@@ -14,7 +14,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 import loradex.adapters.recipe as recipes
-from loradex.adapters.errors import LoradexError, RecipeFileError
+from loradex.adapters.errors import LoradexError
 
 from ..output import Sink
 from .app import JsonOpt, app, handle_errors, optional_engine
@@ -63,17 +63,14 @@ def _recipe(op: str, out: Path | None, inputs: list[tuple[str, float]] | None = 
                           output=_output(out), folder=Path.cwd())
 
 
-def _from_file(path: Path, op: str, **given: Any) -> recipes.Recipe:
-    """The recipe of a file run as ``loradex OP recipe.toml`` (no other options allowed)."""
+def _from_file(path: Path, **given: Any) -> recipes.Recipe:
+    """The recipe of a file run as ``loradex OP recipe.toml``: the file names its own op, so any
+    of the operation commands runs any recipe (no other options allowed)."""
     extra = [name for name, value in given.items() if value not in (None, False, [])]
     if extra:
         raise typer.BadParameter(f"{', '.join(extra)} cannot be combined with a recipe file; "
                                  "set them in the file instead")
-    recipe = recipes.load(path)
-    if recipe.op != op:
-        raise RecipeFileError(f"the recipe's op is {recipe.op!r}; run it with `loradex {recipe.op} {path}`",
-                              path=recipe.source)
-    return recipe
+    return recipes.load(path)
 
 
 def _need(**values: Any) -> None:
@@ -147,7 +144,7 @@ def mix_cmd(
     Inputs may then be catalog refs (id, name, sha256 prefix) and the output is recorded with its recipe.
     """
     if (path := _recipe_file(inputs)) is not None:
-        spec = _from_file(path, "mix", **{"-o": out, "--rank": rank, "--method": method,
+        spec = _from_file(path, **{"-o": out, "--rank": rank, "--method": method,
                                           "--block-weights": block_weights, "--base": base})
     else:
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
@@ -178,7 +175,7 @@ def resize_cmd(
     From a recipe file: loradex resize recipe.toml. The catalog is used as for mix.
     """
     if (path := _recipe_file([ref])) is not None:
-        spec = _from_file(path, "resize", **{"-o": out, "--rank": rank, "--dynamic": dynamic, "--base": base})
+        spec = _from_file(path, **{"-o": out, "--rank": rank, "--dynamic": dynamic, "--base": base})
     else:
         _need(**{"-o OUT": out})
         if (rank is None) == (dynamic is None):
@@ -216,7 +213,7 @@ def bake_cmd(
     The catalog is used as for mix.
     """
     if (path := _recipe_file(loras)) is not None:
-        spec = _from_file(path, "bake", **{"--base": base, "-o": out, "--dtype": dtype,
+        spec = _from_file(path, **{"--base": base, "-o": out, "--dtype": dtype,
                                            "--allow-partial": allow_partial})
     else:
         _need(**{"--base": base, "-o OUT": out})
@@ -250,7 +247,7 @@ def extract_cmd(
     if recipe is not None:
         if not recipe.name.lower().endswith(".toml"):
             raise typer.BadParameter(f"{recipe} is not a .toml recipe file; give checkpoints with --base and --tuned")
-        spec = _from_file(recipe, "extract", **{"--base": base, "--tuned": tuned, "--rank": rank, "-o": out,
+        spec = _from_file(recipe, **{"--base": base, "--tuned": tuned, "--rank": rank, "-o": out,
                                                    "--dtype": dtype})
     else:
         _need(**{"--base": base, "--tuned": tuned, "--rank": rank, "-o OUT": out})
