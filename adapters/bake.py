@@ -37,6 +37,7 @@ from .safetensors_io.header import DTYPE_SIZES
 from .safetensors_io.torch_dtypes import torch_dtype
 from .safetensors_io.writer import SafetensorsWriter
 from .weights import PICKLE_SUFFIXES, WeightSource, open_weights
+from .words import article
 
 _FLOAT_CODES = {"F16", "BF16", "F32"}
 #: Patched tensors that may wait for the writer thread while the next ones are computed.
@@ -103,7 +104,7 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
         raise UnsupportedError(f"unknown dtype {dtype!r}; choose {', '.join(DTYPES)}")
     base_info = probe(base)
     if base_info.kind != "checkpoint":
-        raise UnsupportedError(f"bake needs a checkpoint as base; this is a {base_info.kind}", path=base)
+        raise UnsupportedError(f"bake needs a checkpoint as base; this is {article(base_info.kind)}", path=base)
     if out.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsupportedError("bake writes safetensors (never pickles); name the output .safetensors", path=out)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
@@ -189,9 +190,9 @@ def _plan(base_info: ArtifactInfo, targets: dict[str, Location], infos: list[Art
     patches: dict[Path, dict[str, list[Patch]]] = {}
     for i, (info, weight) in enumerate(zip(infos, weights)):
         if info.kind not in ("lora", "lycoris"):
-            raise UnsupportedError(f"only LoRA/LyCORIS adapters bake; this is a {info.kind}", path=info.path)
+            raise UnsupportedError(f"only LoRA/LyCORIS adapters bake; this is {article(info.kind)}", path=info.path)
         if info.base != base_info.base:
-            raise IncompatibleError(f"this is a {info.base} adapter; the base {base_info.path.name} is "
+            raise IncompatibleError(f"this is {article(info.base)} adapter; the base {base_info.path.name} is "
                                     f"{base_info.base}", path=info.path)
         applied = 0
         for layer in info.layers:

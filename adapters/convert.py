@@ -25,6 +25,7 @@ from .probe import probe
 from .safetensors_io.atomic import atomic_path
 from .safetensors_io.writer import save_tensors
 from .weights import open_weights
+from .words import article
 
 FORMATS = ("kohya", "diffusers", "peft")
 
@@ -92,7 +93,7 @@ def lora_layers(info: ArtifactInfo, *, rank: int | None = None) -> tuple[list[Lo
         UnsupportedError / IncompatibleError: as :func:`convert`.
     """
     if info.kind not in ("lora", "lycoris"):
-        raise UnsupportedError(f"only LoRA/LyCORIS adapters convert; this is a {info.kind}", path=info.path)
+        raise UnsupportedError(f"only LoRA/LyCORIS adapters convert; this is {article(info.kind)}", path=info.path)
     if "dora" in info.algorithms:
         raise UnsupportedError("DoRA layers depend on the base weights and cannot be written as plain LoRA",
                                path=info.path)

@@ -19,6 +19,7 @@ from .factors import block_of, layer_tensors
 from .lowrank import effective_rank, numerical_rank, singular_values
 from .probe import probe
 from .weights import open_weights
+from .words import article
 
 
 @dataclass
@@ -91,7 +92,7 @@ def inspect(path: str | Path) -> Inspection:
     """
     info = probe(path)
     if info.kind not in ("lora", "lycoris"):
-        raise UnsupportedError(f"inspect works on LoRA/LyCORIS adapters; this is a {info.kind}", path=path)
+        raise UnsupportedError(f"inspect works on LoRA/LyCORIS adapters; this is {article(info.kind)}", path=path)
     stats: list[LayerStats] = []
     with open_weights(info.path) as src:
         for layer in info.layers:

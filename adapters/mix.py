@@ -34,6 +34,7 @@ from .progress import Progress, ProgressEvent
 from .recipe import Recipe
 from .safetensors_io.torch_dtypes import torch_dtype
 from .weights import open_weights
+from .words import article
 
 RankRule = Callable[[torch.Tensor], int]
 _BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
@@ -59,9 +60,9 @@ def _dora_base(path: Path, family: str) -> LayerWeights:
     """The checkpoint DoRA inputs of ``family`` are applied to."""
     info = probe(path)
     if info.kind != "checkpoint":
-        raise UnsupportedError(f"the base must be a checkpoint; this is a {info.kind}", path=path)
+        raise UnsupportedError(f"the base must be a checkpoint; this is {article(info.kind)}", path=path)
     if info.base != family:
-        raise IncompatibleError(f"this is a {info.base} checkpoint; the inputs are {family}", path=path)
+        raise IncompatibleError(f"this is {article(info.base)} checkpoint; the inputs are {family}", path=path)
     return LayerWeights(path, info)
 
 
@@ -161,7 +162,7 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
 def _common_base(infos: list[ArtifactInfo]) -> str:
     for info in infos:
         if info.kind not in ("lora", "lycoris"):
-            raise UnsupportedError(f"only LoRA/LyCORIS adapters mix; this is a {info.kind}", path=info.path)
+            raise UnsupportedError(f"only LoRA/LyCORIS adapters mix; this is {article(info.kind)}", path=info.path)
         if info.unmatched:
             raise IncompatibleError(f"{len(info.unmatched)} layers match no {info.base} layer "
                                     f"(first: {info.unmatched[0]})", path=info.path)

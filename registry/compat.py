@@ -19,6 +19,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 from sqlmodel import Session, select
 
+from loradex.adapters.words import article
+
 from .errors import NoLayersError, QueryError
 from .models import Artifact, LayerSetLayer, Module
 
@@ -119,7 +121,7 @@ class Compatibility:
 
 def _require_base(base: Artifact) -> int:
     if base.kind != "checkpoint":
-        raise QueryError(f"{base.name} is a {base.kind}, not a base checkpoint", path=base.path)
+        raise QueryError(f"{base.name} is {article(base.kind)}, not a base checkpoint", path=base.path)
     if base.layer_set_id is None:
         raise NoLayersError("has no stored layer inventory; rescan it (`loradex scan`)", path=base.path)
     return base.layer_set_id

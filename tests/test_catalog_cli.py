@@ -7,7 +7,10 @@ Exit codes: 0 ok, 1 a LoradexError (one line on stderr), 2 usage.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -255,3 +258,18 @@ def test_scan_creates_the_default_catalog_and_says_where(zoo, tmp_path, monkeypa
     result = runner.invoke(app, ["scan", str(zoo["sd1-kohya-lora"].path)])
     assert result.exit_code == 0, result.output
     assert default_catalog_path().exists() and str(default_catalog_path()) in result.stderr
+
+
+def test_the_demo_prints_only_loradex_lines_and_ends_with_commands_to_try(tmp_path):
+    # A fresh interpreter: the libraries' warnings and bars depend on state set at their import.
+    env = os.environ | {"XDG_DATA_HOME": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
+    env.pop("LORADEX_CATALOG", None)
+    run = subprocess.run([sys.executable, "-m", "loradex.tui.cli", "demo", "--dir", str(tmp_path / "zoo")],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    err = run.stderr.strip().splitlines()
+    assert err[0].startswith("building the demo zoo in") and err[-6:-4] == [
+        f"zoo: {tmp_path / 'zoo'}", f"catalog: sqlite:///{tmp_path / 'data' / 'loradex' / 'catalog.db'}"]
+    assert err[-4] == "next, try:"
+    assert all(line.startswith("  loradex ") for line in err[-3:])
+    assert len(err) == 7, run.stderr  # no warning, no progress bar of a library

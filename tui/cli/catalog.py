@@ -178,8 +178,11 @@ def demo_cmd(
 
     import platformdirs
 
-    from loradex.adapters.zoo import build_zoo
+    from loradex.adapters.libraries import quiet
     from loradex.registry.scan import scan
+
+    quiet()
+    from loradex.adapters.zoo import build_zoo
 
     # abspath, as scan stores paths: the counts below select the zoo by path prefix.
     root = Path(os.path.abspath((directory or Path(platformdirs.user_data_dir("loradex")) / "demo-zoo").expanduser()))
@@ -193,3 +196,7 @@ def demo_cmd(
             rows = queries.counts(session, under=str(root))
         url = engine.url.render_as_string(hide_password=True)
     sink.catalog_counts(rows, scan=report.to_dict(), catalog=url)
+    sink.note(f"zoo: {root}\ncatalog: {url}\nnext, try:\n"
+              "  loradex list --kind lora --base sdxl\n"
+              "  loradex show sd1-kohya-lora\n"
+              f"  loradex bake --base {root / 'bases' / 'tiny-sd1.safetensors'} sd1-kohya-lora:0.8 -o baked.safetensors")

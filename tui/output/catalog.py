@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .base import BaseSink
+from loradex.adapters.words import count
 
 if TYPE_CHECKING:
     from loradex.registry.compat import Compatibility
@@ -104,7 +105,7 @@ class CatalogOutput(BaseSink):
         data = dict(data)
         roots = " " + ", ".join(data.pop("roots")) if data.get("roots") else ""
         elapsed = f" in {data.pop('elapsed'):.1f} s" if isinstance(data.get("elapsed"), (int, float)) else ""
-        counts = [f"{len(v) if isinstance(v, (list, dict)) else v} {k.replace('_', ' ')}" for k, v in data.items()
+        counts = [count(len(v) if isinstance(v, (list, dict)) else v, k.replace('_', ' ')) for k, v in data.items()
                   if isinstance(v, (int, list, dict)) and not isinstance(v, bool)]
         self.out.print(f"{title}{roots}{elapsed}: " + ", ".join(counts), markup=False, highlight=False)
         for key, value in data.items():
