@@ -63,7 +63,8 @@ def delta(algorithm: str, t: Tensors, scale: float, shape: tuple[int, ...]) -> t
         w2 = _lokr_part(t, "lokr_w2")
         if w2.dim() == 4:
             w1 = w1.reshape(*w1.shape, 1, 1)
-        return torch.kron(w1, w2).reshape(shape) * scale
+        # kron needs contiguous factors; a Tucker-rebuilt w2 is an einsum's strided view
+        return torch.kron(w1.contiguous(), w2.contiguous()).reshape(shape) * scale
     if algorithm == "full":
         return t["diff"].float().reshape(shape)
     raise UnsupportedError(f"unknown adapter algorithm {algorithm!r}")

@@ -358,18 +358,27 @@ def _delta_shape(src: WeightSource, parts: dict[str, str], layer) -> tuple[int, 
 
 
 def _factor_shape(src: WeightSource, parts: dict[str, str]) -> tuple[int, ...]:
+    """The adapted weight's shape as the factors give it (LoHa/LoKr convs may come flattened to
+    2-D). CP/Tucker layouts (LyCORIS ``use_tucker``) put the rank first in both factors and take
+    the kernel from the core: ``hada_w1_a`` (r, out), ``lokr_w2_a`` (r, b), ``lora_mid`` (r, r, k, k)."""
     if "lora_down" in parts:
         down, up = src.shape(parts["lora_down"]), src.shape(parts["lora_up"])
-        return (up[0], down[1], *down[2:])
+        kernel = src.shape(parts["lora_mid"])[2:] if "lora_mid" in parts else down[2:]
+        return (up[0], down[1], *kernel)
     if "diff" in parts:
         return src.shape(parts["diff"])
     if "hada_w1_a" in parts:
-        return (src.shape(parts["hada_w1_a"])[0], src.shape(parts["hada_w1_b"])[1])
+        a, b = src.shape(parts["hada_w1_a"]), src.shape(parts["hada_w1_b"])
+        if "hada_t1" in parts:
+            return (a[1], b[1], *src.shape(parts["hada_t1"])[2:])
+        return (a[0], b[1])
 
     def dims(prefix: str) -> tuple[int, ...]:
         if f"{prefix}" in parts:
             return src.shape(parts[prefix])
         a, b = src.shape(parts[f"{prefix}_a"]), src.shape(parts[f"{prefix}_b"])
+        if prefix == "lokr_w2" and "lokr_t2" in parts:
+            return (a[1], b[1], *src.shape(parts["lokr_t2"])[2:])
         return (a[0], *b[1:])
 
     w1, w2 = dims("lokr_w1"), dims("lokr_w2")

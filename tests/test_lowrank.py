@@ -1,4 +1,5 @@
-"""LoRA math on hand-made tensors: the low-rank shortcuts equal the dense computation."""
+"""LoRA math on hand-made tensors: the low-rank shortcuts equal the dense computation (the deltas
+themselves are checked against LyCORIS in test_lycoris_oracle.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ def test_lowrank_svd_equals_the_svd_of_the_dense_product():
 def test_loha_singular_values_from_khatri_rao_factors_equal_dense_ones():
     t = {"hada_w1_a": _rand(20, 3), "hada_w1_b": _rand(3, 24), "hada_w2_a": _rand(20, 2), "hada_w2_b": _rand(2, 24)}
     dense = (t["hada_w1_a"] @ t["hada_w1_b"]) * (t["hada_w2_a"] @ t["hada_w2_b"]) * 0.5
-    torch.testing.assert_close(delta("loha", t, 0.5, (20, 24)), dense)
     s = singular_values("loha", t, 0.5, (20, 24))
     torch.testing.assert_close(s, torch.linalg.svdvals(dense)[:6], rtol=1e-4, atol=1e-4)
 
@@ -30,7 +30,6 @@ def test_loha_singular_values_from_khatri_rao_factors_equal_dense_ones():
 def test_lokr_singular_values_are_the_outer_product_of_the_factors():
     t = {"lokr_w1": _rand(4, 5), "lokr_w2_a": _rand(6, 2), "lokr_w2_b": _rand(2, 7)}
     dense = torch.kron(t["lokr_w1"], t["lokr_w2_a"] @ t["lokr_w2_b"])
-    torch.testing.assert_close(delta("lokr", t, 1.0, (24, 35)), dense)
     s = singular_values("lokr", t, 1.0, (24, 35))
     torch.testing.assert_close(s[:8], torch.linalg.svdvals(dense)[:8], rtol=1e-4, atol=1e-4)
 
