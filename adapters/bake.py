@@ -107,6 +107,9 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
         raise UnsupportedError(f"bake needs a checkpoint as base; this is {article(base_info.kind)}", path=base)
     if out.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsupportedError("bake writes safetensors (never pickles); name the output .safetensors", path=out)
+    if base.is_dir() and out.suffix.lower() == ".safetensors":
+        raise UnsupportedError(f"the base {base.name} is a diffusers folder, so the bake is a folder too; name the "
+                               "output without .safetensors (or bake into a single-file base)", path=out)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         # The recipe in the output's header names the base by sha256, and the output is hashed
         # as it is written, so the base's hash must be known before the first byte: it runs

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,14 +20,15 @@ import torch
 from .artifact import ArtifactInfo
 from .errors import IncompatibleError, UnsupportedError
 from .factors import LoraLayer, layer_factors, layer_tensors, save_kohya
+from .hashing import FileHashes
 from .lowrank import lowrank_svd, retained_energy, split_svd
 from .probe import probe
+from .recipe import FORMATS, METADATA_KEY, Recipe
 from .safetensors_io.atomic import atomic_path
 from .safetensors_io.writer import save_tensors
 from .weights import open_weights
 from .words import article
 
-FORMATS = ("kohya", "diffusers", "peft")
 
 
 @dataclass
@@ -41,6 +42,14 @@ class ConversionReport:
     #: stem → share of the delta's squared Frobenius norm kept by the SVD (only with ``rank``).
     retained_energy: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: The recipe embedded in the output (``rebuild`` re-runs it).
+    recipe: dict = field(default_factory=dict)
+    #: The output's hashes when they were computed while writing it (kohya files).
+    hashes: FileHashes | None = None
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "source": str(self.source), "target": str(self.target),
+                "hashes": asdict(self.hashes) if self.hashes else None}
 
 
 def convert(path: str | Path, to: str, out: str | Path, *, rank: int | None = None) -> ConversionReport:
@@ -74,12 +83,13 @@ def convert(path: str | Path, to: str, out: str | Path, *, rank: int | None = No
         algos = ", ".join(info.algorithms)
         report.notes.append(f"converted {algos} to rank-{rank} LoRA by truncated SVD; "
                             f"lowest retained energy {min(energy.values(), default=1):.4f}")
-    metadata = dict(info.metadata)
-    metadata["loradex.converted_from"] = info.format
+    recipe = Recipe.for_files("convert", [(path, 1.0)], {"to": to, "rank": rank})
+    report.recipe = recipe.to_dict()
+    metadata = {**info.metadata, "loradex.converted_from": info.format, METADATA_KEY: recipe.to_json()}
     if to == "peft":
         _write_peft(layers, out, metadata, protect=[path])
     elif to == "kohya":
-        save_kohya(out, layers, base=info.base, metadata=metadata, protect=[path])
+        report.hashes = save_kohya(out, layers, base=info.base, metadata=metadata, protect=[path])
     else:
         save_tensors(out, _diffusers_tensors(layers), metadata, protect=[path])
     return report

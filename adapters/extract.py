@@ -82,6 +82,9 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
             report.retained_energy[stems[name]] = retained_energy(s, rank, total)
             layers.append(LoraLayer(name, *split_svd(u, s, vh), tuple(w.shape)))
             report.layers += 1
+    if not layers:
+        raise UnsupportedError(f"no layer differs from {base.name} (each changed by less than min_change "
+                               f"{min_change:g} of its norm); there is nothing to extract", path=tuned)
     recipe = Recipe.for_files("extract", [(tuned, 1.0)], {"rank": rank, "dtype": dtype, "min_change": min_change},
                               base=base)
     report.hashes = save_kohya(out, layers, base=infos[0].base, dtype=storage_dtype(dtype),

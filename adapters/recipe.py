@@ -44,7 +44,9 @@ METADATA_KEY = "loradex.recipe"
 # ---------------------------------------------------------------------------------------
 # Option tables: the one place each option's values are listed (CLI choices, TOML checks).
 
-OPS = ("mix", "resize", "bake", "extract")
+OPS = ("mix", "resize", "bake", "extract", "convert")
+#: Target formats of ``convert``.
+FORMATS = ("kohya", "diffusers", "peft")
 MIX_METHODS = ("concat", "svd")
 DYNAMIC_METHODS = ("sv_ratio", "sv_fro", "sv_cumulative")
 #: Storage dtype options → safetensors dtype codes.
@@ -56,6 +58,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "resize": ("rank", "dynamic"),
     "bake": ("dtype", "allow_partial"),
     "extract": ("rank", "dtype"),
+    "convert": ("to", "rank"),
 }
 #: Ops that cannot run without a base (mix and resize take one only for DoRA inputs).
 NEEDS_BASE = ("bake", "extract")
@@ -167,8 +170,10 @@ class Recipe:
         rank, method, dtype = p.get("rank"), p.get("method", "concat"), p.get("dtype")
         if op == "mix" and not loras:
             fail("mix needs at least one input")
-        if op == "resize" and len(loras) != 1:
-            fail(f"resize takes exactly one input, got {len(loras)}")
+        if op in ("resize", "convert") and len(loras) != 1:
+            fail(f"{op} takes exactly one input, got {len(loras)}")
+        if op == "convert" and p.get("to") not in FORMATS:
+            fail(f"convert needs 'to', one of {', '.join(FORMATS)}")
         if op in NEEDS_BASE and self.base is None:
             fail(f"{op} needs a base")
         if op == "extract" and not loras:
@@ -380,6 +385,8 @@ def load(path: str | os.PathLike[str]) -> Recipe:
         p["method"] = text("method", choices=MIX_METHODS) or "concat"
         if weights := _block_weights(data.get("block_weights"), fail):
             p["block_weights"] = weights
+    if op == "convert":
+        p["to"] = text("to", required=True, choices=FORMATS)
     if op == "resize" and "dynamic" in data:
         try:
             p["dynamic"] = list(parse_dynamic(text("dynamic") or ""))
@@ -500,6 +507,7 @@ def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | Non
     if recipe.op == "bake" and base is not None and base.is_file():
         prefetch_sha256(base)  # a multi-GB hash the bake needs first, hidden behind importing torch
     from .bake import bake
+    from .convert import convert
     from .extract import extract
     from .mix import mix, resize
 
@@ -517,6 +525,8 @@ def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | Non
     elif recipe.op == "bake":
         report = bake(base, pairs, target, dtype=p.get("dtype"), allow_partial=p.get("allow_partial", False),
                       progress=progress, hashes=hashes)
+    elif recipe.op == "convert":
+        report = convert(pairs[0][0], p["to"], target, rank=p.get("rank"))
     else:
         report = extract(base, pairs[0][0], target, rank=p["rank"], dtype=p.get("dtype") or "fp16",
                          min_change=p.get("min_change", 1e-6), progress=progress)

@@ -111,3 +111,19 @@ def test_rebuild_without_a_copy_of_a_moved_input_names_it(zoo, tmp_path):
     lora.unlink()
     with pytest.raises(InputChangedError, match="in.safetensors no longer exists and nothing with its sha256"):
         rebuild(out, locate=lambda sha: None)
+
+
+def test_an_extracted_lora_loaded_in_diffusers_reproduces_the_tuned_checkpoint(zoo, sd1_pipe, tmp_path):
+    import copy
+
+    from oracles import load_pipeline, unet_output
+
+    tuned = tmp_path / "tuned"
+    bake(zoo["sd1-diffusers"].path, [(zoo["sd1-kohya-lora"].path, 1.0)], tuned, dtype="fp32")
+    out = tmp_path / "extracted.safetensors"
+    extract(zoo["sd1-diffusers"].path, tuned, out, rank=8, dtype="fp32")  # ≥ the LoRA's rank: no truncation
+    with_lora = copy.deepcopy(sd1_pipe)
+    with_lora.load_lora_weights(str(out))
+    want, base = unet_output(load_pipeline(tuned)), unet_output(sd1_pipe)
+    assert not torch.allclose(want, base, atol=1e-4)  # the tuning changed the UNet
+    torch.testing.assert_close(unet_output(with_lora), want, atol=1e-4, rtol=0)

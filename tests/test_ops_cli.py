@@ -522,3 +522,24 @@ def test_a_block_weighted_zero_is_left_out_of_the_mix(files, tmp_path):
     layers = probe(out).layers
     assert layers and all(layer.component == "unet" for layer in layers)
     assert len(layers) < len(probe(files["lora"]).layers)
+
+
+def test_extract_from_two_identical_checkpoints_says_no_layer_differs(files, tmp_path):
+    out = tmp_path / "nothing.safetensors"
+    one_error_line(cli("extract", "--base", files["base"], "--tuned", files["base"], "--rank", 4, "-o", out),
+                   "no layer differs")
+    assert not out.exists()
+
+
+def test_a_bake_of_a_diffusers_folder_into_a_safetensors_name_is_refused(zoo, tmp_path):
+    out = tmp_path / "baked.safetensors"
+    one_error_line(cli("bake", "--base", zoo["sd1-diffusers"].path, f"{zoo['sd1-kohya-lora'].path}:0.5", "-o", out),
+                   "diffusers folder", "without .safetensors")
+    assert not out.exists()
+
+
+def test_a_converted_file_carries_its_recipe_and_rebuilds_identical(files, tmp_path):
+    out = tmp_path / "diffusers.safetensors"
+    assert cli("convert", files["lora"], "--to", "diffusers", "-o", out).exit_code == 0
+    assert read_recipe(out).op == "convert"
+    assert cli_json("rebuild", out)["identical"] is True

@@ -64,7 +64,7 @@ class FilesOutput(BaseSink):
 
     def conversion(self, report: ConversionReport) -> None:
         if self.as_json:
-            self.emit_json(report.__dict__)
+            self.emit_json(report.to_dict())
             return
         self.out.print(f"wrote {report.target} ({report.target_format}, {report.layers} layers) "
                        f"from {report.source} ({report.source_format})")
