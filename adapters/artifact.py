@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 KINDS = ("lora", "lycoris", "textual_inversion", "controlnet", "control_lora", "checkpoint", "hypernetwork", "unknown")
+#: Base-model families an artifact is for.
+FAMILIES = ("sd1", "sd2", "sdxl", "sd3", "flux", "unknown")
+#: How users spell the families (after lower-casing, dropping ".", "-", "_", " " and a "v" before a digit).
+_FAMILY_SPELLINGS = {
+    "sd1": ("sd1", "sd14", "sd15", "sd1x", "stablediffusion1", "stablediffusion15"),
+    "sd2": ("sd2", "sd20", "sd21", "sd2x", "stablediffusion2", "stablediffusion21"),
+    "sdxl": ("sdxl", "sdxl1", "sdxl10", "sdxlbase", "sdxlbase10"),
+    "sd3": ("sd3", "sd35", "sd3medium"),
+    "flux": ("flux", "flux1", "flux1dev", "fluxdev", "flux1schnell"),
+    "unknown": ("unknown",),
+}
+_FAMILY_OF = {spelling: family for family, spellings in _FAMILY_SPELLINGS.items() for spelling in spellings}
+
+
+def family_of(spelling: str) -> str | None:
+    """The family a user means (``sd15``, ``SD 1.5``, ``sdxl1.0`` …), or None for none.
+
+    >>> family_of("sd1.5"), family_of("SDXL 1.0"), family_of("sd21")
+    ('sd1', 'sdxl', 'sd2')
+    """
+    key = re.sub(r"v(?=\d)", "", re.sub(r"[.\-_ ]", "", spelling.lower()))
+    return _FAMILY_OF.get(key)
 
 
 @dataclass

@@ -273,3 +273,16 @@ def test_the_demo_prints_only_loradex_lines_and_ends_with_commands_to_try(tmp_pa
     assert err[-4] == "next, try:"
     assert all(line.startswith("  loradex ") for line in err[-3:])
     assert len(err) == 7, run.stderr  # no warning, no progress bar of a library
+
+
+@pytest.mark.parametrize("spelling", ["sd15", "sd1.5", "SD 1.5", "sd1"])
+def test_list_takes_common_spellings_of_a_base(engine, rows, spelling):
+    url = engine.url.render_as_string(hide_password=False)
+    assert {a["name"] for a in cli_json(url, "list", "--base", spelling)["artifacts"]} == \
+        {a["name"] for a in cli_json(url, "list", "--base", "sd1")["artifacts"]} != set()
+
+
+@pytest.mark.parametrize(("option", "value", "valid"), [("--kind", "loras", "lycoris"), ("--base", "sdx", "sdxl")])
+def test_an_unknown_kind_or_base_is_a_usage_error_listing_the_valid_ones(engine, option, value, valid):
+    result = cli(engine.url.render_as_string(hide_password=False), "list", option, value)
+    assert result.exit_code == 2 and valid in result.stderr and value in result.stderr

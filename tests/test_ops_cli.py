@@ -543,3 +543,17 @@ def test_a_converted_file_carries_its_recipe_and_rebuilds_identical(files, tmp_p
     assert cli("convert", files["lora"], "--to", "diffusers", "-o", out).exit_code == 0
     assert read_recipe(out).op == "convert"
     assert cli_json("rebuild", out)["identical"] is True
+
+
+def test_probe_inspect_and_convert_take_catalog_refs_when_a_catalog_is_in_use(catalog, files, tmp_path):
+    assert cli_json("probe", "sd1-kohya-lora", catalog=catalog)["artifacts"][0]["path"] == str(files["lora"])
+    assert cli_json("inspect", "sd1-kohya-lora", catalog=catalog)["layers"]
+    out = tmp_path / "converted.safetensors"
+    assert cli("convert", "sd1-kohya-lora", "--to", "diffusers", "-o", out, catalog=catalog).exit_code == 0
+    assert probe(out).format == "diffusers"
+
+
+@pytest.mark.parametrize("command", [("probe",), ("inspect",), ("mix", "-o", "out.safetensors")])
+def test_a_path_that_does_not_exist_is_no_such_file_also_with_a_catalog(catalog, tmp_path, command):
+    missing = tmp_path / "gone.safetensors"
+    one_error_line(cli(command[0], missing, *command[1:], catalog=catalog), str(missing), "no such file")

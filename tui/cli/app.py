@@ -8,11 +8,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
-from loradex.adapters.errors import LoradexError
+from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -110,6 +111,21 @@ def optional_engine(ctx: typer.Context) -> AbstractContextManager[Engine | None]
     from loradex.registry import db
 
     return _disposed(db.open_catalog_in_use(_catalog(ctx)))
+
+
+def input_path(ctx: typer.Context, ref: str) -> Path:
+    """What a command's input REF names: a path that exists, else, when a catalog is in use, a
+    catalog reference (id, name, sha256 / AutoV2 prefix). A path that does not exist is "no such
+    file" either way; the catalog is opened only when the file is not there."""
+    path = Path(ref).expanduser()
+    if path.exists():
+        return path
+    from loradex.registry import db, lineage
+
+    if not db.catalog_in_use(_catalog(ctx)):
+        raise ArtifactNotFoundError("no such file", path=path)
+    with optional_engine(ctx) as engine:
+        return lineage.resolve_input(ref, engine=engine)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from loradex.adapters.artifact import FAMILIES, KINDS, family_of
 from loradex.registry.vocabulary import SORT_KEYS
 
 from ..output import Sink
@@ -39,12 +40,30 @@ def scan_cmd(ctx: typer.Context,
     sink.note(f"catalog: {url}")
 
 
+def _kind(value: str | None) -> str | None:
+    if value is not None and value not in KINDS:
+        raise typer.BadParameter(f"unknown kind {value!r}; choose {', '.join(KINDS)}")
+    return value
+
+
+def _family(value: str | None) -> str | None:
+    if value is None:
+        return None
+    family = family_of(value)
+    if family is None:
+        raise typer.BadParameter(f"unknown base {value!r}; choose {', '.join(FAMILIES)} (or sd15, sd1.5, sd21, sdxl1.0)")
+    return family
+
+
 @app.command("list")
 @handle_errors
 def list_cmd(
     ctx: typer.Context,
-    kind: Annotated[Optional[str], typer.Option("--kind", help="lora, lycoris, checkpoint, textual_inversion …")] = None,
-    base: Annotated[Optional[str], typer.Option("--base", help="sd1, sd2, sdxl … (your override counts)")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", callback=_kind, help=f"One of {', '.join(KINDS)}.")] = None,
+    base: Annotated[Optional[str], typer.Option(
+        "--base", callback=_family,
+        help="sd1, sd2, sdxl, sd3, flux, unknown; common spellings too (sd15, sd1.5, sd21, sdxl1.0). "
+             "Your override counts.")] = None,
     tag: Annotated[Optional[str], typer.Option("--tag", help="Only artifacts with this tag.")] = None,
     text: Annotated[Optional[str], typer.Option("--text", help="Substring of name, trigger words, metadata.")] = None,
     rank_min: Annotated[Optional[int], typer.Option("--rank-min", help="Some rank at least this.")] = None,

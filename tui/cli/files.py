@@ -1,4 +1,4 @@
-"""Commands on files, no catalog: probe, inspect, convert."""
+"""Commands on files: probe, inspect, convert (inputs are paths, or catalog refs when a catalog is in use)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,20 @@ from loradex.adapters.errors import LoradexError
 from loradex.adapters.probe import probe
 
 from ..output import Sink
-from .app import JsonOpt, app, handle_errors
+from .app import JsonOpt, RefArg, app, handle_errors, input_path
 
 
 @app.command("probe")
 @handle_errors
-def probe_cmd(paths: Annotated[list[Path], typer.Argument(help="Files or folders.")], json: JsonOpt = False) -> None:
+def probe_cmd(ctx: typer.Context, refs: Annotated[list[str], typer.Argument(
+        metavar="REF...", help="Files or folders (or catalog refs, with a catalog in use).")],
+        json: JsonOpt = False) -> None:
     """Identify artifacts: kind, format, base (with evidence), ranks, trigger words."""
     sink = Sink(json)
     infos, failures = [], []
-    for path in paths:
+    for ref in refs:
         try:
-            infos.append(probe(path))
+            infos.append(probe(input_path(ctx, ref)))
         except LoradexError as exc:
             failures.append(str(exc))
     sink.probe_table(infos, failures)
@@ -32,18 +34,19 @@ def probe_cmd(paths: Annotated[list[Path], typer.Argument(help="Files or folders
 
 @app.command("inspect")
 @handle_errors
-def inspect_cmd(path: Path, json: JsonOpt = False,
+def inspect_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False,
                 layers: Annotated[bool, typer.Option("--layers", help="List every layer.")] = False) -> None:
     """Per-layer and per-block statistics: rank, alpha, delta norm, effective rank, NaN/Inf."""
     from loradex.adapters.inspection import inspect
 
-    Sink(json).inspection(inspect(path), show_layers=layers)
+    Sink(json).inspection(inspect(input_path(ctx, ref)), show_layers=layers)
 
 
 @app.command("convert")
 @handle_errors
 def convert_cmd(
-    path: Path,
+    ctx: typer.Context,
+    ref: RefArg,
     to: Annotated[str, typer.Option("--to", help="kohya | diffusers | peft")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output file (folder for peft).")],
     rank: Annotated[Optional[int], typer.Option("--rank", help="SVD rank (required for LyCORIS inputs).")] = None,
@@ -52,4 +55,4 @@ def convert_cmd(
     """Convert a LoRA between kohya, diffusers and PEFT formats, keeping every layer."""
     from loradex.adapters.convert import convert
 
-    Sink(json).conversion(convert(path, to, out, rank=rank))
+    Sink(json).conversion(convert(input_path(ctx, ref), to, out, rank=rank))
