@@ -63,3 +63,10 @@ class RecipeFileError(LoradexError, ValueError):
 
 class InputChangedError(LoradexError):
     """A recipe input is gone or no longer has the recorded content."""
+
+
+class InterruptedAfterWrite(LoradexError):
+    """Ctrl-C arrived after an output was complete on disk; the message says what is there
+    (and whether the catalog recorded it). Front ends exit with :attr:`exit_code`."""
+
+    exit_code = 130

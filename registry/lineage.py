@@ -11,7 +11,11 @@ Nothing here prints; progress goes through a callback.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +24,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
-from loradex.adapters.errors import LoradexError
+from loradex.adapters.errors import InterruptedAfterWrite, LoradexError
 from loradex.adapters.hashing import FileHashes
 from loradex.adapters.weights import WEIGHT_SUFFIXES
 from loradex.adapters.progress import Progress
 from loradex.adapters.rebuild import Locate
 from loradex.adapters.recipe import Recipe as AdapterRecipe
 from loradex.adapters.recipe import RecipeInput as AdapterInput
-from loradex.adapters.recipe import load, run
+from loradex.adapters.recipe import load, read_recipe, run
 
 from . import queries
 from .db import CatalogError
@@ -206,7 +210,21 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
         return resolve_input(item.ref, engine=engine, folder=recipe.folder or Path.cwd())
 
     start = time.perf_counter()
-    result = run(recipe, resolve=resolve, progress=progress, hashes=engine is not None)
+    target = recipe.output
+    before = _stamp(target)
+    try:
+        result = run(recipe, resolve=resolve, progress=progress, hashes=engine is not None)
+    except KeyboardInterrupt:
+        if target is None or _stamp(target) == before:
+            raise  # the output was never renamed into place: nothing was written
+        # Ctrl-C after the rename: the new output is complete; say so, and record it first.
+        recorded = ""
+        if engine is not None:
+            with _interrupts_held():
+                record_output(engine, target, read_recipe(target))
+            recorded = " and recorded in the catalog"
+        raise InterruptedAfterWrite(f"the output is complete{recorded} (the interrupt came after it was written)",
+                                    path=target) from None
     inputs = [{"ref": item.ref, "path": str(path), "weight": item.weight, "role": item.role}
               for item, path in result.inputs]
     outcome = OpResult(recipe.op, result.output, result.report.to_dict(), inputs, result.recipe)
@@ -214,14 +232,42 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
     if engine is not None:
         start = time.perf_counter()
         try:
-            artifact = record_output(engine, result.output, result.recipe, hashes=result.report.hashes)
+            with _interrupts_held() as interrupted:  # the file on disk and the catalog agree, even on Ctrl-C
+                artifact = record_output(engine, result.output, result.recipe, hashes=result.report.hashes)
         except SQLAlchemyError as exc:  # a locked or unreachable catalog: the output itself is fine
             reason = " ".join(str(exc).split())[:200]
             raise CatalogError(f"written, but not recorded in the catalog ({reason}); its recipe is in the file",
                                path=result.output) from exc
+        if interrupted:
+            raise InterruptedAfterWrite("the output is complete and recorded in the catalog (the interrupt came "
+                                        "while it was being recorded)", path=result.output)
         outcome.artifact_id, outcome.artifact_name = artifact.id, artifact.name
         outcome.timings["record"] = time.perf_counter() - start
     return outcome
+
+
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """What identifies the file at ``path`` now (an atomic rename changes the inode)."""
+    try:
+        st = os.stat(path) if path is not None else None
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size) if st else None
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[list[int]]:
+    """Hold Ctrl-C while the block runs; the list it yields holds the signals that came (main
+    thread only: elsewhere Python delivers no signals, and the list stays empty)."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_recipe_file(path: str | os.PathLike[str], *, engine: Engine | None = None,

@@ -557,3 +557,57 @@ def test_probe_inspect_and_convert_take_catalog_refs_when_a_catalog_is_in_use(ca
 def test_a_path_that_does_not_exist_is_no_such_file_also_with_a_catalog(catalog, tmp_path, command):
     missing = tmp_path / "gone.safetensors"
     one_error_line(cli(command[0], missing, *command[1:], catalog=catalog), str(missing), "no such file")
+
+
+def test_ctrl_c_after_the_output_is_renamed_says_it_is_complete_and_the_catalog_agrees(catalog, files, tmp_path,
+                                                                                      monkeypatch):
+    import loradex.registry.lineage as lineage_module
+
+    real_run = lineage_module.run
+
+    def interrupted_after_the_rename(*args, **kwargs):
+        real_run(*args, **kwargs)
+        raise KeyboardInterrupt  # as if Ctrl-C came between the rename and the return
+
+    monkeypatch.setattr(lineage_module, "run", interrupted_after_the_rename)
+    out = tmp_path / "baked.safetensors"
+    result = cli("bake", "--base", files["base"], f"{files['lora']}:0.5", "-o", out, catalog=catalog)
+    assert result.exit_code == 130
+    assert result.stderr.strip() == (f"interrupted: {out}: the output is complete and recorded in the catalog "
+                                     "(the interrupt came after it was written)")
+    engine = open_catalog(catalog)
+    try:
+        with open_session(engine) as s:
+            row = s.exec(select(Artifact).where(Artifact.path == str(out))).one()
+    finally:
+        engine.dispose()
+    from loradex.adapters.hashing import sha256_file
+
+    assert row.sha256 == sha256_file(out) and read_recipe(out).op == "bake"
+
+
+def test_ctrl_c_before_the_output_is_renamed_says_nothing_was_written(files, tmp_path, monkeypatch):
+    import loradex.registry.lineage as lineage_module
+
+    def interrupted_while_streaming(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lineage_module, "run", interrupted_while_streaming)
+    out = tmp_path / "baked.safetensors"
+    result = cli("bake", "--base", files["base"], f"{files['lora']}:0.5", "-o", out)
+    assert result.exit_code == 130 and not out.exists()
+    assert result.stderr.strip() == f"interrupted; nothing was written ({out} is as it was)"
+
+
+def test_ctrl_c_while_the_cli_is_still_importing_exits_130_with_one_line(tmp_path):
+    code = ("import builtins, sys\n"
+            "real = builtins.__import__\n"
+            "def slow(name, *a, **k):\n"
+            "    if name == 'typer':\n"
+            "        raise KeyboardInterrupt\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = slow\n"
+            "from loradex.tui.entry import main\n"
+            "main()\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 130 and run.stderr == "interrupted\n"

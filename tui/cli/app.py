@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
-from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
+from loradex.adapters.errors import ArtifactNotFoundError, InterruptedAfterWrite, LoradexError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -47,6 +47,9 @@ def handle_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except InterruptedAfterWrite as exc:  # Ctrl-C once an output was complete: say what is on disk
+            print(f"interrupted: {exc}", file=sys.stderr)
+            raise typer.Exit(exc.exit_code) from None
         except LoradexError as exc:
             if os.environ.get("LORADEX_DEBUG"):
                 raise
@@ -54,7 +57,7 @@ def handle_errors(fn: Callable) -> Callable:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            print("interrupted; nothing was written", file=sys.stderr)
+            print("interrupted", file=sys.stderr)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -141,6 +144,9 @@ def main() -> None:
         app()
     except SystemExit:
         raise
+    except KeyboardInterrupt:  # while Typer parses, before a command's own handler runs
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     except Exception:  # pragma: no cover - last resort so users never see a bare traceback
         if os.environ.get("LORADEX_DEBUG"):
             raise

@@ -7,6 +7,7 @@ The operations need torch, so the recipe runner imports them only when a command
 from __future__ import annotations
 
 import os
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
@@ -107,8 +108,12 @@ def _run(ctx: typer.Context, recipe: recipes.Recipe, as_json: bool) -> None:
     from loradex.registry.lineage import run_recipe
 
     sink = Sink(as_json)
-    with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
-        result = run_recipe(recipe, engine=engine, progress=progress)
+    try:
+        with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
+            result = run_recipe(recipe, engine=engine, progress=progress)
+    except KeyboardInterrupt:  # before the rename (after it, run_recipe says so): the temp is gone
+        print(f"interrupted; nothing was written ({recipe.output} is as it was)", file=sys.stderr)
+        raise typer.Exit(130) from None
     sink.operation(result)
 
 
