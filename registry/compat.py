@@ -19,10 +19,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 from sqlmodel import Session, select
 
+from loradex.adapters.artifact import ArtifactInfo
 from loradex.adapters.words import article
 
 from .errors import NoLayersError, QueryError
 from .models import Artifact, LayerSetLayer, Module
+from .records import shape_text
 
 #: The base a user sees: their override wins over the probed verdict.
 EFFECTIVE_BASE = func.coalesce(Artifact.base_override, Artifact.base)
@@ -151,8 +153,6 @@ def check(session: Session, adapter: Artifact, base: Artifact) -> Compatibility:
             no known base family to judge by.
     """
     base_set = _require_base(base)
-    mine, theirs = base_of(adapter), base_of(base)
-    differ = _families_differ(mine, theirs)
     rows: list[tuple[str, str, str | None]] = []
     if adapter.layer_set_id is not None:
         ours, other = aliased(LayerSetLayer), aliased(LayerSetLayer)
@@ -163,6 +163,30 @@ def check(session: Session, adapter: Artifact, base: Artifact) -> Compatibility:
         rows = [tuple(r) for r in session.exec(stmt)]  # type: ignore[misc]
     unmatched = list(session.exec(select(Module.stem).where(
         Module.artifact_id == adapter.id, Module.canonical.is_(None)).order_by(Module.stem)))  # type: ignore[union-attr]
+    return _judged(adapter, base, rows, unmatched)
+
+
+def check_files(adapter: ArtifactInfo, base: ArtifactInfo) -> Compatibility:
+    """:func:`check` for probed files, catalogued or not (``loradex check PATH --base PATH``)."""
+    if base.kind != "checkpoint":
+        raise QueryError(f"{base.path.name} is {article(base.kind)}, not a base checkpoint", path=base.path)
+    inventory = {name: shape_text(shape) for name, shape in base.inventory.items()}
+    rows = sorted((layer.canonical, shape_text(layer.shape), inventory.get(layer.canonical))
+                  for layer in adapter.layers if layer.canonical)
+    return _judged(_unrecorded(adapter), _unrecorded(base), rows, sorted(adapter.unmatched))
+
+
+def _unrecorded(info: ArtifactInfo) -> Artifact:
+    """A row for a probed file that is not (necessarily) in the catalog, never added to one."""
+    return Artifact(name=info.path.stem, path=str(info.path), kind=info.kind, format=info.format, base=info.base,
+                    unmatched=len(info.unmatched))
+
+
+def _judged(adapter: Artifact, base: Artifact, rows: list[tuple[str, str, str | None]],
+            unmatched: list[str]) -> Compatibility:
+    """The verdict from (canonical, adapter shape, base shape or None) per layer."""
+    mine, theirs = base_of(adapter), base_of(base)
+    differ = _families_differ(mine, theirs)
     total = len(rows) + max(adapter.unmatched or 0, len(unmatched))
     if total == 0:
         if "unknown" in (mine, theirs):

@@ -611,3 +611,14 @@ def test_ctrl_c_while_the_cli_is_still_importing_exits_130_with_one_line(tmp_pat
             "main()\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 130 and run.stderr == "interrupted\n"
+
+
+def test_check_probes_a_path_the_catalog_does_not_hold(catalog, files, tmp_path):
+    outside = Path(shutil.copy2(files["lora"], tmp_path / "not_catalogued.safetensors"))
+    data = cli_json("check", outside, "--base", files["base"], catalog=catalog)
+    assert data["verdict"] == "compatible" and data["matched"] == data["total"] > 0
+
+
+def test_check_of_two_paths_needs_no_catalog(files, zoo):
+    data = cli_json("check", zoo["sdxl-kohya-lora"].path, "--base", files["base"])
+    assert data["verdict"] == "incompatible"

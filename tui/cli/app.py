@@ -88,7 +88,7 @@ def main_options(
 # The catalog of a command (the rule is registry.db's; these only dispose of the engine)
 
 
-def _catalog(ctx: typer.Context) -> str | None:
+def catalog_of(ctx: typer.Context) -> str | None:
     return (ctx.find_object(Options) or Options()).catalog
 
 
@@ -106,14 +106,14 @@ def catalog_engine(ctx: typer.Context, *, create: bool = False) -> AbstractConte
     after; only commands that add to it (``create``: scan, demo) make a new catalog file."""
     from loradex.registry import db  # sqlalchemy costs ~0.3 s: only commands that open a catalog pay it
 
-    return _disposed(db.open_catalog(_catalog(ctx), create=create))  # type: ignore[return-value]
+    return _disposed(db.open_catalog(catalog_of(ctx), create=create))  # type: ignore[return-value]
 
 
 def optional_engine(ctx: typer.Context) -> AbstractContextManager[Engine | None]:
     """The catalog when one is in use (:func:`.db.catalog_in_use`), else None (nothing is created)."""
     from loradex.registry import db
 
-    return _disposed(db.open_catalog_in_use(_catalog(ctx)))
+    return _disposed(db.open_catalog_in_use(catalog_of(ctx)))
 
 
 def input_path(ctx: typer.Context, ref: str) -> Path:
@@ -125,7 +125,7 @@ def input_path(ctx: typer.Context, ref: str) -> Path:
         return path
     from loradex.registry import db, lineage
 
-    if not db.catalog_in_use(_catalog(ctx)):
+    if not db.catalog_in_use(catalog_of(ctx)):
         raise ArtifactNotFoundError("no such file", path=path)
     with optional_engine(ctx) as engine:
         return lineage.resolve_input(ref, engine=engine)

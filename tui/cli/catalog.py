@@ -13,7 +13,7 @@ from loradex.adapters.artifact import FAMILIES, KINDS, family_of
 from loradex.registry.vocabulary import SORT_KEYS
 
 from ..output import Sink
-from .app import JsonOpt, RefArg, app, catalog_engine, catalog_session, handle_errors
+from .app import JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_session, handle_errors, input_path
 
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Files probed and hashed in parallel.")]
 # Typer shows an Enum's values as the allowed choices and answers others with exit code 2.
@@ -175,13 +175,25 @@ def check_cmd(ctx: typer.Context, adapter: RefArg,
               json: JsonOpt = False) -> None:
     """How many of an adapter's layers apply to a base checkpoint, and which do not.
 
+    ADAPTER and --base are catalog refs or paths; a path the catalog does not hold is probed.
     Exits 0 whatever the verdict (compatible, partial, incompatible); read it from the
     output or the JSON "verdict".
     """
-    from loradex.registry import compat, queries
+    from loradex.registry import compat, db, queries
+    from loradex.registry.errors import RefNotFoundError
 
-    with catalog_session(ctx) as session:
-        result = compat.check(session, queries.resolve(session, adapter), queries.resolve(session, base))
+    if db.catalog_in_use(catalog_of(ctx)):
+        try:
+            with catalog_session(ctx) as session:
+                result = compat.check(session, queries.resolve(session, adapter), queries.resolve(session, base))
+            Sink(json).compatibility(result)
+            return
+        except RefNotFoundError:
+            if not any(Path(ref).exists() for ref in (adapter, base)):
+                raise
+    from loradex.adapters.probe import probe  # a file the catalog does not hold: probe both
+
+    result = compat.check_files(*(probe(input_path(ctx, ref)) for ref in (adapter, base)))
     Sink(json).compatibility(result)
 
 
