@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session
 
-from loradex.adapters.errors import LoradexError
+from .errors import CatalogError
 
 ENV_VAR = "LORADEX_CATALOG"
 #: The newest migration in ``migrations/versions``. Opening a catalog already at this revision
@@ -28,10 +28,6 @@ ENV_VAR = "LORADEX_CATALOG"
 #: a test keeps it equal to Alembic's own head.
 SCHEMA_HEAD = "0003"
 _MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class CatalogError(LoradexError):
-    """The catalog cannot be opened or is newer than this loradex."""
 
 
 def default_catalog_path() -> Path:

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 MAX_CANDIDATES = 5
 
 
+class CatalogError(LoradexError):
+    """The catalog cannot be opened or is newer than this loradex."""
+
+
 class RefNotFoundError(LoradexError, LookupError):
     """No artifact of the catalog answers to a reference (id, name, path or hash prefix)."""
 

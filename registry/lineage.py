@@ -34,9 +34,8 @@ from loradex.adapters.recipe import RecipeInput as AdapterInput
 from loradex.adapters.recipe import load, read_recipe, run
 
 from . import queries
-from .db import CatalogError
 from .db import session as open_session
-from .errors import InputUnavailableError
+from .errors import CatalogError, InputUnavailableError
 from .models import Artifact, Recipe, RecipeInput
 from .scan import scan
 

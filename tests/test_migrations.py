@@ -12,7 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from loradex.registry.db import SCHEMA_HEAD, CatalogError, current_revision, head_revision, open_catalog, upgrade
+from loradex.registry.db import SCHEMA_HEAD, current_revision, head_revision, open_catalog, upgrade
+from loradex.registry.errors import CatalogError
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_REVISION = Path(__file__).parent / "data" / "catalog-0001.db"
