@@ -26,7 +26,6 @@ from sqlmodel import select
 
 from loradex.adapters.errors import InterruptedAfterWrite, LoradexError
 from loradex.adapters.hashing import FileHashes
-from loradex.adapters.weights import WEIGHT_SUFFIXES
 from loradex.adapters.progress import Progress
 from loradex.adapters.rebuild import Locate
 from loradex.adapters.recipe import Recipe as AdapterRecipe
@@ -39,7 +38,7 @@ from .errors import CatalogError, InputUnavailableError
 from .models import Artifact, Recipe, RecipeInput
 from .scan import scan
 
-__all__ = ["OpResult", "locator", "looks_like_path", "record_output", "resolve_input", "run_recipe", "run_recipe_file"]
+__all__ = ["OpResult", "locator", "record_output", "resolve_input", "run_recipe", "run_recipe_file"]
 
 
 @dataclass
@@ -102,7 +101,7 @@ def resolve_input(ref: str, *, engine: Engine | None = None, folder: Path | None
         candidate = folder / candidate
     if text and candidate.exists():
         return Path(os.path.abspath(candidate))
-    if looks_like_path(text):
+    if queries.looks_like_path(text):
         raise InputUnavailableError("no such file", path=candidate)
     if engine is None:
         raise InputUnavailableError(f"no such file {ref!r}, and no catalog to look it up in as a name or hash "
@@ -114,12 +113,6 @@ def resolve_input(ref: str, *, engine: Engine | None = None, folder: Path | None
         raise InputUnavailableError(f"{ref!r} is catalogued as {artifact.name} (id {artifact.id}) with status "
                                     f"{artifact.status}{why}; rescan or give a path", path=artifact.path)
     return Path(artifact.path)
-
-
-def looks_like_path(ref: str) -> bool:
-    """Whether ``ref`` is spelled as a path (a folder separator, or a weights or recipe file's
-    suffix) rather than a catalog name or hash: one that does not exist is "no such file"."""
-    return "/" in ref or os.sep in ref or Path(ref).suffix.lower() in WEIGHT_SUFFIXES | {".toml", ".json"}
 
 
 def locator(engine: Engine) -> Locate:

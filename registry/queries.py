@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_
 from sqlmodel import Session, select
 
+from loradex.adapters.weights import WEIGHT_SUFFIXES
+
 from .compat import EFFECTIVE_BASE, fit_parts, load_options
 from .errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
 from .models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, Publication, Recipe, RecipeInput, Tag
@@ -25,6 +27,7 @@ from .vocabulary import SORT_FIELDS, SORT_KEYS
 from .views import Details, KindCount, LayerSummary, Lineage, LineageInput, MadeBy, UsedIn
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
+_PATH_SUFFIXES = WEIGHT_SUFFIXES | {".toml", ".json"}
 _SORT_COLUMNS: dict[str, Any] = dict(zip(SORT_FIELDS, (
     Artifact.name, Artifact.size, Artifact.rank_max, Artifact.kind, EFFECTIVE_BASE, Artifact.created_at)))
 
@@ -74,7 +77,18 @@ def resolve(session: Session, ref: str) -> Artifact:
         by_hash = or_(and_(Artifact.sha256 >= prefix, Artifact.sha256 < prefix + "g"), Artifact.autov2 == prefix)
         if hit := _unique(session, select(Artifact).where(by_hash), ref):
             return hit
+    if looks_like_path(ref):
+        if not Path(ref).expanduser().exists():
+            raise RefNotFoundError(ref, hint="no such file, and no catalogued artifact has that path")
+        raise RefNotFoundError(ref, hint="that file is not in the catalog; `loradex scan` adds it, "
+                                         "`loradex probe` describes it")
     raise RefNotFoundError(ref)
+
+
+def looks_like_path(ref: str) -> bool:
+    """Whether ``ref`` is spelled as a path (a folder separator, or a weights or recipe file's
+    suffix) rather than a name or hash: one that does not exist is "no such file"."""
+    return "/" in ref or os.sep in ref or Path(ref).suffix.lower() in _PATH_SUFFIXES
 
 
 def find(session: Session, *, kind: str | None = None, base: str | None = None, tag: str | None = None,

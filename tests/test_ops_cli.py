@@ -622,3 +622,9 @@ def test_check_probes_a_path_the_catalog_does_not_hold(catalog, files, tmp_path)
 def test_check_of_two_paths_needs_no_catalog(files, zoo):
     data = cli_json("check", zoo["sdxl-kohya-lora"].path, "--base", files["base"])
     assert data["verdict"] == "incompatible"
+
+
+def test_show_of_a_path_says_no_such_file_or_not_in_the_catalog(catalog, files, tmp_path):
+    one_error_line(cli("show", tmp_path / "gone.safetensors", catalog=catalog), "no such file")
+    outside = Path(shutil.copy2(files["lora"], tmp_path / "outside.safetensors"))
+    one_error_line(cli("show", outside, catalog=catalog), "not in the catalog", "loradex scan")
