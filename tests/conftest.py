@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -12,6 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest  # noqa: E402
 
 from loradex.adapters.zoo import Zoo, build_zoo  # noqa: E402
+
+from ops_cli import cli  # noqa: E402  (tests/ is on sys.path under pytest)
 
 
 @pytest.fixture(scope="session")
@@ -105,3 +108,62 @@ def sd1_pipe(zoo):
 def sd1_ckpt(zoo: Zoo) -> Path:
     """The zoo's SD1 single file as LDM training saved it (a .ckpt with ``state_dict``)."""
     return zoo["sd1-ckpt"].path
+
+
+@pytest.fixture(autouse=True)
+def no_default_catalog(tmp_path, monkeypatch):
+    """No test may see (or create) the user's own catalog: the default lives under tmp_path."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("LORADEX_CATALOG", raising=False)
+
+
+# ---------------------------------------------------------------------------------------
+# The operation CLI tests (test_ops_cli*.py)
+
+
+@pytest.fixture(scope="module")
+def files(zoo, tmp_path_factory) -> dict[str, Path]:
+    """Copies of the zoo files the tests use (the catalog tests scan this folder), and one
+    CLI bake of the SD1 LoRA into the SD1 single file, shared by the bake/rebuild/extract tests."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    root = tmp_path_factory.mktemp("ops")
+    lib = root / "lib"
+    lib.mkdir()
+    made = {}
+    for key, name in [("lora", "sd1-kohya-lora"), ("locon", "sd1-kohya-locon"), ("sdxl", "sdxl-kohya-lora"),
+                      ("base", "sd1-single")]:
+        made[key] = Path(shutil.copy2(zoo[name].path, lib / zoo[name].path.name))
+    # A LoRA with one layer that matches nothing in an SD1 base.
+    tensors = load_file(made["lora"])
+    with safe_open(made["lora"], "pt") as f:
+        metadata = f.metadata()
+    stem = "lora_unet_made_up_block_proj"
+    made["partial"] = root / "partial.safetensors"
+    save_file({**tensors, f"{stem}.lora_down.weight": torch.zeros(4, 8, dtype=torch.float16),
+               f"{stem}.lora_up.weight": torch.zeros(8, 4, dtype=torch.float16),
+               f"{stem}.alpha": torch.tensor(4.0, dtype=torch.float16)}, made["partial"], metadata)
+    # A LoRA on a few layers only: extract runs one SVD per changed layer of the checkpoint.
+    made["small"] = root / "small.safetensors"
+    save_file({k: v for k, v in tensors.items() if "attn2_to_k" in k or "layers_0_self_attn_q_proj" in k},
+              made["small"], metadata)
+    made["baked"] = root / "baked.safetensors"
+    made["bake_json"] = root / "bake.json"
+    result = cli("bake", "--base", made["base"], f"{made['small']}:0.8", "-o", made["baked"], "--json")
+    assert result.exit_code == 0, result.output
+    made["bake_json"].write_text(result.stdout)
+    return made
+
+
+# ---------------------------------------------------------------------------------------
+# Without a catalog
+
+
+@pytest.fixture
+def catalog(catalog_url, files):
+    """A catalog holding the scanned copies of the zoo files."""
+    result = cli("scan", files["lora"].parent, catalog=catalog_url)
+    assert result.exit_code == 0, result.output
+    return catalog_url

@@ -19,83 +19,15 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sqlmodel import select
-from typer.testing import CliRunner
 
 from loradex.adapters import probe
 from loradex.adapters.recipe import load, read_recipe
-from loradex.registry import lineage, queries
+from loradex.registry import lineage
 from loradex.registry.db import default_catalog_path, open_catalog
 from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact, Recipe, RecipeInput
-from loradex.tui.cli import app
 
-runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def no_default_catalog(tmp_path, monkeypatch):
-    """No test may see (or create) the user's own catalog: the default lives under tmp_path."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("LORADEX_CATALOG", raising=False)
-
-
-def cli(*args, catalog: str | None = None):
-    return runner.invoke(app, [*(["--catalog", catalog] if catalog else []), *map(str, args)])
-
-
-def cli_json(*args, catalog: str | None = None) -> dict:
-    result = cli(*args, "--json", catalog=catalog)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def one_error_line(result, *words: str, code: int = 1) -> str:
-    assert result.exit_code == code, result.output
-    if code == 1:
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-        text = lines[0]
-    else:
-        text = " ".join(result.stderr.split())  # Click's usage box wraps
-    assert all(w in text for w in words), text
-    assert "Traceback" not in result.output
-    return text
-
-
-@pytest.fixture(scope="module")
-def files(zoo, tmp_path_factory) -> dict[str, Path]:
-    """Copies of the zoo files the tests use (the catalog tests scan this folder), and one
-    CLI bake of the SD1 LoRA into the SD1 single file, shared by the bake/rebuild/extract tests."""
-    root = tmp_path_factory.mktemp("ops")
-    lib = root / "lib"
-    lib.mkdir()
-    made = {}
-    for key, name in [("lora", "sd1-kohya-lora"), ("locon", "sd1-kohya-locon"), ("sdxl", "sdxl-kohya-lora"),
-                      ("base", "sd1-single")]:
-        made[key] = Path(shutil.copy2(zoo[name].path, lib / zoo[name].path.name))
-    # A LoRA with one layer that matches nothing in an SD1 base.
-    tensors = load_file(made["lora"])
-    with safe_open(made["lora"], "pt") as f:
-        metadata = f.metadata()
-    stem = "lora_unet_made_up_block_proj"
-    made["partial"] = root / "partial.safetensors"
-    save_file({**tensors, f"{stem}.lora_down.weight": torch.zeros(4, 8, dtype=torch.float16),
-               f"{stem}.lora_up.weight": torch.zeros(8, 4, dtype=torch.float16),
-               f"{stem}.alpha": torch.tensor(4.0, dtype=torch.float16)}, made["partial"], metadata)
-    # A LoRA on a few layers only: extract runs one SVD per changed layer of the checkpoint.
-    made["small"] = root / "small.safetensors"
-    save_file({k: v for k, v in tensors.items() if "attn2_to_k" in k or "layers_0_self_attn_q_proj" in k},
-              made["small"], metadata)
-    made["baked"] = root / "baked.safetensors"
-    made["bake_json"] = root / "bake.json"
-    result = cli("bake", "--base", made["base"], f"{made['small']}:0.8", "-o", made["baked"], "--json")
-    assert result.exit_code == 0, result.output
-    made["bake_json"].write_text(result.stdout)
-    return made
-
-
-# ---------------------------------------------------------------------------------------
-# Without a catalog
+from ops_cli import _sha, cli, cli_json, one_error_line  # tests/ is on sys.path under pytest
 
 
 def test_mix_concat_and_svd_write_loras_with_json_summaries(files, tmp_path):
@@ -357,23 +289,6 @@ weight = -0.3
 # With a catalog (SQLite and PostgreSQL)
 
 
-@pytest.fixture
-def catalog(catalog_url, files):
-    """A catalog holding the scanned copies of the zoo files."""
-    result = cli("scan", files["lora"].parent, catalog=catalog_url)
-    assert result.exit_code == 0, result.output
-    return catalog_url
-
-
-def _sha(url: str, name: str) -> str:
-    engine = open_catalog(url)
-    try:
-        with open_session(engine) as s:
-            return queries.resolve(s, name).sha256 or ""
-    finally:
-        engine.dispose()
-
-
 def test_mix_by_catalog_refs_records_output_recipe_and_lineage(catalog, files, tmp_path):
     lora_sha, locon_sha = _sha(catalog, "sd1-kohya-lora"), _sha(catalog, "sd1-kohya-locon")
     out = tmp_path / "catmix.safetensors"
@@ -500,131 +415,3 @@ def test_an_output_recorded_in_the_catalog_is_hashed_while_written_not_read_agai
     from loradex.adapters.hashing import hash_file
 
     assert hash_file(out).sha256 == data["report"]["hashes"]["sha256"]
-
-
-@pytest.mark.parametrize(("weight", "words"), [("inf", "not a finite number"), ("nan", "not a finite number"),
-                                               ("abc", "'abc' is not a number")])
-def test_a_weight_that_is_no_finite_number_is_a_usage_error_before_anything_is_read(files, tmp_path, weight,
-                                                                                    words):
-    out = tmp_path / "baked.safetensors"
-    one_error_line(cli("bake", "--base", files["base"], f"{files['lora']}:{weight}", "-o", out), words, code=2)
-    assert not out.exists()
-
-
-def test_an_unknown_block_weight_label_is_refused_naming_the_valid_ones(files, tmp_path):
-    one_error_line(cli("mix", files["lora"], "--block-weights", "IN=1,FOO=1", "-o", tmp_path / "o.safetensors"),
-                   "FOO", "IN04", code=2)
-
-
-def test_a_block_weighted_zero_is_left_out_of_the_mix(files, tmp_path):
-    out = tmp_path / "no_te.safetensors"
-    cli_json("mix", files["lora"], "--block-weights", "TE=0", "-o", out)
-    layers = probe(out).layers
-    assert layers and all(layer.component == "unet" for layer in layers)
-    assert len(layers) < len(probe(files["lora"]).layers)
-
-
-def test_extract_from_two_identical_checkpoints_says_no_layer_differs(files, tmp_path):
-    out = tmp_path / "nothing.safetensors"
-    one_error_line(cli("extract", "--base", files["base"], "--tuned", files["base"], "--rank", 4, "-o", out),
-                   "no layer differs")
-    assert not out.exists()
-
-
-def test_a_bake_of_a_diffusers_folder_into_a_safetensors_name_is_refused(zoo, tmp_path):
-    out = tmp_path / "baked.safetensors"
-    one_error_line(cli("bake", "--base", zoo["sd1-diffusers"].path, f"{zoo['sd1-kohya-lora'].path}:0.5", "-o", out),
-                   "diffusers folder", "without .safetensors")
-    assert not out.exists()
-
-
-def test_a_converted_file_carries_its_recipe_and_rebuilds_identical(files, tmp_path):
-    out = tmp_path / "diffusers.safetensors"
-    assert cli("convert", files["lora"], "--to", "diffusers", "-o", out).exit_code == 0
-    assert read_recipe(out).op == "convert"
-    assert cli_json("rebuild", out)["identical"] is True
-
-
-def test_probe_inspect_and_convert_take_catalog_refs_when_a_catalog_is_in_use(catalog, files, tmp_path):
-    assert cli_json("probe", "sd1-kohya-lora", catalog=catalog)["artifacts"][0]["path"] == str(files["lora"])
-    assert cli_json("inspect", "sd1-kohya-lora", catalog=catalog)["layers"]
-    out = tmp_path / "converted.safetensors"
-    assert cli("convert", "sd1-kohya-lora", "--to", "diffusers", "-o", out, catalog=catalog).exit_code == 0
-    assert probe(out).format == "diffusers"
-
-
-@pytest.mark.parametrize("command", [("probe",), ("inspect",), ("mix", "-o", "out.safetensors")])
-def test_a_path_that_does_not_exist_is_no_such_file_also_with_a_catalog(catalog, tmp_path, command):
-    missing = tmp_path / "gone.safetensors"
-    one_error_line(cli(command[0], missing, *command[1:], catalog=catalog), str(missing), "no such file")
-
-
-def test_ctrl_c_after_the_output_is_renamed_says_it_is_complete_and_the_catalog_agrees(catalog, files, tmp_path,
-                                                                                      monkeypatch):
-    import loradex.registry.lineage as lineage_module
-
-    real_run = lineage_module.run
-
-    def interrupted_after_the_rename(*args, **kwargs):
-        real_run(*args, **kwargs)
-        raise KeyboardInterrupt  # as if Ctrl-C came between the rename and the return
-
-    monkeypatch.setattr(lineage_module, "run", interrupted_after_the_rename)
-    out = tmp_path / "baked.safetensors"
-    result = cli("bake", "--base", files["base"], f"{files['lora']}:0.5", "-o", out, catalog=catalog)
-    assert result.exit_code == 130
-    assert result.stderr.strip() == (f"interrupted: {out}: the output is complete and recorded in the catalog "
-                                     "(the interrupt came after it was written)")
-    engine = open_catalog(catalog)
-    try:
-        with open_session(engine) as s:
-            row = s.exec(select(Artifact).where(Artifact.path == str(out))).one()
-    finally:
-        engine.dispose()
-    from loradex.adapters.hashing import sha256_file
-
-    assert row.sha256 == sha256_file(out) and read_recipe(out).op == "bake"
-
-
-def test_ctrl_c_before_the_output_is_renamed_says_nothing_was_written(files, tmp_path, monkeypatch):
-    import loradex.registry.lineage as lineage_module
-
-    def interrupted_while_streaming(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(lineage_module, "run", interrupted_while_streaming)
-    out = tmp_path / "baked.safetensors"
-    result = cli("bake", "--base", files["base"], f"{files['lora']}:0.5", "-o", out)
-    assert result.exit_code == 130 and not out.exists()
-    assert result.stderr.strip() == f"interrupted; nothing was written ({out} is as it was)"
-
-
-def test_ctrl_c_while_the_cli_is_still_importing_exits_130_with_one_line(tmp_path):
-    code = ("import builtins, sys\n"
-            "real = builtins.__import__\n"
-            "def slow(name, *a, **k):\n"
-            "    if name == 'typer':\n"
-            "        raise KeyboardInterrupt\n"
-            "    return real(name, *a, **k)\n"
-            "builtins.__import__ = slow\n"
-            "from loradex.tui.entry import main\n"
-            "main()\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 130 and run.stderr == "interrupted\n"
-
-
-def test_check_probes_a_path_the_catalog_does_not_hold(catalog, files, tmp_path):
-    outside = Path(shutil.copy2(files["lora"], tmp_path / "not_catalogued.safetensors"))
-    data = cli_json("check", outside, "--base", files["base"], catalog=catalog)
-    assert data["verdict"] == "compatible" and data["matched"] == data["total"] > 0
-
-
-def test_check_of_two_paths_needs_no_catalog(files, zoo):
-    data = cli_json("check", zoo["sdxl-kohya-lora"].path, "--base", files["base"])
-    assert data["verdict"] == "incompatible"
-
-
-def test_show_of_a_path_says_no_such_file_or_not_in_the_catalog(catalog, files, tmp_path):
-    one_error_line(cli("show", tmp_path / "gone.safetensors", catalog=catalog), "no such file")
-    outside = Path(shutil.copy2(files["lora"], tmp_path / "outside.safetensors"))
-    one_error_line(cli("show", outside, catalog=catalog), "not in the catalog", "loradex scan")
