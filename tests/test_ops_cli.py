@@ -415,3 +415,11 @@ def test_an_output_recorded_in_the_catalog_is_hashed_while_written_not_read_agai
     from loradex.adapters.hashing import hash_file
 
     assert hash_file(out).sha256 == data["report"]["hashes"]["sha256"]
+
+
+def test_a_convert_recipe_file_runs_and_prints_its_summary(files, tmp_path):
+    path = _write(tmp_path / "c.toml", f'op = "convert"\nto = "diffusers"\noutput = "c.safetensors"\n'
+                                       f'[[inputs]]\nref = "{files["lora"]}"\n')
+    result = cli("bake", path)
+    assert result.exit_code == 0, result.output
+    assert "converted from kohya to diffusers" in result.stdout and probe(tmp_path / "c.safetensors").format == "diffusers"

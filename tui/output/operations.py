@@ -1,4 +1,4 @@
-"""What the operations print: mix, resize, bake and extract summaries."""
+"""What the operations print: mix, resize, bake, extract and convert (from a recipe) summaries."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 class OperationsOutput(BaseSink):
     def operation(self, result: OpResult) -> None:
-        """Summary of a mix / resize / bake / extract run."""
+        """Summary of a mix / resize / bake / extract / convert run."""
         r = result.report
         energy = _energy(r.get("retained_energy") or {})
         if self.as_json:
@@ -32,6 +32,8 @@ class OperationsOutput(BaseSink):
         elif result.op == "bake":
             what = (f"{len(inputs)} LoRA{'s' if len(inputs) != 1 else ''} baked into {Path(r['base']).name} "
                     f"(dtype {r['dtype']}), {r['patched_tensors']} tensors patched in {r['seconds']:.1f} s")
+        elif result.op == "convert":
+            what = f"{r['layers']} layers converted from {r['source_format']} to {r['target_format']}"
         else:
             what = f"extracted {r['layers']} layers at rank {r['rank']} ({r['unchanged']} unchanged)"
         self.out.print(f"wrote {result.output}: {what}", markup=False, highlight=False)
