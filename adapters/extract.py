@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
 from .checkpoint import LayerWeights
 from .errors import IncompatibleError, UnsupportedError
 from .factors import LoraLayer, save_kohya, storage_dtype

@@ -62,7 +62,6 @@ PARAMS: dict[str, tuple[str, ...]] = {
 }
 #: Ops that cannot run without a base (mix and resize take one only for DoRA inputs).
 NEEDS_BASE = ("bake", "extract")
-_TAKES_BASE = ("mix", "resize", "bake", "extract")
 _COMMON = ("op", "output", "inputs", "format")
 _INPUT_KEYS = ("ref", "weight")
 
@@ -345,7 +344,7 @@ def load(path: str | os.PathLike[str]) -> Recipe:
     version = data.get("format", FORMAT)
     if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT:
         raise fail(f"'format' {version!r} is not a recipe format this loradex reads (up to {FORMAT})")
-    known = _COMMON + ("base",) + (("tuned",) if op == "extract" else ()) + PARAMS[op]
+    known = _COMMON + (("base",) if op != "convert" else ()) + (("tuned",) if op == "extract" else ()) + PARAMS[op]
     if op == "extract":
         known = tuple(k for k in known if k != "inputs")
     unknown = sorted(set(data) - set(known))
@@ -366,7 +365,7 @@ def load(path: str | os.PathLike[str]) -> Recipe:
 
     output = Path(text("output", required=True)).expanduser()  # type: ignore[arg-type]
     recipe = Recipe(op, output=Path(os.path.abspath(path.parent / output)), folder=path.parent, source=path)
-    base = text("base", required=op in NEEDS_BASE)
+    base = text("base", required=op in NEEDS_BASE) if "base" in known else None
     if base is not None:
         recipe.inputs.append(RecipeInput(base, role="base"))
     if op == "extract":
