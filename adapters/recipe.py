@@ -10,7 +10,7 @@ recipe.toml``, ``rebuild`` and scripts all go through :func:`run`; the catalog o
 
 A TOML recipe file (relative paths are taken from the file's folder)::
 
-    op = "bake"                               # mix | resize | bake | extract
+    op = "bake"                               # mix | resize | bake | extract | convert
     base = "sd15"                             # catalog ref, hash prefix or path (bake, extract)
     output = "out/sd15_cat.safetensors"
     dtype = "fp16"
@@ -81,10 +81,10 @@ class Recipe:
     """An operation with its parameters and inputs.
 
     Attributes:
-        op: ``mix``, ``resize``, ``bake`` or ``extract``.
+        op: ``mix``, ``resize``, ``bake``, ``extract`` or ``convert``.
         params: the op's options (see :data:`PARAMS`; embedded recipes also hold defaults).
         inputs: the base first (role ``base``) where there is one, then the LoRAs (mix,
-            resize, bake) or the tuned checkpoint (extract).
+            resize, bake, convert) or the tuned checkpoint (extract).
         output: where :func:`run` writes (not serialised).
         folder: where relative references are taken from (not serialised).
         source: the TOML file this came from, named in errors (not serialised).
@@ -143,15 +143,16 @@ class Recipe:
         for key, value in sorted(self.params.items()):
             if key in PARAMS[self.op] and value not in (None, {}, []):
                 lines.append(f"{key} = {_toml(dynamic_text(value) if key == 'dynamic' else value)}")
+        def ref(key: str, item: RecipeInput) -> str:
+            return f"{key} = {_toml(item.ref)}" + (f"  # sha256 {item.sha256}" if item.sha256 else "")
+
         for item in self.inputs:
-            note = f"  # sha256 {item.sha256}" if item.sha256 else ""
             if item.role == "base":
-                lines.append(f"base = {_toml(item.ref)}{note}")
+                lines.append(ref("base", item))
             elif self.op == "extract":
-                lines.append(f"tuned = {_toml(item.ref)}{note}")
+                lines.append(ref("tuned", item))
         for item in self.loras if self.op != "extract" else []:
-            lines += ["", "[[inputs]]", f"ref = {_toml(item.ref)}" + (f"  # sha256 {item.sha256}" if item.sha256 else ""),
-                      f"weight = {_toml(item.weight)}"]
+            lines += ["", "[[inputs]]", ref("ref", item), f"weight = {_toml(item.weight)}"]
         return "\n".join(lines) + "\n"
 
     def check(self) -> None:

@@ -240,11 +240,13 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
 
 def _stamp(path: Path | None) -> tuple[int, int, int] | None:
     """What identifies the file at ``path`` now (an atomic rename changes the inode)."""
+    if path is None:
+        return None
     try:
-        st = os.stat(path) if path is not None else None
+        st = os.stat(path)
     except OSError:
         return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size) if st else None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 @contextmanager
