@@ -23,9 +23,10 @@ import json
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .safetensors_io.header import MAX_HEADER_BYTES
 from .safetensors_io.reader import SafetensorsFile
@@ -106,13 +107,19 @@ def hash_file(path: str | os.PathLike[str]) -> FileHashes:
 
 
 def _hash_one(path: Path) -> tuple[str, str | None, str | None]:
-    buf = bytearray(CHUNK_SIZE)
-    view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
         hasher = StreamHasher(os.fstat(f.fileno()).st_size)
-        while n := f.readinto(buf):
-            hasher.update(view[:n])
+        for chunk in _chunks(f, CHUNK_SIZE):
+            hasher.update(chunk)
     return hasher.digests()
+
+
+def _chunks(f: BinaryIO, size: int) -> Iterator[memoryview]:
+    """The file's bytes in ``size``-byte chunks, all read into one reused buffer."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    while n := f.readinto(buf):
+        yield view[:n]
 
 
 class StreamHasher:
@@ -215,11 +222,9 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     # 16 MiB reads, not file_digest's 256 KiB: a thread hashing beside busy Python code (a base
     # hashed while torch imports) waits for the GIL once per chunk, so few chunks keep it fast.
-    buf = bytearray(16 << 20)
-    view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            digest.update(view[:n])
+        for chunk in _chunks(f, 16 << 20):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
