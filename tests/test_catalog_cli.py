@@ -240,7 +240,7 @@ def test_a_read_only_command_creates_no_default_catalog(tmp_path, monkeypatch):
 
     for args in (["list"], ["show", "x"], ["dupes"], ["verify"], ["check", "a", "--base", "b"]):
         result = runner.invoke(app, args)
-        assert result.exit_code == 1 and ("scan DIR" in result.stderr or "a: no such file" in result.stderr), \
+        assert result.exit_code == 1 and ("scan DIR" in result.stderr or "no such file 'a'" in result.stderr), \
             result.output
     assert not default_catalog_path().exists() and not (tmp_path / "xdg").exists()
 

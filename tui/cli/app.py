@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
-from loradex.adapters.errors import ArtifactNotFoundError, InterruptedAfterWrite, LoradexError
+from loradex.adapters.errors import InterruptedAfterWrite, LoradexError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -123,10 +123,8 @@ def input_path(ctx: typer.Context, ref: str) -> Path:
     path = Path(ref).expanduser()
     if path.exists():
         return path
-    from loradex.registry import db, lineage
+    from loradex.registry import lineage
 
-    if not db.catalog_in_use(catalog_of(ctx)):
-        raise ArtifactNotFoundError("no such file", path=path)
     with optional_engine(ctx) as engine:
         return lineage.resolve_input(ref, engine=engine)
 
