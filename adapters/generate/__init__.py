@@ -1,0 +1,5 @@
+"""Quick-test generation: a base kept warm, adapters applied and switched on it, grids of images
+whose PNGs carry the parameters that reproduce them, and CLIP-score sweeps.
+
+Nothing here is imported by ``probe``/``list``: the package loads diffusers and torch.
+"""
