@@ -1,0 +1,183 @@
+"""Loading a base model for generation: a diffusers folder, a single-file checkpoint or a Hub id.
+
+diffusers does the loading (``from_pretrained`` / ``from_single_file``); this module decides
+which, finds the architecture's configs for a single file (a ``--config`` folder or the local
+Hugging Face cache), picks device and dtype, and turns the libraries' many failure modes into
+one line a user can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ArtifactNotFoundError, IncompatibleError, UnsupportedError
+
+#: Where diffusers' own single-file loader takes each family's configs from.
+CONFIG_REPOS = {
+    "sd1": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    "sd2": "stabilityai/stable-diffusion-2-1",
+    "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
+}
+PIPELINES = {"sd1": "StableDiffusionPipeline", "sd2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the models run: the torch device and dtype names (``cuda``/``mps``/``cpu``; ``fp16``/``fp32``…)."""
+
+    device: str
+    dtype: str
+    #: diffusers' model CPU offload (CUDA only): each model moves to the GPU only while it runs.
+    offload: bool = False
+
+    @property
+    def torch_dtype(self) -> Any:
+        import torch
+
+        return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[self.dtype]
+
+
+def placement(device: str | None = None, dtype: str | None = None, *, offload: bool = False) -> Placement:
+    """The device (cuda, then mps, then cpu) and its dtype (fp16 on accelerators, fp32 on the CPU,
+    where half precision is slow and some kernels lack it), unless given."""
+    import torch
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    if dtype is None:
+        dtype = "fp32" if device.split(":")[0] == "cpu" else "fp16"
+    if dtype not in ("fp16", "bf16", "fp32"):
+        raise UnsupportedError(f"unknown dtype {dtype!r}; choose fp16, bf16 or fp32")
+    if offload and not device.startswith("cuda"):
+        raise UnsupportedError(f"--offload needs a CUDA device; this run is on {device}")
+    return Placement(device, dtype, offload)
+
+
+@dataclass
+class LoadedBase:
+    """A loaded base pipeline and what a record says about it.
+
+    Attributes:
+        pipe: the diffusers text-to-image pipeline.
+        source: the folder, file or Hub id as given (paths made absolute).
+        family: ``sd1``, ``sd2`` or ``sdxl``.
+        path: the file or folder the weights came from (a Hub snapshot folder for a Hub id).
+    """
+
+    pipe: Any
+    source: str
+    family: str
+    path: Path
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def load_base(source: str | Path, placement: Placement, *, config: str | Path | None = None) -> LoadedBase:
+    """Load the base ``source`` as a text-to-image pipeline on ``placement``.
+
+    Raises:
+        ArtifactNotFoundError: no such file or folder, or a Hub id not in the cache while offline.
+        UnsupportedError: not a checkpoint of a family loradex generates with (SD1.x, SD2.x, SDXL),
+            or a single file whose configs are nowhere to be found (says the two ways to give them).
+    """
+    from ..libraries import quiet
+
+    quiet()
+    import diffusers
+
+    path = Path(source).expanduser()
+    if path.exists():
+        return _load_local(diffusers, path.resolve(), placement, config)
+    text = str(source)
+    if not _HUB_ID.match(text) or text.startswith((".", "/", "~")):
+        raise ArtifactNotFoundError("no such file or folder", path=path)
+    return _load_hub(diffusers, text, placement)
+
+
+def _load_local(diffusers: Any, path: Path, where: Placement, config: str | Path | None) -> LoadedBase:
+    from ..probe import probe
+
+    info = probe(path)
+    if info.kind != "checkpoint":
+        raise UnsupportedError(f"the base must be a checkpoint; this is {info.kind}", path=path)
+    if info.base not in PIPELINES:
+        raise UnsupportedError(f"quick-test generates with SD1.x, SD2.x and SDXL bases; this one is {info.base}",
+                               path=path)
+    cls = getattr(diffusers, PIPELINES[info.base])
+    kwargs = dict(torch_dtype=where.torch_dtype)
+    try:
+        if path.is_dir():
+            pipe = cls.from_pretrained(path, local_files_only=True, **kwargs)
+        else:
+            pipe = _from_single_file(cls, path, info.base, config, kwargs)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise UnsupportedError(f"diffusers could not load it as {PIPELINES[info.base]}: {_first_line(exc)}",
+                               path=path) from exc
+    return LoadedBase(_placed(pipe, where), str(path), info.base, path)
+
+
+def _from_single_file(cls: Any, path: Path, family: str, config: str | Path | None, kwargs: dict) -> Any:
+    if config is not None:
+        folder = Path(config).expanduser()
+        if not (folder / "model_index.json").is_file() and not (folder / "unet" / "config.json").is_file():
+            raise ArtifactNotFoundError("--config must be a diffusers pipeline folder (model_index.json, "
+                                        "unet/config.json …) of the same architecture", path=folder)
+        return cls.from_single_file(path, config=str(folder.resolve()), local_files_only=True, **kwargs)
+    repo = CONFIG_REPOS[family]
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return cls.from_single_file(path, config=repo, local_files_only=_offline(), **kwargs)
+    except (LocalEntryNotFoundError, OSError) as exc:
+        if isinstance(exc, LocalEntryNotFoundError) or "cache" in str(exc) or "connect" in str(exc).lower():
+            raise UnsupportedError(
+                f"a single-file {family} checkpoint needs the diffusers configs of {repo}, which are not in the "
+                f"local Hugging Face cache; fetch them once (hf download {repo} --exclude '*.safetensors' '*.bin' "
+                "'*.ckpt' '*.pth') or give --config DIR, a diffusers folder of the same architecture", path=path,
+            ) from exc
+        raise
+
+
+def _load_hub(diffusers: Any, repo: str, where: Placement) -> LoadedBase:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(repo, local_files_only=_offline(),
+                                        allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors"]))
+    except LocalEntryNotFoundError as exc:
+        raise ArtifactNotFoundError(f"the Hub model {repo} is not in the local Hugging Face cache and the Hub is "
+                                    "not reachable (HF_HUB_OFFLINE or no network); download it once or give a "
+                                    "local folder or file") from exc
+    except OSError as exc:
+        raise ArtifactNotFoundError(f"the Hub model {repo} could not be fetched: {_first_line(exc)}") from exc
+    loaded = _load_local(diffusers, folder, where, None)
+    return LoadedBase(loaded.pipe, repo, loaded.family, folder)
+
+
+def _placed(pipe: Any, where: Placement) -> Any:
+    pipe.set_progress_bar_config(disable=True)
+    if where.offload:
+        pipe.enable_model_cpu_offload(device=where.device)
+        return pipe
+    return pipe.to(where.device)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def check_family(adapter_family: str, base_family: str, path: Path) -> None:
+    """Refuse an adapter made for another family than the base's (the layers would not fit)."""
+    if adapter_family not in ("unknown", base_family):
+        raise IncompatibleError(f"made for {adapter_family}, but the base is {base_family}", path=path)
+

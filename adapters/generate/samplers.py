@@ -1,0 +1,67 @@
+"""Samplers by the names A1111 and Civitai users know, as diffusers schedulers.
+
+A sampler is a scheduler class plus the keyword arguments given to
+``<class>.from_config(base_scheduler_config, **overrides)``: that pair is what a PNG records,
+so plain diffusers rebuilds the same scheduler from the base's own config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UnsupportedError
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """One named sampler.
+
+    Attributes:
+        name: the name on the command line (lower case, as ``--sampler`` takes it).
+        a1111: A1111's ``Sampler`` and ``Schedule type`` infotext fields.
+        cls: the diffusers scheduler class name.
+        overrides: keyword arguments for ``from_config``.
+    """
+
+    name: str
+    a1111: tuple[str, str | None]
+    cls: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def scheduler(self, base_config: Any) -> Any:
+        """The scheduler for a base whose scheduler config is ``base_config``."""
+        import diffusers
+
+        return getattr(diffusers, self.cls).from_config(base_config, **self.overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``scheduler`` field of a PNG's ``loradex`` record."""
+        return {"class": self.cls, "overrides": dict(self.overrides)}
+
+
+_KARRAS = {"use_karras_sigmas": True}
+SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
+    Sampler("dpm++ 2m karras", ("DPM++ 2M", "Karras"), "DPMSolverMultistepScheduler", _KARRAS),
+    Sampler("dpm++ 2m", ("DPM++ 2M", None), "DPMSolverMultistepScheduler"),
+    Sampler("dpm++ 2m sde karras", ("DPM++ 2M SDE", "Karras"), "DPMSolverMultistepScheduler",
+            {"algorithm_type": "sde-dpmsolver++", **_KARRAS}),
+    Sampler("euler", ("Euler", None), "EulerDiscreteScheduler"),
+    Sampler("euler a", ("Euler a", None), "EulerAncestralDiscreteScheduler"),
+    Sampler("heun", ("Heun", None), "HeunDiscreteScheduler"),
+    Sampler("lms", ("LMS", None), "LMSDiscreteScheduler"),
+    Sampler("ddim", ("DDIM", None), "DDIMScheduler"),
+    Sampler("unipc", ("UniPC", None), "UniPCMultistepScheduler"),
+)}
+#: A1111's default sampler and step count since 1.6.
+DEFAULT_SAMPLER = "dpm++ 2m karras"
+DEFAULT_STEPS = 20
+
+
+def sampler(name: str) -> Sampler:
+    """The sampler a user names (case and repeated spaces ignored)."""
+    key = " ".join(name.lower().split())
+    try:
+        return SAMPLERS[key]
+    except KeyError:
+        raise UnsupportedError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}") from None

@@ -1,0 +1,393 @@
+"""The workbench: one base kept warm, any mix of adapters rendered on it as a seed × scale grid.
+
+::
+
+    from loradex.adapters.generate import Workbench
+
+    bench = Workbench("sd15.safetensors", config="sd15-diffusers/")
+    grid = bench.render([("style.safetensors", 0.8), ("detail.safetensors", -0.3)],
+                        prompt="a lighthouse", seeds=[1, 2], scales=[0, 0.5, 1], out="grid/")
+    grid.sheet  # grid/contact-sheet.png; grid.images: one ImageRecord per PNG
+
+Changing the LoRAs, their weights, the embeddings or the ControlNet between renders never
+reloads the base (:attr:`Workbench.loads` counts the loads).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import LoradexError, UnsupportedError
+from ..progress import Progress, ProgressEvent
+from .base import LoadedBase, Placement, load_base, placement
+from .control import canny, load_controlnet, open_image
+from .embeddings import LoadedEmbedding, load_embedding, unload_embedding
+from .loras import LoraSet
+from .records import FileRef, ImageRecord, save_image
+from .samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, sampler as named_sampler
+from .sheet import contact_sheet
+
+SHEET_NAME = "contact-sheet.png"
+#: Above this many pixels the VAE decodes in tiles (an SDXL 1024² decode alone needs ~10 GB in fp16).
+_TILE_PIXELS = 1536 * 1536
+
+
+@dataclass(frozen=True)
+class JobSize:
+    """What a render will do, said before it starts (A1111 prints the same)."""
+
+    images: int
+    steps: int
+
+    def __str__(self) -> str:
+        return f"{self.images} image{'s' * (self.images != 1)}, {self.steps} steps in all"
+
+
+@dataclass
+class Grid:
+    """A finished (or interrupted) render.
+
+    Attributes:
+        images: the images rendered, in row order (seed), then column (scale).
+        seeds, scales: the axes.
+        sheet: the contact sheet's path, when ``out`` was given.
+        interrupted: the render was stopped; ``images`` holds what finished.
+    """
+
+    images: list[ImageRecord]
+    seeds: list[int]
+    scales: list[float]
+    job: JobSize
+    sheet: Path | None = None
+    interrupted: bool = False
+    pictures: list[Any] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": {"images": self.job.images, "steps": self.job.steps}, "seeds": self.seeds,
+                "scales": self.scales, "sheet": str(self.sheet) if self.sheet else None,
+                "interrupted": self.interrupted, "images": [r.to_dict() for r in self.images]}
+
+
+class Stopped(LoradexError):
+    """The render was asked to stop; raised between steps by the step callback."""
+
+
+@dataclass
+class _Inputs:
+    loras: list[tuple[Any, float, FileRef]] = field(default_factory=list)
+    embeddings: list[tuple[Path, FileRef]] = field(default_factory=list)
+    controlnet: tuple[Any, float, FileRef] | None = None
+
+
+class Workbench:
+    """A base pipeline loaded once, on which adapters are applied and switched.
+
+    Args:
+        base: a diffusers folder, a single-file checkpoint or a Hub id (from the cache offline).
+        device, dtype: default cuda → fp16, mps → fp16, cpu → fp32.
+        offload: model CPU offload (CUDA only) for GPUs too small to hold the whole pipeline.
+        config: for a single file, a diffusers folder of the same architecture.
+        patch_only: apply every LoRA by weight patching, never through diffusers adapters.
+    """
+
+    def __init__(self, base: str | Path, *, device: str | None = None, dtype: str | None = None,
+                 offload: bool = False, config: str | Path | None = None, patch_only: bool = False) -> None:
+        self.placement: Placement = placement(device, dtype, offload=offload)
+        self.base: LoadedBase = load_base(base, self.placement, config=config)
+        self.loads = 1
+        self.pipe = self.base.pipe
+        self._scheduler_config = self.pipe.scheduler.config
+        self.loras = LoraSet(self.pipe, self.base.family, patch_only=patch_only)
+        self._embeddings: dict[str, LoadedEmbedding] = {}
+        self._controlnets: dict[Path, Any] = {}
+        self._variants: dict[tuple[str, int], Any] = {}
+        self._refs: dict[Path, FileRef] = {}
+
+    # -- files -----------------------------------------------------------------------
+
+    def _ref(self, path: Path, kind: str) -> FileRef:
+        from ..hashing import cached_sha256, hash_file
+
+        path = Path(os.path.abspath(path))
+        if path not in self._refs:
+            if path.is_dir():
+                h = hash_file(path)
+                sha, short = h.sha256, (h.tensor_hash or h.sha256)[:12]
+            elif kind == "checkpoint":
+                sha = cached_sha256(path)
+                short = sha[:10]
+            else:
+                h = hash_file(path)
+                sha, short = h.sha256, (h.tensor_hash or h.sha256)[:12]
+            self._refs[path] = FileRef(str(path), sha, kind, short_hash=short)
+        return self._refs[path]
+
+    def _inputs(self, adapters: Sequence[tuple[str | Path, float]], control_config: str | Path | None) -> _Inputs:
+        from ..probe import probe
+
+        inputs = _Inputs()
+        for given, weight in adapters:
+            path = Path(os.path.abspath(Path(given).expanduser()))
+            if not math.isfinite(weight):
+                raise UnsupportedError(f"weight {weight} is not a finite number", path=path)
+            info = probe(path)
+            if info.kind in ("lora", "lycoris"):
+                lora = self.loras.load(path)
+                inputs.loras.append((lora, weight, self._ref(path, info.kind)))
+            elif info.kind == "textual_inversion":
+                inputs.embeddings.append((path, self._ref(path, info.kind)))
+            elif info.kind == "controlnet":
+                if inputs.controlnet is not None:
+                    raise UnsupportedError("one ControlNet per render", path=path)
+                if path not in self._controlnets:
+                    self._controlnets[path] = load_controlnet(path, self.base.family, self.placement,
+                                                              config=control_config)
+                inputs.controlnet = (self._controlnets[path], weight, self._ref(path, info.kind))
+            else:
+                raise UnsupportedError(f"quick-test applies LoRA, LyCORIS, textual inversion and ControlNet; "
+                                       f"this is {info.kind}", path=path)
+        return inputs
+
+    def default_prompt(self, adapters: Sequence[tuple[str | Path, float]]) -> str:
+        """The adapters' first trigger words, joined (what ``render`` uses without a prompt)."""
+        from ..probe import probe
+
+        words = []
+        for path, _ in adapters:
+            info = probe(path)
+            words += info.trigger_words[:1]
+        if not words:
+            raise UnsupportedError("no prompt given and no adapter has trigger words; give a prompt (--prompt)")
+        return ", ".join(words)
+
+    # -- rendering -------------------------------------------------------------------
+
+    def job_size(self, seeds: Sequence[int], scales: Sequence[float], steps: int,
+                 strength: float | None = None) -> JobSize:
+        per_image = steps if strength is None else int(steps * strength)
+        images = len(seeds) * len(scales)
+        return JobSize(images, images * per_image)
+
+    def render(
+        self,
+        adapters: Sequence[tuple[str | Path, float]] = (),
+        *,
+        prompt: str | None = None,
+        negative_prompt: str = "",
+        seeds: Sequence[int] = (1,),
+        scales: Sequence[float] = (1.0,),
+        steps: int = DEFAULT_STEPS,
+        guidance_scale: float = 7.0,
+        sampler: str = DEFAULT_SAMPLER,
+        size: tuple[int, int] | None = None,
+        clip_skip: int | None = None,
+        control_image: str | Path | Any | None = None,
+        control_canny: bool = False,
+        control_config: str | Path | None = None,
+        init_image: str | Path | Any | None = None,
+        strength: float = 0.75,
+        out: str | Path | None = None,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_image: Callable[[ImageRecord], None] | None = None,
+    ) -> Grid:
+        """Render the seed × scale grid of ``adapters`` (``(path, weight)``; a scale multiplies every
+        weight, and at scale 0 no adapter is applied: the base alone).
+
+        Args:
+            prompt: default: the adapters' trigger words (:meth:`default_prompt`).
+            size: (width, height); default the base's native size.
+            control_image: needed when a ControlNet is among the adapters (``control_canny``:
+                run canny on it first, for a plain photo).
+            init_image, strength: img2img (strength 0 returns the init image unchanged).
+            out: folder for the PNGs and the contact sheet (created); None keeps images in memory.
+            progress: called with a ``generate`` event after every denoising step.
+            should_stop: polled after every step; true stops the render there, keeping the images
+                already finished (``Grid.interrupted``).
+            on_image: called with each image's record as soon as its PNG is written.
+        """
+        spec = named_sampler(sampler)
+        seeds, scales = [int(s) for s in seeds], [float(s) for s in scales]
+        if not seeds or not scales:
+            raise UnsupportedError("give at least one seed and one scale")
+        if steps < 1:
+            raise UnsupportedError(f"steps must be at least 1, not {steps}")
+        if init_image is not None and not 0 <= strength <= 1:
+            raise UnsupportedError(f"strength must be between 0 and 1, not {strength:g}")
+        width, height = size or self.native_size()
+        self._check_size(width, height)
+        inputs = self._inputs(adapters, control_config)
+        control = self._control_image(control_image, control_canny, width, height) if inputs.controlnet else None
+        init = self._picture(init_image).resize((width, height)) if init_image is not None else None
+        prompt = prompt if prompt is not None else self.default_prompt(adapters)
+        job = self.job_size(seeds, scales, steps, strength if init is not None else None)
+        folder = Path(out) if out is not None else None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        if width * height > _TILE_PIXELS:
+            self.pipe.vae.enable_tiling()
+        grid = Grid([], seeds, scales, job)
+        cells: list[list[Any | None]] = [[None] * len(scales) for _ in seeds]
+        done_steps = 0
+        try:
+            for i, seed in enumerate(seeds):
+                for j, scale in enumerate(scales):
+                    record, picture, used = self._one(
+                        inputs, spec, prompt=prompt, negative_prompt=negative_prompt, seed=seed, scale=scale,
+                        steps=steps, guidance_scale=guidance_scale, width=width, height=height,
+                        clip_skip=clip_skip, control=control, control_image=control_image, init=init,
+                        init_path=init_image, strength=strength,
+                        step=self._step_callback(progress, should_stop, done_steps, job.steps, f"seed {seed}, scale {scale:g}"))
+                    done_steps += used
+                    if folder is not None:
+                        save_image(picture, record, folder / f"{len(grid.images):03d}-seed{seed}-scale{scale:g}.png",
+                                   spec.a1111)
+                    grid.images.append(record)
+                    grid.pictures.append(picture)
+                    cells[i][j] = picture
+                    if on_image is not None:
+                        on_image(record)
+        except Stopped:
+            grid.interrupted = True
+        finally:
+            if folder is not None and grid.images:
+                grid.sheet = self._write_sheet(folder, cells, seeds, scales, inputs, prompt)
+        return grid
+
+    def native_size(self) -> tuple[int, int]:
+        side = self.pipe.unet.config.sample_size * self.pipe.vae_scale_factor
+        return side, side
+
+    def _check_size(self, width: int, height: int) -> None:
+        multiple = self.pipe.vae_scale_factor * 2 ** (len(self.pipe.unet.config.block_out_channels) - 1)
+        if width % multiple or height % multiple or width <= 0 or height <= 0:
+            raise UnsupportedError(f"size {width}x{height}: width and height must be positive multiples of {multiple}")
+
+    @staticmethod
+    def _picture(image: str | Path | Any) -> Any:
+        return open_image(image) if isinstance(image, (str, Path)) else image.convert("RGB")
+
+    def _control_image(self, image: Any, use_canny: bool, width: int, height: int) -> Any:
+        if image is None:
+            raise UnsupportedError("a ControlNet needs a control image (--control-image)")
+        picture = self._picture(image).resize((width, height))
+        return canny(picture) if use_canny else picture
+
+    def _step_callback(self, progress: Progress | None, should_stop: Callable[[], bool] | None, done: int,
+                       total: int, item: str) -> Callable:
+        counter = [done]
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+            counter[0] += 1
+            if progress is not None:
+                progress(ProgressEvent("generate", counter[0], total, item))
+            if should_stop is not None and should_stop():
+                raise Stopped("stopped after the current step")
+            return kwargs
+
+        return on_step_end
+
+    def _pipeline(self, controlnet: Any | None, img2img: bool) -> Any:
+        """The pipeline variant for this render, sharing every component with the base (from_pipe)."""
+        if controlnet is None and not img2img:
+            return self.pipe
+        key = ("img2img" if img2img else "txt2img", id(controlnet))
+        if key not in self._variants:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+
+            auto = AutoPipelineForImage2Image if img2img else AutoPipelineForText2Image
+            extra = {"controlnet": controlnet} if controlnet is not None else {}
+            variant = auto.from_pipe(self.pipe, **extra)
+            variant.set_progress_bar_config(disable=True)
+            self._variants[key] = variant
+        return self._variants[key]
+
+    def _sync_embeddings(self, wanted: list[tuple[Path, FileRef]], active: bool) -> list[FileRef]:
+        keep = {path for path, _ in wanted} if active else set()
+        for token, loaded in list(self._embeddings.items()):
+            if loaded.path not in keep:
+                unload_embedding(self.pipe, self._embeddings.pop(token))
+        refs = []
+        for path, ref in wanted:
+            if active and not any(e.path == path for e in self._embeddings.values()):
+                load_embedding(self.pipe, self.base.family, path, known=self._embeddings)
+            token = next((e.token for e in self._embeddings.values() if e.path == path), None)
+            refs.append(FileRef(ref.path, ref.sha256, ref.kind, weight=None, short_hash=ref.short_hash,
+                                token=token or _default_token(path)))
+        return refs
+
+    def _one(self, inputs: _Inputs, spec: Any, *, prompt: str, negative_prompt: str, seed: int, scale: float,
+             steps: int, guidance_scale: float, width: int, height: int, clip_skip: int | None, control: Any,
+             control_image: Any, init: Any, init_path: Any, strength: float, step: Callable) -> tuple[ImageRecord, Any, int]:
+        import torch
+
+        self.loras.apply([(lora, weight * scale) for lora, weight, _ in inputs.loras])
+        embeddings = self._sync_embeddings(inputs.embeddings, scale != 0)
+        cn = inputs.controlnet if inputs.controlnet is not None and inputs.controlnet[1] * scale != 0 else None
+        pipe = self._pipeline(cn[0] if cn else None, init is not None)
+        pipe.scheduler = spec.scheduler(self._scheduler_config)
+        record = ImageRecord(
+            prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps, guidance_scale=guidance_scale,
+            width=width, height=height, scheduler=spec.to_dict(), sampler=spec.a1111[0], generator_device="cpu",
+            scale=scale, dtype=self.placement.dtype, pipeline=type(pipe).__name__,
+            base=self._ref(self.base.path, "checkpoint"),
+            adapters=[FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash)
+                      for _, weight, ref in inputs.loras],
+            embeddings=embeddings, clip_skip=clip_skip)
+        if inputs.controlnet is not None:
+            _, weight, ref = inputs.controlnet
+            record.adapters.append(FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash))
+            if cn:
+                record.controlnet = {"path": ref.path, "sha256": ref.sha256, "conditioning_scale": weight * scale,
+                                     "image": _image_path(control_image)}
+        if init is not None:
+            record.init_image = {"path": _image_path(init_path), "strength": strength}
+            if strength == 0:  # no denoising at all: the init image is the answer
+                return record, init.copy(), 0
+        kwargs: dict[str, Any] = dict(
+            prompt=prompt, negative_prompt=negative_prompt or None, num_inference_steps=steps,
+            guidance_scale=guidance_scale, generator=torch.Generator("cpu").manual_seed(seed),
+            callback_on_step_end=step)
+        if clip_skip:
+            kwargs["clip_skip"] = clip_skip
+        if init is not None:
+            kwargs.update(image=init, strength=strength)
+        else:
+            kwargs.update(width=width, height=height)
+        if cn:
+            kwargs["controlnet_conditioning_scale"] = cn[1] * scale
+            kwargs["control_image" if init is not None else "image"] = control
+            if init is not None:
+                kwargs.update(width=width, height=height)
+        with torch.inference_mode():
+            picture = pipe(**kwargs).images[0]
+        used = steps if init is None else int(steps * strength)
+        return record, picture, used
+
+    def _write_sheet(self, folder: Path, cells: list[list[Any | None]], seeds: list[int], scales: list[float],
+                     inputs: _Inputs, prompt: str) -> Path:
+        from .records import write_png
+
+        names = [Path(ref.path).name for *_, ref in inputs.loras] + [Path(ref.path).name for _, ref in inputs.embeddings]
+        if inputs.controlnet is not None:
+            names.append(Path(inputs.controlnet[2].path).name)
+        title = f"{' + '.join(names) or Path(self.base.source).name} — “{prompt}”"
+        target = folder / SHEET_NAME
+        write_png(contact_sheet(cells, seeds, scales, title), target, text={"Title": title})
+        return target
+
+
+def _image_path(image: Any) -> str | None:
+    return os.path.abspath(image) if isinstance(image, (str, Path)) else None
+
+
+def _default_token(path: Path) -> str:
+    from ..probe import probe
+
+    return probe(path).trigger_words[0]
+
