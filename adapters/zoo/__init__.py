@@ -12,9 +12,12 @@ folder through diffusers, and single files are the inverse of diffusers' convert
 also as a .ckpt, the zip pickle with `state_dict` that LDM training wrote).
 
 Not production code: the tests and the demo use it; nothing else in loradex imports it.
-``build`` writes the files, ``models`` holds the tiny architectures and the single-file layout.
+``build`` writes the files, ``models`` holds the tiny architectures and the single-file layout,
+``clip`` saves a tiny CLIP (text and vision) for CLIP scores.
 """
 
 from .build import TINY, Zoo, ZooItem, build_zoo, tiny_pipeline_folder, tiny_single_file, write_clip_tokenizer
+from .clip import tiny_clip_folder
 
-__all__ = ["TINY", "Zoo", "ZooItem", "build_zoo", "tiny_pipeline_folder", "tiny_single_file", "write_clip_tokenizer"]
+__all__ = ["TINY", "Zoo", "ZooItem", "build_zoo", "tiny_clip_folder", "tiny_pipeline_folder", "tiny_single_file",
+           "write_clip_tokenizer"]
