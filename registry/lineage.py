@@ -212,7 +212,7 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
         # Ctrl-C after the rename: the new output is complete; say so, and record it first.
         recorded = ""
         if engine is not None:
-            with _interrupts_held():
+            with interrupts_held():
                 record_output(engine, target, read_recipe(target))
             recorded = " and recorded in the catalog"
         raise InterruptedAfterWrite(f"the output is complete{recorded} (the interrupt came after it was written)",
@@ -224,7 +224,7 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
     if engine is not None:
         start = time.perf_counter()
         try:
-            with _interrupts_held() as interrupted:  # the file on disk and the catalog agree, even on Ctrl-C
+            with interrupts_held() as interrupted:  # the file on disk and the catalog agree, even on Ctrl-C
                 artifact = record_output(engine, result.output, result.recipe, hashes=result.report.hashes)
         except SQLAlchemyError as exc:  # a locked or unreachable catalog: the output itself is fine
             reason = " ".join(str(exc).split())[:200]
@@ -250,7 +250,7 @@ def _stamp(path: Path | None) -> tuple[int, int, int] | None:
 
 
 @contextmanager
-def _interrupts_held() -> Iterator[list[int]]:
+def interrupts_held() -> Iterator[list[int]]:
     """Hold Ctrl-C while the block runs; the list it yields holds the signals that came (main
     thread only: elsewhere Python delivers no signals, and the list stays empty)."""
     caught: list[int] = []

@@ -195,6 +195,7 @@ class Workbench:
         progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
         on_image: Callable[[ImageRecord], None] | None = None,
+        on_start: Callable[[JobSize], None] | None = None,
     ) -> Grid:
         """Render the seed × scale grid of ``adapters`` (``(path, weight)``; a scale multiplies every
         weight, and at scale 0 no adapter is applied: the base alone).
@@ -210,6 +211,7 @@ class Workbench:
             should_stop: polled after every step; true stops the render there, keeping the images
                 already finished (``Grid.interrupted``).
             on_image: called with each image's record as soon as its PNG is written.
+            on_start: called with the job's size once every input is loaded, before the first step.
         """
         spec = named_sampler(sampler)
         seeds, scales = [int(s) for s in seeds], [float(s) for s in scales]
@@ -232,6 +234,8 @@ class Workbench:
         if width * height > _TILE_PIXELS:
             self.pipe.vae.enable_tiling()
         grid = Grid([], seeds, scales, job)
+        if on_start is not None:
+            on_start(job)
         cells: list[list[Any | None]] = [[None] * len(scales) for _ in seeds]
         done_steps = 0
         try:
@@ -376,7 +380,7 @@ class Workbench:
         names = [Path(ref.path).name for *_, ref in inputs.loras] + [Path(ref.path).name for _, ref in inputs.embeddings]
         if inputs.controlnet is not None:
             names.append(Path(inputs.controlnet[2].path).name)
-        title = f"{' + '.join(names) or Path(self.base.source).name} — “{prompt}”"
+        title = f"{' + '.join(names) or Path(self.base.source).name}: “{prompt}”"
         target = folder / SHEET_NAME
         write_png(contact_sheet(cells, seeds, scales, title), target, text={"Title": title})
         return target

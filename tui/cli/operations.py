@@ -31,10 +31,12 @@ WeightedArgs = Annotated[Optional[list[str]], typer.Argument(
          "or one recipe.toml.")]
 # Inputs such as "-0.5" must reach the command (which explains REF:WEIGHT) instead of Click
 # rejecting them as unknown options; "B.safetensors:-0.5" never looks like an option.
-_OPS_CONTEXT = {"ignore_unknown_options": True}
+OPS_CONTEXT = {"ignore_unknown_options": True}
 
 
-def _weighted(values: list[str]) -> list[tuple[str, float]]:
+def weighted_refs(values: list[str]) -> list[tuple[str, float]]:
+    """``REF[:WEIGHT]`` arguments as (ref, weight); a bare negative number is a usage error that
+    says where the weight goes."""
     pairs = []
     for value in values:
         if value.startswith("-") and not Path(value).exists():
@@ -122,7 +124,7 @@ DoraBaseOpt = Annotated[Optional[str], typer.Option(
     help="The checkpoint DoRA inputs were trained on (their delta depends on its weights).")]
 
 
-@app.command("mix", context_settings=_OPS_CONTEXT)
+@app.command("mix", context_settings=OPS_CONTEXT)
 @handle_errors
 def mix_cmd(
     ctx: typer.Context,
@@ -154,12 +156,12 @@ def mix_cmd(
     else:
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
         weights = _parsed(recipes.parse_block_weights, block_weights, "--block-weights") or {}
-        spec = _recipe("mix", out, _weighted(inputs or []), base=base, rank=rank,
+        spec = _recipe("mix", out, weighted_refs(inputs or []), base=base, rank=rank,
                        method=_value(method) or ("svd" if rank is not None else "concat"), block_weights=weights)
     _run(ctx, spec, json)
 
 
-@app.command("resize", context_settings=_OPS_CONTEXT)
+@app.command("resize", context_settings=OPS_CONTEXT)
 @handle_errors
 def resize_cmd(
     ctx: typer.Context,
@@ -190,7 +192,7 @@ def resize_cmd(
     _run(ctx, spec, json)
 
 
-@app.command("bake", context_settings=_OPS_CONTEXT)
+@app.command("bake", context_settings=OPS_CONTEXT)
 @handle_errors
 def bake_cmd(
     ctx: typer.Context,
@@ -222,7 +224,7 @@ def bake_cmd(
                                            "--allow-partial": allow_partial})
     else:
         _need(**{"--base": base, "-o OUT": out})
-        spec = _recipe("bake", out, _weighted(loras or []), base=base, dtype=_value(dtype),
+        spec = _recipe("bake", out, weighted_refs(loras or []), base=base, dtype=_value(dtype),
                        allow_partial=allow_partial)
     _run(ctx, spec, json)
 

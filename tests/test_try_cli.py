@@ -1,0 +1,167 @@
+"""`loradex try` and `loradex eval` as a user runs them: grids on disk, PNG records, previews in
+the catalog, job size before rendering, Ctrl-C mid-grid, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from loradex.adapters.generate import read_record
+from loradex.registry import queries
+from loradex.registry.db import open_catalog
+from loradex.registry.db import session as open_session
+
+from ops_cli import cli, one_error_line
+
+FAST = ["--steps", "2", "--size", "32x32"]
+
+
+@pytest.fixture
+def scanned(zoo, tmp_path) -> str:
+    """A catalog holding the SD1 kohya LoRA (the LoHa is left out: try scans it in itself)."""
+    url = str(tmp_path / "catalog.db")
+    assert cli("scan", zoo["sd1-kohya-lora"].path, catalog=url).exit_code == 0
+    return url
+
+
+def _previews(url: str, name: str) -> list:
+    engine = open_catalog(url)
+    try:
+        with open_session(engine) as s:
+            return queries.details(s, queries.resolve(s, name)).previews
+    finally:
+        engine.dispose()
+
+
+def test_try_writes_every_image_and_a_contact_sheet_and_records_previews_of_each_adapter(zoo, tmp_path, scanned):
+    out = tmp_path / "grid"
+    result = cli("try", "sd1-kohya-lora:2", f"{zoo['sd1-lycoris-loha'].path}:-1", "--base", zoo["sd1-diffusers"].path,
+                 "--seeds", "3,4", "--scales", "0,1", *FAST, "-o", out, catalog=scanned)
+    assert result.exit_code == 0, result.output
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["000-seed3-scale0.png", "001-seed3-scale1.png", "002-seed4-scale0.png", "003-seed4-scale1.png",
+                    "contact-sheet.png"]
+    assert "recorded 8 previews" in result.stdout
+    for name in ("sd1-kohya-lora", "sd1-lycoris-loha"):
+        rows = _previews(scanned, name)
+        assert sorted((p.seed, p.scale) for p in rows) == [(3, 0.0), (3, 1.0), (4, 0.0), (4, 1.0)]
+        assert {p.source for p in rows} == {"quicktest"} and all(Path(p.path).is_file() for p in rows)
+        assert {p.prompt for p in rows} == {"orange cat, cat"}  # the trigger words, as no --prompt was given
+
+
+def test_try_prints_the_job_size_before_rendering(zoo, tmp_path):
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--seeds", "1,2,3",
+                 "--scales", "0,0.5", *FAST, "-o", tmp_path / "g")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == "job: 6 images (3 seeds × 2 scales), 12 steps in all"
+
+
+def test_try_json_is_only_the_document_with_every_image_record(zoo, tmp_path):
+    result = cli("try", f"{zoo['sd1-kohya-lora'].path}:0.8", "--base", zoo["sd1-diffusers"].path, "--prompt",
+                 "  a red  barn ", "--scales", "0,1", "--seeds", "5", *FAST, "-o", tmp_path / "g", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["job"] == {"images": 2, "steps": 4} and doc["previews_recorded"] is None
+    first, second = doc["images"]
+    assert first == read_record(first["path"]) | {"path": first["path"]}
+    assert first["prompt"] == "  a red  barn "  # verbatim
+    assert [a["weight"] for a in first["adapters"]] == [0.0] and [a["weight"] for a in second["adapters"]] == [0.8]
+    assert second["base"] == {"path": str(zoo["sd1-diffusers"].path), "sha256": second["base"]["sha256"]}
+    assert second["scheduler"] == {"class": "DPMSolverMultistepScheduler", "overrides": {"use_karras_sigmas": True}}
+    assert "job:" in result.stderr
+
+
+def test_every_png_carries_a1111_parameters(zoo, tmp_path):
+    out = tmp_path / "g"
+    result = cli("try", f"{zoo['sd1-kohya-lora'].path}:0.7", "--base", zoo["sd1-diffusers"].path, "--prompt", "a cat",
+                 "--negative", "blurry", "--seeds", "9", "--scales", "1", "--sampler", "euler a", "--cfg", "5.5", *FAST,
+                 "-o", out)
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "000-seed9-scale1.png") as im:
+        text = im.text["parameters"]
+    prompt, negative, settings = text.split("\n")
+    assert prompt == "a cat <lora:sd1-kohya-lora:0.7>" and negative == "Negative prompt: blurry"
+    for field in ("Steps: 2", "Sampler: Euler a", "CFG scale: 5.5", "Seed: 9", "Size: 32x32", "Model hash: ",
+                  'Lora hashes: "sd1-kohya-lora: '):
+        assert field in settings
+
+
+def test_a_lora_for_another_base_is_one_line_naming_it(zoo, tmp_path):
+    result = cli("try", zoo["sdxl-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, *FAST, "-o", tmp_path / "g")
+    one_error_line(result, zoo["sdxl-kohya-lora"].path.name, "sdxl", "sd1")
+
+
+def test_a_single_file_base_without_its_configs_offline_says_the_two_ways_to_give_them(zoo, tmp_path):
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-single"].path, *FAST, "-o", tmp_path / "g")
+    one_error_line(result, zoo["sd1-single"].path.name, "stable-diffusion-v1-5/stable-diffusion-v1-5", "hf download",
+                   "--config")
+
+
+def test_a_single_file_base_renders_with_a_config_folder(zoo, tmp_path):
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-single"].path, "--config",
+                 zoo["sd1-diffusers"].path, "--scales", "1", "--seeds", "1", *FAST, "-o", tmp_path / "g", "--json")
+    assert result.exit_code == 0, result.output
+    (image,) = json.loads(result.stdout)["images"]
+    assert image["base"]["path"] == str(zoo["sd1-single"].path)
+
+
+_SLOW_TRY = """
+import sys
+from loradex.tui.entry import main
+sys.argv = ["loradex", *sys.argv[1:]]
+main()
+"""
+
+
+def test_ctrl_c_mid_grid_keeps_the_finished_images_recorded_and_exits_130(zoo, tmp_path, scanned):
+    out = tmp_path / "grid"
+    args = ["--catalog", scanned, "try", "sd1-kohya-lora", "--base", str(zoo["sd1-diffusers"].path), "--seeds",
+            "1,2,3,4", "--scales", "0,0.5,1", "--steps", "40", "--size", "32x32", "-o", str(out)]
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_TRY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    deadline = time.monotonic() + 120
+    while not list(out.glob("0*.png")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    images = sorted(out.glob("0*.png"))
+    assert 1 <= len(images) < 12, stderr
+    for png in images:  # whole, valid PNGs with their records
+        with Image.open(png) as im:
+            im.verify()
+        assert read_record(png)["seed"] in (1, 2, 3, 4)
+    assert (out / "contact-sheet.png").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "a temp file was left"
+    assert sorted(p.path for p in _previews(scanned, "sd1-kohya-lora")) == [str(p) for p in images]
+    assert "interrupted:" in stderr and "Traceback" not in stderr
+
+
+def test_eval_scores_each_scale_and_writes_a_plot_and_a_csv(zoo, tmp_path):
+    from loradex.adapters.zoo import tiny_clip_folder
+
+    clip = tiny_clip_folder(tmp_path / "clip")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# sweep\na cat\n\nan orange cat\n")
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    Image.new("RGB", (32, 32), "orange").save(refs / "r.png")
+    out = tmp_path / "eval"
+    result = cli("eval", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--prompts", prompts,
+                 "--scales", "0,1", "--seeds", "1", "--reference-dir", refs, "--clip", clip, *FAST, "-o", out, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [(r["scale"], r["images"]) for r in doc["rows"]] == [(0.0, 2), (1.0, 2)]
+    assert all(0 <= r["clip_score"] <= 100 and -1 <= r["mean_cosine"] <= 1 and r["reference_cosine"] is not None
+               for r in doc["rows"])
+    assert (out / "scores.csv").read_text().splitlines()[0] == "scale,images,clip_score,mean_cosine,reference_cosine"
+    with Image.open(out / "scores.png") as im:
+        im.verify()

@@ -1,0 +1,253 @@
+"""Quick-test: ``loradex try`` renders a seed × scale grid of adapters on a base; ``loradex eval``
+scores a scale sweep with CLIP. Both need torch and diffusers, imported when they run."""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..output import Sink
+from .app import JsonOpt, app, handle_errors, input_path, optional_engine
+from .operations import OPS_CONTEXT, weighted_refs
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
+AdapterArgs = Annotated[list[str], typer.Argument(
+    metavar="REF[:WEIGHT]...", help="LoRA/LyCORIS, textual-inversion or ControlNet files (paths or catalog refs), "
+                                    "each with an optional weight (default 1; negative subtracts).")]
+BaseOpt = Annotated[str, typer.Option("--base", metavar="CKPT", help=(
+    "Diffusers folder, single-file checkpoint (SD1.x, SD2.x, SDXL), catalog ref or Hub id (from the cache offline)."))]
+OutDirOpt = Annotated[Path, typer.Option("-o", "--out", metavar="DIR", help="Folder for the PNGs (created).")]
+SeedsOpt = Annotated[str, typer.Option("--seeds", metavar="1,2,3", help="Seeds: the grid's rows.")]
+StepsOpt = Annotated[int, typer.Option("--steps", min=1, help="Denoising steps (A1111's default).")]
+CfgOpt = Annotated[float, typer.Option("--cfg", help="Classifier-free guidance scale.")]
+SamplerOpt = Annotated[str, typer.Option("--sampler", help=(
+    "DPM++ 2M Karras, DPM++ 2M, DPM++ 2M SDE Karras, Euler, Euler a, Heun, LMS, DDIM or UniPC."))]
+SizeOpt = Annotated[Optional[str], typer.Option("--size", metavar="WxH", show_default=False,
+                                                help="Image size [default: the base's native size].")]
+NegativeOpt = Annotated[str, typer.Option("--negative", help="Negative prompt.")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", show_default=False,
+                                                  help="cuda, cuda:1, mps or cpu [default: the best there is].")]
+DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", show_default=False,
+                                                 help="fp16, bf16 or fp32 [default: fp16 on GPUs, fp32 on the CPU].")]
+OffloadOpt = Annotated[bool, typer.Option("--offload", help="Model CPU offload (CUDA): for GPUs with little memory.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", metavar="DIR", show_default=False,
+    help="For a single-file base: a diffusers folder of the same architecture [default: the HF cache].")]
+PatchOpt = Annotated[bool, typer.Option(
+    "--patch", help="Apply every LoRA by patching the weights (never through diffusers adapters).")]
+ClipSkipOpt = Annotated[Optional[int], typer.Option("--clip-skip", min=1, show_default=False,
+                                                    help="Skip the last text-encoder layers (A1111's Clip skip).")]
+
+
+def _numbers(text: str, kind: type, what: str) -> list:
+    try:
+        values = [kind(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected comma-separated numbers, e.g. 1,2,3", param_hint=what) from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise typer.BadParameter(f"{text!r}: expected comma-separated finite numbers", param_hint=what)
+    return values
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if not m:
+        raise typer.BadParameter(f"{text!r}: expected WIDTHxHEIGHT, e.g. 512x768", param_hint="--size")
+    return int(m[1]), int(m[2])
+
+
+def _base(ctx: typer.Context, ref: str) -> str:
+    """A base as a path, a catalog ref, or a Hub id (owner/name, no file suffix) as given."""
+    if not Path(ref).expanduser().exists() and _HUB_ID.match(ref) and not ref.lower().endswith(_WEIGHT_SUFFIXES):
+        return ref
+    return str(input_path(ctx, ref))
+
+
+@contextmanager
+def _stop_on_first_ctrl_c() -> Iterator[threading.Event]:
+    """The first Ctrl-C asks the render to stop after the current step; a second one interrupts."""
+    stop = threading.Event()
+
+    def first(signum: int, frame: Any) -> None:
+        stop.set()
+        print("stopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _job_line(axes: str, prompts: int = 1) -> Callable[[Any], None]:
+    """Prints the job size once the inputs are loaded, before the first step (A1111 does too):
+    "job: 6 images (2 seeds × 3 scales), 120 steps in all". eval renders once per prompt: said once."""
+    said: list[bool] = []
+
+    def say(job: Any) -> None:
+        if said:
+            return
+        said.append(True)
+        images = job.images * prompts
+        each = f"{prompts} prompts × {axes}" if prompts > 1 else axes
+        print(f"job: {images} image{'s' * (images != 1)} ({each}), {job.steps * prompts} steps in all",
+              file=sys.stderr)
+
+    return say
+
+
+def _workbench(base: str, device: str | None, dtype: str | None, offload: bool, config: Path | None,
+               patch: bool) -> Any:
+    from loradex.adapters.libraries import quiet
+
+    quiet()
+    from loradex.adapters.generate import Workbench
+
+    return Workbench(base, device=device, dtype=dtype, offload=offload, config=config, patch_only=patch)
+
+
+@app.command("try", context_settings=OPS_CONTEXT)
+@handle_errors
+def try_cmd(
+    ctx: typer.Context,
+    adapters: AdapterArgs,
+    base: BaseOpt,
+    out: OutDirOpt,
+    prompt: Annotated[Optional[str], typer.Option(
+        "--prompt", show_default=False, help="Used verbatim [default: the adapters' trigger words].")] = None,
+    negative: NegativeOpt = "",
+    seeds: SeedsOpt = "1,2",
+    scales: Annotated[str, typer.Option("--scales", metavar="0,0.5,1", help=(
+        "Multipliers of every weight: the grid's columns (0 is the base alone).")) ] = "0,0.5,1",
+    steps: StepsOpt = 20,
+    cfg: CfgOpt = 7.0,
+    sampler: SamplerOpt = "DPM++ 2M Karras",
+    size: SizeOpt = None,
+    clip_skip: ClipSkipOpt = None,
+    control_image: Annotated[Optional[Path], typer.Option(
+        "--control-image", metavar="IMG", show_default=False, help="The ControlNet's control image.")] = None,
+    canny: Annotated[bool, typer.Option("--canny", help="Run canny edge detection on the control image first.")] = False,
+    control_config: Annotated[Optional[Path], typer.Option(
+        "--control-config", metavar="DIR", show_default=False,
+        help="For a single-file ControlNet: a diffusers ControlNet folder of the same architecture.")] = None,
+    init_image: Annotated[Optional[Path], typer.Option(
+        "--init-image", metavar="IMG", show_default=False, help="img2img: start from this image.")] = None,
+    strength: Annotated[float, typer.Option("--strength", min=0.0, max=1.0,
+                                            help="img2img: how much of the init image is redrawn.")] = 0.75,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    offload: OffloadOpt = False,
+    config: ConfigOpt = None,
+    patch: PatchOpt = False,
+    json: JsonOpt = False,
+) -> None:
+    """Render a seed × scale grid of adapters on a base, with a labelled contact sheet.
+
+    Example: loradex try cat-lora:0.8 style.safetensors:0.5 --base sd15.safetensors --seeds 1,2,3
+    --scales 0,0.5,1 -o grid/
+
+    A scale multiplies every weight; the scale-0 column is the base alone. Each PNG carries
+    A1111's "parameters" text and a "loradex" JSON record that reproduces it in plain diffusers.
+    With a catalog in use, every image is recorded as a preview of each adapter named.
+    Defaults: 20 steps, DPM++ 2M Karras, CFG 7, seeds 1,2, scales 0,0.5,1.
+    Ctrl-C stops after the current step and keeps (and records) the finished images.
+    """
+    pairs = weighted_refs(adapters)
+    seed_list = _numbers(seeds, int, "--seeds")
+    scale_list = _numbers(scales, float, "--scales")
+    render_size = _size(size)
+    from loradex.adapters.generate.samplers import sampler as named_sampler
+
+    spec = named_sampler(sampler)
+    sink = Sink(json)
+    with optional_engine(ctx) as engine:
+        paths = [(str(input_path(ctx, ref)), weight) for ref, weight in pairs]
+        base_ref = _base(ctx, base)
+        axes = f"{len(seed_list)} seeds × {len(scale_list)} scales"
+        bench = _workbench(base_ref, device, dtype, offload, config, patch)
+        with _stop_on_first_ctrl_c() as stop, sink.progress("try") as progress:
+            grid = bench.render(paths, prompt=prompt, negative_prompt=negative, seeds=seed_list, scales=scale_list,
+                                steps=steps, guidance_scale=cfg, sampler=spec.name, size=render_size,
+                                clip_skip=clip_skip, control_image=control_image, control_canny=canny,
+                                control_config=control_config, init_image=init_image, strength=strength, out=out,
+                                progress=progress, should_stop=stop.is_set, on_start=_job_line(axes))
+        recorded = None
+        if engine is not None:
+            from loradex.registry.lineage import interrupts_held
+            from loradex.registry.previews import record_previews
+
+            with interrupts_held():
+                recorded = record_previews(engine, grid.images)
+    sink.quick_test(grid, recorded)
+    if grid.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command("eval", context_settings=OPS_CONTEXT)
+@handle_errors
+def eval_cmd(
+    ctx: typer.Context,
+    adapter: Annotated[str, typer.Argument(metavar="REF[:WEIGHT]", help="The adapter (path or catalog ref).")],
+    base: BaseOpt,
+    prompts: Annotated[Path, typer.Option("--prompts", metavar="FILE", help="One prompt per line.")],
+    clip: Annotated[str, typer.Option("--clip", metavar="MODEL",
+                                      help="A CLIP model: a local folder or a Hub id (transformers CLIPModel).")],
+    out: OutDirOpt,
+    scales: Annotated[str, typer.Option("--scales", metavar="0,0.25,…", help="Scales to score.")] = "0,0.25,0.5,0.75,1",
+    seeds: SeedsOpt = "1,2",
+    reference_dir: Annotated[Optional[Path], typer.Option(
+        "--reference-dir", metavar="DIR", show_default=False,
+        help="Reference images: also score mean image-embedding cosine to them.")] = None,
+    steps: StepsOpt = 20,
+    cfg: CfgOpt = 7.0,
+    sampler: SamplerOpt = "DPM++ 2M Karras",
+    size: SizeOpt = None,
+    negative: NegativeOpt = "",
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """CLIP score of an adapter per scale (100·max(cos, 0) averaged, and the raw mean cosine).
+
+    Example: loradex eval cat-lora --base sd15.safetensors --prompts prompts.txt --scales 0,0.5,1
+    --clip openai/clip-vit-large-patch14 -o eval/
+
+    Writes scores.csv and scores.png (score vs scale) into the folder; --json prints the table.
+    """
+    (ref, weight), = weighted_refs([adapter])
+    scale_list = _numbers(scales, float, "--scales")
+    seed_list = _numbers(seeds, int, "--seeds")
+    from loradex.adapters.generate.evaluate import evaluate, read_prompts, reference_images
+
+    prompt_list = read_prompts(prompts)
+    references = reference_images(reference_dir) if reference_dir is not None else None
+    sink = Sink(json)
+    with optional_engine(ctx) as engine:
+        del engine  # refs resolve through it; eval images are not previews
+        path = str(input_path(ctx, ref))
+        base_ref = _base(ctx, base)
+    bench = _workbench(base_ref, device, dtype, False, config, False)
+    with _stop_on_first_ctrl_c() as stop, sink.progress("eval") as progress:
+        result = evaluate(bench, [(path, weight)], prompts=prompt_list, scales=scale_list, seeds=seed_list,
+                          clip=clip, out=out, references=references, steps=steps, guidance_scale=cfg,
+                          sampler=sampler, size=_size(size), negative_prompt=negative, progress=progress,
+                          should_stop=stop.is_set,
+                          on_start=_job_line(f"{len(seed_list)} seeds × {len(scale_list)} scales", len(prompt_list)))
+    sink.evaluation(result)
+    if result.interrupted:
+        raise typer.Exit(130)
