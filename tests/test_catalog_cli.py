@@ -269,11 +269,11 @@ def test_the_demo_prints_only_loradex_lines_and_ends_with_commands_to_try(tmp_pa
                          capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
     err = run.stderr.strip().splitlines()
-    assert err[0].startswith("building the demo zoo in") and err[-6:-4] == [
+    assert err[0].startswith("building the demo zoo in") and err[-7:-5] == [
         f"zoo: {tmp_path / 'zoo'}", f"catalog: sqlite:///{tmp_path / 'data' / 'loradex' / 'catalog.db'}"]
-    assert err[-4] == "next, try:"
-    assert all(line.startswith("  loradex ") for line in err[-3:])
-    assert len(err) == 7, run.stderr  # no warning, no progress bar of a library
+    assert err[-5] == "next, try:"
+    assert all(line.startswith("  loradex ") for line in err[-4:])
+    assert len(err) == 8, run.stderr  # no warning, no progress bar of a library
 
 
 @pytest.mark.parametrize("spelling", ["sd15", "sd1.5", "SD 1.5", "sd1"])

@@ -230,4 +230,5 @@ def demo_cmd(
     sink.note(f"zoo: {root}\ncatalog: {url}\nnext, try:\n"
               "  loradex list --kind lora --base sdxl\n"
               "  loradex show sd1-kohya-lora\n"
-              f"  loradex bake --base {root / 'bases' / 'tiny-sd1.safetensors'} sd1-kohya-lora:0.8 -o baked.safetensors")
+              f"  loradex bake --base {root / 'bases' / 'tiny-sd1.safetensors'} sd1-kohya-lora:0.8 -o baked.safetensors\n"
+              f"  loradex try sd1-kohya-lora:4 --base {root / 'bases' / 'tiny-sd1-diffusers'} --steps 4 --size 64x64 -o grid")
