@@ -165,3 +165,39 @@ def test_eval_scores_each_scale_and_writes_a_plot_and_a_csv(zoo, tmp_path):
     assert (out / "scores.csv").read_text().splitlines()[0] == "scale,images,clip_score,mean_cosine,reference_cosine"
     with Image.open(out / "scores.png") as im:
         im.verify()
+
+
+def test_show_lists_the_quick_test_previews_with_seed_and_scale(zoo, tmp_path, scanned):
+    out = tmp_path / "grid"
+    assert cli("try", "sd1-kohya-lora", "--base", zoo["sd1-diffusers"].path, "--seeds", "7", "--scales", "0.5",
+               "--prompt", "a barn", *FAST, "-o", out, catalog=scanned).exit_code == 0
+    shown = cli("show", "sd1-kohya-lora", catalog=scanned)
+    assert f"preview: {out / '000-seed7-scale0.5.png'} (seed 7, scale 0.5) — a barn" in shown.stdout
+
+
+def test_a_hub_id_base_loads_from_the_local_cache_offline(zoo, tmp_path):
+    """A Hub id is looked up in the Hugging Face cache (here a cache laid out by hand, as
+    huggingface_hub writes it: refs/main → snapshots/<commit>/)."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--tiny-sd1"
+    shutil.copytree(zoo["sd1-diffusers"].path, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    args = ["try", str(zoo["sd1-kohya-lora"].path), "--base", "someone/tiny-sd1", "--seeds", "1", "--scales", "1",
+            *FAST, "-o", str(tmp_path / "g"), "--json"]
+    run = subprocess.run([sys.executable, "-c", _SLOW_TRY, *args], capture_output=True, text=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")})
+    assert run.returncode == 0, run.stderr
+    (image,) = json.loads(run.stdout)["images"]
+    assert image["base"]["path"] == str(repo / "snapshots" / commit)
+
+
+def test_a_hub_id_not_in_the_cache_offline_is_one_line(zoo, tmp_path):
+    args = ["try", str(zoo["sd1-kohya-lora"].path), "--base", "someone/absent", *FAST, "-o", str(tmp_path / "g")]
+    run = subprocess.run([sys.executable, "-c", _SLOW_TRY, *args], capture_output=True, text=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")})
+    assert run.returncode == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "someone/absent" in line and "cache" in line

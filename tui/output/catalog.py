@@ -76,7 +76,10 @@ class CatalogOutput(BaseSink):
                 meta.add_row(key, _short(str(value)))
             self.out.print(meta)
         for preview in extra.previews:
-            self.out.print(f"preview: {preview.path}" + (f" — {preview.prompt}" if preview.prompt else ""))
+            how = ", ".join(f"{name} {value:g}" for name, value in (("seed", preview.seed), ("scale", preview.scale))
+                            if value is not None)
+            self.out.print(f"preview: {preview.path}" + (f" ({how})" if how else "")
+                           + (f" — {preview.prompt}" if preview.prompt else ""), markup=False, highlight=False)
         for pub in extra.publications:
             self.out.print(f"published: {pub.repo}" + (f" @ {pub.commit}" if pub.commit else ""))
         for recipe in extra.lineage.made_by:
