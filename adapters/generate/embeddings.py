@@ -68,7 +68,8 @@ def load_embedding(pipe: Any, family: str, path: Path, token: str | None = None,
         encoder = getattr(pipe, component)
         pipe.load_textual_inversion({token: t.to(encoder.dtype)}, token=token,
                                     tokenizer=getattr(pipe, f"tokenizer{suffix}"), text_encoder=encoder)
-    loaded = LoadedEmbedding(Path(path), token, int(next(iter(parts.values())).shape[0]))
+    # The most vectors of any encoder: unloading removes every token_i that any of them added.
+    loaded = LoadedEmbedding(Path(path), token, max(int(t.shape[0]) for t in parts.values()))
     if known is not None:
         known[token] = loaded
     return loaded
@@ -78,6 +79,17 @@ def unload_embedding(pipe: Any, embedding: LoadedEmbedding) -> None:
     """Take the embedding's token(s) out of every tokenizer and text encoder it was loaded into."""
     for suffix in ("", "_2"):
         tokenizer = getattr(pipe, f"tokenizer{suffix}", None)
-        if tokenizer is not None and embedding.token in tokenizer.get_vocab():
-            pipe.unload_textual_inversion(embedding.token, tokenizer=tokenizer,
+        if tokenizer is None:
+            continue
+        # A multi-vector embedding went in as token, token_1, …; diffusers removes only the
+        # tokens it is given, and a stray token_1 would make the next load of the token fail.
+        vocab = tokenizer.get_vocab()
+        tokens = [t for t in _token_names(embedding) if t in vocab]
+        if tokens:
+            pipe.unload_textual_inversion(tokens, tokenizer=tokenizer,
                                           text_encoder=getattr(pipe, f"text_encoder{suffix}"))
+
+
+def _token_names(embedding: LoadedEmbedding) -> list[str]:
+    """The tokens diffusers adds for ``embedding``: the token, then ``token_1`` … per extra vector."""
+    return [embedding.token] + [f"{embedding.token}_{i}" for i in range(1, embedding.vectors)]

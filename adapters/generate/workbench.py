@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import LoradexError, UnsupportedError
 from ..progress import Progress, ProgressEvent
-from .base import LoadedBase, Placement, load_base, placement
+from .base import LoadedBase, Placement, check_family, load_base, placement
 from .control import canny, load_controlnet, open_image
 from .embeddings import LoadedEmbedding, load_embedding, unload_embedding
 from .loras import LoraSet
@@ -140,6 +140,9 @@ class Workbench:
                 lora = self.loras.load(path)
                 inputs.loras.append((lora, weight, self._ref(path, info.kind)))
             elif info.kind == "textual_inversion":
+                # Checked now, not when first loaded: a grid starting at scale 0 would render and
+                # save the base-alone images before an embedding for another base was refused.
+                check_family(info.base, self.base.family, path)
                 inputs.embeddings.append((path, self._ref(path, info.kind)))
             elif info.kind == "controlnet":
                 if inputs.controlnet is not None:
@@ -316,9 +319,11 @@ class Workbench:
         for token, loaded in list(self._embeddings.items()):
             if loaded.path not in keep:
                 unload_embedding(self.pipe, self._embeddings.pop(token))
+        if not active:  # at scale 0 no embedding is in the pipeline: the record must not list one
+            return []
         refs = []
         for path, ref in wanted:
-            if active and not any(e.path == path for e in self._embeddings.values()):
+            if not any(e.path == path for e in self._embeddings.values()):
                 load_embedding(self.pipe, self.base.family, path, known=self._embeddings)
             token = next((e.token for e in self._embeddings.values() if e.path == path), None)
             refs.append(FileRef(ref.path, ref.sha256, ref.kind, weight=None, short_hash=ref.short_hash,

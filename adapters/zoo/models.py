@@ -351,10 +351,15 @@ def ldm_state_dict(models: TinyModels) -> dict[str, torch.Tensor]:
 
 def build_controlnet(models: TinyModels, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
     """A ControlNet initialised from the tiny UNet (``ControlNetModel.from_unet``), then trained
-    for zero steps but jittered so its zero convolutions are not zero."""
+    for zero steps but jittered so its zero convolutions are not zero.
+
+    Its conditioning embedding downsamples the control image as much as the tiny VAE downsamples
+    a picture (SD's 8× uses four channel widths; the tiny VAE's 2× uses two), so the control
+    features land on the latent grid and the ControlNet runs on its base at any render size."""
     from diffusers import ControlNetModel
 
+    widths = (16, 32, 96, 256)[: len(models.vae.config.block_out_channels)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed * 1009 + 17)
-        controlnet = _jitter(ControlNetModel.from_unet(models.unet))
+        controlnet = _jitter(ControlNetModel.from_unet(models.unet, conditioning_embedding_out_channels=widths))
     return _cast(controlnet, dtype)
