@@ -41,11 +41,11 @@ def _artifact_ids(engine: Engine, paths: Iterable[str]) -> dict[str, int]:
 def record_previews(engine: Engine, images: Iterable[ImageRecord]) -> int:
     """Add a preview row for every (image, adapter) pair not recorded yet; returns rows added."""
     images = [image for image in images if image.path]
-    ids = _artifact_ids(engine, {ref.path for image in images for ref in (*image.adapters, *image.embeddings)})
+    ids = _artifact_ids(engine, {ref.path for image in images for ref in image.adapters})
     added = 0
     with open_session(engine) as session:
         for image in images:
-            for ref in (*image.adapters, *image.embeddings):
+            for ref in image.adapters:  # every adapter named, embeddings and a ControlNet included
                 artifact_id = ids.get(os.path.abspath(ref.path))
                 if artifact_id is None:
                     continue

@@ -314,9 +314,13 @@ def test_an_embedding_s_record_and_png_carry_its_path_sha256_and_token(zoo, sd1,
     assert read_record(grid.images[0].path)["embeddings"] == [want]
 
 
-def test_the_base_alone_image_s_record_lists_no_embedding(zoo, sd1, tmp_path):
+def test_the_base_alone_image_s_record_loads_no_embedding_but_lists_it_at_weight_0(zoo, sd1, tmp_path):
     path = zoo["sd1-ti-diffusers"].path
     grid = sd1.render([(path, 1.0)], prompt="a <cat-toy>", scales=[0, 1], out=tmp_path / "out", **FAST)
+    base_alone, applied = (read_record(image.path) for image in grid.images)
 
-    assert read_record(grid.images[0].path)["embeddings"] == []
-    assert [e["token"] for e in read_record(grid.images[1].path)["embeddings"]] == ["<cat-toy>"]
+    assert base_alone["embeddings"] == []
+    assert [e["token"] for e in applied["embeddings"]] == ["<cat-toy>"]
+    assert [(a["path"], a["kind"], a["weight"]) for a in base_alone["adapters"]] == \
+        [(str(path), "textual_inversion", 0.0)]
+    assert [a["weight"] for a in applied["adapters"]] == [1.0]

@@ -80,7 +80,7 @@ class Stopped(LoradexError):
 @dataclass
 class _Inputs:
     loras: list[tuple[Any, float, FileRef]] = field(default_factory=list)
-    embeddings: list[tuple[Path, FileRef]] = field(default_factory=list)
+    embeddings: list[tuple[Path, float, FileRef]] = field(default_factory=list)
     controlnet: tuple[Any, float, FileRef] | None = None
 
 
@@ -143,7 +143,7 @@ class Workbench:
                 # Checked now, not when first loaded: a grid starting at scale 0 would render and
                 # save the base-alone images before an embedding for another base was refused.
                 check_family(info.base, self.base.family, path)
-                inputs.embeddings.append((path, self._ref(path, info.kind)))
+                inputs.embeddings.append((path, weight, self._ref(path, info.kind)))
             elif info.kind == "controlnet":
                 if inputs.controlnet is not None:
                     raise UnsupportedError("one ControlNet per render", path=path)
@@ -314,20 +314,19 @@ class Workbench:
             self._variants[key] = variant
         return self._variants[key]
 
-    def _sync_embeddings(self, wanted: list[tuple[Path, FileRef]], active: bool) -> list[FileRef]:
-        keep = {path for path, _ in wanted} if active else set()
+    def _sync_embeddings(self, active: list[tuple[Path, FileRef]]) -> list[FileRef]:
+        """Load exactly the ``active`` embeddings (an embedding's weight only switches it on or
+        off); returns them with their tokens, for the record."""
+        keep = {path for path, _ in active}
         for token, loaded in list(self._embeddings.items()):
             if loaded.path not in keep:
                 unload_embedding(self.pipe, self._embeddings.pop(token))
-        if not active:  # at scale 0 no embedding is in the pipeline: the record must not list one
-            return []
         refs = []
-        for path, ref in wanted:
+        for path, ref in active:
             if not any(e.path == path for e in self._embeddings.values()):
                 load_embedding(self.pipe, self.base.family, path, known=self._embeddings)
-            token = next((e.token for e in self._embeddings.values() if e.path == path), None)
-            refs.append(FileRef(ref.path, ref.sha256, ref.kind, weight=None, short_hash=ref.short_hash,
-                                token=token or _default_token(path)))
+            token = next(e.token for e in self._embeddings.values() if e.path == path)
+            refs.append(FileRef(ref.path, ref.sha256, ref.kind, short_hash=ref.short_hash, token=token))
         return refs
 
     def _one(self, inputs: _Inputs, spec: Any, *, prompt: str, negative_prompt: str, seed: int, scale: float,
@@ -336,7 +335,9 @@ class Workbench:
         import torch
 
         self.loras.apply([(lora, weight * scale) for lora, weight, _ in inputs.loras])
-        embeddings = self._sync_embeddings(inputs.embeddings, scale != 0)
+        # At scale 0 no embedding is in the pipeline, and the record lists none to load.
+        embeddings = self._sync_embeddings([(path, ref) for path, weight, ref in inputs.embeddings
+                                            if weight * scale != 0])
         cn = inputs.controlnet if inputs.controlnet is not None and inputs.controlnet[1] * scale != 0 else None
         pipe = self._pipeline(cn[0] if cn else None, init is not None)
         pipe.scheduler = spec.scheduler(self._scheduler_config)
@@ -346,7 +347,7 @@ class Workbench:
             scale=scale, dtype=self.placement.dtype, pipeline=type(pipe).__name__,
             base=self._ref(self.base.path, "checkpoint"),
             adapters=[FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash)
-                      for _, weight, ref in inputs.loras],
+                      for _, weight, ref in (*inputs.loras, *inputs.embeddings)],
             embeddings=embeddings, clip_skip=clip_skip)
         if inputs.controlnet is not None:
             _, weight, ref = inputs.controlnet
@@ -382,7 +383,7 @@ class Workbench:
                      inputs: _Inputs, prompt: str) -> Path:
         from .records import write_png
 
-        names = [Path(ref.path).name for *_, ref in inputs.loras] + [Path(ref.path).name for _, ref in inputs.embeddings]
+        names = [Path(ref.path).name for *_, ref in inputs.loras] + [Path(ref.path).name for *_, ref in inputs.embeddings]
         if inputs.controlnet is not None:
             names.append(Path(inputs.controlnet[2].path).name)
         title = f"{' + '.join(names) or Path(self.base.source).name}: “{prompt}”"
@@ -393,10 +394,4 @@ class Workbench:
 
 def _image_path(image: Any) -> str | None:
     return os.path.abspath(image) if isinstance(image, (str, Path)) else None
-
-
-def _default_token(path: Path) -> str:
-    from ..probe import probe
-
-    return probe(path).trigger_words[0]
 
