@@ -127,6 +127,15 @@ def test_scale_zero_is_the_base_alone_and_scale_one_is_not(bench, zoo, base_imag
     assert max_diff(grid.pictures[1], base_image) > EFFECT
 
 
+def test_scale_zero_stays_the_base_alone_when_a_lora_is_loaded_after_others_were_switched_off(sd1, zoo, base_image):
+    bench = Workbench(sd1)
+    bench.render([(zoo["sd1-kohya-lora"].path, 16.0)], **{**KW, "scales": [0.0]})  # loaded, then switched off
+    grid = bench.render([(zoo["sd1-kohya-locon"].path, 16.0)], **{**KW, "scales": [0.0, 1.0]})  # loaded now
+    assert max_diff(grid.pictures[0], base_image) == 0
+    assert max_diff(grid.pictures[1], base_image) > EFFECT
+    assert max_diff(bench.render(**KW).pictures[0], base_image) == 0
+
+
 # ---------------------------------------------------------------------------------------
 # Peer reproduction: plain diffusers from the record alone
 

@@ -99,7 +99,6 @@ class LoraSet:
         self.loaded: dict[Path, LoadedLora] = {}
         self._factors: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
         self._originals: dict[str, tuple[torch.nn.Parameter, torch.Tensor]] = {}
-        self._lora_enabled = True
 
     # -- loading ----------------------------------------------------------------------
 
@@ -166,14 +165,14 @@ class LoraSet:
         self.restore()
         active = [(lora, w) for lora, w in weights if w != 0]
         adapters = [(lora.name, w) for lora, w in active if lora.route == "diffusers"]
+        # Enabled/disabled is set every time, never cached: load_lora_weights activates the file it
+        # loads, with freshly wrapped layers enabled, even after disable_lora, so a cached
+        # "disabled" let a newly loaded LoRA into a scale-0 (base alone) render.
         if adapters:
-            if not self._lora_enabled:
-                self.pipe.enable_lora()
-                self._lora_enabled = True
+            self.pipe.enable_lora()
             self.pipe.set_adapters([n for n, _ in adapters], adapter_weights=[w for _, w in adapters])
-        elif self._lora_enabled and any(lora.route == "diffusers" for lora in self.loaded.values()):
+        elif any(lora.route == "diffusers" for lora in self.loaded.values()):
             self.pipe.disable_lora()
-            self._lora_enabled = False
         patched = [(lora, w) for lora, w in active if lora.route == "patch"]
         if patched:
             self._patch(patched)
