@@ -16,6 +16,7 @@ Two routes, chosen per file:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,10 @@ class LoadedLora:
     route: str
     layers: int
     why_patched: str | None = None
+
+
+#: One file's contribution to a patched layer: (file, its layer, weight).
+_Term = tuple[LoadedLora, LayerInfo, float]
 
 
 def _module(pipe: Any, canonical: str) -> torch.nn.Module | None:
@@ -99,7 +104,12 @@ class LoraSet:
         self.loaded: dict[Path, LoadedLora] = {}
         self._factors: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
         self._originals: dict[str, tuple[torch.nn.Parameter, torch.Tensor]] = {}
-        self._lora_enabled = True
+        #: Per patched file (by name), its layers that exist in the base and their weights, found
+        #: once at load: walking the modules by name on every switch took ~40% of a patch switch.
+        #: The Parameter objects stay valid when diffusers later wraps a module (``base_layer``).
+        self._params: dict[str, list[tuple[LayerInfo, torch.nn.Parameter]]] = {}
+        #: Whether every diffusers LoRA layer is enabled (True), disabled (False) or mixed (None).
+        self._lora_enabled: bool | None = True
 
     # -- loading ----------------------------------------------------------------------
 
@@ -123,6 +133,7 @@ class LoraSet:
             loaded = LoadedLora(path, info, name, "diffusers", len(targets))
         else:
             loaded = LoadedLora(path, info, name, "patch", len(targets), why)
+            self._params[name] = [(layer, _weight(_module(self.pipe, layer.canonical))) for layer in targets]
         self.loaded[path] = loaded
         return loaded
 
@@ -138,6 +149,8 @@ class LoraSet:
         return f"diffusers does not load {', '.join(other)} layers" if other else None
 
     def _load_through_diffusers(self, path: Path, name: str, expected: int) -> str | None:
+        # A load activates its file with fresh layers enabled, whatever disable_lora said before.
+        self._lora_enabled = None
         try:
             self.pipe.load_lora_weights(str(path), adapter_name=name)
         except (ValueError, KeyError, RuntimeError, OSError) as exc:
@@ -160,59 +173,83 @@ class LoraSet:
     def apply(self, weights: list[tuple[LoadedLora, float]]) -> None:
         """Make exactly these LoRAs active at these weights (all others off).
 
-        Patched weights are first restored to the base's own tensors and then recomputed from
-        them, so weights never drift however often the mix changes.
+        Patched weights are always recomputed from the base's own tensors (kept aside), so
+        weights never drift however often the mix changes.
         """
-        self.restore()
         active = [(lora, w) for lora, w in weights if w != 0]
+        terms = self._terms([(lora, w) for lora, w in active if lora.route == "patch"])
+        self._restore(keep=terms.keys())
         adapters = [(lora.name, w) for lora, w in active if lora.route == "diffusers"]
+        # enable_lora/disable_lora walk every module (half of a switch), so they run only when the
+        # state may differ; a load leaves it mixed (None), else a newly loaded LoRA would slip
+        # into a scale-0 (base alone) render after an earlier disable.
         if adapters:
-            if not self._lora_enabled:
+            if self._lora_enabled is not True:
                 self.pipe.enable_lora()
                 self._lora_enabled = True
             self.pipe.set_adapters([n for n, _ in adapters], adapter_weights=[w for _, w in adapters])
-        elif self._lora_enabled and any(lora.route == "diffusers" for lora in self.loaded.values()):
+        elif self._lora_enabled is not False and any(lora.route == "diffusers" for lora in self.loaded.values()):
             self.pipe.disable_lora()
             self._lora_enabled = False
-        patched = [(lora, w) for lora, w in active if lora.route == "patch"]
-        if patched:
-            self._patch(patched)
+        self._patch(terms)
 
     def restore(self) -> None:
         """Copy every patched weight back from the saved original (bit-exact)."""
+        self._restore(keep=())
+
+    def _restore(self, keep: Iterable[str]) -> None:
+        # A layer the next mix patches again keeps its saved original and is not copied back:
+        # it is overwritten from that original anyway (one copy per layer on a switch, not three).
         with torch.no_grad():
-            for param, original in self._originals.values():
+            for canonical in set(self._originals) - set(keep):
+                param, original = self._originals.pop(canonical)
                 param.copy_(original)
-        self._originals.clear()
 
-    def _patch(self, patched: list[tuple[LoadedLora, float]]) -> None:
-        sums: dict[str, torch.Tensor] = {}
+    def _terms(self, patched: list[tuple[LoadedLora, float]]) -> dict[str, tuple[torch.nn.Parameter, list[_Term]]]:
+        """Per patched layer: its weight and the (file, layer, weight) terms to add to it."""
+        terms: dict[str, tuple[torch.nn.Parameter, list[_Term]]] = {}
+        for lora, weight in patched:
+            for layer, param in self._params[lora.name]:
+                terms.setdefault(layer.canonical, (param, []))[1].append((lora, layer, weight))
+        return terms
+
+    def _patch(self, terms: dict[str, tuple[torch.nn.Parameter, list[_Term]]]) -> None:
         with torch.no_grad():
-            for lora, weight in patched:
-                for layer in self._targets(lora.info):
-                    param = _weight(_module(self.pipe, layer.canonical))
-                    w0 = param.detach().to(torch.float32)
-                    d = self._delta(lora, layer, w0).reshape(param.shape)
-                    if layer.canonical in sums:
-                        sums[layer.canonical].add_(d, alpha=weight)
+            for canonical, (param, each) in terms.items():
+                if canonical not in self._originals:
+                    self._originals[canonical] = (param, param.detach().clone())
+                original = self._originals[canonical][1]
+                w0 = original.to(torch.float32)  # the base's own weight: DoRA deltas are taken on it
+                # W + Σ wᵢ·BᵢAᵢ, one addmm_ per LoRA on the flattened weight (convs too). An fp32
+                # weight is reset from its original and accumulated in place: a new full-size tensor
+                # per layer and switch (page faults) made a full-size SD1.5 switch ~2.5x slower.
+                # Other dtypes accumulate in a float32 copy and are cast once.
+                fp32 = param.dtype == torch.float32
+                target = param.detach().view(param.shape[0], -1) if fp32 else w0.flatten(1).clone()
+                if fp32:
+                    target.copy_(original.view(param.shape[0], -1))
+                for lora, layer, weight in each:
+                    if layer.algorithm == "dora":
+                        target.add_(self._dora(lora, layer, w0).flatten(1), alpha=weight)
                     else:
-                        sums[layer.canonical] = d.mul_(weight)
-            for canonical, total in sums.items():
-                param = _weight(_module(self.pipe, canonical))
-                self._originals[canonical] = (param, param.detach().clone())
-                param.copy_((param.detach().to(torch.float32) + total).to(param.dtype))
+                        b, a = self._lowrank(lora, layer, w0.device)
+                        target.addmm_(b, a, alpha=weight)
+                if not fp32:
+                    param.copy_(target.view(param.shape))
 
-    def _delta(self, lora: LoadedLora, layer: LayerInfo, w0: torch.Tensor) -> torch.Tensor:
-        """ΔW of ``layer`` in float32 on the weight's device (DoRA: on the base weight ``w0``)."""
-        if layer.algorithm == "dora":
-            with open_weights(lora.path) as src:
-                return dora_delta(layer, src, w0.reshape(layer.shape).cpu()).to(w0.device)
+    @staticmethod
+    def _dora(lora: LoadedLora, layer: LayerInfo, w0: torch.Tensor) -> torch.Tensor:
+        """ΔW of a DoRA layer on the base weight ``w0`` (float32), on its device."""
+        with open_weights(lora.path) as src:
+            return dora_delta(layer, src, w0.reshape(layer.shape).cpu()).to(w0.device)
+
+    def _lowrank(self, lora: LoadedLora, layer: LayerInfo, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, A)`` in float32 with ΔW = B @ A, read once per file (every non-DoRA layer at once)."""
         cached = self._factors.setdefault(lora.name, {})
         if layer.canonical not in cached:
             with open_weights(lora.path) as src:
-                for each in self._targets(lora.info):
+                for each, _ in self._params[lora.name]:
                     if each.algorithm != "dora":
                         b, a = layer_factors(lora.info, each, src)
-                        cached[each.canonical] = (b.to(w0.device), a.to(w0.device))
-        b, a = cached[layer.canonical]
-        return b @ a
+                        cached[each.canonical] = (b.to(device), a.to(device))
+        return cached[layer.canonical]

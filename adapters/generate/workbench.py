@@ -359,8 +359,11 @@ class Workbench:
             record.init_image = {"path": _image_path(init_path), "strength": strength}
             if strength == 0:  # no denoising at all: the init image is the answer
                 return record, init.copy(), 0
+        # The negative prompt goes in as recorded, "" included: SDXL pipelines treat None (not "")
+        # as "zero the negative embeddings" (force_zeros_for_empty_prompt), so turning "" into
+        # None rendered an image plain diffusers does not reproduce from the record.
         kwargs: dict[str, Any] = dict(
-            prompt=prompt, negative_prompt=negative_prompt or None, num_inference_steps=steps,
+            prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps,
             guidance_scale=guidance_scale, generator=torch.Generator("cpu").manual_seed(seed),
             callback_on_step_end=step)
         if clip_skip:
