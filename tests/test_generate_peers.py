@@ -285,3 +285,17 @@ def test_switching_mixes_never_reloads_the_base_and_a_mix_renders_the_same_again
     assert bench.loads == 1
     assert max_diff(first, other) > EFFECT
     assert max_diff(first, again) == 0
+
+
+def test_beyond_its_limit_the_least_recently_used_lora_is_unloaded_and_reloads_the_same(sd1, zoo):
+    bench = Workbench(sd1)
+    bench.loras.keep = 2
+    names = ["sd1-kohya-lora", "sd1-diffusers-lora", "sd1-lycoris-loha"]
+    first = bench.render([(zoo[names[0]].path, 16.0)], **KW).pictures[0]
+    for name in names[1:]:
+        bench.render([(zoo[name].path, 16.0)], **KW)
+
+    assert zoo[names[0]].path not in bench.loras.loaded
+    assert not any(name.endswith("sd1_kohya_lora") for name in bench.pipe.get_list_adapters().get("unet", []))
+    assert max_diff(bench.render([(zoo[names[0]].path, 16.0)], **KW).pictures[0], first) == 0
+    assert bench.loads == 1

@@ -97,6 +97,10 @@ class LoraSet:
     too) without reloading the pipeline or the files.
     """
 
+    #: Files kept loaded at most; the least recently used one beyond it is unloaded (an SDXL LoRA
+    #: holds 100-400 MB, and a TUI session tries many).
+    keep = 8
+
     def __init__(self, pipe: Any, family: str, *, patch_only: bool = False) -> None:
         self.pipe = pipe
         self.family = family
@@ -110,6 +114,7 @@ class LoraSet:
         self._params: dict[str, list[tuple[LayerInfo, torch.nn.Parameter]]] = {}
         #: Whether every diffusers LoRA layer is enabled (True), disabled (False) or mixed (None).
         self._lora_enabled: bool | None = True
+        self._counter = 0
 
     # -- loading ----------------------------------------------------------------------
 
@@ -117,12 +122,14 @@ class LoraSet:
         """Load ``path`` (once) by the route that applies all of its layers."""
         path = Path(path)
         if path in self.loaded:
+            self.loaded[path] = self.loaded.pop(path)  # most recently used last
             return self.loaded[path]
         info = probe(path)
         if info.kind not in ("lora", "lycoris"):
             raise UnsupportedError(f"not a LoRA or LyCORIS file (it is {info.kind})", path=path)
         check_family(info.base, self.family, path)
-        name = f"a{len(self.loaded)}_" + re.sub(r"\W", "_", path.stem)[:40]
+        self._counter += 1
+        name = f"a{self._counter}_" + re.sub(r"\W", "_", path.stem)[:40]
         targets = self._targets(info)
         if not targets:
             raise IncompatibleError(f"none of its {len(info.layers)} layers exists in the base", path=path)
@@ -192,6 +199,16 @@ class LoraSet:
             self.pipe.disable_lora()
             self._lora_enabled = False
         self._patch(terms)
+        self._evict(in_use={lora.path for lora, _ in weights})
+
+    def _evict(self, in_use: set[Path]) -> None:
+        """Unload the least recently used files beyond :attr:`keep` (never one of ``in_use``)."""
+        for path in [p for p in self.loaded if p not in in_use][: max(0, len(self.loaded) - self.keep)]:
+            lora = self.loaded.pop(path)
+            if lora.route == "diffusers":
+                self._forget_adapter(lora.name)
+            self._params.pop(lora.name, None)
+            self._factors.pop(lora.name, None)
 
     def restore(self) -> None:
         """Copy every patched weight back from the saved original (bit-exact)."""
