@@ -1,7 +1,7 @@
 """The one output sink of the CLI: Rich tables for people, JSON for scripts; notes to stderr.
 
 :class:`Sink` is one object per command run. Its renderings come by command group, one module
-each, as the commands do (:mod:`.files`, :mod:`.catalog`, :mod:`.operations`, :mod:`.generate`); the shared
+each, as the commands do (:mod:`.files`, :mod:`.catalog`, :mod:`.operations`, :mod:`.generate`, :mod:`.hub`); the shared
 core (JSON or human, consoles, notes, progress bars) is :class:`.base.BaseSink`. A new command
 group adds a module and a base here.
 """
@@ -11,10 +11,11 @@ from __future__ import annotations
 from .catalog import CatalogOutput
 from .files import FilesOutput
 from .generate import GenerateOutput
+from .hub import HubOutput
 from .operations import OperationsOutput
 
 __all__ = ["Sink"]
 
 
-class Sink(FilesOutput, CatalogOutput, OperationsOutput, GenerateOutput):
+class Sink(FilesOutput, CatalogOutput, OperationsOutput, GenerateOutput, HubOutput):
     """Where every command's output goes: ``Sink(as_json)``, then one rendering call."""

@@ -81,7 +81,8 @@ class CatalogOutput(BaseSink):
             self.out.print(f"preview: {preview.path}" + (f" ({how})" if how else "")
                            + (f" — {preview.prompt}" if preview.prompt else ""), markup=False, highlight=False)
         for pub in extra.publications:
-            self.out.print(f"published: {pub.repo}" + (f" @ {pub.commit}" if pub.commit else ""))
+            self.out.print(f"published: {pub.repo}" + (f" @ {pub.commit}" if pub.commit else "")
+                           + (f" ({pub.url})" if pub.url else ""), markup=False, highlight=False)
         for recipe in extra.lineage.made_by:
             inputs = ", ".join(f"{_ref(i.artifact, i.ref or (i.sha256 or '')[:10])}×{i.weight:g}" for i in recipe.inputs)
             self.out.print(f"made by {recipe.op} of {inputs}")
@@ -172,7 +173,7 @@ def artifact_row(a: Artifact, tags: list[str]) -> dict[str, Any]:
 
     return {"id": a.id, "name": a.name, "path": a.path, "kind": a.kind, "format": a.format, "base": base_of(a),
             "detected_base": a.base, "status": a.status, "rank_min": a.rank_min, "rank_max": a.rank_max,
-            "ranks": a.ranks, "size": a.size, "sha256": a.sha256, "autov2": a.autov2, "tags": tags}
+            "ranks": a.ranks, "size": a.size, "sha256": a.sha256, "autov2": a.autov2, "source": a.source, "tags": tags}
 
 
 def _base_cell(a: Artifact) -> str:

@@ -1,0 +1,281 @@
+"""Publishing a catalogued adapter to the Hugging Face Hub: weights as safetensors, a model card,
+the previews, the recipe of a derived file — staged locally, then sent as one commit.
+
+Everything is staged before any request, so ``dry_run`` sends nothing at all, and a card that
+fails its own front-matter check stops the run before the first byte leaves. Publishing
+content that is already on the Hub compares the staged files with the repo's (git blob ids
+for small files, LFS sha256 for large ones) and makes no commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from loradex.adapters.errors import LoradexError, UnsupportedError
+
+from . import queries
+from .cards import CardFacts, CardInput, base_model, render_card
+from .db import session as open_session
+from .hubclient import HubError, api, hub_errors, token_of
+from .models import Artifact, Preview, Publication
+
+__all__ = ["PublishPlan", "Publication", "PublishResult", "plan_publication", "publish"]
+
+PUBLISHABLE = ("lora", "lycoris", "textual_inversion", "controlnet")
+#: Preview images sent with a card, at most (the Hub's gallery shows a handful).
+MAX_PREVIEWS = 6
+
+
+@dataclass
+class StagedFile:
+    """One file of the commit: where it is in the repo and where its bytes are now."""
+
+    path_in_repo: str
+    local: Path
+
+    @property
+    def size(self) -> int:
+        return self.local.stat().st_size
+
+
+@dataclass
+class PublishPlan:
+    """What a publication would send: the card and the files (staged in ``folder``)."""
+
+    repo: str
+    artifact: Artifact
+    card: str
+    files: list[StagedFile]
+    private: bool = False
+
+
+@dataclass
+class PublishResult:
+    """What :func:`publish` did.
+
+    Attributes:
+        changed: a commit was made (False: the repo already held exactly these files).
+        commit: the repo's head commit afterwards (None for a dry run).
+        url: the repo's page.
+    """
+
+    repo: str
+    artifact_id: int
+    artifact_name: str
+    files: list[dict[str, Any]]
+    card: str
+    dry_run: bool = False
+    changed: bool = False
+    commit: str | None = None
+    url: str | None = None
+    previews: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------
+# Staging
+
+
+def _stage_weights(artifact: Artifact, folder: Path) -> list[StagedFile]:
+    """The artifact's weights as safetensors: a safetensors file as it is (byte for byte), a
+    pickle converted (read with weights_only=True; never uploaded as a pickle)."""
+    path = Path(artifact.path)
+    if path.is_dir():
+        return [f for sub in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors",
+                                                                                                 ".bin", ".pt"))
+                for f in _stage_file(sub, sub.relative_to(path).as_posix(), artifact, folder)]
+    return _stage_file(path, path.name, artifact, folder)
+
+
+def _stage_file(path: Path, name: str, artifact: Artifact, folder: Path) -> list[StagedFile]:
+    if path.suffix == ".json" or path.suffix == ".safetensors":
+        return [StagedFile(name, path)]
+    from loradex.adapters.safetensors_io.writer import save_tensors
+    from loradex.adapters.weights import open_weights
+
+    with open_weights(path) as src:
+        tensors = {key: src.get(key).contiguous() for key in src.keys()}
+    if artifact.kind == "textual_inversion" and artifact.format == "a1111_embedding":
+        # diffusers' load_textual_inversion reads a safetensors embedding from its emb_params key.
+        (key,) = [k for k in tensors if k.startswith("string_to_param.") or k == "emb_params"][:1] or [None]
+        if key is None:
+            raise UnsupportedError("no embedding vectors found to convert", path=path)
+        tensors = {"emb_params": tensors[key]}
+    target = folder / Path(name).with_suffix(".safetensors")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_tensors(target, tensors)
+    return [StagedFile(Path(name).with_suffix(".safetensors").as_posix(), target)]
+
+
+def _previews(session: Any, artifact: Artifact) -> list[Preview]:
+    rows = session.exec(select(Preview).where(Preview.artifact_id == artifact.id).order_by(Preview.id)).all()
+    usable = [p for p in rows if Path(p.path).is_file()]
+    # Images that show the adapter applied first; a scale-0 image is the base alone.
+    usable.sort(key=lambda p: (p.scale == 0, p.source != "quicktest"))
+    return usable[:MAX_PREVIEWS]
+
+
+def _recipe_of(artifact: Artifact, folder: Path) -> tuple[Any, StagedFile | None]:
+    from loradex.adapters.recipe import RecipeInput, read_recipe
+
+    try:
+        recipe = read_recipe(artifact.path)
+    except (LoradexError, OSError):
+        return None, None
+    # Inputs by file name: the local folders they came from are nobody's business on the Hub.
+    recipe.inputs = [RecipeInput(Path(i.ref).name, i.sha256, i.weight, i.role) for i in recipe.inputs]
+    target = folder / "recipe.toml"
+    target.write_text(recipe.to_toml(), encoding="utf-8")
+    return recipe, StagedFile("recipe.toml", target)
+
+
+def plan_publication(engine: Engine, ref: str, repo: str, folder: Path, *, private: bool = False,
+                     license: str | None = None) -> PublishPlan:
+    """Stage everything a publication of ``ref`` to ``repo`` sends, in ``folder``; no request is made.
+
+    Raises:
+        RefNotFoundError: no such artifact. UnsupportedError: a kind that is not published, or an
+        invalid card (front matter).
+    """
+    with open_session(engine) as session:
+        artifact = queries.resolve(session, ref)
+        if artifact.kind not in PUBLISHABLE:
+            raise UnsupportedError(f"publish sends LoRA, LyCORIS, textual-inversion and ControlNet artifacts; "
+                                   f"{artifact.name} is {artifact.kind}", path=artifact.path)
+        if artifact.status != "ok" or not Path(artifact.path).exists():
+            raise UnsupportedError(f"{artifact.name} is {artifact.status}: rescan it first", path=artifact.path)
+        previews = _previews(session, artifact)
+        session.expunge(artifact)
+    files = _stage_weights(artifact, folder)
+    recipe, recipe_file = _recipe_of(artifact, folder)
+    images = [StagedFile(f"images/{i:02d}-{Path(p.path).name}", Path(p.path)) for i, p in enumerate(previews)]
+    facts = CardFacts(
+        repo=repo, name=artifact.name, kind=artifact.kind, family=artifact.base_override or artifact.base,
+        weights_file=next((f.path_in_repo for f in files if f.path_in_repo.endswith(".safetensors")),
+                          files[0].path_in_repo),
+        sha256=artifact.sha256 or "", autov2=artifact.autov2 or "",
+        base_model=base_model(artifact.base_override or artifact.base, artifact.base_claims or {},
+                              artifact.training_metadata or {}),
+        trigger_words=list(artifact.trigger_words or []), license=license,
+        training={k: v for k, v in (artifact.training_metadata or {}).items() if k.startswith("ss_")},
+        previews=[(img.path_in_repo, p.prompt or (artifact.trigger_words or [artifact.name])[0])
+                  for img, p in zip(images, previews)],
+        algorithms=list(artifact.algorithms or []), ranks=list(artifact.ranks or []))
+    if recipe is not None:
+        facts.recipe_op, facts.recipe_params = recipe.op, dict(recipe.params)
+        facts.recipe_inputs = [CardInput(i.ref, i.sha256, i.weight, i.role) for i in recipe.inputs]
+        facts.recipe_file = recipe_file.path_in_repo if recipe_file else None
+    card = render_card(facts)
+    readme = folder / "README.md"
+    readme.write_text(card, encoding="utf-8")
+    staged = [StagedFile("README.md", readme), *files, *([recipe_file] if recipe_file else []), *images]
+    return PublishPlan(repo, artifact, card, staged, private)
+
+
+# ---------------------------------------------------------------------------------------
+# Sending
+
+
+def _git_blob_id(path: Path) -> str:
+    h = hashlib.sha1()
+    h.update(b"blob %d\0" % path.stat().st_size)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    from loradex.adapters.hashing import sha256_file
+
+    return sha256_file(path)
+
+
+def _unchanged(info: Any, files: list[StagedFile]) -> bool:
+    """Whether the repo at ``info`` (model_info with files_metadata) holds exactly these bytes."""
+    remote = {s.rfilename: s for s in (info.siblings or [])}
+    for f in files:
+        sibling = remote.get(f.path_in_repo)
+        if sibling is None or sibling.size != f.size:
+            return False
+        lfs = getattr(sibling, "lfs", None)
+        if lfs is not None:
+            if getattr(lfs, "sha256", None) != _sha256(f.local):
+                return False
+        elif getattr(sibling, "blob_id", None) != _git_blob_id(f.local):
+            return False
+    return True
+
+
+def publish(engine: Engine, ref: str, repo: str, *, private: bool = False, license: str | None = None,
+            dry_run: bool = False, endpoint: str | None = None, token: str | None = None) -> PublishResult:
+    """Publish ``ref`` to ``repo`` in one commit and record it (``publication`` rows, ``loradex show``).
+
+    The token comes from huggingface_hub's own resolution (``HF_TOKEN``, the login cache)
+    unless given; it is never written anywhere. ``dry_run`` stages and returns the card and
+    file list without one request.
+
+    Raises:
+        HubError: one line naming the repo and the cause (no token, no write access, network
+            down, not found, rate limit, the card refused); nothing is recorded then.
+    """
+    with _staging() as folder:
+        plan = plan_publication(engine, ref, repo, folder, private=private, license=license)
+        result = PublishResult(repo, plan.artifact.id or 0, plan.artifact.name,
+                               [{"path_in_repo": f.path_in_repo, "size": f.size} for f in plan.files], plan.card,
+                               dry_run=dry_run, previews=sum(f.path_in_repo.startswith("images/") for f in plan.files))
+        if dry_run:
+            return result
+        client = api(endpoint, token)
+        where = client.endpoint
+        secret = token_of(client)
+        with hub_errors(repo, token=secret, endpoint=where):
+            if not secret:
+                raise HubError(f"{repo}: no Hugging Face token; set HF_TOKEN or run `hf auth login`")
+            client.create_repo(repo, private=private, exist_ok=True, repo_type="model")
+            info = client.model_info(repo, files_metadata=True)
+            if info.sha and _unchanged(info, plan.files):
+                result.commit = info.sha
+            else:
+                commit = client.create_commit(repo, operations=_operations(plan.files), repo_type="model",
+                                              commit_message=f"loradex publish {plan.artifact.name}")
+                result.commit, result.changed = commit.oid, True
+        result.url = f"{where.rstrip('/')}/{repo}"
+    _record(engine, result)
+    return result
+
+
+def _operations(files: list[StagedFile]) -> list[Any]:
+    from huggingface_hub import CommitOperationAdd
+
+    return [CommitOperationAdd(path_in_repo=f.path_in_repo, path_or_fileobj=str(f.local)) for f in files]
+
+
+@contextmanager
+def _staging() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="loradex-publish-") as tmp:
+        yield Path(tmp)
+
+
+def _record(engine: Engine, result: PublishResult) -> None:
+    with open_session(engine) as session:
+        known = session.exec(select(Publication).where(Publication.artifact_id == result.artifact_id,
+                                                       Publication.repo == result.repo,
+                                                       Publication.commit == result.commit)).first()
+        if known is None:
+            session.add(Publication(artifact_id=result.artifact_id, repo=result.repo, commit=result.commit,
+                                    url=result.url))
+            session.commit()
+

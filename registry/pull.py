@@ -1,0 +1,157 @@
+"""Pulling adapters from the Hugging Face Hub into the catalog, with their provenance.
+
+Files come through huggingface_hub's cache (``hf_hub_download`` at the resolved commit, so a
+second pull of the same commit finds them there and transfers nothing), each LFS file is checked
+against the sha256 the Hub lists, and each is recorded with source ``hub:OWNER/NAME@COMMIT``
+and what the repo's card says (trigger words, base) where the file itself says nothing. A file
+whose sha256 the catalog already holds gains the provenance instead of a second row.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from loradex.adapters.hashing import sha256_file
+
+from .cards import FAMILY_MODELS
+from .db import session as open_session
+from .hubclient import HubError, api, hub_errors, token_of
+from .models import Artifact
+from .scan import scan
+
+__all__ = ["PullResult", "PulledFile", "pull"]
+
+_WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+#: Files that make a repo one folder artifact (a PEFT adapter, a diffusers ControlNet).
+_FOLDER_CONFIGS = ("adapter_config.json", "config.json")
+
+
+@dataclass
+class PulledFile:
+    """One artifact a pull recorded: ``status`` is ``new`` (a new row), ``known`` (its row was there
+    already) or ``provenance`` (a catalogued copy with that sha256 gained the Hub source)."""
+
+    path_in_repo: str
+    path: str
+    sha256: str
+    artifact_id: int
+    status: str
+
+
+@dataclass
+class PullResult:
+    repo: str
+    commit: str
+    source: str
+    files: list[PulledFile] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _family(model_id: str) -> str | None:
+    for family, reference in FAMILY_MODELS.items():
+        if model_id == reference:
+            return family
+    text = model_id.lower()
+    for family, marks in (("sdxl", ("xl",)), ("sd3", ("stable-diffusion-3",)), ("flux", ("flux",)),
+                          ("sd2", ("stable-diffusion-2",)), ("sd1", ("v1-5", "v1-4", "1.5", "-1-5"))):
+        if any(m in text for m in marks):
+            return family
+    return None
+
+
+def _wanted(siblings: dict[str, Any], files: list[str] | None) -> tuple[list[str], bool]:
+    """The files to fetch, and whether they make one folder artifact."""
+    if files:
+        return files, False
+    names = sorted(siblings)
+    weights = [n for n in names if n.endswith(_WEIGHTS) and "/" not in n]
+    configs = [n for n in names if n in _FOLDER_CONFIGS]
+    if configs and weights:
+        return configs + weights, True
+    return weights, False
+
+
+def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[str] | None = None,
+         endpoint: str | None = None, token: str | None = None) -> PullResult:
+    """Download the adapter files of ``repo`` (or ``files``) at ``revision`` and record them.
+
+    Raises:
+        HubError: one line naming the repo and the cause; nothing is recorded then.
+    """
+    from huggingface_hub import ModelCard, hf_hub_download
+
+    client = api(endpoint, token)
+    where, secret = client.endpoint, token_of(client)
+    local: list[tuple[str, Path, str | None]] = []
+    card: Any = None
+    with hub_errors(repo, token=secret, endpoint=where):
+        info = client.model_info(repo, revision=revision, files_metadata=True)
+        commit = info.sha
+        siblings = {s.rfilename: s for s in info.siblings or []}
+        names, folder = _wanted(siblings, files)
+        if not names:
+            raise HubError(f"{repo}: the repo holds no adapter weights at {commit[:12]} (name the files with --file)")
+        for name in names:
+            if name not in siblings:
+                raise HubError(f"{repo}: no file {name} at {commit[:12]}")
+        for name in names:
+            with hub_errors(repo, token=secret, endpoint=where, path=name):
+                path = Path(hf_hub_download(repo, name, revision=commit, endpoint=where, token=token))
+            lfs = getattr(siblings[name], "lfs", None)
+            expected = getattr(lfs, "sha256", None) if lfs is not None else None
+            if expected and sha256_file(path) != expected:
+                raise HubError(f"{repo}: {name} as downloaded does not have the sha256 the Hub lists ({expected[:12]}…); "
+                               "delete it from the Hugging Face cache and pull again")
+            local.append((name, path, expected))
+        if "README.md" in siblings:
+            card = ModelCard.load(hf_hub_download(repo, "README.md", revision=commit, endpoint=where, token=token))
+    source = f"hub:{repo}@{commit}"
+    result = PullResult(repo, commit, source)
+    if folder:
+        root = local[0][1].parent
+        result.files.append(_record(engine, names[-1], root, None, source, card))
+    else:
+        result.files += [_record(engine, name, path, sha, source, card) for name, path, sha in local
+                         if not name.endswith(".json")]
+    return result
+
+
+def _record(engine: Engine, name: str, path: Path, sha256: str | None, source: str, card: Any) -> PulledFile:
+    path = Path(os.path.abspath(path))
+    if sha256 is None and path.is_file():
+        sha256 = sha256_file(path)
+    with open_session(engine) as session:
+        row = session.exec(select(Artifact).where(Artifact.path == str(path))).first()
+        copy = None if row is not None or sha256 is None else session.exec(
+            select(Artifact).where(Artifact.sha256 == sha256, Artifact.status == "ok")).first()
+        if copy is not None:
+            copy.source = source
+            session.add(copy)
+            session.commit()
+            return PulledFile(name, copy.path, sha256, copy.id or 0, "provenance")
+    status = "known" if row is not None else "new"
+    scan([path], engine=engine, workers=1)
+    with open_session(engine) as session:
+        row = session.exec(select(Artifact).where(Artifact.path == str(path))).one()
+        row.source = source
+        data = getattr(card, "data", None)
+        prompt = getattr(data, "instance_prompt", None) if data is not None else None
+        if prompt and not row.trigger_words:
+            row.trigger_words = [prompt]
+        base = getattr(data, "base_model", None) if data is not None else None
+        if isinstance(base, str):
+            row.base_claims = {**(row.base_claims or {}), "hub card base_model": base}
+            family = _family(base)
+            if family and row.base == "unknown" and not row.base_override:
+                row.base_override = family
+        session.add(row)
+        session.commit()
+        return PulledFile(name, row.path, row.sha256 or sha256 or "", row.id or 0, status)

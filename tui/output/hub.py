@@ -1,0 +1,48 @@
+"""What publish and pull print."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import BaseSink
+
+if TYPE_CHECKING:
+    from loradex.registry.publish import PublishResult
+    from loradex.registry.pull import PullResult
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+class HubOutput(BaseSink):
+    def publication(self, result: PublishResult) -> None:
+        if self.as_json:
+            self.emit_json(result.to_dict())
+            return
+        if result.dry_run:
+            print(result.card, end="" if result.card.endswith("\n") else "\n")
+            print("files:")
+            for f in result.files:
+                print(f"  {f['path_in_repo']}  {_size(f['size'])}")
+            self.note(f"dry run: nothing was sent to {result.repo}")
+            return
+        if result.changed:
+            self.out.print(f"published {result.artifact_name} to {result.url} (commit {result.commit})", markup=False,
+                           highlight=False)
+        else:
+            self.out.print(f"no changes: {result.url} already holds these files (commit {result.commit})",
+                           markup=False, highlight=False)
+
+    def pulled(self, result: PullResult) -> None:
+        if self.as_json:
+            self.emit_json(result.to_dict())
+            return
+        for f in result.files:
+            what = {"new": "recorded", "known": "already recorded", "provenance": "already catalogued; source set"}[f.status]
+            self.out.print(f"{f.path_in_repo}: {what} as id {f.artifact_id} ({f.path})", markup=False, highlight=False)
+        self.out.print(f"source: {result.source}", markup=False, highlight=False)
