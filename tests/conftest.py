@@ -9,6 +9,10 @@ import shutil
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Read once, when huggingface_hub is imported: the fake Hub (tests/fakehub.py) speaks plain HTTP + LFS, not Xet,
+# and no test may phone home. HF_ENDPOINT stays unset: hub tests pass endpoint= (or set it in a child's env).
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
 
