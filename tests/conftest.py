@@ -19,6 +19,7 @@ import pytest  # noqa: E402
 from loradex.adapters.zoo import Zoo, build_zoo  # noqa: E402
 
 from ops_cli import cli  # noqa: E402  (tests/ is on sys.path under pytest)
+from hub_fixtures import fake_hub  # noqa: E402, F401  (the fake Hugging Face Hub fixture)
 
 
 @pytest.fixture(scope="session")
