@@ -9,12 +9,17 @@ import shutil
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Read once, when huggingface_hub is imported: the fake Hub (tests/fakehub.py) speaks plain HTTP + LFS, not Xet,
+# and no test may phone home. HF_ENDPOINT stays unset: hub tests pass endpoint= (or set it in a child's env).
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
 
 from loradex.adapters.zoo import Zoo, build_zoo  # noqa: E402
 
 from ops_cli import cli  # noqa: E402  (tests/ is on sys.path under pytest)
+from hub_fixtures import fake_hub  # noqa: E402, F401  (the fake Hugging Face Hub fixture)
 
 
 @pytest.fixture(scope="session")
