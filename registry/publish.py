@@ -121,9 +121,9 @@ def _stage_file(path: Path, name: str, artifact: Artifact, folder: Path) -> list
 
 def _previews(session: Any, artifact: Artifact) -> list[Preview]:
     rows = session.exec(select(Preview).where(Preview.artifact_id == artifact.id).order_by(Preview.id)).all()
-    usable = [p for p in rows if Path(p.path).is_file()]
-    # Images that show the adapter applied first; a scale-0 image is the base alone.
-    usable.sort(key=lambda p: (p.scale == 0, p.source != "quicktest"))
+    # A scale-0 quick-test image is the base alone: it shows nothing of the adapter.
+    usable = [p for p in rows if Path(p.path).is_file() and p.scale != 0]
+    usable.sort(key=lambda p: p.source != "quicktest")
     return usable[:MAX_PREVIEWS]
 
 
@@ -244,8 +244,12 @@ def publish(engine: Engine, ref: str, repo: str, *, private: bool = False, licen
         with hub_errors(repo, token=secret, endpoint=where):
             if not secret:
                 raise HubError(f"{repo}: no Hugging Face token; set HF_TOKEN or run `hf auth login`")
-            client.create_repo(repo, private=private, exist_ok=True, repo_type="model")
-            info = client.model_info(repo, files_metadata=True)
+            info = _existing(client, repo)
+            if info is None:
+                # Not create_repo(exist_ok=True): on another user's repo it fails with a URL error
+                # (huggingface_hub 2.4) instead of the 403 that says what is wrong.
+                client.create_repo(repo, private=private, repo_type="model")
+                info = client.model_info(repo, files_metadata=True)
             if info.sha and _unchanged(info, plan.files):
                 result.commit = info.sha
             else:
@@ -255,6 +259,18 @@ def publish(engine: Engine, ref: str, repo: str, *, private: bool = False, licen
         result.url = f"{where.rstrip('/')}/{repo}"
     _record(engine, result)
     return result
+
+
+def _existing(client: Any, repo: str) -> Any | None:
+    """The repo's model_info with file metadata, or None when there is no such repo."""
+    from huggingface_hub import errors
+
+    try:
+        return client.model_info(repo, files_metadata=True)
+    except errors.RepositoryNotFoundError as exc:
+        if getattr(exc.response, "status_code", None) == 401 and not client.token:
+            raise
+        return None
 
 
 def _operations(files: list[StagedFile]) -> list[Any]:

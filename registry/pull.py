@@ -23,6 +23,7 @@ from .cards import FAMILY_MODELS
 from .db import session as open_session
 from .hubclient import HubError, api, hub_errors, token_of
 from .models import Artifact
+from .records import search_text
 from .scan import scan
 
 __all__ = ["PullResult", "PulledFile", "pull"]
@@ -144,8 +145,11 @@ def _record(engine: Engine, name: str, path: Path, sha256: str | None, source: s
         row.source = source
         data = getattr(card, "data", None)
         prompt = getattr(data, "instance_prompt", None) if data is not None else None
-        if prompt and not row.trigger_words:
-            row.trigger_words = [prompt]
+        # Training tags are suggestions; a card's instance prompt is the author's trigger phrase, so it
+        # leads unless the file names one itself.
+        if prompt and not (row.training_metadata or {}).get("modelspec.trigger_phrase"):
+            row.trigger_words = [prompt, *[w for w in row.trigger_words or [] if w != prompt]]
+            row.search_text = search_text(row.name, row.trigger_words, row.training_metadata or {})
         base = getattr(data, "base_model", None) if data is not None else None
         if isinstance(base, str):
             row.base_claims = {**(row.base_claims or {}), "hub card base_model": base}

@@ -54,6 +54,7 @@ def library(zoo, tmp_path) -> tuple[str, Path]:
     lib.mkdir()
     for name in ("sd1-kohya-lora", "sd1-kohya-locon", "sd1-ti-a1111"):
         shutil.copy2(zoo[name].path, lib / zoo[name].path.name)
+    shutil.copytree(zoo["sd1-controlnet-diffusers"].path, lib / "canny-cn")
     url = str(tmp_path / "catalog.db")
     assert cli("scan", lib, catalog=url).exit_code == 0
     mixed = lib / "mixed.safetensors"
@@ -83,7 +84,7 @@ def test_publish_sends_weights_card_previews_and_recipe_in_one_commit(fake_hub, 
     meta = front_matter(card)
     assert meta["base_model"] == "stable-diffusion-v1-5/stable-diffusion-v1-5" and meta["license"] == "openrail++"
     assert {"lora", "text-to-image", "stable-diffusion", "diffusers", "template:sd-lora"} <= set(meta["tags"])
-    (widget,) = meta["widget"]  # the scale-1 preview first; at most the gallery's worth
+    (widget,) = meta["widget"]  # the scale-1 image: the scale-0 one is the base alone
     assert widget["text"] == "an orange cat" and widget["output"]["url"] in files
     assert "0.7" in card and "-0.3" in card and "sd1-kohya-lora.safetensors" in card
     assert doc["files"] and doc["url"].endswith("/alice/mixed")
@@ -131,6 +132,17 @@ def test_an_a1111_embedding_is_published_as_safetensors_that_diffusers_loads(fak
     ids = pipe.tokenizer.convert_tokens_to_ids(["<ti>"] + [f"<ti>_{i}" for i in range(1, len(vectors))])
     assert torch.equal(pipe.text_encoder.get_input_embeddings().weight[ids], vectors)
     assert "textual-inversion" in front_matter(files["README.md"].decode())["tags"]
+
+
+def test_a_controlnet_folder_is_published_file_by_file(fake_hub, library):
+    url, _ = library
+    run = loradex(fake_hub, "publish", "canny-cn", "--repo", "alice/cn", catalog=url)
+    assert run.returncode == 0, run.stderr
+    files = fake_hub.files("alice/cn")
+    folder = Path(url).parent / "lib" / "canny-cn"
+    for local in folder.iterdir():
+        assert files[local.name] == local.read_bytes()
+    assert "controlnet" in front_matter(files["README.md"].decode())["tags"]
 
 
 def test_a_dry_run_prints_the_card_and_files_and_sends_nothing(fake_hub, library):
@@ -240,6 +252,8 @@ def test_a_pulled_file_is_byte_identical_and_listed_with_its_provenance(fake_hub
     assert row["source"] == f"hub:bob/dog@{commit}" and re.fullmatch(r"hub:bob/dog@[0-9a-f]{40}", row["source"])
     shown = json.loads(cli("show", str(row["id"]), "--json", catalog=url).stdout)
     assert shown["trigger_words"][:1] == ["ohwx dog"]  # from the card: the file names none
+    assert [a["id"] for a in json.loads(cli("list", "--text", "ohwx", "--json", catalog=url).stdout)["artifacts"]] \
+        == [row["id"]]
 
 
 def test_a_second_pull_of_the_same_commit_transfers_no_file_and_records_nothing_new(fake_hub, published, tmp_path):
