@@ -128,6 +128,18 @@ def find(session: Session, *, kind: str | None = None, base: str | None = None, 
     if fits is not None:
         shares, _, conditions = fit_parts(fits, min_share=min_share)
         stmt = stmt.join(shares, shares.c.layer_set_id == Artifact.layer_set_id).where(*conditions)
+    conditions = filter_conditions(kind=kind, base=base, tag=tag, text=text, rank_min=rank_min,
+                                   rank_max=rank_max, status=status)
+    stmt = stmt.where(*conditions).order_by(*sort_order(sort))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.exec(stmt))
+
+
+def filter_conditions(*, kind: str | None = None, base: str | None = None, tag: str | None = None,
+                      text: str | None = None, rank_min: int | None = None, rank_max: int | None = None,
+                      status: str | None = None) -> list[Any]:
+    """The WHERE conditions of :func:`find`'s filters (shared with the TUI's browse query)."""
     conditions = [
         Artifact.kind == kind if kind else None,
         EFFECTIVE_BASE == base if base else None,
@@ -139,14 +151,15 @@ def find(session: Session, *, kind: str | None = None, base: str | None = None, 
         Artifact.id.in_(select(ArtifactTag.artifact_id).join(Tag, Tag.id == ArtifactTag.tag_id)  # type: ignore
                         .where(Tag.name == _tag_name(tag))) if tag else None,
     ]
-    stmt = stmt.where(*[c for c in conditions if c is not None])
+    return [c for c in conditions if c is not None]
+
+
+def sort_order(sort: str) -> list[Any]:
+    """ORDER BY of a :data:`SORT_KEYS` key (``-``: descending); ties go by name, then id."""
     column = _SORT_COLUMNS[sort.lstrip("-")]
     order = column.desc() if sort.startswith("-") else column.asc()
     # nulls_last: SQLite and PostgreSQL disagree on where NULL ranks sort by default.
-    stmt = stmt.order_by(order.nulls_last(), Artifact.name, Artifact.id)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return list(session.exec(stmt))
+    return [order.nulls_last(), Artifact.name, Artifact.id]
 
 
 # ---------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # Plain (Click-style) help: Typer's Rich help panels print every boolean option as if it took
 # a value ("--json <bool>", Typer's own "--help <bool>" too) and read "[default: …]" in help
 # texts as Rich markup, dropping it. Plain help prints flags as flags and help texts as written.
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+app = typer.Typer(add_completion=False, invoke_without_command=True, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="A registry and workbench for SD adapters.")
 
@@ -82,6 +82,14 @@ def main_options(
 ) -> None:
     """A registry and workbench for SD adapters."""
     ctx.obj = Options(catalog=catalog)
+    if ctx.invoked_subcommand is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():  # `loradex` alone on a terminal opens the TUI
+            from .browse import open_tui
+
+            open_tui(ctx)
+            raise typer.Exit()
+        print(ctx.get_help())
+        raise typer.Exit(2)
 
 
 # ---------------------------------------------------------------------------------------

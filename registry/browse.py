@@ -1,0 +1,130 @@
+"""What the Textual app's table shows: a filter in the ``list`` query language, and light rows.
+
+The filter text is what a user types: words such as ``kind:lora base:sdxl tag:anime rank>=16
+status:ok sort:-size``, and the rest is the ``--text`` substring — plain text with no such word
+is passed as it is, so it selects exactly the rows ``loradex list --text TEXT`` does (the same
+WHERE conditions, :func:`.queries.filter_conditions`). Rows carry only the columns the table
+shows, so that a 10,000-artifact catalog loads in a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from loradex.adapters.artifact import FAMILIES, KINDS, family_of
+
+from .compat import EFFECTIVE_BASE
+from .errors import QueryError
+from .models import Artifact, ArtifactTag, Preview, Tag
+from .queries import filter_conditions, sort_order
+from .vocabulary import SORT_KEYS
+
+__all__ = ["BrowseRow", "Filter", "browse", "facets", "parse_filter"]
+
+_TOKEN = re.compile(r"^(kind|base|tag|status|sort):(.+)$|^rank(>=|<=|:|=)(\d+)$", re.I)
+STATUSES = ("ok", "error", "missing")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A parsed filter: :func:`.queries.find`'s keyword arguments."""
+
+    kind: str | None = None
+    base: str | None = None
+    tag: str | None = None
+    status: str | None = None
+    rank_min: int | None = None
+    rank_max: int | None = None
+    text: str | None = None
+    sort: str = "name"
+
+    def where(self) -> dict:
+        return dict(kind=self.kind, base=self.base, tag=self.tag, status=self.status, rank_min=self.rank_min,
+                    rank_max=self.rank_max, text=self.text)
+
+
+def parse_filter(text: str, **fixed: str | None) -> Filter:
+    """The :class:`Filter` of what a user typed (``fixed``: facet choices, which typed words override).
+
+    Raises:
+        QueryError: an unknown kind, base, status or sort key (one line naming the valid ones).
+    """
+    words = text.split()
+    values: dict = {k: v for k, v in fixed.items() if v}
+    rest = []
+    for word in words:
+        m = _TOKEN.match(word)
+        if not m:
+            rest.append(word)
+        elif m[1]:
+            values[m[1].lower()] = m[2]
+        else:
+            n = int(m[4])
+            if m[3] in (">=", ":", "="):
+                values["rank_min"] = n
+            if m[3] in ("<=", ":", "="):
+                values["rank_max"] = n
+    if len(rest) == len(words):  # no filter word: the text as typed, as `list --text` takes it
+        values["text"] = text or None
+    else:
+        values["text"] = " ".join(rest) or None
+    if values.get("kind") and values["kind"] not in KINDS:
+        raise QueryError(f"unknown kind {values['kind']!r}; one of {', '.join(KINDS)}")
+    if values.get("base"):
+        family = family_of(values["base"])
+        if family is None:
+            raise QueryError(f"unknown base {values['base']!r}; one of {', '.join(FAMILIES)}")
+        values["base"] = family
+    if values.get("status") and values["status"] not in STATUSES:
+        raise QueryError(f"unknown status {values['status']!r}; one of {', '.join(STATUSES)}")
+    if values.get("sort", "name") not in SORT_KEYS:
+        raise QueryError(f"unknown sort key {values['sort']!r}; one of {', '.join(SORT_KEYS)}")
+    return Filter(**values)
+
+
+@dataclass(frozen=True)
+class BrowseRow:
+    """One line of the table."""
+
+    id: int
+    name: str
+    kind: str
+    base: str
+    rank_min: int | None
+    rank_max: int | None
+    size: int
+    status: str
+    weight: float | None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+    previews: int = 0
+
+    @property
+    def ranks(self) -> str:
+        if self.rank_min is None:
+            return ""
+        return str(self.rank_min) if self.rank_min == self.rank_max else f"{self.rank_min}–{self.rank_max}"
+
+
+def browse(session: Session, flt: Filter) -> list[BrowseRow]:
+    """The rows of ``flt``, in its sort order."""
+    columns = (Artifact.id, Artifact.name, Artifact.kind, EFFECTIVE_BASE, Artifact.rank_min, Artifact.rank_max,
+               Artifact.size, Artifact.status, Artifact.preferred_weight)
+    rows = session.exec(select(*columns).where(*filter_conditions(**flt.where())).order_by(*sort_order(flt.sort))).all()
+    tags: dict[int, list[str]] = {}
+    for artifact_id, name in session.exec(select(ArtifactTag.artifact_id, Tag.name)
+                                          .join(Tag, Tag.id == ArtifactTag.tag_id).order_by(Tag.name)):
+        tags.setdefault(artifact_id, []).append(name)
+    previews = dict(session.exec(select(Preview.artifact_id, func.count()).group_by(Preview.artifact_id)).all())
+    return [BrowseRow(*row, tags=tuple(tags.get(row[0], ())), previews=previews.get(row[0], 0)) for row in rows]
+
+
+def facets(session: Session) -> dict[str, Counter]:
+    """How many artifacts of each kind and each (effective) base the catalog holds."""
+    kinds = Counter(dict(session.exec(select(Artifact.kind, func.count()).group_by(Artifact.kind)).all()))
+    bases = Counter(dict(session.exec(select(EFFECTIVE_BASE, func.count()).group_by(EFFECTIVE_BASE)).all()))
+    return {"kind": kinds, "base": bases}

@@ -1,0 +1,48 @@
+"""The Textual app: :func:`make_app` builds it for ``loradex tui`` and for the tests alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from textual.app import App
+from textual.binding import Binding
+
+from .catalog import CatalogView
+from .commands import ActionCommands
+from .screens.main import MainScreen
+
+
+class LoradexApp(App):
+    """Browse the catalog, inspect an artifact, and act on it."""
+
+    TITLE = "loradex"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ActionCommands}
+    BINDINGS = [Binding("question_mark", "show_keys", "keys", key_display="?", show=False)]
+
+    def __init__(self, engine: Engine, *, label: str = "") -> None:
+        super().__init__()
+        self.catalog = CatalogView(engine)
+        self.label = label
+
+    def on_mount(self) -> None:
+        self.sub_title = self.label
+        self.push_screen(MainScreen())
+
+    def action_show_keys(self) -> None:
+        """Show (or hide) the key bindings of whatever has focus."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+
+def make_app(catalog: str | Path | Engine) -> LoradexApp:
+    """The app on ``catalog`` (an engine, a catalog file or a SQLAlchemy URL; never created here)."""
+    if isinstance(catalog, Engine):
+        return LoradexApp(catalog, label=catalog.url.render_as_string(hide_password=True))
+    from loradex.registry.db import open_catalog
+
+    engine = open_catalog(str(catalog))
+    return LoradexApp(engine, label=engine.url.render_as_string(hide_password=True))

@@ -1,0 +1,103 @@
+"""The main screen: the artifact table, the live filter, the kind and base facets."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input
+
+from loradex.adapters.errors import LoradexError
+
+from ..widgets.artifact_table import ArtifactTable
+from ..widgets.column_header import ColumnHeader
+from ..widgets.facets import Facet
+
+FILTER_HINT = "/ to filter: text, or kind:lora base:sdxl tag:… rank>=16 status:ok sort:-size"
+
+
+class MainScreen(Screen):
+    """The catalog as a table; ``/`` filters, ``enter`` opens, ``q`` quits."""
+
+    CSS_PATH = "main.tcss"
+    BINDINGS = [
+        Binding("slash", "focus_filter", "filter", key_display="/"),
+        Binding("escape", "leave_filter", "table", show=False),
+        Binding("s", "cycle_sort", "sort"),
+        Binding("q", "app.quit", "quit"),
+        Binding("question_mark", "app.show_keys", "keys", key_display="?"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort = "name"
+        self.kind: str | None = None
+        self.base: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="facets"):
+                yield Facet("kind", self.app.catalog.facets()["kind"], id="facet-kind")
+                yield Facet("base", self.app.catalog.facets()["base"], id="facet-base")
+            with Vertical(id="browser"):
+                yield Input(placeholder=FILTER_HINT, id="filter")
+                yield ColumnHeader(id="columns")
+                yield ArtifactTable(id="table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refill()
+        self.query_one(ArtifactTable).focus()
+
+    # -- filtering --------------------------------------------------------------------
+
+    def refill(self, keep: int | None = None) -> None:
+        """Query the catalog for the filter and facets now in force and show the rows."""
+        table = self.query_one(ArtifactTable)
+        text = self.query_one("#filter", Input).value
+        try:
+            rows, flt = self.app.catalog.rows(text, kind=self.kind, base=self.base, sort=self.sort)
+        except LoradexError as exc:
+            self.query_one("#filter", Input).border_subtitle = str(exc)
+            return
+        self.query_one("#filter", Input).border_subtitle = ""
+        table.set_rows(rows, keep=keep if keep is not None else (table.current.id if table.current else None))
+        self.query_one(ColumnHeader).show_sort(flt.sort)
+        self.sub_title = f"{len(rows)} of {self.app.catalog.total()} artifacts"
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.refill()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            table = self.query_one(ArtifactTable)
+            if table.rows:
+                table.cursor = 0
+                table.action_open()
+
+    def on_facet_chosen(self, event: Facet.Chosen) -> None:
+        setattr(self, event.facet, event.value)
+        self.refill()
+
+    def on_column_header_sort_asked(self, event: ColumnHeader.SortAsked) -> None:
+        self.sort = f"-{event.key}" if self.sort == event.key else event.key
+        self.refill()
+
+    def action_cycle_sort(self) -> None:
+        keys = ["name", "-name", "size", "-size", "rank", "-rank", "kind", "base", "-created"]
+        self.sort = keys[(keys.index(self.sort) + 1) % len(keys)] if self.sort in keys else "name"
+        self.refill()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_leave_filter(self) -> None:
+        self.query_one(ArtifactTable).focus()
+
+    def on_artifact_table_opened(self, event: ArtifactTable.Opened) -> None:
+        from .detail import DetailScreen
+
+        self.app.push_screen(DetailScreen(event.row.id))

@@ -1,0 +1,169 @@
+"""The artifact table: a virtual table that draws only the rows on screen.
+
+Written on Textual's line API rather than with the stock ``DataTable``: that one builds every
+row's renderables up front, which for 10,000 artifacts takes seconds per refill (every filter
+keystroke); here a refill is a list assignment and a paint draws ~40 lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from loradex.registry.browse import BrowseRow
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  #: the sort key (registry vocabulary) or "" when the column does not sort
+    title: str
+    width: int
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("name", "name", 30), Column("kind", "kind", 18), Column("base", "base", 7), Column("rank", "rank", 8),
+    Column("size", "size", 9), Column("", "tags", 24), Column("", "status", 8), Column("", "weight", 7),
+    Column("", "preview", 7),
+)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
+def cells(row: BrowseRow) -> tuple[str, ...]:
+    """The text of each column for ``row``."""
+    return (row.name, row.kind, row.base, row.ranks, _size(row.size), ", ".join(row.tags), row.status,
+            f"{row.weight:g}" if row.weight is not None else "", "▣" if row.previews else "")
+
+
+def fit(text: str, width: int) -> str:
+    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+
+
+def header_line() -> str:
+    return " ".join(fit(c.title, c.width) for c in COLUMNS)
+
+
+def column_at(x: int) -> Column | None:
+    """The column under horizontal offset ``x`` of a line."""
+    start = 0
+    for column in COLUMNS:
+        if start <= x < start + column.width:
+            return column
+        start += column.width + 1
+    return None
+
+
+class ArtifactTable(ScrollView, can_focus=True):
+    """Rows of :class:`BrowseRow`, a cursor, and ``enter`` to open one."""
+
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "up", show=False), Binding("down", "cursor(1)", "down", show=False),
+        Binding("pageup", "page(-1)", show=False), Binding("pagedown", "page(1)", show=False),
+        Binding("home", "jump(0)", show=False), Binding("end", "jump(-1)", show=False),
+        Binding("enter", "open", "open"),
+    ]
+    DEFAULT_CSS = """
+    ArtifactTable { height: 1fr; }
+    """
+    cursor: reactive[int] = reactive(0)
+
+    class Opened(Message):
+        """The user asked for a row's detail."""
+
+        def __init__(self, row: BrowseRow) -> None:
+            super().__init__()
+            self.row = row
+
+    class Highlighted(Message):
+        def __init__(self, row: BrowseRow | None) -> None:
+            super().__init__()
+            self.row = row
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: list[BrowseRow] = []
+        self._line_width = sum(c.width + 1 for c in COLUMNS)
+
+    # -- data -------------------------------------------------------------------------
+
+    def set_rows(self, rows: Sequence[BrowseRow], keep: int | None = None) -> None:
+        """Show ``rows``; the cursor goes to the row with id ``keep`` if it is there, else to the top."""
+        self.rows = list(rows)
+        index = next((i for i, r in enumerate(self.rows) if r.id == keep), 0) if keep is not None else 0
+        self.virtual_size = Size(self._line_width, len(self.rows))
+        self.cursor = index
+        self.scroll_to(y=max(0, index - 2), animate=False)
+        self.refresh()
+        self.post_message(self.Highlighted(self.current))
+
+    @property
+    def current(self) -> BrowseRow | None:
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+
+    # -- drawing ----------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        if index >= len(self.rows):
+            return Strip.blank(self.size.width, self.rich_style)
+        text = " ".join(fit(value, c.width) for value, c in zip(cells(self.rows[index]), COLUMNS))
+        style = self.rich_style
+        if index == self.cursor:
+            style = style + (Style(reverse=True) if self.has_focus else Style(bgcolor="grey23"))
+        strip = Strip([Segment(text.ljust(max(self.size.width, len(text))), style)])
+        return strip.crop(self.scroll_offset.x, self.scroll_offset.x + self.size.width)
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh()
+        if new < self.scroll_offset.y:
+            self.scroll_to(y=new, animate=False)
+        elif new >= self.scroll_offset.y + self.size.height:
+            self.scroll_to(y=new - self.size.height + 1, animate=False)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    # -- keys -------------------------------------------------------------------------
+
+    def _move(self, to: int) -> None:
+        if self.rows:
+            self.cursor = max(0, min(len(self.rows) - 1, to))
+            self.post_message(self.Highlighted(self.current))
+
+    def action_cursor(self, step: int) -> None:
+        self._move(self.cursor + step)
+
+    def action_page(self, pages: int) -> None:
+        self._move(self.cursor + pages * max(1, self.size.height - 1))
+
+    def action_jump(self, to: int) -> None:
+        self._move(to if to >= 0 else len(self.rows) - 1)
+
+    def action_open(self) -> None:
+        if self.current is not None:
+            self.post_message(self.Opened(self.current))
+
+    def on_click(self, event) -> None:
+        index = self.scroll_offset.y + event.y
+        if 0 <= index < len(self.rows):
+            self._move(index)
+            if event.chain >= 2:
+                self.action_open()

@@ -1,0 +1,28 @@
+"""``loradex tui``: the Textual app on the catalog (also what ``loradex`` alone opens on a terminal)."""
+
+from __future__ import annotations
+
+import typer
+
+from .app import app, catalog_engine, handle_errors
+
+
+def open_tui(ctx: typer.Context) -> None:
+    # textual-image picks its renderer (sixel, kitty, half-cell) from the terminal: it must be
+    # imported before the app takes over the terminal.
+    import textual_image.renderable  # noqa: F401
+
+    from ..app import make_app
+
+    with catalog_engine(ctx) as engine:
+        make_app(engine).run()
+
+
+@app.command("tui")
+@handle_errors
+def tui_cmd(ctx: typer.Context) -> None:
+    """Browse the catalog in the terminal: filter, inspect, preview, mix, bake, tag, publish.
+
+    Keys: / filter, enter open, escape back, s sort, ? keys, ctrl+p every action, q quit.
+    """
+    open_tui(ctx)
