@@ -14,3 +14,12 @@ def article(word: str) -> str:
 def count(n: int, noun: str) -> str:
     """``n`` with ``noun`` (a plural) in the right number: ``1 error``, ``2 errors``, ``0 notes``."""
     return f"{n} {noun[:-1] if n == 1 and noun.endswith('s') and not noun.endswith('ss') else noun}"
+
+
+def size(n: float) -> str:
+    """A byte count as people read it (decimal units): ``532 B``, ``292.1 KB``, ``2.1 GB``."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # pragma: no cover - the loop returns

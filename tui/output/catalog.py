@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.table import Table
 
-from .base import BaseSink
 from loradex.adapters.words import count
+from loradex.adapters.words import size as size_text
+
+from .base import BaseSink
 
 if TYPE_CHECKING:
     from loradex.registry.compat import Compatibility
@@ -27,7 +29,7 @@ class CatalogOutput(BaseSink):
             column.no_wrap = True
         for a in rows:
             status = a.status if a.status == "ok" else f"[red]{a.status}[/]"
-            table.add_row(str(a.id), a.name, a.kind, a.format, _base_cell(a), _ranks(a), _size(a.size), status,
+            table.add_row(str(a.id), a.name, a.kind, a.format, _base_cell(a), _ranks(a), size_text(a.size), status,
                           ", ".join(tags.get(a.id or 0, [])))
         self.out.print(table)
 
@@ -49,7 +51,7 @@ class CatalogOutput(BaseSink):
             ("id", str(a.id)), ("name", a.name), ("path", a.path), ("kind", f"{a.kind} ({a.format})"),
             ("base", base), ("evidence", "; ".join(a.base_evidence)),
             ("claims", ", ".join(f"{k}={v}" for k, v in a.base_claims.items())),
-            ("status", a.status + (f": {a.error}" if a.error else "")), ("size", _size(a.size)),
+            ("status", a.status + (f": {a.error}" if a.error else "")), ("size", size_text(a.size)),
             ("sha256", a.sha256 or "not hashed yet"), ("AutoV2", a.autov2 or ""), ("tensor hash", a.tensor_hash or ""),
             ("model hash", a.model_hash or ""), ("safety", a.safety), ("dtype", a.dtype or ""),
             ("ranks", _ranks(a)), ("algorithms", ", ".join(a.algorithms)),
@@ -137,7 +139,7 @@ class CatalogOutput(BaseSink):
         if not groups:
             self.out.print("no duplicates")
         for group in groups:
-            self.out.print(f"[bold]{(group[0].sha256 or '')[:10]}[/] {_size(group[0].size)} × {len(group)}")
+            self.out.print(f"[bold]{(group[0].sha256 or '')[:10]}[/] {size_text(group[0].size)} × {len(group)}")
             for a in group:
                 self.out.print(f"  {a.id} {a.path}", markup=False, highlight=False)
 
@@ -193,10 +195,3 @@ def _ref(a: Artifact | None, fallback: str) -> str:
 def _short(text: str, width: int = 100) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from loradex.adapters.words import size as size_text
+
 from .base import BaseSink
 
 if TYPE_CHECKING:
     from loradex.registry.publish import PublishResult
     from loradex.registry.pull import PullResult
 
-
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 class HubOutput(BaseSink):
@@ -28,7 +23,7 @@ class HubOutput(BaseSink):
             print(result.card, end="" if result.card.endswith("\n") else "\n")
             print("files:")
             for f in result.files:
-                print(f"  {f['path_in_repo']}  {_size(f['size'])}")
+                print(f"  {f['path_in_repo']}  {size_text(f['size'])}")
             self.note(f"dry run: nothing was sent to {result.repo}")
             return
         if result.changed:

@@ -12,7 +12,7 @@ from textual.widgets import Footer, Header, Static
 
 
 def _size(n: int) -> str:
-    from ..widgets.artifact_table import _size as size
+    from loradex.adapters.words import size
 
     return size(n)
 

@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from loradex.adapters.words import size as size_text
 from loradex.registry.browse import BrowseRow
 
 
@@ -36,17 +37,9 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""
-
-
 def cells(row: BrowseRow) -> tuple[str, ...]:
     """The text of each column for ``row``."""
-    return (row.name, row.kind, row.base, row.ranks, _size(row.size), ", ".join(row.tags), row.status,
+    return (row.name, row.kind, row.base, row.ranks, size_text(row.size), ", ".join(row.tags), row.status,
             f"{row.weight:g}" if row.weight is not None else "", "▣" if row.previews else "")
 
 
