@@ -62,7 +62,8 @@ async def _every_section(app, catalog):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_detail(pilot, LORA)
         text = {name: plain(screen.query_one(f"#{name}"))
-                for name in ("metadata", "hashes", "trigger-words", "blocks", "fits", "lineage", "publications")}
+                for name in ("metadata", "hashes", "trigger-words", "blocks", "fits", "lineage", "publications",
+                                 "training-metadata")}
         a = screen.artifact
 
         meta = text["metadata"]
@@ -78,6 +79,8 @@ async def _every_section(app, catalog):
         words = text["trigger-words"].splitlines()
         assert words[0].split() == ["1.", "orange", "cat"]  # Artifact.trigger_words, ranked
         assert "cat  ×40" in text["trigger-words"] and "ss_tag_frequency, 3 tags" in text["trigger-words"]
+
+        assert "ss_network_dim" in text["training-metadata"] and "ss_tag_frequency" not in text["training-metadata"]
 
         chart = screen.query_one(BlockChart)
         assert list(chart.block_layers) == ["TE", "IN01", "IN02", "MID", "OUT03", "OUT04", "OUT05"]

@@ -1,5 +1,5 @@
-"""The detail of one artifact: what it is, its hashes, trigger words, layers per block, fit with
-the catalog's checkpoints, lineage, publications and previews.
+"""The detail of one artifact: what it is, its hashes, trigger words, training metadata, layers
+per block, fit with the catalog's checkpoints, lineage, publications and previews.
 
 Everything but the block norms comes from the catalog at once; the norms need the tensors, so a
 thread worker reads them (importing torch there, never at the app's start) and fills the chart.
@@ -23,6 +23,7 @@ from ..widgets.lineage import LineageView
 from ..widgets.metadata import Metadata
 from ..widgets.previews import Previews
 from ..widgets.publications import Publications
+from ..widgets.training_metadata import TrainingMetadata
 from ..widgets.trigger_words import TriggerWords
 
 #: Kinds whose tensors ``loradex.adapters.inspection.inspect`` reads.
@@ -55,6 +56,7 @@ class DetailScreen(Screen):
                     yield Metadata(id="metadata")
                     yield Hashes(id="hashes")
                     yield TriggerWords(id="trigger-words")
+                    yield TrainingMetadata(id="training-metadata")
                 with Vertical(id="right"):
                     yield Previews(self.details.previews, catalog.shown_path, id="previews")
                     yield BlockChart(id="blocks")
@@ -69,6 +71,7 @@ class DetailScreen(Screen):
         self.query_one(Metadata).show(a, details, catalog.shown_path(a.path))
         self.query_one(Hashes).show(a)
         self.query_one(TriggerWords).show(a)
+        self.query_one(TrainingMetadata).show(a.training_metadata or {})
         self.query_one(LineageView).show(details.lineage)
         self.query_one(Publications).show(details.publications)
         self.show_fits()
