@@ -359,3 +359,34 @@ def layer_map(arch: Architecture | str) -> LayerMap:
     if key not in _MAPS:
         _MAPS[key] = _load_or_build(arch)
     return _MAPS[key]
+
+
+def block_label(canonical: str | None, component: str | None, layers_per_block: int = 2) -> str:
+    """The LoRA-block-weight label of a canonical layer (``IN00``–``IN11``, ``MID``,
+    ``OUT00``–``OUT11``, ``BASE``, ``TE.00`` / ``TE2.31``; ``?`` for none), by diffusers'
+    block arithmetic alone — no layer map, no torch (what the TUI draws from module rows).
+
+    Agrees with :func:`loradex.adapters.factors.block_of` on the families' UNets (every one has
+    ``layers_per_block`` 2: three input and three output slots per block).
+    """
+    if canonical is None:
+        return "?"
+    if component not in (None, "unet"):
+        m = re.search(r"layers\.(\d+)\.", canonical)
+        tag = "TE2" if component == "text_encoder_2" else "TE"
+        return f"{tag}.{int(m[1]):02d}" if m else tag
+    path = canonical.removeprefix("unet.")
+    per = layers_per_block + 1
+    if path.startswith("conv_in"):
+        return "IN00"
+    if m := re.match(r"down_blocks\.(\d+)\.(?:resnets|attentions)\.(\d+)\.", path):
+        return f"IN{1 + int(m[1]) * per + int(m[2]):02d}"
+    if m := re.match(r"down_blocks\.(\d+)\.downsamplers\.", path):
+        return f"IN{(int(m[1]) + 1) * per:02d}"
+    if path.startswith("mid_block."):
+        return "MID"
+    if m := re.match(r"up_blocks\.(\d+)\.(?:resnets|attentions)\.(\d+)\.", path):
+        return f"OUT{int(m[1]) * per + int(m[2]):02d}"
+    if m := re.match(r"up_blocks\.(\d+)\.upsamplers\.", path):
+        return f"OUT{int(m[1]) * per + per - 1:02d}"
+    return "BASE"

@@ -278,3 +278,66 @@ def fits(session: Session, base: Artifact, *, min_share: float = 1.0, limit: int
             .join(shares, shares.c.layer_set_id == Artifact.layer_set_id)
             .where(*conditions).order_by(share.desc(), Artifact.name, Artifact.id).limit(limit))
     return [Fit(*row[:6], float(row[6])) for row in session.exec(stmt)]
+
+
+@dataclass(frozen=True)
+class CheckpointFit:
+    """How much of an adapter applies to one catalogued checkpoint (see :func:`fit_by_checkpoint`).
+
+    Attributes:
+        base: the checkpoint.
+        total: the adapter's layers, unmatched keys included (as :attr:`Compatibility.total`).
+        matched: those present in the checkpoint with the same shape.
+        share: ``matched / total``; for an adapter without layers 1.0 or 0.0 by family, None
+            when neither family is known.
+        verdict: ``compatible``, ``partial``, ``incompatible`` (as :func:`check`), or
+            ``unknown`` when ``share`` is None.
+    """
+
+    base: Artifact
+    total: int
+    matched: int
+    share: float | None
+    verdict: str
+
+
+def fit_by_checkpoint(session: Session, adapter: Artifact) -> list[CheckpointFit]:
+    """The share of ``adapter``'s layers that fit each catalogued checkpoint, best first.
+
+    One grouped query over the layer sets (every checkpoint with a stored inventory), with the
+    verdicts :func:`check` would give; the adapter itself is left out when it is a checkpoint.
+
+    Returns:
+        :class:`CheckpointFit` rows sorted by share (descending, unknown last), then name and id.
+    """
+    bases = list(session.exec(select(Artifact).where(
+        Artifact.kind == "checkpoint", Artifact.layer_set_id.is_not(None),  # type: ignore[union-attr]
+        Artifact.id != adapter.id).order_by(Artifact.name, Artifact.id)))
+    if not bases:
+        return []
+    matched: dict[int, int] = {}
+    layers = 0
+    if adapter.layer_set_id is not None:
+        ours, other = aliased(LayerSetLayer), aliased(LayerSetLayer)
+        layers = session.exec(select(func.count()).select_from(LayerSetLayer).where(
+            LayerSetLayer.layer_set_id == adapter.layer_set_id)).one()
+        stmt = (select(other.layer_set_id, func.count()).select_from(ours)
+                .join(other, and_(other.canonical == ours.canonical, other.shape == ours.shape))
+                .where(ours.layer_set_id == adapter.layer_set_id,
+                       other.layer_set_id.in_({b.layer_set_id for b in bases}))  # type: ignore[union-attr]
+                .group_by(other.layer_set_id))
+        matched = {set_id: n for set_id, n in session.exec(stmt)}
+    unnamed = session.exec(select(func.count()).select_from(Module).where(
+        Module.artifact_id == adapter.id, Module.canonical.is_(None))).one()  # type: ignore[union-attr]
+    total = layers + max(adapter.unmatched or 0, unnamed)
+    out = []
+    for base in bases:
+        differ = _families_differ(base_of(adapter), base_of(base))
+        if total:
+            n = matched.get(base.layer_set_id or 0, 0)
+            share: float | None = n / total
+        else:
+            n = 0
+            share = None if "unknown" in (base_of(adapter), base_of(base)) else (0.0 if differ else 1.0)
+        out.append(CheckpointFit(base, total, n, share, _verdict(share, differ) if share is not None else "unknown"))
+    return sorted(out, key=lambda f: -(f.share if f.share is not None else -1.0))

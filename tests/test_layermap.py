@@ -129,3 +129,16 @@ def test_the_on_disk_cache_round_trips_a_map_exactly():
     again = _from_json(_to_json(lm))
     assert again.layers == lm.layers
     assert all(again.resolve(layer.kohya) == name for name, layer in lm.layers.items())
+
+
+@pytest.mark.parametrize("base", ["sd1", "sd2", "sdxl"])
+def test_block_label_agrees_with_block_of_on_every_layer(base):
+    """The TUI's torch-free block label (block arithmetic) and factors.block_of (LDM keys) agree."""
+    from loradex.adapters.artifact import LayerInfo
+    from loradex.adapters.factors import block_of
+    from loradex.adapters.layermap import block_label
+
+    for layer in layer_map(base).layers.values():
+        info = LayerInfo(stem=layer.name, canonical=layer.name, component=layer.component, algorithm="lora",
+                         rank=4, alpha=4.0, shape=layer.shape, dtype="F16")
+        assert block_label(layer.name, layer.component) == block_of(info, base), layer.name

@@ -345,3 +345,32 @@ def test_fits_lists_only_fitting_adapters(session, zoo_rows, zoo_infos):
     assert names(queries.find(session, fits=sd1, text="locon")) == ["sd1-kohya-locon"]
     with pytest.raises(QueryError):
         compat.fits(session, sd1, min_share=1.5)
+
+
+def test_fit_by_checkpoint_agrees_with_check_for_every_pair_of_the_example_catalog(tmp_path):
+    """One grouped query gives, per checkpoint, the share and verdict ``check`` gives pair by pair."""
+    import shutil
+    from pathlib import Path
+
+    from loradex.registry.db import open_catalog
+
+    copy = shutil.copy(Path(__file__).parents[1] / "catalog.db.example", tmp_path / "catalog.db")
+    engine = open_catalog(str(copy))
+    with open_session(engine) as s:
+        adapters = list(s.exec(queries.select(Artifact).order_by(Artifact.id)))
+        checked = 0
+        for adapter in adapters:
+            fits = compat.fit_by_checkpoint(s, adapter)
+            shares = [f.share if f.share is not None else -1.0 for f in fits]
+            assert shares == sorted(shares, reverse=True)
+            assert adapter.id not in {f.base.id for f in fits}
+            for fit in fits:
+                try:
+                    c = compat.check(s, adapter, fit.base)
+                except NoLayersError:
+                    assert (fit.share, fit.verdict) == (None, "unknown")
+                    continue
+                assert (fit.matched, fit.total, fit.share, fit.verdict) == (c.matched, c.total, c.share, c.verdict)
+                checked += 1
+        assert checked > 100
+    engine.dispose()

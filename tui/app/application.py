@@ -11,6 +11,7 @@ from textual.binding import Binding
 from .catalog import CatalogView
 from .commands import ActionCommands
 from .screens.main import MainScreen
+from .widgets import previews  # noqa: F401  (textual-image must ask the terminal its cell size before Textual starts)
 
 
 class LoradexApp(App):

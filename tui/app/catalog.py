@@ -3,15 +3,17 @@ between them (SQLite in WAL mode); no logic beyond asking ``registry``."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from loradex.registry import browse, queries
+from loradex.registry import browse, compat, queries
 from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact
+from loradex.registry.models import Artifact, Module
 
 
 class CatalogView:
@@ -22,6 +24,20 @@ class CatalogView:
     def reload(self) -> None:
         """Forget the cached rows (after an action changed the catalog)."""
         self._rows = None
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of a catalog file (None for a server): paths under it are shown relative to it."""
+        database = self.engine.url.database if self.engine.url.get_backend_name() == "sqlite" else None
+        if not database or database == ":memory:":
+            return None
+        return Path(os.path.abspath(database)).parent
+
+    def shown_path(self, path: str) -> str:
+        """``path`` as the app shows it: relative to the catalog's folder when inside it, else
+        ``~/…`` when inside the home folder, else as stored. A catalog kept beside its files
+        (``catalog.db`` next to ``zoo/``) reads the same on every machine and in every clone."""
+        return shown_path(path, self.folder)
 
     def rows(self, text: str, **fixed: Any) -> tuple[list[browse.BrowseRow], browse.Filter]:
         """The rows the filter ``text`` (and the facet choices ``fixed``) select, in sort order.
@@ -58,3 +74,35 @@ class CatalogView:
             details = queries.details(session, artifact)
             session.expunge_all()
         return artifact, details
+
+    def modules(self, artifact_id: int) -> list[tuple[str | None, str | None, int | None, float | None]]:
+        """``(canonical, component, rank, alpha)`` of each adapted layer, in file order."""
+        with open_session(self.engine) as session:
+            return [tuple(row) for row in session.exec(  # type: ignore[misc]
+                select(Module.canonical, Module.component, Module.rank, Module.alpha)
+                .where(Module.artifact_id == artifact_id).order_by(Module.id))]
+
+    def fit_by_checkpoint(self, artifact_id: int) -> list[compat.CheckpointFit]:
+        """The adapter's share of fitting layers for every catalogued checkpoint, best first."""
+        with open_session(self.engine) as session:
+            fits = compat.fit_by_checkpoint(session, session.get(Artifact, artifact_id))
+            session.expunge_all()
+        return fits
+
+    def fitting_adapters(self, checkpoint_id: int, limit: int = 12) -> list[compat.Fit]:
+        """Adapters that apply fully to a checkpoint, by name (at most ``limit``)."""
+        with open_session(self.engine) as session:
+            return compat.fits(session, session.get(Artifact, checkpoint_id), limit=limit)
+
+
+def shown_path(path: str, folder: Path | None) -> str:
+    """See :meth:`CatalogView.shown_path`."""
+    for root, prefix in ((folder, ""), (Path.home(), "~")):
+        if root is None:
+            continue
+        try:
+            rest = Path(path).relative_to(root)
+        except ValueError:
+            continue
+        return str(Path(prefix) / rest) if prefix else str(rest)
+    return path

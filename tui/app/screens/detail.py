@@ -1,20 +1,33 @@
-"""The detail of one artifact: what it is, its hashes, trigger words, layers, fit, lineage, previews."""
+"""The detail of one artifact: what it is, its hashes, trigger words, training metadata, layers
+per block, fit with the catalog's checkpoints, lineage, publications and previews.
+
+Everything but the block norms comes from the catalog at once; the norms need the tensors, so a
+thread worker reads them (importing torch there, never at the app's start) and fills the chart.
+"""
 
 from __future__ import annotations
 
-from rich.table import Table
-from rich.text import Text
+from pathlib import Path
+
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header
 
+from ..widgets.block_chart import BlockChart, chart_block
+from ..widgets.compatibility import CheckpointFits
+from ..widgets.hashes import Hashes
+from ..widgets.lineage import LineageView
+from ..widgets.metadata import Metadata
+from ..widgets.previews import Previews
+from ..widgets.publications import Publications
+from ..widgets.training_metadata import TrainingMetadata
+from ..widgets.trigger_words import TriggerWords
 
-def _size(n: int) -> str:
-    from loradex.adapters.words import size
-
-    return size(n)
+#: Kinds whose tensors ``loradex.adapters.inspection.inspect`` reads.
+INSPECTED = ("lora", "lycoris")
 
 
 class DetailScreen(Screen):
@@ -23,6 +36,7 @@ class DetailScreen(Screen):
     CSS_PATH = "detail.tcss"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "back"),
+        Binding("c", "copy_sha256", "copy sha256"),
         Binding("q", "app.quit", "quit"),
         Binding("question_mark", "app.show_keys", "keys", key_display="?"),
     ]
@@ -30,27 +44,94 @@ class DetailScreen(Screen):
     def __init__(self, artifact_id: int) -> None:
         super().__init__()
         self.artifact_id = artifact_id
+        self.artifact, self.details = None, None
 
     def compose(self) -> ComposeResult:
+        catalog = self.app.catalog
+        self.artifact, self.details = catalog.details(self.artifact_id)
         yield Header()
         with VerticalScroll(id="detail"):
-            yield Static(id="summary")
+            with Horizontal(id="columns"):
+                with Vertical(id="left"):
+                    yield Metadata(id="metadata")
+                    yield Hashes(id="hashes")
+                    yield TriggerWords(id="trigger-words")
+                    yield TrainingMetadata(id="training-metadata")
+                with Vertical(id="right"):
+                    yield Previews(self.details.previews, catalog.shown_path, id="previews")
+                    yield BlockChart(id="blocks")
+                    yield CheckpointFits(id="fits")
+                    yield LineageView(id="lineage")
+                    yield Publications(id="publications")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.show()
-
-    def show(self) -> None:
-        a, details = self.app.catalog.details(self.artifact_id)
+        a, details, catalog = self.artifact, self.details, self.app.catalog
         self.sub_title = a.name
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(overflow="fold")
-        for key, value in (("name", a.name), ("path", a.path), ("kind", f"{a.kind} ({a.format})"),
-                           ("base", a.base_override or a.base), ("status", a.status), ("size", _size(a.size)),
-                           ("sha256", a.sha256 or ""), ("AutoV2", a.autov2 or ""),
-                           ("trigger words", ", ".join(a.trigger_words[:10])), ("tags", ", ".join(details.tags)),
-                           ("source", a.source)):
-            if value:
-                grid.add_row(key, Text(str(value)))
-        self.query_one("#summary", Static).update(grid)
+        self.query_one(Metadata).show(a, details, catalog.shown_path(a.path))
+        self.query_one(Hashes).show(a)
+        self.query_one(TriggerWords).show(a)
+        self.query_one(TrainingMetadata).show(a.training_metadata or {})
+        self.query_one(LineageView).show(details.lineage)
+        self.query_one(Publications).show(details.publications)
+        self.show_fits()
+        chart = self.query_one(BlockChart)
+        modules = catalog.modules(a.id)
+        chart.set_layers(modules)
+        if not modules:
+            chart.display = False
+        elif a.kind not in INSPECTED:
+            chart.set_norms({})
+            chart.set_note(f"norms: not read for {a.kind} files")
+        elif not Path(a.path).exists():
+            chart.set_norms({})
+            chart.set_note("norms: the file is missing")
+        else:
+            chart.set_note("norms: reading the tensors …")
+            self.load_norms(a.path)
+
+    def show_fits(self) -> None:
+        a, fits = self.artifact, self.query_one(CheckpointFits)
+        if a.kind == "checkpoint":
+            if a.layer_set_id is None:
+                fits.show_note("no stored layer inventory; rescan it (loradex scan)")
+                return
+            found = self.app.catalog.fitting_adapters(a.id, limit=13)
+            fits.show_adapters(found[:12], more=len(found) > 12)
+        else:
+            fits.show(self.app.catalog.fit_by_checkpoint(a.id))
+
+    @work(thread=True, exclusive=True, group="norms")
+    def load_norms(self, path: str) -> None:
+        """Read the tensors (torch is imported here, in the worker) and hand the norms per block to the chart."""
+        try:
+            from loradex.adapters.inspection import inspect
+
+            report = inspect(path)
+        except Exception as exc:  # a broken or changed file is shown, never a crash
+            message = f"norms: cannot read the tensors: {exc}"
+            self.app.call_from_thread(self._norms_failed, message)
+            return
+        squares: dict[str, float] = {}
+        for layer in report.layers:
+            if layer.norm is not None:
+                label = chart_block(layer.canonical, layer.component)
+                squares[label] = squares.get(label, 0.0) + layer.norm ** 2
+        self.app.call_from_thread(self._norms_read, {k: v ** 0.5 for k, v in squares.items()})
+
+    def _norms_read(self, norms: dict[str, float]) -> None:
+        if self.is_attached:
+            chart = self.query_one(BlockChart)
+            chart.set_norms(norms)
+            chart.set_note("")
+
+    def _norms_failed(self, message: str) -> None:
+        if self.is_attached:
+            chart = self.query_one(BlockChart)
+            chart.set_norms({})
+            chart.set_note(message)
+
+    def action_copy_sha256(self) -> None:
+        if self.artifact is not None and self.artifact.sha256:
+            self.app.copy_to_clipboard(self.artifact.sha256)
+            self.notify("sha256 copied", timeout=2)

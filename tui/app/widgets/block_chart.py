@@ -1,0 +1,85 @@
+"""Rank and delta norm per block (IN00 … OUT11, MID, TE): ranks from the catalog's module rows at
+once, norms when a worker has read the tensors (see ``DetailScreen.load_norms``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from rich.text import Text
+
+from loradex.adapters.layermap import block_label
+
+from .section import Section, bar
+
+BAR = 18
+
+
+def chart_block(canonical: str | None, component: str | None) -> str:
+    """The chart's row of a layer: its block label, text-encoder layers folded into TE / TE2."""
+    label = block_label(canonical, component)
+    return label.split(".", 1)[0]
+
+
+def _order(label: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(IN|OUT)(\d+)", label)
+    if m:
+        return (0 if m[1] == "IN" else 2, int(m[2]))
+    return {"BASE": (-1, 0), "MID": (1, 0), "TE": (3, 0), "TE2": (4, 0)}.get(label, (5, 0))
+
+
+class BlockChart(Section):
+    TITLE = "blocks: rank and norm"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.ranks: dict[str, list[int]] = {}
+        self.block_layers: dict[str, int] = {}
+        self.norms: dict[str, float] | None = None
+        self.note = ""
+
+    def set_layers(self, modules: Iterable[tuple[str | None, str | None, int | None, float | None]]) -> None:
+        """From ``(canonical, component, rank, alpha)`` rows."""
+        self.ranks, self.block_layers = {}, {}
+        for canonical, component, rank, _alpha in modules:
+            label = chart_block(canonical, component)
+            self.block_layers[label] = self.block_layers.get(label, 0) + 1
+            ranks = self.ranks.setdefault(label, [])
+            if rank and rank not in ranks:
+                ranks.append(rank)
+        self.redraw()
+
+    def set_norms(self, norms: dict[str, float]) -> None:
+        self.norms = norms
+        self.redraw()
+
+    def set_note(self, note: str) -> None:
+        self.note = note
+        self.redraw()
+
+    def redraw(self) -> None:
+        if not self.block_layers:
+            self.update(Text("no adapted layers", style="dim"))
+            return
+        labels = sorted(self.block_layers, key=_order)
+        top_rank = max((max(r) for r in self.ranks.values() if r), default=0)
+        top_norm = max(self.norms.values(), default=0.0) if self.norms else 0.0
+        text = Text()
+        text.append(f"{'block':<6}{'layers':>6}  {'rank':>4} {'':<{BAR}} {'norm':>7}", style="bold")
+        for label in labels:
+            ranks = self.ranks.get(label, [])
+            top = max(ranks, default=0)
+            rank_text = "/".join(map(str, sorted(ranks))) or "-"
+            text.append(f"\n{label:<6}{self.block_layers[label]:>6}  ")
+            text.append(f"{rank_text:>4} ", style="bold")
+            text.append(f"{bar(top, top_rank, BAR):<{BAR}} ", style="magenta")
+            if self.norms is None:
+                text.append("…", style="dim")
+            elif label in self.norms:
+                text.append(f"{self.norms[label]:>7.3g} ", style="bold")
+                text.append(bar(self.norms[label], top_norm, BAR), style="cyan")
+            else:
+                text.append(f"{'-':>7}", style="dim")
+        if self.note:
+            text.append(f"\n{self.note}", style="dim italic")
+        self.update(text)
