@@ -10,7 +10,7 @@ from .app import app, catalog_engine, handle_errors
 def open_tui(ctx: typer.Context) -> None:
     # textual-image picks its renderer (sixel, kitty, half-cell) from the terminal: it must be
     # imported before the app takes over the terminal.
-    import textual_image.renderable  # noqa: F401
+    import textual_image.widget  # noqa: F401  (the widget module measures the cell size once)
 
     from ..app import make_app
 
