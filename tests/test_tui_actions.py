@@ -172,6 +172,13 @@ async def test_editing_tags_note_and_weight_persists(library):
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, WeightDialog))
         assert app.screen.query_one(Input).value == "0.7"
+        await pilot.press("escape")
+        # the action keys work on the detail screen too (through the app's bindings)
+        await pilot.press("enter")
+        await until(pilot, lambda: getattr(app.screen, "artifact_id", None) is not None)
+        await pilot.press("e")
+        await until(pilot, lambda: app.screen.query("#tags"))
+        assert app.screen.artifact_name == "sd1-kohya-lora"
 
 
 @sync
@@ -214,6 +221,14 @@ async def test_rescan_then_quit_leaves_the_catalog_intact(library):
         await until(pilot, lambda: any(n.startswith("Rescanned") for n in notes(app)))
         assert "1 added" in notes(app)[-1]
         assert "copy" in [r.name for r in app.screen.query_one(ArtifactTable).rows]
+        # the same action from the command palette
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"rescan the")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: sum(n.startswith("Rescanned") for n in notes(app)) == 2)
+        assert "0 added" in notes(app)[-1]
         await pilot.press("q")
     engine.dispose()
     with sqlite3.connect(db) as conn:
@@ -242,6 +257,12 @@ async def test_a_running_job_shows_progress_and_escape_cancels_it(library):
         assert "finished" not in notes(app) and not isinstance(app.screen, ProgressDialog)
         await pilot.press("s")  # the app answers again
         assert app.screen.sort == "-name"
+        # quitting while a job runs stops it too (the worker is cancelled, its thread ends at the next step)
+        app.run_job(Job("Counting…", slow, lambda result: app.notify(result)))
+        await until(pilot, lambda: isinstance(app.screen, ProgressDialog))
+        started = time.monotonic()
+        await pilot.press("ctrl+q")
+    assert time.monotonic() - started < 5 and app.return_code in (0, None)
 
 
 @sync

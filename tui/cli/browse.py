@@ -23,6 +23,8 @@ def open_tui(ctx: typer.Context) -> None:
 def tui_cmd(ctx: typer.Context) -> None:
     """Browse the catalog in the terminal: filter, inspect, preview, mix, bake, tag, publish.
 
-    Keys: / filter, enter open, escape back, s sort, ? keys, ctrl+p every action, q quit.
+    Keys: / filter, enter open, escape back, s sort, ? keys, ctrl+p every action, q quit;
+    on an artifact: t quick-test, a add to the mix tray, m open the tray (mix or bake), e edit
+    tags/note/weight, p publish, del forget; r rescans the catalog's folders.
     """
     open_tui(ctx)
