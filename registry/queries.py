@@ -2,7 +2,7 @@
 duplicates, lineage. Keyword-only options, the session first; every filter is SQL over
 indexed columns (no Python filtering), so listing stays fast on large catalogs.
 
-Functions that edit (``set_tags``, ``set_note``) commit their change.
+Functions that edit (``set_tags``, ``set_note``, ``set_preferred_weight``, ``forget``) commit their change.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_
+from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import Session, select
 
 from loradex.adapters.weights import WEIGHT_SUFFIXES
@@ -237,6 +237,38 @@ def set_note(session: Session, artifact: Artifact, text: str) -> Artifact:
     session.add(artifact)
     session.commit()
     return artifact
+
+
+def set_preferred_weight(session: Session, artifact: Artifact, weight: float | None) -> Artifact:
+    """Set (or, with None, clear) the weight the artifact is used at by default. Commits.
+
+    Raises:
+        QueryError: a weight that is not a finite number.
+    """
+    import math
+
+    if weight is not None and not math.isfinite(weight):
+        raise QueryError(f"a preferred weight must be a finite number, not {weight}")
+    artifact.preferred_weight = None if weight is None else float(weight)
+    session.add(artifact)
+    session.commit()
+    return artifact
+
+
+def forget(session: Session, artifact: Artifact) -> None:
+    """Remove the artifact from the catalog: its row, layers, tags, previews and publications (the
+    image files stay). Recipes that made it keep their inputs but lose the link; tags no artifact
+    uses any more are deleted. The file on disk is not touched (a later scan of its folder adds it
+    back). Commits.
+    """
+    ident = artifact.id
+    for table in (Module, ArtifactTag, Preview, Publication):
+        session.exec(delete(table).where(table.artifact_id == ident))  # type: ignore[call-overload,attr-defined]
+    session.exec(update(Recipe).where(Recipe.artifact_id == ident).values(artifact_id=None))  # type: ignore
+    session.exec(delete(Artifact).where(Artifact.id == ident))  # type: ignore[call-overload]
+    session.exec(delete(Tag).where(Tag.id.not_in(select(ArtifactTag.tag_id))))  # type: ignore[call-overload,union-attr]
+    session.commit()
+    session.expunge(artifact)
 
 
 # ---------------------------------------------------------------------------------------

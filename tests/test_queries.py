@@ -7,12 +7,13 @@ what ``probe`` says about the zoo's real files, so these tests do not depend on 
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from loradex.adapters import ArtifactInfo, probe
 from loradex.registry import compat, queries
 from loradex.registry.db import session as open_session
 from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
-from loradex.registry.models import Artifact, LayerSetLayer, Recipe, RecipeInput
+from loradex.registry.models import Artifact, LayerSetLayer, Preview, Recipe, RecipeInput, Tag
 from loradex.registry.records import shape_text
 
 from catalog_rows import add_artifact, add_probed  # tests/ is on sys.path under pytest
@@ -188,6 +189,36 @@ def test_notes(session, library, engine):
     queries.set_note(session, art, "")
     with open_session(engine) as other:
         assert other.get(Artifact, art.id).notes == ""
+
+
+def test_preferred_weight(session, library, engine):
+    art = library["cat-sdxl"]
+    queries.set_preferred_weight(session, art, 0.75)
+    with open_session(engine) as other:
+        assert other.get(Artifact, art.id).preferred_weight == 0.75
+    queries.set_preferred_weight(session, art, None)
+    with open_session(engine) as other:
+        assert other.get(Artifact, art.id).preferred_weight is None
+    with pytest.raises(QueryError):
+        queries.set_preferred_weight(session, art, float("nan"))
+
+
+def test_forget_removes_the_row_and_what_hangs_on_it_but_keeps_recipes_inputs(session, library, engine):
+    art = library["cat-sdxl"]
+    session.add(Preview(artifact_id=art.id, path="/previews/cat.png"))
+    made = Recipe(artifact_id=art.id, output_sha256="ab" * 32, op="mix")
+    session.add(made)
+    session.commit()
+    ident, recipe_id = art.id, made.id
+    queries.forget(session, art)
+    with open_session(engine) as other:
+        assert other.get(Artifact, ident) is None
+        assert other.exec(select(Preview).where(Preview.artifact_id == ident)).all() == []
+        assert other.get(Recipe, recipe_id).artifact_id is None  # the recipe stays, unlinked
+    assert queries.find(session, tag="animal") == [library["cat-override"]]  # the tag stays for its other user
+    queries.forget(session, library["cat-override"])
+    assert session.exec(select(Tag).where(Tag.name == "animal")).first() is None  # used by no one: gone
+    assert names(queries.find(session, tag="style")) == ["anime-style"]
 
 
 def test_duplicates_group_files_with_equal_sha256(session):

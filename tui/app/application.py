@@ -8,24 +8,27 @@ from sqlalchemy.engine import Engine
 from textual.app import App
 from textual.binding import Binding
 
+from .actions import Actions
 from .catalog import CatalogView
 from .commands import ActionCommands
-from .screens.main import MainScreen
+from .screens.main import ACTION_BINDINGS, MainScreen
 from .widgets import previews  # noqa: F401  (textual-image must ask the terminal its cell size before Textual starts)
 
 
-class LoradexApp(App):
-    """Browse the catalog, inspect an artifact, and act on it."""
+class LoradexApp(Actions, App):
+    """Browse the catalog, inspect an artifact, and act on it (the actions: :mod:`.actions`)."""
 
     TITLE = "loradex"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {ActionCommands}
-    BINDINGS = [Binding("question_mark", "show_keys", "keys", key_display="?", show=False)]
+    # The action keys here too, so they work on the detail screen (the main screen has its own).
+    BINDINGS = [Binding("question_mark", "show_keys", "keys", key_display="?", show=False), *ACTION_BINDINGS]
 
     def __init__(self, engine: Engine, *, label: str = "") -> None:
         super().__init__()
         self.catalog = CatalogView(engine)
         self.label = label
+        self.init_actions()
 
     def on_mount(self) -> None:
         self.sub_title = self.label

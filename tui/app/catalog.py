@@ -68,6 +68,14 @@ class CatalogView:
         with open_session(self.engine) as session:
             return session.exec(select(func.count()).select_from(Artifact)).one()
 
+    def checkpoints(self) -> list[tuple[str, str, str]]:
+        """Catalogued checkpoints whose file is there: (name, path, effective base), by name."""
+        with open_session(self.engine) as session:
+            rows = session.exec(select(Artifact.name, Artifact.path, Artifact.base, Artifact.base_override)
+                                .where(Artifact.kind == "checkpoint", Artifact.status == "ok")
+                                .order_by(Artifact.name, Artifact.path)).all()
+        return [(name, path, override or base) for name, path, base, override in rows]
+
     def details(self, artifact_id: int) -> tuple[Artifact, Any]:
         with open_session(self.engine) as session:
             artifact = queries.resolve(session, str(artifact_id))

@@ -10,6 +10,14 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 ACTIONS: list[tuple[str, str, str]] = [
     ("Filter the table", "focus the filter (/)", "screen.focus_filter"),
     ("Sort by the next column", "name, size, rank, kind, base, newest (s)", "screen.cycle_sort"),
+    ("Rescan the scan roots", "index new and changed files under the catalog's folders (r)", "app.rescan"),
+    ("Quick-test the artifact", "render a seed × scale grid on a checkpoint, show the contact sheet (t)",
+     "app.quick_test"),
+    ("Add to the mix tray", "the highlighted LoRA, at a weight (a)", "app.tray_add"),
+    ("Open the mix tray", "remove items; mix them into a LoRA or bake them into a checkpoint (m)", "app.mix_tray"),
+    ("Edit tags, note and weight", "the artifact's own data (e)", "app.edit"),
+    ("Publish to the Hub", "the card first (a dry run), then the commit (p)", "app.publish"),
+    ("Forget the artifact", "remove it from the catalog; its file only if you confirm again (del)", "app.forget"),
     ("Show key bindings", "the keys of what has focus (?)", "app.show_keys"),
     ("Quit", "leave loradex (q)", "app.quit"),
 ]

@@ -10,7 +10,7 @@ from .app import app, catalog_engine, handle_errors
 def open_tui(ctx: typer.Context) -> None:
     # textual-image picks its renderer (sixel, kitty, half-cell) from the terminal: it must be
     # imported before the app takes over the terminal.
-    import textual_image.renderable  # noqa: F401
+    import textual_image.widget  # noqa: F401  (the widget module measures the cell size once)
 
     from ..app import make_app
 
@@ -23,6 +23,8 @@ def open_tui(ctx: typer.Context) -> None:
 def tui_cmd(ctx: typer.Context) -> None:
     """Browse the catalog in the terminal: filter, inspect, preview, mix, bake, tag, publish.
 
-    Keys: / filter, enter open, escape back, s sort, ? keys, ctrl+p every action, q quit.
+    Keys: / filter, enter open, escape back, s sort, ? keys, ctrl+p every action, q quit;
+    on an artifact: t quick-test, a add to the mix tray, m open the tray (mix or bake), e edit
+    tags/note/weight, p publish, del forget; r rescans the catalog's folders.
     """
     open_tui(ctx)

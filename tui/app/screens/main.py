@@ -16,6 +16,17 @@ from ..widgets.facets import Facet
 
 FILTER_HINT = "/ to filter: text, or kind:lora base:sdxl tag:… rank>=16 status:ok sort:-size"
 
+#: The actions on artifacts (:mod:`..actions`, run by the app); the app binds them too, for the detail screen.
+ACTION_BINDINGS = [
+    Binding("r", "app.rescan", "rescan"),
+    Binding("t", "app.quick_test", "try"),
+    Binding("a", "app.tray_add", "add to tray"),
+    Binding("m", "app.mix_tray", "mix tray"),
+    Binding("e", "app.edit", "edit"),
+    Binding("p", "app.publish", "publish"),
+    Binding("delete", "app.forget", "forget", key_display="del"),
+]
+
 
 class MainScreen(Screen):
     """The catalog as a table; ``/`` filters, ``enter`` opens, ``q`` quits."""
@@ -27,6 +38,7 @@ class MainScreen(Screen):
         Binding("s", "cycle_sort", "sort"),
         Binding("q", "app.quit", "quit"),
         Binding("question_mark", "app.show_keys", "keys", key_display="?"),
+        *ACTION_BINDINGS,
     ]
 
     def __init__(self) -> None:
@@ -66,6 +78,13 @@ class MainScreen(Screen):
         table.set_rows(rows, keep=keep if keep is not None else (table.current.id if table.current else None))
         self.query_one(ColumnHeader).show_sort(flt.sort)
         self.sub_title = f"{len(rows)} of {self.app.catalog.total()} artifacts"
+
+    def reload(self, keep: int | None = None) -> None:
+        """The facets' counts and the rows again, after the catalog changed (an action ran)."""
+        counts = self.app.catalog.facets()
+        for facet in self.query(Facet):
+            facet.show_counts(counts[facet.facet])
+        self.refill(keep=keep)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
