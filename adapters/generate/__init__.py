@@ -1,11 +1,30 @@
 """Quick-test generation: a base kept warm, adapters applied and switched on it, grids of images
 whose PNGs carry the parameters that reproduce them, and CLIP-score sweeps.
 
-Nothing here is imported by ``probe``/``list``: the package loads diffusers and torch.
+Names are imported on first use (PEP 562): the workbench loads diffusers and torch, while the
+front ends read options (:mod:`.grid_options`) and records (:mod:`.records`) without them.
 """
 
-from .records import ImageRecord, read_record
-from .samplers import SAMPLERS, sampler
-from .workbench import Grid, JobSize, Workbench
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .records import ImageRecord, read_record
+    from .samplers import SAMPLERS, sampler
+    from .workbench import Grid, JobSize, Workbench
+
+_SOURCES = {"ImageRecord": ".records", "read_record": ".records", "SAMPLERS": ".samplers", "sampler": ".samplers",
+            "Grid": ".workbench", "JobSize": ".workbench", "Workbench": ".workbench"}
 
 __all__ = ["SAMPLERS", "Grid", "ImageRecord", "JobSize", "Workbench", "read_record", "sampler"]
+
+
+def __getattr__(name: str) -> Any:
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(source, __name__), name)
+    globals()[name] = value
+    return value

@@ -3,7 +3,6 @@ scores a scale sweep with CLIP. Both need torch and diffusers, imported when the
 
 from __future__ import annotations
 
-import math
 import re
 import signal
 import sys
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+
+from loradex.adapters.generate.grid_options import parse_numbers, parse_size
 
 from ..output import Sink
 from .app import JsonOpt, app, handle_errors, input_path, optional_engine
@@ -51,22 +52,19 @@ ClipSkipOpt = Annotated[Optional[int], typer.Option("--clip-skip", min=1, show_d
 
 
 def _numbers(text: str, kind: type, what: str) -> list:
-    try:
-        values = [kind(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise typer.BadParameter(f"{text!r}: expected comma-separated numbers, e.g. 1,2,3", param_hint=what) from None
-    if not values or not all(math.isfinite(v) for v in values):
-        raise typer.BadParameter(f"{text!r}: expected comma-separated finite numbers", param_hint=what)
-    return values
+    return _parsed(lambda: parse_numbers(text, kind, what), what)
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
-    if not m:
-        raise typer.BadParameter(f"{text!r}: expected WIDTHxHEIGHT, e.g. 512x768", param_hint="--size")
-    return int(m[1]), int(m[2])
+    return _parsed(lambda: parse_size(text), "--size")
+
+
+def _parsed(parse: Callable[[], Any], hint: str) -> Any:
+    """A usage error (exit 2) for what the user typed wrong."""
+    try:
+        return parse()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
 def _base(ctx: typer.Context, ref: str) -> str:

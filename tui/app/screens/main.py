@@ -81,6 +81,7 @@ class MainScreen(Screen):
 
     def reload(self, keep: int | None = None) -> None:
         """The facets' counts and the rows again, after the catalog changed (an action ran)."""
+        self.app.catalog.reload()
         counts = self.app.catalog.facets()
         for facet in self.query(Facet):
             facet.show_counts(counts[facet.facet])

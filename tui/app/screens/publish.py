@@ -8,11 +8,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, Static
 
-
-def _size(n: int) -> str:
-    from ..widgets.artifact_table import _size as size
-
-    return size(n)
+from loradex.adapters.words import size as size_text
 
 
 class PublishForm(ModalScreen[tuple[str, str | None] | None]):
@@ -74,7 +70,7 @@ class PublishPreview(ModalScreen[bool]):
             yield Label(f"Publish to {self.repo}: {len(self.files)} files", id="title")
             with VerticalScroll(id="card"):
                 yield Markdown(self.card, id="markdown")
-            yield Static("\n".join(f"{f['path_in_repo']}  ({_size(int(f['size']))})" for f in self.files), id="files")
+            yield Static("\n".join(f"{f['path_in_repo']}  ({size_text(int(f['size']))})" for f in self.files), id="files")
             with Horizontal(id="buttons"):
                 yield Button("Publish", id="publish", variant="error")
                 yield Button("Cancel", id="cancel")

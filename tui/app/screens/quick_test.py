@@ -12,31 +12,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from loradex.adapters.generate.grid_options import parse_numbers, parse_size
+
 from ..jobs import QuickTestRequest
 
 FIELDS = ("prompt", "seeds", "scales", "steps", "size", "weight", "out")
 DEFAULTS = {"prompt": "", "seeds": "1,2", "scales": "0,0.5,1", "steps": "20", "size": "", "weight": "1"}
-
-
-def _numbers(text: str, kind: type, what: str) -> list:
-    try:
-        values = [kind(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise ValueError(f"{what}: {text!r} is not a comma-separated list of {kind.__name__}s") from None
-    if not values:
-        raise ValueError(f"{what}: give at least one")
-    return values
-
-
-def _size(text: str) -> tuple[int, int] | None:
-    text = text.strip().lower()
-    if not text:
-        return None
-    try:
-        width, height = (int(v) for v in text.split("x"))
-    except ValueError:
-        raise ValueError(f"size: {text!r} is not WIDTHxHEIGHT (or blank for the base's own)") from None
-    return width, height
 
 
 def parse_form(values: dict[str, str], base: str | None) -> QuickTestRequest:
@@ -56,9 +37,9 @@ def parse_form(values: dict[str, str], base: str | None) -> QuickTestRequest:
     if not values["out"].strip():
         raise ValueError("give an output folder")
     return QuickTestRequest(base=base, prompt=values["prompt"].strip() or None,
-                            seeds=_numbers(values["seeds"], int, "seeds"),
-                            scales=_numbers(values["scales"], float, "scales"), steps=steps,
-                            size=_size(values["size"]), out=Path(os.path.expanduser(values["out"].strip())),
+                            seeds=parse_numbers(values["seeds"], int, "seeds"),
+                            scales=parse_numbers(values["scales"], float, "scales"), steps=steps,
+                            size=parse_size(values["size"]), out=Path(os.path.expanduser(values["out"].strip())),
                             weight=weight)
 
 
