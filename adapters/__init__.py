@@ -10,10 +10,11 @@ or importing :mod:`.errors` does not load convert and inspection, which need tor
 
 from __future__ import annotations
 
-import importlib
 import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .artifact import ArtifactInfo, LayerInfo
@@ -52,13 +53,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(source, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _SOURCES)
 
 
 def __dir__() -> list[str]:

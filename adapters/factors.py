@@ -8,7 +8,6 @@ LoRA-block-weight label of a layer, the storage dtypes by name, and :func:`save_
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ import torch
 from .artifact import ArtifactInfo, LayerInfo
 from .errors import UnsupportedError
 from .hashing import FileHashes
-from .layermap import layer_map
+from .architectures import architecture
+from .layermap import block_label, layer_map
 from .lowrank import delta, product_factors, split_svd
 from .recipe import DTYPES
 from .safetensors_io.torch_dtypes import torch_dtype
@@ -38,21 +38,8 @@ def layer_tensors(src: WeightSource, layer: LayerInfo) -> dict[str, torch.Tensor
 
 def block_of(layer: LayerInfo, base: str) -> str:
     """Block label as LoRA-block-weight tools spell it: BASE, IN00–IN11, MID, OUT00–OUT11,
-    TE.00 / TE2.31 for text-encoder layers."""
-    if layer.canonical is None:
-        return "?"
-    if layer.component != "unet":
-        m = re.search(r"layers\.(\d+)\.", layer.canonical)
-        tag = "TE2" if layer.component == "text_encoder_2" else "TE"
-        return f"{tag}.{int(m[1]):02d}" if m else tag
-    ldm = layer_map(base).layers[layer.canonical].ldm_key
-    if m := re.search(r"input_blocks\.(\d+)\.", ldm):
-        return f"IN{int(m[1]):02d}"
-    if "middle_block." in ldm:
-        return "MID"
-    if m := re.search(r"output_blocks\.(\d+)\.", ldm):
-        return f"OUT{int(m[1]):02d}"
-    return "BASE"
+    TE.00 / TE2.31 for text-encoder layers (:func:`.layermap.block_label`)."""
+    return block_label(layer.canonical, layer.component, architecture(base).unet.get("layers_per_block", 2))
 
 
 def layer_factors(info: ArtifactInfo, layer: LayerInfo, src: WeightSource,

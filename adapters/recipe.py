@@ -234,7 +234,7 @@ def parse_weighted(text: str) -> tuple[str, float]:
     ref, sep, tail = text.rpartition(":")
     if not sep or "/" in tail or "\\" in tail or not ref or Path(text).exists():
         return text, 1.0
-    return ref, _finite(tail, text)
+    return ref, finite_number(tail, text)
 
 
 def parse_block_weights(text: str) -> dict[str, float]:
@@ -248,7 +248,7 @@ def parse_block_weights(text: str) -> dict[str, float]:
         label, sep, value = part.partition("=")
         if not sep or not label.strip():
             raise ValueError(f"{part!r} is not LABEL=WEIGHT (e.g. IN=1,MID=0.5,OUT=1,TE=0)")
-        weights[block_label(label.strip())] = _finite(value.strip(), part)
+        weights[block_label(label.strip())] = finite_number(value.strip(), part)
     if not weights:
         raise ValueError("no block weights given (e.g. IN=1,MID=0.5,OUT=1,TE=0)")
     return weights
@@ -281,7 +281,7 @@ def parse_dynamic(text: str) -> tuple[str, float]:
     if not sep or method not in DYNAMIC_METHODS:
         raise ValueError(f"{text!r} is not METHOD=VALUE with METHOD one of {', '.join(DYNAMIC_METHODS)} "
                          "(e.g. sv_fro=0.9)")
-    number = _finite(value.strip(), text)
+    number = finite_number(value.strip(), text)
     if number <= 0:
         raise ValueError(f"{text!r}: the value must be positive")
     return method, number
@@ -293,7 +293,8 @@ def dynamic_text(rule: Any) -> str:
     return f"{method}={value:g}"
 
 
-def _finite(value: str, context: str) -> float:
+def finite_number(value: str, context: str) -> float:
+    """``value`` as a finite float; a ValueError that quotes ``context`` (what the user typed) otherwise."""
     try:
         number = float(value)
     except ValueError:

@@ -7,8 +7,9 @@ front ends read options (:mod:`.grid_options`) and records (:mod:`.records`) wit
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .records import ImageRecord, read_record
@@ -20,11 +21,4 @@ _SOURCES = {"ImageRecord": ".records", "read_record": ".records", "SAMPLERS": ".
 
 __all__ = ["SAMPLERS", "Grid", "ImageRecord", "JobSize", "Workbench", "read_record", "sampler"]
 
-
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(source, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _SOURCES)

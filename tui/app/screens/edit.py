@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
+
+from loradex.adapters.recipe import finite_number
 
 from ..jobs import Edits
 
@@ -16,15 +16,7 @@ from ..jobs import Edits
 def parse_weight(text: str) -> float | None:
     """A weight as typed: blank is "unset"; anything else must be a finite number."""
     text = text.strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"the weight {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"the weight {text!r} is not a finite number")
-    return value
+    return finite_number(text, "weight") if text else None
 
 
 class EditDialog(ModalScreen[Edits | None]):
