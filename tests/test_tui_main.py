@@ -168,3 +168,19 @@ print("torch" in sys.modules)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
+
+
+async def test_the_command_palette_opens_the_selected_artifact(example):
+    app = make_app(example)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Open the selected")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert type(app.screen).__name__ == "DetailScreen" and app.screen.sub_title == names_of_first(example)
+
+
+def names_of_first(example) -> str:
+    return cli_json("list", catalog=str(example))["artifacts"][0]["name"]

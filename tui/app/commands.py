@@ -9,6 +9,8 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 #: (name, help, action string run on the screen or app)
 ACTIONS: list[tuple[str, str, str]] = [
     ("Filter the table", "focus the filter (/)", "screen.focus_filter"),
+    ("Open the selected artifact", "its detail: metadata, hashes, blocks, fit, lineage, previews (enter)",
+     "screen.open_selected"),
     ("Sort by the next column", "name, size, rank, kind, base, newest (s)", "screen.cycle_sort"),
     ("Rescan the scan roots", "index new and changed files under the catalog's folders (r)", "app.rescan"),
     ("Quick-test the artifact", "render a seed × scale grid on a checkpoint, show the contact sheet (t)",

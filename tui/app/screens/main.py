@@ -111,6 +111,9 @@ class MainScreen(Screen):
         self.sort = keys[(keys.index(self.sort) + 1) % len(keys)] if self.sort in keys else "name"
         self.refill()
 
+    def action_open_selected(self) -> None:
+        self.query_one(ArtifactTable).action_open()
+
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
