@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from loradex.adapters.errors import LoradexError, UnsupportedError
+from loradex.adapters.hashing import sha256_file
 
 from . import queries
 from .cards import CardFacts, CardInput, base_model, render_card
@@ -197,12 +198,6 @@ def _git_blob_id(path: Path) -> str:
     return h.hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    from loradex.adapters.hashing import sha256_file
-
-    return sha256_file(path)
-
-
 def _unchanged(info: Any, files: list[StagedFile]) -> bool:
     """Whether the repo at ``info`` (model_info with files_metadata) holds exactly these bytes."""
     remote = {s.rfilename: s for s in (info.siblings or [])}
@@ -212,7 +207,7 @@ def _unchanged(info: Any, files: list[StagedFile]) -> bool:
             return False
         lfs = getattr(sibling, "lfs", None)
         if lfs is not None:
-            if getattr(lfs, "sha256", None) != _sha256(f.local):
+            if getattr(lfs, "sha256", None) != sha256_file(f.local):
                 return False
         elif getattr(sibling, "blob_id", None) != _git_blob_id(f.local):
             return False

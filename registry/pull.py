@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from loradex.adapters.hashing import sha256_file
+from loradex.adapters.hashing import FileHashes, hash_file
 
 from .cards import FAMILY_MODELS
 from .db import session as open_session
@@ -91,7 +91,7 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
 
     client = api(endpoint, token)
     where, secret = client.endpoint, token_of(client)
-    local: list[tuple[str, Path, str | None]] = []
+    local: list[tuple[str, Path, FileHashes]] = []
     card: Any = None
     with hub_errors(repo, token=secret, endpoint=where):
         info = client.model_info(repo, revision=revision, files_metadata=True)
@@ -108,10 +108,12 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
                 path = Path(hf_hub_download(repo, name, revision=commit, endpoint=where, token=token))
             lfs = getattr(siblings[name], "lfs", None)
             expected = getattr(lfs, "sha256", None) if lfs is not None else None
-            if expected and sha256_file(path) != expected:
+            # One read gives the check and every hash the catalog keeps (the scan is handed them).
+            hashes = hash_file(path)
+            if expected and hashes.sha256 != expected:
                 raise HubError(f"{repo}: {name} as downloaded does not have the sha256 the Hub lists ({expected[:12]}…); "
                                "delete it from the Hugging Face cache and pull again")
-            local.append((name, path, expected))
+            local.append((name, path, hashes))
         if "README.md" in siblings:
             card = ModelCard.load(hf_hub_download(repo, "README.md", revision=commit, endpoint=where, token=token))
     source = f"hub:{repo}@{commit}"
@@ -120,15 +122,15 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
         root = local[0][1].parent
         result.files.append(_record(engine, names[-1], root, None, source, card))
     else:
-        result.files += [_record(engine, name, path, sha, source, card) for name, path, sha in local
+        result.files += [_record(engine, name, path, hashes, source, card) for name, path, hashes in local
                          if not name.endswith(".json")]
     return result
 
 
-def _record(engine: Engine, name: str, path: Path, sha256: str | None, source: str, card: Any) -> PulledFile:
+def _record(engine: Engine, name: str, path: Path, hashes: FileHashes | None, source: str, card: Any) -> PulledFile:
+    """Record one pulled file (``hashes`` known) or folder (hashed by the scan)."""
     path = Path(os.path.abspath(path))
-    if sha256 is None and path.is_file():
-        sha256 = sha256_file(path)
+    sha256 = hashes.sha256 if hashes is not None else None
     with open_session(engine) as session:
         row = session.exec(select(Artifact).where(Artifact.path == str(path))).first()
         copy = None if row is not None or sha256 is None else session.exec(
@@ -139,7 +141,7 @@ def _record(engine: Engine, name: str, path: Path, sha256: str | None, source: s
             session.commit()
             return PulledFile(name, copy.path, sha256, copy.id or 0, "provenance")
     status = "known" if row is not None else "new"
-    scan([path], engine=engine, workers=1)
+    scan([path], engine=engine, workers=1, hashes={path: hashes} if hashes is not None else None)
     with open_session(engine) as session:
         row = session.exec(select(Artifact).where(Artifact.path == str(path))).one()
         row.source = source

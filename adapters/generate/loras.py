@@ -118,13 +118,14 @@ class LoraSet:
 
     # -- loading ----------------------------------------------------------------------
 
-    def load(self, path: Path) -> LoadedLora:
-        """Load ``path`` (once) by the route that applies all of its layers."""
+    def load(self, path: Path, info: ArtifactInfo | None = None) -> LoadedLora:
+        """Load ``path`` (once) by the route that applies all of its layers (``info``: its probe,
+        when the caller has it already)."""
         path = Path(path)
         if path in self.loaded:
             self.loaded[path] = self.loaded.pop(path)  # most recently used last
             return self.loaded[path]
-        info = probe(path)
+        info = info or probe(path)
         if info.kind not in ("lora", "lycoris"):
             raise UnsupportedError(f"not a LoRA or LyCORIS file (it is {info.kind})", path=path)
         check_family(info.base, self.family, path)
@@ -140,12 +141,14 @@ class LoraSet:
             loaded = LoadedLora(path, info, name, "diffusers", len(targets))
         else:
             loaded = LoadedLora(path, info, name, "patch", len(targets), why)
-            self._params[name] = [(layer, _weight(_module(self.pipe, layer.canonical))) for layer in targets]
+            self._params[name] = [(layer, _weight(module)) for layer, module in targets]
         self.loaded[path] = loaded
         return loaded
 
-    def _targets(self, info: ArtifactInfo) -> list[LayerInfo]:
-        return [layer for layer in info.layers if layer.canonical and _module(self.pipe, layer.canonical) is not None]
+    def _targets(self, info: ArtifactInfo) -> list[tuple[LayerInfo, torch.nn.Module]]:
+        """The file's layers that exist in the pipeline, with their modules."""
+        found = [(layer, _module(self.pipe, layer.canonical)) for layer in info.layers if layer.canonical]
+        return [(layer, module) for layer, module in found if module is not None]
 
     def _why_not_diffusers(self, info: ArtifactInfo) -> str | None:
         if self.patch_only:

@@ -82,6 +82,8 @@ class _Inputs:
     loras: list[tuple[Any, float, FileRef]] = field(default_factory=list)
     embeddings: list[tuple[Path, float, FileRef]] = field(default_factory=list)
     controlnet: tuple[Any, float, FileRef] | None = None
+    #: Each adapter's first trigger word, in order (the prompt when none is given).
+    triggers: list[str] = field(default_factory=list)
 
 
 class Workbench:
@@ -115,13 +117,10 @@ class Workbench:
 
         path = Path(os.path.abspath(path))
         if path not in self._refs:
-            if path.is_dir():
-                h = hash_file(path)
-                sha, short = h.sha256, (h.tensor_hash or h.sha256)[:12]
-            elif kind == "checkpoint":
+            if kind == "checkpoint" and not path.is_dir():  # a multi-GB base: its sha256 is remembered
                 sha = cached_sha256(path)
-                short = sha[:10]
-            else:
+                short = sha[:10]  # A1111's "Model hash" (AutoV2)
+            else:  # A1111's "Lora hashes" use the tensor-bytes hash
                 h = hash_file(path)
                 sha, short = h.sha256, (h.tensor_hash or h.sha256)[:12]
             self._refs[path] = FileRef(str(path), sha, kind, short_hash=short)
@@ -136,8 +135,9 @@ class Workbench:
             if not math.isfinite(weight):
                 raise UnsupportedError(f"weight {weight} is not a finite number", path=path)
             info = probe(path)
+            inputs.triggers += info.trigger_words[:1]
             if info.kind in ("lora", "lycoris"):
-                lora = self.loras.load(path)
+                lora = self.loras.load(path, info)
                 inputs.loras.append((lora, weight, self._ref(path, info.kind)))
             elif info.kind == "textual_inversion":
                 # Checked now, not when first loaded: a grid starting at scale 0 would render and
@@ -156,25 +156,12 @@ class Workbench:
                                        f"this is {info.kind}", path=path)
         return inputs
 
-    def default_prompt(self, adapters: Sequence[tuple[str | Path, float]]) -> str:
-        """The adapters' first trigger words, joined (what ``render`` uses without a prompt)."""
-        from ..probe import probe
-
-        words = []
-        for path, _ in adapters:
-            info = probe(path)
-            words += info.trigger_words[:1]
-        if not words:
-            raise UnsupportedError("no prompt given and no adapter has trigger words; give a prompt (--prompt)")
-        return ", ".join(words)
-
     # -- rendering -------------------------------------------------------------------
 
     def job_size(self, seeds: Sequence[int], scales: Sequence[float], steps: int,
                  strength: float | None = None) -> JobSize:
-        per_image = steps if strength is None else int(steps * strength)
         images = len(seeds) * len(scales)
-        return JobSize(images, images * per_image)
+        return JobSize(images, images * _steps_per_image(steps, strength))
 
     def render(
         self,
@@ -204,7 +191,7 @@ class Workbench:
         weight, and at scale 0 no adapter is applied: the base alone).
 
         Args:
-            prompt: default: the adapters' trigger words (:meth:`default_prompt`).
+            prompt: default: each adapter's first trigger word, joined.
             size: (width, height); default the base's native size.
             control_image: needed when a ControlNet is among the adapters (``control_canny``:
                 run canny on it first, for a plain photo).
@@ -229,7 +216,11 @@ class Workbench:
         inputs = self._inputs(adapters, control_config)
         control = self._control_image(control_image, control_canny, width, height) if inputs.controlnet else None
         init = self._picture(init_image).resize((width, height)) if init_image is not None else None
-        prompt = prompt if prompt is not None else self.default_prompt(adapters)
+        if prompt is None:
+            if not inputs.triggers:
+                raise UnsupportedError("no prompt given and no adapter has trigger words; give a prompt (--prompt)")
+            prompt = ", ".join(inputs.triggers)
+        per_image = _steps_per_image(steps, strength if init is not None else None)
         job = self.job_size(seeds, scales, steps, strength if init is not None else None)
         folder = Path(out) if out is not None else None
         if folder is not None:
@@ -244,13 +235,13 @@ class Workbench:
         try:
             for i, seed in enumerate(seeds):
                 for j, scale in enumerate(scales):
-                    record, picture, used = self._one(
+                    record, picture = self._one(
                         inputs, spec, prompt=prompt, negative_prompt=negative_prompt, seed=seed, scale=scale,
                         steps=steps, guidance_scale=guidance_scale, width=width, height=height,
                         clip_skip=clip_skip, control=control, control_image=control_image, init=init,
                         init_path=init_image, strength=strength,
                         step=self._step_callback(progress, should_stop, done_steps, job.steps, f"seed {seed}, scale {scale:g}"))
-                    done_steps += used
+                    done_steps += per_image
                     if folder is not None:
                         save_image(picture, record, folder / f"{len(grid.images):03d}-seed{seed}-scale{scale:g}.png",
                                    spec.a1111)
@@ -331,7 +322,7 @@ class Workbench:
 
     def _one(self, inputs: _Inputs, spec: Any, *, prompt: str, negative_prompt: str, seed: int, scale: float,
              steps: int, guidance_scale: float, width: int, height: int, clip_skip: int | None, control: Any,
-             control_image: Any, init: Any, init_path: Any, strength: float, step: Callable) -> tuple[ImageRecord, Any, int]:
+             control_image: Any, init: Any, init_path: Any, strength: float, step: Callable) -> tuple[ImageRecord, Any]:
         import torch
 
         self.loras.apply([(lora, weight * scale) for lora, weight, _ in inputs.loras])
@@ -358,7 +349,7 @@ class Workbench:
         if init is not None:
             record.init_image = {"path": _image_path(init_path), "strength": strength}
             if strength == 0:  # no denoising at all: the init image is the answer
-                return record, init.copy(), 0
+                return record, init.copy()
         # The negative prompt goes in as recorded, "" included: SDXL pipelines treat None (not "")
         # as "zero the negative embeddings" (force_zeros_for_empty_prompt), so turning "" into
         # None rendered an image plain diffusers does not reproduce from the record.
@@ -379,8 +370,7 @@ class Workbench:
                 kwargs.update(width=width, height=height)
         with torch.inference_mode():
             picture = pipe(**kwargs).images[0]
-        used = steps if init is None else int(steps * strength)
-        return record, picture, used
+        return record, picture
 
     def _write_sheet(self, folder: Path, cells: list[list[Any | None]], seeds: list[int], scales: list[float],
                      inputs: _Inputs, prompt: str) -> Path:
@@ -393,6 +383,11 @@ class Workbench:
         target = folder / SHEET_NAME
         write_png(contact_sheet(cells, seeds, scales, title), target, text={"Title": title})
         return target
+
+
+def _steps_per_image(steps: int, strength: float | None) -> int:
+    """Denoising steps one image takes: img2img runs only the last ``strength`` of the schedule."""
+    return steps if strength is None else int(steps * strength)
 
 
 def _image_path(image: Any) -> str | None:
