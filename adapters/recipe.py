@@ -27,7 +27,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -98,6 +98,20 @@ class Recipe:
     output: Path | None = field(default=None, compare=False)
     folder: Path | None = field(default=None, compare=False)
     source: Path | None = field(default=None, compare=False)
+
+    @classmethod
+    def given(cls, op: str, inputs: Sequence[tuple[str, float]], *, base: str | None = None,
+              tuned: str | None = None, output: Path | None = None, folder: Path | None = None,
+              **params: Any) -> Recipe:
+        """The recipe of an operation as a front end is given it: references not resolved yet
+        (:func:`run` resolves them), unset options (None, empty) left out, relative references taken
+        from ``folder`` (default: the working folder)."""
+        items = [RecipeInput(base, role="base")] if base else []
+        items += [RecipeInput(ref, weight=weight) for ref, weight in inputs]
+        if tuned:
+            items.append(RecipeInput(tuned))
+        return cls(op, {k: v for k, v in params.items() if v not in (None, {})}, items, output=output,
+                   folder=folder or Path.cwd())
 
     @classmethod
     def for_files(cls, op: str, inputs: list[tuple[str | Path, float]], params: dict[str, Any],

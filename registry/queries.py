@@ -149,7 +149,7 @@ def filter_conditions(*, kind: str | None = None, base: str | None = None, tag: 
         # search_text is stored lowercased; autoescape keeps % and _ literal.
         Artifact.search_text.contains(text.lower(), autoescape=True) if text else None,  # type: ignore[union-attr]
         Artifact.id.in_(select(ArtifactTag.artifact_id).join(Tag, Tag.id == ArtifactTag.tag_id)  # type: ignore
-                        .where(Tag.name == _tag_name(tag))) if tag else None,
+                        .where(Tag.name == tag_name(tag))) if tag else None,
     ]
     return [c for c in conditions if c is not None]
 
@@ -166,8 +166,9 @@ def sort_order(sort: str) -> list[Any]:
 # The user's own data: tags and notes
 
 
-def _tag_name(name: str) -> str:
-    # Tags are case-insensitive, as on Civitai: "Anime" and "anime" are one tag.
+def tag_name(name: str) -> str:
+    """A tag as the catalog stores it: blanks collapsed, lower case (tags are case-insensitive, as
+    on Civitai: "Anime" and "anime" are one tag)."""
     clean = " ".join(name.split()).lower()
     if not clean:
         raise QueryError("a tag cannot be empty")
@@ -208,7 +209,7 @@ def set_tags(session: Session, artifact: Artifact, add: Iterable[str] = (), remo
     Raises:
         QueryError: an empty tag name.
     """
-    adding, removing = {_tag_name(t) for t in add}, {_tag_name(t) for t in remove}
+    adding, removing = {tag_name(t) for t in add}, {tag_name(t) for t in remove}
     present = set(tags_of(session, artifact))
     known = {t.name: t for t in session.exec(select(Tag).where(Tag.name.in_(adding)))}  # type: ignore[attr-defined]
     for name in sorted(adding - present):

@@ -153,15 +153,12 @@ def operation(engine: Engine, op: str, inputs: Sequence[tuple[str, float]], outp
               progress: Callable[[ProgressEvent], None], *, base: str | None = None) -> Any:
     """Mix ``inputs`` into ``output`` (op ``mix``, exact concat) or bake them into ``base`` (op
     ``bake``); the output is recorded in the catalog with its recipe. Returns the ``OpResult``."""
-    from loradex.adapters.recipe import Recipe, RecipeInput
+    from loradex.adapters.recipe import Recipe
     from loradex.registry.lineage import run_recipe
 
-    items = [RecipeInput(base, role="base")] if base else []
-    items += [RecipeInput(ref, weight=float(weight)) for ref, weight in inputs]
     params: dict[str, Any] = {"method": "concat"} if op == "mix" else {"allow_partial": False}
-    output = Path(os.path.abspath(Path(output).expanduser()))
-    recipe = Recipe(op, params, items, output=output, folder=Path.cwd())
-    recipe.check()
+    recipe = Recipe.given(op, [(ref, float(weight)) for ref, weight in inputs], base=base,
+                          output=Path(os.path.abspath(Path(output).expanduser())), **params)
     return run_recipe(recipe, engine=engine, progress=progress)
 
 
@@ -250,7 +247,7 @@ def save_edits(engine: Engine, artifact_id: int, edits: Edits) -> list[str]:
     with open_session(engine) as session:
         artifact = queries.resolve(session, str(artifact_id))
         present = set(queries.tags_of(session, artifact))
-        wanted = {" ".join(t.split()).lower() for t in edits.tags if t.strip()}
+        wanted = {queries.tag_name(t) for t in edits.tags if t.strip()}
         tags = queries.set_tags(session, artifact, add=sorted(wanted - present), remove=sorted(present - wanted))
         queries.set_note(session, artifact, edits.notes)
         queries.set_preferred_weight(session, artifact, edits.weight)

@@ -58,12 +58,7 @@ def _recipe_file(values: list[str] | None) -> Path | None:
 def _recipe(op: str, out: Path | None, inputs: list[tuple[str, float]] | None = None, *, base: str | None = None,
             tuned: str | None = None, **params: Any) -> recipes.Recipe:
     """The recipe of an operation given by options (references resolved when it runs)."""
-    items = [recipes.RecipeInput(base, role="base")] if base else []
-    items += [recipes.RecipeInput(ref, weight=weight) for ref, weight in inputs or []]
-    if tuned:
-        items.append(recipes.RecipeInput(tuned))
-    return recipes.Recipe(op, {k: v for k, v in params.items() if v not in (None, {})}, items,
-                          output=_output(out), folder=Path.cwd())
+    return recipes.Recipe.given(op, inputs or [], base=base, tuned=tuned, output=_output(out), **params)
 
 
 def _from_file(path: Path, **given: Any) -> recipes.Recipe:
