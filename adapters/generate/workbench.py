@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import LoradexError, UnsupportedError
 from ..progress import Progress, ProgressEvent
+from ..words import count
 from .base import LoadedBase, Placement, check_family, load_base, placement
 from .control import canny, load_controlnet, open_image
 from .embeddings import LoadedEmbedding, load_embedding, unload_embedding
@@ -45,7 +46,7 @@ class JobSize:
     steps: int
 
     def __str__(self) -> str:
-        return f"{self.images} image{'s' * (self.images != 1)}, {self.steps} steps in all"
+        return f"{count(self.images, 'images')}, {self.steps} steps in all"
 
 
 @dataclass

@@ -19,6 +19,8 @@ from typing import Any
 import platformdirs
 from textual.screen import ModalScreen, Screen
 
+from loradex.adapters.words import count
+
 from . import jobs
 from .jobs import Job, JobEnded, JobProgressed
 from .screens.mix_tray import MixRequest, TrayItem
@@ -26,10 +28,6 @@ from .screens.mix_tray import MixRequest, TrayItem
 #: Kinds the quick-test renders and the tray mixes.
 TESTABLE = ("lora", "lycoris", "textual_inversion", "controlnet")
 MIXABLE = ("lora", "lycoris")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' * (n != 1)}"
 
 
 class Actions(jobs.JobRunner):
@@ -153,8 +151,8 @@ class Actions(jobs.JobRunner):
                      f"{r.get('missing', 0)} missing"]
             if r.get("errors"):
                 parts.append(f"{len(r['errors'])} unreadable")
-            absent = f"; skipped {_plural(len(result.absent), 'absent root')}" if result.absent else ""
-            self.notify(f"Rescanned {_plural(len(result.roots), 'root')}: {', '.join(parts)}{absent}.")
+            absent = f"; skipped {count(len(result.absent), 'absent roots')}" if result.absent else ""
+            self.notify(f"Rescanned {count(len(result.roots), 'roots')}: {', '.join(parts)}{absent}.")
             self.reload()
 
         self.run_job(Job("Rescanning the scan roots…", partial(jobs.rescan, engine), done,
@@ -201,8 +199,8 @@ class Actions(jobs.JobRunner):
 
         def done(result: jobs.Tested) -> None:
             how = "stopped after" if result.interrupted else "rendered"
-            self.notify(f"Tested {name}: {how} {_plural(result.images, 'image')}, "
-                        f"recorded {_plural(result.recorded, 'preview')}"
+            self.notify(f"Tested {name}: {how} {count(result.images, 'images')}, "
+                        f"recorded {count(result.recorded, 'previews')}"
                         f"{'' if result.loaded else ' (the base was already loaded)'}.",
                         severity="warning" if result.interrupted else "information")
             self.reload(keep=ident)
@@ -238,7 +236,7 @@ class Actions(jobs.JobRunner):
                 return
             self.tray.append(TrayItem(artifact.id, artifact.name, artifact.path, weight))
             self.notify(f"Added {artifact.name} to the mix tray at {weight:g} "
-                        f"({_plural(len(self.tray), 'item')}; m opens it).")
+                        f"({count(len(self.tray), 'items')}; m opens it).")
 
         weight = artifact.preferred_weight if artifact.preferred_weight is not None else 1.0
         self.push_screen(WeightDialog(artifact.name, weight), add)

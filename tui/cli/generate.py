@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from loradex.adapters.generate.grid_options import parse_numbers, parse_size
+from loradex.adapters.words import count
 
 from ..output import Sink
 from .app import JsonOpt, app, handle_errors, input_path, optional_engine
@@ -102,7 +103,7 @@ def _job_line(axes: str, prompts: int = 1) -> Callable[[Any], None]:
         said.append(True)
         images = job.images * prompts
         each = f"{prompts} prompts × {axes}" if prompts > 1 else axes
-        print(f"job: {images} image{'s' * (images != 1)} ({each}), {job.steps * prompts} steps in all",
+        print(f"job: {count(images, 'images')} ({each}), {job.steps * prompts} steps in all",
               file=sys.stderr)
 
     return say

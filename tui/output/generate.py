@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from loradex.adapters.words import count
+
 from .base import BaseSink
 
 if TYPE_CHECKING:
@@ -19,12 +21,12 @@ class GenerateOutput(BaseSink):
             self.emit_json({**grid.to_dict(), "previews_recorded": previews})
         else:
             done = len(grid.images)
-            self.out.print(f"wrote {done} image{'s' * (done != 1)} and the contact sheet {grid.sheet}", markup=False,
+            self.out.print(f"wrote {count(done, 'images')} and the contact sheet {grid.sheet}", markup=False,
                            highlight=False)
             if previews is None:
                 self.note("not recorded: no catalog in use (--catalog or $LORADEX_CATALOG)")
             else:
-                self.out.print(f"recorded {previews} preview{'s' * (previews != 1)} in the catalog", markup=False,
+                self.out.print(f"recorded {count(previews, 'previews')} in the catalog", markup=False,
                                highlight=False)
         if grid.interrupted:
             print(f"interrupted: {len(grid.images)} of {grid.job.images} images finished; they are on disk"

@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from loradex.adapters.words import count
+
 from .edit import parse_weight
 
 
@@ -120,7 +122,7 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
             items.add_option(Option(f"{item.weight:>6g}  {item.name}   {item.path}", id=str(item.artifact_id)))
         if self.items:
             items.highlighted = 0
-        self.query_one("#title", Label).update(f"Mix tray: {len(self.items)} item{'s' * (len(self.items) != 1)}")
+        self.query_one("#title", Label).update(f"Mix tray: {count(len(self.items), 'items')}")
 
     def base(self) -> str | None:
         value = self.query_one("#base", Select).value
