@@ -15,7 +15,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy import and_, delete, func, or_
 from sqlmodel import Session, select
 
 from loradex.adapters.weights import WEIGHT_SUFFIXES
@@ -262,11 +262,9 @@ def forget(session: Session, artifact: Artifact) -> None:
     uses any more are deleted. The file on disk is not touched (a later scan of its folder adds it
     back). Commits.
     """
-    ident = artifact.id
-    for table in (Module, ArtifactTag, Preview, Publication):
-        session.exec(delete(table).where(table.artifact_id == ident))  # type: ignore[call-overload,attr-defined]
-    session.exec(update(Recipe).where(Recipe.artifact_id == ident).values(artifact_id=None))  # type: ignore
-    session.exec(delete(Artifact).where(Artifact.id == ident))  # type: ignore[call-overload]
+    # The schema does the rest: layers, tags, previews and publications cascade, recipes are set
+    # NULL (ON DELETE rules; SQLite connections enforce them with PRAGMA foreign_keys).
+    session.exec(delete(Artifact).where(Artifact.id == artifact.id))  # type: ignore[call-overload]
     session.exec(delete(Tag).where(Tag.id.not_in(select(ArtifactTag.tag_id))))  # type: ignore[call-overload,union-attr]
     session.commit()
     session.expunge(artifact)
