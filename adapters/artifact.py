@@ -32,6 +32,21 @@ def family_of(spelling: str) -> str | None:
     return _FAMILY_OF.get(key)
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def looks_like_hub_id(text: str) -> bool:
+    """Whether ``text`` is spelled like a Hub repo id (``owner/name``) rather than a file path:
+    one slash, no leading ``.``/``/``/``~``, no weights-file suffix.
+
+    >>> looks_like_hub_id("stabilityai/stable-diffusion-xl-base-1.0"), looks_like_hub_id("loras/a.safetensors")
+    (True, False)
+    """
+    from .weights import WEIGHT_SUFFIXES
+
+    return bool(_HUB_ID.fullmatch(text)) and Path(text).suffix.lower() not in WEIGHT_SUFFIXES
+
+
 @dataclass
 class LayerInfo:
     """One adapted layer of an adapter file.

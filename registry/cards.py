@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from loradex.adapters.artifact import looks_like_hub_id
 from loradex.adapters.errors import UnsupportedError
 
 #: The family's reference model on the Hub, when the base's own Hub id is not known.
@@ -23,7 +24,6 @@ FAMILY_MODELS = {
     "sd3": "stabilityai/stable-diffusion-3-medium-diffusers",
     "flux": "black-forest-labs/FLUX.1-dev",
 }
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 #: Training metadata worth a line on the card, in this order.
 _TRAINING_KEYS = (
     ("ss_base_model_version", "base model version"), ("ss_sd_model_name", "trained on"),
@@ -73,7 +73,7 @@ class CardFacts:
 def base_model(family: str, claims: dict[str, Any], training: dict[str, Any]) -> str:
     """The base's Hub id where a file or card says one, else the family's reference model."""
     for value in (claims.get("hub card base_model"), training.get("ss_sd_model_name")):
-        if isinstance(value, str) and _HUB_ID.match(value) and not value.lower().endswith((".safetensors", ".ckpt")):
+        if isinstance(value, str) and looks_like_hub_id(value):
             return value
     return FAMILY_MODELS.get(family, family)
 

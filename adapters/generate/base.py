@@ -8,11 +8,11 @@ one line a user can act on.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..artifact import looks_like_hub_id
 from ..errors import ArtifactNotFoundError, IncompatibleError, UnsupportedError
 
 #: Where diffusers' own single-file loader takes each family's configs from.
@@ -22,7 +22,6 @@ CONFIG_REPOS = {
     "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
 }
 PIPELINES = {"sd1": "StableDiffusionPipeline", "sd2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def load_base(source: str | Path, placement: Placement, *, config: str | Path | 
     if path.exists():
         return _load_local(diffusers, path.resolve(), placement, config)
     text = str(source)
-    if not _HUB_ID.match(text) or text.startswith((".", "/", "~")):
+    if not looks_like_hub_id(text):
         raise ArtifactNotFoundError("no such file or folder", path=path)
     return _load_hub(diffusers, text, placement)
 

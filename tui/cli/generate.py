@@ -3,7 +3,6 @@ scores a scale sweep with CLIP. Both need torch and diffusers, imported when the
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 import threading
@@ -14,6 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from loradex.adapters.artifact import looks_like_hub_id
 from loradex.adapters.generate.grid_options import parse_numbers, parse_size
 from loradex.adapters.words import count
 
@@ -21,8 +21,6 @@ from ..output import Sink
 from .app import JsonOpt, app, handle_errors, input_path, optional_engine
 from .operations import OPS_CONTEXT, weighted_refs
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 AdapterArgs = Annotated[list[str], typer.Argument(
     metavar="REF[:WEIGHT]...", help="LoRA/LyCORIS, textual-inversion or ControlNet files (paths or catalog refs), "
@@ -70,7 +68,7 @@ def _parsed(parse: Callable[[], Any], hint: str) -> Any:
 
 def _base(ctx: typer.Context, ref: str) -> str:
     """A base as a path, a catalog ref, or a Hub id (owner/name, no file suffix) as given."""
-    if not Path(ref).expanduser().exists() and _HUB_ID.match(ref) and not ref.lower().endswith(_WEIGHT_SUFFIXES):
+    if not Path(ref).expanduser().exists() and looks_like_hub_id(ref):
         return ref
     return str(input_path(ctx, ref))
 
