@@ -328,3 +328,28 @@ async def test_quick_test_renders_on_the_tiny_base_shows_the_sheet_and_records_p
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, SheetScreen), timeout=60)
         assert app.warm.bench is bench and "already loaded" in notes(app)[-1]
+
+
+@sync
+async def test_an_edit_on_the_detail_screen_shows_there_and_forgetting_goes_back_to_the_table(library):
+    engine, lib, db = library
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        select(app, "sd1-kohya-lora")
+        await pilot.press("enter")
+        await until(pilot, lambda: getattr(app.screen, "artifact_id", None) is not None)
+        detail = app.screen
+        await pilot.press("e")
+        await until(pilot, lambda: app.screen.query("#tags"))
+        app.screen.query_one("#tags", Input).value = "fresh"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.screen is detail and detail.details.tags == ["fresh"])
+        await pilot.press("delete")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: any(n.startswith("Forgot") for n in notes(app)))
+        await until(pilot, lambda: type(app.screen).__name__ == "MainScreen" or isinstance(app.screen, ConfirmDialog))
+        if isinstance(app.screen, ConfirmDialog):  # the second question (delete the file too?): no
+            await pilot.press("n")
+        await until(pilot, lambda: type(app.screen).__name__ == "MainScreen")
+        assert "sd1-kohya-lora" not in [r.name for r in app.screen.query_one(ArtifactTable).rows]

@@ -66,6 +66,22 @@ class DetailScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._fill()
+
+    def show(self) -> None:
+        """Show the artifact as the catalog has it now (after an action changed it: tags, previews …).
+
+        Raises:
+            RefNotFoundError: it was forgotten (the app then goes back to the table).
+        """
+        self.app.catalog.details(self.artifact_id)
+        self.run_worker(self._redraw(), exclusive=True, group="redraw")
+
+    async def _redraw(self) -> None:
+        await self.recompose()  # compose reads the artifact again
+        self._fill()
+
+    def _fill(self) -> None:
         a, details, catalog = self.artifact, self.details, self.app.catalog
         self.sub_title = a.name
         self.query_one(Metadata).show(a, details, catalog.shown_path(a.path))
