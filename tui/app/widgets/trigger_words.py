@@ -7,6 +7,8 @@ from collections import Counter
 
 from rich.text import Text
 
+from loradex.adapters.words import count
+
 from .section import Section, bar
 
 SHOWN = 12
@@ -45,7 +47,7 @@ class TriggerWords(Section):
         if counts:
             top = counts.most_common(SHOWN)
             width = max(len(tag) for tag, _ in top)
-            text.append(f"\n\ntraining tags (ss_tag_frequency, {len(counts)} tags)", style="italic")
+            text.append(f"\n\ntraining tags (ss_tag_frequency, {count(len(counts), 'tags')})", style="italic")
             for tag, n in top:
                 text.append(f"\n{tag[:30]:<{min(width, 30)}} {n:>5} ")
                 text.append(bar(n, top[0][1], 20), style="cyan")
