@@ -8,6 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
+# First of all: the user's own folders are out of reach for the whole session (and its checks).
+from user_folders import pytest_sessionfinish  # noqa: F401  (tests/ is on sys.path under pytest)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Read once, when huggingface_hub is imported: the fake Hub (tests/fakehub.py) speaks plain HTTP + LFS, not Xet,
 # and no test may phone home. HF_ENDPOINT stays unset: hub tests pass endpoint= (or set it in a child's env).
@@ -53,6 +56,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="PostgreSQL server URL (a database on it is created per test)")
 
 
+def _pg_unavailable(config: pytest.Config) -> str | None:
+    """Why the catalog tests cannot also run on PostgreSQL, or None when the server answers."""
+    admin_url = config.getoption("--pg-url")
+    if not admin_url:
+        return "no server given (--pg-url or LORADEX_TEST_PG_URL; .ci/run starts one)"
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        create_engine(admin_url).connect().close()
+    except OperationalError as exc:
+        return f"{admin_url} is not reachable: {str(exc).splitlines()[0]}"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a server, the PostgreSQL runs of the catalog tests are left out, and said so once."""
+    if not any(_runs_on_postgresql(item) for item in items) or (reason := _pg_unavailable(config)) is None:
+        return
+    left_out = [item for item in items if _runs_on_postgresql(item)]
+    items[:] = [item for item in items if not _runs_on_postgresql(item)]
+    config.hook.pytest_deselected(items=left_out)
+    config.stash[_PG_LEFT_OUT] = f"{len(left_out)} catalog tests ran on SQLite only, not PostgreSQL: {reason}"
+
+
+def _runs_on_postgresql(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("catalog_url") == "postgresql"
+
+
+_PG_LEFT_OUT = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if note := config.stash.get(_PG_LEFT_OUT, None):
+        terminalreporter.write_line(note, yellow=True)
+
+
 def _pg_database(admin_url: str):
     import uuid
 
@@ -73,21 +114,12 @@ def _pg_database(admin_url: str):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def catalog_url(request: pytest.FixtureRequest, tmp_path):
-    """URL of an empty catalog: a SQLite file, or a new database on the PostgreSQL server."""
+    """URL of an empty catalog: a SQLite file, or a new database on the PostgreSQL server (whose
+    runs are left out at collection when there is none)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'catalog.db'}"
         return
-    admin_url = request.config.getoption("--pg-url")
-    if not admin_url:
-        pytest.skip("no PostgreSQL server: pass --pg-url or set LORADEX_TEST_PG_URL (.ci/run starts one)")
-    from sqlalchemy import create_engine
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        create_engine(admin_url).connect().close()
-    except OperationalError as exc:
-        pytest.skip(f"PostgreSQL at {admin_url} is not reachable: {str(exc).splitlines()[0]}")
-    yield from _pg_database(admin_url)
+    yield from _pg_database(request.config.getoption("--pg-url"))
 
 
 @pytest.fixture
@@ -117,9 +149,9 @@ def sd1_ckpt(zoo: Zoo) -> Path:
 
 @pytest.fixture(autouse=True)
 def no_default_catalog(tmp_path, monkeypatch):
-    """No test may see (or create) the user's own catalog: the default lives under tmp_path."""
+    """Each test starts without a default catalog (its own data folder under tmp_path); the
+    session-wide redirect of the user's folders (user_folders.py) is already in place."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("LORADEX_CATALOG", raising=False)
 
 
 # ---------------------------------------------------------------------------------------
