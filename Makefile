@@ -8,17 +8,23 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench setup clean example-catalog
 
+# pip's own and the build backend's chatter goes to a log, shown only when a step fails.
+INSTALL_LOG := $(VENV)/install.log
+INSTALL = $(PY) -m pip install -q $(1) >>$(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }
+
 $(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	@echo "setting up $(VENV) (torch==2.13.0 CPU, loradex; log: $(INSTALL_LOG)) …"
+	@python3 -m venv $(VENV)
+	@: > $(INSTALL_LOG)
+	@$(call INSTALL,--upgrade pip)
+	@$(call INSTALL,torch==2.13.0)
+	@$(call INSTALL,-e '.[test]')
+	@touch $(STAMP)
 
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/loradex demo
+	@$(VENV)/bin/loradex demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q
