@@ -261,21 +261,6 @@ def test_scan_creates_the_default_catalog_and_says_where(zoo, tmp_path, monkeypa
     assert default_catalog_path().exists() and str(default_catalog_path()) in result.stderr
 
 
-def test_the_demo_prints_only_loradex_lines_and_ends_with_commands_to_try(tmp_path):
-    # A fresh interpreter: the libraries' warnings and bars depend on state set at their import.
-    env = os.environ | {"XDG_DATA_HOME": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1"}
-    env.pop("LORADEX_CATALOG", None)
-    run = subprocess.run([sys.executable, "-m", "loradex.tui.cli", "demo", "--dir", str(tmp_path / "zoo")],
-                         capture_output=True, text=True, env=env)
-    assert run.returncode == 0, run.stderr
-    err = run.stderr.strip().splitlines()
-    assert err[0].startswith("building the demo zoo in") and err[-7:-5] == [
-        f"zoo: {tmp_path / 'zoo'}", f"catalog: sqlite:///{tmp_path / 'data' / 'loradex' / 'catalog.db'}"]
-    assert err[-5] == "next, try:"
-    assert all(line.startswith("  loradex ") for line in err[-4:])
-    assert len(err) == 8, run.stderr  # no warning, no progress bar of a library
-
-
 @pytest.mark.parametrize("spelling", ["sd15", "sd1.5", "SD 1.5", "sd1"])
 def test_list_takes_common_spellings_of_a_base(engine, rows, spelling):
     url = engine.url.render_as_string(hide_password=False)

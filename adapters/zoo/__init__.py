@@ -16,8 +16,9 @@ Not production code: the tests and the demo use it; nothing else in loradex impo
 ``clip`` saves a tiny CLIP (text and vision) for CLIP scores.
 """
 
-from .build import TINY, Zoo, ZooItem, build_zoo, tiny_pipeline_folder, tiny_single_file, write_clip_tokenizer
+from .build import (TINY, VISIBLE_LORA_SCALE, Zoo, ZooItem, build_zoo, tiny_pipeline_folder, tiny_single_file,
+                    write_clip_tokenizer)
 from .clip import tiny_clip_folder
 
-__all__ = ["TINY", "Zoo", "ZooItem", "build_zoo", "tiny_clip_folder", "tiny_pipeline_folder", "tiny_single_file",
-           "write_clip_tokenizer"]
+__all__ = ["TINY", "VISIBLE_LORA_SCALE", "Zoo", "ZooItem", "build_zoo", "tiny_clip_folder", "tiny_pipeline_folder",
+           "tiny_single_file", "write_clip_tokenizer"]

@@ -16,6 +16,7 @@ import torch
 
 from ..layermap import Layer, build_layer_map
 from ..safetensors_io.writer import save_tensors
+from .clip import tiny_clip_folder
 from .models import (
     MODELSPEC_ARCHITECTURE, TINY, TinyModels, build_controlnet, build_models, controlnet_to_ldm, ldm_state_dict,
     save_pipeline, write_clip_tokenizer,
@@ -119,12 +120,21 @@ def _randn(gen: torch.Generator, *shape: int, scale: float = 0.01) -> torch.Tens
     return torch.randn(shape, generator=gen) * scale
 
 
-def lora_factors(shape: tuple[int, ...], rank: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(down, up) for a weight of ``shape``: linear ``[r, in]``/``[out, r]``; conv ``[r, in, kh, kw]``/``[out, r, 1, 1]``."""
+#: Spread of LoRA factors in the tests' zoo. Small on purpose: a tiny random network amplifies rounding
+#: differences chaotically once deltas are large, and the peer comparisons hold to a few levels.
+LORA_FACTOR_SCALE = 0.01
+#: The demo's: a LoRA at weight 1 moves a tiny model's pixels by tens of levels (of 255), so it shows.
+VISIBLE_LORA_SCALE = 0.2
+
+
+def lora_factors(shape: tuple[int, ...], rank: int, gen: torch.Generator,
+                 s: float = LORA_FACTOR_SCALE) -> tuple[torch.Tensor, torch.Tensor]:
+    """(down, up) for a weight of ``shape``: linear ``[r, in]``/``[out, r]``; conv ``[r, in, kh, kw]``/``[out, r, 1, 1]``;
+    entries drawn with spread ``s``."""
     out, inp, *kernel = shape
     if kernel:
-        return _randn(gen, rank, inp, *kernel), _randn(gen, out, rank, 1, 1)
-    return _randn(gen, rank, inp), _randn(gen, out, rank)
+        return _randn(gen, rank, inp, *kernel, scale=s), _randn(gen, out, rank, 1, 1, scale=s)
+    return _randn(gen, rank, inp, scale=s), _randn(gen, out, rank, scale=s)
 
 
 def _factor(n: int) -> tuple[int, int]:
@@ -134,11 +144,12 @@ def _factor(n: int) -> tuple[int, int]:
 
 
 def module_tensors(algo: str, layer: Layer, rank: int, alpha: float, gen: torch.Generator,
-                   base_weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                   base_weight: torch.Tensor | None = None,
+                   lora_scale: float = LORA_FACTOR_SCALE) -> dict[str, torch.Tensor]:
     """Suffix → tensor for one adapted layer in kohya/LyCORIS naming."""
     out, inp, *kernel = layer.shape
     if algo in ("lora", "dora"):
-        down, up = lora_factors(layer.shape, rank, gen)
+        down, up = lora_factors(layer.shape, rank, gen, lora_scale)
         parts = {"lora_down.weight": down, "lora_up.weight": up, "alpha": torch.tensor(float(alpha))}
         if algo == "dora":  # LyCORIS wd_on_out: the magnitude of each output row of W + ΔW
             norm = base_weight.float().flatten(1).norm(dim=1, keepdim=True)
@@ -159,12 +170,13 @@ def module_tensors(algo: str, layer: Layer, rank: int, alpha: float, gen: torch.
 
 
 def kohya_fixture(layers: Iterable[Layer], algo: str, rank: int, alpha: float, gen: torch.Generator,
-                  dtype: torch.dtype, base_weights: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                  dtype: torch.dtype, base_weights: dict[str, torch.Tensor] | None = None,
+                  lora_scale: float = LORA_FACTOR_SCALE) -> dict[str, torch.Tensor]:
     """A kohya/LyCORIS state dict: ``<Layer.kohya>.<suffix>`` for every layer."""
     tensors = {}
     for layer in layers:
         weight = base_weights[layer.name] if base_weights else None
-        for suffix, t in module_tensors(algo, layer, rank, alpha, gen, weight).items():
+        for suffix, t in module_tensors(algo, layer, rank, alpha, gen, weight, lora_scale).items():
             tensors[f"{layer.kohya}.{suffix}"] = t.to(dtype)
     return tensors
 
@@ -249,8 +261,8 @@ def addnet_hash(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> s
 class _Builder:
     """Holds the per-build state: tiny models and layer maps, built once per base."""
 
-    def __init__(self, root: Path, seed: int) -> None:
-        self.root, self.seed = root, seed
+    def __init__(self, root: Path, seed: int, lora_scale: float) -> None:
+        self.root, self.seed, self.lora_scale = root, seed, lora_scale
         self.bases_dir, self.adapters_dir = root / "bases", root / "adapters"
         self._models: dict[str, TinyModels] = {}
         self._maps: dict[str, dict[str, Layer]] = {}
@@ -277,7 +289,8 @@ class _Builder:
               claimed_base: str | None = None, **meta) -> None:
         """A kohya-family safetensors file (LoRA, LoCon or any LyCORIS algorithm)."""
         weights = self.models(base).weights() if algo == "dora" else None
-        tensors = kohya_fixture(self.layers(base, select), algo, rank, alpha, self.gen(name), dtype, weights)
+        tensors = kohya_fixture(self.layers(base, select), algo, rank, alpha, self.gen(name), dtype, weights,
+                                self.lora_scale)
         metadata = kohya_metadata(name, base, rank, alpha, claimed_base=claimed_base, **meta)
         metadata["sshs_model_hash"] = addnet_hash(tensors, metadata)
         path = self.adapters_dir / f"{name}.safetensors"
@@ -297,7 +310,7 @@ def _diffusers_lora(b: _Builder) -> None:
     name, gen = "sd1-diffusers-lora", b.gen("sd1-diffusers-lora")
     parts: dict[str, dict[str, torch.Tensor]] = {"unet": {}, "text_encoder": {}}
     for layer in b.layers("sd1", lambda l: bool(_ATTN_QKVO.search(l.name) or _SELF_ATTN.search(l.name))):
-        down, up = lora_factors(layer.shape, 4, gen)
+        down, up = lora_factors(layer.shape, 4, gen, b.lora_scale)
         path = layer.name.removeprefix(layer.component + ".")
         parts[layer.component] |= {f"{path}.lora_A.weight": down, f"{path}.lora_B.weight": up}
     StableDiffusionPipeline.save_lora_weights(b.adapters_dir, unet_lora_layers=parts["unet"],
@@ -332,7 +345,7 @@ def _legacy_lora(b: _Builder) -> None:
         path = layer.name.removeprefix("unet.")
         m = _ATTN_QKVO.search(path)
         stem = f"{path[:m.start()]}.{m[1]}.processor.{m[2].removesuffix('.0')}_lora"
-        down, up = lora_factors(layer.shape, 4, gen)
+        down, up = lora_factors(layer.shape, 4, gen, b.lora_scale)
         tensors |= {f"{stem}.down.weight": down, f"{stem}.up.weight": up}
     path = b.adapters_dir / f"{name}.bin"
     torch.save(tensors, path)
@@ -381,7 +394,7 @@ def _controlnets(b: _Builder) -> None:
     gen, tensors = b.gen("sdxl-control-lora"), {}
     for key, t in controlnet_to_ldm(xl.state_dict(), dict(xl.config)).items():
         if t.ndim >= 2 and not key.startswith(_CONTROL_ONLY):
-            down, up = lora_factors(tuple(t.shape), min(4, t.shape[0], t.shape[1]), gen)
+            down, up = lora_factors(tuple(t.shape), min(4, t.shape[0], t.shape[1]), gen, b.lora_scale)
             tensors |= {f"{key.removesuffix('.weight')}.up": up.half(), f"{key.removesuffix('.weight')}.down": down.half()}
         else:
             tensors[key] = t.half()
@@ -411,16 +424,18 @@ def _unknown(b: _Builder) -> None:
     b.add("unknown", b.adapters_dir / "unknown.safetensors", "unknown", "unknown", "unknown")
 
 
-def build_zoo(root: Path, *, seed: int = 0) -> Zoo:
+def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCALE) -> Zoo:
     """Build every base and adapter of the zoo under ``root`` (created; rebuilt if present).
 
-    Only ``root/bases``, ``root/adapters`` and ``root/zoo.json`` are touched. Returns the
-    :class:`Zoo`, whose items carry the (kind, format, base) that ``probe`` must report.
+    Only ``root/bases``, ``root/adapters``, ``root/eval`` (a tiny CLIP and prompts for ``loradex eval``,
+    not catalogued) and ``root/zoo.json`` are touched. Returns the :class:`Zoo`, whose items carry the
+    (kind, format, base) that ``probe`` must report. ``lora_scale``: the spread of LoRA factors
+    (:data:`VISIBLE_LORA_SCALE` for a demo whose LoRAs show in the image).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    b = _Builder(root, seed)
-    for folder in (b.bases_dir, b.adapters_dir):
+    b = _Builder(root, seed, lora_scale)
+    for folder in (b.bases_dir, b.adapters_dir, root / "eval"):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir()
 
@@ -450,6 +465,8 @@ def build_zoo(root: Path, *, seed: int = 0) -> Zoo:
 
     for build in (_diffusers_lora, _peft_lora, _legacy_lora, _embeddings, _controlnets, _hypernetwork, _unknown):
         build(b)
+    tiny_clip_folder(root / "eval" / "clip", seed)
+    (root / "eval" / "prompts.txt").write_text("orange cat\nohwx woman, portrait\n")
     zoo = Zoo(root, b.items)
     rows = [{**asdict(i), "path": str(i.path.relative_to(root))} for i in zoo.items]
     (root / "zoo.json").write_text(json.dumps({"seed": seed, "items": rows}, indent=1))

@@ -96,6 +96,20 @@ def main_options(
 # The catalog of a command (the rule is registry.db's; these only dispose of the engine)
 
 
+def invocation() -> list[str]:
+    """How to run this program again from the same shell: ``loradex`` when that is the one on PATH,
+    else the script as it was called (``.venv/bin/loradex`` after ``make demo``), or ``python -m``."""
+    import shutil
+
+    script = sys.argv[0]
+    if Path(script).name == "__main__.py":
+        return [sys.executable, "-m", "loradex.tui.cli"]
+    on_path = shutil.which("loradex")
+    if on_path and Path(on_path).resolve() == Path(script).resolve():
+        return ["loradex"]
+    return [script]
+
+
 def catalog_of(ctx: typer.Context) -> str | None:
     return (ctx.find_object(Options) or Options()).catalog
 

@@ -13,7 +13,8 @@ from loradex.adapters.artifact import FAMILIES, KINDS, family_of
 from loradex.registry.vocabulary import SORT_KEYS
 
 from ..output import Sink
-from .app import JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_session, handle_errors, input_path
+from .app import (JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_session, handle_errors, input_path,
+                  invocation)
 
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Files probed and hashed in parallel.")]
 # Typer shows an Enum's values as the allowed choices and answers others with exit code 2.
@@ -213,22 +214,33 @@ def demo_cmd(
     from loradex.registry.scan import scan
 
     quiet()
-    from loradex.adapters.zoo import build_zoo
+    from loradex.adapters.zoo import VISIBLE_LORA_SCALE, build_zoo
 
     # abspath, as scan stores paths: the counts below select the zoo by path prefix.
     root = Path(os.path.abspath((directory or Path(platformdirs.user_data_dir("loradex")) / "demo-zoo").expanduser()))
     sink = Sink(json)
     with catalog_engine(ctx, create=True) as engine:  # opened first: a bad --catalog fails before the build
         sink.note(f"building the demo zoo in {root} …")
-        build_zoo(root)
-        with sink.progress("scanning") as progress:
-            report = scan([root], engine=engine, progress=progress)
+        build_zoo(root, lora_scale=VISIBLE_LORA_SCALE)
+        with sink.progress("scanning") as progress:  # not eval/: its CLIP is a tool, not an adapter
+            report = scan([root / "bases", root / "adapters"], engine=engine, progress=progress)
         with db.session(engine) as session:
             rows = queries.counts(session, under=str(root))
         url = engine.url.render_as_string(hide_password=True)
     sink.catalog_counts(rows, scan=report.to_dict(), catalog=url)
-    sink.note(f"zoo: {root}\ncatalog: {url}\nnext, try:\n"
-              "  loradex list --kind lora --base sdxl\n"
-              "  loradex show sd1-kohya-lora\n"
-              f"  loradex bake --base {root / 'bases' / 'tiny-sd1.safetensors'} sd1-kohya-lora:0.8 -o baked.safetensors\n"
-              f"  loradex try sd1-kohya-lora:4 --base {root / 'bases' / 'tiny-sd1-diffusers'} --steps 4 --size 64x64 -o grid")
+    sink.note(f"zoo: {root}\ncatalog: {url}\nnext, try:\n" + "\n".join(f"  {hint}" for hint in _demo_hints(ctx, root)))
+
+
+def _demo_hints(ctx: typer.Context, root: Path) -> list[str]:
+    """Commands to try next, runnable as printed: this very program, the catalog the demo filled."""
+    from shlex import quote
+
+    loradex = " ".join([*map(quote, invocation()), *(["--catalog", quote(c)] if (c := catalog_of(ctx)) else [])])
+    bases, evals = root / "bases", root / "eval"
+    tiny = f"--base {quote(str(bases / 'tiny-sd1-diffusers'))} --steps 4 --size 64x64"
+    return [f"{loradex} list --kind lora --base sdxl",
+            f"{loradex} show sd1-kohya-lora",
+            f"{loradex} bake --base {quote(str(bases / 'tiny-sd1.safetensors'))} sd1-kohya-lora:0.8 -o baked.safetensors",
+            f"{loradex} try sd1-kohya-lora {tiny} -o grid",
+            f"{loradex} eval sd1-kohya-lora {tiny} --scales 0,1 --seeds 1 --prompts {quote(str(evals / 'prompts.txt'))} "
+            f"--clip {quote(str(evals / 'clip'))} -o eval"]
