@@ -31,6 +31,8 @@ CatalogOpt = Annotated[Optional[str], typer.Option(
     "--catalog", metavar="PATH|URL", show_default=False,
     help="Catalog file or SQLAlchemy URL (default: $LORADEX_CATALOG, else catalog.db in the user data folder).")]
 RefArg = Annotated[str, typer.Argument(help="Id, name, path, sha256 prefix (6+ hex) or AutoV2.")]
+#: The exit code of a check that found what it looks for: `check` not compatible, `verify` changes.
+FOUND = 4
 
 
 @dataclass
