@@ -32,7 +32,7 @@ from loradex.adapters.artifact import ArtifactInfo
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
 from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, hash_file
 
-from . import queries
+from . import paths, queries
 from .db import session as open_session
 from .discovery import Found, artifact_name, discover
 from .models import Artifact, ScanRoot, utcnow
@@ -157,7 +157,7 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
             _record_roots(s, roots)
         known = {p: (size, mtime, status, probed) for p, size, mtime, status, probed in s.exec(
             select(Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with)
-            .where(_under(roots)))}
+            .where(_under(s, roots)))}
         s.commit()
     todo: list[Found] = []
     stale: set[Path] = set()  # unchanged files an older probe described: probed again, not re-hashed
@@ -202,8 +202,9 @@ def _prefix(root: Path) -> str:
     return str(root).rstrip(os.sep) + os.sep
 
 
-def _under(roots: Sequence[Path]) -> Any:
-    return or_(*(or_(Artifact.path == str(r), Artifact.path.startswith(_prefix(r), autoescape=True)) for r in roots))
+def _under(s: Session, roots: Sequence[Path]) -> Any:
+    dialect = s.get_bind().dialect
+    return or_(*(paths.under(Artifact.path, r, dialect) for r in roots))
 
 
 def _record_roots(s: Session, roots: Sequence[Path]) -> None:
@@ -366,7 +367,7 @@ def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
     # model folder, say) is not "missing". Prefixes are rechecked here because SQLite's LIKE
     # ignores ASCII case.
     exact = tuple(_prefix(r) for r in roots)
-    rows = [(i, p, st) for i, p, st in s.exec(select(Artifact.id, Artifact.path, Artifact.status).where(_under(roots)))
+    rows = [(i, p, st) for i, p, st in s.exec(select(Artifact.id, Artifact.path, Artifact.status).where(_under(s, roots)))
             if p.startswith(exact) or Path(p) in roots]
     gone = [i for i, p, st in rows if st != "missing" and p not in found and not os.path.lexists(p)]
     for chunk in (gone[i:i + 500] for i in range(0, len(gone), 500)):

@@ -82,7 +82,7 @@ def list_cmd(
     """List catalogued artifacts, filtered and sorted."""
     from loradex.registry import queries
 
-    with catalog_session(ctx) as session:
+    with catalog_session(ctx, readonly=True) as session:
         checkpoint = queries.resolve(session, fits) if fits else None
         rows = queries.find(session, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
                             status=status, fits=checkpoint, min_share=min_share,
@@ -97,7 +97,7 @@ def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
     """Everything known about one artifact: hashes, base evidence, metadata, layers, lineage."""
     from loradex.registry import queries
 
-    with catalog_session(ctx) as session:
+    with catalog_session(ctx, readonly=True) as session:
         artifact = queries.resolve(session, ref)
         extra = queries.details(session, artifact)
     Sink(json).artifact_details(artifact, extra)
@@ -171,7 +171,7 @@ def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Groups of catalogued files with identical contents (same sha256)."""
     from loradex.registry import queries
 
-    with catalog_session(ctx) as session:
+    with catalog_session(ctx, readonly=True) as session:
         groups = queries.duplicates(session)
     Sink(json).duplicate_groups(groups)
 
@@ -193,7 +193,7 @@ def check_cmd(ctx: typer.Context, adapter: RefArg,
     result = None
     if db.catalog_in_use(catalog_of(ctx)):
         try:
-            with catalog_session(ctx) as session:
+            with catalog_session(ctx, readonly=True) as session:
                 result = compat.check(session, queries.resolve(session, adapter), queries.resolve(session, base))
         except RefNotFoundError:
             if not any(Path(ref).exists() for ref in (adapter, base)):

@@ -282,7 +282,7 @@ def rebuild_cmd(ctx: typer.Context,
     from loradex.registry import lineage
 
     sink = Sink(json)
-    with optional_engine(ctx) as engine:
+    with optional_engine(ctx, readonly=True) as engine:
         path = lineage.resolve_input(ref, engine=engine)
         with sink.progress("rebuilding"):
             report = rebuild(path, locate=lineage.locator(engine) if engine is not None else None)
