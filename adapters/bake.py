@@ -27,7 +27,7 @@ import torch
 from .artifact import ArtifactInfo, LayerInfo
 from .checkpoint import Location, delta_shape, layer_locations, layer_view
 from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
-from .factors import dora_delta, layer_factors, storage_dtype
+from .factors import dora_delta, layer_factors, open_factors, storage_dtype
 from .hashing import FileHashes, cached_sha256, folder_hashes, sha256_file
 from .probe import probe
 from .progress import Progress, ProgressEvent
@@ -110,32 +110,33 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     if base.is_dir() and out.suffix.lower() == ".safetensors":
         raise UnsupportedError(f"the base {base.name} is a diffusers folder, so the bake is a folder too; name the "
                                "output without .safetensors (or bake into a single-file base)", path=out)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        # The recipe in the output's header names the base by sha256, and the output is hashed
-        # as it is written, so the base's hash must be known before the first byte: it runs
-        # beside the planning (and warms the page cache for the stream).
-        base_hash = pool.submit(cached_sha256, base)
-        targets = layer_locations(base, base_info)
-        infos = [probe(path) for path, _ in loras]
-        report = BakeReport(out, base, dtype=dtype or "as base")
-        patches = _plan(base_info, targets, infos, [w for _, w in loras], report)
-        if report.unmatched and not allow_partial:
-            raise IncompatibleError(f"{len(report.unmatched)} LoRA layers match nothing in the base "
-                                    f"(first: {', '.join(report.unmatched[:3])}); pass --allow-partial to bake "
-                                    "the rest", path=base)
-        files = sorted({t.file for t in targets.values()}) if base.is_dir() else [base]
-        _check_space(out, files, dtype)
-        inputs = [RecipeInput(str(Path(p)), sha256_file(Path(p)), float(w)) for p, w in loras]
-        waited = time.perf_counter()
-        base_sha256 = base_hash.result()
-        report.timings["base_hash_wait"] = time.perf_counter() - waited
-    recipe = Recipe("bake", {"dtype": dtype, "allow_partial": allow_partial},
-                    [RecipeInput(str(base), base_sha256, 1.0, "base"), *inputs], _version())
-    sources = [open_weights(info.path) for info in infos]
-    protect = [base, *files, *(info.path for info in infos)]
-    streaming = time.perf_counter()
-    weights = [w for _, w in loras]
-    try:
+    with contextlib.ExitStack() as opened:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            # The recipe in the output's header names the base by sha256, and the output is hashed
+            # as it is written, so the base's hash must be known before the first byte: it runs
+            # beside the planning (and warms the page cache for the stream).
+            base_hash = pool.submit(cached_sha256, base)
+            targets = layer_locations(base, base_info)
+            infos = [probe(path) for path, _ in loras]
+            report = BakeReport(out, base, dtype=dtype or "as base")
+            patches = _plan(base_info, targets, infos, [w for _, w in loras], report)
+            if report.unmatched and not allow_partial:
+                raise IncompatibleError(f"{len(report.unmatched)} LoRA layers match nothing in the base "
+                                        f"(first: {', '.join(report.unmatched[:3])}); pass --allow-partial to bake "
+                                        "the rest", path=base)
+            # Opened for math now, before the wait for the base's hash: a LoRA with NaN/Inf is refused first.
+            sources = [opened.enter_context(open_factors(info)) for info in infos]
+            files = sorted({t.file for t in targets.values()}) if base.is_dir() else [base]
+            _check_space(out, files, dtype)
+            inputs = [RecipeInput(str(Path(p)), sha256_file(Path(p)), float(w)) for p, w in loras]
+            waited = time.perf_counter()
+            base_sha256 = base_hash.result()
+            report.timings["base_hash_wait"] = time.perf_counter() - waited
+        recipe = Recipe("bake", {"dtype": dtype, "allow_partial": allow_partial},
+                        [RecipeInput(str(base), base_sha256, 1.0, "base"), *inputs], _version())
+        protect = [base, *files, *(info.path for info in infos)]
+        streaming = time.perf_counter()
+        weights = [w for _, w in loras]
         with _leave_a_core_to_the_writer():
             if base.is_dir():
                 with atomic_path(out, directory=True, protect=protect) as tmp:
@@ -147,9 +148,6 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
             else:
                 report.hashes = _bake_file(base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe,
                                            progress, protect, hashes)
-    finally:
-        for src in sources:
-            src.close()
     report.timings["stream"] = time.perf_counter() - streaming
     report.recipe = recipe.to_dict()
     report.patched_tensors = sum(len(p) for p in patches.values())

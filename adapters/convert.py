@@ -19,14 +19,13 @@ import torch
 
 from .artifact import ArtifactInfo
 from .errors import IncompatibleError, UnsupportedError
-from .factors import LoraLayer, layer_factors, layer_tensors, save_kohya
+from .factors import LoraLayer, layer_factors, layer_tensors, open_factors, save_kohya
 from .hashing import FileHashes
 from .lowrank import lowrank_svd, retained_energy, split_svd
 from .probe import probe
 from .recipe import FORMATS, METADATA_KEY, Recipe
 from .safetensors_io.atomic import atomic_path
 from .safetensors_io.writer import save_tensors
-from .weights import open_weights
 from .words import article
 
 
@@ -115,7 +114,7 @@ def lora_layers(info: ArtifactInfo, *, rank: int | None = None) -> tuple[list[Lo
         raise IncompatibleError(f"{len(info.unmatched)} layers match no {info.base} layer "
                                 f"(first: {info.unmatched[0]}); cannot name them in another format", path=info.path)
     layers, energy = [], {}
-    with open_weights(info.path) as src:
+    with open_factors(info) as src:
         for layer in info.layers:
             t = layer_tensors(src, layer)
             if rank is None:

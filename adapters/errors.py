@@ -28,6 +28,10 @@ class CorruptFileError(LoradexError, ValueError):
     """The file is truncated, malformed or internally inconsistent."""
 
 
+class NonFiniteError(CorruptFileError):
+    """An adapter's factors hold NaN or Inf: anything made from it would be broken too."""
+
+
 class RefusedFileError(LoradexError, PermissionError):
     """The file would need code execution to load (a pickle beyond plain tensors)."""
 

@@ -3,19 +3,22 @@
 What the operations (mix, resize, bake, extract, convert) share, so that they sit side by side
 and import this module rather than each other: a layer's tensors read from its file, its
 exact factors ``(B, A)`` with ΔW = B @ A, the DoRA delta (which needs the base weight), the
-LoRA-block-weight label of a layer, the storage dtypes by name, and :func:`save_kohya`.
+LoRA-block-weight label of a layer, the storage dtypes by name, and :func:`save_kohya`. Every
+operation opens an adapter's weights through :func:`open_factors`, which refuses NaN/Inf.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from .artifact import ArtifactInfo, LayerInfo
-from .errors import UnsupportedError
+from .errors import NonFiniteError, UnsupportedError
 from .hashing import FileHashes
 from .architectures import architecture
 from .layermap import block_label, layer_map
@@ -23,7 +26,11 @@ from .lowrank import delta, product_factors, split_svd
 from .recipe import DTYPES
 from .safetensors_io.torch_dtypes import torch_dtype
 from .safetensors_io.writer import save_tensors
-from .weights import WeightSource
+from .weights import WeightSource, open_weights
+from .words import count
+
+#: Layers a refusal names before "…" (the count says how many in all).
+_NAMED = 3
 
 
 def storage_dtype(name: str) -> torch.dtype:
@@ -34,6 +41,42 @@ def storage_dtype(name: str) -> torch.dtype:
 def layer_tensors(src: WeightSource, layer: LayerInfo) -> dict[str, torch.Tensor]:
     """The layer's tensors by normalised part (alpha excluded), as stored."""
     return {part: src.get(key) for part, key in layer.keys.items() if part != "alpha"}
+
+
+def layer_is_finite(layer: LayerInfo, tensors: Mapping[str, torch.Tensor]) -> bool:
+    """Whether the layer's ``tensors`` (:func:`layer_tensors`) and its alpha/rank scale hold no NaN or Inf."""
+    return math.isfinite(layer.scale) and all(bool(torch.isfinite(t).all()) for t in tensors.values())
+
+
+def nonfinite_layers(info: ArtifactInfo, src: WeightSource) -> list[str]:
+    """Stems of the layers of ``info`` (read from ``src``) whose factors or alpha hold NaN or Inf."""
+    return [layer.stem for layer in info.layers if not layer_is_finite(layer, layer_tensors(src, layer))]
+
+
+def check_finite(info: ArtifactInfo, src: WeightSource | None = None) -> None:
+    """Refuse an adapter with NaN/Inf in any layer: every output made from it would carry them
+    (a baked checkpoint then renders black images). ``src``: the adapter's weights, when open.
+
+    Raises:
+        NonFiniteError: naming the file, how many layers and the first few.
+    """
+    if src is None:
+        with open_weights(info.path) as opened:
+            return check_finite(info, opened)
+    bad = nonfinite_layers(info, src)
+    if bad:
+        more = ", …" if len(bad) > _NAMED else ""
+        raise NonFiniteError(f"NaN/Inf in {count(len(bad), 'layers')} ({', '.join(bad[:_NAMED])}{more}); "
+                             "an output made from it would be broken too", path=info.path)
+
+
+@contextlib.contextmanager
+def open_factors(info: ArtifactInfo) -> Iterator[WeightSource]:
+    """The adapter's weights opened for math: every operation reads its factors through this,
+    so none of them writes an output from a file with NaN/Inf factors (:func:`check_finite`)."""
+    with open_weights(info.path) as src:
+        check_finite(info, src)
+        yield src
 
 
 def block_of(layer: LayerInfo, base: str) -> str:

@@ -11,11 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .artifact import ArtifactInfo
 from .errors import UnsupportedError
-from .factors import block_of, layer_tensors
+from .factors import block_of, layer_is_finite, layer_tensors
 from .lowrank import effective_rank, numerical_rank, singular_values
 from .probe import probe
 from .weights import open_weights
@@ -97,7 +95,7 @@ def inspect(path: str | Path) -> Inspection:
     with open_weights(info.path) as src:
         for layer in info.layers:
             t = layer_tensors(src, layer)
-            finite = all(bool(torch.isfinite(v).all()) for v in t.values())
+            finite = layer_is_finite(layer, t)
             s = None
             if finite:
                 try:

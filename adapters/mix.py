@@ -25,7 +25,7 @@ import torch
 from .artifact import ArtifactInfo, LayerInfo
 from .checkpoint import LayerWeights
 from .errors import IncompatibleError, UnsupportedError
-from .factors import LoraLayer, block_of, layer_factors, save_kohya
+from .factors import LoraLayer, block_of, layer_factors, open_factors, save_kohya
 from .hashing import FileHashes
 from .layermap import layer_map
 from .lowrank import lowrank_svd, retained_energy, split_svd
@@ -33,7 +33,6 @@ from .probe import probe
 from .progress import Progress, ProgressEvent
 from .recipe import Recipe
 from .safetensors_io.torch_dtypes import torch_dtype
-from .weights import open_weights
 from .words import article
 
 RankRule = Callable[[torch.Tensor], int]
@@ -119,7 +118,7 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
     dtypes: Counter[str] = Counter()
     with _dora_base(Path(base), family) if base is not None else contextlib.nullcontext() as base_weights:
         for info, (_, weight) in zip(infos, inputs):
-            with open_weights(info.path) as src:
+            with open_factors(info) as src:
                 for layer in info.layers:
                     w = weight * _block_multiplier(block_of(layer, family), block_weights)
                     if w == 0:  # a block weighted 0 is left out, not written as zero-norm layers

@@ -20,13 +20,14 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session
 
+from . import paths
 from .errors import CatalogError
 
 ENV_VAR = "LORADEX_CATALOG"
 #: The newest migration in ``migrations/versions``. Opening a catalog already at this revision
 #: skips Alembic (importing it and reading the migration scripts costs ~0.1 s per command);
 #: a test keeps it equal to Alembic's own head.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -57,19 +58,26 @@ def catalog_in_use(catalog: str | os.PathLike[str] | None = None) -> bool:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # WAL lets a TUI read while a CLI scan writes; the busy timeout makes writers queue
-    # instead of failing with "database is locked".
+    # The busy timeout makes writers queue instead of failing with "database is locked".
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
+def _wal(dbapi_connection, _record) -> None:
+    # WAL lets a TUI read while a CLI scan writes. The mode is stored in the file, so it is set
+    # once, on a catalog being made: a catalog kept in another mode (catalog.db.example, in
+    # rollback mode so that reading it leaves no -wal/-shm files in a clone) is never rewritten.
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+
 def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool = True,
-                 create: bool = True) -> Engine:
+                 create: bool = True, readonly: bool = False) -> Engine:
     """An engine on the catalog, created and upgraded to the current schema if needed.
+
+    A SQLite catalog stores the paths under its own folder relative to it (:mod:`.paths`).
 
     Args:
         catalog: a path or SQLAlchemy URL; None for the default (:func:`catalog_url`).
@@ -77,6 +85,9 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
         create: make a SQLite catalog file that does not exist yet (else that is an error:
             commands that only read never leave a catalog behind). Only the default
             catalog's folder is ever created; a named file's folder must exist.
+        readonly: for commands that only read: a SQLite file is opened read-only (``mode=ro``:
+            nothing can be written, and a catalog in rollback mode gets no side files); it
+            must exist, and is upgraded first (read-write) only if its schema is older.
 
     Returns:
         The engine; the caller disposes of it.
@@ -94,12 +105,23 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
     engine = None
     try:
         if parsed.get_backend_name() == "sqlite" and parsed.database:
-            _check_sqlite_file(Path(parsed.database), create=create)
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            path = Path(parsed.database)
+            new = _check_sqlite_file(path, create=create and not readonly)
+            if readonly:
+                uri = f"{Path(os.path.abspath(path)).as_uri()}?mode=ro"
+                engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30,
+                                                                            check_same_thread=False))
+            else:
+                engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+                if new:
+                    event.listen(engine, "connect", _wal)
             event.listen(engine, "connect", _sqlite_pragmas)
+            paths.attach(engine, path.parent)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-        if migrate:
+        if migrate and readonly and _stored_revision(engine) != SCHEMA_HEAD:
+            open_catalog(catalog).dispose()  # an older catalog is upgraded (copied aside first) before it is read
+        elif migrate:
             upgrade(engine)
     except BaseException as exc:
         if engine is not None:
@@ -111,9 +133,10 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
     return engine
 
 
-def _check_sqlite_file(path: Path, *, create: bool) -> None:
+def _check_sqlite_file(path: Path, *, create: bool) -> bool:
+    """Whether the catalog file is new (to be made; an empty file counts as new)."""
     if path.exists():
-        return
+        return path.stat().st_size == 0
     if not create:
         raise CatalogError("no catalog here yet; `loradex scan DIR` creates it and adds files", path=path)
     if path == default_catalog_path().resolve():
@@ -121,16 +144,17 @@ def _check_sqlite_file(path: Path, *, create: bool) -> None:
     elif not path.parent.is_dir():
         raise CatalogError(f"the folder {path.parent} does not exist; create it or name another catalog file",
                            path=path)
+    return True
 
 
-def open_catalog_in_use(catalog: str | os.PathLike[str] | None = None) -> Engine | None:
+def open_catalog_in_use(catalog: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Engine | None:
     """The catalog when one is in use (:func:`catalog_in_use`), opened as by
     :func:`open_catalog`; else None, and no catalog file is created.
 
     Raises:
         CatalogError: as :func:`open_catalog`.
     """
-    return open_catalog(catalog) if catalog_in_use(catalog) else None
+    return open_catalog(catalog, readonly=readonly) if catalog_in_use(catalog) else None
 
 
 def _alembic_config(engine: Engine):

@@ -155,7 +155,7 @@ def record_output(engine: Engine, out: str | os.PathLike[str], recipe: AdapterRe
         LoradexError: the output could not be indexed.
     """
     path = Path(os.path.abspath(out))
-    scan([path], engine=engine, workers=1, hashes={path: hashes} if hashes else None)
+    scan([path], engine=engine, workers=1, hashes={path: hashes} if hashes else None, remember=False)
     with open_session(engine) as session:
         artifact = session.exec(select(Artifact).where(Artifact.path == str(path))).first()
         if artifact is None or not artifact.sha256:

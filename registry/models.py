@@ -2,7 +2,8 @@
 in ``migrations/versions``.
 
 JSON columns hold lists and small dicts that are shown, not filtered on; everything a query
-filters or sorts by is a real column with an index.
+filters or sorts by is a real column with an index. Paths are :class:`.paths.CatalogPath`
+columns (relative to a catalog file's folder when under it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any, Optional
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from .paths import CatalogPath, watch_files
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -22,7 +25,7 @@ class ScanRoot(SQLModel, table=True):
     __tablename__ = "scan_root"
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    path: str = Field(sa_column=Column(String(4096), unique=True, nullable=False))
+    path: str = Field(sa_column=Column(CatalogPath(4096), unique=True, nullable=False))
     added_at: datetime = Field(default_factory=utcnow)
     last_scan_at: Optional[datetime] = None
 
@@ -51,7 +54,7 @@ class LayerSetLayer(SQLModel, table=True):
 
 class Artifact(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
-    path: str = Field(sa_column=Column(String(4096), unique=True, nullable=False))
+    path: str = Field(sa_column=Column(CatalogPath(4096), unique=True, nullable=False))
     name: str = Field(index=True)
     kind: str = Field(index=True)
     format: str = Field(index=True)
@@ -98,6 +101,9 @@ class Artifact(SQLModel, table=True):
     #: versions were kept); a rescan re-probes older rows even when the file is unchanged.
     probed_with: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     hashed_at: Optional[datetime] = None
+
+
+watch_files(Artifact)  # a row whose file is gone reads as missing
 
 
 class Module(SQLModel, table=True):
@@ -159,7 +165,7 @@ class Preview(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     artifact_id: int = Field(sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"),
                                               nullable=False, index=True))
-    path: str
+    path: str = Field(sa_type=CatalogPath)
     prompt: Optional[str] = None
     seed: Optional[int] = None
     scale: Optional[float] = None

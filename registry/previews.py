@@ -31,7 +31,7 @@ def _artifact_ids(engine: Engine, paths: Iterable[str]) -> dict[str, int]:
     found = {path: id_ for path, id_ in rows}
     missing = sorted(wanted - set(found))
     if missing:
-        scan([Path(p) for p in missing], engine=engine, workers=1)
+        scan([Path(p) for p in missing], engine=engine, workers=1, remember=False)
         with open_session(engine) as session:
             rows = session.exec(select(Artifact.path, Artifact.id).where(Artifact.path.in_(missing))).all()
         found.update({path: id_ for path, id_ in rows})

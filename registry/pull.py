@@ -141,7 +141,7 @@ def _record(engine: Engine, name: str, path: Path, hashes: FileHashes | None, so
             session.commit()
             return PulledFile(name, copy.path, sha256, copy.id or 0, "provenance")
     status = "known" if row is not None else "new"
-    scan([path], engine=engine, workers=1, hashes={path: hashes} if hashes is not None else None)
+    scan([path], engine=engine, workers=1, hashes={path: hashes} if hashes is not None else None, remember=False)
     with open_session(engine) as session:
         row = session.exec(select(Artifact).where(Artifact.path == str(path))).one()
         row.source = source

@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from loradex.adapters.weights import WEIGHT_SUFFIXES
 
+from . import paths
 from .compat import EFFECTIVE_BASE, fit_parts, load_options
 from .errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
 from .models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, Publication, Recipe, RecipeInput, Tag
@@ -106,7 +107,7 @@ def find(session: Session, *, kind: str | None = None, base: str | None = None, 
         rank_min: keep artifacts with some rank at or above this (their largest rank).
         rank_max: keep artifacts with some rank at or below this (their smallest rank).
             Artifacts without ranks drop out when either bound is given.
-        status: ``ok``, ``error`` or ``missing``.
+        status: ``ok``, ``error`` or ``missing`` (as read: a file gone since the last scan is missing).
         fits: a checkpoint: keep adapters whose layers fit it (see :func:`.compat.fits`).
         min_share: with ``fits``, the least share of layers that must fit.
         sort: one of :data:`SORT_KEYS` (``-`` prefix: descending); ties go by name, id.
@@ -129,11 +130,15 @@ def find(session: Session, *, kind: str | None = None, base: str | None = None, 
         shares, _, conditions = fit_parts(fits, min_share=min_share)
         stmt = stmt.join(shares, shares.c.layer_set_id == Artifact.layer_set_id).where(*conditions)
     conditions = filter_conditions(kind=kind, base=base, tag=tag, text=text, rank_min=rank_min,
-                                   rank_max=rank_max, status=status)
+                                   rank_max=rank_max)
+    if status:
+        # An ok row whose file is gone reads as missing (paths.py): such rows are read, then filtered.
+        conditions.append(Artifact.status.in_([status, "ok"]) if status == "missing" else Artifact.status == status)
     stmt = stmt.where(*conditions).order_by(*sort_order(sort))
-    if limit is not None:
+    if limit is not None and not status:
         stmt = stmt.limit(limit)
-    return list(session.exec(stmt))
+    rows = list(session.exec(stmt))
+    return [a for a in rows if a.status == status][:limit] if status else rows
 
 
 def filter_conditions(*, kind: str | None = None, base: str | None = None, tag: str | None = None,
@@ -368,10 +373,10 @@ def details(session: Session, artifact: Artifact) -> Details:
 
 def counts(session: Session, *, under: str | None = None) -> list[KindCount]:
     """How many artifacts per kind, format and effective base, over the catalog (or the
-    artifacts whose path starts with ``under``), sorted."""
+    artifacts in the folder ``under``), sorted."""
     stmt = select(Artifact.kind, Artifact.format, EFFECTIVE_BASE, func.count())
     if under:
-        stmt = stmt.where(Artifact.path.startswith(under, autoescape=True))  # type: ignore[attr-defined]
+        stmt = stmt.where(paths.under(Artifact.path, under, session.get_bind().dialect))
     stmt = (stmt.group_by(Artifact.kind, Artifact.format, EFFECTIVE_BASE)
             .order_by(Artifact.kind, Artifact.format, EFFECTIVE_BASE))
     return [KindCount(*row) for row in session.exec(stmt)]

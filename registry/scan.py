@@ -32,7 +32,7 @@ from loradex.adapters.artifact import ArtifactInfo
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
 from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, hash_file
 
-from . import queries
+from . import paths, queries
 from .db import session as open_session
 from .discovery import Found, artifact_name, discover
 from .models import Artifact, ScanRoot, utcnow
@@ -40,7 +40,7 @@ from loradex.adapters.progress import Progress, ProgressEvent
 from .records import apply_error, apply_probe
 from .sidecars import Sidecars, apply_sidecars, read_sidecars
 
-__all__ = ["ScanReport", "scan"]
+__all__ = ["ScanReport", "existing_roots", "scan"]
 
 _RETRIES = 5
 #: One probe at a time. Probing is Python (header JSON, key parsing) and holds the GIL; hashing
@@ -111,7 +111,8 @@ class _Result:
 
 
 def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size: int = 64,
-         progress: Progress | None = None, hashes: Mapping[Path, FileHashes] | None = None) -> ScanReport:
+         progress: Progress | None = None, hashes: Mapping[Path, FileHashes] | None = None,
+         remember: bool = True) -> ScanReport:
     """Index the artifacts under ``roots`` into the catalog, incrementally.
 
     Unchanged rows (same path, size and mtime) are skipped without reading the file, unless an
@@ -127,13 +128,16 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
     exception raised by ``progress`` aborts the scan the same way (use it to cancel).
 
     Args:
-        roots: folders (or single files) to scan; each is recorded as a scan root.
+        roots: folders (or single files) to scan; each is recorded as a scan root (``remember``).
         engine: the catalog (:func:`loradex.registry.db.open_catalog`).
         workers: threads that hash (and take turns to probe).
         batch_size: artifacts per commit.
         progress: called with a :class:`ProgressEvent` for each step.
         hashes: hashes already known by absolute path (an operation's output, hashed while it
             was written): those files are not read to be hashed.
+        remember: record ``roots`` as scan roots, the folders a rescan (the TUI's ``r``) walks
+            again; False for files recorded one by one (an operation's output, a pulled file,
+            an adapter a quick test used): artifacts, not roots.
 
     Returns:
         A :class:`ScanReport`.
@@ -143,19 +147,17 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
             unmounted drive must not turn a whole library into missing rows).
     """
     start = time.perf_counter()
-    roots = [Path(os.path.abspath(r)) for r in roots]
-    for root in roots:
-        if not root.exists():
-            raise ArtifactNotFoundError("scan root does not exist; nothing was scanned", path=root)
+    roots = existing_roots(roots)
     report = ScanReport(roots=[str(r) for r in roots])
     found = discover(roots, progress=progress)
     if progress:
         progress(ProgressEvent("discover", len(found), len(found)))
     with open_session(engine) as s:
-        _record_roots(s, roots)
+        if remember:
+            _record_roots(s, roots)
         known = {p: (size, mtime, status, probed) for p, size, mtime, status, probed in s.exec(
             select(Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with)
-            .where(_under(roots)))}
+            .where(_under(s, roots)))}
         s.commit()
     todo: list[Found] = []
     stale: set[Path] = set()  # unchanged files an older probe described: probed again, not re-hashed
@@ -182,12 +184,27 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
     return report
 
 
+def existing_roots(roots: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """``roots`` as the absolute paths scan records, each checked to exist (a front end checks
+    before it opens, or creates, a catalog: a typo must leave nothing behind).
+
+    Raises:
+        ArtifactNotFoundError: a root does not exist.
+    """
+    absolute = [Path(os.path.abspath(r)) for r in roots]
+    for root in absolute:
+        if not root.exists():
+            raise ArtifactNotFoundError("no such file or folder; nothing was scanned", path=root)
+    return absolute
+
+
 def _prefix(root: Path) -> str:
     return str(root).rstrip(os.sep) + os.sep
 
 
-def _under(roots: Sequence[Path]) -> Any:
-    return or_(*(or_(Artifact.path == str(r), Artifact.path.startswith(_prefix(r), autoescape=True)) for r in roots))
+def _under(s: Session, roots: Sequence[Path]) -> Any:
+    dialect = s.get_bind().dialect
+    return or_(*(paths.under(Artifact.path, r, dialect) for r in roots))
 
 
 def _record_roots(s: Session, roots: Sequence[Path]) -> None:
@@ -350,7 +367,7 @@ def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
     # model folder, say) is not "missing". Prefixes are rechecked here because SQLite's LIKE
     # ignores ASCII case.
     exact = tuple(_prefix(r) for r in roots)
-    rows = [(i, p, st) for i, p, st in s.exec(select(Artifact.id, Artifact.path, Artifact.status).where(_under(roots)))
+    rows = [(i, p, st) for i, p, st in s.exec(select(Artifact.id, Artifact.path, Artifact.status).where(_under(s, roots)))
             if p.startswith(exact) or Path(p) in roots]
     gone = [i for i, p, st in rows if st != "missing" and p not in found and not os.path.lexists(p)]
     for chunk in (gone[i:i + 500] for i in range(0, len(gone), 500)):

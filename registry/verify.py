@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -42,6 +43,11 @@ class VerifyReport:
     errors: list[tuple[str, str]] = field(default_factory=list)
     elapsed: float = 0.0
 
+    @property
+    def clean(self) -> bool:
+        """Every file was there and as catalogued."""
+        return not (self.changed or self.missing or self.errors)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return asdict(self)
@@ -49,11 +55,13 @@ class VerifyReport:
 
 def verify(engine: Engine, *, artifact_ids: Iterable[int] | None = None, workers: int = 4,
            progress: Progress | None = None) -> VerifyReport:
-    """Re-hash the files of ok rows (always reading them) and report what changed.
+    """Re-hash the files of ok rows (always reading them), report what changed, and record it.
 
-    Report only: rows are left as they are, so the user sees the change and decides (a
-    rescan records the new hashes of files whose size or mtime changed; a file edited in
-    place with its mtime restored is exactly what this finds).
+    A file that is gone becomes ``missing`` (as a scan would mark it). A file whose bytes
+    changed (an edit in place with its mtime restored, bit rot: what a scan, which trusts size
+    and mtime, cannot see) becomes ``error``, saying so, so that no operation or card uses the
+    old hashes for it; its size/mtime stamp is cleared, so the next ``scan`` reads it again and
+    records the new contents (back to ``ok``).
 
     Args:
         engine: the catalog.
@@ -93,7 +101,21 @@ def verify(engine: Engine, *, artifact_ids: Iterable[int] | None = None, workers
                                                        tensor is not None and got.tensor_hash == tensor))
             if progress:
                 progress(ProgressEvent("verify", done, len(rows), path))
+    _record(engine, report)
     report.elapsed = time.perf_counter() - start
     if progress:
         progress(ProgressEvent("done", len(rows), len(rows)))
     return report
+
+
+def _record(engine: Engine, report: VerifyReport) -> None:
+    with open_session(engine) as s:
+        if report.missing:
+            s.exec(update(Artifact).where(Artifact.path.in_(report.missing)).values(status="missing"))
+        for change in report.changed:
+            what = "its metadata was edited (same weights)" if change.same_weights else "its bytes changed"
+            s.exec(update(Artifact).where(Artifact.id == change.artifact_id).values(
+                status="error", mtime=0.0,
+                error=f"{change.path}: {what} since it was catalogued (sha256 {(change.old_sha256 or '')[:12]}… "
+                      f"now {change.new_sha256[:12]}…); `loradex scan` records the new contents"))
+        s.commit()

@@ -14,12 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from loradex.registry import compat, queries
 from loradex.registry.db import open_catalog
 from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact
+from loradex.registry.models import Artifact, ScanRoot
 from loradex.tui.cli import app
 
 from catalog_rows import add_artifact, add_probed  # noqa: E402  (tests/ is on sys.path under pytest)
@@ -146,8 +147,8 @@ def test_check_and_fits_from_probed_rows(catalog_url, engine, zoo):
     good = cli_json(catalog_url, "check", "sd1-kohya-lora", "--base", "sd1-single")
     assert (good["verdict"], good["matched"], good["total"]) == ("compatible", 84, 84)
     bad = cli(catalog_url, "check", "sd1-kohya-lora", "--base", "sdxl-single", "--json")
-    assert bad.exit_code == 0 and json.loads(bad.stdout)["verdict"] == "incompatible"
-    assert cli(catalog_url, "check", "sd1-kohya-lora", "--base", "sdxl-single").exit_code == 0
+    assert bad.exit_code == 4 and json.loads(bad.stdout)["verdict"] == "incompatible"
+    assert cli(catalog_url, "check", "sd1-kohya-lora", "--base", "sdxl-single").exit_code == 4
     one_error_line(cli(catalog_url, "check", "sd1-single", "--base", "sd1-kohya-lora"), "not a base checkpoint")
     listed = cli_json(catalog_url, "list", "--fits", "sdxl-single")["artifacts"]
     with open_session(engine) as s:
@@ -199,7 +200,8 @@ def test_scan_then_query_a_copy_of_the_zoo(catalog_url, engine, zoo, zoo_copy):
     assert cli_json(catalog_url, "show", lora.sha256[:8])["id"] == lora.id
     assert cli_json(catalog_url, "show", lora.autov2)["id"] == lora.id
     xl = str(zoo_copy / "bases" / "tiny-sdxl.safetensors")
-    assert cli_json(catalog_url, "check", str(lora.id), "--base", xl)["verdict"] == "incompatible"
+    incompatible = cli(catalog_url, "check", str(lora.id), "--base", xl, "--json")
+    assert incompatible.exit_code == 4 and json.loads(incompatible.stdout)["verdict"] == "incompatible"
     assert cli_json(catalog_url, "check", str(lora.id), "--base", str(sd1.id))["verdict"] == "compatible"
 
     # A copy is a duplicate; a vanished file is missing after the next scan.
@@ -217,8 +219,46 @@ def test_scan_then_query_a_copy_of_the_zoo(catalog_url, engine, zoo, zoo_copy):
         assert result.exit_code == 0, (args, result.output)
 
 
-def test_scan_of_a_missing_folder_is_a_usage_error(catalog_url, tmp_path):
-    assert cli(catalog_url, "scan", tmp_path / "nope").exit_code == 2
+def test_scan_of_a_missing_folder_is_an_error_that_records_nothing(tmp_path, zoo_copy):
+    path = tmp_path / "new.db"
+    one_error_line(cli(str(path), "scan", tmp_path / "typo"), str(tmp_path / "typo"), "no such file or folder")
+    assert not path.exists()  # not even an empty catalog for a typo
+    cli_json(str(path), "scan", zoo_copy)
+    one_error_line(cli(str(path), "scan", zoo_copy, tmp_path / "typo"), str(tmp_path / "typo"))
+    engine = open_catalog(str(path))
+    with open_session(engine) as s:
+        assert s.exec(select(ScanRoot.path)).all() == [str(zoo_copy)]
+    engine.dispose()
+
+
+def test_check_exits_4_unless_every_layer_fits_also_for_files_outside_the_catalog(catalog_url, engine, zoo):
+    lora, sd1, xl = (str(zoo[n].path) for n in ("sd1-kohya-lora", "sd1-single", "sdxl-single"))
+    assert cli(catalog_url, "check", lora, "--base", sd1).exit_code == 0
+    for args in ([], ["--json"]):
+        result = cli(catalog_url, "check", lora, "--base", xl, *args)
+        assert result.exit_code == 4 and "incompatible" in result.stdout and "error" not in result.stderr, result.output
+    assert set(json.loads(result.stdout)) >= {"verdict", "share", "matched", "total"}  # the JSON as before
+
+
+def test_verify_exits_4_when_it_finds_changes_and_the_rows_say_so(catalog_url, zoo_copy):
+    clean = cli(catalog_url, "scan", zoo_copy)
+    assert clean.exit_code == 0 and cli(catalog_url, "verify").exit_code == 0
+    lora = zoo_copy / "adapters" / "sd1-kohya-lora.safetensors"
+    st = lora.stat()
+    data = bytearray(lora.read_bytes())
+    data[-1] ^= 0xFF
+    lora.write_bytes(bytes(data))
+    os.utime(lora, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size and mtime: a scan cannot see it
+    (zoo_copy / "adapters" / "sdxl-ti.safetensors").unlink()
+    result = cli(catalog_url, "verify", "--json")
+    assert result.exit_code == 4, result.output
+    report = json.loads(result.stdout)
+    assert set(report) == {"checked", "changed", "missing", "errors", "elapsed"}
+    assert [c["path"] for c in report["changed"]] == [str(lora)]
+    assert report["missing"] == [str(zoo_copy / "adapters" / "sdxl-ti.safetensors")]
+    listed = {r["name"]: r["status"] for r in cli_json(catalog_url, "list")["artifacts"]}
+    assert (listed["sd1-kohya-lora"], listed["sdxl-ti"]) == ("error", "missing")
+    assert cli(catalog_url, "verify").exit_code == 0  # what it found is recorded: nothing new
 
 
 def test_demo_builds_scans_and_counts(tmp_path):

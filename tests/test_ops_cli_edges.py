@@ -3,6 +3,7 @@ that make no sense, and outputs recorded without being read again."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from loradex.adapters import probe
 from loradex.adapters.recipe import read_recipe
 from loradex.registry.db import open_catalog
 from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact
+from loradex.registry.models import Artifact, ScanRoot
 
 from ops_cli import cli, cli_json, one_error_line  # tests/ is on sys.path under pytest
 
@@ -69,6 +70,30 @@ def test_probe_inspect_and_convert_take_catalog_refs_when_a_catalog_is_in_use(ca
     out = tmp_path / "converted.safetensors"
     assert cli("convert", "sd1-kohya-lora", "--to", "diffusers", "-o", out, catalog=catalog).exit_code == 0
     assert probe(out).format == "diffusers"
+
+
+@pytest.mark.parametrize("to", ["diffusers", "peft"])
+def test_convert_records_its_output_and_lineage_like_every_operation(catalog, files, tmp_path, to):
+    out = tmp_path / ("converted" if to == "peft" else "converted.safetensors")  # peft: a folder
+    data = cli_json("convert", "sd1-kohya-lora", "--to", to, "-o", out, catalog=catalog)
+    assert data["target_format"] == to and data["layers"] == len(probe(files["lora"]).layers)  # the report, as before
+    shown = cli_json("show", data["artifact"]["id"], catalog=catalog)
+    assert shown["path"] == str(out) and shown["format"] == ("peft" if to == "peft" else "diffusers")
+    [made_by] = shown["lineage"]["made_by"]
+    assert made_by["op"] == "convert" and made_by["params"]["to"] == to
+    assert [i["artifact"]["name"] for i in made_by["inputs"]] == ["sd1-kohya-lora"]
+    used = cli_json("show", "sd1-kohya-lora", catalog=catalog)["lineage"]["used_in"]
+    assert [u["op"] for u in used] == ["convert"]
+
+
+def test_outputs_are_recorded_as_artifacts_not_as_scan_roots(catalog, files, tmp_path):
+    cli_json("mix", "sd1-kohya-lora:0.5", "-o", tmp_path / "a.safetensors", catalog=catalog)
+    cli_json("convert", "sd1-kohya-lora", "--to", "diffusers", "-o", tmp_path / "b.safetensors", catalog=catalog)
+    engine = open_catalog(catalog)
+    with open_session(engine) as s:
+        assert s.exec(select(ScanRoot.path)).all() == [str(files["lora"].parent)]
+        assert {Path(p).name for p in s.exec(select(Artifact.path))} >= {"a.safetensors", "b.safetensors"}
+    engine.dispose()
 
 
 @pytest.mark.parametrize("command", [("probe",), ("inspect",), ("mix", "-o", "out.safetensors")])
@@ -138,8 +163,8 @@ def test_check_probes_a_path_the_catalog_does_not_hold(catalog, files, tmp_path)
 
 
 def test_check_of_two_paths_needs_no_catalog(files, zoo):
-    data = cli_json("check", zoo["sdxl-kohya-lora"].path, "--base", files["base"])
-    assert data["verdict"] == "incompatible"
+    result = cli("check", zoo["sdxl-kohya-lora"].path, "--base", files["base"], "--json")
+    assert result.exit_code == 4 and json.loads(result.stdout)["verdict"] == "incompatible"  # 4: not compatible
 
 
 def test_show_of_a_path_says_no_such_file_or_not_in_the_catalog(catalog, files, tmp_path):

@@ -242,7 +242,10 @@ def test_a_copy_does_not_take_the_row_of_a_file_on_an_absent_drive(engine, zoo, 
     drive.rename(tmp_path / "unplugged")  # the drive's root is gone, not its files
     report = scan([tmp_path / "local"], engine=engine)
     assert (report.added, report.moved) == (1, 0)
-    assert rows(engine)[str(drive / "adapters" / "sd1-kohya-lora.safetensors")].status == "ok"
+    unplugged = str(drive / "adapters" / "sd1-kohya-lora.safetensors")
+    with open_session(engine) as s:  # the stored row is kept as it was; it reads as missing while unplugged
+        assert s.exec(select(Artifact.status).where(Artifact.path == unplugged)).one() == "ok"
+    assert rows(engine)[unplugged].status == "missing"
 
 
 def _add_metadata(src: Path, dst: Path, **extra: str) -> None:
@@ -367,7 +370,7 @@ def test_sidecars_are_imported_once_without_duplicate_previews(engine, zoo, tmp_
     assert sorted(previews) == [(f"{stem}.png", "sidecar"), (f"{stem}.preview.png", "sidecar")]
 
 
-def test_verify_reports_changed_and_missing_files_without_touching_rows(engine, zoo, tmp_path):
+def test_verify_records_changed_files_as_errors_and_vanished_ones_as_missing(engine, zoo, tmp_path):
     root = copy_items(zoo, tmp_path / "tree", KOHYA)
     scan([root], engine=engine)
     edited, deleted = (root / "adapters" / f"{n}.safetensors" for n in KOHYA)
@@ -385,7 +388,32 @@ def test_verify_reports_changed_and_missing_files_without_touching_rows(engine, 
     [change] = report.changed
     assert (change.path, change.old_sha256, change.same_weights) == (str(edited), stored, False)
     assert change.new_sha256 == hash_file(edited).sha256
-    assert rows(engine)[str(edited)].sha256 == stored  # report only
+    after = rows(engine)
+    assert after[str(deleted)].status == "missing"
+    changed = after[str(edited)]
+    assert changed.status == "error" and changed.sha256 == stored  # the old hashes stay, no longer trusted
+    assert changed.error.startswith(str(edited)) and stored[:12] in changed.error and "loradex scan" in changed.error
+    assert not report.clean and verify(engine).clean  # nothing left to find: the rows say it already
+    # The next scan reads the edited file again (size and mtime alone would skip it) and accepts it.
+    rescan = scan([root], engine=engine)
+    assert rescan.updated == 1 and rows(engine)[str(edited)].status == "ok"
+    assert rows(engine)[str(edited)].sha256 == change.new_sha256
+
+
+def test_a_root_that_does_not_exist_is_refused_and_not_remembered(engine, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file or folder"):
+        scan([tmp_path / "typo"], engine=engine)
+    assert count(engine, ScanRoot) == 0
+
+
+def test_files_recorded_one_by_one_are_artifacts_not_scan_roots(engine, zoo, tmp_path):
+    root = copy_items(zoo, tmp_path / "tree", KOHYA)
+    scan([root], engine=engine)
+    single = Path(shutil.copy2(zoo["sd1-kohya-locon"].path, tmp_path / "output.safetensors"))
+    report = scan([single], engine=engine, remember=False)
+    assert report.added == 1 and str(single) in rows(engine)
+    with open_session(engine) as s:
+        assert s.exec(select(ScanRoot.path)).all() == [str(root)]
 
 
 # ---------------------------------------------------------------------------------------

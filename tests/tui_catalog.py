@@ -1,8 +1,8 @@
 """The example catalog (catalog.db.example) set up for the TUI tests, the same on every machine.
 
-``make example-catalog`` scans the demo zoo built beside the catalog (``./zoo``); the committed
-file holds the absolute paths of the machine that made it. :func:`example_catalog` copies it into
-``ROOT/catalog.db`` and moves its paths under ``ROOT/zoo`` — as if the zoo had been built there —,
+``make example-catalog`` scans the demo zoo built beside the catalog (``./zoo``), and the
+committed file stores those paths relative to itself: :func:`example_catalog` copies it into
+``ROOT/catalog.db``, whose rows then name ``ROOT/zoo/…`` — as if the zoo had been built there —,
 so the app, which shows paths relative to the catalog's folder, shows ``zoo/adapters/…`` wherever
 the clone lives. Only what a test asks for exists on disk: the SD1 kohya LoRA (real tensors, from
 the zoo fixture, for the block norms) and a few deterministic preview images; every other file is
@@ -40,7 +40,7 @@ def preview_image(path: Path, scale: float) -> None:
 
 
 def example_catalog(root: Path, *, lora_file: Path | None = None, extras: bool = True) -> Path:
-    """``root/catalog.db``: the example catalog with its paths under ``root/zoo``.
+    """``root/catalog.db``: the example catalog (its paths under ``root/zoo``).
 
     Args:
         root: an empty folder.
@@ -53,14 +53,7 @@ def example_catalog(root: Path, *, lora_file: Path | None = None, extras: bool =
     zoo = root / "zoo"
     engine = open_catalog(str(db))
     with open_session(engine) as session:
-        old = session.exec(select(ScanRoot)).one()
-        prefix = old.path.rstrip("/")
-        for a in session.exec(select(Artifact)):
-            assert a.path.startswith(prefix + "/"), a.path
-            a.path = str(zoo) + a.path[len(prefix):]
-            session.add(a)
-        old.path = str(zoo)
-        session.add(old)
+        assert session.exec(select(ScanRoot.path)).one() == str(zoo)
         lora = session.exec(select(Artifact).where(Artifact.name == LORA)).one()
         if lora_file is not None:
             Path(lora.path).parent.mkdir(parents=True, exist_ok=True)

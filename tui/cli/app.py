@@ -31,6 +31,8 @@ CatalogOpt = Annotated[Optional[str], typer.Option(
     "--catalog", metavar="PATH|URL", show_default=False,
     help="Catalog file or SQLAlchemy URL (default: $LORADEX_CATALOG, else catalog.db in the user data folder).")]
 RefArg = Annotated[str, typer.Argument(help="Id, name, path, sha256 prefix (6+ hex) or AutoV2.")]
+#: The exit code of a check that found what it looks for: `check` not compatible, `verify` changes.
+FOUND = 4
 
 
 @dataclass
@@ -123,19 +125,21 @@ def _disposed(engine: Engine | None) -> Iterator[Engine | None]:
             engine.dispose()
 
 
-def catalog_engine(ctx: typer.Context, *, create: bool = False) -> AbstractContextManager[Engine]:
+def catalog_engine(ctx: typer.Context, *, create: bool = False,
+                   readonly: bool = False) -> AbstractContextManager[Engine]:
     """The catalog chosen by ``--catalog`` / ``$LORADEX_CATALOG`` (:func:`.db.open_catalog`), disposed
-    after; only commands that add to it (``create``: scan, demo) make a new catalog file."""
+    after; only commands that add to it (``create``: scan, demo) make a new catalog file, and
+    commands that only read it open it ``readonly``."""
     from loradex.registry import db  # sqlalchemy costs ~0.3 s: only commands that open a catalog pay it
 
-    return _disposed(db.open_catalog(catalog_of(ctx), create=create))  # type: ignore[return-value]
+    return _disposed(db.open_catalog(catalog_of(ctx), create=create, readonly=readonly))  # type: ignore[return-value]
 
 
-def optional_engine(ctx: typer.Context) -> AbstractContextManager[Engine | None]:
+def optional_engine(ctx: typer.Context, *, readonly: bool = False) -> AbstractContextManager[Engine | None]:
     """The catalog when one is in use (:func:`.db.catalog_in_use`), else None (nothing is created)."""
     from loradex.registry import db
 
-    return _disposed(db.open_catalog_in_use(catalog_of(ctx)))
+    return _disposed(db.open_catalog_in_use(catalog_of(ctx), readonly=readonly))
 
 
 def input_path(ctx: typer.Context, ref: str) -> Path:
@@ -147,15 +151,16 @@ def input_path(ctx: typer.Context, ref: str) -> Path:
         return path
     from loradex.registry import lineage
 
-    with optional_engine(ctx) as engine:
+    with optional_engine(ctx, readonly=True) as engine:
         return lineage.resolve_input(ref, engine=engine)
 
 
 @contextmanager
-def catalog_session(ctx: typer.Context) -> Iterator[Session]:
+def catalog_session(ctx: typer.Context, *, readonly: bool = False) -> Iterator[Session]:
+    """A session on the catalog (:func:`catalog_engine`); ``readonly`` for commands that only read."""
     from loradex.registry import db
 
-    with catalog_engine(ctx) as engine, db.session(engine) as session:
+    with catalog_engine(ctx, readonly=readonly) as engine, db.session(engine) as session:
         yield session
 
 

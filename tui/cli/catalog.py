@@ -13,8 +13,8 @@ from loradex.adapters.artifact import FAMILIES, KINDS, family_of
 from loradex.registry.vocabulary import SORT_KEYS
 
 from ..output import Sink
-from .app import (JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_session, handle_errors, input_path,
-                  invocation)
+from .app import (FOUND, JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_session, handle_errors,
+                  input_path, invocation)
 
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Files probed and hashed in parallel.")]
 # Typer shows an Enum's values as the allowed choices and answers others with exit code 2.
@@ -24,18 +24,20 @@ SortKey = Enum("SortKey", {key: key for key in SORT_KEYS}, type=str)  # type: ig
 @app.command("scan")
 @handle_errors
 def scan_cmd(ctx: typer.Context,
-             dirs: Annotated[list[Path], typer.Argument(exists=True, help="Folders or files.")],
+             dirs: Annotated[list[Path], typer.Argument(help="Folders or files.")],
              workers: WorkersOpt = 4, json: JsonOpt = False) -> None:
     """Add files to the catalog, refresh changed ones, mark vanished ones missing.
 
     Unchanged files (same size and mtime) are not read again. Unreadable files are listed
-    and recorded with status "error"; the scan still exits 0.
+    and recorded with status "error"; the scan still exits 0. A folder that does not exist is
+    an error (exit 1) and nothing is recorded.
     """
-    from loradex.registry.scan import scan
+    from loradex.registry.scan import existing_roots, scan
 
+    roots = existing_roots(dirs)  # before the catalog is opened (or made): a typo leaves nothing behind
     sink = Sink(json)
     with catalog_engine(ctx, create=True) as engine, sink.progress("scanning") as progress:
-        report = scan(dirs, engine=engine, workers=workers, progress=progress)
+        report = scan(roots, engine=engine, workers=workers, progress=progress)
         url = engine.url.render_as_string(hide_password=True)
     sink.report("scanned", report.to_dict())
     sink.note(f"catalog: {url}")
@@ -81,7 +83,7 @@ def list_cmd(
     """List catalogued artifacts, filtered and sorted."""
     from loradex.registry import queries
 
-    with catalog_session(ctx) as session:
+    with catalog_session(ctx, readonly=True) as session:
         checkpoint = queries.resolve(session, fits) if fits else None
         rows = queries.find(session, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
                             status=status, fits=checkpoint, min_share=min_share,
@@ -96,7 +98,7 @@ def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
     """Everything known about one artifact: hashes, base evidence, metadata, layers, lineage."""
     from loradex.registry import queries
 
-    with catalog_session(ctx) as session:
+    with catalog_session(ctx, readonly=True) as session:
         artifact = queries.resolve(session, ref)
         extra = queries.details(session, artifact)
     Sink(json).artifact_details(artifact, extra)
@@ -149,13 +151,19 @@ def note_cmd(ctx: typer.Context, ref: RefArg,
 @app.command("verify")
 @handle_errors
 def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = False) -> None:
-    """Re-hash catalogued files and list those changed or missing (exits 0 either way)."""
+    """Re-hash catalogued files and list those changed, missing or unreadable.
+
+    Missing files are marked missing, changed ones error (the next scan records their new
+    contents). Exits 0 when every file is as catalogued, 4 when something was found.
+    """
     from loradex.registry.verify import verify
 
     sink = Sink(json)
     with catalog_engine(ctx) as engine, sink.progress("verifying") as progress:
         report = verify(engine, workers=workers, progress=progress)
     sink.report("verified", report.to_dict())
+    if not report.clean:
+        raise typer.Exit(FOUND)
 
 
 @app.command("dupes")
@@ -164,7 +172,7 @@ def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Groups of catalogued files with identical contents (same sha256)."""
     from loradex.registry import queries
 
-    with catalog_session(ctx) as session:
+    with catalog_session(ctx, readonly=True) as session:
         groups = queries.duplicates(session)
     Sink(json).duplicate_groups(groups)
 
@@ -177,25 +185,27 @@ def check_cmd(ctx: typer.Context, adapter: RefArg,
     """How many of an adapter's layers apply to a base checkpoint, and which do not.
 
     ADAPTER and --base are catalog refs or paths; a path the catalog does not hold is probed.
-    Exits 0 whatever the verdict (compatible, partial, incompatible); read it from the
-    output or the JSON "verdict".
+    Exits 0 when compatible (every layer fits), 4 when partial or incompatible (the JSON
+    "verdict" says which).
     """
     from loradex.registry import compat, db, queries
     from loradex.registry.errors import RefNotFoundError
 
+    result = None
     if db.catalog_in_use(catalog_of(ctx)):
         try:
-            with catalog_session(ctx) as session:
+            with catalog_session(ctx, readonly=True) as session:
                 result = compat.check(session, queries.resolve(session, adapter), queries.resolve(session, base))
-            Sink(json).compatibility(result)
-            return
         except RefNotFoundError:
             if not any(Path(ref).exists() for ref in (adapter, base)):
                 raise
-    from loradex.adapters.probe import probe  # a file the catalog does not hold: probe both
+    if result is None:  # a file the catalog does not hold: probe both
+        from loradex.adapters.probe import probe
 
-    result = compat.check_files(*(probe(input_path(ctx, ref)) for ref in (adapter, base)))
+        result = compat.check_files(*(probe(input_path(ctx, ref)) for ref in (adapter, base)))
     Sink(json).compatibility(result)
+    if result.verdict != "compatible":
+        raise typer.Exit(FOUND)
 
 
 @app.command("demo")

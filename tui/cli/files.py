@@ -52,7 +52,11 @@ def convert_cmd(
     rank: Annotated[Optional[int], typer.Option("--rank", help="SVD rank (required for LyCORIS inputs).")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Convert a LoRA between kohya, diffusers and PEFT formats, keeping every layer."""
-    from loradex.adapters.convert import convert
+    """Convert a LoRA between kohya, diffusers and PEFT formats, keeping every layer.
 
-    Sink(json).conversion(convert(input_path(ctx, ref), to, out, rank=rank))
+    The catalog is used as for mix: the output is recorded with its recipe (lineage).
+    """
+    from .operations import execute, recipe_of
+
+    sink = Sink(json)
+    sink.conversion(execute(ctx, recipe_of("convert", out, [(ref, 1.0)], to=to, rank=rank), sink))

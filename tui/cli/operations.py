@@ -1,4 +1,5 @@
-"""The operations: mix, resize, bake, extract (each also from a TOML recipe file), rebuild.
+"""The operations: mix, resize, bake, extract (each also from a TOML recipe file), rebuild; and
+the runner the convert command shares (:func:`execute`).
 
 They use a catalog only when one is in use (:func:`loradex.registry.db.catalog_in_use`).
 The operations need torch, so the recipe runner imports them only when a command runs.
@@ -10,7 +11,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
@@ -19,6 +20,9 @@ from loradex.adapters.errors import LoradexError
 
 from ..output import Sink
 from .app import JsonOpt, app, handle_errors, optional_engine
+
+if TYPE_CHECKING:
+    from loradex.registry.lineage import OpResult
 
 # Typer shows an Enum's values as the allowed choices and answers others with exit code 2.
 MixMethod = Enum("MixMethod", {m: m for m in recipes.MIX_METHODS}, type=str)  # type: ignore[misc]
@@ -55,7 +59,7 @@ def _recipe_file(values: list[str] | None) -> Path | None:
     return None
 
 
-def _recipe(op: str, out: Path | None, inputs: list[tuple[str, float]] | None = None, *, base: str | None = None,
+def recipe_of(op: str, out: Path | None, inputs: list[tuple[str, float]] | None = None, *, base: str | None = None,
             tuned: str | None = None, **params: Any) -> recipes.Recipe:
     """The recipe of an operation given by options (references resolved when it runs)."""
     return recipes.Recipe.given(op, inputs or [], base=base, tuned=tuned, output=_output(out), **params)
@@ -98,20 +102,24 @@ def _value(option: Any) -> Any:
 
 
 def _run(ctx: typer.Context, recipe: recipes.Recipe, as_json: bool) -> None:
+    sink = Sink(as_json)
+    sink.operation(execute(ctx, recipe, sink))
+
+
+def execute(ctx: typer.Context, recipe: recipes.Recipe, sink: Sink) -> OpResult:
+    """Run ``recipe`` with the catalog in use (if any), which records the output and its lineage."""
     if recipe.op == "bake" and recipe.base is not None and Path(recipe.base.ref).is_file():
         from loradex.adapters.hashing import prefetch_sha256
 
         prefetch_sha256(recipe.base.ref)  # the multi-GB hash a bake needs first, beside opening the catalog
     from loradex.registry.lineage import run_recipe
 
-    sink = Sink(as_json)
     try:
         with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
-            result = run_recipe(recipe, engine=engine, progress=progress)
+            return run_recipe(recipe, engine=engine, progress=progress)
     except KeyboardInterrupt:  # before the rename (after it, run_recipe says so): the temp is gone
         print(f"interrupted; nothing was written ({recipe.output} is as it was)", file=sys.stderr)
         raise typer.Exit(130) from None
-    sink.operation(result)
 
 
 DoraBaseOpt = Annotated[Optional[str], typer.Option(
@@ -151,7 +159,7 @@ def mix_cmd(
     else:
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
         weights = _parsed(recipes.parse_block_weights, block_weights, "--block-weights") or {}
-        spec = _recipe("mix", out, weighted_refs(inputs or []), base=base, rank=rank,
+        spec = recipe_of("mix", out, weighted_refs(inputs or []), base=base, rank=rank,
                        method=_value(method) or ("svd" if rank is not None else "concat"), block_weights=weights)
     _run(ctx, spec, json)
 
@@ -183,7 +191,7 @@ def resize_cmd(
         if (rank is None) == (dynamic is None):
             raise typer.BadParameter("give exactly one of --rank R and --dynamic METHOD=VALUE")
         rule = _parsed(recipes.parse_dynamic, dynamic, "--dynamic")
-        spec = _recipe("resize", out, [(ref, 1.0)], base=base, rank=rank, dynamic=list(rule) if rule else None)
+        spec = recipe_of("resize", out, [(ref, 1.0)], base=base, rank=rank, dynamic=list(rule) if rule else None)
     _run(ctx, spec, json)
 
 
@@ -219,7 +227,7 @@ def bake_cmd(
                                            "--allow-partial": allow_partial})
     else:
         _need(**{"--base": base, "-o OUT": out})
-        spec = _recipe("bake", out, weighted_refs(loras or []), base=base, dtype=_value(dtype),
+        spec = recipe_of("bake", out, weighted_refs(loras or []), base=base, dtype=_value(dtype),
                        allow_partial=allow_partial)
     _run(ctx, spec, json)
 
@@ -253,7 +261,7 @@ def extract_cmd(
                                                    "--dtype": dtype})
     else:
         _need(**{"--base": base, "--tuned": tuned, "--rank": rank, "-o OUT": out})
-        spec = _recipe("extract", out, base=base, tuned=tuned, rank=rank, dtype=_value(dtype))
+        spec = recipe_of("extract", out, base=base, tuned=tuned, rank=rank, dtype=_value(dtype))
     _run(ctx, spec, json)
 
 
@@ -274,7 +282,7 @@ def rebuild_cmd(ctx: typer.Context,
     from loradex.registry import lineage
 
     sink = Sink(json)
-    with optional_engine(ctx) as engine:
+    with optional_engine(ctx, readonly=True) as engine:
         path = lineage.resolve_input(ref, engine=engine)
         with sink.progress("rebuilding"):
             report = rebuild(path, locate=lineage.locator(engine) if engine is not None else None)

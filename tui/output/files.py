@@ -1,4 +1,4 @@
-"""What the file commands print: probe, inspect, convert."""
+"""What the file commands print: probe, inspect (convert prints as an operation)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from .base import BaseSink
 
 if TYPE_CHECKING:  # the reports' modules need torch; the sink only reads their attributes
     from loradex.adapters.artifact import ArtifactInfo
-    from loradex.adapters.convert import ConversionReport
     from loradex.adapters.inspection import Inspection
 
 
@@ -61,12 +60,3 @@ class FilesOutput(BaseSink):
                               f"{s.norm:.4g}" if s.norm is not None else "-",
                               f"{s.effective_rank:.2f}" if s.effective_rank is not None else "-")
             self.out.print(table)
-
-    def conversion(self, report: ConversionReport) -> None:
-        if self.as_json:
-            self.emit_json(report.to_dict())
-            return
-        self.out.print(f"wrote {report.target} ({report.target_format}, {report.layers} layers) "
-                       f"from {report.source} ({report.source_format})")
-        for note in report.notes:
-            self.out.print(note)

@@ -45,6 +45,21 @@ class OperationsOutput(BaseSink):
         if energy:
             self.out.print(f"retained energy: min {energy['min']:.4f} ({energy['min_layer']}), mean {energy['mean']:.4f} "
                            f"over {energy['layers']} layers (--json lists all)", markup=False, highlight=False)
+        self._recorded(result)
+
+    def conversion(self, result: OpResult) -> None:
+        """The convert command's summary; ``--json``: its report, and the output's catalog row."""
+        r = result.report
+        if self.as_json:
+            self.emit_json({**r, "artifact": result.to_dict()["artifact"]})
+            return
+        self.out.print(f"wrote {r['target']} ({r['target_format']}, {r['layers']} layers) "
+                       f"from {r['source']} ({r['source_format']})", markup=False, highlight=False)
+        for note in r["notes"]:
+            self.out.print(note, markup=False, highlight=False)
+        self._recorded(result)
+
+    def _recorded(self, result: OpResult) -> None:
         if result.artifact_id is not None:
             self.out.print(f"recorded in the catalog as {result.artifact_name} (id {result.artifact_id})",
                            markup=False, highlight=False)
