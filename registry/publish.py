@@ -27,6 +27,7 @@ from . import queries
 from .cards import CardFacts, CardInput, base_model, render_card
 from .db import session as open_session
 from .hubclient import HubError, api, hub_errors, token_of
+from .licenses import check_license
 from .models import Artifact, Preview, Publication
 
 __all__ = ["PublishPlan", "Publication", "PublishResult", "plan_publication", "publish"]
@@ -147,9 +148,11 @@ def plan_publication(engine: Engine, ref: str, repo: str, folder: Path, *, priva
     """Stage everything a publication of ``ref`` to ``repo`` sends, in ``folder``; no request is made.
 
     Raises:
-        RefNotFoundError: no such artifact. UnsupportedError: a kind that is not published, or an
-        invalid card (front matter).
+        RefNotFoundError: no such artifact. LicenseError: not a Hub license id. UnsupportedError: a
+        kind that is not published, or an invalid card (front matter).
     """
+    if license is not None:
+        check_license(license)  # before the weights are staged: a typo is answered at once
     with open_session(engine) as session:
         artifact = queries.resolve(session, ref)
         if artifact.kind not in PUBLISHABLE:

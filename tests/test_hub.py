@@ -209,11 +209,47 @@ def test_an_unreachable_hub_is_one_line(library):
     one_line(run, "alice/mixed", "not reachable")
 
 
-def test_an_invalid_license_is_refused_before_any_request(fake_hub, library):
+def usage_error(run) -> str:
+    assert run.returncode == 2, run.stdout + run.stderr
+    return " ".join(run.stderr.split())
+
+
+@pytest.mark.parametrize("given, near", [("foo", "apache-2.0"), ("apache2", "apache-2.0"), ("openrail+", "openrail++"),
+                                         ("creativeml-openrail", "creativeml-openrail-m"), ("MIT", "mit")])
+def test_a_license_the_hub_does_not_list_is_a_usage_error_before_any_request(fake_hub, library, given, near):
     url, _ = library
-    one_line(loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", "--license", "my own license",
-                     catalog=url), "license")
+    message = usage_error(loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", "--license", given,
+                                  catalog=url))
+    assert f"license '{given}' is not a Hub license id" in message and near in message
+    assert fake_hub.requests == [] and _publications(url) == []
+
+
+def test_the_library_refuses_an_unlisted_license_before_any_request(fake_hub, library):
+    from loradex.registry.db import open_catalog
+    from loradex.registry.licenses import LicenseError
+    from loradex.registry.publish import publish
+
+    url, _ = library
+    engine = open_catalog(url)
+    with pytest.raises(LicenseError, match="openrail"):
+        publish(engine, "mixed", "alice/mixed", license="open-rail", endpoint=fake_hub.url, token=ALICE_TOKEN)
+    engine.dispose()
     assert fake_hub.requests == []
+
+
+def test_every_listed_hub_license_is_accepted_and_ships_as_package_data():
+    import tomllib
+    from fnmatch import fnmatch
+
+    from loradex.registry.licenses import check_license, hub_licenses
+
+    ids = hub_licenses()
+    assert {"apache-2.0", "mit", "openrail", "openrail++", "creativeml-openrail-m", "bigscience-openrail-m",
+            "cc-by-4.0", "cc-by-nc-4.0", "cc0-1.0", "llama2", "gemma", "unknown", "other"} <= set(ids)
+    assert all(check_license(i) == i for i in ids)
+    root = Path(__file__).resolve().parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["loradex.registry"]
+    assert any(fnmatch("data/hub_licenses.tsv", g) for g in globs)
 
 
 # ---------------------------------------------------------------------------------------
