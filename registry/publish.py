@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,11 @@ class StagedFile:
     @property
     def size(self) -> int:
         return self.local.stat().st_size
+
+    @cached_property
+    def sha256(self) -> str:
+        """The sha256 of the bytes sent (the card's hashes and the Hub's LFS ids are of these)."""
+        return sha256_file(self.local)
 
 
 @dataclass
@@ -165,11 +171,12 @@ def plan_publication(engine: Engine, ref: str, repo: str, folder: Path, *, priva
     files = _stage_weights(artifact, folder)
     recipe, recipe_file = _recipe_of(artifact, folder)
     images = [StagedFile(f"images/{i:02d}-{Path(p.path).name}", Path(p.path)) for i, p in enumerate(previews)]
+    weights = next((f for f in files if f.path_in_repo.endswith(".safetensors")), files[0])
     facts = CardFacts(
         repo=repo, name=artifact.name, kind=artifact.kind, family=artifact.base_override or artifact.base,
-        weights_file=next((f.path_in_repo for f in files if f.path_in_repo.endswith(".safetensors")),
-                          files[0].path_in_repo),
-        sha256=artifact.sha256 or "", autov2=artifact.autov2 or "",
+        # The staged file's own hashes, not the catalog's: a converted pickle or a folder's
+        # weights file has other bytes than the artifact the catalog hashed.
+        weights_file=weights.path_in_repo, sha256=weights.sha256, autov2=weights.sha256[:10],
         base_model=base_model(artifact.base_override or artifact.base, artifact.base_claims or {},
                               artifact.training_metadata or {}),
         trigger_words=list(artifact.trigger_words or []), license=license,
@@ -210,7 +217,7 @@ def _unchanged(info: Any, files: list[StagedFile]) -> bool:
             return False
         lfs = getattr(sibling, "lfs", None)
         if lfs is not None:
-            if getattr(lfs, "sha256", None) != sha256_file(f.local):
+            if getattr(lfs, "sha256", None) != f.sha256:
                 return False
         elif getattr(sibling, "blob_id", None) != _git_blob_id(f.local):
             return False

@@ -134,6 +134,23 @@ def test_an_a1111_embedding_is_published_as_safetensors_that_diffusers_loads(fak
     assert "textual-inversion" in front_matter(files["README.md"].decode())["tags"]
 
 
+@pytest.mark.parametrize("ref", ["sd1-ti-a1111", "canny-cn", "mixed"])
+def test_every_hash_on_the_card_is_the_hash_of_the_file_the_hub_received(fake_hub, library, zoo, ref):
+    import hashlib
+
+    url, _ = library
+    run = loradex(fake_hub, "publish", ref, "--repo", f"alice/{ref}", catalog=url)
+    assert run.returncode == 0, run.stderr
+    files = fake_hub.files(f"alice/{ref}")
+    card = files["README.md"].decode()
+    listed = re.findall(r"^- `([^`]+)`: sha256 `([0-9a-f]{64})` \(AutoV2 `([0-9a-f]{10})`\)$", card, re.M)
+    assert listed, card
+    for name, sha256, autov2 in listed:
+        assert hashlib.sha256(files[name]).hexdigest() == sha256 and sha256[:10] == autov2
+    if ref == "sd1-ti-a1111":  # the pickle's own hash (what the catalog holds) is on no line of the card
+        assert hashlib.sha256(zoo[ref].path.read_bytes()).hexdigest() not in card
+
+
 def test_a_controlnet_folder_is_published_file_by_file(fake_hub, library):
     url, _ = library
     run = loradex(fake_hub, "publish", "canny-cn", "--repo", "alice/cn", catalog=url)
