@@ -30,6 +30,7 @@ from .db import session as open_session
 from .hubclient import HubError, api, hub_errors, token_of
 from .licenses import check_license
 from .models import Artifact, Preview, Publication
+from .previews import shows_only
 
 __all__ = ["PublishPlan", "Publication", "PublishResult", "plan_publication", "publish"]
 
@@ -128,11 +129,12 @@ def _stage_file(path: Path, name: str, artifact: Artifact, folder: Path) -> list
 
 
 def _previews(session: Any, artifact: Artifact) -> list[Preview]:
+    """The gallery: images of this adapter alone on a base of the card's family (not a scale-0
+    image, which is the base alone; not one made with other adapters too, which shows them as
+    much as this one; not an image whose making is not recorded)."""
+    family = artifact.base_override or artifact.base
     rows = session.exec(select(Preview).where(Preview.artifact_id == artifact.id).order_by(Preview.id)).all()
-    # A scale-0 quick-test image is the base alone: it shows nothing of the adapter.
-    usable = [p for p in rows if Path(p.path).is_file() and p.scale != 0]
-    usable.sort(key=lambda p: p.source != "quicktest")
-    return usable[:MAX_PREVIEWS]
+    return [p for p in rows if shows_only(p, artifact.id, family) and Path(p.path).is_file()][:MAX_PREVIEWS]
 
 
 def _recipe_of(artifact: Artifact, folder: Path) -> tuple[Any, StagedFile | None]:

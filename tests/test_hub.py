@@ -90,6 +90,46 @@ def test_publish_sends_weights_card_previews_and_recipe_in_one_commit(fake_hub, 
     assert doc["files"] and doc["url"].endswith("/alice/mixed")
 
 
+def test_the_gallery_holds_only_images_of_this_adapter_alone_on_the_card_s_base_family(fake_hub, library, zoo,
+                                                                                       tmp_path):
+    import shutil
+
+    from loradex.registry import queries
+    from loradex.registry.db import open_catalog
+    from loradex.registry.db import session as open_session
+    from loradex.registry.models import Preview
+
+    url, _ = library
+    both = cli("try", "mixed:3.2", "sd1-kohya-lora:-2", "--base", zoo["sd1-diffusers"].path, "--prompt", "two cats",
+               "--seeds", "1", "--scales", "1", "--steps", "2", "--size", "32x32", "-o", tmp_path / "both", catalog=url)
+    assert both.exit_code == 0, both.output
+    engine = open_catalog(url)
+    with open_session(engine) as session:  # an image of the mix alone, but rendered on an SDXL base
+        mixed = queries.resolve(session, "mixed")
+        other = tmp_path / "sdxl-cat.png"
+        shutil.copy(tmp_path / "grid" / "001-seed1-scale1.png", other)
+        session.add(Preview(artifact_id=mixed.id, path=str(other), prompt="an sdxl cat", seed=1, scale=1.0,
+                            base="sdxl.safetensors", base_family="sdxl", source="quicktest",
+                            adapters=[{"artifact_id": mixed.id, "name": "mixed", "kind": "lora", "sha256": mixed.sha256,
+                                       "weight": 1.0}]))
+        session.commit()
+    engine.dispose()
+
+    run = loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", catalog=url)
+    assert run.returncode == 0, run.stderr
+    files = fake_hub.files("alice/mixed")
+    (widget,) = front_matter(files["README.md"].decode())["widget"]
+    assert widget["text"] == "an orange cat"  # the mix alone at scale 1, on the tiny SD1 base
+    assert files[widget["output"]["url"]] == (tmp_path / "grid" / "001-seed1-scale1.png").read_bytes()
+    assert [p for p in files if p.startswith("images/")] == [widget["output"]["url"]]
+
+    run = loradex(fake_hub, "publish", "sd1-kohya-lora", "--repo", "alice/lora", catalog=url)
+    assert run.returncode == 0, run.stderr  # its one preview shows the mix at 3.2 as much as this LoRA at -2
+    files = fake_hub.files("alice/lora")
+    assert "widget" not in front_matter(files["README.md"].decode())
+    assert not [p for p in files if p.startswith("images/")]
+
+
 def test_the_publication_is_recorded_and_shown(fake_hub, library):
     url, _ = library
     run = loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", catalog=url)
@@ -265,7 +305,8 @@ def test_every_listed_hub_license_is_accepted_and_ships_as_package_data():
             "cc-by-4.0", "cc-by-nc-4.0", "cc0-1.0", "llama2", "gemma", "unknown", "other"} <= set(ids)
     assert all(check_license(i) == i for i in ids)
     root = Path(__file__).resolve().parent.parent
-    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["loradex.registry"]
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs = setuptools["package-data"]["loradex.registry"]
     assert any(fnmatch("data/hub_licenses.tsv", g) for g in globs)
 
 
