@@ -16,6 +16,8 @@ from typing import Any
 from loradex.adapters.artifact import looks_like_hub_id
 from loradex.adapters.errors import UnsupportedError
 
+from .licenses import check_license
+
 #: The family's reference model on the Hub, when the base's own Hub id is not known.
 FAMILY_MODELS = {
     "sd1": "stable-diffusion-v1-5/stable-diffusion-v1-5",
@@ -201,9 +203,7 @@ def check_front_matter(text: str) -> dict[str, Any]:
             from exc
     if not isinstance(data, dict):
         raise UnsupportedError("the model card's front matter is not a mapping")
-    license = data.get("license")
-    if license is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", str(license)):
-        raise UnsupportedError(f"license {license!r} is not a Hub license id (such as apache-2.0, mit, "
-                               "creativeml-openrail-m, openrail++ or other)")
+    if data.get("license") is not None:
+        check_license(str(data["license"]))
     return data
 

@@ -170,6 +170,12 @@ class Preview(SQLModel, table=True):
     seed: Optional[int] = None
     scale: Optional[float] = None
     base: Optional[str] = None
+    #: The family of ``base`` (sd1, sd2, sdxl) as the quick-test loaded it.
+    base_family: Optional[str] = None
+    #: Every adapter applied to the image with its effective weight (its weight × the scale):
+    #: ``[{"artifact_id", "name", "kind", "sha256", "weight"}]``, a zero weight meaning not applied.
+    #: None where nobody knows (an image beside the file, a row older than revision 0005).
+    adapters: Optional[list[dict[str, Any]]] = Field(default=None, sa_column=Column(JSON))
     source: str = "sidecar"  # sidecar | quicktest
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -2,8 +2,10 @@
 
 Each image of a ``loradex try`` grid becomes one ``preview`` row per adapter named on the
 command line (the scale-0 column too: it is the reference the other columns are read
-against), with the prompt, seed, scale and base. An adapter given by a path that the catalog
-does not hold yet is scanned in first, so no image is left unrecorded.
+against), with the prompt, seed, scale, base and its family, and every adapter applied with its
+effective weight — an image made with two LoRAs is a preview of each, and says so. An adapter
+given by a path that the catalog does not hold yet is scanned in first, so no image is left
+unrecorded.
 """
 
 from __future__ import annotations
@@ -11,50 +13,83 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from loradex.adapters.generate.records import ImageRecord
-
 from .db import session as open_session
 from .models import Artifact, Preview
-from .scan import scan
 
-__all__ = ["record_previews"]
+if TYPE_CHECKING:  # this module is imported to describe previews too (show, the TUI): it stays light
+    from loradex.adapters.generate.records import ImageRecord
+
+__all__ = ["applied", "record_previews", "shows_only"]
 
 
-def _artifact_ids(engine: Engine, paths: Iterable[str]) -> dict[str, int]:
+def _artifacts(engine: Engine, paths: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """Catalog id and name of each path (scanned in first where the catalog lacks it)."""
     wanted = {os.path.abspath(p) for p in paths}
+    query = select(Artifact.path, Artifact.id, Artifact.name)
     with open_session(engine) as session:
-        rows = session.exec(select(Artifact.path, Artifact.id).where(Artifact.path.in_(wanted))).all()
-    found = {path: id_ for path, id_ in rows}
+        rows = session.exec(query.where(Artifact.path.in_(wanted))).all()
+    found = {path: (id_, name) for path, id_, name in rows}
     missing = sorted(wanted - set(found))
     if missing:
+        from .scan import scan
+
         scan([Path(p) for p in missing], engine=engine, workers=1, remember=False)
         with open_session(engine) as session:
-            rows = session.exec(select(Artifact.path, Artifact.id).where(Artifact.path.in_(missing))).all()
-        found.update({path: id_ for path, id_ in rows})
+            rows = session.exec(query.where(Artifact.path.in_(missing))).all()
+        found.update({path: (id_, name) for path, id_, name in rows})
     return found
 
 
-def record_previews(engine: Engine, images: Iterable[ImageRecord]) -> int:
-    """Add a preview row for every (image, adapter) pair not recorded yet; returns rows added."""
+def record_previews(engine: Engine, images: Iterable[ImageRecord], *, base_family: str | None) -> int:
+    """Add a preview row for every (image, adapter) pair not recorded yet, and fill in the
+    adapters of a row recorded before they were kept; returns rows added."""
     images = [image for image in images if image.path]
-    ids = _artifact_ids(engine, {ref.path for image in images for ref in image.adapters})
+    known = _artifacts(engine, {ref.path for image in images for ref in image.adapters})
     added = 0
     with open_session(engine) as session:
         for image in images:
-            for ref in image.adapters:  # every adapter named, embeddings and a ControlNet included
-                artifact_id = ids.get(os.path.abspath(ref.path))
-                if artifact_id is None:
+            adapters: list[dict[str, Any]] = []
+            for ref in image.adapters:
+                artifact_id, name = known.get(os.path.abspath(ref.path), (None, ref.name))
+                adapters.append({"artifact_id": artifact_id, "name": name, "kind": ref.kind, "sha256": ref.sha256,
+                                 "weight": ref.weight})
+            for entry in adapters:  # every adapter named, embeddings and a ControlNet included
+                if entry["artifact_id"] is None:
                     continue
-                known = session.exec(select(Preview.id).where(Preview.artifact_id == artifact_id,
-                                                              Preview.path == image.path)).first()
-                if known is None:
-                    session.add(Preview(artifact_id=artifact_id, path=image.path, prompt=image.prompt,
+                row = session.exec(select(Preview).where(Preview.artifact_id == entry["artifact_id"],
+                                                         Preview.path == image.path)).first()
+                if row is None:
+                    session.add(Preview(artifact_id=entry["artifact_id"], path=image.path, prompt=image.prompt,
                                         seed=image.seed, scale=image.scale, base=image.base.path,
-                                        source="quicktest"))
+                                        base_family=base_family, adapters=adapters, source="quicktest"))
                     added += 1
+                elif row.adapters is None:
+                    row.adapters, row.base_family = adapters, base_family
+                    session.add(row)
         session.commit()
     return added
+
+
+def _active(preview: Preview) -> list[dict[str, Any]]:
+    return [a for a in preview.adapters or [] if a.get("weight")]
+
+
+def shows_only(preview: Preview, artifact_id: int, family: str) -> bool:
+    """Whether ``preview`` is a picture of this adapter alone on a base of ``family``: it was the
+    only adapter applied (at a weight other than 0) and the base was of that family. An image
+    whose adapters or base are not recorded is not known to be one."""
+    return (preview.adapters is not None and preview.base_family == family
+            and [a.get("artifact_id") for a in _active(preview)] == [artifact_id])
+
+
+def applied(preview: Preview) -> str:
+    """The adapters applied to the image as ``name:weight`` (the syntax `try` and `mix` take),
+    ``base alone`` when none was, ``""`` when that is not recorded."""
+    if preview.adapters is None:
+        return ""
+    return ", ".join(f"{a['name']}:{a['weight']:g}" for a in _active(preview)) or "base alone"

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ from . import queries
 from .cards import CardFacts, CardInput, base_model, render_card
 from .db import session as open_session
 from .hubclient import HubError, api, hub_errors, token_of
+from .licenses import check_license
 from .models import Artifact, Preview, Publication
+from .previews import shows_only
 
 __all__ = ["PublishPlan", "Publication", "PublishResult", "plan_publication", "publish"]
 
@@ -46,6 +49,11 @@ class StagedFile:
     @property
     def size(self) -> int:
         return self.local.stat().st_size
+
+    @cached_property
+    def sha256(self) -> str:
+        """The sha256 of the bytes sent (the card's hashes and the Hub's LFS ids are of these)."""
+        return sha256_file(self.local)
 
 
 @dataclass
@@ -121,11 +129,12 @@ def _stage_file(path: Path, name: str, artifact: Artifact, folder: Path) -> list
 
 
 def _previews(session: Any, artifact: Artifact) -> list[Preview]:
+    """The gallery: images of this adapter alone on a base of the card's family (not a scale-0
+    image, which is the base alone; not one made with other adapters too, which shows them as
+    much as this one; not an image whose making is not recorded)."""
+    family = artifact.base_override or artifact.base
     rows = session.exec(select(Preview).where(Preview.artifact_id == artifact.id).order_by(Preview.id)).all()
-    # A scale-0 quick-test image is the base alone: it shows nothing of the adapter.
-    usable = [p for p in rows if Path(p.path).is_file() and p.scale != 0]
-    usable.sort(key=lambda p: p.source != "quicktest")
-    return usable[:MAX_PREVIEWS]
+    return [p for p in rows if shows_only(p, artifact.id, family) and Path(p.path).is_file()][:MAX_PREVIEWS]
 
 
 def _recipe_of(artifact: Artifact, folder: Path) -> tuple[Any, StagedFile | None]:
@@ -147,9 +156,11 @@ def plan_publication(engine: Engine, ref: str, repo: str, folder: Path, *, priva
     """Stage everything a publication of ``ref`` to ``repo`` sends, in ``folder``; no request is made.
 
     Raises:
-        RefNotFoundError: no such artifact. UnsupportedError: a kind that is not published, or an
-        invalid card (front matter).
+        RefNotFoundError: no such artifact. LicenseError: not a Hub license id. UnsupportedError: a
+        kind that is not published, or an invalid card (front matter).
     """
+    if license is not None:
+        check_license(license)  # before the weights are staged: a typo is answered at once
     with open_session(engine) as session:
         artifact = queries.resolve(session, ref)
         if artifact.kind not in PUBLISHABLE:
@@ -162,11 +173,12 @@ def plan_publication(engine: Engine, ref: str, repo: str, folder: Path, *, priva
     files = _stage_weights(artifact, folder)
     recipe, recipe_file = _recipe_of(artifact, folder)
     images = [StagedFile(f"images/{i:02d}-{Path(p.path).name}", Path(p.path)) for i, p in enumerate(previews)]
+    weights = next((f for f in files if f.path_in_repo.endswith(".safetensors")), files[0])
     facts = CardFacts(
         repo=repo, name=artifact.name, kind=artifact.kind, family=artifact.base_override or artifact.base,
-        weights_file=next((f.path_in_repo for f in files if f.path_in_repo.endswith(".safetensors")),
-                          files[0].path_in_repo),
-        sha256=artifact.sha256 or "", autov2=artifact.autov2 or "",
+        # The staged file's own hashes, not the catalog's: a converted pickle or a folder's
+        # weights file has other bytes than the artifact the catalog hashed.
+        weights_file=weights.path_in_repo, sha256=weights.sha256, autov2=weights.sha256[:10],
         base_model=base_model(artifact.base_override or artifact.base, artifact.base_claims or {},
                               artifact.training_metadata or {}),
         trigger_words=list(artifact.trigger_words or []), license=license,
@@ -207,7 +219,7 @@ def _unchanged(info: Any, files: list[StagedFile]) -> bool:
             return False
         lfs = getattr(sibling, "lfs", None)
         if lfs is not None:
-            if getattr(lfs, "sha256", None) != sha256_file(f.local):
+            if getattr(lfs, "sha256", None) != f.sha256:
                 return False
         elif getattr(sibling, "blob_id", None) != _git_blob_id(f.local):
             return False

@@ -90,6 +90,46 @@ def test_publish_sends_weights_card_previews_and_recipe_in_one_commit(fake_hub, 
     assert doc["files"] and doc["url"].endswith("/alice/mixed")
 
 
+def test_the_gallery_holds_only_images_of_this_adapter_alone_on_the_card_s_base_family(fake_hub, library, zoo,
+                                                                                       tmp_path):
+    import shutil
+
+    from loradex.registry import queries
+    from loradex.registry.db import open_catalog
+    from loradex.registry.db import session as open_session
+    from loradex.registry.models import Preview
+
+    url, _ = library
+    both = cli("try", "mixed:3.2", "sd1-kohya-lora:-2", "--base", zoo["sd1-diffusers"].path, "--prompt", "two cats",
+               "--seeds", "1", "--scales", "1", "--steps", "2", "--size", "32x32", "-o", tmp_path / "both", catalog=url)
+    assert both.exit_code == 0, both.output
+    engine = open_catalog(url)
+    with open_session(engine) as session:  # an image of the mix alone, but rendered on an SDXL base
+        mixed = queries.resolve(session, "mixed")
+        other = tmp_path / "sdxl-cat.png"
+        shutil.copy(tmp_path / "grid" / "001-seed1-scale1.png", other)
+        session.add(Preview(artifact_id=mixed.id, path=str(other), prompt="an sdxl cat", seed=1, scale=1.0,
+                            base="sdxl.safetensors", base_family="sdxl", source="quicktest",
+                            adapters=[{"artifact_id": mixed.id, "name": "mixed", "kind": "lora", "sha256": mixed.sha256,
+                                       "weight": 1.0}]))
+        session.commit()
+    engine.dispose()
+
+    run = loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", catalog=url)
+    assert run.returncode == 0, run.stderr
+    files = fake_hub.files("alice/mixed")
+    (widget,) = front_matter(files["README.md"].decode())["widget"]
+    assert widget["text"] == "an orange cat"  # the mix alone at scale 1, on the tiny SD1 base
+    assert files[widget["output"]["url"]] == (tmp_path / "grid" / "001-seed1-scale1.png").read_bytes()
+    assert [p for p in files if p.startswith("images/")] == [widget["output"]["url"]]
+
+    run = loradex(fake_hub, "publish", "sd1-kohya-lora", "--repo", "alice/lora", catalog=url)
+    assert run.returncode == 0, run.stderr  # its one preview shows the mix at 3.2 as much as this LoRA at -2
+    files = fake_hub.files("alice/lora")
+    assert "widget" not in front_matter(files["README.md"].decode())
+    assert not [p for p in files if p.startswith("images/")]
+
+
 def test_the_publication_is_recorded_and_shown(fake_hub, library):
     url, _ = library
     run = loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", catalog=url)
@@ -132,6 +172,23 @@ def test_an_a1111_embedding_is_published_as_safetensors_that_diffusers_loads(fak
     ids = pipe.tokenizer.convert_tokens_to_ids(["<ti>"] + [f"<ti>_{i}" for i in range(1, len(vectors))])
     assert torch.equal(pipe.text_encoder.get_input_embeddings().weight[ids], vectors)
     assert "textual-inversion" in front_matter(files["README.md"].decode())["tags"]
+
+
+@pytest.mark.parametrize("ref", ["sd1-ti-a1111", "canny-cn", "mixed"])
+def test_every_hash_on_the_card_is_the_hash_of_the_file_the_hub_received(fake_hub, library, zoo, ref):
+    import hashlib
+
+    url, _ = library
+    run = loradex(fake_hub, "publish", ref, "--repo", f"alice/{ref}", catalog=url)
+    assert run.returncode == 0, run.stderr
+    files = fake_hub.files(f"alice/{ref}")
+    card = files["README.md"].decode()
+    listed = re.findall(r"^- `([^`]+)`: sha256 `([0-9a-f]{64})` \(AutoV2 `([0-9a-f]{10})`\)$", card, re.M)
+    assert listed, card
+    for name, sha256, autov2 in listed:
+        assert hashlib.sha256(files[name]).hexdigest() == sha256 and sha256[:10] == autov2
+    if ref == "sd1-ti-a1111":  # the pickle's own hash (what the catalog holds) is on no line of the card
+        assert hashlib.sha256(zoo[ref].path.read_bytes()).hexdigest() not in card
 
 
 def test_a_controlnet_folder_is_published_file_by_file(fake_hub, library):
@@ -209,11 +266,48 @@ def test_an_unreachable_hub_is_one_line(library):
     one_line(run, "alice/mixed", "not reachable")
 
 
-def test_an_invalid_license_is_refused_before_any_request(fake_hub, library):
+def usage_error(run) -> str:
+    assert run.returncode == 2, run.stdout + run.stderr
+    return " ".join(run.stderr.split())
+
+
+@pytest.mark.parametrize("given, near", [("foo", "apache-2.0"), ("apache2", "apache-2.0"), ("openrail+", "openrail++"),
+                                         ("creativeml-openrail", "creativeml-openrail-m"), ("MIT", "mit")])
+def test_a_license_the_hub_does_not_list_is_a_usage_error_before_any_request(fake_hub, library, given, near):
     url, _ = library
-    one_line(loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", "--license", "my own license",
-                     catalog=url), "license")
+    message = usage_error(loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", "--license", given,
+                                  catalog=url))
+    assert f"license '{given}' is not a Hub license id" in message and near in message
+    assert fake_hub.requests == [] and _publications(url) == []
+
+
+def test_the_library_refuses_an_unlisted_license_before_any_request(fake_hub, library):
+    from loradex.registry.db import open_catalog
+    from loradex.registry.licenses import LicenseError
+    from loradex.registry.publish import publish
+
+    url, _ = library
+    engine = open_catalog(url)
+    with pytest.raises(LicenseError, match="openrail"):
+        publish(engine, "mixed", "alice/mixed", license="open-rail", endpoint=fake_hub.url, token=ALICE_TOKEN)
+    engine.dispose()
     assert fake_hub.requests == []
+
+
+def test_every_listed_hub_license_is_accepted_and_ships_as_package_data():
+    import tomllib
+    from fnmatch import fnmatch
+
+    from loradex.registry.licenses import check_license, hub_licenses
+
+    ids = hub_licenses()
+    assert {"apache-2.0", "mit", "openrail", "openrail++", "creativeml-openrail-m", "bigscience-openrail-m",
+            "cc-by-4.0", "cc-by-nc-4.0", "cc0-1.0", "llama2", "gemma", "unknown", "other"} <= set(ids)
+    assert all(check_license(i) == i for i in ids)
+    root = Path(__file__).resolve().parent.parent
+    setuptools = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs = setuptools["package-data"]["loradex.registry"]
+    assert any(fnmatch("data/hub_licenses.tsv", g) for g in globs)
 
 
 # ---------------------------------------------------------------------------------------

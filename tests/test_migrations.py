@@ -74,16 +74,20 @@ def test_the_models_and_the_migrations_describe_the_same_schema(engine):
                                 SQLModel.metadata) == []
 
 
+#: An artifact row as the first revision stores it (later columns have server defaults).
+_OLD_ARTIFACT = text(
+    "INSERT INTO artifact (path, name, kind, format, base, base_evidence, base_claims, is_dir, size, mtime, safety, "
+    "status, ranks, algorithms, components, layer_count, parameters, unmatched, trigger_words, training_metadata, "
+    "notes, sidecar, source, created_at) VALUES ('/x/Cat.safetensors', 'Cat', 'lora', 'kohya', 'sd1', '[]', '{}', "
+    "false, 1, 0, 'safetensors', 'ok', '[]', '[]', '[]', 0, 0, 0, '[\"orange fur\"]', "
+    "'{\"ss_output_name\": \"cat_v2\"}', 'mine', '{}', 'local', CURRENT_TIMESTAMP)")
+
+
 def test_upgrading_from_the_first_revision_fills_search_text_on_both_backends(catalog_url):
     engine = open_catalog(catalog_url, migrate=False)
     upgrade(engine, "0001")
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO artifact (path, name, kind, format, base, base_evidence, base_claims, is_dir, "
-                          "size, mtime, safety, status, ranks, algorithms, components, layer_count, parameters, "
-                          "unmatched, trigger_words, training_metadata, notes, sidecar, source, created_at) VALUES "
-                          "('/x/Cat.safetensors', 'Cat', 'lora', 'kohya', 'sd1', '[]', '{}', false, 1, 0, "
-                          "'safetensors', 'ok', '[]', '[]', '[]', 0, 0, 0, '[\"orange fur\"]', "
-                          "'{\"ss_output_name\": \"cat_v2\"}', 'mine', '{}', 'local', CURRENT_TIMESTAMP)"))
+        conn.execute(_OLD_ARTIFACT)
     upgrade(engine)
     with engine.connect() as conn:
         row = conn.execute(text("SELECT search_text, notes FROM artifact")).one()
@@ -93,3 +97,32 @@ def test_upgrading_from_the_first_revision_fills_search_text_on_both_backends(ca
 
 def test_the_schema_head_that_lets_opening_skip_alembic_is_alembics_own_head():
     assert SCHEMA_HEAD == head_revision()
+
+
+def test_upgrading_from_0003_keeps_every_preview_and_leaves_its_adapters_unknown(catalog_url):
+    from sqlmodel import select
+
+    from loradex.registry.db import session as open_session
+    from loradex.registry.models import Preview
+    from loradex.registry.previews import applied, shows_only
+
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+        artifact_id = conn.execute(text("SELECT id FROM artifact")).scalar_one()
+        for seed, scale in ((1, 0.0), (1, 1.0)):
+            conn.execute(text("INSERT INTO preview (artifact_id, path, prompt, seed, scale, base, source, created_at) "
+                              "VALUES (:a, :p, 'a cat', :seed, :scale, '/b/sd15.safetensors', 'quicktest', "
+                              "CURRENT_TIMESTAMP)"), {"a": artifact_id, "p": f"/g/{scale:g}.png", "seed": seed,
+                                                      "scale": scale})
+    upgrade(engine)
+    with open_session(engine) as session:
+        rows = session.exec(select(Preview).order_by(Preview.id)).all()
+    engine.dispose()
+    assert [(p.artifact_id, p.path, p.prompt, p.seed, p.scale, p.base, p.source) for p in rows] == [
+        (artifact_id, "/g/0.png", "a cat", 1, 0.0, "/b/sd15.safetensors", "quicktest"),
+        (artifact_id, "/g/1.png", "a cat", 1, 1.0, "/b/sd15.safetensors", "quicktest")]
+    # Not known, so not claimed: no weights shown, and no gallery place on a card.
+    assert all(p.adapters is None and p.base_family is None and applied(p) == "" for p in rows)
+    assert not any(shows_only(p, artifact_id, "sd1") for p in rows)

@@ -57,6 +57,35 @@ def test_try_writes_every_image_and_a_contact_sheet_and_records_previews_of_each
         assert {p.prompt for p in rows} == {"orange cat, cat"}  # the trigger words, as no --prompt was given
 
 
+def test_an_image_of_two_adapters_records_both_with_their_effective_weights(zoo, tmp_path, scanned):
+    out = tmp_path / "grid"
+    result = cli("try", "sd1-kohya-lora:3.2", f"{zoo['sd1-lycoris-loha'].path}:-2", "--base", zoo["sd1-diffusers"].path,
+                 "--seeds", "3", "--scales", "0,0.5", *FAST, "-o", out, catalog=scanned)
+    assert result.exit_code == 0, result.output
+    ids = {name: _id(scanned, name) for name in ("sd1-kohya-lora", "sd1-lycoris-loha")}
+    for name in ids:
+        rows = sorted(_previews(scanned, name), key=lambda p: p.scale)
+        assert [p.base_family for p in rows] == ["sd1", "sd1"]
+        assert [[(a["artifact_id"], a["name"], a["weight"]) for a in p.adapters] for p in rows] == [
+            [(ids["sd1-kohya-lora"], "sd1-kohya-lora", 0.0), (ids["sd1-lycoris-loha"], "sd1-lycoris-loha", 0.0)],
+            [(ids["sd1-kohya-lora"], "sd1-kohya-lora", 1.6), (ids["sd1-lycoris-loha"], "sd1-lycoris-loha", -1.0)]]
+    shown = cli("show", "sd1-lycoris-loha", catalog=scanned).stdout
+    assert (f"preview: {out / '001-seed3-scale0.5.png'} (seed 3, scale 0.5) with sd1-kohya-lora:1.6, "
+            "sd1-lycoris-loha:-1 on sd1 — orange cat, cat") in shown
+    assert f"preview: {out / '000-seed3-scale0.png'} (seed 3, scale 0) with base alone on sd1" in shown
+    with Image.open(out / "contact-sheet.png") as sheet:
+        assert sheet.text["Title"].startswith("sd1-kohya-lora.safetensors:3.2 + sd1-lycoris-loha.safetensors:-2: ")
+
+
+def _id(url: str, name: str) -> int:
+    engine = open_catalog(url)
+    try:
+        with open_session(engine) as s:
+            return queries.resolve(s, name).id
+    finally:
+        engine.dispose()
+
+
 def test_try_prints_the_job_size_before_rendering(zoo, tmp_path):
     result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--seeds", "1,2,3",
                  "--scales", "0,0.5", *FAST, "-o", tmp_path / "g")
@@ -172,7 +201,8 @@ def test_show_lists_the_quick_test_previews_with_seed_and_scale(zoo, tmp_path, s
     assert cli("try", "sd1-kohya-lora", "--base", zoo["sd1-diffusers"].path, "--seeds", "7", "--scales", "0.5",
                "--prompt", "a barn", *FAST, "-o", out, catalog=scanned).exit_code == 0
     shown = cli("show", "sd1-kohya-lora", catalog=scanned)
-    assert f"preview: {out / '000-seed7-scale0.5.png'} (seed 7, scale 0.5) — a barn" in shown.stdout
+    assert f"preview: {out / '000-seed7-scale0.5.png'} (seed 7, scale 0.5) with sd1-kohya-lora:0.5 on sd1 — a barn" \
+        in shown.stdout
 
 
 def test_a_hub_id_base_loads_from_the_local_cache_offline(zoo, tmp_path):

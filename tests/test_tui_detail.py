@@ -154,3 +154,34 @@ asyncio.run(main())
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == ["DetailScreen", False]
+
+
+def test_a_preview_caption_names_every_adapter_applied_with_its_weight(catalog):
+    from sqlmodel import select
+
+    from loradex.registry.db import open_catalog
+    from loradex.registry.db import session as open_session
+    from loradex.registry.models import Artifact, Preview
+
+    engine = open_catalog(catalog)
+    with open_session(engine) as session:
+        ids = {a.name: a.id for a in session.exec(select(Artifact).where(Artifact.name.in_([LORA, "sd1-kohya-locon"])))}
+        first = session.exec(select(Preview).where(Preview.artifact_id == ids[LORA]).order_by(Preview.id)).first()
+        session.add(Preview(artifact_id=ids[LORA], path=first.path, prompt=PROMPT, seed=1, scale=1.0,
+                            source="quicktest", base_family="sd1", adapters=[
+                                {"artifact_id": ids[LORA], "name": LORA, "kind": "lora", "sha256": "", "weight": 3.2},
+                                {"artifact_id": ids["sd1-kohya-locon"], "name": "sd1-kohya-locon", "kind": "lora",
+                                 "sha256": "", "weight": -2.0}]))
+        session.commit()
+    engine.dispose()
+    captions = asyncio.run(_captions(make_app(catalog)))
+    shown = [" ".join(c.split()) for c in captions]
+    assert any(c.startswith("scale 1, seed 1 sd1-kohya-lora:3.2, sd1-kohya-locon:-2") for c in shown), shown
+
+
+async def _captions(app) -> list[str]:
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_detail(pilot, LORA)
+        captions = [plain(card.query_one(".caption")) for card in screen.query(PreviewCard)]
+        await pilot.press("escape", "escape", "q")
+    return captions

@@ -377,9 +377,9 @@ class Workbench:
                      inputs: _Inputs, prompt: str) -> Path:
         from .records import write_png
 
-        names = [Path(ref.path).name for *_, ref in inputs.loras] + [Path(ref.path).name for *_, ref in inputs.embeddings]
-        if inputs.controlnet is not None:
-            names.append(Path(inputs.controlnet[2].path).name)
+        # Each adapter with its weight at scale 1 (a column's scale multiplies them all).
+        applied = [*inputs.loras, *inputs.embeddings, *([inputs.controlnet] if inputs.controlnet else [])]
+        names = [f"{Path(ref.path).name}:{weight:g}" for _, weight, ref in applied]
         title = f"{' + '.join(names) or Path(self.base.source).name}: “{prompt}”"
         target = folder / SHEET_NAME
         write_png(contact_sheet(cells, seeds, scales, title), target, text={"Title": title})

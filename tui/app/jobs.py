@@ -228,7 +228,7 @@ def quick_test(engine: Engine, warm: WarmBench, adapter: str, request: QuickTest
                         progress=steps, should_stop=lambda: worker.is_cancelled)
     from loradex.registry.previews import record_previews
 
-    recorded = record_previews(engine, grid.images) if grid.images else 0
+    recorded = record_previews(engine, grid.images, base_family=bench.base.family) if grid.images else 0
     return Tested(grid.sheet, len(grid.images), recorded, grid.interrupted, loaded)
 
 

@@ -188,7 +188,7 @@ def try_cmd(
             from loradex.registry.previews import record_previews
 
             with interrupts_held():
-                recorded = record_previews(engine, grid.images)
+                recorded = record_previews(engine, grid.images, base_family=bench.base.family)
     sink.quick_test(grid, recorded)
     if grid.interrupted:
         raise typer.Exit(130)

@@ -10,6 +10,16 @@ import typer
 from ..output import Sink
 from .app import JsonOpt, RefArg, app, catalog_engine, handle_errors
 
+def _license(value: str | None) -> str | None:
+    """A license the Hub would refuse is a usage error (exit 2), found before anything is staged or sent."""
+    from loradex.registry.licenses import LicenseError, check_license
+
+    try:
+        return None if value is None else check_license(value)
+    except LicenseError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 RepoOpt = Annotated[str, typer.Option("--repo", metavar="OWNER/NAME", help="The Hub repo (created if needed).")]
 
 
@@ -20,8 +30,9 @@ def publish_cmd(
     ref: RefArg,
     repo: RepoOpt,
     private: Annotated[bool, typer.Option("--private", help="Create the repo private.")] = False,
-    license: Annotated[Optional[str], typer.Option("--license", metavar="ID", show_default=False,
-                                                   help="A Hub license id (apache-2.0, openrail++, other …).")] = None,
+    license: Annotated[Optional[str], typer.Option(
+        "--license", metavar="ID", show_default=False, callback=_license,
+        help="A Hub license id (apache-2.0, openrail++, other …; checked against the Hub's list).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=(
         "Print the model card and the file list with sizes; send nothing (not one request)."))] = False,
     json: JsonOpt = False,

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from loradex.adapters.words import count
 from loradex.adapters.words import size as size_text
+from loradex.registry.previews import applied
 
 from .base import BaseSink
 
@@ -80,8 +81,11 @@ class CatalogOutput(BaseSink):
         for preview in extra.previews:
             how = ", ".join(f"{name} {value:g}" for name, value in (("seed", preview.seed), ("scale", preview.scale))
                             if value is not None)
-            self.out.print(f"preview: {preview.path}" + (f" ({how})" if how else "")
-                           + (f" — {preview.prompt}" if preview.prompt else ""), markup=False, highlight=False)
+            made = " ".join(part for part in (f"with {applied(preview)}" if preview.adapters is not None else "",
+                                              f"on {preview.base_family}" if preview.base_family else "") if part)
+            self.out.print(f"preview: {preview.path}" + (f" ({how})" if how else "") + (f" {made}" if made else "")
+                           + (f" — {preview.prompt}" if preview.prompt else ""), markup=False, highlight=False,
+                           soft_wrap=True)  # one line per preview, its path unbroken
         for pub in extra.publications:
             self.out.print(f"published: {pub.repo}" + (f" @ {pub.commit}" if pub.commit else "")
                            + (f" ({pub.url})" if pub.url else ""), markup=False, highlight=False)

@@ -1,4 +1,5 @@
-"""Preview images of an artifact, each with its prompt, seed and scale; a missing file says so.
+"""Preview images of an artifact, each with its prompt, seed, scale and the adapters applied at their
+weights; a missing file says so.
 
 Drawn with textual-image's half-cell renderer (two pixels per cell in colour): it works in every
 terminal, in tmux and in SVG screenshots, and renders the same everywhere, so snapshots are stable.
@@ -17,6 +18,8 @@ from textual.containers import HorizontalScroll, Vertical
 from textual.widgets import Static
 from textual_image.widget import HalfcellImage
 
+from loradex.registry.previews import applied
+
 SHOWN = 6
 THUMBNAIL = (96, 96)  # pixels: more than the cells can show, so the renderer's scaling decides
 
@@ -25,6 +28,8 @@ def caption(preview, shown_path: str) -> Text:
     how = ", ".join(f"{name} {value:g}" for name, value in (("scale", preview.scale), ("seed", preview.seed))
                     if value is not None)
     text = Text(how or Path(shown_path).name, style="bold")
+    if weights := applied(preview):  # which adapters made it, at which weights: not only this one
+        text.append(f"\n{weights}", style="")
     if preview.prompt:
         text.append(f"\n{preview.prompt}", style="")
     return text
