@@ -105,6 +105,54 @@ def test_a_single_file_base_without_its_configs_offline_says_the_two_ways_to_giv
                    "--config")
 
 
+#: The files of stable-diffusion-v1-5/stable-diffusion-v1-5 on the Hub (its listing, weights included).
+_SD15_REPO_FILES = [
+    ".gitattributes", "README.md", "model_index.json", "v1-inference.yaml", "v1-5-pruned.ckpt",
+    "v1-5-pruned.safetensors", "v1-5-pruned-emaonly.ckpt", "v1-5-pruned-emaonly.safetensors",
+    "feature_extractor/preprocessor_config.json", "scheduler/scheduler_config.json",
+    "safety_checker/config.json", "safety_checker/model.safetensors", "safety_checker/pytorch_model.bin",
+    "text_encoder/config.json", "text_encoder/model.safetensors", "text_encoder/pytorch_model.bin",
+    "tokenizer/merges.txt", "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json",
+    "tokenizer/vocab.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+    "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.bin", "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.bin",
+]
+
+
+def _hf_download_patterns(command: str) -> tuple[list[str] | None, list[str] | None]:
+    """(allow, ignore) patterns that the real ``hf download`` would use for ``command``: parsed by
+    huggingface_hub's own CLI (its Click group), combined as its download command does."""
+    import shlex
+
+    from huggingface_hub.cli.hf import app as hf
+
+    argv = shlex.split(command)
+    assert argv[0] == "hf"
+    with hf.make_context("hf", argv[1:], resilient_parsing=True) as ctx:
+        name, command, args = hf.resolve_command(ctx, argv[1:])
+        params = command.make_context(name, args, parent=ctx).params
+    assert name == "download" and not params["filenames"], params  # no pattern was taken for a file name
+    return list(params["include"]) or None, list(params["exclude"]) or None
+
+
+def test_the_offline_hint_s_hf_download_command_fetches_the_configs_and_no_weights(zoo, tmp_path):
+    import re
+
+    from huggingface_hub.utils import filter_repo_objects
+
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-single"].path, *FAST, "-o", tmp_path / "g")
+    line = one_error_line(result, "hf download")
+    command = re.search(r"fetch them once \((hf download [^)]*)\)", line)[1]
+    allow, ignore = _hf_download_patterns(command)
+    fetched = set(filter_repo_objects(_SD15_REPO_FILES, allow_patterns=allow, ignore_patterns=ignore))
+    # What diffusers' single-file loader itself takes from the config repo (its allow_patterns).
+    needed = set(filter_repo_objects(_SD15_REPO_FILES, allow_patterns=["**/*.json", "*.json", "*.txt", "**/*.txt",
+                                                                       "**/*.model"]))
+    assert fetched == needed
+    assert {"model_index.json", "unet/config.json", "tokenizer/vocab.json", "tokenizer/merges.txt"} <= fetched
+    assert not [f for f in fetched if f.endswith((".safetensors", ".bin", ".ckpt"))]
+
+
 def test_a_single_file_base_renders_with_a_config_folder(zoo, tmp_path):
     result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-single"].path, "--config",
                  zoo["sd1-diffusers"].path, "--scales", "1", "--seeds", "1", *FAST, "-o", tmp_path / "g", "--json")

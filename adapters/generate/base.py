@@ -22,6 +22,18 @@ CONFIG_REPOS = {
     "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
 }
 PIPELINES = {"sd1": "StableDiffusionPipeline", "sd2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+#: The files diffusers' single-file loader takes from a config repo (its own ``allow_patterns``,
+#: diffusers.loaders.single_file): configs, tokenizer vocabularies, never weights.
+CONFIG_PATTERNS = ("*.json", "*.txt", "*.model")
+
+
+def config_download_command(repo: str) -> str:
+    """The ``hf download`` command that fetches only ``repo``'s configs into the local cache.
+
+    Each pattern gets its own ``--include``: the ``hf`` CLI (Typer) takes one value per option,
+    so ``--exclude A B`` made B a file name to download and fetched the weights instead.
+    """
+    return f"hf download {repo} " + " ".join(f"--include '{pattern}'" for pattern in CONFIG_PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -139,8 +151,8 @@ def _from_single_file(cls: Any, path: Path, family: str, config: str | Path | No
         if isinstance(exc, LocalEntryNotFoundError) or "cache" in str(exc) or "connect" in str(exc).lower():
             raise UnsupportedError(
                 f"a single-file {family} checkpoint needs the diffusers configs of {repo}, which are not in the "
-                f"local Hugging Face cache; fetch them once (hf download {repo} --exclude '*.safetensors' '*.bin' "
-                "'*.ckpt' '*.pth') or give --config DIR, a diffusers folder of the same architecture", path=path,
+                f"local Hugging Face cache; fetch them once ({config_download_command(repo)}) or give --config DIR, "
+                "a diffusers folder of the same architecture", path=path,
             ) from exc
         raise
 
