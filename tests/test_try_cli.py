@@ -57,6 +57,17 @@ def test_try_writes_every_image_and_a_contact_sheet_and_records_previews_of_each
         assert {p.prompt for p in rows} == {"orange cat, cat"}  # the trigger words, as no --prompt was given
 
 
+def test_a_lora_tag_in_the_prompt_applies_the_catalogued_lora_at_its_weight(zoo, tmp_path, scanned):
+    result = cli("try", "--base", zoo["sd1-diffusers"].path, "--prompt", "an orange cat <lora:sd1-kohya-lora:0.5>",
+                 "--seeds", "1", "--scales", "0,1", *FAST, "-o", tmp_path / "g", "--json", catalog=scanned)
+    assert result.exit_code == 0, result.output
+    images = json.loads(result.stdout)["images"]
+    assert [(a["path"], a["weight"]) for i in images for a in i["adapters"]] == \
+        [(str(zoo["sd1-kohya-lora"].path), 0.0), (str(zoo["sd1-kohya-lora"].path), 0.5)]
+    assert {i["prompt"] for i in images} == {"an orange cat"}
+    assert len(_previews(scanned, "sd1-kohya-lora")) == 2
+
+
 def test_try_prints_the_job_size_before_rendering(zoo, tmp_path):
     result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--seeds", "1,2,3",
                  "--scales", "0,0.5", *FAST, "-o", tmp_path / "g")
@@ -92,6 +103,36 @@ def test_every_png_carries_a1111_parameters(zoo, tmp_path):
     for field in ("Steps: 2", "Sampler: Euler a", "CFG scale: 5.5", "Seed: 9", "Size: 32x32", "Model hash: ",
                   'Lora hashes: "sd1-kohya-lora: '):
         assert field in settings
+
+
+def _offered_samplers() -> list[str]:
+    """The sampler names ``loradex try --help`` offers (the --sampler option's help text)."""
+    import re
+
+    import typer
+
+    from loradex.tui.cli import app
+
+    command = typer.main.get_command(app).commands["try"]
+    (option,) = [p for p in command.params if p.name == "sampler"]
+    return re.split(r", | or ", option.help.rstrip("."))
+
+
+@pytest.mark.parametrize("sampler", _offered_samplers())
+def test_every_sampler_the_help_offers_renders_with_clip_skip_2(zoo, tmp_path, sampler):
+    out = tmp_path / "g"
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--sampler", sampler,
+                 "--clip-skip", "2", "--prompt", "a (cat:1.2)", "--seeds", "1", "--scales", "1", *FAST, "-o", out)
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "000-seed1-scale1.png") as im:
+        settings = im.text["parameters"].splitlines()[-1]
+    assert f"Sampler: {sampler.removesuffix(' Karras')}," in settings and "Clip skip: 2" in settings
+
+
+def test_a_clip_skip_beyond_the_text_encoder_s_layers_is_one_line(zoo, tmp_path):
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--clip-skip", "99",
+                 "--seeds", "1", "--scales", "1", *FAST, "-o", tmp_path / "g")
+    one_error_line(result, "--clip-skip 99", "layers")
 
 
 def test_a_lora_for_another_base_is_one_line_naming_it(zoo, tmp_path):

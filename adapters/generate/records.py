@@ -58,7 +58,10 @@ class ImageRecord:
     base: FileRef
     adapters: list[FileRef] = field(default_factory=list)
     embeddings: list[FileRef] = field(default_factory=list)
+    #: A1111's Clip skip (1: the last layer; diffusers' ``clip_skip`` is one less).
     clip_skip: int | None = None
+    #: ``"a1111"`` when the prompt's brackets weight words (A1111's emphasis, :mod:`.prompts`).
+    emphasis: str | None = None
     controlnet: dict[str, Any] | None = None
     init_image: dict[str, Any] | None = None
     path: str | None = None
@@ -70,7 +73,7 @@ class ImageRecord:
         data["adapters"] = [{"path": a.path, "sha256": a.sha256, "kind": a.kind, "weight": a.weight}
                             for a in self.adapters]
         data["embeddings"] = [{"path": e.path, "sha256": e.sha256, "token": e.token} for e in self.embeddings]
-        for optional in ("clip_skip", "controlnet", "init_image", "path"):
+        for optional in ("clip_skip", "emphasis", "controlnet", "init_image", "path"):
             if data[optional] is None:
                 del data[optional]
         return data

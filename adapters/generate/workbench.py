@@ -29,6 +29,7 @@ from .base import LoadedBase, Placement, check_family, load_base, placement
 from .control import canny, load_controlnet, open_image
 from .embeddings import LoadedEmbedding, load_embedding, unload_embedding
 from .loras import LoraSet
+from .prompts import check_clip_skip, emphasised, encode, own_encoding, split_lora_tags
 from .records import FileRef, ImageRecord, save_image
 from .samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, sampler as named_sampler
 from .sheet import contact_sheet
@@ -131,8 +132,13 @@ class Workbench:
         from ..probe import probe
 
         inputs = _Inputs()
+        seen: set[Path] = set()
         for given, weight in adapters:
             path = Path(os.path.abspath(Path(given).expanduser()))
+            if path in seen:
+                raise UnsupportedError("given twice (on the command line and in a <lora:…> tag?); give it once",
+                                       path=path)
+            seen.add(path)
             if not math.isfinite(weight):
                 raise UnsupportedError(f"weight {weight} is not a finite number", path=path)
             info = probe(path)
@@ -187,12 +193,16 @@ class Workbench:
         should_stop: Callable[[], bool] | None = None,
         on_image: Callable[[ImageRecord], None] | None = None,
         on_start: Callable[[JobSize], None] | None = None,
+        resolve_lora: Callable[[str], str | Path] | None = None,
     ) -> Grid:
         """Render the seed × scale grid of ``adapters`` (``(path, weight)``; a scale multiplies every
         weight, and at scale 0 no adapter is applied: the base alone).
 
         Args:
-            prompt: default: each adapter's first trigger word, joined.
+            prompt: default: each adapter's first trigger word, joined. A1111's syntax: a
+                ``<lora:NAME:WEIGHT>`` tag applies that LoRA (``resolve_lora(NAME)`` gives its file)
+                and is taken out of the text; ``(word:1.2)``, ``(word)``, ``[word]`` weight words.
+            clip_skip: A1111's Clip skip (1: the last text-encoder layer, 2: the penultimate).
             size: (width, height); default the base's native size.
             control_image: needed when a ControlNet is among the adapters (``control_canny``:
                 run canny on it first, for a plain photo).
@@ -214,6 +224,9 @@ class Workbench:
             raise UnsupportedError(f"strength must be between 0 and 1, not {strength:g}")
         width, height = size or self.native_size()
         self._check_size(width, height)
+        if prompt is not None:
+            prompt, tags = split_lora_tags(prompt)
+            adapters = [*adapters, *tagged_loras(tags, resolve_lora)]
         inputs = self._inputs(adapters, control_config)
         control = self._control_image(control_image, control_canny, width, height) if inputs.controlnet else None
         init = self._picture(init_image).resize((width, height)) if init_image is not None else None
@@ -221,6 +234,8 @@ class Workbench:
             if not inputs.triggers:
                 raise UnsupportedError("no prompt given and no adapter has trigger words; give a prompt (--prompt)")
             prompt = ", ".join(inputs.triggers)
+        own = own_encoding(prompt, negative_prompt, clip_skip)  # also refuses BREAK before any step
+        check_clip_skip(self.pipe, clip_skip)
         per_image = _steps_per_image(steps, strength if init is not None else None)
         job = self.job_size(seeds, scales, steps, strength if init is not None else None)
         folder = Path(out) if out is not None else None
@@ -239,7 +254,7 @@ class Workbench:
                     record, picture = self._one(
                         inputs, spec, prompt=prompt, negative_prompt=negative_prompt, seed=seed, scale=scale,
                         steps=steps, guidance_scale=guidance_scale, width=width, height=height,
-                        clip_skip=clip_skip, control=control, control_image=control_image, init=init,
+                        clip_skip=clip_skip, own=own, control=control, control_image=control_image, init=init,
                         init_path=init_image, strength=strength,
                         step=self._step_callback(progress, should_stop, done_steps, job.steps, f"seed {seed}, scale {scale:g}"))
                     done_steps += per_image
@@ -322,7 +337,7 @@ class Workbench:
         return refs
 
     def _one(self, inputs: _Inputs, spec: Any, *, prompt: str, negative_prompt: str, seed: int, scale: float,
-             steps: int, guidance_scale: float, width: int, height: int, clip_skip: int | None, control: Any,
+             steps: int, guidance_scale: float, width: int, height: int, clip_skip: int | None, own: bool, control: Any,
              control_image: Any, init: Any, init_path: Any, strength: float, step: Callable) -> tuple[ImageRecord, Any]:
         import torch
 
@@ -340,7 +355,8 @@ class Workbench:
             base=self._ref(self.base.path, "checkpoint"),
             adapters=[FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash)
                       for _, weight, ref in (*inputs.loras, *inputs.embeddings)],
-            embeddings=embeddings, clip_skip=clip_skip)
+            embeddings=embeddings, clip_skip=clip_skip,
+            emphasis="a1111" if emphasised(prompt) or emphasised(negative_prompt) else None)
         if inputs.controlnet is not None:
             _, weight, ref = inputs.controlnet
             record.adapters.append(FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash))
@@ -355,11 +371,12 @@ class Workbench:
         # as "zero the negative embeddings" (force_zeros_for_empty_prompt), so turning "" into
         # None rendered an image plain diffusers does not reproduce from the record.
         kwargs: dict[str, Any] = dict(
-            prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps,
-            guidance_scale=guidance_scale, generator=torch.Generator("cpu").manual_seed(seed),
-            callback_on_step_end=step)
-        if clip_skip:
-            kwargs["clip_skip"] = clip_skip
+            num_inference_steps=steps, guidance_scale=guidance_scale,
+            generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=step)
+        if own:  # after the LoRAs and embeddings of this image are in the text encoders
+            kwargs.update(encode(pipe, prompt, negative_prompt, clip_skip=clip_skip))
+        else:
+            kwargs.update(prompt=prompt, negative_prompt=negative_prompt)
         if init is not None:
             kwargs.update(image=init, strength=strength)
         else:
@@ -384,6 +401,14 @@ class Workbench:
         target = folder / SHEET_NAME
         write_png(contact_sheet(cells, seeds, scales, title), target, text={"Title": title})
         return target
+
+
+def tagged_loras(tags: Sequence[Any], resolve: Callable[[str], str | Path] | None) -> list[tuple[str | Path, float]]:
+    """The LoRAs a prompt's ``<lora:NAME:WEIGHT>`` tags name, as ``(file, weight)``."""
+    if tags and resolve is None:
+        raise UnsupportedError(f"the prompt names <lora:{tags[0].name}>, but no catalog or resolver is given to "
+                               "find it; give the file as an adapter instead")
+    return [(resolve(tag.name), tag.weight) for tag in tags]
 
 
 def _steps_per_image(steps: int, strength: float | None) -> int:
