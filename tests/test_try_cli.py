@@ -135,6 +135,66 @@ def test_a_clip_skip_beyond_the_text_encoder_s_layers_is_one_line(zoo, tmp_path)
     one_error_line(result, "--clip-skip 99", "layers")
 
 
+@pytest.fixture
+def late_failing_base(zoo, tmp_path) -> Path:
+    """The tiny SD1 diffusers folder with a broken text-encoder config: its header and UNet config
+    say SD1 (all a check needs), but diffusers fails when it loads it. An error that names
+    anything else proves the base was never loaded."""
+    import shutil
+
+    base = tmp_path / "late-failing-sd1"
+    shutil.copytree(zoo["sd1-diffusers"].path, base)
+    (base / "text_encoder" / "config.json").write_text("{ not json")
+    return base
+
+
+def test_the_late_failing_base_fails_only_when_loaded(zoo, tmp_path, late_failing_base):
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", late_failing_base, *FAST, "-o", tmp_path / "g")
+    one_error_line(result, "could not load")
+
+
+@pytest.mark.parametrize("case", ["output under a file", "another family", "bad size", "controlnet without image",
+                                  "missing control image"])
+def test_every_check_that_needs_no_base_runs_before_it_loads(zoo, tmp_path, late_failing_base, case):
+    lora, out = str(zoo["sd1-kohya-lora"].path), tmp_path / "g"
+    args, words = [lora], []
+    if case == "output under a file":
+        (tmp_path / "a-file").write_text("")
+        out, words = tmp_path / "a-file" / "grid", ["a-file", "cannot write"]
+    elif case == "another family":
+        args, words = [str(zoo["sdxl-kohya-lora"].path)], ["sdxl", "sd1"]
+    elif case == "bad size":
+        args, words = [lora, "--size", "33x33"], ["33x33", "multiples of"]
+    elif case == "controlnet without image":
+        args, words = [str(zoo["sd1-controlnet-diffusers"].path)], ["control image"]
+    else:
+        args, words = [str(zoo["sd1-controlnet-diffusers"].path), "--control-image", str(tmp_path / "no.png")], \
+            ["no.png", "no such image"]
+    result = cli("try", *args, "--base", late_failing_base, "--steps", "2", "-o", out)
+    line = one_error_line(result, *words)
+    assert "could not load" not in line and "job:" not in result.stderr
+
+
+def test_eval_into_an_unwritable_folder_says_so_before_loading_the_base(zoo, tmp_path, late_failing_base):
+    from loradex.adapters.zoo import tiny_clip_folder
+
+    (tmp_path / "a-file").write_text("")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a cat\n")
+    result = cli("eval", zoo["sd1-kohya-lora"].path, "--base", late_failing_base, "--prompts", prompts, "--clip",
+                 tiny_clip_folder(tmp_path / "clip"), *FAST, "-o", tmp_path / "a-file" / "eval")
+    one_error_line(result, "a-file", "cannot write")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_try_into_a_read_only_folder_is_one_line_before_loading_the_base(zoo, tmp_path, late_failing_base):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", late_failing_base, *FAST, "-o", out)
+    one_error_line(result, str(out), "cannot write")
+
+
 def test_a_lora_for_another_base_is_one_line_naming_it(zoo, tmp_path):
     result = cli("try", zoo["sdxl-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, *FAST, "-o", tmp_path / "g")
     one_error_line(result, zoo["sdxl-kohya-lora"].path.name, "sdxl", "sd1")

@@ -12,7 +12,9 @@ as A1111 renders it. Without emphasis or Clip skip the pipeline's own ``encode_p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import UnsupportedError
@@ -75,6 +77,14 @@ def split_lora_tags(prompt: str) -> tuple[str, list[LoraTag]]:
         return ""
 
     return _EXTRA_NETWORK.sub(take, prompt), tags
+
+
+def tagged_loras(tags: Sequence[LoraTag], resolve: Callable[[str], str | Path] | None) -> list[tuple[str | Path, float]]:
+    """The LoRAs a prompt's ``<lora:NAME:WEIGHT>`` tags name, as ``(file, weight)``."""
+    if tags and resolve is None:
+        raise UnsupportedError(f"the prompt names <lora:{tags[0].name}>, but no catalog or resolver is given to "
+                               "find it; give the file as an adapter instead")
+    return [(resolve(tag.name), tag.weight) for tag in tags]
 
 
 def parse_attention(text: str) -> list[tuple[str, float]]:

@@ -25,11 +25,12 @@ from typing import Any
 from ..errors import LoradexError, UnsupportedError
 from ..progress import Progress, ProgressEvent
 from ..words import count
-from .base import LoadedBase, Placement, check_family, load_base, placement
+from .base import LoadedBase, Placement, load_base, placement
 from .control import canny, load_controlnet, open_image
 from .embeddings import LoadedEmbedding, load_embedding, unload_embedding
 from .loras import LoraSet
-from .prompts import check_clip_skip, emphasised, encode, own_encoding, split_lora_tags
+from .preflight import check_adapter, check_size, size_multiple, writable_folder
+from .prompts import check_clip_skip, emphasised, encode, own_encoding, split_lora_tags, tagged_loras
 from .records import FileRef, ImageRecord, save_image
 from .samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, sampler as named_sampler
 from .sheet import contact_sheet
@@ -142,14 +143,14 @@ class Workbench:
             if not math.isfinite(weight):
                 raise UnsupportedError(f"weight {weight} is not a finite number", path=path)
             info = probe(path)
+            # Checked now, not when first loaded: a grid starting at scale 0 would render and
+            # save the base-alone images before an adapter for another base was refused.
+            check_adapter(path, info, self.base.family)
             inputs.triggers += info.trigger_words[:1]
             if info.kind in ("lora", "lycoris"):
                 lora = self.loras.load(path, info)
                 inputs.loras.append((lora, weight, self._ref(path, info.kind)))
             elif info.kind == "textual_inversion":
-                # Checked now, not when first loaded: a grid starting at scale 0 would render and
-                # save the base-alone images before an embedding for another base was refused.
-                check_family(info.base, self.base.family, path)
                 inputs.embeddings.append((path, weight, self._ref(path, info.kind)))
             elif info.kind == "controlnet":
                 if inputs.controlnet is not None:
@@ -158,9 +159,6 @@ class Workbench:
                     self._controlnets[path] = load_controlnet(path, self.base.family, self.placement,
                                                               config=control_config)
                 inputs.controlnet = (self._controlnets[path], weight, self._ref(path, info.kind))
-            else:
-                raise UnsupportedError(f"quick-test applies LoRA, LyCORIS, textual inversion and ControlNet; "
-                                       f"this is {info.kind}", path=path)
         return inputs
 
     # -- rendering -------------------------------------------------------------------
@@ -238,9 +236,7 @@ class Workbench:
         check_clip_skip(self.pipe, clip_skip)
         per_image = _steps_per_image(steps, strength if init is not None else None)
         job = self.job_size(seeds, scales, steps, strength if init is not None else None)
-        folder = Path(out) if out is not None else None
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+        folder = writable_folder(out) if out is not None else None
         if width * height > _TILE_PIXELS:
             self.pipe.vae.enable_tiling()
         grid = Grid([], seeds, scales, job)
@@ -278,9 +274,8 @@ class Workbench:
         return side, side
 
     def _check_size(self, width: int, height: int) -> None:
-        multiple = self.pipe.vae_scale_factor * 2 ** (len(self.pipe.unet.config.block_out_channels) - 1)
-        if width % multiple or height % multiple or width <= 0 or height <= 0:
-            raise UnsupportedError(f"size {width}x{height}: width and height must be positive multiples of {multiple}")
+        check_size(width, height, size_multiple(len(self.pipe.unet.config.block_out_channels),
+                                                self.pipe.vae_scale_factor))
 
     @staticmethod
     def _picture(image: str | Path | Any) -> Any:
@@ -401,14 +396,6 @@ class Workbench:
         target = folder / SHEET_NAME
         write_png(contact_sheet(cells, seeds, scales, title), target, text={"Title": title})
         return target
-
-
-def tagged_loras(tags: Sequence[Any], resolve: Callable[[str], str | Path] | None) -> list[tuple[str | Path, float]]:
-    """The LoRAs a prompt's ``<lora:NAME:WEIGHT>`` tags name, as ``(file, weight)``."""
-    if tags and resolve is None:
-        raise UnsupportedError(f"the prompt names <lora:{tags[0].name}>, but no catalog or resolver is given to "
-                               "find it; give the file as an adapter instead")
-    return [(resolve(tag.name), tag.weight) for tag in tags]
 
 
 def _steps_per_image(steps: int, strength: float | None) -> int:

@@ -212,7 +212,10 @@ def quick_test(engine: Engine, warm: WarmBench, adapter: str, request: QuickTest
     """Render the seed × scale grid of ``adapter`` on the request's base (the warm Workbench), and
     record the images as the adapter's previews. Cancelling stops after the current step and keeps
     (and records) the finished images."""
+    from loradex.adapters.generate.preflight import preflight
+
     worker = get_current_worker()
+    preflight(request.base, [(adapter, request.weight)], size=request.size, out=request.out, prompt=request.prompt)
     progress(ProgressEvent("load", 0, 0, request.base))
     bench, loaded = warm.get(request.base)
     progress(ProgressEvent("generate", 0, 0))

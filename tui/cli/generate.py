@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from loradex.adapters.artifact import looks_like_hub_id
+from loradex.adapters.errors import ArtifactNotFoundError
 from loradex.adapters.generate.grid_options import parse_numbers, parse_size
 from loradex.adapters.generate.samplers import SAMPLERS
 from loradex.adapters.words import count
@@ -180,6 +181,16 @@ def try_cmd(
     with optional_engine(ctx) as engine:
         paths = [(str(input_path(ctx, ref)), weight) for ref, weight in pairs]
         base_ref = _base(ctx, base)
+
+        def resolve_lora(name: str) -> Path:
+            return input_path(ctx, name)
+
+        from loradex.adapters.generate.preflight import preflight
+        from loradex.adapters.generate.prompts import split_lora_tags, tagged_loras
+
+        tagged = tagged_loras(split_lora_tags(prompt)[1], resolve_lora) if prompt else []
+        preflight(base_ref, [*paths, *tagged], config=config, size=render_size, out=out, prompt=prompt,
+                  negative=negative, control_image=control_image, init_image=init_image)
         axes = _axes(seed_list, scale_list)
         bench = _workbench(base_ref, device, dtype, offload, config, patch)
         with _stop_on_first_ctrl_c() as stop, sink.progress("try") as progress:
@@ -188,7 +199,7 @@ def try_cmd(
                                 clip_skip=clip_skip, control_image=control_image, control_canny=canny,
                                 control_config=control_config, init_image=init_image, strength=strength, out=out,
                                 progress=progress, should_stop=stop.is_set, on_start=_job_line(axes),
-                                resolve_lora=lambda name: input_path(ctx, name))
+                                resolve_lora=resolve_lora)
         recorded = None
         if engine is not None:
             from loradex.registry.lineage import interrupts_held
@@ -245,11 +256,25 @@ def eval_cmd(
         del engine  # refs resolve through it; eval images are not previews
         path = str(input_path(ctx, ref))
         base_ref = _base(ctx, base)
+    from loradex.adapters.generate.preflight import preflight
+
+    if not Path(clip).expanduser().exists() and not looks_like_hub_id(clip):
+        raise ArtifactNotFoundError("no such CLIP model folder (nor a Hub id: owner/name)", path=clip)
+    render_size = _size(size)
+    from loradex.adapters.generate.preflight import check_prompt
+    from loradex.adapters.generate.prompts import split_lora_tags, tagged_loras
+    from loradex.adapters.generate.samplers import sampler as named_sampler
+
+    named_sampler(sampler)
+    for line in prompt_list:  # eval scores its one adapter: a <lora:…> tag in a prompt is refused
+        check_prompt(line, negative)
+        tagged_loras(split_lora_tags(line)[1], None)
+    preflight(base_ref, [(path, weight)], config=config, size=render_size, out=out, negative=negative)
     bench = _workbench(base_ref, device, dtype, False, config, False)
     with _stop_on_first_ctrl_c() as stop, sink.progress("eval") as progress:
         result = evaluate(bench, [(path, weight)], prompts=prompt_list, scales=scale_list, seeds=seed_list,
                           clip=clip, out=out, references=references, steps=steps, guidance_scale=cfg,
-                          sampler=sampler, size=_size(size), negative_prompt=negative, progress=progress,
+                          sampler=sampler, size=render_size, negative_prompt=negative, progress=progress,
                           should_stop=stop.is_set,
                           on_start=_job_line(_axes(seed_list, scale_list), len(prompt_list)))
     sink.evaluation(result)
