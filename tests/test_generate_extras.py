@@ -448,3 +448,48 @@ def test_clip_skip_2_conditions_on_the_penultimate_layer_for_prompt_and_negative
     assert same(skipped.pictures[0], by_hand)
     assert same(last.pictures[0], none.pictures[0]) and not same(skipped.pictures[0], none.pictures[0])
     assert skipped.images[0].clip_skip == 2
+
+
+# -- ControlNet: reproducible from its record, cropped like A1111, shown on the sheet -----------
+
+def test_a_control_image_of_another_aspect_is_centre_cropped_not_stretched(zoo, sd1):
+    cn = [(zoo["sd1-controlnet-diffusers"].path, 1.0)]
+    wide = photo((64, 32))
+    rendered = sd1.render(cn, prompt="x", control_image=wide, **FAST)
+    cropped = sd1.render(cn, prompt="x", control_image=wide.crop((16, 0, 48, 32)), **FAST)  # A1111's Crop and Resize
+    stretched = sd1.render(cn, prompt="x", control_image=wide.resize(SIZE), **FAST)
+
+    assert same(rendered.pictures[0], cropped.pictures[0])
+    assert not same(rendered.pictures[0], stretched.pictures[0])
+
+
+def test_a_canny_controlnet_run_records_its_control_image_and_preprocessor_as_a1111_does(zoo, sd1, tmp_path):
+    from PIL import Image
+
+    source = tmp_path / "photo.png"
+    photo().save(source)
+    cn = zoo["sd1-controlnet-diffusers"].path
+    grid = sd1.render([(cn, 1.0)], prompt="x", control_image=source, control_canny=True, out=tmp_path / "g", **FAST)
+
+    record = read_record(grid.images[0].path)["controlnet"]
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert record["image"] == str(source) and record["image_sha256"] == sha
+    assert record["preprocessor"] == "canny" and record["thresholds"] == [100, 200]
+    assert record["resize_mode"] == "Crop and Resize"
+    with Image.open(grid.images[0].path) as im:
+        settings = im.text["parameters"].splitlines()[-1]
+    cn_sha = grid.images[0].controlnet["sha256"]
+    assert (f'ControlNet 0: "Module: canny, Model: sd1-controlnet-diffusers [{cn_sha[:8]}], Weight: 1, '
+            'Resize Mode: Crop and Resize, Threshold A: 100, Threshold B: 200') in settings
+
+
+def test_the_contact_sheet_shows_the_control_image_s_edges(zoo, sd1, tmp_path):
+    import cv2
+    from PIL import Image
+
+    cn = [(zoo["sd1-controlnet-diffusers"].path, 1.0)]
+    grid = sd1.render(cn, prompt="x", control_image=photo(), control_canny=True, out=tmp_path / "g", **FAST)
+    edges = canny(photo().resize(SIZE)).resize((128, 128), Image.Resampling.NEAREST)  # the sheet's cell zoom
+    with Image.open(grid.sheet) as sheet:
+        found = cv2.matchTemplate(pixels(sheet).astype(np.float32), pixels(edges).astype(np.float32), cv2.TM_SQDIFF)
+    assert found.min() == 0  # the edges, pixel for pixel, somewhere on the sheet

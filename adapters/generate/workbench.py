@@ -26,7 +26,7 @@ from ..errors import LoradexError, UnsupportedError
 from ..progress import Progress, ProgressEvent
 from ..words import count
 from .base import LoadedBase, Placement, load_base, placement
-from .control import canny, load_controlnet, open_image
+from .control import CANNY_HIGH, CANNY_LOW, canny, crop_and_resize, load_controlnet, open_image
 from .embeddings import LoadedEmbedding, load_embedding, unload_embedding
 from .loras import LoraSet
 from .preflight import check_adapter, check_size, size_multiple, writable_folder
@@ -227,6 +227,7 @@ class Workbench:
             adapters = [*adapters, *tagged_loras(tags, resolve_lora)]
         inputs = self._inputs(adapters, control_config)
         control = self._control_image(control_image, control_canny, width, height) if inputs.controlnet else None
+        control_record = _control_record(control_image, control_canny) if inputs.controlnet else {}
         init = self._picture(init_image).resize((width, height)) if init_image is not None else None
         if prompt is None:
             if not inputs.triggers:
@@ -250,7 +251,7 @@ class Workbench:
                     record, picture = self._one(
                         inputs, spec, prompt=prompt, negative_prompt=negative_prompt, seed=seed, scale=scale,
                         steps=steps, guidance_scale=guidance_scale, width=width, height=height,
-                        clip_skip=clip_skip, own=own, control=control, control_image=control_image, init=init,
+                        clip_skip=clip_skip, own=own, control=control, control_record=control_record, init=init,
                         init_path=init_image, strength=strength,
                         step=self._step_callback(progress, should_stop, done_steps, job.steps, f"seed {seed}, scale {scale:g}"))
                     done_steps += per_image
@@ -266,7 +267,8 @@ class Workbench:
             grid.interrupted = True
         finally:
             if folder is not None and grid.images:
-                grid.sheet = self._write_sheet(folder, cells, seeds, scales, inputs, prompt)
+                grid.sheet = self._write_sheet(folder, cells, seeds, scales, inputs, prompt,
+                                               control if inputs.controlnet else None, control_canny)
         return grid
 
     def native_size(self) -> tuple[int, int]:
@@ -284,7 +286,7 @@ class Workbench:
     def _control_image(self, image: Any, use_canny: bool, width: int, height: int) -> Any:
         if image is None:
             raise UnsupportedError("a ControlNet needs a control image (--control-image)")
-        picture = self._picture(image).resize((width, height))
+        picture = crop_and_resize(self._picture(image), width, height)
         return canny(picture) if use_canny else picture
 
     def _step_callback(self, progress: Progress | None, should_stop: Callable[[], bool] | None, done: int,
@@ -333,7 +335,7 @@ class Workbench:
 
     def _one(self, inputs: _Inputs, spec: Any, *, prompt: str, negative_prompt: str, seed: int, scale: float,
              steps: int, guidance_scale: float, width: int, height: int, clip_skip: int | None, own: bool, control: Any,
-             control_image: Any, init: Any, init_path: Any, strength: float, step: Callable) -> tuple[ImageRecord, Any]:
+             control_record: dict[str, Any], init: Any, init_path: Any, strength: float, step: Callable) -> tuple[ImageRecord, Any]:
         import torch
 
         self.loras.apply([(lora, weight * scale) for lora, weight, _ in inputs.loras])
@@ -357,7 +359,7 @@ class Workbench:
             record.adapters.append(FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash))
             if cn:
                 record.controlnet = {"path": ref.path, "sha256": ref.sha256, "conditioning_scale": weight * scale,
-                                     "image": _image_path(control_image)}
+                                     **control_record}
         if init is not None:
             record.init_image = {"path": _image_path(init_path), "strength": strength}
             if strength == 0:  # no denoising at all: the init image is the answer
@@ -386,7 +388,7 @@ class Workbench:
         return record, picture
 
     def _write_sheet(self, folder: Path, cells: list[list[Any | None]], seeds: list[int], scales: list[float],
-                     inputs: _Inputs, prompt: str) -> Path:
+                     inputs: _Inputs, prompt: str, control: Any | None, use_canny: bool) -> Path:
         from .records import write_png
 
         names = [Path(ref.path).name for *_, ref in inputs.loras] + [Path(ref.path).name for *_, ref in inputs.embeddings]
@@ -394,7 +396,8 @@ class Workbench:
             names.append(Path(inputs.controlnet[2].path).name)
         title = f"{' + '.join(names) or Path(self.base.source).name}: “{prompt}”"
         target = folder / SHEET_NAME
-        write_png(contact_sheet(cells, seeds, scales, title), target, text={"Title": title})
+        shown = (f"control{' (canny)' if use_canny else ''}", control) if control is not None else None
+        write_png(contact_sheet(cells, seeds, scales, title, control=shown), target, text={"Title": title})
         return target
 
 
@@ -405,4 +408,18 @@ def _steps_per_image(steps: int, strength: float | None) -> int:
 
 def _image_path(image: Any) -> str | None:
     return os.path.abspath(image) if isinstance(image, (str, Path)) else None
+
+
+def _control_record(image: Any, use_canny: bool) -> dict[str, Any]:
+    """How the control image was made from what was given, for the record: the file (path and
+    sha256; None for an image passed in memory), the preprocessor and A1111's resize mode."""
+    import hashlib
+
+    path = _image_path(image)
+    record: dict[str, Any] = {"image": path, "image_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                              if path else None, "preprocessor": "canny" if use_canny else None,
+                              "resize_mode": "Crop and Resize"}
+    if use_canny:
+        record["thresholds"] = [CANNY_LOW, CANNY_HIGH]
+    return record
 
