@@ -324,3 +324,172 @@ def test_the_base_alone_image_s_record_loads_no_embedding_but_lists_it_at_weight
     assert [(a["path"], a["kind"], a["weight"]) for a in base_alone["adapters"]] == \
         [(str(path), "textual_inversion", 0.0)]
     assert [a["weight"] for a in applied["adapters"]] == [1.0]
+
+
+# -- A1111 prompt syntax: <lora:…> tags, emphasis, Clip skip ----------------------------------
+
+@pytest.mark.parametrize("text, parsed", [  # the examples of A1111's parse_prompt_attention docstring
+    ("normal text", [("normal text", 1.0)]),
+    ("an (important) word", [("an ", 1.0), ("important", 1.1), (" word", 1.0)]),
+    ("(unbalanced", [("unbalanced", 1.1)]),
+    ("\\(literal\\]", [("(literal]", 1.0)]),
+    ("(unnecessary)(parens)", [("unnecessaryparens", 1.1)]),
+    ("a (((house:1.3)) [on] a (hill:0.5), sun, (((sky))).",
+     [("a ", 1.0), ("house", 1.5730000000000004), (" ", 1.1), ("on", 1.0), (" a ", 1.1), ("hill", 0.55),
+      (", sun, ", 1.1), ("sky", 1.4641000000000006), (".", 1.1)]),
+])
+def test_emphasis_parses_as_a1111_documents_it(text, parsed):
+    from loradex.adapters.generate.prompts import parse_attention
+
+    assert parse_attention(text) == parsed
+
+
+def test_a_lora_tag_in_the_prompt_renders_pixel_identical_to_the_lora_given_explicitly(zoo, sd1, tmp_path):
+    from PIL import Image
+
+    lora = zoo["sd1-kohya-lora"].path
+    tagged = sd1.render([], prompt="an orange cat <lora:sd1-kohya-lora:0.8>", resolve_lora=lambda name: zoo[name].path,
+                        out=tmp_path / "tagged", **FAST)
+    given = sd1.render([(lora, 0.8)], prompt="an orange cat", **FAST)
+
+    assert same(tagged.pictures[0], given.pictures[0])
+    record = read_record(tagged.images[0].path)
+    assert record["prompt"] == "an orange cat"  # the text the encoder got
+    assert [(a["path"], a["weight"]) for a in record["adapters"]] == [(str(lora), 0.8)]
+    with Image.open(tagged.images[0].path) as im:
+        assert im.text["parameters"].splitlines()[0] == "an orange cat <lora:sd1-kohya-lora:0.8>"
+
+
+def test_a_lora_tag_with_separate_part_weights_or_another_network_is_one_line(sd1):
+    for prompt in ("x <lora:a:0.5:0.2>", "x <lora:a:te=0.5>", "x <hypernet:h:1>", "x <lora:a:strong>"):
+        with pytest.raises(LoradexError) as caught:
+            sd1.render([], prompt=prompt, resolve_lora=str, **FAST)
+        assert "\n" not in str(caught.value) and "prompt" in str(caught.value)
+
+
+def _a1111_weighted(pipe, words: list[tuple[str, float]]) -> torch.Tensor:
+    """By hand: the text encoder's output for the words, each token's row times its word's weight,
+    then the whole scaled back to its original mean (A1111's process_tokens)."""
+    tok = pipe.tokenizer
+    ids, weights = [tok.bos_token_id], [1.0]
+    for word, weight in words:
+        word_ids = tok(word, add_special_tokens=False)["input_ids"]
+        ids, weights = ids + word_ids, weights + [weight] * len(word_ids)
+    ids, weights = ids + [tok.eos_token_id], weights + [1.0]
+    pad = tok.model_max_length - len(ids)
+    ids, weights = ids + [tok.pad_token_id] * pad, weights + [1.0] * pad
+    with torch.inference_mode():
+        z = pipe.text_encoder(torch.tensor([ids]))[0]
+    mean = z.mean()
+    z = z * torch.tensor(weights).reshape(1, -1, 1)
+    return z * (mean / z.mean())
+
+
+def test_emphasis_weights_the_token_embeddings_as_a1111_does(sd1):
+    from loradex.adapters.generate.prompts import encode
+
+    embeds = encode(sd1.pipe, "a (cat:1.3) on a [mat]", "")
+    want = _a1111_weighted(sd1.pipe, [("a", 1.0), ("cat", 1.3), ("on a", 1.0), ("mat", 1 / 1.1)])
+
+    assert torch.allclose(embeds["prompt_embeds"], want, atol=1e-6, rtol=0)
+    assert torch.equal(embeds["negative_prompt_embeds"], embed(sd1.pipe, ""))
+
+
+def test_emphasis_changes_the_image_and_weight_1_renders_as_the_plain_words(sd1, tmp_path):
+    plain = sd1.render([], prompt="a cat", **FAST)
+    one = sd1.render([], prompt="a (cat:1)", **FAST)
+    more = sd1.render([], prompt="a (cat:1.5)", out=tmp_path / "g", **FAST)
+
+    assert same(plain.pictures[0], one.pictures[0])
+    assert plain.images[0].emphasis is None and one.images[0].emphasis == "a1111"  # its text is A1111 syntax
+    assert not same(plain.pictures[0], more.pictures[0])
+    assert read_record(more.images[0].path)["emphasis"] == "a1111"
+
+
+@pytest.mark.parametrize("base", ["sd1", "sdxl"])
+def test_loradex_s_own_encoding_of_a_plain_prompt_equals_diffusers_encode_prompt(base, request):
+    """The path emphasis and Clip skip take gives diffusers' own embeddings when neither is used."""
+    from loradex.adapters.generate.prompts import encode
+
+    pipe = request.getfixturevalue(base).pipe
+    ours = encode(pipe, "a photo of a cat", "blurry")
+    with torch.inference_mode():
+        theirs = pipe.encode_prompt("a photo of a cat", device="cpu", num_images_per_prompt=1,
+                                    do_classifier_free_guidance=True, negative_prompt="blurry")
+    keys = ["prompt_embeds", "negative_prompt_embeds"]
+    if base == "sdxl":
+        keys += ["pooled_prompt_embeds", "negative_pooled_prompt_embeds"]
+    for key, value in zip(keys, theirs):
+        assert torch.equal(ours[key], value), key
+
+
+def test_clip_skip_2_conditions_on_the_penultimate_layer_for_prompt_and_negative(sd1):
+    """A1111's Clip skip 2: the penultimate layer's hidden states through the final layer norm,
+    rendered here by plain diffusers from embeddings computed by hand."""
+    pipe = sd1.pipe
+    skipped = sd1.render([], prompt="a cat", negative_prompt="blurry", clip_skip=2, **FAST)
+    last = sd1.render([], prompt="a cat", negative_prompt="blurry", clip_skip=1, **FAST)
+    none = sd1.render([], prompt="a cat", negative_prompt="blurry", **FAST)
+
+    def penultimate(text: str) -> torch.Tensor:
+        ids = pipe.tokenizer(text, padding="max_length", max_length=pipe.tokenizer.model_max_length,
+                             return_tensors="pt").input_ids
+        with torch.inference_mode():
+            hidden = pipe.text_encoder(ids, output_hidden_states=True).hidden_states[-2]
+            return pipe.text_encoder.final_layer_norm(hidden)
+
+    from loradex.adapters.generate.samplers import DEFAULT_SAMPLER, sampler
+
+    pipe.scheduler = sampler(DEFAULT_SAMPLER).scheduler(pipe.scheduler.config)
+    with torch.inference_mode():
+        by_hand = pipe(prompt_embeds=penultimate("a cat"), negative_prompt_embeds=penultimate("blurry"),
+                       num_inference_steps=2, width=32, height=32, guidance_scale=7.0,
+                       generator=torch.Generator("cpu").manual_seed(3)).images[0]
+    assert same(skipped.pictures[0], by_hand)
+    assert same(last.pictures[0], none.pictures[0]) and not same(skipped.pictures[0], none.pictures[0])
+    assert skipped.images[0].clip_skip == 2
+
+
+# -- ControlNet: reproducible from its record, cropped like A1111, shown on the sheet -----------
+
+def test_a_control_image_of_another_aspect_is_centre_cropped_not_stretched(zoo, sd1):
+    cn = [(zoo["sd1-controlnet-diffusers"].path, 1.0)]
+    wide = photo((64, 32))
+    rendered = sd1.render(cn, prompt="x", control_image=wide, **FAST)
+    cropped = sd1.render(cn, prompt="x", control_image=wide.crop((16, 0, 48, 32)), **FAST)  # A1111's Crop and Resize
+    stretched = sd1.render(cn, prompt="x", control_image=wide.resize(SIZE), **FAST)
+
+    assert same(rendered.pictures[0], cropped.pictures[0])
+    assert not same(rendered.pictures[0], stretched.pictures[0])
+
+
+def test_a_canny_controlnet_run_records_its_control_image_and_preprocessor_as_a1111_does(zoo, sd1, tmp_path):
+    from PIL import Image
+
+    source = tmp_path / "photo.png"
+    photo().save(source)
+    cn = zoo["sd1-controlnet-diffusers"].path
+    grid = sd1.render([(cn, 1.0)], prompt="x", control_image=source, control_canny=True, out=tmp_path / "g", **FAST)
+
+    record = read_record(grid.images[0].path)["controlnet"]
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert record["image"] == str(source) and record["image_sha256"] == sha
+    assert record["preprocessor"] == "canny" and record["thresholds"] == [100, 200]
+    assert record["resize_mode"] == "Crop and Resize"
+    with Image.open(grid.images[0].path) as im:
+        settings = im.text["parameters"].splitlines()[-1]
+    cn_sha = grid.images[0].controlnet["sha256"]
+    assert (f'ControlNet 0: "Module: canny, Model: sd1-controlnet-diffusers [{cn_sha[:8]}], Weight: 1, '
+            'Resize Mode: Crop and Resize, Threshold A: 100, Threshold B: 200') in settings
+
+
+def test_the_contact_sheet_shows_the_control_image_s_edges(zoo, sd1, tmp_path):
+    import cv2
+    from PIL import Image
+
+    cn = [(zoo["sd1-controlnet-diffusers"].path, 1.0)]
+    grid = sd1.render(cn, prompt="x", control_image=photo(), control_canny=True, out=tmp_path / "g", **FAST)
+    edges = canny(photo().resize(SIZE)).resize((128, 128), Image.Resampling.NEAREST)  # the sheet's cell zoom
+    with Image.open(grid.sheet) as sheet:
+        found = cv2.matchTemplate(pixels(sheet).astype(np.float32), pixels(edges).astype(np.float32), cv2.TM_SQDIFF)
+    assert found.min() == 0  # the edges, pixel for pixel, somewhere on the sheet

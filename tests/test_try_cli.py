@@ -86,6 +86,17 @@ def _id(url: str, name: str) -> int:
         engine.dispose()
 
 
+def test_a_lora_tag_in_the_prompt_applies_the_catalogued_lora_at_its_weight(zoo, tmp_path, scanned):
+    result = cli("try", "--base", zoo["sd1-diffusers"].path, "--prompt", "an orange cat <lora:sd1-kohya-lora:0.5>",
+                 "--seeds", "1", "--scales", "0,1", *FAST, "-o", tmp_path / "g", "--json", catalog=scanned)
+    assert result.exit_code == 0, result.output
+    images = json.loads(result.stdout)["images"]
+    assert [(a["path"], a["weight"]) for i in images for a in i["adapters"]] == \
+        [(str(zoo["sd1-kohya-lora"].path), 0.0), (str(zoo["sd1-kohya-lora"].path), 0.5)]
+    assert {i["prompt"] for i in images} == {"an orange cat"}
+    assert len(_previews(scanned, "sd1-kohya-lora")) == 2
+
+
 def test_try_prints_the_job_size_before_rendering(zoo, tmp_path):
     result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--seeds", "1,2,3",
                  "--scales", "0,0.5", *FAST, "-o", tmp_path / "g")
@@ -123,6 +134,96 @@ def test_every_png_carries_a1111_parameters(zoo, tmp_path):
         assert field in settings
 
 
+def _offered_samplers() -> list[str]:
+    """The sampler names ``loradex try --help`` offers (the --sampler option's help text)."""
+    import re
+
+    import typer
+
+    from loradex.tui.cli import app
+
+    command = typer.main.get_command(app).commands["try"]
+    (option,) = [p for p in command.params if p.name == "sampler"]
+    return re.split(r", | or ", option.help.rstrip("."))
+
+
+@pytest.mark.parametrize("sampler", _offered_samplers())
+def test_every_sampler_the_help_offers_renders_with_clip_skip_2(zoo, tmp_path, sampler):
+    out = tmp_path / "g"
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--sampler", sampler,
+                 "--clip-skip", "2", "--prompt", "a (cat:1.2)", "--seeds", "1", "--scales", "1", *FAST, "-o", out)
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "000-seed1-scale1.png") as im:
+        settings = im.text["parameters"].splitlines()[-1]
+    assert f"Sampler: {sampler.removesuffix(' Karras')}," in settings and "Clip skip: 2" in settings
+
+
+def test_a_clip_skip_beyond_the_text_encoder_s_layers_is_one_line(zoo, tmp_path):
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--clip-skip", "99",
+                 "--seeds", "1", "--scales", "1", *FAST, "-o", tmp_path / "g")
+    one_error_line(result, "--clip-skip 99", "layers")
+
+
+@pytest.fixture
+def late_failing_base(zoo, tmp_path) -> Path:
+    """The tiny SD1 diffusers folder with a broken text-encoder config: its header and UNet config
+    say SD1 (all a check needs), but diffusers fails when it loads it. An error that names
+    anything else proves the base was never loaded."""
+    import shutil
+
+    base = tmp_path / "late-failing-sd1"
+    shutil.copytree(zoo["sd1-diffusers"].path, base)
+    (base / "text_encoder" / "config.json").write_text("{ not json")
+    return base
+
+
+def test_the_late_failing_base_fails_only_when_loaded(zoo, tmp_path, late_failing_base):
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", late_failing_base, *FAST, "-o", tmp_path / "g")
+    one_error_line(result, "could not load")
+
+
+@pytest.mark.parametrize("case", ["output under a file", "another family", "bad size", "controlnet without image",
+                                  "missing control image"])
+def test_every_check_that_needs_no_base_runs_before_it_loads(zoo, tmp_path, late_failing_base, case):
+    lora, out = str(zoo["sd1-kohya-lora"].path), tmp_path / "g"
+    args, words = [lora], []
+    if case == "output under a file":
+        (tmp_path / "a-file").write_text("")
+        out, words = tmp_path / "a-file" / "grid", ["a-file", "cannot write"]
+    elif case == "another family":
+        args, words = [str(zoo["sdxl-kohya-lora"].path)], ["sdxl", "sd1"]
+    elif case == "bad size":
+        args, words = [lora, "--size", "33x33"], ["33x33", "multiples of"]
+    elif case == "controlnet without image":
+        args, words = [str(zoo["sd1-controlnet-diffusers"].path)], ["control image"]
+    else:
+        args, words = [str(zoo["sd1-controlnet-diffusers"].path), "--control-image", str(tmp_path / "no.png")], \
+            ["no.png", "no such image"]
+    result = cli("try", *args, "--base", late_failing_base, "--steps", "2", "-o", out)
+    line = one_error_line(result, *words)
+    assert "could not load" not in line and "job:" not in result.stderr
+
+
+def test_eval_into_an_unwritable_folder_says_so_before_loading_the_base(zoo, tmp_path, late_failing_base):
+    from loradex.adapters.zoo import tiny_clip_folder
+
+    (tmp_path / "a-file").write_text("")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a cat\n")
+    result = cli("eval", zoo["sd1-kohya-lora"].path, "--base", late_failing_base, "--prompts", prompts, "--clip",
+                 tiny_clip_folder(tmp_path / "clip"), *FAST, "-o", tmp_path / "a-file" / "eval")
+    one_error_line(result, "a-file", "cannot write")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_try_into_a_read_only_folder_is_one_line_before_loading_the_base(zoo, tmp_path, late_failing_base):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", late_failing_base, *FAST, "-o", out)
+    one_error_line(result, str(out), "cannot write")
+
+
 def test_a_lora_for_another_base_is_one_line_naming_it(zoo, tmp_path):
     result = cli("try", zoo["sdxl-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, *FAST, "-o", tmp_path / "g")
     one_error_line(result, zoo["sdxl-kohya-lora"].path.name, "sdxl", "sd1")
@@ -132,6 +233,54 @@ def test_a_single_file_base_without_its_configs_offline_says_the_two_ways_to_giv
     result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-single"].path, *FAST, "-o", tmp_path / "g")
     one_error_line(result, zoo["sd1-single"].path.name, "stable-diffusion-v1-5/stable-diffusion-v1-5", "hf download",
                    "--config")
+
+
+#: The files of stable-diffusion-v1-5/stable-diffusion-v1-5 on the Hub (its listing, weights included).
+_SD15_REPO_FILES = [
+    ".gitattributes", "README.md", "model_index.json", "v1-inference.yaml", "v1-5-pruned.ckpt",
+    "v1-5-pruned.safetensors", "v1-5-pruned-emaonly.ckpt", "v1-5-pruned-emaonly.safetensors",
+    "feature_extractor/preprocessor_config.json", "scheduler/scheduler_config.json",
+    "safety_checker/config.json", "safety_checker/model.safetensors", "safety_checker/pytorch_model.bin",
+    "text_encoder/config.json", "text_encoder/model.safetensors", "text_encoder/pytorch_model.bin",
+    "tokenizer/merges.txt", "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json",
+    "tokenizer/vocab.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+    "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.bin", "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.bin",
+]
+
+
+def _hf_download_patterns(command: str) -> tuple[list[str] | None, list[str] | None]:
+    """(allow, ignore) patterns that the real ``hf download`` would use for ``command``: parsed by
+    huggingface_hub's own CLI (its Click group), combined as its download command does."""
+    import shlex
+
+    from huggingface_hub.cli.hf import app as hf
+
+    argv = shlex.split(command)
+    assert argv[0] == "hf"
+    with hf.make_context("hf", argv[1:], resilient_parsing=True) as ctx:
+        name, command, args = hf.resolve_command(ctx, argv[1:])
+        params = command.make_context(name, args, parent=ctx).params
+    assert name == "download" and not params["filenames"], params  # no pattern was taken for a file name
+    return list(params["include"]) or None, list(params["exclude"]) or None
+
+
+def test_the_offline_hint_s_hf_download_command_fetches_the_configs_and_no_weights(zoo, tmp_path):
+    import re
+
+    from huggingface_hub.utils import filter_repo_objects
+
+    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-single"].path, *FAST, "-o", tmp_path / "g")
+    line = one_error_line(result, "hf download")
+    command = re.search(r"fetch them once \((hf download [^)]*)\)", line)[1]
+    allow, ignore = _hf_download_patterns(command)
+    fetched = set(filter_repo_objects(_SD15_REPO_FILES, allow_patterns=allow, ignore_patterns=ignore))
+    # What diffusers' single-file loader itself takes from the config repo (its allow_patterns).
+    needed = set(filter_repo_objects(_SD15_REPO_FILES, allow_patterns=["**/*.json", "*.json", "*.txt", "**/*.txt",
+                                                                       "**/*.model"]))
+    assert fetched == needed
+    assert {"model_index.json", "unet/config.json", "tokenizer/vocab.json", "tokenizer/merges.txt"} <= fetched
+    assert not [f for f in fetched if f.endswith((".safetensors", ".bin", ".ckpt"))]
 
 
 def test_a_single_file_base_renders_with_a_config_folder(zoo, tmp_path):

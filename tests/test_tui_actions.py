@@ -331,6 +331,41 @@ async def test_quick_test_renders_on_the_tiny_base_shows_the_sheet_and_records_p
 
 
 @sync
+async def test_the_quick_test_form_renders_a_controlnet_from_a_control_image_with_canny(library, zoo, tmp_path):
+    from PIL import Image, ImageDraw
+    from textual.widgets import Checkbox
+
+    from loradex.adapters.generate import read_record
+    from loradex.tui.app.screens.quick_test import QuickTestDialog
+    from loradex.tui.app.screens.sheet import SheetScreen
+
+    engine, lib, db = library
+    shutil.copytree(zoo["sd1-controlnet-diffusers"].path, lib / "sd1-controlnet-diffusers")
+    scan([lib], engine=engine)
+    photo = tmp_path / "photo.png"
+    im = Image.new("RGB", (64, 48), (128, 120, 110))
+    ImageDraw.Draw(im).rectangle([8, 8, 32, 24], fill=(20, 30, 40))
+    im.save(photo)
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        select(app, "sd1-controlnet-diffusers")
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, QuickTestDialog))
+        form = app.screen
+        for key, value in {"prompt": "a house", "seeds": "1", "scales": "1", "steps": "2", "size": "32x32",
+                           "control": str(photo)}.items():
+            form.query_one(f"#{key}", Input).value = value
+        form.query_one("#canny", Checkbox).value = True
+        out = tmp_path / "cn"
+        form.query_one("#out", Input).value = str(out)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: isinstance(app.screen, SheetScreen), timeout=120)
+    (png,) = out.glob("0*.png")
+    record = read_record(png)["controlnet"]
+    assert record["image"] == str(photo) and record["preprocessor"] == "canny"
+
+
+@sync
 async def test_an_edit_on_the_detail_screen_shows_there_and_forgetting_goes_back_to_the_table(library):
     engine, lib, db = library
     app = make_app(engine)

@@ -22,6 +22,18 @@ CONFIG_REPOS = {
     "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
 }
 PIPELINES = {"sd1": "StableDiffusionPipeline", "sd2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+#: The files diffusers' single-file loader takes from a config repo (its own ``allow_patterns``,
+#: diffusers.loaders.single_file): configs, tokenizer vocabularies, never weights.
+CONFIG_PATTERNS = ("*.json", "*.txt", "*.model")
+
+
+def config_download_command(repo: str) -> str:
+    """The ``hf download`` command that fetches only ``repo``'s configs into the local cache.
+
+    Each pattern gets its own ``--include``: the ``hf`` CLI (Typer) takes one value per option,
+    so ``--exclude A B`` made B a file name to download and fetched the weights instead.
+    """
+    return f"hf download {repo} " + " ".join(f"--include '{pattern}'" for pattern in CONFIG_PATTERNS)
 
 
 @dataclass(frozen=True)
@@ -73,10 +85,60 @@ class LoadedBase:
     path: Path
 
 
-def _offline() -> bool:
+def offline() -> bool:
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE)
+
+
+def base_family(path: Path) -> str:
+    """The family of the checkpoint at ``path`` (from its header), refused unless quick-test
+    generates with it."""
+    from ..probe import probe
+
+    info = probe(path)
+    if info.kind != "checkpoint":
+        raise UnsupportedError(f"the base must be a checkpoint; this is {info.kind}", path=path)
+    if info.base not in PIPELINES:
+        raise UnsupportedError(f"quick-test generates with SD1.x, SD2.x and SDXL bases; this one is {info.base}",
+                               path=path)
+    return info.base
+
+
+def config_folder(path: Path, family: str, config: str | Path | None) -> Path | None:
+    """The diffusers folder holding the configs of the base at ``path``: the folder itself, the
+    ``config`` folder, or the config repo's snapshot in the local Hugging Face cache; None when
+    they would still have to be downloaded.
+
+    Raises:
+        ArtifactNotFoundError: ``config`` is not a diffusers pipeline folder.
+        UnsupportedError: a single file whose configs are not in the cache while offline.
+    """
+    if path.is_dir():
+        return path
+    if config is not None:
+        folder = Path(config).expanduser().resolve()
+        if not (folder / "model_index.json").is_file() and not (folder / "unet" / "config.json").is_file():
+            raise ArtifactNotFoundError("--config must be a diffusers pipeline folder (model_index.json, "
+                                        "unet/config.json …) of the same architecture", path=folder)
+        return folder
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(CONFIG_REPOS[family], "model_index.json")
+    if isinstance(cached, str):
+        return Path(cached).parent
+    if offline():
+        raise missing_configs(path, family)
+    return None
+
+
+def missing_configs(path: Path, family: str) -> UnsupportedError:
+    """The one line that says both ways to give a single file's configs."""
+    repo = CONFIG_REPOS[family]
+    return UnsupportedError(
+        f"a single-file {family} checkpoint needs the diffusers configs of {repo}, which are not in the local "
+        f"Hugging Face cache; fetch them once ({config_download_command(repo)}) or give --config DIR, a diffusers "
+        "folder of the same architecture", path=path)
 
 
 def load_base(source: str | Path, placement: Placement, *, config: str | Path | None = None) -> LoadedBase:
@@ -102,46 +164,31 @@ def load_base(source: str | Path, placement: Placement, *, config: str | Path | 
 
 
 def _load_local(diffusers: Any, path: Path, where: Placement, config: str | Path | None) -> LoadedBase:
-    from ..probe import probe
-
-    info = probe(path)
-    if info.kind != "checkpoint":
-        raise UnsupportedError(f"the base must be a checkpoint; this is {info.kind}", path=path)
-    if info.base not in PIPELINES:
-        raise UnsupportedError(f"quick-test generates with SD1.x, SD2.x and SDXL bases; this one is {info.base}",
-                               path=path)
-    cls = getattr(diffusers, PIPELINES[info.base])
+    family = base_family(path)
+    configs = config_folder(path, family, config)  # refuses a bad --config before loading
+    cls = getattr(diffusers, PIPELINES[family])
     kwargs = dict(torch_dtype=where.torch_dtype)
     try:
         if path.is_dir():
             pipe = cls.from_pretrained(path, local_files_only=True, **kwargs)
+        elif config is not None:
+            pipe = cls.from_single_file(path, config=str(configs), local_files_only=True, **kwargs)
         else:
-            pipe = _from_single_file(cls, path, info.base, config, kwargs)
+            pipe = _from_single_file(cls, path, family, kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise UnsupportedError(f"diffusers could not load it as {PIPELINES[info.base]}: {_first_line(exc)}",
+        raise UnsupportedError(f"diffusers could not load it as {PIPELINES[family]}: {_first_line(exc)}",
                                path=path) from exc
-    return LoadedBase(_placed(pipe, where), str(path), info.base, path)
+    return LoadedBase(_placed(pipe, where), str(path), family, path)
 
 
-def _from_single_file(cls: Any, path: Path, family: str, config: str | Path | None, kwargs: dict) -> Any:
-    if config is not None:
-        folder = Path(config).expanduser()
-        if not (folder / "model_index.json").is_file() and not (folder / "unet" / "config.json").is_file():
-            raise ArtifactNotFoundError("--config must be a diffusers pipeline folder (model_index.json, "
-                                        "unet/config.json …) of the same architecture", path=folder)
-        return cls.from_single_file(path, config=str(folder.resolve()), local_files_only=True, **kwargs)
-    repo = CONFIG_REPOS[family]
+def _from_single_file(cls: Any, path: Path, family: str, kwargs: dict) -> Any:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return cls.from_single_file(path, config=repo, local_files_only=_offline(), **kwargs)
+        return cls.from_single_file(path, config=CONFIG_REPOS[family], local_files_only=offline(), **kwargs)
     except (LocalEntryNotFoundError, OSError) as exc:
         if isinstance(exc, LocalEntryNotFoundError) or "cache" in str(exc) or "connect" in str(exc).lower():
-            raise UnsupportedError(
-                f"a single-file {family} checkpoint needs the diffusers configs of {repo}, which are not in the "
-                f"local Hugging Face cache; fetch them once (hf download {repo} --exclude '*.safetensors' '*.bin' "
-                "'*.ckpt' '*.pth') or give --config DIR, a diffusers folder of the same architecture", path=path,
-            ) from exc
+            raise missing_configs(path, family) from exc
         raise
 
 
@@ -150,7 +197,7 @@ def _load_hub(diffusers: Any, repo: str, where: Placement) -> LoadedBase:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        folder = Path(snapshot_download(repo, local_files_only=_offline(),
+        folder = Path(snapshot_download(repo, local_files_only=offline(),
                                         allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors"]))
     except LocalEntryNotFoundError as exc:
         raise ArtifactNotFoundError(f"the Hub model {repo} is not in the local Hugging Face cache and the Hub is "

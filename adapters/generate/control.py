@@ -56,7 +56,21 @@ def open_image(path: str | Path) -> Any:
         raise UnsupportedError(f"not an image PIL can read ({exc.__class__.__name__})", path=path) from exc
 
 
-def canny(image: Any, low: int = 100, high: int = 200) -> Any:
+#: The canny thresholds (A1111's ControlNet defaults, its "Threshold A" and "Threshold B").
+CANNY_LOW, CANNY_HIGH = 100, 200
+
+
+def crop_and_resize(image: Any, width: int, height: int) -> Any:
+    """``image`` cut to the aspect ratio of ``width``×``height`` about its centre, then resized to
+    it: A1111 ControlNet's default resize mode, "Crop and Resize" (nothing is stretched)."""
+    w, h = image.size
+    scale = max(width / w, height / h)  # the side that fits exactly; the other is cropped
+    crop_w, crop_h = round(width / scale), round(height / scale)
+    left, top = (w - crop_w) // 2, (h - crop_h) // 2
+    return image.crop((left, top, left + crop_w, top + crop_h)).resize((width, height))
+
+
+def canny(image: Any, low: int = CANNY_LOW, high: int = CANNY_HIGH) -> Any:
     """Canny edges of ``image`` as a white-on-black RGB image (the canny ControlNets' input)."""
     import cv2
     import numpy as np

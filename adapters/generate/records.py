@@ -58,7 +58,10 @@ class ImageRecord:
     base: FileRef
     adapters: list[FileRef] = field(default_factory=list)
     embeddings: list[FileRef] = field(default_factory=list)
+    #: A1111's Clip skip (1: the last layer; diffusers' ``clip_skip`` is one less).
     clip_skip: int | None = None
+    #: ``"a1111"`` when the prompt's brackets weight words (A1111's emphasis, :mod:`.prompts`).
+    emphasis: str | None = None
     controlnet: dict[str, Any] | None = None
     init_image: dict[str, Any] | None = None
     path: str | None = None
@@ -70,7 +73,7 @@ class ImageRecord:
         data["adapters"] = [{"path": a.path, "sha256": a.sha256, "kind": a.kind, "weight": a.weight}
                             for a in self.adapters]
         data["embeddings"] = [{"path": e.path, "sha256": e.sha256, "token": e.token} for e in self.embeddings]
-        for optional in ("clip_skip", "controlnet", "init_image", "path"):
+        for optional in ("clip_skip", "emphasis", "controlnet", "init_image", "path"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -91,8 +94,7 @@ class ImageRecord:
         if self.init_image:
             fields.append(f"Denoising strength: {self.init_image['strength']:g}")
         if self.controlnet:
-            fields.append(f"ControlNet 0: \"Model: {Path(self.controlnet['path']).stem}, "
-                          f"Weight: {self.controlnet['conditioning_scale']:g}\"")
+            fields.append(f'ControlNet 0: "{control_infotext(self.controlnet)}"')
         active = [a for a in loras if a.weight]
         if active:
             fields.append('Lora hashes: "' + ", ".join(f"{a.name}: {a.short_hash}" for a in active) + '"')
@@ -103,6 +105,16 @@ class ImageRecord:
             lines.append(f"Negative prompt: {self.negative_prompt}")
         lines.append(", ".join(fields))
         return "\n".join(lines)
+
+
+def control_infotext(controlnet: dict[str, Any]) -> str:
+    """A1111's ControlNet extension's unit text: ``Module: canny, Model: name [hash], Weight: 1, …``."""
+    fields = [f"Module: {controlnet.get('preprocessor') or 'none'}",
+              f"Model: {Path(controlnet['path']).stem} [{controlnet['sha256'][:8]}]",
+              f"Weight: {controlnet['conditioning_scale']:g}", f"Resize Mode: {controlnet['resize_mode']}"]
+    if controlnet.get("preprocessor") == "canny":
+        fields += [f"Threshold A: {controlnet['thresholds'][0]}", f"Threshold B: {controlnet['thresholds'][1]}"]
+    return ", ".join(fields + ["Guidance Start: 0", "Guidance End: 1"])
 
 
 def write_png(image: Any, target: Path, *, text: dict[str, str]) -> None:

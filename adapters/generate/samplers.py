@@ -29,6 +29,11 @@ class Sampler:
     cls: str
     overrides: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def label(self) -> str:
+        """The name as A1111 shows it: ``DPM++ 2M Karras``, ``Euler a``."""
+        return " ".join(part for part in self.a1111 if part)
+
     def scheduler(self, base_config: Any) -> Any:
         """The scheduler for a base whose scheduler config is ``base_config``."""
         import diffusers

@@ -25,10 +25,12 @@ from typing import Any
 from ..errors import LoradexError, UnsupportedError
 from ..progress import Progress, ProgressEvent
 from ..words import count
-from .base import LoadedBase, Placement, check_family, load_base, placement
-from .control import canny, load_controlnet, open_image
+from .base import LoadedBase, Placement, load_base, placement
+from .control import CANNY_HIGH, CANNY_LOW, canny, crop_and_resize, load_controlnet, open_image
 from .embeddings import LoadedEmbedding, load_embedding, unload_embedding
 from .loras import LoraSet
+from .preflight import check_adapter, check_size, size_multiple, writable_folder
+from .prompts import check_clip_skip, emphasised, encode, own_encoding, split_lora_tags, tagged_loras
 from .records import FileRef, ImageRecord, save_image
 from .samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, sampler as named_sampler
 from .sheet import contact_sheet
@@ -131,19 +133,24 @@ class Workbench:
         from ..probe import probe
 
         inputs = _Inputs()
+        seen: set[Path] = set()
         for given, weight in adapters:
             path = Path(os.path.abspath(Path(given).expanduser()))
+            if path in seen:
+                raise UnsupportedError("given twice (on the command line and in a <lora:…> tag?); give it once",
+                                       path=path)
+            seen.add(path)
             if not math.isfinite(weight):
                 raise UnsupportedError(f"weight {weight} is not a finite number", path=path)
             info = probe(path)
+            # Checked now, not when first loaded: a grid starting at scale 0 would render and
+            # save the base-alone images before an adapter for another base was refused.
+            check_adapter(path, info, self.base.family)
             inputs.triggers += info.trigger_words[:1]
             if info.kind in ("lora", "lycoris"):
                 lora = self.loras.load(path, info)
                 inputs.loras.append((lora, weight, self._ref(path, info.kind)))
             elif info.kind == "textual_inversion":
-                # Checked now, not when first loaded: a grid starting at scale 0 would render and
-                # save the base-alone images before an embedding for another base was refused.
-                check_family(info.base, self.base.family, path)
                 inputs.embeddings.append((path, weight, self._ref(path, info.kind)))
             elif info.kind == "controlnet":
                 if inputs.controlnet is not None:
@@ -152,9 +159,6 @@ class Workbench:
                     self._controlnets[path] = load_controlnet(path, self.base.family, self.placement,
                                                               config=control_config)
                 inputs.controlnet = (self._controlnets[path], weight, self._ref(path, info.kind))
-            else:
-                raise UnsupportedError(f"quick-test applies LoRA, LyCORIS, textual inversion and ControlNet; "
-                                       f"this is {info.kind}", path=path)
         return inputs
 
     # -- rendering -------------------------------------------------------------------
@@ -187,12 +191,16 @@ class Workbench:
         should_stop: Callable[[], bool] | None = None,
         on_image: Callable[[ImageRecord], None] | None = None,
         on_start: Callable[[JobSize], None] | None = None,
+        resolve_lora: Callable[[str], str | Path] | None = None,
     ) -> Grid:
         """Render the seed × scale grid of ``adapters`` (``(path, weight)``; a scale multiplies every
         weight, and at scale 0 no adapter is applied: the base alone).
 
         Args:
-            prompt: default: each adapter's first trigger word, joined.
+            prompt: default: each adapter's first trigger word, joined. A1111's syntax: a
+                ``<lora:NAME:WEIGHT>`` tag applies that LoRA (``resolve_lora(NAME)`` gives its file)
+                and is taken out of the text; ``(word:1.2)``, ``(word)``, ``[word]`` weight words.
+            clip_skip: A1111's Clip skip (1: the last text-encoder layer, 2: the penultimate).
             size: (width, height); default the base's native size.
             control_image: needed when a ControlNet is among the adapters (``control_canny``:
                 run canny on it first, for a plain photo).
@@ -214,18 +222,22 @@ class Workbench:
             raise UnsupportedError(f"strength must be between 0 and 1, not {strength:g}")
         width, height = size or self.native_size()
         self._check_size(width, height)
+        if prompt is not None:
+            prompt, tags = split_lora_tags(prompt)
+            adapters = [*adapters, *tagged_loras(tags, resolve_lora)]
         inputs = self._inputs(adapters, control_config)
         control = self._control_image(control_image, control_canny, width, height) if inputs.controlnet else None
+        control_record = _control_record(control_image, control_canny) if inputs.controlnet else {}
         init = self._picture(init_image).resize((width, height)) if init_image is not None else None
         if prompt is None:
             if not inputs.triggers:
                 raise UnsupportedError("no prompt given and no adapter has trigger words; give a prompt (--prompt)")
             prompt = ", ".join(inputs.triggers)
+        own = own_encoding(prompt, negative_prompt, clip_skip)  # also refuses BREAK before any step
+        check_clip_skip(self.pipe, clip_skip)
         per_image = _steps_per_image(steps, strength if init is not None else None)
         job = self.job_size(seeds, scales, steps, strength if init is not None else None)
-        folder = Path(out) if out is not None else None
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+        folder = writable_folder(out) if out is not None else None
         if width * height > _TILE_PIXELS:
             self.pipe.vae.enable_tiling()
         grid = Grid([], seeds, scales, job)
@@ -239,7 +251,7 @@ class Workbench:
                     record, picture = self._one(
                         inputs, spec, prompt=prompt, negative_prompt=negative_prompt, seed=seed, scale=scale,
                         steps=steps, guidance_scale=guidance_scale, width=width, height=height,
-                        clip_skip=clip_skip, control=control, control_image=control_image, init=init,
+                        clip_skip=clip_skip, own=own, control=control, control_record=control_record, init=init,
                         init_path=init_image, strength=strength,
                         step=self._step_callback(progress, should_stop, done_steps, job.steps, f"seed {seed}, scale {scale:g}"))
                     done_steps += per_image
@@ -255,7 +267,8 @@ class Workbench:
             grid.interrupted = True
         finally:
             if folder is not None and grid.images:
-                grid.sheet = self._write_sheet(folder, cells, seeds, scales, inputs, prompt)
+                grid.sheet = self._write_sheet(folder, cells, seeds, scales, inputs, prompt,
+                                               control if inputs.controlnet else None, control_canny)
         return grid
 
     def native_size(self) -> tuple[int, int]:
@@ -263,9 +276,8 @@ class Workbench:
         return side, side
 
     def _check_size(self, width: int, height: int) -> None:
-        multiple = self.pipe.vae_scale_factor * 2 ** (len(self.pipe.unet.config.block_out_channels) - 1)
-        if width % multiple or height % multiple or width <= 0 or height <= 0:
-            raise UnsupportedError(f"size {width}x{height}: width and height must be positive multiples of {multiple}")
+        check_size(width, height, size_multiple(len(self.pipe.unet.config.block_out_channels),
+                                                self.pipe.vae_scale_factor))
 
     @staticmethod
     def _picture(image: str | Path | Any) -> Any:
@@ -274,7 +286,7 @@ class Workbench:
     def _control_image(self, image: Any, use_canny: bool, width: int, height: int) -> Any:
         if image is None:
             raise UnsupportedError("a ControlNet needs a control image (--control-image)")
-        picture = self._picture(image).resize((width, height))
+        picture = crop_and_resize(self._picture(image), width, height)
         return canny(picture) if use_canny else picture
 
     def _step_callback(self, progress: Progress | None, should_stop: Callable[[], bool] | None, done: int,
@@ -322,8 +334,8 @@ class Workbench:
         return refs
 
     def _one(self, inputs: _Inputs, spec: Any, *, prompt: str, negative_prompt: str, seed: int, scale: float,
-             steps: int, guidance_scale: float, width: int, height: int, clip_skip: int | None, control: Any,
-             control_image: Any, init: Any, init_path: Any, strength: float, step: Callable) -> tuple[ImageRecord, Any]:
+             steps: int, guidance_scale: float, width: int, height: int, clip_skip: int | None, own: bool, control: Any,
+             control_record: dict[str, Any], init: Any, init_path: Any, strength: float, step: Callable) -> tuple[ImageRecord, Any]:
         import torch
 
         self.loras.apply([(lora, weight * scale) for lora, weight, _ in inputs.loras])
@@ -340,13 +352,14 @@ class Workbench:
             base=self._ref(self.base.path, "checkpoint"),
             adapters=[FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash)
                       for _, weight, ref in (*inputs.loras, *inputs.embeddings)],
-            embeddings=embeddings, clip_skip=clip_skip)
+            embeddings=embeddings, clip_skip=clip_skip,
+            emphasis="a1111" if emphasised(prompt) or emphasised(negative_prompt) else None)
         if inputs.controlnet is not None:
             _, weight, ref = inputs.controlnet
             record.adapters.append(FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash))
             if cn:
                 record.controlnet = {"path": ref.path, "sha256": ref.sha256, "conditioning_scale": weight * scale,
-                                     "image": _image_path(control_image)}
+                                     **control_record}
         if init is not None:
             record.init_image = {"path": _image_path(init_path), "strength": strength}
             if strength == 0:  # no denoising at all: the init image is the answer
@@ -355,11 +368,12 @@ class Workbench:
         # as "zero the negative embeddings" (force_zeros_for_empty_prompt), so turning "" into
         # None rendered an image plain diffusers does not reproduce from the record.
         kwargs: dict[str, Any] = dict(
-            prompt=prompt, negative_prompt=negative_prompt, num_inference_steps=steps,
-            guidance_scale=guidance_scale, generator=torch.Generator("cpu").manual_seed(seed),
-            callback_on_step_end=step)
-        if clip_skip:
-            kwargs["clip_skip"] = clip_skip
+            num_inference_steps=steps, guidance_scale=guidance_scale,
+            generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=step)
+        if own:  # after the LoRAs and embeddings of this image are in the text encoders
+            kwargs.update(encode(pipe, prompt, negative_prompt, clip_skip=clip_skip))
+        else:
+            kwargs.update(prompt=prompt, negative_prompt=negative_prompt)
         if init is not None:
             kwargs.update(image=init, strength=strength)
         else:
@@ -374,7 +388,7 @@ class Workbench:
         return record, picture
 
     def _write_sheet(self, folder: Path, cells: list[list[Any | None]], seeds: list[int], scales: list[float],
-                     inputs: _Inputs, prompt: str) -> Path:
+                     inputs: _Inputs, prompt: str, control: Any | None, use_canny: bool) -> Path:
         from .records import write_png
 
         # Each adapter with its weight at scale 1 (a column's scale multiplies them all).
@@ -382,7 +396,8 @@ class Workbench:
         names = [f"{Path(ref.path).name}:{weight:g}" for _, weight, ref in applied]
         title = f"{' + '.join(names) or Path(self.base.source).name}: “{prompt}”"
         target = folder / SHEET_NAME
-        write_png(contact_sheet(cells, seeds, scales, title), target, text={"Title": title})
+        shown = (f"control{' (canny)' if use_canny else ''}", control) if control is not None else None
+        write_png(contact_sheet(cells, seeds, scales, title, control=shown), target, text={"Title": title})
         return target
 
 
@@ -393,4 +408,18 @@ def _steps_per_image(steps: int, strength: float | None) -> int:
 
 def _image_path(image: Any) -> str | None:
     return os.path.abspath(image) if isinstance(image, (str, Path)) else None
+
+
+def _control_record(image: Any, use_canny: bool) -> dict[str, Any]:
+    """How the control image was made from what was given, for the record: the file (path and
+    sha256; None for an image passed in memory), the preprocessor and A1111's resize mode."""
+    import hashlib
+
+    path = _image_path(image)
+    record: dict[str, Any] = {"image": path, "image_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                              if path else None, "preprocessor": "canny" if use_canny else None,
+                              "resize_mode": "Crop and Resize"}
+    if use_canny:
+        record["thresholds"] = [CANNY_LOW, CANNY_HIGH]
+    return record
 

@@ -174,6 +174,9 @@ class QuickTestRequest:
     size: tuple[int, int] | None
     out: Path
     weight: float = 1.0
+    #: A ControlNet's control image, and whether canny runs on it first.
+    control_image: Path | None = None
+    canny: bool = False
 
 
 @dataclass
@@ -212,7 +215,11 @@ def quick_test(engine: Engine, warm: WarmBench, adapter: str, request: QuickTest
     """Render the seed × scale grid of ``adapter`` on the request's base (the warm Workbench), and
     record the images as the adapter's previews. Cancelling stops after the current step and keeps
     (and records) the finished images."""
+    from loradex.adapters.generate.preflight import preflight
+
     worker = get_current_worker()
+    preflight(request.base, [(adapter, request.weight)], size=request.size, out=request.out, prompt=request.prompt,
+              control_image=request.control_image)
     progress(ProgressEvent("load", 0, 0, request.base))
     bench, loaded = warm.get(request.base)
     progress(ProgressEvent("generate", 0, 0))
@@ -225,6 +232,7 @@ def quick_test(engine: Engine, warm: WarmBench, adapter: str, request: QuickTest
 
     grid = bench.render([(adapter, request.weight)], prompt=request.prompt, seeds=request.seeds,
                         scales=request.scales, steps=request.steps, size=request.size, out=request.out,
+                        control_image=request.control_image, control_canny=request.canny,
                         progress=steps, should_stop=lambda: worker.is_cancelled)
     from loradex.registry.previews import record_previews
 

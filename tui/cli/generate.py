@@ -14,7 +14,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from loradex.adapters.artifact import looks_like_hub_id
+from loradex.adapters.errors import ArtifactNotFoundError
 from loradex.adapters.generate.grid_options import parse_numbers, parse_size
+from loradex.adapters.generate.samplers import SAMPLERS
 from loradex.adapters.words import count
 
 from ..output import Sink
@@ -22,17 +24,18 @@ from .app import JsonOpt, app, handle_errors, input_path, optional_engine
 from .operations import OPS_CONTEXT, weighted_refs
 
 
-AdapterArgs = Annotated[list[str], typer.Argument(
-    metavar="REF[:WEIGHT]...", help="LoRA/LyCORIS, textual-inversion or ControlNet files (paths or catalog refs), "
-                                    "each with an optional weight (default 1; negative subtracts).")]
+AdapterArgs = Annotated[Optional[list[str]], typer.Argument(
+    metavar="REF[:WEIGHT]...", show_default=False,
+    help="LoRA/LyCORIS, textual-inversion or ControlNet files (paths or catalog refs), each with an optional "
+         "weight (default 1; negative subtracts); also <lora:NAME:WEIGHT> in --prompt.")]
 BaseOpt = Annotated[str, typer.Option("--base", metavar="CKPT", help=(
     "Diffusers folder, single-file checkpoint (SD1.x, SD2.x, SDXL), catalog ref or Hub id (from the cache offline)."))]
 OutDirOpt = Annotated[Path, typer.Option("-o", "--out", metavar="DIR", help="Folder for the PNGs (created).")]
 SeedsOpt = Annotated[str, typer.Option("--seeds", metavar="1,2,3", help="Seeds: the grid's rows.")]
 StepsOpt = Annotated[int, typer.Option("--steps", min=1, help="Denoising steps (A1111's default).")]
 CfgOpt = Annotated[float, typer.Option("--cfg", help="Classifier-free guidance scale.")]
-SamplerOpt = Annotated[str, typer.Option("--sampler", help=(
-    "DPM++ 2M Karras, DPM++ 2M, DPM++ 2M SDE Karras, Euler, Euler a, Heun, LMS, DDIM or UniPC."))]
+_LABELS = [s.label for s in SAMPLERS.values()]
+SamplerOpt = Annotated[str, typer.Option("--sampler", help=f"{', '.join(_LABELS[:-1])} or {_LABELS[-1]}.")]
 SizeOpt = Annotated[Optional[str], typer.Option("--size", metavar="WxH", show_default=False,
                                                 help="Image size [default: the base's native size].")]
 NegativeOpt = Annotated[str, typer.Option("--negative", help="Negative prompt.")]
@@ -47,7 +50,7 @@ ConfigOpt = Annotated[Optional[Path], typer.Option(
 PatchOpt = Annotated[bool, typer.Option(
     "--patch", help="Apply every LoRA by patching the weights (never through diffusers adapters).")]
 ClipSkipOpt = Annotated[Optional[int], typer.Option("--clip-skip", min=1, show_default=False,
-                                                    help="Skip the last text-encoder layers (A1111's Clip skip).")]
+                                                    help="A1111's Clip skip: 1 the last text-encoder layer, 2 the penultimate.")]
 
 
 def _numbers(text: str, kind: type, what: str) -> list:
@@ -90,6 +93,10 @@ def _stop_on_first_ctrl_c() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _axes(seeds: list, scales: list) -> str:
+    return f"{count(len(seeds), 'seeds')} × {count(len(scales), 'scales')}"
+
+
 def _job_line(axes: str, prompts: int = 1) -> Callable[[Any], None]:
     """Prints the job size once the inputs are loaded, before the first step (A1111 does too):
     "job: 6 images (2 seeds × 3 scales), 120 steps in all". eval renders once per prompt: said once."""
@@ -121,9 +128,9 @@ def _workbench(base: str, device: str | None, dtype: str | None, offload: bool, 
 @handle_errors
 def try_cmd(
     ctx: typer.Context,
-    adapters: AdapterArgs,
     base: BaseOpt,
     out: OutDirOpt,
+    adapters: AdapterArgs = None,
     prompt: Annotated[Optional[str], typer.Option(
         "--prompt", show_default=False, help="Used verbatim [default: the adapters' trigger words].")] = None,
     negative: NegativeOpt = "",
@@ -163,7 +170,7 @@ def try_cmd(
     Defaults: 20 steps, DPM++ 2M Karras, CFG 7, seeds 1,2, scales 0,0.5,1.
     Ctrl-C stops after the current step and keeps (and records) the finished images.
     """
-    pairs = weighted_refs(adapters)
+    pairs = weighted_refs(adapters or [])
     seed_list = _numbers(seeds, int, "--seeds")
     scale_list = _numbers(scales, float, "--scales")
     render_size = _size(size)
@@ -174,14 +181,25 @@ def try_cmd(
     with optional_engine(ctx) as engine:
         paths = [(str(input_path(ctx, ref)), weight) for ref, weight in pairs]
         base_ref = _base(ctx, base)
-        axes = f"{len(seed_list)} seeds × {len(scale_list)} scales"
+
+        def resolve_lora(name: str) -> Path:
+            return input_path(ctx, name)
+
+        from loradex.adapters.generate.preflight import preflight
+        from loradex.adapters.generate.prompts import split_lora_tags, tagged_loras
+
+        tagged = tagged_loras(split_lora_tags(prompt)[1], resolve_lora) if prompt else []
+        preflight(base_ref, [*paths, *tagged], config=config, size=render_size, out=out, prompt=prompt,
+                  negative=negative, control_image=control_image, init_image=init_image)
+        axes = _axes(seed_list, scale_list)
         bench = _workbench(base_ref, device, dtype, offload, config, patch)
         with _stop_on_first_ctrl_c() as stop, sink.progress("try") as progress:
             grid = bench.render(paths, prompt=prompt, negative_prompt=negative, seeds=seed_list, scales=scale_list,
                                 steps=steps, guidance_scale=cfg, sampler=spec.name, size=render_size,
                                 clip_skip=clip_skip, control_image=control_image, control_canny=canny,
                                 control_config=control_config, init_image=init_image, strength=strength, out=out,
-                                progress=progress, should_stop=stop.is_set, on_start=_job_line(axes))
+                                progress=progress, should_stop=stop.is_set, on_start=_job_line(axes),
+                                resolve_lora=resolve_lora)
         recorded = None
         if engine is not None:
             from loradex.registry.lineage import interrupts_held
@@ -238,13 +256,27 @@ def eval_cmd(
         del engine  # refs resolve through it; eval images are not previews
         path = str(input_path(ctx, ref))
         base_ref = _base(ctx, base)
+    from loradex.adapters.generate.preflight import preflight
+
+    if not Path(clip).expanduser().exists() and not looks_like_hub_id(clip):
+        raise ArtifactNotFoundError("no such CLIP model folder (nor a Hub id: owner/name)", path=clip)
+    render_size = _size(size)
+    from loradex.adapters.generate.preflight import check_prompt
+    from loradex.adapters.generate.prompts import split_lora_tags, tagged_loras
+    from loradex.adapters.generate.samplers import sampler as named_sampler
+
+    named_sampler(sampler)
+    for line in prompt_list:  # eval scores its one adapter: a <lora:…> tag in a prompt is refused
+        check_prompt(line, negative)
+        tagged_loras(split_lora_tags(line)[1], None)
+    preflight(base_ref, [(path, weight)], config=config, size=render_size, out=out, negative=negative)
     bench = _workbench(base_ref, device, dtype, False, config, False)
     with _stop_on_first_ctrl_c() as stop, sink.progress("eval") as progress:
         result = evaluate(bench, [(path, weight)], prompts=prompt_list, scales=scale_list, seeds=seed_list,
                           clip=clip, out=out, references=references, steps=steps, guidance_scale=cfg,
-                          sampler=sampler, size=_size(size), negative_prompt=negative, progress=progress,
+                          sampler=sampler, size=render_size, negative_prompt=negative, progress=progress,
                           should_stop=stop.is_set,
-                          on_start=_job_line(f"{len(seed_list)} seeds × {len(scale_list)} scales", len(prompt_list)))
+                          on_start=_job_line(_axes(seed_list, scale_list), len(prompt_list)))
     sink.evaluation(result)
     if result.interrupted:
         raise typer.Exit(130)

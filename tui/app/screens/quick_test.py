@@ -1,4 +1,5 @@
-"""The quick-test form: base, prompt, seeds, scales, steps, size, weight, output folder."""
+"""The quick-test form: base, prompt, seeds, scales, steps, size, weight, output folder, and a
+ControlNet's control image (with canny edges, for a plain photo)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from loradex.adapters.generate.grid_options import parse_numbers, parse_size
 
 from ..jobs import QuickTestRequest
 
-FIELDS = ("prompt", "seeds", "scales", "steps", "size", "weight", "out")
+FIELDS = ("prompt", "seeds", "scales", "steps", "size", "weight", "control", "out")
 DEFAULTS = {"prompt": "", "seeds": "1,2", "scales": "0,0.5,1", "steps": "20", "size": "", "weight": "1"}
 
 
@@ -36,11 +37,16 @@ def parse_form(values: dict[str, str], base: str | None) -> QuickTestRequest:
         raise ValueError(f"weight: {values['weight']!r} is not a number") from None
     if not values["out"].strip():
         raise ValueError("give an output folder")
+    control = values.get("control", "").strip()
+    canny = bool(values.get("canny"))
+    if canny and not control:
+        raise ValueError("canny: give a control image to run it on")
     return QuickTestRequest(base=base, prompt=values["prompt"].strip() or None,
                             seeds=parse_numbers(values["seeds"], int, "seeds"),
                             scales=parse_numbers(values["scales"], float, "scales"), steps=steps,
                             size=parse_size(values["size"]), out=Path(os.path.expanduser(values["out"].strip())),
-                            weight=weight)
+                            weight=weight, control_image=Path(os.path.expanduser(control)) if control else None,
+                            canny=canny)
 
 
 class QuickTestDialog(ModalScreen[QuickTestRequest | None]):
@@ -67,10 +73,14 @@ class QuickTestDialog(ModalScreen[QuickTestRequest | None]):
                 hints = {"prompt": "prompt (blank: the adapter's trigger words)", "seeds": "seeds (rows)",
                          "scales": "scales (columns; 0 is the base alone)", "steps": "steps",
                          "size": "size WIDTHxHEIGHT (blank: the base's own)", "weight": "weight",
+                         "control": "control image (ControlNet; cropped to the size as A1111 does)",
                          "out": "output folder"}
                 for key in FIELDS:
                     yield Label(hints[key])
                     yield Input(str(self.values.get(key, DEFAULTS.get(key, ""))), id=key)
+                    if key == "control":
+                        yield Checkbox("canny edges of the control image first (a plain photo)",
+                                       bool(self.values.get("canny")), id="canny")
             yield Static("", id="error")
             with Horizontal(id="buttons"):
                 yield Button("Run", id="run", variant="primary")
@@ -80,7 +90,8 @@ class QuickTestDialog(ModalScreen[QuickTestRequest | None]):
         self.query_one("#prompt", Input).focus()
 
     def form(self) -> dict[str, str]:
-        return {key: self.query_one(f"#{key}", Input).value for key in FIELDS}
+        canny = "yes" if self.query_one("#canny", Checkbox).value else ""
+        return {**{key: self.query_one(f"#{key}", Input).value for key in FIELDS}, "canny": canny}
 
     def action_run(self) -> None:
         value = self.query_one("#base", Select).value
