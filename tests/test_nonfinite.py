@@ -65,3 +65,11 @@ def test_operations_refuse_a_lora_with_nonfinite_factors(op, broken, zoo, tmp_pa
     result = cli(*args, "-o", out)
     one_error_line(result, str(path), f"NaN/Inf in {BROKEN_LAYERS} layers", stems[0])
     assert not out.exists() and not list(tmp_path.glob(".*"))  # no output, no temp left behind
+
+
+def test_a_quick_test_refuses_a_lora_with_nonfinite_factors_before_loading_the_base(broken, zoo, tmp_path):
+    path, stems = broken
+    out = tmp_path / "grid"
+    result = cli("try", f"{path}:0.8", "--base", zoo["sd1-diffusers"].path, "--steps", "1", "-o", out)
+    one_error_line(result, str(path), f"NaN/Inf in {BROKEN_LAYERS} layers", stems[0])
+    assert not out.exists()  # refused before anything was rendered or created

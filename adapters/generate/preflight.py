@@ -78,12 +78,17 @@ def geometry(configs: Path) -> tuple[tuple[int, int], int] | None:
 
 
 def check_adapter(path: Path, info: ArtifactInfo, family: str | None) -> None:
-    """Refuse a file quick-test does not apply, or one made for another family than the base's."""
+    """Refuse a file quick-test does not apply, one made for another family than the base's, or a
+    LoRA with NaN/Inf factors (it would render black images, as a bake of it would)."""
     if info.kind not in KINDS:
         raise UnsupportedError(f"quick-test applies LoRA, LyCORIS, textual inversion and ControlNet; "
                                f"this is {info.kind}", path=path)
     if family is not None:
         check_family(info.base, family, path)
+    if info.kind in ("lora", "lycoris"):
+        from ..factors import check_finite  # reads the factors with torch, as the render will anyway
+
+        check_finite(info)
 
 
 def writable_folder(out: str | Path) -> Path:
