@@ -51,7 +51,7 @@ ClipSkipOpt = Annotated[Optional[int], typer.Option("--clip-skip", min=1, show_d
 
 
 def _numbers(text: str, kind: type, what: str) -> list:
-    return _parsed(lambda: parse_numbers(text, kind, what), what)
+    return _parsed(lambda: parse_numbers(text, kind), what)
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
@@ -174,7 +174,7 @@ def try_cmd(
     with optional_engine(ctx) as engine:
         paths = [(str(input_path(ctx, ref)), weight) for ref, weight in pairs]
         base_ref = _base(ctx, base)
-        axes = f"{len(seed_list)} seeds × {len(scale_list)} scales"
+        axes = f"{count(len(seed_list), 'seeds')} × {count(len(scale_list), 'scales')}"
         bench = _workbench(base_ref, device, dtype, offload, config, patch)
         with _stop_on_first_ctrl_c() as stop, sink.progress("try") as progress:
             grid = bench.render(paths, prompt=prompt, negative_prompt=negative, seeds=seed_list, scales=scale_list,
@@ -244,7 +244,8 @@ def eval_cmd(
                           clip=clip, out=out, references=references, steps=steps, guidance_scale=cfg,
                           sampler=sampler, size=_size(size), negative_prompt=negative, progress=progress,
                           should_stop=stop.is_set,
-                          on_start=_job_line(f"{len(seed_list)} seeds × {len(scale_list)} scales", len(prompt_list)))
+                          on_start=_job_line(f"{count(len(seed_list), 'seeds')} × {count(len(scale_list), 'scales')}",
+                                             len(prompt_list)))
     sink.evaluation(result)
     if result.interrupted:
         raise typer.Exit(130)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -18,11 +17,8 @@ import loradex.adapters.recipe as recipes
 from loradex.adapters.errors import LoradexError
 
 from ..output import Sink
-from .app import JsonOpt, app, handle_errors, optional_engine
+from .app import JsonOpt, app, choice, handle_errors, optional_engine
 
-# Typer shows an Enum's values as the allowed choices and answers others with exit code 2.
-MixMethod = Enum("MixMethod", {m: m for m in recipes.MIX_METHODS}, type=str)  # type: ignore[misc]
-Dtype = Enum("Dtype", {d: d for d in recipes.DTYPES}, type=str)  # type: ignore[misc]
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Output file.", show_default=False)]
 RankOpt = Annotated[Optional[int], typer.Option("--rank", min=1, help="Target rank.", show_default=False)]
 WeightedArgs = Annotated[Optional[list[str]], typer.Argument(
@@ -93,10 +89,6 @@ def _parsed(parse: Callable[[str], Any], value: str | None, hint: str) -> Any:
         raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
-def _value(option: Any) -> Any:
-    return getattr(option, "value", option)
-
-
 def _run(ctx: typer.Context, recipe: recipes.Recipe, as_json: bool) -> None:
     if recipe.op == "bake" and recipe.base is not None and Path(recipe.base.ref).is_file():
         from loradex.adapters.hashing import prefetch_sha256
@@ -126,9 +118,9 @@ def mix_cmd(
     inputs: WeightedArgs = None,
     out: OutOpt = None,
     rank: RankOpt = None,
-    method: Annotated[Optional[MixMethod], typer.Option(
-        "--method", help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. [default: concat, "
-                         "svd when --rank is given]", show_default=False)] = None,
+    method: Annotated[Optional[str], choice(
+        "--method", recipes.MIX_METHODS, help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. "
+                                              "[default: concat, svd when --rank is given]")] = None,
     block_weights: Annotated[Optional[str], typer.Option(
         "--block-weights", metavar="IN=1,MID=0.5,OUT=1,TE=0",
         help="Multipliers per block (IN, MID, OUT, TE, TE2 or labels such as IN04).", show_default=False)] = None,
@@ -152,7 +144,7 @@ def mix_cmd(
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
         weights = _parsed(recipes.parse_block_weights, block_weights, "--block-weights") or {}
         spec = _recipe("mix", out, weighted_refs(inputs or []), base=base, rank=rank,
-                       method=_value(method) or ("svd" if rank is not None else "concat"), block_weights=weights)
+                       method=method or ("svd" if rank is not None else "concat"), block_weights=weights)
     _run(ctx, spec, json)
 
 
@@ -196,8 +188,8 @@ def bake_cmd(
                                                 help="The checkpoint (path or catalog ref); never modified.")] = None,
     out: Annotated[Optional[Path], typer.Option("-o", "--out", show_default=False,
                                                 help="Output file (a folder for a diffusers base).")] = None,
-    dtype: Annotated[Optional[Dtype], typer.Option("--dtype", show_default=False,
-                                                   help="Floating tensors' dtype [default: as the base].")] = None,
+    dtype: Annotated[Optional[str], choice("--dtype", recipes.DTYPES,
+                                           help="Floating tensors' dtype [default: as the base].")] = None,
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Bake the layers that match when some LoRA layers match nothing in the base.")] = False,
     json: JsonOpt = False,
@@ -219,7 +211,7 @@ def bake_cmd(
                                            "--allow-partial": allow_partial})
     else:
         _need(**{"--base": base, "-o OUT": out})
-        spec = _recipe("bake", out, weighted_refs(loras or []), base=base, dtype=_value(dtype),
+        spec = _recipe("bake", out, weighted_refs(loras or []), base=base, dtype=dtype,
                        allow_partial=allow_partial)
     _run(ctx, spec, json)
 
@@ -236,8 +228,8 @@ def extract_cmd(
                                                  help="The fine-tuned checkpoint (path or catalog ref).")] = None,
     rank: RankOpt = None,
     out: OutOpt = None,
-    dtype: Annotated[Optional[Dtype], typer.Option("--dtype", show_default=False,
-                                                   help="Storage dtype of the factors [default: fp16].")] = None,
+    dtype: Annotated[Optional[str], choice("--dtype", recipes.DTYPES,
+                                           help="Storage dtype of the factors [default: fp16].")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Extract a LoRA from the difference of two checkpoints (best rank-R approximation per layer).
@@ -253,7 +245,7 @@ def extract_cmd(
                                                    "--dtype": dtype})
     else:
         _need(**{"--base": base, "--tuned": tuned, "--rank": rank, "-o OUT": out})
-        spec = _recipe("extract", out, base=base, tuned=tuned, rank=rank, dtype=_value(dtype))
+        spec = _recipe("extract", out, base=base, tuned=tuned, rank=rank, dtype=dtype)
     _run(ctx, spec, json)
 
 
