@@ -329,6 +329,7 @@ async def test_quick_test_renders_on_the_tiny_base_shows_the_sheet_and_records_p
         assert app.screen.query_one("#steps", Input).value == "2"  # the last run's values
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, SheetScreen), timeout=60)
+        await until(pilot, lambda: len(notes(app)) == 2)
         assert app.warm.bench is bench and "already loaded" in notes(app)[-1]
 
 
