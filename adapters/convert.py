@@ -26,7 +26,7 @@ from .probe import probe
 from .recipe import FORMATS, METADATA_KEY, Recipe
 from .safetensors_io.atomic import atomic_path
 from .safetensors_io.writer import save_tensors
-from .words import article
+from .words import article, count
 
 
 
@@ -111,7 +111,7 @@ def lora_layers(info: ArtifactInfo, *, rank: int | None = None) -> tuple[list[Lo
         raise UnsupportedError(f"{'/'.join(exotic)} layers have no exact LoRA form; pass a rank to convert them "
                                "by truncated SVD", path=info.path)
     if info.unmatched:
-        raise IncompatibleError(f"{len(info.unmatched)} layers match no {info.base} layer "
+        raise IncompatibleError(f"{count(len(info.unmatched), 'layers')} without a matching {info.base} layer "
                                 f"(first: {info.unmatched[0]}); cannot name them in another format", path=info.path)
     layers, energy = [], {}
     with open_factors(info) as src:

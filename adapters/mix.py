@@ -33,7 +33,7 @@ from .probe import probe
 from .progress import Progress, ProgressEvent
 from .recipe import Recipe
 from .safetensors_io.torch_dtypes import torch_dtype
-from .words import article
+from .words import article, count
 
 RankRule = Callable[[torch.Tensor], int]
 _BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
@@ -163,7 +163,7 @@ def _common_base(infos: list[ArtifactInfo]) -> str:
         if info.kind not in ("lora", "lycoris"):
             raise UnsupportedError(f"only LoRA/LyCORIS adapters mix; this is {article(info.kind)}", path=info.path)
         if info.unmatched:
-            raise IncompatibleError(f"{len(info.unmatched)} layers match no {info.base} layer "
+            raise IncompatibleError(f"{count(len(info.unmatched), 'layers')} without a matching {info.base} layer "
                                     f"(first: {info.unmatched[0]})", path=info.path)
     bases = {info.base for info in infos}
     if len(bases) != 1:
@@ -200,12 +200,25 @@ def dynamic_rank_rule(method: str, value: float) -> RankRule:
     return rules[method]
 
 
+#: Algorithms whose delta has exactly the stored rank (LoHa's is up to r², LoKr's and DoRA's are full).
+_EXACT_RANK = {"lora", "locon"}
+
+
 def resize(path: str | Path, out: str | Path, *, rank: int | None = None,
            dynamic: tuple[str, float] | None = None, base: str | Path | None = None,
            progress: Progress | None = None) -> MixReport:
     """Reduce every layer of a LoRA to ``rank`` (or a per-layer rank from ``dynamic``), from
     its factors; the report gives each layer's retained energy. A DoRA needs its ``base``
-    (the result is a plain LoRA)."""
+    (the result is a plain LoRA).
+
+    Raises:
+        UnsupportedError: ``rank`` above the rank of every layer of a plain LoRA (SVD cannot add rank).
+    """
+    if rank is not None:
+        info = probe(path)
+        if info.ranks and rank > info.ranks[-1] and set(info.algorithms) <= _EXACT_RANK:
+            raise UnsupportedError(f"cannot grow a rank-{info.ranks[-1]} LoRA to rank {rank}: resize only reduces "
+                                   f"(give a rank up to {info.ranks[-1]})", path=info.path)
     rule = dynamic_rank_rule(*dynamic) if dynamic else None
     return mix([(path, 1.0)], out, method="svd", rank=rank, rank_rule=rule, base=base, op="resize",
                extra_params={"dynamic": list(dynamic) if dynamic else None}, progress=progress)

@@ -26,7 +26,10 @@ from .vocabulary import SORT_KEYS
 
 __all__ = ["BrowseRow", "Filter", "browse", "facets", "matching_ids", "parse_filter"]
 
-_TOKEN = re.compile(r"^(kind|base|tag|status|sort):(.+)$|^rank(>=|<=|:|=)(\d+)$", re.I)
+#: A word: blanks only inside double quotes (``tag:"dark fantasy"``); a quote still open while the
+#: user types runs to the end.
+_WORD = re.compile(r'(?:[^\s"]+|"[^"]*"?)+')
+_TOKEN = re.compile(r"^(kind|base|tag|status|sort):(.+)$|^rank(>=|<=|>|<|:|=)(.*)$", re.I | re.S)
 STATUSES = ("ok", "error", "missing")
 
 
@@ -51,24 +54,24 @@ class Filter:
 def parse_filter(text: str, **fixed: str | None) -> Filter:
     """The :class:`Filter` of what a user typed (``fixed``: facet choices, which typed words override).
 
+    A value with blanks is quoted: ``tag:"dark fantasy"``; ``rank`` takes ``>=``, ``<=``, ``>``,
+    ``<`` and ``=`` (or ``:``) with a whole number.
+
     Raises:
-        QueryError: an unknown kind, base, status or sort key (one line naming the valid ones).
+        QueryError: an unknown kind, base, status or sort key (one line naming the valid ones),
+            or a rank that is not a whole number.
     """
-    words = text.split()
+    words = _WORD.findall(text)
     values: dict = {k: v for k, v in fixed.items() if v}
     rest = []
     for word in words:
         m = _TOKEN.match(word)
         if not m:
-            rest.append(word)
+            rest.append(word.replace('"', ""))
         elif m[1]:
-            values[m[1].lower()] = m[2]
+            values[m[1].lower()] = m[2].replace('"', "")
         else:
-            n = int(m[4])
-            if m[3] in (">=", ":", "="):
-                values["rank_min"] = n
-            if m[3] in ("<=", ":", "="):
-                values["rank_max"] = n
+            values.update(_rank_bounds(m[3], m[4], word))
     if len(rest) == len(words):  # no filter word: the text as typed, as `list --text` takes it
         values["text"] = text or None
     else:
@@ -87,6 +90,15 @@ def parse_filter(text: str, **fixed: str | None) -> Filter:
     return Filter(**values)
 
 
+def _rank_bounds(op: str, value: str, word: str) -> dict[str, int]:
+    """``rank_min`` / ``rank_max`` of ``rank>=16`` and its kin."""
+    if not value.isdigit():
+        raise QueryError(f"{word}: rank takes a whole number, e.g. rank>=16")
+    n = int(value)
+    bounds = {">=": {"rank_min": n}, ">": {"rank_min": n + 1}, "<=": {"rank_max": n}, "<": {"rank_max": n - 1}}
+    return bounds.get(op, {"rank_min": n, "rank_max": n})
+
+
 @dataclass(frozen=True)
 class BrowseRow:
     """One line of the table."""
@@ -100,6 +112,8 @@ class BrowseRow:
     size: int
     status: str
     weight: float | None
+    format: str
+    path: str  #: as stored
     tags: tuple[str, ...] = field(default_factory=tuple)
     previews: int = 0
 
@@ -120,7 +134,7 @@ def matching_ids(session: Session, flt: Filter) -> list[int]:
 def browse(session: Session, flt: Filter) -> list[BrowseRow]:
     """The rows of ``flt``, in its sort order."""
     columns = (Artifact.id, Artifact.name, Artifact.kind, EFFECTIVE_BASE, Artifact.rank_min, Artifact.rank_max,
-               Artifact.size, Artifact.status, Artifact.preferred_weight)
+               Artifact.size, Artifact.status, Artifact.preferred_weight, Artifact.format, Artifact.path)
     rows = session.exec(select(*columns).where(*filter_conditions(**flt.where())).order_by(*sort_order(flt.sort))).all()
     tags: dict[int, list[str]] = {}
     for artifact_id, name in session.exec(select(ArtifactTag.artifact_id, Tag.name)
@@ -130,8 +144,13 @@ def browse(session: Session, flt: Filter) -> list[BrowseRow]:
     return [BrowseRow(*row, tags=tuple(tags.get(row[0], ())), previews=previews.get(row[0], 0)) for row in rows]
 
 
-def facets(session: Session) -> dict[str, Counter]:
-    """How many artifacts of each kind and each (effective) base the catalog holds."""
-    kinds = Counter(dict(session.exec(select(Artifact.kind, func.count()).group_by(Artifact.kind)).all()))
-    bases = Counter(dict(session.exec(select(EFFECTIVE_BASE, func.count()).group_by(EFFECTIVE_BASE)).all()))
-    return {"kind": kinds, "base": bases}
+def facets(session: Session, flt: Filter | None = None) -> dict[str, Counter]:
+    """How many artifacts of each kind and each (effective) base ``flt`` selects (all of them
+    without one). Each facet counts under every condition but its own, as faceted search does:
+    with ``kind:lora`` the kind facet still says how many checkpoints there are to switch to."""
+    flt = flt or Filter()
+    counts = {}
+    for facet, column in (("kind", Artifact.kind), ("base", EFFECTIVE_BASE)):
+        where = filter_conditions(**{**flt.where(), facet: None})
+        counts[facet] = Counter(dict(session.exec(select(column, func.count()).where(*where).group_by(column)).all()))
+    return counts

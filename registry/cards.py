@@ -189,15 +189,21 @@ def render_card(facts: CardFacts) -> str:
     return text
 
 
+def split_front_matter(text: str) -> tuple[str | None, str]:
+    """A card's YAML front matter (between the ``---`` lines; None without one) and its Markdown body."""
+    m = re.match(r"^---\n(.*?)\n---\n", text, re.S)
+    return (m[1], text[m.end():]) if m else (None, text)
+
+
 def check_front_matter(text: str) -> dict[str, Any]:
     """The card's YAML front matter as a dict, or one line saying why it is not valid."""
     import yaml
 
-    m = re.match(r"^---\n(.*?)\n---\n", text, re.S)
-    if not m:
+    front, _ = split_front_matter(text)
+    if front is None:
         raise UnsupportedError("the model card has no YAML front matter")
     try:
-        data = yaml.safe_load(m[1])
+        data = yaml.safe_load(front)
     except yaml.YAMLError as exc:
         raise UnsupportedError(f"the model card's front matter is not valid YAML ({' '.join(str(exc).split())})") \
             from exc

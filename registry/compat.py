@@ -20,7 +20,7 @@ from sqlalchemy.sql.selectable import Subquery
 from sqlmodel import Session, select
 
 from loradex.adapters.artifact import ArtifactInfo
-from loradex.adapters.words import article
+from loradex.adapters.words import article, count
 
 from .errors import NoLayersError, QueryError
 from .models import Artifact, LayerSetLayer, Module
@@ -103,7 +103,7 @@ class Compatibility:
             parts.append(f"{len(self.mismatched)} with other shapes, e.g. {shown}")
         unnamed = self.total - self.matched - len(self.missing) - len(self.mismatched)
         if unnamed > 0:
-            parts.append(f"{unnamed} keys name no known layer")
+            parts.append(f"{count(unnamed, 'keys')} naming no known layer")
         if _families_differ(mine, theirs):
             parts.append(f"family {mine} vs {theirs}")
         detail = ": " + "; ".join(parts) if parts else ""

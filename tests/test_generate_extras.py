@@ -5,7 +5,6 @@ two to four steps, so the file runs in seconds on a CPU."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import numpy as np

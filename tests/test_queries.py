@@ -339,7 +339,7 @@ def test_a_partial_fit_names_missing_and_mismatched_layers(session, zoo_rows, zo
     assert result.mismatched == [(canonical, "7x7", layers_of(session, base)[canonical])]
     line = result.summary()
     assert "1 missing, e.g. unet.made_up.block.to_q" in line and "(7x7 vs " in line
-    assert "1 keys name no known layer" in line and line.endswith("(partial)")
+    assert "1 key naming no known layer" in line and line.endswith("(partial)")
 
 
 def layers_of(session, artifact) -> dict[str, str]:

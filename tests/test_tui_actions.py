@@ -316,7 +316,9 @@ async def test_quick_test_renders_on_the_tiny_base_shows_the_sheet_and_records_p
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, SheetScreen), timeout=60)
         sheet = app.screen.sheet
+        await until(pilot, lambda: notes(app))  # notify() posts a message: it may land after the sheet is up
         assert sheet.is_file() and "Tested sd1-kohya-lora: rendered 2 images, recorded 2 previews." in notes(app)
+        assert [(i.seed, i.scale) for i in app.screen.images] == [(1, 0.0), (1, 1.0)]
         assert app.warm.base == str(base)
         bench = app.warm.bench
         await pilot.press("escape")
@@ -327,6 +329,7 @@ async def test_quick_test_renders_on_the_tiny_base_shows_the_sheet_and_records_p
         assert app.screen.query_one("#steps", Input).value == "2"  # the last run's values
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, SheetScreen), timeout=60)
+        await until(pilot, lambda: len(notes(app)) == 2)
         assert app.warm.bench is bench and "already loaded" in notes(app)[-1]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from loradex.tui.app import make_app
+from loradex.tui.app.widgets.artifact_table import COLUMNS
 
 from ops_cli import cli_json
 
@@ -91,7 +92,8 @@ async def test_clicking_a_column_title_sorts_by_it_and_again_reverses(example):
     app = make_app(example)
     async with app.run_test(size=SIZE) as pilot:
         header = app.screen.query_one("#columns")
-        size_x = 30 + 1 + 18 + 1 + 7 + 1 + 8 + 1 + 2  # inside the "size" title
+        before = [c.title for c in COLUMNS].index("size")
+        size_x = sum(c.width + 1 for c in COLUMNS[:before]) + 2  # inside the "size" title
         await pilot.click(header, offset=(size_x, 0))
         await pilot.pause()
         rows = app.screen.query_one("#table").rows

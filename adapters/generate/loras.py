@@ -28,6 +28,7 @@ from ..errors import IncompatibleError, UnsupportedError
 from ..factors import dora_delta, layer_factors
 from ..probe import probe
 from ..weights import open_weights
+from ..words import count
 from .base import check_family
 
 _DIFFUSERS_FORMATS = {"kohya", "diffusers", "peft", "diffusers_legacy"}
@@ -133,7 +134,7 @@ class LoraSet:
         name = f"a{self._counter}_" + re.sub(r"\W", "_", path.stem)[:40]
         targets = self._targets(info)
         if not targets:
-            raise IncompatibleError(f"none of its {len(info.layers)} layers exists in the base", path=path)
+            raise IncompatibleError(f"none of its {count(len(info.layers), 'layers')} exists in the base", path=path)
         why = self._why_not_diffusers(info)
         if why is None:
             why = self._load_through_diffusers(path, name, len(targets))

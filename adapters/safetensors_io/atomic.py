@@ -128,8 +128,9 @@ def check_target(
         same = guarded.resolve() == resolved
         if not same and guarded.exists() and target.exists():
             same = os.path.samefile(guarded, target)  # hard links, bind mounts
-        if same:
-            raise UnsupportedError(f"refusing to overwrite the input file {guarded}", path=target)
+        if same:  # the input is named only when spelled otherwise than the output (a link)
+            also = "" if guarded.resolve() == resolved else f" {guarded}"
+            raise UnsupportedError(f"is the input file{also}; refusing to overwrite an input", path=target)
     if directory and os.path.lexists(target):
         raise UnsupportedError("already exists; refusing to replace a folder", path=target)
     if not directory and target.is_dir():

@@ -205,9 +205,10 @@ class Actions(jobs.JobRunner):
                         severity="warning" if result.interrupted else "information")
             self.reload(keep=ident)
             if result.sheet is not None:
-                from .screens.sheet import SheetScreen
+                from .screens.sheet import SheetImage, SheetScreen
 
-                self.push_screen(SheetScreen(result.sheet, f"{name} on {Path(request.base).name}: {request.prompt or ''}"))
+                self.push_screen(SheetScreen(result.sheet, f"{name} on {Path(request.base).name}: {request.prompt or ''}",
+                                             [SheetImage(*cell) for cell in result.cells]))
 
         self.run_job(Job(f"Quick-testing {name}…", partial(jobs.quick_test, engine, warm, path, request), done,
                          cancelled=f"Cancelled the quick-test of {name}."))
@@ -248,12 +249,14 @@ class Actions(jobs.JobRunner):
             return
         from .screens.mix_tray import MixTrayScreen
 
-        self.push_screen(MixTrayScreen(self.tray, self.catalog.checkpoints()), self._start_mix)
+        self.push_screen(MixTrayScreen(self.tray, self.catalog.checkpoints(), self.catalog.outputs), self._start_mix)
 
     def _start_mix(self, request: MixRequest | None) -> None:
         if request is None:
             return
         engine = self.catalog.engine
+        if request.output.parent == self.catalog.outputs:  # the default folder is made; a typed one must exist
+            self.catalog.outputs.mkdir(parents=True, exist_ok=True)
         inputs = [(item.path, item.weight) for item in self.tray]
         names = ", ".join(f"{item.name}:{item.weight:g}" for item in self.tray)
 
@@ -266,7 +269,7 @@ class Actions(jobs.JobRunner):
 
         title = f"Baking into {Path(request.base).name}…" if request.op == "bake" else "Mixing…"
         self.run_job(Job(title, partial(jobs.operation, engine, request.op, inputs, request.output,
-                                        base=request.base), done,
+                                        base=request.base, method=request.method, rank=request.rank), done,
                          cancelled=f"Cancelled the {request.op}; nothing was written ({request.output} is as it was)."))
 
     # -- tags, note, weight -----------------------------------------------------------

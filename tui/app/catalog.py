@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
@@ -32,6 +33,12 @@ class CatalogView:
         if not database or database == ":memory:":
             return None
         return Path(os.path.abspath(database)).parent
+
+    @property
+    def outputs(self) -> Path:
+        """Where the app writes what it makes (the mix tray's default): ``outputs/`` beside the
+        catalog file, in the user data folder for a catalog on a server."""
+        return (self.folder or Path(platformdirs.user_data_dir("loradex"))) / "outputs"
 
     def shown_path(self, path: str) -> str:
         """``path`` as the app shows it: relative to the catalog's folder when inside it, else
@@ -60,9 +67,10 @@ class CatalogView:
             return self.rows(text, sort=sort, **fixed)
         return [self._rows[i] for i in ids], flt
 
-    def facets(self) -> dict[str, Counter]:
+    def facets(self, flt: browse.Filter | None = None) -> dict[str, Counter]:
+        """Kind and base counts of what ``flt`` selects (each facet without its own condition)."""
         with open_session(self.engine) as session:
-            return browse.facets(session)
+            return browse.facets(session, flt)
 
     def total(self) -> int:
         with open_session(self.engine) as session:

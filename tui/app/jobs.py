@@ -150,13 +150,15 @@ def rescan(engine: Engine, progress: Callable[[ProgressEvent], None]) -> Rescann
 
 
 def operation(engine: Engine, op: str, inputs: Sequence[tuple[str, float]], output: Path,
-              progress: Callable[[ProgressEvent], None], *, base: str | None = None) -> Any:
-    """Mix ``inputs`` into ``output`` (op ``mix``, exact concat) or bake them into ``base`` (op
-    ``bake``); the output is recorded in the catalog with its recipe. Returns the ``OpResult``."""
+              progress: Callable[[ProgressEvent], None], *, base: str | None = None, method: str = "concat",
+              rank: int | None = None) -> Any:
+    """Mix ``inputs`` into ``output`` (op ``mix``: ``method`` concat, exact, or svd to ``rank``) or
+    bake them into ``base`` (op ``bake``); the output is recorded in the catalog with its recipe.
+    Returns the ``OpResult``."""
     from loradex.adapters.recipe import Recipe
     from loradex.registry.lineage import run_recipe
 
-    params: dict[str, Any] = {"method": "concat"} if op == "mix" else {"allow_partial": False}
+    params: dict[str, Any] = {"method": method, "rank": rank} if op == "mix" else {"allow_partial": False}
     recipe = Recipe.given(op, [(ref, float(weight)) for ref, weight in inputs], base=base,
                           output=Path(os.path.abspath(Path(output).expanduser())), **params)
     return run_recipe(recipe, engine=engine, progress=progress)
@@ -186,6 +188,7 @@ class Tested:
     recorded: int
     interrupted: bool
     loaded: bool  #: the base was loaded for this run (False: the warm one was used)
+    cells: list[tuple[int, float, str]] = field(default_factory=list)  #: (seed, scale, PNG) of each image
 
 
 class WarmBench:
@@ -237,7 +240,8 @@ def quick_test(engine: Engine, warm: WarmBench, adapter: str, request: QuickTest
     from loradex.registry.previews import record_previews
 
     recorded = record_previews(engine, grid.images, base_family=bench.base.family) if grid.images else 0
-    return Tested(grid.sheet, len(grid.images), recorded, grid.interrupted, loaded)
+    return Tested(grid.sheet, len(grid.images), recorded, grid.interrupted, loaded,
+                  [(r.seed, r.scale, str(r.path)) for r in grid.images if r.path])
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
@@ -33,6 +33,17 @@ CatalogOpt = Annotated[Optional[str], typer.Option(
 RefArg = Annotated[str, typer.Argument(help="Id, name, path, sha256 prefix (6+ hex) or AutoV2.")]
 #: The exit code of a check that found what it looks for: `check` not compatible, `verify` changes.
 FOUND = 4
+
+
+def choice(option: str, values: Collection[str], help: str) -> Any:
+    """An option that takes one of ``values``; anything else is a usage error (exit 2) listing
+    them. (Typer checks an Enum option through pydantic, whose refusal reads "Value error, …".)"""
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in values:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(values)}")
+        return value
+
+    return typer.Option(option, metavar="[" + "|".join(values) + "]", callback=check, help=help, show_default=False)
 
 
 @dataclass

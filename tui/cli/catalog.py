@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import math
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,12 +13,10 @@ from loradex.adapters.artifact import FAMILIES, KINDS, family_of
 from loradex.registry.vocabulary import SORT_KEYS
 
 from ..output import Sink
-from .app import (FOUND, JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_session, handle_errors,
+from .app import (FOUND, JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_session, choice, handle_errors,
                   input_path, invocation)
 
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Files probed and hashed in parallel.")]
-# Typer shows an Enum's values as the allowed choices and answers others with exit code 2.
-SortKey = Enum("SortKey", {key: key for key in SORT_KEYS}, type=str)  # type: ignore[misc]
 
 
 @app.command("scan")
@@ -76,7 +74,7 @@ def list_cmd(
                                                 help="Only adapters whose layers fit this checkpoint.")] = None,
     min_share: Annotated[float, typer.Option("--min-share", min=0.0, max=1.0,
                                              help="With --fits: least share of layers that must fit.")] = 1.0,
-    sort: Annotated[SortKey, typer.Option("--sort", help="Sort key; a leading - sorts descending.")] = SortKey("name"),
+    sort: Annotated[str, choice("--sort", SORT_KEYS, help="Sort key; a leading - sorts descending. [default: name]")] = "name",
     limit: Annotated[Optional[int], typer.Option("--limit", min=1)] = None,
     json: JsonOpt = False,
 ) -> None:
@@ -87,7 +85,7 @@ def list_cmd(
         checkpoint = queries.resolve(session, fits) if fits else None
         rows = queries.find(session, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
                             status=status, fits=checkpoint, min_share=min_share,
-                            sort=getattr(sort, "value", sort), limit=limit, details=False)
+                            sort=sort, limit=limit, details=False)
         tags = queries.tags_by_artifact(session, rows)
     Sink(json).artifact_list(rows, tags)
 
@@ -146,6 +144,31 @@ def note_cmd(ctx: typer.Context, ref: RefArg,
         if text is not None:
             queries.set_note(session, artifact, text)
     Sink(json).artifact_note(artifact)
+
+
+@app.command("weight", context_settings={"ignore_unknown_options": True})  # a weight may be negative (sliders)
+@handle_errors
+def weight_cmd(ctx: typer.Context, ref: RefArg,
+               value: Annotated[Optional[str], typer.Argument(
+                   metavar="WEIGHT", help='The weight it is used at by default ("" clears it); omit to show it.')] = None,
+               json: JsonOpt = False) -> None:
+    """Set, clear or show an artifact's preferred weight (the mix tray and the TUI start from it).
+
+    Example: loradex weight my-lora 0.8 (a slider: loradex weight my-slider -2).
+    """
+    from loradex.registry import queries
+
+    try:
+        weight = float(value) if value else None
+    except ValueError:
+        weight = math.nan
+    if weight is not None and not math.isfinite(weight):
+        raise typer.BadParameter(f"{value!r} is not a finite number", param_hint="WEIGHT")
+    with catalog_session(ctx) as session:
+        artifact = queries.resolve(session, ref)
+        if value is not None:
+            queries.set_preferred_weight(session, artifact, weight)
+    Sink(json).artifact_weight(artifact)
 
 
 @app.command("verify")

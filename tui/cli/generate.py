@@ -54,7 +54,7 @@ ClipSkipOpt = Annotated[Optional[int], typer.Option("--clip-skip", min=1, show_d
 
 
 def _numbers(text: str, kind: type, what: str) -> list:
-    return _parsed(lambda: parse_numbers(text, kind, what), what)
+    return _parsed(lambda: parse_numbers(text, kind), what)
 
 
 def _size(text: str | None) -> tuple[int, int] | None:

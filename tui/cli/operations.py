@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
@@ -19,14 +18,11 @@ import loradex.adapters.recipe as recipes
 from loradex.adapters.errors import LoradexError
 
 from ..output import Sink
-from .app import JsonOpt, app, handle_errors, optional_engine
+from .app import JsonOpt, app, choice, handle_errors, optional_engine
 
 if TYPE_CHECKING:
     from loradex.registry.lineage import OpResult
 
-# Typer shows an Enum's values as the allowed choices and answers others with exit code 2.
-MixMethod = Enum("MixMethod", {m: m for m in recipes.MIX_METHODS}, type=str)  # type: ignore[misc]
-Dtype = Enum("Dtype", {d: d for d in recipes.DTYPES}, type=str)  # type: ignore[misc]
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Output file.", show_default=False)]
 RankOpt = Annotated[Optional[int], typer.Option("--rank", min=1, help="Target rank.", show_default=False)]
 WeightedArgs = Annotated[Optional[list[str]], typer.Argument(
@@ -97,10 +93,6 @@ def _parsed(parse: Callable[[str], Any], value: str | None, hint: str) -> Any:
         raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
-def _value(option: Any) -> Any:
-    return getattr(option, "value", option)
-
-
 def _run(ctx: typer.Context, recipe: recipes.Recipe, as_json: bool) -> None:
     sink = Sink(as_json)
     sink.operation(execute(ctx, recipe, sink))
@@ -134,9 +126,9 @@ def mix_cmd(
     inputs: WeightedArgs = None,
     out: OutOpt = None,
     rank: RankOpt = None,
-    method: Annotated[Optional[MixMethod], typer.Option(
-        "--method", help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. [default: concat, "
-                         "svd when --rank is given]", show_default=False)] = None,
+    method: Annotated[Optional[str], choice(
+        "--method", recipes.MIX_METHODS, help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. "
+                                              "[default: concat, svd when --rank is given]")] = None,
     block_weights: Annotated[Optional[str], typer.Option(
         "--block-weights", metavar="IN=1,MID=0.5,OUT=1,TE=0",
         help="Multipliers per block (IN, MID, OUT, TE, TE2 or labels such as IN04).", show_default=False)] = None,
@@ -160,7 +152,7 @@ def mix_cmd(
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
         weights = _parsed(recipes.parse_block_weights, block_weights, "--block-weights") or {}
         spec = recipe_of("mix", out, weighted_refs(inputs or []), base=base, rank=rank,
-                       method=_value(method) or ("svd" if rank is not None else "concat"), block_weights=weights)
+                         method=method or ("svd" if rank is not None else "concat"), block_weights=weights)
     _run(ctx, spec, json)
 
 
@@ -204,8 +196,8 @@ def bake_cmd(
                                                 help="The checkpoint (path or catalog ref); never modified.")] = None,
     out: Annotated[Optional[Path], typer.Option("-o", "--out", show_default=False,
                                                 help="Output file (a folder for a diffusers base).")] = None,
-    dtype: Annotated[Optional[Dtype], typer.Option("--dtype", show_default=False,
-                                                   help="Floating tensors' dtype [default: as the base].")] = None,
+    dtype: Annotated[Optional[str], choice("--dtype", recipes.DTYPES,
+                                           help="Floating tensors' dtype [default: as the base].")] = None,
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Bake the layers that match when some LoRA layers match nothing in the base.")] = False,
     json: JsonOpt = False,
@@ -227,8 +219,8 @@ def bake_cmd(
                                            "--allow-partial": allow_partial})
     else:
         _need(**{"--base": base, "-o OUT": out})
-        spec = recipe_of("bake", out, weighted_refs(loras or []), base=base, dtype=_value(dtype),
-                       allow_partial=allow_partial)
+        spec = recipe_of("bake", out, weighted_refs(loras or []), base=base, dtype=dtype,
+                         allow_partial=allow_partial)
     _run(ctx, spec, json)
 
 
@@ -244,8 +236,8 @@ def extract_cmd(
                                                  help="The fine-tuned checkpoint (path or catalog ref).")] = None,
     rank: RankOpt = None,
     out: OutOpt = None,
-    dtype: Annotated[Optional[Dtype], typer.Option("--dtype", show_default=False,
-                                                   help="Storage dtype of the factors [default: fp16].")] = None,
+    dtype: Annotated[Optional[str], choice("--dtype", recipes.DTYPES,
+                                           help="Storage dtype of the factors [default: fp16].")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Extract a LoRA from the difference of two checkpoints (best rank-R approximation per layer).
@@ -261,7 +253,7 @@ def extract_cmd(
                                                    "--dtype": dtype})
     else:
         _need(**{"--base": base, "--tuned": tuned, "--rank": rank, "-o OUT": out})
-        spec = recipe_of("extract", out, base=base, tuned=tuned, rank=rank, dtype=_value(dtype))
+        spec = recipe_of("extract", out, base=base, tuned=tuned, rank=rank, dtype=dtype)
     _run(ctx, spec, json)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json as jsonlib
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,16 +17,39 @@ if TYPE_CHECKING:
     from loradex.adapters.progress import Progress, ProgressEvent
 
 
+class TrimmedLines(io.TextIOBase):
+    """A text stream that writes each line to ``stream`` without its trailing blanks (Rich pads
+    every line of a table or grid to the console's width)."""
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self.stream = stream
+        self._line = ""  # written, not yet ended by a newline
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    def write(self, text: str) -> int:
+        *lines, self._line = (self._line + text).split("\n")
+        for line in lines:
+            self.stream.write(line.rstrip(" ") + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 class BaseSink:
     """Whether output is ``--json`` (JSON on stdout, nothing else) or human (Rich on stdout,
     notes and progress on stderr). Each command group adds its renderings in a subclass."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        # Piped output gets a wide console: a table wrapped at 80 columns helps nobody.
         self.out = Console()
         if not self.out.is_terminal:
-            self.out = Console(width=160)
+            # Piped output: $COLUMNS when given, else wide (a table wrapped at 80 columns helps
+            # nobody), and no line padded with blanks up to that width.
+            self.out = Console(file=TrimmedLines(sys.stdout), width=None if os.environ.get("COLUMNS") else 160)
         self.err = Console(stderr=True)
 
     def emit_json(self, data: Any) -> None:
@@ -40,17 +66,17 @@ class BaseSink:
         if self.as_json or not self.err.is_terminal:
             yield None
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as ProgressBar
 
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[amount]}"),
                    TimeElapsedColumn(), TextColumn("[dim]{task.fields[item]}"))
         with ProgressBar(*columns, console=self.err, transient=True) as bar:
-            task = bar.add_task(label, total=None, item="")
+            task = bar.add_task(label, total=None, item="", amount="")
 
             def update(event: ProgressEvent) -> None:
                 item = Path(event.item).name if event.item else ""
                 bar.update(task, description=f"{label}: {event.phase}", completed=event.done,
-                           total=event.total or None, item=item)
+                           total=event.total or None, item=item, amount=event.amount())
 
             yield update

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from loradex.adapters.words import count
 from loradex.adapters.words import size as size_text
@@ -19,19 +21,21 @@ if TYPE_CHECKING:
     from loradex.registry.views import Details, KindCount
 
 
+#: Items of a report list printed before "… and N more" (scans of big libraries list hundreds).
+LISTED = 10
+
+
 class CatalogOutput(BaseSink):
     def artifact_list(self, rows: list[Artifact], tags: dict[int, list[str]]) -> None:
         if self.as_json:
             self.emit_json({"artifacts": [artifact_row(a, tags.get(a.id or 0, [])) for a in rows]})
             return
-        table = Table("id", "name", "kind", "format", "base", "ranks", "size", "status", "tags",
-                      caption=f"{len(rows)} artifact{'s' if len(rows) != 1 else ''}")
-        for column in table.columns[:5]:
-            column.no_wrap = True
-        for a in rows:
-            status = a.status if a.status == "ok" else f"[red]{a.status}[/]"
-            table.add_row(str(a.id), a.name, a.kind, a.format, _base_cell(a), _ranks(a), size_text(a.size), status,
-                          ", ".join(tags.get(a.id or 0, [])))
+        cells = [(str(a.id), escape(a.name), a.kind, a.format, escape(_base_cell(a)), _ranks(a), size_text(a.size),
+                  a.status if a.status == "ok" else f"[red]{a.status}[/]", escape(", ".join(tags.get(a.id or 0, []))))
+                 for a in rows]
+        table = _list_table(cells, len(rows))
+        if Measurement.get(self.out, self.out.options.update_width(1 << 16), table).maximum > self.out.width:
+            table = _list_table(cells, len(rows), width=self.out.width)
         self.out.print(table)
 
     def artifact_details(self, a: Artifact, extra: Details) -> None:
@@ -107,6 +111,13 @@ class CatalogOutput(BaseSink):
         else:
             self.out.print(f"{a.name}: {a.notes or 'no note'}")
 
+    def artifact_weight(self, a: Artifact) -> None:
+        if self.as_json:
+            self.emit_json({"id": a.id, "name": a.name, "preferred_weight": a.preferred_weight})
+        else:
+            weight = "no preferred weight" if a.preferred_weight is None else f"weight {a.preferred_weight:g}"
+            self.out.print(f"{a.name}: {weight}", markup=False, highlight=False)
+
     def report(self, title: str, data: dict[str, Any]) -> None:
         """A scan or verify report: counts on one line, then every listed item."""
         if self.as_json:
@@ -124,16 +135,10 @@ class CatalogOutput(BaseSink):
             if not isinstance(value, list) or not value:
                 continue
             self.out.print(f"[bold]{key.replace('_', ' ')}[/]")
-            for item in value:
-                # (path, message) pairs and groups of paths read best on one line each.
-                if isinstance(item, dict):  # e.g. a changed file: its path, then the rest in brief
-                    text = f"{item.get('path', '')}: " + ", ".join(
-                        f"{k} {_short(str(v), 12)}" for k, v in item.items() if k != "path")
-                elif isinstance(item, (list, tuple)):
-                    text = (" = " if key == "duplicates" else ": ").join(map(str, item))
-                else:
-                    text = str(item)
-                self.out.print(f"  {text}", markup=False, highlight=False)
+            for item in value[:LISTED]:
+                self.out.print(f"  {_report_line(key, item)}", markup=False, highlight=False, soft_wrap=True)
+            if len(value) > LISTED:
+                self.out.print(f"  … and {len(value) - LISTED} more (--json lists all)", markup=False, highlight=False)
 
     def duplicate_groups(self, groups: list[list[Artifact]]) -> None:
         if self.as_json:
@@ -180,6 +185,45 @@ def artifact_row(a: Artifact, tags: list[str]) -> dict[str, Any]:
     return {"id": a.id, "name": a.name, "path": a.path, "kind": a.kind, "format": a.format, "base": base_of(a),
             "detected_base": a.base, "status": a.status, "rank_min": a.rank_min, "rank_max": a.rank_max,
             "ranks": a.ranks, "size": a.size, "sha256": a.sha256, "autov2": a.autov2, "source": a.source, "tags": tags}
+
+
+def _list_table(cells: list[tuple[str, ...]], n: int, *, width: int | None = None) -> Table:
+    """The table of ``list``; with ``width``, compact for a terminal too narrow for the boxed one
+    (80 columns): no box, one blank between columns, kind and format cut short with "…", id,
+    base, ranks, size and status whole, and names and tags folded in what is left (names first,
+    tags get up to 10)."""
+    headers = ("id", "name", "kind", "format", "base", "ranks", "size", "status", "tags")
+    style = {"box": None, "padding": (0, 1, 0, 0), "header_style": "bold underline"} if width else {}
+    table = Table(*headers, caption=count(n, "artifacts"), **style)
+    for i, column in enumerate(table.columns):
+        column.no_wrap = column.header not in ("name", "tags")
+        column.overflow = "ellipsis" if column.no_wrap else "fold"
+        if width and column.no_wrap:  # as wide as its longest cell, kind and format at most 9
+            longest = max(len(Text.from_markup(row[i])) for row in [headers, *cells])
+            column.width = min(longest, 9) if column.header in ("kind", "format") else longest
+    table.columns[6].justify = "right"
+    if width:
+        left = width - sum(c.width or 0 for c in table.columns) - len(headers)  # one blank after each column
+        tags = min(10, max(len(row[8]) for row in [headers, *cells]))
+        name = max(12, min(max(len(row[1]) for row in cells), left - tags))
+        table.columns[1].width, table.columns[8].width = name, max(4, left - name)
+    for row in cells:
+        table.add_row(*row)
+    return table
+
+
+def _report_line(key: str, item: Any) -> str:
+    """One item of a report list on one line: a changed file's path then the rest in brief, a
+    group of identical files (or weights) joined by "=", a (path, message) pair without the path said twice."""
+    if isinstance(item, dict):
+        return f"{item.get('path', '')}: " + ", ".join(f"{k} {_short(str(v), 12)}" for k, v in item.items()
+                                                       if k != "path")
+    if isinstance(item, (list, tuple)):
+        if key in ("duplicates", "same_weights"):
+            return " = ".join(map(str, item))
+        path, *rest = map(str, item)
+        return ": ".join([path, *(r.removeprefix(f"{path}: ") for r in rest)])
+    return str(item)
 
 
 def _base_cell(a: Artifact) -> str:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from loradex.adapters.words import count
+
 from .base import BaseSink
 
 if TYPE_CHECKING:  # the reports' modules need torch; the sink only reads their attributes
@@ -21,6 +23,14 @@ class FilesOutput(BaseSink):
         if self.as_json:
             self.emit_json({"artifacts": [i.to_dict() for i in infos], "errors": failures})
             return
+        if infos:  # only failures: their lines alone, no empty table above them
+            self.out.print(self._probe_table(infos))
+        for line in failures:
+            # Plain print: Rich would wrap a long path over several lines.
+            print(f"error: {line}", file=sys.stderr)
+
+    @staticmethod
+    def _probe_table(infos: list[ArtifactInfo]) -> Table:
         table = Table("name", "kind", "format", "base", "layers", "ranks", "dtype", "notes")
         for column in table.columns[:4]:
             column.no_wrap = True
@@ -34,20 +44,17 @@ class FilesOutput(BaseSink):
             ]))
             table.add_row(i.path.name, i.kind, i.format, i.base, str(len(i.layers) or len(i.inventory) or ""),
                           ",".join(map(str, i.ranks)), i.dtype or "", notes)
-        self.out.print(table)
-        for line in failures:
-            # Plain print: Rich would wrap a long path over several lines.
-            print(f"error: {line}", file=sys.stderr)
+        return table
 
     def inspection(self, report: Inspection, *, show_layers: bool) -> None:
         if self.as_json:
             self.emit_json(report.to_dict())
             return
         info = report.info
-        self.out.print(f"{info.path}: {info.kind} ({info.format}) for {info.base}, {len(report.layers)} layers, "
+        self.out.print(f"{info.path}: {info.kind} ({info.format}) for {info.base}, {count(len(report.layers), 'layers')}, "
                        f"{info.parameters:,} parameters, ranks {report.rank_histogram}")
         if report.nonfinite:
-            self.out.print(f"[red]NaN/Inf in {len(report.nonfinite)} layers: {', '.join(report.nonfinite[:5])}[/]")
+            self.out.print(f"[red]NaN/Inf in {count(len(report.nonfinite), 'layers')}: {', '.join(report.nonfinite[:5])}[/]")
         blocks = Table("block", "layers", "‖ΔW‖", "ranks")
         for b in report.blocks:
             blocks.add_row(b.block, str(b.layers), f"{b.norm:.4g}", ",".join(map(str, b.ranks)))

@@ -29,7 +29,7 @@ class GenerateOutput(BaseSink):
                 self.out.print(f"recorded {count(previews, 'previews')} in the catalog", markup=False,
                                highlight=False)
         if grid.interrupted:
-            print(f"interrupted: {len(grid.images)} of {grid.job.images} images finished; they are on disk"
+            print(f"interrupted: {len(grid.images)} of {count(grid.job.images, 'images')} finished; they are on disk"
                   f"{' and in the catalog' if previews is not None else ''}, with a partial contact sheet",
                   file=sys.stderr)
 
@@ -47,4 +47,4 @@ class GenerateOutput(BaseSink):
             self.out.print(table)
             self.out.print(f"wrote {result.csv} and {result.plot}", markup=False, highlight=False)
         if result.interrupted:
-            print(f"interrupted: scored the {len(result.images)} images that finished", file=sys.stderr)
+            print(f"interrupted: scored the {count(len(result.images), 'images')} that finished", file=sys.stderr)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loradex.adapters.words import count
+
 from .base import BaseSink
 
 if TYPE_CHECKING:
@@ -23,28 +25,27 @@ class OperationsOutput(BaseSink):
         ranks = sorted(set(r.get("ranks") or []))
         rank_text = (f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {ranks[0]}–{ranks[-1]}") if ranks else ""
         if result.op == "mix":
-            what = f"mix ({r['method']}) of {len(inputs)} input{'s' if len(inputs) != 1 else ''}, {r['layers']} layers, " \
-                   + rank_text
+            what = f"mix ({r['method']}) of {count(len(inputs), 'inputs')}, {count(r['layers'], 'layers')}, {rank_text}"
         elif result.op == "resize":
             dynamic = result.recipe.params.get("dynamic")
             rule = f"{dynamic[0]}={dynamic[1]:g}" if dynamic else f"rank {result.recipe.params.get('rank')}"
-            what = f"resize ({rule}), {r['layers']} layers, {rank_text}"
+            what = f"resize ({rule}), {count(r['layers'], 'layers')}, {rank_text}"
         elif result.op == "bake":
-            what = (f"{len(inputs)} LoRA{'s' if len(inputs) != 1 else ''} baked into {Path(r['base']).name} "
-                    f"(dtype {r['dtype']}), {r['patched_tensors']} tensors patched in {r['seconds']:.1f} s")
+            what = (f"{count(len(inputs), 'LoRAs')} baked into {Path(r['base']).name} "
+                    f"(dtype {r['dtype']}), {count(r['patched_tensors'], 'tensors')} patched in {r['seconds']:.1f} s")
         elif result.op == "convert":
-            what = f"{r['layers']} layers converted from {r['source_format']} to {r['target_format']}"
+            what = f"{count(r['layers'], 'layers')} converted from {r['source_format']} to {r['target_format']}"
         else:
-            what = f"extracted {r['layers']} layers at rank {r['rank']} ({r['unchanged']} unchanged)"
+            what = f"extracted {count(r['layers'], 'layers')} at rank {r['rank']} ({r['unchanged']} unchanged)"
         self.out.print(f"wrote {result.output}: {what}", markup=False, highlight=False)
         for path, weight, applied, total in r.get("loras") or []:
             self.out.print(f"  {Path(path).name} ×{weight:g}: {applied}/{total} layers", markup=False, highlight=False)
         if r.get("unmatched"):
-            self.out.print(f"  skipped {len(r['unmatched'])} unmatched layers (first: {', '.join(r['unmatched'][:3])})",
+            self.out.print(f"  skipped {count(len(r['unmatched']), 'unmatched layers')} (first: {', '.join(r['unmatched'][:3])})",
                            markup=False, highlight=False)
         if energy:
             self.out.print(f"retained energy: min {energy['min']:.4f} ({energy['min_layer']}), mean {energy['mean']:.4f} "
-                           f"over {energy['layers']} layers (--json lists all)", markup=False, highlight=False)
+                           f"over {count(energy['layers'], 'layers')} (--json lists all)", markup=False, highlight=False)
         self._recorded(result)
 
     def conversion(self, result: OpResult) -> None:
@@ -53,7 +54,7 @@ class OperationsOutput(BaseSink):
         if self.as_json:
             self.emit_json({**r, "artifact": result.to_dict()["artifact"]})
             return
-        self.out.print(f"wrote {r['target']} ({r['target_format']}, {r['layers']} layers) "
+        self.out.print(f"wrote {r['target']} ({r['target_format']}, {count(r['layers'], 'layers')}) "
                        f"from {r['source']} ({r['source_format']})", markup=False, highlight=False)
         for note in r["notes"]:
             self.out.print(note, markup=False, highlight=False)

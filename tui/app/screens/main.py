@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
 from loradex.adapters.errors import LoradexError
+from loradex.registry.browse import Filter
 
 from ..widgets.artifact_table import ArtifactTable
 from ..widgets.column_header import ColumnHeader
@@ -46,17 +47,19 @@ class MainScreen(Screen):
         self.sort = "name"
         self.kind: str | None = None
         self.base: str | None = None
+        self.filter: Filter | None = None  #: the last filter that parsed
 
     def compose(self) -> ComposeResult:
         yield Header()
+        counts = self.app.catalog.facets()
         with Horizontal():
             with Vertical(id="facets"):
-                yield Facet("kind", self.app.catalog.facets()["kind"], id="facet-kind")
-                yield Facet("base", self.app.catalog.facets()["base"], id="facet-base")
+                yield Facet("kind", counts["kind"], id="facet-kind")
+                yield Facet("base", counts["base"], id="facet-base")
             with Vertical(id="browser"):
                 yield Input(placeholder=FILTER_HINT, id="filter")
                 yield ColumnHeader(id="columns")
-                yield ArtifactTable(id="table")
+                yield ArtifactTable(shown_path=self.app.catalog.shown_path, id="table")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -75,16 +78,17 @@ class MainScreen(Screen):
             self.query_one("#filter", Input).border_subtitle = str(exc)
             return
         self.query_one("#filter", Input).border_subtitle = ""
+        self.filter = flt
         table.set_rows(rows, keep=keep if keep is not None else (table.current.id if table.current else None))
         self.query_one(ColumnHeader).show_sort(flt.sort)
         self.sub_title = f"{len(rows)} of {self.app.catalog.total()} artifacts"
+        counts = self.app.catalog.facets(flt)
+        for facet in self.query(Facet):
+            facet.show_counts(counts[facet.facet], getattr(self, facet.facet))
 
     def reload(self, keep: int | None = None) -> None:
         """The facets' counts and the rows again, after the catalog changed (an action ran)."""
         self.app.catalog.reload()
-        counts = self.app.catalog.facets()
-        for facet in self.query(Facet):
-            facet.show_counts(counts[facet.facet])
         self.refill(keep=keep)
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -92,10 +96,12 @@ class MainScreen(Screen):
             self.refill()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the filter opens the artifact named exactly so (in any case), else the first match."""
         if event.input.id == "filter":
             table = self.query_one(ArtifactTable)
             if table.rows:
-                table.cursor = 0
+                name = (self.filter.text or "").strip().lower() if self.filter else ""
+                table.cursor = next((i for i, row in enumerate(table.rows) if row.name.lower() == name), 0)
                 table.action_open()
 
     def on_facet_chosen(self, event: Facet.Chosen) -> None:

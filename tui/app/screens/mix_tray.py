@@ -28,26 +28,32 @@ class TrayItem:
 
 @dataclass
 class MixRequest:
-    """What the tray asks for: ``mix`` into ``output``, or ``bake`` into ``base`` (a checkpoint path)."""
+    """What the tray asks for: ``mix`` into ``output`` (``method`` concat, or svd to ``rank``), or
+    ``bake`` into ``base`` (a checkpoint path)."""
 
     op: str
     output: Path
     base: str | None = None
+    method: str = "concat"
+    rank: int | None = None
+
+
+METHODS = [("concat: exact (rank = the sum of the ranks)", "concat"), ("svd: best approximation at a rank", "svd")]
 
 
 def _slug(items: list[TrayItem]) -> str:
     return "+".join(i.name for i in items)[:80] or "mix"
 
 
-def default_output(items: list[TrayItem], base: str | None) -> str:
-    """Beside the first LoRA (a mix) or the base (a bake: a folder for a diffusers folder base)."""
+def default_output(items: list[TrayItem], base: str | None, outputs: Path) -> str:
+    """In the catalog's ``outputs`` folder, never beside an input (a folder of downloads, a shared
+    models folder): ``mix-A+B.safetensors``, or the base's name first for a bake (a folder for a
+    diffusers folder base)."""
     if base:
         where = Path(base)
         stem = where.name if where.is_dir() else where.stem
-        name = f"{stem}-{_slug(items)}" + ("" if where.is_dir() else ".safetensors")
-        return str(where.parent / name)
-    folder = Path(items[0].path).parent if items else Path.cwd()
-    return str(folder / f"mix-{_slug(items)}.safetensors")
+        return str(outputs / (f"{stem}-{_slug(items)}" + ("" if where.is_dir() else ".safetensors")))
+    return str(outputs / f"mix-{_slug(items)}.safetensors")
 
 
 class WeightDialog(ModalScreen[float | None]):
@@ -83,17 +89,19 @@ class WeightDialog(ModalScreen[float | None]):
 
 
 class MixTrayScreen(ModalScreen[MixRequest | None]):
-    """The tray's items (delete / x removes the highlighted one, c clears), an output path, and a
-    checkpoint to bake into; Mix writes a LoRA, Bake a checkpoint."""
+    """The tray's items (delete / x removes the highlighted one, c clears), the mix method (and rank
+    for svd), an output path (in ``outputs`` by default), and a checkpoint to bake into; Mix writes
+    a LoRA, Bake a checkpoint."""
 
     CSS_PATH = "mix_tray.tcss"
     BINDINGS = [Binding("escape", "close", "close"), Binding("delete,x", "remove", "remove", key_display="del"),
                 Binding("c", "clear", "clear")]
 
-    def __init__(self, items: list[TrayItem], checkpoints: list[tuple[str, str, str]]) -> None:
+    def __init__(self, items: list[TrayItem], checkpoints: list[tuple[str, str, str]], outputs: Path) -> None:
         super().__init__()
         self.items = items  # the app's tray itself: removals here are removals there
         self.checkpoints = checkpoints
+        self.outputs = outputs
         self._edited = False
 
     def compose(self) -> ComposeResult:
@@ -103,8 +111,11 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
             yield Label("bake into (blank: mix the LoRAs into one LoRA)")
             yield Select([(f"{name}  [{base}]  {path}", path) for name, path, base in self.checkpoints],
                          prompt="no checkpoint: mix", allow_blank=True, id="base")
+            with Horizontal(id="how"):
+                yield Select(METHODS, value="concat", allow_blank=False, id="method")
+                yield Input(placeholder="rank (svd)", id="rank", disabled=True)
             yield Label("output path")
-            yield Input(default_output(self.items, None), id="output")
+            yield Input(self.default_output(), id="output")
             yield Static("", id="error")
             with Horizontal(id="buttons"):
                 yield Button("Mix", id="mix", variant="primary")
@@ -128,14 +139,18 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
         value = self.query_one("#base", Select).value
         return None if value is Select.NULL or not value else str(value)
 
+    def default_output(self) -> str:
+        return default_output(self.items, self.base() if self.is_mounted else None, self.outputs)
+
     def on_select_changed(self, event: Select.Changed) -> None:
-        if not self._edited:
-            output = self.query_one("#output", Input)
-            output.value = default_output(self.items, self.base())
+        if event.select.id == "method":
+            self.query_one("#rank", Input).disabled = event.value != "svd"
+        elif not self._edited:
+            self.query_one("#output", Input).value = self.default_output()
             self._edited = False
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "output" and event.value != default_output(self.items, self.base()):
+        if event.input.id == "output" and event.value != self.default_output():
             self._edited = True
 
     def action_remove(self) -> None:
@@ -144,7 +159,7 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
             self.items.pop(index)
             self.show_items()
             if not self._edited:
-                self.query_one("#output", Input).value = default_output(self.items, self.base())
+                self.query_one("#output", Input).value = self.default_output()
                 self._edited = False
 
     def action_clear(self) -> None:
@@ -167,7 +182,16 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
         if op == "bake" and base is None:
             error.update("choose the checkpoint to bake into")
             return None
-        return MixRequest(op, Path(os.path.expanduser(output)), base if op == "bake" else None)
+        method, rank = str(self.query_one("#method", Select).value), None
+        if op == "mix" and method == "svd":
+            text = self.query_one("#rank", Input).value.strip()
+            if not text.isdigit() or int(text) < 1:
+                error.update(f"the svd method needs a rank, a whole number from 1 (not {text!r})" if text
+                             else "the svd method needs a rank")
+                return None
+            rank = int(text)
+        return MixRequest(op, Path(os.path.expanduser(output)), base if op == "bake" else None,
+                          method=method if op == "mix" else "concat", rank=rank)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

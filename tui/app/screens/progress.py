@@ -39,11 +39,10 @@ class ProgressDialog(ModalScreen[None]):
             bar.update(total=event.total, progress=event.done)
         else:
             bar.update(total=None)
-        what = f"{event.done}/{event.total}" if event.total else ""
         item = event.item or ""
         if len(item) > 60:
             item = "…" + item[-59:]
-        self.query_one("#status", Static).update(" ".join(p for p in (event.phase, what, item) if p))
+        self.query_one("#status", Static).update(" ".join(p for p in (event.phase, event.amount(), item) if p))
 
     def action_cancel(self) -> None:
         if self.cancelling:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, Static
 
+from loradex.adapters.words import count
 from loradex.adapters.words import size as size_text
+from loradex.registry.cards import split_front_matter
 
 
 class PublishForm(ModalScreen[tuple[str, str | None] | None]):
@@ -67,9 +70,13 @@ class PublishPreview(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="preview"):
-            yield Label(f"Publish to {self.repo}: {len(self.files)} files", id="title")
+            yield Label(f"Publish to {self.repo}: {count(len(self.files), 'files')}", id="title")
+            front, body = split_front_matter(self.card)
             with VerticalScroll(id="card"):
-                yield Markdown(self.card, id="markdown")
+                if front is not None:  # YAML as YAML: Markdown would read it as a rule and one paragraph
+                    yield Static(Syntax(f"---\n{front}\n---", "yaml", theme="ansi_dark", background_color="default"),
+                                 id="front-matter")
+                yield Markdown(body, id="markdown")
             yield Static("\n".join(f"{f['path_in_repo']}  ({size_text(int(f['size']))})" for f in self.files), id="files")
             with Horizontal(id="buttons"):
                 yield Button("Publish", id="publish", variant="error")

@@ -44,7 +44,7 @@ def parse_form(values: dict[str, str], base: str | None) -> QuickTestRequest:
     return QuickTestRequest(base=base, prompt=values["prompt"].strip() or None,
                             seeds=parse_numbers(values["seeds"], int, "seeds"),
                             scales=parse_numbers(values["scales"], float, "scales"), steps=steps,
-                            size=parse_size(values["size"]), out=Path(os.path.expanduser(values["out"].strip())),
+                            size=parse_size(values["size"], "size"), out=Path(os.path.expanduser(values["out"].strip())),
                             weight=weight, control_image=Path(os.path.expanduser(control)) if control else None,
                             canny=canny)
 

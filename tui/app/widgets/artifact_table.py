@@ -7,7 +7,7 @@ keystroke); here a refill is a list assignment and a paint draws ~40 lines.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.segment import Segment
@@ -30,25 +30,34 @@ class Column:
     width: int
 
 
+#: Id, format and path tell apart artifacts of one name (``tiny-sd1`` as .ckpt and .safetensors).
+#: The path comes last and takes the rest of the line, cut from the left: its end tells most.
 COLUMNS: tuple[Column, ...] = (
-    Column("name", "name", 30), Column("kind", "kind", 18), Column("base", "base", 7), Column("rank", "rank", 8),
-    Column("size", "size", 9), Column("", "tags", 24), Column("", "status", 8), Column("", "weight", 7),
-    Column("", "preview", 7),
+    Column("", "id", 5), Column("name", "name", 28), Column("kind", "kind", 10), Column("", "format", 12),
+    Column("base", "base", 7), Column("rank", "rank", 5), Column("size", "size", 8), Column("", "tags", 10),
+    Column("", "status", 7), Column("", "weight", 6), Column("", "img", 3),
 )
+FIXED_WIDTH = sum(c.width + 1 for c in COLUMNS)
+PATH_MIN = 16
 
 
 def cells(row: BrowseRow) -> tuple[str, ...]:
-    """The text of each column for ``row``."""
-    return (row.name, row.kind, row.base, row.ranks, size_text(row.size), ", ".join(row.tags), row.status,
-            f"{row.weight:g}" if row.weight is not None else "", "▣" if row.previews else "")
+    """The text of each fixed column for ``row``."""
+    return (str(row.id), row.name, row.kind, row.format, row.base, row.ranks, size_text(row.size), ", ".join(row.tags),
+            row.status, f"{row.weight:g}" if row.weight is not None else "", "▣" if row.previews else "")
 
 
 def fit(text: str, width: int) -> str:
     return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
 
 
+def fit_left(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, cut at the start ("…/bases/tiny-sd1.ckpt")."""
+    return text.ljust(width) if len(text) <= width else "…" + text[len(text) - width + 1:]
+
+
 def header_line() -> str:
-    return " ".join(fit(c.title, c.width) for c in COLUMNS)
+    return " ".join(fit(c.title, c.width) for c in COLUMNS) + " path"
 
 
 def column_at(x: int) -> Column | None:
@@ -87,10 +96,11 @@ class ArtifactTable(ScrollView, can_focus=True):
             super().__init__()
             self.row = row
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, shown_path: Callable[[str], str] = str, id: str | None = None) -> None:
         super().__init__(id=id)
         self.rows: list[BrowseRow] = []
-        self._line_width = sum(c.width + 1 for c in COLUMNS)
+        self.shown_path = shown_path  #: a stored path as the app shows it (relative to the catalog)
+        self._line_width = FIXED_WIDTH + PATH_MIN
 
     # -- data -------------------------------------------------------------------------
 
@@ -114,7 +124,9 @@ class ArtifactTable(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y
         if index >= len(self.rows):
             return Strip.blank(self.size.width, self.rich_style)
-        text = " ".join(fit(value, c.width) for value, c in zip(cells(self.rows[index]), COLUMNS))
+        row = self.rows[index]
+        text = " ".join(fit(value, c.width) for value, c in zip(cells(row), COLUMNS))
+        text += " " + fit_left(self.shown_path(row.path), max(PATH_MIN, self.size.width - FIXED_WIDTH))
         style = self.rich_style
         if index == self.cursor:
             style = style + (Style(reverse=True) if self.has_focus else Style(bgcolor="grey23"))

@@ -64,6 +64,8 @@ class BlockChart(Section):
         labels = sorted(self.block_layers, key=_order)
         top_rank = max((max(r) for r in self.ranks.values() if r), default=0)
         top_norm = max(self.norms.values(), default=0.0) if self.norms else 0.0
+        # The theme's primary colour: ANSI magenta renders as the error red (#f4005f) in Textual's theme.
+        rank_colour = self.app.current_theme.primary
         text = Text()
         text.append(f"{'block':<6}{'layers':>6}  {'rank':>4} {'':<{BAR}} {'norm':>7}", style="bold")
         for label in labels:
@@ -72,7 +74,7 @@ class BlockChart(Section):
             rank_text = "/".join(map(str, sorted(ranks))) or "-"
             text.append(f"\n{label:<6}{self.block_layers[label]:>6}  ")
             text.append(f"{rank_text:>4} ", style="bold")
-            text.append(f"{bar(top, top_rank, BAR):<{BAR}} ", style="magenta")
+            text.append(f"{bar(top, top_rank, BAR):<{BAR}} ", style=rank_colour)
             if self.norms is None:
                 text.append("…", style="dim")
             elif label in self.norms:

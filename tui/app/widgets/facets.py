@@ -30,12 +30,18 @@ class Facet(OptionList):
         self.border_title = facet
         self.show_counts(counts)
 
-    def show_counts(self, counts: Counter) -> None:
+    def show_counts(self, counts: Counter, chosen: str | None = None) -> None:
+        """The values with their counts, most first; the ``chosen`` one stays listed (with 0 when
+        the filter leaves none of it) and highlighted."""
+        if chosen is not None and chosen not in counts:
+            counts = Counter({**counts, chosen: 0})
+        options = [Option(f"all ({sum(counts.values())})", id=ALL)] + [
+            Option(f"{value} ({n})", id=value) for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        if [str(o.prompt) for o in options] == [str(o.prompt) for o in self.options]:
+            return  # unchanged (most keystrokes): keep the highlight where the user left it
         self.clear_options()
-        self.add_option(Option(f"all ({sum(counts.values())})", id=ALL))
-        for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            self.add_option(Option(f"{value} ({n})", id=value))
-        self.highlighted = 0
+        self.add_options(options)
+        self.highlighted = next(i for i, o in enumerate(options) if o.id == (chosen or ALL))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
