@@ -274,6 +274,6 @@ def _demo_hints(ctx: typer.Context, root: Path) -> list[str]:
     return [f"{loradex} list --kind lora --base sdxl",
             f"{loradex} show sd1-kohya-lora",
             f"{loradex} bake --base {quote(str(bases / 'tiny-sd1.safetensors'))} sd1-kohya-lora:0.8 -o baked.safetensors",
-            f"{loradex} try sd1-kohya-lora {tiny} -o grid",
+            f"{loradex} try sd1-kohya-lora {tiny} --seeds 1 -o grid",
             f"{loradex} eval sd1-kohya-lora {tiny} --scales 0,1 --seeds 1 --prompts {quote(str(evals / 'prompts.txt'))} "
             f"--clip {quote(str(evals / 'clip'))} -o eval"]
