@@ -11,6 +11,7 @@ given, else ``$LORADEX_CATALOG``, else ``catalog.db`` in the user data folder
 
 from __future__ import annotations
 
+import glob
 import os
 import sqlite3
 from pathlib import Path
@@ -21,6 +22,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session
 
 from . import paths
+from loradex.adapters.safetensors_io.atomic import is_sqlite_database
+
 from .errors import CatalogError
 
 ENV_VAR = "LORADEX_CATALOG"
@@ -117,6 +120,8 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
                     event.listen(engine, "connect", _wal)
             event.listen(engine, "connect", _sqlite_pragmas)
             paths.attach(engine, path.parent)
+            if not new:
+                _require_loradex_tables(engine, path)
         else:
             engine = create_engine(url, pool_pre_ping=True)
         if migrate and readonly and _stored_revision(engine) != SCHEMA_HEAD:
@@ -134,9 +139,12 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
 
 
 def _check_sqlite_file(path: Path, *, create: bool) -> bool:
-    """Whether the catalog file is new (to be made; an empty file counts as new)."""
-    if path.exists():
-        return path.stat().st_size == 0
+    """Whether the catalog file is new (to be made). Only a path where nothing exists is: an
+    empty or foreign file is refused, never initialised, so that a lost catalog is not hidden
+    behind a new, empty one."""
+    if os.path.lexists(path):
+        _require_sqlite_file(path)
+        return False
     if not create:
         raise CatalogError("no catalog here yet; `loradex scan DIR` creates it and adds files", path=path)
     if path == default_catalog_path().resolve():
@@ -145,6 +153,35 @@ def _check_sqlite_file(path: Path, *, create: bool) -> bool:
         raise CatalogError(f"the folder {path.parent} does not exist; create it or name another catalog file",
                            path=path)
     return True
+
+
+def _require_sqlite_file(path: Path) -> None:
+    if not path.is_file():
+        raise CatalogError("is not a regular file, so not a catalog; name a catalog file", path=path)
+    if path.stat().st_size == 0:
+        raise CatalogError(f"is empty (0 bytes), not a catalog: the catalog was lost{_restore_hint(path)}, "
+                           "or delete the empty file and `loradex scan DIR` to start a new one", path=path)
+    if not is_sqlite_database(path):
+        raise CatalogError("is not a SQLite database, so not a loradex catalog; name the catalog file "
+                           "(--catalog, $LORADEX_CATALOG) or move this one aside", path=path)
+
+
+def _require_loradex_tables(engine: Engine, path: Path) -> None:
+    """Refuse a SQLite database that loradex did not make (no revision, no artifact table)."""
+    if _stored_revision(engine) is None and not inspect(engine).has_table("artifact"):
+        raise CatalogError("is a SQLite database without loradex's tables, not a catalog; name the catalog "
+                           "file (--catalog, $LORADEX_CATALOG) or move this one aside", path=path)
+
+
+def backups_of(path: Path) -> list[Path]:
+    """The copies made of a SQLite catalog before its migrations (:func:`upgrade`), newest first."""
+    found = path.parent.glob(f"{glob.escape(path.name)}.backup-*")
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def _restore_hint(path: Path) -> str:
+    backups = backups_of(path)
+    return f"; restore it from its backup copy {backups[0]}" if backups else ""
 
 
 def open_catalog_in_use(catalog: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Engine | None:

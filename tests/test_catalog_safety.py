@@ -102,3 +102,44 @@ def test_dev_null_is_refused_as_an_output_without_being_touched():
         check_target(Path("/dev/null"), [])
     after = os.lstat("/dev/null")
     assert (after.st_ino, after.st_mode, after.st_rdev) == (before.st_ino, before.st_mode, before.st_rdev)
+
+
+# ---------------------------------------------------------------------------------------
+# 4. An empty or foreign file is refused, never initialised as a new catalog
+
+
+def foreign_files(tmp_path: Path) -> dict[str, Path]:
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    text = tmp_path / "notes.db"
+    text.write_text("my notes, not a database\n")
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE recipes (name TEXT)")
+    return {"empty": empty, "text": text, "other": other}
+
+
+@pytest.mark.parametrize("kind, words", [("empty", "is empty (0 bytes)"), ("text", "is not a SQLite database"),
+                                         ("other", "without loradex's tables")])
+@pytest.mark.parametrize("command", [["list"], ["scan"], ["tag", "x", "+y"]])
+def test_an_empty_or_foreign_catalog_file_is_refused_and_left_as_it_was(files, tmp_path, kind, words, command):
+    path = foreign_files(tmp_path)[kind]
+    before = path.read_bytes()
+    args = [*command, files["lora"].parent] if command == ["scan"] else command
+    one_error_line(cli(*args, catalog=str(path)), str(path), words)
+    assert path.read_bytes() == before and not Path(f"{path}-wal").exists()
+
+
+def test_an_empty_catalog_names_its_backup_copy(tmp_path):
+    path = tmp_path / "c.db"
+    path.touch()
+    backup = tmp_path / "c.db.backup-0004"
+    with sqlite3.connect(backup) as conn:
+        conn.execute("CREATE TABLE artifact (id INTEGER)")
+    one_error_line(cli("list", catalog=str(path)), "is empty", f"restore it from its backup copy {backup}")
+
+
+def test_scan_still_creates_a_catalog_where_there_was_none(files, tmp_path):
+    path = tmp_path / "new.db"
+    assert cli("scan", files["lora"].parent, catalog=str(path)).exit_code == 0
+    assert rows(path) > 0

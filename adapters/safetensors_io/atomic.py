@@ -34,7 +34,8 @@ except ImportError:  # pragma: no cover - Windows
 
 from ..errors import ArtifactNotFoundError, DiskSpaceError, LoradexError, OutputError, UnsupportedError
 
-__all__ = ["atomic_path", "check_target", "create_temp_file", "fsync_dir", "output_error", "scratch_dir"]
+__all__ = ["atomic_path", "check_target", "create_temp_file", "fsync_dir", "is_sqlite_database", "output_error",
+           "scratch_dir"]
 
 # mkstemp/mkdtemp create private (0600/0700) entries; outputs should get the usual
 # permissions. Read the umask once, at import, while nothing else can race on it.
@@ -43,9 +44,8 @@ os.umask(_UMASK)
 
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
-#: The first bytes of a SQLite database and of its write-ahead log (either byte order).
+#: The first bytes of every SQLite database file.
 _SQLITE_MAGIC = b"SQLite format 3\0"
-_WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
 #: The files SQLite keeps beside a database ``X``: ``X-wal``, ``X-shm``, ``X-journal``.
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 #: What a file that is not regular is called in a refusal.
@@ -164,26 +164,26 @@ def _refuse_special(target: Path) -> None:
         kind = next((name for test, name in _FILE_KINDS if test(mode)), None)
         if kind is not None:
             raise UnsupportedError(f"is {kind}, not a regular file; refusing to replace it", path=target)
-        if _is_sqlite(target):
+        if is_sqlite_database(target):
             raise UnsupportedError("is a SQLite database (a catalog or its backup); refusing to overwrite it",
                                    path=target)
     name = target.name
     for suffix in _SQLITE_SIDE_FILES:
-        if name.endswith(suffix) and _is_sqlite(target.with_name(name[:-len(suffix)])):
+        if name.endswith(suffix) and is_sqlite_database(target.with_name(name[:-len(suffix)])):
             raise UnsupportedError(f"is the {suffix[1:]} file of the SQLite database {name[:-len(suffix)]}; "
                                    "refusing to overwrite it", path=target)
 
 
-def _is_sqlite(path: Path) -> bool:
-    """Whether ``path`` is a regular file that starts as a SQLite database or WAL does."""
+def is_sqlite_database(path: Path) -> bool:
+    """Whether ``path`` is a regular file that starts as a SQLite database does (never opens
+    anything else: a FIFO would block)."""
     try:
         if not path.is_file():
             return False
         with open(path, "rb") as f:
-            head = f.read(len(_SQLITE_MAGIC))
+            return f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
     except OSError:
         return False
-    return head == _SQLITE_MAGIC or head[:4] in _WAL_MAGIC
 
 
 def output_error(exc: OSError, target: Path) -> OutputError:
