@@ -25,6 +25,7 @@ from . import paths
 from loradex.adapters.safetensors_io.atomic import is_sqlite_database
 
 from .errors import CatalogError
+from .failures import named_failure
 
 ENV_VAR = "LORADEX_CATALOG"
 #: The newest migration in ``migrations/versions``. Opening a catalog already at this revision
@@ -89,7 +90,8 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
             commands that only read never leave a catalog behind). Only the default
             catalog's folder is ever created; a named file's folder must exist.
         readonly: for commands that only read: a SQLite file is opened read-only (``mode=ro``:
-            nothing can be written, and a catalog in rollback mode gets no side files); it
+            nothing can be written, and a catalog in rollback mode gets no side files;
+            ``immutable=1`` in a folder that cannot be written, such as a read-only mount); it
             must exist, and is upgraded first (read-write) only if its schema is older.
 
     Returns:
@@ -111,7 +113,7 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
             path = Path(parsed.database)
             new = _check_sqlite_file(path, create=create and not readonly)
             if readonly:
-                uri = f"{Path(os.path.abspath(path)).as_uri()}?mode=ro"
+                uri = f"{Path(os.path.abspath(path)).as_uri()}?{_readonly_mode(path)}"
                 engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30,
                                                                             check_same_thread=False))
             else:
@@ -131,6 +133,8 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
     except BaseException as exc:
         if engine is not None:
             engine.dispose()
+        if isinstance(exc, SQLAlchemyError) and (named := named_failure(exc, parsed)) is not None:
+            raise named from exc  # a full disk, a damaged or a read-only file: what to do about it
         if isinstance(exc, (OSError, SQLAlchemyError)):
             url = parsed.render_as_string(hide_password=True)
             raise CatalogError(f"cannot open the catalog {url}: {exc}") from exc
@@ -153,6 +157,16 @@ def _check_sqlite_file(path: Path, *, create: bool) -> bool:
         raise CatalogError(f"the folder {path.parent} does not exist; create it or name another catalog file",
                            path=path)
     return True
+
+
+def _readonly_mode(path: Path) -> str:
+    """How a read-only command opens a SQLite file: ``mode=ro``; ``immutable=1`` where its folder
+    cannot be written (a read-only mount or folder), as a WAL catalog needs a ``-shm`` file beside
+    it that could not be made there. Not when a ``-wal`` holds changes: immutable would skip them."""
+    wal = Path(f"{path}-wal")
+    if not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size > 0):
+        return "immutable=1"
+    return "mode=ro"
 
 
 def _require_sqlite_file(path: Path) -> None:

@@ -6,9 +6,15 @@ real byte edits, real FIFOs and device nodes."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shlex
+import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -143,3 +149,121 @@ def test_scan_still_creates_a_catalog_where_there_was_none(files, tmp_path):
     path = tmp_path / "new.db"
     assert cli("scan", files["lora"].parent, catalog=str(path)).exit_code == 0
     assert rows(path) > 0
+
+
+# ---------------------------------------------------------------------------------------
+# 8. A damaged, full or read-only catalog is one line that says what to do; reading a
+#    read-only one works
+
+
+def damage_inner_pages(db: Path, seed: int = 7) -> None:
+    """Random bytes over every page but the first and the last, in place: what a bad disk does."""
+    import random
+
+    page = 4096
+    pages = db.stat().st_size // page
+    assert pages > 4
+    rng = random.Random(seed)
+    with open(db, "r+b") as f:
+        for number in range(1, pages - 1):
+            f.seek(number * page)
+            f.write(rng.randbytes(page))
+
+
+@pytest.mark.parametrize("command", [["list"], ["show", "1"], ["tag", "1", "+x"]])
+def test_a_damaged_catalog_is_one_line_naming_its_backup_and_recover(sqlite_catalog, command):
+    backup = Path(f"{sqlite_catalog}.backup-0005")
+    with sqlite3.connect(sqlite_catalog) as src, sqlite3.connect(backup) as dst:
+        src.backup(dst)  # the copy registry.db makes before a migration
+    damage_inner_pages(sqlite_catalog)
+    one_error_line(cli(*command, catalog=str(sqlite_catalog)), str(sqlite_catalog), "is damaged",
+                   f"backup copy {backup}", f"sqlite3 {sqlite_catalog} .recover")
+
+
+def test_a_damaged_catalog_without_a_backup_says_there_is_none(sqlite_catalog):
+    damage_inner_pages(sqlite_catalog)
+    one_error_line(cli("list", catalog=str(sqlite_catalog)), "is damaged", "there is no automatic backup copy",
+                   ".recover")
+
+
+# A full disk and a read-only mount, for real: a tmpfs or a read-only bind mount in a private
+# mount namespace (unshare: as root, or as anyone where user namespaces are allowed), so that
+# nothing outside the test sees them. The CLI runs in a child inside it.
+_CLI = "import sys; from loradex.tui.entry import main; sys.argv = ['loradex', *sys.argv[1:]]; main()"
+
+
+def _namespaces_work() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+                            "mount -t tmpfs tmpfs /mnt || mount -t tmpfs tmpfs /tmp"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+needs_mounts = pytest.mark.skipif(not _namespaces_work(), reason="no private mount namespace here "
+                                  "(unshare --user --mount is not allowed), so no real full disk or read-only mount")
+
+
+def in_namespace(setup: str, *commands: list[str] | str) -> list[tuple[int, str, str]]:
+    """Run ``setup`` (shell, mounting) then each command in one private mount namespace: a list
+    is a loradex command, a string a shell one; (exit code, stdout, stderr) of each."""
+    runs = "\n".join(f"{c if isinstance(c, str) else shlex.join([sys.executable, '-c', _CLI, *map(str, c)])} "
+                     f">$OUT/{i}.out 2>$OUT/{i}.err; echo $? >$OUT/{i}.rc" for i, c in enumerate(commands))
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-ec",
+                               f"OUT={shlex.quote(out)}\n{setup}\nset +e\n{runs}"], capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+        folder = Path(out)
+        return [(int((folder / f"{i}.rc").read_text()), (folder / f"{i}.out").read_text(),
+                 (folder / f"{i}.err").read_text()) for i in range(len(commands))]
+
+
+def one_line(run: tuple[int, str, str], *words: str) -> str:
+    code, _, err = run
+    (line,) = err.strip().splitlines()
+    assert code == 1 and line.startswith("error: ") and all(w in line for w in words), (code, err)
+    return line
+
+
+@needs_mounts
+def test_a_catalog_on_a_full_disk_is_one_line_and_keeps_what_was_committed(sqlite_catalog, files, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    db = disk / "c.db"
+    count = rows(sqlite_catalog)
+    size = sqlite_catalog.stat().st_size // 1024 + 256
+    # The catalog, then a filler that leaves 160 KiB: enough to open it, too little for a scan.
+    setup = (f"mount -t tmpfs -o size={size}k tmpfs {disk}\ncp {sqlite_catalog} {db}\n"
+             f"dd if=/dev/zero of={disk}/fill bs=4k count={(size - sqlite_catalog.stat().st_size // 1024 - 160) // 4}"
+             " 2>/dev/null")
+    extra = tmp_path / "more"
+    extra.mkdir()
+    for i in range(40):
+        (extra / f"copy{i}.safetensors").write_bytes(files["lora"].read_bytes()[:-8] + i.to_bytes(8, "little"))
+    scan, listed, _, tag, checked = in_namespace(
+        setup, ["--catalog", db, "scan", extra], ["--catalog", db, "list", "--json"],
+        f"dd if=/dev/zero of={disk}/fill2 bs=4k", ["--catalog", db, "tag", "1", "+kept"],
+        f"{shlex.quote(sys.executable)} -c \"import sqlite3; print(sqlite3.connect('{db}').execute("
+        "'PRAGMA integrity_check').fetchone()[0])\"")
+    for run in (scan, tag):
+        one_line(run, str(db), "disk holding the catalog is full", "rolled back", "committed before stays")
+    assert listed[0] == 0, listed[2]
+    assert len(json.loads(listed[1])["artifacts"]) == count  # the catalog reads, every row there
+    assert checked[1].strip() == "ok"
+
+
+@needs_mounts
+def test_a_catalog_on_a_read_only_mount_reads_and_refuses_changes_in_one_line(sqlite_catalog, tmp_path):
+    folder = sqlite_catalog.parent
+    assert not Path(f"{sqlite_catalog}-shm").exists()  # WAL mode, closed: reading needs a -shm it cannot make
+    setup = f"mount --bind {folder} {folder}\nmount -o remount,bind,ro {folder}"
+    listed, shown, tag, scan = in_namespace(setup, ["--catalog", sqlite_catalog, "list", "--json"],
+                                            ["--catalog", sqlite_catalog, "show", "1"],
+                                            ["--catalog", sqlite_catalog, "tag", "1", "+x"],
+                                            ["--catalog", sqlite_catalog, "scan", folder])
+    assert listed[0] == 0, listed[2]
+    assert len(json.loads(listed[1])["artifacts"]) == rows(sqlite_catalog)
+    assert shown[0] == 0, shown[2]
+    for run in (tag, scan):
+        one_line(run, str(sqlite_catalog), "read-only", "reading works")
