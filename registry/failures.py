@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .errors import CatalogError
 
-__all__ = ["catalog_failure", "failures_named", "named_failure"]
+__all__ = ["catalog_failure", "failures_named", "named_failure", "reason_of"]
 
 #: Below this much free space, an I/O error on the catalog is taken for a full disk (SQLite
 #: reports a -shm that cannot grow as a plain I/O error).
@@ -30,10 +30,11 @@ _NEARLY_FULL = 1 << 20
 def catalog_failure(exc: Exception, url: URL) -> CatalogError:
     """``exc``, raised by the catalog at ``url``, as one line (see the module docstring)."""
     named = named_failure(exc, url)
-    return named or CatalogError(f"catalog error: {_reason(exc)}", path=url.render_as_string(hide_password=True))
+    return named or CatalogError(f"catalog error: {reason_of(exc)}", path=url.render_as_string(hide_password=True))
 
 
-def _reason(exc: Exception) -> str:
+def reason_of(exc: Exception) -> str:
+    """The database's own reason, on one line, without SQLAlchemy's statement and link."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     return " ".join(str(orig).split()) or type(orig).__name__
 
@@ -43,7 +44,7 @@ def named_failure(exc: Exception, url: URL) -> CatalogError | None:
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     if url.get_backend_name() != "sqlite" or not url.database or not isinstance(orig, sqlite3.Error):
         return None
-    reason, path = _reason(exc), Path(url.database)
+    reason, path = reason_of(exc), Path(url.database)
     code = orig.sqlite_errorname or ""
     if code.startswith("SQLITE_FULL") or (code.startswith("SQLITE_IOERR") and _nearly_full(path)):
         return CatalogError(f"the disk holding the catalog is full ({reason}): this command's last change was "

@@ -267,3 +267,16 @@ def test_a_catalog_on_a_read_only_mount_reads_and_refuses_changes_in_one_line(sq
     assert shown[0] == 0, shown[2]
     for run in (tag, scan):
         one_line(run, str(sqlite_catalog), "read-only", "reading works")
+
+
+@needs_mounts
+def test_an_output_the_full_catalog_cannot_record_is_kept_and_named_in_one_line(sqlite_catalog, files, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    db, out = disk / "c.db", tmp_path / "mixed.safetensors"
+    # Room to open the catalog (its -shm, 32 KiB), not to record the output.
+    setup = (f"mount -t tmpfs -o size={sqlite_catalog.stat().st_size // 1024 + 256}k tmpfs {disk}\n"
+             f"cp {sqlite_catalog} {db}\ndd if=/dev/zero of={disk}/fill bs=4k count=48 2>/dev/null")
+    (mixed,) = in_namespace(setup, ["--catalog", db, "mix", f"{files['lora']}:0.5", "-o", out])
+    line = one_line(mixed, str(out), "written, but not recorded in the catalog")
+    assert "Background on this error" not in line and "disk" in line and out.is_file()
