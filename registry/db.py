@@ -11,6 +11,7 @@ given, else ``$LORADEX_CATALOG``, else ``catalog.db`` in the user data folder
 
 from __future__ import annotations
 
+import glob
 import os
 import sqlite3
 from pathlib import Path
@@ -21,13 +22,16 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session
 
 from . import paths
+from loradex.adapters.safetensors_io.atomic import is_sqlite_database
+
 from .errors import CatalogError
+from .failures import named_failure
 
 ENV_VAR = "LORADEX_CATALOG"
 #: The newest migration in ``migrations/versions``. Opening a catalog already at this revision
 #: skips Alembic (importing it and reading the migration scripts costs ~0.1 s per command);
 #: a test keeps it equal to Alembic's own head.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -86,7 +90,8 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
             commands that only read never leave a catalog behind). Only the default
             catalog's folder is ever created; a named file's folder must exist.
         readonly: for commands that only read: a SQLite file is opened read-only (``mode=ro``:
-            nothing can be written, and a catalog in rollback mode gets no side files); it
+            nothing can be written, and a catalog in rollback mode gets no side files;
+            ``immutable=1`` in a folder that cannot be written, such as a read-only mount); it
             must exist, and is upgraded first (read-write) only if its schema is older.
 
     Returns:
@@ -108,7 +113,7 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
             path = Path(parsed.database)
             new = _check_sqlite_file(path, create=create and not readonly)
             if readonly:
-                uri = f"{Path(os.path.abspath(path)).as_uri()}?mode=ro"
+                uri = f"{Path(os.path.abspath(path)).as_uri()}?{_readonly_mode(path)}"
                 engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30,
                                                                             check_same_thread=False))
             else:
@@ -117,6 +122,8 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
                     event.listen(engine, "connect", _wal)
             event.listen(engine, "connect", _sqlite_pragmas)
             paths.attach(engine, path.parent)
+            if not new:
+                _require_loradex_tables(engine, path)
         else:
             engine = create_engine(url, pool_pre_ping=True)
         if migrate and readonly and _stored_revision(engine) != SCHEMA_HEAD:
@@ -126,6 +133,8 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
     except BaseException as exc:
         if engine is not None:
             engine.dispose()
+        if isinstance(exc, SQLAlchemyError) and (named := named_failure(exc, parsed)) is not None:
+            raise named from exc  # a full disk, a damaged or a read-only file: what to do about it
         if isinstance(exc, (OSError, SQLAlchemyError)):
             url = parsed.render_as_string(hide_password=True)
             raise CatalogError(f"cannot open the catalog {url}: {exc}") from exc
@@ -134,9 +143,12 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
 
 
 def _check_sqlite_file(path: Path, *, create: bool) -> bool:
-    """Whether the catalog file is new (to be made; an empty file counts as new)."""
-    if path.exists():
-        return path.stat().st_size == 0
+    """Whether the catalog file is new (to be made). Only a path where nothing exists is: an
+    empty or foreign file is refused, never initialised, so that a lost catalog is not hidden
+    behind a new, empty one."""
+    if os.path.lexists(path):
+        _require_sqlite_file(path)
+        return False
     if not create:
         raise CatalogError("no catalog here yet; `loradex scan DIR` creates it and adds files", path=path)
     if path == default_catalog_path().resolve():
@@ -145,6 +157,45 @@ def _check_sqlite_file(path: Path, *, create: bool) -> bool:
         raise CatalogError(f"the folder {path.parent} does not exist; create it or name another catalog file",
                            path=path)
     return True
+
+
+def _readonly_mode(path: Path) -> str:
+    """How a read-only command opens a SQLite file: ``mode=ro``; ``immutable=1`` where its folder
+    cannot be written (a read-only mount or folder), as a WAL catalog needs a ``-shm`` file beside
+    it that could not be made there. Not when a ``-wal`` holds changes: immutable would skip them."""
+    wal = Path(f"{path}-wal")
+    if not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size > 0):
+        return "immutable=1"
+    return "mode=ro"
+
+
+def _require_sqlite_file(path: Path) -> None:
+    if not path.is_file():
+        raise CatalogError("is not a regular file, so not a catalog; name a catalog file", path=path)
+    if path.stat().st_size == 0:
+        raise CatalogError(f"is empty (0 bytes), not a catalog: the catalog was lost{_restore_hint(path)}, "
+                           "or delete the empty file and `loradex scan DIR` to start a new one", path=path)
+    if not is_sqlite_database(path):
+        raise CatalogError("is not a SQLite database, so not a loradex catalog; name the catalog file "
+                           "(--catalog, $LORADEX_CATALOG) or move this one aside", path=path)
+
+
+def _require_loradex_tables(engine: Engine, path: Path) -> None:
+    """Refuse a SQLite database that loradex did not make (no revision, no artifact table)."""
+    if _stored_revision(engine) is None and not inspect(engine).has_table("artifact"):
+        raise CatalogError("is a SQLite database without loradex's tables, not a catalog; name the catalog "
+                           "file (--catalog, $LORADEX_CATALOG) or move this one aside", path=path)
+
+
+def backups_of(path: Path) -> list[Path]:
+    """The copies made of a SQLite catalog before its migrations (:func:`upgrade`), newest first."""
+    found = path.parent.glob(f"{glob.escape(path.name)}.backup-*")
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def _restore_hint(path: Path) -> str:
+    backups = backups_of(path)
+    return f"; restore it from its backup copy {backups[0]}" if backups else ""
 
 
 def open_catalog_in_use(catalog: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Engine | None:

@@ -35,6 +35,7 @@ from loradex.adapters.recipe import load, read_recipe, run
 from . import queries
 from .db import session as open_session
 from .errors import CatalogError, InputUnavailableError
+from .failures import reason_of
 from .models import Artifact, Recipe, RecipeInput
 from .scan import scan
 
@@ -227,8 +228,8 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
             with interrupts_held() as interrupted:  # the file on disk and the catalog agree, even on Ctrl-C
                 artifact = record_output(engine, result.output, result.recipe, hashes=result.report.hashes)
         except SQLAlchemyError as exc:  # a locked or unreachable catalog: the output itself is fine
-            reason = " ".join(str(exc).split())[:200]
-            raise CatalogError(f"written, but not recorded in the catalog ({reason}); its recipe is in the file",
+            raise CatalogError(f"written, but not recorded in the catalog ({reason_of(exc)[:200]}); its recipe is in "
+                               "the file",
                                path=result.output) from exc
         if interrupted:
             raise InterruptedAfterWrite("the output is complete and recorded in the catalog (the interrupt came "

@@ -94,13 +94,21 @@ class Artifact(SQLModel, table=True):
     rating: Optional[int] = None
     activation_text: Optional[str] = None
     sidecar: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    #: The first provenance: "local" (found by a scan), or ``hub:OWNER/NAME@COMMIT`` once pulled.
     source: str = "local"
+    #: Every provenance the row was given, in order (a file pulled from two repos has both).
+    sources: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     scanned_at: Optional[datetime] = None
     #: ``loradex.adapters.probe.PROBE_VERSION`` of the probe that filled the row (0: before
     #: versions were kept); a rescan re-probes older rows even when the file is unchanged.
     probed_with: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     hashed_at: Optional[datetime] = None
+
+    @property
+    def provenance(self) -> list[str]:
+        """Every provenance of the row, the first first ("local" for a file only ever scanned)."""
+        return list(self.sources or []) or [self.source]
 
 
 watch_files(Artifact)  # a row whose file is gone reads as missing

@@ -4,7 +4,9 @@ Files come through huggingface_hub's cache (``hf_hub_download`` at the resolved 
 second pull of the same commit finds them there and transfers nothing), each LFS file is checked
 against the sha256 the Hub lists, and each is recorded with source ``hub:OWNER/NAME@COMMIT``
 and what the repo's card says (trigger words, base) where the file itself says nothing. A file
-whose sha256 the catalog already holds gains the provenance instead of a second row.
+whose sha256 the catalog already holds gains the provenance instead of a second row; a row keeps
+every provenance it was given (``Artifact.sources``). The card is read before anything is
+recorded, so a card that cannot be used records nothing.
 """
 
 from __future__ import annotations
@@ -68,6 +70,41 @@ def _family(model_id: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class CardFacts:
+    """What a pull takes from the repo's card: the author's trigger phrase and base model."""
+
+    prompt: str | None = None
+    base: str | None = None
+
+
+def _card_facts(repo: str, card: Any) -> CardFacts:
+    """The card's facts, checked before anything is recorded.
+
+    Raises:
+        HubError: ``instance_prompt`` is not text (a list, a mapping, a number).
+    """
+    data = getattr(card, "data", None)
+    if data is None:
+        return CardFacts()
+    prompt = getattr(data, "instance_prompt", None)
+    if prompt is not None and not isinstance(prompt, str):
+        raise HubError(f"{repo}: the card's instance_prompt is {type(prompt).__name__}, not text; "
+                       "nothing was recorded")
+    base = getattr(data, "base_model", None)
+    # A list of bases names no single one: the card says nothing usable about the base then.
+    return CardFacts(prompt or None, base if isinstance(base, str) else None)
+
+
+def add_source(row: Artifact, source: str) -> None:
+    """Give ``row`` the provenance ``source``, keeping every earlier one: ``source`` stays the
+    first provenance (a scanned file's "local" gives way to it), ``sources`` lists them all."""
+    if source not in (row.sources or []):
+        row.sources = [*(row.sources or []), source]  # a new list: the JSON column sees the change
+    if row.source == "local":
+        row.source = source
+
+
 def _wanted(siblings: dict[str, Any], files: list[str] | None) -> tuple[list[str], bool]:
     """The files to fetch, and whether they make one folder artifact."""
     if files:
@@ -116,18 +153,20 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
             local.append((name, path, hashes))
         if "README.md" in siblings:
             card = ModelCard.load(hf_hub_download(repo, "README.md", revision=commit, endpoint=where, token=token))
+    facts = _card_facts(repo, card)
     source = f"hub:{repo}@{commit}"
     result = PullResult(repo, commit, source)
     if folder:
         root = local[0][1].parent
-        result.files.append(_record(engine, names[-1], root, None, source, card))
+        result.files.append(_record(engine, names[-1], root, None, source, facts))
     else:
-        result.files += [_record(engine, name, path, hashes, source, card) for name, path, hashes in local
+        result.files += [_record(engine, name, path, hashes, source, facts) for name, path, hashes in local
                          if not name.endswith(".json")]
     return result
 
 
-def _record(engine: Engine, name: str, path: Path, hashes: FileHashes | None, source: str, card: Any) -> PulledFile:
+def _record(engine: Engine, name: str, path: Path, hashes: FileHashes | None, source: str,
+            card: CardFacts) -> PulledFile:
     """Record one pulled file (``hashes`` known) or folder (hashed by the scan)."""
     path = Path(os.path.abspath(path))
     sha256 = hashes.sha256 if hashes is not None else None
@@ -136,7 +175,7 @@ def _record(engine: Engine, name: str, path: Path, hashes: FileHashes | None, so
         copy = None if row is not None or sha256 is None else session.exec(
             select(Artifact).where(Artifact.sha256 == sha256, Artifact.status == "ok")).first()
         if copy is not None:
-            copy.source = source
+            add_source(copy, source)
             session.add(copy)
             session.commit()
             return PulledFile(name, copy.path, sha256, copy.id or 0, "provenance")
@@ -144,16 +183,14 @@ def _record(engine: Engine, name: str, path: Path, hashes: FileHashes | None, so
     scan([path], engine=engine, workers=1, hashes={path: hashes} if hashes is not None else None, remember=False)
     with open_session(engine) as session:
         row = session.exec(select(Artifact).where(Artifact.path == str(path))).one()
-        row.source = source
-        data = getattr(card, "data", None)
-        prompt = getattr(data, "instance_prompt", None) if data is not None else None
+        add_source(row, source)
+        prompt = card.prompt
         # Training tags are suggestions; a card's instance prompt is the author's trigger phrase, so it
         # leads unless the file names one itself.
         if prompt and not (row.training_metadata or {}).get("modelspec.trigger_phrase"):
             row.trigger_words = [prompt, *[w for w in row.trigger_words or [] if w != prompt]]
             row.search_text = search_text(row.name, row.trigger_words, row.training_metadata or {})
-        base = getattr(data, "base_model", None) if data is not None else None
-        if isinstance(base, str):
+        if (base := card.base) is not None:
             row.base_claims = {**(row.base_claims or {}), "hub card base_model": base}
             family = _family(base)
             if family and row.base == "unknown" and not row.base_override:

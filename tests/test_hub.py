@@ -376,3 +376,32 @@ def test_pulling_a_repo_that_does_not_exist_is_one_line(fake_hub, tmp_path):
 def test_pulling_a_file_that_does_not_exist_is_one_line(fake_hub, published, tmp_path):
     one_line(loradex(fake_hub, "pull", "bob/dog", "--file", "cat.safetensors", catalog=str(tmp_path / "c.db")),
              "bob/dog", "cat.safetensors")
+
+
+@pytest.mark.parametrize("prompt", ["[ohwx, dog]", "{word: ohwx}", "12"])
+def test_a_pull_whose_card_does_not_parse_records_nothing(fake_hub, zoo, tmp_path, prompt):
+    card = _CARD.replace("instance_prompt: ohwx dog", f"instance_prompt: {prompt}")
+    fake_hub.add_repo("bob/odd", {"dog.safetensors": zoo["sdxl-kohya-slider"].path.read_bytes(), "README.md": card})
+    url = str(tmp_path / "catalog.db")
+    run = loradex(fake_hub, "pull", "bob/odd", catalog=url)
+    one_line(run, "bob/odd", "instance_prompt")
+    assert not Path(url).exists() or _listed(url) == []
+
+
+def test_every_provenance_of_a_file_is_kept(fake_hub, published, zoo, tmp_path):
+    """A file found by a scan, then pulled from two repos: the row keeps all three, first first."""
+    commit, data = published
+    again = fake_hub.add_repo("carol/dog-mirror", {"dog.safetensors": data, "README.md": _CARD})
+    url = str(tmp_path / "catalog.db")
+    local = tmp_path / "mine" / "slider.safetensors"
+    local.parent.mkdir()
+    shutil.copy2(zoo["sdxl-kohya-slider"].path, local)
+    assert cli("scan", local.parent, catalog=url).exit_code == 0
+    for repo in ("bob/dog", "carol/dog-mirror", "bob/dog"):
+        run = loradex(fake_hub, "pull", repo, catalog=url)
+        assert run.returncode == 0, run.stderr
+    (row,) = _listed(url)
+    assert row["source"] == f"hub:bob/dog@{commit}"
+    assert row["sources"] == [f"hub:bob/dog@{commit}", f"hub:carol/dog-mirror@{again}"]
+    shown = cli("show", str(row["id"]), catalog=url).stdout
+    assert f"hub:bob/dog@{commit}, hub:carol/dog-mirror@{again}" in " ".join(shown.split())

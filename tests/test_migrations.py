@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 from loradex.registry.db import SCHEMA_HEAD, current_revision, head_revision, open_catalog, upgrade
 from loradex.registry.errors import CatalogError
@@ -126,3 +126,19 @@ def test_upgrading_from_0003_keeps_every_preview_and_leaves_its_adapters_unknown
     # Not known, so not claimed: no weights shown, and no gallery place on a card.
     assert all(p.adapters is None and p.base_family is None and applied(p) == "" for p in rows)
     assert not any(shows_only(p, artifact_id, "sd1") for p in rows)
+
+
+def test_upgrading_from_0005_starts_a_pulled_row_s_provenance_list_with_its_source(catalog_url):
+    from loradex.registry.db import session as open_session
+    from loradex.registry.models import Artifact
+
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+        conn.execute(text("UPDATE artifact SET source = 'hub:bob/cat@abc'"))
+    upgrade(engine)
+    with open_session(engine) as session:
+        (row,) = session.exec(select(Artifact)).all()
+    engine.dispose()
+    assert (row.source, row.sources, row.provenance) == ("hub:bob/cat@abc", ["hub:bob/cat@abc"], ["hub:bob/cat@abc"])

@@ -9,7 +9,9 @@ and two writers of one target never remove each other's work.
 Shared by every operation that writes -- convert, bake, mix and extract through
 :func:`atomic_path` and :class:`~.writer.SafetensorsWriter`, rebuild through
 :func:`scratch_dir` -- and by any other output that must never be seen half-written. Inputs
-are protected: :func:`check_target` refuses an output path that leads to one of them.
+are protected: :func:`check_target` refuses an output path that leads to one of them, and
+so are SQLite databases (a catalog, its backups) with their side files, and anything that
+is not a regular file (a device node, a FIFO, a socket), whichever operation writes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import errno
 import glob
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -31,7 +34,8 @@ except ImportError:  # pragma: no cover - Windows
 
 from ..errors import ArtifactNotFoundError, DiskSpaceError, LoradexError, OutputError, UnsupportedError
 
-__all__ = ["atomic_path", "check_target", "create_temp_file", "fsync_dir", "output_error", "scratch_dir"]
+__all__ = ["atomic_path", "check_target", "create_temp_file", "fsync_dir", "is_sqlite_database", "output_error",
+           "scratch_dir"]
 
 # mkstemp/mkdtemp create private (0600/0700) entries; outputs should get the usual
 # permissions. Read the umask once, at import, while nothing else can race on it.
@@ -39,6 +43,14 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+#: The first bytes of every SQLite database file.
+_SQLITE_MAGIC = b"SQLite format 3\0"
+#: The files SQLite keeps beside a database ``X``: ``X-wal``, ``X-shm``, ``X-journal``.
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+#: What a file that is not regular is called in a refusal.
+_FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+               (stat.S_ISSOCK, "a socket"))
 
 #: A temp younger than this is never reclaimed: it may be between creation and its lock.
 _STALE_AFTER = 60.0
@@ -119,8 +131,9 @@ def check_target(
             path must not be a folder).
 
     Raises:
-        UnsupportedError: ``target`` is one of ``protect``, an existing folder, or (for a
-            folder output) exists at all.
+        UnsupportedError: ``target`` is one of ``protect``, an existing folder, (for a
+            folder output) exists at all, is not a regular file, or is a SQLite database or
+            one of its side files.
     """
     resolved = target.resolve()
     for item in protect:
@@ -135,6 +148,42 @@ def check_target(
         raise UnsupportedError("already exists; refusing to replace a folder", path=target)
     if not directory and target.is_dir():
         raise UnsupportedError("is a directory, expected a file path", path=target)
+    _refuse_special(target)
+
+
+def _refuse_special(target: Path) -> None:
+    """Refuse a file no output may replace, whatever the operation and whatever the catalog in
+    use: a device node, FIFO or socket (replacing ``/dev/null`` breaks the system; opening a
+    FIFO blocks), and a SQLite database or one of its side files -- a catalog, its copy made
+    before a migration, its WAL -- which an output would destroy with no way back."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:  # nothing there (or a dangling link): nothing to destroy
+        mode = None
+    if mode is not None:
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), None)
+        if kind is not None:
+            raise UnsupportedError(f"is {kind}, not a regular file; refusing to replace it", path=target)
+        if is_sqlite_database(target):
+            raise UnsupportedError("is a SQLite database (a catalog or its backup); refusing to overwrite it",
+                                   path=target)
+    name = target.name
+    for suffix in _SQLITE_SIDE_FILES:
+        if name.endswith(suffix) and is_sqlite_database(target.with_name(name[:-len(suffix)])):
+            raise UnsupportedError(f"is the {suffix[1:]} file of the SQLite database {name[:-len(suffix)]}; "
+                                   "refusing to overwrite it", path=target)
+
+
+def is_sqlite_database(path: Path) -> bool:
+    """Whether ``path`` is a regular file that starts as a SQLite database does (never opens
+    anything else: a FIFO would block)."""
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as f:
+            return f.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
 
 
 def output_error(exc: OSError, target: Path) -> OutputError:

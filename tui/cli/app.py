@@ -129,11 +129,18 @@ def catalog_of(ctx: typer.Context) -> str | None:
 
 @contextmanager
 def _disposed(engine: Engine | None) -> Iterator[Engine | None]:
+    """``engine`` for the block, disposed after; a database error in the block is one line
+    naming the catalog (a full disk, a damaged or read-only file: :mod:`.failures`)."""
+    if engine is None:
+        yield None
+        return
+    from loradex.registry.failures import failures_named
+
     try:
-        yield engine
+        with failures_named(engine):
+            yield engine
     finally:
-        if engine is not None:
-            engine.dispose()
+        engine.dispose()
 
 
 def catalog_engine(ctx: typer.Context, *, create: bool = False,

@@ -62,7 +62,7 @@ class CatalogOutput(BaseSink):
             ("ranks", _ranks(a)), ("algorithms", ", ".join(a.algorithms)),
             ("trigger words", ", ".join(a.trigger_words[:10])), ("tags", ", ".join(extra.tags)),
             ("notes", a.notes), ("weight", f"{a.preferred_weight:g}" if a.preferred_weight is not None else ""),
-            ("rating", str(a.rating) if a.rating is not None else ""), ("source", a.source),
+            ("rating", str(a.rating) if a.rating is not None else ""), ("source", ", ".join(a.provenance)),
         ]
         for key, value in fields:
             if value:
@@ -184,7 +184,8 @@ def artifact_row(a: Artifact, tags: list[str]) -> dict[str, Any]:
 
     return {"id": a.id, "name": a.name, "path": a.path, "kind": a.kind, "format": a.format, "base": base_of(a),
             "detected_base": a.base, "status": a.status, "rank_min": a.rank_min, "rank_max": a.rank_max,
-            "ranks": a.ranks, "size": a.size, "sha256": a.sha256, "autov2": a.autov2, "source": a.source, "tags": tags}
+            "ranks": a.ranks, "size": a.size, "sha256": a.sha256, "autov2": a.autov2, "source": a.source,
+            "sources": a.provenance, "tags": tags}
 
 
 def _list_table(cells: list[tuple[str, ...]], n: int, *, width: int | None = None) -> Table:

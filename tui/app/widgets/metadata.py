@@ -40,7 +40,7 @@ class Metadata(Section):
             ("layers", f"{layers.layers} (" + ", ".join(f"{k} {v}" for k, v in layers.by_component.items()) + ")"
              if layers.layers else ""),
             ("safety", a.safety if a.safety != "safetensors" else ""), ("tags", ", ".join(details.tags)),
-            ("source", a.source), ("notes", a.notes),
+            ("source", ", ".join(a.provenance)), ("notes", a.notes),
             ("weight", f"{a.preferred_weight:g}" if a.preferred_weight is not None else ""),
             ("rating", "★" * a.rating + f" ({a.rating})" if a.rating else ""),
             ("activation", a.activation_text or ""),
