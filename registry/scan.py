@@ -251,10 +251,12 @@ def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = No
     hashes are taken as they are.
     """
     path, hashes = found.path, known
+    if found.error is not None:  # discovery could not examine it: nothing here would open it
+        return _Result(found, error=found.error)
     if rehash and hashes is None:
         try:
             hashes = hash_file(path)
-        except OSError:
+        except (OSError, LoradexError):
             pass  # the probe below fails too, and says why in words
     try:
         with _PROBING:

