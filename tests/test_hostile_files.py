@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from loradex.adapters.errors import CorruptFileError
 from loradex.adapters.safetensors_io.header import read_header
 from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact
+from loradex.registry.discovery import discover
 from loradex.registry.scan import scan
 
 from io_helpers import entry, raw_safetensors
@@ -102,3 +105,48 @@ def _rmdir_chain(top: Path) -> None:
     while path != top.parent:
         path.rmdir()
         path = path.parent
+
+
+# ---------------------------------------------------------------------------------------
+# Non-regular files: never opened (a FIFO's open() waits for a writer forever)
+
+
+def _loradex(*args: object, code: int = 1) -> str:
+    """Run the CLI in a fresh process, bounded in time (a regression fails instead of hanging);
+    its one error line."""
+    run = subprocess.run([sys.executable, "-m", "loradex.tui.cli", *map(str, args)], capture_output=True,
+                         text=True, timeout=90)
+    assert run.returncode == code, run.stderr
+    if code == 0:
+        return ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "internal" not in lines[0], run.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["probe", "inspect", "bake --base", "rebuild"])
+def test_a_fifo_is_refused_at_once_never_opened(zoo, tmp_path, command):
+    fifo = tmp_path / "x.safetensors"
+    if command == "rebuild":  # a recipe whose input is now a FIFO
+        lora = Path(shutil.copy2(zoo["sd1-kohya-lora"].path, fifo))
+        _loradex("mix", f"{lora}:0.5", "-o", tmp_path / "out.safetensors", code=0)
+        lora.unlink()
+        args: tuple[object, ...] = ("rebuild", tmp_path / "out.safetensors")
+    elif command == "bake --base":
+        args = ("bake", "--base", fifo, f"{zoo['sd1-kohya-lora'].path}:0.5", "-o", tmp_path / "out.safetensors")
+    else:
+        args = (command, fifo)
+    os.mkfifo(fifo)
+    line = _loradex(*args)
+    assert str(fifo) in line and "not a regular file (a FIFO)" in line, line
+
+
+def test_scan_records_a_fifo_as_an_error_row_without_opening_it(engine, tmp_path):
+    os.mkfifo(tmp_path / "x.safetensors")
+    good = _lora(tmp_path / "good.safetensors")
+    report = scan([tmp_path], engine=engine)
+    assert [p for p, _ in report.errors] == [str(tmp_path / "x.safetensors")]
+    assert [f.error is not None for f in discover([tmp_path / "x.safetensors"])] == [True]  # a FIFO as the root
+    rows = _rows(engine)
+    assert "not a regular file (a FIFO)" in rows[str(tmp_path / "x.safetensors")].error
+    assert rows[str(good)].error is None
