@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 from .errors import ArtifactNotFoundError, UnreadableFileError, UnsupportedError
 
-__all__ = ["file_type", "open_regular", "open_regular_fd"]
+__all__ = ["file_type", "input_is_dir", "open_regular", "open_regular_fd"]
 
 _TYPES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
@@ -24,6 +24,22 @@ _TYPES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR,
 def file_type(mode: int) -> str:
     """What a non-regular ``st_mode`` is, in words ("a FIFO", "a character device" ...)."""
     return next((name for test, name in _TYPES if test(mode)), "not a regular file")
+
+
+def input_is_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether the input at ``path`` is a folder (else a file to open with :func:`open_regular`).
+
+    Raises:
+        ArtifactNotFoundError: nothing at ``path`` (a dangling symlink, a file on the way).
+        UnreadableFileError: the OS refuses to look (a folder on the way it may not search, a
+            symlink loop).
+    """
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ArtifactNotFoundError("no such file or directory", path=path) from None
+    except OSError as exc:
+        raise UnreadableFileError(f"cannot open: {exc.strerror or exc}", path=path) from None
 
 
 def open_regular_fd(path: str | os.PathLike[str]) -> int:

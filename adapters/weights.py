@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactNotFoundError, CorruptFileError, TensorNotFoundError, UnsupportedError
-from .opening import open_regular
+from .opening import input_is_dir, open_regular
 from .safetensors_io.header import MAX_HEADER_BYTES
 from .safetensors_io.reader import SafetensorsFile
 
@@ -273,9 +273,7 @@ def open_weights(path: str | os.PathLike[str]) -> WeightSource:
         UnsupportedError: Not a weights format loradex reads.
     """
     p = Path(path)
-    if not p.exists():  # also catches dangling symlinks
-        raise ArtifactNotFoundError("no such file or directory", path=p)
-    if p.is_dir():
+    if input_is_dir(p):  # raises for dangling symlinks too
         return _open_directory(p)
     return _open_file(p)
 

@@ -4,11 +4,14 @@ loops, folder chains deeper than the recursion limit, FIFOs, unreadable files, h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from loradex.registry.discovery import discover
 from loradex.registry.scan import scan
 
 from io_helpers import entry, raw_safetensors
+from ops_cli import cli, one_error_line
 
 
 def _lora(path: Path, seed: int = 0) -> Path:
@@ -150,3 +154,53 @@ def test_scan_records_a_fifo_as_an_error_row_without_opening_it(engine, tmp_path
     rows = _rows(engine)
     assert "not a regular file (a FIFO)" in rows[str(tmp_path / "x.safetensors")].error
     assert rows[str(good)].error is None
+
+
+# ---------------------------------------------------------------------------------------
+# Files the OS refuses to open
+
+
+@contextlib.contextmanager
+def _as_nobody():
+    """Run the body with the effective uid of ``nobody`` (root reads any file whatever its mode,
+    so that is the only way to make the OS refuse); the real uid stays root to switch back."""
+    if os.geteuid() != 0:
+        yield
+        return
+    try:
+        nobody = pwd.getpwnam("nobody").pw_uid
+    except KeyError:
+        pytest.skip("running as root and there is no user 'nobody' to be refused as")
+    os.seteuid(nobody)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+@pytest.fixture
+def open_folder(tmp_path_factory, zoo, monkeypatch):
+    """A world-searchable folder (tmp_path's parents are root's alone) holding a readable LoRA;
+    the data folder points there too, as the CLI looks for a default catalog."""
+    folder = Path(tempfile.mkdtemp(prefix="loradex-refused-"))
+    folder.chmod(0o755)
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder / "xdg"))
+    shutil.copy2(zoo["sd1-kohya-lora"].path, folder / "ok.safetensors")
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_probe_of_a_file_the_os_refuses_to_open_is_one_error_line(open_folder):
+    ok = open_folder / "ok.safetensors"
+    shut = Path(shutil.copy2(ok, open_folder / "shut.safetensors"))
+    shut.chmod(0)
+    hidden = open_folder / "private"  # a folder it may not search: stat() itself is refused
+    hidden.mkdir(mode=0o700)
+    inside = Path(shutil.copy2(ok, hidden / "in.safetensors"))
+    assert cli("probe", ok).exit_code == 0  # every module probe needs is imported while root
+    with _as_nobody():
+        for path in (shut, inside):
+            line = one_error_line(cli("probe", path), str(path), "cannot open", "Permission denied")
+            assert "internal" not in line
+    beyond = ok / "x.safetensors"  # a file on the way: NotADirectoryError
+    one_error_line(cli("probe", beyond), str(beyond), "no such file")
