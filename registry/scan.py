@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
@@ -43,6 +43,7 @@ from .sidecars import Sidecars, apply_sidecars, read_sidecars
 __all__ = ["ScanReport", "existing_roots", "scan"]
 
 _RETRIES = 5
+T = TypeVar("T")
 #: One probe at a time. Probing is Python (header JSON, key parsing) and holds the GIL; hashing
 #: is hashlib, which releases it. Threads that probe at once only fight over the GIL (a cold
 #: scan of 1000 small LoRAs measured 6.8 s with four probing, 5.3 s serialised), while the
@@ -146,17 +147,19 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
         ArtifactNotFoundError: a root does not exist (nothing is marked missing then: an
             unmounted drive must not turn a whole library into missing rows).
     """
-    start = time.perf_counter()
+    began = time.perf_counter()
     roots = existing_roots(roots)
     report = ScanReport(roots=[str(r) for r in roots])
     found = discover(roots, progress=progress)
-    with open_session(engine) as s:
+
+    def start(s: Session) -> dict[str, tuple[int, float, str, int]]:
         if remember:
             _record_roots(s, roots)
-        known = {p: (size, mtime, status, probed) for p, size, mtime, status, probed in s.exec(
+        return {p: (size, mtime, status, probed) for p, size, mtime, status, probed in s.exec(
             select(Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with)
             .where(_under(s, roots)))}
-        s.commit()
+
+    known = _retrying(engine, start)
     todo: list[Found] = []
     stale: set[Path] = set()  # unchanged files an older probe described: probed again, not re-hashed
     for f in found:
@@ -169,14 +172,17 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
         todo.append(f)
     _index(engine, todo, stale, report, workers=workers, batch_size=batch_size, progress=progress,
            hashes=hashes or {})
-    with open_session(engine) as s:
-        report.missing = _mark_missing(s, roots, {str(f.path) for f in found})
+
+    def finish(s: Session) -> tuple[int, list[list[str]]]:
+        missing = _mark_missing(s, roots, {str(f.path) for f in found})
         prefixes = tuple(_prefix(r) for r in roots)
-        report.duplicates = [[a.path for a in group] for group in queries.duplicates(s)
-                             if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)]
+        groups = [[a.path for a in group] for group in queries.duplicates(s)
+                  if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)]
         s.exec(update(ScanRoot).where(ScanRoot.path.in_(report.roots)).values(last_scan_at=utcnow()))
-        s.commit()
-    report.elapsed = time.perf_counter() - start
+        return missing, groups
+
+    report.missing, report.duplicates = _retrying(engine, finish)
+    report.elapsed = time.perf_counter() - began
     if progress:
         total = sum(f.size for f in todo)
         progress(ProgressEvent("done", total, total, unit="bytes"))
@@ -272,22 +278,31 @@ def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = No
         return _Result(found, hashes=hashes, error=message, reprobe=not rehash)
 
 
-def _commit(engine: Engine, batch: list[_Result], report: ScanReport) -> None:
-    # Another writer (a TUI, a second scan) can make a commit fail with "database is locked"
-    # or win a race on a unique path/digest; the batch is recomputed from the catalog's state.
-    for attempt in range(_RETRIES):
-        delta = ScanReport()
+def _retrying(engine: Engine, work: Callable[[Session], T]) -> T:
+    """``work`` in a session of its own, committed; run again from the start when another writer
+    (a TUI, a second scan) holds the lock past the busy timeout or wins a race on a unique key
+    (a root or path both inserted): the next try re-reads what that writer committed."""
+    def once() -> T:
+        with open_session(engine) as s:
+            result = work(s)
+            s.commit()
+        return result
+
+    for attempt in range(_RETRIES - 1):
         try:
-            with open_session(engine) as s:
-                _store_batch(s, [r for r in batch if not r.gone], delta)
-                s.commit()
+            return once()
         except (OperationalError, IntegrityError):
-            if attempt == _RETRIES - 1:
-                raise
             time.sleep(0.2 * (attempt + 1))
-            continue
-        report._merge(delta)
-        return
+    return once()
+
+
+def _commit(engine: Engine, batch: list[_Result], report: ScanReport) -> None:
+    def store(s: Session) -> ScanReport:
+        delta = ScanReport()  # fresh on each try: a failed try's counts are not kept
+        _store_batch(s, [r for r in batch if not r.gone], delta)
+        return delta
+
+    report._merge(_retrying(engine, store))
 
 
 def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from sqlmodel import select
 from loradex.adapters.errors import CorruptFileError
 from loradex.adapters.safetensors_io.header import read_header
 from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact
+from loradex.registry.models import Artifact, ScanRoot
 from loradex.registry.discovery import discover
 from loradex.registry.scan import scan
 
@@ -204,3 +205,42 @@ def test_probe_of_a_file_the_os_refuses_to_open_is_one_error_line(open_folder):
             assert "internal" not in line
     beyond = ok / "x.safetensors"  # a file on the way: NotADirectoryError
     one_error_line(cli("probe", beyond), str(beyond), "no such file")
+
+
+# ---------------------------------------------------------------------------------------
+# Concurrent scans
+
+_SCAN_AT = """
+import sys, time
+from pathlib import Path
+from loradex.registry.db import open_catalog
+from loradex.registry.scan import scan
+engine = open_catalog(sys.argv[1])
+time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # start together, imports done
+report = scan([Path(sys.argv[2])], engine=engine, batch_size=16)
+print(report.added + report.updated + report.unchanged + report.moved, len(report.errors))
+"""
+
+
+def test_two_scans_that_start_together_on_a_new_root_both_finish_with_every_row(tmp_path):
+    from loradex.registry.db import open_catalog
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    open_catalog(url).dispose()  # the catalog exists; each round's root is new to it
+    for round_ in range(3):
+        root = tmp_path / f"root{round_}"
+        root.mkdir()
+        for i in range(60):
+            save_file({"t": torch.full((4,), float(i + 100 * round_))}, str(root / f"f{i:03}.safetensors"))
+        at = str(time.time() + 4)
+        runs = [subprocess.Popen([sys.executable, "-c", _SCAN_AT, url, str(root), at], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [run.communicate(timeout=120) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], [err for _, err in outs]
+        assert [out.split() for out, _ in outs] == [["60", "0"], ["60", "0"]]
+        engine = open_catalog(url)
+        with open_session(engine) as s:
+            paths = [a.path for a in s.exec(select(Artifact).where(Artifact.path.startswith(str(root))))]
+            roots = [r.path for r in s.exec(select(ScanRoot).where(ScanRoot.path == str(root)))]
+        engine.dispose()
+        assert sorted(paths) == [str(root / f"f{i:03}.safetensors") for i in range(60)] and roots == [str(root)]
