@@ -29,7 +29,7 @@ from sqlmodel import Session, select
 from loradex.adapters import probe
 from loradex.adapters.probe import PROBE_VERSION
 from loradex.adapters.artifact import ArtifactInfo
-from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
+from loradex.adapters.errors import ArtifactNotFoundError, LoradexError, RefusedFileError
 from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, hash_file
 
 from . import paths, queries
@@ -60,6 +60,8 @@ class ScanReport:
         reprobed: unchanged files probed again because an older loradex described them
             (their hashes are kept).
         missing: rows under the roots whose file is gone (newly or from an earlier scan).
+        refused: pickles among ``errors`` refused because loading them needs code execution
+            (their rows say safety ``pickle-refused``).
         duplicates: paths of ok rows sharing a sha256, for groups touching the roots.
         same_weights: (existing path, new path) pairs with equal tensor hashes but different
             files (metadata edited in a copy).
@@ -74,6 +76,7 @@ class ScanReport:
     moved: int = 0
     missing: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    refused: int = 0
     duplicates: list[list[str]] = field(default_factory=list)
     same_weights: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
@@ -87,6 +90,7 @@ class ScanReport:
         self.added, self.updated, self.moved = self.added + other.added, self.updated + other.updated, \
             self.moved + other.moved
         self.reprobed += other.reprobed
+        self.refused += other.refused
         self.errors += other.errors
         self.same_weights += other.same_weights
         self.notes += other.notes
@@ -99,6 +103,7 @@ class _Result:
     hashes: FileHashes | None = None
     sidecars: Sidecars | None = None
     error: str | None = None
+    refused: bool = False  #: the error is a pickle refused as needing code execution
     gone: bool = False
     reprobe: bool = False  #: an unchanged file probed again (hashes not recomputed)
 
@@ -275,7 +280,8 @@ def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = No
             return _Result(found, gone=True)  # vanished since discovery: the next scan marks it missing
         message = str(exc) if isinstance(exc, LoradexError) else " ".join(
             f"{path}: {type(exc).__name__}: {exc}".split())
-        return _Result(found, hashes=hashes, error=message, reprobe=not rehash)
+        return _Result(found, hashes=hashes, error=message, refused=isinstance(exc, RefusedFileError),
+                       reprobe=not rehash)
 
 
 def _retrying(engine: Engine, work: Callable[[Session], T]) -> T:
@@ -339,8 +345,9 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
                 hashes.sha256, hashes.autov2, hashes.tensor_hash, hashes.model_hash)
             row.hashed_at = utcnow()
         if result.error is not None or result.info is None:
-            apply_error(s, row, result.error or "unreadable")
+            apply_error(s, row, result.error or "unreadable", refused=result.refused)
             delta.errors.append((path, result.error or "unreadable"))
+            delta.refused += result.refused
         else:
             apply_probe(s, row, result.info)
             if result.sidecars is not None:

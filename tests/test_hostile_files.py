@@ -4,15 +4,19 @@ loops, folder chains deeper than the recursion limit, FIFOs, unreadable files, h
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import io
 import json
 import os
+import pickle
 import pwd
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,8 +24,10 @@ import torch
 from safetensors.torch import save_file
 from sqlmodel import select
 
-from loradex.adapters.errors import CorruptFileError
+from loradex.adapters.errors import CorruptFileError, RefusedFileError
+from loradex.adapters.pickle_globals import stream_globals, unsafe_globals
 from loradex.adapters.safetensors_io.header import read_header
+from loradex.adapters.weights import open_weights
 from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact, ScanRoot
 from loradex.registry.discovery import discover
@@ -244,3 +250,51 @@ def test_two_scans_that_start_together_on_a_new_root_both_finish_with_every_row(
             roots = [r.path for r in s.exec(select(ScanRoot).where(ScanRoot.path == str(root)))]
         engine.dispose()
         assert sorted(paths) == [str(root / f"f{i:03}.safetensors") for i in range(60)] and roots == [str(root)]
+
+
+# ---------------------------------------------------------------------------------------
+# Pickles: every member of a torch zip is vetted, refused rows say so
+
+#: ``os.system("id")`` as protocol 2 writes it (GLOBAL opcode), hand-made: never unpickled here.
+_OS_SYSTEM = b"\x80\x02cos\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03."
+
+
+def _ckpt_with_a_hidden_member(path: Path) -> Path:
+    """A valid torch zip checkpoint plus a member torch never reads, which would call os.system."""
+    torch.save({"state_dict": {"w": torch.ones(2)}}, path)
+    with zipfile.ZipFile(path, "a") as archive:
+        prefix = archive.namelist()[0].split("/")[0]
+        archive.writestr(f"{prefix}/extra.pkl", _OS_SYSTEM)
+    return path
+
+
+def test_a_torch_zip_with_a_hostile_unreferenced_member_is_refused_naming_the_global(tmp_path):
+    path = _ckpt_with_a_hidden_member(tmp_path / "evil.ckpt")
+    with pytest.raises(RefusedFileError) as info:
+        open_weights(path)
+    assert str(path) in str(info.value) and "extra.pkl: os.system" in str(info.value)
+    assert "code execution" in str(info.value)
+    plain = tmp_path / "plain.ckpt"  # the same checkpoint without the member loads
+    torch.save({"state_dict": {"w": torch.ones(2)}}, plain)
+    with open_weights(plain) as src:
+        assert src.keys() == ["w"] and src.safety == "pickle-safe"
+
+
+def test_pickle_globals_are_read_as_picklescan_reads_them():
+    stream = pickle.dumps(collections.OrderedDict(), protocol=4) + b""
+    assert list(stream_globals(io.BytesIO(stream))) == ["collections.OrderedDict"]  # STACK_GLOBAL + memo
+    assert list(stream_globals(io.BytesIO(_OS_SYSTEM))) == ["os.system"]  # GLOBAL
+    assert unsafe_globals(["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch.FloatStorage",
+                           "os.system", "builtins.eval"]) == ["os.system", "builtins.eval"]
+
+
+def test_a_refused_pickle_is_recorded_pickle_refused_and_counted(engine, tmp_path):
+    evil = _ckpt_with_a_hidden_member(tmp_path / "evil.ckpt")
+    torch.save({"w": torch.ones(2)}, tmp_path / "fine.pt")
+    (tmp_path / "broken.safetensors").write_bytes(b"garbage")
+    report = scan([tmp_path], engine=engine)
+    rows = _rows(engine)
+    assert rows[str(evil)].status == "error" and rows[str(evil)].safety == "pickle-refused"
+    assert rows[str(tmp_path / "broken.safetensors")].safety == "unknown"  # nothing read could say
+    assert rows[str(tmp_path / "fine.pt")].safety == "pickle-safe"
+    assert report.refused == 1 and report.to_dict()["refused"] == 1 and len(report.errors) == 2
