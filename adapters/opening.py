@@ -15,15 +15,16 @@ from typing import BinaryIO
 
 from .errors import ArtifactNotFoundError, UnreadableFileError, UnsupportedError
 
-__all__ = ["file_type", "input_is_dir", "open_regular", "open_regular_fd"]
+__all__ = ["input_is_dir", "not_regular", "open_regular", "open_regular_fd"]
 
 _TYPES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
 
 
-def file_type(mode: int) -> str:
-    """What a non-regular ``st_mode`` is, in words ("a FIFO", "a character device" ...)."""
-    return next((name for test, name in _TYPES if test(mode)), "not a regular file")
+def not_regular(mode: int) -> str:
+    """Why a path of this ``st_mode`` (a FIFO, a device, a socket) is never opened, in words."""
+    kind = next((name for test, name in _TYPES if test(mode)), "an unknown file type")
+    return f"not a regular file ({kind}); loradex reads only files and folders"
 
 
 def input_is_dir(path: str | os.PathLike[str]) -> bool:
@@ -64,8 +65,7 @@ def open_regular_fd(path: str | os.PathLike[str]) -> int:
         if stat.S_ISDIR(mode):
             raise UnsupportedError("is a directory, not a weights file", path=path)
         if not stat.S_ISREG(mode):
-            raise UnreadableFileError(f"not a regular file ({file_type(mode)}); loradex reads only files and "
-                                      "folders", path=path)
+            raise UnreadableFileError(not_regular(mode), path=path)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loradex.adapters.hashing import artifact_files
-from loradex.adapters.opening import file_type
+from loradex.adapters.opening import not_regular
 from loradex.adapters.weights import WEIGHT_SUFFIXES
 
 from loradex.adapters.progress import Progress, ProgressEvent
@@ -109,8 +109,8 @@ def _add_file(path: Path, found: dict[Path, Found]) -> bool:
         return True
     if stat.S_ISDIR(st.st_mode):  # a symlink to a folder: not followed (it could loop)
         return False
-    found[path] = Found(path, False, st.st_size, st.st_mtime, None if stat.S_ISREG(st.st_mode) else
-                        f"{path}: not a regular file ({file_type(st.st_mode)}); loradex reads only files and folders")
+    found[path] = Found(path, False, st.st_size, st.st_mtime,
+                        None if stat.S_ISREG(st.st_mode) else f"{path}: {not_regular(st.st_mode)}")
     return True
 
 
@@ -131,7 +131,8 @@ def _is_model_folder(folder: Path, entries: list[os.DirEntry]) -> bool:
     if "config.json" in names and any(_SHARD.sub("", n.split(".")[0]) in _MODEL_WEIGHTS for n in names
                                       if Path(n).suffix.lower() in WEIGHT_SUFFIXES):
         return True
-    return any(e.name in _COMPONENTS and (folder / e.name / "adapter_config.json").is_file() for e in entries)
+    # os.path.isfile, unlike Path.is_file, answers False for a folder it may not search instead of raising.
+    return any(e.name in _COMPONENTS and os.path.isfile(folder / e.name / "adapter_config.json") for e in entries)
 
 
 def artifact_name(found: Found) -> str:
