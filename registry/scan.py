@@ -155,7 +155,13 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
     began = time.perf_counter()
     roots = existing_roots(roots)
     report = ScanReport(roots=[str(r) for r in roots])
-    found = discover(roots, progress=progress)
+    found = []
+    for f in discover(roots, progress=progress):
+        if _storable(f.path):
+            found.append(f)
+        else:  # no catalog (nor JSON) can hold the name: reported, never a row
+            shown = os.fsencode(f.path).decode("utf-8", "backslashreplace")
+            report.errors.append((shown, f"{shown}: file name is not valid UTF-8; rename it to catalog it"))
 
     def start(s: Session) -> dict[str, tuple[int, float, str, int]]:
         if remember:
@@ -206,6 +212,15 @@ def existing_roots(roots: Sequence[str | os.PathLike[str]]) -> list[Path]:
         if not root.exists():
             raise ArtifactNotFoundError("no such file or folder; nothing was scanned", path=root)
     return absolute
+
+
+def _storable(path: Path) -> bool:
+    # A name that is not UTF-8 on disk decodes to lone surrogates (Python's surrogateescape).
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _prefix(root: Path) -> str:

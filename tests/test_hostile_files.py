@@ -298,3 +298,13 @@ def test_a_refused_pickle_is_recorded_pickle_refused_and_counted(engine, tmp_pat
     assert rows[str(tmp_path / "broken.safetensors")].safety == "unknown"  # nothing read could say
     assert rows[str(tmp_path / "fine.pt")].safety == "pickle-safe"
     assert report.refused == 1 and report.to_dict()["refused"] == 1 and len(report.errors) == 2
+
+
+def test_a_file_name_that_is_not_utf8_is_reported_and_the_scan_finishes(engine, tmp_path):
+    good = _lora(tmp_path / "good.safetensors")
+    os.link(good, os.fsencode(tmp_path) + b"/bad\xff.safetensors")  # no catalog can store this name
+    report = scan([tmp_path], engine=engine)
+    assert list(_rows(engine)) == [str(good)]
+    assert [m for _, m in report.errors] == [f"{tmp_path}/bad\\xff.safetensors: file name is not valid UTF-8; "
+                                             "rename it to catalog it"]
+    json.dumps(report.to_dict())  # --json can print it
