@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 from typing import BinaryIO
 
 from .errors import ArtifactNotFoundError, UnreadableFileError, UnsupportedError
