@@ -36,6 +36,11 @@ class RefusedFileError(LoradexError, PermissionError):
     """The file would need code execution to load (a pickle beyond plain tensors)."""
 
 
+class UnreadableFileError(LoradexError, OSError):
+    """The OS refuses to read the path (permissions, a symlink loop, an I/O error), or it is not
+    a regular file (a FIFO, a device, a socket): loradex reads only regular files and folders."""
+
+
 class TensorNotFoundError(LoradexError, KeyError):
     """A tensor name that the file (or weight source) does not contain."""
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .opening import open_regular
 from .safetensors_io.header import MAX_HEADER_BYTES
 from .safetensors_io.reader import SafetensorsFile
 from .weights import WEIGHT_SUFFIXES
@@ -107,7 +108,7 @@ def hash_file(path: str | os.PathLike[str]) -> FileHashes:
 
 
 def _hash_one(path: Path) -> tuple[str, str | None, str | None]:
-    with open(path, "rb", buffering=0) as f:
+    with open_regular(path, buffering=0) as f:
         hasher = StreamHasher(os.fstat(f.fileno()).st_size)
         for chunk in _chunks(f, CHUNK_SIZE):
             hasher.update(chunk)
@@ -222,7 +223,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     # 16 MiB reads, not file_digest's 256 KiB: a thread hashing beside busy Python code (a base
     # hashed while torch imports) waits for the GIL once per chunk, so few chunks keep it fast.
-    with open(path, "rb", buffering=0) as f:
+    with open_regular(path, buffering=0) as f:
         for chunk in _chunks(f, 16 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -231,7 +232,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def sha256_with_metadata(path: str | os.PathLike[str], metadata: dict[str, str]) -> str:
     """The sha256 a safetensors file would have with ``metadata`` in its header instead of its
     own (the tensors and their bytes unchanged), without writing that file."""
-    with SafetensorsFile(path) as sf, open(path, "rb") as f:
+    with SafetensorsFile(path) as sf, open_regular(path) as f:
         digest = hashlib.sha256(sf.header_with(metadata))
         f.seek(sf.data_offset)
         while chunk := f.read(8 << 20):

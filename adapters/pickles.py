@@ -11,6 +11,7 @@ from __future__ import annotations
 import pickle
 import re
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from .errors import CorruptFileError, LoradexError, RefusedFileError, UnsupportedError
+from .pickle_globals import unsafe_globals, unvetted_member_globals
 from .safetensors_io.torch_dtypes import dtype_code
 from .weights import WeightSource
 
@@ -90,6 +92,8 @@ def _safe_torch_load(path: Path, kind: str | None) -> Any:
         size = path.stat().st_size
         what = "empty file (0 bytes)" if size == 0 else "unrecognised leading bytes"
         raise CorruptFileError(f"not a torch checkpoint ({what})", path=path)
+    if kind == "pickle-zip":
+        _refuse_unsafe_members(path)
     try:
         with warnings.catch_warnings():
             # e.g. "Detected pickle protocol 4": noise for users, not actionable.
@@ -114,6 +118,24 @@ def _safe_torch_load(path: Path, kind: str | None) -> Any:
     except (EOFError, ValueError, TypeError, KeyError, AttributeError, OSError) as exc:
         reason = _torch_reason(str(exc)) or type(exc).__name__
         raise CorruptFileError(f"cannot read torch checkpoint: {reason}", path=path) from exc
+
+
+def _refuse_unsafe_members(path: Path) -> None:
+    """Refuse a torch zip whose pickle members that torch never unpickles (another tool might)
+    import more than tensors and containers, naming the globals as picklescan reports them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = unvetted_member_globals(archive)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # torch.load says what is wrong with the zip
+    unsafe = {name: bad for name, found in members.items() if (bad := unsafe_globals(found))}
+    if unsafe:
+        listed = "; ".join(f"{name}: {', '.join(bad[:5])}" for name, bad in unsafe.items())
+        raise RefusedFileError(
+            f"refused to load: a pickle member imports code execution beyond plain tensors ({listed}); "
+            "convert it to safetensors with a tool you trust",
+            path=path,
+        )
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

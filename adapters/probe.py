@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .architectures import BASES, CROSS_ATTENTION_DIM, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
-from .errors import ArtifactNotFoundError
+from .opening import input_is_dir
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
 from .layermap import layer_map, legacy_processor_path
 from .weights import WeightSource, open_weights
@@ -40,6 +40,7 @@ def probe(path: str | Path) -> ArtifactInfo:
 
     Raises:
         ArtifactNotFoundError: the path does not exist or a folder holds no weights.
+        UnreadableFileError: the OS refuses to open it, or it is not a regular file or folder.
         CorruptFileError: the file is truncated or malformed.
         RefusedFileError: a pickle needs code execution to load.
 
@@ -49,9 +50,7 @@ def probe(path: str | Path) -> ArtifactInfo:
         ('lora', 'sdxl', [16])
     """
     path = Path(path)
-    if not path.exists():
-        raise ArtifactNotFoundError("no such file or directory", path=path)
-    if path.is_dir():
+    if input_is_dir(path):
         return _probe_folder(path)
     with open_weights(path) as src:
         info = _probe_source(path, src)

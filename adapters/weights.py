@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactNotFoundError, CorruptFileError, TensorNotFoundError, UnsupportedError
+from .opening import input_is_dir, open_regular
 from .safetensors_io.header import MAX_HEADER_BYTES
 from .safetensors_io.reader import SafetensorsFile
 
@@ -267,12 +268,12 @@ def open_weights(path: str | os.PathLike[str]) -> WeightSource:
         ArtifactNotFoundError: The path does not exist, or a folder holds no weights.
         CorruptFileError: A file is truncated or malformed.
         RefusedFileError: A pickle would need code execution to load.
+        UnreadableFileError: Not a regular file or folder (a FIFO, a device), or the OS
+            refuses to open it.
         UnsupportedError: Not a weights format loradex reads.
     """
     p = Path(path)
-    if not p.exists():  # also catches dangling symlinks
-        raise ArtifactNotFoundError("no such file or directory", path=p)
-    if p.is_dir():
+    if input_is_dir(p):  # raises for dangling symlinks too
         return _open_directory(p)
     return _open_file(p)
 
@@ -289,13 +290,11 @@ def sniff_container(path: str | os.PathLike[str]) -> str | None:
 
     Raises:
         ArtifactNotFoundError: The file does not exist.
+        UnreadableFileError: Not a regular file (a FIFO, a device), or the OS refuses to open it.
     """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(9)
-            size = os.fstat(f.fileno()).st_size
-    except FileNotFoundError:
-        raise ArtifactNotFoundError("no such file", path=path) from None
+    with open_regular(path) as f:
+        head = f.read(9)
+        size = os.fstat(f.fileno()).st_size
     if head.startswith(_ZIP_MAGIC):
         return "pickle-zip"
     if len(head) == 9 and head[8:9] == b"{":

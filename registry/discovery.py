@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from loradex.adapters.hashing import artifact_files
+from loradex.adapters.opening import not_regular
 from loradex.adapters.weights import WEIGHT_SUFFIXES
 
 from loradex.adapters.progress import Progress, ProgressEvent
@@ -39,6 +41,7 @@ class Found:
     is_dir: bool
     size: int
     mtime: float
+    error: str | None = None  #: why the path cannot be examined (it becomes an error row)
 
 
 def discover(roots: Sequence[Path], *, progress: Progress | None = None) -> list[Found]:
@@ -48,6 +51,10 @@ def discover(roots: Sequence[Path], *, progress: Progress | None = None) -> list
     ``adapter_config.json`` (or component subfolders such as ``unet/`` each with one), or
     ``config.json`` beside diffusers/transformers-named weights. Hidden folders (``.cache``,
     our ``.*.tmp`` outputs) and non-weight files (sidecars, previews) are skipped.
+
+    A weights-named path that cannot be examined (a symlink loop, a FIFO or other non-regular
+    file, a ``stat`` the OS refuses) is found with its ``error``: one error row, and the walk
+    goes on. The walk is iterative, so no folder depth stops it.
 
     Args:
         roots: folders or single files.
@@ -59,36 +66,62 @@ def discover(roots: Sequence[Path], *, progress: Progress | None = None) -> list
     """
     found: dict[Path, Found] = {}
     for root in roots:
-        if root.is_file():
-            if root.suffix.lower() in WEIGHT_SUFFIXES:
-                st = root.stat()
-                found[root] = Found(root, False, st.st_size, st.st_mtime)
-        else:
+        if root.is_dir():
             _walk(root, found, progress)
+        elif root.suffix.lower() in WEIGHT_SUFFIXES:
+            _add_file(root, found)
     return [found[p] for p in sorted(found)]
 
 
-def _walk(folder: Path, found: dict[Path, Found], progress: Progress | None) -> None:
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return  # an unreadable folder is not a reason to stop; its rows simply stay as they are
-    if _is_model_folder(folder, entries):
-        files = [(f, f.stat()) for f in artifact_files(folder)]
-        found[folder] = Found(folder, True, sum(st.st_size for _, st in files),
-                               max((st.st_mtime for _, st in files), default=0.0))
-    else:
+def _walk(top: Path, found: dict[Path, Found], progress: Progress | None) -> None:
+    pending = [top]  # a stack, not recursion: a folder chain may be deeper than the recursion limit
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue  # an unreadable folder is not a reason to stop; its rows simply stay as they are
+        if _is_model_folder(folder, entries):
+            _add_model_folder(folder, found)
+            continue
+        subfolders = []
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             if entry.is_dir(follow_symlinks=False):  # symlinked folders could loop
                 if entry.name not in _SKIP_DIRS:
-                    _walk(Path(entry.path), found, progress)
-            elif Path(entry.name).suffix.lower() in WEIGHT_SUFFIXES and entry.is_file():
-                st = entry.stat()
-                found[Path(entry.path)] = Found(Path(entry.path), False, st.st_size, st.st_mtime)
+                    subfolders.append(Path(entry.path))
+            elif Path(entry.name).suffix.lower() in WEIGHT_SUFFIXES and _add_file(Path(entry.path), found):
                 if progress and len(found) % 256 == 0:
                     progress(ProgressEvent("discover", len(found), 0, entry.path))
+        pending.extend(reversed(subfolders))
+
+
+def _add_file(path: Path, found: dict[Path, Found]) -> bool:
+    """Add the weights file at ``path`` (following a symlink); True if something was added. A
+    dangling symlink is not an artifact; a path that cannot be examined is one with an error."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        found[path] = Found(path, False, 0, 0.0, f"{path}: cannot examine: {exc.strerror or exc}")
+        return True
+    if stat.S_ISDIR(st.st_mode):  # a symlink to a folder: not followed (it could loop)
+        return False
+    found[path] = Found(path, False, st.st_size, st.st_mtime,
+                        None if stat.S_ISREG(st.st_mode) else f"{path}: {not_regular(st.st_mode)}")
+    return True
+
+
+def _add_model_folder(folder: Path, found: dict[Path, Found]) -> None:
+    try:
+        files = [(f, f.stat()) for f in artifact_files(folder)]
+    except OSError as exc:
+        found[folder] = Found(folder, True, 0, 0.0, f"{folder}: cannot examine: {exc.filename}: {exc.strerror or exc}")
+        return
+    found[folder] = Found(folder, True, sum(st.st_size for _, st in files),
+                          max((st.st_mtime for _, st in files), default=0.0))
 
 
 def _is_model_folder(folder: Path, entries: list[os.DirEntry]) -> bool:
@@ -98,7 +131,8 @@ def _is_model_folder(folder: Path, entries: list[os.DirEntry]) -> bool:
     if "config.json" in names and any(_SHARD.sub("", n.split(".")[0]) in _MODEL_WEIGHTS for n in names
                                       if Path(n).suffix.lower() in WEIGHT_SUFFIXES):
         return True
-    return any(e.name in _COMPONENTS and (folder / e.name / "adapter_config.json").is_file() for e in entries)
+    # os.path.isfile, unlike Path.is_file, answers False for a folder it may not search instead of raising.
+    return any(e.name in _COMPONENTS and os.path.isfile(folder / e.name / "adapter_config.json") for e in entries)
 
 
 def artifact_name(found: Found) -> str:

@@ -153,7 +153,7 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
         for layer in info.layers], existed=existed)
 
 
-def apply_error(session: Session, artifact: Artifact, message: str) -> None:
+def apply_error(session: Session, artifact: Artifact, message: str, *, refused: bool = False) -> None:
     """Mark ``artifact`` as unreadable: status ``error`` with ``message``, kind/format/base
     ``unknown``, no modules and no layer set (what an earlier probe said no longer holds).
 
@@ -161,8 +161,11 @@ def apply_error(session: Session, artifact: Artifact, message: str) -> None:
         session: an open session; ``artifact`` is added and flushed if it has no id yet.
         artifact: the row.
         message: the one-line error.
+        refused: a pickle refused as needing code execution: safety ``pickle-refused``
+            (else ``unknown``: nothing was read that could say).
     """
     artifact.kind = artifact.format = artifact.base = "unknown"
+    artifact.safety = "pickle-refused" if refused else "unknown"
     artifact.status, artifact.error = "error", message
     artifact.layer_set_id = None
     artifact.layer_count = artifact.parameters = artifact.unmatched = 0

@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
@@ -29,7 +29,7 @@ from sqlmodel import Session, select
 from loradex.adapters import probe
 from loradex.adapters.probe import PROBE_VERSION
 from loradex.adapters.artifact import ArtifactInfo
-from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
+from loradex.adapters.errors import ArtifactNotFoundError, LoradexError, RefusedFileError
 from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, hash_file
 
 from . import paths, queries
@@ -43,6 +43,7 @@ from .sidecars import Sidecars, apply_sidecars, read_sidecars
 __all__ = ["ScanReport", "existing_roots", "scan"]
 
 _RETRIES = 5
+T = TypeVar("T")
 #: One probe at a time. Probing is Python (header JSON, key parsing) and holds the GIL; hashing
 #: is hashlib, which releases it. Threads that probe at once only fight over the GIL (a cold
 #: scan of 1000 small LoRAs measured 6.8 s with four probing, 5.3 s serialised), while the
@@ -59,6 +60,8 @@ class ScanReport:
         reprobed: unchanged files probed again because an older loradex described them
             (their hashes are kept).
         missing: rows under the roots whose file is gone (newly or from an earlier scan).
+        refused: pickles among ``errors`` refused because loading them needs code execution
+            (their rows say safety ``pickle-refused``).
         duplicates: paths of ok rows sharing a sha256, for groups touching the roots.
         same_weights: (existing path, new path) pairs with equal tensor hashes but different
             files (metadata edited in a copy).
@@ -73,6 +76,7 @@ class ScanReport:
     moved: int = 0
     missing: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    refused: int = 0
     duplicates: list[list[str]] = field(default_factory=list)
     same_weights: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
@@ -86,6 +90,7 @@ class ScanReport:
         self.added, self.updated, self.moved = self.added + other.added, self.updated + other.updated, \
             self.moved + other.moved
         self.reprobed += other.reprobed
+        self.refused += other.refused
         self.errors += other.errors
         self.same_weights += other.same_weights
         self.notes += other.notes
@@ -98,6 +103,7 @@ class _Result:
     hashes: FileHashes | None = None
     sidecars: Sidecars | None = None
     error: str | None = None
+    refused: bool = False  #: the error is a pickle refused as needing code execution
     gone: bool = False
     reprobe: bool = False  #: an unchanged file probed again (hashes not recomputed)
 
@@ -146,17 +152,25 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
         ArtifactNotFoundError: a root does not exist (nothing is marked missing then: an
             unmounted drive must not turn a whole library into missing rows).
     """
-    start = time.perf_counter()
+    began = time.perf_counter()
     roots = existing_roots(roots)
     report = ScanReport(roots=[str(r) for r in roots])
-    found = discover(roots, progress=progress)
-    with open_session(engine) as s:
+    found = []
+    for f in discover(roots, progress=progress):
+        if _storable(f.path):
+            found.append(f)
+        else:  # no catalog (nor JSON) can hold the name: reported, never a row
+            shown = os.fsencode(f.path).decode("utf-8", "backslashreplace")
+            report.errors.append((shown, f"{shown}: file name is not valid UTF-8; rename it to catalog it"))
+
+    def start(s: Session) -> dict[str, tuple[int, float, str, int]]:
         if remember:
             _record_roots(s, roots)
-        known = {p: (size, mtime, status, probed) for p, size, mtime, status, probed in s.exec(
+        return {p: (size, mtime, status, probed) for p, size, mtime, status, probed in s.exec(
             select(Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with)
             .where(_under(s, roots)))}
-        s.commit()
+
+    known = _retrying(engine, start)
     todo: list[Found] = []
     stale: set[Path] = set()  # unchanged files an older probe described: probed again, not re-hashed
     for f in found:
@@ -169,14 +183,17 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
         todo.append(f)
     _index(engine, todo, stale, report, workers=workers, batch_size=batch_size, progress=progress,
            hashes=hashes or {})
-    with open_session(engine) as s:
-        report.missing = _mark_missing(s, roots, {str(f.path) for f in found})
+
+    def finish(s: Session) -> tuple[int, list[list[str]]]:
+        missing = _mark_missing(s, roots, {str(f.path) for f in found})
         prefixes = tuple(_prefix(r) for r in roots)
-        report.duplicates = [[a.path for a in group] for group in queries.duplicates(s)
-                             if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)]
+        groups = [[a.path for a in group] for group in queries.duplicates(s)
+                  if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)]
         s.exec(update(ScanRoot).where(ScanRoot.path.in_(report.roots)).values(last_scan_at=utcnow()))
-        s.commit()
-    report.elapsed = time.perf_counter() - start
+        return missing, groups
+
+    report.missing, report.duplicates = _retrying(engine, finish)
+    report.elapsed = time.perf_counter() - began
     if progress:
         total = sum(f.size for f in todo)
         progress(ProgressEvent("done", total, total, unit="bytes"))
@@ -195,6 +212,15 @@ def existing_roots(roots: Sequence[str | os.PathLike[str]]) -> list[Path]:
         if not root.exists():
             raise ArtifactNotFoundError("no such file or folder; nothing was scanned", path=root)
     return absolute
+
+
+def _storable(path: Path) -> bool:
+    # A name that is not UTF-8 on disk decodes to lone surrogates (Python's surrogateescape).
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _prefix(root: Path) -> str:
@@ -251,10 +277,12 @@ def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = No
     hashes are taken as they are.
     """
     path, hashes = found.path, known
+    if found.error is not None:  # discovery could not examine it: nothing here would open it
+        return _Result(found, error=found.error)
     if rehash and hashes is None:
         try:
             hashes = hash_file(path)
-        except OSError:
+        except (OSError, LoradexError):
             pass  # the probe below fails too, and says why in words
     try:
         with _PROBING:
@@ -267,25 +295,35 @@ def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = No
             return _Result(found, gone=True)  # vanished since discovery: the next scan marks it missing
         message = str(exc) if isinstance(exc, LoradexError) else " ".join(
             f"{path}: {type(exc).__name__}: {exc}".split())
-        return _Result(found, hashes=hashes, error=message, reprobe=not rehash)
+        return _Result(found, hashes=hashes, error=message, refused=isinstance(exc, RefusedFileError),
+                       reprobe=not rehash)
+
+
+def _retrying(engine: Engine, work: Callable[[Session], T]) -> T:
+    """``work`` in a session of its own, committed; run again from the start when another writer
+    (a TUI, a second scan) holds the lock past the busy timeout or wins a race on a unique key
+    (a root or path both inserted): the next try re-reads what that writer committed."""
+    def once() -> T:
+        with open_session(engine) as s:
+            result = work(s)
+            s.commit()
+        return result
+
+    for attempt in range(_RETRIES - 1):
+        try:
+            return once()
+        except (OperationalError, IntegrityError):
+            time.sleep(0.2 * (attempt + 1))
+    return once()
 
 
 def _commit(engine: Engine, batch: list[_Result], report: ScanReport) -> None:
-    # Another writer (a TUI, a second scan) can make a commit fail with "database is locked"
-    # or win a race on a unique path/digest; the batch is recomputed from the catalog's state.
-    for attempt in range(_RETRIES):
-        delta = ScanReport()
-        try:
-            with open_session(engine) as s:
-                _store_batch(s, [r for r in batch if not r.gone], delta)
-                s.commit()
-        except (OperationalError, IntegrityError):
-            if attempt == _RETRIES - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-            continue
-        report._merge(delta)
-        return
+    def store(s: Session) -> ScanReport:
+        delta = ScanReport()  # fresh on each try: a failed try's counts are not kept
+        _store_batch(s, [r for r in batch if not r.gone], delta)
+        return delta
+
+    report._merge(_retrying(engine, store))
 
 
 def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
@@ -322,8 +360,9 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
                 hashes.sha256, hashes.autov2, hashes.tensor_hash, hashes.model_hash)
             row.hashed_at = utcnow()
         if result.error is not None or result.info is None:
-            apply_error(s, row, result.error or "unreadable")
+            apply_error(s, row, result.error or "unreadable", refused=result.refused)
             delta.errors.append((path, result.error or "unreadable"))
+            delta.refused += result.refused
         else:
             apply_probe(s, row, result.info)
             if result.sidecars is not None:

@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArtifactNotFoundError, CorruptFileError, UnsupportedError
+from ..errors import CorruptFileError
+from ..opening import open_regular
 
 __all__ = [
     "DTYPE_SIZES",
@@ -110,6 +112,7 @@ def read_header(path: Path) -> tuple[int, dict[str, str], dict[str, TensorInfo]]
     Raises:
         ArtifactNotFoundError: The file does not exist.
         UnsupportedError: The path is a directory.
+        UnreadableFileError: Not a regular file, or the OS refuses to open it.
         CorruptFileError: The header or the data layout is malformed (one-line reason).
     """
     raw, file_size = _read_header_bytes(path)
@@ -119,32 +122,27 @@ def read_header(path: Path) -> tuple[int, dict[str, str], dict[str, TensorInfo]]
 
 def _read_header_bytes(path: Path) -> tuple[bytes, int]:
     """Return (header JSON bytes, file size) after the size checks that need no parsing."""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
-                raise CorruptFileError("empty file (0 bytes), not a safetensors file", path=path)
-            if size < _LEN.size:
-                raise CorruptFileError(
-                    f"file too short for a safetensors header ({size} bytes, need at least 8)",
-                    path=path,
-                )
-            (n,) = _LEN.unpack(f.read(_LEN.size))
-            if n > size - _LEN.size:
-                raise CorruptFileError(
-                    f"header length {n} exceeds the file size ({size} bytes); "
-                    "truncated or not a safetensors file",
-                    path=path,
-                )
-            if n > MAX_HEADER_BYTES:
-                raise CorruptFileError(
-                    f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit", path=path
-                )
-            header = f.read(n)
-    except FileNotFoundError:
-        raise ArtifactNotFoundError("no such file", path=path) from None
-    except IsADirectoryError:
-        raise UnsupportedError("is a directory, not a safetensors file", path=path) from None
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise CorruptFileError("empty file (0 bytes), not a safetensors file", path=path)
+        if size < _LEN.size:
+            raise CorruptFileError(
+                f"file too short for a safetensors header ({size} bytes, need at least 8)",
+                path=path,
+            )
+        (n,) = _LEN.unpack(f.read(_LEN.size))
+        if n > size - _LEN.size:
+            raise CorruptFileError(
+                f"header length {n} exceeds the file size ({size} bytes); "
+                "truncated or not a safetensors file",
+                path=path,
+            )
+        if n > MAX_HEADER_BYTES:
+            raise CorruptFileError(
+                f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit", path=path
+            )
+        header = f.read(n)
     if len(header) != n:  # the file shrank between fstat and read
         raise CorruptFileError(
             f"header truncated: expected {n} bytes, got {len(header)}", path=path
@@ -189,7 +187,37 @@ def _decode_json_object(raw: bytes, path: Path) -> dict[str, Any]:
         raise CorruptFileError(
             f"header is not a JSON object (got {type(obj).__name__})", path=path
         )
+    if _SURROGATE_ESCAPE.search(text) and (bad := _lone_surrogate(obj)) is not None:
+        # Valid JSON, but no UTF-8 text can hold a lone surrogate: the safetensors library
+        # refuses it, and a catalog (or a terminal) cannot store or print the string.
+        raise CorruptFileError(
+            f"header string {bad!r} holds a lone UTF-16 surrogate (not valid UTF-8)", path=path
+        )
     return obj
+
+
+#: The only way a surrogate gets into a decoded header: a ``\uD800``-``\uDFFF`` escape (valid
+#: pairs are joined into one character by the JSON decoder; raw UTF-8 cannot encode them).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(obj: Any) -> str | None:
+    """The first string (key or value, at any depth) holding a lone surrogate, else None.
+    Iterative: a deep header must not exhaust the recursion limit here."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item[:60]
+    return None
 
 
 class _DuplicateKey(Exception):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ArtifactNotFoundError, CorruptFileError, TensorNotFoundError, UnsupportedError
+from ..opening import open_regular_fd
 from .header import DTYPE_SIZES, SCALAR_FORMATS, TensorInfo, read_header, reencode_header
 from .torch_dtypes import torch_dtype
 
@@ -181,8 +182,8 @@ class SafetensorsFile:
         # Opened lazily: listing thousands of files must not hold thousands of descriptors.
         if self._fd is None:
             try:
-                self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-            except FileNotFoundError:
+                self._fd = open_regular_fd(self.path)
+            except ArtifactNotFoundError:
                 raise ArtifactNotFoundError(
                     "file disappeared after it was opened", path=self.path
                 ) from None

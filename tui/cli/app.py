@@ -165,7 +165,10 @@ def input_path(ctx: typer.Context, ref: str) -> Path:
     catalog reference (id, name, sha256 / AutoV2 prefix). A path that does not exist is "no such
     file" either way; the catalog is opened only when the file is not there."""
     path = Path(ref).expanduser()
-    if path.exists():
+    try:
+        if path.exists():
+            return path
+    except OSError:  # there, but the OS refuses to look (a folder it may not search): the reader says so
         return path
     from loradex.registry import lineage
 
