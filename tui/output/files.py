@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from loradex.adapters.words import count
+from loradex.adapters.words import count, printable
 
 from .base import BaseSink
 
@@ -27,7 +27,7 @@ class FilesOutput(BaseSink):
             self.out.print(self._probe_table(infos))
         for line in failures:
             # Plain print: Rich would wrap a long path over several lines.
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {printable(line, one_line=True)}", file=sys.stderr)
 
     @staticmethod
     def _probe_table(infos: list[ArtifactInfo]) -> Table:

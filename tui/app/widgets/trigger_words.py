@@ -7,7 +7,7 @@ from collections import Counter
 
 from rich.text import Text
 
-from loradex.adapters.words import count
+from loradex.adapters.words import count, printable
 
 from .section import Section, bar
 
@@ -41,11 +41,12 @@ class TriggerWords(Section):
             text.append("none found", style="dim")
         for rank, word in enumerate(a.trigger_words[:SHOWN], 1):
             text.append(("\n" if rank > 1 else "") + f"{rank:>2}. ", style="dim")
-            text.append(word, style="bold")
+            text.append(printable(word, one_line=True), style="bold")
             if word in counts:
                 text.append(f"  ×{counts[word]}", style="dim")
         if counts:
             top = counts.most_common(SHOWN)
+            top = [(printable(tag, one_line=True), n) for tag, n in top]
             width = max(len(tag) for tag, _ in top)
             text.append(f"\n\ntraining tags (ss_tag_frequency, {count(len(counts), 'tags')})", style="italic")
             for tag, n in top:
