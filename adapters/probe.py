@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .architectures import BASES, CROSS_ATTENTION_DIM, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
-from .errors import ArtifactNotFoundError
+from .errors import ArtifactNotFoundError, CorruptFileError
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
 from .layermap import layer_map, legacy_processor_path
 from .weights import WeightSource, open_weights
@@ -291,6 +291,8 @@ def _lora_info(path: Path, src: WeightSource, fmt: str | None, peft: tuple[dict,
                else "diffusers")
     info = ArtifactInfo(path, "lora", fmt)
     _fill_counts(info, src)
+    for stem, parts in stems.items():
+        _check_factors(path, src, stem, parts)
 
     info.base, info.base_evidence = verdict or _base_from_lora_stems(
         {stem: _factor_shape(src, parts)[1] for stem, parts in stems.items()})
@@ -333,6 +335,33 @@ def _guess_component(stem: str) -> str | None:
         if stem.startswith((f"lora_{marker}_", f"{marker}.")):
             return component
     return None
+
+
+#: Factor pairs whose product is a delta: (left, right, its CP/Tucker core). Left's columns meet
+#: right's rows (the rank); with the core there, both factors put the rank first.
+_PRODUCTS = (("lora_up", "lora_down", None), ("hada_w1_a", "hada_w1_b", "hada_t1"),
+             ("hada_w2_a", "hada_w2_b", "hada_t2"), ("lokr_w1_a", "lokr_w1_b", None),
+             ("lokr_w2_a", "lokr_w2_b", "lokr_t2"))
+
+
+def _check_factors(path: Path, src: WeightSource, stem: str, parts: dict[str, str]) -> None:
+    """Refuse a layer whose factors cannot multiply, before any shape is read from them for math:
+    a weight tensor that is a scalar, or a pair whose inner widths differ (down [4, 768] with up
+    [32, 8]).
+
+    Raises:
+        CorruptFileError: naming the layer and the shapes.
+    """
+    shapes = {part: src.shape(key) for part, key in parts.items() if part != "alpha"}
+    for part, shape in shapes.items():
+        if not shape and part != "dora_scale":
+            raise CorruptFileError(f"layer {stem}: {part} is a scalar, not a weight factor", path=path)
+    for left, right, core in _PRODUCTS:
+        if left in shapes and right in shapes:
+            a, b = shapes[left], shapes[right]
+            if len(a) < 2 or len(b) < 2 or (a[0] if core in parts else a[1]) != b[0]:
+                raise CorruptFileError(f"layer {stem}: {left} {list(a)} and {right} {list(b)} do not multiply",
+                                       path=path)
 
 
 def _rank(src: WeightSource, parts: dict[str, str]) -> int | None:
