@@ -8,16 +8,19 @@ verdict and a disagreement is reported.
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .architectures import BASES, CROSS_ATTENTION_DIM, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
 from .errors import ArtifactNotFoundError, CorruptFileError
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
 from .layermap import layer_map, legacy_processor_path
+from .safetensors_io import bounded_json
 from .weights import WeightSource, open_weights
 
 _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
@@ -65,7 +68,7 @@ def probe(path: str | Path) -> ArtifactInfo:
 
 def _read_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = bounded_json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -526,16 +529,25 @@ def _add_claims(info: ArtifactInfo) -> None:
 def _fill_training_metadata(info: ArtifactInfo) -> None:
     meta = info.metadata
     words = [w.strip() for w in meta.get("modelspec.trigger_phrase", "").split(",") if w.strip()]
-    counts: Counter[str] = Counter()
-    try:
-        freq = json.loads(meta.get("ss_tag_frequency", "{}"))
-        for tags in freq.values() if isinstance(freq, dict) else ():
-            for tag, n in tags.items():
-                counts[tag.strip()] += int(n)
-    except (ValueError, TypeError, AttributeError):
-        pass  # a malformed tag table is not worth refusing a file for
+    counts = tag_counts(meta)
     info.tag_frequency = counts.most_common()
     info.trigger_words = words + [t for t, _ in counts.most_common(10) if t not in words]
 
 
-__all__ = ["probe"]
+def tag_counts(metadata: Mapping[str, Any]) -> Counter[str]:
+    """Tag → count over every dataset folder of kohya's ``ss_tag_frequency``; empty if absent or
+    unreadable (a malformed tag table is not worth refusing a file for), parsed within bounds."""
+    raw = metadata.get("ss_tag_frequency")
+    try:
+        folders = bounded_json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return Counter()
+    counts: Counter[str] = Counter()
+    for tags in folders.values() if isinstance(folders, dict) else ():
+        for tag, n in tags.items() if isinstance(tags, dict) else ():
+            if isinstance(n, (int, float)) and math.isfinite(n):
+                counts[tag.strip()] += int(n)
+    return counts
+
+
+__all__ = ["probe", "tag_counts"]

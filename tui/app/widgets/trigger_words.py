@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-
 from rich.text import Text
 
+from loradex.adapters.probe import tag_counts
 from loradex.adapters.words import count, printable
 
 from .section import Section, bar
 
 SHOWN = 12
-
-
-def tag_counts(metadata: dict) -> Counter[str]:
-    """Tag → count over every dataset folder of kohya's ``ss_tag_frequency`` (empty if absent or unreadable)."""
-    raw = metadata.get("ss_tag_frequency")
-    try:
-        folders = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return Counter()
-    counts: Counter[str] = Counter()
-    if isinstance(folders, dict):
-        for tags in folders.values():
-            if isinstance(tags, dict):
-                for tag, n in tags.items():
-                    if isinstance(n, (int, float)):
-                        counts[tag.strip()] += int(n)
-    return counts
 
 
 class TriggerWords(Section):
