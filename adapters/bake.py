@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from .architectures import BASES
 from .artifact import ArtifactInfo, LayerInfo
 from .checkpoint import Location, delta_shape, layer_locations, layer_view
 from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
@@ -105,6 +106,9 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     base_info = probe(base)
     if base_info.kind != "checkpoint":
         raise UnsupportedError(f"bake needs a checkpoint as base; this is {article(base_info.kind)}", path=base)
+    if base_info.base not in BASES:
+        raise UnsupportedError(f"bake needs a base of a family loradex knows ({', '.join(BASES)}); this checkpoint's "
+                               "is unknown, so its layers cannot be matched (probe still lists what it holds)", path=base)
     if out.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsupportedError("bake writes safetensors (never pickles); name the output .safetensors", path=out)
     if base.is_dir() and out.suffix.lower() == ".safetensors":

@@ -20,7 +20,7 @@ import torch
 from .artifact import ArtifactInfo, LayerInfo
 from .errors import NonFiniteError, UnsupportedError
 from .hashing import FileHashes
-from .architectures import architecture
+from .architectures import BASES, architecture
 from .layermap import block_label, layer_map
 from .lowrank import delta, product_factors, split_svd
 from .recipe import DTYPES
@@ -81,7 +81,10 @@ def open_factors(info: ArtifactInfo) -> Iterator[WeightSource]:
 
 def block_of(layer: LayerInfo, base: str) -> str:
     """Block label as LoRA-block-weight tools spell it: BASE, IN00–IN11, MID, OUT00–OUT11,
-    TE.00 / TE2.31 for text-encoder layers (:func:`.layermap.block_label`)."""
+    TE.00 / TE2.31 for text-encoder layers (:func:`.layermap.block_label`); ``?`` on a base
+    loradex does not know (its blocks are not laid out as in the families')."""
+    if base not in BASES:
+        return block_label(None, layer.component)
     return block_label(layer.canonical, layer.component, architecture(base).unet.get("layers_per_block", 2))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -114,7 +115,7 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
     infos = [probe(path) for path, _ in inputs]
     family = _common_base(infos)
     per_layer: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-    shapes: dict[str, tuple[int, ...]] = {}
+    shapes: dict[str, tuple[tuple[int, ...], Path]] = {}  # canonical → its shape, and the first file with it
     dtypes: Counter[str] = Counter()
     with _dora_base(Path(base), family) if base is not None else contextlib.nullcontext() as base_weights:
         for info, (_, weight) in zip(infos, inputs):
@@ -123,10 +124,10 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
                     w = weight * _block_multiplier(block_of(layer, family), block_weights)
                     if w == 0:  # a block weighted 0 is left out, not written as zero-norm layers
                         continue
+                    _check_same_shape(layer, info.path, shapes.setdefault(layer.canonical, (layer.shape, info.path)))
                     w0 = _base_weight(base_weights, layer) if base_weights and layer.algorithm == "dora" else None
                     b, a = layer_factors(info, layer, src, w0)
                     per_layer.setdefault(layer.canonical, []).append((b * w, a))
-                    shapes[layer.canonical] = layer.shape
                     dtypes[layer.dtype] += 1
     dtype = torch_dtype(dtypes.most_common(1)[0][0]) if dtypes else torch.float16
     stems = {canonical: layer.kohya for canonical, layer in layer_map(family).layers.items()}
@@ -142,7 +143,7 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
             r = max(1, min(rank_rule(s) if rank_rule else rank, s.numel()))
             report.retained_energy[stems[canonical]] = retained_energy(s, r)
             b, a = split_svd(u, s, vh, r)
-        layers.append(LoraLayer(canonical, b, a, shapes[canonical]))
+        layers.append(LoraLayer(canonical, b, a, shapes[canonical][0]))
         report.ranks.append(a.shape[0])
     recipe = Recipe.for_files(op, [(info.path, w) for info, (_, w) in zip(infos, inputs)],
                               {"method": method, "rank": rank, "block_weights": block_weights or {},
@@ -156,6 +157,19 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
     report.hashes = save_kohya(out, layers, base=family, dtype=dtype, metadata=metadata,
                                protect=[info.path for info in infos] + ([Path(base)] if base else []))
     return report
+
+
+def _check_same_shape(layer: LayerInfo, path: Path, first: tuple[tuple[int, ...], Path]) -> None:
+    """Refuse a layer whose delta is not the shape the same layer has in an earlier input (its
+    factors would not stack): one of the two files is not for this base.
+
+    Raises:
+        IncompatibleError: naming both files, the layer and the shapes.
+    """
+    shape, where = first
+    if (shape[0], math.prod(shape[1:])) != (layer.shape[0], math.prod(layer.shape[1:])):
+        raise IncompatibleError(f"layer {layer.stem} is {list(layer.shape)} here but {list(shape)} in {where.name}; "
+                                "they cannot be mixed", path=path)
 
 
 def _common_base(infos: list[ArtifactInfo]) -> str:

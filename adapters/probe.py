@@ -8,16 +8,20 @@ verdict and a disagreement is reported.
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .architectures import BASES, CROSS_ATTENTION_DIM, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
-from .opening import input_is_dir
+from .errors import CorruptFileError
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
 from .layermap import layer_map, legacy_processor_path
+from .opening import input_is_dir
+from .safetensors_io import bounded_json
 from .weights import WeightSource, open_weights
 
 _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
@@ -64,7 +68,7 @@ def probe(path: str | Path) -> ArtifactInfo:
 
 def _read_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = bounded_json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -290,6 +294,8 @@ def _lora_info(path: Path, src: WeightSource, fmt: str | None, peft: tuple[dict,
                else "diffusers")
     info = ArtifactInfo(path, "lora", fmt)
     _fill_counts(info, src)
+    for stem, parts in stems.items():
+        _check_factors(path, src, stem, parts)
 
     info.base, info.base_evidence = verdict or _base_from_lora_stems(
         {stem: _factor_shape(src, parts)[1] for stem, parts in stems.items()})
@@ -332,6 +338,33 @@ def _guess_component(stem: str) -> str | None:
         if stem.startswith((f"lora_{marker}_", f"{marker}.")):
             return component
     return None
+
+
+#: Factor pairs whose product is a delta: (left, right, its CP/Tucker core). Left's columns meet
+#: right's rows (the rank); with the core there, both factors put the rank first.
+_PRODUCTS = (("lora_up", "lora_down", None), ("hada_w1_a", "hada_w1_b", "hada_t1"),
+             ("hada_w2_a", "hada_w2_b", "hada_t2"), ("lokr_w1_a", "lokr_w1_b", None),
+             ("lokr_w2_a", "lokr_w2_b", "lokr_t2"))
+
+
+def _check_factors(path: Path, src: WeightSource, stem: str, parts: dict[str, str]) -> None:
+    """Refuse a layer whose factors cannot multiply, before any shape is read from them for math:
+    a weight tensor that is a scalar, or a pair whose inner widths differ (down [4, 768] with up
+    [32, 8]).
+
+    Raises:
+        CorruptFileError: naming the layer and the shapes.
+    """
+    shapes = {part: src.shape(key) for part, key in parts.items() if part != "alpha"}
+    for part, shape in shapes.items():
+        if not shape and part != "dora_scale":
+            raise CorruptFileError(f"layer {stem}: {part} is a scalar, not a weight factor", path=path)
+    for left, right, core in _PRODUCTS:
+        if left in shapes and right in shapes:
+            a, b = shapes[left], shapes[right]
+            if len(a) < 2 or len(b) < 2 or (a[0] if core in parts else a[1]) != b[0]:
+                raise CorruptFileError(f"layer {stem}: {left} {list(a)} and {right} {list(b)} do not multiply",
+                                       path=path)
 
 
 def _rank(src: WeightSource, parts: dict[str, str]) -> int | None:
@@ -496,16 +529,25 @@ def _add_claims(info: ArtifactInfo) -> None:
 def _fill_training_metadata(info: ArtifactInfo) -> None:
     meta = info.metadata
     words = [w.strip() for w in meta.get("modelspec.trigger_phrase", "").split(",") if w.strip()]
-    counts: Counter[str] = Counter()
-    try:
-        freq = json.loads(meta.get("ss_tag_frequency", "{}"))
-        for tags in freq.values() if isinstance(freq, dict) else ():
-            for tag, n in tags.items():
-                counts[tag.strip()] += int(n)
-    except (ValueError, TypeError, AttributeError):
-        pass  # a malformed tag table is not worth refusing a file for
+    counts = tag_counts(meta)
     info.tag_frequency = counts.most_common()
     info.trigger_words = words + [t for t, _ in counts.most_common(10) if t not in words]
 
 
-__all__ = ["probe"]
+def tag_counts(metadata: Mapping[str, Any]) -> Counter[str]:
+    """Tag → count over every dataset folder of kohya's ``ss_tag_frequency``; empty if absent or
+    unreadable (a malformed tag table is not worth refusing a file for), parsed within bounds."""
+    raw = metadata.get("ss_tag_frequency")
+    try:
+        folders = bounded_json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return Counter()
+    counts: Counter[str] = Counter()
+    for tags in folders.values() if isinstance(folders, dict) else ():
+        for tag, n in tags.items() if isinstance(tags, dict) else ():
+            if isinstance(n, (int, float)) and math.isfinite(n):
+                counts[tag.strip()] += int(n)
+    return counts
+
+
+__all__ = ["probe", "tag_counts"]

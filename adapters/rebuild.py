@@ -56,7 +56,7 @@ def _identity(path: Path, recorded: dict[str, str]) -> str:
         metadata = dict(sf.metadata)
     if METADATA_KEY not in metadata:
         return sha256_file(path)
-    recipe = Recipe.from_json(metadata[METADATA_KEY])
+    recipe = Recipe.from_json(metadata[METADATA_KEY], path=path)
     for item in recipe.inputs:
         item.ref = recorded.get(item.ref, item.ref)
     metadata[METADATA_KEY] = recipe.to_json()

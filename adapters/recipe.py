@@ -33,9 +33,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactNotFoundError, LoradexError, RecipeFileError, UnsupportedError
+from .errors import ArtifactNotFoundError, CorruptFileError, LoradexError, RecipeFileError, UnsupportedError
 from .hashing import prefetch_sha256, sha256_file
 from .progress import Progress
+from .safetensors_io import bounded_json
 from .safetensors_io.reader import SafetensorsFile
 
 FORMAT = 1  # bump when the serialised layout changes; older loradex refuses newer recipes
@@ -139,10 +140,22 @@ class Recipe:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> Recipe:
-        data = json.loads(text)
-        if data.get("format", 0) > FORMAT:
-            raise UnsupportedError(f"recipe format {data['format']} is newer than this loradex understands")
+    def from_json(cls, text: str, *, path: Path | None = None) -> Recipe:
+        """The recipe embedded in ``path``'s metadata (:meth:`to_json`), parsed within bounds.
+
+        Raises:
+            CorruptFileError: the text is not such a recipe (not JSON, too deep, a field missing or of the wrong type).
+            UnsupportedError: its format is newer than this loradex.
+        """
+        try:
+            data = bounded_json.loads(text)
+        except ValueError as exc:
+            raise CorruptFileError(f"its embedded loradex recipe is unreadable: {exc}", path=path) from None
+        problem = _embedded_problem(data)
+        if problem:
+            raise CorruptFileError(f"its embedded loradex recipe is malformed: {problem}", path=path)
+        if data.get("format", FORMAT) > FORMAT:
+            raise UnsupportedError(f"recipe format {data['format']} is newer than this loradex understands", path=path)
         return cls(data["op"], data["params"], [RecipeInput(**i) for i in data["inputs"]],
                    data.get("loradex_version", ""), data.get("format", FORMAT))
 
@@ -548,6 +561,30 @@ def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | Non
     return RunResult(target, report, inputs, read_recipe(target))
 
 
+#: The fields of an embedded recipe's input (:class:`RecipeInput`) and their JSON types.
+_INPUT_TYPES: dict[str, type | tuple[type, ...]] = {"ref": str, "sha256": str, "weight": (int, float), "role": str}
+
+
+def _embedded_problem(data: Any) -> str | None:
+    """What is wrong with the parsed JSON of an embedded recipe, or None."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    if not isinstance(data.get("op"), str) or data["op"] not in PARAMS:
+        return f"op {data.get('op')!r:.40} is none of {', '.join(PARAMS)}"
+    if not isinstance(data.get("params"), dict):
+        return "params is not an object"
+    if not isinstance(data.get("format", FORMAT), int) or not isinstance(data.get("loradex_version", ""), str):
+        return "format or loradex_version has the wrong type"
+    inputs = data.get("inputs")
+    if not isinstance(inputs, list):
+        return "inputs is not a list"
+    for item in inputs:
+        if (not isinstance(item, dict) or "ref" not in item or set(item) - set(_INPUT_TYPES)
+                or any(isinstance(v, bool) or not isinstance(v, _INPUT_TYPES[k]) for k, v in item.items())):
+            return f"input {item!r:.60} is not {{ref, sha256, weight, role}}"
+    return None
+
+
 def read_recipe(path: str | Path) -> Recipe:
     """The recipe embedded in a derived safetensors file (for a baked folder: any of its files)."""
     path = Path(path)
@@ -555,5 +592,5 @@ def read_recipe(path: str | Path) -> Recipe:
     for f in files:
         with SafetensorsFile(f) as sf:
             if METADATA_KEY in sf.metadata:
-                return Recipe.from_json(sf.metadata[METADATA_KEY])
+                return Recipe.from_json(sf.metadata[METADATA_KEY], path=f)
     raise UnsupportedError("carries no loradex recipe (it was not made by loradex)", path=path)

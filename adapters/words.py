@@ -1,4 +1,4 @@
-"""Small words for messages: the article before a kind or base name, a count with its noun."""
+"""Small words for messages: the article before a kind or base name, a count with its noun, text safe to print."""
 
 from __future__ import annotations
 
@@ -23,3 +23,21 @@ def size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"  # pragma: no cover - the loop returns
+
+
+def _escape_table(keep: str) -> dict[int, str]:
+    controls = [*range(0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+    return {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in controls if chr(c) not in keep}
+
+
+# Control characters (C0, DEL, C1) drive a terminal — clear it, set its title, write the clipboard
+# (OSC 52), spoof links (OSC 8) — and bidi overrides make text read other than it is; all of them
+# can come from a downloaded file's name or metadata.
+_ESCAPES = _escape_table("\n\t")
+_ESCAPES_ONE_LINE = _escape_table("")
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    r"""``text`` safe to show on a terminal: each control character and bidi override written as
+    its escape (``\x1b``, ``\u202e``); newlines and tabs kept unless ``one_line``."""
+    return text.translate(_ESCAPES_ONE_LINE if one_line else _ESCAPES)

@@ -195,20 +195,58 @@ def split_front_matter(text: str) -> tuple[str | None, str]:
     return (m[1], text[m.end():]) if m else (None, text)
 
 
-def check_front_matter(text: str) -> dict[str, Any]:
-    """The card's YAML front matter as a dict, or one line saying why it is not valid."""
+#: Nodes a card's front matter may hold once its aliases are expanded. YAML aliases share one
+#: object, so a few nested ones ("billion laughs") make a structure that every walk over it
+#: (huggingface_hub's card data included) multiplies out.
+MAX_NODES = 100_000
+
+
+def front_matter(text: str) -> dict[str, Any] | None:
+    """A card's YAML front matter as a dict (None without one), read safely: plain YAML types
+    only (no ``!!python/…`` tags), at most :data:`MAX_NODES` nodes with aliases expanded.
+
+    Raises:
+        UnsupportedError: one line saying why it is not valid.
+    """
     import yaml
 
     front, _ = split_front_matter(text)
     if front is None:
-        raise UnsupportedError("the model card has no YAML front matter")
+        return None
+    loader = yaml.SafeLoader(front)
     try:
-        data = yaml.safe_load(front)
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise UnsupportedError(f"the model card's front matter expands to more than {MAX_NODES:,} values "
+                                   "(nested YAML aliases)")
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         raise UnsupportedError(f"the model card's front matter is not valid YAML ({' '.join(str(exc).split())})") \
             from exc
+    except RecursionError:
+        raise UnsupportedError("the model card's front matter is nested too deeply") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise UnsupportedError("the model card's front matter is not a mapping")
+    return data
+
+
+def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for with every alias expanded (each shared node sized once)."""
+    if id(node) not in sizes:
+        sizes[id(node)] = 0  # a recursive alias counts once (it is refused by the constructor anyway)
+        children = node.value if isinstance(node.value, list) else []
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for pair in children
+                                  for child in (pair if isinstance(pair, tuple) else (pair,)))
+    return sizes[id(node)]
+
+
+def check_front_matter(text: str) -> dict[str, Any]:
+    """The card's YAML front matter as a dict, or one line saying why it is not valid."""
+    data = front_matter(text)
+    if data is None:
+        raise UnsupportedError("the model card has no YAML front matter")
     if data.get("license") is not None:
         check_license(str(data["license"]))
     return data

@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.hashing import FileHashes, hash_file
 
-from .cards import FAMILY_MODELS
+from .cards import FAMILY_MODELS, front_matter
 from .db import session as open_session
 from .hubclient import HubError, api, hub_errors, token_of
 from .models import Artifact
@@ -33,6 +34,8 @@ __all__ = ["PullResult", "PulledFile", "pull"]
 _WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 #: Files that make a repo one folder artifact (a PEFT adapter, a diffusers ControlNet).
 _FOLDER_CONFIGS = ("adapter_config.json", "config.json")
+#: A README.md bigger than this is no model card (a card is a page of Markdown).
+MAX_CARD_BYTES = 1_000_000
 
 
 @dataclass
@@ -124,7 +127,7 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
     Raises:
         HubError: one line naming the repo and the cause; nothing is recorded then.
     """
-    from huggingface_hub import ModelCard, hf_hub_download
+    from huggingface_hub import hf_hub_download
 
     client = api(endpoint, token)
     where, secret = client.endpoint, token_of(client)
@@ -138,6 +141,8 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
         if not names:
             raise HubError(f"{repo}: the repo holds no adapter weights at {commit[:12]} (name the files with --file)")
         for name in names:
+            if _outside(name):
+                raise HubError(f"{repo}: refused the file name {name!r}: it would be written outside the download folder")
             if name not in siblings:
                 raise HubError(f"{repo}: no file {name} at {commit[:12]}")
         for name in names:
@@ -152,7 +157,7 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
                                "delete it from the Hugging Face cache and pull again")
             local.append((name, path, hashes))
         if "README.md" in siblings:
-            card = ModelCard.load(hf_hub_download(repo, "README.md", revision=commit, endpoint=where, token=token))
+            card = _card(repo, Path(hf_hub_download(repo, "README.md", revision=commit, endpoint=where, token=token)))
     facts = _card_facts(repo, card)
     source = f"hub:{repo}@{commit}"
     result = PullResult(repo, commit, source)
@@ -163,6 +168,27 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
         result.files += [_record(engine, name, path, hashes, source, facts) for name, path, hashes in local
                          if not name.endswith(".json")]
     return result
+
+
+def _outside(name: str) -> bool:
+    """Whether a repo file name would land outside the download folder: absolute, or with ``..``."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]
+
+
+def _card(repo: str, path: Path) -> Any:
+    """The repo's model card, its front matter read safely and within bounds first
+    (:func:`.cards.front_matter`): a card that cannot be read fails the pull before anything is recorded."""
+    from huggingface_hub import ModelCard
+
+    if path.stat().st_size > MAX_CARD_BYTES:
+        raise HubError(f"{repo}: its README.md is over {MAX_CARD_BYTES:,} bytes, too big for a model card")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        front_matter(text)
+        return ModelCard(text)
+    except (UnsupportedError, ValueError, TypeError) as exc:
+        raise HubError(f"{repo}: its model card cannot be read: {exc}") from None
 
 
 def _record(engine: Engine, name: str, path: Path, hashes: FileHashes | None, source: str,

@@ -214,3 +214,19 @@ def test_an_interrupted_bake_leaves_no_output_and_the_base_untouched(zoo, tmp_pa
         os.utime(temp, (time.time() - 120, time.time() - 120))
         bake(base, [(zoo["sd1-kohya-lora"].path, 0.8)], out)
         assert list(out.parent.iterdir()) == [out]
+
+
+def test_bake_onto_a_checkpoint_of_an_unknown_base_is_one_line(zoo, tmp_path):
+    from safetensors.torch import save_file
+    from typer.testing import CliRunner
+
+    from loradex.tui.cli import app
+
+    base = tmp_path / "odd.safetensors"
+    save_file({"model.diffusion_model.made_up.weight": torch.randn(8, 8)}, base)
+    result = CliRunner().invoke(app, ["bake", "--base", str(base), str(zoo["sd1-kohya-lora"].path),
+                                      "-o", str(tmp_path / "out.safetensors")])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "odd.safetensors" in lines[0] and "unknown" in lines[0], result.stderr
+    assert not (tmp_path / "out.safetensors").exists()

@@ -405,3 +405,37 @@ def test_every_provenance_of_a_file_is_kept(fake_hub, published, zoo, tmp_path):
     assert row["sources"] == [f"hub:bob/dog@{commit}", f"hub:carol/dog-mirror@{again}"]
     shown = cli("show", str(row["id"]), catalog=url).stdout
     assert f"hub:bob/dog@{commit}, hub:carol/dog-mirror@{again}" in " ".join(shown.split())
+
+
+_BOMB = "---\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)) + "---\n# bomb\n"
+
+
+@pytest.mark.parametrize("card", [
+    "---\ninstance_prompt: !!python/object/apply:os.system ['touch {marker}']\n---\n# payload\n", _BOMB,
+    "---\n[not, a, mapping]\n---\n",
+], ids=["python-tag", "alias-bomb", "not-a-mapping"])
+def test_a_card_that_cannot_be_read_safely_fails_the_pull_in_one_line_recording_nothing(fake_hub, zoo, tmp_path,
+                                                                                       card):
+    marker = tmp_path / "ran"
+    fake_hub.add_repo("bob/evil", {"dog.safetensors": zoo["sdxl-kohya-slider"].path.read_bytes(),
+                                   "README.md": card.replace("{marker}", str(marker))})
+    url = str(tmp_path / "catalog.db")
+    one_line(loradex(fake_hub, "pull", "bob/evil", catalog=url), "bob/evil", "card")
+    assert not marker.exists()
+    assert not Path(url).exists() or _listed(url) == []
+
+
+@pytest.mark.parametrize("name", ["../../escaped.safetensors", "/tmp/escaped.safetensors", "..\\escaped.safetensors"])
+def test_a_file_name_outside_the_download_folder_is_refused_in_one_line(fake_hub, published, tmp_path, name):
+    url = str(tmp_path / "catalog.db")
+    one_line(loradex(fake_hub, "pull", "bob/dog", "--file", name, catalog=url), "bob/dog", "outside")
+    assert not Path(url).exists() or _listed(url) == []
+
+
+def test_a_card_nested_too_deeply_is_one_line():
+    from loradex.adapters.errors import UnsupportedError
+    from loradex.registry.cards import front_matter
+
+    with pytest.raises(UnsupportedError, match="nested too deeply"):
+        front_matter("---\na: " + "[" * 50_000 + "\n---\n")

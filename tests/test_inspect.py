@@ -87,3 +87,22 @@ def test_inspect_json_maps_each_stored_key_stem_to_its_canonical_layer(zoo):
 def test_inspect_table_for_humans(zoo):
     result = CliRunner().invoke(app, ["inspect", str(zoo["sd1-kohya-locon"].path), "--layers"])
     assert result.exit_code == 0 and "MID" in result.stdout
+
+
+def _unknown_lora(path):
+    """A real LoRA for an architecture loradex does not know (its one layer matches no family)."""
+    save_tensors(path, {"lora_unet_made_up_proj.lora_down.weight": torch.randn(4, 8),
+                        "lora_unet_made_up_proj.lora_up.weight": torch.randn(8, 4),
+                        "lora_unet_made_up_proj.alpha": torch.tensor(4.0)})
+    return path
+
+
+def test_a_lora_of_an_unknown_base_is_inspected_per_layer_without_block_labels(tmp_path):
+    path = _unknown_lora(tmp_path / "unknown.safetensors")
+    report = inspect(path)
+    assert [(s.stem, s.block, s.rank) for s in report.layers] == [("lora_unet_made_up_proj", "?", 4)]
+    assert report.layers[0].norm > 0
+    result = CliRunner().invoke(app, ["inspect", str(path), "--layers"])
+    assert result.exit_code == 0, result.output
+    assert "lora_unet_made_up_proj" in result.stdout and "block" not in result.stdout.split("stem")[0]
+    assert "base unknown" in result.stderr

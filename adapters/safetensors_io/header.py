@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import CorruptFileError
 from ..opening import open_regular
+from . import bounded_json
 
 __all__ = [
     "DTYPE_SIZES",
@@ -174,15 +175,15 @@ def _decode_json_object(raw: bytes, path: Path) -> dict[str, Any]:
             f"header is not valid UTF-8 (byte {exc.start + 8})", path=path
         ) from None
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        obj = bounded_json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except bounded_json.JsonLimitError as exc:
+        raise CorruptFileError(f"header: {exc}", path=path) from None
     except _DuplicateKey as exc:
         raise CorruptFileError(f"header repeats the key {exc.args[0]!r}", path=path) from None
     except json.JSONDecodeError as exc:
         raise CorruptFileError(
             f"header is not valid JSON ({exc.msg} at header byte {exc.pos})", path=path
         ) from None
-    except RecursionError:
-        raise CorruptFileError("header JSON is nested too deeply", path=path) from None
     if not isinstance(obj, dict):
         raise CorruptFileError(
             f"header is not a JSON object (got {type(obj).__name__})", path=path

@@ -8,6 +8,8 @@ from sqlalchemy.engine import Engine
 from textual.app import App
 from textual.binding import Binding
 
+from loradex.adapters.words import printable
+
 from .actions import Actions
 from .catalog import CatalogView
 from .commands import ActionCommands
@@ -29,6 +31,10 @@ class LoradexApp(Actions, App):
         self.catalog = CatalogView(engine)
         self.label = label
         self.init_actions()
+
+    def notify(self, message: str, *, title: str = "", **kwargs) -> None:
+        """Every notice the app shows, its names from files with their control characters escaped."""
+        super().notify(printable(message), title=printable(title, one_line=True), **kwargs)
 
     def on_mount(self) -> None:
         self.sub_title = self.label

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 import typer
 
 from loradex.adapters.errors import InterruptedAfterWrite, LoradexError
+from loradex.adapters.words import printable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -61,13 +62,14 @@ def handle_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except InterruptedAfterWrite as exc:  # Ctrl-C once an output was complete: say what is on disk
-            print(f"interrupted: {exc}", file=sys.stderr)
+            print(f"interrupted: {printable(str(exc), one_line=True)}", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         except LoradexError as exc:
             if os.environ.get("LORADEX_DEBUG"):
                 raise
-            # Plain print: Rich would wrap a long path over several lines.
-            print(f"error: {exc}", file=sys.stderr)
+            # Plain print: Rich would wrap a long path over several lines. Escaped: the message
+            # quotes names and values from files.
+            print(f"error: {printable(str(exc), one_line=True)}", file=sys.stderr)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
@@ -198,6 +200,6 @@ def main() -> None:
             raise
         import traceback
 
-        print(f"internal error: {traceback.format_exc().strip().splitlines()[-1]} "
+        print(f"internal error: {printable(traceback.format_exc().strip().splitlines()[-1], one_line=True)} "
               "(set LORADEX_DEBUG=1 for the traceback)", file=sys.stderr)
         sys.exit(3)

@@ -16,6 +16,7 @@ import typer
 
 import loradex.adapters.recipe as recipes
 from loradex.adapters.errors import LoradexError
+from loradex.adapters.words import printable
 
 from ..output import Sink
 from .app import JsonOpt, app, choice, handle_errors, optional_engine
@@ -110,7 +111,7 @@ def execute(ctx: typer.Context, recipe: recipes.Recipe, sink: Sink) -> OpResult:
         with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
             return run_recipe(recipe, engine=engine, progress=progress)
     except KeyboardInterrupt:  # before the rename (after it, run_recipe says so): the temp is gone
-        print(f"interrupted; nothing was written ({recipe.output} is as it was)", file=sys.stderr)
+        print(f"interrupted; nothing was written ({printable(str(recipe.output), one_line=True)} is as it was)", file=sys.stderr)
         raise typer.Exit(130) from None
 
 

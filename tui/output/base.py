@@ -12,8 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
+
+from loradex.adapters.words import printable
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from loradex.adapters.progress import Progress, ProgressEvent
 
 
@@ -39,18 +44,27 @@ class TrimmedLines(io.TextIOBase):
         self.stream.flush()
 
 
+class SafeConsole(Console):
+    """A console that prints every string with its control characters escaped (:func:`printable`):
+    names, metadata and messages come from files and must not drive the terminal. Rich turns each
+    string it prints — a cell, a title, a line — into Text here, so the escapes are also measured."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(printable(text), **kwargs)
+
+
 class BaseSink:
     """Whether output is ``--json`` (JSON on stdout, nothing else) or human (Rich on stdout,
     notes and progress on stderr). Each command group adds its renderings in a subclass."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self.out = Console()
+        self.out = SafeConsole()
         if not self.out.is_terminal:
             # Piped output: $COLUMNS when given, else wide (a table wrapped at 80 columns helps
             # nobody), and no line padded with blanks up to that width.
-            self.out = Console(file=TrimmedLines(sys.stdout), width=None if os.environ.get("COLUMNS") else 160)
-        self.err = Console(stderr=True)
+            self.out = SafeConsole(file=TrimmedLines(sys.stdout), width=None if os.environ.get("COLUMNS") else 160)
+        self.err = SafeConsole(stderr=True)
 
     def emit_json(self, data: Any) -> None:
         print(jsonlib.dumps(data, indent=2, default=str))
@@ -75,7 +89,7 @@ class BaseSink:
             task = bar.add_task(label, total=None, item="", amount="")
 
             def update(event: ProgressEvent) -> None:
-                item = Path(event.item).name if event.item else ""
+                item = escape(printable(Path(event.item).name)) if event.item else ""  # a column of markup
                 bar.update(task, description=f"{label}: {event.phase}", completed=event.done,
                            total=event.total or None, item=item, amount=event.amount())
 

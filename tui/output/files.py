@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from loradex.adapters.words import count
+from loradex.adapters.architectures import BASES
+from loradex.adapters.words import count, printable
 
 from .base import BaseSink
 
@@ -27,7 +28,7 @@ class FilesOutput(BaseSink):
             self.out.print(self._probe_table(infos))
         for line in failures:
             # Plain print: Rich would wrap a long path over several lines.
-            print(f"error: {line}", file=sys.stderr)
+            print(f"error: {printable(line, one_line=True)}", file=sys.stderr)
 
     @staticmethod
     def _probe_table(infos: list[ArtifactInfo]) -> Table:
@@ -53,12 +54,16 @@ class FilesOutput(BaseSink):
         info = report.info
         self.out.print(f"{info.path}: {info.kind} ({info.format}) for {info.base}, {count(len(report.layers), 'layers')}, "
                        f"{info.parameters:,} parameters, ranks {report.rank_histogram}")
+        known = info.base in BASES
+        if not known:
+            self.note("base unknown: per-layer statistics only, without block labels (--layers lists them)")
         if report.nonfinite:
             self.out.print(f"[red]NaN/Inf in {count(len(report.nonfinite), 'layers')}: {', '.join(report.nonfinite[:5])}[/]")
-        blocks = Table("block", "layers", "‖ΔW‖", "ranks")
-        for b in report.blocks:
-            blocks.add_row(b.block, str(b.layers), f"{b.norm:.4g}", ",".join(map(str, b.ranks)))
-        self.out.print(blocks)
+        if known:
+            blocks = Table("block", "layers", "‖ΔW‖", "ranks")
+            for b in report.blocks:
+                blocks.add_row(b.block, str(b.layers), f"{b.norm:.4g}", ",".join(map(str, b.ranks)))
+            self.out.print(blocks)
         if show_layers:
             table = Table("stem (in file)", "canonical layer", "algo", "rank", "alpha", "‖ΔW‖", "eff. rank")
             for s in report.layers:

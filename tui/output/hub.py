@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from loradex.adapters.words import printable
 from loradex.adapters.words import size as size_text
 
 from .base import BaseSink
@@ -20,10 +21,11 @@ class HubOutput(BaseSink):
             self.emit_json(result.to_dict())
             return
         if result.dry_run:
-            print(result.card, end="" if result.card.endswith("\n") else "\n")
+            card = printable(result.card)
+            print(card, end="" if card.endswith("\n") else "\n")
             print("files:")
             for f in result.files:
-                print(f"  {f['path_in_repo']}  {size_text(f['size'])}")
+                print(f"  {printable(f['path_in_repo'], one_line=True)}  {size_text(f['size'])}")
             self.note(f"dry run: nothing was sent to {result.repo}")
             return
         if result.changed:

@@ -16,6 +16,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
+from loradex.adapters.words import printable
+
 from ..widgets.block_chart import BlockChart, chart_block
 from ..widgets.compatibility import CheckpointFits
 from ..widgets.hashes import Hashes
@@ -83,7 +85,7 @@ class DetailScreen(Screen):
 
     def _fill(self) -> None:
         a, details, catalog = self.artifact, self.details, self.app.catalog
-        self.sub_title = a.name
+        self.sub_title = printable(a.name, one_line=True)
         self.query_one(Metadata).show(a, details, catalog.shown_path(a.path))
         self.query_one(Hashes).show(a)
         self.query_one(TriggerWords).show(a)

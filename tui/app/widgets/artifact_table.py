@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from loradex.adapters.words import printable
 from loradex.adapters.words import size as size_text
 from loradex.registry.browse import BrowseRow
 
@@ -125,8 +126,8 @@ class ArtifactTable(ScrollView, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(self.size.width, self.rich_style)
         row = self.rows[index]
-        text = " ".join(fit(value, c.width) for value, c in zip(cells(row), COLUMNS))
-        text += " " + fit_left(self.shown_path(row.path), max(PATH_MIN, self.size.width - FIXED_WIDTH))
+        text = " ".join(fit(printable(value, one_line=True), c.width) for value, c in zip(cells(row), COLUMNS))
+        text += " " + fit_left(printable(self.shown_path(row.path), one_line=True), max(PATH_MIN, self.size.width - FIXED_WIDTH))
         style = self.rich_style
         if index == self.cursor:
             style = style + (Style(reverse=True) if self.has_focus else Style(bgcolor="grey23"))

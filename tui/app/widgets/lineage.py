@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from loradex.adapters.words import printable
+
 from .section import Section
 
 
 def _name(artifact, fallback: str) -> str:
-    return f"{artifact.name} (id {artifact.id})" if artifact is not None else fallback
+    return printable(f"{artifact.name} (id {artifact.id})" if artifact is not None else fallback, one_line=True)
 
 
 class LineageView(Section):

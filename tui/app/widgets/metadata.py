@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
+from loradex.adapters.words import printable
 from loradex.adapters.words import size as size_text
 
 from .section import Section
@@ -19,15 +20,15 @@ class Metadata(Section):
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
-        path = Text(shown_path)
+        path = Text(printable(shown_path))
         if not Path(a.path).exists():
             path.append("  (file missing)", style="bold red")
-        base = Text(f"{a.base_override} (set; probed {a.base})" if a.base_override else a.base)
+        base = Text(printable(f"{a.base_override} (set; probed {a.base})" if a.base_override else a.base))
         if a.base_conflict:
             base.append(f" ({a.base_conflict})", style="yellow")
         status = Text(a.status, style="green" if a.status == "ok" else "bold red")
         if a.error:
-            status.append(f": {a.error}")
+            status.append(printable(f": {a.error}"))
         layers = details.layers
         ranks = "" if a.rank_min is None else (str(a.rank_min) if a.rank_min == a.rank_max
                                                else f"{a.rank_min}–{a.rank_max}")
@@ -47,5 +48,5 @@ class Metadata(Section):
         ]
         for key, value in fields:
             if value:
-                grid.add_row(key, value if isinstance(value, Text) else Text(str(value)))
+                grid.add_row(key, value if isinstance(value, Text) else Text(printable(str(value))))
         self.update(grid)

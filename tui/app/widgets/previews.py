@@ -18,6 +18,7 @@ from textual.containers import HorizontalScroll, Vertical
 from textual.widgets import Static
 from textual_image.widget import HalfcellImage
 
+from loradex.adapters.words import printable
 from loradex.registry.previews import applied
 
 SHOWN = 6
@@ -27,11 +28,11 @@ THUMBNAIL = (96, 96)  # pixels: more than the cells can show, so the renderer's 
 def caption(preview, shown_path: str) -> Text:
     how = ", ".join(f"{name} {value:g}" for name, value in (("scale", preview.scale), ("seed", preview.seed))
                     if value is not None)
-    text = Text(how or Path(shown_path).name, style="bold")
+    text = Text(how or printable(Path(shown_path).name, one_line=True), style="bold")
     if weights := applied(preview):  # which adapters made it, at which weights: not only this one
-        text.append(f"\n{weights}", style="")
+        text.append(f"\n{printable(weights)}", style="")
     if preview.prompt:
-        text.append(f"\n{preview.prompt}", style="")
+        text.append(f"\n{printable(preview.prompt)}", style="")
     return text
 
 
@@ -64,7 +65,7 @@ class PreviewCard(Vertical):
     def compose(self) -> ComposeResult:
         image = thumbnail(self.preview.path)
         if isinstance(image, str):
-            yield Static(Text(f"{image}\n{self.shown_path}"), classes="missing")
+            yield Static(Text(printable(f"{image}\n{self.shown_path}")), classes="missing")
         else:
             yield HalfcellImage(image)
         yield Static(caption(self.preview, self.shown_path), classes="caption")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from loradex.adapters.words import printable
+
 from .section import Section
 
 WIDTH = 90
@@ -24,6 +26,6 @@ class TrainingMetadata(Section):
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
         for key, value in items:
-            value = str(value)
-            grid.add_row(key, Text(value if len(value) <= WIDTH else value[: WIDTH - 1] + "…"))
+            value = printable(str(value))
+            grid.add_row(Text(printable(key, one_line=True)), Text(value if len(value) <= WIDTH else value[: WIDTH - 1] + "…"))
         self.update(grid)

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter
-
 from rich.text import Text
 
-from loradex.adapters.words import count
+from loradex.adapters.probe import tag_counts
+from loradex.adapters.words import count, printable
 
 from .section import Section, bar
 
 SHOWN = 12
-
-
-def tag_counts(metadata: dict) -> Counter[str]:
-    """Tag → count over every dataset folder of kohya's ``ss_tag_frequency`` (empty if absent or unreadable)."""
-    raw = metadata.get("ss_tag_frequency")
-    try:
-        folders = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return Counter()
-    counts: Counter[str] = Counter()
-    if isinstance(folders, dict):
-        for tags in folders.values():
-            if isinstance(tags, dict):
-                for tag, n in tags.items():
-                    if isinstance(n, (int, float)):
-                        counts[tag.strip()] += int(n)
-    return counts
 
 
 class TriggerWords(Section):
@@ -41,11 +22,12 @@ class TriggerWords(Section):
             text.append("none found", style="dim")
         for rank, word in enumerate(a.trigger_words[:SHOWN], 1):
             text.append(("\n" if rank > 1 else "") + f"{rank:>2}. ", style="dim")
-            text.append(word, style="bold")
+            text.append(printable(word, one_line=True), style="bold")
             if word in counts:
                 text.append(f"  ×{counts[word]}", style="dim")
         if counts:
             top = counts.most_common(SHOWN)
+            top = [(printable(tag, one_line=True), n) for tag, n in top]
             width = max(len(tag) for tag, _ in top)
             text.append(f"\n\ntraining tags (ss_tag_frequency, {count(len(counts), 'tags')})", style="italic")
             for tag, n in top:
