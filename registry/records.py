@@ -20,7 +20,7 @@ from loradex.adapters.probe import PROBE_VERSION
 
 from .models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
 
-__all__ = ["apply_error", "apply_probe", "layer_set_for", "search_text", "shape_text", "training_metadata"]
+__all__ = ["apply_error", "apply_probe", "layer_set_for", "search_text", "shape_text", "storable", "training_metadata"]
 
 # Metadata outside ss_*/modelspec.* is kept only when it is a short string: pickles flatten
 # arbitrary leaves into metadata, and a catalog row is not the place for a blob.
@@ -73,6 +73,19 @@ def shape_text(shape: Sequence[int]) -> str:
     return "x".join(map(str, shape))
 
 
+def storable(value: Any) -> Any:
+    """``value`` (a file's string, or a list or map of them) with every NUL character replaced by
+    U+FFFD: PostgreSQL text cannot hold NUL (SQLite can), and one catalog must take the same files on
+    either backend."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    return value
+
+
 def layer_set_for(session: Session, layers: Mapping[str, str]) -> LayerSet | None:
     """The layer set holding exactly ``layers``, reused when one exists, else created.
 
@@ -120,8 +133,8 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
         info: what :func:`loradex.adapters.probe` found.
     """
     artifact.kind, artifact.format, artifact.base = info.kind, info.format, info.base
-    artifact.base_evidence = list(info.base_evidence)
-    artifact.base_claims = dict(info.base_claims)
+    artifact.base_evidence = storable(list(info.base_evidence))
+    artifact.base_claims = storable(dict(info.base_claims))
     artifact.base_conflict = info.base_conflict
     artifact.dtype = info.dtype
     artifact.safety = info.safety
@@ -133,8 +146,8 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
     artifact.layer_count = len(info.layers) or len(info.inventory)
     artifact.parameters = info.parameters
     artifact.unmatched = len(info.unmatched)
-    artifact.trigger_words = list(info.trigger_words)
-    artifact.training_metadata = training_metadata(info.metadata)
+    artifact.trigger_words = storable(list(info.trigger_words))
+    artifact.training_metadata = storable(training_metadata(info.metadata))
     artifact.search_text = search_text(artifact.name, artifact.trigger_words, artifact.training_metadata)
     artifact.is_dir = info.path.is_dir()
     artifact.status, artifact.error = "ok", None
@@ -143,12 +156,12 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
         shapes = {layer.canonical: shape_text(layer.shape) for layer in info.layers if layer.canonical}
     else:
         shapes = {name: shape_text(shape) for name, shape in info.inventory.items()}
-    layer_set = layer_set_for(session, shapes)
+    layer_set = layer_set_for(session, storable(shapes))
     artifact.layer_set_id = layer_set.id if layer_set else None
 
     existed = _ensure_id(session, artifact)
     _replace_modules(session, artifact.id, [
-        {"artifact_id": artifact.id, "stem": layer.stem, "canonical": layer.canonical, "component": layer.component,
+        {"artifact_id": artifact.id, "stem": storable(layer.stem), "canonical": layer.canonical, "component": layer.component,
          "algorithm": layer.algorithm, "rank": layer.rank, "alpha": layer.alpha, "shape": shape_text(layer.shape)}
         for layer in info.layers], existed=existed)
 
@@ -166,7 +179,7 @@ def apply_error(session: Session, artifact: Artifact, message: str, *, refused: 
     """
     artifact.kind = artifact.format = artifact.base = "unknown"
     artifact.safety = "pickle-refused" if refused else "unknown"
-    artifact.status, artifact.error = "error", message
+    artifact.status, artifact.error = "error", storable(message)
     artifact.layer_set_id = None
     artifact.layer_count = artifact.parameters = artifact.unmatched = 0
     artifact.ranks, artifact.algorithms, artifact.components = [], [], []

@@ -308,3 +308,22 @@ def test_a_file_name_that_is_not_utf8_is_reported_and_the_scan_finishes(engine, 
     assert [m for _, m in report.errors] == [f"{tmp_path}/bad\\xff.safetensors: file name is not valid UTF-8; "
                                              "rename it to catalog it"]
     json.dumps(report.to_dict())  # --json can print it
+
+
+def test_nul_characters_in_a_files_strings_are_stored_as_replacement_characters(engine, zoo, tmp_path):
+    """Valid JSON and a loadable file, but PostgreSQL text cannot hold NUL: the row keeps U+FFFD instead."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    source = zoo["sd1-kohya-lora"].path
+    with safe_open(source, "pt") as f:
+        metadata = f.metadata()
+    metadata |= {"modelspec.trigger_phrase": "a \x00cat", "ss_output_name": "nul\x00name"}
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    save_file(load_file(source), folder / "nul.safetensors", metadata)
+    report = scan([folder], engine=engine)
+    assert report.errors == []
+    (row,) = _rows(engine).values()
+    assert row.status == "ok" and "a \ufffdcat" in row.trigger_words
+    assert row.training_metadata["ss_output_name"] == "nul\ufffdname"
