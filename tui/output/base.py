@@ -6,7 +6,8 @@ import io
 import json as jsonlib
 import os
 import sys
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,17 @@ class BaseSink:
 
     def emit_json(self, data: Any) -> None:
         print(jsonlib.dumps(data, indent=2, default=str))
+
+    def emit_json_items(self, key: str, items: Iterable[Any]) -> None:
+        """``{key: [items]}`` exactly as :meth:`emit_json` prints it, written item by item: a
+        listing of 100,000 rows starts at once and is never held whole."""
+        write = sys.stdout.write
+        write("{\n  " + jsonlib.dumps(key) + ": [")
+        separator = "\n"
+        for item in items:
+            write(separator + textwrap.indent(jsonlib.dumps(item, indent=2, default=str), "    "))
+            separator = ",\n"
+        write(("]" if separator == "\n" else "\n  ]") + "\n}\n")
 
     def note(self, text: str) -> None:
         if not self.as_json:
