@@ -6,7 +6,6 @@ import io
 import json as jsonlib
 import os
 import sys
-import textwrap
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,7 +76,8 @@ class BaseSink:
         write("{\n  " + jsonlib.dumps(key) + ": [")
         separator = "\n"
         for item in items:
-            write(separator + textwrap.indent(jsonlib.dumps(item, indent=2, default=str), "    "))
+            # Indented by replacing newlines: a JSON string holds none unescaped.
+            write(separator + "    " + jsonlib.dumps(item, indent=2, default=str).replace("\n", "\n    "))
             separator = ",\n"
         write(("]" if separator == "\n" else "\n  ]") + "\n}\n")
 

@@ -31,7 +31,7 @@ TABLE_ROWS = 500
 LINES_CHUNK = 1000
 
 _LIST_HEADERS = ("id", "name", "kind", "format", "base", "ranks", "size", "status", "tags")
-_SIZE = _LIST_HEADERS.index("size")
+_SIZE, _STATUS = _LIST_HEADERS.index("size"), _LIST_HEADERS.index("status")
 
 
 class CatalogOutput(BaseSink):
@@ -45,9 +45,10 @@ class CatalogOutput(BaseSink):
         cells = (_list_cells(a, tags) for a, tags in rows)
         first = list(islice(cells, TABLE_ROWS + 1))
         if len(first) <= TABLE_ROWS:
-            table = _list_table(first, len(first))
+            marked = [_marked(row) for row in first]
+            table = _list_table(marked, len(marked))
             if Measurement.get(self.out, self.out.options.update_width(1 << 16), table).maximum > self.out.width:
-                table = _list_table(first, len(first), width=self.out.width)
+                table = _list_table(marked, len(marked), width=self.out.width)
             self.out.print(table)
             return
         self._list_lines(chain(first, cells))
@@ -59,11 +60,10 @@ class CatalogOutput(BaseSink):
 
         out, n, widths = self.out.file, 0, None
         for part in batched(cells, LINES_CHUNK):
-            plain = [[Text.from_markup(cell).plain for cell in row] for row in part]
             if widths is None:
-                widths = [max(len(row[i]) for row in [list(_LIST_HEADERS), *plain]) for i in range(len(_LIST_HEADERS))]
+                widths = [max(len(row[i]) for row in [_LIST_HEADERS, *part]) for i in range(len(_LIST_HEADERS))]
                 out.write(_aligned(_LIST_HEADERS, widths) + "\n")
-            out.write("".join(printable(_aligned(row, widths)) + "\n" for row in plain))
+            out.write("".join(printable(_aligned(row, widths)) + "\n" for row in part))
             out.flush()
             n += len(part)
         out.write(count(n, "artifacts") + "\n")
@@ -219,9 +219,15 @@ def artifact_row(a: Artifact | Listed, tags: list[str]) -> dict[str, Any]:
 
 
 def _list_cells(a: Listed, tags: list[str]) -> tuple[str, ...]:
-    """The cells of a listing's row, as markup."""
-    return (str(a.id), escape(a.name), a.kind, a.format, escape(_base_cell(a)), _ranks(a), size_text(a.size),
-            a.status if a.status == "ok" else f"[red]{a.status}[/]", escape(", ".join(tags)))
+    """The plain cells of a listing's row."""
+    return (str(a.id), a.name, a.kind, a.format, _base_cell(a), _ranks(a), size_text(a.size), a.status,
+            ", ".join(tags))
+
+
+def _marked(cells: tuple[str, ...]) -> tuple[str, ...]:
+    """A listing's row as the table's markup: text escaped, a status other than ok in red."""
+    marked = tuple(escape(cell) for cell in cells)
+    return marked if cells[_STATUS] == "ok" else (*marked[:_STATUS], f"[red]{marked[_STATUS]}[/]", *marked[_STATUS + 1:])
 
 
 def _aligned(cells: Sequence[str], widths: list[int]) -> str:
