@@ -70,14 +70,14 @@ class BaseSink:
         print(jsonlib.dumps(data, indent=2, default=str))
 
     def emit_json_items(self, key: str, items: Iterable[Any]) -> None:
-        """``{key: [items]}`` exactly as :meth:`emit_json` prints it, written item by item: a
-        listing of 100,000 rows starts at once and is never held whole."""
+        """``{key: [items]}``, as :meth:`emit_json` would hold it, written item by item, one item
+        a line: a listing of 100,000 rows starts at once, is never held whole, and is written by
+        the C encoder (an indented dump goes through the pure-Python one, 3× slower)."""
         write = sys.stdout.write
         write("{\n  " + jsonlib.dumps(key) + ": [")
         separator = "\n"
         for item in items:
-            # Indented by replacing newlines: a JSON string holds none unescaped.
-            write(separator + "    " + jsonlib.dumps(item, indent=2, default=str).replace("\n", "\n    "))
+            write(separator + "    " + jsonlib.dumps(item, default=str))
             separator = ",\n"
         write(("]" if separator == "\n" else "\n  ]") + "\n}\n")
 

@@ -226,8 +226,10 @@ def _list_cells(a: Listed, tags: list[str]) -> tuple[str, ...]:
 
 def _marked(cells: tuple[str, ...]) -> tuple[str, ...]:
     """A listing's row as the table's markup: text escaped, a status other than ok in red."""
-    marked = tuple(escape(cell) for cell in cells)
-    return marked if cells[_STATUS] == "ok" else (*marked[:_STATUS], f"[red]{marked[_STATUS]}[/]", *marked[_STATUS + 1:])
+    marked = [escape(cell) for cell in cells]
+    if cells[_STATUS] != "ok":
+        marked[_STATUS] = f"[red]{marked[_STATUS]}[/]"
+    return tuple(marked)
 
 
 def _aligned(cells: Sequence[str], widths: list[int]) -> str:
