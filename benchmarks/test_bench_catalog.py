@@ -32,6 +32,7 @@ pytestmark = pytest.mark.benchmark
 N_ARTIFACTS = 10_000
 MODULES_PER_ADAPTER = 100
 RUNS = 9
+INSERT_ROWS = 10_000
 # (kind, format, weight in the mix)
 KINDS = [("lora", "kohya", 55), ("lora", "diffusers", 8), ("lora", "peft", 2), ("lycoris", "lycoris", 15),
          ("textual_inversion", "a1111_embedding", 10), ("checkpoint", "ldm_single_file", 5),
@@ -78,7 +79,9 @@ def _training_metadata(rng: random.Random, name: str, base: str, rank: int, word
     return meta
 
 
-def _build(url: str, rng: random.Random) -> dict[str, int]:
+def _build(url: str, rng: random.Random, n: int = N_ARTIFACTS, with_modules: int | None = None) -> dict[str, int]:
+    """The catalog of ``n`` artifacts (module rows for the first ``with_modules`` adapters; all by
+    default), inserted ``INSERT_ROWS`` artifacts at a time."""
     engine = open_catalog(url)
     now = datetime.now(timezone.utc)
     sets = _layer_sets(rng)
@@ -95,8 +98,9 @@ def _build(url: str, rng: random.Random) -> dict[str, int]:
         tag_ids = [conn.execute(insert(Tag).values(name=t)).inserted_primary_key[0] for t in TAGS]
 
         artifacts, modules, links = [], [], []
-        kinds = rng.choices(KINDS, weights=[k[2] for k in KINDS], k=N_ARTIFACTS)
-        bases = rng.choices([b for b, _ in BASES], weights=[w for _, w in BASES], k=N_ARTIFACTS)
+        totals = {"artifacts": 0, "modules": 0, "tags": 0}
+        kinds = rng.choices(KINDS, weights=[k[2] for k in KINDS], k=n)
+        bases = rng.choices([b for b, _ in BASES], weights=[w for _, w in BASES], k=n)
         for i, ((kind, fmt, _), base) in enumerate(zip(kinds, bases), start=1):
             family = base if base in sets else None
             layer_set, layers = None, []
@@ -123,17 +127,22 @@ def _build(url: str, rng: random.Random) -> dict[str, int]:
                 base_claims={"ss_base_model_version": base} if metadata else {},
                 search_text=f"{name} {' '.join(words[2:])} {meta}".lower()))
             artifacts[-1]["autov2"] = artifacts[-1]["sha256"][:10]
-            for canonical, shape, stem, component in layers[:MODULES_PER_ADAPTER]:
+            for canonical, shape, stem, component in layers[:MODULES_PER_ADAPTER] if with_modules is None \
+                    or i <= with_modules else ():
                 modules.append(dict(artifact_id=i, stem=stem, canonical=canonical, component=component,
                                     algorithm="lora", rank=rank, alpha=float(rank), shape=shape))
             links += [{"artifact_id": i, "tag_id": t} for t in rng.sample(tag_ids, rng.randint(0, 3))]
-        conn.execute(insert(Artifact), artifacts)
-        conn.execute(insert(Module), modules)
-        conn.execute(insert(ArtifactTag), links)
+            if len(artifacts) == INSERT_ROWS or i == n:  # in parts: 100,000 rows of metadata at once are gigabytes
+                for table, rows, key in ((Artifact, artifacts, "artifacts"), (Module, modules, "modules"),
+                                         (ArtifactTag, links, "tags")):
+                    if rows:
+                        conn.execute(insert(table), rows)
+                    totals[key] += len(rows)
+                    rows.clear()
         conn.execute(text("ANALYZE"))  # what `loradex` would get from SQLite's optimize over time
     engine.dispose()
-    return {"artifacts": len(artifacts), "modules": len(modules), "tags": len(links),
-            "layer_sets": sum(len(v) for v in set_ids.values()), "layers": sum(len(l) for v in sets.values() for l in v)}
+    return {**totals, "layer_sets": sum(len(v) for v in set_ids.values()),
+            "layers": sum(len(l) for v in sets.values() for l in v)}
 
 
 def _timed(fn) -> tuple[float, float, object]:

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import attributes
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["CatalogPath", "attach", "folder_of", "stored", "under"]
+__all__ = ["CatalogPath", "attach", "folder_of", "status_on_disk", "stored", "under"]
 
 _ATTRIBUTE = "loradex_catalog_folder"
 _HERE = "."
@@ -87,11 +87,16 @@ def under(column: Any, root: str | os.PathLike[str], dialect: Dialect) -> Any:
     return or_(*conditions)
 
 
+def status_on_disk(status: str, path: str | None) -> str:
+    """A row's status as read: ``ok`` turns ``missing`` when the file is gone."""
+    return "missing" if status == "ok" and path and not os.path.lexists(path) else status
+
+
 def _missing_on_read(target: Any, _context: Any) -> None:
     """An ``ok`` row whose file is gone reads as ``missing``: set as the loaded value, so the row
     is not dirty and nothing is written unless something else about it changes."""
-    if target.status == "ok" and target.path and not os.path.lexists(target.path):
-        attributes.set_committed_value(target, "status", "missing")
+    if (status := status_on_disk(target.status, target.path)) != target.status:
+        attributes.set_committed_value(target, "status", status)
 
 
 def watch_files(model: type) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from itertools import groupby
+from collections.abc import Iterable, Iterator
+from dataclasses import fields
+from itertools import groupby, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, delete, func, or_
 from sqlmodel import Session, select
@@ -25,7 +26,9 @@ from .compat import EFFECTIVE_BASE, fit_parts, load_options
 from .errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
 from .models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, Publication, Recipe, RecipeInput, Tag
 from .vocabulary import SORT_FIELDS, SORT_KEYS
-from .views import Details, KindCount, LayerSummary, Lineage, LineageInput, MadeBy, UsedIn
+from .views import Details, KindCount, LayerSummary, Lineage, LineageInput, Listed, MadeBy, UsedIn
+
+_T = TypeVar("_T")
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
 _PATH_SUFFIXES = WEIGHT_SUFFIXES | {".toml", ".json"}
@@ -123,9 +126,61 @@ def find(session: Session, *, kind: str | None = None, base: str | None = None, 
         QueryError: an unknown ``sort`` key or a ``min_share`` outside [0, 1].
         NoLayersError: ``fits`` has no stored layer inventory.
     """
+    stmt = _filtered(select(Artifact).options(*load_options(details)), kind=kind, base=base, tag=tag, text=text,
+                     rank_min=rank_min, rank_max=rank_max, status=status, fits=fits, min_share=min_share,
+                     sort=sort, limit=limit)
+    rows = list(session.exec(stmt))
+    return [a for a in rows if a.status == status][:limit] if status else rows
+
+
+#: Rows :func:`listing` reads (and tags) at a time: its memory does not grow with the catalog.
+CHUNK = 1000
+
+_LISTED = tuple(getattr(Artifact, f.name) for f in fields(Listed))
+
+
+def listing(session: Session, *, kind: str | None = None, base: str | None = None, tag: str | None = None,
+            text: str | None = None, rank_min: int | None = None, rank_max: int | None = None,
+            status: str | None = None, fits: Artifact | None = None, min_share: float = 1.0,
+            sort: str = "name", limit: int | None = None, chunk: int = CHUNK) -> Iterator[tuple[Listed, list[str]]]:
+    """:func:`find` for printing: the same filters and order, but only the listed columns
+    (:class:`.views.Listed`), read ``chunk`` rows at a time with their tags, yielded as they
+    arrive — so the first rows of a 100,000-row catalog come at once and memory stays bounded.
+    The session must stay open while the rows are consumed.
+
+    Yields:
+        (row, its sorted tags) in ``sort`` order.
+
+    Raises:
+        QueryError, NoLayersError: as :func:`find`.
+    """
+    stmt = _filtered(select(*_LISTED), kind=kind, base=base, tag=tag, text=text, rank_min=rank_min,
+                     rank_max=rank_max, status=status, fits=fits, min_share=min_share, sort=sort, limit=limit)
+    # Run now, not on the first row: an error comes before the caller has printed anything.
+    result = session.exec(stmt.execution_options(yield_per=chunk))  # type: ignore[call-overload]
+    # An ok row whose file is gone reads as missing (paths.py), here as in find's ORM rows.
+    rows: Iterator[Listed] = (Listed(*values[:7], paths.status_on_disk(values[7], values[2]), *values[8:])
+                              for part in result.partitions() for values in part)
+    if status:
+        rows = islice((row for row in rows if row.status == status), limit)
+    return ((row, tags.get(row.id, [])) for part in batched(rows, chunk)
+            for tags in [tags_by_artifact(session, part)] for row in part)
+
+
+def batched(items: Iterable[_T], n: int) -> Iterator[list[_T]]:
+    """``items`` in lists of ``n`` (the last shorter): ``itertools.batched`` of Python 3.12."""
+    it = iter(items)
+    while part := list(islice(it, n)):
+        yield part
+
+
+def _filtered(stmt: Any, *, kind: str | None, base: str | None, tag: str | None, text: str | None,
+              rank_min: int | None, rank_max: int | None, status: str | None, fits: Artifact | None,
+              min_share: float, sort: str, limit: int | None) -> Any:
+    """``stmt`` (over the artifact table) with :func:`find`'s filters, order and limit. With
+    ``status``, rows that may read as it are selected and the caller filters and limits them."""
     if sort not in SORT_KEYS:
         raise QueryError(f"unknown sort key {sort!r}; use one of {', '.join(SORT_KEYS)}")
-    stmt = select(Artifact).options(*load_options(details))
     if fits is not None:
         shares, _, conditions = fit_parts(fits, min_share=min_share)
         stmt = stmt.join(shares, shares.c.layer_set_id == Artifact.layer_set_id).where(*conditions)
@@ -135,10 +190,7 @@ def find(session: Session, *, kind: str | None = None, base: str | None = None, 
         # An ok row whose file is gone reads as missing (paths.py): such rows are read, then filtered.
         conditions.append(Artifact.status.in_([status, "ok"]) if status == "missing" else Artifact.status == status)
     stmt = stmt.where(*conditions).order_by(*sort_order(sort))
-    if limit is not None and not status:
-        stmt = stmt.limit(limit)
-    rows = list(session.exec(stmt))
-    return [a for a in rows if a.status == status][:limit] if status else rows
+    return stmt.limit(limit) if limit is not None and not status else stmt
 
 
 def filter_conditions(*, kind: str | None = None, base: str | None = None, tag: str | None = None,
@@ -185,16 +237,15 @@ def tags_of(session: Session, artifact: Artifact) -> list[str]:
     return tags_by_artifact(session, [artifact]).get(artifact.id or 0, [])
 
 
-def tags_by_artifact(session: Session, artifacts: Iterable[Artifact]) -> dict[int, list[str]]:
-    """Tags of many artifacts in one query: ``{artifact id: sorted tag names}`` (only tagged ones)."""
-    ids = [a.id for a in artifacts if a.id is not None]
+def tags_by_artifact(session: Session, artifacts: Iterable[Artifact | Listed]) -> dict[int, list[str]]:
+    """Tags of many artifacts, one query per :data:`CHUNK` of them (a statement's parameters are
+    limited): ``{artifact id: sorted tag names}`` (only tagged ones)."""
     result: dict[int, list[str]] = defaultdict(list)
-    if not ids:
-        return result
-    rows = session.exec(select(ArtifactTag.artifact_id, Tag.name).join(Tag, Tag.id == ArtifactTag.tag_id)
-                        .where(ArtifactTag.artifact_id.in_(ids)).order_by(Tag.name))  # type: ignore[attr-defined]
-    for artifact_id, name in rows:
-        result[artifact_id].append(name)
+    for ids in batched((a.id for a in artifacts if a.id is not None), CHUNK):
+        rows = session.exec(select(ArtifactTag.artifact_id, Tag.name).join(Tag, Tag.id == ArtifactTag.tag_id)
+                            .where(ArtifactTag.artifact_id.in_(ids)).order_by(Tag.name))  # type: ignore[attr-defined]
+        for artifact_id, name in rows:
+            result[artifact_id].append(name)
     return result
 
 

@@ -156,6 +156,36 @@ class Details:
                 "publications": [row_dict(p) for p in self.publications]}
 
 
+@dataclass(frozen=True)
+class Listed:
+    """One row of a listing: the columns ``list`` shows (and its JSON holds), none of the metadata,
+    so that a listing of 100,000 artifacts reads no JSON blob it does not print. Attributes are
+    the :class:`.models.Artifact` columns of the same names (``status`` as read: see
+    :func:`.paths.status_on_disk`)."""
+
+    id: int
+    name: str
+    path: str
+    kind: str
+    format: str
+    base: str
+    base_override: str | None
+    status: str
+    rank_min: int | None
+    rank_max: int | None
+    ranks: list[int]
+    size: int
+    sha256: str | None
+    autov2: str | None
+    source: str
+    sources: list[str]
+
+    @property
+    def provenance(self) -> list[str]:
+        """As :attr:`.models.Artifact.provenance`."""
+        return list(self.sources or []) or [self.source]
+
+
 @dataclass
 class KindCount:
     """How many artifacts of one kind, format and (effective) base.

@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
+from sqlalchemy import func, insert, select
+
 from loradex.adapters import ArtifactInfo
-from loradex.registry.models import Artifact, Module
+from loradex.registry.models import Artifact, ArtifactTag, Module, Tag
 from loradex.registry.records import apply_probe, layer_set_for
 
 
@@ -37,3 +39,19 @@ def add_probed(session, info: ArtifactInfo, name: str) -> Artifact:
     apply_probe(session, artifact, info)
     session.commit()
     return artifact
+
+
+def add_many(engine, n: int, *, tag: str = "many", every: int = 7) -> list[int]:
+    """``n`` LoRA rows (names ``lora-00001`` …, training metadata included) by one bulk INSERT;
+    every ``every``-th is tagged ``tag``. Returns the ids, in name order."""
+    with engine.begin() as conn:
+        first = (conn.execute(select(func.max(Artifact.id))).scalar() or 0) + 1
+        ids = list(range(first, first + n))
+        conn.execute(insert(Artifact), [dict(
+            id=i, name=f"lora-{i:05d}", path=f"/catalog-test/many/lora-{i:05d}.safetensors", kind="lora",
+            format="kohya", base="sd1", sha256=f"{i:064x}", rank_min=8, rank_max=8, ranks=[8],
+            training_metadata={"ss_output_name": f"lora-{i:05d}", "ss_tag_frequency": "x" * 1000}, sources=[],
+            search_text=f"lora-{i:05d}") for i in ids])
+        tag_id = conn.execute(insert(Tag).values(name=tag)).inserted_primary_key[0]
+        conn.execute(insert(ArtifactTag), [{"artifact_id": i, "tag_id": tag_id} for i in ids[::every]])
+    return ids

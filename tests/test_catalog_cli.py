@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 a LoradexError (one line on stderr), 2 usage.
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 import os
 import shutil
 from pathlib import Path
@@ -310,3 +311,49 @@ def test_list_takes_common_spellings_of_a_base(engine, rows, spelling):
 def test_an_unknown_kind_or_base_is_a_usage_error_listing_the_valid_ones(engine, option, value, valid):
     result = cli(engine.url.render_as_string(hide_password=False), "list", option, value)
     assert result.exit_code == 2 and valid in result.stderr and value in result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Long listings stream
+
+
+def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chunks(catalog_url, engine):
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from catalog_rows import add_many
+    from loradex.registry.views import Listed
+    from loradex.tui.output.catalog import TABLE_ROWS
+
+    n = 2 * queries.CHUNK + 500
+    assert n > TABLE_ROWS
+    ids = add_many(engine, n, tag="many", every=7)
+    statements: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        listed = cli_json(catalog_url, "list")["artifacts"]
+        plain = cli(catalog_url, "list")
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    assert [r["id"] for r in listed] == ids
+    assert [r["tags"] for r in listed] == [["many"] if k % 7 == 0 else [] for k in range(n)]
+    assert listed[0] == {"id": ids[0], "name": "lora-00001", "path": "/catalog-test/many/lora-00001.safetensors",
+                         "kind": "lora", "format": "kohya", "base": "sd1", "detected_base": "sd1", "status": "missing",
+                         "rank_min": 8, "rank_max": 8, "ranks": [8], "size": 0, "sha256": f"{1:064x}",
+                         "autov2": None, "source": "local", "sources": ["local"], "tags": ["many"]}
+    # Past TABLE_ROWS: plain aligned lines, a header, every row, the count.
+    assert plain.exit_code == 0, plain.output
+    lines = plain.stdout.splitlines()
+    assert lines[0].split() == ["id", "name", "kind", "format", "base", "ranks", "size", "status", "tags"]
+    assert [int(line.split()[0]) for line in lines[1:-1]] == ids and lines[-1] == f"{n} artifacts"
+    # Neither the metadata nor any other column the listing does not show is read, and the
+    # tags come a chunk at a time (one query for 2,500 ids was one parameter per row).
+    selects = [s for s, _ in statements if s.lstrip().upper().startswith("SELECT") and "FROM artifact" in s
+               and "artifact.name" in s]
+    assert selects and all("training_metadata" not in s and "trigger_words" not in s for s in selects)
+    assert all(s.count("artifact.") >= len(fields(Listed)) for s in selects)
+    assert max(len(p) for _, p in statements if isinstance(p, (tuple, list))) <= queries.CHUNK + 1

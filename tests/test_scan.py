@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -445,22 +446,19 @@ def _many_loras(folder: Path, n: int, seed: int = 1) -> None:
                      {"ss_output_name": f"l{seed}-{i}"})
 
 
-def test_a_killed_scan_leaves_a_consistent_catalog_that_the_next_scan_completes(engine, tmp_path):
-    n = 300
-    root = tmp_path / "many"
-    for i in range(n // 50):
-        (root / f"{i:02d}").mkdir(parents=True)
-    _many_loras(root, n)
-    url = engine.url.render_as_string(hide_password=False)
+def _kill_mid_scan(url: str, root: Path, committed: int, rng: random.Random) -> None:
+    """Start a scan, let it commit a batch beyond the ``committed`` rows, then kill -9 it a
+    seeded random moment later (mid-batch, mid-probe, mid-commit: wherever it is)."""
     proc = subprocess.Popen([sys.executable, "-c", _KILLED_SCAN, url, str(root)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     watcher = open_catalog(url, migrate=False)
     try:
         deadline = time.monotonic() + 60
-        while count(watcher, Artifact) == 0:
+        while count(watcher, Artifact) <= committed:
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "the scan never committed a batch"
             time.sleep(0.02)
+        time.sleep(rng.uniform(0, 0.25))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -469,21 +467,39 @@ def test_a_killed_scan_leaves_a_consistent_catalog_that_the_next_scan_completes(
         proc.stderr.close()
         watcher.dispose()
     assert proc.returncode == -signal.SIGKILL
-    engine.dispose()  # connections opened before the kill are not trusted
-    if engine.url.get_backend_name() == "sqlite":
-        with engine.connect() as conn:
-            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
-    done = rows(engine)
-    assert 0 < len(done) < n, "the kill came too late to test anything"
-    with open_session(engine) as s:  # batches are atomic: no row without its modules
-        per_row = dict(s.exec(select(Module.artifact_id, func.count()).group_by(Module.artifact_id)).all())
-    assert all(per_row.get(a.id) == a.layer_count == 6 and a.status == "ok" for a in done.values())
+
+
+def test_a_killed_scan_leaves_a_consistent_catalog_that_the_next_scan_completes(engine, tmp_path):
+    n, rounds = 200, 5
+    root = tmp_path / "many"
+    for i in range(n // 50):
+        (root / f"{i:02d}").mkdir(parents=True)
+    _many_loras(root, n)
+    url = engine.url.render_as_string(hide_password=False)
+    rng = random.Random(18)
+    kept: dict[str, tuple] = {}  # what the catalog held after the last kill
+    for _ in range(rounds):
+        _kill_mid_scan(url, root, len(kept), rng)
+        engine.dispose()  # connections opened before the kill are not trusted
+        if engine.url.get_backend_name() == "sqlite":
+            with engine.connect() as conn:
+                assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        done = {path: (a.id, a.sha256, a.size, a.mtime, a.layer_count, a.status, a.probed_with)
+                for path, a in rows(engine).items()}
+        assert len(kept) < len(done) < n, "the kill came too late to test anything"
+        # A committed batch survives every later kill whole and unchanged.
+        assert {path: done.get(path) for path in kept} == kept
+        with open_session(engine) as s:  # batches are atomic: no row without its modules
+            per_row = dict(s.exec(select(Module.artifact_id, func.count()).group_by(Module.artifact_id)).all())
+        assert all(per_row.get(row[0]) == row[4] == 6 and row[5] == "ok" for row in done.values())
+        kept = done
 
     report = scan([root], engine=engine)
-    assert (report.unchanged, report.added, report.errors) == (len(done), n - len(done), [])
+    assert (report.unchanged, report.added, report.errors) == (len(kept), n - len(kept), [])
     final = rows(engine)
     assert len(final) == n == len({a.path for a in final.values()})
     assert all(a.status == "ok" for a in final.values())
+    assert all(final[path].id == row[0] and final[path].sha256 == row[1] for path, row in kept.items())
 
 
 # ---------------------------------------------------------------------------------------

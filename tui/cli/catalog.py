@@ -81,13 +81,11 @@ def list_cmd(
     """List catalogued artifacts, filtered and sorted."""
     from loradex.registry import queries
 
-    with catalog_session(ctx, readonly=True) as session:
+    with catalog_session(ctx, readonly=True) as session:  # open while the rows stream out
         checkpoint = queries.resolve(session, fits) if fits else None
-        rows = queries.find(session, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
-                            status=status, fits=checkpoint, min_share=min_share,
-                            sort=sort, limit=limit, details=False)
-        tags = queries.tags_by_artifact(session, rows)
-    Sink(json).artifact_list(rows, tags)
+        Sink(json).artifact_list(queries.listing(
+            session, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
+            status=status, fits=checkpoint, min_share=min_share, sort=sort, limit=limit))
 
 
 @app.command("show")

@@ -6,7 +6,7 @@ import io
 import json as jsonlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +68,18 @@ class BaseSink:
 
     def emit_json(self, data: Any) -> None:
         print(jsonlib.dumps(data, indent=2, default=str))
+
+    def emit_json_items(self, key: str, items: Iterable[Any]) -> None:
+        """``{key: [items]}``, as :meth:`emit_json` would hold it, written item by item, one item
+        a line: a listing of 100,000 rows starts at once, is never held whole, and is written by
+        the C encoder (an indented dump goes through the pure-Python one, 3× slower)."""
+        write = sys.stdout.write
+        write("{\n  " + jsonlib.dumps(key) + ": [")
+        separator = "\n"
+        for item in items:
+            write(separator + "    " + jsonlib.dumps(item, default=str))
+            separator = ",\n"
+        write(("]" if separator == "\n" else "\n  ]") + "\n}\n")
 
     def note(self, text: str) -> None:
         if not self.as_json:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -9,7 +11,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from loradex.adapters.words import count
+from loradex.adapters.words import count, printable
 from loradex.adapters.words import size as size_text
 from loradex.registry.previews import applied
 
@@ -18,25 +20,53 @@ from .base import BaseSink
 if TYPE_CHECKING:
     from loradex.registry.compat import Compatibility
     from loradex.registry.models import Artifact
-    from loradex.registry.views import Details, KindCount
+    from loradex.registry.views import Details, KindCount, Listed
 
 
 #: Items of a report list printed before "… and N more" (scans of big libraries list hundreds).
 LISTED = 10
+#: ``list`` prints a boxed table up to this many rows, plain lines beyond.
+TABLE_ROWS = 500
+#: Plain lines of ``list`` written at a time.
+LINES_CHUNK = 1000
+
+_LIST_HEADERS = ("id", "name", "kind", "format", "base", "ranks", "size", "status", "tags")
+_SIZE, _STATUS = _LIST_HEADERS.index("size"), _LIST_HEADERS.index("status")
 
 
 class CatalogOutput(BaseSink):
-    def artifact_list(self, rows: list[Artifact], tags: dict[int, list[str]]) -> None:
+    def artifact_list(self, rows: Iterable[tuple[Listed, list[str]]]) -> None:
+        """Rows as they arrive: the JSON item by item; a boxed table for up to :data:`TABLE_ROWS`
+        rows, beyond that plain aligned lines, a chunk at a time (a table must see every row
+        before its first line: 100,000 rows took minutes and a gigabyte)."""
         if self.as_json:
-            self.emit_json({"artifacts": [artifact_row(a, tags.get(a.id or 0, [])) for a in rows]})
+            self.emit_json_items("artifacts", (artifact_row(a, tags) for a, tags in rows))
             return
-        cells = [(str(a.id), escape(a.name), a.kind, a.format, escape(_base_cell(a)), _ranks(a), size_text(a.size),
-                  a.status if a.status == "ok" else f"[red]{a.status}[/]", escape(", ".join(tags.get(a.id or 0, []))))
-                 for a in rows]
-        table = _list_table(cells, len(rows))
-        if Measurement.get(self.out, self.out.options.update_width(1 << 16), table).maximum > self.out.width:
-            table = _list_table(cells, len(rows), width=self.out.width)
-        self.out.print(table)
+        cells = (_list_cells(a, tags) for a, tags in rows)
+        first = list(islice(cells, TABLE_ROWS + 1))
+        if len(first) <= TABLE_ROWS:
+            marked = [_marked(row) for row in first]
+            table = _list_table(marked, len(marked))
+            if Measurement.get(self.out, self.out.options.update_width(1 << 16), table).maximum > self.out.width:
+                table = _list_table(marked, len(marked), width=self.out.width)
+            self.out.print(table)
+            return
+        self._list_lines(chain(first, cells))
+
+    def _list_lines(self, cells: Iterable[tuple[str, ...]]) -> None:
+        """The listing as plain lines, column widths taken from the first chunk (a longer cell
+        later pushes its line out rather than holding the screen back), flushed chunk by chunk."""
+        from loradex.registry.queries import batched  # loaded already: the rows come from the catalog
+
+        out, n, widths = self.out.file, 0, None
+        for part in batched(cells, LINES_CHUNK):
+            if widths is None:
+                widths = [max(len(row[i]) for row in [_LIST_HEADERS, *part]) for i in range(len(_LIST_HEADERS))]
+                out.write(_aligned(_LIST_HEADERS, widths) + "\n")
+            out.write("".join(printable(_aligned(row, widths)) + "\n" for row in part))
+            out.flush()
+            n += len(part)
+        out.write(count(n, "artifacts") + "\n")
 
     def artifact_details(self, a: Artifact, extra: Details) -> None:
         from loradex.registry.compat import base_of
@@ -178,7 +208,7 @@ class CatalogOutput(BaseSink):
         self.out.print(table)
 
 
-def artifact_row(a: Artifact, tags: list[str]) -> dict[str, Any]:
+def artifact_row(a: Artifact | Listed, tags: list[str]) -> dict[str, Any]:
     """The JSON of one artifact in a listing."""
     from loradex.registry.compat import base_of  # the catalog's modules load only when a catalog is read
 
@@ -188,12 +218,32 @@ def artifact_row(a: Artifact, tags: list[str]) -> dict[str, Any]:
             "sources": a.provenance, "tags": tags}
 
 
+def _list_cells(a: Listed, tags: list[str]) -> tuple[str, ...]:
+    """The plain cells of a listing's row."""
+    return (str(a.id), a.name, a.kind, a.format, _base_cell(a), _ranks(a), size_text(a.size), a.status,
+            ", ".join(tags))
+
+
+def _marked(cells: tuple[str, ...]) -> tuple[str, ...]:
+    """A listing's row as the table's markup: text escaped, a status other than ok in red."""
+    marked = [escape(cell) for cell in cells]
+    if cells[_STATUS] != "ok":
+        marked[_STATUS] = f"[red]{marked[_STATUS]}[/]"
+    return tuple(marked)
+
+
+def _aligned(cells: Sequence[str], widths: list[int]) -> str:
+    """One plain line of the listing: size right-aligned, the others left, one blank apart."""
+    return " ".join(cell.rjust(w) if i == _SIZE else cell.ljust(w)
+                    for i, (cell, w) in enumerate(zip(cells, widths))).rstrip(" ")
+
+
 def _list_table(cells: list[tuple[str, ...]], n: int, *, width: int | None = None) -> Table:
     """The table of ``list``; with ``width``, compact for a terminal too narrow for the boxed one
     (80 columns): no box, one blank between columns, kind and format cut short with "…", id,
     base, ranks, size and status whole, and names and tags folded in what is left (names first,
     tags get up to 10)."""
-    headers = ("id", "name", "kind", "format", "base", "ranks", "size", "status", "tags")
+    headers = _LIST_HEADERS
     style = {"box": None, "padding": (0, 1, 0, 0), "header_style": "bold underline"} if width else {}
     table = Table(*headers, caption=count(n, "artifacts"), **style)
     for i, column in enumerate(table.columns):
@@ -202,7 +252,7 @@ def _list_table(cells: list[tuple[str, ...]], n: int, *, width: int | None = Non
         if width and column.no_wrap:  # as wide as its longest cell, kind and format at most 9
             longest = max(len(Text.from_markup(row[i])) for row in [headers, *cells])
             column.width = min(longest, 9) if column.header in ("kind", "format") else longest
-    table.columns[6].justify = "right"
+    table.columns[_SIZE].justify = "right"
     if width:
         left = width - sum(c.width or 0 for c in table.columns) - len(headers)  # one blank after each column
         tags = min(10, max(len(row[8]) for row in [headers, *cells]))
@@ -227,11 +277,11 @@ def _report_line(key: str, item: Any) -> str:
     return str(item)
 
 
-def _base_cell(a: Artifact) -> str:
+def _base_cell(a: Artifact | Listed) -> str:
     return f"{a.base_override} (set; probed {a.base})" if a.base_override else a.base
 
 
-def _ranks(a: Artifact) -> str:
+def _ranks(a: Artifact | Listed) -> str:
     if a.rank_min is None:
         return ""
     return str(a.rank_min) if a.rank_min == a.rank_max else f"{a.rank_min}–{a.rank_max}"
