@@ -135,7 +135,7 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
     artifact.kind, artifact.format, artifact.base = info.kind, info.format, info.base
     artifact.base_evidence = storable(list(info.base_evidence))
     artifact.base_claims = storable(dict(info.base_claims))
-    artifact.base_conflict = info.base_conflict
+    artifact.base_conflict = storable(info.base_conflict)
     artifact.dtype = info.dtype
     artifact.safety = info.safety
     ranks = info.ranks

@@ -356,4 +356,4 @@ def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chu
                and "artifact.name" in s]
     assert selects and all("training_metadata" not in s and "trigger_words" not in s for s in selects)
     assert all(s.count("artifact.") >= len(fields(Listed)) for s in selects)
-    assert max(len(p) for _, p in statements if isinstance(p, (tuple, list))) <= queries.CHUNK + 1
+    assert max(len(p) for _, p in statements if isinstance(p, (tuple, list, dict))) <= queries.CHUNK + 1
