@@ -32,7 +32,8 @@ from .factors import dora_delta, layer_factors, open_factors, storage_dtype
 from .hashing import FileHashes, cached_sha256, folder_hashes, sha256_file
 from .probe import probe
 from .progress import Progress, ProgressEvent
-from .recipe import DTYPES, METADATA_KEY, Recipe, RecipeInput, _version
+from .options import DTYPES
+from .recipe import METADATA_KEY, Recipe, RecipeInput, _version
 from .safetensors_io.atomic import atomic_path
 from .safetensors_io.header import DTYPE_SIZES
 from .safetensors_io.torch_dtypes import torch_dtype

@@ -23,7 +23,8 @@ from .factors import LoraLayer, layer_factors, layer_tensors, open_factors, save
 from .hashing import FileHashes
 from .lowrank import lowrank_svd, retained_energy, split_svd
 from .probe import probe
-from .recipe import FORMATS, METADATA_KEY, Recipe
+from .options import FORMATS
+from .recipe import METADATA_KEY, Recipe
 from .safetensors_io.atomic import atomic_path
 from .safetensors_io.writer import save_tensors
 from .words import article, count

@@ -23,7 +23,7 @@ from .hashing import FileHashes
 from .architectures import BASES, architecture
 from .layermap import block_label, layer_map
 from .lowrank import delta, product_factors, split_svd
-from .recipe import DTYPES
+from .options import DTYPES
 from .safetensors_io.torch_dtypes import torch_dtype
 from .safetensors_io.writer import save_tensors
 from .weights import WeightSource, open_weights
@@ -34,7 +34,7 @@ _NAMED = 3
 
 
 def storage_dtype(name: str) -> torch.dtype:
-    """The torch dtype of a dtype option (``fp16``, ``bf16``, ``fp32``; see ``recipe.DTYPES``)."""
+    """The torch dtype of a dtype option (``fp16``, ``bf16``, ``fp32``; see ``options.DTYPES``)."""
     return torch_dtype(DTYPES[name])
 
 

@@ -37,32 +37,12 @@ from .errors import ArtifactNotFoundError, CorruptFileError, LoradexError, Recip
 from .hashing import prefetch_sha256, sha256_file
 from .progress import Progress
 from .safetensors_io import bounded_json
+from .options import DTYPES, DYNAMIC_METHODS, FORMATS, MIX_METHODS, NEEDS_BASE, OPS, PARAMS
 from .safetensors_io.reader import SafetensorsFile
 
 FORMAT = 1  # bump when the serialised layout changes; older loradex refuses newer recipes
 METADATA_KEY = "loradex.recipe"
 
-# ---------------------------------------------------------------------------------------
-# Option tables: the one place each option's values are listed (CLI choices, TOML checks).
-
-OPS = ("mix", "resize", "bake", "extract", "convert")
-#: Target formats of ``convert``.
-FORMATS = ("kohya", "diffusers", "peft")
-MIX_METHODS = ("concat", "svd")
-DYNAMIC_METHODS = ("sv_ratio", "sv_fro", "sv_cumulative")
-#: Storage dtype options → safetensors dtype codes.
-DTYPES = {"fp16": "F16", "bf16": "BF16", "fp32": "F32"}
-#: The parameters each op takes in a recipe file besides its inputs; anything else is refused
-#: (a typo must not be silently ignored: `rnak = 8` would otherwise bake at the default rank).
-PARAMS: dict[str, tuple[str, ...]] = {
-    "mix": ("method", "rank", "block_weights"),
-    "resize": ("rank", "dynamic"),
-    "bake": ("dtype", "allow_partial"),
-    "extract": ("rank", "dtype"),
-    "convert": ("to", "rank"),
-}
-#: Ops that cannot run without a base (mix and resize take one only for DoRA inputs).
-NEEDS_BASE = ("bake", "extract")
 _COMMON = ("op", "output", "inputs", "format")
 _INPUT_KEYS = ("ref", "weight")
 

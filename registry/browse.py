@@ -3,7 +3,7 @@
 The filter text is what a user types: words such as ``kind:lora base:sdxl tag:anime rank>=16
 status:ok sort:-size``, and the rest is the ``--text`` substring — plain text with no such word
 is passed as it is, so it selects exactly the rows ``loradex list --text TEXT`` does (the same
-WHERE conditions, :func:`.queries.filter_conditions`). Rows carry only the columns the table
+WHERE conditions, :func:`.lookup.where_clauses`). Rows carry only the columns the table
 shows, so that a 10,000-artifact catalog loads in a few milliseconds.
 """
 
@@ -12,17 +12,19 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-
-from sqlalchemy import func
-from sqlmodel import Session, select
+from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.artifact import FAMILIES, KINDS, family_of
 
 from .compat import EFFECTIVE_BASE
 from .errors import QueryError
-from .models import Artifact, ArtifactTag, Preview, Tag
-from .queries import filter_conditions, sort_order
+from .lookup import order_by, where_clauses
+from .paths import absolute
+from .reading import Reader, as_reader
 from .vocabulary import SORT_KEYS
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 __all__ = ["BrowseRow", "Filter", "browse", "facets", "matching_ids", "parse_filter"]
 
@@ -35,7 +37,7 @@ STATUSES = ("ok", "error", "missing")
 
 @dataclass(frozen=True)
 class Filter:
-    """A parsed filter: :func:`.queries.find`'s keyword arguments."""
+    """A parsed filter: :func:`.lookup.listing`'s keyword arguments."""
 
     kind: str | None = None
     base: str | None = None
@@ -113,7 +115,7 @@ class BrowseRow:
     status: str
     weight: float | None
     format: str
-    path: str  #: as stored
+    path: str
     tags: tuple[str, ...] = field(default_factory=tuple)
     previews: int = 0
 
@@ -124,33 +126,46 @@ class BrowseRow:
         return str(self.rank_min) if self.rank_min == self.rank_max else f"{self.rank_min}–{self.rank_max}"
 
 
-def matching_ids(session: Session, flt: Filter) -> list[int]:
+def _where(flt: Filter, params: dict[str, Any], **but: None) -> str:
+    """`` WHERE …`` of ``flt`` (``but``: filters left out), or nothing."""
+    conditions = where_clauses(params, **{**flt.where(), **but})
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def matching_ids(source: Reader | Session, flt: Filter) -> list[int]:
     """The ids of the artifacts ``flt`` selects, in its sort order (a few ms on 10,000 artifacts:
     a front end keeps the rows of :func:`browse` and asks only this on every keystroke)."""
-    stmt = select(Artifact.id).where(*filter_conditions(**flt.where())).order_by(*sort_order(flt.sort))
-    return list(session.exec(stmt).all())
+    params: dict[str, Any] = {}
+    sql = f"SELECT a.id FROM artifact a{_where(flt, params)} ORDER BY {order_by(flt.sort)}"
+    return [artifact_id for artifact_id, in as_reader(source).rows(sql, params)]
 
 
-def browse(session: Session, flt: Filter) -> list[BrowseRow]:
+def browse(source: Reader | Session, flt: Filter) -> list[BrowseRow]:
     """The rows of ``flt``, in its sort order."""
-    columns = (Artifact.id, Artifact.name, Artifact.kind, EFFECTIVE_BASE, Artifact.rank_min, Artifact.rank_max,
-               Artifact.size, Artifact.status, Artifact.preferred_weight, Artifact.format, Artifact.path)
-    rows = session.exec(select(*columns).where(*filter_conditions(**flt.where())).order_by(*sort_order(flt.sort))).all()
+    reader = as_reader(source)
+    params: dict[str, Any] = {}
+    rows = list(reader.rows(
+        f"SELECT a.id, a.name, a.kind, {EFFECTIVE_BASE}, a.rank_min, a.rank_max, a.size, a.status, "
+        f"a.preferred_weight, a.format, a.path FROM artifact a{_where(flt, params)} ORDER BY {order_by(flt.sort)}",
+        params))
     tags: dict[int, list[str]] = {}
-    for artifact_id, name in session.exec(select(ArtifactTag.artifact_id, Tag.name)
-                                          .join(Tag, Tag.id == ArtifactTag.tag_id).order_by(Tag.name)):
+    for artifact_id, name in reader.rows("SELECT x.artifact_id, t.name FROM artifact_tag x "
+                                         "JOIN tag t ON t.id = x.tag_id ORDER BY t.name"):
         tags.setdefault(artifact_id, []).append(name)
-    previews = dict(session.exec(select(Preview.artifact_id, func.count()).group_by(Preview.artifact_id)).all())
-    return [BrowseRow(*row, tags=tuple(tags.get(row[0], ())), previews=previews.get(row[0], 0)) for row in rows]
+    previews = dict(reader.rows("SELECT artifact_id, COUNT(*) FROM preview GROUP BY artifact_id"))
+    return [BrowseRow(*row[:-1], absolute(row[-1], reader.folder), tags=tuple(tags.get(row[0], ())),
+                      previews=previews.get(row[0], 0)) for row in rows]
 
 
-def facets(session: Session, flt: Filter | None = None) -> dict[str, Counter]:
+def facets(source: Reader | Session, flt: Filter | None = None) -> dict[str, Counter]:
     """How many artifacts of each kind and each (effective) base ``flt`` selects (all of them
     without one). Each facet counts under every condition but its own, as faceted search does:
     with ``kind:lora`` the kind facet still says how many checkpoints there are to switch to."""
+    reader = as_reader(source)
     flt = flt or Filter()
     counts = {}
-    for facet, column in (("kind", Artifact.kind), ("base", EFFECTIVE_BASE)):
-        where = filter_conditions(**{**flt.where(), facet: None})
-        counts[facet] = Counter(dict(session.exec(select(column, func.count()).where(*where).group_by(column)).all()))
+    for facet, column in (("kind", "a.kind"), ("base", EFFECTIVE_BASE)):
+        params: dict[str, Any] = {}
+        sql = f"SELECT {column}, COUNT(*) FROM artifact a{_where(flt, params, **{facet: None})} GROUP BY {column}"
+        counts[facet] = Counter(dict(reader.rows(sql, params)))  # type: ignore[arg-type]
     return counts

@@ -4,42 +4,31 @@ Both sides are stored as layer sets (canonical layer + weight shape). An adapter
 where its layer exists in the base with the same shape; every other layer is what ComfyUI
 reports as "lora key not loaded" and kohya as "no module found" — silently dropped.
 
-Everything is computed in SQL from the stored layer sets. :func:`fits` works per distinct
-layer set (a catalog of 10,000 files holds a few dozen), then joins back to the artifacts.
+Everything is computed in SQL from the stored layer sets, over a :class:`.reading.Reader` (or
+an ORM session read through): :func:`fits` works per distinct layer set (a catalog of 10,000
+files holds a few dozen), then joins back to the artifacts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import Float, and_, cast, func, or_
-from sqlalchemy.orm import aliased, defer
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import Subquery
-from sqlmodel import Session, select
+from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.artifact import ArtifactInfo
 from loradex.adapters.words import article, count
 
 from .errors import NoLayersError, QueryError
-from .models import Artifact, LayerSetLayer, Module
-from .records import shape_text
+from .paths import absolute
+from .reading import Reader, as_reader, in_list
+from .rows import ArtifactRow, build, column_list, shape_text
 
-#: The base a user sees: their override wins over the probed verdict.
-EFFECTIVE_BASE = func.coalesce(Artifact.base_override, Artifact.base)
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
-#: What a listing never shows: training metadata (kohya's ss_tag_frequency alone can be tens
-#: of KB), sidecar, base evidence and claims, search text. Deferring them halves the time to
-#: build thousands of rows; they then load on first access, only while the session is open.
-_DETAIL_COLUMNS = (Artifact.training_metadata, Artifact.sidecar, Artifact.base_evidence, Artifact.base_claims,
-                   Artifact.search_text)
+    Source = Reader | Session
 
-
-def load_options(details: bool) -> tuple[Any, ...]:
-    """Loader options for listings: nothing with ``details``, else the detail columns deferred."""
-    return () if details else tuple(defer(column) for column in _DETAIL_COLUMNS)
-
+#: The base a user sees (over ``artifact a``): their override wins over the probed verdict.
+EFFECTIVE_BASE = "COALESCE(a.base_override, a.base)"
 
 #: Below this share of fitting layers an adapter is called incompatible rather than partial.
 PARTIAL_THRESHOLD = 0.5
@@ -47,7 +36,7 @@ PARTIAL_THRESHOLD = 0.5
 _EXAMPLES = 3  # names quoted in a summary line
 
 
-def base_of(artifact: Artifact) -> str:
+def base_of(artifact: Any) -> str:
     """The artifact's base family as the user sees it (override first)."""
     return artifact.base_override or artifact.base
 
@@ -75,8 +64,8 @@ class Compatibility:
             :data:`PARTIAL_THRESHOLD`, or the base families differ).
     """
 
-    adapter: Artifact
-    base: Artifact
+    adapter: ArtifactRow
+    base: ArtifactRow
     total: int
     matched: int
     missing: list[str] = field(default_factory=list)
@@ -121,7 +110,7 @@ class Compatibility:
         }
 
 
-def _require_base(base: Artifact) -> int:
+def _require_base(base: Any) -> int:
     if base.kind != "checkpoint":
         raise QueryError(f"{base.name} is {article(base.kind)}, not a base checkpoint", path=base.path)
     if base.layer_set_id is None:
@@ -135,11 +124,11 @@ def _verdict(share: float, families_differ: bool) -> str:
     return "compatible" if share >= 1.0 else "partial"
 
 
-def check(session: Session, adapter: Artifact, base: Artifact) -> Compatibility:
+def check(source: Source, adapter: Any, base: Any) -> Compatibility:
     """Compare an adapter's stored layers with a base checkpoint's layer inventory.
 
     Args:
-        session: an open catalog session.
+        source: a reader, or a session to read through.
         adapter: the adapter (any artifact with a layer set; textual inversions and other
             layerless kinds are judged by base family alone).
         base: a checkpoint with a stored layer inventory.
@@ -152,17 +141,17 @@ def check(session: Session, adapter: Artifact, base: Artifact) -> Compatibility:
         NoLayersError: ``base`` has no stored inventory, or the adapter has no layers and
             no known base family to judge by.
     """
-    base_set = _require_base(base)
+    reader = as_reader(source)
+    params = {"base_set": _require_base(base), "set": adapter.layer_set_id, "id": adapter.id}
     rows: list[tuple[str, str, str | None]] = []
     if adapter.layer_set_id is not None:
-        ours, other = aliased(LayerSetLayer), aliased(LayerSetLayer)
         # Join on the name only: a NULL base shape means missing, a different one mismatched.
-        stmt = (select(ours.canonical, ours.shape, other.shape)
-                .outerjoin(other, and_(other.layer_set_id == base_set, other.canonical == ours.canonical))
-                .where(ours.layer_set_id == adapter.layer_set_id).order_by(ours.canonical))
-        rows = [tuple(r) for r in session.exec(stmt)]  # type: ignore[misc]
-    unmatched = list(session.exec(select(Module.stem).where(
-        Module.artifact_id == adapter.id, Module.canonical.is_(None)).order_by(Module.stem)))  # type: ignore[union-attr]
+        rows = list(reader.rows(
+            "SELECT ours.canonical, ours.shape, other.shape FROM layer_set_layer ours "
+            "LEFT OUTER JOIN layer_set_layer other ON other.layer_set_id = :base_set AND other.canonical = ours.canonical "
+            "WHERE ours.layer_set_id = :set ORDER BY ours.canonical", params))  # type: ignore[arg-type]
+    unmatched = [stem for stem, in reader.rows(
+        "SELECT stem FROM module WHERE artifact_id = :id AND canonical IS NULL ORDER BY stem", params)]
     return _judged(adapter, base, rows, unmatched)
 
 
@@ -176,13 +165,13 @@ def check_files(adapter: ArtifactInfo, base: ArtifactInfo) -> Compatibility:
     return _judged(_unrecorded(adapter), _unrecorded(base), rows, sorted(adapter.unmatched))
 
 
-def _unrecorded(info: ArtifactInfo) -> Artifact:
+def _unrecorded(info: ArtifactInfo) -> ArtifactRow:
     """A row for a probed file that is not (necessarily) in the catalog, never added to one."""
-    return Artifact(name=info.path.stem, path=str(info.path), kind=info.kind, format=info.format, base=info.base,
+    return ArtifactRow(name=info.path.stem, path=str(info.path), kind=info.kind, format=info.format, base=info.base,
                     unmatched=len(info.unmatched))
 
 
-def _judged(adapter: Artifact, base: Artifact, rows: list[tuple[str, str, str | None]],
+def _judged(adapter: Any, base: Any, rows: list[tuple[str, str, str | None]],
             unmatched: list[str]) -> Compatibility:
     """The verdict from (canonical, adapter shape, base shape or None) per layer."""
     mine, theirs = base_of(adapter), base_of(base)
@@ -202,15 +191,15 @@ def _judged(adapter: Artifact, base: Artifact, rows: list[tuple[str, str, str | 
         unmatched=unmatched, share=share, verdict=_verdict(share, differ))
 
 
-def fit_parts(base: Artifact, *, min_share: float = 1.0) -> tuple[Subquery, ColumnElement[float],
-                                                                    list[ColumnElement[bool]]]:
-    """The SQL pieces that select adapters fitting ``base``, for :func:`fits` and ``find``.
+def fit_join(base: Any, params: dict[str, Any], *, min_share: float = 1.0) -> tuple[str, str, list[str]]:
+    """The SQL pieces that select adapters (``artifact a``) fitting ``base``, for :func:`fits` and
+    listings; their values are added to ``params``.
 
     Returns:
-        ``(shares, share, conditions)``: a subquery of ``(layer_set_id, total, matched)`` per
-        layer set — join it on ``Artifact.layer_set_id`` —, the share expression per artifact
-        (unmatched keys count against it), and the WHERE conditions (share, status ok, not a
-        checkpoint, not the base itself, no conflicting family).
+        ``(join, share, conditions)``: the JOIN of a ``(layer_set_id, total, matched)`` row per
+        layer set, the share expression per artifact (unmatched keys count against it), and
+        the WHERE conditions (share, status ok, not a checkpoint, not the base itself, no
+        conflicting family).
 
     Raises:
         QueryError: ``min_share`` is outside [0, 1], or ``base`` is not a checkpoint.
@@ -218,26 +207,23 @@ def fit_parts(base: Artifact, *, min_share: float = 1.0) -> tuple[Subquery, Colu
     """
     if not 0.0 <= min_share <= 1.0:
         raise QueryError(f"min_share must be between 0 and 1, not {min_share}")
-    base_set = _require_base(base)
-    ours, other = aliased(LayerSetLayer), aliased(LayerSetLayer)
+    params.update(fit_set=_require_base(base), fit_base=base.id, fit_share=min_share)
     # One pass over every stored layer row with an index probe into the base's set (the
     # unique (layer_set_id, canonical) index): cost grows with distinct layer sets, not files.
-    shares = (select(ours.layer_set_id.label("layer_set_id"), func.count().label("total"),
-                     func.count(other.id).label("matched"))
-              .outerjoin(other, and_(other.layer_set_id == base_set, other.canonical == ours.canonical,
-                                     other.shape == ours.shape))
-              .group_by(ours.layer_set_id).subquery("fit"))
-    denominator = shares.c.total + func.coalesce(Artifact.unmatched, 0)
-    share = cast(shares.c.matched, Float) / denominator
-    conditions: list[ColumnElement[bool]] = [
+    join = (" JOIN (SELECT ours.layer_set_id AS layer_set_id, COUNT(*) AS total, COUNT(other.id) AS matched "
+            "FROM layer_set_layer ours LEFT OUTER JOIN layer_set_layer other ON other.layer_set_id = :fit_set "
+            "AND other.canonical = ours.canonical AND other.shape = ours.shape GROUP BY ours.layer_set_id) fit "
+            "ON fit.layer_set_id = a.layer_set_id")
+    denominator = "(fit.total + COALESCE(a.unmatched, 0))"
+    conditions = [
         # Multiplying instead of dividing keeps min_share=1.0 an exact integer comparison.
-        shares.c.matched >= min_share * denominator,
-        Artifact.status == "ok", Artifact.kind != "checkpoint", Artifact.id != base.id,
+        f"fit.matched >= :fit_share * {denominator}",
+        "a.status = 'ok'", "a.kind != 'checkpoint'", "a.id != :fit_base",
     ]
-    family = base_of(base)
-    if family != "unknown":
-        conditions.append(or_(EFFECTIVE_BASE == family, EFFECTIVE_BASE == "unknown"))
-    return shares, share, conditions
+    if (family := base_of(base)) != "unknown":
+        conditions.append(f"({EFFECTIVE_BASE} = :fit_family OR {EFFECTIVE_BASE} = 'unknown')")
+        params["fit_family"] = family
+    return join, f"CAST(fit.matched AS FLOAT) / {denominator}", conditions
 
 
 @dataclass(frozen=True)
@@ -253,14 +239,11 @@ class Fit:
     share: float
 
 
-def fits(session: Session, base: Artifact, *, min_share: float = 1.0, limit: int | None = None) -> list[Fit]:
+def fits(source: Source, base: Any, *, min_share: float = 1.0, limit: int | None = None) -> list[Fit]:
     """Adapters of the catalog that apply to ``base``, best share first.
 
-    Rows are plain :class:`Fit` records selected column by column: hydrating thousands of
-    ORM artifacts (with their JSON columns) costs far more than the share computation.
-
     Args:
-        session: an open catalog session.
+        source: a reader, or a session to read through.
         base: a checkpoint with a stored layer inventory.
         min_share: the least share of an adapter's layers that must fit (1.0: all of them).
         limit: at most this many (the best first).
@@ -272,12 +255,15 @@ def fits(session: Session, base: Artifact, *, min_share: float = 1.0, limit: int
         QueryError: ``min_share`` is outside [0, 1], or ``base`` is not a checkpoint.
         NoLayersError: ``base`` has no stored layer inventory.
     """
-    shares, share, conditions = fit_parts(base, min_share=min_share)
-    stmt = (select(Artifact.id, Artifact.name, Artifact.path, Artifact.kind, Artifact.format, EFFECTIVE_BASE,
-                   share.label("share"))
-            .join(shares, shares.c.layer_set_id == Artifact.layer_set_id)
-            .where(*conditions).order_by(share.desc(), Artifact.name, Artifact.id).limit(limit))
-    return [Fit(*row[:6], float(row[6])) for row in session.exec(stmt)]
+    reader = as_reader(source)
+    params: dict[str, Any] = {}
+    join, share, conditions = fit_join(base, params, min_share=min_share)
+    sql = (f"SELECT a.id, a.name, a.path, a.kind, a.format, {EFFECTIVE_BASE}, {share} AS share FROM artifact a{join} "
+           f"WHERE {' AND '.join(conditions)} ORDER BY share DESC, a.name, a.id")
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [Fit(id, name, absolute(path, reader.folder), kind, format, family, float(share))
+            for id, name, path, kind, format, family, share in reader.rows(sql, params)]
 
 
 @dataclass(frozen=True)
@@ -294,14 +280,14 @@ class CheckpointFit:
             ``unknown`` when ``share`` is None.
     """
 
-    base: Artifact
+    base: ArtifactRow
     total: int
     matched: int
     share: float | None
     verdict: str
 
 
-def fit_by_checkpoint(session: Session, adapter: Artifact) -> list[CheckpointFit]:
+def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
     """The share of ``adapter``'s layers that fit each catalogued checkpoint, best first.
 
     One grouped query over the layer sets (every checkpoint with a stored inventory), with the
@@ -310,25 +296,23 @@ def fit_by_checkpoint(session: Session, adapter: Artifact) -> list[CheckpointFit
     Returns:
         :class:`CheckpointFit` rows sorted by share (descending, unknown last), then name and id.
     """
-    bases = list(session.exec(select(Artifact).where(
-        Artifact.kind == "checkpoint", Artifact.layer_set_id.is_not(None),  # type: ignore[union-attr]
-        Artifact.id != adapter.id).order_by(Artifact.name, Artifact.id)))
+    reader = as_reader(source)
+    params: dict[str, Any] = {"id": adapter.id, "set": adapter.layer_set_id}
+    bases = [build(ArtifactRow, values, reader.folder) for values in reader.rows(
+        f"SELECT {column_list(ArtifactRow, 'a')} FROM artifact a WHERE a.kind = 'checkpoint' "
+        "AND a.layer_set_id IS NOT NULL AND a.id != :id ORDER BY a.name, a.id", params)]
     if not bases:
         return []
     matched: dict[int, int] = {}
     layers = 0
     if adapter.layer_set_id is not None:
-        ours, other = aliased(LayerSetLayer), aliased(LayerSetLayer)
-        layers = session.exec(select(func.count()).select_from(LayerSetLayer).where(
-            LayerSetLayer.layer_set_id == adapter.layer_set_id)).one()
-        stmt = (select(other.layer_set_id, func.count()).select_from(ours)
-                .join(other, and_(other.canonical == ours.canonical, other.shape == ours.shape))
-                .where(ours.layer_set_id == adapter.layer_set_id,
-                       other.layer_set_id.in_({b.layer_set_id for b in bases}))  # type: ignore[union-attr]
-                .group_by(other.layer_set_id))
-        matched = {set_id: n for set_id, n in session.exec(stmt)}
-    unnamed = session.exec(select(func.count()).select_from(Module).where(
-        Module.artifact_id == adapter.id, Module.canonical.is_(None))).one()  # type: ignore[union-attr]
+        layers = reader.value("SELECT COUNT(*) FROM layer_set_layer WHERE layer_set_id = :set", params)
+        sets = in_list("base_set", sorted({b.layer_set_id for b in bases}), params)
+        matched = dict(reader.rows(  # type: ignore[arg-type]
+            "SELECT other.layer_set_id, COUNT(*) FROM layer_set_layer ours JOIN layer_set_layer other "
+            "ON other.canonical = ours.canonical AND other.shape = ours.shape "
+            f"WHERE ours.layer_set_id = :set AND other.layer_set_id IN {sets} GROUP BY other.layer_set_id", params))
+    unnamed = reader.value("SELECT COUNT(*) FROM module WHERE artifact_id = :id AND canonical IS NULL", params)
     total = layers + max(adapter.unmatched or 0, unnamed)
     out = []
     for base in bases:

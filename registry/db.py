@@ -1,17 +1,12 @@
-"""Opening a catalog: where it lives, which one is in use, SQLite settings, and migrations on open.
+"""Opening a catalog through SQLAlchemy: SQLite settings, and migrations on open. Which catalog
+is in use and whether a file is one is :mod:`.location`'s.
 
 No engine is created at import time. :func:`open_catalog` returns one (the caller disposes
 of it); it upgrades an older catalog to the current schema after copying the file aside.
-
-The rule every front end follows (the CLI's ``--catalog``, the TUI's): the catalog is the one
-given, else ``$LORADEX_CATALOG``, else ``catalog.db`` in the user data folder
-(:func:`catalog_url`). Operations use a catalog only when one is *in use*
-(:func:`catalog_in_use`), so that running them never creates a catalog file.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import sqlite3
 from pathlib import Path
@@ -21,44 +16,16 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session
 
-from . import paths
-from loradex.adapters.safetensors_io.atomic import is_sqlite_database
-
+from . import columns
 from .errors import CatalogError
 from .failures import named_failure
+from .location import (SCHEMA_HEAD, catalog_in_use, catalog_url, check_sqlite_file, default_catalog_path,
+                       readonly_uri)
 
-ENV_VAR = "LORADEX_CATALOG"
-#: The newest migration in ``migrations/versions``. Opening a catalog already at this revision
-#: skips Alembic (importing it and reading the migration scripts costs ~0.1 s per command);
-#: a test keeps it equal to Alembic's own head.
-SCHEMA_HEAD = "0006"
+__all__ = ["SCHEMA_HEAD", "catalog_in_use", "catalog_url", "current_revision", "default_catalog_path",
+           "head_revision", "open_catalog", "open_catalog_in_use", "session", "upgrade"]
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def default_catalog_path() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("loradex")) / "catalog.db"
-
-
-def catalog_url(catalog: str | os.PathLike[str] | None = None) -> str:
-    """SQLAlchemy URL of the catalog: ``catalog`` (a path or URL), else ``$LORADEX_CATALOG``,
-    else ``catalog.db`` in the user data dir."""
-    value = str(catalog) if catalog is not None else os.environ.get(ENV_VAR) or str(default_catalog_path())
-    if "://" in value:
-        return value
-    path = Path(value).expanduser().resolve()
-    return f"sqlite:///{path}"
-
-
-def catalog_in_use(catalog: str | os.PathLike[str] | None = None) -> bool:
-    """Whether a catalog is in use: ``catalog`` or ``$LORADEX_CATALOG`` is given, or the
-    default catalog file already exists.
-
-    Args:
-        catalog: the catalog the user named (``--catalog``), a path or SQLAlchemy URL.
-    """
-    return bool(catalog or os.environ.get(ENV_VAR)) or default_catalog_path().exists()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -111,9 +78,9 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
     try:
         if parsed.get_backend_name() == "sqlite" and parsed.database:
             path = Path(parsed.database)
-            new = _check_sqlite_file(path, create=create and not readonly)
+            new = check_sqlite_file(path, create=create and not readonly)
             if readonly:
-                uri = f"{Path(os.path.abspath(path)).as_uri()}?{_readonly_mode(path)}"
+                uri = readonly_uri(path)
                 engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30,
                                                                             check_same_thread=False))
             else:
@@ -121,7 +88,7 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
                 if new:
                     event.listen(engine, "connect", _wal)
             event.listen(engine, "connect", _sqlite_pragmas)
-            paths.attach(engine, path.parent)
+            columns.attach(engine, path.parent)
             if not new:
                 _require_loradex_tables(engine, path)
         else:
@@ -142,60 +109,11 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
     return engine
 
 
-def _check_sqlite_file(path: Path, *, create: bool) -> bool:
-    """Whether the catalog file is new (to be made). Only a path where nothing exists is: an
-    empty or foreign file is refused, never initialised, so that a lost catalog is not hidden
-    behind a new, empty one."""
-    if os.path.lexists(path):
-        _require_sqlite_file(path)
-        return False
-    if not create:
-        raise CatalogError("no catalog here yet; `loradex scan DIR` creates it and adds files", path=path)
-    if path == default_catalog_path().resolve():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    elif not path.parent.is_dir():
-        raise CatalogError(f"the folder {path.parent} does not exist; create it or name another catalog file",
-                           path=path)
-    return True
-
-
-def _readonly_mode(path: Path) -> str:
-    """How a read-only command opens a SQLite file: ``mode=ro``; ``immutable=1`` where its folder
-    cannot be written (a read-only mount or folder), as a WAL catalog needs a ``-shm`` file beside
-    it that could not be made there. Not when a ``-wal`` holds changes: immutable would skip them."""
-    wal = Path(f"{path}-wal")
-    if not os.access(path.parent, os.W_OK) and not (wal.exists() and wal.stat().st_size > 0):
-        return "immutable=1"
-    return "mode=ro"
-
-
-def _require_sqlite_file(path: Path) -> None:
-    if not path.is_file():
-        raise CatalogError("is not a regular file, so not a catalog; name a catalog file", path=path)
-    if path.stat().st_size == 0:
-        raise CatalogError(f"is empty (0 bytes), not a catalog: the catalog was lost{_restore_hint(path)}, "
-                           "or delete the empty file and `loradex scan DIR` to start a new one", path=path)
-    if not is_sqlite_database(path):
-        raise CatalogError("is not a SQLite database, so not a loradex catalog; name the catalog file "
-                           "(--catalog, $LORADEX_CATALOG) or move this one aside", path=path)
-
-
 def _require_loradex_tables(engine: Engine, path: Path) -> None:
     """Refuse a SQLite database that loradex did not make (no revision, no artifact table)."""
     if _stored_revision(engine) is None and not inspect(engine).has_table("artifact"):
         raise CatalogError("is a SQLite database without loradex's tables, not a catalog; name the catalog "
                            "file (--catalog, $LORADEX_CATALOG) or move this one aside", path=path)
-
-
-def backups_of(path: Path) -> list[Path]:
-    """The copies made of a SQLite catalog before its migrations (:func:`upgrade`), newest first."""
-    found = path.parent.glob(f"{glob.escape(path.name)}.backup-*")
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def _restore_hint(path: Path) -> str:
-    backups = backups_of(path)
-    return f"; restore it from its backup copy {backups[0]}" if backups else ""
 
 
 def open_catalog_in_use(catalog: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Engine | None:

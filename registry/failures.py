@@ -3,7 +3,8 @@ catalog and what to do (a full disk, a damaged file, a read-only file), never SQ
 "Background on this error" text.
 
 SQLite says what went wrong through its error codes (``sqlite3.Error.sqlite_errorname``);
-other backends' errors keep their own first line.
+other backends' errors keep their own first line. No SQLAlchemy import: the read-only commands
+name the failures of their plain ``sqlite3`` connection here too (:mod:`.reading`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from typing import TYPE_CHECKING
 
 from .errors import CatalogError
+from .location import backups_of
 
-__all__ = ["catalog_failure", "failures_named", "named_failure", "reason_of"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
+
+__all__ = ["catalog_failure", "failures_named", "named_failure", "reason_of", "sqlite_failure"]
 
 #: Below this much free space, an I/O error on the catalog is taken for a full disk (SQLite
 #: reports a -shm that cannot grow as a plain I/O error).
@@ -35,24 +38,35 @@ def catalog_failure(exc: Exception, url: URL) -> CatalogError:
 
 def reason_of(exc: Exception) -> str:
     """The database's own reason, on one line, without SQLAlchemy's statement and link."""
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    orig = _driver_error(exc)
     return " ".join(str(orig).split()) or type(orig).__name__
+
+
+def _driver_error(exc: Exception) -> Exception:
+    """The database driver's own exception (SQLAlchemy wraps it as ``.orig``)."""
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, Exception) else exc
 
 
 def named_failure(exc: Exception, url: URL) -> CatalogError | None:
     """The line for a SQLite catalog that is full, damaged or read-only; None for anything else."""
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    if url.get_backend_name() != "sqlite" or not url.database or not isinstance(orig, sqlite3.Error):
+    if url.get_backend_name() != "sqlite" or not url.database:
         return None
-    reason, path = reason_of(exc), Path(url.database)
+    return sqlite_failure(exc, Path(url.database))
+
+
+def sqlite_failure(exc: Exception, path: Path) -> CatalogError | None:
+    """:func:`named_failure` for the SQLite catalog file ``path``."""
+    orig = _driver_error(exc)
+    if not isinstance(orig, sqlite3.Error):
+        return None
+    reason = reason_of(exc)
     code = orig.sqlite_errorname or ""
     if code.startswith("SQLITE_FULL") or (code.startswith("SQLITE_IOERR") and _nearly_full(path)):
         return CatalogError(f"the disk holding the catalog is full ({reason}): this command's last change was "
                             "rolled back, and what it had committed before stays (a scan keeps its finished "
                             "batches); free some space and run it again", path=path)
     if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        from .db import backups_of
-
         backups = backups_of(path)
         restore = (f"restore the automatic backup copy {backups[0]} (made before the last upgrade; later "
                    "changes are not in it), or " if backups else "there is no automatic backup copy; ")
@@ -80,6 +94,8 @@ def _nearly_full(path: Path) -> bool:
 @contextmanager
 def failures_named(engine: Engine) -> Iterator[None]:
     """Turn a database error raised inside the block into :func:`catalog_failure`'s line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         yield
     except (SQLAlchemyError, sqlite3.Error) as exc:

@@ -3,7 +3,7 @@
 The operations and their one runner live in :mod:`loradex.adapters` (``recipe.run``), which
 knows only paths. This module adds what a catalog gives: an input may be a path *or* a
 catalog reference (id, name, sha256 / AutoV2 prefix), and the output is indexed with its
-recipe, so ``show`` answers "made by" and "used in" (:func:`loradex.registry.queries.lineage`).
+recipe, so ``show`` answers "made by" and "used in" (:func:`loradex.registry.lookup.lineage`).
 
 Nothing here prints; progress goes through a callback.
 """
@@ -32,7 +32,7 @@ from loradex.adapters.recipe import Recipe as AdapterRecipe
 from loradex.adapters.recipe import RecipeInput as AdapterInput
 from loradex.adapters.recipe import load, read_recipe, run
 
-from . import queries
+from . import lookup, queries
 from .db import session as open_session
 from .errors import CatalogError, InputUnavailableError
 from .failures import reason_of
@@ -102,7 +102,7 @@ def resolve_input(ref: str, *, engine: Engine | None = None, folder: Path | None
         candidate = folder / candidate
     if text and candidate.exists():
         return Path(os.path.abspath(candidate))
-    if queries.looks_like_path(text):
+    if lookup.looks_like_path(text):
         raise InputUnavailableError("no such file", path=candidate)
     if engine is None:
         raise InputUnavailableError(f"no such file {ref!r}, and no catalog to look it up in as a name or hash "

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .paths import CatalogPath, watch_files
+from .columns import CatalogPath, watch_files
 
 
 def utcnow() -> datetime:

@@ -5,13 +5,11 @@ folder is moved, copied or cloned with it: ``catalog.db.example`` in every clone
 repository finds the clone's ``zoo/``. Paths elsewhere, and every path of a server catalog
 (PostgreSQL has no folder), are stored absolute.
 
-The code above this module sees absolute paths only: the path columns are of type
-:class:`CatalogPath`, which turns an absolute path under the folder into ``./rest`` when it is
-bound into a statement and back when a row is read. The folder is the engine's
-(:func:`attach`), kept on its dialect, the one object SQLAlchemy hands a column type. Prefix
-queries (every row under a folder) must compare stored forms: :func:`under`.
+The code above this module sees absolute paths only: :func:`stored` and :func:`absolute` turn
+one form into the other; SQLAlchemy's path columns apply them (:mod:`.columns`), and so do the
+plain SQL reads (:mod:`.rows`).
 
-A row whose file has gone since it was catalogued reads as ``missing`` (:func:`_missing_on_read`),
+A row whose file has gone since it was catalogued reads as ``missing`` (:func:`status_on_disk`),
 so ``list``, ``show`` and every caller agree with the disk without writing to the catalog (a
 read-only command may not).
 """
@@ -19,86 +17,27 @@ read-only command may not).
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
 
-from sqlalchemy import String, event, or_, type_coerce
-from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import attributes
-from sqlalchemy.types import TypeDecorator
+__all__ = ["HERE", "absolute", "status_on_disk", "stored"]
 
-__all__ = ["CatalogPath", "attach", "folder_of", "status_on_disk", "stored", "under"]
-
-_ATTRIBUTE = "loradex_catalog_folder"
-_HERE = "."
-
-
-def attach(engine: Engine, folder: Path) -> None:
-    """Store paths under ``folder`` (the catalog file's folder) relative to it on ``engine``."""
-    setattr(engine.dialect, _ATTRIBUTE, os.path.abspath(folder))
-
-
-def folder_of(dialect: Dialect) -> str | None:
-    """The folder paths are stored relative to on this engine's dialect (None: all absolute)."""
-    return getattr(dialect, _ATTRIBUTE, None)
+#: How a path names the catalog's own folder in the database.
+HERE = "."
 
 
 def stored(path: str, folder: str | None) -> str:
     """``path`` as the catalog stores it: ``./rest`` under ``folder`` (``.`` for the folder itself)."""
     if folder and (path == folder or path.startswith(folder + os.sep)):
-        return _HERE + path[len(folder):]
+        return HERE + path[len(folder):]
     return path
 
 
 def absolute(value: str, folder: str | None) -> str:
     """A stored path as the code uses it (see :func:`stored`)."""
-    if folder and (value == _HERE or value.startswith(_HERE + os.sep)):
-        return folder + value[len(_HERE):]
+    if folder and (value == HERE or value.startswith(HERE + os.sep)):
+        return folder + value[len(HERE):]
     return value
-
-
-class CatalogPath(TypeDecorator):
-    """A path column: absolute in Python, relative to the catalog's folder in the database."""
-
-    impl = String
-    cache_ok = True
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        return stored(value, folder_of(dialect)) if isinstance(value, str) else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        return absolute(value, folder_of(dialect)) if isinstance(value, str) else value
-
-
-def under(column: Any, root: str | os.PathLike[str], dialect: Dialect) -> Any:
-    """The condition "``column`` is ``root`` or a path below it", on the stored forms.
-
-    (``startswith`` on the column itself would turn its pattern into a stored path, which a
-    LIKE pattern is not.) When the catalog's folder lies below ``root``, its relative rows are
-    below ``root`` too.
-    """
-    folder = folder_of(dialect)
-    root = str(root).rstrip(os.sep) or os.sep
-    prefix = root if root.endswith(os.sep) else root + os.sep
-    raw = type_coerce(column, String)
-    conditions = [raw == stored(root, folder), raw.startswith(stored(prefix, folder), autoescape=True)]
-    if folder and (folder + os.sep).startswith(prefix):
-        conditions += [raw == _HERE, raw.startswith(_HERE + os.sep, autoescape=True)]
-    return or_(*conditions)
 
 
 def status_on_disk(status: str, path: str | None) -> str:
     """A row's status as read: ``ok`` turns ``missing`` when the file is gone."""
     return "missing" if status == "ok" and path and not os.path.lexists(path) else status
-
-
-def _missing_on_read(target: Any, _context: Any) -> None:
-    """An ``ok`` row whose file is gone reads as ``missing``: set as the loaded value, so the row
-    is not dirty and nothing is written unless something else about it changes."""
-    if (status := status_on_disk(target.status, target.path)) != target.status:
-        attributes.set_committed_value(target, "status", status)
-
-
-def watch_files(model: type) -> None:
-    """Read ``model``'s rows (path and status columns) as :func:`_missing_on_read` says."""
-    event.listen(model, "load", _missing_on_read)

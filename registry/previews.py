@@ -21,10 +21,10 @@ from sqlmodel import select
 from .db import session as open_session
 from .models import Artifact, Preview
 
-if TYPE_CHECKING:  # this module is imported to describe previews too (show, the TUI): it stays light
+if TYPE_CHECKING:
     from loradex.adapters.generate.records import ImageRecord
 
-__all__ = ["applied", "record_previews", "shows_only"]
+__all__ = ["record_previews"]
 
 
 def _artifacts(engine: Engine, paths: Iterable[str]) -> dict[str, tuple[int, str]]:
@@ -73,23 +73,3 @@ def record_previews(engine: Engine, images: Iterable[ImageRecord], *, base_famil
                     session.add(row)
         session.commit()
     return added
-
-
-def _active(preview: Preview) -> list[dict[str, Any]]:
-    return [a for a in preview.adapters or [] if a.get("weight")]
-
-
-def shows_only(preview: Preview, artifact_id: int, family: str) -> bool:
-    """Whether ``preview`` is a picture of this adapter alone on a base of ``family``: it was the
-    only adapter applied (at a weight other than 0) and the base was of that family. An image
-    whose adapters or base are not recorded is not known to be one."""
-    return (preview.adapters is not None and preview.base_family == family
-            and [a.get("artifact_id") for a in _active(preview)] == [artifact_id])
-
-
-def applied(preview: Preview) -> str:
-    """The adapters applied to the image as ``name:weight`` (the syntax `try` and `mix` take),
-    ``base alone`` when none was, ``""`` when that is not recorded."""
-    if preview.adapters is None:
-        return ""
-    return ", ".join(f"{a['name']}:{a['weight']:g}" for a in _active(preview)) or "base alone"

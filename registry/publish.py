@@ -30,7 +30,7 @@ from .db import session as open_session
 from .hubclient import HubError, api, hub_errors, token_of
 from .licenses import check_license
 from .models import Artifact, Preview, Publication
-from .previews import shows_only
+from .views import shows_only
 
 __all__ = ["PublishPlan", "Publication", "PublishResult", "plan_publication", "publish"]
 

@@ -19,8 +19,9 @@ from loradex.adapters.artifact import ArtifactInfo
 from loradex.adapters.probe import PROBE_VERSION
 
 from .models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
+from .rows import shape_text
 
-__all__ = ["apply_error", "apply_probe", "layer_set_for", "search_text", "shape_text", "storable", "training_metadata"]
+__all__ = ["apply_error", "apply_probe", "layer_set_for", "search_text", "storable", "training_metadata"]
 
 # Metadata outside ss_*/modelspec.* is kept only when it is a short string: pickles flatten
 # arbitrary leaves into metadata, and a catalog row is not the place for a blob.
@@ -66,11 +67,6 @@ def training_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
         if key.startswith(("ss_", "modelspec.")) or (isinstance(value, str) and len(value) <= _SHORT):
             kept[key] = value
     return kept
-
-
-def shape_text(shape: Sequence[int]) -> str:
-    """``(320, 4, 3, 3)`` → ``"320x4x3x3"`` (the layer-set and module shape notation)."""
-    return "x".join(map(str, shape))
 
 
 def storable(value: Any) -> Any:

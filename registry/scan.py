@@ -32,7 +32,7 @@ from loradex.adapters.artifact import ArtifactInfo
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError, RefusedFileError
 from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, hash_file
 
-from . import paths, queries
+from . import columns, lookup
 from .db import session as open_session
 from .discovery import Found, artifact_name, discover
 from .models import Artifact, ScanRoot, utcnow
@@ -187,7 +187,7 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
     def finish(s: Session) -> tuple[int, list[list[str]]]:
         missing = _mark_missing(s, roots, {str(f.path) for f in found})
         prefixes = tuple(_prefix(r) for r in roots)
-        groups = [[a.path for a in group] for group in queries.duplicates(s)
+        groups = [[a.path for a in group] for group in lookup.duplicates(s)
                   if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)]
         s.exec(update(ScanRoot).where(ScanRoot.path.in_(report.roots)).values(last_scan_at=utcnow()))
         return missing, groups
@@ -229,7 +229,7 @@ def _prefix(root: Path) -> str:
 
 def _under(s: Session, roots: Sequence[Path]) -> Any:
     dialect = s.get_bind().dialect
-    return or_(*(paths.under(Artifact.path, r, dialect) for r in roots))
+    return or_(*(columns.under(Artifact.path, r, dialect) for r in roots))
 
 
 def _record_roots(s: Session, roots: Sequence[Path]) -> None:

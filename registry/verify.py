@@ -1,4 +1,9 @@
-"""Re-hashing catalogued files to find the ones whose bytes changed behind the catalog's back."""
+"""Re-hashing catalogued files to find the ones whose bytes changed behind the catalog's back.
+
+Reading what to check (:func:`to_check`) and re-hashing (:func:`rehash`) need no database layer,
+so ``loradex verify`` shows its progress at once and opens the catalog for writing
+(:func:`record`) only when it has something to record.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,23 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-from sqlalchemy import update
-from sqlalchemy.engine import Engine
-from sqlmodel import select
+from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.hashing import FileHashes, hash_file
-
-from .db import session as open_session
-from .models import Artifact
 from loradex.adapters.progress import Progress, ProgressEvent
 
-__all__ = ["VerifyChange", "VerifyReport", "verify"]
+from .lookup import batched
+from .paths import absolute
+from .reading import Reader, as_reader, in_list
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+__all__ = ["VerifyChange", "VerifyReport", "record", "rehash", "to_check", "verify"]
+
+#: (id, path, sha256, tensor hash) of a row to re-hash.
+Checked = tuple[int, str, "str | None", "str | None"]
 
 
 @dataclass
@@ -72,15 +81,32 @@ def verify(engine: Engine, *, artifact_ids: Iterable[int] | None = None, workers
     Returns:
         A :class:`VerifyReport`.
     """
-    start = time.perf_counter()
-    query = select(Artifact.id, Artifact.path, Artifact.sha256, Artifact.tensor_hash).where(Artifact.status == "ok")
+    from .db import session as open_session
+
+    with open_session(engine) as session:
+        rows = to_check(session, artifact_ids=artifact_ids)
+    report = rehash(rows, workers=workers, progress=progress)
+    record(engine, report)
+    return report
+
+
+def to_check(source: Reader | Session, *, artifact_ids: Iterable[int] | None = None) -> list[Checked]:
+    """The ok rows to re-hash (only ``artifact_ids`` when given), by path."""
+    reader = as_reader(source)
+    params: dict[str, Any] = {}
+    where = "status = 'ok'"
     if artifact_ids is not None:
-        query = query.where(Artifact.id.in_(list(artifact_ids)))
-    with open_session(engine) as s:
-        rows = s.exec(query.order_by(Artifact.path)).all()
+        where += f" AND id IN {in_list('id', artifact_ids, params)}"
+    return [(ident, absolute(path, reader.folder), sha, tensor) for ident, path, sha, tensor in reader.rows(
+        f"SELECT id, path, sha256, tensor_hash FROM artifact WHERE {where} ORDER BY path", params)]
+
+
+def rehash(rows: list[Checked], *, workers: int = 4, progress: Progress | None = None) -> VerifyReport:
+    """Re-hash each row's file: what is missing, unreadable or changed (nothing is recorded)."""
+    start = time.perf_counter()
     report = VerifyReport()
 
-    def rehash(row: tuple[int, str, str | None, str | None]) -> tuple[tuple, FileHashes | str | None]:
+    def hashed(row: Checked) -> tuple[Checked, FileHashes | str | None]:
         if not os.path.exists(row[1]):
             return row, None
         try:
@@ -89,7 +115,7 @@ def verify(engine: Engine, *, artifact_ids: Iterable[int] | None = None, workers
             return row, " ".join(str(exc).split())
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for done, ((ident, path, sha, tensor), got) in enumerate(pool.map(rehash, rows), 1):
+        for done, ((ident, path, sha, tensor), got) in enumerate(pool.map(hashed, rows), 1):
             if got is None:
                 report.missing.append(path)
             elif isinstance(got, str):
@@ -101,20 +127,25 @@ def verify(engine: Engine, *, artifact_ids: Iterable[int] | None = None, workers
                                                        tensor is not None and got.tensor_hash == tensor))
             if progress:
                 progress(ProgressEvent("verify", done, len(rows), path))
-    _record(engine, report)
     report.elapsed = time.perf_counter() - start
     if progress:
         progress(ProgressEvent("done", len(rows), len(rows)))
     return report
 
 
-def _record(engine: Engine, report: VerifyReport) -> None:
+def record(engine: Engine, report: VerifyReport) -> None:
+    """Mark what ``report`` found: missing files ``missing``, changed ones ``error`` (see :func:`verify`)."""
+    from sqlalchemy import update
+
+    from .db import session as open_session
+    from .models import Artifact
+
     with open_session(engine) as s:
-        if report.missing:
-            s.exec(update(Artifact).where(Artifact.path.in_(report.missing)).values(status="missing"))
+        for part in batched(report.missing, 1000):  # a statement's parameters are limited
+            s.exec(update(Artifact).where(Artifact.path.in_(part)).values(status="missing"))  # type: ignore
         for change in report.changed:
             what = "its metadata was edited (same weights)" if change.same_weights else "its bytes changed"
-            s.exec(update(Artifact).where(Artifact.id == change.artifact_id).values(
+            s.exec(update(Artifact).where(Artifact.id == change.artifact_id).values(  # type: ignore[call-overload]
                 status="error", mtime=0.0,
                 error=f"{change.path}: {what} since it was catalogued (sha256 {(change.old_sha256 or '')[:12]}… "
                       f"now {change.new_sha256[:12]}…); `loradex scan` records the new contents"))

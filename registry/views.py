@@ -1,7 +1,8 @@
 """What the catalog's views hand the front ends: small documented dataclasses, no queries.
 
-:mod:`.queries` fills them (``lineage``, ``layer_summary``, ``details``, ``counts``); the CLI
-prints them, or their ``to_dict()`` under ``--json``; the Textual app reads their attributes.
+:mod:`.lookup` fills them (``lineage``, ``layer_summary``, ``details``, ``listing``), :mod:`.queries`
+``counts``; the CLI prints them, or their ``to_dict()`` under ``--json``; the Textual app reads
+their attributes. Artifacts in them are :class:`.rows.ArtifactRow` records.
 """
 
 from __future__ import annotations
@@ -10,21 +11,10 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import SQLModel
+from .rows import ArtifactRow, PreviewRow, PublicationRow, row_dict
 
-from .models import Artifact, Preview, Publication
-
-__all__ = ["Details", "KindCount", "LayerSummary", "Lineage", "LineageInput", "MadeBy", "UsedIn", "row_dict"]
-
-
-def row_dict(row: SQLModel, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A table row as a dict, its columns in the order the model declares them.
-
-    ``model_dump()`` alone follows the order in which SQLAlchemy happened to load the
-    attributes, which changes with what else was imported.
-    """
-    dumped = row.model_dump()
-    return {name: dumped[name] for name in type(row).model_fields if name in dumped and name not in without}
+__all__ = ["Details", "KindCount", "LayerSummary", "Lineage", "LineageInput", "Listed", "MadeBy", "UsedIn", "applied",
+           "shows_only"]
 
 
 @dataclass
@@ -45,7 +35,7 @@ class LineageInput:
     weight: float
     sha256: str | None
     ref: str | None
-    artifact: Artifact | None
+    artifact: ArtifactRow | None
 
 
 @dataclass
@@ -85,7 +75,7 @@ class UsedIn:
     op: str
     role: str
     weight: float
-    artifact: Artifact | None
+    artifact: ArtifactRow | None
 
 
 @dataclass
@@ -145,8 +135,8 @@ class Details:
 
     tags: list[str]
     layers: LayerSummary
-    previews: list[Preview]
-    publications: list[Publication]
+    previews: list[PreviewRow]
+    publications: list[PublicationRow]
     lineage: Lineage
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,7 +150,7 @@ class Details:
 class Listed:
     """One row of a listing: the columns ``list`` shows (and its JSON holds), none of the metadata,
     so that a listing of 100,000 artifacts reads no JSON blob it does not print. Attributes are
-    the :class:`.models.Artifact` columns of the same names (``status`` as read: see
+    the :class:`.rows.ArtifactRow` columns of the same names (``status`` as read: see
     :func:`.paths.status_on_disk`)."""
 
     id: int
@@ -182,7 +172,7 @@ class Listed:
 
     @property
     def provenance(self) -> list[str]:
-        """As :attr:`.models.Artifact.provenance`."""
+        """As :attr:`.rows.ArtifactRow.provenance`."""
         return list(self.sources or []) or [self.source]
 
 
@@ -212,5 +202,29 @@ def _field_values(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
-def _brief(a: Artifact | None) -> dict[str, Any] | None:
+def _brief(a: ArtifactRow | None) -> dict[str, Any] | None:
     return {"id": a.id, "name": a.name, "path": a.path} if a is not None else None
+
+
+# ---------------------------------------------------------------------------------------
+# What a preview shows (of a row read here, or of an ORM row: the same columns)
+
+
+def _active(preview: PreviewRow) -> list[dict[str, Any]]:
+    return [a for a in preview.adapters or [] if a.get("weight")]
+
+
+def shows_only(preview: PreviewRow, artifact_id: int, family: str) -> bool:
+    """Whether ``preview`` is a picture of this adapter alone on a base of ``family``: it was the
+    only adapter applied (at a weight other than 0) and the base was of that family. An image
+    whose adapters or base are not recorded is not known to be one."""
+    return (preview.adapters is not None and preview.base_family == family
+            and [a.get("artifact_id") for a in _active(preview)] == [artifact_id])
+
+
+def applied(preview: PreviewRow) -> str:
+    """The adapters applied to the image as ``name:weight`` (the syntax `try` and `mix` take),
+    ``base alone`` when none was, ``""`` when that is not recorded."""
+    if preview.adapters is None:
+        return ""
+    return ", ".join(f"{a['name']}:{a['weight']:g}" for a in _active(preview)) or "base alone"

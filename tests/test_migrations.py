@@ -104,7 +104,7 @@ def test_upgrading_from_0003_keeps_every_preview_and_leaves_its_adapters_unknown
 
     from loradex.registry.db import session as open_session
     from loradex.registry.models import Preview
-    from loradex.registry.previews import applied, shows_only
+    from loradex.registry.views import applied, shows_only
 
     engine = open_catalog(catalog_url, migrate=False)
     upgrade(engine, "0003")

@@ -10,11 +10,11 @@ import pytest
 from sqlmodel import select
 
 from loradex.adapters import ArtifactInfo, probe
-from loradex.registry import compat, queries
+from loradex.registry import compat, lookup, queries
 from loradex.registry.db import session as open_session
 from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
 from loradex.registry.models import Artifact, LayerSetLayer, Preview, Recipe, RecipeInput, Tag
-from loradex.registry.records import shape_text
+from loradex.registry.rows import shape_text
 
 from catalog_rows import add_artifact, add_probed  # tests/ is on sys.path under pytest
 
@@ -169,13 +169,13 @@ def test_a_listing_without_details_defers_them_until_accessed(engine, library):
 
 def test_tags_add_and_remove(session, library):
     art = library["anime-style"]
-    assert queries.tags_of(session, art) == ["anime", "style"]
+    assert lookup.tags_of(session, art) == ["anime", "style"]
     assert queries.set_tags(session, art, add=["  Favourite  Style ", "style"], remove=["anime"]) == [
         "favourite style", "style"]
     assert queries.set_tags(session, art, remove=["not-there"]) == ["favourite style", "style"]
     # "anime" is used by no one now: the tag itself is gone.
     assert queries.find(session, tag="anime") == []
-    by_id = queries.tags_by_artifact(session, library.values())
+    by_id = lookup.tags_by_artifact(session, library.values())
     assert by_id[library["cat-override"].id] == ["animal", "style"] and library["broken"].id not in by_id
     with pytest.raises(QueryError):
         queries.set_tags(session, art, add=["  "])
@@ -227,7 +227,7 @@ def test_duplicates_group_files_with_equal_sha256(session):
     add_artifact(session, "b", path="/y/b.safetensors", sha256=same, size=5)
     add_artifact(session, "gone", path="/z/gone.safetensors", sha256=same, status="missing")
     add_artifact(session, "alone", sha256="ef" * 32)
-    groups = queries.duplicates(session)
+    groups = lookup.duplicates(session)
     assert [[a.path for a in g] for g in groups] == [["/x/a.safetensors", "/y/b.safetensors"]]
 
 
@@ -250,16 +250,16 @@ def test_lineage_resolves_inputs_and_outputs(session):
     session.add(RecipeInput(recipe_id=bake.id, sha256=mix.sha256, ref="mix", weight=0.8))
     session.commit()
 
-    made = queries.lineage(session, mix)
+    made = lookup.lineage(session, mix)
     assert [r.op for r in made.made_by] == ["mix"] and made.made_by[0].params == {"rank": 8}
     inputs = made.made_by[0].inputs
     assert [(i.artifact.name if i.artifact else None, i.weight) for i in inputs] == [
         ("style-a", 0.7), ("style-b", 0.3), (None, 0.1)]
     assert [(u.op, u.artifact.name, u.weight) for u in made.used_in] == [("bake", "baked", 0.8)]
 
-    source = queries.lineage(session, a)
+    source = lookup.lineage(session, a)
     assert source.made_by == [] and [u.artifact.name for u in source.used_in] == ["mix"]
-    assert [r.op for r in queries.lineage(session, baked).made_by] == ["bake"]
+    assert [r.op for r in lookup.lineage(session, baked).made_by] == ["bake"]
 
 
 def test_lineage_as_json_names_artifacts_briefly(session):
@@ -270,9 +270,9 @@ def test_lineage_as_json_names_artifacts_briefly(session):
     session.flush()
     session.add(RecipeInput(recipe_id=recipe.id, position=0, sha256=a.sha256, ref="style-a", weight=0.5))
     session.commit()
-    made = queries.lineage(session, mix).to_dict()["made_by"]
+    made = lookup.lineage(session, mix).to_dict()["made_by"]
     assert made[0]["inputs"][0]["artifact"] == {"id": a.id, "name": "style-a", "path": a.path}
-    used = queries.lineage(session, a).to_dict()["used_in"]
+    used = lookup.lineage(session, a).to_dict()["used_in"]
     assert used == [{"id": recipe.id, "op": "mix", "role": "input", "weight": 0.5,
                      "artifact": {"id": mix.id, "name": "mix", "path": mix.path}}]
 
@@ -280,18 +280,18 @@ def test_lineage_as_json_names_artifacts_briefly(session):
 def test_counts_and_layer_summary(session, zoo_infos):
     lora = add_probed(session, zoo_infos["sd1-kohya-lora"], "sd1-kohya-lora")
     base = add_probed(session, zoo_infos["sd1-single"], "sd1-single")
-    summary = queries.layer_summary(session, lora, first=3)
+    summary = lookup.layer_summary(session, lora, first=3)
     assert summary.layers == 84 and summary.by_algorithm == {"lora": 84}
     assert set(summary.by_component) == {"unet", "text_encoder"} and summary.by_rank == {"4": 84}
     assert len(summary.first) == 3 and summary.first[0][0].startswith("lora_")
-    assert queries.layer_summary(session, base).layers == len(zoo_infos["sd1-single"].inventory)
+    assert lookup.layer_summary(session, base).layers == len(zoo_infos["sd1-single"].inventory)
     assert [(c.kind, c.format, c.base, c.count) for c in queries.counts(session)] == [
         ("checkpoint", "ldm_single_file", "sd1", 1), ("lora", "kohya", "sd1", 1)]
 
 
 def test_an_artifact_without_layers_has_an_empty_summary(session):
     bare = add_artifact(session, "bare")
-    assert queries.layer_summary(session, bare).to_dict() == {
+    assert lookup.layer_summary(session, bare).to_dict() == {
         "layers": 0, "by_component": {}, "by_algorithm": {}, "by_rank": {}, "first": []}
 
 

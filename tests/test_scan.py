@@ -34,11 +34,11 @@ from loradex.adapters.probe import PROBE_VERSION
 from loradex.adapters.safetensors_io.writer import save_tensors
 from loradex.adapters.zoo import Zoo
 from loradex.adapters.zoo.build import addnet_hash
-from loradex.registry import queries
+from loradex.registry import lookup, queries
 from loradex.registry.db import open_catalog
 from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, ScanRoot, Tag
-from loradex.registry.queries import duplicates
+from loradex.registry.lookup import duplicates
 from loradex.registry.records import search_text, training_metadata
 from loradex.registry.discovery import discover
 from loradex.registry.scan import scan
@@ -550,4 +550,4 @@ def test_a_scan_and_tag_edits_in_two_processes_lose_nothing(engine, tmp_path):
         for artifact in final.values():
             if artifact.path.startswith(str(first)):
                 assert artifact.notes == f"note {artifact.id}"
-                assert set(queries.tags_of(s, artifact)) == {f"t{artifact.id}", "edited"}
+                assert set(lookup.tags_of(s, artifact)) == {f"t{artifact.id}", "edited"}

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from loradex.adapters.generate import read_record
-from loradex.registry import queries
+from loradex.registry import lookup, queries
 from loradex.registry.db import open_catalog
 from loradex.registry.db import session as open_session
 
@@ -36,7 +36,7 @@ def _previews(url: str, name: str) -> list:
     engine = open_catalog(url)
     try:
         with open_session(engine) as s:
-            return queries.details(s, queries.resolve(s, name)).previews
+            return lookup.details(s, queries.resolve(s, name)).previews
     finally:
         engine.dispose()
 

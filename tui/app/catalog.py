@@ -12,7 +12,7 @@ import platformdirs
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from loradex.registry import browse, compat, queries
+from loradex.registry import browse, compat, lookup
 from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact, Module
 
@@ -86,10 +86,8 @@ class CatalogView:
 
     def details(self, artifact_id: int) -> tuple[Artifact, Any]:
         with open_session(self.engine) as session:
-            artifact = queries.resolve(session, str(artifact_id))
-            details = queries.details(session, artifact)
-            session.expunge_all()
-        return artifact, details
+            artifact = lookup.resolve(session, str(artifact_id))
+            return artifact, lookup.details(session, artifact)
 
     def modules(self, artifact_id: int) -> list[tuple[str | None, str | None, int | None, float | None]]:
         """``(canonical, component, rank, alpha)`` of each adapted layer, in file order."""

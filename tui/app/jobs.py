@@ -253,13 +253,13 @@ class Edits:
 
 def save_edits(engine: Engine, artifact_id: int, edits: Edits) -> list[str]:
     """Set the artifact's tags (exactly ``edits.tags``), note and preferred weight. Returns its tags."""
-    from loradex.registry import queries
+    from loradex.registry import lookup, queries
     from loradex.registry.db import session as open_session
 
     with open_session(engine) as session:
         artifact = queries.resolve(session, str(artifact_id))
-        present = set(queries.tags_of(session, artifact))
-        wanted = {queries.tag_name(t) for t in edits.tags if t.strip()}
+        present = set(lookup.tags_of(session, artifact))
+        wanted = {lookup.tag_name(t) for t in edits.tags if t.strip()}
         tags = queries.set_tags(session, artifact, add=sorted(wanted - present), remove=sorted(present - wanted))
         queries.set_note(session, artifact, edits.notes)
         queries.set_preferred_weight(session, artifact, edits.weight)
@@ -268,7 +268,7 @@ def save_edits(engine: Engine, artifact_id: int, edits: Edits) -> list[str]:
 
 def forget(engine: Engine, artifact_id: int) -> tuple[str, str, bool]:
     """Remove the artifact's catalog row; the file stays. Returns (name, path, is_dir)."""
-    from loradex.registry import queries
+    from loradex.registry import lookup, queries
     from loradex.registry.db import session as open_session
 
     with open_session(engine) as session:

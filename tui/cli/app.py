@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
+    from loradex.registry.reading import Reader
+
 # Plain (Click-style) help: Typer's Rich help panels print every boolean option as if it took
 # a value ("--json <bool>", Typer's own "--help <bool>" too) and read "[default: …]" in help
 # texts as Rich markup, dropping it. Plain help prints flags as flags and help texts as written.
@@ -145,14 +147,13 @@ def _disposed(engine: Engine | None) -> Iterator[Engine | None]:
         engine.dispose()
 
 
-def catalog_engine(ctx: typer.Context, *, create: bool = False,
-                   readonly: bool = False) -> AbstractContextManager[Engine]:
+def catalog_engine(ctx: typer.Context, *, create: bool = False) -> AbstractContextManager[Engine]:
     """The catalog chosen by ``--catalog`` / ``$LORADEX_CATALOG`` (:func:`.db.open_catalog`), disposed
-    after; only commands that add to it (``create``: scan, demo) make a new catalog file, and
-    commands that only read it open it ``readonly``."""
-    from loradex.registry import db  # sqlalchemy costs ~0.3 s: only commands that open a catalog pay it
+    after, for commands that change it; only those that add to it (``create``: scan, demo) make a
+    new catalog file. Commands that only read use :func:`catalog_reader`."""
+    from loradex.registry import db  # sqlalchemy costs ~0.4 s: only commands that change a catalog pay it
 
-    return _disposed(db.open_catalog(catalog_of(ctx), create=create, readonly=readonly))  # type: ignore[return-value]
+    return _disposed(db.open_catalog(catalog_of(ctx), create=create))  # type: ignore[return-value]
 
 
 def optional_engine(ctx: typer.Context, *, readonly: bool = False) -> AbstractContextManager[Engine | None]:
@@ -178,12 +179,20 @@ def input_path(ctx: typer.Context, ref: str) -> Path:
         return lineage.resolve_input(ref, engine=engine)
 
 
+def catalog_reader(ctx: typer.Context) -> AbstractContextManager[Reader]:
+    """The catalog for a command that only reads it (:func:`.reading.open_reader`: plain ``sqlite3``
+    for a SQLite catalog at the current schema, so the command never imports SQLAlchemy)."""
+    from loradex.registry.reading import open_reader
+
+    return open_reader(catalog_of(ctx))
+
+
 @contextmanager
-def catalog_session(ctx: typer.Context, *, readonly: bool = False) -> Iterator[Session]:
-    """A session on the catalog (:func:`catalog_engine`); ``readonly`` for commands that only read."""
+def catalog_session(ctx: typer.Context) -> Iterator[Session]:
+    """A session on the catalog (:func:`catalog_engine`), for commands that change it."""
     from loradex.registry import db
 
-    with catalog_engine(ctx, readonly=readonly) as engine, db.session(engine) as session:
+    with catalog_engine(ctx) as engine, db.session(engine) as session:
         yield session
 
 

@@ -13,8 +13,8 @@ from loradex.adapters.artifact import FAMILIES, KINDS, family_of
 from loradex.registry.vocabulary import SORT_KEYS
 
 from ..output import Sink
-from .app import (FOUND, JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_session, choice, handle_errors,
-                  input_path, invocation)
+from .app import (FOUND, JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_reader, catalog_session, choice,
+                  handle_errors, input_path, invocation)
 
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Files probed and hashed in parallel.")]
 
@@ -79,12 +79,12 @@ def list_cmd(
     json: JsonOpt = False,
 ) -> None:
     """List catalogued artifacts, filtered and sorted."""
-    from loradex.registry import queries
+    from loradex.registry import lookup
 
-    with catalog_session(ctx, readonly=True) as session:  # open while the rows stream out
-        checkpoint = queries.resolve(session, fits) if fits else None
-        Sink(json).artifact_list(queries.listing(
-            session, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
+    with catalog_reader(ctx) as reader:  # open while the rows stream out
+        checkpoint = lookup.resolve(reader, fits) if fits else None
+        Sink(json).artifact_list(lookup.listing(
+            reader, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
             status=status, fits=checkpoint, min_share=min_share, sort=sort, limit=limit))
 
 
@@ -92,11 +92,11 @@ def list_cmd(
 @handle_errors
 def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
     """Everything known about one artifact: hashes, base evidence, metadata, layers, lineage."""
-    from loradex.registry import queries
+    from loradex.registry import lookup
 
-    with catalog_session(ctx, readonly=True) as session:
-        artifact = queries.resolve(session, ref)
-        extra = queries.details(session, artifact)
+    with catalog_reader(ctx) as reader:
+        artifact = lookup.resolve(reader, ref)
+        extra = lookup.details(reader, artifact)
     Sink(json).artifact_details(artifact, extra)
 
 
@@ -114,7 +114,7 @@ def tag_cmd(
 
     Example: loradex tag 12 +style -old (or: loradex tag 12 -- -old, or --remove old).
     """
-    from loradex.registry import queries
+    from loradex.registry import lookup, queries
 
     adding, removing = list(add or []), list(remove or [])
     for change in changes or []:
@@ -125,7 +125,7 @@ def tag_cmd(
     with catalog_session(ctx) as session:
         artifact = queries.resolve(session, ref)
         tags = (queries.set_tags(session, artifact, add=adding, remove=removing) if adding or removing
-                else queries.tags_of(session, artifact))
+                else lookup.tags_of(session, artifact))
     Sink(json).tag_list(artifact, tags)
 
 
@@ -177,11 +177,16 @@ def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = Fals
     Missing files are marked missing, changed ones error (the next scan records their new
     contents). Exits 0 when every file is as catalogued, 4 when something was found.
     """
-    from loradex.registry.verify import verify
+    from loradex.registry.verify import record, rehash, to_check
 
     sink = Sink(json)
-    with catalog_engine(ctx) as engine, sink.progress("verifying") as progress:
-        report = verify(engine, workers=workers, progress=progress)
+    with catalog_reader(ctx) as reader:
+        rows = to_check(reader)
+    with sink.progress("verifying") as progress:
+        report = rehash(rows, workers=workers, progress=progress)
+    if report.missing or report.changed:
+        with catalog_engine(ctx) as engine:
+            record(engine, report)
     sink.report("verified", report.to_dict())
     if not report.clean:
         raise typer.Exit(FOUND)
@@ -191,10 +196,10 @@ def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = Fals
 @handle_errors
 def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Groups of catalogued files with identical contents (same sha256)."""
-    from loradex.registry import queries
+    from loradex.registry import lookup
 
-    with catalog_session(ctx, readonly=True) as session:
-        groups = queries.duplicates(session)
+    with catalog_reader(ctx) as reader:
+        groups = lookup.duplicates(reader)
     Sink(json).duplicate_groups(groups)
 
 
@@ -209,14 +214,15 @@ def check_cmd(ctx: typer.Context, adapter: RefArg,
     Exits 0 when compatible (every layer fits), 4 when partial or incompatible (the JSON
     "verdict" says which).
     """
-    from loradex.registry import compat, db, queries
+    from loradex.registry import compat, lookup
     from loradex.registry.errors import RefNotFoundError
+    from loradex.registry.location import catalog_in_use
 
     result = None
-    if db.catalog_in_use(catalog_of(ctx)):
+    if catalog_in_use(catalog_of(ctx)):
         try:
-            with catalog_session(ctx, readonly=True) as session:
-                result = compat.check(session, queries.resolve(session, adapter), queries.resolve(session, base))
+            with catalog_reader(ctx) as reader:
+                result = compat.check(reader, lookup.resolve(reader, adapter), lookup.resolve(reader, base))
         except RefNotFoundError:
             if not any(Path(ref).exists() for ref in (adapter, base)):
                 raise
@@ -256,7 +262,7 @@ def demo_cmd(
         with sink.progress("scanning") as progress:  # not eval/: its CLIP is a tool, not an adapter
             report = scan([root / "bases", root / "adapters"], engine=engine, progress=progress)
         with db.session(engine) as session:
-            rows = queries.counts(session, under=str(root))
+            rows = queries.counts(session, folder=str(root))
         url = engine.url.render_as_string(hide_password=True)
     sink.catalog_counts(rows, scan=report.to_dict(), catalog=url)
     sink.note(f"zoo: {root}\ncatalog: {url}\nnext, try:\n" + "\n".join(f"  {hint}" for hint in _demo_hints(ctx, root)))

@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from loradex.adapters.errors import LoradexError
-from loradex.adapters.probe import probe
 
 from ..output import Sink
 from .app import JsonOpt, RefArg, app, handle_errors, input_path
@@ -20,6 +19,8 @@ def probe_cmd(ctx: typer.Context, refs: Annotated[list[str], typer.Argument(
         metavar="REF...", help="Files or folders (or catalog refs, with a catalog in use).")],
         json: JsonOpt = False) -> None:
     """Identify artifacts: kind, format, base (with evidence), ranks, trigger words."""
+    from loradex.adapters.probe import probe
+
     sink = Sink(json)
     infos, failures = [], []
     for ref in refs:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
-import loradex.adapters.recipe as recipes
+from loradex.adapters import options
 from loradex.adapters.errors import LoradexError
 from loradex.adapters.words import printable
 
@@ -22,6 +23,7 @@ from ..output import Sink
 from .app import JsonOpt, app, choice, handle_errors, optional_engine
 
 if TYPE_CHECKING:
+    import loradex.adapters.recipe as recipes
     from loradex.registry.lineage import OpResult
 
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Output file.", show_default=False)]
@@ -46,8 +48,16 @@ def weighted_refs(values: list[str]) -> list[tuple[str, float]]:
             except ValueError:
                 raise typer.BadParameter(f"no such option {value}") from None
             raise typer.BadParameter(f"{value!r}: a weight goes after its input, as REF:{value}")
-        pairs.append(_parsed(recipes.parse_weighted, value, "REF[:WEIGHT]"))
+        pairs.append(_parsed(_recipes().parse_weighted, value, "REF[:WEIGHT]"))
     return pairs
+
+
+def _recipes() -> ModuleType:
+    """The recipe module, loaded by the commands that build a recipe (with the readers it brings,
+    ~0.1 s that ``--help`` and the catalog commands do not pay)."""
+    import loradex.adapters.recipe as recipes
+
+    return recipes
 
 
 def _recipe_file(values: list[str] | None) -> Path | None:
@@ -59,7 +69,7 @@ def _recipe_file(values: list[str] | None) -> Path | None:
 def recipe_of(op: str, out: Path | None, inputs: list[tuple[str, float]] | None = None, *, base: str | None = None,
             tuned: str | None = None, **params: Any) -> recipes.Recipe:
     """The recipe of an operation given by options (references resolved when it runs)."""
-    return recipes.Recipe.given(op, inputs or [], base=base, tuned=tuned, output=_output(out), **params)
+    return _recipes().Recipe.given(op, inputs or [], base=base, tuned=tuned, output=_output(out), **params)
 
 
 def _from_file(path: Path, **given: Any) -> recipes.Recipe:
@@ -69,7 +79,7 @@ def _from_file(path: Path, **given: Any) -> recipes.Recipe:
     if extra:
         raise typer.BadParameter(f"{', '.join(extra)} cannot be combined with a recipe file; "
                                  "set them in the file instead")
-    return recipes.load(path)
+    return _recipes().load(path)
 
 
 def _need(**values: Any) -> None:
@@ -128,7 +138,7 @@ def mix_cmd(
     out: OutOpt = None,
     rank: RankOpt = None,
     method: Annotated[Optional[str], choice(
-        "--method", recipes.MIX_METHODS, help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. "
+        "--method", options.MIX_METHODS, help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. "
                                               "[default: concat, svd when --rank is given]")] = None,
     block_weights: Annotated[Optional[str], typer.Option(
         "--block-weights", metavar="IN=1,MID=0.5,OUT=1,TE=0",
@@ -151,7 +161,7 @@ def mix_cmd(
                                           "--block-weights": block_weights, "--base": base})
     else:
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
-        weights = _parsed(recipes.parse_block_weights, block_weights, "--block-weights") or {}
+        weights = _parsed(_recipes().parse_block_weights, block_weights, "--block-weights") or {}
         spec = recipe_of("mix", out, weighted_refs(inputs or []), base=base, rank=rank,
                          method=method or ("svd" if rank is not None else "concat"), block_weights=weights)
     _run(ctx, spec, json)
@@ -183,7 +193,7 @@ def resize_cmd(
         _need(**{"-o OUT": out})
         if (rank is None) == (dynamic is None):
             raise typer.BadParameter("give exactly one of --rank R and --dynamic METHOD=VALUE")
-        rule = _parsed(recipes.parse_dynamic, dynamic, "--dynamic")
+        rule = _parsed(_recipes().parse_dynamic, dynamic, "--dynamic")
         spec = recipe_of("resize", out, [(ref, 1.0)], base=base, rank=rank, dynamic=list(rule) if rule else None)
     _run(ctx, spec, json)
 
@@ -197,7 +207,7 @@ def bake_cmd(
                                                 help="The checkpoint (path or catalog ref); never modified.")] = None,
     out: Annotated[Optional[Path], typer.Option("-o", "--out", show_default=False,
                                                 help="Output file (a folder for a diffusers base).")] = None,
-    dtype: Annotated[Optional[str], choice("--dtype", recipes.DTYPES,
+    dtype: Annotated[Optional[str], choice("--dtype", options.DTYPES,
                                            help="Floating tensors' dtype [default: as the base].")] = None,
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Bake the layers that match when some LoRA layers match nothing in the base.")] = False,
@@ -237,7 +247,7 @@ def extract_cmd(
                                                  help="The fine-tuned checkpoint (path or catalog ref).")] = None,
     rank: RankOpt = None,
     out: OutOpt = None,
-    dtype: Annotated[Optional[str], choice("--dtype", recipes.DTYPES,
+    dtype: Annotated[Optional[str], choice("--dtype", options.DTYPES,
                                            help="Storage dtype of the factors [default: fp16].")] = None,
     json: JsonOpt = False,
 ) -> None:

@@ -13,13 +13,12 @@ from rich.text import Text
 
 from loradex.adapters.words import count, printable
 from loradex.adapters.words import size as size_text
-from loradex.registry.previews import applied
 
 from .base import BaseSink
 
 if TYPE_CHECKING:
     from loradex.registry.compat import Compatibility
-    from loradex.registry.models import Artifact
+    from loradex.registry.rows import ArtifactRow  # or an ORM Artifact: the same attributes
     from loradex.registry.views import Details, KindCount, Listed
 
 
@@ -56,7 +55,7 @@ class CatalogOutput(BaseSink):
     def _list_lines(self, cells: Iterable[tuple[str, ...]]) -> None:
         """The listing as plain lines, column widths taken from the first chunk (a longer cell
         later pushes its line out rather than holding the screen back), flushed chunk by chunk."""
-        from loradex.registry.queries import batched  # loaded already: the rows come from the catalog
+        from loradex.registry.lookup import batched  # loaded already: the rows come from the catalog
 
         out, n, widths = self.out.file, 0, None
         for part in batched(cells, LINES_CHUNK):
@@ -68,9 +67,10 @@ class CatalogOutput(BaseSink):
             n += len(part)
         out.write(count(n, "artifacts") + "\n")
 
-    def artifact_details(self, a: Artifact, extra: Details) -> None:
-        from loradex.registry.compat import base_of
-        from loradex.registry.views import row_dict
+    def artifact_details(self, a: ArtifactRow, extra: Details) -> None:
+        from loradex.registry.compat import base_of  # the catalog's modules load only when a catalog is read
+        from loradex.registry.rows import row_dict
+        from loradex.registry.views import applied
 
         if self.as_json:
             data = row_dict(a, without=("search_text",))
@@ -129,19 +129,19 @@ class CatalogOutput(BaseSink):
         for use in extra.lineage.used_in:
             self.out.print(f"used in {use.op} (×{use.weight:g}) → {_ref(use.artifact, 'not catalogued')}")
 
-    def tag_list(self, a: Artifact, tags: list[str]) -> None:
+    def tag_list(self, a: ArtifactRow, tags: list[str]) -> None:
         if self.as_json:
             self.emit_json({"id": a.id, "name": a.name, "tags": tags})
         else:
             self.out.print(f"{a.name}: {', '.join(tags) if tags else 'no tags'}")
 
-    def artifact_note(self, a: Artifact) -> None:
+    def artifact_note(self, a: ArtifactRow) -> None:
         if self.as_json:
             self.emit_json({"id": a.id, "name": a.name, "notes": a.notes})
         else:
             self.out.print(f"{a.name}: {a.notes or 'no note'}")
 
-    def artifact_weight(self, a: Artifact) -> None:
+    def artifact_weight(self, a: ArtifactRow) -> None:
         if self.as_json:
             self.emit_json({"id": a.id, "name": a.name, "preferred_weight": a.preferred_weight})
         else:
@@ -170,7 +170,7 @@ class CatalogOutput(BaseSink):
             if len(value) > LISTED:
                 self.out.print(f"  … and {len(value) - LISTED} more (--json lists all)", markup=False, highlight=False)
 
-    def duplicate_groups(self, groups: list[list[Artifact]]) -> None:
+    def duplicate_groups(self, groups: list[list[ArtifactRow]]) -> None:
         if self.as_json:
             self.emit_json({"groups": [{"sha256": g[0].sha256, "size": g[0].size,
                                         "artifacts": [artifact_row(a, []) for a in g]} for g in groups]})
@@ -208,7 +208,7 @@ class CatalogOutput(BaseSink):
         self.out.print(table)
 
 
-def artifact_row(a: Artifact | Listed, tags: list[str]) -> dict[str, Any]:
+def artifact_row(a: ArtifactRow | Listed, tags: list[str]) -> dict[str, Any]:
     """The JSON of one artifact in a listing."""
     from loradex.registry.compat import base_of  # the catalog's modules load only when a catalog is read
 
@@ -277,17 +277,17 @@ def _report_line(key: str, item: Any) -> str:
     return str(item)
 
 
-def _base_cell(a: Artifact | Listed) -> str:
+def _base_cell(a: ArtifactRow | Listed) -> str:
     return f"{a.base_override} (set; probed {a.base})" if a.base_override else a.base
 
 
-def _ranks(a: Artifact | Listed) -> str:
+def _ranks(a: ArtifactRow | Listed) -> str:
     if a.rank_min is None:
         return ""
     return str(a.rank_min) if a.rank_min == a.rank_max else f"{a.rank_min}–{a.rank_max}"
 
 
-def _ref(a: Artifact | None, fallback: str) -> str:
+def _ref(a: ArtifactRow | None, fallback: str) -> str:
     return f"{a.name} (id {a.id})" if a is not None else fallback
 
 

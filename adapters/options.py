@@ -1,0 +1,26 @@
+"""The operations' option tables: the one place each option's values are listed (CLI choices,
+recipe checks, the writers' dtypes). Data only, no imports: the command line builds its options
+from these at start-up without loading the code that runs the operations (:mod:`.recipe`)."""
+
+from __future__ import annotations
+
+__all__ = ["DTYPES", "DYNAMIC_METHODS", "FORMATS", "MIX_METHODS", "NEEDS_BASE", "OPS", "PARAMS"]
+
+OPS = ("mix", "resize", "bake", "extract", "convert")
+#: Target formats of ``convert``.
+FORMATS = ("kohya", "diffusers", "peft")
+MIX_METHODS = ("concat", "svd")
+DYNAMIC_METHODS = ("sv_ratio", "sv_fro", "sv_cumulative")
+#: Storage dtype options → safetensors dtype codes.
+DTYPES = {"fp16": "F16", "bf16": "BF16", "fp32": "F32"}
+#: The parameters each op takes in a recipe file besides its inputs; anything else is refused
+#: (a typo must not be silently ignored: `rnak = 8` would otherwise bake at the default rank).
+PARAMS: dict[str, tuple[str, ...]] = {
+    "mix": ("method", "rank", "block_weights"),
+    "resize": ("rank", "dynamic"),
+    "bake": ("dtype", "allow_partial"),
+    "extract": ("rank", "dtype"),
+    "convert": ("to", "rank"),
+}
+#: Ops that cannot run without a base (mix and resize take one only for DoRA inputs).
+NEEDS_BASE = ("bake", "extract")

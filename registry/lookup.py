@@ -1,0 +1,412 @@
+"""Questions to the catalog, asked in SQL any :class:`.reading.Reader` runs: resolve a reference,
+list with filters, tags, details (layers, previews, publications, lineage), duplicates.
+
+Each function takes a Reader, or an ORM session to read through (:func:`.reading.as_reader`),
+and returns plain rows (:mod:`.rows`, :mod:`.views`): the read-only commands run them on plain
+``sqlite3``, the Textual app and the services inside their sessions. Every filter is SQL over
+indexed columns (no Python filtering), so listing stays fast on large catalogs. Changes to the
+catalog are :mod:`.queries`'.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from itertools import groupby, islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from loradex.adapters.weights import WEIGHT_SUFFIXES
+
+from . import compat
+from .errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
+from .paths import stored
+from .reading import Reader, as_reader, in_list
+from .rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, build, column_list
+from .views import Details, LayerSummary, Lineage, LineageInput, Listed, MadeBy, UsedIn
+from .vocabulary import SORT_FIELDS, SORT_KEYS
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    Source = Reader | Session
+
+__all__ = ["CHUNK", "artifacts", "batched", "by_id", "details", "duplicates", "layer_summary", "lineage", "listing",
+           "looks_like_path", "matching_ids", "resolve", "tag_name", "tags_by_artifact", "tags_of",
+           "where_clauses"]
+
+_T = TypeVar("_T")
+
+#: Rows :func:`listing` reads (and tags) at a time: its memory does not grow with the catalog.
+CHUNK = 1000
+
+_ARTIFACT = column_list(ArtifactRow, "a")
+_HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
+_PATH_SUFFIXES = WEIGHT_SUFFIXES | {".toml", ".json"}
+_SORT_COLUMNS = dict(zip(SORT_FIELDS, ("a.name", "a.size", "a.rank_max", "a.kind", compat.EFFECTIVE_BASE,
+                                       "a.created_at")))
+
+
+def batched(items: Iterable[_T], n: int) -> Iterator[list[_T]]:
+    """``items`` in lists of ``n`` (the last shorter): ``itertools.batched`` of Python 3.12."""
+    it = iter(items)
+    while part := list(islice(it, n)):
+        yield part
+
+
+def artifacts(reader: Reader, where: str, params: dict[str, Any], *, order: str = "a.id",
+              limit: int | None = None) -> list[ArtifactRow]:
+    """Whole artifact rows ``WHERE where`` (over ``artifact a``), in ``order``."""
+    sql = f"SELECT {_ARTIFACT} FROM artifact a WHERE {where} ORDER BY {order}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [build(ArtifactRow, values, reader.folder) for values in reader.rows(sql, params)]
+
+
+def by_id(source: Source, artifact_id: int) -> ArtifactRow | None:
+    """The artifact with this id, or None."""
+    found = artifacts(as_reader(source), "a.id = :id", {"id": artifact_id})
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------------------------------
+# What a user means by a reference
+
+
+def resolve(source: Source, ref: str) -> ArtifactRow:
+    """The artifact a user means by ``ref``.
+
+    Tried in order: an integer id, an exact name, a path (absolute or relative to the
+    current folder), a sha256 prefix of at least 6 hex digits or an AutoV2 hash (10 hex).
+
+    Raises:
+        RefNotFoundError: nothing matches.
+        AmbiguousRefError: several artifacts match (the message names up to five).
+    """
+    reader = as_reader(source)
+    ref = ref.strip()
+    # Up to 18 digits: beyond that no 64-bit id exists, and PostgreSQL would reject the value.
+    if ref.isdigit() and len(ref) <= 18 and (hit := by_id(reader, int(ref))) is not None:
+        return hit
+    if ref and (hit := _unique(reader, "a.name = :ref", {"ref": ref}, ref)):
+        return hit
+    if ref:
+        params: dict[str, Any] = {}
+        where = f"a.path IN {in_list('path', {stored(p, reader.folder) for p in _path_forms(ref)}, params)}"
+        if hit := _unique(reader, where, params, ref):
+            return hit
+    prefix = ref.lower()
+    if _HEX_PREFIX.fullmatch(prefix):
+        # A range instead of LIKE 'abc%': it uses the sha256 index on SQLite and PostgreSQL.
+        where = "(a.sha256 >= :low AND a.sha256 < :high) OR a.autov2 = :low"
+        if hit := _unique(reader, where, {"low": prefix, "high": prefix + "g"}, ref):
+            return hit
+    if looks_like_path(ref):
+        if not Path(ref).expanduser().exists():
+            raise RefNotFoundError(ref, hint="no such file, and no catalogued artifact has that path")
+        raise RefNotFoundError(ref, hint="that file is not in the catalog; `loradex scan` adds it, "
+                                         "`loradex probe` describes it")
+    raise RefNotFoundError(ref)
+
+
+def _path_forms(ref: str) -> set[str]:
+    """The paths ``ref`` may name as scan stores them: as typed, absolute, and through links."""
+    forms = {ref, os.path.abspath(os.path.expanduser(ref))}
+    try:
+        forms.add(str(Path(ref).expanduser().resolve()))
+    except (OSError, RuntimeError):  # a link loop or an unreadable folder: just not that form
+        pass
+    return forms
+
+
+def _unique(reader: Reader, where: str, params: dict[str, Any], ref: str) -> ArtifactRow | None:
+    """The one artifact ``where`` selects, None for none; several raise AmbiguousRefError."""
+    found = artifacts(reader, where, params, limit=MAX_CANDIDATES + 1)
+    if len(found) <= 1:
+        return found[0] if found else None
+    total = reader.value(f"SELECT COUNT(*) FROM artifact a WHERE {where}", params)
+    raise AmbiguousRefError(ref, found, total=total)
+
+
+def looks_like_path(ref: str) -> bool:
+    """Whether ``ref`` is spelled as a path (a folder separator, or a weights or recipe file's
+    suffix) rather than a name or hash: one that does not exist is "no such file"."""
+    return "/" in ref or os.sep in ref or Path(ref).suffix.lower() in _PATH_SUFFIXES
+
+
+# ---------------------------------------------------------------------------------------
+# Filters, order, listings
+
+
+def where_clauses(params: dict[str, Any], *, kind: str | None = None, base: str | None = None,
+                  tag: str | None = None, text: str | None = None, rank_min: int | None = None,
+                  rank_max: int | None = None, status: str | None = None) -> list[str]:
+    """The WHERE conditions (over ``artifact a``) of the listing filters, their values added to
+    ``params`` (shared with the TUI's browse query; see :func:`listing` for the arguments)."""
+    conditions = []
+    if kind:
+        conditions.append("a.kind = :kind")
+        params["kind"] = kind
+    if base:
+        conditions.append(f"{compat.EFFECTIVE_BASE} = :base")
+        params["base"] = base
+    if status:
+        conditions.append("a.status = :status")
+        params["status"] = status
+    if rank_min is not None:
+        conditions.append("a.rank_max >= :rank_min")
+        params["rank_min"] = rank_min
+    if rank_max is not None:
+        conditions.append("a.rank_min <= :rank_max")
+        params["rank_max"] = rank_max
+    if text:
+        # search_text is stored lowercased; the escapes keep % and _ literal.
+        conditions.append("a.search_text LIKE :text ESCAPE '/'")
+        params["text"] = "%" + re.sub(r"([/%_])", r"/\1", text.lower()) + "%"
+    if tag:
+        conditions.append("a.id IN (SELECT x.artifact_id FROM artifact_tag x JOIN tag t ON t.id = x.tag_id "
+                          "WHERE t.name = :tag)")
+        params["tag"] = tag_name(tag)
+    return conditions
+
+
+def order_by(sort: str) -> str:
+    """ORDER BY of a :data:`.vocabulary.SORT_KEYS` key (``-``: descending); ties go by name, then
+    id; NULLs last (SQLite and PostgreSQL disagree on where they sort by default).
+
+    Raises:
+        QueryError: an unknown key.
+    """
+    if sort not in SORT_KEYS:
+        raise QueryError(f"unknown sort key {sort!r}; use one of {', '.join(SORT_KEYS)}")
+    direction = "DESC" if sort.startswith("-") else "ASC"
+    return f"{_SORT_COLUMNS[sort.lstrip('-')]} {direction} NULLS LAST, a.name, a.id"
+
+
+def _selection(columns: str, params: dict[str, Any], *, kind: str | None, base: str | None, tag: str | None,
+               text: str | None, rank_min: int | None, rank_max: int | None, status: str | None,
+               fits: ArtifactRow | None, min_share: float, sort: str, limit: int | None) -> str:
+    """SELECT ``columns`` with :func:`listing`'s filters, order and limit. With ``status``, rows
+    that may read as it are selected and the caller filters and limits them."""
+    order = order_by(sort)
+    conditions = where_clauses(params, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min,
+                               rank_max=rank_max)
+    join = ""
+    if fits is not None:
+        join, _, fitting = compat.fit_join(fits, params, min_share=min_share)
+        conditions += fitting
+    if status:
+        # An ok row whose file is gone reads as missing (paths.py): such rows are read, then filtered.
+        conditions.append("a.status IN ('missing', 'ok')" if status == "missing" else "a.status = :status")
+        params["status"] = status
+    sql = f"SELECT {columns} FROM artifact a{join}"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    sql += f" ORDER BY {order}"
+    if limit is not None and not status:
+        sql += f" LIMIT {int(limit)}"
+    return sql
+
+
+def listing(source: Source, *, kind: str | None = None, base: str | None = None, tag: str | None = None,
+            text: str | None = None, rank_min: int | None = None, rank_max: int | None = None,
+            status: str | None = None, fits: ArtifactRow | None = None, min_share: float = 1.0,
+            sort: str = "name", limit: int | None = None, chunk: int = CHUNK) -> Iterator[tuple[Listed, list[str]]]:
+    """The artifacts matching every given filter, as :class:`.views.Listed` rows with their tags,
+    read ``chunk`` rows at a time and yielded as they arrive — so the first rows of a
+    100,000-row catalog come at once and memory stays bounded. The reader must stay open while
+    the rows are consumed.
+
+    Args:
+        source: a reader or session.
+        kind: ``lora``, ``lycoris``, ``checkpoint`` …
+        base: the base family, as overridden by the user where they did (``base_override``).
+        tag: a tag name (case-insensitive).
+        text: a case-insensitive substring of name, trigger words and training metadata.
+        rank_min: keep artifacts with some rank at or above this (their largest rank).
+        rank_max: keep artifacts with some rank at or below this (their smallest rank).
+            Artifacts without ranks drop out when either bound is given.
+        status: ``ok``, ``error`` or ``missing`` (as read: a file gone since the last scan is missing).
+        fits: a checkpoint: keep adapters whose layers fit it (see :func:`.compat.fits`).
+        min_share: with ``fits``, the least share of layers that must fit.
+        sort: one of :data:`.vocabulary.SORT_KEYS` (``-`` prefix: descending); ties go by name, id.
+        limit: at most this many rows.
+
+    Yields:
+        (row, its sorted tags) in ``sort`` order.
+
+    Raises:
+        QueryError: an unknown ``sort`` key or a ``min_share`` outside [0, 1] (before any row).
+        NoLayersError: ``fits`` has no stored layer inventory.
+    """
+    reader = as_reader(source)
+    params: dict[str, Any] = {}
+    sql = _selection(column_list(Listed, "a"), params, kind=kind, base=base, tag=tag, text=text,
+                     rank_min=rank_min, rank_max=rank_max, status=status, fits=fits, min_share=min_share,
+                     sort=sort, limit=limit)
+    # Run now, not on the first row: an error comes before the caller has printed anything.
+    rows: Iterator[Listed] = (build(Listed, values, reader.folder)
+                              for values in reader.rows(sql, params, stream=True))
+    if status:
+        rows = islice((row for row in rows if row.status == status), limit)
+    return ((row, tags.get(row.id, [])) for part in batched(rows, chunk)
+            for tags in [tags_by_artifact(reader, part)] for row in part)
+
+
+def matching_ids(source: Source, *, fits: ArtifactRow | None = None, min_share: float = 1.0,
+                 sort: str = "name", limit: int | None = None, **filters: Any) -> list[int]:
+    """The ids :func:`listing` would list, in its order (``filters``: its other filters)."""
+    if filters.get("status"):
+        return [row.id for row, _ in listing(source, fits=fits, min_share=min_share, sort=sort, limit=limit,
+                                             **filters)]
+    reader = as_reader(source)
+    params: dict[str, Any] = {}
+    sql = _selection("a.id", params, fits=fits, min_share=min_share, sort=sort, limit=limit, status=None,
+                     **{name: filters.get(name) for name in ("kind", "base", "tag", "text", "rank_min", "rank_max")})
+    return [artifact_id for artifact_id, in reader.rows(sql, params)]
+
+
+# ---------------------------------------------------------------------------------------
+# Tags
+
+
+def tag_name(name: str) -> str:
+    """A tag as the catalog stores it: blanks collapsed, lower case (tags are case-insensitive, as
+    on Civitai: "Anime" and "anime" are one tag)."""
+    clean = " ".join(name.split()).lower()
+    if not clean:
+        raise QueryError("a tag cannot be empty")
+    return clean
+
+
+def tags_of(source: Source, artifact: Any) -> list[str]:
+    """The artifact's tags, sorted."""
+    return tags_by_artifact(source, [artifact]).get(artifact.id or 0, [])
+
+
+def tags_by_artifact(source: Source, artifacts: Iterable[Any]) -> dict[int, list[str]]:
+    """Tags of many artifacts, one query per :data:`CHUNK` of them (a statement's parameters are
+    limited): ``{artifact id: sorted tag names}`` (only tagged ones)."""
+    reader = as_reader(source)
+    result: dict[int, list[str]] = defaultdict(list)
+    for ids in batched((a.id for a in artifacts if a.id is not None), CHUNK):
+        params: dict[str, Any] = {}
+        sql = (f"SELECT x.artifact_id, t.name FROM artifact_tag x JOIN tag t ON t.id = x.tag_id "
+               f"WHERE x.artifact_id IN {in_list('id', ids, params)} ORDER BY t.name")
+        for artifact_id, name in reader.rows(sql, params):
+            result[artifact_id].append(name)
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# Views of one artifact, and of the catalog
+
+
+def duplicates(source: Source) -> list[list[ArtifactRow]]:
+    """Files with the same sha256 (status ok), largest first; each group sorted by path."""
+    reader = as_reader(source)
+    # Hashes shared by any rows first: a scan of the sha256 index alone (filtering on status there
+    # made it a table scan and a sort, 2-3 times slower at 100,000 rows); groups left with fewer
+    # than two ok copies drop out below.
+    shared = "SELECT sha256 FROM artifact WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1"
+    rows = artifacts(reader, f"a.status = 'ok' AND a.sha256 IN ({shared})", {},
+                     order="a.size DESC, a.sha256, a.path")
+    groups = (list(group) for _, group in groupby(rows, key=lambda a: a.sha256))
+    return [group for group in groups if len(group) > 1]
+
+
+def _by_sha256(reader: Reader, hashes: set[str]) -> dict[str, ArtifactRow]:
+    found: dict[str, ArtifactRow] = {}
+    if hashes:
+        params: dict[str, Any] = {}
+        # An ok copy beats a missing one; among equals the oldest row wins.
+        for row in artifacts(reader, f"a.sha256 IN {in_list('sha', sorted(hashes), params)}", params,
+                             order="CASE WHEN a.status = 'ok' THEN 0 ELSE 1 END, a.id"):
+            found.setdefault(row.sha256 or "", row)
+    return found
+
+
+def lineage(source: Source, artifact: Any) -> Lineage:
+    """Where an artifact came from and what was made from it.
+
+    A recipe made the artifact when it is recorded for its row or for its sha256; it used the
+    artifact when one of its inputs has the artifact's sha256.
+
+    Returns:
+        The :class:`.views.Lineage`; inputs and outputs are matched to catalogued artifacts by
+        sha256 (an ok copy first, then the oldest row).
+    """
+    reader = as_reader(source)
+    recipe_columns, input_columns = column_list(RecipeRow, "r"), column_list(RecipeInputRow, "i")
+    params: dict[str, Any] = {"id": artifact.id, "sha": artifact.sha256}
+    made_by_clause = "r.artifact_id = :id" + (" OR r.output_sha256 = :sha" if artifact.sha256 else "")
+    recipes = [build(RecipeRow, values, reader.folder) for values in reader.rows(
+        f"SELECT {recipe_columns} FROM recipe r WHERE {made_by_clause} ORDER BY r.created_at, r.id", params)]
+    ids: dict[str, Any] = {}
+    inputs = [build(RecipeInputRow, values, reader.folder) for values in reader.rows(
+        f"SELECT {input_columns} FROM recipe_input i WHERE i.recipe_id IN {in_list('r', [r.id for r in recipes], ids)} "
+        "ORDER BY i.recipe_id, i.position", ids)]
+    width = len(RecipeInputRow.__dataclass_fields__)
+    uses = [(build(RecipeInputRow, values[:width], reader.folder), build(RecipeRow, values[width:], reader.folder))
+            for values in reader.rows(f"SELECT {input_columns}, {recipe_columns} FROM recipe_input i "
+                                      "JOIN recipe r ON r.id = i.recipe_id WHERE i.sha256 = :sha ORDER BY r.id",
+                                      params)] if artifact.sha256 else []
+    known = _by_sha256(reader, {i.sha256 for i in inputs if i.sha256}
+                       | {r.output_sha256 for _, r in uses if r.output_sha256 and not r.artifact_id})
+    made_by = [MadeBy(r.id, r.op, r.params, r.loradex_version, r.created_at, [
+        LineageInput(i.position, i.role, i.weight, i.sha256, i.ref, known.get(i.sha256 or ""))
+        for i in inputs if i.recipe_id == r.id]) for r in recipes]
+    used_in = [UsedIn(r.id, r.op, i.role, i.weight,
+                      by_id(reader, r.artifact_id) if r.artifact_id else known.get(r.output_sha256 or ""))
+               for i, r in uses]
+    return Lineage(made_by, used_in)
+
+
+def layer_summary(source: Source, artifact: Any, *, first: int = 10) -> LayerSummary:
+    """Counts of the artifact's layers per component, algorithm and rank, and its first
+    ``first`` stems with their canonical layers. Checkpoints (no module rows) are summarised
+    from their layer inventory (by component only)."""
+    reader = as_reader(source)
+    params = {"id": artifact.id, "set": artifact.layer_set_id, "first": first}
+    modules = list(reader.rows('SELECT component, algorithm, "rank", COUNT(*) FROM module WHERE artifact_id = :id '
+                               'GROUP BY component, algorithm, "rank"', params))
+    if modules:
+        by_component: Counter[str] = Counter()
+        by_algorithm: Counter[str] = Counter()
+        by_rank: Counter[str] = Counter()
+        for component, algorithm, rank, n in modules:
+            by_component[component or "unmatched"] += n
+            by_algorithm[algorithm] += n
+            by_rank[str(rank) if rank else "-"] += n
+        stems = reader.rows("SELECT stem, canonical FROM module WHERE artifact_id = :id ORDER BY id LIMIT :first",
+                            params)
+        return LayerSummary(sum(n for *_, n in modules), _sorted(by_component), _sorted(by_algorithm),
+                            _sorted(by_rank), [(stem, canonical) for stem, canonical in stems])
+    if artifact.layer_set_id is not None:
+        names = [name for name, in reader.rows(
+            "SELECT canonical FROM layer_set_layer WHERE layer_set_id = :set ORDER BY canonical", params)]
+        return LayerSummary(len(names), _sorted(Counter(name.split(".", 1)[0] for name in names)),
+                            first=[(name, name) for name in names[:first]])
+    return LayerSummary()
+
+
+def _sorted(counter: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counter.items()))
+
+
+def details(source: Source, artifact: Any) -> Details:
+    """Everything the catalog knows beyond the artifact row (:class:`.views.Details`)."""
+    reader = as_reader(source)
+    params = {"id": artifact.id}
+    return Details(
+        tags=tags_of(reader, artifact),
+        layers=layer_summary(reader, artifact),
+        previews=[build(PreviewRow, values, reader.folder) for values in reader.rows(
+            f"SELECT {column_list(PreviewRow, 'p')} FROM preview p WHERE p.artifact_id = :id ORDER BY p.id", params)],
+        publications=[build(PublicationRow, values, reader.folder) for values in reader.rows(
+            f"SELECT {column_list(PublicationRow, 'p')} FROM publication p WHERE p.artifact_id = :id ORDER BY p.id",
+            params)],
+        lineage=lineage(reader, artifact),
+    )

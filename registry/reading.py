@@ -1,0 +1,150 @@
+"""Reading the catalog with SQL text: one query, two drivers.
+
+Every read of the catalog (:mod:`.lookup`, :mod:`.compat`, :mod:`.browse`) is SQL text with
+``:name`` parameters over a :class:`Reader`. The read-only commands open a SQLite catalog at the
+current schema with plain ``sqlite3`` (:func:`open_reader`): no SQLAlchemy, SQLModel or
+pydantic import, so ``loradex list`` shows its first rows in a fraction of the time. Anything
+else (PostgreSQL, a catalog to be upgraded first, an unusual SQLite URL) goes through
+SQLAlchemy, and code that holds an ORM session reads through it (:func:`as_reader`): the SQL is
+the same either way, written in the subset SQLite and PostgreSQL share.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import CatalogError
+from .failures import reason_of, sqlite_failure
+from .location import SCHEMA_HEAD, catalog_url, check_sqlite_file, readonly_uri, sqlite_file, stored_revision
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlmodel import Session
+
+__all__ = ["Reader", "as_reader", "in_list", "open_reader"]
+
+Params = Mapping[str, Any]
+
+
+class Reader:
+    """Runs SQL text on a catalog. ``folder``: the catalog file's folder, against which stored
+    relative paths are made absolute (None for a server catalog: every path absolute)."""
+
+    def __init__(self, folder: str | None) -> None:
+        self.folder = folder
+
+    def rows(self, sql: str, params: Params | None = None, *, stream: bool = False) -> Iterator[tuple[Any, ...]]:
+        """The result rows as tuples (``stream``: from a server-side cursor, for long listings)."""
+        raise NotImplementedError
+
+    def first(self, sql: str, params: Params | None = None) -> tuple[Any, ...] | None:
+        return next(self.rows(sql, params), None)
+
+    def value(self, sql: str, params: Params | None = None) -> Any:
+        row = self.first(sql, params)
+        return row[0] if row else None
+
+
+class _SqliteReader(Reader):
+    def __init__(self, connection: sqlite3.Connection, folder: str | None) -> None:
+        super().__init__(folder)
+        self._connection = connection
+
+    def rows(self, sql: str, params: Params | None = None, *, stream: bool = False) -> Iterator[tuple[Any, ...]]:
+        return iter(self._connection.execute(sql, dict(params or {})))  # a sqlite3 cursor streams anyway
+
+
+class _AlchemyReader(Reader):
+    def __init__(self, connection: Connection, folder: str | None) -> None:
+        super().__init__(folder)
+        self._connection = connection
+
+    def rows(self, sql: str, params: Params | None = None, *, stream: bool = False) -> Iterator[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        connection = self._connection.execution_options(stream_results=True) if stream else self._connection
+        return (tuple(row) for row in connection.execute(text(sql), dict(params or {})))
+
+
+def as_reader(source: Reader | Session) -> Reader:
+    """``source`` as a :class:`Reader`: itself, or one over an ORM session's connection (inside
+    its transaction, so it sees what the session has written)."""
+    if isinstance(source, Reader):
+        return source
+    from .columns import folder_of
+
+    bind = source.get_bind()
+    return _AlchemyReader(source.connection(), folder_of(bind.dialect))
+
+
+def in_list(name: str, values: Iterable[Any], params: dict[str, Any]) -> str:
+    """``(:name0, :name1, …)`` for ``values``, added to ``params``; ``(NULL)`` (matches nothing)
+    when there are none."""
+    names = []
+    for i, value in enumerate(values):
+        params[f"{name}{i}"] = value
+        names.append(f":{name}{i}")
+    return f"({', '.join(names) or 'NULL'})"
+
+
+@contextmanager
+def open_reader(catalog: str | os.PathLike[str] | None = None) -> Iterator[Reader]:
+    """A :class:`Reader` on the catalog in use (:func:`.location.catalog_url`), for commands
+    that only read: a SQLite file at the current schema is opened read-only with ``sqlite3``;
+    anything else as :func:`.db.open_catalog` does with ``readonly`` (an older schema is
+    upgraded first). A database error inside the block is one line naming the catalog.
+
+    Raises:
+        CatalogError: no catalog there, an empty or foreign file, a damaged one (see
+            :mod:`.failures`), or what :func:`.db.open_catalog` refuses.
+    """
+    url = catalog_url(catalog)
+    path = sqlite_file(url)
+    if path is not None:
+        check_sqlite_file(path, create=False)
+        with _sqlite_errors_named(path):
+            connection = _current_sqlite(path)
+        if connection is not None:
+            try:
+                with _sqlite_errors_named(path):
+                    yield _SqliteReader(connection, os.path.abspath(path.parent))
+            finally:
+                connection.close()
+            return
+    from . import db
+    from .columns import folder_of
+    from .failures import failures_named
+
+    engine = db.open_catalog(catalog, readonly=True)
+    try:
+        with failures_named(engine), engine.connect() as connection:
+            yield _AlchemyReader(connection, folder_of(engine.dialect))
+    finally:
+        engine.dispose()
+
+
+def _current_sqlite(path: Path) -> sqlite3.Connection | None:
+    """A read-only ``sqlite3`` connection when the file is a catalog at :data:`SCHEMA_HEAD`, else
+    None (it has to be vetted, and maybe upgraded, by :func:`.db.open_catalog`)."""
+    connection = sqlite3.connect(readonly_uri(path), uri=True, timeout=30, check_same_thread=False)
+    try:
+        if stored_revision(connection) == SCHEMA_HEAD:
+            return connection
+    except BaseException:
+        connection.close()
+        raise
+    connection.close()
+    return None
+
+
+@contextmanager
+def _sqlite_errors_named(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise (sqlite_failure(exc, path) or CatalogError(f"catalog error: {reason_of(exc)}", path=path)) from exc

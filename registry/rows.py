@@ -1,0 +1,186 @@
+"""The catalog's rows as plain dataclasses, read with plain SQL (:mod:`.reading`, :mod:`.lookup`).
+
+What the front ends receive: typed records with the columns of the SQLModel tables
+(:mod:`.models`, which a test keeps in step with these), without SQLModel, pydantic or
+SQLAlchemy, so that the commands that only read start in a fraction of the time. A value is
+turned from its stored form into the one the code uses by its column's name (:func:`build`):
+JSON text into lists and dicts, SQLite's timestamps into ``datetime``, stored paths into
+absolute ones (:mod:`.paths`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from functools import cache
+from typing import Any, TypeVar
+
+from .paths import absolute, status_on_disk
+
+__all__ = ["ArtifactRow", "PreviewRow", "PublicationRow", "RecipeInputRow", "RecipeRow", "build", "column_list",
+           "row_dict", "shape_text"]
+
+_R = TypeVar("_R")
+
+# Columns by what their stored form needs; the names are unique in meaning across the tables.
+_JSON = frozenset({"base_evidence", "base_claims", "ranks", "algorithms", "components", "trigger_words",
+                   "training_metadata", "sidecar", "sources", "adapters", "params"})
+_TIMES = frozenset({"created_at", "scanned_at", "hashed_at", "added_at", "last_scan_at"})
+_FLAGS = frozenset({"is_dir"})
+_PATHS = frozenset({"path"})
+
+
+def _decoded(name: str, value: Any, folder: str | None) -> Any:
+    if value is None:
+        return None
+    if name in _JSON:  # SQLite hands JSON columns over as text; PostgreSQL's driver parses them
+        return json.loads(value) if isinstance(value, (str, bytes)) else value
+    if name in _TIMES:
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+    if name in _FLAGS:
+        return bool(value)
+    if name in _PATHS:
+        return absolute(value, folder)
+    return value
+
+
+@cache
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def column_list(cls: type, table: str) -> str:
+    """``table."col", …`` for every field of ``cls``, in order: the SELECT list :func:`build` reads
+    (quoted: ``commit``, ``format``, ``rank`` are words of SQL)."""
+    return ", ".join(f'{table}."{name}"' for name in _names(cls))
+
+
+def build(cls: type[_R], values: Sequence[Any], folder: str | None) -> _R:
+    """A ``cls`` from ``values`` selected in :func:`column_list`'s order (``folder``: the catalog's,
+    against which stored paths are made absolute). An artifact whose file is gone reads as missing."""
+    decoded = {name: _decoded(name, value, folder) for name, value in zip(_names(cls), values)}
+    if "status" in decoded and "path" in decoded:
+        decoded["status"] = status_on_disk(decoded["status"], decoded["path"])
+    return cls(**decoded)
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """``(320, 4, 3, 3)`` → ``"320x4x3x3"`` (the layer-set and module shape notation)."""
+    return "x".join(map(str, shape))
+
+
+def row_dict(row: Any, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A row as a dict, its columns in the order the table declares them."""
+    return {name: getattr(row, name) for name in _names(type(row)) if name not in without}
+
+
+@dataclass
+class ArtifactRow:
+    """One catalogued file or folder: the columns of :class:`.models.Artifact` (see there)."""
+
+    id: int | None = None
+    path: str = ""
+    name: str = ""
+    kind: str = ""
+    format: str = ""
+    base: str = "unknown"
+    base_override: str | None = None
+    base_evidence: list[str] = field(default_factory=list)
+    base_claims: dict[str, str] = field(default_factory=dict)
+    base_conflict: str | None = None
+    is_dir: bool = False
+    size: int = 0
+    mtime: float = 0.0
+    sha256: str | None = None
+    autov2: str | None = None
+    tensor_hash: str | None = None
+    model_hash: str | None = None
+    safety: str = "safetensors"
+    status: str = "ok"
+    error: str | None = None
+    dtype: str | None = None
+    rank_min: int | None = None
+    rank_max: int | None = None
+    ranks: list[int] = field(default_factory=list)
+    algorithms: list[str] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+    layer_count: int = 0
+    parameters: int = 0
+    unmatched: int = 0
+    layer_set_id: int | None = None
+    trigger_words: list[str] = field(default_factory=list)
+    search_text: str = ""
+    training_metadata: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    preferred_weight: float | None = None
+    rating: int | None = None
+    activation_text: str | None = None
+    sidecar: dict[str, Any] = field(default_factory=dict)
+    source: str = "local"
+    sources: list[str] = field(default_factory=list)
+    created_at: datetime | None = None
+    scanned_at: datetime | None = None
+    probed_with: int = 0
+    hashed_at: datetime | None = None
+
+    @property
+    def provenance(self) -> list[str]:
+        """Every provenance of the row, the first first ("local" for a file only ever scanned)."""
+        return list(self.sources or []) or [self.source]
+
+
+@dataclass
+class PreviewRow:
+    """A preview image of an artifact: the columns of :class:`.models.Preview`."""
+
+    id: int
+    artifact_id: int
+    path: str
+    prompt: str | None
+    seed: int | None
+    scale: float | None
+    base: str | None
+    base_family: str | None
+    adapters: list[dict[str, Any]] | None
+    source: str
+    created_at: datetime
+
+
+@dataclass
+class PublicationRow:
+    """Where an artifact was published: the columns of :class:`.models.Publication`."""
+
+    id: int
+    artifact_id: int
+    repo: str
+    commit: str | None
+    url: str | None
+    created_at: datetime
+
+
+@dataclass
+class RecipeRow:
+    """How a derived artifact was made: the columns of :class:`.models.Recipe`."""
+
+    id: int
+    artifact_id: int | None
+    output_sha256: str | None
+    op: str
+    params: dict[str, Any]
+    loradex_version: str
+    created_at: datetime
+
+
+@dataclass
+class RecipeInputRow:
+    """One input of a recipe: the columns of :class:`.models.RecipeInput`."""
+
+    id: int
+    recipe_id: int
+    position: int
+    sha256: str | None
+    ref: str
+    weight: float
+    role: str
