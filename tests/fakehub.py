@@ -107,11 +107,14 @@ def _front_matter(text: str) -> tuple[bool, Any]:
             break
     else:
         return False, None
-    import yaml
+    from loradex.adapters.errors import UnsupportedError
+    from loradex.registry.cards import front_matter
 
+    # Bounded as the Hub bounds it: a "billion laughs" card would otherwise expand to ~400M values
+    # here (14 GB and minutes to serve as cardData), which the real Hub never serves.
     try:
-        return True, yaml.safe_load("\n".join(lines[1:end]))
-    except yaml.YAMLError as exc:
+        return True, front_matter(text.lstrip("\ufeff"))
+    except UnsupportedError as exc:
         return True, exc
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
-from loradex.adapters import options
+from loradex.adapters.options import DTYPES, MIX_METHODS
 from loradex.adapters.errors import LoradexError
 from loradex.adapters.words import printable
 
@@ -138,7 +138,7 @@ def mix_cmd(
     out: OutOpt = None,
     rank: RankOpt = None,
     method: Annotated[Optional[str], choice(
-        "--method", options.MIX_METHODS, help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. "
+        "--method", MIX_METHODS, help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. "
                                               "[default: concat, svd when --rank is given]")] = None,
     block_weights: Annotated[Optional[str], typer.Option(
         "--block-weights", metavar="IN=1,MID=0.5,OUT=1,TE=0",
@@ -207,7 +207,7 @@ def bake_cmd(
                                                 help="The checkpoint (path or catalog ref); never modified.")] = None,
     out: Annotated[Optional[Path], typer.Option("-o", "--out", show_default=False,
                                                 help="Output file (a folder for a diffusers base).")] = None,
-    dtype: Annotated[Optional[str], choice("--dtype", options.DTYPES,
+    dtype: Annotated[Optional[str], choice("--dtype", DTYPES,
                                            help="Floating tensors' dtype [default: as the base].")] = None,
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Bake the layers that match when some LoRA layers match nothing in the base.")] = False,
@@ -247,7 +247,7 @@ def extract_cmd(
                                                  help="The fine-tuned checkpoint (path or catalog ref).")] = None,
     rank: RankOpt = None,
     out: OutOpt = None,
-    dtype: Annotated[Optional[str], choice("--dtype", options.DTYPES,
+    dtype: Annotated[Optional[str], choice("--dtype", DTYPES,
                                            help="Storage dtype of the factors [default: fp16].")] = None,
     json: JsonOpt = False,
 ) -> None:
