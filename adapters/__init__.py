@@ -10,15 +10,16 @@ or importing :mod:`.errors` does not load convert and inspection, which need tor
 
 from __future__ import annotations
 
-import sys
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
+    from loradex.adapters.model.layermap import Layer, LayerMap, layer_map
+    from loradex.adapters.model.probe import probe
     from loradex.adapters.ops.convert import ConversionReport, convert
+    from loradex.adapters.ops.inspection import Inspection, inspect
     from .errors import (
         ArtifactNotFoundError,
         CorruptFileError,
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
         RefusedFileError,
         UnsupportedError,
     )
-    from loradex.adapters.ops.inspection import Inspection, inspect
-    from loradex.adapters.model.layermap import Layer, LayerMap, layer_map
-    from loradex.adapters.model.probe import probe
 
 #: Public name -> the submodule that defines it.
 _SOURCES = {
@@ -59,16 +57,3 @@ __getattr__ = lazy_exports(__name__, _SOURCES)
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
-
-class _Package(ModuleType):
-    # Importing the submodule `probe` (or `convert`) binds it on this package under the name
-    # of the function exported here. When this file imported everything eagerly the function
-    # was bound last and won; dropping the binding keeps it so (__getattr__ then answers), and
-    # the submodule is still in sys.modules for `from loradex.adapters.model.probe import ...`.
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, ModuleType) and name in _SOURCES:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
