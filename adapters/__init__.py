@@ -6,6 +6,11 @@ The public Python API for scripts::
 
 Names are imported on first use (PEP 562), so that ``from loradex.adapters import probe``
 or importing :mod:`.errors` does not load convert and inspection, which need torch.
+
+Floors, each importing only the ones below it: the modules here (:mod:`.errors`, :mod:`.words`,
+:mod:`.progress`, :mod:`.lazy`, :mod:`.libraries`) < :mod:`.io` (reading and writing files) <
+:mod:`.model` (knowing files) < :mod:`.ops` (LoRA math, the operations) < :mod:`.generate`
+(quick-test) < :mod:`.zoo` (the tiny test models).
 """
 
 from __future__ import annotations
