@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from loradex.adapters.layermap import Layer
-from loradex.adapters.safetensors_io.writer import SafetensorsWriter
+from loradex.adapters.io.writer import SafetensorsWriter
+from loradex.adapters.model.layermap import Layer
 
 _BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
 

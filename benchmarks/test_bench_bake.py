@@ -28,10 +28,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from loradex.adapters.architectures import LDM_PREFIXES, architecture
-from loradex.adapters.layermap import layer_map
-from loradex.adapters.safetensors_io.header import DTYPE_SIZES
-from loradex.adapters.safetensors_io.writer import SafetensorsWriter
+from loradex.adapters.io.header import DTYPE_SIZES
+from loradex.adapters.io.writer import SafetensorsWriter
+from loradex.adapters.model.architectures import LDM_PREFIXES, architecture
+from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.zoo.models import canonical_text_key, unet_to_ldm, vae_to_ldm
 from loradex.registry.db import open_catalog
 
@@ -107,7 +107,7 @@ def lora_layers():
 _BAKE_CHILD = PEAK_RSS + textwrap.dedent("""
     import json, os, resource, sys, time
     t0 = time.perf_counter()
-    from loradex.adapters.bake import bake
+    from loradex.adapters.ops.bake import bake
     base, l1, l2, out, w1, w2, mode = sys.argv[1:8]
     if mode == "nofsync":  # diagnostic: how much of the wall is waiting for the disk
         os.fsync = lambda fd: None
@@ -135,7 +135,7 @@ _NAIVE_CHILD = PEAK_RSS + textwrap.dedent("""
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
-    from loradex.adapters.layermap import layer_map
+    from loradex.adapters.model.layermap import layer_map
     base, l1, l2, out, w1, w2 = sys.argv[1:7]
     rss0 = hwm_kb()
     t1 = time.perf_counter()
@@ -261,7 +261,7 @@ def test_bake_vs_cp_vs_naive_merge(sd15, tmp_path):
     first = bakes[0][0]["call_s"]
     print(f"[bake] first bake, base sha256 not cached yet (hashed beside the stream): {first:.2f} s "
           f"= {first / t_cp:.2f}x cp, {first / t_cp_sync:.2f}x cp+fsync; later bakes of the same base reuse "
-          f"the hash (adapters.hashing.cached_sha256, keyed by path+size+mtime+inode)")
+          f"the hash (adapters.io.hashing.cached_sha256, keyed by path+size+mtime+inode)")
     print(f"[bake] bake wall with os.fsync stubbed out (diagnostic, 1 run): {nofsync['call_s']:.2f} s")
     print(f"[bake] bake wall with OMP_NUM_THREADS=1 (diagnostic, 1 run): {one_thread['call_s']:.2f} s "
           f"(cpu user {one_thread['user_s']:.1f} s sys {one_thread['sys_s']:.1f} s)")

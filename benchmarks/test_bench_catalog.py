@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlmodel import select
 
-from loradex.adapters.layermap import layer_map
+from loradex.adapters.model.layermap import layer_map
 from loradex.registry import compat, queries
 from loradex.registry.db import open_catalog
 from loradex.registry.db import session as open_session

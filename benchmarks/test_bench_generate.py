@@ -36,9 +36,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from loradex.adapters.architectures import architecture
-from loradex.adapters.layermap import layer_map
-from loradex.adapters.safetensors_io.writer import save_tensors
+from loradex.adapters.io.writer import save_tensors
+from loradex.adapters.model.architectures import architecture
+from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.zoo import build_zoo
 from loradex.adapters.zoo.build import _text, _unet_attention, kohya_fixture, kohya_metadata
 from loradex.adapters.zoo.models import SCHEDULER, clip_tokenizer

@@ -24,7 +24,7 @@ from sqlalchemy import update
 from sqlmodel import select
 from test_bench_catalog import _build  # noqa: E402  (benchmarks/ is on sys.path under pytest)
 
-from loradex.adapters.layermap import layer_map
+from loradex.adapters.model.layermap import layer_map
 from loradex.registry.db import open_catalog
 from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact

@@ -24,7 +24,7 @@ import textwrap
 import pytest
 import torch
 
-from loradex.adapters.layermap import layer_map
+from loradex.adapters.model.layermap import layer_map
 
 from children import PEAK_RSS, run_child  # benchmarks/ is on sys.path under pytest
 from synthetic import write_kohya_lora
@@ -50,7 +50,7 @@ def sdxl_attention_layers():
 _MIX_CHILD = PEAK_RSS + textwrap.dedent("""
     import json, resource, sys, time
     t0 = time.perf_counter()
-    from loradex.adapters.mix import mix
+    from loradex.adapters.ops.mix import mix
     l1, l2, out, w1, w2, rank = sys.argv[1:7]
     rss0 = hwm_kb()
     t1 = time.perf_counter()

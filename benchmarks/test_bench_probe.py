@@ -11,7 +11,7 @@ import time
 import pytest
 
 from loradex.adapters import probe
-from loradex.adapters.layermap import layer_map
+from loradex.adapters.model.layermap import layer_map
 
 from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
 

@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from loradex.adapters import probe
-from loradex.adapters.layermap import layer_map
-from loradex.adapters.safetensors_io.writer import save_tensors
+from loradex.adapters.io.writer import save_tensors
+from loradex.adapters.model.layermap import layer_map
 from loradex.registry.db import open_catalog
-from loradex.adapters.hashing import hash_file
+from loradex.adapters.io.hashing import hash_file
 from loradex.registry.scan import scan
 
 pytestmark = pytest.mark.benchmark

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from loradex.adapters.layermap import layer_map
+from loradex.adapters.model.layermap import layer_map
 
 from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
 

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loradex.adapters.artifact import FAMILIES, KINDS, family_of
+from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
 
 from .compat import EFFECTIVE_BASE
 from .errors import QueryError

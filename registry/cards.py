@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from loradex.adapters.artifact import looks_like_hub_id
 from loradex.adapters.errors import UnsupportedError
+from loradex.adapters.model.artifact import looks_like_hub_id
 
 from .licenses import check_license
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loradex.adapters.artifact import ArtifactInfo
+from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.words import article, count
 
 from .errors import NoLayersError, QueryError

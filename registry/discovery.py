@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loradex.adapters.hashing import artifact_files
-from loradex.adapters.opening import not_regular
-from loradex.adapters.weights import WEIGHT_SUFFIXES
+from loradex.adapters.io.hashing import artifact_files
+from loradex.adapters.io.opening import not_regular
+from loradex.adapters.io.weights import WEIGHT_SUFFIXES
 
 from loradex.adapters.progress import Progress, ProgressEvent
 

@@ -1,6 +1,6 @@
 """Operations on catalogued artifacts: resolve the inputs, run the recipe, record the output.
 
-The operations and their one runner live in :mod:`loradex.adapters` (``recipe.run``), which
+The operations and their one runner live in :mod:`loradex.adapters` (``ops.runner.run``), which
 knows only paths. This module adds what a catalog gives: an input may be a path *or* a
 catalog reference (id, name, sha256 / AutoV2 prefix), and the output is indexed with its
 recipe, so ``show`` answers "made by" and "used in" (:func:`loradex.registry.lookup.lineage`).
@@ -25,12 +25,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from loradex.adapters.errors import InterruptedAfterWrite, LoradexError
-from loradex.adapters.hashing import FileHashes
+from loradex.adapters.io.hashing import FileHashes
+from loradex.adapters.ops.rebuild import Locate
+from loradex.adapters.ops.recipe import Recipe as AdapterRecipe
+from loradex.adapters.ops.recipe import RecipeInput as AdapterInput
+from loradex.adapters.ops.recipe import load, read_recipe
+from loradex.adapters.ops.runner import run
 from loradex.adapters.progress import Progress
-from loradex.adapters.rebuild import Locate
-from loradex.adapters.recipe import Recipe as AdapterRecipe
-from loradex.adapters.recipe import RecipeInput as AdapterInput
-from loradex.adapters.recipe import load, read_recipe, run
 
 from . import lookup, queries
 from .db import session as open_session
@@ -145,7 +146,7 @@ def record_output(engine: Engine, out: str | os.PathLike[str], recipe: AdapterRe
     Args:
         engine: the catalog.
         out: the output file or folder.
-        recipe: the recipe embedded in the output (:func:`loradex.adapters.recipe.read_recipe`).
+        recipe: the recipe embedded in the output (:func:`loradex.adapters.ops.recipe.read_recipe`).
         hashes: the output's hashes when the operation computed them while writing (then the
             output is not read a second time).
 
@@ -188,7 +189,7 @@ def record_output(engine: Engine, out: str | os.PathLike[str], recipe: AdapterRe
 
 
 def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress: Progress | None = None) -> OpResult:
-    """Run ``recipe`` (:func:`loradex.adapters.recipe.run`) with references resolved through
+    """Run ``recipe`` (:func:`loradex.adapters.ops.runner.run`) with references resolved through
     the catalog when one is given, and record the output there.
 
     Args:
@@ -267,6 +268,6 @@ def interrupts_held() -> Iterator[list[int]]:
 
 def run_recipe_file(path: str | os.PathLike[str], *, engine: Engine | None = None,
                     progress: Progress | None = None) -> OpResult:
-    """Load a TOML recipe file (:func:`loradex.adapters.recipe.load`) and :func:`run_recipe` it."""
+    """Load a TOML recipe file (:func:`loradex.adapters.ops.recipe.load`) and :func:`run_recipe` it."""
     return run_recipe(load(path), engine=engine, progress=progress)
 

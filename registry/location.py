@@ -15,7 +15,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from loradex.adapters.safetensors_io.atomic import is_sqlite_database
+from loradex.adapters.io.atomic import is_sqlite_database
 
 from .errors import CatalogError
 

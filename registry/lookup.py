@@ -18,7 +18,7 @@ from itertools import groupby, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from loradex.adapters.weights import WEIGHT_SUFFIXES
+from loradex.adapters.io.weights import WEIGHT_SUFFIXES
 
 from . import compat
 from .errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError

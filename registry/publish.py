@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from loradex.adapters.errors import LoradexError, UnsupportedError
-from loradex.adapters.hashing import sha256_file
+from loradex.adapters.io.hashing import sha256_file
 
 from . import queries
 from .cards import CardFacts, CardInput, base_model, render_card
@@ -111,8 +111,8 @@ def _stage_weights(artifact: Artifact, folder: Path) -> list[StagedFile]:
 def _stage_file(path: Path, name: str, artifact: Artifact, folder: Path) -> list[StagedFile]:
     if path.suffix == ".json" or path.suffix == ".safetensors":
         return [StagedFile(name, path)]
-    from loradex.adapters.safetensors_io.writer import save_tensors
-    from loradex.adapters.weights import open_weights
+    from loradex.adapters.io.writer import save_tensors
+    from loradex.adapters.io.weights import open_weights
 
     with open_weights(path) as src:
         tensors = {key: src.get(key).contiguous() for key in src.keys()}
@@ -138,7 +138,7 @@ def _previews(session: Any, artifact: Artifact) -> list[Preview]:
 
 
 def _recipe_of(artifact: Artifact, folder: Path) -> tuple[Any, StagedFile | None]:
-    from loradex.adapters.recipe import RecipeInput, read_recipe
+    from loradex.adapters.ops.recipe import RecipeInput, read_recipe
 
     try:
         recipe = read_recipe(artifact.path)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from loradex.adapters.errors import UnsupportedError
-from loradex.adapters.hashing import FileHashes, hash_file
+from loradex.adapters.io.hashing import FileHashes, hash_file
 
 from .cards import FAMILY_MODELS, front_matter
 from .db import session as open_session

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import delete, insert
 from sqlmodel import Session, select
 
-from loradex.adapters.artifact import ArtifactInfo
-from loradex.adapters.probe import PROBE_VERSION
+from loradex.adapters.model.artifact import ArtifactInfo
+from loradex.adapters.model.probe import PROBE_VERSION
 
 from .models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
 from .rows import shape_text

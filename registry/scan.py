@@ -27,10 +27,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, select
 
 from loradex.adapters import probe
-from loradex.adapters.probe import PROBE_VERSION
-from loradex.adapters.artifact import ArtifactInfo
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError, RefusedFileError
-from loradex.adapters.hashing import EMPTY_SHA256, FileHashes, hash_file
+from loradex.adapters.io.hashing import EMPTY_SHA256, FileHashes, hash_file
+from loradex.adapters.model.artifact import ArtifactInfo
+from loradex.adapters.model.probe import PROBE_VERSION
 
 from . import columns, lookup
 from .db import session as open_session

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loradex.adapters.hashing import FileHashes, hash_file
+from loradex.adapters.io.hashing import FileHashes, hash_file
 from loradex.adapters.progress import Progress, ProgressEvent
 
 from .lookup import batched

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 
 from loradex.adapters import probe
-from loradex.adapters.factors import layer_tensors
-from loradex.adapters.lowrank import delta
-from loradex.adapters.weights import open_weights
+from loradex.adapters.io.weights import open_weights
+from loradex.adapters.ops.factors import layer_tensors
+from loradex.adapters.ops.lowrank import delta
 
 
 def load_pipeline(path, config_folder=None, *, sdxl: bool = False):

@@ -18,7 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from loradex.adapters import IncompatibleError, UnsupportedError
-from loradex.adapters.bake import bake
+from loradex.adapters.ops.bake import bake
 
 from oracles import load_pipeline, peft_dora_unet, text_output, unet_output  # tests/ is on sys.path under pytest
 
@@ -180,7 +180,7 @@ def test_the_same_bake_twice_gives_identical_files(zoo, tmp_path):
 
 _SLOW_BAKE = textwrap.dedent("""
     import sys, time
-    from loradex.adapters.bake import bake
+    from loradex.adapters.ops.bake import bake
     def slow(event):
         if event.done == 1:
             print("started", flush=True)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from loradex.adapters.recipe import METADATA_KEY
-from loradex.adapters.safetensors_io import bounded_json
+from loradex.adapters.io import bounded_json
+from loradex.adapters.ops.recipe import METADATA_KEY
 from ops_cli import cli, one_error_line
 
 DEEP = "[" * 100_000 + "]" * 100_000

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from loradex.adapters.errors import UnsupportedError
-from loradex.adapters.safetensors_io.atomic import check_target
+from loradex.adapters.io.atomic import check_target
 from loradex.registry.db import default_catalog_path
 
 from ops_cli import cli, one_error_line  # noqa: E402  (tests/ is on sys.path under pytest)

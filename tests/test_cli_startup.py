@@ -17,8 +17,9 @@ import loradex.tui
 TUI = Path(loradex.tui.__file__).parent
 # What needs torch (or is slow to import) and only some commands use.
 HEAVY = ("torch", "diffusers", "transformers", "loradex.registry.lineage", "loradex.registry.scan",
-         "loradex.adapters.convert", "loradex.adapters.inspection", "loradex.adapters.mix", "loradex.adapters.bake",
-         "loradex.adapters.extract", "loradex.adapters.rebuild", "loradex.adapters.zoo")
+         "loradex.adapters.ops.convert", "loradex.adapters.ops.inspection", "loradex.adapters.ops.mix",
+         "loradex.adapters.ops.bake", "loradex.adapters.ops.extract", "loradex.adapters.ops.rebuild",
+         "loradex.adapters.zoo")
 
 
 def _module_level_imports(path: Path) -> list[str]:
@@ -71,7 +72,7 @@ print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers", "sqlalch
 def catalogued(zoo, tmp_path_factory):
     """A catalog holding copies of the zoo's SD1 kohya LoRA and SD1 checkpoint; the
     layer-map cache is warm, as after any earlier run."""
-    from loradex.adapters.layermap import layer_map
+    from loradex.adapters.model.layermap import layer_map
 
     layer_map("sd1")
     root = tmp_path_factory.mktemp("startup")

@@ -142,7 +142,7 @@ def test_convert_cli_prints_a_json_summary(zoo, tmp_path):
 
 
 def test_a_mixed_rank_lora_converted_to_kohya_gives_the_same_unet_output_in_diffusers(zoo, sd1_pipe, tmp_path):
-    from loradex.adapters.mix import resize
+    from loradex.adapters.ops.mix import resize
 
     resized = tmp_path / "dynamic.safetensors"
     resize(zoo["sd1-kohya-lora"].path, resized, dynamic=("sv_ratio", 1.5))

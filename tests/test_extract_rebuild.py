@@ -6,13 +6,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from loradex.adapters.bake import bake
-from loradex.adapters.extract import extract
-from loradex.adapters.lowrank import truncated_svd
-from loradex.adapters.mix import mix, resize
 from loradex.adapters.errors import InputChangedError
-from loradex.adapters.recipe import read_recipe
-from loradex.adapters.rebuild import rebuild
+from loradex.adapters.ops.bake import bake
+from loradex.adapters.ops.extract import extract
+from loradex.adapters.ops.lowrank import truncated_svd
+from loradex.adapters.ops.mix import mix, resize
+from loradex.adapters.ops.rebuild import rebuild
+from loradex.adapters.ops.recipe import read_recipe
 
 from oracles import deltas  # tests/ is on sys.path under pytest
 

@@ -202,7 +202,7 @@ def test_lycoris_patch_changes_the_image_and_restores_bit_identical(patched, zoo
 
 
 def test_patched_loha_matches_loha_baked_by_loradex(patched, sd1, zoo, tmp_path):
-    from loradex.adapters.bake import bake
+    from loradex.adapters.ops.bake import bake
 
     loha = zoo["sd1-lycoris-loha"].path
     # A diffusers folder bakes into a folder (configs copied); fp32, so the baked weights are

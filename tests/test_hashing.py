@@ -8,8 +8,8 @@ import os
 
 import torch
 
-from loradex.adapters.hashing import cached_sha256, sha256_file, sha256_with_metadata
-from loradex.adapters.safetensors_io.writer import save_tensors
+from loradex.adapters.io.hashing import cached_sha256, sha256_file, sha256_with_metadata
+from loradex.adapters.io.writer import save_tensors
 
 
 def test_a_cached_sha256_is_reused_until_the_file_changes(tmp_path, monkeypatch):

@@ -25,9 +25,9 @@ from safetensors.torch import save_file
 from sqlmodel import select
 
 from loradex.adapters.errors import CorruptFileError, RefusedFileError
-from loradex.adapters.pickle_globals import stream_globals, unsafe_globals
-from loradex.adapters.safetensors_io.header import read_header
-from loradex.adapters.weights import open_weights
+from loradex.adapters.io.header import read_header
+from loradex.adapters.io.pickle_globals import stream_globals, unsafe_globals
+from loradex.adapters.io.weights import open_weights
 from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact, ScanRoot
 from loradex.registry.discovery import discover

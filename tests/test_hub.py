@@ -156,7 +156,7 @@ def test_an_a1111_embedding_is_published_as_safetensors_that_diffusers_loads(fak
     from diffusers import StableDiffusionPipeline
     from huggingface_hub import hf_hub_download
 
-    from loradex.adapters.weights import open_weights
+    from loradex.adapters.io.weights import open_weights
 
     url, _ = library
     run = loradex(fake_hub, "publish", "sd1-ti-a1111", "--repo", "alice/ti", catalog=url)

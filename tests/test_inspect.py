@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from loradex.adapters import UnsupportedError, inspect
-from loradex.adapters.safetensors_io.writer import save_tensors
+from loradex.adapters.io.writer import save_tensors
 from loradex.tui.cli import app
 
 

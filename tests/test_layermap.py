@@ -17,8 +17,8 @@ from diffusers.utils.state_dict_utils import (
     convert_unet_state_dict_to_peft,
 )
 
-from loradex.adapters.architectures import architecture
-from loradex.adapters.layermap import layer_map
+from loradex.adapters.model.architectures import architecture
+from loradex.adapters.model.layermap import layer_map
 
 
 def _params(model: torch.nn.Module) -> float:
@@ -125,7 +125,7 @@ def test_layer_maps_are_built_once_per_process():
 
 
 def test_the_on_disk_cache_round_trips_a_map_exactly():
-    from loradex.adapters.layermap import _from_json, _to_json
+    from loradex.adapters.model.layermap import _from_json, _to_json
 
     lm = layer_map("sdxl")
     again = _from_json(_to_json(lm))
@@ -148,7 +148,7 @@ def _ldm_block(ldm_key: str) -> str:
 def test_block_label_by_block_arithmetic_agrees_with_the_ldm_key_of_every_unet_layer(base):
     """block_label (diffusers block arithmetic, no torch) against the block in each layer's LDM key,
     which the layer map derives from diffusers' own single-file converter."""
-    from loradex.adapters.layermap import block_label
+    from loradex.adapters.model.layermap import block_label
 
     for name, layer in layer_map(base).layers.items():
         if layer.component == "unet":

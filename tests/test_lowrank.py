@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from loradex.adapters.lowrank import delta, effective_rank, lowrank_svd, numerical_rank, singular_values
+from loradex.adapters.ops.lowrank import delta, effective_rank, lowrank_svd, numerical_rank, singular_values
 
 
 def _rand(*shape: int) -> torch.Tensor:

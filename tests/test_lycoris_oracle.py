@@ -19,11 +19,11 @@ from lycoris.modules.lokr import LokrModule
 from safetensors.torch import save_file
 
 from loradex.adapters import inspect, probe
-from loradex.adapters.bake import bake
-from loradex.adapters.checkpoint import LayerWeights
-from loradex.adapters.convert import convert
-from loradex.adapters.layermap import layer_map
-from loradex.adapters.mix import mix
+from loradex.adapters.model.checkpoint import LayerWeights
+from loradex.adapters.model.layermap import layer_map
+from loradex.adapters.ops.bake import bake
+from loradex.adapters.ops.convert import convert
+from loradex.adapters.ops.mix import mix
 
 from oracles import deltas  # tests/ is on sys.path under pytest
 

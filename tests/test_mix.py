@@ -12,11 +12,11 @@ import torch
 from safetensors import safe_open
 
 from loradex.adapters import IncompatibleError, UnsupportedError, probe
-from loradex.adapters.bake import bake
-from loradex.adapters.checkpoint import LayerWeights
-from loradex.adapters.mix import mix, resize
-from loradex.adapters.recipe import parse_weighted
-from loradex.adapters.recipe import read_recipe
+from loradex.adapters.model.checkpoint import LayerWeights
+from loradex.adapters.ops.bake import bake
+from loradex.adapters.ops.mix import mix, resize
+from loradex.adapters.ops.recipe import parse_weighted
+from loradex.adapters.ops.recipe import read_recipe
 
 from oracles import deltas, outputs, peft_dora_unet, unet_output  # tests/ is on sys.path under pytest
 

@@ -12,9 +12,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from loradex.adapters.errors import NonFiniteError
-from loradex.adapters.factors import check_finite
-from loradex.adapters.inspection import inspect
-from loradex.adapters.probe import probe
+from loradex.adapters.model.probe import probe
+from loradex.adapters.ops.factors import check_finite
+from loradex.adapters.ops.inspection import inspect
 
 from ops_cli import cli, one_error_line
 

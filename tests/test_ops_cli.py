@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from sqlmodel import select
 
 from loradex.adapters import probe
-from loradex.adapters.recipe import load, read_recipe
+from loradex.adapters.ops.recipe import load, read_recipe
 from loradex.registry import lineage
 from loradex.registry.db import default_catalog_path, open_catalog
 from loradex.registry.db import session as open_session
@@ -412,7 +412,7 @@ def test_an_output_recorded_in_the_catalog_is_hashed_while_written_not_read_agai
                                                    data["report"]["hashes"]["tensor_hash"])
     finally:
         engine.dispose()
-    from loradex.adapters.hashing import hash_file
+    from loradex.adapters.io.hashing import hash_file
 
     assert hash_file(out).sha256 == data["report"]["hashes"]["sha256"]
 

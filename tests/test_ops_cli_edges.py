@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 
 from loradex.adapters import probe
-from loradex.adapters.recipe import read_recipe
+from loradex.adapters.ops.recipe import read_recipe
 from loradex.registry.db import open_catalog
 from loradex.registry.db import session as open_session
 from loradex.registry.models import Artifact, ScanRoot
@@ -124,7 +124,7 @@ def test_ctrl_c_after_the_output_is_renamed_says_it_is_complete_and_the_catalog_
             row = s.exec(select(Artifact).where(Artifact.path == str(out))).one()
     finally:
         engine.dispose()
-    from loradex.adapters.hashing import sha256_file
+    from loradex.adapters.io.hashing import sha256_file
 
     assert row.sha256 == sha256_file(out) and read_recipe(out).op == "bake"
 

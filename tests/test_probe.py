@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from loradex.adapters import probe
-from loradex.adapters.safetensors_io.reader import SafetensorsFile
+from loradex.adapters.io.reader import SafetensorsFile
 from loradex.tui.cli import app
 
 

@@ -21,9 +21,9 @@ from loradex.adapters.errors import (
     TensorNotFoundError,
     UnsupportedError,
 )
-from loradex.adapters.safetensors_io.reader import SafetensorsFile
-from loradex.adapters.safetensors_io.writer import save_tensors
-from loradex.adapters.weights import open_weights, sniff_container
+from loradex.adapters.io.reader import SafetensorsFile
+from loradex.adapters.io.weights import open_weights, sniff_container
+from loradex.adapters.io.writer import save_tensors
 
 from io_helpers import (  # tests/ is on sys.path under pytest
     Evil, assert_one_line_naming, entry, raw_safetensors, same, sample_tensors,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from loradex.adapters import recipe as recipes
 from loradex.adapters.errors import ArtifactNotFoundError
-from loradex.adapters.recipe import read_recipe
+from loradex.adapters.ops import recipe as recipes
+from loradex.adapters.ops.runner import run
+from loradex.adapters.ops.recipe import read_recipe
 
 
 def test_a_script_runs_a_toml_recipe_with_paths_and_no_catalog(zoo, tmp_path):
@@ -14,15 +15,15 @@ def test_a_script_runs_a_toml_recipe_with_paths_and_no_catalog(zoo, tmp_path):
     path = tmp_path / "mix.toml"
     path.write_text(f'op = "mix"\nmethod = "svd"\nrank = 2\noutput = "out/m.safetensors"\n'
                     f'[[inputs]]\nref = "{lora}"\nweight = 0.5\n')
-    result = recipes.run(recipes.load(path))
+    result = run(recipes.load(path))
     assert result.output == tmp_path / "out" / "m.safetensors" and set(result.report.ranks) == {2}
     assert [(i.ref, i.weight) for i in read_recipe(result.output).inputs] == [(str(lora), 0.5)]
 
 
 def test_an_embedded_recipe_written_as_toml_reads_back_as_the_same_recipe(zoo, tmp_path):
     out = tmp_path / "r.safetensors"
-    recipes.run(recipes.Recipe("resize", {"dynamic": ["sv_fro", 0.9]}, [recipes.RecipeInput(str(zoo["sd1-kohya-lora"].path))],
-                               output=out))
+    run(recipes.Recipe("resize", {"dynamic": ["sv_fro", 0.9]}, [recipes.RecipeInput(str(zoo["sd1-kohya-lora"].path))],
+                       output=out))
     embedded = read_recipe(out)
     embedded.output = tmp_path / "again.safetensors"
     path = tmp_path / "again.toml"
@@ -37,5 +38,5 @@ def test_a_reference_that_is_no_file_is_named_when_no_catalog_resolves_it(tmp_pa
     recipe = recipes.Recipe("mix", {}, [recipes.RecipeInput("nowhere.safetensors")], output=tmp_path / "o.safetensors",
                             folder=tmp_path)
     with pytest.raises(ArtifactNotFoundError) as caught:
-        recipes.run(recipe)
+        run(recipe)
     assert str(caught.value) == f"{tmp_path / 'nowhere.safetensors'}: no such file"

@@ -28,10 +28,10 @@ from sqlalchemy import func, text
 from sqlmodel import select
 
 import loradex.registry.scan as scan_module
-from loradex.adapters.hashing import hash_file
-from loradex.adapters.layermap import layer_map
-from loradex.adapters.probe import PROBE_VERSION
-from loradex.adapters.safetensors_io.writer import save_tensors
+from loradex.adapters.io.hashing import hash_file
+from loradex.adapters.io.writer import save_tensors
+from loradex.adapters.model.layermap import layer_map
+from loradex.adapters.model.probe import PROBE_VERSION
 from loradex.adapters.zoo import Zoo
 from loradex.adapters.zoo.build import addnet_hash
 from loradex.registry import lookup, queries

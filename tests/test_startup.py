@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from loradex.adapters.architectures import BASES
-from loradex.adapters.layermap import layer_map
+from loradex.adapters.model.architectures import BASES
+from loradex.adapters.model.layermap import layer_map
 
 HEAVY = ("torch", "diffusers", "transformers")
 
@@ -47,7 +47,7 @@ def warm_layer_map(base: str) -> None:
 def test_probing_a_safetensors_artifact_loads_no_torch(zoo, name):
     item = zoo[name]
     warm_layer_map(item.base)
-    child = loaded_after(f"from loradex.adapters.probe import probe\n"
+    child = loaded_after(f"from loradex.adapters.model.probe import probe\n"
                          f"info = probe({str(item.path)!r})\nresult = [info.kind, info.base]")
     assert child["result"] == [item.kind, item.base]
     assert child["heavy"] == []
@@ -65,7 +65,7 @@ def test_importing_the_error_classes_loads_no_torch():
 
 def test_hashing_a_safetensors_file_loads_no_torch(zoo):
     path = zoo["sd1-kohya-lora"].path
-    child = loaded_after(f"from loradex.adapters.hashing import hash_file\n"
+    child = loaded_after(f"from loradex.adapters.io.hashing import hash_file\n"
                          f"result = hash_file({str(path)!r}).tensor_hash is not None")
     assert child == {"result": True, "heavy": []}
 

@@ -13,7 +13,7 @@ from rich.syntax import Syntax
 from textual.widgets import Input, Label, Markdown, Select, Static
 from textual_image.widget import HalfcellImage
 
-from loradex.adapters.recipe import read_recipe
+from loradex.adapters.ops.recipe import read_recipe
 from loradex.registry import queries
 from loradex.registry.db import open_catalog
 from loradex.registry.db import session as open_session

@@ -16,10 +16,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from loradex.adapters.hashing import FileHashes, hash_file
-from loradex.adapters.safetensors_io.atomic import atomic_path
-from loradex.adapters.safetensors_io.reader import SafetensorsFile
-from loradex.adapters.safetensors_io.writer import SafetensorsWriter, save_tensors
+from loradex.adapters.io.atomic import atomic_path
+from loradex.adapters.io.hashing import FileHashes, hash_file
+from loradex.adapters.io.reader import SafetensorsFile
+from loradex.adapters.io.writer import SafetensorsWriter, save_tensors
 
 from io_helpers import CODES, leftovers, same, sample_tensors  # tests/ is on sys.path under pytest
 
@@ -188,8 +188,8 @@ def test_commit_with_tensors_missing_fails_and_cleans_up(tmp_path: Path) -> None
 
 _KILLED_WRITER = """
 import os, signal, sys, torch
-from loradex.adapters.safetensors_io.atomic import atomic_path
-from loradex.adapters.safetensors_io.writer import SafetensorsWriter
+from loradex.adapters.io.atomic import atomic_path
+from loradex.adapters.io.writer import SafetensorsWriter
 target, kind = sys.argv[1], sys.argv[2]
 if kind == "folder":
     with atomic_path(target, directory=True) as tmp:
@@ -296,7 +296,7 @@ def test_atomic_path_refuses_to_replace_an_existing_folder(tmp_path: Path) -> No
 
 
 def test_written_files_get_the_usual_permissions_not_private_temp_ones(tmp_path):
-    from loradex.adapters.safetensors_io.writer import save_tensors
+    from loradex.adapters.io.writer import save_tensors
 
     out = tmp_path / "out.safetensors"
     save_tensors(out, {"a": torch.zeros(2)})

@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from loradex.adapters.architectures import LDM_PREFIXES
-from loradex.adapters.artifact import KINDS
-from loradex.adapters.layermap import build_layer_map, layer_map
+from loradex.adapters.model.architectures import LDM_PREFIXES
+from loradex.adapters.model.artifact import KINDS
+from loradex.adapters.model.layermap import build_layer_map, layer_map
 from loradex.adapters.zoo import TINY, Zoo, tiny_single_file, write_clip_tokenizer
 from loradex.adapters.zoo.models import build_models
 

@@ -3,13 +3,15 @@ whose PNGs carry the parameters that reproduce them, and CLIP-score sweeps.
 
 Names are imported on first use (PEP 562): the workbench loads diffusers and torch, while the
 front ends read options (:mod:`.grid_options`) and records (:mod:`.records`) without them.
+
+A floor above `adapters.ops`: imports `ops`, `model`, `io` and the root modules, never `zoo`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..lazy import lazy_exports
+from loradex.adapters.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .records import ImageRecord, read_record

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..artifact import looks_like_hub_id
-from ..errors import ArtifactNotFoundError, IncompatibleError, UnsupportedError
+from loradex.adapters.errors import ArtifactNotFoundError, IncompatibleError, UnsupportedError
+from loradex.adapters.model.artifact import looks_like_hub_id
 
 #: Where diffusers' own single-file loader takes each family's configs from.
 CONFIG_REPOS = {
@@ -94,7 +94,7 @@ def offline() -> bool:
 def base_family(path: Path) -> str:
     """The family of the checkpoint at ``path`` (from its header), refused unless quick-test
     generates with it."""
-    from ..probe import probe
+    from loradex.adapters.model.probe import probe
 
     info = probe(path)
     if info.kind != "checkpoint":
@@ -149,7 +149,7 @@ def load_base(source: str | Path, placement: Placement, *, config: str | Path | 
         UnsupportedError: not a checkpoint of a family loradex generates with (SD1.x, SD2.x, SDXL),
             or a single file whose configs are nowhere to be found (says the two ways to give them).
     """
-    from ..libraries import quiet
+    from loradex.adapters.libraries import quiet
 
     quiet()
     import diffusers

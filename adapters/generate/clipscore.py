@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import ArtifactNotFoundError
-from ..safetensors_io.atomic import atomic_path
+from loradex.adapters.errors import ArtifactNotFoundError
+from loradex.adapters.io.atomic import atomic_path
 
 if TYPE_CHECKING:
     from transformers import CLIPModel, CLIPProcessor

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArtifactNotFoundError, UnsupportedError
-from ..probe import probe
+from loradex.adapters.errors import ArtifactNotFoundError, UnsupportedError
+from loradex.adapters.model.probe import probe
 from .base import Placement, check_family
 
 

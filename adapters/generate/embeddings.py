@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from ..errors import IncompatibleError, UnsupportedError
-from ..probe import probe
-from ..weights import open_weights
+from loradex.adapters.errors import IncompatibleError, UnsupportedError
+from loradex.adapters.io.weights import open_weights
+from loradex.adapters.model.probe import probe
 from .base import check_family
 
 

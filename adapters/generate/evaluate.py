@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArtifactNotFoundError, UnsupportedError
+from loradex.adapters.errors import ArtifactNotFoundError, UnsupportedError
 from .clipscore import ScaleScore, load_clip, plot_scores, score_by_scale, write_csv
 from .control import open_image
 from .records import ImageRecord

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..errors import UnsupportedError
+from loradex.adapters.errors import UnsupportedError
 
 
 def parse_numbers(text: str, kind: type, what: str | None = None) -> list:

@@ -23,12 +23,12 @@ from typing import Any
 
 import torch
 
-from ..artifact import ArtifactInfo, LayerInfo
-from ..errors import IncompatibleError, UnsupportedError
-from ..factors import dora_delta, layer_factors
-from ..probe import probe
-from ..weights import open_weights
-from ..words import count
+from loradex.adapters.errors import IncompatibleError, UnsupportedError
+from loradex.adapters.io.weights import open_weights
+from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
+from loradex.adapters.model.probe import probe
+from loradex.adapters.ops.factors import dora_delta, layer_factors
+from loradex.adapters.words import count
 from .base import check_family
 
 _DIFFUSERS_FORMATS = {"kohya", "diffusers", "peft", "diffusers_legacy"}

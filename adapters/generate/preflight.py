@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..artifact import ArtifactInfo, looks_like_hub_id
-from ..errors import ArtifactNotFoundError, UnsupportedError
-from ..probe import probe
-from ..safetensors_io.atomic import output_error
+from loradex.adapters.errors import ArtifactNotFoundError, UnsupportedError
+from loradex.adapters.io.atomic import output_error
+from loradex.adapters.model.artifact import ArtifactInfo, looks_like_hub_id
+from loradex.adapters.model.probe import probe
 from .base import base_family, check_family, config_folder
 from .control import open_image
 from .prompts import parse_attention, split_lora_tags
@@ -86,7 +86,8 @@ def check_adapter(path: Path, info: ArtifactInfo, family: str | None) -> None:
     if family is not None:
         check_family(info.base, family, path)
     if info.kind in ("lora", "lycoris"):
-        from ..factors import check_finite  # reads the factors with torch, as the render will anyway
+        # Reads the factors with torch, as the render will anyway.
+        from loradex.adapters.ops.factors import check_finite
 
         check_finite(info)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnsupportedError
+from loradex.adapters.errors import UnsupportedError
 
 #: A1111's extra-network tag (modules/extra_networks.py: ``<(\w+):([^>]+)>``).
 _EXTRA_NETWORK = re.compile(r"\s*<(\w+):([^>]+)>")

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnsupportedError
-from ..safetensors_io.atomic import atomic_path
+from loradex.adapters.errors import UnsupportedError
+from loradex.adapters.io.atomic import atomic_path
 
 #: The PNG text chunk of the JSON record.
 CHUNK = "loradex"

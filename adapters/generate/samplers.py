@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UnsupportedError
+from loradex.adapters.errors import UnsupportedError
 
 
 @dataclass(frozen=True)

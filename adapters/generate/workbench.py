@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import LoradexError, UnsupportedError
-from ..progress import Progress, ProgressEvent
-from ..words import count
+from loradex.adapters.errors import LoradexError, UnsupportedError
+from loradex.adapters.progress import Progress, ProgressEvent
+from loradex.adapters.words import count
 from .base import LoadedBase, Placement, load_base, placement
 from .control import CANNY_HIGH, CANNY_LOW, canny, crop_and_resize, load_controlnet, open_image
 from .embeddings import LoadedEmbedding, load_embedding, unload_embedding
@@ -116,7 +116,7 @@ class Workbench:
     # -- files -----------------------------------------------------------------------
 
     def _ref(self, path: Path, kind: str) -> FileRef:
-        from ..hashing import cached_sha256, hash_file
+        from loradex.adapters.io.hashing import cached_sha256, hash_file
 
         path = Path(os.path.abspath(path))
         if path not in self._refs:
@@ -130,7 +130,7 @@ class Workbench:
         return self._refs[path]
 
     def _inputs(self, adapters: Sequence[tuple[str | Path, float]], control_config: str | Path | None) -> _Inputs:
-        from ..probe import probe
+        from loradex.adapters.model.probe import probe
 
         inputs = _Inputs()
         seen: set[Path] = set()

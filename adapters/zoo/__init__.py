@@ -13,7 +13,8 @@ also as a .ckpt, the zip pickle with `state_dict` that LDM training wrote).
 
 Not production code: the tests and the demo use it; nothing else in loradex imports it.
 ``build`` writes the files, ``models`` holds the tiny architectures and the single-file layout,
-``clip`` saves a tiny CLIP (text and vision) for CLIP scores.
+``clip`` saves a tiny CLIP (text and vision) for CLIP scores. The top floor of `adapters`: it may
+import every other one.
 """
 
 from .build import (TINY, VISIBLE_LORA_SCALE, Zoo, ZooItem, build_zoo, tiny_pipeline_folder, tiny_single_file,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from ..layermap import Layer, build_layer_map
-from ..safetensors_io.writer import save_tensors
+from loradex.adapters.io.writer import save_tensors
+from loradex.adapters.model.layermap import Layer, build_layer_map
 from .clip import tiny_clip_folder
 from .models import (
     MODELSPEC_ARCHITECTURE, TINY, TinyModels, build_controlnet, build_models, controlnet_to_ldm, ldm_state_dict,

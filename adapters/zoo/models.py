@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from ..architectures import LDM_PREFIXES, Architecture, TextEncoderSpec
-from ..layermap import ldm_unet_path, open_clip_path
+from loradex.adapters.model.architectures import LDM_PREFIXES, Architecture, TextEncoderSpec
+from loradex.adapters.model.layermap import ldm_unet_path, open_clip_path
 
 # ---------------------------------------------------------------------------------------
 # A tiny CLIP tokenizer: byte-level BPE over 256 byte symbols, as CLIP's own.

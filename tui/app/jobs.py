@@ -155,7 +155,7 @@ def operation(engine: Engine, op: str, inputs: Sequence[tuple[str, float]], outp
     """Mix ``inputs`` into ``output`` (op ``mix``: ``method`` concat, exact, or svd to ``rank``) or
     bake them into ``base`` (op ``bake``); the output is recorded in the catalog with its recipe.
     Returns the ``OpResult``."""
-    from loradex.adapters.recipe import Recipe
+    from loradex.adapters.ops.recipe import Recipe
     from loradex.registry.lineage import run_recipe
 
     params: dict[str, Any] = {"method": method, "rank": rank} if op == "mix" else {"allow_partial": False}

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from loradex.adapters.artifact import FAMILIES, KINDS, family_of
+from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
 from loradex.registry.vocabulary import SORT_KEYS
 
 from ..output import Sink
@@ -227,7 +227,7 @@ def check_cmd(ctx: typer.Context, adapter: RefArg,
             if not any(Path(ref).exists() for ref in (adapter, base)):
                 raise
     if result is None:  # a file the catalog does not hold: probe both
-        from loradex.adapters.probe import probe
+        from loradex.adapters.model.probe import probe
 
         result = compat.check_files(*(probe(input_path(ctx, ref)) for ref in (adapter, base)))
     Sink(json).compatibility(result)

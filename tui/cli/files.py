@@ -19,7 +19,7 @@ def probe_cmd(ctx: typer.Context, refs: Annotated[list[str], typer.Argument(
         metavar="REF...", help="Files or folders (or catalog refs, with a catalog in use).")],
         json: JsonOpt = False) -> None:
     """Identify artifacts: kind, format, base (with evidence), ranks, trigger words."""
-    from loradex.adapters.probe import probe
+    from loradex.adapters.model.probe import probe
 
     sink = Sink(json)
     infos, failures = [], []
@@ -38,7 +38,7 @@ def probe_cmd(ctx: typer.Context, refs: Annotated[list[str], typer.Argument(
 def inspect_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False,
                 layers: Annotated[bool, typer.Option("--layers", help="List every layer.")] = False) -> None:
     """Per-layer and per-block statistics: rank, alpha, delta norm, effective rank, NaN/Inf."""
-    from loradex.adapters.inspection import inspect
+    from loradex.adapters.ops.inspection import inspect
 
     Sink(json).inspection(inspect(input_path(ctx, ref)), show_layers=layers)
 

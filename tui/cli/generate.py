@@ -13,10 +13,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from loradex.adapters.artifact import looks_like_hub_id
 from loradex.adapters.errors import ArtifactNotFoundError
 from loradex.adapters.generate.grid_options import parse_numbers, parse_size
 from loradex.adapters.generate.samplers import SAMPLERS
+from loradex.adapters.model.artifact import looks_like_hub_id
 from loradex.adapters.words import count
 
 from ..output import Sink

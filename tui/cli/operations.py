@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
-from loradex.adapters.options import DTYPES, MIX_METHODS
 from loradex.adapters.errors import LoradexError
+from loradex.adapters.ops.options import DTYPES, MIX_METHODS
 from loradex.adapters.words import printable
 
 from ..output import Sink
 from .app import JsonOpt, app, choice, handle_errors, optional_engine
 
 if TYPE_CHECKING:
-    import loradex.adapters.recipe as recipes
+    import loradex.adapters.ops.recipe as recipes
     from loradex.registry.lineage import OpResult
 
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Output file.", show_default=False)]
@@ -55,7 +55,7 @@ def weighted_refs(values: list[str]) -> list[tuple[str, float]]:
 def _recipes() -> ModuleType:
     """The recipe module, loaded by the commands that build a recipe (with the readers it brings,
     ~0.1 s that ``--help`` and the catalog commands do not pay)."""
-    import loradex.adapters.recipe as recipes
+    import loradex.adapters.ops.recipe as recipes
 
     return recipes
 
@@ -112,7 +112,7 @@ def _run(ctx: typer.Context, recipe: recipes.Recipe, as_json: bool) -> None:
 def execute(ctx: typer.Context, recipe: recipes.Recipe, sink: Sink) -> OpResult:
     """Run ``recipe`` with the catalog in use (if any), which records the output and its lineage."""
     if recipe.op == "bake" and recipe.base is not None and Path(recipe.base.ref).is_file():
-        from loradex.adapters.hashing import prefetch_sha256
+        from loradex.adapters.io.hashing import prefetch_sha256
 
         prefetch_sha256(recipe.base.ref)  # the multi-GB hash a bake needs first, beside opening the catalog
     from loradex.registry.lineage import run_recipe
@@ -281,7 +281,7 @@ def rebuild_cmd(ctx: typer.Context,
     catalog, an input that moved is found by its sha256 (the output is then compared as it
     would be with the recorded paths in its recipe).
     """
-    from loradex.adapters.rebuild import rebuild
+    from loradex.adapters.ops.rebuild import rebuild
     from loradex.registry import lineage
 
     sink = Sink(json)

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from loradex.adapters.architectures import BASES
+from loradex.adapters.model.architectures import BASES
 from loradex.adapters.words import count, printable
 
 from .base import BaseSink
 
 if TYPE_CHECKING:  # the reports' modules need torch; the sink only reads their attributes
-    from loradex.adapters.artifact import ArtifactInfo
-    from loradex.adapters.inspection import Inspection
+    from loradex.adapters.model.artifact import ArtifactInfo
+    from loradex.adapters.ops.inspection import Inspection
 
 
 class FilesOutput(BaseSink):

@@ -28,7 +28,7 @@ from ..widgets.publications import Publications
 from ..widgets.training_metadata import TrainingMetadata
 from ..widgets.trigger_words import TriggerWords
 
-#: Kinds whose tensors ``loradex.adapters.inspection.inspect`` reads.
+#: Kinds whose tensors ``loradex.adapters.ops.inspection.inspect`` reads.
 INSPECTED = ("lora", "lycoris")
 
 
@@ -123,7 +123,7 @@ class DetailScreen(Screen):
     def load_norms(self, path: str) -> None:
         """Read the tensors (torch is imported here, in the worker) and hand the norms per block to the chart."""
         try:
-            from loradex.adapters.inspection import inspect
+            from loradex.adapters.ops.inspection import inspect
 
             report = inspect(path)
         except Exception as exc:  # a broken or changed file is shown, never a crash

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
-from loradex.adapters.layermap import block_label
+from loradex.adapters.model.layermap import block_label
 
 from .section import Section, bar
 

@@ -1,4 +1,4 @@
-"""Torch pickles (``.pt``/``.pth``/``.bin``/``.ckpt``) as a :class:`~.weights.WeightSource`.
+"""Torch pickles (``.pt``/``.pth``/``.bin``/``.ckpt``) as a :class:`~.sources.WeightSource`.
 
 Only ever loaded with ``torch.load(..., weights_only=True)``: a pickle that needs anything beyond
 plain tensors and containers is refused with :class:`~loradex.adapters.errors.RefusedFileError`,
@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
-from .errors import CorruptFileError, LoradexError, RefusedFileError, UnsupportedError
+from loradex.adapters.errors import CorruptFileError, LoradexError, RefusedFileError, UnsupportedError
 from .pickle_globals import unsafe_globals, unvetted_member_globals
-from .safetensors_io.torch_dtypes import dtype_code
-from .weights import WeightSource
+from .sources import WeightSource
+from .torch_dtypes import dtype_code
 
 __all__ = ["PickleSource"]
 

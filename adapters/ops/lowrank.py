@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .errors import UnsupportedError
+from loradex.adapters.errors import UnsupportedError
 
 Tensors = dict[str, torch.Tensor]
 

@@ -1,12 +1,12 @@
 """Recipes: an operation as data, before it runs (from a command line or a TOML file) and after
-(embedded in the output it made), and the one runner that executes them.
+(embedded in the output it made); :mod:`.runner` runs them.
 
 A recipe names the operation, its parameters and its inputs by reference and weight; once
 run, every input also carries its sha256, and the recipe travels in the output's safetensors
 metadata (``loradex.recipe``) with the loradex version. It carries no timestamp, so
 re-running a deterministic recipe reproduces the output byte for byte. ``loradex bake
-recipe.toml``, ``rebuild`` and scripts all go through :func:`run`; the catalog only lends a
-``resolve`` that understands catalog references.
+recipe.toml``, ``rebuild`` and scripts all go through :func:`~.runner.run`; the catalog only
+lends a ``resolve`` that understands catalog references.
 
 A TOML recipe file (relative paths are taken from the file's folder)::
 
@@ -33,12 +33,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactNotFoundError, CorruptFileError, LoradexError, RecipeFileError, UnsupportedError
-from .hashing import prefetch_sha256, sha256_file
-from .progress import Progress
-from .safetensors_io import bounded_json
+from loradex.adapters.errors import (ArtifactNotFoundError, CorruptFileError, LoradexError, RecipeFileError,
+                                     UnsupportedError)
+from loradex.adapters.io import bounded_json
+from loradex.adapters.io.hashing import sha256_file
+from loradex.adapters.io.reader import SafetensorsFile
 from .options import DTYPES, DYNAMIC_METHODS, FORMATS, MIX_METHODS, NEEDS_BASE, OPS, PARAMS
-from .safetensors_io.reader import SafetensorsFile
 
 FORMAT = 1  # bump when the serialised layout changes; older loradex refuses newer recipes
 METADATA_KEY = "loradex.recipe"
@@ -452,93 +452,6 @@ def _block_weights(value: Any, fail: Callable[[str], RecipeFileError]) -> dict[s
         except ValueError as exc:
             raise fail(f"'block_weights': {exc}") from None
     return weights
-
-
-# ---------------------------------------------------------------------------------------
-# Running
-
-
-#: An input as given → the file it means (a catalog lookup, a moved copy found by sha256 …).
-Resolve = Callable[[RecipeInput], Path]
-
-
-@dataclass
-class RunResult:
-    """What :func:`run` did.
-
-    Attributes:
-        output: the written file (or folder, for a bake into a diffusers folder).
-        report: the operation's report (``MixReport``, ``BakeReport``, ``ExtractReport``).
-        inputs: each input as given with the file it resolved to, in recipe order.
-        recipe: the recipe as embedded in the output (inputs by path and sha256).
-    """
-
-    output: Path
-    report: Any
-    inputs: list[tuple[RecipeInput, Path]]
-    recipe: Recipe
-
-
-def files_only(recipe: Recipe) -> Resolve:
-    """The resolver without a catalog: every reference is a path (relative to the recipe's folder)."""
-    def resolve(item: RecipeInput) -> Path:
-        candidate = Path(item.ref).expanduser()
-        if recipe.folder is not None and not candidate.is_absolute():
-            candidate = recipe.folder / candidate
-        if not item.ref.strip() or not candidate.exists():
-            raise ArtifactNotFoundError("no such file", path=candidate)
-        return Path(os.path.abspath(candidate))
-    return resolve
-
-
-def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | None = None,
-        progress: Progress | None = None, hashes: bool = False) -> RunResult:
-    """Check ``recipe``, resolve its inputs, and run its operation into ``out`` (default:
-    ``recipe.output``).
-
-    Args:
-        resolve: turns each input's reference into a file (default :func:`files_only`).
-        progress: receives the operation's progress events.
-        hashes: the output's hashes are wanted (``report.hashes``; a bake then hashes while
-            writing, the smaller outputs of the other ops always are).
-
-    Raises:
-        LoradexError: a check fails, an input cannot be resolved, or the operation refuses.
-    """
-    recipe.check()
-    target = Path(out) if out is not None else recipe.output
-    if target is None:
-        raise LoradexError(f"the {recipe.op} recipe names no output")
-    resolve = resolve or files_only(recipe)
-    inputs = [(item, resolve(item)) for item in recipe.inputs]
-    base = next((path for item, path in inputs if item.role == "base"), None)
-    if recipe.op == "bake" and base is not None and base.is_file():
-        prefetch_sha256(base)  # a multi-GB hash the bake needs first, hidden behind importing torch
-    from .bake import bake
-    from .convert import convert
-    from .extract import extract
-    from .mix import mix, resize
-
-    pairs = [(path, item.weight) for item, path in inputs if item.role != "base"]
-    if recipe.source is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)  # a recipe file declares its output layout
-    p = recipe.params
-    if recipe.op == "mix":
-        report = mix(pairs, target, method=p.get("method", "concat"), rank=p.get("rank"),
-                     block_weights=p.get("block_weights") or None, base=base, progress=progress)
-    elif recipe.op == "resize":
-        dynamic = tuple(p["dynamic"]) if p.get("dynamic") else None
-        report = resize(pairs[0][0], target, rank=None if dynamic else p.get("rank"), dynamic=dynamic, base=base,
-                        progress=progress)
-    elif recipe.op == "bake":
-        report = bake(base, pairs, target, dtype=p.get("dtype"), allow_partial=p.get("allow_partial", False),
-                      progress=progress, hashes=hashes)
-    elif recipe.op == "convert":
-        report = convert(pairs[0][0], p["to"], target, rank=p.get("rank"))
-    else:
-        report = extract(base, pairs[0][0], target, rank=p["rank"], dtype=p.get("dtype") or "fp16",
-                         min_change=p.get("min_change", 1e-6), progress=progress)
-    return RunResult(target, report, inputs, read_recipe(target))
 
 
 #: The fields of an embedded recipe's input (:class:`RecipeInput`) and their JSON types.

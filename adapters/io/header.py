@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptFileError
-from ..opening import open_regular
+from loradex.adapters.errors import CorruptFileError
 from . import bounded_json
+from .opening import open_regular
 
 __all__ = [
     "DTYPE_SIZES",

@@ -366,7 +366,7 @@ def block_label(canonical: str | None, component: str | None, layers_per_block: 
     ``OUT00``–``OUT11``, ``BASE``, ``TE.00`` / ``TE2.31``; ``?`` for none), by diffusers'
     block arithmetic alone — no layer map, no torch (what the TUI draws from module rows).
 
-    Agrees with :func:`loradex.adapters.factors.block_of` on the families' UNets (every one has
+    Agrees with :func:`loradex.adapters.ops.factors.block_of` on the families' UNets (every one has
     ``layers_per_block`` 2: three input and three output slots per block).
     """
     if canonical is None:

@@ -24,22 +24,23 @@ from pathlib import Path
 
 import torch
 
-from .architectures import BASES
-from .artifact import ArtifactInfo, LayerInfo
-from .checkpoint import Location, delta_shape, layer_locations, layer_view
-from .errors import DiskSpaceError, IncompatibleError, UnsupportedError
+from loradex.adapters.errors import DiskSpaceError, IncompatibleError, UnsupportedError
+from loradex.adapters.io.atomic import atomic_path
+from loradex.adapters.io.hashing import FileHashes, cached_sha256, folder_hashes, sha256_file
+from loradex.adapters.io.header import DTYPE_SIZES
+from loradex.adapters.io.sources import WeightSource
+from loradex.adapters.io.torch_dtypes import torch_dtype
+from loradex.adapters.io.weights import PICKLE_SUFFIXES, open_weights
+from loradex.adapters.io.writer import SafetensorsWriter
+from loradex.adapters.model.architectures import BASES
+from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
+from loradex.adapters.model.checkpoint import Location, delta_shape, layer_locations, layer_view
+from loradex.adapters.model.probe import probe
+from loradex.adapters.progress import Progress, ProgressEvent
+from loradex.adapters.words import article
 from .factors import dora_delta, layer_factors, open_factors, storage_dtype
-from .hashing import FileHashes, cached_sha256, folder_hashes, sha256_file
-from .probe import probe
-from .progress import Progress, ProgressEvent
 from .options import DTYPES
 from .recipe import METADATA_KEY, Recipe, RecipeInput, _version
-from .safetensors_io.atomic import atomic_path
-from .safetensors_io.header import DTYPE_SIZES
-from .safetensors_io.torch_dtypes import torch_dtype
-from .safetensors_io.writer import SafetensorsWriter
-from .weights import PICKLE_SUFFIXES, WeightSource, open_weights
-from .words import article
 
 _FLOAT_CODES = {"F16", "BF16", "F32"}
 #: Patched tensors that may wait for the writer thread while the next ones are computed.

@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .artifact import ArtifactInfo
-from .errors import UnsupportedError
+from loradex.adapters.errors import UnsupportedError
+from loradex.adapters.io.weights import open_weights
+from loradex.adapters.model.artifact import ArtifactInfo
+from loradex.adapters.model.probe import probe
+from loradex.adapters.words import article
 from .factors import block_of, layer_is_finite, layer_tensors
 from .lowrank import effective_rank, numerical_rank, singular_values
-from .probe import probe
-from .weights import open_weights
-from .words import article
 
 
 @dataclass

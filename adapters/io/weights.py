@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ArtifactNotFoundError, CorruptFileError, TensorNotFoundError, UnsupportedError
+from loradex.adapters.errors import ArtifactNotFoundError, CorruptFileError, UnsupportedError
+from .header import MAX_HEADER_BYTES
 from .opening import input_is_dir, open_regular
-from .safetensors_io.header import MAX_HEADER_BYTES
-from .safetensors_io.reader import SafetensorsFile
+from .reader import SafetensorsFile
+from .sources import WeightSource
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = [
     "PICKLE_SUFFIXES",
     "WEIGHT_SUFFIXES",
-    "WeightSource",
     "open_weights",
     "sniff_container",
 ]
@@ -42,105 +42,6 @@ PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt"})
 WEIGHT_SUFFIXES = frozenset({".safetensors"}) | PICKLE_SUFFIXES
 
 _ZIP_MAGIC = b"PK\x03\x04"
-
-
-class WeightSource:
-    """A flat, read-only ``key -> tensor`` view of one weights file or folder.
-
-    Attributes:
-        path: What was opened (file or folder).
-        container: ``"safetensors"`` or ``"pickle"`` (a folder is ``"pickle"`` if any file is).
-        safety: ``"safetensors"`` (no code path to execution at all) or ``"pickle-safe"``
-            (a pickle loaded with ``weights_only=True``).
-        metadata: String metadata (safetensors ``__metadata__``, or a pickle's non-tensor leaves).
-        files: The underlying weight files.
-    """
-
-    container: str
-    safety: str
-
-    def __init__(self, path: Path, metadata: dict[str, str], files: list[Path]) -> None:
-        self.path = path
-        self.metadata = metadata
-        self.files = files
-
-    def keys(self) -> list[str]:
-        """All tensor keys, in a stable order."""
-        raise NotImplementedError
-
-    def shape(self, key: str) -> tuple[int, ...]:
-        """Shape of ``key`` (no tensor data is read for safetensors).
-
-        Raises:
-            TensorNotFoundError: Unknown key.
-        """
-        raise NotImplementedError
-
-    def dtype(self, key: str) -> str:
-        """Safetensors dtype code of ``key``, e.g. ``"F16"``.
-
-        Raises:
-            TensorNotFoundError: Unknown key.
-            UnsupportedError: A pickled tensor whose dtype safetensors cannot express.
-        """
-        raise NotImplementedError
-
-    def get(self, key: str) -> torch.Tensor:
-        """The tensor stored under ``key`` (on CPU).
-
-        Raises:
-            TensorNotFoundError: Unknown key.
-        """
-        raise NotImplementedError
-
-    def scalar(self, key: str) -> float:
-        """The value of a one-element tensor (an alpha).
-
-        Raises:
-            TensorNotFoundError: Unknown key.
-            UnsupportedError: The tensor holds more than one value.
-        """
-        t = self.get(key)
-        if t.numel() != 1:
-            raise UnsupportedError(f"tensor {key!r} holds {t.numel()} values, not one", path=self.path)
-        return float(t.float().reshape(-1)[0])
-
-    def raw_range(self, key: str) -> tuple[int, int] | None:
-        """(open descriptor, offset) of ``key``'s bytes where a file stores them as they are
-        (safetensors), for copies in the kernel; None where it does not (pickles)."""
-        return None
-
-    @property
-    def bytes_read(self) -> int:
-        """Bytes read from disk so far (a pickle counts its whole file once loaded)."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Release file handles and loaded tensors."""
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._key_set()
-
-    def __len__(self) -> int:
-        return len(self.keys())
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def __enter__(self) -> WeightSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.path)!r}, keys={len(self)})"
-
-    def _key_set(self) -> set[str] | Mapping[str, Any]:
-        return set(self.keys())
-
-    def _missing(self, key: str) -> TensorNotFoundError:
-        return TensorNotFoundError(f"no tensor named {key!r}", path=self.path)
 
 
 class _SafetensorsSource(WeightSource):

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .header import MAX_HEADER_BYTES
 from .opening import open_regular
-from .safetensors_io.header import MAX_HEADER_BYTES
-from .safetensors_io.reader import SafetensorsFile
+from .reader import SafetensorsFile
 from .weights import WEIGHT_SUFFIXES
 
 __all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "StreamHasher", "artifact_files", "cached_sha256",

@@ -1,16 +1,21 @@
-"""safetensors by hand: a lazy reader, a streaming writer and atomic outputs.
+"""Reading and writing files safely. Imports nothing above `adapters.io` (only the root modules).
 
-Import from the submodule that holds what you need:
-
-* :mod:`.header` -- the header codec: dtype codes and sizes, reading, validating and encoding
-  headers, :class:`~.header.TensorInfo`. No torch.
+* :mod:`.header` -- the safetensors header codec: dtype codes and sizes, reading, validating and
+  encoding headers, :class:`~.header.TensorInfo`; :mod:`.bounded_json`, JSON from files parsed
+  within bounds. No torch.
 * :mod:`.reader` -- :class:`~.reader.SafetensorsFile`, the lazy reader with byte accounting.
   torch is imported only when a tensor is built.
 * :mod:`.torch_dtypes` -- safetensors dtype codes <-> torch dtypes (torch imported on call).
 * :mod:`.writer` -- :class:`~.writer.SafetensorsWriter`, the streaming writer with its
-  write-behind thread, and :func:`~.writer.save_tensors`.
+  write-behind and hashing threads, and :func:`~.writer.save_tensors`.
 * :mod:`.atomic` -- atomic outputs shared by every operation that writes: hidden locked temps,
   reclaiming those of killed writers, fsync, refusing to overwrite inputs, errors in words.
+* :mod:`.sources` -- :class:`~.sources.WeightSource`, the flat ``key -> tensor`` view of any
+  weights; :mod:`.weights` -- :func:`~.weights.open_weights`, which picks the implementation
+  (safetensors files and folders there, torch pickles in :mod:`.pickles`, loaded
+  ``weights_only``, their members' imports listed by :mod:`.pickle_globals`).
+* :mod:`.opening` -- opening input files, regular files only; :mod:`.hashing` -- the four hashes,
+  in one pass or while writing (:class:`~.hashing.StreamHasher`).
 
 This package re-exports nothing, so that importing one part never loads another (the reader
 and the header must stay torch-free for probing and listing).

@@ -17,9 +17,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ArtifactNotFoundError, CorruptFileError, TensorNotFoundError, UnsupportedError
-from ..opening import open_regular_fd
+from loradex.adapters.errors import ArtifactNotFoundError, CorruptFileError, TensorNotFoundError, UnsupportedError
 from .header import DTYPE_SIZES, SCALAR_FORMATS, TensorInfo, read_header, reencode_header
+from .opening import open_regular_fd
 from .torch_dtypes import torch_dtype
 
 if TYPE_CHECKING:

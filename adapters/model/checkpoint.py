@@ -11,10 +11,11 @@ from pathlib import Path
 
 import torch
 
+from loradex.adapters.io.reader import SafetensorsFile
+from loradex.adapters.io.sources import WeightSource
+from loradex.adapters.io.weights import open_weights
 from .artifact import ArtifactInfo
 from .layermap import layer_map
-from .safetensors_io.reader import SafetensorsFile
-from .weights import WeightSource, open_weights
 
 
 @dataclass

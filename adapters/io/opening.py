@@ -12,7 +12,7 @@ import os
 import stat
 from typing import BinaryIO
 
-from .errors import ArtifactNotFoundError, UnreadableFileError, UnsupportedError
+from loradex.adapters.errors import ArtifactNotFoundError, UnreadableFileError, UnsupportedError
 
 __all__ = ["input_is_dir", "not_regular", "open_regular", "open_regular_fd"]
 

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputChangedError
-from .hashing import sha256_file, sha256_with_metadata
-from .recipe import METADATA_KEY, Recipe, RecipeInput, read_recipe, run
-from .safetensors_io.atomic import scratch_dir
-from .safetensors_io.reader import SafetensorsFile
+from loradex.adapters.errors import InputChangedError
+from loradex.adapters.io.atomic import scratch_dir
+from loradex.adapters.io.hashing import sha256_file, sha256_with_metadata
+from loradex.adapters.io.reader import SafetensorsFile
+from .recipe import METADATA_KEY, Recipe, RecipeInput, read_recipe
+from .runner import run
 
 
 #: sha256 → a file with that content now (e.g. found in the catalog), or None.

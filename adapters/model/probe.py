@@ -15,14 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from loradex.adapters.errors import CorruptFileError
+from loradex.adapters.io import bounded_json
+from loradex.adapters.io.opening import input_is_dir
+from loradex.adapters.io.sources import WeightSource
+from loradex.adapters.io.weights import open_weights
 from .architectures import BASES, CROSS_ATTENTION_DIM, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
-from .errors import CorruptFileError
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
 from .layermap import layer_map, legacy_processor_path
-from .opening import input_is_dir
-from .safetensors_io import bounded_json
-from .weights import WeightSource, open_weights
 
 _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
 

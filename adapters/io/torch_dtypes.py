@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import UnsupportedError
+from loradex.adapters.errors import UnsupportedError
 
 if TYPE_CHECKING:
     import torch

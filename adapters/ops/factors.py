@@ -17,17 +17,18 @@ from pathlib import Path
 
 import torch
 
-from .artifact import ArtifactInfo, LayerInfo
-from .errors import NonFiniteError, UnsupportedError
-from .hashing import FileHashes
-from .architectures import BASES, architecture
-from .layermap import block_label, layer_map
+from loradex.adapters.errors import NonFiniteError, UnsupportedError
+from loradex.adapters.io.hashing import FileHashes
+from loradex.adapters.io.sources import WeightSource
+from loradex.adapters.io.torch_dtypes import torch_dtype
+from loradex.adapters.io.weights import open_weights
+from loradex.adapters.io.writer import save_tensors
+from loradex.adapters.model.architectures import BASES, architecture
+from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
+from loradex.adapters.model.layermap import block_label, layer_map
+from loradex.adapters.words import count
 from .lowrank import delta, product_factors, split_svd
 from .options import DTYPES
-from .safetensors_io.torch_dtypes import torch_dtype
-from .safetensors_io.writer import save_tensors
-from .weights import WeightSource, open_weights
-from .words import count
 
 #: Layers a refusal names before "…" (the count says how many in all).
 _NAMED = 3
@@ -81,7 +82,7 @@ def open_factors(info: ArtifactInfo) -> Iterator[WeightSource]:
 
 def block_of(layer: LayerInfo, base: str) -> str:
     """Block label as LoRA-block-weight tools spell it: BASE, IN00–IN11, MID, OUT00–OUT11,
-    TE.00 / TE2.31 for text-encoder layers (:func:`.layermap.block_label`); ``?`` on a base
+    TE.00 / TE2.31 for text-encoder layers (:func:`loradex.adapters.model.layermap.block_label`); ``?`` on a base
     loradex does not know (its blocks are not laid out as in the families')."""
     if base not in BASES:
         return block_label(None, layer.component)

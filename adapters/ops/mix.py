@@ -23,18 +23,18 @@ from pathlib import Path
 
 import torch
 
-from .artifact import ArtifactInfo, LayerInfo
-from .checkpoint import LayerWeights
-from .errors import IncompatibleError, UnsupportedError
+from loradex.adapters.errors import IncompatibleError, UnsupportedError
+from loradex.adapters.io.hashing import FileHashes
+from loradex.adapters.io.torch_dtypes import torch_dtype
+from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
+from loradex.adapters.model.checkpoint import LayerWeights
+from loradex.adapters.model.layermap import layer_map
+from loradex.adapters.model.probe import probe
+from loradex.adapters.progress import Progress, ProgressEvent
+from loradex.adapters.words import article, count
 from .factors import LoraLayer, block_of, layer_factors, open_factors, save_kohya
-from .hashing import FileHashes
-from .layermap import layer_map
 from .lowrank import lowrank_svd, retained_energy, split_svd
-from .probe import probe
-from .progress import Progress, ProgressEvent
 from .recipe import Recipe
-from .safetensors_io.torch_dtypes import torch_dtype
-from .words import article, count
 
 RankRule = Callable[[torch.Tensor], int]
 _BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}

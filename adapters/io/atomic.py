@@ -32,7 +32,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from ..errors import ArtifactNotFoundError, DiskSpaceError, LoradexError, OutputError, UnsupportedError
+from loradex.adapters.errors import ArtifactNotFoundError, DiskSpaceError, LoradexError, OutputError, UnsupportedError
 
 __all__ = ["atomic_path", "check_target", "create_temp_file", "fsync_dir", "is_sqlite_database", "output_error",
            "scratch_dir"]

@@ -17,17 +17,17 @@ from pathlib import Path
 
 import torch
 
-from .artifact import ArtifactInfo
-from .errors import IncompatibleError, UnsupportedError
+from loradex.adapters.errors import IncompatibleError, UnsupportedError
+from loradex.adapters.io.atomic import atomic_path
+from loradex.adapters.io.hashing import FileHashes
+from loradex.adapters.io.writer import save_tensors
+from loradex.adapters.model.artifact import ArtifactInfo
+from loradex.adapters.model.probe import probe
+from loradex.adapters.words import article, count
 from .factors import LoraLayer, layer_factors, layer_tensors, open_factors, save_kohya
-from .hashing import FileHashes
 from .lowrank import lowrank_svd, retained_energy, split_svd
-from .probe import probe
 from .options import FORMATS
 from .recipe import METADATA_KEY, Recipe
-from .safetensors_io.atomic import atomic_path
-from .safetensors_io.writer import save_tensors
-from .words import article, count
 
 
 

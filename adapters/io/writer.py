@@ -17,18 +17,16 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from ..errors import LoradexError
+from loradex.adapters.errors import LoradexError
 from .atomic import check_target, create_temp_file, fsync_dir, output_error
+from .hashing import FileHashes, StreamHasher
 from .header import DTYPE_SIZES, TensorInfo, encode_header, plan_layout
 from .reader import pread_into
 from .torch_dtypes import dtype_code
-
-if TYPE_CHECKING:
-    from ..hashing import FileHashes
 
 __all__ = ["SafetensorsWriter", "save_tensors"]
 
@@ -77,7 +75,7 @@ class SafetensorsWriter:
                 (0: every call writes before it returns).
             hashes: Hash the file while it is written (a thread reads back each written range
                 from the page cache, kernel copies included); :attr:`hashes` holds the
-                :class:`~loradex.adapters.hashing.FileHashes` after :meth:`commit`.
+                :class:`~loradex.adapters.io.hashing.FileHashes` after :meth:`commit`.
 
         Raises:
             ValueError: Invalid layout or metadata, target is protected or is a directory.
@@ -310,8 +308,6 @@ class _HashFollower:
     the hashes are ready about when the last byte is written."""
 
     def __init__(self, fd: int, size: int) -> None:
-        from ..hashing import StreamHasher  # hashing reads files through the reader: no cycle at import
-
         self._fd = fd
         self._hasher = StreamHasher(size, parallel=True)
         self._available = 0

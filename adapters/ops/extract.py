@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .checkpoint import LayerWeights
-from .errors import IncompatibleError, UnsupportedError
+from loradex.adapters.errors import IncompatibleError, UnsupportedError
+from loradex.adapters.io.hashing import FileHashes
+from loradex.adapters.model.checkpoint import LayerWeights
+from loradex.adapters.model.layermap import layer_map
+from loradex.adapters.model.probe import probe
+from loradex.adapters.progress import Progress, ProgressEvent
 from .factors import LoraLayer, save_kohya, storage_dtype
-from .hashing import FileHashes
-from .layermap import layer_map
 from .lowrank import retained_energy, split_svd, truncated_svd
-from .probe import probe
-from .progress import Progress, ProgressEvent
 from .recipe import Recipe
 
 
