@@ -388,7 +388,7 @@ def test_fit_by_checkpoint_agrees_with_check_for_every_pair_of_the_example_catal
     copy = shutil.copy(Path(__file__).parents[1] / "catalog.db.example", tmp_path / "catalog.db")
     engine = open_catalog(str(copy))
     with open_session(engine) as s:
-        adapters = list(s.exec(queries.select(Artifact).order_by(Artifact.id)))
+        adapters = list(s.exec(select(Artifact).order_by(Artifact.id)))
         checked = 0
         for adapter in adapters:
             fits = compat.fit_by_checkpoint(s, adapter)
