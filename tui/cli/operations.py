@@ -1,7 +1,7 @@
 """The operations: mix, resize, bake, extract (each also from a TOML recipe file), rebuild; and
 the runner the convert command shares (:func:`execute`).
 
-They use a catalog only when one is in use (:func:`loradex.registry.db.catalog_in_use`).
+They use a catalog only when one is in use (:func:`loradex.registry.store.db.catalog_in_use`).
 The operations need torch, so the recipe runner imports them only when a command runs.
 """
 
@@ -24,7 +24,7 @@ from .app import JsonOpt, app, choice, handle_errors, optional_engine
 
 if TYPE_CHECKING:
     import loradex.adapters.recipe as recipes
-    from loradex.registry.lineage import OpResult
+    from loradex.registry.services.runner import OpResult
 
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Output file.", show_default=False)]
 RankOpt = Annotated[Optional[int], typer.Option("--rank", min=1, help="Target rank.", show_default=False)]
@@ -115,7 +115,7 @@ def execute(ctx: typer.Context, recipe: recipes.Recipe, sink: Sink) -> OpResult:
         from loradex.adapters.hashing import prefetch_sha256
 
         prefetch_sha256(recipe.base.ref)  # the multi-GB hash a bake needs first, beside opening the catalog
-    from loradex.registry.lineage import run_recipe
+    from loradex.registry.services.runner import run_recipe
 
     try:
         with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
@@ -282,13 +282,13 @@ def rebuild_cmd(ctx: typer.Context,
     would be with the recorded paths in its recipe).
     """
     from loradex.adapters.rebuild import rebuild
-    from loradex.registry import lineage
+    from loradex.registry.services import runner
 
     sink = Sink(json)
     with optional_engine(ctx, readonly=True) as engine:
-        path = lineage.resolve_input(ref, engine=engine)
+        path = runner.resolve_input(ref, engine=engine)
         with sink.progress("rebuilding"):
-            report = rebuild(path, locate=lineage.locator(engine) if engine is not None else None)
+            report = rebuild(path, locate=runner.locator(engine) if engine is not None else None)
     for recorded, found in report.relocated:
         sink.note(f"recipe input {recorded} moved; used {found} (same sha256, found in the catalog)")
     folder = len(report.expected_sha256) != 64  # a folder's identity is its files' sha256 list (JSON)

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from loradex.adapters.weights import WEIGHT_SUFFIXES
 
+from loradex.registry.errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
+from loradex.registry.store.paths import stored
+
 from . import compat
-from .errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
-from .paths import stored
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, build, column_list
 from .views import Details, LayerSummary, Lineage, LineageInput, Listed, MadeBy, UsedIn
