@@ -5,7 +5,7 @@ Each function takes a Reader, or an ORM session to read through (:func:`.reading
 and returns plain rows (:mod:`.rows`, :mod:`.views`): the read-only commands run them on plain
 ``sqlite3``, the Textual app and the services inside their sessions. Every filter is SQL over
 indexed columns (no Python filtering), so listing stays fast on large catalogs. Changes to the
-catalog are :mod:`.queries`'.
+catalog are :mod:`loradex.registry.services.edits`'.
 """
 
 from __future__ import annotations

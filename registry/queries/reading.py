@@ -1,6 +1,6 @@
 """Reading the catalog with SQL text: one query, two drivers.
 
-Every read of the catalog (:mod:`.lookup`, :mod:`.compat`, :mod:`.browse`) is SQL text with
+Every read of the catalog (:mod:`.lookup`, :mod:`.compat`, :mod:`.table`) is SQL text with
 ``:name`` parameters over a :class:`Reader`. The read-only commands open a SQLite catalog at the
 current schema with plain ``sqlite3`` (:func:`open_reader`): no SQLAlchemy, SQLModel or
 pydantic import, so ``loradex list`` shows its first rows in a fraction of the time. Anything

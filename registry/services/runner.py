@@ -119,7 +119,7 @@ def resolve_input(ref: str, *, engine: Engine | None = None, folder: Path | None
 
 def locator(engine: Engine) -> Locate:
     """For ``rebuild``: sha256 → a catalogued copy of that content still on disk, or None.
-    Any copy will do (duplicates share a sha256, so this is not :func:`orm.resolve`)."""
+    Any copy will do (duplicates share a sha256, so this is not :func:`loradex.registry.queries.orm.resolve`)."""
     def locate(sha256: str) -> Path | None:
         with open_session(engine) as session:
             paths = session.exec(select(Artifact.path).where(Artifact.sha256 == sha256,
