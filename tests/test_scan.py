@@ -122,7 +122,8 @@ def test_hashes_match_the_definitions_users_look_up(tmp_path, zoo):
 
 def test_search_text_follows_the_rule_of_migration_0002():
     spec = importlib.util.spec_from_file_location(
-        "m0002", Path(scan_module.__file__).parent / "migrations" / "versions" / "0002_search_text_for_list_filters.py")
+        "m0002", Path(scan_module.__file__).parents[1] / "store" / "migrations" / "versions"
+        / "0002_search_text_for_list_filters.py")
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     meta = {"ss_output_name": "Orange Cat", "ss_tag_frequency": '{"a": {"hidden": 1}}', "modelspec.title": "T"}
