@@ -33,7 +33,7 @@ from loradex.adapters.io.writer import SafetensorsWriter
 from loradex.adapters.model.architectures import LDM_PREFIXES, architecture
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.zoo.models import canonical_text_key, unet_to_ldm, vae_to_ldm
-from loradex.registry.db import open_catalog
+from loradex.registry.store.db import open_catalog
 
 from children import PEAK_RSS, run_child  # benchmarks/ is on sys.path under pytest
 from synthetic import write_kohya_lora

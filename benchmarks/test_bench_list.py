@@ -5,7 +5,7 @@ The catalog is :mod:`test_bench_catalog`'s mix at 100,000 artifacts (training me
 ``check`` read), plus a pair of files with one sha256 for ``dupes``. Each command runs as a
 user runs it, its output piped: the time to its first line of output, the total time and
 its peak RSS are printed. The read-only commands run on plain ``sqlite3`` (no SQLAlchemy import:
-:mod:`loradex.registry.reading`).
+:mod:`loradex.registry.queries.reading`).
 
 Run: ``.venv/bin/pytest -m benchmark -s benchmarks/test_bench_list.py``.
 """
@@ -25,9 +25,9 @@ from sqlmodel import select
 from test_bench_catalog import _build  # noqa: E402  (benchmarks/ is on sys.path under pytest)
 
 from loradex.adapters.model.layermap import layer_map
-from loradex.registry.db import open_catalog
-from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact
 
 pytestmark = pytest.mark.benchmark
 

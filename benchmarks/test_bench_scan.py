@@ -21,9 +21,9 @@ import torch
 from loradex.adapters import probe
 from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.layermap import layer_map
-from loradex.registry.db import open_catalog
+from loradex.registry.store.db import open_catalog
 from loradex.adapters.io.hashing import hash_file
-from loradex.registry.scan import scan
+from loradex.registry.services.scan import scan
 
 pytestmark = pytest.mark.benchmark
 

@@ -4,15 +4,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from loradex.adapters.errors import LoradexError
 
-if TYPE_CHECKING:
-    from .models import Artifact
-
 #: How many candidates an ambiguity message names; the rest are counted.
 MAX_CANDIDATES = 5
+
+
+class Candidate(Protocol):
+    """What an ambiguity message names of an artifact (a row of the catalog)."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
 
 
 class CatalogError(LoradexError):
@@ -31,7 +41,7 @@ class RefNotFoundError(LoradexError, LookupError):
 class AmbiguousRefError(LoradexError, LookupError):
     """A reference matches several artifacts; the message names up to five of them."""
 
-    def __init__(self, ref: str, candidates: Sequence[Artifact], *, total: int | None = None) -> None:
+    def __init__(self, ref: str, candidates: Sequence[Candidate], *, total: int | None = None) -> None:
         self.ref = ref
         self.candidates = list(candidates)
         total = total if total is not None else len(self.candidates)

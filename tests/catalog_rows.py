@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from sqlalchemy import func, insert, select
 
 from loradex.adapters import ArtifactInfo
-from loradex.registry.models import Artifact, ArtifactTag, Module, Tag
-from loradex.registry.records import apply_probe, layer_set_for
+from loradex.registry.store.models import Artifact, ArtifactTag, Module, Tag
+from loradex.registry.services.records import apply_probe, layer_set_for
 
 
 def add_artifact(session, name: str, *, kind: str = "lora", format: str = "kohya", base: str = "sd1",

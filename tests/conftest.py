@@ -125,7 +125,7 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path):
 @pytest.fixture
 def engine(catalog_url):
     """An open, migrated catalog on either backend."""
-    from loradex.registry.db import open_catalog
+    from loradex.registry.store.db import open_catalog
 
     eng = open_catalog(catalog_url)
     yield eng

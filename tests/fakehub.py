@@ -108,7 +108,7 @@ def _front_matter(text: str) -> tuple[bool, Any]:
     else:
         return False, None
     from loradex.adapters.errors import UnsupportedError
-    from loradex.registry.cards import front_matter
+    from loradex.registry.hub.cards import front_matter
 
     # Bounded as the Hub bounds it: a "billion laughs" card would otherwise expand to ~400M values
     # here (14 GB and minutes to serve as cardData), which the real Hub never serves.

@@ -7,9 +7,9 @@ import json
 
 from typer.testing import CliRunner
 
-from loradex.registry import queries
-from loradex.registry.db import open_catalog
-from loradex.registry.db import session as open_session
+from loradex.registry.queries import orm
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
 from loradex.tui.cli import app
 
 runner = CliRunner()
@@ -42,6 +42,6 @@ def _sha(url: str, name: str) -> str:
     engine = open_catalog(url)
     try:
         with open_session(engine) as s:
-            return queries.resolve(s, name).sha256 or ""
+            return orm.resolve(s, name).sha256 or ""
     finally:
         engine.dispose()

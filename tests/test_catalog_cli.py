@@ -16,10 +16,11 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from loradex.registry import compat, lookup, queries
-from loradex.registry.db import open_catalog
-from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact, ScanRoot
+from loradex.registry.queries import compat, lookup, orm
+from loradex.registry.services import edits
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, ScanRoot
 from loradex.tui.cli import app
 
 from catalog_rows import add_artifact, add_probed  # noqa: E402  (tests/ is on sys.path under pytest)
@@ -54,7 +55,7 @@ def rows(engine):
             "twin-a": dict(sha256="ab" * 32, path="/x/twin.safetensors"),
             "twin-b": dict(sha256="ab" * 32, path="/y/twin.safetensors"),
         }.items()}
-        queries.set_tags(s, made["cat"], add=["animal"])
+        edits.set_tags(s, made["cat"], add=["animal"])
     return made
 
 
@@ -77,7 +78,7 @@ def test_list_json_matches_the_library(catalog_url, engine, rows):
                              (["--status", "ok", "--sort", "-rank", "--limit", "2"],
                               dict(status="ok", sort="-rank", limit=2))]:
             got = [r["id"] for r in cli_json(catalog_url, "list", *args)["artifacts"]]
-            assert got == [a.id for a in queries.find(s, **kwargs)], args
+            assert got == [a.id for a in orm.find(s, **kwargs)], args
 
 
 def test_usage_errors_exit_2(catalog_url, rows):
@@ -189,10 +190,10 @@ def test_scan_then_query_a_copy_of_the_zoo(catalog_url, engine, zoo, zoo_copy):
     report = cli_json(catalog_url, "scan", zoo_copy, "--workers", "2")
     assert report["added"] == len(zoo) and report["errors"] == []
     with open_session(engine) as s:
-        found = queries.find(s)
+        found = orm.find(s)
         assert len(found) == len(zoo) and all(a.status == "ok" for a in found)
-        lora = queries.resolve(s, str(zoo_copy / "adapters" / "sd1-kohya-lora.safetensors"))
-        sd1 = queries.resolve(s, str(zoo_copy / "bases" / "tiny-sd1.safetensors"))
+        lora = orm.resolve(s, str(zoo_copy / "adapters" / "sd1-kohya-lora.safetensors"))
+        sd1 = orm.resolve(s, str(zoo_copy / "bases" / "tiny-sd1.safetensors"))
         fitting = {f.name for f in compat.fits(s, sd1)}
     assert "sd1-kohya-lora" in fitting and not any(n.startswith("sdxl") for n in fitting)
     # Refs by hash work on scanned rows.
@@ -268,14 +269,14 @@ def test_demo_builds_scans_and_counts(tmp_path):
     assert counts[("checkpoint", "ldm_single_file", "sd1")] == 2  # the .safetensors and the .ckpt
     engine = open_catalog(url)
     with open_session(engine) as s:
-        assert sum(counts.values()) == len(queries.find(s)) == data["scan"]["added"]
+        assert sum(counts.values()) == len(orm.find(s)) == data["scan"]["added"]
     engine.dispose()
 
 
 def test_a_read_only_command_creates_no_default_catalog(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("LORADEX_CATALOG", raising=False)
-    from loradex.registry.db import default_catalog_path
+    from loradex.registry.store.db import default_catalog_path
 
     for args in (["list"], ["show", "x"], ["dupes"], ["verify"], ["check", "a", "--base", "b"]):
         result = runner.invoke(app, args)
@@ -293,7 +294,7 @@ def test_a_catalog_in_a_folder_that_does_not_exist_is_an_error_not_a_new_folder(
 def test_scan_creates_the_default_catalog_and_says_where(zoo, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("LORADEX_CATALOG", raising=False)
-    from loradex.registry.db import default_catalog_path
+    from loradex.registry.store.db import default_catalog_path
 
     result = runner.invoke(app, ["scan", str(zoo["sd1-kohya-lora"].path)])
     assert result.exit_code == 0, result.output
@@ -320,8 +321,8 @@ def test_an_unknown_kind_or_base_is_a_usage_error_listing_the_valid_ones(engine,
 def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chunks(catalog_url, engine,
                                                                                    monkeypatch):
     from catalog_rows import add_many
-    from loradex.registry import reading
-    from loradex.registry.views import Listed
+    from loradex.registry.queries import reading
+    from loradex.registry.queries.views import Listed
     from loradex.tui.output.catalog import TABLE_ROWS
 
     n = 2 * lookup.CHUNK + 500

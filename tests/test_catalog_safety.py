@@ -21,7 +21,7 @@ import pytest
 
 from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.io.atomic import check_target
-from loradex.registry.db import default_catalog_path
+from loradex.registry.store.db import default_catalog_path
 
 from ops_cli import cli, one_error_line  # noqa: E402  (tests/ is on sys.path under pytest)
 
@@ -74,7 +74,7 @@ def test_an_output_naming_a_side_file_of_the_catalog_is_refused(sqlite_catalog, 
 def test_a_recipe_whose_output_is_the_catalog_backup_is_refused(sqlite_catalog, files, tmp_path):
     backup = Path(f"{sqlite_catalog}.backup-0004")
     with sqlite3.connect(sqlite_catalog) as src, sqlite3.connect(backup) as dst:
-        src.backup(dst)  # as registry.db does before a migration
+        src.backup(dst)  # as registry.store.db does before a migration
     before = digest(backup)
     recipe = tmp_path / "mix.toml"
     recipe.write_text(f'op = "mix"\noutput = "{backup.name}"\n[[inputs]]\nref = "{files["lora"]}"\nweight = 0.5\n')
@@ -174,7 +174,7 @@ def damage_inner_pages(db: Path, seed: int = 7) -> None:
 def test_a_damaged_catalog_is_one_line_naming_its_backup_and_recover(sqlite_catalog, command):
     backup = Path(f"{sqlite_catalog}.backup-0005")
     with sqlite3.connect(sqlite_catalog) as src, sqlite3.connect(backup) as dst:
-        src.backup(dst)  # the copy registry.db makes before a migration
+        src.backup(dst)  # the copy registry.store.db makes before a migration
     damage_inner_pages(sqlite_catalog)
     one_error_line(cli(*command, catalog=str(sqlite_catalog)), str(sqlite_catalog), "is damaged",
                    f"backup copy {backup}", f"sqlite3 {sqlite_catalog} .recover")

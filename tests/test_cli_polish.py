@@ -15,10 +15,10 @@ from safetensors.torch import load_file, save_file
 
 from loradex.adapters.progress import ProgressEvent
 from loradex.adapters.words import size
-from loradex.registry import queries
-from loradex.registry.db import open_catalog
-from loradex.registry.db import session as open_session
-from loradex.registry.scan import scan
+from loradex.registry.queries import orm
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
+from loradex.registry.services.scan import scan
 from loradex.tui.cli import app
 
 from ops_cli import cli, cli_json, one_error_line, runner  # tests/ is on sys.path under pytest
@@ -162,11 +162,11 @@ def test_the_preferred_weight_is_set_shown_and_cleared_from_the_command_line(lor
     engine = open_catalog(url)
     try:
         with open_session(engine) as session:
-            assert queries.resolve(session, LORA).preferred_weight == -2
+            assert orm.resolve(session, LORA).preferred_weight == -2
         assert cli_json("weight", LORA, catalog=url)["preferred_weight"] == -2
         assert cli("weight", LORA, "", catalog=url).stdout.strip() == f"{LORA}: no preferred weight"
         with open_session(engine) as session:
-            assert queries.resolve(session, LORA).preferred_weight is None
+            assert orm.resolve(session, LORA).preferred_weight is None
     finally:
         engine.dispose()
     one_error_line(cli("weight", LORA, "inf", catalog=url), "not a finite number", code=2)

@@ -16,10 +16,9 @@ import loradex.tui
 
 TUI = Path(loradex.tui.__file__).parent
 # What needs torch (or is slow to import) and only some commands use.
-HEAVY = ("torch", "diffusers", "transformers", "loradex.registry.lineage", "loradex.registry.scan",
-         "loradex.adapters.ops.convert", "loradex.adapters.ops.inspection", "loradex.adapters.ops.mix",
-         "loradex.adapters.ops.bake", "loradex.adapters.ops.extract", "loradex.adapters.ops.rebuild",
-         "loradex.adapters.zoo")
+HEAVY = ("torch", "diffusers", "transformers", "loradex.registry.services.runner", "loradex.registry.services.scan",
+         "loradex.adapters.ops.convert", "loradex.adapters.ops.inspection", "loradex.adapters.ops.mix", "loradex.adapters.ops.bake",
+         "loradex.adapters.ops.extract", "loradex.adapters.ops.rebuild", "loradex.adapters.zoo")
 
 
 def _module_level_imports(path: Path) -> list[str]:
@@ -33,7 +32,7 @@ def _module_level_imports(path: Path) -> list[str]:
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 if node.module == "loradex.adapters":  # the package's whole public API
                     names.append("loradex.adapters (root)")
-                # `from loradex.registry import lineage` imports a module, too.
+                # `from loradex.registry.services import runner` imports a module, too.
                 names.extend([node.module, *(f"{node.module}.{alias.name}" for alias in node.names)])
             elif isinstance(node, ast.If) and not (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"):
                 visit(node.body)

@@ -1,10 +1,10 @@
-"""Which catalog is in use and opening it: the rule every front end shares (registry.db)."""
+"""Which catalog is in use and opening it: the rule every front end shares (registry.store.db)."""
 
 from __future__ import annotations
 
 import pytest
 
-from loradex.registry.db import catalog_in_use, default_catalog_path, open_catalog, open_catalog_in_use
+from loradex.registry.store.db import catalog_in_use, default_catalog_path, open_catalog, open_catalog_in_use
 from loradex.registry.errors import CatalogError
 
 

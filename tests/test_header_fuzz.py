@@ -31,9 +31,9 @@ from sqlmodel import select
 
 from loradex.adapters import probe
 from loradex.adapters.errors import LoradexError
-from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact
-from loradex.registry.scan import scan
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact
+from loradex.registry.services.scan import scan
 
 SEED = 18
 CASES = 3000

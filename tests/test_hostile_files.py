@@ -28,10 +28,10 @@ from loradex.adapters.errors import CorruptFileError, RefusedFileError
 from loradex.adapters.io.header import read_header
 from loradex.adapters.io.pickle_globals import stream_globals, unsafe_globals
 from loradex.adapters.io.weights import open_weights
-from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact, ScanRoot
-from loradex.registry.discovery import discover
-from loradex.registry.scan import scan
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, ScanRoot
+from loradex.registry.services.discovery import discover
+from loradex.registry.services.scan import scan
 
 from io_helpers import entry, raw_safetensors
 from ops_cli import cli, one_error_line
@@ -219,8 +219,8 @@ def test_probe_of_a_file_the_os_refuses_to_open_is_one_error_line(open_folder):
 _SCAN_AT = """
 import sys, time
 from pathlib import Path
-from loradex.registry.db import open_catalog
-from loradex.registry.scan import scan
+from loradex.registry.store.db import open_catalog
+from loradex.registry.services.scan import scan
 engine = open_catalog(sys.argv[1])
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))  # start together, imports done
 report = scan([Path(sys.argv[2])], engine=engine, batch_size=16)
@@ -229,7 +229,7 @@ print(report.added + report.updated + report.unchanged + report.moved, len(repor
 
 
 def test_two_scans_that_start_together_on_a_new_root_both_finish_with_every_row(tmp_path):
-    from loradex.registry.db import open_catalog
+    from loradex.registry.store.db import open_catalog
 
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     open_catalog(url).dispose()  # the catalog exists; each round's root is new to it

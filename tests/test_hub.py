@@ -94,10 +94,10 @@ def test_the_gallery_holds_only_images_of_this_adapter_alone_on_the_card_s_base_
                                                                                        tmp_path):
     import shutil
 
-    from loradex.registry import queries
-    from loradex.registry.db import open_catalog
-    from loradex.registry.db import session as open_session
-    from loradex.registry.models import Preview
+    from loradex.registry.queries import orm
+    from loradex.registry.store.db import open_catalog
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Preview
 
     url, _ = library
     both = cli("try", "mixed:3.2", "sd1-kohya-lora:-2", "--base", zoo["sd1-diffusers"].path, "--prompt", "two cats",
@@ -105,7 +105,7 @@ def test_the_gallery_holds_only_images_of_this_adapter_alone_on_the_card_s_base_
     assert both.exit_code == 0, both.output
     engine = open_catalog(url)
     with open_session(engine) as session:  # an image of the mix alone, but rendered on an SDXL base
-        mixed = queries.resolve(session, "mixed")
+        mixed = orm.resolve(session, "mixed")
         other = tmp_path / "sdxl-cat.png"
         shutil.copy(tmp_path / "grid" / "001-seed1-scale1.png", other)
         session.add(Preview(artifact_id=mixed.id, path=str(other), prompt="an sdxl cat", seed=1, scale=1.0,
@@ -282,9 +282,9 @@ def test_a_license_the_hub_does_not_list_is_a_usage_error_before_any_request(fak
 
 
 def test_the_library_refuses_an_unlisted_license_before_any_request(fake_hub, library):
-    from loradex.registry.db import open_catalog
-    from loradex.registry.licenses import LicenseError
-    from loradex.registry.publish import publish
+    from loradex.registry.store.db import open_catalog
+    from loradex.registry.hub.licenses import LicenseError
+    from loradex.registry.hub.publish import publish
 
     url, _ = library
     engine = open_catalog(url)
@@ -295,7 +295,7 @@ def test_the_library_refuses_an_unlisted_license_before_any_request(fake_hub, li
 
 
 def test_every_listed_hub_license_is_accepted():
-    from loradex.registry.licenses import check_license, hub_licenses
+    from loradex.registry.hub.licenses import check_license, hub_licenses
 
     ids = hub_licenses()
     assert {"apache-2.0", "mit", "openrail", "openrail++", "creativeml-openrail-m", "bigscience-openrail-m",
@@ -435,7 +435,7 @@ def test_a_file_name_outside_the_download_folder_is_refused_in_one_line(fake_hub
 
 def test_a_card_nested_too_deeply_is_one_line():
     from loradex.adapters.errors import UnsupportedError
-    from loradex.registry.cards import front_matter
+    from loradex.registry.hub.cards import front_matter
 
     with pytest.raises(UnsupportedError, match="nested too deeply"):
         front_matter("---\na: " + "[" * 50_000 + "\n---\n")

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
-from loradex.registry.db import SCHEMA_HEAD, current_revision, head_revision, open_catalog, upgrade
+from loradex.registry.store.db import SCHEMA_HEAD, current_revision, head_revision, open_catalog, upgrade
 from loradex.registry.errors import CatalogError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,9 +102,9 @@ def test_the_schema_head_that_lets_opening_skip_alembic_is_alembics_own_head():
 def test_upgrading_from_0003_keeps_every_preview_and_leaves_its_adapters_unknown(catalog_url):
     from sqlmodel import select
 
-    from loradex.registry.db import session as open_session
-    from loradex.registry.models import Preview
-    from loradex.registry.views import applied, shows_only
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Preview
+    from loradex.registry.queries.views import applied, shows_only
 
     engine = open_catalog(catalog_url, migrate=False)
     upgrade(engine, "0003")
@@ -129,8 +129,8 @@ def test_upgrading_from_0003_keeps_every_preview_and_leaves_its_adapters_unknown
 
 
 def test_upgrading_from_0005_starts_a_pulled_row_s_provenance_list_with_its_source(catalog_url):
-    from loradex.registry.db import session as open_session
-    from loradex.registry.models import Artifact
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Artifact
 
     engine = open_catalog(catalog_url, migrate=False)
     upgrade(engine, "0005")

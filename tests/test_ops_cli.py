@@ -22,10 +22,10 @@ from sqlmodel import select
 
 from loradex.adapters import probe
 from loradex.adapters.ops.recipe import load, read_recipe
-from loradex.registry import lineage
-from loradex.registry.db import default_catalog_path, open_catalog
-from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact, Recipe, RecipeInput
+from loradex.registry.services import runner
+from loradex.registry.store.db import default_catalog_path, open_catalog
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, Recipe, RecipeInput
 
 from ops_cli import _sha, cli, cli_json, one_error_line  # tests/ is on sys.path under pytest
 
@@ -309,7 +309,7 @@ def test_mix_by_catalog_refs_records_output_recipe_and_lineage(catalog, files, t
             assert [(r.sha256, r.weight, r.role) for r in rows] == [(lora_sha, 0.5, "input"),
                                                                     (locon_sha, -0.25, "input")]
         # Recording the same output again writes nothing new.
-        again = lineage.record_output(engine, out, read_recipe(out))
+        again = runner.record_output(engine, out, read_recipe(out))
         assert again.id == data["artifact"]["id"]
         with open_session(engine) as s:
             assert len(s.exec(select(Recipe).where(Recipe.output_sha256 == artifact.sha256)).all()) == 1
@@ -395,7 +395,7 @@ def test_the_default_catalog_is_used_once_it_exists(files, tmp_path, monkeypatch
 @pytest.mark.parametrize("op", ["bake", "mix"])
 def test_an_output_recorded_in_the_catalog_is_hashed_while_written_not_read_again(catalog, files, tmp_path,
                                                                                   monkeypatch, op):
-    import loradex.registry.scan as scan_module
+    import loradex.registry.services.scan as scan_module
 
     read_back = []
     real = scan_module.hash_file

@@ -14,9 +14,9 @@ from sqlmodel import select
 
 from loradex.adapters import probe
 from loradex.adapters.ops.recipe import read_recipe
-from loradex.registry.db import open_catalog
-from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact, ScanRoot
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, ScanRoot
 
 from ops_cli import cli, cli_json, one_error_line  # tests/ is on sys.path under pytest
 
@@ -104,15 +104,15 @@ def test_a_path_that_does_not_exist_is_no_such_file_also_with_a_catalog(catalog,
 
 def test_ctrl_c_after_the_output_is_renamed_says_it_is_complete_and_the_catalog_agrees(catalog, files, tmp_path,
                                                                                       monkeypatch):
-    import loradex.registry.lineage as lineage_module
+    import loradex.registry.services.runner as runner_module
 
-    real_run = lineage_module.run
+    real_run = runner_module.run
 
     def interrupted_after_the_rename(*args, **kwargs):
         real_run(*args, **kwargs)
         raise KeyboardInterrupt  # as if Ctrl-C came between the rename and the return
 
-    monkeypatch.setattr(lineage_module, "run", interrupted_after_the_rename)
+    monkeypatch.setattr(runner_module, "run", interrupted_after_the_rename)
     out = tmp_path / "baked.safetensors"
     result = cli("bake", "--base", files["base"], f"{files['lora']}:0.5", "-o", out, catalog=catalog)
     assert result.exit_code == 130
@@ -130,12 +130,12 @@ def test_ctrl_c_after_the_output_is_renamed_says_it_is_complete_and_the_catalog_
 
 
 def test_ctrl_c_before_the_output_is_renamed_says_nothing_was_written(files, tmp_path, monkeypatch):
-    import loradex.registry.lineage as lineage_module
+    import loradex.registry.services.runner as runner_module
 
     def interrupted_while_streaming(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lineage_module, "run", interrupted_while_streaming)
+    monkeypatch.setattr(runner_module, "run", interrupted_while_streaming)
     out = tmp_path / "baked.safetensors"
     result = cli("bake", "--base", files["base"], f"{files['lora']}:0.5", "-o", out)
     assert result.exit_code == 130 and not out.exists()

@@ -10,11 +10,12 @@ import pytest
 from sqlmodel import select
 
 from loradex.adapters import ArtifactInfo, probe
-from loradex.registry import compat, lookup, queries
-from loradex.registry.db import session as open_session
+from loradex.registry.queries import compat, lookup, orm
+from loradex.registry.services import edits
+from loradex.registry.store.db import session as open_session
 from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
-from loradex.registry.models import Artifact, LayerSetLayer, Preview, Recipe, RecipeInput, Tag
-from loradex.registry.rows import shape_text
+from loradex.registry.store.models import Artifact, LayerSetLayer, Preview, Recipe, RecipeInput, Tag
+from loradex.registry.queries.rows import shape_text
 
 from catalog_rows import add_artifact, add_probed  # tests/ is on sys.path under pytest
 
@@ -48,9 +49,9 @@ def library(session):
                                size=10),
         "base-model": add_artifact(session, "base-model", kind="checkpoint", format="ldm_single_file", size=2000),
     }
-    queries.set_tags(session, rows["anime-style"], add=["style", "Anime"])
-    queries.set_tags(session, rows["cat-sdxl"], add=["animal"])
-    queries.set_tags(session, rows["cat-override"], add=["animal", "style"])
+    edits.set_tags(session, rows["anime-style"], add=["style", "Anime"])
+    edits.set_tags(session, rows["cat-sdxl"], add=["animal"])
+    edits.set_tags(session, rows["cat-override"], add=["animal", "style"])
     return rows
 
 
@@ -64,48 +65,48 @@ def names(artifacts) -> list[str]:
 
 def test_resolve_by_id_name_path_hash_prefix_and_autov2(session, library, tmp_path, monkeypatch):
     cat = library["cat-sdxl"]
-    assert queries.resolve(session, str(cat.id)).id == cat.id
-    assert queries.resolve(session, "cat-sdxl").id == cat.id
-    assert queries.resolve(session, cat.path).id == cat.id
-    assert queries.resolve(session, cat.sha256[:6]).id == cat.id
-    assert queries.resolve(session, cat.sha256[:12].upper()).id == cat.id
-    assert queries.resolve(session, cat.autov2).id == cat.id
-    assert queries.resolve(session, cat.sha256).id == cat.id
+    assert orm.resolve(session, str(cat.id)).id == cat.id
+    assert orm.resolve(session, "cat-sdxl").id == cat.id
+    assert orm.resolve(session, cat.path).id == cat.id
+    assert orm.resolve(session, cat.sha256[:6]).id == cat.id
+    assert orm.resolve(session, cat.sha256[:12].upper()).id == cat.id
+    assert orm.resolve(session, cat.autov2).id == cat.id
+    assert orm.resolve(session, cat.sha256).id == cat.id
     # A relative path is resolved against the current folder.
     file = tmp_path / "models" / "x.safetensors"
     here = add_artifact(session, "x", path=str(file))
     monkeypatch.chdir(tmp_path)
-    assert queries.resolve(session, "models/x.safetensors").id == here.id
-    assert queries.resolve(session, "./models/../models/x.safetensors").id == here.id
+    assert orm.resolve(session, "models/x.safetensors").id == here.id
+    assert orm.resolve(session, "./models/../models/x.safetensors").id == here.id
 
 
 def test_resolve_rejects_short_prefixes_and_unknown_refs(session, library):
     with pytest.raises(RefNotFoundError, match="nothing-here"):
-        queries.resolve(session, "nothing-here")
+        orm.resolve(session, "nothing-here")
     with pytest.raises(LookupError):  # a five-digit prefix is too short to be a hash
-        queries.resolve(session, library["cat-sdxl"].sha256[:5])
+        orm.resolve(session, library["cat-sdxl"].sha256[:5])
     with pytest.raises(RefNotFoundError):
-        queries.resolve(session, "999999")
+        orm.resolve(session, "999999")
 
 
 def test_an_ambiguous_ref_names_its_candidates(session):
     first = add_artifact(session, "twin", path="/a/twin.safetensors", sha256="ab" * 32)
     second = add_artifact(session, "twin", path="/b/twin.safetensors", sha256="ab" * 31 + "cd")
     with pytest.raises(AmbiguousRefError) as caught:
-        queries.resolve(session, "twin")
+        orm.resolve(session, "twin")
     message = str(caught.value)
     assert f"{first.id} twin /a/twin.safetensors" in message and f"{second.id} twin /b/twin.safetensors" in message
     assert "\n" not in message
     with pytest.raises(AmbiguousRefError, match="2 artifacts"):
-        queries.resolve(session, "ababab")
-    assert queries.resolve(session, "ab" * 31 + "c").id == second.id
+        orm.resolve(session, "ababab")
+    assert orm.resolve(session, "ab" * 31 + "c").id == second.id
 
 
 def test_an_ambiguity_message_names_at_most_five(session):
     for i in range(7):
         add_artifact(session, "many", path=f"/m/{i}.safetensors")
     with pytest.raises(AmbiguousRefError) as caught:
-        queries.resolve(session, "many")
+        orm.resolve(session, "many")
     assert str(caught.value).count("/m/") == 5 and "7 artifacts" in str(caught.value)
     assert "2 more" in str(caught.value)
 
@@ -115,52 +116,52 @@ def test_an_ambiguity_message_names_at_most_five(session):
 
 
 def test_each_filter(session, library):
-    assert names(queries.find(session, kind="lycoris")) == ["loha-detail"]
-    assert names(queries.find(session, kind="checkpoint")) == ["base-model"]
+    assert names(orm.find(session, kind="lycoris")) == ["loha-detail"]
+    assert names(orm.find(session, kind="checkpoint")) == ["base-model"]
     # base honours the user's override
-    assert names(queries.find(session, base="sdxl")) == ["cat-override", "cat-sdxl"]
-    assert "cat-override" not in names(queries.find(session, base="sd1"))
-    assert names(queries.find(session, tag="style")) == ["anime-style", "cat-override"]
-    assert names(queries.find(session, tag="ANIME")) == ["anime-style"]
-    assert names(queries.find(session, tag="nope")) == []
-    assert names(queries.find(session, text="ORANGE")) == ["cat-override", "cat-sdxl"]
-    assert names(queries.find(session, text="100%_r")) == ["anime-style"]
-    assert names(queries.find(session, text="1%_r")) == []  # % and _ are literal, not wildcards
-    assert names(queries.find(session, rank_min=16)) == ["anime-style", "loha-detail"]
-    assert names(queries.find(session, rank_max=4)) == ["cat-sdxl"]
-    assert names(queries.find(session, rank_min=5, rank_max=10)) == ["cat-override", "loha-detail"]
-    assert names(queries.find(session, status="error")) == ["broken"]
+    assert names(orm.find(session, base="sdxl")) == ["cat-override", "cat-sdxl"]
+    assert "cat-override" not in names(orm.find(session, base="sd1"))
+    assert names(orm.find(session, tag="style")) == ["anime-style", "cat-override"]
+    assert names(orm.find(session, tag="ANIME")) == ["anime-style"]
+    assert names(orm.find(session, tag="nope")) == []
+    assert names(orm.find(session, text="ORANGE")) == ["cat-override", "cat-sdxl"]
+    assert names(orm.find(session, text="100%_r")) == ["anime-style"]
+    assert names(orm.find(session, text="1%_r")) == []  # % and _ are literal, not wildcards
+    assert names(orm.find(session, rank_min=16)) == ["anime-style", "loha-detail"]
+    assert names(orm.find(session, rank_max=4)) == ["cat-sdxl"]
+    assert names(orm.find(session, rank_min=5, rank_max=10)) == ["cat-override", "loha-detail"]
+    assert names(orm.find(session, status="error")) == ["broken"]
 
 
 def test_filters_combine(session, library):
-    assert names(queries.find(session, kind="lora", base="sdxl", tag="animal", text="cat")) == [
+    assert names(orm.find(session, kind="lora", base="sdxl", tag="animal", text="cat")) == [
         "cat-override", "cat-sdxl"]
-    assert names(queries.find(session, kind="lora", base="sdxl", tag="style", text="cat", rank_min=8)) == [
+    assert names(orm.find(session, kind="lora", base="sdxl", tag="style", text="cat", rank_min=8)) == [
         "cat-override"]
-    assert queries.find(session, kind="lycoris", tag="animal") == []
+    assert orm.find(session, kind="lycoris", tag="animal") == []
 
 
 def test_sort_and_limit(session, library):
-    assert names(queries.find(session, sort="-size", limit=3)) == ["base-model", "anime-style", "cat-override"]
-    assert names(queries.find(session, sort="size"))[:2] == ["broken", "loha-detail"]
-    by_rank = names(queries.find(session, sort="-rank"))
+    assert names(orm.find(session, sort="-size", limit=3)) == ["base-model", "anime-style", "cat-override"]
+    assert names(orm.find(session, sort="size"))[:2] == ["broken", "loha-detail"]
+    by_rank = names(orm.find(session, sort="-rank"))
     assert by_rank[:2] == ["loha-detail", "anime-style"]
     assert set(by_rank[-2:]) == {"base-model", "broken"}  # no ranks: last, on both backends
-    assert names(queries.find(session, sort="rank"))[0] == "cat-sdxl"
-    assert names(queries.find(session, sort="kind"))[0] == "base-model"
+    assert names(orm.find(session, sort="rank"))[0] == "cat-sdxl"
+    assert names(orm.find(session, sort="kind"))[0] == "base-model"
     with pytest.raises(QueryError, match="sort"):
-        queries.find(session, sort="colour")
+        orm.find(session, sort="colour")
 
 
 def test_a_listing_without_details_defers_them_until_accessed(engine, library):
     from sqlalchemy import inspect as orm_state
 
     with open_session(engine) as s:
-        light = queries.find(s, text="orange", details=False)
+        light = orm.find(s, text="orange", details=False)
         assert names(light) == ["cat-override", "cat-sdxl"]
         assert {"training_metadata", "search_text"} <= orm_state(light[0]).unloaded
         assert light[0].search_text == "cat-override orange cat"  # loaded on access
-        assert queries.find(s, details=False, kind="checkpoint")[0].id == library["base-model"].id
+        assert orm.find(s, details=False, kind="checkpoint")[0].id == library["base-model"].id
 
 
 # ---------------------------------------------------------------------------------------
@@ -170,37 +171,37 @@ def test_a_listing_without_details_defers_them_until_accessed(engine, library):
 def test_tags_add_and_remove(session, library):
     art = library["anime-style"]
     assert lookup.tags_of(session, art) == ["anime", "style"]
-    assert queries.set_tags(session, art, add=["  Favourite  Style ", "style"], remove=["anime"]) == [
+    assert edits.set_tags(session, art, add=["  Favourite  Style ", "style"], remove=["anime"]) == [
         "favourite style", "style"]
-    assert queries.set_tags(session, art, remove=["not-there"]) == ["favourite style", "style"]
+    assert edits.set_tags(session, art, remove=["not-there"]) == ["favourite style", "style"]
     # "anime" is used by no one now: the tag itself is gone.
-    assert queries.find(session, tag="anime") == []
+    assert orm.find(session, tag="anime") == []
     by_id = lookup.tags_by_artifact(session, library.values())
     assert by_id[library["cat-override"].id] == ["animal", "style"] and library["broken"].id not in by_id
     with pytest.raises(QueryError):
-        queries.set_tags(session, art, add=["  "])
+        edits.set_tags(session, art, add=["  "])
 
 
 def test_notes(session, library, engine):
     art = library["cat-sdxl"]
-    queries.set_note(session, art, "  great at 0.7  ")
+    edits.set_note(session, art, "  great at 0.7  ")
     with open_session(engine) as other:
         assert other.get(Artifact, art.id).notes == "great at 0.7"
-    queries.set_note(session, art, "")
+    edits.set_note(session, art, "")
     with open_session(engine) as other:
         assert other.get(Artifact, art.id).notes == ""
 
 
 def test_preferred_weight(session, library, engine):
     art = library["cat-sdxl"]
-    queries.set_preferred_weight(session, art, 0.75)
+    edits.set_preferred_weight(session, art, 0.75)
     with open_session(engine) as other:
         assert other.get(Artifact, art.id).preferred_weight == 0.75
-    queries.set_preferred_weight(session, art, None)
+    edits.set_preferred_weight(session, art, None)
     with open_session(engine) as other:
         assert other.get(Artifact, art.id).preferred_weight is None
     with pytest.raises(QueryError):
-        queries.set_preferred_weight(session, art, float("nan"))
+        edits.set_preferred_weight(session, art, float("nan"))
 
 
 def test_forget_removes_the_row_and_what_hangs_on_it_but_keeps_recipes_inputs(session, library, engine):
@@ -210,15 +211,15 @@ def test_forget_removes_the_row_and_what_hangs_on_it_but_keeps_recipes_inputs(se
     session.add(made)
     session.commit()
     ident, recipe_id = art.id, made.id
-    queries.forget(session, art)
+    edits.forget(session, art)
     with open_session(engine) as other:
         assert other.get(Artifact, ident) is None
         assert other.exec(select(Preview).where(Preview.artifact_id == ident)).all() == []
         assert other.get(Recipe, recipe_id).artifact_id is None  # the recipe stays, unlinked
-    assert queries.find(session, tag="animal") == [library["cat-override"]]  # the tag stays for its other user
-    queries.forget(session, library["cat-override"])
+    assert orm.find(session, tag="animal") == [library["cat-override"]]  # the tag stays for its other user
+    edits.forget(session, library["cat-override"])
     assert session.exec(select(Tag).where(Tag.name == "animal")).first() is None  # used by no one: gone
-    assert names(queries.find(session, tag="style")) == ["anime-style"]
+    assert names(orm.find(session, tag="style")) == ["anime-style"]
 
 
 def test_duplicates_group_files_with_equal_sha256(session):
@@ -285,7 +286,7 @@ def test_counts_and_layer_summary(session, zoo_infos):
     assert set(summary.by_component) == {"unet", "text_encoder"} and summary.by_rank == {"4": 84}
     assert len(summary.first) == 3 and summary.first[0][0].startswith("lora_")
     assert lookup.layer_summary(session, base).layers == len(zoo_infos["sd1-single"].inventory)
-    assert [(c.kind, c.format, c.base, c.count) for c in queries.counts(session)] == [
+    assert [(c.kind, c.format, c.base, c.count) for c in orm.counts(session)] == [
         ("checkpoint", "ldm_single_file", "sd1", 1), ("lora", "kohya", "sd1", 1)]
 
 
@@ -372,8 +373,8 @@ def test_fits_lists_only_fitting_adapters(session, zoo_rows, zoo_infos):
     assert {f.name for f in compat.fits(session, zoo_rows["sdxl-single"])} == {
         "sdxl-kohya-lora", "sdxl-kohya-slider"}
     # find(fits=…) selects the same artifacts and combines with other filters.
-    assert set(names(queries.find(session, fits=sd1))) == {"sd1-kohya-lora", "sd1-kohya-locon"}
-    assert names(queries.find(session, fits=sd1, text="locon")) == ["sd1-kohya-locon"]
+    assert set(names(orm.find(session, fits=sd1))) == {"sd1-kohya-lora", "sd1-kohya-locon"}
+    assert names(orm.find(session, fits=sd1, text="locon")) == ["sd1-kohya-locon"]
     with pytest.raises(QueryError):
         compat.fits(session, sd1, min_share=1.5)
 
@@ -383,12 +384,12 @@ def test_fit_by_checkpoint_agrees_with_check_for_every_pair_of_the_example_catal
     import shutil
     from pathlib import Path
 
-    from loradex.registry.db import open_catalog
+    from loradex.registry.store.db import open_catalog
 
     copy = shutil.copy(Path(__file__).parents[1] / "catalog.db.example", tmp_path / "catalog.db")
     engine = open_catalog(str(copy))
     with open_session(engine) as s:
-        adapters = list(s.exec(queries.select(Artifact).order_by(Artifact.id)))
+        adapters = list(s.exec(select(Artifact).order_by(Artifact.id)))
         checked = 0
         for adapter in adapters:
             fits = compat.fit_by_checkpoint(s, adapter)

@@ -6,9 +6,9 @@ from dataclasses import fields
 
 import pytest
 
-from loradex.registry.models import Artifact, Preview, Publication, Recipe, RecipeInput
-from loradex.registry.rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow
-from loradex.registry.views import Listed
+from loradex.registry.store.models import Artifact, Preview, Publication, Recipe, RecipeInput
+from loradex.registry.queries.rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow
+from loradex.registry.queries.views import Listed
 
 
 @pytest.mark.parametrize(("row", "table"), [(ArtifactRow, Artifact), (PreviewRow, Preview),

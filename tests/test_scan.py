@@ -27,23 +27,23 @@ from safetensors.torch import load_file, save_file
 from sqlalchemy import func, text
 from sqlmodel import select
 
-import loradex.registry.scan as scan_module
+import loradex.registry.services.scan as scan_module
 from loradex.adapters.io.hashing import hash_file
 from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import PROBE_VERSION
 from loradex.adapters.zoo import Zoo
 from loradex.adapters.zoo.build import addnet_hash
-from loradex.registry import lookup, queries
-from loradex.registry.db import open_catalog
-from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, ScanRoot, Tag
-from loradex.registry.lookup import duplicates
-from loradex.registry.records import search_text, training_metadata
-from loradex.registry.discovery import discover
-from loradex.registry.scan import scan
-from loradex.registry.verify import verify
-from loradex.registry.sidecars import read_sidecars
+from loradex.registry.queries import lookup
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, ScanRoot, Tag
+from loradex.registry.queries.lookup import duplicates
+from loradex.registry.services.records import search_text, training_metadata
+from loradex.registry.services.discovery import discover
+from loradex.registry.services.scan import scan
+from loradex.registry.services.verify import verify
+from loradex.registry.services.sidecars import read_sidecars
 
 KOHYA = ("sd1-kohya-lora", "sdxl-kohya-lora")
 
@@ -122,7 +122,8 @@ def test_hashes_match_the_definitions_users_look_up(tmp_path, zoo):
 
 def test_search_text_follows_the_rule_of_migration_0002():
     spec = importlib.util.spec_from_file_location(
-        "m0002", Path(scan_module.__file__).parent / "migrations" / "versions" / "0002_search_text_for_list_filters.py")
+        "m0002", Path(scan_module.__file__).parents[1] / "store" / "migrations" / "versions"
+        / "0002_search_text_for_list_filters.py")
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     meta = {"ss_output_name": "Orange Cat", "ss_tag_frequency": '{"a": {"hidden": 1}}', "modelspec.title": "T"}
@@ -424,8 +425,8 @@ def test_files_recorded_one_by_one_are_artifacts_not_scan_roots(engine, zoo, tmp
 _KILLED_SCAN = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from loradex.registry.db import open_catalog
-    from loradex.registry.scan import scan
+    from loradex.registry.store.db import open_catalog
+    from loradex.registry.services.scan import scan
     engine = open_catalog(sys.argv[1])
     # Slowed down so that the kill lands mid-way whatever the machine.
     scan([Path(sys.argv[2])], engine=engine, workers=1, batch_size=4, progress=lambda p: time.sleep(0.02))
@@ -508,25 +509,25 @@ def test_a_killed_scan_leaves_a_consistent_catalog_that_the_next_scan_completes(
 _SCANNER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from loradex.registry.db import open_catalog
-    from loradex.registry.scan import scan
+    from loradex.registry.store.db import open_catalog
+    from loradex.registry.services.scan import scan
     report = scan([Path(sys.argv[2])], engine=open_catalog(sys.argv[1]), workers=2, batch_size=8)
     assert not report.errors, report.errors
 """)
 
 _TAGGER = textwrap.dedent("""
     import sys
-    from loradex.registry import queries
-    from loradex.registry.db import open_catalog, session
-    from loradex.registry.models import Artifact
+    from loradex.registry.services import edits
+    from loradex.registry.store.db import open_catalog, session
+    from loradex.registry.store.models import Artifact
     engine = open_catalog(sys.argv[1])
     with session(engine) as s:
         ids = [a.id for a in s.query(Artifact).filter(Artifact.path.like(sys.argv[2] + "%")).all()]
     for i in ids:  # one commit per edit, as a user in the TUI makes them
         with session(engine) as s:
             artifact = s.get(Artifact, i)
-            queries.set_tags(s, artifact, add=[f"t{i}", "edited"])
-            queries.set_note(s, artifact, f"note {i}")
+            edits.set_tags(s, artifact, add=[f"t{i}", "edited"])
+            edits.set_note(s, artifact, f"note {i}")
 """)
 
 

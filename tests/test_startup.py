@@ -70,7 +70,8 @@ def test_hashing_a_safetensors_file_loads_no_torch(zoo):
     assert child == {"result": True, "heavy": []}
 
 
-@pytest.mark.parametrize("module", ["db", "models", "queries", "compat", "records", "scan", "discovery", "sidecars"])
+@pytest.mark.parametrize("module", ["store.db", "store.models", "queries.orm", "queries.compat", "services.records",
+                                    "services.scan", "services.discovery", "services.sidecars", "services.edits"])
 def test_importing_a_catalog_module_loads_no_torch(module):
     child = loaded_after(f"import loradex.registry.{module}")
     assert child["heavy"] == []

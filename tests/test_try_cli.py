@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from loradex.adapters.generate import read_record
-from loradex.registry import lookup, queries
-from loradex.registry.db import open_catalog
-from loradex.registry.db import session as open_session
+from loradex.registry.queries import lookup, orm
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
 
 from ops_cli import cli, one_error_line
 
@@ -36,7 +36,7 @@ def _previews(url: str, name: str) -> list:
     engine = open_catalog(url)
     try:
         with open_session(engine) as s:
-            return lookup.details(s, queries.resolve(s, name)).previews
+            return lookup.details(s, orm.resolve(s, name)).previews
     finally:
         engine.dispose()
 
@@ -81,7 +81,7 @@ def _id(url: str, name: str) -> int:
     engine = open_catalog(url)
     try:
         with open_session(engine) as s:
-            return queries.resolve(s, name).id
+            return orm.resolve(s, name).id
     finally:
         engine.dispose()
 

@@ -15,10 +15,10 @@ import pytest
 from textual.widgets import Input, Select, TextArea
 
 from loradex.adapters.progress import ProgressEvent
-from loradex.registry import lookup, queries
-from loradex.registry.db import open_catalog
-from loradex.registry.db import session as open_session
-from loradex.registry.scan import scan
+from loradex.registry.queries import lookup, orm
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
+from loradex.registry.services.scan import scan
 from loradex.tui.app import make_app
 from loradex.tui.app.jobs import Job
 from loradex.tui.app.screens.confirm import ConfirmDialog
@@ -118,7 +118,7 @@ async def test_the_tray_bakes_two_loras_into_the_checkpoint_and_the_result_is_se
         table = app.screen.query_one(ArtifactTable)
         assert table.current is not None and table.current.name == "baked" and table.current.kind == "checkpoint"
     with open_session(engine) as session:
-        (made,) = lookup.lineage(session, queries.resolve(session, "baked")).made_by
+        (made,) = lookup.lineage(session, orm.resolve(session, "baked")).made_by
         assert made.op == "bake"
         used = [(i.role, i.weight, i.artifact.name if i.artifact else None) for i in made.inputs]
     assert used == [("base", 1.0, "tiny-sd1"), ("input", 0.8, "sd1-kohya-lora"), ("input", 1.0, "sd1-kohya-locon")]
@@ -162,7 +162,7 @@ async def test_editing_tags_note_and_weight_persists(library):
         table = app.screen.query_one(ArtifactTable)
         assert table.current.name == "sd1-kohya-lora" and table.current.tags == ("cats", "style")
     with open_session(engine) as session:
-        artifact = queries.resolve(session, "sd1-kohya-lora")
+        artifact = orm.resolve(session, "sd1-kohya-lora")
         assert lookup.tags_of(session, artifact) == ["cats", "style"]
         assert artifact.preferred_weight == 0.7 and artifact.notes == "good at 0.7"
     # a bad weight is refused in the dialog; the next add to the tray starts from the preferred weight

@@ -159,9 +159,9 @@ asyncio.run(main())
 def test_a_preview_caption_names_every_adapter_applied_with_its_weight(catalog):
     from sqlmodel import select
 
-    from loradex.registry.db import open_catalog
-    from loradex.registry.db import session as open_session
-    from loradex.registry.models import Artifact, Preview
+    from loradex.registry.store.db import open_catalog
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Artifact, Preview
 
     engine = open_catalog(catalog)
     with open_session(engine) as session:

@@ -14,10 +14,11 @@ from textual.widgets import Input, Label, Markdown, Select, Static
 from textual_image.widget import HalfcellImage
 
 from loradex.adapters.ops.recipe import read_recipe
-from loradex.registry import queries
-from loradex.registry.db import open_catalog
-from loradex.registry.db import session as open_session
-from loradex.registry.scan import scan
+from loradex.registry.queries import orm
+from loradex.registry.services import edits
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
+from loradex.registry.services.scan import scan
 from loradex.tui.app import make_app
 from loradex.tui.app.screens.mix_tray import MixTrayScreen
 from loradex.tui.app.screens.publish import PublishPreview
@@ -61,8 +62,8 @@ async def test_a_quoted_tag_with_blanks_filters_like_list_tag(example):
     engine = open_catalog(str(example))
     with open_session(engine) as session:
         for name in ("sd1-kohya-lora", "sdxl-kohya-lora"):
-            queries.set_tags(session, queries.resolve(session, name), add=["Dark Fantasy"])
-        queries.set_tags(session, queries.resolve(session, "sd1-kohya-locon"), add=["dark"])
+            edits.set_tags(session, orm.resolve(session, name), add=["Dark Fantasy"])
+        edits.set_tags(session, orm.resolve(session, "sd1-kohya-locon"), add=["dark"])
     engine.dispose()
     expected = [a["name"] for a in cli_json("list", "--tag", "dark fantasy", catalog=str(example))["artifacts"]]
     app = make_app(example)

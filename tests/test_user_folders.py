@@ -13,7 +13,7 @@ from pathlib import Path
 
 import user_folders
 
-from loradex.registry.db import default_catalog_path
+from loradex.registry.store.db import default_catalog_path
 
 TESTS = Path(__file__).parent
 
@@ -53,7 +53,7 @@ def test_a_session_that_writes_the_users_catalog_fails(tmp_path):
 
 
 def test_a_session_using_the_default_catalog_leaves_the_users_alone(tmp_path):
-    run = run_pytest(tmp_path, "from loradex.registry.db import default_catalog_path, open_catalog\n"
+    run = run_pytest(tmp_path, "from loradex.registry.store.db import default_catalog_path, open_catalog\n"
                                "def test_creates_the_default_catalog():\n"
                                "    open_catalog(str(default_catalog_path())).dispose()\n"
                                "    assert default_catalog_path().exists()\n")

@@ -18,9 +18,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from sqlmodel import select
 
-from loradex.registry.db import open_catalog
-from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact, Preview, Publication, Recipe, RecipeInput, ScanRoot
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, Preview, Publication, Recipe, RecipeInput, ScanRoot
 
 EXAMPLE = Path(__file__).parents[1] / "catalog.db.example"
 LORA = "sd1-kohya-lora"

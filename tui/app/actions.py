@@ -311,7 +311,7 @@ class Actions(jobs.JobRunner):
         engine = self.catalog.engine
 
         def publish(dry_run: bool, repo: str, license: str | None, progress: Any) -> Any:
-            from loradex.registry.publish import publish as send
+            from loradex.registry.hub.publish import publish as send
 
             return send(engine, str(artifact.id), repo, license=license, dry_run=dry_run,
                         endpoint=self.hub_endpoint, token=self.hub_token)

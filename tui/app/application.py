@@ -52,7 +52,7 @@ def make_app(catalog: str | Path | Engine) -> LoradexApp:
     """The app on ``catalog`` (an engine, a catalog file or a SQLAlchemy URL; never created here)."""
     if isinstance(catalog, Engine):
         return LoradexApp(catalog, label=catalog.url.render_as_string(hide_password=True))
-    from loradex.registry.db import open_catalog
+    from loradex.registry.store.db import open_catalog
 
     engine = open_catalog(str(catalog))
     return LoradexApp(engine, label=engine.url.render_as_string(hide_password=True))

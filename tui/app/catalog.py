@@ -12,15 +12,15 @@ import platformdirs
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from loradex.registry import browse, compat, lookup
-from loradex.registry.db import session as open_session
-from loradex.registry.models import Artifact, Module
+from loradex.registry.queries import compat, lookup, table
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, Module
 
 
 class CatalogView:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._rows: dict[int, browse.BrowseRow] | None = None
+        self._rows: dict[int, table.BrowseRow] | None = None
 
     def reload(self) -> None:
         """Forget the cached rows (after an action changed the catalog)."""
@@ -46,7 +46,7 @@ class CatalogView:
         (``catalog.db`` next to ``zoo/``) reads the same on every machine and in every clone."""
         return shown_path(path, self.folder)
 
-    def rows(self, text: str, **fixed: Any) -> tuple[list[browse.BrowseRow], browse.Filter]:
+    def rows(self, text: str, **fixed: Any) -> tuple[list[table.BrowseRow], table.Filter]:
         """The rows the filter ``text`` (and the facet choices ``fixed``) select, in sort order.
 
         The database does the selecting and ordering on every call (so the rows are those of
@@ -54,23 +54,23 @@ class CatalogView:
         10,000 artifacts cost an id query instead of a full read (~25 ms instead of ~140 ms).
         """
         sort = fixed.pop("sort", "name")
-        flt = browse.parse_filter(text, **fixed)
+        flt = table.parse_filter(text, **fixed)
         if "sort:" not in text:
-            flt = browse.Filter(**{**flt.__dict__, "sort": sort})
+            flt = table.Filter(**{**flt.__dict__, "sort": sort})
         with open_session(self.engine) as session:
             if self._rows is None:
-                self._rows = {row.id: row for row in browse.browse(session, browse.Filter())}
-            ids = browse.matching_ids(session, flt)
+                self._rows = {row.id: row for row in table.browse(session, table.Filter())}
+            ids = table.matching_ids(session, flt)
         missing = [i for i in ids if i not in self._rows]
         if missing:  # added by someone else since (a CLI scan): read everything again
             self.reload()
             return self.rows(text, sort=sort, **fixed)
         return [self._rows[i] for i in ids], flt
 
-    def facets(self, flt: browse.Filter | None = None) -> dict[str, Counter]:
+    def facets(self, flt: table.Filter | None = None) -> dict[str, Counter]:
         """Kind and base counts of what ``flt`` selects (each facet without its own condition)."""
         with open_session(self.engine) as session:
-            return browse.facets(session, flt)
+            return table.facets(session, flt)
 
     def total(self) -> int:
         with open_session(self.engine) as session:

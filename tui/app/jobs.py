@@ -133,9 +133,9 @@ class Rescanned:
 def rescan(engine: Engine, progress: Callable[[ProgressEvent], None]) -> Rescanned:
     """Scan again every scan root the catalog records (those present; an unplugged one is skipped,
     so its files are not marked missing)."""
-    from loradex.registry.db import session as open_session
-    from loradex.registry.models import ScanRoot
-    from loradex.registry.scan import scan
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import ScanRoot
+    from loradex.registry.services.scan import scan
 
     with open_session(engine) as session:
         roots = [r.path for r in session.exec(select(ScanRoot).order_by(ScanRoot.path))]
@@ -156,7 +156,7 @@ def operation(engine: Engine, op: str, inputs: Sequence[tuple[str, float]], outp
     bake them into ``base`` (op ``bake``); the output is recorded in the catalog with its recipe.
     Returns the ``OpResult``."""
     from loradex.adapters.ops.recipe import Recipe
-    from loradex.registry.lineage import run_recipe
+    from loradex.registry.services.runner import run_recipe
 
     params: dict[str, Any] = {"method": method, "rank": rank} if op == "mix" else {"allow_partial": False}
     recipe = Recipe.given(op, [(ref, float(weight)) for ref, weight in inputs], base=base,
@@ -237,7 +237,7 @@ def quick_test(engine: Engine, warm: WarmBench, adapter: str, request: QuickTest
                         scales=request.scales, steps=request.steps, size=request.size, out=request.out,
                         control_image=request.control_image, control_canny=request.canny,
                         progress=steps, should_stop=lambda: worker.is_cancelled)
-    from loradex.registry.previews import record_previews
+    from loradex.registry.services.previews import record_previews
 
     recorded = record_previews(engine, grid.images, base_family=bench.base.family) if grid.images else 0
     return Tested(grid.sheet, len(grid.images), recorded, grid.interrupted, loaded,
@@ -253,28 +253,30 @@ class Edits:
 
 def save_edits(engine: Engine, artifact_id: int, edits: Edits) -> list[str]:
     """Set the artifact's tags (exactly ``edits.tags``), note and preferred weight. Returns its tags."""
-    from loradex.registry import lookup, queries
-    from loradex.registry.db import session as open_session
+    from loradex.registry.queries import lookup, orm
+    from loradex.registry.services import edits as edits_module
+    from loradex.registry.store.db import session as open_session
 
     with open_session(engine) as session:
-        artifact = queries.resolve(session, str(artifact_id))
+        artifact = orm.resolve(session, str(artifact_id))
         present = set(lookup.tags_of(session, artifact))
         wanted = {lookup.tag_name(t) for t in edits.tags if t.strip()}
-        tags = queries.set_tags(session, artifact, add=sorted(wanted - present), remove=sorted(present - wanted))
-        queries.set_note(session, artifact, edits.notes)
-        queries.set_preferred_weight(session, artifact, edits.weight)
+        tags = edits_module.set_tags(session, artifact, add=sorted(wanted - present), remove=sorted(present - wanted))
+        edits_module.set_note(session, artifact, edits.notes)
+        edits_module.set_preferred_weight(session, artifact, edits.weight)
     return tags
 
 
 def forget(engine: Engine, artifact_id: int) -> tuple[str, str, bool]:
     """Remove the artifact's catalog row; the file stays. Returns (name, path, is_dir)."""
-    from loradex.registry import lookup, queries
-    from loradex.registry.db import session as open_session
+    from loradex.registry.queries import lookup, orm
+    from loradex.registry.services import edits as edits_module
+    from loradex.registry.store.db import session as open_session
 
     with open_session(engine) as session:
-        artifact = queries.resolve(session, str(artifact_id))
+        artifact = orm.resolve(session, str(artifact_id))
         name, path, is_dir = artifact.name, artifact.path, artifact.is_dir
-        queries.forget(session, artifact)
+        edits_module.forget(session, artifact)
     return name, path, is_dir
 
 

@@ -7,7 +7,7 @@ The catalog is ``--catalog PATH|URL`` (before the command: ``loradex --catalog x
 else ``$LORADEX_CATALOG``, else ``catalog.db`` in the user data folder.
 
 The operations (mix, resize, bake, extract, rebuild) use a catalog only when one is *in use*
-(:func:`loradex.registry.db.catalog_in_use`): ``--catalog`` or ``$LORADEX_CATALOG`` is given,
+(:func:`loradex.registry.store.db.catalog_in_use`): ``--catalog`` or ``$LORADEX_CATALOG`` is given,
 or the default catalog file already exists. Then inputs may be catalog references and the
 output is recorded with its recipe; otherwise inputs must be paths and no catalog file is created.
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
 
-    from loradex.registry.reading import Reader
+    from loradex.registry.queries.reading import Reader
 
 # Plain (Click-style) help: Typer's Rich help panels print every boolean option as if it took
 # a value ("--json <bool>", Typer's own "--help <bool>" too) and read "[default: …]" in help
@@ -110,7 +110,7 @@ def main_options(
 
 
 # ---------------------------------------------------------------------------------------
-# The catalog of a command (the rule is registry.db's; these only dispose of the engine)
+# The catalog of a command (the rule is registry.store.db's; these only dispose of the engine)
 
 
 def invocation() -> list[str]:
@@ -138,7 +138,7 @@ def _disposed(engine: Engine | None) -> Iterator[Engine | None]:
     if engine is None:
         yield None
         return
-    from loradex.registry.failures import failures_named
+    from loradex.registry.store.failures import failures_named
 
     try:
         with failures_named(engine):
@@ -151,14 +151,14 @@ def catalog_engine(ctx: typer.Context, *, create: bool = False) -> AbstractConte
     """The catalog chosen by ``--catalog`` / ``$LORADEX_CATALOG`` (:func:`.db.open_catalog`), disposed
     after, for commands that change it; only those that add to it (``create``: scan, demo) make a
     new catalog file. Commands that only read use :func:`catalog_reader`."""
-    from loradex.registry import db  # sqlalchemy costs ~0.4 s: only commands that change a catalog pay it
+    from loradex.registry.store import db  # sqlalchemy costs ~0.4 s: only commands that change a catalog pay it
 
     return _disposed(db.open_catalog(catalog_of(ctx), create=create))  # type: ignore[return-value]
 
 
 def optional_engine(ctx: typer.Context, *, readonly: bool = False) -> AbstractContextManager[Engine | None]:
     """The catalog when one is in use (:func:`.db.catalog_in_use`), else None (nothing is created)."""
-    from loradex.registry import db
+    from loradex.registry.store import db
 
     return _disposed(db.open_catalog_in_use(catalog_of(ctx), readonly=readonly))
 
@@ -173,16 +173,16 @@ def input_path(ctx: typer.Context, ref: str) -> Path:
             return path
     except OSError:  # there, but the OS refuses to look (a folder it may not search): the reader says so
         return path
-    from loradex.registry import lineage
+    from loradex.registry.services import runner
 
     with optional_engine(ctx, readonly=True) as engine:
-        return lineage.resolve_input(ref, engine=engine)
+        return runner.resolve_input(ref, engine=engine)
 
 
 def catalog_reader(ctx: typer.Context) -> AbstractContextManager[Reader]:
     """The catalog for a command that only reads it (:func:`.reading.open_reader`: plain ``sqlite3``
     for a SQLite catalog at the current schema, so the command never imports SQLAlchemy)."""
-    from loradex.registry.reading import open_reader
+    from loradex.registry.queries.reading import open_reader
 
     return open_reader(catalog_of(ctx))
 
@@ -190,7 +190,7 @@ def catalog_reader(ctx: typer.Context) -> AbstractContextManager[Reader]:
 @contextmanager
 def catalog_session(ctx: typer.Context) -> Iterator[Session]:
     """A session on the catalog (:func:`catalog_engine`), for commands that change it."""
-    from loradex.registry import db
+    from loradex.registry.store import db
 
     with catalog_engine(ctx) as engine, db.session(engine) as session:
         yield session

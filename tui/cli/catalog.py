@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
-from loradex.registry.vocabulary import SORT_KEYS
+from loradex.registry.queries.vocabulary import SORT_KEYS
 
 from ..output import Sink
 from .app import (FOUND, JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_reader, catalog_session, choice,
@@ -30,7 +30,7 @@ def scan_cmd(ctx: typer.Context,
     and recorded with status "error"; the scan still exits 0. A folder that does not exist is
     an error (exit 1) and nothing is recorded.
     """
-    from loradex.registry.scan import existing_roots, scan
+    from loradex.registry.services.scan import existing_roots, scan
 
     roots = existing_roots(dirs)  # before the catalog is opened (or made): a typo leaves nothing behind
     sink = Sink(json)
@@ -79,7 +79,7 @@ def list_cmd(
     json: JsonOpt = False,
 ) -> None:
     """List catalogued artifacts, filtered and sorted."""
-    from loradex.registry import lookup
+    from loradex.registry.queries import lookup
 
     with catalog_reader(ctx) as reader:  # open while the rows stream out
         checkpoint = lookup.resolve(reader, fits) if fits else None
@@ -92,7 +92,7 @@ def list_cmd(
 @handle_errors
 def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
     """Everything known about one artifact: hashes, base evidence, metadata, layers, lineage."""
-    from loradex.registry import lookup
+    from loradex.registry.queries import lookup
 
     with catalog_reader(ctx) as reader:
         artifact = lookup.resolve(reader, ref)
@@ -114,7 +114,8 @@ def tag_cmd(
 
     Example: loradex tag 12 +style -old (or: loradex tag 12 -- -old, or --remove old).
     """
-    from loradex.registry import lookup, queries
+    from loradex.registry.queries import lookup, orm
+    from loradex.registry.services import edits
 
     adding, removing = list(add or []), list(remove or [])
     for change in changes or []:
@@ -123,8 +124,8 @@ def tag_cmd(
             raise typer.BadParameter(f"no such option {change}; a tag to remove is written -tag")
         (removing if change.startswith("-") else adding).append(change[1:] if change[:1] in "+-" else change)
     with catalog_session(ctx) as session:
-        artifact = queries.resolve(session, ref)
-        tags = (queries.set_tags(session, artifact, add=adding, remove=removing) if adding or removing
+        artifact = orm.resolve(session, ref)
+        tags = (edits.set_tags(session, artifact, add=adding, remove=removing) if adding or removing
                 else lookup.tags_of(session, artifact))
     Sink(json).tag_list(artifact, tags)
 
@@ -135,12 +136,13 @@ def note_cmd(ctx: typer.Context, ref: RefArg,
              text: Annotated[Optional[str], typer.Argument(help='The note ("" clears it); omit to show it.')] = None,
              json: JsonOpt = False) -> None:
     """Set, clear or show your note on an artifact."""
-    from loradex.registry import queries
+    from loradex.registry.queries import orm
+    from loradex.registry.services import edits
 
     with catalog_session(ctx) as session:
-        artifact = queries.resolve(session, ref)
+        artifact = orm.resolve(session, ref)
         if text is not None:
-            queries.set_note(session, artifact, text)
+            edits.set_note(session, artifact, text)
     Sink(json).artifact_note(artifact)
 
 
@@ -154,7 +156,8 @@ def weight_cmd(ctx: typer.Context, ref: RefArg,
 
     Example: loradex weight my-lora 0.8 (a slider: loradex weight my-slider -2).
     """
-    from loradex.registry import queries
+    from loradex.registry.queries import orm
+    from loradex.registry.services import edits
 
     try:
         weight = float(value) if value else None
@@ -163,9 +166,9 @@ def weight_cmd(ctx: typer.Context, ref: RefArg,
     if weight is not None and not math.isfinite(weight):
         raise typer.BadParameter(f"{value!r} is not a finite number", param_hint="WEIGHT")
     with catalog_session(ctx) as session:
-        artifact = queries.resolve(session, ref)
+        artifact = orm.resolve(session, ref)
         if value is not None:
-            queries.set_preferred_weight(session, artifact, weight)
+            edits.set_preferred_weight(session, artifact, weight)
     Sink(json).artifact_weight(artifact)
 
 
@@ -177,7 +180,7 @@ def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = Fals
     Missing files are marked missing, changed ones error (the next scan records their new
     contents). Exits 0 when every file is as catalogued, 4 when something was found.
     """
-    from loradex.registry.verify import record, rehash, to_check
+    from loradex.registry.services.verify import record, rehash, to_check
 
     sink = Sink(json)
     with catalog_reader(ctx) as reader:
@@ -196,7 +199,7 @@ def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = Fals
 @handle_errors
 def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Groups of catalogued files with identical contents (same sha256)."""
-    from loradex.registry import lookup
+    from loradex.registry.queries import lookup
 
     with catalog_reader(ctx) as reader:
         groups = lookup.duplicates(reader)
@@ -214,9 +217,9 @@ def check_cmd(ctx: typer.Context, adapter: RefArg,
     Exits 0 when compatible (every layer fits), 4 when partial or incompatible (the JSON
     "verdict" says which).
     """
-    from loradex.registry import compat, lookup
+    from loradex.registry.queries import compat, lookup
     from loradex.registry.errors import RefNotFoundError
-    from loradex.registry.location import catalog_in_use
+    from loradex.registry.store.location import catalog_in_use
 
     result = None
     if catalog_in_use(catalog_of(ctx)):
@@ -243,12 +246,13 @@ def demo_cmd(
     json: JsonOpt = False,
 ) -> None:
     """Build the demo zoo (tiny models, every adapter format), scan it into the catalog, count it."""
-    from loradex.registry import db, queries
+    from loradex.registry.queries import orm
+    from loradex.registry.store import db
 
     import platformdirs
 
     from loradex.adapters.libraries import quiet
-    from loradex.registry.scan import scan
+    from loradex.registry.services.scan import scan
 
     quiet()
     from loradex.adapters.zoo import VISIBLE_LORA_SCALE, build_zoo
@@ -262,7 +266,7 @@ def demo_cmd(
         with sink.progress("scanning") as progress:  # not eval/: its CLIP is a tool, not an adapter
             report = scan([root / "bases", root / "adapters"], engine=engine, progress=progress)
         with db.session(engine) as session:
-            rows = queries.counts(session, folder=str(root))
+            rows = orm.counts(session, folder=str(root))
         url = engine.url.render_as_string(hide_password=True)
     sink.catalog_counts(rows, scan=report.to_dict(), catalog=url)
     sink.note(f"zoo: {root}\ncatalog: {url}\nnext, try:\n" + "\n".join(f"  {hint}" for hint in _demo_hints(ctx, root)))

@@ -202,8 +202,8 @@ def try_cmd(
                                 resolve_lora=resolve_lora)
         recorded = None
         if engine is not None:
-            from loradex.registry.lineage import interrupts_held
-            from loradex.registry.previews import record_previews
+            from loradex.registry.services.runner import interrupts_held
+            from loradex.registry.services.previews import record_previews
 
             with interrupts_held():
                 recorded = record_previews(engine, grid.images, base_family=bench.base.family)

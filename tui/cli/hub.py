@@ -12,7 +12,7 @@ from .app import JsonOpt, RefArg, app, catalog_engine, handle_errors
 
 def _license(value: str | None) -> str | None:
     """A license the Hub would refuse is a usage error (exit 2), found before anything is staged or sent."""
-    from loradex.registry.licenses import LicenseError, check_license
+    from loradex.registry.hub.licenses import LicenseError, check_license
 
     try:
         return None if value is None else check_license(value)
@@ -44,7 +44,7 @@ def publish_cmd(
     unchanged content again makes no commit ("no changes"). The publication is recorded in the
     catalog (loradex show REF).
     """
-    from loradex.registry.publish import publish
+    from loradex.registry.hub.publish import publish
 
     with catalog_engine(ctx) as engine:
         result = publish(engine, ref, repo, private=private, license=license, dry_run=dry_run)
@@ -66,7 +66,7 @@ def pull_cmd(
     A second pull of the same commit downloads nothing; a file the catalog holds already (same
     sha256) gains the provenance instead of a second row.
     """
-    from loradex.registry.pull import pull
+    from loradex.registry.hub.pull import pull
 
     name, _, revision = repo.partition("@")
     with catalog_engine(ctx, create=True) as engine:

@@ -1,7 +1,7 @@
 """The operations: mix, resize, bake, extract (each also from a TOML recipe file), rebuild; and
 the runner the convert command shares (:func:`execute`).
 
-They use a catalog only when one is in use (:func:`loradex.registry.db.catalog_in_use`).
+They use a catalog only when one is in use (:func:`loradex.registry.store.db.catalog_in_use`).
 The operations need torch, so the recipe runner imports them only when a command runs.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 import typer
 
 from loradex.adapters.errors import LoradexError
-from loradex.adapters.ops.options import DTYPES, MIX_METHODS
+from loradex.adapters.ops import options
 from loradex.adapters.words import printable
 
 from ..output import Sink
@@ -24,7 +24,7 @@ from .app import JsonOpt, app, choice, handle_errors, optional_engine
 
 if TYPE_CHECKING:
     import loradex.adapters.ops.recipe as recipes
-    from loradex.registry.lineage import OpResult
+    from loradex.registry.services.runner import OpResult
 
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Output file.", show_default=False)]
 RankOpt = Annotated[Optional[int], typer.Option("--rank", min=1, help="Target rank.", show_default=False)]
@@ -115,7 +115,7 @@ def execute(ctx: typer.Context, recipe: recipes.Recipe, sink: Sink) -> OpResult:
         from loradex.adapters.io.hashing import prefetch_sha256
 
         prefetch_sha256(recipe.base.ref)  # the multi-GB hash a bake needs first, beside opening the catalog
-    from loradex.registry.lineage import run_recipe
+    from loradex.registry.services.runner import run_recipe
 
     try:
         with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
@@ -138,7 +138,7 @@ def mix_cmd(
     out: OutOpt = None,
     rank: RankOpt = None,
     method: Annotated[Optional[str], choice(
-        "--method", MIX_METHODS, help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. "
+        "--method", options.MIX_METHODS, help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. "
                                               "[default: concat, svd when --rank is given]")] = None,
     block_weights: Annotated[Optional[str], typer.Option(
         "--block-weights", metavar="IN=1,MID=0.5,OUT=1,TE=0",
@@ -207,7 +207,7 @@ def bake_cmd(
                                                 help="The checkpoint (path or catalog ref); never modified.")] = None,
     out: Annotated[Optional[Path], typer.Option("-o", "--out", show_default=False,
                                                 help="Output file (a folder for a diffusers base).")] = None,
-    dtype: Annotated[Optional[str], choice("--dtype", DTYPES,
+    dtype: Annotated[Optional[str], choice("--dtype", options.DTYPES,
                                            help="Floating tensors' dtype [default: as the base].")] = None,
     allow_partial: Annotated[bool, typer.Option(
         "--allow-partial", help="Bake the layers that match when some LoRA layers match nothing in the base.")] = False,
@@ -247,7 +247,7 @@ def extract_cmd(
                                                  help="The fine-tuned checkpoint (path or catalog ref).")] = None,
     rank: RankOpt = None,
     out: OutOpt = None,
-    dtype: Annotated[Optional[str], choice("--dtype", DTYPES,
+    dtype: Annotated[Optional[str], choice("--dtype", options.DTYPES,
                                            help="Storage dtype of the factors [default: fp16].")] = None,
     json: JsonOpt = False,
 ) -> None:
@@ -282,13 +282,13 @@ def rebuild_cmd(ctx: typer.Context,
     would be with the recorded paths in its recipe).
     """
     from loradex.adapters.ops.rebuild import rebuild
-    from loradex.registry import lineage
+    from loradex.registry.services import runner
 
     sink = Sink(json)
     with optional_engine(ctx, readonly=True) as engine:
-        path = lineage.resolve_input(ref, engine=engine)
+        path = runner.resolve_input(ref, engine=engine)
         with sink.progress("rebuilding"):
-            report = rebuild(path, locate=lineage.locator(engine) if engine is not None else None)
+            report = rebuild(path, locate=runner.locator(engine) if engine is not None else None)
     for recorded, found in report.relocated:
         sink.note(f"recipe input {recorded} moved; used {found} (same sha256, found in the catalog)")
     folder = len(report.expected_sha256) != 64  # a folder's identity is its files' sha256 list (JSON)

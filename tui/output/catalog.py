@@ -17,9 +17,9 @@ from loradex.adapters.words import size as size_text
 from .base import BaseSink
 
 if TYPE_CHECKING:
-    from loradex.registry.compat import Compatibility
-    from loradex.registry.rows import ArtifactRow  # or an ORM Artifact: the same attributes
-    from loradex.registry.views import Details, KindCount, Listed
+    from loradex.registry.queries.compat import Compatibility
+    from loradex.registry.queries.rows import ArtifactRow  # or an ORM Artifact: the same attributes
+    from loradex.registry.queries.views import Details, KindCount, Listed
 
 
 #: Items of a report list printed before "… and N more" (scans of big libraries list hundreds).
@@ -55,7 +55,7 @@ class CatalogOutput(BaseSink):
     def _list_lines(self, cells: Iterable[tuple[str, ...]]) -> None:
         """The listing as plain lines, column widths taken from the first chunk (a longer cell
         later pushes its line out rather than holding the screen back), flushed chunk by chunk."""
-        from loradex.registry.lookup import batched  # loaded already: the rows come from the catalog
+        from loradex.registry.queries.lookup import batched  # loaded already: the rows come from the catalog
 
         out, n, widths = self.out.file, 0, None
         for part in batched(cells, LINES_CHUNK):
@@ -68,9 +68,9 @@ class CatalogOutput(BaseSink):
         out.write(count(n, "artifacts") + "\n")
 
     def artifact_details(self, a: ArtifactRow, extra: Details) -> None:
-        from loradex.registry.compat import base_of  # the catalog's modules load only when a catalog is read
-        from loradex.registry.rows import row_dict
-        from loradex.registry.views import applied
+        from loradex.registry.queries.compat import base_of  # the catalog's modules load only when a catalog is read
+        from loradex.registry.queries.rows import row_dict
+        from loradex.registry.queries.views import applied
 
         if self.as_json:
             data = row_dict(a, without=("search_text",))
@@ -210,7 +210,7 @@ class CatalogOutput(BaseSink):
 
 def artifact_row(a: ArtifactRow | Listed, tags: list[str]) -> dict[str, Any]:
     """The JSON of one artifact in a listing."""
-    from loradex.registry.compat import base_of  # the catalog's modules load only when a catalog is read
+    from loradex.registry.queries.compat import base_of  # the catalog's modules load only when a catalog is read
 
     return {"id": a.id, "name": a.name, "path": a.path, "kind": a.kind, "format": a.format, "base": base_of(a),
             "detected_base": a.base, "status": a.status, "rank_min": a.rank_min, "rank_max": a.rank_max,

@@ -10,8 +10,8 @@ from loradex.adapters.words import size as size_text
 from .base import BaseSink
 
 if TYPE_CHECKING:
-    from loradex.registry.publish import PublishResult
-    from loradex.registry.pull import PullResult
+    from loradex.registry.hub.publish import PublishResult
+    from loradex.registry.hub.pull import PullResult
 
 
 

@@ -10,7 +10,7 @@ from loradex.adapters.words import count
 from .base import BaseSink
 
 if TYPE_CHECKING:
-    from loradex.registry.lineage import OpResult
+    from loradex.registry.services.runner import OpResult
 
 
 class OperationsOutput(BaseSink):

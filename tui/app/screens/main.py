@@ -9,7 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
 from loradex.adapters.errors import LoradexError
-from loradex.registry.browse import Filter
+from loradex.registry.queries.table import Filter
 
 from ..widgets.artifact_table import ArtifactTable
 from ..widgets.column_header import ColumnHeader

@@ -11,7 +11,7 @@ from textual.widgets import Button, Input, Label, Markdown, Static
 
 from loradex.adapters.words import count
 from loradex.adapters.words import size as size_text
-from loradex.registry.cards import split_front_matter
+from loradex.registry.hub.cards import split_front_matter
 
 
 class PublishForm(ModalScreen[tuple[str, str | None] | None]):

@@ -21,7 +21,7 @@ from textual.strip import Strip
 
 from loradex.adapters.words import printable
 from loradex.adapters.words import size as size_text
-from loradex.registry.browse import BrowseRow
+from loradex.registry.queries.table import BrowseRow
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ class CheckpointFits(Section):
     TITLE = "fits the catalog's checkpoints"
 
     def show(self, fits) -> None:
-        """From :class:`loradex.registry.compat.CheckpointFit` rows."""
+        """From :class:`loradex.registry.queries.compat.CheckpointFit` rows."""
         text = Text()
         if not fits:
             text.append("no checkpoint with a layer inventory in the catalog", style="dim")
@@ -34,7 +34,7 @@ class CheckpointFits(Section):
         self.update(text)
 
     def show_adapters(self, fits, more: bool) -> None:
-        """For a checkpoint: the adapters that fit it fully (:class:`loradex.registry.compat.Fit` rows)."""
+        """For a checkpoint: the adapters that fit it fully (:class:`loradex.registry.queries.compat.Fit` rows)."""
         self.border_title = "adapters that fit this checkpoint"
         text = Text()
         if not fits:

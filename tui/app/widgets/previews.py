@@ -19,7 +19,7 @@ from textual.widgets import Static
 from textual_image.widget import HalfcellImage
 
 from loradex.adapters.words import printable
-from loradex.registry.views import applied
+from loradex.registry.queries.views import applied
 
 SHOWN = 6
 THUMBNAIL = (96, 96)  # pixels: more than the cells can show, so the renderer's scaling decides

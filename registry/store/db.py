@@ -16,11 +16,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session
 
+from loradex.registry.errors import CatalogError
+
 from . import columns
-from .errors import CatalogError
 from .failures import named_failure
-from .location import (SCHEMA_HEAD, catalog_in_use, catalog_url, check_sqlite_file, default_catalog_path,
-                       readonly_uri)
+from .location import SCHEMA_HEAD, catalog_in_use, catalog_url, check_sqlite_file, default_catalog_path, readonly_uri
 
 __all__ = ["SCHEMA_HEAD", "catalog_in_use", "catalog_url", "current_revision", "default_catalog_path",
            "head_revision", "open_catalog", "open_catalog_in_use", "session", "upgrade"]

@@ -1,6 +1,6 @@
 """Reading the catalog with SQL text: one query, two drivers.
 
-Every read of the catalog (:mod:`.lookup`, :mod:`.compat`, :mod:`.browse`) is SQL text with
+Every read of the catalog (:mod:`.lookup`, :mod:`.compat`, :mod:`.table`) is SQL text with
 ``:name`` parameters over a :class:`Reader`. The read-only commands open a SQLite catalog at the
 current schema with plain ``sqlite3`` (:func:`open_reader`): no SQLAlchemy, SQLModel or
 pydantic import, so ``loradex list`` shows its first rows in a fraction of the time. Anything
@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CatalogError
-from .failures import reason_of, sqlite_failure
-from .location import SCHEMA_HEAD, catalog_url, check_sqlite_file, readonly_uri, sqlite_file, stored_revision
+from loradex.registry.errors import CatalogError
+from loradex.registry.store.failures import reason_of, sqlite_failure
+from loradex.registry.store.location import (SCHEMA_HEAD, catalog_url, check_sqlite_file, readonly_uri, sqlite_file,
+                                             stored_revision)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -76,7 +77,7 @@ def as_reader(source: Reader | Session) -> Reader:
     its transaction, so it sees what the session has written)."""
     if isinstance(source, Reader):
         return source
-    from .columns import folder_of
+    from loradex.registry.store.columns import folder_of
 
     bind = source.get_bind()
     return _AlchemyReader(source.connection(), folder_of(bind.dialect))
@@ -116,9 +117,9 @@ def open_reader(catalog: str | os.PathLike[str] | None = None) -> Iterator[Reade
             finally:
                 connection.close()
             return
-    from . import db
-    from .columns import folder_of
-    from .failures import failures_named
+    from loradex.registry.store import db
+    from loradex.registry.store.columns import folder_of
+    from loradex.registry.store.failures import failures_named
 
     engine = db.open_catalog(catalog, readonly=True)
     try:

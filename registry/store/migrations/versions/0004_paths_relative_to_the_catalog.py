@@ -1,7 +1,7 @@
 """paths relative to the catalog
 
 Paths under a catalog file's own folder are stored relative to it (``./zoo/a.safetensors``),
-so a catalog moved or cloned with its files keeps finding them (:mod:`loradex.registry.paths`).
+so a catalog moved or cloned with its files keeps finding them (:mod:`loradex.registry.store.paths`).
 Rows written before keep working only where they are; this rewrites them in the stored form.
 Server catalogs have no folder: nothing changes there.
 
@@ -15,7 +15,7 @@ import os
 import sqlalchemy as sa
 from alembic import op
 
-from loradex.registry.paths import absolute, stored
+from loradex.registry.store.paths import absolute, stored
 
 revision = "0004"
 down_revision = "0003"

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
 
+from loradex.registry.errors import QueryError
+from loradex.registry.store.paths import absolute
+
 from .compat import EFFECTIVE_BASE
-from .errors import QueryError
 from .lookup import order_by, where_clauses
-from .paths import absolute
 from .reading import Reader, as_reader
 from .vocabulary import SORT_KEYS
 

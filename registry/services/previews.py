@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from .db import session as open_session
-from .models import Artifact, Preview
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, Preview
 
 if TYPE_CHECKING:
     from loradex.adapters.generate.records import ImageRecord

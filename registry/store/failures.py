@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import CatalogError
+from loradex.registry.errors import CatalogError
+
 from .location import backups_of
 
 if TYPE_CHECKING:

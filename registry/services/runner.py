@@ -3,7 +3,7 @@
 The operations and their one runner live in :mod:`loradex.adapters` (``ops.runner.run``), which
 knows only paths. This module adds what a catalog gives: an input may be a path *or* a
 catalog reference (id, name, sha256 / AutoV2 prefix), and the output is indexed with its
-recipe, so ``show`` answers "made by" and "used in" (:func:`loradex.registry.lookup.lineage`).
+recipe, so ``show`` answers "made by" and "used in" (:func:`loradex.registry.queries.lookup.lineage`).
 
 Nothing here prints; progress goes through a callback.
 """
@@ -33,11 +33,12 @@ from loradex.adapters.ops.recipe import load, read_recipe
 from loradex.adapters.ops.runner import run
 from loradex.adapters.progress import Progress
 
-from . import lookup, queries
-from .db import session as open_session
-from .errors import CatalogError, InputUnavailableError
-from .failures import reason_of
-from .models import Artifact, Recipe, RecipeInput
+from loradex.registry.errors import CatalogError, InputUnavailableError
+from loradex.registry.queries import lookup, orm
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.failures import reason_of
+from loradex.registry.store.models import Artifact, Recipe, RecipeInput
+
 from .scan import scan
 
 __all__ = ["OpResult", "locator", "record_output", "resolve_input", "run_recipe", "run_recipe_file"]
@@ -82,7 +83,7 @@ def resolve_input(ref: str, *, engine: Engine | None = None, folder: Path | None
     """The file a user means by ``ref``.
 
     A path that exists wins (relative to ``folder``, else the working folder). Otherwise,
-    when a catalog is given, :func:`loradex.registry.queries.resolve` looks ``ref`` up as an
+    when a catalog is given, :func:`loradex.registry.queries.orm.resolve` looks ``ref`` up as an
     id, name, path or sha256 / AutoV2 prefix, and its artifact's path is returned.
 
     Args:
@@ -109,7 +110,7 @@ def resolve_input(ref: str, *, engine: Engine | None = None, folder: Path | None
         raise InputUnavailableError(f"no such file {ref!r}, and no catalog to look it up in as a name or hash "
                                     "(give --catalog or set LORADEX_CATALOG)")
     with open_session(engine) as session:
-        artifact = queries.resolve(session, text)
+        artifact = orm.resolve(session, text)
     if artifact.status != "ok":
         why = f": {artifact.error}" if artifact.error else ""
         raise InputUnavailableError(f"{ref!r} is catalogued as {artifact.name} (id {artifact.id}) with status "
@@ -119,7 +120,7 @@ def resolve_input(ref: str, *, engine: Engine | None = None, folder: Path | None
 
 def locator(engine: Engine) -> Locate:
     """For ``rebuild``: sha256 → a catalogued copy of that content still on disk, or None.
-    Any copy will do (duplicates share a sha256, so this is not :func:`queries.resolve`)."""
+    Any copy will do (duplicates share a sha256, so this is not :func:`loradex.registry.queries.orm.resolve`)."""
     def locate(sha256: str) -> Path | None:
         with open_session(engine) as session:
             paths = session.exec(select(Artifact.path).where(Artifact.sha256 == sha256,

@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.probe import PROBE_VERSION
 
-from .models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
-from .rows import shape_text
+from loradex.registry.queries.rows import shape_text
+from loradex.registry.store.models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
 
 __all__ = ["apply_error", "apply_probe", "layer_set_for", "search_text", "storable", "training_metadata"]
 

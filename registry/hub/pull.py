@@ -22,12 +22,13 @@ from sqlmodel import select
 from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.io.hashing import FileHashes, hash_file
 
+from loradex.registry.services.records import search_text
+from loradex.registry.services.scan import scan
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact
+
 from .cards import FAMILY_MODELS, front_matter
-from .db import session as open_session
-from .hubclient import HubError, api, hub_errors, token_of
-from .models import Artifact
-from .records import search_text
-from .scan import scan
+from .client import HubError, api, hub_errors, token_of
 
 __all__ = ["PullResult", "PulledFile", "pull"]
 

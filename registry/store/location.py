@@ -17,7 +17,7 @@ from pathlib import Path
 
 from loradex.adapters.io.atomic import is_sqlite_database
 
-from .errors import CatalogError
+from loradex.registry.errors import CatalogError
 
 ENV_VAR = "LORADEX_CATALOG"
 #: The newest migration in ``migrations/versions``. A catalog already at this revision is read

@@ -26,7 +26,7 @@ class LicenseError(LoradexError, ValueError):
 @cache
 def hub_licenses() -> dict[str, str]:
     """The Hub's license ids and their full names, in the documentation's order."""
-    text = files("loradex.registry").joinpath("data/hub_licenses.tsv").read_text(encoding="utf-8")
+    text = files("loradex.registry.hub").joinpath("data/hub_licenses.tsv").read_text(encoding="utf-8")
     rows = (line.split("\t", 1) for line in text.splitlines() if line and not line.startswith("#"))
     return {license_id: name for license_id, name in rows}
 

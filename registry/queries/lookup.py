@@ -5,7 +5,7 @@ Each function takes a Reader, or an ORM session to read through (:func:`.reading
 and returns plain rows (:mod:`.rows`, :mod:`.views`): the read-only commands run them on plain
 ``sqlite3``, the Textual app and the services inside their sessions. Every filter is SQL over
 indexed columns (no Python filtering), so listing stays fast on large catalogs. Changes to the
-catalog are :mod:`.queries`'.
+catalog are :mod:`loradex.registry.services.edits`'.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from loradex.adapters.io.weights import WEIGHT_SUFFIXES
 
+from loradex.registry.errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
+from loradex.registry.store.paths import stored
+
 from . import compat
-from .errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
-from .paths import stored
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, build, column_list
 from .views import Details, LayerSummary, Lineage, LineageInput, Listed, MadeBy, UsedIn

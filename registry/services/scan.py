@@ -32,10 +32,12 @@ from loradex.adapters.io.hashing import EMPTY_SHA256, FileHashes, hash_file
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.probe import PROBE_VERSION
 
-from . import columns, lookup
-from .db import session as open_session
+from loradex.registry.queries import lookup
+from loradex.registry.store import columns
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, ScanRoot, utcnow
+
 from .discovery import Found, artifact_name, discover
-from .models import Artifact, ScanRoot, utcnow
 from loradex.adapters.progress import Progress, ProgressEvent
 from .records import apply_error, apply_probe
 from .sidecars import Sidecars, apply_sidecars, read_sidecars
@@ -135,7 +137,7 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
 
     Args:
         roots: folders (or single files) to scan; each is recorded as a scan root (``remember``).
-        engine: the catalog (:func:`loradex.registry.db.open_catalog`).
+        engine: the catalog (:func:`loradex.registry.store.db.open_catalog`).
         workers: threads that hash (and take turns to probe).
         batch_size: artifacts per commit.
         progress: called with a :class:`ProgressEvent` for each step.

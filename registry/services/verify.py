@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from loradex.adapters.io.hashing import FileHashes, hash_file
 from loradex.adapters.progress import Progress, ProgressEvent
 
-from .lookup import batched
-from .paths import absolute
-from .reading import Reader, as_reader, in_list
+from loradex.registry.queries.lookup import batched
+from loradex.registry.queries.reading import Reader, as_reader, in_list
+from loradex.registry.store.paths import absolute
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -81,7 +81,7 @@ def verify(engine: Engine, *, artifact_ids: Iterable[int] | None = None, workers
     Returns:
         A :class:`VerifyReport`.
     """
-    from .db import session as open_session
+    from loradex.registry.store.db import session as open_session
 
     with open_session(engine) as session:
         rows = to_check(session, artifact_ids=artifact_ids)
@@ -137,8 +137,8 @@ def record(engine: Engine, report: VerifyReport) -> None:
     """Mark what ``report`` found: missing files ``missing``, changed ones ``error`` (see :func:`verify`)."""
     from sqlalchemy import update
 
-    from .db import session as open_session
-    from .models import Artifact
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Artifact
 
     with open_session(engine) as s:
         for part in batched(report.missing, 1000):  # a statement's parameters are limited

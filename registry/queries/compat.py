@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.words import article, count
 
-from .errors import NoLayersError, QueryError
-from .paths import absolute
+from loradex.registry.errors import NoLayersError, QueryError
+from loradex.registry.store.paths import absolute
+
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, build, column_list, shape_text
 

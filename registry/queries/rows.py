@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from .paths import absolute, status_on_disk
+from loradex.registry.store.paths import absolute, status_on_disk
 
 __all__ = ["ArtifactRow", "PreviewRow", "PublicationRow", "RecipeInputRow", "RecipeRow", "build", "column_list",
            "row_dict", "shape_text"]

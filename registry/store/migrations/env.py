@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-from loradex.registry import models  # noqa: F401  (registers the tables)
+from loradex.registry.store import models  # noqa: F401  (registers the tables)
 
 engine = context.config.attributes["engine"]
 sqlite = engine.dialect.name == "sqlite"

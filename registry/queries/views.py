@@ -1,6 +1,6 @@
 """What the catalog's views hand the front ends: small documented dataclasses, no queries.
 
-:mod:`.lookup` fills them (``lineage``, ``layer_summary``, ``details``, ``listing``), :mod:`.queries`
+:mod:`.lookup` fills them (``lineage``, ``layer_summary``, ``details``, ``listing``), :mod:`.orm`
 ``counts``; the CLI prints them, or their ``to_dict()`` under ``--json``; the Textual app reads
 their attributes. Artifacts in them are :class:`.rows.ArtifactRow` records.
 """

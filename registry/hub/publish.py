@@ -24,13 +24,14 @@ from sqlmodel import select
 from loradex.adapters.errors import LoradexError, UnsupportedError
 from loradex.adapters.io.hashing import sha256_file
 
-from . import queries
+from loradex.registry.queries import orm
+from loradex.registry.queries.views import shows_only
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, Preview, Publication
+
 from .cards import CardFacts, CardInput, base_model, render_card
-from .db import session as open_session
-from .hubclient import HubError, api, hub_errors, token_of
+from .client import HubError, api, hub_errors, token_of
 from .licenses import check_license
-from .models import Artifact, Preview, Publication
-from .views import shows_only
 
 __all__ = ["PublishPlan", "Publication", "PublishResult", "plan_publication", "publish"]
 
@@ -162,7 +163,7 @@ def plan_publication(engine: Engine, ref: str, repo: str, folder: Path, *, priva
     if license is not None:
         check_license(license)  # before the weights are staged: a typo is answered at once
     with open_session(engine) as session:
-        artifact = queries.resolve(session, ref)
+        artifact = orm.resolve(session, ref)
         if artifact.kind not in PUBLISHABLE:
             raise UnsupportedError(f"publish sends LoRA, LyCORIS, textual-inversion and ControlNet artifacts; "
                                    f"{artifact.name} is {artifact.kind}", path=artifact.path)

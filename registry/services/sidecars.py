@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from .models import Artifact, Preview
+from loradex.registry.store.models import Artifact, Preview
 
 __all__ = ["PREVIEW_SUFFIXES", "Sidecars", "apply_sidecars", "read_sidecars", "sidecar_paths"]
 

@@ -3,7 +3,7 @@ choices at start-up, before (and without) importing SQLAlchemy."""
 
 from __future__ import annotations
 
-#: Fields ``find`` sorts by (see :mod:`.queries`).
+#: Fields a listing sorts by (:func:`.lookup.listing`, :func:`.orm.find`).
 SORT_FIELDS: tuple[str, ...] = ("name", "size", "rank", "kind", "base", "created")
 #: Accepted ``sort`` values of ``find``; a leading ``-`` sorts descending.
 SORT_KEYS: tuple[str, ...] = tuple(k for key in SORT_FIELDS for k in (key, f"-{key}"))

@@ -1,4 +1,4 @@
-"""Catalog tables (SQLModel). Tables only: queries live in :mod:`.queries`, schema changes
+"""Catalog tables (SQLModel). Tables only: queries live in :mod:`loradex.registry.queries`, schema changes
 in ``migrations/versions``.
 
 JSON columns hold lists and small dicts that are shown, not filtered on; everything a query
