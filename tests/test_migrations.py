@@ -59,6 +59,17 @@ def test_the_old_file_is_copied_aside_before_migrating(tmp_path):
     assert backup.exists() and _counts(backup) == _counts(FIRST_REVISION)
 
 
+def test_an_earlier_copy_of_the_same_revision_is_never_overwritten(tmp_path):
+    copy = tmp_path / "old.db"
+    shutil.copy(FIRST_REVISION, copy)
+    earlier = tmp_path / "old.db.backup-0001"
+    earlier.write_bytes(b"the copy an earlier upgrade made")
+    open_catalog(copy).dispose()
+    assert earlier.read_bytes() == b"the copy an earlier upgrade made"
+    (made,) = set(tmp_path.glob("old.db.backup-0001*")) - {earlier}
+    assert _counts(made) == _counts(FIRST_REVISION)
+
+
 def test_a_catalog_from_a_newer_loradex_is_refused(tmp_path):
     path = tmp_path / "new.db"
     open_catalog(path).dispose()

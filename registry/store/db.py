@@ -182,10 +182,20 @@ def _backup(engine: Engine, revision: str | None) -> None:
     database = engine.url.database
     if engine.url.get_backend_name() != "sqlite" or not database or not Path(database).exists():
         return  # server databases are backed up by their own tools
-    target = Path(f"{database}.backup-{revision or 'unversioned'}")
+    target = _unused(Path(f"{database}.backup-{revision or 'unversioned'}"))
     # sqlite3's online backup copies a consistent snapshot even with WAL and other readers.
     with sqlite3.connect(database) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
+
+
+def _unused(path: Path) -> Path:
+    """``path``, or ``path.2``, ``path.3`` … where it is taken: an earlier upgrade's copy (perhaps the
+    only good one, when a damaged catalog is opened again) is never overwritten."""
+    candidate, n = path, 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
 
 
 def session(engine: Engine) -> Session:
