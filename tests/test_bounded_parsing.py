@@ -73,3 +73,21 @@ def test_bounded_json_reads_what_json_reads_within_bounds():
     assert bounded_json.loads(text) == json.loads(text)
     with pytest.raises(bounded_json.JsonLimitError):
         bounded_json.loads("[1]", max_chars=2)
+
+
+def test_a_hostile_sidecar_is_ignored_and_the_file_is_catalogued(zoo, tmp_path):
+    from loradex.registry.queries import lookup
+    from loradex.registry.store.db import open_catalog, session
+
+    folder = tmp_path / "loras"
+    folder.mkdir()
+    lora = folder / "style.safetensors"
+    lora.write_bytes(zoo["sd1-kohya-lora"].path.read_bytes())
+    (folder / "style.civitai.info").write_text('{"trainedWords": ' + DEEP + "}")
+    catalog = tmp_path / "catalog.db"
+    assert cli("--catalog", catalog, "scan", folder).exit_code == 0
+    engine = open_catalog(catalog)
+    with session(engine) as s:
+        row = lookup.resolve(s, "style")
+    engine.dispose()
+    assert row.status == "ok"

@@ -8,7 +8,6 @@ call it directly. No torch here.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loradex.adapters.errors import ArtifactNotFoundError, UnsupportedError
+from loradex.adapters.io import bounded_json
 from loradex.adapters.io.atomic import output_error
 from loradex.adapters.model.artifact import ArtifactInfo, looks_like_hub_id
 from loradex.adapters.model.probe import probe
@@ -68,13 +68,13 @@ def check_size(width: int, height: int, multiple: int) -> None:
 def geometry(configs: Path) -> tuple[tuple[int, int], int] | None:
     """(native size, size multiple) from a diffusers folder's unet and vae configs; None without them."""
     try:
-        unet = json.loads((configs / "unet" / "config.json").read_text())
-        vae = json.loads((configs / "vae" / "config.json").read_text())
-    except (OSError, ValueError):
+        unet = bounded_json.loads((configs / "unet" / "config.json").read_text())
+        vae = bounded_json.loads((configs / "vae" / "config.json").read_text())
+        vae_scale = 2 ** (len(vae["block_out_channels"]) - 1)
+        side = int(unet["sample_size"]) * vae_scale
+        return (side, side), size_multiple(len(unet["block_out_channels"]), vae_scale)
+    except (OSError, ValueError, KeyError, TypeError):  # not readable as a diffusers config: no geometry known
         return None
-    vae_scale = 2 ** (len(vae["block_out_channels"]) - 1)
-    side = unet["sample_size"] * vae_scale
-    return (side, side), size_multiple(len(unet["block_out_channels"]), vae_scale)
 
 
 def check_adapter(path: Path, info: ArtifactInfo, family: str | None) -> None:

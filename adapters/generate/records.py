@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loradex.adapters.errors import UnsupportedError
+from loradex.adapters.io import bounded_json
 from loradex.adapters.io.atomic import atomic_path
 
 #: The PNG text chunk of the JSON record.
@@ -145,4 +146,4 @@ def read_record(path: str | Path) -> dict[str, Any]:
         text = getattr(im, "text", {}) or {}
     if CHUNK not in text:
         raise UnsupportedError("this PNG carries no loradex record", path=path)
-    return json.loads(text[CHUNK])
+    return bounded_json.loads(text[CHUNK])

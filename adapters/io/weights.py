@@ -14,7 +14,6 @@ and reading their shapes, dtypes and scalars (all that probing needs) never load
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.errors import ArtifactNotFoundError, CorruptFileError, UnsupportedError
+from . import bounded_json
 from .header import MAX_HEADER_BYTES
 from .opening import input_is_dir, open_regular
 from .reader import SafetensorsFile
@@ -351,7 +351,7 @@ def _check_shard_indexes(folder: Path, picked: set[Path]) -> None:
     """A shard listed in an index next to the chosen files must exist; else fail loudly."""
     for index in sorted(folder.glob("*.index.json")):
         try:
-            weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+            weight_map = bounded_json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
             listed = {folder / str(name) for name in weight_map.values()}
         except (ValueError, AttributeError) as exc:
             raise CorruptFileError(f"unreadable shard index ({exc})", path=index) from None

@@ -13,7 +13,6 @@ out of the catalog.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from loradex.adapters.io import bounded_json
 from loradex.registry.store.models import Artifact, Preview
 
 __all__ = ["PREVIEW_SUFFIXES", "Sidecars", "apply_sidecars", "read_sidecars", "sidecar_paths"]
@@ -134,7 +134,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         if path.stat().st_size > _MAX_JSON:
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = bounded_json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
