@@ -323,7 +323,7 @@ def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chu
     from catalog_rows import add_many
     from loradex.registry.queries import reading
     from loradex.registry.queries.views import Listed
-    from loradex.tui.output.catalog import TABLE_ROWS
+    from loradex.tui.output.library import TABLE_ROWS
 
     n = 2 * lookup.CHUNK + 500
     assert n > TABLE_ROWS

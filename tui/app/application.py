@@ -11,7 +11,7 @@ from textual.binding import Binding
 from loradex.adapters.words import printable
 
 from .actions import Actions
-from .catalog import CatalogView
+from .catalog_view import CatalogView
 from .commands import ActionCommands
 from .screens.main import ACTION_BINDINGS, MainScreen
 from .widgets import previews  # noqa: F401  (textual-image must ask the terminal its cell size before Textual starts)

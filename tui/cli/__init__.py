@@ -13,7 +13,7 @@ output is recorded with its recipe; otherwise inputs must be paths and no catalo
 
 One Typer app (:mod:`.app`: the app, the shared options, the error handler, ``main``); each
 command group is a module that registers its commands on it, flat (``loradex probe``, not
-``loradex files probe``): :mod:`.files`, :mod:`.catalog`, :mod:`.operations`, :mod:`.generate`, :mod:`.hub`, :mod:`.browse`. A new group is a
+``loradex files probe``): :mod:`.files`, :mod:`.library` (the catalog's commands), :mod:`.operations`, :mod:`.generate`, :mod:`.hub`, :mod:`.terminal` (the Textual app). A new group is a
 new module imported below. Modules import what needs torch inside the commands that use it,
 so that ``loradex --help`` and the catalog commands start without it.
 """
@@ -21,6 +21,6 @@ so that ``loradex --help`` and the catalog commands start without it.
 from .app import app, main
 
 # Importing a group registers its commands; --help lists them in this order.
-from . import files, catalog, operations, generate, hub, browse  # noqa: E402,F401  isort: skip
+from . import files, library, operations, generate, hub, terminal  # noqa: E402,F401  isort: skip
 
 __all__ = ["app", "main"]

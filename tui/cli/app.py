@@ -101,7 +101,7 @@ def main_options(
     ctx.obj = Options(catalog=catalog)
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():  # `loradex` alone on a terminal opens the TUI
-            from .browse import open_tui
+            from .terminal import open_tui
 
             open_tui(ctx)
             raise typer.Exit()
