@@ -11,16 +11,19 @@ The operations (mix, resize, bake, extract, rebuild) use a catalog only when one
 or the default catalog file already exists. Then inputs may be catalog references and the
 output is recorded with its recipe; otherwise inputs must be paths and no catalog file is created.
 
-One Typer app (:mod:`.app`: the app, the shared options, the error handler, ``main``); each
-command group is a module that registers its commands on it, flat (``loradex probe``, not
-``loradex files probe``): :mod:`.files`, :mod:`.library` (the catalog's commands), :mod:`.operations`, :mod:`.generate`, :mod:`.hub`, :mod:`.terminal` (the Textual app). A new group is a
-new module imported below. Modules import what needs torch inside the commands that use it,
-so that ``loradex --help`` and the catalog commands start without it.
+One root (:mod:`.app`: the app, the table of failures applied to every command, ``main``); each
+command group is a module with its own Typer app (``group``), added to the root below, flat
+(``loradex probe``, not ``loradex files probe``): :mod:`.files`, :mod:`.library` (the catalog's
+commands), :mod:`.operations`, :mod:`.generate`, :mod:`.hub`, :mod:`.terminal` (the Textual app).
+The groups share :mod:`.options` and never import the root. A new group is a new module added
+below. Modules import what needs torch inside the commands that use it, so that ``loradex --help``
+and the catalog commands start without it.
 """
 
+from . import files, generate, hub, library, operations, terminal
 from .app import app, main
 
-# Importing a group registers its commands; --help lists them in this order.
-from . import files, library, operations, generate, hub, terminal  # noqa: E402,F401  isort: skip
+for _group in (files, library, operations, generate, hub, terminal):  # --help lists them in this order
+    app.add_typer(_group.group)
 
 __all__ = ["app", "main"]

@@ -10,11 +10,12 @@ import typer
 from loradex.adapters.errors import LoradexError
 
 from ..output import Sink
-from .app import JsonOpt, RefArg, app, handle_errors, input_path
+from .options import JsonOpt, RefArg, commands, input_path
+
+group = commands()
 
 
-@app.command("probe")
-@handle_errors
+@group.command("probe")
 def probe_cmd(ctx: typer.Context, refs: Annotated[list[str], typer.Argument(
         metavar="REF...", help="Files or folders (or catalog refs, with a catalog in use).")],
         json: JsonOpt = False) -> None:
@@ -33,8 +34,7 @@ def probe_cmd(ctx: typer.Context, refs: Annotated[list[str], typer.Argument(
         raise typer.Exit(1)
 
 
-@app.command("inspect")
-@handle_errors
+@group.command("inspect")
 def inspect_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False,
                 layers: Annotated[bool, typer.Option("--layers", help="List every layer.")] = False) -> None:
     """Per-layer and per-block statistics: rank, alpha, delta norm, effective rank, NaN/Inf."""
@@ -43,8 +43,7 @@ def inspect_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False,
     Sink(json).inspection(inspect(input_path(ctx, ref)), show_layers=layers)
 
 
-@app.command("convert")
-@handle_errors
+@group.command("convert")
 def convert_cmd(
     ctx: typer.Context,
     ref: RefArg,

@@ -20,8 +20,10 @@ from loradex.adapters.model.artifact import looks_like_hub_id
 from loradex.adapters.words import count
 
 from ..output import Sink
-from .app import JsonOpt, app, handle_errors, input_path, optional_engine
+from .options import INTERRUPTED, JsonOpt, commands, input_path, optional_engine
 from .operations import OPS_CONTEXT, weighted_refs
+
+group = commands()
 
 
 AdapterArgs = Annotated[Optional[list[str]], typer.Argument(
@@ -124,8 +126,7 @@ def _workbench(base: str, device: str | None, dtype: str | None, offload: bool, 
     return Workbench(base, device=device, dtype=dtype, offload=offload, config=config, patch_only=patch)
 
 
-@app.command("try", context_settings=OPS_CONTEXT)
-@handle_errors
+@group.command("try", context_settings=OPS_CONTEXT)
 def try_cmd(
     ctx: typer.Context,
     base: BaseOpt,
@@ -209,11 +210,10 @@ def try_cmd(
                 recorded = record_previews(engine, grid.images, base_family=bench.base.family)
     sink.quick_test(grid, recorded)
     if grid.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(INTERRUPTED)
 
 
-@app.command("eval", context_settings=OPS_CONTEXT)
-@handle_errors
+@group.command("eval", context_settings=OPS_CONTEXT)
 def eval_cmd(
     ctx: typer.Context,
     adapter: Annotated[str, typer.Argument(metavar="REF[:WEIGHT]", help="The adapter (path or catalog ref).")],
@@ -279,4 +279,4 @@ def eval_cmd(
                           on_start=_job_line(_axes(seed_list, scale_list), len(prompt_list)))
     sink.evaluation(result)
     if result.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(INTERRUPTED)

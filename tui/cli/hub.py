@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..output import Sink
-from .app import JsonOpt, RefArg, app, catalog_engine, handle_errors
+from .options import JsonOpt, RefArg, catalog_engine, commands
+
+group = commands()
 
 def _license(value: str | None) -> str | None:
     """A license the Hub would refuse is a usage error (exit 2), found before anything is staged or sent."""
@@ -23,8 +25,7 @@ def _license(value: str | None) -> str | None:
 RepoOpt = Annotated[str, typer.Option("--repo", metavar="OWNER/NAME", help="The Hub repo (created if needed).")]
 
 
-@app.command("publish")
-@handle_errors
+@group.command("publish")
 def publish_cmd(
     ctx: typer.Context,
     ref: RefArg,
@@ -51,8 +52,7 @@ def publish_cmd(
     Sink(json).publication(result)
 
 
-@app.command("pull")
-@handle_errors
+@group.command("pull")
 def pull_cmd(
     ctx: typer.Context,
     repo: Annotated[str, typer.Argument(metavar="OWNER/NAME[@REV]", help="The Hub repo, at a branch, tag or commit.")],

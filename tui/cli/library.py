@@ -13,14 +13,15 @@ from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
 from loradex.registry.queries.vocabulary import SORT_KEYS
 
 from ..output import Sink
-from .app import (FOUND, JsonOpt, RefArg, app, catalog_engine, catalog_of, catalog_reader, catalog_session, choice,
-                  handle_errors, input_path, invocation)
+from .options import (FOUND, JsonOpt, RefArg, catalog_engine, catalog_of, catalog_reader, catalog_session, choice,
+                      commands, input_path, invocation)
+
+group = commands()
 
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Files probed and hashed in parallel.")]
 
 
-@app.command("scan")
-@handle_errors
+@group.command("scan")
 def scan_cmd(ctx: typer.Context,
              dirs: Annotated[list[Path], typer.Argument(help="Folders or files.")],
              workers: WorkersOpt = 4, json: JsonOpt = False) -> None:
@@ -56,8 +57,7 @@ def _family(value: str | None) -> str | None:
     return family
 
 
-@app.command("list")
-@handle_errors
+@group.command("list")
 def list_cmd(
     ctx: typer.Context,
     kind: Annotated[Optional[str], typer.Option("--kind", callback=_kind, help=f"One of {', '.join(KINDS)}.")] = None,
@@ -88,8 +88,7 @@ def list_cmd(
             status=status, fits=checkpoint, min_share=min_share, sort=sort, limit=limit))
 
 
-@app.command("show")
-@handle_errors
+@group.command("show")
 def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
     """Everything known about one artifact: hashes, base evidence, metadata, layers, lineage."""
     from loradex.registry.queries import lookup
@@ -100,8 +99,7 @@ def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
     Sink(json).artifact_details(artifact, extra)
 
 
-@app.command("tag", context_settings={"ignore_unknown_options": True})
-@handle_errors
+@group.command("tag", context_settings={"ignore_unknown_options": True})
 def tag_cmd(
     ctx: typer.Context,
     ref: RefArg,
@@ -130,8 +128,7 @@ def tag_cmd(
     Sink(json).tag_list(artifact, tags)
 
 
-@app.command("note")
-@handle_errors
+@group.command("note")
 def note_cmd(ctx: typer.Context, ref: RefArg,
              text: Annotated[Optional[str], typer.Argument(help='The note ("" clears it); omit to show it.')] = None,
              json: JsonOpt = False) -> None:
@@ -146,8 +143,7 @@ def note_cmd(ctx: typer.Context, ref: RefArg,
     Sink(json).artifact_note(artifact)
 
 
-@app.command("weight", context_settings={"ignore_unknown_options": True})  # a weight may be negative (sliders)
-@handle_errors
+@group.command("weight", context_settings={"ignore_unknown_options": True})  # a weight may be negative (sliders)
 def weight_cmd(ctx: typer.Context, ref: RefArg,
                value: Annotated[Optional[str], typer.Argument(
                    metavar="WEIGHT", help='The weight it is used at by default ("" clears it); omit to show it.')] = None,
@@ -172,8 +168,7 @@ def weight_cmd(ctx: typer.Context, ref: RefArg,
     Sink(json).artifact_weight(artifact)
 
 
-@app.command("verify")
-@handle_errors
+@group.command("verify")
 def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = False) -> None:
     """Re-hash catalogued files and list those changed, missing or unreadable.
 
@@ -195,8 +190,7 @@ def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = Fals
         raise typer.Exit(FOUND)
 
 
-@app.command("dupes")
-@handle_errors
+@group.command("dupes")
 def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
     """Groups of catalogued files with identical contents (same sha256)."""
     from loradex.registry.queries import lookup
@@ -206,8 +200,7 @@ def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
     Sink(json).duplicate_groups(groups)
 
 
-@app.command("check")
-@handle_errors
+@group.command("check")
 def check_cmd(ctx: typer.Context, adapter: RefArg,
               base: Annotated[str, typer.Option("--base", metavar="CKPT_REF", help="The base checkpoint.")],
               json: JsonOpt = False) -> None:
@@ -238,8 +231,7 @@ def check_cmd(ctx: typer.Context, adapter: RefArg,
         raise typer.Exit(FOUND)
 
 
-@app.command("demo")
-@handle_errors
+@group.command("demo")
 def demo_cmd(
     ctx: typer.Context,
     directory: Annotated[Optional[Path], typer.Option("--dir", help="Where to build the zoo.")] = None,

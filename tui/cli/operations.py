@@ -20,7 +20,9 @@ from loradex.adapters.ops import options
 from loradex.adapters.words import printable
 
 from ..output import Sink
-from .app import JsonOpt, app, choice, handle_errors, optional_engine
+from .options import INTERRUPTED, JsonOpt, choice, commands, optional_engine
+
+group = commands()
 
 if TYPE_CHECKING:
     import loradex.adapters.ops.recipe as recipes
@@ -122,7 +124,7 @@ def execute(ctx: typer.Context, recipe: recipes.Recipe, sink: Sink) -> OpResult:
             return run_recipe(recipe, engine=engine, progress=progress)
     except KeyboardInterrupt:  # before the rename (after it, run_recipe says so): the temp is gone
         print(f"interrupted; nothing was written ({printable(str(recipe.output), one_line=True)} is as it was)", file=sys.stderr)
-        raise typer.Exit(130) from None
+        raise typer.Exit(INTERRUPTED) from None
 
 
 DoraBaseOpt = Annotated[Optional[str], typer.Option(
@@ -130,8 +132,7 @@ DoraBaseOpt = Annotated[Optional[str], typer.Option(
     help="The checkpoint DoRA inputs were trained on (their delta depends on its weights).")]
 
 
-@app.command("mix", context_settings=OPS_CONTEXT)
-@handle_errors
+@group.command("mix", context_settings=OPS_CONTEXT)
 def mix_cmd(
     ctx: typer.Context,
     inputs: WeightedArgs = None,
@@ -167,8 +168,7 @@ def mix_cmd(
     _run(ctx, spec, json)
 
 
-@app.command("resize", context_settings=OPS_CONTEXT)
-@handle_errors
+@group.command("resize", context_settings=OPS_CONTEXT)
 def resize_cmd(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="A LoRA (path or catalog ref), or one recipe.toml.")],
@@ -198,8 +198,7 @@ def resize_cmd(
     _run(ctx, spec, json)
 
 
-@app.command("bake", context_settings=OPS_CONTEXT)
-@handle_errors
+@group.command("bake", context_settings=OPS_CONTEXT)
 def bake_cmd(
     ctx: typer.Context,
     loras: WeightedArgs = None,
@@ -235,8 +234,7 @@ def bake_cmd(
     _run(ctx, spec, json)
 
 
-@app.command("extract")
-@handle_errors
+@group.command("extract")
 def extract_cmd(
     ctx: typer.Context,
     recipe: Annotated[Optional[Path], typer.Argument(metavar="[RECIPE.toml]", show_default=False,
@@ -268,8 +266,7 @@ def extract_cmd(
     _run(ctx, spec, json)
 
 
-@app.command("rebuild")
-@handle_errors
+@group.command("rebuild")
 def rebuild_cmd(ctx: typer.Context,
                 ref: Annotated[str, typer.Argument(metavar="OUT",
                                                    help="A file made by loradex (path or catalog ref).")],

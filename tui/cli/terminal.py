@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from .app import app, catalog_engine, handle_errors
+from .options import catalog_engine, commands
+
+group = commands()
 
 
 def open_tui(ctx: typer.Context) -> None:
@@ -18,8 +20,7 @@ def open_tui(ctx: typer.Context) -> None:
         make_app(engine).run()
 
 
-@app.command("tui")
-@handle_errors
+@group.command("tui")
 def tui_cmd(ctx: typer.Context) -> None:
     """Browse the catalog in the terminal: filter, inspect, preview, mix, bake, tag, publish.
 
