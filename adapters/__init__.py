@@ -23,8 +23,14 @@ if TYPE_CHECKING:
     from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
     from loradex.adapters.model.layermap import Layer, LayerMap, layer_map
     from loradex.adapters.model.probe import probe
+    from loradex.adapters.ops.bake import bake
     from loradex.adapters.ops.convert import ConversionReport, convert
+    from loradex.adapters.ops.extract import extract
     from loradex.adapters.ops.inspection import Inspection, inspect
+    from loradex.adapters.ops.mix import mix, resize
+    from loradex.adapters.ops.rebuild import rebuild
+    from loradex.adapters.ops.recipe import Recipe
+    from loradex.adapters.ops.runner import run
     from .errors import (
         ArtifactNotFoundError,
         CorruptFileError,
@@ -46,13 +52,15 @@ _SOURCES = {
     "Inspection": ".ops.inspection", "inspect": ".ops.inspection",
     "Layer": ".model.layermap", "LayerMap": ".model.layermap", "layer_map": ".model.layermap",
     "probe": ".model.probe",
+    "mix": ".ops.mix", "resize": ".ops.mix", "bake": ".ops.bake", "extract": ".ops.extract",
+    "rebuild": ".ops.rebuild", "Recipe": ".ops.recipe", "run": ".ops.runner",
 }
 
 __all__ = [
     "ArtifactInfo", "ArtifactNotFoundError", "ConversionReport", "CorruptFileError", "DiskSpaceError",
     "IncompatibleError", "Inspection", "Layer", "LayerInfo", "LayerMap", "LoradexError", "OutputError",
-    "RefusedFileError", "UnsupportedError",
-    "convert", "inspect", "layer_map", "probe",
+    "Recipe", "RefusedFileError", "UnsupportedError",
+    "bake", "convert", "extract", "inspect", "layer_map", "mix", "probe", "rebuild", "resize", "run",
 ]
 
 

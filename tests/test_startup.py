@@ -75,3 +75,25 @@ def test_hashing_a_safetensors_file_loads_no_torch(zoo):
 def test_importing_a_catalog_module_loads_no_torch(module):
     child = loaded_after(f"import loradex.registry.{module}")
     assert child["heavy"] == []
+
+
+def test_the_scripting_api_is_one_import_per_package_and_costs_nothing_until_used():
+    # The names a script needs, from the two packages, as the README shows them.
+    child = loaded_after("import loradex.adapters as a, loradex.registry as r, sys\n"
+                         "result = [sorted(a.__all__), sorted(r.__all__), 'sqlalchemy' in sys.modules]")
+    adapters_api, registry_api, database_loaded = child["result"]
+    assert {"probe", "inspect", "convert", "mix", "resize", "bake", "extract", "rebuild", "Recipe", "run"} \
+        <= set(adapters_api)
+    assert registry_api == ["find", "open_catalog", "publish", "pull", "scan"]
+    assert child["heavy"] == [] and database_loaded is False
+
+
+@pytest.mark.parametrize(("package", "name", "module"), [
+    ("adapters", "mix", "ops.mix"), ("adapters", "bake", "ops.bake"), ("adapters", "run", "ops.runner"),
+    ("adapters", "Recipe", "ops.recipe"), ("registry", "open_catalog", "store.db"),
+    ("registry", "scan", "services.scan"), ("registry", "publish", "hub.publish")])
+def test_a_public_name_is_the_one_its_module_defines(package, name, module):
+    import importlib
+
+    exported = getattr(importlib.import_module(f"loradex.{package}"), name)
+    assert exported is getattr(importlib.import_module(f"loradex.{package}.{module}"), name)
