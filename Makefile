@@ -27,7 +27,7 @@ demo: $(STAMP)
 	@$(VENV)/bin/loradex demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(PY) -m pytest -q -m benchmark -s benchmarks
