@@ -19,12 +19,13 @@ from loradex.adapters.io import bounded_json
 from loradex.adapters.io.atomic import output_error
 from loradex.adapters.model.artifact import ArtifactInfo, looks_like_hub_id
 from loradex.adapters.model.probe import probe
+from loradex.adapters.vocabulary import Kind
 from .base import base_family, check_family, config_folder
 from .control import open_image
 from .prompts import parse_attention, split_lora_tags
 
 #: The adapter kinds quick-test applies.
-KINDS = ("lora", "lycoris", "textual_inversion", "controlnet")
+KINDS = (Kind.LORA, Kind.LYCORIS, Kind.TEXTUAL_INVERSION, Kind.CONTROLNET)
 
 
 @dataclass(frozen=True)

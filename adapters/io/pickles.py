@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from loradex.adapters.errors import CorruptFileError, LoradexError, RefusedFileError, UnsupportedError
+from loradex.adapters.vocabulary import Safety
 from .pickle_globals import unsafe_globals, unvetted_member_globals
 from .sources import WeightSource
 from .torch_dtypes import dtype_code
@@ -37,7 +38,7 @@ class PickleSource(WeightSource):
     """
 
     container = "pickle"
-    safety = "pickle-safe"
+    safety = Safety.PICKLE_SAFE
 
     def __init__(self, path: Path, kind: str | None) -> None:
         obj = _safe_torch_load(path, kind)

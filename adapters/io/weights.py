@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.errors import ArtifactNotFoundError, CorruptFileError, UnsupportedError
+from loradex.adapters.vocabulary import Safety
 from . import bounded_json
 from .header import MAX_HEADER_BYTES
 from .opening import input_is_dir, open_regular
@@ -48,7 +49,7 @@ class _SafetensorsSource(WeightSource):
     """Lazy: only the header is read until :meth:`get`."""
 
     container = "safetensors"
-    safety = "safetensors"
+    safety = Safety.SAFETENSORS
 
     def __init__(self, path: Path) -> None:
         self._file = SafetensorsFile(path)
@@ -109,7 +110,7 @@ class _DirectorySource(WeightSource):
         self._index = index
         pickled = any(c.container != "safetensors" for c in self._children)
         self.container = "pickle" if pickled else "safetensors"
-        self.safety = "pickle-safe" if pickled else "safetensors"
+        self.safety = Safety.PICKLE_SAFE if pickled else Safety.SAFETENSORS
 
     def keys(self) -> list[str]:
         return list(self._index)

@@ -7,9 +7,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-KINDS = ("lora", "lycoris", "textual_inversion", "controlnet", "control_lora", "checkpoint", "hypernetwork", "unknown")
+from loradex.adapters.vocabulary import Family, Kind
+
+KINDS: tuple[Kind, ...] = tuple(Kind)
 #: Base-model families an artifact is for.
-FAMILIES = ("sd1", "sd2", "sdxl", "sd3", "flux", "unknown")
+FAMILIES: tuple[Family, ...] = tuple(Family)
 #: How users spell the families (after lower-casing, dropping ".", "-", "_", " " and a "v" before a digit).
 _FAMILY_SPELLINGS = {
     "sd1": ("sd1", "sd14", "sd15", "sd1x", "stablediffusion1", "stablediffusion15"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
+from loradex.adapters.vocabulary import Status
 
 from loradex.registry.errors import QueryError
 from loradex.registry.store.paths import absolute
@@ -33,7 +34,7 @@ __all__ = ["BrowseRow", "Filter", "browse", "facets", "matching_ids", "parse_fil
 #: user types runs to the end.
 _WORD = re.compile(r'(?:[^\s"]+|"[^"]*"?)+')
 _TOKEN = re.compile(r"^(kind|base|tag|status|sort):(.+)$|^rank(>=|<=|>|<|:|=)(.*)$", re.I | re.S)
-STATUSES = ("ok", "error", "missing")
+STATUSES: tuple[Status, ...] = tuple(Status)
 
 
 @dataclass(frozen=True)

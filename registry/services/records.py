@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.probe import PROBE_VERSION
+from loradex.adapters.vocabulary import Safety
 
 from loradex.registry.queries.rows import shape_text
 from loradex.registry.store.models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
@@ -174,7 +175,7 @@ def apply_error(session: Session, artifact: Artifact, message: str, *, refused: 
             (else ``unknown``: nothing was read that could say).
     """
     artifact.kind = artifact.format = artifact.base = "unknown"
-    artifact.safety = "pickle-refused" if refused else "unknown"
+    artifact.safety = Safety.PICKLE_REFUSED if refused else Safety.UNKNOWN
     artifact.status, artifact.error = "error", storable(message)
     artifact.layer_set_id = None
     artifact.layer_count = artifact.parameters = artifact.unmatched = 0
