@@ -27,7 +27,7 @@ from . import compat
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, build, column_list
 from .views import Details, LayerSummary, Lineage, LineageInput, Listed, MadeBy, UsedIn
-from .vocabulary import SORT_FIELDS, SORT_KEYS
+from .sort_keys import SORT_FIELDS, SORT_KEYS
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -174,7 +174,7 @@ def where_clauses(params: dict[str, Any], *, kind: str | None = None, base: str 
 
 
 def order_by(sort: str) -> str:
-    """ORDER BY of a :data:`.vocabulary.SORT_KEYS` key (``-``: descending); ties go by name, then
+    """ORDER BY of a :data:`.sort_keys.SORT_KEYS` key (``-``: descending); ties go by name, then
     id; NULLs last (SQLite and PostgreSQL disagree on where they sort by default).
 
     Raises:
@@ -232,7 +232,7 @@ def listing(source: Source, *, kind: str | None = None, base: str | None = None,
         status: ``ok``, ``error`` or ``missing`` (as read: a file gone since the last scan is missing).
         fits: a checkpoint: keep adapters whose layers fit it (see :func:`.compat.fits`).
         min_share: with ``fits``, the least share of layers that must fit.
-        sort: one of :data:`.vocabulary.SORT_KEYS` (``-`` prefix: descending); ties go by name, id.
+        sort: one of :data:`.sort_keys.SORT_KEYS` (``-`` prefix: descending); ties go by name, id.
         limit: at most this many rows.
 
     Yields:

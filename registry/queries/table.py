@@ -23,7 +23,7 @@ from loradex.registry.store.paths import absolute
 from .compat import EFFECTIVE_BASE
 from .lookup import order_by, where_clauses
 from .reading import Reader, as_reader
-from .vocabulary import SORT_KEYS
+from .sort_keys import SORT_KEYS
 
 if TYPE_CHECKING:
     from sqlmodel import Session

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
-from loradex.registry.queries.vocabulary import SORT_KEYS
+from loradex.registry.queries.sort_keys import SORT_KEYS
 
 from ..output import Sink
 from .options import (FOUND, JsonOpt, RefArg, catalog_engine, catalog_of, catalog_reader, catalog_session, choice,

@@ -26,7 +26,7 @@ from loradex.registry.queries.table import BrowseRow
 
 @dataclass(frozen=True)
 class Column:
-    key: str  #: the sort key (registry vocabulary) or "" when the column does not sort
+    key: str  #: the sort key (registry.queries.sort_keys) or "" when the column does not sort
     title: str
     width: int
 
