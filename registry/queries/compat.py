@@ -21,7 +21,7 @@ from loradex.registry.errors import NoLayersError, QueryError
 from loradex.registry.store.paths import absolute
 
 from .reading import Reader, as_reader, in_list
-from .rows import ArtifactRow, build, column_list, shape_text
+from .rows import ArtifactRow, artifact_rows, shape_text
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -299,9 +299,8 @@ def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
     """
     reader = as_reader(source)
     params: dict[str, Any] = {"id": adapter.id, "set": adapter.layer_set_id}
-    bases = [build(ArtifactRow, values, reader.folder) for values in reader.rows(
-        f"SELECT {column_list(ArtifactRow, 'a')} FROM artifact a WHERE a.kind = 'checkpoint' "
-        "AND a.layer_set_id IS NOT NULL AND a.id != :id ORDER BY a.name, a.id", params)]
+    bases = artifact_rows(reader, "a.kind = 'checkpoint' AND a.layer_set_id IS NOT NULL AND a.id != :id", params,
+                          order="a.name, a.id")
     if not bases:
         return []
     matched: dict[int, int] = {}

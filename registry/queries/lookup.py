@@ -25,7 +25,8 @@ from loradex.registry.store.paths import stored
 
 from . import compat
 from .reading import Reader, as_reader, in_list
-from .rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, build, column_list
+from .rows import (ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, artifact_rows, build,
+                   column_list)
 from .views import Details, LayerSummary, Lineage, LineageInput, Listed, MadeBy, UsedIn
 from .sort_keys import SORT_FIELDS, SORT_KEYS
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
     Source = Reader | Session
 
-__all__ = ["CHUNK", "artifacts", "batched", "by_id", "details", "duplicates", "layer_summary", "lineage", "listing",
+__all__ = ["CHUNK", "batched", "by_id", "details", "duplicates", "layer_summary", "lineage", "listing",
            "looks_like_path", "matching_ids", "resolve", "tag_name", "tags_by_artifact", "tags_of",
            "where_clauses"]
 
@@ -43,7 +44,6 @@ _T = TypeVar("_T")
 #: Rows :func:`listing` reads (and tags) at a time: its memory does not grow with the catalog.
 CHUNK = 1000
 
-_ARTIFACT = column_list(ArtifactRow, "a")
 _HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
 _PATH_SUFFIXES = WEIGHT_SUFFIXES | {".toml", ".json"}
 _SORT_COLUMNS = dict(zip(SORT_FIELDS, ("a.name", "a.size", "a.rank_max", "a.kind", compat.EFFECTIVE_BASE,
@@ -57,18 +57,9 @@ def batched(items: Iterable[_T], n: int) -> Iterator[list[_T]]:
         yield part
 
 
-def artifacts(reader: Reader, where: str, params: dict[str, Any], *, order: str = "a.id",
-              limit: int | None = None) -> list[ArtifactRow]:
-    """Whole artifact rows ``WHERE where`` (over ``artifact a``), in ``order``."""
-    sql = f"SELECT {_ARTIFACT} FROM artifact a WHERE {where} ORDER BY {order}"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    return [build(ArtifactRow, values, reader.folder) for values in reader.rows(sql, params)]
-
-
 def by_id(source: Source, artifact_id: int) -> ArtifactRow | None:
     """The artifact with this id, or None."""
-    found = artifacts(as_reader(source), "a.id = :id", {"id": artifact_id})
+    found = artifact_rows(as_reader(source), "a.id = :id", {"id": artifact_id})
     return found[0] if found else None
 
 
@@ -124,7 +115,7 @@ def _path_forms(ref: str) -> set[str]:
 
 def _unique(reader: Reader, where: str, params: dict[str, Any], ref: str) -> ArtifactRow | None:
     """The one artifact ``where`` selects, None for none; several raise AmbiguousRefError."""
-    found = artifacts(reader, where, params, limit=MAX_CANDIDATES + 1)
+    found = artifact_rows(reader, where, params, limit=MAX_CANDIDATES + 1)
     if len(found) <= 1:
         return found[0] if found else None
     total = reader.value(f"SELECT COUNT(*) FROM artifact a WHERE {where}", params)
@@ -312,7 +303,7 @@ def duplicates(source: Source) -> list[list[ArtifactRow]]:
     # made it a table scan and a sort, 2-3 times slower at 100,000 rows); groups left with fewer
     # than two ok copies drop out below.
     shared = "SELECT sha256 FROM artifact WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1"
-    rows = artifacts(reader, f"a.status = 'ok' AND a.sha256 IN ({shared})", {},
+    rows = artifact_rows(reader, f"a.status = 'ok' AND a.sha256 IN ({shared})", {},
                      order="a.size DESC, a.sha256, a.path")
     groups = (list(group) for _, group in groupby(rows, key=lambda a: a.sha256))
     return [group for group in groups if len(group) > 1]
@@ -323,7 +314,7 @@ def _by_sha256(reader: Reader, hashes: set[str]) -> dict[str, ArtifactRow]:
     if hashes:
         params: dict[str, Any] = {}
         # An ok copy beats a missing one; among equals the oldest row wins.
-        for row in artifacts(reader, f"a.sha256 IN {in_list('sha', sorted(hashes), params)}", params,
+        for row in artifact_rows(reader, f"a.sha256 IN {in_list('sha', sorted(hashes), params)}", params,
                              order="CASE WHEN a.status = 'ok' THEN 0 ELSE 1 END, a.id"):
             found.setdefault(row.sha256 or "", row)
     return found

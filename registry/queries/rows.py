@@ -15,11 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loradex.registry.store.paths import absolute, status_on_disk
 
-__all__ = ["ArtifactRow", "PreviewRow", "PublicationRow", "RecipeInputRow", "RecipeRow", "build", "column_list",
+if TYPE_CHECKING:
+    from .reading import Reader
+
+__all__ = ["ArtifactRow", "artifact_rows", "PreviewRow", "PublicationRow", "RecipeInputRow", "RecipeRow", "build", "column_list",
            "row_dict", "shape_text"]
 
 _R = TypeVar("_R")
@@ -129,6 +132,15 @@ class ArtifactRow:
     def provenance(self) -> list[str]:
         """Every provenance of the row, the first first ("local" for a file only ever scanned)."""
         return list(self.sources or []) or [self.source]
+
+
+def artifact_rows(reader: Reader, where: str, params: dict[str, Any], *, order: str = "a.id",
+                  limit: int | None = None) -> list[ArtifactRow]:
+    """Whole artifact rows ``WHERE where`` (over ``artifact a``), in ``order``."""
+    sql = f"SELECT {column_list(ArtifactRow, 'a')} FROM artifact a WHERE {where} ORDER BY {order}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [build(ArtifactRow, values, reader.folder) for values in reader.rows(sql, params)]
 
 
 @dataclass
