@@ -7,7 +7,9 @@ import json
 
 from typer.testing import CliRunner
 
-from loradex.registry.queries import orm
+from loradex.registry.queries import lookup, orm
+from loradex.registry.queries.reading import open_reader
+from loradex.registry.queries.rows import ArtifactRow
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
 from loradex.tui.cli import app
@@ -23,6 +25,14 @@ def cli_json(*args, catalog: str | None = None) -> dict:
     result = cli(*args, "--json", catalog=catalog)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def scanned(folder, ref: str, catalog) -> ArtifactRow:
+    """Scan ``folder`` into ``catalog`` with the CLI; the row ``ref`` names, as the read path gives it."""
+    result = cli("scan", folder, catalog=str(catalog))
+    assert result.exit_code == 0, result.output
+    with open_reader(catalog) as reader:
+        return lookup.resolve(reader, ref)
 
 
 def one_error_line(result, *words: str, code: int = 1) -> str:

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from loradex.adapters.io import bounded_json
 from loradex.adapters.ops.recipe import METADATA_KEY
-from ops_cli import cli, one_error_line
+from ops_cli import cli, one_error_line, scanned
 
 DEEP = "[" * 100_000 + "]" * 100_000
 
@@ -76,18 +76,9 @@ def test_bounded_json_reads_what_json_reads_within_bounds():
 
 
 def test_a_hostile_sidecar_is_ignored_and_the_file_is_catalogued(zoo, tmp_path):
-    from loradex.registry.queries import lookup
-    from loradex.registry.store.db import open_catalog, session
-
     folder = tmp_path / "loras"
     folder.mkdir()
     lora = folder / "style.safetensors"
     lora.write_bytes(zoo["sd1-kohya-lora"].path.read_bytes())
     (folder / "style.civitai.info").write_text('{"trainedWords": ' + DEEP + "}")
-    catalog = tmp_path / "catalog.db"
-    assert cli("--catalog", catalog, "scan", folder).exit_code == 0
-    engine = open_catalog(catalog)
-    with session(engine) as s:
-        row = lookup.resolve(s, "style")
-    engine.dispose()
-    assert row.status == "ok"
+    assert scanned(folder, "style", tmp_path / "catalog.db").status == "ok"

@@ -10,9 +10,8 @@ import pytest
 from loradex.adapters.model.artifact import FAMILIES, KINDS
 from loradex.adapters.ops.options import DTYPES, FORMATS, OPS
 from loradex.adapters.vocabulary import Dtype, Family, Kind, Op, Safety, Status, TargetFormat
-from loradex.registry.queries import lookup
 from loradex.registry.queries.table import STATUSES
-from loradex.registry.store.db import open_catalog, session
+from ops_cli import scanned
 
 
 def test_the_option_tables_are_the_vocabulary():
@@ -26,16 +25,9 @@ def test_a_member_is_its_string():
 
 @pytest.mark.parametrize("name", ["sd1-kohya-lora", "sdxl-kohya-lora", "sd1-lycoris-loha", "sdxl-ti", "sd1-single"])
 def test_what_a_scan_records_is_in_the_vocabulary(zoo, tmp_path, name):
-    from ops_cli import cli
-
     folder = tmp_path / "lib"
     folder.mkdir()
     shutil.copy2(zoo[name].path, folder / zoo[name].path.name)
-    catalog = tmp_path / "catalog.db"
-    assert cli("--catalog", catalog, "scan", folder).exit_code == 0
-    engine = open_catalog(catalog)
-    with session(engine) as s:
-        row = lookup.resolve(s, "1")
-    engine.dispose()
+    row = scanned(folder, "1", tmp_path / "catalog.db")
     assert row.kind in set(Kind) and row.base in set(Family)
     assert row.safety in set(Safety) and row.status in set(Status)
