@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from loradex.adapters.ops.rebuild import rebuild
     from loradex.adapters.ops.recipe import Recipe
     from loradex.adapters.ops.runner import run
+
     from .errors import (
         ArtifactNotFoundError,
         CorruptFileError,
@@ -44,23 +45,59 @@ if TYPE_CHECKING:
 
 #: Public name -> the submodule that defines it.
 _SOURCES = {
-    "ArtifactInfo": ".model.artifact", "LayerInfo": ".model.artifact",
-    "ConversionReport": ".ops.convert", "convert": ".ops.convert",
-    "ArtifactNotFoundError": ".errors", "CorruptFileError": ".errors", "DiskSpaceError": ".errors",
-    "IncompatibleError": ".errors", "LoradexError": ".errors", "OutputError": ".errors",
-    "RefusedFileError": ".errors", "UnsupportedError": ".errors",
-    "Inspection": ".ops.inspection", "inspect": ".ops.inspection",
-    "Layer": ".model.layermap", "LayerMap": ".model.layermap", "layer_map": ".model.layermap",
+    "ArtifactInfo": ".model.artifact",
+    "LayerInfo": ".model.artifact",
+    "ConversionReport": ".ops.convert",
+    "convert": ".ops.convert",
+    "ArtifactNotFoundError": ".errors",
+    "CorruptFileError": ".errors",
+    "DiskSpaceError": ".errors",
+    "IncompatibleError": ".errors",
+    "LoradexError": ".errors",
+    "OutputError": ".errors",
+    "RefusedFileError": ".errors",
+    "UnsupportedError": ".errors",
+    "Inspection": ".ops.inspection",
+    "inspect": ".ops.inspection",
+    "Layer": ".model.layermap",
+    "LayerMap": ".model.layermap",
+    "layer_map": ".model.layermap",
     "probe": ".model.probe",
-    "mix": ".ops.mix", "resize": ".ops.mix", "bake": ".ops.bake", "extract": ".ops.extract",
-    "rebuild": ".ops.rebuild", "Recipe": ".ops.recipe", "run": ".ops.runner",
+    "mix": ".ops.mix",
+    "resize": ".ops.mix",
+    "bake": ".ops.bake",
+    "extract": ".ops.extract",
+    "rebuild": ".ops.rebuild",
+    "Recipe": ".ops.recipe",
+    "run": ".ops.runner",
 }
 
 __all__ = [
-    "ArtifactInfo", "ArtifactNotFoundError", "ConversionReport", "CorruptFileError", "DiskSpaceError",
-    "IncompatibleError", "Inspection", "Layer", "LayerInfo", "LayerMap", "LoradexError", "OutputError",
-    "Recipe", "RefusedFileError", "UnsupportedError",
-    "bake", "convert", "extract", "inspect", "layer_map", "mix", "probe", "rebuild", "resize", "run",
+    "ArtifactInfo",
+    "ArtifactNotFoundError",
+    "ConversionReport",
+    "CorruptFileError",
+    "DiskSpaceError",
+    "IncompatibleError",
+    "Inspection",
+    "Layer",
+    "LayerInfo",
+    "LayerMap",
+    "LoradexError",
+    "OutputError",
+    "Recipe",
+    "RefusedFileError",
+    "UnsupportedError",
+    "bake",
+    "convert",
+    "extract",
+    "inspect",
+    "layer_map",
+    "mix",
+    "probe",
+    "rebuild",
+    "resize",
+    "run",
 ]
 
 
@@ -69,4 +106,3 @@ __getattr__ = lazy_exports(__name__, _SOURCES)
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-

@@ -10,6 +10,7 @@ from typing import Any
 
 def lazy_exports(package: str, sources: dict[str, str]) -> Callable[[str], Any]:
     """A module ``__getattr__`` for ``package``: ``sources`` maps a name to the submodule defining it."""
+
     def __getattr__(name: str) -> Any:
         source = sources.get(name)
         if source is None:

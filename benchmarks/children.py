@@ -31,4 +31,4 @@ def run_child(code: str, *args, threads: int = 0) -> tuple[dict, float, str]:
     wall = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr[-4000:]
     line = next(ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):]), wall, proc.stdout
+    return json.loads(line[len("RESULT ") :]), wall, proc.stdout

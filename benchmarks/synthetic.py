@@ -17,12 +17,18 @@ def write_kohya_lora(path: Path, layers: list[Layer], *, rank: int, alpha: float
     layout = []
     for layer in layers:
         conv = (1, 1) if len(layer.shape) == 4 else ()
-        layout += [(f"{layer.kohya}.alpha", "F16", ()),
-                   (f"{layer.kohya}.lora_down.weight", "F16", (rank, *layer.shape[1:])),
-                   (f"{layer.kohya}.lora_up.weight", "F16", (layer.shape[0], rank, *conv))]
+        layout += [
+            (f"{layer.kohya}.alpha", "F16", ()),
+            (f"{layer.kohya}.lora_down.weight", "F16", (rank, *layer.shape[1:])),
+            (f"{layer.kohya}.lora_up.weight", "F16", (layer.shape[0], rank, *conv)),
+        ]
     layout.sort(key=lambda e: e[0])
-    meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": str(alpha),
-            "ss_base_model_version": _BASE_VERSION[base]}
+    meta = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(rank),
+        "ss_network_alpha": str(alpha),
+        "ss_base_model_version": _BASE_VERSION[base],
+    }
     gen = torch.Generator().manual_seed(seed)
     with SafetensorsWriter(path, layout, meta) as writer:
         for name, _, shape in layout:

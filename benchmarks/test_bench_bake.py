@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from children import PEAK_RSS, run_child  # benchmarks/ is on sys.path under pytest
+from synthetic import write_kohya_lora
 
 from loradex.adapters.io.header import DTYPE_SIZES
 from loradex.adapters.io.writer import SafetensorsWriter
@@ -35,9 +37,6 @@ from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.zoo.models import canonical_text_key, unet_to_ldm, vae_to_ldm
 from loradex.registry.store.db import open_catalog
 
-from children import PEAK_RSS, run_child  # benchmarks/ is on sys.path under pytest
-from synthetic import write_kohya_lora
-
 pytestmark = pytest.mark.benchmark
 
 RANK = 32
@@ -45,10 +44,20 @@ WEIGHTS = (0.8, 0.5)
 ALPHAS = (16.0, 32.0)
 REPEAT = int(os.environ.get("LORADEX_BENCH_REPEAT", "3"))
 #: The 12 DDPM schedule buffers original SD1.x checkpoints carry at top level (fp32, 1000 steps).
-_SCHEDULE = ("alphas_cumprod", "alphas_cumprod_prev", "betas", "log_one_minus_alphas_cumprod",
-             "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
-             "posterior_variance", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
-             "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod")
+_SCHEDULE = (
+    "alphas_cumprod",
+    "alphas_cumprod_prev",
+    "betas",
+    "log_one_minus_alphas_cumprod",
+    "posterior_log_variance_clipped",
+    "posterior_mean_coef1",
+    "posterior_mean_coef2",
+    "posterior_variance",
+    "sqrt_alphas_cumprod",
+    "sqrt_one_minus_alphas_cumprod",
+    "sqrt_recip_alphas_cumprod",
+    "sqrt_recipm1_alphas_cumprod",
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -62,17 +71,28 @@ def sd1_checkpoint_layout() -> list[tuple[str, str, tuple[int, ...]]]:
 
     arch, prefixes = architecture("sd1"), LDM_PREFIXES["sd1"]
     unet = arch.meta_unet()
-    entries = {prefixes["unet"] + k: ("F16", tuple(t.shape))
-               for k, t in unet_to_ldm(unet.state_dict(), dict(unet.config)).items()}
+    entries = {
+        prefixes["unet"] + k: ("F16", tuple(t.shape))
+        for k, t in unet_to_ldm(unet.state_dict(), dict(unet.config)).items()
+    }
     with torch.device("meta"):
-        vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                            up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512),
-                            layers_per_block=2, latent_channels=4, sample_size=512)
-    entries |= {prefixes["vae"] + k: ("F16", tuple(t.shape))
-                for k, t in vae_to_ldm(vae.state_dict(), dict(vae.config)).items()}
+        vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            block_out_channels=(128, 256, 512, 512),
+            layers_per_block=2,
+            latent_channels=4,
+            sample_size=512,
+        )
+    entries |= {
+        prefixes["vae"] + k: ("F16", tuple(t.shape)) for k, t in vae_to_ldm(vae.state_dict(), dict(vae.config)).items()
+    }
     te = arch.meta_text_encoder("text_encoder")
-    entries |= {prefixes["text_encoder"] + canonical_text_key(k): ("F16", tuple(t.shape))
-                for k, t in te.state_dict().items()}
+    entries |= {
+        prefixes["text_encoder"] + canonical_text_key(k): ("F16", tuple(t.shape)) for k, t in te.state_dict().items()
+    }
     entries[prefixes["text_encoder"] + "text_model.embeddings.position_ids"] = ("I64", (1, 77))
     entries |= {name: ("F32", (1000,)) for name in _SCHEDULE}
     order = sorted(entries, key=lambda k: (-DTYPE_SIZES[entries[k][0]], k))
@@ -96,9 +116,12 @@ def write_checkpoint(path: Path, layout, seed: int = 0) -> None:
 
 def lora_layers():
     """UNet transformer attention/ff/proj layers and text-encoder self_attn/mlp layers of SD1."""
-    return [layer for layer in layer_map("sd1").layers.values()
-            if (layer.component == "unet" and ".attentions." in layer.name)
-            or (layer.component == "text_encoder" and (".self_attn." in layer.name or ".mlp." in layer.name))]
+    return [
+        layer
+        for layer in layer_map("sd1").layers.values()
+        if (layer.component == "unet" and ".attentions." in layer.name)
+        or (layer.component == "text_encoder" and (".self_attn." in layer.name or ".mlp." in layer.name))
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -196,11 +219,13 @@ def sd15(tmp_path_factory):
     t = time.perf_counter()
     write_checkpoint(base, layout)
     layers = lora_layers()
-    write_kohya_lora(l1, layers, rank=RANK, alpha=ALPHAS[0], seed=1, base='sd1')
-    write_kohya_lora(l2, layers, rank=RANK, alpha=ALPHAS[1], seed=2, base='sd1')
-    print(f"\n[bake] inputs: base {base.stat().st_size / 1e9:.3f} GB ({len(layout)} tensors), two rank-{RANK} LoRAs "
-          f"of {len(layers)} layers, {l1.stat().st_size / 1e6:.1f} MB each, weights {WEIGHTS}; "
-          f"built in {time.perf_counter() - t:.1f} s")
+    write_kohya_lora(l1, layers, rank=RANK, alpha=ALPHAS[0], seed=1, base="sd1")
+    write_kohya_lora(l2, layers, rank=RANK, alpha=ALPHAS[1], seed=2, base="sd1")
+    print(
+        f"\n[bake] inputs: base {base.stat().st_size / 1e9:.3f} GB ({len(layout)} tensors), two rank-{RANK} LoRAs "
+        f"of {len(layers)} layers, {l1.stat().st_size / 1e6:.1f} MB each, weights {WEIGHTS}; "
+        f"built in {time.perf_counter() - t:.1f} s"
+    )
     layer_map("sd1")  # make sure the on-disk layer-map cache exists before any measured run
     return base, l1, l2, layers
 
@@ -249,31 +274,43 @@ def test_bake_vs_cp_vs_naive_merge(sd15, tmp_path):
     bake_peak = max(r["maxrss_kb"] for r, _ in bakes)
     naive_peak = max(r["maxrss_kb"] for r, _ in naives)
     gb, mib = size / 1e9, 1 / 1024
-    print(f"[bake] machine: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"load average {load[0]:.2f} before / {load_end[0]:.2f} after; warm read of the base {t_read:.2f} s "
-          f"({gb / t_read:.2f} GB/s from page cache); figures: best of {REPEAT} interleaved runs")
+    print(
+        f"[bake] machine: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"load average {load[0]:.2f} before / {load_end[0]:.2f} after; warm read of the base {t_read:.2f} s "
+        f"({gb / t_read:.2f} GB/s from page cache); figures: best of {REPEAT} interleaved runs"
+    )
     print(f"[bake] cp wall:             {t_cp:7.2f} s  ({gb / t_cp:.2f} GB/s; {_fmt(cps)})")
     print(f"[bake] cp+fsync wall:       {t_cp_sync:7.2f} s  ({gb / t_cp_sync:.2f} GB/s; {_fmt(cp_syncs)})")
-    print(f"[bake] bake wall (call):    {baked['call_s']:7.2f} s  ({_fmt([r['call_s'] for r, _ in bakes])}; "
-          f"total incl. interpreter+import {bake_total:.2f} s; "
-          f"cpu user {baked['user_s']:.1f} s sys {baked['sys_s']:.1f} s;"
-          f" {baked['patched']} tensors patched, applied {baked['applied']})")
+    print(
+        f"[bake] bake wall (call):    {baked['call_s']:7.2f} s  ({_fmt([r['call_s'] for r, _ in bakes])}; "
+        f"total incl. interpreter+import {bake_total:.2f} s; "
+        f"cpu user {baked['user_s']:.1f} s sys {baked['sys_s']:.1f} s;"
+        f" {baked['patched']} tensors patched, applied {baked['applied']})"
+    )
     first = bakes[0][0]["call_s"]
-    print(f"[bake] first bake, base sha256 not cached yet (hashed beside the stream): {first:.2f} s "
-          f"= {first / t_cp:.2f}x cp, {first / t_cp_sync:.2f}x cp+fsync; later bakes of the same base reuse "
-          f"the hash (adapters.io.hashing.cached_sha256, keyed by path+size+mtime+inode)")
+    print(
+        f"[bake] first bake, base sha256 not cached yet (hashed beside the stream): {first:.2f} s "
+        f"= {first / t_cp:.2f}x cp, {first / t_cp_sync:.2f}x cp+fsync; later bakes of the same base reuse "
+        f"the hash (adapters.io.hashing.cached_sha256, keyed by path+size+mtime+inode)"
+    )
     print(f"[bake] bake wall with os.fsync stubbed out (diagnostic, 1 run): {nofsync['call_s']:.2f} s")
-    print(f"[bake] bake wall with OMP_NUM_THREADS=1 (diagnostic, 1 run): {one_thread['call_s']:.2f} s "
-          f"(cpu user {one_thread['user_s']:.1f} s sys {one_thread['sys_s']:.1f} s)")
-    print(f"[bake] naive wall (call):   {naive['call_s']:7.2f} s  ({_fmt([r['call_s'] for r, _ in naives])}; "
-          f"total incl. interpreter+import {naive_total:.2f} s; load+fp32 {naive['load_s']:.1f} s, "
-          f"merge {naive['merge_s']:.1f} s, fp16+save_file {naive['save_s']:.1f} s)")
+    print(
+        f"[bake] bake wall with OMP_NUM_THREADS=1 (diagnostic, 1 run): {one_thread['call_s']:.2f} s "
+        f"(cpu user {one_thread['user_s']:.1f} s sys {one_thread['sys_s']:.1f} s)"
+    )
+    print(
+        f"[bake] naive wall (call):   {naive['call_s']:7.2f} s  ({_fmt([r['call_s'] for r, _ in naives])}; "
+        f"total incl. interpreter+import {naive_total:.2f} s; load+fp32 {naive['load_s']:.1f} s, "
+        f"merge {naive['merge_s']:.1f} s, fp16+save_file {naive['save_s']:.1f} s)"
+    )
     print(f"[bake] ratio bake/cp:         {baked['call_s'] / t_cp:6.2f}x  (target <= 5x)")
     print(f"[bake] ratio bake/(cp+fsync): {baked['call_s'] / t_cp_sync:6.2f}x")
     print(f"[bake] ratio naive/bake wall: {naive['call_s'] / baked['call_s']:6.2f}x")
     bake_base, naive_base = baked["rss_after_import_kb"], naive["rss_after_import_kb"]
-    print(f"[bake] bake peak RSS:  {bake_peak * mib:6.0f} MiB  (after imports {bake_base * mib:.0f} MiB;"
-          f" bake's own increase {(bake_peak - bake_base) * mib:.0f} MiB)")
+    print(
+        f"[bake] bake peak RSS:  {bake_peak * mib:6.0f} MiB  (after imports {bake_base * mib:.0f} MiB;"
+        f" bake's own increase {(bake_peak - bake_base) * mib:.0f} MiB)"
+    )
     print(f"[bake] naive peak RSS: {naive_peak * mib:6.0f} MiB  (after imports {naive_base * mib:.0f} MiB)")
     print(f"[bake] RSS ratio bake/naive: {bake_peak / naive_peak:.1%}  (target <= 25%)")
 
@@ -302,11 +339,16 @@ def test_bake_vs_cp_vs_naive_merge(sd15, tmp_path):
             # Both sum in fp32 and round once: at most one fp16 step apart (~1e-3 relative).
             torch.testing.assert_close(o, n, atol=2e-5, rtol=1e-3)
             worst = max(worst, float((o - n).abs().max()))
-        for key in ("first_stage_model.decoder.conv_out.weight", "alphas_cumprod",
-                    "cond_stage_model.transformer.text_model.embeddings.position_ids"):
+        for key in (
+            "first_stage_model.decoder.conv_out.weight",
+            "alphas_cumprod",
+            "cond_stage_model.transformer.text_model.embeddings.position_ids",
+        ):
             assert torch.equal(fo.get_tensor(key), fb.get_tensor(key))
-    print(f"[bake] check: bake and naive outputs agree on {len(sample)} patched tensors "
-          f"(max |diff| {worst:.2e}); untouched tensors byte-identical to the base")
+    print(
+        f"[bake] check: bake and naive outputs agree on {len(sample)} patched tensors "
+        f"(max |diff| {worst:.2e}); untouched tensors byte-identical to the base"
+    )
     assert baked["patched"] == len(layers)
 
 
@@ -332,8 +374,24 @@ def test_the_bake_command_end_to_end_vs_cp_and_sync(sd15, tmp_path):
         os.utime(base)  # a base not seen before: the sha256 cache is keyed by mtime
         out.unlink(missing_ok=True)
         start = time.perf_counter()
-        proc = subprocess.run([loradex, "--catalog", str(catalog), "bake", "--base", str(base), f"{l1}:{WEIGHTS[0]}",
-                               f"{l2}:{WEIGHTS[1]}", "-o", str(out), "--json"], capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [
+                loradex,
+                "--catalog",
+                str(catalog),
+                "bake",
+                "--base",
+                str(base),
+                f"{l1}:{WEIGHTS[0]}",
+                f"{l2}:{WEIGHTS[1]}",
+                "-o",
+                str(out),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         wall = time.perf_counter() - start
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs.append((wall, json.loads(proc.stdout)))
@@ -345,14 +403,18 @@ def test_the_bake_command_end_to_end_vs_cp_and_sync(sd15, tmp_path):
     split = {
         "start-up (interpreter, CLI, resolving)": wall - timings["run"] - timings["record"],
         "imports of the operation (torch)": timings["run"] - bake_s,
-        "probe + plan (beside the base hash)": bake_s - report["timings"]["base_hash_wait"] - report["timings"]["stream"],
+        "probe + plan (beside the base hash)": bake_s
+        - report["timings"]["base_hash_wait"]
+        - report["timings"]["stream"],
         "waiting for the base sha256": report["timings"]["base_hash_wait"],
         "stream (patch, write, hash the output, fsync)": report["timings"]["stream"],
         "recording in the catalog": timings["record"],
     }
     print(f"[bake e2e] cp+sync wall: {t_cp_sync:.2f} s ({_fmt(cp_syncs)})")
-    print(f"[bake e2e] loradex bake wall: {wall:.2f} s ({_fmt([w for w, _ in runs])}) = "
-          f"{wall / t_cp_sync:.2f}x cp+sync (target <= 1.5x)")
+    print(
+        f"[bake e2e] loradex bake wall: {wall:.2f} s ({_fmt([w for w, _ in runs])}) = "
+        f"{wall / t_cp_sync:.2f}x cp+sync (target <= 1.5x)"
+    )
     for what, seconds in split.items():
         print(f"[bake e2e]   {what:48s} {seconds:6.2f} s")
     assert data["artifact"] is not None and data["report"]["hashes"]["sha256"]

@@ -50,9 +50,17 @@ RANK = 16
 #: The two mixes switched between: weights differ, one negative, as a user's A/B comparison.
 MIX_A, MIX_B = (0.8, 0.0), (-0.5, 1.0)
 #: SD1.5's own VAE (AutoencoderKL of stable-diffusion-v1-5/vae/config.json).
-SD15_VAE = dict(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                up_block_types=("UpDecoderBlock2D",) * 4, block_out_channels=(128, 256, 512, 512),
-                layers_per_block=2, latent_channels=4, norm_num_groups=32, sample_size=512)
+SD15_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    block_out_channels=(128, 256, 512, 512),
+    layers_per_block=2,
+    latent_channels=4,
+    norm_num_groups=32,
+    sample_size=512,
+)
 
 
 def _random(model: torch.nn.Module, gen: torch.Generator) -> torch.nn.Module:
@@ -75,9 +83,16 @@ def full_size_sd15(folder: Path) -> Path:
     with torch.device("meta"):
         vae = AutoencoderKL(**SD15_VAE)
     vae = _random(vae, gen)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=clip_tokenizer(folder / "tok"),
-                                   unet=unet, scheduler=EulerDiscreteScheduler(**SCHEDULER), safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=clip_tokenizer(folder / "tok"),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(**SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipe.save_pretrained(folder / "sd15", safe_serialization=True)
     return folder / "sd15"
 
@@ -88,16 +103,18 @@ def full_size_loras(folder: Path) -> list[Path]:
     paths = []
     for seed in (1, 2):
         path = folder / f"sd15-lora{seed}.safetensors"
-        tensors = kohya_fixture(layers, "lora", RANK, float(RANK), torch.Generator().manual_seed(seed),
-                                torch.float16)
+        tensors = kohya_fixture(layers, "lora", RANK, float(RANK), torch.Generator().manual_seed(seed), torch.float16)
         save_tensors(path, tensors, kohya_metadata(path.stem, "sd1", RANK, float(RANK)))
         paths.append(path)
     return paths
 
 
 def _median(label: str, runs: list[float]) -> float:
-    print(f"  {label}: median {statistics.median(runs) * 1e3:.1f} ms (runs "
-          + ", ".join(f"{r * 1e3:.1f}" for r in runs) + ")")
+    print(
+        f"  {label}: median {statistics.median(runs) * 1e3:.1f} ms (runs "
+        + ", ".join(f"{r * 1e3:.1f}" for r in runs)
+        + ")"
+    )
     return statistics.median(runs)
 
 
@@ -138,8 +155,9 @@ def measure(title: str, base: Path, loras: list[Path], repeat: int) -> dict[str,
 
 def test_switch_on_the_tiny_sd1_base_costs_under_a_tenth_of_a_cold_load(tmp_path):
     zoo = build_zoo(tmp_path)
-    figures = measure("tiny SD1", zoo["sd1-diffusers"].path,
-                      [zoo["sd1-kohya-lora"].path, zoo["sd1-kohya-locon"].path], REPEAT)
+    figures = measure(
+        "tiny SD1", zoo["sd1-diffusers"].path, [zoo["sd1-kohya-lora"].path, zoo["sd1-kohya-locon"].path], REPEAT
+    )
     assert max(figures["diffusers"], figures["patch"]) <= 0.10 * figures["cold"]
 
 

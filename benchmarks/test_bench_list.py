@@ -49,8 +49,16 @@ def _measure(argv: list[str]) -> tuple[float, float, int, int]:
         status = Path(f"/proc/{proc.pid}/status")
         while proc.poll() is None:
             try:
-                peak[0] = max([peak[0], *(int(line.split()[1]) for line in status.read_text().splitlines()
-                                          if line.startswith("VmHWM:"))])
+                peak[0] = max(
+                    [
+                        peak[0],
+                        *(
+                            int(line.split()[1])
+                            for line in status.read_text().splitlines()
+                            if line.startswith("VmHWM:")
+                        ),
+                    ]
+                )
             except (OSError, ValueError):
                 pass
             time.sleep(0.005)
@@ -74,15 +82,20 @@ def test_catalog_commands_on_100k_artifacts(tmp_path):
     sizes = _build(url, random.Random(1234), n=N_ARTIFACTS, with_modules=200)
     engine = open_catalog(url)
     with open_session(engine) as s:
-        adapter = s.exec(select(Artifact).where(Artifact.kind == "lora", Artifact.base == "sdxl",
-                                                Artifact.id <= 200, Artifact.layer_set_id.is_not(None))).first()
+        adapter = s.exec(
+            select(Artifact).where(
+                Artifact.kind == "lora", Artifact.base == "sdxl", Artifact.id <= 200, Artifact.layer_set_id.is_not(None)
+            )
+        ).first()
         checkpoint = s.exec(select(Artifact).where(Artifact.kind == "checkpoint", Artifact.base == "sdxl")).first()
         s.exec(update(Artifact).where(Artifact.id == N_ARTIFACTS).values(sha256=adapter.sha256))  # a duplicate
         s.commit()
         adapter_name, checkpoint_id = adapter.name, checkpoint.id
     engine.dispose()
-    print(f"\ncatalog: {sizes['artifacts']:,} artifacts, {sizes['modules']:,} module rows, {sizes['tags']:,} tag "
-          f"links; built in {time.perf_counter() - start:.1f} s")
+    print(
+        f"\ncatalog: {sizes['artifacts']:,} artifacts, {sizes['modules']:,} module rows, {sizes['tags']:,} tag "
+        f"links; built in {time.perf_counter() - start:.1f} s"
+    )
     catalog = [*LOADRX, "--catalog", url]
     cases = {
         "--help (no catalog: the start-up floor)": [*LOADRX, "--help"],

@@ -23,11 +23,10 @@ import textwrap
 
 import pytest
 import torch
-
-from loradex.adapters.model.layermap import layer_map
-
 from children import PEAK_RSS, run_child  # benchmarks/ is on sys.path under pytest
 from synthetic import write_kohya_lora
+
+from loradex.adapters.model.layermap import layer_map
 
 pytestmark = pytest.mark.benchmark
 
@@ -43,8 +42,11 @@ ALPHAS = (32.0, 16.0)  # scales 1.0 and 0.5: distinct spectra, so the rank-32 tr
 
 def sdxl_attention_layers():
     """SDXL UNet transformer layers (attn1/attn2 q/k/v/out, ff, proj_in/out), layer-map order."""
-    return [layer for layer in layer_map("sdxl").layers.values()
-            if layer.component == "unet" and ".attentions." in layer.name]
+    return [
+        layer
+        for layer in layer_map("sdxl").layers.values()
+        if layer.component == "unet" and ".attentions." in layer.name
+    ]
 
 
 _MIX_CHILD = PEAK_RSS + textwrap.dedent("""
@@ -114,44 +116,60 @@ def test_mix_svd_vs_dense_svd(tmp_path):
     subset = every[::STRIDE]
     shapes = collections.Counter(layer.shape for layer in subset)
     l1, l2 = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
-    write_kohya_lora(l1, subset, rank=RANK, alpha=ALPHAS[0], seed=1, base='sdxl')
-    write_kohya_lora(l2, subset, rank=RANK, alpha=ALPHAS[1], seed=2, base='sdxl')
+    write_kohya_lora(l1, subset, rank=RANK, alpha=ALPHAS[0], seed=1, base="sdxl")
+    write_kohya_lora(l2, subset, rank=RANK, alpha=ALPHAS[1], seed=2, base="sdxl")
     load = os.getloadavg()
 
     mixed_out, naive_out = tmp_path / "mixed.safetensors", tmp_path / "naive.safetensors"
-    mixes = [run_child(_MIX_CHILD, l1, l2, mixed_out, *WEIGHTS, RANK, threads=THREADS)[:2] for _ in range(3)]  # cheap: best of 3
+    mixes = [
+        run_child(_MIX_CHILD, l1, l2, mixed_out, *WEIGHTS, RANK, threads=THREADS)[:2] for _ in range(3)
+    ]  # cheap: best of 3
     mixed, mix_total = min(mixes, key=lambda r: r[0]["call_s"])
     mix_runs = ", ".join(f"{r['call_s']:.2f}" for r, _ in mixes)
     naive, naive_total, _ = run_child(_NAIVE_CHILD, l1, l2, naive_out, *WEIGHTS, RANK, threads=THREADS)
 
     # For scale: mix over every layer (the naive side would take tens of minutes here).
     f1, f2, full_out = tmp_path / "full_a.safetensors", tmp_path / "full_b.safetensors", tmp_path / "full.safetensors"
-    write_kohya_lora(f1, every, rank=RANK, alpha=ALPHAS[0], seed=3, base='sdxl')
-    write_kohya_lora(f2, every, rank=RANK, alpha=ALPHAS[1], seed=4, base='sdxl')
+    write_kohya_lora(f1, every, rank=RANK, alpha=ALPHAS[0], seed=3, base="sdxl")
+    write_kohya_lora(f2, every, rank=RANK, alpha=ALPHAS[1], seed=4, base="sdxl")
     full, _, _ = run_child(_MIX_CHILD, f1, f2, full_out, *WEIGHTS, RANK, threads=THREADS)
     load_end = os.getloadavg()
 
     mib = 1 / 1024
     threads = THREADS or torch.get_num_threads()
-    print(f"\n[mix] machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} intra-op thread(s) in both "
-          f"measured processes (LORADEX_BENCH_THREADS), "
-          f"load average {load[0]:.2f} before / {load_end[0]:.2f} after")
-    print(f"[mix] subset: every {STRIDE}th of the {len(every)} SDXL UNet transformer layers = {len(subset)} layers "
-          f"for BOTH sides; two rank-{RANK} fp16 kohya LoRAs ({l1.stat().st_size / 1e6:.1f} MB each), "
-          f"weights {WEIGHTS}, alphas {ALPHAS}; shapes {dict(shapes.most_common())}")
-    print(f"[mix] loradex mix(svd, rank={RANK}) wall (call): {mixed['call_s']:8.2f} s  (best of 3: "
-          f"{mix_runs}; total incl. interpreter+import {mix_total:.2f} s)")
-    print(f"[mix] naive dense-ΔW SVD wall (call):        {naive['call_s']:8.2f} s  (1 run; "
-          f"total incl. interpreter+import {naive_total:.2f} s; dense ΔW {naive['dense_s']:.2f} s, "
-          f"svd {naive['svd_s']:.2f} s, save {naive['save_s']:.2f} s)")
-    print(f"[mix] speed-up naive/mix: {naive['call_s'] / mixed['call_s']:.1f}x  (target >= 10x); "
-          f"incl. process start+imports: {naive_total / mix_total:.1f}x")
-    print(f"[mix] peak RSS: mix {mixed['maxrss_kb'] * mib:.0f} MiB "
-          f"(after imports {mixed['rss_after_import_kb'] * mib:.0f}),"
-          f" naive {naive['maxrss_kb'] * mib:.0f} MiB (after imports {naive['rss_after_import_kb'] * mib:.0f}; "
-          f"dense ΔW held: {naive['dense_mib']:.0f} MiB)")
-    print(f"[mix] for scale: mix(svd) over all {len(every)} layers: {full['call_s']:.2f} s, "
-          f"peak RSS {full['maxrss_kb'] * mib:.0f} MiB (naive not run on all layers)")
+    print(
+        f"\n[mix] machine: {os.cpu_count()} CPUs, torch {torch.__version__}, {threads} intra-op thread(s) in both "
+        f"measured processes (LORADEX_BENCH_THREADS), "
+        f"load average {load[0]:.2f} before / {load_end[0]:.2f} after"
+    )
+    print(
+        f"[mix] subset: every {STRIDE}th of the {len(every)} SDXL UNet transformer layers = {len(subset)} layers "
+        f"for BOTH sides; two rank-{RANK} fp16 kohya LoRAs ({l1.stat().st_size / 1e6:.1f} MB each), "
+        f"weights {WEIGHTS}, alphas {ALPHAS}; shapes {dict(shapes.most_common())}"
+    )
+    print(
+        f"[mix] loradex mix(svd, rank={RANK}) wall (call): {mixed['call_s']:8.2f} s  (best of 3: "
+        f"{mix_runs}; total incl. interpreter+import {mix_total:.2f} s)"
+    )
+    print(
+        f"[mix] naive dense-ΔW SVD wall (call):        {naive['call_s']:8.2f} s  (1 run; "
+        f"total incl. interpreter+import {naive_total:.2f} s; dense ΔW {naive['dense_s']:.2f} s, "
+        f"svd {naive['svd_s']:.2f} s, save {naive['save_s']:.2f} s)"
+    )
+    print(
+        f"[mix] speed-up naive/mix: {naive['call_s'] / mixed['call_s']:.1f}x  (target >= 10x); "
+        f"incl. process start+imports: {naive_total / mix_total:.1f}x"
+    )
+    print(
+        f"[mix] peak RSS: mix {mixed['maxrss_kb'] * mib:.0f} MiB "
+        f"(after imports {mixed['rss_after_import_kb'] * mib:.0f}),"
+        f" naive {naive['maxrss_kb'] * mib:.0f} MiB (after imports {naive['rss_after_import_kb'] * mib:.0f}; "
+        f"dense ΔW held: {naive['dense_mib']:.0f} MiB)"
+    )
+    print(
+        f"[mix] for scale: mix(svd) over all {len(every)} layers: {full['call_s']:.2f} s, "
+        f"peak RSS {full['maxrss_kb'] * mib:.0f} MiB (naive not run on all layers)"
+    )
 
     # Sanity: same layers, rank 32, and the same rank-32 ΔW (mix writes fp16 factors, naive fp32).
     assert mixed["layers"] == naive["layers"] == len(subset) and mixed["ranks"] == [RANK]
@@ -168,6 +186,8 @@ def test_mix_svd_vs_dense_svd(tmp_path):
         a, b = _rank_product(got, stem), _rank_product(want, stem)
         errors[stem] = float((a - b).norm() / b.norm())
     worst = max(errors.values())
-    print(f"[mix] check: rank-{RANK} ΔW of mix vs naive on {len(errors)} layers (one per shape): max relative "
-          f"Frobenius error {worst:.1e} (fp16 factors in the mix output; limit 1e-3)")
+    print(
+        f"[mix] check: rank-{RANK} ΔW of mix vs naive on {len(errors)} layers (one per shape): max relative "
+        f"Frobenius error {worst:.1e} (fp16 factors in the mix output; limit 1e-3)"
+    )
     assert worst < 1e-3, errors

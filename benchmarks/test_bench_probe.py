@@ -9,11 +9,10 @@ import statistics
 import time
 
 import pytest
+from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
 
 from loradex.adapters import probe
 from loradex.adapters.model.layermap import layer_map
-
-from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
 
 pytestmark = pytest.mark.benchmark
 
@@ -29,9 +28,11 @@ def test_probe_of_a_200mb_lora_reads_only_header_and_alphas(tmp_path):
         info = probe(path)
         times.append(time.perf_counter() - start)
     alphas = sum(1 for layer in info.layers if "alpha" in layer.keys)
-    print(f"\nprobe: file {size / 1e6:.0f} MB, {len(info.layers)} layers; median {statistics.median(times) * 1e3:.0f} ms"
-          f" (min {min(times) * 1e3:.0f} ms); bytes read {info.bytes_read:,} "
-          f"({info.bytes_read / size:.4%} of the file; header + {alphas} alpha scalars)")
+    print(
+        f"\nprobe: file {size / 1e6:.0f} MB, {len(info.layers)} layers; median {statistics.median(times) * 1e3:.0f} ms"
+        f" (min {min(times) * 1e3:.0f} ms); bytes read {info.bytes_read:,} "
+        f"({info.bytes_read / size:.4%} of the file; header + {alphas} alpha scalars)"
+    )
     assert size > 190e6
     assert info.base == "sdxl" and not info.unmatched
     header = info.bytes_read - alphas * 2

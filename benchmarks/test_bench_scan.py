@@ -19,19 +19,22 @@ import pytest
 import torch
 
 from loradex.adapters import probe
+from loradex.adapters.io.hashing import hash_file
 from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.layermap import layer_map
-from loradex.registry.store.db import open_catalog
-from loradex.adapters.io.hashing import hash_file
 from loradex.registry.services.scan import scan
+from loradex.registry.store.db import open_catalog
 
 pytestmark = pytest.mark.benchmark
 
 N_FILES = 1000
 # Three realistic target sets (UNet self-attention, cross-attention, text-encoder attention),
 # rank 1-2 in fp16: 150-400 KB per file, like small character/style LoRAs.
-_TARGETS = (r"attn1\.(to_q|to_k|to_v|to_out\.0)$", r"attn2\.(to_q|to_k|to_v|to_out\.0)$",
-            r"self_attn\.(q|k|v|out)_proj$")
+_TARGETS = (
+    r"attn1\.(to_q|to_k|to_v|to_out\.0)$",
+    r"attn2\.(to_q|to_k|to_v|to_out\.0)$",
+    r"self_attn\.(q|k|v|out)_proj$",
+)
 
 
 def _write_loras(folder: Path, n: int) -> list[Path]:
@@ -47,9 +50,14 @@ def _write_loras(folder: Path, n: int) -> list[Path]:
             tensors[f"{layer.kohya}.lora_down.weight"] = (torch.randn(rank, inp, generator=gen) * 0.01).half()
             tensors[f"{layer.kohya}.lora_up.weight"] = (torch.randn(out, rank, generator=gen) * 0.01).half()
             tensors[f"{layer.kohya}.alpha"] = torch.tensor(float(rank)).half()
-        meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": str(rank),
-                "ss_base_model_version": "sd_v1", "ss_output_name": f"lora_{i:04d}",
-                "ss_tag_frequency": '{"10_cat": {"cat": 12, "orange fur": 3}}'}
+        meta = {
+            "ss_network_module": "networks.lora",
+            "ss_network_dim": str(rank),
+            "ss_network_alpha": str(rank),
+            "ss_base_model_version": "sd_v1",
+            "ss_output_name": f"lora_{i:04d}",
+            "ss_tag_frequency": '{"10_cat": {"cat": 12, "orange fur": 3}}',
+        }
         path = folder / f"set{i // 100:02d}" / f"lora_{i:04d}.safetensors"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_tensors(path, tensors, meta)
@@ -89,17 +97,25 @@ def test_scan_of_1000_loras_cold_and_unchanged(tmp_path):
         hash_file(path)
     hash_time = time.perf_counter() - start
 
-    print(f"\nscan benchmark: {N_FILES} kohya LoRAs (fp16, sd1), {total / 1e6:.1f} MB in all "
-          f"({total / N_FILES / 1e3:.0f} KB per file), files in page cache")
+    print(
+        f"\nscan benchmark: {N_FILES} kohya LoRAs (fp16, sd1), {total / 1e6:.1f} MB in all "
+        f"({total / N_FILES / 1e3:.0f} KB per file), files in page cache"
+    )
     if sha256sum:
         print(f"sha256sum over the same files:      {sum_time:.3f} s")
-    print(f"cold scan (probe + hash + rows):     {cold_time:.3f} s"
-          + (f"  = {cold_time / sum_time:.1f}x sha256sum" if sha256sum else ""))
-    print(f"rescan, unchanged tree (no reads):   {rescan_time:.3f} s (target <= 1 s)"
-          + (f"  = {rescan_time / sum_time:.2f}x sha256sum" if sha256sum else "")
-          + f"  = {rescan_time / cold_time:.3f}x cold scan")
-    print(f"breakdown, one thread each: probe {probe_time:.3f} s, hash_file {hash_time:.3f} s "
-          f"(the rest of the cold scan is rows and commits); load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
+    print(
+        f"cold scan (probe + hash + rows):     {cold_time:.3f} s"
+        + (f"  = {cold_time / sum_time:.1f}x sha256sum" if sha256sum else "")
+    )
+    print(
+        f"rescan, unchanged tree (no reads):   {rescan_time:.3f} s (target <= 1 s)"
+        + (f"  = {rescan_time / sum_time:.2f}x sha256sum" if sha256sum else "")
+        + f"  = {rescan_time / cold_time:.3f}x cold scan"
+    )
+    print(
+        f"breakdown, one thread each: probe {probe_time:.3f} s, hash_file {hash_time:.3f} s "
+        f"(the rest of the cold scan is rows and commits); load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     assert cold.added == N_FILES and not cold.errors
     assert again.unchanged == N_FILES and again.added == again.updated == 0

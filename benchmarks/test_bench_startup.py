@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 
 import pytest
+from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
 
 from loradex.adapters.model.layermap import layer_map
-
-from synthetic import write_kohya_lora  # benchmarks/ is on sys.path under pytest
 
 pytestmark = pytest.mark.benchmark
 
@@ -43,8 +42,11 @@ def _timed(argv: list[str], env: dict[str, str]) -> float:
 
 def test_cli_start_up(tmp_path):
     lora = tmp_path / "sd1_r16.safetensors"
-    layers = [layer for layer in layer_map("sd1").layers.values() if ".attentions." in layer.name
-              or ".self_attn." in layer.name or ".mlp." in layer.name]
+    layers = [
+        layer
+        for layer in layer_map("sd1").layers.values()
+        if ".attentions." in layer.name or ".self_attn." in layer.name or ".mlp." in layer.name
+    ]
     write_kohya_lora(lora, layers, rank=16, alpha=8.0, seed=0, base="sd1")
     catalog = tmp_path / "catalog.db"
     shutil.copy2(ROOT / "catalog.db.example", catalog)

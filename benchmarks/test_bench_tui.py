@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_bench_catalog import _build  # noqa: E402  (benchmarks/ is on sys.path under pytest)
 
 pytestmark = pytest.mark.benchmark
@@ -80,11 +79,15 @@ def test_tui_first_paint_and_keystroke_on_10k_artifacts(tmp_path):
     sizes = _build(f"sqlite:///{catalog}", random.Random(1234))
     print(f"\ncatalog: {sizes['artifacts']:,} artifacts")
     paints = [_launch(catalog) for _ in range(3)]
-    print(f"launch to painted table (fresh process, 10k): median {statistics.median(paints):.3f} s "
-          f"(runs {', '.join(f'{p:.3f}' for p in paints)})")
+    print(
+        f"launch to painted table (fresh process, 10k): median {statistics.median(paints):.3f} s "
+        f"(runs {', '.join(f'{p:.3f}' for p in paints)})"
+    )
     times = asyncio.run(_keystrokes(catalog, "portrait"))
-    print(f"filter keystroke to updated table (10k, typing 'portrait'): median {statistics.median(times) * 1e3:.1f} ms, "
-          f"max {max(times) * 1e3:.1f} ms (per key: {', '.join(f'{t * 1e3:.0f}' for t in times)})")
+    print(
+        f"filter keystroke to updated table (10k, typing 'portrait'): median {statistics.median(times) * 1e3:.1f} ms, "
+        f"max {max(times) * 1e3:.1f} ms (per key: {', '.join(f'{t * 1e3:.0f}' for t in times)})"
+    )
     example = [_launch(EXAMPLE) for _ in range(3)]
     print(f"launch to painted table (fresh process, catalog.db.example): median {statistics.median(example):.3f} s")
     assert statistics.median(paints) <= 1.5 and statistics.median(times) <= 0.2  # loose: a shared machine

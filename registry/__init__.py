@@ -22,8 +22,13 @@ if TYPE_CHECKING:
     from .store.db import open_catalog
 
 #: Public name -> the submodule that defines it.
-_SOURCES = {"open_catalog": ".store.db", "scan": ".services.scan", "find": ".queries.orm",
-            "publish": ".hub.publish", "pull": ".hub.pull"}
+_SOURCES = {
+    "open_catalog": ".store.db",
+    "scan": ".services.scan",
+    "find": ".queries.orm",
+    "publish": ".hub.publish",
+    "pull": ".hub.pull",
+}
 
 __all__ = ["find", "open_catalog", "publish", "pull", "scan"]
 

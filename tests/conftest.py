@@ -18,11 +18,10 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
+from hub_fixtures import fake_hub  # noqa: E402, F401  (the fake Hugging Face Hub fixture)
+from ops_cli import cli  # noqa: E402  (tests/ is on sys.path under pytest)
 
 from loradex.adapters.zoo import Zoo, build_zoo  # noqa: E402
-
-from ops_cli import cli  # noqa: E402  (tests/ is on sys.path under pytest)
-from hub_fixtures import fake_hub  # noqa: E402, F401  (the fake Hugging Face Hub fixture)
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +51,11 @@ def diffusers_log():
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--pg-url", default=os.environ.get("LORADEX_TEST_PG_URL"),
-                     help="PostgreSQL server URL (a database on it is created per test)")
+    parser.addoption(
+        "--pg-url",
+        default=os.environ.get("LORADEX_TEST_PG_URL"),
+        help="PostgreSQL server URL (a database on it is created per test)",
+    )
 
 
 def _pg_unavailable(config: pytest.Config) -> str | None:
@@ -140,7 +142,6 @@ def sd1_pipe(zoo):
     return load_pipeline(zoo["sd1-diffusers"].path)
 
 
-
 @pytest.fixture(scope="session")
 def sd1_ckpt(zoo: Zoo) -> Path:
     """The zoo's SD1 single file as LDM training saved it (a .ckpt with ``state_dict``)."""
@@ -170,8 +171,12 @@ def files(zoo, tmp_path_factory) -> dict[str, Path]:
     lib = root / "lib"
     lib.mkdir()
     made = {}
-    for key, name in [("lora", "sd1-kohya-lora"), ("locon", "sd1-kohya-locon"), ("sdxl", "sdxl-kohya-lora"),
-                      ("base", "sd1-single")]:
+    for key, name in [
+        ("lora", "sd1-kohya-lora"),
+        ("locon", "sd1-kohya-locon"),
+        ("sdxl", "sdxl-kohya-lora"),
+        ("base", "sd1-single"),
+    ]:
         made[key] = Path(shutil.copy2(zoo[name].path, lib / zoo[name].path.name))
     # A LoRA with one layer that matches nothing in an SD1 base.
     tensors = load_file(made["lora"])
@@ -179,13 +184,23 @@ def files(zoo, tmp_path_factory) -> dict[str, Path]:
         metadata = f.metadata()
     stem = "lora_unet_made_up_block_proj"
     made["partial"] = root / "partial.safetensors"
-    save_file({**tensors, f"{stem}.lora_down.weight": torch.zeros(4, 8, dtype=torch.float16),
-               f"{stem}.lora_up.weight": torch.zeros(8, 4, dtype=torch.float16),
-               f"{stem}.alpha": torch.tensor(4.0, dtype=torch.float16)}, made["partial"], metadata)
+    save_file(
+        {
+            **tensors,
+            f"{stem}.lora_down.weight": torch.zeros(4, 8, dtype=torch.float16),
+            f"{stem}.lora_up.weight": torch.zeros(8, 4, dtype=torch.float16),
+            f"{stem}.alpha": torch.tensor(4.0, dtype=torch.float16),
+        },
+        made["partial"],
+        metadata,
+    )
     # A LoRA on a few layers only: extract runs one SVD per changed layer of the checkpoint.
     made["small"] = root / "small.safetensors"
-    save_file({k: v for k, v in tensors.items() if "attn2_to_k" in k or "layers_0_self_attn_q_proj" in k},
-              made["small"], metadata)
+    save_file(
+        {k: v for k, v in tensors.items() if "attn2_to_k" in k or "layers_0_self_attn_q_proj" in k},
+        made["small"],
+        metadata,
+    )
     made["baked"] = root / "baked.safetensors"
     made["bake_json"] = root / "bake.json"
     result = cli("bake", "--base", made["base"], f"{made['small']}:0.8", "-o", made["baked"], "--json")

@@ -37,7 +37,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -94,7 +94,7 @@ def _repo_not_found(status: int = 404) -> HubError:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _front_matter(text: str) -> tuple[bool, Any]:
@@ -128,8 +128,9 @@ class FakeHub:
     and the commit POST do not retry).
     """
 
-    def __init__(self, tokens: Mapping[str, str] | None = None, *, orgs: Mapping[str, Iterable[str]] | None = None,
-                 seed: int = 0):
+    def __init__(
+        self, tokens: Mapping[str, str] | None = None, *, orgs: Mapping[str, Iterable[str]] | None = None, seed: int = 0
+    ):
         self.tokens = dict(DEFAULT_TOKENS if tokens is None else tokens)
         self.orgs = {user: set(names) for user, names in (orgs or {}).items()}
         self.repos: dict[str, dict[str, Any]] = {}
@@ -186,16 +187,27 @@ class FakeHub:
 
     def env(self, token: str | None = None) -> dict[str, str]:
         """Environment variables pointing a child process's huggingface_hub at this server."""
-        env = {"HF_ENDPOINT": self.url, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1",
-               "HF_HUB_DISABLE_TELEMETRY": "1"}
+        env = {
+            "HF_ENDPOINT": self.url,
+            "HF_HUB_OFFLINE": "0",
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+        }
         if token is not None:
             env["HF_TOKEN"] = token
         return env
 
     # -- test helpers -----------------------------------------------------------------------------
 
-    def add_repo(self, repo_id: str, files: Mapping[str, bytes | str] | None = None, *, owner: str | None = None,
-                 private: bool = False, message: str = "Upload files") -> str:
+    def add_repo(
+        self,
+        repo_id: str,
+        files: Mapping[str, bytes | str] | None = None,
+        *,
+        owner: str | None = None,
+        private: bool = False,
+        message: str = "Upload files",
+    ) -> str:
         """Seed a repo (initial ``.gitattributes`` commit, then one commit with ``files`` if any).
 
         Files follow :func:`is_lfs_path` (their content also lands in the LFS store). Returns the head oid.
@@ -205,8 +217,9 @@ class FakeHub:
                 raise ValueError(f"{repo_id} already exists")
             self._create(repo_id, owner or repo_id.split("/")[0], private)
             if files:
-                changes = {path: data.encode() if isinstance(data, str) else bytes(data)
-                           for path, data in files.items()}
+                changes = {
+                    path: data.encode() if isinstance(data, str) else bytes(data) for path, data in files.items()
+                }
                 lfs = {}
                 for path, data in changes.items():
                     if is_lfs_path(path, len(data)):
@@ -257,8 +270,16 @@ class FakeHub:
         self.repos[repo_id] = {"owner": owner, "private": private, "created": _now(), "commits": []}
         self._commit(repo_id, "initial commit", {".gitattributes": GITATTRIBUTES}, {}, deleted=(), author=owner)
 
-    def _commit(self, repo_id: str, message: str, changes: Mapping[str, bytes], lfs: Mapping[str, str],
-                deleted: Iterable[str], description: str = "", author: str | None = None) -> str:
+    def _commit(
+        self,
+        repo_id: str,
+        message: str,
+        changes: Mapping[str, bytes],
+        lfs: Mapping[str, str],
+        deleted: Iterable[str],
+        description: str = "",
+        author: str | None = None,
+    ) -> str:
         repo = self.repos[repo_id]
         parent = repo["commits"][-1] if repo["commits"] else None
         files = dict(parent["files"]) if parent else {}
@@ -278,9 +299,18 @@ class FakeHub:
             else:
                 lfs_paths.pop(path, None)
         oid = self._oid()
-        repo["commits"].append({"oid": oid, "parent": parent["oid"] if parent else None, "message": message,
-                                "description": description, "author": author or repo["owner"], "date": _now(),
-                                "files": files, "lfs": lfs_paths})
+        repo["commits"].append(
+            {
+                "oid": oid,
+                "parent": parent["oid"] if parent else None,
+                "message": message,
+                "description": description,
+                "author": author or repo["owner"],
+                "date": _now(),
+                "files": files,
+                "lfs": lfs_paths,
+            }
+        )
         return oid
 
     def _resolve(self, repo: dict[str, Any], revision: str | None) -> dict[str, Any]:
@@ -385,8 +415,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None,
-              content_type: str = "application/json; charset=utf-8") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        content_type: str = "application/json; charset=utf-8",
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -416,9 +451,15 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(limited, int) and not isinstance(limited, bool) and limited > 0:
                 hub.rate_limited = limited - 1
         if limited:
-            self._json(429, {"error": "You have exceeded the rate limit"},
-                       {"RateLimit": '"api";r=0;t=0', "RateLimit-Policy": '"fixed window";"api";q=500;w=300',
-                        "X-Error-Message": "Too Many Requests"})
+            self._json(
+                429,
+                {"error": "You have exceeded the rate limit"},
+                {
+                    "RateLimit": '"api";r=0;t=0',
+                    "RateLimit-Policy": '"fixed window";"api";q=500;w=300',
+                    "X-Error-Message": "Too Many Requests",
+                },
+            )
             return
         split = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(split.query).items()}
@@ -492,8 +533,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not hub._may_write(user, namespace):
             raise HubError(403, f'You don\'t have the rights to create a model under the namespace "{namespace}"')
         if repo_id in hub.repos:
-            self._json(409, {"error": "You already created this model repo", "url": url},
-                       {"X-Error-Message": "You already created this model repo"})
+            self._json(
+                409,
+                {"error": "You already created this model repo", "url": url},
+                {"X-Error-Message": "You already created this model repo"},
+            )
             return
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
         hub._create(repo_id, namespace, private)
@@ -502,12 +546,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _whoami(self, user: str | None):
         if user is None:
             raise HubError(401, "Invalid credentials in Authorization header")
-        orgs = [{"type": "org", "name": org, "fullname": org, "roleInOrg": "write"}
-                for org in sorted(self.hub.orgs.get(user, ()))]
-        self._json(200, {"type": "user", "id": hashlib.sha1(user.encode()).hexdigest()[:24], "name": user,
-                         "fullname": user, "email": f"{user}@example.com", "emailVerified": True, "orgs": orgs,
-                         "auth": {"type": "access_token",
-                                  "accessToken": {"displayName": "fakehub", "role": "write"}}})
+        orgs = [
+            {"type": "org", "name": org, "fullname": org, "roleInOrg": "write"}
+            for org in sorted(self.hub.orgs.get(user, ()))
+        ]
+        self._json(
+            200,
+            {
+                "type": "user",
+                "id": hashlib.sha1(user.encode()).hexdigest()[:24],
+                "name": user,
+                "fullname": user,
+                "email": f"{user}@example.com",
+                "emailVerified": True,
+                "orgs": orgs,
+                "auth": {"type": "access_token", "accessToken": {"displayName": "fakehub", "role": "write"}},
+            },
+        )
 
     def _validate_yaml(self, payload: dict):
         has, meta = _front_matter(payload.get("content") or "")
@@ -531,14 +586,27 @@ class _Handler(BaseHTTPRequestHandler):
                 entry = hub._file_entry(commit, path)
                 sibling.update(size=entry["size"], blobId=entry["oid"])
                 if "lfs" in entry:
-                    sibling["lfs"] = {"sha256": entry["lfs"]["oid"], "size": entry["lfs"]["size"],
-                                      "pointerSize": entry["lfs"]["pointerSize"]}
+                    sibling["lfs"] = {
+                        "sha256": entry["lfs"]["oid"],
+                        "size": entry["lfs"]["size"],
+                        "pointerSize": entry["lfs"]["pointerSize"],
+                    }
             siblings.append(sibling)
         info: dict[str, Any] = {
-            "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24], "id": repo_id, "modelId": repo_id,
-            "author": repo["owner"], "sha": commit["oid"], "lastModified": commit["date"],
-            "createdAt": repo["created"], "private": repo["private"], "disabled": False, "gated": False,
-            "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
+            "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
+            "id": repo_id,
+            "modelId": repo_id,
+            "author": repo["owner"],
+            "sha": commit["oid"],
+            "lastModified": commit["date"],
+            "createdAt": repo["created"],
+            "private": repo["private"],
+            "disabled": False,
+            "gated": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "siblings": siblings,
             "usedStorage": sum(len(d) for d in commit["files"].values()),
         }
         readme = commit["files"].get("README.md")
@@ -556,14 +624,14 @@ class _Handler(BaseHTTPRequestHandler):
         folders: set[str] = set()
         out = []
         for path in files:
-            rel = path[len(base):]
+            rel = path[len(base) :]
             pieces = rel.split("/")
             for i in range(1, len(pieces)):
                 folders.add(base + "/".join(pieces[:i]))
             if recursive or len(pieces) == 1:
                 out.append(hub._file_entry(commit, path))
         if not recursive:
-            folders = {f for f in folders if "/" not in f[len(base):]}
+            folders = {f for f in folders if "/" not in f[len(base) :]}
         return sorted([hub._folder_entry(f) for f in folders], key=lambda e: e["path"]) + out
 
     def _tree(self, repo_id: str, revision: str, path: str, query: dict, user: str | None):
@@ -572,8 +640,12 @@ class _Handler(BaseHTTPRequestHandler):
         recursive = query.get("recursive", "").lower() == "true"
         entries = self._entries(commit, path.strip("/"), recursive)
         if path and not entries:
-            raise HubError(404, f"{path} does not exist on {revision}", code="EntryNotFound",
-                           headers={"X-Repo-Commit": commit["oid"]})
+            raise HubError(
+                404,
+                f"{path} does not exist on {revision}",
+                code="EntryNotFound",
+                headers={"X-Repo-Commit": commit["oid"]},
+            )
         self._json(200, entries)
 
     def _paths_info(self, repo_id: str, revision: str, body: bytes, user: str | None):
@@ -595,8 +667,11 @@ class _Handler(BaseHTTPRequestHandler):
         files = []
         for item in payload.get("files", []):
             path = item["path"]
-            entry = {"path": path, "uploadMode": "lfs" if is_lfs_path(path, int(item.get("size") or 0)) else "regular",
-                     "shouldIgnore": False}
+            entry = {
+                "path": path,
+                "uploadMode": "lfs" if is_lfs_path(path, int(item.get("size") or 0)) else "regular",
+                "shouldIgnore": False,
+            }
             oid = hub._remote_oid(commit, path)
             if oid is not None:
                 entry["oid"] = oid
@@ -634,8 +709,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif key == "lfsFile":
                 sha = value.get("oid", "")
                 if sha not in hub.blobs:
-                    raise HubError(400, f"Your push was rejected because an LFS pointer pointed to a file that "
-                                        f"does not exist ({value.get('path')}: sha256 {sha})")
+                    raise HubError(
+                        400,
+                        f"Your push was rejected because an LFS pointer pointed to a file that "
+                        f"does not exist ({value.get('path')}: sha256 {sha})",
+                    )
                 changes[value["path"]] = hub.blobs[sha]
                 lfs[value["path"]] = sha
             elif key == "deletedFile":
@@ -647,8 +725,17 @@ class _Handler(BaseHTTPRequestHandler):
             elif key != "header":
                 raise HubError(400, f"FakeHub does not implement commit operation {key!r}")
         oid = hub._commit(repo_id, header["summary"], changes, lfs, deleted, header.get("description") or "", user)
-        self._json(200, {"success": True, "commitOid": oid, "commitUrl": f"{hub.url}/{repo_id}/commit/{oid}",
-                         "commitMessage": header["summary"], "hookOutput": "", "pullRequestUrl": None})
+        self._json(
+            200,
+            {
+                "success": True,
+                "commitOid": oid,
+                "commitUrl": f"{hub.url}/{repo_id}/commit/{oid}",
+                "commitMessage": header["summary"],
+                "hookOutput": "",
+                "pullRequestUrl": None,
+            },
+        )
 
     def _list_commits(self, repo_id: str, revision: str, user: str | None):
         hub = self.hub
@@ -658,8 +745,15 @@ class _Handler(BaseHTTPRequestHandler):
         out = []
         while oid is not None:
             commit = by_oid[oid]
-            out.append({"id": oid, "title": commit["message"], "message": commit["description"],
-                        "date": commit["date"], "authors": [{"user": commit["author"]}]})
+            out.append(
+                {
+                    "id": oid,
+                    "title": commit["message"],
+                    "message": commit["description"],
+                    "date": commit["date"],
+                    "authors": [{"user": commit["author"]}],
+                }
+            )
             oid = commit["parent"]
         self._json(200, out)
 
@@ -704,11 +798,19 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(404, "Entry not found", code="EntryNotFound", headers={"X-Repo-Commit": commit["oid"]})
         data = commit["files"][path]
         entry = hub._file_entry(commit, path)
-        headers = {"X-Repo-Commit": commit["oid"], "Accept-Ranges": "bytes",
-                   "Content-Disposition": f'inline; filename="{path.rsplit("/", 1)[-1]}"'}
+        headers = {
+            "X-Repo-Commit": commit["oid"],
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": f'inline; filename="{path.rsplit("/", 1)[-1]}"',
+        }
         if "lfs" in entry:
-            headers.update({"ETag": f'"{entry["lfs"]["oid"]}"', "X-Linked-Etag": f'"{entry["lfs"]["oid"]}"',
-                            "X-Linked-Size": str(len(data))})
+            headers.update(
+                {
+                    "ETag": f'"{entry["lfs"]["oid"]}"',
+                    "X-Linked-Etag": f'"{entry["lfs"]["oid"]}"',
+                    "X-Linked-Size": str(len(data)),
+                }
+            )
         else:
             headers["ETag"] = f'"{entry["oid"]}"'
         status = 200
@@ -717,7 +819,7 @@ class _Handler(BaseHTTPRequestHandler):
             start = int(match.group(1))
             end = min(int(match.group(2)) if match.group(2) else len(data) - 1, len(data) - 1)
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            data, status = data[start:end + 1], 206
+            data, status = data[start : end + 1], 206
         if self.command == "GET":
             hub.bodies_served += 1
             hub.bytes_served += len(data)

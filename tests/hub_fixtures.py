@@ -7,7 +7,6 @@ it); a child process gets ``env={**os.environ, **fake_hub.env(token)}``.
 from __future__ import annotations
 
 import pytest
-
 from fakehub import FakeHub  # tests/ is on sys.path under pytest
 
 

@@ -10,11 +10,7 @@ from pathlib import Path
 import torch
 
 
-
-
-def raw_safetensors(
-    header: object, data: bytes = b"", *, header_bytes: bytes | None = None
-) -> bytes:
+def raw_safetensors(header: object, data: bytes = b"", *, header_bytes: bytes | None = None) -> bytes:
     """Bytes of a safetensors file with an arbitrary (possibly invalid) header."""
     blob = header_bytes if header_bytes is not None else json.dumps(header).encode()
     return struct.pack("<Q", len(blob)) + blob + data

@@ -27,8 +27,10 @@ def unet_output(pipe) -> torch.Tensor:
     context = torch.randn(1, 5, pipe.unet.config.cross_attention_dim, generator=gen)
     kwargs = {}
     if pipe.unet.config.addition_embed_type == "text_time":
-        kwargs["added_cond_kwargs"] = {"text_embeds": torch.randn(1, 1280, generator=gen),
-                                       "time_ids": torch.randn(1, 6, generator=gen)}
+        kwargs["added_cond_kwargs"] = {
+            "text_embeds": torch.randn(1, 1280, generator=gen),
+            "time_ids": torch.randn(1, 6, generator=gen),
+        }
     with torch.no_grad():
         return pipe.unet(sample, 10, context, **kwargs).sample
 
@@ -47,8 +49,12 @@ def deltas(path) -> dict[str, torch.Tensor]:
     """Canonical layer → dense ΔW (float32, scale included) of every layer of an adapter."""
     info = probe(path)
     with open_weights(info.path) as src:
-        return {layer.canonical: delta(layer.algorithm, {k: v.float() for k, v in layer_tensors(src, layer).items()},
-                                       layer.scale, layer.shape) for layer in info.layers}
+        return {
+            layer.canonical: delta(
+                layer.algorithm, {k: v.float() for k, v in layer_tensors(src, layer).items()}, layer.scale, layer.shape
+            )
+            for layer in info.layers
+        }
 
 
 def peft_dora_unet(folder, out):
@@ -61,8 +67,16 @@ def peft_dora_unet(folder, out):
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32)
-    unet = inject_adapter_in_model(LoraConfig(r=4, lora_alpha=4, use_dora=True, init_lora_weights=False,
-                                              target_modules=["to_q", "to_k", "to_v", "to_out.0"]), unet)
+    unet = inject_adapter_in_model(
+        LoraConfig(
+            r=4,
+            lora_alpha=4,
+            use_dora=True,
+            init_lora_weights=False,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        ),
+        unet,
+    )
     with torch.no_grad():  # magnitudes that differ from the weight norms, so the rescaling is visible
         for name, param in unet.named_parameters():
             if "lora_magnitude_vector" in name:

@@ -14,13 +14,12 @@ import time
 
 import pytest
 import torch
+from oracles import load_pipeline, peft_dora_unet, text_output, unet_output  # tests/ is on sys.path under pytest
 from safetensors import safe_open
 from safetensors.torch import load_file
 
 from loradex.adapters import IncompatibleError, UnsupportedError
 from loradex.adapters.ops.bake import bake
-
-from oracles import load_pipeline, peft_dora_unet, text_output, unet_output  # tests/ is on sys.path under pytest
 
 
 def _fused(folder, loras, sdxl=False):
@@ -50,8 +49,10 @@ def test_baked_folder_equals_diffusers_fusing_two_weighted_loras(zoo, tmp_path):
     loras = [(zoo["sd1-kohya-lora"].path, 0.8), (zoo["sd1-kohya-locon"].path, 0.5)]
     out = tmp_path / "baked"
     report = bake(folder, loras, out)
-    assert [(applied, total) for _, _, applied, total in report.loras] == [(84, 84), (
-        report.loras[1][3], report.loras[1][3])]
+    assert [(applied, total) for _, _, applied, total in report.loras] == [
+        (84, 84),
+        (report.loras[1][3], report.loras[1][3]),
+    ]
     _assert_fp16_close(unet_output(load_pipeline(out)), unet_output(_fused(folder, loras)))
 
 
@@ -168,7 +169,9 @@ def test_the_recipe_records_every_input_by_sha256(zoo, tmp_path):
     with safe_open(out, "pt") as f:
         recipe = json.loads(f.metadata()["loradex.recipe"])
     assert [(i["role"], i["sha256"], i["weight"]) for i in recipe["inputs"]] == [
-        ("base", _sha(zoo["sd1-single"].path), 1.0), ("input", _sha(zoo["sd1-kohya-lora"].path), 0.8)]
+        ("base", _sha(zoo["sd1-single"].path), 1.0),
+        ("input", _sha(zoo["sd1-kohya-lora"].path), 0.8),
+    ]
 
 
 def test_the_same_bake_twice_gives_identical_files(zoo, tmp_path):
@@ -197,9 +200,13 @@ def test_an_interrupted_bake_leaves_no_output_and_the_base_untouched(zoo, tmp_pa
     before = _sha(base)
     out = tmp_path / "out" / "baked.safetensors"
     out.parent.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_BAKE, str(base), str(zoo["sd1-kohya-lora"].path), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_BAKE, str(base), str(zoo["sd1-kohya-lora"].path), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.stdout.readline().strip() == "started"
     time.sleep(0.3)
     proc.send_signal(sig)
@@ -224,8 +231,9 @@ def test_bake_onto_a_checkpoint_of_an_unknown_base_is_one_line(zoo, tmp_path):
 
     base = tmp_path / "odd.safetensors"
     save_file({"model.diffusion_model.made_up.weight": torch.randn(8, 8)}, base)
-    result = CliRunner().invoke(app, ["bake", "--base", str(base), str(zoo["sd1-kohya-lora"].path),
-                                      "-o", str(tmp_path / "out.safetensors")])
+    result = CliRunner().invoke(
+        app, ["bake", "--base", str(base), str(zoo["sd1-kohya-lora"].path), "-o", str(tmp_path / "out.safetensors")]
+    )
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "odd.safetensors" in lines[0] and "unknown" in lines[0], result.stderr

@@ -7,12 +7,13 @@ Exit codes: 0 ok, 1 a LoradexError (one line on stderr), 2 usage.
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 import os
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from catalog_rows import add_artifact, add_probed  # noqa: E402  (tests/ is on sys.path under pytest)
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -22,8 +23,6 @@ from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, ScanRoot
 from loradex.tui.cli import app
-
-from catalog_rows import add_artifact, add_probed  # noqa: E402  (tests/ is on sys.path under pytest)
 
 runner = CliRunner()
 
@@ -48,13 +47,16 @@ def one_error_line(result, *words: str) -> None:
 @pytest.fixture
 def rows(engine):
     with open_session(engine) as s:
-        made = {name: add_artifact(s, name, **fields) for name, fields in {
-            "anime": dict(rank_min=16, rank_max=16, search_text="anime girl"),
-            "cat": dict(base="sdxl", rank_min=4, rank_max=4, search_text="orange cat"),
-            "loha": dict(kind="lycoris", format="lycoris", rank_min=8, rank_max=8),
-            "twin-a": dict(sha256="ab" * 32, path="/x/twin.safetensors"),
-            "twin-b": dict(sha256="ab" * 32, path="/y/twin.safetensors"),
-        }.items()}
+        made = {
+            name: add_artifact(s, name, **fields)
+            for name, fields in {
+                "anime": dict(rank_min=16, rank_max=16, search_text="anime girl"),
+                "cat": dict(base="sdxl", rank_min=4, rank_max=4, search_text="orange cat"),
+                "loha": dict(kind="lycoris", format="lycoris", rank_min=8, rank_max=8),
+                "twin-a": dict(sha256="ab" * 32, path="/x/twin.safetensors"),
+                "twin-b": dict(sha256="ab" * 32, path="/y/twin.safetensors"),
+            }.items()
+        }
         edits.set_tags(s, made["cat"], add=["animal"])
     return made
 
@@ -72,11 +74,14 @@ def test_list_json_matches_the_library(catalog_url, engine, rows):
         assert key in row
     assert row["tags"] == ["animal"] and row["base"] == "sdxl"
     with open_session(engine) as s:
-        for args, kwargs in [(["--kind", "lycoris"], dict(kind="lycoris")), (["--base", "sdxl"], dict(base="sdxl")),
-                             (["--tag", "animal"], dict(tag="animal")), (["--text", "GIRL"], dict(text="girl")),
-                             (["--rank-min", "8", "--rank-max", "16"], dict(rank_min=8, rank_max=16)),
-                             (["--status", "ok", "--sort", "-rank", "--limit", "2"],
-                              dict(status="ok", sort="-rank", limit=2))]:
+        for args, kwargs in [
+            (["--kind", "lycoris"], dict(kind="lycoris")),
+            (["--base", "sdxl"], dict(base="sdxl")),
+            (["--tag", "animal"], dict(tag="animal")),
+            (["--text", "GIRL"], dict(text="girl")),
+            (["--rank-min", "8", "--rank-max", "16"], dict(rank_min=8, rank_max=16)),
+            (["--status", "ok", "--sort", "-rank", "--limit", "2"], dict(status="ok", sort="-rank", limit=2)),
+        ]:
             got = [r["id"] for r in cli_json(catalog_url, "list", *args)["artifacts"]]
             assert got == [a.id for a in orm.find(s, **kwargs)], args
 
@@ -107,8 +112,8 @@ def test_show_json_has_everything(catalog_url, rows):
 def test_show_json_lists_the_columns_in_the_models_order(catalog_url, rows):
     data = cli_json(catalog_url, "show", "cat")
     columns = [name for name in Artifact.model_fields if name != "search_text"]
-    assert list(data)[:len(columns)] == columns
-    assert list(data)[len(columns):] == ["effective_base", "tags", "layers", "lineage", "previews", "publications"]
+    assert list(data)[: len(columns)] == columns
+    assert list(data)[len(columns) :] == ["effective_base", "tags", "layers", "lineage", "previews", "publications"]
 
 
 def test_tag_adds_and_removes_with_plus_minus_double_dash_and_options(catalog_url, engine, rows):
@@ -134,16 +139,19 @@ def test_note_sets_shows_and_clears(catalog_url, engine, rows):
 
 def test_dupes_json(catalog_url, rows):
     groups = cli_json(catalog_url, "dupes")["groups"]
-    assert [sorted(a["path"] for a in g["artifacts"]) for g in groups] == [["/x/twin.safetensors",
-                                                                           "/y/twin.safetensors"]]
+    assert [sorted(a["path"] for a in g["artifacts"]) for g in groups] == [
+        ["/x/twin.safetensors", "/y/twin.safetensors"]
+    ]
 
 
 def test_check_and_fits_from_probed_rows(catalog_url, engine, zoo):
     from loradex.adapters import probe
 
     with open_session(engine) as s:
-        made = {n: add_probed(s, probe(zoo[n].path), n) for n in
-                ("sd1-single", "sdxl-single", "sd1-kohya-lora", "sdxl-kohya-lora")}
+        made = {
+            n: add_probed(s, probe(zoo[n].path), n)
+            for n in ("sd1-single", "sdxl-single", "sd1-kohya-lora", "sdxl-kohya-lora")
+        }
     good = cli_json(catalog_url, "check", "sd1-kohya-lora", "--base", "sd1-single")
     assert (good["verdict"], good["matched"], good["total"]) == ("compatible", 84, 84)
     bad = cli(catalog_url, "check", "sd1-kohya-lora", "--base", "sdxl-single", "--json")
@@ -280,8 +288,9 @@ def test_a_read_only_command_creates_no_default_catalog(tmp_path, monkeypatch):
 
     for args in (["list"], ["show", "x"], ["dupes"], ["verify"], ["check", "a", "--base", "b"]):
         result = runner.invoke(app, args)
-        assert result.exit_code == 1 and ("scan DIR" in result.stderr or "no such file 'a'" in result.stderr), \
+        assert result.exit_code == 1 and ("scan DIR" in result.stderr or "no such file 'a'" in result.stderr), (
             result.output
+        )
     assert not default_catalog_path().exists() and not (tmp_path / "xdg").exists()
 
 
@@ -304,8 +313,11 @@ def test_scan_creates_the_default_catalog_and_says_where(zoo, tmp_path, monkeypa
 @pytest.mark.parametrize("spelling", ["sd15", "sd1.5", "SD 1.5", "sd1"])
 def test_list_takes_common_spellings_of_a_base(engine, rows, spelling):
     url = engine.url.render_as_string(hide_password=False)
-    assert {a["name"] for a in cli_json(url, "list", "--base", spelling)["artifacts"]} == \
-        {a["name"] for a in cli_json(url, "list", "--base", "sd1")["artifacts"]} != set()
+    assert (
+        {a["name"] for a in cli_json(url, "list", "--base", spelling)["artifacts"]}
+        == {a["name"] for a in cli_json(url, "list", "--base", "sd1")["artifacts"]}
+        != set()
+    )
 
 
 @pytest.mark.parametrize(("option", "value", "valid"), [("--kind", "loras", "lycoris"), ("--base", "sdx", "sdxl")])
@@ -318,9 +330,9 @@ def test_an_unknown_kind_or_base_is_a_usage_error_listing_the_valid_ones(engine,
 # Long listings stream
 
 
-def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chunks(catalog_url, engine,
-                                                                                   monkeypatch):
+def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chunks(catalog_url, engine, monkeypatch):
     from catalog_rows import add_many
+
     from loradex.registry.queries import reading
     from loradex.registry.queries.views import Listed
     from loradex.tui.output.library import TABLE_ROWS
@@ -330,6 +342,7 @@ def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chu
     ids = add_many(engine, n, tag="many", every=7)
     statements: list[tuple[str, object]] = []
     for driver in (reading._SqliteReader, reading._AlchemyReader):  # whichever runs the queries
+
         def recorded(self, sql, params=None, *, _rows=driver.rows, **options):
             statements.append((sql, params))
             return _rows(self, sql, params, **options)
@@ -339,10 +352,25 @@ def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chu
     plain = cli(catalog_url, "list")
     assert [r["id"] for r in listed] == ids
     assert [r["tags"] for r in listed] == [["many"] if k % 7 == 0 else [] for k in range(n)]
-    assert listed[0] == {"id": ids[0], "name": "lora-00001", "path": "/catalog-test/many/lora-00001.safetensors",
-                         "kind": "lora", "format": "kohya", "base": "sd1", "detected_base": "sd1", "status": "missing",
-                         "rank_min": 8, "rank_max": 8, "ranks": [8], "size": 0, "sha256": f"{1:064x}",
-                         "autov2": None, "source": "local", "sources": ["local"], "tags": ["many"]}
+    assert listed[0] == {
+        "id": ids[0],
+        "name": "lora-00001",
+        "path": "/catalog-test/many/lora-00001.safetensors",
+        "kind": "lora",
+        "format": "kohya",
+        "base": "sd1",
+        "detected_base": "sd1",
+        "status": "missing",
+        "rank_min": 8,
+        "rank_max": 8,
+        "ranks": [8],
+        "size": 0,
+        "sha256": f"{1:064x}",
+        "autov2": None,
+        "source": "local",
+        "sources": ["local"],
+        "tags": ["many"],
+    }
     # Past TABLE_ROWS: plain aligned lines, a header, every row, the count.
     assert plain.exit_code == 0, plain.output
     lines = plain.stdout.splitlines()

@@ -51,7 +51,8 @@ def test_paths_under_the_catalogs_folder_are_stored_relative_to_it(library, zoo,
     cli(library / "catalog.db", "scan", outside, "--json")
     stored = stored_paths(library / "catalog.db")
     assert sorted(p for p in stored if p.startswith("./")) == sorted(
-        f"./zoo/{zoo[n].path.name}" for n in (*LORAS, "sd1-single"))
+        f"./zoo/{zoo[n].path.name}" for n in (*LORAS, "sd1-single")
+    )
     assert str(outside / "loha.safetensors") in stored  # elsewhere: absolute
     assert stored_paths(library / "catalog.db", "scan_root") == sorted([str(outside), "./zoo"])
 
@@ -78,7 +79,8 @@ def test_a_file_gone_since_the_last_scan_reads_as_missing_and_nothing_is_written
     (library / "zoo" / "sd1-kohya-locon.safetensors").unlink()
     assert cli(catalog, "show", "sd1-kohya-locon", "--json")["status"] == "missing"
     assert [r["name"] for r in cli(catalog, "list", "--status", "missing", "--json")["artifacts"]] == [
-        "sd1-kohya-locon"]
+        "sd1-kohya-locon"
+    ]
     ok = {r["name"] for r in cli(catalog, "list", "--status", "ok", "--json")["artifacts"]}
     assert "sd1-kohya-locon" not in ok and "sd1-kohya-lora" in ok
     assert {r["name"]: r["status"] for r in cli(catalog, "list", "--json")["artifacts"]}["sd1-kohya-locon"] == "missing"

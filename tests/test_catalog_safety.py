@@ -18,12 +18,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from ops_cli import cli, one_error_line  # noqa: E402  (tests/ is on sys.path under pytest)
 
 from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.io.atomic import check_target
 from loradex.registry.store.db import default_catalog_path
-
-from ops_cli import cli, one_error_line  # noqa: E402  (tests/ is on sys.path under pytest)
 
 
 def digest(path: Path) -> str:
@@ -125,8 +124,10 @@ def foreign_files(tmp_path: Path) -> dict[str, Path]:
     return {"empty": empty, "text": text, "other": other}
 
 
-@pytest.mark.parametrize("kind, words", [("empty", "is empty (0 bytes)"), ("text", "is not a SQLite database"),
-                                         ("other", "without loradex's tables")])
+@pytest.mark.parametrize(
+    "kind, words",
+    [("empty", "is empty (0 bytes)"), ("text", "is not a SQLite database"), ("other", "without loradex's tables")],
+)
 @pytest.mark.parametrize("command", [["list"], ["scan"], ["tag", "x", "+y"]])
 def test_an_empty_or_foreign_catalog_file_is_refused_and_left_as_it_was(files, tmp_path, kind, words, command):
     path = foreign_files(tmp_path)[kind]
@@ -176,14 +177,20 @@ def test_a_damaged_catalog_is_one_line_naming_its_backup_and_recover(sqlite_cata
     with sqlite3.connect(sqlite_catalog) as src, sqlite3.connect(backup) as dst:
         src.backup(dst)  # the copy registry.store.db makes before a migration
     damage_inner_pages(sqlite_catalog)
-    one_error_line(cli(*command, catalog=str(sqlite_catalog)), str(sqlite_catalog), "is damaged",
-                   f"backup copy {backup}", f"sqlite3 {sqlite_catalog} .recover")
+    one_error_line(
+        cli(*command, catalog=str(sqlite_catalog)),
+        str(sqlite_catalog),
+        "is damaged",
+        f"backup copy {backup}",
+        f"sqlite3 {sqlite_catalog} .recover",
+    )
 
 
 def test_a_damaged_catalog_without_a_backup_says_there_is_none(sqlite_catalog):
     damage_inner_pages(sqlite_catalog)
-    one_error_line(cli("list", catalog=str(sqlite_catalog)), "is damaged", "there is no automatic backup copy",
-                   ".recover")
+    one_error_line(
+        cli("list", catalog=str(sqlite_catalog)), "is damaged", "there is no automatic backup copy", ".recover"
+    )
 
 
 # A full disk and a read-only mount, for real: a tmpfs or a read-only bind mount in a private
@@ -195,28 +202,62 @@ _CLI = "import sys; from loradex.tui.entry import main; sys.argv = ['loradex', *
 def _namespaces_work() -> bool:
     if shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-                            "mount -t tmpfs tmpfs /mnt || mount -t tmpfs tmpfs /tmp"], capture_output=True, timeout=30)
+    probe = subprocess.run(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            "mount -t tmpfs tmpfs /mnt || mount -t tmpfs tmpfs /tmp",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
     return probe.returncode == 0
 
 
-needs_mounts = pytest.mark.skipif(not _namespaces_work(), reason="no private mount namespace here "
-                                  "(unshare --user --mount is not allowed), so no real full disk or read-only mount")
+needs_mounts = pytest.mark.skipif(
+    not _namespaces_work(),
+    reason="no private mount namespace here "
+    "(unshare --user --mount is not allowed), so no real full disk or read-only mount",
+)
 
 
 def in_namespace(setup: str, *commands: list[str] | str) -> list[tuple[int, str, str]]:
     """Run ``setup`` (shell, mounting) then each command in one private mount namespace: a list
     is a loradex command, a string a shell one; (exit code, stdout, stderr) of each."""
-    runs = "\n".join(f"{c if isinstance(c, str) else shlex.join([sys.executable, '-c', _CLI, *map(str, c)])} "
-                     f">$OUT/{i}.out 2>$OUT/{i}.err; echo $? >$OUT/{i}.rc" for i, c in enumerate(commands))
+    runs = "\n".join(
+        f"{c if isinstance(c, str) else shlex.join([sys.executable, '-c', _CLI, *map(str, c)])} "
+        f">$OUT/{i}.out 2>$OUT/{i}.err; echo $? >$OUT/{i}.rc"
+        for i, c in enumerate(commands)
+    )
     with tempfile.TemporaryDirectory() as out:
-        done = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-ec",
-                               f"OUT={shlex.quote(out)}\n{setup}\nset +e\n{runs}"], capture_output=True, text=True,
-                              timeout=600)
+        done = subprocess.run(
+            [
+                "unshare",
+                "--user",
+                "--map-root-user",
+                "--mount",
+                "sh",
+                "-ec",
+                f"OUT={shlex.quote(out)}\n{setup}\nset +e\n{runs}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr
         folder = Path(out)
-        return [(int((folder / f"{i}.rc").read_text()), (folder / f"{i}.out").read_text(),
-                 (folder / f"{i}.err").read_text()) for i in range(len(commands))]
+        return [
+            (
+                int((folder / f"{i}.rc").read_text()),
+                (folder / f"{i}.out").read_text(),
+                (folder / f"{i}.err").read_text(),
+            )
+            for i in range(len(commands))
+        ]
 
 
 def one_line(run: tuple[int, str, str], *words: str) -> str:
@@ -234,18 +275,24 @@ def test_a_catalog_on_a_full_disk_is_one_line_and_keeps_what_was_committed(sqlit
     count = rows(sqlite_catalog)
     size = sqlite_catalog.stat().st_size // 1024 + 256
     # The catalog, then a filler that leaves 160 KiB: enough to open it, too little for a scan.
-    setup = (f"mount -t tmpfs -o size={size}k tmpfs {disk}\ncp {sqlite_catalog} {db}\n"
-             f"dd if=/dev/zero of={disk}/fill bs=4k count={(size - sqlite_catalog.stat().st_size // 1024 - 160) // 4}"
-             " 2>/dev/null")
+    setup = (
+        f"mount -t tmpfs -o size={size}k tmpfs {disk}\ncp {sqlite_catalog} {db}\n"
+        f"dd if=/dev/zero of={disk}/fill bs=4k count={(size - sqlite_catalog.stat().st_size // 1024 - 160) // 4}"
+        " 2>/dev/null"
+    )
     extra = tmp_path / "more"
     extra.mkdir()
     for i in range(40):
         (extra / f"copy{i}.safetensors").write_bytes(files["lora"].read_bytes()[:-8] + i.to_bytes(8, "little"))
     scan, listed, _, tag, checked = in_namespace(
-        setup, ["--catalog", db, "scan", extra], ["--catalog", db, "list", "--json"],
-        f"dd if=/dev/zero of={disk}/fill2 bs=4k", ["--catalog", db, "tag", "1", "+kept"],
+        setup,
+        ["--catalog", db, "scan", extra],
+        ["--catalog", db, "list", "--json"],
+        f"dd if=/dev/zero of={disk}/fill2 bs=4k",
+        ["--catalog", db, "tag", "1", "+kept"],
         f"{shlex.quote(sys.executable)} -c \"import sqlite3; print(sqlite3.connect('{db}').execute("
-        "'PRAGMA integrity_check').fetchone()[0])\"")
+        "'PRAGMA integrity_check').fetchone()[0])\"",
+    )
     for run in (scan, tag):
         one_line(run, str(db), "disk holding the catalog is full", "rolled back", "committed before stays")
     assert listed[0] == 0, listed[2]
@@ -258,10 +305,13 @@ def test_a_catalog_on_a_read_only_mount_reads_and_refuses_changes_in_one_line(sq
     folder = sqlite_catalog.parent
     assert not Path(f"{sqlite_catalog}-shm").exists()  # WAL mode, closed: reading needs a -shm it cannot make
     setup = f"mount --bind {folder} {folder}\nmount -o remount,bind,ro {folder}"
-    listed, shown, tag, scan = in_namespace(setup, ["--catalog", sqlite_catalog, "list", "--json"],
-                                            ["--catalog", sqlite_catalog, "show", "1"],
-                                            ["--catalog", sqlite_catalog, "tag", "1", "+x"],
-                                            ["--catalog", sqlite_catalog, "scan", folder])
+    listed, shown, tag, scan = in_namespace(
+        setup,
+        ["--catalog", sqlite_catalog, "list", "--json"],
+        ["--catalog", sqlite_catalog, "show", "1"],
+        ["--catalog", sqlite_catalog, "tag", "1", "+x"],
+        ["--catalog", sqlite_catalog, "scan", folder],
+    )
     assert listed[0] == 0, listed[2]
     assert len(json.loads(listed[1])["artifacts"]) == rows(sqlite_catalog)
     assert shown[0] == 0, shown[2]
@@ -275,8 +325,10 @@ def test_an_output_the_full_catalog_cannot_record_is_kept_and_named_in_one_line(
     disk.mkdir()
     db, out = disk / "c.db", tmp_path / "mixed.safetensors"
     # Room to open the catalog (its -shm, 32 KiB), not to record the output.
-    setup = (f"mount -t tmpfs -o size={sqlite_catalog.stat().st_size // 1024 + 256}k tmpfs {disk}\n"
-             f"cp {sqlite_catalog} {db}\ndd if=/dev/zero of={disk}/fill bs=4k count=48 2>/dev/null")
+    setup = (
+        f"mount -t tmpfs -o size={sqlite_catalog.stat().st_size // 1024 + 256}k tmpfs {disk}\n"
+        f"cp {sqlite_catalog} {db}\ndd if=/dev/zero of={disk}/fill bs=4k count=48 2>/dev/null"
+    )
     (mixed,) = in_namespace(setup, ["--catalog", db, "mix", f"{files['lora']}:0.5", "-o", out])
     line = one_line(mixed, str(out), "written, but not recorded in the catalog")
     assert "Background on this error" not in line and "disk" in line and out.is_file()

@@ -25,8 +25,9 @@ MALFORMED = {
     "huge_header.safetensors": struct.pack("<Q", 10**9) + b"{}",
     "bad_json.safetensors": struct.pack("<Q", 5) + b"{nope",
     "bad_dtype.safetensors": _safetensors_bytes({"a": {"dtype": "Q7", "shape": [1], "data_offsets": [0, 1]}}, b"x"),
-    "out_of_range.safetensors": _safetensors_bytes({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
-                                                    b"1234"),
+    "out_of_range.safetensors": _safetensors_bytes(
+        {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"1234"
+    ),
     "garbage.ckpt": b"this is not a checkpoint at all" * 10,
 }
 

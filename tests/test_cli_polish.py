@@ -10,18 +10,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from ops_cli import cli, cli_json, one_error_line, runner  # tests/ is on sys.path under pytest
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from loradex.adapters.progress import ProgressEvent
 from loradex.adapters.words import size
 from loradex.registry.queries import orm
+from loradex.registry.services.scan import scan
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
-from loradex.registry.services.scan import scan
 from loradex.tui.cli import app
-
-from ops_cli import cli, cli_json, one_error_line, runner  # tests/ is on sys.path under pytest
 
 LORA = "sd1-kohya-lora"
 
@@ -96,7 +95,7 @@ def test_scan_caps_the_same_weights_list_and_says_how_many_more(lora, tmp_path):
     result = cli("scan", library, catalog=str(tmp_path / "c.db"))
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    listed = lines[lines.index("same weights") + 1:]
+    listed = lines[lines.index("same weights") + 1 :]
     assert len([line for line in listed if " = " in line]) == 10
     assert "  … and 2 more (--json lists all)" in listed
     assert len(cli_json("scan", library, catalog=str(tmp_path / "c.db"))["same_weights"]) == 0  # a rescan: none new
@@ -111,8 +110,14 @@ def test_counts_of_one_read_in_the_singular(one_layer, tmp_path):
     assert "1 layer)" in converted.stdout and "1 layers" not in converted.stdout
 
 
-@pytest.mark.parametrize("args", [["list", "--sort", "bogus"], ["mix", "x.safetensors", "--method", "bogus"],
-                                  ["bake", "--base", "x", "y", "--dtype", "fp8"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--sort", "bogus"],
+        ["mix", "x.safetensors", "--method", "bogus"],
+        ["bake", "--base", "x", "y", "--dtype", "fp8"],
+    ],
+)
 def test_a_choice_outside_the_list_is_refused_in_loradex_words(tmp_path, args):
     text = one_error_line(cli(*args, catalog=str(tmp_path / "c.db")), "is not one of", code=2)
     assert "Value error" not in text

@@ -18,8 +18,11 @@ GROUPS = sorted(p for p in CLI.glob("*.py") if p.stem not in {"__init__", "__mai
 
 @pytest.mark.parametrize("path", GROUPS, ids=lambda p: p.stem)
 def test_a_command_group_never_imports_the_root(path):
-    imported = {("." * node.level) + (node.module or "") for node in ast.walk(ast.parse(path.read_text()))
-                if isinstance(node, ast.ImportFrom)}
+    imported = {
+        ("." * node.level) + (node.module or "")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom)
+    }
     assert not imported & {".app", ".", "loradex.tui.cli.app", "loradex.tui.cli"}
 
 

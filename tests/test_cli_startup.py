@@ -16,9 +16,20 @@ import loradex.tui
 
 TUI = Path(loradex.tui.__file__).parent
 # What needs torch (or is slow to import) and only some commands use.
-HEAVY = ("torch", "diffusers", "transformers", "loradex.registry.services.runner", "loradex.registry.services.scan",
-         "loradex.adapters.ops.convert", "loradex.adapters.ops.inspection", "loradex.adapters.ops.mix", "loradex.adapters.ops.bake",
-         "loradex.adapters.ops.extract", "loradex.adapters.ops.rebuild", "loradex.adapters.zoo")
+HEAVY = (
+    "torch",
+    "diffusers",
+    "transformers",
+    "loradex.registry.services.runner",
+    "loradex.registry.services.scan",
+    "loradex.adapters.ops.convert",
+    "loradex.adapters.ops.inspection",
+    "loradex.adapters.ops.mix",
+    "loradex.adapters.ops.bake",
+    "loradex.adapters.ops.extract",
+    "loradex.adapters.ops.rebuild",
+    "loradex.adapters.zoo",
+)
 
 
 def _module_level_imports(path: Path) -> list[str]:
@@ -49,8 +60,11 @@ FRONT_END = sorted([*TUI.glob("cli/*.py"), *TUI.glob("output*.py"), *TUI.glob("o
 
 @pytest.mark.parametrize("path", FRONT_END, ids=lambda p: str(p.relative_to(TUI)))
 def test_a_cli_module_imports_nothing_heavy_at_module_level(path):
-    heavy = [name for name in _module_level_imports(path)
-             if name == "loradex.adapters (root)" or any(name == h or name.startswith(f"{h}.") for h in HEAVY)]
+    heavy = [
+        name
+        for name in _module_level_imports(path)
+        if name == "loradex.adapters (root)" or any(name == h or name.startswith(f"{h}.") for h in HEAVY)
+    ]
     assert heavy == [], f"{path.name} imports {heavy} at module level; import them inside the command"
 
 
@@ -85,26 +99,49 @@ def catalogued(zoo, tmp_path_factory):
 def _cli(*args) -> list[str]:
     """Run ``loradex ARGS`` in a fresh interpreter; the heavy modules (torch's and the database
     layer's) it had loaded at the end."""
-    run = subprocess.run([sys.executable, "-c", _RUN_CLI, *map(str, args)], capture_output=True, text=True,
-                         env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    run = subprocess.run(
+        [sys.executable, "-c", _RUN_CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
     assert run.returncode == 0, run.stderr
     return eval(run.stdout.rsplit("HEAVY ", 1)[1])
 
 
-@pytest.mark.parametrize("command", [("--help",), ("probe", "{lora}"), ("list",), ("show", "style"),
-                                     ("check", "style", "--base", "sd1-base"), ("tag", "style", "+fast"),
-                                     ("note", "style", "quick")],
-                         ids=lambda c: " ".join(c))
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("--help",),
+        ("probe", "{lora}"),
+        ("list",),
+        ("show", "style"),
+        ("check", "style", "--base", "sd1-base"),
+        ("tag", "style", "+fast"),
+        ("note", "style", "quick"),
+    ],
+    ids=lambda c: " ".join(c),
+)
 def test_a_command_that_does_no_tensor_math_never_imports_torch(catalogued, command):
     lora, catalog = catalogued
     loaded = _cli("--catalog", catalog, *(part.format(lora=lora) for part in command))
     assert not {"torch", "diffusers", "transformers"} & set(loaded)
 
 
-@pytest.mark.parametrize("command", [("--help",), ("list",), ("list", "--json"), ("list", "--fits", "sd1-base"),
-                                     ("show", "style"), ("show", "style", "--json"),
-                                     ("check", "style", "--base", "sd1-base"), ("dupes",)],
-                         ids=lambda c: " ".join(c))
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("--help",),
+        ("list",),
+        ("list", "--json"),
+        ("list", "--fits", "sd1-base"),
+        ("show", "style"),
+        ("show", "style", "--json"),
+        ("check", "style", "--base", "sd1-base"),
+        ("dupes",),
+    ],
+    ids=lambda c: " ".join(c),
+)
 def test_a_command_that_only_reads_a_sqlite_catalog_never_imports_the_database_layer(catalogued, command):
     # SQLAlchemy and SQLModel alone took ~0.8 s to import, longer than the rest of `list`.
     _, catalog = catalogued

@@ -12,12 +12,27 @@ from torchmetrics.functional.multimodal import clip_score as torchmetrics_clip_s
 from torchmetrics.multimodal import CLIPScore
 
 from loradex.adapters.errors import ArtifactNotFoundError
-from loradex.adapters.generate.clipscore import (ClipScorer, ScaleScore, clip_score, load_clip, plot_scores,
-                                                 score_by_scale, write_csv)
+from loradex.adapters.generate.clipscore import (
+    ClipScorer,
+    ScaleScore,
+    clip_score,
+    load_clip,
+    plot_scores,
+    score_by_scale,
+    write_csv,
+)
 from loradex.adapters.zoo import tiny_clip_folder
 
-PROMPTS = ["a photo of a cat", "a red dog", "anime girl", "a painting of a city at night", "blue forest",
-           "a toy", "portrait of a woman", "green landscape"]
+PROMPTS = [
+    "a photo of a cat",
+    "a red dog",
+    "anime girl",
+    "a painting of a city at night",
+    "blue forest",
+    "a toy",
+    "portrait of a woman",
+    "green landscape",
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +77,9 @@ def test_text_cosines_are_cosines_of_the_projected_embeddings(scorer):
     with torch.no_grad():
         pixels = scorer.processor(images=images, return_tensors="pt")["pixel_values"]
         image = scorer.model.get_image_features(pixel_values=pixels).pooler_output
-        text = scorer.model.get_text_features(**scorer.processor(text=PROMPTS, return_tensors="pt",
-                                                                 padding=True)).pooler_output
+        text = scorer.model.get_text_features(
+            **scorer.processor(text=PROMPTS, return_tensors="pt", padding=True)
+        ).pooler_output
     want = torch.nn.functional.cosine_similarity(image, text).tolist()
     assert scorer.text_cosines(images, PROMPTS) == pytest.approx(want, abs=1e-5)
 
@@ -116,7 +132,9 @@ def test_csv_has_a_header_and_a_row_per_scale(tmp_path):
         got = list(csv.DictReader(f))
     assert list(got[0]) == ["scale", "images", "clip_score", "mean_cosine", "reference_cosine"]
     assert [(float(r["scale"]), int(r["images"]), float(r["clip_score"]), r["reference_cosine"]) for r in got] == [
-        (0.0, 4, 21.5, ""), (1.0, 4, 18.25, "0.75")]
+        (0.0, 4, 21.5, ""),
+        (1.0, 4, 18.25, "0.75"),
+    ]
     assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]  # no temp file left beside it
 
 

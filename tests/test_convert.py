@@ -6,13 +6,12 @@ import copy
 
 import pytest
 import torch
+from oracles import deltas, outputs  # tests/ is on sys.path under pytest
 from safetensors import safe_open
 from typer.testing import CliRunner
 
 from loradex.adapters import UnsupportedError, convert, probe
 from loradex.tui.cli import app
-
-from oracles import deltas, outputs  # tests/ is on sys.path under pytest
 
 
 def _with_lora(pipe, path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,12 +21,17 @@ def _with_lora(pipe, path) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _lora_modules(pipe) -> int:
-    return sum(1 for model in (pipe.unet, pipe.text_encoder) for _, m in model.named_modules() if hasattr(m, "lora_A")
-               and m.lora_A)
+    return sum(
+        1
+        for model in (pipe.unet, pipe.text_encoder)
+        for _, m in model.named_modules()
+        if hasattr(m, "lora_A") and m.lora_A
+    )
 
 
 def test_kohya_converted_to_diffusers_loads_cleanly_and_matches_the_kohya_file_in_diffusers(
-        zoo, sd1_pipe, tmp_path, diffusers_log):
+    zoo, sd1_pipe, tmp_path, diffusers_log
+):
     kohya = zoo["sd1-kohya-lora"].path
     out = tmp_path / "converted.safetensors"
     report = convert(kohya, "diffusers", out)
@@ -49,8 +53,9 @@ def test_kohya_converted_to_diffusers_loads_cleanly_and_matches_the_kohya_file_i
 def test_locon_converted_to_diffusers_matches_the_kohya_file_in_diffusers(zoo, sd1_pipe, tmp_path):
     out = tmp_path / "locon.safetensors"
     convert(zoo["sd1-kohya-locon"].path, "diffusers", out)
-    torch.testing.assert_close(_with_lora(sd1_pipe, out)[0], _with_lora(sd1_pipe, zoo["sd1-kohya-locon"].path)[0],
-                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        _with_lora(sd1_pipe, out)[0], _with_lora(sd1_pipe, zoo["sd1-kohya-locon"].path)[0], atol=1e-4, rtol=0
+    )
 
 
 def test_kohya_to_peft_folder_loads_in_peft_with_the_same_weights(zoo, sd1_pipe, tmp_path):
@@ -135,8 +140,9 @@ def test_convert_cli_prints_a_json_summary(zoo, tmp_path):
     import json
 
     out = tmp_path / "o.safetensors"
-    result = CliRunner().invoke(app, ["convert", str(zoo["sd1-kohya-lora"].path), "--to", "diffusers", "-o", str(out),
-                                      "--json"])
+    result = CliRunner().invoke(
+        app, ["convert", str(zoo["sd1-kohya-lora"].path), "--to", "diffusers", "-o", str(out), "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["target_format"] == "diffusers"
 

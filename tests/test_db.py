@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loradex.registry.store.db import catalog_in_use, default_catalog_path, open_catalog, open_catalog_in_use
 from loradex.registry.errors import CatalogError
+from loradex.registry.store.db import catalog_in_use, default_catalog_path, open_catalog, open_catalog_in_use
 
 
 @pytest.fixture(autouse=True)

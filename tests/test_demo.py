@@ -21,8 +21,14 @@ LORADEX = Path(sys.executable).parent / "loradex"
 def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, dict[str, str]]:
     root = tmp_path_factory.mktemp("demo")
     env = os.environ | {"PATH": os.defpath, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
-    run = subprocess.run([str(LORADEX), "--catalog", str(root / "demo.db"), "demo", "--dir", str(root / "zoo")],
-                         cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [str(LORADEX), "--catalog", str(root / "demo.db"), "demo", "--dir", str(root / "zoo")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     return root, run, env
 
@@ -34,9 +40,10 @@ def hints(demo) -> dict[str, subprocess.CompletedProcess]:
     lines = run.stderr.splitlines()
     work = root / "work"
     work.mkdir()
-    return {line.strip(): subprocess.run(shlex.split(line), cwd=work, env=env, capture_output=True, text=True,
-                                         timeout=600)
-            for line in lines[lines.index("next, try:") + 1:]}
+    return {
+        line.strip(): subprocess.run(shlex.split(line), cwd=work, env=env, capture_output=True, text=True, timeout=600)
+        for line in lines[lines.index("next, try:") + 1 :]
+    }
 
 
 def test_the_demo_fits_one_screen_without_library_chatter(demo):
@@ -59,8 +66,9 @@ def test_every_command_the_demo_suggests_runs_as_printed(hints):
 
 def test_the_demo_lora_visibly_changes_the_image(demo, hints):
     grid = demo[0] / "work" / "grid"
-    base, full = (np.asarray(Image.open(grid / name), dtype=float) for name in
-                  ("000-seed1-scale0.png", "002-seed1-scale1.png"))
+    base, full = (
+        np.asarray(Image.open(grid / name), dtype=float) for name in ("000-seed1-scale0.png", "002-seed1-scale1.png")
+    )
     assert np.abs(base - full).mean() > 10  # levels of 255
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from oracles import deltas  # tests/ is on sys.path under pytest
 from safetensors.torch import load_file, save_file
 
 from loradex.adapters.errors import InputChangedError
@@ -13,8 +14,6 @@ from loradex.adapters.ops.lowrank import truncated_svd
 from loradex.adapters.ops.mix import mix, resize
 from loradex.adapters.ops.rebuild import rebuild
 from loradex.adapters.ops.recipe import read_recipe
-
-from oracles import deltas  # tests/ is on sys.path under pytest
 
 
 def test_extract_recovers_the_lora_that_was_baked_in(zoo, tmp_path):

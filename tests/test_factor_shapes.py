@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
-
 from ops_cli import cli, one_error_line
+from safetensors.torch import load_file, save_file
 
 STEM = "lora_te_text_model_encoder_layers_0_mlp_fc1"
 

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakehub import ALICE_TOKEN, BOB_TOKEN, GITATTRIBUTES, git_blob_sha1
 from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_download, snapshot_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HfUriError, RepositoryNotFoundError
 from safetensors.numpy import save
 
-from fakehub import ALICE_TOKEN, BOB_TOKEN, GITATTRIBUTES, git_blob_sha1
-
-README = (b"---\nlicense: openrail\ntags:\n- lora\n- stable-diffusion\nbase_model: runwayml/stable-diffusion-v1-5\n"
-          b"---\n# A LoRA\n")
+README = (
+    b"---\nlicense: openrail\ntags:\n- lora\n- stable-diffusion\nbase_model: runwayml/stable-diffusion-v1-5\n"
+    b"---\n# A LoRA\n"
+)
 META = b'{"rank": 4, "alpha": 4.0}\n'
 
 
@@ -29,13 +30,18 @@ META = b'{"rank": 4, "alpha": 4.0}\n'
 def weights() -> bytes:
     """A real ~1.5 MB safetensors file (an LFS file on the Hub)."""
     rng = np.random.default_rng(0)
-    return save({"lora_unet_down.lora_down.weight": rng.standard_normal((384, 1024), dtype=np.float32)},
-                metadata={"ss_network_dim": "4"})
+    return save(
+        {"lora_unet_down.lora_down.weight": rng.standard_normal((384, 1024), dtype=np.float32)},
+        metadata={"ss_network_dim": "4"},
+    )
 
 
 def _ops(weights: bytes) -> list[CommitOperationAdd]:
-    return [CommitOperationAdd("README.md", README), CommitOperationAdd("adapter.json", META),
-            CommitOperationAdd("lora.safetensors", weights)]
+    return [
+        CommitOperationAdd("README.md", README),
+        CommitOperationAdd("adapter.json", META),
+        CommitOperationAdd("lora.safetensors", weights),
+    ]
 
 
 @pytest.fixture
@@ -69,8 +75,12 @@ def test_create_commit_stores_byte_identical_files(fake_hub, alice, weights):
     assert len(fake_hub.commit_posts) == 1
     assert info.oid == fake_hub.head("alice/my-lora")
     assert info.commit_url == f"{fake_hub.url}/alice/my-lora/commit/{info.oid}"
-    assert fake_hub.files("alice/my-lora") == {".gitattributes": GITATTRIBUTES, "README.md": README,
-                                                 "adapter.json": META, "lora.safetensors": weights}
+    assert fake_hub.files("alice/my-lora") == {
+        ".gitattributes": GITATTRIBUTES,
+        "README.md": README,
+        "adapter.json": META,
+        "lora.safetensors": weights,
+    }
     commit = fake_hub.commits("alice/my-lora")[-1]
     assert commit["message"] == "Publish my-lora"
     assert commit["lfs"] == {"lora.safetensors": hashlib.sha256(weights).hexdigest()}
@@ -90,8 +100,9 @@ def test_identical_recommit_makes_no_commit(fake_hub, alice, weights, published)
     assert fake_hub.requests_matching("PUT") == []  # the batch API said the blob is already there
     assert len(fake_hub.commits("alice/my-lora")) == 2  # .gitattributes + the publish
 
-    changed = alice.create_commit("alice/my-lora", [CommitOperationAdd("adapter.json", b"{}")],
-                                  commit_message="Change the metadata")
+    changed = alice.create_commit(
+        "alice/my-lora", [CommitOperationAdd("adapter.json", b"{}")], commit_message="Change the metadata"
+    )
     assert changed.oid != published and fake_hub.files("alice/my-lora")["adapter.json"] == b"{}"
     assert fake_hub.files("alice/my-lora", revision=published)["adapter.json"] == META
     history = alice.list_repo_commits("alice/my-lora")
@@ -148,8 +159,9 @@ def test_snapshot_download_pins_a_commit(fake_hub, alice, published, weights, tm
 
 
 def test_add_repo_seeds_lfs_like_the_hub(fake_hub, tmp_path):
-    head = fake_hub.add_repo("bob/styles", {"style.safetensors": b"\0" * 64, "preview.png": b"\x89PNG",
-                                            "notes/readme.txt": "hello"})
+    head = fake_hub.add_repo(
+        "bob/styles", {"style.safetensors": b"\0" * 64, "preview.png": b"\x89PNG", "notes/readme.txt": "hello"}
+    )
 
     info = HfApi(endpoint=fake_hub.url).model_info("bob/styles", files_metadata=True)  # anonymous read
     lfs = {s.rfilename: s.lfs is not None for s in info.siblings}
@@ -224,13 +236,16 @@ def test_rate_limited(fake_hub, alice, published):
 
 
 def test_child_process_reaches_the_hub_through_env(fake_hub, published, weights, tmp_path):
-    code = ("import sys; from huggingface_hub import hf_hub_download; "
-            "print(hf_hub_download('alice/my-lora', 'lora.safetensors', cache_dir=sys.argv[1]))")
+    code = (
+        "import sys; from huggingface_hub import hf_hub_download; "
+        "print(hf_hub_download('alice/my-lora', 'lora.safetensors', cache_dir=sys.argv[1]))"
+    )
     env = {**os.environ, **fake_hub.env(ALICE_TOKEN)}
     fake_hub.reset_records()
 
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True, timeout=60
+    )
 
     assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).read_bytes() == weights

@@ -92,6 +92,7 @@ def photo(size: tuple[int, int] = (64, 64)):
 
 # -- textual inversion: the token changes the embedding and the image ---------------------------
 
+
 def _sd1_embedding(zoo, tmp_path: Path, shape: str) -> tuple[Path, str, torch.Tensor]:
     """(file, token, vectors (n, 768)) for each TI file shape an SD1 user meets."""
     if shape == "diffusers .bin":
@@ -128,8 +129,9 @@ def test_an_sdxl_embedding_loads_clip_l_and_clip_g_into_both_text_encoders(zoo, 
 
     def encode():
         with torch.inference_mode():
-            embeds, _, pooled, _ = pipe.encode_prompt(prompt, device="cpu", num_images_per_prompt=1,
-                                                      do_classifier_free_guidance=False)
+            embeds, _, pooled, _ = pipe.encode_prompt(
+                prompt, device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False
+            )
         return embeds[..., :width_l], embeds[..., width_l:], pooled
 
     before = encode()
@@ -145,6 +147,7 @@ def test_an_sdxl_embedding_loads_clip_l_and_clip_g_into_both_text_encoders(zoo, 
 
 
 # -- multi-vector tokens and reloading --------------------------------------------------------
+
 
 def test_a_multi_vector_embedding_expands_to_numbered_tokens_and_renders(sd1, tmp_path):
     path, vectors = emb_params_file(tmp_path, "tri", 3)
@@ -182,8 +185,9 @@ def test_the_same_token_from_another_file_replaces_the_first(zoo, sd1, tmp_path)
 
     assert two.images[0].embeddings[0].token == "cat-toy"
     assert len(sd1.pipe.tokenizer) == size
-    assert torch.equal(rows(sd1.pipe.tokenizer, sd1.pipe.text_encoder, ["cat-toy", "cat-toy_1"]),
-                       data["string_to_param"]["*"])
+    assert torch.equal(
+        rows(sd1.pipe.tokenizer, sd1.pipe.text_encoder, ["cat-toy", "cat-toy_1"]), data["string_to_param"]["*"]
+    )
     assert not same(one.pictures[0], two.pictures[0])
 
 
@@ -201,6 +205,7 @@ def test_unloading_one_embedding_leaves_the_others_vectors_on_its_token(zoo, sd1
 
 # -- an embedding for another base ------------------------------------------------------------
 
+
 def test_an_sd2_embedding_on_an_sd1_base_is_one_line_naming_the_file(zoo, sd1, tmp_path):
     path = zoo["sd2-ti-a1111"].path
     out = tmp_path / "out"
@@ -214,6 +219,7 @@ def test_an_sd2_embedding_on_an_sd1_base_is_one_line_naming_the_file(zoo, sd1, t
 
 
 # -- ControlNet -------------------------------------------------------------------------------
+
 
 @pytest.fixture(params=["diffusers folder", "single file"])
 def controlnet(request, zoo) -> dict:
@@ -278,6 +284,7 @@ def test_control_canny_renders_from_the_photo_s_edges(zoo, sd1, tmp_path):
 
 # -- img2img ----------------------------------------------------------------------------------
 
+
 def test_img2img_at_strength_0_returns_the_init_image_at_the_render_size(sd1, tmp_path):
     source = tmp_path / "init.png"
     photo((48, 40)).save(source)
@@ -302,6 +309,7 @@ def test_img2img_above_strength_0_changes_the_image_the_same_way_for_a_seed(sd1)
 
 # -- records ----------------------------------------------------------------------------------
 
+
 def test_an_embedding_s_record_and_png_carry_its_path_sha256_and_token(zoo, sd1, tmp_path):
     path = zoo["sd1-ti-diffusers"].path
     grid = sd1.render([(path, 1.0)], prompt="a <cat-toy>", out=tmp_path / "out", **FAST)
@@ -320,23 +328,39 @@ def test_the_base_alone_image_s_record_loads_no_embedding_but_lists_it_at_weight
 
     assert base_alone["embeddings"] == []
     assert [e["token"] for e in applied["embeddings"]] == ["<cat-toy>"]
-    assert [(a["path"], a["kind"], a["weight"]) for a in base_alone["adapters"]] == \
-        [(str(path), "textual_inversion", 0.0)]
+    assert [(a["path"], a["kind"], a["weight"]) for a in base_alone["adapters"]] == [
+        (str(path), "textual_inversion", 0.0)
+    ]
     assert [a["weight"] for a in applied["adapters"]] == [1.0]
 
 
 # -- A1111 prompt syntax: <lora:…> tags, emphasis, Clip skip ----------------------------------
 
-@pytest.mark.parametrize("text, parsed", [  # the examples of A1111's parse_prompt_attention docstring
-    ("normal text", [("normal text", 1.0)]),
-    ("an (important) word", [("an ", 1.0), ("important", 1.1), (" word", 1.0)]),
-    ("(unbalanced", [("unbalanced", 1.1)]),
-    ("\\(literal\\]", [("(literal]", 1.0)]),
-    ("(unnecessary)(parens)", [("unnecessaryparens", 1.1)]),
-    ("a (((house:1.3)) [on] a (hill:0.5), sun, (((sky))).",
-     [("a ", 1.0), ("house", 1.5730000000000004), (" ", 1.1), ("on", 1.0), (" a ", 1.1), ("hill", 0.55),
-      (", sun, ", 1.1), ("sky", 1.4641000000000006), (".", 1.1)]),
-])
+
+@pytest.mark.parametrize(
+    "text, parsed",
+    [  # the examples of A1111's parse_prompt_attention docstring
+        ("normal text", [("normal text", 1.0)]),
+        ("an (important) word", [("an ", 1.0), ("important", 1.1), (" word", 1.0)]),
+        ("(unbalanced", [("unbalanced", 1.1)]),
+        ("\\(literal\\]", [("(literal]", 1.0)]),
+        ("(unnecessary)(parens)", [("unnecessaryparens", 1.1)]),
+        (
+            "a (((house:1.3)) [on] a (hill:0.5), sun, (((sky))).",
+            [
+                ("a ", 1.0),
+                ("house", 1.5730000000000004),
+                (" ", 1.1),
+                ("on", 1.0),
+                (" a ", 1.1),
+                ("hill", 0.55),
+                (", sun, ", 1.1),
+                ("sky", 1.4641000000000006),
+                (".", 1.1),
+            ],
+        ),
+    ],
+)
 def test_emphasis_parses_as_a1111_documents_it(text, parsed):
     from loradex.adapters.generate.prompts import parse_attention
 
@@ -347,8 +371,13 @@ def test_a_lora_tag_in_the_prompt_renders_pixel_identical_to_the_lora_given_expl
     from PIL import Image
 
     lora = zoo["sd1-kohya-lora"].path
-    tagged = sd1.render([], prompt="an orange cat <lora:sd1-kohya-lora:0.8>", resolve_lora=lambda name: zoo[name].path,
-                        out=tmp_path / "tagged", **FAST)
+    tagged = sd1.render(
+        [],
+        prompt="an orange cat <lora:sd1-kohya-lora:0.8>",
+        resolve_lora=lambda name: zoo[name].path,
+        out=tmp_path / "tagged",
+        **FAST,
+    )
     given = sd1.render([(lora, 0.8)], prompt="an orange cat", **FAST)
 
     assert same(tagged.pictures[0], given.pictures[0])
@@ -413,8 +442,13 @@ def test_loradex_s_own_encoding_of_a_plain_prompt_equals_diffusers_encode_prompt
     pipe = request.getfixturevalue(base).pipe
     ours = encode(pipe, "a photo of a cat", "blurry")
     with torch.inference_mode():
-        theirs = pipe.encode_prompt("a photo of a cat", device="cpu", num_images_per_prompt=1,
-                                    do_classifier_free_guidance=True, negative_prompt="blurry")
+        theirs = pipe.encode_prompt(
+            "a photo of a cat",
+            device="cpu",
+            num_images_per_prompt=1,
+            do_classifier_free_guidance=True,
+            negative_prompt="blurry",
+        )
     keys = ["prompt_embeds", "negative_prompt_embeds"]
     if base == "sdxl":
         keys += ["pooled_prompt_embeds", "negative_pooled_prompt_embeds"]
@@ -431,8 +465,9 @@ def test_clip_skip_2_conditions_on_the_penultimate_layer_for_prompt_and_negative
     none = sd1.render([], prompt="a cat", negative_prompt="blurry", **FAST)
 
     def penultimate(text: str) -> torch.Tensor:
-        ids = pipe.tokenizer(text, padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                             return_tensors="pt").input_ids
+        ids = pipe.tokenizer(
+            text, padding="max_length", max_length=pipe.tokenizer.model_max_length, return_tensors="pt"
+        ).input_ids
         with torch.inference_mode():
             hidden = pipe.text_encoder(ids, output_hidden_states=True).hidden_states[-2]
             return pipe.text_encoder.final_layer_norm(hidden)
@@ -441,15 +476,22 @@ def test_clip_skip_2_conditions_on_the_penultimate_layer_for_prompt_and_negative
 
     pipe.scheduler = sampler(DEFAULT_SAMPLER).scheduler(pipe.scheduler.config)
     with torch.inference_mode():
-        by_hand = pipe(prompt_embeds=penultimate("a cat"), negative_prompt_embeds=penultimate("blurry"),
-                       num_inference_steps=2, width=32, height=32, guidance_scale=7.0,
-                       generator=torch.Generator("cpu").manual_seed(3)).images[0]
+        by_hand = pipe(
+            prompt_embeds=penultimate("a cat"),
+            negative_prompt_embeds=penultimate("blurry"),
+            num_inference_steps=2,
+            width=32,
+            height=32,
+            guidance_scale=7.0,
+            generator=torch.Generator("cpu").manual_seed(3),
+        ).images[0]
     assert same(skipped.pictures[0], by_hand)
     assert same(last.pictures[0], none.pictures[0]) and not same(skipped.pictures[0], none.pictures[0])
     assert skipped.images[0].clip_skip == 2
 
 
 # -- ControlNet: reproducible from its record, cropped like A1111, shown on the sheet -----------
+
 
 def test_a_control_image_of_another_aspect_is_centre_cropped_not_stretched(zoo, sd1):
     cn = [(zoo["sd1-controlnet-diffusers"].path, 1.0)]
@@ -478,8 +520,10 @@ def test_a_canny_controlnet_run_records_its_control_image_and_preprocessor_as_a1
     with Image.open(grid.images[0].path) as im:
         settings = im.text["parameters"].splitlines()[-1]
     cn_sha = grid.images[0].controlnet["sha256"]
-    assert (f'ControlNet 0: "Module: canny, Model: sd1-controlnet-diffusers [{cn_sha[:8]}], Weight: 1, '
-            'Resize Mode: Crop and Resize, Threshold A: 100, Threshold B: 200') in settings
+    assert (
+        f'ControlNet 0: "Module: canny, Model: sd1-controlnet-diffusers [{cn_sha[:8]}], Weight: 1, '
+        "Resize Mode: Crop and Resize, Threshold A: 100, Threshold B: 200"
+    ) in settings
 
 
 def test_the_contact_sheet_shows_the_control_image_s_edges(zoo, sd1, tmp_path):

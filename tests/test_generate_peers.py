@@ -51,8 +51,7 @@ def diffusers_render(path: Path) -> Image.Image:
     pipe = getattr(diffusers, rec["pipeline"]).from_pretrained(rec["base"]["path"], torch_dtype=_DTYPES[rec["dtype"]])
     pipe.set_progress_bar_config(disable=True)
     scheduler = rec["scheduler"]
-    pipe.scheduler = getattr(diffusers, scheduler["class"]).from_config(pipe.scheduler.config,
-                                                                        **scheduler["overrides"])
+    pipe.scheduler = getattr(diffusers, scheduler["class"]).from_config(pipe.scheduler.config, **scheduler["overrides"])
     names = []
     for i, adapter in enumerate(rec["adapters"]):
         assert hashlib.sha256(Path(adapter["path"]).read_bytes()).hexdigest() == adapter["sha256"]
@@ -62,9 +61,15 @@ def diffusers_render(path: Path) -> Image.Image:
         pipe.set_adapters(names, adapter_weights=[a["weight"] for a in rec["adapters"]])
     generator = torch.Generator(rec["generator_device"]).manual_seed(rec["seed"])
     with torch.inference_mode():
-        return pipe(prompt=rec["prompt"], negative_prompt=rec["negative_prompt"], num_inference_steps=rec["steps"],
-                    guidance_scale=rec["guidance_scale"], width=rec["width"], height=rec["height"],
-                    generator=generator).images[0]
+        return pipe(
+            prompt=rec["prompt"],
+            negative_prompt=rec["negative_prompt"],
+            num_inference_steps=rec["steps"],
+            guidance_scale=rec["guidance_scale"],
+            width=rec["width"],
+            height=rec["height"],
+            generator=generator,
+        ).images[0]
 
 
 def base_tensors(bench: Workbench) -> dict[str, torch.Tensor]:
@@ -148,8 +153,12 @@ def test_png_record_reproduces_one_lora_in_plain_diffusers(bench, zoo, base_imag
 
 
 def test_png_record_reproduces_two_loras_one_negative_in_plain_diffusers(bench, zoo, base_image, tmp_path):
-    grid = bench.render([(zoo["sd1-kohya-locon"].path, 12.0), (zoo["sd1-diffusers-lora"].path, -16.0)],
-                        **{**KW, "scales": [0.75]}, negative_prompt="blurry", out=tmp_path)
+    grid = bench.render(
+        [(zoo["sd1-kohya-locon"].path, 12.0), (zoo["sd1-diffusers-lora"].path, -16.0)],
+        **{**KW, "scales": [0.75]},
+        negative_prompt="blurry",
+        out=tmp_path,
+    )
     rec = read_record(grid.images[0].path)
     assert [a["weight"] for a in rec["adapters"]] == [9.0, -12.0]
     image = png(grid)
@@ -185,8 +194,10 @@ def test_patching_two_loras_matches_diffusers_adapters(bench, patched, zoo, base
 def test_patching_then_restoring_leaves_every_base_tensor_bit_identical(patched, zoo, undo):
     bench, before = patched
     bench.render([(zoo["sd1-kohya-locon"].path, 12.0), (zoo["sd1-kohya-lora"].path, -16.0)], **KW)
-    assert not torch.equal(bench.pipe.unet.down_blocks[0].attentions[0].proj_in.weight,
-                           before["unet.down_blocks.0.attentions.0.proj_in.weight"])  # it was patched
+    assert not torch.equal(
+        bench.pipe.unet.down_blocks[0].attentions[0].proj_in.weight,
+        before["unet.down_blocks.0.attentions.0.proj_in.weight"],
+    )  # it was patched
     bench.loras.apply([]) if undo == "apply-none" else bench.loras.restore()
     assert_bit_identical(before, base_tensors(bench))
 
@@ -246,8 +257,15 @@ def _peer_pipeline(folder: Path):
 
 def _peer_image(pipe) -> Image.Image:
     with torch.inference_mode():
-        return pipe(prompt=KW["prompt"], negative_prompt="", num_inference_steps=KW["steps"], guidance_scale=7.0,
-                    width=32, height=32, generator=torch.Generator("cpu").manual_seed(1)).images[0]
+        return pipe(
+            prompt=KW["prompt"],
+            negative_prompt="",
+            num_inference_steps=KW["steps"],
+            guidance_scale=7.0,
+            width=32,
+            height=32,
+            generator=torch.Generator("cpu").manual_seed(1),
+        ).images[0]
 
 
 def test_patched_peft_folder_matches_peft_merging_it(bench, sd1, zoo):

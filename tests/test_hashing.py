@@ -37,7 +37,10 @@ def test_sha256_with_other_metadata_equals_the_sha256_of_that_file(tmp_path):
     tensors = {"b": torch.arange(6.0).reshape(2, 3), "a": torch.ones(5, dtype=torch.float16)}
     save_tensors(tmp_path / "one.safetensors", tensors, {"k": "short"})
     save_tensors(tmp_path / "two.safetensors", tensors, {"k": "a much longer value", "x": "y"})
-    assert sha256_with_metadata(tmp_path / "one.safetensors", {"k": "a much longer value", "x": "y"}) == \
-        sha256_file(tmp_path / "two.safetensors")
-    assert sha256_with_metadata(tmp_path / "one.safetensors", {"k": "short"}) == \
-        hashlib.sha256((tmp_path / "one.safetensors").read_bytes()).hexdigest()
+    assert sha256_with_metadata(tmp_path / "one.safetensors", {"k": "a much longer value", "x": "y"}) == sha256_file(
+        tmp_path / "two.safetensors"
+    )
+    assert (
+        sha256_with_metadata(tmp_path / "one.safetensors", {"k": "short"})
+        == hashlib.sha256((tmp_path / "one.safetensors").read_bytes()).hexdigest()
+    )

@@ -31,9 +31,9 @@ from sqlmodel import select
 
 from loradex.adapters import probe
 from loradex.adapters.errors import LoradexError
+from loradex.registry.services.scan import scan
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact
-from loradex.registry.services.scan import scan
 
 SEED = 18
 CASES = 3000
@@ -42,8 +42,11 @@ PROBE_SECONDS = 10  # one probe of a 20 KB file (~3 ms); far above what any case
 
 _STEM = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_"
 _METADATA = {
-    "ss_base_model_version": "sd_v1", "ss_network_dim": "4", "ss_network_alpha": "2",
-    "modelspec.trigger_phrase": "a cat", "modelspec.architecture": "stable-diffusion-v1/lora",
+    "ss_base_model_version": "sd_v1",
+    "ss_network_dim": "4",
+    "ss_network_alpha": "2",
+    "modelspec.trigger_phrase": "a cat",
+    "modelspec.architecture": "stable-diffusion-v1/lora",
     "ss_tag_frequency": json.dumps({"1_cats": {"cat": 3, "sitting": 1}}),
     "ss_training_comment": "fuzz",
 }
@@ -61,7 +64,7 @@ def _seed_file(folder: Path) -> tuple[dict[str, Any], bytes]:
     save_file(tensors, str(path), _METADATA)
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8:8 + n]), raw[8 + n:]
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
 
 
 def _encode(header: Any, data: bytes) -> bytes:
@@ -71,9 +74,33 @@ def _encode(header: Any, data: bytes) -> bytes:
 
 # -- mutations: each takes (rng, header, data) and returns a file's bytes -----------------------
 
-_VALUES: list[Any] = [None, True, False, 0, -1, 1.5, -0.0, 1e308, float("inf"), float("nan"), "", "x",
-                      "F32", [], {}, [1], [-1, 2], [0, 0, 0], {"a": 1}, [None], ["1"], 2 ** 64, -(2 ** 63),
-                      10 ** 300, 10 ** 4000]
+_VALUES: list[Any] = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    -0.0,
+    1e308,
+    float("inf"),
+    float("nan"),
+    "",
+    "x",
+    "F32",
+    [],
+    {},
+    [1],
+    [-1, 2],
+    [0, 0, 0],
+    {"a": 1},
+    [None],
+    ["1"],
+    2**64,
+    -(2**63),
+    10**300,
+    10**4000,
+]
 
 
 def _tensor_names(header: dict[str, Any]) -> list[str]:
@@ -90,14 +117,13 @@ def flip_bytes(rng: random.Random, header: dict, data: bytes) -> bytes:
 
 def truncate(rng: random.Random, header: dict, data: bytes) -> bytes:
     raw = _encode(header, data)
-    return raw[:rng.randrange(len(raw))]
+    return raw[: rng.randrange(len(raw))]
 
 
 def wrong_length(rng: random.Random, header: dict, data: bytes) -> bytes:
     raw = _encode(header, data)
     n = struct.unpack("<Q", raw[:8])[0]
-    length = rng.choice([0, 1, 2, n - 1, n + 1, n + 7, len(raw), 100_000_001, 2 ** 63, 2 ** 64 - 1,
-                         rng.randrange(2 ** 64)])
+    length = rng.choice([0, 1, 2, n - 1, n + 1, n + 7, len(raw), 100_000_001, 2**63, 2**64 - 1, rng.randrange(2**64)])
     return struct.pack("<Q", length) + raw[8:]
 
 
@@ -122,11 +148,10 @@ def wrong_type(rng: random.Random, header: dict, data: bytes) -> bytes:
 def huge_number(rng: random.Random, header: dict, data: bytes) -> bytes:
     header = copy.deepcopy(header)
     entry = header[rng.choice(_tensor_names(header))]
-    number = rng.choice([2 ** 31, 2 ** 63, 2 ** 64, 2 ** 64 + 1, 10 ** 20, 10 ** 300, 10 ** 4000 - 1,
-                         -(10 ** 20), 1e308, 1e-300])
-    number = number if not isinstance(number, int) or len(str(number)) <= 4300 else 10 ** 4299
+    number = rng.choice([2**31, 2**63, 2**64, 2**64 + 1, 10**20, 10**300, 10**4000 - 1, -(10**20), 1e308, 1e-300])
+    number = number if not isinstance(number, int) or len(str(number)) <= 4300 else 10**4299
     field = rng.choice(["shape", "data_offsets"])
-    entry[field][rng.randrange(len(entry[field]) or 1) if entry[field] else 0:] = [number]
+    entry[field][rng.randrange(len(entry[field]) or 1) if entry[field] else 0 :] = [number]
     return _encode(header, data)
 
 
@@ -149,28 +174,67 @@ def surrogate(rng: random.Random, header: dict, data: bytes) -> bytes:
     escape = rng.choice(["\\ud800", "\\udfff", "\\udc80", "\\ud83d", "\\ud83d\\ude00", "\\u0000", "\\u001b[2J"])
     keys = [*_tensor_names(header), *_METADATA, *_METADATA.values()]
     target = json.dumps(rng.choice(keys))[1:-1]
-    blob = text.replace(target, target[: len(target) // 2] + escape + target[len(target) // 2:], 1).encode()
+    blob = text.replace(target, target[: len(target) // 2] + escape + target[len(target) // 2 :], 1).encode()
     return struct.pack("<Q", len(blob)) + blob + data
 
 
 def metadata_strings(rng: random.Random, header: dict, data: bytes) -> bytes:
     """The strings inside ``__metadata__`` that probe reads as numbers or JSON, made wrong."""
     header = copy.deepcopy(header)
-    key = rng.choice(["ss_network_dim", "ss_network_alpha", "ss_tag_frequency", "ss_base_model_version",
-                      "modelspec.trigger_phrase", "modelspec.architecture"])
-    header["__metadata__"][key] = rng.choice([
-        "", "nan", "inf", "-1", "1e308", "0x10", "9" * 400, "[]", "{}", "null", "[1, 2]", '{"a": 1}',
-        '{"a": {"b": "c"}}', '{"a": {"b": -5}}', '{"a": {"b": 1.5}}', '{"a": [1]}', '{"a"', "\x00" * 10,
-        "\x1b]0;TITLE\x07", "x" * 100_000, '{"a": {"' + "t" * 5000 + '": 1}}'])
+    key = rng.choice(
+        [
+            "ss_network_dim",
+            "ss_network_alpha",
+            "ss_tag_frequency",
+            "ss_base_model_version",
+            "modelspec.trigger_phrase",
+            "modelspec.architecture",
+        ]
+    )
+    header["__metadata__"][key] = rng.choice(
+        [
+            "",
+            "nan",
+            "inf",
+            "-1",
+            "1e308",
+            "0x10",
+            "9" * 400,
+            "[]",
+            "{}",
+            "null",
+            "[1, 2]",
+            '{"a": 1}',
+            '{"a": {"b": "c"}}',
+            '{"a": {"b": -5}}',
+            '{"a": {"b": 1.5}}',
+            '{"a": [1]}',
+            '{"a"',
+            "\x00" * 10,
+            "\x1b]0;TITLE\x07",
+            "x" * 100_000,
+            '{"a": {"' + "t" * 5000 + '": 1}}',
+        ]
+    )
     return _encode(header, data)
 
 
 def rename_tensor(rng: random.Random, header: dict, data: bytes) -> bytes:
     header = copy.deepcopy(header)
     name = rng.choice(_tensor_names(header))
-    new = rng.choice(["", "__metadata__", ".", "lora_unet_.alpha", name.replace("lora_down", "lora_up"),
-                      name + ".alpha", "a" * 10_000, "lora_te_text_model_encoder_layers_99_mlp_fc1.lora_down.weight",
-                      name.replace("attn2_to_", "attn2_to_out_0_")])
+    new = rng.choice(
+        [
+            "",
+            "__metadata__",
+            ".",
+            "lora_unet_.alpha",
+            name.replace("lora_down", "lora_up"),
+            name + ".alpha",
+            "a" * 10_000,
+            "lora_te_text_model_encoder_layers_99_mlp_fc1.lora_down.weight",
+            name.replace("attn2_to_", "attn2_to_out_0_"),
+        ]
+    )
     entry = header.pop(name)
     header[new] = entry
     return _encode(header, data)
@@ -185,8 +249,17 @@ def flip_data(rng: random.Random, header: dict, data: bytes) -> bytes:
 
 
 MUTATIONS: list[Callable[[random.Random, dict, bytes], bytes]] = [
-    flip_bytes, truncate, wrong_length, wrong_type, huge_number, deep_nesting, surrogate, metadata_strings,
-    rename_tensor, flip_data]
+    flip_bytes,
+    truncate,
+    wrong_length,
+    wrong_type,
+    huge_number,
+    deep_nesting,
+    surrogate,
+    metadata_strings,
+    rename_tensor,
+    flip_data,
+]
 
 
 # -- the test ---------------------------------------------------------------------------------
@@ -249,7 +322,9 @@ def test_a_scan_of_a_folder_of_mutated_headers_finishes_with_a_row_each(mutants,
     began = time.monotonic()
     report = scan([folder], engine=engine)
     assert time.monotonic() - began < 120
-    unexpected = [m for _, m in report.errors if re.match(rf"{re.escape(str(folder))}/[^:]+: [A-Za-z]+(Error|Exception): ", m)]
+    unexpected = [
+        m for _, m in report.errors if re.match(rf"{re.escape(str(folder))}/[^:]+: [A-Za-z]+(Error|Exception): ", m)
+    ]
     assert not unexpected, unexpected[:10]
     with open_session(engine) as s:
         paths = set(s.exec(select(Artifact.path)))

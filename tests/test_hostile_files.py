@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from io_helpers import entry, raw_safetensors
+from ops_cli import cli, one_error_line
 from safetensors.torch import save_file
 from sqlmodel import select
 
@@ -28,19 +30,21 @@ from loradex.adapters.errors import CorruptFileError, RefusedFileError
 from loradex.adapters.io.header import read_header
 from loradex.adapters.io.pickle_globals import stream_globals, unsafe_globals
 from loradex.adapters.io.weights import open_weights
-from loradex.registry.store.db import session as open_session
-from loradex.registry.store.models import Artifact, ScanRoot
 from loradex.registry.services.discovery import discover
 from loradex.registry.services.scan import scan
-
-from io_helpers import entry, raw_safetensors
-from ops_cli import cli, one_error_line
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, ScanRoot
 
 
 def _lora(path: Path, seed: int = 0) -> Path:
     g = torch.Generator().manual_seed(seed)
-    save_file({"lora_unet_x.lora_down.weight": torch.randn(2, 4, generator=g),
-               "lora_unet_x.lora_up.weight": torch.randn(4, 2, generator=g)}, str(path))
+    save_file(
+        {
+            "lora_unet_x.lora_down.weight": torch.randn(2, 4, generator=g),
+            "lora_unet_x.lora_up.weight": torch.randn(4, 2, generator=g),
+        },
+        str(path),
+    )
     return path
 
 
@@ -48,11 +52,21 @@ def _surrogate_files(folder: Path) -> list[Path]:
     """A tensor name and a metadata value with a lone surrogate: valid JSON, invalid UTF-8."""
     data = bytes(4)
     name = folder / "name.safetensors"
-    name.write_bytes(raw_safetensors(None, data, header_bytes=(
-        '{"bad\\ud800": ' + json.dumps(entry("F32", [1], [0, 4])) + "}").encode()))
+    name.write_bytes(
+        raw_safetensors(
+            None, data, header_bytes=('{"bad\\ud800": ' + json.dumps(entry("F32", [1], [0, 4])) + "}").encode()
+        )
+    )
     meta = folder / "meta.safetensors"
-    meta.write_bytes(raw_safetensors(None, data, header_bytes=(
-        '{"__metadata__": {"ss_tag": "x\\udfff"}, "t": ' + json.dumps(entry("F32", [1], [0, 4])) + "}").encode()))
+    meta.write_bytes(
+        raw_safetensors(
+            None,
+            data,
+            header_bytes=(
+                '{"__metadata__": {"ss_tag": "x\\udfff"}, "t": ' + json.dumps(entry("F32", [1], [0, 4])) + "}"
+            ).encode(),
+        )
+    )
     return [name, meta]
 
 
@@ -67,9 +81,14 @@ def test_lone_surrogate_in_a_header_is_refused_as_corrupt(tmp_path):
             read_header(path)
         assert str(path) in str(info.value) and "\n" not in str(info.value)
     pair = tmp_path / "pair.safetensors"  # an escaped surrogate *pair* is one valid character
-    pair.write_bytes(raw_safetensors(None, bytes(4), header_bytes=(
-        '{"ok\\ud83d\\ude00": ' + json.dumps(entry("F32", [1], [0, 4])) + "}").encode()))
-    assert list(read_header(pair)[2]) == ["ok\U0001F600"]
+    pair.write_bytes(
+        raw_safetensors(
+            None,
+            bytes(4),
+            header_bytes=('{"ok\\ud83d\\ude00": ' + json.dumps(entry("F32", [1], [0, 4])) + "}").encode(),
+        )
+    )
+    assert list(read_header(pair)[2]) == ["ok\U0001f600"]
 
 
 def test_scan_records_each_bad_path_as_one_error_row_and_finishes(engine, tmp_path):
@@ -125,8 +144,9 @@ def _rmdir_chain(top: Path) -> None:
 def _loradex(*args: object, code: int = 1) -> str:
     """Run the CLI in a fresh process, bounded in time (a regression fails instead of hanging);
     its one error line."""
-    run = subprocess.run([sys.executable, "-m", "loradex.tui.cli", *map(str, args)], capture_output=True,
-                         text=True, timeout=90)
+    run = subprocess.run(
+        [sys.executable, "-m", "loradex.tui.cli", *map(str, args)], capture_output=True, text=True, timeout=90
+    )
     assert run.returncode == code, run.stderr
     if code == 0:
         return ""
@@ -239,8 +259,15 @@ def test_two_scans_that_start_together_on_a_new_root_both_finish_with_every_row(
         for i in range(60):
             save_file({"t": torch.full((4,), float(i + 100 * round_))}, str(root / f"f{i:03}.safetensors"))
         at = str(time.time() + 4)
-        runs = [subprocess.Popen([sys.executable, "-c", _SCAN_AT, url, str(root), at], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _SCAN_AT, url, str(root), at],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
         outs = [run.communicate(timeout=120) for run in runs]
         assert [run.returncode for run in runs] == [0, 0], [err for _, err in outs]
         assert [out.split() for out, _ in outs] == [["60", "0"], ["60", "0"]]
@@ -284,8 +311,15 @@ def test_pickle_globals_are_read_as_picklescan_reads_them():
     stream = pickle.dumps(collections.OrderedDict(), protocol=4) + b""
     assert list(stream_globals(io.BytesIO(stream))) == ["collections.OrderedDict"]  # STACK_GLOBAL + memo
     assert list(stream_globals(io.BytesIO(_OS_SYSTEM))) == ["os.system"]  # GLOBAL
-    assert unsafe_globals(["collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch.FloatStorage",
-                           "os.system", "builtins.eval"]) == ["os.system", "builtins.eval"]
+    assert unsafe_globals(
+        [
+            "collections.OrderedDict",
+            "torch._utils._rebuild_tensor_v2",
+            "torch.FloatStorage",
+            "os.system",
+            "builtins.eval",
+        ]
+    ) == ["os.system", "builtins.eval"]
 
 
 def test_a_refused_pickle_is_recorded_pickle_refused_and_counted(engine, tmp_path):
@@ -305,8 +339,9 @@ def test_a_file_name_that_is_not_utf8_is_reported_and_the_scan_finishes(engine, 
     os.link(good, os.fsencode(tmp_path) + b"/bad\xff.safetensors")  # no catalog can store this name
     report = scan([tmp_path], engine=engine)
     assert list(_rows(engine)) == [str(good)]
-    assert [m for _, m in report.errors] == [f"{tmp_path}/bad\\xff.safetensors: file name is not valid UTF-8; "
-                                             "rename it to catalog it"]
+    assert [m for _, m in report.errors] == [
+        f"{tmp_path}/bad\\xff.safetensors: file name is not valid UTF-8; rename it to catalog it"
+    ]
     json.dumps(report.to_dict())  # --json can print it
 
 

@@ -14,24 +14,28 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from fakehub import ALICE_TOKEN, BOB_TOKEN
-
 from ops_cli import cli
 
 _CLI = "import sys; from loradex.tui.entry import main; sys.argv = ['loradex', *sys.argv[1:]]; main()"
 
 
-def loradex(hub, *args, token: str | None = ALICE_TOKEN, catalog: str, offline: bool = False,
-            extra_env: dict | None = None):
+def loradex(
+    hub, *args, token: str | None = ALICE_TOKEN, catalog: str, offline: bool = False, extra_env: dict | None = None
+):
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
     env.update(hub.env(token) if hub is not None else {})
     env["HF_HOME"] = str(Path(catalog).parent / "hf-home")  # no login cache, a cache of this test's own
     if offline:
         env["HF_HUB_OFFLINE"] = "1"
     env.update(extra_env or {})
-    return subprocess.run([sys.executable, "-c", _CLI, "--catalog", catalog, *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", _CLI, "--catalog", catalog, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def front_matter(card: str) -> dict:
@@ -59,8 +63,25 @@ def library(zoo, tmp_path) -> tuple[str, Path]:
     assert cli("scan", lib, catalog=url).exit_code == 0
     mixed = lib / "mixed.safetensors"
     assert cli("mix", "sd1-kohya-lora:0.7", "sd1-kohya-locon:-0.3", "-o", mixed, catalog=url).exit_code == 0
-    result = cli("try", "mixed", "--base", zoo["sd1-diffusers"].path, "--prompt", "an orange cat", "--seeds", "1",
-                 "--scales", "0,1", "--steps", "2", "--size", "32x32", "-o", tmp_path / "grid", catalog=url)
+    result = cli(
+        "try",
+        "mixed",
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--prompt",
+        "an orange cat",
+        "--seeds",
+        "1",
+        "--scales",
+        "0,1",
+        "--steps",
+        "2",
+        "--size",
+        "32x32",
+        "-o",
+        tmp_path / "grid",
+        catalog=url,
+    )
     assert result.exit_code == 0, result.output
     return url, mixed
 
@@ -71,8 +92,9 @@ def library(zoo, tmp_path) -> tuple[str, Path]:
 
 def test_publish_sends_weights_card_previews_and_recipe_in_one_commit(fake_hub, library):
     url, mixed = library
-    run = loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", "--license", "openrail++", "--json",
-                  catalog=url)
+    run = loradex(
+        fake_hub, "publish", "mixed", "--repo", "alice/mixed", "--license", "openrail++", "--json", catalog=url
+    )
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
     assert doc["changed"] is True and doc["commit"] == fake_hub.head("alice/mixed")
@@ -90,8 +112,9 @@ def test_publish_sends_weights_card_previews_and_recipe_in_one_commit(fake_hub, 
     assert doc["files"] and doc["url"].endswith("/alice/mixed")
 
 
-def test_the_gallery_holds_only_images_of_this_adapter_alone_on_the_card_s_base_family(fake_hub, library, zoo,
-                                                                                       tmp_path):
+def test_the_gallery_holds_only_images_of_this_adapter_alone_on_the_card_s_base_family(
+    fake_hub, library, zoo, tmp_path
+):
     import shutil
 
     from loradex.registry.queries import orm
@@ -100,18 +123,47 @@ def test_the_gallery_holds_only_images_of_this_adapter_alone_on_the_card_s_base_
     from loradex.registry.store.models import Preview
 
     url, _ = library
-    both = cli("try", "mixed:3.2", "sd1-kohya-lora:-2", "--base", zoo["sd1-diffusers"].path, "--prompt", "two cats",
-               "--seeds", "1", "--scales", "1", "--steps", "2", "--size", "32x32", "-o", tmp_path / "both", catalog=url)
+    both = cli(
+        "try",
+        "mixed:3.2",
+        "sd1-kohya-lora:-2",
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--prompt",
+        "two cats",
+        "--seeds",
+        "1",
+        "--scales",
+        "1",
+        "--steps",
+        "2",
+        "--size",
+        "32x32",
+        "-o",
+        tmp_path / "both",
+        catalog=url,
+    )
     assert both.exit_code == 0, both.output
     engine = open_catalog(url)
     with open_session(engine) as session:  # an image of the mix alone, but rendered on an SDXL base
         mixed = orm.resolve(session, "mixed")
         other = tmp_path / "sdxl-cat.png"
         shutil.copy(tmp_path / "grid" / "001-seed1-scale1.png", other)
-        session.add(Preview(artifact_id=mixed.id, path=str(other), prompt="an sdxl cat", seed=1, scale=1.0,
-                            base="sdxl.safetensors", base_family="sdxl", source="quicktest",
-                            adapters=[{"artifact_id": mixed.id, "name": "mixed", "kind": "lora", "sha256": mixed.sha256,
-                                       "weight": 1.0}]))
+        session.add(
+            Preview(
+                artifact_id=mixed.id,
+                path=str(other),
+                prompt="an sdxl cat",
+                seed=1,
+                scale=1.0,
+                base="sdxl.safetensors",
+                base_family="sdxl",
+                source="quicktest",
+                adapters=[
+                    {"artifact_id": mixed.id, "name": "mixed", "kind": "lora", "sha256": mixed.sha256, "weight": 1.0}
+                ],
+            )
+        )
         session.commit()
     engine.dispose()
 
@@ -213,17 +265,29 @@ def test_a_dry_run_prints_the_card_and_files_and_sends_nothing(fake_hub, library
 
 def test_a_dry_run_works_with_the_client_offline(library):
     url, _ = library
-    run = loradex(None, "publish", "mixed", "--repo", "alice/mixed", "--dry-run", "--json", catalog=url,
-                  offline=True, extra_env={"HF_ENDPOINT": "http://127.0.0.1:9"})
+    run = loradex(
+        None,
+        "publish",
+        "mixed",
+        "--repo",
+        "alice/mixed",
+        "--dry-run",
+        "--json",
+        catalog=url,
+        offline=True,
+        extra_env={"HF_ENDPOINT": "http://127.0.0.1:9"},
+    )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["dry_run"] is True
 
 
 def test_the_token_appears_in_no_catalog_card_or_output(fake_hub, library):
     url, _ = library
-    runs = [loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", "--json", catalog=url),
-            loradex(fake_hub, "pull", "alice/mixed", "--json", catalog=url),
-            loradex(fake_hub, "publish", "mixed", "--repo", "bob/taken", catalog=url)]  # an error, too
+    runs = [
+        loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", "--json", catalog=url),
+        loradex(fake_hub, "pull", "alice/mixed", "--json", catalog=url),
+        loradex(fake_hub, "publish", "mixed", "--repo", "bob/taken", catalog=url),
+    ]  # an error, too
     for run in runs:
         assert ALICE_TOKEN not in run.stdout + run.stderr
     for f in Path(url).parent.glob("catalog.db*"):
@@ -241,8 +305,9 @@ def _publications(url: str) -> list:
 
 def test_publishing_without_a_token_is_one_line_and_records_nothing(fake_hub, library):
     url, _ = library
-    one_line(loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", token=None, catalog=url),
-             "alice/mixed", "token")
+    one_line(
+        loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", token=None, catalog=url), "alice/mixed", "token"
+    )
     assert fake_hub.commit_posts == [] and _publications(url) == []
 
 
@@ -261,8 +326,15 @@ def test_a_rate_limited_hub_is_one_line(fake_hub, library):
 
 def test_an_unreachable_hub_is_one_line(library):
     url, _ = library
-    run = loradex(None, "publish", "mixed", "--repo", "alice/mixed", catalog=url,
-                  extra_env={"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0", "HF_TOKEN": ALICE_TOKEN})
+    run = loradex(
+        None,
+        "publish",
+        "mixed",
+        "--repo",
+        "alice/mixed",
+        catalog=url,
+        extra_env={"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0", "HF_TOKEN": ALICE_TOKEN},
+    )
     one_line(run, "alice/mixed", "not reachable")
 
 
@@ -271,20 +343,29 @@ def usage_error(run) -> str:
     return " ".join(run.stderr.split())
 
 
-@pytest.mark.parametrize("given, near", [("foo", "apache-2.0"), ("apache2", "apache-2.0"), ("openrail+", "openrail++"),
-                                         ("creativeml-openrail", "creativeml-openrail-m"), ("MIT", "mit")])
+@pytest.mark.parametrize(
+    "given, near",
+    [
+        ("foo", "apache-2.0"),
+        ("apache2", "apache-2.0"),
+        ("openrail+", "openrail++"),
+        ("creativeml-openrail", "creativeml-openrail-m"),
+        ("MIT", "mit"),
+    ],
+)
 def test_a_license_the_hub_does_not_list_is_a_usage_error_before_any_request(fake_hub, library, given, near):
     url, _ = library
-    message = usage_error(loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", "--license", given,
-                                  catalog=url))
+    message = usage_error(
+        loradex(fake_hub, "publish", "mixed", "--repo", "alice/mixed", "--license", given, catalog=url)
+    )
     assert f"license '{given}' is not a Hub license id" in message and near in message
     assert fake_hub.requests == [] and _publications(url) == []
 
 
 def test_the_library_refuses_an_unlisted_license_before_any_request(fake_hub, library):
-    from loradex.registry.store.db import open_catalog
     from loradex.registry.hub.licenses import LicenseError
     from loradex.registry.hub.publish import publish
+    from loradex.registry.store.db import open_catalog
 
     url, _ = library
     engine = open_catalog(url)
@@ -298,8 +379,21 @@ def test_every_listed_hub_license_is_accepted():
     from loradex.registry.hub.licenses import check_license, hub_licenses
 
     ids = hub_licenses()
-    assert {"apache-2.0", "mit", "openrail", "openrail++", "creativeml-openrail-m", "bigscience-openrail-m",
-            "cc-by-4.0", "cc-by-nc-4.0", "cc0-1.0", "llama2", "gemma", "unknown", "other"} <= set(ids)
+    assert {
+        "apache-2.0",
+        "mit",
+        "openrail",
+        "openrail++",
+        "creativeml-openrail-m",
+        "bigscience-openrail-m",
+        "cc-by-4.0",
+        "cc-by-nc-4.0",
+        "cc0-1.0",
+        "llama2",
+        "gemma",
+        "unknown",
+        "other",
+    } <= set(ids)
     assert all(check_license(i) == i for i in ids)  # the wheel carries the list: test_quiet_setup.py
 
 
@@ -339,8 +433,9 @@ def test_a_pulled_file_is_byte_identical_and_listed_with_its_provenance(fake_hub
     assert row["source"] == f"hub:bob/dog@{commit}" and re.fullmatch(r"hub:bob/dog@[0-9a-f]{40}", row["source"])
     shown = json.loads(cli("show", str(row["id"]), "--json", catalog=url).stdout)
     assert shown["trigger_words"][:1] == ["ohwx dog"]  # from the card: the file names none
-    assert [a["id"] for a in json.loads(cli("list", "--text", "ohwx", "--json", catalog=url).stdout)["artifacts"]] \
-        == [row["id"]]
+    assert [a["id"] for a in json.loads(cli("list", "--text", "ohwx", "--json", catalog=url).stdout)["artifacts"]] == [
+        row["id"]
+    ]
 
 
 def test_a_second_pull_of_the_same_commit_transfers_no_file_and_records_nothing_new(fake_hub, published, tmp_path):
@@ -374,8 +469,11 @@ def test_pulling_a_repo_that_does_not_exist_is_one_line(fake_hub, tmp_path):
 
 
 def test_pulling_a_file_that_does_not_exist_is_one_line(fake_hub, published, tmp_path):
-    one_line(loradex(fake_hub, "pull", "bob/dog", "--file", "cat.safetensors", catalog=str(tmp_path / "c.db")),
-             "bob/dog", "cat.safetensors")
+    one_line(
+        loradex(fake_hub, "pull", "bob/dog", "--file", "cat.safetensors", catalog=str(tmp_path / "c.db")),
+        "bob/dog",
+        "cat.safetensors",
+    )
 
 
 @pytest.mark.parametrize("prompt", ["[ohwx, dog]", "{word: ohwx}", "12"])
@@ -407,19 +505,31 @@ def test_every_provenance_of_a_file_is_kept(fake_hub, published, zoo, tmp_path):
     assert f"hub:bob/dog@{commit}, hub:carol/dog-mirror@{again}" in " ".join(shown.split())
 
 
-_BOMB = "---\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)) + "---\n# bomb\n"
+_BOMB = (
+    "---\na: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    + "---\n# bomb\n"
+)
 
 
-@pytest.mark.parametrize("card", [
-    "---\ninstance_prompt: !!python/object/apply:os.system ['touch {marker}']\n---\n# payload\n", _BOMB,
-    "---\n[not, a, mapping]\n---\n",
-], ids=["python-tag", "alias-bomb", "not-a-mapping"])
-def test_a_card_that_cannot_be_read_safely_fails_the_pull_in_one_line_recording_nothing(fake_hub, zoo, tmp_path,
-                                                                                       card):
+@pytest.mark.parametrize(
+    "card",
+    [
+        "---\ninstance_prompt: !!python/object/apply:os.system ['touch {marker}']\n---\n# payload\n",
+        _BOMB,
+        "---\n[not, a, mapping]\n---\n",
+    ],
+    ids=["python-tag", "alias-bomb", "not-a-mapping"],
+)
+def test_a_card_that_cannot_be_read_safely_fails_the_pull_in_one_line_recording_nothing(fake_hub, zoo, tmp_path, card):
     marker = tmp_path / "ran"
-    fake_hub.add_repo("bob/evil", {"dog.safetensors": zoo["sdxl-kohya-slider"].path.read_bytes(),
-                                   "README.md": card.replace("{marker}", str(marker))})
+    fake_hub.add_repo(
+        "bob/evil",
+        {
+            "dog.safetensors": zoo["sdxl-kohya-slider"].path.read_bytes(),
+            "README.md": card.replace("{marker}", str(marker)),
+        },
+    )
     url = str(tmp_path / "catalog.db")
     one_line(loradex(fake_hub, "pull", "bob/evil", catalog=url), "bob/evil", "card")
     assert not marker.exists()

@@ -91,9 +91,14 @@ def test_inspect_table_for_humans(zoo):
 
 def _unknown_lora(path):
     """A real LoRA for an architecture loradex does not know (its one layer matches no family)."""
-    save_tensors(path, {"lora_unet_made_up_proj.lora_down.weight": torch.randn(4, 8),
-                        "lora_unet_made_up_proj.lora_up.weight": torch.randn(8, 4),
-                        "lora_unet_made_up_proj.alpha": torch.tensor(4.0)})
+    save_tensors(
+        path,
+        {
+            "lora_unet_made_up_proj.lora_down.weight": torch.randn(4, 8),
+            "lora_unet_made_up_proj.lora_up.weight": torch.randn(8, 4),
+            "lora_unet_made_up_proj.alpha": torch.tensor(4.0),
+        },
+    )
     return path
 
 

@@ -25,10 +25,15 @@ def _params(model: torch.nn.Module) -> float:
     return sum(p.numel() for p in model.parameters()) / 1e6
 
 
-@pytest.mark.parametrize(("base", "component", "millions"), [
-    ("sd1", "unet", 859.5), ("sdxl", "unet", 2567.5), ("sd1", "text_encoder", 123.1),
-    ("sdxl", "text_encoder_2", 694.7),
-])
+@pytest.mark.parametrize(
+    ("base", "component", "millions"),
+    [
+        ("sd1", "unet", 859.5),
+        ("sdxl", "unet", 2567.5),
+        ("sd1", "text_encoder", 123.1),
+        ("sdxl", "text_encoder_2", 694.7),
+    ],
+)
 def test_meta_architectures_are_the_real_sizes(base, component, millions):
     arch = architecture(base)
     model = arch.meta_unet() if component == "unet" else arch.meta_text_encoder(component)
@@ -39,8 +44,11 @@ def test_meta_architectures_are_the_real_sizes(base, component, millions):
 def test_every_kohya_stem_resolves_to_a_layer_of_the_same_shape(base):
     lm = layer_map(base)
     arch = architecture(base)
-    shapes = {f"unet.{n}": tuple(m.weight.shape) for n, m in arch.meta_unet().named_modules()
-              if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))}
+    shapes = {
+        f"unet.{n}": tuple(m.weight.shape)
+        for n, m in arch.meta_unet().named_modules()
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
+    }
     for component in arch.text_encoders:
         for n, m in arch.meta_text_encoder(component).named_modules():
             if isinstance(m, torch.nn.Linear):
@@ -70,11 +78,14 @@ def _diffusers_module_for_each_down(sd: dict[str, torch.Tensor], base: str) -> d
     converted, _alphas = _convert_non_diffusers_lora_to_diffusers(sd)
     modules = {}
     for component in ("unet", "text_encoder", "text_encoder_2"):
-        part = {k[len(component) + 1:]: v for k, v in converted.items() if k.startswith(component + ".")}
+        part = {k[len(component) + 1 :]: v for k, v in converted.items() if k.startswith(component + ".")}
         if not part:
             continue
-        peft = (convert_unet_state_dict_to_peft(part) if component == "unet"
-                else convert_state_dict_to_peft(convert_state_dict_to_diffusers(part)))
+        peft = (
+            convert_unet_state_dict_to_peft(part)
+            if component == "unet"
+            else convert_state_dict_to_peft(convert_state_dict_to_diffusers(part))
+        )
         for key, tensor in peft.items():
             if key.endswith(".lora_A.weight"):
                 modules[id(tensor)] = f"{component}.{key.removesuffix('.lora_A.weight')}"
@@ -105,17 +116,26 @@ def test_sdxl_unet_layers_carry_sgm_single_file_keys():
     assert layer.kohya == "lora_unet_input_blocks_4_1_transformer_blocks_1_attn2_to_k"
 
 
-@pytest.mark.parametrize(("spelling", "canonical"), [
-    ("down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_q_lora",
-     "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"),
-    ("unet.up_blocks.1.attentions.2.transformer_blocks.0.attn2.processor.to_out_lora",
-     "unet.up_blocks.1.attentions.2.transformer_blocks.0.attn2.to_out.0"),
-    ("text_encoder.text_model.encoder.layers.3.self_attn.to_k_lora",
-     "text_encoder.text_model.encoder.layers.3.self_attn.k_proj"),
-    ("text_encoder.encoder.layers.3.mlp.fc1", "text_encoder.text_model.encoder.layers.3.mlp.fc1"),
-    ("model.diffusion_model.input_blocks.1.1.proj_in", "unet.down_blocks.0.attentions.0.proj_in"),
-    ("lora_te1_text_model_encoder_layers_0_mlp_fc2", "text_encoder.text_model.encoder.layers.0.mlp.fc2"),
-])
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        (
+            "down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_q_lora",
+            "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q",
+        ),
+        (
+            "unet.up_blocks.1.attentions.2.transformer_blocks.0.attn2.processor.to_out_lora",
+            "unet.up_blocks.1.attentions.2.transformer_blocks.0.attn2.to_out.0",
+        ),
+        (
+            "text_encoder.text_model.encoder.layers.3.self_attn.to_k_lora",
+            "text_encoder.text_model.encoder.layers.3.self_attn.k_proj",
+        ),
+        ("text_encoder.encoder.layers.3.mlp.fc1", "text_encoder.text_model.encoder.layers.3.mlp.fc1"),
+        ("model.diffusion_model.input_blocks.1.1.proj_in", "unet.down_blocks.0.attentions.0.proj_in"),
+        ("lora_te1_text_model_encoder_layers_0_mlp_fc2", "text_encoder.text_model.encoder.layers.0.mlp.fc2"),
+    ],
+)
 def test_other_spellings_resolve_to_the_canonical_layer(spelling, canonical):
     assert layer_map("sd1").resolve(spelling) == canonical
 

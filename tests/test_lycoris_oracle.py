@@ -16,6 +16,7 @@ import torch
 from lycoris.modules.locon import LoConModule
 from lycoris.modules.loha import LohaModule
 from lycoris.modules.lokr import LokrModule
+from oracles import deltas  # tests/ is on sys.path under pytest
 from safetensors.torch import save_file
 
 from loradex.adapters import inspect, probe
@@ -24,8 +25,6 @@ from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.ops.bake import bake
 from loradex.adapters.ops.convert import convert
 from loradex.adapters.ops.mix import mix
-
-from oracles import deltas  # tests/ is on sys.path under pytest
 
 CONV = "unet.down_blocks.0.resnets.0.conv1"  # (32, 32, 3, 3) in the zoo's tiny SD1
 LINEAR = "unet.time_embedding.linear_1"  # (128, 32): out ≠ in, so a transposed ΔW shows
@@ -51,8 +50,11 @@ def _lycoris_layer(cls, shape: tuple[int, ...], dtype: torch.dtype, options: dic
     """A LyCORIS module on a fresh layer of ``shape``, its factors random and rounded to
     ``dtype``; returns (state dict in ``dtype``, ΔW from the forward pass, float64)."""
     torch.manual_seed(0)
-    org = (torch.nn.Conv2d(shape[1], shape[0], shape[2:], bias=False) if len(shape) == 4
-           else torch.nn.Linear(shape[1], shape[0], bias=False))
+    org = (
+        torch.nn.Conv2d(shape[1], shape[0], shape[2:], bias=False)
+        if len(shape) == 4
+        else torch.nn.Linear(shape[1], shape[0], bias=False)
+    )
     module = cls("lora_unet_oracle", org, 1.0, **options)
     with torch.no_grad():
         for name, param in module.named_parameters():
@@ -76,8 +78,11 @@ def _adapter_file(tmp_path, zoo, case: str, dtype_name: str):
     state, dw = _lycoris_layer(cls, probe(zoo["sd1-single"].path).inventory[canonical], DTYPES[dtype_name], options)
     stem = layer_map("sd1").layers[canonical].kohya
     path = tmp_path / f"{case}-{dtype_name}.safetensors"
-    save_file({f"{stem}.{k}": v.contiguous() for k, v in state.items()}, path,
-              {"ss_network_module": "lycoris.kohya", "ss_base_model_version": "sd_v1"})
+    save_file(
+        {f"{stem}.{k}": v.contiguous() for k, v in state.items()},
+        path,
+        {"ss_network_module": "lycoris.kohya", "ss_base_model_version": "sd_v1"},
+    )
     return path, canonical, dw
 
 
@@ -104,7 +109,7 @@ def test_a_bake_of_a_lycoris_file_adds_the_lycoris_forward_delta(zoo, tmp_path, 
     with LayerWeights(base, probe(base)) as before, LayerWeights(out, probe(out)) as after:
         w0, w1 = before.weight(canonical), after.weight(canonical)
     # The base is fp16: W + ΔW is rounded once to fp16 (half an ulp of |W + ΔW| at most).
-    bound = (w0.double() + dw).abs() * 2 ** -11 + 1e-7
+    bound = (w0.double() + dw).abs() * 2**-11 + 1e-7
     assert bool(((w1.double() - w0.double()) - dw).abs().le(bound).all())
 
 

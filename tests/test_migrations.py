@@ -12,13 +12,24 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
-from loradex.registry.store.db import SCHEMA_HEAD, current_revision, head_revision, open_catalog, upgrade
 from loradex.registry.errors import CatalogError
+from loradex.registry.store.db import SCHEMA_HEAD, current_revision, head_revision, open_catalog, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_REVISION = Path(__file__).parent / "data" / "catalog-0001.db"
-TABLES = ("artifact", "module", "layer_set", "layer_set_layer", "tag", "artifact_tag", "scan_root", "preview",
-          "recipe", "recipe_input", "publication")
+TABLES = (
+    "artifact",
+    "module",
+    "layer_set",
+    "layer_set_layer",
+    "tag",
+    "artifact_tag",
+    "scan_root",
+    "preview",
+    "recipe",
+    "recipe_input",
+    "publication",
+)
 
 
 def _counts(path: Path) -> dict[str, int]:
@@ -81,8 +92,7 @@ def test_a_catalog_from_a_newer_loradex_is_refused(tmp_path):
 
 def test_the_models_and_the_migrations_describe_the_same_schema(engine):
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                SQLModel.metadata) == []
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata) == []
 
 
 #: An artifact row as the first revision stores it (later columns have server defaults).
@@ -91,7 +101,8 @@ _OLD_ARTIFACT = text(
     "status, ranks, algorithms, components, layer_count, parameters, unmatched, trigger_words, training_metadata, "
     "notes, sidecar, source, created_at) VALUES ('/x/Cat.safetensors', 'Cat', 'lora', 'kohya', 'sd1', '[]', '{}', "
     "false, 1, 0, 'safetensors', 'ok', '[]', '[]', '[]', 0, 0, 0, '[\"orange fur\"]', "
-    "'{\"ss_output_name\": \"cat_v2\"}', 'mine', '{}', 'local', CURRENT_TIMESTAMP)")
+    "'{\"ss_output_name\": \"cat_v2\"}', 'mine', '{}', 'local', CURRENT_TIMESTAMP)"
+)
 
 
 def test_upgrading_from_the_first_revision_fills_search_text_on_both_backends(catalog_url):
@@ -113,9 +124,9 @@ def test_the_schema_head_that_lets_opening_skip_alembic_is_alembics_own_head():
 def test_upgrading_from_0003_keeps_every_preview_and_leaves_its_adapters_unknown(catalog_url):
     from sqlmodel import select
 
+    from loradex.registry.queries.views import applied, shows_only
     from loradex.registry.store.db import session as open_session
     from loradex.registry.store.models import Preview
-    from loradex.registry.queries.views import applied, shows_only
 
     engine = open_catalog(catalog_url, migrate=False)
     upgrade(engine, "0003")
@@ -123,17 +134,22 @@ def test_upgrading_from_0003_keeps_every_preview_and_leaves_its_adapters_unknown
         conn.execute(_OLD_ARTIFACT)
         artifact_id = conn.execute(text("SELECT id FROM artifact")).scalar_one()
         for seed, scale in ((1, 0.0), (1, 1.0)):
-            conn.execute(text("INSERT INTO preview (artifact_id, path, prompt, seed, scale, base, source, created_at) "
-                              "VALUES (:a, :p, 'a cat', :seed, :scale, '/b/sd15.safetensors', 'quicktest', "
-                              "CURRENT_TIMESTAMP)"), {"a": artifact_id, "p": f"/g/{scale:g}.png", "seed": seed,
-                                                      "scale": scale})
+            conn.execute(
+                text(
+                    "INSERT INTO preview (artifact_id, path, prompt, seed, scale, base, source, created_at) "
+                    "VALUES (:a, :p, 'a cat', :seed, :scale, '/b/sd15.safetensors', 'quicktest', "
+                    "CURRENT_TIMESTAMP)"
+                ),
+                {"a": artifact_id, "p": f"/g/{scale:g}.png", "seed": seed, "scale": scale},
+            )
     upgrade(engine)
     with open_session(engine) as session:
         rows = session.exec(select(Preview).order_by(Preview.id)).all()
     engine.dispose()
     assert [(p.artifact_id, p.path, p.prompt, p.seed, p.scale, p.base, p.source) for p in rows] == [
         (artifact_id, "/g/0.png", "a cat", 1, 0.0, "/b/sd15.safetensors", "quicktest"),
-        (artifact_id, "/g/1.png", "a cat", 1, 1.0, "/b/sd15.safetensors", "quicktest")]
+        (artifact_id, "/g/1.png", "a cat", 1, 1.0, "/b/sd15.safetensors", "quicktest"),
+    ]
     # Not known, so not claimed: no weights shown, and no gallery place on a card.
     assert all(p.adapters is None and p.base_family is None and applied(p) == "" for p in rows)
     assert not any(shows_only(p, artifact_id, "sd1") for p in rows)

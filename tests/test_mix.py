@@ -9,16 +9,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from oracles import deltas, outputs, peft_dora_unet, unet_output  # tests/ is on sys.path under pytest
 from safetensors import safe_open
 
 from loradex.adapters import IncompatibleError, UnsupportedError, probe
 from loradex.adapters.model.checkpoint import LayerWeights
 from loradex.adapters.ops.bake import bake
 from loradex.adapters.ops.mix import mix, resize
-from loradex.adapters.ops.recipe import parse_weighted
-from loradex.adapters.ops.recipe import read_recipe
-
-from oracles import deltas, outputs, peft_dora_unet, unet_output  # tests/ is on sys.path under pytest
+from loradex.adapters.ops.recipe import parse_weighted, read_recipe
 
 
 def _weighted_sum(parts: list[tuple[object, float]]) -> dict[str, torch.Tensor]:
@@ -29,18 +27,28 @@ def _weighted_sum(parts: list[tuple[object, float]]) -> dict[str, torch.Tensor]:
     return total
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a.safetensors", ("a.safetensors", 1.0)), ("a.safetensors:0.7", ("a.safetensors", 0.7)),
-    ("b.safetensors:-0.5", ("b.safetensors", -0.5)), ("/x:y/a.safetensors", ("/x:y/a.safetensors", 1.0)),
-    ("/x:y/a.safetensors:2", ("/x:y/a.safetensors", 2.0)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a.safetensors", ("a.safetensors", 1.0)),
+        ("a.safetensors:0.7", ("a.safetensors", 0.7)),
+        ("b.safetensors:-0.5", ("b.safetensors", -0.5)),
+        ("/x:y/a.safetensors", ("/x:y/a.safetensors", 1.0)),
+        ("/x:y/a.safetensors:2", ("/x:y/a.safetensors", 2.0)),
+    ],
+)
 def test_weighted_references_split_on_the_last_colon(text, expected):
     assert parse_weighted(text) == expected
 
 
-@pytest.mark.parametrize(("text", "words"), [("a.safetensors:abc", "'abc' is not a number"),
-                                             ("a.safetensors:inf", "'inf' is not a finite number"),
-                                             ("a.safetensors:nan", "'nan' is not a finite number")])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("a.safetensors:abc", "'abc' is not a number"),
+        ("a.safetensors:inf", "'inf' is not a finite number"),
+        ("a.safetensors:nan", "'nan' is not a finite number"),
+    ],
+)
 def test_a_weight_that_is_not_a_finite_number_is_refused(text, words):
     with pytest.raises(ValueError, match=words):
         parse_weighted(text)
@@ -103,7 +111,7 @@ def test_resize_reports_retained_energy_and_matches_the_truncated_svd(zoo, tmp_p
 def test_dynamic_resize_keeps_each_layer_at_the_rank_its_energy_needs(zoo, tmp_path):
     out = tmp_path / "dyn.safetensors"
     report = resize(zoo["sd1-kohya-lora"].path, out, dynamic=("sv_fro", 0.9))
-    assert all(e >= 0.9 ** 2 - 1e-4 for e in report.retained_energy.values())
+    assert all(e >= 0.9**2 - 1e-4 for e in report.retained_energy.values())
     assert max(report.ranks) <= 4
 
 
@@ -144,8 +152,9 @@ def test_a_dora_mixed_with_its_base_is_its_delta_on_that_base(zoo, tmp_path, met
     for name, d in deltas(lora).items():
         want[name] = want.get(name, torch.zeros_like(d)) + 0.8 * d
     out = tmp_path / "mix.safetensors"
-    mix([(dora, 0.5), (lora, 0.8)], out, method=method, rank=8 if method == "svd" else None,
-        base=zoo["sd1-single"].path)
+    mix(
+        [(dora, 0.5), (lora, 0.8)], out, method=method, rank=8 if method == "svd" else None, base=zoo["sd1-single"].path
+    )
     got = deltas(out)
     assert got.keys() == want.keys()
     for name in want:

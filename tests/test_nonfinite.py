@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ops_cli import cli, one_error_line
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -15,8 +16,6 @@ from loradex.adapters.errors import NonFiniteError
 from loradex.adapters.model.probe import probe
 from loradex.adapters.ops.factors import check_finite
 from loradex.adapters.ops.inspection import inspect
-
-from ops_cli import cli, one_error_line
 
 BROKEN_LAYERS = 5
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ops_cli import _sha, cli, cli_json, one_error_line  # tests/ is on sys.path under pytest
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sqlmodel import select
@@ -26,8 +27,6 @@ from loradex.registry.services import runner
 from loradex.registry.store.db import default_catalog_path, open_catalog
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, Recipe, RecipeInput
-
-from ops_cli import _sha, cli, cli_json, one_error_line  # tests/ is on sys.path under pytest
 
 
 def test_mix_concat_and_svd_write_loras_with_json_summaries(files, tmp_path):
@@ -57,8 +56,17 @@ def test_negative_weights_and_block_weights_parse(files, tmp_path):
     assert recipe.inputs[0].weight == -0.5
     assert recipe.params["block_weights"] == {"IN": 1.0, "MID": -0.5, "OUT": 1.0, "TE": 0.0}
     # Options after negative-weighted inputs still parse as options.
-    data = cli_json("mix", f"{files['lora']}:-1", f"{files['locon']}:-0.25", "--method", "svd", "--rank", "3",
-                    "-o", tmp_path / "neg2.safetensors")
+    data = cli_json(
+        "mix",
+        f"{files['lora']}:-1",
+        f"{files['locon']}:-0.25",
+        "--method",
+        "svd",
+        "--rank",
+        "3",
+        "-o",
+        tmp_path / "neg2.safetensors",
+    )
     assert [i["weight"] for i in data["inputs"]] == [-1.0, -0.25] and set(data["report"]["ranks"]) == {3}
     # A bare negative number is not taken for an option: the message says where weights go.
     one_error_line(cli("mix", files["lora"], "-0.5", "-o", out), "REF:-0.5", code=2)
@@ -77,11 +85,12 @@ def test_resize_reports_retained_energy_per_layer(files, tmp_path):
     data = cli_json("resize", files["lora"], "--dynamic", "sv_fro=0.9", "-o", tmp_path / "dyn.safetensors")
     per_layer = data["report"]["retained_energy"]
     assert len(per_layer) == data["report"]["layers"] == len(probe(files["lora"]).layers)
-    assert min(per_layer.values()) == data["retained_energy"]["min"] >= 0.9 ** 2 - 1e-6  # sv_fro keeps ≥ 0.9 of ‖σ‖
+    assert min(per_layer.values()) == data["retained_energy"]["min"] >= 0.9**2 - 1e-6  # sv_fro keeps ≥ 0.9 of ‖σ‖
     assert read_recipe(tmp_path / "dyn.safetensors").params["dynamic"] == ["sv_fro", 0.9]
     one_error_line(cli("resize", files["lora"], "-o", out), "exactly one", code=2)
-    one_error_line(cli("resize", files["lora"], "--rank", 2, "--dynamic", "sv_fro=0.9", "-o", out), "exactly one",
-                   code=2)
+    one_error_line(
+        cli("resize", files["lora"], "--rank", 2, "--dynamic", "sv_fro=0.9", "-o", out), "exactly one", code=2
+    )
     one_error_line(cli("resize", files["lora"], "--dynamic", "sv_nope=2", "-o", out), "sv_ratio", code=2)
 
 
@@ -127,8 +136,11 @@ def test_a_disk_that_fills_up_mid_write_exits_1_naming_the_output_and_leaves_not
 
 
 def test_bake_refuses_up_front_when_the_output_cannot_fit(files, small_disk):
-    one_error_line(cli("bake", "--base", files["base"], f"{files['lora']}:0.8", "-o", small_disk / "b.safetensors"),
-                   str(small_disk), "GB free")
+    one_error_line(
+        cli("bake", "--base", files["base"], f"{files['lora']}:0.8", "-o", small_disk / "b.safetensors"),
+        str(small_disk),
+        "GB free",
+    )
     assert list(small_disk.iterdir()) == []
 
 
@@ -146,8 +158,12 @@ def test_a_write_the_system_refuses_exits_1_naming_the_output_and_leaves_nothing
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out = out_dir / "m.safetensors"
-    proc = subprocess.run([sys.executable, "-c", _SIZE_LIMITED, "mix", f"{files['lora']}:0.5", "-o", str(out)],
-                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIZE_LIMITED, "mix", f"{files['lora']}:0.5", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip() == f"error: {out}: cannot write (File too large); nothing was written"
     assert list(out_dir.iterdir()) == []
@@ -171,15 +187,17 @@ def test_mix_of_a_dora_needs_its_base_and_records_it(zoo, files, tmp_path):
 
 def test_bake_of_an_sdxl_lora_onto_an_sd1_base_exits_1_naming_both(files, tmp_path):
     out = tmp_path / "bad.safetensors"
-    one_error_line(cli("bake", "--base", files["base"], f"{files['sdxl']}:0.8", "-o", out), "sdxl", "sd1",
-                   files["sdxl"].name)
+    one_error_line(
+        cli("bake", "--base", files["base"], f"{files['sdxl']}:0.8", "-o", out), "sdxl", "sd1", files["sdxl"].name
+    )
     assert not out.exists()
 
 
 def test_allow_partial_bakes_the_layers_that_match(files, tmp_path):
     out = tmp_path / "partial-baked.safetensors"
-    one_error_line(cli("bake", "--base", files["base"], f"{files['partial']}:0.5", "-o", out),
-                   "made_up_block", "--allow-partial")
+    one_error_line(
+        cli("bake", "--base", files["base"], f"{files['partial']}:0.5", "-o", out), "made_up_block", "--allow-partial"
+    )
     assert not out.exists()
     data = cli_json("bake", "--base", files["base"], f"{files['partial']}:0.5", "-o", out, "--allow-partial")
     assert data["report"]["unmatched"] == ["partial.safetensors:lora_unet_made_up_block_proj"]
@@ -190,19 +208,21 @@ def test_allow_partial_bakes_the_layers_that_match(files, tmp_path):
 
 def test_extract_recovers_a_lora_from_the_baked_checkpoint(files, tmp_path):
     out = tmp_path / "extracted.safetensors"
-    data = cli_json("extract", "--base", files["base"], "--tuned", files["baked"], "--rank", 4, "-o", out,
-                    "--dtype", "fp32")
+    data = cli_json(
+        "extract", "--base", files["base"], "--tuned", files["baked"], "--rank", 4, "-o", out, "--dtype", "fp32"
+    )
     info = probe(out)
     assert info.kind == "lora" and data["report"]["layers"] == len(info.layers) == len(probe(files["small"]).layers)
     assert data["retained_energy"]["min"] > 0.99  # the baked delta has rank 4: rank 4 recovers it
-    assert [(i.role, Path(i.ref)) for i in read_recipe(out).inputs] == [("base", files["base"]),
-                                                                       ("input", files["baked"])]
+    assert [(i.role, Path(i.ref)) for i in read_recipe(out).inputs] == [
+        ("base", files["base"]),
+        ("input", files["baked"]),
+    ]
     one_error_line(cli("extract", "--base", files["base"], "-o", out), "--tuned", "--rank", code=2)
 
 
 def test_a_name_without_a_catalog_exits_1_saying_so(files, tmp_path):
-    one_error_line(cli("mix", "sd1-kohya-lora:0.5", "-o", tmp_path / "x.safetensors"), "no catalog",
-                   "sd1-kohya-lora")
+    one_error_line(cli("mix", "sd1-kohya-lora:0.5", "-o", tmp_path / "x.safetensors"), "no catalog", "sd1-kohya-lora")
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,10 +240,14 @@ BAD_RECIPES = {
     "unknown_key": ('op = "bake"\nbase = "b"\noutput = "o.safetensors"\nrnak = 3\n', "unknown key 'rnak'"),
     "missing_output": ('op = "mix"\n[[inputs]]\nref = "a"\n', "missing 'output'"),
     "missing_base": ('op = "bake"\noutput = "o.safetensors"\n', "missing 'base'"),
-    "bad_weight": ('op = "mix"\noutput = "o.safetensors"\n[[inputs]]\nref = "a"\nweight = "high"\n',
-                   "inputs[0].weight"),
-    "bad_input_key": ('op = "mix"\noutput = "o.safetensors"\n[[inputs]]\nref = "a"\nwieght = 1\n',
-                      "unknown key 'wieght' in inputs[0]"),
+    "bad_weight": (
+        'op = "mix"\noutput = "o.safetensors"\n[[inputs]]\nref = "a"\nweight = "high"\n',
+        "inputs[0].weight",
+    ),
+    "bad_input_key": (
+        'op = "mix"\noutput = "o.safetensors"\n[[inputs]]\nref = "a"\nwieght = 1\n',
+        "unknown key 'wieght' in inputs[0]",
+    ),
     "bad_rank": ('op = "mix"\nmethod = "svd"\nrank = 0\noutput = "o.safetensors"\n[[inputs]]\nref = "a"\n', "'rank'"),
     "bad_dtype": ('op = "bake"\nbase = "b"\ndtype = "fp8"\noutput = "o.safetensors"\n', "'dtype'"),
     "svd_without_rank": ('op = "mix"\nmethod = "svd"\noutput = "o.safetensors"\n[[inputs]]\nref = "a"\n', "rank"),
@@ -251,7 +275,9 @@ def test_mix_and_resize_recipe_files_take_paths_relative_to_their_folder(files, 
     folder = tmp_path / "recipes"
     folder.mkdir()
     shutil.copy2(files["lora"], folder / "a.safetensors")
-    mix_toml = _write(folder / "mix.toml", f'''
+    mix_toml = _write(
+        folder / "mix.toml",
+        f'''
 op = "mix"
 method = "svd"
 rank = 2
@@ -265,7 +291,8 @@ weight = 0.7
 [[inputs]]
 ref = "{files["locon"]}"
 weight = -0.3
-''')
+''',
+    )
     data = cli_json("mix", mix_toml)
     out = folder / "out" / "mixed.safetensors"
     assert data["output"] == str(out) and set(data["report"]["ranks"]) == {2}
@@ -273,16 +300,23 @@ weight = -0.3
     assert [(Path(i.ref), i.weight) for i in recipe.inputs] == [(folder / "a.safetensors", 0.7), (files["locon"], -0.3)]
     assert recipe.params["block_weights"] == {"IN": 1.0, "MID": 0.5, "OUT": 1.0, "TE": 0.0}
 
-    resize_toml = _write(folder / "resize.toml", 'op = "resize"\ndynamic = "sv_ratio=4"\noutput = "r.safetensors"\n'
-                                                 '[[inputs]]\nref = "out/mixed.safetensors"\n')
+    resize_toml = _write(
+        folder / "resize.toml",
+        'op = "resize"\ndynamic = "sv_ratio=4"\noutput = "r.safetensors"\n[[inputs]]\nref = "out/mixed.safetensors"\n',
+    )
     data = cli_json("resize", resize_toml)
     assert data["output"] == str(folder / "r.safetensors") and data["retained_energy"]["layers"] > 0
     assert read_recipe(folder / "r.safetensors").params["dynamic"] == ["sv_ratio", 4.0]
 
-    recipe = load(_write(folder / "extract.toml", 'op = "extract"\nbase = "b"\ntuned = "t"\nrank = 8\n'
-                                                  'output = "x.safetensors"\n'))
-    assert (recipe.base.ref, recipe.loras[0].ref, recipe.params["rank"], recipe.output) == \
-        ("b", "t", 8, folder / "x.safetensors")
+    recipe = load(
+        _write(folder / "extract.toml", 'op = "extract"\nbase = "b"\ntuned = "t"\nrank = 8\noutput = "x.safetensors"\n')
+    )
+    assert (recipe.base.ref, recipe.loras[0].ref, recipe.params["rank"], recipe.output) == (
+        "b",
+        "t",
+        8,
+        folder / "x.safetensors",
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -304,10 +338,13 @@ def test_mix_by_catalog_refs_records_output_recipe_and_lineage(catalog, files, t
             recipe = s.exec(select(Recipe).where(Recipe.artifact_id == artifact.id)).one()
             assert recipe.op == "mix" and recipe.output_sha256 == artifact.sha256
             assert recipe.params["method"] == "svd" and recipe.params["rank"] == 4
-            rows = s.exec(select(RecipeInput).where(RecipeInput.recipe_id == recipe.id)
-                          .order_by(RecipeInput.position)).all()
-            assert [(r.sha256, r.weight, r.role) for r in rows] == [(lora_sha, 0.5, "input"),
-                                                                    (locon_sha, -0.25, "input")]
+            rows = s.exec(
+                select(RecipeInput).where(RecipeInput.recipe_id == recipe.id).order_by(RecipeInput.position)
+            ).all()
+            assert [(r.sha256, r.weight, r.role) for r in rows] == [
+                (lora_sha, 0.5, "input"),
+                (locon_sha, -0.25, "input"),
+            ]
         # Recording the same output again writes nothing new.
         again = runner.record_output(engine, out, read_recipe(out))
         assert again.id == data["artifact"]["id"]
@@ -320,7 +357,9 @@ def test_mix_by_catalog_refs_records_output_recipe_and_lineage(catalog, files, t
     made_by = shown["lineage"]["made_by"]
     assert len(made_by) == 1 and made_by[0]["op"] == "mix"
     assert [(i["artifact"]["name"], i["weight"]) for i in made_by[0]["inputs"]] == [
-        ("sd1-kohya-lora", 0.5), ("sd1-kohya-locon", -0.25)]
+        ("sd1-kohya-lora", 0.5),
+        ("sd1-kohya-locon", -0.25),
+    ]
     used = cli_json("show", "sd1-kohya-lora", catalog=catalog)["lineage"]["used_in"]
     assert [(u["op"], u["weight"], u["artifact"]["name"]) for u in used] == [("mix", 0.5, "catmix")]
 
@@ -330,7 +369,9 @@ def test_a_toml_recipe_bake_by_catalog_refs_is_recorded_and_rebuilds_identical(c
     folder = tmp_path / "recipes"
     folder.mkdir()
     shutil.copy2(files["locon"], folder / "local-locon.safetensors")
-    path = _write(folder / "cat.toml", f'''
+    path = _write(
+        folder / "cat.toml",
+        f'''
 op = "bake"
 base = "tiny-sd1"                          # the catalogued copy of the zoo's single file, by name
 output = "out/sd1_cat.safetensors"         # relative to this file's folder
@@ -343,12 +384,16 @@ weight = 0.8
 [[inputs]]
 ref = "local-locon.safetensors"            # a path relative to this file's folder
 weight = -0.5
-''')
+''',
+    )
     data = cli_json("bake", path, catalog=catalog)
     out = folder / "out" / "sd1_cat.safetensors"
     assert data["output"] == str(out) and out.is_file()
     assert [(i["role"], i["path"]) for i in data["inputs"]] == [
-        ("base", str(files["base"])), ("input", str(files["lora"])), ("input", str(folder / "local-locon.safetensors"))]
+        ("base", str(files["base"])),
+        ("input", str(files["lora"])),
+        ("input", str(folder / "local-locon.safetensors")),
+    ]
     shown = cli_json("show", data["artifact"]["id"], catalog=catalog)
     inputs = shown["lineage"]["made_by"][0]["inputs"]
     assert [(i["role"], i["weight"]) for i in inputs] == [("base", 1.0), ("input", 0.8), ("input", -0.5)]
@@ -393,8 +438,9 @@ def test_the_default_catalog_is_used_once_it_exists(files, tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("op", ["bake", "mix"])
-def test_an_output_recorded_in_the_catalog_is_hashed_while_written_not_read_again(catalog, files, tmp_path,
-                                                                                  monkeypatch, op):
+def test_an_output_recorded_in_the_catalog_is_hashed_while_written_not_read_again(
+    catalog, files, tmp_path, monkeypatch, op
+):
     import loradex.registry.services.scan as scan_module
 
     read_back = []
@@ -408,8 +454,10 @@ def test_an_output_recorded_in_the_catalog_is_hashed_while_written_not_read_agai
     try:
         with open_session(engine) as s:
             row = s.get(Artifact, data["artifact"]["id"])
-            assert (row.sha256, row.tensor_hash) == (data["report"]["hashes"]["sha256"],
-                                                   data["report"]["hashes"]["tensor_hash"])
+            assert (row.sha256, row.tensor_hash) == (
+                data["report"]["hashes"]["sha256"],
+                data["report"]["hashes"]["tensor_hash"],
+            )
     finally:
         engine.dispose()
     from loradex.adapters.io.hashing import hash_file
@@ -418,8 +466,12 @@ def test_an_output_recorded_in_the_catalog_is_hashed_while_written_not_read_agai
 
 
 def test_a_convert_recipe_file_runs_and_prints_its_summary(files, tmp_path):
-    path = _write(tmp_path / "c.toml", f'op = "convert"\nto = "diffusers"\noutput = "c.safetensors"\n'
-                                       f'[[inputs]]\nref = "{files["lora"]}"\n')
+    path = _write(
+        tmp_path / "c.toml",
+        f'op = "convert"\nto = "diffusers"\noutput = "c.safetensors"\n[[inputs]]\nref = "{files["lora"]}"\n',
+    )
     result = cli("bake", path)
     assert result.exit_code == 0, result.output
-    assert "converted from kohya to diffusers" in result.stdout and probe(tmp_path / "c.safetensors").format == "diffusers"
+    assert (
+        "converted from kohya to diffusers" in result.stdout and probe(tmp_path / "c.safetensors").format == "diffusers"
+    )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ops_cli import cli, cli_json, one_error_line  # tests/ is on sys.path under pytest
 from sqlmodel import select
 
 from loradex.adapters import probe
@@ -18,21 +19,24 @@ from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, ScanRoot
 
-from ops_cli import cli, cli_json, one_error_line  # tests/ is on sys.path under pytest
 
-
-@pytest.mark.parametrize(("weight", "words"), [("inf", "not a finite number"), ("nan", "not a finite number"),
-                                               ("abc", "'abc' is not a number")])
-def test_a_weight_that_is_no_finite_number_is_a_usage_error_before_anything_is_read(files, tmp_path, weight,
-                                                                                    words):
+@pytest.mark.parametrize(
+    ("weight", "words"),
+    [("inf", "not a finite number"), ("nan", "not a finite number"), ("abc", "'abc' is not a number")],
+)
+def test_a_weight_that_is_no_finite_number_is_a_usage_error_before_anything_is_read(files, tmp_path, weight, words):
     out = tmp_path / "baked.safetensors"
     one_error_line(cli("bake", "--base", files["base"], f"{files['lora']}:{weight}", "-o", out), words, code=2)
     assert not out.exists()
 
 
 def test_an_unknown_block_weight_label_is_refused_naming_the_valid_ones(files, tmp_path):
-    one_error_line(cli("mix", files["lora"], "--block-weights", "IN=1,FOO=1", "-o", tmp_path / "o.safetensors"),
-                   "FOO", "IN04", code=2)
+    one_error_line(
+        cli("mix", files["lora"], "--block-weights", "IN=1,FOO=1", "-o", tmp_path / "o.safetensors"),
+        "FOO",
+        "IN04",
+        code=2,
+    )
 
 
 def test_a_block_weighted_zero_is_left_out_of_the_mix(files, tmp_path):
@@ -45,15 +49,19 @@ def test_a_block_weighted_zero_is_left_out_of_the_mix(files, tmp_path):
 
 def test_extract_from_two_identical_checkpoints_says_no_layer_differs(files, tmp_path):
     out = tmp_path / "nothing.safetensors"
-    one_error_line(cli("extract", "--base", files["base"], "--tuned", files["base"], "--rank", 4, "-o", out),
-                   "no layer differs")
+    one_error_line(
+        cli("extract", "--base", files["base"], "--tuned", files["base"], "--rank", 4, "-o", out), "no layer differs"
+    )
     assert not out.exists()
 
 
 def test_a_bake_of_a_diffusers_folder_into_a_safetensors_name_is_refused(zoo, tmp_path):
     out = tmp_path / "baked.safetensors"
-    one_error_line(cli("bake", "--base", zoo["sd1-diffusers"].path, f"{zoo['sd1-kohya-lora'].path}:0.5", "-o", out),
-                   "diffusers folder", "without .safetensors")
+    one_error_line(
+        cli("bake", "--base", zoo["sd1-diffusers"].path, f"{zoo['sd1-kohya-lora'].path}:0.5", "-o", out),
+        "diffusers folder",
+        "without .safetensors",
+    )
     assert not out.exists()
 
 
@@ -102,8 +110,9 @@ def test_a_path_that_does_not_exist_is_no_such_file_also_with_a_catalog(catalog,
     one_error_line(cli(command[0], missing, *command[1:], catalog=catalog), str(missing), "no such file")
 
 
-def test_ctrl_c_after_the_output_is_renamed_says_it_is_complete_and_the_catalog_agrees(catalog, files, tmp_path,
-                                                                                      monkeypatch):
+def test_ctrl_c_after_the_output_is_renamed_says_it_is_complete_and_the_catalog_agrees(
+    catalog, files, tmp_path, monkeypatch
+):
     import loradex.registry.services.runner as runner_module
 
     real_run = runner_module.run
@@ -116,8 +125,10 @@ def test_ctrl_c_after_the_output_is_renamed_says_it_is_complete_and_the_catalog_
     out = tmp_path / "baked.safetensors"
     result = cli("bake", "--base", files["base"], f"{files['lora']}:0.5", "-o", out, catalog=catalog)
     assert result.exit_code == 130
-    assert result.stderr.strip() == (f"interrupted: {out}: the output is complete and recorded in the catalog "
-                                     "(the interrupt came after it was written)")
+    assert result.stderr.strip() == (
+        f"interrupted: {out}: the output is complete and recorded in the catalog "
+        "(the interrupt came after it was written)"
+    )
     engine = open_catalog(catalog)
     try:
         with open_session(engine) as s:
@@ -143,15 +154,17 @@ def test_ctrl_c_before_the_output_is_renamed_says_nothing_was_written(files, tmp
 
 
 def test_ctrl_c_while_the_cli_is_still_importing_exits_130_with_one_line(tmp_path):
-    code = ("import builtins, sys\n"
-            "real = builtins.__import__\n"
-            "def slow(name, *a, **k):\n"
-            "    if name == 'typer':\n"
-            "        raise KeyboardInterrupt\n"
-            "    return real(name, *a, **k)\n"
-            "builtins.__import__ = slow\n"
-            "from loradex.tui.entry import main\n"
-            "main()\n")
+    code = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def slow(name, *a, **k):\n"
+        "    if name == 'typer':\n"
+        "        raise KeyboardInterrupt\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = slow\n"
+        "from loradex.tui.entry import main\n"
+        "main()\n"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 130 and run.stderr == "interrupted\n"
 

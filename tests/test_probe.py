@@ -17,8 +17,10 @@ def test_probe_identifies_kind_format_and_base_of_every_zoo_artifact(zoo):
     for item in zoo:
         info = probe(item.path)
         if (info.kind, info.format, info.base) != (item.kind, item.format, item.base):
-            wrong.append(f"{item.name}: expected {item.kind}/{item.format}/{item.base}, "
-                         f"got {info.kind}/{info.format}/{info.base}")
+            wrong.append(
+                f"{item.name}: expected {item.kind}/{item.format}/{item.base}, "
+                f"got {info.kind}/{info.format}/{info.base}"
+            )
     assert wrong == []
 
 
@@ -61,7 +63,8 @@ def test_trigger_words_come_from_the_trigger_phrase_then_ranked_training_tags(zo
     counts = [n for _, n in info.tag_frequency]
     assert counts == sorted(counts, reverse=True)
     assert info.trigger_words and set(info.trigger_words) - set(tags) <= set(
-        info.metadata.get("modelspec.trigger_phrase", "").replace(", ", ",").split(","))
+        info.metadata.get("modelspec.trigger_phrase", "").replace(", ", ",").split(",")
+    )
 
 
 def test_peft_folder_ranks_and_alphas_come_from_adapter_config(zoo):
@@ -73,8 +76,12 @@ def test_peft_folder_ranks_and_alphas_come_from_adapter_config(zoo):
 
 
 def test_lycoris_layers_report_their_algorithm(zoo):
-    for name, algorithm in [("sd1-lycoris-loha", "loha"), ("sd1-lycoris-lokr", "lokr"),
-                            ("sd1-lycoris-dora", "dora"), ("sd1-lycoris-full", "full")]:
+    for name, algorithm in [
+        ("sd1-lycoris-loha", "loha"),
+        ("sd1-lycoris-lokr", "lokr"),
+        ("sd1-lycoris-dora", "dora"),
+        ("sd1-lycoris-full", "full"),
+    ]:
         assert probe(zoo[name].path).algorithms == [algorithm], name
 
 

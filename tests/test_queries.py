@@ -7,17 +7,16 @@ what ``probe`` says about the zoo's real files, so these tests do not depend on 
 from __future__ import annotations
 
 import pytest
+from catalog_rows import add_artifact, add_probed  # tests/ is on sys.path under pytest
 from sqlmodel import select
 
 from loradex.adapters import ArtifactInfo, probe
+from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
 from loradex.registry.queries import compat, lookup, orm
+from loradex.registry.queries.rows import shape_text
 from loradex.registry.services import edits
 from loradex.registry.store.db import session as open_session
-from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
 from loradex.registry.store.models import Artifact, LayerSetLayer, Preview, Recipe, RecipeInput, Tag
-from loradex.registry.queries.rows import shape_text
-
-from catalog_rows import add_artifact, add_probed  # tests/ is on sys.path under pytest
 
 
 @pytest.fixture
@@ -28,8 +27,18 @@ def session(engine):
 
 @pytest.fixture(scope="module")
 def zoo_infos(zoo) -> dict[str, ArtifactInfo]:
-    names = ["sd1-single", "sdxl-single", "sd2-single", "sd1-kohya-lora", "sdxl-kohya-lora", "sd1-kohya-locon",
-             "sdxl-kohya-slider", "sd1-ti-a1111", "sd2-kohya-lora", "sd1-diffusers"]
+    names = [
+        "sd1-single",
+        "sdxl-single",
+        "sd2-single",
+        "sd1-kohya-lora",
+        "sdxl-kohya-lora",
+        "sd1-kohya-locon",
+        "sdxl-kohya-slider",
+        "sd1-ti-a1111",
+        "sd2-kohya-lora",
+        "sd1-diffusers",
+    ]
     return {name: probe(zoo[name].path) for name in names}
 
 
@@ -37,16 +46,40 @@ def zoo_infos(zoo) -> dict[str, ArtifactInfo]:
 def library(session):
     """Five adapters and a checkpoint with known fields."""
     rows = {
-        "anime-style": add_artifact(session, "anime-style", rank_min=16, rank_max=32, size=300,
-                                    search_text="anime-style 1girl masterpiece 100%_real"),
-        "cat-sdxl": add_artifact(session, "cat-sdxl", base="sdxl", rank_min=4, rank_max=4, size=100,
-                                 search_text="cat-sdxl orange cat"),
-        "cat-override": add_artifact(session, "cat-override", base="sd1", base_override="sdxl", rank_min=8,
-                                     rank_max=8, size=200, search_text="cat-override orange cat"),
-        "loha-detail": add_artifact(session, "loha-detail", kind="lycoris", format="lycoris", rank_min=8,
-                                    rank_max=64, size=50, search_text="loha-detail detail tweaker"),
-        "broken": add_artifact(session, "broken", status="error", kind="unknown", format="unknown", base="unknown",
-                               size=10),
+        "anime-style": add_artifact(
+            session,
+            "anime-style",
+            rank_min=16,
+            rank_max=32,
+            size=300,
+            search_text="anime-style 1girl masterpiece 100%_real",
+        ),
+        "cat-sdxl": add_artifact(
+            session, "cat-sdxl", base="sdxl", rank_min=4, rank_max=4, size=100, search_text="cat-sdxl orange cat"
+        ),
+        "cat-override": add_artifact(
+            session,
+            "cat-override",
+            base="sd1",
+            base_override="sdxl",
+            rank_min=8,
+            rank_max=8,
+            size=200,
+            search_text="cat-override orange cat",
+        ),
+        "loha-detail": add_artifact(
+            session,
+            "loha-detail",
+            kind="lycoris",
+            format="lycoris",
+            rank_min=8,
+            rank_max=64,
+            size=50,
+            search_text="loha-detail detail tweaker",
+        ),
+        "broken": add_artifact(
+            session, "broken", status="error", kind="unknown", format="unknown", base="unknown", size=10
+        ),
         "base-model": add_artifact(session, "base-model", kind="checkpoint", format="ldm_single_file", size=2000),
     }
     edits.set_tags(session, rows["anime-style"], add=["style", "Anime"])
@@ -134,10 +167,8 @@ def test_each_filter(session, library):
 
 
 def test_filters_combine(session, library):
-    assert names(orm.find(session, kind="lora", base="sdxl", tag="animal", text="cat")) == [
-        "cat-override", "cat-sdxl"]
-    assert names(orm.find(session, kind="lora", base="sdxl", tag="style", text="cat", rank_min=8)) == [
-        "cat-override"]
+    assert names(orm.find(session, kind="lora", base="sdxl", tag="animal", text="cat")) == ["cat-override", "cat-sdxl"]
+    assert names(orm.find(session, kind="lora", base="sdxl", tag="style", text="cat", rank_min=8)) == ["cat-override"]
     assert orm.find(session, kind="lycoris", tag="animal") == []
 
 
@@ -172,7 +203,9 @@ def test_tags_add_and_remove(session, library):
     art = library["anime-style"]
     assert lookup.tags_of(session, art) == ["anime", "style"]
     assert edits.set_tags(session, art, add=["  Favourite  Style ", "style"], remove=["anime"]) == [
-        "favourite style", "style"]
+        "favourite style",
+        "style",
+    ]
     assert edits.set_tags(session, art, remove=["not-there"]) == ["favourite style", "style"]
     # "anime" is used by no one now: the tag itself is gone.
     assert orm.find(session, tag="anime") == []
@@ -239,10 +272,13 @@ def test_lineage_resolves_inputs_and_outputs(session):
     recipe = Recipe(artifact_id=mix.id, output_sha256=mix.sha256, op="mix", params={"rank": 8})
     session.add(recipe)
     session.flush()
-    session.add_all([RecipeInput(recipe_id=recipe.id, position=0, sha256=a.sha256, ref="style-a", weight=0.7),
-                     RecipeInput(recipe_id=recipe.id, position=1, sha256=b.sha256, ref="style-b", weight=0.3),
-                     RecipeInput(recipe_id=recipe.id, position=2, sha256="00" * 32, ref="lost.safetensors",
-                                 weight=0.1)])
+    session.add_all(
+        [
+            RecipeInput(recipe_id=recipe.id, position=0, sha256=a.sha256, ref="style-a", weight=0.7),
+            RecipeInput(recipe_id=recipe.id, position=1, sha256=b.sha256, ref="style-b", weight=0.3),
+            RecipeInput(recipe_id=recipe.id, position=2, sha256="00" * 32, ref="lost.safetensors", weight=0.1),
+        ]
+    )
     # A later bake of the mix whose output is known only by hash.
     baked = add_artifact(session, "baked", kind="checkpoint", format="ldm_single_file")
     bake = Recipe(output_sha256=baked.sha256, op="bake", params={})
@@ -255,7 +291,10 @@ def test_lineage_resolves_inputs_and_outputs(session):
     assert [r.op for r in made.made_by] == ["mix"] and made.made_by[0].params == {"rank": 8}
     inputs = made.made_by[0].inputs
     assert [(i.artifact.name if i.artifact else None, i.weight) for i in inputs] == [
-        ("style-a", 0.7), ("style-b", 0.3), (None, 0.1)]
+        ("style-a", 0.7),
+        ("style-b", 0.3),
+        (None, 0.1),
+    ]
     assert [(u.op, u.artifact.name, u.weight) for u in made.used_in] == [("bake", "baked", 0.8)]
 
     source = lookup.lineage(session, a)
@@ -274,8 +313,15 @@ def test_lineage_as_json_names_artifacts_briefly(session):
     made = lookup.lineage(session, mix).to_dict()["made_by"]
     assert made[0]["inputs"][0]["artifact"] == {"id": a.id, "name": "style-a", "path": a.path}
     used = lookup.lineage(session, a).to_dict()["used_in"]
-    assert used == [{"id": recipe.id, "op": "mix", "role": "input", "weight": 0.5,
-                     "artifact": {"id": mix.id, "name": "mix", "path": mix.path}}]
+    assert used == [
+        {
+            "id": recipe.id,
+            "op": "mix",
+            "role": "input",
+            "weight": 0.5,
+            "artifact": {"id": mix.id, "name": "mix", "path": mix.path},
+        }
+    ]
 
 
 def test_counts_and_layer_summary(session, zoo_infos):
@@ -287,13 +333,20 @@ def test_counts_and_layer_summary(session, zoo_infos):
     assert len(summary.first) == 3 and summary.first[0][0].startswith("lora_")
     assert lookup.layer_summary(session, base).layers == len(zoo_infos["sd1-single"].inventory)
     assert [(c.kind, c.format, c.base, c.count) for c in orm.counts(session)] == [
-        ("checkpoint", "ldm_single_file", "sd1", 1), ("lora", "kohya", "sd1", 1)]
+        ("checkpoint", "ldm_single_file", "sd1", 1),
+        ("lora", "kohya", "sd1", 1),
+    ]
 
 
 def test_an_artifact_without_layers_has_an_empty_summary(session):
     bare = add_artifact(session, "bare")
     assert lookup.layer_summary(session, bare).to_dict() == {
-        "layers": 0, "by_component": {}, "by_algorithm": {}, "by_rank": {}, "first": []}
+        "layers": 0,
+        "by_component": {},
+        "by_algorithm": {},
+        "by_rank": {},
+        "first": [],
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -332,8 +385,13 @@ def test_a_partial_fit_names_missing_and_mismatched_layers(session, zoo_rows, zo
     canonical = sorted(layers)[0]
     layers[canonical] = "7x7"  # a layer the base has, with another shape
     layers["unet.made_up.block.to_q"] = "64x64"  # a layer the base lacks
-    odd = add_artifact(session, "odd-lora", layers=layers, unmatched=1,
-                       modules=[dict(stem="lora_unet_weird_thing", canonical=None, algorithm="lora", rank=4)])
+    odd = add_artifact(
+        session,
+        "odd-lora",
+        layers=layers,
+        unmatched=1,
+        modules=[dict(stem="lora_unet_weird_thing", canonical=None, algorithm="lora", rank=4)],
+    )
     result = compat.check(session, odd, base)
     assert result.verdict == "partial" and result.total == 86 and result.matched == 83
     assert result.missing == ["unet.made_up.block.to_q"] and result.unmatched == ["lora_unet_weird_thing"]
@@ -370,8 +428,7 @@ def test_fits_lists_only_fitting_adapters(session, zoo_rows, zoo_infos):
     assert all(f.share == 1.0 for f in fitting)
     loose = compat.fits(session, sd1, min_share=0.9)
     assert loose[-1].name == "partial-lora" and loose[-1].share == pytest.approx(84 / 85)
-    assert {f.name for f in compat.fits(session, zoo_rows["sdxl-single"])} == {
-        "sdxl-kohya-lora", "sdxl-kohya-slider"}
+    assert {f.name for f in compat.fits(session, zoo_rows["sdxl-single"])} == {"sdxl-kohya-lora", "sdxl-kohya-slider"}
     # find(fits=…) selects the same artifacts and combines with other filters.
     assert set(names(orm.find(session, fits=sd1))) == {"sd1-kohya-lora", "sd1-kohya-locon"}
     assert names(orm.find(session, fits=sd1, text="locon")) == ["sd1-kohya-locon"]

@@ -11,6 +11,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from io_helpers import (  # tests/ is on sys.path under pytest
+    Evil,
+    assert_one_line_naming,
+    entry,
+    raw_safetensors,
+    same,
+    sample_tensors,
+)
 from safetensors.torch import save_file
 
 from loradex.adapters.errors import (
@@ -24,11 +32,6 @@ from loradex.adapters.errors import (
 from loradex.adapters.io.reader import SafetensorsFile
 from loradex.adapters.io.weights import open_weights, sniff_container
 from loradex.adapters.io.writer import save_tensors
-
-from io_helpers import (  # tests/ is on sys.path under pytest
-    Evil, assert_one_line_naming, entry, raw_safetensors, same, sample_tensors,
-)
-
 
 # --------------------------------------------------------------------------------------------
 # SafetensorsFile: strict validation
@@ -79,21 +82,15 @@ MALFORMED: dict[str, tuple[Callable[[], bytes], str]] = {
         "needs 8",
     ),
     "offsets beyond end of file": (
-        lambda: raw_safetensors(
-            {"a": entry("F32", [1], [0, 4]), "b": entry("F32", [1], [100, 104])}, b"\0" * 4
-        ),
+        lambda: raw_safetensors({"a": entry("F32", [1], [0, 4]), "b": entry("F32", [1], [100, 104])}, b"\0" * 4),
         "beyond the end of the file",
     ),
     "overlapping tensors": (
-        lambda: raw_safetensors(
-            {"a": entry("F32", [2], [0, 8]), "b": entry("F32", [1], [4, 8])}, b"\0" * 8
-        ),
+        lambda: raw_safetensors({"a": entry("F32", [2], [0, 8]), "b": entry("F32", [1], [4, 8])}, b"\0" * 8),
         "overlaps",
     ),
     "gap between tensors": (
-        lambda: raw_safetensors(
-            {"a": entry("F32", [1], [0, 4]), "b": entry("F32", [1], [8, 12])}, b"\0" * 12
-        ),
+        lambda: raw_safetensors({"a": entry("F32", [1], [0, 4]), "b": entry("F32", [1], [8, 12])}, b"\0" * 12),
         "gap",
     ),
     "truncated data section": (
@@ -194,9 +191,21 @@ def test_metadata_is_empty_when_absent(tmp_path: Path) -> None:
     assert SafetensorsFile(path).metadata == {}
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int64,
-                                   torch.int32, torch.uint8, torch.bool, torch.float8_e4m3fn],
-                         ids=lambda d: str(d).removeprefix("torch."))
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.int64,
+        torch.int32,
+        torch.uint8,
+        torch.bool,
+        torch.float8_e4m3fn,
+    ],
+    ids=lambda d: str(d).removeprefix("torch."),
+)
 def test_scalar_decodes_a_one_element_tensor_like_torch(tmp_path: Path, dtype: torch.dtype) -> None:
     value = torch.tensor(0.1, dtype=torch.float32).to(dtype)  # an alpha, rounded to the dtype
     save_file({"alpha": value, "alpha1": value.reshape(1).clone()}, str(tmp_path / "a.safetensors"))
@@ -281,9 +290,7 @@ def test_a_lone_tensor_gets_the_key_tensor(tmp_path: Path) -> None:
     ],
     ids=["truncated zip", "garbage", "empty"],
 )
-def test_broken_pickles_raise_corrupt_file_error(
-    tmp_path: Path, filename: str, content: bytes | None
-) -> None:
+def test_broken_pickles_raise_corrupt_file_error(tmp_path: Path, filename: str, content: bytes | None) -> None:
     path = tmp_path / filename
     if content is None:
         torch.save({"a": torch.ones(100)}, path)
@@ -352,9 +359,7 @@ def test_missing_path_raises_artifact_not_found(tmp_path: Path) -> None:
     ],
     ids=["safetensors", "zip", "legacy", "other", "empty"],
 )
-def test_sniff_container_recognises_formats_by_magic_bytes(
-    tmp_path: Path, kind: str | None, write: Callable
-) -> None:
+def test_sniff_container_recognises_formats_by_magic_bytes(tmp_path: Path, kind: str | None, write: Callable) -> None:
     path = tmp_path / "file.weird"
     write(path)
     assert sniff_container(path) == kind
@@ -378,9 +383,7 @@ def make_diffusers_folder(root: Path) -> None:
         {"conv_in.weight": torch.ones(2, dtype=torch.float16), "only_in_fp16": torch.ones(1)},
         str(root / "unet" / "diffusion_pytorch_model.fp16.safetensors"),
     )
-    save_file(
-        {"embeddings.weight": torch.ones(3)}, str(root / "text_encoder" / "model.safetensors")
-    )
+    save_file({"embeddings.weight": torch.ones(3)}, str(root / "text_encoder" / "model.safetensors"))
     torch.save({"embeddings.weight": torch.zeros(3)}, root / "text_encoder" / "pytorch_model.bin")
     save_file({"stale": torch.ones(1)}, str(root / ".cache" / "huggingface" / "x.safetensors"))
 
@@ -413,9 +416,7 @@ def test_a_variant_is_used_when_no_plain_file_exists(tmp_path: Path) -> None:
 def test_top_level_files_keep_their_keys_and_their_metadata_wins(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     save_file({"a": torch.ones(1)}, str(tmp_path / "lora.safetensors"), {"who": "top"})
-    save_file(
-        {"b": torch.ones(1)}, str(tmp_path / "sub" / "extra.safetensors"), {"who": "sub", "x": "1"}
-    )
+    save_file({"b": torch.ones(1)}, str(tmp_path / "sub" / "extra.safetensors"), {"who": "sub", "x": "1"})
     with open_weights(tmp_path) as src:
         assert sorted(src.keys()) == ["a", "sub.b"]
         assert src.metadata == {"who": "top", "x": "1"}
@@ -443,12 +444,8 @@ def test_a_folder_of_pickles_is_marked_pickle_safe(tmp_path: Path) -> None:
         assert (src.container, src.safety) == ("pickle", "pickle-safe")
 
 
-@pytest.mark.parametrize(
-    "contents", [[], ["model_index.json", "README.md"]], ids=["empty", "no weights"]
-)
-def test_a_folder_without_weights_raises_artifact_not_found(
-    tmp_path: Path, contents: list[str]
-) -> None:
+@pytest.mark.parametrize("contents", [[], ["model_index.json", "README.md"]], ids=["empty", "no weights"])
+def test_a_folder_without_weights_raises_artifact_not_found(tmp_path: Path, contents: list[str]) -> None:
     for name in contents:
         (tmp_path / name).write_text("{}")
     with pytest.raises(ArtifactNotFoundError, match="holds no weights") as info:

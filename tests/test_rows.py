@@ -6,14 +6,22 @@ from dataclasses import fields
 
 import pytest
 
-from loradex.registry.store.models import Artifact, Preview, Publication, Recipe, RecipeInput
 from loradex.registry.queries.rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow
 from loradex.registry.queries.views import Listed
+from loradex.registry.store.models import Artifact, Preview, Publication, Recipe, RecipeInput
 
 
-@pytest.mark.parametrize(("row", "table"), [(ArtifactRow, Artifact), (PreviewRow, Preview),
-                                            (PublicationRow, Publication), (RecipeRow, Recipe),
-                                            (RecipeInputRow, RecipeInput)], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    ("row", "table"),
+    [
+        (ArtifactRow, Artifact),
+        (PreviewRow, Preview),
+        (PublicationRow, Publication),
+        (RecipeRow, Recipe),
+        (RecipeInputRow, RecipeInput),
+    ],
+    ids=lambda c: c.__name__,
+)
 def test_a_row_has_its_table_s_columns_in_the_table_s_order(row, table):
     assert [f.name for f in fields(row)] == list(table.__table__.columns.keys())
 
@@ -25,5 +33,6 @@ def test_a_listed_row_reads_only_columns_of_the_artifact_table():
 def test_an_artifact_row_defaults_as_a_new_artifact_does():
     new = Artifact(path="/x.safetensors", name="x", kind="lora", format="kohya", base="sd1")
     row = ArtifactRow(path="/x.safetensors", name="x", kind="lora", format="kohya", base="sd1")
-    assert {f.name: getattr(row, f.name) for f in fields(row) if f.name not in {"created_at"}} == \
-        {name: getattr(new, name) for name in Artifact.__table__.columns.keys() if name != "created_at"}
+    assert {f.name: getattr(row, f.name) for f in fields(row) if f.name not in {"created_at"}} == {
+        name: getattr(new, name) for name in Artifact.__table__.columns.keys() if name != "created_at"
+    }

@@ -35,15 +35,15 @@ from loradex.adapters.model.probe import PROBE_VERSION
 from loradex.adapters.zoo import Zoo
 from loradex.adapters.zoo.build import addnet_hash
 from loradex.registry.queries import lookup
+from loradex.registry.queries.lookup import duplicates
+from loradex.registry.services.discovery import discover
+from loradex.registry.services.records import search_text, training_metadata
+from loradex.registry.services.scan import scan
+from loradex.registry.services.sidecars import read_sidecars
+from loradex.registry.services.verify import verify
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, ArtifactTag, LayerSetLayer, Module, Preview, ScanRoot, Tag
-from loradex.registry.queries.lookup import duplicates
-from loradex.registry.services.records import search_text, training_metadata
-from loradex.registry.services.discovery import discover
-from loradex.registry.services.scan import scan
-from loradex.registry.services.verify import verify
-from loradex.registry.services.sidecars import read_sidecars
 
 KOHYA = ("sd1-kohya-lora", "sdxl-kohya-lora")
 
@@ -97,7 +97,7 @@ def test_hashes_match_the_definitions_users_look_up(tmp_path, zoo):
     got = hash_file(path)
     n = int.from_bytes(data[:8], "little")
     assert got.sha256 == hashlib.sha256(data).hexdigest() and got.autov2 == got.sha256[:10]
-    assert got.tensor_hash == hashlib.sha256(data[8 + n:]).hexdigest()
+    assert got.tensor_hash == hashlib.sha256(data[8 + n :]).hexdigest()
     # kohya's addnet hash: as sd-scripts computes it, and as it wrote it into the file.
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
@@ -122,34 +122,64 @@ def test_hashes_match_the_definitions_users_look_up(tmp_path, zoo):
 
 def test_search_text_follows_the_rule_of_migration_0002():
     spec = importlib.util.spec_from_file_location(
-        "m0002", Path(scan_module.__file__).parents[1] / "store" / "migrations" / "versions"
-        / "0002_search_text_for_list_filters.py")
+        "m0002",
+        Path(scan_module.__file__).parents[1]
+        / "store"
+        / "migrations"
+        / "versions"
+        / "0002_search_text_for_list_filters.py",
+    )
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     meta = {"ss_output_name": "Orange Cat", "ss_tag_frequency": '{"a": {"hidden": 1}}', "modelspec.title": "T"}
     assert search_text("Cat-LoRA", ["OHWX"], meta) == migration._text("Cat-LoRA", ["OHWX"], meta)
     assert "hidden" not in search_text("x", [], meta)
-    kept = training_metadata({**meta, "modelspec.thumbnail": "data:image/png;base64,AAAA", "blob": "x" * 1000,
-                              "format": "pt"})
+    kept = training_metadata(
+        {**meta, "modelspec.thumbnail": "data:image/png;base64,AAAA", "blob": "x" * 1000, "format": "pt"}
+    )
     assert set(kept) == {"ss_output_name", "ss_tag_frequency", "modelspec.title", "format"}
 
 
 def test_discovery_treats_model_folders_as_one_artifact_and_skips_the_rest(tmp_path):
     (tmp_path / "loras").mkdir()
-    for name in ("a.safetensors", "b.ckpt", "c.pt", "d.pth", "e.bin", "a.json", "a.preview.png", "a.civitai.info",
-                 ".a.safetensors.123.tmp", "config.json"):  # a stray config.json does not make a model folder
+    for name in (
+        "a.safetensors",
+        "b.ckpt",
+        "c.pt",
+        "d.pth",
+        "e.bin",
+        "a.json",
+        "a.preview.png",
+        "a.civitai.info",
+        ".a.safetensors.123.tmp",
+        "config.json",
+    ):  # a stray config.json does not make a model folder
         (tmp_path / "loras" / name).write_bytes(b"x")
-    for folder, files in {"peft": ["adapter_config.json", "adapter_model.safetensors"],
-                          "multi": ["unet/adapter_config.json", "unet/adapter_model.safetensors"],
-                          "pipe": ["model_index.json", "unet/diffusion_pytorch_model.safetensors"],
-                          "cn": ["config.json", "diffusion_pytorch_model.fp16.safetensors"],
-                          ".cache": ["x.safetensors"], "sub/.hidden": ["y.safetensors"], "sub/deep": ["z.pt"]}.items():
+    for folder, files in {
+        "peft": ["adapter_config.json", "adapter_model.safetensors"],
+        "multi": ["unet/adapter_config.json", "unet/adapter_model.safetensors"],
+        "pipe": ["model_index.json", "unet/diffusion_pytorch_model.safetensors"],
+        "cn": ["config.json", "diffusion_pytorch_model.fp16.safetensors"],
+        ".cache": ["x.safetensors"],
+        "sub/.hidden": ["y.safetensors"],
+        "sub/deep": ["z.pt"],
+    }.items():
         for file in files:
             (tmp_path / folder / file).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / folder / file).write_bytes(b"x")
     found = {str(f.path.relative_to(tmp_path)): f for f in discover([tmp_path])}
-    assert sorted(found) == ["cn", "loras/a.safetensors", "loras/b.ckpt", "loras/c.pt", "loras/d.pth", "loras/e.bin",
-                             "multi", "peft", "pipe", "sub/deep/z.pt"]
+    assert sorted(found) == [
+        "cn",
+        "loras/a.safetensors",
+        "loras/b.ckpt",
+        "loras/c.pt",
+        "loras/d.pth",
+        "loras/e.bin",
+        "multi",
+        "peft",
+        "pipe",
+        "sub/deep/z.pt",
+    ]
     assert found["pipe"].is_dir and found["pipe"].size == 2  # model_index.json + the weights
 
 
@@ -172,16 +202,20 @@ def test_scan_indexes_the_zoo_as_expected_and_a_rescan_reads_nothing(engine, zoo
             if item.kind in ("lora", "lycoris"):
                 assert modules == row.layer_count > 0 and row.layer_set_id is not None, item.name
             if item.kind == "checkpoint":
-                layers = s.exec(select(func.count()).select_from(LayerSetLayer)
-                                .where(LayerSetLayer.layer_set_id == row.layer_set_id)).one()
+                layers = s.exec(
+                    select(func.count())
+                    .select_from(LayerSetLayer)
+                    .where(LayerSetLayer.layer_set_id == row.layer_set_id)
+                ).one()
                 assert layers == row.layer_count > 0 and modules == 0, item.name
             if item.format in ("kohya", "lycoris"):
                 assert row.tensor_hash == row.training_metadata["sshs_model_hash"], item.name
         assert s.exec(select(ScanRoot.path)).all() == [str(root)]
     # The same base as a diffusers folder and as a single file: one layer set.
     for base in ("sd1", "sdxl"):
-        folder, single = (by_path[str(root / zoo[f"{base}-{kind}"].path.relative_to(zoo.root))]
-                          for kind in ("diffusers", "single"))
+        folder, single = (
+            by_path[str(root / zoo[f"{base}-{kind}"].path.relative_to(zoo.root))] for kind in ("diffusers", "single")
+        )
         assert folder.layer_set_id == single.layer_set_id
     assert by_path[str(root / "adapters" / "sd1-ti-diffusers" / "learned_embeds.bin")].name == "sd1-ti-diffusers"
 
@@ -345,10 +379,20 @@ def test_sidecars_are_imported_once_without_duplicate_previews(engine, zoo, tmp_
     root = copy_items(zoo, tmp_path / "tree", ("sd1-kohya-lora",))
     path = root / "adapters" / "sd1-kohya-lora.safetensors"
     stem = path.with_suffix("")
-    Path(f"{stem}.json").write_text(json.dumps({"description": "a cat", "sd version": "SD1", "activation text":
-                                                "ohwx cat", "preferred weight": 0.8, "notes": "from a1111"}))
-    Path(f"{stem}.civitai.info").write_text(json.dumps({"trainedWords": ["orange cat"], "baseModel": "SD 1.5",
-                                                        "model": {"name": "Orange Cat"}}))
+    Path(f"{stem}.json").write_text(
+        json.dumps(
+            {
+                "description": "a cat",
+                "sd version": "SD1",
+                "activation text": "ohwx cat",
+                "preferred weight": 0.8,
+                "notes": "from a1111",
+            }
+        )
+    )
+    Path(f"{stem}.civitai.info").write_text(
+        json.dumps({"trainedWords": ["orange cat"], "baseModel": "SD 1.5", "model": {"name": "Orange Cat"}})
+    )
     Path(f"{stem}.preview.png").write_bytes(b"\x89PNG fake")
     Path(f"{stem}.png").write_bytes(b"\x89PNG fake too")
     found = read_sidecars(path)
@@ -443,15 +487,17 @@ def _many_loras(folder: Path, n: int, seed: int = 1) -> None:
             tensors[f"{layer.kohya}.lora_down.weight"] = torch.randn(1, inp, generator=gen).half()
             tensors[f"{layer.kohya}.lora_up.weight"] = torch.randn(out, 1, generator=gen).half()
             tensors[f"{layer.kohya}.alpha"] = torch.tensor(1.0).half()
-        save_tensors(folder / f"{i // 50:02d}" / f"lora-{i:03d}.safetensors", tensors,
-                     {"ss_output_name": f"l{seed}-{i}"})
+        save_tensors(
+            folder / f"{i // 50:02d}" / f"lora-{i:03d}.safetensors", tensors, {"ss_output_name": f"l{seed}-{i}"}
+        )
 
 
 def _kill_mid_scan(url: str, root: Path, committed: int, rng: random.Random) -> None:
     """Start a scan, let it commit a batch beyond the ``committed`` rows, then kill -9 it a
     seeded random moment later (mid-batch, mid-probe, mid-commit: wherever it is)."""
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SCAN, url, str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_SCAN, url, str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     watcher = open_catalog(url, migrate=False)
     try:
         deadline = time.monotonic() + 60
@@ -485,8 +531,10 @@ def test_a_killed_scan_leaves_a_consistent_catalog_that_the_next_scan_completes(
         if engine.url.get_backend_name() == "sqlite":
             with engine.connect() as conn:
                 assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
-        done = {path: (a.id, a.sha256, a.size, a.mtime, a.layer_count, a.status, a.probed_with)
-                for path, a in rows(engine).items()}
+        done = {
+            path: (a.id, a.sha256, a.size, a.mtime, a.layer_count, a.status, a.probed_with)
+            for path, a in rows(engine).items()
+        }
         assert len(kept) < len(done) < n, "the kill came too late to test anything"
         # A committed batch survives every later kill whole and unchanged.
         assert {path: done.get(path) for path in kept} == kept
@@ -540,8 +588,10 @@ def test_a_scan_and_tag_edits_in_two_processes_lose_nothing(engine, tmp_path):
     scan([first], engine=engine)
     url = engine.url.render_as_string(hide_password=False)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", code, url, str(arg)], env=env, stderr=subprocess.PIPE)
-             for code, arg in ((_SCANNER, second), (_TAGGER, first))]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url, str(arg)], env=env, stderr=subprocess.PIPE)
+        for code, arg in ((_SCANNER, second), (_TAGGER, first))
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err.decode()[-2000:]

@@ -24,11 +24,18 @@ HEAVY = ("torch", "diffusers", "transformers")
 def loaded_after(code: str) -> dict:
     """Run ``code`` in a fresh interpreter (same environment, so the same layer-map cache);
     return what it printed last as JSON, plus the heavy modules it left in sys.modules."""
-    script = (f"{code}\nimport json as _json, sys as _sys\n"
-              f"print(_json.dumps({{'result': locals().get('result'), "
-              f"'heavy': [m for m in {HEAVY!r} if m in _sys.modules]}}))")
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    script = (
+        f"{code}\nimport json as _json, sys as _sys\n"
+        f"print(_json.dumps({{'result': locals().get('result'), "
+        f"'heavy': [m for m in {HEAVY!r} if m in _sys.modules]}}))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"HF_HUB_OFFLINE": "1"},
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.splitlines()[-1])
 
@@ -40,15 +47,27 @@ def warm_layer_map(base: str) -> None:
         layer_map(base)
 
 
-@pytest.mark.parametrize("name", [
-    "sd1-kohya-lora", "sdxl-kohya-lora", "sd1-diffusers-lora", "sd1-kohya-locon", "sd1-lycoris-loha",
-    "sdxl-ti", "sd2-ti-a1111", "sd1-single", "sdxl-single",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sd1-kohya-lora",
+        "sdxl-kohya-lora",
+        "sd1-diffusers-lora",
+        "sd1-kohya-locon",
+        "sd1-lycoris-loha",
+        "sdxl-ti",
+        "sd2-ti-a1111",
+        "sd1-single",
+        "sdxl-single",
+    ],
+)
 def test_probing_a_safetensors_artifact_loads_no_torch(zoo, name):
     item = zoo[name]
     warm_layer_map(item.base)
-    child = loaded_after(f"from loradex.adapters.model.probe import probe\n"
-                         f"info = probe({str(item.path)!r})\nresult = [info.kind, info.base]")
+    child = loaded_after(
+        f"from loradex.adapters.model.probe import probe\n"
+        f"info = probe({str(item.path)!r})\nresult = [info.kind, info.base]"
+    )
     assert child["result"] == [item.kind, item.base]
     assert child["heavy"] == []
 
@@ -65,13 +84,26 @@ def test_importing_the_error_classes_loads_no_torch():
 
 def test_hashing_a_safetensors_file_loads_no_torch(zoo):
     path = zoo["sd1-kohya-lora"].path
-    child = loaded_after(f"from loradex.adapters.io.hashing import hash_file\n"
-                         f"result = hash_file({str(path)!r}).tensor_hash is not None")
+    child = loaded_after(
+        f"from loradex.adapters.io.hashing import hash_file\nresult = hash_file({str(path)!r}).tensor_hash is not None"
+    )
     assert child == {"result": True, "heavy": []}
 
 
-@pytest.mark.parametrize("module", ["store.db", "store.models", "queries.orm", "queries.compat", "services.records",
-                                    "services.scan", "services.discovery", "services.sidecars", "services.edits"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "store.db",
+        "store.models",
+        "queries.orm",
+        "queries.compat",
+        "services.records",
+        "services.scan",
+        "services.discovery",
+        "services.sidecars",
+        "services.edits",
+    ],
+)
 def test_importing_a_catalog_module_loads_no_torch(module):
     child = loaded_after(f"import loradex.registry.{module}")
     assert child["heavy"] == []
@@ -79,19 +111,30 @@ def test_importing_a_catalog_module_loads_no_torch(module):
 
 def test_the_scripting_api_is_one_import_per_package_and_costs_nothing_until_used():
     # The names a script needs, from the two packages, as the README shows them.
-    child = loaded_after("import loradex.adapters as a, loradex.registry as r, sys\n"
-                         "result = [sorted(a.__all__), sorted(r.__all__), 'sqlalchemy' in sys.modules]")
+    child = loaded_after(
+        "import loradex.adapters as a, loradex.registry as r, sys\n"
+        "result = [sorted(a.__all__), sorted(r.__all__), 'sqlalchemy' in sys.modules]"
+    )
     adapters_api, registry_api, database_loaded = child["result"]
-    assert {"probe", "inspect", "convert", "mix", "resize", "bake", "extract", "rebuild", "Recipe", "run"} \
-        <= set(adapters_api)
+    assert {"probe", "inspect", "convert", "mix", "resize", "bake", "extract", "rebuild", "Recipe", "run"} <= set(
+        adapters_api
+    )
     assert registry_api == ["find", "open_catalog", "publish", "pull", "scan"]
     assert child["heavy"] == [] and database_loaded is False
 
 
-@pytest.mark.parametrize(("package", "name", "module"), [
-    ("adapters", "mix", "ops.mix"), ("adapters", "bake", "ops.bake"), ("adapters", "run", "ops.runner"),
-    ("adapters", "Recipe", "ops.recipe"), ("registry", "open_catalog", "store.db"),
-    ("registry", "scan", "services.scan"), ("registry", "publish", "hub.publish")])
+@pytest.mark.parametrize(
+    ("package", "name", "module"),
+    [
+        ("adapters", "mix", "ops.mix"),
+        ("adapters", "bake", "ops.bake"),
+        ("adapters", "run", "ops.runner"),
+        ("adapters", "Recipe", "ops.recipe"),
+        ("registry", "open_catalog", "store.db"),
+        ("registry", "scan", "services.scan"),
+        ("registry", "publish", "hub.publish"),
+    ],
+)
 def test_a_public_name_is_the_one_its_module_defines(package, name, module):
     import importlib
 

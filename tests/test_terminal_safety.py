@@ -10,11 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from ops_cli import cli
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from loradex.adapters.words import printable
-from ops_cli import cli
 
 #: Clear the screen, set the title, write the clipboard (OSC 52), a link (OSC 8), a C1 CSI, a bidi override.
 HOSTILE = "\x1b]0;TITLE\x07\x1b[2Jcat\x1b]52;c;cm0gLXJm\x07\x1b]8;;http://evil\x1b\\link\u009b31m\u202egnp.exe"
@@ -81,19 +81,21 @@ def test_scan_show_list_and_duplicates_print_escaped(hostile, tmp_path):
         _clean(result)
     shown = cli("show", hostile, catalog=catalog)
     assert "\\x1b]0;TITLE" in shown.stdout and "evil\\x1b]0;pwned" in shown.stdout
-    assert json.loads(cli("show", hostile, "--json", catalog=catalog).stdout)["trigger_words"][0] == \
-        HOSTILE.split(",")[0].strip()
+    assert (
+        json.loads(cli("show", hostile, "--json", catalog=catalog).stdout)["trigger_words"][0]
+        == HOSTILE.split(",")[0].strip()
+    )
 
 
 def test_the_tui_shows_hostile_names_and_metadata_escaped(hostile, tmp_path):
     import asyncio
 
+    from test_tui_detail import plain
     from textual.widgets import Static
 
     from loradex.tui.app import make_app
     from loradex.tui.app.screens.detail import DetailScreen
     from loradex.tui.app.widgets.artifact_table import ArtifactTable
-    from test_tui_detail import plain
 
     catalog = tmp_path / "c.db"
     assert cli("scan", hostile.parent, catalog=str(catalog)).exit_code == 0

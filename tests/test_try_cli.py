@@ -12,14 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from ops_cli import cli, one_error_line
 from PIL import Image
 
 from loradex.adapters.generate import read_record
 from loradex.registry.queries import lookup, orm
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
-
-from ops_cli import cli, one_error_line
 
 FAST = ["--steps", "2", "--size", "32x32"]
 
@@ -43,12 +42,30 @@ def _previews(url: str, name: str) -> list:
 
 def test_try_writes_every_image_and_a_contact_sheet_and_records_previews_of_each_adapter(zoo, tmp_path, scanned):
     out = tmp_path / "grid"
-    result = cli("try", "sd1-kohya-lora:2", f"{zoo['sd1-lycoris-loha'].path}:-1", "--base", zoo["sd1-diffusers"].path,
-                 "--seeds", "3,4", "--scales", "0,1", *FAST, "-o", out, catalog=scanned)
+    result = cli(
+        "try",
+        "sd1-kohya-lora:2",
+        f"{zoo['sd1-lycoris-loha'].path}:-1",
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--seeds",
+        "3,4",
+        "--scales",
+        "0,1",
+        *FAST,
+        "-o",
+        out,
+        catalog=scanned,
+    )
     assert result.exit_code == 0, result.output
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert pngs == ["000-seed3-scale0.png", "001-seed3-scale1.png", "002-seed4-scale0.png", "003-seed4-scale1.png",
-                    "contact-sheet.png"]
+    assert pngs == [
+        "000-seed3-scale0.png",
+        "001-seed3-scale1.png",
+        "002-seed4-scale0.png",
+        "003-seed4-scale1.png",
+        "contact-sheet.png",
+    ]
     assert "recorded 8 previews" in result.stdout
     for name in ("sd1-kohya-lora", "sd1-lycoris-loha"):
         rows = _previews(scanned, name)
@@ -59,8 +76,21 @@ def test_try_writes_every_image_and_a_contact_sheet_and_records_previews_of_each
 
 def test_an_image_of_two_adapters_records_both_with_their_effective_weights(zoo, tmp_path, scanned):
     out = tmp_path / "grid"
-    result = cli("try", "sd1-kohya-lora:3.2", f"{zoo['sd1-lycoris-loha'].path}:-2", "--base", zoo["sd1-diffusers"].path,
-                 "--seeds", "3", "--scales", "0,0.5", *FAST, "-o", out, catalog=scanned)
+    result = cli(
+        "try",
+        "sd1-kohya-lora:3.2",
+        f"{zoo['sd1-lycoris-loha'].path}:-2",
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--seeds",
+        "3",
+        "--scales",
+        "0,0.5",
+        *FAST,
+        "-o",
+        out,
+        catalog=scanned,
+    )
     assert result.exit_code == 0, result.output
     ids = {name: _id(scanned, name) for name in ("sd1-kohya-lora", "sd1-lycoris-loha")}
     for name in ids:
@@ -68,10 +98,13 @@ def test_an_image_of_two_adapters_records_both_with_their_effective_weights(zoo,
         assert [p.base_family for p in rows] == ["sd1", "sd1"]
         assert [[(a["artifact_id"], a["name"], a["weight"]) for a in p.adapters] for p in rows] == [
             [(ids["sd1-kohya-lora"], "sd1-kohya-lora", 0.0), (ids["sd1-lycoris-loha"], "sd1-lycoris-loha", 0.0)],
-            [(ids["sd1-kohya-lora"], "sd1-kohya-lora", 1.6), (ids["sd1-lycoris-loha"], "sd1-lycoris-loha", -1.0)]]
+            [(ids["sd1-kohya-lora"], "sd1-kohya-lora", 1.6), (ids["sd1-lycoris-loha"], "sd1-lycoris-loha", -1.0)],
+        ]
     shown = cli("show", "sd1-lycoris-loha", catalog=scanned).stdout
-    assert (f"preview: {out / '001-seed3-scale0.5.png'} (seed 3, scale 0.5) with sd1-kohya-lora:1.6, "
-            "sd1-lycoris-loha:-1 on sd1 — orange cat, cat") in shown
+    assert (
+        f"preview: {out / '001-seed3-scale0.5.png'} (seed 3, scale 0.5) with sd1-kohya-lora:1.6, "
+        "sd1-lycoris-loha:-1 on sd1 — orange cat, cat"
+    ) in shown
     assert f"preview: {out / '000-seed3-scale0.png'} (seed 3, scale 0) with base alone on sd1" in shown
     with Image.open(out / "contact-sheet.png") as sheet:
         assert sheet.text["Title"].startswith("sd1-kohya-lora.safetensors:3.2 + sd1-lycoris-loha.safetensors:-2: ")
@@ -87,26 +120,67 @@ def _id(url: str, name: str) -> int:
 
 
 def test_a_lora_tag_in_the_prompt_applies_the_catalogued_lora_at_its_weight(zoo, tmp_path, scanned):
-    result = cli("try", "--base", zoo["sd1-diffusers"].path, "--prompt", "an orange cat <lora:sd1-kohya-lora:0.5>",
-                 "--seeds", "1", "--scales", "0,1", *FAST, "-o", tmp_path / "g", "--json", catalog=scanned)
+    result = cli(
+        "try",
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--prompt",
+        "an orange cat <lora:sd1-kohya-lora:0.5>",
+        "--seeds",
+        "1",
+        "--scales",
+        "0,1",
+        *FAST,
+        "-o",
+        tmp_path / "g",
+        "--json",
+        catalog=scanned,
+    )
     assert result.exit_code == 0, result.output
     images = json.loads(result.stdout)["images"]
-    assert [(a["path"], a["weight"]) for i in images for a in i["adapters"]] == \
-        [(str(zoo["sd1-kohya-lora"].path), 0.0), (str(zoo["sd1-kohya-lora"].path), 0.5)]
+    assert [(a["path"], a["weight"]) for i in images for a in i["adapters"]] == [
+        (str(zoo["sd1-kohya-lora"].path), 0.0),
+        (str(zoo["sd1-kohya-lora"].path), 0.5),
+    ]
     assert {i["prompt"] for i in images} == {"an orange cat"}
     assert len(_previews(scanned, "sd1-kohya-lora")) == 2
 
 
 def test_try_prints_the_job_size_before_rendering(zoo, tmp_path):
-    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--seeds", "1,2,3",
-                 "--scales", "0,0.5", *FAST, "-o", tmp_path / "g")
+    result = cli(
+        "try",
+        zoo["sd1-kohya-lora"].path,
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--seeds",
+        "1,2,3",
+        "--scales",
+        "0,0.5",
+        *FAST,
+        "-o",
+        tmp_path / "g",
+    )
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[0] == "job: 6 images (3 seeds × 2 scales), 12 steps in all"
 
 
 def test_try_json_is_only_the_document_with_every_image_record(zoo, tmp_path):
-    result = cli("try", f"{zoo['sd1-kohya-lora'].path}:0.8", "--base", zoo["sd1-diffusers"].path, "--prompt",
-                 "  a red  barn ", "--scales", "0,1", "--seeds", "5", *FAST, "-o", tmp_path / "g", "--json")
+    result = cli(
+        "try",
+        f"{zoo['sd1-kohya-lora'].path}:0.8",
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--prompt",
+        "  a red  barn ",
+        "--scales",
+        "0,1",
+        "--seeds",
+        "5",
+        *FAST,
+        "-o",
+        tmp_path / "g",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["job"] == {"images": 2, "steps": 4} and doc["previews_recorded"] is None
@@ -121,16 +195,41 @@ def test_try_json_is_only_the_document_with_every_image_record(zoo, tmp_path):
 
 def test_every_png_carries_a1111_parameters(zoo, tmp_path):
     out = tmp_path / "g"
-    result = cli("try", f"{zoo['sd1-kohya-lora'].path}:0.7", "--base", zoo["sd1-diffusers"].path, "--prompt", "a cat",
-                 "--negative", "blurry", "--seeds", "9", "--scales", "1", "--sampler", "euler a", "--cfg", "5.5", *FAST,
-                 "-o", out)
+    result = cli(
+        "try",
+        f"{zoo['sd1-kohya-lora'].path}:0.7",
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--prompt",
+        "a cat",
+        "--negative",
+        "blurry",
+        "--seeds",
+        "9",
+        "--scales",
+        "1",
+        "--sampler",
+        "euler a",
+        "--cfg",
+        "5.5",
+        *FAST,
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     with Image.open(out / "000-seed9-scale1.png") as im:
         text = im.text["parameters"]
     prompt, negative, settings = text.split("\n")
     assert prompt == "a cat <lora:sd1-kohya-lora:0.7>" and negative == "Negative prompt: blurry"
-    for field in ("Steps: 2", "Sampler: Euler a", "CFG scale: 5.5", "Seed: 9", "Size: 32x32", "Model hash: ",
-                  'Lora hashes: "sd1-kohya-lora: '):
+    for field in (
+        "Steps: 2",
+        "Sampler: Euler a",
+        "CFG scale: 5.5",
+        "Seed: 9",
+        "Size: 32x32",
+        "Model hash: ",
+        'Lora hashes: "sd1-kohya-lora: ',
+    ):
         assert field in settings
 
 
@@ -150,8 +249,25 @@ def _offered_samplers() -> list[str]:
 @pytest.mark.parametrize("sampler", _offered_samplers())
 def test_every_sampler_the_help_offers_renders_with_clip_skip_2(zoo, tmp_path, sampler):
     out = tmp_path / "g"
-    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--sampler", sampler,
-                 "--clip-skip", "2", "--prompt", "a (cat:1.2)", "--seeds", "1", "--scales", "1", *FAST, "-o", out)
+    result = cli(
+        "try",
+        zoo["sd1-kohya-lora"].path,
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--sampler",
+        sampler,
+        "--clip-skip",
+        "2",
+        "--prompt",
+        "a (cat:1.2)",
+        "--seeds",
+        "1",
+        "--scales",
+        "1",
+        *FAST,
+        "-o",
+        out,
+    )
     assert result.exit_code == 0, result.output
     with Image.open(out / "000-seed1-scale1.png") as im:
         settings = im.text["parameters"].splitlines()[-1]
@@ -159,8 +275,21 @@ def test_every_sampler_the_help_offers_renders_with_clip_skip_2(zoo, tmp_path, s
 
 
 def test_a_clip_skip_beyond_the_text_encoder_s_layers_is_one_line(zoo, tmp_path):
-    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--clip-skip", "99",
-                 "--seeds", "1", "--scales", "1", *FAST, "-o", tmp_path / "g")
+    result = cli(
+        "try",
+        zoo["sd1-kohya-lora"].path,
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--clip-skip",
+        "99",
+        "--seeds",
+        "1",
+        "--scales",
+        "1",
+        *FAST,
+        "-o",
+        tmp_path / "g",
+    )
     one_error_line(result, "--clip-skip 99", "layers")
 
 
@@ -182,8 +311,9 @@ def test_the_late_failing_base_fails_only_when_loaded(zoo, tmp_path, late_failin
     one_error_line(result, "could not load")
 
 
-@pytest.mark.parametrize("case", ["output under a file", "another family", "bad size", "controlnet without image",
-                                  "missing control image"])
+@pytest.mark.parametrize(
+    "case", ["output under a file", "another family", "bad size", "controlnet without image", "missing control image"]
+)
 def test_every_check_that_needs_no_base_runs_before_it_loads(zoo, tmp_path, late_failing_base, case):
     lora, out = str(zoo["sd1-kohya-lora"].path), tmp_path / "g"
     args, words = [lora], []
@@ -197,8 +327,10 @@ def test_every_check_that_needs_no_base_runs_before_it_loads(zoo, tmp_path, late
     elif case == "controlnet without image":
         args, words = [str(zoo["sd1-controlnet-diffusers"].path)], ["control image"]
     else:
-        args, words = [str(zoo["sd1-controlnet-diffusers"].path), "--control-image", str(tmp_path / "no.png")], \
-            ["no.png", "no such image"]
+        args, words = (
+            [str(zoo["sd1-controlnet-diffusers"].path), "--control-image", str(tmp_path / "no.png")],
+            ["no.png", "no such image"],
+        )
     result = cli("try", *args, "--base", late_failing_base, "--steps", "2", "-o", out)
     line = one_error_line(result, *words)
     assert "could not load" not in line and "job:" not in result.stderr
@@ -210,8 +342,19 @@ def test_eval_into_an_unwritable_folder_says_so_before_loading_the_base(zoo, tmp
     (tmp_path / "a-file").write_text("")
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a cat\n")
-    result = cli("eval", zoo["sd1-kohya-lora"].path, "--base", late_failing_base, "--prompts", prompts, "--clip",
-                 tiny_clip_folder(tmp_path / "clip"), *FAST, "-o", tmp_path / "a-file" / "eval")
+    result = cli(
+        "eval",
+        zoo["sd1-kohya-lora"].path,
+        "--base",
+        late_failing_base,
+        "--prompts",
+        prompts,
+        "--clip",
+        tiny_clip_folder(tmp_path / "clip"),
+        *FAST,
+        "-o",
+        tmp_path / "a-file" / "eval",
+    )
     one_error_line(result, "a-file", "cannot write")
 
 
@@ -231,21 +374,40 @@ def test_a_lora_for_another_base_is_one_line_naming_it(zoo, tmp_path):
 
 def test_a_single_file_base_without_its_configs_offline_says_the_two_ways_to_give_them(zoo, tmp_path):
     result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-single"].path, *FAST, "-o", tmp_path / "g")
-    one_error_line(result, zoo["sd1-single"].path.name, "stable-diffusion-v1-5/stable-diffusion-v1-5", "hf download",
-                   "--config")
+    one_error_line(
+        result, zoo["sd1-single"].path.name, "stable-diffusion-v1-5/stable-diffusion-v1-5", "hf download", "--config"
+    )
 
 
 #: The files of stable-diffusion-v1-5/stable-diffusion-v1-5 on the Hub (its listing, weights included).
 _SD15_REPO_FILES = [
-    ".gitattributes", "README.md", "model_index.json", "v1-inference.yaml", "v1-5-pruned.ckpt",
-    "v1-5-pruned.safetensors", "v1-5-pruned-emaonly.ckpt", "v1-5-pruned-emaonly.safetensors",
-    "feature_extractor/preprocessor_config.json", "scheduler/scheduler_config.json",
-    "safety_checker/config.json", "safety_checker/model.safetensors", "safety_checker/pytorch_model.bin",
-    "text_encoder/config.json", "text_encoder/model.safetensors", "text_encoder/pytorch_model.bin",
-    "tokenizer/merges.txt", "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json",
-    "tokenizer/vocab.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
-    "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.bin", "vae/config.json",
-    "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.bin",
+    ".gitattributes",
+    "README.md",
+    "model_index.json",
+    "v1-inference.yaml",
+    "v1-5-pruned.ckpt",
+    "v1-5-pruned.safetensors",
+    "v1-5-pruned-emaonly.ckpt",
+    "v1-5-pruned-emaonly.safetensors",
+    "feature_extractor/preprocessor_config.json",
+    "scheduler/scheduler_config.json",
+    "safety_checker/config.json",
+    "safety_checker/model.safetensors",
+    "safety_checker/pytorch_model.bin",
+    "text_encoder/config.json",
+    "text_encoder/model.safetensors",
+    "text_encoder/pytorch_model.bin",
+    "tokenizer/merges.txt",
+    "tokenizer/special_tokens_map.json",
+    "tokenizer/tokenizer_config.json",
+    "tokenizer/vocab.json",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "unet/diffusion_pytorch_model.fp16.safetensors",
+    "unet/diffusion_pytorch_model.bin",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.safetensors",
+    "vae/diffusion_pytorch_model.bin",
 ]
 
 
@@ -276,16 +438,31 @@ def test_the_offline_hint_s_hf_download_command_fetches_the_configs_and_no_weigh
     allow, ignore = _hf_download_patterns(command)
     fetched = set(filter_repo_objects(_SD15_REPO_FILES, allow_patterns=allow, ignore_patterns=ignore))
     # What diffusers' single-file loader itself takes from the config repo (its allow_patterns).
-    needed = set(filter_repo_objects(_SD15_REPO_FILES, allow_patterns=["**/*.json", "*.json", "*.txt", "**/*.txt",
-                                                                       "**/*.model"]))
+    needed = set(
+        filter_repo_objects(_SD15_REPO_FILES, allow_patterns=["**/*.json", "*.json", "*.txt", "**/*.txt", "**/*.model"])
+    )
     assert fetched == needed
     assert {"model_index.json", "unet/config.json", "tokenizer/vocab.json", "tokenizer/merges.txt"} <= fetched
     assert not [f for f in fetched if f.endswith((".safetensors", ".bin", ".ckpt"))]
 
 
 def test_a_single_file_base_renders_with_a_config_folder(zoo, tmp_path):
-    result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-single"].path, "--config",
-                 zoo["sd1-diffusers"].path, "--scales", "1", "--seeds", "1", *FAST, "-o", tmp_path / "g", "--json")
+    result = cli(
+        "try",
+        zoo["sd1-kohya-lora"].path,
+        "--base",
+        zoo["sd1-single"].path,
+        "--config",
+        zoo["sd1-diffusers"].path,
+        "--scales",
+        "1",
+        "--seeds",
+        "1",
+        *FAST,
+        "-o",
+        tmp_path / "g",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     (image,) = json.loads(result.stdout)["images"]
     assert image["base"]["path"] == str(zoo["sd1-single"].path)
@@ -301,10 +478,31 @@ main()
 
 def test_ctrl_c_mid_grid_keeps_the_finished_images_recorded_and_exits_130(zoo, tmp_path, scanned):
     out = tmp_path / "grid"
-    args = ["--catalog", scanned, "try", "sd1-kohya-lora", "--base", str(zoo["sd1-diffusers"].path), "--seeds",
-            "1,2,3,4", "--scales", "0,0.5,1", "--steps", "40", "--size", "32x32", "-o", str(out)]
-    proc = subprocess.Popen([sys.executable, "-c", _SLOW_TRY, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    args = [
+        "--catalog",
+        scanned,
+        "try",
+        "sd1-kohya-lora",
+        "--base",
+        str(zoo["sd1-diffusers"].path),
+        "--seeds",
+        "1,2,3,4",
+        "--scales",
+        "0,0.5,1",
+        "--steps",
+        "40",
+        "--size",
+        "32x32",
+        "-o",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_TRY, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     deadline = time.monotonic() + 120
     while not list(out.glob("0*.png")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -333,13 +531,33 @@ def test_eval_scores_each_scale_and_writes_a_plot_and_a_csv(zoo, tmp_path):
     refs.mkdir()
     Image.new("RGB", (32, 32), "orange").save(refs / "r.png")
     out = tmp_path / "eval"
-    result = cli("eval", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-diffusers"].path, "--prompts", prompts,
-                 "--scales", "0,1", "--seeds", "1", "--reference-dir", refs, "--clip", clip, *FAST, "-o", out, "--json")
+    result = cli(
+        "eval",
+        zoo["sd1-kohya-lora"].path,
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--prompts",
+        prompts,
+        "--scales",
+        "0,1",
+        "--seeds",
+        "1",
+        "--reference-dir",
+        refs,
+        "--clip",
+        clip,
+        *FAST,
+        "-o",
+        out,
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [(r["scale"], r["images"]) for r in doc["rows"]] == [(0.0, 2), (1.0, 2)]
-    assert all(0 <= r["clip_score"] <= 100 and -1 <= r["mean_cosine"] <= 1 and r["reference_cosine"] is not None
-               for r in doc["rows"])
+    assert all(
+        0 <= r["clip_score"] <= 100 and -1 <= r["mean_cosine"] <= 1 and r["reference_cosine"] is not None
+        for r in doc["rows"]
+    )
     assert (out / "scores.csv").read_text().splitlines()[0] == "scale,images,clip_score,mean_cosine,reference_cosine"
     with Image.open(out / "scores.png") as im:
         im.verify()
@@ -347,11 +565,30 @@ def test_eval_scores_each_scale_and_writes_a_plot_and_a_csv(zoo, tmp_path):
 
 def test_show_lists_the_quick_test_previews_with_seed_and_scale(zoo, tmp_path, scanned):
     out = tmp_path / "grid"
-    assert cli("try", "sd1-kohya-lora", "--base", zoo["sd1-diffusers"].path, "--seeds", "7", "--scales", "0.5",
-               "--prompt", "a barn", *FAST, "-o", out, catalog=scanned).exit_code == 0
+    assert (
+        cli(
+            "try",
+            "sd1-kohya-lora",
+            "--base",
+            zoo["sd1-diffusers"].path,
+            "--seeds",
+            "7",
+            "--scales",
+            "0.5",
+            "--prompt",
+            "a barn",
+            *FAST,
+            "-o",
+            out,
+            catalog=scanned,
+        ).exit_code
+        == 0
+    )
     shown = cli("show", "sd1-kohya-lora", catalog=scanned)
-    assert f"preview: {out / '000-seed7-scale0.5.png'} (seed 7, scale 0.5) with sd1-kohya-lora:0.5 on sd1 — a barn" \
+    assert (
+        f"preview: {out / '000-seed7-scale0.5.png'} (seed 7, scale 0.5) with sd1-kohya-lora:0.5 on sd1 — a barn"
         in shown.stdout
+    )
 
 
 def test_a_hub_id_base_loads_from_the_local_cache_offline(zoo, tmp_path):
@@ -364,10 +601,26 @@ def test_a_hub_id_base_loads_from_the_local_cache_offline(zoo, tmp_path):
     shutil.copytree(zoo["sd1-diffusers"].path, repo / "snapshots" / commit)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
-    args = ["try", str(zoo["sd1-kohya-lora"].path), "--base", "someone/tiny-sd1", "--seeds", "1", "--scales", "1",
-            *FAST, "-o", str(tmp_path / "g"), "--json"]
-    run = subprocess.run([sys.executable, "-c", _SLOW_TRY, *args], capture_output=True, text=True,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")})
+    args = [
+        "try",
+        str(zoo["sd1-kohya-lora"].path),
+        "--base",
+        "someone/tiny-sd1",
+        "--seeds",
+        "1",
+        "--scales",
+        "1",
+        *FAST,
+        "-o",
+        str(tmp_path / "g"),
+        "--json",
+    ]
+    run = subprocess.run(
+        [sys.executable, "-c", _SLOW_TRY, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")},
+    )
     assert run.returncode == 0, run.stderr
     (image,) = json.loads(run.stdout)["images"]
     assert image["base"]["path"] == str(repo / "snapshots" / commit)
@@ -375,8 +628,12 @@ def test_a_hub_id_base_loads_from_the_local_cache_offline(zoo, tmp_path):
 
 def test_a_hub_id_not_in_the_cache_offline_is_one_line(zoo, tmp_path):
     args = ["try", str(zoo["sd1-kohya-lora"].path), "--base", "someone/absent", *FAST, "-o", str(tmp_path / "g")]
-    run = subprocess.run([sys.executable, "-c", _SLOW_TRY, *args], capture_output=True, text=True,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")})
+    run = subprocess.run(
+        [sys.executable, "-c", _SLOW_TRY, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")},
+    )
     assert run.returncode == 1
     (line,) = run.stderr.strip().splitlines()
     assert line.startswith("error: ") and "someone/absent" in line and "cache" in line

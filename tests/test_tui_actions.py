@@ -16,9 +16,9 @@ from textual.widgets import Input, Select, TextArea
 
 from loradex.adapters.progress import ProgressEvent
 from loradex.registry.queries import lookup, orm
+from loradex.registry.services.scan import scan
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
-from loradex.registry.services.scan import scan
 from loradex.tui.app import make_app
 from loradex.tui.app.jobs import Job
 from loradex.tui.app.screens.confirm import ConfirmDialog
@@ -310,8 +310,13 @@ async def test_quick_test_renders_on_the_tiny_base_shows_the_sheet_and_records_p
         await until(pilot, lambda: isinstance(app.screen, QuickTestDialog))
         form = app.screen
         assert form.query_one("#base", Select).value == str(base)  # the diffusers folder of the LoRA's family
-        for key, value in {"prompt": "an orange cat", "seeds": "1", "scales": "0,1", "steps": "2",
-                           "size": "32x32"}.items():
+        for key, value in {
+            "prompt": "an orange cat",
+            "seeds": "1",
+            "scales": "0,1",
+            "steps": "2",
+            "size": "32x32",
+        }.items():
             form.query_one(f"#{key}", Input).value = value
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, SheetScreen), timeout=60)
@@ -355,8 +360,14 @@ async def test_the_quick_test_form_renders_a_controlnet_from_a_control_image_wit
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, QuickTestDialog))
         form = app.screen
-        for key, value in {"prompt": "a house", "seeds": "1", "scales": "1", "steps": "2", "size": "32x32",
-                           "control": str(photo)}.items():
+        for key, value in {
+            "prompt": "a house",
+            "seeds": "1",
+            "scales": "1",
+            "steps": "2",
+            "size": "32x32",
+            "control": str(photo),
+        }.items():
             form.query_one(f"#{key}", Input).value = value
         form.query_one("#canny", Checkbox).value = True
         out = tmp_path / "cn"

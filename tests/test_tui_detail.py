@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual_image.widget import HalfcellImage
+from tui_catalog import LORA, PROMPT, example_catalog  # tests/ is on sys.path under pytest
 
 from loradex.tui.app import make_app
 from loradex.tui.app.screens.detail import DetailScreen
 from loradex.tui.app.screens.main import MainScreen
 from loradex.tui.app.widgets.block_chart import BlockChart
 from loradex.tui.app.widgets.previews import PreviewCard
-from textual_image.widget import HalfcellImage
-
-from tui_catalog import LORA, PROMPT, example_catalog  # tests/ is on sys.path under pytest
 
 SIZE = (160, 45)
 
@@ -61,16 +60,34 @@ def test_the_detail_of_a_lora_shows_every_section(catalog):
 async def _every_section(app, catalog):
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_detail(pilot, LORA)
-        text = {name: plain(screen.query_one(f"#{name}"))
-                for name in ("metadata", "hashes", "trigger-words", "blocks", "fits", "lineage", "publications",
-                                 "training-metadata")}
+        text = {
+            name: plain(screen.query_one(f"#{name}"))
+            for name in (
+                "metadata",
+                "hashes",
+                "trigger-words",
+                "blocks",
+                "fits",
+                "lineage",
+                "publications",
+                "training-metadata",
+            )
+        }
         a = screen.artifact
 
         meta = text["metadata"]
         assert "zoo/adapters/sd1-kohya-lora.safetensors" in meta and "file missing" not in meta
         assert str(catalog.parent) not in meta  # shown relative to the catalog's folder
-        for shown in ("lora (kohya)", "sd1", "cross-attention input width 768", "ss_base_model_version=sd_v1",
-                      "292.1 KB", "F16", "ranks", "84 (text_encoder 12, unet 72)"):
+        for shown in (
+            "lora (kohya)",
+            "sd1",
+            "cross-attention input width 768",
+            "ss_base_model_version=sd_v1",
+            "292.1 KB",
+            "F16",
+            "ranks",
+            "84 (text_encoder 12, unet 72)",
+        ):
             assert shown in meta, shown
 
         assert a.sha256 in text["hashes"] and a.autov2 in text["hashes"] and a.tensor_hash in text["hashes"]
@@ -91,7 +108,10 @@ async def _every_section(app, catalog):
         assert all(r[1] == "12" and r[2] == "4" for r in rows)
 
         fits = text["fits"].splitlines()
-        assert fits[0].split()[0] in ("tiny-sd1.ckpt", "tiny-sd1.safetensors") and fits[0].split()[-2:] == ["84/84", "compatible"]
+        assert fits[0].split()[0] in ("tiny-sd1.ckpt", "tiny-sd1.safetensors") and fits[0].split()[-2:] == [
+            "84/84",
+            "compatible",
+        ]
         assert any(line.startswith("tiny-sdxl ") and "20/84" in line and "incompatible" in line for line in fits)
 
         assert "used in mix (×0.6) → not catalogued" in text["lineage"]
@@ -128,7 +148,9 @@ async def _other_kinds(app):
         assert "family compatible" in fits and "family incompatible" in fits
         await pilot.press("escape")
 
-        screen = await open_detail(pilot, "tiny-sd2", "kind:checkpoint tiny-sd2")  # a checkpoint: the adapters that fit it
+        screen = await open_detail(
+            pilot, "tiny-sd2", "kind:checkpoint tiny-sd2"
+        )  # a checkpoint: the adapters that fit it
         fits = screen.query_one("#fits")
         assert fits.border_title == "adapters that fit this checkpoint"
         assert "sd2-kohya-lora" in plain(fits) and "sd1-kohya-lora" not in plain(fits)
@@ -150,8 +172,13 @@ async def main():
         print(json.dumps([type(app.screen).__name__, "torch" in sys.modules]))
 asyncio.run(main())
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == ["DetailScreen", False]
 
@@ -167,11 +194,27 @@ def test_a_preview_caption_names_every_adapter_applied_with_its_weight(catalog):
     with open_session(engine) as session:
         ids = {a.name: a.id for a in session.exec(select(Artifact).where(Artifact.name.in_([LORA, "sd1-kohya-locon"])))}
         first = session.exec(select(Preview).where(Preview.artifact_id == ids[LORA]).order_by(Preview.id)).first()
-        session.add(Preview(artifact_id=ids[LORA], path=first.path, prompt=PROMPT, seed=1, scale=1.0,
-                            source="quicktest", base_family="sd1", adapters=[
-                                {"artifact_id": ids[LORA], "name": LORA, "kind": "lora", "sha256": "", "weight": 3.2},
-                                {"artifact_id": ids["sd1-kohya-locon"], "name": "sd1-kohya-locon", "kind": "lora",
-                                 "sha256": "", "weight": -2.0}]))
+        session.add(
+            Preview(
+                artifact_id=ids[LORA],
+                path=first.path,
+                prompt=PROMPT,
+                seed=1,
+                scale=1.0,
+                source="quicktest",
+                base_family="sd1",
+                adapters=[
+                    {"artifact_id": ids[LORA], "name": LORA, "kind": "lora", "sha256": "", "weight": 3.2},
+                    {
+                        "artifact_id": ids["sd1-kohya-locon"],
+                        "name": "sd1-kohya-locon",
+                        "kind": "lora",
+                        "sha256": "",
+                        "weight": -2.0,
+                    },
+                ],
+            )
+        )
         session.commit()
     engine.dispose()
     captions = asyncio.run(_captions(make_app(catalog)))

@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from ops_cli import cli_json
 
 from loradex.tui.app import make_app
 from loradex.tui.app.widgets.artifact_table import COLUMNS
-
-from ops_cli import cli_json
 
 EXAMPLE = Path(__file__).parent.parent / "catalog.db.example"
 SIZE = (160, 45)
@@ -49,7 +48,9 @@ async def test_plain_text_in_the_filter_shows_exactly_the_rows_of_list_text(exam
 
 
 async def test_filter_words_narrow_like_list_options(example):
-    expected = [a["name"] for a in cli_json("list", "--kind", "lora", "--base", "sdxl", catalog=str(example))["artifacts"]]
+    expected = [
+        a["name"] for a in cli_json("list", "--kind", "lora", "--base", "sdxl", catalog=str(example))["artifacts"]
+    ]
     app = make_app(example)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("slash", *"kind:lora base:sdxl")

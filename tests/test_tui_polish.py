@@ -8,17 +8,20 @@ import shutil
 from pathlib import Path
 
 import pytest
+from ops_cli import cli_json  # tests/ is on sys.path under pytest
 from PIL import Image
 from rich.syntax import Syntax
+from test_tui_actions import add_to_tray, errors, notes, until
 from textual.widgets import Input, Label, Markdown, Select, Static
 from textual_image.widget import HalfcellImage
+from tui_catalog import example_catalog
 
 from loradex.adapters.ops.recipe import read_recipe
 from loradex.registry.queries import orm
 from loradex.registry.services import edits
+from loradex.registry.services.scan import scan
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
-from loradex.registry.services.scan import scan
 from loradex.tui.app import make_app
 from loradex.tui.app.screens.mix_tray import MixTrayScreen
 from loradex.tui.app.screens.publish import PublishPreview
@@ -26,10 +29,6 @@ from loradex.tui.app.screens.sheet import SheetScreen
 from loradex.tui.app.widgets.artifact_table import COLUMNS, ArtifactTable, fit
 from loradex.tui.app.widgets.block_chart import BlockChart
 from loradex.tui.app.widgets.facets import Facet
-
-from ops_cli import cli_json  # tests/ is on sys.path under pytest
-from test_tui_actions import add_to_tray, errors, notes, until
-from tui_catalog import example_catalog
 
 SIZE = (160, 45)
 
@@ -74,8 +73,9 @@ async def test_a_quoted_tag_with_blanks_filters_like_list_tag(example):
         assert not app.screen.query_one("#filter", Input).border_subtitle
 
 
-@pytest.mark.parametrize(("typed", "why"), [("rank>=abc", "rank takes a whole number"),
-                                            ("rank<=", "rank takes a whole number")])
+@pytest.mark.parametrize(
+    ("typed", "why"), [("rank>=abc", "rank takes a whole number"), ("rank<=", "rank takes a whole number")]
+)
 async def test_a_value_the_filter_cannot_read_is_said_under_it_and_the_rows_stay(example, typed, why):
     app = make_app(example)
     async with app.run_test(size=SIZE) as pilot:
@@ -146,8 +146,10 @@ async def test_the_publish_preview_shows_the_front_matter_as_yaml(example):
         await pilot.pause()
         front = app.screen.query_one("#front-matter", Static).content
         assert isinstance(front, Syntax) and front.lexer.name == "YAML"
-        assert front.code == "---\nlicense: mit\nbase_model: runwayml/stable-diffusion-v1-5\ntags:\n- lora\n" \
-                             "- stable-diffusion\n---"
+        assert (
+            front.code == "---\nlicense: mit\nbase_model: runwayml/stable-diffusion-v1-5\ntags:\n- lora\n"
+            "- stable-diffusion\n---"
+        )
         body = app.screen.query_one("#markdown", Markdown).source
         assert body.lstrip().startswith("# sd1-kohya-lora") and "license" not in body
 
@@ -188,12 +190,17 @@ async def test_the_mix_tray_mixes_by_svd_at_a_rank_into_the_catalogs_outputs_fol
         await pilot.pause(0.3)  # a button ignores a second click while it still shows the first
         await pilot.click("#mix")
         await until(pilot, lambda: any(n.startswith("Mixed") for n in notes(app)), timeout=120)
-        assert not errors(app) and out.is_file() and sorted(p.name for p in lib.iterdir()) == [
-            "sd1-kohya-locon.safetensors", "sd1-kohya-lora.safetensors"]
+        assert (
+            not errors(app)
+            and out.is_file()
+            and sorted(p.name for p in lib.iterdir()) == ["sd1-kohya-locon.safetensors", "sd1-kohya-lora.safetensors"]
+        )
     recipe = read_recipe(out)
     assert recipe.params["method"] == "svd" and recipe.params["rank"] == 2
-    assert [(Path(i.ref).name, i.weight) for i in recipe.loras] == [("sd1-kohya-lora.safetensors", 0.8),
-                                                                    ("sd1-kohya-locon.safetensors", 0.5)]
+    assert [(Path(i.ref).name, i.weight) for i in recipe.loras] == [
+        ("sd1-kohya-lora.safetensors", 0.8),
+        ("sd1-kohya-locon.safetensors", 0.5),
+    ]
 
 
 async def test_the_rank_bars_are_drawn_in_the_themes_primary_colour_not_the_error_colour(example):
@@ -204,7 +211,7 @@ async def test_the_rank_bars_are_drawn_in_the_themes_primary_colour_not_the_erro
         await pilot.press("enter")
         await until(pilot, lambda: app.screen.query(BlockChart) and app.screen.query_one(BlockChart).block_layers)
         text = app.screen.query_one(BlockChart).content
-        bars = {str(span.style) for span in text.spans if "█" in text.plain[span.start:span.end]}
+        bars = {str(span.style) for span in text.spans if "█" in text.plain[span.start : span.end]}
         theme = app.current_theme
         assert str(theme.primary) in bars and not {str(theme.error), "magenta"} & bars
 

@@ -12,9 +12,9 @@ and look at the SVGs in ``__snapshots__`` before committing them.
 
 from __future__ import annotations
 
-from loradex.tui.app import make_app
-
 from tui_catalog import LORA, example_catalog  # tests/ is on sys.path under pytest
+
+from loradex.tui.app import make_app
 
 SIZE = (160, 45)
 

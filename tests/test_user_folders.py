@@ -26,9 +26,26 @@ def run_pytest(tmp_path: Path, test_source: str) -> subprocess.CompletedProcess:
     (tmp_path / "test_planted.py").write_text(test_source)
     env = {k: v for k, v in os.environ.items() if k not in user_folders.REDIRECTED}
     env |= {"HOME": str(home), "PYTHONPATH": str(TESTS)}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "user_folders", "-p", "no:cacheprovider",
-                           "--rootdir", str(tmp_path), str(tmp_path / "test_planted.py")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "user_folders",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_planted.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_default_catalog_is_the_tests_own(tmp_path):
@@ -44,19 +61,22 @@ def test_the_hub_cache_and_token_are_the_sessions_own():
 
 
 def test_a_session_that_writes_the_users_catalog_fails(tmp_path):
-    run = run_pytest(tmp_path, "import user_folders\n"
-                               "def test_writes():\n"
-                               "    user_folders.REAL.catalog.write_bytes(b'overwritten')\n")
+    run = run_pytest(
+        tmp_path, "import user_folders\ndef test_writes():\n    user_folders.REAL.catalog.write_bytes(b'overwritten')\n"
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     assert "touched the user's own folders" in run.stdout
     assert f"changed {tmp_path / 'home' / '.local' / 'share' / 'loradex' / 'catalog.db'}" in run.stdout
 
 
 def test_a_session_using_the_default_catalog_leaves_the_users_alone(tmp_path):
-    run = run_pytest(tmp_path, "from loradex.registry.store.db import default_catalog_path, open_catalog\n"
-                               "def test_creates_the_default_catalog():\n"
-                               "    open_catalog(str(default_catalog_path())).dispose()\n"
-                               "    assert default_catalog_path().exists()\n")
+    run = run_pytest(
+        tmp_path,
+        "from loradex.registry.store.db import default_catalog_path, open_catalog\n"
+        "def test_creates_the_default_catalog():\n"
+        "    open_catalog(str(default_catalog_path())).dispose()\n"
+        "    assert default_catalog_path().exists()\n",
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert (tmp_path / "home" / ".local" / "share" / "loradex" / "catalog.db").read_bytes() == b"the user's catalog"
     assert sorted(p.name for p in (tmp_path / "home").rglob("*")) == [".local", "catalog.db", "loradex", "share"]

@@ -6,17 +6,23 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from ops_cli import scanned
 
 from loradex.adapters.model.artifact import FAMILIES, KINDS
 from loradex.adapters.ops.options import DTYPES, FORMATS, OPS
 from loradex.adapters.vocabulary import Dtype, Family, Kind, Op, Safety, Status, TargetFormat
 from loradex.registry.queries.table import STATUSES
-from ops_cli import scanned
 
 
 def test_the_option_tables_are_the_vocabulary():
-    assert (KINDS, FAMILIES, STATUSES, OPS, FORMATS, tuple(DTYPES)) == \
-        (tuple(Kind), tuple(Family), tuple(Status), tuple(Op), tuple(TargetFormat), tuple(Dtype))
+    assert (KINDS, FAMILIES, STATUSES, OPS, FORMATS, tuple(DTYPES)) == (
+        tuple(Kind),
+        tuple(Family),
+        tuple(Status),
+        tuple(Op),
+        tuple(TargetFormat),
+        tuple(Dtype),
+    )
 
 
 def test_a_member_is_its_string():

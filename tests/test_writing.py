@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from io_helpers import CODES, leftovers, same, sample_tensors  # tests/ is on sys.path under pytest
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
@@ -20,9 +21,6 @@ from loradex.adapters.io.atomic import atomic_path
 from loradex.adapters.io.hashing import FileHashes, hash_file
 from loradex.adapters.io.reader import SafetensorsFile
 from loradex.adapters.io.writer import SafetensorsWriter, save_tensors
-
-from io_helpers import CODES, leftovers, same, sample_tensors  # tests/ is on sys.path under pytest
-
 
 # --------------------------------------------------------------------------------------------
 # SafetensorsWriter
@@ -102,8 +100,10 @@ def test_writer_rejects_tensors_that_do_not_match_the_layout(
 def write_mixed(path: Path, source: Path, write_behind: int, hashes: bool = False) -> FileHashes | None:
     """Every way of appending a tensor through one writer; returns its hashes (with ``hashes``)."""
     layout = [("a", "F32", (64,)), ("b", "F16", (3, 5)), ("c", "BF16", (5,)), ("d", "F32", (4,))]
-    with SafetensorsFile(source) as src, SafetensorsWriter(path, layout, {"h": "1" * 8},
-                                                           write_behind=write_behind, hashes=hashes) as w:
+    with (
+        SafetensorsFile(source) as src,
+        SafetensorsWriter(path, layout, {"h": "1" * 8}, write_behind=write_behind, hashes=hashes) as w,
+    ):
         w.write("a", torch.arange(64.0))
         w.write("b", torch.ones(3, 5, dtype=torch.float16))
         w.copy_from("c", src.fileno(), src.info("c").start)
@@ -149,9 +149,7 @@ def test_write_behind_failure_surfaces_in_the_caller_and_removes_the_temp_file(t
 
 
 @pytest.mark.parametrize("write_behind", [0, 1 << 20], ids=["in line", "write-behind"])
-@pytest.mark.parametrize(
-    "interrupt", [RuntimeError("boom"), KeyboardInterrupt()], ids=["exception", "ctrl-c"]
-)
+@pytest.mark.parametrize("interrupt", [RuntimeError("boom"), KeyboardInterrupt()], ids=["exception", "ctrl-c"])
 def test_interrupted_write_leaves_no_output_and_no_temp_file(
     tmp_path: Path, interrupt: BaseException, write_behind: int
 ) -> None:

@@ -15,7 +15,6 @@ from loradex.adapters.zoo import TINY, Zoo, tiny_single_file, write_clip_tokeniz
 from loradex.adapters.zoo.models import build_models
 
 
-
 def _tensors(path) -> dict[str, torch.Tensor]:
     with safe_open(path, "pt") as f:
         return {k: f.get_tensor(k) for k in f.keys()}
@@ -34,7 +33,11 @@ def test_every_item_is_built(zoo):
         assert item.kind in set(KINDS) and item.base in {"sd1", "sd2", "sdxl", "unknown"}, item
     assert zoo["sd1-kohya-lora-mislabelled"].base == "sd1"
     assert {i.name for i in zoo.select(kind="checkpoint", format="ldm_single_file")} == {
-        "sd1-single", "sd1-ckpt", "sd2-single", "sdxl-single"}
+        "sd1-single",
+        "sd1-ckpt",
+        "sd2-single",
+        "sdxl-single",
+    }
     with pytest.raises(KeyError):
         zoo["no-such-item"]
     assert Zoo.load(zoo.root).items == zoo.items
@@ -74,8 +77,9 @@ def test_sd1_single_file_loads_like_the_folder(zoo):
     from diffusers import StableDiffusionPipeline
 
     folder = str(zoo["sd1-diffusers"].path)
-    single = StableDiffusionPipeline.from_single_file(str(zoo["sd1-single"].path), config=folder,
-                                                      local_files_only=True, dtype=torch.float32)
+    single = StableDiffusionPipeline.from_single_file(
+        str(zoo["sd1-single"].path), config=folder, local_files_only=True, dtype=torch.float32
+    )
     ref = StableDiffusionPipeline.from_pretrained(folder, dtype=torch.float32)
     for component in ("unet", "vae", "text_encoder"):
         _assert_same(getattr(single, component).state_dict(), getattr(ref, component).state_dict())
@@ -87,7 +91,9 @@ def test_sd1_single_file_loads_like_the_folder(zoo):
 def test_single_file_converts_back_exactly(zoo, base):
     """diffusers' LDM converters recover every tensor of the tiny models from the single file."""
     from diffusers.loaders.single_file_utils import (
-        convert_ldm_clip_checkpoint, convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint,
+        convert_ldm_clip_checkpoint,
+        convert_ldm_unet_checkpoint,
+        convert_ldm_vae_checkpoint,
         convert_open_clip_checkpoint,
     )
 

@@ -12,7 +12,7 @@ missing, on every machine.
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -24,7 +24,7 @@ from loradex.registry.store.models import Artifact, Preview, Publication, Recipe
 
 EXAMPLE = Path(__file__).parents[1] / "catalog.db.example"
 LORA = "sd1-kohya-lora"
-WHEN = datetime(2026, 1, 1, tzinfo=timezone.utc)
+WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 PROMPT = "an orange cat on a blue sofa"
 
 
@@ -64,17 +64,46 @@ def example_catalog(root: Path, *, lora_file: Path | None = None, extras: bool =
             for scale in (0.0, 0.5, 1.0):
                 path = previews / f"{LORA}-{scale:g}.png"
                 preview_image(path, scale)
-                session.add(Preview(artifact_id=lora.id, path=str(path), prompt=PROMPT, seed=42, scale=scale,
-                                    base=str(zoo / "bases" / "tiny-sd1.safetensors"), source="quicktest",
-                                    created_at=WHEN))
-            session.add(Preview(artifact_id=lora.id, path=str(previews / "deleted.png"), prompt=PROMPT, seed=7,
-                                scale=1.0, source="sidecar", created_at=WHEN))
-            session.add(Publication(artifact_id=lora.id, repo="example/sd1-kohya-lora",
-                                    commit="0123456789abcdef0123456789abcdef01234567",
-                                    url="https://huggingface.co/example/sd1-kohya-lora", created_at=WHEN))
+                session.add(
+                    Preview(
+                        artifact_id=lora.id,
+                        path=str(path),
+                        prompt=PROMPT,
+                        seed=42,
+                        scale=scale,
+                        base=str(zoo / "bases" / "tiny-sd1.safetensors"),
+                        source="quicktest",
+                        created_at=WHEN,
+                    )
+                )
+            session.add(
+                Preview(
+                    artifact_id=lora.id,
+                    path=str(previews / "deleted.png"),
+                    prompt=PROMPT,
+                    seed=7,
+                    scale=1.0,
+                    source="sidecar",
+                    created_at=WHEN,
+                )
+            )
+            session.add(
+                Publication(
+                    artifact_id=lora.id,
+                    repo="example/sd1-kohya-lora",
+                    commit="0123456789abcdef0123456789abcdef01234567",
+                    url="https://huggingface.co/example/sd1-kohya-lora",
+                    created_at=WHEN,
+                )
+            )
             locon = session.exec(select(Artifact).where(Artifact.name == "sd1-kohya-locon")).one()
-            recipe = Recipe(op="mix", output_sha256="f" * 64, params={"rank": 8, "dtype": "fp16"},
-                            loradex_version="0.1.0", created_at=WHEN)
+            recipe = Recipe(
+                op="mix",
+                output_sha256="f" * 64,
+                params={"rank": 8, "dtype": "fp16"},
+                loradex_version="0.1.0",
+                created_at=WHEN,
+            )
             session.add(recipe)
             session.flush()
             session.add(RecipeInput(recipe_id=recipe.id, position=0, sha256=lora.sha256, ref=LORA, weight=0.6))

@@ -20,11 +20,23 @@ from pathlib import Path
 import pytest
 
 #: Environment variables that name per-user locations, and the sub-folder each gets.
-REDIRECTED = {"HOME": "home", "XDG_DATA_HOME": "data", "XDG_CACHE_HOME": "cache", "XDG_CONFIG_HOME": "config",
-              "XDG_STATE_HOME": "state", "HF_HOME": "hf-home"}
+REDIRECTED = {
+    "HOME": "home",
+    "XDG_DATA_HOME": "data",
+    "XDG_CACHE_HOME": "cache",
+    "XDG_CONFIG_HOME": "config",
+    "XDG_STATE_HOME": "state",
+    "HF_HOME": "hf-home",
+}
 #: Variables that would lead a test to the user's catalog or Hub account.
-DROPPED = ("LORADEX_CATALOG", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
-           "HF_TOKEN_PATH")
+DROPPED = (
+    "LORADEX_CATALOG",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_TOKEN_PATH",
+)
 
 Snapshot = dict[str, tuple[int, int]]
 
@@ -41,12 +53,21 @@ class UserFolders:
     @classmethod
     def of(cls, env: dict[str, str]) -> UserFolders:
         home = Path(env.get("HOME") or Path.home())
-        xdg = {name: Path(env[name]) if env.get(name) else home / default
-               for name, default in [("XDG_DATA_HOME", ".local/share"), ("XDG_CACHE_HOME", ".cache"),
-                                     ("XDG_CONFIG_HOME", ".config")]}
+        xdg = {
+            name: Path(env[name]) if env.get(name) else home / default
+            for name, default in [
+                ("XDG_DATA_HOME", ".local/share"),
+                ("XDG_CACHE_HOME", ".cache"),
+                ("XDG_CONFIG_HOME", ".config"),
+            ]
+        }
         hf_home = Path(env["HF_HOME"]) if env.get("HF_HOME") else xdg["XDG_CACHE_HOME"] / "huggingface"
-        return cls(data=xdg["XDG_DATA_HOME"] / "loradex", cache=xdg["XDG_CACHE_HOME"] / "loradex",
-                   config=xdg["XDG_CONFIG_HOME"] / "loradex", hf_home=hf_home)
+        return cls(
+            data=xdg["XDG_DATA_HOME"] / "loradex",
+            cache=xdg["XDG_CACHE_HOME"] / "loradex",
+            config=xdg["XDG_CONFIG_HOME"] / "loradex",
+            hf_home=hf_home,
+        )
 
     @property
     def catalog(self) -> Path:

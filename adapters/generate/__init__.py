@@ -18,8 +18,15 @@ if TYPE_CHECKING:
     from .samplers import SAMPLERS, sampler
     from .workbench import Grid, JobSize, Workbench
 
-_SOURCES = {"ImageRecord": ".records", "read_record": ".records", "SAMPLERS": ".samplers", "sampler": ".samplers",
-            "Grid": ".workbench", "JobSize": ".workbench", "Workbench": ".workbench"}
+_SOURCES = {
+    "ImageRecord": ".records",
+    "read_record": ".records",
+    "SAMPLERS": ".samplers",
+    "sampler": ".samplers",
+    "Grid": ".workbench",
+    "JobSize": ".workbench",
+    "Workbench": ".workbench",
+}
 
 __all__ = ["SAMPLERS", "Grid", "ImageRecord", "JobSize", "Workbench", "read_record", "sampler"]
 

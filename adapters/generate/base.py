@@ -100,8 +100,9 @@ def base_family(path: Path) -> str:
     if info.kind != "checkpoint":
         raise UnsupportedError(f"the base must be a checkpoint; this is {info.kind}", path=path)
     if info.base not in PIPELINES:
-        raise UnsupportedError(f"quick-test generates with SD1.x, SD2.x and SDXL bases; this one is {info.base}",
-                               path=path)
+        raise UnsupportedError(
+            f"quick-test generates with SD1.x, SD2.x and SDXL bases; this one is {info.base}", path=path
+        )
     return info.base
 
 
@@ -119,8 +120,11 @@ def config_folder(path: Path, family: str, config: str | Path | None) -> Path | 
     if config is not None:
         folder = Path(config).expanduser().resolve()
         if not (folder / "model_index.json").is_file() and not (folder / "unet" / "config.json").is_file():
-            raise ArtifactNotFoundError("--config must be a diffusers pipeline folder (model_index.json, "
-                                        "unet/config.json …) of the same architecture", path=folder)
+            raise ArtifactNotFoundError(
+                "--config must be a diffusers pipeline folder (model_index.json, "
+                "unet/config.json …) of the same architecture",
+                path=folder,
+            )
         return folder
     from huggingface_hub import try_to_load_from_cache
 
@@ -138,7 +142,9 @@ def missing_configs(path: Path, family: str) -> UnsupportedError:
     return UnsupportedError(
         f"a single-file {family} checkpoint needs the diffusers configs of {repo}, which are not in the local "
         f"Hugging Face cache; fetch them once ({config_download_command(repo)}) or give --config DIR, a diffusers "
-        "folder of the same architecture", path=path)
+        "folder of the same architecture",
+        path=path,
+    )
 
 
 def load_base(source: str | Path, placement: Placement, *, config: str | Path | None = None) -> LoadedBase:
@@ -176,8 +182,9 @@ def _load_local(diffusers: Any, path: Path, where: Placement, config: str | Path
         else:
             pipe = _from_single_file(cls, path, family, kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise UnsupportedError(f"diffusers could not load it as {PIPELINES[family]}: {_first_line(exc)}",
-                               path=path) from exc
+        raise UnsupportedError(
+            f"diffusers could not load it as {PIPELINES[family]}: {_first_line(exc)}", path=path
+        ) from exc
     return LoadedBase(_placed(pipe, where), str(path), family, path)
 
 
@@ -197,12 +204,17 @@ def _load_hub(diffusers: Any, repo: str, where: Placement) -> LoadedBase:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        folder = Path(snapshot_download(repo, local_files_only=offline(),
-                                        allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors"]))
+        folder = Path(
+            snapshot_download(
+                repo, local_files_only=offline(), allow_patterns=["*.json", "*.txt", "*.model", "*.safetensors"]
+            )
+        )
     except LocalEntryNotFoundError as exc:
-        raise ArtifactNotFoundError(f"the Hub model {repo} is not in the local Hugging Face cache and the Hub is "
-                                    "not reachable (HF_HUB_OFFLINE or no network); download it once or give a "
-                                    "local folder or file") from exc
+        raise ArtifactNotFoundError(
+            f"the Hub model {repo} is not in the local Hugging Face cache and the Hub is "
+            "not reachable (HF_HUB_OFFLINE or no network); download it once or give a "
+            "local folder or file"
+        ) from exc
     except OSError as exc:
         raise ArtifactNotFoundError(f"the Hub model {repo} could not be fetched: {_first_line(exc)}") from exc
     loaded = _load_local(diffusers, folder, where, None)
@@ -226,4 +238,3 @@ def check_family(adapter_family: str, base_family: str, path: Path) -> None:
     """Refuse an adapter made for another family than the base's (the layers would not fit)."""
     if adapter_family not in ("unknown", base_family):
         raise IncompatibleError(f"made for {adapter_family}, but the base is {base_family}", path=path)
-

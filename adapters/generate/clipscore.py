@@ -33,8 +33,10 @@ __all__ = ["ClipScorer", "ScaleScore", "clip_score", "load_clip", "plot_scores",
 #: Images or prompts per forward pass: bounds memory for ViT-L on a long sweep.
 _BATCH = 16
 
-_HOW = ("pass a folder saved with CLIPModel.save_pretrained and CLIPProcessor.save_pretrained, "
-        "or the Hub id of a CLIP model in the local Hugging Face cache")
+_HOW = (
+    "pass a folder saved with CLIPModel.save_pretrained and CLIPProcessor.save_pretrained, "
+    "or the Hub id of a CLIP model in the local Hugging Face cache"
+)
 
 
 @contextlib.contextmanager
@@ -81,10 +83,12 @@ def load_clip(model: str | Path, *, device: str = "cpu") -> ClipScorer:
     except OSError as exc:
         if folder.is_dir():
             reason = str(exc).strip().splitlines()[0]
-            raise ArtifactNotFoundError(f"cannot load a CLIP model from this folder ({reason}); {_HOW}",
-                                        path=folder) from exc
-        raise ArtifactNotFoundError(f"no CLIP model {str(model)!r} (no such folder, and no such Hub id in "
-                                    f"the local cache); {_HOW}") from exc
+            raise ArtifactNotFoundError(
+                f"cannot load a CLIP model from this folder ({reason}); {_HOW}", path=folder
+            ) from exc
+        raise ArtifactNotFoundError(
+            f"no CLIP model {str(model)!r} (no such folder, and no such Hub id in the local cache); {_HOW}"
+        ) from exc
     return ClipScorer(clip.to(device=device, dtype=torch.float32).eval(), processor, device)
 
 
@@ -110,8 +114,9 @@ class ClipScorer:
         """Unit-length image embeddings, one row per image."""
         rows = []
         for start in range(0, len(images), _BATCH):
-            pixels = self.processor(images=[i.convert("RGB") for i in images[start:start + _BATCH]],
-                                    return_tensors="pt")["pixel_values"]
+            pixels = self.processor(
+                images=[i.convert("RGB") for i in images[start : start + _BATCH]], return_tensors="pt"
+            )["pixel_values"]
             rows.append(_projected(self.model.get_image_features(pixel_values=pixels.to(self.device))))
         return _unit(torch.cat(rows).float().cpu())
 
@@ -120,11 +125,17 @@ class ClipScorer:
         """Unit-length text embeddings, one row per prompt (truncated to CLIP's 77 tokens)."""
         rows = []
         for start in range(0, len(prompts), _BATCH):
-            tokens = self.processor(text=list(prompts[start:start + _BATCH]), return_tensors="pt",
-                                    padding=True, truncation=True)
-            rows.append(_projected(self.model.get_text_features(
-                input_ids=tokens["input_ids"].to(self.device),
-                attention_mask=tokens["attention_mask"].to(self.device))))
+            tokens = self.processor(
+                text=list(prompts[start : start + _BATCH]), return_tensors="pt", padding=True, truncation=True
+            )
+            rows.append(
+                _projected(
+                    self.model.get_text_features(
+                        input_ids=tokens["input_ids"].to(self.device),
+                        attention_mask=tokens["attention_mask"].to(self.device),
+                    )
+                )
+            )
         return _unit(torch.cat(rows).float().cpu())
 
     def text_cosines(self, images: Sequence[Image.Image], prompts: Sequence[str]) -> list[float]:
@@ -189,8 +200,15 @@ def score_by_scale(
     for scale in sorted(set(scales)):
         at = [i for i, s in enumerate(scales) if s == scale]
         cosines = [text[i] for i in at]
-        rows.append(ScaleScore(float(scale), len(at), clip_score(cosines), sum(cosines) / len(at),
-                               None if to_refs is None else sum(to_refs[i] for i in at) / len(at)))
+        rows.append(
+            ScaleScore(
+                float(scale),
+                len(at),
+                clip_score(cosines),
+                sum(cosines) / len(at),
+                None if to_refs is None else sum(to_refs[i] for i in at) / len(at),
+            )
+        )
     return rows
 
 
@@ -244,15 +262,17 @@ def plot_scores(rows: Sequence[ScaleScore], path: str | Path, *, title: str) -> 
     y_ticks = _ticks(min(0.0, *values), max(values))
     scales = sorted({r.scale for r in rows})
     x_low, x_high = (scales[0], scales[-1]) if len(scales) > 1 else (scales[0] - 0.5, scales[0] + 0.5)
-    x_ticks = scales[::math.ceil(len(scales) / 10)]  # every scale, or every n-th of a long sweep
+    x_ticks = scales[:: math.ceil(len(scales) / 10)]  # every scale, or every n-th of a long sweep
 
     image = Image.new("RGB", _SIZE, "white")
     draw, font = ImageDraw.Draw(image), ImageFont.load_default(size=13)  # at 10, spaces vanish
     left, top, right, bottom = _MARGIN[0], _MARGIN[1], _SIZE[0] - _MARGIN[2], _SIZE[1] - _MARGIN[3]
 
     def at(x: float, y: float) -> tuple[float, float]:
-        return (left + (x - x_low) / (x_high - x_low) * (right - left),
-                bottom - (y - y_ticks[0]) / (y_ticks[-1] - y_ticks[0]) * (bottom - top))
+        return (
+            left + (x - x_low) / (x_high - x_low) * (right - left),
+            bottom - (y - y_ticks[0]) / (y_ticks[-1] - y_ticks[0]) * (bottom - top),
+        )
 
     def text(xy: tuple[float, float], words: str, anchor: str) -> None:
         """Place ``words`` by its box: anchor 'c' centres it on xy, 'r' right-aligns, 'l' left."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from loradex.adapters.errors import ArtifactNotFoundError, UnsupportedError
 from loradex.adapters.model.probe import probe
+
 from .base import Placement, check_family
 
 
@@ -32,13 +33,16 @@ def load_controlnet(path: Path, family: str, where: Placement, *, config: str | 
             model = ControlNetModel.from_pretrained(path, torch_dtype=where.torch_dtype, local_files_only=True)
         else:
             kwargs = {"config": str(Path(config).resolve())} if config is not None else {}
-            model = ControlNetModel.from_single_file(path, torch_dtype=where.torch_dtype, local_files_only=True,
-                                                     **kwargs)
+            model = ControlNetModel.from_single_file(
+                path, torch_dtype=where.torch_dtype, local_files_only=True, **kwargs
+            )
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnsupportedError(f"diffusers could not load this ControlNet ({text}); for a single file, give "
-                               "--control-config DIR, a diffusers ControlNet folder of the same architecture",
-                               path=path) from exc
+        raise UnsupportedError(
+            f"diffusers could not load this ControlNet ({text}); for a single file, give "
+            "--control-config DIR, a diffusers ControlNet folder of the same architecture",
+            path=path,
+        ) from exc
     return model.to(where.device)
 
 

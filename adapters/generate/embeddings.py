@@ -17,6 +17,7 @@ import torch
 from loradex.adapters.errors import IncompatibleError, UnsupportedError
 from loradex.adapters.io.weights import open_weights
 from loradex.adapters.model.probe import probe
+
 from .base import check_family
 
 
@@ -35,14 +36,18 @@ def _vectors(path: Path, fmt: str) -> dict[str, torch.Tensor]:
         keys = src.keys()
         if fmt == "sdxl_embedding":
             return {"text_encoder": src.get("clip_l"), "text_encoder_2": src.get("clip_g")}
-        key = "emb_params" if "emb_params" in keys else next(
-            (k for k in keys if k.startswith("string_to_param.")), keys[0])
+        key = (
+            "emb_params"
+            if "emb_params" in keys
+            else next((k for k in keys if k.startswith("string_to_param.")), keys[0])
+        )
         t = src.get(key)
     return {"text_encoder": t.reshape(-1, t.shape[-1])}
 
 
-def load_embedding(pipe: Any, family: str, path: Path, token: str | None = None,
-                   known: dict[str, LoadedEmbedding] | None = None) -> LoadedEmbedding:
+def load_embedding(
+    pipe: Any, family: str, path: Path, token: str | None = None, known: dict[str, LoadedEmbedding] | None = None
+) -> LoadedEmbedding:
     """Load the embedding at ``path`` under ``token`` (default: the file's own token).
 
     Raises:
@@ -59,15 +64,22 @@ def load_embedding(pipe: Any, family: str, path: Path, token: str | None = None,
         encoder = getattr(pipe, component, None)
         width = encoder.get_input_embeddings().weight.shape[1] if encoder is not None else None
         if width != t.shape[-1]:
-            raise IncompatibleError(f"its {component} vectors are {t.shape[-1]} wide, the base's text encoder "
-                                    f"takes {width}: it was made for another base", path=path)
+            raise IncompatibleError(
+                f"its {component} vectors are {t.shape[-1]} wide, the base's text encoder "
+                f"takes {width}: it was made for another base",
+                path=path,
+            )
     if known is not None and token in known:
         unload_embedding(pipe, known.pop(token))
     for component, t in parts.items():
         suffix = "" if component == "text_encoder" else "_2"
         encoder = getattr(pipe, component)
-        pipe.load_textual_inversion({token: t.to(encoder.dtype)}, token=token,
-                                    tokenizer=getattr(pipe, f"tokenizer{suffix}"), text_encoder=encoder)
+        pipe.load_textual_inversion(
+            {token: t.to(encoder.dtype)},
+            token=token,
+            tokenizer=getattr(pipe, f"tokenizer{suffix}"),
+            text_encoder=encoder,
+        )
     # The most vectors of any encoder: unloading removes every token_i that any of them added.
     loaded = LoadedEmbedding(Path(path), token, max(int(t.shape[0]) for t in parts.values()))
     if known is not None:
@@ -86,8 +98,9 @@ def unload_embedding(pipe: Any, embedding: LoadedEmbedding) -> None:
         vocab = tokenizer.get_vocab()
         tokens = [t for t in _token_names(embedding) if t in vocab]
         if tokens:
-            pipe.unload_textual_inversion(tokens, tokenizer=tokenizer,
-                                          text_encoder=getattr(pipe, f"text_encoder{suffix}"))
+            pipe.unload_textual_inversion(
+                tokens, tokenizer=tokenizer, text_encoder=getattr(pipe, f"text_encoder{suffix}")
+            )
 
 
 def _token_names(embedding: LoadedEmbedding) -> list[str]:

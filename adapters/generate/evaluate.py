@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from loradex.adapters.errors import ArtifactNotFoundError, UnsupportedError
+
 from .clipscore import ScaleScore, load_clip, plot_scores, score_by_scale, write_csv
 from .control import open_image
 from .records import ImageRecord
@@ -32,8 +33,13 @@ class Evaluation:
     interrupted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": [asdict(r) for r in self.rows], "csv": str(self.csv), "plot": str(self.plot),
-                "images": len(self.images), "interrupted": self.interrupted}
+        return {
+            "rows": [asdict(r) for r in self.rows],
+            "csv": str(self.csv),
+            "plot": str(self.plot),
+            "images": len(self.images),
+            "interrupted": self.interrupted,
+        }
 
 
 def read_prompts(path: str | Path) -> list[str]:
@@ -59,9 +65,18 @@ def reference_images(folder: str | Path) -> list[Any]:
     return [open_image(p) for p in files]
 
 
-def evaluate(bench: Workbench, adapters: Sequence[tuple[str | Path, float]], *, prompts: Sequence[str],
-             scales: Sequence[float], seeds: Sequence[int], clip: str | Path, out: str | Path,
-             references: Sequence[Any] | None = None, **render: Any) -> Evaluation:
+def evaluate(
+    bench: Workbench,
+    adapters: Sequence[tuple[str | Path, float]],
+    *,
+    prompts: Sequence[str],
+    scales: Sequence[float],
+    seeds: Sequence[int],
+    clip: str | Path,
+    out: str | Path,
+    references: Sequence[Any] | None = None,
+    **render: Any,
+) -> Evaluation:
     """Render every prompt over seeds × scales, score per scale, write ``scores.csv`` and
     ``scores.png`` into ``out`` (the images under ``out/images/prompt-NN``).
 
@@ -74,8 +89,9 @@ def evaluate(bench: Workbench, adapters: Sequence[tuple[str | Path, float]], *, 
     records: list[ImageRecord] = []
     interrupted = False
     for k, prompt in enumerate(prompts):
-        grid = bench.render(adapters, prompt=prompt, seeds=seeds, scales=scales,
-                            out=out / "images" / f"prompt-{k:02d}", **render)
+        grid = bench.render(
+            adapters, prompt=prompt, seeds=seeds, scales=scales, out=out / "images" / f"prompt-{k:02d}", **render
+        )
         items += [(rec.scale, picture, prompt) for rec, picture in zip(grid.images, grid.pictures)]
         records += grid.images
         if grid.interrupted:
@@ -83,6 +99,10 @@ def evaluate(bench: Workbench, adapters: Sequence[tuple[str | Path, float]], *, 
             break
     rows = score_by_scale(scorer, items, references)
     names = ", ".join(Path(p).name for p, _ in adapters)
-    return Evaluation(rows, write_csv(rows, out / "scores.csv"),
-                      plot_scores(rows, out / "scores.png", title=f"CLIP score vs scale: {names}"),
-                      records, interrupted)
+    return Evaluation(
+        rows,
+        write_csv(rows, out / "scores.csv"),
+        plot_scores(rows, out / "scores.png", title=f"CLIP score vs scale: {names}"),
+        records,
+        interrupted,
+    )

@@ -29,6 +29,7 @@ from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
 from loradex.adapters.model.probe import probe
 from loradex.adapters.ops.factors import dora_delta, layer_factors
 from loradex.adapters.words import count
+
 from .base import check_family
 
 _DIFFUSERS_FORMATS = {"kohya", "diffusers", "peft", "diffusers_legacy"}

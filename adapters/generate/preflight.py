@@ -20,6 +20,7 @@ from loradex.adapters.io.atomic import output_error
 from loradex.adapters.model.artifact import ArtifactInfo, looks_like_hub_id
 from loradex.adapters.model.probe import probe
 from loradex.adapters.vocabulary import Kind
+
 from .base import base_family, check_family, config_folder
 from .control import open_image
 from .prompts import parse_attention, split_lora_tags
@@ -82,8 +83,9 @@ def check_adapter(path: Path, info: ArtifactInfo, family: str | None) -> None:
     """Refuse a file quick-test does not apply, one made for another family than the base's, or a
     LoRA with NaN/Inf factors (it would render black images, as a bake of it would)."""
     if info.kind not in KINDS:
-        raise UnsupportedError(f"quick-test applies LoRA, LyCORIS, textual inversion and ControlNet; "
-                               f"this is {info.kind}", path=path)
+        raise UnsupportedError(
+            f"quick-test applies LoRA, LyCORIS, textual inversion and ControlNet; this is {info.kind}", path=path
+        )
     if family is not None:
         check_family(info.base, family, path)
     if info.kind in ("lora", "lycoris"):
@@ -117,10 +119,18 @@ def check_prompt(prompt: str | None, negative: str) -> None:
             parse_attention(split_lora_tags(text)[0])
 
 
-def preflight(base: str | Path, adapters: Sequence[tuple[str | Path, float]], *, config: str | Path | None = None,
-              size: tuple[int, int] | None = None, out: str | Path | None = None, prompt: str | None = None,
-              negative: str = "", control_image: str | Path | None = None,
-              init_image: str | Path | None = None) -> BaseCheck | None:
+def preflight(
+    base: str | Path,
+    adapters: Sequence[tuple[str | Path, float]],
+    *,
+    config: str | Path | None = None,
+    size: tuple[int, int] | None = None,
+    out: str | Path | None = None,
+    prompt: str | None = None,
+    negative: str = "",
+    control_image: str | Path | None = None,
+    init_image: str | Path | None = None,
+) -> BaseCheck | None:
     """Every check of a render that needs no loaded base; the output folder last, so that a
     refused run leaves no new folder behind. Returns the base as checked (None for a Hub id)."""
     check_prompt(prompt, negative)

@@ -25,7 +25,8 @@ _EXTRA_NETWORK = re.compile(r"\s*<(\w+):([^>]+)>")
 _LORA_TAGS = ("lora", "lyco")
 
 # A1111's modules/prompt_parser.py, re_attention, token for token.
-_ATTENTION = re.compile(r"""
+_ATTENTION = re.compile(
+    r"""
 \\\(|
 \\\)|
 \\\[|
@@ -39,7 +40,9 @@ _ATTENTION = re.compile(r"""
 ]|
 [^\\()\[\]:]+|
 :
-""", re.X)
+""",
+    re.X,
+)
 _BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
 #: A1111: ``(x)`` multiplies by 1.1, ``[x]`` divides by it.
 _ROUND, _SQUARE = 1.1, 1 / 1.1
@@ -67,8 +70,10 @@ def split_lora_tags(prompt: str) -> tuple[str, list[LoraTag]]:
         if kind not in _LORA_TAGS:
             raise UnsupportedError(f"prompt: <{kind}:…> is not supported; quick-test applies <lora:NAME:WEIGHT> tags")
         if len(args) > 2 or any("=" in a for a in args):
-            raise UnsupportedError(f"prompt: {match[0].strip()}: only <lora:NAME> and <lora:NAME:WEIGHT> are "
-                                   "supported (no separate text-encoder/UNet weights)")
+            raise UnsupportedError(
+                f"prompt: {match[0].strip()}: only <lora:NAME> and <lora:NAME:WEIGHT> are "
+                "supported (no separate text-encoder/UNet weights)"
+            )
         try:
             weight = float(args[1]) if len(args) == 2 else 1.0
         except ValueError:
@@ -79,11 +84,15 @@ def split_lora_tags(prompt: str) -> tuple[str, list[LoraTag]]:
     return _EXTRA_NETWORK.sub(take, prompt), tags
 
 
-def tagged_loras(tags: Sequence[LoraTag], resolve: Callable[[str], str | Path] | None) -> list[tuple[str | Path, float]]:
+def tagged_loras(
+    tags: Sequence[LoraTag], resolve: Callable[[str], str | Path] | None
+) -> list[tuple[str | Path, float]]:
     """The LoRAs a prompt's ``<lora:NAME:WEIGHT>`` tags name, as ``(file, weight)``."""
     if tags and resolve is None:
-        raise UnsupportedError(f"the prompt names <lora:{tags[0].name}>, but no catalog or resolver is given to "
-                               "find it; give the file as an adapter instead")
+        raise UnsupportedError(
+            f"the prompt names <lora:{tags[0].name}>, but no catalog or resolver is given to "
+            "find it; give the file as an adapter instead"
+        )
     return [(resolve(tag.name), tag.weight) for tag in tags]
 
 
@@ -170,7 +179,9 @@ def encode(pipe: Any, prompt: str, negative: str, *, clip_skip: int | None = Non
     for key, text in (("prompt_embeds", prompt), ("negative_prompt_embeds", negative)):
         fragments = parse_attention(text)
         with torch.inference_mode():
-            parts = [_encode_one(pipe, tokenizer, encoder, fragments, skip, sdxl) for tokenizer, encoder in _encoders(pipe)]
+            parts = [
+                _encode_one(pipe, tokenizer, encoder, fragments, skip, sdxl) for tokenizer, encoder in _encoders(pipe)
+            ]
         out[key] = torch.cat([z for z, _ in parts], dim=-1)
         if sdxl:
             out[key.replace("prompt", "pooled_prompt")] = parts[-1][1]
@@ -192,8 +203,9 @@ def check_clip_skip(pipe: Any, clip_skip: int | None) -> None:
         raise UnsupportedError(f"--clip-skip {clip_skip}: the base's text encoder has only {layers} layers")
 
 
-def _encode_one(pipe: Any, tokenizer: Any, encoder: Any, fragments: list[tuple[str, float]], skip: int,
-                sdxl: bool) -> tuple[Any, Any]:
+def _encode_one(
+    pipe: Any, tokenizer: Any, encoder: Any, fragments: list[tuple[str, float]], skip: int, sdxl: bool
+) -> tuple[Any, Any]:
     """One text encoder's hidden states for the weighted ``fragments`` (A1111's process_tokens:
     z·weights, then rescaled to z's original mean), and its pooled output."""
     import torch

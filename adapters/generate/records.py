@@ -71,8 +71,9 @@ class ImageRecord:
         """The JSON record (``None`` fields that were not used are left out)."""
         data = asdict(self)
         data["base"] = {"path": self.base.path, "sha256": self.base.sha256}
-        data["adapters"] = [{"path": a.path, "sha256": a.sha256, "kind": a.kind, "weight": a.weight}
-                            for a in self.adapters]
+        data["adapters"] = [
+            {"path": a.path, "sha256": a.sha256, "kind": a.kind, "weight": a.weight} for a in self.adapters
+        ]
         data["embeddings"] = [{"path": e.path, "sha256": e.sha256, "token": e.token} for e in self.embeddings]
         for optional in ("clip_skip", "emphasis", "controlnet", "init_image", "path"):
             if data[optional] is None:
@@ -88,8 +89,13 @@ class ImageRecord:
         fields = [f"Steps: {self.steps}", f"Sampler: {sampler}"]
         if schedule:
             fields.append(f"Schedule type: {schedule}")
-        fields += [f"CFG scale: {self.guidance_scale:g}", f"Seed: {self.seed}", f"Size: {self.width}x{self.height}",
-                   f"Model hash: {self.base.sha256[:10]}", f"Model: {Path(self.base.path).stem}"]
+        fields += [
+            f"CFG scale: {self.guidance_scale:g}",
+            f"Seed: {self.seed}",
+            f"Size: {self.width}x{self.height}",
+            f"Model hash: {self.base.sha256[:10]}",
+            f"Model: {Path(self.base.path).stem}",
+        ]
         if self.clip_skip:
             fields.append(f"Clip skip: {self.clip_skip}")
         if self.init_image:
@@ -110,9 +116,12 @@ class ImageRecord:
 
 def control_infotext(controlnet: dict[str, Any]) -> str:
     """A1111's ControlNet extension's unit text: ``Module: canny, Model: name [hash], Weight: 1, …``."""
-    fields = [f"Module: {controlnet.get('preprocessor') or 'none'}",
-              f"Model: {Path(controlnet['path']).stem} [{controlnet['sha256'][:8]}]",
-              f"Weight: {controlnet['conditioning_scale']:g}", f"Resize Mode: {controlnet['resize_mode']}"]
+    fields = [
+        f"Module: {controlnet.get('preprocessor') or 'none'}",
+        f"Model: {Path(controlnet['path']).stem} [{controlnet['sha256'][:8]}]",
+        f"Weight: {controlnet['conditioning_scale']:g}",
+        f"Resize Mode: {controlnet['resize_mode']}",
+    ]
     if controlnet.get("preprocessor") == "canny":
         fields += [f"Threshold A: {controlnet['thresholds'][0]}", f"Threshold B: {controlnet['thresholds'][1]}"]
     return ", ".join(fields + ["Guidance Start: 0", "Guidance End: 1"])
@@ -133,8 +142,11 @@ def write_png(image: Any, target: Path, *, text: dict[str, str]) -> None:
 def save_image(image: Any, record: ImageRecord, target: Path, a1111_sampler: tuple[str, str | None]) -> None:
     """``image`` at ``target`` with both chunks; ``record.path`` set to the absolute path."""
     record.path = os.path.abspath(target)
-    write_png(image, target, text={"parameters": record.infotext(a1111_sampler),
-                                   CHUNK: json.dumps(record.to_dict(), sort_keys=True)})
+    write_png(
+        image,
+        target,
+        text={"parameters": record.infotext(a1111_sampler), CHUNK: json.dumps(record.to_dict(), sort_keys=True)},
+    )
 
 
 def read_record(path: str | Path) -> dict[str, Any]:

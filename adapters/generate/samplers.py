@@ -46,18 +46,25 @@ class Sampler:
 
 
 _KARRAS = {"use_karras_sigmas": True}
-SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
-    Sampler("dpm++ 2m karras", ("DPM++ 2M", "Karras"), "DPMSolverMultistepScheduler", _KARRAS),
-    Sampler("dpm++ 2m", ("DPM++ 2M", None), "DPMSolverMultistepScheduler"),
-    Sampler("dpm++ 2m sde karras", ("DPM++ 2M SDE", "Karras"), "DPMSolverMultistepScheduler",
-            {"algorithm_type": "sde-dpmsolver++", **_KARRAS}),
-    Sampler("euler", ("Euler", None), "EulerDiscreteScheduler"),
-    Sampler("euler a", ("Euler a", None), "EulerAncestralDiscreteScheduler"),
-    Sampler("heun", ("Heun", None), "HeunDiscreteScheduler"),
-    Sampler("lms", ("LMS", None), "LMSDiscreteScheduler"),
-    Sampler("ddim", ("DDIM", None), "DDIMScheduler"),
-    Sampler("unipc", ("UniPC", None), "UniPCMultistepScheduler"),
-)}
+SAMPLERS: dict[str, Sampler] = {
+    s.name: s
+    for s in (
+        Sampler("dpm++ 2m karras", ("DPM++ 2M", "Karras"), "DPMSolverMultistepScheduler", _KARRAS),
+        Sampler("dpm++ 2m", ("DPM++ 2M", None), "DPMSolverMultistepScheduler"),
+        Sampler(
+            "dpm++ 2m sde karras",
+            ("DPM++ 2M SDE", "Karras"),
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "sde-dpmsolver++", **_KARRAS},
+        ),
+        Sampler("euler", ("Euler", None), "EulerDiscreteScheduler"),
+        Sampler("euler a", ("Euler a", None), "EulerAncestralDiscreteScheduler"),
+        Sampler("heun", ("Heun", None), "HeunDiscreteScheduler"),
+        Sampler("lms", ("LMS", None), "LMSDiscreteScheduler"),
+        Sampler("ddim", ("DDIM", None), "DDIMScheduler"),
+        Sampler("unipc", ("UniPC", None), "UniPCMultistepScheduler"),
+    )
+}
 #: A1111's default sampler and step count since 1.6.
 DEFAULT_SAMPLER = "dpm++ 2m karras"
 DEFAULT_STEPS = 20

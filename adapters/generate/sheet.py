@@ -17,8 +17,14 @@ def _font(size: int) -> Any:
     return ImageFont.load_default(size=size)
 
 
-def contact_sheet(cells: Sequence[Sequence[Any | None]], seeds: Sequence[int], scales: Sequence[float],
-                  title: str, *, control: tuple[str, Any] | None = None) -> Any:
+def contact_sheet(
+    cells: Sequence[Sequence[Any | None]],
+    seeds: Sequence[int],
+    scales: Sequence[float],
+    title: str,
+    *,
+    control: tuple[str, Any] | None = None,
+) -> Any:
     """A PIL image of ``cells[row][column]`` (None: not rendered, drawn as an empty frame).
 
     ``control``: (label, image) of a ControlNet's control image (edges after canny), drawn in a

@@ -25,6 +25,7 @@ from typing import Any
 from loradex.adapters.errors import LoradexError, UnsupportedError
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.adapters.words import count
+
 from .base import LoadedBase, Placement, load_base, placement
 from .control import CANNY_HIGH, CANNY_LOW, canny, crop_and_resize, load_controlnet, open_image
 from .embeddings import LoadedEmbedding, load_embedding, unload_embedding
@@ -32,7 +33,8 @@ from .loras import LoraSet
 from .preflight import check_adapter, check_size, size_multiple, writable_folder
 from .prompts import check_clip_skip, emphasised, encode, own_encoding, split_lora_tags, tagged_loras
 from .records import FileRef, ImageRecord, save_image
-from .samplers import DEFAULT_SAMPLER, DEFAULT_STEPS, sampler as named_sampler
+from .samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
+from .samplers import sampler as named_sampler
 from .sheet import contact_sheet
 
 SHEET_NAME = "contact-sheet.png"
@@ -71,9 +73,14 @@ class Grid:
     pictures: list[Any] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job": {"images": self.job.images, "steps": self.job.steps}, "seeds": self.seeds,
-                "scales": self.scales, "sheet": str(self.sheet) if self.sheet else None,
-                "interrupted": self.interrupted, "images": [r.to_dict() for r in self.images]}
+        return {
+            "job": {"images": self.job.images, "steps": self.job.steps},
+            "seeds": self.seeds,
+            "scales": self.scales,
+            "sheet": str(self.sheet) if self.sheet else None,
+            "interrupted": self.interrupted,
+            "images": [r.to_dict() for r in self.images],
+        }
 
 
 class Stopped(LoradexError):
@@ -100,8 +107,16 @@ class Workbench:
         patch_only: apply every LoRA by weight patching, never through diffusers adapters.
     """
 
-    def __init__(self, base: str | Path, *, device: str | None = None, dtype: str | None = None,
-                 offload: bool = False, config: str | Path | None = None, patch_only: bool = False) -> None:
+    def __init__(
+        self,
+        base: str | Path,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        offload: bool = False,
+        config: str | Path | None = None,
+        patch_only: bool = False,
+    ) -> None:
         self.placement: Placement = placement(device, dtype, offload=offload)
         self.base: LoadedBase = load_base(base, self.placement, config=config)
         self.loads = 1
@@ -137,8 +152,9 @@ class Workbench:
         for given, weight in adapters:
             path = Path(os.path.abspath(Path(given).expanduser()))
             if path in seen:
-                raise UnsupportedError("given twice (on the command line and in a <lora:…> tag?); give it once",
-                                       path=path)
+                raise UnsupportedError(
+                    "given twice (on the command line and in a <lora:…> tag?); give it once", path=path
+                )
             seen.add(path)
             if not math.isfinite(weight):
                 raise UnsupportedError(f"weight {weight} is not a finite number", path=path)
@@ -156,15 +172,17 @@ class Workbench:
                 if inputs.controlnet is not None:
                     raise UnsupportedError("one ControlNet per render", path=path)
                 if path not in self._controlnets:
-                    self._controlnets[path] = load_controlnet(path, self.base.family, self.placement,
-                                                              config=control_config)
+                    self._controlnets[path] = load_controlnet(
+                        path, self.base.family, self.placement, config=control_config
+                    )
                 inputs.controlnet = (self._controlnets[path], weight, self._ref(path, info.kind))
         return inputs
 
     # -- rendering -------------------------------------------------------------------
 
-    def job_size(self, seeds: Sequence[int], scales: Sequence[float], steps: int,
-                 strength: float | None = None) -> JobSize:
+    def job_size(
+        self, seeds: Sequence[int], scales: Sequence[float], steps: int, strength: float | None = None
+    ) -> JobSize:
         images = len(seeds) * len(scales)
         return JobSize(images, images * _steps_per_image(steps, strength))
 
@@ -249,15 +267,35 @@ class Workbench:
             for i, seed in enumerate(seeds):
                 for j, scale in enumerate(scales):
                     record, picture = self._one(
-                        inputs, spec, prompt=prompt, negative_prompt=negative_prompt, seed=seed, scale=scale,
-                        steps=steps, guidance_scale=guidance_scale, width=width, height=height,
-                        clip_skip=clip_skip, own=own, control=control, control_record=control_record, init=init,
-                        init_path=init_image, strength=strength,
-                        step=self._step_callback(progress, should_stop, done_steps, job.steps, f"seed {seed}, scale {scale:g}"))
+                        inputs,
+                        spec,
+                        prompt=prompt,
+                        negative_prompt=negative_prompt,
+                        seed=seed,
+                        scale=scale,
+                        steps=steps,
+                        guidance_scale=guidance_scale,
+                        width=width,
+                        height=height,
+                        clip_skip=clip_skip,
+                        own=own,
+                        control=control,
+                        control_record=control_record,
+                        init=init,
+                        init_path=init_image,
+                        strength=strength,
+                        step=self._step_callback(
+                            progress, should_stop, done_steps, job.steps, f"seed {seed}, scale {scale:g}"
+                        ),
+                    )
                     done_steps += per_image
                     if folder is not None:
-                        save_image(picture, record, folder / f"{len(grid.images):03d}-seed{seed}-scale{scale:g}.png",
-                                   spec.a1111)
+                        save_image(
+                            picture,
+                            record,
+                            folder / f"{len(grid.images):03d}-seed{seed}-scale{scale:g}.png",
+                            spec.a1111,
+                        )
                     grid.images.append(record)
                     grid.pictures.append(picture)
                     cells[i][j] = picture
@@ -267,8 +305,9 @@ class Workbench:
             grid.interrupted = True
         finally:
             if folder is not None and grid.images:
-                grid.sheet = self._write_sheet(folder, cells, seeds, scales, inputs, prompt,
-                                               control if inputs.controlnet else None, control_canny)
+                grid.sheet = self._write_sheet(
+                    folder, cells, seeds, scales, inputs, prompt, control if inputs.controlnet else None, control_canny
+                )
         return grid
 
     def native_size(self) -> tuple[int, int]:
@@ -276,8 +315,9 @@ class Workbench:
         return side, side
 
     def _check_size(self, width: int, height: int) -> None:
-        check_size(width, height, size_multiple(len(self.pipe.unet.config.block_out_channels),
-                                                self.pipe.vae_scale_factor))
+        check_size(
+            width, height, size_multiple(len(self.pipe.unet.config.block_out_channels), self.pipe.vae_scale_factor)
+        )
 
     @staticmethod
     def _picture(image: str | Path | Any) -> Any:
@@ -289,8 +329,9 @@ class Workbench:
         picture = crop_and_resize(self._picture(image), width, height)
         return canny(picture) if use_canny else picture
 
-    def _step_callback(self, progress: Progress | None, should_stop: Callable[[], bool] | None, done: int,
-                       total: int, item: str) -> Callable:
+    def _step_callback(
+        self, progress: Progress | None, should_stop: Callable[[], bool] | None, done: int, total: int, item: str
+    ) -> Callable:
         counter = [done]
 
         def on_step_end(pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
@@ -333,33 +374,71 @@ class Workbench:
             refs.append(FileRef(ref.path, ref.sha256, ref.kind, short_hash=ref.short_hash, token=token))
         return refs
 
-    def _one(self, inputs: _Inputs, spec: Any, *, prompt: str, negative_prompt: str, seed: int, scale: float,
-             steps: int, guidance_scale: float, width: int, height: int, clip_skip: int | None, own: bool, control: Any,
-             control_record: dict[str, Any], init: Any, init_path: Any, strength: float, step: Callable) -> tuple[ImageRecord, Any]:
+    def _one(
+        self,
+        inputs: _Inputs,
+        spec: Any,
+        *,
+        prompt: str,
+        negative_prompt: str,
+        seed: int,
+        scale: float,
+        steps: int,
+        guidance_scale: float,
+        width: int,
+        height: int,
+        clip_skip: int | None,
+        own: bool,
+        control: Any,
+        control_record: dict[str, Any],
+        init: Any,
+        init_path: Any,
+        strength: float,
+        step: Callable,
+    ) -> tuple[ImageRecord, Any]:
         import torch
 
         self.loras.apply([(lora, weight * scale) for lora, weight, _ in inputs.loras])
         # At scale 0 no embedding is in the pipeline, and the record lists none to load.
-        embeddings = self._sync_embeddings([(path, ref) for path, weight, ref in inputs.embeddings
-                                            if weight * scale != 0])
+        embeddings = self._sync_embeddings(
+            [(path, ref) for path, weight, ref in inputs.embeddings if weight * scale != 0]
+        )
         cn = inputs.controlnet if inputs.controlnet is not None and inputs.controlnet[1] * scale != 0 else None
         pipe = self._pipeline(cn[0] if cn else None, init is not None)
         pipe.scheduler = spec.scheduler(self._scheduler_config)
         record = ImageRecord(
-            prompt=prompt, negative_prompt=negative_prompt, seed=seed, steps=steps, guidance_scale=guidance_scale,
-            width=width, height=height, scheduler=spec.to_dict(), sampler=spec.a1111[0], generator_device="cpu",
-            scale=scale, dtype=self.placement.dtype, pipeline=type(pipe).__name__,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            seed=seed,
+            steps=steps,
+            guidance_scale=guidance_scale,
+            width=width,
+            height=height,
+            scheduler=spec.to_dict(),
+            sampler=spec.a1111[0],
+            generator_device="cpu",
+            scale=scale,
+            dtype=self.placement.dtype,
+            pipeline=type(pipe).__name__,
             base=self._ref(self.base.path, "checkpoint"),
-            adapters=[FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash)
-                      for _, weight, ref in (*inputs.loras, *inputs.embeddings)],
-            embeddings=embeddings, clip_skip=clip_skip,
-            emphasis="a1111" if emphasised(prompt) or emphasised(negative_prompt) else None)
+            adapters=[
+                FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash)
+                for _, weight, ref in (*inputs.loras, *inputs.embeddings)
+            ],
+            embeddings=embeddings,
+            clip_skip=clip_skip,
+            emphasis="a1111" if emphasised(prompt) or emphasised(negative_prompt) else None,
+        )
         if inputs.controlnet is not None:
             _, weight, ref = inputs.controlnet
             record.adapters.append(FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash))
             if cn:
-                record.controlnet = {"path": ref.path, "sha256": ref.sha256, "conditioning_scale": weight * scale,
-                                     **control_record}
+                record.controlnet = {
+                    "path": ref.path,
+                    "sha256": ref.sha256,
+                    "conditioning_scale": weight * scale,
+                    **control_record,
+                }
         if init is not None:
             record.init_image = {"path": _image_path(init_path), "strength": strength}
             if strength == 0:  # no denoising at all: the init image is the answer
@@ -368,8 +447,11 @@ class Workbench:
         # as "zero the negative embeddings" (force_zeros_for_empty_prompt), so turning "" into
         # None rendered an image plain diffusers does not reproduce from the record.
         kwargs: dict[str, Any] = dict(
-            num_inference_steps=steps, guidance_scale=guidance_scale,
-            generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=step)
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            generator=torch.Generator("cpu").manual_seed(seed),
+            callback_on_step_end=step,
+        )
         if own:  # after the LoRAs and embeddings of this image are in the text encoders
             kwargs.update(encode(pipe, prompt, negative_prompt, clip_skip=clip_skip))
         else:
@@ -387,8 +469,17 @@ class Workbench:
             picture = pipe(**kwargs).images[0]
         return record, picture
 
-    def _write_sheet(self, folder: Path, cells: list[list[Any | None]], seeds: list[int], scales: list[float],
-                     inputs: _Inputs, prompt: str, control: Any | None, use_canny: bool) -> Path:
+    def _write_sheet(
+        self,
+        folder: Path,
+        cells: list[list[Any | None]],
+        seeds: list[int],
+        scales: list[float],
+        inputs: _Inputs,
+        prompt: str,
+        control: Any | None,
+        use_canny: bool,
+    ) -> Path:
         from .records import write_png
 
         # Each adapter with its weight at scale 1 (a column's scale multiplies them all).
@@ -416,10 +507,12 @@ def _control_record(image: Any, use_canny: bool) -> dict[str, Any]:
     import hashlib
 
     path = _image_path(image)
-    record: dict[str, Any] = {"image": path, "image_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()
-                              if path else None, "preprocessor": "canny" if use_canny else None,
-                              "resize_mode": "Crop and Resize"}
+    record: dict[str, Any] = {
+        "image": path,
+        "image_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None,
+        "preprocessor": "canny" if use_canny else None,
+        "resize_mode": "Crop and Resize",
+    }
     if use_canny:
         record["thresholds"] = [CANNY_LOW, CANNY_HIGH]
     return record
-

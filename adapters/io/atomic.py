@@ -34,8 +34,15 @@ except ImportError:  # pragma: no cover - Windows
 
 from loradex.adapters.errors import ArtifactNotFoundError, DiskSpaceError, LoradexError, OutputError, UnsupportedError
 
-__all__ = ["atomic_path", "check_target", "create_temp_file", "fsync_dir", "is_sqlite_database", "output_error",
-           "scratch_dir"]
+__all__ = [
+    "atomic_path",
+    "check_target",
+    "create_temp_file",
+    "fsync_dir",
+    "is_sqlite_database",
+    "output_error",
+    "scratch_dir",
+]
 
 # mkstemp/mkdtemp create private (0600/0700) entries; outputs should get the usual
 # permissions. Read the umask once, at import, while nothing else can race on it.
@@ -49,8 +56,12 @@ _SQLITE_MAGIC = b"SQLite format 3\0"
 #: The files SQLite keeps beside a database ``X``: ``X-wal``, ``X-shm``, ``X-journal``.
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 #: What a file that is not regular is called in a refusal.
-_FILE_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
-               (stat.S_ISSOCK, "a socket"))
+_FILE_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 #: A temp younger than this is never reclaimed: it may be between creation and its lock.
 _STALE_AFTER = 60.0
@@ -118,9 +129,7 @@ def scratch_dir(beside: str | os.PathLike[str]) -> Iterator[Path]:
         os.close(lock)
 
 
-def check_target(
-    target: Path, protect: Iterable[str | os.PathLike[str]], *, directory: bool = False
-) -> None:
+def check_target(target: Path, protect: Iterable[str | os.PathLike[str]], *, directory: bool = False) -> None:
     """Refuse an output path before anything is written to it.
 
     Args:
@@ -165,13 +174,16 @@ def _refuse_special(target: Path) -> None:
         if kind is not None:
             raise UnsupportedError(f"is {kind}, not a regular file; refusing to replace it", path=target)
         if is_sqlite_database(target):
-            raise UnsupportedError("is a SQLite database (a catalog or its backup); refusing to overwrite it",
-                                   path=target)
+            raise UnsupportedError(
+                "is a SQLite database (a catalog or its backup); refusing to overwrite it", path=target
+            )
     name = target.name
     for suffix in _SQLITE_SIDE_FILES:
-        if name.endswith(suffix) and is_sqlite_database(target.with_name(name[:-len(suffix)])):
-            raise UnsupportedError(f"is the {suffix[1:]} file of the SQLite database {name[:-len(suffix)]}; "
-                                   "refusing to overwrite it", path=target)
+        if name.endswith(suffix) and is_sqlite_database(target.with_name(name[: -len(suffix)])):
+            raise UnsupportedError(
+                f"is the {suffix[1:]} file of the SQLite database {name[: -len(suffix)]}; refusing to overwrite it",
+                path=target,
+            )
 
 
 def is_sqlite_database(path: Path) -> bool:
@@ -191,8 +203,9 @@ def output_error(exc: OSError, target: Path) -> OutputError:
     :class:`~loradex.adapters.errors.DiskSpaceError` for a full disk or quota, else
     :class:`~loradex.adapters.errors.OutputError` with the system's reason."""
     if exc.errno in _DISK_FULL:
-        return DiskSpaceError("the disk filled up while writing; nothing was written (the partial output "
-                              "was removed)", path=target)
+        return DiskSpaceError(
+            "the disk filled up while writing; nothing was written (the partial output was removed)", path=target
+        )
     return OutputError(f"cannot write ({exc.strerror or exc}); nothing was written", path=target)
 
 

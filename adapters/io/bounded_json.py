@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: The deepest nesting any JSON loradex reads needs (a header: object → entry → shape is 3).
 MAX_DEPTH = 64
@@ -24,8 +25,13 @@ class JsonLimitError(ValueError):
     """The text is beyond a bound (size, depth, a number); the message says which."""
 
 
-def loads(text: str, *, max_chars: int | None = None, max_depth: int = MAX_DEPTH,
-          object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
+def loads(
+    text: str,
+    *,
+    max_chars: int | None = None,
+    max_depth: int = MAX_DEPTH,
+    object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
+) -> Any:
     """``json.loads(text)`` within bounds: at most ``max_chars`` characters, ``max_depth``
     levels of nesting, integers of :data:`MAX_DIGITS` digits, finite numbers only.
 
@@ -40,8 +46,9 @@ def loads(text: str, *, max_chars: int | None = None, max_depth: int = MAX_DEPTH
         depth += 1 if bracket[0] in "[{" else -1
         if depth > max_depth:
             raise JsonLimitError(f"JSON nested more than {max_depth} levels deep")
-    return json.loads(text, object_pairs_hook=object_pairs_hook, parse_int=_int, parse_float=_float,
-                      parse_constant=_constant)
+    return json.loads(
+        text, object_pairs_hook=object_pairs_hook, parse_int=_int, parse_float=_float, parse_constant=_constant
+    )
 
 
 def _int(digits: str) -> int:

@@ -22,8 +22,8 @@ import hashlib
 import json
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -33,8 +33,18 @@ from .opening import open_regular
 from .reader import SafetensorsFile
 from .weights import WEIGHT_SUFFIXES
 
-__all__ = ["CHUNK_SIZE", "EMPTY_SHA256", "FileHashes", "StreamHasher", "artifact_files", "cached_sha256",
-           "folder_hashes", "hash_file", "prefetch_sha256", "sha256_file"]
+__all__ = [
+    "CHUNK_SIZE",
+    "EMPTY_SHA256",
+    "FileHashes",
+    "StreamHasher",
+    "artifact_files",
+    "cached_sha256",
+    "folder_hashes",
+    "hash_file",
+    "prefetch_sha256",
+    "sha256_file",
+]
 
 CHUNK_SIZE = 1 << 20
 #: sha256 of no bytes: the tensor hash of a safetensors file without tensors, which says nothing.
@@ -79,8 +89,9 @@ def artifact_files(folder: str | os.PathLike[str]) -> list[Path]:
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found += [Path(dirpath) / n for n in filenames
-                  if not n.startswith(".") and Path(n).suffix.lower() in _FOLDER_SUFFIXES]
+        found += [
+            Path(dirpath) / n for n in filenames if not n.startswith(".") and Path(n).suffix.lower() in _FOLDER_SUFFIXES
+        ]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -148,13 +159,14 @@ class StreamHasher:
         chunk = memoryview(chunk)
         offset, end = self._offset, self._offset + len(chunk)
         if offset < 9 and self._tensors is None:  # the first 9 bytes say whether this is safetensors
-            self._head += bytes(chunk[:9 - offset])
+            self._head += bytes(chunk[: 9 - offset])
             if len(self._head) >= 9 or end >= self.size:
                 self._data_start = _safetensors_data_start(self._head, self.size)
                 if self._data_start:
                     self._tensors = hashlib.sha256()
-        tensor_part = chunk[max(0, self._data_start - offset):] if self._tensors is not None and \
-            end > self._data_start else None
+        tensor_part = (
+            chunk[max(0, self._data_start - offset) :] if self._tensors is not None and end > self._data_start else None
+        )
         beside = self._pool.submit(self._tensors.update, tensor_part) if self._pool and tensor_part else None
         self._whole.update(chunk)
         if beside is not None:
@@ -165,15 +177,18 @@ class StreamHasher:
         lo, hi = max(offset, _MODEL_HASH_OFFSET), min(end, _MODEL_HASH_OFFSET + _MODEL_HASH_SIZE)
         if lo < hi:
             self._model = self._model or hashlib.sha256()
-            self._model.update(chunk[lo - offset:hi - offset])
+            self._model.update(chunk[lo - offset : hi - offset])
         self._offset = end
 
     def digests(self) -> tuple[str, str | None, str | None]:
         """(sha256, tensor hash, legacy model hash) of what was fed."""
         if self._pool is not None:
             self._pool.shutdown()
-        return (self._whole.hexdigest(), self._tensors.hexdigest() if self._tensors else None,
-                self._model.hexdigest()[:8] if self._model else None)
+        return (
+            self._whole.hexdigest(),
+            self._tensors.hexdigest() if self._tensors else None,
+            self._model.hexdigest()[:8] if self._model else None,
+        )
 
     def result(self) -> FileHashes:
         sha, tensor, model = self.digests()
@@ -297,6 +312,7 @@ def prefetch_sha256(path: str | os.PathLike[str]) -> None:
     (e.g. a bake's) finds it done or joins it: the command line hashes a base while torch
     imports. hashlib and file reads release the GIL, so it runs beside Python work. Errors are
     left for the later call to meet."""
+
     def run() -> None:
         with contextlib.suppress(Exception):
             cached_sha256(path)

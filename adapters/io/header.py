@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from loradex.adapters.errors import CorruptFileError
+
 from . import bounded_json
 from .opening import open_regular
 
@@ -61,8 +62,21 @@ DTYPE_SIZES: dict[str, int] = {
 
 #: struct formats of the dtypes :meth:`SafetensorsFile.scalar` decodes itself (little-endian;
 #: BF16 is read as the upper half of a float32).
-SCALAR_FORMATS = {"BOOL": "<?", "U8": "<B", "I8": "<b", "I16": "<h", "U16": "<H", "F16": "<e", "BF16": "<f",
-                  "I32": "<i", "U32": "<I", "F32": "<f", "I64": "<q", "U64": "<Q", "F64": "<d"}
+SCALAR_FORMATS = {
+    "BOOL": "<?",
+    "U8": "<B",
+    "I8": "<b",
+    "I16": "<h",
+    "U16": "<H",
+    "F16": "<e",
+    "BF16": "<f",
+    "I32": "<i",
+    "U32": "<I",
+    "F32": "<f",
+    "I64": "<q",
+    "U64": "<Q",
+    "F64": "<d",
+}
 
 #: The safetensors library refuses headers above this size; so do we, so a garbage length
 #: field can never make us allocate gigabytes.
@@ -135,25 +149,18 @@ def _read_header_bytes(path: Path) -> tuple[bytes, int]:
         (n,) = _LEN.unpack(f.read(_LEN.size))
         if n > size - _LEN.size:
             raise CorruptFileError(
-                f"header length {n} exceeds the file size ({size} bytes); "
-                "truncated or not a safetensors file",
+                f"header length {n} exceeds the file size ({size} bytes); truncated or not a safetensors file",
                 path=path,
             )
         if n > MAX_HEADER_BYTES:
-            raise CorruptFileError(
-                f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit", path=path
-            )
+            raise CorruptFileError(f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit", path=path)
         header = f.read(n)
     if len(header) != n:  # the file shrank between fstat and read
-        raise CorruptFileError(
-            f"header truncated: expected {n} bytes, got {len(header)}", path=path
-        )
+        raise CorruptFileError(f"header truncated: expected {n} bytes, got {len(header)}", path=path)
     return header, size
 
 
-def _parse_header(
-    raw: bytes, file_size: int, path: Path
-) -> tuple[dict[str, str], dict[str, TensorInfo]]:
+def _parse_header(raw: bytes, file_size: int, path: Path) -> tuple[dict[str, str], dict[str, TensorInfo]]:
     """Decode and validate the header; return (metadata, tensors ordered by offset)."""
     obj = _decode_json_object(raw, path)
     metadata = _parse_metadata(obj.pop(_METADATA_KEY, {}), path)
@@ -171,9 +178,7 @@ def _decode_json_object(raw: bytes, path: Path) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorruptFileError(
-            f"header is not valid UTF-8 (byte {exc.start + 8})", path=path
-        ) from None
+        raise CorruptFileError(f"header is not valid UTF-8 (byte {exc.start + 8})", path=path) from None
     try:
         obj = bounded_json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except bounded_json.JsonLimitError as exc:
@@ -181,19 +186,13 @@ def _decode_json_object(raw: bytes, path: Path) -> dict[str, Any]:
     except _DuplicateKey as exc:
         raise CorruptFileError(f"header repeats the key {exc.args[0]!r}", path=path) from None
     except json.JSONDecodeError as exc:
-        raise CorruptFileError(
-            f"header is not valid JSON ({exc.msg} at header byte {exc.pos})", path=path
-        ) from None
+        raise CorruptFileError(f"header is not valid JSON ({exc.msg} at header byte {exc.pos})", path=path) from None
     if not isinstance(obj, dict):
-        raise CorruptFileError(
-            f"header is not a JSON object (got {type(obj).__name__})", path=path
-        )
+        raise CorruptFileError(f"header is not a JSON object (got {type(obj).__name__})", path=path)
     if _SURROGATE_ESCAPE.search(text) and (bad := _lone_surrogate(obj)) is not None:
         # Valid JSON, but no UTF-8 text can hold a lone surrogate: the safetensors library
         # refuses it, and a catalog (or a terminal) cannot store or print the string.
-        raise CorruptFileError(
-            f"header string {bad!r} holds a lone UTF-16 surrogate (not valid UTF-8)", path=path
-        )
+        raise CorruptFileError(f"header string {bad!r} holds a lone UTF-16 surrogate (not valid UTF-8)", path=path)
     return obj
 
 
@@ -239,9 +238,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _parse_metadata(value: Any, path: Path) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise CorruptFileError(
-            "__metadata__ must be an object mapping strings to strings", path=path
-        )
+        raise CorruptFileError("__metadata__ must be an object mapping strings to strings", path=path)
     return dict(value)
 
 
@@ -269,8 +266,7 @@ def _parse_entry(name: str, value: Any, path: Path) -> tuple[str, str, tuple[int
         or offsets[0] > offsets[1]
     ):
         raise CorruptFileError(
-            f"tensor {name!r}: data_offsets must be [begin, end] with 0 <= begin <= end, "
-            f"got {_short(offsets)}",
+            f"tensor {name!r}: data_offsets must be [begin, end] with 0 <= begin <= end, got {_short(offsets)}",
             path=path,
         )
     begin, end = offsets
@@ -284,9 +280,7 @@ def _parse_entry(name: str, value: Any, path: Path) -> tuple[str, str, tuple[int
     return name, dtype, tuple(shape), begin, end
 
 
-def _check_layout(
-    entries: list[tuple[str, str, tuple[int, ...], int, int]], data_len: int, path: Path
-) -> None:
+def _check_layout(entries: list[tuple[str, str, tuple[int, ...], int, int]], data_len: int, path: Path) -> None:
     """Require tensor data to tile the data section exactly, as the safetensors library does."""
     ordered = sorted(entries, key=lambda e: (e[3], e[4]))
     cursor = 0
@@ -301,9 +295,7 @@ def _check_layout(
             path=path,
         )
     if cursor < data_len:
-        raise CorruptFileError(
-            f"{data_len - cursor} unexpected bytes after the last tensor's data", path=path
-        )
+        raise CorruptFileError(f"{data_len - cursor} unexpected bytes after the last tensor's data", path=path)
 
 
 def _raise_misplaced(
@@ -324,8 +316,7 @@ def _raise_misplaced(
             )
     kind = "overlaps the previous tensor" if begin < cursor else "leaves a gap before it"
     raise CorruptFileError(
-        f"tensor {name!r}: data starts at byte {begin} but the previous tensor ends at {cursor} "
-        f"({kind})",
+        f"tensor {name!r}: data starts at byte {begin} but the previous tensor ends at {cursor} ({kind})",
         path=path,
     )
 
@@ -394,9 +385,7 @@ def encode_header(planned: dict[str, TensorInfo], metadata: Mapping[str, str] | 
     raw += b" " * (-len(raw) % 8)
     blob = _LEN.pack(len(raw)) + raw
     for name, info in planned.items():
-        planned[name] = TensorInfo(
-            name, info.dtype, info.shape, info.start + len(blob), info.end + len(blob)
-        )
+        planned[name] = TensorInfo(name, info.dtype, info.shape, info.start + len(blob), info.end + len(blob))
     return blob
 
 
@@ -407,8 +396,9 @@ def reencode_header(tensors: dict[str, TensorInfo], header_size: int, metadata: 
     Raises:
         ValueError: ``metadata`` does not map str to str.
     """
-    relative = {n: TensorInfo(n, i.dtype, i.shape, i.start - header_size, i.end - header_size)
-                for n, i in tensors.items()}
+    relative = {
+        n: TensorInfo(n, i.dtype, i.shape, i.start - header_size, i.end - header_size) for n, i in tensors.items()
+    }
     return encode_header(relative, metadata)
 
 

@@ -16,8 +16,13 @@ from loradex.adapters.errors import ArtifactNotFoundError, UnreadableFileError, 
 
 __all__ = ["input_is_dir", "not_regular", "open_regular", "open_regular_fd"]
 
-_TYPES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
+_TYPES = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISDIR, "a directory"),
+)
 
 
 def not_regular(mode: int) -> str:

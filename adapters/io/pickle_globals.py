@@ -27,16 +27,20 @@ _SAFE = re.compile(
     r"|torch\.\w*Storage|torch\.(u?int\d*|float\d*(_\w+)?|half|double|bfloat16|bool|long|short"
     r"|complex\d*|cfloat|cdouble|chalf|bits\w+|qu?int\w+)"
 )
-_STRINGS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING",
-                      "SHORT_BINSTRING"})
+_STRINGS = frozenset(
+    {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING", "SHORT_BINSTRING"}
+)
 
 
 def unvetted_member_globals(archive: zipfile.ZipFile) -> dict[str, list[str]]:
     """Every pickle member (``*.pkl``) of a torch zip that ``torch.load`` does not unpickle, and
     so never vets, → the globals it imports, in order. (The one it loads, ``<archive>/data.pkl``,
     goes through torch's weights-only unpickler, the authority on what it accepts.)"""
-    return {name: list(dict.fromkeys(stream_globals(archive.open(name))))
-            for name in archive.namelist() if name.lower().endswith(".pkl") and not _torch_loads(name)}
+    return {
+        name: list(dict.fromkeys(stream_globals(archive.open(name))))
+        for name in archive.namelist()
+        if name.lower().endswith(".pkl") and not _torch_loads(name)
+    }
 
 
 def _torch_loads(name: str) -> bool:

@@ -20,6 +20,7 @@ import torch
 
 from loradex.adapters.errors import CorruptFileError, LoradexError, RefusedFileError, UnsupportedError
 from loradex.adapters.vocabulary import Safety
+
 from .pickle_globals import unsafe_globals, unvetted_member_globals
 from .sources import WeightSource
 from .torch_dtypes import dtype_code
@@ -86,7 +87,6 @@ class PickleSource(WeightSource):
         self._tensors = {}
 
 
-
 def _safe_torch_load(path: Path, kind: str | None) -> Any:
     """``torch.load`` with ``weights_only=True``, with torch's errors mapped to ours."""
     if kind not in ("pickle-zip", "pickle-legacy"):
@@ -99,9 +99,7 @@ def _safe_torch_load(path: Path, kind: str | None) -> Any:
         with warnings.catch_warnings():
             # e.g. "Detected pickle protocol 4": noise for users, not actionable.
             warnings.simplefilter("ignore")
-            return torch.load(
-                path, map_location="cpu", weights_only=True, mmap=kind == "pickle-zip"
-            )
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=kind == "pickle-zip")
     except LoradexError:
         raise
     except (pickle.UnpicklingError, RuntimeError) as exc:

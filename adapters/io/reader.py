@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loradex.adapters.errors import ArtifactNotFoundError, CorruptFileError, TensorNotFoundError, UnsupportedError
+
 from .header import DTYPE_SIZES, SCALAR_FORMATS, TensorInfo, read_header, reencode_header
 from .opening import open_regular_fd
 from .torch_dtypes import torch_dtype
@@ -184,9 +185,7 @@ class SafetensorsFile:
             try:
                 self._fd = open_regular_fd(self.path)
             except ArtifactNotFoundError:
-                raise ArtifactNotFoundError(
-                    "file disappeared after it was opened", path=self.path
-                ) from None
+                raise ArtifactNotFoundError("file disappeared after it was opened", path=self.path) from None
         return self._fd
 
     def close(self) -> None:

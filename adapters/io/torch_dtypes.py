@@ -79,4 +79,3 @@ def dtype_code(dtype: torch.dtype) -> str:
         if getattr(torch, name, None) == dtype:
             return code
     raise UnsupportedError(f"torch dtype {dtype} has no safetensors equivalent")
-

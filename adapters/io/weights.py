@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.errors import ArtifactNotFoundError, CorruptFileError, UnsupportedError
 from loradex.adapters.vocabulary import Safety
+
 from . import bounded_json
 from .header import MAX_HEADER_BYTES
 from .opening import input_is_dir, open_regular
@@ -99,8 +100,7 @@ class _DirectorySource(WeightSource):
                 if full in index:
                     other = index[full][0].path
                     raise UnsupportedError(
-                        f"key {full!r} occurs in both {other.name} and {child.path.name}; "
-                        "open the files one at a time",
+                        f"key {full!r} occurs in both {other.name} and {child.path.name}; open the files one at a time",
                         path=path,
                     )
                 index[full] = (child, key)
@@ -215,9 +215,7 @@ def _open_file(path: Path) -> WeightSource:
     if suffix == ".safetensors":
         if kind in ("pickle-zip", "pickle-legacy"):
             # Loading it as a pickle would silently downgrade what the name promises.
-            raise CorruptFileError(
-                "named .safetensors but holds a torch pickle; refusing to guess", path=path
-            )
+            raise CorruptFileError("named .safetensors but holds a torch pickle; refusing to guess", path=path)
         return _SafetensorsSource(path)
     if kind == "safetensors":
         return _SafetensorsSource(path)
@@ -226,8 +224,7 @@ def _open_file(path: Path) -> WeightSource:
 
         return PickleSource(path, kind)
     raise UnsupportedError(
-        f"unsupported file type {suffix or '(no extension)'}; "
-        "expected .safetensors, .pt, .pth, .bin or .ckpt",
+        f"unsupported file type {suffix or '(no extension)'}; expected .safetensors, .pt, .pth, .bin or .ckpt",
         path=path,
     )
 
@@ -265,9 +262,7 @@ class _Candidate:
 def _open_directory(root: Path) -> WeightSource:
     files = _select_files(root)
     if not files:
-        raise ArtifactNotFoundError(
-            "directory holds no weights (no .safetensors/.bin/.pt/.ckpt)", path=root
-        )
+        raise ArtifactNotFoundError("directory holds no weights (no .safetensors/.bin/.pt/.ckpt)", path=root)
     children: list[tuple[str, WeightSource]] = []
     try:
         for file in files:
@@ -299,11 +294,7 @@ def _walk_weight_files(root: Path) -> Iterator[tuple[Path, list[str]]]:
     for dirpath, dirnames, filenames in os.walk(root):
         # Hidden folders hold caches (.cache/huggingface), VCS data and our own temp outputs.
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        names = sorted(
-            n
-            for n in filenames
-            if not n.startswith(".") and Path(n).suffix.lower() in WEIGHT_SUFFIXES
-        )
+        names = sorted(n for n in filenames if not n.startswith(".") and Path(n).suffix.lower() in WEIGHT_SUFFIXES)
         folder = Path(dirpath)
         # A generic .bin may be something else entirely (e.g. OpenVINO weights); skip it
         # rather than fail the whole folder.
@@ -360,7 +351,6 @@ def _check_shard_indexes(folder: Path, picked: set[Path]) -> None:
             missing = sorted(p.name for p in listed if not p.exists())
             if missing:
                 raise CorruptFileError(
-                    f"shard {missing[0]} listed in the index is missing "
-                    f"({len(missing)} missing in all)",
+                    f"shard {missing[0]} listed in the index is missing ({len(missing)} missing in all)",
                     path=index,
                 )

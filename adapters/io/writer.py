@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from loradex.adapters.errors import LoradexError
+
 from .atomic import check_target, create_temp_file, fsync_dir, output_error
 from .hashing import FileHashes, StreamHasher
 from .header import DTYPE_SIZES, TensorInfo, encode_header, plan_layout
@@ -123,10 +124,7 @@ class SafetensorsWriter:
         if code != info.dtype:
             raise ValueError(f"tensor {name!r}: layout declares {info.dtype}, got {code}")
         if tuple(tensor.shape) != info.shape:
-            raise ValueError(
-                f"tensor {name!r}: layout declares shape {list(info.shape)}, "
-                f"got {list(tensor.shape)}"
-            )
+            raise ValueError(f"tensor {name!r}: layout declares shape {list(info.shape)}, got {list(tensor.shape)}")
         self._append(info, _tensor_bytes(tensor))
 
     def write_raw(self, name: str, data: bytes | bytearray | memoryview) -> None:
@@ -138,9 +136,7 @@ class SafetensorsWriter:
         info = self._expect(name)
         view = memoryview(data).cast("B")
         if view.nbytes != info.nbytes:
-            raise ValueError(
-                f"tensor {name!r}: layout needs {info.nbytes} bytes, got {view.nbytes}"
-            )
+            raise ValueError(f"tensor {name!r}: layout needs {info.nbytes} bytes, got {view.nbytes}")
         self._append(info, view)
 
     def copy_from(self, name: str, fd: int, offset: int) -> None:
@@ -243,9 +239,7 @@ class SafetensorsWriter:
             raise ValueError(f"{self.path}: tensor {name!r} is beyond the declared layout")
         info = self._entries[self._next]
         if name != info.name:
-            raise ValueError(
-                f"{self.path}: expected tensor {info.name!r} next (layout order), got {name!r}"
-            )
+            raise ValueError(f"{self.path}: expected tensor {info.name!r} next (layout order), got {name!r}")
         return info
 
     def _append(self, info: TensorInfo, data: memoryview) -> None:
@@ -353,7 +347,7 @@ class _HashFollower:
                         return
                     end = self._available
                 while pos < end:
-                    n = pread_into(self._fd, view[:min(_HASH_CHUNK, end - pos)], pos)
+                    n = pread_into(self._fd, view[: min(_HASH_CHUNK, end - pos)], pos)
                     if n == 0:
                         raise OSError(f"read back {pos} of {end} written bytes")
                     self._hasher.update(view[:n])

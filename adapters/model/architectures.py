@@ -81,37 +81,68 @@ class Architecture:
 
 
 _CLIP_L = dict(
-    hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
-    projection_dim=768, hidden_act="quick_gelu", vocab_size=49408, max_position_embeddings=77,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_attention_heads=12,
+    num_hidden_layers=12,
+    projection_dim=768,
+    hidden_act="quick_gelu",
+    vocab_size=49408,
+    max_position_embeddings=77,
 )
 _OPEN_CLIP_H = dict(
-    hidden_size=1024, intermediate_size=4096, num_attention_heads=16, num_hidden_layers=23,
-    projection_dim=512, hidden_act="gelu", vocab_size=49408, max_position_embeddings=77,
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_attention_heads=16,
+    num_hidden_layers=23,
+    projection_dim=512,
+    hidden_act="gelu",
+    vocab_size=49408,
+    max_position_embeddings=77,
 )
 _OPEN_CLIP_BIGG = dict(
-    hidden_size=1280, intermediate_size=5120, num_attention_heads=20, num_hidden_layers=32,
-    projection_dim=1280, hidden_act="gelu", vocab_size=49408, max_position_embeddings=77,
+    hidden_size=1280,
+    intermediate_size=5120,
+    num_attention_heads=20,
+    num_hidden_layers=32,
+    projection_dim=1280,
+    hidden_act="gelu",
+    vocab_size=49408,
+    max_position_embeddings=77,
 )
 
 _SD1_UNET = dict(
-    sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+    sample_size=64,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=2,
     block_out_channels=(320, 640, 1280, 1280),
     down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
     up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-    cross_attention_dim=768, attention_head_dim=8,
+    cross_attention_dim=768,
+    attention_head_dim=8,
 )
 _SD2_UNET = dict(
-    _SD1_UNET, sample_size=96, cross_attention_dim=1024, attention_head_dim=(5, 10, 20, 20),
+    _SD1_UNET,
+    sample_size=96,
+    cross_attention_dim=1024,
+    attention_head_dim=(5, 10, 20, 20),
     use_linear_projection=True,
 )
 _SDXL_UNET = dict(
-    sample_size=128, in_channels=4, out_channels=4, layers_per_block=2,
+    sample_size=128,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=2,
     block_out_channels=(320, 640, 1280),
     down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
     up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-    transformer_layers_per_block=(1, 2, 10), cross_attention_dim=2048,
-    attention_head_dim=(5, 10, 20), use_linear_projection=True,
-    addition_embed_type="text_time", addition_time_embed_dim=256,
+    transformer_layers_per_block=(1, 2, 10),
+    cross_attention_dim=2048,
+    attention_head_dim=(5, 10, 20),
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=256,
     projection_class_embeddings_input_dim=2816,
 )
 

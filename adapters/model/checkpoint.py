@@ -14,6 +14,7 @@ import torch
 from loradex.adapters.io.reader import SafetensorsFile
 from loradex.adapters.io.sources import WeightSource
 from loradex.adapters.io.weights import open_weights
+
 from .artifact import ArtifactInfo
 from .layermap import layer_map
 
@@ -59,7 +60,7 @@ def delta_shape(t: Location) -> tuple[int, ...]:
 def layer_view(weight: torch.Tensor, loc: Location) -> torch.Tensor:
     """The layer's part of a stored tensor, as a view (rows of in_proj_weight, or transposed)."""
     if loc.rows:
-        return weight[loc.rows[0]:loc.rows[1]]
+        return weight[loc.rows[0] : loc.rows[1]]
     return weight.T if loc.transposed else weight
 
 

@@ -48,9 +48,27 @@ _SUFFIXES: tuple[tuple[str, str], ...] = tuple(
 )
 
 #: Parts that carry an adapted layer's weights (alpha/scale parts only qualify them).
-WEIGHT_PARTS = frozenset({"lora_down", "lora_up", "lora_mid", "hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b",
-                          "hada_t1", "hada_t2", "lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a",
-                          "lokr_w2_b", "lokr_t2", "diff"})
+WEIGHT_PARTS = frozenset(
+    {
+        "lora_down",
+        "lora_up",
+        "lora_mid",
+        "hada_w1_a",
+        "hada_w1_b",
+        "hada_w2_a",
+        "hada_w2_b",
+        "hada_t1",
+        "hada_t2",
+        "lokr_w1",
+        "lokr_w1_a",
+        "lokr_w1_b",
+        "lokr_w2",
+        "lokr_w2_a",
+        "lokr_w2_b",
+        "lokr_t2",
+        "diff",
+    }
+)
 
 
 _BY_SUFFIX = {suffix[1:]: part for suffix, part in _SUFFIXES}

@@ -155,7 +155,7 @@ def ldm_unet_path(path: str, config: dict, attention_up_blocks: set[int]) -> str
     def resnet_rest(rest: str) -> str:
         for new, old in _RESNET_TO_LDM:
             if rest == new or rest.startswith(new + "."):
-                return old + rest[len(new):]
+                return old + rest[len(new) :]
         return rest
 
     if m := re.fullmatch(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", path):
@@ -261,11 +261,20 @@ def build_layer_map(arch: Architecture) -> LayerMap:
         name = "unet." + path
         ldm_path = ldm[name]
         layers[name] = Layer(
-            name, "unet", module, shape, prefixes["unet"] + ldm_path + ".weight",
+            name,
+            "unet",
+            module,
+            shape,
+            prefixes["unet"] + ldm_path + ".weight",
             kohya=_kohya_stem("unet", path, ldm_path, arch.base),
         )
-        for spelling in (path, ldm_path, prefixes["unet"] + ldm_path,
-                         "lora_unet_" + path.replace(".", "_"), "lora_unet_" + ldm_path.replace(".", "_")):
+        for spelling in (
+            path,
+            ldm_path,
+            prefixes["unet"] + ldm_path,
+            "lora_unet_" + path.replace(".", "_"),
+            "lora_unet_" + ldm_path.replace(".", "_"),
+        ):
             aliases[spelling] = name
 
     for component, spec in arch.text_encoders.items():
@@ -281,7 +290,13 @@ def build_layer_map(arch: Architecture) -> LayerMap:
             else:
                 key, rows, transposed = path + ".weight", None, False
             layers[name] = Layer(
-                name, component, module, shape, prefix + key, rows, transposed,
+                name,
+                component,
+                module,
+                shape,
+                prefix + key,
+                rows,
+                transposed,
                 kohya=_kohya_stem(component, path, None, arch.base),
             )
             short = path.removeprefix("text_model.")
@@ -307,8 +322,18 @@ def _cache_file(arch: Architecture) -> Path:
 
     import platformdirs
 
-    blob = json.dumps([_MAP_FORMAT, arch.base, arch.unet, {k: v.config for k, v in arch.text_encoders.items()},
-                       version("diffusers"), version("transformers")], sort_keys=True, default=str)
+    blob = json.dumps(
+        [
+            _MAP_FORMAT,
+            arch.base,
+            arch.unet,
+            {k: v.config for k, v in arch.text_encoders.items()},
+            version("diffusers"),
+            version("transformers"),
+        ],
+        sort_keys=True,
+        default=str,
+    )
     digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return Path(platformdirs.user_cache_dir("loradex")) / "layermaps" / f"{arch.base}-{digest}.json"
 
@@ -354,8 +379,9 @@ def layer_map(arch: Architecture | str) -> LayerMap:
     """
     if isinstance(arch, str):
         arch = architecture(arch)
-    key = json.dumps([arch.base, arch.unet, {k: v.config for k, v in arch.text_encoders.items()}],
-                     sort_keys=True, default=str)
+    key = json.dumps(
+        [arch.base, arch.unet, {k: v.config for k, v in arch.text_encoders.items()}], sort_keys=True, default=str
+    )
     if key not in _MAPS:
         _MAPS[key] = _load_or_build(arch)
     return _MAPS[key]

@@ -20,6 +20,7 @@ from loradex.adapters.io import bounded_json
 from loradex.adapters.io.opening import input_is_dir
 from loradex.adapters.io.sources import WeightSource
 from loradex.adapters.io.weights import open_weights
+
 from .architectures import BASES, CROSS_ATTENTION_DIM, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
@@ -76,8 +77,11 @@ def _read_json(path: Path) -> dict:
 
 
 def _probe_folder(path: Path) -> ArtifactInfo:
-    peft_parts = [path] if (path / "adapter_config.json").exists() else sorted(
-        p.parent for p in path.glob("*/adapter_config.json"))
+    peft_parts = (
+        [path]
+        if (path / "adapter_config.json").exists()
+        else sorted(p.parent for p in path.glob("*/adapter_config.json"))
+    )
     if peft_parts:
         return _probe_peft(path, peft_parts)
     if (path / "model_index.json").exists():
@@ -96,8 +100,13 @@ def _probe_folder(path: Path) -> ArtifactInfo:
         info.path = path
         return info
     with open_weights(path) as src:  # raises ArtifactNotFoundError for a folder without weights
-        info = ArtifactInfo(path, "unknown", "unknown", safety=src.safety,
-                            reason="folder is not a diffusers pipeline, ControlNet or PEFT adapter")
+        info = ArtifactInfo(
+            path,
+            "unknown",
+            "unknown",
+            safety=src.safety,
+            reason="folder is not a diffusers pipeline, ControlNet or PEFT adapter",
+        )
         _fill_counts(info, src)
     return info
 
@@ -126,11 +135,16 @@ def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
         src = open_weights(next(iter(sorted(part.glob("adapter_model.*"))), part))
         opened.append((part, None if part == path else part.name, _read_json(part / "adapter_config.json"), src))
     try:
-        widths = {f"{component or 'unet'}.{stem.removeprefix('base_model.model.')}": _factor_shape(src, parts)[1]
-                  for _, component, _, src in opened for stem, parts in _adapter_stems(src).items()}
+        widths = {
+            f"{component or 'unet'}.{stem.removeprefix('base_model.model.')}": _factor_shape(src, parts)[1]
+            for _, component, _, src in opened
+            for stem, parts in _adapter_stems(src).items()
+        }
         verdict = _base_from_lora_stems(widths)
-        infos = [_lora_info(part, src, "peft", peft=(config, component), verdict=verdict)
-                 for part, component, config, src in opened]
+        infos = [
+            _lora_info(part, src, "peft", peft=(config, component), verdict=verdict)
+            for part, component, config, src in opened
+        ]
     finally:
         for *_, src in opened:
             src.close()
@@ -194,11 +208,17 @@ def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
     meta = src.metadata
     if ti := _textual_inversion(path, src):
         return ti
-    if src.container == "pickle" and keys and all(k.split(".")[0].isdigit() for k in keys) and (
-            "layer_structure" in meta or "activation_func" in meta):
+    if (
+        src.container == "pickle"
+        and keys
+        and all(k.split(".")[0].isdigit() for k in keys)
+        and ("layer_structure" in meta or "activation_func" in meta)
+    ):
         widths = sorted({int(k.split(".")[0]) for k in keys})
-        base, evidence = _base_from_width(max(w for w in widths if w in TEXT_WIDTH) if set(widths) & set(TEXT_WIDTH)
-                                          else None, "hypernetwork context width")
+        base, evidence = _base_from_width(
+            max(w for w in widths if w in TEXT_WIDTH) if set(widths) & set(TEXT_WIDTH) else None,
+            "hypernetwork context width",
+        )
         info = ArtifactInfo(path, "hypernetwork", "a1111_hypernetwork", base, evidence)
         _fill_counts(info, src)
         return info
@@ -208,7 +228,8 @@ def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
         info.base, info.base_evidence = _base_from_keys_widths(src, "")
         return info
     if any(k.startswith("control_model.") for k in keys) or (
-            any("input_hint_block" in k for k in keys) and any("zero_convs" in k for k in keys)):
+        any("input_hint_block" in k for k in keys) and any("zero_convs" in k for k in keys)
+    ):
         info = ArtifactInfo(path, "controlnet", "ldm_single_file")
         _fill_counts(info, src)
         info.base, info.base_evidence = _base_from_keys_widths(src, "control_model.")
@@ -235,8 +256,11 @@ def _textual_inversion(path: Path, src: WeightSource) -> ArtifactInfo | None:
         key = "emb_params" if "emb_params" in keys else next(k for k in keys if k.startswith("string_to_param."))
         fmt = "a1111_embedding"
         base, evidence = _base_from_width(shapes[key][-1], "embedding width", table=_EMBEDDING_WIDTHS)
-    elif 0 < len(keys) <= 4 and all(len(s) in (1, 2) and s[-1] in _EMBEDDING_WIDTHS for s in shapes.values()) and \
-            not any(split_key(k) for k in keys):
+    elif (
+        0 < len(keys) <= 4
+        and all(len(s) in (1, 2) and s[-1] in _EMBEDDING_WIDTHS for s in shapes.values())
+        and not any(split_key(k) for k in keys)
+    ):
         fmt = "diffusers_embedding"
         base, evidence = _base_from_width(next(iter(shapes.values()))[-1], "embedding width", table=_EMBEDDING_WIDTHS)
     if fmt is None:
@@ -254,8 +278,10 @@ def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
     _fill_counts(info, src)
     info.base, info.base_evidence = _base_from_keys_widths(src, "model.diffusion_model.")
     if any(k.startswith("conditioner.embedders.1.") for k in src.keys()):
-        info.base, info.base_evidence = "sdxl", ["OpenCLIP second text encoder (conditioner.embedders.1)",
-                                                 *info.base_evidence]
+        info.base, info.base_evidence = (
+            "sdxl",
+            ["OpenCLIP second text encoder (conditioner.embedders.1)", *info.base_evidence],
+        )
     _add_claims(info)
     if info.base in BASES:
         lm = layer_map(info.base)
@@ -266,10 +292,16 @@ def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
                 for layer in layers:
                     rows = layer.ldm_rows
                     info.inventory[layer.name] = (
-                        (rows[1] - rows[0], *shape[1:]) if rows else tuple(reversed(shape)) if layer.ldm_transposed
-                        else shape)
-        info.components = sorted({lm.layers[n].component for n in info.inventory} | (
-            {"vae"} if any(k.startswith("first_stage_model.") for k in keys) else set()))
+                        (rows[1] - rows[0], *shape[1:])
+                        if rows
+                        else tuple(reversed(shape))
+                        if layer.ldm_transposed
+                        else shape
+                    )
+        info.components = sorted(
+            {lm.layers[n].component for n in info.inventory}
+            | ({"vae"} if any(k.startswith("first_stage_model.") for k in keys) else set())
+        )
     return info
 
 
@@ -286,20 +318,30 @@ def _adapter_stems(src: WeightSource) -> dict[str, dict[str, str]]:
     return {stem: parts for stem, parts in groups.items() if algorithm_of(set(parts))}
 
 
-def _lora_info(path: Path, src: WeightSource, fmt: str | None, peft: tuple[dict, str | None] | None = None,
-               verdict: tuple[str, list[str]] | None = None) -> ArtifactInfo:
+def _lora_info(
+    path: Path,
+    src: WeightSource,
+    fmt: str | None,
+    peft: tuple[dict, str | None] | None = None,
+    verdict: tuple[str, list[str]] | None = None,
+) -> ArtifactInfo:
     stems = _adapter_stems(src)
     if fmt is None:
-        fmt = ("kohya" if any(s.startswith(("lora_unet_", "lora_te")) for s in stems)
-               else "diffusers_legacy" if any(".processor." in s or s.endswith("_lora") for s in stems)
-               else "diffusers")
+        fmt = (
+            "kohya"
+            if any(s.startswith(("lora_unet_", "lora_te")) for s in stems)
+            else "diffusers_legacy"
+            if any(".processor." in s or s.endswith("_lora") for s in stems)
+            else "diffusers"
+        )
     info = ArtifactInfo(path, "lora", fmt)
     _fill_counts(info, src)
     for stem, parts in stems.items():
         _check_factors(path, src, stem, parts)
 
     info.base, info.base_evidence = verdict or _base_from_lora_stems(
-        {stem: _factor_shape(src, parts)[1] for stem, parts in stems.items()})
+        {stem: _factor_shape(src, parts)[1] for stem, parts in stems.items()}
+    )
     _add_claims(info)
     lm = layer_map(info.base) if info.base in BASES else None
     config, component = peft if peft else ({}, None)
@@ -313,9 +355,19 @@ def _lora_info(path: Path, src: WeightSource, fmt: str | None, peft: tuple[dict,
         if algorithm == "lora" and len(shape) == 4 and shape[2:] != (1, 1):
             algorithm = "locon"
         alpha = _alpha(src, parts, rank, config, stem)
-        info.layers.append(LayerInfo(stem, canonical, layer.component if layer else _guess_component(stem),
-                                     algorithm, rank, alpha, shape, src.dtype(next(iter(parts.values()))),
-                                     dict(sorted(parts.items()))))
+        info.layers.append(
+            LayerInfo(
+                stem,
+                canonical,
+                layer.component if layer else _guess_component(stem),
+                algorithm,
+                rank,
+                alpha,
+                shape,
+                src.dtype(next(iter(parts.values()))),
+                dict(sorted(parts.items())),
+            )
+        )
         if canonical is None:
             info.unmatched.append(stem)
     if any(layer.algorithm in ("loha", "lokr", "dora", "full") or "lora_mid" in layer.keys for layer in info.layers):
@@ -334,8 +386,13 @@ def _resolve(lm, stem: str, component: str | None) -> str | None:
 
 
 def _guess_component(stem: str) -> str | None:
-    for marker, component in (("te2", "text_encoder_2"), ("text_encoder_2", "text_encoder_2"),
-                              ("te", "text_encoder"), ("text_encoder", "text_encoder"), ("unet", "unet")):
+    for marker, component in (
+        ("te2", "text_encoder_2"),
+        ("text_encoder_2", "text_encoder_2"),
+        ("te", "text_encoder"),
+        ("text_encoder", "text_encoder"),
+        ("unet", "unet"),
+    ):
         if stem.startswith((f"lora_{marker}_", f"{marker}.")):
             return component
     return None
@@ -343,9 +400,13 @@ def _guess_component(stem: str) -> str | None:
 
 #: Factor pairs whose product is a delta: (left, right, its CP/Tucker core). Left's columns meet
 #: right's rows (the rank); with the core there, both factors put the rank first.
-_PRODUCTS = (("lora_up", "lora_down", None), ("hada_w1_a", "hada_w1_b", "hada_t1"),
-             ("hada_w2_a", "hada_w2_b", "hada_t2"), ("lokr_w1_a", "lokr_w1_b", None),
-             ("lokr_w2_a", "lokr_w2_b", "lokr_t2"))
+_PRODUCTS = (
+    ("lora_up", "lora_down", None),
+    ("hada_w1_a", "hada_w1_b", "hada_t1"),
+    ("hada_w2_a", "hada_w2_b", "hada_t2"),
+    ("lokr_w1_a", "lokr_w1_b", None),
+    ("lokr_w2_a", "lokr_w2_b", "lokr_t2"),
+)
 
 
 def _check_factors(path: Path, src: WeightSource, stem: str, parts: dict[str, str]) -> None:
@@ -364,8 +425,9 @@ def _check_factors(path: Path, src: WeightSource, stem: str, parts: dict[str, st
         if left in shapes and right in shapes:
             a, b = shapes[left], shapes[right]
             if len(a) < 2 or len(b) < 2 or (a[0] if core in parts else a[1]) != b[0]:
-                raise CorruptFileError(f"layer {stem}: {left} {list(a)} and {right} {list(b)} do not multiply",
-                                       path=path)
+                raise CorruptFileError(
+                    f"layer {stem}: {left} {list(a)} and {right} {list(b)} do not multiply", path=path
+                )
 
 
 def _rank(src: WeightSource, parts: dict[str, str]) -> int | None:
@@ -427,7 +489,7 @@ def _alpha(src: WeightSource, parts: dict[str, str], rank: int | None, config: d
         alpha = float(_pattern_value(config.get("alpha_pattern") or {}, path, config.get("lora_alpha", r)))
         if config.get("use_rslora") and rank:
             # Express rsLoRA's alpha/√r scale as an equivalent plain alpha for alpha/r.
-            alpha = alpha * rank / rank ** 0.5
+            alpha = alpha * rank / rank**0.5
         return alpha
     return float(rank) if rank else None
 
@@ -443,8 +505,9 @@ def _pattern_value(patterns: dict, path: str, default):
 # Base evidence
 
 
-def _base_from_width(width: int | None, what: str, table: dict[int, str] = CROSS_ATTENTION_DIM
-                     ) -> tuple[str, list[str]]:
+def _base_from_width(
+    width: int | None, what: str, table: dict[int, str] = CROSS_ATTENTION_DIM
+) -> tuple[str, list[str]]:
     if width in table:
         return table[width], [f"{what} {width} ({table[width]})"]
     return "unknown", []
@@ -501,15 +564,25 @@ def _base_from_lora_stems(widths: dict[str, int | None]) -> tuple[str, list[str]
     found = [describe(obs, stems) for obs, stems in ours]
     others = sorted({b for b, _ in seen} - {base})
     if others:
-        found.append("weaker evidence for " + ", ".join(
-            next(f"{b}: {describe(obs, st)}" for (bb, obs), st in seen.items() if bb == b) for b in others))
+        found.append(
+            "weaker evidence for "
+            + ", ".join(next(f"{b}: {describe(obs, st)}" for (bb, obs), st in seen.items() if bb == b) for b in others)
+        )
     return base, found
 
 
 _CLAIMS = (
     ("ss_base_model_version", (("sdxl", "sdxl"), ("sd_v1", "sd1"), ("sd_v2", "sd2"), ("sd3", "sd3"), ("flux", "flux"))),
-    ("modelspec.architecture", (("stable-diffusion-xl", "sdxl"), ("stable-diffusion-v1", "sd1"),
-                                ("stable-diffusion-v2", "sd2"), ("stable-diffusion-3", "sd3"), ("flux", "flux"))),
+    (
+        "modelspec.architecture",
+        (
+            ("stable-diffusion-xl", "sdxl"),
+            ("stable-diffusion-v1", "sd1"),
+            ("stable-diffusion-v2", "sd2"),
+            ("stable-diffusion-3", "sd3"),
+            ("flux", "flux"),
+        ),
+    ),
 )
 
 
@@ -523,8 +596,7 @@ def _add_claims(info: ArtifactInfo) -> None:
         if info.base == "unknown" and claimed != "unknown":
             info.base, info.base_evidence = claimed, [f"only the metadata claim {key}={value}"]
         elif claimed != info.base and info.base_conflict is None:
-            info.base_conflict = (f"metadata claims {key}={value} ({claimed}) but the tensor shapes say "
-                                  f"{info.base}")
+            info.base_conflict = f"metadata claims {key}={value} ({claimed}) but the tensor shapes say {info.base}"
 
 
 def _fill_training_metadata(info: ArtifactInfo) -> None:

@@ -38,6 +38,7 @@ from loradex.adapters.model.checkpoint import Location, delta_shape, layer_locat
 from loradex.adapters.model.probe import probe
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.adapters.words import article
+
 from .factors import dora_delta, layer_factors, open_factors, storage_dtype
 from .options import DTYPES
 from .recipe import METADATA_KEY, Recipe, RecipeInput, _version
@@ -73,13 +74,24 @@ class BakeReport:
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "output": str(self.output), "base": str(self.base),
-                "hashes": asdict(self.hashes) if self.hashes else None}
+        return {
+            **self.__dict__,
+            "output": str(self.output),
+            "base": str(self.base),
+            "hashes": asdict(self.hashes) if self.hashes else None,
+        }
 
 
-def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str | Path, *,
-         dtype: str | None = None, allow_partial: bool = False, progress: Progress | None = None,
-         hashes: bool = False) -> BakeReport:
+def bake(
+    base: str | Path,
+    loras: Sequence[tuple[str | Path, float]],
+    out: str | Path,
+    *,
+    dtype: str | None = None,
+    allow_partial: bool = False,
+    progress: Progress | None = None,
+    hashes: bool = False,
+) -> BakeReport:
     """Bake LoRAs into a checkpoint: a single-file (LDM/SGM) ``.safetensors`` or a diffusers folder.
 
     Args:
@@ -109,13 +121,19 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
     if base_info.kind != "checkpoint":
         raise UnsupportedError(f"bake needs a checkpoint as base; this is {article(base_info.kind)}", path=base)
     if base_info.base not in BASES:
-        raise UnsupportedError(f"bake needs a base of a family loradex knows ({', '.join(BASES)}); this checkpoint's "
-                               "is unknown, so its layers cannot be matched (probe still lists what it holds)", path=base)
+        raise UnsupportedError(
+            f"bake needs a base of a family loradex knows ({', '.join(BASES)}); this checkpoint's "
+            "is unknown, so its layers cannot be matched (probe still lists what it holds)",
+            path=base,
+        )
     if out.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsupportedError("bake writes safetensors (never pickles); name the output .safetensors", path=out)
     if base.is_dir() and out.suffix.lower() == ".safetensors":
-        raise UnsupportedError(f"the base {base.name} is a diffusers folder, so the bake is a folder too; name the "
-                               "output without .safetensors (or bake into a single-file base)", path=out)
+        raise UnsupportedError(
+            f"the base {base.name} is a diffusers folder, so the bake is a folder too; name the "
+            "output without .safetensors (or bake into a single-file base)",
+            path=out,
+        )
     with contextlib.ExitStack() as opened:
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             # The recipe in the output's header names the base by sha256, and the output is hashed
@@ -127,9 +145,12 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
             report = BakeReport(out, base, dtype=dtype or "as base")
             patches = _plan(base_info, targets, infos, [w for _, w in loras], report)
             if report.unmatched and not allow_partial:
-                raise IncompatibleError(f"{len(report.unmatched)} LoRA layers match nothing in the base "
-                                        f"(first: {', '.join(report.unmatched[:3])}); pass --allow-partial to bake "
-                                        "the rest", path=base)
+                raise IncompatibleError(
+                    f"{len(report.unmatched)} LoRA layers match nothing in the base "
+                    f"(first: {', '.join(report.unmatched[:3])}); pass --allow-partial to bake "
+                    "the rest",
+                    path=base,
+                )
             # Opened for math now, before the wait for the base's hash: a LoRA with NaN/Inf is refused first.
             sources = [opened.enter_context(open_factors(info)) for info in infos]
             files = sorted({t.file for t in targets.values()}) if base.is_dir() else [base]
@@ -138,8 +159,12 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
             waited = time.perf_counter()
             base_sha256 = base_hash.result()
             report.timings["base_hash_wait"] = time.perf_counter() - waited
-        recipe = Recipe("bake", {"dtype": dtype, "allow_partial": allow_partial},
-                        [RecipeInput(str(base), base_sha256, 1.0, "base"), *inputs], _version())
+        recipe = Recipe(
+            "bake",
+            {"dtype": dtype, "allow_partial": allow_partial},
+            [RecipeInput(str(base), base_sha256, 1.0, "base"), *inputs],
+            _version(),
+        )
         protect = [base, *files, *(info.path for info in infos)]
         streaming = time.perf_counter()
         weights = [w for _, w in loras]
@@ -147,13 +172,27 @@ def bake(base: str | Path, loras: Sequence[tuple[str | Path, float]], out: str |
             if base.is_dir():
                 with atomic_path(out, directory=True, protect=protect) as tmp:
                     _copy_folder_extras(base, tmp, files)
-                    written = {f.relative_to(base).as_posix(): _bake_file(
-                        f, tmp / f.relative_to(base), patches.get(f, {}), sources, infos, weights, dtype, recipe,
-                        progress, protect, hashes) for f in files}
+                    written = {
+                        f.relative_to(base).as_posix(): _bake_file(
+                            f,
+                            tmp / f.relative_to(base),
+                            patches.get(f, {}),
+                            sources,
+                            infos,
+                            weights,
+                            dtype,
+                            recipe,
+                            progress,
+                            protect,
+                            hashes,
+                        )
+                        for f in files
+                    }
                     report.hashes = folder_hashes(tmp, written) if hashes else None
             else:
-                report.hashes = _bake_file(base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe,
-                                           progress, protect, hashes)
+                report.hashes = _bake_file(
+                    base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe, progress, protect, hashes
+                )
     report.timings["stream"] = time.perf_counter() - streaming
     report.recipe = recipe.to_dict()
     report.patched_tensors = sum(len(p) for p in patches.values())
@@ -192,23 +231,29 @@ class _CoreForTheWriter:
 _leave_a_core_to_the_writer = _CoreForTheWriter()
 
 
-def _plan(base_info: ArtifactInfo, targets: dict[str, Location], infos: list[ArtifactInfo], weights: list[float],
-          report: BakeReport) -> dict[Path, dict[str, list[Patch]]]:
+def _plan(
+    base_info: ArtifactInfo,
+    targets: dict[str, Location],
+    infos: list[ArtifactInfo],
+    weights: list[float],
+    report: BakeReport,
+) -> dict[Path, dict[str, list[Patch]]]:
     patches: dict[Path, dict[str, list[Patch]]] = {}
     for i, (info, weight) in enumerate(zip(infos, weights)):
         if info.kind not in ("lora", "lycoris"):
             raise UnsupportedError(f"only LoRA/LyCORIS adapters bake; this is {article(info.kind)}", path=info.path)
         if info.base != base_info.base:
-            raise IncompatibleError(f"this is {article(info.base)} adapter; the base {base_info.path.name} is "
-                                    f"{base_info.base}", path=info.path)
+            raise IncompatibleError(
+                f"this is {article(info.base)} adapter; the base {base_info.path.name} is {base_info.base}",
+                path=info.path,
+            )
         applied = 0
         for layer in info.layers:
             target = targets.get(layer.canonical) if layer.canonical else None
             if target is None or tuple(delta_shape(target)[:2]) != tuple(layer.shape[:2]):
                 report.unmatched.append(f"{info.path.name}:{layer.stem}")
                 continue
-            patches.setdefault(target.file, {}).setdefault(target.key, []).append(
-                Patch(i, layer, target))
+            patches.setdefault(target.file, {}).setdefault(target.key, []).append(Patch(i, layer, target))
             applied += 1
         report.loras.append((str(info.path), weight, applied, len(info.layers)))
     return patches
@@ -234,8 +279,14 @@ def _copy_folder_extras(base: Path, tmp: Path, weight_files: list[Path]) -> None
             shutil.copy2(f, tmp / rel)
 
 
-def _patched(w: torch.Tensor, patches: list[Patch], sources: list[WeightSource], infos: list[ArtifactInfo],
-             weights: list[float], dtype: torch.dtype) -> torch.Tensor:
+def _patched(
+    w: torch.Tensor,
+    patches: list[Patch],
+    sources: list[WeightSource],
+    infos: list[ArtifactInfo],
+    weights: list[float],
+    dtype: torch.dtype,
+) -> torch.Tensor:
     """The stored tensor ``w`` plus every patch's weighted delta, cast to ``dtype``."""
     if any(p.layer.algorithm == "dora" for p in patches):  # needs whole rows/columns of W + ΔW
         # A contiguous copy: never patch the source in place (a pickle's may be its mmap), and
@@ -253,14 +304,16 @@ def _patched(w: torch.Tensor, patches: list[Patch], sources: list[WeightSource],
         rows = patch.location.rows or (0, w.shape[0])
         terms.setdefault(rows, []).append((b, a))
     # One (B, A) per row range: every LoRA on a layer is added in a single pass over W.
-    fused = [(r0, r1, torch.cat([b for b, _ in ts], 1), torch.cat([a for _, a in ts], 0))
-             for (r0, r1), ts in terms.items()]
+    fused = [
+        (r0, r1, torch.cat([b for b, _ in ts], 1), torch.cat([a for _, a in ts], 0)) for (r0, r1), ts in terms.items()
+    ]
     # reshape, not view: a pickled tensor keeps its strides (channels-last convs)
     return _add_low_rank(w.reshape(w.shape[0], -1), fused, dtype).view(w.shape)
 
 
-def _add_low_rank(w: torch.Tensor, terms: list[tuple[int, int, torch.Tensor, torch.Tensor]],
-                  dtype: torch.dtype) -> torch.Tensor:
+def _add_low_rank(
+    w: torch.Tensor, terms: list[tuple[int, int, torch.Tensor, torch.Tensor]], dtype: torch.dtype
+) -> torch.Tensor:
     """``w`` (2-D, any float dtype) with ``B @ A`` added to rows ``r0:r1`` for each term, in ``dtype``.
 
     Done block by block through one small float32 scratch that stays in the CPU cache: the
@@ -278,7 +331,7 @@ def _add_low_rank(w: torch.Tensor, terms: list[tuple[int, int, torch.Tensor, tor
         for r0, r1, b, a in terms:
             lo, hi = max(start, r0), min(end, r1)
             if lo < hi:
-                block[lo - start:hi - start].addmm_(b[lo - r0:hi - r0], a)
+                block[lo - start : hi - start].addmm_(b[lo - r0 : hi - r0], a)
         out[start:end].copy_(block)
     return out
 
@@ -295,9 +348,19 @@ def _apply(patch: Patch, src: WeightSource, info: ArtifactInfo, weight: float, r
     flat.addmm_(b, a, alpha=weight)
 
 
-def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sources: list[WeightSource],
-               infos: list[ArtifactInfo], weights: list[float], dtype: str | None, recipe: Recipe,
-               progress: Progress | None, protect: list[Path], hashes: bool) -> FileHashes | None:
+def _bake_file(
+    src_path: Path,
+    out: Path,
+    patches: dict[str, list[Patch]],
+    sources: list[WeightSource],
+    infos: list[ArtifactInfo],
+    weights: list[float],
+    dtype: str | None,
+    recipe: Recipe,
+    progress: Progress | None,
+    protect: list[Path],
+    hashes: bool,
+) -> FileHashes | None:
     """Stream one weights file of the base into ``out`` (safetensors), patching as planned.
 
     A safetensors base keeps its tensor order and its untouched tensors are kernel copies; a
@@ -305,21 +368,35 @@ def _bake_file(src_path: Path, out: Path, patches: dict[str, list[Patch]], sourc
     (widest dtype first, for alignment), every tensor through the writer.
     """
     with open_weights(src_path) as src:
+
         def out_code(code: str) -> str:
             return DTYPES[dtype] if dtype and code in _FLOAT_CODES else code
 
-        names = src.keys() if src.container == "safetensors" else \
-            sorted(src.keys(), key=lambda k: (-DTYPE_SIZES[src.dtype(k)], k))
+        names = (
+            src.keys()
+            if src.container == "safetensors"
+            else sorted(src.keys(), key=lambda k: (-DTYPE_SIZES[src.dtype(k)], k))
+        )
         layout = [(name, out_code(src.dtype(name)), src.shape(name)) for name in names]
         metadata = {**src.metadata, METADATA_KEY: recipe.to_json()}
         total = len(layout)
-        with SafetensorsWriter(out, layout, metadata, protect=protect, write_behind=_WRITE_BEHIND,
-                               hashes=hashes) as writer:
+        with SafetensorsWriter(
+            out, layout, metadata, protect=protect, write_behind=_WRITE_BEHIND, hashes=hashes
+        ) as writer:
             for done, (name, code, _) in enumerate(layout, 1):
                 stored = src.dtype(name)
                 if name in patches:
-                    writer.write(name, _patched(src.get(name), patches[name], sources, infos, weights,
-                                                storage_dtype(dtype) if dtype else torch_dtype(stored)))
+                    writer.write(
+                        name,
+                        _patched(
+                            src.get(name),
+                            patches[name],
+                            sources,
+                            infos,
+                            weights,
+                            storage_dtype(dtype) if dtype else torch_dtype(stored),
+                        ),
+                    )
                 elif code == stored and (raw := src.raw_range(name)) is not None:
                     writer.copy_from(name, *raw)
                 else:

@@ -24,11 +24,11 @@ from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.probe import probe
 from loradex.adapters.words import article, count
+
 from .factors import LoraLayer, layer_factors, layer_tensors, open_factors, save_kohya
 from .lowrank import lowrank_svd, retained_energy, split_svd
 from .options import FORMATS
 from .recipe import METADATA_KEY, Recipe
-
 
 
 @dataclass
@@ -48,8 +48,12 @@ class ConversionReport:
     hashes: FileHashes | None = None
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "source": str(self.source), "target": str(self.target),
-                "hashes": asdict(self.hashes) if self.hashes else None}
+        return {
+            **self.__dict__,
+            "source": str(self.source),
+            "target": str(self.target),
+            "hashes": asdict(self.hashes) if self.hashes else None,
+        }
 
 
 def convert(path: str | Path, to: str, out: str | Path, *, rank: int | None = None) -> ConversionReport:
@@ -81,8 +85,10 @@ def convert(path: str | Path, to: str, out: str | Path, *, rank: int | None = No
     report = ConversionReport(path, out, info.format, to, len(layers), rank, energy)
     if rank is not None:
         algos = ", ".join(info.algorithms)
-        report.notes.append(f"converted {algos} to rank-{rank} LoRA by truncated SVD; "
-                            f"lowest retained energy {min(energy.values(), default=1):.4f}")
+        report.notes.append(
+            f"converted {algos} to rank-{rank} LoRA by truncated SVD; "
+            f"lowest retained energy {min(energy.values(), default=1):.4f}"
+        )
     recipe = Recipe.for_files("convert", [(path, 1.0)], {"to": to, "rank": rank})
     report.recipe = recipe.to_dict()
     metadata = {**info.metadata, "loradex.converted_from": info.format, METADATA_KEY: recipe.to_json()}
@@ -105,15 +111,21 @@ def lora_layers(info: ArtifactInfo, *, rank: int | None = None) -> tuple[list[Lo
     if info.kind not in ("lora", "lycoris"):
         raise UnsupportedError(f"only LoRA/LyCORIS adapters convert; this is {article(info.kind)}", path=info.path)
     if "dora" in info.algorithms:
-        raise UnsupportedError("DoRA layers depend on the base weights and cannot be written as plain LoRA",
-                               path=info.path)
+        raise UnsupportedError(
+            "DoRA layers depend on the base weights and cannot be written as plain LoRA", path=info.path
+        )
     exotic = sorted({l.algorithm for l in info.layers if l.algorithm not in ("lora", "locon") or "lora_mid" in l.keys})
     if exotic and rank is None:
-        raise UnsupportedError(f"{'/'.join(exotic)} layers have no exact LoRA form; pass a rank to convert them "
-                               "by truncated SVD", path=info.path)
+        raise UnsupportedError(
+            f"{'/'.join(exotic)} layers have no exact LoRA form; pass a rank to convert them by truncated SVD",
+            path=info.path,
+        )
     if info.unmatched:
-        raise IncompatibleError(f"{count(len(info.unmatched), 'layers')} without a matching {info.base} layer "
-                                f"(first: {info.unmatched[0]}); cannot name them in another format", path=info.path)
+        raise IncompatibleError(
+            f"{count(len(info.unmatched), 'layers')} without a matching {info.base} layer "
+            f"(first: {info.unmatched[0]}); cannot name them in another format",
+            path=info.path,
+        )
     layers, energy = [], {}
     with open_factors(info) as src:
         for layer in info.layers:
@@ -175,8 +187,19 @@ def _peft_config(group: list[LoraLayer], component: str) -> dict:
     rank_pattern = {p: layer.rank for p, layer in zip(paths, group) if layer.rank != r}
     alpha_pattern = {p: a for p, a in zip(paths, alphas) if a != alpha}
     return {
-        "peft_type": "LORA", "task_type": None, "base_model_name_or_path": None, "r": r, "lora_alpha": alpha,
-        "target_modules": sorted(paths), "rank_pattern": rank_pattern, "alpha_pattern": alpha_pattern,
-        "lora_dropout": 0.0, "bias": "none", "use_rslora": False, "use_dora": False, "fan_in_fan_out": False,
-        "init_lora_weights": True, "modules_to_save": None,
+        "peft_type": "LORA",
+        "task_type": None,
+        "base_model_name_or_path": None,
+        "r": r,
+        "lora_alpha": alpha,
+        "target_modules": sorted(paths),
+        "rank_pattern": rank_pattern,
+        "alpha_pattern": alpha_pattern,
+        "lora_dropout": 0.0,
+        "bias": "none",
+        "use_rslora": False,
+        "use_dora": False,
+        "fan_in_fan_out": False,
+        "init_lora_weights": True,
+        "modules_to_save": None,
     }

@@ -17,6 +17,7 @@ from loradex.adapters.model.checkpoint import LayerWeights
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import probe
 from loradex.adapters.progress import Progress, ProgressEvent
+
 from .factors import LoraLayer, save_kohya, storage_dtype
 from .lowrank import retained_energy, split_svd, truncated_svd
 from .recipe import Recipe
@@ -36,8 +37,16 @@ class ExtractReport:
         return {**self.__dict__, "output": str(self.output), "hashes": asdict(self.hashes) if self.hashes else None}
 
 
-def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, dtype: str = "fp16",
-            min_change: float = 1e-6, progress: Progress | None = None) -> ExtractReport:
+def extract(
+    base: str | Path,
+    tuned: str | Path,
+    out: str | Path,
+    *,
+    rank: int,
+    dtype: str = "fp16",
+    min_change: float = 1e-6,
+    progress: Progress | None = None,
+) -> ExtractReport:
     """Write the LoRA (kohya format) that turns ``base`` into ``tuned``, rank ``rank``.
 
     Args:
@@ -69,8 +78,9 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
                 continue
             w = before.weight(name)
             if w.shape != w2.shape:
-                raise IncompatibleError(f"layer {name} has shape {tuple(w.shape)} in {base.name} "
-                                        f"but {tuple(w2.shape)} in {tuned.name}")
+                raise IncompatibleError(
+                    f"layer {name} has shape {tuple(w.shape)} in {base.name} but {tuple(w2.shape)} in {tuned.name}"
+                )
             delta = (w2 - w).flatten(1)
             total = float(delta.square().sum())
             if total <= (min_change * float(w.norm())) ** 2:
@@ -81,10 +91,20 @@ def extract(base: str | Path, tuned: str | Path, out: str | Path, *, rank: int, 
             layers.append(LoraLayer(name, *split_svd(u, s, vh), tuple(w.shape)))
             report.layers += 1
     if not layers:
-        raise UnsupportedError(f"no layer differs from {base.name} (each changed by less than min_change "
-                               f"{min_change:g} of its norm); there is nothing to extract", path=tuned)
-    recipe = Recipe.for_files("extract", [(tuned, 1.0)], {"rank": rank, "dtype": dtype, "min_change": min_change},
-                              base=base)
-    report.hashes = save_kohya(out, layers, base=infos[0].base, dtype=storage_dtype(dtype),
-                               metadata={"loradex.recipe": recipe.to_json()}, protect=[base, tuned])
+        raise UnsupportedError(
+            f"no layer differs from {base.name} (each changed by less than min_change "
+            f"{min_change:g} of its norm); there is nothing to extract",
+            path=tuned,
+        )
+    recipe = Recipe.for_files(
+        "extract", [(tuned, 1.0)], {"rank": rank, "dtype": dtype, "min_change": min_change}, base=base
+    )
+    report.hashes = save_kohya(
+        out,
+        layers,
+        base=infos[0].base,
+        dtype=storage_dtype(dtype),
+        metadata={"loradex.recipe": recipe.to_json()},
+        protect=[base, tuned],
+    )
     return report

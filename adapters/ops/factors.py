@@ -27,6 +27,7 @@ from loradex.adapters.model.architectures import BASES, architecture
 from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
 from loradex.adapters.model.layermap import block_label, layer_map
 from loradex.adapters.words import count
+
 from .lowrank import delta, product_factors, split_svd
 from .options import DTYPES
 
@@ -67,8 +68,11 @@ def check_finite(info: ArtifactInfo, src: WeightSource | None = None) -> None:
     bad = nonfinite_layers(info, src)
     if bad:
         more = ", …" if len(bad) > _NAMED else ""
-        raise NonFiniteError(f"NaN/Inf in {count(len(bad), 'layers')} ({', '.join(bad[:_NAMED])}{more}); "
-                             "an output made from it would be broken too", path=info.path)
+        raise NonFiniteError(
+            f"NaN/Inf in {count(len(bad), 'layers')} ({', '.join(bad[:_NAMED])}{more}); "
+            "an output made from it would be broken too",
+            path=info.path,
+        )
 
 
 @contextlib.contextmanager
@@ -89,8 +93,9 @@ def block_of(layer: LayerInfo, base: str) -> str:
     return block_label(layer.canonical, layer.component, architecture(base).unet.get("layers_per_block", 2))
 
 
-def layer_factors(info: ArtifactInfo, layer: LayerInfo, src: WeightSource,
-                  base_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def layer_factors(
+    info: ArtifactInfo, layer: LayerInfo, src: WeightSource, base_weight: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(B, A)`` in float32 with ΔW = B @ A exactly (scale folded into B, convs flattened).
 
     A DoRA layer's ΔW depends on the base: ``base_weight`` (float32, the layer's shape) is
@@ -98,8 +103,10 @@ def layer_factors(info: ArtifactInfo, layer: LayerInfo, src: WeightSource,
     """
     if layer.algorithm == "dora":
         if base_weight is None:
-            raise UnsupportedError(f"layer {layer.stem} is DoRA: its delta depends on the base weights; "
-                                   "give the base checkpoint (--base)", path=info.path)
+            raise UnsupportedError(
+                f"layer {layer.stem} is DoRA: its delta depends on the base weights; give the base checkpoint (--base)",
+                path=info.path,
+            )
         return exact_factors(dora_delta(layer, src, base_weight))
     t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
     factors = product_factors(layer.algorithm, t, layer.scale)
@@ -150,8 +157,15 @@ class LoraLayer:
         return self.down.shape[0]
 
 
-def save_kohya(out: str | Path, layers: Sequence[LoraLayer], *, base: str, dtype: torch.dtype | None = None,
-               metadata: Mapping[str, str] | None = None, protect: Iterable[str | Path] = ()) -> FileHashes:
+def save_kohya(
+    out: str | Path,
+    layers: Sequence[LoraLayer],
+    *,
+    base: str,
+    dtype: torch.dtype | None = None,
+    metadata: Mapping[str, str] | None = None,
+    protect: Iterable[str | Path] = (),
+) -> FileHashes:
     """Write ``layers`` as a kohya-format LoRA of family ``base`` (atomically; never over ``protect``).
 
     One alpha for the whole file. When every layer has the same rank and scale, that is
@@ -179,10 +193,15 @@ def save_kohya(out: str | Path, layers: Sequence[LoraLayer], *, base: str, dtype
         up = layer.up if fold == 1.0 else (layer.up.float() * fold).to(layer.up.dtype)
         store = dtype or layer.down.dtype
         tensors[f"{stem}.lora_down.weight"] = layer.down.reshape(r, *layer.shape[1:]).to(store).contiguous()
-        tensors[f"{stem}.lora_up.weight"] = up.reshape(layer.shape[0], r, *([1, 1] if conv else [])).to(
-            dtype or up.dtype).contiguous()
+        tensors[f"{stem}.lora_up.weight"] = (
+            up.reshape(layer.shape[0], r, *([1, 1] if conv else [])).to(dtype or up.dtype).contiguous()
+        )
         tensors[f"{stem}.alpha"] = torch.tensor(alpha, dtype=store)
     rank = max((layer.rank for layer in layers), default=0)
-    header = {**(metadata or {}), "ss_network_module": "networks.lora", "ss_network_dim": str(rank),
-              "ss_network_alpha": f"{alpha:g}"}
+    header = {
+        **(metadata or {}),
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(rank),
+        "ss_network_alpha": f"{alpha:g}",
+    }
     return save_tensors(out, tensors, header, protect=list(protect), hashes=True)

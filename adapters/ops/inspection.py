@@ -16,6 +16,7 @@ from loradex.adapters.io.weights import open_weights
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.probe import probe
 from loradex.adapters.words import article
+
 from .factors import block_of, layer_is_finite, layer_tensors
 from .lowrank import effective_rank, numerical_rank, singular_values
 
@@ -102,17 +103,32 @@ def inspect(path: str | Path) -> Inspection:
                     s = singular_values(layer.algorithm, t, layer.scale, layer.shape)
                 except UnsupportedError:
                     s = None
-            stats.append(LayerStats(
-                layer.stem, layer.canonical, layer.component, block_of(layer, info.base), layer.algorithm,
-                layer.rank, layer.alpha, layer.scale, layer.shape,
-                norm=float(s.square().sum().sqrt()) if s is not None else None,
-                effective_rank=effective_rank(s) if s is not None else None,
-                numerical_rank=numerical_rank(s) if s is not None else None,
-                singular_values=[float(x) for x in s[:16]] if s is not None else [],
-                finite=finite,
-            ))
-    return Inspection(info, stats, _blocks(stats), dict(sorted(Counter(s.rank for s in stats if s.rank).items())),
-                      _share(stats), [s.stem for s in stats if not s.finite])
+            stats.append(
+                LayerStats(
+                    layer.stem,
+                    layer.canonical,
+                    layer.component,
+                    block_of(layer, info.base),
+                    layer.algorithm,
+                    layer.rank,
+                    layer.alpha,
+                    layer.scale,
+                    layer.shape,
+                    norm=float(s.square().sum().sqrt()) if s is not None else None,
+                    effective_rank=effective_rank(s) if s is not None else None,
+                    numerical_rank=numerical_rank(s) if s is not None else None,
+                    singular_values=[float(x) for x in s[:16]] if s is not None else [],
+                    finite=finite,
+                )
+            )
+    return Inspection(
+        info,
+        stats,
+        _blocks(stats),
+        dict(sorted(Counter(s.rank for s in stats if s.rank).items())),
+        _share(stats),
+        [s.stem for s in stats if not s.finite],
+    )
 
 
 def _blocks(stats: list[LayerStats]) -> list[BlockStats]:
@@ -120,7 +136,7 @@ def _blocks(stats: list[LayerStats]) -> list[BlockStats]:
     for s in stats:
         b = out.setdefault(s.block, BlockStats(s.block, 0, 0.0, []))
         b.layers += 1
-        b.norm = (b.norm ** 2 + (s.norm or 0.0) ** 2) ** 0.5
+        b.norm = (b.norm**2 + (s.norm or 0.0) ** 2) ** 0.5
         if s.rank and s.rank not in b.ranks:
             b.ranks.append(s.rank)
     return list(out.values())

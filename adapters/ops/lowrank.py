@@ -110,8 +110,9 @@ def truncated_svd(d: torch.Tensor, rank: int, *, seed: int = 0) -> tuple[torch.T
     return (q @ u)[:, :rank], s[:rank], vh[:rank]
 
 
-def split_svd(u: torch.Tensor, s: torch.Tensor, vh: torch.Tensor, rank: int | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+def split_svd(
+    u: torch.Tensor, s: torch.Tensor, vh: torch.Tensor, rank: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """LoRA factors ``(B, A)`` with B @ A = U·diag(S)·Vh truncated to ``rank`` (default: all).
 
     σ is split evenly (B = U√S, A = √S·Vh): with all of σ in one factor, large layers'

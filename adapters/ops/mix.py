@@ -32,6 +32,7 @@ from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import probe
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.adapters.words import article, count
+
 from .factors import LoraLayer, block_of, layer_factors, open_factors, save_kohya
 from .lowrank import lowrank_svd, retained_energy, split_svd
 from .recipe import Recipe
@@ -82,10 +83,19 @@ def _block_multiplier(block: str, weights: dict[str, float] | None) -> float:
     return weights.get(group, 1.0)
 
 
-def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: str = "concat",
-        rank: int | None = None, rank_rule: RankRule | None = None,
-        block_weights: dict[str, float] | None = None, base: str | Path | None = None, op: str = "mix",
-        extra_params: dict | None = None, progress: Progress | None = None) -> MixReport:
+def mix(
+    inputs: Sequence[tuple[str | Path, float]],
+    out: str | Path,
+    *,
+    method: str = "concat",
+    rank: int | None = None,
+    rank_rule: RankRule | None = None,
+    block_weights: dict[str, float] | None = None,
+    base: str | Path | None = None,
+    op: str = "mix",
+    extra_params: dict | None = None,
+    progress: Progress | None = None,
+) -> MixReport:
     """Write Σ wᵢ·ΔWᵢ of the input LoRAs as one kohya-format LoRA.
 
     Args:
@@ -145,17 +155,26 @@ def mix(inputs: Sequence[tuple[str | Path, float]], out: str | Path, *, method: 
             b, a = split_svd(u, s, vh, r)
         layers.append(LoraLayer(canonical, b, a, shapes[canonical][0]))
         report.ranks.append(a.shape[0])
-    recipe = Recipe.for_files(op, [(info.path, w) for info, (_, w) in zip(infos, inputs)],
-                              {"method": method, "rank": rank, "block_weights": block_weights or {},
-                               **(extra_params or {})}, base=base)
+    recipe = Recipe.for_files(
+        op,
+        [(info.path, w) for info, (_, w) in zip(infos, inputs)],
+        {"method": method, "rank": rank, "block_weights": block_weights or {}, **(extra_params or {})},
+        base=base,
+    )
     report.recipe = recipe.to_dict()
     metadata = {
         "ss_base_model_version": _BASE_VERSION.get(family, family),
         "loradex.recipe": recipe.to_json(),
         "loradex.inputs_metadata": json.dumps([_training_metadata(i) for i in infos]),
     }
-    report.hashes = save_kohya(out, layers, base=family, dtype=dtype, metadata=metadata,
-                               protect=[info.path for info in infos] + ([Path(base)] if base else []))
+    report.hashes = save_kohya(
+        out,
+        layers,
+        base=family,
+        dtype=dtype,
+        metadata=metadata,
+        protect=[info.path for info in infos] + ([Path(base)] if base else []),
+    )
     return report
 
 
@@ -168,8 +187,10 @@ def _check_same_shape(layer: LayerInfo, path: Path, first: tuple[tuple[int, ...]
     """
     shape, where = first
     if (shape[0], math.prod(shape[1:])) != (layer.shape[0], math.prod(layer.shape[1:])):
-        raise IncompatibleError(f"layer {layer.stem} is {list(layer.shape)} here but {list(shape)} in {where.name}; "
-                                "they cannot be mixed", path=path)
+        raise IncompatibleError(
+            f"layer {layer.stem} is {list(layer.shape)} here but {list(shape)} in {where.name}; they cannot be mixed",
+            path=path,
+        )
 
 
 def _common_base(infos: list[ArtifactInfo]) -> str:
@@ -177,8 +198,11 @@ def _common_base(infos: list[ArtifactInfo]) -> str:
         if info.kind not in ("lora", "lycoris"):
             raise UnsupportedError(f"only LoRA/LyCORIS adapters mix; this is {article(info.kind)}", path=info.path)
         if info.unmatched:
-            raise IncompatibleError(f"{count(len(info.unmatched), 'layers')} without a matching {info.base} layer "
-                                    f"(first: {info.unmatched[0]})", path=info.path)
+            raise IncompatibleError(
+                f"{count(len(info.unmatched), 'layers')} without a matching {info.base} layer "
+                f"(first: {info.unmatched[0]})",
+                path=info.path,
+            )
     bases = {info.base for info in infos}
     if len(bases) != 1:
         listing = ", ".join(f"{i.path.name}={i.base}" for i in infos)
@@ -189,7 +213,13 @@ def _common_base(infos: list[ArtifactInfo]) -> str:
 def _training_metadata(info: ArtifactInfo) -> dict[str, str]:
     """What an input says about its training; in recipe-input order, so no file name (which
     would make the output depend on where the inputs lie, and a rebuild from moved inputs differ)."""
-    keep = ("ss_output_name", "ss_tag_frequency", "ss_base_model_version", "modelspec.title", "modelspec.trigger_phrase")
+    keep = (
+        "ss_output_name",
+        "ss_tag_frequency",
+        "ss_base_model_version",
+        "modelspec.title",
+        "modelspec.trigger_phrase",
+    )
     return {k: info.metadata[k] for k in keep if k in info.metadata}
 
 
@@ -199,11 +229,12 @@ def dynamic_rank_rule(method: str, value: float) -> RankRule:
     ``sv_ratio``: keep σᵢ ≥ σ₁/value; ``sv_fro``: smallest r with ‖σ≤r‖₂/‖σ‖₂ ≥ value;
     ``sv_cumulative``: smallest r with Σσ≤r/Σσ ≥ value.
     """
+
     def sv_ratio(s: torch.Tensor) -> int:
         return int((s >= s[0] / value).sum())
 
     def cumulative(s: torch.Tensor, power: int) -> int:
-        acc = torch.cumsum(s ** power, 0) / (s ** power).sum()
+        acc = torch.cumsum(s**power, 0) / (s**power).sum()
         if power == 2:
             acc = acc.sqrt()
         return int((acc < value - 1e-7).sum()) + 1
@@ -218,9 +249,15 @@ def dynamic_rank_rule(method: str, value: float) -> RankRule:
 _EXACT_RANK = {"lora", "locon"}
 
 
-def resize(path: str | Path, out: str | Path, *, rank: int | None = None,
-           dynamic: tuple[str, float] | None = None, base: str | Path | None = None,
-           progress: Progress | None = None) -> MixReport:
+def resize(
+    path: str | Path,
+    out: str | Path,
+    *,
+    rank: int | None = None,
+    dynamic: tuple[str, float] | None = None,
+    base: str | Path | None = None,
+    progress: Progress | None = None,
+) -> MixReport:
     """Reduce every layer of a LoRA to ``rank`` (or a per-layer rank from ``dynamic``), from
     its factors; the report gives each layer's retained energy. A DoRA needs its ``base``
     (the result is a plain LoRA).
@@ -231,8 +268,20 @@ def resize(path: str | Path, out: str | Path, *, rank: int | None = None,
     if rank is not None:
         info = probe(path)
         if info.ranks and rank > info.ranks[-1] and set(info.algorithms) <= _EXACT_RANK:
-            raise UnsupportedError(f"cannot grow a rank-{info.ranks[-1]} LoRA to rank {rank}: resize only reduces "
-                                   f"(give a rank up to {info.ranks[-1]})", path=info.path)
+            raise UnsupportedError(
+                f"cannot grow a rank-{info.ranks[-1]} LoRA to rank {rank}: resize only reduces "
+                f"(give a rank up to {info.ranks[-1]})",
+                path=info.path,
+            )
     rule = dynamic_rank_rule(*dynamic) if dynamic else None
-    return mix([(path, 1.0)], out, method="svd", rank=rank, rank_rule=rule, base=base, op="resize",
-               extra_params={"dynamic": list(dynamic) if dynamic else None}, progress=progress)
+    return mix(
+        [(path, 1.0)],
+        out,
+        method="svd",
+        rank=rank,
+        rank_rule=rule,
+        base=base,
+        op="resize",
+        extra_params={"dynamic": list(dynamic) if dynamic else None},
+        progress=progress,
+    )

@@ -18,9 +18,9 @@ from loradex.adapters.errors import InputChangedError
 from loradex.adapters.io.atomic import scratch_dir
 from loradex.adapters.io.hashing import sha256_file, sha256_with_metadata
 from loradex.adapters.io.reader import SafetensorsFile
+
 from .recipe import METADATA_KEY, Recipe, RecipeInput, read_recipe
 from .runner import run
-
 
 #: sha256 → a file with that content now (e.g. found in the catalog), or None.
 Locate = Callable[[str], Path | None]
@@ -40,17 +40,23 @@ class RebuildReport:
         return self.expected_sha256 == self.actual_sha256
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "op": self.op, "expected_sha256": self.expected_sha256,
-                "actual_sha256": self.actual_sha256, "identical": self.identical,
-                "relocated": [{"recorded": a, "found": b} for a, b in self.relocated]}
+        return {
+            "path": str(self.path),
+            "op": self.op,
+            "expected_sha256": self.expected_sha256,
+            "actual_sha256": self.actual_sha256,
+            "identical": self.identical,
+            "relocated": [{"recorded": a, "found": b} for a, b in self.relocated],
+        }
 
 
 def _identity(path: Path, recorded: dict[str, str]) -> str:
     """sha256 of the output (per file, as JSON, for a folder), with the recipe's input refs
     put back to the ``recorded`` ones (run ref → recorded ref) where inputs had moved."""
     if path.is_dir():
-        return json.dumps({str(f.relative_to(path)): _identity(f, recorded)
-                           for f in sorted(path.rglob("*")) if f.is_file()})
+        return json.dumps(
+            {str(f.relative_to(path)): _identity(f, recorded) for f in sorted(path.rglob("*")) if f.is_file()}
+        )
     if not recorded or path.suffix != ".safetensors":
         return sha256_file(path)
     with SafetensorsFile(path) as sf:
@@ -67,9 +73,13 @@ def _identity(path: Path, recorded: dict[str, str]) -> str:
 def _find(item: RecipeInput, locate: Locate | None, path: Path) -> Path:
     """Where the recipe input is now: its recorded path if that still has the recorded
     content, else wherever ``locate`` finds the sha256."""
+
     def holds(candidate: Path | None) -> bool:  # folders are not re-hashed here
-        return candidate is not None and candidate.exists() and (
-            not candidate.is_file() or sha256_file(candidate) == item.sha256)
+        return (
+            candidate is not None
+            and candidate.exists()
+            and (not candidate.is_file() or sha256_file(candidate) == item.sha256)
+        )
 
     ref = Path(item.ref)
     if holds(ref):

@@ -33,11 +33,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from loradex.adapters.errors import (ArtifactNotFoundError, CorruptFileError, LoradexError, RecipeFileError,
-                                     UnsupportedError)
+from loradex.adapters.errors import (
+    ArtifactNotFoundError,
+    CorruptFileError,
+    LoradexError,
+    RecipeFileError,
+    UnsupportedError,
+)
 from loradex.adapters.io import bounded_json
 from loradex.adapters.io.hashing import sha256_file
 from loradex.adapters.io.reader import SafetensorsFile
+
 from .options import DTYPES, DYNAMIC_METHODS, FORMATS, MIX_METHODS, NEEDS_BASE, OPS, PARAMS
 
 FORMAT = 1  # bump when the serialised layout changes; older loradex refuses newer recipes
@@ -81,9 +87,17 @@ class Recipe:
     source: Path | None = field(default=None, compare=False)
 
     @classmethod
-    def given(cls, op: str, inputs: Sequence[tuple[str, float]], *, base: str | None = None,
-              tuned: str | None = None, output: Path | None = None, folder: Path | None = None,
-              **params: Any) -> Recipe:
+    def given(
+        cls,
+        op: str,
+        inputs: Sequence[tuple[str, float]],
+        *,
+        base: str | None = None,
+        tuned: str | None = None,
+        output: Path | None = None,
+        folder: Path | None = None,
+        **params: Any,
+    ) -> Recipe:
         """The recipe of an operation as a front end is given it: references not resolved yet
         (:func:`run` resolves them), unset options (None, empty) left out, relative references taken
         from ``folder`` (default: the working folder)."""
@@ -91,12 +105,18 @@ class Recipe:
         items += [RecipeInput(ref, weight=weight) for ref, weight in inputs]
         if tuned:
             items.append(RecipeInput(tuned))
-        return cls(op, {k: v for k, v in params.items() if v not in (None, {})}, items, output=output,
-                   folder=folder or Path.cwd())
+        return cls(
+            op,
+            {k: v for k, v in params.items() if v not in (None, {})},
+            items,
+            output=output,
+            folder=folder or Path.cwd(),
+        )
 
     @classmethod
-    def for_files(cls, op: str, inputs: list[tuple[str | Path, float]], params: dict[str, Any],
-                  *, base: str | Path | None = None) -> Recipe:
+    def for_files(
+        cls, op: str, inputs: list[tuple[str | Path, float]], params: dict[str, Any], *, base: str | Path | None = None
+    ) -> Recipe:
         """The recipe an op embeds: inputs by path and sha256, this loradex's version."""
         rows = [RecipeInput(str(Path(p)), sha256_file(p), float(w)) for p, w in inputs]
         if base is not None:
@@ -113,8 +133,13 @@ class Recipe:
         return [i for i in self.inputs if i.role != "base"]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"op": self.op, "params": self.params, "format": self.format, "loradex_version": self.loradex_version,
-                "inputs": [vars(i).copy() for i in self.inputs]}
+        return {
+            "op": self.op,
+            "params": self.params,
+            "format": self.format,
+            "loradex_version": self.loradex_version,
+            "inputs": [vars(i).copy() for i in self.inputs],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -136,8 +161,13 @@ class Recipe:
             raise CorruptFileError(f"its embedded loradex recipe is malformed: {problem}", path=path)
         if data.get("format", FORMAT) > FORMAT:
             raise UnsupportedError(f"recipe format {data['format']} is newer than this loradex understands", path=path)
-        return cls(data["op"], data["params"], [RecipeInput(**i) for i in data["inputs"]],
-                   data.get("loradex_version", ""), data.get("format", FORMAT))
+        return cls(
+            data["op"],
+            data["params"],
+            [RecipeInput(**i) for i in data["inputs"]],
+            data.get("loradex_version", ""),
+            data.get("format", FORMAT),
+        )
 
     def to_toml(self) -> str:
         """The recipe as a TOML recipe file that :func:`load` reads back (sha256s as comments).
@@ -150,6 +180,7 @@ class Recipe:
         for key, value in sorted(self.params.items()):
             if key in PARAMS[self.op] and value not in (None, {}, []):
                 lines.append(f"{key} = {_toml(dynamic_text(value) if key == 'dynamic' else value)}")
+
         def ref(key: str, item: RecipeInput) -> str:
             return f"{key} = {_toml(item.ref)}" + (f"  # sha256 {item.sha256}" if item.sha256 else "")
 
@@ -168,6 +199,7 @@ class Recipe:
         Raises:
             RecipeFileError: (from a file) or LoradexError: an option is missing or out of range.
         """
+
         def fail(message: str) -> None:
             raise RecipeFileError(message, path=self.source) if self.source else LoradexError(message)
 
@@ -272,8 +304,9 @@ def block_label(label: str) -> str:
         ValueError: an unknown label (a typo must not be silently ignored).
     """
     if not _BLOCK_LABEL.fullmatch(label):
-        raise ValueError(f"unknown block {label!r}; use BASE, IN, MID, OUT, TE, TE2 or one block such as IN04, "
-                         "OUT11, TE.03, TE2.31")
+        raise ValueError(
+            f"unknown block {label!r}; use BASE, IN, MID, OUT, TE, TE2 or one block such as IN04, OUT11, TE.03, TE2.31"
+        )
     return label
 
 
@@ -286,8 +319,9 @@ def parse_dynamic(text: str) -> tuple[str, float]:
     method, sep, value = text.partition("=")
     method = method.strip()
     if not sep or method not in DYNAMIC_METHODS:
-        raise ValueError(f"{text!r} is not METHOD=VALUE with METHOD one of {', '.join(DYNAMIC_METHODS)} "
-                         "(e.g. sv_fro=0.9)")
+        raise ValueError(
+            f"{text!r} is not METHOD=VALUE with METHOD one of {', '.join(DYNAMIC_METHODS)} (e.g. sv_fro=0.9)"
+        )
     number = finite_number(value.strip(), text)
     if number <= 0:
         raise ValueError(f"{text!r}: the value must be positive")
@@ -472,8 +506,12 @@ def _embedded_problem(data: Any) -> str | None:
     if not isinstance(inputs, list):
         return "inputs is not a list"
     for item in inputs:
-        if (not isinstance(item, dict) or "ref" not in item or set(item) - set(_INPUT_TYPES)
-                or any(isinstance(v, bool) or not isinstance(v, _INPUT_TYPES[k]) for k, v in item.items())):
+        if (
+            not isinstance(item, dict)
+            or "ref" not in item
+            or set(item) - set(_INPUT_TYPES)
+            or any(isinstance(v, bool) or not isinstance(v, _INPUT_TYPES[k]) for k, v in item.items())
+        ):
             return f"input {item!r:.60} is not {{ref, sha256, weight, role}}"
     return None
 

@@ -16,8 +16,8 @@ from typing import Any
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
 from loradex.adapters.io.hashing import prefetch_sha256
 from loradex.adapters.progress import Progress
-from .recipe import Recipe, RecipeInput, read_recipe
 
+from .recipe import Recipe, RecipeInput, read_recipe
 
 #: An input as given → the file it means (a catalog lookup, a moved copy found by sha256 …).
 Resolve = Callable[[RecipeInput], Path]
@@ -42,6 +42,7 @@ class RunResult:
 
 def files_only(recipe: Recipe) -> Resolve:
     """The resolver without a catalog: every reference is a path (relative to the recipe's folder)."""
+
     def resolve(item: RecipeInput) -> Path:
         candidate = Path(item.ref).expanduser()
         if recipe.folder is not None and not candidate.is_absolute():
@@ -49,11 +50,18 @@ def files_only(recipe: Recipe) -> Resolve:
         if not item.ref.strip() or not candidate.exists():
             raise ArtifactNotFoundError("no such file", path=candidate)
         return Path(os.path.abspath(candidate))
+
     return resolve
 
 
-def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | None = None,
-        progress: Progress | None = None, hashes: bool = False) -> RunResult:
+def run(
+    recipe: Recipe,
+    *,
+    resolve: Resolve | None = None,
+    out: str | Path | None = None,
+    progress: Progress | None = None,
+    hashes: bool = False,
+) -> RunResult:
     """Check ``recipe``, resolve its inputs, and run its operation into ``out`` (default:
     ``recipe.output``).
 
@@ -85,18 +93,40 @@ def run(recipe: Recipe, *, resolve: Resolve | None = None, out: str | Path | Non
         target.parent.mkdir(parents=True, exist_ok=True)  # a recipe file declares its output layout
     p = recipe.params
     if recipe.op == "mix":
-        report = mix(pairs, target, method=p.get("method", "concat"), rank=p.get("rank"),
-                     block_weights=p.get("block_weights") or None, base=base, progress=progress)
+        report = mix(
+            pairs,
+            target,
+            method=p.get("method", "concat"),
+            rank=p.get("rank"),
+            block_weights=p.get("block_weights") or None,
+            base=base,
+            progress=progress,
+        )
     elif recipe.op == "resize":
         dynamic = tuple(p["dynamic"]) if p.get("dynamic") else None
-        report = resize(pairs[0][0], target, rank=None if dynamic else p.get("rank"), dynamic=dynamic, base=base,
-                        progress=progress)
+        report = resize(
+            pairs[0][0], target, rank=None if dynamic else p.get("rank"), dynamic=dynamic, base=base, progress=progress
+        )
     elif recipe.op == "bake":
-        report = bake(base, pairs, target, dtype=p.get("dtype"), allow_partial=p.get("allow_partial", False),
-                      progress=progress, hashes=hashes)
+        report = bake(
+            base,
+            pairs,
+            target,
+            dtype=p.get("dtype"),
+            allow_partial=p.get("allow_partial", False),
+            progress=progress,
+            hashes=hashes,
+        )
     elif recipe.op == "convert":
         report = convert(pairs[0][0], p["to"], target, rank=p.get("rank"))
     else:
-        report = extract(base, pairs[0][0], target, rank=p["rank"], dtype=p.get("dtype") or "fp16",
-                         min_change=p.get("min_change", 1e-6), progress=progress)
+        report = extract(
+            base,
+            pairs[0][0],
+            target,
+            rank=p["rank"],
+            dtype=p.get("dtype") or "fp16",
+            min_change=p.get("min_change", 1e-6),
+            progress=progress,
+        )
     return RunResult(target, report, inputs, read_recipe(target))

@@ -17,9 +17,26 @@ Not production code: the tests and the demo use it; nothing else in loradex impo
 import every other one.
 """
 
-from .build import (TINY, VISIBLE_LORA_SCALE, Zoo, ZooItem, build_zoo, tiny_pipeline_folder, tiny_single_file,
-                    write_clip_tokenizer)
+from .build import (
+    TINY,
+    VISIBLE_LORA_SCALE,
+    Zoo,
+    ZooItem,
+    build_zoo,
+    tiny_pipeline_folder,
+    tiny_single_file,
+)
 from .clip import tiny_clip_folder
+from .models import write_clip_tokenizer
 
-__all__ = ["TINY", "VISIBLE_LORA_SCALE", "Zoo", "ZooItem", "build_zoo", "tiny_clip_folder", "tiny_pipeline_folder",
-           "tiny_single_file", "write_clip_tokenizer"]
+__all__ = [
+    "TINY",
+    "VISIBLE_LORA_SCALE",
+    "Zoo",
+    "ZooItem",
+    "build_zoo",
+    "tiny_clip_folder",
+    "tiny_pipeline_folder",
+    "tiny_single_file",
+    "write_clip_tokenizer",
+]

@@ -16,10 +16,17 @@ import torch
 
 from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.layermap import Layer, build_layer_map
+
 from .clip import tiny_clip_folder
 from .models import (
-    MODELSPEC_ARCHITECTURE, TINY, TinyModels, build_controlnet, build_models, controlnet_to_ldm, ldm_state_dict,
-    save_pipeline, write_clip_tokenizer,
+    MODELSPEC_ARCHITECTURE,
+    TINY,
+    TinyModels,
+    build_controlnet,
+    build_models,
+    controlnet_to_ldm,
+    ldm_state_dict,
+    save_pipeline,
 )
 
 
@@ -62,8 +69,11 @@ class Zoo:
 
     def select(self, *, kind: str | None = None, format: str | None = None, base: str | None = None) -> list[ZooItem]:
         """The items matching every given field."""
-        return [i for i in self.items if (kind or i.kind) == i.kind and (format or i.format) == i.format
-                and (base or i.base) == i.base]
+        return [
+            i
+            for i in self.items
+            if (kind or i.kind) == i.kind and (format or i.format) == i.format and (base or i.base) == i.base
+        ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -78,9 +88,13 @@ def _pipeline_folder(models: TinyModels, root: Path) -> Path:
 
 def _single_file(models: TinyModels, root: Path) -> Path:
     path = Path(root) / f"tiny-{models.base}.safetensors"
-    metadata = {"modelspec.sai_model_spec": "1.0.0", "modelspec.architecture": MODELSPEC_ARCHITECTURE[models.base],
-                "modelspec.implementation": "https://github.com/Stability-AI/generative-models",
-                "modelspec.title": f"tiny-{models.base}", "format": "pt"}
+    metadata = {
+        "modelspec.sai_model_spec": "1.0.0",
+        "modelspec.architecture": MODELSPEC_ARCHITECTURE[models.base],
+        "modelspec.implementation": "https://github.com/Stability-AI/generative-models",
+        "modelspec.title": f"tiny-{models.base}",
+        "format": "pt",
+    }
     save_tensors(path, ldm_state_dict(models), metadata)
     return path
 
@@ -127,8 +141,9 @@ LORA_FACTOR_SCALE = 0.01
 VISIBLE_LORA_SCALE = 0.2
 
 
-def lora_factors(shape: tuple[int, ...], rank: int, gen: torch.Generator,
-                 s: float = LORA_FACTOR_SCALE) -> tuple[torch.Tensor, torch.Tensor]:
+def lora_factors(
+    shape: tuple[int, ...], rank: int, gen: torch.Generator, s: float = LORA_FACTOR_SCALE
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(down, up) for a weight of ``shape``: linear ``[r, in]``/``[out, r]``; conv ``[r, in, kh, kw]``/``[out, r, 1, 1]``;
     entries drawn with spread ``s``."""
     out, inp, *kernel = shape
@@ -143,9 +158,15 @@ def _factor(n: int) -> tuple[int, int]:
     return a, n // a
 
 
-def module_tensors(algo: str, layer: Layer, rank: int, alpha: float, gen: torch.Generator,
-                   base_weight: torch.Tensor | None = None,
-                   lora_scale: float = LORA_FACTOR_SCALE) -> dict[str, torch.Tensor]:
+def module_tensors(
+    algo: str,
+    layer: Layer,
+    rank: int,
+    alpha: float,
+    gen: torch.Generator,
+    base_weight: torch.Tensor | None = None,
+    lora_scale: float = LORA_FACTOR_SCALE,
+) -> dict[str, torch.Tensor]:
     """Suffix → tensor for one adapted layer in kohya/LyCORIS naming."""
     out, inp, *kernel = layer.shape
     if algo in ("lora", "dora"):
@@ -157,21 +178,36 @@ def module_tensors(algo: str, layer: Layer, rank: int, alpha: float, gen: torch.
         return parts
     if algo == "loha":
         fan_in = inp * (kernel[0] * kernel[1] if kernel else 1)
-        return {"hada_w1_a": _randn(gen, out, rank, scale=0.1), "hada_w1_b": _randn(gen, rank, fan_in, scale=0.1),
-                "hada_w2_a": _randn(gen, out, rank, scale=0.1), "hada_w2_b": _randn(gen, rank, fan_in, scale=0.1),
-                "alpha": torch.tensor(float(alpha))}
+        return {
+            "hada_w1_a": _randn(gen, out, rank, scale=0.1),
+            "hada_w1_b": _randn(gen, rank, fan_in, scale=0.1),
+            "hada_w2_a": _randn(gen, out, rank, scale=0.1),
+            "hada_w2_b": _randn(gen, rank, fan_in, scale=0.1),
+            "alpha": torch.tensor(float(alpha)),
+        }
     if algo == "lokr":  # ΔW = kron(w1, w2_a @ w2_b) · alpha / rank
         (a, b), (c, d) = _factor(out), _factor(inp)
-        return {"lokr_w1": _randn(gen, a, c, scale=0.1), "lokr_w2_a": _randn(gen, b, rank, scale=0.1),
-                "lokr_w2_b": _randn(gen, rank, d, scale=0.1), "alpha": torch.tensor(float(alpha))}
+        return {
+            "lokr_w1": _randn(gen, a, c, scale=0.1),
+            "lokr_w2_a": _randn(gen, b, rank, scale=0.1),
+            "lokr_w2_b": _randn(gen, rank, d, scale=0.1),
+            "alpha": torch.tensor(float(alpha)),
+        }
     if algo == "full":
         return {"diff": _randn(gen, *layer.shape, scale=0.001), "diff_b": _randn(gen, out, scale=0.001)}
     raise ValueError(f"unknown algorithm {algo!r}")
 
 
-def kohya_fixture(layers: Iterable[Layer], algo: str, rank: int, alpha: float, gen: torch.Generator,
-                  dtype: torch.dtype, base_weights: dict[str, torch.Tensor] | None = None,
-                  lora_scale: float = LORA_FACTOR_SCALE) -> dict[str, torch.Tensor]:
+def kohya_fixture(
+    layers: Iterable[Layer],
+    algo: str,
+    rank: int,
+    alpha: float,
+    gen: torch.Generator,
+    dtype: torch.dtype,
+    base_weights: dict[str, torch.Tensor] | None = None,
+    lora_scale: float = LORA_FACTOR_SCALE,
+) -> dict[str, torch.Tensor]:
     """A kohya/LyCORIS state dict: ``<Layer.kohya>.<suffix>`` for every layer."""
     tensors = {}
     for layer in layers:
@@ -183,12 +219,17 @@ def kohya_fixture(layers: Iterable[Layer], algo: str, rank: int, alpha: float, g
 
 # Layer selections over a tiny layer map (canonical names).
 def _unet_attention(layer: Layer) -> bool:
-    return layer.component == "unet" and ".attentions." in layer.name and (
-        ".transformer_blocks." in layer.name or layer.name.endswith((".proj_in", ".proj_out")))
+    return (
+        layer.component == "unet"
+        and ".attentions." in layer.name
+        and (".transformer_blocks." in layer.name or layer.name.endswith((".proj_in", ".proj_out")))
+    )
 
 
 def _unet_resnet(layer: Layer) -> bool:
-    return layer.component == "unet" and bool(re.search(r"\.(resnets\.\d+|downsamplers\.0|upsamplers\.0)\.", layer.name))
+    return layer.component == "unet" and bool(
+        re.search(r"\.(resnets\.\d+|downsamplers\.0|upsamplers\.0)\.", layer.name)
+    )
 
 
 def _text(layer: Layer) -> bool:
@@ -214,28 +255,57 @@ _BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
 _RESOLUTION = {"sd1": 512, "sd2": 768, "sdxl": 1024}
 
 
-def kohya_metadata(name: str, base: str, rank: int, alpha: float, *, module: str = "networks.lora",
-                   args: dict | None = None, tags: dict[str, int] | None = None, trigger: str | None = None,
-                   claimed_base: str | None = None) -> dict[str, str]:
+def kohya_metadata(
+    name: str,
+    base: str,
+    rank: int,
+    alpha: float,
+    *,
+    module: str = "networks.lora",
+    args: dict | None = None,
+    tags: dict[str, int] | None = None,
+    trigger: str | None = None,
+    claimed_base: str | None = None,
+) -> dict[str, str]:
     """Training metadata for a kohya-family file; ``claimed_base`` lets a file lie about its base."""
     claimed = claimed_base or base
     res = _RESOLUTION[claimed]
     tags = tags or {"cat": 40, "orange fur": 12, "1girl": 3}
     meta = {
-        "ss_session_id": str(zlib.crc32(name.encode())), "ss_training_started_at": "1714550400.0",
-        "ss_output_name": name, "ss_sd_model_name": f"tiny-{claimed}.safetensors",
-        "ss_network_module": module, "ss_network_dim": str(rank), "ss_network_alpha": str(alpha),
-        "ss_base_model_version": _BASE_VERSION[claimed], "ss_v2": str(claimed == "sd2"),
-        "ss_v_parameterization": str(claimed == "sd2"), "ss_resolution": f"({res}, {res})",
-        "ss_learning_rate": "0.0001", "ss_unet_lr": "0.0001", "ss_text_encoder_lr": "5e-05",
-        "ss_num_train_images": "40", "ss_num_epochs": "10", "ss_epoch": "10", "ss_steps": "400",
-        "ss_batch_size_per_device": "1", "ss_mixed_precision": "fp16", "ss_optimizer": "bitsandbytes.optim.adamw.AdamW8bit",
-        "ss_lr_scheduler": "cosine", "ss_seed": "42", "ss_clip_skip": "None" if claimed == "sdxl" else "2",
+        "ss_session_id": str(zlib.crc32(name.encode())),
+        "ss_training_started_at": "1714550400.0",
+        "ss_output_name": name,
+        "ss_sd_model_name": f"tiny-{claimed}.safetensors",
+        "ss_network_module": module,
+        "ss_network_dim": str(rank),
+        "ss_network_alpha": str(alpha),
+        "ss_base_model_version": _BASE_VERSION[claimed],
+        "ss_v2": str(claimed == "sd2"),
+        "ss_v_parameterization": str(claimed == "sd2"),
+        "ss_resolution": f"({res}, {res})",
+        "ss_learning_rate": "0.0001",
+        "ss_unet_lr": "0.0001",
+        "ss_text_encoder_lr": "5e-05",
+        "ss_num_train_images": "40",
+        "ss_num_epochs": "10",
+        "ss_epoch": "10",
+        "ss_steps": "400",
+        "ss_batch_size_per_device": "1",
+        "ss_mixed_precision": "fp16",
+        "ss_optimizer": "bitsandbytes.optim.adamw.AdamW8bit",
+        "ss_lr_scheduler": "cosine",
+        "ss_seed": "42",
+        "ss_clip_skip": "None" if claimed == "sdxl" else "2",
         "ss_tag_frequency": json.dumps({f"10_{next(iter(tags))}": tags}),
         "ss_dataset_dirs": json.dumps({f"10_{next(iter(tags))}": {"n_repeats": 10, "img_count": 4}}),
-        "modelspec.sai_model_spec": "1.0.0", "modelspec.architecture": f"{MODELSPEC_ARCHITECTURE[claimed]}/lora",
-        "modelspec.implementation": "https://github.com/Stability-AI/generative-models" if claimed == "sdxl" else "diffusers",
-        "modelspec.title": name, "modelspec.resolution": f"{res}x{res}", "modelspec.date": "2024-05-01T12:00:00",
+        "modelspec.sai_model_spec": "1.0.0",
+        "modelspec.architecture": f"{MODELSPEC_ARCHITECTURE[claimed]}/lora",
+        "modelspec.implementation": "https://github.com/Stability-AI/generative-models"
+        if claimed == "sdxl"
+        else "diffusers",
+        "modelspec.title": name,
+        "modelspec.resolution": f"{res}x{res}",
+        "modelspec.date": "2024-05-01T12:00:00",
         "modelspec.prediction_type": "v" if claimed == "sd2" else "epsilon",
     }
     if args is not None:
@@ -251,7 +321,7 @@ def addnet_hash(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> s
 
     blob = save(tensors, {k: v for k, v in metadata.items() if k.startswith("ss_")})
     n = int.from_bytes(blob[:8], "little")
-    return hashlib.sha256(blob[8 + n:]).hexdigest()
+    return hashlib.sha256(blob[8 + n :]).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------
@@ -284,13 +354,26 @@ class _Builder:
     def add(self, name: str, path: Path, kind: str, format: str, base: str) -> None:
         self.items.append(ZooItem(name, path, kind, format, base))
 
-    def kohya(self, name: str, base: str, select: Callable[[Layer], bool], *, algo: str = "lora", rank: int = 4,
-              alpha: float = 4.0, dtype: torch.dtype = torch.float16, kind: str = "lora", format: str = "kohya",
-              claimed_base: str | None = None, **meta) -> None:
+    def kohya(
+        self,
+        name: str,
+        base: str,
+        select: Callable[[Layer], bool],
+        *,
+        algo: str = "lora",
+        rank: int = 4,
+        alpha: float = 4.0,
+        dtype: torch.dtype = torch.float16,
+        kind: str = "lora",
+        format: str = "kohya",
+        claimed_base: str | None = None,
+        **meta,
+    ) -> None:
         """A kohya-family safetensors file (LoRA, LoCon or any LyCORIS algorithm)."""
         weights = self.models(base).weights() if algo == "dora" else None
-        tensors = kohya_fixture(self.layers(base, select), algo, rank, alpha, self.gen(name), dtype, weights,
-                                self.lora_scale)
+        tensors = kohya_fixture(
+            self.layers(base, select), algo, rank, alpha, self.gen(name), dtype, weights, self.lora_scale
+        )
         metadata = kohya_metadata(name, base, rank, alpha, claimed_base=claimed_base, **meta)
         metadata["sshs_model_hash"] = addnet_hash(tensors, metadata)
         path = self.adapters_dir / f"{name}.safetensors"
@@ -313,9 +396,12 @@ def _diffusers_lora(b: _Builder) -> None:
         down, up = lora_factors(layer.shape, 4, gen, b.lora_scale)
         path = layer.name.removeprefix(layer.component + ".")
         parts[layer.component] |= {f"{path}.lora_A.weight": down, f"{path}.lora_B.weight": up}
-    StableDiffusionPipeline.save_lora_weights(b.adapters_dir, unet_lora_layers=parts["unet"],
-                                              text_encoder_lora_layers=parts["text_encoder"],
-                                              weight_name=f"{name}.safetensors")
+    StableDiffusionPipeline.save_lora_weights(
+        b.adapters_dir,
+        unet_lora_layers=parts["unet"],
+        text_encoder_lora_layers=parts["text_encoder"],
+        weight_name=f"{name}.safetensors",
+    )
     b.add(name, b.adapters_dir / f"{name}.safetensors", "lora", "diffusers", "sd1")
 
 
@@ -344,7 +430,7 @@ def _legacy_lora(b: _Builder) -> None:
     for layer in b.layers("sd1", lambda l: l.component == "unet" and bool(_ATTN_QKVO.search(l.name))):
         path = layer.name.removeprefix("unet.")
         m = _ATTN_QKVO.search(path)
-        stem = f"{path[:m.start()]}.{m[1]}.processor.{m[2].removesuffix('.0')}_lora"
+        stem = f"{path[: m.start()]}.{m[1]}.processor.{m[2].removesuffix('.0')}_lora"
         down, up = lora_factors(layer.shape, 4, gen, b.lora_scale)
         tensors |= {f"{stem}.down.weight": down, f"{stem}.up.weight": up}
     path = b.adapters_dir / f"{name}.bin"
@@ -361,16 +447,24 @@ def _embeddings(b: _Builder) -> None:
     (concept / "token_identifier.txt").write_text("<cat-toy>")
     b.add("sd1-ti-diffusers", concept / "learned_embeds.bin", "textual_inversion", "diffusers_embedding", "sd1")
 
-    a1111 = {"string_to_token": {"*": 265}, "string_to_param": {"*": _randn(gen, 2, 768, scale=0.02)},
-             "name": "cat-toy", "step": 500, "sd_checkpoint": "abc", "sd_checkpoint_name": "tiny"}
+    a1111 = {
+        "string_to_token": {"*": 265},
+        "string_to_param": {"*": _randn(gen, 2, 768, scale=0.02)},
+        "name": "cat-toy",
+        "step": 500,
+        "sd_checkpoint": "abc",
+        "sd_checkpoint_name": "tiny",
+    }
     torch.save(a1111, b.adapters_dir / "sd1-ti-a1111.pt")
     b.add("sd1-ti-a1111", b.adapters_dir / "sd1-ti-a1111.pt", "textual_inversion", "a1111_embedding", "sd1")
 
     save_tensors(b.adapters_dir / "sd2-ti-a1111.safetensors", {"emb_params": _randn(gen, 3, 1024, scale=0.02)})
     b.add("sd2-ti-a1111", b.adapters_dir / "sd2-ti-a1111.safetensors", "textual_inversion", "a1111_embedding", "sd2")
 
-    save_tensors(b.adapters_dir / "sdxl-ti.safetensors",
-                 {"clip_l": _randn(gen, 2, 768, scale=0.02).half(), "clip_g": _randn(gen, 2, 1280, scale=0.02).half()})
+    save_tensors(
+        b.adapters_dir / "sdxl-ti.safetensors",
+        {"clip_l": _randn(gen, 2, 768, scale=0.02).half(), "clip_g": _randn(gen, 2, 1280, scale=0.02).half()},
+    )
     b.add("sdxl-ti", b.adapters_dir / "sdxl-ti.safetensors", "textual_inversion", "sdxl_embedding", "sdxl")
 
 
@@ -381,12 +475,21 @@ def _controlnets(b: _Builder) -> None:
     """ControlNet as a diffusers folder and as an original single file; a Stability Control-LoRA."""
     sd1 = build_controlnet(b.models("sd1"), b.seed, torch.float16)
     sd1.save_pretrained(b.adapters_dir / "sd1-controlnet-diffusers", safe_serialization=True)
-    b.add("sd1-controlnet-diffusers", b.adapters_dir / "sd1-controlnet-diffusers", "controlnet", "diffusers_folder", "sd1")
+    b.add(
+        "sd1-controlnet-diffusers", b.adapters_dir / "sd1-controlnet-diffusers", "controlnet", "diffusers_folder", "sd1"
+    )
 
     ldm = controlnet_to_ldm(sd1.state_dict(), dict(sd1.config))
-    save_tensors(b.adapters_dir / "sd1-controlnet-single.safetensors", {f"control_model.{k}": v for k, v in ldm.items()})
-    b.add("sd1-controlnet-single", b.adapters_dir / "sd1-controlnet-single.safetensors", "controlnet",
-          "ldm_single_file", "sd1")
+    save_tensors(
+        b.adapters_dir / "sd1-controlnet-single.safetensors", {f"control_model.{k}": v for k, v in ldm.items()}
+    )
+    b.add(
+        "sd1-controlnet-single",
+        b.adapters_dir / "sd1-controlnet-single.safetensors",
+        "controlnet",
+        "ldm_single_file",
+        "sd1",
+    )
 
     # As ComfyUI's ControlLoraSave (the Stability format): every >=2-D weight the control model
     # shares with the UNet becomes a `.up`/`.down` pair of the difference; the rest is stored.
@@ -395,7 +498,10 @@ def _controlnets(b: _Builder) -> None:
     for key, t in controlnet_to_ldm(xl.state_dict(), dict(xl.config)).items():
         if t.ndim >= 2 and not key.startswith(_CONTROL_ONLY):
             down, up = lora_factors(tuple(t.shape), min(4, t.shape[0], t.shape[1]), gen, b.lora_scale)
-            tensors |= {f"{key.removesuffix('.weight')}.up": up.half(), f"{key.removesuffix('.weight')}.down": down.half()}
+            tensors |= {
+                f"{key.removesuffix('.weight')}.up": up.half(),
+                f"{key.removesuffix('.weight')}.down": down.half(),
+            }
         else:
             tensors[key] = t.half()
     tensors["lora_controlnet"] = torch.tensor([])
@@ -408,13 +514,27 @@ def _hypernetwork(b: _Builder) -> None:
     gen = b.gen("sd1-hypernetwork")
 
     def mlp(dim: int) -> dict[str, torch.Tensor]:
-        return {"linear.0.weight": _randn(gen, 2 * dim, dim).half(), "linear.0.bias": _randn(gen, 2 * dim).half(),
-                "linear.1.weight": _randn(gen, dim, 2 * dim).half(), "linear.1.bias": _randn(gen, dim).half()}
+        return {
+            "linear.0.weight": _randn(gen, 2 * dim, dim).half(),
+            "linear.0.bias": _randn(gen, 2 * dim).half(),
+            "linear.1.weight": _randn(gen, dim, 2 * dim).half(),
+            "linear.1.bias": _randn(gen, dim).half(),
+        }
 
     state = {dim: [mlp(dim), mlp(dim)] for dim in (768, 320)}
-    state |= {"name": "hn", "layer_structure": [1, 2, 1], "activation_func": "linear", "is_layer_norm": False,
-              "weight_initialization": "Normal", "use_dropout": False, "activate_output": False,
-              "last_layer_dropout": False, "step": 1000, "sd_checkpoint": "abc", "sd_checkpoint_name": "tiny"}
+    state |= {
+        "name": "hn",
+        "layer_structure": [1, 2, 1],
+        "activation_func": "linear",
+        "is_layer_norm": False,
+        "weight_initialization": "Normal",
+        "use_dropout": False,
+        "activate_output": False,
+        "last_layer_dropout": False,
+        "step": 1000,
+        "sd_checkpoint": "abc",
+        "sd_checkpoint_name": "tiny",
+    }
     torch.save(state, b.adapters_dir / "sd1-hypernetwork.pt")
     b.add("sd1-hypernetwork", b.adapters_dir / "sd1-hypernetwork.pt", "hypernetwork", "a1111_hypernetwork", "sd1")
 
@@ -440,7 +560,9 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
         folder.mkdir()
 
     for base in ("sd1", "sdxl"):
-        b.add(f"{base}-diffusers", _pipeline_folder(b.models(base), b.bases_dir), "checkpoint", "diffusers_folder", base)
+        b.add(
+            f"{base}-diffusers", _pipeline_folder(b.models(base), b.bases_dir), "checkpoint", "diffusers_folder", base
+        )
     for base in ("sd1", "sd2", "sdxl"):
         b.add(f"{base}-single", _single_file(b.models(base), b.bases_dir), "checkpoint", "ldm_single_file", base)
     b.add("sd1-ckpt", _ldm_ckpt(b.models("sd1"), b.bases_dir), "checkpoint", "ldm_single_file", "sd1")
@@ -448,20 +570,55 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
     unet_te = _either(_unet_attention, _text)
     b.kohya("sd1-kohya-lora", "sd1", unet_te, trigger="orange cat")
     b.kohya("sd1-kohya-lora-mislabelled", "sd1", unet_te, alpha=2.0, dtype=torch.float32, claimed_base="sdxl")
-    b.kohya("sd1-kohya-locon", "sd1", _either(unet_te, _unet_resnet), dtype=torch.float32,
-            args={"conv_dim": "4", "conv_alpha": "4"})
+    b.kohya(
+        "sd1-kohya-locon",
+        "sd1",
+        _either(unet_te, _unet_resnet),
+        dtype=torch.float32,
+        args={"conv_dim": "4", "conv_alpha": "4"},
+    )
     b.kohya("sd2-kohya-lora", "sd2", unet_te, alpha=2.0, dtype=torch.float32, tags={"dog": 30, "sks": 30})
     b.kohya("sdxl-kohya-lora", "sdxl", unet_te, trigger="ohwx woman", tags={"woman": 20, "portrait": 8})
     b.kohya("sdxl-kohya-slider", "sdxl", _attn1, rank=2, alpha=1.0, tags={"face": 10})
     lycoris = dict(kind="lycoris", format="lycoris", module="lycoris.kohya")
-    b.kohya("sd1-lycoris-loha", "sd1", _either(unet_te, _unet_resnet), algo="loha", alpha=2.0,
-            args={"algo": "loha", "conv_dim": "4", "conv_alpha": "2"}, **lycoris)
-    b.kohya("sd1-lycoris-lokr", "sd1", _linear(unet_te), algo="lokr", alpha=4.0, dtype=torch.float32,
-            args={"algo": "lokr", "factor": "-1"}, **lycoris)
-    b.kohya("sd1-lycoris-dora", "sd1", _linear(unet_te), algo="dora", alpha=4.0,
-            args={"algo": "lora", "dora_wd": "True", "wd_on_output": "True"}, **lycoris)
-    b.kohya("sd1-lycoris-full", "sd1", _linear(_unet_attention), algo="full", alpha=1.0, dtype=torch.float32,
-            args={"algo": "full"}, **lycoris)
+    b.kohya(
+        "sd1-lycoris-loha",
+        "sd1",
+        _either(unet_te, _unet_resnet),
+        algo="loha",
+        alpha=2.0,
+        args={"algo": "loha", "conv_dim": "4", "conv_alpha": "2"},
+        **lycoris,
+    )
+    b.kohya(
+        "sd1-lycoris-lokr",
+        "sd1",
+        _linear(unet_te),
+        algo="lokr",
+        alpha=4.0,
+        dtype=torch.float32,
+        args={"algo": "lokr", "factor": "-1"},
+        **lycoris,
+    )
+    b.kohya(
+        "sd1-lycoris-dora",
+        "sd1",
+        _linear(unet_te),
+        algo="dora",
+        alpha=4.0,
+        args={"algo": "lora", "dora_wd": "True", "wd_on_output": "True"},
+        **lycoris,
+    )
+    b.kohya(
+        "sd1-lycoris-full",
+        "sd1",
+        _linear(_unet_attention),
+        algo="full",
+        alpha=1.0,
+        dtype=torch.float32,
+        args={"algo": "full"},
+        **lycoris,
+    )
 
     for build in (_diffusers_lora, _peft_lora, _legacy_lora, _embeddings, _controlnets, _hypernetwork, _unknown):
         build(b)

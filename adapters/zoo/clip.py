@@ -16,8 +16,15 @@ from .models import _clip, clip_tokenizer
 
 IMAGE_SIZE = 32
 PROJECTION_DIM = 16
-_VISION = dict(image_size=IMAGE_SIZE, patch_size=8, hidden_size=32, intermediate_size=64,
-               num_hidden_layers=2, num_attention_heads=4, projection_dim=PROJECTION_DIM)
+_VISION = dict(
+    image_size=IMAGE_SIZE,
+    patch_size=8,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    projection_dim=PROJECTION_DIM,
+)
 
 
 def tiny_clip_folder(folder: Path, seed: int = 0) -> Path:
@@ -32,15 +39,17 @@ def tiny_clip_folder(folder: Path, seed: int = 0) -> Path:
     """
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    config = CLIPConfig(text_config=_clip(32, 4, "quick_gelu", PROJECTION_DIM), vision_config=_VISION,
-                        projection_dim=PROJECTION_DIM)
+    config = CLIPConfig(
+        text_config=_clip(32, 4, "quick_gelu", PROJECTION_DIM), vision_config=_VISION, projection_dim=PROJECTION_DIM
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = CLIPModel(config).eval()
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = clip_tokenizer(Path(tmp))
-    image_processor = CLIPImageProcessor(size={"shortest_edge": IMAGE_SIZE},
-                                         crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}
+    )
     folder = Path(folder)
     model.save_pretrained(folder, safe_serialization=True)
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)

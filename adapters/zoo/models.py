@@ -83,8 +83,14 @@ def write_clip_tokenizer(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(_VOCAB)}, ensure_ascii=False))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(_MERGES) + "\n", encoding="utf-8")
-    config = {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "bos_token": BOS,
-              "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}
+    config = {
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": 77,
+        "bos_token": BOS,
+        "eos_token": EOS,
+        "unk_token": EOS,
+        "pad_token": EOS,
+    }
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     return folder
 
@@ -103,38 +109,67 @@ def clip_tokenizer(folder: Path):
 
 def _clip(hidden: int, heads: int, act: str, projection: int) -> dict:
     return dict(
-        hidden_size=hidden, intermediate_size=64, num_attention_heads=heads, num_hidden_layers=2,
-        projection_dim=projection, hidden_act=act, vocab_size=TEXT_VOCAB_SIZE, max_position_embeddings=77,
-        bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=EOS_ID,
+        hidden_size=hidden,
+        intermediate_size=64,
+        num_attention_heads=heads,
+        num_hidden_layers=2,
+        projection_dim=projection,
+        hidden_act=act,
+        vocab_size=TEXT_VOCAB_SIZE,
+        max_position_embeddings=77,
+        bos_token_id=BOS_ID,
+        eos_token_id=EOS_ID,
+        pad_token_id=EOS_ID,
     )
 
 
 _UNET_COMMON = dict(
-    sample_size=8, in_channels=4, out_channels=4, layers_per_block=2, block_out_channels=(32, 64),
+    sample_size=8,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=2,
+    block_out_channels=(32, 64),
     norm_num_groups=32,
 )
 
 TINY: dict[str, Architecture] = {
     "sd1": Architecture(
         "sd1",
-        dict(_UNET_COMMON, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=768, attention_head_dim=8),
+        dict(
+            _UNET_COMMON,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+            cross_attention_dim=768,
+            attention_head_dim=8,
+        ),
         {"text_encoder": TextEncoderSpec(_clip(768, 12, "quick_gelu", 768))},
     ),
     "sd2": Architecture(
         "sd2",
-        dict(_UNET_COMMON, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=1024,
-             attention_head_dim=(2, 4), use_linear_projection=True),
+        dict(
+            _UNET_COMMON,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+            cross_attention_dim=1024,
+            attention_head_dim=(2, 4),
+            use_linear_projection=True,
+        ),
         {"text_encoder": TextEncoderSpec(_clip(1024, 16, "gelu", 1024), open_clip=True)},
     ),
     "sdxl": Architecture(
         "sdxl",
-        dict(_UNET_COMMON, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), transformer_layers_per_block=(1, 2),
-             cross_attention_dim=2048, attention_head_dim=(2, 4), use_linear_projection=True,
-             addition_embed_type="text_time", addition_time_embed_dim=8,
-             projection_class_embeddings_input_dim=1280 + 6 * 8),
+        dict(
+            _UNET_COMMON,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 2),
+            cross_attention_dim=2048,
+            attention_head_dim=(2, 4),
+            use_linear_projection=True,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=8,
+            projection_class_embeddings_input_dim=1280 + 6 * 8,
+        ),
         {
             "text_encoder": TextEncoderSpec(_clip(768, 12, "quick_gelu", 768)),
             "text_encoder_2": TextEncoderSpec(_clip(1280, 20, "gelu", 1280), with_projection=True, open_clip=True),
@@ -143,14 +178,23 @@ TINY: dict[str, Architecture] = {
 }
 
 TINY_VAE = dict(
-    in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-    up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(32, 32), layers_per_block=1,
-    latent_channels=4, norm_num_groups=32, sample_size=16,
+    in_channels=3,
+    out_channels=3,
+    down_block_types=("DownEncoderBlock2D",) * 2,
+    up_block_types=("UpDecoderBlock2D",) * 2,
+    block_out_channels=(32, 32),
+    layers_per_block=1,
+    latent_channels=4,
+    norm_num_groups=32,
+    sample_size=16,
 )
-SCHEDULER = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
-                 timestep_spacing="leading")
+SCHEDULER = dict(
+    beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
+)
 MODELSPEC_ARCHITECTURE = {
-    "sd1": "stable-diffusion-v1", "sd2": "stable-diffusion-v2-768-v", "sdxl": "stable-diffusion-xl-v1-base",
+    "sd1": "stable-diffusion-v1",
+    "sd2": "stable-diffusion-v2-768-v",
+    "sdxl": "stable-diffusion-xl-v1-base",
 }
 
 # ---------------------------------------------------------------------------------------
@@ -230,14 +274,21 @@ def save_pipeline(models: TinyModels, folder: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = clip_tokenizer(Path(tmp))
     scheduler = EulerDiscreteScheduler(**SCHEDULER)
-    parts = dict(vae=models.vae, unet=models.unet, scheduler=scheduler, tokenizer=tokenizer,
-                 text_encoder=models.text_encoders["text_encoder"])
+    parts = dict(
+        vae=models.vae,
+        unet=models.unet,
+        scheduler=scheduler,
+        tokenizer=tokenizer,
+        text_encoder=models.text_encoders["text_encoder"],
+    )
     if models.base == "sd1":
-        pipe = StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None,
-                                       requires_safety_checker=False)
+        pipe = StableDiffusionPipeline(
+            **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+        )
     elif models.base == "sdxl":
-        pipe = StableDiffusionXLPipeline(**parts, text_encoder_2=models.text_encoders["text_encoder_2"],
-                                         tokenizer_2=tokenizer)
+        pipe = StableDiffusionXLPipeline(
+            **parts, text_encoder_2=models.text_encoders["text_encoder_2"], tokenizer_2=tokenizer
+        )
     else:
         raise ValueError(f"no tiny diffusers pipeline for {models.base!r} (sd1 or sdxl)")
     pipe.save_pretrained(folder, safe_serialization=True)
@@ -313,10 +364,12 @@ def vae_to_ldm(sd: dict[str, torch.Tensor], config: dict) -> dict[str, torch.Ten
 def open_clip_to_ldm(sd: dict[str, torch.Tensor], hidden: int) -> dict[str, torch.Tensor]:
     """Canonical CLIP text state dict → OpenCLIP keys (fused q/k/v, transposed projection)."""
     out, fused = {}, {}
-    renames = {"text_model.embeddings.token_embedding.weight": "token_embedding.weight",
-               "text_model.embeddings.position_embedding.weight": "positional_embedding",
-               "text_model.final_layer_norm.weight": "ln_final.weight",
-               "text_model.final_layer_norm.bias": "ln_final.bias"}
+    renames = {
+        "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+        "text_model.embeddings.position_embedding.weight": "positional_embedding",
+        "text_model.final_layer_norm.weight": "ln_final.weight",
+        "text_model.final_layer_norm.bias": "ln_final.bias",
+    }
     for key, tensor in sd.items():
         path, suffix = _split(key)
         if key in renames:

@@ -28,13 +28,24 @@ FAMILY_MODELS = {
 }
 #: Training metadata worth a line on the card, in this order.
 _TRAINING_KEYS = (
-    ("ss_base_model_version", "base model version"), ("ss_sd_model_name", "trained on"),
-    ("ss_network_module", "network"), ("ss_network_dim", "rank (dim)"), ("ss_network_alpha", "alpha"),
-    ("ss_resolution", "resolution"), ("ss_num_train_images", "training images"), ("ss_num_epochs", "epochs"),
-    ("ss_steps", "steps"), ("ss_batch_size_per_device", "batch size"), ("ss_learning_rate", "learning rate"),
-    ("ss_unet_lr", "UNet learning rate"), ("ss_text_encoder_lr", "text-encoder learning rate"),
-    ("ss_optimizer", "optimizer"), ("ss_lr_scheduler", "scheduler"), ("ss_mixed_precision", "precision"),
-    ("ss_clip_skip", "clip skip"), ("ss_seed", "seed"),
+    ("ss_base_model_version", "base model version"),
+    ("ss_sd_model_name", "trained on"),
+    ("ss_network_module", "network"),
+    ("ss_network_dim", "rank (dim)"),
+    ("ss_network_alpha", "alpha"),
+    ("ss_resolution", "resolution"),
+    ("ss_num_train_images", "training images"),
+    ("ss_num_epochs", "epochs"),
+    ("ss_steps", "steps"),
+    ("ss_batch_size_per_device", "batch size"),
+    ("ss_learning_rate", "learning rate"),
+    ("ss_unet_lr", "UNet learning rate"),
+    ("ss_text_encoder_lr", "text-encoder learning rate"),
+    ("ss_optimizer", "optimizer"),
+    ("ss_lr_scheduler", "scheduler"),
+    ("ss_mixed_precision", "precision"),
+    ("ss_clip_skip", "clip skip"),
+    ("ss_seed", "seed"),
 )
 
 
@@ -94,29 +105,43 @@ def tags(facts: CardFacts) -> list[str]:
 def _usage(facts: CardFacts) -> str:
     pipeline = "StableDiffusionXLPipeline" if facts.family == "sdxl" else "StableDiffusionPipeline"
     prompt = facts.trigger_words[0] if facts.trigger_words else "a photo"
-    head = [f"from diffusers import {pipeline}", "import torch", "",
-            f'pipe = {pipeline}.from_pretrained("{facts.base_model}", torch_dtype=torch.float16).to("cuda")']
+    head = [
+        f"from diffusers import {pipeline}",
+        "import torch",
+        "",
+        f'pipe = {pipeline}.from_pretrained("{facts.base_model}", torch_dtype=torch.float16).to("cuda")',
+    ]
     if facts.kind in ("lora", "lycoris"):
-        body = [f'pipe.load_lora_weights("{facts.repo}", weight_name="{facts.weights_file}")',
-                f'image = pipe("{prompt}").images[0]']
+        body = [
+            f'pipe.load_lora_weights("{facts.repo}", weight_name="{facts.weights_file}")',
+            f'image = pipe("{prompt}").images[0]',
+        ]
     elif facts.kind == "textual_inversion":
         token = facts.trigger_words[0] if facts.trigger_words else "<token>"
         if facts.family == "sdxl":
-            body = ["from huggingface_hub import hf_hub_download", "from safetensors.torch import load_file", "",
-                    f'state = load_file(hf_hub_download("{facts.repo}", "{facts.weights_file}"))',
-                    f'pipe.load_textual_inversion(state["clip_l"], token="{token}", text_encoder=pipe.text_encoder, '
-                    "tokenizer=pipe.tokenizer)",
-                    f'pipe.load_textual_inversion(state["clip_g"], token="{token}", text_encoder=pipe.text_encoder_2, '
-                    "tokenizer=pipe.tokenizer_2)"]
+            body = [
+                "from huggingface_hub import hf_hub_download",
+                "from safetensors.torch import load_file",
+                "",
+                f'state = load_file(hf_hub_download("{facts.repo}", "{facts.weights_file}"))',
+                f'pipe.load_textual_inversion(state["clip_l"], token="{token}", text_encoder=pipe.text_encoder, '
+                "tokenizer=pipe.tokenizer)",
+                f'pipe.load_textual_inversion(state["clip_g"], token="{token}", text_encoder=pipe.text_encoder_2, '
+                "tokenizer=pipe.tokenizer_2)",
+            ]
         else:
             body = [f'pipe.load_textual_inversion("{facts.repo}", weight_name="{facts.weights_file}", token="{token}")']
         body.append(f'image = pipe("a photo of {token}").images[0]')
     else:  # controlnet
         cls = "StableDiffusionXLControlNetPipeline" if facts.family == "sdxl" else "StableDiffusionControlNetPipeline"
-        head = [f"from diffusers import ControlNetModel, {cls}", "import torch", "",
-                f'controlnet = ControlNetModel.from_pretrained("{facts.repo}", torch_dtype=torch.float16)',
-                f'pipe = {cls}.from_pretrained("{facts.base_model}", controlnet=controlnet, '
-                'torch_dtype=torch.float16).to("cuda")']
+        head = [
+            f"from diffusers import ControlNetModel, {cls}",
+            "import torch",
+            "",
+            f'controlnet = ControlNetModel.from_pretrained("{facts.repo}", torch_dtype=torch.float16)',
+            f'pipe = {cls}.from_pretrained("{facts.base_model}", controlnet=controlnet, '
+            'torch_dtype=torch.float16).to("cuda")',
+        ]
         body = ['image = pipe("a photo", image=control_image).images[0]']
     return "\n".join(["```python", *head, *body, "```"])
 
@@ -159,31 +184,50 @@ def render_card(facts: CardFacts) -> str:
     """The README.md text: YAML front matter and a body (huggingface_hub's ModelCard)."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    what = {"lora": "A LoRA", "lycoris": "A LyCORIS adapter", "textual_inversion": "A textual-inversion embedding",
-            "controlnet": "A ControlNet"}[facts.kind]
+    what = {
+        "lora": "A LoRA",
+        "lycoris": "A LyCORIS adapter",
+        "textual_inversion": "A textual-inversion embedding",
+        "controlnet": "A ControlNet",
+    }[facts.kind]
     shape = ""
     if facts.algorithms:
         shape = f" ({', '.join(facts.algorithms)}{', rank ' + '/'.join(map(str, facts.ranks)) if facts.ranks else ''})"
     data = ModelCardData(
-        license=facts.license, library_name="diffusers", base_model=facts.base_model,
-        instance_prompt=facts.trigger_words[0] if facts.trigger_words else None, tags=tags(facts),
+        license=facts.license,
+        library_name="diffusers",
+        base_model=facts.base_model,
+        instance_prompt=facts.trigger_words[0] if facts.trigger_words else None,
+        tags=tags(facts),
         widget=[{"text": prompt, "output": {"url": path}} for path, prompt in facts.previews] or None,
     )
-    training = "\n".join(f"- {label}: {facts.training[key]}" for key, label in _TRAINING_KEYS if facts.training.get(key))
+    training = "\n".join(
+        f"- {label}: {facts.training[key]}" for key, label in _TRAINING_KEYS if facts.training.get(key)
+    )
     recipe = ""
     if facts.recipe_op:
         params = ", ".join(f"{k} = {v}" for k, v in sorted(facts.recipe_params.items()) if v not in (None, {}, []))
         rows = "\n".join(f"| {i.role} | {i.name} | `{i.sha256}` | {i.weight:g} |" for i in facts.recipe_inputs)
-        recipe = (f"`{facts.recipe_op}`" + (f" ({params})" if params else "") + " of:\n\n"
-                  "| role | file | sha256 | weight |\n|---|---|---|---|\n" + rows)
+        recipe = (
+            f"`{facts.recipe_op}`" + (f" ({params})" if params else "") + " of:\n\n"
+            "| role | file | sha256 | weight |\n|---|---|---|---|\n" + rows
+        )
         if facts.recipe_file:
-            recipe += f"\n\nThe recipe file: [`{facts.recipe_file}`]({facts.recipe_file}) (`loradex rebuild` re-makes it)."
-    files = (f"- `{facts.weights_file}`: sha256 `{facts.sha256}` (AutoV2 `{facts.autov2}`)")
+            recipe += (
+                f"\n\nThe recipe file: [`{facts.recipe_file}`]({facts.recipe_file}) (`loradex rebuild` re-makes it)."
+            )
+    files = f"- `{facts.weights_file}`: sha256 `{facts.sha256}` (AutoV2 `{facts.autov2}`)"
     card = ModelCard.from_template(
-        data, template_str=_TEMPLATE, title=facts.name,
+        data,
+        template_str=_TEMPLATE,
+        title=facts.name,
         summary=f"{what} for {facts.base_model}{shape}.",
-        trigger=", ".join(f"`{w}`" for w in facts.trigger_words[:10]), usage=_usage(facts), files=files,
-        training=training, recipe=recipe)
+        trigger=", ".join(f"`{w}`" for w in facts.trigger_words[:10]),
+        usage=_usage(facts),
+        files=files,
+        training=training,
+        recipe=recipe,
+    )
     text = str(card)
     check_front_matter(text)
     return text
@@ -192,7 +236,7 @@ def render_card(facts: CardFacts) -> str:
 def split_front_matter(text: str) -> tuple[str | None, str]:
     """A card's YAML front matter (between the ``---`` lines; None without one) and its Markdown body."""
     m = re.match(r"^---\n(.*?)\n---\n", text, re.S)
-    return (m[1], text[m.end():]) if m else (None, text)
+    return (m[1], text[m.end() :]) if m else (None, text)
 
 
 #: Nodes a card's front matter may hold once its aliases are expanded. YAML aliases share one
@@ -217,12 +261,14 @@ def front_matter(text: str) -> dict[str, Any] | None:
     try:
         node = loader.get_single_node()
         if node is not None and _expanded_size(node, {}) > MAX_NODES:
-            raise UnsupportedError(f"the model card's front matter expands to more than {MAX_NODES:,} values "
-                                   "(nested YAML aliases)")
+            raise UnsupportedError(
+                f"the model card's front matter expands to more than {MAX_NODES:,} values (nested YAML aliases)"
+            )
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        raise UnsupportedError(f"the model card's front matter is not valid YAML ({' '.join(str(exc).split())})") \
-            from exc
+        raise UnsupportedError(
+            f"the model card's front matter is not valid YAML ({' '.join(str(exc).split())})"
+        ) from exc
     except RecursionError:
         raise UnsupportedError("the model card's front matter is nested too deeply") from None
     finally:
@@ -237,8 +283,11 @@ def _expanded_size(node: Any, sizes: dict[int, int]) -> int:
     if id(node) not in sizes:
         sizes[id(node)] = 0  # a recursive alias counts once (it is refused by the constructor anyway)
         children = node.value if isinstance(node.value, list) else []
-        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for pair in children
-                                  for child in (pair if isinstance(pair, tuple) else (pair,)))
+        sizes[id(node)] = 1 + sum(
+            _expanded_size(child, sizes)
+            for pair in children
+            for child in (pair if isinstance(pair, tuple) else (pair,))
+        )
     return sizes[id(node)]
 
 
@@ -250,4 +299,3 @@ def check_front_matter(text: str) -> dict[str, Any]:
     if data.get("license") is not None:
         check_license(str(data["license"]))
     return data
-

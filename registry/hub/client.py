@@ -79,8 +79,9 @@ def hub_errors(repo: str, *, token: str | None, endpoint: str, path: str | None 
         raise HubError(f"{repo}: the repo is gated; accept its conditions on the Hub first") from exc
     except errors.RepositoryNotFoundError as exc:
         if _status(exc) == 401 and not token:
-            raise HubError(f"{repo}: no such repo, or it is private and no token was given (set HF_TOKEN or run "
-                           "`hf auth login`)") from exc
+            raise HubError(
+                f"{repo}: no such repo, or it is private and no token was given (set HF_TOKEN or run `hf auth login`)"
+            ) from exc
         raise HubError(f"{repo}: no such repo on {endpoint} (or the token cannot see it)") from exc
     except errors.OfflineModeIsEnabled as exc:
         raise HubError(f"{repo}: the Hub is not reachable: offline mode is on (HF_HUB_OFFLINE)") from exc
@@ -89,8 +90,11 @@ def hub_errors(repo: str, *, token: str | None, endpoint: str, path: str | None 
     except errors.HfHubHTTPError as exc:
         status = _status(exc)
         if status == 401:
-            why = "the token was rejected (expired or revoked?)" if token else \
-                "no Hugging Face token; set HF_TOKEN or run `hf auth login`"
+            why = (
+                "the token was rejected (expired or revoked?)"
+                if token
+                else "no Hugging Face token; set HF_TOKEN or run `hf auth login`"
+            )
         elif status == 403:
             why = "the token has no write access to this repo (it belongs to someone else, or the token is read-only)"
         elif status == 429:
@@ -99,8 +103,10 @@ def hub_errors(repo: str, *, token: str | None, endpoint: str, path: str | None 
             why = f"the Hub answered {status}: {_masked(_server_message(exc), token)}"
         raise HubError(f"{repo}: {why}") from exc
     except (ConnectionError, TimeoutError, OSError) as exc:
-        raise HubError(f"{repo}: the Hub at {endpoint} is not reachable ({_masked(type(exc).__name__, token)}: "
-                       f"{_masked(str(exc), token)[:160]})") from exc
+        raise HubError(
+            f"{repo}: the Hub at {endpoint} is not reachable ({_masked(type(exc).__name__, token)}: "
+            f"{_masked(str(exc), token)[:160]})"
+        ) from exc
     except Exception as exc:  # httpx transport errors are not OSErrors
         if type(exc).__module__.startswith("httpx"):
             raise HubError(f"{repo}: the Hub at {endpoint} is not reachable ({type(exc).__name__})") from exc

@@ -41,5 +41,7 @@ def check_license(value: str) -> str:
         near = [value.lower()]
     choices = f"{', '.join(near[:-1])} or {near[-1]}" if len(near) > 1 else "".join(near)
     hint = f"did you mean {choices}?" if near else "for example apache-2.0, mit, openrail++ or other"
-    raise LicenseError(f"license {value!r} is not a Hub license id; {hint} "
-                       "(https://huggingface.co/docs/hub/repositories-licenses lists them)")
+    raise LicenseError(
+        f"license {value!r} is not a Hub license id; {hint} "
+        "(https://huggingface.co/docs/hub/repositories-licenses lists them)"
+    )

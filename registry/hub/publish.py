@@ -23,7 +23,6 @@ from sqlmodel import select
 
 from loradex.adapters.errors import LoradexError, UnsupportedError
 from loradex.adapters.io.hashing import sha256_file
-
 from loradex.registry.queries import orm
 from loradex.registry.queries.views import shows_only
 from loradex.registry.store.db import session as open_session
@@ -103,17 +102,21 @@ def _stage_weights(artifact: Artifact, folder: Path) -> list[StagedFile]:
     pickle converted (read with weights_only=True; never uploaded as a pickle)."""
     path = Path(artifact.path)
     if path.is_dir():
-        return [f for sub in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors",
-                                                                                                 ".bin", ".pt"))
-                for f in _stage_file(sub, sub.relative_to(path).as_posix(), artifact, folder)]
+        return [
+            f
+            for sub in sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors", ".bin", ".pt")
+            )
+            for f in _stage_file(sub, sub.relative_to(path).as_posix(), artifact, folder)
+        ]
     return _stage_file(path, path.name, artifact, folder)
 
 
 def _stage_file(path: Path, name: str, artifact: Artifact, folder: Path) -> list[StagedFile]:
     if path.suffix == ".json" or path.suffix == ".safetensors":
         return [StagedFile(name, path)]
-    from loradex.adapters.io.writer import save_tensors
     from loradex.adapters.io.weights import open_weights
+    from loradex.adapters.io.writer import save_tensors
 
     with open_weights(path) as src:
         tensors = {key: src.get(key).contiguous() for key in src.keys()}
@@ -152,8 +155,9 @@ def _recipe_of(artifact: Artifact, folder: Path) -> tuple[Any, StagedFile | None
     return recipe, StagedFile("recipe.toml", target)
 
 
-def plan_publication(engine: Engine, ref: str, repo: str, folder: Path, *, private: bool = False,
-                     license: str | None = None) -> PublishPlan:
+def plan_publication(
+    engine: Engine, ref: str, repo: str, folder: Path, *, private: bool = False, license: str | None = None
+) -> PublishPlan:
     """Stage everything a publication of ``ref`` to ``repo`` sends, in ``folder``; no request is made.
 
     Raises:
@@ -165,8 +169,11 @@ def plan_publication(engine: Engine, ref: str, repo: str, folder: Path, *, priva
     with open_session(engine) as session:
         artifact = orm.resolve(session, ref)
         if artifact.kind not in PUBLISHABLE:
-            raise UnsupportedError(f"publish sends LoRA, LyCORIS, textual-inversion and ControlNet artifacts; "
-                                   f"{artifact.name} is {artifact.kind}", path=artifact.path)
+            raise UnsupportedError(
+                f"publish sends LoRA, LyCORIS, textual-inversion and ControlNet artifacts; "
+                f"{artifact.name} is {artifact.kind}",
+                path=artifact.path,
+            )
         if artifact.status != "ok" or not Path(artifact.path).exists():
             raise UnsupportedError(f"{artifact.name} is {artifact.status}: rescan it first", path=artifact.path)
         previews = _previews(session, artifact)
@@ -176,17 +183,28 @@ def plan_publication(engine: Engine, ref: str, repo: str, folder: Path, *, priva
     images = [StagedFile(f"images/{i:02d}-{Path(p.path).name}", Path(p.path)) for i, p in enumerate(previews)]
     weights = next((f for f in files if f.path_in_repo.endswith(".safetensors")), files[0])
     facts = CardFacts(
-        repo=repo, name=artifact.name, kind=artifact.kind, family=artifact.base_override or artifact.base,
+        repo=repo,
+        name=artifact.name,
+        kind=artifact.kind,
+        family=artifact.base_override or artifact.base,
         # The staged file's own hashes, not the catalog's: a converted pickle or a folder's
         # weights file has other bytes than the artifact the catalog hashed.
-        weights_file=weights.path_in_repo, sha256=weights.sha256, autov2=weights.sha256[:10],
-        base_model=base_model(artifact.base_override or artifact.base, artifact.base_claims or {},
-                              artifact.training_metadata or {}),
-        trigger_words=list(artifact.trigger_words or []), license=license,
+        weights_file=weights.path_in_repo,
+        sha256=weights.sha256,
+        autov2=weights.sha256[:10],
+        base_model=base_model(
+            artifact.base_override or artifact.base, artifact.base_claims or {}, artifact.training_metadata or {}
+        ),
+        trigger_words=list(artifact.trigger_words or []),
+        license=license,
         training={k: v for k, v in (artifact.training_metadata or {}).items() if k.startswith("ss_")},
-        previews=[(img.path_in_repo, p.prompt or (artifact.trigger_words or [artifact.name])[0])
-                  for img, p in zip(images, previews)],
-        algorithms=list(artifact.algorithms or []), ranks=list(artifact.ranks or []))
+        previews=[
+            (img.path_in_repo, p.prompt or (artifact.trigger_words or [artifact.name])[0])
+            for img, p in zip(images, previews)
+        ],
+        algorithms=list(artifact.algorithms or []),
+        ranks=list(artifact.ranks or []),
+    )
     if recipe is not None:
         facts.recipe_op, facts.recipe_params = recipe.op, dict(recipe.params)
         facts.recipe_inputs = [CardInput(i.ref, i.sha256, i.weight, i.role) for i in recipe.inputs]
@@ -227,8 +245,17 @@ def _unchanged(info: Any, files: list[StagedFile]) -> bool:
     return True
 
 
-def publish(engine: Engine, ref: str, repo: str, *, private: bool = False, license: str | None = None,
-            dry_run: bool = False, endpoint: str | None = None, token: str | None = None) -> PublishResult:
+def publish(
+    engine: Engine,
+    ref: str,
+    repo: str,
+    *,
+    private: bool = False,
+    license: str | None = None,
+    dry_run: bool = False,
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> PublishResult:
     """Publish ``ref`` to ``repo`` in one commit and record it (``publication`` rows, ``loradex show``).
 
     The token comes from huggingface_hub's own resolution (``HF_TOKEN``, the login cache)
@@ -241,9 +268,15 @@ def publish(engine: Engine, ref: str, repo: str, *, private: bool = False, licen
     """
     with _staging() as folder:
         plan = plan_publication(engine, ref, repo, folder, private=private, license=license)
-        result = PublishResult(repo, plan.artifact.id or 0, plan.artifact.name,
-                               [{"path_in_repo": f.path_in_repo, "size": f.size} for f in plan.files], plan.card,
-                               dry_run=dry_run, previews=sum(f.path_in_repo.startswith("images/") for f in plan.files))
+        result = PublishResult(
+            repo,
+            plan.artifact.id or 0,
+            plan.artifact.name,
+            [{"path_in_repo": f.path_in_repo, "size": f.size} for f in plan.files],
+            plan.card,
+            dry_run=dry_run,
+            previews=sum(f.path_in_repo.startswith("images/") for f in plan.files),
+        )
         if dry_run:
             return result
         client = api(endpoint, token)
@@ -261,8 +294,12 @@ def publish(engine: Engine, ref: str, repo: str, *, private: bool = False, licen
             if info.sha and _unchanged(info, plan.files):
                 result.commit = info.sha
             else:
-                commit = client.create_commit(repo, operations=_operations(plan.files), repo_type="model",
-                                              commit_message=f"loradex publish {plan.artifact.name}")
+                commit = client.create_commit(
+                    repo,
+                    operations=_operations(plan.files),
+                    repo_type="model",
+                    commit_message=f"loradex publish {plan.artifact.name}",
+                )
                 result.commit, result.changed = commit.oid, True
         result.url = f"{where.rstrip('/')}/{repo}"
     _record(engine, result)
@@ -295,11 +332,15 @@ def _staging() -> Iterator[Path]:
 
 def _record(engine: Engine, result: PublishResult) -> None:
     with open_session(engine) as session:
-        known = session.exec(select(Publication).where(Publication.artifact_id == result.artifact_id,
-                                                       Publication.repo == result.repo,
-                                                       Publication.commit == result.commit)).first()
+        known = session.exec(
+            select(Publication).where(
+                Publication.artifact_id == result.artifact_id,
+                Publication.repo == result.repo,
+                Publication.commit == result.commit,
+            )
+        ).first()
         if known is None:
-            session.add(Publication(artifact_id=result.artifact_id, repo=result.repo, commit=result.commit,
-                                    url=result.url))
+            session.add(
+                Publication(artifact_id=result.artifact_id, repo=result.repo, commit=result.commit, url=result.url)
+            )
             session.commit()
-

@@ -21,7 +21,6 @@ from sqlmodel import select
 
 from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.io.hashing import FileHashes, hash_file
-
 from loradex.registry.services.records import search_text
 from loradex.registry.services.scan import scan
 from loradex.registry.store.db import session as open_session
@@ -67,8 +66,13 @@ def _family(model_id: str) -> str | None:
         if model_id == reference:
             return family
     text = model_id.lower()
-    for family, marks in (("sdxl", ("xl",)), ("sd3", ("stable-diffusion-3",)), ("flux", ("flux",)),
-                          ("sd2", ("stable-diffusion-2",)), ("sd1", ("v1-5", "v1-4", "1.5", "-1-5"))):
+    for family, marks in (
+        ("sdxl", ("xl",)),
+        ("sd3", ("stable-diffusion-3",)),
+        ("flux", ("flux",)),
+        ("sd2", ("stable-diffusion-2",)),
+        ("sd1", ("v1-5", "v1-4", "1.5", "-1-5")),
+    ):
         if any(m in text for m in marks):
             return family
     return None
@@ -93,8 +97,7 @@ def _card_facts(repo: str, card: Any) -> CardFacts:
         return CardFacts()
     prompt = getattr(data, "instance_prompt", None)
     if prompt is not None and not isinstance(prompt, str):
-        raise HubError(f"{repo}: the card's instance_prompt is {type(prompt).__name__}, not text; "
-                       "nothing was recorded")
+        raise HubError(f"{repo}: the card's instance_prompt is {type(prompt).__name__}, not text; nothing was recorded")
     base = getattr(data, "base_model", None)
     # A list of bases names no single one: the card says nothing usable about the base then.
     return CardFacts(prompt or None, base if isinstance(base, str) else None)
@@ -121,8 +124,15 @@ def _wanted(siblings: dict[str, Any], files: list[str] | None) -> tuple[list[str
     return weights, False
 
 
-def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[str] | None = None,
-         endpoint: str | None = None, token: str | None = None) -> PullResult:
+def pull(
+    engine: Engine,
+    repo: str,
+    *,
+    revision: str | None = None,
+    files: list[str] | None = None,
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> PullResult:
     """Download the adapter files of ``repo`` (or ``files``) at ``revision`` and record them.
 
     Raises:
@@ -143,7 +153,9 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
             raise HubError(f"{repo}: the repo holds no adapter weights at {commit[:12]} (name the files with --file)")
         for name in names:
             if _outside(name):
-                raise HubError(f"{repo}: refused the file name {name!r}: it would be written outside the download folder")
+                raise HubError(
+                    f"{repo}: refused the file name {name!r}: it would be written outside the download folder"
+                )
             if name not in siblings:
                 raise HubError(f"{repo}: no file {name} at {commit[:12]}")
         for name in names:
@@ -154,8 +166,10 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
             # One read gives the check and every hash the catalog keeps (the scan is handed them).
             hashes = hash_file(path)
             if expected and hashes.sha256 != expected:
-                raise HubError(f"{repo}: {name} as downloaded does not have the sha256 the Hub lists ({expected[:12]}…); "
-                               "delete it from the Hugging Face cache and pull again")
+                raise HubError(
+                    f"{repo}: {name} as downloaded does not have the sha256 the Hub lists ({expected[:12]}…); "
+                    "delete it from the Hugging Face cache and pull again"
+                )
             local.append((name, path, hashes))
         if "README.md" in siblings:
             card = _card(repo, Path(hf_hub_download(repo, "README.md", revision=commit, endpoint=where, token=token)))
@@ -166,8 +180,11 @@ def pull(engine: Engine, repo: str, *, revision: str | None = None, files: list[
         root = local[0][1].parent
         result.files.append(_record(engine, names[-1], root, None, source, facts))
     else:
-        result.files += [_record(engine, name, path, hashes, source, facts) for name, path, hashes in local
-                         if not name.endswith(".json")]
+        result.files += [
+            _record(engine, name, path, hashes, source, facts)
+            for name, path, hashes in local
+            if not name.endswith(".json")
+        ]
     return result
 
 
@@ -192,15 +209,19 @@ def _card(repo: str, path: Path) -> Any:
         raise HubError(f"{repo}: its model card cannot be read: {exc}") from None
 
 
-def _record(engine: Engine, name: str, path: Path, hashes: FileHashes | None, source: str,
-            card: CardFacts) -> PulledFile:
+def _record(
+    engine: Engine, name: str, path: Path, hashes: FileHashes | None, source: str, card: CardFacts
+) -> PulledFile:
     """Record one pulled file (``hashes`` known) or folder (hashed by the scan)."""
     path = Path(os.path.abspath(path))
     sha256 = hashes.sha256 if hashes is not None else None
     with open_session(engine) as session:
         row = session.exec(select(Artifact).where(Artifact.path == str(path))).first()
-        copy = None if row is not None or sha256 is None else session.exec(
-            select(Artifact).where(Artifact.sha256 == sha256, Artifact.status == "ok")).first()
+        copy = (
+            None
+            if row is not None or sha256 is None
+            else session.exec(select(Artifact).where(Artifact.sha256 == sha256, Artifact.status == "ok")).first()
+        )
         if copy is not None:
             add_source(copy, source)
             session.add(copy)

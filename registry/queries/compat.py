@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.words import article, count
-
 from loradex.registry.errors import NoLayersError, QueryError
 from loradex.registry.store.paths import absolute
 
@@ -104,8 +103,12 @@ class Compatibility:
         return {
             "adapter": {"id": self.adapter.id, "name": self.adapter.name, "base": base_of(self.adapter)},
             "base": {"id": self.base.id, "name": self.base.name, "base": base_of(self.base)},
-            "total": self.total, "matched": self.matched, "share": self.share, "verdict": self.verdict,
-            "missing": self.missing, "unmatched": self.unmatched,
+            "total": self.total,
+            "matched": self.matched,
+            "share": self.share,
+            "verdict": self.verdict,
+            "missing": self.missing,
+            "unmatched": self.unmatched,
             "mismatched": [{"canonical": c, "adapter_shape": a, "base_shape": b} for c, a, b in self.mismatched],
             "summary": self.summary(),
         }
@@ -147,12 +150,20 @@ def check(source: Source, adapter: Any, base: Any) -> Compatibility:
     rows: list[tuple[str, str, str | None]] = []
     if adapter.layer_set_id is not None:
         # Join on the name only: a NULL base shape means missing, a different one mismatched.
-        rows = list(reader.rows(
-            "SELECT ours.canonical, ours.shape, other.shape FROM layer_set_layer ours "
-            "LEFT OUTER JOIN layer_set_layer other ON other.layer_set_id = :base_set AND other.canonical = ours.canonical "
-            "WHERE ours.layer_set_id = :set ORDER BY ours.canonical", params))  # type: ignore[arg-type]
-    unmatched = [stem for stem, in reader.rows(
-        "SELECT stem FROM module WHERE artifact_id = :id AND canonical IS NULL ORDER BY stem", params)]
+        rows = list(
+            reader.rows(
+                "SELECT ours.canonical, ours.shape, other.shape FROM layer_set_layer ours "
+                "LEFT OUTER JOIN layer_set_layer other ON other.layer_set_id = :base_set AND other.canonical = ours.canonical "
+                "WHERE ours.layer_set_id = :set ORDER BY ours.canonical",
+                params,
+            )
+        )  # type: ignore[arg-type]
+    unmatched = [
+        stem
+        for (stem,) in reader.rows(
+            "SELECT stem FROM module WHERE artifact_id = :id AND canonical IS NULL ORDER BY stem", params
+        )
+    ]
     return _judged(adapter, base, rows, unmatched)
 
 
@@ -161,19 +172,27 @@ def check_files(adapter: ArtifactInfo, base: ArtifactInfo) -> Compatibility:
     if base.kind != "checkpoint":
         raise QueryError(f"{base.path.name} is {article(base.kind)}, not a base checkpoint", path=base.path)
     inventory = {name: shape_text(shape) for name, shape in base.inventory.items()}
-    rows = sorted((layer.canonical, shape_text(layer.shape), inventory.get(layer.canonical))
-                  for layer in adapter.layers if layer.canonical)
+    rows = sorted(
+        (layer.canonical, shape_text(layer.shape), inventory.get(layer.canonical))
+        for layer in adapter.layers
+        if layer.canonical
+    )
     return _judged(_unrecorded(adapter), _unrecorded(base), rows, sorted(adapter.unmatched))
 
 
 def _unrecorded(info: ArtifactInfo) -> ArtifactRow:
     """A row for a probed file that is not (necessarily) in the catalog, never added to one."""
-    return ArtifactRow(name=info.path.stem, path=str(info.path), kind=info.kind, format=info.format, base=info.base,
-                    unmatched=len(info.unmatched))
+    return ArtifactRow(
+        name=info.path.stem,
+        path=str(info.path),
+        kind=info.kind,
+        format=info.format,
+        base=info.base,
+        unmatched=len(info.unmatched),
+    )
 
 
-def _judged(adapter: Any, base: Any, rows: list[tuple[str, str, str | None]],
-            unmatched: list[str]) -> Compatibility:
+def _judged(adapter: Any, base: Any, rows: list[tuple[str, str, str | None]], unmatched: list[str]) -> Compatibility:
     """The verdict from (canonical, adapter shape, base shape or None) per layer."""
     mine, theirs = base_of(adapter), base_of(base)
     differ = _families_differ(mine, theirs)
@@ -186,10 +205,16 @@ def _judged(adapter: Any, base: Any, rows: list[tuple[str, str, str | None]],
     matched = sum(1 for _, a, b in rows if a == b)
     share = matched / total
     return Compatibility(
-        adapter, base, total, matched,
+        adapter,
+        base,
+        total,
+        matched,
         missing=[c for c, _, b in rows if b is None],
         mismatched=[(c, a, b) for c, a, b in rows if b is not None and a != b],
-        unmatched=unmatched, share=share, verdict=_verdict(share, differ))
+        unmatched=unmatched,
+        share=share,
+        verdict=_verdict(share, differ),
+    )
 
 
 def fit_join(base: Any, params: dict[str, Any], *, min_share: float = 1.0) -> tuple[str, str, list[str]]:
@@ -211,15 +236,19 @@ def fit_join(base: Any, params: dict[str, Any], *, min_share: float = 1.0) -> tu
     params.update(fit_set=_require_base(base), fit_base=base.id, fit_share=min_share)
     # One pass over every stored layer row with an index probe into the base's set (the
     # unique (layer_set_id, canonical) index): cost grows with distinct layer sets, not files.
-    join = (" JOIN (SELECT ours.layer_set_id AS layer_set_id, COUNT(*) AS total, COUNT(other.id) AS matched "
-            "FROM layer_set_layer ours LEFT OUTER JOIN layer_set_layer other ON other.layer_set_id = :fit_set "
-            "AND other.canonical = ours.canonical AND other.shape = ours.shape GROUP BY ours.layer_set_id) fit "
-            "ON fit.layer_set_id = a.layer_set_id")
+    join = (
+        " JOIN (SELECT ours.layer_set_id AS layer_set_id, COUNT(*) AS total, COUNT(other.id) AS matched "
+        "FROM layer_set_layer ours LEFT OUTER JOIN layer_set_layer other ON other.layer_set_id = :fit_set "
+        "AND other.canonical = ours.canonical AND other.shape = ours.shape GROUP BY ours.layer_set_id) fit "
+        "ON fit.layer_set_id = a.layer_set_id"
+    )
     denominator = "(fit.total + COALESCE(a.unmatched, 0))"
     conditions = [
         # Multiplying instead of dividing keeps min_share=1.0 an exact integer comparison.
         f"fit.matched >= :fit_share * {denominator}",
-        "a.status = 'ok'", "a.kind != 'checkpoint'", "a.id != :fit_base",
+        "a.status = 'ok'",
+        "a.kind != 'checkpoint'",
+        "a.id != :fit_base",
     ]
     if (family := base_of(base)) != "unknown":
         conditions.append(f"({EFFECTIVE_BASE} = :fit_family OR {EFFECTIVE_BASE} = 'unknown')")
@@ -259,12 +288,16 @@ def fits(source: Source, base: Any, *, min_share: float = 1.0, limit: int | None
     reader = as_reader(source)
     params: dict[str, Any] = {}
     join, share, conditions = fit_join(base, params, min_share=min_share)
-    sql = (f"SELECT a.id, a.name, a.path, a.kind, a.format, {EFFECTIVE_BASE}, {share} AS share FROM artifact a{join} "
-           f"WHERE {' AND '.join(conditions)} ORDER BY share DESC, a.name, a.id")
+    sql = (
+        f"SELECT a.id, a.name, a.path, a.kind, a.format, {EFFECTIVE_BASE}, {share} AS share FROM artifact a{join} "
+        f"WHERE {' AND '.join(conditions)} ORDER BY share DESC, a.name, a.id"
+    )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return [Fit(id, name, absolute(path, reader.folder), kind, format, family, float(share))
-            for id, name, path, kind, format, family, share in reader.rows(sql, params)]
+    return [
+        Fit(id, name, absolute(path, reader.folder), kind, format, family, float(share))
+        for id, name, path, kind, format, family, share in reader.rows(sql, params)
+    ]
 
 
 @dataclass(frozen=True)
@@ -299,8 +332,9 @@ def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
     """
     reader = as_reader(source)
     params: dict[str, Any] = {"id": adapter.id, "set": adapter.layer_set_id}
-    bases = artifact_rows(reader, "a.kind = 'checkpoint' AND a.layer_set_id IS NOT NULL AND a.id != :id", params,
-                          order="a.name, a.id")
+    bases = artifact_rows(
+        reader, "a.kind = 'checkpoint' AND a.layer_set_id IS NOT NULL AND a.id != :id", params, order="a.name, a.id"
+    )
     if not bases:
         return []
     matched: dict[int, int] = {}
@@ -308,10 +342,14 @@ def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
     if adapter.layer_set_id is not None:
         layers = reader.value("SELECT COUNT(*) FROM layer_set_layer WHERE layer_set_id = :set", params)
         sets = in_list("base_set", sorted({b.layer_set_id for b in bases}), params)
-        matched = dict(reader.rows(  # type: ignore[arg-type]
-            "SELECT other.layer_set_id, COUNT(*) FROM layer_set_layer ours JOIN layer_set_layer other "
-            "ON other.canonical = ours.canonical AND other.shape = ours.shape "
-            f"WHERE ours.layer_set_id = :set AND other.layer_set_id IN {sets} GROUP BY other.layer_set_id", params))
+        matched = dict(
+            reader.rows(  # type: ignore[arg-type]
+                "SELECT other.layer_set_id, COUNT(*) FROM layer_set_layer ours JOIN layer_set_layer other "
+                "ON other.canonical = ours.canonical AND other.shape = ours.shape "
+                f"WHERE ours.layer_set_id = :set AND other.layer_set_id IN {sets} GROUP BY other.layer_set_id",
+                params,
+            )
+        )
     unnamed = reader.value("SELECT COUNT(*) FROM module WHERE artifact_id = :id AND canonical IS NULL", params)
     total = layers + max(adapter.unmatched or 0, unnamed)
     out = []

@@ -19,25 +19,37 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from loradex.adapters.io.weights import WEIGHT_SUFFIXES
-
 from loradex.registry.errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
 from loradex.registry.store.paths import stored
 
 from . import compat
 from .reading import Reader, as_reader, in_list
-from .rows import (ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, artifact_rows, build,
-                   column_list)
-from .views import Details, LayerSummary, Lineage, LineageInput, Listed, MadeBy, UsedIn
+from .rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, artifact_rows, build, column_list
 from .sort_keys import SORT_FIELDS, SORT_KEYS
+from .views import Details, LayerSummary, Lineage, LineageInput, Listed, MadeBy, UsedIn
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
     Source = Reader | Session
 
-__all__ = ["CHUNK", "batched", "by_id", "details", "duplicates", "layer_summary", "lineage", "listing",
-           "looks_like_path", "matching_ids", "resolve", "tag_name", "tags_by_artifact", "tags_of",
-           "where_clauses"]
+__all__ = [
+    "CHUNK",
+    "batched",
+    "by_id",
+    "details",
+    "duplicates",
+    "layer_summary",
+    "lineage",
+    "listing",
+    "looks_like_path",
+    "matching_ids",
+    "resolve",
+    "tag_name",
+    "tags_by_artifact",
+    "tags_of",
+    "where_clauses",
+]
 
 _T = TypeVar("_T")
 
@@ -46,8 +58,9 @@ CHUNK = 1000
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
 _PATH_SUFFIXES = WEIGHT_SUFFIXES | {".toml", ".json"}
-_SORT_COLUMNS = dict(zip(SORT_FIELDS, ("a.name", "a.size", "a.rank_max", "a.kind", compat.EFFECTIVE_BASE,
-                                       "a.created_at")))
+_SORT_COLUMNS = dict(
+    zip(SORT_FIELDS, ("a.name", "a.size", "a.rank_max", "a.kind", compat.EFFECTIVE_BASE, "a.created_at"))
+)
 
 
 def batched(items: Iterable[_T], n: int) -> Iterator[list[_T]]:
@@ -98,8 +111,9 @@ def resolve(source: Source, ref: str) -> ArtifactRow:
     if looks_like_path(ref):
         if not Path(ref).expanduser().exists():
             raise RefNotFoundError(ref, hint="no such file, and no catalogued artifact has that path")
-        raise RefNotFoundError(ref, hint="that file is not in the catalog; `loradex scan` adds it, "
-                                         "`loradex probe` describes it")
+        raise RefNotFoundError(
+            ref, hint="that file is not in the catalog; `loradex scan` adds it, `loradex probe` describes it"
+        )
     raise RefNotFoundError(ref)
 
 
@@ -132,9 +146,17 @@ def looks_like_path(ref: str) -> bool:
 # Filters, order, listings
 
 
-def where_clauses(params: dict[str, Any], *, kind: str | None = None, base: str | None = None,
-                  tag: str | None = None, text: str | None = None, rank_min: int | None = None,
-                  rank_max: int | None = None, status: str | None = None) -> list[str]:
+def where_clauses(
+    params: dict[str, Any],
+    *,
+    kind: str | None = None,
+    base: str | None = None,
+    tag: str | None = None,
+    text: str | None = None,
+    rank_min: int | None = None,
+    rank_max: int | None = None,
+    status: str | None = None,
+) -> list[str]:
     """The WHERE conditions (over ``artifact a``) of the listing filters, their values added to
     ``params`` (shared with the TUI's browse query; see :func:`listing` for the arguments)."""
     conditions = []
@@ -158,8 +180,9 @@ def where_clauses(params: dict[str, Any], *, kind: str | None = None, base: str 
         conditions.append("a.search_text LIKE :text ESCAPE '/'")
         params["text"] = "%" + re.sub(r"([/%_])", r"/\1", text.lower()) + "%"
     if tag:
-        conditions.append("a.id IN (SELECT x.artifact_id FROM artifact_tag x JOIN tag t ON t.id = x.tag_id "
-                          "WHERE t.name = :tag)")
+        conditions.append(
+            "a.id IN (SELECT x.artifact_id FROM artifact_tag x JOIN tag t ON t.id = x.tag_id WHERE t.name = :tag)"
+        )
         params["tag"] = tag_name(tag)
     return conditions
 
@@ -177,14 +200,26 @@ def order_by(sort: str) -> str:
     return f"{_SORT_COLUMNS[sort.lstrip('-')]} {direction} NULLS LAST, a.name, a.id"
 
 
-def _selection(columns: str, params: dict[str, Any], *, kind: str | None, base: str | None, tag: str | None,
-               text: str | None, rank_min: int | None, rank_max: int | None, status: str | None,
-               fits: ArtifactRow | None, min_share: float, sort: str, limit: int | None) -> str:
+def _selection(
+    columns: str,
+    params: dict[str, Any],
+    *,
+    kind: str | None,
+    base: str | None,
+    tag: str | None,
+    text: str | None,
+    rank_min: int | None,
+    rank_max: int | None,
+    status: str | None,
+    fits: ArtifactRow | None,
+    min_share: float,
+    sort: str,
+    limit: int | None,
+) -> str:
     """SELECT ``columns`` with :func:`listing`'s filters, order and limit. With ``status``, rows
     that may read as it are selected and the caller filters and limits them."""
     order = order_by(sort)
-    conditions = where_clauses(params, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min,
-                               rank_max=rank_max)
+    conditions = where_clauses(params, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max)
     join = ""
     if fits is not None:
         join, _, fitting = compat.fit_join(fits, params, min_share=min_share)
@@ -202,10 +237,22 @@ def _selection(columns: str, params: dict[str, Any], *, kind: str | None, base: 
     return sql
 
 
-def listing(source: Source, *, kind: str | None = None, base: str | None = None, tag: str | None = None,
-            text: str | None = None, rank_min: int | None = None, rank_max: int | None = None,
-            status: str | None = None, fits: ArtifactRow | None = None, min_share: float = 1.0,
-            sort: str = "name", limit: int | None = None, chunk: int = CHUNK) -> Iterator[tuple[Listed, list[str]]]:
+def listing(
+    source: Source,
+    *,
+    kind: str | None = None,
+    base: str | None = None,
+    tag: str | None = None,
+    text: str | None = None,
+    rank_min: int | None = None,
+    rank_max: int | None = None,
+    status: str | None = None,
+    fits: ArtifactRow | None = None,
+    min_share: float = 1.0,
+    sort: str = "name",
+    limit: int | None = None,
+    chunk: int = CHUNK,
+) -> Iterator[tuple[Listed, list[str]]]:
     """The artifacts matching every given filter, as :class:`.views.Listed` rows with their tags,
     read ``chunk`` rows at a time and yielded as they arrive — so the first rows of a
     100,000-row catalog come at once and memory stays bounded. The reader must stay open while
@@ -235,29 +282,58 @@ def listing(source: Source, *, kind: str | None = None, base: str | None = None,
     """
     reader = as_reader(source)
     params: dict[str, Any] = {}
-    sql = _selection(column_list(Listed, "a"), params, kind=kind, base=base, tag=tag, text=text,
-                     rank_min=rank_min, rank_max=rank_max, status=status, fits=fits, min_share=min_share,
-                     sort=sort, limit=limit)
+    sql = _selection(
+        column_list(Listed, "a"),
+        params,
+        kind=kind,
+        base=base,
+        tag=tag,
+        text=text,
+        rank_min=rank_min,
+        rank_max=rank_max,
+        status=status,
+        fits=fits,
+        min_share=min_share,
+        sort=sort,
+        limit=limit,
+    )
     # Run now, not on the first row: an error comes before the caller has printed anything.
-    rows: Iterator[Listed] = (build(Listed, values, reader.folder)
-                              for values in reader.rows(sql, params, stream=True))
+    rows: Iterator[Listed] = (build(Listed, values, reader.folder) for values in reader.rows(sql, params, stream=True))
     if status:
         rows = islice((row for row in rows if row.status == status), limit)
-    return ((row, tags.get(row.id, [])) for part in batched(rows, chunk)
-            for tags in [tags_by_artifact(reader, part)] for row in part)
+    return (
+        (row, tags.get(row.id, []))
+        for part in batched(rows, chunk)
+        for tags in [tags_by_artifact(reader, part)]
+        for row in part
+    )
 
 
-def matching_ids(source: Source, *, fits: ArtifactRow | None = None, min_share: float = 1.0,
-                 sort: str = "name", limit: int | None = None, **filters: Any) -> list[int]:
+def matching_ids(
+    source: Source,
+    *,
+    fits: ArtifactRow | None = None,
+    min_share: float = 1.0,
+    sort: str = "name",
+    limit: int | None = None,
+    **filters: Any,
+) -> list[int]:
     """The ids :func:`listing` would list, in its order (``filters``: its other filters)."""
     if filters.get("status"):
-        return [row.id for row, _ in listing(source, fits=fits, min_share=min_share, sort=sort, limit=limit,
-                                             **filters)]
+        return [row.id for row, _ in listing(source, fits=fits, min_share=min_share, sort=sort, limit=limit, **filters)]
     reader = as_reader(source)
     params: dict[str, Any] = {}
-    sql = _selection("a.id", params, fits=fits, min_share=min_share, sort=sort, limit=limit, status=None,
-                     **{name: filters.get(name) for name in ("kind", "base", "tag", "text", "rank_min", "rank_max")})
-    return [artifact_id for artifact_id, in reader.rows(sql, params)]
+    sql = _selection(
+        "a.id",
+        params,
+        fits=fits,
+        min_share=min_share,
+        sort=sort,
+        limit=limit,
+        status=None,
+        **{name: filters.get(name) for name in ("kind", "base", "tag", "text", "rank_min", "rank_max")},
+    )
+    return [artifact_id for (artifact_id,) in reader.rows(sql, params)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -285,8 +361,10 @@ def tags_by_artifact(source: Source, artifacts: Iterable[Any]) -> dict[int, list
     result: dict[int, list[str]] = defaultdict(list)
     for ids in batched((a.id for a in artifacts if a.id is not None), CHUNK):
         params: dict[str, Any] = {}
-        sql = (f"SELECT x.artifact_id, t.name FROM artifact_tag x JOIN tag t ON t.id = x.tag_id "
-               f"WHERE x.artifact_id IN {in_list('id', ids, params)} ORDER BY t.name")
+        sql = (
+            f"SELECT x.artifact_id, t.name FROM artifact_tag x JOIN tag t ON t.id = x.tag_id "
+            f"WHERE x.artifact_id IN {in_list('id', ids, params)} ORDER BY t.name"
+        )
         for artifact_id, name in reader.rows(sql, params):
             result[artifact_id].append(name)
     return result
@@ -303,8 +381,9 @@ def duplicates(source: Source) -> list[list[ArtifactRow]]:
     # made it a table scan and a sort, 2-3 times slower at 100,000 rows); groups left with fewer
     # than two ok copies drop out below.
     shared = "SELECT sha256 FROM artifact WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1"
-    rows = artifact_rows(reader, f"a.status = 'ok' AND a.sha256 IN ({shared})", {},
-                     order="a.size DESC, a.sha256, a.path")
+    rows = artifact_rows(
+        reader, f"a.status = 'ok' AND a.sha256 IN ({shared})", {}, order="a.size DESC, a.sha256, a.path"
+    )
     groups = (list(group) for _, group in groupby(rows, key=lambda a: a.sha256))
     return [group for group in groups if len(group) > 1]
 
@@ -314,8 +393,12 @@ def _by_sha256(reader: Reader, hashes: set[str]) -> dict[str, ArtifactRow]:
     if hashes:
         params: dict[str, Any] = {}
         # An ok copy beats a missing one; among equals the oldest row wins.
-        for row in artifact_rows(reader, f"a.sha256 IN {in_list('sha', sorted(hashes), params)}", params,
-                             order="CASE WHEN a.status = 'ok' THEN 0 ELSE 1 END, a.id"):
+        for row in artifact_rows(
+            reader,
+            f"a.sha256 IN {in_list('sha', sorted(hashes), params)}",
+            params,
+            order="CASE WHEN a.status = 'ok' THEN 0 ELSE 1 END, a.id",
+        ):
             found.setdefault(row.sha256 or "", row)
     return found
 
@@ -334,25 +417,64 @@ def lineage(source: Source, artifact: Any) -> Lineage:
     recipe_columns, input_columns = column_list(RecipeRow, "r"), column_list(RecipeInputRow, "i")
     params: dict[str, Any] = {"id": artifact.id, "sha": artifact.sha256}
     made_by_clause = "r.artifact_id = :id" + (" OR r.output_sha256 = :sha" if artifact.sha256 else "")
-    recipes = [build(RecipeRow, values, reader.folder) for values in reader.rows(
-        f"SELECT {recipe_columns} FROM recipe r WHERE {made_by_clause} ORDER BY r.created_at, r.id", params)]
+    recipes = [
+        build(RecipeRow, values, reader.folder)
+        for values in reader.rows(
+            f"SELECT {recipe_columns} FROM recipe r WHERE {made_by_clause} ORDER BY r.created_at, r.id", params
+        )
+    ]
     ids: dict[str, Any] = {}
-    inputs = [build(RecipeInputRow, values, reader.folder) for values in reader.rows(
-        f"SELECT {input_columns} FROM recipe_input i WHERE i.recipe_id IN {in_list('r', [r.id for r in recipes], ids)} "
-        "ORDER BY i.recipe_id, i.position", ids)]
+    inputs = [
+        build(RecipeInputRow, values, reader.folder)
+        for values in reader.rows(
+            f"SELECT {input_columns} FROM recipe_input i WHERE i.recipe_id IN {in_list('r', [r.id for r in recipes], ids)} "
+            "ORDER BY i.recipe_id, i.position",
+            ids,
+        )
+    ]
     width = len(RecipeInputRow.__dataclass_fields__)
-    uses = [(build(RecipeInputRow, values[:width], reader.folder), build(RecipeRow, values[width:], reader.folder))
-            for values in reader.rows(f"SELECT {input_columns}, {recipe_columns} FROM recipe_input i "
-                                      "JOIN recipe r ON r.id = i.recipe_id WHERE i.sha256 = :sha ORDER BY r.id",
-                                      params)] if artifact.sha256 else []
-    known = _by_sha256(reader, {i.sha256 for i in inputs if i.sha256}
-                       | {r.output_sha256 for _, r in uses if r.output_sha256 and not r.artifact_id})
-    made_by = [MadeBy(r.id, r.op, r.params, r.loradex_version, r.created_at, [
-        LineageInput(i.position, i.role, i.weight, i.sha256, i.ref, known.get(i.sha256 or ""))
-        for i in inputs if i.recipe_id == r.id]) for r in recipes]
-    used_in = [UsedIn(r.id, r.op, i.role, i.weight,
-                      by_id(reader, r.artifact_id) if r.artifact_id else known.get(r.output_sha256 or ""))
-               for i, r in uses]
+    uses = (
+        [
+            (build(RecipeInputRow, values[:width], reader.folder), build(RecipeRow, values[width:], reader.folder))
+            for values in reader.rows(
+                f"SELECT {input_columns}, {recipe_columns} FROM recipe_input i "
+                "JOIN recipe r ON r.id = i.recipe_id WHERE i.sha256 = :sha ORDER BY r.id",
+                params,
+            )
+        ]
+        if artifact.sha256
+        else []
+    )
+    known = _by_sha256(
+        reader,
+        {i.sha256 for i in inputs if i.sha256}
+        | {r.output_sha256 for _, r in uses if r.output_sha256 and not r.artifact_id},
+    )
+    made_by = [
+        MadeBy(
+            r.id,
+            r.op,
+            r.params,
+            r.loradex_version,
+            r.created_at,
+            [
+                LineageInput(i.position, i.role, i.weight, i.sha256, i.ref, known.get(i.sha256 or ""))
+                for i in inputs
+                if i.recipe_id == r.id
+            ],
+        )
+        for r in recipes
+    ]
+    used_in = [
+        UsedIn(
+            r.id,
+            r.op,
+            i.role,
+            i.weight,
+            by_id(reader, r.artifact_id) if r.artifact_id else known.get(r.output_sha256 or ""),
+        )
+        for i, r in uses
+    ]
     return Lineage(made_by, used_in)
 
 
@@ -362,8 +484,13 @@ def layer_summary(source: Source, artifact: Any, *, first: int = 10) -> LayerSum
     from their layer inventory (by component only)."""
     reader = as_reader(source)
     params = {"id": artifact.id, "set": artifact.layer_set_id, "first": first}
-    modules = list(reader.rows('SELECT component, algorithm, "rank", COUNT(*) FROM module WHERE artifact_id = :id '
-                               'GROUP BY component, algorithm, "rank"', params))
+    modules = list(
+        reader.rows(
+            'SELECT component, algorithm, "rank", COUNT(*) FROM module WHERE artifact_id = :id '
+            'GROUP BY component, algorithm, "rank"',
+            params,
+        )
+    )
     if modules:
         by_component: Counter[str] = Counter()
         by_algorithm: Counter[str] = Counter()
@@ -372,15 +499,28 @@ def layer_summary(source: Source, artifact: Any, *, first: int = 10) -> LayerSum
             by_component[component or "unmatched"] += n
             by_algorithm[algorithm] += n
             by_rank[str(rank) if rank else "-"] += n
-        stems = reader.rows("SELECT stem, canonical FROM module WHERE artifact_id = :id ORDER BY id LIMIT :first",
-                            params)
-        return LayerSummary(sum(n for *_, n in modules), _sorted(by_component), _sorted(by_algorithm),
-                            _sorted(by_rank), [(stem, canonical) for stem, canonical in stems])
+        stems = reader.rows(
+            "SELECT stem, canonical FROM module WHERE artifact_id = :id ORDER BY id LIMIT :first", params
+        )
+        return LayerSummary(
+            sum(n for *_, n in modules),
+            _sorted(by_component),
+            _sorted(by_algorithm),
+            _sorted(by_rank),
+            [(stem, canonical) for stem, canonical in stems],
+        )
     if artifact.layer_set_id is not None:
-        names = [name for name, in reader.rows(
-            "SELECT canonical FROM layer_set_layer WHERE layer_set_id = :set ORDER BY canonical", params)]
-        return LayerSummary(len(names), _sorted(Counter(name.split(".", 1)[0] for name in names)),
-                            first=[(name, name) for name in names[:first]])
+        names = [
+            name
+            for (name,) in reader.rows(
+                "SELECT canonical FROM layer_set_layer WHERE layer_set_id = :set ORDER BY canonical", params
+            )
+        ]
+        return LayerSummary(
+            len(names),
+            _sorted(Counter(name.split(".", 1)[0] for name in names)),
+            first=[(name, name) for name in names[:first]],
+        )
     return LayerSummary()
 
 
@@ -395,10 +535,18 @@ def details(source: Source, artifact: Any) -> Details:
     return Details(
         tags=tags_of(reader, artifact),
         layers=layer_summary(reader, artifact),
-        previews=[build(PreviewRow, values, reader.folder) for values in reader.rows(
-            f"SELECT {column_list(PreviewRow, 'p')} FROM preview p WHERE p.artifact_id = :id ORDER BY p.id", params)],
-        publications=[build(PublicationRow, values, reader.folder) for values in reader.rows(
-            f"SELECT {column_list(PublicationRow, 'p')} FROM publication p WHERE p.artifact_id = :id ORDER BY p.id",
-            params)],
+        previews=[
+            build(PreviewRow, values, reader.folder)
+            for values in reader.rows(
+                f"SELECT {column_list(PreviewRow, 'p')} FROM preview p WHERE p.artifact_id = :id ORDER BY p.id", params
+            )
+        ],
+        publications=[
+            build(PublicationRow, values, reader.folder)
+            for values in reader.rows(
+                f"SELECT {column_list(PublicationRow, 'p')} FROM publication p WHERE p.artifact_id = :id ORDER BY p.id",
+                params,
+            )
+        ],
         lineage=lineage(reader, artifact),
     )

@@ -20,8 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from loradex.registry.errors import CatalogError
 from loradex.registry.store.failures import reason_of, sqlite_failure
-from loradex.registry.store.location import (SCHEMA_HEAD, catalog_url, check_sqlite_file, readonly_uri, sqlite_file,
-                                             stored_revision)
+from loradex.registry.store.location import (
+    SCHEMA_HEAD,
+    catalog_url,
+    check_sqlite_file,
+    readonly_uri,
+    sqlite_file,
+    stored_revision,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection

@@ -22,14 +22,37 @@ from loradex.registry.store.paths import absolute, status_on_disk
 if TYPE_CHECKING:
     from .reading import Reader
 
-__all__ = ["ArtifactRow", "artifact_rows", "PreviewRow", "PublicationRow", "RecipeInputRow", "RecipeRow", "build", "column_list",
-           "row_dict", "shape_text"]
+__all__ = [
+    "ArtifactRow",
+    "artifact_rows",
+    "PreviewRow",
+    "PublicationRow",
+    "RecipeInputRow",
+    "RecipeRow",
+    "build",
+    "column_list",
+    "row_dict",
+    "shape_text",
+]
 
 _R = TypeVar("_R")
 
 # Columns by what their stored form needs; the names are unique in meaning across the tables.
-_JSON = frozenset({"base_evidence", "base_claims", "ranks", "algorithms", "components", "trigger_words",
-                   "training_metadata", "sidecar", "sources", "adapters", "params"})
+_JSON = frozenset(
+    {
+        "base_evidence",
+        "base_claims",
+        "ranks",
+        "algorithms",
+        "components",
+        "trigger_words",
+        "training_metadata",
+        "sidecar",
+        "sources",
+        "adapters",
+        "params",
+    }
+)
 _TIMES = frozenset({"created_at", "scanned_at", "hashed_at", "added_at", "last_scan_at"})
 _FLAGS = frozenset({"is_dir"})
 _PATHS = frozenset({"path"})
@@ -134,8 +157,9 @@ class ArtifactRow:
         return list(self.sources or []) or [self.source]
 
 
-def artifact_rows(reader: Reader, where: str, params: dict[str, Any], *, order: str = "a.id",
-                  limit: int | None = None) -> list[ArtifactRow]:
+def artifact_rows(
+    reader: Reader, where: str, params: dict[str, Any], *, order: str = "a.id", limit: int | None = None
+) -> list[ArtifactRow]:
     """Whole artifact rows ``WHERE where`` (over ``artifact a``), in ``order``."""
     sql = f"SELECT {column_list(ArtifactRow, 'a')} FROM artifact a WHERE {where} ORDER BY {order}"
     if limit is not None:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
 from loradex.adapters.vocabulary import Status
-
 from loradex.registry.errors import QueryError
 from loradex.registry.store.paths import absolute
 
@@ -51,8 +50,15 @@ class Filter:
     sort: str = "name"
 
     def where(self) -> dict:
-        return dict(kind=self.kind, base=self.base, tag=self.tag, status=self.status, rank_min=self.rank_min,
-                    rank_max=self.rank_max, text=self.text)
+        return dict(
+            kind=self.kind,
+            base=self.base,
+            tag=self.tag,
+            status=self.status,
+            rank_min=self.rank_min,
+            rank_max=self.rank_max,
+            text=self.text,
+        )
 
 
 def parse_filter(text: str, **fixed: str | None) -> Filter:
@@ -139,24 +145,35 @@ def matching_ids(source: Reader | Session, flt: Filter) -> list[int]:
     a front end keeps the rows of :func:`browse` and asks only this on every keystroke)."""
     params: dict[str, Any] = {}
     sql = f"SELECT a.id FROM artifact a{_where(flt, params)} ORDER BY {order_by(flt.sort)}"
-    return [artifact_id for artifact_id, in as_reader(source).rows(sql, params)]
+    return [artifact_id for (artifact_id,) in as_reader(source).rows(sql, params)]
 
 
 def browse(source: Reader | Session, flt: Filter) -> list[BrowseRow]:
     """The rows of ``flt``, in its sort order."""
     reader = as_reader(source)
     params: dict[str, Any] = {}
-    rows = list(reader.rows(
-        f"SELECT a.id, a.name, a.kind, {EFFECTIVE_BASE}, a.rank_min, a.rank_max, a.size, a.status, "
-        f"a.preferred_weight, a.format, a.path FROM artifact a{_where(flt, params)} ORDER BY {order_by(flt.sort)}",
-        params))
+    rows = list(
+        reader.rows(
+            f"SELECT a.id, a.name, a.kind, {EFFECTIVE_BASE}, a.rank_min, a.rank_max, a.size, a.status, "
+            f"a.preferred_weight, a.format, a.path FROM artifact a{_where(flt, params)} ORDER BY {order_by(flt.sort)}",
+            params,
+        )
+    )
     tags: dict[int, list[str]] = {}
-    for artifact_id, name in reader.rows("SELECT x.artifact_id, t.name FROM artifact_tag x "
-                                         "JOIN tag t ON t.id = x.tag_id ORDER BY t.name"):
+    for artifact_id, name in reader.rows(
+        "SELECT x.artifact_id, t.name FROM artifact_tag x JOIN tag t ON t.id = x.tag_id ORDER BY t.name"
+    ):
         tags.setdefault(artifact_id, []).append(name)
     previews = dict(reader.rows("SELECT artifact_id, COUNT(*) FROM preview GROUP BY artifact_id"))
-    return [BrowseRow(*row[:-1], absolute(row[-1], reader.folder), tags=tuple(tags.get(row[0], ())),
-                      previews=previews.get(row[0], 0)) for row in rows]
+    return [
+        BrowseRow(
+            *row[:-1],
+            absolute(row[-1], reader.folder),
+            tags=tuple(tags.get(row[0], ())),
+            previews=previews.get(row[0], 0),
+        )
+        for row in rows
+    ]
 
 
 def facets(source: Reader | Session, flt: Filter | None = None) -> dict[str, Counter]:

@@ -13,8 +13,18 @@ from typing import Any
 
 from .rows import ArtifactRow, PreviewRow, PublicationRow, row_dict
 
-__all__ = ["Details", "KindCount", "LayerSummary", "Lineage", "LineageInput", "Listed", "MadeBy", "UsedIn", "applied",
-           "shows_only"]
+__all__ = [
+    "Details",
+    "KindCount",
+    "LayerSummary",
+    "Lineage",
+    "LineageInput",
+    "Listed",
+    "MadeBy",
+    "UsedIn",
+    "applied",
+    "shows_only",
+]
 
 
 @dataclass
@@ -92,8 +102,10 @@ class Lineage:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; artifacts appear as ``{id, name, path}`` (or None)."""
-        made_by = [{**_field_values(r), "inputs": [{**_field_values(i), "artifact": _brief(i.artifact)}
-                                                   for i in r.inputs]} for r in self.made_by]
+        made_by = [
+            {**_field_values(r), "inputs": [{**_field_values(i), "artifact": _brief(i.artifact)} for i in r.inputs]}
+            for r in self.made_by
+        ]
         used_in = [{**_field_values(u), "artifact": _brief(u.artifact)} for u in self.used_in]
         return {"made_by": made_by, "used_in": used_in}
 
@@ -141,9 +153,13 @@ class Details:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"tags": self.tags, "layers": self.layers.to_dict(), "lineage": self.lineage.to_dict(),
-                "previews": [row_dict(p) for p in self.previews],
-                "publications": [row_dict(p) for p in self.publications]}
+        return {
+            "tags": self.tags,
+            "layers": self.layers.to_dict(),
+            "lineage": self.lineage.to_dict(),
+            "previews": [row_dict(p) for p in self.previews],
+            "publications": [row_dict(p) for p in self.publications],
+        }
 
 
 @dataclass(frozen=True)
@@ -218,8 +234,11 @@ def shows_only(preview: PreviewRow, artifact_id: int, family: str) -> bool:
     """Whether ``preview`` is a picture of this adapter alone on a base of ``family``: it was the
     only adapter applied (at a weight other than 0) and the base was of that family. An image
     whose adapters or base are not recorded is not known to be one."""
-    return (preview.adapters is not None and preview.base_family == family
-            and [a.get("artifact_id") for a in _active(preview)] == [artifact_id])
+    return (
+        preview.adapters is not None
+        and preview.base_family == family
+        and [a.get("artifact_id") for a in _active(preview)] == [artifact_id]
+    )
 
 
 def applied(preview: PreviewRow) -> str:

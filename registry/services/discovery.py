@@ -16,15 +16,15 @@ from pathlib import Path
 from loradex.adapters.io.hashing import artifact_files
 from loradex.adapters.io.opening import not_regular
 from loradex.adapters.io.weights import WEIGHT_SUFFIXES
-
 from loradex.adapters.progress import Progress, ProgressEvent
 
 __all__ = ["Found", "artifact_name", "discover"]
 
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules"})  # plus every hidden folder (.cache, .git, our temp outputs)
 # Subfolders of a multi-part PEFT adapter are named after the pipeline component they adapt.
-_COMPONENTS = frozenset({"unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3", "prior",
-                         "controlnet"})
+_COMPONENTS = frozenset(
+    {"unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3", "prior", "controlnet"}
+)
 # A folder with config.json is one model only when its weights carry a diffusers/transformers
 # weight name; a folder of LoRAs that happens to hold a config.json is still descended into.
 _MODEL_WEIGHTS = frozenset({"diffusion_pytorch_model", "model", "pytorch_model"})
@@ -109,8 +109,9 @@ def _add_file(path: Path, found: dict[Path, Found]) -> bool:
         return True
     if stat.S_ISDIR(st.st_mode):  # a symlink to a folder: not followed (it could loop)
         return False
-    found[path] = Found(path, False, st.st_size, st.st_mtime,
-                        None if stat.S_ISREG(st.st_mode) else f"{path}: {not_regular(st.st_mode)}")
+    found[path] = Found(
+        path, False, st.st_size, st.st_mtime, None if stat.S_ISREG(st.st_mode) else f"{path}: {not_regular(st.st_mode)}"
+    )
     return True
 
 
@@ -120,16 +121,18 @@ def _add_model_folder(folder: Path, found: dict[Path, Found]) -> None:
     except OSError as exc:
         found[folder] = Found(folder, True, 0, 0.0, f"{folder}: cannot examine: {exc.filename}: {exc.strerror or exc}")
         return
-    found[folder] = Found(folder, True, sum(st.st_size for _, st in files),
-                          max((st.st_mtime for _, st in files), default=0.0))
+    found[folder] = Found(
+        folder, True, sum(st.st_size for _, st in files), max((st.st_mtime for _, st in files), default=0.0)
+    )
 
 
 def _is_model_folder(folder: Path, entries: list[os.DirEntry]) -> bool:
     names = {e.name for e in entries}
     if "model_index.json" in names or "adapter_config.json" in names:
         return True
-    if "config.json" in names and any(_SHARD.sub("", n.split(".")[0]) in _MODEL_WEIGHTS for n in names
-                                      if Path(n).suffix.lower() in WEIGHT_SUFFIXES):
+    if "config.json" in names and any(
+        _SHARD.sub("", n.split(".")[0]) in _MODEL_WEIGHTS for n in names if Path(n).suffix.lower() in WEIGHT_SUFFIXES
+    ):
         return True
     # os.path.isfile, unlike Path.is_file, answers False for a folder it may not search instead of raising.
     return any(e.name in _COMPONENTS and os.path.isfile(folder / e.name / "adapter_config.json") for e in entries)

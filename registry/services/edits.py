@@ -42,10 +42,18 @@ def set_tags(session: Session, artifact: Artifact, add: Iterable[str] = (), remo
         session.add(ArtifactTag(artifact_id=artifact.id, tag_id=known[name].id))
     if removing:
         dropped = select(Tag.id).where(Tag.name.in_(removing))  # type: ignore[attr-defined]
-        session.exec(delete(ArtifactTag).where(ArtifactTag.artifact_id == artifact.id,  # type: ignore[call-overload]
-                                               ArtifactTag.tag_id.in_(dropped)))  # type: ignore[attr-defined]
-        session.exec(delete(Tag).where(Tag.name.in_(removing),  # type: ignore[call-overload,attr-defined]
-                                       Tag.id.not_in(select(ArtifactTag.tag_id))))  # type: ignore[union-attr]
+        session.exec(
+            delete(ArtifactTag).where(
+                ArtifactTag.artifact_id == artifact.id,  # type: ignore[call-overload]
+                ArtifactTag.tag_id.in_(dropped),
+            )
+        )  # type: ignore[attr-defined]
+        session.exec(
+            delete(Tag).where(
+                Tag.name.in_(removing),  # type: ignore[call-overload,attr-defined]
+                Tag.id.not_in(select(ArtifactTag.tag_id)),
+            )
+        )  # type: ignore[union-attr]
     session.commit()
     return lookup.tags_of(session, artifact)
 

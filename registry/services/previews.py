@@ -56,17 +56,35 @@ def record_previews(engine: Engine, images: Iterable[ImageRecord], *, base_famil
             adapters: list[dict[str, Any]] = []
             for ref in image.adapters:
                 artifact_id, name = known.get(os.path.abspath(ref.path), (None, ref.name))
-                adapters.append({"artifact_id": artifact_id, "name": name, "kind": ref.kind, "sha256": ref.sha256,
-                                 "weight": ref.weight})
+                adapters.append(
+                    {
+                        "artifact_id": artifact_id,
+                        "name": name,
+                        "kind": ref.kind,
+                        "sha256": ref.sha256,
+                        "weight": ref.weight,
+                    }
+                )
             for entry in adapters:  # every adapter named, embeddings and a ControlNet included
                 if entry["artifact_id"] is None:
                     continue
-                row = session.exec(select(Preview).where(Preview.artifact_id == entry["artifact_id"],
-                                                         Preview.path == image.path)).first()
+                row = session.exec(
+                    select(Preview).where(Preview.artifact_id == entry["artifact_id"], Preview.path == image.path)
+                ).first()
                 if row is None:
-                    session.add(Preview(artifact_id=entry["artifact_id"], path=image.path, prompt=image.prompt,
-                                        seed=image.seed, scale=image.scale, base=image.base.path,
-                                        base_family=base_family, adapters=adapters, source="quicktest"))
+                    session.add(
+                        Preview(
+                            artifact_id=entry["artifact_id"],
+                            path=image.path,
+                            prompt=image.prompt,
+                            seed=image.seed,
+                            scale=image.scale,
+                            base=image.base.path,
+                            base_family=base_family,
+                            adapters=adapters,
+                            source="quicktest",
+                        )
+                    )
                     added += 1
                 elif row.adapters is None:
                     row.adapters, row.base_family = adapters, base_family

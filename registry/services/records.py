@@ -18,7 +18,6 @@ from sqlmodel import Session, select
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.probe import PROBE_VERSION
 from loradex.adapters.vocabulary import Safety
-
 from loradex.registry.queries.rows import shape_text
 from loradex.registry.store.models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
 
@@ -46,8 +45,7 @@ def search_text(name: str, trigger_words: Sequence[str], metadata: Mapping[str, 
     Returns:
         One lowercased string.
     """
-    parts = [name or "", *trigger_words,
-             *(str(v) for k, v in sorted(metadata.items()) if k != "ss_tag_frequency")]
+    parts = [name or "", *trigger_words, *(str(v) for k, v in sorted(metadata.items()) if k != "ss_tag_frequency")]
     return " ".join(parts).lower()
 
 
@@ -111,8 +109,10 @@ def layer_set_for(session: Session, layers: Mapping[str, str]) -> LayerSet | Non
         session.add(found)
         session.flush()
         # Core executemany on the table: a checkpoint has hundreds of layers.
-        session.exec(insert(LayerSetLayer.__table__), params=[
-            {"layer_set_id": found.id, "canonical": c, "shape": s} for c, s in sorted(layers.items())])
+        session.exec(
+            insert(LayerSetLayer.__table__),
+            params=[{"layer_set_id": found.id, "canonical": c, "shape": s} for c, s in sorted(layers.items())],
+        )
     cache[digest] = found
     return found
 
@@ -157,10 +157,24 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
     artifact.layer_set_id = layer_set.id if layer_set else None
 
     existed = _ensure_id(session, artifact)
-    _replace_modules(session, artifact.id, [
-        {"artifact_id": artifact.id, "stem": storable(layer.stem), "canonical": layer.canonical, "component": layer.component,
-         "algorithm": layer.algorithm, "rank": layer.rank, "alpha": layer.alpha, "shape": shape_text(layer.shape)}
-        for layer in info.layers], existed=existed)
+    _replace_modules(
+        session,
+        artifact.id,
+        [
+            {
+                "artifact_id": artifact.id,
+                "stem": storable(layer.stem),
+                "canonical": layer.canonical,
+                "component": layer.component,
+                "algorithm": layer.algorithm,
+                "rank": layer.rank,
+                "alpha": layer.alpha,
+                "shape": shape_text(layer.shape),
+            }
+            for layer in info.layers
+        ],
+        existed=existed,
+    )
 
 
 def apply_error(session: Session, artifact: Artifact, message: str, *, refused: bool = False) -> None:

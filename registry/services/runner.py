@@ -32,7 +32,6 @@ from loradex.adapters.ops.recipe import RecipeInput as AdapterInput
 from loradex.adapters.ops.recipe import load, read_recipe
 from loradex.adapters.ops.runner import run
 from loradex.adapters.progress import Progress
-
 from loradex.registry.errors import CatalogError, InputUnavailableError
 from loradex.registry.queries import lookup, orm
 from loradex.registry.store.db import session as open_session
@@ -71,8 +70,15 @@ class OpResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         artifact = {"id": self.artifact_id, "name": self.artifact_name} if self.artifact_id is not None else None
-        return {"op": self.op, "output": str(self.output), "inputs": self.inputs, "report": self.report,
-                "recipe": self.recipe.to_dict(), "artifact": artifact, "timings": self.timings}
+        return {
+            "op": self.op,
+            "output": str(self.output),
+            "inputs": self.inputs,
+            "report": self.report,
+            "recipe": self.recipe.to_dict(),
+            "artifact": artifact,
+            "timings": self.timings,
+        }
 
 
 # ---------------------------------------------------------------------------------------
@@ -107,25 +113,31 @@ def resolve_input(ref: str, *, engine: Engine | None = None, folder: Path | None
     if lookup.looks_like_path(text):
         raise InputUnavailableError("no such file", path=candidate)
     if engine is None:
-        raise InputUnavailableError(f"no such file {ref!r}, and no catalog to look it up in as a name or hash "
-                                    "(give --catalog or set LORADEX_CATALOG)")
+        raise InputUnavailableError(
+            f"no such file {ref!r}, and no catalog to look it up in as a name or hash "
+            "(give --catalog or set LORADEX_CATALOG)"
+        )
     with open_session(engine) as session:
         artifact = orm.resolve(session, text)
     if artifact.status != "ok":
         why = f": {artifact.error}" if artifact.error else ""
-        raise InputUnavailableError(f"{ref!r} is catalogued as {artifact.name} (id {artifact.id}) with status "
-                                    f"{artifact.status}{why}; rescan or give a path", path=artifact.path)
+        raise InputUnavailableError(
+            f"{ref!r} is catalogued as {artifact.name} (id {artifact.id}) with status "
+            f"{artifact.status}{why}; rescan or give a path",
+            path=artifact.path,
+        )
     return Path(artifact.path)
 
 
 def locator(engine: Engine) -> Locate:
     """For ``rebuild``: sha256 → a catalogued copy of that content still on disk, or None.
     Any copy will do (duplicates share a sha256, so this is not :func:`loradex.registry.queries.orm.resolve`)."""
+
     def locate(sha256: str) -> Path | None:
         with open_session(engine) as session:
-            paths = session.exec(select(Artifact.path).where(Artifact.sha256 == sha256,
-                                                             Artifact.status == "ok")).all()
+            paths = session.exec(select(Artifact.path).where(Artifact.sha256 == sha256, Artifact.status == "ok")).all()
         return next((Path(p) for p in sorted(paths) if Path(p).exists()), None)
+
     return locate
 
 
@@ -133,8 +145,9 @@ def locator(engine: Engine) -> Locate:
 # Recording an output
 
 
-def record_output(engine: Engine, out: str | os.PathLike[str], recipe: AdapterRecipe, *,
-                  hashes: FileHashes | None = None) -> Artifact:
+def record_output(
+    engine: Engine, out: str | os.PathLike[str], recipe: AdapterRecipe, *, hashes: FileHashes | None = None
+) -> Artifact:
     """Index a newly written output and link its recipe.
 
     The output is scanned on its own (not its folder), then one ``Recipe`` row (op, params,
@@ -164,8 +177,7 @@ def record_output(engine: Engine, out: str | os.PathLike[str], recipe: AdapterRe
         if artifact is None or not artifact.sha256:
             raise LoradexError("the output was written but could not be indexed in the catalog", path=path)
         sha = artifact.sha256
-        for stale in session.exec(select(Recipe).where(Recipe.artifact_id == artifact.id,
-                                                       Recipe.output_sha256 != sha)):
+        for stale in session.exec(select(Recipe).where(Recipe.artifact_id == artifact.id, Recipe.output_sha256 != sha)):
             stale.artifact_id = None
             session.add(stale)
         existing = session.exec(select(Recipe).where(Recipe.output_sha256 == sha).order_by(Recipe.id)).first()
@@ -174,13 +186,26 @@ def record_output(engine: Engine, out: str | os.PathLike[str], recipe: AdapterRe
                 existing.artifact_id = artifact.id
                 session.add(existing)
         else:
-            row = Recipe(artifact_id=artifact.id, output_sha256=sha, op=recipe.op, params=dict(recipe.params),
-                         loradex_version=recipe.loradex_version)
+            row = Recipe(
+                artifact_id=artifact.id,
+                output_sha256=sha,
+                op=recipe.op,
+                params=dict(recipe.params),
+                loradex_version=recipe.loradex_version,
+            )
             session.add(row)
             session.flush()
             for position, item in enumerate(recipe.inputs):
-                session.add(RecipeInput(recipe_id=row.id, position=position, sha256=item.sha256, ref=item.ref,
-                                        weight=float(item.weight), role=item.role))
+                session.add(
+                    RecipeInput(
+                        recipe_id=row.id,
+                        position=position,
+                        sha256=item.sha256,
+                        ref=item.ref,
+                        weight=float(item.weight),
+                        role=item.role,
+                    )
+                )
         session.commit()
         return artifact
 
@@ -201,6 +226,7 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
     Raises:
         LoradexError: an input cannot be resolved, or the operation refuses its inputs.
     """
+
     def resolve(item: AdapterInput) -> Path:
         return resolve_input(item.ref, engine=engine, folder=recipe.folder or Path.cwd())
 
@@ -218,10 +244,12 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
             with interrupts_held():
                 record_output(engine, target, read_recipe(target))
             recorded = " and recorded in the catalog"
-        raise InterruptedAfterWrite(f"the output is complete{recorded} (the interrupt came after it was written)",
-                                    path=target) from None
-    inputs = [{"ref": item.ref, "path": str(path), "weight": item.weight, "role": item.role}
-              for item, path in result.inputs]
+        raise InterruptedAfterWrite(
+            f"the output is complete{recorded} (the interrupt came after it was written)", path=target
+        ) from None
+    inputs = [
+        {"ref": item.ref, "path": str(path), "weight": item.weight, "role": item.role} for item, path in result.inputs
+    ]
     outcome = OpResult(recipe.op, result.output, result.report.to_dict(), inputs, result.recipe)
     outcome.timings["run"] = time.perf_counter() - start
     if engine is not None:
@@ -230,12 +258,15 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
             with interrupts_held() as interrupted:  # the file on disk and the catalog agree, even on Ctrl-C
                 artifact = record_output(engine, result.output, result.recipe, hashes=result.report.hashes)
         except SQLAlchemyError as exc:  # a locked or unreachable catalog: the output itself is fine
-            raise CatalogError(f"written, but not recorded in the catalog ({reason_of(exc)[:200]}); its recipe is in "
-                               "the file",
-                               path=result.output) from exc
+            raise CatalogError(
+                f"written, but not recorded in the catalog ({reason_of(exc)[:200]}); its recipe is in the file",
+                path=result.output,
+            ) from exc
         if interrupted:
-            raise InterruptedAfterWrite("the output is complete and recorded in the catalog (the interrupt came "
-                                        "while it was being recorded)", path=result.output)
+            raise InterruptedAfterWrite(
+                "the output is complete and recorded in the catalog (the interrupt came while it was being recorded)",
+                path=result.output,
+            )
         outcome.artifact_id, outcome.artifact_name = artifact.id, artifact.name
         outcome.timings["record"] = time.perf_counter() - start
     return outcome
@@ -267,8 +298,8 @@ def interrupts_held() -> Iterator[list[int]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def run_recipe_file(path: str | os.PathLike[str], *, engine: Engine | None = None,
-                    progress: Progress | None = None) -> OpResult:
+def run_recipe_file(
+    path: str | os.PathLike[str], *, engine: Engine | None = None, progress: Progress | None = None
+) -> OpResult:
     """Load a TOML recipe file (:func:`loradex.adapters.ops.recipe.load`) and :func:`run_recipe` it."""
     return run_recipe(load(path), engine=engine, progress=progress)
-

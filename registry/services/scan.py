@@ -31,14 +31,13 @@ from loradex.adapters.errors import ArtifactNotFoundError, LoradexError, Refused
 from loradex.adapters.io.hashing import EMPTY_SHA256, FileHashes, hash_file
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.probe import PROBE_VERSION
-
+from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.registry.queries import lookup
 from loradex.registry.store import columns
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, ScanRoot, utcnow
 
 from .discovery import Found, artifact_name, discover
-from loradex.adapters.progress import Progress, ProgressEvent
 from .records import apply_error, apply_probe
 from .sidecars import Sidecars, apply_sidecars, read_sidecars
 
@@ -89,8 +88,11 @@ class ScanReport:
         return asdict(self)
 
     def _merge(self, other: ScanReport) -> None:
-        self.added, self.updated, self.moved = self.added + other.added, self.updated + other.updated, \
-            self.moved + other.moved
+        self.added, self.updated, self.moved = (
+            self.added + other.added,
+            self.updated + other.updated,
+            self.moved + other.moved,
+        )
         self.reprobed += other.reprobed
         self.refused += other.refused
         self.errors += other.errors
@@ -118,9 +120,16 @@ class _Result:
 # Scan
 
 
-def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size: int = 64,
-         progress: Progress | None = None, hashes: Mapping[Path, FileHashes] | None = None,
-         remember: bool = True) -> ScanReport:
+def scan(
+    roots: Sequence[Path],
+    *,
+    engine: Engine,
+    workers: int = 4,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+    hashes: Mapping[Path, FileHashes] | None = None,
+    remember: bool = True,
+) -> ScanReport:
     """Index the artifacts under ``roots`` into the catalog, incrementally.
 
     Unchanged rows (same path, size and mtime) are skipped without reading the file, unless an
@@ -168,9 +177,14 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
     def start(s: Session) -> dict[str, tuple[int, float, str, int]]:
         if remember:
             _record_roots(s, roots)
-        return {p: (size, mtime, status, probed) for p, size, mtime, status, probed in s.exec(
-            select(Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with)
-            .where(_under(s, roots)))}
+        return {
+            p: (size, mtime, status, probed)
+            for p, size, mtime, status, probed in s.exec(
+                select(Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with).where(
+                    _under(s, roots)
+                )
+            )
+        }
 
     known = _retrying(engine, start)
     todo: list[Found] = []
@@ -183,14 +197,16 @@ def scan(roots: Sequence[Path], *, engine: Engine, workers: int = 4, batch_size:
                 continue
             stale.add(f.path)
         todo.append(f)
-    _index(engine, todo, stale, report, workers=workers, batch_size=batch_size, progress=progress,
-           hashes=hashes or {})
+    _index(engine, todo, stale, report, workers=workers, batch_size=batch_size, progress=progress, hashes=hashes or {})
 
     def finish(s: Session) -> tuple[int, list[list[str]]]:
         missing = _mark_missing(s, roots, {str(f.path) for f in found})
         prefixes = tuple(_prefix(r) for r in roots)
-        groups = [[a.path for a in group] for group in lookup.duplicates(s)
-                  if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)]
+        groups = [
+            [a.path for a in group]
+            for group in lookup.duplicates(s)
+            if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)
+        ]
         s.exec(update(ScanRoot).where(ScanRoot.path.in_(report.roots)).values(last_scan_at=utcnow()))
         return missing, groups
 
@@ -241,8 +257,17 @@ def _record_roots(s: Session, roots: Sequence[Path]) -> None:
             s.add(ScanRoot(path=str(root), added_at=utcnow()))
 
 
-def _index(engine: Engine, todo: list[Found], stale: set[Path], report: ScanReport, *, workers: int,
-           batch_size: int, progress: Progress | None, hashes: Mapping[Path, FileHashes]) -> None:
+def _index(
+    engine: Engine,
+    todo: list[Found],
+    stale: set[Path],
+    report: ScanReport,
+    *,
+    workers: int,
+    batch_size: int,
+    progress: Progress | None,
+    hashes: Mapping[Path, FileHashes],
+) -> None:
     # Batch by batch, not overlapped: probing is mostly Python, and a commit running beside
     # busy workers stalls on every GIL hand-back of the sqlite driver (the convoy effect),
     # which measured 1.7x slower than letting the workers idle during the commit.
@@ -253,8 +278,10 @@ def _index(engine: Engine, todo: list[Found], stale: set[Path], report: ScanRepo
         progress(ProgressEvent("index", 0, total, unit="bytes"))
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="loradex-scan") as pool:
         for start in range(0, len(todo), max(1, batch_size)):
-            futures = [pool.submit(_examine, f, rehash=f.path not in stale, known=hashes.get(f.path))
-                       for f in todo[start:start + max(1, batch_size)]]
+            futures = [
+                pool.submit(_examine, f, rehash=f.path not in stale, known=hashes.get(f.path))
+                for f in todo[start : start + max(1, batch_size)]
+            ]
             try:
                 batch = []
                 for future in futures:
@@ -295,16 +322,19 @@ def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = No
     except Exception as exc:  # a bug in one reader must not end a scan of ten thousand files
         if not path.exists():
             return _Result(found, gone=True)  # vanished since discovery: the next scan marks it missing
-        message = str(exc) if isinstance(exc, LoradexError) else " ".join(
-            f"{path}: {type(exc).__name__}: {exc}".split())
-        return _Result(found, hashes=hashes, error=message, refused=isinstance(exc, RefusedFileError),
-                       reprobe=not rehash)
+        message = (
+            str(exc) if isinstance(exc, LoradexError) else " ".join(f"{path}: {type(exc).__name__}: {exc}".split())
+        )
+        return _Result(
+            found, hashes=hashes, error=message, refused=isinstance(exc, RefusedFileError), reprobe=not rehash
+        )
 
 
 def _retrying(engine: Engine, work: Callable[[Session], T]) -> T:
     """``work`` in a session of its own, committed; run again from the start when another writer
     (a TUI, a second scan) holds the lock past the busy timeout or wins a race on a unique key
     (a root or path both inserted): the next try re-reads what that writer committed."""
+
     def once() -> T:
         with open_session(engine) as s:
             result = work(s)
@@ -333,8 +363,17 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
     # Rows sharing bytes or weights with the batch, fetched once: move and copy detection.
     shas = {r.hashes.sha256 for r in batch if r.hashes} - {EMPTY_SHA256}
     tensors = {r.hashes.tensor_hash for r in batch if r.hashes and r.hashes.tensor_hash} - {EMPTY_SHA256}
-    kin = list(s.exec(select(Artifact).where(or_(Artifact.sha256.in_(shas), Artifact.tensor_hash.in_(tensors)))
-                      .order_by(Artifact.id))) if shas or tensors else []
+    kin = (
+        list(
+            s.exec(
+                select(Artifact)
+                .where(or_(Artifact.sha256.in_(shas), Artifact.tensor_hash.in_(tensors)))
+                .order_by(Artifact.id)
+            )
+        )
+        if shas or tensors
+        else []
+    )
     claimed: set[int] = set()
     absent = _absent_roots(s)
     for result in batch:
@@ -359,7 +398,11 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
         row.size, row.mtime, row.is_dir = found.size, found.mtime, found.is_dir
         if hashes is not None:
             row.sha256, row.autov2, row.tensor_hash, row.model_hash = (
-                hashes.sha256, hashes.autov2, hashes.tensor_hash, hashes.model_hash)
+                hashes.sha256,
+                hashes.autov2,
+                hashes.tensor_hash,
+                hashes.model_hash,
+            )
             row.hashed_at = utcnow()
         if result.error is not None or result.info is None:
             apply_error(s, row, result.error or "unreadable", refused=result.refused)
@@ -376,9 +419,21 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
 def _new_row(path: str, name: str) -> Artifact:
     # Every container given explicitly: pydantic's default factories inspect the signatures
     # of list/dict on each call, which made a new row cost 1.4 ms instead of 0.3 ms.
-    return Artifact(path=path, name=name, kind="unknown", format="unknown", base="unknown",
-                    base_evidence=[], base_claims={}, ranks=[], algorithms=[], components=[], trigger_words=[],
-                    training_metadata={}, sidecar={})
+    return Artifact(
+        path=path,
+        name=name,
+        kind="unknown",
+        format="unknown",
+        base="unknown",
+        base_evidence=[],
+        base_claims={},
+        ranks=[],
+        algorithms=[],
+        components=[],
+        trigger_words=[],
+        training_metadata={},
+        sidecar={},
+    )
 
 
 def _moved_from(kin: list[Artifact], hashes: FileHashes, claimed: set[int], absent: tuple[str, ...]) -> Artifact | None:
@@ -387,11 +442,14 @@ def _moved_from(kin: list[Artifact], hashes: FileHashes, claimed: set[int], abse
     A file under a scan root that is itself absent (an unplugged drive, an unmounted share)
     is not gone, only out of reach: a copy elsewhere must not take its row.
     """
-    for same in (lambda k: k.sha256 == hashes.sha256 and k.sha256 != EMPTY_SHA256,
-                 lambda k: _same_weights(k, hashes)):
+    for same in (lambda k: k.sha256 == hashes.sha256 and k.sha256 != EMPTY_SHA256, lambda k: _same_weights(k, hashes)):
         for row in kin:
-            if row.id not in claimed and same(row) and not os.path.lexists(row.path) and \
-                    not row.path.startswith(absent):
+            if (
+                row.id not in claimed
+                and same(row)
+                and not os.path.lexists(row.path)
+                and not row.path.startswith(absent)
+            ):
                 return row
     return None
 
@@ -402,8 +460,9 @@ def _absent_roots(s: Session) -> tuple[str, ...]:
 
 def _same_weights(row: Artifact, hashes: FileHashes) -> bool:
     """Equal tensor bytes in different files (a metadata edit); empty data says nothing."""
-    return bool(row.tensor_hash) and row.tensor_hash == hashes.tensor_hash != EMPTY_SHA256 and \
-        row.sha256 != hashes.sha256
+    return (
+        bool(row.tensor_hash) and row.tensor_hash == hashes.tensor_hash != EMPTY_SHA256 and row.sha256 != hashes.sha256
+    )
 
 
 def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
@@ -411,9 +470,12 @@ def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
     # model folder, say) is not "missing". Prefixes are rechecked here because SQLite's LIKE
     # ignores ASCII case.
     exact = tuple(_prefix(r) for r in roots)
-    rows = [(i, p, st) for i, p, st in s.exec(select(Artifact.id, Artifact.path, Artifact.status).where(_under(s, roots)))
-            if p.startswith(exact) or Path(p) in roots]
+    rows = [
+        (i, p, st)
+        for i, p, st in s.exec(select(Artifact.id, Artifact.path, Artifact.status).where(_under(s, roots)))
+        if p.startswith(exact) or Path(p) in roots
+    ]
     gone = [i for i, p, st in rows if st != "missing" and p not in found and not os.path.lexists(p)]
-    for chunk in (gone[i:i + 500] for i in range(0, len(gone), 500)):
+    for chunk in (gone[i : i + 500] for i in range(0, len(gone), 500)):
         s.exec(update(Artifact).where(Artifact.id.in_(chunk)).values(status="missing"))
     return len(gone) + sum(st == "missing" for _, _, st in rows)

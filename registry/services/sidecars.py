@@ -89,8 +89,9 @@ def read_sidecars(path: str | os.PathLike[str]) -> Sidecars:
     if civitai:
         found.raw["civitai"] = civitai
         words = civitai.get("trainedWords")
-        found.trained_words = [w.strip() for w in words if isinstance(w, str) and w.strip()] \
-            if isinstance(words, list) else []
+        found.trained_words = (
+            [w.strip() for w in words if isinstance(w, str) and w.strip()] if isinstance(words, list) else []
+        )
         found.activation_text = found.activation_text or (", ".join(found.trained_words) or None)
         found.sd_version = found.sd_version or _text(civitai.get("baseModel"))
     return found

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.io.hashing import FileHashes, hash_file
 from loradex.adapters.progress import Progress, ProgressEvent
-
 from loradex.registry.queries.lookup import batched
 from loradex.registry.queries.reading import Reader, as_reader, in_list
 from loradex.registry.store.paths import absolute
@@ -62,8 +61,9 @@ class VerifyReport:
         return asdict(self)
 
 
-def verify(engine: Engine, *, artifact_ids: Iterable[int] | None = None, workers: int = 4,
-           progress: Progress | None = None) -> VerifyReport:
+def verify(
+    engine: Engine, *, artifact_ids: Iterable[int] | None = None, workers: int = 4, progress: Progress | None = None
+) -> VerifyReport:
     """Re-hash the files of ok rows (always reading them), report what changed, and record it.
 
     A file that is gone becomes ``missing`` (as a scan would mark it). A file whose bytes
@@ -97,8 +97,12 @@ def to_check(source: Reader | Session, *, artifact_ids: Iterable[int] | None = N
     where = "status = 'ok'"
     if artifact_ids is not None:
         where += f" AND id IN {in_list('id', artifact_ids, params)}"
-    return [(ident, absolute(path, reader.folder), sha, tensor) for ident, path, sha, tensor in reader.rows(
-        f"SELECT id, path, sha256, tensor_hash FROM artifact WHERE {where} ORDER BY path", params)]
+    return [
+        (ident, absolute(path, reader.folder), sha, tensor)
+        for ident, path, sha, tensor in reader.rows(
+            f"SELECT id, path, sha256, tensor_hash FROM artifact WHERE {where} ORDER BY path", params
+        )
+    ]
 
 
 def rehash(rows: list[Checked], *, workers: int = 4, progress: Progress | None = None) -> VerifyReport:
@@ -123,8 +127,9 @@ def rehash(rows: list[Checked], *, workers: int = 4, progress: Progress | None =
             else:
                 report.checked += 1
                 if got.sha256 != sha:
-                    report.changed.append(VerifyChange(ident, path, sha, got.sha256,
-                                                       tensor is not None and got.tensor_hash == tensor))
+                    report.changed.append(
+                        VerifyChange(ident, path, sha, got.sha256, tensor is not None and got.tensor_hash == tensor)
+                    )
             if progress:
                 progress(ProgressEvent("verify", done, len(rows), path))
     report.elapsed = time.perf_counter() - start
@@ -145,8 +150,14 @@ def record(engine: Engine, report: VerifyReport) -> None:
             s.exec(update(Artifact).where(Artifact.path.in_(part)).values(status="missing"))  # type: ignore
         for change in report.changed:
             what = "its metadata was edited (same weights)" if change.same_weights else "its bytes changed"
-            s.exec(update(Artifact).where(Artifact.id == change.artifact_id).values(  # type: ignore[call-overload]
-                status="error", mtime=0.0,
-                error=f"{change.path}: {what} since it was catalogued (sha256 {(change.old_sha256 or '')[:12]}… "
-                      f"now {change.new_sha256[:12]}…); `loradex scan` records the new contents"))
+            s.exec(
+                update(Artifact)
+                .where(Artifact.id == change.artifact_id)
+                .values(  # type: ignore[call-overload]
+                    status="error",
+                    mtime=0.0,
+                    error=f"{change.path}: {what} since it was catalogued (sha256 {(change.old_sha256 or '')[:12]}… "
+                    f"now {change.new_sha256[:12]}…); `loradex scan` records the new contents",
+                )
+            )
         s.commit()

@@ -22,8 +22,18 @@ from . import columns
 from .failures import named_failure
 from .location import SCHEMA_HEAD, catalog_in_use, catalog_url, check_sqlite_file, default_catalog_path, readonly_uri
 
-__all__ = ["SCHEMA_HEAD", "catalog_in_use", "catalog_url", "current_revision", "default_catalog_path",
-           "head_revision", "open_catalog", "open_catalog_in_use", "session", "upgrade"]
+__all__ = [
+    "SCHEMA_HEAD",
+    "catalog_in_use",
+    "catalog_url",
+    "current_revision",
+    "default_catalog_path",
+    "head_revision",
+    "open_catalog",
+    "open_catalog_in_use",
+    "session",
+    "upgrade",
+]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -44,8 +54,9 @@ def _wal(dbapi_connection, _record) -> None:
     dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
 
-def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool = True,
-                 create: bool = True, readonly: bool = False) -> Engine:
+def open_catalog(
+    catalog: str | os.PathLike[str] | None = None, *, migrate: bool = True, create: bool = True, readonly: bool = False
+) -> Engine:
     """An engine on the catalog, created and upgraded to the current schema if needed.
 
     A SQLite catalog stores the paths under its own folder relative to it (:mod:`.paths`).
@@ -81,8 +92,9 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
             new = check_sqlite_file(path, create=create and not readonly)
             if readonly:
                 uri = readonly_uri(path)
-                engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30,
-                                                                            check_same_thread=False))
+                engine = create_engine(
+                    url, creator=lambda: sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
+                )
             else:
                 engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
                 if new:
@@ -112,8 +124,11 @@ def open_catalog(catalog: str | os.PathLike[str] | None = None, *, migrate: bool
 def _require_loradex_tables(engine: Engine, path: Path) -> None:
     """Refuse a SQLite database that loradex did not make (no revision, no artifact table)."""
     if _stored_revision(engine) is None and not inspect(engine).has_table("artifact"):
-        raise CatalogError("is a SQLite database without loradex's tables, not a catalog; name the catalog "
-                           "file (--catalog, $LORADEX_CATALOG) or move this one aside", path=path)
+        raise CatalogError(
+            "is a SQLite database without loradex's tables, not a catalog; name the catalog "
+            "file (--catalog, $LORADEX_CATALOG) or move this one aside",
+            path=path,
+        )
 
 
 def open_catalog_in_use(catalog: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Engine | None:
@@ -162,8 +177,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     if current == target:
         return
     if current is not None and current not in {r.revision for r in script.walk_revisions()}:
-        raise CatalogError(f"catalog schema revision {current} is newer than this loradex; upgrade loradex",
-                           path=engine.url.database)
+        raise CatalogError(
+            f"catalog schema revision {current} is newer than this loradex; upgrade loradex", path=engine.url.database
+        )
     if current is not None or inspect(engine).get_table_names():
         _backup(engine, current)
     command.upgrade(config, target)

@@ -64,18 +64,31 @@ def sqlite_failure(exc: Exception, path: Path) -> CatalogError | None:
     reason = reason_of(exc)
     code = orig.sqlite_errorname or ""
     if code.startswith("SQLITE_FULL") or (code.startswith("SQLITE_IOERR") and _nearly_full(path)):
-        return CatalogError(f"the disk holding the catalog is full ({reason}): this command's last change was "
-                            "rolled back, and what it had committed before stays (a scan keeps its finished "
-                            "batches); free some space and run it again", path=path)
+        return CatalogError(
+            f"the disk holding the catalog is full ({reason}): this command's last change was "
+            "rolled back, and what it had committed before stays (a scan keeps its finished "
+            "batches); free some space and run it again",
+            path=path,
+        )
     if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
         backups = backups_of(path)
-        restore = (f"restore the automatic backup copy {backups[0]} (made before the last upgrade; later "
-                   "changes are not in it), or " if backups else "there is no automatic backup copy; ")
-        return CatalogError(f"the catalog is damaged ({reason}); {restore}recover what is left with "
-                            f"`sqlite3 {path} .recover | sqlite3 recovered.db`", path=path)
+        restore = (
+            f"restore the automatic backup copy {backups[0]} (made before the last upgrade; later "
+            "changes are not in it), or "
+            if backups
+            else "there is no automatic backup copy; "
+        )
+        return CatalogError(
+            f"the catalog is damaged ({reason}); {restore}recover what is left with "
+            f"`sqlite3 {path} .recover | sqlite3 recovered.db`",
+            path=path,
+        )
     if code.startswith("SQLITE_READONLY") or (code.startswith("SQLITE_CANTOPEN") and _unwritable(path)):
-        return CatalogError(f"the catalog is read-only ({reason}): reading works (list, show, check, dupes); "
-                            "changing it needs write access to the file and its folder", path=path)
+        return CatalogError(
+            f"the catalog is read-only ({reason}): reading works (list, show, check, dupes); "
+            "changing it needs write access to the file and its folder",
+            path=path,
+        )
     return None
 
 

@@ -16,7 +16,6 @@ import sqlite3
 from pathlib import Path
 
 from loradex.adapters.io.atomic import is_sqlite_database
-
 from loradex.registry.errors import CatalogError
 
 ENV_VAR = "LORADEX_CATALOG"
@@ -48,7 +47,7 @@ def sqlite_file(url: str) -> Path | None:
     anything else (a server, ``sqlite+pysqlite://``, ``?mode=…``): those go through SQLAlchemy."""
     if not url.startswith(_SQLITE_PREFIX) or "?" in url or len(url) == len(_SQLITE_PREFIX):
         return None
-    return Path(url[len(_SQLITE_PREFIX):])
+    return Path(url[len(_SQLITE_PREFIX) :])
 
 
 def catalog_in_use(catalog: str | os.PathLike[str] | None = None) -> bool:
@@ -78,8 +77,9 @@ def check_sqlite_file(path: Path, *, create: bool) -> bool:
     if path == default_catalog_path().resolve():
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.parent.is_dir():
-        raise CatalogError(f"the folder {path.parent} does not exist; create it or name another catalog file",
-                           path=path)
+        raise CatalogError(
+            f"the folder {path.parent} does not exist; create it or name another catalog file", path=path
+        )
     return True
 
 
@@ -106,11 +106,17 @@ def _require_sqlite_file(path: Path) -> None:
     if not path.is_file():
         raise CatalogError("is not a regular file, so not a catalog; name a catalog file", path=path)
     if path.stat().st_size == 0:
-        raise CatalogError(f"is empty (0 bytes), not a catalog: the catalog was lost{_restore_hint(path)}, "
-                           "or delete the empty file and `loradex scan DIR` to start a new one", path=path)
+        raise CatalogError(
+            f"is empty (0 bytes), not a catalog: the catalog was lost{_restore_hint(path)}, "
+            "or delete the empty file and `loradex scan DIR` to start a new one",
+            path=path,
+        )
     if not is_sqlite_database(path):
-        raise CatalogError("is not a SQLite database, so not a loradex catalog; name the catalog file "
-                           "(--catalog, $LORADEX_CATALOG) or move this one aside", path=path)
+        raise CatalogError(
+            "is not a SQLite database, so not a loradex catalog; name the catalog file "
+            "(--catalog, $LORADEX_CATALOG) or move this one aside",
+            path=path,
+        )
 
 
 def backups_of(path: Path) -> list[Path]:

@@ -8,8 +8,8 @@ columns (relative to a catalog file's folder when under it).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -18,16 +18,16 @@ from .columns import CatalogPath, watch_files
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class ScanRoot(SQLModel, table=True):
     __tablename__ = "scan_root"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     path: str = Field(sa_column=Column(CatalogPath(4096), unique=True, nullable=False))
     added_at: datetime = Field(default_factory=utcnow)
-    last_scan_at: Optional[datetime] = None
+    last_scan_at: datetime | None = None
 
 
 class LayerSet(SQLModel, table=True):
@@ -36,7 +36,7 @@ class LayerSet(SQLModel, table=True):
 
     __tablename__ = "layer_set"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     digest: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     size: int = 0
 
@@ -45,65 +45,67 @@ class LayerSetLayer(SQLModel, table=True):
     __tablename__ = "layer_set_layer"
     __table_args__ = (UniqueConstraint("layer_set_id", "canonical"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
-    layer_set_id: int = Field(sa_column=Column(Integer, ForeignKey("layer_set.id", ondelete="CASCADE"),
-                                               nullable=False, index=True))
+    id: int | None = Field(default=None, primary_key=True)
+    layer_set_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("layer_set.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     canonical: str = Field(sa_column=Column(String(512), nullable=False, index=True))
     shape: str = Field(sa_column=Column(String(64), nullable=False))  # "320x4x3x3"
 
 
 class Artifact(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     path: str = Field(sa_column=Column(CatalogPath(4096), unique=True, nullable=False))
     name: str = Field(index=True)
     kind: str = Field(index=True)
     format: str = Field(index=True)
     base: str = Field(index=True)
-    base_override: Optional[str] = None
+    base_override: str | None = None
     base_evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     base_claims: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
-    base_conflict: Optional[str] = None
+    base_conflict: str | None = None
     is_dir: bool = False
     size: int = 0
     mtime: float = 0.0
-    sha256: Optional[str] = Field(default=None, index=True)
-    autov2: Optional[str] = Field(default=None, index=True)
-    tensor_hash: Optional[str] = Field(default=None, index=True)
-    model_hash: Optional[str] = None
+    sha256: str | None = Field(default=None, index=True)
+    autov2: str | None = Field(default=None, index=True)
+    tensor_hash: str | None = Field(default=None, index=True)
+    model_hash: str | None = None
     safety: str = "safetensors"
     status: str = Field(default="ok", index=True)
-    error: Optional[str] = None
-    dtype: Optional[str] = None
-    rank_min: Optional[int] = Field(default=None, index=True)
-    rank_max: Optional[int] = Field(default=None, index=True)
+    error: str | None = None
+    dtype: str | None = None
+    rank_min: int | None = Field(default=None, index=True)
+    rank_max: int | None = Field(default=None, index=True)
     ranks: list[int] = Field(default_factory=list, sa_column=Column(JSON))
     algorithms: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     components: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     layer_count: int = 0
     parameters: int = 0
     unmatched: int = 0
-    layer_set_id: Optional[int] = Field(default=None, sa_column=Column(
-        Integer, ForeignKey("layer_set.id", ondelete="SET NULL"), index=True))
+    layer_set_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("layer_set.id", ondelete="SET NULL"), index=True)
+    )
     trigger_words: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     #: Lowercased name + trigger words + training-metadata text, for substring search.
     search_text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     training_metadata: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     # The user's own data: never overwritten by a scan.
     notes: str = ""
-    preferred_weight: Optional[float] = None
-    rating: Optional[int] = None
-    activation_text: Optional[str] = None
+    preferred_weight: float | None = None
+    rating: int | None = None
+    activation_text: str | None = None
     sidecar: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     #: The first provenance: "local" (found by a scan), or ``hub:OWNER/NAME@COMMIT`` once pulled.
     source: str = "local"
     #: Every provenance the row was given, in order (a file pulled from two repos has both).
     sources: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
-    scanned_at: Optional[datetime] = None
+    scanned_at: datetime | None = None
     #: ``loradex.adapters.model.probe.PROBE_VERSION`` of the probe that filled the row (0: before
     #: versions were kept); a rescan re-probes older rows even when the file is unchanged.
     probed_with: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
-    hashed_at: Optional[datetime] = None
+    hashed_at: datetime | None = None
 
     @property
     def provenance(self) -> list[str]:
@@ -117,39 +119,41 @@ watch_files(Artifact)  # a row whose file is gone reads as missing
 class Module(SQLModel, table=True):
     """One adapted layer of an adapter (the layer-name map row)."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
-    artifact_id: int = Field(sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"),
-                                              nullable=False, index=True))
+    id: int | None = Field(default=None, primary_key=True)
+    artifact_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     stem: str = Field(sa_column=Column(String(512), nullable=False))
-    canonical: Optional[str] = Field(default=None, sa_column=Column(String(512), index=True))
-    component: Optional[str] = None
+    canonical: str | None = Field(default=None, sa_column=Column(String(512), index=True))
+    component: str | None = None
     algorithm: str = "lora"
-    rank: Optional[int] = None
-    alpha: Optional[float] = None
+    rank: int | None = None
+    alpha: float | None = None
     shape: str = ""
 
 
 class Tag(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
 
 
 class ArtifactTag(SQLModel, table=True):
     __tablename__ = "artifact_tag"
 
-    artifact_id: int = Field(sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"),
-                                              primary_key=True))
-    tag_id: int = Field(sa_column=Column(Integer, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True,
-                                         index=True))
+    artifact_id: int = Field(sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"), primary_key=True))
+    tag_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True, index=True)
+    )
 
 
 class Recipe(SQLModel, table=True):
     """How a derived artifact was made."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
-    artifact_id: Optional[int] = Field(default=None, sa_column=Column(
-        Integer, ForeignKey("artifact.id", ondelete="SET NULL"), index=True))
-    output_sha256: Optional[str] = Field(default=None, index=True)
+    id: int | None = Field(default=None, primary_key=True)
+    artifact_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="SET NULL"), index=True)
+    )
+    output_sha256: str | None = Field(default=None, index=True)
     op: str
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     loradex_version: str = ""
@@ -159,40 +163,43 @@ class Recipe(SQLModel, table=True):
 class RecipeInput(SQLModel, table=True):
     __tablename__ = "recipe_input"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
-    recipe_id: int = Field(sa_column=Column(Integer, ForeignKey("recipe.id", ondelete="CASCADE"), nullable=False,
-                                            index=True))
+    id: int | None = Field(default=None, primary_key=True)
+    recipe_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("recipe.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     position: int = 0
-    sha256: Optional[str] = Field(default=None, index=True)
+    sha256: str | None = Field(default=None, index=True)
     ref: str = ""
     weight: float = 1.0
     role: str = "input"  # input | base
 
 
 class Preview(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
-    artifact_id: int = Field(sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"),
-                                              nullable=False, index=True))
+    id: int | None = Field(default=None, primary_key=True)
+    artifact_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     path: str = Field(sa_type=CatalogPath)
-    prompt: Optional[str] = None
-    seed: Optional[int] = None
-    scale: Optional[float] = None
-    base: Optional[str] = None
+    prompt: str | None = None
+    seed: int | None = None
+    scale: float | None = None
+    base: str | None = None
     #: The family of ``base`` (sd1, sd2, sdxl) as the quick-test loaded it.
-    base_family: Optional[str] = None
+    base_family: str | None = None
     #: Every adapter applied to the image with its effective weight (its weight × the scale):
     #: ``[{"artifact_id", "name", "kind", "sha256", "weight"}]``, a zero weight meaning not applied.
     #: None where nobody knows (an image beside the file, a row older than revision 0005).
-    adapters: Optional[list[dict[str, Any]]] = Field(default=None, sa_column=Column(JSON))
+    adapters: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     source: str = "sidecar"  # sidecar | quicktest
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class Publication(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
-    artifact_id: int = Field(sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"),
-                                              nullable=False, index=True))
+    id: int | None = Field(default=None, primary_key=True)
+    artifact_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     repo: str
-    commit: Optional[str] = None
-    url: Optional[str] = None
+    commit: str | None = None
+    url: str | None = None
     created_at: datetime = Field(default_factory=utcnow)

@@ -27,14 +27,14 @@ HERE = "."
 def stored(path: str, folder: str | None) -> str:
     """``path`` as the catalog stores it: ``./rest`` under ``folder`` (``.`` for the folder itself)."""
     if folder and (path == folder or path.startswith(folder + os.sep)):
-        return HERE + path[len(folder):]
+        return HERE + path[len(folder) :]
     return path
 
 
 def absolute(value: str, folder: str | None) -> str:
     """A stored path as the code uses it (see :func:`stored`)."""
     if folder and (value == HERE or value.startswith(HERE + os.sep)):
-        return folder + value[len(HERE):]
+        return folder + value[len(HERE) :]
     return value
 
 

@@ -147,16 +147,21 @@ class Actions(jobs.JobRunner):
 
         def done(result: jobs.Rescanned) -> None:
             r = result.report
-            parts = [f"{r.get('added', 0)} added", f"{r.get('updated', 0)} updated",
-                     f"{r.get('missing', 0)} missing"]
+            parts = [f"{r.get('added', 0)} added", f"{r.get('updated', 0)} updated", f"{r.get('missing', 0)} missing"]
             if r.get("errors"):
                 parts.append(f"{len(r['errors'])} unreadable")
             absent = f"; skipped {count(len(result.absent), 'absent roots')}" if result.absent else ""
             self.notify(f"Rescanned {count(len(result.roots), 'roots')}: {', '.join(parts)}{absent}.")
             self.reload()
 
-        self.run_job(Job("Rescanning the scan roots…", partial(jobs.rescan, engine), done,
-                         cancelled="Cancelled the rescan; the files indexed so far are in the catalog."))
+        self.run_job(
+            Job(
+                "Rescanning the scan roots…",
+                partial(jobs.rescan, engine),
+                done,
+                cancelled="Cancelled the rescan; the files indexed so far are in the catalog.",
+            )
+        )
 
     # -- quick-test -------------------------------------------------------------------
 
@@ -167,8 +172,11 @@ class Actions(jobs.JobRunner):
             return
         artifact, _ = found
         if artifact.kind not in TESTABLE:
-            self.notify(f"Quick-test renders LoRA, LyCORIS, textual-inversion and ControlNet artifacts; "
-                        f"{artifact.name} is {artifact.kind}.", severity="error")
+            self.notify(
+                f"Quick-test renders LoRA, LyCORIS, textual-inversion and ControlNet artifacts; "
+                f"{artifact.name} is {artifact.kind}.",
+                severity="error",
+            )
             return
         checkpoints = self.catalog.checkpoints()
         if not checkpoints:
@@ -199,19 +207,32 @@ class Actions(jobs.JobRunner):
 
         def done(result: jobs.Tested) -> None:
             how = "stopped after" if result.interrupted else "rendered"
-            self.notify(f"Tested {name}: {how} {count(result.images, 'images')}, "
-                        f"recorded {count(result.recorded, 'previews')}"
-                        f"{'' if result.loaded else ' (the base was already loaded)'}.",
-                        severity="warning" if result.interrupted else "information")
+            self.notify(
+                f"Tested {name}: {how} {count(result.images, 'images')}, "
+                f"recorded {count(result.recorded, 'previews')}"
+                f"{'' if result.loaded else ' (the base was already loaded)'}.",
+                severity="warning" if result.interrupted else "information",
+            )
             self.reload(keep=ident)
             if result.sheet is not None:
                 from .screens.sheet import SheetImage, SheetScreen
 
-                self.push_screen(SheetScreen(result.sheet, f"{name} on {Path(request.base).name}: {request.prompt or ''}",
-                                             [SheetImage(*cell) for cell in result.cells]))
+                self.push_screen(
+                    SheetScreen(
+                        result.sheet,
+                        f"{name} on {Path(request.base).name}: {request.prompt or ''}",
+                        [SheetImage(*cell) for cell in result.cells],
+                    )
+                )
 
-        self.run_job(Job(f"Quick-testing {name}…", partial(jobs.quick_test, engine, warm, path, request), done,
-                         cancelled=f"Cancelled the quick-test of {name}."))
+        self.run_job(
+            Job(
+                f"Quick-testing {name}…",
+                partial(jobs.quick_test, engine, warm, path, request),
+                done,
+                cancelled=f"Cancelled the quick-test of {name}.",
+            )
+        )
 
     # -- the mix tray -----------------------------------------------------------------
 
@@ -222,8 +243,9 @@ class Actions(jobs.JobRunner):
             return
         artifact, _ = found
         if artifact.kind not in MIXABLE:
-            self.notify(f"The mix tray takes LoRA and LyCORIS artifacts; {artifact.name} is {artifact.kind}.",
-                        severity="error")
+            self.notify(
+                f"The mix tray takes LoRA and LyCORIS artifacts; {artifact.name} is {artifact.kind}.", severity="error"
+            )
             return
         from .screens.mix_tray import WeightDialog
 
@@ -236,8 +258,9 @@ class Actions(jobs.JobRunner):
                 self.notify(f"Set {artifact.name}'s weight in the tray to {weight:g}.")
                 return
             self.tray.append(TrayItem(artifact.id, artifact.name, artifact.path, weight))
-            self.notify(f"Added {artifact.name} to the mix tray at {weight:g} "
-                        f"({count(len(self.tray), 'items')}; m opens it).")
+            self.notify(
+                f"Added {artifact.name} to the mix tray at {weight:g} ({count(len(self.tray), 'items')}; m opens it)."
+            )
 
         weight = artifact.preferred_weight if artifact.preferred_weight is not None else 1.0
         self.push_screen(WeightDialog(artifact.name, weight), add)
@@ -263,14 +286,30 @@ class Actions(jobs.JobRunner):
         def done(result: Any) -> None:
             verb = "Baked" if request.op == "bake" else "Mixed"
             into = f" into {Path(request.base).name}" if request.base else ""
-            self.notify(f"{verb} {names}{into} → {result.output}"
-                        f"{f' (catalogued as {result.artifact_name})' if result.artifact_name else ''}.")
+            self.notify(
+                f"{verb} {names}{into} → {result.output}"
+                f"{f' (catalogued as {result.artifact_name})' if result.artifact_name else ''}."
+            )
             self.reload(keep=result.artifact_id)
 
         title = f"Baking into {Path(request.base).name}…" if request.op == "bake" else "Mixing…"
-        self.run_job(Job(title, partial(jobs.operation, engine, request.op, inputs, request.output,
-                                        base=request.base, method=request.method, rank=request.rank), done,
-                         cancelled=f"Cancelled the {request.op}; nothing was written ({request.output} is as it was)."))
+        self.run_job(
+            Job(
+                title,
+                partial(
+                    jobs.operation,
+                    engine,
+                    request.op,
+                    inputs,
+                    request.output,
+                    base=request.base,
+                    method=request.method,
+                    rank=request.rank,
+                ),
+                done,
+                cancelled=f"Cancelled the {request.op}; nothing was written ({request.output} is as it was).",
+            )
+        )
 
     # -- tags, note, weight -----------------------------------------------------------
 
@@ -288,15 +327,24 @@ class Actions(jobs.JobRunner):
 
             def done(tags: list[str]) -> None:
                 weight = "unset" if edits.weight is None else f"{edits.weight:g}"
-                self.notify(f"Tagged {artifact.name}: {', '.join(tags) or 'no tags'}; weight {weight}; "
-                            f"note {'saved' if edits.notes.strip() else 'cleared'}.")
+                self.notify(
+                    f"Tagged {artifact.name}: {', '.join(tags) or 'no tags'}; weight {weight}; "
+                    f"note {'saved' if edits.notes.strip() else 'cleared'}."
+                )
                 self.reload(keep=artifact.id)
 
-            self.run_job(Job(f"Saving {artifact.name}…", lambda progress: jobs.save_edits(
-                self.catalog.engine, artifact.id, edits), done, dialog=False))
+            self.run_job(
+                Job(
+                    f"Saving {artifact.name}…",
+                    lambda progress: jobs.save_edits(self.catalog.engine, artifact.id, edits),
+                    done,
+                    dialog=False,
+                )
+            )
 
-        self.push_screen(EditDialog(artifact.name, list(details.tags), artifact.notes or "",
-                                    artifact.preferred_weight), save)
+        self.push_screen(
+            EditDialog(artifact.name, list(details.tags), artifact.notes or "", artifact.preferred_weight), save
+        )
 
     # -- publish ----------------------------------------------------------------------
 
@@ -313,8 +361,15 @@ class Actions(jobs.JobRunner):
         def publish(dry_run: bool, repo: str, license: str | None, progress: Any) -> Any:
             from loradex.registry.hub.publish import publish as send
 
-            return send(engine, str(artifact.id), repo, license=license, dry_run=dry_run,
-                        endpoint=self.hub_endpoint, token=self.hub_token)
+            return send(
+                engine,
+                str(artifact.id),
+                repo,
+                license=license,
+                dry_run=dry_run,
+                endpoint=self.hub_endpoint,
+                token=self.hub_token,
+            )
 
         def asked(answer: tuple[str, str | None] | None) -> None:
             if answer is None:
@@ -331,18 +386,30 @@ class Actions(jobs.JobRunner):
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
-                    self.run_job(Job(f"Publishing {artifact.name} to {repo}…",
-                                     partial(publish, False, repo, license), published,
-                                     cancelled=f"Cancelled publishing {artifact.name} (a commit already sent stays)."))
+                    self.run_job(
+                        Job(
+                            f"Publishing {artifact.name} to {repo}…",
+                            partial(publish, False, repo, license),
+                            published,
+                            cancelled=f"Cancelled publishing {artifact.name} (a commit already sent stays).",
+                        )
+                    )
 
             def planned(result: Any) -> None:
                 self.push_screen(PublishPreview(repo, result.card, result.files), confirmed)
 
-            self.run_job(Job(f"Preparing the card of {artifact.name}…", partial(publish, True, repo, license), planned,
-                             cancelled="Cancelled."))
+            self.run_job(
+                Job(
+                    f"Preparing the card of {artifact.name}…",
+                    partial(publish, True, repo, license),
+                    planned,
+                    cancelled="Cancelled.",
+                )
+            )
 
-        self.push_screen(PublishForm(artifact.name, self._publish_last.get("repo", ""),
-                                     self._publish_last.get("license", "")), asked)
+        self.push_screen(
+            PublishForm(artifact.name, self._publish_last.get("repo", ""), self._publish_last.get("license", "")), asked
+        )
 
     # -- forget -----------------------------------------------------------------------
 
@@ -371,14 +438,33 @@ class Actions(jobs.JobRunner):
             self.reload()
             if os.path.lexists(path):
                 what = "folder (and everything in it)" if is_dir else "file"
-                self.push_screen(ConfirmDialog(f"Also delete the {what} from disk?\n\n{path}\n\nThis cannot be undone.",
-                                               yes="Delete from disk", no="Keep it", danger=True), delete_too)
+                self.push_screen(
+                    ConfirmDialog(
+                        f"Also delete the {what} from disk?\n\n{path}\n\nThis cannot be undone.",
+                        yes="Delete from disk",
+                        no="Keep it",
+                        danger=True,
+                    ),
+                    delete_too,
+                )
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.run_job(Job(f"Forgetting {artifact.name}…", lambda progress: jobs.forget(engine, ident),
-                                 forgotten, dialog=False))
+                self.run_job(
+                    Job(
+                        f"Forgetting {artifact.name}…",
+                        lambda progress: jobs.forget(engine, ident),
+                        forgotten,
+                        dialog=False,
+                    )
+                )
 
-        self.push_screen(ConfirmDialog(
-            f"Forget {artifact.name}?\n\nIts catalog row, tags, note and preview records go; the file stays on disk "
-            f"({artifact.path}). A rescan of its folder adds it back.", yes="Forget", no="Keep"), confirmed)
+        self.push_screen(
+            ConfirmDialog(
+                f"Forget {artifact.name}?\n\nIts catalog row, tags, note and preview records go; the file stays on disk "
+                f"({artifact.path}). A rescan of its folder adds it back.",
+                yes="Forget",
+                no="Keep",
+            ),
+            confirmed,
+        )

@@ -79,9 +79,11 @@ class CatalogView:
     def checkpoints(self) -> list[tuple[str, str, str]]:
         """Catalogued checkpoints whose file is there: (name, path, effective base), by name."""
         with open_session(self.engine) as session:
-            rows = session.exec(select(Artifact.name, Artifact.path, Artifact.base, Artifact.base_override)
-                                .where(Artifact.kind == "checkpoint", Artifact.status == "ok")
-                                .order_by(Artifact.name, Artifact.path)).all()
+            rows = session.exec(
+                select(Artifact.name, Artifact.path, Artifact.base, Artifact.base_override)
+                .where(Artifact.kind == "checkpoint", Artifact.status == "ok")
+                .order_by(Artifact.name, Artifact.path)
+            ).all()
         return [(name, path, override or base) for name, path, base, override in rows]
 
     def details(self, artifact_id: int) -> tuple[Artifact, Any]:
@@ -92,9 +94,14 @@ class CatalogView:
     def modules(self, artifact_id: int) -> list[tuple[str | None, str | None, int | None, float | None]]:
         """``(canonical, component, rank, alpha)`` of each adapted layer, in file order."""
         with open_session(self.engine) as session:
-            return [tuple(row) for row in session.exec(  # type: ignore[misc]
-                select(Module.canonical, Module.component, Module.rank, Module.alpha)
-                .where(Module.artifact_id == artifact_id).order_by(Module.id))]
+            return [
+                tuple(row)
+                for row in session.exec(  # type: ignore[misc]
+                    select(Module.canonical, Module.component, Module.rank, Module.alpha)
+                    .where(Module.artifact_id == artifact_id)
+                    .order_by(Module.id)
+                )
+            ]
 
     def fit_by_checkpoint(self, artifact_id: int) -> list[compat.CheckpointFit]:
         """The adapter's share of fitting layers for every catalogued checkpoint, best first."""

@@ -9,12 +9,18 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 #: (name, help, action string run on the screen or app)
 ACTIONS: list[tuple[str, str, str]] = [
     ("Filter the table", "focus the filter (/)", "screen.focus_filter"),
-    ("Open the selected artifact", "its detail: metadata, hashes, blocks, fit, lineage, previews (enter)",
-     "screen.open_selected"),
+    (
+        "Open the selected artifact",
+        "its detail: metadata, hashes, blocks, fit, lineage, previews (enter)",
+        "screen.open_selected",
+    ),
     ("Sort by the next column", "name, size, rank, kind, base, newest (s)", "screen.cycle_sort"),
     ("Rescan the scan roots", "index new and changed files under the catalog's folders (r)", "app.rescan"),
-    ("Quick-test the artifact", "render a seed × scale grid on a checkpoint, show the contact sheet (t)",
-     "app.quick_test"),
+    (
+        "Quick-test the artifact",
+        "render a seed × scale grid on a checkpoint, show the contact sheet (t)",
+        "app.quick_test",
+    ),
     ("Add to the mix tray", "the highlighted LoRA, at a weight (a)", "app.tray_add"),
     ("Open the mix tray", "remove items; mix them into a LoRA or bake them into a checkpoint (m)", "app.mix_tray"),
     ("Edit tags, note and weight", "the artifact's own data (e)", "app.edit"),

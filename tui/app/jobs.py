@@ -133,9 +133,9 @@ class Rescanned:
 def rescan(engine: Engine, progress: Callable[[ProgressEvent], None]) -> Rescanned:
     """Scan again every scan root the catalog records (those present; an unplugged one is skipped,
     so its files are not marked missing)."""
+    from loradex.registry.services.scan import scan
     from loradex.registry.store.db import session as open_session
     from loradex.registry.store.models import ScanRoot
-    from loradex.registry.services.scan import scan
 
     with open_session(engine) as session:
         roots = [r.path for r in session.exec(select(ScanRoot).order_by(ScanRoot.path))]
@@ -149,9 +149,17 @@ def rescan(engine: Engine, progress: Callable[[ProgressEvent], None]) -> Rescann
     return Rescanned(present, absent, report.to_dict())
 
 
-def operation(engine: Engine, op: str, inputs: Sequence[tuple[str, float]], output: Path,
-              progress: Callable[[ProgressEvent], None], *, base: str | None = None, method: str = "concat",
-              rank: int | None = None) -> Any:
+def operation(
+    engine: Engine,
+    op: str,
+    inputs: Sequence[tuple[str, float]],
+    output: Path,
+    progress: Callable[[ProgressEvent], None],
+    *,
+    base: str | None = None,
+    method: str = "concat",
+    rank: int | None = None,
+) -> Any:
     """Mix ``inputs`` into ``output`` (op ``mix``: ``method`` concat, exact, or svd to ``rank``) or
     bake them into ``base`` (op ``bake``); the output is recorded in the catalog with its recipe.
     Returns the ``OpResult``."""
@@ -159,8 +167,13 @@ def operation(engine: Engine, op: str, inputs: Sequence[tuple[str, float]], outp
     from loradex.registry.services.runner import run_recipe
 
     params: dict[str, Any] = {"method": method, "rank": rank} if op == "mix" else {"allow_partial": False}
-    recipe = Recipe.given(op, [(ref, float(weight)) for ref, weight in inputs], base=base,
-                          output=Path(os.path.abspath(Path(output).expanduser())), **params)
+    recipe = Recipe.given(
+        op,
+        [(ref, float(weight)) for ref, weight in inputs],
+        base=base,
+        output=Path(os.path.abspath(Path(output).expanduser())),
+        **params,
+    )
     return run_recipe(recipe, engine=engine, progress=progress)
 
 
@@ -213,16 +226,23 @@ class WarmBench:
         return bench, True
 
 
-def quick_test(engine: Engine, warm: WarmBench, adapter: str, request: QuickTestRequest,
-               progress: Callable[[ProgressEvent], None]) -> Tested:
+def quick_test(
+    engine: Engine, warm: WarmBench, adapter: str, request: QuickTestRequest, progress: Callable[[ProgressEvent], None]
+) -> Tested:
     """Render the seed × scale grid of ``adapter`` on the request's base (the warm Workbench), and
     record the images as the adapter's previews. Cancelling stops after the current step and keeps
     (and records) the finished images."""
     from loradex.adapters.generate.preflight import preflight
 
     worker = get_current_worker()
-    preflight(request.base, [(adapter, request.weight)], size=request.size, out=request.out, prompt=request.prompt,
-              control_image=request.control_image)
+    preflight(
+        request.base,
+        [(adapter, request.weight)],
+        size=request.size,
+        out=request.out,
+        prompt=request.prompt,
+        control_image=request.control_image,
+    )
     progress(ProgressEvent("load", 0, 0, request.base))
     bench, loaded = warm.get(request.base)
     progress(ProgressEvent("generate", 0, 0))
@@ -233,15 +253,30 @@ def quick_test(engine: Engine, warm: WarmBench, adapter: str, request: QuickTest
         except JobCancelled:
             pass
 
-    grid = bench.render([(adapter, request.weight)], prompt=request.prompt, seeds=request.seeds,
-                        scales=request.scales, steps=request.steps, size=request.size, out=request.out,
-                        control_image=request.control_image, control_canny=request.canny,
-                        progress=steps, should_stop=lambda: worker.is_cancelled)
+    grid = bench.render(
+        [(adapter, request.weight)],
+        prompt=request.prompt,
+        seeds=request.seeds,
+        scales=request.scales,
+        steps=request.steps,
+        size=request.size,
+        out=request.out,
+        control_image=request.control_image,
+        control_canny=request.canny,
+        progress=steps,
+        should_stop=lambda: worker.is_cancelled,
+    )
     from loradex.registry.services.previews import record_previews
 
     recorded = record_previews(engine, grid.images, base_family=bench.base.family) if grid.images else 0
-    return Tested(grid.sheet, len(grid.images), recorded, grid.interrupted, loaded,
-                  [(r.seed, r.scale, str(r.path)) for r in grid.images if r.path])
+    return Tested(
+        grid.sheet,
+        len(grid.images),
+        recorded,
+        grid.interrupted,
+        loaded,
+        [(r.seed, r.scale, str(r.path)) for r in grid.images if r.path],
+    )
 
 
 @dataclass
@@ -269,7 +304,7 @@ def save_edits(engine: Engine, artifact_id: int, edits: Edits) -> list[str]:
 
 def forget(engine: Engine, artifact_id: int) -> tuple[str, str, bool]:
     """Remove the artifact's catalog row; the file stays. Returns (name, path, is_dir)."""
-    from loradex.registry.queries import lookup, orm
+    from loradex.registry.queries import orm
     from loradex.registry.services import edits as edits_module
     from loradex.registry.store.db import session as open_session
 

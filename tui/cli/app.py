@@ -57,9 +57,14 @@ class _Commands(TyperGroup):
 # Plain (Click-style) help: Typer's Rich help panels print every boolean option as if it took
 # a value ("--json <bool>", Typer's own "--help <bool>" too) and read "[default: …]" in help
 # texts as Rich markup, dropping it. Plain help prints flags as flags and help texts as written.
-app = typer.Typer(cls=_Commands, add_completion=False, invoke_without_command=True, rich_markup_mode=None,
-                  context_settings={"help_option_names": ["-h", "--help"]},
-                  help="A registry and workbench for SD adapters.")
+app = typer.Typer(
+    cls=_Commands,
+    add_completion=False,
+    invoke_without_command=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="A registry and workbench for SD adapters.",
+)
 
 
 def _print_version(value: bool) -> None:
@@ -76,8 +81,9 @@ def _print_version(value: bool) -> None:
 def main_options(
     ctx: typer.Context,
     catalog: CatalogOpt = None,
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """A registry and workbench for SD adapters."""
     ctx.obj = Options(catalog=catalog)
@@ -104,6 +110,9 @@ def main() -> None:
             raise
         import traceback
 
-        print(f"internal error: {printable(traceback.format_exc().strip().splitlines()[-1], one_line=True)} "
-              "(set LORADEX_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"internal error: {printable(traceback.format_exc().strip().splitlines()[-1], one_line=True)} "
+            "(set LORADEX_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         sys.exit(3)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,9 +16,13 @@ group = commands()
 
 
 @group.command("probe")
-def probe_cmd(ctx: typer.Context, refs: Annotated[list[str], typer.Argument(
-        metavar="REF...", help="Files or folders (or catalog refs, with a catalog in use).")],
-        json: JsonOpt = False) -> None:
+def probe_cmd(
+    ctx: typer.Context,
+    refs: Annotated[
+        list[str], typer.Argument(metavar="REF...", help="Files or folders (or catalog refs, with a catalog in use).")
+    ],
+    json: JsonOpt = False,
+) -> None:
     """Identify artifacts: kind, format, base (with evidence), ranks, trigger words."""
     from loradex.adapters.model.probe import probe
 
@@ -35,8 +39,12 @@ def probe_cmd(ctx: typer.Context, refs: Annotated[list[str], typer.Argument(
 
 
 @group.command("inspect")
-def inspect_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False,
-                layers: Annotated[bool, typer.Option("--layers", help="List every layer.")] = False) -> None:
+def inspect_cmd(
+    ctx: typer.Context,
+    ref: RefArg,
+    json: JsonOpt = False,
+    layers: Annotated[bool, typer.Option("--layers", help="List every layer.")] = False,
+) -> None:
     """Per-layer and per-block statistics: rank, alpha, delta norm, effective rank, NaN/Inf."""
     from loradex.adapters.ops.inspection import inspect
 
@@ -49,7 +57,7 @@ def convert_cmd(
     ref: RefArg,
     to: Annotated[str, typer.Option("--to", help="kohya | diffusers | peft")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output file (folder for peft).")],
-    rank: Annotated[Optional[int], typer.Option("--rank", help="SVD rank (required for LyCORIS inputs).")] = None,
+    rank: Annotated[int | None, typer.Option("--rank", help="SVD rank (required for LyCORIS inputs).")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Convert a LoRA between kohya, diffusers and PEFT formats, keeping every layer.

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -20,39 +20,72 @@ from loradex.adapters.model.artifact import looks_like_hub_id
 from loradex.adapters.words import count
 
 from ..output import Sink
-from .options import INTERRUPTED, JsonOpt, commands, input_path, optional_engine
 from .operations import OPS_CONTEXT, weighted_refs
+from .options import INTERRUPTED, JsonOpt, commands, input_path, optional_engine
 
 group = commands()
 
 
-AdapterArgs = Annotated[Optional[list[str]], typer.Argument(
-    metavar="REF[:WEIGHT]...", show_default=False,
-    help="LoRA/LyCORIS, textual-inversion or ControlNet files (paths or catalog refs), each with an optional "
-         "weight (default 1; negative subtracts); also <lora:NAME:WEIGHT> in --prompt.")]
-BaseOpt = Annotated[str, typer.Option("--base", metavar="CKPT", help=(
-    "Diffusers folder, single-file checkpoint (SD1.x, SD2.x, SDXL), catalog ref or Hub id (from the cache offline)."))]
+AdapterArgs = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="REF[:WEIGHT]...",
+        show_default=False,
+        help="LoRA/LyCORIS, textual-inversion or ControlNet files (paths or catalog refs), each with an optional "
+        "weight (default 1; negative subtracts); also <lora:NAME:WEIGHT> in --prompt.",
+    ),
+]
+BaseOpt = Annotated[
+    str,
+    typer.Option(
+        "--base",
+        metavar="CKPT",
+        help=(
+            "Diffusers folder, single-file checkpoint (SD1.x, SD2.x, SDXL), catalog ref or Hub id (from the cache offline)."
+        ),
+    ),
+]
 OutDirOpt = Annotated[Path, typer.Option("-o", "--out", metavar="DIR", help="Folder for the PNGs (created).")]
 SeedsOpt = Annotated[str, typer.Option("--seeds", metavar="1,2,3", help="Seeds: the grid's rows.")]
 StepsOpt = Annotated[int, typer.Option("--steps", min=1, help="Denoising steps (A1111's default).")]
 CfgOpt = Annotated[float, typer.Option("--cfg", help="Classifier-free guidance scale.")]
 _LABELS = [s.label for s in SAMPLERS.values()]
 SamplerOpt = Annotated[str, typer.Option("--sampler", help=f"{', '.join(_LABELS[:-1])} or {_LABELS[-1]}.")]
-SizeOpt = Annotated[Optional[str], typer.Option("--size", metavar="WxH", show_default=False,
-                                                help="Image size [default: the base's native size].")]
+SizeOpt = Annotated[
+    str | None,
+    typer.Option("--size", metavar="WxH", show_default=False, help="Image size [default: the base's native size]."),
+]
 NegativeOpt = Annotated[str, typer.Option("--negative", help="Negative prompt.")]
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", show_default=False,
-                                                  help="cuda, cuda:1, mps or cpu [default: the best there is].")]
-DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", show_default=False,
-                                                 help="fp16, bf16 or fp32 [default: fp16 on GPUs, fp32 on the CPU].")]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option("--device", show_default=False, help="cuda, cuda:1, mps or cpu [default: the best there is]."),
+]
+DtypeOpt = Annotated[
+    str | None,
+    typer.Option("--dtype", show_default=False, help="fp16, bf16 or fp32 [default: fp16 on GPUs, fp32 on the CPU]."),
+]
 OffloadOpt = Annotated[bool, typer.Option("--offload", help="Model CPU offload (CUDA): for GPUs with little memory.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option(
-    "--config", metavar="DIR", show_default=False,
-    help="For a single-file base: a diffusers folder of the same architecture [default: the HF cache].")]
-PatchOpt = Annotated[bool, typer.Option(
-    "--patch", help="Apply every LoRA by patching the weights (never through diffusers adapters).")]
-ClipSkipOpt = Annotated[Optional[int], typer.Option("--clip-skip", min=1, show_default=False,
-                                                    help="A1111's Clip skip: 1 the last text-encoder layer, 2 the penultimate.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        metavar="DIR",
+        show_default=False,
+        help="For a single-file base: a diffusers folder of the same architecture [default: the HF cache].",
+    ),
+]
+PatchOpt = Annotated[
+    bool, typer.Option("--patch", help="Apply every LoRA by patching the weights (never through diffusers adapters).")
+]
+ClipSkipOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--clip-skip",
+        min=1,
+        show_default=False,
+        help="A1111's Clip skip: 1 the last text-encoder layer, 2 the penultimate.",
+    ),
+]
 
 
 def _numbers(text: str, kind: type, what: str) -> list:
@@ -110,14 +143,14 @@ def _job_line(axes: str, prompts: int = 1) -> Callable[[Any], None]:
         said.append(True)
         images = job.images * prompts
         each = f"{prompts} prompts × {axes}" if prompts > 1 else axes
-        print(f"job: {count(images, 'images')} ({each}), {job.steps * prompts} steps in all",
-              file=sys.stderr)
+        print(f"job: {count(images, 'images')} ({each}), {job.steps * prompts} steps in all", file=sys.stderr)
 
     return say
 
 
-def _workbench(base: str, device: str | None, dtype: str | None, offload: bool, config: Path | None,
-               patch: bool) -> Any:
+def _workbench(
+    base: str, device: str | None, dtype: str | None, offload: bool, config: Path | None, patch: bool
+) -> Any:
     from loradex.adapters.libraries import quiet
 
     quiet()
@@ -132,27 +165,48 @@ def try_cmd(
     base: BaseOpt,
     out: OutDirOpt,
     adapters: AdapterArgs = None,
-    prompt: Annotated[Optional[str], typer.Option(
-        "--prompt", show_default=False, help="Used verbatim [default: the adapters' trigger words].")] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option("--prompt", show_default=False, help="Used verbatim [default: the adapters' trigger words]."),
+    ] = None,
     negative: NegativeOpt = "",
     seeds: SeedsOpt = "1,2",
-    scales: Annotated[str, typer.Option("--scales", metavar="0,0.5,1", help=(
-        "Multipliers of every weight: the grid's columns (0 is the base alone).")) ] = "0,0.5,1",
+    scales: Annotated[
+        str,
+        typer.Option(
+            "--scales",
+            metavar="0,0.5,1",
+            help=("Multipliers of every weight: the grid's columns (0 is the base alone)."),
+        ),
+    ] = "0,0.5,1",
     steps: StepsOpt = 20,
     cfg: CfgOpt = 7.0,
     sampler: SamplerOpt = "DPM++ 2M Karras",
     size: SizeOpt = None,
     clip_skip: ClipSkipOpt = None,
-    control_image: Annotated[Optional[Path], typer.Option(
-        "--control-image", metavar="IMG", show_default=False, help="The ControlNet's control image.")] = None,
-    canny: Annotated[bool, typer.Option("--canny", help="Run canny edge detection on the control image first.")] = False,
-    control_config: Annotated[Optional[Path], typer.Option(
-        "--control-config", metavar="DIR", show_default=False,
-        help="For a single-file ControlNet: a diffusers ControlNet folder of the same architecture.")] = None,
-    init_image: Annotated[Optional[Path], typer.Option(
-        "--init-image", metavar="IMG", show_default=False, help="img2img: start from this image.")] = None,
-    strength: Annotated[float, typer.Option("--strength", min=0.0, max=1.0,
-                                            help="img2img: how much of the init image is redrawn.")] = 0.75,
+    control_image: Annotated[
+        Path | None,
+        typer.Option("--control-image", metavar="IMG", show_default=False, help="The ControlNet's control image."),
+    ] = None,
+    canny: Annotated[
+        bool, typer.Option("--canny", help="Run canny edge detection on the control image first.")
+    ] = False,
+    control_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--control-config",
+            metavar="DIR",
+            show_default=False,
+            help="For a single-file ControlNet: a diffusers ControlNet folder of the same architecture.",
+        ),
+    ] = None,
+    init_image: Annotated[
+        Path | None,
+        typer.Option("--init-image", metavar="IMG", show_default=False, help="img2img: start from this image."),
+    ] = None,
+    strength: Annotated[
+        float, typer.Option("--strength", min=0.0, max=1.0, help="img2img: how much of the init image is redrawn.")
+    ] = 0.75,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     offload: OffloadOpt = False,
@@ -190,21 +244,46 @@ def try_cmd(
         from loradex.adapters.generate.prompts import split_lora_tags, tagged_loras
 
         tagged = tagged_loras(split_lora_tags(prompt)[1], resolve_lora) if prompt else []
-        preflight(base_ref, [*paths, *tagged], config=config, size=render_size, out=out, prompt=prompt,
-                  negative=negative, control_image=control_image, init_image=init_image)
+        preflight(
+            base_ref,
+            [*paths, *tagged],
+            config=config,
+            size=render_size,
+            out=out,
+            prompt=prompt,
+            negative=negative,
+            control_image=control_image,
+            init_image=init_image,
+        )
         axes = _axes(seed_list, scale_list)
         bench = _workbench(base_ref, device, dtype, offload, config, patch)
         with _stop_on_first_ctrl_c() as stop, sink.progress("try") as progress:
-            grid = bench.render(paths, prompt=prompt, negative_prompt=negative, seeds=seed_list, scales=scale_list,
-                                steps=steps, guidance_scale=cfg, sampler=spec.name, size=render_size,
-                                clip_skip=clip_skip, control_image=control_image, control_canny=canny,
-                                control_config=control_config, init_image=init_image, strength=strength, out=out,
-                                progress=progress, should_stop=stop.is_set, on_start=_job_line(axes),
-                                resolve_lora=resolve_lora)
+            grid = bench.render(
+                paths,
+                prompt=prompt,
+                negative_prompt=negative,
+                seeds=seed_list,
+                scales=scale_list,
+                steps=steps,
+                guidance_scale=cfg,
+                sampler=spec.name,
+                size=render_size,
+                clip_skip=clip_skip,
+                control_image=control_image,
+                control_canny=canny,
+                control_config=control_config,
+                init_image=init_image,
+                strength=strength,
+                out=out,
+                progress=progress,
+                should_stop=stop.is_set,
+                on_start=_job_line(axes),
+                resolve_lora=resolve_lora,
+            )
         recorded = None
         if engine is not None:
-            from loradex.registry.services.runner import interrupts_held
             from loradex.registry.services.previews import record_previews
+            from loradex.registry.services.runner import interrupts_held
 
             with interrupts_held():
                 recorded = record_previews(engine, grid.images, base_family=bench.base.family)
@@ -219,14 +298,24 @@ def eval_cmd(
     adapter: Annotated[str, typer.Argument(metavar="REF[:WEIGHT]", help="The adapter (path or catalog ref).")],
     base: BaseOpt,
     prompts: Annotated[Path, typer.Option("--prompts", metavar="FILE", help="One prompt per line.")],
-    clip: Annotated[str, typer.Option("--clip", metavar="MODEL",
-                                      help="A CLIP model: a local folder or a Hub id (transformers CLIPModel).")],
+    clip: Annotated[
+        str,
+        typer.Option(
+            "--clip", metavar="MODEL", help="A CLIP model: a local folder or a Hub id (transformers CLIPModel)."
+        ),
+    ],
     out: OutDirOpt,
     scales: Annotated[str, typer.Option("--scales", metavar="0,0.25,…", help="Scales to score.")] = "0,0.25,0.5,0.75,1",
     seeds: SeedsOpt = "1,2",
-    reference_dir: Annotated[Optional[Path], typer.Option(
-        "--reference-dir", metavar="DIR", show_default=False,
-        help="Reference images: also score mean image-embedding cosine to them.")] = None,
+    reference_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference-dir",
+            metavar="DIR",
+            show_default=False,
+            help="Reference images: also score mean image-embedding cosine to them.",
+        ),
+    ] = None,
     steps: StepsOpt = 20,
     cfg: CfgOpt = 7.0,
     sampler: SamplerOpt = "DPM++ 2M Karras",
@@ -244,7 +333,7 @@ def eval_cmd(
 
     Writes scores.csv and scores.png (score vs scale) into the folder; --json prints the table.
     """
-    (ref, weight), = weighted_refs([adapter])
+    ((ref, weight),) = weighted_refs([adapter])
     scale_list = _numbers(scales, float, "--scales")
     seed_list = _numbers(seeds, int, "--seeds")
     from loradex.adapters.generate.evaluate import evaluate, read_prompts, reference_images
@@ -272,11 +361,24 @@ def eval_cmd(
     preflight(base_ref, [(path, weight)], config=config, size=render_size, out=out, negative=negative)
     bench = _workbench(base_ref, device, dtype, False, config, False)
     with _stop_on_first_ctrl_c() as stop, sink.progress("eval") as progress:
-        result = evaluate(bench, [(path, weight)], prompts=prompt_list, scales=scale_list, seeds=seed_list,
-                          clip=clip, out=out, references=references, steps=steps, guidance_scale=cfg,
-                          sampler=sampler, size=render_size, negative_prompt=negative, progress=progress,
-                          should_stop=stop.is_set,
-                          on_start=_job_line(_axes(seed_list, scale_list), len(prompt_list)))
+        result = evaluate(
+            bench,
+            [(path, weight)],
+            prompts=prompt_list,
+            scales=scale_list,
+            seeds=seed_list,
+            clip=clip,
+            out=out,
+            references=references,
+            steps=steps,
+            guidance_scale=cfg,
+            sampler=sampler,
+            size=render_size,
+            negative_prompt=negative,
+            progress=progress,
+            should_stop=stop.is_set,
+            on_start=_job_line(_axes(seed_list, scale_list), len(prompt_list)),
+        )
     sink.evaluation(result)
     if result.interrupted:
         raise typer.Exit(INTERRUPTED)

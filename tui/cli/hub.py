@@ -3,7 +3,7 @@ card and its previews; ``loradex pull`` brings a repo's adapters into the catalo
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,6 +11,7 @@ from ..output import Sink
 from .options import JsonOpt, RefArg, catalog_engine, commands
 
 group = commands()
+
 
 def _license(value: str | None) -> str | None:
     """A license the Hub would refuse is a usage error (exit 2), found before anything is staged or sent."""
@@ -31,11 +32,22 @@ def publish_cmd(
     ref: RefArg,
     repo: RepoOpt,
     private: Annotated[bool, typer.Option("--private", help="Create the repo private.")] = False,
-    license: Annotated[Optional[str], typer.Option(
-        "--license", metavar="ID", show_default=False, callback=_license,
-        help="A Hub license id (apache-2.0, openrail++, other …; checked against the Hub's list).")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help=(
-        "Print the model card and the file list with sizes; send nothing (not one request)."))] = False,
+    license: Annotated[
+        str | None,
+        typer.Option(
+            "--license",
+            metavar="ID",
+            show_default=False,
+            callback=_license,
+            help="A Hub license id (apache-2.0, openrail++, other …; checked against the Hub's list).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help=("Print the model card and the file list with sizes; send nothing (not one request).")
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Publish an adapter to the Hugging Face Hub in one commit: safetensors weights (a pickle is
@@ -56,8 +68,10 @@ def publish_cmd(
 def pull_cmd(
     ctx: typer.Context,
     repo: Annotated[str, typer.Argument(metavar="OWNER/NAME[@REV]", help="The Hub repo, at a branch, tag or commit.")],
-    files: Annotated[Optional[list[str]], typer.Option(
-        "--file", metavar="PATH", show_default=False, help="Only these files of the repo (repeatable).")] = None,
+    files: Annotated[
+        list[str] | None,
+        typer.Option("--file", metavar="PATH", show_default=False, help="Only these files of the repo (repeatable)."),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Download a repo's adapter files through the Hugging Face cache (sha256 checked) and record

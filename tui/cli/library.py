@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,8 +13,19 @@ from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
 from loradex.registry.queries.sort_keys import SORT_KEYS
 
 from ..output import Sink
-from .options import (FOUND, JsonOpt, RefArg, catalog_engine, catalog_of, catalog_reader, catalog_session, choice,
-                      commands, input_path, invocation)
+from .options import (
+    FOUND,
+    JsonOpt,
+    RefArg,
+    catalog_engine,
+    catalog_of,
+    catalog_reader,
+    catalog_session,
+    choice,
+    commands,
+    input_path,
+    invocation,
+)
 
 group = commands()
 
@@ -22,9 +33,12 @@ WorkersOpt = Annotated[int, typer.Option("--workers", min=1, help="Files probed 
 
 
 @group.command("scan")
-def scan_cmd(ctx: typer.Context,
-             dirs: Annotated[list[Path], typer.Argument(help="Folders or files.")],
-             workers: WorkersOpt = 4, json: JsonOpt = False) -> None:
+def scan_cmd(
+    ctx: typer.Context,
+    dirs: Annotated[list[Path], typer.Argument(help="Folders or files.")],
+    workers: WorkersOpt = 4,
+    json: JsonOpt = False,
+) -> None:
     """Add files to the catalog, refresh changed ones, mark vanished ones missing.
 
     Unchanged files (same size and mtime) are not read again. Unreadable files are listed
@@ -53,29 +67,41 @@ def _family(value: str | None) -> str | None:
         return None
     family = family_of(value)
     if family is None:
-        raise typer.BadParameter(f"unknown base {value!r}; choose {', '.join(FAMILIES)} (or sd15, sd1.5, sd21, sdxl1.0)")
+        raise typer.BadParameter(
+            f"unknown base {value!r}; choose {', '.join(FAMILIES)} (or sd15, sd1.5, sd21, sdxl1.0)"
+        )
     return family
 
 
 @group.command("list")
 def list_cmd(
     ctx: typer.Context,
-    kind: Annotated[Optional[str], typer.Option("--kind", callback=_kind, help=f"One of {', '.join(KINDS)}.")] = None,
-    base: Annotated[Optional[str], typer.Option(
-        "--base", callback=_family,
-        help="sd1, sd2, sdxl, sd3, flux, unknown; common spellings too (sd15, sd1.5, sd21, sdxl1.0). "
-             "Your override counts.")] = None,
-    tag: Annotated[Optional[str], typer.Option("--tag", help="Only artifacts with this tag.")] = None,
-    text: Annotated[Optional[str], typer.Option("--text", help="Substring of name, trigger words, metadata.")] = None,
-    rank_min: Annotated[Optional[int], typer.Option("--rank-min", help="Some rank at least this.")] = None,
-    rank_max: Annotated[Optional[int], typer.Option("--rank-max", help="Some rank at most this.")] = None,
-    status: Annotated[Optional[str], typer.Option("--status", help="ok, error or missing.")] = None,
-    fits: Annotated[Optional[str], typer.Option("--fits", metavar="CKPT_REF",
-                                                help="Only adapters whose layers fit this checkpoint.")] = None,
-    min_share: Annotated[float, typer.Option("--min-share", min=0.0, max=1.0,
-                                             help="With --fits: least share of layers that must fit.")] = 1.0,
-    sort: Annotated[str, choice("--sort", SORT_KEYS, help="Sort key; a leading - sorts descending. [default: name]")] = "name",
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1)] = None,
+    kind: Annotated[str | None, typer.Option("--kind", callback=_kind, help=f"One of {', '.join(KINDS)}.")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            callback=_family,
+            help="sd1, sd2, sdxl, sd3, flux, unknown; common spellings too (sd15, sd1.5, sd21, sdxl1.0). "
+            "Your override counts.",
+        ),
+    ] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Only artifacts with this tag.")] = None,
+    text: Annotated[str | None, typer.Option("--text", help="Substring of name, trigger words, metadata.")] = None,
+    rank_min: Annotated[int | None, typer.Option("--rank-min", help="Some rank at least this.")] = None,
+    rank_max: Annotated[int | None, typer.Option("--rank-max", help="Some rank at most this.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="ok, error or missing.")] = None,
+    fits: Annotated[
+        str | None,
+        typer.Option("--fits", metavar="CKPT_REF", help="Only adapters whose layers fit this checkpoint."),
+    ] = None,
+    min_share: Annotated[
+        float, typer.Option("--min-share", min=0.0, max=1.0, help="With --fits: least share of layers that must fit.")
+    ] = 1.0,
+    sort: Annotated[
+        str, choice("--sort", SORT_KEYS, help="Sort key; a leading - sorts descending. [default: name]")
+    ] = "name",
+    limit: Annotated[int | None, typer.Option("--limit", min=1)] = None,
     json: JsonOpt = False,
 ) -> None:
     """List catalogued artifacts, filtered and sorted."""
@@ -83,9 +109,22 @@ def list_cmd(
 
     with catalog_reader(ctx) as reader:  # open while the rows stream out
         checkpoint = lookup.resolve(reader, fits) if fits else None
-        Sink(json).artifact_list(lookup.listing(
-            reader, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max,
-            status=status, fits=checkpoint, min_share=min_share, sort=sort, limit=limit))
+        Sink(json).artifact_list(
+            lookup.listing(
+                reader,
+                kind=kind,
+                base=base,
+                tag=tag,
+                text=text,
+                rank_min=rank_min,
+                rank_max=rank_max,
+                status=status,
+                fits=checkpoint,
+                min_share=min_share,
+                sort=sort,
+                limit=limit,
+            )
+        )
 
 
 @group.command("show")
@@ -103,9 +142,9 @@ def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
 def tag_cmd(
     ctx: typer.Context,
     ref: RefArg,
-    changes: Annotated[Optional[list[str]], typer.Argument(help="+tag or tag adds, -tag removes.")] = None,
-    add: Annotated[Optional[list[str]], typer.Option("--add", help="Tag to add (repeatable).")] = None,
-    remove: Annotated[Optional[list[str]], typer.Option("--remove", help="Tag to remove (repeatable).")] = None,
+    changes: Annotated[list[str] | None, typer.Argument(help="+tag or tag adds, -tag removes.")] = None,
+    add: Annotated[list[str] | None, typer.Option("--add", help="Tag to add (repeatable).")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="Tag to remove (repeatable).")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Add or remove tags; with none given, show them.
@@ -123,15 +162,21 @@ def tag_cmd(
         (removing if change.startswith("-") else adding).append(change[1:] if change[:1] in "+-" else change)
     with catalog_session(ctx) as session:
         artifact = orm.resolve(session, ref)
-        tags = (edits.set_tags(session, artifact, add=adding, remove=removing) if adding or removing
-                else lookup.tags_of(session, artifact))
+        tags = (
+            edits.set_tags(session, artifact, add=adding, remove=removing)
+            if adding or removing
+            else lookup.tags_of(session, artifact)
+        )
     Sink(json).tag_list(artifact, tags)
 
 
 @group.command("note")
-def note_cmd(ctx: typer.Context, ref: RefArg,
-             text: Annotated[Optional[str], typer.Argument(help='The note ("" clears it); omit to show it.')] = None,
-             json: JsonOpt = False) -> None:
+def note_cmd(
+    ctx: typer.Context,
+    ref: RefArg,
+    text: Annotated[str | None, typer.Argument(help='The note ("" clears it); omit to show it.')] = None,
+    json: JsonOpt = False,
+) -> None:
     """Set, clear or show your note on an artifact."""
     from loradex.registry.queries import orm
     from loradex.registry.services import edits
@@ -144,10 +189,15 @@ def note_cmd(ctx: typer.Context, ref: RefArg,
 
 
 @group.command("weight", context_settings={"ignore_unknown_options": True})  # a weight may be negative (sliders)
-def weight_cmd(ctx: typer.Context, ref: RefArg,
-               value: Annotated[Optional[str], typer.Argument(
-                   metavar="WEIGHT", help='The weight it is used at by default ("" clears it); omit to show it.')] = None,
-               json: JsonOpt = False) -> None:
+def weight_cmd(
+    ctx: typer.Context,
+    ref: RefArg,
+    value: Annotated[
+        str | None,
+        typer.Argument(metavar="WEIGHT", help='The weight it is used at by default ("" clears it); omit to show it.'),
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
     """Set, clear or show an artifact's preferred weight (the mix tray and the TUI start from it).
 
     Example: loradex weight my-lora 0.8 (a slider: loradex weight my-slider -2).
@@ -201,17 +251,20 @@ def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
 
 
 @group.command("check")
-def check_cmd(ctx: typer.Context, adapter: RefArg,
-              base: Annotated[str, typer.Option("--base", metavar="CKPT_REF", help="The base checkpoint.")],
-              json: JsonOpt = False) -> None:
+def check_cmd(
+    ctx: typer.Context,
+    adapter: RefArg,
+    base: Annotated[str, typer.Option("--base", metavar="CKPT_REF", help="The base checkpoint.")],
+    json: JsonOpt = False,
+) -> None:
     """How many of an adapter's layers apply to a base checkpoint, and which do not.
 
     ADAPTER and --base are catalog refs or paths; a path the catalog does not hold is probed.
     Exits 0 when compatible (every layer fits), 4 when partial or incompatible (the JSON
     "verdict" says which).
     """
-    from loradex.registry.queries import compat, lookup
     from loradex.registry.errors import RefNotFoundError
+    from loradex.registry.queries import compat, lookup
     from loradex.registry.store.location import catalog_in_use
 
     result = None
@@ -234,17 +287,16 @@ def check_cmd(ctx: typer.Context, adapter: RefArg,
 @group.command("demo")
 def demo_cmd(
     ctx: typer.Context,
-    directory: Annotated[Optional[Path], typer.Option("--dir", help="Where to build the zoo.")] = None,
+    directory: Annotated[Path | None, typer.Option("--dir", help="Where to build the zoo.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Build the demo zoo (tiny models, every adapter format), scan it into the catalog, count it."""
-    from loradex.registry.queries import orm
-    from loradex.registry.store import db
-
     import platformdirs
 
     from loradex.adapters.libraries import quiet
+    from loradex.registry.queries import orm
     from loradex.registry.services.scan import scan
+    from loradex.registry.store import db
 
     quiet()
     from loradex.adapters.zoo import VISIBLE_LORA_SCALE, build_zoo
@@ -271,9 +323,11 @@ def _demo_hints(ctx: typer.Context, root: Path) -> list[str]:
     loradex = " ".join([*map(quote, invocation()), *(["--catalog", quote(c)] if (c := catalog_of(ctx)) else [])])
     bases, evals = root / "bases", root / "eval"
     tiny = f"--base {quote(str(bases / 'tiny-sd1-diffusers'))} --steps 4 --size 64x64"
-    return [f"{loradex} list --kind lora --base sdxl",
-            f"{loradex} show sd1-kohya-lora",
-            f"{loradex} bake --base {quote(str(bases / 'tiny-sd1.safetensors'))} sd1-kohya-lora:0.8 -o baked.safetensors",
-            f"{loradex} try sd1-kohya-lora {tiny} --seeds 1 -o grid",
-            f"{loradex} eval sd1-kohya-lora {tiny} --scales 0,1 --seeds 1 --prompts {quote(str(evals / 'prompts.txt'))} "
-            f"--clip {quote(str(evals / 'clip'))} -o eval"]
+    return [
+        f"{loradex} list --kind lora --base sdxl",
+        f"{loradex} show sd1-kohya-lora",
+        f"{loradex} bake --base {quote(str(bases / 'tiny-sd1.safetensors'))} sd1-kohya-lora:0.8 -o baked.safetensors",
+        f"{loradex} try sd1-kohya-lora {tiny} --seeds 1 -o grid",
+        f"{loradex} eval sd1-kohya-lora {tiny} --scales 0,1 --seeds 1 --prompts {quote(str(evals / 'prompts.txt'))} "
+        f"--clip {quote(str(evals / 'clip'))} -o eval",
+    ]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,12 +29,17 @@ if TYPE_CHECKING:
     import loradex.adapters.ops.recipe as recipes
     from loradex.registry.services.runner import OpResult
 
-OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Output file.", show_default=False)]
-RankOpt = Annotated[Optional[int], typer.Option("--rank", min=1, help="Target rank.", show_default=False)]
-WeightedArgs = Annotated[Optional[list[str]], typer.Argument(
-    metavar="REF[:WEIGHT]", show_default=False,
-    help="Paths or catalog refs, each with an optional weight (default 1; negative subtracts: B.safetensors:-0.5); "
-         "or one recipe.toml.")]
+OutOpt = Annotated[Path | None, typer.Option("-o", "--out", help="Output file.", show_default=False)]
+RankOpt = Annotated[int | None, typer.Option("--rank", min=1, help="Target rank.", show_default=False)]
+WeightedArgs = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="REF[:WEIGHT]",
+        show_default=False,
+        help="Paths or catalog refs, each with an optional weight (default 1; negative subtracts: B.safetensors:-0.5); "
+        "or one recipe.toml.",
+    ),
+]
 # Inputs such as "-0.5" must reach the command (which explains REF:WEIGHT) instead of Click
 # rejecting them as unknown options; "B.safetensors:-0.5" never looks like an option.
 OPS_CONTEXT = {"ignore_unknown_options": True}
@@ -68,8 +74,15 @@ def _recipe_file(values: list[str] | None) -> Path | None:
     return None
 
 
-def recipe_of(op: str, out: Path | None, inputs: list[tuple[str, float]] | None = None, *, base: str | None = None,
-            tuned: str | None = None, **params: Any) -> recipes.Recipe:
+def recipe_of(
+    op: str,
+    out: Path | None,
+    inputs: list[tuple[str, float]] | None = None,
+    *,
+    base: str | None = None,
+    tuned: str | None = None,
+    **params: Any,
+) -> recipes.Recipe:
     """The recipe of an operation given by options (references resolved when it runs)."""
     return _recipes().Recipe.given(op, inputs or [], base=base, tuned=tuned, output=_output(out), **params)
 
@@ -79,8 +92,9 @@ def _from_file(path: Path, **given: Any) -> recipes.Recipe:
     of the operation commands runs any recipe (no other options allowed)."""
     extra = [name for name, value in given.items() if value not in (None, False, [])]
     if extra:
-        raise typer.BadParameter(f"{', '.join(extra)} cannot be combined with a recipe file; "
-                                 "set them in the file instead")
+        raise typer.BadParameter(
+            f"{', '.join(extra)} cannot be combined with a recipe file; set them in the file instead"
+        )
     return _recipes().load(path)
 
 
@@ -123,13 +137,22 @@ def execute(ctx: typer.Context, recipe: recipes.Recipe, sink: Sink) -> OpResult:
         with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
             return run_recipe(recipe, engine=engine, progress=progress)
     except KeyboardInterrupt:  # before the rename (after it, run_recipe says so): the temp is gone
-        print(f"interrupted; nothing was written ({printable(str(recipe.output), one_line=True)} is as it was)", file=sys.stderr)
+        print(
+            f"interrupted; nothing was written ({printable(str(recipe.output), one_line=True)} is as it was)",
+            file=sys.stderr,
+        )
         raise typer.Exit(INTERRUPTED) from None
 
 
-DoraBaseOpt = Annotated[Optional[str], typer.Option(
-    "--base", metavar="CKPT", show_default=False,
-    help="The checkpoint DoRA inputs were trained on (their delta depends on its weights).")]
+DoraBaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base",
+        metavar="CKPT",
+        show_default=False,
+        help="The checkpoint DoRA inputs were trained on (their delta depends on its weights).",
+    ),
+]
 
 
 @group.command("mix", context_settings=OPS_CONTEXT)
@@ -138,12 +161,24 @@ def mix_cmd(
     inputs: WeightedArgs = None,
     out: OutOpt = None,
     rank: RankOpt = None,
-    method: Annotated[Optional[str], choice(
-        "--method", options.MIX_METHODS, help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. "
-                                              "[default: concat, svd when --rank is given]")] = None,
-    block_weights: Annotated[Optional[str], typer.Option(
-        "--block-weights", metavar="IN=1,MID=0.5,OUT=1,TE=0",
-        help="Multipliers per block (IN, MID, OUT, TE, TE2 or labels such as IN04).", show_default=False)] = None,
+    method: Annotated[
+        str | None,
+        choice(
+            "--method",
+            options.MIX_METHODS,
+            help="concat: exact sum (rank = Σ ranks); svd: best approximation at --rank. "
+            "[default: concat, svd when --rank is given]",
+        ),
+    ] = None,
+    block_weights: Annotated[
+        str | None,
+        typer.Option(
+            "--block-weights",
+            metavar="IN=1,MID=0.5,OUT=1,TE=0",
+            help="Multipliers per block (IN, MID, OUT, TE, TE2 or labels such as IN04).",
+            show_default=False,
+        ),
+    ] = None,
     base: DoraBaseOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -158,13 +193,21 @@ def mix_cmd(
     Inputs may then be catalog refs (id, name, sha256 prefix) and the output is recorded with its recipe.
     """
     if (path := _recipe_file(inputs)) is not None:
-        spec = _from_file(path, **{"-o": out, "--rank": rank, "--method": method,
-                                          "--block-weights": block_weights, "--base": base})
+        spec = _from_file(
+            path, **{"-o": out, "--rank": rank, "--method": method, "--block-weights": block_weights, "--base": base}
+        )
     else:
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
         weights = _parsed(_recipes().parse_block_weights, block_weights, "--block-weights") or {}
-        spec = recipe_of("mix", out, weighted_refs(inputs or []), base=base, rank=rank,
-                         method=method or ("svd" if rank is not None else "concat"), block_weights=weights)
+        spec = recipe_of(
+            "mix",
+            out,
+            weighted_refs(inputs or []),
+            base=base,
+            rank=rank,
+            method=method or ("svd" if rank is not None else "concat"),
+            block_weights=weights,
+        )
     _run(ctx, spec, json)
 
 
@@ -174,10 +217,15 @@ def resize_cmd(
     ref: Annotated[str, typer.Argument(metavar="REF", help="A LoRA (path or catalog ref), or one recipe.toml.")],
     out: OutOpt = None,
     rank: RankOpt = None,
-    dynamic: Annotated[Optional[str], typer.Option(
-        "--dynamic", metavar="sv_ratio=4|sv_fro=0.9|sv_cumulative=0.9",
-        help="Per-layer rank from the singular values (kohya's resize rules) instead of --rank.",
-        show_default=False)] = None,
+    dynamic: Annotated[
+        str | None,
+        typer.Option(
+            "--dynamic",
+            metavar="sv_ratio=4|sv_fro=0.9|sv_cumulative=0.9",
+            help="Per-layer rank from the singular values (kohya's resize rules) instead of --rank.",
+            show_default=False,
+        ),
+    ] = None,
     base: DoraBaseOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -202,14 +250,25 @@ def resize_cmd(
 def bake_cmd(
     ctx: typer.Context,
     loras: WeightedArgs = None,
-    base: Annotated[Optional[str], typer.Option("--base", metavar="CKPT", show_default=False,
-                                                help="The checkpoint (path or catalog ref); never modified.")] = None,
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", show_default=False,
-                                                help="Output file (a folder for a diffusers base).")] = None,
-    dtype: Annotated[Optional[str], choice("--dtype", options.DTYPES,
-                                           help="Floating tensors' dtype [default: as the base].")] = None,
-    allow_partial: Annotated[bool, typer.Option(
-        "--allow-partial", help="Bake the layers that match when some LoRA layers match nothing in the base.")] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", metavar="CKPT", show_default=False, help="The checkpoint (path or catalog ref); never modified."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--out", show_default=False, help="Output file (a folder for a diffusers base)."),
+    ] = None,
+    dtype: Annotated[
+        str | None, choice("--dtype", options.DTYPES, help="Floating tensors' dtype [default: as the base].")
+    ] = None,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial", help="Bake the layers that match when some LoRA layers match nothing in the base."
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Bake LoRAs into a checkpoint: W' = W + Σ weight·ΔW, streamed tensor by tensor.
@@ -225,28 +284,37 @@ def bake_cmd(
     The catalog is used as for mix.
     """
     if (path := _recipe_file(loras)) is not None:
-        spec = _from_file(path, **{"--base": base, "-o": out, "--dtype": dtype,
-                                           "--allow-partial": allow_partial})
+        spec = _from_file(path, **{"--base": base, "-o": out, "--dtype": dtype, "--allow-partial": allow_partial})
     else:
         _need(**{"--base": base, "-o OUT": out})
-        spec = recipe_of("bake", out, weighted_refs(loras or []), base=base, dtype=dtype,
-                         allow_partial=allow_partial)
+        spec = recipe_of("bake", out, weighted_refs(loras or []), base=base, dtype=dtype, allow_partial=allow_partial)
     _run(ctx, spec, json)
 
 
 @group.command("extract")
 def extract_cmd(
     ctx: typer.Context,
-    recipe: Annotated[Optional[Path], typer.Argument(metavar="[RECIPE.toml]", show_default=False,
-                                                     help="Run a recipe file instead of the options.")] = None,
-    base: Annotated[Optional[str], typer.Option("--base", metavar="CKPT", show_default=False,
-                                                help="The original checkpoint (path or catalog ref).")] = None,
-    tuned: Annotated[Optional[str], typer.Option("--tuned", metavar="CKPT", show_default=False,
-                                                 help="The fine-tuned checkpoint (path or catalog ref).")] = None,
+    recipe: Annotated[
+        Path | None,
+        typer.Argument(metavar="[RECIPE.toml]", show_default=False, help="Run a recipe file instead of the options."),
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", metavar="CKPT", show_default=False, help="The original checkpoint (path or catalog ref)."
+        ),
+    ] = None,
+    tuned: Annotated[
+        str | None,
+        typer.Option(
+            "--tuned", metavar="CKPT", show_default=False, help="The fine-tuned checkpoint (path or catalog ref)."
+        ),
+    ] = None,
     rank: RankOpt = None,
     out: OutOpt = None,
-    dtype: Annotated[Optional[str], choice("--dtype", options.DTYPES,
-                                           help="Storage dtype of the factors [default: fp16].")] = None,
+    dtype: Annotated[
+        str | None, choice("--dtype", options.DTYPES, help="Storage dtype of the factors [default: fp16].")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Extract a LoRA from the difference of two checkpoints (best rank-R approximation per layer).
@@ -258,8 +326,7 @@ def extract_cmd(
     if recipe is not None:
         if not recipe.name.lower().endswith(".toml"):
             raise typer.BadParameter(f"{recipe} is not a .toml recipe file; give checkpoints with --base and --tuned")
-        spec = _from_file(recipe, **{"--base": base, "--tuned": tuned, "--rank": rank, "-o": out,
-                                                   "--dtype": dtype})
+        spec = _from_file(recipe, **{"--base": base, "--tuned": tuned, "--rank": rank, "-o": out, "--dtype": dtype})
     else:
         _need(**{"--base": base, "--tuned": tuned, "--rank": rank, "-o OUT": out})
         spec = recipe_of("extract", out, base=base, tuned=tuned, rank=rank, dtype=dtype)
@@ -267,10 +334,11 @@ def extract_cmd(
 
 
 @group.command("rebuild")
-def rebuild_cmd(ctx: typer.Context,
-                ref: Annotated[str, typer.Argument(metavar="OUT",
-                                                   help="A file made by loradex (path or catalog ref).")],
-                json: JsonOpt = False) -> None:
+def rebuild_cmd(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="OUT", help="A file made by loradex (path or catalog ref).")],
+    json: JsonOpt = False,
+) -> None:
     """Re-run the recipe embedded in a derived file and compare sha256.
 
     Exits 0 when the rebuilt output is identical, 1 (one line on stderr) when it differs or an
@@ -293,9 +361,11 @@ def rebuild_cmd(ctx: typer.Context,
         sink.emit_json(report.to_dict())
     elif report.identical:
         same = "every file's sha256 matches" if folder else f"sha256 {report.actual_sha256[:12]}…"
-        sink.out.print(f"identical: {path} re-made from its {report.op} recipe ({same})", markup=False,
-                       highlight=False)
+        sink.out.print(f"identical: {path} re-made from its {report.op} recipe ({same})", markup=False, highlight=False)
     if not report.identical:
-        what = ("some files' sha256 differ" if folder else
-                f"sha256 {report.actual_sha256[:12]}… instead of {report.expected_sha256[:12]}…")
+        what = (
+            "some files' sha256 differ"
+            if folder
+            else f"sha256 {report.actual_sha256[:12]}… instead of {report.expected_sha256[:12]}…"
+        )
         raise LoradexError(f"the rebuilt {report.op} output differs: {what}", path=path)

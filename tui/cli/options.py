@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,9 +21,15 @@ if TYPE_CHECKING:
     from loradex.registry.queries.reading import Reader
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-CatalogOpt = Annotated[Optional[str], typer.Option(
-    "--catalog", metavar="PATH|URL", show_default=False,
-    help="Catalog file or SQLAlchemy URL (default: $LORADEX_CATALOG, else catalog.db in the user data folder).")]
+CatalogOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--catalog",
+        metavar="PATH|URL",
+        show_default=False,
+        help="Catalog file or SQLAlchemy URL (default: $LORADEX_CATALOG, else catalog.db in the user data folder).",
+    ),
+]
 RefArg = Annotated[str, typer.Argument(help="Id, name, path, sha256 prefix (6+ hex) or AutoV2.")]
 #: The exit code of a check that found what it looks for: `check` not compatible, `verify` changes.
 FOUND = 4
@@ -39,6 +45,7 @@ def commands() -> typer.Typer:
 def choice(option: str, values: Collection[str], help: str) -> Any:
     """An option that takes one of ``values``; anything else is a usage error (exit 2) listing
     them. (Typer checks an Enum option through pydantic, whose refusal reads "Value error, …".)"""
+
     def check(value: str | None) -> str | None:
         if value is not None and value not in values:
             raise typer.BadParameter(f"{value!r} is not one of {', '.join(values)}")

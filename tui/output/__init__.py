@@ -8,10 +8,10 @@ group adds a module and a base here.
 
 from __future__ import annotations
 
-from .library import CatalogOutput
 from .files import FilesOutput
 from .generate import GenerateOutput
 from .hub import HubOutput
+from .library import CatalogOutput
 from .operations import OperationsOutput
 
 __all__ = ["Sink"]

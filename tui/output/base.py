@@ -95,14 +95,26 @@ class BaseSink:
         from rich.progress import BarColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as ProgressBar
 
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[amount]}"),
-                   TimeElapsedColumn(), TextColumn("[dim]{task.fields[item]}"))
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[amount]}"),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[item]}"),
+        )
         with ProgressBar(*columns, console=self.err, transient=True) as bar:
             task = bar.add_task(label, total=None, item="", amount="")
 
             def update(event: ProgressEvent) -> None:
                 item = escape(printable(Path(event.item).name)) if event.item else ""  # a column of markup
-                bar.update(task, description=f"{label}: {event.phase}", completed=event.done,
-                           total=event.total or None, item=item, amount=event.amount())
+                bar.update(
+                    task,
+                    description=f"{label}: {event.phase}",
+                    completed=event.done,
+                    total=event.total or None,
+                    item=item,
+                    amount=event.amount(),
+                )
 
             yield update

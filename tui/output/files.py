@@ -37,14 +37,27 @@ class FilesOutput(BaseSink):
             column.no_wrap = True
         for i in infos:
             evidence = i.base_evidence[0].split(" (")[0] if i.base_evidence else ""
-            notes = "; ".join(filter(None, [
-                f"[yellow]{i.base_conflict}[/]" if i.base_conflict else evidence,
-                f"[red]{len(i.unmatched)} unmatched[/]" if i.unmatched else "",
-                i.reason or "",
-                ("triggers: " + ", ".join(i.trigger_words[:3])) if i.trigger_words else "",
-            ]))
-            table.add_row(i.path.name, i.kind, i.format, i.base, str(len(i.layers) or len(i.inventory) or ""),
-                          ",".join(map(str, i.ranks)), i.dtype or "", notes)
+            notes = "; ".join(
+                filter(
+                    None,
+                    [
+                        f"[yellow]{i.base_conflict}[/]" if i.base_conflict else evidence,
+                        f"[red]{len(i.unmatched)} unmatched[/]" if i.unmatched else "",
+                        i.reason or "",
+                        ("triggers: " + ", ".join(i.trigger_words[:3])) if i.trigger_words else "",
+                    ],
+                )
+            )
+            table.add_row(
+                i.path.name,
+                i.kind,
+                i.format,
+                i.base,
+                str(len(i.layers) or len(i.inventory) or ""),
+                ",".join(map(str, i.ranks)),
+                i.dtype or "",
+                notes,
+            )
         return table
 
     def inspection(self, report: Inspection, *, show_layers: bool) -> None:
@@ -52,13 +65,17 @@ class FilesOutput(BaseSink):
             self.emit_json(report.to_dict())
             return
         info = report.info
-        self.out.print(f"{info.path}: {info.kind} ({info.format}) for {info.base}, {count(len(report.layers), 'layers')}, "
-                       f"{info.parameters:,} parameters, ranks {report.rank_histogram}")
+        self.out.print(
+            f"{info.path}: {info.kind} ({info.format}) for {info.base}, {count(len(report.layers), 'layers')}, "
+            f"{info.parameters:,} parameters, ranks {report.rank_histogram}"
+        )
         known = info.base in BASES
         if not known:
             self.note("base unknown: per-layer statistics only, without block labels (--layers lists them)")
         if report.nonfinite:
-            self.out.print(f"[red]NaN/Inf in {count(len(report.nonfinite), 'layers')}: {', '.join(report.nonfinite[:5])}[/]")
+            self.out.print(
+                f"[red]NaN/Inf in {count(len(report.nonfinite), 'layers')}: {', '.join(report.nonfinite[:5])}[/]"
+            )
         if known:
             blocks = Table("block", "layers", "‖ΔW‖", "ranks")
             for b in report.blocks:
@@ -67,8 +84,13 @@ class FilesOutput(BaseSink):
         if show_layers:
             table = Table("stem (in file)", "canonical layer", "algo", "rank", "alpha", "‖ΔW‖", "eff. rank")
             for s in report.layers:
-                table.add_row(s.stem, s.canonical or "[red]unmatched[/]", s.algorithm, str(s.rank or ""),
-                              f"{s.alpha:g}" if s.alpha is not None else "",
-                              f"{s.norm:.4g}" if s.norm is not None else "-",
-                              f"{s.effective_rank:.2f}" if s.effective_rank is not None else "-")
+                table.add_row(
+                    s.stem,
+                    s.canonical or "[red]unmatched[/]",
+                    s.algorithm,
+                    str(s.rank or ""),
+                    f"{s.alpha:g}" if s.alpha is not None else "",
+                    f"{s.norm:.4g}" if s.norm is not None else "-",
+                    f"{s.effective_rank:.2f}" if s.effective_rank is not None else "-",
+                )
             self.out.print(table)

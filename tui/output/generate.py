@@ -21,17 +21,19 @@ class GenerateOutput(BaseSink):
             self.emit_json({**grid.to_dict(), "previews_recorded": previews})
         else:
             done = len(grid.images)
-            self.out.print(f"wrote {count(done, 'images')} and the contact sheet {grid.sheet}", markup=False,
-                           highlight=False)
+            self.out.print(
+                f"wrote {count(done, 'images')} and the contact sheet {grid.sheet}", markup=False, highlight=False
+            )
             if previews is None:
                 self.note("not recorded: no catalog in use (--catalog or $LORADEX_CATALOG)")
             else:
-                self.out.print(f"recorded {count(previews, 'previews')} in the catalog", markup=False,
-                               highlight=False)
+                self.out.print(f"recorded {count(previews, 'previews')} in the catalog", markup=False, highlight=False)
         if grid.interrupted:
-            print(f"interrupted: {len(grid.images)} of {count(grid.job.images, 'images')} finished; they are on disk"
-                  f"{' and in the catalog' if previews is not None else ''}, with a partial contact sheet",
-                  file=sys.stderr)
+            print(
+                f"interrupted: {len(grid.images)} of {count(grid.job.images, 'images')} finished; they are on disk"
+                f"{' and in the catalog' if previews is not None else ''}, with a partial contact sheet",
+                file=sys.stderr,
+            )
 
     def evaluation(self, result: Evaluation) -> None:
         """The score table of an ``eval`` run."""

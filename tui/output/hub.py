@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from loradex.registry.hub.pull import PullResult
 
 
-
 class HubOutput(BaseSink):
     def publication(self, result: PublishResult) -> None:
         if self.as_json:
@@ -29,17 +28,25 @@ class HubOutput(BaseSink):
             self.note(f"dry run: nothing was sent to {result.repo}")
             return
         if result.changed:
-            self.out.print(f"published {result.artifact_name} to {result.url} (commit {result.commit})", markup=False,
-                           highlight=False)
+            self.out.print(
+                f"published {result.artifact_name} to {result.url} (commit {result.commit})",
+                markup=False,
+                highlight=False,
+            )
         else:
-            self.out.print(f"no changes: {result.url} already holds these files (commit {result.commit})",
-                           markup=False, highlight=False)
+            self.out.print(
+                f"no changes: {result.url} already holds these files (commit {result.commit})",
+                markup=False,
+                highlight=False,
+            )
 
     def pulled(self, result: PullResult) -> None:
         if self.as_json:
             self.emit_json(result.to_dict())
             return
         for f in result.files:
-            what = {"new": "recorded", "known": "already recorded", "provenance": "already catalogued; source set"}[f.status]
+            what = {"new": "recorded", "known": "already recorded", "provenance": "already catalogued; source set"}[
+                f.status
+            ]
             self.out.print(f"{f.path_in_repo}: {what} as id {f.artifact_id} ({f.path})", markup=False, highlight=False)
         self.out.print(f"source: {result.source}", markup=False, highlight=False)

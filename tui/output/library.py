@@ -83,16 +83,29 @@ class CatalogOutput(BaseSink):
         grid.add_column(overflow="fold")
         base = _base_cell(a) + (f" [yellow]({a.base_conflict})[/]" if a.base_conflict else "")
         fields = [
-            ("id", str(a.id)), ("name", a.name), ("path", a.path), ("kind", f"{a.kind} ({a.format})"),
-            ("base", base), ("evidence", "; ".join(a.base_evidence)),
+            ("id", str(a.id)),
+            ("name", a.name),
+            ("path", a.path),
+            ("kind", f"{a.kind} ({a.format})"),
+            ("base", base),
+            ("evidence", "; ".join(a.base_evidence)),
             ("claims", ", ".join(f"{k}={v}" for k, v in a.base_claims.items())),
-            ("status", a.status + (f": {a.error}" if a.error else "")), ("size", size_text(a.size)),
-            ("sha256", a.sha256 or "not hashed yet"), ("AutoV2", a.autov2 or ""), ("tensor hash", a.tensor_hash or ""),
-            ("model hash", a.model_hash or ""), ("safety", a.safety), ("dtype", a.dtype or ""),
-            ("ranks", _ranks(a)), ("algorithms", ", ".join(a.algorithms)),
-            ("trigger words", ", ".join(a.trigger_words[:10])), ("tags", ", ".join(extra.tags)),
-            ("notes", a.notes), ("weight", f"{a.preferred_weight:g}" if a.preferred_weight is not None else ""),
-            ("rating", str(a.rating) if a.rating is not None else ""), ("source", ", ".join(a.provenance)),
+            ("status", a.status + (f": {a.error}" if a.error else "")),
+            ("size", size_text(a.size)),
+            ("sha256", a.sha256 or "not hashed yet"),
+            ("AutoV2", a.autov2 or ""),
+            ("tensor hash", a.tensor_hash or ""),
+            ("model hash", a.model_hash or ""),
+            ("safety", a.safety),
+            ("dtype", a.dtype or ""),
+            ("ranks", _ranks(a)),
+            ("algorithms", ", ".join(a.algorithms)),
+            ("trigger words", ", ".join(a.trigger_words[:10])),
+            ("tags", ", ".join(extra.tags)),
+            ("notes", a.notes),
+            ("weight", f"{a.preferred_weight:g}" if a.preferred_weight is not None else ""),
+            ("rating", str(a.rating) if a.rating is not None else ""),
+            ("source", ", ".join(a.provenance)),
         ]
         for key, value in fields:
             if value:
@@ -100,31 +113,60 @@ class CatalogOutput(BaseSink):
         self.out.print(grid)
         layers = extra.layers
         if layers.layers:
-            counts = "; ".join(f"{title}: " + ", ".join(f"{k} {v}" for k, v in by.items())
-                               for title, by in (("components", layers.by_component),
-                                                 ("algorithms", layers.by_algorithm), ("ranks", layers.by_rank)) if by)
+            counts = "; ".join(
+                f"{title}: " + ", ".join(f"{k} {v}" for k, v in by.items())
+                for title, by in (
+                    ("components", layers.by_component),
+                    ("algorithms", layers.by_algorithm),
+                    ("ranks", layers.by_rank),
+                )
+                if by
+            )
             self.out.print(f"\n[bold]layers[/] {layers.layers} ({counts})")
             for stem, canonical in layers.first:
-                self.out.print(f"  {stem} → {canonical or '[red]unmatched[/]'}" if stem != canonical
-                               else f"  {canonical}")
+                self.out.print(
+                    f"  {stem} → {canonical or '[red]unmatched[/]'}" if stem != canonical else f"  {canonical}"
+                )
         if a.training_metadata:
             meta = Table("metadata", "value", show_header=True)
             for key, value in sorted(a.training_metadata.items()):
                 meta.add_row(key, _short(str(value)))
             self.out.print(meta)
         for preview in extra.previews:
-            how = ", ".join(f"{name} {value:g}" for name, value in (("seed", preview.seed), ("scale", preview.scale))
-                            if value is not None)
-            made = " ".join(part for part in (f"with {applied(preview)}" if preview.adapters is not None else "",
-                                              f"on {preview.base_family}" if preview.base_family else "") if part)
-            self.out.print(f"preview: {preview.path}" + (f" ({how})" if how else "") + (f" {made}" if made else "")
-                           + (f" — {preview.prompt}" if preview.prompt else ""), markup=False, highlight=False,
-                           soft_wrap=True)  # one line per preview, its path unbroken
+            how = ", ".join(
+                f"{name} {value:g}"
+                for name, value in (("seed", preview.seed), ("scale", preview.scale))
+                if value is not None
+            )
+            made = " ".join(
+                part
+                for part in (
+                    f"with {applied(preview)}" if preview.adapters is not None else "",
+                    f"on {preview.base_family}" if preview.base_family else "",
+                )
+                if part
+            )
+            self.out.print(
+                f"preview: {preview.path}"
+                + (f" ({how})" if how else "")
+                + (f" {made}" if made else "")
+                + (f" — {preview.prompt}" if preview.prompt else ""),
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )  # one line per preview, its path unbroken
         for pub in extra.publications:
-            self.out.print(f"published: {pub.repo}" + (f" @ {pub.commit}" if pub.commit else "")
-                           + (f" ({pub.url})" if pub.url else ""), markup=False, highlight=False)
+            self.out.print(
+                f"published: {pub.repo}"
+                + (f" @ {pub.commit}" if pub.commit else "")
+                + (f" ({pub.url})" if pub.url else ""),
+                markup=False,
+                highlight=False,
+            )
         for recipe in extra.lineage.made_by:
-            inputs = ", ".join(f"{_ref(i.artifact, i.ref or (i.sha256 or '')[:10])}×{i.weight:g}" for i in recipe.inputs)
+            inputs = ", ".join(
+                f"{_ref(i.artifact, i.ref or (i.sha256 or '')[:10])}×{i.weight:g}" for i in recipe.inputs
+            )
             self.out.print(f"made by {recipe.op} of {inputs}")
         for use in extra.lineage.used_in:
             self.out.print(f"used in {use.op} (×{use.weight:g}) → {_ref(use.artifact, 'not catalogued')}")
@@ -156,8 +198,11 @@ class CatalogOutput(BaseSink):
         data = dict(data)
         roots = " " + ", ".join(data.pop("roots")) if data.get("roots") else ""
         elapsed = f" in {data.pop('elapsed'):.1f} s" if isinstance(data.get("elapsed"), (int, float)) else ""
-        counts = [count(len(v) if isinstance(v, (list, dict)) else v, k.replace('_', ' ')) for k, v in data.items()
-                  if isinstance(v, (int, list, dict)) and not isinstance(v, bool)]
+        counts = [
+            count(len(v) if isinstance(v, (list, dict)) else v, k.replace("_", " "))
+            for k, v in data.items()
+            if isinstance(v, (int, list, dict)) and not isinstance(v, bool)
+        ]
         self.out.print(f"{title}{roots}{elapsed}: " + ", ".join(counts), markup=False, highlight=False)
         for key, value in data.items():
             if isinstance(value, dict):
@@ -172,8 +217,14 @@ class CatalogOutput(BaseSink):
 
     def duplicate_groups(self, groups: list[list[ArtifactRow]]) -> None:
         if self.as_json:
-            self.emit_json({"groups": [{"sha256": g[0].sha256, "size": g[0].size,
-                                        "artifacts": [artifact_row(a, []) for a in g]} for g in groups]})
+            self.emit_json(
+                {
+                    "groups": [
+                        {"sha256": g[0].sha256, "size": g[0].size, "artifacts": [artifact_row(a, []) for a in g]}
+                        for g in groups
+                    ]
+                }
+            )
             return
         if not groups:
             self.out.print("no duplicates")
@@ -212,16 +263,30 @@ def artifact_row(a: ArtifactRow | Listed, tags: list[str]) -> dict[str, Any]:
     """The JSON of one artifact in a listing."""
     from loradex.registry.queries.compat import base_of  # the catalog's modules load only when a catalog is read
 
-    return {"id": a.id, "name": a.name, "path": a.path, "kind": a.kind, "format": a.format, "base": base_of(a),
-            "detected_base": a.base, "status": a.status, "rank_min": a.rank_min, "rank_max": a.rank_max,
-            "ranks": a.ranks, "size": a.size, "sha256": a.sha256, "autov2": a.autov2, "source": a.source,
-            "sources": a.provenance, "tags": tags}
+    return {
+        "id": a.id,
+        "name": a.name,
+        "path": a.path,
+        "kind": a.kind,
+        "format": a.format,
+        "base": base_of(a),
+        "detected_base": a.base,
+        "status": a.status,
+        "rank_min": a.rank_min,
+        "rank_max": a.rank_max,
+        "ranks": a.ranks,
+        "size": a.size,
+        "sha256": a.sha256,
+        "autov2": a.autov2,
+        "source": a.source,
+        "sources": a.provenance,
+        "tags": tags,
+    }
 
 
 def _list_cells(a: Listed, tags: list[str]) -> tuple[str, ...]:
     """The plain cells of a listing's row."""
-    return (str(a.id), a.name, a.kind, a.format, _base_cell(a), _ranks(a), size_text(a.size), a.status,
-            ", ".join(tags))
+    return (str(a.id), a.name, a.kind, a.format, _base_cell(a), _ranks(a), size_text(a.size), a.status, ", ".join(tags))
 
 
 def _marked(cells: tuple[str, ...]) -> tuple[str, ...]:
@@ -234,8 +299,9 @@ def _marked(cells: tuple[str, ...]) -> tuple[str, ...]:
 
 def _aligned(cells: Sequence[str], widths: list[int]) -> str:
     """One plain line of the listing: size right-aligned, the others left, one blank apart."""
-    return " ".join(cell.rjust(w) if i == _SIZE else cell.ljust(w)
-                    for i, (cell, w) in enumerate(zip(cells, widths))).rstrip(" ")
+    return " ".join(
+        cell.rjust(w) if i == _SIZE else cell.ljust(w) for i, (cell, w) in enumerate(zip(cells, widths))
+    ).rstrip(" ")
 
 
 def _list_table(cells: list[tuple[str, ...]], n: int, *, width: int | None = None) -> Table:
@@ -267,8 +333,9 @@ def _report_line(key: str, item: Any) -> str:
     """One item of a report list on one line: a changed file's path then the rest in brief, a
     group of identical files (or weights) joined by "=", a (path, message) pair without the path said twice."""
     if isinstance(item, dict):
-        return f"{item.get('path', '')}: " + ", ".join(f"{k} {_short(str(v), 12)}" for k, v in item.items()
-                                                       if k != "path")
+        return f"{item.get('path', '')}: " + ", ".join(
+            f"{k} {_short(str(v), 12)}" for k, v in item.items() if k != "path"
+        )
     if isinstance(item, (list, tuple)):
         if key in ("duplicates", "same_weights"):
             return " = ".join(map(str, item))
@@ -293,4 +360,3 @@ def _ref(a: ArtifactRow | None, fallback: str) -> str:
 
 def _short(text: str, width: int = 100) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-

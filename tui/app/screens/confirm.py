@@ -11,8 +11,11 @@ from textual.widgets import Button, Static
 
 class ConfirmDialog(ModalScreen[bool]):
     CSS_PATH = "confirm.tcss"
-    BINDINGS = [Binding("y", "answer(True)", "yes"), Binding("n", "answer(False)", "no"),
-                Binding("escape", "answer(False)", "no")]
+    BINDINGS = [
+        Binding("y", "answer(True)", "yes"),
+        Binding("n", "answer(False)", "no"),
+        Binding("escape", "answer(False)", "no"),
+    ]
 
     def __init__(self, question: str, *, yes: str = "Yes", no: str = "No", danger: bool = False) -> None:
         super().__init__()

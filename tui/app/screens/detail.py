@@ -134,8 +134,8 @@ class DetailScreen(Screen):
         for layer in report.layers:
             if layer.norm is not None:
                 label = chart_block(layer.canonical, layer.component)
-                squares[label] = squares.get(label, 0.0) + layer.norm ** 2
-        self.app.call_from_thread(self._norms_read, {k: v ** 0.5 for k, v in squares.items()})
+                squares[label] = squares.get(label, 0.0) + layer.norm**2
+        self.app.call_from_thread(self._norms_read, {k: v**0.5 for k, v in squares.items()})
 
     def _norms_read(self, norms: dict[str, float]) -> None:
         if self.is_attached:

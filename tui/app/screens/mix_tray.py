@@ -94,8 +94,11 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
     a LoRA, Bake a checkpoint."""
 
     CSS_PATH = "mix_tray.tcss"
-    BINDINGS = [Binding("escape", "close", "close"), Binding("delete,x", "remove", "remove", key_display="del"),
-                Binding("c", "clear", "clear")]
+    BINDINGS = [
+        Binding("escape", "close", "close"),
+        Binding("delete,x", "remove", "remove", key_display="del"),
+        Binding("c", "clear", "clear"),
+    ]
 
     def __init__(self, items: list[TrayItem], checkpoints: list[tuple[str, str, str]], outputs: Path) -> None:
         super().__init__()
@@ -109,8 +112,12 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
             yield Label("Mix tray", id="title")
             yield OptionList(id="items")
             yield Label("bake into (blank: mix the LoRAs into one LoRA)")
-            yield Select([(f"{name}  [{base}]  {path}", path) for name, path, base in self.checkpoints],
-                         prompt="no checkpoint: mix", allow_blank=True, id="base")
+            yield Select(
+                [(f"{name}  [{base}]  {path}", path) for name, path, base in self.checkpoints],
+                prompt="no checkpoint: mix",
+                allow_blank=True,
+                id="base",
+            )
             with Horizontal(id="how"):
                 yield Select(METHODS, value="concat", allow_blank=False, id="method")
                 yield Input(placeholder="rank (svd)", id="rank", disabled=True)
@@ -186,12 +193,20 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
         if op == "mix" and method == "svd":
             text = self.query_one("#rank", Input).value.strip()
             if not text.isdigit() or int(text) < 1:
-                error.update(f"the svd method needs a rank, a whole number from 1 (not {text!r})" if text
-                             else "the svd method needs a rank")
+                error.update(
+                    f"the svd method needs a rank, a whole number from 1 (not {text!r})"
+                    if text
+                    else "the svd method needs a rank"
+                )
                 return None
             rank = int(text)
-        return MixRequest(op, Path(os.path.expanduser(output)), base if op == "bake" else None,
-                          method=method if op == "mix" else "concat", rank=rank)
+        return MixRequest(
+            op,
+            Path(os.path.expanduser(output)),
+            base if op == "bake" else None,
+            method=method if op == "mix" else "concat",
+            rank=rank,
+        )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -74,10 +74,14 @@ class PublishPreview(ModalScreen[bool]):
             front, body = split_front_matter(self.card)
             with VerticalScroll(id="card"):
                 if front is not None:  # YAML as YAML: Markdown would read it as a rule and one paragraph
-                    yield Static(Syntax(f"---\n{front}\n---", "yaml", theme="ansi_dark", background_color="default"),
-                                 id="front-matter")
+                    yield Static(
+                        Syntax(f"---\n{front}\n---", "yaml", theme="ansi_dark", background_color="default"),
+                        id="front-matter",
+                    )
                 yield Markdown(body, id="markdown")
-            yield Static("\n".join(f"{f['path_in_repo']}  ({size_text(int(f['size']))})" for f in self.files), id="files")
+            yield Static(
+                "\n".join(f"{f['path_in_repo']}  ({size_text(int(f['size']))})" for f in self.files), id="files"
+            )
             with Horizontal(id="buttons"):
                 yield Button("Publish", id="publish", variant="error")
                 yield Button("Cancel", id="cancel")

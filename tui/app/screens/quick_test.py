@@ -41,12 +41,18 @@ def parse_form(values: dict[str, str], base: str | None) -> QuickTestRequest:
     canny = bool(values.get("canny"))
     if canny and not control:
         raise ValueError("canny: give a control image to run it on")
-    return QuickTestRequest(base=base, prompt=values["prompt"].strip() or None,
-                            seeds=parse_numbers(values["seeds"], int, "seeds"),
-                            scales=parse_numbers(values["scales"], float, "scales"), steps=steps,
-                            size=parse_size(values["size"], "size"), out=Path(os.path.expanduser(values["out"].strip())),
-                            weight=weight, control_image=Path(os.path.expanduser(control)) if control else None,
-                            canny=canny)
+    return QuickTestRequest(
+        base=base,
+        prompt=values["prompt"].strip() or None,
+        seeds=parse_numbers(values["seeds"], int, "seeds"),
+        scales=parse_numbers(values["scales"], float, "scales"),
+        steps=steps,
+        size=parse_size(values["size"], "size"),
+        out=Path(os.path.expanduser(values["out"].strip())),
+        weight=weight,
+        control_image=Path(os.path.expanduser(control)) if control else None,
+        canny=canny,
+    )
 
 
 class QuickTestDialog(ModalScreen[QuickTestRequest | None]):
@@ -55,8 +61,9 @@ class QuickTestDialog(ModalScreen[QuickTestRequest | None]):
     CSS_PATH = "quick_test.tcss"
     BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+r", "run", "run")]
 
-    def __init__(self, name: str, checkpoints: list[tuple[str, str, str]], *, base: str | None,
-                 values: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, checkpoints: list[tuple[str, str, str]], *, base: str | None, values: dict[str, Any]
+    ) -> None:
         super().__init__()
         self.artifact_name, self.checkpoints, self.base, self.values = name, checkpoints, base, values
         self.given: dict[str, str] = {}  #: the form's texts when Run was pressed
@@ -67,20 +74,31 @@ class QuickTestDialog(ModalScreen[QuickTestRequest | None]):
             with VerticalScroll(id="fields"):
                 yield Label("base checkpoint")
                 paths = [path for _, path, _ in self.checkpoints]
-                yield Select([(f"{name}  [{base}]  {path}", path) for name, path, base in self.checkpoints],
-                             prompt="choose a checkpoint", id="base",
-                             value=self.base if self.base in paths else Select.NULL)
-                hints = {"prompt": "prompt (blank: the adapter's trigger words)", "seeds": "seeds (rows)",
-                         "scales": "scales (columns; 0 is the base alone)", "steps": "steps",
-                         "size": "size WIDTHxHEIGHT (blank: the base's own)", "weight": "weight",
-                         "control": "control image (ControlNet; cropped to the size as A1111 does)",
-                         "out": "output folder"}
+                yield Select(
+                    [(f"{name}  [{base}]  {path}", path) for name, path, base in self.checkpoints],
+                    prompt="choose a checkpoint",
+                    id="base",
+                    value=self.base if self.base in paths else Select.NULL,
+                )
+                hints = {
+                    "prompt": "prompt (blank: the adapter's trigger words)",
+                    "seeds": "seeds (rows)",
+                    "scales": "scales (columns; 0 is the base alone)",
+                    "steps": "steps",
+                    "size": "size WIDTHxHEIGHT (blank: the base's own)",
+                    "weight": "weight",
+                    "control": "control image (ControlNet; cropped to the size as A1111 does)",
+                    "out": "output folder",
+                }
                 for key in FIELDS:
                     yield Label(hints[key])
                     yield Input(str(self.values.get(key, DEFAULTS.get(key, ""))), id=key)
                     if key == "control":
-                        yield Checkbox("canny edges of the control image first (a plain photo)",
-                                       bool(self.values.get("canny")), id="canny")
+                        yield Checkbox(
+                            "canny edges of the control image first (a plain photo)",
+                            bool(self.values.get("canny")),
+                            id="canny",
+                        )
             yield Static("", id="error")
             with Horizontal(id="buttons"):
                 yield Button("Run", id="run", variant="primary")

@@ -53,6 +53,9 @@ class SheetScreen(ModalScreen[None]):
                         yield Label(f"seed: {seed}", classes="seed")
                         for scale in scales:
                             path = at.get((seed, scale))
-                            yield HalfcellImage(path, classes="cell") if path and Path(path).is_file() else \
-                                Static("not rendered", classes="cell missing")
+                            yield (
+                                HalfcellImage(path, classes="cell")
+                                if path and Path(path).is_file()
+                                else Static("not rendered", classes="cell missing")
+                            )
             yield Label(f"{self.sheet}   (escape closes)", id="path")

@@ -34,9 +34,17 @@ class Column:
 #: Id, format and path tell apart artifacts of one name (``tiny-sd1`` as .ckpt and .safetensors).
 #: The path comes last and takes the rest of the line, cut from the left: its end tells most.
 COLUMNS: tuple[Column, ...] = (
-    Column("", "id", 5), Column("name", "name", 28), Column("kind", "kind", 10), Column("", "format", 12),
-    Column("base", "base", 7), Column("rank", "rank", 5), Column("size", "size", 8), Column("", "tags", 10),
-    Column("", "status", 7), Column("", "weight", 6), Column("", "img", 3),
+    Column("", "id", 5),
+    Column("name", "name", 28),
+    Column("kind", "kind", 10),
+    Column("", "format", 12),
+    Column("base", "base", 7),
+    Column("rank", "rank", 5),
+    Column("size", "size", 8),
+    Column("", "tags", 10),
+    Column("", "status", 7),
+    Column("", "weight", 6),
+    Column("", "img", 3),
 )
 FIXED_WIDTH = sum(c.width + 1 for c in COLUMNS)
 PATH_MIN = 16
@@ -44,8 +52,19 @@ PATH_MIN = 16
 
 def cells(row: BrowseRow) -> tuple[str, ...]:
     """The text of each fixed column for ``row``."""
-    return (str(row.id), row.name, row.kind, row.format, row.base, row.ranks, size_text(row.size), ", ".join(row.tags),
-            row.status, f"{row.weight:g}" if row.weight is not None else "", "▣" if row.previews else "")
+    return (
+        str(row.id),
+        row.name,
+        row.kind,
+        row.format,
+        row.base,
+        row.ranks,
+        size_text(row.size),
+        ", ".join(row.tags),
+        row.status,
+        f"{row.weight:g}" if row.weight is not None else "",
+        "▣" if row.previews else "",
+    )
 
 
 def fit(text: str, width: int) -> str:
@@ -54,7 +73,7 @@ def fit(text: str, width: int) -> str:
 
 def fit_left(text: str, width: int) -> str:
     """``text`` in ``width`` cells, cut at the start ("…/bases/tiny-sd1.ckpt")."""
-    return text.ljust(width) if len(text) <= width else "…" + text[len(text) - width + 1:]
+    return text.ljust(width) if len(text) <= width else "…" + text[len(text) - width + 1 :]
 
 
 def header_line() -> str:
@@ -75,9 +94,12 @@ class ArtifactTable(ScrollView, can_focus=True):
     """Rows of :class:`BrowseRow`, a cursor, and ``enter`` to open one."""
 
     BINDINGS = [
-        Binding("up", "cursor(-1)", "up", show=False), Binding("down", "cursor(1)", "down", show=False),
-        Binding("pageup", "page(-1)", show=False), Binding("pagedown", "page(1)", show=False),
-        Binding("home", "jump(0)", show=False), Binding("end", "jump(-1)", show=False),
+        Binding("up", "cursor(-1)", "up", show=False),
+        Binding("down", "cursor(1)", "down", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "jump(0)", show=False),
+        Binding("end", "jump(-1)", show=False),
         Binding("enter", "open", "open"),
     ]
     DEFAULT_CSS = """
@@ -127,7 +149,9 @@ class ArtifactTable(ScrollView, can_focus=True):
             return Strip.blank(self.size.width, self.rich_style)
         row = self.rows[index]
         text = " ".join(fit(printable(value, one_line=True), c.width) for value, c in zip(cells(row), COLUMNS))
-        text += " " + fit_left(printable(self.shown_path(row.path), one_line=True), max(PATH_MIN, self.size.width - FIXED_WIDTH))
+        text += " " + fit_left(
+            printable(self.shown_path(row.path), one_line=True), max(PATH_MIN, self.size.width - FIXED_WIDTH)
+        )
         style = self.rich_style
         if index == self.cursor:
             style = style + (Style(reverse=True) if self.has_focus else Style(bgcolor="grey23"))

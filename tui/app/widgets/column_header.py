@@ -31,7 +31,7 @@ class ColumnHeader(Static):
         for column in COLUMNS:
             if column.key == key:
                 title = f"{column.title} {arrow}"
-                line = line[:start] + title.ljust(column.width)[: column.width] + line[start + column.width:]
+                line = line[:start] + title.ljust(column.width)[: column.width] + line[start + column.width :]
             start += column.width + 1
         self.update(line)
 

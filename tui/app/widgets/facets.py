@@ -36,7 +36,8 @@ class Facet(OptionList):
         if chosen is not None and chosen not in counts:
             counts = Counter({**counts, chosen: 0})
         options = [Option(f"all ({sum(counts.values())})", id=ALL)] + [
-            Option(f"{value} ({n})", id=value) for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+            Option(f"{value} ({n})", id=value) for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
         if [str(o.prompt) for o in options] == [str(o.prompt) for o in self.options]:
             return  # unchanged (most keystrokes): keep the highlight where the user left it
         self.clear_options()

@@ -18,6 +18,5 @@ class Hashes(Section):
         for i, (label, attr) in enumerate(HASHES):
             value = getattr(a, attr)
             text.append(("\n" if i else "") + f"{label:<12}", style="bold")
-            text.append(value or ("not hashed yet" if attr == "sha256" else "—"),
-                        style="" if value else "dim")
+            text.append(value or ("not hashed yet" if attr == "sha256" else "—"), style="" if value else "dim")
         self.update(text)

@@ -24,7 +24,9 @@ class LineageView(Section):
             if params:
                 text.append(f"  ({params})", style="dim")
             for i in recipe.inputs:
-                fallback = (i.ref or "") + (" (not catalogued)" if i.ref else (i.sha256 or "")[:10] + " (not catalogued)")
+                fallback = (i.ref or "") + (
+                    " (not catalogued)" if i.ref else (i.sha256 or "")[:10] + " (not catalogued)"
+                )
                 text.append(f"\n  {'base ' if i.role == 'base' else ''}{_name(i.artifact, fallback)}")
                 text.append(f"  ×{i.weight:g}", style="bold")
         for use in lineage.used_in:

@@ -30,18 +30,34 @@ class Metadata(Section):
         if a.error:
             status.append(printable(f": {a.error}"))
         layers = details.layers
-        ranks = "" if a.rank_min is None else (str(a.rank_min) if a.rank_min == a.rank_max
-                                               else f"{a.rank_min}–{a.rank_max}")
+        ranks = (
+            ""
+            if a.rank_min is None
+            else (str(a.rank_min) if a.rank_min == a.rank_max else f"{a.rank_min}–{a.rank_max}")
+        )
         fields = [
-            ("id", str(a.id)), ("name", a.name), ("path", path), ("kind", f"{a.kind} ({a.format})"), ("base", base),
+            ("id", str(a.id)),
+            ("name", a.name),
+            ("path", path),
+            ("kind", f"{a.kind} ({a.format})"),
+            ("base", base),
             ("evidence", "\n".join(a.base_evidence)),
             ("claims", ", ".join(f"{k}={v}" for k, v in a.base_claims.items())),
-            ("status", status), ("size", size_text(a.size)), ("dtype", a.dtype or ""), ("ranks", ranks),
+            ("status", status),
+            ("size", size_text(a.size)),
+            ("dtype", a.dtype or ""),
+            ("ranks", ranks),
             ("algorithms", ", ".join(a.algorithms)),
-            ("layers", f"{layers.layers} (" + ", ".join(f"{k} {v}" for k, v in layers.by_component.items()) + ")"
-             if layers.layers else ""),
-            ("safety", a.safety if a.safety != "safetensors" else ""), ("tags", ", ".join(details.tags)),
-            ("source", ", ".join(a.provenance)), ("notes", a.notes),
+            (
+                "layers",
+                f"{layers.layers} (" + ", ".join(f"{k} {v}" for k, v in layers.by_component.items()) + ")"
+                if layers.layers
+                else "",
+            ),
+            ("safety", a.safety if a.safety != "safetensors" else ""),
+            ("tags", ", ".join(details.tags)),
+            ("source", ", ".join(a.provenance)),
+            ("notes", a.notes),
             ("weight", f"{a.preferred_weight:g}" if a.preferred_weight is not None else ""),
             ("rating", "★" * a.rating + f" ({a.rating})" if a.rating else ""),
             ("activation", a.activation_text or ""),

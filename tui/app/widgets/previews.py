@@ -26,8 +26,9 @@ THUMBNAIL = (96, 96)  # pixels: more than the cells can show, so the renderer's 
 
 
 def caption(preview, shown_path: str) -> Text:
-    how = ", ".join(f"{name} {value:g}" for name, value in (("scale", preview.scale), ("seed", preview.seed))
-                    if value is not None)
+    how = ", ".join(
+        f"{name} {value:g}" for name, value in (("scale", preview.scale), ("seed", preview.seed)) if value is not None
+    )
     text = Text(how or printable(Path(shown_path).name, one_line=True), style="bold")
     if weights := applied(preview):  # which adapters made it, at which weights: not only this one
         text.append(f"\n{printable(weights)}", style="")

@@ -27,5 +27,7 @@ class TrainingMetadata(Section):
         grid.add_column(overflow="fold")
         for key, value in items:
             value = printable(str(value))
-            grid.add_row(Text(printable(key, one_line=True)), Text(value if len(value) <= WIDTH else value[: WIDTH - 1] + "…"))
+            grid.add_row(
+                Text(printable(key, one_line=True)), Text(value if len(value) <= WIDTH else value[: WIDTH - 1] + "…")
+            )
         self.update(grid)

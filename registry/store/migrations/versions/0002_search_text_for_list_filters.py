@@ -33,8 +33,10 @@ def upgrade() -> None:
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT id, name, trigger_words, training_metadata FROM artifact")).fetchall()
     for row in rows:
-        conn.execute(sa.text("UPDATE artifact SET search_text = :t WHERE id = :i"),
-                     {"t": _text(row[1], row[2], row[3]), "i": row[0]})
+        conn.execute(
+            sa.text("UPDATE artifact SET search_text = :t WHERE id = :i"),
+            {"t": _text(row[1], row[2], row[3]), "i": row[0]},
+        )
 
 
 def downgrade() -> None:

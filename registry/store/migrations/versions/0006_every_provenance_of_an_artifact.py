@@ -22,8 +22,9 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("artifact", schema=None) as batch_op:
         batch_op.add_column(sa.Column("sources", sa.JSON(), nullable=True))
-    artifact = sa.table("artifact", sa.column("id", sa.Integer), sa.column("source", sa.String),
-                        sa.column("sources", sa.JSON))
+    artifact = sa.table(
+        "artifact", sa.column("id", sa.Integer), sa.column("source", sa.String), sa.column("sources", sa.JSON)
+    )
     conn = op.get_bind()
     pulled = conn.execute(sa.select(artifact.c.id, artifact.c.source).where(artifact.c.source != "local")).all()
     for row_id, source in pulled:
