@@ -2,13 +2,14 @@
 
 The public Python API for scripts::
 
-    from loradex.adapters import probe, inspect, convert
+    from loradex.adapters import probe, inspect, convert, mix, bake, run, load_recipe
 
 Names are imported on first use (PEP 562), so that ``from loradex.adapters import probe``
 or importing :mod:`.errors` does not load convert and inspection, which need torch.
 
 Floors, each importing only the ones below it: the modules here (:mod:`.errors`, :mod:`.words`,
-:mod:`.progress`, :mod:`.lazy`, :mod:`.libraries`) < :mod:`.io` (reading and writing files) <
+:mod:`.progress`, :mod:`.lazy`, :mod:`.libraries`, :mod:`.vocabulary`) < :mod:`.interrupts` (the
+Ctrl-C policy) < :mod:`.io` (reading and writing files) <
 :mod:`.model` (knowing files) < :mod:`.ops` (LoRA math, the operations) < :mod:`.generate`
 (quick-test) < :mod:`.zoo` (the tiny test models).
 """
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from loradex.adapters.ops.mix import mix, resize
     from loradex.adapters.ops.rebuild import rebuild
     from loradex.adapters.ops.recipe import Recipe
+    from loradex.adapters.ops.recipe_sources import load_recipe, read_recipe
     from loradex.adapters.ops.runner import run
 
     from .errors import (
@@ -69,6 +71,8 @@ _SOURCES = {
     "extract": ".ops.extract",
     "rebuild": ".ops.rebuild",
     "Recipe": ".ops.recipe",
+    "load_recipe": ".ops.recipe_sources",
+    "read_recipe": ".ops.recipe_sources",
     "run": ".ops.runner",
 }
 
@@ -93,8 +97,10 @@ __all__ = [
     "extract",
     "inspect",
     "layer_map",
+    "load_recipe",
     "mix",
     "probe",
+    "read_recipe",
     "rebuild",
     "resize",
     "run",

@@ -1,5 +1,5 @@
 """The words loradex's data is made of, as ``StrEnum``s: what kind of file, for which base family,
-how it was read, what state a catalogued row is in, which operation, which storage dtype.
+how it was read, what state a catalogued row is in, which storage dtype.
 
 One home for each list of allowed values: the CLI's choices, the catalog's columns, the TUI's
 filters and the recipes' checks all take them from here. A member *is* its string (``Kind.LORA ==
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Dtype", "Family", "Kind", "Op", "Safety", "Status", "TargetFormat"]
+__all__ = ["Dtype", "Family", "Kind", "Safety", "Status", "TargetFormat"]
 
 
 class Kind(StrEnum):
@@ -52,16 +52,6 @@ class Status(StrEnum):
     OK = "ok"
     ERROR = "error"
     MISSING = "missing"
-
-
-class Op(StrEnum):
-    """The operations a recipe runs."""
-
-    MIX = "mix"
-    RESIZE = "resize"
-    BAKE = "bake"
-    EXTRACT = "extract"
-    CONVERT = "convert"
 
 
 class TargetFormat(StrEnum):

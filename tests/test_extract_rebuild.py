@@ -13,7 +13,7 @@ from loradex.adapters.ops.extract import extract
 from loradex.adapters.ops.lowrank import truncated_svd
 from loradex.adapters.ops.mix import mix, resize
 from loradex.adapters.ops.rebuild import rebuild
-from loradex.adapters.ops.recipe import read_recipe
+from loradex.adapters.ops.recipe_sources import read_recipe
 
 
 def test_extract_recovers_the_lora_that_was_baked_in(zoo, tmp_path):

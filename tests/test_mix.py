@@ -16,7 +16,8 @@ from loradex.adapters import IncompatibleError, UnsupportedError, probe
 from loradex.adapters.model.checkpoint import LayerWeights
 from loradex.adapters.ops.bake import bake
 from loradex.adapters.ops.mix import mix, resize
-from loradex.adapters.ops.recipe import parse_weighted, read_recipe
+from loradex.adapters.ops.options import parse_weighted
+from loradex.adapters.ops.recipe_sources import read_recipe
 
 
 def _weighted_sum(parts: list[tuple[object, float]]) -> dict[str, torch.Tensor]:

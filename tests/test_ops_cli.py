@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from sqlmodel import select
 
 from loradex.adapters import probe
-from loradex.adapters.ops.recipe import load, read_recipe
+from loradex.adapters.ops.recipe_sources import load_recipe, read_recipe
 from loradex.registry.services import runner
 from loradex.registry.store.db import default_catalog_path, open_catalog
 from loradex.registry.store.db import session as open_session
@@ -268,7 +268,7 @@ def test_any_operation_command_runs_a_recipe_file_of_any_op_alone(files, tmp_pat
     assert cli_json("bake", path)["op"] == "mix" and probe(tmp_path / "o.safetensors").kind == "lora"
     one_error_line(cli("mix", path, "-o", tmp_path / "x.safetensors"), "-o", "recipe file", code=2)
     one_error_line(cli("mix", tmp_path / "absent.toml"), "absent.toml", "does not exist")
-    assert load(path).output == tmp_path / "o.safetensors"
+    assert load_recipe(path).output == tmp_path / "o.safetensors"
 
 
 def test_mix_and_resize_recipe_files_take_paths_relative_to_their_folder(files, tmp_path):
@@ -308,7 +308,7 @@ weight = -0.3
     assert data["output"] == str(folder / "r.safetensors") and data["retained_energy"]["layers"] > 0
     assert read_recipe(folder / "r.safetensors").params["dynamic"] == ["sv_ratio", 4.0]
 
-    recipe = load(
+    recipe = load_recipe(
         _write(folder / "extract.toml", 'op = "extract"\nbase = "b"\ntuned = "t"\nrank = 8\noutput = "x.safetensors"\n')
     )
     assert (recipe.base.ref, recipe.loras[0].ref, recipe.params["rank"], recipe.output) == (

@@ -14,7 +14,7 @@ from ops_cli import cli, cli_json, one_error_line  # tests/ is on sys.path under
 from sqlmodel import select
 
 from loradex.adapters import probe
-from loradex.adapters.ops.recipe import read_recipe
+from loradex.adapters.ops.recipe_sources import read_recipe
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, ScanRoot
@@ -150,7 +150,7 @@ def test_ctrl_c_before_the_output_is_renamed_says_nothing_was_written(files, tmp
     out = tmp_path / "baked.safetensors"
     result = cli("bake", "--base", files["base"], f"{files['lora']}:0.5", "-o", out)
     assert result.exit_code == 130 and not out.exists()
-    assert result.stderr.strip() == f"interrupted; nothing was written ({out} is as it was)"
+    assert result.stderr.strip() == f"interrupted: nothing was written ({out} is as it was)"
 
 
 def test_ctrl_c_while_the_cli_is_still_importing_exits_130_with_one_line(tmp_path):

@@ -16,7 +16,7 @@ from textual.widgets import Input, Label, Markdown, Select, Static
 from textual_image.widget import HalfcellImage
 from tui_catalog import example_catalog
 
-from loradex.adapters.ops.recipe import read_recipe
+from loradex.adapters.ops.recipe_sources import read_recipe
 from loradex.registry.queries import orm
 from loradex.registry.services import edits
 from loradex.registry.services.scan import scan

@@ -9,17 +9,16 @@ import pytest
 from ops_cli import scanned
 
 from loradex.adapters.model.artifact import FAMILIES, KINDS
-from loradex.adapters.ops.options import DTYPES, FORMATS, OPS
-from loradex.adapters.vocabulary import Dtype, Family, Kind, Op, Safety, Status, TargetFormat
+from loradex.adapters.ops.options import DTYPES, FORMATS
+from loradex.adapters.vocabulary import Dtype, Family, Kind, Safety, Status, TargetFormat
 from loradex.registry.queries.table import STATUSES
 
 
 def test_the_option_tables_are_the_vocabulary():
-    assert (KINDS, FAMILIES, STATUSES, OPS, FORMATS, tuple(DTYPES)) == (
+    assert (KINDS, FAMILIES, STATUSES, FORMATS, tuple(DTYPES)) == (
         tuple(Kind),
         tuple(Family),
         tuple(Status),
-        tuple(Op),
         tuple(TargetFormat),
         tuple(Dtype),
     )

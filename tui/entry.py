@@ -1,9 +1,11 @@
 """The ``loradex`` console script: a Ctrl-C while the CLI's modules are still importing exits
-130 with one line, not a traceback (the commands themselves handle it once they run)."""
+with one line, not a traceback (the commands themselves handle it once they run)."""
 
 from __future__ import annotations
 
 import sys
+
+from loradex.adapters.interrupts import EXIT_CODE  # cheap: signal, threading and the error classes
 
 
 def main() -> None:
@@ -11,5 +13,5 @@ def main() -> None:
         from loradex.tui.cli import main as run
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(EXIT_CODE)
     run()

@@ -41,7 +41,8 @@ from loradex.adapters.words import article
 
 from .factors import dora_delta, layer_factors, open_factors, storage_dtype
 from .options import DTYPES
-from .recipe import METADATA_KEY, Recipe, RecipeInput, _version
+from .recipe import METADATA_KEY, Recipe
+from .recipe_sources import stamp
 
 _FLOAT_CODES = {"F16", "BF16", "F32"}
 #: Patched tensors that may wait for the writer thread while the next ones are computed.
@@ -155,16 +156,11 @@ def bake(
             sources = [opened.enter_context(open_factors(info)) for info in infos]
             files = sorted({t.file for t in targets.values()}) if base.is_dir() else [base]
             _check_space(out, files, dtype)
-            inputs = [RecipeInput(str(Path(p)), sha256_file(Path(p)), float(w)) for p, w in loras]
+            known = {str(Path(p)): sha256_file(p) for p, _ in loras}
             waited = time.perf_counter()
-            base_sha256 = base_hash.result()
+            known[str(base)] = base_hash.result()
             report.timings["base_hash_wait"] = time.perf_counter() - waited
-        recipe = Recipe(
-            "bake",
-            {"dtype": dtype, "allow_partial": allow_partial},
-            [RecipeInput(str(base), base_sha256, 1.0, "base"), *inputs],
-            _version(),
-        )
+        recipe = stamp("bake", loras, {"dtype": dtype, "allow_partial": allow_partial}, base=base, known=known)
         protect = [base, *files, *(info.path for info in infos)]
         streaming = time.perf_counter()
         weights = [w for _, w in loras]

@@ -28,7 +28,8 @@ from loradex.adapters.words import article, count
 from .factors import LoraLayer, layer_factors, layer_tensors, open_factors, save_kohya
 from .lowrank import lowrank_svd, retained_energy, split_svd
 from .options import FORMATS
-from .recipe import METADATA_KEY, Recipe
+from .recipe import METADATA_KEY
+from .recipe_sources import stamp
 
 
 @dataclass
@@ -89,7 +90,7 @@ def convert(path: str | Path, to: str, out: str | Path, *, rank: int | None = No
             f"converted {algos} to rank-{rank} LoRA by truncated SVD; "
             f"lowest retained energy {min(energy.values(), default=1):.4f}"
         )
-    recipe = Recipe.for_files("convert", [(path, 1.0)], {"to": to, "rank": rank})
+    recipe = stamp("convert", [(path, 1.0)], {"to": to, "rank": rank})
     report.recipe = recipe.to_dict()
     metadata = {**info.metadata, "loradex.converted_from": info.format, METADATA_KEY: recipe.to_json()}
     if to == "peft":

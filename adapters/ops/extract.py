@@ -20,7 +20,8 @@ from loradex.adapters.progress import Progress, ProgressEvent
 
 from .factors import LoraLayer, save_kohya, storage_dtype
 from .lowrank import retained_energy, split_svd, truncated_svd
-from .recipe import Recipe
+from .recipe import METADATA_KEY
+from .recipe_sources import stamp
 
 
 @dataclass
@@ -96,15 +97,13 @@ def extract(
             f"{min_change:g} of its norm); there is nothing to extract",
             path=tuned,
         )
-    recipe = Recipe.for_files(
-        "extract", [(tuned, 1.0)], {"rank": rank, "dtype": dtype, "min_change": min_change}, base=base
-    )
+    recipe = stamp("extract", [(tuned, 1.0)], {"rank": rank, "dtype": dtype, "min_change": min_change}, base=base)
     report.hashes = save_kohya(
         out,
         layers,
         base=infos[0].base,
         dtype=storage_dtype(dtype),
-        metadata={"loradex.recipe": recipe.to_json()},
+        metadata={METADATA_KEY: recipe.to_json()},
         protect=[base, tuned],
     )
     return report

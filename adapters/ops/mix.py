@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -35,7 +36,7 @@ from loradex.adapters.words import article, count
 
 from .factors import LoraLayer, block_of, layer_factors, open_factors, save_kohya
 from .lowrank import lowrank_svd, retained_energy, split_svd
-from .recipe import Recipe
+from .recipe_sources import stamp
 
 RankRule = Callable[[torch.Tensor], int]
 _BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
@@ -92,8 +93,7 @@ def mix(
     rank_rule: RankRule | None = None,
     block_weights: dict[str, float] | None = None,
     base: str | Path | None = None,
-    op: str = "mix",
-    extra_params: dict | None = None,
+    recorded: tuple[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
 ) -> MixReport:
     """Write Σ wᵢ·ΔWᵢ of the input LoRAs as one kohya-format LoRA.
@@ -108,7 +108,9 @@ def mix(
             or an exact label such as ``IN04`` / ``TE.03``), like LoRA Block Weight.
         base: the checkpoint DoRA inputs were trained on (their delta depends on its weights);
             recorded in the recipe. Use ``svd`` with a rank to keep DoRA deltas small.
-        progress: called with a :class:`ProgressEvent` (phase: ``op``) per layer.
+        recorded: the op and parameters the output's recipe records (default: this mix's
+            ``method``, ``rank`` and ``block_weights``; resize records its own).
+        progress: called with a :class:`ProgressEvent` (phase: the recorded op) per layer.
 
     Returns:
         A :class:`MixReport`.
@@ -118,6 +120,7 @@ def mix(
         UnsupportedError: DoRA inputs without ``base``, or ``svd`` without a rank.
     """
     out = Path(out)
+    op, params = recorded or ("mix", {"method": method, "rank": rank, "block_weights": block_weights or {}})
     if method not in ("concat", "svd"):
         raise UnsupportedError(f"unknown mix method {method!r}; choose concat or svd")
     if method == "svd" and rank is None and rank_rule is None:
@@ -155,12 +158,7 @@ def mix(
             b, a = split_svd(u, s, vh, r)
         layers.append(LoraLayer(canonical, b, a, shapes[canonical][0]))
         report.ranks.append(a.shape[0])
-    recipe = Recipe.for_files(
-        op,
-        [(info.path, w) for info, (_, w) in zip(infos, inputs)],
-        {"method": method, "rank": rank, "block_weights": block_weights or {}, **(extra_params or {})},
-        base=base,
-    )
+    recipe = stamp(op, [(info.path, w) for info, (_, w) in zip(infos, inputs, strict=True)], params, base=base)
     report.recipe = recipe.to_dict()
     metadata = {
         "ss_base_model_version": _BASE_VERSION.get(family, family),
@@ -263,8 +261,11 @@ def resize(
     (the result is a plain LoRA).
 
     Raises:
-        UnsupportedError: ``rank`` above the rank of every layer of a plain LoRA (SVD cannot add rank).
+        UnsupportedError: not exactly one of ``rank`` and ``dynamic``, or ``rank`` above the rank
+            of every layer of a plain LoRA (SVD cannot add rank).
     """
+    if (rank is None) == (dynamic is None):
+        raise UnsupportedError("resize needs exactly one of rank and dynamic")
     if rank is not None:
         info = probe(path)
         if info.ranks and rank > info.ranks[-1] and set(info.algorithms) <= _EXACT_RANK:
@@ -281,7 +282,6 @@ def resize(
         rank=rank,
         rank_rule=rule,
         base=base,
-        op="resize",
-        extra_params={"dynamic": list(dynamic) if dynamic else None},
+        recorded=("resize", {"rank": rank, "dynamic": dynamic}),
         progress=progress,
     )

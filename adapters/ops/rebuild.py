@@ -19,7 +19,8 @@ from loradex.adapters.io.atomic import scratch_dir
 from loradex.adapters.io.hashing import sha256_file, sha256_with_metadata
 from loradex.adapters.io.reader import SafetensorsFile
 
-from .recipe import METADATA_KEY, Recipe, RecipeInput, read_recipe
+from .recipe import METADATA_KEY, RecipeInput
+from .recipe_sources import embedded, read_recipe
 from .runner import run
 
 #: sha256 → a file with that content now (e.g. found in the catalog), or None.
@@ -63,7 +64,7 @@ def _identity(path: Path, recorded: dict[str, str]) -> str:
         metadata = dict(sf.metadata)
     if METADATA_KEY not in metadata:
         return sha256_file(path)
-    recipe = Recipe.from_json(metadata[METADATA_KEY], path=path)
+    recipe = embedded(metadata[METADATA_KEY], path=path)
     for item in recipe.inputs:
         item.ref = recorded.get(item.ref, item.ref)
     metadata[METADATA_KEY] = recipe.to_json()

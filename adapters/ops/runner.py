@@ -1,8 +1,9 @@
-"""The one runner of recipes: check a recipe, resolve its inputs, run its operation.
+"""The one runner of recipes: resolve a recipe's inputs, look its operation up, run it.
 
 ``loradex OP recipe.toml``, ``rebuild`` and scripts all go through :func:`run`; the catalog only
-lends a ``resolve`` that understands catalog references. The operations need torch: :func:`run`
-imports them once a bake's base has started hashing, so that the hash hides behind the import.
+lends a ``resolve`` that understands catalog references. The operations need torch: each verb
+imports its code only when it runs, after a bake's base has started hashing, so that the hash
+hides behind the import.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from loradex.adapters.errors import ArtifactNotFoundError, LoradexError
 from loradex.adapters.io.hashing import prefetch_sha256
 from loradex.adapters.progress import Progress
 
-from .recipe import Recipe, RecipeInput, read_recipe
+from .recipe import Recipe, RecipeInput
+from .recipe_sources import read_recipe
+from .registry import Inputs, lookup
 
 #: An input as given → the file it means (a catalog lookup, a moved copy found by sha256 …).
 Resolve = Callable[[RecipeInput], Path]
@@ -62,8 +65,7 @@ def run(
     progress: Progress | None = None,
     hashes: bool = False,
 ) -> RunResult:
-    """Check ``recipe``, resolve its inputs, and run its operation into ``out`` (default:
-    ``recipe.output``).
+    """Resolve ``recipe``'s inputs and run its operation into ``out`` (default: ``recipe.output``).
 
     Args:
         resolve: turns each input's reference into a file (default :func:`files_only`).
@@ -72,61 +74,18 @@ def run(
             writing, the smaller outputs of the other ops always are).
 
     Raises:
-        LoradexError: a check fails, an input cannot be resolved, or the operation refuses.
+        LoradexError: an input cannot be resolved, or the operation refuses.
     """
-    recipe.check()
     target = Path(out) if out is not None else recipe.output
     if target is None:
         raise LoradexError(f"the {recipe.op} recipe names no output")
     resolve = resolve or files_only(recipe)
     inputs = [(item, resolve(item)) for item in recipe.inputs]
     base = next((path for item, path in inputs if item.role == "base"), None)
-    if recipe.op == "bake" and base is not None and base.is_file():
-        prefetch_sha256(base)  # a multi-GB hash the bake needs first, hidden behind importing torch
-    from .bake import bake
-    from .convert import convert
-    from .extract import extract
-    from .mix import mix, resize
-
-    pairs = [(path, item.weight) for item, path in inputs if item.role != "base"]
+    if recipe.hashes_base_first and base is not None and base.is_file():
+        prefetch_sha256(base)  # a multi-GB hash the op needs first, hidden behind importing torch
     if recipe.source is not None:
         target.parent.mkdir(parents=True, exist_ok=True)  # a recipe file declares its output layout
-    p = recipe.params
-    if recipe.op == "mix":
-        report = mix(
-            pairs,
-            target,
-            method=p.get("method", "concat"),
-            rank=p.get("rank"),
-            block_weights=p.get("block_weights") or None,
-            base=base,
-            progress=progress,
-        )
-    elif recipe.op == "resize":
-        dynamic = tuple(p["dynamic"]) if p.get("dynamic") else None
-        report = resize(
-            pairs[0][0], target, rank=None if dynamic else p.get("rank"), dynamic=dynamic, base=base, progress=progress
-        )
-    elif recipe.op == "bake":
-        report = bake(
-            base,
-            pairs,
-            target,
-            dtype=p.get("dtype"),
-            allow_partial=p.get("allow_partial", False),
-            progress=progress,
-            hashes=hashes,
-        )
-    elif recipe.op == "convert":
-        report = convert(pairs[0][0], p["to"], target, rank=p.get("rank"))
-    else:
-        report = extract(
-            base,
-            pairs[0][0],
-            target,
-            rank=p["rank"],
-            dtype=p.get("dtype") or "fp16",
-            min_change=p.get("min_change", 1e-6),
-            progress=progress,
-        )
+    weighted = [(path, item.weight) for item, path in inputs if item.role != "base"]
+    report = lookup(recipe.op).run(recipe, Inputs(base, weighted), target, progress=progress, hashes=hashes)
     return RunResult(target, report, inputs, read_recipe(target))

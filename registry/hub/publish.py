@@ -142,14 +142,14 @@ def _previews(session: Any, artifact: Artifact) -> list[Preview]:
 
 
 def _recipe_of(artifact: Artifact, folder: Path) -> tuple[Any, StagedFile | None]:
-    from loradex.adapters.ops.recipe import RecipeInput, read_recipe
+    from loradex.adapters.ops.recipe_sources import read_recipe
 
     try:
         recipe = read_recipe(artifact.path)
     except (LoradexError, OSError):
         return None, None
     # Inputs by file name: the local folders they came from are nobody's business on the Hub.
-    recipe.inputs = [RecipeInput(Path(i.ref).name, i.sha256, i.weight, i.role) for i in recipe.inputs]
+    recipe.inputs = [i.model_copy(update={"ref": Path(i.ref).name}) for i in recipe.inputs]
     target = folder / "recipe.toml"
     target.write_text(recipe.to_toml(), encoding="utf-8")
     return recipe, StagedFile("recipe.toml", target)

@@ -11,11 +11,7 @@ Nothing here prints; progress goes through a callback.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +20,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
+import loradex.adapters.interrupts as interrupts
 from loradex.adapters.errors import InterruptedAfterWrite, LoradexError
 from loradex.adapters.io.hashing import FileHashes
 from loradex.adapters.ops.rebuild import Locate
 from loradex.adapters.ops.recipe import Recipe as AdapterRecipe
 from loradex.adapters.ops.recipe import RecipeInput as AdapterInput
-from loradex.adapters.ops.recipe import load, read_recipe
+from loradex.adapters.ops.recipe_sources import load_recipe, read_recipe
 from loradex.adapters.ops.runner import run
 from loradex.adapters.progress import Progress
 from loradex.registry.errors import CatalogError, InputUnavailableError
@@ -160,7 +157,7 @@ def record_output(
     Args:
         engine: the catalog.
         out: the output file or folder.
-        recipe: the recipe embedded in the output (:func:`loradex.adapters.ops.recipe.read_recipe`).
+        recipe: the recipe embedded in the output (:func:`loradex.adapters.ops.recipe_sources.read_recipe`).
         hashes: the output's hashes when the operation computed them while writing (then the
             output is not read a second time).
 
@@ -232,21 +229,15 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
 
     start = time.perf_counter()
     target = recipe.output
-    before = _stamp(target)
-    try:
+
+    def record_it() -> str:  # Ctrl-C after the rename: the output is complete; record it first
+        if engine is None or target is None:
+            return ""
+        record_output(engine, target, read_recipe(target))
+        return " and recorded in the catalog"
+
+    with interrupts.writing(target, then=record_it):
         result = run(recipe, resolve=resolve, progress=progress, hashes=engine is not None)
-    except KeyboardInterrupt:
-        if target is None or _stamp(target) == before:
-            raise  # the output was never renamed into place: nothing was written
-        # Ctrl-C after the rename: the new output is complete; say so, and record it first.
-        recorded = ""
-        if engine is not None:
-            with interrupts_held():
-                record_output(engine, target, read_recipe(target))
-            recorded = " and recorded in the catalog"
-        raise InterruptedAfterWrite(
-            f"the output is complete{recorded} (the interrupt came after it was written)", path=target
-        ) from None
     inputs = [
         {"ref": item.ref, "path": str(path), "weight": item.weight, "role": item.role} for item, path in result.inputs
     ]
@@ -255,7 +246,7 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
     if engine is not None:
         start = time.perf_counter()
         try:
-            with interrupts_held() as interrupted:  # the file on disk and the catalog agree, even on Ctrl-C
+            with interrupts.held() as interrupted:  # the file on disk and the catalog agree, even on Ctrl-C
                 artifact = record_output(engine, result.output, result.recipe, hashes=result.report.hashes)
         except SQLAlchemyError as exc:  # a locked or unreachable catalog: the output itself is fine
             raise CatalogError(
@@ -272,34 +263,8 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
     return outcome
 
 
-def _stamp(path: Path | None) -> tuple[int, int, int] | None:
-    """What identifies the file at ``path`` now (an atomic rename changes the inode)."""
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
-
-
-@contextmanager
-def interrupts_held() -> Iterator[list[int]]:
-    """Hold Ctrl-C while the block runs; the list it yields holds the signals that came (main
-    thread only: elsewhere Python delivers no signals, and the list stays empty)."""
-    caught: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield caught
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def run_recipe_file(
     path: str | os.PathLike[str], *, engine: Engine | None = None, progress: Progress | None = None
 ) -> OpResult:
-    """Load a TOML recipe file (:func:`loradex.adapters.ops.recipe.load`) and :func:`run_recipe` it."""
-    return run_recipe(load(path), engine=engine, progress=progress)
+    """Load a TOML recipe file (:func:`loradex.adapters.ops.recipe_sources.load_recipe`) and :func:`run_recipe` it."""
+    return run_recipe(load_recipe(path), engine=engine, progress=progress)

@@ -163,11 +163,11 @@ def operation(
     """Mix ``inputs`` into ``output`` (op ``mix``: ``method`` concat, exact, or svd to ``rank``) or
     bake them into ``base`` (op ``bake``); the output is recorded in the catalog with its recipe.
     Returns the ``OpResult``."""
-    from loradex.adapters.ops.recipe import Recipe
+    from loradex.adapters.ops.recipe_sources import given
     from loradex.registry.services.runner import run_recipe
 
     params: dict[str, Any] = {"method": method, "rank": rank} if op == "mix" else {"allow_partial": False}
-    recipe = Recipe.given(
+    recipe = given(
         op,
         [(ref, float(weight)) for ref, weight in inputs],
         base=base,

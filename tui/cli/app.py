@@ -13,9 +13,10 @@ import typer
 from typer.core import TyperGroup
 
 from loradex.adapters.errors import InterruptedAfterWrite, LoradexError
+from loradex.adapters.interrupts import EXIT_CODE as INTERRUPTED
 from loradex.adapters.words import printable
 
-from .options import INTERRUPTED, CatalogOpt, Options
+from .options import CatalogOpt, Options
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,14 @@ scores a scale sweep with CLIP. Both need torch and diffusers, imported when the
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+import loradex.adapters.interrupts as interrupts
 from loradex.adapters.errors import ArtifactNotFoundError
 from loradex.adapters.generate.grid_options import parse_numbers, parse_size
 from loradex.adapters.generate.samplers import SAMPLERS
@@ -21,7 +19,7 @@ from loradex.adapters.words import count
 
 from ..output import Sink
 from .operations import OPS_CONTEXT, weighted_refs
-from .options import INTERRUPTED, JsonOpt, commands, input_path, optional_engine
+from .options import JsonOpt, commands, input_path, optional_engine
 
 group = commands()
 
@@ -111,21 +109,8 @@ def _base(ctx: typer.Context, ref: str) -> str:
     return str(input_path(ctx, ref))
 
 
-@contextmanager
-def _stop_on_first_ctrl_c() -> Iterator[threading.Event]:
-    """The first Ctrl-C asks the render to stop after the current step; a second one interrupts."""
-    stop = threading.Event()
-
-    def first(signum: int, frame: Any) -> None:
-        stop.set()
-        print("stopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)
-        signal.signal(signal.SIGINT, previous)
-
-    previous = signal.signal(signal.SIGINT, first)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def _say_stopping() -> None:
+    print("stopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)
 
 
 def _axes(seeds: list, scales: list) -> str:
@@ -257,7 +242,7 @@ def try_cmd(
         )
         axes = _axes(seed_list, scale_list)
         bench = _workbench(base_ref, device, dtype, offload, config, patch)
-        with _stop_on_first_ctrl_c() as stop, sink.progress("try") as progress:
+        with interrupts.stop_requested(_say_stopping) as stop, sink.progress("try") as progress:
             grid = bench.render(
                 paths,
                 prompt=prompt,
@@ -283,13 +268,12 @@ def try_cmd(
         recorded = None
         if engine is not None:
             from loradex.registry.services.previews import record_previews
-            from loradex.registry.services.runner import interrupts_held
 
-            with interrupts_held():
+            with interrupts.held():
                 recorded = record_previews(engine, grid.images, base_family=bench.base.family)
     sink.quick_test(grid, recorded)
     if grid.interrupted:
-        raise typer.Exit(INTERRUPTED)
+        raise typer.Exit(interrupts.EXIT_CODE)
 
 
 @group.command("eval", context_settings=OPS_CONTEXT)
@@ -360,7 +344,7 @@ def eval_cmd(
         tagged_loras(split_lora_tags(line)[1], None)
     preflight(base_ref, [(path, weight)], config=config, size=render_size, out=out, negative=negative)
     bench = _workbench(base_ref, device, dtype, False, config, False)
-    with _stop_on_first_ctrl_c() as stop, sink.progress("eval") as progress:
+    with interrupts.stop_requested(_say_stopping) as stop, sink.progress("eval") as progress:
         result = evaluate(
             bench,
             [(path, weight)],
@@ -381,4 +365,4 @@ def eval_cmd(
         )
     sink.evaluation(result)
     if result.interrupted:
-        raise typer.Exit(INTERRUPTED)
+        raise typer.Exit(interrupts.EXIT_CODE)

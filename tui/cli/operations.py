@@ -8,7 +8,6 @@ The operations need torch, so the recipe runner imports them only when a command
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -18,15 +17,14 @@ import typer
 
 from loradex.adapters.errors import LoradexError
 from loradex.adapters.ops import options
-from loradex.adapters.words import printable
 
 from ..output import Sink
-from .options import INTERRUPTED, JsonOpt, choice, commands, optional_engine
+from .options import JsonOpt, choice, commands, optional_engine
 
 group = commands()
 
 if TYPE_CHECKING:
-    import loradex.adapters.ops.recipe as recipes
+    from loradex.adapters.ops.recipe import Recipe
     from loradex.registry.services.runner import OpResult
 
 OutOpt = Annotated[Path | None, typer.Option("-o", "--out", help="Output file.", show_default=False)]
@@ -56,16 +54,16 @@ def weighted_refs(values: list[str]) -> list[tuple[str, float]]:
             except ValueError:
                 raise typer.BadParameter(f"no such option {value}") from None
             raise typer.BadParameter(f"{value!r}: a weight goes after its input, as REF:{value}")
-        pairs.append(_parsed(_recipes().parse_weighted, value, "REF[:WEIGHT]"))
+        pairs.append(_parsed(options.parse_weighted, value, "REF[:WEIGHT]"))
     return pairs
 
 
 def _recipes() -> ModuleType:
-    """The recipe module, loaded by the commands that build a recipe (with the readers it brings,
-    ~0.1 s that ``--help`` and the catalog commands do not pay)."""
-    import loradex.adapters.ops.recipe as recipes
+    """Where recipes come from, loaded by the commands that build one (with pydantic and the
+    readers it brings, time that ``--help`` and the catalog commands do not pay)."""
+    import loradex.adapters.ops.recipe_sources as sources
 
-    return recipes
+    return sources
 
 
 def _recipe_file(values: list[str] | None) -> Path | None:
@@ -82,12 +80,12 @@ def recipe_of(
     base: str | None = None,
     tuned: str | None = None,
     **params: Any,
-) -> recipes.Recipe:
+) -> Recipe:
     """The recipe of an operation given by options (references resolved when it runs)."""
-    return _recipes().Recipe.given(op, inputs or [], base=base, tuned=tuned, output=_output(out), **params)
+    return _recipes().given(op, inputs or [], base=base, tuned=tuned, output=_output(out), **params)
 
 
-def _from_file(path: Path, **given: Any) -> recipes.Recipe:
+def _from_file(path: Path, **given: Any) -> Recipe:
     """The recipe of a file run as ``loradex OP recipe.toml``: the file names its own op, so any
     of the operation commands runs any recipe (no other options allowed)."""
     extra = [name for name, value in given.items() if value not in (None, False, [])]
@@ -95,7 +93,7 @@ def _from_file(path: Path, **given: Any) -> recipes.Recipe:
         raise typer.BadParameter(
             f"{', '.join(extra)} cannot be combined with a recipe file; set them in the file instead"
         )
-    return _recipes().load(path)
+    return _recipes().load_recipe(path)
 
 
 def _need(**values: Any) -> None:
@@ -120,28 +118,21 @@ def _parsed(parse: Callable[[str], Any], value: str | None, hint: str) -> Any:
         raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
-def _run(ctx: typer.Context, recipe: recipes.Recipe, as_json: bool) -> None:
+def _run(ctx: typer.Context, recipe: Recipe, as_json: bool) -> None:
     sink = Sink(as_json)
     sink.operation(execute(ctx, recipe, sink))
 
 
-def execute(ctx: typer.Context, recipe: recipes.Recipe, sink: Sink) -> OpResult:
+def execute(ctx: typer.Context, recipe: Recipe, sink: Sink) -> OpResult:
     """Run ``recipe`` with the catalog in use (if any), which records the output and its lineage."""
-    if recipe.op == "bake" and recipe.base is not None and Path(recipe.base.ref).is_file():
+    if recipe.hashes_base_first and recipe.base is not None and Path(recipe.base.ref).is_file():
         from loradex.adapters.io.hashing import prefetch_sha256
 
         prefetch_sha256(recipe.base.ref)  # the multi-GB hash a bake needs first, beside opening the catalog
     from loradex.registry.services.runner import run_recipe
 
-    try:
-        with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
-            return run_recipe(recipe, engine=engine, progress=progress)
-    except KeyboardInterrupt:  # before the rename (after it, run_recipe says so): the temp is gone
-        print(
-            f"interrupted; nothing was written ({printable(str(recipe.output), one_line=True)} is as it was)",
-            file=sys.stderr,
-        )
-        raise typer.Exit(INTERRUPTED) from None
+    with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
+        return run_recipe(recipe, engine=engine, progress=progress)
 
 
 DoraBaseOpt = Annotated[
@@ -198,7 +189,7 @@ def mix_cmd(
         )
     else:
         _need(**{"REF[:WEIGHT]": inputs or None, "-o OUT": out})
-        weights = _parsed(_recipes().parse_block_weights, block_weights, "--block-weights") or {}
+        weights = _parsed(options.parse_block_weights, block_weights, "--block-weights") or {}
         spec = recipe_of(
             "mix",
             out,
@@ -241,7 +232,7 @@ def resize_cmd(
         _need(**{"-o OUT": out})
         if (rank is None) == (dynamic is None):
             raise typer.BadParameter("give exactly one of --rank R and --dynamic METHOD=VALUE")
-        rule = _parsed(_recipes().parse_dynamic, dynamic, "--dynamic")
+        rule = _parsed(options.parse_dynamic, dynamic, "--dynamic")
         spec = recipe_of("resize", out, [(ref, 1.0)], base=base, rank=rank, dynamic=list(rule) if rule else None)
     _run(ctx, spec, json)
 

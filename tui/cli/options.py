@@ -33,8 +33,6 @@ CatalogOpt = Annotated[
 RefArg = Annotated[str, typer.Argument(help="Id, name, path, sha256 prefix (6+ hex) or AutoV2.")]
 #: The exit code of a check that found what it looks for: `check` not compatible, `verify` changes.
 FOUND = 4
-#: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it).
-INTERRUPTED = 130
 
 
 def commands() -> typer.Typer:

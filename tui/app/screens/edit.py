@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from loradex.adapters.ops.recipe import finite_number
+from loradex.adapters.ops.options import finite_number
 
 from ..jobs import Edits
 
