@@ -96,3 +96,23 @@ def forget(session: Session, artifact: Artifact) -> None:
     session.exec(delete(Tag).where(Tag.id.not_in(select(ArtifactTag.tag_id))))  # type: ignore[call-overload,union-attr]
     session.commit()
     session.expunge(artifact)
+
+
+def edit(session: Session, artifact: Artifact, *, tags: Iterable[str], note: str, weight: float | None) -> list[str]:
+    """Set everything a user edits at once (the TUI's edit dialog): the tags to exactly ``tags``,
+    the note, the preferred weight. Commits.
+
+    Returns:
+        The artifact's tags afterwards, sorted.
+
+    Raises:
+        QueryError: a weight that is not a finite number (nothing is changed then).
+    """
+    if weight is not None and not math.isfinite(weight):
+        raise QueryError(f"a preferred weight must be a finite number, not {weight}")
+    present = set(lookup.tags_of(session, artifact))
+    wanted = {lookup.tag_name(t) for t in tags if t.strip()}
+    after = set_tags(session, artifact, add=sorted(wanted - present), remove=sorted(present - wanted))
+    set_note(session, artifact, note)
+    set_preferred_weight(session, artifact, weight)
+    return after
