@@ -247,8 +247,13 @@ async def test_a_running_job_shows_progress_and_escape_cancels_it(library):
             time.sleep(0.01)
         return "finished"
 
+    async def count(job: Job) -> None:  # a flow: await the job, say its result
+        result = await app.jobs.run(job)
+        if result is not None:
+            app.notify(result)
+
     async with app.run_test(size=SIZE) as pilot:
-        app.run_job(Job("Counting…", slow, lambda result: app.notify(result), cancelled="Cancelled counting."))
+        app.run_worker(count(Job("Counting…", slow, cancelled="Cancelled counting.")))
         await until(pilot, lambda: isinstance(app.screen, ProgressDialog))
         await pilot.pause(0.3)
         assert app.screen.query_one("ProgressBar").total == 1000
@@ -258,7 +263,7 @@ async def test_a_running_job_shows_progress_and_escape_cancels_it(library):
         await pilot.press("s")  # the app answers again
         assert app.screen.sort == "-name"
         # quitting while a job runs stops it too (the worker is cancelled, its thread ends at the next step)
-        app.run_job(Job("Counting…", slow, lambda result: app.notify(result)))
+        app.run_worker(count(Job("Counting…", slow)))
         await until(pilot, lambda: isinstance(app.screen, ProgressDialog))
         started = time.monotonic()
         await pilot.press("ctrl+q")
