@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from textual.binding import Binding
+    from textual.binding import BindingType
 
 #: Where a key is bound: the main screen, the detail screen, the app (so on every screen).
 MAIN, DETAIL, APP = "main", "detail", "app"
@@ -200,7 +200,7 @@ ACTIONS: tuple[Action, ...] = (
 BY_NAME: dict[str, Action] = {action.name: action for action in ACTIONS}
 
 
-def bindings(place: str) -> list[Binding]:
+def bindings(place: str) -> list[BindingType]:
     """The Textual bindings of ``place`` (:data:`MAIN`, :data:`DETAIL` or :data:`APP`), in table order."""
     from textual.binding import Binding
 
@@ -213,7 +213,7 @@ def bindings(place: str) -> list[Binding]:
 
 def palette() -> list[tuple[str, str, str]]:
     """The command palette's entries: (title, help with the key, action string), in table order."""
-    return [(a.title, f"{a.help} ({a.shown_key})", a.run) for a in ACTIONS if a.title]
+    return [(a.title, f"{a.help} ({a.shown_key})", a.run) for a in ACTIONS if a.title is not None]
 
 
 def keys_help() -> str:

@@ -173,7 +173,8 @@ async def tray_add(app: LoradexApp, artifact: ArtifactRow, details: Details) -> 
     weight = await app.push_screen_wait(WeightDialog(artifact.name, preferred))
     if weight is None:
         return
-    artifact_id = int(artifact.id)  # type: ignore[arg-type]  (a catalogued row has one)
+    # A catalogued row always has an id.
+    artifact_id = int(artifact.id)  # type: ignore[arg-type]
     known = next((item for item in app.tray if item.artifact_id == artifact_id), None)
     if known is not None:
         known.weight = weight
