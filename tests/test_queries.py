@@ -15,6 +15,7 @@ from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError
 from loradex.registry.queries import compat, lookup, orm
 from loradex.registry.queries.rows import shape_text
 from loradex.registry.services import edits
+from loradex.registry.services.forget import forget
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, LayerSetLayer, Preview, Recipe, RecipeInput, Tag
 
@@ -244,13 +245,13 @@ def test_forget_removes_the_row_and_what_hangs_on_it_but_keeps_recipes_inputs(se
     session.add(made)
     session.commit()
     ident, recipe_id = art.id, made.id
-    edits.forget(session, art)
+    forget(session, art)
     with open_session(engine) as other:
         assert other.get(Artifact, ident) is None
         assert other.exec(select(Preview).where(Preview.artifact_id == ident)).all() == []
         assert other.get(Recipe, recipe_id).artifact_id is None  # the recipe stays, unlinked
     assert orm.find(session, tag="animal") == [library["cat-override"]]  # the tag stays for its other user
-    edits.forget(session, library["cat-override"])
+    forget(session, library["cat-override"])
     assert session.exec(select(Tag).where(Tag.name == "animal")).first() is None  # used by no one: gone
     assert names(orm.find(session, tag="style")) == ["anime-style"]
 

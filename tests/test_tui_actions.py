@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.widgets import Input, Select, TextArea
 
 from loradex.adapters.progress import ProgressEvent
@@ -54,12 +55,25 @@ def library(zoo, tmp_path):
     engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def notifications_kept(monkeypatch):
+    """Every notification an app posts, kept past its time on screen: on a loaded machine a test
+    may look for the second one after the first has expired."""
+    post = App.notify
+
+    def notify(self, message, *args, **kwargs):
+        vars(self).setdefault("posted", []).append((str(message), kwargs.get("severity", "information")))
+        return post(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(App, "notify", notify)
+
+
 def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return [message for message, _ in vars(app).get("posted", [])]
 
 
 def errors(app) -> list[str]:
-    return [str(n.message) for n in app._notifications if n.severity == "error"]
+    return [message for message, severity in vars(app).get("posted", []) if severity == "error"]
 
 
 async def until(pilot, check, timeout: float = 30.0) -> None:
@@ -247,8 +261,13 @@ async def test_a_running_job_shows_progress_and_escape_cancels_it(library):
             time.sleep(0.01)
         return "finished"
 
+    async def count(job: Job) -> None:  # a flow: await the job, say its result
+        result = await app.jobs.run(job)
+        if result is not None:
+            app.notify(result)
+
     async with app.run_test(size=SIZE) as pilot:
-        app.run_job(Job("Counting…", slow, lambda result: app.notify(result), cancelled="Cancelled counting."))
+        app.run_worker(count(Job("Counting…", slow, cancelled="Cancelled counting.")))
         await until(pilot, lambda: isinstance(app.screen, ProgressDialog))
         await pilot.pause(0.3)
         assert app.screen.query_one("ProgressBar").total == 1000
@@ -258,7 +277,7 @@ async def test_a_running_job_shows_progress_and_escape_cancels_it(library):
         await pilot.press("s")  # the app answers again
         assert app.screen.sort == "-name"
         # quitting while a job runs stops it too (the worker is cancelled, its thread ends at the next step)
-        app.run_job(Job("Counting…", slow, lambda result: app.notify(result)))
+        app.run_worker(count(Job("Counting…", slow)))
         await until(pilot, lambda: isinstance(app.screen, ProgressDialog))
         started = time.monotonic()
         await pilot.press("ctrl+q")

@@ -27,7 +27,7 @@ from .sort_keys import SORT_KEYS
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-__all__ = ["BrowseRow", "Filter", "browse", "facets", "matching_ids", "parse_filter"]
+__all__ = ["BrowseRow", "Filter", "browse", "facets", "matching_ids", "parse_filter", "total"]
 
 #: A word: blanks only inside double quotes (``tag:"dark fantasy"``); a quote still open while the
 #: user types runs to the end.
@@ -188,3 +188,8 @@ def facets(source: Reader | Session, flt: Filter | None = None) -> dict[str, Cou
         sql = f"SELECT {column}, COUNT(*) FROM artifact a{_where(flt, params, **{facet: None})} GROUP BY {column}"
         counts[facet] = Counter(dict(reader.rows(sql, params)))  # type: ignore[arg-type]
     return counts
+
+
+def total(source: Reader | Session) -> int:
+    """How many artifacts the catalog holds (the table's "12 of 40 artifacts")."""
+    return int(as_reader(source).value("SELECT COUNT(*) FROM artifact"))

@@ -1,2 +1,2 @@
-"""What a script, the CLI and the TUI call: scan, records, sidecars, verify, previews, edits,
-the operation runner that records outputs. Imports `queries`, `store` and `errors`, never `hub`."""
+"""What a script, the CLI and the TUI call: scan, rescan, records, sidecars, verify, previews
+(quick-test and record), edits, forget, the operation runner that records outputs. Imports `queries`, `store` and `errors`, never `hub`."""

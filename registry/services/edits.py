@@ -1,5 +1,6 @@
-"""Changes to the catalog: tags, notes, preferred weights, forgetting. The session first; each
+"""Changes to an artifact's own data: tags, note, preferred weight. The session first; each
 function commits its change. The artifact comes from :func:`loradex.registry.queries.orm.resolve`.
+Forgetting an artifact is :mod:`.forget`.
 """
 
 from __future__ import annotations
@@ -84,15 +85,21 @@ def set_preferred_weight(session: Session, artifact: Artifact, weight: float | N
     return artifact
 
 
-def forget(session: Session, artifact: Artifact) -> None:
-    """Remove the artifact from the catalog: its row, layers, tags, previews and publications (the
-    image files stay). Recipes that made it keep their inputs but lose the link; tags no artifact
-    uses any more are deleted. The file on disk is not touched (a later scan of its folder adds it
-    back). Commits.
+def edit(session: Session, artifact: Artifact, *, tags: Iterable[str], note: str, weight: float | None) -> list[str]:
+    """Set everything a user edits at once (the TUI's edit dialog): the tags to exactly ``tags``,
+    the note, the preferred weight. Commits.
+
+    Returns:
+        The artifact's tags afterwards, sorted.
+
+    Raises:
+        QueryError: a weight that is not a finite number (nothing is changed then).
     """
-    # The schema does the rest: layers, tags, previews and publications cascade, recipes are set
-    # NULL (ON DELETE rules; SQLite connections enforce them with PRAGMA foreign_keys).
-    session.exec(delete(Artifact).where(Artifact.id == artifact.id))  # type: ignore[call-overload]
-    session.exec(delete(Tag).where(Tag.id.not_in(select(ArtifactTag.tag_id))))  # type: ignore[call-overload,union-attr]
-    session.commit()
-    session.expunge(artifact)
+    if weight is not None and not math.isfinite(weight):
+        raise QueryError(f"a preferred weight must be a finite number, not {weight}")
+    present = set(lookup.tags_of(session, artifact))
+    wanted = {lookup.tag_name(t) for t in tags if t.strip()}
+    after = set_tags(session, artifact, add=sorted(wanted - present), remove=sorted(present - wanted))
+    set_note(session, artifact, note)
+    set_preferred_weight(session, artifact, weight)
+    return after

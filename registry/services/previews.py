@@ -1,4 +1,5 @@
-"""Quick-test images recorded as previews of the adapters they show.
+"""Quick-test images recorded as previews of the adapters they show, and the quick-test that
+renders them and records them (:func:`quick_test`: ``loradex try`` and the TUI's ``t``).
 
 Each image of a ``loradex try`` grid becomes one ``preview`` row per adapter named on the
 command line (the scale-0 column too: it is the reference the other columns are read
@@ -11,20 +12,23 @@ unrecorded.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+import loradex.adapters.interrupts as interrupts
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, Preview
 
 if TYPE_CHECKING:
     from loradex.adapters.generate.records import ImageRecord
+    from loradex.adapters.generate.workbench import Grid, Workbench
 
-__all__ = ["record_previews"]
+__all__ = ["QuickTest", "quick_test", "record_previews"]
 
 
 def _artifacts(engine: Engine, paths: Iterable[str]) -> dict[str, tuple[int, str]]:
@@ -91,3 +95,39 @@ def record_previews(engine: Engine, images: Iterable[ImageRecord], *, base_famil
                     session.add(row)
         session.commit()
     return added
+
+
+@dataclass(frozen=True)
+class QuickTest:
+    """A quick-test's grid and what the catalog recorded of it.
+
+    Attributes:
+        grid: the render (``grid.interrupted``: stopped early; its finished images are kept).
+        recorded: preview rows added; None without a catalog.
+    """
+
+    grid: Grid
+    recorded: int | None
+
+
+def quick_test(
+    bench: Workbench, adapters: Sequence[tuple[str, float]], *, engine: Engine | None, **render: Any
+) -> QuickTest:
+    """Render the seed × scale grid of ``adapters`` on ``bench`` (``Workbench.render`` with
+    ``render``'s options), then record every finished image as a preview of each adapter it
+    shows, Ctrl-C held while the rows are written. A render that was stopped records what finished.
+
+    Args:
+        bench: the loaded base.
+        adapters: ``(path, weight)`` pairs.
+        engine: the catalog to record in; None renders only.
+        render: ``Workbench.render``'s keyword options (prompt, seeds, scales, out, progress,
+            should_stop …).
+    """
+
+    grid = bench.render(adapters, **render)
+    if engine is None:
+        return QuickTest(grid, None)
+    with interrupts.held():
+        recorded = record_previews(engine, grid.images, base_family=bench.base.family) if grid.images else 0
+    return QuickTest(grid, recorded)

@@ -10,11 +10,13 @@ from typing import Any
 
 import platformdirs
 from sqlalchemy.engine import Engine
-from sqlmodel import func, select
 
 from loradex.registry.queries import compat, lookup, table
+from loradex.registry.queries.checkpoints import Checkpoint, usable
+from loradex.registry.queries.layers import Layer, layers
+from loradex.registry.queries.rows import ArtifactRow
+from loradex.registry.queries.views import Details
 from loradex.registry.store.db import session as open_session
-from loradex.registry.store.models import Artifact, Module
 
 
 class CatalogView:
@@ -74,46 +76,32 @@ class CatalogView:
 
     def total(self) -> int:
         with open_session(self.engine) as session:
-            return session.exec(select(func.count()).select_from(Artifact)).one()
+            return table.total(session)
 
-    def checkpoints(self) -> list[tuple[str, str, str]]:
-        """Catalogued checkpoints whose file is there: (name, path, effective base), by name."""
+    def checkpoints(self) -> list[Checkpoint]:
+        """Catalogued checkpoints whose file is there, by name."""
         with open_session(self.engine) as session:
-            rows = session.exec(
-                select(Artifact.name, Artifact.path, Artifact.base, Artifact.base_override)
-                .where(Artifact.kind == "checkpoint", Artifact.status == "ok")
-                .order_by(Artifact.name, Artifact.path)
-            ).all()
-        return [(name, path, override or base) for name, path, base, override in rows]
+            return usable(session)
 
-    def details(self, artifact_id: int) -> tuple[Artifact, Any]:
+    def details(self, artifact_id: int) -> tuple[ArtifactRow, Details]:
         with open_session(self.engine) as session:
             artifact = lookup.resolve(session, str(artifact_id))
             return artifact, lookup.details(session, artifact)
 
-    def modules(self, artifact_id: int) -> list[tuple[str | None, str | None, int | None, float | None]]:
-        """``(canonical, component, rank, alpha)`` of each adapted layer, in file order."""
+    def modules(self, artifact_id: int) -> list[Layer]:
+        """The adapted layers, in file order."""
         with open_session(self.engine) as session:
-            return [
-                tuple(row)
-                for row in session.exec(  # type: ignore[misc]
-                    select(Module.canonical, Module.component, Module.rank, Module.alpha)
-                    .where(Module.artifact_id == artifact_id)
-                    .order_by(Module.id)
-                )
-            ]
+            return layers(session, artifact_id)
 
     def fit_by_checkpoint(self, artifact_id: int) -> list[compat.CheckpointFit]:
         """The adapter's share of fitting layers for every catalogued checkpoint, best first."""
         with open_session(self.engine) as session:
-            fits = compat.fit_by_checkpoint(session, session.get(Artifact, artifact_id))
-            session.expunge_all()
-        return fits
+            return compat.fit_by_checkpoint(session, lookup.by_id(session, artifact_id))
 
     def fitting_adapters(self, checkpoint_id: int, limit: int = 12) -> list[compat.Fit]:
         """Adapters that apply fully to a checkpoint, by name (at most ``limit``)."""
         with open_session(self.engine) as session:
-            return compat.fits(session, session.get(Artifact, checkpoint_id), limit=limit)
+            return compat.fits(session, lookup.by_id(session, checkpoint_id), limit=limit)
 
 
 def shown_path(path: str, folder: Path | None) -> str:

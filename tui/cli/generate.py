@@ -242,9 +242,13 @@ def try_cmd(
         )
         axes = _axes(seed_list, scale_list)
         bench = _workbench(base_ref, device, dtype, offload, config, patch)
+        from loradex.registry.services.previews import quick_test
+
         with interrupts.stop_requested(_say_stopping) as stop, sink.progress("try") as progress:
-            grid = bench.render(
+            tested = quick_test(
+                bench,
                 paths,
+                engine=engine,
                 prompt=prompt,
                 negative_prompt=negative,
                 seeds=seed_list,
@@ -265,14 +269,8 @@ def try_cmd(
                 on_start=_job_line(axes),
                 resolve_lora=resolve_lora,
             )
-        recorded = None
-        if engine is not None:
-            from loradex.registry.services.previews import record_previews
-
-            with interrupts.held():
-                recorded = record_previews(engine, grid.images, base_family=bench.base.family)
-    sink.quick_test(grid, recorded)
-    if grid.interrupted:
+    sink.quick_test(tested.grid, tested.recorded)
+    if tested.grid.interrupted:
         raise typer.Exit(interrupts.EXIT_CODE)
 
 

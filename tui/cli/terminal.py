@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ..app.keymap import keys_help
 from .options import catalog_engine, commands
 
 group = commands()
@@ -20,12 +21,9 @@ def open_tui(ctx: typer.Context) -> None:
         make_app(engine).run()
 
 
-@group.command("tui")
+@group.command(
+    "tui",
+    help=f"Browse the catalog in the terminal: filter, inspect, preview, mix, bake, tag, publish.\n\n{keys_help()}",
+)
 def tui_cmd(ctx: typer.Context) -> None:
-    """Browse the catalog in the terminal: filter, inspect, preview, mix, bake, tag, publish.
-
-    Keys: / filter, enter open, escape back, s sort, ? keys, ctrl+p every action, q quit;
-    on an artifact: t quick-test, a add to the mix tray, m open the tray (mix or bake), e edit
-    tags/note/weight, p publish, del forget; r rescans the catalog's folders.
-    """
     open_tui(ctx)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from loradex.adapters.words import printable
 
+from ..keymap import DETAIL, bindings
 from ..widgets.block_chart import BlockChart, chart_block
 from ..widgets.compatibility import CheckpointFits
 from ..widgets.hashes import Hashes
@@ -36,12 +36,7 @@ class DetailScreen(Screen):
     """Everything the catalog knows about one artifact; ``escape`` goes back, ``q`` quits."""
 
     CSS_PATH = "detail.tcss"
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "back"),
-        Binding("c", "copy_sha256", "copy sha256"),
-        Binding("q", "app.quit", "quit"),
-        Binding("question_mark", "app.show_keys", "keys", key_display="?"),
-    ]
+    BINDINGS = bindings(DETAIL)
 
     def __init__(self, artifact_id: int) -> None:
         super().__init__()

@@ -10,7 +10,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 
 from loradex.adapters.ops.options import finite_number
 
-from ..jobs import Edits
+from ..messages import EditRequest
 
 
 def parse_weight(text: str) -> float | None:
@@ -19,7 +19,7 @@ def parse_weight(text: str) -> float | None:
     return finite_number(text, "weight") if text else None
 
 
-class EditDialog(ModalScreen[Edits | None]):
+class EditDialog(ModalScreen[EditRequest | None]):
     """Tags (comma-separated), a note and a preferred weight; ctrl+s or Save keeps them, escape drops them."""
 
     CSS_PATH = "edit.tcss"
@@ -46,10 +46,10 @@ class EditDialog(ModalScreen[Edits | None]):
     def on_mount(self) -> None:
         self.query_one("#tags", Input).focus()
 
-    def edits(self) -> Edits:
+    def edits(self) -> EditRequest:
         tags = [t.strip() for t in self.query_one("#tags", Input).value.split(",") if t.strip()]
         weight = parse_weight(self.query_one("#weight", Input).value)
-        return Edits(tags, self.query_one("#notes", TextArea).text, weight)
+        return EditRequest(tags, self.query_one("#notes", TextArea).text, weight)
 
     def action_save(self) -> None:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
@@ -11,36 +10,20 @@ from textual.widgets import Footer, Header, Input
 from loradex.adapters.errors import LoradexError
 from loradex.registry.queries.table import Filter
 
+from ..keymap import MAIN, bindings
 from ..widgets.artifact_table import ArtifactTable
 from ..widgets.column_header import ColumnHeader
 from ..widgets.facets import Facet
 
 FILTER_HINT = "/ to filter: text, or kind:lora base:sdxl tag:… rank>=16 status:ok sort:-size"
 
-#: The actions on artifacts (:mod:`..actions`, run by the app); the app binds them too, for the detail screen.
-ACTION_BINDINGS = [
-    Binding("r", "app.rescan", "rescan"),
-    Binding("t", "app.quick_test", "try"),
-    Binding("a", "app.tray_add", "add to tray"),
-    Binding("m", "app.mix_tray", "mix tray"),
-    Binding("e", "app.edit", "edit"),
-    Binding("p", "app.publish", "publish"),
-    Binding("delete", "app.forget", "forget", key_display="del"),
-]
-
 
 class MainScreen(Screen):
     """The catalog as a table; ``/`` filters, ``enter`` opens, ``q`` quits."""
 
     CSS_PATH = "main.tcss"
-    BINDINGS = [
-        Binding("slash", "focus_filter", "filter", key_display="/"),
-        Binding("escape", "leave_filter", "table", show=False),
-        Binding("s", "cycle_sort", "sort"),
-        Binding("q", "app.quit", "quit"),
-        Binding("question_mark", "app.show_keys", "keys", key_display="?"),
-        *ACTION_BINDINGS,
-    ]
+    # Its own keys; the footer follows them with the app's (the actions on artifacts).
+    BINDINGS = bindings(MAIN)
 
     def __init__(self) -> None:
         super().__init__()

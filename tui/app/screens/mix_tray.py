@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -14,29 +13,10 @@ from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from loradex.adapters.words import count
+from loradex.registry.queries.checkpoints import Checkpoint
 
+from ..messages import MixRequest, TrayItem
 from .edit import parse_weight
-
-
-@dataclass
-class TrayItem:
-    artifact_id: int
-    name: str
-    path: str
-    weight: float
-
-
-@dataclass
-class MixRequest:
-    """What the tray asks for: ``mix`` into ``output`` (``method`` concat, or svd to ``rank``), or
-    ``bake`` into ``base`` (a checkpoint path)."""
-
-    op: str
-    output: Path
-    base: str | None = None
-    method: str = "concat"
-    rank: int | None = None
-
 
 METHODS = [("concat: exact (rank = the sum of the ranks)", "concat"), ("svd: best approximation at a rank", "svd")]
 
@@ -100,7 +80,7 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
         Binding("c", "clear", "clear"),
     ]
 
-    def __init__(self, items: list[TrayItem], checkpoints: list[tuple[str, str, str]], outputs: Path) -> None:
+    def __init__(self, items: list[TrayItem], checkpoints: list[Checkpoint], outputs: Path) -> None:
         super().__init__()
         self.items = items  # the app's tray itself: removals here are removals there
         self.checkpoints = checkpoints

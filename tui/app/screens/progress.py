@@ -10,9 +10,12 @@ from textual.widgets import Button, Label, ProgressBar, Static
 
 from loradex.adapters.progress import ProgressEvent
 
+from ..messages import JobProgressed
+
 
 class ProgressDialog(ModalScreen[None]):
-    """Shown while a job runs; the app dismisses it when the job ends (done, failed or cancelled)."""
+    """Shown while a job runs (its thread posts :class:`JobProgressed` here); the job runner
+    dismisses it when the job ends (done, failed or cancelled)."""
 
     CSS_PATH = "progress.tcss"
     BINDINGS = [Binding("escape", "cancel", "cancel")]
@@ -43,6 +46,9 @@ class ProgressDialog(ModalScreen[None]):
         if len(item) > 60:
             item = "…" + item[-59:]
         self.query_one("#status", Static).update(" ".join(p for p in (event.phase, event.amount(), item) if p))
+
+    def on_job_progressed(self, message: JobProgressed) -> None:
+        self.show(message.event)
 
     def action_cancel(self) -> None:
         if self.cancelling:

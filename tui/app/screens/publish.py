@@ -13,8 +13,10 @@ from loradex.adapters.words import count
 from loradex.adapters.words import size as size_text
 from loradex.registry.hub.cards import split_front_matter
 
+from ..messages import PublishRequest
 
-class PublishForm(ModalScreen[tuple[str, str | None] | None]):
+
+class PublishForm(ModalScreen[PublishRequest | None]):
     """Ask the repo (owner/name) and an optional license; enter goes on to the dry run."""
 
     CSS_PATH = "publish.tcss"
@@ -44,7 +46,7 @@ class PublishForm(ModalScreen[tuple[str, str | None] | None]):
         if repo.count("/") != 1 or not all(repo.split("/")):
             self.query_one("#error", Static).update("the repo is owner/name")
             return
-        self.dismiss((repo, self.query_one("#license", Input).value.strip() or None))
+        self.dismiss(PublishRequest(repo, self.query_one("#license", Input).value.strip() or None))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

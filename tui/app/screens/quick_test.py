@@ -14,8 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from loradex.adapters.generate.grid_options import parse_numbers, parse_size
+from loradex.registry.queries.checkpoints import Checkpoint
 
-from ..jobs import QuickTestRequest
+from ..messages import QuickTestRequest
 
 FIELDS = ("prompt", "seeds", "scales", "steps", "size", "weight", "control", "out")
 DEFAULTS = {"prompt": "", "seeds": "1,2", "scales": "0,0.5,1", "steps": "20", "size": "", "weight": "1"}
@@ -61,9 +62,7 @@ class QuickTestDialog(ModalScreen[QuickTestRequest | None]):
     CSS_PATH = "quick_test.tcss"
     BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+r", "run", "run")]
 
-    def __init__(
-        self, name: str, checkpoints: list[tuple[str, str, str]], *, base: str | None, values: dict[str, Any]
-    ) -> None:
+    def __init__(self, name: str, checkpoints: list[Checkpoint], *, base: str | None, values: dict[str, Any]) -> None:
         super().__init__()
         self.artifact_name, self.checkpoints, self.base, self.values = name, checkpoints, base, values
         self.given: dict[str, str] = {}  #: the form's texts when Run was pressed
