@@ -219,3 +219,18 @@ def catalog(catalog_url, files):
     result = cli("scan", files["lora"].parent, catalog=catalog_url)
     assert result.exit_code == 0, result.output
     return catalog_url
+
+
+@pytest.fixture(autouse=True)
+def notifications_kept(monkeypatch):
+    """Every notification a Textual app posts, kept past its time on screen (``app.posted``): on a
+    loaded machine a test may look for the second one after the first has expired."""
+    from textual.app import App
+
+    post = App.notify
+
+    def notify(self, message, *args, **kwargs):
+        vars(self).setdefault("posted", []).append((str(message), kwargs.get("severity", "information")))
+        return post(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(App, "notify", notify)

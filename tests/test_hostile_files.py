@@ -30,6 +30,7 @@ from loradex.adapters.errors import CorruptFileError, RefusedFileError
 from loradex.adapters.io.header import read_header
 from loradex.adapters.io.pickle_globals import stream_globals, unsafe_globals
 from loradex.adapters.io.weights import open_weights
+from loradex.adapters.jsonable import jsonable
 from loradex.registry.services.discovery import discover
 from loradex.registry.services.scan import scan
 from loradex.registry.store.db import session as open_session
@@ -331,7 +332,7 @@ def test_a_refused_pickle_is_recorded_pickle_refused_and_counted(engine, tmp_pat
     assert rows[str(evil)].status == "error" and rows[str(evil)].safety == "pickle-refused"
     assert rows[str(tmp_path / "broken.safetensors")].safety == "unknown"  # nothing read could say
     assert rows[str(tmp_path / "fine.pt")].safety == "pickle-safe"
-    assert report.refused == 1 and report.to_dict()["refused"] == 1 and len(report.errors) == 2
+    assert report.refused == 1 and jsonable(report)["refused"] == 1 and len(report.errors) == 2
 
 
 def test_a_file_name_that_is_not_utf8_is_reported_and_the_scan_finishes(engine, tmp_path):
@@ -342,7 +343,7 @@ def test_a_file_name_that_is_not_utf8_is_reported_and_the_scan_finishes(engine, 
     assert [m for _, m in report.errors] == [
         f"{tmp_path}/bad\\xff.safetensors: file name is not valid UTF-8; rename it to catalog it"
     ]
-    json.dumps(report.to_dict())  # --json can print it
+    json.dumps(jsonable(report))  # --json can print it
 
 
 def test_nul_characters_in_a_files_strings_are_stored_as_replacement_characters(engine, zoo, tmp_path):

@@ -11,6 +11,7 @@ from catalog_rows import add_artifact, add_probed  # tests/ is on sys.path under
 from sqlmodel import select
 
 from loradex.adapters import ArtifactInfo, probe
+from loradex.adapters.jsonable import jsonable
 from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
 from loradex.registry.queries import compat, lookup, orm
 from loradex.registry.queries.rows import shape_text
@@ -311,9 +312,9 @@ def test_lineage_as_json_names_artifacts_briefly(session):
     session.flush()
     session.add(RecipeInput(recipe_id=recipe.id, position=0, sha256=a.sha256, ref="style-a", weight=0.5))
     session.commit()
-    made = lookup.lineage(session, mix).to_dict()["made_by"]
+    made = jsonable(lookup.lineage(session, mix))["made_by"]
     assert made[0]["inputs"][0]["artifact"] == {"id": a.id, "name": "style-a", "path": a.path}
-    used = lookup.lineage(session, a).to_dict()["used_in"]
+    used = jsonable(lookup.lineage(session, a))["used_in"]
     assert used == [
         {
             "id": recipe.id,
@@ -341,7 +342,7 @@ def test_counts_and_layer_summary(session, zoo_infos):
 
 def test_an_artifact_without_layers_has_an_empty_summary(session):
     bare = add_artifact(session, "bare")
-    assert lookup.layer_summary(session, bare).to_dict() == {
+    assert jsonable(lookup.layer_summary(session, bare)) == {
         "layers": 0,
         "by_component": {},
         "by_algorithm": {},
@@ -374,7 +375,7 @@ def test_a_kohya_sd1_lora_fits_an_sd1_base_and_not_sdxl(session, zoo_rows):
     line = bad.summary()
     assert line.startswith(f"{bad.matched}/84 layers fit sdxl-single: ") and "family sd1 vs sdxl" in line
     assert line.endswith("(incompatible)") and bad.missing[0] in line and "\n" not in line
-    assert bad.to_dict()["verdict"] == "incompatible"
+    assert jsonable(bad)["verdict"] == "incompatible"
 
     assert compat.check(session, zoo_rows["sdxl-kohya-lora"], zoo_rows["sdxl-single"]).verdict == "compatible"
     assert compat.check(session, zoo_rows["sd2-kohya-lora"], zoo_rows["sd1-single"]).verdict == "incompatible"

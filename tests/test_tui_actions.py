@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.app import App
 from textual.widgets import Input, Select, TextArea
 
 from loradex.adapters.progress import ProgressEvent
@@ -55,20 +54,8 @@ def library(zoo, tmp_path):
     engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-def notifications_kept(monkeypatch):
-    """Every notification an app posts, kept past its time on screen: on a loaded machine a test
-    may look for the second one after the first has expired."""
-    post = App.notify
-
-    def notify(self, message, *args, **kwargs):
-        vars(self).setdefault("posted", []).append((str(message), kwargs.get("severity", "information")))
-        return post(self, message, *args, **kwargs)
-
-    monkeypatch.setattr(App, "notify", notify)
-
-
 def notes(app) -> list[str]:
+    """Every notification ``app`` posted (conftest's ``notifications_kept``), in order."""
     return [message for message, _ in vars(app).get("posted", [])]
 
 

@@ -8,7 +8,7 @@ Every prompt of the file is rendered over the seed × scale grid on one warm
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,10 @@ class Evaluation:
     images: list[ImageRecord] = field(default_factory=list)
     interrupted: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
+    def __json__(self) -> dict[str, Any]:
+        """The images counted, not listed (each has its PNG beside the plot)."""
         return {
-            "rows": [asdict(r) for r in self.rows],
+            "rows": self.rows,
             "csv": str(self.csv),
             "plot": str(self.plot),
             "images": len(self.images),

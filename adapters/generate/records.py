@@ -17,6 +17,7 @@ from typing import Any
 from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.io import bounded_json
 from loradex.adapters.io.atomic import atomic_path
+from loradex.adapters.jsonable import jsonable
 
 #: The PNG text chunk of the JSON record.
 CHUNK = "loradex"
@@ -67,8 +68,8 @@ class ImageRecord:
     init_image: dict[str, Any] | None = None
     path: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON record (``None`` fields that were not used are left out)."""
+    def __json__(self) -> dict[str, Any]:
+        """The PNG's record: files as path and hash, options that were not used (None) left out."""
         data = asdict(self)
         data["base"] = {"path": self.base.path, "sha256": self.base.sha256}
         data["adapters"] = [
@@ -145,7 +146,7 @@ def save_image(image: Any, record: ImageRecord, target: Path, a1111_sampler: tup
     write_png(
         image,
         target,
-        text={"parameters": record.infotext(a1111_sampler), CHUNK: json.dumps(record.to_dict(), sort_keys=True)},
+        text={"parameters": record.infotext(a1111_sampler), CHUNK: json.dumps(jsonable(record), sort_keys=True)},
     )
 
 

@@ -40,7 +40,7 @@ class Sampler:
 
         return getattr(diffusers, self.cls).from_config(base_config, **self.overrides)
 
-    def to_dict(self) -> dict[str, Any]:
+    def __json__(self) -> dict[str, Any]:
         """The ``scheduler`` field of a PNG's ``loradex`` record."""
         return {"class": self.cls, "overrides": dict(self.overrides)}
 

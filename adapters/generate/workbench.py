@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from loradex.adapters.errors import LoradexError, UnsupportedError
+from loradex.adapters.jsonable import jsonable
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.adapters.words import count
 
@@ -72,14 +73,15 @@ class Grid:
     interrupted: bool = False
     pictures: list[Any] = field(default_factory=list, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def __json__(self) -> dict[str, Any]:
+        """The job's size as images and steps (not its per-image plan)."""
         return {
             "job": {"images": self.job.images, "steps": self.job.steps},
             "seeds": self.seeds,
             "scales": self.scales,
             "sheet": str(self.sheet) if self.sheet else None,
             "interrupted": self.interrupted,
-            "images": [r.to_dict() for r in self.images],
+            "images": self.images,
         }
 
 
@@ -414,7 +416,7 @@ class Workbench:
             guidance_scale=guidance_scale,
             width=width,
             height=height,
-            scheduler=spec.to_dict(),
+            scheduler=jsonable(spec),
             sampler=spec.a1111[0],
             generator_device="cpu",
             scale=scale,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from loradex.adapters.vocabulary import Family, Kind
 
@@ -128,6 +128,8 @@ class ArtifactInfo:
     tensors: int = 0
     parameters: int = 0
     reason: str | None = None
+    #: Properties its JSON holds beside its fields.
+    json_computed: ClassVar = ("ranks", "algorithms")
 
     @property
     def ranks(self) -> list[int]:
@@ -136,11 +138,3 @@ class ArtifactInfo:
     @property
     def algorithms(self) -> list[str]:
         return sorted({layer.algorithm for layer in self.layers})
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (paths as strings, tuples as lists)."""
-        data = asdict(self)
-        data["path"] = str(self.path)
-        data["ranks"] = self.ranks
-        data["algorithms"] = self.algorithms
-        return data

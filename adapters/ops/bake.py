@@ -19,8 +19,9 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -51,6 +52,15 @@ _WRITE_BEHIND = 64 << 20
 _BLOCK_ELEMENTS = 512 << 10
 
 
+class BakedLora(NamedTuple):
+    """A LoRA baked in: its file, weight, the layers of it applied and the layers it holds."""
+
+    path: str
+    weight: float
+    applied: int
+    layers: int
+
+
 @dataclass
 class Patch:
     lora: int  # index into the inputs
@@ -62,25 +72,18 @@ class Patch:
 class BakeReport:
     output: Path
     base: Path
-    #: (path, weight, layers applied, layers in the file) per LoRA
-    loras: list[tuple[str, float, int, int]] = field(default_factory=list)
+    #: Each LoRA with the layers of it that were applied.
+    loras: list[BakedLora] = field(default_factory=list)
     patched_tensors: int = 0
     unmatched: list[str] = field(default_factory=list)
     dtype: str = ""
     seconds: float = 0.0
-    recipe: dict = field(default_factory=dict)
+    #: The recipe embedded in the output.
+    recipe: Recipe | None = None
     #: The output's hashes, computed while it was written (with ``hashes=True``).
     hashes: FileHashes | None = None
     #: Seconds spent waiting for the base's sha256 after planning, and streaming the output.
     timings: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {
-            **self.__dict__,
-            "output": str(self.output),
-            "base": str(self.base),
-            "hashes": asdict(self.hashes) if self.hashes else None,
-        }
 
 
 def bake(
@@ -190,7 +193,7 @@ def bake(
                     base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe, progress, protect, hashes
                 )
     report.timings["stream"] = time.perf_counter() - streaming
-    report.recipe = recipe.to_dict()
+    report.recipe = recipe
     report.patched_tensors = sum(len(p) for p in patches.values())
     report.seconds = time.perf_counter() - start
     return report
@@ -251,7 +254,7 @@ def _plan(
                 continue
             patches.setdefault(target.file, {}).setdefault(target.key, []).append(Patch(i, layer, target))
             applied += 1
-        report.loras.append((str(info.path), weight, applied, len(info.layers)))
+        report.loras.append(BakedLora(str(info.path), weight, applied, len(info.layers)))
     return patches
 
 

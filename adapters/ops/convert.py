@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -28,7 +28,7 @@ from loradex.adapters.words import article, count
 from .factors import LoraLayer, layer_factors, layer_tensors, open_factors, save_kohya
 from .lowrank import lowrank_svd, retained_energy, split_svd
 from .options import FORMATS
-from .recipe import METADATA_KEY
+from .recipe import METADATA_KEY, Recipe
 from .recipe_sources import stamp
 
 
@@ -44,17 +44,9 @@ class ConversionReport:
     retained_energy: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: The recipe embedded in the output (``rebuild`` re-runs it).
-    recipe: dict = field(default_factory=dict)
+    recipe: Recipe | None = None
     #: The output's hashes when they were computed while writing it (kohya files).
     hashes: FileHashes | None = None
-
-    def to_dict(self) -> dict:
-        return {
-            **self.__dict__,
-            "source": str(self.source),
-            "target": str(self.target),
-            "hashes": asdict(self.hashes) if self.hashes else None,
-        }
 
 
 def convert(path: str | Path, to: str, out: str | Path, *, rank: int | None = None) -> ConversionReport:
@@ -91,7 +83,7 @@ def convert(path: str | Path, to: str, out: str | Path, *, rank: int | None = No
             f"lowest retained energy {min(energy.values(), default=1):.4f}"
         )
     recipe = stamp("convert", [(path, 1.0)], {"to": to, "rank": rank})
-    report.recipe = recipe.to_dict()
+    report.recipe = recipe
     metadata = {**info.metadata, "loradex.converted_from": info.format, METADATA_KEY: recipe.to_json()}
     if to == "peft":
         _write_peft(layers, out, metadata, protect=[path])

@@ -8,7 +8,7 @@ the share of ‖ΔW‖² it keeps.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from loradex.adapters.errors import IncompatibleError, UnsupportedError
@@ -33,9 +33,6 @@ class ExtractReport:
     retained_energy: dict[str, float] = field(default_factory=dict)
     #: The output's hashes, computed while it was written.
     hashes: FileHashes | None = None
-
-    def to_dict(self) -> dict:
-        return {**self.__dict__, "output": str(self.output), "hashes": asdict(self.hashes) if self.hashes else None}
 
 
 def extract(

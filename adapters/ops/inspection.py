@@ -7,12 +7,13 @@ inspecting an SDXL LoRA never forms a 1280×1280 delta per layer.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.io.weights import open_weights
+from loradex.adapters.jsonable import jsonable
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.probe import probe
 from loradex.adapters.words import article
@@ -60,11 +61,12 @@ class Inspection:
     component_share: dict[str, float]
     nonfinite: list[str]
 
-    def to_dict(self) -> dict[str, Any]:
+    def __json__(self) -> dict[str, Any]:
+        """The artifact without its layer list (``layers`` holds each layer's spectrum instead)."""
         return {
-            "artifact": self.info.to_dict() | {"layers": None},
-            "layers": [asdict(s) for s in self.layers],
-            "blocks": [asdict(b) for b in self.blocks],
+            "artifact": jsonable(self.info) | {"layers": None},
+            "layers": self.layers,
+            "blocks": self.blocks,
             "rank_histogram": self.rank_histogram,
             "component_share": self.component_share,
             "nonfinite": self.nonfinite,

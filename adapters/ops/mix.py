@@ -18,7 +18,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from loradex.adapters.words import article, count
 
 from .factors import LoraLayer, block_of, layer_factors, open_factors, save_kohya
 from .lowrank import lowrank_svd, retained_energy, split_svd
+from .recipe import Recipe
 from .recipe_sources import stamp
 
 RankRule = Callable[[torch.Tensor], int]
@@ -50,12 +51,10 @@ class MixReport:
     ranks: list[int]
     #: stem (as written) → share of ‖ΔW‖² kept by the SVD (``svd`` only).
     retained_energy: dict[str, float] = field(default_factory=dict)
-    recipe: dict = field(default_factory=dict)
+    #: The recipe embedded in the output.
+    recipe: Recipe | None = None
     #: The output's hashes, computed while it was written.
     hashes: FileHashes | None = None
-
-    def to_dict(self) -> dict:
-        return {**self.__dict__, "output": str(self.output), "hashes": asdict(self.hashes) if self.hashes else None}
 
 
 def _dora_base(path: Path, family: str) -> LayerWeights:
@@ -159,7 +158,7 @@ def mix(
         layers.append(LoraLayer(canonical, b, a, shapes[canonical][0]))
         report.ranks.append(a.shape[0])
     recipe = stamp(op, [(info.path, w) for info, (_, w) in zip(infos, inputs, strict=True)], params, base=base)
-    report.recipe = recipe.to_dict()
+    report.recipe = recipe
     metadata = {
         "ss_base_model_version": _BASE_VERSION.get(family, family),
         "loradex.recipe": recipe.to_json(),

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from loradex.adapters.errors import InputChangedError
 from loradex.adapters.io.atomic import scratch_dir
@@ -27,28 +28,27 @@ from .runner import run
 Locate = Callable[[str], Path | None]
 
 
+@dataclass(frozen=True)
+class Relocation:
+    """A recipe input that moved: the ref the recipe recorded, and the file found by its sha256."""
+
+    recorded: str
+    found: str
+
+
 @dataclass
 class RebuildReport:
     path: Path
     op: str
     expected_sha256: str
     actual_sha256: str
-    #: (recorded ref, where it was found instead) for inputs that moved
-    relocated: list[tuple[str, str]] = field(default_factory=list)
+    #: The inputs that moved.
+    relocated: list[Relocation] = field(default_factory=list)
+    json_computed: ClassVar = ("identical",)
 
     @property
     def identical(self) -> bool:
         return self.expected_sha256 == self.actual_sha256
-
-    def to_dict(self) -> dict:
-        return {
-            "path": str(self.path),
-            "op": self.op,
-            "expected_sha256": self.expected_sha256,
-            "actual_sha256": self.actual_sha256,
-            "identical": self.identical,
-            "relocated": [{"recorded": a, "found": b} for a, b in self.relocated],
-        }
 
 
 def _identity(path: Path, recorded: dict[str, str]) -> str:
@@ -107,8 +107,10 @@ def rebuild(path: str | Path, *, locate: Locate | None = None) -> RebuildReport:
     path = Path(path)
     recipe = read_recipe(path)
     found = {id(item): _find(item, locate, path) for item in recipe.inputs}
-    relocated = [(item.ref, str(found[id(item)])) for item in recipe.inputs if found[id(item)] != Path(item.ref)]
+    relocated = [
+        Relocation(item.ref, str(found[id(item)])) for item in recipe.inputs if found[id(item)] != Path(item.ref)
+    ]
     with scratch_dir(path) as tmp:
         result = run(recipe, resolve=lambda item: found[id(item)], out=tmp / path.name)
-        recorded = {where: ref for ref, where in relocated}
+        recorded = {moved.found: moved.recorded for moved in relocated}
         return RebuildReport(path, recipe.op, _identity(path, {}), _identity(result.output, recorded), relocated)

@@ -132,9 +132,9 @@ class Recipe(BaseModel):
         the catalog records."""
         return self.model_dump(mode="json", include=set(self.parameter_names()), exclude_none=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The embedded layout: ``op``, ``params``, ``inputs`` (all four fields each), ``format``,
-        ``loradex_version``."""
+    def __json__(self) -> dict[str, Any]:
+        """The embedded layout (not the model's fields): ``op``, ``params``, ``inputs`` (all four
+        fields each), ``format``, ``loradex_version``."""
         return {
             "op": self.op,
             "params": self.params,
@@ -144,7 +144,7 @@ class Recipe(BaseModel):
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        return json.dumps(self.__json__(), sort_keys=True)
 
     def to_toml(self) -> str:
         """The recipe as a TOML recipe file that :func:`~.recipe_sources.load_recipe` reads back, each

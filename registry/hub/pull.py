@@ -12,7 +12,7 @@ recorded, so a card that cannot be used records nothing.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +56,6 @@ class PullResult:
     commit: str
     source: str
     files: list[PulledFile] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _family(model_id: str) -> str | None:

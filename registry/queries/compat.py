@@ -98,8 +98,8 @@ class Compatibility:
         detail = ": " + "; ".join(parts) if parts else ""
         return f"{self.matched}/{self.total} layers fit {self.base.name}{detail} ({self.verdict})"
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: artifacts by id and name, shapes as strings."""
+    def __json__(self) -> dict[str, Any]:
+        """Artifacts by id and name (not whole rows), shapes as strings, the summary line."""
         return {
             "adapter": {"id": self.adapter.id, "name": self.adapter.name, "base": base_of(self.adapter)},
             "base": {"id": self.base.id, "name": self.base.name, "base": base_of(self.base)},

@@ -1,7 +1,8 @@
 """What the catalog's views hand the front ends: small documented dataclasses, no queries.
 
 :mod:`.lookup` fills them (``lineage``, ``layer_summary``, ``details``, ``listing``), :mod:`.orm`
-``counts``; the CLI prints them, or their ``to_dict()`` under ``--json``; the Textual app reads
+``counts``; the CLI prints them, or their JSON (:func:`loradex.adapters.jsonable.jsonable`) under ``--json``;
+the Textual app reads
 their attributes. Artifacts in them are :class:`.rows.ArtifactRow` records.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from .rows import ArtifactRow, PreviewRow, PublicationRow, row_dict
+from .rows import ArtifactRow, PreviewRow, PublicationRow
 
 __all__ = [
     "Details",
@@ -100,8 +101,8 @@ class Lineage:
     made_by: list[MadeBy]
     used_in: list[UsedIn]
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; artifacts appear as ``{id, name, path}`` (or None)."""
+    def __json__(self) -> dict[str, Any]:
+        """Artifacts appear as ``{id, name, path}`` (or None), not as whole rows."""
         made_by = [
             {**_field_values(r), "inputs": [{**_field_values(i), "artifact": _brief(i.artifact)} for i in r.inputs]}
             for r in self.made_by
@@ -128,10 +129,6 @@ class LayerSummary:
     by_rank: dict[str, int] = field(default_factory=dict)
     first: list[tuple[str, str | None]] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``first`` as ``[stem, canonical]`` pairs)."""
-        return {**_field_values(self), "first": [list(pair) for pair in self.first]}
-
 
 @dataclass
 class Details:
@@ -140,26 +137,16 @@ class Details:
     Attributes:
         tags: its tags, sorted.
         layers: its :class:`LayerSummary`.
+        lineage: its :class:`Lineage`.
         previews: its preview images.
         publications: where it was published.
-        lineage: its :class:`Lineage`.
     """
 
     tags: list[str]
     layers: LayerSummary
+    lineage: Lineage
     previews: list[PreviewRow]
     publications: list[PublicationRow]
-    lineage: Lineage
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
-            "tags": self.tags,
-            "layers": self.layers.to_dict(),
-            "lineage": self.lineage.to_dict(),
-            "previews": [row_dict(p) for p in self.previews],
-            "publications": [row_dict(p) for p in self.publications],
-        }
 
 
 @dataclass(frozen=True)
@@ -207,9 +194,6 @@ class KindCount:
     format: str
     base: str
     count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return _field_values(self)
 
 
 def _field_values(obj: Any) -> dict[str, Any]:

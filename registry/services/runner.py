@@ -37,7 +37,16 @@ from loradex.registry.store.models import Artifact, Recipe, RecipeInput
 
 from .scan import scan
 
-__all__ = ["OpResult", "locator", "record_output", "resolve_input", "run_recipe", "run_recipe_file"]
+__all__ = [
+    "OpResult",
+    "RecordedAs",
+    "ResolvedInput",
+    "locator",
+    "record_output",
+    "resolve_input",
+    "run_recipe",
+    "run_recipe_file",
+]
 
 
 @dataclass
@@ -47,35 +56,38 @@ class OpResult:
     Attributes:
         op: the operation.
         output: the written file (or folder, for a bake into a diffusers folder).
-        report: the operation's report as a dict (``MixReport``, ``BakeReport``, ``ExtractReport``).
-        inputs: each resolved input: ``ref`` (as given), ``path``, ``weight``, ``role``.
+        inputs: each input as given, with the file it resolved to.
+        report: the operation's report (``MixReport``, ``BakeReport``, ``ExtractReport``, ``ConversionReport``).
         recipe: the recipe embedded in the output.
-        artifact_id: the output's catalog row; None when no catalog was used.
-        artifact_name: that row's name.
+        artifact: the output's catalog row; None when no catalog was used.
     """
 
     op: str
     output: Path
-    report: dict[str, Any]
-    inputs: list[dict[str, Any]]
+    inputs: list[ResolvedInput]
+    report: Any
     recipe: AdapterRecipe
-    artifact_id: int | None = None
-    artifact_name: str | None = None
+    artifact: RecordedAs | None = None
     #: Seconds spent running the operation (``run``) and recording its output (``record``).
     timings: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        artifact = {"id": self.artifact_id, "name": self.artifact_name} if self.artifact_id is not None else None
-        return {
-            "op": self.op,
-            "output": str(self.output),
-            "inputs": self.inputs,
-            "report": self.report,
-            "recipe": self.recipe.to_dict(),
-            "artifact": artifact,
-            "timings": self.timings,
-        }
+
+@dataclass(frozen=True)
+class ResolvedInput:
+    """A recipe input: the reference as given, the file it resolved to, its weight and role."""
+
+    ref: str
+    path: Path
+    weight: float
+    role: str
+
+
+@dataclass(frozen=True)
+class RecordedAs:
+    """The catalog row an output was recorded as."""
+
+    id: int
+    name: str
 
 
 # ---------------------------------------------------------------------------------------
@@ -238,10 +250,8 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
 
     with interrupts.writing(target, then=record_it):
         result = run(recipe, resolve=resolve, progress=progress, hashes=engine is not None)
-    inputs = [
-        {"ref": item.ref, "path": str(path), "weight": item.weight, "role": item.role} for item, path in result.inputs
-    ]
-    outcome = OpResult(recipe.op, result.output, result.report.to_dict(), inputs, result.recipe)
+    inputs = [ResolvedInput(item.ref, path, item.weight, item.role) for item, path in result.inputs]
+    outcome = OpResult(recipe.op, result.output, inputs, result.report, result.recipe)
     outcome.timings["run"] = time.perf_counter() - start
     if engine is not None:
         start = time.perf_counter()
@@ -258,7 +268,7 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
                 "the output is complete and recorded in the catalog (the interrupt came while it was being recorded)",
                 path=result.output,
             )
-        outcome.artifact_id, outcome.artifact_name = artifact.id, artifact.name
+        outcome.artifact = RecordedAs(artifact.id, artifact.name)
         outcome.timings["record"] = time.perf_counter() - start
     return outcome
 

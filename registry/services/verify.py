@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.io.hashing import FileHashes, hash_file
@@ -55,10 +55,6 @@ class VerifyReport:
     def clean(self) -> bool:
         """Every file was there and as catalogued."""
         return not (self.changed or self.missing or self.errors)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
 
 
 def verify(

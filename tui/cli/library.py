@@ -52,7 +52,7 @@ def scan_cmd(
     with catalog_engine(ctx, create=True) as engine, sink.progress("scanning") as progress:
         report = scan(roots, engine=engine, workers=workers, progress=progress)
         url = engine.url.render_as_string(hide_password=True)
-    sink.report("scanned", report.to_dict())
+    sink.report("scanned", report)
     sink.note(f"catalog: {url}")
 
 
@@ -235,7 +235,7 @@ def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = Fals
     if report.missing or report.changed:
         with catalog_engine(ctx) as engine:
             record(engine, report)
-    sink.report("verified", report.to_dict())
+    sink.report("verified", report)
     if not report.clean:
         raise typer.Exit(FOUND)
 
@@ -312,7 +312,7 @@ def demo_cmd(
         with db.session(engine) as session:
             rows = orm.counts(session, folder=str(root))
         url = engine.url.render_as_string(hide_password=True)
-    sink.catalog_counts(rows, scan=report.to_dict(), catalog=url)
+    sink.catalog_counts(rows, scan=report, catalog=url)
     sink.note(f"zoo: {root}\ncatalog: {url}\nnext, try:\n" + "\n".join(f"  {hint}" for hint in _demo_hints(ctx, root)))
 
 

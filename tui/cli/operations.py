@@ -345,11 +345,11 @@ def rebuild_cmd(
         path = runner.resolve_input(ref, engine=engine)
         with sink.progress("rebuilding"):
             report = rebuild(path, locate=runner.locator(engine) if engine is not None else None)
-    for recorded, found in report.relocated:
-        sink.note(f"recipe input {recorded} moved; used {found} (same sha256, found in the catalog)")
+    for moved in report.relocated:
+        sink.note(f"recipe input {moved.recorded} moved; used {moved.found} (same sha256, found in the catalog)")
     folder = len(report.expected_sha256) != 64  # a folder's identity is its files' sha256 list (JSON)
     if sink.as_json:
-        sink.emit_json(report.to_dict())
+        sink.emit_json(report)
     elif report.identical:
         same = "every file's sha256 matches" if folder else f"sha256 {report.actual_sha256[:12]}…"
         sink.out.print(f"identical: {path} re-made from its {report.op} recipe ({same})", markup=False, highlight=False)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from loradex.adapters.jsonable import jsonable
 from loradex.adapters.words import printable
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ class BaseSink:
         self.err = SafeConsole(stderr=True)
 
     def emit_json(self, data: Any) -> None:
-        print(jsonlib.dumps(data, indent=2, default=str))
+        """``data`` (a report, a row, a view, or plain values holding them) as indented JSON."""
+        print(jsonlib.dumps(jsonable(data), indent=2))
 
     def emit_json_items(self, key: str, items: Iterable[Any]) -> None:
         """``{key: [items]}``, as :meth:`emit_json` would hold it, written item by item, one item

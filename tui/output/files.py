@@ -22,7 +22,7 @@ class FilesOutput(BaseSink):
     def probe_table(self, infos: Iterable[ArtifactInfo], failures: list[str]) -> None:
         infos = list(infos)
         if self.as_json:
-            self.emit_json({"artifacts": [i.to_dict() for i in infos], "errors": failures})
+            self.emit_json({"artifacts": infos, "errors": failures})
             return
         if infos:  # only failures: their lines alone, no empty table above them
             self.out.print(self._probe_table(infos))
@@ -62,7 +62,7 @@ class FilesOutput(BaseSink):
 
     def inspection(self, report: Inspection, *, show_layers: bool) -> None:
         if self.as_json:
-            self.emit_json(report.to_dict())
+            self.emit_json(report)
             return
         info = report.info
         self.out.print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
+from loradex.adapters.jsonable import jsonable
 from loradex.adapters.words import count
 
 from .base import BaseSink
@@ -18,7 +19,7 @@ class GenerateOutput(BaseSink):
     def quick_test(self, grid: Grid, previews: int | None) -> None:
         """Summary of a ``try`` grid; ``previews`` is the number of catalog rows added (None: no catalog)."""
         if self.as_json:
-            self.emit_json({**grid.to_dict(), "previews_recorded": previews})
+            self.emit_json({**jsonable(grid), "previews_recorded": previews})
         else:
             done = len(grid.images)
             self.out.print(
@@ -38,7 +39,7 @@ class GenerateOutput(BaseSink):
     def evaluation(self, result: Evaluation) -> None:
         """The score table of an ``eval`` run."""
         if self.as_json:
-            self.emit_json(result.to_dict())
+            self.emit_json(result)
         else:
             from rich.table import Table
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class HubOutput(BaseSink):
     def publication(self, result: PublishResult) -> None:
         if self.as_json:
-            self.emit_json(result.to_dict())
+            self.emit_json(result)
             return
         if result.dry_run:
             card = printable(result.card)
@@ -42,7 +42,7 @@ class HubOutput(BaseSink):
 
     def pulled(self, result: PullResult) -> None:
         if self.as_json:
-            self.emit_json(result.to_dict())
+            self.emit_json(result)
             return
         for f in result.files:
             what = {"new": "recorded", "known": "already recorded", "provenance": "already catalogued; source set"}[

@@ -11,6 +11,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from loradex.adapters.jsonable import jsonable
 from loradex.adapters.words import count, printable
 from loradex.adapters.words import size as size_text
 
@@ -75,7 +76,7 @@ class CatalogOutput(BaseSink):
         if self.as_json:
             data = row_dict(a, without=("search_text",))
             data["effective_base"] = base_of(a)
-            data.update(extra.to_dict())
+            data.update(jsonable(extra))
             self.emit_json(data)
             return
         grid = Table.grid(padding=(0, 2))
@@ -190,12 +191,12 @@ class CatalogOutput(BaseSink):
             weight = "no preferred weight" if a.preferred_weight is None else f"weight {a.preferred_weight:g}"
             self.out.print(f"{a.name}: {weight}", markup=False, highlight=False)
 
-    def report(self, title: str, data: dict[str, Any]) -> None:
+    def report(self, title: str, report: Any) -> None:
         """A scan or verify report: counts on one line, then every listed item."""
         if self.as_json:
-            self.emit_json(data)
+            self.emit_json(report)
             return
-        data = dict(data)
+        data = jsonable(report)
         roots = " " + ", ".join(data.pop("roots")) if data.get("roots") else ""
         elapsed = f" in {data.pop('elapsed'):.1f} s" if isinstance(data.get("elapsed"), (int, float)) else ""
         counts = [
@@ -235,7 +236,7 @@ class CatalogOutput(BaseSink):
 
     def compatibility(self, result: Compatibility) -> None:
         if self.as_json:
-            self.emit_json(result.to_dict())
+            self.emit_json(result)
             return
         colour = {"compatible": "green", "partial": "yellow"}.get(result.verdict, "red")
         self.out.print(f"{result.adapter.name}: [{colour}]{escape(result.summary())}[/]")
@@ -249,9 +250,9 @@ class CatalogOutput(BaseSink):
         if hidden:
             self.note(f"… {hidden} more (--json lists all)")
 
-    def catalog_counts(self, rows: list[KindCount], *, scan: dict[str, Any], catalog: str) -> None:
+    def catalog_counts(self, rows: list[KindCount], *, scan: Any, catalog: str) -> None:
         if self.as_json:
-            self.emit_json({"catalog": catalog, "scan": scan, "counts": [row.to_dict() for row in rows]})
+            self.emit_json({"catalog": catalog, "scan": scan, "counts": rows})
             return
         table = Table("kind", "format", "base", "count", title=f"catalog {catalog}")
         for row in rows:

@@ -213,11 +213,9 @@ async def mix_tray(app: LoradexApp) -> None:
         return
     verb = "Baked" if request.op == "bake" else "Mixed"
     into = f" into {Path(request.base).name}" if request.base else ""
-    app.notify(
-        f"{verb} {names}{into} → {result.output}"
-        f"{f' (catalogued as {result.artifact_name})' if result.artifact_name else ''}."
-    )
-    app.reload(keep=result.artifact_id)
+    catalogued = f" (catalogued as {result.artifact.name})" if result.artifact else ""
+    app.notify(f"{verb} {names}{into} → {result.output}{catalogued}.")
+    app.reload(keep=result.artifact.id if result.artifact else None)
 
 
 def _operation(
