@@ -192,7 +192,7 @@ def score_by_scale(
     """
     if not items:
         return []
-    scales, images, prompts = zip(*items)
+    scales, images, prompts = zip(*items, strict=True)
     embeddings = scorer.image_embeddings(images)
     text = (embeddings * scorer.text_embeddings(prompts)).sum(-1).tolist()
     to_refs = _mean_cosines(embeddings, scorer.image_embeddings(references)) if references else None

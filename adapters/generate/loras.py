@@ -167,7 +167,8 @@ class LoraSet:
             self.pipe.load_lora_weights(str(path), adapter_name=name)
         except (ValueError, KeyError, RuntimeError, OSError) as exc:
             self._forget_adapter(name)
-            return f"diffusers refused it ({str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__})"
+            message = str(exc).strip()
+            return f"diffusers refused it ({message.splitlines()[0][:120] if message else type(exc).__name__})"
         injected = _injected(self.pipe, name)
         if injected != expected:
             self._forget_adapter(name)

@@ -148,7 +148,7 @@ def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
     finally:
         for *_, src in opened:
             src.close()
-    for (_, component, _, _), part_info in zip(opened, infos):
+    for (_, component, _, _), part_info in zip(opened, infos, strict=True):
         if component:
             # Keys as open_weights(path) spells them for the whole folder.
             for layer in part_info.layers:

@@ -239,7 +239,7 @@ def _plan(
     report: BakeReport,
 ) -> dict[Path, dict[str, list[Patch]]]:
     patches: dict[Path, dict[str, list[Patch]]] = {}
-    for i, (info, weight) in enumerate(zip(infos, weights)):
+    for i, (info, weight) in enumerate(zip(infos, weights, strict=True)):
         if info.kind not in ("lora", "lycoris"):
             raise UnsupportedError(f"only LoRA/LyCORIS adapters bake; this is {article(info.kind)}", path=info.path)
         if info.base != base_info.base:

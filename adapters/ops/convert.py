@@ -114,7 +114,13 @@ def lora_layers(info: ArtifactInfo, *, rank: int | None = None) -> tuple[list[Lo
         raise UnsupportedError(
             "DoRA layers depend on the base weights and cannot be written as plain LoRA", path=info.path
         )
-    exotic = sorted({l.algorithm for l in info.layers if l.algorithm not in ("lora", "locon") or "lora_mid" in l.keys})
+    exotic = sorted(
+        {
+            layer.algorithm
+            for layer in info.layers
+            if layer.algorithm not in ("lora", "locon") or "lora_mid" in layer.keys
+        }
+    )
     if exotic and rank is None:
         raise UnsupportedError(
             f"{'/'.join(exotic)} layers have no exact LoRA form; pass a rank to convert them by truncated SVD",
@@ -184,8 +190,8 @@ def _peft_config(group: list[LoraLayer], component: str) -> dict:
     alpha = Counter(alphas).most_common(1)[0][0]
     paths = [_module_path(layer.canonical, component) for layer in group]
     # Per-module overrides keep every layer's own rank and alpha exactly.
-    rank_pattern = {p: layer.rank for p, layer in zip(paths, group) if layer.rank != r}
-    alpha_pattern = {p: a for p, a in zip(paths, alphas) if a != alpha}
+    rank_pattern = {p: layer.rank for p, layer in zip(paths, group, strict=True) if layer.rank != r}
+    alpha_pattern = {p: a for p, a in zip(paths, alphas, strict=True) if a != alpha}
     return {
         "peft_type": "LORA",
         "task_type": None,

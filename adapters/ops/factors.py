@@ -185,7 +185,11 @@ def save_kohya(
     """
     lm = layer_map(base)
     uniform = len({(layer.rank, layer.scale) for layer in layers}) <= 1
-    alpha = layers[0].scale * layers[0].rank if uniform and layers else float(max((l.rank for l in layers), default=1))
+    alpha = (
+        layers[0].scale * layers[0].rank
+        if uniform and layers
+        else float(max((layer.rank for layer in layers), default=1))
+    )
     tensors: dict[str, torch.Tensor] = {}
     for layer in layers:
         stem, r, conv = lm.layers[layer.canonical].kohya, layer.rank, len(layer.shape) == 4

@@ -128,7 +128,7 @@ def mix(
     shapes: dict[str, tuple[tuple[int, ...], Path]] = {}  # canonical → its shape, and the first file with it
     dtypes: Counter[str] = Counter()
     with _dora_base(Path(base), family) if base is not None else contextlib.nullcontext() as base_weights:
-        for info, (_, weight) in zip(infos, inputs):
+        for info, (_, weight) in zip(infos, inputs, strict=True):
             with open_factors(info) as src:
                 for layer in info.layers:
                     w = weight * _block_multiplier(block_of(layer, family), block_weights)
@@ -157,7 +157,7 @@ def mix(
         report.ranks.append(a.shape[0])
     recipe = Recipe.for_files(
         op,
-        [(info.path, w) for info, (_, w) in zip(infos, inputs)],
+        [(info.path, w) for info, (_, w) in zip(infos, inputs, strict=True)],
         {"method": method, "rank": rank, "block_weights": block_weights or {}, **(extra_params or {})},
         base=base,
     )

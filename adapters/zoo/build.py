@@ -144,8 +144,8 @@ VISIBLE_LORA_SCALE = 0.2
 def lora_factors(
     shape: tuple[int, ...], rank: int, gen: torch.Generator, s: float = LORA_FACTOR_SCALE
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(down, up) for a weight of ``shape``: linear ``[r, in]``/``[out, r]``; conv ``[r, in, kh, kw]``/``[out, r, 1, 1]``;
-    entries drawn with spread ``s``."""
+    """(down, up) for a weight of ``shape``: linear ``[r, in]``/``[out, r]``;
+    conv ``[r, in, kh, kw]``/``[out, r, 1, 1]``; entries drawn with spread ``s``."""
     out, inp, *kernel = shape
     if kernel:
         return _randn(gen, rank, inp, *kernel, scale=s), _randn(gen, out, rank, 1, 1, scale=s)
@@ -392,7 +392,7 @@ def _diffusers_lora(b: _Builder) -> None:
 
     name, gen = "sd1-diffusers-lora", b.gen("sd1-diffusers-lora")
     parts: dict[str, dict[str, torch.Tensor]] = {"unet": {}, "text_encoder": {}}
-    for layer in b.layers("sd1", lambda l: bool(_ATTN_QKVO.search(l.name) or _SELF_ATTN.search(l.name))):
+    for layer in b.layers("sd1", lambda spec: bool(_ATTN_QKVO.search(spec.name) or _SELF_ATTN.search(spec.name))):
         down, up = lora_factors(layer.shape, 4, gen, b.lora_scale)
         path = layer.name.removeprefix(layer.component + ".")
         parts[layer.component] |= {f"{path}.lora_A.weight": down, f"{path}.lora_B.weight": up}
@@ -427,7 +427,7 @@ def _peft_lora(b: _Builder) -> None:
 def _legacy_lora(b: _Builder) -> None:
     """An old attention-processor LoRA: UNet only, ``…attn1.processor.to_q_lora.down.weight``."""
     name, gen, tensors = "sd1-legacy-lora", b.gen("sd1-legacy-lora"), {}
-    for layer in b.layers("sd1", lambda l: l.component == "unet" and bool(_ATTN_QKVO.search(l.name))):
+    for layer in b.layers("sd1", lambda spec: spec.component == "unet" and bool(_ATTN_QKVO.search(spec.name))):
         path = layer.name.removeprefix("unet.")
         m = _ATTN_QKVO.search(path)
         stem = f"{path[: m.start()]}.{m[1]}.processor.{m[2].removesuffix('.0')}_lora"

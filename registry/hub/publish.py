@@ -200,7 +200,7 @@ def plan_publication(
         training={k: v for k, v in (artifact.training_metadata or {}).items() if k.startswith("ss_")},
         previews=[
             (img.path_in_repo, p.prompt or (artifact.trigger_words or [artifact.name])[0])
-            for img, p in zip(images, previews)
+            for img, p in zip(images, previews, strict=True)
         ],
         algorithms=list(artifact.algorithms or []),
         ranks=list(artifact.ranks or []),

@@ -153,7 +153,8 @@ def check(source: Source, adapter: Any, base: Any) -> Compatibility:
         rows = list(
             reader.rows(
                 "SELECT ours.canonical, ours.shape, other.shape FROM layer_set_layer ours "
-                "LEFT OUTER JOIN layer_set_layer other ON other.layer_set_id = :base_set AND other.canonical = ours.canonical "
+                "LEFT OUTER JOIN layer_set_layer other "
+                "ON other.layer_set_id = :base_set AND other.canonical = ours.canonical "
                 "WHERE ours.layer_set_id = :set ORDER BY ours.canonical",
                 params,
             )

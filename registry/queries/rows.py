@@ -86,7 +86,7 @@ def column_list(cls: type, table: str) -> str:
 def build(cls: type[_R], values: Sequence[Any], folder: str | None) -> _R:
     """A ``cls`` from ``values`` selected in :func:`column_list`'s order (``folder``: the catalog's,
     against which stored paths are made absolute). An artifact whose file is gone reads as missing."""
-    decoded = {name: _decoded(name, value, folder) for name, value in zip(_names(cls), values)}
+    decoded = {name: _decoded(name, value, folder) for name, value in zip(_names(cls), values, strict=True)}
     if "status" in decoded and "path" in decoded:
         decoded["status"] = status_on_disk(decoded["status"], decoded["path"])
     return cls(**decoded)

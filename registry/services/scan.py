@@ -3,9 +3,9 @@
 A rescan of an unchanged tree reads no file: a row whose path, size and mtime are unchanged
 is skipped on ``stat`` alone (rescans that re-hash everything are the top complaint of
 catalog users). New and changed files are hashed in a thread pool (hashlib runs outside the
-GIL) and probed one at a time (Python that holds it); results are committed in batches, so a scan that is killed keeps what it finished and the next one
-resumes. Moved files keep their row (and with it notes, tags and lineage); vanished files
-become ``missing`` rows, never deleted ones.
+GIL) and probed one at a time (Python that holds it); results are committed in batches, so a
+scan that is killed keeps what it finished and the next one resumes. Moved files keep their row
+(and with it notes, tags and lineage); vanished files become ``missing`` rows, never deleted ones.
 
 Progress goes through a callback; nothing here prints.
 """
@@ -137,8 +137,9 @@ def scan(
     artifacts are hashed in ``workers`` threads and probed one at a time; a file that cannot be read
     becomes a row with status ``error`` and its one-line message. A new path whose sha256 (or
     tensor hash) equals a row whose file is gone takes over that row (a move: notes, tags and
-    lineage follow), unless that file's scan root is itself absent (an unplugged drive). Rows under the roots whose files vanished become ``missing``; sidecars
-    (A1111 ``.json``, ``.civitai.info``, previews) are imported into empty user fields.
+    lineage follow), unless that file's scan root is itself absent (an unplugged drive). Rows
+    under the roots whose files vanished become ``missing``; sidecars (A1111 ``.json``,
+    ``.civitai.info``, previews) are imported into empty user fields.
 
     Results are committed every ``batch_size`` artifacts, one session each: a scan killed
     mid-way keeps its finished batches and the next scan resumes where it stopped. An

@@ -461,8 +461,8 @@ class Actions(jobs.JobRunner):
 
         self.push_screen(
             ConfirmDialog(
-                f"Forget {artifact.name}?\n\nIts catalog row, tags, note and preview records go; the file stays on disk "
-                f"({artifact.path}). A rescan of its folder adds it back.",
+                f"Forget {artifact.name}?\n\nIts catalog row, tags, note and preview records go; "
+                f"the file stays on disk ({artifact.path}). A rescan of its folder adds it back.",
                 yes="Forget",
                 no="Keep",
             ),

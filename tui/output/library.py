@@ -300,7 +300,7 @@ def _marked(cells: tuple[str, ...]) -> tuple[str, ...]:
 def _aligned(cells: Sequence[str], widths: list[int]) -> str:
     """One plain line of the listing: size right-aligned, the others left, one blank apart."""
     return " ".join(
-        cell.rjust(w) if i == _SIZE else cell.ljust(w) for i, (cell, w) in enumerate(zip(cells, widths))
+        cell.rjust(w) if i == _SIZE else cell.ljust(w) for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
     ).rstrip(" ")
 
 
