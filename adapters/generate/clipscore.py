@@ -256,8 +256,9 @@ def plot_scores(rows: Sequence[ScaleScore], path: str | Path, *, title: str) -> 
     if not rows:
         raise ValueError("no scores to plot")
     series = [(name, color, [(r.scale, r.clip_score) for r in rows]) for name, color in _SERIES[:1]]
-    if all(r.reference_cosine is not None for r in rows):
-        series.append((*_SERIES[1], [(r.scale, 100 * r.reference_cosine) for r in rows]))
+    references = [(r.scale, r.reference_cosine) for r in rows if r.reference_cosine is not None]
+    if len(references) == len(rows):
+        series.append((*_SERIES[1], [(scale, 100 * cosine) for scale, cosine in references]))
     values = [y for *_, points in series for _, y in points]
     y_ticks = _ticks(min(0.0, *values), max(values))
     scales = sorted({r.scale for r in rows})

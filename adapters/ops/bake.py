@@ -37,6 +37,7 @@ from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
 from loradex.adapters.model.checkpoint import Location, delta_shape, layer_locations, layer_view
 from loradex.adapters.model.probe import probe
 from loradex.adapters.progress import Progress, ProgressEvent
+from loradex.adapters.vocabulary import Dtype
 from loradex.adapters.words import article
 
 from .factors import dora_delta, layer_factors, open_factors, storage_dtype
@@ -188,7 +189,9 @@ def bake(
                         )
                         for f in files
                     }
-                    report.hashes = folder_hashes(tmp, written) if hashes else None
+                    # With ``hashes`` every file's hashes are known (None only without it).
+                    known = {name: h for name, h in written.items() if h is not None}
+                    report.hashes = folder_hashes(tmp, known) if hashes else None
             else:
                 report.hashes = _bake_file(
                     base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe, progress, protect, hashes
@@ -370,7 +373,7 @@ def _bake_file(
     with open_weights(src_path) as src:
 
         def out_code(code: str) -> str:
-            return DTYPES[dtype] if dtype and code in _FLOAT_CODES else code
+            return DTYPES[Dtype(dtype)] if dtype and code in _FLOAT_CODES else code
 
         names = (
             src.keys()

@@ -135,16 +135,18 @@ def lora_layers(info: ArtifactInfo, *, rank: int | None = None) -> tuple[list[Lo
     layers, energy = [], {}
     with open_factors(info) as src:
         for layer in info.layers:
+            canonical = layer.canonical
+            assert canonical is not None  # unmatched layers are refused above
             t = layer_tensors(src, layer)
             if rank is None:
-                layers.append(LoraLayer(layer.canonical, t["lora_up"], t["lora_down"], layer.shape, layer.scale))
+                layers.append(LoraLayer(canonical, t["lora_up"], t["lora_down"], layer.shape, layer.scale))
                 continue
             dtype = t["lora_down" if "lora_down" in t else next(iter(t))].dtype
             b, a = layer_factors(info, layer, src)
             u, s, vh = lowrank_svd(b, a)
             energy[layer.stem] = retained_energy(s, rank)
             up, down = split_svd(u, s, vh, rank)
-            layers.append(LoraLayer(layer.canonical, up.to(dtype), down.to(dtype), layer.shape))
+            layers.append(LoraLayer(canonical, up.to(dtype), down.to(dtype), layer.shape))
     return layers, energy
 
 

@@ -134,10 +134,12 @@ def mix(
                     w = weight * _block_multiplier(block_of(layer, family), block_weights)
                     if w == 0:  # a block weighted 0 is left out, not written as zero-norm layers
                         continue
-                    _check_same_shape(layer, info.path, shapes.setdefault(layer.canonical, (layer.shape, info.path)))
+                    canonical = layer.canonical
+                    assert canonical is not None  # files with unmatched layers are refused above
+                    _check_same_shape(layer, info.path, shapes.setdefault(canonical, (layer.shape, info.path)))
                     w0 = _base_weight(base_weights, layer) if base_weights and layer.algorithm == "dora" else None
                     b, a = layer_factors(info, layer, src, w0)
-                    per_layer.setdefault(layer.canonical, []).append((b * w, a))
+                    per_layer.setdefault(canonical, []).append((b * w, a))
                     dtypes[layer.dtype] += 1
     dtype = torch_dtype(dtypes.most_common(1)[0][0]) if dtypes else torch.float16
     stems = {canonical: layer.kohya for canonical, layer in layer_map(family).layers.items()}
