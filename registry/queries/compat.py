@@ -158,7 +158,7 @@ def check(source: Source, adapter: Any, base: Any) -> Compatibility:
                 "WHERE ours.layer_set_id = :set ORDER BY ours.canonical",
                 params,
             )
-        )  # type: ignore[arg-type]
+        )
     unmatched = [
         stem
         for (stem,) in reader.rows(
@@ -344,7 +344,7 @@ def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
         layers = reader.value("SELECT COUNT(*) FROM layer_set_layer WHERE layer_set_id = :set", params)
         sets = in_list("base_set", sorted({b.layer_set_id for b in bases}), params)
         matched = dict(
-            reader.rows(  # type: ignore[arg-type]
+            reader.rows(
                 "SELECT other.layer_set_id, COUNT(*) FROM layer_set_layer ours JOIN layer_set_layer other "
                 "ON other.canonical = ours.canonical AND other.shape = ours.shape "
                 f"WHERE ours.layer_set_id = :set AND other.layer_set_id IN {sets} GROUP BY other.layer_set_id",

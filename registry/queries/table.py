@@ -186,5 +186,5 @@ def facets(source: Reader | Session, flt: Filter | None = None) -> dict[str, Cou
     for facet, column in (("kind", "a.kind"), ("base", EFFECTIVE_BASE)):
         params: dict[str, Any] = {}
         sql = f"SELECT {column}, COUNT(*) FROM artifact a{_where(flt, params, **{facet: None})} GROUP BY {column}"
-        counts[facet] = Counter(dict(reader.rows(sql, params)))  # type: ignore[arg-type]
+        counts[facet] = Counter(dict(reader.rows(sql, params)))
     return counts

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from loradex.adapters import probe
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError, RefusedFileError
@@ -208,7 +208,7 @@ def scan(
             for group in lookup.duplicates(s)
             if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)
         ]
-        s.exec(update(ScanRoot).where(ScanRoot.path.in_(report.roots)).values(last_scan_at=utcnow()))
+        s.exec(update(ScanRoot).where(col(ScanRoot.path).in_(report.roots)).values(last_scan_at=utcnow()))
         return missing, groups
 
     report.missing, report.duplicates = _retrying(engine, finish)
@@ -252,7 +252,7 @@ def _under(s: Session, roots: Sequence[Path]) -> Any:
 
 
 def _record_roots(s: Session, roots: Sequence[Path]) -> None:
-    have = set(s.exec(select(ScanRoot.path).where(ScanRoot.path.in_([str(r) for r in roots]))).all())
+    have = set(s.exec(select(ScanRoot.path).where(col(ScanRoot.path).in_([str(r) for r in roots]))).all())
     for root in roots:
         if str(root) not in have:
             s.add(ScanRoot(path=str(root), added_at=utcnow()))
@@ -360,7 +360,9 @@ def _commit(engine: Engine, batch: list[_Result], report: ScanReport) -> None:
 
 
 def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
-    rows = {a.path: a for a in s.exec(select(Artifact).where(Artifact.path.in_([str(r.found.path) for r in batch])))}
+    rows = {
+        a.path: a for a in s.exec(select(Artifact).where(col(Artifact.path).in_([str(r.found.path) for r in batch])))
+    }
     # Rows sharing bytes or weights with the batch, fetched once: move and copy detection.
     shas = {r.hashes.sha256 for r in batch if r.hashes} - {EMPTY_SHA256}
     tensors = {r.hashes.tensor_hash for r in batch if r.hashes and r.hashes.tensor_hash} - {EMPTY_SHA256}
@@ -368,8 +370,8 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
         list(
             s.exec(
                 select(Artifact)
-                .where(or_(Artifact.sha256.in_(shas), Artifact.tensor_hash.in_(tensors)))
-                .order_by(Artifact.id)
+                .where(or_(col(Artifact.sha256).in_(shas), col(Artifact.tensor_hash).in_(tensors)))
+                .order_by(col(Artifact.id))
             )
         )
         if shas or tensors
@@ -478,5 +480,5 @@ def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
     ]
     gone = [i for i, p, st in rows if st != "missing" and p not in found and not os.path.lexists(p)]
     for chunk in (gone[i : i + 500] for i in range(0, len(gone), 500)):
-        s.exec(update(Artifact).where(Artifact.id.in_(chunk)).values(status="missing"))
+        s.exec(update(Artifact).where(col(Artifact.id).in_(chunk)).values(status="missing"))
     return len(gone) + sum(st == "missing" for _, _, st in rows)
