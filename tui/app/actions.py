@@ -14,7 +14,7 @@ import os
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 from textual.screen import ModalScreen, Screen
@@ -25,13 +25,25 @@ from . import jobs
 from .jobs import Job, JobEnded, JobProgressed
 from .screens.mix_tray import MixRequest, TrayItem
 
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from .catalog_view import CatalogView
+
+    # The type checker sees the app the mixin's methods run on; at run time the base is object.
+    _App = App[None]
+else:
+    _App = object
+
 #: Kinds the quick-test renders and the tray mixes.
 TESTABLE = ("lora", "lycoris", "textual_inversion", "controlnet")
 MIXABLE = ("lora", "lycoris")
 
 
-class Actions(jobs.JobRunner):
+class Actions(jobs.JobRunner, _App):
     """Mixed into :class:`~.application.LoradexApp` (which sets ``catalog``)."""
+
+    catalog: CatalogView
 
     def init_actions(self) -> None:
         self.tray: list[TrayItem] = []

@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import platformdirs
 from sqlalchemy.engine import Engine
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from loradex.registry.queries import compat, lookup, table
+from loradex.registry.queries.rows import ArtifactRow
+from loradex.registry.queries.views import Details
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, Module
 
@@ -86,7 +88,7 @@ class CatalogView:
             ).all()
         return [(name, path, override or base) for name, path, base, override in rows]
 
-    def details(self, artifact_id: int) -> tuple[Artifact, Any]:
+    def details(self, artifact_id: int) -> tuple[ArtifactRow, Details]:
         with open_session(self.engine) as session:
             artifact = lookup.resolve(session, str(artifact_id))
             return artifact, lookup.details(session, artifact)
@@ -95,11 +97,11 @@ class CatalogView:
         """``(canonical, component, rank, alpha)`` of each adapted layer, in file order."""
         with open_session(self.engine) as session:
             return [
-                tuple(row)
-                for row in session.exec(  # type: ignore[misc]
+                (canonical, component, rank, alpha)
+                for canonical, component, rank, alpha in session.exec(
                     select(Module.canonical, Module.component, Module.rank, Module.alpha)
-                    .where(Module.artifact_id == artifact_id)
-                    .order_by(Module.id)
+                    .where(col(Module.artifact_id) == artifact_id)
+                    .order_by(col(Module.id))
                 )
             ]
 
@@ -127,3 +129,9 @@ def shown_path(path: str, folder: Path | None) -> str:
             continue
         return str(Path(prefix) / rest) if prefix else str(rest)
     return path
+
+
+class CatalogApp(Protocol):
+    """What the screens need of the app that pushes them (:class:`~.application.LoradexApp`)."""
+
+    catalog: CatalogView
