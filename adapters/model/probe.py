@@ -348,7 +348,7 @@ def _lora_info(
 
     for stem, parts in sorted(stems.items()):
         canonical = _resolve(lm, stem, component) if lm else None
-        layer = lm.layers[canonical] if canonical else None
+        layer = lm.layers[canonical] if lm and canonical else None
         algorithm = algorithm_of(set(parts))
         rank = _rank(src, parts)
         shape = _delta_shape(src, parts, layer)
@@ -524,7 +524,7 @@ def _base_from_keys_widths(src: WeightSource, prefix: str) -> tuple[str, list[st
     return "unknown", []
 
 
-def _base_from_lora_stems(widths: dict[str, int | None]) -> tuple[str, list[str]]:
+def _base_from_lora_stems(widths: Mapping[str, int | None]) -> tuple[str, list[str]]:
     """Vote on the base from what each adapted layer's shape and name says."""
     votes: Counter[str] = Counter()
     seen: dict[tuple[str, str], list[str]] = {}  # (base, observation) → stems showing it

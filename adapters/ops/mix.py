@@ -152,7 +152,9 @@ def mix(
         a = torch.cat([p[1] for p in parts], dim=0)
         if method == "svd":
             u, s, vh = lowrank_svd(b, a)
-            r = max(1, min(rank_rule(s) if rank_rule else rank, s.numel()))
+            wanted = rank_rule(s) if rank_rule else rank
+            assert wanted is not None  # svd without a rank or a rule is refused above
+            r = max(1, min(wanted, s.numel()))
             report.retained_energy[stems[canonical]] = retained_energy(s, r)
             b, a = split_svd(u, s, vh, r)
         layers.append(LoraLayer(canonical, b, a, shapes[canonical][0]))

@@ -167,12 +167,21 @@ def browse(source: Reader | Session, flt: Filter) -> list[BrowseRow]:
     previews = dict(reader.rows("SELECT artifact_id, COUNT(*) FROM preview GROUP BY artifact_id"))
     return [
         BrowseRow(
-            *row[:-1],
-            absolute(row[-1], reader.folder),
-            tags=tuple(tags.get(row[0], ())),
-            previews=previews.get(row[0], 0),
+            id_,
+            name,
+            kind,
+            base,
+            rank_min,
+            rank_max,
+            size,
+            status,
+            weight,
+            fmt,
+            absolute(path, reader.folder),
+            tags=tuple(tags.get(id_, ())),
+            previews=previews.get(id_, 0),
         )
-        for row in rows
+        for id_, name, kind, base, rank_min, rank_max, size, status, weight, fmt, path in rows
     ]
 
 

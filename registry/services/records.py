@@ -110,7 +110,7 @@ def layer_set_for(session: Session, layers: Mapping[str, str]) -> LayerSet | Non
         session.flush()
         # Core executemany on the table: a checkpoint has hundreds of layers.
         session.exec(
-            insert(LayerSetLayer.__table__),
+            insert(LayerSetLayer.__table__),  # type: ignore[attr-defined]  # as in _replace_modules
             params=[{"layer_set_id": found.id, "canonical": c, "shape": s} for c, s in sorted(layers.items())],
         )
     cache[digest] = found
@@ -214,4 +214,5 @@ def _replace_modules(session: Session, artifact_id: int | None, rows: list[dict[
         session.exec(delete(Module).where(col(Module.artifact_id) == artifact_id))
     if rows:
         # The table, not the entity: Core executemany skips the ORM's per-row bookkeeping.
-        session.exec(insert(Module.__table__), params=rows)
+        # SQLModel declares no __table__ on table models; SQLAlchemy's declarative base sets it.
+        session.exec(insert(Module.__table__), params=rows)  # type: ignore[attr-defined]
