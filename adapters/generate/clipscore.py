@@ -89,7 +89,9 @@ def load_clip(model: str | Path, *, device: str = "cpu") -> ClipScorer:
         raise ArtifactNotFoundError(
             f"no CLIP model {str(model)!r} (no such folder, and no such Hub id in the local cache); {_HOW}"
         ) from exc
-    return ClipScorer(clip.to(device=device, dtype=torch.float32).eval(), processor, device)
+    # transformers types the decorated PreTrainedModel.to as an unbound wrapper (it asks for self).
+    moved = clip.to(device=device, dtype=torch.float32)  # type: ignore[call-arg]
+    return ClipScorer(moved.eval(), processor, device)
 
 
 def _projected(output: Any) -> torch.Tensor:

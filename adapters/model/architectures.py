@@ -65,7 +65,10 @@ class Architecture:
 
     def meta_unet(self) -> torch.nn.Module:
         import torch
-        from diffusers import UNet2DConditionModel
+
+        # From its module: mypy reads diffusers' top-level name as the placeholder class it
+        # exports when torch is missing, which is no torch.nn.Module.
+        from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 
         with torch.device("meta"):
             return UNet2DConditionModel(**self.unet)

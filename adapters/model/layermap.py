@@ -147,7 +147,9 @@ def ldm_unet_path(path: str, config: dict, attention_up_blocks: set[int]) -> str
     """Diffusers UNet module path → SGM/LDM module path (no prefix)."""
     from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
 
-    flat = {**DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"], **DIFFUSERS_TO_LDM_MAPPING["unet"]["addition_embed_type"]}
+    # diffusers declares the table unannotated, so mypy infers dict[str, object] for its nested dicts.
+    unet: dict[str, dict[str, str]] = DIFFUSERS_TO_LDM_MAPPING["unet"]  # type: ignore[assignment]
+    flat = {**unet["layers"], **unet["addition_embed_type"]}
     if path + ".weight" in flat:
         return flat[path + ".weight"].removesuffix(".weight")
     per = config["layers_per_block"] + 1

@@ -263,7 +263,7 @@ def _textual_inversion(path: Path, src: WeightSource) -> ArtifactInfo | None:
     ):
         fmt = "diffusers_embedding"
         base, evidence = _base_from_width(next(iter(shapes.values()))[-1], "embedding width", table=_EMBEDDING_WIDTHS)
-    if fmt is None:
+    if fmt is None or base is None:  # every branch that names a format names a base
         return None
     info = ArtifactInfo(path, "textual_inversion", fmt, base, evidence)
     _fill_counts(info, src)
@@ -350,6 +350,7 @@ def _lora_info(
         canonical = _resolve(lm, stem, component) if lm else None
         layer = lm.layers[canonical] if lm and canonical else None
         algorithm = algorithm_of(set(parts))
+        assert algorithm is not None  # _adapter_stems keeps only stems with an algorithm
         rank = _rank(src, parts)
         shape = _delta_shape(src, parts, layer)
         if algorithm == "lora" and len(shape) == 4 and shape[2:] != (1, 1):

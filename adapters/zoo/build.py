@@ -498,7 +498,8 @@ def _controlnets(b: _Builder) -> None:
     # As ComfyUI's ControlLoraSave (the Stability format): every >=2-D weight the control model
     # shares with the UNet becomes a `.up`/`.down` pair of the difference; the rest is stored.
     xl = build_controlnet(b.models("sdxl"), b.seed)
-    gen, tensors = b.gen("sdxl-control-lora"), {}
+    gen = b.gen("sdxl-control-lora")
+    tensors: dict[str, torch.Tensor] = {}
     for key, t in controlnet_to_ldm(xl.state_dict(), dict(xl.config)).items():
         if t.ndim >= 2 and not key.startswith(_CONTROL_ONLY):
             down, up = lora_factors(tuple(t.shape), min(4, t.shape[0], t.shape[1]), gen, b.lora_scale)

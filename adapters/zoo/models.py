@@ -252,7 +252,9 @@ def build_models(base: str, seed: int = 0, dtype: torch.dtype = torch.float32) -
 
     Weights are drawn in fp32 and then cast to ``dtype``.
     """
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    # From their modules, as in Architecture.meta_unet (the top-level names type as placeholders).
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     arch = TINY[base]
@@ -363,7 +365,8 @@ def vae_to_ldm(sd: dict[str, torch.Tensor], config: dict) -> dict[str, torch.Ten
 
 def open_clip_to_ldm(sd: dict[str, torch.Tensor], hidden: int) -> dict[str, torch.Tensor]:
     """Canonical CLIP text state dict → OpenCLIP keys (fused q/k/v, transposed projection)."""
-    out, fused = {}, {}
+    out: dict[str, torch.Tensor] = {}
+    fused: dict[str, dict[str, torch.Tensor]] = {}  # in_proj name → q/k/v parts
     renames = {
         "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
         "text_model.embeddings.position_embedding.weight": "positional_embedding",
