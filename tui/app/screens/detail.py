@@ -96,7 +96,7 @@ class DetailScreen(Screen):
 
     def _fill(self) -> None:
         a, details, catalog = self.artifact, self.details, self.catalog
-        assert a is not None and details is not None  # compose read them
+        assert a is not None and a.id is not None and details is not None  # compose read them from the catalog
         self.sub_title = printable(a.name, one_line=True)
         self.query_one(Metadata).show(a, details, catalog.shown_path(a.path))
         self.query_one(Hashes).show(a)
@@ -122,7 +122,7 @@ class DetailScreen(Screen):
 
     def show_fits(self) -> None:
         a, fits = self.artifact, self.query_one(CheckpointFits)
-        assert a is not None  # compose read it
+        assert a is not None and a.id is not None  # compose read it from the catalog
         if a.kind == "checkpoint":
             if a.layer_set_id is None:
                 fits.show_note("no stored layer inventory; rescan it (loradex scan)")
