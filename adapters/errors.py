@@ -7,13 +7,14 @@ inherit the builtin they resemble, so callers may catch either.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
 class LoradexError(Exception):
     """Root of every error loradex raises on purpose."""
 
-    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else None
         text = f"{self.path}: {message}" if self.path is not None else message
         # One line, always: a message is printed verbatim by the CLI.

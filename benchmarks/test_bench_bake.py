@@ -245,7 +245,7 @@ def test_bake_vs_cp_vs_naive_merge(sd15, tmp_path):
 
     copy, out, naive_out = tmp_path / "copy.safetensors", tmp_path / "baked.safetensors", tmp_path / "naive.safetensors"
     cps, cp_syncs, bakes, naives = [], [], [], []
-    for i in range(REPEAT):  # interleaved, so a burst of load elsewhere hits every method alike
+    for _ in range(REPEAT):  # interleaved, so a burst of load elsewhere hits every method alike
         cps.append(_timed(["cp", str(base), str(copy)]))
         copy.unlink()
         _settle()
@@ -367,7 +367,7 @@ def test_the_bake_command_end_to_end_vs_cp_and_sync(sd15, tmp_path):
     catalog = tmp_path / "catalog.db"  # the user's catalog: it exists, with the inputs not in it
     open_catalog(catalog).dispose()
     cp_syncs, runs = [], []
-    for i in range(REPEAT):
+    for _ in range(REPEAT):
         cp_syncs.append(_timed(["sh", "-c", f'cp "{base}" "{copy}" && sync "{copy}"']))
         copy.unlink()
         _settle()

@@ -62,9 +62,11 @@ def _layer_sets(rng: random.Random) -> dict[str, list[list[tuple[str, str, str, 
     (canonical, shape, kohya stem, component)."""
     sets = {}
     for base, count in (("sd1", 19), ("sdxl", 19)):
-        layers = [(l.name, _shape(l.shape), l.kohya, l.component) for l in layer_map(base).layers.values()]
-        attention = [l for l in layers if ".attn" in l[0] or "self_attn" in l[0]]
-        chosen = [layers, attention, [l for l in attention if ".attn1." in l[0]]]
+        layers = [
+            (spec.name, _shape(spec.shape), spec.kohya, spec.component) for spec in layer_map(base).layers.values()
+        ]
+        attention = [row for row in layers if ".attn" in row[0] or "self_attn" in row[0]]
+        chosen = [layers, attention, [row for row in attention if ".attn1." in row[0]]]
         while len(chosen) < count + 1:
             size = rng.randint(50, min(1000, len(layers)))
             chosen.append(sorted(rng.sample(layers, size)))
@@ -142,7 +144,7 @@ def _build(url: str, rng: random.Random, n: int = N_ARTIFACTS, with_modules: int
         totals = {"artifacts": 0, "modules": 0, "tags": 0}
         kinds = rng.choices(KINDS, weights=[k[2] for k in KINDS], k=n)
         bases = rng.choices([b for b, _ in BASES], weights=[w for _, w in BASES], k=n)
-        for i, ((kind, fmt, _), base) in enumerate(zip(kinds, bases), start=1):
+        for i, ((kind, fmt, _), base) in enumerate(zip(kinds, bases, strict=True), start=1):
             family = base if base in sets else None
             layer_set, layers = None, []
             if kind == "checkpoint" and family:
@@ -226,7 +228,7 @@ def _build(url: str, rng: random.Random, n: int = N_ARTIFACTS, with_modules: int
     return {
         **totals,
         "layer_sets": sum(len(v) for v in set_ids.values()),
-        "layers": sum(len(l) for v in sets.values() for l in v),
+        "layers": sum(len(layer_set) for per_base in sets.values() for layer_set in per_base),
     }
 
 

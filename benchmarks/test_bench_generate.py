@@ -31,6 +31,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -134,16 +135,16 @@ def measure(title: str, base: Path, loras: list[Path], repeat: int) -> dict[str,
     figures = {"cold": cold}
     for route, patch_only in (("diffusers", False), ("patch", True)):
         bench = Workbench(base, patch_only=patch_only)
-        first = [_time(lambda p=p: bench.loras.load(p)) for p in loras]
+        first = [_time(partial(bench.loras.load, p)) for p in loras]
         files = [bench.loras.loaded[p] for p in loras]
         assert {f.route for f in files} == {route}
-        a = [(f, w) for f, w in zip(files, MIX_A)]
-        b = [(f, w) for f, w in zip(files, MIX_B)]
+        a = list(zip(files, MIX_A, strict=True))
+        b = list(zip(files, MIX_B, strict=True))
         bench.loras.apply(b)  # the patch route reads a file's factors on its first apply
         bench.loras.apply(a)
         runs = []
         for _ in range(repeat):
-            runs += [_time(lambda: bench.loras.apply(b)), _time(lambda: bench.loras.apply(a))]
+            runs += [_time(partial(bench.loras.apply, b)), _time(partial(bench.loras.apply, a))]
         print(f"  first load of each LoRA file ({route}): " + ", ".join(f"{t * 1e3:.0f} ms" for t in first))
         figures[route] = _median(f"switch A<->B ({route})", runs)
         bench.loras.apply([])

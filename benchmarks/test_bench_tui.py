@@ -68,7 +68,7 @@ async def _keystrokes(catalog: Path, keys: str) -> list[float]:
             while table.rows is before:
                 await asyncio.sleep(0)
             painted = loop.create_future()
-            app.call_after_refresh(lambda: painted.set_result(time.perf_counter()))
+            app.call_after_refresh(lambda done=painted: done.set_result(time.perf_counter()))
             times.append(await painted - start)
             await pilot.pause()
     return times

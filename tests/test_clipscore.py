@@ -90,7 +90,7 @@ def test_each_image_scores_as_torchmetrics_clip_score_clamped_at_zero(scorer):
     images = _images(len(PROMPTS))
     cosines = scorer.text_cosines(images, PROMPTS)
     assert min(cosines) < 0 < max(cosines), "the tiny CLIP should give cosines of both signs"
-    for image, prompt, cosine in zip(images, PROMPTS, cosines):
+    for image, prompt, cosine in zip(images, PROMPTS, cosines, strict=True):
         want = torchmetrics_clip_score(_chw(image), prompt, model_name_or_path=_local_model(scorer)).item()
         assert clip_score([cosine]) == pytest.approx(want, abs=1e-3)
 
@@ -99,7 +99,7 @@ def test_mean_clip_score_equals_torchmetrics_metric_over_a_batch(scorer):
     """On pairs whose cosines are all positive, where the per-image clamp (the definition) and
     torchmetrics' clamp of the mean agree."""
     images = _images(len(PROMPTS))
-    pairs = [(i, p) for i, p, c in zip(images, PROMPTS, scorer.text_cosines(images, PROMPTS)) if c > 0]
+    pairs = [(i, p) for i, p, c in zip(images, PROMPTS, scorer.text_cosines(images, PROMPTS), strict=True) if c > 0]
     assert len(pairs) >= 2
     metric = CLIPScore(model_name_or_path=_local_model(scorer))
     metric.update([_chw(i) for i, _ in pairs], [p for _, p in pairs])
@@ -114,7 +114,9 @@ def test_an_image_is_its_own_perfect_reference(scorer):
 
 def test_sweep_rows_are_per_scale_sorted_by_scale(scorer):
     images, references = _images(6), _images(2, seed=1)
-    items = [(scale, image, PROMPTS[k]) for k, (scale, image) in enumerate(zip([1.0, 0.0, 0.5] * 2, images))]
+    items = [
+        (scale, image, PROMPTS[k]) for k, (scale, image) in enumerate(zip([1.0, 0.0, 0.5] * 2, images, strict=True))
+    ]
     rows = score_by_scale(scorer, items, references)
     assert [(r.scale, r.images) for r in rows] == [(0.0, 2), (0.5, 2), (1.0, 2)]
     at_half = [k for k, (scale, *_) in enumerate(items) if scale == 0.5]

@@ -141,7 +141,7 @@ def test_an_sdxl_embedding_loads_clip_l_and_clip_g_into_both_text_encoders(zoo, 
     tokens = ["sdxl-ti", "sdxl-ti_1"]
     assert torch.equal(rows(pipe.tokenizer, pipe.text_encoder, tokens), stored["clip_l"].float())
     assert torch.equal(rows(pipe.tokenizer_2, pipe.text_encoder_2, tokens), stored["clip_g"].float())
-    for b, a in zip(before, after):  # clip_l's half, clip_g's half, the pooled clip_g vector
+    for b, a in zip(before, after, strict=True):  # clip_l's half, clip_g's half, the pooled clip_g vector
         assert not torch.allclose(b, a)
     assert not same(grid.pictures[0], grid.pictures[1])
 
@@ -452,7 +452,7 @@ def test_loradex_s_own_encoding_of_a_plain_prompt_equals_diffusers_encode_prompt
     keys = ["prompt_embeds", "negative_prompt_embeds"]
     if base == "sdxl":
         keys += ["pooled_prompt_embeds", "negative_pooled_prompt_embeds"]
-    for key, value in zip(keys, theirs):
+    for key, value in zip(keys, theirs, strict=True):
         assert torch.equal(ours[key], value), key
 
 

@@ -383,7 +383,7 @@ def test_a_kohya_sd1_lora_fits_an_sd1_base_and_not_sdxl(session, zoo_rows):
 
 def test_a_partial_fit_names_missing_and_mismatched_layers(session, zoo_rows, zoo_infos):
     base = zoo_rows["sd1-single"]
-    layers = {l.canonical: shape_text(l.shape) for l in zoo_infos["sd1-kohya-lora"].layers}
+    layers = {layer.canonical: shape_text(layer.shape) for layer in zoo_infos["sd1-kohya-lora"].layers}
     canonical = sorted(layers)[0]
     layers[canonical] = "7x7"  # a layer the base has, with another shape
     layers["unet.made_up.block.to_q"] = "64x64"  # a layer the base lacks
@@ -420,7 +420,7 @@ def test_layerless_adapters_are_judged_by_family_and_bases_must_be_checkpoints(s
 
 
 def test_fits_lists_only_fitting_adapters(session, zoo_rows, zoo_infos):
-    layers = {l.canonical: shape_text(l.shape) for l in zoo_infos["sd1-kohya-lora"].layers}
+    layers = {layer.canonical: shape_text(layer.shape) for layer in zoo_infos["sd1-kohya-lora"].layers}
     layers["unet.made_up.block.to_q"] = "64x64"
     add_artifact(session, "partial-lora", layers=layers)
     add_artifact(session, "errored", layers=layers, status="error")

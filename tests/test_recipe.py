@@ -22,7 +22,8 @@ def test_a_script_runs_a_toml_recipe_with_paths_and_no_catalog(zoo, tmp_path):
     lora = zoo["sd1-kohya-lora"].path
     path = tmp_path / "mix.toml"
     path.write_text(
-        f'op = "mix"\nmethod = "svd"\nrank = 2\noutput = "out/m.safetensors"\n[[inputs]]\nref = "{lora}"\nweight = 0.5\n'
+        f'op = "mix"\nmethod = "svd"\nrank = 2\noutput = "out/m.safetensors"\n'
+        f'[[inputs]]\nref = "{lora}"\nweight = 0.5\n'
     )
     result = run(load_recipe(path))
     assert result.output == tmp_path / "out" / "m.safetensors" and set(result.report.ranks) == {2}

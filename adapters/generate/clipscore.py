@@ -89,7 +89,9 @@ def load_clip(model: str | Path, *, device: str = "cpu") -> ClipScorer:
         raise ArtifactNotFoundError(
             f"no CLIP model {str(model)!r} (no such folder, and no such Hub id in the local cache); {_HOW}"
         ) from exc
-    return ClipScorer(clip.to(device=device, dtype=torch.float32).eval(), processor, device)
+    # transformers types the decorated PreTrainedModel.to as an unbound wrapper (it asks for self).
+    moved = clip.to(device=device, dtype=torch.float32)  # type: ignore[call-arg]
+    return ClipScorer(moved.eval(), processor, device)
 
 
 def _projected(output: Any) -> torch.Tensor:
@@ -192,7 +194,7 @@ def score_by_scale(
     """
     if not items:
         return []
-    scales, images, prompts = zip(*items)
+    scales, images, prompts = zip(*items, strict=True)
     embeddings = scorer.image_embeddings(images)
     text = (embeddings * scorer.text_embeddings(prompts)).sum(-1).tolist()
     to_refs = _mean_cosines(embeddings, scorer.image_embeddings(references)) if references else None
@@ -256,8 +258,9 @@ def plot_scores(rows: Sequence[ScaleScore], path: str | Path, *, title: str) -> 
     if not rows:
         raise ValueError("no scores to plot")
     series = [(name, color, [(r.scale, r.clip_score) for r in rows]) for name, color in _SERIES[:1]]
-    if all(r.reference_cosine is not None for r in rows):
-        series.append((*_SERIES[1], [(r.scale, 100 * r.reference_cosine) for r in rows]))
+    references = [(r.scale, r.reference_cosine) for r in rows if r.reference_cosine is not None]
+    if len(references) == len(rows):
+        series.append((*_SERIES[1], [(scale, 100 * cosine) for scale, cosine in references]))
     values = [y for *_, points in series for _, y in points]
     y_ticks = _ticks(min(0.0, *values), max(values))
     scales = sorted({r.scale for r in rows})

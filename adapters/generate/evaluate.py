@@ -93,7 +93,7 @@ def evaluate(
         grid = bench.render(
             adapters, prompt=prompt, seeds=seeds, scales=scales, out=out / "images" / f"prompt-{k:02d}", **render
         )
-        items += [(rec.scale, picture, prompt) for rec, picture in zip(grid.images, grid.pictures)]
+        items += [(rec.scale, picture, prompt) for rec, picture in zip(grid.images, grid.pictures, strict=True)]
         records += grid.images
         if grid.interrupted:
             interrupted = True

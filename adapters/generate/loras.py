@@ -167,7 +167,8 @@ class LoraSet:
             self.pipe.load_lora_weights(str(path), adapter_name=name)
         except (ValueError, KeyError, RuntimeError, OSError) as exc:
             self._forget_adapter(name)
-            return f"diffusers refused it ({str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__})"
+            message = str(exc).strip()
+            return f"diffusers refused it ({message.splitlines()[0][:120] if message else type(exc).__name__})"
         injected = _injected(self.pipe, name)
         if injected != expected:
             self._forget_adapter(name)
@@ -232,6 +233,7 @@ class LoraSet:
         terms: dict[str, tuple[torch.nn.Parameter, list[_Term]]] = {}
         for lora, weight in patched:
             for layer, param in self._params[lora.name]:
+                assert layer.canonical is not None  # only layers matched to a module have a param
                 terms.setdefault(layer.canonical, (param, []))[1].append((lora, layer, weight))
         return terms
 
@@ -268,10 +270,12 @@ class LoraSet:
     def _lowrank(self, lora: LoadedLora, layer: LayerInfo, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, A)`` in float32 with ΔW = B @ A, read once per file (every non-DoRA layer at once)."""
         cached = self._factors.setdefault(lora.name, {})
+        assert layer.canonical is not None  # only layers matched to a module are patched
         if layer.canonical not in cached:
             with open_weights(lora.path) as src:
                 for each, _ in self._params[lora.name]:
                     if each.algorithm != "dora":
+                        assert each.canonical is not None  # as above
                         b, a = layer_factors(lora.info, each, src)
                         cached[each.canonical] = (b.to(device), a.to(device))
         return cached[layer.canonical]

@@ -88,7 +88,9 @@ def tagged_loras(
     tags: Sequence[LoraTag], resolve: Callable[[str], str | Path] | None
 ) -> list[tuple[str | Path, float]]:
     """The LoRAs a prompt's ``<lora:NAME:WEIGHT>`` tags name, as ``(file, weight)``."""
-    if tags and resolve is None:
+    if not tags:
+        return []
+    if resolve is None:
         raise UnsupportedError(
             f"the prompt names <lora:{tags[0].name}>, but no catalog or resolver is given to "
             "find it; give the file as an adapter instead"

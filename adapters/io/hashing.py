@@ -164,15 +164,16 @@ class StreamHasher:
                 self._data_start = _safetensors_data_start(self._head, self.size)
                 if self._data_start:
                     self._tensors = hashlib.sha256()
+        tensors = self._tensors
         tensor_part = (
-            chunk[max(0, self._data_start - offset) :] if self._tensors is not None and end > self._data_start else None
+            chunk[max(0, self._data_start - offset) :] if tensors is not None and end > self._data_start else None
         )
-        beside = self._pool.submit(self._tensors.update, tensor_part) if self._pool and tensor_part else None
+        beside = self._pool.submit(tensors.update, tensor_part) if self._pool and tensors and tensor_part else None
         self._whole.update(chunk)
         if beside is not None:
             beside.result()
-        elif tensor_part is not None:
-            self._tensors.update(tensor_part)
+        elif tensors is not None and tensor_part is not None:
+            tensors.update(tensor_part)
         # The legacy window may straddle chunk boundaries.
         lo, hi = max(offset, _MODEL_HASH_OFFSET), min(end, _MODEL_HASH_OFFSET + _MODEL_HASH_SIZE)
         if lo < hi:

@@ -66,22 +66,25 @@ def stream_globals(stream: IO[bytes]) -> Iterator[str]:
             for op, arg, _ in pickletools.genops(stream):
                 name = op.name
                 if name in _STRINGS:
+                    assert arg is not None  # every string opcode carries its string
                     top = arg if isinstance(arg, str) else arg.decode("latin-1")
                     strings.append(top)
                 elif name in ("GET", "BINGET", "LONG_BINGET"):
+                    assert arg is not None  # the memo index
                     top = memo.get(int(arg))
                     strings.append(top)
                 elif name == "MEMOIZE":
                     memo[len(memo)] = top
                 elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                    assert arg is not None  # the memo index
                     memo[int(arg)] = top
                 elif name in ("GLOBAL", "INST"):
                     module, _, attr = str(arg).partition(" ")
                     yield f"{module}.{attr}"
                     top = None
                 elif name == "STACK_GLOBAL":
-                    module, attr = strings[-2:] if len(strings) >= 2 else (None, None)
-                    yield f"{module or '?'}.{attr or '?'}"
+                    pushed_module, pushed_attr = strings[-2:] if len(strings) >= 2 else (None, None)
+                    yield f"{pushed_module or '?'}.{pushed_attr or '?'}"
                     top = None
                 elif name == "STOP":
                     return

@@ -92,7 +92,7 @@ class _DirectorySource(WeightSource):
         index: dict[str, tuple[WeightSource, str]] = {}
         metadata: dict[str, str] = {}
         # Deepest first so that top-level metadata wins the merge.
-        for prefix, child in sorted(children, key=lambda c: -c[0].count(".")):
+        for _prefix, child in sorted(children, key=lambda c: -c[0].count(".")):
             metadata.update(child.metadata)
         for prefix, child in children:
             for key in child.keys():

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 
@@ -445,9 +445,28 @@ def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
     flat = t.reshape(-1).view(torch.uint8)
     if sys.byteorder == "big":  # pragma: no cover - no big-endian CI
         flat = flat.reshape(-1, t.element_size()).flip(-1).contiguous().reshape(-1)
-    return memoryview(flat.numpy())
+    # numpy's stubs declare ndarray.__buffer__ only for Python >= 3.12; an ndarray is a buffer on 3.11 too.
+    return memoryview(flat.numpy())  # type: ignore[arg-type]
 
 
+@overload
+def save_tensors(
+    path: str | os.PathLike[str],
+    tensors: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str] | None = None,
+    *,
+    protect: Iterable[str | os.PathLike[str]] = (),
+    hashes: Literal[True],
+) -> FileHashes: ...
+@overload
+def save_tensors(
+    path: str | os.PathLike[str],
+    tensors: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str] | None = None,
+    *,
+    protect: Iterable[str | os.PathLike[str]] = (),
+    hashes: bool = False,
+) -> FileHashes | None: ...
 def save_tensors(
     path: str | os.PathLike[str],
     tensors: Mapping[str, torch.Tensor],

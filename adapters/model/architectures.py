@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import torch
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 BASES = ("sd1", "sd2", "sdxl")
 
@@ -63,14 +64,17 @@ class Architecture:
     def components(self) -> tuple[str, ...]:
         return ("unet", *self.text_encoders)
 
-    def meta_unet(self) -> torch.nn.Module:
+    def meta_unet(self) -> UNet2DConditionModel:
         import torch
-        from diffusers import UNet2DConditionModel
+
+        # From its module: mypy reads diffusers' top-level name as the placeholder class it
+        # exports when torch is missing, which is no torch.nn.Module.
+        from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 
         with torch.device("meta"):
             return UNet2DConditionModel(**self.unet)
 
-    def meta_text_encoder(self, component: str) -> torch.nn.Module:
+    def meta_text_encoder(self, component: str) -> CLIPTextModel | CLIPTextModelWithProjection:
         import torch
         from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 

@@ -28,6 +28,8 @@ from .architectures import LDM_PREFIXES, Architecture, architecture
 
 if TYPE_CHECKING:
     import torch
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 _MAP_FORMAT = 1  # bump when the cached JSON layout changes
 
@@ -147,7 +149,9 @@ def ldm_unet_path(path: str, config: dict, attention_up_blocks: set[int]) -> str
     """Diffusers UNet module path → SGM/LDM module path (no prefix)."""
     from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
 
-    flat = {**DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"], **DIFFUSERS_TO_LDM_MAPPING["unet"]["addition_embed_type"]}
+    # diffusers declares the table unannotated, so mypy infers dict[str, object] for its nested dicts.
+    unet: dict[str, dict[str, str]] = DIFFUSERS_TO_LDM_MAPPING["unet"]  # type: ignore[assignment]
+    flat = {**unet["layers"], **unet["addition_embed_type"]}
     if path + ".weight" in flat:
         return flat[path + ".weight"].removesuffix(".weight")
     per = config["layers_per_block"] + 1
@@ -197,7 +201,7 @@ def open_clip_path(path: str, hidden: int) -> tuple[str, tuple[int, int] | None,
     return path + ".weight", None, False
 
 
-def _confirm_unet(arch: Architecture, unet: torch.nn.Module, ldm: dict[str, str]) -> None:
+def _confirm_unet(arch: Architecture, unet: UNet2DConditionModel, ldm: dict[str, str]) -> None:
     """Run diffusers' LDM→diffusers UNet converter over our LDM keys and check it lands
     every tensor on the layer we generated it from."""
     import torch
@@ -216,7 +220,9 @@ def _confirm_unet(arch: Architecture, unet: torch.nn.Module, ldm: dict[str, str]
             raise AssertionError(f"diffusers maps {prefix + ldm[canonical]} to {got}, expected {canonical}")
 
 
-def _confirm_open_clip(text_model: torch.nn.Module, prefix: str, entries: dict[str, tuple]) -> None:
+def _confirm_open_clip(
+    text_model: CLIPTextModel | CLIPTextModelWithProjection, prefix: str, entries: dict[str, tuple]
+) -> None:
     """Run diffusers' OpenCLIP converter over value-tagged tensors and check rows/transpose."""
     import torch
     from diffusers.loaders.single_file_utils import convert_open_clip_checkpoint
@@ -241,6 +247,7 @@ def _confirm_open_clip(text_model: torch.nn.Module, prefix: str, entries: dict[s
 
 def _kohya_stem(component: str, path: str, ldm_path: str | None, base: str) -> str:
     if component == "unet":
+        assert ldm_path is not None  # every UNet layer has its LDM path
         return "lora_unet_" + ((ldm_path if base == "sdxl" else path).replace(".", "_"))
     prefix = {"text_encoder": "lora_te1_" if base == "sdxl" else "lora_te_", "text_encoder_2": "lora_te2_"}[component]
     return prefix + path.replace(".", "_")

@@ -148,7 +148,7 @@ def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
     finally:
         for *_, src in opened:
             src.close()
-    for (_, component, _, _), part_info in zip(opened, infos):
+    for (_, component, _, _), part_info in zip(opened, infos, strict=True):
         if component:
             # Keys as open_weights(path) spells them for the whole folder.
             for layer in part_info.layers:
@@ -263,7 +263,7 @@ def _textual_inversion(path: Path, src: WeightSource) -> ArtifactInfo | None:
     ):
         fmt = "diffusers_embedding"
         base, evidence = _base_from_width(next(iter(shapes.values()))[-1], "embedding width", table=_EMBEDDING_WIDTHS)
-    if fmt is None:
+    if fmt is None or base is None:  # every branch that names a format names a base
         return None
     info = ArtifactInfo(path, "textual_inversion", fmt, base, evidence)
     _fill_counts(info, src)
@@ -348,8 +348,9 @@ def _lora_info(
 
     for stem, parts in sorted(stems.items()):
         canonical = _resolve(lm, stem, component) if lm else None
-        layer = lm.layers[canonical] if canonical else None
+        layer = lm.layers[canonical] if lm and canonical else None
         algorithm = algorithm_of(set(parts))
+        assert algorithm is not None  # _adapter_stems keeps only stems with an algorithm
         rank = _rank(src, parts)
         shape = _delta_shape(src, parts, layer)
         if algorithm == "lora" and len(shape) == 4 and shape[2:] != (1, 1):
@@ -524,7 +525,7 @@ def _base_from_keys_widths(src: WeightSource, prefix: str) -> tuple[str, list[st
     return "unknown", []
 
 
-def _base_from_lora_stems(widths: dict[str, int | None]) -> tuple[str, list[str]]:
+def _base_from_lora_stems(widths: Mapping[str, int | None]) -> tuple[str, list[str]]:
     """Vote on the base from what each adapted layer's shape and name says."""
     votes: Counter[str] = Counter()
     seen: dict[tuple[str, str], list[str]] = {}  # (base, observation) → stems showing it

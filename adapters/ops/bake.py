@@ -38,6 +38,7 @@ from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
 from loradex.adapters.model.checkpoint import Location, delta_shape, layer_locations, layer_view
 from loradex.adapters.model.probe import probe
 from loradex.adapters.progress import Progress, ProgressEvent
+from loradex.adapters.vocabulary import Dtype
 from loradex.adapters.words import article
 
 from .factors import dora_delta, layer_factors, open_factors, storage_dtype
@@ -187,7 +188,9 @@ def bake(
                         )
                         for f in files
                     }
-                    report.hashes = folder_hashes(tmp, written) if hashes else None
+                    # With ``hashes`` every file's hashes are known (None only without it).
+                    known = {name: h for name, h in written.items() if h is not None}
+                    report.hashes = folder_hashes(tmp, known) if hashes else None
             else:
                 report.hashes = _bake_file(
                     base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe, progress, protect, hashes
@@ -238,7 +241,7 @@ def _plan(
     report: BakeReport,
 ) -> dict[Path, dict[str, list[Patch]]]:
     patches: dict[Path, dict[str, list[Patch]]] = {}
-    for i, (info, weight) in enumerate(zip(infos, weights)):
+    for i, (info, weight) in enumerate(zip(infos, weights, strict=True)):
         if info.kind not in ("lora", "lycoris"):
             raise UnsupportedError(f"only LoRA/LyCORIS adapters bake; this is {article(info.kind)}", path=info.path)
         if info.base != base_info.base:
@@ -369,7 +372,7 @@ def _bake_file(
     with open_weights(src_path) as src:
 
         def out_code(code: str) -> str:
-            return DTYPES[dtype] if dtype and code in _FLOAT_CODES else code
+            return DTYPES[Dtype(dtype)] if dtype and code in _FLOAT_CODES else code
 
         names = (
             src.keys()

@@ -107,7 +107,13 @@ def lora_layers(info: ArtifactInfo, *, rank: int | None = None) -> tuple[list[Lo
         raise UnsupportedError(
             "DoRA layers depend on the base weights and cannot be written as plain LoRA", path=info.path
         )
-    exotic = sorted({l.algorithm for l in info.layers if l.algorithm not in ("lora", "locon") or "lora_mid" in l.keys})
+    exotic = sorted(
+        {
+            layer.algorithm
+            for layer in info.layers
+            if layer.algorithm not in ("lora", "locon") or "lora_mid" in layer.keys
+        }
+    )
     if exotic and rank is None:
         raise UnsupportedError(
             f"{'/'.join(exotic)} layers have no exact LoRA form; pass a rank to convert them by truncated SVD",
@@ -122,16 +128,18 @@ def lora_layers(info: ArtifactInfo, *, rank: int | None = None) -> tuple[list[Lo
     layers, energy = [], {}
     with open_factors(info) as src:
         for layer in info.layers:
+            canonical = layer.canonical
+            assert canonical is not None  # unmatched layers are refused above
             t = layer_tensors(src, layer)
             if rank is None:
-                layers.append(LoraLayer(layer.canonical, t["lora_up"], t["lora_down"], layer.shape, layer.scale))
+                layers.append(LoraLayer(canonical, t["lora_up"], t["lora_down"], layer.shape, layer.scale))
                 continue
             dtype = t["lora_down" if "lora_down" in t else next(iter(t))].dtype
             b, a = layer_factors(info, layer, src)
             u, s, vh = lowrank_svd(b, a)
             energy[layer.stem] = retained_energy(s, rank)
             up, down = split_svd(u, s, vh, rank)
-            layers.append(LoraLayer(layer.canonical, up.to(dtype), down.to(dtype), layer.shape))
+            layers.append(LoraLayer(canonical, up.to(dtype), down.to(dtype), layer.shape))
     return layers, energy
 
 
@@ -177,8 +185,8 @@ def _peft_config(group: list[LoraLayer], component: str) -> dict:
     alpha = Counter(alphas).most_common(1)[0][0]
     paths = [_module_path(layer.canonical, component) for layer in group]
     # Per-module overrides keep every layer's own rank and alpha exactly.
-    rank_pattern = {p: layer.rank for p, layer in zip(paths, group) if layer.rank != r}
-    alpha_pattern = {p: a for p, a in zip(paths, alphas) if a != alpha}
+    rank_pattern = {p: layer.rank for p, layer in zip(paths, group, strict=True) if layer.rank != r}
+    alpha_pattern = {p: a for p, a in zip(paths, alphas, strict=True) if a != alpha}
     return {
         "peft_type": "LORA",
         "task_type": None,

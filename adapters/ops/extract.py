@@ -75,6 +75,7 @@ def extract(
             if w2 is None:
                 continue
             w = before.weight(name)
+            assert w is not None  # name is one of the base's own locations
             if w.shape != w2.shape:
                 raise IncompatibleError(
                     f"layer {name} has shape {tuple(w.shape)} in {base.name} but {tuple(w2.shape)} in {tuned.name}"

@@ -26,6 +26,7 @@ from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.architectures import BASES, architecture
 from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
 from loradex.adapters.model.layermap import block_label, layer_map
+from loradex.adapters.vocabulary import Dtype
 from loradex.adapters.words import count
 
 from .lowrank import delta, product_factors, split_svd
@@ -37,7 +38,7 @@ _NAMED = 3
 
 def storage_dtype(name: str) -> torch.dtype:
     """The torch dtype of a dtype option (``fp16``, ``bf16``, ``fp32``; see ``options.DTYPES``)."""
-    return torch_dtype(DTYPES[name])
+    return torch_dtype(DTYPES[Dtype(name)])
 
 
 def layer_tensors(src: WeightSource, layer: LayerInfo) -> dict[str, torch.Tensor]:
@@ -128,9 +129,11 @@ def dora_delta(layer: LayerInfo, src: WeightSource, w: torch.Tensor) -> torch.Te
     m·(W+BA)/‖W+BA‖ − W, the norm per output row when the magnitude has one entry per output
     channel (PEFT, LyCORIS ``wd_on_out``), else per input column. Agrees with PEFT's merge."""
     t = {k: v.float() for k, v in layer_tensors(src, layer).items()}
-    b, a = product_factors("lora", t, layer.scale)
+    factors = product_factors("lora", t, layer.scale)
+    assert factors is not None  # a DoRA layer's direction is plain LoRA factors (no lora_mid)
+    b, a = factors
     direction = (w + (b @ a).reshape(w.shape)).flatten(1)
-    m = t.get("dora_scale", t.get("magnitude"))
+    m = t["dora_scale"] if "dora_scale" in t else t["magnitude"]
     if m.numel() == w.shape[0]:
         new = m.reshape(-1, 1) * direction / direction.norm(dim=1, keepdim=True)
     else:
@@ -185,7 +188,11 @@ def save_kohya(
     """
     lm = layer_map(base)
     uniform = len({(layer.rank, layer.scale) for layer in layers}) <= 1
-    alpha = layers[0].scale * layers[0].rank if uniform and layers else float(max((l.rank for l in layers), default=1))
+    alpha = (
+        layers[0].scale * layers[0].rank
+        if uniform and layers
+        else float(max((layer.rank for layer in layers), default=1))
+    )
     tensors: dict[str, torch.Tensor] = {}
     for layer in layers:
         stem, r, conv = lm.layers[layer.canonical].kohya, layer.rank, len(layer.shape) == 4

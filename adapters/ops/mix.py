@@ -130,16 +130,18 @@ def mix(
     shapes: dict[str, tuple[tuple[int, ...], Path]] = {}  # canonical → its shape, and the first file with it
     dtypes: Counter[str] = Counter()
     with _dora_base(Path(base), family) if base is not None else contextlib.nullcontext() as base_weights:
-        for info, (_, weight) in zip(infos, inputs):
+        for info, (_, weight) in zip(infos, inputs, strict=True):
             with open_factors(info) as src:
                 for layer in info.layers:
                     w = weight * _block_multiplier(block_of(layer, family), block_weights)
                     if w == 0:  # a block weighted 0 is left out, not written as zero-norm layers
                         continue
-                    _check_same_shape(layer, info.path, shapes.setdefault(layer.canonical, (layer.shape, info.path)))
+                    canonical = layer.canonical
+                    assert canonical is not None  # files with unmatched layers are refused above
+                    _check_same_shape(layer, info.path, shapes.setdefault(canonical, (layer.shape, info.path)))
                     w0 = _base_weight(base_weights, layer) if base_weights and layer.algorithm == "dora" else None
                     b, a = layer_factors(info, layer, src, w0)
-                    per_layer.setdefault(layer.canonical, []).append((b * w, a))
+                    per_layer.setdefault(canonical, []).append((b * w, a))
                     dtypes[layer.dtype] += 1
     dtype = torch_dtype(dtypes.most_common(1)[0][0]) if dtypes else torch.float16
     stems = {canonical: layer.kohya for canonical, layer in layer_map(family).layers.items()}
@@ -152,7 +154,9 @@ def mix(
         a = torch.cat([p[1] for p in parts], dim=0)
         if method == "svd":
             u, s, vh = lowrank_svd(b, a)
-            r = max(1, min(rank_rule(s) if rank_rule else rank, s.numel()))
+            wanted = rank_rule(s) if rank_rule else rank
+            assert wanted is not None  # svd without a rank or a rule is refused above
+            r = max(1, min(wanted, s.numel()))
             report.retained_energy[stems[canonical]] = retained_energy(s, r)
             b, a = split_svd(u, s, vh, r)
         layers.append(LoraLayer(canonical, b, a, shapes[canonical][0]))

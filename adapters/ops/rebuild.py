@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeGuard
 
 from loradex.adapters.errors import InputChangedError
 from loradex.adapters.io.atomic import scratch_dir
@@ -75,7 +75,7 @@ def _find(item: RecipeInput, locate: Locate | None, path: Path) -> Path:
     """Where the recipe input is now: its recorded path if that still has the recorded
     content, else wherever ``locate`` finds the sha256."""
 
-    def holds(candidate: Path | None) -> bool:  # folders are not re-hashed here
+    def holds(candidate: Path | None) -> TypeGuard[Path]:  # folders are not re-hashed here
         return (
             candidate is not None
             and candidate.exists()

@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -144,8 +145,8 @@ VISIBLE_LORA_SCALE = 0.2
 def lora_factors(
     shape: tuple[int, ...], rank: int, gen: torch.Generator, s: float = LORA_FACTOR_SCALE
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(down, up) for a weight of ``shape``: linear ``[r, in]``/``[out, r]``; conv ``[r, in, kh, kw]``/``[out, r, 1, 1]``;
-    entries drawn with spread ``s``."""
+    """(down, up) for a weight of ``shape``: linear ``[r, in]``/``[out, r]``;
+    conv ``[r, in, kh, kw]``/``[out, r, 1, 1]``; entries drawn with spread ``s``."""
     out, inp, *kernel = shape
     if kernel:
         return _randn(gen, rank, inp, *kernel, scale=s), _randn(gen, out, rank, 1, 1, scale=s)
@@ -173,6 +174,7 @@ def module_tensors(
         down, up = lora_factors(layer.shape, rank, gen, lora_scale)
         parts = {"lora_down.weight": down, "lora_up.weight": up, "alpha": torch.tensor(float(alpha))}
         if algo == "dora":  # LyCORIS wd_on_out: the magnitude of each output row of W + ΔW
+            assert base_weight is not None  # a DoRA magnitude is measured on the base
             norm = base_weight.float().flatten(1).norm(dim=1, keepdim=True)
             parts["dora_scale"] = norm * (1 + _randn(gen, out, 1))
         return parts
@@ -392,7 +394,7 @@ def _diffusers_lora(b: _Builder) -> None:
 
     name, gen = "sd1-diffusers-lora", b.gen("sd1-diffusers-lora")
     parts: dict[str, dict[str, torch.Tensor]] = {"unet": {}, "text_encoder": {}}
-    for layer in b.layers("sd1", lambda l: bool(_ATTN_QKVO.search(l.name) or _SELF_ATTN.search(l.name))):
+    for layer in b.layers("sd1", lambda spec: bool(_ATTN_QKVO.search(spec.name) or _SELF_ATTN.search(spec.name))):
         down, up = lora_factors(layer.shape, 4, gen, b.lora_scale)
         path = layer.name.removeprefix(layer.component + ".")
         parts[layer.component] |= {f"{path}.lora_A.weight": down, f"{path}.lora_B.weight": up}
@@ -415,7 +417,7 @@ def _peft_lora(b: _Builder) -> None:
         torch.manual_seed(b.seed * 7919 + zlib.crc32(name.encode()))
         model = get_peft_model(copy.deepcopy(b.models("sd1").unet).float(), config)
     folder = b.adapters_dir / name
-    model.save_pretrained(folder)
+    model.save_pretrained(str(folder))
     # PEFT lists target_modules from a set (order varies per process); sort for a stable file.
     config_file = folder / "adapter_config.json"
     data = json.loads(config_file.read_text())
@@ -426,16 +428,18 @@ def _peft_lora(b: _Builder) -> None:
 
 def _legacy_lora(b: _Builder) -> None:
     """An old attention-processor LoRA: UNet only, ``…attn1.processor.to_q_lora.down.weight``."""
-    name, gen, tensors = "sd1-legacy-lora", b.gen("sd1-legacy-lora"), {}
-    for layer in b.layers("sd1", lambda l: l.component == "unet" and bool(_ATTN_QKVO.search(l.name))):
+    name, gen = "sd1-legacy-lora", b.gen("sd1-legacy-lora")
+    tensors: dict[str, torch.Tensor] = {}
+    for layer in b.layers("sd1", lambda spec: spec.component == "unet" and bool(_ATTN_QKVO.search(spec.name))):
         path = layer.name.removeprefix("unet.")
         m = _ATTN_QKVO.search(path)
+        assert m is not None  # the layers were chosen by this pattern
         stem = f"{path[: m.start()]}.{m[1]}.processor.{m[2].removesuffix('.0')}_lora"
         down, up = lora_factors(layer.shape, 4, gen, b.lora_scale)
         tensors |= {f"{stem}.down.weight": down, f"{stem}.up.weight": up}
-    path = b.adapters_dir / f"{name}.bin"
-    torch.save(tensors, path)
-    b.add(name, path, "lora", "diffusers_legacy", "sd1")
+    file = b.adapters_dir / f"{name}.bin"
+    torch.save(tensors, file)
+    b.add(name, file, "lora", "diffusers_legacy", "sd1")
 
 
 def _embeddings(b: _Builder) -> None:
@@ -494,7 +498,8 @@ def _controlnets(b: _Builder) -> None:
     # As ComfyUI's ControlLoraSave (the Stability format): every >=2-D weight the control model
     # shares with the UNet becomes a `.up`/`.down` pair of the difference; the rest is stored.
     xl = build_controlnet(b.models("sdxl"), b.seed)
-    gen, tensors = b.gen("sdxl-control-lora"), {}
+    gen = b.gen("sdxl-control-lora")
+    tensors: dict[str, torch.Tensor] = {}
     for key, t in controlnet_to_ldm(xl.state_dict(), dict(xl.config)).items():
         if t.ndim >= 2 and not key.startswith(_CONTROL_ONLY):
             down, up = lora_factors(tuple(t.shape), min(4, t.shape[0], t.shape[1]), gen, b.lora_scale)
@@ -521,7 +526,8 @@ def _hypernetwork(b: _Builder) -> None:
             "linear.1.bias": _randn(gen, dim).half(),
         }
 
-    state = {dim: [mlp(dim), mlp(dim)] for dim in (768, 320)}
+    # A1111's layout: the MLPs keyed by their width, beside the settings keyed by name.
+    state: dict[int | str, Any] = {dim: [mlp(dim), mlp(dim)] for dim in (768, 320)}
     state |= {
         "name": "hn",
         "layer_structure": [1, 2, 1],
@@ -580,7 +586,7 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
     b.kohya("sd2-kohya-lora", "sd2", unet_te, alpha=2.0, dtype=torch.float32, tags={"dog": 30, "sks": 30})
     b.kohya("sdxl-kohya-lora", "sdxl", unet_te, trigger="ohwx woman", tags={"woman": 20, "portrait": 8})
     b.kohya("sdxl-kohya-slider", "sdxl", _attn1, rank=2, alpha=1.0, tags={"face": 10})
-    lycoris = dict(kind="lycoris", format="lycoris", module="lycoris.kohya")
+    lycoris: dict[str, Any] = dict(kind="lycoris", format="lycoris", module="lycoris.kohya")
     b.kohya(
         "sd1-lycoris-loha",
         "sd1",

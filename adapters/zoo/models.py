@@ -20,11 +20,20 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
 from loradex.adapters.model.architectures import LDM_PREFIXES, Architecture, TextEncoderSpec
 from loradex.adapters.model.layermap import ldm_unet_path, open_clip_path
+
+if TYPE_CHECKING:
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+    from diffusers.models.controlnets.controlnet import ControlNetModel
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+_M = TypeVar("_M", bound=torch.nn.Module)
 
 # ---------------------------------------------------------------------------------------
 # A tiny CLIP tokenizer: byte-level BPE over 256 byte symbols, as CLIP's own.
@@ -47,7 +56,7 @@ def _bytes_to_unicode() -> dict[int, str]:
             bs.append(b)
             cs.append(256 + extra)
             extra += 1
-    return dict(zip(bs, map(chr, cs)))
+    return dict(zip(bs, map(chr, cs), strict=True))
 
 
 def _tokenizer_tables() -> tuple[list[str], list[str]]:
@@ -206,9 +215,9 @@ class TinyModels:
     """The random-weight modules of one tiny base (text encoders in component order)."""
 
     base: str
-    unet: torch.nn.Module
-    vae: torch.nn.Module
-    text_encoders: dict[str, torch.nn.Module] = field(default_factory=dict)
+    unet: UNet2DConditionModel
+    vae: AutoencoderKL
+    text_encoders: dict[str, CLIPTextModel | CLIPTextModelWithProjection] = field(default_factory=dict)
 
     def weights(self) -> dict[str, torch.Tensor]:
         """Canonical layer name (as in :mod:`.layermap`) → weight, for every adaptable layer."""
@@ -234,7 +243,7 @@ def canonical_text_key(key: str) -> str:
     return key if key.startswith(("text_model.", "text_projection")) else "text_model." + key
 
 
-def _jitter(model: torch.nn.Module, scale: float = 0.02) -> torch.nn.Module:
+def _jitter(model: _M, scale: float = 0.02) -> _M:
     """Perturb every parameter, so no two tensors (norms and zero biases included) are equal."""
     with torch.no_grad():
         for p in model.parameters():
@@ -242,7 +251,7 @@ def _jitter(model: torch.nn.Module, scale: float = 0.02) -> torch.nn.Module:
     return model.eval()
 
 
-def _cast(model: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+def _cast(model: _M, dtype: torch.dtype) -> _M:
     # nn.Module.to, not diffusers' override, which warns about fp32 modules these models lack.
     return torch.nn.Module.to(model, dtype)
 
@@ -252,7 +261,9 @@ def build_models(base: str, seed: int = 0, dtype: torch.dtype = torch.float32) -
 
     Weights are drawn in fp32 and then cast to ``dtype``.
     """
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    # From their modules, as in Architecture.meta_unet (the top-level names type as placeholders).
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     arch = TINY[base]
@@ -363,7 +374,8 @@ def vae_to_ldm(sd: dict[str, torch.Tensor], config: dict) -> dict[str, torch.Ten
 
 def open_clip_to_ldm(sd: dict[str, torch.Tensor], hidden: int) -> dict[str, torch.Tensor]:
     """Canonical CLIP text state dict → OpenCLIP keys (fused q/k/v, transposed projection)."""
-    out, fused = {}, {}
+    out: dict[str, torch.Tensor] = {}
+    fused: dict[str, dict[str, torch.Tensor]] = {}  # in_proj name → q/k/v parts
     renames = {
         "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
         "text_model.embeddings.position_embedding.weight": "positional_embedding",
@@ -402,16 +414,16 @@ def ldm_state_dict(models: TinyModels) -> dict[str, torch.Tensor]:
     return out
 
 
-def build_controlnet(models: TinyModels, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+def build_controlnet(models: TinyModels, seed: int = 0, dtype: torch.dtype = torch.float32) -> ControlNetModel:
     """A ControlNet initialised from the tiny UNet (``ControlNetModel.from_unet``), then trained
     for zero steps but jittered so its zero convolutions are not zero.
 
     Its conditioning embedding downsamples the control image as much as the tiny VAE downsamples
     a picture (SD's 8× uses four channel widths; the tiny VAE's 2× uses two), so the control
     features land on the latent grid and the ControlNet runs on its base at any render size."""
-    from diffusers import ControlNetModel
+    from diffusers.models.controlnets.controlnet import ControlNetModel  # from its module: see build_models
 
-    widths = (16, 32, 96, 256)[: len(models.vae.config.block_out_channels)]
+    widths = (16, 32, 96, 256)[: len(models.vae.config["block_out_channels"])]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed * 1009 + 17)
         controlnet = _jitter(ControlNetModel.from_unet(models.unet, conditioning_embedding_out_channels=widths))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from loradex.adapters.errors import LoradexError, UnsupportedError
 from loradex.adapters.io.hashing import sha256_file
@@ -119,7 +119,7 @@ def _stage_file(path: Path, name: str, artifact: Artifact, folder: Path) -> list
         tensors = {key: src.get(key).contiguous() for key in src.keys()}
     if artifact.kind == "textual_inversion" and artifact.format == "a1111_embedding":
         # diffusers' load_textual_inversion reads a safetensors embedding from its emb_params key.
-        (key,) = [k for k in tensors if k.startswith("string_to_param.") or k == "emb_params"][:1] or [None]
+        key = next((k for k in tensors if k.startswith("string_to_param.") or k == "emb_params"), None)
         if key is None:
             raise UnsupportedError("no embedding vectors found to convert", path=path)
         tensors = {"emb_params": tensors[key]}
@@ -134,7 +134,7 @@ def _previews(session: Any, artifact: Artifact) -> list[Preview]:
     image, which is the base alone; not one made with other adapters too, which shows them as
     much as this one; not an image whose making is not recorded)."""
     family = artifact.base_override or artifact.base
-    rows = session.exec(select(Preview).where(Preview.artifact_id == artifact.id).order_by(Preview.id)).all()
+    rows = session.exec(select(Preview).where(col(Preview.artifact_id) == artifact.id).order_by(col(Preview.id))).all()
     return [p for p in rows if shows_only(p, artifact.id, family) and Path(p.path).is_file()][:MAX_PREVIEWS]
 
 
@@ -197,7 +197,7 @@ def plan_publication(
         training={k: v for k, v in (artifact.training_metadata or {}).items() if k.startswith("ss_")},
         previews=[
             (img.path_in_repo, p.prompt or (artifact.trigger_words or [artifact.name])[0])
-            for img, p in zip(images, previews)
+            for img, p in zip(images, previews, strict=True)
         ],
         algorithms=list(artifact.algorithms or []),
         ranks=list(artifact.ranks or []),
@@ -331,9 +331,9 @@ def _record(engine: Engine, result: PublishResult) -> None:
     with open_session(engine) as session:
         known = session.exec(
             select(Publication).where(
-                Publication.artifact_id == result.artifact_id,
-                Publication.repo == result.repo,
-                Publication.commit == result.commit,
+                col(Publication.artifact_id) == result.artifact_id,
+                col(Publication.repo) == result.repo,
+                col(Publication.commit) == result.commit,
             )
         ).first()
         if known is None:

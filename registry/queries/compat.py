@@ -153,11 +153,12 @@ def check(source: Source, adapter: Any, base: Any) -> Compatibility:
         rows = list(
             reader.rows(
                 "SELECT ours.canonical, ours.shape, other.shape FROM layer_set_layer ours "
-                "LEFT OUTER JOIN layer_set_layer other ON other.layer_set_id = :base_set AND other.canonical = ours.canonical "
+                "LEFT OUTER JOIN layer_set_layer other "
+                "ON other.layer_set_id = :base_set AND other.canonical = ours.canonical "
                 "WHERE ours.layer_set_id = :set ORDER BY ours.canonical",
                 params,
             )
-        )  # type: ignore[arg-type]
+        )
     unmatched = [
         stem
         for (stem,) in reader.rows(
@@ -343,7 +344,7 @@ def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
         layers = reader.value("SELECT COUNT(*) FROM layer_set_layer WHERE layer_set_id = :set", params)
         sets = in_list("base_set", sorted({b.layer_set_id for b in bases}), params)
         matched = dict(
-            reader.rows(  # type: ignore[arg-type]
+            reader.rows(
                 "SELECT other.layer_set_id, COUNT(*) FROM layer_set_layer ours JOIN layer_set_layer other "
                 "ON other.canonical = ours.canonical AND other.shape = ours.shape "
                 f"WHERE ours.layer_set_id = :set AND other.layer_set_id IN {sets} GROUP BY other.layer_set_id",

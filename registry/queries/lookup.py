@@ -59,7 +59,7 @@ CHUNK = 1000
 _HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
 _PATH_SUFFIXES = WEIGHT_SUFFIXES | {".toml", ".json"}
 _SORT_COLUMNS = dict(
-    zip(SORT_FIELDS, ("a.name", "a.size", "a.rank_max", "a.kind", compat.EFFECTIVE_BASE, "a.created_at"))
+    zip(SORT_FIELDS, ("a.name", "a.size", "a.rank_max", "a.kind", compat.EFFECTIVE_BASE, "a.created_at"), strict=True)
 )
 
 
@@ -427,7 +427,8 @@ def lineage(source: Source, artifact: Any) -> Lineage:
     inputs = [
         build(RecipeInputRow, values, reader.folder)
         for values in reader.rows(
-            f"SELECT {input_columns} FROM recipe_input i WHERE i.recipe_id IN {in_list('r', [r.id for r in recipes], ids)} "
+            f"SELECT {input_columns} FROM recipe_input i "
+            f"WHERE i.recipe_id IN {in_list('r', [r.id for r in recipes], ids)} "
             "ORDER BY i.recipe_id, i.position",
             ids,
         )

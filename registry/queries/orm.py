@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.orm import defer
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from loradex.registry.store.columns import under
 from loradex.registry.store.models import Artifact
@@ -60,7 +60,7 @@ def find(session: Session, *, fits: Any = None, details: bool = True, **filters:
     options = () if details else tuple(defer(column) for column in _DETAIL_COLUMNS)
     rows: dict[int, Artifact] = {}
     for part in lookup.batched(ids, lookup.CHUNK):
-        stmt = select(Artifact).options(*options).where(Artifact.id.in_(part))  # type: ignore[union-attr]
+        stmt = select(Artifact).options(*options).where(col(Artifact.id).in_(part))
         rows.update((row.id, row) for row in session.exec(stmt))  # type: ignore[misc]
     return [rows[i] for i in ids if i in rows]
 

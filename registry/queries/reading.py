@@ -129,8 +129,8 @@ def open_reader(catalog: str | os.PathLike[str] | None = None) -> Iterator[Reade
 
     engine = db.open_catalog(catalog, readonly=True)
     try:
-        with failures_named(engine), engine.connect() as connection:
-            yield _AlchemyReader(connection, folder_of(engine.dialect))
+        with failures_named(engine), engine.connect() as alchemy:
+            yield _AlchemyReader(alchemy, folder_of(engine.dialect))
     finally:
         engine.dispose()
 

@@ -86,7 +86,7 @@ def column_list(cls: type, table: str) -> str:
 def build(cls: type[_R], values: Sequence[Any], folder: str | None) -> _R:
     """A ``cls`` from ``values`` selected in :func:`column_list`'s order (``folder``: the catalog's,
     against which stored paths are made absolute). An artifact whose file is gone reads as missing."""
-    decoded = {name: _decoded(name, value, folder) for name, value in zip(_names(cls), values)}
+    decoded = {name: _decoded(name, value, folder) for name, value in zip(_names(cls), values, strict=True)}  # type: ignore[arg-type]  # a class is hashable; mypy checks type[X] against X's own __hash__
     if "status" in decoded and "path" in decoded:
         decoded["status"] = status_on_disk(decoded["status"], decoded["path"])
     return cls(**decoded)
@@ -99,7 +99,8 @@ def shape_text(shape: Sequence[int]) -> str:
 
 def row_dict(row: Any, *, without: tuple[str, ...] = ()) -> dict[str, Any]:
     """A row as a dict, its columns in the order the table declares them."""
-    return {name: getattr(row, name) for name in _names(type(row)) if name not in without}
+    names = _names(type(row))  # type: ignore[arg-type]  # a class is hashable; mypy checks type[X] against X's own __hash__
+    return {name: getattr(row, name) for name in names if name not in without}
 
 
 @dataclass

@@ -167,12 +167,21 @@ def browse(source: Reader | Session, flt: Filter) -> list[BrowseRow]:
     previews = dict(reader.rows("SELECT artifact_id, COUNT(*) FROM preview GROUP BY artifact_id"))
     return [
         BrowseRow(
-            *row[:-1],
-            absolute(row[-1], reader.folder),
-            tags=tuple(tags.get(row[0], ())),
-            previews=previews.get(row[0], 0),
+            id_,
+            name,
+            kind,
+            base,
+            rank_min,
+            rank_max,
+            size,
+            status,
+            weight,
+            fmt,
+            absolute(path, reader.folder),
+            tags=tuple(tags.get(id_, ())),
+            previews=previews.get(id_, 0),
         )
-        for row in rows
+        for id_, name, kind, base, rank_min, rank_max, size, status, weight, fmt, path in rows
     ]
 
 
@@ -186,7 +195,7 @@ def facets(source: Reader | Session, flt: Filter | None = None) -> dict[str, Cou
     for facet, column in (("kind", "a.kind"), ("base", EFFECTIVE_BASE)):
         params: dict[str, Any] = {}
         sql = f"SELECT {column}, COUNT(*) FROM artifact a{_where(flt, params, **{facet: None})} GROUP BY {column}"
-        counts[facet] = Counter(dict(reader.rows(sql, params)))  # type: ignore[arg-type]
+        counts[facet] = Counter(dict(reader.rows(sql, params)))
     return counts
 
 

@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from loradex.registry.errors import QueryError
 from loradex.registry.queries import lookup
@@ -34,7 +34,7 @@ def set_tags(session: Session, artifact: Artifact, add: Iterable[str] = (), remo
     """
     adding, removing = {lookup.tag_name(t) for t in add}, {lookup.tag_name(t) for t in remove}
     present = set(lookup.tags_of(session, artifact))
-    known = {t.name: t for t in session.exec(select(Tag).where(Tag.name.in_(adding)))}  # type: ignore[attr-defined]
+    known = {t.name: t for t in session.exec(select(Tag).where(col(Tag.name).in_(adding)))}
     for name in sorted(adding - present):
         if name not in known:
             known[name] = Tag(name=name)
@@ -42,19 +42,19 @@ def set_tags(session: Session, artifact: Artifact, add: Iterable[str] = (), remo
             session.flush()
         session.add(ArtifactTag(artifact_id=artifact.id, tag_id=known[name].id))
     if removing:
-        dropped = select(Tag.id).where(Tag.name.in_(removing))  # type: ignore[attr-defined]
+        dropped = select(Tag.id).where(col(Tag.name).in_(removing))
         session.exec(
             delete(ArtifactTag).where(
-                ArtifactTag.artifact_id == artifact.id,  # type: ignore[call-overload]
-                ArtifactTag.tag_id.in_(dropped),
+                col(ArtifactTag.artifact_id) == artifact.id,
+                col(ArtifactTag.tag_id).in_(dropped),
             )
-        )  # type: ignore[attr-defined]
+        )
         session.exec(
             delete(Tag).where(
-                Tag.name.in_(removing),  # type: ignore[call-overload,attr-defined]
-                Tag.id.not_in(select(ArtifactTag.tag_id)),
+                col(Tag.name).in_(removing),
+                col(Tag.id).not_in(select(ArtifactTag.tag_id)),
             )
-        )  # type: ignore[union-attr]
+        )
     session.commit()
     return lookup.tags_of(session, artifact)
 

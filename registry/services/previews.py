@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 import loradex.adapters.interrupts as interrupts
 from loradex.registry.store.db import session as open_session
@@ -36,7 +36,7 @@ def _artifacts(engine: Engine, paths: Iterable[str]) -> dict[str, tuple[int, str
     wanted = {os.path.abspath(p) for p in paths}
     query = select(Artifact.path, Artifact.id, Artifact.name)
     with open_session(engine) as session:
-        rows = session.exec(query.where(Artifact.path.in_(wanted))).all()
+        rows = session.exec(query.where(col(Artifact.path).in_(wanted))).all()
     found = {path: (id_, name) for path, id_, name in rows}
     missing = sorted(wanted - set(found))
     if missing:
@@ -44,7 +44,7 @@ def _artifacts(engine: Engine, paths: Iterable[str]) -> dict[str, tuple[int, str
 
         scan([Path(p) for p in missing], engine=engine, workers=1, remember=False)
         with open_session(engine) as session:
-            rows = session.exec(query.where(Artifact.path.in_(missing))).all()
+            rows = session.exec(query.where(col(Artifact.path).in_(missing))).all()
         found.update({path: (id_, name) for path, id_, name in rows})
     return found
 
@@ -73,7 +73,9 @@ def record_previews(engine: Engine, images: Iterable[ImageRecord], *, base_famil
                 if entry["artifact_id"] is None:
                     continue
                 row = session.exec(
-                    select(Preview).where(Preview.artifact_id == entry["artifact_id"], Preview.path == image.path)
+                    select(Preview).where(
+                        col(Preview.artifact_id) == entry["artifact_id"], col(Preview.path) == image.path
+                    )
                 ).first()
                 if row is None:
                     session.add(

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.probe import PROBE_VERSION
@@ -103,14 +103,14 @@ def layer_set_for(session: Session, layers: Mapping[str, str]) -> LayerSet | Non
     cache: dict[str, LayerSet] = session.info.setdefault("loradex.layer_sets", {})
     if digest in cache:
         return cache[digest]
-    found = session.exec(select(LayerSet).where(LayerSet.digest == digest)).first()
+    found = session.exec(select(LayerSet).where(col(LayerSet.digest) == digest)).first()
     if found is None:
         found = LayerSet(digest=digest, size=len(layers))
         session.add(found)
         session.flush()
         # Core executemany on the table: a checkpoint has hundreds of layers.
         session.exec(
-            insert(LayerSetLayer.__table__),
+            insert(LayerSetLayer.__table__),  # type: ignore[attr-defined]  # as in _replace_modules
             params=[{"layer_set_id": found.id, "canonical": c, "shape": s} for c, s in sorted(layers.items())],
         )
     cache[digest] = found
@@ -211,7 +211,8 @@ def _ensure_id(session: Session, artifact: Artifact) -> bool:
 
 def _replace_modules(session: Session, artifact_id: int | None, rows: list[dict[str, Any]], *, existed: bool) -> None:
     if existed:
-        session.exec(delete(Module).where(Module.artifact_id == artifact_id))
+        session.exec(delete(Module).where(col(Module.artifact_id) == artifact_id))
     if rows:
         # The table, not the entity: Core executemany skips the ORM's per-row bookkeeping.
-        session.exec(insert(Module.__table__), params=rows)
+        # SQLModel declares no __table__ on table models; SQLAlchemy's declarative base sets it.
+        session.exec(insert(Module.__table__), params=rows)  # type: ignore[attr-defined]

@@ -3,9 +3,9 @@
 A rescan of an unchanged tree reads no file: a row whose path, size and mtime are unchanged
 is skipped on ``stat`` alone (rescans that re-hash everything are the top complaint of
 catalog users). New and changed files are hashed in a thread pool (hashlib runs outside the
-GIL) and probed one at a time (Python that holds it); results are committed in batches, so a scan that is killed keeps what it finished and the next one
-resumes. Moved files keep their row (and with it notes, tags and lineage); vanished files
-become ``missing`` rows, never deleted ones.
+GIL) and probed one at a time (Python that holds it); results are committed in batches, so a
+scan that is killed keeps what it finished and the next one resumes. Moved files keep their row
+(and with it notes, tags and lineage); vanished files become ``missing`` rows, never deleted ones.
 
 Progress goes through a callback; nothing here prints.
 """
@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from loradex.adapters import probe
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError, RefusedFileError
@@ -137,8 +137,9 @@ def scan(
     artifacts are hashed in ``workers`` threads and probed one at a time; a file that cannot be read
     becomes a row with status ``error`` and its one-line message. A new path whose sha256 (or
     tensor hash) equals a row whose file is gone takes over that row (a move: notes, tags and
-    lineage follow), unless that file's scan root is itself absent (an unplugged drive). Rows under the roots whose files vanished become ``missing``; sidecars
-    (A1111 ``.json``, ``.civitai.info``, previews) are imported into empty user fields.
+    lineage follow), unless that file's scan root is itself absent (an unplugged drive). Rows
+    under the roots whose files vanished become ``missing``; sidecars (A1111 ``.json``,
+    ``.civitai.info``, previews) are imported into empty user fields.
 
     Results are committed every ``batch_size`` artifacts, one session each: a scan killed
     mid-way keeps its finished batches and the next scan resumes where it stopped. An
@@ -207,7 +208,7 @@ def scan(
             for group in lookup.duplicates(s)
             if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)
         ]
-        s.exec(update(ScanRoot).where(ScanRoot.path.in_(report.roots)).values(last_scan_at=utcnow()))
+        s.exec(update(ScanRoot).where(col(ScanRoot.path).in_(report.roots)).values(last_scan_at=utcnow()))
         return missing, groups
 
     report.missing, report.duplicates = _retrying(engine, finish)
@@ -251,7 +252,7 @@ def _under(s: Session, roots: Sequence[Path]) -> Any:
 
 
 def _record_roots(s: Session, roots: Sequence[Path]) -> None:
-    have = set(s.exec(select(ScanRoot.path).where(ScanRoot.path.in_([str(r) for r in roots]))).all())
+    have = set(s.exec(select(ScanRoot.path).where(col(ScanRoot.path).in_([str(r) for r in roots]))).all())
     for root in roots:
         if str(root) not in have:
             s.add(ScanRoot(path=str(root), added_at=utcnow()))
@@ -359,7 +360,9 @@ def _commit(engine: Engine, batch: list[_Result], report: ScanReport) -> None:
 
 
 def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
-    rows = {a.path: a for a in s.exec(select(Artifact).where(Artifact.path.in_([str(r.found.path) for r in batch])))}
+    rows = {
+        a.path: a for a in s.exec(select(Artifact).where(col(Artifact.path).in_([str(r.found.path) for r in batch])))
+    }
     # Rows sharing bytes or weights with the batch, fetched once: move and copy detection.
     shas = {r.hashes.sha256 for r in batch if r.hashes} - {EMPTY_SHA256}
     tensors = {r.hashes.tensor_hash for r in batch if r.hashes and r.hashes.tensor_hash} - {EMPTY_SHA256}
@@ -367,8 +370,8 @@ def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
         list(
             s.exec(
                 select(Artifact)
-                .where(or_(Artifact.sha256.in_(shas), Artifact.tensor_hash.in_(tensors)))
-                .order_by(Artifact.id)
+                .where(or_(col(Artifact.sha256).in_(shas), col(Artifact.tensor_hash).in_(tensors)))
+                .order_by(col(Artifact.id))
             )
         )
         if shas or tensors
@@ -477,5 +480,5 @@ def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
     ]
     gone = [i for i, p, st in rows if st != "missing" and p not in found and not os.path.lexists(p)]
     for chunk in (gone[i : i + 500] for i in range(0, len(gone), 500)):
-        s.exec(update(Artifact).where(Artifact.id.in_(chunk)).values(status="missing"))
+        s.exec(update(Artifact).where(col(Artifact.id).in_(chunk)).values(status="missing"))
     return len(gone) + sum(st == "missing" for _, _, st in rows)

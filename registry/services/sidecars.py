@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from loradex.adapters.io import bounded_json
 from loradex.registry.store.models import Artifact, Preview
@@ -124,7 +124,7 @@ def apply_sidecars(session: Session, artifact: Artifact, sidecars: Sidecars) -> 
         session.add(artifact)
     if not sidecars.previews:
         return 0
-    known = set(session.exec(select(Preview.path).where(Preview.artifact_id == artifact.id)).all())
+    known = set(session.exec(select(Preview.path).where(col(Preview.artifact_id) == artifact.id)).all())
     new = [str(p) for p in sidecars.previews if str(p) not in known]
     for preview in new:
         session.add(Preview(artifact_id=artifact.id, path=preview, source="sidecar"))

@@ -137,19 +137,20 @@ def rehash(rows: list[Checked], *, workers: int = 4, progress: Progress | None =
 def record(engine: Engine, report: VerifyReport) -> None:
     """Mark what ``report`` found: missing files ``missing``, changed ones ``error`` (see :func:`verify`)."""
     from sqlalchemy import update
+    from sqlmodel import col
 
     from loradex.registry.store.db import session as open_session
     from loradex.registry.store.models import Artifact
 
     with open_session(engine) as s:
         for part in batched(report.missing, 1000):  # a statement's parameters are limited
-            s.exec(update(Artifact).where(Artifact.path.in_(part)).values(status="missing"))  # type: ignore
+            s.exec(update(Artifact).where(col(Artifact.path).in_(part)).values(status="missing"))
         for change in report.changed:
             what = "its metadata was edited (same weights)" if change.same_weights else "its bytes changed"
             s.exec(
                 update(Artifact)
-                .where(Artifact.id == change.artifact_id)
-                .values(  # type: ignore[call-overload]
+                .where(col(Artifact.id) == change.artifact_id)
+                .values(
                     status="error",
                     mtime=0.0,
                     error=f"{change.path}: {what} since it was catalogued (sha256 {(change.old_sha256 or '')[:12]}… "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
@@ -21,6 +22,9 @@ from loradex.registry.errors import CatalogError
 from . import columns
 from .failures import named_failure
 from .location import SCHEMA_HEAD, catalog_in_use, catalog_url, check_sqlite_file, default_catalog_path, readonly_uri
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "SCHEMA_HEAD",
@@ -141,7 +145,7 @@ def open_catalog_in_use(catalog: str | os.PathLike[str] | None = None, *, readon
     return open_catalog(catalog, readonly=readonly) if catalog_in_use(catalog) else None
 
 
-def _alembic_config(engine: Engine):
+def _alembic_config(engine: Engine | None) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -153,7 +157,9 @@ def _alembic_config(engine: Engine):
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config(None)).get_current_head()
+    assert head is not None  # the migrations are one line of revisions, never empty
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -174,6 +180,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     script = ScriptDirectory.from_config(config)
     current = current_revision(engine)
     target = script.get_current_head() if revision == "head" else revision
+    assert target is not None  # the migrations are one line of revisions, never empty
     if current == target:
         return
     if current is not None and current not in {r.revision for r in script.walk_revisions()}:

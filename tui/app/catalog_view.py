@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import platformdirs
 from sqlalchemy.engine import Engine
@@ -115,3 +115,9 @@ def shown_path(path: str, folder: Path | None) -> str:
             continue
         return str(Path(prefix) / rest) if prefix else str(rest)
     return path
+
+
+class CatalogApp(Protocol):
+    """What the screens need of the app that pushes them (:class:`~.application.LoradexApp`)."""
+
+    catalog: CatalogView

@@ -21,10 +21,10 @@ from .options import CatalogOpt, Options
 
 @dataclass(frozen=True)
 class Failure:
-    """How an exception ends a command: its exit code (None: the exception's own ``exit_code``)
-    and the word its one line on stderr starts with."""
+    """How an exception ends a command: its exit code and the word its one line on stderr starts
+    with."""
 
-    exit_code: int | None
+    exit_code: int
     word: str
 
 
@@ -32,7 +32,7 @@ class Failure:
 #: output was complete says what is on disk; a LoradexError is a problem the user can act on; a
 #: Ctrl-C anywhere else is 130. Anything else is a bug (``main``: "internal error", exit 3).
 FAILURES: tuple[tuple[type[BaseException], Failure], ...] = (
-    (InterruptedAfterWrite, Failure(None, "interrupted")),
+    (InterruptedAfterWrite, Failure(InterruptedAfterWrite.exit_code, "interrupted")),
     (LoradexError, Failure(1, "error")),
     (KeyboardInterrupt, Failure(INTERRUPTED, "interrupted")),
 )
@@ -52,7 +52,7 @@ class _Commands(TyperGroup):
             # quotes names and values from files.
             text = printable(str(exc), one_line=True)
             print(f"{failure.word}: {text}" if text else failure.word, file=sys.stderr)
-            raise typer.Exit(failure.exit_code if failure.exit_code is not None else exc.exit_code) from None
+            raise typer.Exit(failure.exit_code) from None
 
 
 # Plain (Click-style) help: Typer's Rich help panels print every boolean option as if it took

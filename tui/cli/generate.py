@@ -39,7 +39,8 @@ BaseOpt = Annotated[
         "--base",
         metavar="CKPT",
         help=(
-            "Diffusers folder, single-file checkpoint (SD1.x, SD2.x, SDXL), catalog ref or Hub id (from the cache offline)."
+            "Diffusers folder, single-file checkpoint (SD1.x, SD2.x, SDXL), catalog ref "
+            "or Hub id (from the cache offline)."
         ),
     ),
 ]

@@ -19,8 +19,9 @@ from .base import BaseSink
 
 if TYPE_CHECKING:
     from loradex.registry.queries.compat import Compatibility
-    from loradex.registry.queries.rows import ArtifactRow  # or an ORM Artifact: the same attributes
+    from loradex.registry.queries.rows import ArtifactRow
     from loradex.registry.queries.views import Details, KindCount, Listed
+    from loradex.registry.store.models import Artifact
 
 
 #: Items of a report list printed before "… and N more" (scans of big libraries list hundreds).
@@ -172,19 +173,19 @@ class CatalogOutput(BaseSink):
         for use in extra.lineage.used_in:
             self.out.print(f"used in {use.op} (×{use.weight:g}) → {_ref(use.artifact, 'not catalogued')}")
 
-    def tag_list(self, a: ArtifactRow, tags: list[str]) -> None:
+    def tag_list(self, a: ArtifactRow | Artifact, tags: list[str]) -> None:
         if self.as_json:
             self.emit_json({"id": a.id, "name": a.name, "tags": tags})
         else:
             self.out.print(f"{a.name}: {', '.join(tags) if tags else 'no tags'}")
 
-    def artifact_note(self, a: ArtifactRow) -> None:
+    def artifact_note(self, a: ArtifactRow | Artifact) -> None:
         if self.as_json:
             self.emit_json({"id": a.id, "name": a.name, "notes": a.notes})
         else:
             self.out.print(f"{a.name}: {a.notes or 'no note'}")
 
-    def artifact_weight(self, a: ArtifactRow) -> None:
+    def artifact_weight(self, a: ArtifactRow | Artifact) -> None:
         if self.as_json:
             self.emit_json({"id": a.id, "name": a.name, "preferred_weight": a.preferred_weight})
         else:
@@ -301,7 +302,7 @@ def _marked(cells: tuple[str, ...]) -> tuple[str, ...]:
 def _aligned(cells: Sequence[str], widths: list[int]) -> str:
     """One plain line of the listing: size right-aligned, the others left, one blank apart."""
     return " ".join(
-        cell.rjust(w) if i == _SIZE else cell.ljust(w) for i, (cell, w) in enumerate(zip(cells, widths))
+        cell.rjust(w) if i == _SIZE else cell.ljust(w) for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
     ).rstrip(" ")
 
 
@@ -311,7 +312,7 @@ def _list_table(cells: list[tuple[str, ...]], n: int, *, width: int | None = Non
     base, ranks, size and status whole, and names and tags folded in what is left (names first,
     tags get up to 10)."""
     headers = _LIST_HEADERS
-    style = {"box": None, "padding": (0, 1, 0, 0), "header_style": "bold underline"} if width else {}
+    style: dict[str, Any] = {"box": None, "padding": (0, 1, 0, 0), "header_style": "bold underline"} if width else {}
     table = Table(*headers, caption=count(n, "artifacts"), **style)
     for i, column in enumerate(table.columns):
         column.no_wrap = column.header not in ("name", "tags")

@@ -8,6 +8,7 @@ thread worker reads them (importing torch there, never at the app's start) and f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from textual import work
 from textual.app import ComposeResult
@@ -17,6 +18,7 @@ from textual.widgets import Footer, Header
 
 from loradex.adapters.words import printable
 
+from ..catalog_view import CatalogApp, CatalogView
 from ..keymap import DETAIL, bindings
 from ..widgets.block_chart import BlockChart, chart_block
 from ..widgets.compatibility import CheckpointFits
@@ -27,6 +29,10 @@ from ..widgets.previews import Previews
 from ..widgets.publications import Publications
 from ..widgets.training_metadata import TrainingMetadata
 from ..widgets.trigger_words import TriggerWords
+
+if TYPE_CHECKING:
+    from loradex.registry.queries.rows import ArtifactRow
+    from loradex.registry.queries.views import Details
 
 #: Kinds whose tensors ``loradex.adapters.ops.inspection.inspect`` reads.
 INSPECTED = ("lora", "lycoris")
@@ -41,10 +47,15 @@ class DetailScreen(Screen):
     def __init__(self, artifact_id: int) -> None:
         super().__init__()
         self.artifact_id = artifact_id
-        self.artifact, self.details = None, None
+        self.artifact: ArtifactRow | None = None
+        self.details: Details | None = None
+
+    @property
+    def catalog(self) -> CatalogView:
+        return cast(CatalogApp, self.app).catalog
 
     def compose(self) -> ComposeResult:
-        catalog = self.app.catalog
+        catalog = self.catalog
         self.artifact, self.details = catalog.details(self.artifact_id)
         yield Header()
         with VerticalScroll(id="detail"):
@@ -71,7 +82,7 @@ class DetailScreen(Screen):
         Raises:
             RefNotFoundError: it was forgotten (the app then goes back to the table).
         """
-        self.app.catalog.details(self.artifact_id)
+        self.catalog.details(self.artifact_id)
         self.run_worker(self._redraw(), exclusive=True, group="redraw")
 
     async def _redraw(self) -> None:
@@ -79,7 +90,8 @@ class DetailScreen(Screen):
         self._fill()
 
     def _fill(self) -> None:
-        a, details, catalog = self.artifact, self.details, self.app.catalog
+        a, details, catalog = self.artifact, self.details, self.catalog
+        assert a is not None and a.id is not None and details is not None  # compose read them from the catalog
         self.sub_title = printable(a.name, one_line=True)
         self.query_one(Metadata).show(a, details, catalog.shown_path(a.path))
         self.query_one(Hashes).show(a)
@@ -105,14 +117,15 @@ class DetailScreen(Screen):
 
     def show_fits(self) -> None:
         a, fits = self.artifact, self.query_one(CheckpointFits)
+        assert a is not None and a.id is not None  # compose read it from the catalog
         if a.kind == "checkpoint":
             if a.layer_set_id is None:
                 fits.show_note("no stored layer inventory; rescan it (loradex scan)")
                 return
-            found = self.app.catalog.fitting_adapters(a.id, limit=13)
+            found = self.catalog.fitting_adapters(a.id, limit=13)
             fits.show_adapters(found[:12], more=len(found) > 12)
         else:
-            fits.show(self.app.catalog.fit_by_checkpoint(a.id))
+            fits.show(self.catalog.fit_by_checkpoint(a.id))
 
     @work(thread=True, exclusive=True, group="norms")
     def load_norms(self, path: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -10,6 +12,7 @@ from textual.widgets import Footer, Header, Input
 from loradex.adapters.errors import LoradexError
 from loradex.registry.queries.table import Filter
 
+from ..catalog_view import CatalogApp, CatalogView
 from ..keymap import MAIN, bindings
 from ..widgets.artifact_table import ArtifactTable
 from ..widgets.column_header import ColumnHeader
@@ -25,6 +28,10 @@ class MainScreen(Screen):
     # Its own keys; the footer follows them with the app's (the actions on artifacts).
     BINDINGS = bindings(MAIN)
 
+    @property
+    def catalog(self) -> CatalogView:
+        return cast(CatalogApp, self.app).catalog
+
     def __init__(self) -> None:
         super().__init__()
         self.sort = "name"
@@ -34,7 +41,7 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        counts = self.app.catalog.facets()
+        counts = self.catalog.facets()
         with Horizontal():
             with Vertical(id="facets"):
                 yield Facet("kind", counts["kind"], id="facet-kind")
@@ -42,7 +49,7 @@ class MainScreen(Screen):
             with Vertical(id="browser"):
                 yield Input(placeholder=FILTER_HINT, id="filter")
                 yield ColumnHeader(id="columns")
-                yield ArtifactTable(shown_path=self.app.catalog.shown_path, id="table")
+                yield ArtifactTable(shown_path=self.catalog.shown_path, id="table")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -56,7 +63,7 @@ class MainScreen(Screen):
         table = self.query_one(ArtifactTable)
         text = self.query_one("#filter", Input).value
         try:
-            rows, flt = self.app.catalog.rows(text, kind=self.kind, base=self.base, sort=self.sort)
+            rows, flt = self.catalog.rows(text, kind=self.kind, base=self.base, sort=self.sort)
         except LoradexError as exc:
             self.query_one("#filter", Input).border_subtitle = str(exc)
             return
@@ -64,14 +71,14 @@ class MainScreen(Screen):
         self.filter = flt
         table.set_rows(rows, keep=keep if keep is not None else (table.current.id if table.current else None))
         self.query_one(ColumnHeader).show_sort(flt.sort)
-        self.sub_title = f"{len(rows)} of {self.app.catalog.total()} artifacts"
-        counts = self.app.catalog.facets(flt)
+        self.sub_title = f"{len(rows)} of {self.catalog.total()} artifacts"
+        counts = self.catalog.facets(flt)
         for facet in self.query(Facet):
             facet.show_counts(counts[facet.facet], getattr(self, facet.facet))
 
     def reload(self, keep: int | None = None) -> None:
         """The facets' counts and the rows again, after the catalog changed (an action ran)."""
-        self.app.catalog.reload()
+        self.catalog.reload()
         self.refill(keep=keep)
 
     def on_input_changed(self, event: Input.Changed) -> None:

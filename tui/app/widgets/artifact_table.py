@@ -148,7 +148,9 @@ class ArtifactTable(ScrollView, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(self.size.width, self.rich_style)
         row = self.rows[index]
-        text = " ".join(fit(printable(value, one_line=True), c.width) for value, c in zip(cells(row), COLUMNS))
+        text = " ".join(
+            fit(printable(value, one_line=True), c.width) for value, c in zip(cells(row), COLUMNS, strict=True)
+        )
         text += " " + fit_left(
             printable(self.shown_path(row.path), one_line=True), max(PATH_MIN, self.size.width - FIXED_WIDTH)
         )

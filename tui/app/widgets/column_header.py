@@ -36,6 +36,7 @@ class ColumnHeader(Static):
         self.update(line)
 
     def on_click(self, event) -> None:
-        column = column_at(event.x + (self.parent.scroll_offset.x if hasattr(self.parent, "scroll_offset") else 0))
+        offset = getattr(self.parent, "scroll_offset", None)  # the table's horizontal scroll, if any
+        column = column_at(event.x + (offset.x if offset is not None else 0))
         if column is not None and column.key:
             self.post_message(self.SortAsked(column.key))

@@ -21,9 +21,9 @@ class CheckpointFits(Section):
             text.append("no checkpoint with a layer inventory in the catalog", style="dim")
         names = [f.base.name for f in fits]
         # Two checkpoints of one name (a .ckpt and a .safetensors): their file names tell them apart.
-        names = [Path(f.base.path).name if names.count(n) > 1 else n for n, f in zip(names, fits)]
+        names = [Path(f.base.path).name if names.count(n) > 1 else n for n, f in zip(names, fits, strict=True)]
         width = min(28, max(map(len, names), default=0))
-        for i, (fit, name) in enumerate(zip(fits, names)):
+        for i, (fit, name) in enumerate(zip(fits, names, strict=True)):
             text.append(("\n" if i else "") + f"{name[:width]:<{width}} ")
             if fit.share is None:
                 text.append(f"{'':<16} {'?':>9} ", style="dim")
