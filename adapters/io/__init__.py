@@ -6,8 +6,8 @@
 * :mod:`.reader` -- :class:`~.reader.SafetensorsFile`, the lazy reader with byte accounting.
   torch is imported only when a tensor is built.
 * :mod:`.torch_dtypes` -- safetensors dtype codes <-> torch dtypes (torch imported on call).
-* :mod:`.writer` -- :class:`~.writer.SafetensorsWriter`, the streaming writer with its
-  write-behind and hashing threads, and :func:`~.writer.save_tensors`.
+* :mod:`.writer` -- :class:`~.writer.SafetensorsWriter`, the streaming writer, and
+  :func:`~.writer.save_tensors`; its write-behind and hashing threads are in :mod:`.writer_threads`.
 * :mod:`.atomic` -- atomic outputs shared by every operation that writes: hidden locked temps,
   reclaiming those of killed writers, fsync, refusing to overwrite inputs, errors in words.
 * :mod:`.sources` -- :class:`~.sources.WeightSource`, the flat ``key -> tensor`` view of any
