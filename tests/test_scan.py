@@ -33,7 +33,7 @@ from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import PROBE_VERSION
 from loradex.adapters.zoo import Zoo
-from loradex.adapters.zoo.build import addnet_hash
+from loradex.adapters.zoo.adapter_tensors import addnet_hash
 from loradex.registry.queries import lookup
 from loradex.registry.queries.lookup import duplicates
 from loradex.registry.services.discovery import discover
