@@ -24,7 +24,8 @@ from loradex.adapters.errors import LoradexError
 
 from .atomic import check_target, create_temp_file, fsync_dir, output_error
 from .hashing import FileHashes
-from .header import DTYPE_SIZES, TensorInfo, encode_header, plan_layout
+from .header import DTYPE_SIZES, TensorInfo
+from .header_encoding import encode_header, plan_layout
 from .torch_dtypes import dtype_code
 from .writer_threads import HashFollower, WriteBehind
 
