@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from loradex.adapters import ArtifactInfo, probe
 from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
-from loradex.registry.queries import compat, lookup, orm
+from loradex.registry.queries import artifact_detail, compat, lookup, orm
 from loradex.registry.queries.rows import shape_text
 from loradex.registry.services import edits
 from loradex.registry.store.db import session as open_session
@@ -287,7 +287,7 @@ def test_lineage_resolves_inputs_and_outputs(session):
     session.add(RecipeInput(recipe_id=bake.id, sha256=mix.sha256, ref="mix", weight=0.8))
     session.commit()
 
-    made = lookup.lineage(session, mix)
+    made = artifact_detail.lineage(session, mix)
     assert [r.op for r in made.made_by] == ["mix"] and made.made_by[0].params == {"rank": 8}
     inputs = made.made_by[0].inputs
     assert [(i.artifact.name if i.artifact else None, i.weight) for i in inputs] == [
@@ -297,9 +297,9 @@ def test_lineage_resolves_inputs_and_outputs(session):
     ]
     assert [(u.op, u.artifact.name, u.weight) for u in made.used_in] == [("bake", "baked", 0.8)]
 
-    source = lookup.lineage(session, a)
+    source = artifact_detail.lineage(session, a)
     assert source.made_by == [] and [u.artifact.name for u in source.used_in] == ["mix"]
-    assert [r.op for r in lookup.lineage(session, baked).made_by] == ["bake"]
+    assert [r.op for r in artifact_detail.lineage(session, baked).made_by] == ["bake"]
 
 
 def test_lineage_as_json_names_artifacts_briefly(session):
@@ -310,9 +310,9 @@ def test_lineage_as_json_names_artifacts_briefly(session):
     session.flush()
     session.add(RecipeInput(recipe_id=recipe.id, position=0, sha256=a.sha256, ref="style-a", weight=0.5))
     session.commit()
-    made = lookup.lineage(session, mix).to_dict()["made_by"]
+    made = artifact_detail.lineage(session, mix).to_dict()["made_by"]
     assert made[0]["inputs"][0]["artifact"] == {"id": a.id, "name": "style-a", "path": a.path}
-    used = lookup.lineage(session, a).to_dict()["used_in"]
+    used = artifact_detail.lineage(session, a).to_dict()["used_in"]
     assert used == [
         {
             "id": recipe.id,
@@ -327,11 +327,11 @@ def test_lineage_as_json_names_artifacts_briefly(session):
 def test_counts_and_layer_summary(session, zoo_infos):
     lora = add_probed(session, zoo_infos["sd1-kohya-lora"], "sd1-kohya-lora")
     base = add_probed(session, zoo_infos["sd1-single"], "sd1-single")
-    summary = lookup.layer_summary(session, lora, first=3)
+    summary = artifact_detail.layer_summary(session, lora, first=3)
     assert summary.layers == 84 and summary.by_algorithm == {"lora": 84}
     assert set(summary.by_component) == {"unet", "text_encoder"} and summary.by_rank == {"4": 84}
     assert len(summary.first) == 3 and summary.first[0][0].startswith("lora_")
-    assert lookup.layer_summary(session, base).layers == len(zoo_infos["sd1-single"].inventory)
+    assert artifact_detail.layer_summary(session, base).layers == len(zoo_infos["sd1-single"].inventory)
     assert [(c.kind, c.format, c.base, c.count) for c in orm.counts(session)] == [
         ("checkpoint", "ldm_single_file", "sd1", 1),
         ("lora", "kohya", "sd1", 1),
@@ -340,7 +340,7 @@ def test_counts_and_layer_summary(session, zoo_infos):
 
 def test_an_artifact_without_layers_has_an_empty_summary(session):
     bare = add_artifact(session, "bare")
-    assert lookup.layer_summary(session, bare).to_dict() == {
+    assert artifact_detail.layer_summary(session, bare).to_dict() == {
         "layers": 0,
         "by_component": {},
         "by_algorithm": {},

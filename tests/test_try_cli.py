@@ -16,7 +16,7 @@ from ops_cli import cli, one_error_line
 from PIL import Image
 
 from loradex.adapters.generate import read_record
-from loradex.registry.queries import lookup, orm
+from loradex.registry.queries import artifact_detail, orm
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
 
@@ -35,7 +35,7 @@ def _previews(url: str, name: str) -> list:
     engine = open_catalog(url)
     try:
         with open_session(engine) as s:
-            return lookup.details(s, orm.resolve(s, name)).previews
+            return artifact_detail.details(s, orm.resolve(s, name)).previews
     finally:
         engine.dispose()
 

@@ -15,7 +15,7 @@ import pytest
 from textual.widgets import Input, Select, TextArea
 
 from loradex.adapters.progress import ProgressEvent
-from loradex.registry.queries import lookup, orm
+from loradex.registry.queries import artifact_detail, lookup, orm
 from loradex.registry.services.scan import scan
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
@@ -118,7 +118,7 @@ async def test_the_tray_bakes_two_loras_into_the_checkpoint_and_the_result_is_se
         table = app.screen.query_one(ArtifactTable)
         assert table.current is not None and table.current.name == "baked" and table.current.kind == "checkpoint"
     with open_session(engine) as session:
-        (made,) = lookup.lineage(session, orm.resolve(session, "baked")).made_by
+        (made,) = artifact_detail.lineage(session, orm.resolve(session, "baked")).made_by
         assert made.op == "bake"
         used = [(i.role, i.weight, i.artifact.name if i.artifact else None) for i in made.inputs]
     assert used == [("base", 1.0, "tiny-sd1"), ("input", 0.8, "sd1-kohya-lora"), ("input", 1.0, "sd1-kohya-locon")]

@@ -12,7 +12,7 @@ import platformdirs
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from loradex.registry.queries import compat, lookup, table
+from loradex.registry.queries import artifact_detail, compat, lookup, table
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, Module
 
@@ -89,7 +89,7 @@ class CatalogView:
     def details(self, artifact_id: int) -> tuple[Artifact, Any]:
         with open_session(self.engine) as session:
             artifact = lookup.resolve(session, str(artifact_id))
-            return artifact, lookup.details(session, artifact)
+            return artifact, artifact_detail.details(session, artifact)
 
     def modules(self, artifact_id: int) -> list[tuple[str | None, str | None, int | None, float | None]]:
         """``(canonical, component, rank, alpha)`` of each adapted layer, in file order."""
