@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from catalog_rows import add_artifact, add_probed  # noqa: E402  (tests/ is on sys.path under pytest)
+from ops_cli import one_error_line
 from sqlmodel import select
 from typer.testing import CliRunner
 
@@ -35,13 +36,6 @@ def cli_json(url: str, *args: str):
     result = cli(url, *args, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
-
-
-def one_error_line(result, *words: str) -> None:
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert all(w in lines[0] for w in words) and "Traceback" not in result.output
 
 
 @pytest.fixture

@@ -8,13 +8,6 @@ from loradex.registry.errors import CatalogError
 from loradex.registry.store.db import catalog_in_use, default_catalog_path, open_catalog, open_catalog_in_use
 
 
-@pytest.fixture(autouse=True)
-def no_default_catalog(tmp_path, monkeypatch):
-    """The default catalog lives under tmp_path, and $LORADEX_CATALOG is unset."""
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("LORADEX_CATALOG", raising=False)
-
-
 def test_no_catalog_is_in_use_until_one_is_named_or_the_default_exists(tmp_path, monkeypatch):
     assert not catalog_in_use(None)
     assert catalog_in_use(str(tmp_path / "named.db"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pictures import pixels
 
 from loradex.adapters.errors import IncompatibleError, LoradexError
 from loradex.adapters.generate import Workbench, read_record
@@ -42,10 +43,6 @@ def sd1(zoo) -> Workbench:
 @pytest.fixture
 def sdxl(zoo) -> Workbench:
     return Workbench(zoo["sdxl-diffusers"].path)
-
-
-def pixels(picture) -> np.ndarray:
-    return np.asarray(picture.convert("RGB"), dtype=np.int16)
 
 
 def same(a, b) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pictures import pixels
 from PIL import Image
 
 from loradex.adapters.generate import Workbench, read_record
@@ -27,10 +28,6 @@ TOLERANCE = 2
 EFFECT = 5 * TOLERANCE
 KW = dict(prompt="a photo of an orange cat", seeds=[1], scales=[1.0], steps=4, size=(32, 32))
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def pixels(image) -> np.ndarray:
-    return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
 def max_diff(a, b) -> int:

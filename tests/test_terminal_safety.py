@@ -90,8 +90,8 @@ def test_scan_show_list_and_duplicates_print_escaped(hostile, tmp_path):
 def test_the_tui_shows_hostile_names_and_metadata_escaped(hostile, tmp_path):
     import asyncio
 
-    from test_tui_detail import plain
     from textual.widgets import Static
+    from tui_pilot import plain
 
     from loradex.tui.app import make_app
     from loradex.tui.app.screens.detail import DetailScreen

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Select, TextArea
+from tui_pilot import add_to_tray, errors, notes, select, until
 
 from loradex.adapters.progress import ProgressEvent
 from loradex.registry.queries import artifact_detail, lookup, orm
@@ -52,38 +53,6 @@ def library(zoo, tmp_path):
     scan([lib], engine=engine)
     yield engine, lib, db
     engine.dispose()
-
-
-def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
-def errors(app) -> list[str]:
-    return [str(n.message) for n in app._notifications if n.severity == "error"]
-
-
-async def until(pilot, check, timeout: float = 30.0) -> None:
-    """Let the app run until ``check()`` is true (workers are threads: the test waits for them)."""
-    end = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out; notifications: {notes(pilot.app)}")
-        await pilot.pause(0.05)
-
-
-def select(app, name: str) -> None:
-    table = app.screen.query_one(ArtifactTable)
-    table.cursor = next(i for i, row in enumerate(table.rows) if row.name == name)
-
-
-async def add_to_tray(pilot, name: str, weight: str | None = None) -> None:
-    select(pilot.app, name)
-    await pilot.press("a")
-    await until(pilot, lambda: isinstance(pilot.app.screen, WeightDialog))
-    if weight is not None:
-        pilot.app.screen.query_one(Input).value = weight
-    await pilot.press("enter")
-    await until(pilot, lambda: not isinstance(pilot.app.screen, WeightDialog))
 
 
 async def run_tray(pilot, button: str, output: Path, base: Path | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import subprocess
@@ -11,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 from textual_image.widget import HalfcellImage
 from tui_catalog import LORA, PROMPT, example_catalog  # tests/ is on sys.path under pytest
+from tui_pilot import plain
 
 from loradex.tui.app import make_app
 from loradex.tui.app.screens.detail import DetailScreen
@@ -22,13 +21,6 @@ from loradex.tui.app.widgets.block_chart import BlockChart
 from loradex.tui.app.widgets.previews import PreviewCard
 
 SIZE = (160, 45)
-
-
-def plain(widget) -> str:
-    """What a Static shows, as plain text."""
-    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
-    console.print(widget.content)
-    return console.export_text()
 
 
 async def open_detail(pilot, name: str, query: str | None = None) -> DetailScreen:

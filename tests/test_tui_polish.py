@@ -11,10 +11,10 @@ import pytest
 from ops_cli import cli_json  # tests/ is on sys.path under pytest
 from PIL import Image
 from rich.syntax import Syntax
-from test_tui_actions import add_to_tray, errors, notes, until
 from textual.widgets import Input, Label, Markdown, Select, Static
 from textual_image.widget import HalfcellImage
 from tui_catalog import example_catalog
+from tui_pilot import add_to_tray, errors, notes, until
 
 from loradex.adapters.ops.recipe import read_recipe
 from loradex.registry.queries import orm
