@@ -41,7 +41,8 @@ from loradex.adapters.model.architectures import architecture
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.zoo import build_zoo
 from loradex.adapters.zoo.adapter_tensors import kohya_fixture, kohya_metadata, text_attention_mlp, unet_attention
-from loradex.adapters.zoo.models import SCHEDULER, clip_tokenizer
+from loradex.adapters.zoo.models import SCHEDULER
+from loradex.adapters.zoo.tokenizer import clip_tokenizer
 
 pytestmark = pytest.mark.benchmark
 

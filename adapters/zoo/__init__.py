@@ -14,15 +14,16 @@ also as a .ckpt, the zip pickle with `state_dict` that LDM training wrote).
 Not production code: the tests and the demo use it; nothing else in loradex imports it.
 ``build`` writes the zoo (an adapter file per convention, ``zoo.json``), ``bases`` the tiny
 bases, ``adapter_tensors`` the factors and kohya metadata they share; ``models`` holds the tiny
-architectures and the single-file layout, ``clip`` saves a tiny CLIP (text and vision) for CLIP
-scores. The top floor of `adapters`: it may import every other one.
+architectures and the single-file layout, ``tokenizer`` their tiny CLIP tokenizer, ``clip`` saves
+a tiny CLIP (text and vision) for CLIP scores. The top floor of `adapters`: it may import every other one.
 """
 
 from .adapter_tensors import VISIBLE_LORA_SCALE
 from .bases import tiny_pipeline_folder, tiny_single_file
 from .build import Zoo, ZooItem, build_zoo
 from .clip import tiny_clip_folder
-from .models import TINY, write_clip_tokenizer
+from .models import TINY
+from .tokenizer import write_clip_tokenizer
 
 __all__ = [
     "TINY",
