@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from loradex.adapters.model.architectures import LDM_PREFIXES, Architecture, TextEncoderSpec
-from loradex.adapters.model.layermap import ldm_unet_path, open_clip_path
+from loradex.adapters.model.single_file_names import ldm_unet_path, open_clip_path
 
 from .tokenizer import BOS_ID, EOS_ID, TEXT_VOCAB_SIZE, clip_tokenizer
 
