@@ -41,8 +41,9 @@ from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.architectures import architecture
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.zoo import build_zoo
-from loradex.adapters.zoo.build import _text, _unet_attention, kohya_fixture, kohya_metadata
-from loradex.adapters.zoo.models import SCHEDULER, clip_tokenizer
+from loradex.adapters.zoo.adapter_tensors import kohya_fixture, kohya_metadata, text_attention_mlp, unet_attention
+from loradex.adapters.zoo.models import SCHEDULER
+from loradex.adapters.zoo.tokenizer import clip_tokenizer
 
 pytestmark = pytest.mark.benchmark
 
@@ -100,7 +101,7 @@ def full_size_sd15(folder: Path) -> Path:
 
 def full_size_loras(folder: Path) -> list[Path]:
     """Two rank-16 kohya LoRAs over SD1.5's UNet transformer and text-encoder layers."""
-    layers = [layer for layer in layer_map("sd1").layers.values() if _unet_attention(layer) or _text(layer)]
+    layers = [layer for layer in layer_map("sd1").layers.values() if unet_attention(layer) or text_attention_mlp(layer)]
     paths = []
     for seed in (1, 2):
         path = folder / f"sd15-lora{seed}.safetensors"

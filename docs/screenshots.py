@@ -1,24 +1,21 @@
 """Make the README's TUI screenshots (docs/tui-main.svg, docs/tui-detail.svg) from the example catalog.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python docs/screenshots.py
+    HF_HUB_OFFLINE=1 .venv/bin/python -m docs.screenshots
 
-The same set-up as the snapshot tests (tests/tui_catalog.py): catalog.db.example moved under a
+The same set-up as the snapshot tests (tests/support/tui_catalog.py): catalog.db.example moved under a
 temporary folder, the SD1 kohya LoRA rebuilt by the zoo (for the block norms), a few previews.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 from pathlib import Path
 
+from loradex.tui.app import make_app
+from tests.support.tui_catalog import LORA, example_catalog
+
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from tui_catalog import LORA, example_catalog  # noqa: E402
-
-from loradex.tui.app import make_app  # noqa: E402
 
 
 async def shoot(db: Path) -> None:

@@ -9,19 +9,19 @@ import shutil
 from pathlib import Path
 
 # First of all: the user's own folders are out of reach for the whole session (and its checks).
-from user_folders import pytest_sessionfinish  # noqa: F401  (tests/ is on sys.path under pytest)
+from tests.support.user_folders import pytest_sessionfinish  # noqa: F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# Read once, when huggingface_hub is imported: the fake Hub (tests/fakehub.py) speaks plain HTTP + LFS, not Xet,
+# Read once, when huggingface_hub is imported: the fake Hub (tests/support/fakehub.py) speaks plain HTTP + LFS, not Xet,
 # and no test may phone home. HF_ENDPOINT stays unset: hub tests pass endpoint= (or set it in a child's env).
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import pytest  # noqa: E402
-from hub_fixtures import fake_hub  # noqa: E402, F401  (the fake Hugging Face Hub fixture)
-from ops_cli import cli  # noqa: E402  (tests/ is on sys.path under pytest)
 
 from loradex.adapters.zoo import Zoo, build_zoo  # noqa: E402
+from tests.support.hub_fixtures import fake_hub  # noqa: E402, F401  (the fake Hugging Face Hub fixture)
+from tests.support.ops_cli import cli  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -137,7 +137,7 @@ def engine(catalog_url):
 @pytest.fixture(scope="session")
 def sd1_pipe(zoo):
     """The tiny SD1 pipeline in fp32 (tests deep-copy it before loading LoRAs)."""
-    from oracles import load_pipeline
+    from tests.support.oracles import load_pipeline
 
     return load_pipeline(zoo["sd1-diffusers"].path)
 

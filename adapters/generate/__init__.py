@@ -14,17 +14,18 @@ from typing import TYPE_CHECKING
 from loradex.adapters.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from .grid import Grid, JobSize
     from .records import ImageRecord, read_record
     from .samplers import SAMPLERS, sampler
-    from .workbench import Grid, JobSize, Workbench
+    from .workbench import Workbench
 
 _SOURCES = {
     "ImageRecord": ".records",
     "read_record": ".records",
     "SAMPLERS": ".samplers",
     "sampler": ".samplers",
-    "Grid": ".workbench",
-    "JobSize": ".workbench",
+    "Grid": ".grid",
+    "JobSize": ".grid",
     "Workbench": ".workbench",
 }
 

@@ -15,23 +15,21 @@ reloads the base (:attr:`Workbench.loads` counts the loads).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loradex.adapters.errors import LoradexError, UnsupportedError
+from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.jsonable import jsonable
 from loradex.adapters.progress import Progress, ProgressEvent
-from loradex.adapters.words import count
 
 from .base import LoadedBase, Placement, load_base, placement
-from .control import CANNY_HIGH, CANNY_LOW, canny, crop_and_resize, load_controlnet, open_image
-from .embeddings import LoadedEmbedding, load_embedding, unload_embedding
+from .control import CANNY_HIGH, CANNY_LOW, canny, crop_and_resize, open_image
+from .grid import Grid, JobSize, Stopped, steps_per_image
+from .inputs import AdapterFiles, RenderInputs
 from .loras import LoraSet
-from .preflight import check_adapter, check_size, size_multiple, writable_folder
+from .preflight import check_size, size_multiple, writable_folder
 from .prompts import check_clip_skip, emphasised, encode, own_encoding, split_lora_tags, tagged_loras
 from .records import FileRef, ImageRecord, save_image
 from .samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
@@ -41,61 +39,6 @@ from .sheet import contact_sheet
 SHEET_NAME = "contact-sheet.png"
 #: Above this many pixels the VAE decodes in tiles (an SDXL 1024² decode alone needs ~10 GB in fp16).
 _TILE_PIXELS = 1536 * 1536
-
-
-@dataclass(frozen=True)
-class JobSize:
-    """What a render will do, said before it starts (A1111 prints the same)."""
-
-    images: int
-    steps: int
-
-    def __str__(self) -> str:
-        return f"{count(self.images, 'images')}, {self.steps} steps in all"
-
-
-@dataclass
-class Grid:
-    """A finished (or interrupted) render.
-
-    Attributes:
-        images: the images rendered, in row order (seed), then column (scale).
-        seeds, scales: the axes.
-        sheet: the contact sheet's path, when ``out`` was given.
-        interrupted: the render was stopped; ``images`` holds what finished.
-    """
-
-    images: list[ImageRecord]
-    seeds: list[int]
-    scales: list[float]
-    job: JobSize
-    sheet: Path | None = None
-    interrupted: bool = False
-    pictures: list[Any] = field(default_factory=list, repr=False)
-
-    def __json__(self) -> dict[str, Any]:
-        """The job's size as images and steps (not its per-image plan)."""
-        return {
-            "job": {"images": self.job.images, "steps": self.job.steps},
-            "seeds": self.seeds,
-            "scales": self.scales,
-            "sheet": str(self.sheet) if self.sheet else None,
-            "interrupted": self.interrupted,
-            "images": self.images,
-        }
-
-
-class Stopped(LoradexError):
-    """The render was asked to stop; raised between steps by the step callback."""
-
-
-@dataclass
-class _Inputs:
-    loras: list[tuple[Any, float, FileRef]] = field(default_factory=list)
-    embeddings: list[tuple[Path, float, FileRef]] = field(default_factory=list)
-    controlnet: tuple[Any, float, FileRef] | None = None
-    #: Each adapter's first trigger word, in order (the prompt when none is given).
-    triggers: list[str] = field(default_factory=list)
 
 
 class Workbench:
@@ -125,60 +68,8 @@ class Workbench:
         self.pipe = self.base.pipe
         self._scheduler_config = self.pipe.scheduler.config
         self.loras = LoraSet(self.pipe, self.base.family, patch_only=patch_only)
-        self._embeddings: dict[str, LoadedEmbedding] = {}
-        self._controlnets: dict[Path, Any] = {}
+        self.files = AdapterFiles(self.base, self.placement, self.loras)
         self._variants: dict[tuple[str, int], Any] = {}
-        self._refs: dict[Path, FileRef] = {}
-
-    # -- files -----------------------------------------------------------------------
-
-    def _ref(self, path: Path, kind: str) -> FileRef:
-        from loradex.adapters.io.hashing import cached_sha256, hash_file
-
-        path = Path(os.path.abspath(path))
-        if path not in self._refs:
-            if kind == "checkpoint" and not path.is_dir():  # a multi-GB base: its sha256 is remembered
-                sha = cached_sha256(path)
-                short = sha[:10]  # A1111's "Model hash" (AutoV2)
-            else:  # A1111's "Lora hashes" use the tensor-bytes hash
-                h = hash_file(path)
-                sha, short = h.sha256, (h.tensor_hash or h.sha256)[:12]
-            self._refs[path] = FileRef(str(path), sha, kind, short_hash=short)
-        return self._refs[path]
-
-    def _inputs(self, adapters: Sequence[tuple[str | Path, float]], control_config: str | Path | None) -> _Inputs:
-        from loradex.adapters.model.probe import probe
-
-        inputs = _Inputs()
-        seen: set[Path] = set()
-        for given, weight in adapters:
-            path = Path(os.path.abspath(Path(given).expanduser()))
-            if path in seen:
-                raise UnsupportedError(
-                    "given twice (on the command line and in a <lora:…> tag?); give it once", path=path
-                )
-            seen.add(path)
-            if not math.isfinite(weight):
-                raise UnsupportedError(f"weight {weight} is not a finite number", path=path)
-            info = probe(path)
-            # Checked now, not when first loaded: a grid starting at scale 0 would render and
-            # save the base-alone images before an adapter for another base was refused.
-            check_adapter(path, info, self.base.family)
-            inputs.triggers += info.trigger_words[:1]
-            if info.kind in ("lora", "lycoris"):
-                lora = self.loras.load(path, info)
-                inputs.loras.append((lora, weight, self._ref(path, info.kind)))
-            elif info.kind == "textual_inversion":
-                inputs.embeddings.append((path, weight, self._ref(path, info.kind)))
-            elif info.kind == "controlnet":
-                if inputs.controlnet is not None:
-                    raise UnsupportedError("one ControlNet per render", path=path)
-                if path not in self._controlnets:
-                    self._controlnets[path] = load_controlnet(
-                        path, self.base.family, self.placement, config=control_config
-                    )
-                inputs.controlnet = (self._controlnets[path], weight, self._ref(path, info.kind))
-        return inputs
 
     # -- rendering -------------------------------------------------------------------
 
@@ -186,7 +77,7 @@ class Workbench:
         self, seeds: Sequence[int], scales: Sequence[float], steps: int, strength: float | None = None
     ) -> JobSize:
         images = len(seeds) * len(scales)
-        return JobSize(images, images * _steps_per_image(steps, strength))
+        return JobSize(images, images * steps_per_image(steps, strength))
 
     def render(
         self,
@@ -245,7 +136,7 @@ class Workbench:
         if prompt is not None:
             prompt, tags = split_lora_tags(prompt)
             adapters = [*adapters, *tagged_loras(tags, resolve_lora)]
-        inputs = self._inputs(adapters, control_config)
+        inputs = self.files.load(adapters, control_config)
         control = self._control_image(control_image, control_canny, width, height) if inputs.controlnet else None
         control_record = _control_record(control_image, control_canny) if inputs.controlnet else {}
         init = self._picture(init_image).resize((width, height)) if init_image is not None else None
@@ -255,7 +146,7 @@ class Workbench:
             prompt = ", ".join(inputs.triggers)
         own = own_encoding(prompt, negative_prompt, clip_skip)  # also refuses BREAK before any step
         check_clip_skip(self.pipe, clip_skip)
-        per_image = _steps_per_image(steps, strength if init is not None else None)
+        per_image = steps_per_image(steps, strength if init is not None else None)
         job = self.job_size(seeds, scales, steps, strength if init is not None else None)
         folder = writable_folder(out) if out is not None else None
         if width * height > _TILE_PIXELS:
@@ -361,24 +252,9 @@ class Workbench:
             self._variants[key] = variant
         return self._variants[key]
 
-    def _sync_embeddings(self, active: list[tuple[Path, FileRef]]) -> list[FileRef]:
-        """Load exactly the ``active`` embeddings (an embedding's weight only switches it on or
-        off); returns them with their tokens, for the record."""
-        keep = {path for path, _ in active}
-        for token, loaded in list(self._embeddings.items()):
-            if loaded.path not in keep:
-                unload_embedding(self.pipe, self._embeddings.pop(token))
-        refs = []
-        for path, ref in active:
-            if not any(e.path == path for e in self._embeddings.values()):
-                load_embedding(self.pipe, self.base.family, path, known=self._embeddings)
-            token = next(e.token for e in self._embeddings.values() if e.path == path)
-            refs.append(FileRef(ref.path, ref.sha256, ref.kind, short_hash=ref.short_hash, token=token))
-        return refs
-
     def _one(
         self,
-        inputs: _Inputs,
+        inputs: RenderInputs,
         spec: Any,
         *,
         prompt: str,
@@ -402,7 +278,7 @@ class Workbench:
 
         self.loras.apply([(lora, weight * scale) for lora, weight, _ in inputs.loras])
         # At scale 0 no embedding is in the pipeline, and the record lists none to load.
-        embeddings = self._sync_embeddings(
+        embeddings = self.files.sync_embeddings(
             [(path, ref) for path, weight, ref in inputs.embeddings if weight * scale != 0]
         )
         cn = inputs.controlnet if inputs.controlnet is not None and inputs.controlnet[1] * scale != 0 else None
@@ -422,7 +298,7 @@ class Workbench:
             scale=scale,
             dtype=self.placement.dtype,
             pipeline=type(pipe).__name__,
-            base=self._ref(self.base.path, "checkpoint"),
+            base=self.files.ref(self.base.path, "checkpoint"),
             adapters=[
                 FileRef(ref.path, ref.sha256, ref.kind, weight * scale, ref.short_hash)
                 for _, weight, ref in (*inputs.loras, *inputs.embeddings)
@@ -477,7 +353,7 @@ class Workbench:
         cells: list[list[Any | None]],
         seeds: list[int],
         scales: list[float],
-        inputs: _Inputs,
+        inputs: RenderInputs,
         prompt: str,
         control: Any | None,
         use_canny: bool,
@@ -492,11 +368,6 @@ class Workbench:
         shown = (f"control{' (canny)' if use_canny else ''}", control) if control is not None else None
         write_png(contact_sheet(cells, seeds, scales, title, control=shown), target, text={"Title": title})
         return target
-
-
-def _steps_per_image(steps: int, strength: float | None) -> int:
-    """Denoising steps one image takes: img2img runs only the last ``strength`` of the schedule."""
-    return steps if strength is None else int(steps * strength)
 
 
 def _image_path(image: Any) -> str | None:

@@ -1,13 +1,13 @@
 """Reading and writing files safely. Imports nothing above `adapters.io` (only the root modules).
 
-* :mod:`.header` -- the safetensors header codec: dtype codes and sizes, reading, validating and
-  encoding headers, :class:`~.header.TensorInfo`; :mod:`.bounded_json`, JSON from files parsed
-  within bounds. No torch.
+* :mod:`.header` -- the safetensors header codec: dtype codes and sizes, reading and validating
+  headers, :class:`~.header.TensorInfo`; :mod:`.header_encoding`, planning and encoding them;
+  :mod:`.bounded_json`, JSON from files parsed within bounds. No torch.
 * :mod:`.reader` -- :class:`~.reader.SafetensorsFile`, the lazy reader with byte accounting.
   torch is imported only when a tensor is built.
 * :mod:`.torch_dtypes` -- safetensors dtype codes <-> torch dtypes (torch imported on call).
-* :mod:`.writer` -- :class:`~.writer.SafetensorsWriter`, the streaming writer with its
-  write-behind and hashing threads, and :func:`~.writer.save_tensors`.
+* :mod:`.writer` -- :class:`~.writer.SafetensorsWriter`, the streaming writer, and
+  :func:`~.writer.save_tensors`; its write-behind and hashing threads are in :mod:`.writer_threads`.
 * :mod:`.atomic` -- atomic outputs shared by every operation that writes: hidden locked temps,
   reclaiming those of killed writers, fsync, refusing to overwrite inputs, errors in words.
 * :mod:`.sources` -- :class:`~.sources.WeightSource`, the flat ``key -> tensor`` view of any

@@ -1,4 +1,5 @@
-"""The safetensors header codec: dtype codes, and reading, validating and writing headers.
+"""The safetensors header codec: dtype codes, and reading and validating headers (writing them is
+:mod:`.header_encoding`).
 
 Layout reminder (the safetensors format): 8 bytes little-endian u64 ``n``, then ``n`` bytes of
 UTF-8 JSON mapping tensor names to ``{"dtype", "shape", "data_offsets": [begin, end]}`` (offsets
@@ -15,7 +16,6 @@ import math
 import os
 import re
 import struct
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +27,13 @@ from .opening import open_regular
 
 __all__ = [
     "DTYPE_SIZES",
+    "LENGTH_PREFIX",
     "MAX_HEADER_BYTES",
+    "METADATA_KEY",
     "SCALAR_FORMATS",
     "TensorInfo",
-    "encode_header",
-    "plan_layout",
+    "is_nonneg_int",
     "read_header",
-    "reencode_header",
 ]
 
 #: Bytes per element for every safetensors dtype code loradex understands. Sub-byte codes
@@ -82,8 +82,8 @@ SCALAR_FORMATS = {
 #: field can never make us allocate gigabytes.
 MAX_HEADER_BYTES = 100_000_000
 
-_METADATA_KEY = "__metadata__"
-_LEN = struct.Struct("<Q")
+METADATA_KEY = "__metadata__"
+LENGTH_PREFIX = struct.Struct("<Q")
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def read_header(path: Path) -> tuple[int, dict[str, str], dict[str, TensorInfo]]
     """
     raw, file_size = _read_header_bytes(path)
     metadata, tensors = _parse_header(raw, file_size, path)
-    return _LEN.size + len(raw), metadata, tensors
+    return LENGTH_PREFIX.size + len(raw), metadata, tensors
 
 
 def _read_header_bytes(path: Path) -> tuple[bytes, int]:
@@ -141,13 +141,13 @@ def _read_header_bytes(path: Path) -> tuple[bytes, int]:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             raise CorruptFileError("empty file (0 bytes), not a safetensors file", path=path)
-        if size < _LEN.size:
+        if size < LENGTH_PREFIX.size:
             raise CorruptFileError(
                 f"file too short for a safetensors header ({size} bytes, need at least 8)",
                 path=path,
             )
-        (n,) = _LEN.unpack(f.read(_LEN.size))
-        if n > size - _LEN.size:
+        (n,) = LENGTH_PREFIX.unpack(f.read(LENGTH_PREFIX.size))
+        if n > size - LENGTH_PREFIX.size:
             raise CorruptFileError(
                 f"header length {n} exceeds the file size ({size} bytes); truncated or not a safetensors file",
                 path=path,
@@ -163,8 +163,8 @@ def _read_header_bytes(path: Path) -> tuple[bytes, int]:
 def _parse_header(raw: bytes, file_size: int, path: Path) -> tuple[dict[str, str], dict[str, TensorInfo]]:
     """Decode and validate the header; return (metadata, tensors ordered by offset)."""
     obj = _decode_json_object(raw, path)
-    metadata = _parse_metadata(obj.pop(_METADATA_KEY, {}), path)
-    header_size = _LEN.size + len(raw)
+    metadata = _parse_metadata(obj.pop(METADATA_KEY, {}), path)
+    header_size = LENGTH_PREFIX.size + len(raw)
     entries = [_parse_entry(name, value, path) for name, value in obj.items()]
     _check_layout(entries, file_size - header_size, path)
     tensors = {
@@ -253,7 +253,7 @@ def _parse_entry(name: str, value: Any, path: Path) -> tuple[str, str, tuple[int
     if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
         raise CorruptFileError(f"tensor {name!r}: unknown dtype {dtype!r}", path=path)
     shape = value["shape"]
-    if not isinstance(shape, list) or not all(_is_nonneg_int(d) for d in shape):
+    if not isinstance(shape, list) or not all(is_nonneg_int(d) for d in shape):
         raise CorruptFileError(
             f"tensor {name!r}: shape must be a list of non-negative integers, got {_short(shape)}",
             path=path,
@@ -262,7 +262,7 @@ def _parse_entry(name: str, value: Any, path: Path) -> tuple[str, str, tuple[int
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
-        or not all(_is_nonneg_int(o) for o in offsets)
+        or not all(is_nonneg_int(o) for o in offsets)
         or offsets[0] > offsets[1]
     ):
         raise CorruptFileError(
@@ -321,91 +321,10 @@ def _raise_misplaced(
     )
 
 
-def _is_nonneg_int(value: Any) -> bool:
+def is_nonneg_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _short(value: Any, limit: int = 60) -> str:
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# --------------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------------
-
-
-def plan_layout(layout: Sequence[tuple[str, str, tuple[int, ...]]]) -> dict[str, TensorInfo]:
-    """Assign contiguous offsets to (name, dtype code, shape) entries, in layout order.
-
-    The offsets are relative to the data section until :func:`encode_header` knows the
-    header's size and shifts them.
-
-    Raises:
-        ValueError: A name is invalid or repeated, a dtype code unknown, a shape invalid.
-    """
-    planned: dict[str, TensorInfo] = {}
-    cursor = 0
-    for entry in layout:
-        name, code, shape = entry
-        if not isinstance(name, str) or name == _METADATA_KEY:
-            raise ValueError(f"invalid tensor name {name!r}")
-        if name in planned:
-            raise ValueError(f"tensor {name!r} appears twice in the layout")
-        if code not in DTYPE_SIZES:
-            raise ValueError(f"tensor {name!r}: unknown dtype code {code!r}")
-        shape = tuple(shape)
-        if not all(_is_nonneg_int(d) for d in shape):
-            raise ValueError(f"tensor {name!r}: invalid shape {list(shape)}")
-        size = math.prod(shape) * DTYPE_SIZES[code]
-        planned[name] = TensorInfo(name, code, shape, cursor, cursor + size)
-        cursor += size
-    return planned
-
-
-def encode_header(planned: dict[str, TensorInfo], metadata: Mapping[str, str] | None) -> bytes:
-    """The header, length prefix included, of ``planned`` (from :func:`plan_layout`) with
-    ``metadata``; shifts the planned offsets to absolute ones, in place.
-
-    Raises:
-        ValueError: ``metadata`` does not map str to str.
-    """
-    metadata = _check_metadata(metadata)
-    header: dict[str, Any] = {}
-    if metadata is not None:
-        header[_METADATA_KEY] = metadata
-    for info in planned.values():
-        header[info.name] = {
-            "dtype": info.dtype,
-            "shape": list(info.shape),
-            "data_offsets": [info.start, info.end],
-        }
-    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    # The spec pads with spaces to a multiple of 8 so the data section starts aligned.
-    raw += b" " * (-len(raw) % 8)
-    blob = _LEN.pack(len(raw)) + raw
-    for name, info in planned.items():
-        planned[name] = TensorInfo(name, info.dtype, info.shape, info.start + len(blob), info.end + len(blob))
-    return blob
-
-
-def reencode_header(tensors: dict[str, TensorInfo], header_size: int, metadata: Mapping[str, str] | None) -> bytes:
-    """The header for the same tensors (absolute offsets after a ``header_size``-byte header)
-    with ``metadata`` instead: same order, offsets shifted to the new header's end.
-
-    Raises:
-        ValueError: ``metadata`` does not map str to str.
-    """
-    relative = {
-        n: TensorInfo(n, i.dtype, i.shape, i.start - header_size, i.end - header_size) for n, i in tensors.items()
-    }
-    return encode_header(relative, metadata)
-
-
-def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str] | None:
-    if metadata is None:
-        return None
-    bad = [k for k, v in metadata.items() if not isinstance(k, str) or not isinstance(v, str)]
-    if bad:
-        raise ValueError(f"metadata must map str to str; offending key {bad[0]!r}")
-    return dict(metadata)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from loradex.adapters.errors import ArtifactNotFoundError, CorruptFileError, TensorNotFoundError, UnsupportedError
 
-from .header import DTYPE_SIZES, SCALAR_FORMATS, TensorInfo, read_header, reencode_header
+from .header import DTYPE_SIZES, SCALAR_FORMATS, TensorInfo, read_header
+from .header_encoding import reencode_header
 from .opening import open_regular_fd
 from .torch_dtypes import torch_dtype
 

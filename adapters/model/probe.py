@@ -8,23 +8,30 @@ verdict and a disagreement is reported.
 
 from __future__ import annotations
 
-import math
-import re
 from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from loradex.adapters.errors import CorruptFileError
 from loradex.adapters.io import bounded_json
 from loradex.adapters.io.opening import input_is_dir
 from loradex.adapters.io.sources import WeightSource
 from loradex.adapters.io.weights import open_weights
 
-from .architectures import BASES, CROSS_ATTENTION_DIM, TEXT_WIDTH
+from .adapter_layers import (
+    adapter_stems,
+    check_factors,
+    delta_shape,
+    factor_rank,
+    factor_shape,
+    guess_component,
+    layer_alpha,
+    resolve_stem,
+)
+from .architectures import BASES, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
+from .base_evidence import add_claims, base_from_keys_widths, base_from_lora_stems, base_from_width
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
-from .layermap import layer_map, legacy_processor_path
+from .layermap import layer_map
+from .training_metadata import fill_training_metadata
 
 _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
 
@@ -89,7 +96,7 @@ def _probe_folder(path: Path) -> ArtifactInfo:
     config = _read_json(path / "config.json")
     if "ControlNet" in str(config.get("_class_name", "")):
         with open_weights(path) as src:
-            base, evidence = _base_from_width(config.get("cross_attention_dim"), "config.json cross_attention_dim")
+            base, evidence = base_from_width(config.get("cross_attention_dim"), "config.json cross_attention_dim")
             info = ArtifactInfo(path, "controlnet", "diffusers_folder", base, evidence, safety=src.safety)
             _fill_counts(info, src)
             _fill_inventory(info, src)
@@ -113,7 +120,7 @@ def _probe_folder(path: Path) -> ArtifactInfo:
 
 def _probe_pipeline_folder(path: Path) -> ArtifactInfo:
     unet_config = _read_json(path / "unet" / "config.json")
-    base, evidence = _base_from_width(unet_config.get("cross_attention_dim"), "unet/config.json cross_attention_dim")
+    base, evidence = base_from_width(unet_config.get("cross_attention_dim"), "unet/config.json cross_attention_dim")
     if (path / "text_encoder_2").exists() or unet_config.get("addition_embed_type") == "text_time":
         base, evidence = "sdxl", ["second text encoder and text_time conditioning (SDXL)", *evidence]
     with open_weights(path) as src:
@@ -136,11 +143,11 @@ def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
         opened.append((part, None if part == path else part.name, _read_json(part / "adapter_config.json"), src))
     try:
         widths = {
-            f"{component or 'unet'}.{stem.removeprefix('base_model.model.')}": _factor_shape(src, parts)[1]
+            f"{component or 'unet'}.{stem.removeprefix('base_model.model.')}": factor_shape(src, parts)[1]
             for _, component, _, src in opened
-            for stem, parts in _adapter_stems(src).items()
+            for stem, parts in adapter_stems(src).items()
         }
-        verdict = _base_from_lora_stems(widths)
+        verdict = base_from_lora_stems(widths)
         infos = [
             _lora_info(part, src, "peft", peft=(config, component), verdict=verdict)
             for part, component, config, src in opened
@@ -179,7 +186,7 @@ def _fill_counts(info: ArtifactInfo, src: WeightSource) -> None:
     info.size = sum(f.stat().st_size for f in src.files)
     info.metadata = dict(src.metadata)
     info.safety = src.safety
-    _fill_training_metadata(info)
+    fill_training_metadata(info)
 
 
 def _fill_inventory(info: ArtifactInfo, src: WeightSource, strip: str = "") -> None:
@@ -215,7 +222,7 @@ def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
         and ("layer_structure" in meta or "activation_func" in meta)
     ):
         widths = sorted({int(k.split(".")[0]) for k in keys})
-        base, evidence = _base_from_width(
+        base, evidence = base_from_width(
             max(w for w in widths if w in TEXT_WIDTH) if set(widths) & set(TEXT_WIDTH) else None,
             "hypernetwork context width",
         )
@@ -225,14 +232,14 @@ def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
     if "lora_controlnet" in meta or "lora_controlnet" in keys:  # Stability's marker (a tensor in their files)
         info = ArtifactInfo(path, "control_lora", "control_lora")
         _fill_counts(info, src)
-        info.base, info.base_evidence = _base_from_keys_widths(src, "")
+        info.base, info.base_evidence = base_from_keys_widths(src, "")
         return info
     if any(k.startswith("control_model.") for k in keys) or (
         any("input_hint_block" in k for k in keys) and any("zero_convs" in k for k in keys)
     ):
         info = ArtifactInfo(path, "controlnet", "ldm_single_file")
         _fill_counts(info, src)
-        info.base, info.base_evidence = _base_from_keys_widths(src, "control_model.")
+        info.base, info.base_evidence = base_from_keys_widths(src, "control_model.")
         _fill_inventory(info, src, strip="control_model.")
         return info
     if any(k.startswith("model.diffusion_model.") for k in keys):
@@ -255,15 +262,15 @@ def _textual_inversion(path: Path, src: WeightSource) -> ArtifactInfo | None:
     elif "emb_params" in keys or any(k.startswith("string_to_param.") for k in keys):
         key = "emb_params" if "emb_params" in keys else next(k for k in keys if k.startswith("string_to_param."))
         fmt = "a1111_embedding"
-        base, evidence = _base_from_width(shapes[key][-1], "embedding width", table=_EMBEDDING_WIDTHS)
+        base, evidence = base_from_width(shapes[key][-1], "embedding width", table=_EMBEDDING_WIDTHS)
     elif (
         0 < len(keys) <= 4
         and all(len(s) in (1, 2) and s[-1] in _EMBEDDING_WIDTHS for s in shapes.values())
         and not any(split_key(k) for k in keys)
     ):
         fmt = "diffusers_embedding"
-        base, evidence = _base_from_width(next(iter(shapes.values()))[-1], "embedding width", table=_EMBEDDING_WIDTHS)
-    if fmt is None or base is None:  # every branch that names a format names a base
+        base, evidence = base_from_width(next(iter(shapes.values()))[-1], "embedding width", table=_EMBEDDING_WIDTHS)
+    if fmt is None:
         return None
     info = ArtifactInfo(path, "textual_inversion", fmt, base, evidence)
     _fill_counts(info, src)
@@ -276,13 +283,13 @@ def _textual_inversion(path: Path, src: WeightSource) -> ArtifactInfo | None:
 def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
     info = ArtifactInfo(path, "checkpoint", "ldm_single_file")
     _fill_counts(info, src)
-    info.base, info.base_evidence = _base_from_keys_widths(src, "model.diffusion_model.")
+    info.base, info.base_evidence = base_from_keys_widths(src, "model.diffusion_model.")
     if any(k.startswith("conditioner.embedders.1.") for k in src.keys()):
         info.base, info.base_evidence = (
             "sdxl",
             ["OpenCLIP second text encoder (conditioner.embedders.1)", *info.base_evidence],
         )
-    _add_claims(info)
+    add_claims(info)
     if info.base in BASES:
         lm = layer_map(info.base)
         keys = set(src.keys())
@@ -309,15 +316,6 @@ def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
 # Adapters
 
 
-def _adapter_stems(src: WeightSource) -> dict[str, dict[str, str]]:
-    """Layer stem → {normalised part: key} for every stem that spells an adapter algorithm."""
-    groups: dict[str, dict[str, str]] = {}
-    for key in src.keys():
-        if split := split_key(key):
-            groups.setdefault(split[0], {})[split[1]] = key
-    return {stem: parts for stem, parts in groups.items() if algorithm_of(set(parts))}
-
-
 def _lora_info(
     path: Path,
     src: WeightSource,
@@ -325,7 +323,7 @@ def _lora_info(
     peft: tuple[dict, str | None] | None = None,
     verdict: tuple[str, list[str]] | None = None,
 ) -> ArtifactInfo:
-    stems = _adapter_stems(src)
+    stems = adapter_stems(src)
     if fmt is None:
         fmt = (
             "kohya"
@@ -337,30 +335,29 @@ def _lora_info(
     info = ArtifactInfo(path, "lora", fmt)
     _fill_counts(info, src)
     for stem, parts in stems.items():
-        _check_factors(path, src, stem, parts)
+        check_factors(path, src, stem, parts)
 
-    info.base, info.base_evidence = verdict or _base_from_lora_stems(
-        {stem: _factor_shape(src, parts)[1] for stem, parts in stems.items()}
+    info.base, info.base_evidence = verdict or base_from_lora_stems(
+        {stem: factor_shape(src, parts)[1] for stem, parts in stems.items()}
     )
-    _add_claims(info)
+    add_claims(info)
     lm = layer_map(info.base) if info.base in BASES else None
     config, component = peft if peft else ({}, None)
 
     for stem, parts in sorted(stems.items()):
-        canonical = _resolve(lm, stem, component) if lm else None
-        layer = lm.layers[canonical] if lm and canonical else None
+        canonical = resolve_stem(lm, stem, component) if lm else None
+        layer = lm.layers[canonical] if canonical else None
         algorithm = algorithm_of(set(parts))
-        assert algorithm is not None  # _adapter_stems keeps only stems with an algorithm
-        rank = _rank(src, parts)
-        shape = _delta_shape(src, parts, layer)
+        rank = factor_rank(src, parts)
+        shape = delta_shape(src, parts, layer)
         if algorithm == "lora" and len(shape) == 4 and shape[2:] != (1, 1):
             algorithm = "locon"
-        alpha = _alpha(src, parts, rank, config, stem)
+        alpha = layer_alpha(src, parts, rank, config, stem)
         info.layers.append(
             LayerInfo(
                 stem,
                 canonical,
-                layer.component if layer else _guess_component(stem),
+                layer.component if layer else guess_component(stem),
                 algorithm,
                 rank,
                 alpha,
@@ -379,249 +376,4 @@ def _lora_info(
     return info
 
 
-def _resolve(lm, stem: str, component: str | None) -> str | None:
-    stem = stem.removeprefix("base_model.model.")
-    if component:
-        return lm.resolve(f"{component}.{stem}")
-    return lm.resolve(stem) or lm.resolve(f"text_encoder.{stem}")
-
-
-def _guess_component(stem: str) -> str | None:
-    for marker, component in (
-        ("te2", "text_encoder_2"),
-        ("text_encoder_2", "text_encoder_2"),
-        ("te", "text_encoder"),
-        ("text_encoder", "text_encoder"),
-        ("unet", "unet"),
-    ):
-        if stem.startswith((f"lora_{marker}_", f"{marker}.")):
-            return component
-    return None
-
-
-#: Factor pairs whose product is a delta: (left, right, its CP/Tucker core). Left's columns meet
-#: right's rows (the rank); with the core there, both factors put the rank first.
-_PRODUCTS = (
-    ("lora_up", "lora_down", None),
-    ("hada_w1_a", "hada_w1_b", "hada_t1"),
-    ("hada_w2_a", "hada_w2_b", "hada_t2"),
-    ("lokr_w1_a", "lokr_w1_b", None),
-    ("lokr_w2_a", "lokr_w2_b", "lokr_t2"),
-)
-
-
-def _check_factors(path: Path, src: WeightSource, stem: str, parts: dict[str, str]) -> None:
-    """Refuse a layer whose factors cannot multiply, before any shape is read from them for math:
-    a weight tensor that is a scalar, or a pair whose inner widths differ (down [4, 768] with up
-    [32, 8]).
-
-    Raises:
-        CorruptFileError: naming the layer and the shapes.
-    """
-    shapes = {part: src.shape(key) for part, key in parts.items() if part != "alpha"}
-    for part, shape in shapes.items():
-        if not shape and part != "dora_scale":
-            raise CorruptFileError(f"layer {stem}: {part} is a scalar, not a weight factor", path=path)
-    for left, right, core in _PRODUCTS:
-        if left in shapes and right in shapes:
-            a, b = shapes[left], shapes[right]
-            if len(a) < 2 or len(b) < 2 or (a[0] if core in parts else a[1]) != b[0]:
-                raise CorruptFileError(
-                    f"layer {stem}: {left} {list(a)} and {right} {list(b)} do not multiply", path=path
-                )
-
-
-def _rank(src: WeightSource, parts: dict[str, str]) -> int | None:
-    if "lora_down" in parts:
-        return src.shape(parts["lora_down"])[0]
-    if "hada_w1_b" in parts:
-        return src.shape(parts["hada_w1_b"])[0]
-    for part in ("lokr_w2_b", "lokr_w1_b"):
-        if part in parts:
-            return src.shape(parts[part])[0]
-    return None
-
-
-def _delta_shape(src: WeightSource, parts: dict[str, str], layer) -> tuple[int, ...]:
-    """Shape of the weight the delta applies to, from the file's own tensors (the base's layer
-    only lends the kernel size that LoHa/LoKr factors flatten away)."""
-    shape = _factor_shape(src, parts)
-    if layer is not None and len(layer.shape) == 4 and len(shape) == 2:
-        kh, kw = layer.shape[2:]
-        if shape[1] % (kh * kw) == 0:
-            return (shape[0], shape[1] // (kh * kw), kh, kw)
-    return shape
-
-
-def _factor_shape(src: WeightSource, parts: dict[str, str]) -> tuple[int, ...]:
-    """The adapted weight's shape as the factors give it (LoHa/LoKr convs may come flattened to
-    2-D). CP/Tucker layouts (LyCORIS ``use_tucker``) put the rank first in both factors and take
-    the kernel from the core: ``hada_w1_a`` (r, out), ``lokr_w2_a`` (r, b), ``lora_mid`` (r, r, k, k)."""
-    if "lora_down" in parts:
-        down, up = src.shape(parts["lora_down"]), src.shape(parts["lora_up"])
-        kernel = src.shape(parts["lora_mid"])[2:] if "lora_mid" in parts else down[2:]
-        return (up[0], down[1], *kernel)
-    if "diff" in parts:
-        return src.shape(parts["diff"])
-    if "hada_w1_a" in parts:
-        a, b = src.shape(parts["hada_w1_a"]), src.shape(parts["hada_w1_b"])
-        if "hada_t1" in parts:
-            return (a[1], b[1], *src.shape(parts["hada_t1"])[2:])
-        return (a[0], b[1])
-
-    def dims(prefix: str) -> tuple[int, ...]:
-        if f"{prefix}" in parts:
-            return src.shape(parts[prefix])
-        a, b = src.shape(parts[f"{prefix}_a"]), src.shape(parts[f"{prefix}_b"])
-        if prefix == "lokr_w2" and "lokr_t2" in parts:
-            return (a[1], b[1], *src.shape(parts["lokr_t2"])[2:])
-        return (a[0], *b[1:])
-
-    w1, w2 = dims("lokr_w1"), dims("lokr_w2")
-    return (w1[0] * w2[0], w1[1] * w2[1], *w2[2:])
-
-
-def _alpha(src: WeightSource, parts: dict[str, str], rank: int | None, config: dict, stem: str) -> float | None:
-    if "alpha" in parts:
-        return src.scalar(parts["alpha"])
-    if config:
-        path = stem.removeprefix("base_model.model.")
-        r = _pattern_value(config.get("rank_pattern") or {}, path, config.get("r", rank))
-        alpha = float(_pattern_value(config.get("alpha_pattern") or {}, path, config.get("lora_alpha", r)))
-        if config.get("use_rslora") and rank:
-            # Express rsLoRA's alpha/√r scale as an equivalent plain alpha for alpha/r.
-            alpha = alpha * rank / rank**0.5
-        return alpha
-    return float(rank) if rank else None
-
-
-def _pattern_value(patterns: dict, path: str, default):
-    for pattern, value in patterns.items():
-        if re.match(rf"(.*\.)?({pattern})$", path):
-            return value
-    return default
-
-
-# ---------------------------------------------------------------------------------------
-# Base evidence
-
-
-def _base_from_width(
-    width: int | None, what: str, table: dict[int, str] = CROSS_ATTENTION_DIM
-) -> tuple[str, list[str]]:
-    if width in table:
-        return table[width], [f"{what} {width} ({table[width]})"]
-    return "unknown", []
-
-
-def _base_from_keys_widths(src: WeightSource, prefix: str) -> tuple[str, list[str]]:
-    for key in src.keys():
-        if key.startswith(prefix) and re.search(r"attn2\.to_k\.(weight|down|up)$", key):
-            width = src.shape(key)[1] if not key.endswith(".up") else None
-            if width in CROSS_ATTENTION_DIM:
-                return _base_from_width(width, f"cross-attention input width of {key}:")
-    if any("label_emb" in k for k in src.keys()):
-        return "sdxl", ["label_emb (SDXL's size/crop conditioning)"]
-    return "unknown", []
-
-
-def _base_from_lora_stems(widths: Mapping[str, int | None]) -> tuple[str, list[str]]:
-    """Vote on the base from what each adapted layer's shape and name says."""
-    votes: Counter[str] = Counter()
-    seen: dict[tuple[str, str], list[str]] = {}  # (base, observation) → stems showing it
-    strength: dict[str, int] = {}
-
-    def vote(base: str, weight: int, observation: str, stem: str = "") -> None:
-        votes[base] += weight
-        seen.setdefault((base, observation), []).append(stem)
-        strength[observation] = weight
-
-    te2 = any(s.startswith(("lora_te2_", "text_encoder_2.")) for s in widths)
-    for stem, width in widths.items():
-        s = legacy_processor_path(stem).replace(".", "_")
-        if re.search(r"attn2_(to_k|to_v)$", s) and width in CROSS_ATTENTION_DIM:
-            vote(CROSS_ATTENTION_DIM[width], 100, f"cross-attention input width {width}", stem)
-        elif re.search(r"self_attn_(q|k|v)_proj$", s) and width in TEXT_WIDTH:
-            vote("sdxl" if te2 else TEXT_WIDTH[width], 10, f"text-encoder width {width}", stem)
-        elif re.search(r"(double_blocks|single_blocks|single_transformer_blocks)", s):
-            vote("flux", 50, "Flux block names", stem)
-        elif re.search(r"attn_add_q_proj|context_block", s):
-            vote("sd3", 50, "SD3 joint-attention names", stem)
-        if re.match(r"lora_unet_(input_blocks|middle_block|output_blocks)_", s):
-            vote("sdxl", 1, "SGM block names (kohya trains SDXL on the SGM UNet)", stem)
-        if (m := re.search(r"transformer_blocks_(\d+)_", s)) and int(m[1]) >= 2:
-            vote("sdxl", 1, "transformer blocks deeper than 1 (only SDXL has them)", stem)
-    if te2:
-        vote("sdxl", 20, "layers of a second text encoder (te2)")
-    if not votes:
-        return "unknown", []
-    base = votes.most_common(1)[0][0]
-
-    def describe(observation: str, stems: list[str]) -> str:
-        stems = [s for s in stems if s]
-        return f"{observation} ({len(stems)} layers, e.g. {stems[0]})" if stems else observation
-
-    ours = sorted(((obs, stems) for (b, obs), stems in seen.items() if b == base), key=lambda o: -strength[o[0]])
-    found = [describe(obs, stems) for obs, stems in ours]
-    others = sorted({b for b, _ in seen} - {base})
-    if others:
-        found.append(
-            "weaker evidence for "
-            + ", ".join(next(f"{b}: {describe(obs, st)}" for (bb, obs), st in seen.items() if bb == b) for b in others)
-        )
-    return base, found
-
-
-_CLAIMS = (
-    ("ss_base_model_version", (("sdxl", "sdxl"), ("sd_v1", "sd1"), ("sd_v2", "sd2"), ("sd3", "sd3"), ("flux", "flux"))),
-    (
-        "modelspec.architecture",
-        (
-            ("stable-diffusion-xl", "sdxl"),
-            ("stable-diffusion-v1", "sd1"),
-            ("stable-diffusion-v2", "sd2"),
-            ("stable-diffusion-3", "sd3"),
-            ("flux", "flux"),
-        ),
-    ),
-)
-
-
-def _add_claims(info: ArtifactInfo) -> None:
-    for key, table in _CLAIMS:
-        value = info.metadata.get(key)
-        if not value:
-            continue
-        claimed = next((base for prefix, base in table if value.lower().startswith(prefix)), "unknown")
-        info.base_claims[key] = value
-        if info.base == "unknown" and claimed != "unknown":
-            info.base, info.base_evidence = claimed, [f"only the metadata claim {key}={value}"]
-        elif claimed != info.base and info.base_conflict is None:
-            info.base_conflict = f"metadata claims {key}={value} ({claimed}) but the tensor shapes say {info.base}"
-
-
-def _fill_training_metadata(info: ArtifactInfo) -> None:
-    meta = info.metadata
-    words = [w.strip() for w in meta.get("modelspec.trigger_phrase", "").split(",") if w.strip()]
-    counts = tag_counts(meta)
-    info.tag_frequency = counts.most_common()
-    info.trigger_words = words + [t for t, _ in counts.most_common(10) if t not in words]
-
-
-def tag_counts(metadata: Mapping[str, Any]) -> Counter[str]:
-    """Tag → count over every dataset folder of kohya's ``ss_tag_frequency``; empty if absent or
-    unreadable (a malformed tag table is not worth refusing a file for), parsed within bounds."""
-    raw = metadata.get("ss_tag_frequency")
-    try:
-        folders = bounded_json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return Counter()
-    counts: Counter[str] = Counter()
-    for tags in folders.values() if isinstance(folders, dict) else ():
-        for tag, n in tags.items() if isinstance(tags, dict) else ():
-            if isinstance(n, (int, float)) and math.isfinite(n):
-                counts[tag.strip()] += int(n)
-    return counts
-
-
-__all__ = ["probe", "tag_counts"]
+__all__ = ["probe"]

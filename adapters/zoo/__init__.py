@@ -12,22 +12,18 @@ folder through diffusers, and single files are the inverse of diffusers' convert
 also as a .ckpt, the zip pickle with `state_dict` that LDM training wrote).
 
 Not production code: the tests and the demo use it; nothing else in loradex imports it.
-``build`` writes the files, ``models`` holds the tiny architectures and the single-file layout,
-``clip`` saves a tiny CLIP (text and vision) for CLIP scores. The top floor of `adapters`: it may
-import every other one.
+``build`` writes the zoo (an adapter file per convention, ``zoo.json``), ``bases`` the tiny
+bases, ``adapter_tensors`` the factors and kohya metadata they share; ``models`` holds the tiny
+architectures and the single-file layout, ``tokenizer`` their tiny CLIP tokenizer, ``clip`` saves
+a tiny CLIP (text and vision) for CLIP scores. The top floor of `adapters`: it may import every other one.
 """
 
-from .build import (
-    TINY,
-    VISIBLE_LORA_SCALE,
-    Zoo,
-    ZooItem,
-    build_zoo,
-    tiny_pipeline_folder,
-    tiny_single_file,
-)
+from .adapter_tensors import VISIBLE_LORA_SCALE
+from .bases import tiny_pipeline_folder, tiny_single_file
+from .build import Zoo, ZooItem, build_zoo
 from .clip import tiny_clip_folder
-from .models import write_clip_tokenizer
+from .models import TINY
+from .tokenizer import write_clip_tokenizer
 
 __all__ = [
     "TINY",

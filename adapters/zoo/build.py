@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import re
 import shutil
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,28 @@ import torch
 from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.layermap import Layer, build_layer_map
 
+from .adapter_tensors import (
+    LORA_FACTOR_SCALE,
+    addnet_hash,
+    either,
+    kohya_fixture,
+    kohya_metadata,
+    linear_only,
+    lora_factors,
+    randn,
+    self_attention,
+    text_attention_mlp,
+    unet_attention,
+    unet_resnet,
+)
+from .bases import ldm_ckpt, pipeline_folder, single_file
 from .clip import tiny_clip_folder
 from .models import (
-    MODELSPEC_ARCHITECTURE,
     TINY,
     TinyModels,
     build_controlnet,
     build_models,
     controlnet_to_ldm,
-    ldm_state_dict,
-    save_pipeline,
 )
 
 
@@ -75,255 +86,6 @@ class Zoo:
             for i in self.items
             if (kind or i.kind) == i.kind and (format or i.format) == i.format and (base or i.base) == i.base
         ]
-
-
-# ---------------------------------------------------------------------------------------
-# Bases
-
-
-def _pipeline_folder(models: TinyModels, root: Path) -> Path:
-    folder = Path(root) / f"tiny-{models.base}-diffusers"
-    shutil.rmtree(folder, ignore_errors=True)
-    return save_pipeline(models, folder)
-
-
-def _single_file(models: TinyModels, root: Path) -> Path:
-    path = Path(root) / f"tiny-{models.base}.safetensors"
-    metadata = {
-        "modelspec.sai_model_spec": "1.0.0",
-        "modelspec.architecture": MODELSPEC_ARCHITECTURE[models.base],
-        "modelspec.implementation": "https://github.com/Stability-AI/generative-models",
-        "modelspec.title": f"tiny-{models.base}",
-        "format": "pt",
-    }
-    save_tensors(path, ldm_state_dict(models), metadata)
-    return path
-
-
-def _ldm_ckpt(models: TinyModels, root: Path) -> Path:
-    """The single file as LDM training saved it: a zip pickle, weights under ``state_dict``."""
-    path = Path(root) / f"tiny-{models.base}.ckpt"
-    torch.save({"state_dict": ldm_state_dict(models), "global_step": 470000}, path)
-    return path
-
-
-def tiny_pipeline_folder(root: Path, base: str, seed: int = 0) -> Path:
-    """Save the tiny ``base`` (``"sd1"`` or ``"sdxl"``) as a diffusers pipeline folder (fp16).
-
-    Returns ``root / "tiny-<base>-diffusers"``; load it with ``dtype=torch.float32`` to run it
-    on CPU (transformers keeps the text encoders in the file's fp16 otherwise).
-    """
-    Path(root).mkdir(parents=True, exist_ok=True)
-    return _pipeline_folder(build_models(base, seed, torch.float16), Path(root))
-
-
-def tiny_single_file(root: Path, base: str, seed: int = 0) -> Path:
-    """Save the tiny ``base`` (``"sd1"``, ``"sd2"``, ``"sdxl"``) as an original single file (fp16).
-
-    Returns ``root / "tiny-<base>.safetensors"``: UNet, text encoder(s) and VAE under their
-    LDM/SGM keys; same weights as :func:`tiny_pipeline_folder` for the same seed.
-    """
-    Path(root).mkdir(parents=True, exist_ok=True)
-    return _single_file(build_models(base, seed, torch.float16), Path(root))
-
-
-# ---------------------------------------------------------------------------------------
-# Adapter factors: one helper per algorithm, shared by every file convention.
-
-
-def _randn(gen: torch.Generator, *shape: int, scale: float = 0.01) -> torch.Tensor:
-    return torch.randn(shape, generator=gen) * scale
-
-
-#: Spread of LoRA factors in the tests' zoo. Small on purpose: a tiny random network amplifies rounding
-#: differences chaotically once deltas are large, and the peer comparisons hold to a few levels.
-LORA_FACTOR_SCALE = 0.01
-#: The demo's: a LoRA at weight 1 moves a tiny model's pixels by tens of levels (of 255), so it shows.
-VISIBLE_LORA_SCALE = 0.2
-
-
-def lora_factors(
-    shape: tuple[int, ...], rank: int, gen: torch.Generator, s: float = LORA_FACTOR_SCALE
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(down, up) for a weight of ``shape``: linear ``[r, in]``/``[out, r]``;
-    conv ``[r, in, kh, kw]``/``[out, r, 1, 1]``; entries drawn with spread ``s``."""
-    out, inp, *kernel = shape
-    if kernel:
-        return _randn(gen, rank, inp, *kernel, scale=s), _randn(gen, out, rank, 1, 1, scale=s)
-    return _randn(gen, rank, inp, scale=s), _randn(gen, out, rank, scale=s)
-
-
-def _factor(n: int) -> tuple[int, int]:
-    """``n = a·b`` with ``a ≤ b`` as close as possible (LyCORIS' ``factorization(n, -1)``)."""
-    a = max(d for d in range(1, int(n**0.5) + 1) if n % d == 0)
-    return a, n // a
-
-
-def module_tensors(
-    algo: str,
-    layer: Layer,
-    rank: int,
-    alpha: float,
-    gen: torch.Generator,
-    base_weight: torch.Tensor | None = None,
-    lora_scale: float = LORA_FACTOR_SCALE,
-) -> dict[str, torch.Tensor]:
-    """Suffix → tensor for one adapted layer in kohya/LyCORIS naming."""
-    out, inp, *kernel = layer.shape
-    if algo in ("lora", "dora"):
-        down, up = lora_factors(layer.shape, rank, gen, lora_scale)
-        parts = {"lora_down.weight": down, "lora_up.weight": up, "alpha": torch.tensor(float(alpha))}
-        if algo == "dora":  # LyCORIS wd_on_out: the magnitude of each output row of W + ΔW
-            assert base_weight is not None  # a DoRA magnitude is measured on the base
-            norm = base_weight.float().flatten(1).norm(dim=1, keepdim=True)
-            parts["dora_scale"] = norm * (1 + _randn(gen, out, 1))
-        return parts
-    if algo == "loha":
-        fan_in = inp * (kernel[0] * kernel[1] if kernel else 1)
-        return {
-            "hada_w1_a": _randn(gen, out, rank, scale=0.1),
-            "hada_w1_b": _randn(gen, rank, fan_in, scale=0.1),
-            "hada_w2_a": _randn(gen, out, rank, scale=0.1),
-            "hada_w2_b": _randn(gen, rank, fan_in, scale=0.1),
-            "alpha": torch.tensor(float(alpha)),
-        }
-    if algo == "lokr":  # ΔW = kron(w1, w2_a @ w2_b) · alpha / rank
-        (a, b), (c, d) = _factor(out), _factor(inp)
-        return {
-            "lokr_w1": _randn(gen, a, c, scale=0.1),
-            "lokr_w2_a": _randn(gen, b, rank, scale=0.1),
-            "lokr_w2_b": _randn(gen, rank, d, scale=0.1),
-            "alpha": torch.tensor(float(alpha)),
-        }
-    if algo == "full":
-        return {"diff": _randn(gen, *layer.shape, scale=0.001), "diff_b": _randn(gen, out, scale=0.001)}
-    raise ValueError(f"unknown algorithm {algo!r}")
-
-
-def kohya_fixture(
-    layers: Iterable[Layer],
-    algo: str,
-    rank: int,
-    alpha: float,
-    gen: torch.Generator,
-    dtype: torch.dtype,
-    base_weights: dict[str, torch.Tensor] | None = None,
-    lora_scale: float = LORA_FACTOR_SCALE,
-) -> dict[str, torch.Tensor]:
-    """A kohya/LyCORIS state dict: ``<Layer.kohya>.<suffix>`` for every layer."""
-    tensors = {}
-    for layer in layers:
-        weight = base_weights[layer.name] if base_weights else None
-        for suffix, t in module_tensors(algo, layer, rank, alpha, gen, weight, lora_scale).items():
-            tensors[f"{layer.kohya}.{suffix}"] = t.to(dtype)
-    return tensors
-
-
-# Layer selections over a tiny layer map (canonical names).
-def _unet_attention(layer: Layer) -> bool:
-    return (
-        layer.component == "unet"
-        and ".attentions." in layer.name
-        and (".transformer_blocks." in layer.name or layer.name.endswith((".proj_in", ".proj_out")))
-    )
-
-
-def _unet_resnet(layer: Layer) -> bool:
-    return layer.component == "unet" and bool(
-        re.search(r"\.(resnets\.\d+|downsamplers\.0|upsamplers\.0)\.", layer.name)
-    )
-
-
-def _text(layer: Layer) -> bool:
-    return layer.component.startswith("text_encoder") and (".self_attn." in layer.name or ".mlp." in layer.name)
-
-
-def _attn1(layer: Layer) -> bool:
-    return layer.component == "unet" and bool(re.search(r"\.attn1\.(to_q|to_k|to_v|to_out\.0)$", layer.name))
-
-
-def _linear(select: Callable[[Layer], bool]) -> Callable[[Layer], bool]:
-    return lambda layer: layer.module == "linear" and select(layer)
-
-
-def _either(*selects: Callable[[Layer], bool]) -> Callable[[Layer], bool]:
-    return lambda layer: any(s(layer) for s in selects)
-
-
-# ---------------------------------------------------------------------------------------
-# Metadata as kohya's sd-scripts writes it.
-
-_BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
-_RESOLUTION = {"sd1": 512, "sd2": 768, "sdxl": 1024}
-
-
-def kohya_metadata(
-    name: str,
-    base: str,
-    rank: int,
-    alpha: float,
-    *,
-    module: str = "networks.lora",
-    args: dict | None = None,
-    tags: dict[str, int] | None = None,
-    trigger: str | None = None,
-    claimed_base: str | None = None,
-) -> dict[str, str]:
-    """Training metadata for a kohya-family file; ``claimed_base`` lets a file lie about its base."""
-    claimed = claimed_base or base
-    res = _RESOLUTION[claimed]
-    tags = tags or {"cat": 40, "orange fur": 12, "1girl": 3}
-    meta = {
-        "ss_session_id": str(zlib.crc32(name.encode())),
-        "ss_training_started_at": "1714550400.0",
-        "ss_output_name": name,
-        "ss_sd_model_name": f"tiny-{claimed}.safetensors",
-        "ss_network_module": module,
-        "ss_network_dim": str(rank),
-        "ss_network_alpha": str(alpha),
-        "ss_base_model_version": _BASE_VERSION[claimed],
-        "ss_v2": str(claimed == "sd2"),
-        "ss_v_parameterization": str(claimed == "sd2"),
-        "ss_resolution": f"({res}, {res})",
-        "ss_learning_rate": "0.0001",
-        "ss_unet_lr": "0.0001",
-        "ss_text_encoder_lr": "5e-05",
-        "ss_num_train_images": "40",
-        "ss_num_epochs": "10",
-        "ss_epoch": "10",
-        "ss_steps": "400",
-        "ss_batch_size_per_device": "1",
-        "ss_mixed_precision": "fp16",
-        "ss_optimizer": "bitsandbytes.optim.adamw.AdamW8bit",
-        "ss_lr_scheduler": "cosine",
-        "ss_seed": "42",
-        "ss_clip_skip": "None" if claimed == "sdxl" else "2",
-        "ss_tag_frequency": json.dumps({f"10_{next(iter(tags))}": tags}),
-        "ss_dataset_dirs": json.dumps({f"10_{next(iter(tags))}": {"n_repeats": 10, "img_count": 4}}),
-        "modelspec.sai_model_spec": "1.0.0",
-        "modelspec.architecture": f"{MODELSPEC_ARCHITECTURE[claimed]}/lora",
-        "modelspec.implementation": "https://github.com/Stability-AI/generative-models"
-        if claimed == "sdxl"
-        else "diffusers",
-        "modelspec.title": name,
-        "modelspec.resolution": f"{res}x{res}",
-        "modelspec.date": "2024-05-01T12:00:00",
-        "modelspec.prediction_type": "v" if claimed == "sd2" else "epsilon",
-    }
-    if args is not None:
-        meta["ss_network_args"] = json.dumps(args)
-    if trigger is not None:
-        meta["modelspec.trigger_phrase"] = trigger
-    return meta
-
-
-def addnet_hash(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
-    """kohya's ``sshs_model_hash``: sha256 of the data section of the file it would write."""
-    from safetensors.torch import save
-
-    blob = save(tensors, {k: v for k, v in metadata.items() if k.startswith("ss_")})
-    n = int.from_bytes(blob[:8], "little")
-    return hashlib.sha256(blob[8 + n :]).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------
@@ -447,13 +209,13 @@ def _embeddings(b: _Builder) -> None:
     gen = b.gen("embeddings")
     concept = b.adapters_dir / "sd1-ti-diffusers"
     concept.mkdir()
-    torch.save({"<cat-toy>": _randn(gen, 768, scale=0.02)}, concept / "learned_embeds.bin")
+    torch.save({"<cat-toy>": randn(gen, 768, scale=0.02)}, concept / "learned_embeds.bin")
     (concept / "token_identifier.txt").write_text("<cat-toy>")
     b.add("sd1-ti-diffusers", concept / "learned_embeds.bin", "textual_inversion", "diffusers_embedding", "sd1")
 
     a1111 = {
         "string_to_token": {"*": 265},
-        "string_to_param": {"*": _randn(gen, 2, 768, scale=0.02)},
+        "string_to_param": {"*": randn(gen, 2, 768, scale=0.02)},
         "name": "cat-toy",
         "step": 500,
         "sd_checkpoint": "abc",
@@ -462,12 +224,12 @@ def _embeddings(b: _Builder) -> None:
     torch.save(a1111, b.adapters_dir / "sd1-ti-a1111.pt")
     b.add("sd1-ti-a1111", b.adapters_dir / "sd1-ti-a1111.pt", "textual_inversion", "a1111_embedding", "sd1")
 
-    save_tensors(b.adapters_dir / "sd2-ti-a1111.safetensors", {"emb_params": _randn(gen, 3, 1024, scale=0.02)})
+    save_tensors(b.adapters_dir / "sd2-ti-a1111.safetensors", {"emb_params": randn(gen, 3, 1024, scale=0.02)})
     b.add("sd2-ti-a1111", b.adapters_dir / "sd2-ti-a1111.safetensors", "textual_inversion", "a1111_embedding", "sd2")
 
     save_tensors(
         b.adapters_dir / "sdxl-ti.safetensors",
-        {"clip_l": _randn(gen, 2, 768, scale=0.02).half(), "clip_g": _randn(gen, 2, 1280, scale=0.02).half()},
+        {"clip_l": randn(gen, 2, 768, scale=0.02).half(), "clip_g": randn(gen, 2, 1280, scale=0.02).half()},
     )
     b.add("sdxl-ti", b.adapters_dir / "sdxl-ti.safetensors", "textual_inversion", "sdxl_embedding", "sdxl")
 
@@ -520,10 +282,10 @@ def _hypernetwork(b: _Builder) -> None:
 
     def mlp(dim: int) -> dict[str, torch.Tensor]:
         return {
-            "linear.0.weight": _randn(gen, 2 * dim, dim).half(),
-            "linear.0.bias": _randn(gen, 2 * dim).half(),
-            "linear.1.weight": _randn(gen, dim, 2 * dim).half(),
-            "linear.1.bias": _randn(gen, dim).half(),
+            "linear.0.weight": randn(gen, 2 * dim, dim).half(),
+            "linear.0.bias": randn(gen, 2 * dim).half(),
+            "linear.1.weight": randn(gen, dim, 2 * dim).half(),
+            "linear.1.bias": randn(gen, dim).half(),
         }
 
     # A1111's layout: the MLPs keyed by their width, beside the settings keyed by name.
@@ -546,7 +308,7 @@ def _hypernetwork(b: _Builder) -> None:
 
 
 def _unknown(b: _Builder) -> None:
-    save_tensors(b.adapters_dir / "unknown.safetensors", {"foo.bar.weight": _randn(b.gen("unknown"), 8, 8)})
+    save_tensors(b.adapters_dir / "unknown.safetensors", {"foo.bar.weight": randn(b.gen("unknown"), 8, 8)})
     b.add("unknown", b.adapters_dir / "unknown.safetensors", "unknown", "unknown", "unknown")
 
 
@@ -566,31 +328,29 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
         folder.mkdir()
 
     for base in ("sd1", "sdxl"):
-        b.add(
-            f"{base}-diffusers", _pipeline_folder(b.models(base), b.bases_dir), "checkpoint", "diffusers_folder", base
-        )
+        b.add(f"{base}-diffusers", pipeline_folder(b.models(base), b.bases_dir), "checkpoint", "diffusers_folder", base)
     for base in ("sd1", "sd2", "sdxl"):
-        b.add(f"{base}-single", _single_file(b.models(base), b.bases_dir), "checkpoint", "ldm_single_file", base)
-    b.add("sd1-ckpt", _ldm_ckpt(b.models("sd1"), b.bases_dir), "checkpoint", "ldm_single_file", "sd1")
+        b.add(f"{base}-single", single_file(b.models(base), b.bases_dir), "checkpoint", "ldm_single_file", base)
+    b.add("sd1-ckpt", ldm_ckpt(b.models("sd1"), b.bases_dir), "checkpoint", "ldm_single_file", "sd1")
 
-    unet_te = _either(_unet_attention, _text)
+    unet_te = either(unet_attention, text_attention_mlp)
     b.kohya("sd1-kohya-lora", "sd1", unet_te, trigger="orange cat")
     b.kohya("sd1-kohya-lora-mislabelled", "sd1", unet_te, alpha=2.0, dtype=torch.float32, claimed_base="sdxl")
     b.kohya(
         "sd1-kohya-locon",
         "sd1",
-        _either(unet_te, _unet_resnet),
+        either(unet_te, unet_resnet),
         dtype=torch.float32,
         args={"conv_dim": "4", "conv_alpha": "4"},
     )
     b.kohya("sd2-kohya-lora", "sd2", unet_te, alpha=2.0, dtype=torch.float32, tags={"dog": 30, "sks": 30})
     b.kohya("sdxl-kohya-lora", "sdxl", unet_te, trigger="ohwx woman", tags={"woman": 20, "portrait": 8})
-    b.kohya("sdxl-kohya-slider", "sdxl", _attn1, rank=2, alpha=1.0, tags={"face": 10})
-    lycoris: dict[str, Any] = dict(kind="lycoris", format="lycoris", module="lycoris.kohya")
+    b.kohya("sdxl-kohya-slider", "sdxl", self_attention, rank=2, alpha=1.0, tags={"face": 10})
+    lycoris = dict(kind="lycoris", format="lycoris", module="lycoris.kohya")
     b.kohya(
         "sd1-lycoris-loha",
         "sd1",
-        _either(unet_te, _unet_resnet),
+        either(unet_te, unet_resnet),
         algo="loha",
         alpha=2.0,
         args={"algo": "loha", "conv_dim": "4", "conv_alpha": "2"},
@@ -599,7 +359,7 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
     b.kohya(
         "sd1-lycoris-lokr",
         "sd1",
-        _linear(unet_te),
+        linear_only(unet_te),
         algo="lokr",
         alpha=4.0,
         dtype=torch.float32,
@@ -609,7 +369,7 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
     b.kohya(
         "sd1-lycoris-dora",
         "sd1",
-        _linear(unet_te),
+        linear_only(unet_te),
         algo="dora",
         alpha=4.0,
         args={"algo": "lora", "dora_wd": "True", "wd_on_output": "True"},
@@ -618,7 +378,7 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
     b.kohya(
         "sd1-lycoris-full",
         "sd1",
-        _linear(_unet_attention),
+        linear_only(unet_attention),
         algo="full",
         alpha=1.0,
         dtype=torch.float32,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from .models import _clip, clip_tokenizer
+from .models import _clip
+from .tokenizer import clip_tokenizer
 
 IMAGE_SIZE = 32
 PROJECTION_DIM = 16

@@ -1,5 +1,5 @@
 """Questions to the catalog, asked in SQL any :class:`.reading.Reader` runs: resolve a reference,
-list with filters, tags, details (layers, previews, publications, lineage), duplicates.
+list with filters, tags, duplicates (one artifact's details are :mod:`.artifact_detail`'s).
 
 Each function takes a Reader, or an ORM session to read through (:func:`.reading.as_reader`),
 and returns plain rows (:mod:`.rows`, :mod:`.views`): the read-only commands run them on plain
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from itertools import groupby, islice
 from pathlib import Path
@@ -24,9 +24,9 @@ from loradex.registry.store.paths import stored
 
 from . import compat
 from .reading import Reader, as_reader, in_list
-from .rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, artifact_rows, build, column_list
+from .rows import ArtifactRow, artifact_rows, build, column_list
 from .sort_keys import SORT_FIELDS, SORT_KEYS
-from .views import Details, LayerSummary, Lineage, LineageInput, Listed, MadeBy, UsedIn
+from .views import Listed
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -37,10 +37,7 @@ __all__ = [
     "CHUNK",
     "batched",
     "by_id",
-    "details",
     "duplicates",
-    "layer_summary",
-    "lineage",
     "listing",
     "looks_like_path",
     "matching_ids",
@@ -371,7 +368,7 @@ def tags_by_artifact(source: Source, artifacts: Iterable[Any]) -> dict[int, list
 
 
 # ---------------------------------------------------------------------------------------
-# Views of one artifact, and of the catalog
+# Views of the catalog
 
 
 def duplicates(source: Source) -> list[list[ArtifactRow]]:
@@ -386,168 +383,3 @@ def duplicates(source: Source) -> list[list[ArtifactRow]]:
     )
     groups = (list(group) for _, group in groupby(rows, key=lambda a: a.sha256))
     return [group for group in groups if len(group) > 1]
-
-
-def _by_sha256(reader: Reader, hashes: set[str]) -> dict[str, ArtifactRow]:
-    found: dict[str, ArtifactRow] = {}
-    if hashes:
-        params: dict[str, Any] = {}
-        # An ok copy beats a missing one; among equals the oldest row wins.
-        for row in artifact_rows(
-            reader,
-            f"a.sha256 IN {in_list('sha', sorted(hashes), params)}",
-            params,
-            order="CASE WHEN a.status = 'ok' THEN 0 ELSE 1 END, a.id",
-        ):
-            found.setdefault(row.sha256 or "", row)
-    return found
-
-
-def lineage(source: Source, artifact: Any) -> Lineage:
-    """Where an artifact came from and what was made from it.
-
-    A recipe made the artifact when it is recorded for its row or for its sha256; it used the
-    artifact when one of its inputs has the artifact's sha256.
-
-    Returns:
-        The :class:`.views.Lineage`; inputs and outputs are matched to catalogued artifacts by
-        sha256 (an ok copy first, then the oldest row).
-    """
-    reader = as_reader(source)
-    recipe_columns, input_columns = column_list(RecipeRow, "r"), column_list(RecipeInputRow, "i")
-    params: dict[str, Any] = {"id": artifact.id, "sha": artifact.sha256}
-    made_by_clause = "r.artifact_id = :id" + (" OR r.output_sha256 = :sha" if artifact.sha256 else "")
-    recipes = [
-        build(RecipeRow, values, reader.folder)
-        for values in reader.rows(
-            f"SELECT {recipe_columns} FROM recipe r WHERE {made_by_clause} ORDER BY r.created_at, r.id", params
-        )
-    ]
-    ids: dict[str, Any] = {}
-    inputs = [
-        build(RecipeInputRow, values, reader.folder)
-        for values in reader.rows(
-            f"SELECT {input_columns} FROM recipe_input i "
-            f"WHERE i.recipe_id IN {in_list('r', [r.id for r in recipes], ids)} "
-            "ORDER BY i.recipe_id, i.position",
-            ids,
-        )
-    ]
-    width = len(RecipeInputRow.__dataclass_fields__)
-    uses = (
-        [
-            (build(RecipeInputRow, values[:width], reader.folder), build(RecipeRow, values[width:], reader.folder))
-            for values in reader.rows(
-                f"SELECT {input_columns}, {recipe_columns} FROM recipe_input i "
-                "JOIN recipe r ON r.id = i.recipe_id WHERE i.sha256 = :sha ORDER BY r.id",
-                params,
-            )
-        ]
-        if artifact.sha256
-        else []
-    )
-    known = _by_sha256(
-        reader,
-        {i.sha256 for i in inputs if i.sha256}
-        | {r.output_sha256 for _, r in uses if r.output_sha256 and not r.artifact_id},
-    )
-    made_by = [
-        MadeBy(
-            r.id,
-            r.op,
-            r.params,
-            r.loradex_version,
-            r.created_at,
-            [
-                LineageInput(i.position, i.role, i.weight, i.sha256, i.ref, known.get(i.sha256 or ""))
-                for i in inputs
-                if i.recipe_id == r.id
-            ],
-        )
-        for r in recipes
-    ]
-    used_in = [
-        UsedIn(
-            r.id,
-            r.op,
-            i.role,
-            i.weight,
-            by_id(reader, r.artifact_id) if r.artifact_id else known.get(r.output_sha256 or ""),
-        )
-        for i, r in uses
-    ]
-    return Lineage(made_by, used_in)
-
-
-def layer_summary(source: Source, artifact: Any, *, first: int = 10) -> LayerSummary:
-    """Counts of the artifact's layers per component, algorithm and rank, and its first
-    ``first`` stems with their canonical layers. Checkpoints (no module rows) are summarised
-    from their layer inventory (by component only)."""
-    reader = as_reader(source)
-    params = {"id": artifact.id, "set": artifact.layer_set_id, "first": first}
-    modules = list(
-        reader.rows(
-            'SELECT component, algorithm, "rank", COUNT(*) FROM module WHERE artifact_id = :id '
-            'GROUP BY component, algorithm, "rank"',
-            params,
-        )
-    )
-    if modules:
-        by_component: Counter[str] = Counter()
-        by_algorithm: Counter[str] = Counter()
-        by_rank: Counter[str] = Counter()
-        for component, algorithm, rank, n in modules:
-            by_component[component or "unmatched"] += n
-            by_algorithm[algorithm] += n
-            by_rank[str(rank) if rank else "-"] += n
-        stems = reader.rows(
-            "SELECT stem, canonical FROM module WHERE artifact_id = :id ORDER BY id LIMIT :first", params
-        )
-        return LayerSummary(
-            sum(n for *_, n in modules),
-            _sorted(by_component),
-            _sorted(by_algorithm),
-            _sorted(by_rank),
-            [(stem, canonical) for stem, canonical in stems],
-        )
-    if artifact.layer_set_id is not None:
-        names = [
-            name
-            for (name,) in reader.rows(
-                "SELECT canonical FROM layer_set_layer WHERE layer_set_id = :set ORDER BY canonical", params
-            )
-        ]
-        return LayerSummary(
-            len(names),
-            _sorted(Counter(name.split(".", 1)[0] for name in names)),
-            first=[(name, name) for name in names[:first]],
-        )
-    return LayerSummary()
-
-
-def _sorted(counter: Counter[str]) -> dict[str, int]:
-    return dict(sorted(counter.items()))
-
-
-def details(source: Source, artifact: Any) -> Details:
-    """Everything the catalog knows beyond the artifact row (:class:`.views.Details`)."""
-    reader = as_reader(source)
-    params = {"id": artifact.id}
-    return Details(
-        tags=tags_of(reader, artifact),
-        layers=layer_summary(reader, artifact),
-        previews=[
-            build(PreviewRow, values, reader.folder)
-            for values in reader.rows(
-                f"SELECT {column_list(PreviewRow, 'p')} FROM preview p WHERE p.artifact_id = :id ORDER BY p.id", params
-            )
-        ],
-        publications=[
-            build(PublicationRow, values, reader.folder)
-            for values in reader.rows(
-                f"SELECT {column_list(PublicationRow, 'p')} FROM publication p WHERE p.artifact_id = :id ORDER BY p.id",
-                params,
-            )
-        ],
-        lineage=lineage(reader, artifact),
-    )

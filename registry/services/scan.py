@@ -15,109 +15,35 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from loradex.adapters import probe
 from loradex.adapters.errors import ArtifactNotFoundError, LoradexError, RefusedFileError
-from loradex.adapters.io.hashing import EMPTY_SHA256, FileHashes, hash_file
-from loradex.adapters.model.artifact import ArtifactInfo
+from loradex.adapters.io.hashing import FileHashes, hash_file
 from loradex.adapters.model.probe import PROBE_VERSION
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.registry.queries import lookup
 from loradex.registry.store import columns
-from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, ScanRoot, utcnow
 
-from .discovery import Found, artifact_name, discover
-from .records import apply_error, apply_probe
-from .sidecars import Sidecars, apply_sidecars, read_sidecars
+from .discovery import Found, discover
+from .scan_rows import FileResult, ScanReport, commit_batch, retrying, root_prefix
+from .sidecars import read_sidecars
 
-__all__ = ["ScanReport", "existing_roots", "scan"]
+__all__ = ["existing_roots", "scan"]
 
-_RETRIES = 5
-T = TypeVar("T")
 #: One probe at a time. Probing is Python (header JSON, key parsing) and holds the GIL; hashing
 #: is hashlib, which releases it. Threads that probe at once only fight over the GIL (a cold
 #: scan of 1000 small LoRAs measured 6.8 s with four probing, 5.3 s serialised), while the
 #: threads keep hashing big checkpoints in parallel.
 _PROBING = threading.Lock()
-
-
-@dataclass
-class ScanReport:
-    """What a scan did. ``added + updated + reprobed + unchanged + moved`` is the number of
-    artifacts found; ``errors`` lists the files among them that could not be read this time.
-
-    Attributes:
-        reprobed: unchanged files probed again because an older loradex described them
-            (their hashes are kept).
-        missing: rows under the roots whose file is gone (newly or from an earlier scan).
-        refused: pickles among ``errors`` refused because loading them needs code execution
-            (their rows say safety ``pickle-refused``).
-        duplicates: paths of ok rows sharing a sha256, for groups touching the roots.
-        same_weights: (existing path, new path) pairs with equal tensor hashes but different
-            files (metadata edited in a copy).
-        notes: (path, remark) for moves and metadata-only changes.
-    """
-
-    roots: list[str] = field(default_factory=list)
-    added: int = 0
-    updated: int = 0
-    reprobed: int = 0
-    unchanged: int = 0
-    moved: int = 0
-    missing: int = 0
-    errors: list[tuple[str, str]] = field(default_factory=list)
-    refused: int = 0
-    duplicates: list[list[str]] = field(default_factory=list)
-    same_weights: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[tuple[str, str]] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
-
-    def _merge(self, other: ScanReport) -> None:
-        self.added, self.updated, self.moved = (
-            self.added + other.added,
-            self.updated + other.updated,
-            self.moved + other.moved,
-        )
-        self.reprobed += other.reprobed
-        self.refused += other.refused
-        self.errors += other.errors
-        self.same_weights += other.same_weights
-        self.notes += other.notes
-
-
-@dataclass
-class _Result:
-    found: Found
-    info: ArtifactInfo | None = None
-    hashes: FileHashes | None = None
-    sidecars: Sidecars | None = None
-    error: str | None = None
-    refused: bool = False  #: the error is a pickle refused as needing code execution
-    gone: bool = False
-    reprobe: bool = False  #: an unchanged file probed again (hashes not recomputed)
-
-
-# ---------------------------------------------------------------------------------------
-# Discovery
-
-
-# ---------------------------------------------------------------------------------------
-# Scan
 
 
 def scan(
@@ -187,7 +113,7 @@ def scan(
             )
         }
 
-    known = _retrying(engine, start)
+    known = retrying(engine, start)
     todo: list[Found] = []
     stale: set[Path] = set()  # unchanged files an older probe described: probed again, not re-hashed
     for f in found:
@@ -202,7 +128,7 @@ def scan(
 
     def finish(s: Session) -> tuple[int, list[list[str]]]:
         missing = _mark_missing(s, roots, {str(f.path) for f in found})
-        prefixes = tuple(_prefix(r) for r in roots)
+        prefixes = tuple(root_prefix(r) for r in roots)
         groups = [
             [a.path for a in group]
             for group in lookup.duplicates(s)
@@ -211,7 +137,7 @@ def scan(
         s.exec(update(ScanRoot).where(col(ScanRoot.path).in_(report.roots)).values(last_scan_at=utcnow()))
         return missing, groups
 
-    report.missing, report.duplicates = _retrying(engine, finish)
+    report.missing, report.duplicates = retrying(engine, finish)
     report.elapsed = time.perf_counter() - began
     if progress:
         total = sum(f.size for f in todo)
@@ -240,10 +166,6 @@ def _storable(path: Path) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _prefix(root: Path) -> str:
-    return str(root).rstrip(os.sep) + os.sep
 
 
 def _under(s: Session, roots: Sequence[Path]) -> Any:
@@ -294,10 +216,10 @@ def _index(
                 for future in futures:
                     future.cancel()
                 raise
-            _commit(engine, batch, report)
+            commit_batch(engine, batch, report)
 
 
-def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = None) -> _Result:
+def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = None) -> FileResult:
     """Hash, probe and read sidecars of one artifact (in a worker thread). Never raises.
 
     Hashing comes first and in parallel: it reads the whole file, so the probe that follows
@@ -308,7 +230,7 @@ def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = No
     """
     path, hashes = found.path, known
     if found.error is not None:  # discovery could not examine it: nothing here would open it
-        return _Result(found, error=found.error)
+        return FileResult(found, error=found.error)
     if rehash and hashes is None:
         try:
             hashes = hash_file(path)
@@ -319,160 +241,23 @@ def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = No
             info = probe(path)
         if rehash and hashes is None:
             hashes = hash_file(path)
-        return _Result(found, info, hashes, read_sidecars(path), reprobe=not rehash)
+        return FileResult(found, info, hashes, read_sidecars(path), reprobe=not rehash)
     except Exception as exc:  # a bug in one reader must not end a scan of ten thousand files
         if not path.exists():
-            return _Result(found, gone=True)  # vanished since discovery: the next scan marks it missing
+            return FileResult(found, gone=True)  # vanished since discovery: the next scan marks it missing
         message = (
             str(exc) if isinstance(exc, LoradexError) else " ".join(f"{path}: {type(exc).__name__}: {exc}".split())
         )
-        return _Result(
+        return FileResult(
             found, hashes=hashes, error=message, refused=isinstance(exc, RefusedFileError), reprobe=not rehash
         )
-
-
-def _retrying(engine: Engine, work: Callable[[Session], T]) -> T:
-    """``work`` in a session of its own, committed; run again from the start when another writer
-    (a TUI, a second scan) holds the lock past the busy timeout or wins a race on a unique key
-    (a root or path both inserted): the next try re-reads what that writer committed."""
-
-    def once() -> T:
-        with open_session(engine) as s:
-            result = work(s)
-            s.commit()
-        return result
-
-    for attempt in range(_RETRIES - 1):
-        try:
-            return once()
-        except (OperationalError, IntegrityError):
-            time.sleep(0.2 * (attempt + 1))
-    return once()
-
-
-def _commit(engine: Engine, batch: list[_Result], report: ScanReport) -> None:
-    def store(s: Session) -> ScanReport:
-        delta = ScanReport()  # fresh on each try: a failed try's counts are not kept
-        _store_batch(s, [r for r in batch if not r.gone], delta)
-        return delta
-
-    report._merge(_retrying(engine, store))
-
-
-def _store_batch(s: Session, batch: list[_Result], delta: ScanReport) -> None:
-    rows = {
-        a.path: a for a in s.exec(select(Artifact).where(col(Artifact.path).in_([str(r.found.path) for r in batch])))
-    }
-    # Rows sharing bytes or weights with the batch, fetched once: move and copy detection.
-    shas = {r.hashes.sha256 for r in batch if r.hashes} - {EMPTY_SHA256}
-    tensors = {r.hashes.tensor_hash for r in batch if r.hashes and r.hashes.tensor_hash} - {EMPTY_SHA256}
-    kin = (
-        list(
-            s.exec(
-                select(Artifact)
-                .where(or_(col(Artifact.sha256).in_(shas), col(Artifact.tensor_hash).in_(tensors)))
-                .order_by(col(Artifact.id))
-            )
-        )
-        if shas or tensors
-        else []
-    )
-    claimed: set[int] = set()
-    absent = _absent_roots(s)
-    for result in batch:
-        found, hashes, path = result.found, result.hashes, str(result.found.path)
-        row = rows.get(path)
-        if row is None and hashes is not None and (row := _moved_from(kin, hashes, claimed, absent)) is not None:
-            delta.moved += 1
-            delta.notes.append((path, f"moved from {row.path}"))
-            row.path, row.name = path, artifact_name(found)
-        elif row is None:
-            row = _new_row(path, artifact_name(found))
-            delta.added += 1
-            twin = next((k.path for k in kin if hashes and _same_weights(k, hashes)), None)
-            if twin is not None:
-                delta.same_weights.append((twin, path))
-        elif result.reprobe:
-            delta.reprobed += 1
-        else:
-            delta.updated += 1
-            if hashes and _same_weights(row, hashes):
-                delta.notes.append((path, "same weights, metadata changed"))
-        row.size, row.mtime, row.is_dir = found.size, found.mtime, found.is_dir
-        if hashes is not None:
-            row.sha256, row.autov2, row.tensor_hash, row.model_hash = (
-                hashes.sha256,
-                hashes.autov2,
-                hashes.tensor_hash,
-                hashes.model_hash,
-            )
-            row.hashed_at = utcnow()
-        if result.error is not None or result.info is None:
-            apply_error(s, row, result.error or "unreadable", refused=result.refused)
-            delta.errors.append((path, result.error or "unreadable"))
-            delta.refused += result.refused
-        else:
-            apply_probe(s, row, result.info)
-            if result.sidecars is not None:
-                apply_sidecars(s, row, result.sidecars)
-        claimed.add(row.id)
-        kin.append(row)
-
-
-def _new_row(path: str, name: str) -> Artifact:
-    # Every container given explicitly: pydantic's default factories inspect the signatures
-    # of list/dict on each call, which made a new row cost 1.4 ms instead of 0.3 ms.
-    return Artifact(
-        path=path,
-        name=name,
-        kind="unknown",
-        format="unknown",
-        base="unknown",
-        base_evidence=[],
-        base_claims={},
-        ranks=[],
-        algorithms=[],
-        components=[],
-        trigger_words=[],
-        training_metadata={},
-        sidecar={},
-    )
-
-
-def _moved_from(kin: list[Artifact], hashes: FileHashes, claimed: set[int], absent: tuple[str, ...]) -> Artifact | None:
-    """The row whose file is gone and whose bytes (else weights) were these: the file moved.
-
-    A file under a scan root that is itself absent (an unplugged drive, an unmounted share)
-    is not gone, only out of reach: a copy elsewhere must not take its row.
-    """
-    for same in (lambda k: k.sha256 == hashes.sha256 and k.sha256 != EMPTY_SHA256, lambda k: _same_weights(k, hashes)):
-        for row in kin:
-            if (
-                row.id not in claimed
-                and same(row)
-                and not os.path.lexists(row.path)
-                and not row.path.startswith(absent)
-            ):
-                return row
-    return None
-
-
-def _absent_roots(s: Session) -> tuple[str, ...]:
-    return tuple(_prefix(Path(p)) for p in s.exec(select(ScanRoot.path)) if not os.path.exists(p))
-
-
-def _same_weights(row: Artifact, hashes: FileHashes) -> bool:
-    """Equal tensor bytes in different files (a metadata edit); empty data says nothing."""
-    return (
-        bool(row.tensor_hash) and row.tensor_hash == hashes.tensor_hash != EMPTY_SHA256 and row.sha256 != hashes.sha256
-    )
 
 
 def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
     # Only rows whose file is really gone: a file that exists but was not found (now inside a
     # model folder, say) is not "missing". Prefixes are rechecked here because SQLite's LIKE
     # ignores ASCII case.
-    exact = tuple(_prefix(r) for r in roots)
+    exact = tuple(root_prefix(r) for r in roots)
     rows = [
         (i, p, st)
         for i, p, st in s.exec(select(Artifact.id, Artifact.path, Artifact.status).where(_under(s, roots)))

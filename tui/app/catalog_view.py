@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import platformdirs
 from sqlalchemy.engine import Engine
 
-from loradex.registry.queries import compat, lookup, table
+from loradex.registry.queries import artifact_detail, compat, lookup, table
 from loradex.registry.queries.checkpoints import Checkpoint, usable
 from loradex.registry.queries.layers import Layer, layers
 from loradex.registry.queries.rows import ArtifactRow
@@ -86,7 +86,7 @@ class CatalogView:
     def details(self, artifact_id: int) -> tuple[ArtifactRow, Details]:
         with open_session(self.engine) as session:
             artifact = lookup.resolve(session, str(artifact_id))
-            return artifact, lookup.details(session, artifact)
+            return artifact, artifact_detail.details(session, artifact)
 
     def modules(self, artifact_id: int) -> list[Layer]:
         """The adapted layers, in file order."""

@@ -130,11 +130,11 @@ def list_cmd(
 @group.command("show")
 def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
     """Everything known about one artifact: hashes, base evidence, metadata, layers, lineage."""
-    from loradex.registry.queries import lookup
+    from loradex.registry.queries import artifact_detail, lookup
 
     with catalog_reader(ctx) as reader:
         artifact = lookup.resolve(reader, ref)
-        extra = lookup.details(reader, artifact)
+        extra = artifact_detail.details(reader, artifact)
     Sink(json).artifact_details(artifact, extra)
 
 

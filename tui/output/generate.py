@@ -12,7 +12,7 @@ from .base import BaseSink
 
 if TYPE_CHECKING:
     from loradex.adapters.generate.evaluate import Evaluation
-    from loradex.adapters.generate.workbench import Grid
+    from loradex.adapters.generate.grid import Grid
 
 
 class GenerateOutput(BaseSink):

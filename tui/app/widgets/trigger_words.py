@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from loradex.adapters.model.probe import tag_counts
+from loradex.adapters.model.training_metadata import tag_counts
 from loradex.adapters.words import count, printable
 
 from .section import Section, bar

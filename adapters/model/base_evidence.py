@@ -1,0 +1,105 @@
+"""The base a file was made for, from evidence in its shapes and names (cross-attention and
+text-encoder widths, block names), and the metadata's claims kept beside that verdict."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from loradex.adapters.io.sources import WeightSource
+
+from .architectures import CROSS_ATTENTION_DIM, TEXT_WIDTH
+from .artifact import ArtifactInfo
+from .layermap import legacy_processor_path
+
+
+def base_from_width(width: int | None, what: str, table: dict[int, str] = CROSS_ATTENTION_DIM) -> tuple[str, list[str]]:
+    if width in table:
+        return table[width], [f"{what} {width} ({table[width]})"]
+    return "unknown", []
+
+
+def base_from_keys_widths(src: WeightSource, prefix: str) -> tuple[str, list[str]]:
+    for key in src.keys():
+        if key.startswith(prefix) and re.search(r"attn2\.to_k\.(weight|down|up)$", key):
+            width = src.shape(key)[1] if not key.endswith(".up") else None
+            if width in CROSS_ATTENTION_DIM:
+                return base_from_width(width, f"cross-attention input width of {key}:")
+    if any("label_emb" in k for k in src.keys()):
+        return "sdxl", ["label_emb (SDXL's size/crop conditioning)"]
+    return "unknown", []
+
+
+def base_from_lora_stems(widths: dict[str, int | None]) -> tuple[str, list[str]]:
+    """Vote on the base from what each adapted layer's shape and name says."""
+    votes: Counter[str] = Counter()
+    seen: dict[tuple[str, str], list[str]] = {}  # (base, observation) → stems showing it
+    strength: dict[str, int] = {}
+
+    def vote(base: str, weight: int, observation: str, stem: str = "") -> None:
+        votes[base] += weight
+        seen.setdefault((base, observation), []).append(stem)
+        strength[observation] = weight
+
+    te2 = any(s.startswith(("lora_te2_", "text_encoder_2.")) for s in widths)
+    for stem, width in widths.items():
+        s = legacy_processor_path(stem).replace(".", "_")
+        if re.search(r"attn2_(to_k|to_v)$", s) and width in CROSS_ATTENTION_DIM:
+            vote(CROSS_ATTENTION_DIM[width], 100, f"cross-attention input width {width}", stem)
+        elif re.search(r"self_attn_(q|k|v)_proj$", s) and width in TEXT_WIDTH:
+            vote("sdxl" if te2 else TEXT_WIDTH[width], 10, f"text-encoder width {width}", stem)
+        elif re.search(r"(double_blocks|single_blocks|single_transformer_blocks)", s):
+            vote("flux", 50, "Flux block names", stem)
+        elif re.search(r"attn_add_q_proj|context_block", s):
+            vote("sd3", 50, "SD3 joint-attention names", stem)
+        if re.match(r"lora_unet_(input_blocks|middle_block|output_blocks)_", s):
+            vote("sdxl", 1, "SGM block names (kohya trains SDXL on the SGM UNet)", stem)
+        if (m := re.search(r"transformer_blocks_(\d+)_", s)) and int(m[1]) >= 2:
+            vote("sdxl", 1, "transformer blocks deeper than 1 (only SDXL has them)", stem)
+    if te2:
+        vote("sdxl", 20, "layers of a second text encoder (te2)")
+    if not votes:
+        return "unknown", []
+    base = votes.most_common(1)[0][0]
+
+    def describe(observation: str, stems: list[str]) -> str:
+        stems = [s for s in stems if s]
+        return f"{observation} ({len(stems)} layers, e.g. {stems[0]})" if stems else observation
+
+    ours = sorted(((obs, stems) for (b, obs), stems in seen.items() if b == base), key=lambda o: -strength[o[0]])
+    found = [describe(obs, stems) for obs, stems in ours]
+    others = sorted({b for b, _ in seen} - {base})
+    if others:
+        found.append(
+            "weaker evidence for "
+            + ", ".join(next(f"{b}: {describe(obs, st)}" for (bb, obs), st in seen.items() if bb == b) for b in others)
+        )
+    return base, found
+
+
+_CLAIMS = (
+    ("ss_base_model_version", (("sdxl", "sdxl"), ("sd_v1", "sd1"), ("sd_v2", "sd2"), ("sd3", "sd3"), ("flux", "flux"))),
+    (
+        "modelspec.architecture",
+        (
+            ("stable-diffusion-xl", "sdxl"),
+            ("stable-diffusion-v1", "sd1"),
+            ("stable-diffusion-v2", "sd2"),
+            ("stable-diffusion-3", "sd3"),
+            ("flux", "flux"),
+        ),
+    ),
+)
+
+
+def add_claims(info: ArtifactInfo) -> None:
+    for key, table in _CLAIMS:
+        value = info.metadata.get(key)
+        if not value:
+            continue
+        claimed = next((base for prefix, base in table if value.lower().startswith(prefix)), "unknown")
+        info.base_claims[key] = value
+        if info.base == "unknown" and claimed != "unknown":
+            info.base, info.base_evidence = claimed, [f"only the metadata claim {key}={value}"]
+        elif claimed != info.base and info.base_conflict is None:
+            info.base_conflict = f"metadata claims {key}={value} ({claimed}) but the tensor shapes say {info.base}"

@@ -1,0 +1,1 @@
+"""Tests of adapters.generate: the workbench, its records and CLIP scores."""

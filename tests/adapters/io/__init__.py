@@ -1,0 +1,1 @@
+"""Tests of adapters.io: reading, writing, hashing, bounded parsing."""

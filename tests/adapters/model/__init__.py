@@ -1,0 +1,1 @@
+"""Tests of adapters.model: probe, layer maps, adapter factor shapes."""

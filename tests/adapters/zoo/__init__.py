@@ -1,0 +1,1 @@
+"""Tests of adapters.zoo: the peers load what it writes."""

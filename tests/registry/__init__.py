@@ -1,0 +1,1 @@
+"""Tests of loradex.registry, each floor in its folder."""

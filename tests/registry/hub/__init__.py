@@ -1,0 +1,1 @@
+"""Tests of registry.hub against a local fake Hub."""

@@ -1,0 +1,1 @@
+"""Tests of registry.queries: the read path's SQL and rows."""

@@ -1,0 +1,1 @@
+"""Tests of registry.store: opening, migrating and protecting a catalog, stored paths."""

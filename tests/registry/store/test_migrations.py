@@ -1,0 +1,171 @@
+"""Schema migrations: real catalog files, upgraded on open, nothing lost."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel, select
+
+from loradex.registry.errors import CatalogError
+from loradex.registry.store.db import SCHEMA_HEAD, current_revision, head_revision, open_catalog, upgrade
+
+ROOT = Path(__file__).resolve().parents[3]
+FIRST_REVISION = Path(__file__).parents[2] / "data" / "catalog-0001.db"
+TABLES = (
+    "artifact",
+    "module",
+    "layer_set",
+    "layer_set_layer",
+    "tag",
+    "artifact_tag",
+    "scan_root",
+    "preview",
+    "recipe",
+    "recipe_input",
+    "publication",
+)
+
+
+def _counts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+
+
+def test_the_example_catalog_is_at_the_current_schema_revision(tmp_path):
+    """Fails when a migration is added without regenerating it (`make example-catalog`)."""
+    copy = tmp_path / "example.db"
+    shutil.copy(ROOT / "catalog.db.example", copy)
+    engine = open_catalog(copy, migrate=False)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_opening_a_first_revision_catalog_migrates_it_and_keeps_every_row(tmp_path):
+    copy = tmp_path / "old.db"
+    shutil.copy(FIRST_REVISION, copy)
+    before = _counts(copy)
+    assert before["artifact"] and before["module"] and before["artifact_tag"]
+    engine = open_catalog(copy)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+    assert _counts(copy) == before
+    with sqlite3.connect(copy) as conn:
+        notes = conn.execute("SELECT count(*) FROM artifact WHERE notes = 'kept across migrations'").fetchone()[0]
+        empty = conn.execute("SELECT count(*) FROM artifact WHERE search_text = ''").fetchone()[0]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert notes > 0 and empty == 0  # the data migration filled the new column
+
+
+def test_the_old_file_is_copied_aside_before_migrating(tmp_path):
+    copy = tmp_path / "old.db"
+    shutil.copy(FIRST_REVISION, copy)
+    open_catalog(copy).dispose()
+    backup = tmp_path / "old.db.backup-0001"
+    assert backup.exists() and _counts(backup) == _counts(FIRST_REVISION)
+
+
+def test_an_earlier_copy_of_the_same_revision_is_never_overwritten(tmp_path):
+    copy = tmp_path / "old.db"
+    shutil.copy(FIRST_REVISION, copy)
+    earlier = tmp_path / "old.db.backup-0001"
+    earlier.write_bytes(b"the copy an earlier upgrade made")
+    open_catalog(copy).dispose()
+    assert earlier.read_bytes() == b"the copy an earlier upgrade made"
+    (made,) = set(tmp_path.glob("old.db.backup-0001*")) - {earlier}
+    assert _counts(made) == _counts(FIRST_REVISION)
+
+
+def test_a_catalog_from_a_newer_loradex_is_refused(tmp_path):
+    path = tmp_path / "new.db"
+    open_catalog(path).dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(CatalogError, match="newer"):
+        open_catalog(path)
+
+
+def test_the_models_and_the_migrations_describe_the_same_schema(engine):
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata) == []
+
+
+#: An artifact row as the first revision stores it (later columns have server defaults).
+_OLD_ARTIFACT = text(
+    "INSERT INTO artifact (path, name, kind, format, base, base_evidence, base_claims, is_dir, size, mtime, safety, "
+    "status, ranks, algorithms, components, layer_count, parameters, unmatched, trigger_words, training_metadata, "
+    "notes, sidecar, source, created_at) VALUES ('/x/Cat.safetensors', 'Cat', 'lora', 'kohya', 'sd1', '[]', '{}', "
+    "false, 1, 0, 'safetensors', 'ok', '[]', '[]', '[]', 0, 0, 0, '[\"orange fur\"]', "
+    "'{\"ss_output_name\": \"cat_v2\"}', 'mine', '{}', 'local', CURRENT_TIMESTAMP)"
+)
+
+
+def test_upgrading_from_the_first_revision_fills_search_text_on_both_backends(catalog_url):
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+    upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT search_text, notes FROM artifact")).one()
+    engine.dispose()
+    assert row == ("cat orange fur cat_v2", "mine")
+
+
+def test_the_schema_head_that_lets_opening_skip_alembic_is_alembics_own_head():
+    assert SCHEMA_HEAD == head_revision()
+
+
+def test_upgrading_from_0003_keeps_every_preview_and_leaves_its_adapters_unknown(catalog_url):
+    from sqlmodel import select
+
+    from loradex.registry.queries.views import applied, shows_only
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Preview
+
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+        artifact_id = conn.execute(text("SELECT id FROM artifact")).scalar_one()
+        for seed, scale in ((1, 0.0), (1, 1.0)):
+            conn.execute(
+                text(
+                    "INSERT INTO preview (artifact_id, path, prompt, seed, scale, base, source, created_at) "
+                    "VALUES (:a, :p, 'a cat', :seed, :scale, '/b/sd15.safetensors', 'quicktest', "
+                    "CURRENT_TIMESTAMP)"
+                ),
+                {"a": artifact_id, "p": f"/g/{scale:g}.png", "seed": seed, "scale": scale},
+            )
+    upgrade(engine)
+    with open_session(engine) as session:
+        rows = session.exec(select(Preview).order_by(Preview.id)).all()
+    engine.dispose()
+    assert [(p.artifact_id, p.path, p.prompt, p.seed, p.scale, p.base, p.source) for p in rows] == [
+        (artifact_id, "/g/0.png", "a cat", 1, 0.0, "/b/sd15.safetensors", "quicktest"),
+        (artifact_id, "/g/1.png", "a cat", 1, 1.0, "/b/sd15.safetensors", "quicktest"),
+    ]
+    # Not known, so not claimed: no weights shown, and no gallery place on a card.
+    assert all(p.adapters is None and p.base_family is None and applied(p) == "" for p in rows)
+    assert not any(shows_only(p, artifact_id, "sd1") for p in rows)
+
+
+def test_upgrading_from_0005_starts_a_pulled_row_s_provenance_list_with_its_source(catalog_url):
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Artifact
+
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+        conn.execute(text("UPDATE artifact SET source = 'hub:bob/cat@abc'"))
+    upgrade(engine)
+    with open_session(engine) as session:
+        (row,) = session.exec(select(Artifact)).all()
+    engine.dispose()
+    assert (row.source, row.sources, row.provenance) == ("hub:bob/cat@abc", ["hub:bob/cat@abc"], ["hub:bob/cat@abc"])

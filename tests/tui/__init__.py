@@ -1,0 +1,1 @@
+"""Tests of loradex.tui, each floor in its folder."""

@@ -1,0 +1,1 @@
+"""Tests of tui.app: the Textual app through its pilot, and its snapshots."""

@@ -1,0 +1,1 @@
+"""Tests of tui.cli: every command as a user runs it."""

@@ -1,0 +1,1 @@
+"""Tests of tui.output: what reaches the terminal."""
