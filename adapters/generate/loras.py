@@ -78,17 +78,19 @@ def _module(pipe: Any, canonical: str) -> torch.nn.Module | None:
 
 def _weight(module: torch.nn.Module) -> torch.nn.Parameter:
     """The module's own weight, under a PEFT wrapper if diffusers injected one."""
-    return getattr(module, "base_layer", module).weight
+    weight = getattr(module, "base_layer", module).weight
+    assert isinstance(weight, torch.nn.Parameter)  # a Linear's or Conv2d's weight is a Parameter
+    return weight
 
 
 def _injected(pipe: Any, name: str) -> int:
-    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.tuners.lora import LoraLayer
 
     count = 0
     for component in _COMPONENTS:
         model = getattr(pipe, component, None)
         if model is not None:
-            count += sum(1 for m in model.modules() if isinstance(m, BaseTunerLayer) and name in m.lora_A)
+            count += sum(1 for m in model.modules() if isinstance(m, LoraLayer) and name in m.lora_A)
     return count
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import threading
@@ -26,7 +27,6 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from .header import MAX_HEADER_BYTES
 from .opening import open_regular
@@ -126,7 +126,7 @@ def _hash_one(path: Path) -> tuple[str, str | None, str | None]:
     return hasher.digests()
 
 
-def _chunks(f: BinaryIO, size: int) -> Iterator[memoryview]:
+def _chunks(f: io.RawIOBase, size: int) -> Iterator[memoryview]:
     """The file's bytes in ``size``-byte chunks, all read into one reused buffer."""
     buf = bytearray(size)
     view = memoryview(buf)

@@ -8,9 +8,10 @@ the path to be swapped between the check and the read).
 
 from __future__ import annotations
 
+import io
 import os
 import stat
-from typing import BinaryIO
+from typing import BinaryIO, Literal, overload
 
 from loradex.adapters.errors import ArtifactNotFoundError, UnreadableFileError, UnsupportedError
 
@@ -77,6 +78,10 @@ def open_regular_fd(path: str | os.PathLike[str]) -> int:
     return fd
 
 
+@overload
+def open_regular(path: str | os.PathLike[str], buffering: Literal[0]) -> io.FileIO: ...
+@overload
+def open_regular(path: str | os.PathLike[str], buffering: int = -1) -> BinaryIO: ...
 def open_regular(path: str | os.PathLike[str], buffering: int = -1) -> BinaryIO:
     """:func:`open_regular_fd` as a binary file object (``open(path, "rb", buffering)``)."""
     return os.fdopen(open_regular_fd(path), "rb", buffering=buffering)

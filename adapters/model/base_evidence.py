@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 
 from loradex.adapters.io.sources import WeightSource
 
@@ -30,7 +31,7 @@ def base_from_keys_widths(src: WeightSource, prefix: str) -> tuple[str, list[str
     return "unknown", []
 
 
-def base_from_lora_stems(widths: dict[str, int | None]) -> tuple[str, list[str]]:
+def base_from_lora_stems(widths: Mapping[str, int | None]) -> tuple[str, list[str]]:
     """Vote on the base from what each adapted layer's shape and name says."""
     votes: Counter[str] = Counter()
     seen: dict[tuple[str, str], list[str]] = {}  # (base, observation) → stems showing it

@@ -270,7 +270,7 @@ def _textual_inversion(path: Path, src: WeightSource) -> ArtifactInfo | None:
     ):
         fmt = "diffusers_embedding"
         base, evidence = base_from_width(next(iter(shapes.values()))[-1], "embedding width", table=_EMBEDDING_WIDTHS)
-    if fmt is None:
+    if fmt is None or base is None:  # every branch that names a format names a base
         return None
     info = ArtifactInfo(path, "textual_inversion", fmt, base, evidence)
     _fill_counts(info, src)
@@ -346,8 +346,9 @@ def _lora_info(
 
     for stem, parts in sorted(stems.items()):
         canonical = resolve_stem(lm, stem, component) if lm else None
-        layer = lm.layers[canonical] if canonical else None
+        layer = lm.layers[canonical] if lm and canonical else None
         algorithm = algorithm_of(set(parts))
+        assert algorithm is not None  # adapter_stems keeps only stems with an algorithm
         rank = factor_rank(src, parts)
         shape = delta_shape(src, parts, layer)
         if algorithm == "lora" and len(shape) == 4 and shape[2:] != (1, 1):

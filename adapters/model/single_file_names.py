@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from .architectures import LDM_PREFIXES, Architecture
 
 if TYPE_CHECKING:
-    import torch
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 _RESNET_TO_LDM = (
     ("norm1", "in_layers.0"),
@@ -27,7 +28,9 @@ def ldm_unet_path(path: str, config: dict, attention_up_blocks: set[int]) -> str
     """Diffusers UNet module path → SGM/LDM module path (no prefix)."""
     from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
 
-    flat = {**DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"], **DIFFUSERS_TO_LDM_MAPPING["unet"]["addition_embed_type"]}
+    # diffusers declares the table unannotated, so mypy infers dict[str, object] for its nested dicts.
+    unet: dict[str, dict[str, str]] = DIFFUSERS_TO_LDM_MAPPING["unet"]  # type: ignore[assignment]
+    flat = {**unet["layers"], **unet["addition_embed_type"]}
     if path + ".weight" in flat:
         return flat[path + ".weight"].removesuffix(".weight")
     per = config["layers_per_block"] + 1
@@ -77,7 +80,7 @@ def open_clip_path(path: str, hidden: int) -> tuple[str, tuple[int, int] | None,
     return path + ".weight", None, False
 
 
-def confirm_unet(arch: Architecture, unet: torch.nn.Module, ldm: dict[str, str]) -> None:
+def confirm_unet(arch: Architecture, unet: UNet2DConditionModel, ldm: dict[str, str]) -> None:
     """Run diffusers' LDM→diffusers UNet converter over our LDM keys and check it lands
     every tensor on the layer we generated it from."""
     import torch
@@ -96,7 +99,9 @@ def confirm_unet(arch: Architecture, unet: torch.nn.Module, ldm: dict[str, str])
             raise AssertionError(f"diffusers maps {prefix + ldm[canonical]} to {got}, expected {canonical}")
 
 
-def confirm_open_clip(text_model: torch.nn.Module, prefix: str, entries: dict[str, tuple]) -> None:
+def confirm_open_clip(
+    text_model: CLIPTextModel | CLIPTextModelWithProjection, prefix: str, entries: dict[str, tuple]
+) -> None:
     """Run diffusers' OpenCLIP converter over value-tagged tensors and check rows/transpose."""
     import torch
     from diffusers.loaders.single_file_utils import convert_open_clip_checkpoint

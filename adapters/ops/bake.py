@@ -189,8 +189,8 @@ def bake(
                         for f in files
                     }
                     # With ``hashes`` every file's hashes are known (None only without it).
-                    known = {name: h for name, h in written.items() if h is not None}
-                    report.hashes = folder_hashes(tmp, known) if hashes else None
+                    hashed = {name: h for name, h in written.items() if h is not None}
+                    report.hashes = folder_hashes(tmp, hashed) if hashes else None
             else:
                 report.hashes = _bake_file(
                     base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe, progress, protect, hashes

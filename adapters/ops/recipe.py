@@ -165,9 +165,9 @@ class Recipe(BaseModel):
             if key == "dynamic":
                 value = f"{value[0]}={value[1]:g}"
             elif isinstance(value, dict):
-                table = tomlkit.inline_table()
-                table.update(value)
-                value = table
+                inline = tomlkit.inline_table()
+                inline.update(value)
+                value = inline
             doc[key] = value
         if self.base is not None:
             doc["base"] = ref(self.base)

@@ -22,6 +22,8 @@ from .recipe import Recipe
 __all__ = ["Inputs", "Operation", "lookup", "operation", "operations"]
 
 R = TypeVar("R", bound=Recipe)
+#: The recipe type a run takes: only an argument of ``Runs``, so contravariant there.
+R_contra = TypeVar("R_contra", bound=Recipe, contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,10 @@ class Inputs:
     weighted: Sequence[tuple[Path, float]]
 
 
-class Runs(Protocol[R]):
-    def __call__(self, recipe: R, inputs: Inputs, out: Path, *, progress: Progress | None, hashes: bool) -> Any: ...
+class Runs(Protocol[R_contra]):
+    def __call__(
+        self, recipe: R_contra, inputs: Inputs, out: Path, *, progress: Progress | None, hashes: bool
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ def module_tensors(
         down, up = lora_factors(layer.shape, rank, gen, lora_scale)
         parts = {"lora_down.weight": down, "lora_up.weight": up, "alpha": torch.tensor(float(alpha))}
         if algo == "dora":  # LyCORIS wd_on_out: the magnitude of each output row of W + ΔW
+            assert base_weight is not None  # a DoRA magnitude is measured on the base
             norm = base_weight.float().flatten(1).norm(dim=1, keepdim=True)
             parts["dora_scale"] = norm * (1 + randn(gen, out, 1))
         return parts

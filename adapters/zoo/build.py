@@ -346,7 +346,7 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
     b.kohya("sd2-kohya-lora", "sd2", unet_te, alpha=2.0, dtype=torch.float32, tags={"dog": 30, "sks": 30})
     b.kohya("sdxl-kohya-lora", "sdxl", unet_te, trigger="ohwx woman", tags={"woman": 20, "portrait": 8})
     b.kohya("sdxl-kohya-slider", "sdxl", self_attention, rank=2, alpha=1.0, tags={"face": 10})
-    lycoris = dict(kind="lycoris", format="lycoris", module="lycoris.kohya")
+    lycoris: dict[str, Any] = dict(kind="lycoris", format="lycoris", module="lycoris.kohya")
     b.kohya(
         "sd1-lycoris-loha",
         "sd1",

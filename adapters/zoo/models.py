@@ -204,7 +204,11 @@ def build_models(base: str, seed: int = 0, dtype: torch.dtype = torch.float32) -
 
 def save_pipeline(models: TinyModels, folder: Path) -> Path:
     """Save ``models`` as a diffusers pipeline folder (safetensors, in the models' dtype)."""
-    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
+    # The pipelines from their modules, as in build_models (the top-level names type as placeholders).
+    from diffusers import EulerDiscreteScheduler
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
+    from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import StableDiffusionXLPipeline
+    from transformers import CLIPTextModelWithProjection
 
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = clip_tokenizer(Path(tmp))
@@ -216,14 +220,19 @@ def save_pipeline(models: TinyModels, folder: Path) -> Path:
         tokenizer=tokenizer,
         text_encoder=models.text_encoders["text_encoder"],
     )
+    pipe: StableDiffusionPipeline | StableDiffusionXLPipeline
     if models.base == "sd1":
+        # diffusers annotates these two as required, yet takes None (with requires_safety_checker=False).
         pipe = StableDiffusionPipeline(
-            **parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+            **parts,
+            safety_checker=None,  # type: ignore[arg-type]
+            feature_extractor=None,  # type: ignore[arg-type]
+            requires_safety_checker=False,
         )
     elif models.base == "sdxl":
-        pipe = StableDiffusionXLPipeline(
-            **parts, text_encoder_2=models.text_encoders["text_encoder_2"], tokenizer_2=tokenizer
-        )
+        text_encoder_2 = models.text_encoders["text_encoder_2"]
+        assert isinstance(text_encoder_2, CLIPTextModelWithProjection)  # SDXL's second encoder has the projection
+        pipe = StableDiffusionXLPipeline(**parts, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer)
     else:
         raise ValueError(f"no tiny diffusers pipeline for {models.base!r} (sd1 or sdxl)")
     pipe.save_pretrained(folder, safe_serialization=True)
