@@ -134,6 +134,7 @@ def _previews(session: Any, artifact: Artifact) -> list[Preview]:
     image, which is the base alone; not one made with other adapters too, which shows them as
     much as this one; not an image whose making is not recorded)."""
     family = artifact.base_override or artifact.base
+    assert artifact.id is not None  # the artifact is a row read from the catalog
     rows = session.exec(select(Preview).where(col(Preview.artifact_id) == artifact.id).order_by(col(Preview.id))).all()
     return [p for p in rows if shows_only(p, artifact.id, family) and Path(p.path).is_file()][:MAX_PREVIEWS]
 

@@ -220,6 +220,7 @@ def _record(
             else session.exec(select(Artifact).where(Artifact.sha256 == sha256, Artifact.status == "ok")).first()
         )
         if copy is not None:
+            assert sha256 is not None  # a copy is only looked up by its sha256
             add_source(copy, source)
             session.add(copy)
             session.commit()

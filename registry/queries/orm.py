@@ -57,11 +57,14 @@ def find(session: Session, *, fits: Any = None, details: bool = True, **filters:
         NoLayersError: ``fits`` has no stored layer inventory.
     """
     ids = lookup.matching_ids(session, fits=fits, **filters)
-    options = () if details else tuple(defer(column) for column in _DETAIL_COLUMNS)
+    # SQLModel types a column as its value (dict, str); on the class it is the InstrumentedAttribute defer takes.
+    options = () if details else tuple(defer(column) for column in _DETAIL_COLUMNS)  # type: ignore[arg-type]
     rows: dict[int, Artifact] = {}
     for part in lookup.batched(ids, lookup.CHUNK):
         stmt = select(Artifact).options(*options).where(col(Artifact.id).in_(part))
-        rows.update((row.id, row) for row in session.exec(stmt))  # type: ignore[misc]
+        for row in session.exec(stmt):
+            assert row.id is not None  # a row read from the catalog has its id
+            rows[row.id] = row
     return [rows[i] for i in ids if i in rows]
 
 

@@ -40,7 +40,10 @@ def set_tags(session: Session, artifact: Artifact, add: Iterable[str] = (), remo
             known[name] = Tag(name=name)
             session.add(known[name])
             session.flush()
-        session.add(ArtifactTag(artifact_id=artifact.id, tag_id=known[name].id))
+        tag_id = known[name].id
+        # Rows read from the catalog (resolve's artifact, the known tags) or flushed just above.
+        assert artifact.id is not None and tag_id is not None
+        session.add(ArtifactTag(artifact_id=artifact.id, tag_id=tag_id))
     if removing:
         dropped = select(Tag.id).where(col(Tag.name).in_(removing))
         session.exec(

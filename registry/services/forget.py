@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from loradex.adapters.errors import ArtifactNotFoundError
 from loradex.registry.store.models import Artifact, ArtifactTag, Tag
@@ -40,8 +40,8 @@ def forget(session: Session, artifact: Artifact) -> Forgotten:
     gone = Forgotten(artifact.name, artifact.path, bool(artifact.is_dir))
     # The schema does the rest: layers, tags, previews and publications cascade, recipes are set
     # NULL (ON DELETE rules; SQLite connections enforce them with PRAGMA foreign_keys).
-    session.exec(delete(Artifact).where(Artifact.id == artifact.id))  # type: ignore[call-overload]
-    session.exec(delete(Tag).where(Tag.id.not_in(select(ArtifactTag.tag_id))))  # type: ignore[call-overload,union-attr]
+    session.exec(delete(Artifact).where(col(Artifact.id) == artifact.id))
+    session.exec(delete(Tag).where(col(Tag.id).not_in(select(ArtifactTag.tag_id))))
     session.commit()
     session.expunge(artifact)
     return gone

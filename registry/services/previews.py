@@ -35,17 +35,22 @@ def _artifacts(engine: Engine, paths: Iterable[str]) -> dict[str, tuple[int, str
     """Catalog id and name of each path (scanned in first where the catalog lacks it)."""
     wanted = {os.path.abspath(p) for p in paths}
     query = select(Artifact.path, Artifact.id, Artifact.name)
-    with open_session(engine) as session:
-        rows = session.exec(query.where(col(Artifact.path).in_(wanted))).all()
-    found = {path: (id_, name) for path, id_, name in rows}
+    found: dict[str, tuple[int, str]] = {}
+
+    def read(paths: Iterable[str]) -> None:
+        with open_session(engine) as session:
+            rows = session.exec(query.where(col(Artifact.path).in_(paths))).all()
+        for path, id_, name in rows:
+            assert id_ is not None  # a row read from the catalog has its id
+            found[path] = (id_, name)
+
+    read(wanted)
     missing = sorted(wanted - set(found))
     if missing:
         from .scan import scan
 
         scan([Path(p) for p in missing], engine=engine, workers=1, remember=False)
-        with open_session(engine) as session:
-            rows = session.exec(query.where(col(Artifact.path).in_(missing))).all()
-        found.update({path: (id_, name) for path, id_, name in rows})
+        read(missing)
     return found
 
 
@@ -57,6 +62,7 @@ def record_previews(engine: Engine, images: Iterable[ImageRecord], *, base_famil
     added = 0
     with open_session(engine) as session:
         for image in images:
+            assert image.path is not None  # images without a path were dropped above
             adapters: list[dict[str, Any]] = []
             for ref in image.adapters:
                 artifact_id, name = known.get(os.path.abspath(ref.path), (None, ref.name))

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import select
+from sqlmodel import col, select
 
 import loradex.adapters.interrupts as interrupts
 from loradex.adapters.errors import InterruptedAfterWrite, LoradexError
@@ -189,7 +189,7 @@ def record_output(
         for stale in session.exec(select(Recipe).where(Recipe.artifact_id == artifact.id, Recipe.output_sha256 != sha)):
             stale.artifact_id = None
             session.add(stale)
-        existing = session.exec(select(Recipe).where(Recipe.output_sha256 == sha).order_by(Recipe.id)).first()
+        existing = session.exec(select(Recipe).where(Recipe.output_sha256 == sha).order_by(col(Recipe.id))).first()
         if existing is not None:
             if existing.artifact_id is None:
                 existing.artifact_id = artifact.id
@@ -204,6 +204,7 @@ def record_output(
             )
             session.add(row)
             session.flush()
+            assert row.id is not None  # flushed just above
             for position, item in enumerate(recipe.inputs):
                 session.add(
                     RecipeInput(
@@ -268,6 +269,7 @@ def run_recipe(recipe: AdapterRecipe, *, engine: Engine | None = None, progress:
                 "the output is complete and recorded in the catalog (the interrupt came while it was being recorded)",
                 path=result.output,
             )
+        assert artifact.id is not None  # record_output returns the row it read back from the catalog
         outcome.artifact = RecordedAs(artifact.id, artifact.name)
         outcome.timings["record"] = time.perf_counter() - start
     return outcome

@@ -107,9 +107,10 @@ def scan(
         return {
             p: (size, mtime, status, probed)
             for p, size, mtime, status, probed in s.exec(
-                select(Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with).where(
-                    _under(s, roots)
-                )
+                # sqlmodel's select() is typed for at most four columns; SQLAlchemy takes any number.
+                select(  # type: ignore[call-overload]
+                    Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with
+                ).where(_under(s, roots))
             )
         }
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from loradex.adapters.io.hashing import EMPTY_SHA256, FileHashes
 from loradex.adapters.model.artifact import ArtifactInfo
@@ -126,7 +126,9 @@ def commit_batch(engine: Engine, batch: list[FileResult], report: ScanReport) ->
 
 
 def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None:
-    rows = {a.path: a for a in s.exec(select(Artifact).where(Artifact.path.in_([str(r.found.path) for r in batch])))}
+    rows = {
+        a.path: a for a in s.exec(select(Artifact).where(col(Artifact.path).in_([str(r.found.path) for r in batch])))
+    }
     # Rows sharing bytes or weights with the batch, fetched once: move and copy detection.
     shas = {r.hashes.sha256 for r in batch if r.hashes} - {EMPTY_SHA256}
     tensors = {r.hashes.tensor_hash for r in batch if r.hashes and r.hashes.tensor_hash} - {EMPTY_SHA256}
@@ -134,8 +136,8 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
         list(
             s.exec(
                 select(Artifact)
-                .where(or_(Artifact.sha256.in_(shas), Artifact.tensor_hash.in_(tensors)))
-                .order_by(Artifact.id)
+                .where(or_(col(Artifact.sha256).in_(shas), col(Artifact.tensor_hash).in_(tensors)))
+                .order_by(col(Artifact.id))
             )
         )
         if shas or tensors
@@ -179,6 +181,7 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
             apply_probe(s, row, result.info)
             if result.sidecars is not None:
                 apply_sidecars(s, row, result.sidecars)
+        assert row.id is not None  # apply_probe and apply_error flush a new row for its id
         claimed.add(row.id)
         kin.append(row)
 

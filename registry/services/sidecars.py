@@ -126,6 +126,7 @@ def apply_sidecars(session: Session, artifact: Artifact, sidecars: Sidecars) -> 
         return 0
     known = set(session.exec(select(Preview.path).where(col(Preview.artifact_id) == artifact.id)).all())
     new = [str(p) for p in sidecars.previews if str(p) not in known]
+    assert artifact.id is not None  # the caller added and flushed the row (see Args)
     for preview in new:
         session.add(Preview(artifact_id=artifact.id, path=preview, source="sidecar"))
     return len(new)

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -27,7 +27,7 @@ class TrimmedLines(io.TextIOBase):
     """A text stream that writes each line to ``stream`` without its trailing blanks (Rich pads
     every line of a table or grid to the console's width)."""
 
-    def __init__(self, stream: io.TextIOBase) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self._line = ""  # written, not yet ended by a newline
 
@@ -64,7 +64,9 @@ class BaseSink:
         if not self.out.is_terminal:
             # Piped output: $COLUMNS when given, else wide (a table wrapped at 80 columns helps
             # nobody), and no line padded with blanks up to that width.
-            self.out = SafeConsole(file=TrimmedLines(sys.stdout), width=None if os.environ.get("COLUMNS") else 160)
+            # typeshed's io.TextIOBase is no typing.IO[str], though Rich only calls write and flush.
+            trimmed = TrimmedLines(sys.stdout)
+            self.out = SafeConsole(file=trimmed, width=None if os.environ.get("COLUMNS") else 160)  # type: ignore[arg-type]
         self.err = SafeConsole(stderr=True)
 
     def emit_json(self, data: Any) -> None:

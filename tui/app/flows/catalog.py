@@ -110,5 +110,9 @@ async def forget(app: LoradexApp, artifact: ArtifactRow, details: Details) -> No
             danger=True,
         )
     )
-    if also and await app.jobs.run(Job("Deleting…", lambda progress: delete_file(gone.path), dialog=False)):
+    if not also:
+        return
+    # The deleted path, or None when the job failed (already notified).
+    deleted = await app.jobs.run(Job("Deleting…", lambda progress: delete_file(gone.path), dialog=False))
+    if deleted:
         app.notify(f"Deleted {gone.path} from disk.")
