@@ -22,11 +22,11 @@ from loradex.registry.queries.views import Details
 
 from .catalog_view import CatalogView
 from .commands import ActionCommands
-from .flows.workbench import WarmBench
 from .jobs import JobRunner, error_line
 from .keymap import APP, BY_NAME, bindings
 from .messages import PublishRequest, TrayItem
 from .screens.main import MainScreen
+from .warm_bench import WarmBench
 from .widgets import previews  # noqa: F401  (textual-image must ask the terminal its cell size before Textual starts)
 
 

@@ -19,6 +19,7 @@ from loradex.registry.queries.views import Details
 
 from ..jobs import Job, JobCancelled
 from ..messages import MixRequest, QuickTestRequest, TrayItem
+from ..warm_bench import WarmBench
 
 if TYPE_CHECKING:
     from loradex.registry.services.previews import QuickTest
@@ -29,29 +30,6 @@ if TYPE_CHECKING:
 #: Kinds the quick-test renders and the tray mixes.
 TESTABLE = ("lora", "lycoris", "textual_inversion", "controlnet")
 MIXABLE = ("lora", "lycoris")
-
-
-class WarmBench:
-    """The quick-test Workbench kept between runs: the same base is never loaded twice."""
-
-    def __init__(self) -> None:
-        self.base: str | None = None
-        self.bench: Any = None
-
-    def get(self, base: str) -> tuple[Any, bool]:
-        """The Workbench on ``base``, and whether it was loaded now (False: the warm one)."""
-        key = os.path.abspath(base)
-        if self.bench is not None and self.base == key:
-            return self.bench, False
-        from loradex.adapters.libraries import quiet
-
-        quiet()
-        from loradex.adapters.generate import Workbench
-
-        self.bench, self.base = None, None  # the old pipeline goes before the new one is loaded
-        bench = Workbench(key)
-        self.bench, self.base = bench, key
-        return bench, True
 
 
 @work(group="flow", exit_on_error=False)
