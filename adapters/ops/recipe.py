@@ -128,8 +128,8 @@ class Recipe(BaseModel):
 
     @property
     def params(self) -> dict[str, Any]:
-        """The parameters as JSON values, unset ones (None) left out: what the output embeds and
-        the catalog records."""
+        """The parameters as JSON values, unset ones (None) left out: what the catalog records and a
+        recipe file sets."""
         return self.model_dump(mode="json", include=set(self.parameter_names()), exclude_none=True)
 
     def __json__(self) -> dict[str, Any]:
@@ -137,7 +137,9 @@ class Recipe(BaseModel):
         fields each), ``format``, ``loradex_version``."""
         return {
             "op": self.op,
-            "params": self.params,
+            # Every parameter, unset ones as null: the layout outputs made before carry, so that
+            # rebuilding one of them re-makes the same header.
+            "params": self.model_dump(mode="json", include=set(self.parameter_names())),
             "format": self.format,
             "loradex_version": self.loradex_version,
             "inputs": [item.model_dump(mode="json") for item in self.inputs],
