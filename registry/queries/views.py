@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(frozen=True)
 class LineageInput:
     """One input of a recipe that made an artifact.
 
@@ -49,7 +49,7 @@ class LineageInput:
     artifact: ArtifactRow | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class MadeBy:
     """A recipe that made an artifact.
 
@@ -70,7 +70,7 @@ class MadeBy:
     inputs: list[LineageInput]
 
 
-@dataclass
+@dataclass(frozen=True)
 class UsedIn:
     """A recipe that used an artifact as one of its inputs.
 
@@ -89,7 +89,7 @@ class UsedIn:
     artifact: ArtifactRow | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Lineage:
     """Where an artifact came from and what was made from it.
 
@@ -111,7 +111,7 @@ class Lineage:
         return {"made_by": made_by, "used_in": used_in}
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerSummary:
     """An artifact's layers in counts, and the first few.
 
@@ -130,7 +130,7 @@ class LayerSummary:
     first: list[tuple[str, str | None]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Details:
     """Everything the catalog knows about an artifact beyond its row.
 
@@ -179,7 +179,7 @@ class Listed:
         return list(self.sources or []) or [self.source]
 
 
-@dataclass
+@dataclass(frozen=True)
 class KindCount:
     """How many artifacts of one kind, format and (effective) base.
 

@@ -30,7 +30,7 @@ __all__ = ["VerifyChange", "VerifyReport", "record", "rehash", "to_check", "veri
 Checked = tuple[int, str, "str | None", "str | None"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class VerifyChange:
     """A file whose bytes no longer match the catalog."""
 
