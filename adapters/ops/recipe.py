@@ -23,6 +23,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError
 
+from .options import dynamic_text
+
 __all__ = [
     "FORMAT",
     "METADATA_KEY",
@@ -165,7 +167,7 @@ class Recipe(BaseModel):
             if value in ({}, []):
                 continue
             if key == "dynamic":
-                value = f"{value[0]}={value[1]:g}"
+                value = dynamic_text(value)
             elif isinstance(value, dict):
                 inline = tomlkit.inline_table()
                 inline.update(value)

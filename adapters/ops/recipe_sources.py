@@ -42,7 +42,7 @@ from loradex.adapters.io.hashing import sha256_file
 from loradex.adapters.io.reader import SafetensorsFile
 
 from .recipe import FORMAT, METADATA_KEY, Base, InputRef, Recipe, RecipeInput, problem, version
-from .registry import lookup
+from .registry import lookup, operations
 
 __all__ = ["embedded", "given", "load_recipe", "read_recipe", "stamp"]
 
@@ -74,7 +74,7 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         return RecipeFileError(message, path=path)
 
     if "op" not in data:
-        raise fail(f"missing 'op' (one of {', '.join(_op_names())})")
+        raise fail(f"missing 'op' (one of {', '.join(operations())})")
     try:
         model = lookup(data["op"]).recipe
     except LoradexError as exc:
@@ -93,12 +93,6 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         raise fail("missing 'output'" if output is None else f"'output' must be a file name, got {output!r}")
     fields.update(inputs=inputs, output=os.path.abspath(path.parent / Path(output).expanduser()))
     return _validated(model, fields, fail, folder=path.parent, source=path)
-
-
-def _op_names() -> list[str]:
-    from .registry import operations
-
-    return list(operations())
 
 
 def _file_keys(model: type[Recipe]) -> tuple[str, ...]:

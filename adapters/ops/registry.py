@@ -7,6 +7,7 @@ when it runs, so a recipe is read and checked, and a bake's base starts hashing,
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping, Sequence
@@ -65,12 +66,18 @@ def operation(model: type[R]) -> Callable[[Runs[R]], Runs[R]]:
 
 def operations() -> Mapping[str, Operation]:
     """Every operation, by name (the verb modules are imported on first use)."""
-    if not _REGISTERED:
-        # Found by name, as plugins are: the verbs sit above this module and import it.
-        verbs = importlib.import_module(f"{__package__}.verbs")
-        for module in pkgutil.iter_modules(verbs.__path__):
-            importlib.import_module(f"{verbs.__name__}.{module.name}")
+    _discover()
     return _REGISTERED
+
+
+@functools.cache
+def _discover() -> None:
+    """Import every verb module once. Not "while nothing is registered": a script that imported one
+    verb directly has registered that one, and the others must still be found."""
+    # Found by name, as plugins are: the verbs sit above this module and import it.
+    verbs = importlib.import_module(f"{__package__}.verbs")
+    for module in pkgutil.iter_modules(verbs.__path__):
+        importlib.import_module(f"{verbs.__name__}.{module.name}")
 
 
 def lookup(op: Any) -> Operation:

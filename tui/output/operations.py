@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.jsonable import jsonable
+from loradex.adapters.ops.options import dynamic_text
 from loradex.adapters.words import count
 
 from .base import BaseSink
@@ -31,7 +32,7 @@ class OperationsOutput(BaseSink):
                 what = f"mix ({r.method}) of {count(len(inputs), 'inputs')}, {count(r.layers, 'layers')}, {rank_text}"
             else:
                 rule = result.recipe.params.get("dynamic")
-                text = f"{rule[0]}={rule[1]:g}" if rule else f"rank {result.recipe.params.get('rank')}"
+                text = dynamic_text(rule) if rule else f"rank {result.recipe.params.get('rank')}"
                 what = f"resize ({text}), {count(r.layers, 'layers')}, {rank_text}"
         elif result.op == "bake":
             what = (

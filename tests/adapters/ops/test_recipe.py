@@ -3,6 +3,8 @@ one runner with paths and no catalog."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -131,3 +133,13 @@ def test_an_operation_added_as_one_module_runs_and_rebuilds_through_the_runner(z
     out = tmp_path / "scaled.safetensors"
     result = run(given("scale", [(str(zoo["sd1-kohya-lora"].path), 1.0)], factor=0.5, output=out))
     assert result.recipe.params == {"factor": 0.5} and rebuild(out).identical
+
+
+def test_a_script_that_imported_one_verb_first_still_finds_every_operation():
+    script = (
+        "import loradex.adapters.ops.verbs.mix\n"
+        "from loradex.adapters.ops.registry import operations\n"
+        "print(sorted(operations()))\n"
+    )
+    run_ = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run_.stdout.strip() == "['bake', 'convert', 'extract', 'mix', 'resize']", run_.stderr[-2000:]
