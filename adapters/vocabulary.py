@@ -33,6 +33,7 @@ class Family(StrEnum):
     SDXL = "sdxl"
     SD3 = "sd3"
     FLUX = "flux"
+    FLUX2 = "flux2"
     UNKNOWN = "unknown"
 
 

@@ -10,6 +10,7 @@ from loradex.adapters.errors import CorruptFileError
 from loradex.adapters.io.sources import WeightSource
 
 from .keys import algorithm_of, split_key
+from .single_file_names import Segments
 
 
 def adapter_stems(src: WeightSource) -> dict[str, dict[str, str]]:
@@ -28,6 +29,23 @@ def resolve_stem(lm, stem: str, component: str | None) -> str | None:
     return lm.resolve(stem) or lm.resolve(f"text_encoder.{stem}")
 
 
+def resolve_parts(lm, stem: str, component: str | None, out_rows: int) -> list[tuple[str | None, Segments]]:
+    """The canonical layers a stem's delta lands on, each with its rows of the delta.
+
+    One layer (all rows) for most stems; for a stem naming an original fused module (kohya's
+    ``lora_unet_double_blocks_0_img_attn_qkv``), each layer whose rows lie within the ``out_rows``
+    the file's factors produce (XLabs adapts only the q, k, v rows of ``linear1``). ``[(None, ())]``
+    when nothing answers to it.
+    """
+    canonical = resolve_stem(lm, stem, component)
+    if canonical:
+        return [(canonical, ())]
+    name = stem.removeprefix("base_model.model.")
+    parts = lm.fused_parts(f"{component}.{name}" if component and component != "transformer" else name)
+    inside = [(layer.name, layer.ldm_rows) for layer in parts if max(b for _, b in layer.ldm_rows) <= out_rows]
+    return inside or [(None, ())]
+
+
 def guess_component(stem: str) -> str | None:
     for marker, component in (
         ("te2", "text_encoder_2"),
@@ -35,6 +53,7 @@ def guess_component(stem: str) -> str | None:
         ("te", "text_encoder"),
         ("text_encoder", "text_encoder"),
         ("unet", "unet"),
+        ("transformer", "transformer"),
     ):
         if stem.startswith((f"lora_{marker}_", f"{marker}.")):
             return component

@@ -63,6 +63,9 @@ class LayerInfo:
         alpha: the stored alpha (rank when the file stores none).
         shape: shape of the weight the delta applies to, (out, in[, kh, kw]).
         keys: normalised part (``lora_down``, ``alpha``, ``hada_w1_a`` …) → key in the file.
+        rows: the rows of the stored factors' product that are this layer's delta, when the file
+            adapts an original fused module (kohya's ``img_attn_qkv`` is diffusers' ``to_q``, ``to_k``
+            and ``to_v``: three layers of one stem); empty: all of it.
     """
 
     stem: str
@@ -74,6 +77,7 @@ class LayerInfo:
     shape: tuple[int, ...]
     dtype: str
     keys: dict[str, str] = field(default_factory=dict)
+    rows: tuple[tuple[int, int], ...] = ()
 
     @property
     def scale(self) -> float:
@@ -93,7 +97,9 @@ class ArtifactInfo:
             ``lycoris``, ``a1111_embedding``, ``diffusers_embedding``, ``sdxl_embedding``,
             ``ldm_single_file``, ``diffusers_folder``, ``control_lora``, ``a1111_hypernetwork``,
             ``unknown``).
-        base: ``sd1``, ``sd2``, ``sdxl``, ``sd3``, ``flux`` or ``unknown``.
+        base: ``sd1``, ``sd2``, ``sdxl``, ``sd3``, ``flux``, ``flux2`` or ``unknown``.
+        base_size: the family's size the shapes fit (``medium``, ``large``, ``klein-4b`` …); empty for
+            a family of one size.
         base_evidence: the observations the base verdict rests on, strongest first.
         base_claims: what the metadata says (``ss_base_model_version``, ``modelspec.architecture``).
         base_conflict: a sentence when claims and evidence disagree, else None.
@@ -114,6 +120,7 @@ class ArtifactInfo:
     base_evidence: list[str] = field(default_factory=list)
     base_claims: dict[str, str] = field(default_factory=dict)
     base_conflict: str | None = None
+    base_size: str = ""
     components: list[str] = field(default_factory=list)
     layers: list[LayerInfo] = field(default_factory=list)
     inventory: dict[str, tuple[int, ...]] = field(default_factory=dict)

@@ -9,9 +9,47 @@ from collections.abc import Mapping
 
 from loradex.adapters.io.sources import WeightSource
 
-from .architectures import CROSS_ATTENTION_DIM, TEXT_WIDTH
+from .architectures import CROSS_ATTENTION_DIM, DIT_BASES, FAMILY_SIZES, TEXT_WIDTH
 from .artifact import ArtifactInfo
-from .layermap import legacy_processor_path
+from .layermap import LayerMap, layer_map, legacy_processor_path, rows_shape
+
+
+def dit_fit(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str, list[str]] | None:
+    """``(family, size, evidence)`` of the DiT whose denoiser layers the stems name with their shapes,
+    or None when no stem names a DiT denoiser layer (then the UNet families' evidence decides).
+
+    Every size of every DiT family is tried against its layer map: a stem counts when it resolves
+    and its delta has the layer's shape (a fused module's: its in-width and no more rows than the
+    module). The size explaining most stems wins; on a tie the family listed first does.
+    """
+    from .adapter_layers import resolve_parts
+
+    best: tuple[int, int, LayerMap, list[str]] | None = None
+    for base in DIT_BASES:
+        for arch in FAMILY_SIZES[base]:
+            lm = layer_map(arch)
+            fits, denoiser = [], 0
+            for stem, shape in shapes.items():
+                parts = resolve_parts(lm, stem, None, shape[0])
+                names = [name for name, _ in parts if name]
+                if (
+                    names
+                    and all(
+                        rows_shape(rows, lm.layers[name].shape)[1:2] == tuple(shape[1:2])
+                        for name, rows in parts
+                        if name
+                    )
+                    and (len(parts) > 1 or lm.layers[names[0]].shape[:2] == tuple(shape[:2]))
+                ):
+                    fits.append(stem)
+                    denoiser += lm.layers[names[0]].component == "transformer"
+            if denoiser and (best is None or len(fits) > best[0]):
+                best = (len(fits), denoiser, lm, fits)
+    if best is None:
+        return None
+    count, _, lm, fits = best
+    size = f" {lm.size}" if lm.size else ""
+    return lm.base, lm.size, [f"{count} of {len(shapes)} layers fit {lm.base}{size} by name and shape (e.g. {fits[0]})"]
 
 
 def base_from_width(width: int | None, what: str, table: dict[int, str] = CROSS_ATTENTION_DIM) -> tuple[str, list[str]]:
@@ -49,10 +87,6 @@ def base_from_lora_stems(widths: Mapping[str, int | None]) -> tuple[str, list[st
             vote(CROSS_ATTENTION_DIM[width], 100, f"cross-attention input width {width}", stem)
         elif re.search(r"self_attn_(q|k|v)_proj$", s) and width in TEXT_WIDTH:
             vote("sdxl" if te2 else TEXT_WIDTH[width], 10, f"text-encoder width {width}", stem)
-        elif re.search(r"(double_blocks|single_blocks|single_transformer_blocks)", s):
-            vote("flux", 50, "Flux block names", stem)
-        elif re.search(r"attn_add_q_proj|context_block", s):
-            vote("sd3", 50, "SD3 joint-attention names", stem)
         if re.match(r"lora_unet_(input_blocks|middle_block|output_blocks)_", s):
             vote("sdxl", 1, "SGM block names (kohya trains SDXL on the SGM UNet)", stem)
         if (m := re.search(r"transformer_blocks_(\d+)_", s)) and int(m[1]) >= 2:
@@ -79,7 +113,10 @@ def base_from_lora_stems(widths: Mapping[str, int | None]) -> tuple[str, list[st
 
 
 _CLAIMS = (
-    ("ss_base_model_version", (("sdxl", "sdxl"), ("sd_v1", "sd1"), ("sd_v2", "sd2"), ("sd3", "sd3"), ("flux", "flux"))),
+    (
+        "ss_base_model_version",
+        (("sdxl", "sdxl"), ("sd_v1", "sd1"), ("sd_v2", "sd2"), ("sd3", "sd3"), ("flux2", "flux2"), ("flux", "flux")),
+    ),
     (
         "modelspec.architecture",
         (
@@ -87,6 +124,8 @@ _CLAIMS = (
             ("stable-diffusion-v1", "sd1"),
             ("stable-diffusion-v2", "sd2"),
             ("stable-diffusion-3", "sd3"),
+            ("flux-2", "flux2"),
+            ("flux.2", "flux2"),
             ("flux", "flux"),
         ),
     ),
@@ -104,3 +143,14 @@ def add_claims(info: ArtifactInfo) -> None:
             info.base, info.base_evidence = claimed, [f"only the metadata claim {key}={value}"]
         elif claimed != info.base and info.base_conflict is None:
             info.base_conflict = f"metadata claims {key}={value} ({claimed}) but the tensor shapes say {info.base}"
+
+
+def lora_verdict(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str, list[str]]:
+    """``(family, size, evidence)`` of an adapter from its stems and their delta shapes: a DiT when
+    its stems name DiT denoiser layers (:func:`dit_fit`), else the UNet families' vote."""
+    if fit := dit_fit(shapes):
+        return fit
+    base, evidence = base_from_lora_stems(
+        {stem: shape[1] if len(shape) > 1 else None for stem, shape in shapes.items()}
+    )
+    return base, "", evidence

@@ -16,7 +16,8 @@ from loradex.adapters.io.sources import WeightSource
 from loradex.adapters.io.weights import open_weights
 
 from .artifact import ArtifactInfo
-from .layermap import layer_map
+from .layermap import layer_map, rows_shape
+from .single_file_names import Segments
 
 
 @dataclass
@@ -26,13 +27,14 @@ class Location:
     file: Path  # the weights file holding the tensor (a shard of a folder, or the single file)
     key: str
     shape: tuple[int, ...]
-    rows: tuple[int, int] | None = None
+    #: The layer's rows of a fused or reordered stored weight (:attr:`..layermap.Layer.ldm_rows`).
+    rows: Segments = ()
     transposed: bool = False
 
 
 def layer_locations(base: Path, info: ArtifactInfo) -> dict[str, Location]:
     """Canonical layer → where its weight lives in the base."""
-    lm = layer_map(info.base)
+    lm = layer_map(info.base, info.base_size)
     targets: dict[str, Location] = {}
     if base.is_dir():
         for f in sorted(base.rglob("*.safetensors")):
@@ -43,25 +45,37 @@ def layer_locations(base: Path, info: ArtifactInfo) -> dict[str, Location]:
                         targets[name] = Location(f, key, t.shape)
         return targets
     with open_weights(base) as src:  # a .safetensors or a pickled .ckpt single file
-        for key, layers in lm.by_ldm_key().items():
-            if key in src:
-                for layer in layers:
-                    targets[layer.name] = Location(base, key, src.shape(key), layer.ldm_rows, layer.ldm_transposed)
+        for key, layers in lm.single_file_layers(set(src.keys())).items():
+            for layer in layers:
+                targets[layer.name] = Location(base, key, src.shape(key), layer.ldm_rows, layer.ldm_transposed)
     return targets
 
 
 def delta_shape(t: Location) -> tuple[int, ...]:
-    """Shape of the layer's weight as a delta sees it (rows of a fused q/k/v, untransposed)."""
-    if t.rows:
-        return (t.rows[1] - t.rows[0], *t.shape[1:])
-    return tuple(reversed(t.shape)) if t.transposed else t.shape
+    """Shape of the layer's weight as a delta sees it (its rows of a fused weight, untransposed)."""
+    return tuple(reversed(t.shape)) if t.transposed else rows_shape(t.rows, t.shape)
+
+
+def take_rows(weight: torch.Tensor, rows: Segments) -> torch.Tensor:
+    """The ``rows`` of ``weight`` in their order: a view for one segment, a copy for a reordering."""
+    if not rows:
+        return weight
+    if len(rows) == 1:
+        return weight[rows[0][0] : rows[0][1]]
+    return torch.cat([weight[a:b] for a, b in rows])
+
+
+def put_rows(weight: torch.Tensor, rows: Segments, part: torch.Tensor) -> None:
+    """Write ``part`` back over the ``rows`` of ``weight`` it was taken from (:func:`take_rows`)."""
+    offset = 0
+    for a, b in rows:
+        weight[a:b] = part[offset : offset + b - a]
+        offset += b - a
 
 
 def layer_view(weight: torch.Tensor, loc: Location) -> torch.Tensor:
-    """The layer's part of a stored tensor, as a view (rows of in_proj_weight, or transposed)."""
-    if loc.rows:
-        return weight[loc.rows[0] : loc.rows[1]]
-    return weight.T if loc.transposed else weight
+    """The layer's part of a stored tensor (its rows of a fused weight, or transposed)."""
+    return weight.T if loc.transposed else take_rows(weight, loc.rows)
 
 
 class LayerWeights:

@@ -22,15 +22,24 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .architectures import LDM_PREFIXES, Architecture, architecture
-from .single_file_names import confirm_open_clip, confirm_unet, ldm_unet_path, open_clip_path
+from .architectures import FAMILY_SIZES, LDM_PREFIXES, Architecture, architecture
+from .single_file_names import (
+    DIT_SPELLINGS,
+    Segments,
+    confirm_dit,
+    confirm_open_clip,
+    confirm_unet,
+    dit_paths,
+    ldm_unet_path,
+    open_clip_path,
+)
 
 if TYPE_CHECKING:
     import torch
 
-_MAP_FORMAT = 1  # bump when the cached JSON layout changes
+_MAP_FORMAT = 2  # bump when the cached JSON layout changes
 
 
 @dataclass(frozen=True)
@@ -43,8 +52,10 @@ class Layer:
     shape: tuple[int, ...]
     #: Weight key in an original single-file checkpoint.
     ldm_key: str
-    #: Rows of ``ldm_key`` that hold this layer (OpenCLIP's fused q/k/v ``in_proj_weight``).
-    ldm_rows: tuple[int, int] | None = None
+    #: Rows of ``ldm_key`` that hold this layer, in its own row order, when the original fuses it
+    #: with its siblings (OpenCLIP's ``in_proj_weight``, Flux's ``img_attn.qkv`` and ``linear1``) or
+    #: orders its rows differently (the originals' (shift, scale) final modulation); empty: all rows.
+    ldm_rows: Segments = ()
     #: OpenCLIP stores ``text_projection`` transposed.
     ldm_transposed: bool = False
     #: The stem loradex writes for this layer in kohya format.
@@ -54,10 +65,15 @@ class Layer:
 class LayerMap:
     """Every adaptable layer of one architecture and every name it goes by."""
 
-    def __init__(self, base: str, layers: dict[str, Layer], aliases: dict[str, str]) -> None:
+    def __init__(
+        self, base: str, layers: dict[str, Layer], aliases: dict[str, str], fused: dict[str, str], size: str = ""
+    ) -> None:
         self.base = base
+        self.size = size
         self.layers = layers
         self._aliases = aliases
+        #: Spellings of an original fused module (``double_blocks.0.img_attn.qkv``) → its weight key.
+        self._fused = fused
 
     def __contains__(self, name: str) -> bool:
         return name in self.layers
@@ -82,12 +98,36 @@ class LayerMap:
             return self.resolve(legacy)
         return None
 
+    def fused_parts(self, stem: str) -> list[Layer]:
+        """The layers an original fused module holds, for a stem that names one in any convention
+        (kohya ``lora_unet_double_blocks_0_img_attn_qkv``, ``diffusion_model.single_blocks.0.linear1`` …),
+        each with its rows (:attr:`Layer.ldm_rows`); empty for any other stem."""
+        key = self._fused.get(stem)
+        return self.by_ldm_key()[key] if key else []
+
+    def single_file_layers(self, keys: set[str]) -> dict[str, list[Layer]]:
+        """Stored key → the layers it holds, for the keys of a single-file checkpoint. A DiT's
+        denoiser may be stored bare (BFL/SAI files) or under ComfyUI's ``model.diffusion_model.``."""
+        bare = LDM_PREFIXES[self.base].get("transformer", "")
+        out = {}
+        for key, layers in self.by_ldm_key().items():
+            if key in keys:
+                out[key] = layers
+            elif bare and key.startswith(bare) and key[len(bare) :] in keys:
+                out[key[len(bare) :]] = layers
+        return out
+
     def by_ldm_key(self) -> dict[str, list[Layer]]:
         """Single-file weight key → the layers that live in it (several for fused q/k/v)."""
         out: dict[str, list[Layer]] = {}
         for layer in self.layers.values():
             out.setdefault(layer.ldm_key, []).append(layer)
         return out
+
+
+def rows_shape(rows: Segments, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Shape of the ``rows`` of a stored weight of ``shape`` (all of it when ``rows`` is empty)."""
+    return (sum(b - a for a, b in rows), *shape[1:]) if rows else shape
 
 
 def legacy_processor_path(stem: str) -> str:
@@ -130,70 +170,94 @@ def _adaptable_modules(model: torch.nn.Module) -> dict[str, tuple[str, tuple[int
     return out
 
 
-def _kohya_stem(component: str, path: str, ldm_path: str | None, base: str) -> str:
-    if component == "unet":
-        assert ldm_path is not None  # every UNet layer has its LDM path
-        return "lora_unet_" + ((ldm_path if base == "sdxl" else path).replace(".", "_"))
-    prefix = {"text_encoder": "lora_te1_" if base == "sdxl" else "lora_te_", "text_encoder_2": "lora_te2_"}[component]
-    return prefix + path.replace(".", "_")
+def _mangled(path: str) -> str:
+    return path.replace(".", "_")
+
+
+def _unet_layers(arch: Architecture, model: torch.nn.Module, layers: dict, aliases: dict) -> None:
+    prefix = LDM_PREFIXES[arch.base]["unet"]
+    modules = _adaptable_modules(model)
+    attention_up = {i for i, block in enumerate(model.up_blocks) if getattr(block, "attentions", None)}  # type: ignore[arg-type]
+    config: Any = model.config
+    ldm = {"unet." + p: ldm_unet_path(p, dict(config), attention_up) for p in modules}
+    confirm_unet(arch, model, ldm)
+    for path, (module, shape) in modules.items():
+        name = "unet." + path
+        ldm_path = ldm[name]
+        # kohya trains SDXL on the SGM UNet, SD1/SD2 on diffusers'
+        kohya = "lora_unet_" + _mangled(ldm_path if arch.base == "sdxl" else path)
+        layers[name] = Layer(name, "unet", module, shape, prefix + ldm_path + ".weight", kohya=kohya)
+        for spelling in (
+            path,
+            ldm_path,
+            prefix + ldm_path,
+            "lora_unet_" + _mangled(path),
+            "lora_unet_" + _mangled(ldm_path),
+        ):
+            aliases[spelling] = name
+
+
+def _dit_layers(arch: Architecture, model: torch.nn.Module, layers: dict, aliases: dict, fused: dict) -> None:
+    """A DiT's layers under diffusers' names, each placed in the original (BFL/SAI) weight that holds
+    it. kohya names them by the original module (sd-scripts trains on BFL's and SAI's code), so a
+    kohya stem of a fused module stands for several layers."""
+    prefix = LDM_PREFIXES[arch.base]["transformer"]
+    modules = _adaptable_modules(model)
+    shapes = {path: shape for path, (_, shape) in modules.items()}
+    placed = dit_paths(arch.base, model, shapes)
+    if arch in FAMILY_SIZES[arch.base]:  # the converters assume the real widths
+        confirm_dit(arch.base, placed, shapes)
+    for path, (module, shape) in modules.items():
+        name = "transformer." + path
+        original, rows = placed[path]
+        key = prefix + original + ".weight"
+        layers[name] = Layer(name, "transformer", module, shape, key, rows, kohya="lora_unet_" + _mangled(original))
+        for spelling in (path, "diffusion_model." + path, "lora_transformer_" + _mangled(path)):
+            aliases[spelling] = name
+        others = [
+            re.sub(pattern, spelling, original)
+            for pattern, spelling in DIT_SPELLINGS.get(arch.base, ())
+            if re.fullmatch(pattern, original)
+        ]
+        for spelling in (
+            *(head + name for name in (original, *others) for head in ("", prefix, "diffusion_model.")),
+            "lora_unet_" + _mangled(original),
+        ):
+            if rows:
+                fused[spelling] = key
+            else:
+                aliases[spelling] = name
 
 
 def build_layer_map(arch: Architecture) -> LayerMap:
     """Derive the map of ``arch`` from its meta-device models and diffusers' converters."""
     layers: dict[str, Layer] = {}
     aliases: dict[str, str] = {}
+    fused: dict[str, str] = {}
     prefixes = LDM_PREFIXES[arch.base]
-
-    unet = arch.meta_unet()
-    modules = _adaptable_modules(unet)
-    attention_up = {i for i, block in enumerate(unet.up_blocks) if getattr(block, "attentions", None)}
-    ldm = {"unet." + p: ldm_unet_path(p, dict(unet.config), attention_up) for p in modules}
-    confirm_unet(arch, unet, ldm)
-    for path, (module, shape) in modules.items():
-        name = "unet." + path
-        ldm_path = ldm[name]
-        layers[name] = Layer(
-            name,
-            "unet",
-            module,
-            shape,
-            prefixes["unet"] + ldm_path + ".weight",
-            kohya=_kohya_stem("unet", path, ldm_path, arch.base),
-        )
-        for spelling in (
-            path,
-            ldm_path,
-            prefixes["unet"] + ldm_path,
-            "lora_unet_" + path.replace(".", "_"),
-            "lora_unet_" + ldm_path.replace(".", "_"),
-        ):
-            aliases[spelling] = name
+    denoiser = arch.meta_denoiser()
+    if arch.denoiser_component == "unet":
+        _unet_layers(arch, denoiser, layers, aliases)
+    else:
+        _dit_layers(arch, denoiser, layers, aliases, fused)
 
     for component, spec in arch.text_encoders.items():
         model = arch.meta_text_encoder(component)
         prefix = prefixes[component]
         entries = {}
         for raw, (module, shape) in _adaptable_modules(model).items():
-            path = _canonical_text_name(raw)
+            path = _canonical_text_name(raw) if spec.model == "clip" else raw
             name = f"{component}.{path}"
             if spec.open_clip:
                 key, rows, transposed = open_clip_path(path, spec.config["hidden_size"])
                 entries[path] = (key, rows, transposed)
             else:
-                key, rows, transposed = path + ".weight", None, False
+                key, rows, transposed = path + ".weight", (), False
             layers[name] = Layer(
-                name,
-                component,
-                module,
-                shape,
-                prefix + key,
-                rows,
-                transposed,
-                kohya=_kohya_stem(component, path, None, arch.base),
+                name, component, module, shape, prefix + key, rows, transposed, kohya=spec.kohya[0] + _mangled(path)
             )
             short = path.removeprefix("text_model.")
-            te_prefixes = {"text_encoder": ("lora_te_", "lora_te1_"), "text_encoder_2": ("lora_te2_",)}[component]
-            for spelling in (f"{component}.{short}", *(p + path.replace(".", "_") for p in te_prefixes)):
+            for spelling in (f"{component}.{short}", *(p + _mangled(path) for p in spec.kohya)):
                 aliases[spelling] = name
             if not rows:
                 aliases[prefix + key.removesuffix(".weight")] = name
@@ -202,7 +266,7 @@ def build_layer_map(arch: Architecture) -> LayerMap:
     # A layer's own name always wins over an alias that happens to spell it.
     for name in layers:
         aliases.pop(name, None)
-    return LayerMap(arch.base, layers, aliases)
+    return LayerMap(arch.base, layers, aliases, fused, arch.size)
 
 
 # ---------------------------------------------------------------------------------------
@@ -218,7 +282,8 @@ def _cache_file(arch: Architecture) -> Path:
         [
             _MAP_FORMAT,
             arch.base,
-            arch.unet,
+            arch.denoiser_class,
+            arch.denoiser,
             {k: v.config for k, v in arch.text_encoders.items()},
             version("diffusers"),
             version("transformers"),
@@ -227,11 +292,23 @@ def _cache_file(arch: Architecture) -> Path:
         default=str,
     )
     digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return Path(platformdirs.user_cache_dir("loradex")) / "layermaps" / f"{arch.base}-{digest}.json"
+    return (
+        Path(platformdirs.user_cache_dir("loradex"))
+        / "layermaps"
+        / f"{arch.base}{arch.size and '-' + arch.size}-{digest}.json"
+    )
 
 
 def _to_json(lm: LayerMap) -> str:
-    return json.dumps({"base": lm.base, "layers": [asdict(v) for v in lm.layers.values()], "aliases": lm._aliases})
+    return json.dumps(
+        {
+            "base": lm.base,
+            "size": lm.size,
+            "layers": [asdict(v) for v in lm.layers.values()],
+            "aliases": lm._aliases,
+            "fused": lm._fused,
+        }
+    )
 
 
 def _from_json(text: str) -> LayerMap:
@@ -239,9 +316,9 @@ def _from_json(text: str) -> LayerMap:
     layers = {}
     for row in data["layers"]:
         row["shape"] = tuple(row["shape"])
-        row["ldm_rows"] = tuple(row["ldm_rows"]) if row["ldm_rows"] else None
+        row["ldm_rows"] = tuple(tuple(segment) for segment in row["ldm_rows"])
         layers[row["name"]] = Layer(**row)
-    return LayerMap(data["base"], layers, data["aliases"])
+    return LayerMap(data["base"], layers, data["aliases"], data["fused"], data["size"])
 
 
 _MAPS: dict[str, LayerMap] = {}
@@ -264,34 +341,42 @@ def _load_or_build(arch: Architecture) -> LayerMap:
     return lm
 
 
-def layer_map(arch: Architecture | str) -> LayerMap:
-    """The layer map of a family (``"sd1"``, ``"sd2"``, ``"sdxl"``) or of any architecture.
+def layer_map(arch: Architecture | str, size: str = "") -> LayerMap:
+    """The layer map of a family (``"sd1"``, ``"flux"``, ``"sd3"`` at ``size`` …) or of any architecture.
 
     Built once per process and cached on disk per diffusers/transformers version.
     """
     if isinstance(arch, str):
-        arch = architecture(arch)
+        arch = architecture(arch, size)
     key = json.dumps(
-        [arch.base, arch.unet, {k: v.config for k, v in arch.text_encoders.items()}], sort_keys=True, default=str
+        [arch.base, arch.size, arch.denoiser, {k: v.config for k, v in arch.text_encoders.items()}],
+        sort_keys=True,
+        default=str,
     )
     if key not in _MAPS:
         _MAPS[key] = _load_or_build(arch)
     return _MAPS[key]
 
 
-def block_label(canonical: str | None, component: str | None, layers_per_block: int = 2) -> str:
+def block_label(canonical: str | None, component: str | None, layers_per_block: int = 2, family: str = "") -> str:
     """The LoRA-block-weight label of a canonical layer (``IN00``–``IN11``, ``MID``,
-    ``OUT00``–``OUT11``, ``BASE``, ``TE.00`` / ``TE2.31``; ``?`` for none), by diffusers'
-    block arithmetic alone — no layer map, no torch (what the TUI draws from module rows).
+    ``OUT00``–``OUT11``, ``BASE``, ``TE.00`` / ``TE2.31`` / ``TE3.23``; a DiT's ``D0``… for Flux's
+    double blocks, ``J0``… for SD3's joint blocks, ``S0``… for Flux's single blocks; ``?`` for
+    none), by diffusers' block arithmetic alone — no layer map, no torch (what the TUI draws from
+    module rows).
 
     Agrees with :func:`loradex.adapters.ops.factors.block_of` on the families' UNets (every one has
     ``layers_per_block`` 2: three input and three output slots per block).
     """
     if canonical is None:
         return "?"
+    if component == "transformer":
+        if m := re.match(r"transformer\.(single_)?transformer_blocks\.(\d+)\.", canonical):
+            return f"{'S' if m[1] else 'J' if family == 'sd3' else 'D'}{m[2]}"
+        return "BASE"
     if component not in (None, "unet"):
-        m = re.search(r"layers\.(\d+)\.", canonical)
-        tag = "TE2" if component == "text_encoder_2" else "TE"
+        m = re.search(r"(?:layers|block)\.(\d+)\.", canonical)
+        tag = {"text_encoder_2": "TE2", "text_encoder_3": "TE3"}.get(component, "TE")
         return f"{tag}.{int(m[1]):02d}" if m else tag
     path = canonical.removeprefix("unet.")
     per = layers_per_block + 1

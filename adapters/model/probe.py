@@ -24,13 +24,13 @@ from .adapter_layers import (
     factor_shape,
     guess_component,
     layer_alpha,
-    resolve_stem,
+    resolve_parts,
 )
 from .architectures import BASES, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
-from .base_evidence import add_claims, base_from_keys_widths, base_from_lora_stems, base_from_width
+from .base_evidence import add_claims, base_from_keys_widths, base_from_width, lora_verdict
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
-from .layermap import layer_map
+from .layermap import layer_map, rows_shape
 from .training_metadata import fill_training_metadata
 
 _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
@@ -38,7 +38,8 @@ _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
 #: Raised whenever probe's verdict on an unchanged file can change (a format it learnt to read,
 #: a better base rule), so that a catalog re-probes rows an older loradex described.
 #: 2: LDM ``.ckpt`` checkpoints with their weights under ``state_dict``.
-PROBE_VERSION = 2
+#: 3: SD3, Flux.1 and Flux.2 adapters and checkpoints, by name and shape.
+PROBE_VERSION = 3
 
 
 def probe(path: str | Path) -> ArtifactInfo:
@@ -142,12 +143,12 @@ def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
         src = open_weights(next(iter(sorted(part.glob("adapter_model.*"))), part))
         opened.append((part, None if part == path else part.name, _read_json(part / "adapter_config.json"), src))
     try:
-        widths = {
-            f"{component or 'unet'}.{stem.removeprefix('base_model.model.')}": factor_shape(src, parts)[1]
+        shapes = {
+            f"{component or 'unet'}.{stem.removeprefix('base_model.model.')}": factor_shape(src, parts)
             for _, component, _, src in opened
             for stem, parts in adapter_stems(src).items()
         }
-        verdict = base_from_lora_stems(widths)
+        verdict = lora_verdict(shapes)
         infos = [
             _lora_info(part, src, "peft", peft=(config, component), verdict=verdict)
             for part, component, config, src in opened
@@ -291,20 +292,14 @@ def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
         )
     add_claims(info)
     if info.base in BASES:
-        lm = layer_map(info.base)
+        lm = layer_map(info.base, info.base_size)
         keys = set(src.keys())
-        for key, layers in lm.by_ldm_key().items():
-            if key in keys:
-                shape = src.shape(key)
-                for layer in layers:
-                    rows = layer.ldm_rows
-                    info.inventory[layer.name] = (
-                        (rows[1] - rows[0], *shape[1:])
-                        if rows
-                        else tuple(reversed(shape))
-                        if layer.ldm_transposed
-                        else shape
-                    )
+        for key, layers in lm.single_file_layers(keys).items():
+            shape = src.shape(key)
+            for layer in layers:
+                info.inventory[layer.name] = (
+                    tuple(reversed(shape)) if layer.ldm_transposed else rows_shape(layer.ldm_rows, shape)
+                )
         info.components = sorted(
             {lm.layers[n].component for n in info.inventory}
             | ({"vae"} if any(k.startswith("first_stage_model.") for k in keys) else set())
@@ -321,7 +316,7 @@ def _lora_info(
     src: WeightSource,
     fmt: str | None,
     peft: tuple[dict, str | None] | None = None,
-    verdict: tuple[str, list[str]] | None = None,
+    verdict: tuple[str, str, list[str]] | None = None,
 ) -> ArtifactInfo:
     stems = adapter_stems(src)
     if fmt is None:
@@ -337,37 +332,41 @@ def _lora_info(
     for stem, parts in stems.items():
         check_factors(path, src, stem, parts)
 
-    info.base, info.base_evidence = verdict or base_from_lora_stems(
-        {stem: factor_shape(src, parts)[1] for stem, parts in stems.items()}
+    info.base, info.base_size, info.base_evidence = verdict or lora_verdict(
+        {stem: factor_shape(src, parts) for stem, parts in stems.items()}
     )
     add_claims(info)
-    lm = layer_map(info.base) if info.base in BASES else None
+    lm = layer_map(info.base, info.base_size) if info.base in BASES else None
     config, component = peft if peft else ({}, None)
 
     for stem, parts in sorted(stems.items()):
-        canonical = resolve_stem(lm, stem, component) if lm else None
-        layer = lm.layers[canonical] if lm and canonical else None
+        stored = factor_shape(src, parts)
+        targets = resolve_parts(lm, stem, component, stored[0]) if lm else [(None, ())]
         algorithm = algorithm_of(set(parts))
         assert algorithm is not None  # adapter_stems keeps only stems with an algorithm
         rank = factor_rank(src, parts)
-        shape = delta_shape(src, parts, layer)
-        if algorithm == "lora" and len(shape) == 4 and shape[2:] != (1, 1):
-            algorithm = "locon"
         alpha = layer_alpha(src, parts, rank, config, stem)
-        info.layers.append(
-            LayerInfo(
-                stem,
-                canonical,
-                layer.component if layer else guess_component(stem),
-                algorithm,
-                rank,
-                alpha,
-                shape,
-                src.dtype(next(iter(parts.values()))),
-                dict(sorted(parts.items())),
+        # The first weight part: an alpha scalar is stored in F32 whatever the factors' dtype.
+        dtype = src.dtype(next(key for part, key in sorted(parts.items()) if part in WEIGHT_PARTS))
+        for canonical, rows in targets:
+            layer = lm.layers[canonical] if lm and canonical else None
+            shape = rows_shape(rows, delta_shape(src, parts, layer))
+            kind = "locon" if algorithm == "lora" and len(shape) == 4 and shape[2:] != (1, 1) else algorithm
+            info.layers.append(
+                LayerInfo(
+                    stem,
+                    canonical,
+                    layer.component if layer else guess_component(stem),
+                    kind,
+                    rank,
+                    alpha,
+                    shape,
+                    dtype,
+                    dict(sorted(parts.items())),
+                    rows,
+                )
             )
-        )
-        if canonical is None:
+        if targets[0][0] is None:
             info.unmatched.append(stem)
     if any(layer.algorithm in ("loha", "lokr", "dora", "full") or "lora_mid" in layer.keys for layer in info.layers):
         info.kind = "lycoris"

@@ -6,13 +6,28 @@ torch to confirm); only building a layer map calls it."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .architectures import LDM_PREFIXES, Architecture
 
 if TYPE_CHECKING:
-    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+    import torch
+
+#: Other producers' names of original modules (XLabs' attention processors), by family:
+#: (original path pattern, their spelling). XLabs' single-block ``qkv_lora`` adapts only the q, k
+#: and v rows of ``linear1``.
+DIT_SPELLINGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "flux": (
+        (r"double_blocks\.(\d+)\.img_attn\.qkv", r"double_blocks.\1.processor.qkv_lora1"),
+        (r"double_blocks\.(\d+)\.txt_attn\.qkv", r"double_blocks.\1.processor.qkv_lora2"),
+        (r"double_blocks\.(\d+)\.img_attn\.proj", r"double_blocks.\1.processor.proj_lora1"),
+        (r"double_blocks\.(\d+)\.txt_attn\.proj", r"double_blocks.\1.processor.proj_lora2"),
+        (r"single_blocks\.(\d+)\.linear1", r"single_blocks.\1.processor.qkv_lora"),
+    ),
+}
+
+#: Rows of a canonical layer in an original weight, in the layer's order: ((start, stop), …).
+Segments = tuple[tuple[int, int], ...]
 
 _RESNET_TO_LDM = (
     ("norm1", "in_layers.0"),
@@ -68,19 +83,19 @@ _OPEN_CLIP_RENAMES = (
 )
 
 
-def open_clip_path(path: str, hidden: int) -> tuple[str, tuple[int, int] | None, bool]:
+def open_clip_path(path: str, hidden: int) -> tuple[str, Segments, bool]:
     """Canonical text path (no component) → (OpenCLIP weight key, rows, transposed)."""
     if path == "text_projection":
-        return "text_projection", None, True
+        return "text_projection", (), True
     if m := re.fullmatch(r"text_model\.encoder\.layers\.(\d+)\.self_attn\.(q|k|v)_proj", path):
         i = "qkv".index(m[2])
-        return f"transformer.resblocks.{m[1]}.attn.in_proj_weight", (i * hidden, (i + 1) * hidden), False
+        return f"transformer.resblocks.{m[1]}.attn.in_proj_weight", ((i * hidden, (i + 1) * hidden),), False
     for new, old in _OPEN_CLIP_RENAMES:
         path = path.replace(new, old)
-    return path + ".weight", None, False
+    return path + ".weight", (), False
 
 
-def confirm_unet(arch: Architecture, unet: UNet2DConditionModel, ldm: dict[str, str]) -> None:
+def confirm_unet(arch: Architecture, unet: torch.nn.Module, ldm: dict[str, str]) -> None:
     """Run diffusers' LDM→diffusers UNet converter over our LDM keys and check it lands
     every tensor on the layer we generated it from."""
     import torch
@@ -91,7 +106,7 @@ def confirm_unet(arch: Architecture, unet: UNet2DConditionModel, ldm: dict[str, 
     checkpoint = {prefix + ldm[c] + ".weight": markers[c] for c in ldm}
     # The converter indexes biases of up/downsamplers unconditionally; give every layer one.
     checkpoint |= {prefix + ldm[c] + ".bias": torch.empty(0) for c in ldm}
-    converted = convert_ldm_unet_checkpoint(checkpoint, dict(unet.config))
+    converted = convert_ldm_unet_checkpoint(checkpoint, dict(unet.config))  # type: ignore[arg-type]
     back = {id(t): k.removesuffix(".weight") for k, t in converted.items()}
     for canonical, marker in markers.items():
         got = back.get(id(marker))
@@ -99,14 +114,13 @@ def confirm_unet(arch: Architecture, unet: UNet2DConditionModel, ldm: dict[str, 
             raise AssertionError(f"diffusers maps {prefix + ldm[canonical]} to {got}, expected {canonical}")
 
 
-def confirm_open_clip(
-    text_model: CLIPTextModel | CLIPTextModelWithProjection, prefix: str, entries: dict[str, tuple]
-) -> None:
+def confirm_open_clip(text_model: torch.nn.Module, prefix: str, entries: dict[str, tuple]) -> None:
     """Run diffusers' OpenCLIP converter over value-tagged tensors and check rows/transpose."""
     import torch
     from diffusers.loaders.single_file_utils import convert_open_clip_checkpoint
 
-    hidden = text_model.config.hidden_size
+    config: Any = text_model.config
+    hidden = config.hidden_size
     keys = sorted({key for key, _, _ in entries.values()})
     index = {key: i for i, key in enumerate(keys)}
     # Each row of a tagged tensor holds 1e6·(key index) + row, so a slice reveals its source.
@@ -120,5 +134,187 @@ def confirm_open_clip(
         t = t.T if transposed else t
         first = int(t[0, 0].item())
         got_key, got_row = keys[first // 1_000_000], first % 1_000_000
-        if got_key != key or t.shape[1] != 1 or (rows is not None and (got_row, got_row + t.shape[0]) != rows):
+        if got_key != key or t.shape[1] != 1 or (rows and ((got_row, got_row + t.shape[0]),) != rows):
             raise AssertionError(f"diffusers maps {prefix + got_key} (row {got_row}) to {path}, expected {key} {rows}")
+
+
+# ---------------------------------------------------------------------------------------
+# DiT families: the original (BFL / SAI) module names of each diffusers module, as rename rules.
+# A rule whose last group lists ``order`` fuses those siblings into one original weight, their
+# rows stacked in that order; which rows each takes follows from the meta model's shapes.
+
+#: (diffusers path pattern, original path template, row order of the fused siblings or None)
+DitRule = tuple[str, str, tuple[str, ...] | None]
+
+_QKV = ("to_q", "to_k", "to_v")
+_ADD_QKV = ("add_q_proj", "add_k_proj", "add_v_proj")
+_EMBEDDERS: tuple[DitRule, ...] = (
+    (r"x_embedder", "img_in", None),
+    (r"context_embedder", "txt_in", None),
+    (r"time_(?:text|guidance)_embed\.timestep_embedder\.linear_1", "time_in.in_layer", None),
+    (r"time_(?:text|guidance)_embed\.timestep_embedder\.linear_2", "time_in.out_layer", None),
+    (r"time_(?:text|guidance)_embed\.guidance_embedder\.linear_1", "guidance_in.in_layer", None),
+    (r"time_(?:text|guidance)_embed\.guidance_embedder\.linear_2", "guidance_in.out_layer", None),
+    (r"time_text_embed\.text_embedder\.linear_1", "vector_in.in_layer", None),
+    (r"time_text_embed\.text_embedder\.linear_2", "vector_in.out_layer", None),
+)
+_BFL_ATTENTION: tuple[DitRule, ...] = (
+    (r"transformer_blocks\.(\d+)\.attn\.(to_q|to_k|to_v)", r"double_blocks.\1.img_attn.qkv", _QKV),
+    (
+        r"transformer_blocks\.(\d+)\.attn\.(add_q_proj|add_k_proj|add_v_proj)",
+        r"double_blocks.\1.txt_attn.qkv",
+        _ADD_QKV,
+    ),
+    (r"transformer_blocks\.(\d+)\.attn\.to_out\.0", r"double_blocks.\1.img_attn.proj", None),
+    (r"transformer_blocks\.(\d+)\.attn\.to_add_out", r"double_blocks.\1.txt_attn.proj", None),
+)
+_FINAL_LAYER: tuple[DitRule, ...] = (
+    (r"norm_out\.linear", "final_layer.adaLN_modulation.1", None),
+    (r"proj_out", "final_layer.linear", None),
+)
+DIT_RULES: dict[str, tuple[DitRule, ...]] = {
+    "flux": (
+        *_EMBEDDERS,
+        *_BFL_ATTENTION,
+        (r"transformer_blocks\.(\d+)\.norm1\.linear", r"double_blocks.\1.img_mod.lin", None),
+        (r"transformer_blocks\.(\d+)\.norm1_context\.linear", r"double_blocks.\1.txt_mod.lin", None),
+        (r"transformer_blocks\.(\d+)\.ff\.net\.0\.proj", r"double_blocks.\1.img_mlp.0", None),
+        (r"transformer_blocks\.(\d+)\.ff\.net\.2", r"double_blocks.\1.img_mlp.2", None),
+        (r"transformer_blocks\.(\d+)\.ff_context\.net\.0\.proj", r"double_blocks.\1.txt_mlp.0", None),
+        (r"transformer_blocks\.(\d+)\.ff_context\.net\.2", r"double_blocks.\1.txt_mlp.2", None),
+        (r"single_transformer_blocks\.(\d+)\.norm\.linear", r"single_blocks.\1.modulation.lin", None),
+        (
+            r"single_transformer_blocks\.(\d+)\.(attn\.to_q|attn\.to_k|attn\.to_v|proj_mlp)",
+            r"single_blocks.\1.linear1",
+            ("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp"),
+        ),
+        (r"single_transformer_blocks\.(\d+)\.proj_out", r"single_blocks.\1.linear2", None),
+        *_FINAL_LAYER,
+    ),
+    "flux2": (
+        *_EMBEDDERS,
+        *_BFL_ATTENTION,
+        (
+            r"(double_stream_modulation_img|double_stream_modulation_txt|single_stream_modulation)\.linear",
+            r"\1.lin",
+            None,
+        ),
+        (r"transformer_blocks\.(\d+)\.ff\.linear_in", r"double_blocks.\1.img_mlp.0", None),
+        (r"transformer_blocks\.(\d+)\.ff\.linear_out", r"double_blocks.\1.img_mlp.2", None),
+        (r"transformer_blocks\.(\d+)\.ff_context\.linear_in", r"double_blocks.\1.txt_mlp.0", None),
+        (r"transformer_blocks\.(\d+)\.ff_context\.linear_out", r"double_blocks.\1.txt_mlp.2", None),
+        (r"single_transformer_blocks\.(\d+)\.attn\.to_qkv_mlp_proj", r"single_blocks.\1.linear1", None),
+        (r"single_transformer_blocks\.(\d+)\.attn\.to_out", r"single_blocks.\1.linear2", None),
+        *_FINAL_LAYER,
+    ),
+    "sd3": (
+        (r"pos_embed\.proj", "x_embedder.proj", None),
+        (r"context_embedder", "context_embedder", None),
+        (r"time_text_embed\.timestep_embedder\.linear_1", "t_embedder.mlp.0", None),
+        (r"time_text_embed\.timestep_embedder\.linear_2", "t_embedder.mlp.2", None),
+        (r"time_text_embed\.text_embedder\.linear_1", "y_embedder.mlp.0", None),
+        (r"time_text_embed\.text_embedder\.linear_2", "y_embedder.mlp.2", None),
+        (r"transformer_blocks\.(\d+)\.attn\.(to_q|to_k|to_v)", r"joint_blocks.\1.x_block.attn.qkv", _QKV),
+        (
+            r"transformer_blocks\.(\d+)\.attn\.(add_q_proj|add_k_proj|add_v_proj)",
+            r"joint_blocks.\1.context_block.attn.qkv",
+            _ADD_QKV,
+        ),
+        (r"transformer_blocks\.(\d+)\.attn\.to_out\.0", r"joint_blocks.\1.x_block.attn.proj", None),
+        (r"transformer_blocks\.(\d+)\.attn\.to_add_out", r"joint_blocks.\1.context_block.attn.proj", None),
+        (r"transformer_blocks\.(\d+)\.attn2\.(to_q|to_k|to_v)", r"joint_blocks.\1.x_block.attn2.qkv", _QKV),
+        (r"transformer_blocks\.(\d+)\.attn2\.to_out\.0", r"joint_blocks.\1.x_block.attn2.proj", None),
+        (r"transformer_blocks\.(\d+)\.norm1\.linear", r"joint_blocks.\1.x_block.adaLN_modulation.1", None),
+        (
+            r"transformer_blocks\.(\d+)\.norm1_context\.linear",
+            r"joint_blocks.\1.context_block.adaLN_modulation.1",
+            None,
+        ),
+        (r"transformer_blocks\.(\d+)\.ff\.net\.0\.proj", r"joint_blocks.\1.x_block.mlp.fc1", None),
+        (r"transformer_blocks\.(\d+)\.ff\.net\.2", r"joint_blocks.\1.x_block.mlp.fc2", None),
+        (r"transformer_blocks\.(\d+)\.ff_context\.net\.0\.proj", r"joint_blocks.\1.context_block.mlp.fc1", None),
+        (r"transformer_blocks\.(\d+)\.ff_context\.net\.2", r"joint_blocks.\1.context_block.mlp.fc2", None),
+        *_FINAL_LAYER,
+    ),
+}
+
+
+def dit_paths(
+    base: str, model: torch.nn.Module, modules: dict[str, tuple[int, ...]]
+) -> dict[str, tuple[str, Segments]]:
+    """Each adaptable module of a DiT (path → weight shape) → (its original module path, its rows there).
+
+    Rows are empty where the module is the whole original weight. diffusers' AdaLayerNormContinuous
+    orders its projection (scale, shift) where the originals order (shift, scale): those layers take
+    the original's halves swapped.
+
+    Raises:
+        KeyError: a module no rule names (a new diffusers version grew a layer: extend the rules).
+    """
+    from diffusers.models.normalization import AdaLayerNormContinuous
+
+    swapped = {f"{name}.linear" for name, m in model.named_modules() if isinstance(m, AdaLayerNormContinuous)}
+    placed: dict[str, tuple[str, str, tuple[str, ...] | None]] = {}
+    for path in modules:
+        for pattern, template, order in DIT_RULES[base]:
+            if m := re.fullmatch(pattern, path):
+                placed[path] = (m.expand(template), m.groups()[-1] if order else "", order)
+                break
+        else:
+            raise KeyError(f"{base}: no original name for {path}")
+    out: dict[str, tuple[str, Segments]] = {}
+    for path, (target, member, order) in placed.items():
+        rows = modules[path][0]
+        if order:
+            siblings = {p: placed[p][1] for p in placed if placed[p][0] == target}
+            by_member = {v: modules[p][0] for p, v in siblings.items()}
+            start = sum(by_member[o] for o in order[: order.index(member)])
+            out[path] = (target, ((start, start + rows),))
+        elif path in swapped:
+            half = rows // 2
+            out[path] = (target, ((half, rows), (0, half)))
+        else:
+            out[path] = (target, ())
+    return out
+
+
+_DIT_CONVERTERS = {
+    "flux": "convert_flux_transformer_checkpoint_to_diffusers",
+    "flux2": "convert_flux2_transformer_checkpoint_to_diffusers",
+    "sd3": "convert_sd3_transformer_checkpoint_to_diffusers",
+}
+
+
+def confirm_dit(base: str, placed: dict[str, tuple[str, Segments]], shapes: dict[str, tuple[int, ...]]) -> None:
+    """Run diffusers' single-file converter of ``base`` over tensors whose every row is tagged with
+    its key and index, and check each layer lands on the rows :func:`dit_paths` gave it.
+
+    The converters also pop keys that hold no adaptable layer (q/k norms, positional embeddings):
+    those come back as placeholders.
+    """
+    import torch
+    from diffusers.loaders import single_file_utils
+
+    class Lenient(dict):
+        def pop(self, key, *default):
+            return super().pop(key, *default) if key in self or default else torch.zeros(1)
+
+    convert = getattr(single_file_utils, _DIT_CONVERTERS[base])
+    total: dict[str, int] = {}
+    for path, (target, segments) in placed.items():
+        total[target] = max(total.get(target, 0), max((b for _, b in segments), default=shapes[path][0]))
+    keys = sorted(total)
+    index = {key: i for i, key in enumerate(keys)}
+    checkpoint = Lenient()
+    for i, key in enumerate(keys):
+        tags = (i * 1e6 + torch.arange(total[key], dtype=torch.float64)).unsqueeze(1)
+        checkpoint[key + ".weight"] = tags
+        checkpoint[key + ".bias"] = tags[:, 0].clone()
+    converted = convert(checkpoint)
+    for path, (target, segments) in placed.items():
+        tags = converted[path + ".weight"][:, 0]
+        rows = [torch.arange(a, b, dtype=torch.float64) for a, b in segments or ((0, total[target]),)]
+        if not torch.equal(tags, index[target] * 1e6 + torch.cat(rows)):
+            first = int(tags[0].item())
+            got = f"{keys[first // 1_000_000]} (row {first % 1_000_000})"
+            raise AssertionError(f"diffusers maps {got} to {path}, expected {target} {segments}")

@@ -35,7 +35,7 @@ from loradex.adapters.io.weights import PICKLE_SUFFIXES, open_weights
 from loradex.adapters.io.writer import SafetensorsWriter
 from loradex.adapters.model.architectures import BASES
 from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
-from loradex.adapters.model.checkpoint import Location, delta_shape, layer_locations, layer_view
+from loradex.adapters.model.checkpoint import Location, delta_shape, layer_locations, layer_view, put_rows
 from loradex.adapters.model.probe import probe
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.adapters.vocabulary import Dtype
@@ -295,7 +295,10 @@ def _patched(
         # the patches view it as (out, in) rows whatever strides the file kept.
         w = w.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
         for patch in patches:
-            _apply(patch, sources[patch.lora], infos[patch.lora], weights[patch.lora], layer_view(w, patch.location))
+            region = layer_view(w, patch.location)
+            _apply(patch, sources[patch.lora], infos[patch.lora], weights[patch.lora], region)
+            if len(patch.location.rows) > 1:  # a reordering is a copy, not a view
+                put_rows(w, patch.location.rows, region)
         return w.to(dtype)
     terms: dict[tuple[int, int], list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for patch in patches:
@@ -303,8 +306,10 @@ def _patched(
         b = b * weights[patch.lora]
         if patch.location.transposed:  # W is stored as ΔW's transpose: W += Aᵀ Bᵀ
             b, a = a.T.contiguous(), b.T.contiguous()
-        rows = patch.location.rows or (0, w.shape[0])
-        terms.setdefault(rows, []).append((b, a))
+        offset = 0
+        for r0, r1 in patch.location.rows or ((0, w.shape[0]),):  # the layer's rows of a fused weight
+            terms.setdefault((r0, r1), []).append((b[offset : offset + r1 - r0], a))
+            offset += r1 - r0
     # One (B, A) per row range: every LoRA on a layer is added in a single pass over W.
     fused = [
         (r0, r1, torch.cat([b for b, _ in ts], 1), torch.cat([a for _, a in ts], 0)) for (r0, r1), ts in terms.items()

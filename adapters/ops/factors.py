@@ -25,6 +25,7 @@ from loradex.adapters.io.weights import open_weights
 from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.architectures import BASES, architecture
 from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
+from loradex.adapters.model.checkpoint import take_rows
 from loradex.adapters.model.layermap import block_label, layer_map
 from loradex.adapters.vocabulary import Dtype
 from loradex.adapters.words import count
@@ -41,9 +42,28 @@ def storage_dtype(name: str) -> torch.dtype:
     return torch_dtype(DTYPES[Dtype(name)])
 
 
+#: Parts whose rows are the delta's rows: a layer's rows of a fused module are theirs.
+_ROW_PARTS = ("lora_up", "hada_w1_a", "hada_w2_a", "diff")
+
+
 def layer_tensors(src: WeightSource, layer: LayerInfo) -> dict[str, torch.Tensor]:
-    """The layer's tensors by normalised part (alpha excluded), as stored."""
-    return {part: src.get(key) for part, key in layer.keys.items() if part != "alpha"}
+    """The layer's tensors by normalised part (alpha excluded), as stored, or for a layer that is
+    rows of a fused module (:attr:`LayerInfo.rows`) cut to those rows: LoRA's up and LoHa's left
+    factors by rows (the down side is shared), a DoRA magnitude per output row likewise; a LoKr
+    cannot be cut by rows (a Kronecker product's rows are not a smaller one), so its part of the
+    delta is materialised as a ``diff``."""
+    t = {part: src.get(key) for part, key in layer.keys.items() if part != "alpha"}
+    if not layer.rows:
+        return t
+    if layer.algorithm == "lokr":
+        # unscaled, in float32: the layer's alpha/rank scale applies to it as to the factors
+        whole = delta("lokr", {k: v.float() for k, v in t.items()}, 1.0, (-1, layer.shape[1]))
+        return {"diff": take_rows(whole, layer.rows)}
+    total = max(b for _, b in layer.rows)
+    for part in (*_ROW_PARTS, "dora_scale", "magnitude"):
+        if part in t and (part in _ROW_PARTS or t[part].shape[0] >= total):
+            t[part] = take_rows(t[part], layer.rows)
+    return t
 
 
 def layer_is_finite(layer: LayerInfo, tensors: Mapping[str, torch.Tensor]) -> bool:
@@ -91,7 +111,7 @@ def block_of(layer: LayerInfo, base: str) -> str:
     loradex does not know (its blocks are not laid out as in the families')."""
     if base not in BASES:
         return block_label(None, layer.component)
-    return block_label(layer.canonical, layer.component, architecture(base).unet.get("layers_per_block", 2))
+    return block_label(layer.canonical, layer.component, architecture(base).denoiser.get("layers_per_block", 2), base)
 
 
 def layer_factors(
@@ -160,6 +180,44 @@ class LoraLayer:
         return self.down.shape[0]
 
 
+def _kohya_stem(lm, name: str) -> str:
+    return lm.layers[name].kohya if name in lm.layers else name
+
+
+def _fused_for_kohya(lm, layers: Sequence[LoraLayer]) -> list[LoraLayer]:
+    """``layers`` with those kohya names as one original fused module (a DiT's q/k/v, Flux's
+    ``linear1``, a reordered final modulation) fused into one layer per module, named by its kohya
+    stem: each part's up placed at its rows. Parts that share one down (a file read from that
+    module) keep it, so a round trip keeps the rank; otherwise the downs are stacked and the ups
+    laid block-diagonally (the rank is the parts' ranks summed)."""
+    out: list[LoraLayer] = []
+    groups: dict[str, list[LoraLayer]] = {}
+    for layer in layers:
+        if lm.layers[layer.canonical].ldm_rows and lm.layers[layer.canonical].component == "transformer":
+            groups.setdefault(lm.layers[layer.canonical].ldm_key, []).append(layer)
+        else:
+            out.append(layer)
+    for key, parts in groups.items():
+        members = lm.by_ldm_key()[key]
+        rows = {m.name: m.ldm_rows for m in members}
+        total = max(b for m in members for _, b in m.ldm_rows)
+        first = parts[0]
+        shared = all(p.down.shape == first.down.shape and torch.equal(p.down, first.down) for p in parts)
+        downs = [first.down.flatten(1).float()] if shared else [p.down.flatten(1).float() for p in parts]
+        up = torch.zeros(total, sum(d.shape[0] for d in downs))
+        column = 0
+        for part in parts:
+            width = part.rank
+            offset = 0
+            for a, b in rows[part.canonical]:
+                up[a:b, column : column + width] = part.up.flatten(1).float()[offset : offset + b - a] * part.scale
+                offset += b - a
+            column += 0 if shared else width
+        dtype = first.down.dtype
+        out.append(LoraLayer(members[0].kohya, up.to(dtype), torch.cat(downs).to(dtype), (total, first.shape[1])))
+    return out
+
+
 def save_kohya(
     out: str | Path,
     layers: Sequence[LoraLayer],
@@ -187,6 +245,7 @@ def save_kohya(
         The written file's hashes (computed while writing it).
     """
     lm = layer_map(base)
+    layers = _fused_for_kohya(lm, layers)
     uniform = len({(layer.rank, layer.scale) for layer in layers}) <= 1
     alpha = (
         layers[0].scale * layers[0].rank
@@ -195,7 +254,7 @@ def save_kohya(
     )
     tensors: dict[str, torch.Tensor] = {}
     for layer in layers:
-        stem, r, conv = lm.layers[layer.canonical].kohya, layer.rank, len(layer.shape) == 4
+        stem, r, conv = _kohya_stem(lm, layer.canonical), layer.rank, len(layer.shape) == 4
         fold = 1.0 if uniform else layer.scale * r / alpha
         up = layer.up if fold == 1.0 else (layer.up.float() * fold).to(layer.up.dtype)
         store = dtype or layer.down.dtype

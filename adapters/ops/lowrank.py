@@ -47,6 +47,8 @@ def delta(algorithm: str, t: Tensors, scale: float, shape: tuple[int, ...]) -> t
     """
     if algorithm == "dora":
         raise UnsupportedError("a DoRA layer's delta depends on the base weight; it needs the base model")
+    if "diff" in t:  # a full delta, or a LoKr's rows of a fused module materialised (factors.layer_tensors)
+        return t["diff"].float().reshape(shape) * scale
     factors = product_factors(algorithm, t, scale)
     if factors is not None:
         return (factors[0] @ factors[1]).reshape(shape)
@@ -65,8 +67,6 @@ def delta(algorithm: str, t: Tensors, scale: float, shape: tuple[int, ...]) -> t
             w1 = w1.reshape(*w1.shape, 1, 1)
         # kron needs contiguous factors; a Tucker-rebuilt w2 is an einsum's strided view
         return torch.kron(w1.contiguous(), w2.contiguous()).reshape(shape) * scale
-    if algorithm == "full":
-        return t["diff"].float().reshape(shape)
     raise UnsupportedError(f"unknown adapter algorithm {algorithm!r}")
 
 
@@ -136,7 +136,7 @@ def singular_values(algorithm: str, t: Tensors, scale: float, shape: tuple[int, 
     factors = product_factors(algorithm, t, scale)
     if factors is not None:
         return lowrank_svd(*factors)[1]
-    if algorithm == "lokr" and not (_lokr_part(t, "lokr_w2").dim() == 4):
+    if algorithm == "lokr" and "diff" not in t and _lokr_part(t, "lokr_w2").dim() != 4:
         s1 = torch.linalg.svdvals(_lokr_part(t, "lokr_w1"))
         s2 = torch.linalg.svdvals(_lokr_part(t, "lokr_w2").flatten(1))
         return torch.sort(torch.outer(s1, s2).flatten() * abs(scale), descending=True).values

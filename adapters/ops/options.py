@@ -71,7 +71,7 @@ def parse_block_weights(text: str) -> dict[str, float]:
 
 
 #: Block labels as LoRA-block-weight tools spell them: groups, or one block (IN04, OUT11, TE.03, TE2.31).
-_BLOCK_LABEL = re.compile(r"(BASE|IN|MID|OUT|TE2?)|(IN|OUT)\d\d|TE2?\.\d\d")
+_BLOCK_LABEL = re.compile(r"(BASE|IN|MID|OUT|TE[23]?|D|S|J)|(IN|OUT)\d\d|[DSJ]\d+|TE[23]?\.\d\d")
 
 
 def block_label(label: str) -> str:
@@ -82,7 +82,8 @@ def block_label(label: str) -> str:
     """
     if not _BLOCK_LABEL.fullmatch(label):
         raise ValueError(
-            f"unknown block {label!r}; use BASE, IN, MID, OUT, TE, TE2 or one block such as IN04, OUT11, TE.03, TE2.31"
+            f"unknown block {label!r}; use BASE, IN, MID, OUT, TE, TE2, TE3, D, S, J or one block such as IN04, "
+            "OUT11, TE.03, TE2.31, D0 (Flux double), S37 (Flux single), J12 (SD3 joint)"
         )
     return label
 

@@ -15,6 +15,7 @@ diffusers state dicts tensor for tensor.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import torch
 
-from loradex.adapters.model.architectures import LDM_PREFIXES, Architecture, TextEncoderSpec
+from loradex.adapters.model.architectures import LDM_PREFIXES, Architecture, TextEncoderSpec, architecture
 from loradex.adapters.model.single_file_names import ldm_unet_path, open_clip_path
 
 from .tokenizer import BOS_ID, EOS_ID, TEXT_VOCAB_SIZE, clip_tokenizer
@@ -56,6 +57,11 @@ def _clip(hidden: int, heads: int, act: str, projection: int) -> dict:
     )
 
 
+def _tiny_encoder(base: str, component: str, config: dict) -> TextEncoderSpec:
+    """The family's text encoder (its layout and kohya names) with a tiny config."""
+    return dataclasses.replace(architecture(base).text_encoders[component], config=config)
+
+
 _UNET_COMMON = dict(
     sample_size=8,
     in_channels=4,
@@ -75,7 +81,7 @@ TINY: dict[str, Architecture] = {
             cross_attention_dim=768,
             attention_head_dim=8,
         ),
-        {"text_encoder": TextEncoderSpec(_clip(768, 12, "quick_gelu", 768))},
+        {"text_encoder": _tiny_encoder("sd1", "text_encoder", _clip(768, 12, "quick_gelu", 768))},
     ),
     "sd2": Architecture(
         "sd2",
@@ -87,7 +93,7 @@ TINY: dict[str, Architecture] = {
             attention_head_dim=(2, 4),
             use_linear_projection=True,
         ),
-        {"text_encoder": TextEncoderSpec(_clip(1024, 16, "gelu", 1024), open_clip=True)},
+        {"text_encoder": _tiny_encoder("sd2", "text_encoder", _clip(1024, 16, "gelu", 1024))},
     ),
     "sdxl": Architecture(
         "sdxl",
@@ -104,8 +110,8 @@ TINY: dict[str, Architecture] = {
             projection_class_embeddings_input_dim=1280 + 6 * 8,
         ),
         {
-            "text_encoder": TextEncoderSpec(_clip(768, 12, "quick_gelu", 768)),
-            "text_encoder_2": TextEncoderSpec(_clip(1280, 20, "gelu", 1280), with_projection=True, open_clip=True),
+            "text_encoder": _tiny_encoder("sdxl", "text_encoder", _clip(768, 12, "quick_gelu", 768)),
+            "text_encoder_2": _tiny_encoder("sdxl", "text_encoder_2", _clip(1280, 20, "gelu", 1280)),
         },
     ),
 }
@@ -185,7 +191,7 @@ def build_models(base: str, seed: int = 0, dtype: torch.dtype = torch.float32) -
 
     Weights are drawn in fp32 and then cast to ``dtype``.
     """
-    # From their modules, as in Architecture.meta_unet (the top-level names type as placeholders).
+    # From their modules, as in Architecture.meta_denoiser (the top-level names type as placeholders).
     from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
     from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -193,7 +199,7 @@ def build_models(base: str, seed: int = 0, dtype: torch.dtype = torch.float32) -
     arch = TINY[base]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed * 1009 + ("sd1", "sd2", "sdxl").index(base))
-        unet = _jitter(UNet2DConditionModel(**arch.unet))
+        unet = _jitter(UNet2DConditionModel(**arch.denoiser))
         vae = _jitter(AutoencoderKL(**TINY_VAE))
         encoders = {}
         for component, spec in arch.text_encoders.items():

@@ -36,7 +36,7 @@ def _params(model: torch.nn.Module) -> float:
 )
 def test_meta_architectures_are_the_real_sizes(base, component, millions):
     arch = architecture(base)
-    model = arch.meta_unet() if component == "unet" else arch.meta_text_encoder(component)
+    model = arch.meta_denoiser() if component == "unet" else arch.meta_text_encoder(component)
     assert _params(model) == pytest.approx(millions, abs=0.1)
 
 
@@ -46,7 +46,7 @@ def test_every_kohya_stem_resolves_to_a_layer_of_the_same_shape(base):
     arch = architecture(base)
     shapes = {
         f"unet.{n}": tuple(m.weight.shape)
-        for n, m in arch.meta_unet().named_modules()
+        for n, m in arch.meta_denoiser().named_modules()
         if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
     }
     for component in arch.text_encoders:
@@ -74,7 +74,7 @@ def _diffusers_module_for_each_down(sd: dict[str, torch.Tensor], base: str) -> d
     """Run diffusers' loading path (SGM remap, kohya→diffusers, →PEFT) and report, for each
     ``lora_down`` tensor (by identity), the module diffusers attaches it to."""
     if base == "sdxl":
-        sd = _maybe_map_sgm_blocks_to_diffusers(sd, architecture(base).meta_unet().config)
+        sd = _maybe_map_sgm_blocks_to_diffusers(sd, architecture(base).meta_denoiser().config)
     converted, _alphas = _convert_non_diffusers_lora_to_diffusers(sd)
     modules = {}
     for component in ("unet", "text_encoder", "text_encoder_2"):
@@ -107,7 +107,7 @@ def test_sdxl_text_encoder_2_attention_maps_to_slices_of_in_proj():
     q = lm.layers["text_encoder_2.text_model.encoder.layers.0.self_attn.q_proj"]
     v = lm.layers["text_encoder_2.text_model.encoder.layers.0.self_attn.v_proj"]
     assert q.ldm_key == v.ldm_key == "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight"
-    assert (q.ldm_rows, v.ldm_rows) == ((0, 1280), (2560, 3840))
+    assert (q.ldm_rows, v.ldm_rows) == (((0, 1280),), ((2560, 3840),))
 
 
 def test_sdxl_unet_layers_carry_sgm_single_file_keys():
