@@ -119,7 +119,8 @@ def bake(
 
     Raises:
         IncompatibleError: a LoRA is for another base family, or layers match nothing (listed).
-        UnsupportedError: not a checkpoint, or ``out`` named like a pickle (the output is safetensors).
+        UnsupportedError: not a checkpoint, a GGUF (quantised), a weight stored scaled, or ``out``
+            named like a pickle (the output is safetensors).
         DiskSpaceError: not enough free space beside ``out``.
     """
     start = time.perf_counter()
@@ -127,6 +128,13 @@ def bake(
     if dtype is not None and dtype not in DTYPES:
         raise UnsupportedError(f"unknown dtype {dtype!r}; choose {', '.join(DTYPES)}")
     base_info = probe(base)
+    if base_info.format == "gguf":
+        raise UnsupportedError(
+            "bake cannot patch a GGUF: its quantised blocks cannot take a float delta without "
+            "re-quantising whole tensors, which changes every weight; bake into the original "
+            "safetensors and quantise the result",
+            path=base,
+        )
     if base_info.kind != "checkpoint":
         raise UnsupportedError(f"bake needs a checkpoint as base; this is {article(base_info.kind)}", path=base)
     if base_info.base not in BASES:
