@@ -42,6 +42,8 @@ class Safety(StrEnum):
     container, a pickle refused for importing anything else, or not known (an unreadable file)."""
 
     SAFETENSORS = "safetensors"
+    #: A GGUF file: tensors and typed metadata, read by loradex's bounded parser; no code path either.
+    GGUF = "gguf"
     PICKLE_SAFE = "pickle-safe"
     PICKLE_REFUSED = "pickle-refused"
     UNKNOWN = "unknown"
@@ -64,8 +66,11 @@ class TargetFormat(StrEnum):
 
 
 class Dtype(StrEnum):
-    """Storage dtype options of the writers."""
+    """Storage dtype options of the writers (the fp8 ones, spelled as ComfyUI's weight dtypes, for
+    checkpoints only: :data:`~loradex.adapters.ops.options.FACTOR_DTYPES` are a LoRA's)."""
 
     FP16 = "fp16"
     BF16 = "bf16"
     FP32 = "fp32"
+    FP8_E4M3FN = "fp8_e4m3fn"
+    FP8_E5M2 = "fp8_e5m2"

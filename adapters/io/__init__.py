@@ -14,6 +14,9 @@
   weights; :mod:`.weights` -- :func:`~.weights.open_weights`, which picks the implementation
   (safetensors files and folders there, torch pickles in :mod:`.pickles`, loaded
   ``weights_only``, their members' imports listed by :mod:`.pickle_globals`).
+* :mod:`.gguf_header` -- the GGUF header read within bounds (the ``gguf`` package's tables, not
+  its reader); :mod:`.gguf_source` -- :class:`~.gguf_source.GGUFSource`, a GGUF file as a weight
+  source (quantised tensors dequantised by the ``gguf`` package when read).
 * :mod:`.opening` -- opening input files, regular files only; :mod:`.hashing` -- the four hashes,
   in one pass or while writing (:class:`~.hashing.StreamHasher`).
 

@@ -27,7 +27,7 @@ from .torch_dtypes import torch_dtype
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SafetensorsFile"]
+__all__ = ["SafetensorsFile", "pread_exactly"]
 
 
 class SafetensorsFile:
@@ -161,20 +161,9 @@ class SafetensorsFile:
 
     def _read_into(self, buf: bytearray, offset: int) -> None:
         """Fill ``buf`` from absolute ``offset``; counts the bytes in :attr:`bytes_read`."""
-        view = memoryview(buf)
         with self._lock:
-            fd = self._open_fd()
-            done = 0
-            while done < len(view):
-                got = pread_into(fd, view[done:], offset + done)
-                if got == 0:
-                    raise CorruptFileError(
-                        f"file ended at byte {offset + done} while reading tensor data "
-                        "(truncated after it was opened?)",
-                        path=self.path,
-                    )
-                done += got
-            self.bytes_read += done
+            pread_exactly(self._open_fd(), buf, offset, self.path)
+            self.bytes_read += len(buf)
 
     def fileno(self) -> int:
         """The open read-only descriptor (for kernel-side copies of tensor bytes)."""
@@ -209,6 +198,23 @@ class SafetensorsFile:
 
     def __repr__(self) -> str:
         return f"SafetensorsFile({str(self.path)!r}, tensors={len(self.tensors)})"
+
+
+def pread_exactly(fd: int, buf: bytearray, offset: int, path: Path) -> None:
+    """Fill ``buf`` from absolute ``offset`` of the open file ``fd``.
+
+    Raises:
+        CorruptFileError: the file ends first (it shrank since its header was read).
+    """
+    view, done = memoryview(buf), 0
+    while done < len(view):
+        got = pread_into(fd, view[done:], offset + done)
+        if got == 0:
+            raise CorruptFileError(
+                f"file ended at byte {offset + done} while reading tensor data (truncated after it was opened?)",
+                path=path,
+            )
+        done += got
 
 
 def pread_into(fd: int, view: memoryview, offset: int) -> int:

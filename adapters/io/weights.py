@@ -25,6 +25,7 @@ from loradex.adapters.errors import ArtifactNotFoundError, CorruptFileError, Uns
 from loradex.adapters.vocabulary import Safety
 
 from . import bounded_json
+from .gguf_header import MAGIC as GGUF_MAGIC
 from .header import MAX_HEADER_BYTES
 from .opening import input_is_dir, open_regular
 from .reader import SafetensorsFile
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "GGUF_SUFFIX",
     "PICKLE_SUFFIXES",
     "WEIGHT_SUFFIXES",
     "open_weights",
@@ -41,7 +43,9 @@ __all__ = [
 ]
 
 PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt"})
-WEIGHT_SUFFIXES = frozenset({".safetensors"}) | PICKLE_SUFFIXES
+#: ComfyUI-GGUF's quantised denoisers and llama.cpp's files (single files: never part of a folder's weights).
+GGUF_SUFFIX = ".gguf"
+WEIGHT_SUFFIXES = frozenset({".safetensors", GGUF_SUFFIX}) | PICKLE_SUFFIXES
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -158,10 +162,11 @@ def open_weights(path: str | os.PathLike[str]) -> WeightSource:
     """Open a weights file or folder as a flat :class:`WeightSource`.
 
     Args:
-        path: A ``.safetensors`` file (read lazily), a torch pickle (``.pt``, ``.pth``,
-            ``.bin``, ``.ckpt``; loaded with ``weights_only=True``), a file with another
-            extension that is safetensors inside, or a folder of such files (merged; keys are
-            prefixed by the subfolder, e.g. ``unet.conv_in.weight``).
+        path: A ``.safetensors`` file (read lazily), a ``.gguf`` file (read lazily; quantised
+            tensors dequantised when read), a torch pickle (``.pt``, ``.pth``, ``.bin``,
+            ``.ckpt``; loaded with ``weights_only=True``), a file with another extension that
+            is safetensors or GGUF inside, or a folder of safetensors and pickles (merged; keys
+            are prefixed by the subfolder, e.g. ``unet.conv_in.weight``).
 
     Returns:
         The source; use it as a context manager to release files.
@@ -187,8 +192,9 @@ def sniff_container(path: str | os.PathLike[str]) -> str | None:
         path: A file.
 
     Returns:
-        ``"safetensors"``, ``"pickle-zip"`` (torch >= 1.6 zip format), ``"pickle-legacy"``
-        (a bare pickle stream, e.g. ``_use_new_zipfile_serialization=False``) or ``None``.
+        ``"safetensors"``, ``"gguf"``, ``"pickle-zip"`` (torch >= 1.6 zip format),
+        ``"pickle-legacy"`` (a bare pickle stream, e.g. ``_use_new_zipfile_serialization=False``)
+        or ``None``.
 
     Raises:
         ArtifactNotFoundError: The file does not exist.
@@ -199,6 +205,8 @@ def sniff_container(path: str | os.PathLike[str]) -> str | None:
         size = os.fstat(f.fileno()).st_size
     if head.startswith(_ZIP_MAGIC):
         return "pickle-zip"
+    if head.startswith(GGUF_MAGIC):
+        return "gguf"
     if len(head) == 9 and head[8:9] == b"{":
         n = int.from_bytes(head[:8], "little")
         if 2 <= n <= min(size - 8, MAX_HEADER_BYTES):
@@ -219,12 +227,16 @@ def _open_file(path: Path) -> WeightSource:
         return _SafetensorsSource(path)
     if kind == "safetensors":
         return _SafetensorsSource(path)
+    if suffix == GGUF_SUFFIX or kind == "gguf":
+        from .gguf_source import GGUFSource  # the gguf package: only GGUF files need it
+
+        return GGUFSource(path)
     if suffix in PICKLE_SUFFIXES:
         from .pickles import PickleSource  # torch: only pickles need it
 
         return PickleSource(path, kind)
     raise UnsupportedError(
-        f"unsupported file type {suffix or '(no extension)'}; expected .safetensors, .pt, .pth, .bin or .ckpt",
+        f"unsupported file type {suffix or '(no extension)'}; expected .safetensors, .gguf, .pt, .pth, .bin or .ckpt",
         path=path,
     )
 
@@ -294,7 +306,7 @@ def _walk_weight_files(root: Path) -> Iterator[tuple[Path, list[str]]]:
     for dirpath, dirnames, filenames in os.walk(root):
         # Hidden folders hold caches (.cache/huggingface), VCS data and our own temp outputs.
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        names = sorted(n for n in filenames if not n.startswith(".") and Path(n).suffix.lower() in WEIGHT_SUFFIXES)
+        names = sorted(n for n in filenames if not n.startswith(".") and Path(n).suffix.lower() in _FORMAT_RANK)
         folder = Path(dirpath)
         # A generic .bin may be something else entirely (e.g. OpenVINO weights); skip it
         # rather than fail the whole folder.

@@ -95,8 +95,8 @@ class ArtifactInfo:
         kind: one of :data:`KINDS`.
         format: the key convention (``kohya``, ``diffusers``, ``peft``, ``diffusers_legacy``,
             ``lycoris``, ``a1111_embedding``, ``diffusers_embedding``, ``sdxl_embedding``,
-            ``ldm_single_file``, ``diffusers_folder``, ``control_lora``, ``a1111_hypernetwork``,
-            ``unknown``).
+            ``ldm_single_file``, ``diffusers_folder``, ``gguf`` (a quantised denoiser),
+            ``control_lora``, ``a1111_hypernetwork``, ``unknown``).
         base: ``sd1``, ``sd2``, ``sdxl``, ``sd3``, ``flux``, ``flux2`` or ``unknown``.
         base_size: the family's size the shapes fit (``medium``, ``large``, ``klein-4b`` …); empty for
             a family of one size.
@@ -106,6 +106,7 @@ class ArtifactInfo:
         layers: adapted layers (adapters only).
         inventory: canonical layer → weight shape (checkpoints and ControlNets).
         unmatched: key stems that map to no layer of the base.
+        dtype: the dtype most tensors are stored in (a GGUF: its GGML types, most parameters first).
         metadata: training metadata and other header entries, verbatim.
         trigger_words: suggestions, strongest first (trigger phrase, then top training tags).
         tag_frequency: training-caption tags with their counts, most frequent first.

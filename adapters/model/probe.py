@@ -29,6 +29,7 @@ from .adapter_layers import (
 from .architectures import BASES, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
 from .base_evidence import add_claims, base_from_keys_widths, base_from_width, lora_verdict
+from .gguf_checkpoint import as_single_file, describe_gguf
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
 from .layermap import layer_map, rows_shape
 from .training_metadata import fill_training_metadata
@@ -212,6 +213,8 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
+    if src.container == "gguf":  # a denoiser alone, quantised: probed as the single file it came from
+        return describe_gguf(_checkpoint_info(path, as_single_file(src)), src)
     keys = src.keys()
     meta = src.metadata
     if ti := _textual_inversion(path, src):

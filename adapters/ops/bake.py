@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import math
 import os
 import shutil
 import threading
@@ -41,12 +42,14 @@ from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.adapters.vocabulary import Dtype
 from loradex.adapters.words import article
 
-from .factors import dora_delta, layer_factors, open_factors, storage_dtype
+from .factors import dora_delta, layer_factors, open_factors
 from .options import DTYPES
 from .recipe import METADATA_KEY, Recipe
 from .recipe_sources import stamp
 
-_FLOAT_CODES = {"F16", "BF16", "F32"}
+#: The floating dtypes ``dtype`` converts: those it can also write (F64 and the rare fp8 variants
+#: stay as they are).
+_FLOAT_CODES = frozenset(DTYPES.values())
 #: Patched tensors that may wait for the writer thread while the next ones are computed.
 _WRITE_BEHIND = 64 << 20
 #: Float32 elements per block of a patched weight (2 MiB: fits in L2 with room for the factors).
@@ -104,7 +107,8 @@ def bake(
             ``weights_only=True`` (memory-mapped) and baked into a safetensors output.
         loras: (path, weight) pairs; any LoRA/LyCORIS format probe understands (DoRA included).
         out: output file (or folder for a diffusers base); must not exist as an input.
-        dtype: ``fp16``, ``bf16`` or ``fp32`` for floating tensors; default: as in the base.
+        dtype: the floating tensors' storage dtype (``fp16``, ``bf16``, ``fp32``, ``fp8_e4m3fn`` or
+            ``fp8_e5m2``: :data:`~.options.DTYPES`); default: as in the base, each tensor its own.
         allow_partial: apply what matches when some LoRA layers match nothing in the base.
         progress: called with a ``bake`` :class:`ProgressEvent` per tensor written.
         hashes: hash the output while writing it (``report.hashes``), for a caller that records
@@ -115,7 +119,8 @@ def bake(
 
     Raises:
         IncompatibleError: a LoRA is for another base family, or layers match nothing (listed).
-        UnsupportedError: not a checkpoint, or ``out`` named like a pickle (the output is safetensors).
+        UnsupportedError: not a checkpoint, a GGUF (quantised), a weight stored scaled, or ``out``
+            named like a pickle (the output is safetensors).
         DiskSpaceError: not enough free space beside ``out``.
     """
     start = time.perf_counter()
@@ -123,6 +128,13 @@ def bake(
     if dtype is not None and dtype not in DTYPES:
         raise UnsupportedError(f"unknown dtype {dtype!r}; choose {', '.join(DTYPES)}")
     base_info = probe(base)
+    if base_info.format == "gguf":
+        raise UnsupportedError(
+            "bake cannot patch a GGUF: its quantised blocks cannot take a float delta without "
+            "re-quantising whole tensors, which changes every weight; bake into the original "
+            "safetensors and quantise the result",
+            path=base,
+        )
     if base_info.kind != "checkpoint":
         raise UnsupportedError(f"bake needs a checkpoint as base; this is {article(base_info.kind)}", path=base)
     if base_info.base not in BASES:
@@ -156,10 +168,11 @@ def bake(
                     "the rest",
                     path=base,
                 )
+            _refuse_scaled_weights(patches)
             # Opened for math now, before the wait for the base's hash: a LoRA with NaN/Inf is refused first.
             sources = [opened.enter_context(open_factors(info)) for info in infos]
             files = sorted({t.file for t in targets.values()}) if base.is_dir() else [base]
-            _check_space(out, files, dtype)
+            _check_space(out, files, None if dtype is None else DTYPES[Dtype(dtype)])
             known = {str(Path(p)): sha256_file(p) for p, _ in loras}
             waited = time.perf_counter()
             known[str(base)] = base_hash.result()
@@ -261,13 +274,41 @@ def _plan(
     return patches
 
 
-def _check_space(out: Path, files: list[Path], dtype: str | None) -> None:
-    need = sum(f.stat().st_size for f in files)
-    if dtype == "fp32":
-        need *= 2  # widening fp16 doubles floating tensors; a safe upper bound
+#: Tensors beside a weight that scale it (ComfyUI's scaled fp8 checkpoints, old and new spellings):
+#: the weight stored is W / scale.
+_SCALE_SUFFIXES = ("scale_weight", "weight_scale")
+
+
+def _refuse_scaled_weights(patches: dict[Path, dict[str, list[Patch]]]) -> None:
+    """Refuse a patch of a weight stored scaled: adding ΔW to W / scale would scale the delta too."""
+    for file, by_key in patches.items():
+        with open_weights(file) as src:
+            for key in by_key:
+                stem = key.removesuffix("weight")
+                if scale := next((stem + s for s in _SCALE_SUFFIXES if stem + s in src), None):
+                    raise UnsupportedError(
+                        f"{key} is stored scaled by {scale} (a scaled fp8 checkpoint), which bake does not "
+                        "patch; bake into the unscaled original and quantise the result",
+                        path=file,
+                    )
+
+
+def _check_space(out: Path, files: list[Path], code: str | None) -> None:
+    """Refuse a bake the disk beside ``out`` cannot hold: the base's size, or with ``code`` (the
+    floating tensors' new dtype) its tensors' sizes in that dtype, from the headers."""
+    need = sum(f.stat().st_size for f in files) if code is None else sum(_bytes_as(f, code) for f in files)
     free = shutil.disk_usage(out.parent if out.parent.exists() else Path.cwd()).free
     if free < need * 1.01 + (64 << 20):
         raise DiskSpaceError(f"needs about {need / 1e9:.2f} GB free, {free / 1e9:.2f} GB available", path=out.parent)
+
+
+def _bytes_as(path: Path, code: str) -> int:
+    """The tensor bytes of the weights file at ``path`` once its floating tensors are stored as ``code``."""
+    with open_weights(path) as src:
+        return sum(
+            math.prod(src.shape(k)) * DTYPE_SIZES[code if src.dtype(k) in _FLOAT_CODES else src.dtype(k)]
+            for k in src.keys()
+        )
 
 
 def _copy_folder_extras(base: Path, tmp: Path, weight_files: list[Path]) -> None:
@@ -322,6 +363,11 @@ def _add_low_rank(
     w: torch.Tensor, terms: list[tuple[int, int, torch.Tensor, torch.Tensor]], dtype: torch.dtype
 ) -> torch.Tensor:
     """``w`` (2-D, any float dtype) with ``B @ A`` added to rows ``r0:r1`` for each term, in ``dtype``.
+
+    The sum is exact float32 arithmetic on the widened weight, rounded once to ``dtype`` by torch's
+    cast: round-to-nearest-even for every float dtype, fp8 included (float8_e4m3fn, which has no
+    infinity, saturates at ±448; float8_e5m2 overflows to ±inf), so a patched fp8 weight is
+    ``(W.float() + ΔW).to(float8)`` and at most one fp8 step from the exact sum.
 
     Done block by block through one small float32 scratch that stays in the CPU cache: the
     widening, the addmm and the rounding back then cost one pass over the weight in memory
@@ -401,7 +447,7 @@ def _bake_file(
                             sources,
                             infos,
                             weights,
-                            storage_dtype(dtype) if dtype else torch_dtype(stored),
+                            torch_dtype(code),
                         ),
                     )
                 elif code == stored and (raw := src.raw_range(name)) is not None:

@@ -57,9 +57,16 @@ def extract(
 
     Raises:
         IncompatibleError: the checkpoints are of different families or layouts.
+        UnsupportedError: not two checkpoints, or one is a GGUF (quantised).
     """
     base, tuned, out = Path(base), Path(tuned), Path(out)
     infos = [probe(base), probe(tuned)]
+    if gguf := next((i.path for i in infos if i.format == "gguf"), None):
+        raise UnsupportedError(
+            "extract cannot diff a GGUF: its weights are quantised, so a difference would be mostly "
+            "quantisation error; extract from the original safetensors checkpoints",
+            path=gguf,
+        )
     if any(i.kind != "checkpoint" for i in infos):
         raise UnsupportedError("extract needs two checkpoints")
     if infos[0].base != infos[1].base:

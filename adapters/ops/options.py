@@ -15,6 +15,7 @@ from loradex.adapters.vocabulary import Dtype, TargetFormat
 __all__ = [
     "DTYPES",
     "DYNAMIC_METHODS",
+    "FACTOR_DTYPES",
     "FORMATS",
     "MIX_METHODS",
     "block_label",
@@ -29,8 +30,17 @@ __all__ = [
 FORMATS: tuple[TargetFormat, ...] = tuple(TargetFormat)
 MIX_METHODS = ("concat", "svd")
 DYNAMIC_METHODS = ("sv_ratio", "sv_fro", "sv_cumulative")
-#: Storage dtype options → safetensors dtype codes.
-DTYPES: dict[Dtype, str] = {Dtype.FP16: "F16", Dtype.BF16: "BF16", Dtype.FP32: "F32"}
+#: Storage dtype options → safetensors dtype codes (a checkpoint's floating tensors take any of them).
+DTYPES: dict[Dtype, str] = {
+    Dtype.FP16: "F16",
+    Dtype.BF16: "BF16",
+    Dtype.FP32: "F32",
+    Dtype.FP8_E4M3FN: "F8_E4M3",
+    Dtype.FP8_E5M2: "F8_E5M2",
+}
+#: The dtypes a LoRA's factors are stored in: fp8 has 2-3 mantissa bits, far too few for low-rank
+#: factors whose product is a small correction (and few loaders read fp8 LoRAs).
+FACTOR_DTYPES: tuple[Dtype, ...] = (Dtype.FP16, Dtype.BF16, Dtype.FP32)
 
 
 def parse_weighted(text: str) -> tuple[str, float]:

@@ -20,6 +20,7 @@ HEAVY = (
     "torch",
     "diffusers",
     "transformers",
+    "gguf",
     "loradex.registry.services.runner",
     "loradex.registry.services.scan",
     "loradex.adapters.ops.convert",
@@ -76,7 +77,7 @@ try:
     main()
 except SystemExit as exit:
     assert not exit.code, exit.code
-print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers", "sqlalchemy", "sqlmodel", "alembic")
+print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers", "gguf", "sqlalchemy", "sqlmodel", "alembic")
                      if m in sys.modules))
 """
 

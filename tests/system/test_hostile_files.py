@@ -363,3 +363,20 @@ def test_nul_characters_in_a_files_strings_are_stored_as_replacement_characters(
     (row,) = _rows(engine).values()
     assert row.status == "ok" and "a \ufffdcat" in row.trigger_words
     assert row.training_metadata["ss_output_name"] == "nul\ufffdname"
+
+
+def test_a_truncated_gguf_is_one_error_line_and_one_error_row(engine, zoo, tmp_path):
+    from tests.support.gguf_files import denoiser_gguf
+
+    raw = denoiser_gguf(zoo["sd1-single"].path, tmp_path / "whole.gguf", "sd1").read_bytes()
+    folder = tmp_path / "unet"
+    folder.mkdir()
+    cut = {"header": folder / "header-cut.gguf", "data": folder / "data-cut.gguf"}
+    cut["header"].write_bytes(raw[:300])
+    cut["data"].write_bytes(raw[: len(raw) // 2])
+    for path in cut.values():
+        line = _loradex("probe", path)
+        assert str(path) in line and "truncated" in line, line
+    report = scan([folder], engine=engine)
+    assert sorted(p for p, _ in report.errors) == sorted(map(str, cut.values()))
+    assert all(row.status == "error" and "\n" not in (row.error or "\n") for row in _rows(engine).values())

@@ -304,7 +304,7 @@ def extract_cmd(
     rank: RankOpt = None,
     out: OutOpt = None,
     dtype: Annotated[
-        str | None, choice("--dtype", options.DTYPES, help="Storage dtype of the factors [default: fp16].")
+        str | None, choice("--dtype", options.FACTOR_DTYPES, help="Storage dtype of the factors [default: fp16].")
     ] = None,
     json: JsonOpt = False,
 ) -> None:

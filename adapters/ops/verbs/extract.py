@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from loradex.adapters.vocabulary import Dtype
 
+from ..options import FACTOR_DTYPES
 from ..recipe import Base, Finite, Rank, Recipe
 from ..registry import Inputs, operation
 
@@ -27,6 +28,13 @@ class ExtractRecipe(Recipe):
     dtype: Dtype = Dtype.FP16
     #: A layer whose change is below this fraction of its norm is left out.
     min_change: Annotated[Finite, Field(ge=0)] = 1e-6
+
+    @field_validator("dtype")
+    @classmethod
+    def _factor_dtype(cls, dtype: Dtype) -> Dtype:
+        if dtype not in FACTOR_DTYPES:
+            raise ValueError(f"LoRA factors are stored as {', '.join(FACTOR_DTYPES)}; {dtype} is for checkpoints")
+        return dtype
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
