@@ -37,8 +37,8 @@ _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
 
 #: Raised whenever probe's verdict on an unchanged file can change (a format it learnt to read,
 #: a better base rule), so that a catalog re-probes rows an older loradex described.
-#: 2: LDM ``.ckpt`` checkpoints with their weights under ``state_dict``.
-PROBE_VERSION = 2
+#: 2: LDM ``.ckpt`` checkpoints with their weights under ``state_dict``. 3: model lines (the catalog's).
+PROBE_VERSION = 3
 
 
 def probe(path: str | Path) -> ArtifactInfo:
