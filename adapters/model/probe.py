@@ -39,7 +39,7 @@ _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
 #: Raised whenever probe's verdict on an unchanged file can change (a format it learnt to read,
 #: a better base rule), so that a catalog re-probes rows an older loradex described.
 #: 2: LDM ``.ckpt`` checkpoints with their weights under ``state_dict``.
-#: 3: SD3, Flux.1 and Flux.2 adapters and checkpoints, by name and shape.
+#: 3: SD3, Flux.1 and Flux.2 adapters and checkpoints, by name and shape; model lines (the catalog's).
 PROBE_VERSION = 3
 
 

@@ -9,6 +9,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import torch
 
@@ -154,8 +155,11 @@ def kohya_metadata(
     tags: dict[str, int] | None = None,
     trigger: str | None = None,
     claimed_base: str | None = None,
+    trained_on: Path | None = None,
 ) -> dict[str, str]:
-    """Training metadata for a kohya-family file; ``claimed_base`` lets a file lie about its base."""
+    """Training metadata for a kohya-family file; ``claimed_base`` lets a file lie about its base,
+    ``trained_on`` names the checkpoint file it was trained on (kohya then records its name and
+    hashes, as it does whenever ``--pretrained_model_name_or_path`` is a file)."""
     claimed = claimed_base or base
     res = _RESOLUTION[claimed]
     tags = tags or {"cat": 40, "orange fur": 12, "1girl": 3}
@@ -200,7 +204,20 @@ def kohya_metadata(
         meta["ss_network_args"] = json.dumps(args)
     if trigger is not None:
         meta["modelspec.trigger_phrase"] = trigger
+    if trained_on is not None:
+        meta |= training_base_metadata(trained_on)
     return meta
+
+
+def training_base_metadata(checkpoint: Path) -> dict[str, str]:
+    """What kohya's sd-scripts records of the checkpoint file it trained on: its file name, the
+    sha256 of the whole file (``ss_new_sd_model_hash``) and A1111's old hash of 64 KiB at 1 MiB
+    (``ss_sd_model_hash``; of no bytes for a file that short, as kohya computes it)."""
+    with open(checkpoint, "rb") as f:
+        whole = hashlib.file_digest(f, "sha256").hexdigest()
+        f.seek(0x100000)
+        legacy = hashlib.sha256(f.read(0x10000)).hexdigest()[:8]
+    return {"ss_sd_model_name": checkpoint.name, "ss_new_sd_model_hash": whole, "ss_sd_model_hash": legacy}
 
 
 def addnet_hash(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:

@@ -19,13 +19,15 @@ def pipeline_folder(models: TinyModels, root: Path) -> Path:
     return save_pipeline(models, folder)
 
 
-def single_file(models: TinyModels, root: Path) -> Path:
-    path = Path(root) / f"tiny-{models.base}.safetensors"
+def single_file(models: TinyModels, root: Path, *, name: str | None = None, title: str | None = None) -> Path:
+    """``root/<name>.safetensors`` (``tiny-<base>`` by default) with ``title`` as its modelspec title."""
+    name = name or f"tiny-{models.base}"
+    path = Path(root) / f"{name}.safetensors"
     metadata = {
         "modelspec.sai_model_spec": "1.0.0",
         "modelspec.architecture": MODELSPEC_ARCHITECTURE[models.base],
         "modelspec.implementation": "https://github.com/Stability-AI/generative-models",
-        "modelspec.title": f"tiny-{models.base}",
+        "modelspec.title": title or name,
         "format": "pt",
     }
     save_tensors(path, ldm_state_dict(models), metadata)

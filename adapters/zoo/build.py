@@ -51,6 +51,7 @@ class ZooItem:
     kind: str
     format: str
     base: str
+    line: str | None = None  #: the model line the catalog must give it (with the whole zoo scanned)
 
 
 @dataclass
@@ -115,8 +116,8 @@ class _Builder:
     def gen(self, name: str) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 7919 + zlib.crc32(name.encode()))
 
-    def add(self, name: str, path: Path, kind: str, format: str, base: str) -> None:
-        self.items.append(ZooItem(name, path, kind, format, base))
+    def add(self, name: str, path: Path, kind: str, format: str, base: str, line: str | None = None) -> None:
+        self.items.append(ZooItem(name, path, kind, format, base, line))
 
     def kohya(
         self,
@@ -131,6 +132,7 @@ class _Builder:
         kind: str = "lora",
         format: str = "kohya",
         claimed_base: str | None = None,
+        line: str | None = None,
         **meta,
     ) -> None:
         """A kohya-family safetensors file (LoRA, LoCon or any LyCORIS algorithm)."""
@@ -142,7 +144,7 @@ class _Builder:
         metadata["sshs_model_hash"] = addnet_hash(tensors, metadata)
         path = self.adapters_dir / f"{name}.safetensors"
         save_tensors(path, tensors, metadata)
-        self.add(name, path, kind, format, base)
+        self.add(name, path, kind, format, base, line)
 
 
 _ATTN_QKVO = re.compile(r"\.(attn[12])\.(to_q|to_k|to_v|to_out\.0)$")
@@ -307,6 +309,24 @@ def _hypernetwork(b: _Builder) -> None:
     b.add("sd1-hypernetwork", b.adapters_dir / "sd1-hypernetwork.pt", "hypernetwork", "a1111_hypernetwork", "sd1")
 
 
+#: SDXL lines as users keep them: the checkpoint under its release's file name and title, and a
+#: LoRA kohya trained on it. Each checkpoint has weights of its own (another seed): lines are
+#: separate trainings of one architecture, which only names and hashes tell apart.
+_SDXL_LINES = (
+    ("pony", "tiny-ponyDiffusionV6XL", "Pony Diffusion V6 XL (tiny)", "score_9", {"score_9": 30, "pony": 12}),
+    ("illustrious", "tiny-illustriousXL_v01", "Illustrious XL v0.1 (tiny)", "masterpiece", {"masterpiece": 30}),
+)
+
+
+def _sdxl_lines(b: _Builder) -> None:
+    for offset, (line, file_name, title, trigger, tags) in enumerate(_SDXL_LINES, start=1):
+        models = build_models("sdxl", b.seed + offset, torch.float16)
+        checkpoint = single_file(models, b.bases_dir, name=file_name, title=title)
+        b.add(f"sdxl-{line}-single", checkpoint, "checkpoint", "ldm_single_file", "sdxl", line)
+        select = either(unet_attention, text_attention_mlp)
+        b.kohya(f"sdxl-{line}-lora", "sdxl", select, trigger=trigger, tags=tags, trained_on=checkpoint, line=line)
+
+
 def _unknown(b: _Builder) -> None:
     save_tensors(b.adapters_dir / "unknown.safetensors", {"foo.bar.weight": randn(b.gen("unknown"), 8, 8)})
     b.add("unknown", b.adapters_dir / "unknown.safetensors", "unknown", "unknown", "unknown")
@@ -386,7 +406,16 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
         **lycoris,
     )
 
-    for build in (_diffusers_lora, _peft_lora, _legacy_lora, _embeddings, _controlnets, _hypernetwork, _unknown):
+    for build in (
+        _sdxl_lines,
+        _diffusers_lora,
+        _peft_lora,
+        _legacy_lora,
+        _embeddings,
+        _controlnets,
+        _hypernetwork,
+        _unknown,
+    ):
         build(b)
     tiny_clip_folder(root / "eval" / "clip", seed)
     (root / "eval" / "prompts.txt").write_text("orange cat\nohwx woman, portrait\n")

@@ -1,6 +1,7 @@
 """Questions about one artifact beyond its row, in SQL any :class:`.reading.Reader` runs: its
-layers per component, algorithm and rank, its previews and publications, and its lineage (the
-recipes that made it and those that used it), gathered in :class:`.views.Details`."""
+layers per component, algorithm and rank, its previews and publications, its lineage (the
+recipes that made it and those that used it) and the checkpoint it was trained on, gathered in
+:class:`.views.Details`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 from .lookup import by_id, tags_of
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, artifact_rows, build, column_list
-from .views import Details, LayerSummary, Lineage, LineageInput, MadeBy, UsedIn
+from .views import Details, LayerSummary, Lineage, LineageInput, MadeBy, TrainedOn, UsedIn
 
 if TYPE_CHECKING:
     from .lookup import Source
 
-__all__ = ["details", "layer_summary", "lineage"]
+__all__ = ["details", "layer_summary", "lineage", "trained_on"]
 
 
 def _by_sha256(reader: Reader, hashes: set[str]) -> dict[str, ArtifactRow]:
@@ -155,6 +156,21 @@ def layer_summary(source: Source, artifact: Any, *, first: int = 10) -> LayerSum
     return LayerSummary()
 
 
+def trained_on(source: Source, artifact: Any) -> TrainedOn | None:
+    """The catalogued checkpoint whose sha256 the artifact records as its training base (an ok
+    copy first, then the oldest row), or None."""
+    if not artifact.trained_on_sha256:
+        return None
+    found = artifact_rows(
+        as_reader(source),
+        "a.sha256 = :sha AND a.kind = 'checkpoint'",
+        {"sha": artifact.trained_on_sha256},
+        order="CASE WHEN a.status = 'ok' THEN 0 ELSE 1 END, a.id",
+        limit=1,
+    )
+    return TrainedOn(found[0].id or 0, found[0].name, found[0].path, found[0].line) if found else None
+
+
 def _sorted(counter: Counter[str]) -> dict[str, int]:
     return dict(sorted(counter.items()))
 
@@ -180,4 +196,5 @@ def details(source: Source, artifact: Any) -> Details:
             )
         ],
         lineage=lineage(reader, artifact),
+        trained_on=trained_on(reader, artifact),
     )

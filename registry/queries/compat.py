@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.model.artifact import ArtifactInfo
+from loradex.adapters.model.model_lines import judge_line, line_claims
 from loradex.adapters.words import article, count
 from loradex.registry.errors import NoLayersError, QueryError
 from loradex.registry.store.paths import absolute
@@ -78,9 +79,21 @@ class Compatibility:
     def families(self) -> tuple[str, str]:
         return base_of(self.adapter), base_of(self.base)
 
+    @property
+    def other_line(self) -> bool:
+        """Whether the adapter was trained on another model line than the base's (Pony on an
+        Illustrious checkpoint): said beside the verdict, never changing it, since a line's
+        layers are its family's."""
+        return bool(self.adapter.line and self.base.line and self.adapter.line != self.base.line)
+
     def summary(self) -> str:
         """One line, e.g. ``0/84 layers fit sdxl-single: 84 missing, e.g. unet.…; family sd1
-        vs sdxl (incompatible)``."""
+        vs sdxl (incompatible)``, and when the model lines differ ``…; trained on another line:
+        pony vs illustrious``."""
+        lines = f"; trained on another line: {self.adapter.line} vs {self.base.line}" if self.other_line else ""
+        return self._fit() + lines
+
+    def _fit(self) -> str:
         mine, theirs = self.families
         if not self.total:
             return f"no layers to compare with {self.base.name}; family {mine} vs {theirs} ({self.verdict})"
@@ -99,19 +112,24 @@ class Compatibility:
         return f"{self.matched}/{self.total} layers fit {self.base.name}{detail} ({self.verdict})"
 
     def __json__(self) -> dict[str, Any]:
-        """Artifacts by id and name (not whole rows), shapes as strings, the summary line."""
+        """Artifacts by id, name, family and line (not whole rows), shapes as strings, the summary line."""
         return {
-            "adapter": {"id": self.adapter.id, "name": self.adapter.name, "base": base_of(self.adapter)},
-            "base": {"id": self.base.id, "name": self.base.name, "base": base_of(self.base)},
+            "adapter": _brief(self.adapter),
+            "base": _brief(self.base),
             "total": self.total,
             "matched": self.matched,
             "share": self.share,
             "verdict": self.verdict,
+            "other_line": self.other_line,
             "missing": self.missing,
             "unmatched": self.unmatched,
             "mismatched": [{"canonical": c, "adapter_shape": a, "base_shape": b} for c, a, b in self.mismatched],
             "summary": self.summary(),
         }
+
+
+def _brief(a: Any) -> dict[str, Any]:
+    return {"id": a.id, "name": a.name, "base": base_of(a), "line": a.line}
 
 
 def _require_base(base: Any) -> int:
@@ -182,13 +200,19 @@ def check_files(adapter: ArtifactInfo, base: ArtifactInfo) -> Compatibility:
 
 
 def _unrecorded(info: ArtifactInfo) -> ArtifactRow:
-    """A row for a probed file that is not (necessarily) in the catalog, never added to one."""
+    """A row for a probed file that is not (necessarily) in the catalog, never added to one; its
+    model line as the file alone says it (no catalog to find its training base in)."""
+    checkpoint = info.kind == "checkpoint"
+    line = judge_line(info.base, line_claims(info.metadata, checkpoint=checkpoint, name=info.path.stem))
     return ArtifactRow(
         name=info.path.stem,
         path=str(info.path),
         kind=info.kind,
         format=info.format,
         base=info.base,
+        line=line.line,
+        line_confidence=line.confidence,
+        line_evidence=line.evidence,
         unmatched=len(info.unmatched),
     )
 

@@ -25,7 +25,7 @@ from loradex.registry.store.paths import stored
 from . import compat
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, artifact_rows, build, column_list
-from .sort_keys import SORT_FIELDS, SORT_KEYS
+from .sort_keys import NO_LINE, SORT_FIELDS, SORT_KEYS
 from .views import Listed
 
 if TYPE_CHECKING:
@@ -148,6 +148,7 @@ def where_clauses(
     *,
     kind: str | None = None,
     base: str | None = None,
+    line: str | None = None,
     tag: str | None = None,
     text: str | None = None,
     rank_min: int | None = None,
@@ -163,6 +164,11 @@ def where_clauses(
     if base:
         conditions.append(f"{compat.EFFECTIVE_BASE} = :base")
         params["base"] = base
+    if line == NO_LINE:
+        conditions.append("a.line IS NULL")
+    elif line:
+        conditions.append("a.line = :line")
+        params["line"] = line
     if status:
         conditions.append("a.status = :status")
         params["status"] = status
@@ -203,6 +209,7 @@ def _selection(
     *,
     kind: str | None,
     base: str | None,
+    line: str | None,
     tag: str | None,
     text: str | None,
     rank_min: int | None,
@@ -216,7 +223,9 @@ def _selection(
     """SELECT ``columns`` with :func:`listing`'s filters, order and limit. With ``status``, rows
     that may read as it are selected and the caller filters and limits them."""
     order = order_by(sort)
-    conditions = where_clauses(params, kind=kind, base=base, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max)
+    conditions = where_clauses(
+        params, kind=kind, base=base, line=line, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max
+    )
     join = ""
     if fits is not None:
         join, _, fitting = compat.fit_join(fits, params, min_share=min_share)
@@ -239,6 +248,7 @@ def listing(
     *,
     kind: str | None = None,
     base: str | None = None,
+    line: str | None = None,
     tag: str | None = None,
     text: str | None = None,
     rank_min: int | None = None,
@@ -259,6 +269,8 @@ def listing(
         source: a reader or session.
         kind: ``lora``, ``lycoris``, ``checkpoint`` …
         base: the base family, as overridden by the user where they did (``base_override``).
+        line: the model line (``pony``, ``illustrious`` …), or :data:`NO_LINE` for artifacts
+            with none.
         tag: a tag name (case-insensitive).
         text: a case-insensitive substring of name, trigger words and training metadata.
         rank_min: keep artifacts with some rank at or above this (their largest rank).
@@ -284,6 +296,7 @@ def listing(
         params,
         kind=kind,
         base=base,
+        line=line,
         tag=tag,
         text=text,
         rank_min=rank_min,
@@ -328,7 +341,7 @@ def matching_ids(
         sort=sort,
         limit=limit,
         status=None,
-        **{name: filters.get(name) for name in ("kind", "base", "tag", "text", "rank_min", "rank_max")},
+        **{name: filters.get(name) for name in ("kind", "base", "line", "tag", "text", "rank_min", "rank_max")},
     )
     return [artifact_id for (artifact_id,) in reader.rows(sql, params)]
 

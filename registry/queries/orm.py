@@ -20,13 +20,14 @@ from . import lookup
 from .views import KindCount
 
 #: What a listing never shows: training metadata (kohya's ss_tag_frequency alone can be tens
-#: of KB), sidecar, base evidence and claims, search text. Deferring them halves the time to
+#: of KB), sidecar, base evidence and claims, line evidence, search text. Deferring them halves the time to
 #: build thousands of rows; they then load on first access, only while the session is open.
 _DETAIL_COLUMNS = (
     Artifact.training_metadata,
     Artifact.sidecar,
     Artifact.base_evidence,
     Artifact.base_claims,
+    Artifact.line_evidence,
     Artifact.search_text,
 )
 

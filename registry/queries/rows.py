@@ -42,6 +42,7 @@ _JSON = frozenset(
     {
         "base_evidence",
         "base_claims",
+        "line_evidence",
         "ranks",
         "algorithms",
         "components",
@@ -117,6 +118,10 @@ class ArtifactRow:
     base_evidence: list[str] = field(default_factory=list)
     base_claims: dict[str, str] = field(default_factory=dict)
     base_conflict: str | None = None
+    line: str | None = None
+    line_confidence: str | None = None
+    line_evidence: list[str] | None = None
+    trained_on_sha256: str | None = None
     is_dir: bool = False
     size: int = 0
     mtime: float = 0.0

@@ -7,3 +7,5 @@ from __future__ import annotations
 SORT_FIELDS: tuple[str, ...] = ("name", "size", "rank", "kind", "base", "created")
 #: Accepted ``sort`` values of ``find``; a leading ``-`` sorts descending.
 SORT_KEYS: tuple[str, ...] = tuple(k for key in SORT_FIELDS for k in (key, f"-{key}"))
+#: The ``line`` filter value that selects the artifacts no evidence gives a model line.
+NO_LINE = "none"

@@ -1,7 +1,7 @@
 """What the Textual app's table shows: a filter in the ``list`` query language, and light rows.
 
-The filter text is what a user types: words such as ``kind:lora base:sdxl tag:anime rank>=16
-status:ok sort:-size``, and the rest is the ``--text`` substring — plain text with no such word
+The filter text is what a user types: words such as ``kind:lora base:sdxl line:pony tag:anime
+rank>=16 status:ok sort:-size``, and the rest is the ``--text`` substring — plain text with no such word
 is passed as it is, so it selects exactly the rows ``loradex list --text TEXT`` does (the same
 WHERE conditions, :func:`.lookup.where_clauses`). Rows carry only the columns the table
 shows, so that a 10,000-artifact catalog loads in a few milliseconds.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
+from loradex.adapters.model.model_lines import Line, line_of
 from loradex.adapters.vocabulary import Status
 from loradex.registry.errors import QueryError
 from loradex.registry.store.paths import absolute
@@ -22,17 +23,17 @@ from loradex.registry.store.paths import absolute
 from .compat import EFFECTIVE_BASE
 from .lookup import order_by, where_clauses
 from .reading import Reader, as_reader
-from .sort_keys import SORT_KEYS
+from .sort_keys import NO_LINE, SORT_KEYS
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-__all__ = ["BrowseRow", "Filter", "browse", "facets", "matching_ids", "parse_filter", "total"]
+__all__ = ["BrowseRow", "Filter", "browse", "facets", "line_filter", "matching_ids", "parse_filter", "total"]
 
 #: A word: blanks only inside double quotes (``tag:"dark fantasy"``); a quote still open while the
 #: user types runs to the end.
 _WORD = re.compile(r'(?:[^\s"]+|"[^"]*"?)+')
-_TOKEN = re.compile(r"^(kind|base|tag|status|sort):(.+)$|^rank(>=|<=|>|<|:|=)(.*)$", re.I | re.S)
+_TOKEN = re.compile(r"^(kind|base|line|tag|status|sort):(.+)$|^rank(>=|<=|>|<|:|=)(.*)$", re.I | re.S)
 STATUSES: tuple[Status, ...] = tuple(Status)
 
 
@@ -42,6 +43,7 @@ class Filter:
 
     kind: str | None = None
     base: str | None = None
+    line: str | None = None
     tag: str | None = None
     status: str | None = None
     rank_min: int | None = None
@@ -53,6 +55,7 @@ class Filter:
         return dict(
             kind=self.kind,
             base=self.base,
+            line=self.line,
             tag=self.tag,
             status=self.status,
             rank_min=self.rank_min,
@@ -68,8 +71,8 @@ def parse_filter(text: str, **fixed: str | None) -> Filter:
     ``<`` and ``=`` (or ``:``) with a whole number.
 
     Raises:
-        QueryError: an unknown kind, base, status or sort key (one line naming the valid ones),
-            or a rank that is not a whole number.
+        QueryError: an unknown kind, base, line, status or sort key (one line naming the valid
+            ones), or a rank that is not a whole number.
     """
     words = _WORD.findall(text)
     values: dict = {k: v for k, v in fixed.items() if v}
@@ -93,11 +96,28 @@ def parse_filter(text: str, **fixed: str | None) -> Filter:
         if family is None:
             raise QueryError(f"unknown base {values['base']!r}; one of {', '.join(FAMILIES)}")
         values["base"] = family
+    if values.get("line"):
+        values["line"] = line_filter(values["line"])
     if values.get("status") and values["status"] not in STATUSES:
         raise QueryError(f"unknown status {values['status']!r}; one of {', '.join(STATUSES)}")
     if values.get("sort", "name") not in SORT_KEYS:
         raise QueryError(f"unknown sort key {values['sort']!r}; one of {', '.join(SORT_KEYS)}")
     return Filter(**values)
+
+
+def line_filter(spelling: str) -> str:
+    """The ``line`` filter value a user means: a line in any of its spellings (``pony``,
+    ``SDXL Lightning``, ``flux1-kontext``), or ``none`` for artifacts without one.
+
+    Raises:
+        QueryError: no line is spelled so (one line naming the valid ones).
+    """
+    if spelling.strip().lower() == NO_LINE:
+        return NO_LINE
+    line = line_of(spelling)
+    if line is None:
+        raise QueryError(f"unknown line {spelling!r}; one of {', '.join([*Line, NO_LINE])}")
+    return line.value
 
 
 def _rank_bounds(op: str, value: str, word: str) -> dict[str, int]:
@@ -117,6 +137,7 @@ class BrowseRow:
     name: str
     kind: str
     base: str
+    line: str | None
     rank_min: int | None
     rank_max: int | None
     size: int
@@ -154,7 +175,7 @@ def browse(source: Reader | Session, flt: Filter) -> list[BrowseRow]:
     params: dict[str, Any] = {}
     rows = list(
         reader.rows(
-            f"SELECT a.id, a.name, a.kind, {EFFECTIVE_BASE}, a.rank_min, a.rank_max, a.size, a.status, "
+            f"SELECT a.id, a.name, a.kind, {EFFECTIVE_BASE}, a.line, a.rank_min, a.rank_max, a.size, a.status, "
             f"a.preferred_weight, a.format, a.path FROM artifact a{_where(flt, params)} ORDER BY {order_by(flt.sort)}",
             params,
         )
@@ -171,6 +192,7 @@ def browse(source: Reader | Session, flt: Filter) -> list[BrowseRow]:
             name,
             kind,
             base,
+            line,
             rank_min,
             rank_max,
             size,
@@ -181,18 +203,19 @@ def browse(source: Reader | Session, flt: Filter) -> list[BrowseRow]:
             tags=tuple(tags.get(id_, ())),
             previews=previews.get(id_, 0),
         )
-        for id_, name, kind, base, rank_min, rank_max, size, status, weight, fmt, path in rows
+        for id_, name, kind, base, line, rank_min, rank_max, size, status, weight, fmt, path in rows
     ]
 
 
 def facets(source: Reader | Session, flt: Filter | None = None) -> dict[str, Counter]:
-    """How many artifacts of each kind and each (effective) base ``flt`` selects (all of them
-    without one). Each facet counts under every condition but its own, as faceted search does:
-    with ``kind:lora`` the kind facet still says how many checkpoints there are to switch to."""
+    """How many artifacts of each kind, each (effective) base and each model line (``none`` for
+    no line) ``flt`` selects (all of them without one). Each facet counts under every condition
+    but its own, as faceted search does: with ``kind:lora`` the kind facet still says how many
+    checkpoints there are to switch to."""
     reader = as_reader(source)
     flt = flt or Filter()
     counts = {}
-    for facet, column in (("kind", "a.kind"), ("base", EFFECTIVE_BASE)):
+    for facet, column in (("kind", "a.kind"), ("base", EFFECTIVE_BASE), ("line", f"COALESCE(a.line, '{NO_LINE}')")):
         params: dict[str, Any] = {}
         sql = f"SELECT {column}, COUNT(*) FROM artifact a{_where(flt, params, **{facet: None})} GROUP BY {column}"
         counts[facet] = Counter(dict(reader.rows(sql, params)))

@@ -22,8 +22,10 @@ __all__ = [
     "LineageInput",
     "Listed",
     "MadeBy",
+    "TrainedOn",
     "UsedIn",
     "applied",
+    "line_shown",
     "shows_only",
 ]
 
@@ -131,6 +133,29 @@ class LayerSummary:
 
 
 @dataclass(frozen=True)
+class TrainedOn:
+    """The catalogued checkpoint an artifact was trained on: the one whose sha256 its metadata
+    records (kohya's ``ss_new_sd_model_hash``, the row's ``trained_on_sha256``).
+
+    Attributes:
+        id: the checkpoint's row id.
+        name: its name.
+        path: its path.
+        line: its model line (None when not known).
+    """
+
+    id: int
+    name: str
+    path: str
+    line: str | None
+
+    @property
+    def label(self) -> str:
+        """As the front ends show it: ``tiny-ponyDiffusionV6XL (id 26, pony)``."""
+        return f"{self.name} (id {self.id}{', ' + self.line if self.line else ''})"
+
+
+@dataclass(frozen=True)
 class Details:
     """Everything the catalog knows about an artifact beyond its row.
 
@@ -140,6 +165,7 @@ class Details:
         lineage: its :class:`Lineage`.
         previews: its preview images.
         publications: where it was published.
+        trained_on: the catalogued checkpoint it was trained on, or None.
     """
 
     tags: list[str]
@@ -147,6 +173,7 @@ class Details:
     lineage: Lineage
     previews: list[PreviewRow]
     publications: list[PublicationRow]
+    trained_on: TrainedOn | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +190,7 @@ class Listed:
     format: str
     base: str
     base_override: str | None
+    line: str | None
     status: str
     rank_min: int | None
     rank_max: int | None
@@ -231,3 +259,12 @@ def applied(preview: PreviewRow) -> str:
     if preview.adapters is None:
         return ""
     return ", ".join(f"{a['name']}:{a['weight']:g}" for a in _active(preview)) or "base alone"
+
+
+def line_shown(artifact: Any) -> str:
+    """An artifact's model line as the front ends show it: with its confidence (``pony (exact)``);
+    ``none`` where evidence was found but names no line of the artifact's family (its evidence
+    says why); ``""`` where none was found."""
+    if artifact.line:
+        return f"{artifact.line} ({artifact.line_confidence})"
+    return "none" if artifact.line_evidence else ""

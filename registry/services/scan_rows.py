@@ -22,6 +22,7 @@ from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, ScanRoot, utcnow
 
 from .discovery import Found, artifact_name
+from .lines import decide_line
 from .records import apply_error, apply_probe
 from .sidecars import Sidecars, apply_sidecars
 
@@ -182,6 +183,7 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
             if result.sidecars is not None:
                 apply_sidecars(s, row, result.sidecars)
         assert row.id is not None  # apply_probe and apply_error flush a new row for its id
+        decide_line(s, row)
         claimed.add(row.id)
         kin.append(row)
 

@@ -64,6 +64,15 @@ class Artifact(SQLModel, table=True):
     base_evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     base_claims: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
     base_conflict: str | None = None
+    #: The model line within the family (``pony``, ``illustrious``, ``kontext`` … of
+    #: ``loradex.adapters.model.model_lines.Line``), None when nothing of the family names one.
+    line: str | None = Field(default=None, index=True)
+    line_confidence: str | None = None
+    #: Why: the deciding claim first, then the others; None on rows scanned before lines were kept.
+    line_evidence: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    #: The sha256 of the checkpoint the file was trained on, as its metadata records it (kohya's
+    #: ``ss_new_sd_model_hash``): the catalogued checkpoint with that sha256 gives its line.
+    trained_on_sha256: str | None = Field(default=None, index=True)
     is_dir: bool = False
     size: int = 0
     mtime: float = 0.0

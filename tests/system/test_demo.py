@@ -54,8 +54,8 @@ def test_the_demo_fits_one_screen_without_library_chatter(demo):
     assert "warn" not in (run.stdout + run.stderr).lower()
 
 
-def test_the_demo_suggests_a_browse_a_bake_a_quick_test_and_an_eval(hints):
-    assert [shlex.split(hint)[3] for hint in hints] == ["list", "show", "bake", "try", "eval"]
+def test_the_demo_suggests_a_browse_a_check_a_bake_a_quick_test_and_an_eval(hints):
+    assert [shlex.split(hint)[3] for hint in hints] == ["list", "show", "check", "bake", "try", "eval"]
     assert all(shlex.split(hint)[:3] == [str(LORADEX), "--catalog", shlex.split(hint)[2]] for hint in hints)
 
 
@@ -75,3 +75,8 @@ def test_the_demo_lora_visibly_changes_the_image(demo, hints):
 def test_the_demo_eval_scores_each_scale(demo, hints):
     scores = (demo[0] / "work" / "eval" / "scores.csv").read_text().splitlines()
     assert len(scores) > 2
+
+
+def test_the_demo_check_says_the_pony_lora_fits_the_illustrious_checkpoint_and_was_trained_on_another_line(hints):
+    (check,) = [run for hint, run in hints.items() if shlex.split(hint)[3] == "check"]
+    assert "(compatible); trained on another line: pony vs illustrious" in check.stdout

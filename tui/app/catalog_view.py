@@ -70,7 +70,7 @@ class CatalogView:
         return [self._rows[i] for i in ids], flt
 
     def facets(self, flt: table.Filter | None = None) -> dict[str, Counter]:
-        """Kind and base counts of what ``flt`` selects (each facet without its own condition)."""
+        """Kind, base and line counts of what ``flt`` selects (each facet without its own condition)."""
         with open_session(self.engine) as session:
             return table.facets(session, flt)
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
+from loradex.adapters.model.model_lines import Line
 from loradex.registry.queries.sort_keys import SORT_KEYS
 
 from ..output import Sink
@@ -73,6 +74,18 @@ def _family(value: str | None) -> str | None:
     return family
 
 
+def _line(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from loradex.registry.errors import QueryError
+    from loradex.registry.queries.table import line_filter
+
+    try:
+        return line_filter(value)
+    except QueryError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @group.command("list")
 def list_cmd(
     ctx: typer.Context,
@@ -84,6 +97,14 @@ def list_cmd(
             callback=_family,
             help="sd1, sd2, sdxl, sd3, flux, unknown; common spellings too (sd15, sd1.5, sd21, sdxl1.0). "
             "Your override counts.",
+        ),
+    ] = None,
+    line: Annotated[
+        str | None,
+        typer.Option(
+            "--line",
+            callback=_line,
+            help=f"Model line: {', '.join(Line)}; none for artifacts without one.",
         ),
     ] = None,
     tag: Annotated[str | None, typer.Option("--tag", help="Only artifacts with this tag.")] = None,
@@ -114,6 +135,7 @@ def list_cmd(
                 reader,
                 kind=kind,
                 base=base,
+                line=line,
                 tag=tag,
                 text=text,
                 rank_min=rank_min,
@@ -326,6 +348,7 @@ def _demo_hints(ctx: typer.Context, root: Path) -> list[str]:
     return [
         f"{loradex} list --kind lora --base sdxl",
         f"{loradex} show sd1-kohya-lora",
+        f"{loradex} check sdxl-pony-lora --base tiny-illustriousXL_v01",  # fits, trained on another line
         f"{loradex} bake --base {quote(str(bases / 'tiny-sd1.safetensors'))} sd1-kohya-lora:0.8 -o baked.safetensors",
         f"{loradex} try sd1-kohya-lora {tiny} --seeds 1 -o grid",
         f"{loradex} eval sd1-kohya-lora {tiny} --scales 0,1 --seeds 1 --prompts {quote(str(evals / 'prompts.txt'))} "

@@ -31,7 +31,9 @@ TABLE_ROWS = 500
 #: Plain lines of ``list`` written at a time.
 LINES_CHUNK = 1000
 
-_LIST_HEADERS = ("id", "name", "kind", "format", "base", "ranks", "size", "status", "tags")
+#: "base/line": the model line where one is known (it names its family: Civitai's "Base Model"
+#: reads "Pony", "Illustrious" too), else the family, as in the TUI's table.
+_LIST_HEADERS = ("id", "name", "kind", "format", "base/line", "ranks", "size", "status", "tags")
 _SIZE, _STATUS = _LIST_HEADERS.index("size"), _LIST_HEADERS.index("status")
 
 
@@ -72,7 +74,7 @@ class CatalogOutput(BaseSink):
     def artifact_details(self, a: ArtifactRow, extra: Details) -> None:
         from loradex.registry.queries.compat import base_of  # the catalog's modules load only when a catalog is read
         from loradex.registry.queries.rows import row_dict
-        from loradex.registry.queries.views import applied
+        from loradex.registry.queries.views import applied, line_shown
 
         if self.as_json:
             data = row_dict(a, without=("search_text",))
@@ -92,6 +94,9 @@ class CatalogOutput(BaseSink):
             ("base", base),
             ("evidence", "; ".join(a.base_evidence)),
             ("claims", ", ".join(f"{k}={v}" for k, v in a.base_claims.items())),
+            ("line", escape(line_shown(a))),
+            ("line evidence", escape("; ".join(a.line_evidence or []))),
+            ("trained on", escape(extra.trained_on.label) if extra.trained_on else ""),
             ("status", a.status + (f": {a.error}" if a.error else "")),
             ("size", size_text(a.size)),
             ("sha256", a.sha256 or "not hashed yet"),
@@ -273,6 +278,7 @@ def artifact_row(a: ArtifactRow | Listed, tags: list[str]) -> dict[str, Any]:
         "format": a.format,
         "base": base_of(a),
         "detected_base": a.base,
+        "line": a.line,
         "status": a.status,
         "rank_min": a.rank_min,
         "rank_max": a.rank_max,
@@ -288,7 +294,8 @@ def artifact_row(a: ArtifactRow | Listed, tags: list[str]) -> dict[str, Any]:
 
 def _list_cells(a: Listed, tags: list[str]) -> tuple[str, ...]:
     """The plain cells of a listing's row."""
-    return (str(a.id), a.name, a.kind, a.format, _base_cell(a), _ranks(a), size_text(a.size), a.status, ", ".join(tags))
+    base = a.line or _base_cell(a)
+    return (str(a.id), a.name, a.kind, a.format, base, _ranks(a), size_text(a.size), a.status, ", ".join(tags))
 
 
 def _marked(cells: tuple[str, ...]) -> tuple[str, ...]:

@@ -37,6 +37,8 @@ def test_every_item_is_built(zoo):
         "sd1-ckpt",
         "sd2-single",
         "sdxl-single",
+        "sdxl-pony-single",
+        "sdxl-illustrious-single",
     }
     with pytest.raises(KeyError):
         zoo["no-such-item"]
@@ -146,3 +148,19 @@ def test_kohya_lora_loads_in_diffusers(zoo, diffusers_log, name, base):
         stems = {k.split(".")[0] for k in f.keys()}
     encoders = [getattr(pipe, c) for c in ("text_encoder", "text_encoder_2") if getattr(pipe, c, None) is not None]
     assert _lora_modules(pipe.unet, *encoders) == len(stems)
+
+
+@pytest.mark.parametrize("line", ["pony", "illustrious"])
+def test_a_line_s_lora_names_its_checkpoint_as_kohya_does(zoo, line):
+    """kohya records the training file's name and sha256 (``ss_new_sd_model_hash``), and A1111's old
+    hash of 64 KiB at 1 MiB (``ss_sd_model_hash``)."""
+    from loradex.adapters.io.hashing import hash_file
+    from loradex.adapters.io.weights import open_weights
+
+    checkpoint = zoo[f"sdxl-{line}-single"]
+    with open_weights(zoo[f"sdxl-{line}-lora"].path) as src:
+        meta = src.metadata
+    hashes = hash_file(checkpoint.path)
+    assert meta["ss_sd_model_name"] == checkpoint.path.name and meta["ss_new_sd_model_hash"] == hashes.sha256
+    assert meta["ss_sd_model_hash"] == hashes.model_hash and meta["ss_base_model_version"] == "sdxl_base_v1-0"
+    assert zoo[f"sdxl-{line}-lora"].line == checkpoint.line == line

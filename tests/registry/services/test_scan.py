@@ -197,6 +197,7 @@ def test_scan_indexes_the_zoo_as_expected_and_a_rescan_reads_nothing(engine, zoo
         for item in zoo:
             row = by_path[str(root / item.path.relative_to(zoo.root))]
             assert (row.kind, row.format, row.base, row.status) == (item.kind, item.format, item.base, "ok"), item.name
+            assert row.line == item.line, item.name
             assert row.sha256 and row.autov2 == row.sha256[:10] and row.size > 0
             modules = s.exec(select(func.count()).select_from(Module).where(Module.artifact_id == row.id)).one()
             if item.kind in ("lora", "lycoris"):

@@ -169,3 +169,22 @@ def test_upgrading_from_0005_starts_a_pulled_row_s_provenance_list_with_its_sour
         (row,) = session.exec(select(Artifact)).all()
     engine.dispose()
     assert (row.source, row.sources, row.provenance) == ("hub:bob/cat@abc", ["hub:bob/cat@abc"], ["hub:bob/cat@abc"])
+
+
+def test_upgrading_from_0006_keeps_every_artifact_and_leaves_its_line_for_the_next_scan(catalog_url):
+    from loradex.adapters.model.probe import PROBE_VERSION
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Artifact
+
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0006")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+        conn.execute(text("UPDATE artifact SET base = 'sdxl', probed_with = 2"))
+    upgrade(engine)
+    with open_session(engine) as session:
+        (row,) = session.exec(select(Artifact)).all()
+    engine.dispose()
+    assert (row.name, row.base, row.notes, row.trigger_words) == ("Cat", "sdxl", "mine", ["orange fur"])
+    assert (row.line, row.line_confidence, row.line_evidence, row.trained_on_sha256) == (None, None, None, None)
+    assert row.probed_with < PROBE_VERSION  # so the next scan reads it again, and decides its line

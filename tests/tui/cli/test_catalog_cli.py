@@ -107,7 +107,15 @@ def test_show_json_lists_the_columns_in_the_models_order(catalog_url, rows):
     data = cli_json(catalog_url, "show", "cat")
     columns = [name for name in Artifact.model_fields if name != "search_text"]
     assert list(data)[: len(columns)] == columns
-    assert list(data)[len(columns) :] == ["effective_base", "tags", "layers", "lineage", "previews", "publications"]
+    assert list(data)[len(columns) :] == [
+        "effective_base",
+        "tags",
+        "layers",
+        "lineage",
+        "previews",
+        "publications",
+        "trained_on",
+    ]
 
 
 def test_tag_adds_and_removes_with_plus_minus_double_dash_and_options(catalog_url, engine, rows):
@@ -353,6 +361,7 @@ def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chu
         "format": "kohya",
         "base": "sd1",
         "detected_base": "sd1",
+        "line": None,
         "status": "missing",
         "rank_min": 8,
         "rank_max": 8,
@@ -367,7 +376,7 @@ def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chu
     # Past TABLE_ROWS: plain aligned lines, a header, every row, the count.
     assert plain.exit_code == 0, plain.output
     lines = plain.stdout.splitlines()
-    assert lines[0].split() == ["id", "name", "kind", "format", "base", "ranks", "size", "status", "tags"]
+    assert lines[0].split() == ["id", "name", "kind", "format", "base/line", "ranks", "size", "status", "tags"]
     assert [int(line.split()[0]) for line in lines[1:-1]] == ids and lines[-1] == f"{n} artifacts"
     # Neither the metadata nor any other column the listing does not show is read, and the
     # tags come a chunk at a time (one query for 2,500 ids was one parameter per row).

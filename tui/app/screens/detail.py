@@ -125,7 +125,7 @@ class DetailScreen(Screen):
             found = self.catalog.fitting_adapters(a.id, limit=13)
             fits.show_adapters(found[:12], more=len(found) > 12)
         else:
-            fits.show(self.catalog.fit_by_checkpoint(a.id))
+            fits.show(self.catalog.fit_by_checkpoint(a.id), line=a.line)
 
     @work(thread=True, exclusive=True, group="norms")
     def load_norms(self, path: str) -> None:

@@ -1,4 +1,4 @@
-"""The main screen: the artifact table, the live filter, the kind and base facets."""
+"""The main screen: the artifact table, the live filter, the kind, base and line facets."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..widgets.artifact_table import ArtifactTable
 from ..widgets.column_header import ColumnHeader
 from ..widgets.facets import Facet
 
-FILTER_HINT = "/ to filter: text, or kind:lora base:sdxl tag:… rank>=16 status:ok sort:-size"
+FILTER_HINT = "/ to filter: text, or kind:lora base:sdxl line:pony tag:… rank>=16 status:ok sort:-size"
 
 
 class MainScreen(Screen):
@@ -37,6 +37,7 @@ class MainScreen(Screen):
         self.sort = "name"
         self.kind: str | None = None
         self.base: str | None = None
+        self.line: str | None = None
         self.filter: Filter | None = None  #: the last filter that parsed
 
     def compose(self) -> ComposeResult:
@@ -46,6 +47,7 @@ class MainScreen(Screen):
             with Vertical(id="facets"):
                 yield Facet("kind", counts["kind"], id="facet-kind")
                 yield Facet("base", counts["base"], id="facet-base")
+                yield Facet("line", counts["line"], id="facet-line")
             with Vertical(id="browser"):
                 yield Input(placeholder=FILTER_HINT, id="filter")
                 yield ColumnHeader(id="columns")
@@ -63,7 +65,7 @@ class MainScreen(Screen):
         table = self.query_one(ArtifactTable)
         text = self.query_one("#filter", Input).value
         try:
-            rows, flt = self.catalog.rows(text, kind=self.kind, base=self.base, sort=self.sort)
+            rows, flt = self.catalog.rows(text, kind=self.kind, base=self.base, line=self.line, sort=self.sort)
         except LoradexError as exc:
             self.query_one("#filter", Input).border_subtitle = str(exc)
             return

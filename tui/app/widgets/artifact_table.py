@@ -33,12 +33,14 @@ class Column:
 
 #: Id, format and path tell apart artifacts of one name (``tiny-sd1`` as .ckpt and .safetensors).
 #: The path comes last and takes the rest of the line, cut from the left: its end tells most.
+#: "base/line" is the model line where one is known (it names its family, as Civitai's "Base
+#: Model" does: Pony, Illustrious), else the family; it sorts by the family.
 COLUMNS: tuple[Column, ...] = (
     Column("", "id", 5),
     Column("name", "name", 28),
     Column("kind", "kind", 10),
     Column("", "format", 12),
-    Column("base", "base", 7),
+    Column("base", "base/line", 11),
     Column("rank", "rank", 5),
     Column("size", "size", 8),
     Column("", "tags", 10),
@@ -57,7 +59,7 @@ def cells(row: BrowseRow) -> tuple[str, ...]:
         row.name,
         row.kind,
         row.format,
-        row.base,
+        row.line or row.base,
         row.ranks,
         size_text(row.size),
         ", ".join(row.tags),

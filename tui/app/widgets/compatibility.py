@@ -14,8 +14,9 @@ COLOURS = {"compatible": "green", "partial": "yellow", "incompatible": "red"}
 class CheckpointFits(Section):
     TITLE = "fits the catalog's checkpoints"
 
-    def show(self, fits) -> None:
-        """From :class:`loradex.registry.queries.compat.CheckpointFit` rows."""
+    def show(self, fits, line: str | None = None) -> None:
+        """From :class:`loradex.registry.queries.compat.CheckpointFit` rows; ``line``: the adapter's
+        model line, beside which a checkpoint of another line is said to be one (it still fits)."""
         text = Text()
         if not fits:
             text.append("no checkpoint with a layer inventory in the catalog", style="dim")
@@ -31,6 +32,8 @@ class CheckpointFits(Section):
                 text.append(f"{bar(fit.share, 1.0, 16):<16} ", style=COLOURS.get(fit.verdict, ""))
                 text.append(f"{fit.matched:>4}/{fit.total:<4} " if fit.total else f"{'family':>9} ")
             text.append(fit.verdict, style=COLOURS.get(fit.verdict, "dim"))
+            if line and fit.base.line and fit.base.line != line:
+                text.append(f"  another line: {fit.base.line}", style="yellow")
         self.update(text)
 
     def show_adapters(self, fits, more: bool) -> None:

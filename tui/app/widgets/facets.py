@@ -1,4 +1,4 @@
-"""Facets: how many artifacts of each kind and base, and a click to keep only those."""
+"""Facets: how many artifacts of each kind, base and model line, and a click to keep only those."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ ALL = "*"
 
 
 class Facet(OptionList):
-    """One facet (``kind`` or ``base``): "all" and each value with its count."""
+    """One facet (``kind``, ``base`` or ``line``): "all" and each value with its count."""
 
     DEFAULT_CSS = """
     Facet { height: auto; max-height: 12; border: round $primary-background; }

@@ -1,4 +1,5 @@
-"""What an artifact is: kind, base and the evidence for it, status, size, dtype, ranks, the user's notes."""
+"""What an artifact is: kind, base and model line and the evidence for them, status, size, dtype, ranks, the
+user's notes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rich.text import Text
 
 from loradex.adapters.words import printable
 from loradex.adapters.words import size as size_text
+from loradex.registry.queries.views import line_shown
 
 from .section import Section
 
@@ -43,6 +45,9 @@ class Metadata(Section):
             ("base", base),
             ("evidence", "\n".join(a.base_evidence)),
             ("claims", ", ".join(f"{k}={v}" for k, v in a.base_claims.items())),
+            ("line", line_shown(a)),
+            ("line evidence", "\n".join(a.line_evidence or [])),
+            ("trained on", details.trained_on.label if details.trained_on else ""),
             ("status", status),
             ("size", size_text(a.size)),
             ("dtype", a.dtype or ""),
