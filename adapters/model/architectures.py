@@ -227,7 +227,8 @@ _SD3_ENCODERS = {
 }
 _FLUX_ENCODERS = {
     "text_encoder": _CLIP_L_TE1,
-    "text_encoder_2": TextEncoderSpec(_T5_XXL, model="t5", kohya=("lora_te3_",)),
+    # sd-scripts numbers T5 as SD3's third encoder; OneTrainer as Flux's second
+    "text_encoder_2": TextEncoderSpec(_T5_XXL, model="t5", kohya=("lora_te3_", "lora_te2_")),
 }
 
 #: Every family at every size, the first size of each being the one a bare family name means.

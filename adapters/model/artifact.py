@@ -17,8 +17,9 @@ _FAMILY_SPELLINGS = {
     "sd1": ("sd1", "sd14", "sd15", "sd1x", "stablediffusion1", "stablediffusion15"),
     "sd2": ("sd2", "sd20", "sd21", "sd2x", "stablediffusion2", "stablediffusion21"),
     "sdxl": ("sdxl", "sdxl1", "sdxl10", "sdxlbase", "sdxlbase10"),
-    "sd3": ("sd3", "sd35", "sd3medium"),
-    "flux": ("flux", "flux1", "flux1dev", "fluxdev", "flux1schnell"),
+    "sd3": ("sd3", "sd35", "sd3medium", "sd35medium", "sd35large", "stablediffusion3", "stablediffusion35"),
+    "flux": ("flux", "flux1", "flux1dev", "fluxdev", "flux1schnell", "flux1d", "flux1s"),
+    "flux2": ("flux2", "flux2dev", "flux2klein", "flux2klein4b", "flux2klein9b"),
     "unknown": ("unknown",),
 }
 _FAMILY_OF = {spelling: family for family, spellings in _FAMILY_SPELLINGS.items() for spelling in spellings}

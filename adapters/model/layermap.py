@@ -212,7 +212,13 @@ def _dit_layers(arch: Architecture, model: torch.nn.Module, layers: dict, aliase
         original, rows = placed[path]
         key = prefix + original + ".weight"
         layers[name] = Layer(name, "transformer", module, shape, key, rows, kohya="lora_unet_" + _mangled(original))
-        for spelling in (path, "diffusion_model." + path, "lora_transformer_" + _mangled(path)):
+        # PEFT/diffusers, ComfyUI's expanded names, OneTrainer, LyCORIS wrapping the diffusers model
+        for spelling in (
+            path,
+            "diffusion_model." + path,
+            "lora_transformer_" + _mangled(path),
+            "lycoris_" + _mangled(path),
+        ):
             aliases[spelling] = name
         others = [
             re.sub(pattern, spelling, original)

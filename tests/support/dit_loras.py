@@ -4,6 +4,7 @@ Flux.1 [dev]'s 504 layers make a file of a few MB."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -35,15 +36,18 @@ def kohya_lora(lm: LayerMap, path: Path, *, alpha: float = 0.5, dtype: torch.dty
     return path
 
 
-def diffusers_lora(lm: LayerMap, path: Path, *, dtype: torch.dtype = torch.bfloat16) -> Path:
-    """As diffusers/PEFT save it: every adaptable Linear under its module path, ``lora_A``/``lora_B``."""
+def diffusers_lora(
+    lm: LayerMap, path: Path, *, spell: Callable[[str], str] = str, dtype: torch.dtype = torch.bfloat16
+) -> Path:
+    """As diffusers/PEFT save it: every adaptable Linear under its module path, ``lora_A``/``lora_B``
+    (``spell``: another producer's name for the canonical module path)."""
     gen = torch.Generator().manual_seed(1)
     tensors = {}
     for layer in lm.layers.values():
         if layer.module != "linear":
             continue
         up, down = _factors(gen, layer.shape[0], layer.shape[1], dtype)
-        tensors |= {f"{layer.name}.lora_B.weight": up, f"{layer.name}.lora_A.weight": down}
+        tensors |= {f"{spell(layer.name)}.lora_B.weight": up, f"{spell(layer.name)}.lora_A.weight": down}
     save_file(tensors, path)
     return path
 

@@ -149,3 +149,88 @@ def test_inspect_reads_a_flux_lora_by_double_and_single_block(tmp_path):
     report = inspect(kohya_lora(layer_map("flux"), tmp_path / "kohya.safetensors"))
     blocks = {b.block for b in report.blocks}
     assert {f"D{i}" for i in range(19)} | {f"S{i}" for i in range(38)} <= blocks
+
+
+def test_a_onetrainer_flux_lora_probes_with_nothing_unmatched(tmp_path):
+    lm = layer_map("flux")
+    path = diffusers_lora(lm, tmp_path / "onetrainer.safetensors", spell=lambda name: _onetrainer(name))
+    info = probe(path)
+    assert (info.base, info.unmatched) == ("flux", [])
+    assert {layer.canonical for layer in info.layers} == {
+        n for n, layer in lm.layers.items() if layer.module == "linear"
+    }
+
+
+def _onetrainer(name: str) -> str:
+    component, path = name.split(".", 1)
+    prefix = {"transformer": "lora_transformer_", "text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"}[component]
+    return prefix + path.replace(".", "_")
+
+
+@pytest.mark.parametrize("size", ["medium", "large"])
+def test_a_kohya_sd3_lora_has_the_deltas_diffusers_single_file_converter_gives_its_modules(tmp_path, size):
+    """diffusers reads no kohya SD3 LoRA, but sd-scripts names SD3's original modules: diffusers'
+    single-file converter, which only moves, splits and swaps rows, maps each module's up factor
+    onto the canonical layers' rows."""
+    from diffusers.loaders.single_file_utils import convert_sd3_transformer_checkpoint_to_diffusers
+
+    lm = layer_map("sd3", size)
+    path = kohya_lora(lm, tmp_path / "kohya.safetensors")
+    sd = load_file(path)
+
+    class Lenient(dict):
+        def pop(self, key, *default):
+            return super().pop(key, *default) if key in self or default else torch.zeros(1)
+
+    ups, downs = Lenient(), {}
+    for layer in lm.layers.values():
+        if layer.component == "transformer":
+            key = layer.ldm_key.removeprefix("model.diffusion_model.")
+            stem = layer.kohya
+            alpha = float(sd[f"{stem}.alpha"]) / sd[f"{stem}.lora_down.weight"].shape[0]
+            ups[key] = sd[f"{stem}.lora_up.weight"].float() * alpha
+            ups[key.removesuffix(".weight") + ".bias"] = torch.zeros(ups[key].shape[0])
+            downs[layer.name] = sd[f"{stem}.lora_down.weight"].float()
+    converted = convert_sd3_transformer_checkpoint_to_diffusers(ups)
+    theirs = {name: (converted[name.removeprefix("transformer.") + ".weight"], down) for name, down in downs.items()}
+    ours = {k: v for k, v in _ours(path).items() if k.startswith("transformer.")}
+    _assert_same_deltas(ours, theirs)
+
+
+def test_a_lycoris_lokr_on_a_fused_flux_module_equals_the_lycoris_forward_pass(tmp_path):
+    """LyCORIS' LoKr on Flux's fused ``img_attn.qkv`` (one Kronecker delta over q, k and v): loradex's
+    deltas of to_q, to_k and to_v, stacked, are what the LyCORIS module adds to the forward pass."""
+    from lycoris.modules.lokr import LokrModule
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    fused = torch.nn.Linear(3072, 9216, bias=False)
+    module = LokrModule("lora_unet_double_blocks_0_img_attn_qkv", fused, 1.0, lora_dim=4, alpha=2, factor=8)
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if not name.startswith("org"):
+                param.copy_((torch.randn_like(param) * 0.2).to(torch.bfloat16).float())
+    path = tmp_path / "lokr.safetensors"
+    state = {
+        f"lora_unet_double_blocks_0_img_attn_qkv.{k}": v.to(torch.bfloat16).contiguous()
+        for k, v in module.state_dict().items()
+        if not k.startswith("org")
+    }
+    state = {k: (v.float() if k.endswith(".alpha") else v) for k, v in state.items()}
+    save_file(state, path, {"ss_network_module": "lycoris.kohya", "ss_base_model_version": "flux1"})
+    module.apply_to()
+    x = torch.randn(3, 3072)
+    with torch.no_grad():
+        want = (module(x) - module.org_forward(x)).T
+    info = probe(path)
+    assert (info.base, info.unmatched) == ("flux", [])
+    assert [layer.canonical.rsplit(".", 1)[1] for layer in info.layers] == ["to_q", "to_k", "to_v"]
+    ours = _ours(path)
+    got = torch.cat(
+        [
+            ours[f"transformer.transformer_blocks.0.attn.{p}"][0]
+            @ (ours[f"transformer.transformer_blocks.0.attn.{p}"][1] @ x.T)
+            for p in ("to_q", "to_k", "to_v")
+        ]
+    )
+    torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3 * float(want.abs().max()))
