@@ -28,7 +28,8 @@ def dit_fit(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str, list[str]]
     for base in DIT_BASES:
         for arch in FAMILY_SIZES[base]:
             lm = layer_map(arch)
-            fits, denoiser = [], 0
+            fits: list[str] = []
+            denoiser = 0
             for stem, shape in shapes.items():
                 parts = resolve_parts(lm, stem, None, shape[0])
                 names = [name for name, _ in parts if name]
@@ -41,8 +42,9 @@ def dit_fit(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str, list[str]]
                     )
                     and (len(parts) > 1 or lm.layers[names[0]].shape[:2] == tuple(shape[:2]))
                 ):
-                    fits.append(stem)
-                    denoiser += lm.layers[names[0]].component == "transformer"
+                    on_denoiser = lm.layers[names[0]].component == "transformer"
+                    fits.insert(denoiser if on_denoiser else len(fits), stem)  # denoiser layers first, as examples
+                    denoiser += on_denoiser
             if denoiser and (best is None or len(fits) > best[0]):
                 best = (len(fits), denoiser, lm, fits)
     if best is None:
@@ -145,10 +147,20 @@ def add_claims(info: ArtifactInfo) -> None:
             info.base_conflict = f"metadata claims {key}={value} ({claimed}) but the tensor shapes say {info.base}"
 
 
+#: Names only a DiT's modules have, in any producer's spelling: a file none of whose stems has one
+#: is judged by the UNet families' evidence without loading a DiT layer map.
+_DIT_NAMES = re.compile(
+    r"double_blocks|single_blocks|joint_blocks|single_transformer_blocks|stream_modulation|final_layer|"
+    r"img_in|txt_in|x_embedder|context_embedder|time_text_embed|time_guidance_embed|"
+    r"^(?:transformer\.|lora_transformer_|lycoris_transformer_|transformer_blocks\.|diffusion_model\.)"
+)
+
+
 def lora_verdict(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str, list[str]]:
     """``(family, size, evidence)`` of an adapter from its stems and their delta shapes: a DiT when
     its stems name DiT denoiser layers (:func:`dit_fit`), else the UNet families' vote."""
-    if fit := dit_fit(shapes):
+    looks_dit = any(_DIT_NAMES.search(stem.removeprefix("base_model.model.")) for stem in shapes)
+    if looks_dit and (fit := dit_fit(shapes)):
         return fit
     base, evidence = base_from_lora_stems(
         {stem: shape[1] if len(shape) > 1 else None for stem, shape in shapes.items()}

@@ -118,6 +118,7 @@ class ArtifactRow:
     base_evidence: list[str] = field(default_factory=list)
     base_claims: dict[str, str] = field(default_factory=dict)
     base_conflict: str | None = None
+    base_size: str | None = None
     line: str | None = None
     line_confidence: str | None = None
     line_evidence: list[str] | None = None

@@ -133,6 +133,7 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
     artifact.base_evidence = storable(list(info.base_evidence))
     artifact.base_claims = storable(dict(info.base_claims))
     artifact.base_conflict = storable(info.base_conflict)
+    artifact.base_size = info.base_size or None
     artifact.dtype = info.dtype
     artifact.safety = info.safety
     ranks = info.ranks

@@ -64,6 +64,8 @@ class Artifact(SQLModel, table=True):
     base_evidence: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     base_claims: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
     base_conflict: str | None = None
+    #: The family's size the shapes fit (``medium``, ``large``, ``klein-4b`` …); None for a family of one size.
+    base_size: str | None = None
     #: The model line within the family (``pony``, ``illustrious``, ``kontext`` … of
     #: ``loradex.adapters.model.model_lines.Line``), None when nothing of the family names one.
     line: str | None = Field(default=None, index=True)

@@ -85,7 +85,8 @@ class CatalogOutput(BaseSink):
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
-        base = _base_cell(a) + (f" [yellow]({a.base_conflict})[/]" if a.base_conflict else "")
+        base = _base_cell(a) + (f" {a.base_size}" if a.base_size else "")
+        base += f" [yellow]({a.base_conflict})[/]" if a.base_conflict else ""
         fields = [
             ("id", str(a.id)),
             ("name", a.name),
