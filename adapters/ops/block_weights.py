@@ -55,7 +55,7 @@ def block_multipliers(spec: BlockWeights, family: str, size: str = "", *, path: 
         )
     if len(vector) not in lengths:
         raise IncompatibleError(
-            f"a block-weight vector for {name} has {' or '.join(map(str, lengths))} numbers, not {len(vector)}",
+            f"a block-weight vector for {name} has {_either(lengths)} numbers, not {len(vector)}",
             path=path,
         )
     weights = {label: 0.0 for label in labels if block_group(label) not in ("BASE", *_TEXT_ENCODERS)}
@@ -77,6 +77,12 @@ def _preset(spec: str, family: str, name: str, path: Path | None) -> list[float]
         theirs = f"{name} presets: {', '.join(PRESETS[own])}" if own else f"{name} has no LoRA Block Weight presets"
         raise IncompatibleError(f"preset {spec} is for {' and '.join(holders)} LoRAs; {theirs}", path=path)
     return [float(v) for v in PRESETS[table][preset]]
+
+
+def _either(lengths: tuple[int, ...]) -> str:
+    """``(12, 20, 26)`` → ``"12, 20 or 26"``."""
+    *first, last = map(str, lengths)
+    return f"{', '.join(first)} or {last}" if first else last
 
 
 def block_multiplier(block: str, weights: Mapping[str, float] | None) -> float:
