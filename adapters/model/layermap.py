@@ -365,11 +365,15 @@ def layer_map(arch: Architecture | str, size: str = "") -> LayerMap:
 
 
 def block_label(canonical: str | None, component: str | None, layers_per_block: int = 2, family: str = "") -> str:
-    """The LoRA-block-weight label of a canonical layer (``IN00``–``IN11``, ``MID``,
-    ``OUT00``–``OUT11``, ``BASE``, ``TE.00`` / ``TE2.31`` / ``TE3.23``; a DiT's ``D0``… for Flux's
-    double blocks, ``J0``… for SD3's joint blocks, ``S0``… for Flux's single blocks; ``?`` for
-    none), by diffusers' block arithmetic alone — no layer map, no torch (what the TUI draws from
-    module rows).
+    """The LoRA-block-weight label of a canonical layer, by diffusers' block arithmetic alone — no
+    layer map, no torch (what the TUI draws from module rows).
+
+    UNets: ``IN00``–``IN11``, ``MID``, ``OUT00``–``OUT11`` as the LDM/SGM blocks number them, ``BASE``
+    for the layers outside every block (time embedding, ``conv_out``). DiTs: ``D0``… for Flux's double
+    blocks, ``J0``… for SD3's joint blocks (``family`` tells them apart), ``S0``… for Flux's single blocks,
+    ``IN`` for the embedders before the blocks and ``OUT`` for the head after them (as LoRA Block
+    Weight's Flux layout names them). Text encoders: ``TE.00`` / ``TE2.31`` / ``TE3.23``, numbered as
+    kohya prefixes them in ``family`` (``TE3`` is T5 wherever it is: kohya's ``lora_te3_``). ``?`` for none.
 
     Agrees with :func:`loradex.adapters.ops.factors.block_of` on the families' UNets (every one has
     ``layers_per_block`` 2: three input and three output slots per block).
@@ -379,10 +383,10 @@ def block_label(canonical: str | None, component: str | None, layers_per_block: 
     if component == "transformer":
         if m := re.match(r"transformer\.(single_)?transformer_blocks\.(\d+)\.", canonical):
             return f"{'S' if m[1] else 'J' if family == 'sd3' else 'D'}{m[2]}"
-        return "BASE"
+        return "OUT" if canonical.startswith(("transformer.norm_out.", "transformer.proj_out")) else "IN"
     if component not in (None, "unet"):
         m = re.search(r"(?:layers|block)\.(\d+)\.", canonical)
-        tag = {"text_encoder_2": "TE2", "text_encoder_3": "TE3"}.get(component, "TE")
+        tag = _text_encoder_tag(component, family)
         return f"{tag}.{int(m[1]):02d}" if m else tag
     path = canonical.removeprefix("unet.")
     per = layers_per_block + 1
@@ -399,3 +403,12 @@ def block_label(canonical: str | None, component: str | None, layers_per_block: 
     if m := re.match(r"up_blocks\.(\d+)\.upsamplers\.", path):
         return f"OUT{int(m[1]) * per + per - 1:02d}"
     return "BASE"
+
+
+def _text_encoder_tag(component: str, family: str) -> str:
+    """``TE``, ``TE2`` or ``TE3``: the number kohya gives the encoder in ``family`` (Flux's T5 is its
+    second encoder but kohya's ``lora_te3_``), else the component's own."""
+    sizes = FAMILY_SIZES.get(family)
+    spec = sizes[0].text_encoders.get(component) if sizes else None
+    number = spec.kohya[0].removeprefix("lora_te").rstrip("_") if spec else component.rpartition("_")[2]
+    return "TE" + (number if number in ("2", "3") else "")

@@ -88,7 +88,7 @@ def convert(path: str | Path, to: str, out: str | Path, *, rank: int | None = No
     if to == "peft":
         _write_peft(layers, out, metadata, protect=[path])
     elif to == "kohya":
-        report.hashes = save_kohya(out, layers, base=info.base, metadata=metadata, protect=[path])
+        report.hashes = save_kohya(out, layers, base=info.base, size=info.base_size, metadata=metadata, protect=[path])
     else:
         save_tensors(out, _diffusers_tensors(layers), metadata, protect=[path])
     return report

@@ -26,7 +26,7 @@ from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.architectures import BASES, architecture
 from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
 from loradex.adapters.model.checkpoint import take_rows
-from loradex.adapters.model.layermap import block_label, layer_map
+from loradex.adapters.model.layermap import LayerMap, block_label, layer_map
 from loradex.adapters.vocabulary import Dtype
 from loradex.adapters.words import count
 
@@ -106,9 +106,10 @@ def open_factors(info: ArtifactInfo) -> Iterator[WeightSource]:
 
 
 def block_of(layer: LayerInfo, base: str) -> str:
-    """Block label as LoRA-block-weight tools spell it: BASE, IN00–IN11, MID, OUT00–OUT11,
-    TE.00 / TE2.31 for text-encoder layers (:func:`loradex.adapters.model.layermap.block_label`); ``?`` on a base
-    loradex does not know (its blocks are not laid out as in the families')."""
+    """Block label as LoRA-block-weight tools spell it: BASE, IN00–IN11, MID, OUT00–OUT11, a DiT's
+    IN, D0…/J0…, S0…, OUT, TE.00 / TE2.31 / TE3.23 for text-encoder layers
+    (:func:`loradex.adapters.model.layermap.block_label`); ``?`` on a base loradex does not know (its
+    blocks are not laid out as in the families')."""
     if base not in BASES:
         return block_label(None, layer.component)
     return block_label(layer.canonical, layer.component, architecture(base).denoiser.get("layers_per_block", 2), base)
@@ -184,6 +185,13 @@ def _kohya_stem(lm, name: str) -> str:
     return lm.layers[name].kohya if name in lm.layers else name
 
 
+def kohya_module(lm: LayerMap, canonical: str) -> str:
+    """What a canonical layer is written in by kohya: the original fused module (its weight key) for a
+    DiT layer that is rows of one (q/k/v, Flux's ``linear1``), else the layer itself."""
+    layer = lm.layers[canonical]
+    return layer.ldm_key if layer.ldm_rows and layer.component == "transformer" else canonical
+
+
 def _fused_for_kohya(lm, layers: Sequence[LoraLayer]) -> list[LoraLayer]:
     """``layers`` with those kohya names as one original fused module (a DiT's q/k/v, Flux's
     ``linear1``, a reordered final modulation) fused into one layer per module, named by its kohya
@@ -193,8 +201,9 @@ def _fused_for_kohya(lm, layers: Sequence[LoraLayer]) -> list[LoraLayer]:
     out: list[LoraLayer] = []
     groups: dict[str, list[LoraLayer]] = {}
     for layer in layers:
-        if lm.layers[layer.canonical].ldm_rows and lm.layers[layer.canonical].component == "transformer":
-            groups.setdefault(lm.layers[layer.canonical].ldm_key, []).append(layer)
+        module = kohya_module(lm, layer.canonical)
+        if module != layer.canonical:
+            groups.setdefault(module, []).append(layer)
         else:
             out.append(layer)
     for key, parts in groups.items():
@@ -223,11 +232,12 @@ def save_kohya(
     layers: Sequence[LoraLayer],
     *,
     base: str,
+    size: str = "",
     dtype: torch.dtype | None = None,
     metadata: Mapping[str, str] | None = None,
     protect: Iterable[str | Path] = (),
 ) -> FileHashes:
-    """Write ``layers`` as a kohya-format LoRA of family ``base`` (atomically; never over ``protect``).
+    """Write ``layers`` as a kohya-format LoRA of family ``base`` at ``size`` (atomically; never over ``protect``).
 
     One alpha for the whole file. When every layer has the same rank and scale, that is
     alpha = scale·rank and the factors are written as they are; otherwise alpha is the largest
@@ -244,7 +254,7 @@ def save_kohya(
     Returns:
         The written file's hashes (computed while writing it).
     """
-    lm = layer_map(base)
+    lm = layer_map(base, size)
     layers = _fused_for_kohya(lm, layers)
     uniform = len({(layer.rank, layer.scale) for layer in layers}) <= 1
     alpha = (

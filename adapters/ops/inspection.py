@@ -15,6 +15,7 @@ from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.io.weights import open_weights
 from loradex.adapters.jsonable import jsonable
 from loradex.adapters.model.artifact import ArtifactInfo
+from loradex.adapters.model.blocks import block_order
 from loradex.adapters.model.probe import probe
 from loradex.adapters.words import article
 
@@ -134,6 +135,7 @@ def inspect(path: str | Path) -> Inspection:
 
 
 def _blocks(stats: list[LayerStats]) -> list[BlockStats]:
+    """One row per block, in network order (``D2`` before ``D10``)."""
     out: dict[str, BlockStats] = {}
     for s in stats:
         b = out.setdefault(s.block, BlockStats(s.block, 0, 0.0, []))
@@ -141,7 +143,7 @@ def _blocks(stats: list[LayerStats]) -> list[BlockStats]:
         b.norm = (b.norm**2 + (s.norm or 0.0) ** 2) ** 0.5
         if s.rank and s.rank not in b.ranks:
             b.ranks.append(s.rank)
-    return list(out.values())
+    return sorted(out.values(), key=lambda b: block_order(b.block))
 
 
 def _share(stats: list[LayerStats]) -> dict[str, float]:

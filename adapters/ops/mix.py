@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,13 +33,16 @@ from loradex.adapters.model.probe import probe
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.adapters.words import article, count
 
-from .factors import LoraLayer, block_of, layer_factors, open_factors, save_kohya
+from .block_weights import block_multiplier, block_multipliers
+from .factors import LoraLayer, block_of, kohya_module, layer_factors, open_factors, save_kohya
 from .lowrank import lowrank_svd, retained_energy, split_svd
+from .options import BlockWeights
 from .recipe import Recipe
 from .recipe_sources import stamp
 
 RankRule = Callable[[torch.Tensor], int]
-_BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
+#: ``ss_base_model_version`` as kohya's sd-scripts writes it per family.
+_BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0", "flux": "flux1"}
 
 
 @dataclass
@@ -74,15 +76,6 @@ def _base_weight(base: LayerWeights, layer: LayerInfo) -> torch.Tensor:
     return w
 
 
-def _block_multiplier(block: str, weights: dict[str, float] | None) -> float:
-    if not weights:
-        return 1.0
-    if block in weights:
-        return weights[block]
-    group = re.sub(r"[\d.]+$", "", block)  # IN04 → IN, TE2.05 → TE2
-    return weights.get(group, 1.0)
-
-
 def mix(
     inputs: Sequence[tuple[str | Path, float]],
     out: str | Path,
@@ -90,7 +83,7 @@ def mix(
     method: str = "concat",
     rank: int | None = None,
     rank_rule: RankRule | None = None,
-    block_weights: dict[str, float] | None = None,
+    block_weights: BlockWeights | None = None,
     base: str | Path | None = None,
     recorded: tuple[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
@@ -103,8 +96,9 @@ def mix(
         method: ``"concat"`` (exact, rank = Σ ranks) or ``"svd"`` (best rank-``rank`` approximation).
         rank: target rank for ``svd``.
         rank_rule: per-layer rank from the singular values (overrides ``rank``; used by resize).
-        block_weights: multipliers by block (``IN``, ``MID``, ``OUT``, ``TE``, ``TE2``, ``BASE``
-            or an exact label such as ``IN04`` / ``TE.03``), like LoRA Block Weight.
+        block_weights: multipliers by block (``IN``, ``MID``, ``OUT``, ``TE``, ``TE2``, ``BASE``, ``D``,
+            ``S``, ``J`` or an exact label such as ``IN04`` / ``TE.03`` / ``D7``), or a LoRA Block Weight
+            vector or preset (:mod:`.block_weights`); checked against the inputs' family.
         base: the checkpoint DoRA inputs were trained on (their delta depends on its weights);
             recorded in the recipe. Use ``svd`` with a rank to keep DoRA deltas small.
         recorded: the op and parameters the output's recipe records (default: this mix's
@@ -115,7 +109,8 @@ def mix(
         A :class:`MixReport`.
 
     Raises:
-        IncompatibleError: the inputs are for different bases, or a layer maps to no layer of the base.
+        IncompatibleError: the inputs are for different bases, a layer maps to no layer of the base, or
+            ``block_weights`` names what the base does not have.
         UnsupportedError: DoRA inputs without ``base``, or ``svd`` without a rank.
     """
     out = Path(out)
@@ -125,7 +120,8 @@ def mix(
     if method == "svd" and rank is None and rank_rule is None:
         raise UnsupportedError("the svd method needs --rank R")
     infos = [probe(path) for path, _ in inputs]
-    family = _common_base(infos)
+    family, size = _common_base(infos)
+    multipliers = block_multipliers(block_weights, family, size, path=infos[0].path) if block_weights else None
     per_layer: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     shapes: dict[str, tuple[tuple[int, ...], Path]] = {}  # canonical → its shape, and the first file with it
     dtypes: Counter[str] = Counter()
@@ -133,7 +129,7 @@ def mix(
         for info, (_, weight) in zip(infos, inputs, strict=True):
             with open_factors(info) as src:
                 for layer in info.layers:
-                    w = weight * _block_multiplier(block_of(layer, family), block_weights)
+                    w = weight * block_multiplier(block_of(layer, family), multipliers)
                     if w == 0:  # a block weighted 0 is left out, not written as zero-norm layers
                         continue
                     canonical = layer.canonical
@@ -144,23 +140,32 @@ def mix(
                     per_layer.setdefault(canonical, []).append((b * w, a))
                     dtypes[layer.dtype] += 1
     dtype = torch_dtype(dtypes.most_common(1)[0][0]) if dtypes else torch.float16
-    stems = {canonical: layer.kohya for canonical, layer in layer_map(family).layers.items()}
+    lm = layer_map(family, size)
+    # The layers one kohya module holds (a DiT's fused q/k/v or linear1) are reduced together, as the
+    # one weight they are in the file: rank R for the module, one down shared by its parts.
+    modules: dict[str, list[str]] = {}
+    for canonical in per_layer:
+        modules.setdefault(kohya_module(lm, canonical), []).append(canonical)
     layers: list[LoraLayer] = []
     report = MixReport(out, method, len(per_layer), [])
-    for done, (canonical, parts) in enumerate(per_layer.items(), 1):
+    for done, members in enumerate(modules.values(), 1):
         if progress:
-            progress(ProgressEvent(op, done, len(per_layer), canonical))
-        b = torch.cat([p[0] for p in parts], dim=1)
-        a = torch.cat([p[1] for p in parts], dim=0)
+            progress(ProgressEvent(op, done, len(modules), members[0]))
+        factors = [
+            (torch.cat([b for b, _ in per_layer[c]], dim=1), torch.cat([a for _, a in per_layer[c]], dim=0))
+            for c in members
+        ]
         if method == "svd":
-            u, s, vh = lowrank_svd(b, a)
+            u, s, vh = lowrank_svd(torch.block_diag(*(b for b, _ in factors)), torch.cat([a for _, a in factors]))
             wanted = rank_rule(s) if rank_rule else rank
             assert wanted is not None  # svd without a rank or a rule is refused above
             r = max(1, min(wanted, s.numel()))
-            report.retained_energy[stems[canonical]] = retained_energy(s, r)
+            report.retained_energy[lm.layers[members[0]].kohya] = retained_energy(s, r)
             b, a = split_svd(u, s, vh, r)
-        layers.append(LoraLayer(canonical, b, a, shapes[canonical][0]))
-        report.ranks.append(a.shape[0])
+            factors = [(up, a) for up in b.split([up.shape[0] for up, _ in factors])]
+        for canonical, (b, a) in zip(members, factors, strict=True):
+            layers.append(LoraLayer(canonical, b, a, shapes[canonical][0]))
+            report.ranks.append(a.shape[0])
     recipe = stamp(op, [(info.path, w) for info, (_, w) in zip(infos, inputs, strict=True)], params, base=base)
     report.recipe = recipe
     metadata = {
@@ -172,6 +177,7 @@ def mix(
         out,
         layers,
         base=family,
+        size=size,
         dtype=dtype,
         metadata=metadata,
         protect=[info.path for info in infos] + ([Path(base)] if base else []),
@@ -194,7 +200,13 @@ def _check_same_shape(layer: LayerInfo, path: Path, first: tuple[tuple[int, ...]
         )
 
 
-def _common_base(infos: list[ArtifactInfo]) -> str:
+def _common_base(infos: list[ArtifactInfo]) -> tuple[str, str]:
+    """The family and size every input is for.
+
+    Raises:
+        UnsupportedError: an input is not a LoRA/LyCORIS adapter.
+        IncompatibleError: an input has unmatched layers, or the inputs differ in family or size.
+    """
     for info in infos:
         if info.kind not in ("lora", "lycoris"):
             raise UnsupportedError(f"only LoRA/LyCORIS adapters mix; this is {article(info.kind)}", path=info.path)
@@ -204,9 +216,9 @@ def _common_base(infos: list[ArtifactInfo]) -> str:
                 f"(first: {info.unmatched[0]})",
                 path=info.path,
             )
-    bases = {info.base for info in infos}
+    bases = {(info.base, info.base_size) for info in infos}
     if len(bases) != 1:
-        listing = ", ".join(f"{i.path.name}={i.base}" for i in infos)
+        listing = ", ".join(f"{i.path.name}={i.base}{i.base_size and ' ' + i.base_size}" for i in infos)
         raise IncompatibleError(f"inputs are for different base models ({listing})")
     return bases.pop()
 

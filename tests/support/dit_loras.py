@@ -1,9 +1,10 @@
 """Full-coverage LoRA files for the DiT families, keyed the way each producer writes them, built
-from the real architectures' layer maps (meta device): rank-1 factors at the real shapes, so even
-Flux.1 [dev]'s 504 layers make a file of a few MB."""
+from the real architectures' layer maps (meta device): rank-1 factors (or a small ``rank``) at the
+real shapes, so even Flux.1 [dev]'s 504 layers make a file of a few MB."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,31 +14,42 @@ from safetensors.torch import save_file
 from loradex.adapters.model.layermap import LayerMap
 
 
-def _factors(gen: torch.Generator, out: int, inp: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.randn(out, 1, generator=gen).to(dtype), torch.randn(1, inp, generator=gen).to(dtype)
+def _factors(
+    gen: torch.Generator, out: int, inp: int, dtype: torch.dtype, rank: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(out, rank, generator=gen).to(dtype), torch.randn(rank, inp, generator=gen).to(dtype)
 
 
-def kohya_lora(lm: LayerMap, path: Path, *, alpha: float = 0.5, dtype: torch.dtype = torch.bfloat16) -> Path:
+def kohya_lora(
+    lm: LayerMap, path: Path, *, alpha: float = 0.5, dtype: torch.dtype = torch.bfloat16, rank: int = 1
+) -> Path:
     """As sd-scripts writes it: one stem per original module (fused q/k/v, ``linear1``), its alpha beside.
 
     diffusers' kohya Flux converter ignores the alpha of ``final_layer`` (a TODO there): those
     stems carry alpha = rank so the oracle and loradex agree on what the file means."""
     gen = torch.Generator().manual_seed(0)
-    stems: dict[str, tuple[int, int]] = {}
+    stems: dict[str, tuple[int, tuple[int, ...]]] = {}
     for layer in lm.layers.values():
         out = max((b for _, b in layer.ldm_rows), default=layer.shape[0])
-        stems[layer.kohya] = (max(out, stems.get(layer.kohya, (0, 0))[0]), layer.shape[1])
+        stems[layer.kohya] = (max(out, stems.get(layer.kohya, (0, ()))[0]), layer.shape[1:])
     tensors = {}
-    for stem, (out, inp) in stems.items():
-        up, down = _factors(gen, out, inp, dtype)
+    for stem, (out, tail) in stems.items():
+        up, down = _factors(gen, out, math.prod(tail), dtype, rank)
+        if len(tail) == 3:  # a conv (SD3's patch embedding): kohya stores its factors as convs
+            up, down = up.reshape(out, rank, 1, 1), down.reshape(rank, *tail)
         tensors |= {f"{stem}.lora_up.weight": up, f"{stem}.lora_down.weight": down}
-        tensors[f"{stem}.alpha"] = torch.tensor(1.0 if "final_layer" in stem else alpha)
+        tensors[f"{stem}.alpha"] = torch.tensor(float(rank) if "final_layer" in stem else alpha)
     save_file(tensors, path, metadata={"ss_network_module": "networks.lora_flux"})
     return path
 
 
 def diffusers_lora(
-    lm: LayerMap, path: Path, *, spell: Callable[[str], str] = str, dtype: torch.dtype = torch.bfloat16
+    lm: LayerMap,
+    path: Path,
+    *,
+    spell: Callable[[str], str] = str,
+    dtype: torch.dtype = torch.bfloat16,
+    rank: int = 1,
 ) -> Path:
     """As diffusers/PEFT save it: every adaptable Linear under its module path, ``lora_A``/``lora_B``
     (``spell``: another producer's name for the canonical module path)."""
@@ -46,7 +58,7 @@ def diffusers_lora(
     for layer in lm.layers.values():
         if layer.module != "linear":
             continue
-        up, down = _factors(gen, layer.shape[0], layer.shape[1], dtype)
+        up, down = _factors(gen, layer.shape[0], layer.shape[1], dtype, rank)
         tensors |= {f"{spell(layer.name)}.lora_B.weight": up, f"{spell(layer.name)}.lora_A.weight": down}
     save_file(tensors, path)
     return path

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from textual.message import Message
 
+from loradex.adapters.ops.options import BlockWeights
 from loradex.adapters.progress import ProgressEvent
 
 __all__ = ["EditRequest", "JobProgressed", "MixRequest", "PublishRequest", "QuickTestRequest", "TrayItem"]
@@ -51,14 +52,16 @@ class TrayItem:
 
 @dataclass
 class MixRequest:
-    """What the tray asks for: ``mix`` into ``output`` (``method`` concat, or svd to ``rank``), or
-    ``bake`` into ``base`` (a checkpoint path)."""
+    """What the tray asks for: ``mix`` into ``output`` (``method`` concat, or svd to ``rank``; weighted
+    by block), or ``bake`` into ``base`` (a checkpoint path)."""
 
     op: str
     output: Path
     base: str | None = None
     method: str = "concat"
     rank: int | None = None
+    #: ``--block-weights`` of the mix, parsed (labels, a LoRA Block Weight preset or vector); None: all 1.
+    block_weights: BlockWeights | None = None
 
 
 @dataclass

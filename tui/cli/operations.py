@@ -165,8 +165,10 @@ def mix_cmd(
         str | None,
         typer.Option(
             "--block-weights",
-            metavar="IN=1,MID=0.5,OUT=1,TE=0",
-            help="Multipliers per block (IN, MID, OUT, TE, TE2 or labels such as IN04).",
+            metavar="IN=1,MID=0.5,OUT=1,TE=0|PRESET|VECTOR",
+            help="Multipliers per block: labels (IN, MID, OUT, TE, TE2, TE3, D, S, J, or one block such as "
+            "IN04, D7, S37), a LoRA Block Weight preset (OUTALL, INS, MIDD …) or vector (SD1/SD2: 17 or 26 "
+            "numbers; SDXL: 12, 20 or 26; Flux.1: 61).",
             show_default=False,
         ),
     ] = None,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BeforeValidator, model_validator
+from pydantic import PlainValidator, model_validator
 
-from ..options import MIX_METHODS, block_label, parse_block_weights
-from ..recipe import Base, Finite, Rank, Recipe
+from ..options import MIX_METHODS, BlockWeights, block_weights_value
+from ..recipe import Base, Rank, Recipe
 from ..registry import Inputs, operation
 
 if TYPE_CHECKING:
@@ -17,20 +17,14 @@ if TYPE_CHECKING:
     from ..mix import MixReport
 
 
-def _block_weights(value: Any) -> Any:
-    """``"IN=1,MID=0.5"`` as a TOML file or the command line may spell it, as a table."""
-    return parse_block_weights(value) if isinstance(value, str) else value
-
-
 class MixRecipe(Recipe):
     takes_base: ClassVar[Base] = Base.OPTIONAL
 
     op: Literal["mix"] = "mix"
     method: Literal[MIX_METHODS] = "concat"  # type: ignore[valid-type]
     rank: Rank | None = None
-    block_weights: Annotated[
-        dict[Annotated[str, AfterValidator(block_label)], Finite], BeforeValidator(_block_weights)
-    ] = {}
+    #: A table, ``"IN=1,MID=0.5"``, a preset's name (``"OUTALL"``) or a vector (an array or ``"1,0,…"``).
+    block_weights: Annotated[BlockWeights, PlainValidator(block_weights_value)] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

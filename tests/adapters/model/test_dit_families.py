@@ -188,9 +188,9 @@ def test_a_kohya_sd3_lora_has_the_deltas_diffusers_single_file_converter_gives_i
             key = layer.ldm_key.removeprefix("model.diffusion_model.")
             stem = layer.kohya
             alpha = float(sd[f"{stem}.alpha"]) / sd[f"{stem}.lora_down.weight"].shape[0]
-            ups[key] = sd[f"{stem}.lora_up.weight"].float() * alpha
+            ups[key] = sd[f"{stem}.lora_up.weight"].float().flatten(1) * alpha
             ups[key.removesuffix(".weight") + ".bias"] = torch.zeros(ups[key].shape[0])
-            downs[layer.name] = sd[f"{stem}.lora_down.weight"].float()
+            downs[layer.name] = sd[f"{stem}.lora_down.weight"].float().flatten(1)
     converted = convert_sd3_transformer_checkpoint_to_diffusers(ups)
     theirs = {name: (converted[name.removeprefix("transformer.") + ".weight"], down) for name, down in downs.items()}
     ours = {k: v for k, v in _ours(path).items() if k.startswith("transformer.")}

@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from loradex.adapters import UnsupportedError, inspect
 from loradex.adapters.io.writer import save_tensors
+from loradex.adapters.model.layermap import layer_map
 from loradex.tui.cli import app
+from tests.support.dit_loras import kohya_lora
 
 
 def test_layer_norms_equal_the_norm_of_the_delta_diffusers_fuses(zoo):
@@ -111,3 +113,10 @@ def test_a_lora_of_an_unknown_base_is_inspected_per_layer_without_block_labels(t
     assert result.exit_code == 0, result.output
     assert "lora_unet_made_up_proj" in result.stdout and "block" not in result.stdout.split("stem")[0]
     assert "base unknown" in result.stderr
+
+
+def test_a_flux_loras_blocks_are_listed_in_network_order(tmp_path):
+    blocks = [b.block for b in inspect(kohya_lora(layer_map("flux"), tmp_path / "flux.safetensors")).blocks]
+    want = ["IN", *(f"D{i}" for i in range(19)), *(f"S{i}" for i in range(38)), "OUT"]
+    assert blocks[: len(want)] == want
+    assert blocks[len(want)] == "TE.00" and blocks[-1] == "TE3.23"

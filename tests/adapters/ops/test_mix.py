@@ -13,7 +13,9 @@ from safetensors import safe_open
 
 from loradex.adapters import IncompatibleError, UnsupportedError, probe
 from loradex.adapters.model.checkpoint import LayerWeights
+from loradex.adapters.model.layermap import block_label
 from loradex.adapters.ops.bake import bake
+from loradex.adapters.ops.block_presets import LAYOUTS
 from loradex.adapters.ops.mix import mix, resize
 from loradex.adapters.ops.options import parse_weighted
 from loradex.adapters.ops.recipe_sources import read_recipe
@@ -186,3 +188,19 @@ def test_a_deterministic_mix_rebuilt_gives_an_identical_file(zoo, tmp_path):
     mix(parts, tmp_path / "a.safetensors", method="svd", rank=2)
     mix(parts, tmp_path / "b.safetensors", method="svd", rank=2)
     assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+
+
+def test_a_26_value_block_weight_vector_scales_each_sd1_layer_by_its_blocks_position(zoo, tmp_path):
+    """LBW's full layout (BASE, IN00–IN11, M00, OUT00–OUT11) on a LoCon, whose convs reach the blocks without
+    attention too (the zoo's tiny UNet has two down blocks: IN01–IN05)."""
+    vector = [round(0.1 + 0.05 * i, 2) for i in range(26)]
+    at = dict(zip(LAYOUTS[26], vector, strict=True))
+    source, out = zoo["sd1-kohya-locon"].path, tmp_path / "lbw.safetensors"
+    mix([(source, 1.0)], out, block_weights=vector)
+    before, after = deltas(source), deltas(out)
+    labels = {name: block_label(name, "unet" if name.startswith("unet.") else "text_encoder") for name in before}
+    assert set(after) == set(before) and {"IN03", "OUT00", "OUT02", "MID", "TE.00"} <= set(labels.values())
+    for name, dense in before.items():
+        label = labels[name]
+        scale = 1.0 if label == "BASE" else at["BASE" if label.startswith("TE") else label.replace("MID", "M00")]
+        torch.testing.assert_close(after[name], scale * dense, rtol=1e-2, atol=1e-3 * float(dense.abs().max()))

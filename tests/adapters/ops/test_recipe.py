@@ -73,7 +73,7 @@ def test_a_recipe_is_the_model_of_its_op_with_typed_parameters():
     [
         ("mix", {"method": "svd"}, "the svd method needs a rank"),
         ("mix", {"rank": 0, "method": "svd"}, "'rank' should be greater than 0"),
-        ("mix", {"block_weights": {"LEG": 1.0}}, "block_weights key 'LEG': unknown block 'LEG'"),
+        ("mix", {"block_weights": {"LEG": 1.0}}, "'block_weights': unknown block 'LEG'"),
         ("resize", {"dynamic": "sv_fro=0.9", "rank": 2}, "exactly one of rank and dynamic"),
         ("convert", {"to": "onnx"}, "'to' should be 'kohya', 'diffusers' or 'peft'"),
         ("extract", {"base": "b", "rank": 4, "dtype": "fp8_e4m3fn"}, "LoRA factors are stored as fp16, bf16, fp32"),

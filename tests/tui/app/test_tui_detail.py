@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from textual_image.widget import HalfcellImage
 
+from loradex.adapters.model.blocks import block_order
 from loradex.tui.app import make_app
 from loradex.tui.app.screens.detail import DetailScreen
 from loradex.tui.app.screens.main import MainScreen
-from loradex.tui.app.widgets.block_chart import BlockChart
+from loradex.tui.app.widgets.block_chart import BlockChart, chart_block
 from loradex.tui.app.widgets.previews import PreviewCard
 from tests.support.tui_catalog import LORA, PROMPT, example_catalog
 from tests.support.tui_pilot import plain
@@ -155,6 +156,7 @@ def test_the_detail_screen_paints_without_torch(tmp_path):
     db = example_catalog(tmp_path / "loradex")
     script = f"""
 import asyncio, json, sys
+from loradex.adapters.model.blocks import block_order
 from loradex.tui.app import make_app
 app = make_app({str(db)!r})
 async def main():
@@ -220,3 +222,17 @@ async def _captions(app) -> list[str]:
         captions = [plain(card.query_one(".caption")) for card in screen.query(PreviewCard)]
         await pilot.press("escape", "escape", "q")
     return captions
+
+
+def test_the_block_chart_folds_a_dits_encoders_by_family_and_orders_its_blocks_by_number():
+    rows = [
+        ("text_encoder_2.encoder.block.3.layer.0.SelfAttention.q", "text_encoder_2"),
+        ("transformer.single_transformer_blocks.0.proj_mlp", "transformer"),
+        ("transformer.transformer_blocks.10.attn.to_q", "transformer"),
+        ("transformer.transformer_blocks.2.attn.to_q", "transformer"),
+        ("transformer.proj_out", "transformer"),
+        ("transformer.x_embedder", "transformer"),
+    ]
+    flux = sorted({chart_block(c, component, "flux") for c, component in rows}, key=block_order)
+    assert flux == ["IN", "D2", "D10", "S0", "OUT", "TE3"]
+    assert chart_block(rows[2][0], "transformer", "sd3") == "J10"

@@ -1,6 +1,6 @@
 """The app where users notice polish: the filter (an exact name, quoted tags, a bad value, facet
 counts), rows of one name told apart, the publish card's YAML, the mix tray's method, rank and
-output folder, the rank bars' colour, and contact-sheet labels as text."""
+output folder and block weights, the rank bars' colour, and contact-sheet labels as text."""
 
 from __future__ import annotations
 
@@ -201,6 +201,25 @@ async def test_the_mix_tray_mixes_by_svd_at_a_rank_into_the_catalogs_outputs_fol
         ("sd1-kohya-lora.safetensors", 0.8),
         ("sd1-kohya-locon.safetensors", 0.5),
     ]
+
+
+async def test_the_mix_tray_takes_block_weights_as_the_command_line_does(library):
+    engine, _, db = library
+    app = make_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await add_to_tray(pilot, "sd1-kohya-lora", "1")
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, MixTrayScreen))
+        tray = app.screen
+        tray.query_one("#block-weights", Input).value = "OUTWARDS"
+        await pilot.click("#mix")
+        assert "unknown block-weight preset 'OUTWARDS'" in str(tray.query_one("#error", Static).content)
+        tray.query_one("#block-weights", Input).value = "outall"
+        await pilot.pause(0.3)  # a button ignores a second click while it still shows the first
+        await pilot.click("#mix")
+        await until(pilot, lambda: any(n.startswith("Mixed") for n in notes(app)), timeout=120)
+        assert not errors(app)
+    assert read_recipe(db.parent / "outputs" / "mix-sd1-kohya-lora.safetensors").params["block_weights"] == "OUTALL"
 
 
 async def test_the_rank_bars_are_drawn_in_the_themes_primary_colour_not_the_error_colour(example):

@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import select
 
 from loradex.adapters import probe
+from loradex.adapters.ops.factors import block_of
 from loradex.adapters.ops.recipe_sources import read_recipe
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
@@ -37,6 +38,40 @@ def test_an_unknown_block_weight_label_is_refused_naming_the_valid_ones(files, t
         "IN04",
         code=2,
     )
+
+
+def test_a_lora_block_weight_preset_weighs_the_blocks_its_vector_names(files, tmp_path):
+    out = tmp_path / "outall.safetensors"
+    cli_json("mix", files["lora"], "--block-weights", "outall", "-o", out)
+    assert read_recipe(out).params["block_weights"] == "OUTALL"
+    blocks = {block_of(layer, "sd1") for layer in probe(out).layers}
+    assert blocks and all(b.startswith(("TE", "OUT")) and b not in ("OUT00", "OUT01", "OUT02") for b in blocks)
+
+
+def test_a_block_weight_vector_in_a_recipe_file_is_an_array(files, tmp_path):
+    vector = ", ".join(["0"] * 8 + ["1"] * 9)
+    recipe = tmp_path / "mix.toml"
+    recipe.write_text(
+        f'op = "mix"\nblock_weights = [{vector}]\noutput = "o.safetensors"\n[[inputs]]\nref = "{files["lora"]}"\n'
+    )
+    cli_json("mix", recipe)
+    assert read_recipe(tmp_path / "o.safetensors").params["block_weights"] == [0.0] * 8 + [1.0] * 9
+    assert not any(layer.component != "unet" for layer in probe(tmp_path / "o.safetensors").layers)
+
+
+@pytest.mark.parametrize(
+    ("weights", "words", "code"),
+    [
+        ("D3=0", ("block D3 is not a sd1 block", "sd1 blocks: BASE, IN00–IN11, MID, OUT00–OUT11, TE.00–TE.11"), 1),
+        ("SDXL-OUTALL", ("preset SDXL-OUTALL is for SDXL LoRAs", "sd1 presets: NONE, ALL, INS"), 1),
+        (",".join(["1"] * 12), ("a block-weight vector for sd1 has 17 or 26 numbers, not 12",), 1),
+        (",".join(["1"] * 13), ("12, 17, 20, 26 or 61 numbers",), 2),
+    ],
+)
+def test_block_weights_that_do_not_fit_the_loras_family_are_refused_in_one_line(files, tmp_path, weights, words, code):
+    out = tmp_path / "o.safetensors"
+    one_error_line(cli("mix", files["lora"], "--block-weights", weights, "-o", out), *words, code=code)
+    assert not out.exists()
 
 
 def test_a_block_weighted_zero_is_left_out_of_the_mix(files, tmp_path):

@@ -200,13 +200,15 @@ def _operation(
     engine: Any, request: MixRequest, inputs: list[tuple[str, float]], progress: Callable[[ProgressEvent], None]
 ) -> OpResult:
     """In the job's thread: the tray's request as a recipe — ``mix`` (``method`` concat, exact, or
-    svd to ``rank``) or ``bake`` into ``base`` — run and recorded with its output by the catalog's
-    runner (:func:`loradex.registry.services.runner.run_recipe`)."""
+    svd to ``rank``; weighted by block) or ``bake`` into ``base`` — run and recorded with its output
+    by the catalog's runner (:func:`loradex.registry.services.runner.run_recipe`)."""
     from loradex.adapters.ops.recipe_sources import given
     from loradex.registry.services.runner import run_recipe
 
     params: dict[str, Any] = (
-        {"method": request.method, "rank": request.rank} if request.op == "mix" else {"allow_partial": False}
+        {"method": request.method, "rank": request.rank, "block_weights": request.block_weights or {}}
+        if request.op == "mix"
+        else {"allow_partial": False}
     )
     recipe = given(
         request.op,

@@ -102,7 +102,7 @@ class DetailScreen(Screen):
         self.show_fits()
         chart = self.query_one(BlockChart)
         modules = catalog.modules(a.id)
-        chart.set_layers(modules)
+        chart.set_layers(modules, a.base or "")
         if not modules:
             chart.display = False
         elif a.kind not in INSPECTED:
@@ -113,7 +113,7 @@ class DetailScreen(Screen):
             chart.set_note("norms: the file is missing")
         else:
             chart.set_note("norms: reading the tensors …")
-            self.load_norms(a.path)
+            self.load_norms(a.path, a.base or "")
 
     def show_fits(self) -> None:
         a, fits = self.artifact, self.query_one(CheckpointFits)
@@ -128,7 +128,7 @@ class DetailScreen(Screen):
             fits.show(self.catalog.fit_by_checkpoint(a.id), line=a.line)
 
     @work(thread=True, exclusive=True, group="norms")
-    def load_norms(self, path: str) -> None:
+    def load_norms(self, path: str, family: str) -> None:
         """Read the tensors (torch is imported here, in the worker) and hand the norms per block to the chart."""
         try:
             from loradex.adapters.ops.inspection import inspect
@@ -141,7 +141,7 @@ class DetailScreen(Screen):
         squares: dict[str, float] = {}
         for layer in report.layers:
             if layer.norm is not None:
-                label = chart_block(layer.canonical, layer.component)
+                label = chart_block(layer.canonical, layer.component, family)
                 squares[label] = squares.get(label, 0.0) + layer.norm**2
         self.app.call_from_thread(self._norms_read, {k: v**0.5 for k, v in squares.items()})
 

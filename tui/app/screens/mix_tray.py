@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from loradex.adapters.ops.options import parse_block_weights
 from loradex.adapters.words import count
 from loradex.registry.queries.checkpoints import Checkpoint
 
@@ -70,8 +71,8 @@ class WeightDialog(ModalScreen[float | None]):
 
 class MixTrayScreen(ModalScreen[MixRequest | None]):
     """The tray's items (delete / x removes the highlighted one, c clears), the mix method (and rank
-    for svd), an output path (in ``outputs`` by default), and a checkpoint to bake into; Mix writes
-    a LoRA, Bake a checkpoint."""
+    for svd) and block weights (as ``--block-weights`` takes them), an output path (in ``outputs`` by
+    default), and a checkpoint to bake into; Mix writes a LoRA, Bake a checkpoint."""
 
     CSS_PATH = "mix_tray.tcss"
     BINDINGS = [
@@ -101,6 +102,10 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
             with Horizontal(id="how"):
                 yield Select(METHODS, value="concat", allow_blank=False, id="method")
                 yield Input(placeholder="rank (svd)", id="rank", disabled=True)
+            yield Input(
+                placeholder="block weights (mix): IN=1,MID=0.5,TE=0 · a preset such as OUTALL · a vector of 17 numbers",
+                id="block-weights",
+            )
             yield Label("output path")
             yield Input(self.default_output(), id="output")
             yield Static("", id="error")
@@ -169,6 +174,16 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
         if op == "bake" and base is None:
             error.update("choose the checkpoint to bake into")
             return None
+        block_weights = None
+        if text := self.query_one("#block-weights", Input).value.strip():
+            if op == "bake":
+                error.update("block weights apply to a mix; clear them to bake")
+                return None
+            try:
+                block_weights = parse_block_weights(text)
+            except ValueError as exc:
+                error.update(f"block weights: {exc}")
+                return None
         method, rank = str(self.query_one("#method", Select).value), None
         if op == "mix" and method == "svd":
             text = self.query_one("#rank", Input).value.strip()
@@ -186,6 +201,7 @@ class MixTrayScreen(ModalScreen[MixRequest | None]):
             base if op == "bake" else None,
             method=method if op == "mix" else "concat",
             rank=rank,
+            block_weights=block_weights,
         )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -1,13 +1,13 @@
-"""Rank and delta norm per block (IN00 … OUT11, MID, TE): ranks from the catalog's module rows at
-once, norms when a worker has read the tensors (see ``DetailScreen.load_norms``)."""
+"""Rank and delta norm per block (IN00 … OUT11, MID, TE; a DiT's IN, D0…/J0…, S0…, OUT): ranks from the
+catalog's module rows at once, norms when a worker has read the tensors (see ``DetailScreen.load_norms``)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from rich.text import Text
 
+from loradex.adapters.model.blocks import block_order
 from loradex.adapters.model.layermap import block_label
 
 from .section import Section, bar
@@ -15,17 +15,11 @@ from .section import Section, bar
 BAR = 18
 
 
-def chart_block(canonical: str | None, component: str | None) -> str:
-    """The chart's row of a layer: its block label, text-encoder layers folded into TE / TE2."""
-    label = block_label(canonical, component)
+def chart_block(canonical: str | None, component: str | None, family: str = "") -> str:
+    """The chart's row of a layer of an adapter for ``family``: its block label, text-encoder layers
+    folded into TE / TE2 / TE3."""
+    label = block_label(canonical, component, family=family)
     return label.split(".", 1)[0]
-
-
-def _order(label: str) -> tuple[int, int]:
-    m = re.fullmatch(r"(IN|OUT)(\d+)", label)
-    if m:
-        return (0 if m[1] == "IN" else 2, int(m[2]))
-    return {"BASE": (-1, 0), "MID": (1, 0), "TE": (3, 0), "TE2": (4, 0)}.get(label, (5, 0))
 
 
 class BlockChart(Section):
@@ -38,11 +32,13 @@ class BlockChart(Section):
         self.norms: dict[str, float] | None = None
         self.note = ""
 
-    def set_layers(self, modules: Iterable[tuple[str | None, str | None, int | None, float | None]]) -> None:
-        """From ``(canonical, component, rank, alpha)`` rows."""
+    def set_layers(
+        self, modules: Iterable[tuple[str | None, str | None, int | None, float | None]], family: str = ""
+    ) -> None:
+        """From ``(canonical, component, rank, alpha)`` rows of an adapter for ``family``."""
         self.ranks, self.block_layers = {}, {}
         for canonical, component, rank, _alpha in modules:
-            label = chart_block(canonical, component)
+            label = chart_block(canonical, component, family)
             self.block_layers[label] = self.block_layers.get(label, 0) + 1
             ranks = self.ranks.setdefault(label, [])
             if rank and rank not in ranks:
@@ -61,7 +57,7 @@ class BlockChart(Section):
         if not self.block_layers:
             self.update(Text("no adapted layers", style="dim"))
             return
-        labels = sorted(self.block_layers, key=_order)
+        labels = sorted(self.block_layers, key=block_order)
         top_rank = max((max(r) for r in self.ranks.values() if r), default=0)
         top_norm = max(self.norms.values(), default=0.0) if self.norms else 0.0
         # The theme's primary colour: ANSI magenta renders as the error red (#f4005f) in Textual's theme.
