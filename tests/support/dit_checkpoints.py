@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from loradex.adapters.io.header_encoding import encode_header, plan_layout
 from loradex.adapters.io.writer import SafetensorsWriter
-from loradex.adapters.model.architectures import LDM_PREFIXES, Architecture
+from loradex.adapters.model.architectures import FAMILY_SIZES, LDM_PREFIXES, Architecture
 from loradex.adapters.model.layermap import Layer, LayerMap
 
 Layout = list[tuple[str, str, tuple[int, ...]]]
@@ -34,14 +35,23 @@ def _stored_shape(layers: list[Layer]) -> tuple[int, ...]:
     return (max((b for part in layers for _, b in part.ldm_rows), default=layer.shape[0]), *layer.shape[1:])
 
 
-def single_file_layout(lm: LayerMap, *, comfy: bool = False, dtype: str = "BF16") -> Layout:
+def reduced_flux(double: int, single: int) -> Architecture:
+    """Flux.1 [dev] at its real widths with ``double`` double and ``single`` single blocks."""
+    dev = FAMILY_SIZES["flux"][0]
+    return replace(dev, denoiser=dict(dev.denoiser, num_layers=double, num_single_layers=single))
+
+
+def single_file_layout(
+    lm: LayerMap, *, comfy: bool = False, encoders: tuple[str, ...] | None = None, dtype: str = "BF16"
+) -> Layout:
     """(key, dtype code, shape) of a DiT single file: bare (the denoiser alone, as BFL and SAI ship
-    it), or with ``comfy`` ComfyUI's all-in-one (denoiser prefixed, text encoders, a VAE tensor)."""
+    it), or with ``comfy`` ComfyUI's all-in-one (denoiser prefixed, a VAE tensor, and the text
+    encoders: all, or those named in ``encoders``)."""
     denoiser = LDM_PREFIXES[lm.base]["transformer"]
     out: Layout = []
     for key, layers in lm.by_ldm_key().items():
         if layers[0].component != "transformer":
-            if comfy:
+            if comfy and (encoders is None or layers[0].component in encoders):
                 out.append((key, dtype, _stored_shape(layers)))
             continue
         name = key if comfy else key.removeprefix(denoiser)

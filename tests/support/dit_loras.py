@@ -12,25 +12,38 @@ from safetensors.torch import save_file
 from loradex.adapters.model.layermap import LayerMap
 
 
-def _factors(gen: torch.Generator, out: int, inp: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.randn(out, 1, generator=gen).to(dtype), torch.randn(1, inp, generator=gen).to(dtype)
+def _factors(
+    gen: torch.Generator, out: int, inp: int, dtype: torch.dtype, rank: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(out, rank, generator=gen).to(dtype), torch.randn(rank, inp, generator=gen).to(dtype)
 
 
-def kohya_lora(lm: LayerMap, path: Path, *, alpha: float = 0.5, dtype: torch.dtype = torch.bfloat16) -> Path:
-    """As sd-scripts writes it: one stem per original module (fused q/k/v, ``linear1``), its alpha beside.
+def kohya_lora(
+    lm: LayerMap,
+    path: Path,
+    *,
+    alpha: float = 0.5,
+    dtype: torch.dtype = torch.bfloat16,
+    components: tuple[str, ...] | None = None,
+    rank: int = 1,
+) -> Path:
+    """As sd-scripts writes it: one stem per original module (fused q/k/v, ``linear1``), its alpha beside;
+    every layer of the map, or of ``components`` only (``("transformer",)``: sd-scripts' default for Flux).
 
     diffusers' kohya Flux converter ignores the alpha of ``final_layer`` (a TODO there): those
     stems carry alpha = rank so the oracle and loradex agree on what the file means."""
     gen = torch.Generator().manual_seed(0)
     stems: dict[str, tuple[int, int]] = {}
     for layer in lm.layers.values():
+        if components is not None and layer.component not in components:
+            continue
         out = max((b for _, b in layer.ldm_rows), default=layer.shape[0])
         stems[layer.kohya] = (max(out, stems.get(layer.kohya, (0, 0))[0]), layer.shape[1])
     tensors = {}
     for stem, (out, inp) in stems.items():
-        up, down = _factors(gen, out, inp, dtype)
+        up, down = _factors(gen, out, inp, dtype, rank)
         tensors |= {f"{stem}.lora_up.weight": up, f"{stem}.lora_down.weight": down}
-        tensors[f"{stem}.alpha"] = torch.tensor(1.0 if "final_layer" in stem else alpha)
+        tensors[f"{stem}.alpha"] = torch.tensor(float(rank) if "final_layer" in stem else alpha)
     save_file(tensors, path, metadata={"ss_network_module": "networks.lora_flux"})
     return path
 
