@@ -11,6 +11,7 @@ that are baked get random values, cheaply: every tensor is a window of one share
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,17 @@ Layout = list[tuple[str, str, tuple[int, ...]]]
 
 #: A stand-in for a VAE's tensors (one, enough to mark the component present).
 _VAE_KEY = "decoder.conv_in.weight"
+#: The q/k RMSNorm scales (per head dim) beside BFL's fused attention weights: no layer, but
+#: diffusers' single-file converter needs them.
+_QK_NORMS = tuple(
+    (fused, norm + f".{which}_norm.scale")
+    for fused, norm in (
+        ("img_attn.qkv.weight", "img_attn.norm"),
+        ("txt_attn.qkv.weight", "txt_attn.norm"),
+        ("linear1.weight", "norm"),
+    )
+    for which in ("query", "key")
+)
 
 
 def _stored_shape(layers: list[Layer]) -> tuple[int, ...]:
@@ -57,6 +69,7 @@ def single_file_layout(
         name = key if comfy else key.removeprefix(denoiser)
         shape = _stored_shape(layers)
         out += [(name, dtype, shape), (name.removesuffix("weight") + "bias", dtype, shape[:1])]
+        out += [(name.replace(fused, norm), dtype, (128,)) for fused, norm in _QK_NORMS if name.endswith(fused)]
     if comfy:
         out.append((LDM_PREFIXES[lm.base]["vae"] + _VAE_KEY, dtype, (512, 16, 3, 3)))
     return out
@@ -86,24 +99,30 @@ def sparse_file(path: Path, layout: Layout) -> Path:
 def random_file(path: Path, layout: Layout, seed: int = 0) -> Path:
     """A safetensors file of ``layout`` with random N(0, 0.02) values, written one tensor at a time.
 
-    Each tensor is a window of one random pool at its own offset (the pool's length is no
-    multiple of any width, so no two rows repeat): a GB-sized file costs a copy, not a sampler."""
+    Each tensor is a window of one random pool (per dtype) at its own offset, the pool's length no
+    multiple of any width, so no two rows repeat: a GB-sized file costs a copy, not a sampler."""
     gen = torch.Generator().manual_seed(seed)
-    pool = torch.randn((1 << 22) + 4099, generator=gen) * 0.02
+    values = torch.randn(_POOL, generator=gen) * 0.02
+    pools: dict[str, torch.Tensor] = {}
     with SafetensorsWriter(path, layout, {"format": "pt"}) as writer:
         for i, (name, code, shape) in enumerate(layout):
-            n = 1
-            for d in shape:
-                n *= d
-            start = (i * 7919) % pool.numel()
-            flat = pool.roll(-start)
-            values = flat.repeat(-(-n // flat.numel()))[:n] if n > flat.numel() else flat[:n]
-            writer.write(name, values.reshape(shape).to(_TORCH[code]))
+            if code not in pools:
+                pools[code] = values.to(_TORCH[code]).repeat(2)
+            pool, n, start = pools[code], math.prod(shape), (i * 7919) % _POOL
+            window = pool[start : start + n] if n <= _POOL else pool[:_POOL].repeat(n // _POOL + 2)[start : start + n]
+            writer.write(name, window.view(shape))
         writer.commit()
     return path
 
 
-_TORCH = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F8_E4M3": torch.float8_e4m3fn}
+_POOL = (1 << 24) + 4099
+_TORCH = {
+    "BF16": torch.bfloat16,
+    "F16": torch.float16,
+    "F32": torch.float32,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "F8_E5M2": torch.float8_e5m2,
+}
 
 
 def folder_files(folder: Path, arch: Architecture, pipeline: str) -> Path:
