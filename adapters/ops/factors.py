@@ -223,11 +223,13 @@ def save_kohya(
     layers: Sequence[LoraLayer],
     *,
     base: str,
+    size: str = "",
     dtype: torch.dtype | None = None,
     metadata: Mapping[str, str] | None = None,
     protect: Iterable[str | Path] = (),
 ) -> FileHashes:
-    """Write ``layers`` as a kohya-format LoRA of family ``base`` (atomically; never over ``protect``).
+    """Write ``layers`` as a kohya-format LoRA of family ``base`` at ``size`` (atomically; never over
+    ``protect``). The size matters for a DiT: its fused modules' rows are the size's widths.
 
     One alpha for the whole file. When every layer has the same rank and scale, that is
     alpha = scale·rank and the factors are written as they are; otherwise alpha is the largest
@@ -244,7 +246,7 @@ def save_kohya(
     Returns:
         The written file's hashes (computed while writing it).
     """
-    lm = layer_map(base)
+    lm = layer_map(base, size)
     layers = _fused_for_kohya(lm, layers)
     uniform = len({(layer.rank, layer.scale) for layer in layers}) <= 1
     alpha = (
