@@ -53,11 +53,12 @@ def _component(canonical: str) -> str:
     return canonical.split(".", 1)[0]
 
 
-def _holds(base: Any, canonical: str) -> bool:
+def _holds(base: Any, canonical: str, families_differ: bool = False) -> bool:
     """Whether ``base`` holds the component of layer ``canonical``: a denoiser-only file (BFL's
-    flux1-dev, a GGUF) has no text encoders, so an adapter's text-encoder layers are not judged
-    against it. A base that lists no components (an unknown family) is judged on every layer."""
-    return not base.components or _component(canonical) in base.components
+    flux1-dev, a GGUF) has no text encoders, so an adapter of its family is not judged on its
+    text-encoder layers there. Every layer is judged against a base of another family (what it
+    lacks is then the family's difference) or one that lists no components (an unknown family)."""
+    return families_differ or not base.components or _component(canonical) in base.components
 
 
 def _not_held(canonicals: Iterable[str]) -> str:
@@ -252,8 +253,8 @@ def _judged(adapter: Any, base: Any, rows: list[tuple[str, str, str | None]], un
     """The verdict from (canonical, adapter shape, base shape or None) per layer."""
     mine, theirs = base_of(adapter), base_of(base)
     differ = _families_differ(mine, theirs)
-    elsewhere = [c for c, _, _ in rows if not _holds(base, c)]
-    rows = [row for row in rows if _holds(base, row[0])]
+    elsewhere = [c for c, _, _ in rows if not _holds(base, c, differ)]
+    rows = [row for row in rows if _holds(base, row[0], differ)]
     total = len(rows) + max(adapter.unmatched or 0, len(unmatched))
     if total == 0 and elsewhere:
         return Compatibility(adapter, base, 0, 0, elsewhere=elsewhere, share=0.0, verdict=_verdict(0.0, differ))
@@ -429,7 +430,7 @@ def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
     for base in bases:
         differ = _families_differ(base_of(adapter), base_of(base))
         # Only the components the checkpoint holds are judged (as check does); a match is always one of them.
-        total = sum(n for component, n in layers.items() if _holds(base, component)) + unnamed
+        total = sum(n for component, n in layers.items() if _holds(base, component, differ)) + unnamed
         n = matched.get(base.layer_set_id or 0, 0)
         share: float | None
         if total:

@@ -104,3 +104,15 @@ def test_list_fits_and_the_checkpoints_an_adapter_fits_judge_only_what_each_file
     assert by_base["flux1-dev"].total < by_base["flux1-dev-comfy"].total
     te = {fit.base.name: (fit.share, fit.verdict) for fit in compat.fit_by_checkpoint(session, rows["flux-te"])}
     assert te == {"flux1-dev": (0.0, "incompatible"), "flux1-dev-comfy": (1.0, "compatible")}
+
+
+def test_against_another_familys_checkpoint_every_layer_is_judged(session, rows, flux_files, zoo):
+    """What an SD1 checkpoint lacks of a Flux LoRA is the family's difference, not a file left apart."""
+    sd1 = add_probed(session, probe(zoo["sd1-single"].path), "sd1-single")
+    result = compat.check(session, rows["flux-style"], sd1)
+    assert (result.verdict, result.total, result.elsewhere) == (
+        "incompatible",
+        len(flux_files["flux-style"].layers),
+        [],
+    )
+    assert "family flux vs sd1" in result.summary()
