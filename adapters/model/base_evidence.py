@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from loradex.adapters.io.sources import WeightSource
 
 from .architectures import CROSS_ATTENTION_DIM, DIT_BASES, FAMILY_SIZES, TEXT_WIDTH
 from .artifact import ArtifactInfo
-from .layermap import LayerMap, layer_map, legacy_processor_path, rows_shape
+from .layermap import Layer, LayerMap, layer_map, legacy_processor_path, rows_shape
 
 
 def dit_fit(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str, list[str]] | None:
@@ -52,6 +52,62 @@ def dit_fit(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str, list[str]]
     count, _, lm, fits = best
     size = f" {lm.size}" if lm.size else ""
     return lm.base, lm.size, [f"{count} of {len(shapes)} layers fit {lm.base}{size} by name and shape (e.g. {fits[0]})"]
+
+
+#: A diffusers folder's ``transformer/config.json`` ``_class_name`` → its family.
+DIT_CLASSES = {sizes[0].denoiser_class: base for base, sizes in FAMILY_SIZES.items() if base in DIT_BASES}
+
+
+def dit_checkpoint_fit(
+    shapes: Mapping[str, tuple[int, ...]], families: Sequence[str] = DIT_BASES
+) -> tuple[str, str, list[str]] | None:
+    """``(family, size, evidence)`` of the DiT whose denoiser a checkpoint stores, from its stored
+    keys and shapes (the checkpoint counterpart of :func:`dit_fit`), or None when no stored weight
+    is a DiT denoiser's.
+
+    Keys may be a single file's, bare (BFL's ``double_blocks.0.img_attn.qkv.weight``, SAI's
+    ``joint_blocks.0.x_block.attn.qkv.weight``) or under ComfyUI's ``model.diffusion_model.``, or a
+    diffusers folder's (``transformer.transformer_blocks.0.attn.to_q.weight``). Every size of
+    ``families`` is tried: a key counts when it holds denoiser layers of that size's map with the
+    shape stored there (a fused weight: all its parts' rows). The size with most such keys wins,
+    the family listed first on a tie; text-encoder weights are left out (CLIP-L is in several).
+    """
+    keys = set(shapes)
+    best: tuple[int, int, LayerMap, str] | None = None
+    most_named = 0
+    for base in families:
+        for arch in FAMILY_SIZES[base]:
+            lm = layer_map(arch)
+            held = lm.single_file_layers(keys) | {
+                k: [lm.layers[k[:-7]]] for k in keys if k.endswith(".weight") and k[:-7] in lm.layers
+            }
+            named = {key: layers for key, layers in held.items() if layers[0].component == "transformer"}
+            fits = sorted(key for key, layers in named.items() if _stored_shape(layers, key) == tuple(shapes[key]))
+            most_named = max(most_named, len(named))
+            if fits and (best is None or len(fits) > best[0]):
+                best = (len(fits), len(named), lm, fits[0])
+    # A few shapes that happen to agree (SD3 Medium's final modulation is Flux.1's at half width)
+    # say nothing when most of the names are another family's at other widths.
+    if best is None or 2 * best[0] < most_named:
+        return None
+    count, named_count, lm, example = best
+    size = f" {lm.size}" if lm.size else ""
+    return (
+        lm.base,
+        lm.size,
+        [f"{count} of {named_count} denoiser weights fit {lm.base}{size} by name and shape (e.g. {example})"],
+    )
+
+
+def _stored_shape(layers: list[Layer], key: str) -> tuple[int, ...]:
+    """The shape of the stored weight ``key`` holding ``layers``: a diffusers folder stores a layer
+    as it is, a single file the whole of a fused weight (every part's rows) or a transposed one."""
+    layer = layers[0]
+    if key == layer.name + ".weight":
+        return layer.shape
+    if layer.ldm_transposed:
+        return tuple(reversed(layer.shape))
+    return (max((b for part in layers for _, b in part.ldm_rows), default=layer.shape[0]), *layer.shape[1:])
 
 
 def base_from_width(width: int | None, what: str, table: dict[int, str] = CROSS_ATTENTION_DIM) -> tuple[str, list[str]]:

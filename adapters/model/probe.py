@@ -26,9 +26,16 @@ from .adapter_layers import (
     layer_alpha,
     resolve_parts,
 )
-from .architectures import BASES, TEXT_WIDTH
+from .architectures import BASES, LDM_PREFIXES, TEXT_WIDTH
 from .artifact import ArtifactInfo, LayerInfo
-from .base_evidence import add_claims, base_from_keys_widths, base_from_width, lora_verdict
+from .base_evidence import (
+    DIT_CLASSES,
+    add_claims,
+    base_from_keys_widths,
+    base_from_width,
+    dit_checkpoint_fit,
+    lora_verdict,
+)
 from .gguf_checkpoint import as_single_file, describe_gguf
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
 from .layermap import layer_map, rows_shape
@@ -40,7 +47,8 @@ _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
 #: a better base rule), so that a catalog re-probes rows an older loradex described.
 #: 2: LDM ``.ckpt`` checkpoints with their weights under ``state_dict``.
 #: 3: SD3, Flux.1 and Flux.2 adapters and checkpoints, by name and shape; model lines (the catalog's).
-PROBE_VERSION = 3
+#: 4: SD3, Flux.1 and Flux.2 checkpoints in every layout (bare BFL/SAI, ComfyUI, diffusers folder, GGUF).
+PROBE_VERSION = 4
 
 
 def probe(path: str | Path) -> ArtifactInfo:
@@ -122,11 +130,20 @@ def _probe_folder(path: Path) -> ArtifactInfo:
 
 def _probe_pipeline_folder(path: Path) -> ArtifactInfo:
     unet_config = _read_json(path / "unet" / "config.json")
+    dit_class = str(_read_json(path / "transformer" / "config.json").get("_class_name", ""))
     base, evidence = base_from_width(unet_config.get("cross_attention_dim"), "unet/config.json cross_attention_dim")
-    if (path / "text_encoder_2").exists() or unet_config.get("addition_embed_type") == "text_time":
+    if not dit_class and ((path / "text_encoder_2").exists() or unet_config.get("addition_embed_type") == "text_time"):
         base, evidence = "sdxl", ["second text encoder and text_time conditioning (SDXL)", *evidence]
     with open_weights(path) as src:
         info = ArtifactInfo(path, "checkpoint", "diffusers_folder", base, evidence, safety=src.safety)
+        if family := DIT_CLASSES.get(dit_class):
+            # The class names the family; the shapes name its size.
+            fit = dit_checkpoint_fit({k: src.shape(k) for k in src.keys()}, (family,))
+            info.base, info.base_size = family, fit[1] if fit else ""
+            info.base_evidence = [
+                f"transformer/config.json _class_name {dit_class} ({family})",
+                *(fit[2] if fit else []),
+            ]
         _fill_counts(info, src)
         _fill_inventory(info, src)
         info.components = sorted({k.split(".")[0] for k in src.keys()})
@@ -199,7 +216,7 @@ def _fill_inventory(info: ArtifactInfo, src: WeightSource, strip: str = "") -> N
     """
     if info.base not in BASES:
         return
-    lm = layer_map(info.base)
+    lm = layer_map(info.base, info.base_size)
     for key in src.keys():
         if key.endswith(".weight") and (name := lm.resolve(key.removeprefix(strip).removesuffix(".weight"))):
             info.inventory[name] = src.shape(key)
@@ -250,6 +267,8 @@ def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
         return _checkpoint_info(path, src)
     if any((s := split_key(k)) and s[1] in WEIGHT_PARTS for k in keys):
         return _lora_info(path, src, None)
+    if dit := dit_checkpoint_fit({k: src.shape(k) for k in keys}):  # a bare BFL/SAI denoiser (flux1-dev.safetensors)
+        return _checkpoint_info(path, src, dit)
     info = ArtifactInfo(path, "unknown", "unknown")
     _fill_counts(info, src)
     sample = ", ".join(keys[:3]) or "no tensors"
@@ -284,7 +303,8 @@ def _textual_inversion(path: Path, src: WeightSource) -> ArtifactInfo | None:
     return info
 
 
-def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
+def _checkpoint_info(path: Path, src: WeightSource, dit: tuple[str, str, list[str]] | None = None) -> ArtifactInfo:
+    """A single-file checkpoint (``dit``: the DiT its keys fit, when the caller knows already)."""
     info = ArtifactInfo(path, "checkpoint", "ldm_single_file")
     _fill_counts(info, src)
     info.base, info.base_evidence = base_from_keys_widths(src, "model.diffusion_model.")
@@ -293,6 +313,8 @@ def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
             "sdxl",
             ["OpenCLIP second text encoder (conditioner.embedders.1)", *info.base_evidence],
         )
+    if info.base == "unknown" and (dit := dit or dit_checkpoint_fit({k: src.shape(k) for k in src.keys()})):
+        info.base, info.base_size, info.base_evidence = dit
     add_claims(info)
     if info.base in BASES:
         lm = layer_map(info.base, info.base_size)
@@ -303,9 +325,10 @@ def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
                 info.inventory[layer.name] = (
                     tuple(reversed(shape)) if layer.ldm_transposed else rows_shape(layer.ldm_rows, shape)
                 )
+        vae = LDM_PREFIXES[info.base]["vae"]
         info.components = sorted(
             {lm.layers[n].component for n in info.inventory}
-            | ({"vae"} if any(k.startswith("first_stage_model.") for k in keys) else set())
+            | ({"vae"} if any(k.startswith(vae) for k in keys) else set())
         )
     return info
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from loradex.adapters.errors import IncompatibleError, UnsupportedError
 from loradex.adapters.io.hashing import FileHashes
+from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.checkpoint import LayerWeights
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import probe
@@ -69,11 +70,13 @@ def extract(
         )
     if any(i.kind != "checkpoint" for i in infos):
         raise UnsupportedError("extract needs two checkpoints")
-    if infos[0].base != infos[1].base:
-        raise IncompatibleError(f"{base.name} is {infos[0].base}, {tuned.name} is {infos[1].base}")
-    stems = {name: layer.kohya for name, layer in layer_map(infos[0].base).layers.items()}
+    family, size = infos[0].base, infos[0].base_size
+    if (infos[1].base, infos[1].base_size) != (family, size):
+        raise IncompatibleError(f"{base.name} is {_named(infos[0])}, {tuned.name} is {_named(infos[1])}")
+    stems = {name: layer.kohya for name, layer in layer_map(family, size).layers.items()}
     layers: list[LoraLayer] = []
     report = ExtractReport(out, rank, 0, 0)
+    energies: dict[str, tuple[float, float]] = {}  # kohya stem → (energy kept, energy of ΔW)
     with LayerWeights(base, infos[0]) as before, LayerWeights(tuned, infos[1]) as after:
         for done, name in enumerate(before.locations, 1):
             if progress:
@@ -93,7 +96,10 @@ def extract(
                 report.unchanged += 1
                 continue
             u, s, vh = truncated_svd(delta, rank)
-            report.retained_energy[stems[name]] = retained_energy(s, rank, total)
+            # The parts of a fused module (a DiT's q/k/v) are written as its one kohya stem.
+            kept, whole = energies.get(stems[name], (0.0, 0.0))
+            energies[stems[name]] = (kept + retained_energy(s, rank, total) * total, whole + total)
+            report.retained_energy[stems[name]] = energies[stems[name]][0] / energies[stems[name]][1]
             layers.append(LoraLayer(name, *split_svd(u, s, vh), tuple(w.shape)))
             report.layers += 1
     if not layers:
@@ -106,9 +112,15 @@ def extract(
     report.hashes = save_kohya(
         out,
         layers,
-        base=infos[0].base,
+        base=family,
+        size=size,
         dtype=storage_dtype(dtype),
         metadata={METADATA_KEY: recipe.to_json()},
         protect=[base, tuned],
     )
     return report
+
+
+def _named(info: ArtifactInfo) -> str:
+    """``flux2 klein-4b``: a checkpoint's family with its size, when the family has sizes."""
+    return f"{info.base} {info.base_size}" if info.base_size else info.base

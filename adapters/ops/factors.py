@@ -237,7 +237,8 @@ def save_kohya(
     metadata: Mapping[str, str] | None = None,
     protect: Iterable[str | Path] = (),
 ) -> FileHashes:
-    """Write ``layers`` as a kohya-format LoRA of family ``base`` at ``size`` (atomically; never over ``protect``).
+    """Write ``layers`` as a kohya-format LoRA of family ``base`` at ``size`` (atomically; never over
+    ``protect``). The size matters for a DiT: its fused modules' rows are the size's widths.
 
     One alpha for the whole file. When every layer has the same rank and scale, that is
     alpha = scale·rank and the factors are written as they are; otherwise alpha is the largest

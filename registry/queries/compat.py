@@ -11,6 +11,8 @@ files holds a few dozen), then joins back to the artifacts.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,27 @@ def _families_differ(a: str, b: str) -> bool:
     return a != "unknown" and b != "unknown" and a != b
 
 
+def _component(canonical: str) -> str:
+    return canonical.split(".", 1)[0]
+
+
+def _holds(base: Any, canonical: str, families_differ: bool = False) -> bool:
+    """Whether ``base`` holds the component of layer ``canonical``: a denoiser-only file (BFL's
+    flux1-dev, a GGUF) has no text encoders, so an adapter of its family is not judged on its
+    text-encoder layers there. Every layer is judged against a base of another family (what it
+    lacks is then the family's difference) or one that lists no components (an unknown family)."""
+    return families_differ or not base.components or _component(canonical) in base.components
+
+
+def _not_held(canonicals: Iterable[str]) -> str:
+    """``12 text-encoder layers not in this file`` for layers of components a base does not hold."""
+    words = Counter(
+        "text-encoder" if c.startswith("text_encoder") else "denoiser" if c in ("unet", "transformer") else c
+        for c in map(_component, canonicals)
+    )
+    return ", ".join(count(n, f"{word} layers") for word, n in sorted(words.items())) + " not in this file"
+
+
 @dataclass
 class Compatibility:
     """How much of an adapter applies to a base.
@@ -59,8 +82,10 @@ class Compatibility:
         missing: canonical layers of the adapter the base does not have.
         mismatched: ``(canonical, adapter_shape, base_shape)`` for layers whose shapes differ.
         unmatched: key stems of the adapter that name no known layer (as far as stored).
+        elsewhere: canonical layers of components the base does not hold (a denoiser-only file has
+            no text encoders): not judged, not counted in ``total``.
         share: ``matched / total`` (for an adapter without layers: 1.0 when the families
-            agree, else 0.0).
+            agree, else 0.0; for one whose layers are all elsewhere: 0.0).
         verdict: ``compatible`` (share 1.0), ``partial`` or ``incompatible`` (share below
             :data:`PARTIAL_THRESHOLD`, or the base families differ).
     """
@@ -72,6 +97,7 @@ class Compatibility:
     missing: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, str, str]] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)
     share: float = 0.0
     verdict: str = "incompatible"
 
@@ -95,6 +121,8 @@ class Compatibility:
 
     def _fit(self) -> str:
         mine, theirs = self.families
+        if not self.total and self.elsewhere:
+            return f"nothing to apply to {self.base.name}: {_not_held(self.elsewhere)} ({self.verdict})"
         if not self.total:
             return f"no layers to compare with {self.base.name}; family {mine} vs {theirs} ({self.verdict})"
         parts = []
@@ -106,6 +134,8 @@ class Compatibility:
         unnamed = self.total - self.matched - len(self.missing) - len(self.mismatched)
         if unnamed > 0:
             parts.append(f"{count(unnamed, 'keys')} naming no known layer")
+        if self.elsewhere:
+            parts.append(_not_held(self.elsewhere))
         if _families_differ(mine, theirs):
             parts.append(f"family {mine} vs {theirs}")
         detail = ": " + "; ".join(parts) if parts else ""
@@ -123,6 +153,7 @@ class Compatibility:
             "other_line": self.other_line,
             "missing": self.missing,
             "unmatched": self.unmatched,
+            "elsewhere": self.elsewhere,
             "mismatched": [{"canonical": c, "adapter_shape": a, "base_shape": b} for c, a, b in self.mismatched],
             "summary": self.summary(),
         }
@@ -214,6 +245,7 @@ def _unrecorded(info: ArtifactInfo) -> ArtifactRow:
         line_confidence=line.confidence,
         line_evidence=line.evidence,
         unmatched=len(info.unmatched),
+        components=list(info.components),
     )
 
 
@@ -221,7 +253,11 @@ def _judged(adapter: Any, base: Any, rows: list[tuple[str, str, str | None]], un
     """The verdict from (canonical, adapter shape, base shape or None) per layer."""
     mine, theirs = base_of(adapter), base_of(base)
     differ = _families_differ(mine, theirs)
+    elsewhere = [c for c, _, _ in rows if not _holds(base, c, differ)]
+    rows = [row for row in rows if _holds(base, row[0], differ)]
     total = len(rows) + max(adapter.unmatched or 0, len(unmatched))
+    if total == 0 and elsewhere:
+        return Compatibility(adapter, base, 0, 0, elsewhere=elsewhere, share=0.0, verdict=_verdict(0.0, differ))
     if total == 0:
         if "unknown" in (mine, theirs):
             raise NoLayersError("has no layers and no known base family to compare", path=adapter.path)
@@ -237,6 +273,7 @@ def _judged(adapter: Any, base: Any, rows: list[tuple[str, str, str | None]], un
         missing=[c for c, _, b in rows if b is None],
         mismatched=[(c, a, b) for c, a, b in rows if b is not None and a != b],
         unmatched=unmatched,
+        elsewhere=elsewhere,
         share=share,
         verdict=_verdict(share, differ),
     )
@@ -248,7 +285,8 @@ def fit_join(base: Any, params: dict[str, Any], *, min_share: float = 1.0) -> tu
 
     Returns:
         ``(join, share, conditions)``: the JOIN of a ``(layer_set_id, total, matched)`` row per
-        layer set, the share expression per artifact (unmatched keys count against it), and
+        layer set over the components the base holds (an adapter with none of its layers there has
+        no row), the share expression per artifact (unmatched keys count against it), and
         the WHERE conditions (share, status ok, not a checkpoint, not the base itself, no
         conflicting family).
 
@@ -259,12 +297,17 @@ def fit_join(base: Any, params: dict[str, Any], *, min_share: float = 1.0) -> tu
     if not 0.0 <= min_share <= 1.0:
         raise QueryError(f"min_share must be between 0 and 1, not {min_share}")
     params.update(fit_set=_require_base(base), fit_base=base.id, fit_share=min_share)
+    held = []
+    for i, component in enumerate(sorted(base.components or ())):
+        params[f"fit_held{i}"] = component + "."
+        held.append(f"substr(ours.canonical, 1, {len(component) + 1}) = :fit_held{i}")
+    only_held = f"WHERE {' OR '.join(held)} " if held else ""
     # One pass over every stored layer row with an index probe into the base's set (the
     # unique (layer_set_id, canonical) index): cost grows with distinct layer sets, not files.
     join = (
         " JOIN (SELECT ours.layer_set_id AS layer_set_id, COUNT(*) AS total, COUNT(other.id) AS matched "
         "FROM layer_set_layer ours LEFT OUTER JOIN layer_set_layer other ON other.layer_set_id = :fit_set "
-        "AND other.canonical = ours.canonical AND other.shape = ours.shape GROUP BY ours.layer_set_id) fit "
+        f"AND other.canonical = ours.canonical AND other.shape = ours.shape {only_held}GROUP BY ours.layer_set_id) fit "
         "ON fit.layer_set_id = a.layer_set_id"
     )
     denominator = "(fit.total + COALESCE(a.unmatched, 0))"
@@ -331,10 +374,11 @@ class CheckpointFit:
 
     Attributes:
         base: the checkpoint.
-        total: the adapter's layers, unmatched keys included (as :attr:`Compatibility.total`).
+        total: the adapter's layers of the components the checkpoint holds, unmatched keys
+            included (as :attr:`Compatibility.total`).
         matched: those present in the checkpoint with the same shape.
         share: ``matched / total``; for an adapter without layers 1.0 or 0.0 by family, None
-            when neither family is known.
+            when neither family is known; 0.0 when none of its layers is of a component there.
         verdict: ``compatible``, ``partial``, ``incompatible`` (as :func:`check`), or
             ``unknown`` when ``share`` is None.
     """
@@ -363,9 +407,12 @@ def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
     if not bases:
         return []
     matched: dict[int, int] = {}
-    layers = 0
+    layers: Counter[str] = Counter()  # the adapter's layers per component
     if adapter.layer_set_id is not None:
-        layers = reader.value("SELECT COUNT(*) FROM layer_set_layer WHERE layer_set_id = :set", params)
+        layers = Counter(
+            _component(c)
+            for (c,) in reader.rows("SELECT canonical FROM layer_set_layer WHERE layer_set_id = :set", params)
+        )
         sets = in_list("base_set", sorted({b.layer_set_id for b in bases}), params)
         matched = dict(
             reader.rows(
@@ -375,16 +422,22 @@ def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
                 params,
             )
         )
-    unnamed = reader.value("SELECT COUNT(*) FROM module WHERE artifact_id = :id AND canonical IS NULL", params)
-    total = layers + max(adapter.unmatched or 0, unnamed)
+    unnamed = max(
+        adapter.unmatched or 0,
+        reader.value("SELECT COUNT(*) FROM module WHERE artifact_id = :id AND canonical IS NULL", params),
+    )
     out = []
     for base in bases:
         differ = _families_differ(base_of(adapter), base_of(base))
+        # Only the components the checkpoint holds are judged (as check does); a match is always one of them.
+        total = sum(n for component, n in layers.items() if _holds(base, component, differ)) + unnamed
+        n = matched.get(base.layer_set_id or 0, 0)
+        share: float | None
         if total:
-            n = matched.get(base.layer_set_id or 0, 0)
-            share: float | None = n / total
+            share = n / total
+        elif layers:  # every layer is of a component the checkpoint does not hold
+            share = 0.0
         else:
-            n = 0
             share = None if "unknown" in (base_of(adapter), base_of(base)) else (0.0 if differ else 1.0)
         out.append(CheckpointFit(base, total, n, share, _verdict(share, differ) if share is not None else "unknown"))
     return sorted(out, key=lambda f: -(f.share if f.share is not None else -1.0))

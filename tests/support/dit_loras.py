@@ -21,15 +21,24 @@ def _factors(
 
 
 def kohya_lora(
-    lm: LayerMap, path: Path, *, alpha: float = 0.5, dtype: torch.dtype = torch.bfloat16, rank: int = 1
+    lm: LayerMap,
+    path: Path,
+    *,
+    alpha: float = 0.5,
+    dtype: torch.dtype = torch.bfloat16,
+    components: tuple[str, ...] | None = None,
+    rank: int = 1,
 ) -> Path:
-    """As sd-scripts writes it: one stem per original module (fused q/k/v, ``linear1``), its alpha beside.
+    """As sd-scripts writes it: one stem per original module (fused q/k/v, ``linear1``), its alpha beside;
+    every layer of the map, or of ``components`` only (``("transformer",)``: sd-scripts' default for Flux).
 
     diffusers' kohya Flux converter ignores the alpha of ``final_layer`` (a TODO there): those
     stems carry alpha = rank so the oracle and loradex agree on what the file means."""
     gen = torch.Generator().manual_seed(0)
     stems: dict[str, tuple[int, tuple[int, ...]]] = {}
     for layer in lm.layers.values():
+        if components is not None and layer.component not in components:
+            continue
         out = max((b for _, b in layer.ldm_rows), default=layer.shape[0])
         stems[layer.kohya] = (max(out, stems.get(layer.kohya, (0, ()))[0]), layer.shape[1:])
     tensors = {}

@@ -48,3 +48,25 @@ def test_a_server_url_is_named_without_its_password():
 def test_text_that_is_no_url_is_a_catalog_error():
     with pytest.raises(CatalogError, match="cannot open the catalog"):
         open_catalog("://nothing")
+
+
+def test_a_checkpoint_of_twelve_billion_parameters_and_24_gb_is_recorded(engine):
+    from sqlmodel import Session, select
+
+    from loradex.registry.store.models import Artifact
+
+    with Session(engine) as session:
+        session.add(
+            Artifact(
+                path="/x/flux1-dev.safetensors",
+                name="flux1-dev",
+                kind="checkpoint",
+                format="ldm_single_file",
+                base="flux",
+                size=23_802_932_552,
+                parameters=11_901_408_320,
+            )
+        )
+        session.commit()
+        row = session.exec(select(Artifact)).one()
+    assert (row.size, row.parameters) == (23_802_932_552, 11_901_408_320)
