@@ -70,7 +70,7 @@ def sd1_checkpoint_layout() -> list[tuple[str, str, tuple[int, ...]]]:
     from diffusers import AutoencoderKL
 
     arch, prefixes = architecture("sd1"), LDM_PREFIXES["sd1"]
-    unet = arch.meta_unet()
+    unet = arch.meta_denoiser()
     entries = {
         prefixes["unet"] + k: ("F16", tuple(t.shape))
         for k, t in unet_to_ldm(unet.state_dict(), dict(unet.config)).items()

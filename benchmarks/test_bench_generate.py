@@ -80,7 +80,7 @@ def full_size_sd15(folder: Path) -> Path:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline
 
     arch, gen = architecture("sd1"), torch.Generator().manual_seed(0)
-    unet = _random(arch.meta_unet(), gen)
+    unet = _random(arch.meta_denoiser(), gen)
     text_encoder = _random(arch.meta_text_encoder("text_encoder"), gen)
     with torch.device("meta"):
         vae = AutoencoderKL(**SD15_VAE)
