@@ -77,7 +77,7 @@ class Artifact(SQLModel, table=True):
     trained_on_sha256: str | None = Field(default=None, index=True)
     is_dir: bool = False
     #: Bytes, and below parameters: 64-bit (a Flux.1 all-in-one file holds 12 billion parameters in 24 GB).
-    size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    size: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     mtime: float = 0.0
     sha256: str | None = Field(default=None, index=True)
     autov2: str | None = Field(default=None, index=True)
@@ -93,7 +93,7 @@ class Artifact(SQLModel, table=True):
     algorithms: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     components: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     layer_count: int = 0
-    parameters: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    parameters: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     unmatched: int = 0
     layer_set_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("layer_set.id", ondelete="SET NULL"), index=True)
