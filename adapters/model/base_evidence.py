@@ -52,6 +52,24 @@ def dit_fit(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str, list[str]]
     return lm.base, lm.size, [f"{count} of {len(shapes)} layers fit {lm.base}{size} by name and shape (e.g. {fits[0]})"]
 
 
+def dit_from_config(config: Mapping[str, object]) -> tuple[str, str, list[str]] | None:
+    """``(family, size, evidence)`` of a diffusers folder's ``transformer/config.json``: the family whose
+    denoiser class it names, the size whose config it repeats (empty: none of the published sizes)."""
+    cls = config.get("_class_name")
+    for base in DIT_BASES:
+        sizes = FAMILY_SIZES[base]
+        if sizes[0].denoiser_class == cls:
+            size = next((a.size for a in sizes if all(_same(config.get(k), v) for k, v in a.denoiser.items())), "")
+            named = f"{base} {size}" if size else base
+            return base, size, [f"transformer/config.json _class_name {cls} ({named})"]
+    return None
+
+
+def _same(stored: object, declared: object) -> bool:
+    # JSON stores the tuples of a config as lists.
+    return stored == declared or (isinstance(declared, tuple) and stored == list(declared))
+
+
 def base_from_width(width: int | None, what: str, table: dict[int, str] = CROSS_ATTENTION_DIM) -> tuple[str, list[str]]:
     if width in table:
         return table[width], [f"{what} {width} ({table[width]})"]

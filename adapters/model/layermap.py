@@ -284,7 +284,7 @@ def _cache_file(arch: Architecture) -> Path:
             arch.base,
             arch.denoiser_class,
             arch.denoiser,
-            {k: v.config for k, v in arch.text_encoders.items()},
+            {k: asdict(v) for k, v in arch.text_encoders.items()},
             version("diffusers"),
             version("transformers"),
         ],
@@ -349,7 +349,7 @@ def layer_map(arch: Architecture | str, size: str = "") -> LayerMap:
     if isinstance(arch, str):
         arch = architecture(arch, size)
     key = json.dumps(
-        [arch.base, arch.size, arch.denoiser, {k: v.config for k, v in arch.text_encoders.items()}],
+        [arch.base, arch.size, arch.denoiser, {k: asdict(v) for k, v in arch.text_encoders.items()}],
         sort_keys=True,
         default=str,
     )

@@ -26,9 +26,9 @@ from .adapter_layers import (
     layer_alpha,
     resolve_parts,
 )
-from .architectures import BASES, TEXT_WIDTH
+from .architectures import BASES, TEXT_WIDTH, Architecture
 from .artifact import ArtifactInfo, LayerInfo
-from .base_evidence import add_claims, base_from_keys_widths, base_from_width, lora_verdict
+from .base_evidence import add_claims, base_from_keys_widths, base_from_width, dit_from_config, lora_verdict
 from .gguf_checkpoint import as_single_file, describe_gguf
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
 from .layermap import layer_map, rows_shape
@@ -43,12 +43,15 @@ _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
 PROBE_VERSION = 3
 
 
-def probe(path: str | Path) -> ArtifactInfo:
+def probe(path: str | Path, *, placed_on: Architecture | None = None) -> ArtifactInfo:
     """Identify an artifact file or folder.
 
     Args:
         path: a weights file (``.safetensors``, ``.pt``, ``.bin``, ``.ckpt``) or a diffusers /
             PEFT / ControlNet folder.
+        placed_on: for an adapter, the architecture to place its layers on instead of judging
+            its family (quick-test: the base it loaded, whose depth or widths may be none of the
+            family's published sizes).
 
     Returns:
         An :class:`ArtifactInfo`. Files loradex cannot place get kind ``unknown`` with a reason.
@@ -66,9 +69,9 @@ def probe(path: str | Path) -> ArtifactInfo:
     """
     path = Path(path)
     if input_is_dir(path):
-        return _probe_folder(path)
+        return _probe_folder(path, placed_on)
     with open_weights(path) as src:
-        info = _probe_source(path, src)
+        info = _probe_source(path, src, placed_on)
         info.bytes_read = src.bytes_read
     return info
 
@@ -85,14 +88,14 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _probe_folder(path: Path) -> ArtifactInfo:
+def _probe_folder(path: Path, placed_on: Architecture | None) -> ArtifactInfo:
     peft_parts = (
         [path]
         if (path / "adapter_config.json").exists()
         else sorted(p.parent for p in path.glob("*/adapter_config.json"))
     )
     if peft_parts:
-        return _probe_peft(path, peft_parts)
+        return _probe_peft(path, peft_parts, placed_on)
     if (path / "model_index.json").exists():
         return _probe_pipeline_folder(path)
     config = _read_json(path / "config.json")
@@ -105,7 +108,7 @@ def _probe_folder(path: Path) -> ArtifactInfo:
         return info
     lora_files = sorted(path.glob("pytorch_lora_weights.safetensors")) or sorted(path.glob("*.safetensors"))
     if len(lora_files) == 1:
-        info = probe(lora_files[0])
+        info = probe(lora_files[0], placed_on=placed_on)
         info.path = path
         return info
     with open_weights(path) as src:  # raises ArtifactNotFoundError for a folder without weights
@@ -125,8 +128,12 @@ def _probe_pipeline_folder(path: Path) -> ArtifactInfo:
     base, evidence = base_from_width(unet_config.get("cross_attention_dim"), "unet/config.json cross_attention_dim")
     if (path / "text_encoder_2").exists() or unet_config.get("addition_embed_type") == "text_time":
         base, evidence = "sdxl", ["second text encoder and text_time conditioning (SDXL)", *evidence]
+    size = ""
+    if dit := dit_from_config(_read_json(path / "transformer" / "config.json")):
+        base, size, evidence = dit
     with open_weights(path) as src:
         info = ArtifactInfo(path, "checkpoint", "diffusers_folder", base, evidence, safety=src.safety)
+        info.base_size = size
         _fill_counts(info, src)
         _fill_inventory(info, src)
         info.components = sorted({k.split(".")[0] for k in src.keys()})
@@ -134,7 +141,7 @@ def _probe_pipeline_folder(path: Path) -> ArtifactInfo:
     return info
 
 
-def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
+def _probe_peft(path: Path, parts: list[Path], placed_on: Architecture | None) -> ArtifactInfo:
     """A PEFT adapter folder, or one PEFT folder per component (``unet/``, ``text_encoder/``…).
 
     The base is judged over all parts together: a text encoder alone cannot tell SD1 from SDXL.
@@ -149,9 +156,9 @@ def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
             for _, component, _, src in opened
             for stem, parts in adapter_stems(src).items()
         }
-        verdict = lora_verdict(shapes)
+        verdict = _placed(placed_on) if placed_on else lora_verdict(shapes)
         infos = [
-            _lora_info(part, src, "peft", peft=(config, component), verdict=verdict)
+            _lora_info(part, src, "peft", peft=(config, component), verdict=verdict, placed_on=placed_on)
             for part, component, config, src in opened
         ]
     finally:
@@ -199,7 +206,7 @@ def _fill_inventory(info: ArtifactInfo, src: WeightSource, strip: str = "") -> N
     """
     if info.base not in BASES:
         return
-    lm = layer_map(info.base)
+    lm = layer_map(info.base, info.base_size)
     for key in src.keys():
         if key.endswith(".weight") and (name := lm.resolve(key.removeprefix(strip).removesuffix(".weight"))):
             info.inventory[name] = src.shape(key)
@@ -212,7 +219,7 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
+def _probe_source(path: Path, src: WeightSource, placed_on: Architecture | None = None) -> ArtifactInfo:
     if src.container == "gguf":  # a denoiser alone, quantised: probed as the single file it came from
         return describe_gguf(_checkpoint_info(path, as_single_file(src)), src)
     keys = src.keys()
@@ -249,7 +256,7 @@ def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
     if any(k.startswith("model.diffusion_model.") for k in keys):
         return _checkpoint_info(path, src)
     if any((s := split_key(k)) and s[1] in WEIGHT_PARTS for k in keys):
-        return _lora_info(path, src, None)
+        return _lora_info(path, src, None, placed_on=placed_on)
     info = ArtifactInfo(path, "unknown", "unknown")
     _fill_counts(info, src)
     sample = ", ".join(keys[:3]) or "no tensors"
@@ -314,12 +321,17 @@ def _checkpoint_info(path: Path, src: WeightSource) -> ArtifactInfo:
 # Adapters
 
 
+def _placed(arch: Architecture) -> tuple[str, str, list[str]]:
+    return arch.base, arch.size, [f"layers placed on the given {arch.base} architecture"]
+
+
 def _lora_info(
     path: Path,
     src: WeightSource,
     fmt: str | None,
     peft: tuple[dict, str | None] | None = None,
     verdict: tuple[str, str, list[str]] | None = None,
+    placed_on: Architecture | None = None,
 ) -> ArtifactInfo:
     stems = adapter_stems(src)
     if fmt is None:
@@ -335,11 +347,13 @@ def _lora_info(
     for stem, parts in stems.items():
         check_factors(path, src, stem, parts)
 
-    info.base, info.base_size, info.base_evidence = verdict or lora_verdict(
-        {stem: factor_shape(src, parts) for stem, parts in stems.items()}
+    info.base, info.base_size, info.base_evidence = (
+        verdict
+        or (placed_on and _placed(placed_on))
+        or lora_verdict({stem: factor_shape(src, parts) for stem, parts in stems.items()})
     )
     add_claims(info)
-    lm = layer_map(info.base, info.base_size) if info.base in BASES else None
+    lm = layer_map(placed_on) if placed_on else layer_map(info.base, info.base_size) if info.base in BASES else None
     config, component = peft if peft else ({}, None)
 
     for stem, parts in sorted(stems.items()):
