@@ -357,7 +357,8 @@ def _dit_loras(b: _Builder) -> None:
     rank, scale, half = 4, b.lora_scale, torch.float16
     for base, pipeline in (("sd3", StableDiffusion3Pipeline), ("flux", FluxPipeline)):
         lm, folder = b.layer_map(base), b.adapters_dir
-        b.kohya(f"{base}-kohya-lora", base, denoiser, module=DIT_NETWORK_MODULE[base], trigger="orange cat")
+        line = "dev" if base == "flux" else None  # modelspec.architecture flux-1-dev names FLUX.1 [dev]
+        b.kohya(f"{base}-kohya-lora", base, denoiser, module=DIT_NETWORK_MODULE[base], trigger="orange cat", line=line)
         # As diffusers' DreamBooth LoRA scripts train with --train_text_encoder: the CLIP encoders too.
         factors = dit_loras.diffusers_tensors(
             lm, rank=rank, scale=scale, select=either(denoiser, clip_attention), dtype=half
@@ -374,7 +375,7 @@ def _dit_loras(b: _Builder) -> None:
         path = dit_loras.onetrainer_lora(
             lm, folder / f"{name}.safetensors", rank=rank, scale=scale, dtype=half, metadata=meta
         )
-        b.add(name, path, "lora", "diffusers", base)
+        b.add(name, path, "lora", "diffusers", base, line)
         name = f"{base}-comfy-lora"
         path = dit_loras.original_lora(
             lm, folder / f"{name}.safetensors", "diffusion_model.", rank=rank, scale=scale, dtype=half
@@ -394,6 +395,7 @@ def _dit_loras(b: _Builder) -> None:
         format="lycoris",
         module="lycoris.kohya",
         args={"algo": "lokr", "factor": "-1"},
+        line="dev",
     )
 
 
