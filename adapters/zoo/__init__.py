@@ -15,9 +15,9 @@ Not production code: the tests and the demo use it; nothing else in loradex impo
 ``build`` writes the zoo (an adapter file per convention, ``zoo.json``), ``bases`` the tiny
 bases, ``adapter_tensors`` the factors and kohya metadata they share, ``dit_loras`` the SD3 / Flux
 LoRAs in each producer's keys (for the tiny bases and, at rank 1, the full-size architectures);
-``models`` holds the tiny architectures (SD1, SD2, SDXL, SD3, Flux.1) and the single-file layout,
-``tokenizer`` their tiny CLIP and T5 tokenizers, ``clip`` saves a tiny CLIP (text and vision) for
-CLIP scores. The top floor of `adapters`: it may import every other one.
+``models`` holds the tiny architectures (SD1, SD2, SDXL, SD3, Flux.1), ``single_files`` their
+original single-file layout, ``tokenizer`` their tiny CLIP and T5 tokenizers, ``clip`` saves a
+tiny CLIP (text and vision) for CLIP scores. The top floor of `adapters`: it may import every other one.
 """
 
 from .adapter_tensors import VISIBLE_LORA_SCALE

@@ -42,8 +42,8 @@ from .models import (
     TinyModels,
     build_controlnet,
     build_models,
-    controlnet_to_ldm,
 )
+from .single_files import controlnet_to_ldm
 
 
 @dataclass(frozen=True)
