@@ -34,7 +34,8 @@ from loradex.adapters.io.header import DTYPE_SIZES
 from loradex.adapters.io.writer import SafetensorsWriter
 from loradex.adapters.model.architectures import LDM_PREFIXES, architecture
 from loradex.adapters.model.layermap import layer_map
-from loradex.adapters.zoo.models import canonical_text_key, unet_to_ldm, vae_to_ldm
+from loradex.adapters.zoo.models import canonical_text_key
+from loradex.adapters.zoo.single_files import unet_to_ldm, vae_to_ldm
 from loradex.registry.store.db import open_catalog
 
 pytestmark = pytest.mark.benchmark

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from loradex.adapters.errors import ArtifactNotFoundError, IncompatibleError, UnsupportedError
+from loradex.adapters.model.architectures import DIT_BASES, Architecture, architecture
 from loradex.adapters.model.artifact import looks_like_hub_id
 
 #: Where diffusers' own single-file loader takes each family's configs from.
@@ -21,7 +22,32 @@ CONFIG_REPOS = {
     "sd2": "stabilityai/stable-diffusion-2-1",
     "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
 }
-PIPELINES = {"sd1": "StableDiffusionPipeline", "sd2": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+
+
+@dataclass(frozen=True)
+class FamilyPipeline:
+    """How quick-test renders one family: the diffusers pipeline and what its call takes.
+
+    Attributes:
+        cls: the text-to-image pipeline class.
+        guidance: its default ``guidance_scale`` (FLUX.1 [dev]'s is its distilled guidance, not CFG).
+        negative: whether it takes a negative prompt (FLUX.1 is guidance-distilled: it does not).
+        flow: a flow-matching DiT, sampled by its own scheduler rather than A1111's samplers.
+    """
+
+    cls: str
+    guidance: float = 7.0
+    negative: bool = True
+    flow: bool = False
+
+
+PIPELINES = {
+    "sd1": FamilyPipeline("StableDiffusionPipeline"),
+    "sd2": FamilyPipeline("StableDiffusionPipeline"),
+    "sdxl": FamilyPipeline("StableDiffusionXLPipeline"),
+    "sd3": FamilyPipeline("StableDiffusion3Pipeline", flow=True),
+    "flux": FamilyPipeline("FluxPipeline", guidance=3.5, negative=False, flow=True),
+}
 #: The files diffusers' single-file loader takes from a config repo (its own ``allow_patterns``,
 #: diffusers.loaders.single_file): configs, tokenizer vocabularies, never weights.
 CONFIG_PATTERNS = ("*.json", "*.txt", "*.model")
@@ -75,7 +101,7 @@ class LoadedBase:
     Attributes:
         pipe: the diffusers text-to-image pipeline.
         source: the folder, file or Hub id as given (paths made absolute).
-        family: ``sd1``, ``sd2`` or ``sdxl``.
+        family: ``sd1``, ``sd2``, ``sdxl``, ``sd3`` or ``flux``.
         path: the file or folder the weights came from (a Hub snapshot folder for a Hub id).
     """
 
@@ -83,6 +109,20 @@ class LoadedBase:
     source: str
     family: str
     path: Path
+
+    @property
+    def renders(self) -> FamilyPipeline:
+        return PIPELINES[self.family]
+
+    def architecture(self) -> Architecture | None:
+        """A DiT's own architecture: the family's entry with the loaded transformer's config, on
+        which adapters' layers are placed (a base of another depth or width than the published
+        sizes, such as the zoo's tiny ones, keeps the layers it has); None for the UNet families."""
+        if self.family not in DIT_BASES:
+            return None
+        config = {k: v for k, v in self.pipe.transformer.config.items() if not k.startswith("_")}
+        family = architecture(self.family)
+        return Architecture(self.family, config, family.text_encoders, family.denoiser_class)
 
 
 def offline() -> bool:
@@ -101,7 +141,14 @@ def base_family(path: Path) -> str:
         raise UnsupportedError(f"the base must be a checkpoint; this is {info.kind}", path=path)
     if info.base not in PIPELINES:
         raise UnsupportedError(
-            f"quick-test generates with SD1.x, SD2.x and SDXL bases; this one is {info.base}", path=path
+            f"quick-test generates with SD1.x, SD2.x, SDXL, SD3 and FLUX.1 bases; this one is {info.base}", path=path
+        )
+    if info.base in DIT_BASES and not path.is_dir():
+        # diffusers reads an original DiT file only with the full-size configs from the Hub.
+        raise UnsupportedError(
+            f"quick-test loads a {info.base} base from a diffusers folder (model_index.json, transformer/ …); "
+            "this is a single file",
+            path=path,
         )
     return info.base
 
@@ -152,8 +199,9 @@ def load_base(source: str | Path, placement: Placement, *, config: str | Path | 
 
     Raises:
         ArtifactNotFoundError: no such file or folder, or a Hub id not in the cache while offline.
-        UnsupportedError: not a checkpoint of a family loradex generates with (SD1.x, SD2.x, SDXL),
-            or a single file whose configs are nowhere to be found (says the two ways to give them).
+        UnsupportedError: not a checkpoint of a family loradex generates with (SD1.x, SD2.x, SDXL,
+            SD3, FLUX.1; the DiTs from a diffusers folder), or a single file whose configs are nowhere
+            to be found (says the two ways to give them).
     """
     from loradex.adapters.libraries import quiet
 
@@ -172,7 +220,7 @@ def load_base(source: str | Path, placement: Placement, *, config: str | Path | 
 def _load_local(diffusers: Any, path: Path, where: Placement, config: str | Path | None) -> LoadedBase:
     family = base_family(path)
     configs = config_folder(path, family, config)  # refuses a bad --config before loading
-    cls = getattr(diffusers, PIPELINES[family])
+    cls = getattr(diffusers, PIPELINES[family].cls)
     kwargs = dict(torch_dtype=where.torch_dtype)
     try:
         if path.is_dir():
@@ -183,7 +231,7 @@ def _load_local(diffusers: Any, path: Path, where: Placement, config: str | Path
             pipe = _from_single_file(cls, path, family, kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise UnsupportedError(
-            f"diffusers could not load it as {PIPELINES[family]}: {_first_line(exc)}", path=path
+            f"diffusers could not load it as {PIPELINES[family].cls}: {_first_line(exc)}", path=path
         ) from exc
     return LoadedBase(_placed(pipe, where), str(path), family, path)
 

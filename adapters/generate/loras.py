@@ -25,6 +25,7 @@ import torch
 
 from loradex.adapters.errors import IncompatibleError, UnsupportedError
 from loradex.adapters.io.weights import open_weights
+from loradex.adapters.model.architectures import Architecture
 from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
 from loradex.adapters.model.probe import probe
 from loradex.adapters.ops.factors import dora_delta, layer_factors
@@ -34,7 +35,7 @@ from .base import check_family
 
 _DIFFUSERS_FORMATS = {"kohya", "diffusers", "peft", "diffusers_legacy"}
 _DIFFUSERS_ALGORITHMS = {"lora", "locon"}
-_COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
+_COMPONENTS = ("unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3")
 
 
 @dataclass
@@ -105,10 +106,15 @@ class LoraSet:
     #: holds 100-400 MB, and a TUI session tries many).
     keep = 8
 
-    def __init__(self, pipe: Any, family: str, *, patch_only: bool = False) -> None:
+    def __init__(
+        self, pipe: Any, family: str, *, patch_only: bool = False, architecture: Architecture | None = None
+    ) -> None:
         self.pipe = pipe
         self.family = family
         self.patch_only = patch_only
+        #: A DiT base's own architecture, on which each file's layers are placed (its fused stems
+        #: split by the base's own widths).
+        self.architecture = architecture
         self.loaded: dict[Path, LoadedLora] = {}
         self._factors: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
         self._originals: dict[str, tuple[torch.nn.Parameter, torch.Tensor]] = {}
@@ -133,6 +139,8 @@ class LoraSet:
         if info.kind not in ("lora", "lycoris"):
             raise UnsupportedError(f"not a LoRA or LyCORIS file (it is {info.kind})", path=path)
         check_family(info.base, self.family, path)
+        if self.architecture is not None:
+            info = probe(path, placed_on=self.architecture)
         self._counter += 1
         name = f"a{self._counter}_" + re.sub(r"\W", "_", path.stem)[:40]
         targets = self._targets(info)
@@ -167,7 +175,8 @@ class LoraSet:
         self._lora_enabled = None
         try:
             self.pipe.load_lora_weights(str(path), adapter_name=name)
-        except (ValueError, KeyError, RuntimeError, OSError) as exc:
+        # diffusers' converters assert what they assume of a file (Flux's kohya one: 3072 wide).
+        except (ValueError, KeyError, RuntimeError, OSError, AssertionError) as exc:
             self._forget_adapter(name)
             message = str(exc).strip()
             return f"diffusers refused it ({message.splitlines()[0][:120] if message else type(exc).__name__})"

@@ -45,9 +45,11 @@ class ImageRecord:
     """One rendered image: the parameters that reproduce it, and where it was written."""
 
     prompt: str
-    negative_prompt: str
+    #: None where the pipeline takes none (FLUX.1): the record then has no ``negative_prompt``.
+    negative_prompt: str | None
     seed: int
     steps: int
+    #: As the pipeline names it: classifier-free guidance, or FLUX.1 [dev]'s distilled guidance.
     guidance_scale: float
     width: int
     height: int
@@ -76,7 +78,7 @@ class ImageRecord:
             {"path": a.path, "sha256": a.sha256, "kind": a.kind, "weight": a.weight} for a in self.adapters
         ]
         data["embeddings"] = [{"path": e.path, "sha256": e.sha256, "token": e.token} for e in self.embeddings]
-        for optional in ("clip_skip", "emphasis", "controlnet", "init_image", "path"):
+        for optional in ("negative_prompt", "clip_skip", "emphasis", "controlnet", "init_image", "path"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -90,8 +92,11 @@ class ImageRecord:
         fields = [f"Steps: {self.steps}", f"Sampler: {sampler}"]
         if schedule:
             fields.append(f"Schedule type: {schedule}")
+        if self.pipeline == "FluxPipeline":  # as Forge writes a FLUX.1 [dev] image: no CFG, distilled guidance
+            fields += ["CFG scale: 1", f"Distilled CFG Scale: {self.guidance_scale:g}"]
+        else:
+            fields.append(f"CFG scale: {self.guidance_scale:g}")
         fields += [
-            f"CFG scale: {self.guidance_scale:g}",
             f"Seed: {self.seed}",
             f"Size: {self.width}x{self.height}",
             f"Model hash: {self.base.sha256[:10]}",

@@ -68,12 +68,28 @@ SAMPLERS: dict[str, Sampler] = {
 #: A1111's default sampler and step count since 1.6.
 DEFAULT_SAMPLER = "dpm++ 2m karras"
 DEFAULT_STEPS = 20
+#: The flow-matching DiTs (SD3, FLUX.1) sample with the scheduler their pipelines ship; Forge calls
+#: it Euler with the Simple schedule. A1111's samplers assume a noise-prediction model.
+FLOW_SAMPLERS: dict[str, Sampler] = {
+    s.name: s for s in (Sampler("euler", ("Euler", "Simple"), "FlowMatchEulerDiscreteScheduler"),)
+}
+FLOW_DEFAULT_SAMPLER = "euler"
 
 
-def sampler(name: str) -> Sampler:
-    """The sampler a user names (case and repeated spaces ignored)."""
-    key = " ".join(name.lower().split())
+def sampler(name: str | None = None, *, flow: bool = False) -> Sampler:
+    """The sampler a user names (case and repeated spaces ignored; None: the default) for a base
+    that denoises (A1111's samplers) or, with ``flow``, one that follows a flow (SD3, FLUX.1)."""
+    table, default = (FLOW_SAMPLERS, FLOW_DEFAULT_SAMPLER) if flow else (SAMPLERS, DEFAULT_SAMPLER)
+    key = " ".join((name or default).lower().split())
     try:
-        return SAMPLERS[key]
+        return table[key]
     except KeyError:
-        raise UnsupportedError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}") from None
+        bases = "SD3 and FLUX.1 bases" if flow else "SD1.x, SD2.x and SDXL bases"
+        raise UnsupportedError(f"unknown sampler {name!r} for {bases}; choose one of: {', '.join(table)}") from None
+
+
+def known_sampler(name: str) -> None:
+    """Refuse a sampler no base takes, before anything loads (which bases take it is known later)."""
+    key = " ".join(name.lower().split())
+    if key not in SAMPLERS and key not in FLOW_SAMPLERS:
+        sampler(name)

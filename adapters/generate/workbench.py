@@ -29,10 +29,10 @@ from .control import CANNY_HIGH, CANNY_LOW, canny, crop_and_resize, open_image
 from .grid import Grid, JobSize, Stopped, steps_per_image
 from .inputs import AdapterFiles, RenderInputs
 from .loras import LoraSet
-from .preflight import check_size, size_multiple, writable_folder
+from .preflight import check_for_family, check_size, size_rule, writable_folder
 from .prompts import check_clip_skip, emphasised, encode, own_encoding, split_lora_tags, tagged_loras
 from .records import FileRef, ImageRecord, save_image
-from .samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
+from .samplers import DEFAULT_STEPS
 from .samplers import sampler as named_sampler
 from .sheet import contact_sheet
 
@@ -67,7 +67,7 @@ class Workbench:
         self.loads = 1
         self.pipe = self.base.pipe
         self._scheduler_config = self.pipe.scheduler.config
-        self.loras = LoraSet(self.pipe, self.base.family, patch_only=patch_only)
+        self.loras = LoraSet(self.pipe, self.base.family, patch_only=patch_only, architecture=self.base.architecture())
         self.files = AdapterFiles(self.base, self.placement, self.loras)
         self._variants: dict[tuple[str, int], Any] = {}
 
@@ -88,8 +88,8 @@ class Workbench:
         seeds: Sequence[int] = (1,),
         scales: Sequence[float] = (1.0,),
         steps: int = DEFAULT_STEPS,
-        guidance_scale: float = 7.0,
-        sampler: str = DEFAULT_SAMPLER,
+        guidance_scale: float | None = None,
+        sampler: str | None = None,
         size: tuple[int, int] | None = None,
         clip_skip: int | None = None,
         control_image: str | Path | Any | None = None,
@@ -111,6 +111,10 @@ class Workbench:
             prompt: default: each adapter's first trigger word, joined. A1111's syntax: a
                 ``<lora:NAME:WEIGHT>`` tag applies that LoRA (``resolve_lora(NAME)`` gives its file)
                 and is taken out of the text; ``(word:1.2)``, ``(word)``, ``[word]`` weight words.
+            negative_prompt: none on a FLUX.1 base (refused: its guidance is distilled).
+            guidance_scale: as the base's pipeline names it; default 7, FLUX.1's distilled guidance 3.5.
+            sampler: an A1111 sampler name (default DPM++ 2M Karras); SD3 and FLUX.1 take Euler,
+                their own flow-matching scheduler (the default there).
             clip_skip: A1111's Clip skip (1: the last text-encoder layer, 2: the penultimate).
             size: (width, height); default the base's native size.
             control_image: needed when a ControlNet is among the adapters (``control_canny``:
@@ -123,7 +127,9 @@ class Workbench:
             on_image: called with each image's record as soon as its PNG is written.
             on_start: called with the job's size once every input is loaded, before the first step.
         """
-        spec = named_sampler(sampler)
+        renders = self.base.renders
+        spec = named_sampler(sampler, flow=renders.flow)
+        guidance = renders.guidance if guidance_scale is None else guidance_scale
         seeds, scales = [int(s) for s in seeds], [float(s) for s in scales]
         if not seeds or not scales:
             raise UnsupportedError("give at least one seed and one scale")
@@ -144,8 +150,10 @@ class Workbench:
             if not inputs.triggers:
                 raise UnsupportedError("no prompt given and no adapter has trigger words; give a prompt (--prompt)")
             prompt = ", ".join(inputs.triggers)
+        check_for_family(self.base.family, prompt, negative_prompt, clip_skip)
         own = own_encoding(prompt, negative_prompt, clip_skip)  # also refuses BREAK before any step
-        check_clip_skip(self.pipe, clip_skip)
+        if clip_skip is not None:
+            check_clip_skip(self.pipe, clip_skip)
         per_image = steps_per_image(steps, strength if init is not None else None)
         job = self.job_size(seeds, scales, steps, strength if init is not None else None)
         folder = writable_folder(out) if out is not None else None
@@ -167,7 +175,7 @@ class Workbench:
                         seed=seed,
                         scale=scale,
                         steps=steps,
-                        guidance_scale=guidance_scale,
+                        guidance_scale=guidance,
                         width=width,
                         height=height,
                         clip_skip=clip_skip,
@@ -204,13 +212,14 @@ class Workbench:
         return grid
 
     def native_size(self) -> tuple[int, int]:
-        side = self.pipe.unet.config.sample_size * self.pipe.vae_scale_factor
-        return side, side
+        return self._size_rule()[0]
 
     def _check_size(self, width: int, height: int) -> None:
-        check_size(
-            width, height, size_multiple(len(self.pipe.unet.config.block_out_channels), self.pipe.vae_scale_factor)
-        )
+        check_size(width, height, self._size_rule()[1])
+
+    def _size_rule(self) -> tuple[tuple[int, int], int]:
+        denoiser = getattr(self.pipe, "unet", None) or self.pipe.transformer
+        return size_rule(denoiser.config, self.pipe.vae_scale_factor)
 
     @staticmethod
     def _picture(image: str | Path | Any) -> Any:
@@ -284,9 +293,10 @@ class Workbench:
         cn = inputs.controlnet if inputs.controlnet is not None and inputs.controlnet[1] * scale != 0 else None
         pipe = self._pipeline(cn[0] if cn else None, init is not None)
         pipe.scheduler = spec.scheduler(self._scheduler_config)
+        negative = negative_prompt if self.base.renders.negative else None
         record = ImageRecord(
             prompt=prompt,
-            negative_prompt=negative_prompt,
+            negative_prompt=negative,
             seed=seed,
             steps=steps,
             guidance_scale=guidance_scale,
@@ -333,7 +343,7 @@ class Workbench:
         if own:  # after the LoRAs and embeddings of this image are in the text encoders
             kwargs.update(encode(pipe, prompt, negative_prompt, clip_skip=clip_skip))
         else:
-            kwargs.update(prompt=prompt, negative_prompt=negative_prompt)
+            kwargs.update(prompt=prompt, **({} if negative is None else {"negative_prompt": negative}))
         if init is not None:
             kwargs.update(image=init, strength=strength)
         else:

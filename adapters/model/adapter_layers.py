@@ -10,6 +10,7 @@ from loradex.adapters.errors import CorruptFileError
 from loradex.adapters.io.sources import WeightSource
 
 from .keys import algorithm_of, split_key
+from .layermap import fused_rows
 from .single_file_names import Segments
 
 
@@ -34,16 +35,15 @@ def resolve_parts(lm, stem: str, component: str | None, out_rows: int) -> list[t
 
     One layer (all rows) for most stems; for a stem naming an original fused module (kohya's
     ``lora_unet_double_blocks_0_img_attn_qkv``), each layer whose rows lie within the ``out_rows``
-    the file's factors produce (XLabs adapts only the q, k, v rows of ``linear1``). ``[(None, ())]``
-    when nothing answers to it.
+    the file's factors produce (:func:`~.layermap.fused_rows`: a model of another width too).
+    ``[(None, ())]`` when nothing answers to it.
     """
     canonical = resolve_stem(lm, stem, component)
     if canonical:
         return [(canonical, ())]
     name = stem.removeprefix("base_model.model.")
     parts = lm.fused_parts(f"{component}.{name}" if component and component != "transformer" else name)
-    inside = [(layer.name, layer.ldm_rows) for layer in parts if max(b for _, b in layer.ldm_rows) <= out_rows]
-    return inside or [(None, ())]
+    return list(fused_rows(parts, out_rows).items()) or [(None, ())]
 
 
 def guess_component(stem: str) -> str | None:

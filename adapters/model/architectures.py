@@ -65,12 +65,15 @@ class Architecture:
     def components(self) -> tuple[str, ...]:
         return (self.denoiser_component, *self.text_encoders)
 
+    def denoiser_type(self) -> type[torch.nn.Module]:
+        """The diffusers class of the denoiser (imported from its module)."""
+        return getattr(importlib.import_module(_DENOISER_MODULES[self.denoiser_class]), self.denoiser_class)
+
     def meta_denoiser(self) -> torch.nn.Module:
         import torch
 
-        cls = getattr(importlib.import_module(_DENOISER_MODULES[self.denoiser_class]), self.denoiser_class)
         with torch.device("meta"):
-            return cls(**self.denoiser)
+            return self.denoiser_type()(**self.denoiser)
 
     def meta_text_encoder(self, component: str) -> torch.nn.Module:
         import torch
@@ -221,7 +224,8 @@ _FLUX2_KLEIN_9B = dict(
 
 _CLIP_L_TE1 = TextEncoderSpec(_CLIP_L, kohya=("lora_te1_", "lora_te_"))
 _SD3_ENCODERS = {
-    "text_encoder": _CLIP_L_TE1,
+    # SD3 pools both CLIPs through their projections (diffusers: CLIPTextModelWithProjection twice).
+    "text_encoder": TextEncoderSpec(_CLIP_L, with_projection=True, kohya=_CLIP_L_TE1.kohya),
     "text_encoder_2": TextEncoderSpec(_OPEN_CLIP_BIGG, with_projection=True, kohya=("lora_te2_",)),
     "text_encoder_3": TextEncoderSpec(_T5_XXL, model="t5", kohya=("lora_te3_",)),
 }

@@ -21,18 +21,28 @@ def dit_fit(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str, list[str]]
     Every size of every DiT family is tried against its layer map: a stem counts when it resolves
     and its delta has the layer's shape (a fused module's: its in-width and no more rows than the
     module). The size explaining most stems wins; on a tie the family listed first does.
+
+    A model of unpublished widths (a tiny test model, a pruned or distilled one) fits no size by
+    shape: when nine in ten of its stems name one family's denoiser or text-encoder layers, that
+    family is the verdict, with no size.
     """
     from .adapter_layers import resolve_parts
 
     best: tuple[int, int, LayerMap, list[str]] | None = None
+    best_named: tuple[int, LayerMap, str] | None = None
     for base in DIT_BASES:
         for arch in FAMILY_SIZES[base]:
             lm = layer_map(arch)
             fits: list[str] = []
             denoiser = 0
+            named: list[str] = []
             for stem, shape in shapes.items():
                 parts = resolve_parts(lm, stem, None, shape[0])
                 names = [name for name, _ in parts if name]
+                if names and lm.layers[names[0]].component == "transformer":
+                    named.insert(0, stem)
+                elif names:
+                    named.append(stem)
                 if (
                     names
                     and all(
@@ -47,6 +57,15 @@ def dit_fit(shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, str, list[str]]
                     denoiser += on_denoiser
             if denoiser and (best is None or len(fits) > best[0]):
                 best = (len(fits), denoiser, lm, fits)
+            if named and (best_named is None or len(named) > best_named[0]):
+                best_named = (len(named), lm, named[0])
+    if best is None and best_named and 10 * best_named[0] >= 9 * len(shapes):
+        count, lm, example = best_named
+        return (
+            lm.base,
+            "",
+            [f"{count} of {len(shapes)} layers name {lm.base} layers, at widths of no published size (e.g. {example})"],
+        )
     if best is None:
         return None
     count, _, lm, fits = best

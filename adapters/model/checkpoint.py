@@ -17,7 +17,7 @@ from loradex.adapters.io.weights import open_weights
 
 from .artifact import ArtifactInfo
 from .layermap import layer_map, rows_shape
-from .single_file_names import Segments
+from .single_file_names import Segments, row_pieces
 
 
 @dataclass
@@ -67,10 +67,8 @@ def take_rows(weight: torch.Tensor, rows: Segments) -> torch.Tensor:
 
 def put_rows(weight: torch.Tensor, rows: Segments, part: torch.Tensor) -> None:
     """Write ``part`` back over the ``rows`` of ``weight`` it was taken from (:func:`take_rows`)."""
-    offset = 0
-    for a, b in rows:
-        weight[a:b] = part[offset : offset + b - a]
-        offset += b - a
+    for stored, piece in row_pieces(rows):
+        weight[stored] = part[piece]
 
 
 def layer_view(weight: torch.Tensor, loc: Location) -> torch.Tensor:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,26 @@ class LayerMap:
         for layer in self.layers.values():
             out.setdefault(layer.ldm_key, []).append(layer)
         return out
+
+
+def fused_rows(parts: Sequence[Layer], out_rows: int) -> dict[str, Segments]:
+    """The rows of a fused module's ``parts`` in a delta of ``out_rows`` rows: the published rows of
+    the parts that fill exactly its first ``out_rows`` (all of them; XLabs adapts only the q, k, v
+    rows of ``linear1``), else every part's rows scaled to ``out_rows`` in the published proportions
+    (a model of another width: Flux's q, k, v thirds, ``linear1``'s 1:1:1:4), else nothing."""
+    inside = {part.name: part.ldm_rows for part in parts if _end(part.ldm_rows) <= out_rows}
+    if inside and max(_end(rows) for rows in inside.values()) == out_rows:
+        return inside
+    total = max((_end(part.ldm_rows) for part in parts), default=0)
+    if not total or any(x * out_rows % total for part in parts for segment in part.ldm_rows for x in segment):
+        return {}
+    return {
+        part.name: tuple((a * out_rows // total, b * out_rows // total) for a, b in part.ldm_rows) for part in parts
+    }
+
+
+def _end(rows: Segments) -> int:
+    return max(b for _, b in rows)
 
 
 def rows_shape(rows: Segments, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -290,7 +311,7 @@ def _cache_file(arch: Architecture) -> Path:
             arch.base,
             arch.denoiser_class,
             arch.denoiser,
-            {k: v.config for k, v in arch.text_encoders.items()},
+            {k: asdict(v) for k, v in arch.text_encoders.items()},
             version("diffusers"),
             version("transformers"),
         ],
@@ -355,7 +376,7 @@ def layer_map(arch: Architecture | str, size: str = "") -> LayerMap:
     if isinstance(arch, str):
         arch = architecture(arch, size)
     key = json.dumps(
-        [arch.base, arch.size, arch.denoiser, {k: v.config for k, v in arch.text_encoders.items()}],
+        [arch.base, arch.size, arch.denoiser, {k: asdict(v) for k, v in arch.text_encoders.items()}],
         sort_keys=True,
         default=str,
     )

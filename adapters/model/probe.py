@@ -26,7 +26,7 @@ from .adapter_layers import (
     layer_alpha,
     resolve_parts,
 )
-from .architectures import BASES, LDM_PREFIXES, TEXT_WIDTH
+from .architectures import BASES, LDM_PREFIXES, TEXT_WIDTH, Architecture
 from .artifact import ArtifactInfo, LayerInfo
 from .base_evidence import (
     DIT_CLASSES,
@@ -51,12 +51,15 @@ _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
 PROBE_VERSION = 4
 
 
-def probe(path: str | Path) -> ArtifactInfo:
+def probe(path: str | Path, *, placed_on: Architecture | None = None) -> ArtifactInfo:
     """Identify an artifact file or folder.
 
     Args:
         path: a weights file (``.safetensors``, ``.pt``, ``.bin``, ``.ckpt``) or a diffusers /
             PEFT / ControlNet folder.
+        placed_on: for an adapter, the architecture to place its layers on instead of judging
+            its family (quick-test: the base it loaded, whose depth or widths may be none of the
+            family's published sizes).
 
     Returns:
         An :class:`ArtifactInfo`. Files loradex cannot place get kind ``unknown`` with a reason.
@@ -74,9 +77,9 @@ def probe(path: str | Path) -> ArtifactInfo:
     """
     path = Path(path)
     if input_is_dir(path):
-        return _probe_folder(path)
+        return _probe_folder(path, placed_on)
     with open_weights(path) as src:
-        info = _probe_source(path, src)
+        info = _probe_source(path, src, placed_on)
         info.bytes_read = src.bytes_read
     return info
 
@@ -93,14 +96,14 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _probe_folder(path: Path) -> ArtifactInfo:
+def _probe_folder(path: Path, placed_on: Architecture | None) -> ArtifactInfo:
     peft_parts = (
         [path]
         if (path / "adapter_config.json").exists()
         else sorted(p.parent for p in path.glob("*/adapter_config.json"))
     )
     if peft_parts:
-        return _probe_peft(path, peft_parts)
+        return _probe_peft(path, peft_parts, placed_on)
     if (path / "model_index.json").exists():
         return _probe_pipeline_folder(path)
     config = _read_json(path / "config.json")
@@ -113,7 +116,7 @@ def _probe_folder(path: Path) -> ArtifactInfo:
         return info
     lora_files = sorted(path.glob("pytorch_lora_weights.safetensors")) or sorted(path.glob("*.safetensors"))
     if len(lora_files) == 1:
-        info = probe(lora_files[0])
+        info = probe(lora_files[0], placed_on=placed_on)
         info.path = path
         return info
     with open_weights(path) as src:  # raises ArtifactNotFoundError for a folder without weights
@@ -151,7 +154,7 @@ def _probe_pipeline_folder(path: Path) -> ArtifactInfo:
     return info
 
 
-def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
+def _probe_peft(path: Path, parts: list[Path], placed_on: Architecture | None) -> ArtifactInfo:
     """A PEFT adapter folder, or one PEFT folder per component (``unet/``, ``text_encoder/``…).
 
     The base is judged over all parts together: a text encoder alone cannot tell SD1 from SDXL.
@@ -166,9 +169,9 @@ def _probe_peft(path: Path, parts: list[Path]) -> ArtifactInfo:
             for _, component, _, src in opened
             for stem, parts in adapter_stems(src).items()
         }
-        verdict = lora_verdict(shapes)
+        verdict = _placed(placed_on) if placed_on else lora_verdict(shapes)
         infos = [
-            _lora_info(part, src, "peft", peft=(config, component), verdict=verdict)
+            _lora_info(part, src, "peft", peft=(config, component), verdict=verdict, placed_on=placed_on)
             for part, component, config, src in opened
         ]
     finally:
@@ -229,7 +232,7 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
+def _probe_source(path: Path, src: WeightSource, placed_on: Architecture | None = None) -> ArtifactInfo:
     if src.container == "gguf":  # a denoiser alone, quantised: probed as the single file it came from
         return describe_gguf(_checkpoint_info(path, as_single_file(src)), src)
     keys = src.keys()
@@ -266,7 +269,7 @@ def _probe_source(path: Path, src: WeightSource) -> ArtifactInfo:
     if any(k.startswith("model.diffusion_model.") for k in keys):
         return _checkpoint_info(path, src)
     if any((s := split_key(k)) and s[1] in WEIGHT_PARTS for k in keys):
-        return _lora_info(path, src, None)
+        return _lora_info(path, src, None, placed_on=placed_on)
     if dit := dit_checkpoint_fit({k: src.shape(k) for k in keys}):  # a bare BFL/SAI denoiser (flux1-dev.safetensors)
         return _checkpoint_info(path, src, dit)
     info = ArtifactInfo(path, "unknown", "unknown")
@@ -337,12 +340,17 @@ def _checkpoint_info(path: Path, src: WeightSource, dit: tuple[str, str, list[st
 # Adapters
 
 
+def _placed(arch: Architecture) -> tuple[str, str, list[str]]:
+    return arch.base, arch.size, [f"layers placed on the given {arch.base} architecture"]
+
+
 def _lora_info(
     path: Path,
     src: WeightSource,
     fmt: str | None,
     peft: tuple[dict, str | None] | None = None,
     verdict: tuple[str, str, list[str]] | None = None,
+    placed_on: Architecture | None = None,
 ) -> ArtifactInfo:
     stems = adapter_stems(src)
     if fmt is None:
@@ -358,11 +366,13 @@ def _lora_info(
     for stem, parts in stems.items():
         check_factors(path, src, stem, parts)
 
-    info.base, info.base_size, info.base_evidence = verdict or lora_verdict(
-        {stem: factor_shape(src, parts) for stem, parts in stems.items()}
+    info.base, info.base_size, info.base_evidence = (
+        verdict
+        or (placed_on and _placed(placed_on))
+        or lora_verdict({stem: factor_shape(src, parts) for stem, parts in stems.items()})
     )
     add_claims(info)
-    lm = layer_map(info.base, info.base_size) if info.base in BASES else None
+    lm = layer_map(placed_on) if placed_on else layer_map(info.base, info.base_size) if info.base in BASES else None
     config, component = peft if peft else ({}, None)
 
     for stem, parts in sorted(stems.items()):

@@ -6,6 +6,7 @@ torch to confirm); only building a layer map calls it."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .architectures import LDM_PREFIXES, Architecture
@@ -28,6 +29,16 @@ DIT_SPELLINGS: dict[str, tuple[tuple[str, str], ...]] = {
 
 #: Rows of a canonical layer in an original weight, in the layer's order: ((start, stop), …).
 Segments = tuple[tuple[int, int], ...]
+
+
+def row_pieces(rows: Segments) -> Iterator[tuple[slice, slice]]:
+    """For each segment of ``rows``: its slice of the stored weight and of the part taken from it
+    (the segments laid end to end)."""
+    offset = 0
+    for a, b in rows:
+        yield slice(a, b), slice(offset, offset + b - a)
+        offset += b - a
+
 
 _RESNET_TO_LDM = (
     ("norm1", "in_layers.0"),

@@ -38,6 +38,7 @@ from loradex.adapters.model.architectures import BASES
 from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
 from loradex.adapters.model.checkpoint import Location, delta_shape, layer_locations, layer_view, put_rows
 from loradex.adapters.model.probe import probe
+from loradex.adapters.model.single_file_names import row_pieces
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.adapters.vocabulary import Dtype
 from loradex.adapters.words import article
@@ -347,10 +348,8 @@ def _patched(
         b = b * weights[patch.lora]
         if patch.location.transposed:  # W is stored as ΔW's transpose: W += Aᵀ Bᵀ
             b, a = a.T.contiguous(), b.T.contiguous()
-        offset = 0
-        for r0, r1 in patch.location.rows or ((0, w.shape[0]),):  # the layer's rows of a fused weight
-            terms.setdefault((r0, r1), []).append((b[offset : offset + r1 - r0], a))
-            offset += r1 - r0
+        for stored, piece in row_pieces(patch.location.rows or ((0, w.shape[0]),)):  # its rows of a fused weight
+            terms.setdefault((stored.start, stored.stop), []).append((b[piece], a))
     # One (B, A) per row range: every LoRA on a layer is added in a single pass over W.
     fused = [
         (r0, r1, torch.cat([b for b, _ in ts], 1), torch.cat([a for _, a in ts], 0)) for (r0, r1), ts in terms.items()

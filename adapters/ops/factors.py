@@ -26,7 +26,8 @@ from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.architectures import BASES, architecture
 from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo
 from loradex.adapters.model.checkpoint import take_rows
-from loradex.adapters.model.layermap import LayerMap, block_label, layer_map
+from loradex.adapters.model.layermap import LayerMap, block_label, fused_rows, layer_map, rows_shape
+from loradex.adapters.model.single_file_names import row_pieces
 from loradex.adapters.vocabulary import Dtype
 from loradex.adapters.words import count
 
@@ -208,19 +209,19 @@ def _fused_for_kohya(lm, layers: Sequence[LoraLayer]) -> list[LoraLayer]:
             out.append(layer)
     for key, parts in groups.items():
         members = lm.by_ldm_key()[key]
-        rows = {m.name: m.ldm_rows for m in members}
-        total = max(b for m in members for _, b in m.ldm_rows)
         first = parts[0]
+        # A model of another width than the map's: its module holds the parts in the same proportions.
+        published = rows_shape(next(m.ldm_rows for m in members if m.name == first.canonical), (0,))[0]
+        rows = fused_rows(members, max(b for m in members for _, b in m.ldm_rows) * first.shape[0] // published)
+        total = max(b for segments in rows.values() for _, b in segments)
         shared = all(p.down.shape == first.down.shape and torch.equal(p.down, first.down) for p in parts)
         downs = [first.down.flatten(1).float()] if shared else [p.down.flatten(1).float() for p in parts]
         up = torch.zeros(total, sum(d.shape[0] for d in downs))
         column = 0
         for part in parts:
             width = part.rank
-            offset = 0
-            for a, b in rows[part.canonical]:
-                up[a:b, column : column + width] = part.up.flatten(1).float()[offset : offset + b - a] * part.scale
-                offset += b - a
+            for stored, piece in row_pieces(rows[part.canonical]):
+                up[stored, column : column + width] = part.up.flatten(1).float()[piece] * part.scale
             column += 0 if shared else width
         dtype = first.down.dtype
         out.append(LoraLayer(members[0].kohya, up.to(dtype), torch.cat(downs).to(dtype), (total, first.shape[1])))

@@ -13,9 +13,11 @@ also as a .ckpt, the zip pickle with `state_dict` that LDM training wrote).
 
 Not production code: the tests and the demo use it; nothing else in loradex imports it.
 ``build`` writes the zoo (an adapter file per convention, ``zoo.json``), ``bases`` the tiny
-bases, ``adapter_tensors`` the factors and kohya metadata they share; ``models`` holds the tiny
-architectures and the single-file layout, ``tokenizer`` their tiny CLIP tokenizer, ``clip`` saves
-a tiny CLIP (text and vision) for CLIP scores. The top floor of `adapters`: it may import every other one.
+bases, ``adapter_tensors`` the factors and kohya metadata they share, ``dit_loras`` the SD3 / Flux
+LoRAs in each producer's keys (for the tiny bases and, at rank 1, the full-size architectures);
+``models`` holds the tiny architectures (SD1, SD2, SDXL, SD3, Flux.1), ``single_files`` their
+original single-file layout, ``tokenizer`` their tiny CLIP and T5 tokenizers, ``clip`` saves a
+tiny CLIP (text and vision) for CLIP scores. The top floor of `adapters`: it may import every other one.
 """
 
 from .adapter_tensors import VISIBLE_LORA_SCALE

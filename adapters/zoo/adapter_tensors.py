@@ -48,17 +48,17 @@ def _factor(n: int) -> tuple[int, int]:
 
 def module_tensors(
     algo: str,
-    layer: Layer,
+    shape: tuple[int, ...],
     rank: int,
     alpha: float,
     gen: torch.Generator,
     base_weight: torch.Tensor | None = None,
     lora_scale: float = LORA_FACTOR_SCALE,
 ) -> dict[str, torch.Tensor]:
-    """Suffix → tensor for one adapted layer in kohya/LyCORIS naming."""
-    out, inp, *kernel = layer.shape
+    """Suffix → tensor for one adapted weight of ``shape`` in kohya/LyCORIS naming."""
+    out, inp, *kernel = shape
     if algo in ("lora", "dora"):
-        down, up = lora_factors(layer.shape, rank, gen, lora_scale)
+        down, up = lora_factors(shape, rank, gen, lora_scale)
         parts = {"lora_down.weight": down, "lora_up.weight": up, "alpha": torch.tensor(float(alpha))}
         if algo == "dora":  # LyCORIS wd_on_out: the magnitude of each output row of W + ΔW
             assert base_weight is not None  # a DoRA magnitude is measured on the base
@@ -83,7 +83,7 @@ def module_tensors(
             "alpha": torch.tensor(float(alpha)),
         }
     if algo == "full":
-        return {"diff": randn(gen, *layer.shape, scale=0.001), "diff_b": randn(gen, out, scale=0.001)}
+        return {"diff": randn(gen, *shape, scale=0.001), "diff_b": randn(gen, out, scale=0.001)}
     raise ValueError(f"unknown algorithm {algo!r}")
 
 
@@ -96,13 +96,26 @@ def kohya_fixture(
     dtype: torch.dtype,
     base_weights: dict[str, torch.Tensor] | None = None,
     lora_scale: float = LORA_FACTOR_SCALE,
+    alpha_dtype: torch.dtype | None = None,
 ) -> dict[str, torch.Tensor]:
-    """A kohya/LyCORIS state dict: ``<Layer.kohya>.<suffix>`` for every layer."""
-    tensors = {}
+    """A kohya/LyCORIS state dict: ``<stem>.<suffix>`` for every kohya stem of ``layers``.
+
+    A stem that holds several layers (a DiT's original fused module: Flux's ``img_attn.qkv``,
+    ``linear1``) adapts all their rows at once, as the trainers train the fused module. The alpha
+    is stored in ``alpha_dtype`` (default: the factors' ``dtype``).
+    """
+    stems: dict[str, list[Layer]] = {}
     for layer in layers:
-        weight = base_weights[layer.name] if base_weights else None
-        for suffix, t in module_tensors(algo, layer, rank, alpha, gen, weight, lora_scale).items():
-            tensors[f"{layer.kohya}.{suffix}"] = t.to(dtype)
+        stems.setdefault(layer.kohya, []).append(layer)
+    tensors = {}
+    for stem, group in stems.items():
+        shape = group[0].shape
+        if len(group) > 1:
+            shape = (max(b for layer in group for _, b in layer.ldm_rows), *shape[1:])
+        # DoRA's magnitude is measured on one base weight: only stems of one layer take it.
+        weight = base_weights[group[0].name] if base_weights and len(group) == 1 else None
+        for suffix, t in module_tensors(algo, shape, rank, alpha, gen, weight, lora_scale).items():
+            tensors[f"{stem}.{suffix}"] = t.to((alpha_dtype or dtype) if suffix == "alpha" else dtype)
     return tensors
 
 
@@ -140,8 +153,15 @@ def either(*selects: Callable[[Layer], bool]) -> Callable[[Layer], bool]:
 # ---------------------------------------------------------------------------------------
 # Metadata as kohya's sd-scripts writes it.
 
-_BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0"}
-_RESOLUTION = {"sd1": 512, "sd2": 768, "sdxl": 1024}
+_BASE_VERSION = {"sd1": "sd_v1", "sd2": "sd_v2", "sdxl": "sdxl_base_v1-0", "sd3": "sd3", "flux": "flux1"}
+_RESOLUTION = {"sd1": 512, "sd2": 768, "sdxl": 1024, "sd3": 1024, "flux": 1024}
+_IMPLEMENTATION = {
+    "sdxl": "https://github.com/Stability-AI/generative-models",
+    "sd3": "https://github.com/Stability-AI/sd3.5",
+    "flux": "https://github.com/black-forest-labs/flux",
+}
+#: kohya's sd-scripts module of each DiT family (the UNet families: ``networks.lora``).
+DIT_NETWORK_MODULE = {"sd3": "networks.lora_sd3", "flux": "networks.lora_flux"}
 
 
 def kohya_metadata(
@@ -187,19 +207,18 @@ def kohya_metadata(
         "ss_optimizer": "bitsandbytes.optim.adamw.AdamW8bit",
         "ss_lr_scheduler": "cosine",
         "ss_seed": "42",
-        "ss_clip_skip": "None" if claimed == "sdxl" else "2",
+        "ss_clip_skip": "2" if claimed in ("sd1", "sd2") else "None",
         "ss_tag_frequency": json.dumps({f"10_{next(iter(tags))}": tags}),
         "ss_dataset_dirs": json.dumps({f"10_{next(iter(tags))}": {"n_repeats": 10, "img_count": 4}}),
         "modelspec.sai_model_spec": "1.0.0",
         "modelspec.architecture": f"{MODELSPEC_ARCHITECTURE[claimed]}/lora",
-        "modelspec.implementation": "https://github.com/Stability-AI/generative-models"
-        if claimed == "sdxl"
-        else "diffusers",
+        "modelspec.implementation": _IMPLEMENTATION.get(claimed, "diffusers"),
         "modelspec.title": name,
         "modelspec.resolution": f"{res}x{res}",
         "modelspec.date": "2024-05-01T12:00:00",
-        "modelspec.prediction_type": "v" if claimed == "sd2" else "epsilon",
     }
+    if claimed in ("sd1", "sd2", "sdxl"):  # the flow-matching DiTs predict neither
+        meta["modelspec.prediction_type"] = "v" if claimed == "sd2" else "epsilon"
     if args is not None:
         meta["ss_network_args"] = json.dumps(args)
     if trigger is not None:

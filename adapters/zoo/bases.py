@@ -10,7 +10,8 @@ import torch
 
 from loradex.adapters.io.writer import save_tensors
 
-from .models import MODELSPEC_ARCHITECTURE, TinyModels, build_models, ldm_state_dict, save_pipeline
+from .models import MODELSPEC_ARCHITECTURE, TinyModels, build_models, save_pipeline
+from .single_files import ldm_state_dict
 
 
 def pipeline_folder(models: TinyModels, root: Path) -> Path:

@@ -15,9 +15,11 @@ from typing import Any
 import torch
 
 from loradex.adapters.io.writer import save_tensors
-from loradex.adapters.model.layermap import Layer, build_layer_map
+from loradex.adapters.model.layermap import Layer, LayerMap, build_layer_map
 
+from . import dit_loras
 from .adapter_tensors import (
+    DIT_NETWORK_MODULE,
     LORA_FACTOR_SCALE,
     addnet_hash,
     either,
@@ -33,13 +35,15 @@ from .adapter_tensors import (
 )
 from .bases import ldm_ckpt, pipeline_folder, single_file
 from .clip import tiny_clip_folder
+from .dit_loras import denoiser
 from .models import (
+    MODELSPEC_ARCHITECTURE,
     TINY,
     TinyModels,
     build_controlnet,
     build_models,
-    controlnet_to_ldm,
 )
+from .single_files import controlnet_to_ldm
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class _Builder:
         self.root, self.seed, self.lora_scale = root, seed, lora_scale
         self.bases_dir, self.adapters_dir = root / "bases", root / "adapters"
         self._models: dict[str, TinyModels] = {}
-        self._maps: dict[str, dict[str, Layer]] = {}
+        self._maps: dict[str, LayerMap] = {}
         self.items: list[ZooItem] = []
 
     def models(self, base: str) -> TinyModels:
@@ -108,10 +112,13 @@ class _Builder:
             self._models[base] = build_models(base, self.seed, torch.float16)
         return self._models[base]
 
-    def layers(self, base: str, select: Callable[[Layer], bool]) -> list[Layer]:
+    def layer_map(self, base: str) -> LayerMap:
         if base not in self._maps:
-            self._maps[base] = build_layer_map(TINY[base]).layers
-        return [layer for layer in self._maps[base].values() if select(layer)]
+            self._maps[base] = build_layer_map(TINY[base])
+        return self._maps[base]
+
+    def layers(self, base: str, select: Callable[[Layer], bool]) -> list[Layer]:
+        return [layer for layer in self.layer_map(base).layers.values() if select(layer)]
 
     def gen(self, name: str) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 7919 + zlib.crc32(name.encode()))
@@ -179,7 +186,7 @@ def _peft_lora(b: _Builder) -> None:
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(b.seed * 7919 + zlib.crc32(name.encode()))
-        model = get_peft_model(copy.deepcopy(b.models("sd1").unet).float(), config)
+        model = get_peft_model(copy.deepcopy(b.models("sd1").denoiser).float(), config)
     folder = b.adapters_dir / name
     model.save_pretrained(str(folder))
     # PEFT lists target_modules from a set (order varies per process); sort for a stable file.
@@ -327,6 +334,70 @@ def _sdxl_lines(b: _Builder) -> None:
         b.kohya(f"sdxl-{line}-lora", "sdxl", select, trigger=trigger, tags=tags, trained_on=checkpoint, line=line)
 
 
+def clip_attention(layer: Layer) -> bool:
+    """The attention of a DiT's first CLIP encoder. Not T5 (diffusers' DiT pipelines load no T5
+    LoRA), nor SD3's CLIP-G: where the tiny transformer's widths say nothing, layers of a second
+    text encoder are SDXL's evidence to probe."""
+    return ".self_attn." in layer.name and layer.component == "text_encoder"
+
+
+def _dit_loras(b: _Builder) -> None:
+    """A tiny SD3 and Flux.1 LoRA in each producer's keys (:mod:`.dit_loras`), on the denoiser:
+    kohya's fused stems with alphas and sd-scripts' metadata, diffusers' own ``save_lora_weights``,
+    OneTrainer (with its modelspec), ComfyUI/ai-toolkit's ``diffusion_model.``, XLabs' processors
+    (Flux) and a LyCORIS LoKr (Flux) on kohya's stems.
+
+    Their widths fit none of the family's published sizes: probe names the family by their layer
+    names (no size) and splits the fused kohya stems in the published proportions; quick-test places
+    them on the loaded base itself (:meth:`loradex.adapters.generate.base.LoadedBase.architecture`)."""
+    from diffusers.pipelines.flux.pipeline_flux import FluxPipeline
+    from diffusers.pipelines.stable_diffusion_3.pipeline_stable_diffusion_3 import StableDiffusion3Pipeline
+
+    rank, scale, half = 4, b.lora_scale, torch.float16
+    for base, pipeline in (("sd3", StableDiffusion3Pipeline), ("flux", FluxPipeline)):
+        lm, folder = b.layer_map(base), b.adapters_dir
+        line = "dev" if base == "flux" else None  # modelspec.architecture flux-1-dev names FLUX.1 [dev]
+        b.kohya(f"{base}-kohya-lora", base, denoiser, module=DIT_NETWORK_MODULE[base], trigger="orange cat", line=line)
+        # As diffusers' DreamBooth LoRA scripts train with --train_text_encoder: the CLIP encoders too.
+        factors = dit_loras.diffusers_tensors(
+            lm, rank=rank, scale=scale, select=either(denoiser, clip_attention), dtype=half
+        )
+        parts: dict[str, dict[str, torch.Tensor]] = {}
+        for key, tensor in factors.items():
+            component, _, module = key.partition(".")
+            parts.setdefault(f"{component}_lora_layers", {})[module] = tensor
+        name = f"{base}-diffusers-lora"
+        pipeline.save_lora_weights(folder, weight_name=f"{name}.safetensors", **parts)  # type: ignore[arg-type]
+        b.add(name, folder / f"{name}.safetensors", "lora", "diffusers", base)
+        name = f"{base}-onetrainer-lora"
+        meta = {"modelspec.architecture": f"{MODELSPEC_ARCHITECTURE[base]}/lora"}
+        path = dit_loras.onetrainer_lora(
+            lm, folder / f"{name}.safetensors", rank=rank, scale=scale, dtype=half, metadata=meta
+        )
+        b.add(name, path, "lora", "diffusers", base, line)
+        name = f"{base}-comfy-lora"
+        path = dit_loras.original_lora(
+            lm, folder / f"{name}.safetensors", "diffusion_model.", rank=rank, scale=scale, dtype=half
+        )
+        b.add(name, path, "lora", "diffusers", base)
+    path = dit_loras.xlabs_lora(
+        b.layer_map("flux"), b.adapters_dir / "flux-xlabs-lora.safetensors", rank=rank, scale=scale, dtype=half
+    )
+    b.add("flux-xlabs-lora", path, "lora", "diffusers_legacy", "flux")
+    b.kohya(
+        "flux-lycoris-lokr",
+        "flux",
+        denoiser,
+        algo="lokr",
+        dtype=torch.float32,
+        kind="lycoris",
+        format="lycoris",
+        module="lycoris.kohya",
+        args={"algo": "lokr", "factor": "-1"},
+        line="dev",
+    )
+
+
 def _unknown(b: _Builder) -> None:
     save_tensors(b.adapters_dir / "unknown.safetensors", {"foo.bar.weight": randn(b.gen("unknown"), 8, 8)})
     b.add("unknown", b.adapters_dir / "unknown.safetensors", "unknown", "unknown", "unknown")
@@ -347,7 +418,7 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir()
 
-    for base in ("sd1", "sdxl"):
+    for base in ("sd1", "sdxl", "sd3", "flux"):
         b.add(f"{base}-diffusers", pipeline_folder(b.models(base), b.bases_dir), "checkpoint", "diffusers_folder", base)
     for base in ("sd1", "sd2", "sdxl"):
         b.add(f"{base}-single", single_file(b.models(base), b.bases_dir), "checkpoint", "ldm_single_file", base)
@@ -408,6 +479,7 @@ def build_zoo(root: Path, *, seed: int = 0, lora_scale: float = LORA_FACTOR_SCAL
 
     for build in (
         _sdxl_lines,
+        _dit_loras,
         _diffusers_lora,
         _peft_lora,
         _legacy_lora,

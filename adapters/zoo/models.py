@@ -1,41 +1,37 @@
-"""Tiny random-weight base models for the zoo, and their original single-file layout.
+"""Tiny random-weight base models for the zoo (their single-file layout: :mod:`.single_files`).
 
 The tiny architectures keep what identifies a family (cross-attention width 768 / 1024 /
 2048, text widths 768 / 1024 / 1280, the block layout that gives layers their names) and
 shrink everything else, so every layer name of a tiny model is also a layer name of the
-full-size model. Weights are random but deterministic: everything is drawn inside
+full-size model. The DiTs (SD3, Flux.1) keep only their names: a width that identifies them
+(Flux's 3072) would make even one block hundreds of MB, so their tiny LoRAs fit no full-size
+shape. Weights are random but deterministic: everything is drawn inside
 ``torch.random.fork_rng`` from a seed, so the caller's RNG state is left alone.
-
-The single-file writer is the inverse of diffusers' own LDM → diffusers converters
-(``convert_ldm_unet_checkpoint``, ``convert_ldm_clip_checkpoint``,
-``convert_open_clip_checkpoint``, ``convert_ldm_vae_checkpoint``,
-``convert_controlnet_checkpoint``): running those over what is written here gives back the
-diffusers state dicts tensor for tensor.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, Union, cast
 
 import torch
 
-from loradex.adapters.model.architectures import LDM_PREFIXES, Architecture, TextEncoderSpec, architecture
-from loradex.adapters.model.single_file_names import ldm_unet_path, open_clip_path
+from loradex.adapters.model.architectures import Architecture, TextEncoderSpec, architecture
 
-from .tokenizer import BOS_ID, EOS_ID, TEXT_VOCAB_SIZE, clip_tokenizer
+from .tokenizer import BOS_ID, EOS_ID, T5_VOCAB_SIZE, TEXT_VOCAB_SIZE, clip_tokenizer, t5_tokenizer
 
 if TYPE_CHECKING:
     from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
     from diffusers.models.controlnets.controlnet import ControlNetModel
+    from diffusers.models.transformers.transformer_flux import FluxTransformer2DModel
+    from diffusers.models.transformers.transformer_sd3 import SD3Transformer2DModel
     from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 _M = TypeVar("_M", bound=torch.nn.Module)
+Denoiser = Union["UNet2DConditionModel", "SD3Transformer2DModel", "FluxTransformer2DModel"]
 
 # ---------------------------------------------------------------------------------------
 # Tiny architectures
@@ -54,6 +50,20 @@ def _clip(hidden: int, heads: int, act: str, projection: int) -> dict:
         bos_token_id=BOS_ID,
         eos_token_id=EOS_ID,
         pad_token_id=EOS_ID,
+    )
+
+
+def _t5(d_model: int) -> dict:
+    return dict(
+        d_model=d_model,
+        d_ff=2 * d_model,
+        d_kv=8,
+        num_heads=d_model // 8,
+        num_layers=2,
+        relative_attention_num_buckets=8,
+        vocab_size=T5_VOCAB_SIZE,
+        feed_forward_proj="gated-gelu",
+        is_encoder_decoder=False,
     )
 
 
@@ -114,6 +124,54 @@ TINY: dict[str, Architecture] = {
             "text_encoder_2": _tiny_encoder("sdxl", "text_encoder_2", _clip(1280, 20, "gelu", 1280)),
         },
     ),
+    # SD3.5 Medium's layout: joint blocks, the first with its second attention (attn2) and q/k norms.
+    # The CLIP widths add up to T5's, as SD3's pipeline pads the CLIP embeddings to T5's width.
+    "sd3": Architecture(
+        "sd3",
+        dict(
+            sample_size=16,
+            patch_size=2,
+            in_channels=16,
+            out_channels=16,
+            num_layers=2,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=64,
+            caption_projection_dim=32,
+            pooled_projection_dim=64,
+            pos_embed_max_size=64,
+            dual_attention_layers=(0,),
+            qk_norm="rms_norm",
+        ),
+        {
+            "text_encoder": _tiny_encoder("sd3", "text_encoder", _clip(32, 2, "quick_gelu", 32)),
+            "text_encoder_2": _tiny_encoder("sd3", "text_encoder_2", _clip(32, 2, "gelu", 32)),
+            "text_encoder_3": _tiny_encoder("sd3", "text_encoder_3", _t5(64)),
+        },
+        "SD3Transformer2DModel",
+    ),
+    # FLUX.1 [dev]'s layout: double and single blocks, the guidance embedder; rotary axes that add
+    # up to the head width, as Flux's (16, 56, 56) add up to 128.
+    "flux": Architecture(
+        "flux",
+        dict(
+            patch_size=1,
+            in_channels=64,
+            num_layers=2,
+            num_single_layers=2,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=32,
+            pooled_projection_dim=32,
+            guidance_embeds=True,
+            axes_dims_rope=(4, 6, 6),
+        ),
+        {
+            "text_encoder": _tiny_encoder("flux", "text_encoder", _clip(32, 2, "quick_gelu", 32)),
+            "text_encoder_2": _tiny_encoder("flux", "text_encoder_2", _t5(32)),
+        },
+        "FluxTransformer2DModel",
+    ),
 }
 
 TINY_VAE = dict(
@@ -127,13 +185,32 @@ TINY_VAE = dict(
     norm_num_groups=32,
     sample_size=16,
 )
+#: SD3's and Flux's VAE: 16 latent channels, no quant convs, their scaling and shift factors.
+_DIT_VAE = dict(TINY_VAE, latent_channels=16, use_quant_conv=False, use_post_quant_conv=False)
+_DIT_VAE_FACTORS = {"sd3": (1.5305, 0.0609), "flux": (0.3611, 0.1159)}
 SCHEDULER = dict(
     beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
 )
+#: The flow-matching schedulers of stabilityai/stable-diffusion-3.5-medium and FLUX.1-dev.
+FLOW_SCHEDULERS: dict[str, dict] = {
+    "sd3": dict(num_train_timesteps=1000, shift=3.0),
+    "flux": dict(
+        num_train_timesteps=1000,
+        shift=3.0,
+        use_dynamic_shifting=True,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
+    ),
+}
+#: As kohya's sd-scripts names each family in ``modelspec.architecture``.
 MODELSPEC_ARCHITECTURE = {
     "sd1": "stable-diffusion-v1",
     "sd2": "stable-diffusion-v2-768-v",
     "sdxl": "stable-diffusion-xl-v1-base",
+    "sd3": "stable-diffusion-3.5-medium",
+    "flux": "flux-1-dev",
 }
 
 # ---------------------------------------------------------------------------------------
@@ -145,9 +222,15 @@ class TinyModels:
     """The random-weight modules of one tiny base (text encoders in component order)."""
 
     base: str
-    unet: UNet2DConditionModel
+    #: The UNet, or the transformer of a DiT (``component`` says which).
+    denoiser: Denoiser
     vae: AutoencoderKL
-    text_encoders: dict[str, CLIPTextModel | CLIPTextModelWithProjection] = field(default_factory=dict)
+    text_encoders: dict[str, torch.nn.Module] = field(default_factory=dict)
+
+    @property
+    def component(self) -> str:
+        """``unet`` or ``transformer``, as diffusers folders and canonical layer names call it."""
+        return TINY[self.base].denoiser_component
 
     def weights(self) -> dict[str, torch.Tensor]:
         """Canonical layer name (as in :mod:`.layermap`) → weight, for every adaptable layer."""
@@ -162,9 +245,11 @@ class TinyModels:
 
     def state_dicts(self) -> dict[str, dict[str, torch.Tensor]]:
         """Per component, the state dict under the names diffusers folders use."""
-        out = {"unet": self.unet.state_dict(), "vae": self.vae.state_dict()}
+        out = {self.component: self.denoiser.state_dict(), "vae": self.vae.state_dict()}
         for component, model in self.text_encoders.items():
-            out[component] = {canonical_text_key(k): v for k, v in model.state_dict().items()}
+            sd = model.state_dict()
+            clip = TINY[self.base].text_encoders[component].model == "clip"
+            out[component] = {canonical_text_key(k): v for k, v in sd.items()} if clip else sd
         return out
 
 
@@ -186,47 +271,76 @@ def _cast(model: _M, dtype: torch.dtype) -> _M:
     return torch.nn.Module.to(model, dtype)
 
 
+def _text_encoder(spec: TextEncoderSpec) -> torch.nn.Module:
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+
+    if spec.model == "t5":
+        return T5EncoderModel(T5Config(**spec.config))
+    cls = CLIPTextModelWithProjection if spec.with_projection else CLIPTextModel
+    return cls(CLIPTextConfig(**spec.config))
+
+
 def build_models(base: str, seed: int = 0, dtype: torch.dtype = torch.float32) -> TinyModels:
-    """Random-weight UNet, text encoder(s) and VAE of ``TINY[base]``, the same for a seed.
+    """Random-weight denoiser, text encoder(s) and VAE of ``TINY[base]``, the same for a seed.
 
     Weights are drawn in fp32 and then cast to ``dtype``.
     """
-    # From their modules, as in Architecture.meta_denoiser (the top-level names type as placeholders).
+    # From its module, as in Architecture.meta_denoiser (the top-level names type as placeholders).
     from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
-    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     arch = TINY[base]
+    vae_config = TINY_VAE
+    if base in _DIT_VAE_FACTORS:
+        scaling, shift = _DIT_VAE_FACTORS[base]
+        vae_config = dict(_DIT_VAE, scaling_factor=scaling, shift_factor=shift)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed * 1009 + ("sd1", "sd2", "sdxl").index(base))
-        unet = _jitter(UNet2DConditionModel(**arch.denoiser))
-        vae = _jitter(AutoencoderKL(**TINY_VAE))
-        encoders = {}
-        for component, spec in arch.text_encoders.items():
-            cls = CLIPTextModelWithProjection if spec.with_projection else CLIPTextModel
-            encoders[component] = _cast(_jitter(cls(CLIPTextConfig(**spec.config))), dtype)
-    return TinyModels(base, _cast(unet, dtype), _cast(vae, dtype), encoders)
+        torch.manual_seed(seed * 1009 + list(TINY).index(base))
+        denoiser = cast(Denoiser, _jitter(arch.denoiser_type()(**arch.denoiser)))
+        vae = _jitter(AutoencoderKL(**vae_config))
+        encoders = {c: _cast(_jitter(_text_encoder(spec)), dtype) for c, spec in arch.text_encoders.items()}
+    return TinyModels(base, _cast(denoiser, dtype), _cast(vae, dtype), encoders)
 
 
 def save_pipeline(models: TinyModels, folder: Path) -> Path:
     """Save ``models`` as a diffusers pipeline folder (safetensors, in the models' dtype)."""
     # The pipelines from their modules, as in build_models (the top-level names type as placeholders).
-    from diffusers import EulerDiscreteScheduler
+    from diffusers import EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler
+    from diffusers.pipelines.flux.pipeline_flux import FluxPipeline
     from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
+    from diffusers.pipelines.stable_diffusion_3.pipeline_stable_diffusion_3 import StableDiffusion3Pipeline
     from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import StableDiffusionXLPipeline
-    from transformers import CLIPTextModelWithProjection
 
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = clip_tokenizer(Path(tmp))
-    scheduler = EulerDiscreteScheduler(**SCHEDULER)
+    encoders: dict = models.text_encoders
+    pipe: StableDiffusionPipeline | StableDiffusionXLPipeline | StableDiffusion3Pipeline | FluxPipeline
+    if models.base in FLOW_SCHEDULERS:
+        flow = dict(
+            transformer=models.denoiser,
+            vae=models.vae,
+            scheduler=FlowMatchEulerDiscreteScheduler(**FLOW_SCHEDULERS[models.base]),
+            tokenizer=tokenizer,
+            text_encoder=encoders["text_encoder"],
+        )
+        if models.base == "flux":
+            pipe = FluxPipeline(**flow, text_encoder_2=encoders["text_encoder_2"], tokenizer_2=t5_tokenizer())
+        else:
+            pipe = StableDiffusion3Pipeline(
+                **flow,
+                text_encoder_2=encoders["text_encoder_2"],
+                tokenizer_2=tokenizer,
+                text_encoder_3=encoders["text_encoder_3"],
+                tokenizer_3=t5_tokenizer(),
+            )
+        pipe.save_pretrained(folder, safe_serialization=True)
+        return Path(folder)
     parts = dict(
         vae=models.vae,
-        unet=models.unet,
-        scheduler=scheduler,
+        unet=models.denoiser,
+        scheduler=EulerDiscreteScheduler(**SCHEDULER),
         tokenizer=tokenizer,
-        text_encoder=models.text_encoders["text_encoder"],
+        text_encoder=encoders["text_encoder"],
     )
-    pipe: StableDiffusionPipeline | StableDiffusionXLPipeline
     if models.base == "sd1":
         # diffusers annotates these two as required, yet takes None (with requires_safety_checker=False).
         pipe = StableDiffusionPipeline(
@@ -236,121 +350,11 @@ def save_pipeline(models: TinyModels, folder: Path) -> Path:
             requires_safety_checker=False,
         )
     elif models.base == "sdxl":
-        text_encoder_2 = models.text_encoders["text_encoder_2"]
-        assert isinstance(text_encoder_2, CLIPTextModelWithProjection)  # SDXL's second encoder has the projection
-        pipe = StableDiffusionXLPipeline(**parts, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer)
+        pipe = StableDiffusionXLPipeline(**parts, text_encoder_2=encoders["text_encoder_2"], tokenizer_2=tokenizer)
     else:
-        raise ValueError(f"no tiny diffusers pipeline for {models.base!r} (sd1 or sdxl)")
+        raise ValueError(f"no tiny diffusers pipeline for {models.base!r} (sd1, sdxl, sd3 or flux)")
     pipe.save_pretrained(folder, safe_serialization=True)
     return Path(folder)
-
-
-# ---------------------------------------------------------------------------------------
-# Original (LDM/SGM) single-file layout
-
-
-def _split(key: str) -> tuple[str, str]:
-    path, _, suffix = key.rpartition(".")
-    return path, suffix
-
-
-def unet_to_ldm(sd: dict[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
-    """Diffusers UNet state dict → LDM UNet keys (no prefix)."""
-    attention_up = {int(m[1]) for k in sd if (m := re.match(r"up_blocks\.(\d+)\.attentions\.", k))}
-    out = {}
-    for key, tensor in sd.items():
-        path, suffix = _split(key)
-        out[f"{ldm_unet_path(path, config, attention_up)}.{suffix}"] = tensor
-    return out
-
-
-_CONTROLNET_TO_LDM = (
-    (r"controlnet_cond_embedding\.conv_in", lambda m: "input_hint_block.0"),
-    (r"controlnet_cond_embedding\.blocks\.(\d+)", lambda m: f"input_hint_block.{2 * (int(m[1]) + 1)}"),
-    (r"controlnet_cond_embedding\.conv_out", lambda m: "input_hint_block.14"),
-    (r"controlnet_down_blocks\.(\d+)", lambda m: f"zero_convs.{m[1]}.0"),
-    (r"controlnet_mid_block", lambda m: "middle_block_out.0"),
-)
-
-
-def controlnet_to_ldm(sd: dict[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
-    """Diffusers ControlNet state dict → original ControlNet keys (no ``control_model.``)."""
-    out = {}
-    for key, tensor in sd.items():
-        path, suffix = _split(key)
-        for pattern, new in _CONTROLNET_TO_LDM:
-            if m := re.fullmatch(pattern, path):
-                out[f"{new(m)}.{suffix}"] = tensor
-                break
-        else:
-            out[f"{ldm_unet_path(path, config, set())}.{suffix}"] = tensor
-    return out
-
-
-def _vae_path(path: str, num_up: int) -> str:
-    path = path.replace("conv_norm_out", "norm_out").replace("conv_shortcut", "nin_shortcut")
-    path = re.sub(r"down_blocks\.(\d+)\.resnets\.", r"down.\1.block.", path)
-    path = re.sub(r"down_blocks\.(\d+)\.downsamplers\.0\.", r"down.\1.downsample.", path)
-    path = re.sub(r"up_blocks\.(\d+)\.resnets\.", lambda m: f"up.{num_up - 1 - int(m[1])}.block.", path)
-    path = re.sub(r"up_blocks\.(\d+)\.upsamplers\.0\.", lambda m: f"up.{num_up - 1 - int(m[1])}.upsample.", path)
-    path = re.sub(r"mid_block\.resnets\.(\d+)", lambda m: f"mid.block_{int(m[1]) + 1}", path)
-    path = path.replace("mid_block.attentions.0.", "mid.attn_1.")
-    for new, old in (("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out")):
-        path = re.sub(rf"attn_1\.{re.escape(new)}$", f"attn_1.{old}", path)
-    return path
-
-
-def vae_to_ldm(sd: dict[str, torch.Tensor], config: dict) -> dict[str, torch.Tensor]:
-    """Diffusers AutoencoderKL state dict → LDM VAE keys (attention as 1×1 convs)."""
-    out = {}
-    for key, tensor in sd.items():
-        path, suffix = _split(key)
-        if ".attn_1." in (ldm := _vae_path(path, len(config["up_block_types"]))) and tensor.ndim == 2:
-            tensor = tensor[:, :, None, None]
-        out[f"{ldm}.{suffix}"] = tensor
-    return out
-
-
-def open_clip_to_ldm(sd: dict[str, torch.Tensor], hidden: int) -> dict[str, torch.Tensor]:
-    """Canonical CLIP text state dict → OpenCLIP keys (fused q/k/v, transposed projection)."""
-    out: dict[str, torch.Tensor] = {}
-    fused: dict[str, dict[str, torch.Tensor]] = {}  # in_proj name → q/k/v parts
-    renames = {
-        "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
-        "text_model.embeddings.position_embedding.weight": "positional_embedding",
-        "text_model.final_layer_norm.weight": "ln_final.weight",
-        "text_model.final_layer_norm.bias": "ln_final.bias",
-    }
-    for key, tensor in sd.items():
-        path, suffix = _split(key)
-        if key in renames:
-            out[renames[key]] = tensor
-        elif path == "text_projection":
-            out["text_projection"] = tensor.T.contiguous()
-        elif m := re.fullmatch(r"(text_model\.encoder\.layers\.\d+\.self_attn)\.(q|k|v)_proj", path):
-            ldm, rows, _ = open_clip_path(path, hidden)
-            name = ldm if suffix == "weight" else ldm.replace("in_proj_weight", "in_proj_bias")
-            fused.setdefault(name, {})[m[2]] = tensor
-        else:
-            path = path.replace("layer_norm1", "ln_1").replace("layer_norm2", "ln_2")
-            out[f"{open_clip_path(path, hidden)[0].removesuffix('.weight')}.{suffix}"] = tensor
-    for name, parts in fused.items():
-        out[name] = torch.cat([parts["q"], parts["k"], parts["v"]])
-    return out
-
-
-def ldm_state_dict(models: TinyModels) -> dict[str, torch.Tensor]:
-    """Every tensor of ``models`` under its key in an original single-file checkpoint."""
-    arch, prefixes = TINY[models.base], LDM_PREFIXES[models.base]
-    sds = models.state_dicts()
-    out = {prefixes["unet"] + k: v for k, v in unet_to_ldm(sds["unet"], dict(models.unet.config)).items()}
-    out |= {prefixes["vae"] + k: v for k, v in vae_to_ldm(sds["vae"], dict(models.vae.config)).items()}
-    for component, spec in arch.text_encoders.items():
-        sd = sds[component]
-        if spec.open_clip:
-            sd = open_clip_to_ldm(sd, spec.config["hidden_size"])
-        out |= {prefixes[component] + k: v for k, v in sd.items()}
-    return out
 
 
 def build_controlnet(models: TinyModels, seed: int = 0, dtype: torch.dtype = torch.float32) -> ControlNetModel:
@@ -361,9 +365,11 @@ def build_controlnet(models: TinyModels, seed: int = 0, dtype: torch.dtype = tor
     a picture (SD's 8× uses four channel widths; the tiny VAE's 2× uses two), so the control
     features land on the latent grid and the ControlNet runs on its base at any render size."""
     from diffusers.models.controlnets.controlnet import ControlNetModel  # from its module: see build_models
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 
+    assert isinstance(models.denoiser, UNet2DConditionModel), "ControlNets are made for the UNet families"
     widths = (16, 32, 96, 256)[: len(models.vae.config["block_out_channels"])]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed * 1009 + 17)
-        controlnet = _jitter(ControlNetModel.from_unet(models.unet, conditioning_embedding_out_channels=widths))
+        controlnet = _jitter(ControlNetModel.from_unet(models.denoiser, conditioning_embedding_out_channels=widths))
     return _cast(controlnet, dtype)

@@ -1,5 +1,6 @@
-"""A tiny CLIP tokenizer for the tiny text encoders: byte-level BPE over 256 byte symbols, as
-CLIP's own, with a few merges, written as the vocab and merges files transformers reads."""
+"""Tiny tokenizers for the tiny text encoders, built offline: CLIP's byte-level BPE over 256 byte
+symbols with a few merges (the vocab and merges files transformers reads), and T5's unigram model
+over a few word pieces and the letters (SentencePiece's scheme, as a ``tokenizer.json``)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,27 @@ def clip_tokenizer(folder: Path):
 
     folder = write_clip_tokenizer(folder)
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+
+
+#: T5's ids: <pad> 0, </s> 1, <unk> 2, then the pieces (sentencepiece's order for T5).
+T5_VOCAB_SIZE = 128
+#: The longest prompt the pipelines give T5 (FluxPipeline's and SD3's ``max_sequence_length`` default).
+T5_MAX_LENGTH = 512
+
+
+def _t5_pieces() -> list[tuple[str, float]]:
+    """(piece, log-probability): the specials, the words after a space, then single letters, so the
+    unigram model prefers whole words and still spells any lower-case word."""
+    words = [("\u2581" + w, -2.0 - i / 100) for i, w in enumerate(dict.fromkeys(_WORDS))]
+    letters = [(c, -8.0) for c in "abcdefghijklmnopqrstuvwxyz0123456789,."]
+    return [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -3.0), *words, *letters]
+
+
+def t5_tokenizer():
+    """A tiny T5 tokenizer (transformers' ``T5Tokenizer`` over the pieces above); a pipeline's
+    ``save_pretrained`` writes it as ``tokenizer.json``, which ``from_pretrained`` loads again."""
+    from transformers import T5Tokenizer
+
+    pieces = _t5_pieces()
+    assert len(pieces) <= T5_VOCAB_SIZE
+    return T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=T5_MAX_LENGTH)

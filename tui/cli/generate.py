@@ -39,17 +39,27 @@ BaseOpt = Annotated[
         "--base",
         metavar="CKPT",
         help=(
-            "Diffusers folder, single-file checkpoint (SD1.x, SD2.x, SDXL), catalog ref "
-            "or Hub id (from the cache offline)."
+            "Diffusers folder (SD1.x, SD2.x, SDXL, SD3, FLUX.1), single-file checkpoint (SD1.x, SD2.x, SDXL), "
+            "catalog ref or Hub id (from the cache offline)."
         ),
     ),
 ]
 OutDirOpt = Annotated[Path, typer.Option("-o", "--out", metavar="DIR", help="Folder for the PNGs (created).")]
 SeedsOpt = Annotated[str, typer.Option("--seeds", metavar="1,2,3", help="Seeds: the grid's rows.")]
 StepsOpt = Annotated[int, typer.Option("--steps", min=1, help="Denoising steps (A1111's default).")]
-CfgOpt = Annotated[float, typer.Option("--cfg", help="Classifier-free guidance scale.")]
+CfgOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--cfg",
+        show_default=False,
+        help="Classifier-free guidance scale; on FLUX.1 its distilled guidance [default: 7; FLUX.1: 3.5].",
+    ),
+]
 _LABELS = [s.label for s in SAMPLERS.values()]
-SamplerOpt = Annotated[str, typer.Option("--sampler", help=f"{', '.join(_LABELS[:-1])} or {_LABELS[-1]}.")]
+SamplerOpt = Annotated[
+    str | None,
+    typer.Option("--sampler", show_default=False, help=f"{', '.join(_LABELS[:-1])} or {_LABELS[-1]}."),
+]
 SizeOpt = Annotated[
     str | None,
     typer.Option("--size", metavar="WxH", show_default=False, help="Image size [default: the base's native size]."),
@@ -166,8 +176,8 @@ def try_cmd(
         ),
     ] = "0,0.5,1",
     steps: StepsOpt = 20,
-    cfg: CfgOpt = 7.0,
-    sampler: SamplerOpt = "DPM++ 2M Karras",
+    cfg: CfgOpt = None,
+    sampler: SamplerOpt = None,
     size: SizeOpt = None,
     clip_skip: ClipSkipOpt = None,
     control_image: Annotated[
@@ -208,16 +218,18 @@ def try_cmd(
     A scale multiplies every weight; the scale-0 column is the base alone. Each PNG carries
     A1111's "parameters" text and a "loradex" JSON record that reproduces it in plain diffusers.
     With a catalog in use, every image is recorded as a preview of each adapter named.
-    Defaults: 20 steps, DPM++ 2M Karras, CFG 7, seeds 1,2, scales 0,0.5,1.
+    Defaults: 20 steps, DPM++ 2M Karras, CFG 7, seeds 1,2, scales 0,0.5,1; on SD3 and FLUX.1
+    the Euler flow-matching scheduler, and FLUX.1's distilled guidance 3.5 (no negative prompt).
     Ctrl-C stops after the current step and keeps (and records) the finished images.
     """
     pairs = weighted_refs(adapters or [])
     seed_list = _numbers(seeds, int, "--seeds")
     scale_list = _numbers(scales, float, "--scales")
     render_size = _size(size)
-    from loradex.adapters.generate.samplers import sampler as named_sampler
+    from loradex.adapters.generate.samplers import known_sampler
 
-    spec = named_sampler(sampler)
+    if sampler is not None:
+        known_sampler(sampler)
     sink = Sink(json)
     with optional_engine(ctx) as engine:
         paths = [(str(input_path(ctx, ref)), weight) for ref, weight in pairs]
@@ -240,6 +252,8 @@ def try_cmd(
             negative=negative,
             control_image=control_image,
             init_image=init_image,
+            clip_skip=clip_skip,
+            sampler=sampler,
         )
         axes = _axes(seed_list, scale_list)
         bench = _workbench(base_ref, device, dtype, offload, config, patch)
@@ -256,7 +270,7 @@ def try_cmd(
                 scales=scale_list,
                 steps=steps,
                 guidance_scale=cfg,
-                sampler=spec.name,
+                sampler=sampler,
                 size=render_size,
                 clip_skip=clip_skip,
                 control_image=control_image,
@@ -300,8 +314,8 @@ def eval_cmd(
         ),
     ] = None,
     steps: StepsOpt = 20,
-    cfg: CfgOpt = 7.0,
-    sampler: SamplerOpt = "DPM++ 2M Karras",
+    cfg: CfgOpt = None,
+    sampler: SamplerOpt = None,
     size: SizeOpt = None,
     negative: NegativeOpt = "",
     device: DeviceOpt = None,
@@ -335,13 +349,14 @@ def eval_cmd(
     render_size = _size(size)
     from loradex.adapters.generate.preflight import check_prompt
     from loradex.adapters.generate.prompts import split_lora_tags, tagged_loras
-    from loradex.adapters.generate.samplers import sampler as named_sampler
+    from loradex.adapters.generate.samplers import known_sampler
 
-    named_sampler(sampler)
+    if sampler is not None:
+        known_sampler(sampler)
     for line in prompt_list:  # eval scores its one adapter: a <lora:…> tag in a prompt is refused
         check_prompt(line, negative)
         tagged_loras(split_lora_tags(line)[1], None)
-    preflight(base_ref, [(path, weight)], config=config, size=render_size, out=out, negative=negative)
+    preflight(base_ref, [(path, weight)], config=config, size=render_size, out=out, negative=negative, sampler=sampler)
     bench = _workbench(base_ref, device, dtype, False, config, False)
     with interrupts.stop_requested(_say_stopping) as stop, sink.progress("eval") as progress:
         result = evaluate(

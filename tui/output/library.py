@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from loradex.adapters.jsonable import jsonable
+from loradex.adapters.model.architectures import BASES
 from loradex.adapters.words import count, printable
 from loradex.adapters.words import size as size_text
 
@@ -261,9 +262,17 @@ class CatalogOutput(BaseSink):
         if self.as_json:
             self.emit_json({"catalog": catalog, "scan": scan, "counts": rows})
             return
-        table = Table("kind", "format", "base", "count", title=f"catalog {catalog}")
+        # One line per kind and family, its formats in a cell: every convention and family of the
+        # demo zoo fits one screen.
+        groups: dict[tuple[str, str], dict[str, int]] = {}
         for row in rows:
-            table.add_row(row.kind, row.format, row.base, str(row.count))
+            formats = groups.setdefault((row.kind, row.base), {})
+            formats[row.format] = formats.get(row.format, 0) + row.count
+        families = {base: i for i, base in enumerate(BASES)}  # SD1 … Flux.2, then unknown
+        table = Table("kind", "base", "count", "formats", title=f"catalog {catalog}")
+        for (kind, base), formats in sorted(groups.items(), key=lambda g: (g[0][0], families.get(g[0][1], len(BASES)))):
+            cell = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in formats.items())
+            table.add_row(kind, base, str(sum(formats.values())), cell)
         self.out.print(table)
 
 

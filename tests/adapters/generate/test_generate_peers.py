@@ -10,63 +10,17 @@ well above the tolerance, so no comparison passes because the adapter did nothin
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from loradex.adapters.generate import Workbench, read_record
-from tests.support.pictures import pixels
+from tests.support.peers import diffusers_render, png
+from tests.support.pictures import EFFECT, TOLERANCE, max_diff
 
-#: Max per-pixel difference (uint8 levels) two renders of the same image may show: both sides
-#: compute in fp32, but PEFT's x·A·B and a patched (W + BA)·x round differently.
-TOLERANCE = 2
-#: An adapter under test must move some pixel by more than this, or a comparison proves nothing.
-EFFECT = 5 * TOLERANCE
 KW = dict(prompt="a photo of an orange cat", seeds=[1], scales=[1.0], steps=4, size=(32, 32))
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def max_diff(a, b) -> int:
-    return int(np.abs(pixels(a) - pixels(b)).max())
-
-
-def png(grid, index: int = 0) -> Image.Image:
-    """The image as written to disk (what a peer sees), not the in-memory picture."""
-    with Image.open(grid.images[index].path) as im:
-        return im.convert("RGB")
-
-
-def diffusers_render(path: Path) -> Image.Image:
-    """The peer: plain diffusers rendering the image at ``path`` from its ``loradex`` record alone."""
-    import diffusers
-
-    rec = read_record(path)
-    pipe = getattr(diffusers, rec["pipeline"]).from_pretrained(rec["base"]["path"], torch_dtype=_DTYPES[rec["dtype"]])
-    pipe.set_progress_bar_config(disable=True)
-    scheduler = rec["scheduler"]
-    pipe.scheduler = getattr(diffusers, scheduler["class"]).from_config(pipe.scheduler.config, **scheduler["overrides"])
-    names = []
-    for i, adapter in enumerate(rec["adapters"]):
-        assert hashlib.sha256(Path(adapter["path"]).read_bytes()).hexdigest() == adapter["sha256"]
-        names.append(f"peer{i}")
-        pipe.load_lora_weights(adapter["path"], adapter_name=names[-1])
-    if names:
-        pipe.set_adapters(names, adapter_weights=[a["weight"] for a in rec["adapters"]])
-    generator = torch.Generator(rec["generator_device"]).manual_seed(rec["seed"])
-    with torch.inference_mode():
-        return pipe(
-            prompt=rec["prompt"],
-            negative_prompt=rec["negative_prompt"],
-            num_inference_steps=rec["steps"],
-            guidance_scale=rec["guidance_scale"],
-            width=rec["width"],
-            height=rec["height"],
-            generator=generator,
-        ).images[0]
 
 
 def base_tensors(bench: Workbench) -> dict[str, torch.Tensor]:

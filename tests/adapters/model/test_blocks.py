@@ -15,8 +15,8 @@ from loradex.adapters.model.layermap import block_label
         ("sd1", "", "BASE, IN00–IN11, MID, OUT00–OUT11, TE.00–TE.11"),
         ("sdxl", "", "BASE, IN00–IN08, MID, OUT00–OUT08, TE.00–TE.11, TE2, TE2.00–TE2.31"),
         ("flux", "", "IN, D0–D18, S0–S37, OUT, TE.00–TE.11, TE3.00–TE3.23"),
-        ("sd3", "medium", "IN, J0–J23, OUT, TE.00–TE.11, TE2, TE2.00–TE2.31, TE3.00–TE3.23"),
-        ("sd3", "large", "IN, J0–J37, OUT, TE.00–TE.11, TE2, TE2.00–TE2.31, TE3.00–TE3.23"),
+        ("sd3", "medium", "IN, J0–J23, OUT, TE, TE.00–TE.11, TE2, TE2.00–TE2.31, TE3.00–TE3.23"),
+        ("sd3", "large", "IN, J0–J37, OUT, TE, TE.00–TE.11, TE2, TE2.00–TE2.31, TE3.00–TE3.23"),
         ("flux2", "klein-4b", "IN, D0–D4, S0–S19, OUT"),
     ],
 )

@@ -13,7 +13,14 @@ from loradex.adapters.io.weights import open_weights
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import probe
 from loradex.adapters.ops.factors import layer_factors
-from tests.support.dit_loras import diffusers_lora, kohya_lora, original_lora, xlabs_lora
+from loradex.adapters.zoo.dit_loras import (
+    diffusers_lora,
+    everything,
+    kohya_lora,
+    onetrainer_lora,
+    original_lora,
+    xlabs_lora,
+)
 
 SIZES = [
     ("sd3", "medium"),
@@ -153,18 +160,12 @@ def test_inspect_reads_a_flux_lora_by_double_and_single_block(tmp_path):
 
 def test_a_onetrainer_flux_lora_probes_with_nothing_unmatched(tmp_path):
     lm = layer_map("flux")
-    path = diffusers_lora(lm, tmp_path / "onetrainer.safetensors", spell=lambda name: _onetrainer(name))
+    path = onetrainer_lora(lm, tmp_path / "onetrainer.safetensors", select=everything)
     info = probe(path)
     assert (info.base, info.unmatched) == ("flux", [])
     assert {layer.canonical for layer in info.layers} == {
         n for n, layer in lm.layers.items() if layer.module == "linear"
     }
-
-
-def _onetrainer(name: str) -> str:
-    component, path = name.split(".", 1)
-    prefix = {"transformer": "lora_transformer_", "text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"}[component]
-    return prefix + path.replace(".", "_")
 
 
 @pytest.mark.parametrize("size", ["medium", "large"])
@@ -234,3 +235,39 @@ def test_a_lycoris_lokr_on_a_fused_flux_module_equals_the_lycoris_forward_pass(t
         ]
     )
     torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3 * float(want.abs().max()))
+
+
+@pytest.mark.parametrize("family", ["sd3", "flux"])
+def test_a_lora_of_unpublished_widths_probes_as_its_family_with_no_size(tmp_path, family):
+    from loradex.adapters.zoo.models import TINY
+
+    info = probe(kohya_lora(layer_map(TINY[family]), tmp_path / "tiny.safetensors"))
+    assert (info.base, info.base_size, info.unmatched) == (family, "", [])
+
+
+def test_fused_stems_of_unpublished_widths_split_as_their_own_architecture_splits_them(tmp_path):
+    """The published proportions (q, k, v thirds; linear1's 1:1:1:4; the final modulation's
+    swapped halves) place every row where the tiny architecture's own layer map puts it."""
+    from loradex.adapters.zoo.models import TINY
+
+    path = kohya_lora(layer_map(TINY["flux"]), tmp_path / "tiny.safetensors")
+    placed = {(layer.stem, layer.canonical): layer.rows for layer in probe(path, placed_on=TINY["flux"]).layers}
+    assert {(layer.stem, layer.canonical): layer.rows for layer in probe(path).layers} == placed
+
+
+def test_a_kohya_lora_of_unpublished_widths_round_trips_through_diffusers_format(tmp_path):
+    from loradex.adapters.ops.convert import convert
+    from loradex.adapters.zoo.models import TINY
+
+    source = kohya_lora(layer_map(TINY["flux"]), tmp_path / "kohya.safetensors", dtype=torch.float32)
+    convert(source, "diffusers", tmp_path / "diffusers.safetensors")
+    convert(tmp_path / "diffusers.safetensors", "kohya", tmp_path / "back.safetensors")
+    before, after = load_file(source), load_file(tmp_path / "back.safetensors")
+    assert {k: v.shape for k, v in after.items()} == {k: v.shape for k, v in before.items()}
+    for key in (k for k in before if k.endswith(".lora_down.weight")):
+        stem = key.removesuffix(".lora_down.weight")
+        want, got = (
+            sd[f"{stem}.lora_up.weight"] @ sd[key] * (float(sd[f"{stem}.alpha"]) / sd[key].shape[0])
+            for sd in (before, after)
+        )
+        torch.testing.assert_close(got, want, msg=stem)

@@ -27,6 +27,7 @@ from loradex.adapters.io.reader import SafetensorsFile
 from loradex.adapters.model.layermap import LayerMap, layer_map
 from loradex.adapters.model.probe import probe
 from loradex.adapters.ops.bake import bake
+from loradex.adapters.zoo.dit_loras import kohya_lora
 from tests.support.dit_checkpoints import (
     diffusers_layout,
     folder_files,
@@ -35,7 +36,6 @@ from tests.support.dit_checkpoints import (
     shard_index,
     single_file_layout,
 )
-from tests.support.dit_loras import kohya_lora
 
 WEIGHT = 0.8
 RANK = 4
@@ -45,7 +45,7 @@ UNTRAINED = ("txt_in", "double_blocks.0.txt_mlp.2", "single_blocks.0.linear2")
 
 def _flux_lora(lm: LayerMap, path: Path, components: tuple[str, ...] = ("transformer",)) -> Path:
     """A rank-4 kohya Flux LoRA on every module of ``components`` but :data:`UNTRAINED`."""
-    kohya_lora(lm, path, components=components, rank=RANK)
+    kohya_lora(lm, path, select=lambda layer: layer.component in components, rank=RANK)
     untrained = tuple("lora_unet_" + module.replace(".", "_") + "." for module in UNTRAINED)
     tensors = load_file(path)
     save_file({k: v for k, v in tensors.items() if not k.startswith(untrained)}, path)

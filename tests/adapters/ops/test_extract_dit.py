@@ -16,8 +16,8 @@ from loradex.adapters.model.probe import probe
 from loradex.adapters.ops.bake import bake
 from loradex.adapters.ops.extract import extract
 from loradex.adapters.ops.factors import layer_factors
+from loradex.adapters.zoo.dit_loras import denoiser, kohya_lora
 from tests.support.dit_checkpoints import random_file, reduced_flux, single_file_layout, sparse_file
-from tests.support.dit_loras import kohya_lora
 
 RANK = 4
 #: The original weights the checkpoints hold: fused attention and ``linear1``, the swapped final
@@ -40,7 +40,7 @@ def extracted(tmp_path_factory):
     lm = layer_map(reduced_flux(1, 1))
     layout = [entry for entry in single_file_layout(lm) if entry[0].rsplit(".", 1)[0] in MODULES]
     base = random_file(folder / "flux1-dev.safetensors", layout)
-    lora = kohya_lora(lm, folder / "trained.safetensors", components=("transformer",), rank=RANK)
+    lora = kohya_lora(lm, folder / "trained.safetensors", select=denoiser, rank=RANK)
     tuned = folder / "tuned.safetensors"
     bake(base, [(lora, 1.0)], tuned, allow_partial=True)
     out = folder / "extracted.safetensors"

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from loradex.adapters import UnsupportedError, inspect
 from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.layermap import layer_map
+from loradex.adapters.zoo.dit_loras import kohya_lora
 from loradex.tui.cli import app
-from tests.support.dit_loras import kohya_lora
 
 
 def test_layer_norms_equal_the_norm_of_the_delta_diffusers_fuses(zoo):

@@ -20,7 +20,7 @@ from loradex.adapters.ops.convert import convert
 from loradex.adapters.ops.factors import kohya_module, layer_factors
 from loradex.adapters.ops.lowrank import lowrank_svd
 from loradex.adapters.ops.mix import mix, resize
-from tests.support.dit_loras import diffusers_lora, kohya_lora
+from loradex.adapters.zoo.dit_loras import diffusers_lora, kohya_lora
 
 Factors = dict[str, tuple[torch.Tensor, torch.Tensor]]
 FAMILIES = [("flux", ""), ("sd3", "medium")]

@@ -13,6 +13,7 @@ from loradex.adapters.model.artifact import KINDS
 from loradex.adapters.model.layermap import build_layer_map, layer_map
 from loradex.adapters.zoo import TINY, Zoo, tiny_single_file, write_clip_tokenizer
 from loradex.adapters.zoo.models import build_models
+from loradex.adapters.zoo.tokenizer import t5_tokenizer
 
 
 def _tensors(path) -> dict[str, torch.Tensor]:
@@ -30,7 +31,7 @@ def test_every_item_is_built(zoo):
     assert len({i.name for i in zoo}) == len(zoo.items) >= 27
     for item in zoo:
         assert item.path.exists(), item
-        assert item.kind in set(KINDS) and item.base in {"sd1", "sd2", "sdxl", "unknown"}, item
+        assert item.kind in set(KINDS) and item.base in {"sd1", "sd2", "sdxl", "sd3", "flux", "unknown"}, item
     assert zoo["sd1-kohya-lora-mislabelled"].base == "sd1"
     assert {i.name for i in zoo.select(kind="checkpoint", format="ldm_single_file")} == {
         "sd1-single",
@@ -52,6 +53,53 @@ def test_tiny_layers_are_full_size_layers(base):
         assert layer.name in full, layer.name
         assert full.resolve(layer.kohya) == layer.name
         assert full.layers[layer.name].ldm_key == layer.ldm_key
+
+
+@pytest.mark.parametrize(("base", "size"), [("sd3", "medium"), ("flux", "")])
+def test_tiny_dit_layers_keep_the_full_size_names(base, size):
+    """The tiny DiTs keep their family's names (not its widths): each layer is a layer of the full-size
+    map, stored under the same original (BFL/SAI) weight and kohya stem."""
+    tiny, full = build_layer_map(TINY[base]), layer_map(base, size)
+    for layer in tiny.layers.values():
+        assert layer.name in full, layer.name
+        assert (full.layers[layer.name].ldm_key, full.layers[layer.name].kohya) == (layer.ldm_key, layer.kohya)
+
+
+def test_t5_tokenizer_encodes_words_and_ends_with_eos(tmp_path):
+    from transformers import T5Tokenizer
+
+    t5_tokenizer().save_pretrained(str(tmp_path / "t5"))
+    tok = T5Tokenizer.from_pretrained(str(tmp_path / "t5"))
+    ids = tok("a photo of a cat").input_ids
+    assert len(ids) == 6 and ids[-1] == tok.eos_token_id and tok.unk_token_id not in ids
+    assert len(tok) <= TINY["flux"].text_encoders["text_encoder_2"].config["vocab_size"]
+
+
+@pytest.mark.parametrize(("base", "pipeline"), [("sd3", "StableDiffusion3Pipeline"), ("flux", "FluxPipeline")])
+def test_dit_folder_reloads_as_its_pipeline_with_16_latent_channels(zoo, base, pipeline):
+    import diffusers
+
+    pipe = getattr(diffusers, pipeline).from_pretrained(zoo[f"{base}-diffusers"].path, dtype=torch.float32)
+    assert pipe.vae.config.latent_channels == 16
+    assert type(pipe.scheduler).__name__ == "FlowMatchEulerDiscreteScheduler"
+    t5 = pipe.tokenizer_3 if base == "sd3" else pipe.tokenizer_2
+    assert t5("a photo of a cat").input_ids[-1] == t5.eos_token_id
+
+
+@pytest.mark.parametrize(("base", "pipeline"), [("sd3", "StableDiffusion3Pipeline"), ("flux", "FluxPipeline")])
+def test_dit_diffusers_lora_loads_in_diffusers_on_every_layer(zoo, diffusers_log, base, pipeline):
+    import diffusers
+
+    pipe = getattr(diffusers, pipeline).from_pretrained(zoo[f"{base}-diffusers"].path, dtype=torch.float32)
+    path = zoo[f"{base}-diffusers-lora"].path
+    pipe.load_lora_weights(path)
+    # SD3's CLIP-G has no layers in the file: diffusers says so ("safe to ignore"), and nothing else.
+    said = [line for line in diffusers_log.getvalue().splitlines() if not line.startswith("No LoRA keys associated")]
+    assert said == []
+    with safe_open(path, "pt") as f:
+        modules = {k.rsplit(".", 2)[0] for k in f.keys()}
+    assert any(m.startswith("text_encoder.") for m in modules)
+    assert _lora_modules(pipe.transformer, pipe.text_encoder) == len(modules)
 
 
 def test_tokenizer_loads_and_encodes(tmp_path):
@@ -102,7 +150,7 @@ def test_single_file_converts_back_exactly(zoo, base):
     models = build_models(base, 0, torch.float16)
     want = models.state_dicts()
     ckpt = _tensors(zoo[f"{base}-single"].path)
-    _assert_same(convert_ldm_unet_checkpoint(ckpt, dict(models.unet.config)), want["unet"])
+    _assert_same(convert_ldm_unet_checkpoint(ckpt, dict(models.denoiser.config)), want["unet"])
     _assert_same(convert_ldm_vae_checkpoint(ckpt, dict(models.vae.config)), want["vae"])
     for component, spec in TINY[base].text_encoders.items():
         prefix = LDM_PREFIXES[base][component]

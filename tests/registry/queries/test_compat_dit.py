@@ -9,12 +9,12 @@ import pytest
 
 from loradex.adapters import probe
 from loradex.adapters.model.layermap import layer_map
+from loradex.adapters.zoo.dit_loras import kohya_lora
 from loradex.registry.queries import compat
 from loradex.registry.queries.rows import shape_text
 from loradex.registry.store.db import session as open_session
 from tests.support.catalog_rows import add_artifact, add_probed
 from tests.support.dit_checkpoints import reduced_flux, single_file_layout, sparse_file
-from tests.support.dit_loras import kohya_lora
 
 
 @pytest.fixture

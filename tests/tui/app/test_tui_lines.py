@@ -38,6 +38,7 @@ async def test_the_line_facet_counts_each_line_and_keeps_the_one_chosen(example)
         assert [str(o.prompt) for o in facet.options] == [
             f"all ({len(every)})",
             f"none ({sum(a['line'] is None for a in every)})",
+            "dev (3)",  # the FLUX.1 [dev] LoRAs whose modelspec names it
             "illustrious (2)",
             "pony (2)",
         ]

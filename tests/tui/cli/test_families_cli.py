@@ -8,7 +8,7 @@ import json
 import pytest
 
 from loradex.adapters.model.layermap import layer_map
-from tests.support.dit_loras import kohya_lora
+from loradex.adapters.zoo.dit_loras import kohya_lora
 from tests.support.ops_cli import cli
 
 

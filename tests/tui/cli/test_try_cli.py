@@ -372,6 +372,49 @@ def test_a_lora_for_another_base_is_one_line_naming_it(zoo, tmp_path):
     one_error_line(result, zoo["sdxl-kohya-lora"].path.name, "sdxl", "sd1")
 
 
+@pytest.mark.parametrize(
+    ("family", "guidance"), [("flux", "CFG scale: 1, Distilled CFG Scale: 3.5"), ("sd3", "CFG scale: 7")]
+)
+def test_try_on_a_dit_renders_with_its_pipeline_scheduler_and_guidance(zoo, tmp_path, family, guidance):
+    out = tmp_path / "g"
+    result = cli(
+        "try",
+        f"{zoo[f'{family}-kohya-lora'].path}:48",
+        "--base",
+        zoo[f"{family}-diffusers"].path,
+        "--seeds",
+        "1",
+        "--scales",
+        "0,1",
+        *FAST,
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "001-seed1-scale1.png") as im:
+        settings = im.text["parameters"].splitlines()[-1]
+    assert f"Sampler: Euler, Schedule type: Simple, {guidance}, Seed: 1," in settings
+    assert read_record(out / "001-seed1-scale1.png")["pipeline"] == (
+        "FluxPipeline" if family == "flux" else "StableDiffusion3Pipeline"
+    )
+
+
+def test_a_negative_prompt_on_flux_is_one_line_before_the_base_loads(zoo, tmp_path):
+    result = cli(
+        "try",
+        zoo["flux-kohya-lora"].path,
+        "--base",
+        zoo["flux-diffusers"].path,
+        "--negative",
+        "blurry",
+        *FAST,
+        "-o",
+        tmp_path / "g",
+    )
+    one_error_line(result, "flux", "no negative prompt")
+    assert not (tmp_path / "g").exists()
+
+
 def test_a_single_file_base_without_its_configs_offline_says_the_two_ways_to_give_them(zoo, tmp_path):
     result = cli("try", zoo["sd1-kohya-lora"].path, "--base", zoo["sd1-single"].path, *FAST, "-o", tmp_path / "g")
     one_error_line(
