@@ -21,8 +21,9 @@ def count(n: int, noun: str) -> str:
 
 
 def not_held(canonicals: Iterable[str]) -> str:
-    """``12 text-encoder layers not in this file`` for canonical layers (``text_encoder.…``) of
-    components a file does not hold (a denoiser-only checkpoint has no text encoders)."""
+    """``12 text-encoder layers not in this file`` for canonical layers (``text_encoder.…``, or
+    their components' names: one per layer) of components a file does not hold (a denoiser-only
+    checkpoint has no text encoders)."""
     words = Counter(
         "text-encoder" if c.startswith("text_encoder") else "denoiser" if c in ("unet", "transformer") else c
         for c in (name.split(".", 1)[0] for name in canonicals)

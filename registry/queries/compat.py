@@ -371,6 +371,8 @@ class CheckpointFit:
             when neither family is known; 0.0 when none of its layers is of a component there.
         verdict: ``compatible``, ``partial``, ``incompatible`` (as :func:`check`), or
             ``unknown`` when ``share`` is None.
+        elsewhere: the adapter's layers per component the checkpoint does not hold (a
+            denoiser-only file has no text encoders): not judged (:attr:`Compatibility.elsewhere`).
     """
 
     base: ArtifactRow
@@ -378,6 +380,7 @@ class CheckpointFit:
     matched: int
     share: float | None
     verdict: str
+    elsewhere: dict[str, int] = field(default_factory=dict)
 
 
 def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
@@ -429,5 +432,7 @@ def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
             share = 0.0
         else:
             share = None if "unknown" in (base_of(adapter), base_of(base)) else (0.0 if differ else 1.0)
-        out.append(CheckpointFit(base, total, n, share, _verdict(share, differ) if share is not None else "unknown"))
+        verdict = _verdict(share, differ) if share is not None else "unknown"
+        elsewhere = {component: k for component, k in layers.items() if not _holds(base, component, differ)}
+        out.append(CheckpointFit(base, total, n, share, verdict, elsewhere))
     return sorted(out, key=lambda f: -(f.share if f.share is not None else -1.0))
