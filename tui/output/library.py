@@ -267,7 +267,7 @@ class CatalogOutput(BaseSink):
             return
         table = Table("kind", "format", "base", "count", title=f"catalog {catalog}")
         for row in rows:
-            table.add_row(escape(row.kind), escape(row.format), escape(row.base), str(row.count))
+            table.add_row(row.kind, row.format, row.base, str(row.count))
         self.out.print(table)
 
 
