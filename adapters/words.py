@@ -1,6 +1,10 @@
-"""Small words for messages: the article before a kind or base name, a count with its noun, text safe to print."""
+"""Small words for messages: the article before a kind or base name, a count with its noun, layers a
+file does not hold, text safe to print."""
 
 from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
 
 # Names read letter by letter (an "ess-dee-ex-ell") or starting with a vowel sound take "an".
 _AN = ("sd", "unknown", "a", "e", "i", "o", "u")
@@ -14,6 +18,17 @@ def article(word: str) -> str:
 def count(n: int, noun: str) -> str:
     """``n`` with ``noun`` (a plural) in the right number: ``1 error``, ``2 errors``, ``0 notes``."""
     return f"{n} {noun[:-1] if n == 1 and noun.endswith('s') and not noun.endswith('ss') else noun}"
+
+
+def not_held(canonicals: Iterable[str]) -> str:
+    """``12 text-encoder layers not in this file`` for canonical layers (``text_encoder.…``, or
+    their components' names: one per layer) of components a file does not hold (a denoiser-only
+    checkpoint has no text encoders)."""
+    words = Counter(
+        "text-encoder" if c.startswith("text_encoder") else "denoiser" if c in ("unet", "transformer") else c
+        for c in (name.split(".", 1)[0] for name in canonicals)
+    )
+    return ", ".join(count(n, f"{word} layers") for word, n in sorted(words.items())) + " not in this file"
 
 
 def size(n: float) -> str:

@@ -148,6 +148,19 @@ def sd1_ckpt(zoo: Zoo) -> Path:
     return zoo["sd1-ckpt"].path
 
 
+@pytest.fixture(scope="session")
+def sd1_unet_only(zoo: Zoo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The zoo's SD1 single file cut to its UNet (``model.diffusion_model.``), as a UNet-only
+    download ships: a file without text encoders."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = tmp_path_factory.mktemp("unet-only") / "sd1-unet-only.safetensors"
+    with safe_open(zoo["sd1-single"].path, "pt") as f:
+        save_file({k: f.get_tensor(k) for k in f.keys() if k.startswith("model.diffusion_model.")}, path)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def no_default_catalog(tmp_path, monkeypatch):
     """Each test starts without a default catalog (its own data folder under tmp_path); the

@@ -16,37 +16,28 @@ from loradex.adapters.errors import ArtifactNotFoundError, IncompatibleError, Un
 from loradex.adapters.model.architectures import DIT_BASES, Architecture, architecture
 from loradex.adapters.model.artifact import looks_like_hub_id
 
-#: Where diffusers' own single-file loader takes each family's configs from.
-CONFIG_REPOS = {
-    "sd1": "stable-diffusion-v1-5/stable-diffusion-v1-5",
-    "sd2": "stabilityai/stable-diffusion-2-1",
-    "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
-}
-
-
 @dataclass(frozen=True)
 class FamilyPipeline:
-    """How quick-test renders one family: the diffusers pipeline and what its call takes.
+    """What one family's pipeline call takes (the pipeline class is the family entry's
+    :attr:`~loradex.adapters.model.architectures.Architecture.pipeline`).
 
     Attributes:
-        cls: the text-to-image pipeline class.
         guidance: its default ``guidance_scale`` (FLUX.1 [dev]'s is its distilled guidance, not CFG).
         negative: whether it takes a negative prompt (FLUX.1 is guidance-distilled: it does not).
         flow: a flow-matching DiT, sampled by its own scheduler rather than A1111's samplers.
     """
 
-    cls: str
     guidance: float = 7.0
     negative: bool = True
     flow: bool = False
 
 
 PIPELINES = {
-    "sd1": FamilyPipeline("StableDiffusionPipeline"),
-    "sd2": FamilyPipeline("StableDiffusionPipeline"),
-    "sdxl": FamilyPipeline("StableDiffusionXLPipeline"),
-    "sd3": FamilyPipeline("StableDiffusion3Pipeline", flow=True),
-    "flux": FamilyPipeline("FluxPipeline", guidance=3.5, negative=False, flow=True),
+    "sd1": FamilyPipeline(),
+    "sd2": FamilyPipeline(),
+    "sdxl": FamilyPipeline(),
+    "sd3": FamilyPipeline(flow=True),
+    "flux": FamilyPipeline(guidance=3.5, negative=False, flow=True),
 }
 #: The files diffusers' single-file loader takes from a config repo (its own ``allow_patterns``,
 #: diffusers.loaders.single_file): configs, tokenizer vocabularies, never weights.
@@ -175,7 +166,7 @@ def config_folder(path: Path, family: str, config: str | Path | None) -> Path | 
         return folder
     from huggingface_hub import try_to_load_from_cache
 
-    cached = try_to_load_from_cache(CONFIG_REPOS[family], "model_index.json")
+    cached = try_to_load_from_cache(architecture(family).hub_model, "model_index.json")
     if isinstance(cached, str):
         return Path(cached).parent
     if offline():
@@ -185,7 +176,7 @@ def config_folder(path: Path, family: str, config: str | Path | None) -> Path | 
 
 def missing_configs(path: Path, family: str) -> UnsupportedError:
     """The one line that says both ways to give a single file's configs."""
-    repo = CONFIG_REPOS[family]
+    repo = architecture(family).hub_model
     return UnsupportedError(
         f"a single-file {family} checkpoint needs the diffusers configs of {repo}, which are not in the local "
         f"Hugging Face cache; fetch them once ({config_download_command(repo)}) or give --config DIR, a diffusers "
@@ -220,7 +211,7 @@ def load_base(source: str | Path, placement: Placement, *, config: str | Path | 
 def _load_local(diffusers: Any, path: Path, where: Placement, config: str | Path | None) -> LoadedBase:
     family = base_family(path)
     configs = config_folder(path, family, config)  # refuses a bad --config before loading
-    cls = getattr(diffusers, PIPELINES[family].cls)
+    cls = getattr(diffusers, architecture(family).pipeline)
     kwargs = dict(torch_dtype=where.torch_dtype)
     try:
         if path.is_dir():
@@ -231,7 +222,7 @@ def _load_local(diffusers: Any, path: Path, where: Placement, config: str | Path
             pipe = _from_single_file(cls, path, family, kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise UnsupportedError(
-            f"diffusers could not load it as {PIPELINES[family].cls}: {_first_line(exc)}", path=path
+            f"diffusers could not load it as {architecture(family).pipeline}: {_first_line(exc)}", path=path
         ) from exc
     return LoadedBase(_placed(pipe, where), str(path), family, path)
 
@@ -240,7 +231,7 @@ def _from_single_file(cls: Any, path: Path, family: str, kwargs: dict) -> Any:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return cls.from_single_file(path, config=CONFIG_REPOS[family], local_files_only=offline(), **kwargs)
+        return cls.from_single_file(path, config=architecture(family).hub_model, local_files_only=offline(), **kwargs)
     except (LocalEntryNotFoundError, OSError) as exc:
         if isinstance(exc, LocalEntryNotFoundError) or "cache" in str(exc) or "connect" in str(exc).lower():
             raise missing_configs(path, family) from exc

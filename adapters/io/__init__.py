@@ -3,7 +3,8 @@
 * :mod:`.header` -- the safetensors header codec: dtype codes and sizes, reading and validating
   headers, :class:`~.header.TensorInfo`; :mod:`.header_encoding`, planning and encoding them;
   :mod:`.bounded_json`, JSON from files parsed within bounds. No torch.
-* :mod:`.reader` -- :class:`~.reader.SafetensorsFile`, the lazy reader with byte accounting.
+* :mod:`.reader` -- :class:`~.reader.TensorFile`, the lazy reader with byte accounting of any
+  file whose header gives byte ranges (safetensors, GGUF), and :class:`~.reader.SafetensorsFile`.
   torch is imported only when a tensor is built.
 * :mod:`.torch_dtypes` -- safetensors dtype codes <-> torch dtypes (torch imported on call).
 * :mod:`.writer` -- :class:`~.writer.SafetensorsWriter`, the streaming writer, and
@@ -11,12 +12,14 @@
 * :mod:`.atomic` -- atomic outputs shared by every operation that writes: hidden locked temps,
   reclaiming those of killed writers, fsync, refusing to overwrite inputs, errors in words.
 * :mod:`.sources` -- :class:`~.sources.WeightSource`, the flat ``key -> tensor`` view of any
-  weights; :mod:`.weights` -- :func:`~.weights.open_weights`, which picks the implementation
+  weights, and :class:`~.sources.TensorFileSource`, the one over a :class:`~.reader.TensorFile`;
+  :mod:`.weights` -- :func:`~.weights.open_weights`, which picks the implementation
   (safetensors files and folders there, torch pickles in :mod:`.pickles`, loaded
   ``weights_only``, their members' imports listed by :mod:`.pickle_globals`).
 * :mod:`.gguf_header` -- the GGUF header read within bounds (the ``gguf`` package's tables, not
-  its reader); :mod:`.gguf_source` -- :class:`~.gguf_source.GGUFSource`, a GGUF file as a weight
-  source (quantised tensors dequantised by the ``gguf`` package when read).
+  its reader; tensors as :class:`~.header.TensorInfo`); :mod:`.gguf_source` --
+  :class:`~.gguf_source.GGUFSource`, a GGUF file as a weight source (quantised tensors
+  dequantised by the ``gguf`` package when read).
 * :mod:`.opening` -- opening input files, regular files only; :mod:`.hashing` -- the four hashes,
   in one pass or while writing (:class:`~.hashing.StreamHasher`).
 

@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from loradex.adapters.errors import CorruptFileError, UnsupportedError
 
+from .header import TensorInfo
 from .opening import open_regular
 
 if TYPE_CHECKING:
     from gguf.constants import GGUFValueType
 
-__all__ = ["GGUFHeader", "GGUFTensor", "MAGIC", "ORIG_SHAPE_PREFIX", "read_gguf_header"]
+__all__ = ["GGUFHeader", "MAGIC", "ORIG_SHAPE_PREFIX", "read_gguf_header"]
 
 MAGIC = b"GGUF"
 #: ComfyUI-GGUF stores the torch shape of a tensor it had to reshape (GGUF has at most 4
@@ -55,38 +56,18 @@ _MIN_TENSOR_BYTES = 8 + 4 + 8 + 4 + 8
 
 
 @dataclass(frozen=True)
-class GGUFTensor:
-    """Where one tensor lives in a GGUF file.
-
-    ``shape`` is torch's order (outermost first): the dimensions reversed, or ComfyUI-GGUF's
-    recorded original shape. ``qtype`` is the GGML type's name (``F32``, ``F16``, ``BF16``,
-    ``Q8_0``, ``Q4_K`` …; the unquantised ones are also safetensors' codes). ``start`` and
-    ``end`` are absolute file offsets.
-    """
-
-    name: str
-    qtype: str
-    shape: tuple[int, ...]
-    start: int
-    end: int
-
-    @property
-    def nbytes(self) -> int:
-        return self.end - self.start
-
-    @property
-    def numel(self) -> int:
-        return math.prod(self.shape)
-
-
-@dataclass(frozen=True)
 class GGUFHeader:
     """A GGUF file's header: its version, metadata as text (numbers as JSON, short arrays as JSON
-    lists, long ones as a count), tensors ordered by offset, and where tensor data begins."""
+    lists, long ones as a count), tensors ordered by offset, and where tensor data begins.
+
+    A tensor's ``shape`` is torch's order (outermost first): the dimensions reversed, or
+    ComfyUI-GGUF's recorded original shape. Its ``dtype`` is the GGML type's name (``F32``,
+    ``F16``, ``BF16``, ``Q8_0``, ``Q4_K`` …; the unquantised ones are also safetensors' codes).
+    """
 
     version: int
     metadata: dict[str, str]
-    tensors: dict[str, GGUFTensor]
+    tensors: dict[str, TensorInfo]
     data_offset: int
 
 
@@ -280,9 +261,9 @@ class _Parser:
         values: dict[str, Any],
         data_offset: int,
         alignment: int,
-    ) -> dict[str, GGUFTensor]:
+    ) -> dict[str, TensorInfo]:
         """The tensors with their absolute byte ranges, checked to lie apart inside the file."""
-        tensors: dict[str, GGUFTensor] = {}
+        tensors: dict[str, TensorInfo] = {}
         for name, qtype, dims, offset in entries:
             if name in tensors:
                 raise CorruptFileError(f"tensor {name!r} occurs twice", path=self.path)
@@ -297,7 +278,7 @@ class _Parser:
                     path=self.path,
                 )
             shape = self.shape(name, tuple(reversed(dims)), values.get(ORIG_SHAPE_PREFIX + name))
-            tensors[name] = GGUFTensor(name, qtype, shape, start, end)
+            tensors[name] = TensorInfo(name, qtype, shape, start, end)
         ordered = sorted(tensors.values(), key=lambda t: (t.start, t.end))
         for before, after in zip(ordered, ordered[1:], strict=False):
             if after.start < before.end:

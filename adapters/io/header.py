@@ -88,7 +88,7 @@ LENGTH_PREFIX = struct.Struct("<Q")
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """Where one tensor lives in a safetensors file.
+    """Where one tensor lives in a safetensors file (or a GGUF file: :mod:`.gguf_header`).
 
     ``start`` and ``end`` are absolute file offsets (header included), so ``end - start`` is
     the tensor's byte size and a reader can ``pread`` the range directly.

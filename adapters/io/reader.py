@@ -1,7 +1,8 @@
-"""The lazy safetensors reader: :class:`SafetensorsFile`, with exact byte accounting.
+"""The lazy readers: :class:`TensorFile` (any file whose header gives byte ranges: safetensors,
+GGUF) and :class:`SafetensorsFile`, with exact byte accounting.
 
-Opening a file reads only its header (see :mod:`.header`); each tensor is read on demand,
-one ``pread`` of its exact byte range, and counted in :attr:`SafetensorsFile.bytes_read`.
+Opening a file reads only its header (see :mod:`.header`, :mod:`.gguf_header`); each tensor is
+read on demand, one ``pread`` of its exact byte range, and counted in :attr:`TensorFile.bytes_read`.
 torch is imported only by :meth:`SafetensorsFile.get`, the one method that builds tensors.
 """
 
@@ -15,7 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from loradex.adapters.errors import ArtifactNotFoundError, CorruptFileError, TensorNotFoundError, UnsupportedError
 
@@ -27,52 +28,29 @@ from .torch_dtypes import torch_dtype
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SafetensorsFile", "pread_exactly"]
+__all__ = ["SafetensorsFile", "TensorFile", "pread_exactly"]
 
 
-class SafetensorsFile:
-    """A validated, lazy view of one ``.safetensors`` file.
-
-    Construction reads only the 8-byte length and the JSON header; tensor data is read on
-    demand by :meth:`get` / :meth:`read_raw`, one exact byte range at a time.
+class TensorFile:
+    """A weights file whose header gives each tensor's byte range (safetensors, GGUF): tensors
+    read on demand, one exact ``pread`` each, and counted in :attr:`bytes_read`.
 
     Attributes:
         path: The file.
-        metadata: The ``__metadata__`` map ({} if absent).
         tensors: Name -> :class:`TensorInfo`, ordered by data offset.
-        header_size: ``8 + n``; also the absolute offset where tensor data begins.
+        data_offset: The absolute file offset where tensor data begins (the header's size).
         bytes_read: Header bytes plus every tensor byte read so far.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Open ``path`` and validate its header.
-
-        Args:
-            path: The ``.safetensors`` file.
-
-        Raises:
-            ArtifactNotFoundError: The file does not exist.
-            UnsupportedError: The path is a directory.
-            CorruptFileError: The header or the data layout is malformed (one-line reason).
-        """
-        self.path = Path(path)
-        self.header_size: int
-        self.header_size, self.metadata, self.tensors = read_header(self.path)
-        self.bytes_read: int = self.header_size
+    def __init__(self, path: Path, tensors: dict[str, TensorInfo], data_offset: int) -> None:
+        self.path = path
+        self.tensors = tensors
+        self.data_offset = data_offset
+        self.bytes_read = data_offset
         self._fd: int | None = None
         self._lock = threading.Lock()
 
     # -- mapping-like access --------------------------------------------------------------
-
-    @property
-    def data_offset(self) -> int:
-        """Absolute file offset of the data section (equals :attr:`header_size`)."""
-        return self.header_size
-
-    def header_with(self, metadata: Mapping[str, str] | None) -> bytes:
-        """The header (length prefix included) this file would have with ``metadata`` instead of
-        its own: same tensors, same order, offsets shifted to the new header's end."""
-        return reencode_header(self.tensors, self.header_size, metadata)
 
     def keys(self) -> list[str]:
         """Tensor names in data-offset order."""
@@ -98,8 +76,8 @@ class SafetensorsFile:
         except KeyError:
             raise TensorNotFoundError(f"no tensor named {name!r}", path=self.path) from None
 
-    def read_raw(self, name: str) -> bytes:
-        """Return the raw little-endian bytes of tensor ``name``, exactly as stored.
+    def read_raw(self, name: str) -> bytearray:
+        """Return the raw little-endian bytes of tensor ``name``, exactly as stored, in a new buffer.
 
         Raises:
             TensorNotFoundError: No tensor of that name.
@@ -108,28 +86,7 @@ class SafetensorsFile:
         info = self.info(name)
         buf = bytearray(info.nbytes)
         self._read_into(buf, info.start)
-        return bytes(buf)
-
-    def scalar(self, name: str) -> float:
-        """The value of a one-element tensor (an alpha), decoded without building a tensor:
-        probing a small LoRA reads dozens of them, and torch's per-tensor overhead was a
-        third of the probe.
-
-        Raises:
-            TensorNotFoundError: No tensor of that name.
-            UnsupportedError: The tensor holds more than one value.
-        """
-        info = self.info(name)
-        if math.prod(info.shape) != 1:
-            raise UnsupportedError(f"tensor {name!r} holds {math.prod(info.shape)} values, not one", path=self.path)
-        fmt = SCALAR_FORMATS.get(info.dtype)
-        if fmt is None:  # fp8 and other rare codes: torch decodes them
-            return float(self.get(name).float().reshape(-1)[0])
-        buf = bytearray(info.nbytes)
-        self._read_into(buf, info.start)
-        if info.dtype == "BF16":  # the upper half of a float32
-            buf[0:0] = b"\0\0"
-        return float(struct.unpack(fmt, buf)[0])
+        return buf
 
     def get(self, name: str) -> torch.Tensor:
         """Read tensor ``name`` (only its byte range) into a new CPU tensor.
@@ -139,7 +96,8 @@ class SafetensorsFile:
 
         Raises:
             TensorNotFoundError: No tensor of that name.
-            UnsupportedError: This torch build lacks the tensor's dtype (e.g. old torch, fp8).
+            UnsupportedError: This torch build lacks the tensor's dtype (e.g. old torch, fp8), or
+                it is no plain dtype (a GGUF's quantised blocks).
             CorruptFileError: The file shrank since the header was read.
         """
         import torch  # here, not at import: opening and probing files must not load torch
@@ -149,8 +107,7 @@ class SafetensorsFile:
         if info.nbytes == 0:
             # torch.frombuffer rejects empty buffers.
             return torch.empty(info.shape, dtype=dtype)
-        buf = bytearray(info.nbytes)
-        self._read_into(buf, info.start)
+        buf = self.read_raw(name)
         if sys.byteorder == "big":  # pragma: no cover - no big-endian CI
             # Stored little-endian: reverse the bytes of every element before reinterpreting.
             raw = torch.frombuffer(buf, dtype=torch.uint8).reshape(-1, DTYPE_SIZES[info.dtype])
@@ -185,7 +142,7 @@ class SafetensorsFile:
                 os.close(self._fd)
                 self._fd = None
 
-    def __enter__(self) -> SafetensorsFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -197,7 +154,59 @@ class SafetensorsFile:
                 os.close(self._fd)
 
     def __repr__(self) -> str:
-        return f"SafetensorsFile({str(self.path)!r}, tensors={len(self.tensors)})"
+        return f"{type(self).__name__}({str(self.path)!r}, tensors={len(self.tensors)})"
+
+
+class SafetensorsFile(TensorFile):
+    """A validated, lazy view of one ``.safetensors`` file.
+
+    Construction reads only the 8-byte length and the JSON header; tensor data is read on
+    demand by :meth:`get` / :meth:`read_raw`, one exact byte range at a time.
+
+    Attributes:
+        metadata: The ``__metadata__`` map ({} if absent).
+        header_size: ``8 + n``; also the absolute offset where tensor data begins.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Open ``path`` and validate its header.
+
+        Args:
+            path: The ``.safetensors`` file.
+
+        Raises:
+            ArtifactNotFoundError: The file does not exist.
+            UnsupportedError: The path is a directory.
+            CorruptFileError: The header or the data layout is malformed (one-line reason).
+        """
+        header_size, self.metadata, tensors = read_header(Path(path))
+        super().__init__(Path(path), tensors, header_size)
+        self.header_size = header_size
+
+    def header_with(self, metadata: Mapping[str, str] | None) -> bytes:
+        """The header (length prefix included) this file would have with ``metadata`` instead of
+        its own: same tensors, same order, offsets shifted to the new header's end."""
+        return reencode_header(self.tensors, self.header_size, metadata)
+
+    def scalar(self, name: str) -> float:
+        """The value of a one-element tensor (an alpha), decoded without building a tensor:
+        probing a small LoRA reads dozens of them, and torch's per-tensor overhead was a
+        third of the probe.
+
+        Raises:
+            TensorNotFoundError: No tensor of that name.
+            UnsupportedError: The tensor holds more than one value.
+        """
+        info = self.info(name)
+        if math.prod(info.shape) != 1:
+            raise UnsupportedError(f"tensor {name!r} holds {math.prod(info.shape)} values, not one", path=self.path)
+        fmt = SCALAR_FORMATS.get(info.dtype)
+        if fmt is None:  # fp8 and other rare codes: torch decodes them
+            return float(self.get(name).float().reshape(-1)[0])
+        buf = self.read_raw(name)
+        if info.dtype == "BF16":  # the upper half of a float32
+            buf[0:0] = b"\0\0"
+        return float(struct.unpack(fmt, buf)[0])
 
 
 def pread_exactly(fd: int, buf: bytearray, offset: int, path: Path) -> None:

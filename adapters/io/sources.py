@@ -1,8 +1,9 @@
-"""The base class of every weight source: a flat, read-only ``key -> tensor`` view.
+"""The base class of every weight source: a flat, read-only ``key -> tensor`` view, and the base of
+those over one file whose header gives each tensor's byte range.
 
 :func:`~.weights.open_weights` picks the implementation (safetensors files and folders in
-:mod:`.weights`, torch pickles in :mod:`.pickles`); the implementations import this module, not
-the factory that picks them.
+:mod:`.weights`, GGUF in :mod:`.gguf_source`, torch pickles in :mod:`.pickles`); the
+implementations import this module, not the factory that picks them.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.errors import TensorNotFoundError, UnsupportedError
 
+from .reader import TensorFile
+
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["WeightSource"]
+__all__ = ["TensorFileSource", "WeightSource"]
 
 
 class WeightSource:
@@ -116,3 +119,34 @@ class WeightSource:
 
     def _missing(self, key: str) -> TensorNotFoundError:
         return TensorNotFoundError(f"no tensor named {key!r}", path=self.path)
+
+
+class TensorFileSource(WeightSource):
+    """One :class:`~.reader.TensorFile` (a safetensors or GGUF file): keys, shapes and dtypes from
+    its header, each tensor read when asked for."""
+
+    def __init__(self, path: Path, metadata: dict[str, str], file: TensorFile) -> None:
+        super().__init__(path, metadata, [path])
+        self._file = file
+
+    def keys(self) -> list[str]:
+        return self._file.keys()
+
+    def _key_set(self) -> Mapping[str, Any]:
+        return self._file.tensors
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self._file.info(key).shape
+
+    def dtype(self, key: str) -> str:
+        return self._file.info(key).dtype
+
+    def get(self, key: str) -> torch.Tensor:
+        return self._file.get(key)
+
+    @property
+    def bytes_read(self) -> int:
+        return self._file.bytes_read
+
+    def close(self) -> None:
+        self._file.close()

@@ -29,7 +29,7 @@ from .gguf_header import MAGIC as GGUF_MAGIC
 from .header import MAX_HEADER_BYTES
 from .opening import input_is_dir, open_regular
 from .reader import SafetensorsFile
-from .sources import WeightSource
+from .sources import TensorFileSource, WeightSource
 
 if TYPE_CHECKING:
     import torch
@@ -50,43 +50,22 @@ WEIGHT_SUFFIXES = frozenset({".safetensors", GGUF_SUFFIX}) | PICKLE_SUFFIXES
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-class _SafetensorsSource(WeightSource):
+class _SafetensorsSource(TensorFileSource):
     """Lazy: only the header is read until :meth:`get`."""
 
     container = "safetensors"
     safety = Safety.SAFETENSORS
+    _file: SafetensorsFile
 
     def __init__(self, path: Path) -> None:
-        self._file = SafetensorsFile(path)
-        super().__init__(path, dict(self._file.metadata), [path])
-
-    def keys(self) -> list[str]:
-        return self._file.keys()
-
-    def _key_set(self) -> Mapping[str, Any]:
-        return self._file.tensors
-
-    def shape(self, key: str) -> tuple[int, ...]:
-        return self._file.info(key).shape
-
-    def dtype(self, key: str) -> str:
-        return self._file.info(key).dtype
-
-    def get(self, key: str) -> torch.Tensor:
-        return self._file.get(key)
+        file = SafetensorsFile(path)
+        super().__init__(path, dict(file.metadata), file)
 
     def scalar(self, key: str) -> float:
         return self._file.scalar(key)
 
     def raw_range(self, key: str) -> tuple[int, int]:
         return self._file.fileno(), self._file.info(key).start
-
-    @property
-    def bytes_read(self) -> int:
-        return self._file.bytes_read
-
-    def close(self) -> None:
-        self._file.close()
 
 
 class _DirectorySource(WeightSource):

@@ -55,6 +55,10 @@ class Architecture:
     denoiser_class: str = "UNet2DConditionModel"
     #: The size's name (``medium``, ``large``, ``klein-4b`` …); empty for a family of one size.
     size: str = ""
+    #: The diffusers text-to-image pipeline class that runs the family.
+    pipeline: str = ""
+    #: The reference model of this size on the Hub (a diffusers repo), for a base named by family alone.
+    hub_model: str = ""
 
     @property
     def denoiser_component(self) -> str:
@@ -239,8 +243,24 @@ _FLUX_ENCODERS = {
 #: FLUX.2's text encoders (Mistral Small 3.1 for [dev], Qwen3 for [klein]) are not listed: no
 #: producer trains LoRAs on them, so their layers would only slow every probe.
 FAMILY_SIZES: dict[str, tuple[Architecture, ...]] = {
-    "sd1": (Architecture("sd1", _SD1_UNET, {"text_encoder": TextEncoderSpec(_CLIP_L)}),),
-    "sd2": (Architecture("sd2", _SD2_UNET, {"text_encoder": TextEncoderSpec(_OPEN_CLIP_H, open_clip=True)}),),
+    "sd1": (
+        Architecture(
+            "sd1",
+            _SD1_UNET,
+            {"text_encoder": TextEncoderSpec(_CLIP_L)},
+            pipeline="StableDiffusionPipeline",
+            hub_model="stable-diffusion-v1-5/stable-diffusion-v1-5",
+        ),
+    ),
+    "sd2": (
+        Architecture(
+            "sd2",
+            _SD2_UNET,
+            {"text_encoder": TextEncoderSpec(_OPEN_CLIP_H, open_clip=True)},
+            pipeline="StableDiffusionPipeline",
+            hub_model="stabilityai/stable-diffusion-2-1",
+        ),
+    ),
     "sdxl": (
         Architecture(
             "sdxl",
@@ -251,17 +271,69 @@ FAMILY_SIZES: dict[str, tuple[Architecture, ...]] = {
                     _OPEN_CLIP_BIGG, with_projection=True, open_clip=True, kohya=("lora_te2_",)
                 ),
             },
+            pipeline="StableDiffusionXLPipeline",
+            hub_model="stabilityai/stable-diffusion-xl-base-1.0",
         ),
     ),
     "sd3": (
-        Architecture("sd3", _SD35_MEDIUM, _SD3_ENCODERS, "SD3Transformer2DModel", "medium"),
-        Architecture("sd3", _SD35_LARGE, _SD3_ENCODERS, "SD3Transformer2DModel", "large"),
+        Architecture(
+            "sd3",
+            _SD35_MEDIUM,
+            _SD3_ENCODERS,
+            "SD3Transformer2DModel",
+            "medium",
+            pipeline="StableDiffusion3Pipeline",
+            hub_model="stabilityai/stable-diffusion-3.5-medium",
+        ),
+        Architecture(
+            "sd3",
+            _SD35_LARGE,
+            _SD3_ENCODERS,
+            "SD3Transformer2DModel",
+            "large",
+            pipeline="StableDiffusion3Pipeline",
+            hub_model="stabilityai/stable-diffusion-3.5-large",
+        ),
     ),
-    "flux": (Architecture("flux", _FLUX1_DEV, _FLUX_ENCODERS, "FluxTransformer2DModel"),),
+    "flux": (
+        Architecture(
+            "flux",
+            _FLUX1_DEV,
+            _FLUX_ENCODERS,
+            "FluxTransformer2DModel",
+            pipeline="FluxPipeline",
+            hub_model="black-forest-labs/FLUX.1-dev",
+        ),
+    ),
+    # [klein] has its own pipeline in diffusers (Qwen3 as its text encoder, no guidance embedder).
     "flux2": (
-        Architecture("flux2", _FLUX2_DEV, {}, "Flux2Transformer2DModel", "dev"),
-        Architecture("flux2", _FLUX2_KLEIN_4B, {}, "Flux2Transformer2DModel", "klein-4b"),
-        Architecture("flux2", _FLUX2_KLEIN_9B, {}, "Flux2Transformer2DModel", "klein-9b"),
+        Architecture(
+            "flux2",
+            _FLUX2_DEV,
+            {},
+            "Flux2Transformer2DModel",
+            "dev",
+            pipeline="Flux2Pipeline",
+            hub_model="black-forest-labs/FLUX.2-dev",
+        ),
+        Architecture(
+            "flux2",
+            _FLUX2_KLEIN_4B,
+            {},
+            "Flux2Transformer2DModel",
+            "klein-4b",
+            pipeline="Flux2KleinPipeline",
+            hub_model="black-forest-labs/FLUX.2-klein-4B",
+        ),
+        Architecture(
+            "flux2",
+            _FLUX2_KLEIN_9B,
+            {},
+            "Flux2Transformer2DModel",
+            "klein-9b",
+            pipeline="Flux2KleinPipeline",
+            hub_model="black-forest-labs/FLUX.2-klein-9B",
+        ),
     ),
 }
 BASES = tuple(FAMILY_SIZES)

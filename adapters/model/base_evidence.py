@@ -206,6 +206,11 @@ _CLAIMS = (
             ("flux", "flux"),
         ),
     ),
+    (
+        # A GGUF's own claim, as city96's ComfyUI-GGUF converter writes it (its arch names).
+        "general.architecture",
+        (("sdxl", "sdxl"), ("sd1", "sd1"), ("sd2", "sd2"), ("sd3", "sd3"), ("flux2", "flux2"), ("flux", "flux")),
+    ),
 )
 
 

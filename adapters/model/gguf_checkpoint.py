@@ -3,9 +3,10 @@ tensors named as in the single file without ``model.diffusion_model.`` (ComfyUI-
 strips it, and puts it back when it loads them), quantised tensor by tensor.
 
 probe reads such a file as the single file it was cut from (:func:`as_single_file`), so the
-family, its evidence and the layer inventory come from the same rules as any checkpoint's;
-:func:`describe_gguf` then adds what is the GGUF's own: its format, its quantisation types as
-the dtype, and ``general.architecture`` as a claim beside the evidence. Nothing is dequantised.
+family, its evidence, its claims (``general.architecture`` is one, weighed as a safetensors
+file's metadata claims are: :mod:`.base_evidence`) and the layer inventory come from the same
+rules as any checkpoint's; :func:`describe_gguf` then adds what is the GGUF's own: its format and
+its quantisation types as the dtype. Nothing is dequantised.
 """
 
 from __future__ import annotations
@@ -16,15 +17,13 @@ from typing import TYPE_CHECKING
 
 from loradex.adapters.io.sources import WeightSource
 
-from .artifact import ArtifactInfo, family_of
+from .artifact import ArtifactInfo
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ARCHITECTURE_KEY", "DENOISER_PREFIX", "as_single_file", "describe_gguf", "quant_types"]
+__all__ = ["DENOISER_PREFIX", "as_single_file", "describe_gguf", "quant_types"]
 
-#: Where ComfyUI-GGUF's and llama.cpp's writers name what a GGUF holds (``flux``, ``sdxl``, ``sd1``, ``sd3``, ``t5``…).
-ARCHITECTURE_KEY = "general.architecture"
 #: The denoiser's prefix in a single-file checkpoint (ComfyUI's and the LDM/SGM layouts alike).
 DENOISER_PREFIX = "model.diffusion_model."
 
@@ -87,13 +86,4 @@ def describe_gguf(info: ArtifactInfo, src: WeightSource) -> ArtifactInfo:
     """``info`` (probed through :func:`as_single_file`) as the GGUF it is."""
     info.format = "gguf"
     info.dtype = quant_types(src) or None
-    if architecture := info.metadata.get(ARCHITECTURE_KEY):
-        claimed = family_of(architecture) or "unknown"
-        info.base_claims[ARCHITECTURE_KEY] = architecture
-        if info.base == "unknown" and claimed != "unknown":
-            info.base, info.base_evidence = claimed, [f"only the metadata claim {ARCHITECTURE_KEY}={architecture}"]
-        elif claimed not in ("unknown", info.base) and info.base_conflict is None:
-            info.base_conflict = (
-                f"metadata claims {ARCHITECTURE_KEY}={architecture} ({claimed}) but the tensors say {info.base}"
-            )
     return info

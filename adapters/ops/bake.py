@@ -81,6 +81,9 @@ class BakeReport:
     loras: list[BakedLora] = field(default_factory=list)
     patched_tensors: int = 0
     unmatched: list[str] = field(default_factory=list)
+    #: Canonical layers of components the base does not hold (a denoiser-only file has no text
+    #: encoders): skipped, as ``check`` leaves them unjudged, and never a reason to refuse.
+    elsewhere: list[str] = field(default_factory=list)
     dtype: str = ""
     seconds: float = 0.0
     #: The recipe embedded in the output.
@@ -111,6 +114,8 @@ def bake(
         dtype: the floating tensors' storage dtype (``fp16``, ``bf16``, ``fp32``, ``fp8_e4m3fn`` or
             ``fp8_e5m2``: :data:`~.options.DTYPES`); default: as in the base, each tensor its own.
         allow_partial: apply what matches when some LoRA layers match nothing in the base.
+            Layers of components the base does not hold (the text encoders, baking into a
+            denoiser-only file) are skipped either way (``report.elsewhere``).
         progress: called with a ``bake`` :class:`ProgressEvent` per tensor written.
         hashes: hash the output while writing it (``report.hashes``), for a caller that records
             it: that costs two sha256 passes over the output, on the core the writer leaves.
@@ -265,6 +270,9 @@ def _plan(
             )
         applied = 0
         for layer in info.layers:
+            if base_info.components and layer.canonical and layer.component not in base_info.components:
+                report.elsewhere.append(layer.canonical)
+                continue
             target = targets.get(layer.canonical) if layer.canonical else None
             if target is None or tuple(delta_shape(target)[:2]) != tuple(layer.shape[:2]):
                 report.unmatched.append(f"{info.path.name}:{layer.stem}")

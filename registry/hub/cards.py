@@ -14,18 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loradex.adapters.errors import UnsupportedError
+from loradex.adapters.model.architectures import BASES, DIT_BASES, architecture
 from loradex.adapters.model.artifact import looks_like_hub_id
 
 from .licenses import check_license
 
-#: The family's reference model on the Hub, when the base's own Hub id is not known.
-FAMILY_MODELS = {
-    "sd1": "stable-diffusion-v1-5/stable-diffusion-v1-5",
-    "sd2": "stabilityai/stable-diffusion-2-1",
-    "sdxl": "stabilityai/stable-diffusion-xl-base-1.0",
-    "sd3": "stabilityai/stable-diffusion-3-medium-diffusers",
-    "flux": "black-forest-labs/FLUX.1-dev",
-}
+#: The Hub's tag for the family beside ``text-to-image`` (as diffusers' training scripts tag it).
+_FAMILY_TAGS = {"sd1": "stable-diffusion", "sd2": "stable-diffusion", "sdxl": "stable-diffusion-xl"}
 #: Training metadata worth a line on the card, in this order.
 _TRAINING_KEYS = (
     ("ss_base_model_version", "base model version"),
@@ -67,6 +62,8 @@ class CardFacts:
     name: str
     kind: str
     family: str
+    #: The family's size (``large``, ``klein-4b`` …; empty for a family of one size).
+    size: str
     weights_file: str
     sha256: str
     autov2: str
@@ -83,16 +80,21 @@ class CardFacts:
     ranks: list[int] = field(default_factory=list)
 
 
-def base_model(family: str, claims: dict[str, Any], training: dict[str, Any]) -> str:
-    """The base's Hub id where a file or card says one, else the family's reference model."""
+def base_model(family: str, claims: dict[str, Any], training: dict[str, Any], size: str = "") -> str:
+    """The base's Hub id where a file or card says one, else the reference model of the family at ``size``."""
     for value in (claims.get("hub card base_model"), training.get("ss_sd_model_name")):
         if isinstance(value, str) and looks_like_hub_id(value):
             return value
-    return FAMILY_MODELS.get(family, family)
+    return architecture(family, size).hub_model if family in BASES else family
+
+
+def _pipeline(facts: CardFacts) -> str:
+    """The diffusers pipeline class that runs the family (at its size); SD's for an unknown one."""
+    return architecture(facts.family, facts.size).pipeline if facts.family in BASES else "StableDiffusionPipeline"
 
 
 def tags(facts: CardFacts) -> list[str]:
-    out = ["text-to-image", "stable-diffusion-xl" if facts.family == "sdxl" else "stable-diffusion", "diffusers"]
+    out = ["text-to-image", _FAMILY_TAGS.get(facts.family, facts.family), "diffusers"]
     if facts.kind in ("lora", "lycoris"):
         out += [facts.kind, "template:sd-lora"]
     elif facts.kind == "textual_inversion":
@@ -103,13 +105,15 @@ def tags(facts: CardFacts) -> list[str]:
 
 
 def _usage(facts: CardFacts) -> str:
-    pipeline = "StableDiffusionXLPipeline" if facts.family == "sdxl" else "StableDiffusionPipeline"
+    pipeline = _pipeline(facts)
+    # The DiTs are published and run in bfloat16 (float16 overflows in Flux's activations).
+    dtype = "bfloat16" if facts.family in DIT_BASES else "float16"
     prompt = facts.trigger_words[0] if facts.trigger_words else "a photo"
     head = [
         f"from diffusers import {pipeline}",
         "import torch",
         "",
-        f'pipe = {pipeline}.from_pretrained("{facts.base_model}", torch_dtype=torch.float16).to("cuda")',
+        f'pipe = {pipeline}.from_pretrained("{facts.base_model}", torch_dtype=torch.{dtype}).to("cuda")',
     ]
     if facts.kind in ("lora", "lycoris"):
         body = [

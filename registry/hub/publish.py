@@ -185,13 +185,17 @@ def plan_publication(
         name=artifact.name,
         kind=artifact.kind,
         family=artifact.base_override or artifact.base,
+        size=artifact.base_size or "",
         # The staged file's own hashes, not the catalog's: a converted pickle or a folder's
         # weights file has other bytes than the artifact the catalog hashed.
         weights_file=weights.path_in_repo,
         sha256=weights.sha256,
         autov2=weights.sha256[:10],
         base_model=base_model(
-            artifact.base_override or artifact.base, artifact.base_claims or {}, artifact.training_metadata or {}
+            artifact.base_override or artifact.base,
+            artifact.base_claims or {},
+            artifact.training_metadata or {},
+            artifact.base_size or "",
         ),
         trigger_words=list(artifact.trigger_words or []),
         license=license,

@@ -21,12 +21,13 @@ from sqlmodel import select
 
 from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.io.hashing import FileHashes, hash_file
+from loradex.adapters.model.architectures import FAMILY_SIZES
 from loradex.registry.services.records import search_text
 from loradex.registry.services.scan import scan
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact
 
-from .cards import FAMILY_MODELS, front_matter
+from .cards import front_matter
 from .client import HubError, api, hub_errors, token_of
 
 __all__ = ["PullResult", "PulledFile", "pull"]
@@ -59,8 +60,8 @@ class PullResult:
 
 
 def _family(model_id: str) -> str | None:
-    for family, reference in FAMILY_MODELS.items():
-        if model_id == reference:
+    for family, sizes in FAMILY_SIZES.items():
+        if any(model_id == size.hub_model for size in sizes):
             return family
     text = model_id.lower()
     for family, marks in (

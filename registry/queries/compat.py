@@ -12,13 +12,12 @@ files holds a few dozen), then joins back to the artifacts.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.model_lines import judge_line, line_claims
-from loradex.adapters.words import article, count
+from loradex.adapters.words import article, count, not_held
 from loradex.registry.errors import NoLayersError, QueryError
 from loradex.registry.store.paths import absolute
 
@@ -59,15 +58,6 @@ def _holds(base: Any, canonical: str, families_differ: bool = False) -> bool:
     text-encoder layers there. Every layer is judged against a base of another family (what it
     lacks is then the family's difference) or one that lists no components (an unknown family)."""
     return families_differ or not base.components or _component(canonical) in base.components
-
-
-def _not_held(canonicals: Iterable[str]) -> str:
-    """``12 text-encoder layers not in this file`` for layers of components a base does not hold."""
-    words = Counter(
-        "text-encoder" if c.startswith("text_encoder") else "denoiser" if c in ("unet", "transformer") else c
-        for c in map(_component, canonicals)
-    )
-    return ", ".join(count(n, f"{word} layers") for word, n in sorted(words.items())) + " not in this file"
 
 
 @dataclass
@@ -122,7 +112,7 @@ class Compatibility:
     def _fit(self) -> str:
         mine, theirs = self.families
         if not self.total and self.elsewhere:
-            return f"nothing to apply to {self.base.name}: {_not_held(self.elsewhere)} ({self.verdict})"
+            return f"nothing to apply to {self.base.name}: {not_held(self.elsewhere)} ({self.verdict})"
         if not self.total:
             return f"no layers to compare with {self.base.name}; family {mine} vs {theirs} ({self.verdict})"
         parts = []
@@ -135,7 +125,7 @@ class Compatibility:
         if unnamed > 0:
             parts.append(f"{count(unnamed, 'keys')} naming no known layer")
         if self.elsewhere:
-            parts.append(_not_held(self.elsewhere))
+            parts.append(not_held(self.elsewhere))
         if _families_differ(mine, theirs):
             parts.append(f"family {mine} vs {theirs}")
         detail = ": " + "; ".join(parts) if parts else ""
@@ -381,6 +371,8 @@ class CheckpointFit:
             when neither family is known; 0.0 when none of its layers is of a component there.
         verdict: ``compatible``, ``partial``, ``incompatible`` (as :func:`check`), or
             ``unknown`` when ``share`` is None.
+        elsewhere: the adapter's layers per component the checkpoint does not hold (a
+            denoiser-only file has no text encoders): not judged (:attr:`Compatibility.elsewhere`).
     """
 
     base: ArtifactRow
@@ -388,6 +380,7 @@ class CheckpointFit:
     matched: int
     share: float | None
     verdict: str
+    elsewhere: dict[str, int] = field(default_factory=dict)
 
 
 def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
@@ -439,5 +432,7 @@ def fit_by_checkpoint(source: Source, adapter: Any) -> list[CheckpointFit]:
             share = 0.0
         else:
             share = None if "unknown" in (base_of(adapter), base_of(base)) else (0.0 if differ else 1.0)
-        out.append(CheckpointFit(base, total, n, share, _verdict(share, differ) if share is not None else "unknown"))
+        verdict = _verdict(share, differ) if share is not None else "unknown"
+        elsewhere = {component: k for component, k in layers.items() if not _holds(base, component, differ)}
+        out.append(CheckpointFit(base, total, n, share, verdict, elsewhere))
     return sorted(out, key=lambda f: -(f.share if f.share is not None else -1.0))

@@ -11,17 +11,15 @@ any loop or allocation.
 from __future__ import annotations
 
 import random
-import signal
 import struct
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from loradex.adapters import probe
-from loradex.adapters.errors import LoradexError
 from loradex.adapters.io.gguf_header import read_gguf_header
+from tests.support.fuzz import Mutation, probe_failures, write_mutants
 from tests.support.gguf_files import Q8_0, write_gguf
 
 SEED = 20
@@ -85,7 +83,7 @@ def cut_data(rng: random.Random, raw: bytes, header: int) -> bytes:
     return raw[: rng.randrange(header, len(raw))]
 
 
-MUTATIONS: list[Callable[[random.Random, bytes, int], bytes]] = [
+MUTATIONS: list[Mutation] = [
     flip_bytes,
     truncate,
     huge_number,
@@ -94,47 +92,14 @@ MUTATIONS: list[Callable[[random.Random, bytes, int], bytes]] = [
 ]
 
 
-class _TooSlow(Exception):
-    pass
-
-
-def _alarm(*_: object) -> None:
-    raise _TooSlow
-
-
 @pytest.fixture(scope="module")
 def mutants(tmp_path_factory) -> list[tuple[str, Path]]:
     folder = tmp_path_factory.mktemp("gguf-fuzz")
     raw, header = _seed_file(folder)
     assert probe(folder / "seed.gguf").base == "sd1"  # untimed: builds the SD1 layer map
-    rng = random.Random(SEED)
-    made = []
-    for i in range(CASES):
-        mutate = MUTATIONS[i % len(MUTATIONS)]
-        path = folder / f"{i:05}-{mutate.__name__}.gguf"
-        path.write_bytes(mutate(rng, raw, header))
-        made.append((mutate.__name__, path))
-    return made
+    return write_mutants(folder, MUTATIONS, raw, header, rng=random.Random(SEED), cases=CASES, suffix=".gguf")
 
 
 def test_probe_of_mutated_gguf_headers_raises_only_loradex_errors_in_time(mutants):
-    failures: list[str] = []
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    try:
-        for name, path in mutants:
-            signal.setitimer(signal.ITIMER_REAL, PROBE_SECONDS)
-            try:
-                probe(path)
-            except LoradexError as exc:
-                message = str(exc)
-                if "\n" in message or str(path) not in message:
-                    failures.append(f"{name} {path.name}: not one line naming the file: {message[:200]!r}")
-            except _TooSlow:
-                failures.append(f"{name} {path.name}: probe took more than {PROBE_SECONDS} s")
-            except Exception as exc:  # noqa: BLE001 - what this test hunts
-                failures.append(f"{name} {path.name}: {type(exc).__name__}: {str(exc)[:200]}")
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-    finally:
-        signal.signal(signal.SIGALRM, previous)
+    failures = probe_failures(mutants, seconds=PROBE_SECONDS)
     assert not failures, f"{len(failures)} of {len(mutants)} failed:\n" + "\n".join(failures[:30])

@@ -17,10 +17,8 @@ import copy
 import json
 import random
 import re
-import signal
 import struct
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +28,10 @@ from safetensors.torch import save_file
 from sqlmodel import select
 
 from loradex.adapters import probe
-from loradex.adapters.errors import LoradexError
 from loradex.registry.services.scan import scan
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact
+from tests.support.fuzz import Mutation, probe_failures, write_mutants
 
 SEED = 18
 CASES = 3000
@@ -248,7 +246,7 @@ def flip_data(rng: random.Random, header: dict, data: bytes) -> bytes:
     return bytes(raw)
 
 
-MUTATIONS: list[Callable[[random.Random, dict, bytes], bytes]] = [
+MUTATIONS: list[Mutation] = [
     flip_bytes,
     truncate,
     wrong_length,
@@ -265,14 +263,6 @@ MUTATIONS: list[Callable[[random.Random, dict, bytes], bytes]] = [
 # -- the test ---------------------------------------------------------------------------------
 
 
-class _TooSlow(Exception):
-    pass
-
-
-def _alarm(*_: object) -> None:
-    raise _TooSlow
-
-
 @pytest.fixture(scope="module")
 def mutants(tmp_path_factory) -> list[tuple[str, Path]]:
     folder = tmp_path_factory.mktemp("fuzz")
@@ -280,36 +270,11 @@ def mutants(tmp_path_factory) -> list[tuple[str, Path]]:
     # Untimed: the first probe builds the SD1 layer map (imports diffusers, fills the cache, which
     # the tests' redirected user folders start without): seconds that are no case's fault.
     assert probe(folder / "seed.safetensors").kind == "lora"
-    rng = random.Random(SEED)
-    made = []
-    for i in range(CASES):
-        mutate = MUTATIONS[i % len(MUTATIONS)]
-        path = folder / f"{i:05}-{mutate.__name__}.safetensors"
-        path.write_bytes(mutate(rng, header, data))
-        made.append((mutate.__name__, path))
-    return made
+    return write_mutants(folder, MUTATIONS, header, data, rng=random.Random(SEED), cases=CASES, suffix=".safetensors")
 
 
 def test_probe_of_mutated_headers_raises_only_loradex_errors_in_time(mutants):
-    failures: list[str] = []
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    try:
-        for name, path in mutants:
-            signal.setitimer(signal.ITIMER_REAL, PROBE_SECONDS)
-            try:
-                probe(path)
-            except LoradexError as exc:
-                message = str(exc)
-                if "\n" in message or str(path) not in message:
-                    failures.append(f"{name} {path.name}: not one line naming the file: {message[:200]!r}")
-            except _TooSlow:
-                failures.append(f"{name} {path.name}: probe took more than {PROBE_SECONDS} s")
-            except Exception as exc:  # noqa: BLE001 - what this test hunts
-                failures.append(f"{name} {path.name}: {type(exc).__name__}: {str(exc)[:200]}")
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-    finally:
-        signal.signal(signal.SIGALRM, previous)
+    failures = probe_failures(mutants, seconds=PROBE_SECONDS)
     assert not failures, f"{len(failures)} of {len(mutants)} failed:\n" + "\n".join(failures[:30])
 
 

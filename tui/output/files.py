@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 
 from loradex.adapters.model.architectures import BASES
@@ -41,15 +42,15 @@ class FilesOutput(BaseSink):
                 filter(
                     None,
                     [
-                        f"[yellow]{i.base_conflict}[/]" if i.base_conflict else evidence,
+                        f"[yellow]{escape(i.base_conflict)}[/]" if i.base_conflict else escape(evidence),
                         f"[red]{len(i.unmatched)} unmatched[/]" if i.unmatched else "",
-                        i.reason or "",
-                        ("triggers: " + ", ".join(i.trigger_words[:3])) if i.trigger_words else "",
+                        escape(i.reason or ""),
+                        escape("triggers: " + ", ".join(i.trigger_words[:3])) if i.trigger_words else "",
                     ],
                 )
             )
             table.add_row(
-                i.path.name,
+                escape(i.path.name),
                 i.kind,
                 i.format,
                 i.base,
@@ -66,15 +67,16 @@ class FilesOutput(BaseSink):
             return
         info = report.info
         self.out.print(
-            f"{info.path}: {info.kind} ({info.format}) for {info.base}, {count(len(report.layers), 'layers')}, "
-            f"{info.parameters:,} parameters, ranks {report.rank_histogram}"
+            f"{escape(str(info.path))}: {info.kind} ({info.format}) for {info.base}, "
+            f"{count(len(report.layers), 'layers')}, {info.parameters:,} parameters, ranks {report.rank_histogram}"
         )
         known = info.base in BASES
         if not known:
             self.note("base unknown: per-layer statistics only, without block labels (--layers lists them)")
         if report.nonfinite:
             self.out.print(
-                f"[red]NaN/Inf in {count(len(report.nonfinite), 'layers')}: {', '.join(report.nonfinite[:5])}[/]"
+                f"[red]NaN/Inf in {count(len(report.nonfinite), 'layers')}: "
+                f"{escape(', '.join(report.nonfinite[:5]))}[/]"
             )
         if known:
             blocks = Table("block", "layers", "‖ΔW‖", "ranks")
@@ -85,8 +87,8 @@ class FilesOutput(BaseSink):
             table = Table("stem (in file)", "canonical layer", "algo", "rank", "alpha", "‖ΔW‖", "eff. rank")
             for s in report.layers:
                 table.add_row(
-                    s.stem,
-                    s.canonical or "[red]unmatched[/]",
+                    escape(s.stem),
+                    escape(s.canonical) if s.canonical else "[red]unmatched[/]",
                     s.algorithm,
                     str(s.rank or ""),
                     f"{s.alpha:g}" if s.alpha is not None else "",

@@ -86,8 +86,10 @@ class CatalogOutput(BaseSink):
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
-        base = _base_cell(a) + (f" {a.base_size}" if a.base_size else "")
-        base += f" [yellow]({a.base_conflict})[/]" if a.base_conflict else ""
+        # Every value is text from a file, its sidecar or the user, printed escaped (a "[/]" in a
+        # metadata value would close a tag Rich never opened); the base alone carries markup.
+        base = escape(_base_cell(a) + (f" {a.base_size}" if a.base_size else ""))
+        base += f" [yellow]({escape(a.base_conflict)})[/]" if a.base_conflict else ""
         fields = [
             ("id", str(a.id)),
             ("name", a.name),
@@ -96,9 +98,9 @@ class CatalogOutput(BaseSink):
             ("base", base),
             ("evidence", "; ".join(a.base_evidence)),
             ("claims", ", ".join(f"{k}={v}" for k, v in a.base_claims.items())),
-            ("line", escape(line_shown(a))),
-            ("line evidence", escape("; ".join(a.line_evidence or []))),
-            ("trained on", escape(extra.trained_on.label) if extra.trained_on else ""),
+            ("line", line_shown(a)),
+            ("line evidence", "; ".join(a.line_evidence or [])),
+            ("trained on", extra.trained_on.label if extra.trained_on else ""),
             ("status", a.status + (f": {a.error}" if a.error else "")),
             ("size", size_text(a.size)),
             ("sha256", a.sha256 or "not hashed yet"),
@@ -118,7 +120,7 @@ class CatalogOutput(BaseSink):
         ]
         for key, value in fields:
             if value:
-                grid.add_row(key, value)
+                grid.add_row(key, value if key == "base" else escape(value))
         self.out.print(grid)
         layers = extra.layers
         if layers.layers:
@@ -134,12 +136,14 @@ class CatalogOutput(BaseSink):
             self.out.print(f"\n[bold]layers[/] {layers.layers} ({counts})")
             for stem, canonical in layers.first:
                 self.out.print(
-                    f"  {stem} → {canonical or '[red]unmatched[/]'}" if stem != canonical else f"  {canonical}"
+                    f"  {escape(stem)} → {escape(canonical) if canonical else '[red]unmatched[/]'}"
+                    if stem != canonical
+                    else f"  {escape(canonical)}"
                 )
         if a.training_metadata:
             meta = Table("metadata", "value", show_header=True)
             for key, value in sorted(a.training_metadata.items()):
-                meta.add_row(key, _short(str(value)))
+                meta.add_row(escape(key), escape(_short(str(value))))
             self.out.print(meta)
         for preview in extra.previews:
             how = ", ".join(
@@ -176,21 +180,21 @@ class CatalogOutput(BaseSink):
             inputs = ", ".join(
                 f"{_ref(i.artifact, i.ref or (i.sha256 or '')[:10])}×{i.weight:g}" for i in recipe.inputs
             )
-            self.out.print(f"made by {recipe.op} of {inputs}")
+            self.out.print(f"made by {recipe.op} of {inputs}", markup=False)
         for use in extra.lineage.used_in:
-            self.out.print(f"used in {use.op} (×{use.weight:g}) → {_ref(use.artifact, 'not catalogued')}")
+            self.out.print(f"used in {use.op} (×{use.weight:g}) → {_ref(use.artifact, 'not catalogued')}", markup=False)
 
     def tag_list(self, a: ArtifactRow | Artifact, tags: list[str]) -> None:
         if self.as_json:
             self.emit_json({"id": a.id, "name": a.name, "tags": tags})
         else:
-            self.out.print(f"{a.name}: {', '.join(tags) if tags else 'no tags'}")
+            self.out.print(f"{a.name}: {', '.join(tags) if tags else 'no tags'}", markup=False)
 
     def artifact_note(self, a: ArtifactRow | Artifact) -> None:
         if self.as_json:
             self.emit_json({"id": a.id, "name": a.name, "notes": a.notes})
         else:
-            self.out.print(f"{a.name}: {a.notes or 'no note'}")
+            self.out.print(f"{a.name}: {a.notes or 'no note'}", markup=False)
 
     def artifact_weight(self, a: ArtifactRow | Artifact) -> None:
         if self.as_json:
@@ -247,7 +251,7 @@ class CatalogOutput(BaseSink):
             self.emit_json(result)
             return
         colour = {"compatible": "green", "partial": "yellow"}.get(result.verdict, "red")
-        self.out.print(f"{result.adapter.name}: [{colour}]{escape(result.summary())}[/]")
+        self.out.print(f"{escape(result.adapter.name)}: [{colour}]{escape(result.summary())}[/]")
         for canonical in result.missing[:10]:
             self.out.print(f"  missing  {canonical}", markup=False, highlight=False)
         for canonical, mine, theirs in result.mismatched[:10]:

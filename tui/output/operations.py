@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.jsonable import jsonable
 from loradex.adapters.ops.options import dynamic_text
-from loradex.adapters.words import count
+from loradex.adapters.words import count, not_held
 
 from .base import BaseSink
 
@@ -42,6 +42,8 @@ class OperationsOutput(BaseSink):
             lines = [
                 f"  {Path(lora.path).name} ×{lora.weight:g}: {lora.applied}/{lora.layers} layers" for lora in r.loras
             ]
+            if r.elsewhere:
+                lines.append(f"  skipped {not_held(r.elsewhere)}")
             if r.unmatched:
                 lines.append(
                     f"  skipped {count(len(r.unmatched), 'unmatched layers')} (first: {', '.join(r.unmatched[:3])})"

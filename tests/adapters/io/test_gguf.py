@@ -45,7 +45,7 @@ def test_the_header_lists_what_gguf_reader_reads_with_torch_shapes(sample):
     assert list(header.tensors) == [t.name for t in reader.tensors]
     for t in reader.tensors:
         ours = header.tensors[t.name]
-        assert (ours.qtype, ours.start, ours.nbytes) == (t.tensor_type.name, t.data_offset, t.n_bytes)
+        assert (ours.dtype, ours.start, ours.nbytes) == (t.tensor_type.name, t.data_offset, t.n_bytes)
         if t.name != "blocks.0.q.bias":
             assert ours.shape == tuple(reversed(t.shape.tolist()))
     assert header.data_offset == reader.data_offset

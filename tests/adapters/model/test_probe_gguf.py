@@ -74,7 +74,22 @@ def test_a_claim_the_names_do_not_contradict_names_the_family(tmp_path):
     assert info.base_evidence == ["only the metadata claim general.architecture=flux"]
 
 
-def test_a_claim_the_names_contradict_is_reported_as_a_conflict(zoo, tmp_path):
+@pytest.mark.parametrize(
+    ("arch", "family"), [("sd1", "sd1"), ("sdxl", "sdxl"), ("sd3", "sd3"), ("flux", "flux"), ("flux2", "flux2")]
+)
+def test_each_architecture_city96s_converter_writes_claims_its_family(arch, family, tmp_path):
+    path = write_gguf(
+        tmp_path / f"{arch}.gguf",
+        {"blocks.0.weight": (np.ones((4, 32), np.float32), gguf.GGMLQuantizationType.F16)},
+        arch=arch,
+    )
+    info = probe(path)
+    assert (info.base, info.base_claims) == (family, {"general.architecture": arch})
+    assert info.base_evidence == [f"only the metadata claim general.architecture={arch}"]
+
+
+def test_a_claim_the_names_contradict_is_a_conflict_worded_as_a_safetensors_claims(zoo, tmp_path):
     path = denoiser_gguf(zoo["sd1-single"].path, tmp_path / "mislabelled.gguf", "sdxl")
     info = probe(path)
-    assert info.base == "sd1" and "general.architecture=sdxl" in (info.base_conflict or "")
+    assert info.base == "sd1"
+    assert info.base_conflict == "metadata claims general.architecture=sdxl (sdxl) but the tensor shapes say sd1"

@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from loradex.adapters import IncompatibleError, UnsupportedError
 from loradex.adapters.ops.bake import bake
@@ -152,6 +152,37 @@ def test_a_lora_for_another_family_is_refused_naming_both(zoo, tmp_path):
     with pytest.raises(IncompatibleError, match="sdxl"):
         bake(zoo["sd1-single"].path, [(zoo["sdxl-kohya-lora"].path, 1.0)], tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_a_unet_only_file_takes_the_unet_layers_and_skips_the_text_encoders_it_does_not_hold(
+    zoo, sd1_unet_only, tmp_path
+):
+    lora = zoo["sd1-kohya-lora"].path
+    report = bake(sd1_unet_only, [(lora, 0.8)], tmp_path / "unet.safetensors")
+    assert report.unmatched == [] and len(report.elsewhere) == 12
+    assert all(c.startswith("text_encoder.") for c in report.elsewhere)
+    assert report.loras[0][2:] == (72, 84)
+    # Its UNet is baked as the whole file's is.
+    bake(zoo["sd1-single"].path, [(lora, 0.8)], tmp_path / "whole.safetensors")
+    unet, whole = load_file(tmp_path / "unet.safetensors"), load_file(tmp_path / "whole.safetensors")
+    assert unet.keys() == load_file(sd1_unet_only).keys()
+    assert all(torch.equal(value, whole[key]) for key, value in unet.items())
+
+
+def test_a_unet_layer_that_fits_nothing_in_a_unet_only_file_still_refuses_without_allow_partial(
+    zoo, sd1_unet_only, tmp_path
+):
+    tensors = load_file(zoo["sd1-kohya-lora"].path)
+    with safe_open(zoo["sd1-kohya-lora"].path, "pt") as f:
+        metadata = f.metadata()
+    stem = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k"
+    tensors[f"{stem}.lora_up.weight"] = torch.zeros(321, tensors[f"{stem}.lora_up.weight"].shape[1]).half()
+    lora = tmp_path / "wide.safetensors"
+    save_file(tensors, lora, metadata)
+    with pytest.raises(IncompatibleError, match=r"1 LoRA layers match nothing .*attn2_to_k.*--allow-partial"):
+        bake(sd1_unet_only, [(lora, 0.8)], tmp_path / "x.safetensors")
+    report = bake(sd1_unet_only, [(lora, 0.8)], tmp_path / "x.safetensors", allow_partial=True)
+    assert report.unmatched == [f"wide.safetensors:{stem}"] and len(report.elsewhere) == 12
 
 
 def test_bake_refuses_to_overwrite_its_base(zoo, tmp_path):

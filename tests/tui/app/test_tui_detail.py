@@ -151,6 +151,28 @@ async def _other_kinds(app):
     assert app.return_code == 0
 
 
+def test_the_fits_section_says_which_layers_a_unet_only_checkpoint_does_not_hold(catalog, sd1_unet_only):
+    """As ``check`` says it: the LoRA's text-encoder layers are not judged against a file without them."""
+    from loradex.registry.services.scan import scan
+    from loradex.registry.store.db import open_catalog
+
+    scan([sd1_unet_only.parent], engine=open_catalog(str(catalog)), remember=False)
+    app = make_app(catalog)
+    fits = asyncio.run(_fits_of(app, LORA))
+    (row,) = [line for line in fits.splitlines() if line.startswith("sd1-unet-only")]
+    assert "72/72" in row and "compatible  12 text-encoder layers not in this file" in row
+    whole = [line for line in fits.splitlines() if line.startswith("tiny-sd1")]
+    assert whole and all("84/84" in line and "not in this file" not in line for line in whole)
+
+
+async def _fits_of(app, name: str) -> str:
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_detail(pilot, name)
+        fits = plain(screen.query_one("#fits"))
+        await pilot.press("q")
+    return fits
+
+
 def test_the_detail_screen_paints_without_torch(tmp_path):
     """Opening a detail (here of a LoRA whose file is missing: no worker) imports no torch."""
     db = example_catalog(tmp_path / "loradex")

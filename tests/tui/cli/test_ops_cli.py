@@ -206,6 +206,13 @@ def test_allow_partial_bakes_the_layers_that_match(files, tmp_path):
     assert read_recipe(out).params["allow_partial"] is True
 
 
+def test_bake_into_a_unet_only_file_says_in_one_line_which_layers_it_does_not_hold(files, sd1_unet_only, tmp_path):
+    result = cli("bake", "--base", sd1_unet_only, f"{files['lora']}:0.8", "-o", tmp_path / "unet.safetensors")
+    assert result.exit_code == 0, result.output
+    assert "  skipped 12 text-encoder layers not in this file\n" in result.stdout
+    assert "unmatched" not in result.stdout
+
+
 def test_extract_recovers_a_lora_from_the_baked_checkpoint(files, tmp_path):
     out = tmp_path / "extracted.safetensors"
     data = cli_json(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from rich.text import Text
+
+from loradex.adapters.words import not_held
 
 from .section import Section, bar
 
@@ -32,6 +35,8 @@ class CheckpointFits(Section):
                 text.append(f"{bar(fit.share, 1.0, 16):<16} ", style=COLOURS.get(fit.verdict, ""))
                 text.append(f"{fit.matched:>4}/{fit.total:<4} " if fit.total else f"{'family':>9} ")
             text.append(fit.verdict, style=COLOURS.get(fit.verdict, "dim"))
+            if fit.elsewhere:  # as check says it: those layers are not judged here
+                text.append(f"  {not_held(Counter(fit.elsewhere).elements())}", style="dim")
             if line and fit.base.line and fit.base.line != line:
                 text.append(f"  another line: {fit.base.line}", style="yellow")
         self.update(text)
