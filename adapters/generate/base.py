@@ -16,6 +16,7 @@ from loradex.adapters.errors import ArtifactNotFoundError, IncompatibleError, Un
 from loradex.adapters.model.architectures import DIT_BASES, Architecture, architecture
 from loradex.adapters.model.artifact import looks_like_hub_id
 
+
 @dataclass(frozen=True)
 class FamilyPipeline:
     """What one family's pipeline call takes (the pipeline class is the family entry's
