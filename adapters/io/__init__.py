@@ -20,8 +20,9 @@
   its reader; tensors as :class:`~.header.TensorInfo`); :mod:`.gguf_source` --
   :class:`~.gguf_source.GGUFSource`, a GGUF file as a weight source (quantised tensors
   dequantised by the ``gguf`` package when read).
-* :mod:`.opening` -- opening input files, regular files only; :mod:`.hashing` -- the four hashes,
-  in one pass or while writing (:class:`~.hashing.StreamHasher`).
+* :mod:`.opening` -- opening input files, regular files only; :mod:`.hashing` -- every hash users
+  look files up by, in one pass or while writing (:class:`~.hashing.StreamHasher`);
+  :mod:`.embedded_hashes` -- a header's own claims about its tensor hash, checked.
 
 This package re-exports nothing, so that importing one part never loads another (the reader
 and the header must stay torch-free for probing and listing).

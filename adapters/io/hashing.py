@@ -3,13 +3,17 @@
 * ``sha256`` of the whole file (Civitai, the Hub);
 * ``autov2``: its first 10 hex digits (A1111 and Civitai show this one);
 * ``tensor_hash``: the kohya/A1111 "addnet" hash, sha256 of the bytes after the safetensors
-  header. Editing a file's metadata changes its sha256 but not this, so it identifies the
-  weights themselves;
+  header (what kohya writes as ``sshs_model_hash``, and SAI's model spec as
+  ``modelspec.hash_sha256``). Editing a file's metadata changes its sha256 but not this, so it
+  identifies the weights themselves;
+* ``autov3``: Civitai's AutoV3, the first 12 hex digits of ``tensor_hash`` (safetensors only);
+* ``blake3`` of the whole file (Stability Matrix and InvokeAI index by it) and ``crc32``
+  (8 hex digits), both of which Civitai answers to as well;
 * ``model_hash``: A1111's legacy checkpoint hash, the first 8 hex of sha256 of 64 KiB at
   offset 1 MiB.
 
-All four come from a single sequential read in 1 MiB chunks: hashlib releases the GIL on
-large updates, so several files hash in parallel threads.
+All come from a single sequential read, each chunk fed to every hasher in turn: hashlib,
+blake3 and zlib release the GIL on large updates, so several files hash in parallel threads.
 
 A folder artifact (diffusers pipeline, PEFT or ControlNet folder) is hashed through its weight
 and JSON files: see :func:`artifact_files` and :func:`hash_file`.
@@ -23,10 +27,13 @@ import io
 import json
 import os
 import threading
+import zlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from blake3 import blake3
 
 from .header import MAX_HEADER_BYTES
 from .opening import open_regular
@@ -46,7 +53,9 @@ __all__ = [
     "sha256_file",
 ]
 
-CHUNK_SIZE = 1 << 20
+#: Reads of 4 MiB: each hasher's update waits for the GIL once per chunk (a scan probes in
+#: another thread meanwhile), so fewer, larger chunks keep hashing at full speed.
+CHUNK_SIZE = 4 << 20
 #: sha256 of no bytes: the tensor hash of a safetensors file without tensors, which says nothing.
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -61,16 +70,26 @@ class FileHashes:
 
     Attributes:
         sha256: hex sha256 of the file (of the sorted file list for a folder).
-        autov2: the first 10 hex digits of ``sha256``.
         tensor_hash: hex sha256 of the tensor data (after the safetensors header); None for
             pickles and for folders holding any pickle.
         model_hash: A1111's legacy 8-hex hash; None for files of at most 1 MiB and for folders.
+        blake3: hex BLAKE3 of the file (for a folder: of its file list, as ``sha256``).
+        crc32: the file's CRC-32 as 8 hex digits (for a folder: of its file list, as ``sha256``).
+        autov2: the first 10 hex digits of ``sha256``.
+        autov3: Civitai's AutoV3, the first 12 hex digits of ``tensor_hash``; None for
+            anything but a safetensors file (Civitai defines it for nothing else).
     """
 
     sha256: str
-    autov2: str
     tensor_hash: str | None
     model_hash: str | None
+    blake3: str
+    crc32: str
+    autov3: str | None
+    autov2: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.autov2 = self.sha256[:10]
 
 
 def artifact_files(folder: str | os.PathLike[str]) -> list[Path]:
@@ -96,11 +115,13 @@ def artifact_files(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def hash_file(path: str | os.PathLike[str]) -> FileHashes:
-    """Hash a file (one read, 1 MiB chunks) or a folder artifact.
+    """Hash a file (one read) or a folder artifact.
 
     For a folder, ``sha256`` is the sha256 of the lines ``"<relative path>\\t<file sha256>\\n"``
-    over :func:`artifact_files`, and ``tensor_hash`` the same over the weight files' tensor
-    hashes (None when any weight file is a pickle).
+    over :func:`artifact_files`, ``blake3`` and ``crc32`` the same with the files' BLAKE3 and
+    CRC-32 (what a folder "is" stays defined by its files, whichever hash names them),
+    ``tensor_hash`` the same over the weight files' tensor hashes (None when any weight file is
+    a pickle), and ``autov3`` None.
 
     Args:
         path: a file or a folder artifact.
@@ -114,16 +135,16 @@ def hash_file(path: str | os.PathLike[str]) -> FileHashes:
     path = Path(path)
     if path.is_dir():
         return folder_hashes(path)
-    sha, tensor, model = _hash_one(path)
-    return FileHashes(sha, sha[:10], tensor, model)
+    return _hash_one(path)
 
 
-def _hash_one(path: Path) -> tuple[str, str | None, str | None]:
+def _hash_one(path: Path) -> FileHashes:
     with open_regular(path, buffering=0) as f:
         hasher = StreamHasher(os.fstat(f.fileno()).st_size)
-        for chunk in _chunks(f, CHUNK_SIZE):
+        # A buffer no larger than the file: a small LoRA is one read into a small buffer.
+        for chunk in _chunks(f, min(CHUNK_SIZE, hasher.size + 1)):
             hasher.update(chunk)
-    return hasher.digests()
+    return hasher.result()
 
 
 def _chunks(f: io.RawIOBase, size: int) -> Iterator[memoryview]:
@@ -137,18 +158,21 @@ def _chunks(f: io.RawIOBase, size: int) -> Iterator[memoryview]:
 class StreamHasher:
     """The hashes of a file of known ``size`` from its bytes fed in order, in chunks of any
     length: :func:`hash_file` feeds what it reads, a writer what it wrote (so an output is never
-    read a second time to be recorded).
+    read a second time to be recorded). Every hasher takes the same chunk; the tensor hash
+    (AutoV3's) takes it from the end of the safetensors header on.
 
-    With ``parallel``, the tensor hash of each chunk runs in a second thread while this one
-    takes the whole-file hash (both release the GIL): half the time on a free core, for a caller
-    whose hashing is on the critical path (a bake's output). The caller must keep a chunk's
-    memory unchanged until :meth:`update` returns, as it does anyway.
+    With ``parallel``, the tensor hash and the CRC-32 of each chunk run in a second thread while
+    this one takes the whole-file sha256 and BLAKE3 (all release the GIL): about half the time
+    on a free core, for a caller whose hashing is on the critical path (a bake's output). The
+    caller must keep a chunk's memory unchanged until :meth:`update` returns, as it does anyway.
     """
 
     def __init__(self, size: int, *, parallel: bool = False) -> None:
         self.size = size
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="loradex-hash") if parallel else None
         self._whole = hashlib.sha256()
+        self._blake3 = blake3()
+        self._crc32 = 0
         self._tensors: hashlib._Hash | None = None
         self._model: hashlib._Hash | None = None
         self._data_start = 0
@@ -168,12 +192,13 @@ class StreamHasher:
         tensor_part = (
             chunk[max(0, self._data_start - offset) :] if tensors is not None and end > self._data_start else None
         )
-        beside = self._pool.submit(tensors.update, tensor_part) if self._pool and tensors and tensor_part else None
+        beside = self._pool.submit(self._beside, chunk, tensor_part) if self._pool else None
         self._whole.update(chunk)
+        self._blake3.update(chunk)
         if beside is not None:
             beside.result()
-        elif tensors is not None and tensor_part is not None:
-            tensors.update(tensor_part)
+        else:
+            self._beside(chunk, tensor_part)
         # The legacy window may straddle chunk boundaries.
         lo, hi = max(offset, _MODEL_HASH_OFFSET), min(end, _MODEL_HASH_OFFSET + _MODEL_HASH_SIZE)
         if lo < hi:
@@ -181,19 +206,28 @@ class StreamHasher:
             self._model.update(chunk[lo - offset : hi - offset])
         self._offset = end
 
-    def digests(self) -> tuple[str, str | None, str | None]:
-        """(sha256, tensor hash, legacy model hash) of what was fed."""
+    def _beside(self, chunk: memoryview, tensor_part: memoryview | None) -> None:
+        if self._tensors is not None and tensor_part is not None:
+            self._tensors.update(tensor_part)
+        self._crc32 = zlib.crc32(chunk, self._crc32)
+
+    def close(self) -> None:
+        """End the helper thread (a writer that abandons its file); :meth:`result` does too."""
         if self._pool is not None:
             self._pool.shutdown()
-        return (
-            self._whole.hexdigest(),
-            self._tensors.hexdigest() if self._tensors else None,
-            self._model.hexdigest()[:8] if self._model else None,
-        )
 
     def result(self) -> FileHashes:
-        sha, tensor, model = self.digests()
-        return FileHashes(sha, sha[:10], tensor, model)
+        """The hashes of what was fed."""
+        self.close()
+        tensor = self._tensors.hexdigest() if self._tensors else None
+        return FileHashes(
+            sha256=self._whole.hexdigest(),
+            tensor_hash=tensor,
+            model_hash=self._model.hexdigest()[:8] if self._model else None,
+            blake3=self._blake3.hexdigest(),
+            crc32=f"{self._crc32:08x}",
+            autov3=tensor[:12] if tensor else None,
+        )
 
 
 def _safetensors_data_start(head: bytes, size: int) -> int:
@@ -214,20 +248,27 @@ def _safetensors_data_start(head: bytes, size: int) -> int:
 def folder_hashes(folder: Path, known: Mapping[str, FileHashes] | None = None) -> FileHashes:
     """The hashes of a folder artifact (see :func:`hash_file`); files whose hashes are
     ``known`` (by path relative to ``folder``, e.g. from the writer that wrote them) are not read."""
-    whole, tensors = hashlib.sha256(), hashlib.sha256()
+    whole, blake, crc, tensors = hashlib.sha256(), blake3(), 0, hashlib.sha256()
     pickled = False
     for file in artifact_files(folder):
         rel = file.relative_to(folder).as_posix()
-        given = (known or {}).get(rel)
-        sha, tensor = (given.sha256, given.tensor_hash) if given else _hash_one(file)[:2]
-        whole.update(f"{rel}\t{sha}\n".encode())
+        got = (known or {}).get(rel) or _hash_one(file)
+        whole.update(f"{rel}\t{got.sha256}\n".encode())
+        blake.update(f"{rel}\t{got.blake3}\n".encode())
+        crc = zlib.crc32(f"{rel}\t{got.crc32}\n".encode(), crc)
         if file.suffix.lower() in WEIGHT_SUFFIXES:
-            if tensor is None:
+            if got.tensor_hash is None:
                 pickled = True
             else:
-                tensors.update(f"{rel}\t{tensor}\n".encode())
-    sha = whole.hexdigest()
-    return FileHashes(sha, sha[:10], None if pickled else tensors.hexdigest(), None)
+                tensors.update(f"{rel}\t{got.tensor_hash}\n".encode())
+    return FileHashes(
+        sha256=whole.hexdigest(),
+        tensor_hash=None if pickled else tensors.hexdigest(),
+        model_hash=None,
+        blake3=blake.hexdigest(),
+        crc32=f"{crc:08x}",
+        autov3=None,
+    )
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

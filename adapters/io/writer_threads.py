@@ -48,7 +48,7 @@ class HashFollower:
             self._stopped = True
             self._cond.notify()
         self._thread.join()
-        self._hasher.digests()  # ends its helper thread
+        self._hasher.close()
         with contextlib.suppress(OSError):
             os.close(self._fd)
 

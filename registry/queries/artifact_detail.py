@@ -1,12 +1,15 @@
 """Questions about one artifact beyond its row, in SQL any :class:`.reading.Reader` runs: its
 layers per component, algorithm and rank, its previews and publications, its lineage (the
-recipes that made it and those that used it) and the checkpoint it was trained on, gathered in
+recipes that made it and those that used it), the checkpoint it was trained on and the tensor
+hashes its header claims wrongly, gathered in
 :class:`.views.Details`."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import TYPE_CHECKING, Any
+
+from loradex.adapters.io.embedded_hashes import hash_mismatches
 
 from .lookup import by_id, tags_of
 from .reading import Reader, as_reader, in_list
@@ -197,4 +200,8 @@ def details(source: Source, artifact: Any) -> Details:
         ],
         lineage=lineage(reader, artifact),
         trained_on=trained_on(reader, artifact),
+        # The row keeps every ss_* and modelspec.* entry: checked as the scan did, no file read.
+        hash_mismatches=hash_mismatches(
+            artifact.training_metadata or {}, None if artifact.is_dir else artifact.tensor_hash
+        ),
     )

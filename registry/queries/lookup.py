@@ -81,7 +81,8 @@ def resolve(source: Source, ref: str) -> ArtifactRow:
     """The artifact a user means by ``ref``.
 
     Tried in order: an integer id, an exact name, a path (absolute or relative to the
-    current folder), a sha256 prefix of at least 6 hex digits or an AutoV2 hash (10 hex).
+    current folder), a hash: a sha256 or BLAKE3 prefix of at least 6 hex digits, an AutoV2
+    (10 hex), AutoV3 (12 hex) or CRC-32 (8 hex) hash, in any case (Civitai shows them upper case).
 
     Raises:
         RefNotFoundError: nothing matches.
@@ -101,8 +102,11 @@ def resolve(source: Source, ref: str) -> ArtifactRow:
             return hit
     prefix = ref.lower()
     if _HEX_PREFIX.fullmatch(prefix):
-        # A range instead of LIKE 'abc%': it uses the sha256 index on SQLite and PostgreSQL.
-        where = "(a.sha256 >= :low AND a.sha256 < :high) OR a.autov2 = :low"
+        # Ranges instead of LIKE 'abc%': they use the indexes on SQLite and PostgreSQL.
+        where = (
+            "(a.sha256 >= :low AND a.sha256 < :high) OR (a.blake3 >= :low AND a.blake3 < :high)"
+            " OR a.autov2 = :low OR a.autov3 = :low OR a.crc32 = :low"
+        )
         if hit := _unique(reader, where, {"low": prefix, "high": prefix + "g"}, ref):
             return hit
     if looks_like_path(ref):

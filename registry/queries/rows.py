@@ -130,6 +130,9 @@ class ArtifactRow:
     autov2: str | None = None
     tensor_hash: str | None = None
     model_hash: str | None = None
+    autov3: str | None = None
+    blake3: str | None = None
+    crc32: str | None = None
     safety: str = "safetensors"
     status: str = "ok"
     error: str | None = None

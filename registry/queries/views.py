@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from loradex.adapters.io.embedded_hashes import HashMismatch
+
 from .rows import ArtifactRow, PreviewRow, PublicationRow
 
 __all__ = [
@@ -166,6 +168,7 @@ class Details:
         previews: its preview images.
         publications: where it was published.
         trained_on: the catalogued checkpoint it was trained on, or None.
+        hash_mismatches: the tensor hashes its header claims that its data does not have.
     """
 
     tags: list[str]
@@ -174,6 +177,7 @@ class Details:
     previews: list[PreviewRow]
     publications: list[PublicationRow]
     trained_on: TrainedOn | None = None
+    hash_mismatches: list[HashMismatch] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,9 @@ class Listed:
     size: int
     sha256: str | None
     autov2: str | None
+    autov3: str | None
+    blake3: str | None
+    crc32: str | None
     source: str
     sources: list[str]
 

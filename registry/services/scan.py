@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -59,7 +59,8 @@ def scan(
     """Index the artifacts under ``roots`` into the catalog, incrementally.
 
     Unchanged rows (same path, size and mtime) are skipped without reading the file, unless an
-    older probe described them (then they are probed again, not re-hashed). New and changed
+    older probe described them (then they are probed again, not re-hashed) or they were hashed
+    before BLAKE3 and CRC-32 were kept (then read again, once). New and changed
     artifacts are hashed in ``workers`` threads and probed one at a time; a file that cannot be read
     becomes a row with status ``error`` and its one-line message. A new path whose sha256 (or
     tensor hash) equals a row whose file is gone takes over that row (a move: notes, tags and
@@ -101,15 +102,17 @@ def scan(
             shown = os.fsencode(f.path).decode("utf-8", "backslashreplace")
             report.errors.append((shown, f"{shown}: file name is not valid UTF-8; rename it to catalog it"))
 
-    def start(s: Session) -> dict[str, tuple[int, float, str, int]]:
+    def start(s: Session) -> dict[str, tuple[int, float, str, int, bool]]:
         if remember:
             _record_roots(s, roots)
+        # Hashed, but before BLAKE3 and CRC-32 were kept (a catalog from before migration 0009).
+        unhashed = and_(col(Artifact.sha256).is_not(None), col(Artifact.blake3).is_(None))
         return {
-            p: (size, mtime, status, probed)
-            for p, size, mtime, status, probed in s.exec(
+            p: (size, mtime, status, probed, lacking)
+            for p, size, mtime, status, probed, lacking in s.exec(
                 # sqlmodel's select() is typed for at most four columns; SQLAlchemy takes any number.
                 select(  # type: ignore[call-overload]
-                    Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with
+                    Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with, unhashed
                 ).where(_under(s, roots))
             )
         }
@@ -117,15 +120,29 @@ def scan(
     known = retrying(engine, start)
     todo: list[Found] = []
     stale: set[Path] = set()  # unchanged files an older probe described: probed again, not re-hashed
+    lacking: set[Path] = set()  # unchanged files whose row lacks hashes: read again (and probed)
     for f in found:
         row = known.get(str(f.path))
         if row is not None and row[2] != "missing" and (row[0], row[1]) == (f.size, f.mtime):
-            if row[3] >= PROBE_VERSION:
+            if row[4]:
+                lacking.add(f.path)
+            elif row[3] >= PROBE_VERSION:
                 report.unchanged += 1
                 continue
-            stale.add(f.path)
+            else:
+                stale.add(f.path)
         todo.append(f)
-    _index(engine, todo, stale, report, workers=workers, batch_size=batch_size, progress=progress, hashes=hashes or {})
+    _index(
+        engine,
+        todo,
+        stale,
+        lacking,
+        report,
+        workers=workers,
+        batch_size=batch_size,
+        progress=progress,
+        hashes=hashes or {},
+    )
 
     def finish(s: Session) -> tuple[int, list[list[str]]]:
         missing = _mark_missing(s, roots, {str(f.path) for f in found})
@@ -185,6 +202,7 @@ def _index(
     engine: Engine,
     todo: list[Found],
     stale: set[Path],
+    lacking: set[Path],
     report: ScanReport,
     *,
     workers: int,
@@ -203,7 +221,9 @@ def _index(
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="loradex-scan") as pool:
         for start in range(0, len(todo), max(1, batch_size)):
             futures = [
-                pool.submit(_examine, f, rehash=f.path not in stale, known=hashes.get(f.path))
+                pool.submit(
+                    _examine, f, rehash=f.path not in stale, known=hashes.get(f.path), lacking=f.path in lacking
+                )
                 for f in todo[start : start + max(1, batch_size)]
             ]
             try:
@@ -220,14 +240,17 @@ def _index(
             commit_batch(engine, batch, report)
 
 
-def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = None) -> FileResult:
+def _examine(
+    found: Found, *, rehash: bool = True, known: FileHashes | None = None, lacking: bool = False
+) -> FileResult:
     """Hash, probe and read sidecars of one artifact (in a worker thread). Never raises.
 
     Hashing comes first and in parallel: it reads the whole file, so the probe that follows
     (one at a time, see ``_PROBING``) finds the header in the page cache even on a slow share.
     A broken file still has bytes, and its hashes still find its moves and copies. Without
     ``rehash`` (an unchanged file an older probe described) the row keeps its hashes; ``known``
-    hashes are taken as they are.
+    hashes are taken as they are. ``lacking`` says the file is unchanged but read for hashes its
+    row lacks (it counts as rehashed, not updated).
     """
     path, hashes = found.path, known
     if found.error is not None:  # discovery could not examine it: nothing here would open it
@@ -242,7 +265,7 @@ def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = No
             info = probe(path)
         if rehash and hashes is None:
             hashes = hash_file(path)
-        return FileResult(found, info, hashes, read_sidecars(path), reprobe=not rehash)
+        return FileResult(found, info, hashes, read_sidecars(path), reprobe=not rehash, rehash=lacking)
     except Exception as exc:  # a bug in one reader must not end a scan of ten thousand files
         if not path.exists():
             return FileResult(found, gone=True)  # vanished since discovery: the next scan marks it missing
@@ -250,7 +273,12 @@ def _examine(found: Found, *, rehash: bool = True, known: FileHashes | None = No
             str(exc) if isinstance(exc, LoradexError) else " ".join(f"{path}: {type(exc).__name__}: {exc}".split())
         )
         return FileResult(
-            found, hashes=hashes, error=message, refused=isinstance(exc, RefusedFileError), reprobe=not rehash
+            found,
+            hashes=hashes,
+            error=message,
+            refused=isinstance(exc, RefusedFileError),
+            reprobe=not rehash,
+            rehash=lacking,
         )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
+from loradex.adapters.io.embedded_hashes import hash_mismatches
 from loradex.adapters.io.hashing import EMPTY_SHA256, FileHashes
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.registry.store.db import session as open_session
@@ -34,18 +35,22 @@ T = TypeVar("T")
 
 @dataclass
 class ScanReport:
-    """What a scan did. ``added + updated + reprobed + unchanged + moved`` is the number of
-    artifacts found; ``errors`` lists the files among them that could not be read this time.
+    """What a scan did. ``added + updated + reprobed + rehashed + unchanged + moved`` is the
+    number of artifacts found; ``errors`` lists the files among them that could not be read this time.
 
     Attributes:
         reprobed: unchanged files probed again because an older loradex described them
             (their hashes are kept).
+        rehashed: unchanged files read again for the hashes an older catalog did not keep
+            (BLAKE3, CRC-32).
         missing: rows under the roots whose file is gone (newly or from an earlier scan).
         refused: pickles among ``errors`` refused because loading them needs code execution
             (their rows say safety ``pickle-refused``).
         duplicates: paths of ok rows sharing a sha256, for groups touching the roots.
         same_weights: (existing path, new path) pairs with equal tensor hashes but different
             files (metadata edited in a copy).
+        hash_mismatches: (path, remark) for files whose header claims a tensor hash
+            (``sshs_model_hash``, ``modelspec.hash_sha256``) their data does not have.
         notes: (path, remark) for moves and metadata-only changes.
     """
 
@@ -53,6 +58,7 @@ class ScanReport:
     added: int = 0
     updated: int = 0
     reprobed: int = 0
+    rehashed: int = 0
     unchanged: int = 0
     moved: int = 0
     missing: int = 0
@@ -60,6 +66,7 @@ class ScanReport:
     refused: int = 0
     duplicates: list[list[str]] = field(default_factory=list)
     same_weights: list[tuple[str, str]] = field(default_factory=list)
+    hash_mismatches: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
     elapsed: float = 0.0
 
@@ -74,9 +81,11 @@ class ScanReport:
             self.moved + other.moved,
         )
         self.reprobed += other.reprobed
+        self.rehashed += other.rehashed
         self.refused += other.refused
         self.errors += other.errors
         self.same_weights += other.same_weights
+        self.hash_mismatches += other.hash_mismatches
         self.notes += other.notes
 
 
@@ -92,6 +101,7 @@ class FileResult:
     refused: bool = False  #: the error is a pickle refused as needing code execution
     gone: bool = False
     reprobe: bool = False  #: an unchanged file probed again (hashes not recomputed)
+    rehash: bool = False  #: an unchanged file read again for hashes its row lacks
 
 
 def root_prefix(root: Path) -> str:
@@ -161,6 +171,8 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
                 delta.same_weights.append((twin, path))
         elif result.reprobe:
             delta.reprobed += 1
+        elif result.rehash:
+            delta.rehashed += 1
         else:
             delta.updated += 1
             if hashes and _same_weights(row, hashes):
@@ -173,6 +185,7 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
                 hashes.tensor_hash,
                 hashes.model_hash,
             )
+            row.autov3, row.blake3, row.crc32 = hashes.autov3, hashes.blake3, hashes.crc32
             row.hashed_at = utcnow()
         if result.error is not None or result.info is None:
             apply_error(s, row, result.error or "unreadable", refused=result.refused)
@@ -182,6 +195,10 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
             apply_probe(s, row, result.info)
             if result.sidecars is not None:
                 apply_sidecars(s, row, result.sidecars)
+            if not row.is_dir:
+                delta.hash_mismatches += [
+                    (path, str(m)) for m in hash_mismatches(result.info.metadata, row.tensor_hash)
+                ]
         assert row.id is not None  # apply_probe and apply_error flush a new row for its id
         decide_line(s, row)
         claimed.add(row.id)

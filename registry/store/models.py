@@ -83,6 +83,12 @@ class Artifact(SQLModel, table=True):
     autov2: str | None = Field(default=None, index=True)
     tensor_hash: str | None = Field(default=None, index=True)
     model_hash: str | None = None
+    #: Civitai's AutoV3: the first 12 hex digits of ``tensor_hash``, for safetensors files only.
+    autov3: str | None = Field(default=None, index=True)
+    #: BLAKE3 and CRC-32 (8 hex digits) of the file; None on a row hashed before they were kept,
+    #: until the next scan reads the file again (it does for such rows, changed or not).
+    blake3: str | None = Field(default=None, index=True)
+    crc32: str | None = Field(default=None, index=True)
     safety: str = "safetensors"
     status: str = Field(default="ok", index=True)
     error: str | None = None

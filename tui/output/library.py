@@ -105,6 +105,9 @@ class CatalogOutput(BaseSink):
             ("size", size_text(a.size)),
             ("sha256", a.sha256 or "not hashed yet"),
             ("AutoV2", a.autov2 or ""),
+            ("AutoV3", a.autov3 or ""),
+            ("BLAKE3", a.blake3 or ("" if a.sha256 is None else "not hashed yet (the next scan reads the file)")),
+            ("CRC32", a.crc32 or ""),
             ("tensor hash", a.tensor_hash or ""),
             ("model hash", a.model_hash or ""),
             ("safety", a.safety),
@@ -122,6 +125,8 @@ class CatalogOutput(BaseSink):
             if value:
                 grid.add_row(key, value if key == "base" else escape(value))
         self.out.print(grid)
+        for mismatch in extra.hash_mismatches:
+            self.out.print(f"[yellow]warning:[/] {escape(str(mismatch))}")
         layers = extra.layers
         if layers.layers:
             counts = "; ".join(
@@ -300,6 +305,9 @@ def artifact_row(a: ArtifactRow | Listed, tags: list[str]) -> dict[str, Any]:
         "size": a.size,
         "sha256": a.sha256,
         "autov2": a.autov2,
+        "autov3": a.autov3,
+        "blake3": a.blake3,
+        "crc32": a.crc32,
         "source": a.source,
         "sources": a.provenance,
         "tags": tags,

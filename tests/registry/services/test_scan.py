@@ -191,6 +191,7 @@ def test_scan_indexes_the_zoo_as_expected_and_a_rescan_reads_nothing(engine, zoo
     root = copy_items(zoo, tmp_path / "tree")
     report = scan([root], engine=engine)
     assert report.added == len(zoo) and not report.errors and report.missing == 0
+    assert report.hash_mismatches == []  # the zoo's kohya files embed their true tensor hash
     by_path = rows(engine)
     assert len(by_path) == len(zoo)
     with open_session(engine) as s:
@@ -199,6 +200,8 @@ def test_scan_indexes_the_zoo_as_expected_and_a_rescan_reads_nothing(engine, zoo
             assert (row.kind, row.format, row.base, row.status) == (item.kind, item.format, item.base, "ok"), item.name
             assert row.line == item.line, item.name
             assert row.sha256 and row.autov2 == row.sha256[:10] and row.size > 0
+            assert row.blake3 and row.crc32 and len(row.crc32) == 8
+            assert row.autov3 == (row.tensor_hash[:12] if row.tensor_hash and not row.is_dir else None), item.name
             modules = s.exec(select(func.count()).select_from(Module).where(Module.artifact_id == row.id)).one()
             if item.kind in ("lora", "lycoris"):
                 assert modules == row.layer_count > 0, item.name
@@ -246,6 +249,39 @@ def test_rows_an_older_probe_described_are_probed_again_but_not_rehashed(engine,
         assert (row.kind, row.base, row.probed_with) == ("checkpoint", "sd1", PROBE_VERSION)
         assert (row.sha256, row.hashed_at) == (sha, hashed_at)
     assert scan([tmp_path], engine=engine).unchanged == 1
+
+
+def test_rows_hashed_before_blake3_and_crc32_were_kept_are_read_once_more(engine, zoo, tmp_path, reads):
+    root = copy_items(zoo, tmp_path / "tree", KOHYA)
+    scan([root], engine=engine)
+    with open_session(engine) as s:  # what a catalog upgraded from 0008 holds until the next scan
+        for row in s.exec(select(Artifact)):
+            row.blake3 = row.crc32 = None
+            s.add(row)
+        s.commit()
+    reads.clear()
+    report = scan([root], engine=engine)
+    assert (report.rehashed, report.updated, report.unchanged, report.added) == (2, 0, 0, 0)
+    assert reads["hash_file"] == 2
+    for path, row in rows(engine).items():
+        assert (row.blake3, row.crc32) == (hash_file(path).blake3, hash_file(path).crc32)
+    reads.clear()
+    assert scan([root], engine=engine).unchanged == 2 and not reads
+
+
+def test_a_header_claiming_a_tensor_hash_its_data_lacks_is_reported_and_kept(engine, zoo, tmp_path):
+    src = zoo["sd1-kohya-lora"].path
+    with safe_open(str(src), "pt") as f:
+        meta = f.metadata()
+    # A tool that changed the weights and copied the header as it was.
+    save_file({k: v * 2 for k, v in load_file(src).items()}, tmp_path / "changed.safetensors", meta)
+    shutil.copy2(src, tmp_path / "as-trained.safetensors")
+    report = scan([tmp_path], engine=engine)
+    assert report.added == 2 and not report.errors
+    ((path, remark),) = report.hash_mismatches
+    assert path == str(tmp_path / "changed.safetensors")
+    assert "sshs_model_hash" in remark and meta["sshs_model_hash"][:12] in remark
+    assert rows(engine)[path].status == "ok"
 
 
 def test_a_renamed_file_keeps_its_row_notes_and_tags(engine, zoo, tmp_path):

@@ -188,3 +188,30 @@ def test_upgrading_from_0006_keeps_every_artifact_and_leaves_its_line_for_the_ne
     assert (row.name, row.base, row.notes, row.trigger_words) == ("Cat", "sdxl", "mine", ["orange fur"])
     assert (row.line, row.line_confidence, row.line_evidence, row.trained_on_sha256) == (None, None, None, None)
     assert row.probed_with < PROBE_VERSION  # so the next scan reads it again, and decides its line
+
+
+def test_upgrading_from_0008_keeps_every_artifact_and_fills_autov3_from_its_tensor_hash(catalog_url):
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Artifact
+
+    tensor_hash = "ab" * 32
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0008")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+        conn.execute(text("UPDATE artifact SET sha256 = :sha, tensor_hash = :t"), {"sha": "cd" * 32, "t": tensor_hash})
+        conn.execute(text(_OLD_ARTIFACT.text.replace("/x/Cat.safetensors", "/x/cat-peft").replace("false", "true")))
+        conn.execute(text("UPDATE artifact SET tensor_hash = :t WHERE is_dir = :yes"), {"t": "ef" * 32, "yes": True})
+    upgrade(engine)
+    with open_session(engine) as session:
+        file_row, folder_row = session.exec(select(Artifact).order_by(Artifact.id)).all()
+    engine.dispose()
+    assert (file_row.name, file_row.notes, file_row.trigger_words, file_row.sha256) == (
+        "Cat",
+        "mine",
+        ["orange fur"],
+        "cd" * 32,
+    )
+    assert (file_row.autov3, file_row.blake3, file_row.crc32) == (tensor_hash[:12], None, None)
+    # A folder's tensor hash is over its file list: no AutoV3 of it.
+    assert (folder_row.tensor_hash, folder_row.autov3) == ("ef" * 32, None)

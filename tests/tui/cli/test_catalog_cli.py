@@ -115,6 +115,7 @@ def test_show_json_lists_the_columns_in_the_models_order(catalog_url, rows):
         "previews",
         "publications",
         "trained_on",
+        "hash_mismatches",
     ]
 
 
@@ -209,6 +210,12 @@ def test_scan_then_query_a_copy_of_the_zoo(catalog_url, engine, zoo, zoo_copy):
     # Refs by hash work on scanned rows.
     assert cli_json(catalog_url, "show", lora.sha256[:8])["id"] == lora.id
     assert cli_json(catalog_url, "show", lora.autov2)["id"] == lora.id
+    # And by the hashes Civitai shows, in its upper case.
+    for ref in (lora.autov3, lora.blake3[:10], lora.crc32):
+        assert cli_json(catalog_url, "show", ref.upper())["id"] == lora.id, ref
+    shown = cli_json(catalog_url, "show", str(lora.id))
+    assert (shown["autov3"], shown["blake3"], shown["crc32"]) == (lora.autov3, lora.blake3, lora.crc32)
+    assert shown["hash_mismatches"] == []
     xl = str(zoo_copy / "bases" / "tiny-sdxl.safetensors")
     incompatible = cli(catalog_url, "check", str(lora.id), "--base", xl, "--json")
     assert incompatible.exit_code == 4 and json.loads(incompatible.stdout)["verdict"] == "incompatible"
@@ -369,6 +376,9 @@ def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chu
         "size": 0,
         "sha256": f"{1:064x}",
         "autov2": None,
+        "autov3": None,
+        "blake3": None,
+        "crc32": None,
         "source": "local",
         "sources": ["local"],
         "tags": ["many"],
@@ -384,3 +394,25 @@ def test_a_long_listing_streams_every_row_reading_only_the_listed_columns_in_chu
     assert selects and all("training_metadata" not in s and "trigger_words" not in s for s in selects)
     assert all(s.count('a."') == len(fields(Listed)) for s in selects)
     assert max(len(p) for _, p in statements if p) <= lookup.CHUNK + 1
+
+
+def test_a_header_whose_tensor_hash_is_wrong_is_one_line_in_scan_and_a_warning_in_show(catalog_url, zoo, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    src = zoo["sd1-kohya-lora"].path
+    with safe_open(str(src), "pt") as f:
+        meta = f.metadata()
+    changed = tmp_path / "loras" / "changed.safetensors"
+    changed.parent.mkdir()
+    save_file({k: v * 2 for k, v in load_file(src).items()}, changed, meta)
+    scanned = cli(catalog_url, "scan", changed.parent)
+    assert scanned.exit_code == 0, scanned.output
+    assert [line for line in scanned.stdout.splitlines() if "sshs_model_hash" in line] == [
+        f"  {changed}: sshs_model_hash says {meta['sshs_model_hash'][:12]}… but the tensor data hashes to "
+        f"{cli_json(catalog_url, 'show', 'changed')['tensor_hash'][:12]}… (the weights changed after it was written)"
+    ]
+    shown = cli(catalog_url, "show", "changed")
+    assert shown.exit_code == 0 and "warning: sshs_model_hash says" in shown.stdout
+    (mismatch,) = cli_json(catalog_url, "show", "changed")["hash_mismatches"]
+    assert (mismatch["key"], mismatch["claimed"]) == ("sshs_model_hash", meta["sshs_model_hash"])

@@ -7,7 +7,15 @@ from rich.text import Text
 from .section import Section
 
 #: (label, Artifact attribute)
-HASHES = (("sha256", "sha256"), ("AutoV2", "autov2"), ("tensor hash", "tensor_hash"), ("model hash", "model_hash"))
+HASHES = (
+    ("sha256", "sha256"),
+    ("AutoV2", "autov2"),
+    ("tensor hash", "tensor_hash"),
+    ("model hash", "model_hash"),
+    ("AutoV3", "autov3"),
+    ("BLAKE3", "blake3"),
+    ("CRC32", "crc32"),
+)
 
 
 class Hashes(Section):
