@@ -188,3 +188,27 @@ def test_upgrading_from_0006_keeps_every_artifact_and_leaves_its_line_for_the_ne
     assert (row.name, row.base, row.notes, row.trigger_words) == ("Cat", "sdxl", "mine", ["orange fur"])
     assert (row.line, row.line_confidence, row.line_evidence, row.trained_on_sha256) == (None, None, None, None)
     assert row.probed_with < PROBE_VERSION  # so the next scan reads it again, and decides its line
+
+
+def test_upgrading_from_0008_keeps_every_preview_and_adds_the_civitai_records_table(catalog_url):
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import CivitaiRecord, Preview
+
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0008")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+        conn.execute(
+            text(
+                "INSERT INTO preview (artifact_id, path, prompt, seed, scale, source, created_at) "
+                "SELECT id, '/g/cat.png', 'a cat', 7, 1.0, 'quicktest', CURRENT_TIMESTAMP FROM artifact"
+            )
+        )
+    upgrade(engine)
+    with open_session(engine) as session:
+        (preview,) = session.exec(select(Preview)).all()
+        records = session.exec(select(CivitaiRecord)).all()
+    engine.dispose()
+    assert (preview.path, preview.prompt, preview.seed, preview.source) == ("/g/cat.png", "a cat", 7, "quicktest")
+    assert (preview.sampler, preview.steps, preview.cfg, preview.url, preview.resources) == (None,) * 5
+    assert records == []

@@ -1,0 +1,152 @@
+"""``loradex civitai sync`` / ``updates`` on scanned files against the fake Civitai: batches, a second
+run that asks nothing, a dead site, and the API key nowhere but in the Authorization header."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from sqlmodel import select
+
+from loradex.registry.store.db import open_catalog
+from loradex.registry.store.db import session as open_session
+from loradex.registry.store.models import Artifact, CivitaiRecord
+from tests.support.fakecivitai import API_KEY
+from tests.support.ops_cli import cli, one_error_line
+
+_STEM = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"
+
+
+def tiny_loras(folder: Path, n: int) -> list[str]:
+    """``n`` one-layer kohya SD1 LoRAs, each with its own weights; their sha256s."""
+    folder.mkdir(exist_ok=True)
+    shas = []
+    for i in range(n):
+        path = folder / f"lora{i:03}.safetensors"
+        down, up = torch.full((1, 320), float(i + 1)), torch.full((320, 1), 0.5)
+        save_file(
+            {f"{_STEM}.lora_down.weight": down, f"{_STEM}.lora_up.weight": up, f"{_STEM}.alpha": torch.tensor(1.0)},
+            path,
+        )
+        shas.append(hashlib.sha256(path.read_bytes()).hexdigest())
+    return shas
+
+
+@pytest.fixture
+def catalog(tmp_path) -> str:
+    return str(tmp_path / "catalog.db")
+
+
+def scanned(tmp_path, catalog: str, n: int) -> list[str]:
+    shas = tiny_loras(tmp_path / "loras", n)
+    result = cli("scan", tmp_path / "loras", catalog=catalog)
+    assert result.exit_code == 0, result.output
+    return shas
+
+
+def records(catalog: str) -> dict[str, CivitaiRecord]:
+    engine = open_catalog(catalog)
+    try:
+        with open_session(engine) as s:
+            rows = s.exec(select(Artifact.name, CivitaiRecord).join(CivitaiRecord)).all()
+    finally:
+        engine.dispose()
+    return {name: record for name, record in rows}
+
+
+def test_250_files_are_looked_up_in_3_batches_and_a_second_sync_asks_nothing(fake_civitai, tmp_path, catalog):
+    shas = scanned(tmp_path, catalog, 250)
+    for i, sha in enumerate(shas):
+        fake_civitai.add_version(sha, version_id=1000 + i, model_id=1 + i % 10, model_name=f"Model {i % 10}", images=1)
+    first = cli("civitai", "sync", "--all", "--images", "0", "--json", catalog=catalog)
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)
+    assert (summary["matched"], summary["not_on_civitai"], summary["errors"]) == (250, 0, 0)
+    posts = fake_civitai.batch_posts()
+    assert [len(p.body) for p in posts] == [100, 100, 50]
+    assert sorted(h for p in posts for h in p.body) == sorted(shas)
+    assert fake_civitai.api_requests("GET", "/by-hash/") == []  # no hash asked alone
+    assert len(fake_civitai.api_requests("GET", "/api/v1/models/")) == 10  # each model's page once
+    assert len(records(catalog)) == 250
+
+    asked = len(fake_civitai.requests)
+    second = cli("civitai", "sync", "--all", "--json", catalog=catalog)
+    assert second.exit_code == 0, second.output
+    assert len(fake_civitai.requests) == asked
+    assert json.loads(second.stdout)["requests"] == 0 and json.loads(second.stdout)["skipped"] == 250
+
+
+def test_the_summary_counts_matched_and_not_on_civitai(fake_civitai, tmp_path, catalog):
+    shas = scanned(tmp_path, catalog, 3)
+    fake_civitai.add_version(shas[0], version_id=1, model_id=1, model_name="Cat", name="v1", base_model="SD 1.5")
+    result = cli("civitai", "sync", "--all", catalog=catalog)
+    assert result.exit_code == 0, result.output
+    assert "lora000: Cat / v1 (SD 1.5), 2 images" in result.stdout
+    assert "1 matched, 2 not on Civitai, 0 deleted upstream, 0 errors" in result.stdout
+
+
+def test_the_api_key_is_in_no_file_and_no_output(fake_civitai, tmp_path, catalog):
+    shas = scanned(tmp_path, catalog, 2)
+    fake_civitai.add_version(shas[0], version_id=1, model_id=1)
+    fake_civitai.fail_next([401])  # a refusal too: its message must not repeat the key
+    refused = cli("civitai", "sync", "--all", catalog=catalog)
+    outputs = [refused.stdout, refused.stderr]
+    for args in (("sync", "--all", "--json"), ("sync", "--all", "--refresh"), ("updates", "--all", "--json")):
+        result = cli("civitai", *args, catalog=catalog)
+        assert result.exit_code == 0, result.output
+        outputs += [result.stdout, result.stderr]
+    assert records(catalog)
+    assert all(API_KEY not in text for text in outputs)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".png" for p in written)  # the example images are among them
+    assert all(API_KEY.encode() not in p.read_bytes() for p in written)
+    for request in fake_civitai.requests:
+        assert API_KEY not in request.path and request.headers.get("authorization") == f"Bearer {API_KEY}"
+    assert all("authorization" not in r.headers for r in fake_civitai.image_host.requests)
+
+
+def _dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_a_dead_site_is_one_line_exit_1_and_the_catalog_unchanged(tmp_path, catalog):
+    scanned(tmp_path, catalog, 3)
+    before = Path(catalog).read_bytes()
+    result = cli("civitai", "sync", "--all", "--host", _dead_url(), catalog=catalog)
+    one_error_line(result, "is not reachable")
+    assert Path(catalog).read_bytes() == before
+    assert records(catalog) == {}
+
+
+def test_a_deleted_upstream_model_keeps_its_name_words_and_previews_shown_as_deleted(fake_civitai, tmp_path, catalog):
+    shas = scanned(tmp_path, catalog, 1)
+    fake_civitai.add_version(shas[0], version_id=9, model_id=4, model_name="Vanishing", trained_words=["vnsh"])
+    assert cli("civitai", "sync", "--all", catalog=catalog).exit_code == 0
+    fake_civitai.delete_version(9)
+    result = cli("civitai", "sync", "--all", "--refresh", catalog=catalog)
+    assert result.exit_code == 0, result.output
+    assert "lora000: Vanishing / v1.0 (SD 1.5)  [deleted upstream]" in result.stdout
+    record = records(catalog)["lora000"]
+    assert (record.state, record.model_name, record.trained_words) == ("deleted", "Vanishing", ["vnsh"])
+
+
+def test_sync_needs_refs_or_all(catalog):
+    result = cli("civitai", "sync", catalog=catalog)
+    assert result.exit_code == 2 and "--all" in result.stderr
+
+
+def test_updates_names_newer_versions(fake_civitai, tmp_path, catalog):
+    shas = scanned(tmp_path, catalog, 1)
+    fake_civitai.add_version(shas[0], version_id=5, model_id=1, model_name="Cat", name="v1")
+    assert cli("civitai", "sync", "--all", "--images", "0", catalog=catalog).exit_code == 0
+    fake_civitai.add_version("0" * 64, version_id=6, model_id=1, name="v2", published="2026-01-01T00:00:00.000Z")
+    result = cli("civitai", "updates", "--all", catalog=catalog)
+    assert result.exit_code == 0, result.output
+    assert "lora000: Cat has newer versions than v1: v2 (id 6)" in result.stdout
