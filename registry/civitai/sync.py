@@ -215,6 +215,8 @@ class _Sync:
                 else:
                     record = record or CivitaiRecord(artifact_id=asked.artifact_id, state="not-found")
                     record.state = "not-found"
+                if record.state != "deleted":  # a page gone keeps the site it was on
+                    record.site = self.client.host
                 record.last_checked = now
                 session.add(record)
                 item.state = record.state
@@ -389,8 +391,12 @@ def updates(
                 apply_model(record, model)
                 session.add(record)
             versions = record.model_versions or []
-            ids_listed = [v["id"] for v in versions]
-            newer = versions[: ids_listed.index(record.version_id)] if record.version_id in ids_listed else versions
+            listed = [v["id"] for v in versions]
+            if record.version_id in listed:
+                newer = versions[: listed.index(record.version_id)]
+            else:  # our version is no longer listed: those published after it
+                ours = record.published_at.isoformat() if record.published_at else ""
+                newer = [v for v in versions if (v.get("published_at") or "") > ours]
             items.append(
                 UpdateItem(
                     record.artifact_id,

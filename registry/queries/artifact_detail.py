@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 from .lookup import by_id, tags_of
 from .reading import Reader, as_reader, in_list
-from .rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, artifact_rows, build, column_list
+from .rows import (
+    ArtifactRow,
+    CivitaiRow,
+    PreviewRow,
+    PublicationRow,
+    RecipeInputRow,
+    RecipeRow,
+    artifact_rows,
+    build,
+    column_list,
+)
 from .views import Details, LayerSummary, Lineage, LineageInput, MadeBy, TrainedOn, UsedIn
 
 if TYPE_CHECKING:
@@ -197,4 +207,13 @@ def details(source: Source, artifact: Any) -> Details:
         ],
         lineage=lineage(reader, artifact),
         trained_on=trained_on(reader, artifact),
+        civitai=next(
+            (
+                build(CivitaiRow, values, reader.folder)
+                for values in reader.rows(
+                    f"SELECT {column_list(CivitaiRow, 'c')} FROM civitai_record c WHERE c.artifact_id = :id", params
+                )
+            ),
+            None,
+        ),
     )

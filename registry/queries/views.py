@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from .rows import ArtifactRow, PreviewRow, PublicationRow
+from .rows import ArtifactRow, CivitaiRow, PreviewRow, PublicationRow
 
 __all__ = [
     "Details",
@@ -166,6 +166,7 @@ class Details:
         previews: its preview images.
         publications: where it was published.
         trained_on: the catalogued checkpoint it was trained on, or None.
+        civitai: what Civitai said of it (``loradex civitai sync``), or None when never asked.
     """
 
     tags: list[str]
@@ -174,6 +175,7 @@ class Details:
     previews: list[PreviewRow]
     publications: list[PublicationRow]
     trained_on: TrainedOn | None = None
+    civitai: CivitaiRow | None = None
 
 
 @dataclass(frozen=True)

@@ -228,6 +228,8 @@ class CivitaiRecord(SQLModel, table=True):
     )
     #: ``matched``, ``not-found`` (never on Civitai), ``deleted`` (matched once, gone since).
     state: str = Field(index=True)
+    #: The site that answered (``https://civitai.com``, ``https://civitai.red``, a mirror): its pages are there.
+    site: str | None = None
     #: The hash Civitai answered to (None while nothing ever matched).
     matched_hash: str | None = None
     model_id: int | None = Field(default=None, index=True)

@@ -115,6 +115,7 @@ def test_show_json_lists_the_columns_in_the_models_order(catalog_url, rows):
         "previews",
         "publications",
         "trained_on",
+        "civitai",
     ]
 
 

@@ -135,6 +135,27 @@ def test_a_deleted_upstream_model_keeps_its_name_words_and_previews_shown_as_del
     assert "lora000: Vanishing / v1.0 (SD 1.5)  [deleted upstream]" in result.stdout
     record = records(catalog)["lora000"]
     assert (record.state, record.model_name, record.trained_words) == ("deleted", "Vanishing", ["vnsh"])
+    shown = cli("show", "lora000", catalog=catalog)
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.stdout.split())
+    assert "civitai deleted upstream since" in text and f"(was {fake_civitai.url}/models/4?modelVersionId=9)" in text
+    assert "model Vanishing (LORA) by someone" in text and "trained words vnsh" in text
+    assert text.count("from Civitai") == 2  # both example images, kept
+    data = json.loads(cli("show", "lora000", "--json", catalog=catalog).stdout)
+    assert data["civitai"]["state"] == "deleted" and data["activation_text"] == "vnsh"
+    assert [p["source"] for p in data["previews"]] == ["civitai", "civitai"]
+
+
+def test_show_has_a_civitai_section(fake_civitai, tmp_path, catalog):
+    shas = scanned(tmp_path, catalog, 1)
+    fake_civitai.add_version(shas[0], version_id=9, model_id=4, model_name="Cat", name="v3", base_model="SD 1.5")
+    assert cli("civitai", "sync", "--all", "--images", "1", catalog=catalog).exit_code == 0
+    text = " ".join(cli("show", "lora000", catalog=catalog).stdout.split())
+    assert f"civitai {fake_civitai.url}/models/4?modelVersionId=9" in text
+    assert "version v3 (id 9), published 2025-03-01" in text and "AIR urn:air:sd1:lora:civitai:4@9" in text
+    assert "base model SD 1.5" in text and "civitai tags character, anime" in text
+    assert "license no credit needed, commercial use: Image, RentCivit, derivatives allowed, same license" in text
+    assert "(seed 1234, steps 28, CFG 7, DPM++ 2M Karras, from Civitai)" in text
 
 
 def test_sync_needs_refs_or_all(catalog):

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("artifact_id", sa.Integer(), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("site", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("matched_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("model_id", sa.Integer(), nullable=True),
         sa.Column("model_name", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
