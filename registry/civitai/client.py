@@ -8,8 +8,8 @@ to the image host, and never in a message: anything a server says is masked befo
 repeated.
 
 Civitai publishes no rate limit and often answers 429 without ``Retry-After``: a 429 or a 5xx
-is retried after 1 s, 2 s, 4 s … (30 s at most, or what ``Retry-After`` asks), until the waits
-of one request add up to :attr:`Backoff.give_up_after`; a run also has a budget of requests.
+is retried after what ``Retry-After`` asks, else after 1 s, 2 s, 4 s … (30 s at most), until the
+waits of one request add up to :attr:`Backoff.give_up_after`; a run also has a budget of requests.
 A timeout or a host that cannot be reached is not retried: the command stops with one line.
 """
 
@@ -73,8 +73,9 @@ class Backoff:
 
     Attributes:
         first: the first wait in seconds; each next one doubles.
-        cap: the longest single wait (a ``Retry-After`` above it is cut to it).
-        give_up_after: the most seconds one request waits in all before the run gives up.
+        cap: the longest wait the doubling reaches.
+        give_up_after: the most seconds one request waits in all before the run gives up (a
+            ``Retry-After`` asking for longer gives up at once).
     """
 
     first: float = 1.0
@@ -82,8 +83,9 @@ class Backoff:
     give_up_after: float = 300.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
+        """The wait before retry ``attempt`` (0 first): what the site asked, else the doubling."""
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.cap)
+            return max(retry_after, 0.0)
         return min(self.first * 2**attempt, self.cap)
 
 
@@ -256,9 +258,10 @@ class CivitaiClient:
                 return response
             delay = self.backoff.delay(attempt, _retry_after(response.headers.get("Retry-After")))
             if waited + delay > self.backoff.give_up_after:
+                asked = f" and asks to wait {delay:.0f} s more" if delay > self.backoff.cap else ""
                 raise GaveUp(
                     f"{self.name} kept answering {status} to {method} {path}: {attempt + 1} tries over "
-                    f"{waited:.0f} s; giving up (run again later)"
+                    f"{waited:.0f} s{asked}; giving up (run again later)"
                 )
             response.close()
             self.sleep(delay)

@@ -108,13 +108,19 @@ def test_429s_without_retry_after_back_off_exponentially(fake_civitai, client, w
     assert client.requests_made == 4
 
 
-def test_a_5xx_is_retried_and_a_retry_after_above_the_cap_is_cut_to_it(fake_civitai, client, waits):
+def test_a_5xx_is_retried_with_waits_that_double_up_to_30_s(fake_civitai, client, waits):
     fake_civitai.fail_next([500, 502])
     fake_civitai.add_version(SHA, version_id=7, model_id=3)
     assert client.model(3)["id"] == 3
     assert waits == [1.0, 2.0]
-    assert Backoff().delay(0, 600.0) == 30.0
     assert [Backoff().delay(n, None) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_a_retry_after_past_the_patience_gives_up_at_once_saying_so(fake_civitai, client, waits):
+    fake_civitai.rate_limit_for(60, retry_after="3600")
+    with pytest.raises(GaveUp, match="asks to wait 3600 s more; giving up"):
+        client.version_by_hash(SHA)
+    assert waits == []
 
 
 def test_a_site_that_keeps_failing_is_given_up_on_in_one_line(fake_civitai, client, waits):
