@@ -202,7 +202,9 @@ def image_preview(artifact_id: int, path: str, image: dict[str, Any], *, base: s
     """A preview row for a downloaded example image, with how it was made as far as Civitai says."""
     meta = image.get("meta") if isinstance(image.get("meta"), dict) else {}
     assert isinstance(meta, dict)
-    seed = _number(meta.get("seed"))
+    given = meta.get("seed")
+    # As an int, never a float: seeds pass 2**53. Some tools write them as strings.
+    seed = int(given) if isinstance(given, str) and given.strip().lstrip("-").isdigit() else _int(given)
     resources = [
         {
             "name": r.get("name"),
@@ -221,7 +223,7 @@ def image_preview(artifact_id: int, path: str, image: dict[str, Any], *, base: s
         source="civitai",
         prompt=_str(meta.get("prompt")),
         negative_prompt=_str(meta.get("negativePrompt")),
-        seed=int(seed) if seed is not None and seed.is_integer() and abs(seed) < 2**63 else None,
+        seed=seed if seed is not None and abs(seed) < 2**63 else None,
         sampler=_str(meta.get("sampler")),
         steps=int(s) if (s := _number(meta.get("steps"))) is not None and s.is_integer() else None,
         cfg=_number(meta.get("cfgScale")),

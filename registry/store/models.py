@@ -193,7 +193,8 @@ class Preview(SQLModel, table=True):
     )
     path: str = Field(sa_type=CatalogPath)
     prompt: str | None = None
-    seed: int | None = None
+    #: 64-bit: Civitai's example images carry seeds past 2**31 (PostgreSQL's INTEGER refused them).
+    seed: int | None = Field(default=None, sa_column=Column(BigInteger))
     scale: float | None = None
     base: str | None = None
     #: The family of ``base`` (sd1, sd2, sdxl) as the quick-test loaded it.

@@ -253,3 +253,12 @@ def test_updates_names_the_newer_versions_of_a_model(fake_civitai, engine):
         (item,) = updates(engine, None, client=client)
     assert item.artifact_id == a and [v["name"] for v in item.newer] == ["v2"]
     assert [v["id"] for v in record_of(engine, a).model_versions] == [8, 5]
+
+
+def test_a_seed_past_2_to_the_31_is_kept_exactly(fake_civitai, engine):
+    a = add(engine, 1)
+    version = fake_civitai.add_version(sha(1), version_id=5, model_id=1, images=2)
+    version["images"][0]["meta"]["seed"] = 2**53 + 1  # no float holds it
+    version["images"][1]["meta"]["seed"] = "4294967295"
+    run(engine)
+    assert [p.seed for p in previews_of(engine, a)] == [2**53 + 1, 4294967295]

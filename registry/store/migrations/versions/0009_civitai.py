@@ -4,8 +4,8 @@ What Civitai says about a catalogued file, asked by its hash (``loradex civitai 
 ``civitai_record`` per artifact (model and version, base model, trained words, description,
 license flags, tags, creator, files, the version JSON as answered), kept when the page goes away
 upstream. Example images become previews with how they were made (sampler, steps, CFG, negative
-prompt, resources), where they came from and their NSFW level. Existing rows keep everything;
-the new preview columns stay NULL.
+prompt, resources), where they came from and their NSFW level; a preview's seed becomes 64-bit
+(Civitai's seeds pass 2**31). Existing rows keep everything; the new preview columns stay NULL.
 
 Revision ID: 0009
 Revises: 0008
@@ -59,6 +59,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_civitai_record_model_id"), ["model_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_civitai_record_version_id"), ["version_id"], unique=False)
     with op.batch_alter_table("preview", schema=None) as batch_op:
+        batch_op.alter_column("seed", type_=sa.BigInteger(), existing_type=sa.Integer(), existing_nullable=True)
         batch_op.add_column(sa.Column("sampler", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
         batch_op.add_column(sa.Column("steps", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("cfg", sa.Float(), nullable=True))
@@ -72,4 +73,5 @@ def downgrade() -> None:
     with op.batch_alter_table("preview", schema=None) as batch_op:
         for column in ("nsfw_level", "url", "resources", "negative_prompt", "cfg", "steps", "sampler"):
             batch_op.drop_column(column)
+        batch_op.alter_column("seed", type_=sa.Integer(), existing_type=sa.BigInteger(), existing_nullable=True)
     op.drop_table("civitai_record")
