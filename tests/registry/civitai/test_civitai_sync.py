@@ -1,5 +1,6 @@
 """``sync`` and ``updates`` against the fake Civitai: what the server is asked (batches, hash by
-hash where there is no batch endpoint) and what the catalog holds afterwards."""
+hash where there is no batch endpoint) and what the catalog holds afterwards (``engine``: a
+catalog on each backend)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,6 @@ def sha(n: int) -> str:
 class Waits(list):
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-@pytest.fixture
-def engine(tmp_path):
-    engine = open_catalog(tmp_path / "catalog.db")
-    yield engine
-    engine.dispose()
 
 
 def add(engine, n: int, **fields) -> int:
@@ -105,7 +99,7 @@ def test_civitai_s_base_model_gives_the_line_with_civitai_as_its_evidence(fake_c
     assert any("Civitai (version 9) baseModel=Pony" in e for e in artifact.line_evidence)
 
 
-def test_example_images_are_downloaded_beside_the_catalog_with_how_they_were_made(fake_civitai, engine, tmp_path):
+def test_example_images_are_downloaded_with_how_they_were_made(fake_civitai, engine):
     a = add(engine, 1)
     fake_civitai.add_version(sha(1), version_id=5, model_id=1, images=6, nsfw_levels=[1, 8, 2, 4, 1, 1])
     report = run(engine, images=3, max_nsfw=NSFW_LEVELS["pg13"])
@@ -113,13 +107,20 @@ def test_example_images_are_downloaded_beside_the_catalog_with_how_they_were_mad
     assert report.images == 3 and len(previews) == 3
     assert [p.nsfw_level for p in previews] == [1, 2, 1]  # the X and R ones are left out
     first = previews[0]
-    assert first.source == "civitai" and first.path.startswith(str(tmp_path / "civitai" / "5"))
+    assert first.source == "civitai" and first.path.startswith(str(images_folder(engine) / "5"))
     assert open(first.path, "rb").read().startswith(b"\x89PNG")
     assert (first.prompt, first.negative_prompt, first.seed) == ("a photo of sks, example 0", "blurry", 1234)
     assert (first.sampler, first.steps, first.cfg, first.base) == ("DPM++ 2M Karras", 28, 7.0, "v1-5-pruned-emaonly")
     assert first.resources[0]["name"] == "A Model" and first.resources[0]["weight"] == 0.8
     assert first.url.startswith(fake_civitai.image_host.url)
-    assert images_folder(engine) == tmp_path / "civitai"
+
+
+def test_example_images_of_a_catalog_file_lie_beside_it(tmp_path):
+    engine = open_catalog(tmp_path / "catalog.db")
+    try:
+        assert images_folder(engine) == tmp_path / "civitai"
+    finally:
+        engine.dispose()
 
 
 def test_an_image_its_host_cannot_give_is_an_error_and_the_record_is_made(fake_civitai, engine):
