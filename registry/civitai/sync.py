@@ -30,7 +30,7 @@ from loradex.adapters.io.atomic import atomic_path
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.registry.queries import orm
 from loradex.registry.services.lines import decide_line
-from loradex.registry.services.records import search_text
+from loradex.registry.services.records import lead_with
 from loradex.registry.store.columns import folder_of
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, CivitaiRecord, Preview, utcnow
@@ -244,11 +244,8 @@ class _Sync:
 def _take_words(artifact: Artifact, words: list[str]) -> None:
     """Civitai's trained words lead the suggested trigger words and fill an empty activation text
     (one the user set is theirs, never replaced)."""
-    if not words:
-        return
-    artifact.trigger_words = [*words, *[w for w in artifact.trigger_words or [] if w not in words]]
-    artifact.search_text = search_text(artifact.name, artifact.trigger_words, artifact.training_metadata or {})
-    if not artifact.activation_text:
+    lead_with(artifact, words)
+    if words and not artifact.activation_text:
         artifact.activation_text = ", ".join(words)
 
 

@@ -171,3 +171,18 @@ def test_updates_names_newer_versions(fake_civitai, tmp_path, catalog):
     result = cli("civitai", "updates", "--all", catalog=catalog)
     assert result.exit_code == 0, result.output
     assert "lora000: Cat has newer versions than v1: v2 (id 6)" in result.stdout
+
+
+def test_a_moved_file_keeps_civitai_s_words_leading_its_trigger_words(fake_civitai, tmp_path, catalog):
+    shas = scanned(tmp_path, catalog, 1)
+    fake_civitai.add_version(shas[0], version_id=1, model_id=1, trained_words=["catears"])
+    assert cli("civitai", "sync", "--all", "--images", "0", catalog=catalog).exit_code == 0
+    moved = tmp_path / "loras" / "sorted"
+    moved.mkdir()
+    (tmp_path / "loras" / "lora000.safetensors").rename(moved / "lora000.safetensors")
+    result = cli("scan", tmp_path / "loras", catalog=catalog)
+    assert result.exit_code == 0 and "moved from" in result.output, result.output
+    data = json.loads(cli("show", "lora000", "--json", catalog=catalog).stdout)
+    assert data["trigger_words"][0] == "catears" and data["civitai"]["state"] == "matched"
+    (found,) = json.loads(cli("list", "--text", "catears", "--json", catalog=catalog).stdout)["artifacts"]
+    assert found["name"] == "lora000"
