@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from loradex.adapters.io.atomic import atomic_path
@@ -119,7 +120,10 @@ def _targets(session: Session, refs: Sequence[str] | None) -> list[Artifact]:
     if refs:
         found = {a.id: a for a in (orm.resolve(session, ref) for ref in refs)}
         return list(found.values())
-    return list(session.exec(select(Artifact).where(col(Artifact.sha256).is_not(None)).order_by(col(Artifact.id))))
+    # Only hashes are needed: the metadata and sidecars of every row (tens of KB each) stay unread.
+    heavy = (Artifact.training_metadata, Artifact.sidecar, Artifact.search_text, Artifact.base_evidence)
+    query = select(Artifact).where(col(Artifact.sha256).is_not(None)).order_by(col(Artifact.id))
+    return list(session.exec(query.options(*(defer(c) for c in heavy))))  # type: ignore[arg-type]
 
 
 @dataclass
