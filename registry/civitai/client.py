@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from loradex.adapters.errors import LoradexError
 from loradex.adapters.io import bounded_json
+from loradex.adapters.words import count
 
 __all__ = [
     "DEFAULT_HOST",
@@ -239,7 +240,7 @@ class CivitaiClient:
         waited, attempt = 0.0, 0
         while True:
             if self.requests_made >= self.budget:
-                raise BudgetSpent(f"the budget of {self.budget} requests to {self.name} is spent")
+                raise BudgetSpent(f"the budget of {count(self.budget, 'requests')} to {self.name} is spent (--budget)")
             self.requests_made += 1
             try:
                 response = self._http.request(

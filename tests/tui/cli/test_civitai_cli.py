@@ -186,3 +186,13 @@ def test_a_moved_file_keeps_civitai_s_words_leading_its_trigger_words(fake_civit
     assert data["trigger_words"][0] == "catears" and data["civitai"]["state"] == "matched"
     (found,) = json.loads(cli("list", "--text", "catears", "--json", catalog=catalog).stdout)["artifacts"]
     assert found["name"] == "lora000"
+
+
+def test_a_spent_budget_stops_in_one_line_keeping_what_was_looked_up(fake_civitai, tmp_path, catalog):
+    shas = scanned(tmp_path, catalog, 150)
+    fake_civitai.add_version(shas[0], version_id=1, model_id=1)
+    result = cli("civitai", "sync", "--all", "--budget", "1", "--no-models", "--images", "0", catalog=catalog)
+    one_error_line(result, "budget of 1 request to", "100 of 150 looked up before it and kept", "sync again")
+    assert len(records(catalog)) == 100
+    again = cli("civitai", "sync", "--all", "--no-models", "--json", catalog=catalog)
+    assert json.loads(again.stdout)["not_on_civitai"] == 50 and json.loads(again.stdout)["skipped"] == 100
