@@ -309,7 +309,7 @@ def sync(
             later: list[tuple[int, list[str]]] = []
             for start in range(0, len(queue), BATCH):
                 chunk = queue[start : start + BATCH]
-                found = run.ask([hashes[0] for _, hashes in chunk])
+                found = run.ask(list(dict.fromkeys(hashes[0] for _, hashes in chunk)))  # copies asked once
                 answers = []
                 for artifact_id, hashes in chunk:
                     version = found.get(hashes[0])

@@ -263,3 +263,15 @@ def test_a_seed_past_2_to_the_31_is_kept_exactly(fake_civitai, engine):
     version["images"][1]["meta"]["seed"] = "4294967295"
     run(engine)
     assert [p.seed for p in previews_of(engine, a)] == [2**53 + 1, 4294967295]
+
+
+def test_copies_of_one_file_are_asked_once_and_both_recorded(fake_civitai, engine):
+    a = add(engine, 1)
+    with open_session(engine) as s:
+        b = add_artifact(s, "copy", sha256=sha(1), path="/elsewhere/copy.safetensors").id
+    fake_civitai.add_version(sha(1), version_id=3, model_id=1, images=1)
+    report = run(engine)
+    (post,) = fake_civitai.batch_posts()
+    assert post.body == [sha(1)] and len(fake_civitai.image_host.requests) == 1
+    assert report.count("matched") == 2 and record_of(engine, b).version_id == record_of(engine, a).version_id == 3
+    assert len(previews_of(engine, a)) == len(previews_of(engine, b)) == 1
