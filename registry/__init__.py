@@ -1,6 +1,6 @@
 """loradex.registry: the catalog, on four floors that import only downward: `store` (tables,
 opening, migrations) < `queries` (reading) < `services` (what the front ends call) < `hub` (the
-Hugging Face Hub); `errors` lies under them all.
+Hugging Face Hub) and `civitai` (Civitai, asked by hash); `errors` lies under them all.
 
 The public Python API for scripts (imported on first use, so ``import loradex.registry`` loads no
 database layer)::

@@ -20,6 +20,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import pytest  # noqa: E402
 
 from loradex.adapters.zoo import Zoo, build_zoo  # noqa: E402
+from tests.support.civitai_fixtures import fake_civitai  # noqa: E402, F401  (the fake Civitai fixture)
 from tests.support.hub_fixtures import fake_hub  # noqa: E402, F401  (the fake Hugging Face Hub fixture)
 from tests.support.ops_cli import cli  # noqa: E402
 

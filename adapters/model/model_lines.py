@@ -216,7 +216,12 @@ def _named(text: str, where: str, ceiling: Confidence = Confidence.STRONG) -> Li
 
 
 def line_claims(
-    metadata: Mapping[str, Any], *, checkpoint: bool, name: str = "", civitai_base: str | None = None
+    metadata: Mapping[str, Any],
+    *,
+    checkpoint: bool,
+    name: str = "",
+    civitai_base: str | None = None,
+    civitai_source: str = ".civitai.info",
 ) -> list[LineClaim]:
     """What a file says about its line, strongest first: its metadata (a checkpoint's about
     itself, an adapter's about its training base), its Civitai sidecar's ``baseModel``, and a
@@ -228,7 +233,8 @@ def line_claims(
             its base).
         name: the artifact's name (its file name without the suffix); read for checkpoints only:
             an adapter named "pony" may well be a LoRA of ponies.
-        civitai_base: the ``baseModel`` of a ``.civitai.info`` beside it.
+        civitai_base: Civitai's ``baseModel`` for it.
+        civitai_source: where ``civitai_base`` was read, as the evidence names it.
 
     Returns:
         Claims in the order of their strength (each text names at most one line).
@@ -239,7 +245,7 @@ def line_claims(
         if isinstance(value, str) and (claim := _named(value, f"{key}={value}")):
             claims.append(claim)
     if civitai_base and (line := _CIVITAI.get(_squashed(civitai_base))):
-        claims.append(LineClaim(line, Confidence.LIKELY, f".civitai.info baseModel={civitai_base}"))
+        claims.append(LineClaim(line, Confidence.LIKELY, f"{civitai_source} baseModel={civitai_base}"))
     if checkpoint and name and (claim := _named(name, f"the file name {name}", ceiling=Confidence.LIKELY)):
         claims.append(claim)
     return claims

@@ -13,7 +13,17 @@ from loradex.adapters.io.embedded_hashes import hash_mismatches
 
 from .lookup import by_id, tags_of
 from .reading import Reader, as_reader, in_list
-from .rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow, artifact_rows, build, column_list
+from .rows import (
+    ArtifactRow,
+    CivitaiRow,
+    PreviewRow,
+    PublicationRow,
+    RecipeInputRow,
+    RecipeRow,
+    artifact_rows,
+    build,
+    column_list,
+)
 from .views import Details, LayerSummary, Lineage, LineageInput, MadeBy, TrainedOn, UsedIn
 
 if TYPE_CHECKING:
@@ -203,5 +213,14 @@ def details(source: Source, artifact: Any) -> Details:
         # The row keeps every ss_* and modelspec.* entry: checked as the scan did, no file read.
         hash_mismatches=hash_mismatches(
             artifact.training_metadata or {}, None if artifact.is_dir else artifact.tensor_hash
+        ),
+        civitai=next(
+            (
+                build(CivitaiRow, values, reader.folder)
+                for values in reader.rows(
+                    f"SELECT {column_list(CivitaiRow, 'c')} FROM civitai_record c WHERE c.artifact_id = :id", params
+                )
+            ),
+            None,
         ),
     )

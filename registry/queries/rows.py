@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArtifactRow",
+    "CivitaiRow",
     "artifact_rows",
     "PreviewRow",
     "PublicationRow",
@@ -52,9 +53,28 @@ _JSON = frozenset(
         "sources",
         "adapters",
         "params",
+        "resources",
+        "trained_words",
+        "license",
+        "tags",
+        "files",
+        "model_versions",
+        "raw",
     }
 )
-_TIMES = frozenset({"created_at", "scanned_at", "hashed_at", "added_at", "last_scan_at"})
+_TIMES = frozenset(
+    {
+        "created_at",
+        "scanned_at",
+        "hashed_at",
+        "added_at",
+        "last_scan_at",
+        "published_at",
+        "first_matched_at",
+        "deleted_at",
+        "last_checked",
+    }
+)
 _FLAGS = frozenset({"is_dir"})
 _PATHS = frozenset({"path"})
 
@@ -191,7 +211,45 @@ class PreviewRow:
     base_family: str | None
     adapters: list[dict[str, Any]] | None
     source: str
+    sampler: str | None
+    steps: int | None
+    cfg: float | None
+    negative_prompt: str | None
+    resources: list[dict[str, Any]] | None
+    url: str | None
+    nsfw_level: int | None
     created_at: datetime
+
+
+@dataclass
+class CivitaiRow:
+    """What Civitai said about an artifact: the columns of :class:`.models.CivitaiRecord` (see there)."""
+
+    id: int
+    artifact_id: int
+    state: str
+    site: str | None
+    matched_hash: str | None
+    model_id: int | None
+    model_name: str | None
+    model_type: str | None
+    version_id: int | None
+    version_name: str | None
+    air: str | None
+    base_model: str | None
+    trained_words: list[str]
+    description: str | None
+    nsfw_level: int | None
+    license: dict[str, Any] | None
+    tags: list[str]
+    creator: str | None
+    published_at: datetime | None
+    files: list[dict[str, Any]]
+    model_versions: list[dict[str, Any]] | None
+    raw: dict[str, Any] | None
+    first_matched_at: datetime | None
+    deleted_at: datetime | None
+    last_checked: datetime
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 from loradex.adapters.io.embedded_hashes import HashMismatch
 
-from .rows import ArtifactRow, PreviewRow, PublicationRow
+from .rows import ArtifactRow, CivitaiRow, PreviewRow, PublicationRow
 
 __all__ = [
     "Details",
@@ -169,6 +169,7 @@ class Details:
         publications: where it was published.
         trained_on: the catalogued checkpoint it was trained on, or None.
         hash_mismatches: the tensor hashes its header claims that its data does not have.
+        civitai: what Civitai said of it (``loradex civitai sync``), or None when never asked.
     """
 
     tags: list[str]
@@ -178,6 +179,7 @@ class Details:
     publications: list[PublicationRow]
     trained_on: TrainedOn | None = None
     hash_mismatches: list[HashMismatch] = field(default_factory=list)
+    civitai: CivitaiRow | None = None
 
 
 @dataclass(frozen=True)

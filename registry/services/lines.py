@@ -9,8 +9,6 @@ scanned in either order: storing a checkpoint decides again every adapter traine
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import case
 from sqlmodel import Session, col, select
 
@@ -25,7 +23,7 @@ from loradex.adapters.model.model_lines import (
     trained_on_sha256,
 )
 from loradex.registry.queries.compat import base_of
-from loradex.registry.store.models import Artifact
+from loradex.registry.store.models import Artifact, CivitaiRecord
 
 __all__ = ["decide_line"]
 
@@ -54,11 +52,13 @@ def _decide(session: Session, artifact: Artifact) -> None:
         return
     metadata = artifact.training_metadata or {}
     artifact.trained_on_sha256 = trained_on_sha256(metadata)
+    civitai_base, civitai_source = _civitai_base(session, artifact)
     claims = line_claims(
         metadata,
         checkpoint=artifact.kind == "checkpoint",
         name=artifact.name,
-        civitai_base=_civitai_base(artifact.sidecar),
+        civitai_base=civitai_base,
+        civitai_source=civitai_source,
     )
     notes = []
     if artifact.trained_on_sha256 and (base := _training_base(session, artifact)) is not None:
@@ -97,7 +97,17 @@ def _training_base(session: Session, artifact: Artifact) -> Artifact | None:
     return session.exec(query).first()
 
 
-def _civitai_base(sidecar: dict[str, Any] | None) -> str | None:
-    civitai = (sidecar or {}).get("civitai")
+def _civitai_base(session: Session, artifact: Artifact) -> tuple[str | None, str]:
+    """Civitai's base model for ``artifact`` and where it was read: its Civitai record (what the
+    site said when asked, kept when the page is deleted), else a ``.civitai.info`` beside it."""
+    if artifact.id is not None:
+        record = session.exec(
+            select(CivitaiRecord.base_model, CivitaiRecord.version_id).where(
+                col(CivitaiRecord.artifact_id) == artifact.id, col(CivitaiRecord.base_model).is_not(None)
+            )
+        ).first()
+        if record is not None:
+            return record[0], f"Civitai (version {record[1]})"
+    civitai = (artifact.sidecar or {}).get("civitai")
     value = civitai.get("baseModel") if isinstance(civitai, dict) else None
-    return value if isinstance(value, str) else None
+    return (value if isinstance(value, str) else None), ".civitai.info"

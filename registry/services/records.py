@@ -21,7 +21,15 @@ from loradex.adapters.vocabulary import Safety
 from loradex.registry.queries.rows import shape_text
 from loradex.registry.store.models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
 
-__all__ = ["apply_error", "apply_probe", "layer_set_for", "search_text", "storable", "training_metadata"]
+__all__ = [
+    "apply_error",
+    "apply_probe",
+    "layer_set_for",
+    "lead_with",
+    "search_text",
+    "storable",
+    "training_metadata",
+]
 
 # Metadata outside ss_*/modelspec.* is kept only when it is a short string: pickles flatten
 # arbitrary leaves into metadata, and a catalog row is not the place for a blob.
@@ -47,6 +55,15 @@ def search_text(name: str, trigger_words: Sequence[str], metadata: Mapping[str, 
     """
     parts = [name or "", *trigger_words, *(str(v) for k, v in sorted(metadata.items()) if k != "ss_tag_frequency")]
     return " ".join(parts).lower()
+
+
+def lead_with(artifact: Artifact, words: Sequence[str]) -> None:
+    """Put ``words`` (Civitai's trained words for the file) first among ``artifact``'s suggested
+    trigger words, without repeats, and let list filters find them."""
+    if not words:
+        return
+    artifact.trigger_words = [*words, *[w for w in artifact.trigger_words or [] if w not in words]]
+    artifact.search_text = search_text(artifact.name, artifact.trigger_words, artifact.training_metadata or {})
 
 
 def training_metadata(metadata: Mapping[str, str]) -> dict[str, str]:

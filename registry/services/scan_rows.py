@@ -20,11 +20,11 @@ from loradex.adapters.io.embedded_hashes import hash_mismatches
 from loradex.adapters.io.hashing import EMPTY_SHA256, FileHashes
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.registry.store.db import session as open_session
-from loradex.registry.store.models import Artifact, ScanRoot, utcnow
+from loradex.registry.store.models import Artifact, CivitaiRecord, ScanRoot, utcnow
 
 from .discovery import Found, artifact_name
 from .lines import decide_line
-from .records import apply_error, apply_probe
+from .records import apply_error, apply_probe, lead_with
 from .sidecars import Sidecars, apply_sidecars
 
 __all__ = ["FileResult", "ScanReport", "commit_batch", "retrying", "root_prefix"]
@@ -192,7 +192,10 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
             delta.errors.append((path, result.error or "unreadable"))
             delta.refused += result.refused
         else:
+            existed = row.id is not None
             apply_probe(s, row, result.info)
+            if existed:  # the file's own words are read again; Civitai's (kept on its record) still lead
+                lead_with(row, _civitai_words(s, row.id))
             if result.sidecars is not None:
                 apply_sidecars(s, row, result.sidecars)
             if not row.is_dir:
@@ -203,6 +206,11 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
         decide_line(s, row)
         claimed.add(row.id)
         kin.append(row)
+
+
+def _civitai_words(s: Session, artifact_id: int | None) -> list[str]:
+    words = s.exec(select(CivitaiRecord.trained_words).where(col(CivitaiRecord.artifact_id) == artifact_id)).first()
+    return list(words or [])
 
 
 def _new_row(path: str, name: str) -> Artifact:

@@ -199,7 +199,8 @@ class Preview(SQLModel, table=True):
     )
     path: str = Field(sa_type=CatalogPath)
     prompt: str | None = None
-    seed: int | None = None
+    #: 64-bit: Civitai's example images carry seeds past 2**31 (PostgreSQL's INTEGER refused them).
+    seed: int | None = Field(default=None, sa_column=Column(BigInteger))
     scale: float | None = None
     base: str | None = None
     #: The family of ``base`` (sd1, sd2, sdxl) as the quick-test loaded it.
@@ -208,8 +209,61 @@ class Preview(SQLModel, table=True):
     #: ``[{"artifact_id", "name", "kind", "sha256", "weight"}]``, a zero weight meaning not applied.
     #: None where nobody knows (an image beside the file, a row older than revision 0005).
     adapters: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
-    source: str = "sidecar"  # sidecar | quicktest
+    source: str = "sidecar"  # sidecar | quicktest | civitai
+    #: How an example image was made, as Civitai tells it (``source="civitai"``; None elsewhere).
+    sampler: str | None = None
+    steps: int | None = None
+    cfg: float | None = None
+    negative_prompt: str | None = Field(default=None, sa_column=Column(Text))
+    #: The models, LoRAs and embeddings the image was made with: ``[{"name", "type", "weight", "hash"}]``.
+    resources: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    #: Where the image was downloaded from, and its Civitai NSFW level (1 PG … 16 XXX).
+    url: str | None = Field(default=None, sa_column=Column(Text))
+    nsfw_level: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class CivitaiRecord(SQLModel, table=True):
+    """What Civitai said about an artifact, by one of its hashes: kept when the page goes away
+    upstream (``state`` ``deleted``), so the catalog still knows what the file is."""
+
+    __tablename__ = "civitai_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    artifact_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("artifact.id", ondelete="CASCADE"), nullable=False, unique=True)
+    )
+    #: ``matched``, ``not-found`` (never on Civitai), ``deleted`` (matched once, gone since).
+    state: str = Field(index=True)
+    #: The site that answered (``https://civitai.com``, ``https://civitai.red``, a mirror): its pages are there.
+    site: str | None = None
+    #: The hash Civitai answered to (None while nothing ever matched).
+    matched_hash: str | None = None
+    model_id: int | None = Field(default=None, index=True)
+    model_name: str | None = None
+    model_type: str | None = None
+    version_id: int | None = Field(default=None, index=True)
+    version_name: str | None = None
+    air: str | None = None
+    base_model: str | None = None
+    trained_words: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    #: The model's description (else the version's), as plain text.
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    nsfw_level: int | None = None
+    #: ``allowNoCredit``, ``allowCommercialUse``, ``allowDerivatives``, ``allowDifferentLicense`` of the model.
+    license: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    creator: str | None = None
+    published_at: datetime | None = None
+    #: The version's files: ``[{"name", "type", "size_kb", "primary", "hashes": {"SHA256": …}}]``.
+    files: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    #: The model's versions, newest first, as last asked: ``[{"id", "name", "base_model", "published_at"}]``.
+    model_versions: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    #: The version JSON exactly as Civitai answered (a ``.civitai.info`` sidecar is this).
+    raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    first_matched_at: datetime | None = None
+    deleted_at: datetime | None = None
+    last_checked: datetime = Field(default_factory=utcnow)
 
 
 class Publication(SQLModel, table=True):

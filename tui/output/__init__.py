@@ -1,13 +1,14 @@
 """The one output sink of the CLI: Rich tables for people, JSON for scripts; notes to stderr.
 
 :class:`Sink` is one object per command run. Its renderings come by command group, one module
-each, as the commands do (:mod:`.files`, :mod:`.library`, :mod:`.operations`, :mod:`.generate`, :mod:`.hub`); the shared
-core (JSON or human, consoles, notes, progress bars) is :class:`.base.BaseSink`. A new command
-group adds a module and a base here.
+each, as the commands do (:mod:`.files`, :mod:`.library`, :mod:`.operations`, :mod:`.generate`,
+:mod:`.hub`, :mod:`.civitai`); the shared core (JSON or human, consoles, notes, progress bars)
+is :class:`.base.BaseSink`. A new command group adds a module and a base here.
 """
 
 from __future__ import annotations
 
+from .civitai import CivitaiOutput
 from .files import FilesOutput
 from .generate import GenerateOutput
 from .hub import HubOutput
@@ -17,5 +18,5 @@ from .operations import OperationsOutput
 __all__ = ["Sink"]
 
 
-class Sink(FilesOutput, CatalogOutput, OperationsOutput, GenerateOutput, HubOutput):
+class Sink(FilesOutput, CatalogOutput, OperationsOutput, GenerateOutput, HubOutput, CivitaiOutput):
     """Where every command's output goes: ``Sink(as_json)``, then one rendering call."""

@@ -20,7 +20,7 @@ from .base import BaseSink
 
 if TYPE_CHECKING:
     from loradex.registry.queries.compat import Compatibility
-    from loradex.registry.queries.rows import ArtifactRow
+    from loradex.registry.queries.rows import ArtifactRow, CivitaiRow
     from loradex.registry.queries.views import Details, KindCount, Listed
     from loradex.registry.store.models import Artifact
 
@@ -127,6 +127,8 @@ class CatalogOutput(BaseSink):
         self.out.print(grid)
         for mismatch in extra.hash_mismatches:
             self.out.print(f"[yellow]warning:[/] {escape(str(mismatch))}")
+        if extra.civitai is not None:
+            self.out.print(_civitai_grid(extra.civitai))
         layers = extra.layers
         if layers.layers:
             counts = "; ".join(
@@ -152,9 +154,18 @@ class CatalogOutput(BaseSink):
             self.out.print(meta)
         for preview in extra.previews:
             how = ", ".join(
-                f"{name} {value:g}"
-                for name, value in (("seed", preview.seed), ("scale", preview.scale))
-                if value is not None
+                [
+                    f"{name} {value:g}"
+                    for name, value in (
+                        ("seed", preview.seed),
+                        ("scale", preview.scale),
+                        ("steps", preview.steps),
+                        ("CFG", preview.cfg),
+                    )
+                    if value is not None
+                ]
+                + ([preview.sampler] if preview.sampler else [])
+                + (["from Civitai"] if preview.source == "civitai" else [])
             )
             made = " ".join(
                 part
@@ -358,6 +369,64 @@ def _list_table(cells: list[tuple[str, ...]], n: int, *, width: int | None = Non
     for row in cells:
         table.add_row(*row)
     return table
+
+
+def _civitai_grid(c: CivitaiRow) -> Table:
+    """The Civitai section of ``show``: where the page is (or was), what it says, and when it was asked."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    page = f"{c.site or 'https://civitai.com'}/models/{c.model_id}?modelVersionId={c.version_id}" if c.model_id else ""
+    if c.state == "matched":
+        state = escape(page)
+    elif c.state == "deleted":
+        since = f" since {c.deleted_at:%Y-%m-%d}" if c.deleted_at else ""
+        state = f"[red]deleted upstream[/]{since}" + (f" (was {escape(page)})" if page else "")
+    else:
+        state = "not on Civitai"
+    license_flags = c.license or {}
+    license_text = ", ".join(
+        text
+        for flag, text in (
+            ("allowNoCredit", "no credit needed" if license_flags.get("allowNoCredit") else "credit required"),
+            ("allowCommercialUse", _commercial(license_flags.get("allowCommercialUse"))),
+            ("allowDerivatives", "derivatives allowed" if license_flags.get("allowDerivatives") else "no derivatives"),
+            (
+                "allowDifferentLicense",
+                "relicensing allowed" if license_flags.get("allowDifferentLicense") else "same license",
+            ),
+        )
+        if flag in license_flags
+    )
+    rows = [
+        ("civitai", state),
+        ("model", escape(f"{c.model_name or '?'} ({c.model_type or '?'})" + (f" by {c.creator}" if c.creator else ""))),
+        (
+            "version",
+            escape(
+                f"{c.version_name or '?'} (id {c.version_id})"
+                + (f", published {c.published_at:%Y-%m-%d}" if c.published_at else "")
+            )
+            if c.version_id
+            else "",
+        ),
+        ("AIR", escape(c.air or "")),
+        ("base model", escape(c.base_model or "")),
+        ("trained words", escape(", ".join(c.trained_words[:10]))),
+        ("license", escape(license_text)),
+        ("civitai tags", escape(", ".join(c.tags[:15]))),
+        ("checked", f"{c.last_checked:%Y-%m-%d %H:%M}"),
+    ]
+    for key, value in rows:
+        if value:
+            grid.add_row(key, value)
+    return grid
+
+
+def _commercial(value: Any) -> str:
+    if isinstance(value, list):
+        return "commercial use: " + (", ".join(map(str, value)) if value else "none")
+    return f"commercial use: {value}" if value else "no commercial use"
 
 
 def _report_line(key: str, item: Any) -> str:

@@ -6,15 +6,16 @@ from dataclasses import fields
 
 import pytest
 
-from loradex.registry.queries.rows import ArtifactRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow
+from loradex.registry.queries.rows import ArtifactRow, CivitaiRow, PreviewRow, PublicationRow, RecipeInputRow, RecipeRow
 from loradex.registry.queries.views import Listed
-from loradex.registry.store.models import Artifact, Preview, Publication, Recipe, RecipeInput
+from loradex.registry.store.models import Artifact, CivitaiRecord, Preview, Publication, Recipe, RecipeInput
 
 
 @pytest.mark.parametrize(
     ("row", "table"),
     [
         (ArtifactRow, Artifact),
+        (CivitaiRow, CivitaiRecord),
         (PreviewRow, Preview),
         (PublicationRow, Publication),
         (RecipeRow, Recipe),

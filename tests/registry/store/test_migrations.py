@@ -215,3 +215,27 @@ def test_upgrading_from_0008_keeps_every_artifact_and_fills_autov3_from_its_tens
     assert (file_row.autov3, file_row.blake3, file_row.crc32) == (tensor_hash[:12], None, None)
     # A folder's tensor hash is over its file list: no AutoV3 of it.
     assert (folder_row.tensor_hash, folder_row.autov3) == ("ef" * 32, None)
+
+
+def test_upgrading_from_0009_keeps_every_preview_and_adds_the_civitai_records_table(catalog_url):
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import CivitaiRecord, Preview
+
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0009")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+        conn.execute(
+            text(
+                "INSERT INTO preview (artifact_id, path, prompt, seed, scale, source, created_at) "
+                "SELECT id, '/g/cat.png', 'a cat', 7, 1.0, 'quicktest', CURRENT_TIMESTAMP FROM artifact"
+            )
+        )
+    upgrade(engine)
+    with open_session(engine) as session:
+        (preview,) = session.exec(select(Preview)).all()
+        records = session.exec(select(CivitaiRecord)).all()
+    engine.dispose()
+    assert (preview.path, preview.prompt, preview.seed, preview.source) == ("/g/cat.png", "a cat", 7, "quicktest")
+    assert (preview.sampler, preview.steps, preview.cfg, preview.url, preview.resources) == (None,) * 5
+    assert records == []

@@ -116,6 +116,7 @@ def test_show_json_lists_the_columns_in_the_models_order(catalog_url, rows):
         "publications",
         "trained_on",
         "hash_mismatches",
+        "civitai",
     ]
 
 

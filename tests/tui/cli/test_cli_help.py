@@ -12,9 +12,16 @@ from typer.testing import CliRunner
 from loradex.tui.cli import app
 
 runner = CliRunner()
-COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-#: The commands that print a result (so take --json): all but the full-screen app.
-PRINTING = [c for c in COMMANDS if c != "tui"]
+_ROOT = typer.main.get_command(app)
+COMMANDS = sorted(_ROOT.commands)  # type: ignore[attr-defined]
+#: The commands that print a result (so take --json): all but the full-screen app; a group's
+#: (``civitai``) one by one.
+PRINTING = [
+    " ".join((c, *sub))
+    for c in COMMANDS
+    if c != "tui"
+    for sub in ([(s,) for s in sorted(_ROOT.commands[c].commands)] if hasattr(_ROOT.commands[c], "commands") else [()])
+]
 
 
 def _help(*args: str) -> str:
@@ -25,7 +32,7 @@ def _help(*args: str) -> str:
 
 @pytest.mark.parametrize("command", PRINTING)
 def test_every_boolean_option_reads_as_a_flag(command):
-    text = _help(command)
+    text = _help(*command.split())
     assert "<bool>" not in text
     assert re.search(r"^\s+--json\s+Machine-readable JSON", text, re.MULTILINE), text
     assert re.search(r"^\s+-h, --help\s+Show this message and exit", text, re.MULTILINE), text
