@@ -138,6 +138,12 @@ class _Asked:
     image_errors: int = 0
 
 
+def _same_file(record: CivitaiRecord, artifact: Artifact) -> bool:
+    """Whether the file still answers to the hash it matched by: a file whose bytes changed since
+    (retrained, merged over) is simply not on Civitai, its old page may well still be there."""
+    return (record.matched_hash or "").lower() in {h.lower() for h in lookup_hashes(artifact)}
+
+
 class _Sync:
     def __init__(self, engine: Engine, client: CivitaiClient, options: SyncOptions, report: SyncReport) -> None:
         self.engine, self.client, self.options, self.report = engine, client, options, report
@@ -213,7 +219,7 @@ class _Sync:
                     session.flush()
                     decide_line(session, artifact)
                     item.images = self._previews(session, artifact, asked)
-                elif record is not None and record.state in ("matched", "deleted"):
+                elif record is not None and record.state in ("matched", "deleted") and _same_file(record, artifact):
                     record.state = "deleted"
                     record.deleted_at = record.deleted_at or now
                 else:

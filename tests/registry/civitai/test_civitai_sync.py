@@ -180,6 +180,19 @@ def test_a_version_deleted_upstream_keeps_everything_known(fake_civitai, engine)
     assert len(previews_of(engine, a)) == 2 and artifact_of(engine, a).activation_text == "gone"
 
 
+def test_a_matched_file_whose_bytes_changed_is_not_found_rather_than_deleted_upstream(fake_civitai, engine):
+    a = add(engine, 1)
+    fake_civitai.add_version(sha(1), version_id=5, model_id=1)
+    run(engine)
+    with open_session(engine) as s:  # retrained over the same name: a new sha256, the page still there
+        artifact = s.get(Artifact, a)
+        artifact.sha256 = sha(2)
+        s.add(artifact)
+        s.commit()
+    assert run(engine, refresh=True).count("not-found") == 1
+    assert (record_of(engine, a).state, record_of(engine, a).deleted_at) == ("not-found", None)
+
+
 def test_a_huge_description_is_kept_as_text_cut_to_a_bound(fake_civitai, engine):
     a = add(engine, 1)
     fake_civitai.add_version(sha(1), version_id=1, model_id=1, model_description="<p>" + "word " * 400_000 + "</p>")
