@@ -30,8 +30,8 @@ class Liked:
 
     Attributes:
         example: its parameters.
-        adapter: the path of the catalogued artifact it is a preview of (None: a file the catalog
-            does not hold as a preview).
+        adapter: the path of the catalogued adapter it is a preview of (None: a file the catalog
+            does not hold as a preview, or a checkpoint's example).
         weight: the weight that artifact was used at (1 where the image does not say).
         preview_id: its preview row, if it has one.
     """
@@ -90,6 +90,8 @@ def liked(engine: Engine | None, image: str) -> Liked:
             if row is not None:
                 preview, artifact = row
                 example = _columns(preview).over(_file(preview.path))
+                if artifact.kind == "checkpoint":  # an example of a checkpoint: the user's base stands for it
+                    return Liked(example, preview_id=preview.id)
                 return Liked(example, artifact.path, _weight(preview, artifact), preview.id)
     if image.isdigit() and not Path(path).exists():
         raise ArtifactNotFoundError(f"no preview has the id {image}" + ("" if engine else " (no catalog in use)"))

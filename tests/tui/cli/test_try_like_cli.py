@@ -59,6 +59,32 @@ def test_a_civitai_example_is_rendered_again_with_its_prompt_seed_steps_cfg_and_
     assert (record["width"], record["height"]) == (32, 32)  # the option given wins
 
 
+def test_a_checkpoint_s_example_is_rendered_on_the_user_s_base_alone(zoo, tmp_path, catalog, fake_civitai):
+    checkpoint = zoo["sd1-single"].path
+    assert cli("scan", checkpoint, catalog=catalog).exit_code == 0
+    fake_civitai.add_version(*file_hashes(checkpoint), version_id=5, model_id=2, images=1)
+    assert cli("civitai", "sync", "--all", catalog=catalog).exit_code == 0
+    (preview,) = json.loads(cli("show", checkpoint, "--json", catalog=catalog).stdout)["previews"]
+    out = tmp_path / "again"
+    result = cli(
+        "try",
+        "--like",
+        preview["path"],
+        "--base",
+        zoo["sd1-diffusers"].path,
+        "--steps",
+        "2",
+        "--size",
+        "32x32",
+        "-o",
+        out,
+        catalog=catalog,
+    )
+    assert result.exit_code == 0, result.output
+    record = one_png(out)
+    assert (record["seed"], record["steps"], record["adapters"]) == (1234, 2, [])
+
+
 def test_a_png_with_a1111_infotext_gives_its_parameters_and_options_given_win(zoo, tmp_path):
     image = tmp_path / "found.png"
     info = PngInfo()
