@@ -25,7 +25,7 @@ from loradex.registry.store.paths import stored
 from . import compat
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, artifact_rows, build, column_list
-from .sort_keys import NO_LINE, SORT_FIELDS, SORT_KEYS
+from .sort_keys import CIVITAI_FILTERS, NO_LINE, SORT_FIELDS, SORT_KEYS
 from .views import Listed
 
 if TYPE_CHECKING:
@@ -158,6 +158,7 @@ def where_clauses(
     rank_min: int | None = None,
     rank_max: int | None = None,
     status: str | None = None,
+    civitai: str | None = None,
 ) -> list[str]:
     """The WHERE conditions (over ``artifact a``) of the listing filters, their values added to
     ``params`` (shared with the TUI's browse query; see :func:`listing` for the arguments)."""
@@ -191,7 +192,25 @@ def where_clauses(
             "a.id IN (SELECT x.artifact_id FROM artifact_tag x JOIN tag t ON t.id = x.tag_id WHERE t.name = :tag)"
         )
         params["tag"] = tag_name(tag)
+    if civitai:
+        conditions.append(_civitai_condition(civitai))
     return conditions
+
+
+def _civitai_condition(civitai: str) -> str:
+    """The condition of a :data:`.sort_keys.CIVITAI_FILTERS` value (over the indexed ``state``).
+
+    Raises:
+        QueryError: another value.
+    """
+    known = "SELECT c.artifact_id FROM civitai_record c WHERE c.state"
+    if civitai == "yes":
+        return f"a.id IN ({known} = 'matched')"
+    if civitai == "deleted":
+        return f"a.id IN ({known} = 'deleted')"
+    if civitai == "no":
+        return f"a.id NOT IN ({known} IN ('matched', 'deleted'))"
+    raise QueryError(f"unknown civitai filter {civitai!r}; one of {', '.join(CIVITAI_FILTERS)}")
 
 
 def order_by(sort: str) -> str:
@@ -219,6 +238,7 @@ def _selection(
     rank_min: int | None,
     rank_max: int | None,
     status: str | None,
+    civitai: str | None,
     fits: ArtifactRow | None,
     min_share: float,
     sort: str,
@@ -228,7 +248,15 @@ def _selection(
     that may read as it are selected and the caller filters and limits them."""
     order = order_by(sort)
     conditions = where_clauses(
-        params, kind=kind, base=base, line=line, tag=tag, text=text, rank_min=rank_min, rank_max=rank_max
+        params,
+        kind=kind,
+        base=base,
+        line=line,
+        tag=tag,
+        text=text,
+        rank_min=rank_min,
+        rank_max=rank_max,
+        civitai=civitai,
     )
     join = ""
     if fits is not None:
@@ -258,6 +286,7 @@ def listing(
     rank_min: int | None = None,
     rank_max: int | None = None,
     status: str | None = None,
+    civitai: str | None = None,
     fits: ArtifactRow | None = None,
     min_share: float = 1.0,
     sort: str = "name",
@@ -281,6 +310,7 @@ def listing(
         rank_max: keep artifacts with some rank at or below this (their smallest rank).
             Artifacts without ranks drop out when either bound is given.
         status: ``ok``, ``error`` or ``missing`` (as read: a file gone since the last scan is missing).
+        civitai: ``yes``, ``no`` or ``deleted`` (:data:`.sort_keys.CIVITAI_FILTERS`).
         fits: a checkpoint: keep adapters whose layers fit it (see :func:`.compat.fits`).
         min_share: with ``fits``, the least share of layers that must fit.
         sort: one of :data:`.sort_keys.SORT_KEYS` (``-`` prefix: descending); ties go by name, id.
@@ -290,7 +320,8 @@ def listing(
         (row, its sorted tags) in ``sort`` order.
 
     Raises:
-        QueryError: an unknown ``sort`` key or a ``min_share`` outside [0, 1] (before any row).
+        QueryError: an unknown ``sort`` key or ``civitai`` value, or a ``min_share`` outside [0, 1]
+            (before any row).
         NoLayersError: ``fits`` has no stored layer inventory.
     """
     reader = as_reader(source)
@@ -306,6 +337,7 @@ def listing(
         rank_min=rank_min,
         rank_max=rank_max,
         status=status,
+        civitai=civitai,
         fits=fits,
         min_share=min_share,
         sort=sort,
@@ -345,7 +377,10 @@ def matching_ids(
         sort=sort,
         limit=limit,
         status=None,
-        **{name: filters.get(name) for name in ("kind", "base", "line", "tag", "text", "rank_min", "rank_max")},
+        **{
+            name: filters.get(name)
+            for name in ("kind", "base", "line", "tag", "text", "rank_min", "rank_max", "civitai")
+        },
     )
     return [artifact_id for (artifact_id,) in reader.rows(sql, params)]
 

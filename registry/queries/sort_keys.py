@@ -9,3 +9,6 @@ SORT_FIELDS: tuple[str, ...] = ("name", "size", "rank", "kind", "base", "created
 SORT_KEYS: tuple[str, ...] = tuple(k for key in SORT_FIELDS for k in (key, f"-{key}"))
 #: The ``line`` filter value that selects the artifacts no evidence gives a model line.
 NO_LINE = "none"
+#: The ``civitai`` filter values: ``yes`` Civitai knows the file (matched), ``deleted`` it matched
+#: once and the page is gone upstream, ``no`` neither (not found there, or never looked up).
+CIVITAI_FILTERS: tuple[str, ...] = ("yes", "no", "deleted")

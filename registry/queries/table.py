@@ -1,7 +1,7 @@
 """What the Textual app's table shows: a filter in the ``list`` query language, and light rows.
 
 The filter text is what a user types: words such as ``kind:lora base:sdxl line:pony tag:anime
-rank>=16 status:ok sort:-size``, and the rest is the ``--text`` substring — plain text with no such word
+rank>=16 status:ok civitai:yes sort:-size``, and the rest is the ``--text`` substring — plain text with no such word
 is passed as it is, so it selects exactly the rows ``loradex list --text TEXT`` does (the same
 WHERE conditions, :func:`.lookup.where_clauses`). Rows carry only the columns the table
 shows, so that a 10,000-artifact catalog loads in a few milliseconds.
@@ -23,7 +23,7 @@ from loradex.registry.store.paths import absolute
 from .compat import EFFECTIVE_BASE
 from .lookup import order_by, where_clauses
 from .reading import Reader, as_reader
-from .sort_keys import NO_LINE, SORT_KEYS
+from .sort_keys import CIVITAI_FILTERS, NO_LINE, SORT_KEYS
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -33,7 +33,7 @@ __all__ = ["BrowseRow", "Filter", "browse", "facets", "line_filter", "matching_i
 #: A word: blanks only inside double quotes (``tag:"dark fantasy"``); a quote still open while the
 #: user types runs to the end.
 _WORD = re.compile(r'(?:[^\s"]+|"[^"]*"?)+')
-_TOKEN = re.compile(r"^(kind|base|line|tag|status|sort):(.+)$|^rank(>=|<=|>|<|:|=)(.*)$", re.I | re.S)
+_TOKEN = re.compile(r"^(kind|base|line|tag|status|civitai|sort):(.+)$|^rank(>=|<=|>|<|:|=)(.*)$", re.I | re.S)
 STATUSES: tuple[Status, ...] = tuple(Status)
 
 
@@ -49,6 +49,7 @@ class Filter:
     rank_min: int | None = None
     rank_max: int | None = None
     text: str | None = None
+    civitai: str | None = None
     sort: str = "name"
 
     def where(self) -> dict:
@@ -61,6 +62,7 @@ class Filter:
             rank_min=self.rank_min,
             rank_max=self.rank_max,
             text=self.text,
+            civitai=self.civitai,
         )
 
 
@@ -71,7 +73,7 @@ def parse_filter(text: str, **fixed: str | None) -> Filter:
     ``<`` and ``=`` (or ``:``) with a whole number.
 
     Raises:
-        QueryError: an unknown kind, base, line, status or sort key (one line naming the valid
+        QueryError: an unknown kind, base, line, status, civitai value or sort key (one line naming the valid
             ones), or a rank that is not a whole number.
     """
     words = _WORD.findall(text)
@@ -100,6 +102,10 @@ def parse_filter(text: str, **fixed: str | None) -> Filter:
         values["line"] = line_filter(values["line"])
     if values.get("status") and values["status"] not in STATUSES:
         raise QueryError(f"unknown status {values['status']!r}; one of {', '.join(STATUSES)}")
+    if values.get("civitai"):
+        values["civitai"] = values["civitai"].lower()
+        if values["civitai"] not in CIVITAI_FILTERS:
+            raise QueryError(f"unknown civitai filter {values['civitai']!r}; one of {', '.join(CIVITAI_FILTERS)}")
     if values.get("sort", "name") not in SORT_KEYS:
         raise QueryError(f"unknown sort key {values['sort']!r}; one of {', '.join(SORT_KEYS)}")
     return Filter(**values)

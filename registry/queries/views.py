@@ -27,6 +27,8 @@ __all__ = [
     "TrainedOn",
     "UsedIn",
     "applied",
+    "civitai_license",
+    "civitai_page",
     "line_shown",
     "shows_only",
 ]
@@ -277,3 +279,28 @@ def line_shown(artifact: Any) -> str:
     if artifact.line:
         return f"{artifact.line} ({artifact.line_confidence})"
     return "none" if artifact.line_evidence else ""
+
+
+def civitai_page(record: CivitaiRow) -> str:
+    """The version's page on the site that answered (``""`` while nothing ever matched)."""
+    if not record.model_id:
+        return ""
+    return f"{record.site or 'https://civitai.com'}/models/{record.model_id}?modelVersionId={record.version_id}"
+
+
+def civitai_license(record: CivitaiRow) -> str:
+    """The model's license flags in words (``no credit needed, commercial use: Image, …``), the
+    flags Civitai did not say left out."""
+    flags = record.license or {}
+    commercial = flags.get("allowCommercialUse")
+    if isinstance(commercial, list):
+        commercial_text = "commercial use: " + (", ".join(map(str, commercial)) if commercial else "none")
+    else:
+        commercial_text = f"commercial use: {commercial}" if commercial else "no commercial use"
+    words = {
+        "allowNoCredit": "no credit needed" if flags.get("allowNoCredit") else "credit required",
+        "allowCommercialUse": commercial_text,
+        "allowDerivatives": "derivatives allowed" if flags.get("allowDerivatives") else "no derivatives",
+        "allowDifferentLicense": "relicensing allowed" if flags.get("allowDifferentLicense") else "same license",
+    }
+    return ", ".join(text for flag, text in words.items() if flag in flags)

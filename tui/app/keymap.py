@@ -168,6 +168,16 @@ ACTIONS: tuple[Action, ...] = (
         said="publish",
     ),
     Action(
+        "civitai",
+        "l",
+        "civitai",
+        flow="civitai.look_up",
+        title="Look up on Civitai",
+        help="ask Civitai what the file is by its hash; record model, version, words, example images",
+        needs_artifact=True,
+        said="look up on Civitai",
+    ),
+    Action(
         "forget",
         "delete",
         "forget",

@@ -13,7 +13,7 @@ import typer
 import loradex.adapters.interrupts as interrupts
 from loradex.adapters.errors import ArtifactNotFoundError
 from loradex.adapters.generate.grid_options import parse_numbers, parse_size
-from loradex.adapters.generate.samplers import SAMPLERS
+from loradex.adapters.generate.samplers import DEFAULT_STEPS, SAMPLERS
 from loradex.adapters.model.artifact import looks_like_hub_id
 from loradex.adapters.words import count
 
@@ -120,6 +120,18 @@ def _base(ctx: typer.Context, ref: str) -> str:
     return str(input_path(ctx, ref))
 
 
+def _like_sampler(written: str | None) -> str | None:
+    """The ``--sampler`` of an image's sampler; one loradex lacks is said, and the default used."""
+    if written is None:
+        return None
+    from loradex.adapters.generate.examples import sampler_named
+
+    name = sampler_named(written)
+    if name is None:
+        print(f"the image's sampler {written!r} is not one loradex has; using the default", file=sys.stderr)
+    return name
+
+
 def _say_stopping() -> None:
     print("stopping after the current step (Ctrl-C again to abort now)", file=sys.stderr)
 
@@ -165,21 +177,40 @@ def try_cmd(
         str | None,
         typer.Option("--prompt", show_default=False, help="Used verbatim [default: the adapters' trigger words]."),
     ] = None,
-    negative: NegativeOpt = "",
-    seeds: SeedsOpt = "1,2",
+    negative: Annotated[str | None, typer.Option("--negative", show_default=False, help="Negative prompt.")] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option("--seeds", metavar="1,2,3", show_default=False, help="Seeds: the grid's rows [default: 1,2]."),
+    ] = None,
     scales: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--scales",
             metavar="0,0.5,1",
-            help=("Multipliers of every weight: the grid's columns (0 is the base alone)."),
+            show_default=False,
+            help="Multipliers of every weight: the grid's columns (0 is the base alone) [default: 0,0.5,1; "
+            "with --like: 1].",
         ),
-    ] = "0,0.5,1",
-    steps: StepsOpt = 20,
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option("--steps", min=1, show_default=False, help="Denoising steps [default: 20, A1111's]."),
+    ] = None,
     cfg: CfgOpt = None,
     sampler: SamplerOpt = None,
     size: SizeOpt = None,
     clip_skip: ClipSkipOpt = None,
+    like: Annotated[
+        str | None,
+        typer.Option(
+            "--like",
+            metavar="IMAGE",
+            show_default=False,
+            help="Render an image's parameters again (prompt, negative, seed, steps, CFG, sampler, size): a "
+            "catalogued preview (its id or path: a Civitai example, and the adapter it shows) or a PNG with "
+            "A1111's infotext or a loradex record. Options given win.",
+        ),
+    ] = None,
     control_image: Annotated[
         Path | None,
         typer.Option("--control-image", metavar="IMG", show_default=False, help="The ControlNet's control image."),
@@ -221,10 +252,12 @@ def try_cmd(
     Defaults: 20 steps, DPM++ 2M Karras, CFG 7, seeds 1,2, scales 0,0.5,1; on SD3 and FLUX.1
     the Euler flow-matching scheduler, and FLUX.1's distilled guidance 3.5 (no negative prompt).
     Ctrl-C stops after the current step and keeps (and records) the finished images.
+
+    --like IMAGE renders an image's parameters again on your base: a catalogued preview (its id
+    or path; a Civitai example brings the adapter it shows, at the weight it used) or a PNG with
+    A1111's infotext or a loradex record. Its seed and one scale (1) make the grid; options win.
     """
     pairs = weighted_refs(adapters or [])
-    seed_list = _numbers(seeds, int, "--seeds")
-    scale_list = _numbers(scales, float, "--scales")
     render_size = _size(size)
     from loradex.adapters.generate.samplers import known_sampler
 
@@ -232,6 +265,23 @@ def try_cmd(
         known_sampler(sampler)
     sink = Sink(json)
     with optional_engine(ctx) as engine:
+        if like is not None:
+            from loradex.registry.services.examples import liked
+
+            example = liked(engine, like)
+            if not pairs and example.adapter:  # the adapter the preview shows, at the weight it was used
+                pairs = [(example.adapter, example.weight)]
+            made = example.example
+            prompt = prompt if prompt is not None else made.prompt
+            negative = negative if negative is not None else made.negative_prompt
+            seeds = seeds or (str(made.seed) if made.seed is not None else None)
+            scales = scales or "1"
+            steps = steps or made.steps
+            cfg = cfg if cfg is not None else made.cfg
+            sampler = sampler or _like_sampler(made.sampler)
+            render_size = render_size or made.size
+        seed_list = _numbers(seeds or "1,2", int, "--seeds")
+        scale_list = _numbers(scales or "0,0.5,1", float, "--scales")
         paths = [(str(input_path(ctx, ref)), weight) for ref, weight in pairs]
         base_ref = _base(ctx, base)
 
@@ -249,7 +299,7 @@ def try_cmd(
             size=render_size,
             out=out,
             prompt=prompt,
-            negative=negative,
+            negative=negative or "",
             control_image=control_image,
             init_image=init_image,
             clip_skip=clip_skip,
@@ -265,10 +315,10 @@ def try_cmd(
                 paths,
                 engine=engine,
                 prompt=prompt,
-                negative_prompt=negative,
+                negative_prompt=negative or "",
                 seeds=seed_list,
                 scales=scale_list,
-                steps=steps,
+                steps=steps or DEFAULT_STEPS,
                 guidance_scale=cfg,
                 sampler=sampler,
                 size=render_size,

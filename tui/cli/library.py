@@ -11,7 +11,7 @@ import typer
 
 from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
 from loradex.adapters.model.model_lines import Line
-from loradex.registry.queries.sort_keys import SORT_KEYS
+from loradex.registry.queries.sort_keys import CIVITAI_FILTERS, SORT_KEYS
 
 from ..output import Sink
 from .options import (
@@ -112,6 +112,14 @@ def list_cmd(
     rank_min: Annotated[int | None, typer.Option("--rank-min", help="Some rank at least this.")] = None,
     rank_max: Annotated[int | None, typer.Option("--rank-max", help="Some rank at most this.")] = None,
     status: Annotated[str | None, typer.Option("--status", help="ok, error or missing.")] = None,
+    civitai: Annotated[
+        str | None,
+        choice(
+            "--civitai",
+            CIVITAI_FILTERS,
+            help="yes: Civitai knows it; deleted: it did, the page is gone; no: neither (or never looked up).",
+        ),
+    ] = None,
     fits: Annotated[
         str | None,
         typer.Option("--fits", metavar="CKPT_REF", help="Only adapters whose layers fit this checkpoint."),
@@ -141,6 +149,7 @@ def list_cmd(
                 rank_min=rank_min,
                 rank_max=rank_max,
                 status=status,
+                civitai=civitai,
                 fits=checkpoint,
                 min_share=min_share,
                 sort=sort,

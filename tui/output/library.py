@@ -373,10 +373,12 @@ def _list_table(cells: list[tuple[str, ...]], n: int, *, width: int | None = Non
 
 def _civitai_grid(c: CivitaiRow) -> Table:
     """The Civitai section of ``show``: where the page is (or was), what it says, and when it was asked."""
+    from loradex.registry.queries.views import civitai_license, civitai_page
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    page = f"{c.site or 'https://civitai.com'}/models/{c.model_id}?modelVersionId={c.version_id}" if c.model_id else ""
+    page = civitai_page(c)
     if c.state == "matched":
         state = escape(page)
     elif c.state == "deleted":
@@ -384,20 +386,6 @@ def _civitai_grid(c: CivitaiRow) -> Table:
         state = f"[red]deleted upstream[/]{since}" + (f" (was {escape(page)})" if page else "")
     else:
         state = "not on Civitai"
-    license_flags = c.license or {}
-    license_text = ", ".join(
-        text
-        for flag, text in (
-            ("allowNoCredit", "no credit needed" if license_flags.get("allowNoCredit") else "credit required"),
-            ("allowCommercialUse", _commercial(license_flags.get("allowCommercialUse"))),
-            ("allowDerivatives", "derivatives allowed" if license_flags.get("allowDerivatives") else "no derivatives"),
-            (
-                "allowDifferentLicense",
-                "relicensing allowed" if license_flags.get("allowDifferentLicense") else "same license",
-            ),
-        )
-        if flag in license_flags
-    )
     rows = [
         ("civitai", state),
         ("model", escape(f"{c.model_name or '?'} ({c.model_type or '?'})" + (f" by {c.creator}" if c.creator else ""))),
@@ -413,7 +401,7 @@ def _civitai_grid(c: CivitaiRow) -> Table:
         ("AIR", escape(c.air or "")),
         ("base model", escape(c.base_model or "")),
         ("trained words", escape(", ".join(c.trained_words[:10]))),
-        ("license", escape(license_text)),
+        ("license", escape(civitai_license(c))),
         ("civitai tags", escape(", ".join(c.tags[:15]))),
         ("checked", f"{c.last_checked:%Y-%m-%d %H:%M}"),
     ]
@@ -421,12 +409,6 @@ def _civitai_grid(c: CivitaiRow) -> Table:
         if value:
             grid.add_row(key, value)
     return grid
-
-
-def _commercial(value: Any) -> str:
-    if isinstance(value, list):
-        return "commercial use: " + (", ".join(map(str, value)) if value else "none")
-    return f"commercial use: {value}" if value else "no commercial use"
 
 
 def _report_line(key: str, item: Any) -> str:

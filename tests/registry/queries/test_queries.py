@@ -14,10 +14,19 @@ from loradex.adapters.jsonable import jsonable
 from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
 from loradex.registry.queries import artifact_detail, compat, lookup, orm
 from loradex.registry.queries.rows import shape_text
+from loradex.registry.queries.table import Filter, matching_ids, parse_filter
 from loradex.registry.services import edits
 from loradex.registry.services.forget import forget
 from loradex.registry.store.db import session as open_session
-from loradex.registry.store.models import Artifact, LayerSetLayer, Preview, Recipe, RecipeInput, Tag
+from loradex.registry.store.models import (
+    Artifact,
+    CivitaiRecord,
+    LayerSetLayer,
+    Preview,
+    Recipe,
+    RecipeInput,
+    Tag,
+)
 from tests.support.catalog_rows import add_artifact, add_probed
 
 
@@ -172,6 +181,30 @@ def test_filters_combine(session, library):
     assert names(orm.find(session, kind="lora", base="sdxl", tag="animal", text="cat")) == ["cat-override", "cat-sdxl"]
     assert names(orm.find(session, kind="lora", base="sdxl", tag="style", text="cat", rank_min=8)) == ["cat-override"]
     assert orm.find(session, kind="lycoris", tag="animal") == []
+
+
+def test_civitai_filters_by_what_civitai_said(session, library):
+    for name, state in (("anime-style", "matched"), ("cat-sdxl", "deleted"), ("cat-override", "not-found")):
+        session.add(CivitaiRecord(artifact_id=library[name].id, state=state))
+    session.commit()
+    assert names(orm.find(session, civitai="yes")) == ["anime-style"]
+    assert names(orm.find(session, civitai="deleted")) == ["cat-sdxl"]
+    # not found there, or never looked up
+    assert names(orm.find(session, civitai="no")) == ["base-model", "broken", "cat-override", "loha-detail"]
+    assert names(orm.find(session, civitai="yes", tag="style")) == ["anime-style"]
+    with pytest.raises(QueryError, match="unknown civitai filter 'maybe'; one of yes, no, deleted"):
+        orm.find(session, civitai="maybe")
+
+
+def test_the_filter_text_takes_civitai_words(session, library):
+    session.add(CivitaiRecord(artifact_id=library["loha-detail"].id, state="matched"))
+    session.commit()
+    flt = parse_filter("civitai:YES kind:lycoris")
+    assert flt == Filter(kind="lycoris", civitai="yes")
+    assert matching_ids(session, flt) == [library["loha-detail"].id]
+    assert matching_ids(session, parse_filter("civitai:no kind:lycoris")) == []
+    with pytest.raises(QueryError, match="unknown civitai filter 'perhaps'"):
+        parse_filter("civitai:perhaps")
 
 
 def test_sort_and_limit(session, library):

@@ -174,6 +174,26 @@ def test_show_has_a_civitai_section(fake_civitai, tmp_path, catalog):
     assert "(seed 1234, steps 28, CFG 7, DPM++ 2M Karras, from Civitai)" in text
 
 
+def listed(catalog: str, *args: str) -> list[str]:
+    result = cli("list", *args, "--json", catalog=catalog)
+    assert result.exit_code == 0, result.output
+    return [row["name"] for row in json.loads(result.stdout)["artifacts"]]
+
+
+def test_list_filters_by_what_civitai_said(fake_civitai, tmp_path, catalog):
+    files = scanned(tmp_path, catalog, 4)
+    for i in (0, 1):
+        fake_civitai.add_version(*files[i], version_id=10 + i, model_id=1 + i)
+    assert cli("civitai", "sync", "lora000", "lora001", "lora002", "--images", "0", catalog=catalog).exit_code == 0
+    fake_civitai.delete_version(11)
+    assert cli("civitai", "sync", "lora001", "--refresh", "--images", "0", catalog=catalog).exit_code == 0
+    assert listed(catalog, "--civitai", "yes") == ["lora000"]
+    assert listed(catalog, "--civitai", "deleted") == ["lora001"]
+    assert listed(catalog, "--civitai", "no") == ["lora002", "lora003"]  # not found, never looked up
+    refused = cli("list", "--civitai", "maybe", catalog=catalog)
+    assert refused.exit_code == 2 and "'maybe' is not one of yes, no, deleted" in refused.stderr
+
+
 def test_sync_needs_refs_or_all(catalog):
     result = cli("civitai", "sync", catalog=catalog)
     assert result.exit_code == 2 and "--all" in result.stderr

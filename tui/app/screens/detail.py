@@ -1,5 +1,6 @@
-"""The detail of one artifact: what it is, its hashes, trigger words, training metadata, layers
-per block, fit with the catalog's checkpoints, lineage, publications and previews.
+"""The detail of one artifact: what it is, its hashes, what Civitai said, trigger words, training
+metadata, layers per block, fit with the catalog's checkpoints, lineage, publications and previews
+(Civitai's example images with their prompts among them).
 
 Everything but the block norms comes from the catalog at once; the norms need the tensors, so a
 thread worker reads them (importing torch there, never at the app's start) and fills the chart.
@@ -19,8 +20,9 @@ from textual.widgets import Footer, Header
 from loradex.adapters.words import printable
 
 from ..catalog_view import CatalogApp, CatalogView
-from ..keymap import DETAIL, bindings
+from ..keymap import BY_NAME, DETAIL, bindings
 from ..widgets.block_chart import BlockChart, chart_block
+from ..widgets.civitai import CivitaiSection
 from ..widgets.compatibility import CheckpointFits
 from ..widgets.hashes import Hashes
 from ..widgets.lineage import LineageView
@@ -63,6 +65,7 @@ class DetailScreen(Screen):
                 with Vertical(id="left"):
                     yield Metadata(id="metadata")
                     yield Hashes(id="hashes")
+                    yield CivitaiSection(id="civitai")
                     yield TriggerWords(id="trigger-words")
                     yield TrainingMetadata(id="training-metadata")
                 with Vertical(id="right"):
@@ -95,6 +98,7 @@ class DetailScreen(Screen):
         self.sub_title = printable(a.name, one_line=True)
         self.query_one(Metadata).show(a, details, catalog.shown_path(a.path))
         self.query_one(Hashes).show(a)
+        self.query_one(CivitaiSection).show(details.civitai, BY_NAME["civitai"].shown_key)
         self.query_one(TriggerWords).show(a)
         self.query_one(TrainingMetadata).show(a.training_metadata or {})
         self.query_one(LineageView).show(details.lineage)

@@ -1,5 +1,6 @@
 """Preview images of an artifact, each with its prompt, seed, scale and the adapters applied at their
-weights; a missing file says so.
+weights, and Civitai's example images with how they were made (seed, steps, CFG, sampler, prompt
+and negative prompt); a missing file says so.
 
 Drawn with textual-image's half-cell renderer (two pixels per cell in colour): it works in every
 terminal, in tmux and in SVG screenshots, and renders the same everywhere, so snapshots are stable.
@@ -27,13 +28,25 @@ THUMBNAIL = (96, 96)  # pixels: more than the cells can show, so the renderer's 
 
 def caption(preview, shown_path: str) -> Text:
     how = ", ".join(
-        f"{name} {value:g}" for name, value in (("scale", preview.scale), ("seed", preview.seed)) if value is not None
+        f"{name} {value:g}"
+        for name, value in (
+            ("scale", preview.scale),
+            ("seed", preview.seed),
+            ("steps", preview.steps),
+            ("CFG", preview.cfg),
+        )
+        if value is not None
     )
     text = Text(how or printable(Path(shown_path).name, one_line=True), style="bold")
-    if weights := applied(preview):  # which adapters made it, at which weights: not only this one
+    if preview.source == "civitai":
+        text.append(f"\n{printable(preview.sampler, one_line=True)}" if preview.sampler else "", style="bold")
+        text.append("\nfrom Civitai", style="italic")
+    elif weights := applied(preview):  # which adapters made it, at which weights: not only this one
         text.append(f"\n{printable(weights)}", style="")
     if preview.prompt:
         text.append(f"\n{printable(preview.prompt)}", style="")
+    if preview.source == "civitai" and preview.negative_prompt:
+        text.append(f"\nnegative: {printable(preview.negative_prompt)}", style="dim")
     return text
 
 
@@ -56,6 +69,7 @@ class PreviewCard(Vertical):
     PreviewCard .missing { width: 20; height: 10; content-align: center middle; color: $error;
                            border: dashed $error; }
     PreviewCard .caption { width: 20; height: auto; max-height: 3; color: $text-muted; }
+    PreviewCard .caption.example { max-height: 9; }
     """
 
     def __init__(self, preview, shown_path: str) -> None:
@@ -69,7 +83,8 @@ class PreviewCard(Vertical):
             yield Static(Text(printable(f"{image}\n{self.shown_path}")), classes="missing")
         else:
             yield HalfcellImage(image)
-        yield Static(caption(self.preview, self.shown_path), classes="caption")
+        example = " example" if self.preview.source == "civitai" else ""  # its prompt is what it is shown for
+        yield Static(caption(self.preview, self.shown_path), classes="caption" + example)
 
 
 class Previews(Vertical):
@@ -83,7 +98,8 @@ class Previews(Vertical):
         super().__init__(id=id)
         self.previews = list(previews)
         self.shown = shown_path
-        self.border_title = f"previews ({len(self.previews)})"
+        examples = sum(p.source == "civitai" for p in self.previews)
+        self.border_title = f"previews ({len(self.previews)}" + (f", {examples} from Civitai)" if examples else ")")
 
     def compose(self) -> ComposeResult:
         if not self.previews:
