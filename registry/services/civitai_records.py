@@ -13,8 +13,9 @@ from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from loradex.registry.services.records import storable
 from loradex.registry.store.models import CivitaiRecord, Preview
+
+from .records import storable
 
 __all__ = [
     "MAX_DESCRIPTION",
