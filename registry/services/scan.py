@@ -12,6 +12,7 @@ Progress goes through a callback; nothing here prints.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -160,7 +161,7 @@ def scan(
         for start_at in range(0, len(beside), batch_size):
             chunk = beside[start_at : start_at + batch_size]
             read = [(f, read_sidecars(f.path)) for f in chunk]
-            retrying(engine, lambda s, read=read: reimport_sidecars(s, read))
+            retrying(engine, functools.partial(reimport_sidecars, read=read))
 
     def finish(s: Session) -> tuple[int, list[list[str]]]:
         missing = _mark_missing(s, roots, {str(f.path) for f in found})

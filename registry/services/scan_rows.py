@@ -212,7 +212,7 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
         kin.append(row)
 
 
-def reimport_sidecars(s: Session, read: list[tuple[Found, Sidecars]]) -> None:
+def reimport_sidecars(s: Session, *, read: list[tuple[Found, Sidecars]]) -> None:
     """Import the sidecars of unchanged files whose sidecars changed (the rows stay otherwise as they are)."""
     rows = {a.path: a for a in s.exec(select(Artifact).where(col(Artifact.path).in_([str(f.path) for f, _ in read])))}
     for found, sidecars in read:

@@ -222,8 +222,8 @@ def _cm_info(artifact: Artifact, record: CivitaiRecord) -> dict[str, Any]:
     raw = record.raw or {}
     files = [f for f in raw.get("files") or [] if isinstance(f, dict)]
     primary = next((f for f in files if f.get("primary")), files[0] if files else {})
-    given = primary.get("hashes") if isinstance(primary.get("hashes"), dict) else {}
-    model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
+    given: dict[str, Any] = primary["hashes"] if isinstance(primary.get("hashes"), dict) else {}
+    model: dict[str, Any] = raw["model"] if isinstance(raw.get("model"), dict) else {}
     imported = record.first_matched_at or record.last_checked
     return {
         "ModelId": record.model_id,
