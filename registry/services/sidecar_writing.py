@@ -178,6 +178,7 @@ def _version(record: CivitaiRecord) -> dict[str, Any]:
         model["tags"] = list(record.tags)
     if record.description:
         model["description"] = _as_html(record.description)
+    model.update(record.license or {})
     version["model"] = model
     if record.creator and not isinstance(version.get("creator"), dict):
         version["creator"] = {"username": record.creator}

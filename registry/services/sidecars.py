@@ -39,7 +39,7 @@ from sqlmodel import Session, col, select
 from loradex.adapters.io import bounded_json
 from loradex.registry.store.models import Artifact, CivitaiRecord, Preview
 
-from .civitai_records import apply_version, html_text, version_hashes
+from .civitai_records import LICENSE_FLAGS, apply_version, html_text, version_hashes
 from .records import lead_with, storable
 
 __all__ = [
@@ -78,7 +78,7 @@ class CivitaiFacts:
     Attributes:
         version: the version JSON (``id``, ``modelId``, ``name``, ``baseModel``, ``trainedWords``,
             ``model{name,type}``, ``files``…), as Civitai's API answers it.
-        tags, description, creator: what the model's page says, where the sidecar kept it.
+        tags, description, creator, license: what the model's page says, where the sidecar kept it.
         deleted: the tool saw the model deleted upstream.
         written_at: the sidecar's mtime: a sync later than this wins.
     """
@@ -87,6 +87,7 @@ class CivitaiFacts:
     tags: list[str] = field(default_factory=list)
     description: str | None = None
     creator: str | None = None
+    license: dict[str, Any] = field(default_factory=dict)
     deleted: bool = False
     written_at: float = 0.0
 
@@ -203,6 +204,7 @@ def _from_civitai_info(version: dict[str, Any] | None, written: float) -> Civita
         tags=_words(model.get("tags")),
         description=html_text(model.get("description")),
         creator=_creator(version.get("creator")),
+        license={flag: model[flag] for flag in LICENSE_FLAGS if flag in model},
         written_at=written,
     )
 
@@ -307,6 +309,7 @@ def _record_civitai(session: Session, artifact: Artifact, facts: CivitaiFacts) -
     record.tags = storable(facts.tags) or record.tags
     record.description = facts.description or record.description
     record.creator = facts.creator or record.creator
+    record.license = storable(facts.license) or record.license
     if facts.deleted:
         record.state = "deleted"
         record.deleted_at = record.deleted_at or written

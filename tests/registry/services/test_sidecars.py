@@ -135,7 +135,14 @@ def test_a_lora_manager_metadata_json_imports_its_civitai_version_tags_notes_and
     path = lora(folder)
     sha256, _ = file_hashes(path)
     version = version_json(path, version_id=2001, model_id=1001, words=["orange_cat"])
-    version["model"] |= {"description": "<p>From the model page.</p>", "tags": ["cat", "animal"]}
+    version["model"] |= {
+        "description": "<p>From the model page.</p>",
+        "tags": ["cat", "animal"],
+        "allowNoCredit": True,
+        "allowCommercialUse": ["Image"],
+        "allowDerivatives": True,
+        "allowDifferentLicense": False,
+    }
     version["creator"] = {"username": "painter", "image": None}
     metadata = {  # docs/metadata-json-schema.md; written with json.dump(indent=2, ensure_ascii=False)
         "file_name": path.stem,
@@ -168,6 +175,12 @@ def test_a_lora_manager_metadata_json_imports_its_civitai_version_tags_notes_and
     got = record(engine, path)
     assert got is not None and (got.version_id, got.model_id, got.base_model) == (2001, 1001, "Pony")
     assert (got.tags, got.description, got.creator) == (["cat", "animal", "orange"], "From the model page.", "painter")
+    assert got.license == {
+        "allowNoCredit": True,
+        "allowCommercialUse": ["Image"],
+        "allowDerivatives": True,
+        "allowDifferentLicense": False,
+    }
     artifact = row(engine, path)
     assert (artifact.notes, artifact.preferred_weight, artifact.activation_text) == ("my LM note", 0.65, "orange_cat")
 
@@ -336,6 +349,8 @@ def test_every_format_round_trips_through_a_fresh_catalog_with_no_network(fake_c
                     r.tags,
                     r.description,
                     r.air,
+                    r.license,
+                    r.creator,
                 )
                 for a, r in rows
             }
@@ -379,6 +394,8 @@ def test_each_format_alone_carries_the_civitai_facts(fake_civitai, engine, folde
                 want.base_model,
             ), fmt
             assert (got.trained_words, got.tags, got.description) == (want.trained_words, want.tags, want.description)
+            if fmt is not SidecarFormat.CM_INFO:  # Stability Matrix keeps no license flags
+                assert got.license == want.license and got.license, fmt
         finally:
             fresh.dispose()
 
