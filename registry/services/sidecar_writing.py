@@ -152,13 +152,13 @@ def _content(artifact: Artifact, record: CivitaiRecord | None, fmt: SidecarForma
             indent=4,
             ensure_ascii=False,
         )
+    if fmt is SidecarFormat.LORA_MANAGER:  # its notes, weight and trigger words serve a file Civitai never named too
+        return json.dumps(_lora_manager(artifact, known), indent=2, ensure_ascii=False)
     if known is None:
         return None
     if fmt is SidecarFormat.CIVITAI_INFO:
         # Civitai Helper: json.dumps(version, indent=4).
         return json.dumps(_version(known), indent=4)
-    if fmt is SidecarFormat.LORA_MANAGER:
-        return json.dumps(_lora_manager(artifact, known), indent=2, ensure_ascii=False)
     return json.dumps(_cm_info(artifact, known))  # System.Text.Json's defaults: compact, PascalCase, nulls kept
 
 
@@ -190,29 +190,33 @@ def _as_html(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _lora_manager(artifact: Artifact, record: CivitaiRecord) -> dict[str, Any]:
+def _lora_manager(artifact: Artifact, record: CivitaiRecord | None) -> dict[str, Any]:
+    """docs/metadata-json-schema.md of ComfyUI-Lora-Manager; a file Civitai never named keeps its
+    trigger words where Lora Manager keeps a user's: ``civitai.trainedWords``."""
     path = Path(artifact.path)
+    words = [w.strip() for w in (artifact.activation_text or "").split(",") if w.strip()]
+    preview = next((p for p in sidecar_paths(path)["previews"] if p.is_file()), None)
     return {
         "file_name": path.stem,
-        "model_name": record.model_name or artifact.name,
+        "model_name": (record.model_name if record else None) or artifact.name,
         "file_path": path.as_posix(),
         "size": artifact.size,
         "modified": artifact.created_at.timestamp(),
         "sha256": artifact.sha256 or "",
-        "base_model": record.base_model or "",
-        "preview_url": "",
+        "base_model": (record.base_model if record else None) or "",
+        "preview_url": preview.as_posix() if preview else "",
         "preview_nsfw_level": 0,
         "notes": artifact.notes or "",
-        "from_civitai": True,
-        "civitai": _version(record),
-        "tags": list(record.tags),
-        "modelDescription": _as_html(record.description or ""),
-        "civitai_deleted": record.state == "deleted",
+        "from_civitai": record is not None,
+        "civitai": _version(record) if record else {"trainedWords": words},
+        "tags": list(record.tags) if record else [],
+        "modelDescription": _as_html(record.description or "") if record else "",
+        "civitai_deleted": record is not None and record.state == "deleted",
         "favorite": False,
         "exclude": False,
         "db_checked": False,
-        "metadata_source": "civitai_api",
-        "last_checked_at": record.last_checked.timestamp(),
+        "metadata_source": "civitai_api" if record else None,
+        "last_checked_at": record.last_checked.timestamp() if record else 0,
         "hash_status": "completed",
         "usage_tips": json.dumps({"strength": artifact.preferred_weight} if artifact.preferred_weight else {}),
         "autov3": artifact.autov3,

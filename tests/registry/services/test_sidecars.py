@@ -412,10 +412,33 @@ def test_writing_never_replaces_a_file_without_force(engine, folder):
         s.commit()
     [kept] = write_sidecars(engine, [str(path)], [SidecarFormat.A1111])
     assert kept.state == "skipped" and "exists" in kept.reason and mine.read_text() == '{"notes": "hand written"}'
-    skipped = write_sidecars(engine, [str(path)], [SidecarFormat.CIVITAI_INFO, SidecarFormat.PREVIEW])
-    assert [w.reason for w in skipped] == ["Civitai never named this file", "no preview"]
+    skipped = write_sidecars(
+        engine, [str(path)], [SidecarFormat.CIVITAI_INFO, SidecarFormat.CM_INFO, SidecarFormat.PREVIEW]
+    )
+    assert [w.reason for w in skipped] == ["Civitai never named this file"] * 2 + ["no preview"]
     [done] = write_sidecars(engine, [str(path)], [SidecarFormat.A1111], force=True)
     written = json.loads(mine.read_text())
     assert done.state == "written" and written["activation text"] == "ohwx" and written["preferred weight"] == 0.8
     assert written["notes"] == "hand written" and written["sd version"] == "SD1"
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temp left behind
+
+
+def test_a_file_civitai_never_named_keeps_its_words_notes_and_weight_through_lora_manager(engine, folder, tmp_path):
+    path = lora(folder)
+    scan([folder], engine=engine)
+    with open_session(engine) as s:
+        artifact = s.exec(select(Artifact).where(Artifact.path == str(path))).one()
+        artifact.activation_text, artifact.notes, artifact.preferred_weight = "zzcat, orange", "mine", 0.6
+        s.add(artifact)
+        s.commit()
+    [done] = write_sidecars(engine, [str(path)], [SidecarFormat.LORA_MANAGER])
+    written = json.loads(Path(done.path).read_text())
+    assert (written["from_civitai"], written["civitai"]) == (False, {"trainedWords": ["zzcat", "orange"]})
+    fresh = open_catalog(tmp_path / "fresh.db")
+    try:
+        scan([folder], engine=fresh)
+        got = row(fresh, path)
+        assert (got.activation_text, got.notes, got.preferred_weight) == ("zzcat, orange", "mine", 0.6)
+        assert record(fresh, path) is None
+    finally:
+        fresh.dispose()

@@ -27,6 +27,8 @@ def test_write_then_a_fresh_scan_knows_every_file_from_civitai_with_no_network(f
     fake_civitai.stop()
 
     assert cli("scan", tmp_path / "loras", catalog=fresh).exit_code == 0
+    shown = cli("show", "lora001", catalog=fresh)
+    assert shown.exit_code == 0 and "Cats" in shown.stdout and "/models/20?modelVersionId=11" in shown.stdout
     before, after = records(catalog), records(fresh)
     assert {n: (r.version_id, r.model_name, r.trained_words, r.tags) for n, r in after.items()} == {
         n: (r.version_id, r.model_name, r.trained_words, r.tags) for n, r in before.items()
@@ -40,6 +42,7 @@ def test_a_second_write_skips_what_exists_and_says_so(tmp_path):
     first = cli("sidecars", "write", "lora000", "--format", "a1111", catalog=catalog)
     assert first.exit_code == 0 and "1 sidecar written, 0 skipped" in first.stdout
     second = cli("sidecars", "write", "lora000", "--format", "a1111", "--format", "cm-info", catalog=catalog)
+    assert second.exit_code == 0
     assert "skipped, exists (--force replaces it)" in second.stdout
     assert "skipped, Civitai never named this file" in second.stdout
     forced = cli("sidecars", "write", "lora000", "--format", "a1111", "--force", catalog=catalog)
