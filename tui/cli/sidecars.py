@@ -53,8 +53,9 @@ def write_cmd(
     <name>.metadata.json (ComfyUI-Lora-Manager), <name>.cm-info.json (Stability Matrix) and
     <name>.preview.png (the first preview).
 
-    Each file is written atomically; one that exists is skipped unless --force. The Civitai
-    formats are written for files Civitai named (by `loradex civitai sync` or a sidecar read at scan).
+    Each file is written atomically; one that exists is skipped unless --force. The .civitai.info
+    and .cm-info.json files are written for files Civitai named (by `loradex civitai sync` or a
+    sidecar read at scan).
     """
     from loradex.registry.services.sidecar_writing import SidecarFormat, write_sidecars
 
