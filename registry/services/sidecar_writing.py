@@ -257,7 +257,7 @@ def _cm_info(artifact: Artifact, record: CivitaiRecord) -> dict[str, Any]:
         "UserTitle": None,
         "ThumbnailImageUrl": None,
         "InferenceDefaults": None,
-        "Source": "Civitai",
+        "Source": 0,  # ConnectedModelSource.Civitai: an enum without a string converter, written as its number
         "SourceUrl": None,
     }
 

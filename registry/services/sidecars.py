@@ -222,8 +222,10 @@ def _from_lora_manager(data: dict[str, Any] | None, written: float) -> CivitaiFa
 
 
 def _from_cm_info(data: dict[str, Any] | None, written: float) -> CivitaiFacts | None:
-    """Stability Matrix keeps no version JSON: its fields, put back where Civitai has them."""
-    if not data or _int(data.get("VersionId")) is None or data.get("Source", "Civitai") not in ("Civitai", 0, None):
+    """Stability Matrix keeps no version JSON: its fields, put back where Civitai has them. Only a
+    Civitai connection (``Source`` 0, ConnectedModelSource.Civitai, written as a number; absent in
+    files from before it) names a version."""
+    if not data or _int(data.get("VersionId")) is None or data.get("Source", 0) not in (0, None):
         return None
     hashes = data.get("Hashes") if isinstance(data.get("Hashes"), dict) else {}
     assert isinstance(hashes, dict)

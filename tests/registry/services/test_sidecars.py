@@ -215,7 +215,8 @@ def test_a_lora_manager_file_not_from_civitai_gives_its_trigger_words_only(engin
 def test_a_stability_matrix_cm_info_becomes_a_civitai_record(engine, folder):
     path = sdxl_lora(folder)
     sha256, _ = file_hashes(path)
-    info = {  # ConnectedModelInfo as JsonSerializer.Serialize(this) writes it: compact, PascalCase, nulls kept
+    # ConnectedModelInfo as SaveJsonToDirectory writes it (JsonSerializer.Serialize: compact, PascalCase, nulls kept).
+    info = {
         "ModelId": 5001,
         "ModelName": "Orange Cat",
         "ModelDescription": "<p>Cats &amp; more.</p>",
@@ -237,10 +238,14 @@ def test_a_stability_matrix_cm_info_becomes_a_civitai_record(engine, folder):
         "UserTitle": None,
         "ThumbnailImageUrl": None,
         "InferenceDefaults": None,
-        "Source": "Civitai",
+        "Source": 0,  # ConnectedModelSource.Civitai (no string converter on that enum)
         "SourceUrl": None,
     }
-    path.with_suffix(".cm-info.json").write_text(json.dumps(info, separators=(",", ":")), encoding="utf-8-sig")
+    # System.Text.Json's default encoder escapes non-ASCII and HTML-sensitive characters.
+    text = json.dumps(info, separators=(",", ":"))
+    for char, escaped in (("<", "\\u003C"), (">", "\\u003E"), ("&", "\\u0026")):
+        text = text.replace(char, escaped)
+    path.with_suffix(".cm-info.json").write_text(text, encoding="utf-8")
     scan([folder], engine=engine)
     got = record(engine, path)
     assert got is not None and got.state == "matched"
