@@ -104,6 +104,8 @@ class Sidecars:
         sd_version: A1111 "sd version", else Civitai's ``baseModel``.
         trained_words: Civitai's ``trainedWords`` (from whichever sidecar has them).
         civitai: the Civitai version a sidecar names, if one does.
+        not_on_civitai: when a tool found the file not on Civitai (the mtime of the ``{}`` Civitai
+            Helper writes into ``.civitai.info`` for a hash Civitai answered 404), else None.
         previews: preview images, best first.
         raw: the parsed files, by kind: ``{"a1111": {...}, "civitai": {...}, "lora_manager":
             {...}, "cm_info": {...}}``.
@@ -115,6 +117,7 @@ class Sidecars:
     sd_version: str | None = None
     trained_words: list[str] = field(default_factory=list)
     civitai: CivitaiFacts | None = None
+    not_on_civitai: float | None = None
     previews: list[Path] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -182,6 +185,9 @@ def read_sidecars(path: str | os.PathLike[str]) -> Sidecars:
         or _from_lora_manager(lora_manager, lm_time)
         or _from_cm_info(*parsed["cm_info"])
     )
+    empty, written = parsed["civitai"]
+    if empty == {} and found.civitai is None:
+        found.not_on_civitai = written
     if found.civitai is not None:
         found.trained_words = _words(found.civitai.version.get("trainedWords"))
         found.sd_version = found.sd_version or _text(found.civitai.version.get("baseModel"))
@@ -287,6 +293,8 @@ def apply_sidecars(session: Session, artifact: Artifact, sidecars: Sidecars) -> 
         session.add(artifact)
     if sidecars.civitai is not None:
         _record_civitai(session, artifact, sidecars.civitai)
+    elif sidecars.not_on_civitai is not None:
+        _record_absent(session, artifact, sidecars.not_on_civitai)
     if not sidecars.previews:
         return 0
     known = set(session.exec(select(Preview.path).where(col(Preview.artifact_id) == artifact.id)).all())
@@ -323,6 +331,16 @@ def _record_civitai(session: Session, artifact: Artifact, facts: CivitaiFacts) -
         artifact.activation_text = ", ".join(record.trained_words)
     session.add(artifact)
     session.flush()
+
+
+def _record_absent(session: Session, artifact: Artifact, written_at: float) -> None:
+    """Civitai Helper asked and Civitai did not know the file: so recorded (``civitai sync``
+    skips it, as Civitai Helper does, until ``--refresh``), unless something is recorded already."""
+    assert artifact.id is not None
+    if session.exec(select(CivitaiRecord.id).where(col(CivitaiRecord.artifact_id) == artifact.id)).first() is None:
+        written = datetime.fromtimestamp(written_at, UTC)
+        session.add(CivitaiRecord(artifact_id=artifact.id, state="not-found", last_checked=written))
+        session.flush()
 
 
 def _aware(moment: datetime) -> datetime:

@@ -131,6 +131,14 @@ def test_a_civitai_helper_info_becomes_the_civitai_record_sync_would_make(engine
     assert artifact.trigger_words[0] == "ohwx cat"
 
 
+def test_the_empty_info_civitai_helper_writes_for_a_file_civitai_lacks_records_it_not_on_civitai(engine, folder):
+    path = lora(folder)
+    path.with_suffix(".civitai.info").write_text(json.dumps({}, indent=4))  # its answer to a 404
+    scan([folder], engine=engine)
+    got = record(engine, path)
+    assert got is not None and got.state == "not-found" and got.version_id is None
+
+
 def test_a_lora_manager_metadata_json_imports_its_civitai_version_tags_notes_and_strength(engine, folder):
     path = lora(folder)
     sha256, _ = file_hashes(path)
