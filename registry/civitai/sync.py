@@ -30,6 +30,14 @@ from sqlmodel import Session, col, select
 from loradex.adapters.io.atomic import atomic_path
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.registry.queries import orm
+from loradex.registry.services.civitai_records import (
+    NSFW_LEVELS,
+    apply_model,
+    apply_version,
+    example_images,
+    image_preview,
+    version_hashes,
+)
 from loradex.registry.services.lines import decide_line
 from loradex.registry.services.records import lead_with
 from loradex.registry.store.columns import folder_of
@@ -38,7 +46,6 @@ from loradex.registry.store.models import Artifact, CivitaiRecord, Preview, utcn
 
 from .client import BATCH, BatchUnsupported, CivitaiClient, CivitaiError
 from .hashes import lookup_hashes
-from .records import NSFW_LEVELS, apply_model, apply_version, example_images, image_preview, version_hashes
 
 __all__ = ["SyncItem", "SyncOptions", "SyncReport", "UpdateItem", "images_folder", "sync", "updates"]
 
@@ -50,7 +57,8 @@ class SyncOptions:
     Attributes:
         refresh: ask again about artifacts already checked.
         images: example images to download per version (0: none).
-        max_nsfw: the highest NSFW level of an image downloaded (:data:`~.records.NSFW_LEVELS`).
+        max_nsfw: the highest NSFW level of an image downloaded
+            (:data:`~loradex.registry.services.civitai_records.NSFW_LEVELS`).
         models: follow each model with its page (tags, description, license flags).
     """
 

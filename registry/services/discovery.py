@@ -18,6 +18,8 @@ from loradex.adapters.io.opening import not_regular
 from loradex.adapters.io.weights import WEIGHT_SUFFIXES
 from loradex.adapters.progress import Progress, ProgressEvent
 
+from .sidecars import sidecar_signature
+
 __all__ = ["Found", "artifact_name", "discover"]
 
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules"})  # plus every hidden folder (.cache, .git, our temp outputs)
@@ -42,6 +44,9 @@ class Found:
     size: int
     mtime: float
     error: str | None = None  #: why the path cannot be examined (it becomes an error row)
+    #: The names and mtimes of its sidecars (:func:`~.sidecars.sidecar_signature`): a scan reads
+    #: them again when this changes, the file itself unchanged.
+    sidecars: str = ""
 
 
 def discover(roots: Sequence[Path], *, progress: Progress | None = None) -> list[Found]:
@@ -62,42 +67,54 @@ def discover(roots: Sequence[Path], *, progress: Progress | None = None) -> list
 
     Returns:
         The artifacts with their size and mtime (for folders: total size and latest mtime of
-        their weight and JSON files), sorted by path, without duplicates.
+        their weight and JSON files) and the signature of their sidecars, sorted by path,
+        without duplicates.
     """
     found: dict[Path, Found] = {}
     for root in roots:
         if root.is_dir():
             _walk(root, found, progress)
         elif root.suffix.lower() in WEIGHT_SUFFIXES:
-            _add_file(root, found)
+            _add_file(root, found, _entries(root.parent))
     return [found[p] for p in sorted(found)]
 
 
+def _entries(folder: Path) -> dict[str, os.DirEntry[str]]:
+    try:
+        return {e.name: e for e in os.scandir(folder)}
+    except OSError:
+        return {}
+
+
 def _walk(top: Path, found: dict[Path, Found], progress: Progress | None) -> None:
-    pending = [top]  # a stack, not recursion: a folder chain may be deeper than the recursion limit
+    # A stack, not recursion: a folder chain may be deeper than the recursion limit. Each folder
+    # goes with its parent's entries, where a model folder's sidecars lie (the root's are read
+    # only if the root is one).
+    pending: list[tuple[Path, dict[str, os.DirEntry[str]] | None]] = [(top, None)]
     while pending:
-        folder = pending.pop()
+        folder, beside = pending.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             continue  # an unreadable folder is not a reason to stop; its rows simply stay as they are
         if _is_model_folder(folder, entries):
-            _add_model_folder(folder, found)
+            _add_model_folder(folder, found, _entries(folder.parent) if beside is None else beside)
             continue
-        subfolders = []
+        by_name = {e.name: e for e in entries}
+        subfolders: list[tuple[Path, dict[str, os.DirEntry[str]] | None]] = []
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             if entry.is_dir(follow_symlinks=False):  # symlinked folders could loop
                 if entry.name not in _SKIP_DIRS:
-                    subfolders.append(Path(entry.path))
-            elif Path(entry.name).suffix.lower() in WEIGHT_SUFFIXES and _add_file(Path(entry.path), found):
+                    subfolders.append((Path(entry.path), by_name))
+            elif Path(entry.name).suffix.lower() in WEIGHT_SUFFIXES and _add_file(Path(entry.path), found, by_name):
                 if progress and len(found) % 256 == 0:
                     progress(ProgressEvent("discover", len(found), 0, entry.path))
         pending.extend(reversed(subfolders))
 
 
-def _add_file(path: Path, found: dict[Path, Found]) -> bool:
+def _add_file(path: Path, found: dict[Path, Found], beside: dict[str, os.DirEntry[str]]) -> bool:
     """Add the weights file at ``path`` (following a symlink); True if something was added. A
     dangling symlink is not an artifact; a path that cannot be examined is one with an error."""
     try:
@@ -110,19 +127,28 @@ def _add_file(path: Path, found: dict[Path, Found]) -> bool:
     if stat.S_ISDIR(st.st_mode):  # a symlink to a folder: not followed (it could loop)
         return False
     found[path] = Found(
-        path, False, st.st_size, st.st_mtime, None if stat.S_ISREG(st.st_mode) else f"{path}: {not_regular(st.st_mode)}"
+        path,
+        False,
+        st.st_size,
+        st.st_mtime,
+        None if stat.S_ISREG(st.st_mode) else f"{path}: {not_regular(st.st_mode)}",
+        sidecar_signature(path, False, beside),
     )
     return True
 
 
-def _add_model_folder(folder: Path, found: dict[Path, Found]) -> None:
+def _add_model_folder(folder: Path, found: dict[Path, Found], beside: dict[str, os.DirEntry[str]]) -> None:
     try:
         files = [(f, f.stat()) for f in artifact_files(folder)]
     except OSError as exc:
         found[folder] = Found(folder, True, 0, 0.0, f"{folder}: cannot examine: {exc.filename}: {exc.strerror or exc}")
         return
     found[folder] = Found(
-        folder, True, sum(st.st_size for _, st in files), max((st.st_mtime for _, st in files), default=0.0)
+        folder,
+        True,
+        sum(st.st_size for _, st in files),
+        max((st.st_mtime for _, st in files), default=0.0),
+        sidecars=sidecar_signature(folder, True, beside),
     )
 
 

@@ -12,6 +12,7 @@ Progress goes through a callback; nothing here prints.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -34,7 +35,7 @@ from loradex.registry.store import columns
 from loradex.registry.store.models import Artifact, ScanRoot, utcnow
 
 from .discovery import Found, discover
-from .scan_rows import FileResult, ScanReport, commit_batch, retrying, root_prefix
+from .scan_rows import FileResult, ScanReport, commit_batch, reimport_sidecars, retrying, root_prefix
 from .sidecars import read_sidecars
 
 __all__ = ["existing_roots", "scan"]
@@ -66,7 +67,10 @@ def scan(
     tensor hash) equals a row whose file is gone takes over that row (a move: notes, tags and
     lineage follow), unless that file's scan root is itself absent (an unplugged drive). Rows
     under the roots whose files vanished become ``missing``; sidecars (A1111 ``.json``,
-    ``.civitai.info``, previews) are imported into empty user fields.
+    ``.civitai.info``, Lora Manager's ``.metadata.json``, Stability Matrix's ``.cm-info.json``,
+    previews) are imported into empty user fields and the Civitai record. An unchanged file whose
+    sidecars were added or changed since (their names and mtimes, from the same directory walk)
+    has only those read again.
 
     Results are committed every ``batch_size`` artifacts, one session each: a scan killed
     mid-way keeps its finished batches and the next scan resumes where it stopped. An
@@ -102,17 +106,23 @@ def scan(
             shown = os.fsencode(f.path).decode("utf-8", "backslashreplace")
             report.errors.append((shown, f"{shown}: file name is not valid UTF-8; rename it to catalog it"))
 
-    def start(s: Session) -> dict[str, tuple[int, float, str, int, bool]]:
+    def start(s: Session) -> dict[str, tuple[int, float, str, int, bool, str | None]]:
         if remember:
             _record_roots(s, roots)
         # Hashed, but before BLAKE3 and CRC-32 were kept (a catalog from before migration 0009).
         unhashed = and_(col(Artifact.sha256).is_not(None), col(Artifact.blake3).is_(None))
         return {
-            p: (size, mtime, status, probed, lacking)
-            for p, size, mtime, status, probed, lacking in s.exec(
+            p: (size, mtime, status, probed, lacking, seen)
+            for p, size, mtime, status, probed, lacking, seen in s.exec(
                 # sqlmodel's select() is typed for at most four columns; SQLAlchemy takes any number.
                 select(  # type: ignore[call-overload]
-                    Artifact.path, Artifact.size, Artifact.mtime, Artifact.status, Artifact.probed_with, unhashed
+                    Artifact.path,
+                    Artifact.size,
+                    Artifact.mtime,
+                    Artifact.status,
+                    Artifact.probed_with,
+                    unhashed,
+                    Artifact.sidecar_seen,
                 ).where(_under(s, roots))
             )
         }
@@ -121,6 +131,7 @@ def scan(
     todo: list[Found] = []
     stale: set[Path] = set()  # unchanged files an older probe described: probed again, not re-hashed
     lacking: set[Path] = set()  # unchanged files whose row lacks hashes: read again (and probed)
+    beside: list[Found] = []  # unchanged files whose sidecars changed: only those are read
     for f in found:
         row = known.get(str(f.path))
         if row is not None and row[2] != "missing" and (row[0], row[1]) == (f.size, f.mtime):
@@ -128,6 +139,8 @@ def scan(
                 lacking.add(f.path)
             elif row[3] >= PROBE_VERSION:
                 report.unchanged += 1
+                if row[5] != f.sidecars and (f.sidecars or row[5]):
+                    beside.append(f)
                 continue
             else:
                 stale.add(f.path)
@@ -143,6 +156,12 @@ def scan(
         progress=progress,
         hashes=hashes or {},
     )
+    if beside:
+        report.sidecars_read = len(beside)
+        for start_at in range(0, len(beside), batch_size):
+            chunk = beside[start_at : start_at + batch_size]
+            read = [(f, read_sidecars(f.path)) for f in chunk]
+            retrying(engine, functools.partial(reimport_sidecars, read=read))
 
     def finish(s: Session) -> tuple[int, list[list[str]]]:
         missing = _mark_missing(s, roots, {str(f.path) for f in found})

@@ -52,6 +52,8 @@ class ScanReport:
         hash_mismatches: (path, remark) for files whose header claims a tensor hash
             (``sshs_model_hash``, ``modelspec.hash_sha256``) their data does not have.
         notes: (path, remark) for moves and metadata-only changes.
+        sidecars_read: unchanged files whose sidecars were added or changed, read again (counted
+            among ``unchanged`` too).
     """
 
     roots: list[str] = field(default_factory=list)
@@ -68,6 +70,7 @@ class ScanReport:
     same_weights: list[tuple[str, str]] = field(default_factory=list)
     hash_mismatches: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
+    sidecars_read: int = 0
     elapsed: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,6 +181,7 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
             if hashes and _same_weights(row, hashes):
                 delta.notes.append((path, "same weights, metadata changed"))
         row.size, row.mtime, row.is_dir = found.size, found.mtime, found.is_dir
+        row.sidecar_seen = found.sidecars
         if hashes is not None:
             row.sha256, row.autov2, row.tensor_hash, row.model_hash = (
                 hashes.sha256,
@@ -206,6 +210,19 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
         decide_line(s, row)
         claimed.add(row.id)
         kin.append(row)
+
+
+def reimport_sidecars(s: Session, *, read: list[tuple[Found, Sidecars]]) -> None:
+    """Import the sidecars of unchanged files whose sidecars changed (the rows stay otherwise as they are)."""
+    rows = {a.path: a for a in s.exec(select(Artifact).where(col(Artifact.path).in_([str(f.path) for f, _ in read])))}
+    for found, sidecars in read:
+        row = rows.get(str(found.path))
+        if row is None:
+            continue
+        apply_sidecars(s, row, sidecars)
+        row.sidecar_seen = found.sidecars
+        s.add(row)
+        decide_line(s, row)
 
 
 def _civitai_words(s: Session, artifact_id: int | None) -> list[str]:

@@ -114,6 +114,9 @@ class Artifact(SQLModel, table=True):
     rating: int | None = None
     activation_text: str | None = None
     sidecar: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    #: The names and mtimes of the sidecars when they were last read (discovery's signature): a
+    #: scan reads them again when it changes. None: never read (a row from before revision 0011).
+    sidecar_seen: str | None = Field(default=None, sa_column=Column(Text))
     #: The first provenance: "local" (found by a scan), or ``hub:OWNER/NAME@COMMIT`` once pulled.
     source: str = "local"
     #: Every provenance the row was given, in order (a file pulled from two repos has both).

@@ -76,8 +76,8 @@ def sync_cmd(
     committed as it comes: Ctrl-C keeps what is done, and a rerun goes on from there.
     """
     from loradex.registry.civitai.client import CivitaiClient
-    from loradex.registry.civitai.records import NSFW_LEVELS
     from loradex.registry.civitai.sync import SyncOptions, sync
+    from loradex.registry.services.civitai_records import NSFW_LEVELS
 
     wanted = _refs(refs, every)
     options = SyncOptions(refresh=refresh, images=images, max_nsfw=NSFW_LEVELS[max_nsfw], models=models)

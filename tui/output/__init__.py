@@ -2,7 +2,7 @@
 
 :class:`Sink` is one object per command run. Its renderings come by command group, one module
 each, as the commands do (:mod:`.files`, :mod:`.library`, :mod:`.operations`, :mod:`.generate`,
-:mod:`.hub`, :mod:`.civitai`); the shared core (JSON or human, consoles, notes, progress bars)
+:mod:`.hub`, :mod:`.civitai`, :mod:`.sidecars`); the shared core (JSON or human, consoles, notes, progress bars)
 is :class:`.base.BaseSink`. A new command group adds a module and a base here.
 """
 
@@ -14,9 +14,10 @@ from .generate import GenerateOutput
 from .hub import HubOutput
 from .library import CatalogOutput
 from .operations import OperationsOutput
+from .sidecars import SidecarsOutput
 
 __all__ = ["Sink"]
 
 
-class Sink(FilesOutput, CatalogOutput, OperationsOutput, GenerateOutput, HubOutput, CivitaiOutput):
+class Sink(FilesOutput, CatalogOutput, OperationsOutput, GenerateOutput, HubOutput, CivitaiOutput, SidecarsOutput):
     """Where every command's output goes: ``Sink(as_json)``, then one rendering call."""

@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import select
 
 from loradex.registry.civitai.client import CivitaiClient, GaveUp
-from loradex.registry.civitai.records import NSFW_LEVELS
 from loradex.registry.civitai.sync import SyncOptions, images_folder, sync, updates
+from loradex.registry.services.civitai_records import NSFW_LEVELS
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, CivitaiRecord, Preview

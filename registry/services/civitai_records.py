@@ -13,10 +13,12 @@ from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from loradex.registry.services.records import storable
 from loradex.registry.store.models import CivitaiRecord, Preview
 
+from .records import storable
+
 __all__ = [
+    "LICENSE_FLAGS",
     "MAX_DESCRIPTION",
     "NSFW_LEVELS",
     "apply_model",
@@ -31,7 +33,8 @@ __all__ = [
 MAX_DESCRIPTION = 20_000
 #: Civitai's NSFW levels (an image has one; a version's is the bitwise or of its images').
 NSFW_LEVELS = {"pg": 1, "pg13": 2, "r": 4, "x": 8, "xxx": 16}
-_LICENSE_FLAGS = ("allowNoCredit", "allowCommercialUse", "allowDerivatives", "allowDifferentLicense")
+#: The license flags of a model's page (Lora Manager keeps them in its version JSON's ``model``).
+LICENSE_FLAGS = ("allowNoCredit", "allowCommercialUse", "allowDerivatives", "allowDifferentLicense")
 _BLOCKS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "pre", "hr"}
 
 
@@ -165,7 +168,7 @@ def apply_model(record: CivitaiRecord, model: dict[str, Any]) -> None:
         else []
     )
     record.tags = [t for t in record.tags if isinstance(t, str)]
-    record.license = storable({flag: model[flag] for flag in _LICENSE_FLAGS if flag in model}) or None
+    record.license = storable({flag: model[flag] for flag in LICENSE_FLAGS if flag in model}) or None
     creator = model.get("creator")
     record.creator = _str(creator.get("username")) if isinstance(creator, dict) else record.creator
     record.model_name = record.model_name or _str(model.get("name"))
