@@ -186,16 +186,14 @@ class CivitaiClient:
 
     def version_by_hash(self, file_hash: str) -> dict[str, Any] | None:
         """The model version holding a file with ``file_hash``; None when Civitai knows none."""
-        path = f"/api/v1/model-versions/by-hash/{quote(file_hash, safe='')}"
-        response = self._call("GET", path)
-        if response.status_code == 404:
-            return None
-        self._check(response, f"GET {path}")
-        return self._object(response, f"GET {path}")
+        return self._page(f"/api/v1/model-versions/by-hash/{quote(file_hash, safe='')}")
 
     def model(self, model_id: int) -> dict[str, Any] | None:
         """A model's page (tags, description, license flags, every version); None when it is gone."""
-        path = f"/api/v1/models/{int(model_id)}"
+        return self._page(f"/api/v1/models/{int(model_id)}")
+
+    def _page(self, path: str) -> dict[str, Any] | None:
+        """The JSON object at ``path``; None for a 404."""
         response = self._call("GET", path)
         if response.status_code == 404:
             return None
