@@ -174,6 +174,7 @@ class ArtifactRow:
     rating: int | None = None
     activation_text: str | None = None
     sidecar: dict[str, Any] = field(default_factory=dict)
+    sidecar_seen: str | None = None
     source: str = "local"
     sources: list[str] = field(default_factory=list)
     created_at: datetime | None = None
