@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
+
+from tests.support.loopback import LoopbackServer
 
 API_KEY = "civitai-test-key-7f3a9c"
 
@@ -53,16 +54,13 @@ class Request(NamedTuple):
     body: Any
 
 
-class _Server:
-    """A threading HTTP server on 127.0.0.1 whose handler calls ``self.answer``."""
+class _Server(LoopbackServer):
+    """A loopback server whose handler records each request and answers with ``self.answer``."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[Request] = []
         self.lock = threading.RLock()
-        self.url = ""
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
 
     def start(self):
         owner = self
@@ -72,16 +70,6 @@ class _Server:
 
             def log_message(self, format, *args):  # noqa: A002 - quiet
                 pass
-
-            def setup(self):
-                super().setup()
-                with owner.lock:
-                    owner._connections.add(self.connection)
-
-            def finish(self):
-                with owner.lock:
-                    owner._connections.discard(self.connection)
-                super().finish()
 
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -109,29 +97,8 @@ class _Server:
 
             do_GET = do_POST = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self.serve(Handler, type(self).__name__)
         return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        with self.lock:
-            connections, self._connections = list(self._connections), set()
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        assert self._thread is not None
-        self._thread.join(timeout=5)
-        self._server = None
 
     def answer(self, method: str, path: str, body: Any) -> tuple[int, Any, dict[str, str]]:
         raise NotImplementedError

@@ -34,13 +34,14 @@ import hashlib
 import json
 import random
 import re
-import socket
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.support.loopback import LoopbackServer
 
 ALICE_TOKEN = "hf_test_token_alice"
 BOB_TOKEN = "hf_test_token_bob"
@@ -142,42 +143,23 @@ class FakeHub:
         self.rate_limited: bool | int = False
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        self.url = ""
+        self._loopback = LoopbackServer()
 
     # -- lifecycle --------------------------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        return self._loopback.url
+
     def start(self) -> FakeHub:
-        hub = self
-
         class Handler(_Handler):
-            pass
+            hub = self
 
-        Handler.hub = hub
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fakehub", daemon=True)
-        self._thread.start()
+        self._loopback.serve(Handler, "fakehub")
         return self
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            connections, self._connections = list(self._connections), set()
-        for conn in connections:  # idle keep-alive connections of the client's pooled session
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join(timeout=5)
-        self._server = self._thread = None
+        self._loopback.stop()
 
     def __enter__(self) -> FakeHub:
         return self.start()
@@ -387,16 +369,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - quiet
         pass
-
-    def setup(self):
-        super().setup()
-        with self.hub._lock:
-            self.hub._connections.add(self.connection)
-
-    def finish(self):
-        with self.hub._lock:
-            self.hub._connections.discard(self.connection)
-        super().finish()
 
     # -- plumbing ---------------------------------------------------------------------------------
 
