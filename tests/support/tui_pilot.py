@@ -3,6 +3,8 @@ threads), choosing a row, adding it to the mix tray, and what a widget shows as 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 import time
 
@@ -11,6 +13,16 @@ from textual.widgets import Input
 
 from loradex.tui.app.screens.mix_tray import WeightDialog
 from loradex.tui.app.widgets.artifact_table import ArtifactTable
+
+
+def sync(test):
+    """Run an async pilot test under plain pytest (no asyncio plugin here); fixtures pass through."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        asyncio.run(test(*args, **kwargs))
+
+    return run
 
 
 def notes(app) -> list[str]:

@@ -10,6 +10,7 @@ from diffusers.loaders import lora_conversion_utils as diffusers_converters
 from safetensors.torch import load_file
 
 from loradex.adapters.io.weights import open_weights
+from loradex.adapters.model.architectures import DIT_BASES, FAMILY_SIZES
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import probe
 from loradex.adapters.ops.factors import layer_factors
@@ -22,14 +23,7 @@ from loradex.adapters.zoo.dit_loras import (
     xlabs_lora,
 )
 
-SIZES = [
-    ("sd3", "medium"),
-    ("sd3", "large"),
-    ("flux", ""),
-    ("flux2", "dev"),
-    ("flux2", "klein-4b"),
-    ("flux2", "klein-9b"),
-]
+SIZES = [(base, arch.size) for base in DIT_BASES for arch in FAMILY_SIZES[base]]
 
 
 def _ours(path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -9,20 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loradex.adapters.model.architectures import architecture
+from loradex.adapters.model.architectures import DIT_BASES, FAMILY_SIZES, architecture
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import probe
 from tests.support.dit_checkpoints import diffusers_layout, folder_files, single_file_layout, sparse_file
 from tests.support.gguf_files import Q8_0, write_gguf
 
-SIZES = [
-    ("sd3", "medium"),
-    ("sd3", "large"),
-    ("flux", ""),
-    ("flux2", "dev"),
-    ("flux2", "klein-4b"),
-    ("flux2", "klein-9b"),
-]
+SIZES = [(base, arch.size) for base in DIT_BASES for arch in FAMILY_SIZES[base]]
 _PIPELINES = {"sd3": "StableDiffusion3Pipeline", "flux": "FluxPipeline", "flux2": "Flux2Pipeline"}
 
 

@@ -4,8 +4,6 @@ notifications, a quick-test renders on the tiny diffusers base, publish shows th
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import shutil
 import sqlite3
 import time
@@ -25,19 +23,9 @@ from loradex.tui.app.screens.confirm import ConfirmDialog
 from loradex.tui.app.screens.mix_tray import MixTrayScreen, WeightDialog
 from loradex.tui.app.screens.progress import ProgressDialog
 from loradex.tui.app.widgets.artifact_table import ArtifactTable
-from tests.support.tui_pilot import add_to_tray, errors, notes, select, until
+from tests.support.tui_pilot import add_to_tray, errors, notes, select, sync, until
 
 SIZE = (160, 48)
-
-
-def sync(test):
-    """Run an async pilot test under plain pytest (no asyncio plugin here); fixtures pass through."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        asyncio.run(test(*args, **kwargs))
-
-    return run
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ was committed."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import shutil
 import socket
 
@@ -19,20 +17,10 @@ from loradex.tui.app.screens.detail import DetailScreen
 from loradex.tui.app.screens.progress import ProgressDialog
 from loradex.tui.app.widgets.previews import Previews
 from tests.support.fakecivitai import file_hashes
-from tests.support.tui_pilot import errors, notes, plain, until
+from tests.support.tui_pilot import errors, notes, plain, sync, until
 
 SIZE = (160, 48)
 LORA = "sd1-kohya-lora"
-
-
-def sync(test):
-    """Run an async pilot test under plain pytest (no asyncio plugin here); fixtures pass through."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        asyncio.run(test(*args, **kwargs))
-
-    return run
 
 
 @pytest.fixture
