@@ -11,7 +11,7 @@ under PEFT keys (:func:`original_lora`); XLabs on Flux's attention processors (:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -54,7 +54,7 @@ def _modules(lm: LayerMap, select: Select, key: Callable[[Layer], str]) -> dict[
 
 
 def _factor_pairs(
-    modules: dict[str, tuple[int, ...]],
+    modules: Mapping[str, tuple[int, ...]],
     rank: int,
     scale: float,
     seed: int,
