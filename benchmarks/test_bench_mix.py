@@ -42,8 +42,9 @@ pytestmark = pytest.mark.benchmark
 RANK = 32
 STRIDE = int(os.environ.get("LORADEX_BENCH_MIX_STRIDE", "7"))
 #: Intra-op threads of the measured processes (LORADEX_THREADS, and OMP_NUM_THREADS for the naive
-#: side), the same for both sides; 0 = each process's own choice. 1 by default: on a shared 2-core machine, two OpenMP threads competing with another busy
-#: process made the dense SVDs 6x slower (108 s → 696 s for the same subset), blowing the time budget.
+#: side), the same for both sides; 0 = each process's own choice. 1 by default: on a shared 2-core
+#: machine, two OpenMP threads competing with another busy process made the dense SVDs 6x slower
+#: (108 s → 696 s for the same subset), blowing the time budget.
 THREADS = int(os.environ.get("LORADEX_BENCH_THREADS", "1"))
 WEIGHTS = (0.8, 0.5)
 ALPHAS = (32.0, 16.0)  # scales 1.0 and 0.5: distinct spectra, so the rank-32 truncation is well defined
