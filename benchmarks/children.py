@@ -22,10 +22,11 @@ PEAK_RSS = textwrap.dedent("""
 
 def run_child(code: str, *args, threads: int = 0) -> tuple[dict, float, str]:
     """Run ``code`` in a fresh interpreter; (its RESULT dict, wall incl. start-up and imports, stdout).
-    ``threads``: OMP_NUM_THREADS for the child (0: torch's default)."""
+    ``threads``: torch's threads in the child (``LORADEX_THREADS``, which loradex's operations apply,
+    and OMP_NUM_THREADS for the torch code of a peer); 0: each chooses its own."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     if threads:
-        env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        env |= {"LORADEX_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start

@@ -19,7 +19,7 @@ from loradex.adapters.words import count
 
 from ..output import Sink
 from .operations import OPS_CONTEXT, weighted_refs
-from .options import JsonOpt, commands, input_path, optional_engine
+from .options import JsonOpt, ThreadsOpt, commands, input_path, optional_engine, torch_threads_given
 
 group = commands()
 
@@ -239,6 +239,7 @@ def try_cmd(
     offload: OffloadOpt = False,
     config: ConfigOpt = None,
     patch: PatchOpt = False,
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Render a seed × scale grid of adapters on a base, with a labelled contact sheet.
@@ -306,34 +307,35 @@ def try_cmd(
             sampler=sampler,
         )
         axes = _axes(seed_list, scale_list)
-        bench = _workbench(base_ref, device, dtype, offload, config, patch)
-        from loradex.registry.services.previews import quick_test
+        with torch_threads_given(threads):
+            bench = _workbench(base_ref, device, dtype, offload, config, patch)
+            from loradex.registry.services.previews import quick_test
 
-        with interrupts.stop_requested(_say_stopping) as stop, sink.progress("try") as progress:
-            tested = quick_test(
-                bench,
-                paths,
-                engine=engine,
-                prompt=prompt,
-                negative_prompt=negative or "",
-                seeds=seed_list,
-                scales=scale_list,
-                steps=steps or DEFAULT_STEPS,
-                guidance_scale=cfg,
-                sampler=sampler,
-                size=render_size,
-                clip_skip=clip_skip,
-                control_image=control_image,
-                control_canny=canny,
-                control_config=control_config,
-                init_image=init_image,
-                strength=strength,
-                out=out,
-                progress=progress,
-                should_stop=stop.is_set,
-                on_start=_job_line(axes),
-                resolve_lora=resolve_lora,
-            )
+            with interrupts.stop_requested(_say_stopping) as stop, sink.progress("try") as progress:
+                tested = quick_test(
+                    bench,
+                    paths,
+                    engine=engine,
+                    prompt=prompt,
+                    negative_prompt=negative or "",
+                    seeds=seed_list,
+                    scales=scale_list,
+                    steps=steps or DEFAULT_STEPS,
+                    guidance_scale=cfg,
+                    sampler=sampler,
+                    size=render_size,
+                    clip_skip=clip_skip,
+                    control_image=control_image,
+                    control_canny=canny,
+                    control_config=control_config,
+                    init_image=init_image,
+                    strength=strength,
+                    out=out,
+                    progress=progress,
+                    should_stop=stop.is_set,
+                    on_start=_job_line(axes),
+                    resolve_lora=resolve_lora,
+                )
     sink.quick_test(tested.grid, tested.recorded)
     if tested.grid.interrupted:
         raise typer.Exit(interrupts.EXIT_CODE)
@@ -371,6 +373,7 @@ def eval_cmd(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     config: ConfigOpt = None,
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """CLIP score of an adapter per scale (100·max(cos, 0) averaged, and the raw mean cosine).
@@ -407,26 +410,27 @@ def eval_cmd(
         check_prompt(line, negative)
         tagged_loras(split_lora_tags(line)[1], None)
     preflight(base_ref, [(path, weight)], config=config, size=render_size, out=out, negative=negative, sampler=sampler)
-    bench = _workbench(base_ref, device, dtype, False, config, False)
-    with interrupts.stop_requested(_say_stopping) as stop, sink.progress("eval") as progress:
-        result = evaluate(
-            bench,
-            [(path, weight)],
-            prompts=prompt_list,
-            scales=scale_list,
-            seeds=seed_list,
-            clip=clip,
-            out=out,
-            references=references,
-            steps=steps,
-            guidance_scale=cfg,
-            sampler=sampler,
-            size=render_size,
-            negative_prompt=negative,
-            progress=progress,
-            should_stop=stop.is_set,
-            on_start=_job_line(_axes(seed_list, scale_list), len(prompt_list)),
-        )
+    with torch_threads_given(threads):
+        bench = _workbench(base_ref, device, dtype, False, config, False)
+        with interrupts.stop_requested(_say_stopping) as stop, sink.progress("eval") as progress:
+            result = evaluate(
+                bench,
+                [(path, weight)],
+                prompts=prompt_list,
+                scales=scale_list,
+                seeds=seed_list,
+                clip=clip,
+                out=out,
+                references=references,
+                steps=steps,
+                guidance_scale=cfg,
+                sampler=sampler,
+                size=render_size,
+                negative_prompt=negative,
+                progress=progress,
+                should_stop=stop.is_set,
+                on_start=_job_line(_axes(seed_list, scale_list), len(prompt_list)),
+            )
     sink.evaluation(result)
     if result.interrupted:
         raise typer.Exit(interrupts.EXIT_CODE)
