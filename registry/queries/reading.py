@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from loradex.registry.errors import CatalogError
 from loradex.registry.store.failures import reason_of, sqlite_failure
@@ -30,10 +30,10 @@ from loradex.registry.store.location import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
     from sqlmodel import Session
 
-__all__ = ["Reader", "as_reader", "in_list", "open_reader"]
+__all__ = ["Reader", "as_reader", "engine_reader", "in_list", "open_reader"]
 
 Params = Mapping[str, Any]
 
@@ -87,6 +87,25 @@ def as_reader(source: Reader | Session) -> Reader:
 
     bind = source.get_bind()
     return _AlchemyReader(source.connection(), folder_of(bind.dialect))
+
+
+@contextmanager
+def engine_reader(engine: Engine) -> Iterator[Reader]:
+    """A :class:`Reader` on a connection of ``engine`` (a front end that holds one, as the
+    Textual app does): on SQLite its ``sqlite3`` connection itself, since SQLAlchemy's work per
+    row makes 100,000 ids take a second instead of ~20 ms; else through SQLAlchemy."""
+    from loradex.registry.store.columns import folder_of
+
+    folder = folder_of(engine.dialect)
+    if engine.dialect.name == "sqlite":
+        pooled = engine.raw_connection()
+        try:
+            yield _SqliteReader(cast(sqlite3.Connection, pooled.driver_connection), folder)
+        finally:
+            pooled.close()  # back to the pool
+        return
+    with engine.connect() as connection:
+        yield _AlchemyReader(connection, folder)
 
 
 def in_list(name: str, values: Iterable[Any], params: dict[str, Any]) -> str:
