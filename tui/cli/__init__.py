@@ -22,18 +22,20 @@ and the catalog commands start without it.
 """
 
 from . import civitai, files, generate, hub, library, operations, sidecars, terminal
-from .app import app, main
+from .app import GROUPS, app, main
 
-for _group in (
-    files,
-    library,
-    operations,
-    generate,
-    hub,
-    civitai,
-    sidecars,
-    terminal,
-):  # --help lists them in this order
-    app.add_typer(_group.group)
+GROUPS.extend(
+    _group.group
+    for _group in (
+        files,
+        library,
+        operations,
+        generate,
+        hub,
+        civitai,
+        sidecars,
+        terminal,
+    )  # --help lists them in this order
+)
 
 __all__ = ["app", "main"]

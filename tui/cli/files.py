@@ -9,8 +9,7 @@ import typer
 
 from loradex.adapters.errors import LoradexError
 
-from ..output import Sink
-from .options import JsonOpt, RefArg, commands, input_path
+from .options import JsonOpt, RefArg, commands, input_path, sink_for
 
 group = commands()
 
@@ -26,7 +25,7 @@ def probe_cmd(
     """Identify artifacts: kind, format, base (with evidence), ranks, trigger words."""
     from loradex.adapters.model.probe import probe
 
-    sink = Sink(json)
+    sink = sink_for(json)
     infos, failures = [], []
     for ref in refs:
         try:
@@ -48,7 +47,7 @@ def inspect_cmd(
     """Per-layer and per-block statistics: rank, alpha, delta norm, effective rank, NaN/Inf."""
     from loradex.adapters.ops.inspection import inspect
 
-    Sink(json).inspection(inspect(input_path(ctx, ref)), show_layers=layers)
+    sink_for(json).inspection(inspect(input_path(ctx, ref)), show_layers=layers)
 
 
 @group.command("convert")
@@ -66,5 +65,5 @@ def convert_cmd(
     """
     from .operations import execute, recipe_of
 
-    sink = Sink(json)
+    sink = sink_for(json)
     sink.conversion(execute(ctx, recipe_of("convert", out, [(ref, 1.0)], to=to, rank=rank), sink))
