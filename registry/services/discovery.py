@@ -18,7 +18,7 @@ from loradex.adapters.io.opening import not_regular
 from loradex.adapters.io.weights import WEIGHT_SUFFIXES
 from loradex.adapters.progress import Progress, ProgressEvent
 
-from .sidecars import sidecar_signature
+from .sidecar_names import sidecar_signature
 
 __all__ = ["Found", "artifact_name", "discover"]
 
@@ -44,7 +44,7 @@ class Found:
     size: int
     mtime: float
     error: str | None = None  #: why the path cannot be examined (it becomes an error row)
-    #: The names and mtimes of its sidecars (:func:`~.sidecars.sidecar_signature`): a scan reads
+    #: The names and mtimes of its sidecars (:func:`~.sidecar_names.sidecar_signature`): a scan reads
     #: them again when this changes, the file itself unchanged.
     sidecars: str = ""
 
