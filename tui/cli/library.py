@@ -47,13 +47,23 @@ def scan_cmd(
     and recorded with status "error"; the scan still exits 0. A folder that does not exist is
     an error (exit 1) and nothing is recorded.
     """
-    from loradex.registry.services.scan import existing_roots, scan
+    from loradex.registry.services.scan_plan import existing_roots, unchanged_scan
 
     roots = existing_roots(dirs)  # before the catalog is opened (or made): a typo leaves nothing behind
     sink = sink_for(json)
-    with catalog_engine(ctx, create=True) as engine, sink.progress("scanning") as progress:
-        report = scan(roots, engine=engine, workers=workers, progress=progress)
-        url = engine.url.render_as_string(hide_password=True)
+    with sink.progress("scanning") as progress:
+        # Nothing changed (the usual rescan): done on plain sqlite3, without importing what a change needs.
+        report = unchanged_scan(catalog_of(ctx), roots, progress=progress)
+    if report is not None:
+        from loradex.registry.store.location import catalog_url
+
+        url = catalog_url(catalog_of(ctx))
+    else:
+        from loradex.registry.services.scan import scan
+
+        with catalog_engine(ctx, create=True) as engine, sink.progress("scanning") as progress:
+            report = scan(roots, engine=engine, workers=workers, progress=progress)
+            url = engine.url.render_as_string(hide_password=True)
     sink.report("scanned", report)
     sink.note(f"catalog: {url}")
 
