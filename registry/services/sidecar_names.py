@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["JSON_KINDS", "PREVIEW_SUFFIXES", "SIDECAR_SUFFIXES", "sidecar_paths", "sidecar_signature"]
+__all__ = ["JSON_KINDS", "PREVIEW_SUFFIXES", "SIDECAR_SUFFIXES", "SidecarsBeside", "sidecar_paths"]
 
 PREVIEW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 #: What follows an artifact's stem in the name of each sidecar, by kind.
@@ -48,17 +48,27 @@ def sidecar_paths(path: str | os.PathLike[str]) -> dict[str, list[Path]]:
     return found
 
 
-def sidecar_signature(path: Path, is_dir: bool, beside: Mapping[str, os.DirEntry[str]]) -> str:
-    """The names and mtimes of the sidecars of ``path`` among ``beside`` (its folder's entries by
-    name, from the one ``scandir`` a scan makes anyway): a scan reads the sidecars again when this
-    changes. Only the sidecars found are ``stat``-ed."""
-    stem = path.name if is_dir else path.stem
-    parts = []
-    for suffix in SIDECAR_SUFFIXES:
-        entry = beside.get(stem + suffix)
-        if entry is not None:
+class SidecarsBeside:
+    """The sidecars among one folder's entries (by name, from the one ``scandir`` a scan makes
+    anyway), by the stem they belong to: one pass over the names, so that an artifact without
+    sidecars, most of a library, costs a dictionary lookup (looking up every suffix for every
+    file cost a rescan as much as its ``stat`` calls)."""
+
+    def __init__(self, entries: Mapping[str, os.DirEntry[str]]) -> None:
+        self._by_stem: dict[str, list[tuple[int, os.DirEntry[str]]]] = {}
+        for name, entry in entries.items():
+            if name.endswith(SIDECAR_SUFFIXES):
+                for order, suffix in enumerate(SIDECAR_SUFFIXES):
+                    if name.endswith(suffix):  # x.preview.png is x's preview, and x.preview's image
+                        self._by_stem.setdefault(name[: -len(suffix)], []).append((order, entry))
+
+    def signature(self, path: Path, is_dir: bool) -> str:
+        """The names and mtimes of the sidecars of ``path`` (an entry of this folder): a scan
+        reads the sidecars again when this changes. Only the sidecars found are ``stat``-ed."""
+        parts = []
+        for _, entry in sorted(self._by_stem.get(path.name if is_dir else path.stem, ()), key=lambda kept: kept[0]):
             try:
                 parts.append(f"{entry.name}:{entry.stat().st_mtime_ns}")
             except OSError:
                 continue
-    return "|".join(parts)
+        return "|".join(parts)
