@@ -77,7 +77,8 @@ def discover(roots: Sequence[Path], *, progress: Progress | None = None) -> list
             _walk(root, found, progress)
         elif root.suffix.lower() in WEIGHT_SUFFIXES:
             _add_file(str(root), found, _beside(root.parent))
-    return [found[path] for path in sorted(found, key=lambda path: path.split(os.sep))]  # Path's order
+    # Path's order: part by part, which the text has with its separators below every other character.
+    return [found[path] for path in sorted(found, key=lambda path: path.replace(os.sep, "\0"))]
 
 
 def _beside(folder: Path) -> SidecarsBeside:

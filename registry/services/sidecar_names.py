@@ -65,6 +65,8 @@ class SidecarsBeside:
     def signature(self, path: Path, is_dir: bool) -> str:
         """The names and mtimes of the sidecars of ``path`` (an entry of this folder): a scan
         reads the sidecars again when this changes. Only the sidecars found are ``stat``-ed."""
+        if not self._by_stem:  # a folder without sidecars: most of a library
+            return ""
         parts = []
         for _, entry in sorted(self._by_stem.get(path.name if is_dir else path.stem, ()), key=lambda kept: kept[0]):
             try:
