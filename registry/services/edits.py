@@ -49,8 +49,11 @@ def set_tags(
     present = set(lookup.tags_of(writer, artifact))
     for name in sorted(adding - present):
         params = {"name": name, "artifact": artifact.id}
+        # The casts: PostgreSQL deduces a parameter's type once, and text is not the column's varchar.
         writer.execute(
-            "INSERT INTO tag (name) SELECT :name WHERE NOT EXISTS (SELECT 1 FROM tag WHERE name = :name)", params
+            "INSERT INTO tag (name) SELECT CAST(:name AS VARCHAR(200)) "
+            "WHERE NOT EXISTS (SELECT 1 FROM tag WHERE name = CAST(:name AS VARCHAR(200)))",
+            params,
         )
         writer.execute(
             "INSERT INTO artifact_tag (artifact_id, tag_id) SELECT :artifact, id FROM tag WHERE name = :name", params
