@@ -9,8 +9,7 @@ import typer
 
 from loradex.adapters.errors import LoradexError
 
-from ..output import Sink
-from .options import JsonOpt, RefArg, ThreadsOpt, commands, input_path, torch_threads_given
+from .options import JsonOpt, RefArg, ThreadsOpt, commands, input_path, sink_for, torch_threads_given
 
 group = commands()
 
@@ -26,7 +25,7 @@ def probe_cmd(
     """Identify artifacts: kind, format, base (with evidence), ranks, trigger words."""
     from loradex.adapters.model.probe import probe
 
-    sink = Sink(json)
+    sink = sink_for(json)
     infos, failures = [], []
     for ref in refs:
         try:
@@ -52,7 +51,7 @@ def inspect_cmd(
     path = input_path(ctx, ref)
     with torch_threads_given(threads):
         inspection = inspect(path)
-    Sink(json).inspection(inspection, show_layers=layers)
+    sink_for(json).inspection(inspection, show_layers=layers)
 
 
 @group.command("convert")
@@ -71,5 +70,5 @@ def convert_cmd(
     """
     from .operations import execute, recipe_of
 
-    sink = Sink(json)
+    sink = sink_for(json)
     sink.conversion(execute(ctx, recipe_of("convert", out, [(ref, 1.0)], to=to, rank=rank), sink, threads))

@@ -17,9 +17,8 @@ from loradex.adapters.generate.samplers import DEFAULT_STEPS, SAMPLERS
 from loradex.adapters.model.artifact import looks_like_hub_id
 from loradex.adapters.words import count
 
-from ..output import Sink
 from .operations import OPS_CONTEXT, weighted_refs
-from .options import JsonOpt, ThreadsOpt, commands, input_path, optional_engine, torch_threads_given
+from .options import JsonOpt, ThreadsOpt, commands, input_path, optional_engine, sink_for, torch_threads_given
 
 group = commands()
 
@@ -264,7 +263,7 @@ def try_cmd(
 
     if sampler is not None:
         known_sampler(sampler)
-    sink = Sink(json)
+    sink = sink_for(json)
     with optional_engine(ctx) as engine:
         if like is not None:
             from loradex.registry.services.examples import liked
@@ -390,7 +389,7 @@ def eval_cmd(
 
     prompt_list = read_prompts(prompts)
     references = reference_images(reference_dir) if reference_dir is not None else None
-    sink = Sink(json)
+    sink = sink_for(json)
     with optional_engine(ctx) as engine:
         del engine  # refs resolve through it; eval images are not previews
         path = str(input_path(ctx, ref))

@@ -18,14 +18,15 @@ import typer
 from loradex.adapters.errors import LoradexError
 from loradex.adapters.ops import options
 
-from ..output import Sink
-from .options import JsonOpt, ThreadsOpt, choice, commands, optional_engine, torch_threads_given
+from .options import JsonOpt, ThreadsOpt, choice, commands, optional_engine, sink_for, torch_threads_given
 
 group = commands()
 
 if TYPE_CHECKING:
     from loradex.adapters.ops.recipe import Recipe
     from loradex.registry.services.runner import OpResult
+
+    from ..output import Sink
 
 OutOpt = Annotated[Path | None, typer.Option("-o", "--out", help="Output file.", show_default=False)]
 RankOpt = Annotated[int | None, typer.Option("--rank", min=1, help="Target rank.", show_default=False)]
@@ -119,7 +120,7 @@ def _parsed(parse: Callable[[str], Any], value: str | None, hint: str) -> Any:
 
 
 def _run(ctx: typer.Context, recipe: Recipe, as_json: bool, threads: int | None) -> None:
-    sink = Sink(as_json)
+    sink = sink_for(as_json)
     sink.operation(execute(ctx, recipe, sink, threads))
 
 
@@ -348,7 +349,7 @@ def rebuild_cmd(
     from loradex.adapters.ops.rebuild import rebuild
     from loradex.registry.services import runner
 
-    sink = Sink(json)
+    sink = sink_for(json)
     with optional_engine(ctx, readonly=True) as engine:
         path = runner.resolve_input(ref, engine=engine)
         with sink.progress("rebuilding"), torch_threads_given(threads):

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from loradex.registry.queries.reading import Reader
 
+    from ..output import Sink
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 CatalogOpt = Annotated[
     str | None,
@@ -72,6 +74,14 @@ def torch_threads_given(threads: int | None) -> AbstractContextManager[object]:
     from loradex.adapters.threads import torch_threads
 
     return torch_threads(threads)
+
+
+def sink_for(as_json: bool) -> Sink:
+    """The output of one command run (:class:`..output.Sink`), imported when a command prints:
+    Rich and the renderings are not what ``--help`` or a command's usage error should wait for."""
+    from ..output import Sink
+
+    return Sink(as_json)
 
 
 @dataclass
@@ -157,6 +167,15 @@ def catalog_reader(ctx: typer.Context) -> AbstractContextManager[Reader]:
     from loradex.registry.queries.reading import open_reader
 
     return open_reader(catalog_of(ctx))
+
+
+def catalog_writer(ctx: typer.Context) -> AbstractContextManager[Reader]:
+    """The catalog for a command that makes a small change in SQL (:func:`.reading.open_reader`
+    with ``write``: plain ``sqlite3`` for a SQLite catalog at the current schema, so ``tag`` does
+    not import SQLAlchemy either); what it does not commit is not written."""
+    from loradex.registry.queries.reading import open_reader
+
+    return open_reader(catalog_of(ctx), write=True)
 
 
 @contextmanager
