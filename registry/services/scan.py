@@ -36,7 +36,7 @@ from loradex.registry.store.models import Artifact, ScanRoot, utcnow
 
 from .discovery import Found, discover
 from .scan_rows import FileResult, ScanReport, commit_batch, reimport_sidecars, retrying, root_prefix
-from .sidecars import read_sidecars
+from .sidecars import read_sidecars, signature_names
 
 __all__ = ["existing_roots", "scan"]
 
@@ -160,7 +160,7 @@ def scan(
         report.sidecars_read = len(beside)
         for start_at in range(0, len(beside), batch_size):
             chunk = beside[start_at : start_at + batch_size]
-            read = [(f, read_sidecars(f.path)) for f in chunk]
+            read = [(f, read_sidecars(f.path, present=signature_names(f.path, f.is_dir, f.sidecars))) for f in chunk]
             retrying(engine, functools.partial(reimport_sidecars, read=read))
 
     def finish(s: Session) -> tuple[int, list[list[str]]]:
@@ -284,7 +284,11 @@ def _examine(
             info = probe(path)
         if rehash and hashes is None:
             hashes = hash_file(path)
-        return FileResult(found, info, hashes, read_sidecars(path), reprobe=not rehash, rehash=lacking)
+        # Discovery listed the folder: a file with no sidecar there is not looked for one again.
+        sidecars = (
+            read_sidecars(path, present=signature_names(path, found.is_dir, found.sidecars)) if found.sidecars else None
+        )
+        return FileResult(found, info, hashes, sidecars, reprobe=not rehash, rehash=lacking)
     except Exception as exc:  # a bug in one reader must not end a scan of ten thousand files
         if not path.exists():
             return FileResult(found, gone=True)  # vanished since discovery: the next scan marks it missing

@@ -51,6 +51,7 @@ __all__ = [
     "read_sidecars",
     "sidecar_paths",
     "sidecar_signature",
+    "signature_names",
 ]
 
 PREVIEW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -157,18 +158,29 @@ def sidecar_signature(path: Path, is_dir: bool, beside: Mapping[str, os.DirEntry
     return "|".join(parts)
 
 
-def read_sidecars(path: str | os.PathLike[str]) -> Sidecars:
+def signature_names(path: Path, is_dir: bool, signature: str) -> frozenset[str]:
+    """The names of the sidecars of ``path`` that its :func:`sidecar_signature` lists (found by
+    name, not by splitting: a file name may hold ``|`` or ``:``)."""
+    stem = path.name if is_dir else path.stem
+    return frozenset(stem + suffix for suffix in SIDECAR_SUFFIXES if f"{stem}{suffix}:" in signature)
+
+
+def read_sidecars(path: str | os.PathLike[str], *, present: frozenset[str] | None = None) -> Sidecars:
     """Read the sidecars beside an artifact.
 
     Args:
         path: the artifact file or folder.
+        present: the names of its sidecars, when the folder's listing already said
+            (:func:`signature_names` of discovery's signature): no other name is looked up.
 
     Returns:
         A :class:`Sidecars` (empty when there are none). Never raises for a bad sidecar.
     """
     where = sidecar_paths(path)
+    if present is not None:
+        where = {kind: [p for p in paths if p.name in present] for kind, paths in where.items()}
     found = Sidecars(previews=[p for p in where["previews"] if p.is_file()])
-    parsed = {kind: _read_json(where[kind][0]) for kind in _JSON_KINDS}
+    parsed = {kind: _read_json(where[kind][0]) if where[kind] else (None, 0.0) for kind in _JSON_KINDS}
     found.raw = {kind: data for kind, (data, _) in parsed.items() if data}
     a1111, _ = parsed["a1111"]
     if a1111:
