@@ -249,8 +249,8 @@ def _civitai_words(s: Session, artifact_id: int | None) -> list[str]:
 
 
 def _new_row(path: str, name: str) -> Artifact:
-    # Every container given explicitly: pydantic's default factories inspect the signatures
-    # of list/dict on each call, which made a new row cost 1.4 ms instead of 0.3 ms.
+    # Every default factory's value given explicitly: pydantic inspects a factory's signature on
+    # each call, which made a new row cost 1.4 ms instead of 0.3 ms (and half again for the last two).
     return Artifact(
         path=path,
         name=name,
@@ -265,6 +265,8 @@ def _new_row(path: str, name: str) -> Artifact:
         trigger_words=[],
         training_metadata={},
         sidecar={},
+        sources=[],
+        created_at=utcnow(),
     )
 
 
