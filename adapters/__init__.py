@@ -2,14 +2,14 @@
 
 The public Python API for scripts::
 
-    from loradex.adapters import probe, inspect, convert, mix, bake, run, load_recipe
+    from loradex.adapters import probe, inspect, convert, mix, bake, run, load_recipe, torch_threads
 
 Names are imported on first use (PEP 562), so that ``from loradex.adapters import probe``
 or importing :mod:`.errors` does not load convert and inspection, which need torch.
 
 Floors, each importing only the ones below it: the modules here (:mod:`.errors`, :mod:`.words`,
 :mod:`.progress`, :mod:`.lazy`, :mod:`.libraries`, :mod:`.vocabulary`) < :mod:`.interrupts` (the
-Ctrl-C policy) < :mod:`.io` (reading and writing files) <
+Ctrl-C policy), :mod:`.threads` (torch's thread count) < :mod:`.io` (reading and writing files) <
 :mod:`.model` (knowing files) < :mod:`.ops` (LoRA math, the operations) < :mod:`.generate`
 (quick-test) < :mod:`.zoo` (the tiny test models).
 """
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from loradex.adapters.ops.recipe import Recipe
     from loradex.adapters.ops.recipe_sources import load_recipe, read_recipe
     from loradex.adapters.ops.runner import run
+    from loradex.adapters.threads import torch_threads
 
     from .errors import (
         ArtifactNotFoundError,
@@ -74,6 +75,7 @@ _SOURCES = {
     "load_recipe": ".ops.recipe_sources",
     "read_recipe": ".ops.recipe_sources",
     "run": ".ops.runner",
+    "torch_threads": ".threads",
 }
 
 __all__ = [
@@ -104,6 +106,7 @@ __all__ = [
     "rebuild",
     "resize",
     "run",
+    "torch_threads",
 ]
 
 

@@ -71,6 +71,10 @@ class RecipeFileError(LoradexError, ValueError):
     """A TOML recipe file cannot be read or has a missing, unknown or ill-typed field."""
 
 
+class SettingError(LoradexError, ValueError):
+    """An environment setting loradex reads (``LORADEX_THREADS`` …) holds a value it cannot use."""
+
+
 class InputChangedError(LoradexError):
     """A recipe input is gone or no longer has the recorded content."""
 

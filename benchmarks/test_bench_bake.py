@@ -296,7 +296,7 @@ def test_bake_vs_cp_vs_naive_merge(sd15, tmp_path):
     )
     print(f"[bake] bake wall with os.fsync stubbed out (diagnostic, 1 run): {nofsync['call_s']:.2f} s")
     print(
-        f"[bake] bake wall with OMP_NUM_THREADS=1 (diagnostic, 1 run): {one_thread['call_s']:.2f} s "
+        f"[bake] bake wall on 1 thread (LORADEX_THREADS=1; diagnostic, 1 run): {one_thread['call_s']:.2f} s "
         f"(cpu user {one_thread['user_s']:.1f} s sys {one_thread['sys_s']:.1f} s)"
     )
     print(

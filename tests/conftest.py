@@ -16,6 +16,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # and no test may phone home. HF_ENDPOINT stays unset: hub tests pass endpoint= (or set it in a child's env).
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# torch computes on one thread in every test and every command a test runs (children inherit it):
+# the suite shares the machine, and results must not depend on how busy it is.
+os.environ.setdefault("LORADEX_THREADS", "1")
 
 import pytest  # noqa: E402
 
@@ -23,6 +26,18 @@ from loradex.adapters.zoo import Zoo, build_zoo  # noqa: E402
 from tests.support.civitai_fixtures import fake_civitai  # noqa: E402, F401  (the fake Civitai fixture)
 from tests.support.hub_fixtures import fake_hub  # noqa: E402, F401  (the fake Hugging Face Hub fixture)
 from tests.support.ops_cli import cli  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def torch_threads_pinned() -> None:
+    """torch's own code that a test runs beside loradex's (a peer's pipeline, an oracle) on the count
+    loradex's operations choose ($LORADEX_THREADS above): on a busy core a second OpenMP thread
+    made a 0.2 s tiny render take 5 s."""
+    import torch
+
+    from loradex.adapters.threads import choose_threads
+
+    torch.set_num_threads(choose_threads())
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from loradex.adapters.errors import ArtifactNotFoundError, UnsupportedError
+from loradex.adapters.threads import torch_threads
 
 from .clipscore import ScaleScore, load_clip, plot_scores, score_by_scale, write_csv
 from .control import open_image
@@ -66,6 +67,7 @@ def reference_images(folder: str | Path) -> list[Any]:
     return [open_image(p) for p in files]
 
 
+@torch_threads()
 def evaluate(
     bench: Workbench,
     adapters: Sequence[tuple[str | Path, float]],

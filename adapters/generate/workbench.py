@@ -23,6 +23,7 @@ from typing import Any
 from loradex.adapters.errors import UnsupportedError
 from loradex.adapters.jsonable import jsonable
 from loradex.adapters.progress import Progress, ProgressEvent
+from loradex.adapters.threads import torch_threads
 
 from .base import LoadedBase, Placement, load_base, placement
 from .control import CANNY_HIGH, CANNY_LOW, canny, crop_and_resize, open_image
@@ -52,6 +53,7 @@ class Workbench:
         patch_only: apply every LoRA by weight patching, never through diffusers adapters.
     """
 
+    @torch_threads()
     def __init__(
         self,
         base: str | Path,
@@ -79,6 +81,7 @@ class Workbench:
         images = len(seeds) * len(scales)
         return JobSize(images, images * steps_per_image(steps, strength))
 
+    @torch_threads()
     def render(
         self,
         adapters: Sequence[tuple[str | Path, float]] = (),

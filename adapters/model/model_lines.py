@@ -155,6 +155,19 @@ def line_of(spelling: str) -> Line | None:
     return _SPELLINGS.get(_squashed(spelling))
 
 
+def family_named(spelling: str) -> str | None:
+    """The family a base-model name means, a line's name included (Civitai's ``SD 1.5``, ``Pony``,
+    ``Flux.1 D``, ``SDXL Lightning``), or None where it names neither (``Other``, a video model).
+
+    >>> family_named("SD 1.5"), family_named("Pony"), family_named("Flux.1 Kontext"), family_named("Other")
+    ('sd1', 'sdxl', 'flux', None)
+    """
+    from .artifact import family_of
+
+    line = line_of(spelling)
+    return str(spec_of(line).family) if line else family_of(spelling)
+
+
 def trained_on_sha256(metadata: Mapping[str, Any]) -> str | None:
     """The sha256 of the file an adapter was trained on, as kohya records it (lowercase hex), or None."""
     value = metadata.get(TRAINING_BASE_KEY)

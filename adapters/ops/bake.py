@@ -15,11 +15,9 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import math
-import os
 import shutil
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -40,6 +38,7 @@ from loradex.adapters.model.checkpoint import Location, delta_shape, layer_locat
 from loradex.adapters.model.probe import probe
 from loradex.adapters.model.single_file_names import row_pieces
 from loradex.adapters.progress import Progress, ProgressEvent
+from loradex.adapters.threads import torch_threads
 from loradex.adapters.vocabulary import Dtype
 from loradex.adapters.words import article
 
@@ -94,6 +93,9 @@ class BakeReport:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+# One core fewer for torch: the base's hash, then the write-behind thread keep a core busy (on 2
+# cores a thread per core made the patch arithmetic ~1.5x and the whole bake ~10% slower).
+@torch_threads(reserved=1)
 def bake(
     base: str | Path,
     loras: Sequence[tuple[str | Path, float]],
@@ -187,69 +189,37 @@ def bake(
         protect = [base, *files, *(info.path for info in infos)]
         streaming = time.perf_counter()
         weights = [w for _, w in loras]
-        with _leave_a_core_to_the_writer():
-            if base.is_dir():
-                with atomic_path(out, directory=True, protect=protect) as tmp:
-                    _copy_folder_extras(base, tmp, files)
-                    written = {
-                        f.relative_to(base).as_posix(): _bake_file(
-                            f,
-                            tmp / f.relative_to(base),
-                            patches.get(f, {}),
-                            sources,
-                            infos,
-                            weights,
-                            dtype,
-                            recipe,
-                            progress,
-                            protect,
-                            hashes,
-                        )
-                        for f in files
-                    }
-                    # With ``hashes`` every file's hashes are known (None only without it).
-                    hashed = {name: h for name, h in written.items() if h is not None}
-                    report.hashes = folder_hashes(tmp, hashed) if hashes else None
-            else:
-                report.hashes = _bake_file(
-                    base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe, progress, protect, hashes
-                )
+        if base.is_dir():
+            with atomic_path(out, directory=True, protect=protect) as tmp:
+                _copy_folder_extras(base, tmp, files)
+                written = {
+                    f.relative_to(base).as_posix(): _bake_file(
+                        f,
+                        tmp / f.relative_to(base),
+                        patches.get(f, {}),
+                        sources,
+                        infos,
+                        weights,
+                        dtype,
+                        recipe,
+                        progress,
+                        protect,
+                        hashes,
+                    )
+                    for f in files
+                }
+                # With ``hashes`` every file's hashes are known (None only without it).
+                hashed = {name: h for name, h in written.items() if h is not None}
+                report.hashes = folder_hashes(tmp, hashed) if hashes else None
+        else:
+            report.hashes = _bake_file(
+                base, out, patches.get(base, {}), sources, infos, weights, dtype, recipe, progress, protect, hashes
+            )
     report.timings["stream"] = time.perf_counter() - streaming
     report.recipe = recipe
     report.patched_tensors = sum(len(p) for p in patches.values())
     report.seconds = time.perf_counter() - start
     return report
-
-
-class _CoreForTheWriter:
-    """Run torch on one core fewer while bakes run: their write-behind threads keep a core busy
-    copying in the kernel, and on 2 cores torch's default of a thread per core made the patch
-    arithmetic ~1.5x slower and the whole bake ~10% slower. The thread count is process-wide,
-    so concurrent bakes share the change: the first one in lowers it, the last one out
-    restores it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running = 0
-        self._before = 0
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._running == 0:
-                self._before = torch.get_num_threads()
-                torch.set_num_threads(max(1, min(self._before, (os.cpu_count() or 1) - 1)))
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._running -= 1
-                if self._running == 0:
-                    torch.set_num_threads(self._before)
-
-
-_leave_a_core_to_the_writer = _CoreForTheWriter()
 
 
 def _plan(

@@ -23,6 +23,7 @@ from loradex.adapters.io.hashing import FileHashes
 from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.probe import probe
+from loradex.adapters.threads import torch_threads
 from loradex.adapters.words import article, count
 
 from .factors import LoraLayer, layer_factors, layer_tensors, open_factors, save_kohya
@@ -49,6 +50,7 @@ class ConversionReport:
     hashes: FileHashes | None = None
 
 
+@torch_threads()
 def convert(path: str | Path, to: str, out: str | Path, *, rank: int | None = None) -> ConversionReport:
     """Write the LoRA at ``path`` in another key convention.
 

@@ -18,6 +18,7 @@ from loradex.adapters.model.checkpoint import LayerWeights
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import probe
 from loradex.adapters.progress import Progress, ProgressEvent
+from loradex.adapters.threads import torch_threads
 
 from .factors import LoraLayer, save_kohya, storage_dtype
 from .lowrank import retained_energy, split_svd, truncated_svd
@@ -36,6 +37,7 @@ class ExtractReport:
     hashes: FileHashes | None = None
 
 
+@torch_threads()
 def extract(
     base: str | Path,
     tuned: str | Path,

@@ -17,6 +17,7 @@ from loradex.adapters.jsonable import jsonable
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.adapters.model.blocks import block_order
 from loradex.adapters.model.probe import probe
+from loradex.adapters.threads import torch_threads
 from loradex.adapters.words import article
 
 from .factors import block_of, layer_is_finite, layer_tensors
@@ -75,6 +76,7 @@ class Inspection:
         }
 
 
+@torch_threads()
 def inspect(path: str | Path) -> Inspection:
     """Per-layer and per-block statistics of an adapter.
 

@@ -31,6 +31,7 @@ from loradex.adapters.model.checkpoint import LayerWeights
 from loradex.adapters.model.layermap import layer_map
 from loradex.adapters.model.probe import probe
 from loradex.adapters.progress import Progress, ProgressEvent
+from loradex.adapters.threads import torch_threads
 from loradex.adapters.words import article, count
 
 from .block_weights import block_multiplier, block_multipliers
@@ -76,6 +77,7 @@ def _base_weight(base: LayerWeights, layer: LayerInfo) -> torch.Tensor:
     return w
 
 
+@torch_threads()
 def mix(
     inputs: Sequence[tuple[str | Path, float]],
     out: str | Path,

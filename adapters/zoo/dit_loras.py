@@ -11,7 +11,7 @@ under PEFT keys (:func:`original_lora`); XLabs on Flux's attention processors (:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -53,13 +53,20 @@ def _modules(lm: LayerMap, select: Select, key: Callable[[Layer], str]) -> dict[
     return out
 
 
-def _peft_pairs(
-    modules: dict[str, tuple[int, ...]], rank: int, scale: float, seed: int, dtype: torch.dtype
+def _factor_pairs(
+    modules: Mapping[str, tuple[int, ...]],
+    rank: int,
+    scale: float,
+    seed: int,
+    dtype: torch.dtype,
+    names: tuple[str, str] = ("lora_A.weight", "lora_B.weight"),
 ) -> dict[str, torch.Tensor]:
+    """Low-rank factors for each module (key → shape of the weight it adapts), under the
+    producer's ``(down, up)`` tensor ``names``."""
     gen, tensors = _generator(seed), dict[str, torch.Tensor]()
     for name, shape in modules.items():
         down, up = lora_factors(shape, rank, gen, scale)
-        tensors |= {f"{name}.lora_A.weight": down.to(dtype), f"{name}.lora_B.weight": up.to(dtype)}
+        tensors |= {f"{name}.{names[0]}": down.to(dtype), f"{name}.{names[1]}": up.to(dtype)}
     return tensors
 
 
@@ -101,7 +108,7 @@ def diffusers_tensors(
 ) -> dict[str, torch.Tensor]:
     """Every adaptable Linear under its module path with ``lora_A``/``lora_B``, as diffusers/PEFT name them."""
     modules = {layer.name: layer.shape for layer in lm.layers.values() if layer.module == "linear" and select(layer)}
-    return _peft_pairs(modules, rank, scale, 1, dtype)
+    return _factor_pairs(modules, rank, scale, 1, dtype)
 
 
 def diffusers_lora(lm: LayerMap, path: Path, **options) -> Path:
@@ -124,20 +131,17 @@ def onetrainer_lora(
     """As OneTrainer saves a DiT LoRA: diffusers' modules (q, k, v apart) under kohya-style keys,
     ``lora_transformer_<module path with _>.lora_down.weight`` (text encoders under kohya's own
     ``lora_te1_…`` stems), and an alpha per module."""
-    gen, tensors = _generator(4), dict[str, torch.Tensor]()
-    for layer in lm.layers.values():
-        if layer.module == "linear" and select(layer):
-            stem = (
-                "lora_transformer_" + layer.name.removeprefix("transformer.").replace(".", "_")
-                if layer.component == "transformer"
-                else layer.kohya
-            )
-            down, up = lora_factors(layer.shape, rank, gen, scale)
-            tensors |= {
-                f"{stem}.lora_down.weight": down.to(dtype),
-                f"{stem}.lora_up.weight": up.to(dtype),
-                f"{stem}.alpha": torch.tensor(float(alpha)),
-            }
+    modules = {
+        (
+            "lora_transformer_" + layer.name.removeprefix("transformer.").replace(".", "_")
+            if layer.component == "transformer"
+            else layer.kohya
+        ): layer.shape
+        for layer in lm.layers.values()
+        if layer.module == "linear" and select(layer)
+    }
+    tensors = _factor_pairs(modules, rank, scale, 4, dtype, ("lora_down.weight", "lora_up.weight"))
+    tensors |= {f"{stem}.alpha": torch.tensor(float(alpha)) for stem in modules}
     save_tensors(path, tensors, metadata or {})
     return path
 
@@ -161,7 +165,7 @@ def original_lora(
         return denoiser(layer) and select(layer) and _original(layer).startswith(only)
 
     modules = _modules(lm, chosen, lambda layer: prefix + _original(layer))
-    save_tensors(path, _peft_pairs(modules, rank, scale, 2, dtype))
+    save_tensors(path, _factor_pairs(modules, rank, scale, 2, dtype))
     return path
 
 
@@ -169,21 +173,18 @@ def xlabs_lora(
     lm: LayerMap, path: Path, *, rank: int = 1, scale: float = 1.0, dtype: torch.dtype = torch.bfloat16
 ) -> Path:
     """As XLabs' trainer writes Flux LoRAs: attention processors of the double blocks, ``down``/``up``."""
-    gen = _generator(3)
     width = lm.layers["transformer.transformer_blocks.0.attn.to_q"].shape[0]
     blocks = 1 + max(int(n.split(".")[2]) for n in lm.layers if n.startswith("transformer.transformer_blocks."))
-    tensors: dict[str, torch.Tensor] = {}
-    for i in range(blocks):
+    modules = {
+        f"double_blocks.{i}.processor.{name}": (out, width)
+        for i in range(blocks)
         for name, out in (
             ("qkv_lora1", 3 * width),
             ("qkv_lora2", 3 * width),
             ("proj_lora1", width),
             ("proj_lora2", width),
-        ):
-            down, up = lora_factors((out, width), rank, gen, scale)
-            tensors |= {
-                f"double_blocks.{i}.processor.{name}.up.weight": up.to(dtype),
-                f"double_blocks.{i}.processor.{name}.down.weight": down.to(dtype),
-            }
+        )
+    }
+    tensors = _factor_pairs(modules, rank, scale, 3, dtype, ("down.weight", "up.weight"))
     save_tensors(path, tensors)
     return path

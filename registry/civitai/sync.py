@@ -15,6 +15,7 @@ the suggested trigger words; they are kept as Civitai's on the record.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -193,7 +194,7 @@ class _Sync:
                 continue
             if not target.is_file():
                 data = self.client.image(url)
-                if data is None:
+                if data is None or not _is_image(data):
                     asked.image_errors += 1
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -268,6 +269,19 @@ def _take_words(artifact: Artifact, words: list[str]) -> None:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _is_image(data: bytes) -> bool:
+    """Whether ``data`` decodes as an image: a host's error page or a cut-off download sent with
+    status 200 must not become a preview that no viewer can show."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _file_name(image: dict[str, Any]) -> str:

@@ -67,6 +67,8 @@ def _family(model_id: str) -> str | None:
     for family, marks in (
         ("sdxl", ("xl",)),
         ("sd3", ("stable-diffusion-3",)),
+        # FLUX.2 before FLUX.1: a base named "flux.2-…"/"flux2-…" is not Flux.1 because it says "flux".
+        ("flux2", ("flux.2", "flux2", "flux-2")),
         ("flux", ("flux",)),
         ("sd2", ("stable-diffusion-2",)),
         ("sd1", ("v1-5", "v1-4", "1.5", "-1-5")),

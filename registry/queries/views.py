@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from loradex.adapters.io.embedded_hashes import HashMismatch
+from loradex.adapters.model.model_lines import family_named, line_of
 
 from .rows import ArtifactRow, CivitaiRow, PreviewRow, PublicationRow
 
@@ -286,6 +287,21 @@ def civitai_page(record: CivitaiRow) -> str:
     if not record.model_id:
         return ""
     return f"{record.site or 'https://civitai.com'}/models/{record.model_id}?modelVersionId={record.version_id}"
+
+
+def civitai_base_model(name: str, family: str) -> str:
+    """Civitai's base model ``name`` with the line it names, and a warning where that is another
+    family than the file's layers say (``family``): uploads filed under the wrong base are common.
+
+    >>> civitai_base_model("Pony", "sdxl"), civitai_base_model("SD 1.5", "flux")
+    ('Pony (line pony)', 'SD 1.5 — but its layers are flux, not sd1')
+    """
+    line = line_of(name)
+    said = name + (f" (line {line.value})" if line else "")
+    named = family_named(name)
+    if named and family not in ("", "unknown", named):
+        said += f" — but its layers are {family}, not {named}"
+    return said
 
 
 def civitai_license(record: CivitaiRow) -> str:

@@ -7,21 +7,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-
-from sqlalchemy import delete
-from sqlmodel import Session, col, select
+from typing import TYPE_CHECKING
 
 from loradex.registry.errors import QueryError
 from loradex.registry.queries import lookup
-from loradex.registry.store.models import Artifact, ArtifactTag, Tag
+from loradex.registry.queries.reading import Reader, as_reader, in_list
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from loradex.registry.queries.rows import ArtifactRow
+    from loradex.registry.store.models import Artifact
 
 
-def set_tags(session: Session, artifact: Artifact, add: Iterable[str] = (), remove: Iterable[str] = ()) -> list[str]:
+def set_tags(
+    source: Reader | Session,
+    artifact: Artifact | ArtifactRow,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+) -> list[str]:
     """Add and remove tags (removals apply after additions); tags no artifact uses any more
     are deleted. Commits.
 
+    SQL text, so that ``loradex tag`` changes a SQLite catalog through plain ``sqlite3``
+    (:func:`.reading.open_reader` with ``write``) as the TUI does through its session.
+
     Args:
-        session: an open catalog session.
+        source: a reader opened to write, or an open catalog session.
         artifact: the artifact to tag.
         add: tag names to add (case-insensitive; surrounding blanks ignored).
         remove: tag names to remove; absent ones are ignored.
@@ -33,33 +45,30 @@ def set_tags(session: Session, artifact: Artifact, add: Iterable[str] = (), remo
         QueryError: an empty tag name.
     """
     adding, removing = {lookup.tag_name(t) for t in add}, {lookup.tag_name(t) for t in remove}
-    present = set(lookup.tags_of(session, artifact))
-    known = {t.name: t for t in session.exec(select(Tag).where(col(Tag.name).in_(adding)))}
+    writer = as_reader(source)
+    present = set(lookup.tags_of(writer, artifact))
     for name in sorted(adding - present):
-        if name not in known:
-            known[name] = Tag(name=name)
-            session.add(known[name])
-            session.flush()
-        tag_id = known[name].id
-        # Rows read from the catalog (resolve's artifact, the known tags) or flushed just above.
-        assert artifact.id is not None and tag_id is not None
-        session.add(ArtifactTag(artifact_id=artifact.id, tag_id=tag_id))
+        params = {"name": name, "artifact": artifact.id}
+        # The casts: PostgreSQL deduces a parameter's type once, and text is not the column's varchar.
+        writer.execute(
+            "INSERT INTO tag (name) SELECT CAST(:name AS VARCHAR(200)) "
+            "WHERE NOT EXISTS (SELECT 1 FROM tag WHERE name = CAST(:name AS VARCHAR(200)))",
+            params,
+        )
+        writer.execute(
+            "INSERT INTO artifact_tag (artifact_id, tag_id) SELECT :artifact, id FROM tag WHERE name = :name", params
+        )
     if removing:
-        dropped = select(Tag.id).where(col(Tag.name).in_(removing))
-        session.exec(
-            delete(ArtifactTag).where(
-                col(ArtifactTag.artifact_id) == artifact.id,
-                col(ArtifactTag.tag_id).in_(dropped),
-            )
+        params = {"artifact": artifact.id}
+        names = in_list("name", sorted(removing), params)
+        writer.execute(
+            "DELETE FROM artifact_tag WHERE artifact_id = :artifact "
+            f"AND tag_id IN (SELECT id FROM tag WHERE name IN {names})",
+            params,
         )
-        session.exec(
-            delete(Tag).where(
-                col(Tag.name).in_(removing),
-                col(Tag.id).not_in(select(ArtifactTag.tag_id)),
-            )
-        )
-    session.commit()
-    return lookup.tags_of(session, artifact)
+        writer.execute(f"DELETE FROM tag WHERE name IN {names} AND id NOT IN (SELECT tag_id FROM artifact_tag)", params)
+    writer.commit()
+    return lookup.tags_of(source, artifact)  # a session's connection ends with its commit
 
 
 def set_note(session: Session, artifact: Artifact, text: str) -> Artifact:

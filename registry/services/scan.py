@@ -13,32 +13,32 @@ Progress goes through a callback; nothing here prints.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from loradex.adapters import probe
-from loradex.adapters.errors import ArtifactNotFoundError, LoradexError, RefusedFileError
+from loradex.adapters.errors import LoradexError, RefusedFileError
 from loradex.adapters.io.hashing import FileHashes, hash_file
-from loradex.adapters.model.probe import PROBE_VERSION
 from loradex.adapters.progress import Progress, ProgressEvent
-from loradex.registry.queries import lookup
-from loradex.registry.store import columns
+from loradex.registry.queries.reading import as_reader
+from loradex.registry.queries.scanned import scanned_under
 from loradex.registry.store.models import Artifact, ScanRoot, utcnow
 
-from .discovery import Found, discover
-from .scan_rows import FileResult, ScanReport, commit_batch, reimport_sidecars, retrying, root_prefix
-from .sidecars import read_sidecars, signature_names
+from .discovery import Found
+from .scan_plan import ScanPlan, duplicates_touching, existing_roots, plan, vanished, walk
+from .scan_report import ScanReport
+from .scan_rows import FileResult, commit_batch, reimport_sidecars, retrying
+from .sidecar_names import signature_names
+from .sidecars import read_sidecars
 
-__all__ = ["existing_roots", "scan"]
+__all__ = ["scan"]
 
 #: One probe at a time. Probing is Python (header JSON, key parsing) and holds the GIL; hashing
 #: is hashlib, which releases it. Threads that probe at once only fight over the GIL (a cold
@@ -101,58 +101,21 @@ def scan(
     began = time.perf_counter()
     roots = existing_roots(roots)
     report = ScanReport(roots=[str(r) for r in roots])
-    found = []
-    for f in discover(roots, progress=progress):
-        if _storable(f.path):
-            found.append(f)
-        else:  # no catalog (nor JSON) can hold the name: reported, never a row
-            shown = os.fsencode(f.path).decode("utf-8", "backslashreplace")
-            report.errors.append((shown, f"{shown}: file name is not valid UTF-8; rename it to catalog it"))
+    found = walk(roots, report, progress)
 
-    def start(s: Session) -> dict[str, tuple[int, float, str, int, bool, str | None]]:
+    def start(s: Session) -> ScanPlan:
         if remember:
             _record_roots(s, roots)
-        # Hashed, but before BLAKE3 and CRC-32 were kept (a catalog from before migration 0009).
-        unhashed = and_(col(Artifact.sha256).is_not(None), col(Artifact.blake3).is_(None))
-        return {
-            p: (size, mtime, status, probed, lacking, seen)
-            for p, size, mtime, status, probed, lacking, seen in s.exec(
-                # sqlmodel's select() is typed for at most four columns; SQLAlchemy takes any number.
-                select(  # type: ignore[call-overload]
-                    Artifact.path,
-                    Artifact.size,
-                    Artifact.mtime,
-                    Artifact.status,
-                    Artifact.probed_with,
-                    unhashed,
-                    Artifact.sidecar_seen,
-                ).where(_under(s, roots))
-            )
-        }
+        return plan(found, scanned_under(as_reader(s), roots))
 
-    known = retrying(engine, start)
-    todo: list[Found] = []
-    stale: set[Path] = set()  # unchanged files an older probe described: probed again, not re-hashed
-    lacking: set[Path] = set()  # unchanged files whose row lacks hashes: read again (and probed)
-    beside: list[Found] = []  # unchanged files whose sidecars changed: only those are read
-    for f in found:
-        row = known.get(str(f.path))
-        if row is not None and row[2] != "missing" and (row[0], row[1]) == (f.size, f.mtime):
-            if row[4]:
-                lacking.add(f.path)
-            elif row[3] >= PROBE_VERSION:
-                report.unchanged += 1
-                if row[5] != f.sidecars and (f.sidecars or row[5]):
-                    beside.append(f)
-                continue
-            else:
-                stale.add(f.path)
-        todo.append(f)
+    work = retrying(engine, start)
+    report.unchanged += work.unchanged
+    todo, beside = work.todo, work.beside
     _index(
         engine,
         todo,
-        stale,
-        lacking,
+        work.stale,
+        work.lacking,
         report,
         workers=workers,
         batch_size=batch_size,
@@ -168,12 +131,7 @@ def scan(
 
     def finish(s: Session) -> tuple[int, list[list[str]]]:
         missing = _mark_missing(s, roots, {str(f.path) for f in found})
-        prefixes = tuple(root_prefix(r) for r in roots)
-        groups = [
-            [a.path for a in group]
-            for group in lookup.duplicates(s)
-            if any(a.path.startswith(prefixes) or a.path in report.roots for a in group)
-        ]
+        groups = duplicates_touching(s, roots)
         s.exec(update(ScanRoot).where(col(ScanRoot.path).in_(report.roots)).values(last_scan_at=utcnow()))
         return missing, groups
 
@@ -183,34 +141,6 @@ def scan(
         total = sum(f.size for f in todo)
         progress(ProgressEvent("done", total, total, unit="bytes"))
     return report
-
-
-def existing_roots(roots: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """``roots`` as the absolute paths scan records, each checked to exist (a front end checks
-    before it opens, or creates, a catalog: a typo must leave nothing behind).
-
-    Raises:
-        ArtifactNotFoundError: a root does not exist.
-    """
-    absolute = [Path(os.path.abspath(r)) for r in roots]
-    for root in absolute:
-        if not root.exists():
-            raise ArtifactNotFoundError("no such file or folder; nothing was scanned", path=root)
-    return absolute
-
-
-def _storable(path: Path) -> bool:
-    # A name that is not UTF-8 on disk decodes to lone surrogates (Python's surrogateescape).
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _under(s: Session, roots: Sequence[Path]) -> Any:
-    dialect = s.get_bind().dialect
-    return or_(*(columns.under(Artifact.path, r, dialect) for r in roots))
 
 
 def _record_roots(s: Session, roots: Sequence[Path]) -> None:
@@ -332,16 +262,7 @@ def _examine(
 
 
 def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
-    # Only rows whose file is really gone: a file that exists but was not found (now inside a
-    # model folder, say) is not "missing". Prefixes are rechecked here because SQLite's LIKE
-    # ignores ASCII case.
-    exact = tuple(root_prefix(r) for r in roots)
-    rows = [
-        (i, p, st)
-        for i, p, st in s.exec(select(Artifact.id, Artifact.path, Artifact.status).where(_under(s, roots)))
-        if p.startswith(exact) or Path(p) in roots
-    ]
-    gone = [i for i, p, st in rows if st != "missing" and p not in found and not os.path.lexists(p)]
+    gone, already = vanished(scanned_under(as_reader(s), roots), roots, found)
     for chunk in (gone[i : i + 500] for i in range(0, len(gone), 500)):
         s.exec(update(Artifact).where(col(Artifact.id).in_(chunk)).values(status="missing"))
-    return len(gone) + sum(st == "missing" for _, _, st in rows)
+    return len(gone) + already

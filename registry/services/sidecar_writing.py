@@ -27,7 +27,7 @@ from loradex.registry.queries import orm
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, CivitaiRecord, Preview
 
-from .sidecars import sidecar_paths
+from .sidecar_names import sidecar_paths
 
 __all__ = ["SidecarFormat", "Written", "write_sidecars"]
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,33 +40,10 @@ from loradex.registry.store.models import Artifact, CivitaiRecord, Preview
 
 from .civitai_records import LICENSE_FLAGS, apply_version, html_text, version_hashes
 from .records import lead_with, storable
+from .sidecar_names import JSON_KINDS, sidecar_paths
 
-__all__ = [
-    "PREVIEW_SUFFIXES",
-    "SIDECAR_SUFFIXES",
-    "CivitaiFacts",
-    "Sidecars",
-    "apply_sidecars",
-    "read_sidecars",
-    "sidecar_paths",
-    "sidecar_signature",
-    "signature_names",
-]
+__all__ = ["CivitaiFacts", "Sidecars", "apply_sidecars", "read_sidecars"]
 
-PREVIEW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-#: What follows an artifact's stem in the name of each sidecar, by kind.
-_JSON_KINDS = {
-    "a1111": ".json",
-    "civitai": ".civitai.info",
-    "lora_manager": ".metadata.json",
-    "cm_info": ".cm-info.json",
-}
-#: Every suffix a sidecar of ``<stem>`` may have: what a scan watches for changes.
-SIDECAR_SUFFIXES = (
-    *_JSON_KINDS.values(),
-    *(f".preview{s}" for s in PREVIEW_SUFFIXES),
-    *PREVIEW_SUFFIXES,
-)
 # Sidecars are small; anything bigger is not one of ours to parse.
 _MAX_JSON = 5_000_000
 
@@ -123,48 +99,6 @@ class Sidecars:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def _stem(path: Path, is_dir: bool) -> Path:
-    return path.parent / (path.name if is_dir else path.stem)
-
-
-def sidecar_paths(path: str | os.PathLike[str]) -> dict[str, list[Path]]:
-    """Where sidecars of ``path`` would be, existing or not: one list per JSON kind
-    (``a1111``, ``civitai``, ``lora_manager``, ``cm_info``) and ``previews``.
-
-    For a file ``x/foo.safetensors`` the stem is ``foo``; for a folder artifact ``x/foo`` the
-    sidecars lie beside the folder under its name.
-    """
-    path = Path(path)
-    stem = _stem(path, path.is_dir())
-    previews = [Path(f"{stem}.preview{s}") for s in PREVIEW_SUFFIXES] + [Path(f"{stem}{s}") for s in PREVIEW_SUFFIXES]
-    found: dict[str, list[Path]] = {kind: [Path(f"{stem}{suffix}")] for kind, suffix in _JSON_KINDS.items()}
-    found["previews"] = previews
-    return found
-
-
-def sidecar_signature(path: Path, is_dir: bool, beside: Mapping[str, os.DirEntry[str]]) -> str:
-    """The names and mtimes of the sidecars of ``path`` among ``beside`` (its folder's entries by
-    name, from the one ``scandir`` a scan makes anyway): a scan reads the sidecars again when this
-    changes. Only the sidecars found are ``stat``-ed."""
-    stem = path.name if is_dir else path.stem
-    parts = []
-    for suffix in SIDECAR_SUFFIXES:
-        entry = beside.get(stem + suffix)
-        if entry is not None:
-            try:
-                parts.append(f"{entry.name}:{entry.stat().st_mtime_ns}")
-            except OSError:
-                continue
-    return "|".join(parts)
-
-
-def signature_names(path: Path, is_dir: bool, signature: str) -> frozenset[str]:
-    """The names of the sidecars of ``path`` that its :func:`sidecar_signature` lists (found by
-    name, not by splitting: a file name may hold ``|`` or ``:``)."""
-    stem = path.name if is_dir else path.stem
-    return frozenset(stem + suffix for suffix in SIDECAR_SUFFIXES if f"{stem}{suffix}:" in signature)
-
-
 def read_sidecars(path: str | os.PathLike[str], *, present: frozenset[str] | None = None) -> Sidecars:
     """Read the sidecars beside an artifact.
 
@@ -180,7 +114,7 @@ def read_sidecars(path: str | os.PathLike[str], *, present: frozenset[str] | Non
     if present is not None:
         where = {kind: [p for p in paths if p.name in present] for kind, paths in where.items()}
     found = Sidecars(previews=[p for p in where["previews"] if p.is_file()])
-    parsed = {kind: _read_json(where[kind][0]) if where[kind] else (None, 0.0) for kind in _JSON_KINDS}
+    parsed = {kind: _read_json(where[kind][0]) if where[kind] else (None, 0.0) for kind in JSON_KINDS}
     found.raw = {kind: data for kind, (data, _) in parsed.items() if data}
     a1111, _ = parsed["a1111"]
     if a1111:

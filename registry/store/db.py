@@ -21,7 +21,15 @@ from loradex.registry.errors import CatalogError
 
 from . import columns
 from .failures import named_failure
-from .location import SCHEMA_HEAD, catalog_in_use, catalog_url, check_sqlite_file, default_catalog_path, readonly_uri
+from .location import (
+    SCHEMA_HEAD,
+    SQLITE_PRAGMAS,
+    catalog_in_use,
+    catalog_url,
+    check_sqlite_file,
+    default_catalog_path,
+    readonly_uri,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -43,11 +51,9 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # The busy timeout makes writers queue instead of failing with "database is locked".
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
     cursor.close()
 
 

@@ -22,8 +22,11 @@ ENV_VAR = "LORADEX_CATALOG"
 #: The newest migration in ``migrations/versions``. A catalog already at this revision is read
 #: without Alembic (importing it and reading the migration scripts costs ~0.1 s per command),
 #: and without SQLAlchemy by the read-only commands; a test keeps it equal to Alembic's own head.
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 _SQLITE_PREFIX = "sqlite:///"
+#: Every connection that may write a SQLite catalog runs these first. The busy timeout makes
+#: writers queue instead of failing with "database is locked".
+SQLITE_PRAGMAS = ("PRAGMA busy_timeout=30000", "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL")
 
 
 def default_catalog_path() -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .columns import CatalogPath, watch_files
@@ -54,6 +54,24 @@ class LayerSetLayer(SQLModel, table=True):
 
 
 class Artifact(SQLModel, table=True):
+    #: What the app's table filters, sorts and counts by, answered without reading the rows
+    #: (kilobytes each with their training metadata): migration 0012.
+    __table_args__ = (
+        Index(
+            "ix_artifact_browse",
+            "kind",
+            "base",
+            "base_override",
+            "line",
+            "status",
+            "rank_min",
+            "rank_max",
+            "size",
+            "created_at",
+            "name",
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     path: str = Field(sa_column=Column(CatalogPath(4096), unique=True, nullable=False))
     name: str = Field(index=True)

@@ -19,6 +19,7 @@ answers the batch endpoint 404 as a mirror without it would. Every request is re
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import threading
 import time
@@ -32,11 +33,21 @@ from tests.support.loopback import LoopbackServer
 
 API_KEY = "civitai-test-key-7f3a9c"
 
+
 #: A 1×1 PNG: what every example image is.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
-)
+def _example_png() -> bytes:
+    """A real 48×72 PNG (a gradient, so a terminal shows a picture, not a blank)."""
+    from PIL import Image
+
+    image = Image.linear_gradient("L").resize((48, 72)).convert("RGB")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+PNG = _example_png()
+#: What a host sends when a download goes wrong: an HTML error page under an image's URL.
+NOT_AN_IMAGE = b"<html><body>502 Bad Gateway</body></html>"
 
 
 def file_hashes(path: Path) -> tuple[str, str]:
@@ -105,16 +116,18 @@ class _Server(LoopbackServer):
 
 
 class ImageHost(_Server):
-    """The second host: ``GET /{anything}`` is the PNG, unless the path is in ``missing`` (404)."""
+    """The second host: ``GET /{anything}`` is the PNG, unless the path is in ``missing`` (404) or
+    ``broken`` (200 with :data:`NOT_AN_IMAGE`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.missing: set[str] = set()
+        self.broken: set[str] = set()
 
     def answer(self, method, path, body):
         if path in self.missing:
             return 404, {"error": "not found"}, {}
-        return 200, PNG, {}
+        return 200, NOT_AN_IMAGE if path in self.broken else PNG, {}
 
     def image_url(self, name: str) -> str:
         return f"{self.url}/xG1nkqKTMzGDvpLrqFT7WA/{name}/width=450/{name}.png"

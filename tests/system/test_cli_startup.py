@@ -1,5 +1,6 @@
-"""The command line starts without torch, and the commands that only read the catalog without
-SQLAlchemy: heavy modules are imported inside the commands that need them."""
+"""The command line starts without torch; the catalog commands (``list``, ``show``, ``check``, ``tag``)
+and a rescan that finds nothing changed without SQLAlchemy, SQLModel or pydantic; ``--help`` without
+Rich or any output module: heavy modules are imported inside the commands that need them."""
 
 from __future__ import annotations
 
@@ -77,9 +78,12 @@ try:
     main()
 except SystemExit as exit:
     assert not exit.code, exit.code
-print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers", "gguf", "sqlalchemy", "sqlmodel", "alembic")
+print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers", "gguf", "sqlalchemy", "sqlmodel", "alembic",
+                                   "pydantic", "rich", "loradex.tui.output", "loradex.registry.services.scan")
                      if m in sys.modules))
 """
+#: The database layer: SQLAlchemy and SQLModel alone took ~0.8 s to import, longer than the rest of `list`.
+DATABASE = {"sqlalchemy", "sqlmodel", "alembic", "pydantic"}
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +148,22 @@ def test_a_command_that_does_no_tensor_math_never_imports_torch(catalogued, comm
     ids=lambda c: " ".join(c),
 )
 def test_a_command_that_only_reads_a_sqlite_catalog_never_imports_the_database_layer(catalogued, command):
-    # SQLAlchemy and SQLModel alone took ~0.8 s to import, longer than the rest of `list`.
     _, catalog = catalogued
-    assert _cli("--catalog", catalog, *command) == []
+    assert not DATABASE & set(_cli("--catalog", catalog, *command))
+
+
+@pytest.mark.parametrize("command", [("tag", "style", "+fast", "-slow"), ("tag", "style")], ids=" ".join)
+def test_tagging_in_a_sqlite_catalog_never_imports_the_database_layer(catalogued, command):
+    _, catalog = catalogued
+    assert not DATABASE & set(_cli("--catalog", catalog, *command))
+
+
+def test_help_imports_no_output_module_nor_rich(catalogued):
+    _, catalog = catalogued
+    assert not {"rich", "loradex.tui.output"} & set(_cli("--catalog", catalog, "--help"))
+
+
+def test_a_rescan_that_finds_nothing_changed_imports_neither_the_scan_nor_the_database_layer(catalogued):
+    lora, catalog = catalogued
+    loaded = set(_cli("--catalog", catalog, "scan", lora.parent))
+    assert not (DATABASE | {"torch", "loradex.registry.services.scan"}) & loaded

@@ -140,3 +140,17 @@ def test_a_public_name_is_the_one_its_module_defines(package, name, module):
 
     exported = getattr(importlib.import_module(f"loradex.{package}"), name)
     assert exported is getattr(importlib.import_module(f"loradex.{package}.{module}"), name)
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["queries.reading", "queries.scanned", "services.discovery", "services.scan_plan", "services.edits"],
+)
+def test_the_plain_sqlite_paths_load_no_database_layer(module):
+    # What `list`, `show`, `tag` and a rescan that finds nothing changed run on: SQLAlchemy,
+    # SQLModel and pydantic cost those commands more than their work.
+    child = loaded_after(
+        f"import loradex.registry.{module}, sys\n"
+        "result = sorted(m for m in ('sqlalchemy', 'sqlmodel', 'pydantic', 'alembic') if m in sys.modules)"
+    )
+    assert child == {"result": [], "heavy": []}

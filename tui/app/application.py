@@ -130,7 +130,7 @@ class LoradexApp(App):
         the detail screen on top, if any."""
         main = self._main()
         if main is not None:
-            main.reload(keep=keep)
+            main.refill(keep=keep)
         screen = self._base_screen()
         if screen is not main and hasattr(screen, "show"):
             try:

@@ -12,28 +12,31 @@ or the default catalog file already exists. Then inputs may be catalog reference
 output is recorded with its recipe; otherwise inputs must be paths and no catalog file is created.
 
 One root (:mod:`.app`: the app, the table of failures applied to every command, ``main``); each
-command group is a module with its own Typer app (``group``), added to the root below, flat
-(``loradex probe``, not ``loradex files probe``): :mod:`.files`, :mod:`.library` (the catalog's
-commands), :mod:`.operations`, :mod:`.generate`, :mod:`.hub`, :mod:`.civitai`, :mod:`.sidecars`,
-:mod:`.terminal` (the Textual app).
-The groups share :mod:`.options` and never import the root. A new group is a new module added
-below. Modules import what needs torch inside the commands that use it, so that ``loradex --help``
-and the catalog commands start without it.
+command group is a module with its own Typer app (``group``), added to the root's
+:data:`.app.GROUPS` below, flat (``loradex probe``, not ``loradex files probe``): :mod:`.files`,
+:mod:`.library` (the catalog's commands), :mod:`.operations`, :mod:`.generate`, :mod:`.hub`,
+:mod:`.civitai`, :mod:`.sidecars`, :mod:`.terminal` (the Textual app). The root builds a command
+only when it runs. The groups share :mod:`.options` and never import the root. A new group is a
+new module added below. Modules import what needs torch inside the commands that use it, and the
+output (Rich) through :func:`.options.sink_for`, so that ``loradex --help`` and the catalog
+commands start without them.
 """
 
 from . import civitai, files, generate, hub, library, operations, sidecars, terminal
-from .app import app, main
+from .app import GROUPS, app, main
 
-for _group in (
-    files,
-    library,
-    operations,
-    generate,
-    hub,
-    civitai,
-    sidecars,
-    terminal,
-):  # --help lists them in this order
-    app.add_typer(_group.group)
+GROUPS.extend(
+    _group.group
+    for _group in (
+        files,
+        library,
+        operations,
+        generate,
+        hub,
+        civitai,
+        sidecars,
+        terminal,
+    )  # --help lists them in this order
+)
 
 __all__ = ["app", "main"]

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
+from functools import partial
+from inspect import cleandoc, getdoc
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 from loradex.adapters.errors import InterruptedAfterWrite, LoradexError
 from loradex.adapters.interrupts import EXIT_CODE as INTERRUPTED
@@ -38,8 +42,96 @@ FAILURES: tuple[tuple[type[BaseException], Failure], ...] = (
 )
 
 
+#: Every command group's own Typer app (each module's ``group``), added flat by the package; the
+#: root builds a command from them only when it is run (:class:`_Commands`).
+GROUPS: list[typer.Typer] = []
+
+
+class _Built(MutableMapping[str, Any]):
+    """The root's commands by name, each built from its function on first use. Typer builds a
+    command by reading every parameter's annotations, about 3 ms a command: building all of them
+    cost more than the rest of ``loradex list``'s start-up, which runs one."""
+
+    def __init__(self, groups: list[typer.Typer]) -> None:
+        self._build: dict[str, Callable[[], Any]] = {}
+        self._outline: dict[str, Callable[[], TyperCommand]] = {}
+        for group in groups:
+            for command in group.registered_commands:
+                assert command.callback is not None  # Typer's decorator sets it
+                name = command.name or typer.main.get_command_name(command.callback.__name__)
+                self._build[name] = partial(
+                    typer.main.get_command_from_info,
+                    command,
+                    pretty_exceptions_short=True,
+                    rich_markup_mode=None,
+                )
+                self._outline[name] = partial(
+                    TyperCommand,
+                    name=name,
+                    help=getdoc(command.callback) if command.help is None else cleandoc(command.help),
+                    short_help=command.short_help,
+                    hidden=command.hidden,
+                    deprecated=command.deprecated,
+                )
+            for sub in group.registered_groups:
+                info = typer.main.solve_typer_info_defaults(sub)
+                assert info.name  # the groups are added by name (``loradex civitai sync``)
+                self._build[info.name] = partial(
+                    typer.main.get_group_from_info,
+                    sub,
+                    pretty_exceptions_short=True,
+                    suggest_commands=True,
+                    rich_markup_mode=None,
+                )
+                self._outline[info.name] = partial(
+                    TyperCommand,
+                    name=info.name,
+                    help=info.help,
+                    short_help=info.short_help,
+                    hidden=info.hidden,
+                    deprecated=info.deprecated,
+                )
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = self._build[name]()
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+        self._build.setdefault(name, lambda: command)
+
+    def __delitem__(self, name: str) -> None:
+        del self._build[name]
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._build)
+
+    def __len__(self) -> int:
+        return len(self._build)
+
+    def outlines(self) -> list[TyperCommand]:
+        """Each command with its help only, unbuilt: what ``--help`` lists."""
+        return [outline() for outline in self._outline.values()]
+
+
 class _Commands(TyperGroup):
-    """The app's command group: every command runs inside :data:`FAILURES`."""
+    """The app's command group: every command runs inside :data:`FAILURES`, and is built only
+    when it runs (:class:`_Built`)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Built(GROUPS)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names (Typer's reads every command, which builds them)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        # Typer's own listing, over outlines: the short help needs no command built.
+        assert isinstance(self.commands, _Built)
+        TyperGroup(name=self.name, commands=self.commands.outlines()).format_commands(ctx, formatter)
 
     def invoke(self, ctx: Any) -> Any:
         try:

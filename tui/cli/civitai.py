@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..output import Sink
-from .options import JsonOpt, catalog_engine, choice, commands
+from .options import JsonOpt, catalog_engine, choice, commands, sink_for
 
 group = commands()
 civitai = commands()
@@ -81,7 +80,7 @@ def sync_cmd(
 
     wanted = _refs(refs, every)
     options = SyncOptions(refresh=refresh, images=images, max_nsfw=NSFW_LEVELS[max_nsfw], models=models)
-    sink = Sink(json)
+    sink = sink_for(json)
     with catalog_engine(ctx) as engine, CivitaiClient(host, budget=budget) as client:
         with sink.progress("civitai") as progress:
             report = sync(engine, wanted, client=client, options=options, progress=progress)
@@ -102,7 +101,7 @@ def updates_cmd(
     from loradex.registry.civitai.sync import updates
 
     wanted = _refs(refs, every)
-    sink = Sink(json)
+    sink = sink_for(json)
     with catalog_engine(ctx) as engine, CivitaiClient(host, budget=budget) as client:
         with sink.progress("civitai") as progress:
             items = updates(engine, wanted, client=client, progress=progress)

@@ -9,8 +9,7 @@ import typer
 
 from loradex.adapters.errors import LoradexError
 
-from ..output import Sink
-from .options import JsonOpt, RefArg, commands, input_path
+from .options import JsonOpt, RefArg, ThreadsOpt, commands, input_path, sink_for, torch_threads_given
 
 group = commands()
 
@@ -26,7 +25,7 @@ def probe_cmd(
     """Identify artifacts: kind, format, base (with evidence), ranks, trigger words."""
     from loradex.adapters.model.probe import probe
 
-    sink = Sink(json)
+    sink = sink_for(json)
     infos, failures = [], []
     for ref in refs:
         try:
@@ -44,11 +43,15 @@ def inspect_cmd(
     ref: RefArg,
     json: JsonOpt = False,
     layers: Annotated[bool, typer.Option("--layers", help="List every layer.")] = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Per-layer and per-block statistics: rank, alpha, delta norm, effective rank, NaN/Inf."""
     from loradex.adapters.ops.inspection import inspect
 
-    Sink(json).inspection(inspect(input_path(ctx, ref)), show_layers=layers)
+    path = input_path(ctx, ref)
+    with torch_threads_given(threads):
+        inspection = inspect(path)
+    sink_for(json).inspection(inspection, show_layers=layers)
 
 
 @group.command("convert")
@@ -58,6 +61,7 @@ def convert_cmd(
     to: Annotated[str, typer.Option("--to", help="kohya | diffusers | peft")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output file (folder for peft).")],
     rank: Annotated[int | None, typer.Option("--rank", help="SVD rank (required for LyCORIS inputs).")] = None,
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Convert a LoRA between kohya, diffusers and PEFT formats, keeping every layer.
@@ -66,5 +70,5 @@ def convert_cmd(
     """
     from .operations import execute, recipe_of
 
-    sink = Sink(json)
-    sink.conversion(execute(ctx, recipe_of("convert", out, [(ref, 1.0)], to=to, rank=rank), sink))
+    sink = sink_for(json)
+    sink.conversion(execute(ctx, recipe_of("convert", out, [(ref, 1.0)], to=to, rank=rank), sink, threads))

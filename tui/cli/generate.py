@@ -17,9 +17,8 @@ from loradex.adapters.generate.samplers import DEFAULT_STEPS, SAMPLERS
 from loradex.adapters.model.artifact import looks_like_hub_id
 from loradex.adapters.words import count
 
-from ..output import Sink
 from .operations import OPS_CONTEXT, weighted_refs
-from .options import JsonOpt, commands, input_path, optional_engine
+from .options import JsonOpt, ThreadsOpt, commands, input_path, optional_engine, sink_for, torch_threads_given
 
 group = commands()
 
@@ -239,6 +238,7 @@ def try_cmd(
     offload: OffloadOpt = False,
     config: ConfigOpt = None,
     patch: PatchOpt = False,
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Render a seed × scale grid of adapters on a base, with a labelled contact sheet.
@@ -263,7 +263,7 @@ def try_cmd(
 
     if sampler is not None:
         known_sampler(sampler)
-    sink = Sink(json)
+    sink = sink_for(json)
     with optional_engine(ctx) as engine:
         if like is not None:
             from loradex.registry.services.examples import liked
@@ -306,34 +306,35 @@ def try_cmd(
             sampler=sampler,
         )
         axes = _axes(seed_list, scale_list)
-        bench = _workbench(base_ref, device, dtype, offload, config, patch)
-        from loradex.registry.services.previews import quick_test
+        with torch_threads_given(threads):
+            bench = _workbench(base_ref, device, dtype, offload, config, patch)
+            from loradex.registry.services.previews import quick_test
 
-        with interrupts.stop_requested(_say_stopping) as stop, sink.progress("try") as progress:
-            tested = quick_test(
-                bench,
-                paths,
-                engine=engine,
-                prompt=prompt,
-                negative_prompt=negative or "",
-                seeds=seed_list,
-                scales=scale_list,
-                steps=steps or DEFAULT_STEPS,
-                guidance_scale=cfg,
-                sampler=sampler,
-                size=render_size,
-                clip_skip=clip_skip,
-                control_image=control_image,
-                control_canny=canny,
-                control_config=control_config,
-                init_image=init_image,
-                strength=strength,
-                out=out,
-                progress=progress,
-                should_stop=stop.is_set,
-                on_start=_job_line(axes),
-                resolve_lora=resolve_lora,
-            )
+            with interrupts.stop_requested(_say_stopping) as stop, sink.progress("try") as progress:
+                tested = quick_test(
+                    bench,
+                    paths,
+                    engine=engine,
+                    prompt=prompt,
+                    negative_prompt=negative or "",
+                    seeds=seed_list,
+                    scales=scale_list,
+                    steps=steps or DEFAULT_STEPS,
+                    guidance_scale=cfg,
+                    sampler=sampler,
+                    size=render_size,
+                    clip_skip=clip_skip,
+                    control_image=control_image,
+                    control_canny=canny,
+                    control_config=control_config,
+                    init_image=init_image,
+                    strength=strength,
+                    out=out,
+                    progress=progress,
+                    should_stop=stop.is_set,
+                    on_start=_job_line(axes),
+                    resolve_lora=resolve_lora,
+                )
     sink.quick_test(tested.grid, tested.recorded)
     if tested.grid.interrupted:
         raise typer.Exit(interrupts.EXIT_CODE)
@@ -371,6 +372,7 @@ def eval_cmd(
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
     config: ConfigOpt = None,
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """CLIP score of an adapter per scale (100·max(cos, 0) averaged, and the raw mean cosine).
@@ -387,7 +389,7 @@ def eval_cmd(
 
     prompt_list = read_prompts(prompts)
     references = reference_images(reference_dir) if reference_dir is not None else None
-    sink = Sink(json)
+    sink = sink_for(json)
     with optional_engine(ctx) as engine:
         del engine  # refs resolve through it; eval images are not previews
         path = str(input_path(ctx, ref))
@@ -407,26 +409,27 @@ def eval_cmd(
         check_prompt(line, negative)
         tagged_loras(split_lora_tags(line)[1], None)
     preflight(base_ref, [(path, weight)], config=config, size=render_size, out=out, negative=negative, sampler=sampler)
-    bench = _workbench(base_ref, device, dtype, False, config, False)
-    with interrupts.stop_requested(_say_stopping) as stop, sink.progress("eval") as progress:
-        result = evaluate(
-            bench,
-            [(path, weight)],
-            prompts=prompt_list,
-            scales=scale_list,
-            seeds=seed_list,
-            clip=clip,
-            out=out,
-            references=references,
-            steps=steps,
-            guidance_scale=cfg,
-            sampler=sampler,
-            size=render_size,
-            negative_prompt=negative,
-            progress=progress,
-            should_stop=stop.is_set,
-            on_start=_job_line(_axes(seed_list, scale_list), len(prompt_list)),
-        )
+    with torch_threads_given(threads):
+        bench = _workbench(base_ref, device, dtype, False, config, False)
+        with interrupts.stop_requested(_say_stopping) as stop, sink.progress("eval") as progress:
+            result = evaluate(
+                bench,
+                [(path, weight)],
+                prompts=prompt_list,
+                scales=scale_list,
+                seeds=seed_list,
+                clip=clip,
+                out=out,
+                references=references,
+                steps=steps,
+                guidance_scale=cfg,
+                sampler=sampler,
+                size=render_size,
+                negative_prompt=negative,
+                progress=progress,
+                should_stop=stop.is_set,
+                on_start=_job_line(_axes(seed_list, scale_list), len(prompt_list)),
+            )
     sink.evaluation(result)
     if result.interrupted:
         raise typer.Exit(interrupts.EXIT_CODE)

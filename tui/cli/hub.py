@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..output import Sink
-from .options import JsonOpt, RefArg, catalog_engine, commands
+from .options import JsonOpt, RefArg, catalog_engine, commands, sink_for
 
 group = commands()
 
@@ -61,7 +60,7 @@ def publish_cmd(
 
     with catalog_engine(ctx) as engine:
         result = publish(engine, ref, repo, private=private, license=license, dry_run=dry_run)
-    Sink(json).publication(result)
+    sink_for(json).publication(result)
 
 
 @group.command("pull")
@@ -85,4 +84,4 @@ def pull_cmd(
     name, _, revision = repo.partition("@")
     with catalog_engine(ctx, create=True) as engine:
         result = pull(engine, name, revision=revision or None, files=files or None)
-    Sink(json).pulled(result)
+    sink_for(json).pulled(result)

@@ -13,7 +13,6 @@ from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
 from loradex.adapters.model.model_lines import Line
 from loradex.registry.queries.sort_keys import CIVITAI_FILTERS, SORT_KEYS
 
-from ..output import Sink
 from .options import (
     FOUND,
     JsonOpt,
@@ -22,10 +21,12 @@ from .options import (
     catalog_of,
     catalog_reader,
     catalog_session,
+    catalog_writer,
     choice,
     commands,
     input_path,
     invocation,
+    sink_for,
 )
 
 group = commands()
@@ -46,13 +47,23 @@ def scan_cmd(
     and recorded with status "error"; the scan still exits 0. A folder that does not exist is
     an error (exit 1) and nothing is recorded.
     """
-    from loradex.registry.services.scan import existing_roots, scan
+    from loradex.registry.services.scan_plan import existing_roots, unchanged_scan
 
     roots = existing_roots(dirs)  # before the catalog is opened (or made): a typo leaves nothing behind
-    sink = Sink(json)
-    with catalog_engine(ctx, create=True) as engine, sink.progress("scanning") as progress:
-        report = scan(roots, engine=engine, workers=workers, progress=progress)
-        url = engine.url.render_as_string(hide_password=True)
+    sink = sink_for(json)
+    with sink.progress("scanning") as progress:
+        # Nothing changed (the usual rescan): done on plain sqlite3, without importing what a change needs.
+        report = unchanged_scan(catalog_of(ctx), roots, progress=progress)
+    if report is not None:
+        from loradex.registry.store.location import catalog_url
+
+        url = catalog_url(catalog_of(ctx))
+    else:
+        from loradex.registry.services.scan import scan
+
+        with catalog_engine(ctx, create=True) as engine, sink.progress("scanning") as progress:
+            report = scan(roots, engine=engine, workers=workers, progress=progress)
+            url = engine.url.render_as_string(hide_password=True)
     sink.report("scanned", report)
     sink.note(f"catalog: {url}")
 
@@ -138,7 +149,7 @@ def list_cmd(
 
     with catalog_reader(ctx) as reader:  # open while the rows stream out
         checkpoint = lookup.resolve(reader, fits) if fits else None
-        Sink(json).artifact_list(
+        sink_for(json).artifact_list(
             lookup.listing(
                 reader,
                 kind=kind,
@@ -166,7 +177,7 @@ def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
     with catalog_reader(ctx) as reader:
         artifact = lookup.resolve(reader, ref)
         extra = artifact_detail.details(reader, artifact)
-    Sink(json).artifact_details(artifact, extra)
+    sink_for(json).artifact_details(artifact, extra)
 
 
 @group.command("tag", context_settings={"ignore_unknown_options": True})
@@ -182,7 +193,7 @@ def tag_cmd(
 
     Example: loradex tag 12 +style -old (or: loradex tag 12 -- -old, or --remove old).
     """
-    from loradex.registry.queries import lookup, orm
+    from loradex.registry.queries import lookup
     from loradex.registry.services import edits
 
     adding, removing = list(add or []), list(remove or [])
@@ -191,14 +202,14 @@ def tag_cmd(
         if change.startswith("--"):
             raise typer.BadParameter(f"no such option {change}; a tag to remove is written -tag")
         (removing if change.startswith("-") else adding).append(change[1:] if change[:1] in "+-" else change)
-    with catalog_session(ctx) as session:
-        artifact = orm.resolve(session, ref)
+    with catalog_writer(ctx) as writer:
+        artifact = lookup.resolve(writer, ref)
         tags = (
-            edits.set_tags(session, artifact, add=adding, remove=removing)
+            edits.set_tags(writer, artifact, add=adding, remove=removing)
             if adding or removing
-            else lookup.tags_of(session, artifact)
+            else lookup.tags_of(writer, artifact)
         )
-    Sink(json).tag_list(artifact, tags)
+    sink_for(json).tag_list(artifact, tags)
 
 
 @group.command("note")
@@ -216,7 +227,7 @@ def note_cmd(
         artifact = orm.resolve(session, ref)
         if text is not None:
             edits.set_note(session, artifact, text)
-    Sink(json).artifact_note(artifact)
+    sink_for(json).artifact_note(artifact)
 
 
 @group.command("weight", context_settings={"ignore_unknown_options": True})  # a weight may be negative (sliders)
@@ -246,7 +257,7 @@ def weight_cmd(
         artifact = orm.resolve(session, ref)
         if value is not None:
             edits.set_preferred_weight(session, artifact, weight)
-    Sink(json).artifact_weight(artifact)
+    sink_for(json).artifact_weight(artifact)
 
 
 @group.command("verify")
@@ -258,7 +269,7 @@ def verify_cmd(ctx: typer.Context, workers: WorkersOpt = 4, json: JsonOpt = Fals
     """
     from loradex.registry.services.verify import record, rehash, to_check
 
-    sink = Sink(json)
+    sink = sink_for(json)
     with catalog_reader(ctx) as reader:
         rows = to_check(reader)
     with sink.progress("verifying") as progress:
@@ -278,7 +289,7 @@ def dupes_cmd(ctx: typer.Context, json: JsonOpt = False) -> None:
 
     with catalog_reader(ctx) as reader:
         groups = lookup.duplicates(reader)
-    Sink(json).duplicate_groups(groups)
+    sink_for(json).duplicate_groups(groups)
 
 
 @group.command("check")
@@ -310,7 +321,7 @@ def check_cmd(
         from loradex.adapters.model.probe import probe
 
         result = compat.check_files(*(probe(input_path(ctx, ref)) for ref in (adapter, base)))
-    Sink(json).compatibility(result)
+    sink_for(json).compatibility(result)
     if result.verdict != "compatible":
         raise typer.Exit(FOUND)
 
@@ -334,7 +345,7 @@ def demo_cmd(
 
     # abspath, as scan stores paths: the counts below select the zoo by path prefix.
     root = Path(os.path.abspath((directory or Path(platformdirs.user_data_dir("loradex")) / "demo-zoo").expanduser()))
-    sink = Sink(json)
+    sink = sink_for(json)
     with catalog_engine(ctx, create=True) as engine:  # opened first: a bad --catalog fails before the build
         sink.note(f"building the demo zoo in {root} …")
         build_zoo(root, lora_scale=VISIBLE_LORA_SCALE)

@@ -18,14 +18,15 @@ import typer
 from loradex.adapters.errors import LoradexError
 from loradex.adapters.ops import options
 
-from ..output import Sink
-from .options import JsonOpt, choice, commands, optional_engine
+from .options import JsonOpt, ThreadsOpt, choice, commands, optional_engine, sink_for, torch_threads_given
 
 group = commands()
 
 if TYPE_CHECKING:
     from loradex.adapters.ops.recipe import Recipe
     from loradex.registry.services.runner import OpResult
+
+    from ..output import Sink
 
 OutOpt = Annotated[Path | None, typer.Option("-o", "--out", help="Output file.", show_default=False)]
 RankOpt = Annotated[int | None, typer.Option("--rank", min=1, help="Target rank.", show_default=False)]
@@ -118,20 +119,21 @@ def _parsed(parse: Callable[[str], Any], value: str | None, hint: str) -> Any:
         raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
-def _run(ctx: typer.Context, recipe: Recipe, as_json: bool) -> None:
-    sink = Sink(as_json)
-    sink.operation(execute(ctx, recipe, sink))
+def _run(ctx: typer.Context, recipe: Recipe, as_json: bool, threads: int | None) -> None:
+    sink = sink_for(as_json)
+    sink.operation(execute(ctx, recipe, sink, threads))
 
 
-def execute(ctx: typer.Context, recipe: Recipe, sink: Sink) -> OpResult:
-    """Run ``recipe`` with the catalog in use (if any), which records the output and its lineage."""
+def execute(ctx: typer.Context, recipe: Recipe, sink: Sink, threads: int | None) -> OpResult:
+    """Run ``recipe`` with the catalog in use (if any), which records the output and its lineage;
+    torch on ``threads`` when given (:func:`.options.torch_threads_given`)."""
     if recipe.hashes_base_first and recipe.base is not None and Path(recipe.base.ref).is_file():
         from loradex.adapters.io.hashing import prefetch_sha256
 
         prefetch_sha256(recipe.base.ref)  # the multi-GB hash a bake needs first, beside opening the catalog
     from loradex.registry.services.runner import run_recipe
 
-    with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress:
+    with optional_engine(ctx) as engine, sink.progress(recipe.op) as progress, torch_threads_given(threads):
         return run_recipe(recipe, engine=engine, progress=progress)
 
 
@@ -173,6 +175,7 @@ def mix_cmd(
         ),
     ] = None,
     base: DoraBaseOpt = None,
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Mix LoRAs into one: Σ weight·ΔW from the low-rank factors (exact, or SVD to a rank).
@@ -201,7 +204,7 @@ def mix_cmd(
             method=method or ("svd" if rank is not None else "concat"),
             block_weights=weights,
         )
-    _run(ctx, spec, json)
+    _run(ctx, spec, json, threads)
 
 
 @group.command("resize", context_settings=OPS_CONTEXT)
@@ -220,6 +223,7 @@ def resize_cmd(
         ),
     ] = None,
     base: DoraBaseOpt = None,
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Reduce a LoRA's rank (fixed, or per layer by a rule); reports each layer's retained energy.
@@ -236,7 +240,7 @@ def resize_cmd(
             raise typer.BadParameter("give exactly one of --rank R and --dynamic METHOD=VALUE")
         rule = _parsed(options.parse_dynamic, dynamic, "--dynamic")
         spec = recipe_of("resize", out, [(ref, 1.0)], base=base, rank=rank, dynamic=list(rule) if rule else None)
-    _run(ctx, spec, json)
+    _run(ctx, spec, json, threads)
 
 
 @group.command("bake", context_settings=OPS_CONTEXT)
@@ -262,6 +266,7 @@ def bake_cmd(
             "--allow-partial", help="Bake the layers that match when some LoRA layers match nothing in the base."
         ),
     ] = False,
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Bake LoRAs into a checkpoint: W' = W + Σ weight·ΔW, streamed tensor by tensor.
@@ -281,7 +286,7 @@ def bake_cmd(
     else:
         _need(**{"--base": base, "-o OUT": out})
         spec = recipe_of("bake", out, weighted_refs(loras or []), base=base, dtype=dtype, allow_partial=allow_partial)
-    _run(ctx, spec, json)
+    _run(ctx, spec, json, threads)
 
 
 @group.command("extract")
@@ -308,6 +313,7 @@ def extract_cmd(
     dtype: Annotated[
         str | None, choice("--dtype", options.FACTOR_DTYPES, help="Storage dtype of the factors [default: fp16].")
     ] = None,
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Extract a LoRA from the difference of two checkpoints (best rank-R approximation per layer).
@@ -323,13 +329,14 @@ def extract_cmd(
     else:
         _need(**{"--base": base, "--tuned": tuned, "--rank": rank, "-o OUT": out})
         spec = recipe_of("extract", out, base=base, tuned=tuned, rank=rank, dtype=dtype)
-    _run(ctx, spec, json)
+    _run(ctx, spec, json, threads)
 
 
 @group.command("rebuild")
 def rebuild_cmd(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="OUT", help="A file made by loradex (path or catalog ref).")],
+    threads: ThreadsOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Re-run the recipe embedded in a derived file and compare sha256.
@@ -342,10 +349,10 @@ def rebuild_cmd(
     from loradex.adapters.ops.rebuild import rebuild
     from loradex.registry.services import runner
 
-    sink = Sink(json)
+    sink = sink_for(json)
     with optional_engine(ctx, readonly=True) as engine:
         path = runner.resolve_input(ref, engine=engine)
-        with sink.progress("rebuilding"):
+        with sink.progress("rebuilding"), torch_threads_given(threads):
             report = rebuild(path, locate=runner.locator(engine) if engine is not None else None)
     for moved in report.relocated:
         sink.note(f"recipe input {moved.recorded} moved; used {moved.found} (same sha256, found in the catalog)")

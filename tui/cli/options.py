@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Collection, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from loradex.registry.queries.reading import Reader
 
+    from ..output import Sink
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 CatalogOpt = Annotated[
     str | None,
@@ -31,6 +33,17 @@ CatalogOpt = Annotated[
     ),
 ]
 RefArg = Annotated[str, typer.Argument(help="Id, name, path, sha256 prefix (6+ hex) or AutoV2.")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        metavar="N",
+        show_default=False,
+        help="Threads torch computes with [default: $LORADEX_THREADS, else the cores this process may use "
+        "(affinity, cgroup quota) that no other process keeps busy, less its own writer's].",
+    ),
+]
 #: The exit code of a check that found what it looks for: `check` not compatible, `verify` changes.
 FOUND = 4
 
@@ -50,6 +63,25 @@ def choice(option: str, values: Collection[str], help: str) -> Any:
         return value
 
     return typer.Option(option, metavar="[" + "|".join(values) + "]", callback=check, help=help, show_default=False)
+
+
+def torch_threads_given(threads: int | None) -> AbstractContextManager[object]:
+    """The block in which a command's torch work runs on ``--threads`` when it was given (an
+    operation's own choice, :mod:`loradex.adapters.threads`, applies otherwise). Importing that
+    module costs no torch; entering the block imports it."""
+    if threads is None:
+        return nullcontext()
+    from loradex.adapters.threads import torch_threads
+
+    return torch_threads(threads)
+
+
+def sink_for(as_json: bool) -> Sink:
+    """The output of one command run (:class:`..output.Sink`), imported when a command prints:
+    Rich and the renderings are not what ``--help`` or a command's usage error should wait for."""
+    from ..output import Sink
+
+    return Sink(as_json)
 
 
 @dataclass
@@ -135,6 +167,15 @@ def catalog_reader(ctx: typer.Context) -> AbstractContextManager[Reader]:
     from loradex.registry.queries.reading import open_reader
 
     return open_reader(catalog_of(ctx))
+
+
+def catalog_writer(ctx: typer.Context) -> AbstractContextManager[Reader]:
+    """The catalog for a command that makes a small change in SQL (:func:`.reading.open_reader`
+    with ``write``: plain ``sqlite3`` for a SQLite catalog at the current schema, so ``tag`` does
+    not import SQLAlchemy either); what it does not commit is not written."""
+    from loradex.registry.queries.reading import open_reader
+
+    return open_reader(catalog_of(ctx), write=True)
 
 
 @contextmanager

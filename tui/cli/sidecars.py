@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..output import Sink
-from .options import JsonOpt, catalog_engine, commands
+from .options import JsonOpt, catalog_engine, commands, sink_for
 
 group = commands()
 sidecars = commands()
@@ -62,7 +61,7 @@ def write_cmd(
     if bool(refs) == every:
         raise typer.BadParameter("name the files, or give --all (not both)", param_hint="REF / --all")
     chosen = [SidecarFormat(f) for f in dict.fromkeys(formats or FORMATS)]
-    sink = Sink(json)
+    sink = sink_for(json)
     with catalog_engine(ctx) as engine:
         written = write_sidecars(engine, None if every else refs, chosen, force=force)
     sink.sidecars_written(written)

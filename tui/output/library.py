@@ -128,7 +128,7 @@ class CatalogOutput(BaseSink):
         for mismatch in extra.hash_mismatches:
             self.out.print(f"[yellow]warning:[/] {escape(str(mismatch))}")
         if extra.civitai is not None:
-            self.out.print(_civitai_grid(extra.civitai))
+            self.out.print(_civitai_grid(extra.civitai, a.base or ""))
         layers = extra.layers
         if layers.layers:
             counts = "; ".join(
@@ -371,9 +371,10 @@ def _list_table(cells: list[tuple[str, ...]], n: int, *, width: int | None = Non
     return table
 
 
-def _civitai_grid(c: CivitaiRow) -> Table:
-    """The Civitai section of ``show``: where the page is (or was), what it says, and when it was asked."""
-    from loradex.registry.queries.views import civitai_license, civitai_page
+def _civitai_grid(c: CivitaiRow, family: str) -> Table:
+    """The Civitai section of ``show``: where the page is (or was), what it says, and when it was
+    asked; ``family``: the artifact's, by its layers."""
+    from loradex.registry.queries.views import civitai_base_model, civitai_license, civitai_page
 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -399,7 +400,7 @@ def _civitai_grid(c: CivitaiRow) -> Table:
             else "",
         ),
         ("AIR", escape(c.air or "")),
-        ("base model", escape(c.base_model or "")),
+        ("base model", escape(civitai_base_model(c.base_model, family)) if c.base_model else ""),
         ("trained words", escape(", ".join(c.trained_words[:10]))),
         ("license", escape(civitai_license(c))),
         ("civitai tags", escape(", ".join(c.tags[:15]))),

@@ -29,16 +29,6 @@ WEIGHT = 48.0
 FAMILIES = ["sd3", "flux"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread, as in test_generate_peers (a tiny render gains nothing from two, and
-    waits on a busy core); process-wide, so restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def benches(zoo) -> dict[str, Workbench]:
     return {family: Workbench(zoo[f"{family}-diffusers"].path) for family in FAMILIES}

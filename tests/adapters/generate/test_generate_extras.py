@@ -22,15 +22,9 @@ FAST = dict(size=SIZE, steps=2, seeds=[3])
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _quiet_and_one_thread():
-    """Library chatter off; one intra-op thread. A 32×32 UNet step is far too small to gain from
-    a second thread, and on a busy two-core runner torch's spinning OpenMP workers made the same
-    render take 0.2 s or 7 s."""
+def _quiet():
+    """Library chatter off."""
     quiet()
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -39,16 +39,6 @@ def assert_bit_identical(before: dict[str, torch.Tensor], after: dict[str, torch
     assert not changed, f"{len(changed)} tensors differ, e.g. {changed[:3]}"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Render on one intra-op thread: on a shared 2-core machine two OpenMP threads that wait on a
-    busy core made a 0.2 s tiny render take 5 s. The setting is process-wide, so it is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def sd1(zoo) -> Path:
     return zoo["sd1-diffusers"].path

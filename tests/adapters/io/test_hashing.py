@@ -53,6 +53,16 @@ def test_blake3_and_crc32_equal_the_libraries_one_shot_values(tmp_path):
     assert got.sha256 == hashlib.sha256(data).hexdigest() and got.autov2 == got.sha256[:10]
 
 
+def test_a_big_file_hashed_in_threads_has_the_hashes_of_one_thread(tmp_path, monkeypatch):
+    path = tmp_path / "big.safetensors"
+    save_file(_BIG, path, {"ss_output_name": "big"})
+    serial = hash_file(path)
+    monkeypatch.setattr(hashing, "PARALLEL_FROM", 0)  # this file now counts as big
+    assert hash_file(path) == serial
+    data = path.read_bytes()
+    assert serial.crc32 == f"{zlib.crc32(data):08x}" and serial.blake3 == blake3(data).hexdigest()
+
+
 def test_a_file_that_is_not_safetensors_has_no_autov3_but_every_other_hash(tmp_path):
     path = tmp_path / "model.ckpt"
     path.write_bytes(b"PK\x03\x04 not a safetensors header" * 100)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlmodel import select
@@ -123,11 +125,19 @@ def test_example_images_of_a_catalog_file_lie_beside_it(tmp_path):
         engine.dispose()
 
 
+def test_a_download_that_is_not_an_image_is_an_error_and_no_preview(fake_civitai, engine):
+    a = add(engine, 1)
+    version = fake_civitai.add_version(sha(1), version_id=5, model_id=1, images=2)
+    fake_civitai.image_host.broken.add(urlsplit(version["images"][0]["url"]).path)  # an error page, status 200
+    report = run(engine)
+    assert report.errors == 1 and report.images == 1
+    assert [p.url for p in previews_of(engine, a)] == [version["images"][1]["url"]]
+    assert list((images_folder(engine) / "5").iterdir()) == [Path(previews_of(engine, a)[0].path)]
+
+
 def test_an_image_its_host_cannot_give_is_an_error_and_the_record_is_made(fake_civitai, engine):
     a = add(engine, 1)
     version = fake_civitai.add_version(sha(1), version_id=5, model_id=1, images=2)
-    from urllib.parse import urlsplit
-
     fake_civitai.image_host.missing.add(urlsplit(version["images"][0]["url"]).path)
     report = run(engine)
     assert report.errors == 1 and report.images == 1

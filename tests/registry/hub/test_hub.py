@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from safetensors.torch import save_file
 
 from tests.support.fakehub import ALICE_TOKEN, BOB_TOKEN
 from tests.support.ops_cli import cli
@@ -550,3 +552,27 @@ def test_a_card_nested_too_deeply_is_one_line():
 
     with pytest.raises(UnsupportedError, match="nested too deeply"):
         front_matter("---\na: " + "[" * 50_000 + "\n---\n")
+
+
+@pytest.mark.parametrize(
+    ("base_model", "family"),
+    [
+        ("black-forest-labs/FLUX.2-klein-base-4B", "flux2"),
+        ("someone/flux2-finetune", "flux2"),
+        ("black-forest-labs/FLUX.1-schnell", "flux"),
+        ("stabilityai/stable-diffusion-3.5-medium", "sd3"),
+    ],
+)
+def test_the_card_s_base_model_names_the_family_of_a_file_whose_layers_do_not(fake_hub, tmp_path, base_model, family):
+    odd = tmp_path / "odd.safetensors"  # LoRA factors on modules no family has
+    save_file(
+        {"lora_unet_gizmo.lora_down.weight": torch.ones(2, 8), "lora_unet_gizmo.lora_up.weight": torch.ones(8, 2)}, odd
+    )
+    fake_hub.add_repo(
+        "bob/odd", {"odd.safetensors": odd.read_bytes(), "README.md": f"---\nbase_model: {base_model}\n---\n"}
+    )
+    url = str(tmp_path / "catalog.db")
+    run = loradex(fake_hub, "pull", "bob/odd", token=BOB_TOKEN, catalog=url)
+    assert run.returncode == 0, run.stderr
+    (row,) = _listed(url)
+    assert row["base"] == family

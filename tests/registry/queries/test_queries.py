@@ -14,7 +14,7 @@ from loradex.adapters.jsonable import jsonable
 from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
 from loradex.registry.queries import artifact_detail, compat, lookup, orm
 from loradex.registry.queries.rows import shape_text
-from loradex.registry.queries.table import Filter, matching_ids, parse_filter
+from loradex.registry.queries.table import Filter, browse, facets, matching_ids, parse_filter, selection
 from loradex.registry.services import edits
 from loradex.registry.services.forget import forget
 from loradex.registry.store.db import session as open_session
@@ -205,6 +205,25 @@ def test_the_filter_text_takes_civitai_words(session, library):
     assert matching_ids(session, parse_filter("civitai:no kind:lycoris")) == []
     with pytest.raises(QueryError, match="unknown civitai filter 'perhaps'"):
         parse_filter("civitai:perhaps")
+
+
+@pytest.mark.parametrize(
+    "text", ["cat", "cat kind:lora base:sdxl", "e line:none sort:-size", "kind:lora", "base:sdxl rank>=8", ""]
+)
+def test_the_tables_selection_is_its_ids_and_facet_counts_whether_read_in_one_scan_or_off_the_indexes(
+    session, library, text
+):
+    flt = parse_filter(text)
+    assert selection(session, flt) == (matching_ids(session, flt), facets(session, flt))
+    ids, counts = selection(session, flt)
+    assert ids == [row.id for row in orm.find(session, sort=flt.sort, **flt.where())]
+    assert sum(counts["kind"].values()) >= len(ids)  # a facet counts without its own choice
+
+
+def test_the_tables_rows_come_in_the_order_of_the_ids_asked_leaving_out_those_gone(session, library):
+    ids = [library["cat-sdxl"].id, 10**9, library["anime-style"].id]
+    rows = browse(session, ids)
+    assert [(r.name, r.tags) for r in rows] == [("cat-sdxl", ("animal",)), ("anime-style", ("anime", "style"))]
 
 
 def test_sort_and_limit(session, library):

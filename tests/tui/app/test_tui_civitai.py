@@ -103,7 +103,8 @@ async def test_a_dead_site_is_one_line_and_the_catalog_unchanged(library, monkey
 async def test_escape_cancels_a_slow_look_up_and_the_catalog_keeps_what_was_committed(library, fake_civitai):
     engine, hashes = library
     fake_civitai.add_version(*hashes, version_id=9, model_id=4, images=0)
-    fake_civitai.delay = 1.0
+    # Long enough that a loaded machine's pilot still sees the dialog while the site answers.
+    fake_civitai.delay = 5.0
     app = make_app(engine)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("l")

@@ -174,6 +174,15 @@ def test_show_has_a_civitai_section(fake_civitai, tmp_path, catalog):
     assert "(seed 1234, steps 28, CFG 7, DPM++ 2M Karras, from Civitai)" in text
 
 
+def test_show_warns_where_civitai_files_the_model_under_another_family(fake_civitai, zoo, catalog):
+    lora = zoo["sd1-kohya-lora"].path
+    assert cli("scan", lora, catalog=catalog).exit_code == 0
+    fake_civitai.add_version(*file_hashes(lora), version_id=9, model_id=4, base_model="SDXL 1.0")
+    assert cli("civitai", "sync", "--all", "--images", "0", catalog=catalog).exit_code == 0
+    text = " ".join(cli("show", lora, catalog=catalog).stdout.split())
+    assert "base model SDXL 1.0 — but its layers are sd1, not sdxl" in text
+
+
 def listed(catalog: str, *args: str) -> list[str]:
     result = cli("list", *args, "--json", catalog=catalog)
     assert result.exit_code == 0, result.output

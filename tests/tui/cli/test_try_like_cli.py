@@ -25,6 +25,11 @@ def catalog(zoo, tmp_path) -> str:
     return url
 
 
+def try_like(zoo, like, out, *options, catalog: str | None = None):
+    """``loradex try [options] --like LIKE`` on the zoo's SD1 base, images into ``out``."""
+    return cli("try", *options, "--like", like, "--base", zoo["sd1-diffusers"].path, "-o", out, catalog=catalog)
+
+
 def one_png(out) -> dict:
     (png,) = [p for p in out.glob("*.png") if p.name != "contact-sheet.png"]
     return read_record(png)
@@ -38,18 +43,7 @@ def test_a_civitai_example_is_rendered_again_with_its_prompt_seed_steps_cfg_and_
     shown = json.loads(cli("show", LORA, "--json", catalog=catalog).stdout)
     (preview,) = shown["previews"]
     out = tmp_path / "again"
-    result = cli(
-        "try",
-        "--like",
-        str(preview["id"]),
-        "--base",
-        zoo["sd1-diffusers"].path,
-        "--size",
-        "32x32",
-        "-o",
-        out,
-        catalog=catalog,
-    )
+    result = try_like(zoo, preview["id"], out, "--size", "32x32", catalog=catalog)
     assert result.exit_code == 0, result.output
     record = one_png(out)
     assert (record["prompt"], record["negative_prompt"]) == ("a photo of sks, example 0", "blurry")
@@ -66,20 +60,7 @@ def test_a_checkpoint_s_example_is_rendered_on_the_user_s_base_alone(zoo, tmp_pa
     assert cli("civitai", "sync", "--all", catalog=catalog).exit_code == 0
     (preview,) = json.loads(cli("show", checkpoint, "--json", catalog=catalog).stdout)["previews"]
     out = tmp_path / "again"
-    result = cli(
-        "try",
-        "--like",
-        preview["path"],
-        "--base",
-        zoo["sd1-diffusers"].path,
-        "--steps",
-        "2",
-        "--size",
-        "32x32",
-        "-o",
-        out,
-        catalog=catalog,
-    )
+    result = try_like(zoo, preview["path"], out, "--steps", "2", "--size", "32x32", catalog=catalog)
     assert result.exit_code == 0, result.output
     record = one_png(out)
     assert (record["seed"], record["steps"], record["adapters"]) == (1234, 2, [])
@@ -96,18 +77,7 @@ def test_a_png_with_a1111_infotext_gives_its_parameters_and_options_given_win(zo
     )
     Image.new("RGB", (40, 48)).save(image, pnginfo=info)
     out = tmp_path / "again"
-    result = cli(
-        "try",
-        f"{zoo[LORA].path}:0.5",
-        "--like",
-        image,
-        "--base",
-        zoo["sd1-diffusers"].path,
-        "--steps",
-        "3",
-        "-o",
-        out,
-    )
+    result = try_like(zoo, image, out, f"{zoo[LORA].path}:0.5", "--steps", "3")
     assert result.exit_code == 0, result.output
     record = one_png(out)
     assert (record["prompt"], record["negative_prompt"]) == ("orange cat on a sofa", "lowres")  # its tags left out
@@ -118,7 +88,6 @@ def test_a_png_with_a1111_infotext_gives_its_parameters_and_options_given_win(zo
 
 
 def test_an_image_that_is_not_there_is_one_line(zoo, tmp_path, catalog):
-    result = cli("try", "--like", tmp_path / "nope.png", "--base", zoo["sd1-diffusers"].path, "-o", tmp_path / "o")
-    one_error_line(result, "no such image")
-    result = cli("try", "--like", "999", "--base", zoo["sd1-diffusers"].path, "-o", tmp_path / "o", catalog=catalog)
+    one_error_line(try_like(zoo, tmp_path / "nope.png", tmp_path / "o"), "no such image")
+    result = try_like(zoo, "999", tmp_path / "o", catalog=catalog)
     one_error_line(result, "no preview has the id 999")

@@ -98,7 +98,7 @@ class DetailScreen(Screen):
         self.sub_title = printable(a.name, one_line=True)
         self.query_one(Metadata).show(a, details, catalog.shown_path(a.path))
         self.query_one(Hashes).show(a)
-        self.query_one(CivitaiSection).show(details.civitai, BY_NAME["civitai"].shown_key)
+        self.query_one(CivitaiSection).show(details.civitai, BY_NAME["civitai"].shown_key, a.base or "")
         self.query_one(TriggerWords).show(a)
         self.query_one(TrainingMetadata).show(a.training_metadata or {})
         self.query_one(LineageView).show(details.lineage)

@@ -42,12 +42,11 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        counts = self.catalog.facets()
         with Horizontal():
-            with Vertical(id="facets"):
-                yield Facet("kind", counts["kind"], id="facet-kind")
-                yield Facet("base", counts["base"], id="facet-base")
-                yield Facet("line", counts["line"], id="facet-line")
+            with Vertical(id="facets"):  # counted by the first refill, with the rows
+                yield Facet("kind", id="facet-kind")
+                yield Facet("base", id="facet-base")
+                yield Facet("line", id="facet-line")
             with Vertical(id="browser"):
                 yield Input(placeholder=FILTER_HINT, id="filter")
                 yield ColumnHeader(id="columns")
@@ -61,27 +60,22 @@ class MainScreen(Screen):
     # -- filtering --------------------------------------------------------------------
 
     def refill(self, keep: int | None = None) -> None:
-        """Query the catalog for the filter and facets now in force and show the rows."""
+        """Query the catalog for the filter and facets now in force and show the rows (again, after
+        an action changed the catalog: ``keep`` stays selected)."""
         table = self.query_one(ArtifactTable)
         text = self.query_one("#filter", Input).value
         try:
-            rows, flt = self.catalog.rows(text, kind=self.kind, base=self.base, line=self.line, sort=self.sort)
+            shown = self.catalog.select(text, kind=self.kind, base=self.base, line=self.line, sort=self.sort)
         except LoradexError as exc:
             self.query_one("#filter", Input).border_subtitle = str(exc)
             return
         self.query_one("#filter", Input).border_subtitle = ""
-        self.filter = flt
-        table.set_rows(rows, keep=keep if keep is not None else (table.current.id if table.current else None))
-        self.query_one(ColumnHeader).show_sort(flt.sort)
-        self.sub_title = f"{len(rows)} of {self.catalog.total()} artifacts"
-        counts = self.catalog.facets(flt)
+        self.filter = shown.filter
+        table.set_rows(shown.rows, keep=keep if keep is not None else (table.current.id if table.current else None))
+        self.query_one(ColumnHeader).show_sort(shown.filter.sort)
+        self.sub_title = f"{len(shown.rows)} of {self.catalog.total()} artifacts"
         for facet in self.query(Facet):
-            facet.show_counts(counts[facet.facet], getattr(self, facet.facet))
-
-    def reload(self, keep: int | None = None) -> None:
-        """The facets' counts and the rows again, after the catalog changed (an action ran)."""
-        self.catalog.reload()
-        self.refill(keep=keep)
+            facet.show_counts(shown.counts[facet.facet], getattr(self, facet.facet))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -92,8 +86,8 @@ class MainScreen(Screen):
         if event.input.id == "filter":
             table = self.query_one(ArtifactTable)
             if table.rows:
-                name = (self.filter.text or "").strip().lower() if self.filter else ""
-                table.cursor = next((i for i, row in enumerate(table.rows) if row.name.lower() == name), 0)
+                named = self.catalog.named(self.filter, (self.filter.text or "").strip()) if self.filter else set()
+                table.cursor = next((i for i, ident in enumerate(table.rows.ids) if ident in named), 0)
                 table.action_open()
 
     def on_facet_chosen(self, event: Facet.Chosen) -> None:

@@ -2,12 +2,13 @@
 
 Written on Textual's line API rather than with the stock ``DataTable``: that one builds every
 row's renderables up front, which for 10,000 artifacts takes seconds per refill (every filter
-keystroke); here a refill is a list assignment and a paint draws ~40 lines.
+keystroke); here a refill hands over the filter's ids (:class:`~..paged_rows.PagedRows`), and a
+paint reads and draws the ~40 rows on screen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.segment import Segment
@@ -22,6 +23,8 @@ from textual.strip import Strip
 from loradex.adapters.words import printable
 from loradex.adapters.words import size as size_text
 from loradex.registry.queries.table import BrowseRow
+
+from ..paged_rows import PagedRows
 
 
 @dataclass(frozen=True)
@@ -123,33 +126,44 @@ class ArtifactTable(ScrollView, can_focus=True):
 
     def __init__(self, *, shown_path: Callable[[str], str] = str, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.rows: list[BrowseRow] = []
+        self.rows = PagedRows([], lambda ids: [])
         self.shown_path = shown_path  #: a stored path as the app shows it (relative to the catalog)
         self._line_width = FIXED_WIDTH + PATH_MIN
 
     # -- data -------------------------------------------------------------------------
 
-    def set_rows(self, rows: Sequence[BrowseRow], keep: int | None = None) -> None:
+    def set_rows(self, rows: PagedRows, keep: int | None = None) -> None:
         """Show ``rows``; the cursor goes to the row with id ``keep`` if it is there, else to the top."""
-        self.rows = list(rows)
-        index = next((i for i, r in enumerate(self.rows) if r.id == keep), 0) if keep is not None else 0
-        self.virtual_size = Size(self._line_width, len(self.rows))
+        self.rows = rows
+        rows.on_shrink = self._shrunk
+        index = (rows.index_of(keep) if keep is not None else None) or 0
+        self.virtual_size = Size(self._line_width, len(rows))
         self.cursor = index
         self.scroll_to(y=max(0, index - 2), animate=False)
         self.refresh()
         self.post_message(self.Highlighted(self.current))
 
+    def _shrunk(self) -> None:
+        """Rows removed by another process dropped out as they were read: fit the new length."""
+        self.virtual_size = Size(self._line_width, len(self.rows))
+        self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
+        self.refresh()
+
     @property
     def current(self) -> BrowseRow | None:
-        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+        try:
+            return self.rows[self.cursor] if self.cursor >= 0 else None
+        except IndexError:
+            return None
 
     # -- drawing ----------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
         index = self.scroll_offset.y + y
-        if index >= len(self.rows):
+        try:
+            row = self.rows[index]
+        except IndexError:
             return Strip.blank(self.size.width, self.rich_style)
-        row = self.rows[index]
         text = " ".join(
             fit(printable(value, one_line=True), c.width) for value, c in zip(cells(row), COLUMNS, strict=True)
         )

@@ -6,9 +6,8 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 
-from loradex.adapters.model.model_lines import line_of
 from loradex.adapters.words import printable
-from loradex.registry.queries.views import civitai_license, civitai_page
+from loradex.registry.queries.views import civitai_base_model, civitai_license, civitai_page
 
 from .section import Section
 
@@ -16,9 +15,10 @@ from .section import Section
 class CivitaiSection(Section):
     TITLE = "civitai"
 
-    def show(self, record, key: str) -> None:
+    def show(self, record, key: str, family: str) -> None:
         """``record``: the artifact's :class:`~loradex.registry.queries.rows.CivitaiRow`, or None
-        when never asked; ``key``: the key of the look-up action, said while it is None."""
+        when never asked; ``key``: the key of the look-up action, said while it is None;
+        ``family``: the artifact's, by its layers."""
         text = Text()
         if record is None:
             text.append(f"not looked up: {key} asks Civitai by its hash", style="dim")
@@ -42,8 +42,7 @@ class CivitaiSection(Section):
             published = f", published {record.published_at:%Y-%m-%d}" if record.published_at else ""
             rows.append(("version", f"{record.version_name or '?'} (id {record.version_id}){published}"))
         if record.base_model:
-            line = line_of(record.base_model)
-            rows.append(("base model", record.base_model + (f" (line {line.value})" if line else "")))
+            rows.append(("base model", civitai_base_model(record.base_model, family)))
         if license_text := civitai_license(record):
             rows.append(("license", license_text))
         if record.tags:

@@ -24,11 +24,10 @@ class Facet(OptionList):
             self.facet = facet
             self.value = value
 
-    def __init__(self, facet: str, counts: Counter, *, id: str | None = None) -> None:
+    def __init__(self, facet: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.facet = facet
         self.border_title = facet
-        self.show_counts(counts)
 
     def show_counts(self, counts: Counter, chosen: str | None = None) -> None:
         """The values with their counts, most first; the ``chosen`` one stays listed (with 0 when
