@@ -8,8 +8,8 @@ Run: ``.venv/bin/pytest -m benchmark -s benchmarks/test_bench_scan.py``.
 
 from __future__ import annotations
 
+import hashlib
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from synthetic import write_small_loras  # benchmarks/ is on sys.path under pytest
 
 from loradex.adapters import probe
 from loradex.adapters.io.hashing import hash_file
-from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.layermap import layer_map
 from loradex.registry.services.scan import scan
 from loradex.registry.store.db import open_catalog
@@ -28,46 +28,11 @@ from loradex.registry.store.db import open_catalog
 pytestmark = pytest.mark.benchmark
 
 N_FILES = 1000
-# Three realistic target sets (UNet self-attention, cross-attention, text-encoder attention),
-# rank 1-2 in fp16: 150-400 KB per file, like small character/style LoRAs.
-_TARGETS = (
-    r"attn1\.(to_q|to_k|to_v|to_out\.0)$",
-    r"attn2\.(to_q|to_k|to_v|to_out\.0)$",
-    r"self_attn\.(q|k|v|out)_proj$",
-)
-
-
-def _write_loras(folder: Path, n: int) -> list[Path]:
-    layers = list(layer_map("sd1").layers.values())
-    groups = [[layer for layer in layers if re.search(t, layer.name)] for t in _TARGETS]
-    gen = torch.Generator().manual_seed(0)
-    paths = []
-    for i in range(n):
-        rank = 1 + (i % 4 == 0)
-        tensors = {}
-        for layer in groups[i % 3]:
-            out, inp = layer.shape[:2]
-            tensors[f"{layer.kohya}.lora_down.weight"] = (torch.randn(rank, inp, generator=gen) * 0.01).half()
-            tensors[f"{layer.kohya}.lora_up.weight"] = (torch.randn(out, rank, generator=gen) * 0.01).half()
-            tensors[f"{layer.kohya}.alpha"] = torch.tensor(float(rank)).half()
-        meta = {
-            "ss_network_module": "networks.lora",
-            "ss_network_dim": str(rank),
-            "ss_network_alpha": str(rank),
-            "ss_base_model_version": "sd_v1",
-            "ss_output_name": f"lora_{i:04d}",
-            "ss_tag_frequency": '{"10_cat": {"cat": 12, "orange fur": 3}}',
-        }
-        path = folder / f"set{i // 100:02d}" / f"lora_{i:04d}.safetensors"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_tensors(path, tensors, meta)
-        paths.append(path)
-    return paths
 
 
 def test_scan_of_1000_loras_cold_and_unchanged(tmp_path):
     root = tmp_path / "loras"
-    paths = _write_loras(root, N_FILES)
+    paths = write_small_loras(root, N_FILES)
     total = sum(p.stat().st_size for p in paths)
     layer_map("sd1")  # the layer map is built once per machine and cached; not what we measure
 
@@ -119,6 +84,49 @@ def test_scan_of_1000_loras_cold_and_unchanged(tmp_path):
     )
     assert cold.added == N_FILES and not cold.errors
     assert again.unchanged == N_FILES and again.added == again.updated == 0
+
+
+def _sha256_all(paths: list[Path]) -> float:
+    """hashlib's sha256 of each file, one read each, one thread: the floor a scan is held to."""
+    start = time.perf_counter()
+    for path in paths:
+        with open(path, "rb", buffering=0) as f:
+            hashlib.sha256(f.read()).hexdigest()
+    return time.perf_counter() - start
+
+
+def test_cold_scan_of_2000_and_20000_small_loras_against_hashlib_sha256(tmp_path):
+    """Cold scans of 2,000 and 20,000 small LoRAs (probe, every hash, rows, commits), each beside
+    hashlib's sha256 of the same files in the same run (taken before and after the scan and
+    averaged: the machine is shared). Per-file cost must not grow with the catalog."""
+    torch.set_num_threads(1)
+    first = write_small_loras(tmp_path / "loras" / "a", 2_000)
+    rest = write_small_loras(tmp_path / "loras" / "b", 18_000)
+    layer_map("sd1")  # built once per machine and cached; not what we measure
+    _sha256_all(first + rest)  # the files into the page cache
+    rows = []
+    for roots, paths in (([tmp_path / "loras" / "a"], first), ([tmp_path / "loras"], first + rest)):
+        engine = open_catalog(tmp_path / f"catalog-{len(paths)}.db")
+        try:
+            before = _sha256_all(paths)
+            start, cpu = time.perf_counter(), time.process_time()
+            report = scan(roots, engine=engine)
+            took, cpu = time.perf_counter() - start, time.process_time() - cpu
+            after = _sha256_all(paths)
+        finally:
+            engine.dispose()
+        assert report.added == len(paths) and not report.errors and not report.duplicates
+        rows.append((len(paths), took, cpu, (before + after) / 2, os.getloadavg()[0]))
+    size = sum(p.stat().st_size for p in first + rest) / len(first + rest)
+    print(f"\ncold scan of small kohya LoRAs (sd1, fp16, {size / 1e3:.0f} KB per file), files in page cache:")
+    for n, took, cpu, sha, load in rows:
+        print(
+            f"{n:6,d} files: scan {took:.2f} s ({took / n * 1e3:.2f} ms/file, CPU {cpu / n * 1e3:.2f} ms/file) vs "
+            f"hashlib sha256 {sha:.2f} s ({sha / n * 1e3:.2f} ms/file) = {took / sha:.2f}x; "
+            f"load average {load:.1f} on {os.cpu_count()} CPUs"
+        )
+    (n1, t1, *_), (n2, t2, *_) = rows
+    print(f"per-file cost at {n2:,d} / at {n1:,d}: {t2 / n2 / (t1 / n1):.2f}")
 
 
 def test_hash_file_of_a_big_checkpoint_against_sha256sum(tmp_path):

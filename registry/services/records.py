@@ -24,8 +24,10 @@ from loradex.registry.store.models import Artifact, LayerSet, LayerSetLayer, Mod
 __all__ = [
     "apply_error",
     "apply_probe",
+    "fill_probe",
     "layer_set_for",
     "lead_with",
+    "replace_modules",
     "search_text",
     "storable",
     "training_metadata",
@@ -127,7 +129,7 @@ def layer_set_for(session: Session, layers: Mapping[str, str]) -> LayerSet | Non
         session.flush()
         # Core executemany on the table: a checkpoint has hundreds of layers.
         session.exec(
-            insert(LayerSetLayer.__table__),  # type: ignore[attr-defined]  # as in _replace_modules
+            insert(LayerSetLayer.__table__),  # type: ignore[attr-defined]  # as in replace_modules
             params=[{"layer_set_id": found.id, "canonical": c, "shape": s} for c, s in sorted(layers.items())],
         )
     cache[digest] = found
@@ -137,14 +139,35 @@ def layer_set_for(session: Session, layers: Mapping[str, str]) -> LayerSet | Non
 def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> None:
     """Fill ``artifact``'s probe-derived columns from ``info`` and replace its module rows.
 
+    Args:
+        session: an open session; ``artifact`` is added and flushed if it has no id yet.
+        artifact: the row to fill.
+        info: what :func:`loradex.adapters.probe` found.
+    """
+    modules = fill_probe(session, artifact, info)
+    session.add(artifact)
+    existed = artifact.id is not None
+    if not existed:
+        session.flush()  # the module rows need its id
+    assert artifact.id is not None
+    replace_modules(session, {artifact.id: modules}, existing=[artifact.id] if existed else [])
+
+
+def fill_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> list[dict[str, Any]]:
+    """Fill ``artifact``'s probe-derived columns from ``info``; its module rows are returned, to be
+    written by :func:`replace_modules` (a scan writes a whole batch's at once).
+
     The row gets status ``ok``; its layer set is the adapter's resolved layers (canonical →
     shape) or, for checkpoints and ControlNets, their inventory. ``name``, ``path``, size,
     mtime and hashes are the scanner's business; user data is left untouched.
 
     Args:
-        session: an open session; ``artifact`` is added and flushed if it has no id yet.
+        session: an open session (a layer set not seen before is added and flushed).
         artifact: the row to fill.
         info: what :func:`loradex.adapters.probe` found.
+
+    Returns:
+        The module rows, without ``artifact_id``.
     """
     artifact.kind, artifact.format, artifact.base = info.kind, info.format, info.base
     artifact.base_evidence = storable(list(info.base_evidence))
@@ -173,34 +196,26 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
         shapes = {name: shape_text(shape) for name, shape in info.inventory.items()}
     layer_set = layer_set_for(session, storable(shapes))
     artifact.layer_set_id = layer_set.id if layer_set else None
-
-    existed = _ensure_id(session, artifact)
-    _replace_modules(
-        session,
-        artifact.id,
-        [
-            {
-                "artifact_id": artifact.id,
-                "stem": storable(layer.stem),
-                "canonical": layer.canonical,
-                "component": layer.component,
-                "algorithm": layer.algorithm,
-                "rank": layer.rank,
-                "alpha": layer.alpha,
-                "shape": shape_text(layer.shape),
-            }
-            for layer in info.layers
-        ],
-        existed=existed,
-    )
+    return [
+        {
+            "stem": storable(layer.stem),
+            "canonical": layer.canonical,
+            "component": layer.component,
+            "algorithm": layer.algorithm,
+            "rank": layer.rank,
+            "alpha": layer.alpha,
+            "shape": shape_text(layer.shape),
+        }
+        for layer in info.layers
+    ]
 
 
-def apply_error(session: Session, artifact: Artifact, message: str, *, refused: bool = False) -> None:
+def apply_error(artifact: Artifact, message: str, *, refused: bool = False) -> None:
     """Mark ``artifact`` as unreadable: status ``error`` with ``message``, kind/format/base
-    ``unknown``, no modules and no layer set (what an earlier probe said no longer holds).
+    ``unknown`` and no layer set (what an earlier probe said no longer holds; its module rows go
+    too: :func:`replace_modules` with none).
 
     Args:
-        session: an open session; ``artifact`` is added and flushed if it has no id yet.
         artifact: the row.
         message: the one-line error.
         refused: a pickle refused as needing code execution: safety ``pickle-refused``
@@ -214,22 +229,16 @@ def apply_error(session: Session, artifact: Artifact, message: str, *, refused: 
     artifact.ranks, artifact.algorithms, artifact.components = [], [], []
     artifact.rank_min = artifact.rank_max = None
     artifact.scanned_at, artifact.probed_with = utcnow(), PROBE_VERSION
-    existed = _ensure_id(session, artifact)
-    _replace_modules(session, artifact.id, [], existed=existed)
 
 
-def _ensure_id(session: Session, artifact: Artifact) -> bool:
-    """Add the row; a new one is flushed for its id (module rows need it). True if it existed."""
-    session.add(artifact)
-    if artifact.id is not None:
-        return True
-    session.flush()
-    return False
-
-
-def _replace_modules(session: Session, artifact_id: int | None, rows: list[dict[str, Any]], *, existed: bool) -> None:
-    if existed:
-        session.exec(delete(Module).where(col(Module.artifact_id) == artifact_id))
+def replace_modules(
+    session: Session, modules: Mapping[int, Sequence[Mapping[str, Any]]], *, existing: Sequence[int]
+) -> None:
+    """Replace the module rows of artifacts: those of ``existing`` deleted, ``modules`` (by artifact
+    id, from :func:`fill_probe`) inserted, each in as few statements as the backend allows."""
+    for start in range(0, len(existing), 500):  # bound the IN list (SQLite's parameter limit)
+        session.exec(delete(Module).where(col(Module.artifact_id).in_(existing[start : start + 500])))
+    rows = [{"artifact_id": artifact_id, **row} for artifact_id, layers in modules.items() for row in layers]
     if rows:
         # The table, not the entity: Core executemany skips the ORM's per-row bookkeeping.
         # SQLModel declares no __table__ on table models; SQLAlchemy's declarative base sets it.

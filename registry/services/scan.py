@@ -16,7 +16,7 @@ import functools
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import update
@@ -35,6 +35,7 @@ from .discovery import Found
 from .scan_plan import ScanPlan, duplicates_touching, existing_roots, plan, vanished, walk
 from .scan_report import ScanReport
 from .scan_rows import FileResult, commit_batch, reimport_sidecars, retrying
+from .sidecar_names import signature_names
 from .sidecars import read_sidecars
 
 __all__ = ["scan"]
@@ -44,6 +45,8 @@ __all__ = ["scan"]
 #: scan of 1000 small LoRAs measured 6.8 s with four probing, 5.3 s serialised), while the
 #: threads keep hashing big checkpoints in parallel.
 _PROBING = threading.Lock()
+#: A batch closes at this many bytes read, whatever its count of files.
+_BATCH_BYTES = 4 << 30
 
 
 def scan(
@@ -51,7 +54,7 @@ def scan(
     *,
     engine: Engine,
     workers: int = 4,
-    batch_size: int = 64,
+    batch_size: int = 256,
     progress: Progress | None = None,
     hashes: Mapping[Path, FileHashes] | None = None,
     remember: bool = True,
@@ -71,9 +74,10 @@ def scan(
     sidecars were added or changed since (their names and mtimes, from the same directory walk)
     has only those read again.
 
-    Results are committed every ``batch_size`` artifacts, one session each: a scan killed
-    mid-way keeps its finished batches and the next scan resumes where it stopped. An
-    exception raised by ``progress`` aborts the scan the same way (use it to cancel).
+    Results are committed every ``batch_size`` artifacts (sooner where they add up to 4 GiB),
+    one session each: a scan killed mid-way keeps its finished batches and the next scan resumes
+    where it stopped. An exception raised by ``progress`` aborts the scan the same way (use it
+    to cancel).
 
     Args:
         roots: folders (or single files) to scan; each is recorded as a scan root (``remember``).
@@ -122,7 +126,7 @@ def scan(
         report.sidecars_read = len(beside)
         for start_at in range(0, len(beside), batch_size):
             chunk = beside[start_at : start_at + batch_size]
-            read = [(f, read_sidecars(f.path)) for f in chunk]
+            read = [(f, read_sidecars(f.path, present=signature_names(f.path, f.is_dir, f.sidecars))) for f in chunk]
             retrying(engine, functools.partial(reimport_sidecars, read=read))
 
     def finish(s: Session) -> tuple[int, list[list[str]]]:
@@ -158,22 +162,30 @@ def _index(
     progress: Progress | None,
     hashes: Mapping[Path, FileHashes],
 ) -> None:
-    # Batch by batch, not overlapped: probing is mostly Python, and a commit running beside
-    # busy workers stalls on every GIL hand-back of the sqlite driver (the convoy effect),
-    # which measured 1.7x slower than letting the workers idle during the commit.
+    # One batch ahead: the workers hash and probe the next batch while this thread writes the
+    # rows of the last. Overlapping once measured 1.7x slower (every row's statements stalled on
+    # GIL hand-backs of the sqlite driver); a batch's rows are now a few statements, and
+    # overlapping measured no slower than idling the workers. A kill loses the batch being
+    # written and the one being read, never a committed one.
     # Progress in bytes, counted when a file is finished: a bar by files stood at 11/12 (or, after
     # discovery, at 12/12) for the minutes a big checkpoint took to hash.
     done, total = 0, sum(f.size for f in todo)
     if progress:
         progress(ProgressEvent("index", 0, total, unit="bytes"))
+    batches = _batches(todo, batch_size)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="loradex-scan") as pool:
-        for start in range(0, len(todo), max(1, batch_size)):
-            futures = [
+
+        def submit(chunk: list[Found]) -> list[Future[FileResult]]:
+            return [
                 pool.submit(
                     _examine, f, rehash=f.path not in stale, known=hashes.get(f.path), lacking=f.path in lacking
                 )
-                for f in todo[start : start + max(1, batch_size)]
+                for f in chunk
             ]
+
+        ahead = submit(batches[0]) if batches else []
+        for k in range(len(batches)):
+            futures, ahead = ahead, []
             try:
                 batch = []
                 for future in futures:
@@ -181,11 +193,26 @@ def _index(
                     done += batch[-1].found.size
                     if progress:
                         progress(ProgressEvent("index", done, total, str(batch[-1].found.path), unit="bytes"))
+                ahead = submit(batches[k + 1]) if k + 1 < len(batches) else []
+                commit_batch(engine, batch, report)
             except BaseException:
-                for future in futures:
+                for future in futures + ahead:
                     future.cancel()
                 raise
-            commit_batch(engine, batch, report)
+
+
+def _batches(todo: list[Found], size: int) -> list[list[Found]]:
+    """``todo`` in batches of ``size`` files, or fewer where they add up to ``_BATCH_BYTES``: a
+    killed scan of checkpoints loses minutes of hashing, not hours."""
+    batches: list[list[Found]] = [[]]
+    held = 0
+    for f in todo:
+        if batches[-1] and (len(batches[-1]) >= max(1, size) or held + f.size > _BATCH_BYTES):
+            batches.append([])
+            held = 0
+        batches[-1].append(f)
+        held += f.size
+    return batches if todo else []
 
 
 def _examine(
@@ -213,7 +240,11 @@ def _examine(
             info = probe(path)
         if rehash and hashes is None:
             hashes = hash_file(path)
-        return FileResult(found, info, hashes, read_sidecars(path), reprobe=not rehash, rehash=lacking)
+        # Discovery listed the folder: a file with no sidecar there is not looked for one again.
+        sidecars = (
+            read_sidecars(path, present=signature_names(path, found.is_dir, found.sidecars)) if found.sidecars else None
+        )
+        return FileResult(found, info, hashes, sidecars, reprobe=not rehash, rehash=lacking)
     except Exception as exc:  # a bug in one reader must not end a scan of ten thousand files
         if not path.exists():
             return FileResult(found, gone=True)  # vanished since discovery: the next scan marks it missing

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["JSON_KINDS", "PREVIEW_SUFFIXES", "SIDECAR_SUFFIXES", "SidecarsBeside", "sidecar_paths"]
+__all__ = ["JSON_KINDS", "PREVIEW_SUFFIXES", "SIDECAR_SUFFIXES", "SidecarsBeside", "sidecar_paths", "signature_names"]
 
 PREVIEW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 #: What follows an artifact's stem in the name of each sidecar, by kind.
@@ -74,3 +74,10 @@ class SidecarsBeside:
             except OSError:
                 continue
         return "|".join(parts)
+
+
+def signature_names(path: Path, is_dir: bool, signature: str) -> frozenset[str]:
+    """The names of the sidecars of ``path`` that its signature (:meth:`SidecarsBeside.signature`)
+    lists, found by name, not by splitting: a file name may hold ``|`` or ``:``."""
+    stem = path.name if is_dir else path.stem
+    return frozenset(stem + suffix for suffix in SIDECAR_SUFFIXES if f"{stem}{suffix}:" in signature)

@@ -99,18 +99,22 @@ class Sidecars:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def read_sidecars(path: str | os.PathLike[str]) -> Sidecars:
+def read_sidecars(path: str | os.PathLike[str], *, present: frozenset[str] | None = None) -> Sidecars:
     """Read the sidecars beside an artifact.
 
     Args:
         path: the artifact file or folder.
+        present: the names of its sidecars, when the folder's listing already said
+            (:func:`signature_names` of discovery's signature): no other name is looked up.
 
     Returns:
         A :class:`Sidecars` (empty when there are none). Never raises for a bad sidecar.
     """
     where = sidecar_paths(path)
+    if present is not None:
+        where = {kind: [p for p in paths if p.name in present] for kind, paths in where.items()}
     found = Sidecars(previews=[p for p in where["previews"] if p.is_file()])
-    parsed = {kind: _read_json(where[kind][0]) for kind in JSON_KINDS}
+    parsed = {kind: _read_json(where[kind][0]) if where[kind] else (None, 0.0) for kind in JSON_KINDS}
     found.raw = {kind: data for kind, (data, _) in parsed.items() if data}
     a1111, _ = parsed["a1111"]
     if a1111:

@@ -273,12 +273,32 @@ def test_a_sidecar_added_after_the_first_scan_is_imported_by_the_next_one_alone(
     path.with_suffix(".civitai.info").write_text(json.dumps(version_json(path, version_id=8, model_id=9), indent=4))
     calls = []
     real = scan_module.read_sidecars
-    monkeypatch.setattr(scan_module, "read_sidecars", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(scan_module, "read_sidecars", lambda p, **kw: calls.append(p) or real(p, **kw))
     monkeypatch.setattr(scan_module, "probe", lambda p: pytest.fail(f"{p} probed"))
     report = scan([folder], engine=engine)
     assert calls == [path] and report.unchanged == 2 and report.sidecars_read == 1
     assert record(engine, path).version_id == 8
     assert scan([folder], engine=engine).sidecars_read == 0 and calls == [path]
+
+
+def test_a_scan_looks_for_sidecars_only_beside_the_files_its_folder_listing_shows_them_for(engine, folder, monkeypatch):
+    path = lora(folder)
+    path.with_suffix(".json").write_text(json.dumps({"activation text": "ohwx cat"}))
+    calls = []
+    real = scan_module.read_sidecars
+    monkeypatch.setattr(scan_module, "read_sidecars", lambda p, **kw: calls.append(p) or real(p, **kw))
+    scan([folder], engine=engine)
+    assert calls == [path] and row(engine, path).activation_text == "ohwx cat"
+
+
+def test_the_sidecars_of_a_file_whose_name_holds_a_bar_and_a_colon_are_read(engine, folder):
+    path = lora(folder).rename(folder / "cat|v2:final.safetensors")
+    (folder / "cat|v2:final.json").write_text(json.dumps({"activation text": "ohwx cat"}))
+    (folder / "cat|v2:final.preview.png").write_bytes(b"\x89PNG")
+    scan([folder], engine=engine)
+    assert row(engine, path).activation_text == "ohwx cat"
+    with open_session(engine) as s:
+        assert s.exec(select(Preview.path)).all() == [str(folder / "cat|v2:final.preview.png")]
 
 
 def test_what_the_user_set_in_loradex_is_kept_when_a_sidecar_arrives(engine, folder):
