@@ -72,7 +72,7 @@ def usable_cores(*, affinity: int | None = None, root: Path = _ROOT) -> Cores:
     """The cores this process can use now (:class:`Cores`), read from ``root``'s ``/proc`` and
     cgroup tree; ``affinity`` defaults to this process's own."""
     if affinity is None:
-        affinity = len(os.sched_getaffinity(0))
+        affinity = _affinity()
     online, busy = _run_queue(root)
     return Cores(affinity, cpu_quota(root), online, busy)
 
@@ -100,6 +100,13 @@ def choose_threads(
             raise SettingError(f"${ENV}={text!r} is not a number of threads (a whole number, 1 or more)")
         return int(text)
     return max(1, (cores or usable_cores()).usable - reserved)
+
+
+def _affinity() -> int:
+    """The CPUs this process may run on; every CPU where the platform has no affinity call
+    (macOS, Windows)."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    return len(getaffinity(0)) if getaffinity is not None else os.cpu_count() or 1
 
 
 def cpu_quota(root: Path = _ROOT) -> float | None:

@@ -182,6 +182,11 @@ def test_without_proc_the_affinity_and_quota_alone_decide(tmp_path):
     assert (cores.online, cores.quota, cores.usable) == (None, None, 3)
 
 
+def test_where_the_platform_has_no_affinity_call_every_cpu_counts(tmp_path, monkeypatch):
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows
+    assert usable_cores(root=tmp_path).affinity == os.cpu_count()
+
+
 def test_on_this_machine_the_count_is_within_the_processs_affinity():
     assert 1 <= usable_cores().usable <= len(os.sched_getaffinity(0))
 
