@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.markup import escape
-from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -49,11 +49,13 @@ class CatalogOutput(BaseSink):
         cells = (_list_cells(a, tags) for a, tags in rows)
         first = list(islice(cells, TABLE_ROWS + 1))
         if len(first) <= TABLE_ROWS:
-            marked = [_marked(row) for row in first]
-            table = _list_table(marked, len(marked))
-            if Measurement.get(self.out, self.out.options.update_width(1 << 16), table).maximum > self.out.width:
-                table = _list_table(marked, len(marked), width=self.out.width)
-            self.out.print(table)
+            # The boxed table's width from its cells (a cell of plain text is as wide as its
+            # longest line; three columns of frame and padding each): measuring it through Rich
+            # cost as much as drawing it.
+            texts = [_texts(row) for row in first]
+            longest = [max([cell_len(h), *(row[i].cell_len for row in texts)]) for i, h in enumerate(_LIST_HEADERS)]
+            narrow = sum(longest) + 3 * len(longest) + 1 > self.out.width
+            self.out.print(_list_table(texts, width=self.out.width if narrow else None))
             return
         self._list_lines(chain(first, cells))
 
@@ -331,12 +333,13 @@ def _list_cells(a: Listed, tags: list[str]) -> tuple[str, ...]:
     return (str(a.id), a.name, a.kind, a.format, base, _ranks(a), size_text(a.size), a.status, ", ".join(tags))
 
 
-def _marked(cells: tuple[str, ...]) -> tuple[str, ...]:
-    """A listing's row as the table's markup: text escaped, a status other than ok in red."""
-    marked = [escape(cell) for cell in cells]
-    if cells[_STATUS] != "ok":
-        marked[_STATUS] = f"[red]{marked[_STATUS]}[/]"
-    return tuple(marked)
+def _texts(cells: tuple[str, ...]) -> tuple[Text, ...]:
+    """A listing's row as the table's cells: Text, not markup to parse (names come from files), with
+    control characters escaped as :class:`.base.SafeConsole` escapes the strings it prints; a status
+    other than ok in red."""
+    return tuple(
+        Text(printable(cell), style="red" if i == _STATUS and cell != "ok" else "") for i, cell in enumerate(cells)
+    )
 
 
 def _aligned(cells: Sequence[str], widths: list[int]) -> str:
@@ -346,24 +349,24 @@ def _aligned(cells: Sequence[str], widths: list[int]) -> str:
     ).rstrip(" ")
 
 
-def _list_table(cells: list[tuple[str, ...]], n: int, *, width: int | None = None) -> Table:
+def _list_table(cells: list[tuple[Text, ...]], *, width: int | None = None) -> Table:
     """The table of ``list``; with ``width``, compact for a terminal too narrow for the boxed one
     (80 columns): no box, one blank between columns, kind and format cut short with "…", id,
     base, ranks, size and status whole, and names and tags folded in what is left (names first,
     tags get up to 10)."""
     headers = _LIST_HEADERS
     style: dict[str, Any] = {"box": None, "padding": (0, 1, 0, 0), "header_style": "bold underline"} if width else {}
-    table = Table(*headers, caption=count(n, "artifacts"), **style)
+    table = Table(*headers, caption=count(len(cells), "artifacts"), **style)
     for i, column in enumerate(table.columns):
         column.no_wrap = column.header not in ("name", "tags")
         column.overflow = "ellipsis" if column.no_wrap else "fold"
         if width and column.no_wrap:  # as wide as its longest cell, kind and format at most 9
-            longest = max(len(Text.from_markup(row[i])) for row in [headers, *cells])
+            longest = max([len(headers[i]), *(row[i].cell_len for row in cells)])
             column.width = min(longest, 9) if column.header in ("kind", "format") else longest
     table.columns[_SIZE].justify = "right"
     if width:
         left = width - sum(c.width or 0 for c in table.columns) - len(headers)  # one blank after each column
-        tags = min(10, max(len(row[8]) for row in [headers, *cells]))
+        tags = min(10, max([len(headers[8]), *(len(row[8]) for row in cells)]))
         name = max(12, min(max(len(row[1]) for row in cells), left - tags))
         table.columns[1].width, table.columns[8].width = name, max(4, left - name)
     for row in cells:

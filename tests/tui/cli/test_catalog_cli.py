@@ -103,6 +103,12 @@ def test_show_json_has_everything(catalog_url, rows):
     assert result.exit_code == 0 and "orange" not in result.stderr
 
 
+def test_a_listing_that_matches_nothing_prints_its_headers_and_a_count_of_zero(catalog_url, rows):
+    result = cli(catalog_url, "list", "--tag", "no-such-tag")
+    assert result.exit_code == 0, result.output
+    assert "name" in result.stdout and "0 artifacts" in result.stdout
+
+
 def test_show_json_lists_the_columns_in_the_models_order(catalog_url, rows):
     data = cli_json(catalog_url, "show", "cat")
     columns = [name for name in Artifact.model_fields if name != "search_text"]
