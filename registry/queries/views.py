@@ -273,6 +273,13 @@ def applied(preview: PreviewRow) -> str:
     return ", ".join(f"{a['name']}:{a['weight']:g}" for a in _active(preview)) or "base alone"
 
 
+def settings(preview: PreviewRow) -> list[str]:
+    """How an image was made, as the front ends say it: ``seed 3``, ``scale 0.5``, ``steps 20``,
+    ``CFG 7``, in the order of `try`'s file names, each where recorded."""
+    values = (("seed", preview.seed), ("scale", preview.scale), ("steps", preview.steps), ("CFG", preview.cfg))
+    return [f"{name} {value:g}" for name, value in values if value is not None]
+
+
 def line_shown(artifact: Any) -> str:
     """An artifact's model line as the front ends show it: with its confidence (``pony (exact)``);
     ``none`` where evidence was found but names no line of the artifact's family (its evidence

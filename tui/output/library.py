@@ -77,7 +77,7 @@ class CatalogOutput(BaseSink):
     def artifact_details(self, a: ArtifactRow, extra: Details) -> None:
         from loradex.registry.queries.compat import base_of  # the catalog's modules load only when a catalog is read
         from loradex.registry.queries.rows import row_dict
-        from loradex.registry.queries.views import applied, line_shown
+        from loradex.registry.queries.views import applied, line_shown, settings
 
         if self.as_json:
             data = row_dict(a, without=("search_text",))
@@ -156,16 +156,7 @@ class CatalogOutput(BaseSink):
             self.out.print(meta)
         for preview in extra.previews:
             how = ", ".join(
-                [
-                    f"{name} {value:g}"
-                    for name, value in (
-                        ("seed", preview.seed),
-                        ("scale", preview.scale),
-                        ("steps", preview.steps),
-                        ("CFG", preview.cfg),
-                    )
-                    if value is not None
-                ]
+                settings(preview)
                 + ([preview.sampler] if preview.sampler else [])
                 + (["from Civitai"] if preview.source == "civitai" else [])
             )

@@ -113,7 +113,7 @@ async def _every_section(app, catalog):
         cards = list(screen.query(PreviewCard))
         assert len(cards) == 4 and len(screen.query(HalfcellImage)) == 3
         captions = [plain(card.query_one(".caption")) for card in cards]
-        assert captions[1].startswith("scale 0.5, seed 42") and PROMPT[:15] in captions[1]
+        assert captions[1].startswith("seed 42, scale 0.5") and PROMPT[:15] in captions[1]
         missing = plain(cards[3].query_one(".missing"))
         assert "file missing" in missing and "zoo/previews/deleted.png" in missing
 
@@ -235,7 +235,7 @@ def test_a_preview_caption_names_every_adapter_applied_with_its_weight(catalog):
     engine.dispose()
     captions = asyncio.run(_captions(make_app(catalog)))
     shown = [" ".join(c.split()) for c in captions]
-    assert any(c.startswith("scale 1, seed 1 sd1-kohya-lora:3.2, sd1-kohya-locon:-2") for c in shown), shown
+    assert any(c.startswith("seed 1, scale 1 sd1-kohya-lora:3.2, sd1-kohya-locon:-2") for c in shown), shown
 
 
 async def _captions(app) -> list[str]:

@@ -20,23 +20,14 @@ from textual.widgets import Static
 from textual_image.widget import HalfcellImage
 
 from loradex.adapters.words import printable
-from loradex.registry.queries.views import applied
+from loradex.registry.queries.views import applied, settings
 
 SHOWN = 6
 THUMBNAIL = (96, 96)  # pixels: more than the cells can show, so the renderer's scaling decides
 
 
 def caption(preview, shown_path: str) -> Text:
-    how = ", ".join(
-        f"{name} {value:g}"
-        for name, value in (
-            ("scale", preview.scale),
-            ("seed", preview.seed),
-            ("steps", preview.steps),
-            ("CFG", preview.cfg),
-        )
-        if value is not None
-    )
+    how = ", ".join(settings(preview))
     text = Text(how or printable(Path(shown_path).name, one_line=True), style="bold")
     if preview.source == "civitai":
         text.append(f"\n{printable(preview.sampler, one_line=True)}" if preview.sampler else "", style="bold")
