@@ -51,7 +51,9 @@ def select(app, name: str) -> None:
 async def add_to_tray(pilot, name: str, weight: str | None = None) -> None:
     select(pilot.app, name)
     await pilot.press("a")
-    await until(pilot, lambda: isinstance(pilot.app.screen, WeightDialog))
+    # Until its input has the focus (the dialog's on_mount gives it): an enter pressed before
+    # reaches no widget, and the dialog stays open.
+    await until(pilot, lambda: isinstance(pilot.app.screen, WeightDialog) and isinstance(pilot.app.focused, Input))
     if weight is not None:
         pilot.app.screen.query_one(Input).value = weight
     await pilot.press("enter")
