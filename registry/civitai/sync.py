@@ -144,6 +144,7 @@ class _Asked:
     matched_hash: str | None
     model: dict[str, Any] | None = None
     images: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path, image)
+    downloaded: set[str] = field(default_factory=set)  # the paths of ``images`` written by this sync
     image_errors: int = 0
 
 
@@ -200,6 +201,7 @@ class _Sync:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(target) as tmp:
                     tmp.write_bytes(data)
+                asked.downloaded.add(str(target))
             asked.images.append((str(target), image))
 
     def record(self, answers: list[_Asked]) -> None:
@@ -245,6 +247,8 @@ class _Sync:
             session.commit()
 
     def _previews(self, session: Session, artifact: Artifact, asked: _Asked) -> int:
+        """Record the images not yet previews of ``artifact``; the count of images this sync gave
+        it: those new, and those written again where their file had been deleted."""
         assert artifact.id is not None
         known = set(
             session.exec(
@@ -254,6 +258,7 @@ class _Sync:
         added = 0
         for path, image in asked.images:
             if path in known:
+                added += path in asked.downloaded
                 continue
             session.add(image_preview(artifact.id, path, image, base=None))
             added += 1

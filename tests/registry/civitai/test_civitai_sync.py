@@ -117,6 +117,16 @@ def test_example_images_are_downloaded_with_how_they_were_made(fake_civitai, eng
     assert first.url.startswith(fake_civitai.image_host.url)
 
 
+def test_an_example_image_deleted_from_disk_is_downloaded_again_and_counted(fake_civitai, engine):
+    a = add(engine, 1)
+    fake_civitai.add_version(sha(1), version_id=5, model_id=1, images=2)
+    run(engine)
+    gone = Path(previews_of(engine, a)[0].path)
+    gone.unlink()
+    report = run(engine, refresh=True)
+    assert report.images == 1 and gone.is_file() and len(previews_of(engine, a)) == 2
+
+
 def test_example_images_of_a_catalog_file_lie_beside_it(tmp_path):
     engine = open_catalog(tmp_path / "catalog.db")
     try:
