@@ -20,7 +20,7 @@ from .prompts import split_lora_tags
 from .records import CHUNK
 from .samplers import FLOW_SAMPLERS, SAMPLERS
 
-__all__ = ["Example", "parse_infotext", "read_example", "sampler_named"]
+__all__ = ["Example", "parse_infotext", "parse_size", "read_example", "sampler_named"]
 
 #: A1111's ``key: value`` pairs of the settings line (a value may be quoted, with commas inside).
 _PARAM = re.compile(r'\s*([\w ./+-]+):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
@@ -67,6 +67,12 @@ def _number(value: str, kind: type) -> Any:
         return None
 
 
+def parse_size(text: str) -> tuple[int, int] | None:
+    """``512x768`` (A1111's ``Size``, Civitai's ``meta.Size``) as (width, height); None for anything else."""
+    size = _SIZE.fullmatch(text.strip())
+    return (int(size[1]), int(size[2])) if size else None
+
+
 def parse_infotext(text: str) -> Example:
     """An A1111 ``parameters`` text: the prompt lines, ``Negative prompt: …`` lines, and the
     settings line (``Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1,
@@ -86,7 +92,6 @@ def parse_infotext(text: str) -> Example:
     schedule = settings.get("Schedule type")
     if sampler and schedule and schedule.lower() not in ("automatic", "uniform"):
         sampler = f"{sampler} {schedule}"
-    size = _SIZE.fullmatch(settings.get("Size", ""))
     cfg = settings.get("Distilled CFG Scale") or settings.get("CFG scale", "")  # Forge's FLUX.1: the distilled one
     return Example(
         prompt=_without_tags("\n".join(prompt)) or None,
@@ -95,7 +100,7 @@ def parse_infotext(text: str) -> Example:
         steps=_number(settings.get("Steps", ""), int),
         cfg=_number(cfg, float),
         sampler=sampler or None,
-        size=(int(size[1]), int(size[2])) if size else None,
+        size=parse_size(settings.get("Size", "")),
     )
 
 

@@ -219,6 +219,8 @@ class PreviewRow:
     resources: list[dict[str, Any]] | None
     url: str | None
     nsfw_level: int | None
+    width: int | None
+    height: int | None
     created_at: datetime
 
 

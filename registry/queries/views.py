@@ -275,9 +275,10 @@ def applied(preview: PreviewRow) -> str:
 
 def settings(preview: PreviewRow) -> list[str]:
     """How an image was made, as the front ends say it: ``seed 3``, ``scale 0.5``, ``steps 20``,
-    ``CFG 7``, in the order of `try`'s file names, each where recorded."""
+    ``CFG 7`` (in the order of `try`'s file names), ``832x1216``, each where recorded."""
     values = (("seed", preview.seed), ("scale", preview.scale), ("steps", preview.steps), ("CFG", preview.cfg))
-    return [f"{name} {value:g}" for name, value in values if value is not None]
+    size = [f"{preview.width}x{preview.height}"] if preview.width and preview.height else []
+    return [f"{name} {value:g}" for name, value in values if value is not None] + size
 
 
 def line_shown(artifact: Any) -> str:

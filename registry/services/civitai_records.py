@@ -201,6 +201,10 @@ def example_images(version: dict[str, Any], *, count: int, max_nsfw: int) -> lis
     return chosen
 
 
+#: The largest width or height an example image's size may state.
+MAX_SIDE = 16384
+
+
 def image_preview(artifact_id: int, path: str, image: dict[str, Any], *, base: str | None) -> Preview:
     """A preview row for a downloaded example image, with how it was made as far as Civitai says."""
     meta = image.get("meta") if isinstance(image.get("meta"), dict) else {}
@@ -234,4 +238,25 @@ def image_preview(artifact_id: int, path: str, image: dict[str, Any], *, base: s
         base=_str(meta.get("Model")) or base,
         url=image["url"],
         nsfw_level=_int(image.get("nsfwLevel")),
+        width=size[0] if (size := generation_size(image)) else None,
+        height=size[1] if size else None,
     )
+
+
+def generation_size(image: dict[str, Any]) -> tuple[int, int] | None:
+    """The size an example image was generated at: its ``meta.Size``; else the image's own width and
+    height, unless the meta says it was upscaled after (hires fix: those are not the size to render)."""
+    # Here, not at the top: the scan imports this module (sidecars) and needs none of the generation side.
+    from loradex.adapters.generate.examples import parse_size
+
+    meta = image.get("meta") if isinstance(image.get("meta"), dict) else {}
+    assert isinstance(meta, dict)
+    if isinstance(meta.get("Size"), str):
+        size = parse_size(meta["Size"])
+    elif any(key.startswith("Hires") for key in meta):
+        size = None
+    else:
+        width, height = _int(image.get("width")), _int(image.get("height"))
+        size = (width, height) if width is not None and height is not None else None
+    # Within what any pipeline renders (and a 32-bit column holds): a bigger number is a typo or junk.
+    return size if size and all(0 < side <= MAX_SIDE for side in size) else None

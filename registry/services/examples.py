@@ -64,6 +64,7 @@ def _columns(preview: Preview) -> Example:
         steps=preview.steps,
         cfg=preview.cfg,
         sampler=preview.sampler,
+        size=(preview.width, preview.height) if preview.width and preview.height else None,
     )
 
 

@@ -241,6 +241,10 @@ class Preview(SQLModel, table=True):
     #: Where the image was downloaded from, and its Civitai NSFW level (1 PG … 16 XXX).
     url: str | None = Field(default=None, sa_column=Column(Text))
     nsfw_level: int | None = None
+    #: The size an example image was generated at, as Civitai tells it (before any upscaling:
+    #: what ``try --like`` renders at); None elsewhere (a quick-test's PNG records its own).
+    width: int | None = None
+    height: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from loradex.registry.civitai.client import CivitaiClient, GaveUp
 from loradex.registry.civitai.sync import SyncOptions, images_folder, sync, updates
-from loradex.registry.services.civitai_records import NSFW_LEVELS
+from loradex.registry.services.civitai_records import NSFW_LEVELS, generation_size
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, CivitaiRecord, Preview
@@ -113,6 +113,7 @@ def test_example_images_are_downloaded_with_how_they_were_made(fake_civitai, eng
     assert open(first.path, "rb").read().startswith(b"\x89PNG")
     assert (first.prompt, first.negative_prompt, first.seed) == ("a photo of sks, example 0", "blurry", 1234)
     assert (first.sampler, first.steps, first.cfg, first.base) == ("DPM++ 2M Karras", 28, 7.0, "v1-5-pruned-emaonly")
+    assert (first.width, first.height) == (512, 768)
     assert first.resources[0]["name"] == "A Model" and first.resources[0]["weight"] == 0.8
     assert first.url.startswith(fake_civitai.image_host.url)
 
@@ -125,6 +126,20 @@ def test_an_example_image_deleted_from_disk_is_downloaded_again_and_counted(fake
     gone.unlink()
     report = run(engine, refresh=True)
     assert report.images == 1 and gone.is_file() and len(previews_of(engine, a)) == 2
+
+
+def test_an_example_s_meta_size_is_its_generation_size_even_where_the_image_is_bigger():
+    image = {"width": 1664, "height": 2432, "meta": {"Size": "832x1216", "Hires upscale": "2"}}
+    assert generation_size(image) == (832, 1216)
+
+
+def test_an_upscaled_example_without_a_meta_size_has_no_generation_size():
+    assert generation_size({"width": 1664, "height": 2432, "meta": {"Hires upscale": "2"}}) is None
+
+
+@pytest.mark.parametrize("size", ["0x512", "512x99999", "512 by 768", "-512x768"])
+def test_an_example_size_out_of_any_pipeline_s_range_or_unreadable_is_none(size):
+    assert generation_size({"width": 512, "height": 768, "meta": {"Size": size}}) is None
 
 
 def test_example_images_of_a_catalog_file_lie_beside_it(tmp_path):

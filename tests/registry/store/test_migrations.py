@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -239,3 +240,48 @@ def test_upgrading_from_0009_keeps_every_preview_and_adds_the_civitai_records_ta
     assert (preview.path, preview.prompt, preview.seed, preview.source) == ("/g/cat.png", "a cat", 7, "quicktest")
     assert (preview.sampler, preview.steps, preview.cfg, preview.url, preview.resources) == (None,) * 5
     assert records == []
+
+
+def test_upgrading_from_0012_gives_civitai_previews_the_size_their_record_s_json_states(catalog_url):
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Preview
+
+    images = [
+        {"url": "https://img/a.jpeg", "width": 1024, "height": 1536, "meta": {"Size": "512x768"}},
+        {"url": "https://img/b.jpeg", "width": 640, "height": 960, "meta": {}},
+    ]
+    raw = json.dumps({"id": 5, "images": images})
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0012")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+        conn.execute(
+            text(
+                "INSERT INTO civitai_record (artifact_id, state, trained_words, tags, files, raw, last_checked) "
+                "SELECT id, 'matched', '[]', '[]', '[]', :raw, CURRENT_TIMESTAMP FROM artifact"
+            ),
+            {"raw": raw},
+        )
+        for path, source, url in [
+            ("/c/a.jpeg", "civitai", "https://img/a.jpeg"),
+            ("/c/b.jpeg", "civitai", "https://img/b.jpeg"),
+            ("/c/gone.jpeg", "civitai", "https://img/not-in-the-record.jpeg"),
+            ("/g/cat.png", "quicktest", None),
+        ]:
+            conn.execute(
+                text(
+                    "INSERT INTO preview (artifact_id, path, source, url, created_at) "
+                    "SELECT id, :path, :source, :url, CURRENT_TIMESTAMP FROM artifact"
+                ),
+                {"path": path, "source": source, "url": url},
+            )
+    upgrade(engine)
+    with open_session(engine) as session:
+        sizes = {p.path: (p.width, p.height) for p in session.exec(select(Preview))}
+    engine.dispose()
+    assert sizes == {
+        "/c/a.jpeg": (512, 768),  # meta.Size, not the upscaled image's
+        "/c/b.jpeg": (640, 960),
+        "/c/gone.jpeg": (None, None),
+        "/g/cat.png": (None, None),
+    }

@@ -71,7 +71,7 @@ async def test_looking_up_on_civitai_records_it_and_the_detail_shows_the_page_an
         assert previews.border_title == "previews (2, 2 from Civitai)"
         captions = [" ".join(plain(c).split()) for c in previews.query(".caption")]
         assert captions[0].startswith(
-            "seed 1234, steps 28, CFG 7 DPM++ 2M Karras from Civitai a photo of sks, example 0"
+            "seed 1234, steps 28, CFG 7, 512x768 DPM++ 2M Karras from Civitai a photo of sks, example 0"
         )
         assert captions[0].endswith("negative: blurry")
         # gone upstream: asked again, it says so and keeps what was known

@@ -171,7 +171,7 @@ def test_show_has_a_civitai_section(fake_civitai, tmp_path, catalog):
     assert "version v3 (id 9), published 2025-03-01" in text and "AIR urn:air:sd1:lora:civitai:4@9" in text
     assert "base model SD 1.5" in text and "civitai tags character, anime" in text
     assert "license no credit needed, commercial use: Image, RentCivit, derivatives allowed, same license" in text
-    assert "(seed 1234, steps 28, CFG 7, DPM++ 2M Karras, from Civitai)" in text
+    assert "(seed 1234, steps 28, CFG 7, 512x768, DPM++ 2M Karras, from Civitai)" in text
 
 
 def test_show_warns_where_civitai_files_the_model_under_another_family(fake_civitai, zoo, catalog):

@@ -53,6 +53,17 @@ def test_a_civitai_example_is_rendered_again_with_its_prompt_seed_steps_cfg_and_
     assert (record["width"], record["height"]) == (32, 32)  # the option given wins
 
 
+def test_a_civitai_example_is_rendered_at_the_size_it_was_generated_at(zoo, tmp_path, catalog, fake_civitai):
+    version = fake_civitai.add_version(*file_hashes(zoo[LORA].path), version_id=9, model_id=4, images=1)
+    version["images"][0]["meta"]["Size"] = "40x48"
+    assert cli("civitai", "sync", "--all", catalog=catalog).exit_code == 0
+    (preview,) = json.loads(cli("show", LORA, "--json", catalog=catalog).stdout)["previews"]
+    out = tmp_path / "again"
+    result = try_like(zoo, preview["id"], out, "--steps", "2", catalog=catalog)
+    assert result.exit_code == 0, result.output
+    assert (one_png(out)["width"], one_png(out)["height"]) == (40, 48)
+
+
 def test_a_checkpoint_s_example_is_rendered_on_the_user_s_base_alone(zoo, tmp_path, catalog, fake_civitai):
     checkpoint = zoo["sd1-single"].path
     assert cli("scan", checkpoint, catalog=catalog).exit_code == 0
