@@ -109,6 +109,16 @@ def test_a_listing_that_matches_nothing_prints_its_headers_and_a_count_of_zero(c
     assert "name" in result.stdout and "0 artifacts" in result.stdout
 
 
+def test_a_listing_s_table_is_framed_whole_with_a_newline_in_a_name_written_as_its_escape(catalog_url, engine, rows):
+    with open_session(engine) as s:
+        add_artifact(s, "two\nlines", path="/x/two.safetensors")
+    lines = cli(catalog_url, "list").stdout.splitlines()
+    framed = [line for line in lines if line.startswith(("┏", "┃", "┡", "│", "└"))]
+    assert len(framed) == len(lines) - 1 == 4 + len(rows) + 1  # rules, header and rows; the count below
+    assert len({len(line) for line in framed}) == 1
+    assert any("two\\x0alines" in line for line in framed)
+
+
 def test_show_json_lists_the_columns_in_the_models_order(catalog_url, rows):
     data = cli_json(catalog_url, "show", "cat")
     columns = [name for name in Artifact.model_fields if name != "search_text"]
