@@ -50,9 +50,10 @@ class CatalogOutput(BaseSink):
         first = list(islice(cells, TABLE_ROWS + 1))
         if len(first) <= TABLE_ROWS:
             texts = [_texts(row) for row in first]
-            widths = [max([cell_len(h), *(row[i].cell_len for row in texts)]) for i, h in enumerate(_LIST_HEADERS)]
-            if sum(widths) + 3 * len(widths) + 1 <= self.out.width:  # a frame and a blank each side
-                self.out.print(_boxed(texts, widths), soft_wrap=True)
+            widths = _natural_widths(_LIST_HEADERS, texts)
+            if _framed(widths) <= self.out.width:
+                caption = count(len(texts), "artifacts")
+                self.out.print(_boxed(_LIST_HEADERS, texts, widths, right=_SIZE, caption=caption), soft_wrap=True)
             else:
                 self.out.print(_compact_table(texts, self.out.width))
             return
@@ -149,10 +150,14 @@ class CatalogOutput(BaseSink):
                     else f"  {escape(canonical)}"
                 )
         if a.training_metadata:
-            meta = Table("metadata", "value", show_header=True)
-            for key, value in sorted(a.training_metadata.items()):
-                meta.add_row(escape(key), escape(_short(str(value))))
-            self.out.print(meta)
+            headers = ("metadata", "value")
+            meta = [
+                (Text(printable(key, one_line=True)), Text(printable(_short(str(value)), one_line=True)))
+                for key, value in sorted(a.training_metadata.items())
+            ]
+            widths = _natural_widths(headers, meta)
+            widths[1] = max(8, widths[1] - max(0, _framed(widths) - self.out.width))  # values cut to fit
+            self.out.print(_boxed(headers, meta, widths), soft_wrap=True)
         for preview in extra.previews:
             how = ", ".join(
                 settings(preview)
@@ -333,34 +338,52 @@ def _texts(cells: tuple[str, ...]) -> tuple[Text, ...]:
     )
 
 
-def _boxed(cells: list[tuple[Text, ...]], widths: list[int]) -> Text:
-    """The table of ``list`` where it fits the terminal, as Rich draws a table (heavy head, bold
-    headers, size right-aligned, the count centred below) but drawn here: every cell is one line
-    of known width, and Rich's general layout (measuring each cell, then wrapping and cropping
-    it) took longer than the rest of the command (78 ms for 53 rows; this, 2 ms)."""
+def _natural_widths(headers: Sequence[str], rows: Sequence[tuple[Text, ...]]) -> list[int]:
+    """Each column's width: its widest cell, header included."""
+    return [max([cell_len(h), *(row[i].cell_len for row in rows)]) for i, h in enumerate(headers)]
 
-    def rule(left: str, line: str, cross: str, right: str) -> Text:
-        return Text(left + cross.join(line * (w + 2) for w in widths) + right)
+
+def _framed(widths: list[int]) -> int:
+    """A boxed table's width: its columns, a blank each side of a cell and a frame between."""
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def _boxed(
+    headers: Sequence[str],
+    rows: Sequence[tuple[Text, ...]],
+    widths: list[int],
+    *,
+    right: int | None = None,
+    caption: str | None = None,
+) -> Text:
+    """A table of one-line cells as Rich draws one (heavy head, bold headers, the caption centred
+    below), drawn here: Rich's general layout (measuring every cell, then wrapping and cropping
+    it) took longer than the rest of ``list`` (78 ms for 53 rows; this, 2 ms). Column ``right``
+    is right-aligned; a cell wider than its column is cut with "…"."""
+
+    def rule(left: str, line: str, cross: str, end: str) -> Text:
+        return Text(left + cross.join(line * (w + 2) for w in widths) + end)
 
     def row(texts: Sequence[Text], bar: str) -> Text:
         parts: list[str | Text] = [bar]
         for i, (text, w) in enumerate(zip(texts, widths, strict=True)):
+            if text.cell_len > w:
+                text = text.copy()
+                text.truncate(w, overflow="ellipsis")
             pad = " " * (w - text.cell_len)
-            parts += [" ", pad, text, f" {bar}"] if i == _SIZE else [" ", text, pad, f" {bar}"]
+            parts += [" ", pad, text, f" {bar}"] if i == right else [" ", text, pad, f" {bar}"]
         return Text.assemble(*parts)
 
-    caption = count(len(cells), "artifacts")
-    caption = " " * ((sum(widths) + 3 * len(widths) + 1 - len(caption)) // 2) + caption
-    return Text("\n").join(
-        [
-            rule("┏", "━", "┳", "┓"),
-            row([Text(h, style="bold") for h in _LIST_HEADERS], "┃"),
-            rule("┡", "━", "╇", "┩"),
-            *(row(texts, "│") for texts in cells),
-            rule("└", "─", "┴", "┘"),
-            Text(caption, style="italic dim"),
-        ]
-    )
+    lines = [
+        rule("┏", "━", "┳", "┓"),
+        row([Text(h, style="bold") for h in headers], "┃"),
+        rule("┡", "━", "╇", "┩"),
+        *(row(texts, "│") for texts in rows),
+        rule("└", "─", "┴", "┘"),
+    ]
+    if caption:
+        lines.append(Text(" " * ((_framed(widths) - cell_len(caption)) // 2) + caption, style="italic dim"))
+    return Text("\n").join(lines)
 
 
 def _aligned(cells: Sequence[str], widths: list[int]) -> str:
