@@ -42,8 +42,9 @@ __all__ = ["scan"]
 
 #: One probe at a time. Probing is Python (header JSON, key parsing) and holds the GIL; hashing
 #: is hashlib, which releases it. Threads that probe at once only fight over the GIL (a cold
-#: scan of 1000 small LoRAs measured 6.8 s with four probing, 5.3 s serialised), while the
-#: threads keep hashing big checkpoints in parallel.
+#: scan of 1000 small LoRAs measured 6.8 s with four probing, 5.3 s serialised; re-measured once
+#: probe was three times cheaper, 2,000 files: 11.7-12.5 ms/file unlocked vs 9.7-10.5 locked), while
+#: the threads keep hashing big checkpoints in parallel.
 _PROBING = threading.Lock()
 #: A batch closes at this many bytes read, whatever its count of files.
 _BATCH_BYTES = 4 << 30

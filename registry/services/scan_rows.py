@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
@@ -100,6 +100,9 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
         if shas or tensors
         else []
     )
+    # Every hash a row of kin has held: a file whose hashes are not among them has no kin, and
+    # is not compared with each row (a batch's new rows join kin: that was quadratic in the batch).
+    held = {k.sha256 for k in kin} | {k.tensor_hash for k in kin}
     claimed: set[int] = set()  # rows (by object id: a new one has no row id yet) this batch took
     absent = _absent_roots(s)
     filled: list[tuple[Artifact, bool, list[dict[str, Any]]]] = []
@@ -107,14 +110,20 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
     for result in batch:
         found, hashes, path = result.found, result.hashes, str(result.found.path)
         row = rows.get(path)
-        if row is None and hashes is not None and (row := _moved_from(kin, hashes, claimed, absent)) is not None:
+        if (
+            row is None
+            and _kin_may_hold(hashes, held)
+            and (row := _moved_from(kin, hashes, claimed, absent)) is not None
+        ):
             delta.moved += 1
             delta.notes.append((path, f"moved from {row.path}"))
             row.path, row.name = path, artifact_name(found)
         elif row is None:
             row = _new_row(path, artifact_name(found))
             delta.added += 1
-            twin = next((k.path for k in kin if hashes and _same_weights(k, hashes)), None)
+            twin = (
+                next((k.path for k in kin if _same_weights(k, hashes)), None) if _kin_may_hold(hashes, held) else None
+            )
             if twin is not None:
                 delta.same_weights.append((twin, path))
         elif result.reprobe:
@@ -158,6 +167,7 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
         filled.append((row, existed, modules))
         claimed.add(id(row))
         kin.append(row)
+        held.update((row.sha256, row.tensor_hash))
     s.flush()  # the new rows, inserted together (their ids for the module rows)
     replace_modules(
         s,
@@ -225,6 +235,11 @@ def _moved_from(kin: list[Artifact], hashes: FileHashes, claimed: set[int], abse
             ):
                 return row
     return None
+
+
+def _kin_may_hold(hashes: FileHashes | None, held: set[str | None]) -> TypeGuard[FileHashes]:
+    """Whether any row of kin can share bytes or weights with a file of these ``hashes``."""
+    return hashes is not None and (hashes.sha256 in held or hashes.tensor_hash in held)
 
 
 def _absent_roots(s: Session) -> tuple[str, ...]:
