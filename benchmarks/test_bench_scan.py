@@ -19,7 +19,6 @@ import textwrap
 import time
 
 import pytest
-import torch
 from children import timed_command  # benchmarks/ is on sys.path under pytest
 from synthetic import write_small_loras
 
@@ -168,33 +167,3 @@ def test_cold_scan_of_2000_and_20000_small_loras_against_hashlib_sha256(tmp_path
             first, last = mine[0], mine[-1]
             ratio = last["took"] / last["n"] / (first["took"] / first["n"])
             print(f"{code}: per-file cost at {last['n']:,d} / at {first['n']:,d}: {ratio:.2f}")
-
-
-def test_hash_file_of_a_big_checkpoint_against_sha256sum(tmp_path):
-    """Where the hashing bounds a scan (checkpoints): every hash from one read vs sha256sum alone."""
-    from safetensors.torch import save_file
-
-    path = tmp_path / "big.safetensors"
-    save_file({"w": torch.randn(128, 1024, 1024).half()}, path)
-    hash_file(path)  # the file into the page cache
-    sha256sum = shutil.which("sha256sum")
-    best_sum = float("inf")
-    if sha256sum:
-        for _ in range(3):
-            start = time.perf_counter()
-            subprocess.run([sha256sum, str(path)], check=True, stdout=subprocess.DEVNULL)
-            best_sum = min(best_sum, time.perf_counter() - start)
-    best, cpu = float("inf"), 0.0
-    for _ in range(3):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        hashes = hash_file(path)
-        if (took := time.perf_counter() - start) < best:
-            best, cpu = took, time.process_time() - cpu_start
-    size = path.stat().st_size
-    print(
-        f"\nhash_file of a {size / 1e6:.0f} MB safetensors file (sha256, tensor sha256, BLAKE3, CRC-32): "
-        f"best of 3 {best:.3f} s ({cpu:.3f} s CPU, {size / best / 1e9:.2f} GB/s)"
-        + (f"; sha256sum {best_sum:.3f} s = {best / best_sum:.2f}x" if sha256sum else "")
-        + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
-    )
-    assert hashes.autov3 and hashes.blake3 and hashes.crc32
