@@ -262,7 +262,7 @@ def _examine(
 
 
 def _mark_missing(s: Session, roots: Sequence[Path], found: set[str]) -> int:
-    gone, already = vanished(scanned_under(as_reader(s), roots), roots, found)
+    gone, already = vanished(scanned_under(as_reader(s), roots), found)
     for chunk in (gone[i : i + 500] for i in range(0, len(gone), 500)):
         s.exec(update(Artifact).where(col(Artifact.id).in_(chunk)).values(status="missing"))
     return len(gone) + already
