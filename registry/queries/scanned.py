@@ -11,14 +11,27 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loradex.registry.store.paths import HERE, absolute, stored
 
-from .reading import Reader
+from .reading import Reader, as_reader
 
-__all__ = ["ScannedRow", "Settled", "UnderCounts", "scanned_under", "settled_under", "under", "under_counts"]
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+__all__ = [
+    "ScannedRow",
+    "Settled",
+    "UnderCounts",
+    "duplicates_touching",
+    "scanned_under",
+    "settled_under",
+    "under",
+    "under_counts",
+]
 
 #: Hashed, but before BLAKE3 and CRC-32 were kept (a catalog from before migration 0009).
 _LACKING = "(sha256 IS NOT NULL AND blake3 IS NULL)"
@@ -112,3 +125,23 @@ def under_counts(reader: Reader, roots: Sequence[Path]) -> UnderCounts:
         params,
     ) or (0, 0)
     return UnderCounts(missing, present)
+
+
+def duplicates_touching(source: Reader | Session, roots: Sequence[Path]) -> list[list[str]]:
+    """The paths of each group of ok rows sharing a sha256 with a member under ``roots``: the groups
+    of :func:`.lookup.duplicates` that touch the roots, largest first, each by path, as paths only
+    (a scan's report; nor does a rescan wait for the listing's modules)."""
+    reader = as_reader(source)
+    params: dict[str, Any] = {}
+    # Hashes shared by any rows first, from the sha256 index alone (as lookup.duplicates says why).
+    shared = "SELECT sha256 FROM artifact WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1"
+    rows = reader.rows(
+        f"SELECT sha256, {_absolute('path', reader.folder, params)}, "
+        f"CASE WHEN {under('path', roots, reader.folder, params)} THEN 1 ELSE 0 END "
+        f"FROM artifact WHERE status = 'ok' AND sha256 IN ({shared}) ORDER BY size DESC, sha256, path",
+        params,
+    )
+    groups = (list(group) for _, group in groupby(rows, key=lambda row: row[0]))
+    return [
+        [path for _, path, _ in group] for group in groups if len(group) > 1 and any(inside for *_, inside in group)
+    ]

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 
-from loradex.adapters.io.hashing import artifact_files
 from loradex.adapters.io.opening import not_regular
 from loradex.adapters.io.weights import WEIGHT_SUFFIXES
 from loradex.adapters.progress import Progress, ProgressEvent
@@ -159,18 +158,22 @@ class _Walk:
         except OSError as exc:
             self.found[path] = Found(Path(path), False, 0, 0.0, f"{path}: cannot examine: {exc.strerror or exc}")
             return True
-        if stat.S_ISDIR(st.st_mode):  # a symlink to a folder: not followed (it could loop)
-            return False
         sidecars = beside.signature(stem)
-        if not stat.S_ISREG(st.st_mode):
-            self.found[path] = Found(Path(path), False, st.st_size, st.st_mtime, f"{path}: {not_regular(st.st_mode)}")
-        elif (path, st.st_size, st.st_mtime, sidecars) in self.settled_rows:
-            self.settled.add(path)
+        if S_ISREG(st.st_mode):
+            if (path, st.st_size, st.st_mtime, sidecars) in self.settled_rows:
+                self.settled.add(path)
+            else:
+                self.found[path] = Found(Path(path), False, st.st_size, st.st_mtime, None, sidecars)
+        elif S_ISDIR(st.st_mode):  # a symlink to a folder: not followed (it could loop)
+            return False
         else:
-            self.found[path] = Found(Path(path), False, st.st_size, st.st_mtime, None, sidecars)
+            self.found[path] = Found(Path(path), False, st.st_size, st.st_mtime, f"{path}: {not_regular(st.st_mode)}")
         return True
 
     def model_folder(self, folder: str, beside: SidecarsBeside) -> None:
+        # Imported here: hashing's threads and hashers are more than a rescan of a LoRA folder needs.
+        from loradex.adapters.io.hashing import artifact_files
+
         try:
             files = [f.stat() for f in artifact_files(Path(folder))]
         except OSError as exc:

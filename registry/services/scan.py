@@ -28,11 +28,11 @@ from loradex.adapters.errors import LoradexError, RefusedFileError
 from loradex.adapters.io.hashing import FileHashes, hash_file
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.registry.queries.reading import as_reader
-from loradex.registry.queries.scanned import scanned_under
+from loradex.registry.queries.scanned import duplicates_touching, scanned_under
 from loradex.registry.store.models import Artifact, ScanRoot, utcnow
 
 from .discovery import Found
-from .scan_plan import ScanPlan, duplicates_touching, existing_roots, plan, vanished, walk
+from .scan_plan import ScanPlan, existing_roots, plan, vanished, walk
 from .scan_report import ScanReport
 from .scan_rows import FileResult, commit_batch, reimport_sidecars, retrying
 from .sidecar_names import signature_names

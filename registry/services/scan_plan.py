@@ -25,9 +25,14 @@ from typing import TYPE_CHECKING, Any
 from loradex.adapters.errors import ArtifactNotFoundError
 from loradex.adapters.model.probe import PROBE_VERSION
 from loradex.adapters.progress import Progress, ProgressEvent
-from loradex.registry.queries import lookup
 from loradex.registry.queries.reading import in_list, open_reader
-from loradex.registry.queries.scanned import ScannedRow, scanned_under, settled_under, under_counts
+from loradex.registry.queries.scanned import (
+    ScannedRow,
+    duplicates_touching,
+    scanned_under,
+    settled_under,
+    under_counts,
+)
 from loradex.registry.store.location import catalog_url, sqlite_file
 from loradex.registry.store.paths import stored
 from loradex.registry.store.retries import retried
@@ -36,14 +41,11 @@ from .discovery import Changes, Found, changes, discover
 from .scan_report import ScanReport
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
     from loradex.registry.queries.reading import Reader
 
 __all__ = [
     "ScanPlan",
     "catalogable",
-    "duplicates_touching",
     "existing_roots",
     "plan",
     "root_prefix",
@@ -137,17 +139,6 @@ def vanished(rows: Mapping[str, ScannedRow], found: set[str]) -> tuple[list[int]
         if row.status != "missing" and path not in found and not os.path.lexists(path)
     ]
     return gone, sum(row.status == "missing" for row in rows.values())
-
-
-def duplicates_touching(source: Reader | Session, roots: Sequence[Path]) -> list[list[str]]:
-    """The paths of each group of ok rows sharing a sha256 (:func:`.lookup.duplicates`) with a
-    member under ``roots``."""
-    prefixes, named = tuple(root_prefix(r) for r in roots), {str(r) for r in roots}
-    return [
-        [a.path for a in group]
-        for group in lookup.duplicates(source)
-        if any(a.path.startswith(prefixes) or a.path in named for a in group)
-    ]
 
 
 def unchanged_scan(

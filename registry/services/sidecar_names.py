@@ -56,11 +56,10 @@ class SidecarsBeside:
 
     def __init__(self, entries: Iterable[os.DirEntry[str]]) -> None:
         self._by_stem: dict[str, list[tuple[int, os.DirEntry[str]]]] = {}
-        for entry in entries:
-            if (name := entry.name).endswith(SIDECAR_SUFFIXES):
-                for order, suffix in enumerate(SIDECAR_SUFFIXES):
-                    if name.endswith(suffix):  # x.preview.png is x's preview, and x.preview's image
-                        self._by_stem.setdefault(name[: -len(suffix)], []).append((order, entry))
+        for entry in [e for e in entries if e.name.endswith(SIDECAR_SUFFIXES)]:
+            for order, suffix in enumerate(SIDECAR_SUFFIXES):
+                if entry.name.endswith(suffix):  # x.preview.png is x's preview, and x.preview's image
+                    self._by_stem.setdefault(entry.name[: -len(suffix)], []).append((order, entry))
 
     def signature(self, stem: str) -> str:
         """The names and mtimes of the sidecars of the entry of this folder named ``stem`` (a file's
