@@ -118,13 +118,14 @@ def settled_under(reader: Reader, roots: Sequence[Path], probe_version: int) -> 
 def under_counts(reader: Reader, roots: Sequence[Path]) -> UnderCounts:
     """How many rows under ``roots`` are missing and how many present."""
     params: dict[str, Any] = {}
-    missing, present = reader.first(
-        "SELECT coalesce(sum(CASE WHEN status = 'missing' THEN 1 ELSE 0 END), 0), "
-        "coalesce(sum(CASE WHEN status = 'missing' THEN 0 ELSE 1 END), 0) "
-        f"FROM artifact WHERE {under('path', roots, reader.folder, params)}",
+    where = under("path", roots, reader.folder, params)
+    # The missing ones through the status index: a row's status is further into it than its path.
+    total, missing = reader.first(
+        f"SELECT count(*), (SELECT count(*) FROM artifact WHERE status = 'missing' AND {where}) "
+        f"FROM artifact WHERE {where}",
         params,
     ) or (0, 0)
-    return UnderCounts(missing, present)
+    return UnderCounts(missing, total - missing)
 
 
 def duplicates_touching(source: Reader | Session, roots: Sequence[Path]) -> list[list[str]]:
@@ -133,15 +134,17 @@ def duplicates_touching(source: Reader | Session, roots: Sequence[Path]) -> list
     (a scan's report; nor does a rescan wait for the listing's modules)."""
     reader = as_reader(source)
     params: dict[str, Any] = {}
-    # Hashes shared by any rows first, from the sha256 index alone (as lookup.duplicates says why).
+    # Hashes shared by any rows first, from the sha256 index alone (as lookup.duplicates says why); then
+    # their rows through that index, the ok ones kept here (filtered in SQL, SQLite reads every ok row instead).
     shared = "SELECT sha256 FROM artifact WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1"
     rows = reader.rows(
-        f"SELECT sha256, {_absolute('path', reader.folder, params)}, "
+        f"SELECT sha256, {_absolute('path', reader.folder, params)}, status, "
         f"CASE WHEN {under('path', roots, reader.folder, params)} THEN 1 ELSE 0 END "
-        f"FROM artifact WHERE status = 'ok' AND sha256 IN ({shared}) ORDER BY size DESC, sha256, path",
+        f"FROM artifact WHERE sha256 IN ({shared}) ORDER BY size DESC, sha256, path",
         params,
     )
-    groups = (list(group) for _, group in groupby(rows, key=lambda row: row[0]))
+    ok = ((sha256, path, inside) for sha256, path, status, inside in rows if status == "ok")
+    groups = (list(group) for _, group in groupby(ok, key=lambda row: row[0]))
     return [
         [path for _, path, _ in group] for group in groups if len(group) > 1 and any(inside for *_, inside in group)
     ]

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from loradex.registry.queries import orm
 from loradex.registry.queries.reading import engine_reader
-from loradex.registry.queries.scanned import UnderCounts, scanned_under, settled_under, under_counts
+from loradex.registry.queries.scanned import (
+    UnderCounts,
+    duplicates_touching,
+    scanned_under,
+    settled_under,
+    under_counts,
+)
 from loradex.registry.store.db import session as open_session
 from tests.support.catalog_rows import add_artifact
 
@@ -34,3 +40,24 @@ def test_a_root_that_holds_the_catalogs_own_folder_takes_its_relative_rows(engin
     with engine_reader(engine) as reader:
         assert list(scanned_under(reader, [tmp_path.parent])) == [str(tmp_path / "x.safetensors")]
         assert [path for path, *_ in settled_under(reader, [tmp_path.parent], 99)] == [str(tmp_path / "x.safetensors")]
+
+
+def test_duplicate_groups_are_those_of_ok_rows_with_a_member_under_the_roots(engine, tmp_path):
+    root, elsewhere = tmp_path / "lo_ras", tmp_path / "LO_RAS"
+    shared, apart, big = "1" * 64, "2" * 64, "3" * 64
+    with open_session(engine) as s:
+        for name, path, sha256, fields in [
+            ("a", elsewhere / "a.safetensors", shared, {}),
+            ("b", root / "b.safetensors", shared, {}),
+            ("c", root / "c.safetensors", shared, {"status": "missing"}),  # not ok: not a copy
+            ("d", elsewhere / "d.safetensors", apart, {}),  # a group wholly outside the root
+            ("e", elsewhere / "e.safetensors", apart, {}),
+            ("f", elsewhere / "f.safetensors", big, {"size": 10}),
+            ("g", root / "g.safetensors", big, {"size": 10}),
+        ]:
+            add_artifact(s, name, path=str(path), sha256=sha256, **fields)
+    with engine_reader(engine) as reader:
+        assert duplicates_touching(reader, [root]) == [
+            [str(elsewhere / "f.safetensors"), str(root / "g.safetensors")],  # the largest first
+            [str(elsewhere / "a.safetensors"), str(root / "b.safetensors")],
+        ]
