@@ -5,8 +5,10 @@ to do.
 Rescanning an unchanged library is the common case (the TUI's ``r``, a scheduled ``loradex
 scan``): every file found has its row with the same size, mtime and sidecars, and no row lost
 its file. Then a scan reads no file and writes nothing but the roots' scan time, and
-:func:`unchanged_scan` does all of it in SQL on plain ``sqlite3``: no SQLAlchemy, SQLModel, probe
-or hashing import, so ``loradex scan`` of 20,000 unchanged files costs its ``stat`` calls and
+:func:`unchanged_scan` does all of it on plain ``sqlite3``: the rows a scan would leave alone
+loaded in one query, a walk that keeps only the path of each file they describe
+(:func:`.discovery.changes`), two counts and the duplicates; no SQLAlchemy, SQLModel or hashing
+import, so ``loradex scan`` of 20,000 unchanged files costs its ``stat`` calls, that query and
 the interpreter. Anything else is the full scan's (:func:`.scan.scan`), which decides with the
 same :func:`plan` and :func:`vanished`.
 """
