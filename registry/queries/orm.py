@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
-from loradex.registry.store.columns import under
+from loradex.registry.store.columns import folder_of
 from loradex.registry.store.models import Artifact
 
 from . import lookup
+from .scanned import under
 from .views import KindCount
 
 #: What a listing never shows: training metadata (kohya's ss_tag_frequency alone can be tens
@@ -75,6 +76,8 @@ def counts(session: Session, *, folder: str | None = None) -> list[KindCount]:
     base = func.coalesce(Artifact.base_override, Artifact.base)
     stmt = select(Artifact.kind, Artifact.format, base, func.count())
     if folder:
-        stmt = stmt.where(under(Artifact.path, folder, session.get_bind().dialect))
+        params: dict[str, Any] = {}
+        condition = under("artifact.path", [folder], folder_of(session.get_bind().dialect), params)
+        stmt = stmt.where(text(condition).bindparams(**params))
     stmt = stmt.group_by(Artifact.kind, Artifact.format, base).order_by(Artifact.kind, Artifact.format, base)
     return [KindCount(*row) for row in session.exec(stmt)]

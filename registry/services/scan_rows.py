@@ -5,7 +5,6 @@ go into the :class:`.scan_report.ScanReport`. A commit another writer blocks is 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from loradex.adapters.io.hashing import EMPTY_SHA256, FileHashes
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, CivitaiRecord, ScanRoot, utcnow
+from loradex.registry.store.retries import retried
 
 from .discovery import Found, artifact_name
 from .lines import decide_line
@@ -31,7 +31,6 @@ from .sidecars import Sidecars, apply_sidecars
 
 __all__ = ["FileResult", "commit_batch", "retrying"]
 
-_RETRIES = 5
 T = TypeVar("T")
 
 
@@ -61,12 +60,7 @@ def retrying(engine: Engine, work: Callable[[Session], T]) -> T:
             s.commit()
         return result
 
-    for attempt in range(_RETRIES - 1):
-        try:
-            return once()
-        except (OperationalError, IntegrityError):
-            time.sleep(0.2 * (attempt + 1))
-    return once()
+    return retried(once, (OperationalError, IntegrityError))
 
 
 def commit_batch(engine: Engine, batch: list[FileResult], report: ScanReport) -> None:
