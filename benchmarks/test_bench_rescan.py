@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from children import run_child, timed_command  # benchmarks/ is on sys.path under pytest
 
-from loradex.adapters.model.probe import PROBE_VERSION
+from loradex.adapters.model.probe_version import PROBE_VERSION
 from loradex.registry.services.discovery import artifact_name, discover
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.paths import stored

@@ -18,7 +18,7 @@ from itertools import groupby, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from loradex.adapters.io.weights import WEIGHT_SUFFIXES
+from loradex.adapters.io.suffixes import WEIGHT_SUFFIXES
 from loradex.registry.errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
 from loradex.registry.store.paths import stored
 

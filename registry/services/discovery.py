@@ -15,7 +15,7 @@ from pathlib import Path
 from stat import S_ISDIR, S_ISREG
 
 from loradex.adapters.io.opening import not_regular
-from loradex.adapters.io.weights import WEIGHT_SUFFIXES
+from loradex.adapters.io.suffixes import WEIGHT_SUFFIXES
 from loradex.adapters.progress import Progress, ProgressEvent
 
 from .sidecar_names import SidecarsBeside

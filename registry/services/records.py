@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert
 from sqlmodel import Session, col, select
 
 from loradex.adapters.model.artifact import ArtifactInfo
-from loradex.adapters.model.probe import PROBE_VERSION
+from loradex.adapters.model.probe_version import PROBE_VERSION
 from loradex.adapters.vocabulary import Safety
 from loradex.registry.queries.rows import shape_text
 from loradex.registry.store.models import Artifact, LayerSet, LayerSetLayer, Module, utcnow

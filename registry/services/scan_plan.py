@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loradex.adapters.errors import ArtifactNotFoundError
-from loradex.adapters.model.probe import PROBE_VERSION
+from loradex.adapters.model.probe_version import PROBE_VERSION
 from loradex.adapters.progress import Progress, ProgressEvent
 from loradex.registry.queries.reading import in_list, open_reader
 from loradex.registry.queries.scanned import (

@@ -141,7 +141,7 @@ class Artifact(SQLModel, table=True):
     sources: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     scanned_at: datetime | None = None
-    #: ``loradex.adapters.model.probe.PROBE_VERSION`` of the probe that filled the row (0: before
+    #: ``loradex.adapters.model.probe_version.PROBE_VERSION`` of the probe that filled the row (0: before
     #: versions were kept); a rescan re-probes older rows even when the file is unchanged.
     probed_with: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     hashed_at: datetime | None = None

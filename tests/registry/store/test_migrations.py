@@ -172,7 +172,7 @@ def test_upgrading_from_0005_starts_a_pulled_row_s_provenance_list_with_its_sour
 
 
 def test_upgrading_from_0006_keeps_every_artifact_and_leaves_its_line_for_the_next_scan(catalog_url):
-    from loradex.adapters.model.probe import PROBE_VERSION
+    from loradex.adapters.model.probe_version import PROBE_VERSION
     from loradex.registry.store.db import session as open_session
     from loradex.registry.store.models import Artifact
 
