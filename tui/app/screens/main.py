@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
 from loradex.adapters.errors import LoradexError
-from loradex.registry.queries.table import Filter
+from loradex.registry.queries.filters import Filter
 
 from ..catalog_view import CatalogApp, CatalogView
 from ..keymap import MAIN, bindings
