@@ -23,7 +23,7 @@ from loradex.registry.errors import QueryError
 from . import compat
 from .sort_keys import CIVITAI_FILTERS, NO_LINE, SORT_FIELDS, SORT_KEYS
 
-__all__ = ["EVERYTHING", "Filter", "order_by", "tag_name", "where_clauses"]
+__all__ = ["EVERYTHING", "Filter", "by_trigrams", "order_by", "tag_name", "where_clauses"]
 
 #: The shortest substring a trigram index holds.
 TRIGRAM = 3
@@ -105,9 +105,14 @@ def where_clauses(params: dict[str, Any], flt: Filter, dialect: str) -> list[str
     return conditions
 
 
+def by_trigrams(flt: Filter, dialect: str) -> bool:
+    """Whether ``flt``'s rows are found in SQLite's trigram table (then they are looked up by id)."""
+    return dialect == "sqlite" and flt.text is not None and len(flt.text.lower()) >= TRIGRAM
+
+
 def _text_condition(text: str, params: dict[str, Any], dialect: str) -> str:
     """The condition that the lowercased search text holds ``text`` (lowercased)."""
-    if dialect == "sqlite" and len(text) >= TRIGRAM:
+    if by_trigrams(Filter(text=text), dialect):
         # One FTS5 string: a phrase of the text's trigrams, in order, is the substring; a double
         # quote inside is written twice, and nothing else in a string is syntax.
         params["text"] = '"' + text.replace('"', '""') + '"'
