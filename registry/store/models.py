@@ -70,6 +70,22 @@ class Artifact(SQLModel, table=True):
             "created_at",
             "name",
         ),
+        #: The same columns keyed by id, for the rows a text filter finds in the trigram index
+        #: (which the models cannot declare: an FTS5 table, a pg_trgm index): migration 0013.
+        Index(
+            "ix_artifact_browse_by_id",
+            "id",
+            "kind",
+            "base",
+            "base_override",
+            "line",
+            "status",
+            "rank_min",
+            "rank_max",
+            "size",
+            "created_at",
+            "name",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
