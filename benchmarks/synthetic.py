@@ -53,9 +53,10 @@ _SMALL_TARGETS = (
 )
 
 
-def write_small_loras(folder: Path, n: int, *, per_folder: int = 100) -> list[Path]:
+def write_small_loras(folder: Path, n: int, *, per_folder: int = 100, first: int = 0) -> list[Path]:
     """``n`` distinct small kohya LoRAs (sd1, fp16, rank 1-2 over one of three target sets) in
-    folders of ``per_folder``, written as raw bytes: 20,000 files in seconds, not minutes.
+    folders of ``per_folder``, written as raw bytes: 20,000 files in seconds, not minutes. Files
+    are numbered from ``first``: calls with ranges that do not overlap write no two alike.
 
     Each file's weights are a different slice of one pool of N(0, 0.01²) values, so no two files
     share bytes or weights (a scan must not take them for copies); the alphas are real scalars.
@@ -79,7 +80,7 @@ def write_small_loras(folder: Path, n: int, *, per_folder: int = 100) -> list[Pa
             plans[g, rank] = layout
     alphas = {rank: struct.pack("<e", float(rank)) for rank in (1, 2)}
     paths = []
-    for i in range(n):
+    for i in range(first, first + n):
         rank, layout = 1 + (i % 4 == 0), plans[i % 3, 1 + (i % 4 == 0)]
         planned = plan_layout(layout)
         meta = {

@@ -23,6 +23,7 @@ from sqlmodel import select
 
 from loradex.adapters.model.layermap import layer_map
 from loradex.registry.queries import compat, orm
+from loradex.registry.queries.filters import Filter
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, ArtifactTag, LayerSet, LayerSetLayer, Module, Tag
@@ -261,13 +262,13 @@ def test_catalog_queries_on_10k_artifacts(tmp_path):
         xl_base = s.exec(select(Artifact).where(Artifact.kind == "checkpoint", Artifact.base == "sdxl")).first()
     cases = {
         "find(kind='lora', base='sdxl', text='portrait', tag='style')": lambda s: orm.find(
-            s, kind="lora", base="sdxl", text="portrait", tag="style"
+            s, Filter(kind="lora", base="sdxl", text="portrait", tag="style")
         ),
         "fits(sdxl checkpoint)": lambda s: compat.fits(s, xl_base),
         "find(fits=sdxl, kind='lora', sort='-rank', limit=100)": lambda s: orm.find(
-            s, fits=xl_base, kind="lora", sort="-rank", limit=100
+            s, Filter(kind="lora", sort="-rank"), fits=xl_base, limit=100
         ),
-        "find(text='portrait')": lambda s: orm.find(s, text="portrait"),
+        "find(text='portrait')": lambda s: orm.find(s, Filter(text="portrait")),
         "find() of all 10,000": lambda s: orm.find(s),
         "find(details=False) of all 10,000": lambda s: orm.find(s, details=False),
     }

@@ -9,7 +9,9 @@ left it, written directly (a cold scan of 100,000 files is another benchmark's b
 scan root, and a pair of duplicates. Each command runs ``REPEAT`` times (3; ``LORADEX_BENCH_REPEAT``);
 the figures are the median and the best. With ``LORADEX_BENCH_BEFORE=DIR`` (a folder holding a
 ``loradex`` package of other code: ``DIR/loradex/{adapters,registry,tui}``) the scan also runs on
-that code, interleaved.
+that code, interleaved. Then one more run, in a child that times its own parts (CPU): the CLI's
+imports, the scan's, the rows loaded for the walk, the walk, the rest of the scan, and what is left
+(the JSON report and Typer); the interpreter's start-up is ``python -c pass``.
 
 Run: ``.venv/bin/pytest -m benchmark -s benchmarks/test_bench_rescan.py``.
 """
@@ -26,9 +28,9 @@ import time
 from pathlib import Path
 
 import pytest
-from children import timed_command  # benchmarks/ is on sys.path under pytest
+from children import run_child, timed_command  # benchmarks/ is on sys.path under pytest
 
-from loradex.adapters.model.probe import PROBE_VERSION
+from loradex.adapters.model.probe_version import PROBE_VERSION
 from loradex.registry.services.discovery import artifact_name, discover
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.paths import stored
@@ -38,6 +40,38 @@ pytestmark = pytest.mark.benchmark
 REPEAT = int(os.environ.get("LORADEX_BENCH_REPEAT", "3"))
 LORADEX = str(Path(sys.executable).parent / "loradex")
 _NOW = "2026-01-01 00:00:00.000000"
+
+
+# The scan command run in-process, its parts timed by wrapping what unchanged_scan calls.
+_SPLIT = """
+import contextlib, io, json, sys, time
+began = time.process_time()
+from loradex.tui.cli import main
+cli = time.process_time()
+from loradex.registry.services import scan_plan
+imported = time.process_time()
+spent = dict.fromkeys(("settled_under", "changes"), 0.0)
+def timed(name, work):
+    def run(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return work(*args, **kwargs)
+        finally:
+            spent[name] += time.process_time() - start
+    return run
+for name in spent:
+    setattr(scan_plan, name, timed(name, getattr(scan_plan, name)))
+scan_plan.unchanged_scan = timed("unchanged_scan", scan_plan.unchanged_scan)
+spent["unchanged_scan"] = 0.0
+sys.argv = ["loradex", "--catalog", sys.argv[1], "scan", sys.argv[2], "--json"]
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    main()
+end = time.process_time()
+rest = spent.pop("unchanged_scan") - spent["settled_under"] - spent["changes"]
+print("RESULT " + json.dumps({"CLI imports": cli - began, "scan imports": imported - cli,
+    "rows for the walk": spent["settled_under"], "walk": spent["changes"], "rest of the scan": rest,
+    "report, Typer": end - imported - rest - spent["settled_under"] - spent["changes"]}))
+"""
 
 
 def catalogued_tree(folder: Path, n: int) -> tuple[Path, Path]:
@@ -118,4 +152,6 @@ def test_rescan_of_an_unchanged_tree_end_to_end(tmp_path, n):
             f"  {name:32s} wall {wall:6.3f} s median / {min(t[0] for t in times):6.3f} s best; CPU {cpu:6.3f} s  "
             f"(scan = {took[0] / wall:5.2f}x wall, {took[1] / cpu:5.2f}x CPU)"
         )
+    split, _, _ = run_child(_SPLIT, catalog, root)
+    print("  where the scan's CPU goes (one run, in-process): " + ", ".join(f"{k} {v:.3f} s" for k, v in split.items()))
     print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

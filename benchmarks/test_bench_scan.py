@@ -3,21 +3,24 @@
 The cold scan is compared with ``sha256sum`` over the same files (the least any tool that
 hashes must do); the rescan of the unchanged tree must read no file at all.
 
-Run: ``.venv/bin/pytest -m benchmark -s benchmarks/test_bench_scan.py``.
+Run: ``.venv/bin/pytest -m benchmark -s benchmarks/test_bench_scan.py``; the cold scan of 2,000 and
+20,000 files alone: ``-k 20000`` (``LORADEX_BENCH_SCAN_SIZES=2000`` for 2,000 only;
+``LORADEX_BENCH_BEFORE=DIR`` to scan with other code too, alternated).
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 import shutil
 import subprocess
+import sys
+import textwrap
 import time
-from pathlib import Path
 
 import pytest
-import torch
-from synthetic import write_small_loras  # benchmarks/ is on sys.path under pytest
+from children import timed_command  # benchmarks/ is on sys.path under pytest
+from synthetic import write_small_loras
 
 from loradex.adapters import probe
 from loradex.adapters.io.hashing import hash_file
@@ -86,74 +89,81 @@ def test_scan_of_1000_loras_cold_and_unchanged(tmp_path):
     assert again.unchanged == N_FILES and again.added == again.updated == 0
 
 
-def _sha256_all(paths: list[Path]) -> float:
-    """hashlib's sha256 of each file, one read each, one thread: the floor a scan is held to."""
-    start = time.perf_counter()
-    for path in paths:
-        with open(path, "rb", buffering=0) as f:
-            hashlib.sha256(f.read()).hexdigest()
-    return time.perf_counter() - start
+#: A cold scan in a fresh interpreter (argv: roots joined by os.pathsep, the catalog's path): its
+#: wall and CPU (every thread), beside hashlib's sha256 of the same files, one read each, one
+#: thread (the floor a scan is held to), taken before and after the scan and averaged.
+_COLD_SCAN = textwrap.dedent("""
+    import hashlib, json, os, sys, time
+    from pathlib import Path
+    import torch
+    torch.set_num_threads(1)
+    import loradex.registry.services.scan as scanning
+    from loradex.adapters.model.layermap import layer_map
+    from loradex.registry.store.db import open_catalog
+
+    roots = [Path(p) for p in sys.argv[1].split(os.pathsep)]
+    paths = sorted(p for root in roots for p in root.rglob("*.safetensors"))
+
+    def sha256_all():
+        start = time.perf_counter()
+        for path in paths:
+            with open(path, "rb", buffering=0) as f:
+                hashlib.sha256(f.read()).hexdigest()
+        return time.perf_counter() - start
+
+    layer_map("sd1")  # built once per machine and cached; not what we measure
+    engine = open_catalog(Path(sys.argv[2]))
+    before = sha256_all()
+    start, cpu = time.perf_counter(), time.process_time()
+    report = scanning.scan(roots, engine=engine)
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    after = sha256_all()
+    engine.dispose()
+    assert report.added == len(paths) and not report.errors and not report.duplicates
+    print("RESULT " + json.dumps({"n": len(paths), "took": took, "cpu": cpu, "sha": (before + after) / 2,
+                                  "load": os.getloadavg()[0], "code": scanning.__file__}))
+""")
+
+#: The sizes to scan (``LORADEX_BENCH_SCAN_SIZES``, e.g. ``2000``: 20,000 takes many minutes on a busy machine).
+SCAN_SIZES = [int(n) for n in os.environ.get("LORADEX_BENCH_SCAN_SIZES", "2000,20000").split(",")]
 
 
 def test_cold_scan_of_2000_and_20000_small_loras_against_hashlib_sha256(tmp_path):
-    """Cold scans of 2,000 and 20,000 small LoRAs (probe, every hash, rows, commits), each beside
-    hashlib's sha256 of the same files in the same run (taken before and after the scan and
-    averaged: the machine is shared). Per-file cost must not grow with the catalog."""
-    torch.set_num_threads(1)
-    first = write_small_loras(tmp_path / "loras" / "a", 2_000)
-    rest = write_small_loras(tmp_path / "loras" / "b", 18_000)
-    layer_map("sd1")  # built once per machine and cached; not what we measure
-    _sha256_all(first + rest)  # the files into the page cache
+    """Cold scans of 2,000 and 20,000 small LoRAs (probe, every hash, rows, commits), each in a
+    fresh interpreter beside hashlib's sha256 of the same files in the same run (taken before and
+    after the scan and averaged: the machine is shared). Per-file cost must not grow with the
+    catalog. With ``LORADEX_BENCH_BEFORE=DIR`` (``DIR/loradex/{adapters,registry,tui}``: other
+    code) each size is scanned by that code too, alternated with this one."""
+    sizes = sorted(SCAN_SIZES)
+    folders = []
+    for k, n in enumerate(sizes):
+        folders.append(tmp_path / "loras" / f"part{k}")
+        write_small_loras(folders[-1], n - (sizes[k - 1] if k else 0), first=sizes[k - 1] if k else 0)
+    codes = {"after": {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}}
+    if before := os.environ.get("LORADEX_BENCH_BEFORE"):
+        codes["before"] = codes["after"] | {"PYTHONPATH": before}
     rows = []
-    for roots, paths in (([tmp_path / "loras" / "a"], first), ([tmp_path / "loras"], first + rest)):
-        engine = open_catalog(tmp_path / f"catalog-{len(paths)}.db")
-        try:
-            before = _sha256_all(paths)
-            start, cpu = time.perf_counter(), time.process_time()
-            report = scan(roots, engine=engine)
-            took, cpu = time.perf_counter() - start, time.process_time() - cpu
-            after = _sha256_all(paths)
-        finally:
-            engine.dispose()
-        assert report.added == len(paths) and not report.errors and not report.duplicates
-        rows.append((len(paths), took, cpu, (before + after) / 2, os.getloadavg()[0]))
-    size = sum(p.stat().st_size for p in first + rest) / len(first + rest)
+    for k, n in enumerate(sizes):
+        roots = os.pathsep.join(map(str, folders[: k + 1]))
+        for code, env in reversed(codes.items()) if k % 2 else codes.items():  # alternated
+            db = tmp_path / f"catalog-{code}-{n}.db"
+            _, _, out = timed_command([sys.executable, "-c", _COLD_SCAN, roots, str(db)], env)
+            result = json.loads(next(ln for ln in reversed(out.splitlines()) if ln.startswith("RESULT "))[7:])
+            assert (code == "before") == result["code"].startswith(before or "//"), result["code"]
+            rows.append((code, result))
+    size = sum(p.stat().st_size for p in (tmp_path / "loras").rglob("*.safetensors")) / sizes[-1]
     print(f"\ncold scan of small kohya LoRAs (sd1, fp16, {size / 1e3:.0f} KB per file), files in page cache:")
-    for n, took, cpu, sha, load in rows:
+    for code, r in rows:
+        n, took, cpu, sha = r["n"], r["took"], r["cpu"], r["sha"]
         print(
-            f"{n:6,d} files: scan {took:.2f} s ({took / n * 1e3:.2f} ms/file, CPU {cpu / n * 1e3:.2f} ms/file) vs "
-            f"hashlib sha256 {sha:.2f} s ({sha / n * 1e3:.2f} ms/file) = {took / sha:.2f}x; "
-            f"load average {load:.1f} on {os.cpu_count()} CPUs"
+            f"{code:6s} {n:6,d} files: scan {took:.2f} s ({took / n * 1e3:.2f} ms/file, "
+            f"CPU {cpu / n * 1e3:.2f} ms/file) "
+            f"vs hashlib sha256 {sha:.2f} s ({sha / n * 1e3:.3f} ms/file) = {took / sha:.2f}x; "
+            f"load average {r['load']:.1f} on {os.cpu_count()} CPUs"
         )
-    (n1, t1, *_), (n2, t2, *_) = rows
-    print(f"per-file cost at {n2:,d} / at {n1:,d}: {t2 / n2 / (t1 / n1):.2f}")
-
-
-def test_hash_file_of_a_big_checkpoint_against_sha256sum(tmp_path):
-    """Where the hashing bounds a scan (checkpoints): every hash from one read vs sha256sum alone."""
-    from safetensors.torch import save_file
-
-    path = tmp_path / "big.safetensors"
-    save_file({"w": torch.randn(128, 1024, 1024).half()}, path)
-    hash_file(path)  # the file into the page cache
-    sha256sum = shutil.which("sha256sum")
-    best_sum = float("inf")
-    if sha256sum:
-        for _ in range(3):
-            start = time.perf_counter()
-            subprocess.run([sha256sum, str(path)], check=True, stdout=subprocess.DEVNULL)
-            best_sum = min(best_sum, time.perf_counter() - start)
-    best, cpu = float("inf"), 0.0
-    for _ in range(3):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        hashes = hash_file(path)
-        if (took := time.perf_counter() - start) < best:
-            best, cpu = took, time.process_time() - cpu_start
-    size = path.stat().st_size
-    print(
-        f"\nhash_file of a {size / 1e6:.0f} MB safetensors file (sha256, tensor sha256, BLAKE3, CRC-32): "
-        f"best of 3 {best:.3f} s ({cpu:.3f} s CPU, {size / best / 1e9:.2f} GB/s)"
-        + (f"; sha256sum {best_sum:.3f} s = {best / best_sum:.2f}x" if sha256sum else "")
-        + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
-    )
-    assert hashes.autov3 and hashes.blake3 and hashes.crc32
+    for code in codes:
+        mine = [r for c, r in rows if c == code]
+        if len(mine) > 1:
+            first, last = mine[0], mine[-1]
+            ratio = last["took"] / last["n"] / (first["took"] / first["n"])
+            print(f"{code}: per-file cost at {last['n']:,d} / at {first['n']:,d}: {ratio:.2f}")

@@ -39,7 +39,7 @@ from isal.isal_zlib import crc32
 from .header import MAX_HEADER_BYTES
 from .opening import open_regular
 from .reader import SafetensorsFile
-from .weights import WEIGHT_SUFFIXES
+from .suffixes import WEIGHT_SUFFIXES
 
 __all__ = [
     "CHUNK_SIZE",

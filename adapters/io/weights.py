@@ -30,22 +30,12 @@ from .header import MAX_HEADER_BYTES
 from .opening import input_is_dir, open_regular
 from .reader import SafetensorsFile
 from .sources import TensorFileSource, WeightSource
+from .suffixes import GGUF_SUFFIX, PICKLE_SUFFIXES
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = [
-    "GGUF_SUFFIX",
-    "PICKLE_SUFFIXES",
-    "WEIGHT_SUFFIXES",
-    "open_weights",
-    "sniff_container",
-]
-
-PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".ckpt"})
-#: ComfyUI-GGUF's quantised denoisers and llama.cpp's files (single files: never part of a folder's weights).
-GGUF_SUFFIX = ".gguf"
-WEIGHT_SUFFIXES = frozenset({".safetensors", GGUF_SUFFIX}) | PICKLE_SUFFIXES
+__all__ = ["open_weights", "sniff_container"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 

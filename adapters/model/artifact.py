@@ -45,7 +45,7 @@ def looks_like_hub_id(text: str) -> bool:
     >>> looks_like_hub_id("stabilityai/stable-diffusion-xl-base-1.0"), looks_like_hub_id("loras/a.safetensors")
     (True, False)
     """
-    from loradex.adapters.io.weights import WEIGHT_SUFFIXES
+    from loradex.adapters.io.suffixes import WEIGHT_SUFFIXES
 
     return bool(_HUB_ID.fullmatch(text)) and Path(text).suffix.lower() not in WEIGHT_SUFFIXES
 

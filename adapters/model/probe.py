@@ -8,7 +8,9 @@ verdict and a disagreement is reported.
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from loradex.adapters.io import bounded_json
@@ -38,17 +40,10 @@ from .base_evidence import (
 )
 from .gguf_checkpoint import as_single_file, describe_gguf
 from .keys import WEIGHT_PARTS, algorithm_of, split_key
-from .layermap import layer_map, rows_shape
+from .layermap import LayerMap, layer_map, rows_shape
 from .training_metadata import fill_training_metadata
 
 _EMBEDDING_WIDTHS = {768: "sd1", 1024: "sd2"}
-
-#: Raised whenever probe's verdict on an unchanged file can change (a format it learnt to read,
-#: a better base rule), so that a catalog re-probes rows an older loradex described.
-#: 2: LDM ``.ckpt`` checkpoints with their weights under ``state_dict``.
-#: 3: SD3, Flux.1 and Flux.2 adapters and checkpoints, by name and shape; model lines (the catalog's).
-#: 4: SD3, Flux.1 and Flux.2 checkpoints in every layout (bare BFL/SAI, ComfyUI, diffusers folder, GGUF).
-PROBE_VERSION = 4
 
 
 def probe(path: str | Path, *, placed_on: Architecture | None = None) -> ArtifactInfo:
@@ -200,11 +195,19 @@ def _probe_peft(path: Path, parts: list[Path], placed_on: Architecture | None) -
 
 
 def _fill_counts(info: ArtifactInfo, src: WeightSource) -> None:
+    info.tensors, info.parameters, info.dtype = _counts(src)
+    _fill_file_facts(info, src)
+
+
+def _counts(src: WeightSource) -> tuple[int, int, str | None]:
+    """(tensors, parameters, the dtype most tensors are stored in)."""
     keys = src.keys()
-    info.tensors = len(keys)
-    info.parameters = sum(_numel(src.shape(k)) for k in keys)
     dtypes = Counter(src.dtype(k) for k in keys)
-    info.dtype = dtypes.most_common(1)[0][0] if dtypes else None
+    return len(keys), sum(_numel(src.shape(k)) for k in keys), dtypes.most_common(1)[0][0] if dtypes else None
+
+
+def _fill_file_facts(info: ArtifactInfo, src: WeightSource) -> None:
+    """What a file says beyond its tensors: size, metadata, safety, training metadata."""
     info.size = sum(f.stat().st_size for f in src.files)
     info.metadata = dict(src.metadata)
     info.safety = src.safety
@@ -281,21 +284,20 @@ def _probe_source(path: Path, src: WeightSource, placed_on: Architecture | None 
 
 def _textual_inversion(path: Path, src: WeightSource) -> ArtifactInfo | None:
     keys = src.keys()
-    shapes = {k: src.shape(k) for k in keys}
     fmt = base = None
     if set(keys) >= {"clip_l", "clip_g"}:
         fmt, base, evidence = "sdxl_embedding", "sdxl", ["clip_l and clip_g vectors (SDXL's two text encoders)"]
     elif "emb_params" in keys or any(k.startswith("string_to_param.") for k in keys):
         key = "emb_params" if "emb_params" in keys else next(k for k in keys if k.startswith("string_to_param."))
         fmt = "a1111_embedding"
-        base, evidence = base_from_width(shapes[key][-1], "embedding width", table=_EMBEDDING_WIDTHS)
+        base, evidence = base_from_width(src.shape(key)[-1], "embedding width", table=_EMBEDDING_WIDTHS)
     elif (
         0 < len(keys) <= 4
-        and all(len(s) in (1, 2) and s[-1] in _EMBEDDING_WIDTHS for s in shapes.values())
+        and all(len(s) in (1, 2) and s[-1] in _EMBEDDING_WIDTHS for s in map(src.shape, keys))
         and not any(split_key(k) for k in keys)
     ):
         fmt = "diffusers_embedding"
-        base, evidence = base_from_width(next(iter(shapes.values()))[-1], "embedding width", table=_EMBEDDING_WIDTHS)
+        base, evidence = base_from_width(src.shape(keys[0])[-1], "embedding width", table=_EMBEDDING_WIDTHS)
     if fmt is None or base is None:  # every branch that names a format names a base
         return None
     info = ArtifactInfo(path, "textual_inversion", fmt, base, evidence)
@@ -344,6 +346,40 @@ def _placed(arch: Architecture) -> tuple[str, str, list[str]]:
     return arch.base, arch.size, [f"layers placed on the given {arch.base} architecture"]
 
 
+@dataclass(frozen=True)
+class _AdapterLayout:
+    """What an adapter's tensor names, dtypes and shapes say, alphas and metadata aside: the same
+    for every file that stores the same tensors. ``stems``: stem → {part: key}, in stem order;
+    ``placements``: its :class:`_Placement` on each base it was placed on (a verdict the metadata
+    settles places the same tensors on the claimed base)."""
+
+    format: str
+    counts: tuple[int, int, str | None]
+    verdict: tuple[str, str, list[str]]
+    stems: dict[str, dict[str, str]]
+    placements: dict[tuple[str, str], _Placement] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """An adapter's layers on one base. ``stems``: (stem, parts, rank, layers), each layer the
+    fields of a :class:`LayerInfo` but the alpha, which is read from each file."""
+
+    kind: str
+    format: str
+    stems: list[tuple[str, dict[str, str], int | None, list[tuple]]]
+    unmatched: list[str]
+    components: list[str]
+
+
+#: Adapter layouts by their tensors' (name, dtype, shape): a library's thousands of LoRAs share a
+#: few dozen, and deciding one (stems, factor checks, the base verdict, layer-map lookups) was
+#: most of a small LoRA's probe. The most recently used are kept.
+_LAYOUTS: OrderedDict[tuple[tuple[str, str, tuple[int, ...]], ...], _AdapterLayout] = OrderedDict()
+_LAYOUTS_KEPT = 64
+_LAYOUTS_LOCK = threading.Lock()
+
+
 def _lora_info(
     path: Path,
     src: WeightSource,
@@ -352,6 +388,60 @@ def _lora_info(
     verdict: tuple[str, str, list[str]] | None = None,
     placed_on: Architecture | None = None,
 ) -> ArtifactInfo:
+    config, component = peft if peft else ({}, None)
+    alone = fmt is None and peft is None and verdict is None and placed_on is None  # a file on its own
+    layout = _cached_layout(path, src) if alone else _adapter_layout(path, src, fmt, verdict, placed_on)
+    info = ArtifactInfo(path, "lora", layout.format)
+    info.tensors, info.parameters, info.dtype = layout.counts
+    _fill_file_facts(info, src)
+    base, info.base_size, evidence = layout.verdict
+    info.base, info.base_evidence = base, list(evidence)
+    add_claims(info)
+    placement = layout.placements.get((info.base, info.base_size)) if alone else None
+    if placement is None:
+        lm = layer_map(placed_on) if placed_on else layer_map(info.base, info.base_size) if info.base in BASES else None
+        placement = _placement(src, layout, lm, component)
+        if alone:
+            layout.placements[info.base, info.base_size] = placement
+    info.kind, info.format = placement.kind, placement.format
+    for stem, parts, rank, layers in placement.stems:
+        alpha = layer_alpha(src, parts, rank, config, stem)
+        info.layers += [
+            LayerInfo(stem, canonical, comp, kind, rank, alpha, shape, dtype, dict(parts), rows)
+            for canonical, comp, kind, shape, dtype, rows in layers
+        ]
+    info.unmatched = list(placement.unmatched)
+    info.components = list(placement.components)
+    return info
+
+
+def _cached_layout(path: Path, src: WeightSource) -> _AdapterLayout:
+    key = tuple((k, src.dtype(k), src.shape(k)) for k in src.keys())
+    with _LAYOUTS_LOCK:
+        layout = _LAYOUTS.get(key)
+        if layout is not None:
+            _LAYOUTS.move_to_end(key)
+            return layout
+    layout = _adapter_layout(path, src, None, None, None)  # raises for a file whose factors do not multiply
+    with _LAYOUTS_LOCK:
+        _LAYOUTS[key] = layout
+        while len(_LAYOUTS) > _LAYOUTS_KEPT:
+            _LAYOUTS.popitem(last=False)
+    return layout
+
+
+def _adapter_layout(
+    path: Path,
+    src: WeightSource,
+    fmt: str | None,
+    verdict: tuple[str, str, list[str]] | None,
+    placed_on: Architecture | None,
+) -> _AdapterLayout:
+    """Decide an adapter's format and base from its keys and shapes (see :class:`_AdapterLayout`).
+
+    Raises:
+        CorruptFileError: a layer's factors cannot multiply.
+    """
     stems = adapter_stems(src)
     if fmt is None:
         fmt = (
@@ -361,55 +451,49 @@ def _lora_info(
             if any(".processor." in s or s.endswith("_lora") for s in stems)
             else "diffusers"
         )
-    info = ArtifactInfo(path, "lora", fmt)
-    _fill_counts(info, src)
     for stem, parts in stems.items():
         check_factors(path, src, stem, parts)
-
-    info.base, info.base_size, info.base_evidence = (
+    verdict = (
         verdict
         or (placed_on and _placed(placed_on))
         or lora_verdict({stem: factor_shape(src, parts) for stem, parts in stems.items()})
     )
-    add_claims(info)
-    lm = layer_map(placed_on) if placed_on else layer_map(info.base, info.base_size) if info.base in BASES else None
-    config, component = peft if peft else ({}, None)
+    ordered = {stem: dict(sorted(parts.items())) for stem, parts in sorted(stems.items())}
+    return _AdapterLayout(format=fmt, counts=_counts(src), verdict=verdict, stems=ordered)
 
-    for stem, parts in sorted(stems.items()):
+
+def _placement(src: WeightSource, layout: _AdapterLayout, lm: LayerMap | None, component: str | None) -> _Placement:
+    """The layout's layers on ``lm`` (None: on no base; every stem unmatched)."""
+    placed: list[tuple[str, dict[str, str], int | None, list[tuple]]] = []
+    unmatched = []
+    for stem, parts in layout.stems.items():
         stored = factor_shape(src, parts)
         targets = resolve_parts(lm, stem, component, stored[0]) if lm else [(None, ())]
         algorithm = algorithm_of(set(parts))
         assert algorithm is not None  # adapter_stems keeps only stems with an algorithm
-        rank = factor_rank(src, parts)
-        alpha = layer_alpha(src, parts, rank, config, stem)
         # The first weight part: an alpha scalar is stored in F32 whatever the factors' dtype.
-        dtype = src.dtype(next(key for part, key in sorted(parts.items()) if part in WEIGHT_PARTS))
+        dtype = src.dtype(next(key for part, key in parts.items() if part in WEIGHT_PARTS))
+        layers = []
         for canonical, rows in targets:
             layer = lm.layers[canonical] if lm and canonical else None
             shape = rows_shape(rows, delta_shape(src, parts, layer))
             kind = "locon" if algorithm == "lora" and len(shape) == 4 and shape[2:] != (1, 1) else algorithm
-            info.layers.append(
-                LayerInfo(
-                    stem,
-                    canonical,
-                    layer.component if layer else guess_component(stem),
-                    kind,
-                    rank,
-                    alpha,
-                    shape,
-                    dtype,
-                    dict(sorted(parts.items())),
-                    rows,
-                )
-            )
+            layers.append((canonical, layer.component if layer else guess_component(stem), kind, shape, dtype, rows))
+        placed.append((stem, parts, factor_rank(src, parts), layers))
         if targets[0][0] is None:
-            info.unmatched.append(stem)
-    if any(layer.algorithm in ("loha", "lokr", "dora", "full") or "lora_mid" in layer.keys for layer in info.layers):
-        info.kind = "lycoris"
-        if fmt == "kohya":
-            info.format = "lycoris"
-    info.components = sorted({layer.component for layer in info.layers if layer.component})
-    return info
+            unmatched.append(stem)
+    lycoris = any(
+        kind in ("loha", "lokr", "dora", "full") or "lora_mid" in parts
+        for _, parts, _, layers in placed
+        for _, _, kind, *_ in layers
+    )
+    return _Placement(
+        kind="lycoris" if lycoris else "lora",
+        format="lycoris" if lycoris and layout.format == "kohya" else layout.format,
+        stems=placed,
+        unmatched=unmatched,
+        components=sorted({comp for _, _, _, layers in placed for _, comp, *_ in layers if comp}),
+    )
 
 
 __all__ = ["probe"]

@@ -29,8 +29,9 @@ from loradex.adapters.io.atomic import atomic_path
 from loradex.adapters.io.hashing import FileHashes, cached_sha256, folder_hashes, sha256_file
 from loradex.adapters.io.header import DTYPE_SIZES
 from loradex.adapters.io.sources import WeightSource
+from loradex.adapters.io.suffixes import PICKLE_SUFFIXES
 from loradex.adapters.io.torch_dtypes import torch_dtype
-from loradex.adapters.io.weights import PICKLE_SUFFIXES, open_weights
+from loradex.adapters.io.weights import open_weights
 from loradex.adapters.io.writer import SafetensorsWriter
 from loradex.adapters.model.architectures import BASES
 from loradex.adapters.model.artifact import ArtifactInfo, LayerInfo

@@ -14,18 +14,19 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from itertools import groupby, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from loradex.adapters.io.weights import WEIGHT_SUFFIXES
-from loradex.registry.errors import MAX_CANDIDATES, AmbiguousRefError, QueryError, RefNotFoundError
+from loradex.adapters.io.suffixes import WEIGHT_SUFFIXES
+from loradex.registry.errors import MAX_CANDIDATES, AmbiguousRefError, RefNotFoundError
 from loradex.registry.store.paths import stored
 
 from . import compat
+from .filters import EVERYTHING, Filter, order_by, where_clauses
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, artifact_rows, build, column_list
-from .sort_keys import CIVITAI_FILTERS, NO_LINE, SORT_FIELDS, SORT_KEYS
 from .views import Listed
 
 if TYPE_CHECKING:
@@ -42,10 +43,8 @@ __all__ = [
     "looks_like_path",
     "matching_ids",
     "resolve",
-    "tag_name",
     "tags_by_artifact",
     "tags_of",
-    "where_clauses",
 ]
 
 _T = TypeVar("_T")
@@ -55,9 +54,6 @@ CHUNK = 1000
 
 _HEX_PREFIX = re.compile(r"[0-9a-f]{6,64}")
 _PATH_SUFFIXES = WEIGHT_SUFFIXES | {".toml", ".json"}
-_SORT_COLUMNS = dict(
-    zip(SORT_FIELDS, ("a.name", "a.size", "a.rank_max", "a.kind", compat.EFFECTIVE_BASE, "a.created_at"), strict=True)
-)
 
 
 def batched(items: Iterable[_T], n: int) -> Iterator[list[_T]]:
@@ -147,182 +143,49 @@ def looks_like_path(ref: str) -> bool:
 # Filters, order, listings
 
 
-def where_clauses(
-    params: dict[str, Any],
-    *,
-    kind: str | None = None,
-    base: str | None = None,
-    line: str | None = None,
-    tag: str | None = None,
-    text: str | None = None,
-    rank_min: int | None = None,
-    rank_max: int | None = None,
-    status: str | None = None,
-    civitai: str | None = None,
-) -> list[str]:
-    """The WHERE conditions (over ``artifact a``) of the listing filters, their values added to
-    ``params`` (shared with the TUI's browse query; see :func:`listing` for the arguments)."""
-    conditions = []
-    if kind:
-        conditions.append("a.kind = :kind")
-        params["kind"] = kind
-    if base:
-        conditions.append(f"{compat.EFFECTIVE_BASE} = :base")
-        params["base"] = base
-    if line == NO_LINE:
-        conditions.append("a.line IS NULL")
-    elif line:
-        conditions.append("a.line = :line")
-        params["line"] = line
-    if status:
-        conditions.append("a.status = :status")
-        params["status"] = status
-    if rank_min is not None:
-        conditions.append("a.rank_max >= :rank_min")
-        params["rank_min"] = rank_min
-    if rank_max is not None:
-        conditions.append("a.rank_min <= :rank_max")
-        params["rank_max"] = rank_max
-    if text:
-        # search_text is stored lowercased; the escapes keep % and _ literal.
-        conditions.append("a.search_text LIKE :text ESCAPE '/'")
-        params["text"] = "%" + re.sub(r"([/%_])", r"/\1", text.lower()) + "%"
-    if tag:
-        conditions.append(
-            "a.id IN (SELECT x.artifact_id FROM artifact_tag x JOIN tag t ON t.id = x.tag_id WHERE t.name = :tag)"
-        )
-        params["tag"] = tag_name(tag)
-    if civitai:
-        conditions.append(_civitai_condition(civitai))
-    return conditions
-
-
-def _civitai_condition(civitai: str) -> str:
-    """The condition of a :data:`.sort_keys.CIVITAI_FILTERS` value (over the indexed ``state``).
-
-    Raises:
-        QueryError: another value.
-    """
-    known = "SELECT c.artifact_id FROM civitai_record c WHERE c.state"
-    if civitai == "yes":
-        return f"a.id IN ({known} = 'matched')"
-    if civitai == "deleted":
-        return f"a.id IN ({known} = 'deleted')"
-    if civitai == "no":
-        return f"a.id NOT IN ({known} IN ('matched', 'deleted'))"
-    raise QueryError(f"unknown civitai filter {civitai!r}; one of {', '.join(CIVITAI_FILTERS)}")
-
-
-def order_by(sort: str) -> str:
-    """ORDER BY of a :data:`.sort_keys.SORT_KEYS` key (``-``: descending); ties go by name, then
-    id; NULLs last (SQLite and PostgreSQL disagree on where they sort by default).
-
-    Raises:
-        QueryError: an unknown key.
-    """
-    if sort not in SORT_KEYS:
-        raise QueryError(f"unknown sort key {sort!r}; use one of {', '.join(SORT_KEYS)}")
-    key = sort.lstrip("-")
-    direction = "DESC" if sort.startswith("-") else "ASC"
-    # Only the rank can be NULL; NULLS LAST or a repeated name elsewhere keeps SQLite from reading
-    # the order off an index (the name's: 100,000 ids by name in ~20 ms instead of a sort).
-    nulls = " NULLS LAST" if key == "rank" else ""
-    ties = "a.id" if key == "name" else "a.name, a.id"
-    return f"{_SORT_COLUMNS[key]} {direction}{nulls}, {ties}"
-
-
 def _selection(
-    columns: str,
-    params: dict[str, Any],
-    *,
-    kind: str | None,
-    base: str | None,
-    line: str | None,
-    tag: str | None,
-    text: str | None,
-    rank_min: int | None,
-    rank_max: int | None,
-    status: str | None,
-    civitai: str | None,
-    fits: ArtifactRow | None,
-    min_share: float,
-    sort: str,
-    limit: int | None,
+    reader: Reader, columns: str, params: dict[str, Any], flt: Filter, fits: ArtifactRow | None, min_share: float
 ) -> str:
-    """SELECT ``columns`` with :func:`listing`'s filters, order and limit. With ``status``, rows
-    that may read as it are selected and the caller filters and limits them."""
-    order = order_by(sort)
-    conditions = where_clauses(
-        params,
-        kind=kind,
-        base=base,
-        line=line,
-        tag=tag,
-        text=text,
-        rank_min=rank_min,
-        rank_max=rank_max,
-        civitai=civitai,
-    )
+    """SELECT ``columns`` with :func:`listing`'s filters and order (no limit). With a ``status``,
+    rows that may read as it are selected and the caller filters them."""
+    conditions = where_clauses(params, replace(flt, status=None), reader.dialect)
     join = ""
     if fits is not None:
         join, _, fitting = compat.fit_join(fits, params, min_share=min_share)
         conditions += fitting
-    if status:
+    if flt.status:
         # An ok row whose file is gone reads as missing (paths.py): such rows are read, then filtered.
-        conditions.append("a.status IN ('missing', 'ok')" if status == "missing" else "a.status = :status")
-        params["status"] = status
+        conditions.append("a.status IN ('missing', 'ok')" if flt.status == "missing" else "a.status = :status")
+        params["status"] = flt.status
     sql = f"SELECT {columns} FROM artifact a{join}"
     if conditions:
         sql += " WHERE " + " AND ".join(conditions)
-    sql += f" ORDER BY {order}"
-    if limit is not None and not status:
-        sql += f" LIMIT {int(limit)}"
-    return sql
+    return sql + f" ORDER BY {order_by(flt.sort)}"
 
 
 def listing(
     source: Source,
+    flt: Filter = EVERYTHING,
     *,
-    kind: str | None = None,
-    base: str | None = None,
-    line: str | None = None,
-    tag: str | None = None,
-    text: str | None = None,
-    rank_min: int | None = None,
-    rank_max: int | None = None,
-    status: str | None = None,
-    civitai: str | None = None,
     fits: ArtifactRow | None = None,
     min_share: float = 1.0,
-    sort: str = "name",
     limit: int | None = None,
     chunk: int = CHUNK,
 ) -> Iterator[tuple[Listed, list[str]]]:
-    """The artifacts matching every given filter, as :class:`.views.Listed` rows with their tags,
+    """The artifacts ``flt`` selects, in its order, as :class:`.views.Listed` rows with their tags,
     read ``chunk`` rows at a time and yielded as they arrive — so the first rows of a
     100,000-row catalog come at once and memory stays bounded. The reader must stay open while
     the rows are consumed.
 
     Args:
         source: a reader or session.
-        kind: ``lora``, ``lycoris``, ``checkpoint`` …
-        base: the base family, as overridden by the user where they did (``base_override``).
-        line: the model line (``pony``, ``illustrious`` …), or :data:`NO_LINE` for artifacts
-            with none.
-        tag: a tag name (case-insensitive).
-        text: a case-insensitive substring of name, trigger words and training metadata.
-        rank_min: keep artifacts with some rank at or above this (their largest rank).
-        rank_max: keep artifacts with some rank at or below this (their smallest rank).
-            Artifacts without ranks drop out when either bound is given.
-        status: ``ok``, ``error`` or ``missing`` (as read: a file gone since the last scan is missing).
-        civitai: ``yes``, ``no`` or ``deleted`` (:data:`.sort_keys.CIVITAI_FILTERS`).
+        flt: the filter; its ``status`` as read: a file gone since the last scan is missing.
         fits: a checkpoint: keep adapters whose layers fit it (see :func:`.compat.fits`).
         min_share: with ``fits``, the least share of layers that must fit.
-        sort: one of :data:`.sort_keys.SORT_KEYS` (``-`` prefix: descending); ties go by name, id.
         limit: at most this many rows.
 
     Yields:
-        (row, its sorted tags) in ``sort`` order.
+        (row, its sorted tags) in ``flt.sort`` order.
 
     Raises:
         QueryError: an unknown ``sort`` key or ``civitai`` value, or a ``min_share`` outside [0, 1]
@@ -331,27 +194,13 @@ def listing(
     """
     reader = as_reader(source)
     params: dict[str, Any] = {}
-    sql = _selection(
-        column_list(Listed, "a"),
-        params,
-        kind=kind,
-        base=base,
-        line=line,
-        tag=tag,
-        text=text,
-        rank_min=rank_min,
-        rank_max=rank_max,
-        status=status,
-        civitai=civitai,
-        fits=fits,
-        min_share=min_share,
-        sort=sort,
-        limit=limit,
-    )
+    sql = _selection(reader, column_list(Listed, "a"), params, flt, fits, min_share)
+    if limit is not None and not flt.status:
+        sql += f" LIMIT {int(limit)}"
     # Run now, not on the first row: an error comes before the caller has printed anything.
     rows: Iterator[Listed] = (build(Listed, values, reader.folder) for values in reader.rows(sql, params, stream=True))
-    if status:
-        rows = islice((row for row in rows if row.status == status), limit)
+    if flt.status:
+        rows = islice((row for row in rows if row.status == flt.status), limit)
     return (
         (row, tags.get(row.id, []))
         for part in batched(rows, chunk)
@@ -362,45 +211,25 @@ def listing(
 
 def matching_ids(
     source: Source,
+    flt: Filter = EVERYTHING,
     *,
     fits: ArtifactRow | None = None,
     min_share: float = 1.0,
-    sort: str = "name",
     limit: int | None = None,
-    **filters: Any,
 ) -> list[int]:
-    """The ids :func:`listing` would list, in its order (``filters``: its other filters)."""
-    if filters.get("status"):
-        return [row.id for row, _ in listing(source, fits=fits, min_share=min_share, sort=sort, limit=limit, **filters)]
+    """The ids :func:`listing` would list, in its order."""
+    if flt.status:
+        return [row.id for row, _ in listing(source, flt, fits=fits, min_share=min_share, limit=limit)]
     reader = as_reader(source)
     params: dict[str, Any] = {}
-    sql = _selection(
-        "a.id",
-        params,
-        fits=fits,
-        min_share=min_share,
-        sort=sort,
-        limit=limit,
-        status=None,
-        **{
-            name: filters.get(name)
-            for name in ("kind", "base", "line", "tag", "text", "rank_min", "rank_max", "civitai")
-        },
-    )
+    sql = _selection(reader, "a.id", params, flt, fits, min_share)
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
     return [artifact_id for (artifact_id,) in reader.rows(sql, params)]
 
 
 # ---------------------------------------------------------------------------------------
 # Tags
-
-
-def tag_name(name: str) -> str:
-    """A tag as the catalog stores it: blanks collapsed, lower case (tags are case-insensitive, as
-    on Civitai: "Anime" and "anime" are one tag)."""
-    clean = " ".join(name.split()).lower()
-    if not clean:
-        raise QueryError("a tag cannot be empty")
-    return clean
 
 
 def tags_of(source: Source, artifact: Any) -> list[str]:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
-from loradex.registry.store.columns import under
+from loradex.registry.store.columns import folder_of
 from loradex.registry.store.models import Artifact
 
 from . import lookup
+from .filters import EVERYTHING, Filter
+from .scanned import under
 from .views import KindCount
 
 #: What a listing never shows: training metadata (kohya's ss_tag_frequency alone can be tens
@@ -42,22 +44,25 @@ def resolve(session: Session, ref: str) -> Artifact:
     return session.get(Artifact, lookup.resolve(session, ref).id)  # type: ignore[return-value]
 
 
-def find(session: Session, *, fits: Any = None, details: bool = True, **filters: Any) -> list[Artifact]:
-    """The ORM rows :func:`.lookup.listing` lists with the same filters, in its order.
+def find(
+    session: Session, flt: Filter = EVERYTHING, *, fits: Any = None, limit: int | None = None, details: bool = True
+) -> list[Artifact]:
+    """The ORM rows :func:`.lookup.listing` lists with the same filter, in its order.
 
     Args:
         session: an open catalog session.
+        flt: which artifacts, in what order.
         fits: a checkpoint: keep adapters whose layers fit it.
+        limit: at most this many rows.
         details: False defers training metadata, sidecar, base evidence/claims and search
             text: about twice as fast for long listings; those columns then load on access,
             only while the session is open.
-        filters: :func:`.lookup.listing`'s other keyword arguments.
 
     Raises:
         QueryError: an unknown ``sort`` key or a ``min_share`` outside [0, 1].
         NoLayersError: ``fits`` has no stored layer inventory.
     """
-    ids = lookup.matching_ids(session, fits=fits, **filters)
+    ids = lookup.matching_ids(session, flt, fits=fits, limit=limit)
     # SQLModel types a column as its value (dict, str); on the class it is the InstrumentedAttribute defer takes.
     options = () if details else tuple(defer(column) for column in _DETAIL_COLUMNS)  # type: ignore[arg-type]
     rows: dict[int, Artifact] = {}
@@ -75,6 +80,8 @@ def counts(session: Session, *, folder: str | None = None) -> list[KindCount]:
     base = func.coalesce(Artifact.base_override, Artifact.base)
     stmt = select(Artifact.kind, Artifact.format, base, func.count())
     if folder:
-        stmt = stmt.where(under(Artifact.path, folder, session.get_bind().dialect))
+        params: dict[str, Any] = {}
+        condition = under("artifact.path", [folder], folder_of(session.get_bind().dialect), params)
+        stmt = stmt.where(text(condition).bindparams(**params))
     stmt = stmt.group_by(Artifact.kind, Artifact.format, base).order_by(Artifact.kind, Artifact.format, base)
     return [KindCount(*row) for row in session.exec(stmt)]

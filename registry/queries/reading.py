@@ -44,10 +44,13 @@ Params = Mapping[str, Any]
 
 class Reader:
     """Runs SQL text on a catalog. ``folder``: the catalog file's folder, against which stored
-    relative paths are made absolute (None for a server catalog: every path absolute)."""
+    relative paths are made absolute (None for a server catalog: every path absolute);
+    ``dialect``: ``sqlite`` or ``postgresql``, for the few questions asked differently on each
+    (a substring looked up in the trigram index: :func:`.filters.where_clauses`)."""
 
-    def __init__(self, folder: str | None) -> None:
+    def __init__(self, folder: str | None, dialect: str) -> None:
         self.folder = folder
+        self.dialect = dialect
 
     def rows(self, sql: str, params: Params | None = None, *, stream: bool = False) -> Iterator[tuple[Any, ...]]:
         """The result rows as tuples (``stream``: from a server-side cursor, for long listings)."""
@@ -71,7 +74,7 @@ class Reader:
 
 class _SqliteReader(Reader):
     def __init__(self, connection: sqlite3.Connection, folder: str | None) -> None:
-        super().__init__(folder)
+        super().__init__(folder, "sqlite")
         self._connection = connection
 
     def rows(self, sql: str, params: Params | None = None, *, stream: bool = False) -> Iterator[tuple[Any, ...]]:
@@ -86,7 +89,7 @@ class _SqliteReader(Reader):
 
 class _AlchemyReader(Reader):
     def __init__(self, connection: Connection, folder: str | None, commit: Callable[[], None] | None = None) -> None:
-        super().__init__(folder)
+        super().__init__(folder, connection.dialect.name)
         self._connection = connection
         self._commit = commit or connection.commit
 

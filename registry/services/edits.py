@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from loradex.registry.errors import QueryError
-from loradex.registry.queries import lookup
+from loradex.registry.queries import filters, lookup
 from loradex.registry.queries.reading import Reader, as_reader, in_list
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def set_tags(
     Raises:
         QueryError: an empty tag name.
     """
-    adding, removing = {lookup.tag_name(t) for t in add}, {lookup.tag_name(t) for t in remove}
+    adding, removing = {filters.tag_name(t) for t in add}, {filters.tag_name(t) for t in remove}
     writer = as_reader(source)
     present = set(lookup.tags_of(writer, artifact))
     for name in sorted(adding - present):
@@ -110,7 +110,7 @@ def edit(session: Session, artifact: Artifact, *, tags: Iterable[str], note: str
     if weight is not None and not math.isfinite(weight):
         raise QueryError(f"a preferred weight must be a finite number, not {weight}")
     present = set(lookup.tags_of(session, artifact))
-    wanted = {lookup.tag_name(t) for t in tags if t.strip()}
+    wanted = {filters.tag_name(t) for t in tags if t.strip()}
     after = set_tags(session, artifact, add=sorted(wanted - present), remove=sorted(present - wanted))
     set_note(session, artifact, note)
     set_preferred_weight(session, artifact, weight)

@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert
 from sqlmodel import Session, col, select
 
 from loradex.adapters.model.artifact import ArtifactInfo
-from loradex.adapters.model.probe import PROBE_VERSION
+from loradex.adapters.model.probe_version import PROBE_VERSION
 from loradex.adapters.vocabulary import Safety
 from loradex.registry.queries.rows import shape_text
 from loradex.registry.store.models import Artifact, LayerSet, LayerSetLayer, Module, utcnow
@@ -145,6 +145,7 @@ def apply_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> Non
         info: what :func:`loradex.adapters.probe` found.
     """
     modules = fill_probe(session, artifact, info)
+    artifact.is_dir = info.path.is_dir()
     session.add(artifact)
     existed = artifact.id is not None
     if not existed:
@@ -159,7 +160,8 @@ def fill_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> list
 
     The row gets status ``ok``; its layer set is the adapter's resolved layers (canonical →
     shape) or, for checkpoints and ControlNets, their inventory. ``name``, ``path``, size,
-    mtime and hashes are the scanner's business; user data is left untouched.
+    mtime, whether it is a folder and hashes are the scanner's business (discovery knows them:
+    a ``stat`` here, on the thread writing rows, waited for the GIL); user data is left untouched.
 
     Args:
         session: an open session (a layer set not seen before is added and flushed).
@@ -187,7 +189,6 @@ def fill_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> list
     artifact.trigger_words = storable(list(info.trigger_words))
     artifact.training_metadata = storable(training_metadata(info.metadata))
     artifact.search_text = search_text(artifact.name, artifact.trigger_words, artifact.training_metadata)
-    artifact.is_dir = info.path.is_dir()
     artifact.status, artifact.error = "ok", None
     artifact.scanned_at, artifact.probed_with = utcnow(), PROBE_VERSION
     if info.layers:

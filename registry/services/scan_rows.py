@@ -5,11 +5,10 @@ go into the :class:`.scan_report.ScanReport`. A commit another writer blocks is 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
@@ -21,6 +20,7 @@ from loradex.adapters.io.hashing import EMPTY_SHA256, FileHashes
 from loradex.adapters.model.artifact import ArtifactInfo
 from loradex.registry.store.db import session as open_session
 from loradex.registry.store.models import Artifact, CivitaiRecord, ScanRoot, utcnow
+from loradex.registry.store.retries import retried
 
 from .discovery import Found, artifact_name
 from .lines import decide_line
@@ -31,7 +31,6 @@ from .sidecars import Sidecars, apply_sidecars
 
 __all__ = ["FileResult", "commit_batch", "retrying"]
 
-_RETRIES = 5
 T = TypeVar("T")
 
 
@@ -61,12 +60,7 @@ def retrying(engine: Engine, work: Callable[[Session], T]) -> T:
             s.commit()
         return result
 
-    for attempt in range(_RETRIES - 1):
-        try:
-            return once()
-        except (OperationalError, IntegrityError):
-            time.sleep(0.2 * (attempt + 1))
-    return once()
+    return retried(once, (OperationalError, IntegrityError))
 
 
 def commit_batch(engine: Engine, batch: list[FileResult], report: ScanReport) -> None:
@@ -100,6 +94,9 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
         if shas or tensors
         else []
     )
+    # Every hash a row of kin has held: a file whose hashes are not among them has no kin, and
+    # is not compared with each row (a batch's new rows join kin: that was quadratic in the batch).
+    held = {k.sha256 for k in kin} | {k.tensor_hash for k in kin}
     claimed: set[int] = set()  # rows (by object id: a new one has no row id yet) this batch took
     absent = _absent_roots(s)
     filled: list[tuple[Artifact, bool, list[dict[str, Any]]]] = []
@@ -107,14 +104,20 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
     for result in batch:
         found, hashes, path = result.found, result.hashes, str(result.found.path)
         row = rows.get(path)
-        if row is None and hashes is not None and (row := _moved_from(kin, hashes, claimed, absent)) is not None:
+        if (
+            row is None
+            and _kin_may_hold(hashes, held)
+            and (row := _moved_from(kin, hashes, claimed, absent)) is not None
+        ):
             delta.moved += 1
             delta.notes.append((path, f"moved from {row.path}"))
             row.path, row.name = path, artifact_name(found)
         elif row is None:
             row = _new_row(path, artifact_name(found))
             delta.added += 1
-            twin = next((k.path for k in kin if hashes and _same_weights(k, hashes)), None)
+            twin = (
+                next((k.path for k in kin if _same_weights(k, hashes)), None) if _kin_may_hold(hashes, held) else None
+            )
             if twin is not None:
                 delta.same_weights.append((twin, path))
         elif result.reprobe:
@@ -158,6 +161,7 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
         filled.append((row, existed, modules))
         claimed.add(id(row))
         kin.append(row)
+        held.update((row.sha256, row.tensor_hash))
     s.flush()  # the new rows, inserted together (their ids for the module rows)
     replace_modules(
         s,
@@ -225,6 +229,11 @@ def _moved_from(kin: list[Artifact], hashes: FileHashes, claimed: set[int], abse
             ):
                 return row
     return None
+
+
+def _kin_may_hold(hashes: FileHashes | None, held: set[str | None]) -> TypeGuard[FileHashes]:
+    """Whether any row of kin can share bytes or weights with a file of these ``hashes``."""
+    return hashes is not None and (hashes.sha256 in held or hashes.tensor_hash in held)
 
 
 def _absent_roots(s: Session) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ database: discovery, and with it a rescan that finds nothing changed, needs no m
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["JSON_KINDS", "PREVIEW_SUFFIXES", "SIDECAR_SUFFIXES", "SidecarsBeside", "sidecar_paths", "signature_names"]
@@ -49,26 +49,27 @@ def sidecar_paths(path: str | os.PathLike[str]) -> dict[str, list[Path]]:
 
 
 class SidecarsBeside:
-    """The sidecars among one folder's entries (by name, from the one ``scandir`` a scan makes
-    anyway), by the stem they belong to: one pass over the names, so that an artifact without
-    sidecars, most of a library, costs a dictionary lookup (looking up every suffix for every
-    file cost a rescan as much as its ``stat`` calls)."""
+    """The sidecars among one folder's entries (from the one ``scandir`` a scan makes anyway), by
+    the stem they belong to: one pass over the names, so that an artifact without sidecars, most
+    of a library, costs a dictionary lookup (looking up every suffix for every file cost a rescan
+    as much as its ``stat`` calls)."""
 
-    def __init__(self, entries: Mapping[str, os.DirEntry[str]]) -> None:
+    def __init__(self, entries: Iterable[os.DirEntry[str]]) -> None:
         self._by_stem: dict[str, list[tuple[int, os.DirEntry[str]]]] = {}
-        for name, entry in entries.items():
-            if name.endswith(SIDECAR_SUFFIXES):
-                for order, suffix in enumerate(SIDECAR_SUFFIXES):
-                    if name.endswith(suffix):  # x.preview.png is x's preview, and x.preview's image
-                        self._by_stem.setdefault(name[: -len(suffix)], []).append((order, entry))
+        for entry in [e for e in entries if e.name.endswith(SIDECAR_SUFFIXES)]:
+            for order, suffix in enumerate(SIDECAR_SUFFIXES):
+                if entry.name.endswith(suffix):  # x.preview.png is x's preview, and x.preview's image
+                    self._by_stem.setdefault(entry.name[: -len(suffix)], []).append((order, entry))
 
-    def signature(self, path: Path, is_dir: bool) -> str:
-        """The names and mtimes of the sidecars of ``path`` (an entry of this folder): a scan
-        reads the sidecars again when this changes. Only the sidecars found are ``stat``-ed."""
-        if not self._by_stem:  # a folder without sidecars: most of a library
+    def signature(self, stem: str) -> str:
+        """The names and mtimes of the sidecars of the entry of this folder named ``stem`` (a file's
+        name without its suffix, a folder's whole name): a scan reads the sidecars again when this
+        changes. Only the sidecars found are ``stat``-ed."""
+        kept = self._by_stem.get(stem)
+        if not kept:  # no sidecars: most of a library
             return ""
         parts = []
-        for _, entry in sorted(self._by_stem.get(path.name if is_dir else path.stem, ()), key=lambda kept: kept[0]):
+        for _, entry in sorted(kept, key=lambda one: one[0]):
             try:
                 parts.append(f"{entry.name}:{entry.stat().st_mtime_ns}")
             except OSError:

@@ -36,6 +36,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from loradex.adapters.io import bounded_json
+from loradex.adapters.model.model_lines import family_named
 from loradex.registry.store.models import Artifact, CivitaiRecord, Preview
 
 from .civitai_records import LICENSE_FLAGS, apply_version, html_text, version_hashes
@@ -78,7 +79,9 @@ class Sidecars:
         preferred_weight: A1111 "preferred weight" (A1111 writes 0 for "unset": None then), else
             Lora Manager's ``usage_tips.strength``.
         notes: A1111's or Lora Manager's notes.
-        sd_version: A1111 "sd version", else Civitai's ``baseModel``.
+        sd_version: A1111's "sd version" (``SD1``, ``SD2``, ``SDXL``, ``Unknown``): the user's
+            word on the base, a claim beside the file's metadata (Civitai's ``baseModel`` speaks
+            through the Civitai record).
         trained_words: Civitai's ``trainedWords`` (from whichever sidecar has them).
         civitai: the Civitai version a sidecar names, if one does.
         not_on_civitai: when a tool found the file not on Civitai (the mtime of the ``{}`` Civitai
@@ -136,12 +139,10 @@ def read_sidecars(path: str | os.PathLike[str], *, present: frozenset[str] | Non
         found.not_on_civitai = written
     if found.civitai is not None:
         found.trained_words = _words(found.civitai.version.get("trainedWords"))
-        found.sd_version = found.sd_version or _text(found.civitai.version.get("baseModel"))
     else:  # no version named (Lora Manager's "civitai" of a file not from Civitai): its words only
         partial = parsed["civitai"][0] or (lora_manager or {}).get("civitai")
         if isinstance(partial, dict):
             found.trained_words = _words(partial.get("trainedWords"))
-            found.sd_version = found.sd_version or _text(partial.get("baseModel"))
     found.activation_text = found.activation_text or (", ".join(found.trained_words) or None)
     return found
 
@@ -237,6 +238,7 @@ def apply_sidecars(session: Session, artifact: Artifact, sidecars: Sidecars) -> 
             artifact.notes = sidecars.notes
         artifact.sidecar = storable(dict(sidecars.raw))
         session.add(artifact)
+    _claim_sd_version(artifact, sidecars.sd_version)
     if sidecars.civitai is not None:
         _record_civitai(session, artifact, sidecars.civitai)
     elif sidecars.not_on_civitai is not None:
@@ -248,6 +250,29 @@ def apply_sidecars(session: Session, artifact: Artifact, sidecars: Sidecars) -> 
     for preview in new:
         session.add(Preview(artifact_id=artifact.id, path=preview, source="sidecar"))
     return len(new)
+
+
+#: The claim A1111's "sd version" makes among an artifact's ``base_claims``.
+SD_VERSION_CLAIM = "sd version (A1111 sidecar)"
+_SD_VERSION_CONFLICT = "the A1111 sidecar claims sd version="
+
+
+def _claim_sd_version(artifact: Artifact, sd_version: str | None) -> None:
+    """A1111's "sd version" as one of the artifact's base claims, and its base conflict where it
+    names another family than the tensor shapes (a file filed under the wrong version in A1111's
+    Lora tab is a common mix-up); the shapes' verdict stands. A conflict the metadata found
+    first is kept; this one goes with the claim."""
+    claimed = family_named(sd_version) if sd_version else None
+    claims = {k: v for k, v in (artifact.base_claims or {}).items() if k != SD_VERSION_CLAIM}
+    conflict = None
+    if sd_version and claimed and claimed != "unknown":
+        claims[SD_VERSION_CLAIM] = sd_version
+        if artifact.base not in ("unknown", claimed):
+            conflict = f"{_SD_VERSION_CONFLICT}{sd_version} ({claimed}) but the tensor shapes say {artifact.base}"
+    if claims != (artifact.base_claims or {}):
+        artifact.base_claims = claims
+    if artifact.base_conflict is None or artifact.base_conflict.startswith(_SD_VERSION_CONFLICT):
+        artifact.base_conflict = conflict
 
 
 def _record_civitai(session: Session, artifact: Artifact, facts: CivitaiFacts) -> None:

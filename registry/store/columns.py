@@ -4,8 +4,8 @@ folder in the database (:mod:`.paths` says why and how).
 :class:`CatalogPath` turns an absolute path under the folder into ``./rest`` when it is bound
 into a statement and back when a row is read. The folder is the engine's (:func:`attach`), kept
 on its dialect, the one object SQLAlchemy hands a column type. Prefix queries (every row under a
-folder) must compare stored forms: :func:`under`. ORM rows whose file is gone read as
-``missing`` (:func:`watch_files`).
+folder) must compare stored forms (:func:`loradex.registry.queries.scanned.under`). ORM rows
+whose file is gone read as ``missing`` (:func:`watch_files`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, event, or_, type_coerce
+from sqlalchemy import String, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import attributes
 from sqlalchemy.types import TypeDecorator
 
-from .paths import HERE, absolute, status_on_disk, stored
+from .paths import absolute, status_on_disk, stored
 
-__all__ = ["CatalogPath", "attach", "folder_of", "under", "watch_files"]
+__all__ = ["CatalogPath", "attach", "folder_of", "watch_files"]
 
 _ATTRIBUTE = "loradex_catalog_folder"
 
@@ -47,23 +47,6 @@ class CatalogPath(TypeDecorator):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return absolute(value, folder_of(dialect)) if isinstance(value, str) else value
-
-
-def under(column: Any, root: str | os.PathLike[str], dialect: Dialect) -> Any:
-    """The condition "``column`` is ``root`` or a path below it", on the stored forms.
-
-    (``startswith`` on the column itself would turn its pattern into a stored path, which a
-    LIKE pattern is not.) When the catalog's folder lies below ``root``, its relative rows are
-    below ``root`` too.
-    """
-    folder = folder_of(dialect)
-    root = str(root).rstrip(os.sep) or os.sep
-    prefix = root if root.endswith(os.sep) else root + os.sep
-    raw = type_coerce(column, String)
-    conditions = [raw == stored(root, folder), raw.startswith(stored(prefix, folder), autoescape=True)]
-    if folder and (folder + os.sep).startswith(prefix):
-        conditions += [raw == HERE, raw.startswith(HERE + os.sep, autoescape=True)]
-    return or_(*conditions)
 
 
 def _missing_on_read(target: Any, _context: Any) -> None:

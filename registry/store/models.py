@@ -70,6 +70,22 @@ class Artifact(SQLModel, table=True):
             "created_at",
             "name",
         ),
+        #: The same columns keyed by id, for the rows a text filter finds in the trigram index
+        #: (which the models cannot declare: an FTS5 table, a pg_trgm index): migration 0013.
+        Index(
+            "ix_artifact_browse_by_id",
+            "id",
+            "kind",
+            "base",
+            "base_override",
+            "line",
+            "status",
+            "rank_min",
+            "rank_max",
+            "size",
+            "created_at",
+            "name",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -141,7 +157,7 @@ class Artifact(SQLModel, table=True):
     sources: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     scanned_at: datetime | None = None
-    #: ``loradex.adapters.model.probe.PROBE_VERSION`` of the probe that filled the row (0: before
+    #: ``loradex.adapters.model.probe_version.PROBE_VERSION`` of the probe that filled the row (0: before
     #: versions were kept); a rescan re-probes older rows even when the file is unchanged.
     probed_with: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     hashed_at: datetime | None = None

@@ -79,7 +79,8 @@ try:
 except SystemExit as exit:
     assert not exit.code, exit.code
 print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers", "gguf", "sqlalchemy", "sqlmodel", "alembic",
-                                   "pydantic", "rich", "loradex.tui.output", "loradex.registry.services.scan")
+                                   "pydantic", "rich", "loradex.tui.output", "loradex.registry.services.scan",
+                                   "loradex.adapters.io.reader", "loradex.adapters.model.probe")
                      if m in sys.modules))
 """
 #: The database layer: SQLAlchemy and SQLModel alone took ~0.8 s to import, longer than the rest of `list`.
@@ -152,6 +153,14 @@ def test_a_command_that_only_reads_a_sqlite_catalog_never_imports_the_database_l
     assert not DATABASE & set(_cli("--catalog", catalog, *command))
 
 
+@pytest.mark.parametrize(
+    "command", [("list",), ("show", "style"), ("check", "style", "--base", "sd1-base")], ids=" ".join
+)
+def test_a_command_that_reads_only_the_catalog_imports_no_weights_reader(catalogued, command):
+    _, catalog = catalogued
+    assert "loradex.adapters.io.reader" not in _cli("--catalog", catalog, *command)
+
+
 @pytest.mark.parametrize("command", [("tag", "style", "+fast", "-slow"), ("tag", "style")], ids=" ".join)
 def test_tagging_in_a_sqlite_catalog_never_imports_the_database_layer(catalogued, command):
     _, catalog = catalogued
@@ -166,4 +175,4 @@ def test_help_imports_no_output_module_nor_rich(catalogued):
 def test_a_rescan_that_finds_nothing_changed_imports_neither_the_scan_nor_the_database_layer(catalogued):
     lora, catalog = catalogued
     loaded = set(_cli("--catalog", catalog, "scan", lora.parent))
-    assert not (DATABASE | {"torch", "loradex.registry.services.scan"}) & loaded
+    assert not (DATABASE | {"torch", "loradex.registry.services.scan", "loradex.adapters.model.probe"}) & loaded

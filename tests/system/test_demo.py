@@ -20,7 +20,7 @@ LORADEX = Path(sys.executable).parent / "loradex"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, dict[str, str]]:
     root = tmp_path_factory.mktemp("demo")
-    env = os.environ | {"PATH": os.defpath, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "2"}
+    env = os.environ | {"PATH": os.defpath, "HF_HUB_OFFLINE": "1"}  # LORADEX_THREADS from conftest
     run = subprocess.run(
         [str(LORADEX), "--catalog", str(root / "demo.db"), "demo", "--dir", str(root / "zoo")],
         cwd=root,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from loradex.registry.queries import artifact_detail, compat, lookup, table
 from loradex.registry.queries.checkpoints import Checkpoint, usable
+from loradex.registry.queries.filters import Filter
 from loradex.registry.queries.layers import Layer, layers
 from loradex.registry.queries.reading import engine_reader
 from loradex.registry.queries.rows import ArtifactRow
@@ -30,7 +31,7 @@ class Selection:
     """What the main screen shows of a filter: its rows, the filter as parsed, the facet counts."""
 
     rows: PagedRows
-    filter: table.Filter
+    filter: Filter
     counts: dict[str, Counter]
 
 
@@ -68,7 +69,7 @@ class CatalogView:
         sort = fixed.pop("sort", "name")
         flt = table.parse_filter(text, **fixed)
         if "sort:" not in text:
-            flt = table.Filter(**{**flt.__dict__, "sort": sort})
+            flt = replace(flt, sort=sort)
         with engine_reader(self.engine) as reader:
             ids, counts = table.selection(reader, flt)
         return Selection(PagedRows(ids, self.browse), flt, counts)
@@ -78,7 +79,7 @@ class CatalogView:
         with engine_reader(self.engine) as reader:
             return table.browse(reader, ids)
 
-    def named(self, flt: table.Filter, name: str) -> set[int]:
+    def named(self, flt: Filter, name: str) -> set[int]:
         """The ids among those ``flt`` selects of the artifacts named ``name`` (in any case)."""
         with engine_reader(self.engine) as reader:
             return table.named(reader, flt, name)

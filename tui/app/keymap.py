@@ -41,6 +41,9 @@ class Action:
         needs_artifact: it acts on the current artifact (the table's highlighted row, or the
             artifact a detail screen shows), which the app looks up before the flow starts.
         said: its words in ``loradex tui --help`` (None: not said there).
+        priority: the app runs it as the key arrives, before the keys after it reach any widget
+            (a Textual priority binding); a key typed faster than it is handled otherwise goes
+            to the widget that had the focus before it.
     """
 
     name: str
@@ -55,6 +58,7 @@ class Action:
     hidden: tuple[str, ...] = ()
     needs_artifact: bool = False
     said: str | None = None
+    priority: bool = False
 
     @property
     def run(self) -> str:
@@ -85,6 +89,7 @@ ACTIONS: tuple[Action, ...] = (
         help="focus the filter",
         bound=(MAIN,),
         said="filter",
+        priority=True,  # `/portrait` typed or pasted at once: `portrait` goes to the filter, `p` is not publish
     ),
     Action("leave_filter", "escape", "table", action="screen.leave_filter", bound=(MAIN,), hidden=(MAIN,)),
     Action(
@@ -215,7 +220,7 @@ def bindings(place: str) -> list[BindingType]:
     from textual.binding import Binding
 
     return [
-        Binding(a.key, a.run, a.description, show=place not in a.hidden, key_display=a.key_display)
+        Binding(a.key, a.run, a.description, show=place not in a.hidden, key_display=a.key_display, priority=a.priority)
         for a in ACTIONS
         if place in a.bound
     ]

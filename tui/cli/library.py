@@ -146,27 +146,23 @@ def list_cmd(
 ) -> None:
     """List catalogued artifacts, filtered and sorted."""
     from loradex.registry.queries import lookup
+    from loradex.registry.queries.filters import Filter
 
+    flt = Filter(
+        kind=kind,
+        base=base,
+        line=line,
+        tag=tag,
+        status=status,
+        rank_min=rank_min,
+        rank_max=rank_max,
+        text=text,
+        civitai=civitai,
+        sort=sort,
+    )
     with catalog_reader(ctx) as reader:  # open while the rows stream out
         checkpoint = lookup.resolve(reader, fits) if fits else None
-        sink_for(json).artifact_list(
-            lookup.listing(
-                reader,
-                kind=kind,
-                base=base,
-                line=line,
-                tag=tag,
-                text=text,
-                rank_min=rank_min,
-                rank_max=rank_max,
-                status=status,
-                civitai=civitai,
-                fits=checkpoint,
-                min_share=min_share,
-                sort=sort,
-                limit=limit,
-            )
-        )
+        sink_for(json).artifact_list(lookup.listing(reader, flt, fits=checkpoint, min_share=min_share, limit=limit))
 
 
 @group.command("show")

@@ -13,8 +13,9 @@ from loradex.adapters import ArtifactInfo, probe
 from loradex.adapters.jsonable import jsonable
 from loradex.registry.errors import AmbiguousRefError, NoLayersError, QueryError, RefNotFoundError
 from loradex.registry.queries import artifact_detail, compat, lookup, orm
+from loradex.registry.queries.filters import Filter
 from loradex.registry.queries.rows import shape_text
-from loradex.registry.queries.table import Filter, browse, facets, matching_ids, parse_filter, selection
+from loradex.registry.queries.table import browse, facets, matching_ids, parse_filter, selection
 from loradex.registry.services import edits
 from loradex.registry.services.forget import forget
 from loradex.registry.store.db import session as open_session
@@ -160,40 +161,45 @@ def test_an_ambiguity_message_names_at_most_five(session):
 
 
 def test_each_filter(session, library):
-    assert names(orm.find(session, kind="lycoris")) == ["loha-detail"]
-    assert names(orm.find(session, kind="checkpoint")) == ["base-model"]
+    assert names(orm.find(session, Filter(kind="lycoris"))) == ["loha-detail"]
+    assert names(orm.find(session, Filter(kind="checkpoint"))) == ["base-model"]
     # base honours the user's override
-    assert names(orm.find(session, base="sdxl")) == ["cat-override", "cat-sdxl"]
-    assert "cat-override" not in names(orm.find(session, base="sd1"))
-    assert names(orm.find(session, tag="style")) == ["anime-style", "cat-override"]
-    assert names(orm.find(session, tag="ANIME")) == ["anime-style"]
-    assert names(orm.find(session, tag="nope")) == []
-    assert names(orm.find(session, text="ORANGE")) == ["cat-override", "cat-sdxl"]
-    assert names(orm.find(session, text="100%_r")) == ["anime-style"]
-    assert names(orm.find(session, text="1%_r")) == []  # % and _ are literal, not wildcards
-    assert names(orm.find(session, rank_min=16)) == ["anime-style", "loha-detail"]
-    assert names(orm.find(session, rank_max=4)) == ["cat-sdxl"]
-    assert names(orm.find(session, rank_min=5, rank_max=10)) == ["cat-override", "loha-detail"]
-    assert names(orm.find(session, status="error")) == ["broken"]
+    assert names(orm.find(session, Filter(base="sdxl"))) == ["cat-override", "cat-sdxl"]
+    assert "cat-override" not in names(orm.find(session, Filter(base="sd1")))
+    assert names(orm.find(session, Filter(tag="style"))) == ["anime-style", "cat-override"]
+    assert names(orm.find(session, Filter(tag="ANIME"))) == ["anime-style"]
+    assert names(orm.find(session, Filter(tag="nope"))) == []
+    assert names(orm.find(session, Filter(text="ORANGE"))) == ["cat-override", "cat-sdxl"]
+    assert names(orm.find(session, Filter(text="100%_r"))) == ["anime-style"]
+    assert names(orm.find(session, Filter(text="1%_r"))) == []  # % and _ are literal, not wildcards
+    assert names(orm.find(session, Filter(rank_min=16))) == ["anime-style", "loha-detail"]
+    assert names(orm.find(session, Filter(rank_max=4))) == ["cat-sdxl"]
+    assert names(orm.find(session, Filter(rank_min=5, rank_max=10))) == ["cat-override", "loha-detail"]
+    assert names(orm.find(session, Filter(status="error"))) == ["broken"]
 
 
 def test_filters_combine(session, library):
-    assert names(orm.find(session, kind="lora", base="sdxl", tag="animal", text="cat")) == ["cat-override", "cat-sdxl"]
-    assert names(orm.find(session, kind="lora", base="sdxl", tag="style", text="cat", rank_min=8)) == ["cat-override"]
-    assert orm.find(session, kind="lycoris", tag="animal") == []
+    assert names(orm.find(session, Filter(kind="lora", base="sdxl", tag="animal", text="cat"))) == [
+        "cat-override",
+        "cat-sdxl",
+    ]
+    assert names(orm.find(session, Filter(kind="lora", base="sdxl", tag="style", text="cat", rank_min=8))) == [
+        "cat-override"
+    ]
+    assert orm.find(session, Filter(kind="lycoris", tag="animal")) == []
 
 
 def test_civitai_filters_by_what_civitai_said(session, library):
     for name, state in (("anime-style", "matched"), ("cat-sdxl", "deleted"), ("cat-override", "not-found")):
         session.add(CivitaiRecord(artifact_id=library[name].id, state=state))
     session.commit()
-    assert names(orm.find(session, civitai="yes")) == ["anime-style"]
-    assert names(orm.find(session, civitai="deleted")) == ["cat-sdxl"]
+    assert names(orm.find(session, Filter(civitai="yes"))) == ["anime-style"]
+    assert names(orm.find(session, Filter(civitai="deleted"))) == ["cat-sdxl"]
     # not found there, or never looked up
-    assert names(orm.find(session, civitai="no")) == ["base-model", "broken", "cat-override", "loha-detail"]
-    assert names(orm.find(session, civitai="yes", tag="style")) == ["anime-style"]
+    assert names(orm.find(session, Filter(civitai="no"))) == ["base-model", "broken", "cat-override", "loha-detail"]
+    assert names(orm.find(session, Filter(civitai="yes", tag="style"))) == ["anime-style"]
     with pytest.raises(QueryError, match="unknown civitai filter 'maybe'; one of yes, no, deleted"):
-        orm.find(session, civitai="maybe")
+        orm.find(session, Filter(civitai="maybe"))
 
 
 def test_the_filter_text_takes_civitai_words(session, library):
@@ -216,7 +222,7 @@ def test_the_tables_selection_is_its_ids_and_facet_counts_whether_read_in_one_sc
     flt = parse_filter(text)
     assert selection(session, flt) == (matching_ids(session, flt), facets(session, flt))
     ids, counts = selection(session, flt)
-    assert ids == [row.id for row in orm.find(session, sort=flt.sort, **flt.where())]
+    assert ids == [row.id for row in orm.find(session, flt)]
     assert sum(counts["kind"].values()) >= len(ids)  # a facet counts without its own choice
 
 
@@ -227,26 +233,26 @@ def test_the_tables_rows_come_in_the_order_of_the_ids_asked_leaving_out_those_go
 
 
 def test_sort_and_limit(session, library):
-    assert names(orm.find(session, sort="-size", limit=3)) == ["base-model", "anime-style", "cat-override"]
-    assert names(orm.find(session, sort="size"))[:2] == ["broken", "loha-detail"]
-    by_rank = names(orm.find(session, sort="-rank"))
+    assert names(orm.find(session, Filter(sort="-size"), limit=3)) == ["base-model", "anime-style", "cat-override"]
+    assert names(orm.find(session, Filter(sort="size")))[:2] == ["broken", "loha-detail"]
+    by_rank = names(orm.find(session, Filter(sort="-rank")))
     assert by_rank[:2] == ["loha-detail", "anime-style"]
     assert set(by_rank[-2:]) == {"base-model", "broken"}  # no ranks: last, on both backends
-    assert names(orm.find(session, sort="rank"))[0] == "cat-sdxl"
-    assert names(orm.find(session, sort="kind"))[0] == "base-model"
+    assert names(orm.find(session, Filter(sort="rank")))[0] == "cat-sdxl"
+    assert names(orm.find(session, Filter(sort="kind")))[0] == "base-model"
     with pytest.raises(QueryError, match="sort"):
-        orm.find(session, sort="colour")
+        orm.find(session, Filter(sort="colour"))
 
 
 def test_a_listing_without_details_defers_them_until_accessed(engine, library):
     from sqlalchemy import inspect as orm_state
 
     with open_session(engine) as s:
-        light = orm.find(s, text="orange", details=False)
+        light = orm.find(s, Filter(text="orange"), details=False)
         assert names(light) == ["cat-override", "cat-sdxl"]
         assert {"training_metadata", "search_text"} <= orm_state(light[0]).unloaded
         assert light[0].search_text == "cat-override orange cat"  # loaded on access
-        assert orm.find(s, details=False, kind="checkpoint")[0].id == library["base-model"].id
+        assert orm.find(s, Filter(kind="checkpoint"), details=False)[0].id == library["base-model"].id
 
 
 # ---------------------------------------------------------------------------------------
@@ -262,7 +268,7 @@ def test_tags_add_and_remove(session, library):
     ]
     assert edits.set_tags(session, art, remove=["not-there"]) == ["favourite style", "style"]
     # "anime" is used by no one now: the tag itself is gone.
-    assert orm.find(session, tag="anime") == []
+    assert orm.find(session, Filter(tag="anime")) == []
     by_id = lookup.tags_by_artifact(session, library.values())
     assert by_id[library["cat-override"].id] == ["animal", "style"] and library["broken"].id not in by_id
     with pytest.raises(QueryError):
@@ -303,10 +309,10 @@ def test_forget_removes_the_row_and_what_hangs_on_it_but_keeps_recipes_inputs(se
         assert other.get(Artifact, ident) is None
         assert other.exec(select(Preview).where(Preview.artifact_id == ident)).all() == []
         assert other.get(Recipe, recipe_id).artifact_id is None  # the recipe stays, unlinked
-    assert orm.find(session, tag="animal") == [library["cat-override"]]  # the tag stays for its other user
+    assert orm.find(session, Filter(tag="animal")) == [library["cat-override"]]  # the tag stays for its other user
     forget(session, library["cat-override"])
     assert session.exec(select(Tag).where(Tag.name == "animal")).first() is None  # used by no one: gone
-    assert names(orm.find(session, tag="style")) == ["anime-style"]
+    assert names(orm.find(session, Filter(tag="style"))) == ["anime-style"]
 
 
 def test_duplicates_group_files_with_equal_sha256(session):
@@ -485,7 +491,7 @@ def test_fits_lists_only_fitting_adapters(session, zoo_rows, zoo_infos):
     assert {f.name for f in compat.fits(session, zoo_rows["sdxl-single"])} == {"sdxl-kohya-lora", "sdxl-kohya-slider"}
     # find(fits=…) selects the same artifacts and combines with other filters.
     assert set(names(orm.find(session, fits=sd1))) == {"sd1-kohya-lora", "sd1-kohya-locon"}
-    assert names(orm.find(session, fits=sd1, text="locon")) == ["sd1-kohya-locon"]
+    assert names(orm.find(session, Filter(text="locon"), fits=sd1)) == ["sd1-kohya-locon"]
     with pytest.raises(QueryError):
         compat.fits(session, sd1, min_share=1.5)
 

@@ -13,7 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sqlmodel import select
 
-from loradex.adapters.model.probe import PROBE_VERSION
+from loradex.adapters.model.probe_version import PROBE_VERSION
 from loradex.adapters.zoo import Zoo
 from loradex.adapters.zoo.adapter_tensors import training_base_metadata
 from loradex.registry.queries import artifact_detail, lookup

@@ -31,7 +31,7 @@ import loradex.registry.services.scan as scan_module
 from loradex.adapters.io.hashing import hash_file
 from loradex.adapters.io.writer import save_tensors
 from loradex.adapters.model.layermap import layer_map
-from loradex.adapters.model.probe import PROBE_VERSION
+from loradex.adapters.model.probe_version import PROBE_VERSION
 from loradex.adapters.zoo import Zoo
 from loradex.adapters.zoo.adapter_tensors import addnet_hash
 from loradex.registry.queries import lookup

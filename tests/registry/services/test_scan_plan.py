@@ -7,10 +7,13 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
+from loradex.registry.errors import CatalogError
+from loradex.registry.queries import reading
 from loradex.registry.services.scan import scan
 from loradex.registry.services.scan_plan import unchanged_scan
 from loradex.registry.store.db import open_catalog
@@ -38,6 +41,15 @@ def scanned(zoo, tmp_path) -> tuple[Path, Path]:
     finally:
         engine.dispose()
     return root, catalog
+
+
+def _scanned_twice(root: Path, catalog: Path) -> None:
+    engine = open_catalog(catalog)
+    try:
+        scan([root], engine=engine)
+        scan([root], engine=engine)
+    finally:
+        engine.dispose()
 
 
 def _full_rescan(catalog: Path, root: Path) -> dict:
@@ -93,3 +105,51 @@ def test_a_server_catalog_or_none_yet_is_left_to_the_full_scan(tmp_path):
     assert unchanged_scan("postgresql+psycopg://nobody@127.0.0.1:1/none", [tmp_path / "tree"]) is None
     assert unchanged_scan(tmp_path / "catalog.db", [tmp_path / "tree"]) is None
     assert not (tmp_path / "catalog.db").exists()
+
+
+def test_a_model_folder_and_a_file_that_cannot_be_examined_are_compared_as_the_full_scan_does(zoo, tmp_path):
+    root = tmp_path / "tree"
+    shutil.copytree(zoo["sd1-peft-lora"].path, root / "peft")
+    (root / "peft.preview.png").write_bytes(b"png")
+    shutil.copy2(zoo["sd1-kohya-lora"].path, root / "kohya.safetensors")
+    os.mkfifo(root / "fifo.safetensors")  # an error row, unchanged while it stays a FIFO
+    catalog = tmp_path / "catalog.db"
+    _scanned_twice(root, catalog)
+    report = unchanged_scan(catalog, [root])
+    assert report is not None
+    assert report.to_dict() | {"elapsed": None} == _full_rescan(catalog, root)
+    assert report.unchanged == 3
+    os.utime(root / "peft" / "adapter_config.json", (1, 1))
+    assert unchanged_scan(catalog, [root]) is None
+
+
+def test_a_held_write_lock_is_waited_out_with_the_full_scans_tries(scanned, monkeypatch):
+    root, catalog = scanned
+    # A lock held past the busy timeout: shortened here, so that the first tries fail as they would after 30 s.
+    monkeypatch.setattr(reading, "SQLITE_PRAGMAS", ("PRAGMA busy_timeout=50", "PRAGMA foreign_keys=ON"))
+    before = _last_scans(catalog)
+    holder = sqlite3.connect(catalog, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, holder.execute, ("COMMIT",))
+    release.start()
+    try:
+        report = unchanged_scan(catalog, [root])
+    finally:
+        release.join()
+        holder.close()
+    assert report is not None and report.unchanged == 4
+    assert _last_scans(catalog)[0][1] > before[0][1]
+
+
+def test_a_write_lock_held_past_every_try_is_one_catalog_error(scanned, monkeypatch):
+    root, catalog = scanned
+    monkeypatch.setattr(reading, "SQLITE_PRAGMAS", ("PRAGMA busy_timeout=50", "PRAGMA foreign_keys=ON"))
+    before = _last_scans(catalog)
+    holder = sqlite3.connect(catalog, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(CatalogError, match="locked"):
+            unchanged_scan(catalog, [root])
+    finally:
+        holder.close()
+    assert _last_scans(catalog) == before

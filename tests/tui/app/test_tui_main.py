@@ -47,6 +47,29 @@ async def test_plain_text_in_the_filter_shows_exactly_the_rows_of_list_text(exam
         assert names(app) == expected and 0 < len(expected) < 28
 
 
+async def test_keys_that_arrive_in_one_burst_after_slash_are_typed_in_the_filter(example):
+    """A terminal delivers a pasted or fast-typed ``/portrait`` at once: the keys after ``/`` are
+    already queued when it is handled, and must reach the filter, not the table (``p`` publishes)."""
+    from textual import events
+
+    app = make_app(example)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for key in ["slash", *"portrait"]:
+            app.post_message(events.Key(key, "/" if key == "slash" else key))
+        await pilot.pause()
+        assert app.screen.query_one("#filter").value == "portrait"
+        assert type(app.screen).__name__ == "MainScreen" and app.focused is app.screen.query_one("#filter")
+
+
+async def test_a_slash_typed_in_the_filter_is_text(example):
+    app = make_app(example)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", *"sd", "slash", "x", "slash")
+        await pilot.pause()
+        assert app.screen.query_one("#filter").value == "sd/x/"
+
+
 async def test_filter_words_narrow_like_list_options(example):
     expected = [
         a["name"] for a in cli_json("list", "--kind", "lora", "--base", "sdxl", catalog=str(example))["artifacts"]

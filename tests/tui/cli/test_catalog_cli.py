@@ -17,6 +17,7 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from loradex.registry.queries import compat, lookup, orm
+from loradex.registry.queries.filters import Filter
 from loradex.registry.services import edits
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
@@ -68,16 +69,16 @@ def test_list_json_matches_the_library(catalog_url, engine, rows):
         assert key in row
     assert row["tags"] == ["animal"] and row["base"] == "sdxl"
     with open_session(engine) as s:
-        for args, kwargs in [
-            (["--kind", "lycoris"], dict(kind="lycoris")),
-            (["--base", "sdxl"], dict(base="sdxl")),
-            (["--tag", "animal"], dict(tag="animal")),
-            (["--text", "GIRL"], dict(text="girl")),
-            (["--rank-min", "8", "--rank-max", "16"], dict(rank_min=8, rank_max=16)),
-            (["--status", "ok", "--sort", "-rank", "--limit", "2"], dict(status="ok", sort="-rank", limit=2)),
+        for args, flt, limit in [
+            (["--kind", "lycoris"], Filter(kind="lycoris"), None),
+            (["--base", "sdxl"], Filter(base="sdxl"), None),
+            (["--tag", "animal"], Filter(tag="animal"), None),
+            (["--text", "GIRL"], Filter(text="girl"), None),
+            (["--rank-min", "8", "--rank-max", "16"], Filter(rank_min=8, rank_max=16), None),
+            (["--status", "ok", "--sort", "-rank", "--limit", "2"], Filter(status="ok", sort="-rank"), 2),
         ]:
             got = [r["id"] for r in cli_json(catalog_url, "list", *args)["artifacts"]]
-            assert got == [a.id for a in orm.find(s, **kwargs)], args
+            assert got == [a.id for a in orm.find(s, flt, limit=limit)], args
 
 
 def test_usage_errors_exit_2(catalog_url, rows):
@@ -107,6 +108,16 @@ def test_a_listing_that_matches_nothing_prints_its_headers_and_a_count_of_zero(c
     result = cli(catalog_url, "list", "--tag", "no-such-tag")
     assert result.exit_code == 0, result.output
     assert "name" in result.stdout and "0 artifacts" in result.stdout
+
+
+def test_a_listing_s_table_is_framed_whole_with_a_newline_in_a_name_written_as_its_escape(catalog_url, engine, rows):
+    with open_session(engine) as s:
+        add_artifact(s, "two\nlines", path="/x/two.safetensors")
+    lines = cli(catalog_url, "list").stdout.splitlines()
+    framed = [line for line in lines if line.startswith(("┏", "┃", "┡", "│", "└"))]
+    assert len(framed) == len(lines) - 1 == 4 + len(rows) + 1  # rules, header and rows; the count below
+    assert len({len(line) for line in framed}) == 1
+    assert any("two\\x0alines" in line for line in framed)
 
 
 def test_show_json_lists_the_columns_in_the_models_order(catalog_url, rows):

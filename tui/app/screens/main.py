@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
 from loradex.adapters.errors import LoradexError
-from loradex.registry.queries.table import Filter
+from loradex.registry.queries.filters import Filter
 
 from ..catalog_view import CatalogApp, CatalogView
 from ..keymap import MAIN, bindings
@@ -107,7 +107,14 @@ class MainScreen(Screen):
         self.query_one(ArtifactTable).action_open()
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        # A priority binding (keymap): run as `/` arrives, so the focus moves at once (set_focus;
+        # Widget.focus() would move it later, behind the keys already received). In the filter,
+        # `/` is text.
+        field = self.query_one("#filter", Input)
+        if field.has_focus:
+            field.insert_text_at_cursor("/")
+        else:
+            self.set_focus(field)
 
     def action_leave_filter(self) -> None:
         self.query_one(ArtifactTable).focus()

@@ -6,8 +6,8 @@ get theirs from the version JSON their record keeps (``civitai_record.raw``: the
 same URL, its ``meta.Size``, else its width and height unless the meta says it was upscaled
 after). Every other preview keeps NULL: a quick-test PNG records its own size.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
