@@ -116,33 +116,32 @@ def test_an_a1111_user_metadata_json_fills_the_user_fields(engine, folder):
     assert got.sidecar["a1111"]["sd version"] == "SD1" and record(engine, path) is None
 
 
+def scanned_with_sd_version(engine, folder: Path, path: Path, sd_version: str):
+    """The row of ``path`` after a scan of ``folder`` with an A1111 sidecar of that sd version beside it."""
+    with open(path.with_suffix(".json"), "w", encoding="utf8") as f:  # as A1111 writes it
+        json.dump({"sd version": sd_version, "activation text": "", "preferred weight": 0, "notes": ""}, f, indent=4)
+    scan([folder], engine=engine)
+    return row(engine, path)
+
+
 def test_an_a1111_sd_version_naming_another_family_than_the_shapes_is_a_claim_in_conflict(engine, folder):
     path = sdxl_lora(folder)
-    with open(path.with_suffix(".json"), "w", encoding="utf8") as f:
-        json.dump({"sd version": "SD1", "activation text": "", "preferred weight": 0, "notes": ""}, f, indent=4)
-    scan([folder], engine=engine)
-    got = row(engine, path)
+    got = scanned_with_sd_version(engine, folder, path, "SD1")
     assert got.base == "sdxl" and got.base_claims["sd version (A1111 sidecar)"] == "SD1"
     assert got.base_conflict == "the A1111 sidecar claims sd version=SD1 (sd1) but the tensor shapes say sdxl"
 
 
 def test_an_a1111_sd_version_s_claim_and_conflict_go_with_the_sidecar(engine, folder):
     path = sdxl_lora(folder)
-    sidecar = path.with_suffix(".json")
-    sidecar.write_text(json.dumps({"sd version": "SD1"}), encoding="utf8")
-    scan([folder], engine=engine)
-    sidecar.unlink()
+    scanned_with_sd_version(engine, folder, path, "SD1")
+    path.with_suffix(".json").unlink()
     scan([folder], engine=engine)
     got = row(engine, path)
     assert "sd version (A1111 sidecar)" not in got.base_claims and got.base_conflict is None
 
 
 def test_an_a1111_sd_version_of_unknown_claims_nothing(engine, folder):
-    path = sdxl_lora(folder)
-    with open(path.with_suffix(".json"), "w", encoding="utf8") as f:
-        json.dump({"sd version": "Unknown", "activation text": "", "preferred weight": 0, "notes": ""}, f, indent=4)
-    scan([folder], engine=engine)
-    got = row(engine, path)
+    got = scanned_with_sd_version(engine, folder, sdxl_lora(folder), "Unknown")
     assert "sd version (A1111 sidecar)" not in got.base_claims and got.base_conflict is None
 
 
