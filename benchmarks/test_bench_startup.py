@@ -8,8 +8,9 @@ as it is after any earlier loradex run, and the bytecode of loradex's modules is
 any earlier run; the benchmark lifts ``PYTHONDONTWRITEBYTECODE``). Each command runs ``REPEAT`` times
 (7; ``LORADEX_BENCH_REPEAT``), interleaved; the figures are the median and the best run. With
 ``LORADEX_BENCH_BEFORE=DIR`` (a folder holding a ``loradex`` package of other code, put first on
-``PYTHONPATH``: ``DIR/loradex/{adapters,registry,tui}``) every loradex command also runs on that
-code, interleaved: before and after in one run.
+``PYTHONPATH``: ``DIR/loradex/{adapters,registry,tui}``, and its ``DIR/catalog.db.example`` where the
+schema has moved on since) every loradex command also runs on that code, interleaved: before and
+after in one run.
 
 Run: ``.venv/bin/pytest -m benchmark -s benchmarks/test_bench_startup.py``.
 """
@@ -53,6 +54,10 @@ def test_cli_start_up(tmp_path):
         "hf --help": ([str(BIN / "hf"), "--help"], env),
     }
     before = os.environ.get("LORADEX_BENCH_BEFORE")
+    before_env = {}
+    if before and (Path(before) / "catalog.db.example").is_file():  # its own catalog: an older schema
+        shutil.copy2(Path(before) / "catalog.db.example", tmp_path / "catalog-before.db")
+        before_env = {"LORADEX_CATALOG": str(tmp_path / "catalog-before.db")}
     for name, argv in {
         "loradex --help": [loradex, "--help"],
         "loradex probe LORA": [loradex, "probe", str(lora)],
@@ -63,7 +68,7 @@ def test_cli_start_up(tmp_path):
     }.items():
         commands[name] = (argv, env)
         if before:
-            commands[f"{name} (before)"] = (argv, env | {"PYTHONPATH": before})
+            commands[f"{name} (before)"] = (argv, env | {"PYTHONPATH": before} | before_env)
     for argv, run_env in commands.values():  # warm the page cache, the layer-map cache, the bytecode
         timed_command(argv, run_env)
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
