@@ -20,7 +20,7 @@ from loradex.adapters.model.artifact import FAMILIES, KINDS, family_of
 from loradex.adapters.model.model_lines import Line, line_of
 from loradex.adapters.vocabulary import Status
 from loradex.registry.errors import QueryError
-from loradex.registry.store.paths import absolute
+from loradex.registry.store.paths import absolute, status_on_disk
 
 from .compat import EFFECTIVE_BASE
 from .filters import Filter, by_trigrams, order_by, where_clauses
@@ -175,7 +175,8 @@ def matching_ids(source: Reader | Session, flt: Filter) -> list[int]:
 
 def browse(source: Reader | Session, ids: Sequence[int]) -> list[BrowseRow]:
     """The rows of ``ids`` (a window of :func:`matching_ids`), in that order; an id no longer in
-    the catalog is left out. At most :data:`.lookup.CHUNK` ids: one statement's parameters."""
+    the catalog is left out; a file gone since the last scan reads as missing, as in ``list``.
+    At most :data:`.lookup.CHUNK` ids: one statement's parameters."""
     reader = as_reader(source)
     params: dict[str, Any] = {}
     chosen = in_list("id", ids, params)
@@ -209,7 +210,7 @@ def browse(source: Reader | Session, ids: Sequence[int]) -> list[BrowseRow]:
             rank_min,
             rank_max,
             size,
-            status,
+            status_on_disk(status, absolute(path, reader.folder)),
             weight,
             fmt,
             absolute(path, reader.folder),

@@ -232,6 +232,12 @@ def test_the_tables_rows_come_in_the_order_of_the_ids_asked_leaving_out_those_go
     assert [(r.name, r.tags) for r in rows] == [("cat-sdxl", ("animal",)), ("anime-style", ("anime", "style"))]
 
 
+def test_the_tables_rows_say_the_status_a_listing_says_a_file_gone_since_its_scan_missing(session, library):
+    listed = {row.id: row.status for row, _ in lookup.listing(session)}
+    assert "missing" in listed.values()  # the library's files are not on disk
+    assert {row.id: row.status for row in browse(session, list(listed))} == listed
+
+
 def test_sort_and_limit(session, library):
     assert names(orm.find(session, Filter(sort="-size"), limit=3)) == ["base-model", "anime-style", "cat-override"]
     assert names(orm.find(session, Filter(sort="size")))[:2] == ["broken", "loha-detail"]
