@@ -27,6 +27,7 @@ from . import compat
 from .filters import EVERYTHING, Filter, order_by, where_clauses
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, artifact_rows, build, column_list
+from .scanned import SHARED_SHA256
 from .views import Listed
 
 if TYPE_CHECKING:
@@ -260,12 +261,8 @@ def tags_by_artifact(source: Source, artifacts: Iterable[Any]) -> dict[int, list
 def duplicates(source: Source) -> list[list[ArtifactRow]]:
     """Files with the same sha256 (status ok), largest first; each group sorted by path."""
     reader = as_reader(source)
-    # Hashes shared by any rows first: a scan of the sha256 index alone (filtering on status there
-    # made it a table scan and a sort, 2-3 times slower at 100,000 rows); groups left with fewer
-    # than two ok copies drop out below.
-    shared = "SELECT sha256 FROM artifact WHERE sha256 IS NOT NULL GROUP BY sha256 HAVING COUNT(*) > 1"
     rows = artifact_rows(
-        reader, f"a.status = 'ok' AND a.sha256 IN ({shared})", {}, order="a.size DESC, a.sha256, a.path"
+        reader, f"a.status = 'ok' AND a.sha256 IN ({SHARED_SHA256})", {}, order="a.size DESC, a.sha256, a.path"
     )
     groups = (list(group) for _, group in groupby(rows, key=lambda a: a.sha256))
     return [group for group in groups if len(group) > 1]
