@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from textual.widgets import Input, Select, TextArea
 
 from loradex.adapters.progress import ProgressEvent
 from loradex.registry.queries import artifact_detail, lookup, orm
+from loradex.registry.queries.reading import open_reader
 from loradex.registry.services.scan import scan
 from loradex.registry.store.db import open_catalog
 from loradex.registry.store.db import session as open_session
@@ -136,6 +139,37 @@ async def test_editing_tags_note_and_weight_persists(library):
         await pilot.press("e")
         await until(pilot, lambda: app.screen.query("#tags"))
         assert app.screen.artifact_name == "sd1-kohya-lora"
+
+
+@sync
+async def test_on_a_catalog_file_read_with_sqlite3_an_edit_is_saved_and_shown(library):
+    engine, lib, db = library
+    app = make_app(db)  # read with plain sqlite3; the edit flow opens the engine
+    async with app.run_test(size=SIZE) as pilot:
+        select(app, "sd1-kohya-lora")
+        await pilot.press("e")
+        await until(pilot, lambda: app.screen.query("#tags"))
+        app.screen.query_one("#tags", Input).value = "cats"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: any(n.startswith("Tagged") for n in notes(app)))
+        assert app.screen.query_one(ArtifactTable).current.tags == ("cats",)
+    app.catalog.close()
+    with open_reader(db) as reader:
+        assert lookup.tags_of(reader, lookup.resolve(reader, "sd1-kohya-lora")) == ["cats"]
+
+
+@sync
+async def test_the_table_shows_what_another_process_committed_while_the_app_was_open(library):
+    engine, lib, db = library
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        select(app, "sd1-kohya-lora")
+        cli = [sys.executable, "-m", "loradex.tui.cli", "--catalog", str(db), "tag", "sd1-kohya-lora", "+fresh"]
+        subprocess.run(cli, check=True, capture_output=True)
+        app.reload()
+        await pilot.pause()
+        assert app.screen.query_one(ArtifactTable).current.tags == ("fresh",)
+    app.catalog.close()
 
 
 @sync
