@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from loradex.registry.services.scan import scan
+from loradex.registry.store.db import open_catalog
 from loradex.tui.app import make_app
 from loradex.tui.app.widgets.artifact_table import COLUMNS
 from tests.support.ops_cli import cli_json
@@ -179,6 +181,27 @@ async def test_browsing_leaves_the_catalog_file_unchanged(example):
     with sqlite3.connect(example) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert example.read_bytes() == before
+
+
+async def test_a_catalog_url_shows_its_rows_and_details_on_either_backend(catalog_url, zoo, tmp_path):
+    """A SQLite file at the current schema is read with sqlite3, a PostgreSQL catalog through its
+    engine: the same rows, and an artifact's details."""
+    library = tmp_path / "lib"
+    library.mkdir()
+    shutil.copy2(zoo["sd1-kohya-lora"].path, library)
+    engine = open_catalog(catalog_url)
+    scan([library], engine=engine)
+    engine.dispose()
+    app = make_app(catalog_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        name = zoo["sd1-kohya-lora"].path.stem
+        assert names(app) == [name]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DetailScreen" and app.screen.artifact.name == name
+        assert app.screen.details.layers.layers > 0
+    app.catalog.close()
 
 
 def test_the_first_screen_loads_no_database_toolkit_nor_image_library_and_an_artifact_no_torch(example):
