@@ -8,6 +8,7 @@ write or run services load, when they first ask for :attr:`CatalogView.engine`. 
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -48,17 +49,20 @@ class CatalogView:
         self._held = source if isinstance(source, HeldSqlite) else None
         self._engine = None if isinstance(source, HeldSqlite) else source
         self._owned = owned or self._held is not None
+        self._opening = threading.Lock()
 
     @property
     def engine(self) -> Engine:
         """The catalog's engine, for the flows that change it or run services; on a file read with
-        ``sqlite3``, opened (SQLAlchemy imported) when first asked for."""
-        if self._engine is None:
-            from loradex.registry.store.db import open_catalog
+        ``sqlite3``, opened (SQLAlchemy imported, ~0.5 s) when first asked for. The flows ask in
+        their job's thread, so the screen does not stop for it."""
+        with self._opening:
+            if self._engine is None:
+                from loradex.registry.store.db import open_catalog
 
-            assert self._held is not None
-            self._engine = open_catalog(self._held.path, create=False)
-        return self._engine
+                assert self._held is not None
+                self._engine = open_catalog(self._held.path, create=False)
+            return self._engine
 
     def close(self) -> None:
         if self._held is not None:
