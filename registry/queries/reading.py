@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
     from sqlmodel import Session
 
-__all__ = ["Reader", "as_reader", "engine_reader", "in_list", "open_reader"]
+__all__ = ["HeldSqlite", "Reader", "as_reader", "engine_reader", "hold_sqlite", "in_list", "open_reader"]
 
 Params = Mapping[str, Any]
 
@@ -148,6 +148,48 @@ def in_list(name: str, values: Iterable[Any], params: dict[str, Any]) -> str:
     return f"({', '.join(names) or 'NULL'})"
 
 
+class HeldSqlite:
+    """A SQLite catalog at the current schema held open with plain ``sqlite3`` (read-only unless
+    opened to write), for a front end that asks it many questions over its life: the Textual app,
+    which thus shows the catalog without importing SQLAlchemy and without a connection opened per
+    keystroke. A read-only connection never holds a transaction between questions (each ``SELECT``
+    reads the latest commit), so what another process commits (a CLI scan, a tag) is in the next
+    answer."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self.folder = os.path.abspath(path.parent)
+        self._connection = connection
+        self._reader = _SqliteReader(connection, self.folder)
+
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        """The reader for one question; a database error in it is one line naming the catalog."""
+        with _sqlite_errors_named(self.path):
+            yield self._reader
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def hold_sqlite(catalog: str | os.PathLike[str] | None = None, *, write: bool = False) -> HeldSqlite | None:
+    """The catalog in use (:func:`.location.catalog_url`) held open with ``sqlite3`` when it is a
+    SQLite file at the current schema (see :func:`open_reader`); None for anything else, which
+    :func:`.db.open_catalog` opens (a server, an unusual URL, an older schema to upgrade first).
+    The caller closes it.
+
+    Raises:
+        CatalogError: no catalog file there, an empty or foreign file, a damaged one.
+    """
+    path = sqlite_file(catalog_url(catalog))
+    if path is None:
+        return None
+    check_sqlite_file(path, create=False)
+    with _sqlite_errors_named(path):
+        connection = _current_sqlite(path, write=write)
+    return None if connection is None else HeldSqlite(path, connection)
+
+
 @contextmanager
 def open_reader(catalog: str | os.PathLike[str] | None = None, *, write: bool = False) -> Iterator[Reader]:
     """A :class:`Reader` on the catalog in use (:func:`.location.catalog_url`): a SQLite file at
@@ -161,19 +203,14 @@ def open_reader(catalog: str | os.PathLike[str] | None = None, *, write: bool = 
         CatalogError: no catalog there, an empty or foreign file, a damaged one (see
             :mod:`.failures`), or what :func:`.db.open_catalog` refuses.
     """
-    url = catalog_url(catalog)
-    path = sqlite_file(url)
-    if path is not None:
-        check_sqlite_file(path, create=False)
-        with _sqlite_errors_named(path):
-            connection = _current_sqlite(path, write=write)
-        if connection is not None:
-            try:
-                with _sqlite_errors_named(path):
-                    yield _SqliteReader(connection, os.path.abspath(path.parent))
-            finally:
-                connection.close()
-            return
+    held = hold_sqlite(catalog, write=write)
+    if held is not None:
+        try:
+            with held.reader() as reader:
+                yield reader
+        finally:
+            held.close()
+        return
     from loradex.registry.store import db
     from loradex.registry.store.columns import folder_of
     from loradex.registry.store.failures import failures_named

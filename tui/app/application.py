@@ -7,11 +7,11 @@ keeps what the flows share between runs (the mix tray, the warm quick-test base,
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
-from sqlalchemy.engine import Engine
 from textual.app import App
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
@@ -27,7 +27,9 @@ from .keymap import APP, BY_NAME, bindings
 from .messages import PublishRequest, TrayItem
 from .screens.main import MainScreen
 from .warm_bench import WarmBench
-from .widgets import previews  # noqa: F401  (textual-image must ask the terminal its cell size before Textual starts)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 class LoradexApp(App):
@@ -39,9 +41,9 @@ class LoradexApp(App):
     # The actions on artifacts are bound here, so they work on every screen.
     BINDINGS = bindings(APP)
 
-    def __init__(self, engine: Engine, *, label: str = "") -> None:
+    def __init__(self, catalog: CatalogView, *, label: str = "") -> None:
         super().__init__()
-        self.catalog = CatalogView(engine)
+        self.catalog = catalog
         self.label = label
         self.jobs = JobRunner(self)
         self.tray: list[TrayItem] = []
@@ -139,11 +141,20 @@ class LoradexApp(App):
                 self.pop_screen()
 
 
-def make_app(catalog: str | Path | Engine) -> LoradexApp:
-    """The app on ``catalog`` (an engine, a catalog file or a SQLAlchemy URL; never created here)."""
-    if isinstance(catalog, Engine):
-        return LoradexApp(catalog, label=catalog.url.render_as_string(hide_password=True))
+def make_app(catalog: str | os.PathLike[str] | Engine) -> LoradexApp:
+    """The app on ``catalog``: an engine (its owner disposes of it), or a catalog file or SQLAlchemy
+    URL (never created here; an older schema is upgraded first), which the app's
+    :meth:`CatalogView.close` lets go. A SQLite file at the current schema is read with plain
+    ``sqlite3``: SQLAlchemy is imported only when a flow needs the engine."""
+    if not isinstance(catalog, (str, os.PathLike)):
+        return LoradexApp(CatalogView(catalog), label=catalog.url.render_as_string(hide_password=True))
+    from loradex.registry.queries.reading import hold_sqlite
+    from loradex.registry.store.location import catalog_url
+
+    held = hold_sqlite(catalog)
+    if held is not None:
+        return LoradexApp(CatalogView(held), label=catalog_url(catalog))
     from loradex.registry.store.db import open_catalog
 
-    engine = open_catalog(str(catalog))
-    return LoradexApp(engine, label=engine.url.render_as_string(hide_password=True))
+    engine = open_catalog(catalog, create=False)
+    return LoradexApp(CatalogView(engine, owned=True), label=engine.url.render_as_string(hide_password=True))

@@ -1,29 +1,35 @@
-"""The app's window on the catalog: short sessions, one per question, so a CLI scan can write
-between them (SQLite in WAL mode); no logic beyond asking ``registry``. The table's questions,
-asked on every keystroke, go through a plain :func:`~loradex.registry.queries.reading.engine_reader`."""
+"""The app's window on the catalog: one read per question, so a CLI scan can write between them
+(SQLite in WAL mode); no logic beyond asking ``registry``. A SQLite catalog at the current schema is
+read with plain ``sqlite3`` (:class:`~loradex.registry.queries.reading.HeldSqlite`): the app paints
+its first screen without importing SQLAlchemy and SQLModel (~0.5 s), which only the flows that
+write or run services load, when they first ask for :attr:`CatalogView.engine`. Any other catalog
+(PostgreSQL, an unusual URL, an engine handed in) is read through its engine."""
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import platformdirs
-from sqlalchemy.engine import Engine
 
 from loradex.registry.queries import artifact_detail, compat, lookup, table
 from loradex.registry.queries.checkpoints import Checkpoint, usable
 from loradex.registry.queries.filters import Filter
 from loradex.registry.queries.layers import Layer, layers
-from loradex.registry.queries.reading import engine_reader
+from loradex.registry.queries.reading import HeldSqlite, Reader, engine_reader
 from loradex.registry.queries.rows import ArtifactRow
 from loradex.registry.queries.views import Details
-from loradex.registry.store.db import session as open_session
 
 from .paged_rows import PagedRows
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -36,13 +42,52 @@ class Selection:
 
 
 class CatalogView:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """The catalog ``source``: a file held open with ``sqlite3``, or an engine. :meth:`close` lets
+    go of the file and of the engines the view ``owned`` or opened (one handed in is its owner's)."""
+
+    def __init__(self, source: HeldSqlite | Engine, *, owned: bool = False) -> None:
+        self._held = source if isinstance(source, HeldSqlite) else None
+        self._engine = None if isinstance(source, HeldSqlite) else source
+        self._owned = owned or self._held is not None
+        self._opening = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The catalog's engine, for the flows that change it or run services; on a file read with
+        ``sqlite3``, opened (SQLAlchemy imported, ~0.5 s) when first asked for. The flows ask in
+        their job's thread, so the screen does not stop for it."""
+        with self._opening:
+            if self._engine is None:
+                from loradex.registry.store.db import open_catalog
+
+                assert self._held is not None
+                self._engine = open_catalog(self._held.path, create=False)
+            return self._engine
+
+    def close(self) -> None:
+        if self._held is not None:
+            self._held.close()
+        if self._engine is not None and self._owned:
+            self._engine.dispose()
+
+    @contextmanager
+    def _reader(self) -> Iterator[Reader]:
+        """The reader for one question: on the file held open, else on a connection of the engine."""
+        if self._held is not None:
+            with self._held.reader() as reader:
+                yield reader
+        else:
+            assert self._engine is not None
+            with engine_reader(self._engine) as reader:
+                yield reader
 
     @property
     def folder(self) -> Path | None:
         """The folder of a catalog file (None for a server): paths under it are shown relative to it."""
-        database = self.engine.url.database if self.engine.url.get_backend_name() == "sqlite" else None
+        if self._held is not None:
+            return Path(self._held.folder)
+        url = self.engine.url
+        database = url.database if url.get_backend_name() == "sqlite" else None
         if not database or database == ":memory:":
             return None
         return Path(os.path.abspath(database)).parent
@@ -70,48 +115,48 @@ class CatalogView:
         flt = table.parse_filter(text, **fixed)
         if "sort:" not in text:
             flt = replace(flt, sort=sort)
-        with engine_reader(self.engine) as reader:
+        with self._reader() as reader:
             ids, counts = table.selection(reader, flt)
         return Selection(PagedRows(ids, self.browse), flt, counts)
 
     def browse(self, ids: Sequence[int]) -> list[table.BrowseRow]:
         """The table's rows of ``ids``, in their order (those since removed left out)."""
-        with engine_reader(self.engine) as reader:
+        with self._reader() as reader:
             return table.browse(reader, ids)
 
     def named(self, flt: Filter, name: str) -> set[int]:
         """The ids among those ``flt`` selects of the artifacts named ``name`` (in any case)."""
-        with engine_reader(self.engine) as reader:
+        with self._reader() as reader:
             return table.named(reader, flt, name)
 
     def total(self) -> int:
-        with engine_reader(self.engine) as reader:
+        with self._reader() as reader:
             return table.total(reader)
 
     def checkpoints(self) -> list[Checkpoint]:
         """Catalogued checkpoints whose file is there, by name."""
-        with open_session(self.engine) as session:
-            return usable(session)
+        with self._reader() as reader:
+            return usable(reader)
 
     def details(self, artifact_id: int) -> tuple[ArtifactRow, Details]:
-        with open_session(self.engine) as session:
-            artifact = lookup.resolve(session, str(artifact_id))
-            return artifact, artifact_detail.details(session, artifact)
+        with self._reader() as reader:
+            artifact = lookup.resolve(reader, str(artifact_id))
+            return artifact, artifact_detail.details(reader, artifact)
 
     def modules(self, artifact_id: int) -> list[Layer]:
         """The adapted layers, in file order."""
-        with open_session(self.engine) as session:
-            return layers(session, artifact_id)
+        with self._reader() as reader:
+            return layers(reader, artifact_id)
 
     def fit_by_checkpoint(self, artifact_id: int) -> list[compat.CheckpointFit]:
         """The adapter's share of fitting layers for every catalogued checkpoint, best first."""
-        with open_session(self.engine) as session:
-            return compat.fit_by_checkpoint(session, lookup.by_id(session, artifact_id))
+        with self._reader() as reader:
+            return compat.fit_by_checkpoint(reader, lookup.by_id(reader, artifact_id))
 
     def fitting_adapters(self, checkpoint_id: int, limit: int = 12) -> list[compat.Fit]:
         """Adapters that apply fully to a checkpoint, by name (at most ``limit``)."""
-        with open_session(self.engine) as session:
-            return compat.fits(session, lookup.by_id(session, checkpoint_id), limit=limit)
+        with self._reader() as reader:
+            return compat.fits(reader, lookup.by_id(reader, checkpoint_id), limit=limit)
 
 
 def shown_path(path: str, folder: Path | None) -> str:

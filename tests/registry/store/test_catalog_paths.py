@@ -109,7 +109,7 @@ async def test_reading_a_catalog_in_rollback_mode_leaves_it_and_its_folder_as_th
         await pilot.press("slash", *"sd1-kohya-lora", "enter")  # browse, and open an artifact
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()
-    tui.catalog.engine.dispose()
+    tui.catalog.close()
     assert _files(library) == before
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -106,7 +108,7 @@ async def test_a_failing_bake_or_mix_is_a_notification_and_the_app_keeps_running
 @sync
 async def test_editing_tags_note_and_weight_persists(library):
     engine, lib, db = library
-    app = make_app(engine)
+    app = make_app(db)  # the file, read with plain sqlite3: the edit opens the engine
     async with app.run_test(size=SIZE) as pilot:
         select(app, "sd1-kohya-lora")
         await pilot.press("e")
@@ -118,6 +120,7 @@ async def test_editing_tags_note_and_weight_persists(library):
         await until(pilot, lambda: any(n.startswith("Tagged") for n in notes(app)))
         table = app.screen.query_one(ArtifactTable)
         assert table.current.name == "sd1-kohya-lora" and table.current.tags == ("cats", "style")
+    app.catalog.close()
     with open_session(engine) as session:
         artifact = orm.resolve(session, "sd1-kohya-lora")
         assert lookup.tags_of(session, artifact) == ["cats", "style"]
@@ -136,6 +139,20 @@ async def test_editing_tags_note_and_weight_persists(library):
         await pilot.press("e")
         await until(pilot, lambda: app.screen.query("#tags"))
         assert app.screen.artifact_name == "sd1-kohya-lora"
+
+
+@sync
+async def test_the_table_shows_what_another_process_committed_while_the_app_was_open(library):
+    engine, lib, db = library
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        select(app, "sd1-kohya-lora")
+        cli = [sys.executable, "-m", "loradex.tui.cli", "--catalog", str(db), "tag", "sd1-kohya-lora", "+fresh"]
+        subprocess.run(cli, check=True, capture_output=True)
+        app.reload()
+        await pilot.pause()
+        assert app.screen.query_one(ArtifactTable).current.tags == ("fresh",)
+    app.catalog.close()
 
 
 @sync

@@ -29,11 +29,11 @@ async def rescan(app: LoradexApp) -> None:
     """Scan the catalog's scan roots again."""
     from loradex.registry.services.rescan import rescan as rescan_roots
 
-    engine = app.catalog.engine
+    catalog = app.catalog
     result = await app.jobs.run(
         Job(
             "Rescanning the scan roots…",
-            lambda progress: rescan_roots(engine, progress=progress),
+            lambda progress: rescan_roots(catalog.engine, progress=progress),
             cancelled="Cancelled the rescan; the files indexed so far are in the catalog.",
         )
     )
@@ -56,10 +56,10 @@ async def edit(app: LoradexApp, artifact: ArtifactRow, details: Details) -> None
     )
     if asked is None:
         return
-    engine = app.catalog.engine
+    catalog = app.catalog
 
     def save(progress: object) -> list[str]:
-        with open_session(engine) as session:
+        with open_session(catalog.engine) as session:
             row = orm.resolve(session, str(artifact.id))
             return edit_artifact(session, row, tags=asked.tags, note=asked.notes, weight=asked.weight)
 
@@ -87,10 +87,10 @@ async def forget(app: LoradexApp, artifact: ArtifactRow, details: Details) -> No
     )
     if not sure:
         return
-    engine = app.catalog.engine
+    catalog = app.catalog
 
     def forget_row(progress: object) -> Forgotten:
-        with open_session(engine) as session:
+        with open_session(catalog.engine) as session:
             return forget_artifact(session, orm.resolve(session, str(artifact.id)))
 
     gone = await app.jobs.run(Job(f"Forgetting {artifact.name}…", forget_row, dialog=False))

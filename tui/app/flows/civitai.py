@@ -23,14 +23,16 @@ if TYPE_CHECKING:
 async def look_up(app: LoradexApp, artifact: ArtifactRow, details: Details) -> None:
     """Ask Civitai about the current artifact by its hashes and record the answer (its example
     images too); say the outcome in one notification and show the catalog as it is now."""
-    engine, name = app.catalog.engine, artifact.name
+    catalog, name = app.catalog, artifact.name
 
     def ask(progress) -> SyncReport:
         from loradex.registry.civitai.client import CivitaiClient
         from loradex.registry.civitai.sync import SyncOptions, sync
 
         with CivitaiClient() as client:
-            return sync(engine, [str(artifact.id)], client=client, options=SyncOptions(refresh=True), progress=progress)
+            return sync(
+                catalog.engine, [str(artifact.id)], client=client, options=SyncOptions(refresh=True), progress=progress
+            )
 
     report = await app.jobs.run(
         Job(

@@ -28,13 +28,13 @@ async def publish(app: LoradexApp, artifact: ArtifactRow, details: Details) -> N
     if asked is None:
         return
     app.publish_last = asked
-    engine, endpoint, token = app.catalog.engine, app.hub_endpoint, app.hub_token
+    catalog, endpoint, token = app.catalog, app.hub_endpoint, app.hub_token
 
     def send(dry_run: bool) -> Any:
         from loradex.registry.hub.publish import publish as publish_artifact
 
         return publish_artifact(
-            engine,
+            catalog.engine,
             str(artifact.id),
             asked.repo,
             license=asked.license,

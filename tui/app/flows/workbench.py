@@ -61,11 +61,11 @@ async def quick_test(app: LoradexApp, artifact: ArtifactRow, details: Details) -
         return
     app.quick_test_base = request.base
     app.quick_test_values = {k: v for k, v in dialog.given.items() if k != "out"}
-    engine, warm = app.catalog.engine, app.warm
+    catalog, warm = app.catalog, app.warm
     tested = await app.jobs.run(
         Job(
             f"Quick-testing {artifact.name}…",
-            lambda progress: _render(engine, warm, artifact.path, request, progress),
+            lambda progress: _render(catalog.engine, warm, artifact.path, request, progress),
             cancelled=f"Cancelled the quick-test of {artifact.name}.",
         )
     )
@@ -178,12 +178,11 @@ async def mix_tray(app: LoradexApp) -> None:
         catalog.outputs.mkdir(parents=True, exist_ok=True)
     inputs = [(item.path, item.weight) for item in app.tray]
     names = ", ".join(f"{item.name}:{item.weight:g}" for item in app.tray)
-    engine = catalog.engine
     title = f"Baking into {Path(request.base or '').name}…" if request.op == "bake" else "Mixing…"
     result = await app.jobs.run(
         Job(
             title,
-            lambda progress: _operation(engine, request, inputs, progress),
+            lambda progress: _operation(catalog.engine, request, inputs, progress),
             cancelled=f"Cancelled the {request.op}; nothing was written ({request.output} is as it was).",
         )
     )
