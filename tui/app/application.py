@@ -27,6 +27,7 @@ from .keymap import APP, BY_NAME, bindings
 from .messages import PublishRequest, TrayItem
 from .screens.main import MainScreen
 from .warm_bench import WarmBench
+from .widgets import previews  # noqa: F401  (textual-image must ask the terminal its cell size before Textual starts)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -11,6 +11,10 @@ group = commands()
 
 
 def open_tui(ctx: typer.Context) -> None:
+    # textual-image picks its renderer (sixel, kitty, half-cell) from the terminal: it must be
+    # imported before the app takes over the terminal.
+    import textual_image.widget  # noqa: F401  (the widget module measures the cell size once)
+
     from loradex.registry.store.location import catalog_url
 
     from ..app import make_app

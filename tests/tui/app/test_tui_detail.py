@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from textual_image.widget import HalfcellImage
 
 from loradex.adapters.model.blocks import block_order
 from loradex.tui.app import make_app
 from loradex.tui.app.screens.detail import DetailScreen
 from loradex.tui.app.screens.main import MainScreen
 from loradex.tui.app.widgets.block_chart import BlockChart, chart_block
-from loradex.tui.app.widgets.halfcell import HalfcellImage
 from loradex.tui.app.widgets.previews import PreviewCard
 from tests.support.tui_catalog import LORA, PROMPT, example_catalog
 from tests.support.tui_pilot import plain

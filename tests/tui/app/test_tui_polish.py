@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from rich.syntax import Syntax
 from textual.widgets import Input, Label, Markdown, Select, Static
+from textual_image.widget import HalfcellImage
 
 from loradex.adapters.ops.recipe_sources import read_recipe
 from loradex.registry.queries import orm
@@ -25,7 +26,6 @@ from loradex.tui.app.screens.sheet import SheetScreen
 from loradex.tui.app.widgets.artifact_table import COLUMNS, ArtifactTable, fit
 from loradex.tui.app.widgets.block_chart import BlockChart
 from loradex.tui.app.widgets.facets import Facet
-from loradex.tui.app.widgets.halfcell import HalfcellImage
 from tests.support.ops_cli import cli_json
 from tests.support.tui_catalog import example_catalog
 from tests.support.tui_pilot import add_to_tray, errors, notes, until

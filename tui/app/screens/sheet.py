@@ -17,8 +17,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from ..widgets.halfcell import HalfcellImage
-
 
 @dataclass(frozen=True)
 class SheetImage:
@@ -38,6 +36,8 @@ class SheetScreen(ModalScreen[None]):
         self.sheet, self.caption, self.images = Path(sheet), caption, list(images)
 
     def compose(self) -> ComposeResult:
+        from textual_image.widget import HalfcellImage
+
         seeds = list(dict.fromkeys(i.seed for i in self.images))
         scales = list(dict.fromkeys(i.scale for i in self.images))
         at = {(i.seed, i.scale): i.path for i in self.images}

@@ -2,28 +2,25 @@
 weights, and Civitai's example images with how they were made (seed, steps, CFG, sampler, prompt
 and negative prompt); a missing file says so.
 
-Drawn in half cells (:mod:`.halfcell`: two pixels per cell in colour): it works in every terminal,
-in tmux and in SVG screenshots, and renders the same everywhere, so snapshots are stable. PIL is
-imported when the first thumbnail is made, not when the app starts.
+Drawn with textual-image's half-cell renderer (two pixels per cell in colour): it works in every
+terminal, in tmux and in SVG screenshots, and renders the same everywhere, so snapshots are stable.
+textual-image asks the terminal for its cell size when imported, which it cannot do once Textual
+owns the terminal: the app imports this module before it starts.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from PIL import Image as PILImage
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import HorizontalScroll, Vertical
 from textual.widgets import Static
+from textual_image.widget import HalfcellImage
 
 from loradex.adapters.words import printable
 from loradex.registry.queries.views import applied, settings
-
-from .halfcell import HalfcellImage
-
-if TYPE_CHECKING:
-    from PIL.Image import Image
 
 SHOWN = 6
 THUMBNAIL = (96, 96)  # pixels: more than the cells can show, so the renderer's scaling decides
@@ -44,12 +41,10 @@ def caption(preview, shown_path: str) -> Text:
     return text
 
 
-def thumbnail(path: str) -> Image | str:
+def thumbnail(path: str) -> PILImage.Image | str:
     """The image, small, in RGB; or why it cannot be shown."""
     if not Path(path).is_file():
         return "file missing"
-    from PIL import Image as PILImage
-
     try:
         with PILImage.open(path) as image:
             image.thumbnail(THUMBNAIL)
