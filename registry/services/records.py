@@ -202,16 +202,16 @@ def fill_probe(session: Session, artifact: Artifact, info: ArtifactInfo) -> list
     artifact.search_text = search_text(artifact.name, artifact.trigger_words, artifact.training_metadata)
     artifact.status, artifact.error = "ok", None
     artifact.scanned_at, artifact.probed_with = utcnow(), PROBE_VERSION
+    texts = [shape_text(layer.shape) for layer in info.layers]  # each layer's, for its set and its row
     if info.layers:
-        shapes = {layer.canonical: shape_text(layer.shape) for layer in info.layers if layer.canonical}
+        shapes = {layer.canonical: text for layer, text in zip(info.layers, texts, strict=True) if layer.canonical}
     else:
         shapes = {name: shape_text(shape) for name, shape in info.inventory.items()}
     layer_set = layer_set_for(session, storable(shapes))
     artifact.layer_set_id = layer_set.id if layer_set else None
     return [
-        (storable(layer.stem), layer.canonical, layer.component, layer.algorithm, layer.rank, layer.alpha, shape)
-        for layer in info.layers
-        for shape in (shape_text(layer.shape),)
+        (storable(layer.stem), layer.canonical, layer.component, layer.algorithm, layer.rank, layer.alpha, text)
+        for layer, text in zip(info.layers, texts, strict=True)
     ]
 
 
