@@ -416,7 +416,7 @@ def _lora_info(
 
 
 def _cached_layout(path: Path, src: WeightSource) -> _AdapterLayout:
-    key = tuple((k, src.dtype(k), src.shape(k)) for k in src.keys())
+    key = src.layout()
     with _LAYOUTS_LOCK:
         layout = _LAYOUTS.get(key)
         if layout is not None:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard, TypeVar
+from typing import TypeGuard, TypeVar
 
 from sqlalchemy import or_
 from sqlalchemy.engine import Engine
@@ -24,7 +24,7 @@ from loradex.registry.store.retries import retried
 
 from .discovery import Found, artifact_name
 from .lines import decide_line
-from .records import apply_error, fill_probe, lead_with, replace_modules
+from .records import ModuleValues, apply_error, fill_probe, lead_with, replace_modules
 from .scan_plan import root_prefix
 from .scan_report import ScanReport
 from .sidecars import Sidecars, apply_sidecars
@@ -99,7 +99,7 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
     held = {k.sha256 for k in kin} | {k.tensor_hash for k in kin}
     claimed: set[int] = set()  # rows (by object id: a new one has no row id yet) this batch took
     absent = _absent_roots(s)
-    filled: list[tuple[Artifact, bool, list[dict[str, Any]]]] = []
+    filled: list[tuple[Artifact, bool, list[ModuleValues]]] = []
     later: list[tuple[Artifact, Sidecars]] = []
     for result in batch:
         found, hashes, path = result.found, result.hashes, str(result.found.path)
@@ -140,7 +140,7 @@ def _store_batch(s: Session, batch: list[FileResult], delta: ScanReport) -> None
             row.autov3, row.blake3, row.crc32 = hashes.autov3, hashes.blake3, hashes.crc32
             row.hashed_at = utcnow()
         existed = row.id is not None
-        modules: list[dict[str, Any]] = []
+        modules: list[ModuleValues] = []
         if result.error is not None or result.info is None:
             apply_error(row, result.error or "unreadable", refused=result.refused)
             delta.errors.append((path, result.error or "unreadable"))
