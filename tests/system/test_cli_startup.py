@@ -176,3 +176,18 @@ def test_a_rescan_that_finds_nothing_changed_imports_neither_the_scan_nor_the_da
     lora, catalog = catalogued
     loaded = set(_cli("--catalog", catalog, "scan", lora.parent))
     assert not (DATABASE | {"torch", "loradex.registry.services.scan", "loradex.adapters.model.probe"}) & loaded
+
+
+def test_the_console_script_freezes_what_the_cli_s_imports_made_and_collects_what_a_command_makes():
+    code = (
+        "import gc, sys\n"
+        "sys.argv = ['loradex', '--help']\n"
+        "from loradex.tui.entry import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    print(gc.isenabled(), gc.get_freeze_count())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    enabled, frozen = run.stdout.split()[-2:]
+    assert enabled == "True" and int(frozen) > 10_000  # the CLI's modules, classes and functions
