@@ -27,7 +27,6 @@ from . import compat
 from .filters import EVERYTHING, Filter, order_by, where_clauses
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, artifact_rows, build, column_list
-from .scanned import SHARED_SHA256
 from .views import Listed
 
 if TYPE_CHECKING:
@@ -260,6 +259,8 @@ def tags_by_artifact(source: Source, artifacts: Iterable[Any]) -> dict[int, list
 
 def duplicates(source: Source) -> list[list[ArtifactRow]]:
     """Files with the same sha256 (status ok), largest first; each group sorted by path."""
+    from .scanned import SHARED_SHA256  # scan's module: the other questions here need none of it
+
     reader = as_reader(source)
     rows = artifact_rows(
         reader, f"a.status = 'ok' AND a.sha256 IN ({SHARED_SHA256})", {}, order="a.size DESC, a.sha256, a.path"
