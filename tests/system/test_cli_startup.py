@@ -80,7 +80,8 @@ except SystemExit as exit:
     assert not exit.code, exit.code
 print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers", "gguf", "sqlalchemy", "sqlmodel", "alembic",
                                    "pydantic", "rich", "loradex.tui.output", "loradex.registry.services.scan",
-                                   "loradex.adapters.io.reader", "loradex.adapters.model.probe")
+                                   "loradex.adapters.io.reader", "loradex.adapters.model.probe", "rich.table",
+                                   "rich._emoji_codes", "loradex.registry.queries.scanned")
                      if m in sys.modules))
 """
 #: The database layer: SQLAlchemy and SQLModel alone took ~0.8 s to import, longer than the rest of `list`.
@@ -165,6 +166,25 @@ def test_a_command_that_reads_only_the_catalog_imports_no_weights_reader(catalog
 def test_tagging_in_a_sqlite_catalog_never_imports_the_database_layer(catalogued, command):
     _, catalog = catalogued
     assert not DATABASE & set(_cli("--catalog", catalog, *command))
+
+
+@pytest.mark.parametrize(
+    "command", [("list",), ("check", "style", "--base", "sd1-base"), ("tag", "style", "+fast")], ids=" ".join
+)
+def test_a_catalog_command_that_draws_no_table_never_imports_rich_s_table(catalogued, command):
+    _, catalog = catalogued
+    assert "rich.table" not in _cli("--catalog", catalog, *command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("list",), ("show", "style"), ("check", "style", "--base", "sd1-base"), ("tag", "style", "+fast")],
+    ids=" ".join,
+)
+def test_a_catalog_command_imports_neither_rich_s_emoji_codes_nor_the_scan_s_queries(catalogued, command):
+    # Emoji codes in names and metadata print as written; duplicates are `dupes`' and a scan's.
+    _, catalog = catalogued
+    assert not {"rich._emoji_codes", "loradex.registry.queries.scanned"} & set(_cli("--catalog", catalog, *command))
 
 
 def test_help_imports_no_output_module_nor_rich(catalogued):
