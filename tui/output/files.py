@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
-from loradex.adapters.model.architectures import BASES
 from loradex.adapters.words import count, printable
 
 from .base import BaseSink
@@ -73,6 +72,8 @@ class FilesOutput(BaseSink):
             f"{escape(str(info.path))}: {info.kind} ({info.format}) for {info.base}, "
             f"{count(len(report.layers), 'layers')}, {info.parameters:,} parameters, ranks {report.rank_histogram}"
         )
+        from loradex.adapters.model.architectures import BASES  # the architectures' tables: inspect's alone
+
         known = info.base in BASES
         if not known:
             self.note("base unknown: per-layer statistics only, without block labels (--layers lists them)")

@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.text import Text
 
 from loradex.adapters.jsonable import jsonable
-from loradex.adapters.model.architectures import BASES
 from loradex.adapters.words import count, printable
 from loradex.adapters.words import size as size_text
 
@@ -288,8 +287,11 @@ class CatalogOutput(BaseSink):
         for row in rows:
             formats = groups.setdefault((row.kind, row.base), {})
             formats[row.format] = formats.get(row.format, 0) + row.count
-        families = {base: i for i, base in enumerate(BASES)}  # SD1 … Flux.2, then unknown
         from rich.table import Table
+
+        from loradex.adapters.model.architectures import BASES  # the architectures' tables: the counts' alone
+
+        families = {base: i for i, base in enumerate(BASES)}  # SD1 … Flux.2, then unknown
 
         table = Table("kind", "base", "count", "formats", title=f"catalog {catalog}")
         for (kind, base), formats in sorted(groups.items(), key=lambda g: (g[0][0], families.get(g[0][1], len(BASES)))):
