@@ -23,7 +23,6 @@ from loradex.adapters.io.suffixes import WEIGHT_SUFFIXES
 from loradex.registry.errors import MAX_CANDIDATES, AmbiguousRefError, RefNotFoundError
 from loradex.registry.store.paths import stored
 
-from . import compat
 from .filters import EVERYTHING, Filter, order_by, where_clauses
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, artifact_rows, build, column_list
@@ -151,6 +150,8 @@ def _selection(
     conditions = where_clauses(params, replace(flt, status=None), reader.dialect)
     join = ""
     if fits is not None:
+        from . import compat  # --fits alone: the other listings, resolve and tags need none of it
+
         join, _, fitting = compat.fit_join(fits, params, min_share=min_share)
         conditions += fitting
     if flt.status:

@@ -82,7 +82,7 @@ print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers", "gguf", 
                                    "pydantic", "rich", "loradex.tui.output", "loradex.registry.services.scan",
                                    "loradex.adapters.io.reader", "loradex.adapters.model.probe", "rich.table",
                                    "rich._emoji_codes", "loradex.registry.queries.scanned",
-                                   "loradex.adapters.model.architectures")
+                                   "loradex.adapters.model.architectures", "loradex.registry.queries.compat")
                      if m in sys.modules))
 """
 #: What the catalog commands leave to others: Rich's emoji codes (names and metadata print as
@@ -188,6 +188,12 @@ def test_a_catalog_command_that_draws_no_table_never_imports_rich_s_table(catalo
 def test_a_catalog_command_imports_nothing_only_other_commands_use(catalogued, command):
     _, catalog = catalogued
     assert not ELSEWHERE & set(_cli("--catalog", catalog, *command))
+
+
+@pytest.mark.parametrize("command", [("list",), ("show", "style"), ("tag", "style", "+fast")], ids=" ".join)
+def test_a_catalog_command_that_fits_nothing_to_a_base_never_imports_the_compatibility_queries(catalogued, command):
+    _, catalog = catalogued
+    assert "loradex.registry.queries.compat" not in _cli("--catalog", catalog, *command)
 
 
 def test_help_imports_no_output_module_nor_rich(catalogued):

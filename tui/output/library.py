@@ -75,11 +75,12 @@ class CatalogOutput(BaseSink):
         out.write(count(n, "artifacts") + "\n")
 
     def artifact_details(self, a: ArtifactRow, extra: Details) -> None:
-        from loradex.registry.queries.compat import base_of  # the catalog's modules load only when a catalog is read
-        from loradex.registry.queries.rows import row_dict
+        from loradex.registry.queries.rows import row_dict  # the catalog's modules load only when a catalog is read
         from loradex.registry.queries.views import applied, line_shown, settings
 
         if self.as_json:
+            from loradex.registry.queries.compat import base_of  # compat's other questions: check's, --fits'
+
             data = row_dict(a, without=("search_text",))
             data["effective_base"] = base_of(a)
             data.update(jsonable(extra))
