@@ -26,10 +26,11 @@ from loradex.registry.store.paths import stored
 from .filters import EVERYTHING, Filter, order_by, where_clauses
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, artifact_rows, build, column_list
-from .views import Listed
 
 if TYPE_CHECKING:
     from sqlmodel import Session
+
+    from .views import Listed
 
     Source = Reader | Session
 
@@ -193,6 +194,8 @@ def listing(
             (before any row).
         NoLayersError: ``fits`` has no stored layer inventory.
     """
+    from .views import Listed  # the views' nine dataclasses: resolve (check, tag) needs none of them
+
     reader = as_reader(source)
     params: dict[str, Any] = {}
     sql = _selection(reader, column_list(Listed, "a"), params, flt, fits, min_share)

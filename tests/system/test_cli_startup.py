@@ -82,7 +82,8 @@ print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers", "gguf", 
                                    "pydantic", "rich", "loradex.tui.output", "loradex.registry.services.scan",
                                    "loradex.adapters.io.reader", "loradex.adapters.model.probe", "rich.table",
                                    "rich._emoji_codes", "loradex.registry.queries.scanned",
-                                   "loradex.adapters.model.architectures", "loradex.registry.queries.compat")
+                                   "loradex.adapters.model.architectures", "loradex.registry.queries.compat",
+                                   "loradex.registry.queries.views")
                      if m in sys.modules))
 """
 #: What the catalog commands leave to others: Rich's emoji codes (names and metadata print as
@@ -194,6 +195,12 @@ def test_a_catalog_command_imports_nothing_only_other_commands_use(catalogued, c
 def test_a_catalog_command_that_fits_nothing_to_a_base_never_imports_the_compatibility_queries(catalogued, command):
     _, catalog = catalogued
     assert "loradex.registry.queries.compat" not in _cli("--catalog", catalog, *command)
+
+
+@pytest.mark.parametrize("command", [("check", "style", "--base", "sd1-base"), ("tag", "style", "+fast")], ids=" ".join)
+def test_a_catalog_command_that_lists_and_shows_nothing_never_imports_the_views(catalogued, command):
+    _, catalog = catalogued
+    assert "loradex.registry.queries.views" not in _cli("--catalog", catalog, *command)
 
 
 def test_help_imports_no_output_module_nor_rich(catalogued):
