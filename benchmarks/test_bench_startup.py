@@ -64,7 +64,9 @@ def test_cli_start_up(tmp_path):
         "loradex list": [loradex, "list"],
         "loradex show sd1-kohya-lora": [loradex, "show", "sd1-kohya-lora"],
         "loradex check ADAPTER --base CKPT": [loradex, "check", "sd1-kohya-lora", "--base", "tiny-sd1-diffusers"],
-        "loradex tag sd1-kohya-lora +a -a": [loradex, "tag", "sd1-kohya-lora", "+bench", "-bench"],
+        # After --: Click reads "-bench" as the short options -b -e -n -c -h, and -h printed the help
+        # instead of tagging (what this line measured until session 30).
+        "loradex tag REF +bench -- -bench": [loradex, "tag", "sd1-kohya-lora", "+bench", "--", "-bench"],
     }.items():
         commands[name] = (argv, env)
         if before:

@@ -21,6 +21,7 @@ from loradex.adapters.words import article, count, not_held
 from loradex.registry.errors import NoLayersError, QueryError
 from loradex.registry.store.paths import absolute
 
+from .filters import EFFECTIVE_BASE
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, artifact_rows, shape_text
 
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     Source = Reader | Session
-
-#: The base a user sees (over ``artifact a``): their override wins over the probed verdict.
-EFFECTIVE_BASE = "COALESCE(a.base_override, a.base)"
 
 #: Below this share of fitting layers an adapter is called incompatible rather than partial.
 PARTIAL_THRESHOLD = 0.5

@@ -20,16 +20,18 @@ from typing import Any
 
 from loradex.registry.errors import QueryError
 
-from . import compat
 from .sort_keys import CIVITAI_FILTERS, NO_LINE, SORT_FIELDS, SORT_KEYS
 
-__all__ = ["EVERYTHING", "Filter", "by_trigrams", "order_by", "tag_name", "where_clauses"]
+__all__ = ["EFFECTIVE_BASE", "EVERYTHING", "Filter", "by_trigrams", "order_by", "tag_name", "where_clauses"]
 
+#: The base a user sees (over ``artifact a``): their override wins over the probed verdict (in
+#: Python: :func:`.compat.base_of`). Here, not in :mod:`.compat`, which ``list`` does not need.
+EFFECTIVE_BASE = "COALESCE(a.base_override, a.base)"
 #: The shortest substring a trigram index holds.
 TRIGRAM = 3
 
 _SORT_COLUMNS = dict(
-    zip(SORT_FIELDS, ("a.name", "a.size", "a.rank_max", "a.kind", compat.EFFECTIVE_BASE, "a.created_at"), strict=True)
+    zip(SORT_FIELDS, ("a.name", "a.size", "a.rank_max", "a.kind", EFFECTIVE_BASE, "a.created_at"), strict=True)
 )
 
 
@@ -77,7 +79,7 @@ def where_clauses(params: dict[str, Any], flt: Filter, dialect: str) -> list[str
         conditions.append("a.kind = :kind")
         params["kind"] = flt.kind
     if flt.base:
-        conditions.append(f"{compat.EFFECTIVE_BASE} = :base")
+        conditions.append(f"{EFFECTIVE_BASE} = :base")
         params["base"] = flt.base
     if flt.line == NO_LINE:
         conditions.append("a.line IS NULL")

@@ -23,15 +23,14 @@ from loradex.adapters.io.suffixes import WEIGHT_SUFFIXES
 from loradex.registry.errors import MAX_CANDIDATES, AmbiguousRefError, RefNotFoundError
 from loradex.registry.store.paths import stored
 
-from . import compat
 from .filters import EVERYTHING, Filter, order_by, where_clauses
 from .reading import Reader, as_reader, in_list
 from .rows import ArtifactRow, artifact_rows, build, column_list
-from .scanned import SHARED_SHA256
-from .views import Listed
 
 if TYPE_CHECKING:
     from sqlmodel import Session
+
+    from .views import Listed
 
     Source = Reader | Session
 
@@ -152,6 +151,8 @@ def _selection(
     conditions = where_clauses(params, replace(flt, status=None), reader.dialect)
     join = ""
     if fits is not None:
+        from . import compat  # --fits alone: the other listings, resolve and tags need none of it
+
         join, _, fitting = compat.fit_join(fits, params, min_share=min_share)
         conditions += fitting
     if flt.status:
@@ -193,6 +194,8 @@ def listing(
             (before any row).
         NoLayersError: ``fits`` has no stored layer inventory.
     """
+    from .views import Listed  # the views' nine dataclasses: resolve (check, tag) needs none of them
+
     reader = as_reader(source)
     params: dict[str, Any] = {}
     sql = _selection(reader, column_list(Listed, "a"), params, flt, fits, min_share)
@@ -260,6 +263,8 @@ def tags_by_artifact(source: Source, artifacts: Iterable[Any]) -> dict[int, list
 
 def duplicates(source: Source) -> list[list[ArtifactRow]]:
     """Files with the same sha256 (status ok), largest first; each group sorted by path."""
+    from .scanned import SHARED_SHA256  # scan's module: the other questions here need none of it
+
     reader = as_reader(source)
     rows = artifact_rows(
         reader, f"a.status = 'ok' AND a.sha256 IN ({SHARED_SHA256})", {}, order="a.size DESC, a.sha256, a.path"

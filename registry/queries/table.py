@@ -22,8 +22,7 @@ from loradex.adapters.vocabulary import Status
 from loradex.registry.errors import QueryError
 from loradex.registry.store.paths import absolute, status_on_disk
 
-from .compat import EFFECTIVE_BASE
-from .filters import Filter, by_trigrams, order_by, where_clauses
+from .filters import EFFECTIVE_BASE, Filter, by_trigrams, order_by, where_clauses
 from .lookup import batched
 from .reading import Reader, as_reader, in_list
 from .sort_keys import CIVITAI_FILTERS, NO_LINE, SORT_KEYS
@@ -243,7 +242,7 @@ Group = tuple[str, str, str]
 
 
 def _group(kind: str, base: str, override: str | None, line: str | None) -> Group:
-    """As :data:`.compat.EFFECTIVE_BASE` and the ``line`` filter read the raw columns."""
+    """As :data:`.filters.EFFECTIVE_BASE` and the ``line`` filter read the raw columns."""
     return kind, base if override is None else override, NO_LINE if line is None else line
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loradex.adapters.io.embedded_hashes import HashMismatch
 from loradex.adapters.model.model_lines import family_named, line_of
 
 from .rows import ArtifactRow, CivitaiRow, PreviewRow, PublicationRow
+
+if TYPE_CHECKING:  # what show finds; list, check and tag need none of its module
+    from loradex.adapters.io.embedded_hashes import HashMismatch
 
 __all__ = [
     "Details",

@@ -80,9 +80,15 @@ except SystemExit as exit:
     assert not exit.code, exit.code
 print("HEAVY", sorted(m for m in ("torch", "diffusers", "transformers", "gguf", "sqlalchemy", "sqlmodel", "alembic",
                                    "pydantic", "rich", "loradex.tui.output", "loradex.registry.services.scan",
-                                   "loradex.adapters.io.reader", "loradex.adapters.model.probe")
+                                   "loradex.adapters.io.reader", "loradex.adapters.model.probe", "rich.table",
+                                   "rich._emoji_codes", "loradex.registry.queries.scanned",
+                                   "loradex.adapters.model.architectures", "loradex.registry.queries.compat",
+                                   "loradex.registry.queries.views")
                      if m in sys.modules))
 """
+#: What the catalog commands leave to others: Rich's emoji codes (names and metadata print as
+#: written), the scan's queries (``dupes``', a scan's), the architectures' tables (``inspect``'s).
+ELSEWHERE = {"rich._emoji_codes", "loradex.registry.queries.scanned", "loradex.adapters.model.architectures"}
 #: The database layer: SQLAlchemy and SQLModel alone took ~0.8 s to import, longer than the rest of `list`.
 DATABASE = {"sqlalchemy", "sqlmodel", "alembic", "pydantic"}
 
@@ -167,6 +173,36 @@ def test_tagging_in_a_sqlite_catalog_never_imports_the_database_layer(catalogued
     assert not DATABASE & set(_cli("--catalog", catalog, *command))
 
 
+@pytest.mark.parametrize(
+    "command", [("list",), ("check", "style", "--base", "sd1-base"), ("tag", "style", "+fast")], ids=" ".join
+)
+def test_a_catalog_command_that_draws_no_table_never_imports_rich_s_table(catalogued, command):
+    _, catalog = catalogued
+    assert "rich.table" not in _cli("--catalog", catalog, *command)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("list",), ("show", "style"), ("check", "style", "--base", "sd1-base"), ("tag", "style", "+fast")],
+    ids=" ".join,
+)
+def test_a_catalog_command_imports_nothing_only_other_commands_use(catalogued, command):
+    _, catalog = catalogued
+    assert not ELSEWHERE & set(_cli("--catalog", catalog, *command))
+
+
+@pytest.mark.parametrize("command", [("list",), ("show", "style"), ("tag", "style", "+fast")], ids=" ".join)
+def test_a_catalog_command_that_fits_nothing_to_a_base_never_imports_the_compatibility_queries(catalogued, command):
+    _, catalog = catalogued
+    assert "loradex.registry.queries.compat" not in _cli("--catalog", catalog, *command)
+
+
+@pytest.mark.parametrize("command", [("check", "style", "--base", "sd1-base"), ("tag", "style", "+fast")], ids=" ".join)
+def test_a_catalog_command_that_lists_and_shows_nothing_never_imports_the_views(catalogued, command):
+    _, catalog = catalogued
+    assert "loradex.registry.queries.views" not in _cli("--catalog", catalog, *command)
+
+
 def test_help_imports_no_output_module_nor_rich(catalogued):
     _, catalog = catalogued
     assert not {"rich", "loradex.tui.output"} & set(_cli("--catalog", catalog, "--help"))
@@ -176,3 +212,18 @@ def test_a_rescan_that_finds_nothing_changed_imports_neither_the_scan_nor_the_da
     lora, catalog = catalogued
     loaded = set(_cli("--catalog", catalog, "scan", lora.parent))
     assert not (DATABASE | {"torch", "loradex.registry.services.scan", "loradex.adapters.model.probe"}) & loaded
+
+
+def test_the_console_script_freezes_what_the_cli_s_imports_made_and_collects_what_a_command_makes():
+    code = (
+        "import gc, sys\n"
+        "sys.argv = ['loradex', '--help']\n"
+        "from loradex.tui.entry import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    print(gc.isenabled(), gc.get_freeze_count())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    enabled, frozen = run.stdout.split()[-2:]
+    assert enabled == "True" and int(frozen) > 10_000  # the CLI's modules, classes and functions

@@ -7,14 +7,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.table import Table
 
-from loradex.adapters.model.architectures import BASES
 from loradex.adapters.words import count, printable
 
 from .base import BaseSink
 
 if TYPE_CHECKING:  # the reports' modules need torch; the sink only reads their attributes
+    from rich.table import Table
+
     from loradex.adapters.model.artifact import ArtifactInfo
     from loradex.adapters.ops.inspection import Inspection
 
@@ -33,6 +33,8 @@ class FilesOutput(BaseSink):
 
     @staticmethod
     def _probe_table(infos: list[ArtifactInfo]) -> Table:
+        from rich.table import Table
+
         table = Table("name", "kind", "format", "base", "layers", "ranks", "dtype", "notes")
         for column in table.columns[:4]:
             column.no_wrap = True
@@ -70,6 +72,8 @@ class FilesOutput(BaseSink):
             f"{escape(str(info.path))}: {info.kind} ({info.format}) for {info.base}, "
             f"{count(len(report.layers), 'layers')}, {info.parameters:,} parameters, ranks {report.rank_histogram}"
         )
+        from loradex.adapters.model.architectures import BASES  # the architectures' tables: inspect's alone
+
         known = info.base in BASES
         if not known:
             self.note("base unknown: per-layer statistics only, without block labels (--layers lists them)")
@@ -78,6 +82,8 @@ class FilesOutput(BaseSink):
                 f"[red]NaN/Inf in {count(len(report.nonfinite), 'layers')}: "
                 f"{escape(', '.join(report.nonfinite[:5]))}[/]"
             )
+        from rich.table import Table
+
         if known:
             blocks = Table("block", "layers", "‖ΔW‖", "ranks")
             for b in report.blocks:

@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from loradex.adapters.jsonable import jsonable
-from loradex.adapters.model.architectures import BASES
 from loradex.adapters.words import count, printable
 from loradex.adapters.words import size as size_text
 
 from .base import BaseSink
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Table: imported where one is drawn (≈ 4 ms); list's boxed listing, check and tag draw none
+    from rich.table import Table
+
     from loradex.registry.queries.compat import Compatibility
     from loradex.registry.queries.rows import ArtifactRow, CivitaiRow
     from loradex.registry.queries.views import Details, KindCount, Listed
@@ -75,16 +75,19 @@ class CatalogOutput(BaseSink):
         out.write(count(n, "artifacts") + "\n")
 
     def artifact_details(self, a: ArtifactRow, extra: Details) -> None:
-        from loradex.registry.queries.compat import base_of  # the catalog's modules load only when a catalog is read
-        from loradex.registry.queries.rows import row_dict
+        from loradex.registry.queries.rows import row_dict  # the catalog's modules load only when a catalog is read
         from loradex.registry.queries.views import applied, line_shown, settings
 
         if self.as_json:
+            from loradex.registry.queries.compat import base_of  # compat's other questions: check's, --fits'
+
             data = row_dict(a, without=("search_text",))
             data["effective_base"] = base_of(a)
             data.update(jsonable(extra))
             self.emit_json(data)
             return
+        from rich.table import Table
+
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
@@ -285,7 +288,12 @@ class CatalogOutput(BaseSink):
         for row in rows:
             formats = groups.setdefault((row.kind, row.base), {})
             formats[row.format] = formats.get(row.format, 0) + row.count
+        from rich.table import Table
+
+        from loradex.adapters.model.architectures import BASES  # the architectures' tables: the counts' alone
+
         families = {base: i for i, base in enumerate(BASES)}  # SD1 … Flux.2, then unknown
+
         table = Table("kind", "base", "count", "formats", title=f"catalog {catalog}")
         for (kind, base), formats in sorted(groups.items(), key=lambda g: (g[0][0], families.get(g[0][1], len(BASES)))):
             cell = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in formats.items())
@@ -397,6 +405,8 @@ def _compact_table(cells: list[tuple[Text, ...]], width: int) -> Table:
     """The table of ``list`` for a terminal too narrow for the boxed one (:func:`_boxed`): no box,
     one blank between columns, kind and format cut short with "…", id, base, ranks, size and
     status whole, and names and tags folded in what is left (names first, tags get up to 10)."""
+    from rich.table import Table
+
     headers = _LIST_HEADERS
     table = Table(
         *headers, caption=count(len(cells), "artifacts"), box=None, padding=(0, 1, 0, 0), header_style="bold underline"
@@ -420,6 +430,8 @@ def _compact_table(cells: list[tuple[Text, ...]], width: int) -> Table:
 def _civitai_grid(c: CivitaiRow, family: str) -> Table:
     """The Civitai section of ``show``: where the page is (or was), what it says, and when it was
     asked; ``family``: the artifact's, by its layers."""
+    from rich.table import Table
+
     from loradex.registry.queries.views import civitai_base_model, civitai_license, civitai_page
 
     grid = Table.grid(padding=(0, 2))

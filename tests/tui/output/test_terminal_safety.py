@@ -126,19 +126,19 @@ def test_the_tui_shows_hostile_names_and_metadata_escaped(hostile, tmp_path):
 MARKUP = ("[/red]", "[link=x]", "[bold]x")
 
 
-def test_show_list_and_probe_print_rich_markup_from_a_file_as_text(zoo, tmp_path):
+def test_show_list_and_probe_print_rich_markup_and_emoji_codes_from_a_file_as_text(zoo, tmp_path):
     source = zoo["sd1-kohya-lora"].path
     with safe_open(source, "pt") as f:
         metadata = f.metadata() or {}
     lib = tmp_path / "lib"
     lib.mkdir()
-    path = lib / "odd [link=x] [bold].safetensors"
+    path = lib / "odd [link=x] [bold] :fire:.safetensors"
     save_file(
         load_file(source),
         path,
         {
             **metadata,
-            "modelspec.trigger_phrase": "a [/red] cat, [link=x]here",
+            "modelspec.trigger_phrase": "a [/red] cat, [link=x]here :smile:",
             "ss_output_name": "[bold]x",
             "ss_sd_model_name": "[/red]ponyDiffusionV6XL[link=x]",
             "ss_training_comment": "[/] [link=x]",
@@ -149,6 +149,6 @@ def test_show_list_and_probe_print_rich_markup_from_a_file_as_text(zoo, tmp_path
     for args in [("show", path), ("list",), ("probe", path), ("inspect", path, "--layers")]:
         result = cli(*args, catalog=catalog)
         assert result.exit_code == 0, (args, result.output)
-        assert "[link=x]" in result.stdout, (args, result.stdout)
+        assert "[link=x]" in result.stdout and ":fire:" in result.stdout, (args, result.stdout)
     shown = cli("show", path, catalog=catalog).stdout
-    assert all(text in shown for text in ("a [/red] cat", "[bold]x", "[/] [link=x]", "odd [link=x] [bold]"))
+    assert all(text in shown for text in ("a [/red] cat", "[bold]x", "[/] [link=x]", "odd [link=x] [bold]", ":smile:"))
