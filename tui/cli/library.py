@@ -176,7 +176,9 @@ def show_cmd(ctx: typer.Context, ref: RefArg, json: JsonOpt = False) -> None:
     sink_for(json).artifact_details(artifact, extra)
 
 
-@group.command("tag", context_settings={"ignore_unknown_options": True})
+# A removal such as "-sketch" is passed through as an argument, but Click reads an unknown "-word"
+# letter by letter: an "h" in it was the help option, and the tag stayed. Only --help is help here.
+@group.command("tag", context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]})
 def tag_cmd(
     ctx: typer.Context,
     ref: RefArg,

@@ -150,6 +150,13 @@ def test_tag_adds_and_removes_with_plus_minus_double_dash_and_options(catalog_ur
     assert cli_json(catalog_url, "tag", str(anime.id))["tags"] == ["new", "x"]
 
 
+def test_a_tag_removal_holding_an_h_removes_the_tag_instead_of_printing_help(catalog_url, engine, rows):
+    assert cli(catalog_url, "tag", "anime", "+sketch", "+hd").exit_code == 0
+    result = cli(catalog_url, "tag", "anime", "-sketch", "-hd")
+    assert result.exit_code == 0, result.output
+    assert tags(engine, rows["anime"]) == []
+
+
 def test_note_sets_shows_and_clears(catalog_url, engine, rows):
     assert cli(catalog_url, "note", "loha", "try 0.6 with detail prompts").exit_code == 0
     with open_session(engine) as s:
