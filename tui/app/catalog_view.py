@@ -28,11 +28,11 @@ from .paged_rows import PagedRows
 
 @dataclass(frozen=True)
 class Selection:
-    """What the main screen shows of a filter: its rows, the filter as parsed, the facet counts."""
+    """What the main screen shows of a filter: its rows and the filter as parsed (its facet
+    counts: :meth:`CatalogView.facets`)."""
 
     rows: PagedRows
     filter: Filter
-    counts: dict[str, Counter]
 
 
 class CatalogView:
@@ -60,8 +60,7 @@ class CatalogView:
         return shown_path(path, self.folder)
 
     def select(self, text: str, **fixed: Any) -> Selection:
-        """The rows the filter ``text`` (and the facet choices ``fixed``) select, in sort order,
-        and the facets' counts.
+        """The rows the filter ``text`` (and the facet choices ``fixed``) select, in sort order.
 
         The database selects and orders them (so they are the rows of ``loradex list``) and hands
         over their ids; a row's contents are read when the table draws it (:class:`.PagedRows`).
@@ -71,8 +70,14 @@ class CatalogView:
         if "sort:" not in text:
             flt = replace(flt, sort=sort)
         with engine_reader(self.engine) as reader:
-            ids, counts = table.selection(reader, flt)
-        return Selection(PagedRows(ids, self.browse), flt, counts)
+            ids = table.matching_ids(reader, flt)
+        return Selection(PagedRows(ids, self.browse), flt)
+
+    def facets(self, flt: Filter) -> dict[str, Counter]:
+        """How many artifacts of each kind, base and line ``flt`` selects (each facet under the
+        other conditions). Thread-safe: a connection of its own from the engine's pool."""
+        with engine_reader(self.engine) as reader:
+            return table.facets(reader, flt)
 
     def browse(self, ids: Sequence[int]) -> list[table.BrowseRow]:
         """The table's rows of ``ids``, in their order (those since removed left out)."""
