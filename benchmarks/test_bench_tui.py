@@ -9,13 +9,15 @@ bounded. The catalogs are :mod:`test_bench_catalog`'s mix (training metadata of 
 a row is kilobytes), module rows for the first 200 adapters only.
 
 Typing the filter ``portrait`` is reported in two parts: its first two keys (a text of one or two
-characters, which no trigram index holds: a scan of every row) and the six after them (answered
-by the trigram index of migration 0013).
+characters, which no trigram index holds: a scan of the search text, off the index of migration
+0015) and the six after them (answered by the trigram index of migration 0013). A key's time is
+until the table shows its rows; the facet counts, which follow them from a thread, are reported
+apart (``counts``: from the key to the screen update after they were counted).
 
 With ``LORADEX_BENCH_BEFORE=DIR`` (a folder holding a ``loradex`` package of other code, put first
 on ``PYTHONPATH``: ``DIR/loradex/{adapters,registry,tui}``, e.g. ``git archive`` of the code before)
-every session also runs on that code, alternated, on the same catalog taken back to the revision
-before 0013.
+every session also runs on that code, alternated, on the same catalog taken back to that code's
+schema revision (:data:`BEFORE_REVISION`).
 
 Run: ``.venv/bin/pytest -m benchmark -s benchmarks/test_bench_tui.py``.
 """
@@ -42,6 +44,8 @@ RUNS = 3
 FILTER = "portrait"
 #: Keys of :data:`FILTER` typed before the filter holds a trigram (three characters).
 SHORT = 2
+#: The schema of the code before (``LORADEX_BENCH_BEFORE``): main before migration 0015.
+BEFORE_REVISION = "0014"
 
 #: One session in a child: the seconds from its own start (before any import) to the first screen
 #: update after the table was filled; then each key, posted as the terminal driver would, to the
@@ -74,15 +78,21 @@ async def main():
         await pilot.pause()
         table = app.screen.query_one("#table")
 
-        async def key(name, probe, same=operator.eq):
+        async def refreshed():
+            shown = loop.create_future()
+            app.call_after_refresh(lambda: shown.set_result(time.perf_counter()))
+            return await shown
+
+        async def key(name, probe, same=operator.eq, counts=None):
             before = probe()  # the rows are held: a new object is what changed (an id can be reused)
             begun = time.perf_counter()
             app.post_message(events.Key(name, name if len(name) == 1 else None))
             while same(probe(), before):
                 await asyncio.sleep(0)
-            shown = loop.create_future()
-            app.call_after_refresh(lambda: shown.set_result(time.perf_counter()))
-            seconds = await shown - begun
+            seconds = await refreshed() - begun
+            if counts is not None:  # the facet counts, which may follow the rows from a thread
+                await app.workers.wait_for_complete()
+                counts.append(await refreshed() - begun)
             await pilot.pause()
             return seconds
 
@@ -93,7 +103,10 @@ async def main():
         found["keys"]["home"] = [await key("home", cursor)]
         await pilot.press("slash")
         await pilot.pause()
-        found["keys"]["filter"] = [await key(char, lambda: table.rows, operator.is_) for char in sys.argv[2]]
+        found["counts"] = []
+        found["keys"]["filter"] = [
+            await key(char, lambda: table.rows, operator.is_, found["counts"]) for char in sys.argv[2]
+        ]
     found["peak"] = peak_mib()
     print(json.dumps(found))
 
@@ -113,8 +126,9 @@ def summary(runs: list[dict]) -> dict[str, float]:
     """Medians over the runs: first paint (s), each key kind's median and worst (ms), peak (MiB)."""
     for run in runs:
         if "filter" in run["keys"]:  # the first keys of the filter, then the rest
-            typed = run["keys"].pop("filter")
+            typed, counted = run["keys"].pop("filter"), run.pop("counts")
             run["keys"]["filter_1_2"], run["keys"]["filter_3_up"] = typed[:SHORT], typed[SHORT:]
+            run["keys"]["counts_1_2"], run["keys"]["counts_3_up"] = counted[:SHORT], counted[SHORT:]
     keys = {kind: [t for run in runs for t in run["keys"][kind]] for kind in runs[0]["keys"]}
     shown = {"first_paint": statistics.median(run["first_paint"] for run in runs)}
     for kind, times in keys.items():
@@ -127,23 +141,23 @@ def summary(runs: list[dict]) -> dict[str, float]:
 def line(label: str, s: dict[str, float]) -> str:
     keys = ", ".join(
         f"{kind} {s[f'{kind}_ms']:.0f} (worst {s[f'{kind}_worst_ms']:.0f})"
-        for kind in ("down", "pagedown", "end", "filter_1_2", "filter_3_up")
+        for kind in ("down", "pagedown", "end", "filter_1_2", "filter_3_up", "counts_1_2", "counts_3_up")
         if f"{kind}_ms" in s
     )
     paint, peak = f"{s['first_paint']:.2f} s", f"{s['peak_mib']:.0f} MiB"
     return f"{label}: first paint {paint}; keys, median ms: {keys or '-'}; peak RSS {peak}"
 
 
-def _before_0013(catalog: Path) -> Path:
-    """A copy of ``catalog`` taken back to the revision before the trigram index, for the code before."""
+def _taken_back(catalog: Path) -> Path:
+    """A copy of ``catalog`` taken back to :data:`BEFORE_REVISION`, for the code before."""
     from alembic import command
 
     from loradex.registry.store.db import _alembic_config, open_catalog
 
-    copy = catalog.with_name(f"{catalog.stem}-0012.db")
+    copy = catalog.with_name(f"{catalog.stem}-{BEFORE_REVISION}.db")
     shutil.copy(catalog, copy)
     engine = open_catalog(copy, migrate=False)
-    command.downgrade(_alembic_config(engine), "0012")
+    command.downgrade(_alembic_config(engine), BEFORE_REVISION)
     engine.dispose()
     return copy
 
@@ -155,7 +169,7 @@ def test_tui_first_paint_keystroke_and_memory_at_10k_50k_100k(tmp_path):
         catalogs[n] = tmp_path / f"bench-{n}.db"
         _build(f"sqlite:///{catalogs[n]}", random.Random(1234), n=n, with_modules=200)
         if before:
-            old_catalogs[n] = _before_0013(catalogs[n])
+            old_catalogs[n] = _taken_back(catalogs[n])
     env = {**os.environ, "HOME": str(tmp_path)}  # no user settings, no user catalog
     old_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [before, env.get("PYTHONPATH")]))}
     runs: dict[str, list[dict]] = {}

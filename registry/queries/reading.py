@@ -168,6 +168,18 @@ class HeldSqlite:
         with _sqlite_errors_named(self.path):
             yield self._reader
 
+    @contextmanager
+    def own_reader(self) -> Iterator[Reader]:
+        """A read-only reader on a connection of its own, for a question asked from another thread:
+        one connection runs one statement at a time, so a long count there would hold up the
+        questions of the thread that holds the file."""
+        connection = sqlite3.connect(readonly_uri(self.path), uri=True, timeout=30)
+        try:
+            with _sqlite_errors_named(self.path):
+                yield _SqliteReader(connection, self.folder)
+        finally:
+            connection.close()
+
     def close(self) -> None:
         self._connection.close()
 

@@ -4,8 +4,9 @@ The filter text is what a user types: words such as ``kind:lora base:sdxl line:p
 rank>=16 status:ok civitai:yes sort:-size``, and the rest is the ``--text`` substring — plain text with no such word
 is passed as it is, so it selects exactly the rows ``loradex list --text TEXT`` does (the same
 WHERE conditions, :func:`.filters.where_clauses`). A front end holds the ids a filter selects
-(:func:`selection`) and reads the rows of the few on screen (:func:`browse`): light rows of the
-columns the table shows, so that neither a keystroke nor the memory grows with the catalog.
+(:func:`matching_ids`) and reads the rows of the few on screen (:func:`browse`): light rows of
+the columns the table shows, so that neither a keystroke nor the memory grows with the catalog;
+the facet counts (:func:`facets`) are a query of their own, which it may show a moment later.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from loradex.registry.errors import QueryError
 from loradex.registry.store.paths import absolute, status_on_disk
 
 from .filters import EFFECTIVE_BASE, Filter, by_trigrams, order_by, where_clauses
-from .lookup import batched
 from .reading import Reader, as_reader, in_list
 from .sort_keys import CIVITAI_FILTERS, NO_LINE, SORT_KEYS
 
@@ -38,7 +38,6 @@ __all__ = [
     "matching_ids",
     "named",
     "parse_filter",
-    "selection",
     "total",
 ]
 
@@ -151,11 +150,16 @@ def _where(reader: Reader, flt: Filter, params: dict[str, Any]) -> str:
 
 
 def _artifacts(reader: Reader, flt: Filter) -> str:
-    """The table to read ``flt``'s ids, facet columns and sort keys from. The rows a substring
-    finds in SQLite's trigram table are looked up in the browse columns keyed by id (migration
-    0013), not in the rows (a page each); SQLite's planner, which cannot know how long a row is,
-    would take the rows."""
-    return "artifact a INDEXED BY ix_artifact_browse_by_id" if by_trigrams(flt, reader.dialect) else "artifact a"
+    """The table to read ``flt``'s ids, facet columns and sort keys from. SQLite's planner, which
+    cannot know how long a row is (kilobytes), would read the rows; on a text filter these indexes
+    hold what the table needs: the rows a substring finds in the trigram table (0013) are looked up
+    in the browse columns keyed by id, and a text of one or two characters (no trigram) is matched
+    in the search text held by name with those columns (0015)."""
+    if reader.dialect != "sqlite" or not flt.text:
+        return "artifact a"
+    if by_trigrams(flt, reader.dialect):
+        return "artifact a INDEXED BY ix_artifact_browse_by_id"
+    return "artifact a INDEXED BY artifact_search_by_name"
 
 
 def _but_facets(flt: Filter) -> Filter:
@@ -165,7 +169,8 @@ def _but_facets(flt: Filter) -> Filter:
 
 def matching_ids(source: Reader | Session, flt: Filter) -> list[int]:
     """The ids of the artifacts ``flt`` selects, in its sort order (a front end holds these and
-    reads the rows of the few on screen with :func:`browse`: ~40 ms on 100,000 artifacts)."""
+    reads the rows of the few on screen with :func:`browse`): read off an index, ~20–50 ms on
+    100,000 artifacts, a text filter included."""
     reader = as_reader(source)
     params: dict[str, Any] = {}
     sql = f"SELECT a.id FROM {_artifacts(reader, flt)}{_where(reader, flt, params)} ORDER BY {order_by(flt.sort)}"
@@ -235,8 +240,6 @@ def named(source: Reader | Session, flt: Filter, name: str) -> set[int]:
 #: The facets' raw columns, in the order of the browse index (migration 0012), which holds them.
 _FACET_COLUMNS = "a.kind, a.base, a.base_override, a.line"
 _FACETS = ("kind", "base", "line")
-#: Rows of a text filter's matches handled at a time: bounded memory, per-row work in C.
-_PART = 4096
 #: (kind, effective base, line or ``none``): what the three facets count by.
 Group = tuple[str, str, str]
 
@@ -258,55 +261,26 @@ def _facet_counts(groups: Counter[Group], flt: Filter) -> dict[str, Counter]:
     return counts
 
 
-def _keeps(group: Group, flt: Filter) -> bool:
-    return all(
-        not wanted or wanted == value for wanted, value in zip((flt.kind, flt.base, flt.line), group, strict=True)
-    )
-
-
 def facets(source: Reader | Session, flt: Filter | None = None) -> dict[str, Counter]:
     """How many artifacts of each kind, each (effective) base and each model line (``none`` for
     no line) ``flt`` selects (all of them without one). Each facet counts under every condition
     but its own, as faceted search does: with ``kind:lora`` the kind facet still says how many
     checkpoints there are to switch to.
 
-    One query: the artifacts the other conditions select, counted by the raw columns (read off the
-    browse index, not off the rows: ~20 ms on 100,000 artifacts; a few hundred groups at most).
+    One query: the artifacts the other conditions select, counted by the raw columns (read off an
+    index, not off the rows: ~20 ms on 100,000 artifacts, up to ~80 ms for a one-character text
+    that most of them hold; a few hundred groups at most).
     """
     flt = flt or Filter()
     reader = as_reader(source)
     params: dict[str, Any] = {}
-    where = _where(reader, _but_facets(flt), params)
-    sql = f"SELECT {_FACET_COLUMNS}, COUNT(*) FROM artifact a{where} GROUP BY {_FACET_COLUMNS}"
+    others = _but_facets(flt)
+    where = _where(reader, others, params)
+    sql = f"SELECT {_FACET_COLUMNS}, COUNT(*) FROM {_artifacts(reader, others)}{where} GROUP BY {_FACET_COLUMNS}"
     groups: Counter[Group] = Counter()
     for kind, base, override, line, n in reader.rows(sql, params):
         groups[_group(kind, base, override, line)] += n
     return _facet_counts(groups, flt)
-
-
-def selection(source: Reader | Session, flt: Filter) -> tuple[list[int], dict[str, Counter]]:
-    """:func:`matching_ids` and :func:`facets` of ``flt`` together. A filter on text reads the rows
-    that hold it (found in the trigram index; every row for a text of one or two characters, whose
-    search text is most of a row: ~0.2 s at 100,000 artifacts), so then both come from that one
-    query, the facet choices applied here; other filters are answered off indexes."""
-    if not flt.text:
-        return matching_ids(source, flt), facets(source, flt)
-    reader = as_reader(source)
-    params: dict[str, Any] = {}
-    where = _where(reader, _but_facets(flt), params)
-    sql = f"SELECT a.id, {_FACET_COLUMNS} FROM {_artifacts(reader, flt)}{where} ORDER BY {order_by(flt.sort)}"
-    ids: list[int] = []
-    raw: Counter[tuple[Any, ...]] = Counter()  # by the raw columns: counted in C, a part at a time
-    kept: dict[tuple[Any, ...], bool] = {}
-    for part in batched(reader.rows(sql, params), _PART):
-        raw.update(row[1:] for row in part)
-        for values in raw.keys() - kept.keys():
-            kept[values] = _keeps(_group(*values), flt)
-        ids += [row[0] for row in part if kept[row[1:]]]
-    groups: Counter[Group] = Counter()
-    for values, n in raw.items():
-        groups[_group(*values)] += n
-    return ids, _facet_counts(groups, flt)
 
 
 def total(source: Reader | Session) -> int:

@@ -22,7 +22,7 @@ ENV_VAR = "LORADEX_CATALOG"
 #: The newest migration in ``migrations/versions``. A catalog already at this revision is read
 #: without Alembic (importing it and reading the migration scripts costs ~0.1 s per command),
 #: and without SQLAlchemy by the read-only commands; a test keeps it equal to Alembic's own head.
-SCHEMA_HEAD = "0014"
+SCHEMA_HEAD = "0015"
 _SQLITE_PREFIX = "sqlite:///"
 #: Every connection that may write a SQLite catalog runs these first. The busy timeout makes
 #: writers queue instead of failing with "database is locked".

@@ -34,11 +34,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Selection:
-    """What the main screen shows of a filter: its rows, the filter as parsed, the facet counts."""
+    """What the main screen shows of a filter: its rows and the filter as parsed (its facet
+    counts: :meth:`CatalogView.facets`)."""
 
     rows: PagedRows
     filter: Filter
-    counts: dict[str, Counter]
 
 
 class CatalogView:
@@ -105,8 +105,7 @@ class CatalogView:
         return shown_path(path, self.folder)
 
     def select(self, text: str, **fixed: Any) -> Selection:
-        """The rows the filter ``text`` (and the facet choices ``fixed``) select, in sort order,
-        and the facets' counts.
+        """The rows the filter ``text`` (and the facet choices ``fixed``) select, in sort order.
 
         The database selects and orders them (so they are the rows of ``loradex list``) and hands
         over their ids; a row's contents are read when the table draws it (:class:`.PagedRows`).
@@ -116,8 +115,19 @@ class CatalogView:
         if "sort:" not in text:
             flt = replace(flt, sort=sort)
         with self._reader() as reader:
-            ids, counts = table.selection(reader, flt)
-        return Selection(PagedRows(ids, self.browse), flt, counts)
+            ids = table.matching_ids(reader, flt)
+        return Selection(PagedRows(ids, self.browse), flt)
+
+    def facets(self, flt: Filter) -> dict[str, Counter]:
+        """How many artifacts of each kind, base and line ``flt`` selects (each facet under the
+        other conditions). Thread-safe (a filter key's counts come from a thread, after its rows):
+        a connection of its own, so the table's reads on the screen's thread never wait for it."""
+        if self._held is not None:
+            with self._held.own_reader() as reader:
+                return table.facets(reader, flt)
+        assert self._engine is not None
+        with engine_reader(self._engine) as reader:  # a connection of its own from the pool
+            return table.facets(reader, flt)
 
     def browse(self, ids: Sequence[int]) -> list[table.BrowseRow]:
         """The table's rows of ``ids``, in their order (those since removed left out)."""

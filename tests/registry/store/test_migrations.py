@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel, select
 
 from loradex.registry.errors import CatalogError
@@ -93,7 +93,8 @@ def test_a_catalog_from_a_newer_loradex_is_refused(tmp_path):
 
 def _not_the_search_index(name: str | None, type_: str, parent: dict) -> bool:
     """The trigram index (0013: an FTS5 table, its shadow tables and triggers on SQLite, a pg_trgm
-    index on PostgreSQL) is SQL the models cannot declare."""
+    index on PostgreSQL) and the search text by name (0015, SQLite only) are SQL the models do not
+    declare."""
     return not (name or "").startswith("artifact_search")
 
 
@@ -267,6 +268,33 @@ def test_upgrading_from_0012_keeps_every_artifact_and_indexes_its_search_text(ca
     engine.dispose()
     assert (row.name, row.notes, row.search_text) == ("Cat", "mine", "cat orange fur cat_v2")
     assert found == [[row.id], [row.id], []]  # three characters or more: answered by the new index
+
+
+def test_upgrading_from_0014_keeps_every_artifact_and_a_short_text_finds_it_in_the_search_text_by_name(
+    catalog_url,
+):
+    from loradex.registry.queries import table
+    from loradex.registry.queries.filters import Filter
+    from loradex.registry.store.db import session as open_session
+    from loradex.registry.store.models import Artifact
+
+    engine = open_catalog(catalog_url, migrate=False)
+    upgrade(engine, "0014")
+    with engine.begin() as conn:
+        conn.execute(_OLD_ARTIFACT)
+        conn.execute(text("UPDATE artifact SET search_text = 'cat orange fur cat_v2'"))
+    upgrade(engine)
+    indexes = {index["name"] for index in inspect(engine).get_indexes("artifact")}
+    with open_session(engine) as session:
+        (row,) = session.exec(select(Artifact)).all()
+        # one or two characters: on SQLite read off the new index by name (named in the query)
+        found = [table.matching_ids(session, Filter(text=t)) for t in ("r", "_v", "dg")]
+        counts = table.facets(session, Filter(text="_v"))
+    engine.dispose()
+    assert (row.name, row.notes, row.search_text) == ("Cat", "mine", "cat orange fur cat_v2")
+    assert found == [[row.id], [row.id], []]
+    assert counts["kind"] == {"lora": 1}
+    assert ("artifact_search_by_name" in indexes) == (engine.dialect.name == "sqlite")
 
 
 def test_upgrading_from_0013_gives_civitai_previews_the_size_their_record_s_json_states(catalog_url):

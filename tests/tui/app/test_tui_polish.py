@@ -88,6 +88,12 @@ async def test_a_value_the_filter_cannot_read_is_said_under_it_and_the_rows_stay
         assert names(app) == before
 
 
+async def counted(app, pilot) -> None:
+    """Wait for the facet counts of what was typed (counted off the UI thread)."""
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def test_the_facet_counts_follow_the_filter(example):
     def counts(*args: str) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -99,13 +105,13 @@ async def test_the_facet_counts_follow_the_filter(example):
     app = make_app(example)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("slash", *"sdxl")
-        await pilot.pause()
+        await counted(app, pilot)
         shown = facet_counts(app, "kind")
         assert shown[0] == f"all ({sum(sdxl.values())})"
         assert sorted(shown[1:]) == sorted(f"{kind} ({n})" for kind, n in sdxl.items())
         # a facet counts without its own condition: with kind:lora, the other kinds stay to switch to
         await pilot.press(*" kind:lora")
-        await pilot.pause()
+        await counted(app, pilot)
         assert facet_counts(app, "kind") == shown
         assert facet_counts(app, "base")[0] == f"all ({counts('--text', 'sdxl', '--kind', 'lora')['lora']})"
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import cast
 
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
+from textual.worker import get_current_worker
 
 from loradex.adapters.errors import LoradexError
 from loradex.registry.queries.filters import Filter
@@ -59,9 +62,11 @@ class MainScreen(Screen):
 
     # -- filtering --------------------------------------------------------------------
 
-    def refill(self, keep: int | None = None) -> None:
+    def refill(self, keep: int | None = None, *, counts_later: bool = False) -> None:
         """Query the catalog for the filter and facets now in force and show the rows (again, after
-        an action changed the catalog: ``keep`` stays selected)."""
+        an action changed the catalog: ``keep`` stays selected), then the facet counts: at once, or
+        with ``counts_later`` from a thread once the rows are on screen (a keystroke in the filter:
+        the counts of a one-character text cost as much again as its rows)."""
         table = self.query_one(ArtifactTable)
         text = self.query_one("#filter", Input).value
         try:
@@ -74,12 +79,27 @@ class MainScreen(Screen):
         table.set_rows(shown.rows, keep=keep if keep is not None else (table.current.id if table.current else None))
         self.query_one(ColumnHeader).show_sort(shown.filter.sort)
         self.sub_title = f"{len(shown.rows)} of {self.catalog.total()} artifacts"
+        if counts_later:
+            self._count_facets(shown.filter)
+        else:
+            self._show_counts(shown.filter, self.catalog.facets(shown.filter))
+
+    @work(thread=True, exclusive=True, group="facets")
+    def _count_facets(self, flt: Filter) -> None:
+        """The facet counts of ``flt``, off the UI thread (a newer keystroke cancels these)."""
+        counts = self.catalog.facets(flt)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_counts, flt, counts)
+
+    def _show_counts(self, flt: Filter, counts: dict[str, Counter]) -> None:
+        if flt != self.filter:  # counted for a filter since replaced: its successor's are coming
+            return
         for facet in self.query(Facet):
-            facet.show_counts(shown.counts[facet.facet], getattr(self, facet.facet))
+            facet.show_counts(counts[facet.facet], getattr(self, facet.facet))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
-            self.refill()
+            self.refill(counts_later=True)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in the filter opens the artifact named exactly so (in any case), else the first match."""

@@ -20,9 +20,14 @@ class ColumnHeader(Static):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(header_line(), id=id)
+        self._sort: str | None = None
 
     def show_sort(self, sort: str) -> None:
-        """Mark the sorted column with an arrow."""
+        """Mark the sorted column with an arrow (a new sort only: an update lays out the whole
+        screen again, which every filter keystroke would pay for)."""
+        if sort == self._sort:
+            return
+        self._sort = sort
         key, arrow = sort.lstrip("-"), "▼" if sort.startswith("-") else "▲"
         line = header_line()
         start = 0
