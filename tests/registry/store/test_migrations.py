@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel, select
 
 from loradex.registry.errors import CatalogError
@@ -114,12 +117,22 @@ _OLD_ARTIFACT = text(
 )
 
 
-def test_upgrading_from_the_first_revision_fills_search_text_on_both_backends(catalog_url):
+@contextmanager
+def _upgraded_from(catalog_url: str, revision: str) -> Iterator[tuple[Engine, Connection]]:
+    """A catalog at ``revision`` holding :data:`_OLD_ARTIFACT`: the block writes what else that
+    schema held, on the connection given (one transaction); on leaving it the catalog is upgraded
+    to the head, and the engine is the test's to read and dispose of."""
     engine = open_catalog(catalog_url, migrate=False)
-    upgrade(engine, "0001")
+    upgrade(engine, revision)
     with engine.begin() as conn:
         conn.execute(_OLD_ARTIFACT)
+        yield engine, conn
     upgrade(engine)
+
+
+def test_upgrading_from_the_first_revision_fills_search_text_on_both_backends(catalog_url):
+    with _upgraded_from(catalog_url, "0001") as (engine, _):
+        pass  # the old artifact alone
     with engine.connect() as conn:
         row = conn.execute(text("SELECT search_text, notes FROM artifact")).one()
     engine.dispose()
@@ -137,10 +150,7 @@ def test_upgrading_from_0003_keeps_every_preview_and_leaves_its_adapters_unknown
     from loradex.registry.store.db import session as open_session
     from loradex.registry.store.models import Preview
 
-    engine = open_catalog(catalog_url, migrate=False)
-    upgrade(engine, "0003")
-    with engine.begin() as conn:
-        conn.execute(_OLD_ARTIFACT)
+    with _upgraded_from(catalog_url, "0003") as (engine, conn):
         artifact_id = conn.execute(text("SELECT id FROM artifact")).scalar_one()
         for seed, scale in ((1, 0.0), (1, 1.0)):
             conn.execute(
@@ -151,7 +161,6 @@ def test_upgrading_from_0003_keeps_every_preview_and_leaves_its_adapters_unknown
                 ),
                 {"a": artifact_id, "p": f"/g/{scale:g}.png", "seed": seed, "scale": scale},
             )
-    upgrade(engine)
     with open_session(engine) as session:
         rows = session.exec(select(Preview).order_by(Preview.id)).all()
     engine.dispose()
@@ -168,12 +177,8 @@ def test_upgrading_from_0005_starts_a_pulled_row_s_provenance_list_with_its_sour
     from loradex.registry.store.db import session as open_session
     from loradex.registry.store.models import Artifact
 
-    engine = open_catalog(catalog_url, migrate=False)
-    upgrade(engine, "0005")
-    with engine.begin() as conn:
-        conn.execute(_OLD_ARTIFACT)
+    with _upgraded_from(catalog_url, "0005") as (engine, conn):
         conn.execute(text("UPDATE artifact SET source = 'hub:bob/cat@abc'"))
-    upgrade(engine)
     with open_session(engine) as session:
         (row,) = session.exec(select(Artifact)).all()
     engine.dispose()
@@ -185,12 +190,8 @@ def test_upgrading_from_0006_keeps_every_artifact_and_leaves_its_line_for_the_ne
     from loradex.registry.store.db import session as open_session
     from loradex.registry.store.models import Artifact
 
-    engine = open_catalog(catalog_url, migrate=False)
-    upgrade(engine, "0006")
-    with engine.begin() as conn:
-        conn.execute(_OLD_ARTIFACT)
+    with _upgraded_from(catalog_url, "0006") as (engine, conn):
         conn.execute(text("UPDATE artifact SET base = 'sdxl', probed_with = 2"))
-    upgrade(engine)
     with open_session(engine) as session:
         (row,) = session.exec(select(Artifact)).all()
     engine.dispose()
@@ -204,14 +205,10 @@ def test_upgrading_from_0008_keeps_every_artifact_and_fills_autov3_from_its_tens
     from loradex.registry.store.models import Artifact
 
     tensor_hash = "ab" * 32
-    engine = open_catalog(catalog_url, migrate=False)
-    upgrade(engine, "0008")
-    with engine.begin() as conn:
-        conn.execute(_OLD_ARTIFACT)
+    with _upgraded_from(catalog_url, "0008") as (engine, conn):
         conn.execute(text("UPDATE artifact SET sha256 = :sha, tensor_hash = :t"), {"sha": "cd" * 32, "t": tensor_hash})
         conn.execute(text(_OLD_ARTIFACT.text.replace("/x/Cat.safetensors", "/x/cat-peft").replace("false", "true")))
         conn.execute(text("UPDATE artifact SET tensor_hash = :t WHERE is_dir = :yes"), {"t": "ef" * 32, "yes": True})
-    upgrade(engine)
     with open_session(engine) as session:
         file_row, folder_row = session.exec(select(Artifact).order_by(Artifact.id)).all()
     engine.dispose()
@@ -230,17 +227,13 @@ def test_upgrading_from_0009_keeps_every_preview_and_adds_the_civitai_records_ta
     from loradex.registry.store.db import session as open_session
     from loradex.registry.store.models import CivitaiRecord, Preview
 
-    engine = open_catalog(catalog_url, migrate=False)
-    upgrade(engine, "0009")
-    with engine.begin() as conn:
-        conn.execute(_OLD_ARTIFACT)
+    with _upgraded_from(catalog_url, "0009") as (engine, conn):
         conn.execute(
             text(
                 "INSERT INTO preview (artifact_id, path, prompt, seed, scale, source, created_at) "
                 "SELECT id, '/g/cat.png', 'a cat', 7, 1.0, 'quicktest', CURRENT_TIMESTAMP FROM artifact"
             )
         )
-    upgrade(engine)
     with open_session(engine) as session:
         (preview,) = session.exec(select(Preview)).all()
         records = session.exec(select(CivitaiRecord)).all()
@@ -256,12 +249,8 @@ def test_upgrading_from_0012_keeps_every_artifact_and_indexes_its_search_text(ca
     from loradex.registry.store.db import session as open_session
     from loradex.registry.store.models import Artifact
 
-    engine = open_catalog(catalog_url, migrate=False)
-    upgrade(engine, "0012")
-    with engine.begin() as conn:
-        conn.execute(_OLD_ARTIFACT)
+    with _upgraded_from(catalog_url, "0012") as (engine, conn):
         conn.execute(text("UPDATE artifact SET search_text = 'cat orange fur cat_v2'"))
-    upgrade(engine)
     with open_session(engine) as session:
         (row,) = session.exec(select(Artifact)).all()
         found = [lookup.matching_ids(session, Filter(text=t)) for t in ("orange fur", "t_v", "dog")]
@@ -278,12 +267,8 @@ def test_upgrading_from_0014_keeps_every_artifact_and_a_short_text_finds_it_in_t
     from loradex.registry.store.db import session as open_session
     from loradex.registry.store.models import Artifact
 
-    engine = open_catalog(catalog_url, migrate=False)
-    upgrade(engine, "0014")
-    with engine.begin() as conn:
-        conn.execute(_OLD_ARTIFACT)
+    with _upgraded_from(catalog_url, "0014") as (engine, conn):
         conn.execute(text("UPDATE artifact SET search_text = 'cat orange fur cat_v2'"))
-    upgrade(engine)
     indexes = {index["name"] for index in inspect(engine).get_indexes("artifact")}
     with open_session(engine) as session:
         (row,) = session.exec(select(Artifact)).all()
@@ -306,10 +291,7 @@ def test_upgrading_from_0013_gives_civitai_previews_the_size_their_record_s_json
         {"url": "https://img/b.jpeg", "width": 640, "height": 960, "meta": {}},
     ]
     raw = json.dumps({"id": 5, "images": images})
-    engine = open_catalog(catalog_url, migrate=False)
-    upgrade(engine, "0013")
-    with engine.begin() as conn:
-        conn.execute(_OLD_ARTIFACT)
+    with _upgraded_from(catalog_url, "0013") as (engine, conn):
         conn.execute(
             text(
                 "INSERT INTO civitai_record (artifact_id, state, trained_words, tags, files, raw, last_checked) "
@@ -330,7 +312,6 @@ def test_upgrading_from_0013_gives_civitai_previews_the_size_their_record_s_json
                 ),
                 {"path": path, "source": source, "url": url},
             )
-    upgrade(engine)
     with open_session(engine) as session:
         sizes = {p.path: (p.width, p.height) for p in session.exec(select(Preview))}
     engine.dispose()
