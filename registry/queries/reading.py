@@ -173,7 +173,7 @@ class HeldSqlite:
         """A read-only reader on a connection of its own, for a question asked from another thread:
         one connection runs one statement at a time, so a long count there would hold up the
         questions of the thread that holds the file."""
-        connection = sqlite3.connect(readonly_uri(self.path), uri=True, timeout=30)
+        connection = _sqlite_connection(self.path, write=False)
         try:
             with _sqlite_errors_named(self.path):
                 yield _SqliteReader(connection, self.folder)
@@ -239,10 +239,7 @@ def _current_sqlite(path: Path, *, write: bool) -> sqlite3.Connection | None:
     """A ``sqlite3`` connection (read-only unless ``write``) when the file is a catalog at
     :data:`SCHEMA_HEAD`, else None (it has to be vetted, and maybe upgraded, by
     :func:`.db.open_catalog`)."""
-    if write:
-        connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
-    else:
-        connection = sqlite3.connect(readonly_uri(path), uri=True, timeout=30, check_same_thread=False)
+    connection = _sqlite_connection(path, write=write)
     try:
         if stored_revision(connection) == SCHEMA_HEAD:
             if write:
@@ -254,6 +251,14 @@ def _current_sqlite(path: Path, *, write: bool) -> sqlite3.Connection | None:
         raise
     connection.close()
     return None
+
+
+def _sqlite_connection(path: Path, *, write: bool) -> sqlite3.Connection:
+    """A ``sqlite3`` connection to the file (read-only unless ``write``) that may be used from
+    another thread than its opener's (the app's, held open; a worker's) and waits out a writer."""
+    if write:
+        return sqlite3.connect(path, timeout=30, check_same_thread=False)
+    return sqlite3.connect(readonly_uri(path), uri=True, timeout=30, check_same_thread=False)
 
 
 @contextmanager

@@ -71,10 +71,11 @@ class CatalogView:
             self._engine.dispose()
 
     @contextmanager
-    def _reader(self) -> Iterator[Reader]:
-        """The reader for one question: on the file held open, else on a connection of the engine."""
+    def _reader(self, *, own: bool = False) -> Iterator[Reader]:
+        """The reader for one question: on the file held open (``own``: on a connection of its own,
+        for a question asked from another thread), else on a connection of the engine's pool."""
         if self._held is not None:
-            with self._held.reader() as reader:
+            with self._held.own_reader() if own else self._held.reader() as reader:
                 yield reader
         else:
             assert self._engine is not None
@@ -122,11 +123,7 @@ class CatalogView:
         """How many artifacts of each kind, base and line ``flt`` selects (each facet under the
         other conditions). Thread-safe (a filter key's counts come from a thread, after its rows):
         a connection of its own, so the table's reads on the screen's thread never wait for it."""
-        if self._held is not None:
-            with self._held.own_reader() as reader:
-                return table.facets(reader, flt)
-        assert self._engine is not None
-        with engine_reader(self._engine) as reader:  # a connection of its own from the pool
+        with self._reader(own=True) as reader:
             return table.facets(reader, flt)
 
     def browse(self, ids: Sequence[int]) -> list[table.BrowseRow]:
